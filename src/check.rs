@@ -1,0 +1,32 @@
+//! `tend check`: every validation a person can run before shipping an edit,
+//! each problem as `file:line: message`.
+
+use crate::config::{self, ConfigError, ConfigPath, Env};
+use crate::problem::Problem;
+
+/// What `check` found.
+pub struct CheckReport {
+    /// What was checked, for the summary line.
+    pub checked: Vec<String>,
+    pub problems: Vec<Problem>,
+}
+
+/// Checks the configuration (playbooks and templates join here as they
+/// arrive). Never stops at the first problem.
+pub fn check(path: &ConfigPath, env: &Env) -> CheckReport {
+    let mut report = CheckReport {
+        checked: Vec::new(),
+        problems: Vec::new(),
+    };
+    match config::load(path, env) {
+        Ok(loaded) => report.checked.push(match &loaded.file {
+            Some(file) => file.display().to_string(),
+            None => "built-in defaults".into(),
+        }),
+        Err(ConfigError::Invalid(problems)) => report.problems.extend(problems),
+        Err(other) => report
+            .problems
+            .push(Problem::new(path.path(), None, other.to_string())),
+    }
+    report
+}

@@ -1,0 +1,106 @@
+//! `tend import customers|events FILE`.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use chrono::{DateTime, Utc};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::clock::Clock;
+use crate::config::{ConfigPath, Env};
+use crate::domain::customer::parse_timezone;
+use crate::import::{self, Defaults, ImportError, ImportOutcome, Kind, Progress, Rejection};
+use crate::store::Store;
+
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// A .csv or .jsonl file.
+    pub file: PathBuf,
+    /// The time to record as "now" (RFC 3339).
+    #[arg(long, value_parser = super::parse_now)]
+    pub now: Option<DateTime<Utc>>,
+}
+
+pub async fn run(path: &ConfigPath, env: &Env, kind: Kind, args: ImportArgs) -> anyhow::Result<ExitCode> {
+    let loaded = super::load(path, env, "warn")?;
+    let customers = &loaded.settings.customers;
+    let defaults = Defaults {
+        timezone: parse_timezone(&customers.default_timezone).map_err(anyhow::Error::msg)?,
+        locale: customers.default_locale.clone(),
+    };
+    let store = super::open_store(&loaded).await?;
+    let bar = Bar::new();
+    let shown = args.file.display().to_string();
+    let result = import::import_file(
+        &store,
+        kind,
+        &args.file,
+        &defaults,
+        Clock::from_flag(args.now).now(),
+        &bar,
+        |Rejection { line, reason }| bar.println(&format!("{shown}:{line}: {reason}")),
+    )
+    .await;
+    bar.finish();
+    store.close().await;
+    let outcome = match result {
+        Ok(outcome) => outcome,
+        Err(ImportError::Store { source, so_far } ) => {
+            summarize(so_far);
+            return Err(anyhow::Error::new(source).context("the import stopped; the rows counted above were kept"));
+        }
+        Err(ImportError::Read { so_far, path, message }) => {
+            summarize(so_far);
+            anyhow::bail!("{}: reading stopped ({message}); the rows counted above were kept", path.display());
+        }
+        Err(other) => return Err(other.into()),
+    };
+    summarize(outcome);
+    Ok(if outcome.rejected > 0 {
+        ExitCode::from(super::EXIT_INVALID)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn summarize(o: ImportOutcome) {
+    println!("imported {}, updated {}, rejected {}", o.imported, o.updated, o.rejected);
+}
+
+/// A progress bar on a terminal; nothing when stderr is a pipe or file.
+struct Bar(ProgressBar);
+
+impl Bar {
+    fn new() -> Self {
+        if !std::io::stderr().is_terminal() {
+            return Self(ProgressBar::hidden());
+        }
+        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+        let style = ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+        bar.set_style(style);
+        Self(bar)
+    }
+
+    /// Prints a line to stderr above the bar.
+    fn println(&self, line: &str) {
+        if self.0.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            self.0.println(line);
+        }
+    }
+}
+
+impl Progress for Bar {
+    fn start(&self, total_bytes: u64) {
+        self.0.set_length(total_bytes);
+    }
+    fn advance(&self, bytes_read: u64) {
+        self.0.set_position(bytes_read);
+    }
+    fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}

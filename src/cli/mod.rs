@@ -1,0 +1,125 @@
+//! The command line: one module per command. Each returns an
+//! [`std::process::ExitCode`] or an error whose message tells a person what to do.
+
+mod check;
+mod import;
+mod migrate;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand};
+
+
+use crate::config::{self, ConfigPath, Env, Loaded};
+use crate::store::{ConnectOptions, Db, DatabaseUrl, Store};
+
+/// Exit code for bad input or failed validation (usage errors exit 2).
+pub const EXIT_INVALID: u8 = 1;
+
+#[derive(Debug, Parser)]
+#[command(name = "tend", version, about = "Proactive customer success by email: check-ins, tips, reminders and incident notices.")]
+pub struct Cli {
+    /// The config file [default: $TEND_CONFIG, else config/tend.toml]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon.
+    Run,
+    /// Validate config, playbooks and templates; list every problem as file:line: message.
+    Check,
+    /// Apply database migrations.
+    Migrate,
+    /// Import customers or events from a .csv or .jsonl file.
+    Import {
+        #[command(subcommand)]
+        what: ImportWhat,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportWhat {
+    /// Upsert customers by id.
+    Customers(import::ImportArgs),
+    /// Add events (an event with a known id is skipped).
+    Events(import::ImportArgs),
+}
+
+/// Parses `--now` (RFC 3339).
+pub fn parse_now(raw: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(raw)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| format!("{raw:?} is not an RFC 3339 time; write one such as 2026-03-01T09:00:00Z"))
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli, env: Env) -> anyhow::Result<ExitCode> {
+    let path = match cli.config {
+        Some(p) => ConfigPath::Explicit(p),
+        None => match env.config_file() {
+            Some(p) => ConfigPath::Explicit(p.into()),
+            None => ConfigPath::Default("config/tend.toml".into()),
+        },
+    };
+    match cli.command {
+        Command::Check => Ok(check::run(&path, &env)),
+        Command::Migrate => migrate::run(&path, &env).await,
+        Command::Run => run::run(&path, &env).await,
+        Command::Import { what } => match what {
+            ImportWhat::Customers(args) => import::run(&path, &env, crate::import::Kind::Customers, args).await,
+            ImportWhat::Events(args) => import::run(&path, &env, crate::import::Kind::Events, args).await,
+        },
+    }
+}
+
+/// Loads the configuration and sets up logging; a command's first step.
+fn load(path: &ConfigPath, env: &Env, default_level: &str) -> anyhow::Result<Loaded> {
+    let loaded = config::load(path, env)?;
+    crate::cli::init_logging(&loaded, env, default_level);
+    tracing::debug!(settings = ?loaded.settings, secrets = ?loaded.secrets, "configuration loaded");
+    Ok(loaded)
+}
+
+/// Connects to the store and applies pending migrations.
+async fn open_store(loaded: &Loaded) -> anyhow::Result<Db> {
+    let db = &loaded.settings.database;
+    let url = DatabaseUrl::parse(&db.url)?;
+    let options = ConnectOptions {
+        max_connections: db.max_connections,
+        connect_timeout: db.connect_timeout.as_std(),
+        busy_timeout: db.busy_timeout.as_std(),
+    };
+    let store = Db::connect(&url, &options).await?;
+    store.migrate().await?;
+    tracing::debug!(database = url.shown(), "store ready");
+    Ok(store)
+}
+
+fn init_logging(loaded: &Loaded, env: &Env, default_level: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = env
+        .log_filter()
+        .and_then(|f| EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| {
+            // The daemon logs at `log.level`; one-shot commands stay quiet.
+            let level = if default_level.is_empty() { &loaded.settings.log.level } else { default_level };
+            EnvFilter::new(level)
+        });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let result = match loaded.settings.log.format {
+        config::settings::LogFormat::Json => builder.json().try_init(),
+        config::settings::LogFormat::Text => builder.try_init(),
+    };
+    // Already set (a second command in one process, as in tests): keep it.
+    drop(result);
+}

@@ -1,0 +1,283 @@
+//! Configuration: built-in defaults, then `config/tend.toml`, then
+//! `TEND__SECTION__KEY` environment variables; validated into [`Loaded`]
+//! with every problem named by file and line. The only module that reads
+//! the process environment.
+
+mod locate;
+pub mod secret;
+pub mod settings;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub use locate::line_of;
+pub use secret::Secret;
+pub use settings::Settings;
+
+use crate::problem::{Problem, line_at};
+
+/// The environment variable prefix for overrides: `TEND__DATABASE__URL`.
+const ENV_PREFIX: &str = "TEND";
+const ENV_SEPARATOR: &str = "__";
+
+/// Which config file to read.
+#[derive(Debug, Clone)]
+pub enum ConfigPath {
+    /// Named by `--config` or `$TEND_CONFIG`: it must exist.
+    Explicit(PathBuf),
+    /// `config/tend.toml`: when absent, the built-in defaults apply.
+    Default(PathBuf),
+}
+
+impl ConfigPath {
+    pub fn path(&self) -> &Path {
+        match self {
+            Self::Explicit(p) | Self::Default(p) => p,
+        }
+    }
+}
+
+/// A snapshot of the process environment, taken once at start-up so that
+/// nothing below reads the environment behind the caller's back.
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    vars: BTreeMap<String, String>,
+}
+
+impl Env {
+    pub fn capture() -> Self {
+        Self {
+            vars: std::env::vars().collect(),
+        }
+    }
+
+    pub fn from_pairs<I: IntoIterator<Item = (String, String)>>(pairs: I) -> Self {
+        Self {
+            vars: pairs.into_iter().collect(),
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.vars.get(key).map(String::as_str)
+    }
+
+    /// `$TEND_CONFIG`: the config file when `--config` is not given.
+    pub fn config_file(&self) -> Option<&str> {
+        self.get("TEND_CONFIG").filter(|v| !v.is_empty())
+    }
+
+    /// `$RUST_LOG`: a tracing filter that overrides `log.level`.
+    pub fn log_filter(&self) -> Option<&str> {
+        self.get("RUST_LOG").filter(|v| !v.is_empty())
+    }
+
+    /// The `TEND__*` overrides, as the config crate expects them.
+    fn overrides(&self) -> BTreeMap<String, String> {
+        let prefix = format!("{ENV_PREFIX}{ENV_SEPARATOR}");
+        self.vars
+            .iter()
+            .filter(|(k, _)| k.starts_with(&prefix))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+}
+
+/// Secrets resolved from the config, files and systemd credentials.
+#[derive(Debug, Clone, Default)]
+pub struct Secrets {
+    pub smtp_password: Option<Secret>,
+    pub imap_password: Option<Secret>,
+    pub api_token: Option<Secret>,
+    /// The HMAC key for signed links; generated into the state directory on
+    /// first run when none is configured.
+    pub signing_key: Option<Secret>,
+}
+
+/// A validated configuration and where it came from.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub settings: Settings,
+    pub secrets: Secrets,
+    /// The file that was read, or `None` when the built-in defaults applied.
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "config file {} does not exist; create it (copy config/tend.toml from the tend repository) or point --config / TEND_CONFIG at it",
+        .0.display()
+    )]
+    Missing(PathBuf),
+    #[error("cannot read config file {}: {source}; check the path and its permissions", path.display())]
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the configuration has {} problem(s):\n{}", .0.len(), list(.0))]
+    Invalid(Vec<Problem>),
+}
+
+fn list(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("  {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Loads, merges and validates the configuration.
+pub fn load(path: &ConfigPath, env: &Env) -> Result<Loaded, ConfigError> {
+    let text = read_file(path)?;
+    let file = text.as_ref().map(|_| path.path().to_owned());
+    let shown = path.path();
+
+    // The file alone first: its mistakes carry exact lines.
+    if let Some(text) = &text
+        && let Err(e) = toml::from_str::<Settings>(text)
+    {
+        let line = e.span().map(|s| line_at(text, s.start));
+        return Err(ConfigError::Invalid(vec![Problem::new(
+            shown,
+            line,
+            toml_message(&e),
+        )]));
+    }
+
+    let settings = merge(text.as_deref(), env)?;
+    let mut problems = validate::validate(&settings);
+    let secrets = resolve_secrets(&settings, env, &mut problems);
+    if problems.is_empty() {
+        Ok(Loaded {
+            settings,
+            secrets,
+            file,
+        })
+    } else {
+        Err(ConfigError::Invalid(
+            problems
+                .into_iter()
+                .map(|(key, message)| locate_problem(shown, text.as_deref(), env, &key, message))
+                .collect(),
+        ))
+    }
+}
+
+fn read_file(path: &ConfigPath) -> Result<Option<String>, ConfigError> {
+    match std::fs::read_to_string(path.path()) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => match path {
+            ConfigPath::Explicit(p) => Err(ConfigError::Missing(p.clone())),
+            ConfigPath::Default(_) => Ok(None),
+        },
+        Err(source) => Err(ConfigError::Unreadable {
+            path: path.path().to_owned(),
+            source,
+        }),
+    }
+}
+
+/// Defaults (serde), then the file, then the environment (the config crate).
+fn merge(text: Option<&str>, env: &Env) -> Result<Settings, ConfigError> {
+    let mut builder = config::Config::builder();
+    if let Some(text) = text {
+        builder = builder.add_source(config::File::from_str(text, config::FileFormat::Toml));
+    }
+    let overrides = env.overrides();
+    let names: Vec<String> = overrides.keys().cloned().collect();
+    builder = builder.add_source(
+        config::Environment::with_prefix(ENV_PREFIX)
+            .prefix_separator(ENV_SEPARATOR)
+            .separator(ENV_SEPARATOR)
+            // Values stay strings: a password `007` must not become `7`.
+            .try_parsing(false)
+            .list_separator(",")
+            .with_list_parse_key("delivery.priority")
+            .source(Some(overrides.into_iter().collect())),
+    );
+    builder
+        .build()
+        .and_then(|c| c.try_deserialize::<Settings>())
+        .map_err(|e| {
+            ConfigError::Invalid(vec![Problem::new(
+                Path::new("environment"),
+                None,
+                format!(
+                    "{e}; check the overrides ({}) — each is TEND__SECTION__KEY in upper case, e.g. TEND__DATABASE__URL",
+                    if names.is_empty() { "none set".to_owned() } else { names.join(", ") }
+                ),
+            )])
+        })
+}
+
+/// toml's messages are precise but terse; add what to do.
+fn toml_message(e: &toml::de::Error) -> String {
+    let message = e.message().trim().replace('\n', " ");
+    if message.starts_with("unknown field") {
+        format!("{message}; remove the key or fix its spelling")
+    } else if message.starts_with("unknown variant") {
+        format!("{message}; use one of the listed values")
+    } else {
+        message
+    }
+}
+
+/// A problem about dotted `key`: its line in the file, or the environment
+/// variable that set it.
+fn locate_problem(file: &Path, text: Option<&str>, env: &Env, key: &str, message: String) -> Problem {
+    let var = format!(
+        "{ENV_PREFIX}{ENV_SEPARATOR}{}",
+        key.replace('.', ENV_SEPARATOR).to_uppercase()
+    );
+    if env.get(&var).is_some() {
+        return Problem::new(Path::new(&format!("environment {var}")), None, message);
+    }
+    let line = text.and_then(|t| line_of(t, key));
+    Problem::new(file, line, message)
+}
+
+fn resolve_secrets(settings: &Settings, env: &Env, problems: &mut Vec<(String, String)>) -> Secrets {
+    use secret::{SecretSource, resolve};
+    let credentials = env.get("CREDENTIALS_DIRECTORY").map(Path::new);
+    let mut one = |source: SecretSource<'_>| match resolve(&source, credentials) {
+        Ok(secret) => secret,
+        Err(message) => {
+            problems.push((format!("{}_file", source.key), message));
+            None
+        }
+    };
+    let smtp = &settings.mail.smtp;
+    let smtp_password = one(SecretSource {
+        key: "mail.smtp.password",
+        inline: smtp.password.as_ref(),
+        file: &smtp.password_file,
+        credential: "smtp_password",
+    });
+    let imap_password = settings.inbound.imap.as_ref().and_then(|imap| {
+        one(SecretSource {
+            key: "inbound.imap.password",
+            inline: imap.password.as_ref(),
+            file: &imap.password_file,
+            credential: "imap_password",
+        })
+    });
+    let api_token = one(SecretSource {
+        key: "http.api_token",
+        inline: settings.http.api_token.as_ref(),
+        file: &settings.http.api_token_file,
+        credential: "api_token",
+    });
+    let signing_key = one(SecretSource {
+        key: "security.secret",
+        inline: settings.security.secret.as_ref(),
+        file: &settings.security.secret_file,
+        credential: "secret",
+    });
+    Secrets {
+        smtp_password,
+        imap_password,
+        api_token,
+        signing_key,
+    }
+}

@@ -1,0 +1,412 @@
+//! The typed shape of `config/tend.toml`. Every section rejects unknown keys
+//! so a typo is an error that names the key; every field has a built-in
+//! default, which is also what the shipped `config/tend.toml` spells out.
+
+use serde::{Deserialize, Serialize};
+
+use super::secret::Secret;
+use crate::domain::span::{Span, span};
+use crate::domain::window::WindowSpec;
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub company: Company,
+    pub database: Database,
+    pub paths: Paths,
+    pub mail: Mail,
+    pub http: Http,
+    pub security: Security,
+    pub customers: Customers,
+    pub delivery: Delivery,
+    pub schedule: Schedule,
+    #[serde(rename = "category")]
+    pub categories: Vec<Category>,
+    pub lifecycle: Lifecycle,
+    pub inbound: Inbound,
+    pub log: Log,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            company: Company::default(),
+            database: Database::default(),
+            paths: Paths::default(),
+            mail: Mail::default(),
+            http: Http::default(),
+            security: Security::default(),
+            customers: Customers::default(),
+            delivery: Delivery::default(),
+            schedule: Schedule::default(),
+            categories: default_categories(),
+            lifecycle: Lifecycle::default(),
+            inbound: Inbound::default(),
+            log: Log::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Company {
+    pub name: String,
+    pub product: String,
+    pub postal_address: String,
+    pub website: String,
+}
+
+impl Default for Company {
+    fn default() -> Self {
+        Self {
+            name: "Acme".into(),
+            product: "Acme Cloud".into(),
+            postal_address: "1 Main St, Springfield".into(),
+            website: "https://acme.example".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Database {
+    pub url: String,
+    pub max_connections: u32,
+    pub connect_timeout: Span,
+    pub busy_timeout: Span,
+}
+
+impl Default for Database {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://data/tend.db".into(),
+            max_connections: 8,
+            connect_timeout: span("5s"),
+            busy_timeout: span("5s"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Paths {
+    pub playbooks: String,
+    pub templates: String,
+    pub state: String,
+}
+
+impl Default for Paths {
+    fn default() -> Self {
+        Self {
+            playbooks: "config/playbooks".into(),
+            templates: "templates".into(),
+            state: "data".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    File,
+    Smtp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tls {
+    None,
+    Starttls,
+    Tls,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Mail {
+    pub from: String,
+    pub reply_to: String,
+    pub transport: Transport,
+    pub file: MailFile,
+    pub smtp: Smtp,
+}
+
+impl Default for Mail {
+    fn default() -> Self {
+        Self {
+            from: "Acme Success <success@acme.example>".into(),
+            reply_to: "success@acme.example".into(),
+            transport: Transport::File,
+            file: MailFile::default(),
+            smtp: Smtp::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailFile {
+    pub dir: String,
+}
+
+impl Default for MailFile {
+    fn default() -> Self {
+        Self {
+            dir: "data/outbox".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Smtp {
+    pub host: String,
+    pub port: u16,
+    pub tls: Tls,
+    pub username: String,
+    pub password: Option<Secret>,
+    pub password_file: String,
+    pub pool_size: u32,
+    pub timeout: Span,
+}
+
+impl Default for Smtp {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 2525,
+            tls: Tls::None,
+            username: String::new(),
+            password: None,
+            password_file: String::new(),
+            pool_size: 8,
+            timeout: span("30s"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Http {
+    pub listen: String,
+    pub public_url: String,
+    pub api_token: Option<Secret>,
+    pub api_token_file: String,
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            public_url: "http://127.0.0.1:8080".into(),
+            api_token: None,
+            api_token_file: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Security {
+    pub secret: Option<Secret>,
+    pub secret_file: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Customers {
+    pub default_timezone: String,
+    pub default_locale: String,
+}
+
+impl Default for Customers {
+    fn default() -> Self {
+        Self {
+            default_timezone: "UTC".into(),
+            default_locale: "en".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Delivery {
+    pub concurrency: u32,
+    pub rate_per_second: u32,
+    pub window: WindowSpec,
+    pub cap: Cap,
+    pub priority: Vec<String>,
+    pub max_retry_age: Span,
+    pub resend_unknown: bool,
+    pub quiet_during_incidents: bool,
+}
+
+impl Default for Delivery {
+    fn default() -> Self {
+        Self {
+            concurrency: 8,
+            rate_per_second: 0,
+            window: WindowSpec::default(),
+            cap: Cap::default(),
+            priority: ["incidents", "maintenance", "checkins", "onboarding", "tips"]
+                .map(String::from)
+                .to_vec(),
+            max_retry_age: span("3d"),
+            resend_unknown: false,
+            quiet_during_incidents: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Cap {
+    pub max: u32,
+    pub per: Span,
+}
+
+impl Default for Cap {
+    fn default() -> Self {
+        Self {
+            max: 2,
+            per: span("7d"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Schedule {
+    pub plan_every: Span,
+    pub deliver_every: Span,
+    pub inbound_every: Span,
+    pub housekeeping_every: Span,
+}
+
+impl Default for Schedule {
+    fn default() -> Self {
+        Self {
+            plan_every: span("1m"),
+            deliver_every: span("5s"),
+            inbound_every: span("1m"),
+            housekeeping_every: span("1h"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Category {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default = "yes")]
+    pub unsubscribable: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_categories() -> Vec<Category> {
+    [
+        ("onboarding", "Getting started with Acme Cloud"),
+        ("tips", "Tips and best practices"),
+        ("checkins", "Check-ins and short surveys"),
+        ("maintenance", "Maintenance reminders and renewals"),
+        ("incidents", "Incident and maintenance notices"),
+    ]
+    .map(|(name, description)| Category {
+        name: name.into(),
+        description: description.into(),
+        unsubscribable: true,
+    })
+    .to_vec()
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Lifecycle {
+    #[serde(rename = "stage")]
+    pub stages: Vec<StageRule>,
+}
+
+impl Default for Lifecycle {
+    fn default() -> Self {
+        let rule = |name: &str, when: &str| StageRule {
+            name: name.into(),
+            when: when.into(),
+        };
+        Self {
+            stages: vec![
+                rule("churned", r#"customer.plan == "cancelled""#),
+                rule("renewal", "days_until(customer.renewal_at) <= 30"),
+                rule("at_risk", "customer.health < 40"),
+                rule("onboarding", "days_since(customer.signup_at) < 30"),
+                rule("adopting", "true"),
+            ],
+        }
+    }
+}
+
+/// One ordered lifecycle rule: the first whose condition holds names the stage.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageRule {
+    pub name: String,
+    pub when: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Inbound {
+    pub imap: Option<Imap>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Imap {
+    pub host: String,
+    pub port: u16,
+    pub tls: Tls,
+    pub username: String,
+    pub password: Option<Secret>,
+    pub password_file: String,
+    pub mailbox: String,
+}
+
+impl Default for Imap {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 143,
+            tls: Tls::None,
+            username: String::new(),
+            password: None,
+            password_file: String::new(),
+            mailbox: "INBOX".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Log {
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: LogFormat::Text,
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! Checks that a well-formed configuration also makes sense: addresses parse,
+//! zones exist, names refer to declared things. Returns every problem with
+//! the dotted key it is about, so the caller can name the line.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+
+use super::settings::Settings;
+use crate::domain::customer::{Email, parse_locale, parse_timezone};
+
+type Found = Vec<(String, String)>;
+
+pub fn validate(s: &Settings) -> Found {
+    let mut found = Found::new();
+    let mut problem = |key: &str, message: String| found.push((key.to_owned(), message));
+
+    if s.company.name.trim().is_empty() {
+        problem("company.name", "company.name is empty; mail and footers need the company's name".into());
+    }
+    if s.company.postal_address.trim().is_empty() {
+        problem(
+            "company.postal_address",
+            "company.postal_address is empty; every footer must carry the company's postal address (CAN-SPAM)".into(),
+        );
+    }
+    if let Err(e) = crate::store::DatabaseUrl::parse(&s.database.url) {
+        problem("database.url", e.to_string());
+    }
+    if s.database.max_connections == 0 {
+        problem("database.max_connections", "database.max_connections is 0; use at least 1".into());
+    }
+    if let Err(e) = parse_mailbox(&s.mail.from) {
+        problem("mail.from", format!("mail.from: {e}"));
+    }
+    if let Err(e) = Email::parse(&s.mail.reply_to) {
+        problem("mail.reply_to", format!("mail.reply_to: {e}"));
+    }
+    if s.mail.smtp.pool_size == 0 {
+        problem("mail.smtp.pool_size", "mail.smtp.pool_size is 0; use at least 1".into());
+    }
+    if s.http.listen.parse::<SocketAddr>().is_err() {
+        problem(
+            "http.listen",
+            format!("http.listen {:?} is not an address and port; write one such as 127.0.0.1:8080", s.http.listen),
+        );
+    }
+    match url::Url::parse(&s.http.public_url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+        _ => problem(
+            "http.public_url",
+            format!(
+                "http.public_url {:?} is not an http(s) URL; write the address customers reach tend at, such as https://tend.acme.example",
+                s.http.public_url
+            ),
+        ),
+    }
+    if let Err(e) = parse_timezone(&s.customers.default_timezone) {
+        problem("customers.default_timezone", format!("customers.default_timezone: {e}"));
+    }
+    if let Err(e) = parse_locale(&s.customers.default_locale) {
+        problem("customers.default_locale", format!("customers.default_locale: {e}"));
+    }
+    if s.delivery.concurrency == 0 {
+        problem("delivery.concurrency", "delivery.concurrency is 0; use at least 1".into());
+    }
+    if let Err(e) = s.delivery.window.parse() {
+        problem("delivery.window", format!("delivery.window: {e}"));
+    }
+    if s.delivery.cap.max == 0 {
+        problem(
+            "delivery.cap.max",
+            "delivery.cap.max is 0, which would hold every message forever; use at least 1".into(),
+        );
+    }
+
+    let mut categories = HashSet::new();
+    for (i, c) in s.categories.iter().enumerate() {
+        if !is_name(&c.name) {
+            problem(
+                &format!("category.{i}.name"),
+                format!("category name {:?} must be lower-case letters, digits, '_' or '-'", c.name),
+            );
+        } else if !categories.insert(c.name.as_str()) {
+            problem(&format!("category.{i}.name"), format!("category {:?} is declared twice; keep one", c.name));
+        }
+    }
+    for (i, name) in s.delivery.priority.iter().enumerate() {
+        if !categories.contains(name.as_str()) {
+            problem(
+                &format!("delivery.priority.{i}"),
+                format!("delivery.priority names {name:?}, which no [[category]] declares; declare it or remove it"),
+            );
+        }
+    }
+
+    let mut stages = HashSet::new();
+    for (i, stage) in s.lifecycle.stages.iter().enumerate() {
+        if !is_name(&stage.name) {
+            problem(
+                &format!("lifecycle.stage.{i}.name"),
+                format!("stage name {:?} must be lower-case letters, digits, '_' or '-'", stage.name),
+            );
+        } else if !stages.insert(stage.name.as_str()) {
+            problem(
+                &format!("lifecycle.stage.{i}.name"),
+                format!("stage {:?} has two rules; the first would always win, so merge them", stage.name),
+            );
+        }
+        if stage.when.trim().is_empty() {
+            problem(&format!("lifecycle.stage.{i}.when"), format!("stage {:?} has an empty condition", stage.name));
+        }
+    }
+
+    if tracing_subscriber::EnvFilter::try_new(&s.log.level).is_err() {
+        problem(
+            "log.level",
+            format!("log.level {:?} is not a level; use error, warn, info, debug or trace", s.log.level),
+        );
+    }
+    found
+}
+
+/// `Name <addr@domain>` or a bare address.
+pub fn parse_mailbox(raw: &str) -> Result<(String, Email), String> {
+    let text = raw.trim();
+    if text.contains(['\r', '\n']) {
+        return Err("a line break is not allowed in an address".into());
+    }
+    match (text.rfind('<'), text.ends_with('>')) {
+        (Some(open), true) => {
+            let name = text[..open].trim().trim_matches('"').to_owned();
+            Ok((name, Email::parse(&text[open + 1..text.len() - 1])?))
+        }
+        (None, false) => Ok((String::new(), Email::parse(text)?)),
+        _ => Err(format!("{raw:?} is not an address; write one such as Acme Success <success@acme.example>")),
+    }
+}
+
+fn is_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        assert_eq!(validate(&Settings::default()), Found::new());
+    }
+
+    #[test]
+    fn mailboxes() {
+        let (name, email) = parse_mailbox("Acme Success <success@acme.example>").unwrap();
+        assert_eq!((name.as_str(), email.as_str()), ("Acme Success", "success@acme.example"));
+        assert!(parse_mailbox("Acme <success@acme.example").is_err());
+        assert!(parse_mailbox("Acme\r\nBcc: x@y.example <a@b.example>").is_err());
+    }
+
+    #[test]
+    fn every_problem_is_listed() {
+        let mut s = Settings::default();
+        s.company.postal_address.clear();
+        s.customers.default_timezone = "Mars/Base".into();
+        s.delivery.priority.push("nope".into());
+        s.http.listen = "localhost".into();
+        let keys: Vec<String> = validate(&s).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(
+            keys,
+            ["company.postal_address", "http.listen", "customers.default_timezone", "delivery.priority.5"]
+        );
+    }
+}

@@ -1,0 +1,184 @@
+//! Customers: the validated record that import and the API write, and the
+//! stored customer the rest of tend reads.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use email_address::{EmailAddress, Options};
+use serde_json::{Map, Value};
+
+/// The company's own id for a customer (unique, never empty).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CustomerId(String);
+
+impl CustomerId {
+    /// Longest id accepted: ids travel in tokens and URLs.
+    pub const MAX_LEN: usize = 200;
+
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let id = raw.trim();
+        if id.is_empty() {
+            return Err("id is empty; every customer needs the company's own id".into());
+        }
+        if id.len() > Self::MAX_LEN {
+            return Err(format!(
+                "id is {} characters long; at most {} are allowed",
+                id.len(),
+                Self::MAX_LEN
+            ));
+        }
+        if id.chars().any(char::is_control) {
+            return Err("id contains a control character (a line break or tab?)".into());
+        }
+        Ok(Self(id.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for CustomerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A syntactically valid mailbox address (`local@domain`), without a display
+/// name, so it can never carry a header or a second recipient.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Err("email is empty; every customer needs an address".into());
+        }
+        let options = Options::default()
+            .without_display_text()
+            .without_domain_literal();
+        match EmailAddress::parse_with_options(trimmed, options) {
+            Ok(address) if address.domain().contains('.') => Ok(Self(address.to_string())),
+            Ok(_) => Err(format!(
+                "email {trimmed:?} has no domain with a dot; write a full address such as ana@example.com"
+            )),
+            Err(e) => Err(format!("email {trimmed:?} is not a valid address ({e})")),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Parses an IANA time zone name such as `Europe/Berlin`.
+pub fn parse_timezone(raw: &str) -> Result<Tz, String> {
+    raw.trim().parse::<Tz>().map_err(|_| {
+        format!("time zone {raw:?} is not an IANA zone name; write one such as Europe/Berlin or America/New_York")
+    })
+}
+
+/// Parses a locale tag such as `en`, `de-AT` or `pt_BR`.
+pub fn parse_locale(raw: &str) -> Result<String, String> {
+    let locale = raw.trim();
+    let well_formed = !locale.is_empty()
+        && locale.len() <= 35
+        && locale.split(['-', '_']).all(|part| {
+            !part.is_empty() && part.len() <= 8 && part.chars().all(|c| c.is_ascii_alphanumeric())
+        });
+    if well_formed {
+        Ok(locale.replace('_', "-"))
+    } else {
+        Err(format!(
+            "locale {raw:?} is not a language tag; write one such as en, de-AT or pt-BR"
+        ))
+    }
+}
+
+/// Parses a health score, a whole number from 0 to 100.
+pub fn parse_health(raw: &str) -> Result<u8, String> {
+    match raw.trim().parse::<u8>() {
+        Ok(h) if h <= 100 => Ok(h),
+        _ => Err(format!(
+            "health {raw:?} is not a whole number from 0 to 100"
+        )),
+    }
+}
+
+/// What import and the API know about a customer: one complete record.
+/// Writing it replaces the stored fields; tend's own state (stage, history)
+/// is kept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomerRecord {
+    pub id: CustomerId,
+    pub email: Email,
+    pub name: String,
+    pub timezone: Tz,
+    pub locale: String,
+    pub plan: String,
+    pub signup_at: Option<DateTime<Utc>>,
+    pub renewal_at: Option<DateTime<Utc>>,
+    pub last_seen_at: Option<DateTime<Utc>>,
+    pub health: Option<u8>,
+    pub attributes: Map<String, Value>,
+}
+
+/// A customer as stored: the record plus what tend derived and when.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Customer {
+    pub record: CustomerRecord,
+    /// The lifecycle stage computed by the `[[lifecycle.stage]]` rules.
+    pub stage: Option<String>,
+    pub stage_entered_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl CustomerRecord {
+    /// The first word of the name, for greetings; empty when there is no name.
+    pub fn first_name(&self) -> &str {
+        self.name.split_whitespace().next().unwrap_or("")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_accepts_plain_addresses_and_rejects_headers() {
+        assert_eq!(Email::parse(" ana@example.com ").unwrap().as_str(), "ana@example.com");
+        assert!(Email::parse("ana@").is_err());
+        assert!(Email::parse("Ana <ana@example.com>").is_err());
+        assert!(Email::parse("ana@example.com\r\nBcc: x@evil.example").is_err());
+        assert!(Email::parse("ana@localhost").is_err());
+        assert!(Email::parse("").is_err());
+    }
+
+    #[test]
+    fn ids_are_trimmed_and_bounded() {
+        assert_eq!(CustomerId::parse(" c-1 ").unwrap().as_str(), "c-1");
+        assert!(CustomerId::parse("  ").is_err());
+        assert!(CustomerId::parse("a\nb").is_err());
+        assert!(CustomerId::parse(&"x".repeat(201)).is_err());
+    }
+
+    #[test]
+    fn zones_locales_and_health() {
+        assert_eq!(parse_timezone("Asia/Kathmandu").unwrap(), chrono_tz::Asia::Kathmandu);
+        assert!(parse_timezone("Mars/Olympus").is_err());
+        assert_eq!(parse_locale("pt_BR").unwrap(), "pt-BR");
+        assert!(parse_locale("en US").is_err());
+        assert_eq!(parse_health("100").unwrap(), 100);
+        assert!(parse_health("101").is_err());
+        assert!(parse_health("-1").is_err());
+    }
+}

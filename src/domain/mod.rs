@@ -1,0 +1,10 @@
+//! Pure types and decisions: no store, no clock, no network.
+//!
+//! Everything here is parsed once at the edge (import, API, config) and is
+//! valid by construction afterwards.
+
+pub mod customer;
+pub mod event;
+pub mod span;
+pub mod timestamp;
+pub mod window;

@@ -1,0 +1,120 @@
+//! Send windows: the weekdays and local hours in which non-urgent mail may
+//! reach a customer, e.g. `{ days = "mon-fri", start = "09:00", end = "17:00" }`.
+
+use std::collections::BTreeSet;
+
+use chrono::{NaiveTime, Weekday};
+use serde::{Deserialize, Serialize};
+
+/// A window as written in config; `parse` validates it.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowSpec {
+    pub days: String,
+    pub start: String,
+    pub end: String,
+}
+
+impl Default for WindowSpec {
+    fn default() -> Self {
+        Self {
+            days: "mon-fri".into(),
+            start: "09:00".into(),
+            end: "17:00".into(),
+        }
+    }
+}
+
+/// A validated window: local weekdays and a local time range `[start, end)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Window {
+    pub days: BTreeSet<u32>,
+    pub start: NaiveTime,
+    pub end: NaiveTime,
+}
+
+impl WindowSpec {
+    pub fn parse(&self) -> Result<Window, String> {
+        let days = parse_days(&self.days)?;
+        let start = parse_clock(&self.start, "start")?;
+        let end = parse_clock(&self.end, "end")?;
+        if end <= start {
+            return Err(format!(
+                "the window ends at {} before it starts at {}; end must be later than start on the same day",
+                self.end, self.start
+            ));
+        }
+        Ok(Window { days, start, end })
+    }
+}
+
+impl Window {
+    /// Whether a local weekday and time fall inside the window.
+    pub fn contains(&self, day: Weekday, time: NaiveTime) -> bool {
+        self.days.contains(&day.num_days_from_monday()) && time >= self.start && time < self.end
+    }
+}
+
+fn parse_clock(raw: &str, which: &str) -> Result<NaiveTime, String> {
+    NaiveTime::parse_from_str(raw.trim(), "%H:%M")
+        .map_err(|_| format!("window {which} {raw:?} is not a time of day; write HH:MM such as 09:00"))
+}
+
+/// `mon-fri`, `sat,sun`, `mon-wed,fri`, `all` (days as Monday = 0).
+fn parse_days(raw: &str) -> Result<BTreeSet<u32>, String> {
+    let text = raw.trim().to_ascii_lowercase();
+    if text == "all" || text == "*" {
+        return Ok((0..7).collect());
+    }
+    let mut days = BTreeSet::new();
+    for part in text.split(',').map(str::trim) {
+        let (from, to) = part.split_once('-').unwrap_or((part, part));
+        let (from, to) = (weekday(from.trim(), raw)?, weekday(to.trim(), raw)?);
+        // A range may wrap the week end: `fri-mon`.
+        let mut day = from;
+        loop {
+            days.insert(day);
+            if day == to {
+                break;
+            }
+            day = (day + 1) % 7;
+        }
+    }
+    Ok(days)
+}
+
+fn weekday(name: &str, whole: &str) -> Result<u32, String> {
+    name.parse::<Weekday>()
+        .map(|d| d.num_days_from_monday())
+        .map_err(|_| {
+            format!("window days {whole:?} names no weekday {name:?}; write e.g. mon-fri, sat,sun or all")
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(days: &str, start: &str, end: &str) -> WindowSpec {
+        WindowSpec { days: days.into(), start: start.into(), end: end.into() }
+    }
+
+    #[test]
+    fn parses_days_and_hours() {
+        let w = WindowSpec::default().parse().unwrap();
+        assert_eq!(w.days, (0..5).collect());
+        let t = |s| NaiveTime::parse_from_str(s, "%H:%M").unwrap();
+        assert!(w.contains(Weekday::Mon, t("09:00")));
+        assert!(!w.contains(Weekday::Mon, t("17:00")));
+        assert!(!w.contains(Weekday::Sat, t("10:00")));
+        assert_eq!(spec("fri-mon", "08:00", "09:00").parse().unwrap().days, [0, 4, 5, 6].into());
+        assert_eq!(spec("all", "08:00", "09:00").parse().unwrap().days.len(), 7);
+    }
+
+    #[test]
+    fn rejects_nonsense() {
+        assert!(spec("mon-fry", "09:00", "17:00").parse().is_err());
+        assert!(spec("mon-fri", "9am", "17:00").parse().is_err());
+        assert!(spec("mon-fri", "17:00", "09:00").parse().is_err());
+    }
+}

@@ -1,0 +1,233 @@
+//! Import of customers and events from CSV or JSONL files: streamed row by
+//! row, validated, written in batches. Bad rows are reported with their line
+//! and skipped; good rows are kept.
+
+pub mod record;
+pub mod source;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::customer::CustomerRecord;
+use crate::domain::event::EventRecord;
+use crate::domain::timestamp::parse_instant;
+use crate::store::{self, Db, Store};
+pub use record::{Defaults, Kind};
+use record::{CsvLayout, PendingEvent};
+use source::{Fields, Format, Rows, SourceError};
+
+/// Records written per transaction: large enough that commits (each one a
+/// durable fsync) are a small part of the cost.
+const BATCH: usize = 2000;
+
+/// What an import did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportOutcome {
+    pub imported: u64,
+    pub updated: u64,
+    pub rejected: u64,
+}
+
+/// A row that was not imported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub line: usize,
+    pub reason: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("cannot open {}: {source}; check the path", path.display())]
+    Open { path: PathBuf, source: std::io::Error },
+    #[error("{}: cannot tell the file's format from its name; name it .csv or .jsonl", .0.display())]
+    Format(PathBuf),
+    #[error("{}:{line}: {message}", path.display())]
+    Header { path: PathBuf, line: usize, message: String },
+    #[error("{}: reading stopped ({message}); rows before it were imported", path.display())]
+    Read { path: PathBuf, message: String, so_far: ImportOutcome },
+    #[error("{source}; rows before the failure were imported")]
+    Store {
+        source: store::Error,
+        so_far: ImportOutcome,
+    },
+}
+
+/// Something that wants to know how far the import has got (a progress bar).
+pub trait Progress {
+    fn start(&self, total_bytes: u64);
+    fn advance(&self, bytes_read: u64);
+    fn finish(&self);
+}
+
+/// No progress display.
+pub struct Silent;
+
+impl Progress for Silent {
+    fn start(&self, _: u64) {}
+    fn advance(&self, _: u64) {}
+    fn finish(&self) {}
+}
+
+/// Imports one file of `kind` into the store.
+pub async fn import_file(
+    store: &Db,
+    kind: Kind,
+    path: &Path,
+    defaults: &Defaults,
+    now: DateTime<Utc>,
+    progress: &dyn Progress,
+    mut on_reject: impl FnMut(Rejection),
+) -> Result<ImportOutcome, ImportError> {
+    let format = Format::of(path).ok_or_else(|| ImportError::Format(path.to_owned()))?;
+    let file = File::open(path).map_err(|source| ImportError::Open {
+        path: path.to_owned(),
+        source,
+    })?;
+    progress.start(file.metadata().map(|m| m.len()).unwrap_or(0));
+    let header_error = |line, message| ImportError::Header {
+        path: path.to_owned(),
+        line,
+        message,
+    };
+    let mut rows = Rows::open(file, format).map_err(|e| match e {
+        SourceError::Header { line, message } => header_error(line, message),
+        SourceError::Read(message) => header_error(1, message),
+    })?;
+    let layout = match format {
+        Format::Csv => Some(CsvLayout::new(rows.header(), kind).map_err(|m| header_error(1, m))?),
+        Format::Jsonl => None,
+    };
+
+    let mut batch = Batch::new(kind);
+    let mut outcome = ImportOutcome::default();
+    // Reading the file is blocking I/O on a runtime thread; an import is a
+    // command of its own, so nothing else waits on this thread meanwhile.
+    loop {
+        let row = rows.next_row().map_err(|e| ImportError::Read {
+            path: path.to_owned(),
+            message: e.to_string(),
+            so_far: outcome,
+        })?;
+        let Some(row) = row else { break };
+        let map = row.fields.map(|fields| match (fields, &layout) {
+            (Fields::Csv(values), Some(layout)) => layout.to_json(values),
+            (Fields::Json(map), _) => map,
+            (Fields::Csv(_), None) => unreachable!("CSV rows only come from a CSV file"),
+        });
+        let accepted = map.and_then(|map| batch.push(row.line, map, defaults));
+        if let Err(reason) = accepted {
+            outcome.rejected += 1;
+            on_reject(Rejection { line: row.line, reason });
+        }
+        if batch.len() >= BATCH {
+            batch.flush(store, now, &mut outcome, &mut on_reject).await?;
+            progress.advance(rows.position());
+        }
+    }
+    batch.flush(store, now, &mut outcome, &mut on_reject).await?;
+    progress.finish();
+    Ok(outcome)
+}
+
+/// Validated rows waiting to be written.
+enum Batch {
+    Customers(Vec<CustomerRecord>),
+    Events(Vec<(usize, PendingEvent)>),
+}
+
+impl Batch {
+    fn new(kind: Kind) -> Self {
+        match kind {
+            Kind::Customers => Self::Customers(Vec::with_capacity(BATCH)),
+            Kind::Events => Self::Events(Vec::with_capacity(BATCH)),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Self::Customers(v) => v.len(),
+            Self::Events(v) => v.len(),
+        }
+    }
+
+    fn push(&mut self, line: usize, map: serde_json::Map<String, serde_json::Value>, defaults: &Defaults) -> Result<(), String> {
+        match self {
+            Self::Customers(v) => v.push(record::customer(map, defaults)?),
+            Self::Events(v) => v.push((line, record::event(map)?)),
+        }
+        Ok(())
+    }
+
+    async fn flush(
+        &mut self,
+        store: &Db,
+        now: DateTime<Utc>,
+        outcome: &mut ImportOutcome,
+        on_reject: &mut impl FnMut(Rejection),
+    ) -> Result<(), ImportError> {
+        let written = match self {
+            Self::Customers(batch) if !batch.is_empty() => store.upsert_customers(batch, now).await,
+            Self::Events(batch) if !batch.is_empty() => {
+                let records = resolve_events(store, batch, outcome, on_reject).await?;
+                store.insert_events(&records, now).await
+            }
+            _ => return Ok(()),
+        };
+        let written = written.map_err(|source| ImportError::Store {
+            source,
+            so_far: *outcome,
+        })?;
+        outcome.imported += written.inserted;
+        outcome.updated += written.existing;
+        match self {
+            Self::Customers(v) => v.clear(),
+            Self::Events(v) => v.clear(),
+        }
+        Ok(())
+    }
+}
+
+/// Checks that each event's customer exists and reads its time in the
+/// customer's zone; rejects the rest.
+async fn resolve_events(
+    store: &Db,
+    batch: &[(usize, PendingEvent)],
+    outcome: &mut ImportOutcome,
+    on_reject: &mut impl FnMut(Rejection),
+) -> Result<Vec<EventRecord>, ImportError> {
+    let mut ids: Vec<_> = batch.iter().map(|(_, e)| e.customer_id.clone()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let zones = store.customer_zones(&ids).await.map_err(|source| ImportError::Store {
+        source,
+        so_far: *outcome,
+    })?;
+    let mut records = Vec::with_capacity(batch.len());
+    for (line, pending) in batch {
+        let resolved = match zones.get(&pending.customer_id) {
+            None => Err(format!(
+                "no customer has id {:?}; import the customer before their events",
+                pending.customer_id.as_str()
+            )),
+            Some(zone) => parse_instant(&pending.occurred_at, *zone)
+                .map_err(|e| format!("occurred_at: {e}"))
+                .map(|occurred_at| EventRecord {
+                    id: pending.id.clone(),
+                    customer_id: pending.customer_id.clone(),
+                    name: pending.name.clone(),
+                    occurred_at,
+                    properties: pending.properties.clone(),
+                }),
+        };
+        match resolved {
+            Ok(record) => records.push(record),
+            Err(reason) => {
+                outcome.rejected += 1;
+                on_reject(Rejection { line: *line, reason });
+            }
+        }
+    }
+    Ok(records)
+}

@@ -1,0 +1,271 @@
+//! The store: the only place with SQL. One [`Store`] trait, implemented for
+//! SQLite ([`sqlite::SqliteStore`]) and PostgreSQL ([`postgres::PgStore`]);
+//! [`Db`] picks one from `database.url`. A single contract test suite runs
+//! against both so their behaviour cannot drift.
+
+pub mod postgres;
+pub mod sqlite;
+mod url;
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+use crate::domain::customer::{Customer, CustomerId, CustomerRecord};
+use crate::domain::event::EventRecord;
+
+pub use self::url::DatabaseUrl;
+
+/// Rows written in one statement: well under SQLite's 32,766 and
+/// PostgreSQL's 65,535 bind parameters at 13 columns a row.
+pub(crate) const ROWS_PER_STATEMENT: usize = 1000;
+
+/// What a batch write did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteOutcome {
+    /// Rows that were new.
+    pub inserted: u64,
+    /// Rows that replaced a stored one (customers) or were already stored
+    /// under the same idempotency key and left alone (events).
+    pub existing: u64,
+}
+
+impl std::ops::AddAssign for WriteOutcome {
+    fn add_assign(&mut self, other: Self) {
+        self.inserted += other.inserted;
+        self.existing += other.existing;
+    }
+}
+
+/// A stored event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub record: EventRecord,
+    pub received_at: DateTime<Utc>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Unreachable(String),
+    #[error(
+        "the SQLite database {0} is locked by another process (is another tend running on it?); stop that process, or use PostgreSQL to run several instances"
+    )]
+    Locked(String),
+    #[error("cannot apply the database migrations: {0}")]
+    Migrate(String),
+    #[error("the store holds a value tend cannot read ({0}); was the database written by another program?")]
+    Corrupt(String),
+    #[error("database error while {doing}: {source}")]
+    Query {
+        doing: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+}
+
+/// What every backend offers. Writes that belong together are one
+/// transaction; every method leaves the store consistent when it fails.
+#[allow(async_fn_in_trait)] // Callers use concrete types (`Db`), whose futures are `Send`.
+pub trait Store {
+    /// Applies pending migrations (idempotent; safe with several instances).
+    async fn migrate(&self) -> Result<(), Error>;
+
+    /// Inserts or replaces customer records by id. The stage and history
+    /// tend derived are kept.
+    async fn upsert_customers(
+        &self,
+        batch: &[CustomerRecord],
+        now: DateTime<Utc>,
+    ) -> Result<WriteOutcome, Error>;
+
+    /// Stores events; an event whose `id` is already stored is left alone.
+    /// Every event's customer must exist.
+    async fn insert_events(
+        &self,
+        batch: &[EventRecord],
+        now: DateTime<Utc>,
+    ) -> Result<WriteOutcome, Error>;
+
+    /// The time zones of those of `ids` that exist.
+    async fn customer_zones(&self, ids: &[CustomerId]) -> Result<HashMap<CustomerId, Tz>, Error>;
+
+    async fn customer(&self, id: &CustomerId) -> Result<Option<Customer>, Error>;
+
+    async fn count_customers(&self) -> Result<u64, Error>;
+
+    /// A customer's events, oldest first.
+    async fn events_of(&self, id: &CustomerId) -> Result<Vec<StoredEvent>, Error>;
+
+    /// Waits for in-flight work and closes every connection.
+    async fn close(&self);
+}
+
+/// The store named by `database.url`.
+#[derive(Debug, Clone)]
+pub enum Db {
+    Sqlite(sqlite::SqliteStore),
+    Postgres(postgres::PgStore),
+}
+
+/// How to connect.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    pub max_connections: u32,
+    pub connect_timeout: std::time::Duration,
+    pub busy_timeout: std::time::Duration,
+}
+
+impl Db {
+    /// Connects (creating a SQLite file and its folder when missing). Does not
+    /// migrate: callers decide when.
+    pub async fn connect(url: &DatabaseUrl, options: &ConnectOptions) -> Result<Self, Error> {
+        match url {
+            DatabaseUrl::Sqlite { path, .. } => {
+                Ok(Self::Sqlite(sqlite::SqliteStore::connect(path, options).await?))
+            }
+            DatabaseUrl::Postgres { url, shown } => {
+                Ok(Self::Postgres(postgres::PgStore::connect(url, shown, options).await?))
+            }
+        }
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgres",
+        }
+    }
+}
+
+macro_rules! dispatch {
+    ($self:ident, $store:ident => $call:expr) => {
+        match $self {
+            Db::Sqlite($store) => $call,
+            Db::Postgres($store) => $call,
+        }
+    };
+}
+
+impl Store for Db {
+    async fn migrate(&self) -> Result<(), Error> {
+        dispatch!(self, s => s.migrate().await)
+    }
+    async fn upsert_customers(
+        &self,
+        batch: &[CustomerRecord],
+        now: DateTime<Utc>,
+    ) -> Result<WriteOutcome, Error> {
+        dispatch!(self, s => s.upsert_customers(batch, now).await)
+    }
+    async fn insert_events(
+        &self,
+        batch: &[EventRecord],
+        now: DateTime<Utc>,
+    ) -> Result<WriteOutcome, Error> {
+        dispatch!(self, s => s.insert_events(batch, now).await)
+    }
+    async fn customer_zones(&self, ids: &[CustomerId]) -> Result<HashMap<CustomerId, Tz>, Error> {
+        dispatch!(self, s => s.customer_zones(ids).await)
+    }
+    async fn customer(&self, id: &CustomerId) -> Result<Option<Customer>, Error> {
+        dispatch!(self, s => s.customer(id).await)
+    }
+    async fn count_customers(&self) -> Result<u64, Error> {
+        dispatch!(self, s => s.count_customers().await)
+    }
+    async fn events_of(&self, id: &CustomerId) -> Result<Vec<StoredEvent>, Error> {
+        dispatch!(self, s => s.events_of(id).await)
+    }
+    async fn close(&self) {
+        dispatch!(self, s => s.close().await)
+    }
+}
+
+/// Splits a batch into runs without a repeated id, in order, each at most
+/// [`ROWS_PER_STATEMENT`] long. An upsert statement may touch a row only
+/// once, and a later record of the same id must win.
+pub(crate) fn unique_runs<T>(batch: &[T], id: impl Fn(&T) -> &str) -> Vec<&[T]> {
+    let mut runs = Vec::new();
+    let mut start = 0;
+    let mut seen = HashSet::new();
+    for (i, item) in batch.iter().enumerate() {
+        if i - start == ROWS_PER_STATEMENT || !seen.insert(id(item)) {
+            runs.push(&batch[start..i]);
+            start = i;
+            seen.clear();
+            seen.insert(id(item));
+        }
+    }
+    if start < batch.len() {
+        runs.push(&batch[start..]);
+    }
+    runs
+}
+
+/// Rebuilds a customer from stored columns (shared by both backends).
+pub(crate) struct CustomerColumns {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub timezone: String,
+    pub locale: String,
+    pub plan: String,
+    pub signup_at: Option<DateTime<Utc>>,
+    pub renewal_at: Option<DateTime<Utc>>,
+    pub last_seen_at: Option<DateTime<Utc>>,
+    pub health: Option<i64>,
+    pub attributes: serde_json::Value,
+    pub stage: Option<String>,
+    pub stage_entered_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl CustomerColumns {
+    pub fn into_customer(self) -> Result<Customer, Error> {
+        use crate::domain::customer::{Email, parse_timezone};
+        let corrupt = |what: String| Error::Corrupt(format!("customer {:?}: {what}", self.id));
+        let serde_json::Value::Object(attributes) = self.attributes.clone() else {
+            return Err(corrupt("attributes are not a JSON object".into()));
+        };
+        Ok(Customer {
+            record: CustomerRecord {
+                id: CustomerId::parse(&self.id).map_err(corrupt)?,
+                email: Email::parse(&self.email).map_err(corrupt)?,
+                name: self.name,
+                timezone: parse_timezone(&self.timezone).map_err(corrupt)?,
+                locale: self.locale,
+                plan: self.plan,
+                signup_at: self.signup_at,
+                renewal_at: self.renewal_at,
+                last_seen_at: self.last_seen_at,
+                health: self
+                    .health
+                    .map(|h| u8::try_from(h).map_err(|_| corrupt(format!("health {h}"))))
+                    .transpose()?,
+                attributes,
+            },
+            stage: self.stage,
+            stage_entered_at: self.stage_entered_at,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_split_at_repeats_and_size() {
+        let ids = ["a", "b", "a", "c", "b"];
+        let runs = unique_runs(&ids, |s| s);
+        assert_eq!(runs, vec![&["a", "b"][..], &["a", "c", "b"][..]]);
+        let many: Vec<String> = (0..2500).map(|i| i.to_string()).collect();
+        let sizes: Vec<usize> = unique_runs(&many, |s| s).iter().map(|r| r.len()).collect();
+        assert_eq!(sizes, [1000, 1000, 500]);
+    }
+}

@@ -1,0 +1,259 @@
+//! The PostgreSQL store: the same behaviour as SQLite, for larger data and
+//! for several `tend run` instances sharing one database.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::types::Json;
+use sqlx::{PgPool, Postgres, QueryBuilder, Row};
+
+use super::{CustomerColumns, ConnectOptions, Error, Store, StoredEvent, WriteOutcome, unique_runs};
+use crate::domain::customer::{Customer, CustomerId, CustomerRecord, parse_timezone};
+use crate::domain::event::EventRecord;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+    shown: String,
+}
+
+impl PgStore {
+    pub async fn connect(url: &str, shown: &str, options: &ConnectOptions) -> Result<Self, Error> {
+        let connect = PgConnectOptions::from_str(url).map_err(|e| {
+            Error::Unreachable(format!("database.url {shown:?} is not usable: {e}; write postgres://USER@HOST:5432/DATABASE"))
+        })?;
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(options.connect_timeout)
+            .connect_with(connect)
+            .await
+            .map_err(|e| classify(e, shown, "connecting"))?;
+        Ok(Self {
+            pool,
+            shown: shown.to_owned(),
+        })
+    }
+
+    fn fail(&self, doing: &'static str) -> impl Fn(sqlx::Error) -> Error + '_ {
+        move |e| classify(e, &self.shown, doing)
+    }
+}
+
+/// Turns a driver error into one a person can act on.
+fn classify(e: sqlx::Error, shown: &str, doing: &'static str) -> Error {
+    match &e {
+        sqlx::Error::Io(io) => Error::Unreachable(format!(
+            "cannot connect to PostgreSQL at {shown} ({io}); start PostgreSQL or fix database.url"
+        )),
+        sqlx::Error::PoolTimedOut => Error::Unreachable(format!(
+            "timed out connecting to PostgreSQL at {shown}; check that it is running and reachable, or raise database.connect_timeout"
+        )),
+        sqlx::Error::Tls(tls) => Error::Unreachable(format!(
+            "cannot set up TLS to PostgreSQL at {shown} ({tls}); check sslmode in database.url"
+        )),
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            Some("3D000") => Error::Unreachable(format!(
+                "PostgreSQL at {shown} has no such database ({}); create it (createdb NAME) or fix database.url",
+                db.message()
+            )),
+            Some("28000" | "28P01") => Error::Unreachable(format!(
+                "PostgreSQL at {shown} refused the login ({}); check the user and password in database.url",
+                db.message()
+            )),
+            _ => Error::Query { doing, source: e },
+        },
+        _ => Error::Query { doing, source: e },
+    }
+}
+
+impl Store for PgStore {
+    async fn migrate(&self) -> Result<(), Error> {
+        // sqlx takes an advisory lock, so several instances may start at once.
+        MIGRATOR.run(&self.pool).await.map_err(|e| match e {
+            sqlx::migrate::MigrateError::Execute(inner) => match classify(inner, &self.shown, "migrating") {
+                Error::Query { source, .. } => Error::Migrate(source.to_string()),
+                other => other,
+            },
+            other => Error::Migrate(other.to_string()),
+        })
+    }
+
+    async fn upsert_customers(
+        &self,
+        batch: &[CustomerRecord],
+        now: DateTime<Utc>,
+    ) -> Result<WriteOutcome, Error> {
+        let fail = self.fail("writing customers");
+        let mut outcome = WriteOutcome::default();
+        let mut tx = self.pool.begin().await.map_err(&fail)?;
+        for run in unique_runs(batch, |c| c.id.as_str()) {
+            let mut insert = QueryBuilder::<Postgres>::new(
+                "INSERT INTO customers (id, email, name, timezone, locale, plan, signup_at, renewal_at, \
+                 last_seen_at, health, attributes, created_at, updated_at) ",
+            );
+            insert.push_values(run, |mut row, c| {
+                row.push_bind(c.id.as_str())
+                    .push_bind(c.email.as_str())
+                    .push_bind(c.name.as_str())
+                    .push_bind(c.timezone.name())
+                    .push_bind(c.locale.as_str())
+                    .push_bind(c.plan.as_str())
+                    .push_bind(c.signup_at)
+                    .push_bind(c.renewal_at)
+                    .push_bind(c.last_seen_at)
+                    .push_bind(c.health.map(i16::from))
+                    .push_bind(Json(&c.attributes))
+                    .push_bind(now)
+                    .push_bind(now);
+            });
+            // Replaces the record; keeps tend's own columns (stage, created_at).
+            // xmax = 0 only on a freshly inserted row version.
+            insert.push(
+                " ON CONFLICT (id) DO UPDATE SET email = excluded.email, name = excluded.name, \
+                 timezone = excluded.timezone, locale = excluded.locale, plan = excluded.plan, \
+                 signup_at = excluded.signup_at, renewal_at = excluded.renewal_at, \
+                 last_seen_at = excluded.last_seen_at, health = excluded.health, \
+                 attributes = excluded.attributes, updated_at = excluded.updated_at \
+                 RETURNING (xmax = 0) AS inserted",
+            );
+            let inserted: Vec<bool> = insert.build_query_scalar().fetch_all(&mut *tx).await.map_err(&fail)?;
+            let fresh = inserted.iter().filter(|&&i| i).count() as u64;
+            outcome += WriteOutcome {
+                inserted: fresh,
+                existing: inserted.len() as u64 - fresh,
+            };
+        }
+        tx.commit().await.map_err(&fail)?;
+        Ok(outcome)
+    }
+
+    async fn insert_events(
+        &self,
+        batch: &[EventRecord],
+        now: DateTime<Utc>,
+    ) -> Result<WriteOutcome, Error> {
+        let fail = self.fail("writing events");
+        let mut outcome = WriteOutcome::default();
+        let mut tx = self.pool.begin().await.map_err(&fail)?;
+        for run in batch.chunks(super::ROWS_PER_STATEMENT) {
+            let mut insert = QueryBuilder::<Postgres>::new(
+                "INSERT INTO events (id, customer_id, name, occurred_at, properties, received_at) ",
+            );
+            insert.push_values(run, |mut row, e| {
+                row.push_bind(e.id.as_deref())
+                    .push_bind(e.customer_id.as_str())
+                    .push_bind(e.name.as_str())
+                    .push_bind(e.occurred_at)
+                    .push_bind(Json(&e.properties))
+                    .push_bind(now);
+            });
+            // A known idempotency key is skipped, not an error.
+            insert.push(" ON CONFLICT (id) DO NOTHING");
+            let inserted = insert.build().execute(&mut *tx).await.map_err(&fail)?.rows_affected();
+            outcome += WriteOutcome {
+                inserted,
+                existing: run.len() as u64 - inserted,
+            };
+        }
+        tx.commit().await.map_err(&fail)?;
+        Ok(outcome)
+    }
+
+    async fn customer_zones(&self, ids: &[CustomerId]) -> Result<HashMap<CustomerId, Tz>, Error> {
+        let fail = self.fail("reading customers");
+        let ids: Vec<&str> = ids.iter().map(CustomerId::as_str).collect();
+        let rows = sqlx::query("SELECT id, timezone FROM customers WHERE id = ANY($1)")
+            .bind(&ids)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(&fail)?;
+        let mut zones = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let id: String = row.try_get(0).map_err(&fail)?;
+            let zone: String = row.try_get(1).map_err(&fail)?;
+            let id = CustomerId::parse(&id).map_err(Error::Corrupt)?;
+            zones.insert(id, parse_timezone(&zone).map_err(Error::Corrupt)?);
+        }
+        Ok(zones)
+    }
+
+    async fn customer(&self, id: &CustomerId) -> Result<Option<Customer>, Error> {
+        let fail = self.fail("reading a customer");
+        let row = sqlx::query(
+            "SELECT id, email, name, timezone, locale, plan, signup_at, renewal_at, last_seen_at, \
+             health, attributes, stage, stage_entered_at, created_at, updated_at \
+             FROM customers WHERE id = $1",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(&fail)?;
+        let Some(row) = row else { return Ok(None) };
+        let health: Option<i16> = row.try_get("health").map_err(&fail)?;
+        let columns = CustomerColumns {
+            id: row.try_get("id").map_err(&fail)?,
+            email: row.try_get("email").map_err(&fail)?,
+            name: row.try_get("name").map_err(&fail)?,
+            timezone: row.try_get("timezone").map_err(&fail)?,
+            locale: row.try_get("locale").map_err(&fail)?,
+            plan: row.try_get("plan").map_err(&fail)?,
+            signup_at: row.try_get("signup_at").map_err(&fail)?,
+            renewal_at: row.try_get("renewal_at").map_err(&fail)?,
+            last_seen_at: row.try_get("last_seen_at").map_err(&fail)?,
+            health: health.map(i64::from),
+            attributes: row.try_get("attributes").map_err(&fail)?,
+            stage: row.try_get("stage").map_err(&fail)?,
+            stage_entered_at: row.try_get("stage_entered_at").map_err(&fail)?,
+            created_at: row.try_get("created_at").map_err(&fail)?,
+            updated_at: row.try_get("updated_at").map_err(&fail)?,
+        };
+        columns.into_customer().map(Some)
+    }
+
+    async fn count_customers(&self) -> Result<u64, Error> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM customers")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(self.fail("counting customers"))?;
+        Ok(n as u64)
+    }
+
+    async fn events_of(&self, id: &CustomerId) -> Result<Vec<StoredEvent>, Error> {
+        let fail = self.fail("reading events");
+        let rows = sqlx::query(
+            "SELECT id, name, occurred_at, properties, received_at FROM events \
+             WHERE customer_id = $1 ORDER BY occurred_at, seq",
+        )
+        .bind(id.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(&fail)?;
+        rows.into_iter()
+            .map(|row| {
+                let properties: serde_json::Value = row.try_get("properties").map_err(&fail)?;
+                let serde_json::Value::Object(properties) = properties else {
+                    return Err(Error::Corrupt(format!("event properties {properties}")));
+                };
+                Ok(StoredEvent {
+                    record: EventRecord {
+                        id: row.try_get("id").map_err(&fail)?,
+                        customer_id: id.clone(),
+                        name: row.try_get("name").map_err(&fail)?,
+                        occurred_at: row.try_get("occurred_at").map_err(&fail)?,
+                        properties,
+                    },
+                    received_at: row.try_get("received_at").map_err(&fail)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}

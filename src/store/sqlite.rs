@@ -1,0 +1,289 @@
+//! The SQLite store: one file, WAL, `synchronous = FULL` so a committed
+//! ledger row survives a power loss, `BEGIN IMMEDIATE` for every write so a
+//! transaction that reads first can never fail to upgrade to a writer.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+
+use super::{CustomerColumns, ConnectOptions, Error, Store, StoredEvent, WriteOutcome, unique_runs};
+use crate::domain::customer::{Customer, CustomerId, CustomerRecord, parse_timezone};
+use crate::domain::event::EventRecord;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+
+const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    path: String,
+}
+
+/// Instants are stored as milliseconds since the epoch.
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn from_ms(v: i64) -> Result<DateTime<Utc>, Error> {
+    DateTime::from_timestamp_millis(v).ok_or_else(|| Error::Corrupt(format!("instant {v}")))
+}
+
+fn from_ms_opt(v: Option<i64>) -> Result<Option<DateTime<Utc>>, Error> {
+    v.map(from_ms).transpose()
+}
+
+impl SqliteStore {
+    pub async fn connect(path: &Path, options: &ConnectOptions) -> Result<Self, Error> {
+        let shown = path.display().to_string();
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                Error::Unreachable(format!(
+                    "cannot create the folder {} for the SQLite database: {e}; create it or change database.url",
+                    parent.display()
+                ))
+            })?;
+        }
+        let connect = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(options.busy_timeout)
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(options.connect_timeout.max(options.busy_timeout))
+            .connect_with(connect)
+            .await
+            .map_err(|e| classify(e, &shown, "opening the database"))?;
+        Ok(Self { pool, path: shown })
+    }
+
+    fn fail(&self, doing: &'static str) -> impl Fn(sqlx::Error) -> Error + '_ {
+        move |e| classify(e, &self.path, doing)
+    }
+}
+
+/// Turns a driver error into one a person can act on.
+fn classify(e: sqlx::Error, path: &str, doing: &'static str) -> Error {
+    if let sqlx::Error::Database(db) = &e {
+        // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with extended codes.
+        let code = db.code().unwrap_or_default();
+        let primary = code.parse::<i64>().map(|c| c & 0xff).unwrap_or(0);
+        if primary == 5 || primary == 6 || db.message().contains("database is locked") {
+            return Error::Locked(path.to_owned());
+        }
+        if primary == 14 {
+            return Error::Unreachable(format!(
+                "cannot open the SQLite database {path}: {}; check that the folder exists and is writable, or change database.url",
+                db.message()
+            ));
+        }
+    }
+    if let sqlx::Error::PoolTimedOut = e {
+        return Error::Locked(path.to_owned());
+    }
+    Error::Query { doing, source: e }
+}
+
+impl Store for SqliteStore {
+    async fn migrate(&self) -> Result<(), Error> {
+        MIGRATOR.run(&self.pool).await.map_err(|e| match e {
+            sqlx::migrate::MigrateError::Execute(inner) => match classify(inner, &self.path, "migrating") {
+                Error::Query { source, .. } => Error::Migrate(source.to_string()),
+                other => other,
+            },
+            other => Error::Migrate(other.to_string()),
+        })
+    }
+
+    async fn upsert_customers(
+        &self,
+        batch: &[CustomerRecord],
+        now: DateTime<Utc>,
+    ) -> Result<WriteOutcome, Error> {
+        let fail = self.fail("writing customers");
+        let mut outcome = WriteOutcome::default();
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
+        for run in unique_runs(batch, |c| c.id.as_str()) {
+            // BEGIN IMMEDIATE holds the write lock, so this count stays true
+            // until the upsert below.
+            let mut count = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM customers WHERE id IN (");
+            let mut ids = count.separated(", ");
+            for c in run {
+                ids.push_bind(c.id.as_str());
+            }
+            ids.push_unseparated(")");
+            let existing: i64 = count.build_query_scalar().fetch_one(&mut *tx).await.map_err(&fail)?;
+
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO customers (id, email, name, timezone, locale, plan, signup_at, renewal_at, \
+                 last_seen_at, health, attributes, created_at, updated_at) ",
+            );
+            insert.push_values(run, |mut row, c| {
+                row.push_bind(c.id.as_str())
+                    .push_bind(c.email.as_str())
+                    .push_bind(c.name.as_str())
+                    .push_bind(c.timezone.name())
+                    .push_bind(c.locale.as_str())
+                    .push_bind(c.plan.as_str())
+                    .push_bind(c.signup_at.map(ms))
+                    .push_bind(c.renewal_at.map(ms))
+                    .push_bind(c.last_seen_at.map(ms))
+                    .push_bind(c.health.map(i64::from))
+                    .push_bind(serde_json::Value::Object(c.attributes.clone()).to_string())
+                    .push_bind(ms(now))
+                    .push_bind(ms(now));
+            });
+            // Replaces the record; keeps tend's own columns (stage, created_at).
+            insert.push(
+                " ON CONFLICT (id) DO UPDATE SET email = excluded.email, name = excluded.name, \
+                 timezone = excluded.timezone, locale = excluded.locale, plan = excluded.plan, \
+                 signup_at = excluded.signup_at, renewal_at = excluded.renewal_at, \
+                 last_seen_at = excluded.last_seen_at, health = excluded.health, \
+                 attributes = excluded.attributes, updated_at = excluded.updated_at",
+            );
+            insert.build().execute(&mut *tx).await.map_err(&fail)?;
+            let existing = existing as u64;
+            outcome += WriteOutcome {
+                inserted: run.len() as u64 - existing,
+                existing,
+            };
+        }
+        tx.commit().await.map_err(&fail)?;
+        Ok(outcome)
+    }
+
+    async fn insert_events(
+        &self,
+        batch: &[EventRecord],
+        now: DateTime<Utc>,
+    ) -> Result<WriteOutcome, Error> {
+        let fail = self.fail("writing events");
+        let mut outcome = WriteOutcome::default();
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
+        for run in batch.chunks(super::ROWS_PER_STATEMENT) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO events (id, customer_id, name, occurred_at, properties, received_at) ",
+            );
+            insert.push_values(run, |mut row, e| {
+                row.push_bind(e.id.as_deref())
+                    .push_bind(e.customer_id.as_str())
+                    .push_bind(e.name.as_str())
+                    .push_bind(ms(e.occurred_at))
+                    .push_bind(serde_json::Value::Object(e.properties.clone()).to_string())
+                    .push_bind(ms(now));
+            });
+            // A known idempotency key is skipped, not an error.
+            insert.push(" ON CONFLICT (id) DO NOTHING");
+            let inserted = insert.build().execute(&mut *tx).await.map_err(&fail)?.rows_affected();
+            outcome += WriteOutcome {
+                inserted,
+                existing: run.len() as u64 - inserted,
+            };
+        }
+        tx.commit().await.map_err(&fail)?;
+        Ok(outcome)
+    }
+
+    async fn customer_zones(&self, ids: &[CustomerId]) -> Result<HashMap<CustomerId, Tz>, Error> {
+        let fail = self.fail("reading customers");
+        let mut zones = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(super::ROWS_PER_STATEMENT) {
+            let mut query = QueryBuilder::<Sqlite>::new("SELECT id, timezone FROM customers WHERE id IN (");
+            let mut list = query.separated(", ");
+            for id in chunk {
+                list.push_bind(id.as_str());
+            }
+            list.push_unseparated(")");
+            for row in query.build().fetch_all(&self.pool).await.map_err(&fail)? {
+                let id: String = row.try_get(0).map_err(&fail)?;
+                let zone: String = row.try_get(1).map_err(&fail)?;
+                let id = CustomerId::parse(&id).map_err(Error::Corrupt)?;
+                zones.insert(id, parse_timezone(&zone).map_err(Error::Corrupt)?);
+            }
+        }
+        Ok(zones)
+    }
+
+    async fn customer(&self, id: &CustomerId) -> Result<Option<Customer>, Error> {
+        let fail = self.fail("reading a customer");
+        let row = sqlx::query(
+            "SELECT id, email, name, timezone, locale, plan, signup_at, renewal_at, last_seen_at, \
+             health, attributes, stage, stage_entered_at, created_at, updated_at \
+             FROM customers WHERE id = $1",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(&fail)?;
+        let Some(row) = row else { return Ok(None) };
+        let attributes: String = row.try_get("attributes").map_err(&fail)?;
+        let columns = CustomerColumns {
+            id: row.try_get("id").map_err(&fail)?,
+            email: row.try_get("email").map_err(&fail)?,
+            name: row.try_get("name").map_err(&fail)?,
+            timezone: row.try_get("timezone").map_err(&fail)?,
+            locale: row.try_get("locale").map_err(&fail)?,
+            plan: row.try_get("plan").map_err(&fail)?,
+            signup_at: from_ms_opt(row.try_get("signup_at").map_err(&fail)?)?,
+            renewal_at: from_ms_opt(row.try_get("renewal_at").map_err(&fail)?)?,
+            last_seen_at: from_ms_opt(row.try_get("last_seen_at").map_err(&fail)?)?,
+            health: row.try_get("health").map_err(&fail)?,
+            attributes: serde_json::from_str(&attributes).map_err(|e| Error::Corrupt(e.to_string()))?,
+            stage: row.try_get("stage").map_err(&fail)?,
+            stage_entered_at: from_ms_opt(row.try_get("stage_entered_at").map_err(&fail)?)?,
+            created_at: from_ms(row.try_get("created_at").map_err(&fail)?)?,
+            updated_at: from_ms(row.try_get("updated_at").map_err(&fail)?)?,
+        };
+        columns.into_customer().map(Some)
+    }
+
+    async fn count_customers(&self) -> Result<u64, Error> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM customers")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(self.fail("counting customers"))?;
+        Ok(n as u64)
+    }
+
+    async fn events_of(&self, id: &CustomerId) -> Result<Vec<StoredEvent>, Error> {
+        let fail = self.fail("reading events");
+        let rows = sqlx::query(
+            "SELECT id, name, occurred_at, properties, received_at FROM events \
+             WHERE customer_id = $1 ORDER BY occurred_at, seq",
+        )
+        .bind(id.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(&fail)?;
+        rows.into_iter()
+            .map(|row| {
+                let properties: String = row.try_get("properties").map_err(&fail)?;
+                let properties = match serde_json::from_str(&properties) {
+                    Ok(serde_json::Value::Object(map)) => map,
+                    _ => return Err(Error::Corrupt(format!("event properties {properties:?}"))),
+                };
+                Ok(StoredEvent {
+                    record: EventRecord {
+                        id: row.try_get("id").map_err(&fail)?,
+                        customer_id: id.clone(),
+                        name: row.try_get("name").map_err(&fail)?,
+                        occurred_at: from_ms(row.try_get("occurred_at").map_err(&fail)?)?,
+                        properties,
+                    },
+                    received_at: from_ms(row.try_get("received_at").map_err(&fail)?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
