@@ -24,9 +24,16 @@ pub fn check(path: &ConfigPath, env: &Env) -> CheckReport {
             None => "built-in defaults".into(),
         }),
         Err(ConfigError::Invalid(problems)) => report.problems.extend(problems),
-        Err(other) => report
-            .problems
-            .push(Problem::new(path.path(), None, other.to_string())),
+        Err(ConfigError::Missing(file)) => report.problems.push(Problem::new(
+            &file,
+            None,
+            "the config file does not exist; create it (copy config/tend.toml from the tend repository) or point --config / TEND_CONFIG at it",
+        )),
+        Err(ConfigError::Unreadable { path, source }) => report.problems.push(Problem::new(
+            &path,
+            None,
+            format!("cannot read the config file ({source}); check its permissions"),
+        )),
     }
     report
 }

@@ -17,7 +17,11 @@ pub fn run(path: &ConfigPath, env: &Env) -> ExitCode {
         "{} problem{} found; fix {} and run tend check again",
         report.problems.len(),
         if report.problems.len() == 1 { "" } else { "s" },
-        if report.problems.len() == 1 { "it" } else { "them" }
+        if report.problems.len() == 1 {
+            "it"
+        } else {
+            "them"
+        }
     );
     ExitCode::from(super::EXIT_INVALID)
 }

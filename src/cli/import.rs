@@ -22,7 +22,12 @@ pub struct ImportArgs {
     pub now: Option<DateTime<Utc>>,
 }
 
-pub async fn run(path: &ConfigPath, env: &Env, kind: Kind, args: ImportArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    path: &ConfigPath,
+    env: &Env,
+    kind: Kind,
+    args: ImportArgs,
+) -> anyhow::Result<ExitCode> {
     let loaded = super::load(path, env, "warn")?;
     let customers = &loaded.settings.customers;
     let defaults = Defaults {
@@ -46,13 +51,21 @@ pub async fn run(path: &ConfigPath, env: &Env, kind: Kind, args: ImportArgs) -> 
     store.close().await;
     let outcome = match result {
         Ok(outcome) => outcome,
-        Err(ImportError::Store { source, so_far } ) => {
+        Err(ImportError::Store { source, so_far }) => {
             summarize(so_far);
-            return Err(anyhow::Error::new(source).context("the import stopped; the rows counted above were kept"));
+            return Err(anyhow::Error::new(source)
+                .context("the import stopped; the rows counted above were kept"));
         }
-        Err(ImportError::Read { so_far, path, message }) => {
+        Err(ImportError::Read {
+            so_far,
+            path,
+            message,
+        }) => {
             summarize(so_far);
-            anyhow::bail!("{}: reading stopped ({message}); the rows counted above were kept", path.display());
+            anyhow::bail!(
+                "{}: reading stopped ({message}); the rows counted above were kept",
+                path.display()
+            );
         }
         Err(other) => return Err(other.into()),
     };
@@ -65,7 +78,10 @@ pub async fn run(path: &ConfigPath, env: &Env, kind: Kind, args: ImportArgs) -> 
 }
 
 fn summarize(o: ImportOutcome) {
-    println!("imported {}, updated {}, rejected {}", o.imported, o.updated, o.rejected);
+    println!(
+        "imported {}, updated {}, rejected {}",
+        o.imported, o.updated, o.rejected
+    );
 }
 
 /// A progress bar on a terminal; nothing when stderr is a pipe or file.
@@ -77,8 +93,10 @@ impl Bar {
             return Self(ProgressBar::hidden());
         }
         let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-        let style = ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar());
+        let style = ProgressStyle::with_template(
+            "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
         bar.set_style(style);
         Self(bar)
     }

@@ -12,15 +12,18 @@ use std::process::ExitCode;
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 
-
 use crate::config::{self, ConfigPath, Env, Loaded};
-use crate::store::{ConnectOptions, Db, DatabaseUrl, Store};
+use crate::store::{ConnectOptions, DatabaseUrl, Db, Store};
 
 /// Exit code for bad input or failed validation (usage errors exit 2).
 pub const EXIT_INVALID: u8 = 1;
 
 #[derive(Debug, Parser)]
-#[command(name = "tend", version, about = "Proactive customer success by email: check-ins, tips, reminders and incident notices.")]
+#[command(
+    name = "tend",
+    version,
+    about = "Proactive customer success by email: check-ins, tips, reminders and incident notices."
+)]
 pub struct Cli {
     /// The config file [default: $TEND_CONFIG, else config/tend.toml]
     #[arg(long, global = true, value_name = "PATH")]
@@ -57,7 +60,9 @@ pub enum ImportWhat {
 pub fn parse_now(raw: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(raw)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| format!("{raw:?} is not an RFC 3339 time; write one such as 2026-03-01T09:00:00Z"))
+        .map_err(|_| {
+            format!("{raw:?} is not an RFC 3339 time; write one such as 2026-03-01T09:00:00Z")
+        })
 }
 
 /// Runs the parsed command line.
@@ -74,8 +79,12 @@ pub async fn run(cli: Cli, env: Env) -> anyhow::Result<ExitCode> {
         Command::Migrate => migrate::run(&path, &env).await,
         Command::Run => run::run(&path, &env).await,
         Command::Import { what } => match what {
-            ImportWhat::Customers(args) => import::run(&path, &env, crate::import::Kind::Customers, args).await,
-            ImportWhat::Events(args) => import::run(&path, &env, crate::import::Kind::Events, args).await,
+            ImportWhat::Customers(args) => {
+                import::run(&path, &env, crate::import::Kind::Customers, args).await
+            }
+            ImportWhat::Events(args) => {
+                import::run(&path, &env, crate::import::Kind::Events, args).await
+            }
         },
     }
 }
@@ -110,7 +119,11 @@ fn init_logging(loaded: &Loaded, env: &Env, default_level: &str) {
         .and_then(|f| EnvFilter::try_new(f).ok())
         .unwrap_or_else(|| {
             // The daemon logs at `log.level`; one-shot commands stay quiet.
-            let level = if default_level.is_empty() { &loaded.settings.log.level } else { default_level };
+            let level = if default_level.is_empty() {
+                &loaded.settings.log.level
+            } else {
+                default_level
+            };
             EnvFilter::new(level)
         });
     let builder = tracing_subscriber::fmt()

@@ -191,9 +191,9 @@ fn merge(text: Option<&str>, env: &Env) -> Result<Settings, ConfigError> {
             .prefix_separator(ENV_SEPARATOR)
             .separator(ENV_SEPARATOR)
             // Values stay strings: a password `007` must not become `7`.
+            // (So lists from the environment are comma-separated strings that
+            // the settings types split themselves.)
             .try_parsing(false)
-            .list_separator(",")
-            .with_list_parse_key("delivery.priority")
             .source(Some(overrides.into_iter().collect())),
     );
     builder
@@ -225,7 +225,13 @@ fn toml_message(e: &toml::de::Error) -> String {
 
 /// A problem about dotted `key`: its line in the file, or the environment
 /// variable that set it.
-fn locate_problem(file: &Path, text: Option<&str>, env: &Env, key: &str, message: String) -> Problem {
+fn locate_problem(
+    file: &Path,
+    text: Option<&str>,
+    env: &Env,
+    key: &str,
+    message: String,
+) -> Problem {
     let var = format!(
         "{ENV_PREFIX}{ENV_SEPARATOR}{}",
         key.replace('.', ENV_SEPARATOR).to_uppercase()
@@ -237,7 +243,11 @@ fn locate_problem(file: &Path, text: Option<&str>, env: &Env, key: &str, message
     Problem::new(file, line, message)
 }
 
-fn resolve_secrets(settings: &Settings, env: &Env, problems: &mut Vec<(String, String)>) -> Secrets {
+fn resolve_secrets(
+    settings: &Settings,
+    env: &Env,
+    problems: &mut Vec<(String, String)>,
+) -> Secrets {
     use secret::{SecretSource, resolve};
     let credentials = env.get("CREDENTIALS_DIRECTORY").map(Path::new);
     let mut one = |source: SecretSource<'_>| match resolve(&source, credentials) {

@@ -64,7 +64,9 @@ pub fn resolve(
         )),
         (Some(secret), _) => Ok(Some(secret.clone())),
         (None, "") => match credentials_dir.map(|dir| dir.join(source.credential)) {
-            Some(path) if path.is_file() => read(&path, &format!("credential {}", source.credential)),
+            Some(path) if path.is_file() => {
+                read(&path, &format!("credential {}", source.credential))
+            }
             _ => Ok(None),
         },
         (None, file) => read(Path::new(file), &format!("{key}_file")),
@@ -100,12 +102,35 @@ mod tests {
         let file = dir.path().join("pw");
         std::fs::write(&file, "from-file\n").unwrap();
         let file = file.to_str().unwrap();
-        let src = |inline, file| SecretSource { key: "mail.smtp.password", inline, file, credential: "smtp_password" };
+        let src = |inline, file| SecretSource {
+            key: "mail.smtp.password",
+            inline,
+            file,
+            credential: "smtp_password",
+        };
         let inline = Secret::new("inline");
-        assert_eq!(resolve(&src(Some(&inline), ""), None).unwrap().unwrap().expose(), "inline");
+        assert_eq!(
+            resolve(&src(Some(&inline), ""), None)
+                .unwrap()
+                .unwrap()
+                .expose(),
+            "inline"
+        );
         assert!(resolve(&src(Some(&inline), file), None).is_err());
-        assert_eq!(resolve(&src(None, file), Some(dir.path())).unwrap().unwrap().expose(), "from-file");
-        assert_eq!(resolve(&src(None, ""), Some(dir.path())).unwrap().unwrap().expose(), "from-credential");
+        assert_eq!(
+            resolve(&src(None, file), Some(dir.path()))
+                .unwrap()
+                .unwrap()
+                .expose(),
+            "from-file"
+        );
+        assert_eq!(
+            resolve(&src(None, ""), Some(dir.path()))
+                .unwrap()
+                .unwrap()
+                .expose(),
+            "from-credential"
+        );
         assert!(resolve(&src(None, ""), None).unwrap().is_none());
         let missing = resolve(&src(None, "/nonexistent/pw"), None).unwrap_err();
         assert!(missing.contains("mail.smtp.password_file"), "{missing}");

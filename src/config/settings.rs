@@ -234,6 +234,7 @@ pub struct Delivery {
     pub rate_per_second: u32,
     pub window: WindowSpec,
     pub cap: Cap,
+    #[serde(deserialize_with = "list_or_commas")]
     pub priority: Vec<String>,
     pub max_retry_age: Span,
     pub resend_unknown: bool,
@@ -255,6 +256,26 @@ impl Default for Delivery {
             quiet_during_incidents: true,
         }
     }
+}
+
+/// A list, or a comma-separated string as environment variables spell one
+/// (`TEND__DELIVERY__PRIORITY=incidents,tips`).
+fn list_or_commas<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        List(Vec<String>),
+        Commas(String),
+    }
+    Ok(match Either::deserialize(d)? {
+        Either::List(list) => list,
+        Either::Commas(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]

@@ -15,7 +15,10 @@ pub fn validate(s: &Settings) -> Found {
     let mut problem = |key: &str, message: String| found.push((key.to_owned(), message));
 
     if s.company.name.trim().is_empty() {
-        problem("company.name", "company.name is empty; mail and footers need the company's name".into());
+        problem(
+            "company.name",
+            "company.name is empty; mail and footers need the company's name".into(),
+        );
     }
     if s.company.postal_address.trim().is_empty() {
         problem(
@@ -27,7 +30,10 @@ pub fn validate(s: &Settings) -> Found {
         problem("database.url", e.to_string());
     }
     if s.database.max_connections == 0 {
-        problem("database.max_connections", "database.max_connections is 0; use at least 1".into());
+        problem(
+            "database.max_connections",
+            "database.max_connections is 0; use at least 1".into(),
+        );
     }
     if let Err(e) = parse_mailbox(&s.mail.from) {
         problem("mail.from", format!("mail.from: {e}"));
@@ -36,12 +42,18 @@ pub fn validate(s: &Settings) -> Found {
         problem("mail.reply_to", format!("mail.reply_to: {e}"));
     }
     if s.mail.smtp.pool_size == 0 {
-        problem("mail.smtp.pool_size", "mail.smtp.pool_size is 0; use at least 1".into());
+        problem(
+            "mail.smtp.pool_size",
+            "mail.smtp.pool_size is 0; use at least 1".into(),
+        );
     }
     if s.http.listen.parse::<SocketAddr>().is_err() {
         problem(
             "http.listen",
-            format!("http.listen {:?} is not an address and port; write one such as 127.0.0.1:8080", s.http.listen),
+            format!(
+                "http.listen {:?} is not an address and port; write one such as 127.0.0.1:8080",
+                s.http.listen
+            ),
         );
     }
     match url::Url::parse(&s.http.public_url) {
@@ -55,13 +67,22 @@ pub fn validate(s: &Settings) -> Found {
         ),
     }
     if let Err(e) = parse_timezone(&s.customers.default_timezone) {
-        problem("customers.default_timezone", format!("customers.default_timezone: {e}"));
+        problem(
+            "customers.default_timezone",
+            format!("customers.default_timezone: {e}"),
+        );
     }
     if let Err(e) = parse_locale(&s.customers.default_locale) {
-        problem("customers.default_locale", format!("customers.default_locale: {e}"));
+        problem(
+            "customers.default_locale",
+            format!("customers.default_locale: {e}"),
+        );
     }
     if s.delivery.concurrency == 0 {
-        problem("delivery.concurrency", "delivery.concurrency is 0; use at least 1".into());
+        problem(
+            "delivery.concurrency",
+            "delivery.concurrency is 0; use at least 1".into(),
+        );
     }
     if let Err(e) = s.delivery.window.parse() {
         problem("delivery.window", format!("delivery.window: {e}"));
@@ -78,17 +99,25 @@ pub fn validate(s: &Settings) -> Found {
         if !is_name(&c.name) {
             problem(
                 &format!("category.{i}.name"),
-                format!("category name {:?} must be lower-case letters, digits, '_' or '-'", c.name),
+                format!(
+                    "category name {:?} must be lower-case letters, digits, '_' or '-'",
+                    c.name
+                ),
             );
         } else if !categories.insert(c.name.as_str()) {
-            problem(&format!("category.{i}.name"), format!("category {:?} is declared twice; keep one", c.name));
+            problem(
+                &format!("category.{i}.name"),
+                format!("category {:?} is declared twice; keep one", c.name),
+            );
         }
     }
     for (i, name) in s.delivery.priority.iter().enumerate() {
         if !categories.contains(name.as_str()) {
             problem(
                 &format!("delivery.priority.{i}"),
-                format!("delivery.priority names {name:?}, which no [[category]] declares; declare it or remove it"),
+                format!(
+                    "delivery.priority names {name:?}, which no [[category]] declares; declare it or remove it"
+                ),
             );
         }
     }
@@ -98,23 +127,35 @@ pub fn validate(s: &Settings) -> Found {
         if !is_name(&stage.name) {
             problem(
                 &format!("lifecycle.stage.{i}.name"),
-                format!("stage name {:?} must be lower-case letters, digits, '_' or '-'", stage.name),
+                format!(
+                    "stage name {:?} must be lower-case letters, digits, '_' or '-'",
+                    stage.name
+                ),
             );
         } else if !stages.insert(stage.name.as_str()) {
             problem(
                 &format!("lifecycle.stage.{i}.name"),
-                format!("stage {:?} has two rules; the first would always win, so merge them", stage.name),
+                format!(
+                    "stage {:?} has two rules; the first would always win, so merge them",
+                    stage.name
+                ),
             );
         }
         if stage.when.trim().is_empty() {
-            problem(&format!("lifecycle.stage.{i}.when"), format!("stage {:?} has an empty condition", stage.name));
+            problem(
+                &format!("lifecycle.stage.{i}.when"),
+                format!("stage {:?} has an empty condition", stage.name),
+            );
         }
     }
 
     if tracing_subscriber::EnvFilter::try_new(&s.log.level).is_err() {
         problem(
             "log.level",
-            format!("log.level {:?} is not a level; use error, warn, info, debug or trace", s.log.level),
+            format!(
+                "log.level {:?} is not a level; use error, warn, info, debug or trace",
+                s.log.level
+            ),
         );
     }
     found
@@ -132,7 +173,9 @@ pub fn parse_mailbox(raw: &str) -> Result<(String, Email), String> {
             Ok((name, Email::parse(&text[open + 1..text.len() - 1])?))
         }
         (None, false) => Ok((String::new(), Email::parse(text)?)),
-        _ => Err(format!("{raw:?} is not an address; write one such as Acme Success <success@acme.example>")),
+        _ => Err(format!(
+            "{raw:?} is not an address; write one such as Acme Success <success@acme.example>"
+        )),
     }
 }
 
@@ -155,7 +198,10 @@ mod tests {
     #[test]
     fn mailboxes() {
         let (name, email) = parse_mailbox("Acme Success <success@acme.example>").unwrap();
-        assert_eq!((name.as_str(), email.as_str()), ("Acme Success", "success@acme.example"));
+        assert_eq!(
+            (name.as_str(), email.as_str()),
+            ("Acme Success", "success@acme.example")
+        );
         assert!(parse_mailbox("Acme <success@acme.example").is_err());
         assert!(parse_mailbox("Acme\r\nBcc: x@y.example <a@b.example>").is_err());
     }
@@ -170,7 +216,12 @@ mod tests {
         let keys: Vec<String> = validate(&s).into_iter().map(|(k, _)| k).collect();
         assert_eq!(
             keys,
-            ["company.postal_address", "http.listen", "customers.default_timezone", "delivery.priority.5"]
+            [
+                "company.postal_address",
+                "http.listen",
+                "customers.default_timezone",
+                "delivery.priority.5"
+            ]
         );
     }
 }

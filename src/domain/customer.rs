@@ -155,7 +155,10 @@ mod tests {
 
     #[test]
     fn email_accepts_plain_addresses_and_rejects_headers() {
-        assert_eq!(Email::parse(" ana@example.com ").unwrap().as_str(), "ana@example.com");
+        assert_eq!(
+            Email::parse(" ana@example.com ").unwrap().as_str(),
+            "ana@example.com"
+        );
         assert!(Email::parse("ana@").is_err());
         assert!(Email::parse("Ana <ana@example.com>").is_err());
         assert!(Email::parse("ana@example.com\r\nBcc: x@evil.example").is_err());
@@ -173,7 +176,10 @@ mod tests {
 
     #[test]
     fn zones_locales_and_health() {
-        assert_eq!(parse_timezone("Asia/Kathmandu").unwrap(), chrono_tz::Asia::Kathmandu);
+        assert_eq!(
+            parse_timezone("Asia/Kathmandu").unwrap(),
+            chrono_tz::Asia::Kathmandu
+        );
         assert!(parse_timezone("Mars/Olympus").is_err());
         assert_eq!(parse_locale("pt_BR").unwrap(), "pt-BR");
         assert!(parse_locale("en US").is_err());

@@ -56,8 +56,9 @@ impl Window {
 }
 
 fn parse_clock(raw: &str, which: &str) -> Result<NaiveTime, String> {
-    NaiveTime::parse_from_str(raw.trim(), "%H:%M")
-        .map_err(|_| format!("window {which} {raw:?} is not a time of day; write HH:MM such as 09:00"))
+    NaiveTime::parse_from_str(raw.trim(), "%H:%M").map_err(|_| {
+        format!("window {which} {raw:?} is not a time of day; write HH:MM such as 09:00")
+    })
 }
 
 /// `mon-fri`, `sat,sun`, `mon-wed,fri`, `all` (days as Monday = 0).
@@ -96,7 +97,11 @@ mod tests {
     use super::*;
 
     fn spec(days: &str, start: &str, end: &str) -> WindowSpec {
-        WindowSpec { days: days.into(), start: start.into(), end: end.into() }
+        WindowSpec {
+            days: days.into(),
+            start: start.into(),
+            end: end.into(),
+        }
     }
 
     #[test]
@@ -107,7 +112,10 @@ mod tests {
         assert!(w.contains(Weekday::Mon, t("09:00")));
         assert!(!w.contains(Weekday::Mon, t("17:00")));
         assert!(!w.contains(Weekday::Sat, t("10:00")));
-        assert_eq!(spec("fri-mon", "08:00", "09:00").parse().unwrap().days, [0, 4, 5, 6].into());
+        assert_eq!(
+            spec("fri-mon", "08:00", "09:00").parse().unwrap().days,
+            [0, 4, 5, 6].into()
+        );
         assert_eq!(spec("all", "08:00", "09:00").parse().unwrap().days.len(), 7);
     }
 

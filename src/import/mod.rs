@@ -14,8 +14,8 @@ use crate::domain::customer::CustomerRecord;
 use crate::domain::event::EventRecord;
 use crate::domain::timestamp::parse_instant;
 use crate::store::{self, Db, Store};
-pub use record::{Defaults, Kind};
 use record::{CsvLayout, PendingEvent};
+pub use record::{Defaults, Kind};
 use source::{Fields, Format, Rows, SourceError};
 
 /// Records written per transaction: large enough that commits (each one a
@@ -40,13 +40,24 @@ pub struct Rejection {
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
     #[error("cannot open {}: {source}; check the path", path.display())]
-    Open { path: PathBuf, source: std::io::Error },
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{}: cannot tell the file's format from its name; name it .csv or .jsonl", .0.display())]
     Format(PathBuf),
     #[error("{}:{line}: {message}", path.display())]
-    Header { path: PathBuf, line: usize, message: String },
+    Header {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
     #[error("{}: reading stopped ({message}); rows before it were imported", path.display())]
-    Read { path: PathBuf, message: String, so_far: ImportOutcome },
+    Read {
+        path: PathBuf,
+        message: String,
+        so_far: ImportOutcome,
+    },
     #[error("{source}; rows before the failure were imported")]
     Store {
         source: store::Error,
@@ -119,14 +130,21 @@ pub async fn import_file(
         let accepted = map.and_then(|map| batch.push(row.line, map, defaults));
         if let Err(reason) = accepted {
             outcome.rejected += 1;
-            on_reject(Rejection { line: row.line, reason });
+            on_reject(Rejection {
+                line: row.line,
+                reason,
+            });
         }
         if batch.len() >= BATCH {
-            batch.flush(store, now, &mut outcome, &mut on_reject).await?;
+            batch
+                .flush(store, now, &mut outcome, &mut on_reject)
+                .await?;
             progress.advance(rows.position());
         }
     }
-    batch.flush(store, now, &mut outcome, &mut on_reject).await?;
+    batch
+        .flush(store, now, &mut outcome, &mut on_reject)
+        .await?;
     progress.finish();
     Ok(outcome)
 }
@@ -152,7 +170,12 @@ impl Batch {
         }
     }
 
-    fn push(&mut self, line: usize, map: serde_json::Map<String, serde_json::Value>, defaults: &Defaults) -> Result<(), String> {
+    fn push(
+        &mut self,
+        line: usize,
+        map: serde_json::Map<String, serde_json::Value>,
+        defaults: &Defaults,
+    ) -> Result<(), String> {
         match self {
             Self::Customers(v) => v.push(record::customer(map, defaults)?),
             Self::Events(v) => v.push((line, record::event(map)?)),
@@ -200,10 +223,13 @@ async fn resolve_events(
     let mut ids: Vec<_> = batch.iter().map(|(_, e)| e.customer_id.clone()).collect();
     ids.sort_unstable();
     ids.dedup();
-    let zones = store.customer_zones(&ids).await.map_err(|source| ImportError::Store {
-        source,
-        so_far: *outcome,
-    })?;
+    let zones = store
+        .customer_zones(&ids)
+        .await
+        .map_err(|source| ImportError::Store {
+            source,
+            so_far: *outcome,
+        })?;
     let mut records = Vec::with_capacity(batch.len());
     for (line, pending) in batch {
         let resolved = match zones.get(&pending.customer_id) {
@@ -225,7 +251,10 @@ async fn resolve_events(
             Ok(record) => records.push(record),
             Err(reason) => {
                 outcome.rejected += 1;
-                on_reject(Rejection { line: *line, reason });
+                on_reject(Rejection {
+                    line: *line,
+                    reason,
+                });
             }
         }
     }

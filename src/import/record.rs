@@ -21,8 +21,17 @@ pub struct Defaults {
 
 /// The fields a customer row may have; anything else in a CSV is an attribute.
 pub const CUSTOMER_FIELDS: &[&str] = &[
-    "id", "email", "name", "timezone", "locale", "plan", "signup_at", "renewal_at", "last_seen_at",
-    "health", "attributes",
+    "id",
+    "email",
+    "name",
+    "timezone",
+    "locale",
+    "plan",
+    "signup_at",
+    "renewal_at",
+    "last_seen_at",
+    "health",
+    "attributes",
 ];
 const CUSTOMER_REQUIRED: &[&str] = &["id", "email"];
 
@@ -85,13 +94,15 @@ impl CsvLayout {
             if !seen.insert(name.as_str()) {
                 return Err(format!("the column {name:?} appears twice; keep one"));
             }
-            columns.push(if kind.fields().contains(&name.as_str()) && name != kind.extra() {
-                Column::Field(name.clone())
-            } else if let Some(list) = name.strip_suffix("[]") {
-                Column::List(list.to_owned())
-            } else {
-                Column::Extra(name.clone())
-            });
+            columns.push(
+                if kind.fields().contains(&name.as_str()) && name != kind.extra() {
+                    Column::Field(name.clone())
+                } else if let Some(list) = name.strip_suffix("[]") {
+                    Column::List(list.to_owned())
+                } else {
+                    Column::Extra(name.clone())
+                },
+            );
         }
         let missing: Vec<&str> = kind
             .required()
@@ -170,7 +181,11 @@ fn unknown_fields(map: &Map<String, Value>, kind: Kind) -> Result<(), String> {
         Err(format!(
             "unknown field{} {}; the fields are {}, and custom data goes under \"{}\"",
             if unknown.len() > 1 { "s" } else { "" },
-            unknown.iter().map(|u| format!("{u:?}")).collect::<Vec<_>>().join(", "),
+            unknown
+                .iter()
+                .map(|u| format!("{u:?}"))
+                .collect::<Vec<_>>()
+                .join(", "),
             kind.fields().join(", "),
             kind.extra()
         ))
@@ -201,7 +216,10 @@ fn object(map: &mut Map<String, Value>, key: &str) -> Result<Map<String, Value>,
 }
 
 /// Validates a customer row.
-pub fn customer(mut map: Map<String, Value>, defaults: &Defaults) -> Result<CustomerRecord, String> {
+pub fn customer(
+    mut map: Map<String, Value>,
+    defaults: &Defaults,
+) -> Result<CustomerRecord, String> {
     let mut p = Problems::default();
     p.check(unknown_fields(&map, Kind::Customers));
     let id = p.check(required(&map, "id").and_then(|s| CustomerId::parse(&s)));
@@ -236,19 +254,21 @@ pub fn customer(mut map: Map<String, Value>, defaults: &Defaults) -> Result<Cust
     let plan = p.check(text(&map, "plan")).flatten().unwrap_or_default();
     let attributes = p.check(object(&mut map, "attributes"));
     match (id, email, locale, attributes) {
-        (Some(id), Some(email), Some(locale), Some(attributes)) if p.0.is_empty() => Ok(CustomerRecord {
-            id,
-            email,
-            name: name.trim().to_owned(),
-            timezone,
-            locale,
-            plan: plan.trim().to_owned(),
-            signup_at,
-            renewal_at,
-            last_seen_at,
-            health,
-            attributes,
-        }),
+        (Some(id), Some(email), Some(locale), Some(attributes)) if p.0.is_empty() => {
+            Ok(CustomerRecord {
+                id,
+                email,
+                name: name.trim().to_owned(),
+                timezone,
+                locale,
+                plan: plan.trim().to_owned(),
+                signup_at,
+                renewal_at,
+                last_seen_at,
+                health,
+                attributes,
+            })
+        }
         _ => Err(p.message()),
     }
 }
@@ -274,8 +294,16 @@ pub fn event(mut map: Map<String, Value>) -> Result<PendingEvent, String> {
     let occurred_at = p.check(required(&map, "occurred_at"));
     let properties = p.check(object(&mut map, "properties"));
     match (id, customer_id, name, occurred_at, properties) {
-        (Some(id), Some(customer_id), Some(name), Some(occurred_at), Some(properties)) if p.0.is_empty() => {
-            Ok(PendingEvent { id, customer_id, name, occurred_at, properties })
+        (Some(id), Some(customer_id), Some(name), Some(occurred_at), Some(properties))
+            if p.0.is_empty() =>
+        {
+            Ok(PendingEvent {
+                id,
+                customer_id,
+                name,
+                occurred_at,
+                properties,
+            })
         }
         _ => Err(p.message()),
     }
@@ -287,7 +315,10 @@ mod tests {
     use serde_json::json;
 
     fn defaults() -> Defaults {
-        Defaults { timezone: Tz::UTC, locale: "en".into() }
+        Defaults {
+            timezone: Tz::UTC,
+            locale: "en".into(),
+        }
     }
 
     fn obj(v: Value) -> Map<String, Value> {
@@ -296,9 +327,15 @@ mod tests {
 
     #[test]
     fn csv_columns_become_fields_attributes_and_lists() {
-        let header: Vec<String> = ["id", "email", "region", "features[]", "health"].map(String::from).to_vec();
+        let header: Vec<String> = ["id", "email", "region", "features[]", "health"]
+            .map(String::from)
+            .to_vec();
         let layout = CsvLayout::new(&header, Kind::Customers).unwrap();
-        let map = layout.to_json(["c1", "a@x.io", "eu", "api; dashboards;", ""].map(String::from).to_vec());
+        let map = layout.to_json(
+            ["c1", "a@x.io", "eu", "api; dashboards;", ""]
+                .map(String::from)
+                .to_vec(),
+        );
         assert_eq!(
             Value::Object(map),
             json!({"id": "c1", "email": "a@x.io", "attributes": {"region": "eu", "features": ["api", "dashboards"]}})
@@ -320,21 +357,32 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ok.id.as_str(), "7");
-        assert_eq!(ok.signup_at.unwrap().to_rfc3339(), "2026-02-28T15:00:00+00:00");
+        assert_eq!(
+            ok.signup_at.unwrap().to_rfc3339(),
+            "2026-02-28T15:00:00+00:00"
+        );
         assert_eq!(ok.health, Some(80));
         let e = customer(
             obj(json!({"id": "c", "email": "nope", "timezone": "Nowhere/City", "health": "x", "emial": 1})),
             &defaults(),
         )
         .unwrap_err();
-        for part in ["unknown field \"emial\"", "email \"nope\"", "Nowhere/City", "health \"x\""] {
+        for part in [
+            "unknown field \"emial\"",
+            "email \"nope\"",
+            "Nowhere/City",
+            "health \"x\"",
+        ] {
             assert!(e.contains(part), "{part} not in {e}");
         }
     }
 
     #[test]
     fn an_event_row() {
-        let e = event(obj(json!({"customer_id": "c", "name": "login", "occurred_at": "2026-01-01"}))).unwrap();
+        let e = event(obj(
+            json!({"customer_id": "c", "name": "login", "occurred_at": "2026-01-01"}),
+        ))
+        .unwrap();
         assert_eq!(e.id, None);
         assert!(event(obj(json!({"customer_id": "c", "name": "log in"}))).is_err());
     }

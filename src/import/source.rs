@@ -85,7 +85,9 @@ impl<R: Read> Rows<R> {
                 if header.is_empty() || (header.len() == 1 && header[0].is_empty()) {
                     return Err(SourceError::Header {
                         line: 1,
-                        message: "the file is empty; a CSV import needs a header row naming its columns".into(),
+                        message:
+                            "the file is empty; a CSV import needs a header row naming its columns"
+                                .into(),
                     });
                 }
                 let header = header
@@ -95,7 +97,8 @@ impl<R: Read> Rows<R> {
                             .map(|s| s.trim().trim_start_matches('\u{feff}').to_owned())
                             .map_err(|_| SourceError::Header {
                                 line: 1,
-                                message: "the header row is not UTF-8; save the file as UTF-8".into(),
+                                message: "the header row is not UTF-8; save the file as UTF-8"
+                                    .into(),
                             })
                     })
                     .collect::<Result<Vec<_>, _>>()?;
@@ -127,7 +130,11 @@ impl<R: Read> Rows<R> {
     /// The next row, `Ok(None)` at the end of the file.
     pub fn next_row(&mut self) -> Result<Option<Row>, SourceError> {
         match self {
-            Self::Csv { reader, header, record } => loop {
+            Self::Csv {
+                reader,
+                header,
+                record,
+            } => loop {
                 let before = reader.position().byte();
                 let read = reader.read_byte_record(record);
                 // The record's last line, less the line breaks inside its
@@ -150,7 +157,12 @@ impl<R: Read> Rows<R> {
                     fields: csv_fields(record, header.len()),
                 }));
             },
-            Self::Jsonl { reader, line, buf, consumed } => loop {
+            Self::Jsonl {
+                reader,
+                line,
+                buf,
+                consumed,
+            } => loop {
                 *line += 1;
                 let Some(length) = read_bounded_line(reader, buf, MAX_ROW_BYTES)
                     .map_err(|e| SourceError::Read(e.to_string()))?
@@ -159,7 +171,10 @@ impl<R: Read> Rows<R> {
                 };
                 *consumed += length as u64;
                 if length > MAX_ROW_BYTES {
-                    return Ok(Some(Row { line: *line, fields: Err(too_long(length)) }));
+                    return Ok(Some(Row {
+                        line: *line,
+                        fields: Err(too_long(length)),
+                    }));
                 }
                 let text = buf.trim_ascii();
                 if text.is_empty() {
@@ -171,9 +186,14 @@ impl<R: Read> Rows<R> {
                         "the line is a JSON {}, not an object; write one {{\"id\": …}} object a line",
                         kind(&other)
                     )),
-                    Err(e) => Err(format!("the line is not JSON ({e}); write one JSON object a line")),
+                    Err(e) => Err(format!(
+                        "the line is not JSON ({e}); write one JSON object a line"
+                    )),
                 };
-                return Ok(Some(Row { line: *line, fields }));
+                return Ok(Some(Row {
+                    line: *line,
+                    fields,
+                }));
             },
         }
     }
@@ -264,7 +284,11 @@ fn kind(v: &Value) -> &'static str {
 
 /// Reads one line into `buf` (without the newline), keeping at most `max`
 /// bytes of it; returns the line's full length, or `None` at the end.
-fn read_bounded_line<R: BufRead>(reader: &mut R, buf: &mut Vec<u8>, max: usize) -> std::io::Result<Option<usize>> {
+fn read_bounded_line<R: BufRead>(
+    reader: &mut R,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<Option<usize>> {
     buf.clear();
     let mut length = 0;
     let mut any = false;
@@ -333,7 +357,10 @@ mod tests {
 
     #[test]
     fn long_lines_are_bounded() {
-        let long = format!("{{\"id\":\"{}\"}}\n{{\"id\":\"b\"}}", "x".repeat(MAX_ROW_BYTES));
+        let long = format!(
+            "{{\"id\":\"{}\"}}\n{{\"id\":\"b\"}}",
+            "x".repeat(MAX_ROW_BYTES)
+        );
         let got = rows(&long, Format::Jsonl);
         assert!(got[0].1.as_ref().unwrap_err().contains("at most"));
         assert_eq!(got[1], (2, Ok("{\"id\":\"b\"}".into())));
@@ -341,6 +368,9 @@ mod tests {
 
     #[test]
     fn empty_csv_is_a_header_problem() {
-        assert!(matches!(Rows::open(&b""[..], Format::Csv), Err(SourceError::Header { line: 1, .. })));
+        assert!(matches!(
+            Rows::open(&b""[..], Format::Csv),
+            Err(SourceError::Header { line: 1, .. })
+        ));
     }
 }

@@ -55,7 +55,9 @@ pub enum Error {
     Locked(String),
     #[error("cannot apply the database migrations: {0}")]
     Migrate(String),
-    #[error("the store holds a value tend cannot read ({0}); was the database written by another program?")]
+    #[error(
+        "the store holds a value tend cannot read ({0}); was the database written by another program?"
+    )]
     Corrupt(String),
     #[error("database error while {doing}: {source}")]
     Query {
@@ -122,12 +124,12 @@ impl Db {
     /// migrate: callers decide when.
     pub async fn connect(url: &DatabaseUrl, options: &ConnectOptions) -> Result<Self, Error> {
         match url {
-            DatabaseUrl::Sqlite { path, .. } => {
-                Ok(Self::Sqlite(sqlite::SqliteStore::connect(path, options).await?))
-            }
-            DatabaseUrl::Postgres { url, shown } => {
-                Ok(Self::Postgres(postgres::PgStore::connect(url, shown, options).await?))
-            }
+            DatabaseUrl::Sqlite { path, .. } => Ok(Self::Sqlite(
+                sqlite::SqliteStore::connect(path, options).await?,
+            )),
+            DatabaseUrl::Postgres { url, shown } => Ok(Self::Postgres(
+                postgres::PgStore::connect(url, shown, options).await?,
+            )),
         }
     }
 

@@ -8,9 +8,11 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::types::Json;
-use sqlx::{PgPool, Postgres, QueryBuilder, Row};
+use sqlx::{Connection, PgConnection, PgPool, Postgres, QueryBuilder, Row};
 
-use super::{CustomerColumns, ConnectOptions, Error, Store, StoredEvent, WriteOutcome, unique_runs};
+use super::{
+    ConnectOptions, CustomerColumns, Error, Store, StoredEvent, WriteOutcome, unique_runs,
+};
 use crate::domain::customer::{Customer, CustomerId, CustomerRecord, parse_timezone};
 use crate::domain::event::EventRecord;
 
@@ -27,6 +29,19 @@ impl PgStore {
         let connect = PgConnectOptions::from_str(url).map_err(|e| {
             Error::Unreachable(format!("database.url {shown:?} is not usable: {e}; write postgres://USER@HOST:5432/DATABASE"))
         })?;
+        // One direct attempt first: the pool would retry a refused connection
+        // until its timeout and then report only "timed out".
+        let probe = tokio::time::timeout(
+            options.connect_timeout,
+            PgConnection::connect_with(&connect),
+        )
+        .await
+        .map_err(|_| classify(sqlx::Error::PoolTimedOut, shown, "connecting"))?
+        .map_err(|e| classify(e, shown, "connecting"))?;
+        probe
+            .close()
+            .await
+            .map_err(|e| classify(e, shown, "connecting"))?;
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.connect_timeout)
@@ -75,10 +90,12 @@ impl Store for PgStore {
     async fn migrate(&self) -> Result<(), Error> {
         // sqlx takes an advisory lock, so several instances may start at once.
         MIGRATOR.run(&self.pool).await.map_err(|e| match e {
-            sqlx::migrate::MigrateError::Execute(inner) => match classify(inner, &self.shown, "migrating") {
-                Error::Query { source, .. } => Error::Migrate(source.to_string()),
-                other => other,
-            },
+            sqlx::migrate::MigrateError::Execute(inner) => {
+                match classify(inner, &self.shown, "migrating") {
+                    Error::Query { source, .. } => Error::Migrate(source.to_string()),
+                    other => other,
+                }
+            }
             other => Error::Migrate(other.to_string()),
         })
     }
@@ -121,7 +138,11 @@ impl Store for PgStore {
                  attributes = excluded.attributes, updated_at = excluded.updated_at \
                  RETURNING (xmax = 0) AS inserted",
             );
-            let inserted: Vec<bool> = insert.build_query_scalar().fetch_all(&mut *tx).await.map_err(&fail)?;
+            let inserted: Vec<bool> = insert
+                .build_query_scalar()
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(&fail)?;
             let fresh = inserted.iter().filter(|&&i| i).count() as u64;
             outcome += WriteOutcome {
                 inserted: fresh,
@@ -154,7 +175,12 @@ impl Store for PgStore {
             });
             // A known idempotency key is skipped, not an error.
             insert.push(" ON CONFLICT (id) DO NOTHING");
-            let inserted = insert.build().execute(&mut *tx).await.map_err(&fail)?.rows_affected();
+            let inserted = insert
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(&fail)?
+                .rows_affected();
             outcome += WriteOutcome {
                 inserted,
                 existing: run.len() as u64 - inserted,

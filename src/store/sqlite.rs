@@ -10,7 +10,9 @@ use chrono_tz::Tz;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
-use super::{CustomerColumns, ConnectOptions, Error, Store, StoredEvent, WriteOutcome, unique_runs};
+use super::{
+    ConnectOptions, CustomerColumns, Error, Store, StoredEvent, WriteOutcome, unique_runs,
+};
 use crate::domain::customer::{Customer, CustomerId, CustomerRecord, parse_timezone};
 use crate::domain::event::EventRecord;
 
@@ -94,10 +96,12 @@ fn classify(e: sqlx::Error, path: &str, doing: &'static str) -> Error {
 impl Store for SqliteStore {
     async fn migrate(&self) -> Result<(), Error> {
         MIGRATOR.run(&self.pool).await.map_err(|e| match e {
-            sqlx::migrate::MigrateError::Execute(inner) => match classify(inner, &self.path, "migrating") {
-                Error::Query { source, .. } => Error::Migrate(source.to_string()),
-                other => other,
-            },
+            sqlx::migrate::MigrateError::Execute(inner) => {
+                match classify(inner, &self.path, "migrating") {
+                    Error::Query { source, .. } => Error::Migrate(source.to_string()),
+                    other => other,
+                }
+            }
             other => Error::Migrate(other.to_string()),
         })
     }
@@ -113,13 +117,18 @@ impl Store for SqliteStore {
         for run in unique_runs(batch, |c| c.id.as_str()) {
             // BEGIN IMMEDIATE holds the write lock, so this count stays true
             // until the upsert below.
-            let mut count = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM customers WHERE id IN (");
+            let mut count =
+                QueryBuilder::<Sqlite>::new("SELECT count(*) FROM customers WHERE id IN (");
             let mut ids = count.separated(", ");
             for c in run {
                 ids.push_bind(c.id.as_str());
             }
             ids.push_unseparated(")");
-            let existing: i64 = count.build_query_scalar().fetch_one(&mut *tx).await.map_err(&fail)?;
+            let existing: i64 = count
+                .build_query_scalar()
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(&fail)?;
 
             let mut insert = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO customers (id, email, name, timezone, locale, plan, signup_at, renewal_at, \
@@ -181,7 +190,12 @@ impl Store for SqliteStore {
             });
             // A known idempotency key is skipped, not an error.
             insert.push(" ON CONFLICT (id) DO NOTHING");
-            let inserted = insert.build().execute(&mut *tx).await.map_err(&fail)?.rows_affected();
+            let inserted = insert
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(&fail)?
+                .rows_affected();
             outcome += WriteOutcome {
                 inserted,
                 existing: run.len() as u64 - inserted,
@@ -195,7 +209,8 @@ impl Store for SqliteStore {
         let fail = self.fail("reading customers");
         let mut zones = HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(super::ROWS_PER_STATEMENT) {
-            let mut query = QueryBuilder::<Sqlite>::new("SELECT id, timezone FROM customers WHERE id IN (");
+            let mut query =
+                QueryBuilder::<Sqlite>::new("SELECT id, timezone FROM customers WHERE id IN (");
             let mut list = query.separated(", ");
             for id in chunk {
                 list.push_bind(id.as_str());
@@ -235,7 +250,8 @@ impl Store for SqliteStore {
             renewal_at: from_ms_opt(row.try_get("renewal_at").map_err(&fail)?)?,
             last_seen_at: from_ms_opt(row.try_get("last_seen_at").map_err(&fail)?)?,
             health: row.try_get("health").map_err(&fail)?,
-            attributes: serde_json::from_str(&attributes).map_err(|e| Error::Corrupt(e.to_string()))?,
+            attributes: serde_json::from_str(&attributes)
+                .map_err(|e| Error::Corrupt(e.to_string()))?,
             stage: row.try_get("stage").map_err(&fail)?,
             stage_entered_at: from_ms_opt(row.try_get("stage_entered_at").map_err(&fail)?)?,
             created_at: from_ms(row.try_get("created_at").map_err(&fail)?)?,

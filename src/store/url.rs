@@ -48,13 +48,23 @@ impl DatabaseUrl {
             });
         }
         if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
-            let parsed = ::url::Url::parse(raw)
-                .map_err(|e| fail(&redact(raw), &format!("is not a valid URL ({e}); write postgres://USER@HOST:5432/DATABASE")))?;
+            let parsed = ::url::Url::parse(raw).map_err(|e| {
+                fail(
+                    &redact(raw),
+                    &format!("is not a valid URL ({e}); write postgres://USER@HOST:5432/DATABASE"),
+                )
+            })?;
             if parsed.host_str().unwrap_or("").is_empty() && !raw.contains("host=") {
-                return Err(fail(&redact(raw), "names no host; write postgres://USER@HOST:5432/DATABASE"));
+                return Err(fail(
+                    &redact(raw),
+                    "names no host; write postgres://USER@HOST:5432/DATABASE",
+                ));
             }
             if parsed.path().trim_start_matches('/').is_empty() {
-                return Err(fail(&redact(raw), "names no database; write postgres://USER@HOST:5432/DATABASE"));
+                return Err(fail(
+                    &redact(raw),
+                    "names no database; write postgres://USER@HOST:5432/DATABASE",
+                ));
             }
             return Ok(Self::Postgres {
                 url: raw.to_owned(),
@@ -98,9 +108,14 @@ mod tests {
     fn parses_both_backends() {
         assert_eq!(
             DatabaseUrl::parse("sqlite://data/tend.db").unwrap(),
-            DatabaseUrl::Sqlite { path: "data/tend.db".into(), shown: "sqlite://data/tend.db".into() }
+            DatabaseUrl::Sqlite {
+                path: "data/tend.db".into(),
+                shown: "sqlite://data/tend.db".into()
+            }
         );
-        let DatabaseUrl::Sqlite { path, .. } = DatabaseUrl::parse("sqlite:///var/lib/tend/t.db").unwrap() else {
+        let DatabaseUrl::Sqlite { path, .. } =
+            DatabaseUrl::parse("sqlite:///var/lib/tend/t.db").unwrap()
+        else {
             panic!()
         };
         assert_eq!(path, PathBuf::from("/var/lib/tend/t.db"));
@@ -110,7 +125,9 @@ mod tests {
 
     #[test]
     fn rejects_with_the_fix() {
-        let e = DatabaseUrl::parse("mysql://root:pw@h/db").unwrap_err().to_string();
+        let e = DatabaseUrl::parse("mysql://root:pw@h/db")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not supported") && !e.contains("pw"), "{e}");
         assert!(DatabaseUrl::parse("sqlite://").is_err());
         assert!(DatabaseUrl::parse("postgres://h:5432/").is_err());

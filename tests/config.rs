@@ -1,0 +1,404 @@
+//! Configuration: layering (defaults → file → environment), unknown keys
+//! named with their line, secrets that never reach a log, and the shipped
+//! `config/tend.toml` that documents every key.
+
+mod common;
+
+use std::path::Path;
+
+use common::Project;
+use tend::config::{self, ConfigError, ConfigPath, Env, Settings};
+
+fn load(text: Option<&str>, env: &[(&str, &str)]) -> Result<config::Loaded, ConfigError> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tend.toml");
+    if let Some(text) = text {
+        std::fs::write(&path, text).unwrap();
+    }
+    let env = Env::from_pairs(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    config::load(&ConfigPath::Default(path), &env)
+}
+
+fn problems(result: Result<config::Loaded, ConfigError>) -> Vec<String> {
+    match result {
+        Err(ConfigError::Invalid(p)) => p
+            .iter()
+            .map(|p| {
+                format!(
+                    "{}:{}: {}",
+                    p.file.file_name().unwrap().to_string_lossy(),
+                    p.line.unwrap_or(0),
+                    p.message
+                )
+            })
+            .collect(),
+        other => panic!("expected problems, got {other:?}"),
+    }
+}
+
+#[test]
+fn each_layer_overrides_the_one_before() {
+    let defaults = load(None, &[]).unwrap();
+    assert_eq!(defaults.settings, Settings::default());
+    assert_eq!(defaults.file, None);
+
+    let file = "[database]\nurl = \"sqlite://file.db\"\n[delivery]\nconcurrency = 3\ncap = { max = 5, per = \"1d\" }\n";
+    let from_file = load(Some(file), &[]).unwrap().settings;
+    assert_eq!(from_file.database.url, "sqlite://file.db");
+    assert_eq!(from_file.delivery.concurrency, 3);
+    assert_eq!(from_file.delivery.cap.max, 5);
+    assert_eq!(
+        from_file.mail.from,
+        Settings::default().mail.from,
+        "untouched keys keep their defaults"
+    );
+
+    let from_env = load(
+        Some(file),
+        &[
+            ("TEND__DATABASE__URL", "postgres://u@db.example/tend"),
+            ("TEND__DELIVERY__CONCURRENCY", "12"),
+            ("TEND__MAIL__SMTP__PASSWORD", "007"),
+            ("TEND__DELIVERY__PRIORITY", "tips,incidents"),
+            ("TEND_CONFIG", "ignored-here"),
+        ],
+    )
+    .unwrap();
+    let s = &from_env.settings;
+    assert_eq!(s.database.url, "postgres://u@db.example/tend");
+    assert_eq!(s.delivery.concurrency, 12);
+    assert_eq!(
+        s.delivery.cap.max, 5,
+        "the file still applies where the environment is silent"
+    );
+    assert_eq!(s.delivery.priority, ["tips", "incidents"]);
+    // A numeric-looking secret stays a string.
+    assert_eq!(
+        from_env.secrets.smtp_password.as_ref().unwrap().expose(),
+        "007"
+    );
+}
+
+#[test]
+fn an_unknown_key_is_named_with_its_line() {
+    let text = "[company]\nname = \"Acme\"\n\n[mail.smtp]\nhots = \"mail.example\"\n";
+    let found = problems(load(Some(text), &[]));
+    assert_eq!(found.len(), 1);
+    assert!(
+        found[0].starts_with("tend.toml:5: unknown field `hots`"),
+        "{found:?}"
+    );
+    assert!(
+        found[0].contains("remove the key or fix its spelling"),
+        "{found:?}"
+    );
+
+    let found = problems(load(
+        Some(
+            "[delivery]\nwindow = { days = \"mon-fri\", start = \"09:00\", end = \"17:00\", tz = \"x\" }\n",
+        ),
+        &[],
+    ));
+    assert!(
+        found[0].starts_with("tend.toml:2: unknown field `tz`"),
+        "{found:?}"
+    );
+
+    let found = problems(load(Some("[mail]\ntransport = \"carrier-pigeon\"\n"), &[]));
+    assert!(
+        found[0].starts_with("tend.toml:2: unknown variant `carrier-pigeon`"),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn an_unknown_environment_key_is_named() {
+    let found = problems(load(None, &[("TEND__DATABASE__URLL", "sqlite://x.db")]));
+    assert!(
+        found[0].contains("urll") && found[0].contains("TEND__DATABASE__URLL"),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn every_semantic_problem_is_listed_with_its_line() {
+    let text = "\
+[company]
+postal_address = \"\"
+
+[database]
+url = \"mysql://root@localhost/tend\"
+
+[customers]
+default_timezone = \"Europe/Atlantis\"
+
+[delivery]
+window = { days = \"mon-fri\", start = \"17:00\", end = \"09:00\" }
+schedule_typo_free = 1
+";
+    // The unknown key is structural and reported first on its own.
+    let found = problems(load(Some(text), &[]));
+    assert!(
+        found[0].starts_with("tend.toml:12: unknown field `schedule_typo_free`"),
+        "{found:?}"
+    );
+
+    let text = text.replace("schedule_typo_free = 1\n", "");
+    let found = problems(load(Some(&text), &[]));
+    assert_eq!(found.len(), 4, "{found:#?}");
+    assert!(
+        found[0].starts_with("tend.toml:2: company.postal_address is empty"),
+        "{found:?}"
+    );
+    assert!(
+        found[1].starts_with(
+            "tend.toml:5: database.url \"mysql://root@localhost/tend\" is not supported"
+        ),
+        "{found:?}"
+    );
+    assert!(
+        found[2].starts_with("tend.toml:8: customers.default_timezone"),
+        "{found:?}"
+    );
+    assert!(
+        found[3].starts_with(
+            "tend.toml:11: delivery.window: the window ends at 09:00 before it starts"
+        ),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn a_bad_duration_names_its_line() {
+    let found = problems(load(
+        Some("[schedule]\nplan_every = \"every minute\"\n"),
+        &[],
+    ));
+    assert!(
+        found[0].starts_with("tend.toml:2: \"every minute\" is not a length of time"),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn secrets_come_from_files_and_credentials_and_never_print() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("smtp_password"), "from-credentials\n").unwrap();
+    std::fs::write(dir.path().join("token"), "tok-from-file").unwrap();
+    let text = format!(
+        "[http]\napi_token_file = \"{}\"\n",
+        dir.path().join("token").display()
+    );
+    let loaded = load(
+        Some(&text),
+        &[("CREDENTIALS_DIRECTORY", dir.path().to_str().unwrap())],
+    )
+    .unwrap();
+    assert_eq!(
+        loaded.secrets.smtp_password.as_ref().unwrap().expose(),
+        "from-credentials"
+    );
+    assert_eq!(
+        loaded.secrets.api_token.as_ref().unwrap().expose(),
+        "tok-from-file"
+    );
+    let shown = format!("{loaded:?}");
+    assert!(
+        !shown.contains("from-credentials") && !shown.contains("tok-from-file"),
+        "{shown}"
+    );
+
+    let found = problems(load(
+        Some("[security]\nsecret = \"a\"\nsecret_file = \"/x\"\n"),
+        &[],
+    ));
+    assert!(
+        found[0].contains("both security.secret and security.secret_file are set"),
+        "{found:?}"
+    );
+    let found = problems(load(
+        Some("[security]\nsecret_file = \"/nonexistent/key\"\n"),
+        &[],
+    ));
+    assert!(
+        found[0].starts_with("tend.toml:2: cannot read security.secret_file"),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn a_secret_never_appears_in_the_logs() {
+    let p = Project::new("[mail.smtp]\npassword = \"file-secret-4411\"\n")
+        .env("TEND__HTTP__API_TOKEN", "env-secret-9922")
+        .env("RUST_LOG", "trace");
+    let run = p.tend(&["migrate"]).expect_code(0);
+    let logs = run.stderr();
+    assert!(
+        logs.contains("configuration loaded"),
+        "the settings must be logged for this test to mean anything:\n{logs}"
+    );
+    assert!(logs.contains("[redacted]"), "{logs}");
+    assert!(
+        !logs.contains("file-secret-4411") && !logs.contains("env-secret-9922"),
+        "{logs}"
+    );
+}
+
+#[test]
+fn the_shipped_config_spells_out_every_default() {
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/tend.toml");
+    let text = std::fs::read_to_string(&shipped).unwrap();
+    let loaded = config::load(&ConfigPath::Explicit(shipped), &Env::default()).unwrap();
+    assert_eq!(
+        loaded.settings,
+        Settings::default(),
+        "config/tend.toml and the built-in defaults differ"
+    );
+
+    // Every key (and every key of the optional IMAP section) has a line with a comment.
+    let mut defaults = serde_json::to_value(Settings::default()).unwrap();
+    defaults["inbound"]["imap"] = serde_json::to_value(config::settings::Imap::default()).unwrap();
+    let mut missing = Vec::new();
+    walk(&defaults, String::new(), &mut |key| {
+        let leaf = key.rsplit('.').next().unwrap();
+        let documented = text.lines().any(|l| {
+            let l = l.trim_start_matches(['#', ' ']);
+            (l.starts_with(&format!("{leaf} ="))
+                || l.starts_with(&format!("{leaf}="))
+                || l.contains(&format!(" {leaf} = ")))
+                && l.contains('#')
+        });
+        let is_table_item = key.starts_with("category.")
+            || key.starts_with("lifecycle.")
+            || leaf == "password"
+            || leaf == "api_token"
+            || leaf == "secret";
+        if !documented && !is_table_item {
+            missing.push(key);
+        }
+    });
+    assert!(
+        missing.is_empty(),
+        "keys without a commented line in config/tend.toml: {missing:?}"
+    );
+}
+
+fn walk(v: &serde_json::Value, prefix: String, found: &mut impl FnMut(String)) {
+    match v {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                match v {
+                    serde_json::Value::Object(_) if !matches!(k.as_str(), "window" | "cap") => {
+                        walk(v, key, found)
+                    }
+                    serde_json::Value::Array(items)
+                        if items.iter().all(|i| i.is_object()) && !items.is_empty() =>
+                    {
+                        for (i, item) in items.iter().enumerate() {
+                            walk(item, format!("{key}.{i}"), found);
+                        }
+                    }
+                    _ => found(key),
+                }
+            }
+        }
+        _ => found(prefix),
+    }
+}
+
+#[test]
+fn check_and_usage_exit_codes() {
+    let p = Project::new(
+        "[company]\npostal_address = \"\"\n[delivery]\ncap = { max = 0, per = \"7d\" }\n",
+    );
+    let run = p.tend(&["check"]).expect_code(1);
+    let err = run.stderr();
+    assert!(
+        err.contains("config/tend.toml:2: company.postal_address is empty"),
+        "{err}"
+    );
+    assert!(
+        err.contains("config/tend.toml:4: delivery.cap.max is 0"),
+        "{err}"
+    );
+    assert!(err.contains("2 problems found"), "{err}");
+
+    let ok = Project::new("");
+    assert_eq!(
+        ok.tend(&["check"]).expect_code(0).stdout(),
+        "ok: config/tend.toml\n"
+    );
+    ok.tend(&["no-such-command"]).expect_code(2);
+    ok.tend(&["import", "customers"]).expect_code(2);
+    let run = ok
+        .tend(&["--config", "missing.toml", "check"])
+        .expect_code(1);
+    assert!(
+        run.stderr()
+            .contains("missing.toml: the config file does not exist"),
+        "{}",
+        run.stderr()
+    );
+    let run = Project::new("")
+        .env("TEND_CONFIG", "elsewhere.toml")
+        .tend(&["migrate"])
+        .expect_code(1);
+    assert!(
+        run.stderr()
+            .contains("config file elsewhere.toml does not exist"),
+        "{}",
+        run.stderr()
+    );
+}
+
+#[test]
+fn unreachable_and_locked_databases_say_what_to_do() {
+    let p = Project::new("").env(
+        "TEND__DATABASE__URL",
+        "postgres://postgres@127.0.0.1:1/tend",
+    );
+    let run = p.tend(&["migrate"]).expect_code(1);
+    let err = run.stderr();
+    assert!(
+        err.starts_with(
+            "error: cannot connect to PostgreSQL at postgres://postgres@127.0.0.1:1/tend"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("start PostgreSQL or fix database.url") && !err.contains("panicked"),
+        "{err}"
+    );
+
+    let p = Project::new("[database]\nbusy_timeout = \"200ms\"\n");
+    p.tend(&["migrate"]).expect_code(0);
+    p.file("c.csv", "id,email\nc1,c1@example.com\n");
+    // Another process holds the write lock for the whole import.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let _guard = rt.block_on(async {
+        use sqlx::Connection;
+        let mut conn = sqlx::SqliteConnection::connect(&format!(
+            "sqlite://{}",
+            p.path().join("data/tend.db").display()
+        ))
+        .await
+        .unwrap();
+        sqlx::raw_sql("BEGIN EXCLUSIVE")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn
+    });
+    let run = p.tend(&["import", "customers", "c.csv"]).expect_code(1);
+    assert!(
+        run.stderr()
+            .contains("the SQLite database data/tend.db is locked by another process"),
+        "{}",
+        run.stderr()
+    );
+}
