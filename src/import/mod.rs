@@ -82,6 +82,10 @@ impl Progress for Silent {
 }
 
 /// Imports one file of `kind` into the store.
+///
+/// A reader thread parses and validates batches while this task writes the
+/// previous one, so the file's blocking reads stay off the async runtime and
+/// the two cores share the work.
 pub async fn import_file(
     store: &Db,
     kind: Kind,
@@ -102,7 +106,7 @@ pub async fn import_file(
         line,
         message,
     };
-    let mut rows = Rows::open(file, format).map_err(|e| match e {
+    let rows = Rows::open(file, format).map_err(|e| match e {
         SourceError::Header { line, message } => header_error(line, message),
         SourceError::Read(message) => header_error(1, message),
     })?;
@@ -111,42 +115,102 @@ pub async fn import_file(
         Format::Jsonl => None,
     };
 
-    let mut batch = Batch::new(kind);
+    // Two batches in flight at most: memory stays flat in the file's size.
+    let (sender, mut receiver) = tokio::sync::mpsc::channel(2);
+    let reader = {
+        let defaults = defaults.clone();
+        std::thread::spawn(move || read_batches(rows, layout, kind, &defaults, &sender))
+    };
     let mut outcome = ImportOutcome::default();
-    // Reading the file is blocking I/O on a runtime thread; an import is a
-    // command of its own, so nothing else waits on this thread meanwhile.
+    let mut result = Ok(());
+    while let Some(mut parsed) = receiver.recv().await {
+        for rejection in parsed.rejected.drain(..) {
+            outcome.rejected += 1;
+            on_reject(rejection);
+        }
+        if let Err(e) = parsed
+            .batch
+            .write(store, now, &mut outcome, &mut on_reject)
+            .await
+        {
+            result = Err(e);
+            break;
+        }
+        progress.advance(parsed.position);
+    }
+    // Dropping the receiver stops a reader still at work.
+    drop(receiver);
+    let read = reader
+        .join()
+        .unwrap_or_else(|_| Err("the reader thread failed".into()));
+    progress.finish();
+    result?;
+    read.map_err(|message| ImportError::Read {
+        path: path.to_owned(),
+        message,
+        so_far: outcome,
+    })?;
+    Ok(outcome)
+}
+
+/// One batch as the reader thread hands it over.
+struct Parsed {
+    batch: Batch,
+    rejected: Vec<Rejection>,
+    /// Bytes of the file read so far.
+    position: u64,
+}
+
+/// Reads and validates the file, sending batches until it ends, the file
+/// cannot be read further (`Err`), or the receiver is gone.
+fn read_batches(
+    mut rows: Rows<File>,
+    layout: Option<CsvLayout>,
+    kind: Kind,
+    defaults: &Defaults,
+    sender: &tokio::sync::mpsc::Sender<Parsed>,
+) -> Result<(), String> {
+    let fresh = || Parsed {
+        batch: Batch::new(kind),
+        rejected: Vec::new(),
+        position: 0,
+    };
+    let mut parsed = fresh();
     loop {
-        let row = rows.next_row().map_err(|e| ImportError::Read {
-            path: path.to_owned(),
-            message: e.to_string(),
-            so_far: outcome,
-        })?;
-        let Some(row) = row else { break };
+        let row = rows.next_row().map_err(|e| e.to_string());
+        let row = match row {
+            Ok(Some(row)) => row,
+            Ok(None) => break,
+            Err(e) => {
+                parsed.position = rows.position();
+                let _ = sender.blocking_send(parsed);
+                return Err(e);
+            }
+        };
         let map = row.fields.map(|fields| match (fields, &layout) {
             (Fields::Csv(values), Some(layout)) => layout.to_json(values),
             (Fields::Json(map), _) => map,
             (Fields::Csv(_), None) => unreachable!("CSV rows only come from a CSV file"),
         });
-        let accepted = map.and_then(|map| batch.push(row.line, map, defaults));
-        if let Err(reason) = accepted {
-            outcome.rejected += 1;
-            on_reject(Rejection {
+        if let Err(reason) = map.and_then(|map| parsed.batch.push(row.line, map, defaults)) {
+            parsed.rejected.push(Rejection {
                 line: row.line,
                 reason,
             });
         }
-        if batch.len() >= BATCH {
-            batch
-                .flush(store, now, &mut outcome, &mut on_reject)
-                .await?;
-            progress.advance(rows.position());
+        if parsed.batch.len() >= BATCH {
+            parsed.position = rows.position();
+            if sender
+                .blocking_send(std::mem::replace(&mut parsed, fresh()))
+                .is_err()
+            {
+                return Ok(()); // the writer stopped; it reports why
+            }
         }
     }
-    batch
-        .flush(store, now, &mut outcome, &mut on_reject)
-        .await?;
-    progress.finish();
-    Ok(outcome)
+    parsed.position = rows.position();
+    let _ = sender.blocking_send(parsed);
+    Ok(())
 }
 
 /// Validated rows waiting to be written.
@@ -183,8 +247,8 @@ impl Batch {
         Ok(())
     }
 
-    async fn flush(
-        &mut self,
+    async fn write(
+        &self,
         store: &Db,
         now: DateTime<Utc>,
         outcome: &mut ImportOutcome,
@@ -204,10 +268,6 @@ impl Batch {
         })?;
         outcome.imported += written.inserted;
         outcome.updated += written.existing;
-        match self {
-            Self::Customers(v) => v.clear(),
-            Self::Events(v) => v.clear(),
-        }
         Ok(())
     }
 }

@@ -35,6 +35,11 @@ fn from_ms(v: i64) -> Result<DateTime<Utc>, Error> {
     DateTime::from_timestamp_millis(v).ok_or_else(|| Error::Corrupt(format!("instant {v}")))
 }
 
+/// A JSON object as stored text.
+fn json_text(map: &serde_json::Map<String, serde_json::Value>) -> String {
+    serde_json::to_string(map).unwrap_or_else(|_| "{}".into())
+}
+
 fn from_ms_opt(v: Option<i64>) -> Result<Option<DateTime<Utc>>, Error> {
     v.map(from_ms).transpose()
 }
@@ -145,7 +150,7 @@ impl Store for SqliteStore {
                     .push_bind(c.renewal_at.map(ms))
                     .push_bind(c.last_seen_at.map(ms))
                     .push_bind(c.health.map(i64::from))
-                    .push_bind(serde_json::Value::Object(c.attributes.clone()).to_string())
+                    .push_bind(json_text(&c.attributes))
                     .push_bind(ms(now))
                     .push_bind(ms(now));
             });
@@ -185,7 +190,7 @@ impl Store for SqliteStore {
                     .push_bind(e.customer_id.as_str())
                     .push_bind(e.name.as_str())
                     .push_bind(ms(e.occurred_at))
-                    .push_bind(serde_json::Value::Object(e.properties.clone()).to_string())
+                    .push_bind(json_text(&e.properties))
                     .push_bind(ms(now));
             });
             // A known idempotency key is skipped, not an error.
