@@ -111,6 +111,7 @@ fn run(dir: &Path, file: &Path, backend: &str, n: usize) -> (f64, u64) {
         .arg("migrate")
         .current_dir(&work)
         .env("TEND__DATABASE__URL", &url)
+        .stdout(Stdio::null())
         .status()
         .unwrap();
     assert!(status.success(), "migrate failed");
@@ -161,6 +162,7 @@ fn vm_hwm(pid: u32) -> Option<u64> {
 fn psql(url: &str, sql: &str) {
     let status = Command::new("psql")
         .args([url, "-qAtc", sql])
+        .env("PGOPTIONS", "--client-min-messages=warning")
         .stdout(Stdio::null())
         .status()
         .expect("psql");

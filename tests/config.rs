@@ -112,6 +112,44 @@ fn an_unknown_key_is_named_with_its_line() {
 }
 
 #[test]
+fn every_structural_mistake_is_listed() {
+    let text = "\
+[company]
+nmae = \"Acme\"
+
+[delivery]
+concurrency = \"lots\"
+cap = { max = 2, per = \"7 fortnights\" }
+
+[mail.smtp]
+hots = \"mail.example\"
+port = 2525
+";
+    let found = problems(load(Some(text), &[]));
+    assert_eq!(found.len(), 4, "{found:#?}");
+    assert!(
+        found[0].starts_with("tend.toml:2: unknown field `nmae`"),
+        "{found:?}"
+    );
+    assert!(
+        found[1].starts_with("tend.toml:5: invalid type: string \"lots\""),
+        "{found:?}"
+    );
+    assert!(
+        found[2].starts_with("tend.toml:6: \"7 fortnights\" is not a length of time"),
+        "{found:?}"
+    );
+    assert!(
+        found[3].starts_with("tend.toml:9: unknown field `hots`"),
+        "{found:?}"
+    );
+
+    let found = problems(load(Some("[company\nname = 1\n"), &[]));
+    assert_eq!(found.len(), 1, "a syntax error is reported once: {found:?}");
+    assert!(found[0].starts_with("tend.toml:1: "), "{found:?}");
+}
+
+#[test]
 fn an_unknown_environment_key_is_named() {
     let found = problems(load(None, &[("TEND__DATABASE__URLL", "sqlite://x.db")]));
     assert!(
