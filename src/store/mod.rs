@@ -4,6 +4,7 @@
 //! against both so their behaviour cannot drift.
 
 pub mod postgres;
+mod sql;
 pub mod sqlite;
 mod url;
 
@@ -182,6 +183,21 @@ impl Store for Db {
     }
     async fn close(&self) {
         dispatch!(self, s => s.close().await)
+    }
+}
+
+/// A migration failure, with a statement's driver error classified by the
+/// backend (a locked file or a lost connection says so).
+pub(crate) fn migrate_error(
+    e: sqlx::migrate::MigrateError,
+    classify: impl FnOnce(sqlx::Error) -> Error,
+) -> Error {
+    match e {
+        sqlx::migrate::MigrateError::Execute(inner) => match classify(inner) {
+            Error::Query { source, .. } => Error::Migrate(source.to_string()),
+            other => other,
+        },
+        other => Error::Migrate(other.to_string()),
     }
 }
 

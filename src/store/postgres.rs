@@ -11,7 +11,7 @@ use sqlx::types::Json;
 use sqlx::{Connection, PgConnection, PgPool, Postgres, QueryBuilder, Row};
 
 use super::{
-    ConnectOptions, CustomerColumns, Error, Store, StoredEvent, WriteOutcome, unique_runs,
+    ConnectOptions, CustomerColumns, Error, Store, StoredEvent, WriteOutcome, sql, unique_runs,
 };
 use crate::domain::customer::{Customer, CustomerId, CustomerRecord, parse_timezone};
 use crate::domain::event::EventRecord;
@@ -89,15 +89,10 @@ fn classify(e: sqlx::Error, shown: &str, doing: &'static str) -> Error {
 impl Store for PgStore {
     async fn migrate(&self) -> Result<(), Error> {
         // sqlx takes an advisory lock, so several instances may start at once.
-        MIGRATOR.run(&self.pool).await.map_err(|e| match e {
-            sqlx::migrate::MigrateError::Execute(inner) => {
-                match classify(inner, &self.shown, "migrating") {
-                    Error::Query { source, .. } => Error::Migrate(source.to_string()),
-                    other => other,
-                }
-            }
-            other => Error::Migrate(other.to_string()),
-        })
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .map_err(|e| super::migrate_error(e, |inner| classify(inner, &self.shown, "migrating")))
     }
 
     async fn upsert_customers(
@@ -109,10 +104,7 @@ impl Store for PgStore {
         let mut outcome = WriteOutcome::default();
         let mut tx = self.pool.begin().await.map_err(&fail)?;
         for run in unique_runs(batch, |c| c.id.as_str()) {
-            let mut insert = QueryBuilder::<Postgres>::new(
-                "INSERT INTO customers (id, email, name, timezone, locale, plan, signup_at, renewal_at, \
-                 last_seen_at, health, attributes, created_at, updated_at) ",
-            );
+            let mut insert = QueryBuilder::<Postgres>::new(sql::INSERT_CUSTOMERS);
             insert.push_values(run, |mut row, c| {
                 row.push_bind(c.id.as_str())
                     .push_bind(c.email.as_str())
@@ -128,16 +120,9 @@ impl Store for PgStore {
                     .push_bind(now)
                     .push_bind(now);
             });
-            // Replaces the record; keeps tend's own columns (stage, created_at).
+            insert.push(sql::REPLACE_CUSTOMER);
             // xmax = 0 only on a freshly inserted row version.
-            insert.push(
-                " ON CONFLICT (id) DO UPDATE SET email = excluded.email, name = excluded.name, \
-                 timezone = excluded.timezone, locale = excluded.locale, plan = excluded.plan, \
-                 signup_at = excluded.signup_at, renewal_at = excluded.renewal_at, \
-                 last_seen_at = excluded.last_seen_at, health = excluded.health, \
-                 attributes = excluded.attributes, updated_at = excluded.updated_at \
-                 RETURNING (xmax = 0) AS inserted",
-            );
+            insert.push(" RETURNING (xmax = 0) AS inserted");
             let inserted: Vec<bool> = insert
                 .build_query_scalar()
                 .fetch_all(&mut *tx)
@@ -162,9 +147,7 @@ impl Store for PgStore {
         let mut outcome = WriteOutcome::default();
         let mut tx = self.pool.begin().await.map_err(&fail)?;
         for run in batch.chunks(super::ROWS_PER_STATEMENT) {
-            let mut insert = QueryBuilder::<Postgres>::new(
-                "INSERT INTO events (id, customer_id, name, occurred_at, properties, received_at) ",
-            );
+            let mut insert = QueryBuilder::<Postgres>::new(sql::INSERT_EVENTS);
             insert.push_values(run, |mut row, e| {
                 row.push_bind(e.id.as_deref())
                     .push_bind(e.customer_id.as_str())
@@ -173,8 +156,7 @@ impl Store for PgStore {
                     .push_bind(Json(&e.properties))
                     .push_bind(now);
             });
-            // A known idempotency key is skipped, not an error.
-            insert.push(" ON CONFLICT (id) DO NOTHING");
+            insert.push(sql::SKIP_KNOWN_EVENT);
             let inserted = insert
                 .build()
                 .execute(&mut *tx)
@@ -210,15 +192,11 @@ impl Store for PgStore {
 
     async fn customer(&self, id: &CustomerId) -> Result<Option<Customer>, Error> {
         let fail = self.fail("reading a customer");
-        let row = sqlx::query(
-            "SELECT id, email, name, timezone, locale, plan, signup_at, renewal_at, last_seen_at, \
-             health, attributes, stage, stage_entered_at, created_at, updated_at \
-             FROM customers WHERE id = $1",
-        )
-        .bind(id.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(&fail)?;
+        let row = sqlx::query(sql::SELECT_CUSTOMER)
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(&fail)?;
         let Some(row) = row else { return Ok(None) };
         let health: Option<i16> = row.try_get("health").map_err(&fail)?;
         let columns = CustomerColumns {
@@ -242,7 +220,7 @@ impl Store for PgStore {
     }
 
     async fn count_customers(&self) -> Result<u64, Error> {
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM customers")
+        let n: i64 = sqlx::query_scalar(sql::COUNT_CUSTOMERS)
             .fetch_one(&self.pool)
             .await
             .map_err(self.fail("counting customers"))?;
@@ -251,14 +229,11 @@ impl Store for PgStore {
 
     async fn events_of(&self, id: &CustomerId) -> Result<Vec<StoredEvent>, Error> {
         let fail = self.fail("reading events");
-        let rows = sqlx::query(
-            "SELECT id, name, occurred_at, properties, received_at FROM events \
-             WHERE customer_id = $1 ORDER BY occurred_at, seq",
-        )
-        .bind(id.as_str())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(&fail)?;
+        let rows = sqlx::query(sql::SELECT_EVENTS_OF)
+            .bind(id.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(&fail)?;
         rows.into_iter()
             .map(|row| {
                 let properties: serde_json::Value = row.try_get("properties").map_err(&fail)?;

@@ -11,7 +11,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 use super::{
-    ConnectOptions, CustomerColumns, Error, Store, StoredEvent, WriteOutcome, unique_runs,
+    ConnectOptions, CustomerColumns, Error, Store, StoredEvent, WriteOutcome, sql, unique_runs,
 };
 use crate::domain::customer::{Customer, CustomerId, CustomerRecord, parse_timezone};
 use crate::domain::event::EventRecord;
@@ -100,15 +100,10 @@ fn classify(e: sqlx::Error, path: &str, doing: &'static str) -> Error {
 
 impl Store for SqliteStore {
     async fn migrate(&self) -> Result<(), Error> {
-        MIGRATOR.run(&self.pool).await.map_err(|e| match e {
-            sqlx::migrate::MigrateError::Execute(inner) => {
-                match classify(inner, &self.path, "migrating") {
-                    Error::Query { source, .. } => Error::Migrate(source.to_string()),
-                    other => other,
-                }
-            }
-            other => Error::Migrate(other.to_string()),
-        })
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .map_err(|e| super::migrate_error(e, |inner| classify(inner, &self.path, "migrating")))
     }
 
     async fn upsert_customers(
@@ -135,10 +130,7 @@ impl Store for SqliteStore {
                 .await
                 .map_err(&fail)?;
 
-            let mut insert = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO customers (id, email, name, timezone, locale, plan, signup_at, renewal_at, \
-                 last_seen_at, health, attributes, created_at, updated_at) ",
-            );
+            let mut insert = QueryBuilder::<Sqlite>::new(sql::INSERT_CUSTOMERS);
             insert.push_values(run, |mut row, c| {
                 row.push_bind(c.id.as_str())
                     .push_bind(c.email.as_str())
@@ -154,14 +146,7 @@ impl Store for SqliteStore {
                     .push_bind(ms(now))
                     .push_bind(ms(now));
             });
-            // Replaces the record; keeps tend's own columns (stage, created_at).
-            insert.push(
-                " ON CONFLICT (id) DO UPDATE SET email = excluded.email, name = excluded.name, \
-                 timezone = excluded.timezone, locale = excluded.locale, plan = excluded.plan, \
-                 signup_at = excluded.signup_at, renewal_at = excluded.renewal_at, \
-                 last_seen_at = excluded.last_seen_at, health = excluded.health, \
-                 attributes = excluded.attributes, updated_at = excluded.updated_at",
-            );
+            insert.push(sql::REPLACE_CUSTOMER);
             insert.build().execute(&mut *tx).await.map_err(&fail)?;
             let existing = existing as u64;
             outcome += WriteOutcome {
@@ -182,9 +167,7 @@ impl Store for SqliteStore {
         let mut outcome = WriteOutcome::default();
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
         for run in batch.chunks(super::ROWS_PER_STATEMENT) {
-            let mut insert = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO events (id, customer_id, name, occurred_at, properties, received_at) ",
-            );
+            let mut insert = QueryBuilder::<Sqlite>::new(sql::INSERT_EVENTS);
             insert.push_values(run, |mut row, e| {
                 row.push_bind(e.id.as_deref())
                     .push_bind(e.customer_id.as_str())
@@ -193,8 +176,7 @@ impl Store for SqliteStore {
                     .push_bind(json_text(&e.properties))
                     .push_bind(ms(now));
             });
-            // A known idempotency key is skipped, not an error.
-            insert.push(" ON CONFLICT (id) DO NOTHING");
+            insert.push(sql::SKIP_KNOWN_EVENT);
             let inserted = insert
                 .build()
                 .execute(&mut *tx)
@@ -233,15 +215,11 @@ impl Store for SqliteStore {
 
     async fn customer(&self, id: &CustomerId) -> Result<Option<Customer>, Error> {
         let fail = self.fail("reading a customer");
-        let row = sqlx::query(
-            "SELECT id, email, name, timezone, locale, plan, signup_at, renewal_at, last_seen_at, \
-             health, attributes, stage, stage_entered_at, created_at, updated_at \
-             FROM customers WHERE id = $1",
-        )
-        .bind(id.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(&fail)?;
+        let row = sqlx::query(sql::SELECT_CUSTOMER)
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(&fail)?;
         let Some(row) = row else { return Ok(None) };
         let attributes: String = row.try_get("attributes").map_err(&fail)?;
         let columns = CustomerColumns {
@@ -266,7 +244,7 @@ impl Store for SqliteStore {
     }
 
     async fn count_customers(&self) -> Result<u64, Error> {
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM customers")
+        let n: i64 = sqlx::query_scalar(sql::COUNT_CUSTOMERS)
             .fetch_one(&self.pool)
             .await
             .map_err(self.fail("counting customers"))?;
@@ -275,14 +253,11 @@ impl Store for SqliteStore {
 
     async fn events_of(&self, id: &CustomerId) -> Result<Vec<StoredEvent>, Error> {
         let fail = self.fail("reading events");
-        let rows = sqlx::query(
-            "SELECT id, name, occurred_at, properties, received_at FROM events \
-             WHERE customer_id = $1 ORDER BY occurred_at, seq",
-        )
-        .bind(id.as_str())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(&fail)?;
+        let rows = sqlx::query(sql::SELECT_EVENTS_OF)
+            .bind(id.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(&fail)?;
         rows.into_iter()
             .map(|row| {
                 let properties: String = row.try_get("properties").map_err(&fail)?;
@@ -306,5 +281,46 @@ impl Store for SqliteStore {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The ledger's durability rests on these; a driver upgrade that changed
+    /// a default must not weaken them silently.
+    #[tokio::test]
+    async fn every_connection_is_durable_and_waits_for_locks() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = ConnectOptions {
+            max_connections: 2,
+            connect_timeout: std::time::Duration::from_secs(5),
+            busy_timeout: std::time::Duration::from_millis(1234),
+        };
+        let store = SqliteStore::connect(&dir.path().join("nested/dir/tend.db"), &options)
+            .await
+            .unwrap();
+        let mut conn = store.pool.acquire().await.unwrap();
+        let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        let foreign_keys: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!(journal, "wal");
+        assert_eq!(synchronous, 2, "FULL");
+        assert_eq!(busy, 1234);
+        assert_eq!(foreign_keys, 1);
     }
 }
