@@ -440,3 +440,19 @@ fn unreachable_and_locked_databases_say_what_to_do() {
         run.stderr()
     );
 }
+
+#[test]
+fn logs_are_json_when_configured() {
+    let p = Project::new("[log]\nformat = \"json\"\n").env("RUST_LOG", "debug");
+    let run = p.tend(&["migrate"]).expect_code(0);
+    let lines: Vec<String> = run.stderr().lines().map(str::to_owned).collect();
+    assert!(!lines.is_empty(), "debug logging must produce lines");
+    for line in &lines {
+        let parsed: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+        assert!(
+            parsed.get("level").is_some() && parsed.get("fields").is_some(),
+            "{line}"
+        );
+    }
+}

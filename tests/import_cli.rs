@@ -320,3 +320,61 @@ async fn import_into_postgres_through_the_environment() {
         "the SQLite default must not be used"
     );
 }
+
+#[tokio::test]
+async fn now_is_injected_for_the_recorded_times() {
+    let p = Project::new("");
+    p.file("customers.csv", GOOD_CSV);
+    p.tend(&[
+        "import",
+        "customers",
+        "customers.csv",
+        "--now",
+        "2026-01-02T03:04:05+01:00",
+    ])
+    .expect_code(0);
+    let stored = p.store().await.customer(&id("c1")).await.unwrap().unwrap();
+    assert_eq!(stored.created_at.to_rfc3339(), "2026-01-02T02:04:05+00:00");
+    assert_eq!(stored.updated_at, stored.created_at);
+
+    let run = p
+        .tend(&["import", "customers", "customers.csv", "--now", "tomorrow"])
+        .expect_code(2);
+    assert!(
+        run.stderr().contains("is not an RFC 3339 time"),
+        "{}",
+        run.stderr()
+    );
+}
+
+#[test]
+fn a_terminal_shows_progress_and_a_pipe_does_not() {
+    let p = Project::new("");
+    let mut csv = String::from("id,email\n");
+    for i in 0..30_000 {
+        csv.push_str(&format!("c{i},c{i}@example.com\n"));
+    }
+    p.file("many.csv", csv);
+    // `script` (util-linux) gives the command a real pseudo-terminal.
+    let out = std::process::Command::new("script")
+        .args([
+            "-qec",
+            &format!("{} import customers many.csv", env!("CARGO_BIN_EXE_tend")),
+            "/dev/null",
+        ])
+        .current_dir(p.path())
+        .output()
+        .expect("script(1) from util-linux");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        shown.contains("imported 30000, updated 0, rejected 0"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("MiB"),
+        "no progress bar on a terminal:\n{shown}"
+    );
+
+    let piped = p.tend(&["import", "customers", "many.csv"]).expect_code(0);
+    assert_eq!(piped.stderr(), "", "nothing but rejections on a pipe");
+}
