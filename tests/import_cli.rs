@@ -371,10 +371,26 @@ fn a_terminal_shows_progress_and_a_pipe_does_not() {
         "{shown}"
     );
     assert!(
-        shown.contains("MiB"),
+        shown.contains("█") && shown.contains("KiB/"),
         "no progress bar on a terminal:\n{shown}"
     );
 
     let piped = p.tend(&["import", "customers", "many.csv"]).expect_code(0);
     assert_eq!(piped.stderr(), "", "nothing but rejections on a pipe");
+}
+
+#[test]
+fn the_readme_examples_import_cleanly() {
+    let p = Project::new("");
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let customers = examples.join("customers.csv");
+    let events = examples.join("events.jsonl");
+    let run = p
+        .tend(&["import", "customers", customers.to_str().unwrap()])
+        .expect_code(0);
+    assert_eq!(run.stdout(), "imported 5, updated 0, rejected 0\n");
+    let run = p
+        .tend(&["import", "events", events.to_str().unwrap()])
+        .expect_code(0);
+    assert_eq!(run.stdout(), "imported 3, updated 0, rejected 0\n");
 }

@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::clock::Clock;
 use crate::config::{ConfigPath, Env};
 use crate::domain::customer::parse_timezone;
-use crate::import::{self, Defaults, ImportError, ImportOutcome, Kind, Progress, Rejection};
+use crate::import::{self, Defaults, ImportOutcome, Kind, Progress, Rejection};
 use crate::store::Store;
 
 #[derive(Debug, clap::Args)]
@@ -51,23 +51,13 @@ pub async fn run(
     store.close().await;
     let outcome = match result {
         Ok(outcome) => outcome,
-        Err(ImportError::Store { source, so_far }) => {
-            summarize(so_far);
-            return Err(anyhow::Error::new(source)
-                .context("the import stopped; the rows counted above were kept"));
+        Err(e) => {
+            // What was written before a failure stays written: say how much.
+            if let Some(so_far) = e.so_far() {
+                summarize(so_far);
+            }
+            return Err(e.into());
         }
-        Err(ImportError::Read {
-            so_far,
-            path,
-            message,
-        }) => {
-            summarize(so_far);
-            anyhow::bail!(
-                "{}: reading stopped ({message}); the rows counted above were kept",
-                path.display()
-            );
-        }
-        Err(other) => return Err(other.into()),
     };
     summarize(outcome);
     Ok(if outcome.rejected > 0 {

@@ -92,7 +92,7 @@ pub async fn run(cli: Cli, env: Env) -> anyhow::Result<ExitCode> {
 /// Loads the configuration and sets up logging; a command's first step.
 fn load(path: &ConfigPath, env: &Env, default_level: &str) -> anyhow::Result<Loaded> {
     let loaded = config::load(path, env)?;
-    crate::cli::init_logging(&loaded, env, default_level);
+    init_logging(&loaded, env, default_level);
     tracing::debug!(settings = ?loaded.settings, secrets = ?loaded.secrets, "configuration loaded");
     Ok(loaded)
 }

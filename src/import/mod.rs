@@ -52,17 +52,27 @@ pub enum ImportError {
         line: usize,
         message: String,
     },
-    #[error("{}: reading stopped ({message}); rows before it were imported", path.display())]
+    #[error("{}: reading stopped ({message}); the rows counted above were kept", path.display())]
     Read {
         path: PathBuf,
         message: String,
         so_far: ImportOutcome,
     },
-    #[error("{source}; rows before the failure were imported")]
+    #[error("the import stopped: {source}; the rows counted above were kept")]
     Store {
         source: store::Error,
         so_far: ImportOutcome,
     },
+}
+
+impl ImportError {
+    /// What was imported before the failure, when some rows may have been.
+    pub fn so_far(&self) -> Option<ImportOutcome> {
+        match self {
+            Self::Read { so_far, .. } | Self::Store { so_far, .. } => Some(*so_far),
+            _ => None,
+        }
+    }
 }
 
 /// Something that wants to know how far the import has got (a progress bar).
