@@ -19,3 +19,4 @@ pub mod domain;
 pub mod import;
 pub mod problem;
 pub mod store;
+pub mod toml_source;

@@ -3,7 +3,6 @@
 //! with every problem named by file and line. The only module that reads
 //! the process environment.
 
-mod locate;
 pub mod secret;
 pub mod settings;
 mod validate;
@@ -11,11 +10,11 @@ mod validate;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-pub use locate::line_of;
 pub use secret::Secret;
 pub use settings::Settings;
 
-use crate::problem::{Problem, line_at};
+use crate::problem::Problem;
+use crate::toml_source::{line_of, structural_problems};
 
 /// The environment variable prefix for overrides: `TEND__DATABASE__URL`.
 const ENV_PREFIX: &str = "TEND";
@@ -135,7 +134,7 @@ pub fn load(path: &ConfigPath, env: &Env) -> Result<Loaded, ConfigError> {
 
     // The file alone first: its mistakes carry exact lines.
     if let Some(text) = &text {
-        let problems = structural_problems(shown, text);
+        let problems = structural_problems::<Settings>(shown, text);
         if !problems.is_empty() {
             return Err(ConfigError::Invalid(problems));
         }
@@ -205,61 +204,6 @@ fn merge(text: Option<&str>, env: &Env) -> Result<Settings, ConfigError> {
                 ),
             )])
         })
-}
-
-/// Every unknown key and mistyped value in the file. Deserialization stops
-/// at the first, so each one found is commented out and the file parsed
-/// again; a syntax error ends the search (it has no key to set aside).
-fn structural_problems(file: &Path, text: &str) -> Vec<Problem> {
-    const MOST: usize = 50;
-    let mut problems = Vec::new();
-    let mut text = text.to_owned();
-    while problems.len() < MOST {
-        let syntax_ok = text.parse::<toml::Table>().is_ok();
-        let Err(e) = toml::from_str::<Settings>(&text) else {
-            break;
-        };
-        // A syntax error that commenting out introduced is not the file's.
-        if !syntax_ok && !problems.is_empty() {
-            break;
-        }
-        let Some(span) = e.span() else {
-            problems.push(Problem::new(file, None, toml_message(&e)));
-            break;
-        };
-        let line = line_at(&text, span.start);
-        problems.push(Problem::new(file, Some(line), toml_message(&e)));
-        if !syntax_ok || !comment_out(&mut text, line) {
-            break;
-        }
-    }
-    problems.sort_by_key(|p| p.line);
-    problems
-}
-
-/// Turns 1-based `line` into a comment; false if it already was one.
-fn comment_out(text: &mut String, line: usize) -> bool {
-    let mut lines: Vec<String> = text.split('\n').map(str::to_owned).collect();
-    match lines.get_mut(line - 1) {
-        Some(l) if !l.trim_start().starts_with('#') => {
-            l.insert(0, '#');
-            *text = lines.join("\n");
-            true
-        }
-        _ => false,
-    }
-}
-
-/// toml's messages are precise but terse; add what to do.
-fn toml_message(e: &toml::de::Error) -> String {
-    let message = e.message().trim().replace('\n', " ");
-    if message.starts_with("unknown field") {
-        format!("{message}; remove the key or fix its spelling")
-    } else if message.starts_with("unknown variant") {
-        format!("{message}; use one of the listed values")
-    } else {
-        message
-    }
 }
 
 /// A problem about dotted `key`: its line in the file, or the environment

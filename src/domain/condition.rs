@@ -1,0 +1,296 @@
+//! Conditions in CEL (Common Expression Language), the one place that knows
+//! the `cel` crate: compile once, evaluate against a customer's facts.
+//!
+//! Variables: `customer` (every field, `first_name`, `stage`, `attributes`)
+//! and `now`. Functions: `days_since(ts)`, `days_until(ts)`,
+//! `event_count(name)`, `event_count(name, "7d")`, `sent(step_id)`.
+//! A missing date (`days_since(customer.renewal_at)` for a customer without
+//! one) is an evaluation error, which callers treat as "does not hold".
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use cel::extractors::Arguments;
+use cel::objects::Map;
+use cel::{Context, ExecutionError, Program, Value};
+use chrono::{DateTime, Utc};
+
+use super::customer::Customer;
+use super::span::Span;
+
+/// The parser recurses deeply on nested expressions; give it room.
+const PARSER_STACK: usize = 16 * 1024 * 1024;
+
+/// A compiled condition with its source text.
+#[derive(Clone)]
+pub struct Condition {
+    source: String,
+    program: Arc<Program>,
+}
+
+impl std::fmt::Debug for Condition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Condition({:?})", self.source)
+    }
+}
+
+impl PartialEq for Condition {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
+
+/// What a condition may ask about one customer at one instant.
+pub struct Facts<'a> {
+    pub customer: &'a Customer,
+    pub now: DateTime<Utc>,
+    /// The customer's events: name and time.
+    pub events: &'a [(String, DateTime<Utc>)],
+    /// Steps of the condition's playbook this customer already received.
+    pub sent: &'a HashSet<String>,
+}
+
+impl Condition {
+    /// Compiles `source`; the error says what is wrong in words a success
+    /// manager can act on.
+    pub fn compile(source: &str) -> Result<Self, String> {
+        let text = source.to_owned();
+        let parsed = std::thread::Builder::new()
+            .name("cel-parse".into())
+            .stack_size(PARSER_STACK)
+            .spawn(move || Program::compile(&text).map_err(|e| e.to_string()))
+            .map_err(|e| format!("cannot start the condition parser: {e}"))?
+            .join()
+            .map_err(|_| "the condition parser failed on this condition".to_owned())?;
+        match parsed {
+            Ok(program) => Ok(Self {
+                source: source.to_owned(),
+                program: Arc::new(program),
+            }),
+            Err(e) => Err(format!(
+                "the condition {source:?} does not parse: {}",
+                e.trim().replace('\n', " ")
+            )),
+        }
+    }
+
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Whether the condition holds. A result that is not a boolean, or an
+    /// error while evaluating, is an `Err` naming the cause.
+    pub fn holds(&self, facts: &Facts<'_>) -> Result<bool, String> {
+        let mut context = Context::default();
+        context.add_variable_from_value("customer", customer_value(facts.customer));
+        context.add_variable_from_value("now", timestamp(facts.now));
+        let now = facts.now;
+        context
+            .add_function("days_since", move |Arguments(args): Arguments| {
+                days_between(&args, "days_since", |t| now - t)
+            })
+            .map_err(|e| e.to_string())?;
+        context
+            .add_function("days_until", move |Arguments(args): Arguments| {
+                days_between(&args, "days_until", |t| t - now)
+            })
+            .map_err(|e| e.to_string())?;
+        let events: Arc<Vec<(String, DateTime<Utc>)>> = Arc::new(facts.events.to_vec());
+        context
+            .add_function("event_count", move |Arguments(args): Arguments| {
+                event_count(&events, now, &args)
+            })
+            .map_err(|e| e.to_string())?;
+        let sent: Arc<HashSet<String>> = Arc::new(facts.sent.clone());
+        context
+            .add_function("sent", move |Arguments(args): Arguments| {
+                match args.as_slice() {
+                    [Value::String(step)] => Ok(Value::Bool(sent.contains(step.as_str()))),
+                    _ => Err(ExecutionError::function_error(
+                        "sent",
+                        "takes one step id, e.g. sent(\"welcome\")",
+                    )),
+                }
+            })
+            .map_err(|e| e.to_string())?;
+        match self.program.execute(&context) {
+            Ok(Value::Bool(b)) => Ok(b),
+            Ok(other) => Err(format!(
+                "the condition {:?} gives {other:?}, not true or false",
+                self.source
+            )),
+            Err(e) => Err(format!(
+                "the condition {:?} cannot be evaluated: {e}",
+                self.source
+            )),
+        }
+    }
+}
+
+fn timestamp(t: DateTime<Utc>) -> Value {
+    Value::Timestamp(t.fixed_offset())
+}
+
+fn optional_timestamp(t: Option<DateTime<Utc>>) -> Value {
+    t.map_or(Value::Null, timestamp)
+}
+
+/// The customer as CEL sees it.
+fn customer_value(c: &Customer) -> Value {
+    let r = &c.record;
+    let attributes = cel::to_value(&r.attributes).unwrap_or(Value::Null);
+    let text = |s: &str| Value::String(Arc::new(s.to_owned()));
+    let fields: Vec<(&str, Value)> = vec![
+        ("id", text(r.id.as_str())),
+        ("email", text(r.email.as_str())),
+        ("name", text(&r.name)),
+        ("first_name", text(r.first_name())),
+        ("timezone", text(r.timezone.name())),
+        ("locale", text(&r.locale)),
+        ("plan", text(&r.plan)),
+        ("signup_at", optional_timestamp(r.signup_at)),
+        ("renewal_at", optional_timestamp(r.renewal_at)),
+        ("last_seen_at", optional_timestamp(r.last_seen_at)),
+        (
+            "health",
+            r.health.map_or(Value::Null, |h| Value::Int(i64::from(h))),
+        ),
+        ("attributes", attributes),
+        ("stage", c.stage.as_deref().map_or(Value::Null, text)),
+    ];
+    let map: std::collections::HashMap<String, Value> =
+        fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    Value::Map(Map::from(map))
+}
+
+/// Whole days between `now` and a timestamp argument, by `diff`.
+fn days_between(
+    args: &[Value],
+    name: &str,
+    diff: impl Fn(DateTime<Utc>) -> chrono::Duration,
+) -> Result<Value, ExecutionError> {
+    match args {
+        [Value::Timestamp(t)] => Ok(Value::Int(diff(t.with_timezone(&Utc)).num_days())),
+        [Value::Null] => Err(ExecutionError::function_error(
+            name,
+            "the date is not set for this customer",
+        )),
+        _ => Err(ExecutionError::function_error(
+            name,
+            "takes one date, e.g. customer.signup_at",
+        )),
+    }
+}
+
+fn event_count(
+    events: &[(String, DateTime<Utc>)],
+    now: DateTime<Utc>,
+    args: &[Value],
+) -> Result<Value, ExecutionError> {
+    let (name, since) = match args {
+        [Value::String(name)] => (name, None),
+        [Value::String(name), Value::String(window)] => {
+            let span: Span = window
+                .parse()
+                .map_err(|e: String| ExecutionError::function_error("event_count", e))?;
+            (name, Some(now - span.as_chrono()))
+        }
+        _ => {
+            return Err(ExecutionError::function_error(
+                "event_count",
+                "takes an event name and an optional window, e.g. event_count(\"login\", \"7d\")",
+            ));
+        }
+    };
+    let count = events
+        .iter()
+        .filter(|(n, at)| n == name.as_str() && *at <= now && since.is_none_or(|s| *at > s))
+        .count();
+    Ok(Value::Int(count as i64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::customer::{CustomerId, CustomerRecord, Email};
+    use chrono::TimeZone;
+    use serde_json::json;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 10, 12, 0, 0).unwrap()
+    }
+
+    fn customer() -> Customer {
+        Customer {
+            record: CustomerRecord {
+                id: CustomerId::parse("c1").unwrap(),
+                email: Email::parse("ana@example.com").unwrap(),
+                name: "Ana Silva".into(),
+                timezone: chrono_tz::Europe::Lisbon,
+                locale: "pt-PT".into(),
+                plan: "pro".into(),
+                signup_at: Some(now() - chrono::Duration::days(3)),
+                renewal_at: Some(now() + chrono::Duration::days(20)),
+                last_seen_at: None,
+                health: Some(35),
+                attributes: json!({"features": ["api"], "region": "eu", "seats": 4})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            },
+            stage: Some("onboarding".into()),
+            stage_entered_at: None,
+            created_at: now(),
+            updated_at: now(),
+        }
+    }
+
+    fn holds(source: &str) -> Result<bool, String> {
+        let c = customer();
+        let events = vec![
+            ("login".to_owned(), now() - chrono::Duration::days(1)),
+            ("login".to_owned(), now() - chrono::Duration::days(9)),
+            ("export".to_owned(), now() - chrono::Duration::days(2)),
+        ];
+        let sent: HashSet<String> = ["welcome".to_owned()].into();
+        let facts = Facts {
+            customer: &c,
+            now: now(),
+            events: &events,
+            sent: &sent,
+        };
+        Condition::compile(source)?.holds(&facts)
+    }
+
+    #[test]
+    fn variables_and_functions() {
+        for yes in [
+            r#"customer.plan != "free""#,
+            r#"!("dashboards" in customer.attributes.features)"#,
+            r#""api" in customer.attributes.features && customer.attributes.region == "eu""#,
+            "days_since(customer.signup_at) == 3",
+            "days_until(customer.renewal_at) <= 30",
+            "customer.health < 40 && customer.attributes.seats > 3",
+            r#"event_count("login") == 2 && event_count("login", "7d") == 1"#,
+            r#"sent("welcome") && !sent("tips")"#,
+            r#"customer.stage == "onboarding" && customer.first_name == "Ana""#,
+            "now > customer.signup_at",
+        ] {
+            assert_eq!(holds(yes), Ok(true), "{yes}");
+        }
+    }
+
+    #[test]
+    fn errors_say_what_is_wrong() {
+        let e = holds("customer.plan ==").unwrap_err();
+        assert!(e.contains("does not parse"), "{e}");
+        let e = holds("customer.plann == \"pro\"").unwrap_err();
+        assert!(e.contains("cannot be evaluated"), "{e}");
+        let e = holds("customer.plan").unwrap_err();
+        assert!(e.contains("not true or false"), "{e}");
+        let e = holds("days_since(customer.last_seen_at) > 3").unwrap_err();
+        assert!(e.contains("not set"), "{e}");
+        let e = holds(r#"event_count("login", "a week") > 0"#).unwrap_err();
+        assert!(e.contains("not a length of time"), "{e}");
+    }
+}
