@@ -2,6 +2,7 @@
 //! each problem as `file:line: message`.
 
 use crate::config::{self, ConfigError, ConfigPath, Env};
+use crate::playbooks;
 use crate::problem::Problem;
 
 /// What `check` found.
@@ -11,7 +12,7 @@ pub struct CheckReport {
     pub problems: Vec<Problem>,
 }
 
-/// Checks the configuration (playbooks and templates join here as they
+/// Checks the configuration and the playbooks (templates join here as they
 /// arrive). Never stops at the first problem.
 pub fn check(path: &ConfigPath, env: &Env) -> CheckReport {
     let mut report = CheckReport {
@@ -19,10 +20,20 @@ pub fn check(path: &ConfigPath, env: &Env) -> CheckReport {
         problems: Vec::new(),
     };
     match config::load(path, env) {
-        Ok(loaded) => report.checked.push(match &loaded.file {
-            Some(file) => file.display().to_string(),
-            None => "built-in defaults".into(),
-        }),
+        Ok(loaded) => {
+            report.checked.push(match &loaded.file {
+                Some(file) => file.display().to_string(),
+                None => "built-in defaults".into(),
+            });
+            match playbooks::load(&loaded.settings) {
+                Ok(playbooks) => report.checked.push(format!(
+                    "{} playbook{}",
+                    playbooks.len(),
+                    if playbooks.len() == 1 { "" } else { "s" }
+                )),
+                Err(problems) => report.problems.extend(problems),
+            }
+        }
         Err(ConfigError::Invalid(problems)) => report.problems.extend(problems),
         Err(ConfigError::Missing(file)) => report.problems.push(Problem::new(
             &file,

@@ -369,7 +369,7 @@ fn check_and_usage_exit_codes() {
     let ok = Project::new("");
     assert_eq!(
         ok.tend(&["check"]).expect_code(0).stdout(),
-        "ok: config/tend.toml\n"
+        "ok: config/tend.toml, 0 playbooks\n"
     );
     ok.tend(&["no-such-command"]).expect_code(2);
     ok.tend(&["import", "customers"]).expect_code(2);

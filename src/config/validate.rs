@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 
 use super::settings::Settings;
+use crate::domain::condition::compile_checked;
 use crate::domain::customer::{Email, parse_locale, parse_timezone};
 
 type Found = Vec<(String, String)>;
@@ -141,10 +142,10 @@ pub fn validate(s: &Settings) -> Found {
                 ),
             );
         }
-        if stage.when.trim().is_empty() {
+        if let Err(e) = compile_checked(&stage.when) {
             problem(
                 &format!("lifecycle.stage.{i}.when"),
-                format!("stage {:?} has an empty condition", stage.name),
+                format!("stage {:?}: {e}", stage.name),
             );
         }
     }

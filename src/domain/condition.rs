@@ -40,6 +40,25 @@ impl PartialEq for Condition {
     }
 }
 
+/// Why a condition could not be evaluated.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ConditionError {
+    pub message: String,
+    /// The condition read a map key this customer does not have (usually an
+    /// attribute): true for some customers, so not a mistake in itself.
+    pub missing_key: bool,
+}
+
+impl ConditionError {
+    fn new(message: String) -> Self {
+        Self {
+            message,
+            missing_key: false,
+        }
+    }
+}
+
 /// What a condition may ask about one customer at one instant.
 pub struct Facts<'a> {
     pub customer: &'a Customer,
@@ -80,7 +99,7 @@ impl Condition {
 
     /// Whether the condition holds. A result that is not a boolean, or an
     /// error while evaluating, is an `Err` naming the cause.
-    pub fn holds(&self, facts: &Facts<'_>) -> Result<bool, String> {
+    pub fn holds(&self, facts: &Facts<'_>) -> Result<bool, ConditionError> {
         let mut context = Context::default();
         context.add_variable_from_value("customer", customer_value(facts.customer));
         context.add_variable_from_value("now", timestamp(facts.now));
@@ -89,18 +108,18 @@ impl Condition {
             .add_function("days_since", move |Arguments(args): Arguments| {
                 days_between(&args, "days_since", |t| now - t)
             })
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| ConditionError::new(e.to_string()))?;
         context
             .add_function("days_until", move |Arguments(args): Arguments| {
                 days_between(&args, "days_until", |t| t - now)
             })
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| ConditionError::new(e.to_string()))?;
         let events: Arc<Vec<(String, DateTime<Utc>)>> = Arc::new(facts.events.to_vec());
         context
             .add_function("event_count", move |Arguments(args): Arguments| {
                 event_count(&events, now, &args)
             })
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| ConditionError::new(e.to_string()))?;
         let sent: Arc<HashSet<String>> = Arc::new(facts.sent.clone());
         context
             .add_function("sent", move |Arguments(args): Arguments| {
@@ -112,19 +131,103 @@ impl Condition {
                     )),
                 }
             })
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| ConditionError::new(e.to_string()))?;
         match self.program.execute(&context) {
             Ok(Value::Bool(b)) => Ok(b),
-            Ok(other) => Err(format!(
+            Ok(other) => Err(ConditionError::new(format!(
                 "the condition {:?} gives {other:?}, not true or false",
                 self.source
-            )),
-            Err(e) => Err(format!(
-                "the condition {:?} cannot be evaluated: {e}",
-                self.source
-            )),
+            ))),
+            Err(e) => Err(ConditionError {
+                missing_key: matches!(e, ExecutionError::NoSuchKey(_)),
+                message: format!("the condition {:?} cannot be evaluated: {e}", self.source),
+            }),
         }
     }
+}
+
+/// Compiles `source` and evaluates it against a sample customer with every
+/// field set, as `tend check` does: a condition that cannot be evaluated for
+/// reasons other than an attribute the sample lacks is a mistake.
+pub fn compile_checked(source: &str) -> Result<Condition, String> {
+    use super::customer::{CustomerId, CustomerRecord, Email};
+    if let Some(field) = unknown_customer_field(source) {
+        return Err(format!(
+            "customer.{field} is not a customer field; use one of {} (custom data is under customer.attributes)",
+            CUSTOMER_FIELDS.join(", ")
+        ));
+    }
+    let condition = Condition::compile(source)?;
+    let now = DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::days(20_000);
+    let day = chrono::Duration::days(1);
+    let sample = Customer {
+        record: CustomerRecord {
+            id: CustomerId::parse("sample").map_err(|e| e.to_string())?,
+            email: Email::parse("sample@example.com")?,
+            name: "Sam Sample".into(),
+            timezone: chrono_tz::UTC,
+            locale: "en".into(),
+            plan: "pro".into(),
+            signup_at: Some(now - day * 10),
+            renewal_at: Some(now + day * 100),
+            last_seen_at: Some(now - day),
+            health: Some(50),
+            attributes: Default::default(),
+        },
+        stage: Some("sample".into()),
+        stage_entered_at: Some(now - day),
+        created_at: now - day * 10,
+        updated_at: now,
+    };
+    let facts = Facts {
+        customer: &sample,
+        now,
+        events: &[],
+        sent: &HashSet::new(),
+    };
+    match condition.holds(&facts) {
+        Ok(_) => Ok(condition),
+        Err(e) if e.missing_key => Ok(condition),
+        Err(e) => Err(e.message),
+    }
+}
+
+/// Fields a condition can read on `customer`; anything else is a typo.
+pub const CUSTOMER_FIELDS: &[&str] = &[
+    "id",
+    "email",
+    "name",
+    "first_name",
+    "timezone",
+    "locale",
+    "plan",
+    "signup_at",
+    "renewal_at",
+    "last_seen_at",
+    "health",
+    "attributes",
+    "stage",
+];
+
+/// The first `customer.NAME` in `source` that is not a customer field: CEL
+/// would only say "no such key" when it runs, and only for some customers.
+pub fn unknown_customer_field(source: &str) -> Option<String> {
+    let mut rest = source;
+    while let Some(at) = rest.find("customer.") {
+        let before = rest[..at].chars().next_back();
+        rest = &rest[at + "customer.".len()..];
+        if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.') {
+            continue;
+        }
+        let field: String = rest
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        if !CUSTOMER_FIELDS.contains(&field.as_str()) {
+            return Some(field);
+        }
+    }
+    None
 }
 
 fn timestamp(t: DateTime<Utc>) -> Value {
@@ -259,7 +362,9 @@ mod tests {
             events: &events,
             sent: &sent,
         };
-        Condition::compile(source)?.holds(&facts)
+        Condition::compile(source)?
+            .holds(&facts)
+            .map_err(|e| e.message)
     }
 
     #[test]
@@ -286,6 +391,18 @@ mod tests {
         assert!(e.contains("does not parse"), "{e}");
         let e = holds("customer.plann == \"pro\"").unwrap_err();
         assert!(e.contains("cannot be evaluated"), "{e}");
+        let c = customer();
+        let facts = Facts {
+            customer: &c,
+            now: now(),
+            events: &[],
+            sent: &HashSet::new(),
+        };
+        let missing = Condition::compile("customer.attributes.tier == \"gold\"")
+            .unwrap()
+            .holds(&facts)
+            .unwrap_err();
+        assert!(missing.missing_key, "{missing}");
         let e = holds("customer.plan").unwrap_err();
         assert!(e.contains("not true or false"), "{e}");
         let e = holds("days_since(customer.last_seen_at) > 3").unwrap_err();

@@ -1,0 +1,88 @@
+//! `tend check` over a whole project: config, lifecycle rules and playbook
+//! files, every problem as file:line: message.
+
+mod common;
+
+use common::Project;
+
+fn project_with_templates() -> Project {
+    let p = Project::new("");
+    std::fs::create_dir_all(p.path().join("config/playbooks")).unwrap();
+    std::fs::create_dir_all(p.path().join("templates/tips")).unwrap();
+    p.file(
+        "templates/tips/dashboards.md.hbs",
+        "+++\nsubject = \"Dashboards\"\n+++\nHi\n",
+    );
+    p
+}
+
+const GOOD: &str = r#"name = "tips"
+kind = "tip"
+category = "tips"
+
+[[step]]
+id = "dashboards"
+template = "tips/dashboards"
+anchor = "signup_at"
+after = "3d"
+when = '!("dashboards" in customer.attributes.features)'
+"#;
+
+#[test]
+fn a_good_project_checks_clean() {
+    let p = project_with_templates();
+    p.file("config/playbooks/tips.toml", GOOD);
+    let run = p.tend(&["check"]).expect_code(0);
+    assert_eq!(run.stdout(), "ok: config/tend.toml, 1 playbook\n");
+}
+
+#[test]
+fn problems_in_every_file_are_listed_together() {
+    let p = project_with_templates();
+    p.file(
+        "config/tend.toml",
+        "[[lifecycle.stage]]\nname = \"new\"\nwhen = 'days_since(customer.signup_at) < \"30\"'\n",
+    );
+    p.file("config/playbooks/a.toml", GOOD);
+    p.file(
+        "config/playbooks/b.toml",
+        GOOD.replace("after = \"3d\"", "after = \"3 days-ish\""),
+    );
+    p.file(
+        "config/playbooks/c.toml",
+        GOOD.replace("tips/dashboards", "tips/nope"),
+    );
+    p.file("config/playbooks/d.toml", GOOD);
+    p.file("config/playbooks/notes.txt", "not a playbook");
+    let run = p.tend(&["check"]).expect_code(1);
+    let err = run.stderr();
+    // The config's own problem stops the playbook check: they depend on it.
+    assert!(
+        err.contains("config/tend.toml:3: stage \"new\": the condition"),
+        "{err}"
+    );
+
+    p.file("config/tend.toml", "");
+    let run = p.tend(&["check"]).expect_code(1);
+    let err = run.stderr();
+    for expected in [
+        "config/playbooks/b.toml:9: \"3 days-ish\" is not a length of time",
+        "config/playbooks/c.toml:7: template \"tips/nope\" does not exist",
+        "config/playbooks/d.toml:1: playbook name \"tips\" is also used by config/playbooks/a.toml",
+        "3 problems found",
+    ] {
+        assert!(err.contains(expected), "no {expected:?} in\n{err}");
+    }
+}
+
+#[test]
+fn a_named_playbooks_folder_must_exist() {
+    let p = Project::new("[paths]\nplaybooks = \"playbookz\"\n");
+    let run = p.tend(&["check"]).expect_code(1);
+    assert!(
+        run.stderr()
+            .contains("playbookz: cannot read the playbooks folder"),
+        "{}",
+        run.stderr()
+    );
+}
