@@ -107,7 +107,7 @@ fn a_good_playbook_parses_into_typed_steps() {
 }
 
 fn problems_of(text: &str) -> Vec<String> {
-    known_parse(text).err().expect("problems expected")
+    known_parse(text).expect_err("problems expected")
 }
 
 #[test]

@@ -67,7 +67,11 @@ pub enum Trigger {
         offset: chrono::Duration,
     },
     /// At each occurrence of a 5-field cron pattern in the customer's zone.
-    Cron { pattern: String, cron: croner::Cron },
+    Cron {
+        pattern: String,
+        // Boxed: a parsed pattern is several times larger than an anchor.
+        cron: Box<croner::Cron>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -293,7 +297,7 @@ fn trigger(
             match parser.parse(pattern) {
                 Ok(cron) => Some(Trigger::Cron {
                     pattern: pattern.clone(),
-                    cron,
+                    cron: Box::new(cron),
                 }),
                 Err(e) => {
                     problem(
