@@ -3,7 +3,10 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{NaiveTime, Weekday};
+use chrono::{
+    DateTime, Datelike, Duration, LocalResult, NaiveDateTime, NaiveTime, TimeZone, Utc, Weekday,
+};
+use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 /// A window as written in config; `parse` validates it.
@@ -52,6 +55,49 @@ impl Window {
     /// Whether a local weekday and time fall inside the window.
     pub fn contains(&self, day: Weekday, time: NaiveTime) -> bool {
         self.days.contains(&day.num_days_from_monday()) && time >= self.start && time < self.end
+    }
+}
+
+impl Window {
+    /// The earliest instant at or after `at` inside the window, in `zone`'s
+    /// local time. A window start that a DST change skips opens at the first
+    /// local time that exists.
+    pub fn next_opening(&self, at: DateTime<Utc>, zone: Tz) -> DateTime<Utc> {
+        let local = at.with_timezone(&zone);
+        if self.contains(local.weekday(), local.time()) {
+            return at;
+        }
+        let today = local.date_naive();
+        // Eight days reach every weekday, even across a DST change.
+        for offset in 0..8 {
+            let date = today + Duration::days(offset);
+            if !self.days.contains(&date.weekday().num_days_from_monday()) {
+                continue;
+            }
+            let opening = first_instant(date.and_time(self.start), zone);
+            let closing = first_instant(date.and_time(self.end), zone);
+            if opening >= at {
+                return opening;
+            }
+            if at < closing {
+                return at; // inside today's window (only reachable across a DST edge)
+            }
+        }
+        at // no day in the window: unreachable for a parsed window
+    }
+}
+
+/// The instant of a local time; in a DST gap, the first instant after it.
+fn first_instant(local: NaiveDateTime, zone: Tz) -> DateTime<Utc> {
+    match zone.from_local_datetime(&local) {
+        LocalResult::Single(t) => t.with_timezone(&Utc),
+        LocalResult::Ambiguous(first, _) => first.with_timezone(&Utc),
+        LocalResult::None => (1..=180)
+            .find_map(|m| {
+                zone.from_local_datetime(&(local + Duration::minutes(m)))
+                    .earliest()
+            })
+            .map_or_else(|| Utc.from_utc_datetime(&local), |t| t.with_timezone(&Utc)),
     }
 }
 
@@ -117,6 +163,53 @@ mod tests {
             [0, 4, 5, 6].into()
         );
         assert_eq!(spec("all", "08:00", "09:00").parse().unwrap().days.len(), 7);
+    }
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn next_opening_in_several_zones() {
+        let w = WindowSpec::default().parse().unwrap();
+        // Inside: unchanged.
+        assert_eq!(
+            w.next_opening(utc("2026-03-02T10:00:00Z"), Tz::UTC),
+            utc("2026-03-02T10:00:00Z")
+        );
+        // Saturday 03:00Z → Monday 09:00 local.
+        let sat = utc("2026-03-07T03:00:00Z");
+        assert_eq!(w.next_opening(sat, Tz::UTC), utc("2026-03-09T09:00:00Z"));
+        assert_eq!(
+            w.next_opening(sat, chrono_tz::America::New_York),
+            utc("2026-03-09T13:00:00Z")
+        );
+        assert_eq!(
+            w.next_opening(sat, chrono_tz::Asia::Tokyo),
+            utc("2026-03-09T00:00:00Z")
+        );
+        assert_eq!(
+            w.next_opening(sat, chrono_tz::Asia::Kathmandu),
+            utc("2026-03-09T03:15:00Z")
+        );
+        // Friday after 17:00 in New York → Monday 09:00.
+        assert_eq!(
+            w.next_opening(utc("2026-03-06T23:00:00Z"), chrono_tz::America::New_York),
+            utc("2026-03-09T13:00:00Z")
+        );
+        // Before opening on a weekday → same day.
+        assert_eq!(
+            w.next_opening(utc("2026-03-03T05:00:00Z"), Tz::UTC),
+            utc("2026-03-03T09:00:00Z")
+        );
+    }
+
+    #[test]
+    fn a_window_opening_in_a_dst_gap_opens_at_the_first_real_time() {
+        // US clocks jump from 02:00 to 03:00 on Sunday 2026-03-08.
+        let w = spec("sun", "02:30", "04:00").parse().unwrap();
+        let opening = w.next_opening(utc("2026-03-08T05:00:00Z"), chrono_tz::America::New_York);
+        assert_eq!(opening, utc("2026-03-08T07:00:00Z")); // 03:00 EDT
     }
 
     #[test]

@@ -1,0 +1,247 @@
+//! What is due: for one customer, which step occurrences fall due, when each
+//! may go out, and which will not. Pure: a function of (customer,
+//! playbooks, history, now); the store and the clock stay outside.
+//!
+//! An occurrence is identified by (playbook, step, occurrence), the outbox's
+//! unique key: `signup_at` for a customer field (once per customer),
+//! `event:KEY` per event, `stage:MILLIS` per entry into a stage, and the UTC
+//! instant of each cron occurrence.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::condition::Facts;
+use super::customer::Customer;
+use super::playbook::{Anchor, Kind, Playbook, Step, Survey, Trigger};
+use super::timestamp::parse_instant;
+use super::window::Window;
+
+/// An event as the planner sees it.
+#[derive(Debug, Clone)]
+pub struct EventFact {
+    /// Stable per event: its idempotency id, else the store's sequence.
+    pub key: String,
+    pub name: String,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// An entry into a lifecycle stage.
+#[derive(Debug, Clone)]
+pub struct StageEntry {
+    pub stage: String,
+    pub entered_at: DateTime<Utc>,
+}
+
+/// The outbox's unique key for one message.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OccurrenceKey {
+    pub playbook: String,
+    pub step: String,
+    pub occurrence: String,
+}
+
+/// What the store knows about a customer that planning needs.
+#[derive(Debug, Default)]
+pub struct History {
+    pub events: Vec<EventFact>,
+    pub stage_entries: Vec<StageEntry>,
+    /// (playbook, step) pairs this customer was sent, for `sent(step)`.
+    pub sent: HashSet<(String, String)>,
+    /// Occurrences already in the outbox, whatever their status.
+    pub planned: HashSet<OccurrenceKey>,
+}
+
+/// One message to put into the outbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Due {
+    pub key: OccurrenceKey,
+    pub kind: Kind,
+    pub category: String,
+    pub template: String,
+    pub survey: Option<Survey>,
+    /// The step's time.
+    pub due_at: DateTime<Utc>,
+    /// The first moment inside the customer's send window at or after `due_at`.
+    pub send_at: DateTime<Utc>,
+    /// Not sent after this.
+    pub expires_at: DateTime<Utc>,
+    /// `Some(reason)` when it can never go out (the window does not open
+    /// before it expires): recorded as `expired`, not sent.
+    pub expired: Option<String>,
+}
+
+/// Where planning looks, and with which default window.
+pub struct Horizon<'a> {
+    pub now: DateTime<Utc>,
+    /// Look for occurrences up to here: `now` for a tick, later for a forecast.
+    pub until: DateTime<Utc>,
+    pub window: &'a Window,
+}
+
+/// Everything due for `customer` up to `horizon.until`, skipping what is
+/// already planned, what expired before it could be planned, and steps whose
+/// conditions do not hold now. Sorted by `send_at`.
+pub fn due(
+    customer: &Customer,
+    playbooks: &[Playbook],
+    history: &History,
+    horizon: &Horizon<'_>,
+) -> Vec<Due> {
+    let events: Vec<(String, DateTime<Utc>)> = history
+        .events
+        .iter()
+        .map(|e| (e.name.clone(), e.occurred_at))
+        .collect();
+    let mut found = Vec::new();
+    for playbook in playbooks {
+        let sent: HashSet<String> = history
+            .sent
+            .iter()
+            .filter(|(p, _)| *p == playbook.name)
+            .map(|(_, s)| s.clone())
+            .collect();
+        let facts = Facts {
+            customer,
+            now: horizon.now,
+            events: &events,
+            sent: &sent,
+        };
+        // A condition that cannot be evaluated for this customer (a missing
+        // date or attribute) does not hold.
+        let holds = |c: &Option<super::condition::Condition>| {
+            c.as_ref().is_none_or(|c| c.holds(&facts).unwrap_or(false))
+        };
+        if !holds(&playbook.audience) {
+            continue;
+        }
+        let window = playbook.window.as_ref().unwrap_or(horizon.window);
+        for step in &playbook.steps {
+            let expires = step.expires.as_chrono();
+            let from = horizon.now - expires;
+            let mut checked = None;
+            for (occurrence, due_at) in occurrences(customer, step, history, from, horizon.until) {
+                let key = OccurrenceKey {
+                    playbook: playbook.name.clone(),
+                    step: step.id.clone(),
+                    occurrence,
+                };
+                if history.planned.contains(&key) {
+                    continue;
+                }
+                if !*checked.get_or_insert_with(|| holds(&step.when)) {
+                    break;
+                }
+                let send_at = window.next_opening(due_at, customer.record.timezone);
+                let expires_at = due_at + expires;
+                let expired = (send_at > expires_at).then(|| {
+                    format!(
+                        "the send window does not open within {} of its time ({})",
+                        step.expires,
+                        due_at.to_rfc3339()
+                    )
+                });
+                found.push(Due {
+                    key,
+                    kind: step.kind,
+                    category: step.category.clone(),
+                    template: step.template.clone(),
+                    survey: step.survey,
+                    due_at,
+                    send_at,
+                    expires_at,
+                    expired,
+                });
+            }
+        }
+    }
+    found.sort_by(|a, b| (a.send_at, &a.key).cmp(&(b.send_at, &b.key)));
+    found
+}
+
+/// The occurrences of `step` for `customer` whose time is in `(from, until]`.
+pub fn occurrences(
+    customer: &Customer,
+    step: &Step,
+    history: &History,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Vec<(String, DateTime<Utc>)> {
+    let within = |t: &DateTime<Utc>| *t > from && *t <= until;
+    let record = &customer.record;
+    match &step.trigger {
+        Trigger::Anchor { anchor, offset } => {
+            let shifted = |t: DateTime<Utc>| t.checked_add_signed(*offset);
+            let field = |name: &str, t: Option<DateTime<Utc>>| {
+                t.and_then(shifted)
+                    .filter(within)
+                    .map(|due| (name.to_owned(), due))
+                    .into_iter()
+                    .collect()
+            };
+            match anchor {
+                Anchor::SignupAt => field("signup_at", record.signup_at),
+                Anchor::RenewalAt => field("renewal_at", record.renewal_at),
+                Anchor::LastSeenAt => field("last_seen_at", record.last_seen_at),
+                Anchor::Attribute(name) => {
+                    let at = record
+                        .attributes
+                        .get(name)
+                        .and_then(|v| v.as_str())
+                        .and_then(|s| parse_instant(s, record.timezone).ok());
+                    field(&format!("attributes.{name}"), at)
+                }
+                Anchor::Event(name) => history
+                    .events
+                    .iter()
+                    .filter(|e| &e.name == name)
+                    .filter_map(|e| {
+                        shifted(e.occurred_at).map(|due| (format!("event:{}", e.key), due))
+                    })
+                    .filter(|(_, due)| within(due))
+                    .collect(),
+                Anchor::Stage(stage) => history
+                    .stage_entries
+                    .iter()
+                    .filter(|e| &e.stage == stage)
+                    .filter_map(|e| {
+                        shifted(e.entered_at)
+                            .map(|due| (format!("stage:{}", e.entered_at.timestamp_millis()), due))
+                    })
+                    .filter(|(_, due)| within(due))
+                    .collect(),
+            }
+        }
+        Trigger::Cron { cron, .. } => {
+            // Occurrences are local times in the customer's zone; croner
+            // steps through them DST-correctly. Bounded, as a guard against a
+            // pattern that fires every minute over a long horizon.
+            let zone = record.timezone;
+            let mut found = Vec::new();
+            let mut cursor = from.with_timezone(&zone);
+            while found.len() < 10_000 {
+                let Ok(next) = cron.find_next_occurrence(&cursor, false) else {
+                    break;
+                };
+                let at = next.with_timezone(&Utc);
+                if at > until {
+                    break;
+                }
+                found.push((at.format("%Y-%m-%dT%H:%M:%SZ").to_string(), at));
+                cursor = next;
+            }
+            found
+        }
+    }
+}
+
+/// How far back a tick must look so that no occurrence within its expiry
+/// is missed: the longest `expires` of any step.
+pub fn lookback(playbooks: &[Playbook]) -> Duration {
+    playbooks
+        .iter()
+        .flat_map(|p| &p.steps)
+        .map(|s| s.expires.as_chrono())
+        .max()
+        .unwrap_or_else(Duration::zero)
+}
