@@ -7,7 +7,10 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::json;
 use tend::domain::customer::{CustomerId, CustomerRecord, Email};
 use tend::domain::event::EventRecord;
-use tend::store::{Db, Store, WriteOutcome};
+use tend::domain::message::{MessageFilter, NewMessage, Status};
+use tend::domain::plan::OccurrenceKey;
+use tend::domain::playbook::{Kind, Survey};
+use tend::store::{Db, StageChange, Store, WriteOutcome};
 
 /// Declares each contract test once per backend.
 macro_rules! contract {
@@ -30,6 +33,12 @@ contract!(
     events_are_idempotent_by_id,
     an_event_without_its_customer_writes_nothing,
     zones_of_existing_customers_only,
+    customers_page_in_id_order,
+    planning_history_per_customer,
+    stage_changes_move_the_customer_and_are_kept,
+    replanning_never_duplicates_a_message,
+    two_planners_racing_create_each_message_once,
+    messages_are_listed_and_filtered,
 );
 
 fn t0() -> DateTime<Utc> {
@@ -245,4 +254,248 @@ async fn zones_of_existing_customers_only(store: &Db) {
     assert_eq!(zones.len(), 2);
     assert_eq!(zones[&ids[0]], chrono_tz::Asia::Tokyo);
     assert_eq!(zones[&ids[1]], chrono_tz::UTC);
+}
+
+fn id(s: &str) -> CustomerId {
+    CustomerId::parse(s).unwrap()
+}
+
+fn message(customer: &str, step: &str, occurrence: &str) -> NewMessage {
+    let uuid = uuid::Uuid::now_v7();
+    NewMessage {
+        id: uuid,
+        customer_id: id(customer),
+        key: OccurrenceKey {
+            playbook: "onboarding".into(),
+            step: step.into(),
+            occurrence: occurrence.into(),
+        },
+        kind: Kind::Checkin,
+        category: "onboarding".into(),
+        template: "onboarding/welcome".into(),
+        survey: Some(Survey::Ces),
+        priority: 3,
+        status: Status::Planned,
+        reason: None,
+        to: format!("{customer}@example.com"),
+        message_id: format!("{uuid}@acme.example"),
+        due_at: t0(),
+        not_before: t0() + Duration::hours(1),
+        expires_at: t0() + Duration::days(7),
+    }
+}
+
+async fn customers_page_in_id_order(store: &Db) {
+    let all: Vec<_> = ["c", "a", "e", "b", "d"].map(customer).to_vec();
+    store.upsert_customers(&all, t0()).await.unwrap();
+    let first = store.customers_page(None, 2).await.unwrap();
+    let ids: Vec<&str> = first.iter().map(|c| c.record.id.as_str()).collect();
+    assert_eq!(ids, ["a", "b"]);
+    let rest = store
+        .customers_page(Some(&first[1].record.id), 10)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = rest.iter().map(|c| c.record.id.as_str()).collect();
+    assert_eq!(ids, ["c", "d", "e"]);
+    assert_eq!(rest[0].record, customer("c"));
+}
+
+async fn planning_history_per_customer(store: &Db) {
+    store
+        .upsert_customers(&[customer("a"), customer("b")], t0())
+        .await
+        .unwrap();
+    store
+        .insert_events(
+            &[
+                event("a", Some("evt-1"), "login"),
+                event("a", None, "login"),
+            ],
+            t0(),
+        )
+        .await
+        .unwrap();
+    store
+        .record_stage_changes(&[StageChange {
+            customer_id: id("a"),
+            from: None,
+            to: Some("onboarding".into()),
+            at: t0(),
+        }])
+        .await
+        .unwrap();
+    store
+        .insert_messages(&[message("a", "welcome", "signup_at")], t0())
+        .await
+        .unwrap();
+
+    let history = store
+        .planning_history(&[id("a"), id("b"), id("ghost")])
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 3);
+    let a = &history[&id("a")];
+    let mut keys: Vec<&str> = a.events.iter().map(|e| e.key.as_str()).collect();
+    keys.sort_unstable();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys[0], "evt-1");
+    assert!(keys[1].starts_with("seq:"), "{keys:?}");
+    assert_eq!(a.stage_entries.len(), 1);
+    assert_eq!(
+        (
+            a.stage_entries[0].stage.as_str(),
+            a.stage_entries[0].entered_at
+        ),
+        ("onboarding", t0())
+    );
+    assert_eq!(a.planned.len(), 1);
+    assert!(a.sent.is_empty(), "planned is not sent");
+    let b = &history[&id("b")];
+    assert!(b.events.is_empty() && b.planned.is_empty());
+}
+
+async fn stage_changes_move_the_customer_and_are_kept(store: &Db) {
+    store
+        .upsert_customers(&[customer("a")], t0())
+        .await
+        .unwrap();
+    let later = t0() + Duration::days(40);
+    store
+        .record_stage_changes(&[
+            StageChange {
+                customer_id: id("a"),
+                from: None,
+                to: Some("onboarding".into()),
+                at: t0(),
+            },
+            StageChange {
+                customer_id: id("a"),
+                from: Some("onboarding".into()),
+                to: Some("adopting".into()),
+                at: later,
+            },
+        ])
+        .await
+        .unwrap();
+    let stored = store.customer(&id("a")).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.stage.as_deref(), stored.stage_entered_at),
+        (Some("adopting"), Some(later))
+    );
+    // A re-import keeps the stage tend derived.
+    store
+        .upsert_customers(&[customer("a")], later)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .customer(&id("a"))
+            .await
+            .unwrap()
+            .unwrap()
+            .stage
+            .as_deref(),
+        Some("adopting")
+    );
+    let history = store.planning_history(&[id("a")]).await.unwrap();
+    assert_eq!(history[&id("a")].stage_entries.len(), 2);
+}
+
+async fn replanning_never_duplicates_a_message(store: &Db) {
+    store
+        .upsert_customers(&[customer("a"), customer("b")], t0())
+        .await
+        .unwrap();
+    let mut total = 0;
+    for _ in 0..5 {
+        // New ids each time, as a restarted planner would make.
+        let batch = [
+            message("a", "welcome", "signup_at"),
+            message("b", "welcome", "signup_at"),
+            message("a", "tip", "signup_at"),
+        ];
+        total += store.insert_messages(&batch, t0()).await.unwrap();
+    }
+    assert_eq!(total, 3);
+    assert_eq!(
+        store
+            .messages(&MessageFilter::default())
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+}
+
+async fn two_planners_racing_create_each_message_once(store: &Db) {
+    let customers: Vec<_> = (0..200).map(|i| customer(&format!("c{i:03}"))).collect();
+    store.upsert_customers(&customers, t0()).await.unwrap();
+    let batch = |_: u8| -> Vec<NewMessage> {
+        (0..200)
+            .map(|i| message(&format!("c{i:03}"), "welcome", "signup_at"))
+            .collect()
+    };
+    let (first, second) = (batch(1), batch(2));
+    let (a, b) = tokio::join!(
+        store.insert_messages(&first, t0()),
+        store.insert_messages(&second, t0())
+    );
+    assert_eq!(a.unwrap() + b.unwrap(), 200);
+    assert_eq!(
+        store
+            .messages(&MessageFilter::default())
+            .await
+            .unwrap()
+            .len(),
+        200
+    );
+}
+
+async fn messages_are_listed_and_filtered(store: &Db) {
+    store
+        .upsert_customers(&[customer("a"), customer("b")], t0())
+        .await
+        .unwrap();
+    let mut expired = message("b", "welcome", "signup_at");
+    expired.status = Status::Expired;
+    expired.reason = Some("the send window does not open within 7d".into());
+    let planned = message("a", "welcome", "signup_at");
+    store
+        .insert_messages(&[planned.clone(), expired], t0())
+        .await
+        .unwrap();
+
+    let all = store.messages(&MessageFilter::default()).await.unwrap();
+    assert_eq!(all.len(), 2);
+    let a = all.iter().find(|m| m.customer_id == "a").unwrap();
+    assert_eq!(a.id, planned.id.to_string());
+    assert_eq!(
+        (a.playbook.as_str(), a.step.as_str(), a.occurrence.as_str()),
+        ("onboarding", "welcome", "signup_at")
+    );
+    assert_eq!((a.kind.as_str(), a.status.as_str()), ("checkin", "planned"));
+    assert_eq!(a.to.as_deref(), Some("a@example.com"));
+    assert_eq!(a.message_id.as_deref(), Some(planned.message_id.as_str()));
+    assert_eq!((a.due_at, a.sent_at, a.attempts), (t0(), None, 0));
+
+    let only = store
+        .messages(&MessageFilter {
+            status: Some(Status::Expired),
+            customer: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(only.len(), 1);
+    assert_eq!(
+        only[0].reason.as_deref(),
+        Some("the send window does not open within 7d")
+    );
+    let mine = store
+        .messages(&MessageFilter {
+            status: None,
+            customer: Some(id("a")),
+        })
+        .await
+        .unwrap();
+    assert_eq!(mine.len(), 1);
 }

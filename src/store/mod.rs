@@ -15,6 +15,8 @@ use chrono_tz::Tz;
 
 use crate::domain::customer::{Customer, CustomerId, CustomerRecord};
 use crate::domain::event::EventRecord;
+use crate::domain::message::{MessageFilter, MessageView, NewMessage};
+use crate::domain::plan::{EventFact, History, OccurrenceKey, StageEntry};
 
 pub use self::url::DatabaseUrl;
 
@@ -101,8 +103,45 @@ pub trait Store {
     /// A customer's events, oldest first.
     async fn events_of(&self, id: &CustomerId) -> Result<Vec<StoredEvent>, Error>;
 
+    /// Up to `limit` customers in id order, after `after`.
+    async fn customers_page(
+        &self,
+        after: Option<&CustomerId>,
+        limit: u32,
+    ) -> Result<Vec<Customer>, Error>;
+
+    /// What the planner needs to know about each of `ids`: events, stage
+    /// entries, steps sent, and every occurrence already in the outbox.
+    async fn planning_history(
+        &self,
+        ids: &[CustomerId],
+    ) -> Result<HashMap<CustomerId, History>, Error>;
+
+    /// Moves customers to new lifecycle stages and records each change.
+    async fn record_stage_changes(&self, changes: &[StageChange]) -> Result<(), Error>;
+
+    /// Puts messages into the outbox; an occurrence already there is left
+    /// alone. Returns how many were new.
+    async fn insert_messages(
+        &self,
+        messages: &[NewMessage],
+        now: DateTime<Utc>,
+    ) -> Result<u64, Error>;
+
+    /// Messages for `tend messages`, oldest due first.
+    async fn messages(&self, filter: &MessageFilter) -> Result<Vec<MessageView>, Error>;
+
     /// Waits for in-flight work and closes every connection.
     async fn close(&self);
+}
+
+/// A customer's move from one lifecycle stage to another.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageChange {
+    pub customer_id: CustomerId,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub at: DateTime<Utc>,
 }
 
 /// The store named by `database.url`.
@@ -181,6 +220,32 @@ impl Store for Db {
     async fn events_of(&self, id: &CustomerId) -> Result<Vec<StoredEvent>, Error> {
         dispatch!(self, s => s.events_of(id).await)
     }
+    async fn customers_page(
+        &self,
+        after: Option<&CustomerId>,
+        limit: u32,
+    ) -> Result<Vec<Customer>, Error> {
+        dispatch!(self, s => s.customers_page(after, limit).await)
+    }
+    async fn planning_history(
+        &self,
+        ids: &[CustomerId],
+    ) -> Result<HashMap<CustomerId, History>, Error> {
+        dispatch!(self, s => s.planning_history(ids).await)
+    }
+    async fn record_stage_changes(&self, changes: &[StageChange]) -> Result<(), Error> {
+        dispatch!(self, s => s.record_stage_changes(changes).await)
+    }
+    async fn insert_messages(
+        &self,
+        messages: &[NewMessage],
+        now: DateTime<Utc>,
+    ) -> Result<u64, Error> {
+        dispatch!(self, s => s.insert_messages(messages, now).await)
+    }
+    async fn messages(&self, filter: &MessageFilter) -> Result<Vec<MessageView>, Error> {
+        dispatch!(self, s => s.messages(filter).await)
+    }
     async fn close(&self) {
         dispatch!(self, s => s.close().await)
     }
@@ -220,6 +285,61 @@ pub(crate) fn unique_runs<T>(batch: &[T], id: impl Fn(&T) -> &str) -> Vec<&[T]> 
         runs.push(&batch[start..]);
     }
     runs
+}
+
+/// Folds the rows of a history query into per-customer histories.
+pub(crate) enum HistoryRow {
+    Event {
+        customer: String,
+        fact: EventFact,
+    },
+    Stage {
+        customer: String,
+        entry: StageEntry,
+    },
+    Message {
+        customer: String,
+        key: OccurrenceKey,
+        sent: bool,
+    },
+}
+
+pub(crate) fn fold_history(
+    ids: &[CustomerId],
+    rows: Vec<HistoryRow>,
+) -> Result<HashMap<CustomerId, History>, Error> {
+    let mut all: HashMap<CustomerId, History> = ids
+        .iter()
+        .map(|id| (id.clone(), History::default()))
+        .collect();
+    for row in rows {
+        let (customer, apply): (String, Box<dyn FnOnce(&mut History)>) = match row {
+            HistoryRow::Event { customer, fact } => {
+                (customer, Box::new(move |h| h.events.push(fact)))
+            }
+            HistoryRow::Stage { customer, entry } => {
+                (customer, Box::new(move |h| h.stage_entries.push(entry)))
+            }
+            HistoryRow::Message {
+                customer,
+                key,
+                sent,
+            } => (
+                customer,
+                Box::new(move |h| {
+                    if sent {
+                        h.sent.insert((key.playbook.clone(), key.step.clone()));
+                    }
+                    h.planned.insert(key);
+                }),
+            ),
+        };
+        let id = CustomerId::parse(&customer).map_err(Error::Corrupt)?;
+        if let Some(history) = all.get_mut(&id) {
+            apply(history);
+        }
+    }
+    Ok(all)
 }
 
 /// Rebuilds a customer from stored columns (shared by both backends).

@@ -6,15 +6,18 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::types::Json;
 use sqlx::{Connection, PgConnection, PgPool, Postgres, QueryBuilder, Row};
 
 use super::{
-    ConnectOptions, CustomerColumns, Error, Store, StoredEvent, WriteOutcome, sql, unique_runs,
+    ConnectOptions, CustomerColumns, Error, HistoryRow, StageChange, Store, StoredEvent,
+    WriteOutcome, fold_history, sql, unique_runs,
 };
 use crate::domain::customer::{Customer, CustomerId, CustomerRecord, parse_timezone};
 use crate::domain::event::EventRecord;
+use crate::domain::message::{MessageFilter, MessageView, NewMessage};
+use crate::domain::plan::{EventFact, History, OccurrenceKey, StageEntry};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
@@ -84,6 +87,29 @@ fn classify(e: sqlx::Error, shown: &str, doing: &'static str) -> Error {
         },
         _ => Error::Query { doing, source: e },
     }
+}
+
+/// A customer from a row of `sql::SELECT_CUSTOMER` or `sql::CUSTOMERS_PAGE`.
+fn customer_from(row: &PgRow, fail: &impl Fn(sqlx::Error) -> Error) -> Result<Customer, Error> {
+    let health: Option<i16> = row.try_get("health").map_err(fail)?;
+    let columns = CustomerColumns {
+        id: row.try_get("id").map_err(fail)?,
+        email: row.try_get("email").map_err(fail)?,
+        name: row.try_get("name").map_err(fail)?,
+        timezone: row.try_get("timezone").map_err(fail)?,
+        locale: row.try_get("locale").map_err(fail)?,
+        plan: row.try_get("plan").map_err(fail)?,
+        signup_at: row.try_get("signup_at").map_err(fail)?,
+        renewal_at: row.try_get("renewal_at").map_err(fail)?,
+        last_seen_at: row.try_get("last_seen_at").map_err(fail)?,
+        health: health.map(i64::from),
+        attributes: row.try_get("attributes").map_err(fail)?,
+        stage: row.try_get("stage").map_err(fail)?,
+        stage_entered_at: row.try_get("stage_entered_at").map_err(fail)?,
+        created_at: row.try_get("created_at").map_err(fail)?,
+        updated_at: row.try_get("updated_at").map_err(fail)?,
+    };
+    columns.into_customer()
 }
 
 impl Store for PgStore {
@@ -197,26 +223,7 @@ impl Store for PgStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(&fail)?;
-        let Some(row) = row else { return Ok(None) };
-        let health: Option<i16> = row.try_get("health").map_err(&fail)?;
-        let columns = CustomerColumns {
-            id: row.try_get("id").map_err(&fail)?,
-            email: row.try_get("email").map_err(&fail)?,
-            name: row.try_get("name").map_err(&fail)?,
-            timezone: row.try_get("timezone").map_err(&fail)?,
-            locale: row.try_get("locale").map_err(&fail)?,
-            plan: row.try_get("plan").map_err(&fail)?,
-            signup_at: row.try_get("signup_at").map_err(&fail)?,
-            renewal_at: row.try_get("renewal_at").map_err(&fail)?,
-            last_seen_at: row.try_get("last_seen_at").map_err(&fail)?,
-            health: health.map(i64::from),
-            attributes: row.try_get("attributes").map_err(&fail)?,
-            stage: row.try_get("stage").map_err(&fail)?,
-            stage_entered_at: row.try_get("stage_entered_at").map_err(&fail)?,
-            created_at: row.try_get("created_at").map_err(&fail)?,
-            updated_at: row.try_get("updated_at").map_err(&fail)?,
-        };
-        columns.into_customer().map(Some)
+        row.map(|row| customer_from(&row, &fail)).transpose()
     }
 
     async fn count_customers(&self) -> Result<u64, Error> {
@@ -249,6 +256,179 @@ impl Store for PgStore {
                         properties,
                     },
                     received_at: row.try_get("received_at").map_err(&fail)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn customers_page(
+        &self,
+        after: Option<&CustomerId>,
+        limit: u32,
+    ) -> Result<Vec<Customer>, Error> {
+        let fail = self.fail("reading customers");
+        let rows = sqlx::query(sql::CUSTOMERS_PAGE)
+            .bind(after.map(CustomerId::as_str))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(&fail)?;
+        rows.iter().map(|row| customer_from(row, &fail)).collect()
+    }
+
+    async fn planning_history(
+        &self,
+        ids: &[CustomerId],
+    ) -> Result<HashMap<CustomerId, History>, Error> {
+        let fail = self.fail("reading planning history");
+        let list: Vec<&str> = ids.iter().map(CustomerId::as_str).collect();
+        let mut rows = Vec::new();
+        let events = sqlx::query(
+            "SELECT customer_id, coalesce(id, 'seq:' || seq), name, occurred_at FROM events WHERE customer_id = ANY($1)",
+        )
+        .bind(&list)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(&fail)?;
+        for row in events {
+            rows.push(HistoryRow::Event {
+                customer: row.try_get(0).map_err(&fail)?,
+                fact: EventFact {
+                    key: row.try_get(1).map_err(&fail)?,
+                    name: row.try_get(2).map_err(&fail)?,
+                    occurred_at: row.try_get(3).map_err(&fail)?,
+                },
+            });
+        }
+        let stages = sqlx::query(
+            "SELECT customer_id, to_stage, changed_at FROM stage_changes WHERE to_stage IS NOT NULL AND customer_id = ANY($1)",
+        )
+        .bind(&list)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(&fail)?;
+        for row in stages {
+            rows.push(HistoryRow::Stage {
+                customer: row.try_get(0).map_err(&fail)?,
+                entry: StageEntry {
+                    stage: row.try_get(1).map_err(&fail)?,
+                    entered_at: row.try_get(2).map_err(&fail)?,
+                },
+            });
+        }
+        let messages = sqlx::query(
+            "SELECT customer_id, playbook, step, occurrence, status = 'sent' FROM messages WHERE customer_id = ANY($1)",
+        )
+        .bind(&list)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(&fail)?;
+        for row in messages {
+            rows.push(HistoryRow::Message {
+                customer: row.try_get(0).map_err(&fail)?,
+                key: OccurrenceKey {
+                    playbook: row.try_get(1).map_err(&fail)?,
+                    step: row.try_get(2).map_err(&fail)?,
+                    occurrence: row.try_get(3).map_err(&fail)?,
+                },
+                sent: row.try_get(4).map_err(&fail)?,
+            });
+        }
+        fold_history(ids, rows)
+    }
+
+    async fn record_stage_changes(&self, changes: &[StageChange]) -> Result<(), Error> {
+        let fail = self.fail("recording stage changes");
+        let mut tx = self.pool.begin().await.map_err(&fail)?;
+        for change in changes {
+            sqlx::query(sql::SET_STAGE)
+                .bind(change.to.as_deref())
+                .bind(change.at)
+                .bind(change.customer_id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(&fail)?;
+            sqlx::query(sql::INSERT_STAGE_CHANGE)
+                .bind(change.customer_id.as_str())
+                .bind(change.from.as_deref())
+                .bind(change.to.as_deref())
+                .bind(change.at)
+                .execute(&mut *tx)
+                .await
+                .map_err(&fail)?;
+        }
+        tx.commit().await.map_err(&fail)
+    }
+
+    async fn insert_messages(
+        &self,
+        messages: &[NewMessage],
+        now: DateTime<Utc>,
+    ) -> Result<u64, Error> {
+        let fail = self.fail("planning messages");
+        let mut inserted = 0;
+        let mut tx = self.pool.begin().await.map_err(&fail)?;
+        for run in messages.chunks(super::ROWS_PER_STATEMENT) {
+            let mut insert = QueryBuilder::<Postgres>::new(sql::INSERT_MESSAGES);
+            insert.push_values(run, |mut row, m| {
+                row.push_bind(m.id.to_string())
+                    .push_bind(m.customer_id.as_str().to_owned())
+                    .push_bind(m.key.playbook.clone())
+                    .push_bind(m.key.step.clone())
+                    .push_bind(m.key.occurrence.clone())
+                    .push_bind(m.kind.as_str())
+                    .push_bind(m.category.clone())
+                    .push_bind(m.template.clone())
+                    .push_bind(m.survey.map(|s| s.as_str()))
+                    .push_bind(m.priority)
+                    .push_bind(m.status.as_str())
+                    .push_bind(m.reason.clone())
+                    .push_bind(m.to.clone())
+                    .push_bind(m.message_id.clone())
+                    .push_bind(m.due_at)
+                    .push_bind(m.not_before)
+                    .push_bind(m.expires_at)
+                    .push_bind(now)
+                    .push_bind(now);
+            });
+            insert.push(sql::SKIP_PLANNED);
+            inserted += insert
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(&fail)?
+                .rows_affected();
+        }
+        tx.commit().await.map_err(&fail)?;
+        Ok(inserted)
+    }
+
+    async fn messages(&self, filter: &MessageFilter) -> Result<Vec<MessageView>, Error> {
+        let fail = self.fail("reading messages");
+        let rows = sqlx::query(sql::SELECT_MESSAGES)
+            .bind(filter.status.map(|s| s.as_str()))
+            .bind(filter.customer.as_ref().map(CustomerId::as_str))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(&fail)?;
+        rows.iter()
+            .map(|row| {
+                let attempts: i32 = row.try_get("attempts").map_err(&fail)?;
+                Ok(MessageView {
+                    id: row.try_get("id").map_err(&fail)?,
+                    customer_id: row.try_get("customer_id").map_err(&fail)?,
+                    to: row.try_get("to_address").map_err(&fail)?,
+                    playbook: row.try_get("playbook").map_err(&fail)?,
+                    step: row.try_get("step").map_err(&fail)?,
+                    occurrence: row.try_get("occurrence").map_err(&fail)?,
+                    kind: row.try_get("kind").map_err(&fail)?,
+                    status: row.try_get("status").map_err(&fail)?,
+                    reason: row.try_get("reason").map_err(&fail)?,
+                    subject: row.try_get("subject").map_err(&fail)?,
+                    due_at: row.try_get("due_at").map_err(&fail)?,
+                    sent_at: row.try_get("sent_at").map_err(&fail)?,
+                    attempts: i64::from(attempts),
+                    message_id: row.try_get("message_id").map_err(&fail)?,
                 })
             })
             .collect()

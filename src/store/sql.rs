@@ -31,3 +31,29 @@ pub const SELECT_EVENTS_OF: &str = "SELECT id, name, occurred_at, properties, re
      FROM events WHERE customer_id = $1 ORDER BY occurred_at, seq";
 
 pub const COUNT_CUSTOMERS: &str = "SELECT count(*) FROM customers";
+
+/// A page of customers in id order, after `$1` (NULL: from the start).
+pub const CUSTOMERS_PAGE: &str = "SELECT id, email, name, timezone, locale, plan, signup_at, \
+     renewal_at, last_seen_at, health, attributes, stage, stage_entered_at, created_at, updated_at \
+     FROM customers WHERE ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2";
+
+/// Moves a customer to a new lifecycle stage ($1), entered at $2.
+pub const SET_STAGE: &str = "UPDATE customers SET stage = $1, stage_entered_at = $2 WHERE id = $3";
+
+/// Records the change, so `stage:NAME` anchors fire once per entry.
+pub const INSERT_STAGE_CHANGE: &str = "INSERT INTO stage_changes (customer_id, from_stage, to_stage, changed_at) VALUES ($1, $2, $3, $4)";
+
+/// The start of a multi-row outbox insert; `VALUES` follow.
+pub const INSERT_MESSAGES: &str = "INSERT INTO messages (id, customer_id, playbook, step, occurrence, \
+     kind, category, template, survey, priority, status, reason, to_address, message_id, due_at, \
+     not_before, expires_at, created_at, updated_at) ";
+
+/// The outbox's unique key makes planning idempotent: a re-plan, a restart
+/// or a second instance never creates a second message for an occurrence.
+pub const SKIP_PLANNED: &str = " ON CONFLICT (customer_id, playbook, step, occurrence) DO NOTHING";
+
+/// Messages for `tend messages`, optionally by status ($1) and customer ($2).
+pub const SELECT_MESSAGES: &str = "SELECT id, customer_id, to_address, playbook, step, occurrence, \
+     kind, status, reason, subject, due_at, sent_at, attempts, message_id FROM messages \
+     WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR customer_id = $2) \
+     ORDER BY due_at, customer_id, playbook, step, occurrence";

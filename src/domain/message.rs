@@ -1,0 +1,128 @@
+//! Messages: one planned or sent email for one customer from one step
+//! occurrence, and the states it moves through in the outbox.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::customer::CustomerId;
+use super::plan::OccurrenceKey;
+use super::playbook::{Kind, Survey};
+
+/// Where a message is in the outbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Planned,
+    Sending,
+    Sent,
+    Deferred,
+    Failed,
+    Suppressed,
+    Expired,
+    Unknown,
+}
+
+impl Status {
+    pub const ALL: [Status; 8] = [
+        Self::Planned,
+        Self::Sending,
+        Self::Sent,
+        Self::Deferred,
+        Self::Failed,
+        Self::Suppressed,
+        Self::Expired,
+        Self::Unknown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Planned => "planned",
+            Self::Sending => "sending",
+            Self::Sent => "sent",
+            Self::Deferred => "deferred",
+            Self::Failed => "failed",
+            Self::Suppressed => "suppressed",
+            Self::Expired => "expired",
+            Self::Unknown => "unknown",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|s| s.as_str() == raw.trim())
+            .ok_or_else(|| {
+                format!(
+                    "{raw:?} is not a message status; use one of {}",
+                    Self::ALL.map(Status::as_str).join(", ")
+                )
+            })
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Survey {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Nps => "nps",
+            Self::Csat => "csat",
+            Self::Ces => "ces",
+            Self::Yesno => "yesno",
+        }
+    }
+}
+
+/// A message as the planner puts it into the outbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewMessage {
+    pub id: uuid::Uuid,
+    pub customer_id: CustomerId,
+    pub key: OccurrenceKey,
+    pub kind: Kind,
+    pub category: String,
+    pub template: String,
+    pub survey: Option<Survey>,
+    /// Lower goes first when the frequency cap lets only some through.
+    pub priority: i32,
+    pub status: Status,
+    pub reason: Option<String>,
+    pub to: String,
+    /// The RFC 5322 Message-ID, without angle brackets.
+    pub message_id: String,
+    pub due_at: DateTime<Utc>,
+    pub not_before: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A message as `tend messages` shows it (the JSON shape is a contract).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MessageView {
+    pub id: String,
+    pub customer_id: String,
+    pub to: Option<String>,
+    pub playbook: String,
+    pub step: String,
+    pub occurrence: String,
+    pub kind: String,
+    pub status: String,
+    pub reason: Option<String>,
+    pub subject: Option<String>,
+    pub due_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub attempts: i64,
+    pub message_id: Option<String>,
+}
+
+/// Which messages to list.
+#[derive(Debug, Clone, Default)]
+pub struct MessageFilter {
+    pub status: Option<Status>,
+    pub customer: Option<CustomerId>,
+}
