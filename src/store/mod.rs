@@ -313,30 +313,27 @@ pub(crate) fn fold_history(
         .map(|id| (id.clone(), History::default()))
         .collect();
     for row in rows {
-        let (customer, apply): (String, Box<dyn FnOnce(&mut History)>) = match row {
-            HistoryRow::Event { customer, fact } => {
-                (customer, Box::new(move |h| h.events.push(fact)))
+        let customer = match &row {
+            HistoryRow::Event { customer, .. }
+            | HistoryRow::Stage { customer, .. }
+            | HistoryRow::Message { customer, .. } => {
+                CustomerId::parse(customer).map_err(Error::Corrupt)?
             }
-            HistoryRow::Stage { customer, entry } => {
-                (customer, Box::new(move |h| h.stage_entries.push(entry)))
-            }
-            HistoryRow::Message {
-                customer,
-                key,
-                sent,
-            } => (
-                customer,
-                Box::new(move |h| {
-                    if sent {
-                        h.sent.insert((key.playbook.clone(), key.step.clone()));
-                    }
-                    h.planned.insert(key);
-                }),
-            ),
         };
-        let id = CustomerId::parse(&customer).map_err(Error::Corrupt)?;
-        if let Some(history) = all.get_mut(&id) {
-            apply(history);
+        let Some(history) = all.get_mut(&customer) else {
+            continue;
+        };
+        match row {
+            HistoryRow::Event { fact, .. } => history.events.push(fact),
+            HistoryRow::Stage { entry, .. } => history.stage_entries.push(entry),
+            HistoryRow::Message { key, sent, .. } => {
+                if sent {
+                    history
+                        .sent
+                        .insert((key.playbook.clone(), key.step.clone()));
+                }
+                history.planned.insert(key);
+            }
         }
     }
     Ok(all)
