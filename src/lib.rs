@@ -17,6 +17,7 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod import;
+pub mod planner;
 pub mod playbooks;
 pub mod problem;
 pub mod store;

@@ -2,9 +2,13 @@
 //! [`std::process::ExitCode`] or an error whose message tells a person what to do.
 
 mod check;
+mod forecast;
 mod import;
+mod messages;
 mod migrate;
 mod run;
+mod table;
+mod tick;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,6 +50,12 @@ pub enum Command {
         #[command(subcommand)]
         what: ImportWhat,
     },
+    /// Run one full cycle at a given time (plan what is due), then exit.
+    Tick(tick::TickArgs),
+    /// Show what would be sent in the coming days, writing nothing.
+    Forecast(forecast::ForecastArgs),
+    /// List messages in the outbox and their history.
+    Messages(messages::MessagesArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -78,6 +88,9 @@ pub async fn run(cli: Cli, env: Env) -> anyhow::Result<ExitCode> {
         Command::Check => Ok(check::run(&path, &env)),
         Command::Migrate => migrate::run(&path, &env).await,
         Command::Run => run::run(&path, &env).await,
+        Command::Tick(args) => tick::run(&path, &env, args).await,
+        Command::Forecast(args) => forecast::run(&path, &env, args).await,
+        Command::Messages(args) => messages::run(&path, &env, args).await,
         Command::Import { what } => match what {
             ImportWhat::Customers(args) => {
                 import::run(&path, &env, crate::import::Kind::Customers, args).await
@@ -95,6 +108,23 @@ fn load(path: &ConfigPath, env: &Env, default_level: &str) -> anyhow::Result<Loa
     init_logging(&loaded, env, default_level);
     tracing::debug!(settings = ?loaded.settings, secrets = ?loaded.secrets, "configuration loaded");
     Ok(loaded)
+}
+
+/// Loads the configuration and the playbooks, refusing (with every problem
+/// listed) when anything is wrong.
+fn load_planner(path: &ConfigPath, env: &Env) -> anyhow::Result<(Loaded, crate::planner::Planner)> {
+    let loaded = load(path, env, "warn")?;
+    let playbooks = crate::playbooks::load(&loaded.settings).map_err(|problems| {
+        let listed: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
+        anyhow::anyhow!(
+            "the playbooks have {} problem(s); fix them (tend check lists them):\n{}",
+            problems.len(),
+            listed.join("\n")
+        )
+    })?;
+    let planner =
+        crate::planner::Planner::new(&loaded.settings, playbooks).map_err(anyhow::Error::msg)?;
+    Ok((loaded, planner))
 }
 
 /// Connects to the store and applies pending migrations.

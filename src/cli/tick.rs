@@ -1,0 +1,59 @@
+//! `tend tick [--now T]`: one full cycle at time T, then exit. Planning runs
+//! now; delivery, inbound and housekeeping join this cycle as they arrive.
+
+use std::process::ExitCode;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::table::{Format, print_json};
+use crate::clock::Clock;
+use crate::config::{ConfigPath, Env};
+use crate::store::Store;
+
+#[derive(Debug, clap::Args)]
+pub struct TickArgs {
+    /// The cycle's time (RFC 3339) [default: now]
+    #[arg(long, value_parser = super::parse_now)]
+    pub now: Option<DateTime<Utc>>,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+/// What one cycle did (the JSON shape is a contract).
+#[derive(Debug, Default, Serialize)]
+struct TickOutcome {
+    planned: u64,
+    sent: u64,
+    deferred: u64,
+    failed: u64,
+    suppressed: u64,
+    expired: u64,
+}
+
+pub async fn run(path: &ConfigPath, env: &Env, args: TickArgs) -> anyhow::Result<ExitCode> {
+    let (loaded, planner) = super::load_planner(path, env)?;
+    let store = super::open_store(&loaded).await?;
+    let now = Clock::from_flag(args.now).now();
+    let planned = planner.plan_once(&store, now).await?;
+    store.close().await;
+    let outcome = TickOutcome {
+        planned: planned.planned,
+        expired: planned.expired,
+        ..TickOutcome::default()
+    };
+    match args.format {
+        Format::Json => print_json(&outcome)?,
+        Format::Table => println!(
+            "planned {}, sent {}, deferred {}, failed {}, suppressed {}, expired {} (at {})",
+            outcome.planned,
+            outcome.sent,
+            outcome.deferred,
+            outcome.failed,
+            outcome.suppressed,
+            outcome.expired,
+            now.to_rfc3339()
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}

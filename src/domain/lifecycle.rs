@@ -1,0 +1,33 @@
+//! Lifecycle stages: ordered rules, the first whose condition holds names the
+//! customer's stage.
+
+use super::condition::{Condition, Facts};
+
+/// The compiled `[[lifecycle.stage]]` rules, in order.
+#[derive(Debug, Clone, Default)]
+pub struct StageRules {
+    rules: Vec<(String, Condition)>,
+}
+
+impl StageRules {
+    /// Compiles `(name, condition)` pairs; the config check has already
+    /// reported any that do not compile, so those are an error here.
+    pub fn compile<'a>(
+        rules: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, String> {
+        let rules = rules
+            .into_iter()
+            .map(|(name, when)| Condition::compile(when).map(|c| (name.to_owned(), c)))
+            .collect::<Result<_, _>>()?;
+        Ok(Self { rules })
+    }
+
+    /// The first stage whose rule holds; `None` when none does. A rule that
+    /// cannot be evaluated for this customer (a missing date) does not hold.
+    pub fn stage_of(&self, facts: &Facts<'_>) -> Option<&str> {
+        self.rules
+            .iter()
+            .find(|(_, condition)| condition.holds(facts).unwrap_or(false))
+            .map(|(name, _)| name.as_str())
+    }
+}

@@ -1,0 +1,250 @@
+//! The planning pass: walks the customers page by page, brings each one's
+//! lifecycle stage up to date, asks `domain::plan` what is due, and puts it
+//! into the outbox. The same code path, writing nothing, gives the forecast.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::config::Settings;
+use crate::domain::condition::Facts;
+use crate::domain::customer::{Customer, CustomerId};
+use crate::domain::lifecycle::StageRules;
+use crate::domain::message::{NewMessage, Status};
+use crate::domain::plan::{Due, History, Horizon, StageEntry, due};
+use crate::domain::playbook::Playbook;
+use crate::domain::window::Window;
+use crate::store::{self, StageChange, Store};
+
+/// Customers read and planned per round trip to the store.
+const PAGE: u32 = 500;
+
+/// What one planning pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct PlanOutcome {
+    pub planned: u64,
+    pub expired: u64,
+    pub stage_changes: u64,
+}
+
+/// One forecast line (the JSON shape is a contract).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ForecastRow {
+    pub customer_id: String,
+    pub playbook: String,
+    pub step: String,
+    pub at: DateTime<Utc>,
+    pub template: String,
+    /// Rendered from the template once templates render; until then none.
+    pub subject: Option<String>,
+}
+
+/// Everything planning needs from the configuration, prepared once.
+pub struct Planner {
+    playbooks: Vec<Playbook>,
+    stages: StageRules,
+    window: Window,
+    priority: Vec<String>,
+    /// The domain of `mail.from`, for Message-IDs.
+    domain: String,
+}
+
+impl Planner {
+    pub fn new(settings: &Settings, playbooks: Vec<Playbook>) -> Result<Self, String> {
+        let stages = StageRules::compile(
+            settings
+                .lifecycle
+                .stages
+                .iter()
+                .map(|s| (s.name.as_str(), s.when.as_str())),
+        )?;
+        let window = settings.delivery.window.parse()?;
+        let (_, from) = crate::config::parse_mailbox(&settings.mail.from)?;
+        let domain = from
+            .as_str()
+            .rsplit_once('@')
+            .map_or("localhost", |(_, d)| d)
+            .to_owned();
+        Ok(Self {
+            playbooks,
+            stages,
+            window,
+            priority: settings.delivery.priority.clone(),
+            domain,
+        })
+    }
+
+    /// One planning pass at `now` over every customer.
+    pub async fn plan_once(
+        &self,
+        store: &impl Store,
+        now: DateTime<Utc>,
+    ) -> Result<PlanOutcome, store::Error> {
+        let mut outcome = PlanOutcome::default();
+        let mut after: Option<CustomerId> = None;
+        loop {
+            let page = store.customers_page(after.as_ref(), PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.record.id.clone());
+            let ids: Vec<CustomerId> = page.iter().map(|c| c.record.id.clone()).collect();
+            let mut histories = store.planning_history(&ids).await?;
+            let mut changes = Vec::new();
+            let mut messages = Vec::new();
+            for mut customer in page {
+                let Some(history) = histories.get_mut(&customer.record.id) else {
+                    continue;
+                };
+                if let Some(change) = self.update_stage(&mut customer, history, now) {
+                    changes.push(change);
+                }
+                let horizon = Horizon {
+                    now,
+                    until: now,
+                    window: &self.window,
+                };
+                for item in due(&customer, &self.playbooks, history, &horizon) {
+                    messages.push(self.message(&customer, item));
+                }
+            }
+            if !changes.is_empty() {
+                store.record_stage_changes(&changes).await?;
+                outcome.stage_changes += changes.len() as u64;
+            }
+            let (planned, expired): (Vec<_>, Vec<_>) = messages
+                .into_iter()
+                .partition(|m| m.status == Status::Planned);
+            outcome.planned += store.insert_messages(&planned, now).await?;
+            outcome.expired += store.insert_messages(&expired, now).await?;
+        }
+        Ok(outcome)
+    }
+
+    /// What would be sent from `now` to `until`, for one customer or all;
+    /// writes nothing. Conditions are evaluated as of `now`.
+    pub async fn forecast(
+        &self,
+        store: &impl Store,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        only: Option<&CustomerId>,
+    ) -> Result<Vec<ForecastRow>, store::Error> {
+        let mut rows = Vec::new();
+        let mut after: Option<CustomerId> = None;
+        loop {
+            let page = match only {
+                Some(id) if after.is_none() => store.customer(id).await?.into_iter().collect(),
+                Some(_) => Vec::new(),
+                None => store.customers_page(after.as_ref(), PAGE).await?,
+            };
+            let Some(last) = page.last() else { break };
+            after = Some(last.record.id.clone());
+            let ids: Vec<CustomerId> = page.iter().map(|c| c.record.id.clone()).collect();
+            let mut histories = store.planning_history(&ids).await?;
+            for mut customer in page {
+                let Some(history) = histories.get_mut(&customer.record.id) else {
+                    continue;
+                };
+                self.update_stage(&mut customer, history, now);
+                let horizon = Horizon {
+                    now,
+                    until,
+                    window: &self.window,
+                };
+                rows.extend(
+                    due(&customer, &self.playbooks, history, &horizon)
+                        .into_iter()
+                        .filter(|d| d.expired.is_none() && d.send_at <= until)
+                        .map(|d| ForecastRow {
+                            customer_id: customer.record.id.to_string(),
+                            playbook: d.key.playbook,
+                            step: d.key.step,
+                            at: d.send_at,
+                            template: d.template,
+                            subject: None,
+                        }),
+                );
+            }
+        }
+        rows.sort_by(|a, b| {
+            (a.at, &a.customer_id, &a.playbook, &a.step).cmp(&(
+                b.at,
+                &b.customer_id,
+                &b.playbook,
+                &b.step,
+            ))
+        });
+        Ok(rows)
+    }
+
+    /// Brings the customer's stage up to date in memory (and in `history`,
+    /// so a `stage:NAME` step can fire in the same pass); returns the change.
+    fn update_stage(
+        &self,
+        customer: &mut Customer,
+        history: &mut History,
+        now: DateTime<Utc>,
+    ) -> Option<StageChange> {
+        let events: Vec<(String, DateTime<Utc>)> = history
+            .events
+            .iter()
+            .map(|e| (e.name.clone(), e.occurred_at))
+            .collect();
+        let no_steps = HashSet::new();
+        let facts = Facts {
+            customer,
+            now,
+            events: &events,
+            sent: &no_steps,
+        };
+        let stage = self.stages.stage_of(&facts).map(str::to_owned);
+        if stage == customer.stage {
+            return None;
+        }
+        let change = StageChange {
+            customer_id: customer.record.id.clone(),
+            from: customer.stage.take(),
+            to: stage.clone(),
+            at: now,
+        };
+        if let Some(name) = &stage {
+            history.stage_entries.push(StageEntry {
+                stage: name.clone(),
+                entered_at: now,
+            });
+        }
+        customer.stage = stage;
+        customer.stage_entered_at = Some(now);
+        Some(change)
+    }
+
+    fn message(&self, customer: &Customer, item: Due) -> NewMessage {
+        let id = uuid::Uuid::now_v7();
+        let priority = self
+            .priority
+            .iter()
+            .position(|c| *c == item.category)
+            .unwrap_or(self.priority.len());
+        NewMessage {
+            id,
+            customer_id: customer.record.id.clone(),
+            status: if item.expired.is_some() {
+                Status::Expired
+            } else {
+                Status::Planned
+            },
+            reason: item.expired,
+            kind: item.kind,
+            category: item.category,
+            template: item.template,
+            survey: item.survey,
+            priority: i32::try_from(priority).unwrap_or(i32::MAX),
+            to: customer.record.email.to_string(),
+            message_id: format!("{}@{}", id.simple(), self.domain),
+            due_at: item.due_at,
+            not_before: item.send_at,
+            expires_at: item.expires_at,
+            key: item.key,
+        }
+    }
+}

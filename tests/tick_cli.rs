@@ -1,0 +1,283 @@
+//! `tend tick`, `tend messages` and `tend forecast` through the real binary,
+//! against SQLite and PostgreSQL, with time injected by --now.
+
+mod common;
+
+use common::{PgDatabase, Project};
+use serde_json::Value;
+
+const PLAYBOOK: &str = r#"name = "onboarding"
+kind = "checkin"
+category = "onboarding"
+
+[[step]]
+id = "welcome"
+template = "onboarding/welcome"
+anchor = "signup_at"
+after = "1d"
+survey = "ces"
+
+[[step]]
+id = "dashboards"
+kind = "tip"
+category = "tips"
+template = "onboarding/welcome"
+anchor = "signup_at"
+after = "3d"
+when = '!("dashboards" in customer.attributes.features)'
+
+[[step]]
+id = "rescue"
+template = "onboarding/welcome"
+anchor = "stage:at_risk"
+"#;
+
+// Signed up on Monday 2026-03-02 at 08:00 UTC; Tokyo and New York too.
+const CUSTOMERS: &str = "\
+id,email,name,timezone,plan,signup_at,health,features[]
+ana,ana@example.com,Ana,UTC,pro,2026-03-02T08:00:00Z,80,api
+bo,bo@example.com,Bo,Asia/Tokyo,pro,2026-03-02T08:00:00Z,80,dashboards
+cy,cy@example.com,Cy,America/New_York,pro,2026-03-02T08:00:00Z,20,api
+";
+
+fn project(extra_env: Option<&str>) -> Project {
+    let mut p = Project::new("");
+    if let Some(url) = extra_env {
+        p = p.env("TEND__DATABASE__URL", url);
+    }
+    std::fs::create_dir_all(p.path().join("config/playbooks")).unwrap();
+    std::fs::create_dir_all(p.path().join("templates/onboarding")).unwrap();
+    p.file(
+        "templates/onboarding/welcome.md.hbs",
+        "+++\nsubject = \"Welcome\"\n+++\nHi\n",
+    );
+    p.file("config/playbooks/onboarding.toml", PLAYBOOK);
+    p.file("customers.csv", CUSTOMERS);
+    p.tend(&["import", "customers", "customers.csv"])
+        .expect_code(0);
+    p
+}
+
+fn json(run: &common::Run) -> Value {
+    serde_json::from_str(&run.stdout())
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", run.stdout()))
+}
+
+fn tick(p: &Project, now: &str) -> Value {
+    json(
+        &p.tend(&["tick", "--now", now, "--format", "json"])
+            .expect_code(0),
+    )
+}
+
+fn ticks_plan_each_occurrence_once(p: &Project) {
+    // Tuesday 09:30 UTC: the welcome is due for all three; Cy entered at_risk.
+    let first = tick(p, "2026-03-03T09:30:00Z");
+    assert_eq!(
+        first,
+        serde_json::json!({"planned": 4, "sent": 0, "deferred": 0, "failed": 0, "suppressed": 0, "expired": 0})
+    );
+    for _ in 0..5 {
+        assert_eq!(
+            tick(p, "2026-03-03T09:30:00Z")["planned"],
+            0,
+            "a re-plan never duplicates"
+        );
+    }
+    let messages = json(&p.tend(&["messages", "--format", "json"]).expect_code(0));
+    let messages = messages.as_array().unwrap();
+    assert_eq!(messages.len(), 4);
+    for key in [
+        "id",
+        "customer_id",
+        "to",
+        "playbook",
+        "step",
+        "occurrence",
+        "kind",
+        "status",
+        "reason",
+        "subject",
+        "due_at",
+        "sent_at",
+        "attempts",
+        "message_id",
+    ] {
+        assert!(
+            messages.iter().all(|m| m.get(key).is_some()),
+            "every message has {key}"
+        );
+    }
+    let steps: Vec<(String, String)> = messages
+        .iter()
+        .map(|m| {
+            (
+                m["customer_id"].as_str().unwrap().into(),
+                m["step"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert!(
+        steps.contains(&("cy".into(), "rescue".into())),
+        "the stage entry fires in the same tick: {steps:?}"
+    );
+    let welcome = messages
+        .iter()
+        .find(|m| m["customer_id"] == "ana" && m["step"] == "welcome")
+        .unwrap();
+    assert_eq!(welcome["kind"], "checkin");
+    assert_eq!(welcome["status"], "planned");
+    assert_eq!(welcome["occurrence"], "signup_at");
+    assert_eq!(welcome["to"], "ana@example.com");
+    assert!(
+        welcome["message_id"]
+            .as_str()
+            .unwrap()
+            .ends_with("@acme.example")
+    );
+
+    // Thursday: the dashboards tip for Ana and Cy (Bo uses dashboards).
+    let thursday = tick(p, "2026-03-05T09:30:00Z");
+    assert_eq!(thursday["planned"], 2);
+    let tips = json(
+        &p.tend(&["messages", "--customer", "ana", "--format", "json"])
+            .expect_code(0),
+    );
+    assert!(
+        tips.as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["step"] == "dashboards" && m["kind"] == "tip")
+    );
+    let bo = json(
+        &p.tend(&["messages", "--customer", "bo", "--format", "json"])
+            .expect_code(0),
+    );
+    assert_eq!(bo.as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn ticks_plan_each_occurrence_once_on_sqlite() {
+    ticks_plan_each_occurrence_once(&project(None));
+}
+
+#[tokio::test]
+async fn ticks_plan_each_occurrence_once_on_postgres() {
+    let pg = PgDatabase::create().await;
+    let p = project(Some(&pg.url));
+    tokio::task::spawn_blocking(move || ticks_plan_each_occurrence_once(&p))
+        .await
+        .unwrap();
+}
+
+#[test]
+fn the_forecast_shows_what_is_coming_and_writes_nothing() {
+    let p = project(None);
+    let run = p
+        .tend(&[
+            "forecast",
+            "--now",
+            "2026-03-02T09:00:00Z",
+            "--days",
+            "7",
+            "--format",
+            "json",
+        ])
+        .expect_code(0);
+    let rows = json(&run);
+    let rows = rows.as_array().unwrap();
+    let at: Vec<&str> = rows.iter().map(|r| r["at"].as_str().unwrap()).collect();
+    let mut sorted = at.clone();
+    sorted.sort_unstable();
+    assert_eq!(at, sorted, "sorted by at");
+    for key in [
+        "customer_id",
+        "playbook",
+        "step",
+        "at",
+        "template",
+        "subject",
+    ] {
+        assert!(
+            rows.iter().all(|r| r.get(key).is_some()),
+            "every row has {key}"
+        );
+    }
+    // Bo's welcome: Tuesday 08:00Z is 17:00 in Tokyo, after the window: Wednesday 09:00 JST.
+    let bo = rows
+        .iter()
+        .find(|r| r["customer_id"] == "bo" && r["step"] == "welcome")
+        .unwrap();
+    assert_eq!(bo["at"], "2026-03-04T00:00:00Z");
+    assert!(
+        !rows
+            .iter()
+            .any(|r| r["customer_id"] == "bo" && r["step"] == "dashboards")
+    );
+
+    let one = json(
+        &p.tend(&[
+            "forecast",
+            "--now",
+            "2026-03-02T09:00:00Z",
+            "--customer",
+            "ana",
+            "--format",
+            "json",
+        ])
+        .expect_code(0),
+    );
+    assert!(
+        one.as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["customer_id"] == "ana")
+    );
+    let table = p
+        .tend(&["forecast", "--now", "2026-03-02T09:00:00Z"])
+        .expect_code(0)
+        .stdout();
+    assert!(
+        table.starts_with("at (UTC)") && table.contains("onboarding/welcome"),
+        "{table}"
+    );
+
+    let messages = json(&p.tend(&["messages", "--format", "json"]).expect_code(0));
+    assert_eq!(messages, serde_json::json!([]), "a forecast writes nothing");
+}
+
+#[test]
+fn bad_input_is_refused_clearly() {
+    let p = project(None);
+    let run = p.tend(&["messages", "--status", "bogus"]).expect_code(2);
+    assert!(
+        run.stderr().contains("is not a message status"),
+        "{}",
+        run.stderr()
+    );
+    let run = p.tend(&["forecast", "--customer", "nobody"]).expect_code(1);
+    assert!(
+        run.stderr().contains("no customer has id \"nobody\""),
+        "{}",
+        run.stderr()
+    );
+    p.file("config/playbooks/broken.toml", "name = \"broken\"\nkind = \"tip\"\ncategory = \"tips\"\n[[step]]\nid = \"x\"\ntemplate = \"nope\"\ncron = \"every day\"\n");
+    let run = p
+        .tend(&["tick", "--now", "2026-03-03T09:30:00Z"])
+        .expect_code(1);
+    let err = run.stderr();
+    assert!(
+        err.contains("config/playbooks/broken.toml:6: template \"nope\" does not exist"),
+        "{err}"
+    );
+    assert!(
+        err.contains("config/playbooks/broken.toml:7: cron \"every day\""),
+        "{err}"
+    );
+    let messages = json(&p.tend(&["messages", "--format", "json"]).expect_code(0));
+    assert_eq!(
+        messages,
+        serde_json::json!([]),
+        "nothing planned while the playbooks are broken"
+    );
+}
