@@ -13,7 +13,8 @@ use crate::domain::customer::{Customer, CustomerId};
 use crate::domain::lifecycle::StageRules;
 use crate::domain::message::{NewMessage, Status};
 use crate::domain::plan::{Due, History, Horizon, StageEntry, due};
-use crate::domain::playbook::Playbook;
+use crate::domain::playbook::{Kind, Playbook};
+use crate::domain::policy::{Decision, Pending, Rules, schedule};
 use crate::domain::window::Window;
 use crate::store::{self, StageChange, Store};
 
@@ -46,6 +47,7 @@ pub struct Planner {
     stages: StageRules,
     window: Window,
     priority: Vec<String>,
+    cap: (u32, chrono::Duration),
     /// The domain of `mail.from`, for Message-IDs.
     domain: String,
 }
@@ -71,6 +73,10 @@ impl Planner {
             stages,
             window,
             priority: settings.delivery.priority.clone(),
+            cap: (
+                settings.delivery.cap.max,
+                settings.delivery.cap.per.as_chrono(),
+            ),
             domain,
         })
     }
@@ -120,8 +126,10 @@ impl Planner {
         Ok(outcome)
     }
 
-    /// What would be sent from `now` to `until`, for one customer or all;
-    /// writes nothing. Conditions are evaluated as of `now`.
+    /// What would be sent from `now` to `until`, for one customer or all,
+    /// with the frequency cap and priorities applied; writes nothing.
+    /// Conditions are evaluated as of `now`. Messages already in the outbox
+    /// are not shown: the delivery worker owns them.
     pub async fn forecast(
         &self,
         store: &impl Store,
@@ -151,19 +159,45 @@ impl Planner {
                     until,
                     window: &self.window,
                 };
-                rows.extend(
-                    due(&customer, &self.playbooks, history, &horizon)
-                        .into_iter()
-                        .filter(|d| d.expired.is_none() && d.send_at <= until)
-                        .map(|d| ForecastRow {
+                let items: Vec<Due> = due(&customer, &self.playbooks, history, &horizon)
+                    .into_iter()
+                    .filter(|d| d.expired.is_none())
+                    .collect();
+                // When each would go once the cap and priorities apply.
+                let pending: Vec<Pending> = items
+                    .iter()
+                    .map(|d| Pending {
+                        kind: d.kind,
+                        category: d.category.clone(),
+                        urgent: d.kind == Kind::Incident,
+                        send_at: d.send_at,
+                        expires_at: d.expires_at,
+                    })
+                    .collect();
+                let rules = Rules {
+                    max: self.cap.0,
+                    per: self.cap.1,
+                    priority: &self.priority,
+                    window: &self.window,
+                    zone: customer.record.timezone,
+                    quiet_until: None,
+                    sent: &[],
+                };
+                let decisions = schedule(&pending, &rules, until);
+                for (d, decision) in items.into_iter().zip(decisions) {
+                    if let Decision::Send(at) = decision
+                        && at <= until
+                    {
+                        rows.push(ForecastRow {
                             customer_id: customer.record.id.to_string(),
                             playbook: d.key.playbook,
                             step: d.key.step,
-                            at: d.send_at,
+                            at,
                             template: d.template,
                             subject: None,
-                        }),
-                );
+                        });
+                    }
+                }
             }
         }
         rows.sort_by(|a, b| {

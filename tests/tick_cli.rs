@@ -281,3 +281,65 @@ fn bad_input_is_refused_clearly() {
         "nothing planned while the playbooks are broken"
     );
 }
+
+#[test]
+fn the_forecast_applies_the_frequency_cap_and_priorities() {
+    let p = Project::new("[delivery]\ncap = { max = 2, per = \"3d\" }\n");
+    std::fs::create_dir_all(p.path().join("config/playbooks")).unwrap();
+    std::fs::create_dir_all(p.path().join("templates/t")).unwrap();
+    p.file("templates/t/x.md.hbs", "+++\nsubject = \"x\"\n+++\nx\n");
+    let step = |id: &str, category: &str| {
+        format!(
+            "[[step]]\nid = \"{id}\"\ncategory = \"{category}\"\ntemplate = \"t/x\"\nanchor = \"signup_at\"\nafter = \"1d\"\n"
+        )
+    };
+    p.file(
+        "config/playbooks/many.toml",
+        format!(
+            "name = \"many\"\nkind = \"checkin\"\ncategory = \"tips\"\n{}{}{}",
+            step("a-tip", "tips"),
+            step("b-checkin", "checkins"),
+            step("c-maintenance", "maintenance")
+        ),
+    );
+    p.file(
+        "c.csv",
+        "id,email,signup_at\nana,ana@example.com,2026-03-02T08:00:00Z\n",
+    );
+    p.tend(&["import", "customers", "c.csv"]).expect_code(0);
+    let run = p
+        .tend(&[
+            "forecast",
+            "--now",
+            "2026-03-02T09:00:00Z",
+            "--days",
+            "10",
+            "--format",
+            "json",
+        ])
+        .expect_code(0);
+    let rows = json(&run);
+    let got: Vec<(String, String)> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["step"].as_str().unwrap().into(),
+                r["at"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("b-checkin".to_owned(), "2026-03-03T09:00:00Z".to_owned()),
+            (
+                "c-maintenance".to_owned(),
+                "2026-03-03T09:00:00Z".to_owned()
+            ),
+            ("a-tip".to_owned(), "2026-03-06T09:00:00Z".to_owned()),
+        ],
+        "two go on Tuesday by priority; the tip waits three days for a slot"
+    );
+}

@@ -10,6 +10,7 @@ pub mod lifecycle;
 pub mod message;
 pub mod plan;
 pub mod playbook;
+pub mod policy;
 pub mod span;
 pub mod timestamp;
 pub mod window;
