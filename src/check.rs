@@ -26,10 +26,10 @@ pub fn check(path: &ConfigPath, env: &Env) -> CheckReport {
                 None => "built-in defaults".into(),
             });
             match playbooks::load(&loaded.settings) {
-                Ok(playbooks) => report.checked.push(format!(
+                Ok(catalog) => report.checked.push(format!(
                     "{} playbook{}",
-                    playbooks.len(),
-                    if playbooks.len() == 1 { "" } else { "s" }
+                    catalog.playbooks.len(),
+                    if catalog.playbooks.len() == 1 { "" } else { "s" }
                 )),
                 Err(problems) => report.problems.extend(problems),
             }

@@ -12,10 +12,11 @@ use crate::domain::condition::Facts;
 use crate::domain::customer::{Customer, CustomerId};
 use crate::domain::lifecycle::StageRules;
 use crate::domain::message::{NewMessage, Status};
-use crate::domain::plan::{Due, History, Horizon, StageEntry, due};
+use crate::domain::plan::{Due, History, Horizon, StageEntry, due, next_check};
 use crate::domain::playbook::{Kind, Playbook};
 use crate::domain::policy::{Decision, Pending, Rules, schedule};
 use crate::domain::window::Window;
+use crate::playbooks::Catalog;
 use crate::store::{self, StageChange, Store};
 
 /// Customers read and planned per round trip to the store.
@@ -44,6 +45,7 @@ pub struct ForecastRow {
 /// Everything planning needs from the configuration, prepared once.
 pub struct Planner {
     playbooks: Vec<Playbook>,
+    fingerprint: String,
     stages: StageRules,
     window: Window,
     priority: Vec<String>,
@@ -53,7 +55,7 @@ pub struct Planner {
 }
 
 impl Planner {
-    pub fn new(settings: &Settings, playbooks: Vec<Playbook>) -> Result<Self, String> {
+    pub fn new(settings: &Settings, catalog: Catalog) -> Result<Self, String> {
         let stages = StageRules::compile(
             settings
                 .lifecycle
@@ -69,7 +71,8 @@ impl Planner {
             .map_or("localhost", |(_, d)| d)
             .to_owned();
         Ok(Self {
-            playbooks,
+            playbooks: catalog.playbooks,
+            fingerprint: catalog.fingerprint,
             stages,
             window,
             priority: settings.delivery.priority.clone(),
@@ -81,22 +84,27 @@ impl Planner {
         })
     }
 
-    /// One planning pass at `now` over every customer.
+    /// One planning pass at `now`: every customer whose planning time has
+    /// come (all of them after the playbooks changed), and no one else.
     pub async fn plan_once(
         &self,
         store: &impl Store,
         now: DateTime<Utc>,
     ) -> Result<PlanOutcome, store::Error> {
+        if store.planner_fingerprint().await?.as_deref() != Some(self.fingerprint.as_str()) {
+            store.replan_all(&self.fingerprint).await?;
+        }
         let mut outcome = PlanOutcome::default();
-        let mut after: Option<CustomerId> = None;
         loop {
-            let page = store.customers_page(after.as_ref(), PAGE).await?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.record.id.clone());
+            let page = store.customers_due(now, PAGE).await?;
+            if page.is_empty() {
+                break;
+            }
             let ids: Vec<CustomerId> = page.iter().map(|c| c.record.id.clone()).collect();
             let mut histories = store.planning_history(&ids).await?;
             let mut changes = Vec::new();
             let mut messages = Vec::new();
+            let mut next = Vec::with_capacity(page.len());
             for mut customer in page {
                 let Some(history) = histories.get_mut(&customer.record.id) else {
                     continue;
@@ -112,6 +120,10 @@ impl Planner {
                 for item in due(&customer, &self.playbooks, history, &horizon) {
                     messages.push(self.message(&customer, item));
                 }
+                next.push((
+                    customer.record.id.clone(),
+                    next_check(&customer, &self.playbooks, history, now),
+                ));
             }
             if !changes.is_empty() {
                 store.record_stage_changes(&changes).await?;
@@ -122,6 +134,9 @@ impl Planner {
                 .partition(|m| m.status == Status::Planned);
             outcome.planned += store.insert_messages(&planned, now).await?;
             outcome.expired += store.insert_messages(&expired, now).await?;
+            // Last: a crash before this point only means the same customers
+            // are planned again, which the outbox's unique key makes harmless.
+            store.set_plan_at(&next).await?;
         }
         Ok(outcome)
     }

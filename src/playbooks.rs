@@ -3,6 +3,7 @@
 //! name). The parsing itself is pure and lives in `domain::playbook`.
 
 use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 
 use crate::config::Settings;
@@ -10,8 +11,18 @@ use crate::domain::playbook::{self, Known, Playbook};
 use crate::problem::Problem;
 use crate::toml_source::line_of;
 
+/// The playbooks, and a fingerprint of everything planning depends on.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    pub playbooks: Vec<Playbook>,
+    /// Changes whenever a playbook file or a lifecycle rule changes, so the
+    /// planner knows to look at every customer again. (Rust's hasher may
+    /// change between toolchains: that costs one full re-plan, nothing more.)
+    pub fingerprint: String,
+}
+
 /// Every playbook, or every problem found in any of them.
-pub fn load(settings: &Settings) -> Result<Vec<Playbook>, Vec<Problem>> {
+pub fn load(settings: &Settings) -> Result<Catalog, Vec<Problem>> {
     let dir = Path::new(&settings.paths.playbooks);
     let files = match list(dir) {
         Ok(files) => files,
@@ -40,6 +51,10 @@ pub fn load(settings: &Settings) -> Result<Vec<Playbook>, Vec<Problem>> {
         template_exists: &template_exists,
     };
 
+    let mut hasher = std::hash::DefaultHasher::new();
+    for stage in &settings.lifecycle.stages {
+        (&stage.name, &stage.when).hash(&mut hasher);
+    }
     let mut playbooks = Vec::new();
     let mut problems = Vec::new();
     let mut names = std::collections::HashMap::new();
@@ -55,6 +70,7 @@ pub fn load(settings: &Settings) -> Result<Vec<Playbook>, Vec<Problem>> {
                 continue;
             }
         };
+        (&file, &text).hash(&mut hasher);
         match playbook::parse(&file, &text, &known) {
             Ok(p) => {
                 if let Some(first) = names.insert(p.name.clone(), file.clone()) {
@@ -74,7 +90,10 @@ pub fn load(settings: &Settings) -> Result<Vec<Playbook>, Vec<Problem>> {
         }
     }
     if problems.is_empty() {
-        Ok(playbooks)
+        Ok(Catalog {
+            playbooks,
+            fingerprint: format!("{:016x}", hasher.finish()),
+        })
     } else {
         Err(problems)
     }

@@ -39,6 +39,8 @@ contract!(
     replanning_never_duplicates_a_message,
     two_planners_racing_create_each_message_once,
     messages_are_listed_and_filtered,
+    only_customers_whose_planning_time_has_come_are_read,
+    a_new_fingerprint_has_everyone_planned_again,
 );
 
 fn t0() -> DateTime<Utc> {
@@ -498,4 +500,81 @@ async fn messages_are_listed_and_filtered(store: &Db) {
         .await
         .unwrap();
     assert_eq!(mine.len(), 1);
+}
+
+async fn only_customers_whose_planning_time_has_come_are_read(store: &Db) {
+    store
+        .upsert_customers(&[customer("a"), customer("b"), customer("c")], t0())
+        .await
+        .unwrap();
+    // New customers are due at once.
+    assert_eq!(store.customers_due(t0(), 10).await.unwrap().len(), 3);
+    let tomorrow = t0() + Duration::days(1);
+    store
+        .set_plan_at(&[
+            (id("a"), tomorrow),
+            (id("b"), tomorrow + Duration::hours(1)),
+            (id("c"), tomorrow),
+        ])
+        .await
+        .unwrap();
+    assert!(
+        store.customers_due(t0(), 10).await.unwrap().is_empty(),
+        "nothing due: nobody read"
+    );
+    let due: Vec<String> = store
+        .customers_due(tomorrow, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.record.id.to_string())
+        .collect();
+    assert_eq!(due, ["a", "c"]);
+    assert_eq!(
+        store.customers_due(tomorrow, 1).await.unwrap().len(),
+        1,
+        "limit"
+    );
+
+    // A changed customer, or one with a new event, is due again at once.
+    store
+        .upsert_customers(&[customer("a")], t0())
+        .await
+        .unwrap();
+    store
+        .insert_events(&[event("b", None, "login")], t0())
+        .await
+        .unwrap();
+    let due: Vec<String> = store
+        .customers_due(t0(), 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.record.id.to_string())
+        .collect();
+    assert_eq!(due, ["a", "b"]);
+}
+
+async fn a_new_fingerprint_has_everyone_planned_again(store: &Db) {
+    store
+        .upsert_customers(&[customer("a"), customer("b")], t0())
+        .await
+        .unwrap();
+    let later = t0() + Duration::days(1);
+    store
+        .set_plan_at(&[(id("a"), later), (id("b"), later)])
+        .await
+        .unwrap();
+    assert_eq!(store.planner_fingerprint().await.unwrap(), None);
+    store.replan_all("v1").await.unwrap();
+    assert_eq!(
+        store.planner_fingerprint().await.unwrap().as_deref(),
+        Some("v1")
+    );
+    assert_eq!(store.customers_due(t0(), 10).await.unwrap().len(), 2);
+    store.replan_all("v2").await.unwrap();
+    assert_eq!(
+        store.planner_fingerprint().await.unwrap().as_deref(),
+        Some("v2")
+    );
 }

@@ -343,3 +343,18 @@ fn the_forecast_applies_the_frequency_cap_and_priorities() {
         "two go on Tuesday by priority; the tip waits three days for a slot"
     );
 }
+
+#[test]
+fn a_changed_playbook_is_applied_to_every_customer() {
+    let p = project(None);
+    tick(&p, "2026-03-03T09:30:00Z");
+    // Nothing new an hour later.
+    assert_eq!(tick(&p, "2026-03-03T10:30:00Z")["planned"], 0);
+    // A new step whose time has come: planned for everyone at the next tick,
+    // though nobody's planning time has come.
+    p.file(
+        "config/playbooks/onboarding.toml",
+        format!("{PLAYBOOK}\n[[step]]\nid = \"hello-again\"\ntemplate = \"onboarding/welcome\"\nanchor = \"signup_at\"\nafter = \"1d 2h\"\n"),
+    );
+    assert_eq!(tick(&p, "2026-03-03T10:30:00Z")["planned"], 3);
+}

@@ -235,6 +235,25 @@ pub fn occurrences(
     }
 }
 
+/// When the planner must next look at `customer`: the soonest any step
+/// could come due after `now`, and at least daily, because lifecycle rules
+/// and conditions read the clock (`days_since`).
+pub fn next_check(
+    customer: &Customer,
+    playbooks: &[Playbook],
+    history: &History,
+    now: DateTime<Utc>,
+) -> DateTime<Utc> {
+    let daily = now + Duration::days(1);
+    playbooks
+        .iter()
+        .flat_map(|p| &p.steps)
+        .flat_map(|step| occurrences(customer, step, history, now, daily))
+        .map(|(_, at)| at)
+        .min()
+        .unwrap_or(daily)
+}
+
 /// How far back a tick must look so that no occurrence within its expiry
 /// is missed: the longest `expires` of any step.
 pub fn lookback(playbooks: &[Playbook]) -> Duration {

@@ -20,8 +20,11 @@ use crate::domain::plan::{EventFact, History, OccurrenceKey, StageEntry};
 
 pub use self::url::DatabaseUrl;
 
+/// The planner's key for its fingerprint in `planner_state`.
+pub(crate) const FINGERPRINT: &str = "fingerprint";
+
 /// Rows written in one statement: well under SQLite's 32,766 and
-/// PostgreSQL's 65,535 bind parameters at 13 columns a row.
+/// PostgreSQL's 65,535 bind parameters at up to 19 columns a row.
 pub(crate) const ROWS_PER_STATEMENT: usize = 1000;
 
 /// What a batch write did.
@@ -102,6 +105,18 @@ pub trait Store {
 
     /// A customer's events, oldest first.
     async fn events_of(&self, id: &CustomerId) -> Result<Vec<StoredEvent>, Error>;
+
+    /// Up to `limit` customers whose planning time has come by `now`.
+    async fn customers_due(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Customer>, Error>;
+
+    /// Sets when the planner must next look at each customer.
+    async fn set_plan_at(&self, next: &[(CustomerId, DateTime<Utc>)]) -> Result<(), Error>;
+
+    /// The fingerprint of the playbooks and rules the planner last used.
+    async fn planner_fingerprint(&self) -> Result<Option<String>, Error>;
+
+    /// Records a new fingerprint and has every customer looked at again.
+    async fn replan_all(&self, fingerprint: &str) -> Result<(), Error>;
 
     /// Up to `limit` customers in id order, after `after`.
     async fn customers_page(
@@ -219,6 +234,18 @@ impl Store for Db {
     }
     async fn events_of(&self, id: &CustomerId) -> Result<Vec<StoredEvent>, Error> {
         dispatch!(self, s => s.events_of(id).await)
+    }
+    async fn customers_due(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Customer>, Error> {
+        dispatch!(self, s => s.customers_due(now, limit).await)
+    }
+    async fn set_plan_at(&self, next: &[(CustomerId, DateTime<Utc>)]) -> Result<(), Error> {
+        dispatch!(self, s => s.set_plan_at(next).await)
+    }
+    async fn planner_fingerprint(&self) -> Result<Option<String>, Error> {
+        dispatch!(self, s => s.planner_fingerprint().await)
+    }
+    async fn replan_all(&self, fingerprint: &str) -> Result<(), Error> {
+        dispatch!(self, s => s.replan_all(fingerprint).await)
     }
     async fn customers_page(
         &self,

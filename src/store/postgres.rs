@@ -144,7 +144,9 @@ impl Store for PgStore {
                     .push_bind(c.health.map(i16::from))
                     .push_bind(Json(&c.attributes))
                     .push_bind(now)
-                    .push_bind(now);
+                    .push_bind(now)
+                    // Planned again at the next tick.
+                    .push_bind(DateTime::<Utc>::UNIX_EPOCH);
             });
             insert.push(sql::REPLACE_CUSTOMER);
             // xmax = 0 only on a freshly inserted row version.
@@ -189,6 +191,13 @@ impl Store for PgStore {
                 .await
                 .map_err(&fail)?
                 .rows_affected();
+            // A new event may make a step due: plan its customer at the next tick.
+            let ids: Vec<&str> = run.iter().map(|e| e.customer_id.as_str()).collect();
+            sqlx::query("UPDATE customers SET plan_at = 'epoch' WHERE id = ANY($1)")
+                .bind(&ids)
+                .execute(&mut *tx)
+                .await
+                .map_err(&fail)?;
             outcome += WriteOutcome {
                 inserted,
                 existing: run.len() as u64 - inserted,
@@ -259,6 +268,56 @@ impl Store for PgStore {
                 })
             })
             .collect()
+    }
+
+    async fn customers_due(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Customer>, Error> {
+        let fail = self.fail("reading customers due for planning");
+        let rows = sqlx::query(sql::CUSTOMERS_DUE)
+            .bind(now)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(&fail)?;
+        rows.iter().map(|row| customer_from(row, &fail)).collect()
+    }
+
+    async fn set_plan_at(&self, next: &[(CustomerId, DateTime<Utc>)]) -> Result<(), Error> {
+        let fail = self.fail("scheduling planning");
+        let mut tx = self.pool.begin().await.map_err(&fail)?;
+        for (id, at) in next {
+            sqlx::query(sql::SET_PLAN_AT)
+                .bind(*at)
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(&fail)?;
+        }
+        tx.commit().await.map_err(&fail)
+    }
+
+    async fn planner_fingerprint(&self) -> Result<Option<String>, Error> {
+        sqlx::query_scalar(sql::SELECT_PLANNER_STATE)
+            .bind(super::FINGERPRINT)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(self.fail("reading the planner state"))
+    }
+
+    async fn replan_all(&self, fingerprint: &str) -> Result<(), Error> {
+        let fail = self.fail("scheduling a full re-plan");
+        let mut tx = self.pool.begin().await.map_err(&fail)?;
+        sqlx::query(sql::REPLAN_ALL)
+            .bind(DateTime::<Utc>::UNIX_EPOCH)
+            .execute(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        sqlx::query(sql::UPSERT_PLANNER_STATE)
+            .bind(super::FINGERPRINT)
+            .bind(fingerprint)
+            .execute(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        tx.commit().await.map_err(&fail)
     }
 
     async fn customers_page(

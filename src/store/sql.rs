@@ -4,15 +4,16 @@
 
 /// The start of a multi-row customer insert; `VALUES` follow.
 pub const INSERT_CUSTOMERS: &str = "INSERT INTO customers (id, email, name, timezone, locale, plan, \
-     signup_at, renewal_at, last_seen_at, health, attributes, created_at, updated_at) ";
+     signup_at, renewal_at, last_seen_at, health, attributes, created_at, updated_at, plan_at) ";
 
 /// Replaces a re-imported customer's record; keeps what tend derived (stage,
-/// stage history) and when the customer was first seen (`created_at`).
+/// stage history) and when the customer was first seen (`created_at`). A
+/// changed customer is planned again at the next tick (`plan_at`).
 pub const REPLACE_CUSTOMER: &str = " ON CONFLICT (id) DO UPDATE SET email = excluded.email, \
      name = excluded.name, timezone = excluded.timezone, locale = excluded.locale, \
      plan = excluded.plan, signup_at = excluded.signup_at, renewal_at = excluded.renewal_at, \
      last_seen_at = excluded.last_seen_at, health = excluded.health, \
-     attributes = excluded.attributes, updated_at = excluded.updated_at";
+     attributes = excluded.attributes, updated_at = excluded.updated_at, plan_at = excluded.plan_at";
 
 /// The start of a multi-row event insert; `VALUES` follow.
 pub const INSERT_EVENTS: &str =
@@ -31,6 +32,22 @@ pub const SELECT_EVENTS_OF: &str = "SELECT id, name, occurred_at, properties, re
      FROM events WHERE customer_id = $1 ORDER BY occurred_at, seq";
 
 pub const COUNT_CUSTOMERS: &str = "SELECT count(*) FROM customers";
+
+/// Up to $2 customers whose planning time ($1) has come, most overdue first.
+pub const CUSTOMERS_DUE: &str = "SELECT id, email, name, timezone, locale, plan, signup_at, \
+     renewal_at, last_seen_at, health, attributes, stage, stage_entered_at, created_at, updated_at \
+     FROM customers WHERE plan_at <= $1 ORDER BY plan_at, id LIMIT $2";
+
+/// When the planner must next look at customer $2.
+pub const SET_PLAN_AT: &str = "UPDATE customers SET plan_at = $1 WHERE id = $2";
+
+/// Every customer is looked at again (the playbooks changed).
+pub const REPLAN_ALL: &str = "UPDATE customers SET plan_at = $1";
+
+pub const SELECT_PLANNER_STATE: &str = "SELECT value FROM planner_state WHERE key = $1";
+
+pub const UPSERT_PLANNER_STATE: &str = "INSERT INTO planner_state (key, value) VALUES ($1, $2) \
+     ON CONFLICT (key) DO UPDATE SET value = excluded.value";
 
 /// A page of customers in id order, after `$1` (NULL: from the start).
 pub const CUSTOMERS_PAGE: &str = "SELECT id, email, name, timezone, locale, plan, signup_at, \

@@ -181,7 +181,9 @@ impl Store for SqliteStore {
                     .push_bind(c.health.map(i64::from))
                     .push_bind(json_text(&c.attributes))
                     .push_bind(ms(now))
-                    .push_bind(ms(now));
+                    .push_bind(ms(now))
+                    // Planned again at the next tick.
+                    .push_bind(0_i64);
             });
             insert.push(sql::REPLACE_CUSTOMER);
             insert.build().execute(&mut *tx).await.map_err(&fail)?;
@@ -220,6 +222,14 @@ impl Store for SqliteStore {
                 .await
                 .map_err(&fail)?
                 .rows_affected();
+            // A new event may make a step due: plan its customer at the next tick.
+            let mut ids: Vec<CustomerId> = run.iter().map(|e| e.customer_id.clone()).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            let mut mark =
+                QueryBuilder::<Sqlite>::new("UPDATE customers SET plan_at = 0 WHERE id IN (");
+            push_ids(&mut mark, &ids);
+            mark.build().execute(&mut *tx).await.map_err(&fail)?;
             outcome += WriteOutcome {
                 inserted,
                 existing: run.len() as u64 - inserted,
@@ -294,6 +304,56 @@ impl Store for SqliteStore {
                 })
             })
             .collect()
+    }
+
+    async fn customers_due(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Customer>, Error> {
+        let fail = self.fail("reading customers due for planning");
+        let rows = sqlx::query(sql::CUSTOMERS_DUE)
+            .bind(ms(now))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(&fail)?;
+        rows.iter().map(|row| customer_from(row, &fail)).collect()
+    }
+
+    async fn set_plan_at(&self, next: &[(CustomerId, DateTime<Utc>)]) -> Result<(), Error> {
+        let fail = self.fail("scheduling planning");
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
+        for (id, at) in next {
+            sqlx::query(sql::SET_PLAN_AT)
+                .bind(ms(*at))
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(&fail)?;
+        }
+        tx.commit().await.map_err(&fail)
+    }
+
+    async fn planner_fingerprint(&self) -> Result<Option<String>, Error> {
+        sqlx::query_scalar(sql::SELECT_PLANNER_STATE)
+            .bind(super::FINGERPRINT)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(self.fail("reading the planner state"))
+    }
+
+    async fn replan_all(&self, fingerprint: &str) -> Result<(), Error> {
+        let fail = self.fail("scheduling a full re-plan");
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
+        sqlx::query(sql::REPLAN_ALL)
+            .bind(0_i64)
+            .execute(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        sqlx::query(sql::UPSERT_PLANNER_STATE)
+            .bind(super::FINGERPRINT)
+            .bind(fingerprint)
+            .execute(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        tx.commit().await.map_err(&fail)
     }
 
     async fn customers_page(
