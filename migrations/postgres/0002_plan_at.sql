@@ -4,7 +4,9 @@
 -- whose time has come. This replaces the per-step schedules table, which
 -- was never used.
 ALTER TABLE customers ADD COLUMN plan_at TIMESTAMPTZ NOT NULL DEFAULT 'epoch';
-CREATE INDEX customers_plan_at ON customers (plan_at);
+-- (plan_at, id): pages of due customers come off the index in order, even
+-- when a million share one plan_at after an import.
+CREATE INDEX customers_plan_at ON customers (plan_at, id);
 DROP TABLE schedules;
 
 -- What the planner last planned with (a fingerprint of the playbooks and

@@ -3,7 +3,9 @@
 -- changed, or sent an event), and a tick reads only customers whose time
 -- has come. This replaces the per-step schedules table, which was never used.
 ALTER TABLE customers ADD COLUMN plan_at INTEGER NOT NULL DEFAULT 0;
-CREATE INDEX customers_plan_at ON customers (plan_at);
+-- (plan_at, id): pages of due customers come off the index in order, even
+-- when a million share one plan_at after an import.
+CREATE INDEX customers_plan_at ON customers (plan_at, id);
 DROP TABLE schedules;
 
 -- What the planner last planned with (a fingerprint of the playbooks and

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use cel::extractors::Arguments;
 use cel::objects::Map;
-use cel::{Context, ExecutionError, Program, Value};
+use cel::{Context, Env, ExecutionError, Program, Value};
 use chrono::{DateTime, Utc};
 
 use super::customer::Customer;
@@ -100,7 +100,37 @@ impl Condition {
     /// Whether the condition holds. A result that is not a boolean, or an
     /// error while evaluating, is an `Err` naming the cause.
     pub fn holds(&self, facts: &Facts<'_>) -> Result<bool, ConditionError> {
-        let mut context = Context::default();
+        self.holds_in(&Scope::new(facts)?)
+    }
+
+    /// Whether the condition holds in a scope already built, for evaluating
+    /// several conditions about one customer without rebuilding it.
+    pub fn holds_in(&self, scope: &Scope) -> Result<bool, ConditionError> {
+        match self.program.execute(&scope.context) {
+            Ok(Value::Bool(b)) => Ok(b),
+            Ok(other) => Err(ConditionError::new(format!(
+                "the condition {:?} gives {other:?}, not true or false",
+                self.source
+            ))),
+            Err(e) => Err(ConditionError {
+                missing_key: matches!(e, ExecutionError::NoSuchKey(_)),
+                message: format!("the condition {:?} cannot be evaluated: {e}", self.source),
+            }),
+        }
+    }
+}
+
+/// The variables and functions conditions see for one customer at one
+/// instant. Building it converts the customer for CEL, which costs more than
+/// evaluating a condition, so callers build one and evaluate many in it.
+pub struct Scope {
+    context: Context<'static, 'static>,
+}
+
+impl Scope {
+    pub fn new(facts: &Facts<'_>) -> Result<Self, ConditionError> {
+        let declare = |e: cel::DeclarationError| ConditionError::new(e.to_string());
+        let mut context = Context::with_env(Arc::clone(stdlib()));
         context.add_variable_from_value("customer", customer_value(facts.customer));
         context.add_variable_from_value("now", timestamp(facts.now));
         let now = facts.now;
@@ -108,18 +138,18 @@ impl Condition {
             .add_function("days_since", move |Arguments(args): Arguments| {
                 days_between(&args, "days_since", |t| now - t)
             })
-            .map_err(|e| ConditionError::new(e.to_string()))?;
+            .map_err(declare)?;
         context
             .add_function("days_until", move |Arguments(args): Arguments| {
                 days_between(&args, "days_until", |t| t - now)
             })
-            .map_err(|e| ConditionError::new(e.to_string()))?;
+            .map_err(declare)?;
         let events: Arc<Vec<(String, DateTime<Utc>)>> = Arc::new(facts.events.to_vec());
         context
             .add_function("event_count", move |Arguments(args): Arguments| {
                 event_count(&events, now, &args)
             })
-            .map_err(|e| ConditionError::new(e.to_string()))?;
+            .map_err(declare)?;
         let sent: Arc<HashSet<String>> = Arc::new(facts.sent.clone());
         context
             .add_function("sent", move |Arguments(args): Arguments| {
@@ -131,18 +161,8 @@ impl Condition {
                     )),
                 }
             })
-            .map_err(|e| ConditionError::new(e.to_string()))?;
-        match self.program.execute(&context) {
-            Ok(Value::Bool(b)) => Ok(b),
-            Ok(other) => Err(ConditionError::new(format!(
-                "the condition {:?} gives {other:?}, not true or false",
-                self.source
-            ))),
-            Err(e) => Err(ConditionError {
-                missing_key: matches!(e, ExecutionError::NoSuchKey(_)),
-                message: format!("the condition {:?} cannot be evaluated: {e}", self.source),
-            }),
-        }
+            .map_err(declare)?;
+        Ok(Self { context })
     }
 }
 
@@ -228,6 +248,13 @@ pub fn unknown_customer_field(source: &str) -> Option<String> {
         }
     }
     None
+}
+
+/// CEL's standard library, built once: building it declares hundreds of
+/// overloads, which per evaluation cost more than the evaluation itself.
+fn stdlib() -> &'static Arc<Env> {
+    static STDLIB: std::sync::OnceLock<Arc<Env>> = std::sync::OnceLock::new();
+    STDLIB.get_or_init(|| Arc::new(Env::stdlib()))
 }
 
 fn timestamp(t: DateTime<Utc>) -> Value {

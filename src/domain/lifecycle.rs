@@ -1,7 +1,7 @@
 //! Lifecycle stages: ordered rules, the first whose condition holds names the
 //! customer's stage.
 
-use super::condition::{Condition, Facts};
+use super::condition::{Condition, Facts, Scope};
 
 /// The compiled `[[lifecycle.stage]]` rules, in order.
 #[derive(Debug, Clone, Default)]
@@ -25,9 +25,13 @@ impl StageRules {
     /// The first stage whose rule holds; `None` when none does. A rule that
     /// cannot be evaluated for this customer (a missing date) does not hold.
     pub fn stage_of(&self, facts: &Facts<'_>) -> Option<&str> {
+        if self.rules.is_empty() {
+            return None;
+        }
+        let scope = Scope::new(facts).ok()?;
         self.rules
             .iter()
-            .find(|(_, condition)| condition.holds(facts).unwrap_or(false))
+            .find(|(_, condition)| condition.holds_in(&scope).unwrap_or(false))
             .map(|(name, _)| name.as_str())
     }
 }

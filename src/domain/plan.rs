@@ -11,7 +11,7 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::condition::Facts;
+use super::condition::{Condition, Facts, Scope};
 use super::customer::Customer;
 use super::playbook::{Anchor, Kind, Playbook, Step, Survey, Trigger};
 use super::timestamp::parse_instant;
@@ -107,10 +107,17 @@ pub fn due(
             events: &events,
             sent: &sent,
         };
+        // Built on first use: most steps of most customers are not due.
+        let scope = std::cell::OnceCell::new();
         // A condition that cannot be evaluated for this customer (a missing
         // date or attribute) does not hold.
-        let holds = |c: &Option<super::condition::Condition>| {
-            c.as_ref().is_none_or(|c| c.holds(&facts).unwrap_or(false))
+        let holds = |c: &Option<Condition>| {
+            c.as_ref().is_none_or(|c| {
+                scope
+                    .get_or_init(|| Scope::new(&facts).ok())
+                    .as_ref()
+                    .is_some_and(|scope| c.holds_in(scope).unwrap_or(false))
+            })
         };
         if !holds(&playbook.audience) {
             continue;

@@ -282,17 +282,19 @@ impl Store for PgStore {
     }
 
     async fn set_plan_at(&self, next: &[(CustomerId, DateTime<Utc>)]) -> Result<(), Error> {
-        let fail = self.fail("scheduling planning");
-        let mut tx = self.pool.begin().await.map_err(&fail)?;
-        for (id, at) in next {
-            sqlx::query(sql::SET_PLAN_AT)
-                .bind(*at)
-                .bind(id.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(&fail)?;
-        }
-        tx.commit().await.map_err(&fail)
+        // One statement: (id, plan_at) pairs as two arrays, joined by id.
+        let ids: Vec<&str> = next.iter().map(|(id, _)| id.as_str()).collect();
+        let at: Vec<DateTime<Utc>> = next.iter().map(|(_, at)| *at).collect();
+        sqlx::query(
+            "UPDATE customers SET plan_at = v.at FROM UNNEST($1::text[], $2::timestamptz[]) AS v(id, at) \
+             WHERE customers.id = v.id",
+        )
+        .bind(&ids)
+        .bind(&at)
+        .execute(&self.pool)
+        .await
+        .map_err(self.fail("scheduling planning"))?;
+        Ok(())
     }
 
     async fn planner_fingerprint(&self) -> Result<Option<String>, Error> {

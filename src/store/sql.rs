@@ -38,9 +38,6 @@ pub const CUSTOMERS_DUE: &str = "SELECT id, email, name, timezone, locale, plan,
      renewal_at, last_seen_at, health, attributes, stage, stage_entered_at, created_at, updated_at \
      FROM customers WHERE plan_at <= $1 ORDER BY plan_at, id LIMIT $2";
 
-/// When the planner must next look at customer $2.
-pub const SET_PLAN_AT: &str = "UPDATE customers SET plan_at = $1 WHERE id = $2";
-
 /// Every customer is looked at again (the playbooks changed).
 pub const REPLAN_ALL: &str = "UPDATE customers SET plan_at = $1";
 

@@ -320,13 +320,15 @@ impl Store for SqliteStore {
     async fn set_plan_at(&self, next: &[(CustomerId, DateTime<Utc>)]) -> Result<(), Error> {
         let fail = self.fail("scheduling planning");
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
-        for (id, at) in next {
-            sqlx::query(sql::SET_PLAN_AT)
-                .bind(ms(*at))
-                .bind(id.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(&fail)?;
+        for run in next.chunks(super::ROWS_PER_STATEMENT) {
+            // One statement a batch: (id, plan_at) pairs joined by id.
+            let mut update =
+                QueryBuilder::<Sqlite>::new("UPDATE customers SET plan_at = v.column2 FROM (");
+            update.push_values(run, |mut row, (id, at)| {
+                row.push_bind(id.as_str().to_owned()).push_bind(ms(*at));
+            });
+            update.push(") AS v WHERE customers.id = v.column1");
+            update.build().execute(&mut *tx).await.map_err(&fail)?;
         }
         tx.commit().await.map_err(&fail)
     }

@@ -1,0 +1,119 @@
+//! Shared by the benchmarks: generated customers, fresh stores, and the
+//! peak memory of a child process.
+#![allow(dead_code)] // Each benchmark uses part of this.
+
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ZONES: &[&str] = &[
+    "UTC",
+    "Europe/Berlin",
+    "America/New_York",
+    "Asia/Tokyo",
+    "Asia/Kathmandu",
+    "Australia/Sydney",
+];
+const PLANS: &[&str] = &["free", "pro", "enterprise", "self-hosted"];
+const FEATURES: &[&str] = &["api", "dashboards", "sso", "alerts", "exports"];
+
+/// A realistic customer file: every known column, a few attributes, a list.
+pub fn generate(path: &Path, n: usize) {
+    let mut out = BufWriter::new(std::fs::File::create(path).unwrap());
+    writeln!(out, "id,email,name,timezone,locale,plan,signup_at,renewal_at,last_seen_at,health,region,company,features[]").unwrap();
+    for i in 0..n {
+        let features: Vec<&str> = FEATURES
+            .iter()
+            .enumerate()
+            .filter(|(f, _)| (i >> f) & 1 == 1)
+            .map(|(_, f)| *f)
+            .collect();
+        writeln!(
+            out,
+            "cust-{i:07},user{i}@customer{}.example,Person {i} Example,{},en,{},2026-{:02}-{:02}T10:00:00Z,2027-{:02}-{:02},2026-11-{:02}T08:30:00Z,{},{},Company {},{}",
+            i % 5000,
+            ZONES[i % ZONES.len()],
+            PLANS[i % PLANS.len()],
+            1 + i % 12,
+            1 + i % 28,
+            1 + (i / 7) % 12,
+            1 + (i / 3) % 28,
+            1 + i % 21,
+            i % 101,
+            ["eu", "us", "apac"][i % 3],
+            i % 977,
+            features.join(";"),
+        )
+        .unwrap();
+    }
+    out.flush().unwrap();
+}
+
+/// A fresh store for one run: a SQLite file in `work`, or a new PostgreSQL
+/// database (dropped by `drop_store`).
+pub fn fresh_store(work: &Path, backend: &str) -> (String, Option<(String, String)>) {
+    match backend {
+        "sqlite" => (format!("sqlite://{}", work.join("tend.db").display()), None),
+        "postgres" => {
+            let admin = std::env::var("TEND_TEST_POSTGRES_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+            let name = format!("tend_bench_{}", std::process::id());
+            psql(&admin, &format!("DROP DATABASE IF EXISTS {name}"));
+            psql(&admin, &format!("CREATE DATABASE {name}"));
+            let base = admin
+                .rsplit_once('/')
+                .map_or(admin.as_str(), |(b, _)| b)
+                .to_owned();
+            (format!("{base}/{name}"), Some((admin, name)))
+        }
+        other => panic!("unknown backend {other}"),
+    }
+}
+
+pub fn drop_store(database: Option<(String, String)>) {
+    if let Some((admin, name)) = database {
+        psql(
+            &admin,
+            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        );
+    }
+}
+
+/// Runs a child to its end; returns (seconds, peak RSS in KiB, stdout).
+pub fn measure(mut command: Command) -> (f64, u64, String) {
+    let start = Instant::now();
+    let mut child: Child = command.stdout(Stdio::piped()).spawn().expect("spawn tend");
+    let mut peak = 0;
+    // VmHWM is the high-water mark: the last reading before exit is the peak.
+    let status = loop {
+        if let Some(kib) = vm_hwm(child.id()) {
+            peak = peak.max(kib);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let secs = start.elapsed().as_secs_f64();
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+    assert!(status.success(), "tend failed: {out}");
+    (secs, peak, out)
+}
+
+pub fn vm_hwm(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+pub fn psql(url: &str, sql: &str) {
+    let status = Command::new("psql")
+        .args([url, "-qAtc", sql])
+        .env("PGOPTIONS", "--client-min-messages=warning")
+        .stdout(Stdio::null())
+        .status()
+        .expect("psql");
+    assert!(status.success(), "psql: {sql}");
+}

@@ -1,0 +1,174 @@
+//! Planning at scale: N generated customers and a playbook of 10 steps; the
+//! release `tend tick` for a full first pass, then a tick one minute later
+//! when nothing is due. Prints seconds and peak RSS for each.
+//!
+//! `cargo bench --bench plan [-- SIZE… ] [--backend sqlite|postgres]`
+//! (sizes default to 100000 and 1000000).
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// Ten steps of every kind of trigger, half with conditions.
+const PLAYBOOK: &str = r#"name = "bench"
+kind = "checkin"
+category = "onboarding"
+
+[[step]]
+id = "welcome"
+template = "bench/t"
+anchor = "signup_at"
+after = "1d"
+
+[[step]]
+id = "day-3-tip"
+kind = "tip"
+category = "tips"
+template = "bench/t"
+anchor = "signup_at"
+after = "3d"
+when = '!("dashboards" in customer.attributes.features)'
+
+[[step]]
+id = "day-7"
+template = "bench/t"
+anchor = "signup_at"
+after = "7d"
+
+[[step]]
+id = "day-14"
+template = "bench/t"
+anchor = "signup_at"
+after = "14d"
+when = 'customer.plan != "free"'
+
+[[step]]
+id = "day-30-nps"
+template = "bench/t"
+anchor = "signup_at"
+after = "30d"
+survey = "nps"
+
+[[step]]
+id = "renewal-30"
+kind = "reminder"
+category = "maintenance"
+template = "bench/t"
+anchor = "renewal_at"
+before = "30d"
+
+[[step]]
+id = "renewal-7"
+kind = "reminder"
+category = "maintenance"
+template = "bench/t"
+anchor = "renewal_at"
+before = "7d"
+when = 'customer.health < 60'
+
+[[step]]
+id = "monthly-backup"
+kind = "reminder"
+category = "maintenance"
+template = "bench/t"
+cron = "0 10 1 * *"
+when = 'customer.plan == "self-hosted"'
+expires = "3d"
+
+[[step]]
+id = "weekly-digest"
+kind = "tip"
+category = "tips"
+template = "bench/t"
+cron = "0 9 * * mon"
+expires = "1d"
+
+[[step]]
+id = "come-back"
+template = "bench/t"
+anchor = "last_seen_at"
+after = "21d"
+when = 'days_since(customer.last_seen_at) >= 21'
+"#;
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    let mut sizes: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
+    if sizes.is_empty() {
+        sizes = vec![100_000, 1_000_000];
+    }
+    let backends: Vec<&str> = match args.iter().position(|a| a == "--backend") {
+        Some(i) => vec![args[i + 1].as_str()],
+        None => vec!["sqlite", "postgres"],
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    println!(
+        "| customers | backend | full pass s | planned | full pass peak RSS MB | nothing-due tick ms | nothing-due peak RSS MB |"
+    );
+    println!("|---:|---|---:|---:|---:|---:|---:|");
+    for &n in &sizes {
+        let file = dir.path().join(format!("customers-{n}.csv"));
+        common::generate(&file, n);
+        for &backend in &backends {
+            run(dir.path(), &file, backend, n);
+        }
+    }
+}
+
+fn run(dir: &Path, file: &Path, backend: &str, n: usize) {
+    let work = dir.join(format!("plan-{backend}-{n}"));
+    std::fs::create_dir_all(work.join("config/playbooks")).unwrap();
+    std::fs::create_dir_all(work.join("templates/bench")).unwrap();
+    std::fs::write(work.join("config/playbooks/bench.toml"), PLAYBOOK).unwrap();
+    std::fs::write(
+        work.join("templates/bench/t.md.hbs"),
+        "+++\nsubject = \"x\"\n+++\nx\n",
+    )
+    .unwrap();
+    let (url, database) = common::fresh_store(&work, backend);
+    let tend = env!("CARGO_BIN_EXE_tend");
+    let command = |args: &[&str]| {
+        let mut c = Command::new(tend);
+        c.args(args)
+            .current_dir(&work)
+            .env("TEND__DATABASE__URL", &url)
+            .stderr(Stdio::inherit());
+        c
+    };
+    let status = command(&["import", "customers", file.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "import failed");
+
+    // The generated signups fall in 2026; mid-November has work for many.
+    let (full_secs, full_rss, out) = common::measure(command(&[
+        "tick",
+        "--now",
+        "2026-11-16T09:30:00Z",
+        "--format",
+        "json",
+    ]));
+    let planned: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let (idle_secs, idle_rss, idle) = common::measure(command(&[
+        "tick",
+        "--now",
+        "2026-11-16T09:31:00Z",
+        "--format",
+        "json",
+    ]));
+    let idle: serde_json::Value = serde_json::from_str(&idle).unwrap();
+    assert_eq!(idle["planned"], 0, "nothing is due a minute later");
+    println!(
+        "| {n} | {backend} | {full_secs:.1} | {} | {:.1} | {:.0} | {:.1} |",
+        planned["planned"],
+        full_rss as f64 / 1024.0,
+        idle_secs * 1000.0,
+        idle_rss as f64 / 1024.0
+    );
+    common::drop_store(database);
+}
