@@ -12,7 +12,7 @@ use crate::domain::condition::Facts;
 use crate::domain::customer::{Customer, CustomerId};
 use crate::domain::lifecycle::StageRules;
 use crate::domain::message::{NewMessage, Status};
-use crate::domain::plan::{Due, History, Horizon, StageEntry, due, next_check};
+use crate::domain::plan::{CronMemo, Due, History, Horizon, StageEntry, due, next_check};
 use crate::domain::playbook::{Kind, Playbook};
 use crate::domain::policy::{Decision, Pending, Rules, schedule};
 use crate::domain::window::Window;
@@ -95,6 +95,7 @@ impl Planner {
             store.replan_all(&self.fingerprint).await?;
         }
         let mut outcome = PlanOutcome::default();
+        let cron = CronMemo::default();
         loop {
             let page = store.customers_due(now, PAGE).await?;
             if page.is_empty() {
@@ -116,13 +117,14 @@ impl Planner {
                     now,
                     until: now,
                     window: &self.window,
+                    cron: &cron,
                 };
                 for item in due(&customer, &self.playbooks, history, &horizon) {
                     messages.push(self.message(&customer, item));
                 }
                 next.push((
                     customer.record.id.clone(),
-                    next_check(&customer, &self.playbooks, history, now),
+                    next_check(&customer, &self.playbooks, history, now, &cron),
                 ));
             }
             if !changes.is_empty() {
@@ -153,6 +155,7 @@ impl Planner {
         only: Option<&CustomerId>,
     ) -> Result<Vec<ForecastRow>, store::Error> {
         let mut rows = Vec::new();
+        let cron = CronMemo::default();
         let mut after: Option<CustomerId> = None;
         loop {
             let page = match only {
@@ -173,6 +176,7 @@ impl Planner {
                     now,
                     until,
                     window: &self.window,
+                    cron: &cron,
                 };
                 let items: Vec<Due> = due(&customer, &self.playbooks, history, &horizon)
                     .into_iter()

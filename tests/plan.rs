@@ -9,7 +9,9 @@ use chrono::{DateTime, Datelike, Duration, Timelike, Utc};
 use chrono_tz::Tz;
 use proptest::prelude::*;
 use tend::domain::customer::{Customer, CustomerId, CustomerRecord, Email};
-use tend::domain::plan::{Due, EventFact, History, Horizon, OccurrenceKey, StageEntry, due};
+use tend::domain::plan::{
+    CronMemo, Due, EventFact, History, Horizon, OccurrenceKey, StageEntry, due,
+};
 use tend::domain::playbook::{Known, Playbook, parse};
 use tend::domain::window::{Window, WindowSpec};
 
@@ -86,6 +88,7 @@ fn plan_at(c: &Customer, p: &Playbook, history: &History, now: &str, w: &Window)
             now,
             until: now,
             window: w,
+            cron: &CronMemo::default(),
         },
     )
 }
@@ -437,7 +440,7 @@ proptest! {
         offsets.sort_unstable();
         for minutes in offsets {
             let now = signup + Duration::minutes(minutes);
-            for d in due(&c, std::slice::from_ref(&p), &history, &Horizon { now, until: now, window: &w }) {
+            for d in due(&c, std::slice::from_ref(&p), &history, &Horizon { now, until: now, window: &w, cron: &CronMemo::default() }) {
                 prop_assert!(seen.insert(d.key.clone()), "planned twice: {:?}", d.key);
                 if d.expired.is_none() {
                     let local = d.send_at.with_timezone(&zone);

@@ -7,7 +7,10 @@
 //! `event:KEY` per event, `stage:MILLIS` per entry into a stage, and the UTC
 //! instant of each cron occurrence.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use chrono_tz::Tz;
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -77,6 +80,65 @@ pub struct Horizon<'a> {
     /// Look for occurrences up to here: `now` for a tick, later for a forecast.
     pub until: DateTime<Utc>,
     pub window: &'a Window,
+    /// Shared by every customer of one pass.
+    pub cron: &'a CronMemo,
+}
+
+/// Cron occurrences depend only on (pattern, zone, from, until), and
+/// customers share a few zones: one pass computes each set once.
+#[derive(Default)]
+pub struct CronMemo(Mutex<HashMap<CronKey, Arc<Occurrences>>>);
+
+type CronKey = (String, Tz, DateTime<Utc>, DateTime<Utc>);
+
+/// (occurrence key, due instant) pairs.
+type Occurrences = Vec<(String, DateTime<Utc>)>;
+
+impl CronMemo {
+    fn occurrences(
+        &self,
+        pattern: &str,
+        cron: &croner::Cron,
+        zone: Tz,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Arc<Occurrences> {
+        let key = (pattern.to_owned(), zone, from, until);
+        if let Some(found) = self.0.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return found;
+        }
+        let found = Arc::new(cron_occurrences(cron, zone, from, until));
+        if let Ok(mut memo) = self.0.lock() {
+            memo.insert(key, Arc::clone(&found));
+        }
+        found
+    }
+}
+
+/// The occurrences of `cron` in `zone` whose time is in `(from, until]`.
+/// Local times in the customer's zone; croner steps through them
+/// DST-correctly. Bounded, as a guard against a pattern that fires every
+/// minute over a long horizon.
+fn cron_occurrences(
+    cron: &croner::Cron,
+    zone: Tz,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Vec<(String, DateTime<Utc>)> {
+    let mut found = Vec::new();
+    let mut cursor = from.with_timezone(&zone);
+    while found.len() < 10_000 {
+        let Ok(next) = cron.find_next_occurrence(&cursor, false) else {
+            break;
+        };
+        let at = next.with_timezone(&Utc);
+        if at > until {
+            break;
+        }
+        found.push((at.format("%Y-%m-%dT%H:%M:%SZ").to_string(), at));
+        cursor = next;
+    }
+    found
 }
 
 /// Everything due for `customer` up to `horizon.until`, skipping what is
@@ -127,7 +189,9 @@ pub fn due(
             let expires = step.expires.as_chrono();
             let from = horizon.now - expires;
             let mut checked = None;
-            for (occurrence, due_at) in occurrences(customer, step, history, from, horizon.until) {
+            for (occurrence, due_at) in
+                occurrences(customer, step, history, from, horizon.until, horizon.cron)
+            {
                 let key = OccurrenceKey {
                     playbook: playbook.name.clone(),
                     step: step.id.clone(),
@@ -173,6 +237,7 @@ pub fn occurrences(
     history: &History,
     from: DateTime<Utc>,
     until: DateTime<Utc>,
+    memo: &CronMemo,
 ) -> Vec<(String, DateTime<Utc>)> {
     let within = |t: &DateTime<Utc>| *t > from && *t <= until;
     let record = &customer.record;
@@ -219,26 +284,10 @@ pub fn occurrences(
                     .collect(),
             }
         }
-        Trigger::Cron { cron, .. } => {
-            // Occurrences are local times in the customer's zone; croner
-            // steps through them DST-correctly. Bounded, as a guard against a
-            // pattern that fires every minute over a long horizon.
-            let zone = record.timezone;
-            let mut found = Vec::new();
-            let mut cursor = from.with_timezone(&zone);
-            while found.len() < 10_000 {
-                let Ok(next) = cron.find_next_occurrence(&cursor, false) else {
-                    break;
-                };
-                let at = next.with_timezone(&Utc);
-                if at > until {
-                    break;
-                }
-                found.push((at.format("%Y-%m-%dT%H:%M:%SZ").to_string(), at));
-                cursor = next;
-            }
-            found
-        }
+        Trigger::Cron { pattern, cron } => memo
+            .occurrences(pattern, cron, record.timezone, from, until)
+            .as_ref()
+            .clone(),
     }
 }
 
@@ -250,12 +299,13 @@ pub fn next_check(
     playbooks: &[Playbook],
     history: &History,
     now: DateTime<Utc>,
+    memo: &CronMemo,
 ) -> DateTime<Utc> {
     let daily = now + Duration::days(1);
     playbooks
         .iter()
         .flat_map(|p| &p.steps)
-        .flat_map(|step| occurrences(customer, step, history, now, daily))
+        .flat_map(|step| occurrences(customer, step, history, now, daily, memo))
         .map(|(_, at)| at)
         .min()
         .unwrap_or(daily)

@@ -401,22 +401,31 @@ impl Store for PgStore {
     async fn record_stage_changes(&self, changes: &[StageChange]) -> Result<(), Error> {
         let fail = self.fail("recording stage changes");
         let mut tx = self.pool.begin().await.map_err(&fail)?;
-        for change in changes {
-            sqlx::query(sql::SET_STAGE)
-                .bind(change.to.as_deref())
-                .bind(change.at)
-                .bind(change.customer_id.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(&fail)?;
-            sqlx::query(sql::INSERT_STAGE_CHANGE)
-                .bind(change.customer_id.as_str())
-                .bind(change.from.as_deref())
-                .bind(change.to.as_deref())
-                .bind(change.at)
-                .execute(&mut *tx)
-                .await
-                .map_err(&fail)?;
+        // Two statements a batch. A batch holds one change per customer (one
+        // planning pass), so the update's join is unambiguous.
+        for run in unique_runs(changes, |c| c.customer_id.as_str()) {
+            let ids: Vec<&str> = run.iter().map(|c| c.customer_id.as_str()).collect();
+            let to: Vec<Option<&str>> = run.iter().map(|c| c.to.as_deref()).collect();
+            let at: Vec<DateTime<Utc>> = run.iter().map(|c| c.at).collect();
+            sqlx::query(
+                "UPDATE customers SET stage = v.stage, stage_entered_at = v.at \
+                 FROM UNNEST($1::text[], $2::text[], $3::timestamptz[]) AS v(id, stage, at) \
+                 WHERE customers.id = v.id",
+            )
+            .bind(&ids)
+            .bind(&to)
+            .bind(&at)
+            .execute(&mut *tx)
+            .await
+            .map_err(&fail)?;
+            let mut insert = QueryBuilder::<Postgres>::new(sql::INSERT_STAGE_CHANGES);
+            insert.push_values(run, |mut row, c| {
+                row.push_bind(c.customer_id.as_str().to_owned())
+                    .push_bind(c.from.clone())
+                    .push_bind(c.to.clone())
+                    .push_bind(c.at);
+            });
+            insert.build().execute(&mut *tx).await.map_err(&fail)?;
         }
         tx.commit().await.map_err(&fail)
     }

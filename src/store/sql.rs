@@ -51,11 +51,10 @@ pub const CUSTOMERS_PAGE: &str = "SELECT id, email, name, timezone, locale, plan
      renewal_at, last_seen_at, health, attributes, stage, stage_entered_at, created_at, updated_at \
      FROM customers WHERE ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2";
 
-/// Moves a customer to a new lifecycle stage ($1), entered at $2.
-pub const SET_STAGE: &str = "UPDATE customers SET stage = $1, stage_entered_at = $2 WHERE id = $3";
-
-/// Records the change, so `stage:NAME` anchors fire once per entry.
-pub const INSERT_STAGE_CHANGE: &str = "INSERT INTO stage_changes (customer_id, from_stage, to_stage, changed_at) VALUES ($1, $2, $3, $4)";
+/// The start of a multi-row insert of stage changes (kept so `stage:NAME`
+/// anchors fire once per entry); `VALUES` follow.
+pub const INSERT_STAGE_CHANGES: &str =
+    "INSERT INTO stage_changes (customer_id, from_stage, to_stage, changed_at) ";
 
 /// The start of a multi-row outbox insert; `VALUES` follow.
 pub const INSERT_MESSAGES: &str = "INSERT INTO messages (id, customer_id, playbook, step, occurrence, \

@@ -434,22 +434,27 @@ impl Store for SqliteStore {
     async fn record_stage_changes(&self, changes: &[StageChange]) -> Result<(), Error> {
         let fail = self.fail("recording stage changes");
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
-        for change in changes {
-            sqlx::query(sql::SET_STAGE)
-                .bind(change.to.as_deref())
-                .bind(ms(change.at))
-                .bind(change.customer_id.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(&fail)?;
-            sqlx::query(sql::INSERT_STAGE_CHANGE)
-                .bind(change.customer_id.as_str())
-                .bind(change.from.as_deref())
-                .bind(change.to.as_deref())
-                .bind(ms(change.at))
-                .execute(&mut *tx)
-                .await
-                .map_err(&fail)?;
+        // Two statements a batch. A batch holds one change per customer (one
+        // planning pass), so the update's join is unambiguous.
+        for run in unique_runs(changes, |c| c.customer_id.as_str()) {
+            let mut update = QueryBuilder::<Sqlite>::new(
+                "UPDATE customers SET stage = v.column2, stage_entered_at = v.column3 FROM (",
+            );
+            update.push_values(run, |mut row, c| {
+                row.push_bind(c.customer_id.as_str().to_owned())
+                    .push_bind(c.to.clone())
+                    .push_bind(ms(c.at));
+            });
+            update.push(") AS v WHERE customers.id = v.column1");
+            update.build().execute(&mut *tx).await.map_err(&fail)?;
+            let mut insert = QueryBuilder::<Sqlite>::new(sql::INSERT_STAGE_CHANGES);
+            insert.push_values(run, |mut row, c| {
+                row.push_bind(c.customer_id.as_str().to_owned())
+                    .push_bind(c.from.clone())
+                    .push_bind(c.to.clone())
+                    .push_bind(ms(c.at));
+            });
+            insert.build().execute(&mut *tx).await.map_err(&fail)?;
         }
         tx.commit().await.map_err(&fail)
     }
