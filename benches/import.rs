@@ -13,18 +13,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| a != "--bench")
-        .collect();
-    let mut sizes: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
-    if sizes.is_empty() {
-        sizes = vec![100_000, 1_000_000];
-    }
-    let backends: Vec<&str> = match args.iter().position(|a| a == "--backend") {
-        Some(i) => vec![args[i + 1].as_str()],
-        None => vec!["sqlite", "postgres"],
-    };
+    let (sizes, backends) = common::args();
     let dir = tempfile::tempdir().expect("temp dir");
     println!("| customers | backend | file MB | seconds | customers/s | peak RSS MB |");
     println!("|---:|---|---:|---:|---:|---:|");
@@ -32,7 +21,7 @@ fn main() {
         let file = dir.path().join(format!("customers-{n}.csv"));
         common::generate(&file, n);
         let mb = std::fs::metadata(&file).unwrap().len() as f64 / 1e6;
-        for &backend in &backends {
+        for backend in &backends {
             let (secs, rss) = run(dir.path(), &file, backend, n);
             println!(
                 "| {n} | {backend} | {mb:.0} | {secs:.2} | {:.0} | {:.1} |",

@@ -93,18 +93,7 @@ when = 'days_since(customer.last_seen_at) >= 21'
 "#;
 
 fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| a != "--bench")
-        .collect();
-    let mut sizes: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
-    if sizes.is_empty() {
-        sizes = vec![100_000, 1_000_000];
-    }
-    let backends: Vec<&str> = match args.iter().position(|a| a == "--backend") {
-        Some(i) => vec![args[i + 1].as_str()],
-        None => vec!["sqlite", "postgres"],
-    };
+    let (sizes, backends) = common::args();
     let dir = tempfile::tempdir().expect("temp dir");
     println!(
         "| customers | backend | full pass s | planned | full pass peak RSS MB | nothing-due tick ms | nothing-due peak RSS MB |"
@@ -113,7 +102,7 @@ fn main() {
     for &n in &sizes {
         let file = dir.path().join(format!("customers-{n}.csv"));
         common::generate(&file, n);
-        for &backend in &backends {
+        for backend in &backends {
             run(dir.path(), &file, backend, n);
         }
     }

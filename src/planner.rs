@@ -17,7 +17,7 @@ use crate::domain::playbook::{Kind, Playbook};
 use crate::domain::policy::{Decision, Pending, Rules, schedule};
 use crate::domain::window::Window;
 use crate::playbooks::Catalog;
-use crate::store::{self, StageChange, Store};
+use crate::store::{self, DueCursor, StageChange, Store};
 
 /// Customers read and planned per round trip to the store.
 const PAGE: u32 = 500;
@@ -96,11 +96,13 @@ impl Planner {
         }
         let mut outcome = PlanOutcome::default();
         let cron = CronMemo::default();
+        let mut cursor = DueCursor::start();
         loop {
-            let page = store.customers_due(now, PAGE).await?;
+            let (page, next_cursor) = store.customers_due(now, &cursor, PAGE).await?;
             if page.is_empty() {
                 break;
             }
+            cursor = next_cursor;
             let ids: Vec<CustomerId> = page.iter().map(|c| c.record.id.clone()).collect();
             let mut histories = store.planning_history(&ids).await?;
             let mut changes = Vec::new();

@@ -10,7 +10,7 @@ use tend::domain::event::EventRecord;
 use tend::domain::message::{MessageFilter, NewMessage, Status};
 use tend::domain::plan::OccurrenceKey;
 use tend::domain::playbook::{Kind, Survey};
-use tend::store::{Db, StageChange, Store, WriteOutcome};
+use tend::store::{Db, DueCursor, StageChange, Store, WriteOutcome};
 
 /// Declares each contract test once per backend.
 macro_rules! contract {
@@ -508,7 +508,7 @@ async fn only_customers_whose_planning_time_has_come_are_read(store: &Db) {
         .await
         .unwrap();
     // New customers are due at once.
-    assert_eq!(store.customers_due(t0(), 10).await.unwrap().len(), 3);
+    assert_eq!(due_ids(store, t0(), 10).await.len(), 3);
     let tomorrow = t0() + Duration::days(1);
     store
         .set_plan_at(&[
@@ -519,22 +519,28 @@ async fn only_customers_whose_planning_time_has_come_are_read(store: &Db) {
         .await
         .unwrap();
     assert!(
-        store.customers_due(t0(), 10).await.unwrap().is_empty(),
+        due_ids(store, t0(), 10).await.is_empty(),
         "nothing due: nobody read"
     );
-    let due: Vec<String> = store
-        .customers_due(tomorrow, 10)
+    assert_eq!(due_ids(store, tomorrow, 10).await, ["a", "c"]);
+    // A page at a time, each after the last.
+    let (first, cursor) = store
+        .customers_due(tomorrow, &DueCursor::start(), 1)
         .await
-        .unwrap()
-        .iter()
-        .map(|c| c.record.id.to_string())
-        .collect();
-    assert_eq!(due, ["a", "c"]);
+        .unwrap();
+    assert_eq!(first[0].record.id.as_str(), "a");
     assert_eq!(
-        store.customers_due(tomorrow, 1).await.unwrap().len(),
-        1,
-        "limit"
+        cursor,
+        DueCursor {
+            plan_at: tomorrow,
+            id: "a".into()
+        }
     );
+    let (second, cursor) = store.customers_due(tomorrow, &cursor, 1).await.unwrap();
+    assert_eq!(second[0].record.id.as_str(), "c");
+    let (rest, end) = store.customers_due(tomorrow, &cursor, 1).await.unwrap();
+    assert!(rest.is_empty());
+    assert_eq!(end, cursor, "an empty page keeps the cursor");
 
     // A changed customer, or one with a new event, is due again at once.
     store
@@ -545,14 +551,7 @@ async fn only_customers_whose_planning_time_has_come_are_read(store: &Db) {
         .insert_events(&[event("b", None, "login")], t0())
         .await
         .unwrap();
-    let due: Vec<String> = store
-        .customers_due(t0(), 10)
-        .await
-        .unwrap()
-        .iter()
-        .map(|c| c.record.id.to_string())
-        .collect();
-    assert_eq!(due, ["a", "b"]);
+    assert_eq!(due_ids(store, t0(), 10).await, ["a", "b"]);
 }
 
 async fn a_new_fingerprint_has_everyone_planned_again(store: &Db) {
@@ -571,10 +570,18 @@ async fn a_new_fingerprint_has_everyone_planned_again(store: &Db) {
         store.planner_fingerprint().await.unwrap().as_deref(),
         Some("v1")
     );
-    assert_eq!(store.customers_due(t0(), 10).await.unwrap().len(), 2);
+    assert_eq!(due_ids(store, t0(), 10).await.len(), 2);
     store.replan_all("v2").await.unwrap();
     assert_eq!(
         store.planner_fingerprint().await.unwrap().as_deref(),
         Some("v2")
     );
+}
+
+async fn due_ids(store: &Db, now: DateTime<Utc>, limit: u32) -> Vec<String> {
+    let (due, _) = store
+        .customers_due(now, &DueCursor::start(), limit)
+        .await
+        .unwrap();
+    due.iter().map(|c| c.record.id.to_string()).collect()
 }

@@ -50,6 +50,24 @@ pub fn generate(path: &Path, n: usize) {
     out.flush().unwrap();
 }
 
+/// The command line of a benchmark: sizes (default 100,000 and 1,000,000)
+/// and `--backend sqlite|postgres` (default both).
+pub fn args() -> (Vec<usize>, Vec<String>) {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    let mut sizes: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
+    if sizes.is_empty() {
+        sizes = vec![100_000, 1_000_000];
+    }
+    let backends = match args.iter().position(|a| a == "--backend") {
+        Some(i) => vec![args.get(i + 1).cloned().unwrap_or_default()],
+        None => vec!["sqlite".to_owned(), "postgres".to_owned()],
+    };
+    (sizes, backends)
+}
+
 /// A fresh store for one run: a SQLite file in `work`, or a new PostgreSQL
 /// database (dropped by `drop_store`).
 pub fn fresh_store(work: &Path, backend: &str) -> (String, Option<(String, String)>) {

@@ -310,14 +310,3 @@ pub fn next_check(
         .min()
         .unwrap_or(daily)
 }
-
-/// How far back a tick must look so that no occurrence within its expiry
-/// is missed: the longest `expires` of any step.
-pub fn lookback(playbooks: &[Playbook]) -> Duration {
-    playbooks
-        .iter()
-        .flat_map(|p| &p.steps)
-        .map(|s| s.expires.as_chrono())
-        .max()
-        .unwrap_or_else(Duration::zero)
-}

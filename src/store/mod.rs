@@ -106,8 +106,14 @@ pub trait Store {
     /// A customer's events, oldest first.
     async fn events_of(&self, id: &CustomerId) -> Result<Vec<StoredEvent>, Error>;
 
-    /// Up to `limit` customers whose planning time has come by `now`.
-    async fn customers_due(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Customer>, Error>;
+    /// Up to `limit` customers whose planning time has come by `now`, after
+    /// `after` (start with `DueCursor::START`), with the cursor of the last.
+    async fn customers_due(
+        &self,
+        now: DateTime<Utc>,
+        after: &DueCursor,
+        limit: u32,
+    ) -> Result<(Vec<Customer>, DueCursor), Error>;
 
     /// Sets when the planner must next look at each customer.
     async fn set_plan_at(&self, next: &[(CustomerId, DateTime<Utc>)]) -> Result<(), Error>;
@@ -148,6 +154,23 @@ pub trait Store {
 
     /// Waits for in-flight work and closes every connection.
     async fn close(&self);
+}
+
+/// Where a planning pass has got to: the last (plan_at, id) it read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueCursor {
+    pub plan_at: DateTime<Utc>,
+    pub id: String,
+}
+
+impl DueCursor {
+    /// Before every customer: plan_at is never earlier than the epoch.
+    pub fn start() -> Self {
+        Self {
+            plan_at: DateTime::<Utc>::UNIX_EPOCH - chrono::Duration::seconds(1),
+            id: String::new(),
+        }
+    }
 }
 
 /// A customer's move from one lifecycle stage to another.
@@ -235,8 +258,13 @@ impl Store for Db {
     async fn events_of(&self, id: &CustomerId) -> Result<Vec<StoredEvent>, Error> {
         dispatch!(self, s => s.events_of(id).await)
     }
-    async fn customers_due(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Customer>, Error> {
-        dispatch!(self, s => s.customers_due(now, limit).await)
+    async fn customers_due(
+        &self,
+        now: DateTime<Utc>,
+        after: &DueCursor,
+        limit: u32,
+    ) -> Result<(Vec<Customer>, DueCursor), Error> {
+        dispatch!(self, s => s.customers_due(now, after, limit).await)
     }
     async fn set_plan_at(&self, next: &[(CustomerId, DateTime<Utc>)]) -> Result<(), Error> {
         dispatch!(self, s => s.set_plan_at(next).await)

@@ -33,13 +33,18 @@ pub const SELECT_EVENTS_OF: &str = "SELECT id, name, occurred_at, properties, re
 
 pub const COUNT_CUSTOMERS: &str = "SELECT count(*) FROM customers";
 
-/// Up to $2 customers whose planning time ($1) has come, most overdue first.
+/// Up to $4 customers whose planning time ($1) has come, most overdue first,
+/// after the cursor ($2 plan_at, $3 id). The cursor matters on PostgreSQL:
+/// rows planned earlier in the pass leave dead index entries behind, and a
+/// scan from the start of the index would walk all of them for every page.
 pub const CUSTOMERS_DUE: &str = "SELECT id, email, name, timezone, locale, plan, signup_at, \
-     renewal_at, last_seen_at, health, attributes, stage, stage_entered_at, created_at, updated_at \
-     FROM customers WHERE plan_at <= $1 ORDER BY plan_at, id LIMIT $2";
+     renewal_at, last_seen_at, health, attributes, stage, stage_entered_at, created_at, updated_at, \
+     plan_at FROM customers WHERE plan_at <= $1 AND (plan_at, id) > ($2, $3) \
+     ORDER BY plan_at, id LIMIT $4";
 
-/// Every customer is looked at again (the playbooks changed).
-pub const REPLAN_ALL: &str = "UPDATE customers SET plan_at = $1";
+/// Every customer is looked at again (the playbooks changed). Those already
+/// due are left alone: after an import that is everyone, and nothing is written.
+pub const REPLAN_ALL: &str = "UPDATE customers SET plan_at = $1 WHERE plan_at > $1";
 
 pub const SELECT_PLANNER_STATE: &str = "SELECT value FROM planner_state WHERE key = $1";
 

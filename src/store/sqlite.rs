@@ -12,6 +12,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
+use super::DueCursor;
 use super::{
     ConnectOptions, CustomerColumns, Error, HistoryRow, StageChange, Store, StoredEvent,
     WriteOutcome, fold_history, sql, unique_runs,
@@ -306,15 +307,33 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn customers_due(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Customer>, Error> {
+    async fn customers_due(
+        &self,
+        now: DateTime<Utc>,
+        after: &DueCursor,
+        limit: u32,
+    ) -> Result<(Vec<Customer>, DueCursor), Error> {
         let fail = self.fail("reading customers due for planning");
         let rows = sqlx::query(sql::CUSTOMERS_DUE)
             .bind(ms(now))
+            .bind(ms(after.plan_at))
+            .bind(after.id.as_str())
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await
             .map_err(&fail)?;
-        rows.iter().map(|row| customer_from(row, &fail)).collect()
+        let cursor = match rows.last() {
+            Some(row) => DueCursor {
+                plan_at: from_ms(row.try_get("plan_at").map_err(&fail)?)?,
+                id: row.try_get("id").map_err(&fail)?,
+            },
+            None => after.clone(),
+        };
+        let customers = rows
+            .iter()
+            .map(|row| customer_from(row, &fail))
+            .collect::<Result<_, _>>()?;
+        Ok((customers, cursor))
     }
 
     async fn set_plan_at(&self, next: &[(CustomerId, DateTime<Utc>)]) -> Result<(), Error> {
