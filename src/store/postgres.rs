@@ -366,6 +366,9 @@ impl Store for PgStore {
         let events = sqlx::query(
             "SELECT customer_id, coalesce(id, 'seq:' || seq), name, occurred_at FROM events WHERE customer_id = ANY($1)",
         )
+        // Planned afresh each time: a plan cached while the table was small
+        // (the first pass after an import) scans the whole table later.
+        .persistent(false)
         .bind(&list)
         .fetch_all(&self.pool)
         .await
@@ -383,6 +386,9 @@ impl Store for PgStore {
         let stages = sqlx::query(
             "SELECT customer_id, to_stage, changed_at FROM stage_changes WHERE to_stage IS NOT NULL AND customer_id = ANY($1)",
         )
+        // Planned afresh each time: a plan cached while the table was small
+        // (the first pass after an import) scans the whole table later.
+        .persistent(false)
         .bind(&list)
         .fetch_all(&self.pool)
         .await
@@ -399,6 +405,9 @@ impl Store for PgStore {
         let messages = sqlx::query(
             "SELECT customer_id, playbook, step, occurrence, status = 'sent' FROM messages WHERE customer_id = ANY($1)",
         )
+        // Planned afresh each time: a plan cached while the table was small
+        // (the first pass after an import) scans the whole table later.
+        .persistent(false)
         .bind(&list)
         .fetch_all(&self.pool)
         .await
