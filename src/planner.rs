@@ -112,18 +112,15 @@ impl Planner {
                 let Some(history) = histories.get_mut(&customer.record.id) else {
                     continue;
                 };
-                if let Some(change) = self.update_stage(&mut customer, history, now) {
-                    changes.push(change);
-                }
                 let horizon = Horizon {
                     now,
                     until: now,
                     window: &self.window,
                     cron: &cron,
                 };
-                for item in due(&customer, &self.playbooks, history, &horizon) {
-                    messages.push(self.message(&customer, item));
-                }
+                let (change, items) = self.plan_customer(&mut customer, history, &horizon);
+                changes.extend(change);
+                messages.extend(items.into_iter().map(|item| self.message(&customer, item)));
                 next.push((
                     customer.record.id.clone(),
                     next_check(&customer, &self.playbooks, history, now, &cron),
@@ -173,17 +170,14 @@ impl Planner {
                 let Some(history) = histories.get_mut(&customer.record.id) else {
                     continue;
                 };
-                self.update_stage(&mut customer, history, now);
                 let horizon = Horizon {
                     now,
                     until,
                     window: &self.window,
                     cron: &cron,
                 };
-                let items: Vec<Due> = due(&customer, &self.playbooks, history, &horizon)
-                    .into_iter()
-                    .filter(|d| d.expired.is_none())
-                    .collect();
+                let (_, items) = self.plan_customer(&mut customer, history, &horizon);
+                let items: Vec<Due> = items.into_iter().filter(|d| d.expired.is_none()).collect();
                 // When each would go once the cap and priorities apply.
                 let pending: Vec<Pending> = items
                     .iter()
@@ -230,6 +224,19 @@ impl Planner {
             ))
         });
         Ok(rows)
+    }
+
+    /// What is due for one customer, with their stage brought up to date
+    /// first (so a `stage:NAME` step can fire in the same pass): the tick and
+    /// the forecast share this, so they cannot disagree.
+    fn plan_customer(
+        &self,
+        customer: &mut Customer,
+        history: &mut History,
+        horizon: &Horizon<'_>,
+    ) -> (Option<StageChange>, Vec<Due>) {
+        let change = self.update_stage(customer, history, horizon.now);
+        (change, due(customer, &self.playbooks, history, horizon))
     }
 
     /// Brings the customer's stage up to date in memory (and in `history`,
