@@ -15,7 +15,7 @@ use cel::objects::Map;
 use cel::{Context, Env, ExecutionError, Program, Value};
 use chrono::{DateTime, Utc};
 
-use super::customer::Customer;
+use super::customer::{Customer, RECORD_FIELDS};
 use super::span::Span;
 
 /// The parser recurses deeply on nested expressions; give it room.
@@ -173,8 +173,9 @@ pub fn compile_checked(source: &str) -> Result<Condition, String> {
     use super::customer::{CustomerId, CustomerRecord, Email};
     if let Some(field) = unknown_customer_field(source) {
         return Err(format!(
-            "customer.{field} is not a customer field; use one of {} (custom data is under customer.attributes)",
-            CUSTOMER_FIELDS.join(", ")
+            "customer.{field} is not a customer field; use one of {}, {} (custom data is under customer.attributes)",
+            RECORD_FIELDS.join(", "),
+            DERIVED_FIELDS.join(", ")
         ));
     }
     let condition = Condition::compile(source)?;
@@ -212,22 +213,12 @@ pub fn compile_checked(source: &str) -> Result<Condition, String> {
     }
 }
 
-/// Fields a condition can read on `customer`; anything else is a typo.
-pub const CUSTOMER_FIELDS: &[&str] = &[
-    "id",
-    "email",
-    "name",
-    "first_name",
-    "timezone",
-    "locale",
-    "plan",
-    "signup_at",
-    "renewal_at",
-    "last_seen_at",
-    "health",
-    "attributes",
-    "stage",
-];
+/// What tend derives and conditions can read beside the record's fields.
+const DERIVED_FIELDS: &[&str] = &["first_name", "stage"];
+
+fn is_customer_field(name: &str) -> bool {
+    RECORD_FIELDS.contains(&name) || DERIVED_FIELDS.contains(&name)
+}
 
 /// The first `customer.NAME` in `source` that is not a customer field: CEL
 /// would only say "no such key" when it runs, and only for some customers.
@@ -243,7 +234,7 @@ pub fn unknown_customer_field(source: &str) -> Option<String> {
             .chars()
             .take_while(|c| c.is_alphanumeric() || *c == '_')
             .collect();
-        if !CUSTOMER_FIELDS.contains(&field.as_str()) {
+        if !is_customer_field(&field) {
             return Some(field);
         }
     }

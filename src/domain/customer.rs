@@ -113,6 +113,21 @@ pub fn parse_health(raw: &str) -> Result<u8, String> {
     }
 }
 
+/// The fields of a customer record, as import and the API name them.
+pub const RECORD_FIELDS: &[&str] = &[
+    "id",
+    "email",
+    "name",
+    "timezone",
+    "locale",
+    "plan",
+    "signup_at",
+    "renewal_at",
+    "last_seen_at",
+    "health",
+    "attributes",
+];
+
 /// What import and the API know about a customer: one complete record.
 /// Writing it replaces the stored fields; tend's own state (stage, history)
 /// is kept.

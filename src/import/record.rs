@@ -7,7 +7,7 @@ use chrono_tz::Tz;
 use serde_json::{Map, Value};
 
 use crate::domain::customer::{
-    CustomerId, CustomerRecord, Email, parse_health, parse_locale, parse_timezone,
+    CustomerId, CustomerRecord, Email, RECORD_FIELDS, parse_health, parse_locale, parse_timezone,
 };
 use crate::domain::event::{parse_event_id, parse_event_name};
 use crate::domain::timestamp::parse_instant;
@@ -20,19 +20,7 @@ pub struct Defaults {
 }
 
 /// The fields a customer row may have; anything else in a CSV is an attribute.
-pub const CUSTOMER_FIELDS: &[&str] = &[
-    "id",
-    "email",
-    "name",
-    "timezone",
-    "locale",
-    "plan",
-    "signup_at",
-    "renewal_at",
-    "last_seen_at",
-    "health",
-    "attributes",
-];
+pub const CUSTOMER_FIELDS: &[&str] = RECORD_FIELDS;
 const CUSTOMER_REQUIRED: &[&str] = &["id", "email"];
 
 /// The fields an event row may have; anything else in a CSV is a property.
