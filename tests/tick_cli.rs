@@ -154,6 +154,31 @@ fn ticks_plan_each_occurrence_once(p: &Project) {
             .expect_code(0),
     );
     assert_eq!(bo.as_array().unwrap().len(), 1);
+
+    // The forecast reads the same store, shows nothing already planned, and
+    // writes nothing.
+    let before = json(&p.tend(&["messages", "--format", "json"]).expect_code(0));
+    let forecast = json(
+        &p.tend(&[
+            "forecast",
+            "--now",
+            "2026-03-05T09:30:00Z",
+            "--days",
+            "30",
+            "--format",
+            "json",
+        ])
+        .expect_code(0),
+    );
+    assert_eq!(
+        forecast,
+        serde_json::json!([]),
+        "every occurrence up to then is planned"
+    );
+    assert_eq!(
+        json(&p.tend(&["messages", "--format", "json"]).expect_code(0)),
+        before
+    );
 }
 
 #[test]
