@@ -2,7 +2,8 @@
 //! lifecycle stage up to date, asks `domain::plan` what is due, and puts it
 //! into the outbox. The same code path, writing nothing, gives the forecast.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -40,6 +41,15 @@ pub struct ForecastRow {
     pub template: String,
     /// Rendered from the template once templates render; until then none.
     pub subject: Option<String>,
+}
+
+/// What planning one page produced, for the store to write.
+#[derive(Default)]
+struct PagePlan {
+    changes: Vec<StageChange>,
+    planned: Vec<NewMessage>,
+    expired: Vec<NewMessage>,
+    next: Vec<(CustomerId, DateTime<Utc>)>,
 }
 
 /// Everything planning needs from the configuration, prepared once.
@@ -86,8 +96,13 @@ impl Planner {
 
     /// One planning pass at `now`: every customer whose planning time has
     /// come (all of them after the playbooks changed), and no one else.
+    ///
+    /// Pages overlap: while one page is planned on a blocking thread, the
+    /// next is read, and the one before is written, so the store and the
+    /// planning share the cores. The keyset cursor makes reading ahead safe:
+    /// a page is never read again before its writes land.
     pub async fn plan_once(
-        &self,
+        self: &Arc<Self>,
         store: &impl Store,
         now: DateTime<Utc>,
     ) -> Result<PlanOutcome, store::Error> {
@@ -95,51 +110,96 @@ impl Planner {
             store.replan_all(&self.fingerprint).await?;
         }
         let mut outcome = PlanOutcome::default();
-        let cron = CronMemo::default();
+        let cron = Arc::new(CronMemo::default());
         let mut cursor = DueCursor::start();
+        let mut in_flight: Option<tokio::task::JoinHandle<PagePlan>> = None;
         loop {
             let (page, next_cursor) = store.customers_due(now, &cursor, PAGE).await?;
-            if page.is_empty() {
-                break;
+            let next = if page.is_empty() {
+                None
+            } else {
+                cursor = next_cursor;
+                let ids: Vec<CustomerId> = page.iter().map(|c| c.record.id.clone()).collect();
+                Some((page, store.planning_history(&ids).await?))
+            };
+            let previous = match in_flight.take() {
+                Some(handle) => Some(match handle.await {
+                    Ok(plan) => plan,
+                    // A panic while planning is a bug: surface it as one.
+                    Err(e) => std::panic::resume_unwind(e.into_panic()),
+                }),
+                None => None,
+            };
+            if let Some((page, histories)) = next {
+                let planner = Arc::clone(self);
+                let cron = Arc::clone(&cron);
+                in_flight = Some(tokio::task::spawn_blocking(move || {
+                    planner.plan_page(page, histories, now, &cron)
+                }));
             }
-            cursor = next_cursor;
-            let ids: Vec<CustomerId> = page.iter().map(|c| c.record.id.clone()).collect();
-            let mut histories = store.planning_history(&ids).await?;
-            let mut changes = Vec::new();
-            let mut messages = Vec::new();
-            let mut next = Vec::with_capacity(page.len());
-            for mut customer in page {
-                let Some(history) = histories.get_mut(&customer.record.id) else {
-                    continue;
-                };
-                let horizon = Horizon {
-                    now,
-                    until: now,
-                    window: &self.window,
-                    cron: &cron,
-                };
-                let (change, items) = self.plan_customer(&mut customer, history, &horizon);
-                changes.extend(change);
-                messages.extend(items.into_iter().map(|item| self.message(&customer, item)));
-                next.push((
-                    customer.record.id.clone(),
-                    next_check(&customer, &self.playbooks, history, now, &cron),
-                ));
+            match previous {
+                Some(plan) => self.write_page(store, plan, now, &mut outcome).await?,
+                None if in_flight.is_none() => break,
+                None => {}
             }
-            if !changes.is_empty() {
-                store.record_stage_changes(&changes).await?;
-                outcome.stage_changes += changes.len() as u64;
-            }
-            let (planned, expired): (Vec<_>, Vec<_>) = messages
-                .into_iter()
-                .partition(|m| m.status == Status::Planned);
-            outcome.planned += store.insert_messages(&planned, now).await?;
-            outcome.expired += store.insert_messages(&expired, now).await?;
-            // Last: a crash before this point only means the same customers
-            // are planned again, which the outbox's unique key makes harmless.
-            store.set_plan_at(&next).await?;
         }
         Ok(outcome)
+    }
+
+    /// Plans one page of customers: pure work, run off the async runtime.
+    fn plan_page(
+        &self,
+        page: Vec<Customer>,
+        mut histories: HashMap<CustomerId, History>,
+        now: DateTime<Utc>,
+        cron: &CronMemo,
+    ) -> PagePlan {
+        let mut plan = PagePlan::default();
+        for mut customer in page {
+            let Some(history) = histories.get_mut(&customer.record.id) else {
+                continue;
+            };
+            let horizon = Horizon {
+                now,
+                until: now,
+                window: &self.window,
+                cron,
+            };
+            let (change, items) = self.plan_customer(&mut customer, history, &horizon);
+            plan.changes.extend(change);
+            for item in items {
+                let message = self.message(&customer, item);
+                if message.status == Status::Planned {
+                    plan.planned.push(message);
+                } else {
+                    plan.expired.push(message);
+                }
+            }
+            plan.next.push((
+                customer.record.id.clone(),
+                next_check(&customer, &self.playbooks, history, now, cron),
+            ));
+        }
+        plan
+    }
+
+    /// Writes one planned page.
+    async fn write_page(
+        &self,
+        store: &impl Store,
+        plan: PagePlan,
+        now: DateTime<Utc>,
+        outcome: &mut PlanOutcome,
+    ) -> Result<(), store::Error> {
+        if !plan.changes.is_empty() {
+            store.record_stage_changes(&plan.changes).await?;
+            outcome.stage_changes += plan.changes.len() as u64;
+        }
+        outcome.planned += store.insert_messages(&plan.planned, now).await?;
+        outcome.expired += store.insert_messages(&plan.expired, now).await?;
+        // Last: a crash before this point only means the same customers are
+        // planned again, which the outbox's unique key makes harmless.
+        store.set_plan_at(&plan.next).await
     }
 
     /// What would be sent from `now` to `until`, for one customer or all,

@@ -112,7 +112,10 @@ fn load(path: &ConfigPath, env: &Env, default_level: &str) -> anyhow::Result<Loa
 
 /// Loads the configuration and the playbooks, refusing (with every problem
 /// listed) when anything is wrong.
-fn load_planner(path: &ConfigPath, env: &Env) -> anyhow::Result<(Loaded, crate::planner::Planner)> {
+fn load_planner(
+    path: &ConfigPath,
+    env: &Env,
+) -> anyhow::Result<(Loaded, std::sync::Arc<crate::planner::Planner>)> {
     let loaded = load(path, env, "warn")?;
     let playbooks = crate::playbooks::load(&loaded.settings).map_err(|problems| {
         let listed: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
@@ -124,7 +127,7 @@ fn load_planner(path: &ConfigPath, env: &Env) -> anyhow::Result<(Loaded, crate::
     })?;
     let planner =
         crate::planner::Planner::new(&loaded.settings, playbooks).map_err(anyhow::Error::msg)?;
-    Ok((loaded, planner))
+    Ok((loaded, std::sync::Arc::new(planner)))
 }
 
 /// Connects to the store and applies pending migrations.
