@@ -18,7 +18,7 @@ use crate::domain::playbook::{Kind, Playbook};
 use crate::domain::policy::{Decision, Pending, Rules, schedule};
 use crate::domain::window::Window;
 use crate::playbooks::Catalog;
-use crate::store::{self, DueCursor, StageChange, Store};
+use crate::store::{self, DueCursor, PlanWrite, StageChange, Store};
 
 /// Customers read and planned per round trip to the store.
 const PAGE: u32 = 500;
@@ -41,15 +41,6 @@ pub struct ForecastRow {
     pub template: String,
     /// Rendered from the template once templates render; until then none.
     pub subject: Option<String>,
-}
-
-/// What planning one page produced, for the store to write.
-#[derive(Default)]
-struct PagePlan {
-    changes: Vec<StageChange>,
-    planned: Vec<NewMessage>,
-    expired: Vec<NewMessage>,
-    next: Vec<(CustomerId, DateTime<Utc>)>,
 }
 
 /// Everything planning needs from the configuration, prepared once.
@@ -112,7 +103,7 @@ impl Planner {
         let mut outcome = PlanOutcome::default();
         let cron = Arc::new(CronMemo::default());
         let mut cursor = DueCursor::start();
-        let mut in_flight: Option<tokio::task::JoinHandle<PagePlan>> = None;
+        let mut in_flight: Option<tokio::task::JoinHandle<PlanWrite>> = None;
         loop {
             let (page, next_cursor) = store.customers_due(now, &cursor, PAGE).await?;
             let next = if page.is_empty() {
@@ -153,8 +144,8 @@ impl Planner {
         mut histories: HashMap<CustomerId, History>,
         now: DateTime<Utc>,
         cron: &CronMemo,
-    ) -> PagePlan {
-        let mut plan = PagePlan::default();
+    ) -> PlanWrite {
+        let mut plan = PlanWrite::default();
         for mut customer in page {
             let Some(history) = histories.get_mut(&customer.record.id) else {
                 continue;
@@ -183,23 +174,21 @@ impl Planner {
         plan
     }
 
-    /// Writes one planned page.
+    /// Writes one planned page, in one transaction: a crash leaves either
+    /// all of it or none (and then the same customers are simply planned
+    /// again, which the outbox's unique key makes harmless).
     async fn write_page(
         &self,
         store: &impl Store,
-        plan: PagePlan,
+        plan: PlanWrite,
         now: DateTime<Utc>,
         outcome: &mut PlanOutcome,
     ) -> Result<(), store::Error> {
-        if !plan.changes.is_empty() {
-            store.record_stage_changes(&plan.changes).await?;
-            outcome.stage_changes += plan.changes.len() as u64;
-        }
-        outcome.planned += store.insert_messages(&plan.planned, now).await?;
-        outcome.expired += store.insert_messages(&plan.expired, now).await?;
-        // Last: a crash before this point only means the same customers are
-        // planned again, which the outbox's unique key makes harmless.
-        store.set_plan_at(&plan.next).await
+        let (planned, expired) = store.record_plan(&plan, now).await?;
+        outcome.stage_changes += plan.changes.len() as u64;
+        outcome.planned += planned;
+        outcome.expired += expired;
+        Ok(())
     }
 
     /// What would be sent from `now` to `until`, for one customer or all,

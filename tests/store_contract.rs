@@ -10,7 +10,7 @@ use tend::domain::event::EventRecord;
 use tend::domain::message::{MessageFilter, NewMessage, Status};
 use tend::domain::plan::OccurrenceKey;
 use tend::domain::playbook::{Kind, Survey};
-use tend::store::{Db, DueCursor, StageChange, Store, WriteOutcome};
+use tend::store::{Db, DueCursor, PlanWrite, StageChange, Store, WriteOutcome};
 
 /// Declares each contract test once per backend.
 macro_rules! contract {
@@ -41,6 +41,7 @@ contract!(
     messages_are_listed_and_filtered,
     only_customers_whose_planning_time_has_come_are_read,
     a_new_fingerprint_has_everyone_planned_again,
+    a_planning_page_is_recorded_whole,
 );
 
 fn t0() -> DateTime<Utc> {
@@ -584,4 +585,52 @@ async fn due_ids(store: &Db, now: DateTime<Utc>, limit: u32) -> Vec<String> {
         .await
         .unwrap();
     due.iter().map(|c| c.record.id.to_string()).collect()
+}
+
+async fn a_planning_page_is_recorded_whole(store: &Db) {
+    store
+        .upsert_customers(&[customer("a"), customer("b")], t0())
+        .await
+        .unwrap();
+    let mut expired = message("b", "welcome", "signup_at");
+    expired.status = Status::Expired;
+    let later = t0() + Duration::days(1);
+    let plan = PlanWrite {
+        changes: vec![StageChange {
+            customer_id: id("a"),
+            from: None,
+            to: Some("onboarding".into()),
+            at: t0(),
+        }],
+        planned: vec![message("a", "welcome", "signup_at")],
+        expired: vec![expired],
+        next: vec![(id("a"), later), (id("b"), later)],
+    };
+    assert_eq!(store.record_plan(&plan, t0()).await.unwrap(), (1, 1));
+    assert_eq!(
+        store
+            .customer(&id("a"))
+            .await
+            .unwrap()
+            .unwrap()
+            .stage
+            .as_deref(),
+        Some("onboarding")
+    );
+    assert_eq!(
+        store
+            .messages(&MessageFilter::default())
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(due_ids(store, t0(), 10).await.is_empty());
+    assert_eq!(due_ids(store, later, 10).await, ["a", "b"]);
+    // Recording the same page again adds no message.
+    let again = PlanWrite {
+        changes: Vec::new(),
+        ..plan
+    };
+    assert_eq!(store.record_plan(&again, t0()).await.unwrap(), (0, 0));
 }

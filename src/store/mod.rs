@@ -149,11 +149,26 @@ pub trait Store {
         now: DateTime<Utc>,
     ) -> Result<u64, Error>;
 
+    /// Writes what planning one page produced, in one transaction: stage
+    /// changes, new messages (planned and expired), and each customer's next
+    /// planning time. Returns how many planned and expired messages were new.
+    async fn record_plan(&self, plan: &PlanWrite, now: DateTime<Utc>) -> Result<(u64, u64), Error>;
+
     /// Messages for `tend messages`, oldest due first.
     async fn messages(&self, filter: &MessageFilter) -> Result<Vec<MessageView>, Error>;
 
     /// Waits for in-flight work and closes every connection.
     async fn close(&self);
+}
+
+/// What planning one page of customers produced, for the store to write.
+#[derive(Debug, Clone, Default)]
+pub struct PlanWrite {
+    pub changes: Vec<StageChange>,
+    pub planned: Vec<NewMessage>,
+    pub expired: Vec<NewMessage>,
+    /// When the planner must next look at each customer of the page.
+    pub next: Vec<(CustomerId, DateTime<Utc>)>,
 }
 
 /// Where a planning pass has got to: the last (plan_at, id) it read.
@@ -300,6 +315,9 @@ impl Store for Db {
     }
     async fn messages(&self, filter: &MessageFilter) -> Result<Vec<MessageView>, Error> {
         dispatch!(self, s => s.messages(filter).await)
+    }
+    async fn record_plan(&self, plan: &PlanWrite, now: DateTime<Utc>) -> Result<(u64, u64), Error> {
+        dispatch!(self, s => s.record_plan(plan, now).await)
     }
     async fn close(&self) {
         dispatch!(self, s => s.close().await)

@@ -10,11 +10,11 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::types::Json;
 use sqlx::{Connection, PgConnection, PgPool, Postgres, QueryBuilder, Row};
 
-use super::DueCursor;
 use super::{
     ConnectOptions, CustomerColumns, Error, HistoryRow, StageChange, Store, StoredEvent,
     WriteOutcome, fold_history, sql, unique_runs,
 };
+use super::{DueCursor, PlanWrite};
 use crate::domain::customer::{Customer, CustomerId, CustomerRecord, parse_timezone};
 use crate::domain::event::EventRecord;
 use crate::domain::message::{MessageFilter, MessageView, NewMessage};
@@ -111,6 +111,104 @@ fn customer_from(row: &PgRow, fail: &impl Fn(sqlx::Error) -> Error) -> Result<Cu
         updated_at: row.try_get("updated_at").map_err(fail)?,
     };
     columns.into_customer()
+}
+
+/// `Store::record_stage_changes` inside an open transaction.
+async fn record_stage_changes_in(
+    conn: &mut sqlx::PgConnection,
+    changes: &[StageChange],
+    fail: &impl Fn(sqlx::Error) -> Error,
+) -> Result<(), Error> {
+    // Two statements a batch. A batch holds one change per customer (one
+    // planning pass), so the update's join is unambiguous.
+    for run in unique_runs(changes, |c| c.customer_id.as_str()) {
+        let ids: Vec<&str> = run.iter().map(|c| c.customer_id.as_str()).collect();
+        let to: Vec<Option<&str>> = run.iter().map(|c| c.to.as_deref()).collect();
+        let at: Vec<DateTime<Utc>> = run.iter().map(|c| c.at).collect();
+        sqlx::query(
+            "UPDATE customers SET stage = v.stage, stage_entered_at = v.at \
+             FROM UNNEST($1::text[], $2::text[], $3::timestamptz[]) AS v(id, stage, at) \
+             WHERE customers.id = v.id",
+        )
+        .bind(&ids)
+        .bind(&to)
+        .bind(&at)
+        .execute(&mut *conn)
+        .await
+        .map_err(&fail)?;
+        let mut insert = QueryBuilder::<Postgres>::new(sql::INSERT_STAGE_CHANGES);
+        insert.push_values(run, |mut row, c| {
+            row.push_bind(c.customer_id.as_str().to_owned())
+                .push_bind(c.from.clone())
+                .push_bind(c.to.clone())
+                .push_bind(c.at);
+        });
+        insert.build().execute(&mut *conn).await.map_err(&fail)?;
+    }
+    Ok(())
+}
+
+/// `Store::insert_messages` inside an open transaction.
+async fn insert_messages_in(
+    conn: &mut sqlx::PgConnection,
+    messages: &[NewMessage],
+    now: DateTime<Utc>,
+    fail: &impl Fn(sqlx::Error) -> Error,
+) -> Result<u64, Error> {
+    let mut inserted = 0;
+    for run in messages.chunks(super::ROWS_PER_STATEMENT) {
+        let mut insert = QueryBuilder::<Postgres>::new(sql::INSERT_MESSAGES);
+        insert.push_values(run, |mut row, m| {
+            row.push_bind(m.id.to_string())
+                .push_bind(m.customer_id.as_str().to_owned())
+                .push_bind(m.key.playbook.clone())
+                .push_bind(m.key.step.clone())
+                .push_bind(m.key.occurrence.clone())
+                .push_bind(m.kind.as_str())
+                .push_bind(m.category.clone())
+                .push_bind(m.template.clone())
+                .push_bind(m.survey.map(|s| s.as_str()))
+                .push_bind(m.priority)
+                .push_bind(m.status.as_str())
+                .push_bind(m.reason.clone())
+                .push_bind(m.to.clone())
+                .push_bind(m.message_id.clone())
+                .push_bind(m.due_at)
+                .push_bind(m.not_before)
+                .push_bind(m.expires_at)
+                .push_bind(now)
+                .push_bind(now);
+        });
+        insert.push(sql::SKIP_PLANNED);
+        inserted += insert
+            .build()
+            .execute(&mut *conn)
+            .await
+            .map_err(&fail)?
+            .rows_affected();
+    }
+    Ok(inserted)
+}
+
+/// `Store::set_plan_at` inside an open transaction.
+async fn set_plan_at_in(
+    conn: &mut sqlx::PgConnection,
+    next: &[(CustomerId, DateTime<Utc>)],
+    fail: &impl Fn(sqlx::Error) -> Error,
+) -> Result<(), Error> {
+    // One statement: (id, plan_at) pairs as two arrays, joined by id.
+    let ids: Vec<&str> = next.iter().map(|(id, _)| id.as_str()).collect();
+    let at: Vec<DateTime<Utc>> = next.iter().map(|(_, at)| *at).collect();
+    sqlx::query(
+        "UPDATE customers SET plan_at = v.at FROM UNNEST($1::text[], $2::timestamptz[]) AS v(id, at) \
+         WHERE customers.id = v.id",
+    )
+    .bind(&ids)
+    .bind(&at)
+    .execute(&mut *conn)
+    .await
+    .map_err(&fail)?;
+    Ok(())
 }
 
 impl Store for PgStore {
@@ -301,19 +399,10 @@ impl Store for PgStore {
     }
 
     async fn set_plan_at(&self, next: &[(CustomerId, DateTime<Utc>)]) -> Result<(), Error> {
-        // One statement: (id, plan_at) pairs as two arrays, joined by id.
-        let ids: Vec<&str> = next.iter().map(|(id, _)| id.as_str()).collect();
-        let at: Vec<DateTime<Utc>> = next.iter().map(|(_, at)| *at).collect();
-        sqlx::query(
-            "UPDATE customers SET plan_at = v.at FROM UNNEST($1::text[], $2::timestamptz[]) AS v(id, at) \
-             WHERE customers.id = v.id",
-        )
-        .bind(&ids)
-        .bind(&at)
-        .execute(&self.pool)
-        .await
-        .map_err(self.fail("scheduling planning"))?;
-        Ok(())
+        let fail = self.fail("scheduling planning");
+        let mut tx = self.pool.begin().await.map_err(&fail)?;
+        set_plan_at_in(&mut tx, next, &fail).await?;
+        tx.commit().await.map_err(&fail)
     }
 
     async fn planner_fingerprint(&self) -> Result<Option<String>, Error> {
@@ -429,32 +518,7 @@ impl Store for PgStore {
     async fn record_stage_changes(&self, changes: &[StageChange]) -> Result<(), Error> {
         let fail = self.fail("recording stage changes");
         let mut tx = self.pool.begin().await.map_err(&fail)?;
-        // Two statements a batch. A batch holds one change per customer (one
-        // planning pass), so the update's join is unambiguous.
-        for run in unique_runs(changes, |c| c.customer_id.as_str()) {
-            let ids: Vec<&str> = run.iter().map(|c| c.customer_id.as_str()).collect();
-            let to: Vec<Option<&str>> = run.iter().map(|c| c.to.as_deref()).collect();
-            let at: Vec<DateTime<Utc>> = run.iter().map(|c| c.at).collect();
-            sqlx::query(
-                "UPDATE customers SET stage = v.stage, stage_entered_at = v.at \
-                 FROM UNNEST($1::text[], $2::text[], $3::timestamptz[]) AS v(id, stage, at) \
-                 WHERE customers.id = v.id",
-            )
-            .bind(&ids)
-            .bind(&to)
-            .bind(&at)
-            .execute(&mut *tx)
-            .await
-            .map_err(&fail)?;
-            let mut insert = QueryBuilder::<Postgres>::new(sql::INSERT_STAGE_CHANGES);
-            insert.push_values(run, |mut row, c| {
-                row.push_bind(c.customer_id.as_str().to_owned())
-                    .push_bind(c.from.clone())
-                    .push_bind(c.to.clone())
-                    .push_bind(c.at);
-            });
-            insert.build().execute(&mut *tx).await.map_err(&fail)?;
-        }
+        record_stage_changes_in(&mut tx, changes, &fail).await?;
         tx.commit().await.map_err(&fail)
     }
 
@@ -464,41 +528,10 @@ impl Store for PgStore {
         now: DateTime<Utc>,
     ) -> Result<u64, Error> {
         let fail = self.fail("planning messages");
-        let mut inserted = 0;
         let mut tx = self.pool.begin().await.map_err(&fail)?;
-        for run in messages.chunks(super::ROWS_PER_STATEMENT) {
-            let mut insert = QueryBuilder::<Postgres>::new(sql::INSERT_MESSAGES);
-            insert.push_values(run, |mut row, m| {
-                row.push_bind(m.id.to_string())
-                    .push_bind(m.customer_id.as_str().to_owned())
-                    .push_bind(m.key.playbook.clone())
-                    .push_bind(m.key.step.clone())
-                    .push_bind(m.key.occurrence.clone())
-                    .push_bind(m.kind.as_str())
-                    .push_bind(m.category.clone())
-                    .push_bind(m.template.clone())
-                    .push_bind(m.survey.map(|s| s.as_str()))
-                    .push_bind(m.priority)
-                    .push_bind(m.status.as_str())
-                    .push_bind(m.reason.clone())
-                    .push_bind(m.to.clone())
-                    .push_bind(m.message_id.clone())
-                    .push_bind(m.due_at)
-                    .push_bind(m.not_before)
-                    .push_bind(m.expires_at)
-                    .push_bind(now)
-                    .push_bind(now);
-            });
-            insert.push(sql::SKIP_PLANNED);
-            inserted += insert
-                .build()
-                .execute(&mut *tx)
-                .await
-                .map_err(&fail)?
-                .rows_affected();
-        }
+        let done = insert_messages_in(&mut tx, messages, now, &fail).await?;
         tx.commit().await.map_err(&fail)?;
-        Ok(inserted)
+        Ok(done)
     }
 
     async fn messages(&self, filter: &MessageFilter) -> Result<Vec<MessageView>, Error> {
@@ -530,6 +563,17 @@ impl Store for PgStore {
                 })
             })
             .collect()
+    }
+
+    async fn record_plan(&self, plan: &PlanWrite, now: DateTime<Utc>) -> Result<(u64, u64), Error> {
+        let fail = self.fail("recording a planning page");
+        let mut tx = self.pool.begin().await.map_err(&fail)?;
+        record_stage_changes_in(&mut tx, &plan.changes, &fail).await?;
+        let planned = insert_messages_in(&mut tx, &plan.planned, now, &fail).await?;
+        let expired = insert_messages_in(&mut tx, &plan.expired, now, &fail).await?;
+        set_plan_at_in(&mut tx, &plan.next, &fail).await?;
+        tx.commit().await.map_err(&fail)?;
+        Ok((planned, expired))
     }
 
     async fn close(&self) {

@@ -12,11 +12,11 @@ use sqlx::sqlite::{
 };
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
-use super::DueCursor;
 use super::{
     ConnectOptions, CustomerColumns, Error, HistoryRow, StageChange, Store, StoredEvent,
     WriteOutcome, fold_history, sql, unique_runs,
 };
+use super::{DueCursor, PlanWrite};
 use crate::domain::customer::{Customer, CustomerId, CustomerRecord, parse_timezone};
 use crate::domain::event::EventRecord;
 use crate::domain::message::{MessageFilter, MessageView, NewMessage};
@@ -134,6 +134,98 @@ fn push_ids(query: &mut QueryBuilder<Sqlite>, ids: &[CustomerId]) {
         list.push_bind(id.as_str().to_owned());
     }
     list.push_unseparated(")");
+}
+
+/// `Store::record_stage_changes` inside an open transaction.
+async fn record_stage_changes_in(
+    conn: &mut sqlx::SqliteConnection,
+    changes: &[StageChange],
+    fail: &impl Fn(sqlx::Error) -> Error,
+) -> Result<(), Error> {
+    // Two statements a batch. A batch holds one change per customer (one
+    // planning pass), so the update's join is unambiguous.
+    for run in unique_runs(changes, |c| c.customer_id.as_str()) {
+        let mut update = QueryBuilder::<Sqlite>::new(
+            "UPDATE customers SET stage = v.column2, stage_entered_at = v.column3 FROM (",
+        );
+        update.push_values(run, |mut row, c| {
+            row.push_bind(c.customer_id.as_str().to_owned())
+                .push_bind(c.to.clone())
+                .push_bind(ms(c.at));
+        });
+        update.push(") AS v WHERE customers.id = v.column1");
+        update.build().execute(&mut *conn).await.map_err(&fail)?;
+        let mut insert = QueryBuilder::<Sqlite>::new(sql::INSERT_STAGE_CHANGES);
+        insert.push_values(run, |mut row, c| {
+            row.push_bind(c.customer_id.as_str().to_owned())
+                .push_bind(c.from.clone())
+                .push_bind(c.to.clone())
+                .push_bind(ms(c.at));
+        });
+        insert.build().execute(&mut *conn).await.map_err(&fail)?;
+    }
+    Ok(())
+}
+
+/// `Store::insert_messages` inside an open transaction.
+async fn insert_messages_in(
+    conn: &mut sqlx::SqliteConnection,
+    messages: &[NewMessage],
+    now: DateTime<Utc>,
+    fail: &impl Fn(sqlx::Error) -> Error,
+) -> Result<u64, Error> {
+    let mut inserted = 0;
+    for run in messages.chunks(super::ROWS_PER_STATEMENT) {
+        let mut insert = QueryBuilder::<Sqlite>::new(sql::INSERT_MESSAGES);
+        insert.push_values(run, |mut row, m| {
+            row.push_bind(m.id.to_string())
+                .push_bind(m.customer_id.as_str().to_owned())
+                .push_bind(m.key.playbook.clone())
+                .push_bind(m.key.step.clone())
+                .push_bind(m.key.occurrence.clone())
+                .push_bind(m.kind.as_str())
+                .push_bind(m.category.clone())
+                .push_bind(m.template.clone())
+                .push_bind(m.survey.map(|s| s.as_str()))
+                .push_bind(m.priority)
+                .push_bind(m.status.as_str())
+                .push_bind(m.reason.clone())
+                .push_bind(m.to.clone())
+                .push_bind(m.message_id.clone())
+                .push_bind(ms(m.due_at))
+                .push_bind(ms(m.not_before))
+                .push_bind(ms(m.expires_at))
+                .push_bind(ms(now))
+                .push_bind(ms(now));
+        });
+        insert.push(sql::SKIP_PLANNED);
+        inserted += insert
+            .build()
+            .execute(&mut *conn)
+            .await
+            .map_err(&fail)?
+            .rows_affected();
+    }
+    Ok(inserted)
+}
+
+/// `Store::set_plan_at` inside an open transaction.
+async fn set_plan_at_in(
+    conn: &mut sqlx::SqliteConnection,
+    next: &[(CustomerId, DateTime<Utc>)],
+    fail: &impl Fn(sqlx::Error) -> Error,
+) -> Result<(), Error> {
+    for run in next.chunks(super::ROWS_PER_STATEMENT) {
+        // One statement a batch: (id, plan_at) pairs joined by id.
+        let mut update =
+            QueryBuilder::<Sqlite>::new("UPDATE customers SET plan_at = v.column2 FROM (");
+        update.push_values(run, |mut row, (id, at)| {
+            row.push_bind(id.as_str().to_owned()).push_bind(ms(*at));
+        });
+        update.push(") AS v WHERE customers.id = v.column1");
+        update.build().execute(&mut *conn).await.map_err(&fail)?;
+    }
+    Ok(())
 }
 
 impl Store for SqliteStore {
@@ -339,16 +431,7 @@ impl Store for SqliteStore {
     async fn set_plan_at(&self, next: &[(CustomerId, DateTime<Utc>)]) -> Result<(), Error> {
         let fail = self.fail("scheduling planning");
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
-        for run in next.chunks(super::ROWS_PER_STATEMENT) {
-            // One statement a batch: (id, plan_at) pairs joined by id.
-            let mut update =
-                QueryBuilder::<Sqlite>::new("UPDATE customers SET plan_at = v.column2 FROM (");
-            update.push_values(run, |mut row, (id, at)| {
-                row.push_bind(id.as_str().to_owned()).push_bind(ms(*at));
-            });
-            update.push(") AS v WHERE customers.id = v.column1");
-            update.build().execute(&mut *tx).await.map_err(&fail)?;
-        }
+        set_plan_at_in(&mut tx, next, &fail).await?;
         tx.commit().await.map_err(&fail)
     }
 
@@ -453,28 +536,7 @@ impl Store for SqliteStore {
     async fn record_stage_changes(&self, changes: &[StageChange]) -> Result<(), Error> {
         let fail = self.fail("recording stage changes");
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
-        // Two statements a batch. A batch holds one change per customer (one
-        // planning pass), so the update's join is unambiguous.
-        for run in unique_runs(changes, |c| c.customer_id.as_str()) {
-            let mut update = QueryBuilder::<Sqlite>::new(
-                "UPDATE customers SET stage = v.column2, stage_entered_at = v.column3 FROM (",
-            );
-            update.push_values(run, |mut row, c| {
-                row.push_bind(c.customer_id.as_str().to_owned())
-                    .push_bind(c.to.clone())
-                    .push_bind(ms(c.at));
-            });
-            update.push(") AS v WHERE customers.id = v.column1");
-            update.build().execute(&mut *tx).await.map_err(&fail)?;
-            let mut insert = QueryBuilder::<Sqlite>::new(sql::INSERT_STAGE_CHANGES);
-            insert.push_values(run, |mut row, c| {
-                row.push_bind(c.customer_id.as_str().to_owned())
-                    .push_bind(c.from.clone())
-                    .push_bind(c.to.clone())
-                    .push_bind(ms(c.at));
-            });
-            insert.build().execute(&mut *tx).await.map_err(&fail)?;
-        }
+        record_stage_changes_in(&mut tx, changes, &fail).await?;
         tx.commit().await.map_err(&fail)
     }
 
@@ -484,41 +546,10 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<u64, Error> {
         let fail = self.fail("planning messages");
-        let mut inserted = 0;
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
-        for run in messages.chunks(super::ROWS_PER_STATEMENT) {
-            let mut insert = QueryBuilder::<Sqlite>::new(sql::INSERT_MESSAGES);
-            insert.push_values(run, |mut row, m| {
-                row.push_bind(m.id.to_string())
-                    .push_bind(m.customer_id.as_str().to_owned())
-                    .push_bind(m.key.playbook.clone())
-                    .push_bind(m.key.step.clone())
-                    .push_bind(m.key.occurrence.clone())
-                    .push_bind(m.kind.as_str())
-                    .push_bind(m.category.clone())
-                    .push_bind(m.template.clone())
-                    .push_bind(m.survey.map(|s| s.as_str()))
-                    .push_bind(m.priority)
-                    .push_bind(m.status.as_str())
-                    .push_bind(m.reason.clone())
-                    .push_bind(m.to.clone())
-                    .push_bind(m.message_id.clone())
-                    .push_bind(ms(m.due_at))
-                    .push_bind(ms(m.not_before))
-                    .push_bind(ms(m.expires_at))
-                    .push_bind(ms(now))
-                    .push_bind(ms(now));
-            });
-            insert.push(sql::SKIP_PLANNED);
-            inserted += insert
-                .build()
-                .execute(&mut *tx)
-                .await
-                .map_err(&fail)?
-                .rows_affected();
-        }
+        let done = insert_messages_in(&mut tx, messages, now, &fail).await?;
         tx.commit().await.map_err(&fail)?;
-        Ok(inserted)
+        Ok(done)
     }
 
     async fn messages(&self, filter: &MessageFilter) -> Result<Vec<MessageView>, Error> {
@@ -549,6 +580,17 @@ impl Store for SqliteStore {
                 })
             })
             .collect()
+    }
+
+    async fn record_plan(&self, plan: &PlanWrite, now: DateTime<Utc>) -> Result<(u64, u64), Error> {
+        let fail = self.fail("recording a planning page");
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
+        record_stage_changes_in(&mut tx, &plan.changes, &fail).await?;
+        let planned = insert_messages_in(&mut tx, &plan.planned, now, &fail).await?;
+        let expired = insert_messages_in(&mut tx, &plan.expired, now, &fail).await?;
+        set_plan_at_in(&mut tx, &plan.next, &fail).await?;
+        tx.commit().await.map_err(&fail)?;
+        Ok((planned, expired))
     }
 
     async fn close(&self) {
