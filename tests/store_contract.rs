@@ -318,17 +318,18 @@ async fn planning_history_per_customer(store: &Db) {
         )
         .await
         .unwrap();
-    store
-        .record_stage_changes(&[StageChange {
+    record_stages(
+        store,
+        &[StageChange {
             customer_id: id("a"),
             from: None,
             to: Some("onboarding".into()),
             at: t0(),
-        }])
-        .await
-        .unwrap();
-    store
-        .insert_messages(&[message("a", "welcome", "signup_at")], t0())
+        }],
+    )
+    .await
+    .unwrap();
+    plan_messages(store, &[message("a", "welcome", "signup_at")], t0())
         .await
         .unwrap();
 
@@ -363,8 +364,9 @@ async fn stage_changes_move_the_customer_and_are_kept(store: &Db) {
         .await
         .unwrap();
     let later = t0() + Duration::days(40);
-    store
-        .record_stage_changes(&[
+    record_stages(
+        store,
+        &[
             StageChange {
                 customer_id: id("a"),
                 from: None,
@@ -377,9 +379,10 @@ async fn stage_changes_move_the_customer_and_are_kept(store: &Db) {
                 to: Some("adopting".into()),
                 at: later,
             },
-        ])
-        .await
-        .unwrap();
+        ],
+    )
+    .await
+    .unwrap();
     let stored = store.customer(&id("a")).await.unwrap().unwrap();
     assert_eq!(
         (stored.stage.as_deref(), stored.stage_entered_at),
@@ -417,7 +420,7 @@ async fn replanning_never_duplicates_a_message(store: &Db) {
             message("b", "welcome", "signup_at"),
             message("a", "tip", "signup_at"),
         ];
-        total += store.insert_messages(&batch, t0()).await.unwrap();
+        total += plan_messages(store, &batch, t0()).await.unwrap();
     }
     assert_eq!(total, 3);
     assert_eq!(
@@ -440,8 +443,8 @@ async fn two_planners_racing_create_each_message_once(store: &Db) {
     };
     let (first, second) = (batch(1), batch(2));
     let (a, b) = tokio::join!(
-        store.insert_messages(&first, t0()),
-        store.insert_messages(&second, t0())
+        plan_messages(store, &first, t0()),
+        plan_messages(store, &second, t0())
     );
     assert_eq!(a.unwrap() + b.unwrap(), 200);
     assert_eq!(
@@ -463,8 +466,7 @@ async fn messages_are_listed_and_filtered(store: &Db) {
     expired.status = Status::Expired;
     expired.reason = Some("the send window does not open within 7d".into());
     let planned = message("a", "welcome", "signup_at");
-    store
-        .insert_messages(&[planned.clone(), expired], t0())
+    plan_messages(store, &[planned.clone(), expired], t0())
         .await
         .unwrap();
 
@@ -511,14 +513,16 @@ async fn only_customers_whose_planning_time_has_come_are_read(store: &Db) {
     // New customers are due at once.
     assert_eq!(due_ids(store, t0(), 10).await.len(), 3);
     let tomorrow = t0() + Duration::days(1);
-    store
-        .set_plan_at(&[
+    set_next(
+        store,
+        &[
             (id("a"), tomorrow),
             (id("b"), tomorrow + Duration::hours(1)),
             (id("c"), tomorrow),
-        ])
-        .await
-        .unwrap();
+        ],
+    )
+    .await
+    .unwrap();
     assert!(
         due_ids(store, t0(), 10).await.is_empty(),
         "nothing due: nobody read"
@@ -561,8 +565,7 @@ async fn a_new_fingerprint_has_everyone_planned_again(store: &Db) {
         .await
         .unwrap();
     let later = t0() + Duration::days(1);
-    store
-        .set_plan_at(&[(id("a"), later), (id("b"), later)])
+    set_next(store, &[(id("a"), later), (id("b"), later)])
         .await
         .unwrap();
     assert_eq!(store.planner_fingerprint().await.unwrap(), None);
@@ -633,4 +636,43 @@ async fn a_planning_page_is_recorded_whole(store: &Db) {
         ..plan
     };
     assert_eq!(store.record_plan(&again, t0()).await.unwrap(), (0, 0));
+}
+
+// Planning writes only through `record_plan`; these put one part of a page.
+
+async fn record_stages(store: &Db, changes: &[StageChange]) -> Result<(), tend::store::Error> {
+    let plan = PlanWrite {
+        changes: changes.to_vec(),
+        ..PlanWrite::default()
+    };
+    store.record_plan(&plan, t0()).await.map(|_| ())
+}
+
+/// Puts messages into the outbox; returns how many were new.
+async fn plan_messages(
+    store: &Db,
+    messages: &[NewMessage],
+    now: DateTime<Utc>,
+) -> Result<u64, tend::store::Error> {
+    let (planned, expired): (Vec<_>, Vec<_>) = messages
+        .iter()
+        .cloned()
+        .partition(|m| m.status == Status::Planned);
+    let plan = PlanWrite {
+        planned,
+        expired,
+        ..PlanWrite::default()
+    };
+    store.record_plan(&plan, now).await.map(|(p, e)| p + e)
+}
+
+async fn set_next(
+    store: &Db,
+    next: &[(CustomerId, DateTime<Utc>)],
+) -> Result<(), tend::store::Error> {
+    let plan = PlanWrite {
+        next: next.to_vec(),
+        ..PlanWrite::default()
+    };
+    store.record_plan(&plan, t0()).await.map(|_| ())
 }

@@ -115,9 +115,6 @@ pub trait Store {
         limit: u32,
     ) -> Result<(Vec<Customer>, DueCursor), Error>;
 
-    /// Sets when the planner must next look at each customer.
-    async fn set_plan_at(&self, next: &[(CustomerId, DateTime<Utc>)]) -> Result<(), Error>;
-
     /// The fingerprint of the playbooks and rules the planner last used.
     async fn planner_fingerprint(&self) -> Result<Option<String>, Error>;
 
@@ -138,20 +135,11 @@ pub trait Store {
         ids: &[CustomerId],
     ) -> Result<HashMap<CustomerId, History>, Error>;
 
-    /// Moves customers to new lifecycle stages and records each change.
-    async fn record_stage_changes(&self, changes: &[StageChange]) -> Result<(), Error>;
-
-    /// Puts messages into the outbox; an occurrence already there is left
-    /// alone. Returns how many were new.
-    async fn insert_messages(
-        &self,
-        messages: &[NewMessage],
-        now: DateTime<Utc>,
-    ) -> Result<u64, Error>;
-
     /// Writes what planning one page produced, in one transaction: stage
-    /// changes, new messages (planned and expired), and each customer's next
-    /// planning time. Returns how many planned and expired messages were new.
+    /// changes (each recorded, so `stage:NAME` fires once per entry), new
+    /// messages (an occurrence already in the outbox is left alone), and each
+    /// customer's next planning time. Returns how many planned and expired
+    /// messages were new. The only way planning writes.
     async fn record_plan(&self, plan: &PlanWrite, now: DateTime<Utc>) -> Result<(u64, u64), Error>;
 
     /// Messages for `tend messages`, oldest due first.
@@ -281,9 +269,6 @@ impl Store for Db {
     ) -> Result<(Vec<Customer>, DueCursor), Error> {
         dispatch!(self, s => s.customers_due(now, after, limit).await)
     }
-    async fn set_plan_at(&self, next: &[(CustomerId, DateTime<Utc>)]) -> Result<(), Error> {
-        dispatch!(self, s => s.set_plan_at(next).await)
-    }
     async fn planner_fingerprint(&self) -> Result<Option<String>, Error> {
         dispatch!(self, s => s.planner_fingerprint().await)
     }
@@ -302,16 +287,6 @@ impl Store for Db {
         ids: &[CustomerId],
     ) -> Result<HashMap<CustomerId, History>, Error> {
         dispatch!(self, s => s.planning_history(ids).await)
-    }
-    async fn record_stage_changes(&self, changes: &[StageChange]) -> Result<(), Error> {
-        dispatch!(self, s => s.record_stage_changes(changes).await)
-    }
-    async fn insert_messages(
-        &self,
-        messages: &[NewMessage],
-        now: DateTime<Utc>,
-    ) -> Result<u64, Error> {
-        dispatch!(self, s => s.insert_messages(messages, now).await)
     }
     async fn messages(&self, filter: &MessageFilter) -> Result<Vec<MessageView>, Error> {
         dispatch!(self, s => s.messages(filter).await)

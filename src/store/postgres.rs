@@ -113,7 +113,7 @@ fn customer_from(row: &PgRow, fail: &impl Fn(sqlx::Error) -> Error) -> Result<Cu
     columns.into_customer()
 }
 
-/// `Store::record_stage_changes` inside an open transaction.
+/// Moves customers to new lifecycle stages and records each change.
 async fn record_stage_changes_in(
     conn: &mut sqlx::PgConnection,
     changes: &[StageChange],
@@ -148,7 +148,8 @@ async fn record_stage_changes_in(
     Ok(())
 }
 
-/// `Store::insert_messages` inside an open transaction.
+/// Puts messages into the outbox; an occurrence already there is left
+/// alone. Returns how many were new.
 async fn insert_messages_in(
     conn: &mut sqlx::PgConnection,
     messages: &[NewMessage],
@@ -190,7 +191,7 @@ async fn insert_messages_in(
     Ok(inserted)
 }
 
-/// `Store::set_plan_at` inside an open transaction.
+/// Sets when the planner must next look at each customer.
 async fn set_plan_at_in(
     conn: &mut sqlx::PgConnection,
     next: &[(CustomerId, DateTime<Utc>)],
@@ -398,13 +399,6 @@ impl Store for PgStore {
         Ok((customers, cursor))
     }
 
-    async fn set_plan_at(&self, next: &[(CustomerId, DateTime<Utc>)]) -> Result<(), Error> {
-        let fail = self.fail("scheduling planning");
-        let mut tx = self.pool.begin().await.map_err(&fail)?;
-        set_plan_at_in(&mut tx, next, &fail).await?;
-        tx.commit().await.map_err(&fail)
-    }
-
     async fn planner_fingerprint(&self) -> Result<Option<String>, Error> {
         sqlx::query_scalar(sql::SELECT_PLANNER_STATE)
             .bind(super::FINGERPRINT)
@@ -513,25 +507,6 @@ impl Store for PgStore {
             });
         }
         fold_history(ids, rows)
-    }
-
-    async fn record_stage_changes(&self, changes: &[StageChange]) -> Result<(), Error> {
-        let fail = self.fail("recording stage changes");
-        let mut tx = self.pool.begin().await.map_err(&fail)?;
-        record_stage_changes_in(&mut tx, changes, &fail).await?;
-        tx.commit().await.map_err(&fail)
-    }
-
-    async fn insert_messages(
-        &self,
-        messages: &[NewMessage],
-        now: DateTime<Utc>,
-    ) -> Result<u64, Error> {
-        let fail = self.fail("planning messages");
-        let mut tx = self.pool.begin().await.map_err(&fail)?;
-        let done = insert_messages_in(&mut tx, messages, now, &fail).await?;
-        tx.commit().await.map_err(&fail)?;
-        Ok(done)
     }
 
     async fn messages(&self, filter: &MessageFilter) -> Result<Vec<MessageView>, Error> {

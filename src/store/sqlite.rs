@@ -136,7 +136,7 @@ fn push_ids(query: &mut QueryBuilder<Sqlite>, ids: &[CustomerId]) {
     list.push_unseparated(")");
 }
 
-/// `Store::record_stage_changes` inside an open transaction.
+/// Moves customers to new lifecycle stages and records each change.
 async fn record_stage_changes_in(
     conn: &mut sqlx::SqliteConnection,
     changes: &[StageChange],
@@ -167,7 +167,8 @@ async fn record_stage_changes_in(
     Ok(())
 }
 
-/// `Store::insert_messages` inside an open transaction.
+/// Puts messages into the outbox; an occurrence already there is left
+/// alone. Returns how many were new.
 async fn insert_messages_in(
     conn: &mut sqlx::SqliteConnection,
     messages: &[NewMessage],
@@ -209,7 +210,7 @@ async fn insert_messages_in(
     Ok(inserted)
 }
 
-/// `Store::set_plan_at` inside an open transaction.
+/// Sets when the planner must next look at each customer.
 async fn set_plan_at_in(
     conn: &mut sqlx::SqliteConnection,
     next: &[(CustomerId, DateTime<Utc>)],
@@ -428,13 +429,6 @@ impl Store for SqliteStore {
         Ok((customers, cursor))
     }
 
-    async fn set_plan_at(&self, next: &[(CustomerId, DateTime<Utc>)]) -> Result<(), Error> {
-        let fail = self.fail("scheduling planning");
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
-        set_plan_at_in(&mut tx, next, &fail).await?;
-        tx.commit().await.map_err(&fail)
-    }
-
     async fn planner_fingerprint(&self) -> Result<Option<String>, Error> {
         sqlx::query_scalar(sql::SELECT_PLANNER_STATE)
             .bind(super::FINGERPRINT)
@@ -531,25 +525,6 @@ impl Store for SqliteStore {
             }
         }
         fold_history(ids, rows)
-    }
-
-    async fn record_stage_changes(&self, changes: &[StageChange]) -> Result<(), Error> {
-        let fail = self.fail("recording stage changes");
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
-        record_stage_changes_in(&mut tx, changes, &fail).await?;
-        tx.commit().await.map_err(&fail)
-    }
-
-    async fn insert_messages(
-        &self,
-        messages: &[NewMessage],
-        now: DateTime<Utc>,
-    ) -> Result<u64, Error> {
-        let fail = self.fail("planning messages");
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
-        let done = insert_messages_in(&mut tx, messages, now, &fail).await?;
-        tx.commit().await.map_err(&fail)?;
-        Ok(done)
     }
 
     async fn messages(&self, filter: &MessageFilter) -> Result<Vec<MessageView>, Error> {
