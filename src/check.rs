@@ -12,8 +12,8 @@ pub struct CheckReport {
     pub problems: Vec<Problem>,
 }
 
-/// Checks the configuration and the playbooks (templates join here as they
-/// arrive). Never stops at the first problem.
+/// Checks the configuration, the playbooks and the templates (each rendered
+/// against a sample customer). Never stops at the first problem.
 pub fn check(path: &ConfigPath, env: &Env) -> CheckReport {
     let mut report = CheckReport {
         checked: Vec::new(),
@@ -31,6 +31,22 @@ pub fn check(path: &ConfigPath, env: &Env) -> CheckReport {
                     catalog.playbooks.len(),
                     if catalog.playbooks.len() == 1 { "" } else { "s" }
                 )),
+                Err(problems) => report.problems.extend(problems),
+            }
+            // A throwaway key: checking must not create the real one.
+            let signer = crate::token::Signer::new(b"check");
+            match crate::render::Renderer::load(&loaded.settings, signer) {
+                Ok(renderer) => {
+                    let found = renderer.check(chrono::Utc::now());
+                    if found.is_empty() {
+                        let count = renderer.templates().count();
+                        report.checked.push(format!(
+                            "{count} template{}",
+                            if count == 1 { "" } else { "s" }
+                        ));
+                    }
+                    report.problems.extend(found);
+                }
                 Err(problems) => report.problems.extend(problems),
             }
         }

@@ -7,6 +7,12 @@
 //! - [`domain`]: pure types and decisions (customers, events, time spans,
 //!   send windows); no I/O.
 //! - [`import`]: CSV/JSONL files → validated customer and event records.
+//! - [`planner`]: walks the customers due for a look and puts what is due
+//!   into the outbox (decisions in `domain::plan` and `domain::policy`).
+//! - [`render`]: a template + a customer → subject, text part, HTML part.
+//! - [`deliver`]: the outbox worker: claim, decide, compose, send, record.
+//! - [`token`]: signed link and reply tokens, made at delivery and checked
+//!   when a customer answers.
 //! - [`store`]: the only place with SQL; SQLite and PostgreSQL behind one trait.
 //! - [`check`]: every validation a person can run before shipping an edit.
 //! - [`cli`]: one module per command; `main.rs` only maps errors to exit codes.
@@ -15,10 +21,13 @@ pub mod check;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod deliver;
 pub mod domain;
 pub mod import;
 pub mod planner;
 pub mod playbooks;
 pub mod problem;
+pub mod render;
 pub mod store;
+pub mod token;
 pub mod toml_source;

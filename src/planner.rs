@@ -85,6 +85,19 @@ impl Planner {
         })
     }
 
+    /// The category and survey of the first step that sends `template`, for
+    /// previews.
+    pub fn step_using(
+        &self,
+        template: &str,
+    ) -> Option<(&str, Option<crate::domain::playbook::Survey>)> {
+        self.playbooks
+            .iter()
+            .flat_map(|p| &p.steps)
+            .find(|s| s.template == template)
+            .map(|s| (s.category.as_str(), s.survey))
+    }
+
     /// One planning pass at `now`: every customer whose planning time has
     /// come (all of them after the playbooks changed), and no one else.
     ///
@@ -344,7 +357,15 @@ impl Planner {
             } else {
                 Status::Planned
             },
-            reason: item.expired,
+            reason: item.expired.or_else(|| {
+                (item.send_at > item.due_at).then(|| {
+                    format!(
+                        "waiting for the customer's send window (opens {})",
+                        item.send_at
+                            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                    )
+                })
+            }),
             kind: item.kind,
             category: item.category,
             template: item.template,

@@ -44,7 +44,7 @@ pub fn load(settings: &Settings) -> Result<Catalog, Vec<Problem>> {
         .map(|s| s.name.clone())
         .collect();
     let templates = PathBuf::from(&settings.paths.templates);
-    let template_exists = |name: &str| templates.join(format!("{name}.md.hbs")).is_file();
+    let template_exists = |name: &str| crate::render::source::message_exists(&templates, name);
     let known = Known {
         categories: &categories,
         stages: &stages,

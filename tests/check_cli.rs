@@ -33,7 +33,10 @@ fn a_good_project_checks_clean() {
     let p = project_with_templates();
     p.file("config/playbooks/tips.toml", GOOD);
     let run = p.tend(&["check"]).expect_code(0);
-    assert_eq!(run.stdout(), "ok: config/tend.toml, 1 playbook\n");
+    assert_eq!(
+        run.stdout(),
+        "ok: config/tend.toml, 1 playbook, 1 template\n"
+    );
 }
 
 #[test]
@@ -63,13 +66,18 @@ fn problems_in_every_file_are_listed_together() {
     );
 
     p.file("config/tend.toml", "");
+    p.file(
+        "templates/tips/broken.md.hbs",
+        "+++\nsubject = \"Hi {{customer.first_name}}\"\n+++\nYou joined {{days_since customer.signup}} days ago.\n",
+    );
     let run = p.tend(&["check"]).expect_code(1);
     let err = run.stderr();
     for expected in [
         "config/playbooks/b.toml:9: \"3 days-ish\" is not a length of time",
         "config/playbooks/c.toml:7: template \"tips/nope\" does not exist",
         "config/playbooks/d.toml:1: playbook name \"tips\" is also used by config/playbooks/a.toml",
-        "3 problems found",
+        "templates/tips/broken.md.hbs:4: {{customer.signup}} is not a variable templates can use",
+        "4 problems found",
     ] {
         assert!(err.contains(expected), "no {expected:?} in\n{err}");
     }

@@ -293,9 +293,11 @@ fn the_shipped_config_spells_out_every_default() {
         "config/tend.toml and the built-in defaults differ"
     );
 
-    // Every key (and every key of the optional IMAP section) has a line with a comment.
+    // Every key (and every key of the optional IMAP and DKIM sections) has a
+    // line with a comment.
     let mut defaults = serde_json::to_value(Settings::default()).unwrap();
     defaults["inbound"]["imap"] = serde_json::to_value(config::settings::Imap::default()).unwrap();
+    defaults["mail"]["dkim"] = serde_json::to_value(config::settings::Dkim::default()).unwrap();
     let mut missing = Vec::new();
     walk(&defaults, String::new(), &mut |key| {
         let leaf = key.rsplit('.').next().unwrap();
@@ -369,7 +371,7 @@ fn check_and_usage_exit_codes() {
     let ok = Project::new("");
     assert_eq!(
         ok.tend(&["check"]).expect_code(0).stdout(),
-        "ok: config/tend.toml, 0 playbooks\n"
+        "ok: config/tend.toml, 0 playbooks, 0 templates\n"
     );
     ok.tend(&["no-such-command"]).expect_code(2);
     ok.tend(&["import", "customers"]).expect_code(2);
@@ -455,4 +457,25 @@ fn logs_are_json_when_configured() {
             "{line}"
         );
     }
+}
+
+#[test]
+fn a_dkim_key_that_cannot_be_used_is_named_with_its_line() {
+    let p = Project::new(
+        "[mail.dkim]\nselector = \"tend\"\ndomain = \"acme.example\"\nprivate_key_file = \"dkim.key\"\n",
+    );
+    let run = p.tend(&["check"]).expect_code(1);
+    assert!(
+        run.stderr()
+            .contains("config/tend.toml:4: cannot read the DKIM key \"dkim.key\""),
+        "{}",
+        run.stderr()
+    );
+    p.file("dkim.key", "not a key");
+    let run = p.tend(&["check"]).expect_code(1);
+    assert!(
+        run.stderr().contains("is not a rsa key") && run.stderr().contains("PKCS#1 PEM"),
+        "{}",
+        run.stderr()
+    );
 }

@@ -7,7 +7,9 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::json;
 use tend::domain::customer::{CustomerId, CustomerRecord, Email};
 use tend::domain::event::EventRecord;
-use tend::domain::message::{MessageFilter, NewMessage, Status};
+use tend::domain::message::{
+    Attempt, AttemptOutcome, MessageFilter, NewMessage, Settle, Status, Suppression,
+};
 use tend::domain::plan::OccurrenceKey;
 use tend::domain::playbook::{Kind, Survey};
 use tend::store::{Db, DueCursor, PlanWrite, StageChange, Store, WriteOutcome};
@@ -25,6 +27,10 @@ macro_rules! contract {
 }
 
 contract!(
+    claims_take_the_most_important_first,
+    claims_lease_each_message_to_one_instance,
+    a_crash_mid_send_leaves_only_the_in_flight_unknown,
+    settling_records_attempts_and_suppressions,
     migrations_are_idempotent,
     customers_round_trip_every_field,
     upsert_inserts_then_replaces_and_keeps_created_at,
@@ -675,4 +681,217 @@ async fn set_next(
         ..PlanWrite::default()
     };
     store.record_plan(&plan, t0()).await.map(|_| ())
+}
+
+async fn claims_lease_each_message_to_one_instance(store: &Db) {
+    let customers: Vec<_> = (0..30).map(|i| customer(&format!("c{i:02}"))).collect();
+    store.upsert_customers(&customers, t0()).await.unwrap();
+    let batch: Vec<_> = (0..30)
+        .map(|i| message(&format!("c{i:02}"), "welcome", "signup_at"))
+        .collect();
+    plan_messages(store, &batch, t0()).await.unwrap();
+    // Not before its time (not_before is t0 + 1h).
+    let early = store
+        .claim("a", t0(), t0() + Duration::minutes(10), 100)
+        .await
+        .unwrap();
+    assert!(early.is_empty());
+    let now = t0() + Duration::hours(2);
+    let lease = now + Duration::minutes(10);
+    let (a, b) = tokio::join!(
+        store.claim("a", now, lease, 20),
+        store.claim("b", now, lease, 20)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.len() + b.len(), 30, "every message claimed once");
+    let mut ids: Vec<_> = a.iter().chain(&b).map(|m| m.id).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 30, "no message claimed twice");
+    let one = &a[0];
+    assert_eq!(one.customer.record.email.as_str(), one.to);
+    assert_eq!(one.survey, Some(Survey::Ces));
+    assert_eq!(one.status, Status::Planned);
+    assert!(one.suppressed.is_none());
+    // Leased rows are not claimed again until the lease runs out.
+    assert!(store.claim("c", now, lease, 100).await.unwrap().is_empty());
+    let later = lease + Duration::seconds(1);
+    assert_eq!(
+        store
+            .claim("c", later, later + Duration::minutes(10), 100)
+            .await
+            .unwrap()
+            .len(),
+        30
+    );
+}
+
+async fn a_crash_mid_send_leaves_only_the_in_flight_unknown(store: &Db) {
+    store
+        .upsert_customers(&[customer("a"), customer("b")], t0())
+        .await
+        .unwrap();
+    plan_messages(
+        store,
+        &[
+            message("a", "welcome", "signup_at"),
+            message("b", "welcome", "signup_at"),
+        ],
+        t0(),
+    )
+    .await
+    .unwrap();
+    let now = t0() + Duration::hours(2);
+    let lease = now + Duration::minutes(10);
+    let claimed = store.claim("dead", now, lease, 10).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    // Only the first one's SMTP transaction had started when the instance died.
+    let in_flight = claimed
+        .iter()
+        .find(|m| m.customer.record.id.as_str() == "a")
+        .unwrap()
+        .id;
+    store
+        .begin_sending("dead", &[in_flight], now)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.recover_sending(now, false).await.unwrap(),
+        0,
+        "the lease still holds"
+    );
+    let after = lease + Duration::seconds(1);
+    assert_eq!(store.recover_sending(after, false).await.unwrap(), 1);
+    let all = store.messages(&MessageFilter::default()).await.unwrap();
+    let a = all.iter().find(|m| m.customer_id == "a").unwrap();
+    assert_eq!(a.status, "unknown");
+    assert!(a.reason.as_deref().unwrap().contains("not sent again"));
+    // The other was never handed to the server: simply claimed again.
+    let again = store
+        .claim("next", after, after + Duration::minutes(10), 10)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].customer.record.id.as_str(), "b");
+
+    // With resend_unknown, an interrupted send goes out again.
+    store
+        .begin_sending("next", &[again[0].id], after)
+        .await
+        .unwrap();
+    let much_later = after + Duration::hours(1);
+    assert_eq!(store.recover_sending(much_later, true).await.unwrap(), 1);
+    let resent = store
+        .claim("third", much_later, much_later + Duration::minutes(10), 10)
+        .await
+        .unwrap();
+    assert_eq!(resent.len(), 1);
+    assert_eq!(resent[0].status, Status::Deferred);
+}
+
+async fn settling_records_attempts_and_suppressions(store: &Db) {
+    store
+        .upsert_customers(&[customer("a")], t0())
+        .await
+        .unwrap();
+    plan_messages(
+        store,
+        &[
+            message("a", "welcome", "signup_at"),
+            message("a", "tip", "signup_at"),
+        ],
+        t0(),
+    )
+    .await
+    .unwrap();
+    let now = t0() + Duration::hours(2);
+    let claimed = store
+        .claim("w", now, now + Duration::minutes(10), 1)
+        .await
+        .unwrap();
+    let m = &claimed[0];
+    store.begin_sending("w", &[m.id], now).await.unwrap();
+    let attempt = Attempt {
+        started_at: now,
+        finished_at: now,
+        outcome: AttemptOutcome::Permanent,
+        smtp_code: Some(550),
+        detail: "5.1.1 no such user".into(),
+    };
+    let mut settle = Settle::end(m, Status::Failed, "refused: 5.1.1 no such user".into());
+    settle.subject = Some("Welcome".into());
+    settle.attempt = Some(attempt.clone());
+    settle.suppress = Some(Suppression {
+        customer_id: m.customer.record.id.clone(),
+        category: "*".into(),
+        reason: "hard bounce: 5.1.1".into(),
+        source: "smtp".into(),
+    });
+    store.settle(&[settle.clone()], now).await.unwrap();
+    // Recording twice (a retried transaction) keeps one suppression.
+    store
+        .settle(
+            &[Settle {
+                attempt: None,
+                ..settle
+            }],
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.attempts(&m.id).await.unwrap(), vec![attempt]);
+    let views = store.messages(&MessageFilter::default()).await.unwrap();
+    let view = views.iter().find(|v| v.id == m.id.to_string()).unwrap();
+    assert_eq!(view.status, "failed");
+    assert_eq!(view.attempts, 1);
+    assert_eq!(view.subject.as_deref(), Some("Welcome"));
+    // The other message now carries the suppression when claimed.
+    let next = store
+        .claim("w", now, now + Duration::minutes(10), 10)
+        .await
+        .unwrap();
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].suppressed.as_deref(), Some("hard bounce: 5.1.1"));
+    let sent = store
+        .sent_since(&[id("a")], now - Duration::days(7))
+        .await
+        .unwrap();
+    assert!(
+        sent.is_empty(),
+        "a failed message does not count toward the cap"
+    );
+}
+
+async fn claims_take_the_most_important_first(store: &Db) {
+    let customers: Vec<_> = (0..6).map(|i| customer(&format!("c{i}"))).collect();
+    store.upsert_customers(&customers, t0()).await.unwrap();
+    // Tips (priority 4) due early, incident notices (0) due later.
+    let batch: Vec<_> = (0..6)
+        .map(|i| {
+            let mut m = message(&format!("c{i}"), "s", "o");
+            m.priority = if i < 3 { 4 } else { 0 };
+            m.not_before = t0() + Duration::minutes(if i < 3 { 1 } else { 30 });
+            m
+        })
+        .collect();
+    plan_messages(store, &batch, t0()).await.unwrap();
+    let now = t0() + Duration::hours(1);
+    let first = store
+        .claim("w", now, now + Duration::minutes(10), 4)
+        .await
+        .unwrap();
+    let customers: Vec<&str> = first
+        .iter()
+        .map(|m| m.customer.record.id.as_str())
+        .collect();
+    assert_eq!(
+        customers,
+        ["c3", "c4", "c5", "c0"],
+        "priority first, then the oldest"
+    );
+    let rest = store
+        .claim("w", now, now + Duration::minutes(10), 10)
+        .await
+        .unwrap();
+    assert_eq!(rest.len(), 2);
 }

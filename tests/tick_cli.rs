@@ -3,8 +3,7 @@
 
 mod common;
 
-use common::{PgDatabase, Project};
-use serde_json::Value;
+use common::{PgDatabase, Project, json, tick};
 
 const PLAYBOOK: &str = r#"name = "onboarding"
 kind = "checkin"
@@ -58,25 +57,19 @@ fn project(extra_env: Option<&str>) -> Project {
     p
 }
 
-fn json(run: &common::Run) -> Value {
-    serde_json::from_str(&run.stdout())
-        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", run.stdout()))
-}
-
-fn tick(p: &Project, now: &str) -> Value {
-    json(
-        &p.tend(&["tick", "--now", now, "--format", "json"])
-            .expect_code(0),
-    )
-}
-
 fn ticks_plan_each_occurrence_once(p: &Project) {
-    // Tuesday 09:30 UTC: the welcome is due for all three; Cy entered at_risk.
+    // Tuesday 09:30 UTC: the welcome is due for all three; Cy entered
+    // at_risk. Only Ana's window is open (Tokyo is at 18:30, New York at
+    // 04:30), so only hers goes out, as an .eml file.
     let first = tick(p, "2026-03-03T09:30:00Z");
     assert_eq!(
         first,
-        serde_json::json!({"planned": 4, "sent": 0, "deferred": 0, "failed": 0, "suppressed": 0, "expired": 0})
+        serde_json::json!({"planned": 4, "sent": 1, "deferred": 0, "failed": 0, "suppressed": 0, "expired": 0})
     );
+    let outbox: Vec<_> = std::fs::read_dir(p.path().join("data/outbox"))
+        .unwrap()
+        .collect();
+    assert_eq!(outbox.len(), 1);
     for _ in 0..5 {
         assert_eq!(
             tick(p, "2026-03-03T09:30:00Z")["planned"],
@@ -126,7 +119,16 @@ fn ticks_plan_each_occurrence_once(p: &Project) {
         .find(|m| m["customer_id"] == "ana" && m["step"] == "welcome")
         .unwrap();
     assert_eq!(welcome["kind"], "checkin");
-    assert_eq!(welcome["status"], "planned");
+    assert_eq!(welcome["status"], "sent");
+    assert_eq!(welcome["subject"], "Welcome");
+    assert_eq!(welcome["sent_at"], "2026-03-03T09:30:00Z");
+    assert_eq!(welcome["attempts"], 1);
+    let waiting = messages.iter().find(|m| m["customer_id"] == "bo").unwrap();
+    assert_eq!(waiting["status"], "planned");
+    assert!(
+        waiting["reason"].as_str().unwrap().contains("send window"),
+        "{waiting}"
+    );
     assert_eq!(welcome["occurrence"], "signup_at");
     assert_eq!(welcome["to"], "ana@example.com");
     assert!(

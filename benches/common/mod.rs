@@ -135,3 +135,43 @@ pub fn psql(url: &str, sql: &str) {
         .expect("psql");
     assert!(status.success(), "psql: {sql}");
 }
+
+/// Postfix's `smtp-sink` and `smtp-source` test tools, taken from Debian's
+/// postfix package without installing it (nothing runs as a mail server):
+/// the package is downloaded and unpacked into `target/postfix` once.
+pub fn postfix_tools() -> (std::path::PathBuf, std::path::PathBuf) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/postfix");
+    let sbin = root.join("usr/sbin");
+    if !sbin.join("smtp-sink").exists() {
+        std::fs::create_dir_all(&root).unwrap();
+        let download = Command::new("apt-get")
+            .args(["download", "postfix"])
+            .current_dir(&root)
+            .status()
+            .expect("apt-get (Debian) fetches the postfix package for smtp-sink");
+        assert!(download.success(), "apt-get download postfix failed");
+        let deb = std::fs::read_dir(&root)
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|e| e == "deb"))
+            .expect("the postfix .deb");
+        let unpack = Command::new("dpkg-deb")
+            .arg("-x")
+            .arg(&deb)
+            .arg(&root)
+            .status()
+            .unwrap();
+        assert!(unpack.success(), "dpkg-deb -x failed");
+    }
+    (sbin, root.join("usr/lib/postfix"))
+}
+
+/// A free local port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

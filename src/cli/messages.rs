@@ -41,6 +41,7 @@ pub async fn run(path: &ConfigPath, env: &Env, args: MessagesArgs) -> anyhow::Re
                         format!("{}/{}", m.playbook, m.step),
                         m.kind.clone(),
                         m.status.clone(),
+                        m.attempts.to_string(),
                         m.reason.clone().unwrap_or_default(),
                     ]
                 })
@@ -52,6 +53,7 @@ pub async fn run(path: &ConfigPath, env: &Env, args: MessagesArgs) -> anyhow::Re
                     "playbook/step",
                     "kind",
                     "status",
+                    "tries",
                     "reason",
                 ],
                 &rows,

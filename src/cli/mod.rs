@@ -6,6 +6,7 @@ mod forecast;
 mod import;
 mod messages;
 mod migrate;
+mod preview;
 mod run;
 mod table;
 mod tick;
@@ -50,12 +51,14 @@ pub enum Command {
         #[command(subcommand)]
         what: ImportWhat,
     },
-    /// Run one full cycle at a given time (plan what is due), then exit.
+    /// Run one full cycle at a given time (plan and deliver what is due), then exit.
     Tick(tick::TickArgs),
     /// Show what would be sent in the coming days, writing nothing.
     Forecast(forecast::ForecastArgs),
     /// List messages in the outbox and their history.
     Messages(messages::MessagesArgs),
+    /// Render a template for one customer, sending nothing.
+    Preview(preview::PreviewArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -91,6 +94,7 @@ pub async fn run(cli: Cli, env: Env) -> anyhow::Result<ExitCode> {
         Command::Tick(args) => tick::run(&path, &env, args).await,
         Command::Forecast(args) => forecast::run(&path, &env, args).await,
         Command::Messages(args) => messages::run(&path, &env, args).await,
+        Command::Preview(args) => preview::run(&path, &env, args).await,
         Command::Import { what } => match what {
             ImportWhat::Customers(args) => {
                 import::run(&path, &env, crate::import::Kind::Customers, args).await
@@ -128,6 +132,27 @@ fn load_planner(
     let planner =
         crate::planner::Planner::new(&loaded.settings, playbooks).map_err(anyhow::Error::msg)?;
     Ok((loaded, std::sync::Arc::new(planner)))
+}
+
+/// The delivery worker for the loaded configuration: the signing key, the
+/// compiled templates (refused, with every problem listed, when one is
+/// broken), and the transport.
+fn load_deliverer(loaded: &Loaded) -> anyhow::Result<crate::deliver::Deliverer> {
+    let signer = crate::token::Signer::load(
+        loaded.secrets.signing_key.as_ref(),
+        std::path::Path::new(&loaded.settings.paths.state),
+    )?;
+    let renderer =
+        crate::render::Renderer::load(&loaded.settings, signer.clone()).map_err(|problems| {
+            let listed: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
+            anyhow::anyhow!(
+                "the templates have {} problem(s); fix them (tend check lists them):\n{}",
+                problems.len(),
+                listed.join("\n")
+            )
+        })?;
+    crate::deliver::Deliverer::new(loaded, std::sync::Arc::new(renderer), signer)
+        .map_err(anyhow::Error::msg)
 }
 
 /// Connects to the store and applies pending migrations.

@@ -1,5 +1,6 @@
-//! `tend tick [--now T]`: one full cycle at time T, then exit. Planning runs
-//! now; delivery, inbound and housekeeping join this cycle as they arrive.
+//! `tend tick [--now T]`: one full cycle at time T, then exit: plan what is
+//! due, then deliver it. Inbound and housekeeping join this cycle as they
+//! arrive.
 
 use std::process::ExitCode;
 
@@ -33,26 +34,38 @@ struct TickOutcome {
 
 pub async fn run(path: &ConfigPath, env: &Env, args: TickArgs) -> anyhow::Result<ExitCode> {
     let (loaded, planner) = super::load_planner(path, env)?;
+    let deliverer = super::load_deliverer(&loaded)?;
     let store = super::open_store(&loaded).await?;
     let now = Clock::from_flag(args.now).now();
+    let started = std::time::Instant::now();
     let planned = planner.plan_once(&store, now).await?;
+    let planning = started.elapsed();
+    let delivered = deliverer.deliver_once(&store, now).await;
+    let delivery = started.elapsed() - planning;
+    deliverer.close().await;
     store.close().await;
+    let delivered = delivered?;
     let outcome = TickOutcome {
         planned: planned.planned,
-        expired: planned.expired,
-        ..TickOutcome::default()
+        sent: delivered.sent,
+        deferred: delivered.deferred,
+        failed: delivered.failed,
+        suppressed: delivered.suppressed,
+        expired: planned.expired + delivered.expired,
     };
     match args.format {
         Format::Json => print_json(&outcome)?,
         Format::Table => println!(
-            "planned {}, sent {}, deferred {}, failed {}, suppressed {}, expired {} (at {})",
+            "planned {}, sent {}, deferred {}, failed {}, suppressed {}, expired {} (at {}; planning {:.2} s, delivery {:.2} s)",
             outcome.planned,
             outcome.sent,
             outcome.deferred,
             outcome.failed,
             outcome.suppressed,
             outcome.expired,
-            now.to_rfc3339()
+            now.to_rfc3339(),
+            planning.as_secs_f64(),
+            delivery.as_secs_f64()
         ),
     }
     Ok(ExitCode::SUCCESS)

@@ -128,6 +128,37 @@ pub struct Mail {
     pub transport: Transport,
     pub file: MailFile,
     pub smtp: Smtp,
+    /// Optional DKIM signing of every message.
+    pub dkim: Option<Dkim>,
+}
+
+/// DKIM signing: tend signs the headers receivers check, the
+/// List-Unsubscribe pair included (one-click unsubscribe must be signed).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Dkim {
+    pub selector: String,
+    pub domain: String,
+    pub private_key_file: String,
+    pub algorithm: DkimAlgorithm,
+}
+
+impl Default for Dkim {
+    fn default() -> Self {
+        Self {
+            selector: "tend".into(),
+            domain: "acme.example".into(),
+            private_key_file: String::new(),
+            algorithm: DkimAlgorithm::Rsa,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DkimAlgorithm {
+    Rsa,
+    Ed25519,
 }
 
 impl Default for Mail {
@@ -138,6 +169,7 @@ impl Default for Mail {
             transport: Transport::File,
             file: MailFile::default(),
             smtp: Smtp::default(),
+            dkim: None,
         }
     }
 }

@@ -42,6 +42,17 @@ pub fn validate(s: &Settings) -> Found {
     if let Err(e) = Email::parse(&s.mail.reply_to) {
         problem("mail.reply_to", format!("mail.reply_to: {e}"));
     }
+    if let Some(dkim) = &s.mail.dkim {
+        if dkim.selector.trim().is_empty() || dkim.domain.trim().is_empty() {
+            problem(
+                "mail.dkim.selector",
+                "mail.dkim needs a selector and a domain (s= and d= of the signature)".into(),
+            );
+        }
+        if let Err(e) = crate::deliver::compose::dkim(dkim) {
+            problem("mail.dkim.private_key_file", e);
+        }
+    }
     if s.mail.smtp.pool_size == 0 {
         problem(
             "mail.smtp.pool_size",

@@ -170,7 +170,6 @@ impl Scope {
 /// field set, as `tend check` does: a condition that cannot be evaluated for
 /// reasons other than an attribute the sample lacks is a mistake.
 pub fn compile_checked(source: &str) -> Result<Condition, String> {
-    use super::customer::{CustomerId, CustomerRecord, Email};
     if let Some(field) = unknown_customer_field(source) {
         return Err(format!(
             "customer.{field} is not a customer field; use one of {}, {} (custom data is under customer.attributes)",
@@ -180,26 +179,7 @@ pub fn compile_checked(source: &str) -> Result<Condition, String> {
     }
     let condition = Condition::compile(source)?;
     let now = DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::days(20_000);
-    let day = chrono::Duration::days(1);
-    let sample = Customer {
-        record: CustomerRecord {
-            id: CustomerId::parse("sample").map_err(|e| e.to_string())?,
-            email: Email::parse("sample@example.com")?,
-            name: "Sam Sample".into(),
-            timezone: chrono_tz::UTC,
-            locale: "en".into(),
-            plan: "pro".into(),
-            signup_at: Some(now - day * 10),
-            renewal_at: Some(now + day * 100),
-            last_seen_at: Some(now - day),
-            health: Some(50),
-            attributes: Default::default(),
-        },
-        stage: Some("sample".into()),
-        stage_entered_at: Some(now - day),
-        created_at: now - day * 10,
-        updated_at: now,
-    };
+    let sample = Customer::sample(now);
     let facts = Facts {
         customer: &sample,
         now,

@@ -164,6 +164,33 @@ impl CustomerRecord {
     }
 }
 
+impl Customer {
+    /// The customer `tend check` evaluates conditions and renders templates
+    /// against: every field set, no attributes (checks add the ones used).
+    pub fn sample(now: DateTime<Utc>) -> Self {
+        let day = chrono::Duration::days(1);
+        Self {
+            record: CustomerRecord {
+                id: CustomerId("sample".into()),
+                email: Email("sam@example.com".into()),
+                name: "Sam Sample".into(),
+                timezone: chrono_tz::UTC,
+                locale: "en".into(),
+                plan: "pro".into(),
+                signup_at: Some(now - day * 10),
+                renewal_at: Some(now + day * 100),
+                last_seen_at: Some(now - day),
+                health: Some(70),
+                attributes: serde_json::Map::new(),
+            },
+            stage: Some("onboarding".into()),
+            stage_entered_at: Some(now - day * 10),
+            created_at: now - day * 10,
+            updated_at: now,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

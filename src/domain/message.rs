@@ -126,3 +126,130 @@ pub struct MessageFilter {
     pub status: Option<Status>,
     pub customer: Option<CustomerId>,
 }
+
+/// A message leased to the delivery worker, with what sending it needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outgoing {
+    pub id: uuid::Uuid,
+    pub customer: super::customer::Customer,
+    pub key: OccurrenceKey,
+    pub kind: Kind,
+    pub category: String,
+    pub template: String,
+    pub survey: Option<Survey>,
+    pub incident_id: Option<String>,
+    /// Incident notices: no window, no cap, no quiet.
+    pub urgent: bool,
+    pub status: Status,
+    pub to: String,
+    /// The RFC 5322 Message-ID, without angle brackets.
+    pub message_id: String,
+    pub due_at: DateTime<Utc>,
+    pub not_before: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub attempts: u32,
+    pub first_attempt_at: Option<DateTime<Utc>>,
+    /// Why mail of this category may not go to this customer, if it may not.
+    pub suppressed: Option<String>,
+}
+
+/// How one delivery attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttemptOutcome {
+    Sent,
+    Transient,
+    Permanent,
+    Unknown,
+}
+
+impl AttemptOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sent => "sent",
+            Self::Transient => "transient",
+            Self::Permanent => "permanent",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+/// One delivery attempt and the server's answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Attempt {
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub outcome: AttemptOutcome,
+    pub smtp_code: Option<u16>,
+    pub detail: String,
+}
+
+/// An address or a category that must not be written to any more.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Suppression {
+    pub customer_id: CustomerId,
+    /// A category, or `*` for all mail.
+    pub category: String,
+    pub reason: String,
+    pub source: String,
+}
+
+/// What became of a leased message, for the store to record (the lease ends).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settle {
+    pub id: uuid::Uuid,
+    pub status: Status,
+    pub reason: Option<String>,
+    /// When it may next go (held or deferred).
+    pub not_before: Option<DateTime<Utc>>,
+    pub subject: Option<String>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub attempt: Option<Attempt>,
+    pub suppress: Option<Suppression>,
+}
+
+impl Settle {
+    /// A message that goes back to wait, unchanged but for when and why.
+    pub fn hold(m: &Outgoing, until: DateTime<Utc>, reason: String) -> Self {
+        Self {
+            id: m.id,
+            status: m.status,
+            reason: Some(reason),
+            not_before: Some(until),
+            subject: None,
+            sent_at: None,
+            attempt: None,
+            suppress: None,
+        }
+    }
+
+    /// A message that will never go, for `reason`.
+    pub fn end(m: &Outgoing, status: Status, reason: String) -> Self {
+        Self {
+            id: m.id,
+            status,
+            reason: Some(reason),
+            not_before: None,
+            subject: None,
+            sent_at: None,
+            attempt: None,
+            suppress: None,
+        }
+    }
+}
+
+impl Kind {
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Checkin, Self::Tip, Self::Reminder, Self::Incident]
+            .into_iter()
+            .find(|k| k.as_str() == raw)
+    }
+}
+
+impl Survey {
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Nps, Self::Csat, Self::Ces, Self::Yesno]
+            .into_iter()
+            .find(|s| s.as_str() == raw)
+    }
+}

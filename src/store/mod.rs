@@ -15,7 +15,9 @@ use chrono_tz::Tz;
 
 use crate::domain::customer::{Customer, CustomerId, CustomerRecord};
 use crate::domain::event::EventRecord;
-use crate::domain::message::{MessageFilter, MessageView, NewMessage};
+use crate::domain::message::{
+    Attempt, AttemptOutcome, MessageFilter, MessageView, NewMessage, Outgoing, Settle,
+};
 use crate::domain::plan::{EventFact, History, OccurrenceKey, StageEntry};
 
 pub use self::url::DatabaseUrl;
@@ -145,8 +147,56 @@ pub trait Store {
     /// Messages for `tend messages`, oldest due first.
     async fn messages(&self, filter: &MessageFilter) -> Result<Vec<MessageView>, Error>;
 
+    /// Leases up to `limit` messages that may be sent at `now` to `owner`
+    /// until `lease_until`, most important first. Rows another instance
+    /// holds are skipped, never waited for.
+    async fn claim(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Outgoing>, Error>;
+
+    /// Commits `sending` for leased messages whose SMTP transactions are
+    /// about to start.
+    async fn begin_sending(
+        &self,
+        owner: &str,
+        ids: &[uuid::Uuid],
+        now: DateTime<Utc>,
+    ) -> Result<(), Error>;
+
+    /// Records what became of leased messages, with their attempts and any
+    /// suppression they caused, in one transaction.
+    async fn settle(&self, outcomes: &[Settle], now: DateTime<Utc>) -> Result<(), Error>;
+
+    /// When non-urgent mail went to each of `ids` after `since`.
+    async fn sent_since(
+        &self,
+        ids: &[CustomerId],
+        since: DateTime<Utc>,
+    ) -> Result<HashMap<CustomerId, Vec<DateTime<Utc>>>, Error>;
+
+    /// Settles messages left `sending` by an instance whose lease ran out:
+    /// `unknown`, or `deferred` to go again when `resend` is set. Returns
+    /// how many.
+    async fn recover_sending(&self, now: DateTime<Utc>, resend: bool) -> Result<u64, Error>;
+
+    /// Every attempt at one message, oldest first.
+    async fn attempts(&self, id: &uuid::Uuid) -> Result<Vec<Attempt>, Error>;
+
     /// Waits for in-flight work and closes every connection.
     async fn close(&self);
+}
+
+/// The reason a message gets when a crash left its fate unknown.
+pub(crate) fn recovered_reason(resend: bool) -> &'static str {
+    if resend {
+        "interrupted mid-send by a stopped instance; sending again (delivery.resend_unknown)"
+    } else {
+        "interrupted mid-send by a stopped instance; the server may or may not have accepted it, so it is not sent again"
+    }
 }
 
 /// What planning one page of customers produced, for the store to write.
@@ -294,6 +344,39 @@ impl Store for Db {
     async fn record_plan(&self, plan: &PlanWrite, now: DateTime<Utc>) -> Result<(u64, u64), Error> {
         dispatch!(self, s => s.record_plan(plan, now).await)
     }
+    async fn claim(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Outgoing>, Error> {
+        dispatch!(self, s => s.claim(owner, now, lease_until, limit).await)
+    }
+    async fn begin_sending(
+        &self,
+        owner: &str,
+        ids: &[uuid::Uuid],
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        dispatch!(self, s => s.begin_sending(owner, ids, now).await)
+    }
+    async fn settle(&self, outcomes: &[Settle], now: DateTime<Utc>) -> Result<(), Error> {
+        dispatch!(self, s => s.settle(outcomes, now).await)
+    }
+    async fn sent_since(
+        &self,
+        ids: &[CustomerId],
+        since: DateTime<Utc>,
+    ) -> Result<HashMap<CustomerId, Vec<DateTime<Utc>>>, Error> {
+        dispatch!(self, s => s.sent_since(ids, since).await)
+    }
+    async fn recover_sending(&self, now: DateTime<Utc>, resend: bool) -> Result<u64, Error> {
+        dispatch!(self, s => s.recover_sending(now, resend).await)
+    }
+    async fn attempts(&self, id: &uuid::Uuid) -> Result<Vec<Attempt>, Error> {
+        dispatch!(self, s => s.attempts(id).await)
+    }
     async fn close(&self) {
         dispatch!(self, s => s.close().await)
     }
@@ -385,6 +468,96 @@ pub(crate) fn fold_history(
         }
     }
     Ok(all)
+}
+
+/// An attempt's stored outcome.
+pub(crate) fn attempt_outcome(raw: &str) -> Result<AttemptOutcome, Error> {
+    match raw {
+        "sent" => Ok(AttemptOutcome::Sent),
+        "transient" => Ok(AttemptOutcome::Transient),
+        "permanent" => Ok(AttemptOutcome::Permanent),
+        "unknown" => Ok(AttemptOutcome::Unknown),
+        other => Err(Error::Corrupt(format!("attempt outcome {other:?}"))),
+    }
+}
+
+/// Rebuilds a claimed message from stored columns (shared by both backends).
+pub(crate) struct OutgoingColumns {
+    pub id: String,
+    pub playbook: String,
+    pub step: String,
+    pub occurrence: String,
+    pub kind: String,
+    pub category: String,
+    pub template: String,
+    pub survey: Option<String>,
+    pub incident_id: Option<String>,
+    pub urgent: bool,
+    pub status: String,
+    pub to: Option<String>,
+    pub message_id: Option<String>,
+    pub due_at: DateTime<Utc>,
+    pub not_before: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub attempts: i64,
+    pub first_attempt_at: Option<DateTime<Utc>>,
+    pub suppressed: Option<String>,
+}
+
+impl OutgoingColumns {
+    pub fn into_outgoing(self, customer: Customer) -> Result<Outgoing, Error> {
+        use crate::domain::message::Status;
+        use crate::domain::playbook::{Kind, Survey};
+        let corrupt = |what: String| Error::Corrupt(format!("message {:?}: {what}", self.id));
+        let kind =
+            Kind::parse(&self.kind).ok_or_else(|| corrupt(format!("kind {:?}", self.kind)))?;
+        Ok(Outgoing {
+            id: uuid::Uuid::try_parse(&self.id).map_err(|e| corrupt(e.to_string()))?,
+            to: self.to.unwrap_or_else(|| customer.record.email.to_string()),
+            customer,
+            key: OccurrenceKey {
+                playbook: self.playbook,
+                step: self.step,
+                occurrence: self.occurrence,
+            },
+            urgent: self.urgent || kind == Kind::Incident,
+            kind,
+            category: self.category,
+            template: self.template,
+            survey: match self.survey.as_deref() {
+                Some(s) => Some(Survey::parse(s).ok_or_else(|| corrupt(format!("survey {s:?}")))?),
+                None => None,
+            },
+            incident_id: self.incident_id,
+            status: Status::parse(&self.status).map_err(corrupt)?,
+            message_id: self
+                .message_id
+                .unwrap_or_else(|| format!("{}@tend.invalid", self.id)),
+            due_at: self.due_at,
+            not_before: self.not_before,
+            expires_at: self.expires_at.unwrap_or(DateTime::<Utc>::MAX_UTC),
+            attempts: u32::try_from(self.attempts).unwrap_or(0),
+            first_attempt_at: self.first_attempt_at,
+            suppressed: self.suppressed,
+        })
+    }
+}
+
+/// Folds the claimed rows (one per matching suppression) into messages.
+pub(crate) fn fold_claimed(rows: Vec<Outgoing>) -> Vec<Outgoing> {
+    let mut out: Vec<Outgoing> = Vec::with_capacity(rows.len());
+    for row in rows {
+        match out.iter_mut().find(|o| o.id == row.id) {
+            // An all-mail suppression says more than a category one.
+            Some(first) => {
+                if first.suppressed.is_none() {
+                    first.suppressed = row.suppressed;
+                }
+            }
+            None => out.push(row),
+        }
+    }
+    out
 }
 
 /// Rebuilds a customer from stored columns (shared by both backends).

@@ -17,7 +17,7 @@ use super::{
 use super::{DueCursor, PlanWrite};
 use crate::domain::customer::{Customer, CustomerId, CustomerRecord, parse_timezone};
 use crate::domain::event::EventRecord;
-use crate::domain::message::{MessageFilter, MessageView, NewMessage};
+use crate::domain::message::{Attempt, MessageFilter, MessageView, NewMessage, Outgoing, Settle};
 use crate::domain::plan::{EventFact, History, OccurrenceKey, StageEntry};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -111,6 +111,34 @@ fn customer_from(row: &PgRow, fail: &impl Fn(sqlx::Error) -> Error) -> Result<Cu
         updated_at: row.try_get("updated_at").map_err(fail)?,
     };
     columns.into_customer()
+}
+
+/// A claimed message from a row of `sql::CLAIMED_DETAILS`.
+fn outgoing_from(row: &PgRow, fail: &impl Fn(sqlx::Error) -> Error) -> Result<Outgoing, Error> {
+    let customer = customer_from(row, fail)?;
+    let attempts: i32 = row.try_get("attempts").map_err(fail)?;
+    super::OutgoingColumns {
+        id: row.try_get("message_uuid").map_err(fail)?,
+        playbook: row.try_get("playbook").map_err(fail)?,
+        step: row.try_get("step").map_err(fail)?,
+        occurrence: row.try_get("occurrence").map_err(fail)?,
+        kind: row.try_get("kind").map_err(fail)?,
+        category: row.try_get("category").map_err(fail)?,
+        template: row.try_get("template").map_err(fail)?,
+        survey: row.try_get("survey").map_err(fail)?,
+        incident_id: row.try_get("incident_id").map_err(fail)?,
+        urgent: row.try_get("urgent").map_err(fail)?,
+        status: row.try_get("status").map_err(fail)?,
+        to: row.try_get("to_address").map_err(fail)?,
+        message_id: row.try_get("message_id").map_err(fail)?,
+        due_at: row.try_get("due_at").map_err(fail)?,
+        not_before: row.try_get("not_before").map_err(fail)?,
+        expires_at: row.try_get("expires_at").map_err(fail)?,
+        attempts: i64::from(attempts),
+        first_attempt_at: row.try_get("first_attempt_at").map_err(fail)?,
+        suppressed: row.try_get("suppressed").map_err(fail)?,
+    }
+    .into_outgoing(customer)
 }
 
 /// Moves customers to new lifecycle stages and records each change.
@@ -549,6 +577,212 @@ impl Store for PgStore {
         set_plan_at_in(&mut tx, &plan.next, &fail).await?;
         tx.commit().await.map_err(&fail)?;
         Ok((planned, expired))
+    }
+
+    async fn claim(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Outgoing>, Error> {
+        let fail = self.fail("claiming messages to send");
+        let mut ids: Vec<String> = Vec::new();
+        let mut above = i32::MIN;
+        while ids.len() < limit as usize {
+            let priority: Option<i32> = sqlx::query_scalar(sql::NEXT_PRIORITY)
+                .bind(above)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(&fail)?;
+            let Some(priority) = priority else { break };
+            let taken: Vec<String> = sqlx::query_scalar(sql::CLAIM_POSTGRES)
+                .bind(owner)
+                .bind(lease_until)
+                .bind(now)
+                .bind((limit as usize - ids.len()) as i64)
+                .bind(priority)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(&fail)?;
+            ids.extend(taken);
+            above = priority;
+        }
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut query = QueryBuilder::<Postgres>::new(sql::CLAIMED_DETAILS);
+        query.push("m.id = ANY(");
+        query.push_bind(ids);
+        query.push("::text[]) ORDER BY m.priority, m.not_before, m.id");
+        let rows = query.build().fetch_all(&self.pool).await.map_err(&fail)?;
+        let claimed = rows
+            .iter()
+            .map(|row| outgoing_from(row, &fail))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(super::fold_claimed(claimed))
+    }
+
+    async fn begin_sending(
+        &self,
+        owner: &str,
+        ids: &[uuid::Uuid],
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let fail = self.fail("marking messages as sending");
+        let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        sqlx::query(
+            "UPDATE messages SET status = 'sending', updated_at = $2 \
+             WHERE lease_owner = $1 AND id = ANY($3)",
+        )
+        .bind(owner)
+        .bind(now)
+        .bind(&ids)
+        .execute(&self.pool)
+        .await
+        .map_err(&fail)?;
+        Ok(())
+    }
+
+    async fn settle(&self, outcomes: &[Settle], now: DateTime<Utc>) -> Result<(), Error> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let fail = self.fail("recording delivery outcomes");
+        let mut tx = self.pool.begin().await.map_err(&fail)?;
+        for run in outcomes.chunks(super::ROWS_PER_STATEMENT) {
+            // One statement a run: each message's new state, as arrays.
+            let ids: Vec<String> = run.iter().map(|o| o.id.to_string()).collect();
+            let status: Vec<&str> = run.iter().map(|o| o.status.as_str()).collect();
+            let reason: Vec<Option<&str>> = run.iter().map(|o| o.reason.as_deref()).collect();
+            let not_before: Vec<Option<DateTime<Utc>>> = run.iter().map(|o| o.not_before).collect();
+            let subject: Vec<Option<&str>> = run.iter().map(|o| o.subject.as_deref()).collect();
+            let sent_at: Vec<Option<DateTime<Utc>>> = run.iter().map(|o| o.sent_at).collect();
+            let tried: Vec<i32> = run.iter().map(|o| i32::from(o.attempt.is_some())).collect();
+            let started: Vec<Option<DateTime<Utc>>> = run
+                .iter()
+                .map(|o| o.attempt.as_ref().map(|a| a.started_at))
+                .collect();
+            sqlx::query(
+                "UPDATE messages SET status = v.status, reason = v.reason, \
+                 not_before = COALESCE(v.not_before, messages.not_before), \
+                 subject = COALESCE(v.subject, messages.subject), \
+                 sent_at = COALESCE(v.sent_at, messages.sent_at), attempts = messages.attempts + v.tried, \
+                 first_attempt_at = COALESCE(messages.first_attempt_at, v.started), \
+                 lease_owner = NULL, lease_until = NULL, updated_at = $9 \
+                 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], \
+                 $6::timestamptz[], $7::int[], $8::timestamptz[]) \
+                 AS v(id, status, reason, not_before, subject, sent_at, tried, started) \
+                 WHERE messages.id = v.id",
+            )
+            .bind(&ids)
+            .bind(&status)
+            .bind(&reason)
+            .bind(&not_before)
+            .bind(&subject)
+            .bind(&sent_at)
+            .bind(&tried)
+            .bind(&started)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(&fail)?;
+            let attempts: Vec<_> = run
+                .iter()
+                .filter_map(|o| o.attempt.as_ref().map(|a| (o.id, a)))
+                .collect();
+            if !attempts.is_empty() {
+                let mut insert = QueryBuilder::<Postgres>::new(sql::INSERT_ATTEMPTS);
+                insert.push_values(&attempts, |mut row, (id, a)| {
+                    row.push_bind(id.to_string())
+                        .push_bind(a.started_at)
+                        .push_bind(a.finished_at)
+                        .push_bind(a.outcome.as_str())
+                        .push_bind(a.smtp_code.map(i32::from))
+                        .push_bind(a.detail.clone());
+                });
+                insert.build().execute(&mut *tx).await.map_err(&fail)?;
+            }
+        }
+        for s in outcomes.iter().filter_map(|o| o.suppress.as_ref()) {
+            sqlx::query(sql::INSERT_SUPPRESSION)
+                .bind(s.customer_id.as_str())
+                .bind(&s.category)
+                .bind(&s.reason)
+                .bind(&s.source)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(&fail)?;
+        }
+        tx.commit().await.map_err(&fail)?;
+        Ok(())
+    }
+
+    async fn sent_since(
+        &self,
+        ids: &[CustomerId],
+        since: DateTime<Utc>,
+    ) -> Result<HashMap<CustomerId, Vec<DateTime<Utc>>>, Error> {
+        let fail = self.fail("reading what was sent recently");
+        let mut sent: HashMap<CustomerId, Vec<DateTime<Utc>>> = HashMap::new();
+        for chunk in ids.chunks(super::ROWS_PER_STATEMENT) {
+            let list: Vec<&str> = chunk.iter().map(CustomerId::as_str).collect();
+            // `= ANY` lets the planner use the per-customer index; an
+            // `IN (SELECT UNNEST(…))` here was planned as a scan of the outbox.
+            let mut query = QueryBuilder::<Postgres>::new(sql::SENT_TO);
+            query.push("customer_id = ANY(");
+            query.push_bind(list);
+            query.push("::text[]) AND COALESCE(sent_at, updated_at) > ");
+            query.push_bind(since);
+            for row in query.build().fetch_all(&self.pool).await.map_err(&fail)? {
+                let id: String = row.try_get(0).map_err(&fail)?;
+                let id = CustomerId::parse(&id).map_err(Error::Corrupt)?;
+                sent.entry(id)
+                    .or_default()
+                    .push(row.try_get(1).map_err(&fail)?);
+            }
+        }
+        Ok(sent)
+    }
+
+    async fn recover_sending(&self, now: DateTime<Utc>, resend: bool) -> Result<u64, Error> {
+        let fail = self.fail("recovering interrupted sends");
+        let done = sqlx::query(sql::RECOVER_SENDING)
+            .bind(now)
+            .bind(if resend { "deferred" } else { "unknown" })
+            .bind(super::recovered_reason(resend))
+            .execute(&self.pool)
+            .await
+            .map_err(&fail)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn attempts(&self, id: &uuid::Uuid) -> Result<Vec<Attempt>, Error> {
+        let fail = self.fail("reading delivery attempts");
+        let rows = sqlx::query(sql::SELECT_ATTEMPTS)
+            .bind(id.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(&fail)?;
+        rows.iter()
+            .map(|row| {
+                let outcome: String = row.try_get("outcome").map_err(&fail)?;
+                let code: Option<i32> = row.try_get("smtp_code").map_err(&fail)?;
+                let started: DateTime<Utc> = row.try_get("started_at").map_err(&fail)?;
+                let finished: Option<DateTime<Utc>> = row.try_get("finished_at").map_err(&fail)?;
+                Ok(Attempt {
+                    started_at: started,
+                    finished_at: finished.unwrap_or(started),
+                    outcome: super::attempt_outcome(&outcome)?,
+                    smtp_code: code.and_then(|c| u16::try_from(c).ok()),
+                    detail: row.try_get("detail").map_err(&fail)?,
+                })
+            })
+            .collect()
     }
 
     async fn close(&self) {

@@ -75,3 +75,65 @@ pub const SELECT_MESSAGES: &str = "SELECT id, customer_id, to_address, playbook,
      kind, status, reason, subject, due_at, sent_at, attempts, message_id FROM messages \
      WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR customer_id = $2) \
      ORDER BY due_at, customer_id, playbook, step, occurrence";
+
+/// The most important priority above $1 with sendable messages. Claims
+/// walk the priorities in order, so each claim reads only the rows it takes
+/// (an index range per priority), however many wait for later.
+pub const NEXT_PRIORITY: &str = "SELECT MIN(priority) FROM messages \
+     WHERE status IN ('planned', 'deferred') AND priority > $1";
+
+/// Leases up to $4 sendable messages of priority $5 (planned or deferred,
+/// due by $3, not leased by a live instance) to owner $1 until $2, oldest
+/// first. SQLite runs it under its single write lock; the index is named
+/// because SQLite would otherwise pick the status index and sort every
+/// waiting row.
+pub const CLAIM_SQLITE: &str = "UPDATE messages SET lease_owner = $1, lease_until = $2 \
+     WHERE id IN (SELECT id FROM messages INDEXED BY messages_claim \
+     WHERE status IN ('planned', 'deferred') AND priority = $5 \
+     AND not_before <= $3 AND (lease_until IS NULL OR lease_until < $3) \
+     ORDER BY not_before LIMIT $4) RETURNING id";
+
+/// The same on PostgreSQL, where instances claim side by side: rows another
+/// instance is claiming are skipped, never waited for or shared.
+pub const CLAIM_POSTGRES: &str = "UPDATE messages SET lease_owner = $1, lease_until = $2 \
+     WHERE id IN (SELECT id FROM messages WHERE status IN ('planned', 'deferred') \
+     AND priority = $5 AND not_before <= $3 AND (lease_until IS NULL OR lease_until < $3) \
+     ORDER BY not_before LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING id";
+
+/// What the worker needs to send one claimed message: the message, its
+/// customer, and any suppression of its category or of all mail. Each
+/// backend adds its id list.
+pub const CLAIMED_DETAILS: &str = "SELECT m.id AS message_uuid, m.playbook, m.step, m.occurrence, \
+     m.kind, m.category, m.template, m.survey, m.incident_id, m.urgent, m.priority, m.status, \
+     m.to_address, m.message_id, m.due_at, m.not_before, m.expires_at, m.attempts, \
+     m.first_attempt_at, s.reason AS suppressed, \
+     c.id, c.email, c.name, c.timezone, c.locale, c.plan, c.signup_at, c.renewal_at, \
+     c.last_seen_at, c.health, c.attributes, c.stage, c.stage_entered_at, c.created_at, c.updated_at \
+     FROM messages m JOIN customers c ON c.id = m.customer_id \
+     LEFT JOIN suppressions s ON s.customer_id = m.customer_id AND s.category IN (m.category, '*') \
+     WHERE ";
+
+/// The start of a multi-row insert of delivery attempts; `VALUES` follow.
+pub const INSERT_ATTEMPTS: &str = "INSERT INTO attempts (message_id, started_at, finished_at, \
+     outcome, smtp_code, detail) ";
+
+/// A suppression is kept as first recorded.
+pub const INSERT_SUPPRESSION: &str = "INSERT INTO suppressions (customer_id, category, reason, \
+     source, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (customer_id, category) DO NOTHING";
+
+/// When non-urgent mail went to these customers, for the cap; each backend
+/// adds its customer list (`customer_id IN (…)`, `= ANY($1)`) and the time
+/// bound.
+pub const SENT_TO: &str = "SELECT customer_id, COALESCE(sent_at, updated_at) AS at FROM messages \
+     WHERE status IN ('sent', 'sending', 'unknown') AND kind <> 'incident' AND ";
+
+/// Messages left `sending` by an instance whose lease ran out: their fate
+/// is unknown ($2 = 'unknown'), or they go again ($2 = 'deferred') when the
+/// operator chose `delivery.resend_unknown`.
+pub const RECOVER_SENDING: &str = "UPDATE messages SET status = $2, reason = $3, \
+     lease_owner = NULL, lease_until = NULL, updated_at = $1 \
+     WHERE status = 'sending' AND lease_until < $1";
+
+/// Every attempt at one message, oldest first.
+pub const SELECT_ATTEMPTS: &str = "SELECT started_at, finished_at, outcome, smtp_code, detail \
+     FROM attempts WHERE message_id = $1 ORDER BY seq";

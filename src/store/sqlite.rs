@@ -19,7 +19,7 @@ use super::{
 use super::{DueCursor, PlanWrite};
 use crate::domain::customer::{Customer, CustomerId, CustomerRecord, parse_timezone};
 use crate::domain::event::EventRecord;
-use crate::domain::message::{MessageFilter, MessageView, NewMessage};
+use crate::domain::message::{Attempt, MessageFilter, MessageView, NewMessage, Outgoing, Settle};
 use crate::domain::plan::{EventFact, History, OccurrenceKey, StageEntry};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -134,6 +134,44 @@ fn push_ids(query: &mut QueryBuilder<Sqlite>, ids: &[CustomerId]) {
         list.push_bind(id.as_str().to_owned());
     }
     list.push_unseparated(")");
+}
+
+/// Appends `(…)` with the message ids bound, for `IN` lists.
+fn push_message_ids(query: &mut QueryBuilder<Sqlite>, ids: &[uuid::Uuid]) {
+    query.push("(");
+    let mut list = query.separated(", ");
+    for id in ids {
+        list.push_bind(id.to_string());
+    }
+    list.push_unseparated(")");
+}
+
+/// A claimed message from a row of `sql::CLAIMED_DETAILS`.
+fn outgoing_from(row: &SqliteRow, fail: &impl Fn(sqlx::Error) -> Error) -> Result<Outgoing, Error> {
+    let customer = customer_from(row, fail)?;
+    let urgent: i64 = row.try_get("urgent").map_err(fail)?;
+    super::OutgoingColumns {
+        id: row.try_get("message_uuid").map_err(fail)?,
+        playbook: row.try_get("playbook").map_err(fail)?,
+        step: row.try_get("step").map_err(fail)?,
+        occurrence: row.try_get("occurrence").map_err(fail)?,
+        kind: row.try_get("kind").map_err(fail)?,
+        category: row.try_get("category").map_err(fail)?,
+        template: row.try_get("template").map_err(fail)?,
+        survey: row.try_get("survey").map_err(fail)?,
+        incident_id: row.try_get("incident_id").map_err(fail)?,
+        urgent: urgent != 0,
+        status: row.try_get("status").map_err(fail)?,
+        to: row.try_get("to_address").map_err(fail)?,
+        message_id: row.try_get("message_id").map_err(fail)?,
+        due_at: from_ms(row.try_get("due_at").map_err(fail)?)?,
+        not_before: from_ms(row.try_get("not_before").map_err(fail)?)?,
+        expires_at: from_ms_opt(row.try_get("expires_at").map_err(fail)?)?,
+        attempts: row.try_get("attempts").map_err(fail)?,
+        first_attempt_at: from_ms_opt(row.try_get("first_attempt_at").map_err(fail)?)?,
+        suppressed: row.try_get("suppressed").map_err(fail)?,
+    }
+    .into_outgoing(customer)
 }
 
 /// Moves customers to new lifecycle stages and records each change.
@@ -566,6 +604,204 @@ impl Store for SqliteStore {
         set_plan_at_in(&mut tx, &plan.next, &fail).await?;
         tx.commit().await.map_err(&fail)?;
         Ok((planned, expired))
+    }
+
+    async fn claim(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Outgoing>, Error> {
+        let fail = self.fail("claiming messages to send");
+        // One writer at a time on SQLite: the lease is taken under the
+        // write lock, so no two claims can overlap.
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
+        let mut ids: Vec<String> = Vec::new();
+        let mut above = i64::MIN;
+        while ids.len() < limit as usize {
+            let priority: Option<i64> = sqlx::query_scalar(sql::NEXT_PRIORITY)
+                .bind(above)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(&fail)?;
+            let Some(priority) = priority else { break };
+            let taken: Vec<String> = sqlx::query_scalar(sql::CLAIM_SQLITE)
+                .bind(owner)
+                .bind(ms(lease_until))
+                .bind(ms(now))
+                .bind((limit as usize - ids.len()) as i64)
+                .bind(priority)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(&fail)?;
+            ids.extend(taken);
+            above = priority;
+        }
+        tx.commit().await.map_err(&fail)?;
+        let ids: Vec<uuid::Uuid> = ids
+            .iter()
+            .filter_map(|id| uuid::Uuid::try_parse(id).ok())
+            .collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut query = QueryBuilder::<Sqlite>::new(sql::CLAIMED_DETAILS);
+        query.push("m.id IN ");
+        push_message_ids(&mut query, &ids);
+        query.push(" ORDER BY m.priority, m.not_before, m.id");
+        let rows = query.build().fetch_all(&self.pool).await.map_err(&fail)?;
+        let claimed = rows
+            .iter()
+            .map(|row| outgoing_from(row, &fail))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(super::fold_claimed(claimed))
+    }
+
+    async fn begin_sending(
+        &self,
+        owner: &str,
+        ids: &[uuid::Uuid],
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let fail = self.fail("marking messages as sending");
+        let mut query =
+            QueryBuilder::<Sqlite>::new("UPDATE messages SET status = 'sending', updated_at = ");
+        query.push_bind(ms(now));
+        query.push(" WHERE lease_owner = ");
+        query.push_bind(owner.to_owned());
+        query.push(" AND id IN ");
+        push_message_ids(&mut query, ids);
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
+        query.build().execute(&mut *tx).await.map_err(&fail)?;
+        tx.commit().await.map_err(&fail)?;
+        Ok(())
+    }
+
+    async fn settle(&self, outcomes: &[Settle], now: DateTime<Utc>) -> Result<(), Error> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let fail = self.fail("recording delivery outcomes");
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
+        for run in outcomes.chunks(super::ROWS_PER_STATEMENT / 2) {
+            // One statement a run: each message's new state joined by id.
+            let mut update = QueryBuilder::<Sqlite>::new(
+                "UPDATE messages SET status = v.column2, reason = v.column3, \
+                 not_before = COALESCE(v.column4, not_before), subject = COALESCE(v.column5, subject), \
+                 sent_at = COALESCE(v.column6, sent_at), attempts = attempts + v.column7, \
+                 first_attempt_at = COALESCE(first_attempt_at, v.column8), \
+                 lease_owner = NULL, lease_until = NULL, updated_at = ",
+            );
+            update.push_bind(ms(now));
+            update.push(" FROM (");
+            update.push_values(run, |mut row, o| {
+                row.push_bind(o.id.to_string())
+                    .push_bind(o.status.as_str())
+                    .push_bind(o.reason.clone())
+                    .push_bind(o.not_before.map(ms))
+                    .push_bind(o.subject.clone())
+                    .push_bind(o.sent_at.map(ms))
+                    .push_bind(i64::from(o.attempt.is_some()))
+                    .push_bind(o.attempt.as_ref().map(|a| ms(a.started_at)));
+            });
+            update.push(") AS v WHERE messages.id = v.column1");
+            update.build().execute(&mut *tx).await.map_err(&fail)?;
+            let attempts: Vec<_> = run
+                .iter()
+                .filter_map(|o| o.attempt.as_ref().map(|a| (o.id, a)))
+                .collect();
+            if !attempts.is_empty() {
+                let mut insert = QueryBuilder::<Sqlite>::new(sql::INSERT_ATTEMPTS);
+                insert.push_values(&attempts, |mut row, (id, a)| {
+                    row.push_bind(id.to_string())
+                        .push_bind(ms(a.started_at))
+                        .push_bind(ms(a.finished_at))
+                        .push_bind(a.outcome.as_str())
+                        .push_bind(a.smtp_code.map(i64::from))
+                        .push_bind(a.detail.clone());
+                });
+                insert.build().execute(&mut *tx).await.map_err(&fail)?;
+            }
+        }
+        for s in outcomes.iter().filter_map(|o| o.suppress.as_ref()) {
+            sqlx::query(sql::INSERT_SUPPRESSION)
+                .bind(s.customer_id.as_str())
+                .bind(&s.category)
+                .bind(&s.reason)
+                .bind(&s.source)
+                .bind(ms(now))
+                .execute(&mut *tx)
+                .await
+                .map_err(&fail)?;
+        }
+        tx.commit().await.map_err(&fail)?;
+        Ok(())
+    }
+
+    async fn sent_since(
+        &self,
+        ids: &[CustomerId],
+        since: DateTime<Utc>,
+    ) -> Result<HashMap<CustomerId, Vec<DateTime<Utc>>>, Error> {
+        let fail = self.fail("reading what was sent recently");
+        let mut sent: HashMap<CustomerId, Vec<DateTime<Utc>>> = HashMap::new();
+        for chunk in ids.chunks(super::ROWS_PER_STATEMENT) {
+            let mut query = QueryBuilder::<Sqlite>::new(sql::SENT_TO);
+            query.push("customer_id IN (");
+            push_ids(&mut query, chunk);
+            query.push(" AND COALESCE(sent_at, updated_at) > ");
+            query.push_bind(ms(since));
+            for row in query.build().fetch_all(&self.pool).await.map_err(&fail)? {
+                let id: String = row.try_get(0).map_err(&fail)?;
+                let id = CustomerId::parse(&id).map_err(Error::Corrupt)?;
+                sent.entry(id)
+                    .or_default()
+                    .push(from_ms(row.try_get(1).map_err(&fail)?)?);
+            }
+        }
+        Ok(sent)
+    }
+
+    async fn recover_sending(&self, now: DateTime<Utc>, resend: bool) -> Result<u64, Error> {
+        let fail = self.fail("recovering interrupted sends");
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
+        let done = sqlx::query(sql::RECOVER_SENDING)
+            .bind(ms(now))
+            .bind(if resend { "deferred" } else { "unknown" })
+            .bind(super::recovered_reason(resend))
+            .execute(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        tx.commit().await.map_err(&fail)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn attempts(&self, id: &uuid::Uuid) -> Result<Vec<Attempt>, Error> {
+        let fail = self.fail("reading delivery attempts");
+        let rows = sqlx::query(sql::SELECT_ATTEMPTS)
+            .bind(id.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(&fail)?;
+        rows.iter()
+            .map(|row| {
+                let outcome: String = row.try_get("outcome").map_err(&fail)?;
+                let code: Option<i64> = row.try_get("smtp_code").map_err(&fail)?;
+                let finished: Option<i64> = row.try_get("finished_at").map_err(&fail)?;
+                let started = from_ms(row.try_get("started_at").map_err(&fail)?)?;
+                Ok(Attempt {
+                    started_at: started,
+                    finished_at: from_ms_opt(finished)?.unwrap_or(started),
+                    outcome: super::attempt_outcome(&outcome)?,
+                    smtp_code: code.and_then(|c| u16::try_from(c).ok()),
+                    detail: row.try_get("detail").map_err(&fail)?,
+                })
+            })
+            .collect()
     }
 
     async fn close(&self) {

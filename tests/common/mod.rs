@@ -2,6 +2,8 @@
 //! database per test) and the real `tend` binary in a scratch directory.
 #![allow(dead_code)] // Each test binary uses part of this.
 
+pub mod smtp;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -169,6 +171,29 @@ impl Project {
         .unwrap();
         Db::connect(&url, &options()).await.unwrap()
     }
+}
+
+/// A port nothing listens on (reserved, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The JSON a command printed on stdout.
+pub fn json(run: &Run) -> serde_json::Value {
+    serde_json::from_str(&run.stdout())
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", run.stdout()))
+}
+
+/// `tend tick --now NOW --format json`, which must succeed.
+pub fn tick(p: &Project, now: &str) -> serde_json::Value {
+    json(
+        &p.tend(&["tick", "--now", now, "--format", "json"])
+            .expect_code(0),
+    )
 }
 
 pub struct Run(pub Output);

@@ -1,0 +1,128 @@
+//! Delivery at scale: N generated customers each with one urgent notice
+//! due, one release `tend tick` that plans and sends them all over SMTP to
+//! Postfix's `smtp-sink` on loopback; beside it, `smtp-source` sends the same
+//! number of messages of the same size to the same sink with as many
+//! sessions, for a reference rate. Prints the tick's own split of planning
+//! and delivery time, peak RSS, and the ratio.
+//!
+//! `cargo bench --bench deliver [-- SIZE…] [--backend sqlite|postgres]`
+//! (size defaults to 100000). The postfix package is fetched with
+//! `apt-get download` and unpacked under target/ on first use.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+/// SMTP sessions on both sides.
+const SESSIONS: u32 = 8;
+
+const PLAYBOOK: &str = r#"name = "notice"
+kind = "incident"
+category = "incidents"
+
+[[step]]
+id = "notice"
+template = "notice"
+anchor = "signup_at"
+after = "1d"
+expires = "3650d"
+"#;
+
+const TEMPLATE: &str = "+++\nsubject = \"Scheduled maintenance for {{customer.first_name}}\"\n+++\nHi {{customer.first_name}},\n\nWe will upgrade the database on **Saturday**. Read [the notes](https://status.acme.example/m/1).\n";
+
+fn main() {
+    let (mut sizes, backends) = common::args();
+    if std::env::args()
+        .skip(1)
+        .all(|a| a.parse::<usize>().is_err())
+    {
+        sizes = vec![100_000];
+    }
+    let (sbin, lib) = common::postfix_tools();
+    let port = common::free_port();
+    let mut sink = Command::new(sbin.join("smtp-sink"))
+        .env("LD_LIBRARY_PATH", &lib)
+        .args(["-u", "nobody", &format!("127.0.0.1:{port}"), "256"])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start smtp-sink");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    for backend in &backends {
+        for &n in &sizes {
+            let work = tempfile::tempdir().unwrap();
+            let dir = work.path();
+            std::fs::create_dir_all(dir.join("config/playbooks")).unwrap();
+            std::fs::create_dir_all(dir.join("templates")).unwrap();
+            std::fs::write(dir.join("config/playbooks/notice.toml"), PLAYBOOK).unwrap();
+            std::fs::write(dir.join("templates/notice.md.hbs"), TEMPLATE).unwrap();
+            let (url, database) = common::fresh_store(dir, backend);
+            std::fs::write(
+                dir.join("config/tend.toml"),
+                format!(
+                    "[database]\nurl = \"{url}\"\n[mail]\ntransport = \"smtp\"\n[mail.smtp]\nhost = \"127.0.0.1\"\nport = {port}\npool_size = {SESSIONS}\n[delivery]\nconcurrency = 128\n",
+                ),
+            )
+            .unwrap();
+            common::generate(&dir.join("customers.csv"), n);
+            let tend = env!("CARGO_BIN_EXE_tend");
+            let status = Command::new(tend)
+                .args(["import", "customers", "customers.csv"])
+                .current_dir(dir)
+                .output()
+                .unwrap();
+            assert!(
+                status.status.success(),
+                "{}",
+                String::from_utf8_lossy(&status.stderr)
+            );
+            let mut tick = Command::new(tend);
+            tick.args(["tick", "--now", "2027-06-01T12:00:00Z"])
+                .current_dir(dir);
+            let (secs, rss, stdout) = common::measure(tick);
+            println!(
+                "{backend:<8} {n:>8} notices: tick {secs:.2} s, peak RSS {} MB; {}",
+                rss / 1024,
+                stdout.trim()
+            );
+            assert!(
+                stdout.contains(&format!("sent {n},")),
+                "every notice was sent: {stdout}"
+            );
+            let delivery: f64 = stdout
+                .rsplit("delivery ")
+                .next()
+                .and_then(|d| d.split(' ').next())
+                .and_then(|d| d.parse().ok())
+                .unwrap_or(f64::NAN);
+
+            // The reference: smtp-source, same count, size and sessions.
+            let started = Instant::now();
+            let source = Command::new(sbin.join("smtp-source"))
+                .env("LD_LIBRARY_PATH", &lib)
+                .args([
+                    "-s",
+                    &SESSIONS.to_string(),
+                    "-m",
+                    &n.to_string(),
+                    "-l",
+                    "2400",
+                ])
+                .args(["-f", "success@acme.example", "-t", "ana@example.com"])
+                .arg(format!("127.0.0.1:{port}"))
+                .status()
+                .expect("run smtp-source");
+            assert!(source.success());
+            let reference = started.elapsed().as_secs_f64();
+            println!(
+                "{backend:<8} {n:>8} messages: tend delivers {:.0} msg/s, smtp-source {:.0} msg/s: {:.0} %",
+                n as f64 / delivery,
+                n as f64 / reference,
+                100.0 * reference / delivery
+            );
+            common::drop_store(database);
+        }
+    }
+    let _ = sink.kill();
+    let _ = sink.wait();
+}

@@ -1,0 +1,68 @@
+//! Render throughput on one core: a realistic template (front matter,
+//! helpers, a tracked link, the NPS survey, the default layout) rendered and
+//! composed into RFC 5322 bytes for a sample customer, N times.
+//!
+//! `cargo bench --bench render [-- N]` (default 20000).
+
+use std::time::Instant;
+
+use tend::config::Settings;
+use tend::deliver::compose::{Addressing, compose};
+use tend::domain::customer::Customer;
+use tend::domain::playbook::Survey;
+use tend::render::{Letter, Renderer};
+use tend::token::Signer;
+
+const TEMPLATE: &str = "+++\nsubject = \"How is your first week going, {{customer.first_name}}?\"\npreheader = \"Two minutes that make the next month easier\"\n+++\nHi {{customer.first_name}},\n\nYou signed up {{pluralize (days_since customer.signup_at) \"day\"}} ago. Teams that set up **dashboards** in their first week get twice the value: [here is how](https://docs.acme.example/dashboards).\n\n- Connect a data source\n- Pick a template\n- Share it with your team\n\nYour renewal is on {{date customer.renewal_at}}.\n\n{{> survey}}\n";
+
+fn main() {
+    let n: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(20_000);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("checkin.md.hbs"), TEMPLATE).unwrap();
+    let mut settings = Settings::default();
+    settings.paths.templates = dir.path().to_string_lossy().into_owned();
+    let renderer = Renderer::load(&settings, Signer::new(b"bench")).unwrap();
+    let now = "2026-03-10T10:00:00Z".parse().unwrap();
+    let customer = Customer::sample(now);
+    let from = "Acme Success <success@acme.example>".parse().unwrap();
+    let reply_to = "success+0123456789abcdef@acme.example".parse().unwrap();
+    let to = "sam@example.com".parse().unwrap();
+    let mut bytes = 0usize;
+    let started = Instant::now();
+    for _ in 0..n {
+        let id = uuid::Uuid::now_v7();
+        let letter = Letter {
+            message: id,
+            customer: &customer,
+            category: "checkins",
+            survey: Some(Survey::Nps),
+            incident: None,
+            now,
+        };
+        let rendered = renderer.render("checkin", &letter).unwrap();
+        let message_id = format!("{}@acme.example", id.simple());
+        let email = compose(
+            &rendered,
+            &Addressing {
+                from: &from,
+                reply_to: &reply_to,
+                to_name: &customer.record.name,
+                to: &to,
+                message_id: &message_id,
+                date: std::time::SystemTime::now(),
+            },
+        )
+        .unwrap();
+        bytes += email.formatted().len();
+    }
+    let took = started.elapsed().as_secs_f64();
+    println!(
+        "rendered and composed {n} messages in {took:.3} s on one core: {:.0} msg/s ({:.1} µs each, {} bytes each)",
+        n as f64 / took,
+        took * 1e6 / n as f64,
+        bytes / n
+    );
+}

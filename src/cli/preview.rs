@@ -1,0 +1,81 @@
+//! `tend preview TEMPLATE --customer ID [--now T] [--format text|html|eml]`:
+//! one template rendered for one stored customer, exactly as delivery would
+//! render it, sending nothing and writing nothing.
+
+use std::process::ExitCode;
+
+use chrono::{DateTime, Utc};
+
+use crate::clock::Clock;
+use crate::config::{ConfigPath, Env};
+use crate::deliver::Draft;
+use crate::domain::customer::CustomerId;
+use crate::store::Store;
+
+#[derive(Debug, Clone, Copy, Default, clap::ValueEnum)]
+pub enum PreviewFormat {
+    /// The subject and the plain-text part
+    #[default]
+    Text,
+    /// The HTML part, to open in a browser
+    Html,
+    /// The whole message with its headers, as the mail server would get it
+    Eml,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PreviewArgs {
+    /// The template's name: templates/NAME.md.hbs
+    pub template: String,
+    /// The customer to render it for
+    #[arg(long, value_parser = CustomerId::parse)]
+    pub customer: CustomerId,
+    /// Render as of this time (RFC 3339) [default: now]
+    #[arg(long, value_parser = super::parse_now)]
+    pub now: Option<DateTime<Utc>>,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: PreviewFormat,
+}
+
+pub async fn run(path: &ConfigPath, env: &Env, args: PreviewArgs) -> anyhow::Result<ExitCode> {
+    let (loaded, planner) = super::load_planner(path, env)?;
+    let deliverer = super::load_deliverer(&loaded)?;
+    let name = args.template.trim_end_matches(".md.hbs");
+    let store = super::open_store(&loaded).await?;
+    let customer = store.customer(&args.customer).await;
+    store.close().await;
+    let Some(customer) = customer? else {
+        anyhow::bail!(
+            "no customer has id {:?}; check the id, or import the customer first",
+            args.customer.as_str()
+        );
+    };
+    let now = Clock::from_flag(args.now).now();
+    let (category, survey) = planner.step_using(name).unwrap_or(("preview", None));
+    let id = uuid::Uuid::now_v7();
+    let message_id = format!("{}@preview.invalid", id.simple());
+    let to = customer.record.email.to_string();
+    let draft = Draft {
+        id,
+        customer: &customer,
+        template: name,
+        category,
+        survey,
+        to: &to,
+        message_id: &message_id,
+    };
+    let (rendered, _, bytes) = deliverer.email(&draft, now).map_err(anyhow::Error::msg)?;
+    match args.format {
+        PreviewFormat::Text => {
+            println!("Subject: {}", rendered.subject);
+            if !rendered.preheader.is_empty() {
+                println!("Preheader: {}", rendered.preheader);
+            }
+            println!();
+            print!("{}", rendered.text);
+        }
+        PreviewFormat::Html => print!("{}", rendered.html),
+        PreviewFormat::Eml => print!("{}", String::from_utf8_lossy(&bytes)),
+    }
+    Ok(ExitCode::SUCCESS)
+}

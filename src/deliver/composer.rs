@@ -1,0 +1,163 @@
+//! Turns a message into the bytes the transport sends: renders its
+//! template for its customer, composes the headers, signs with DKIM. Shared
+//! (behind an `Arc`) by the worker's composing threads and by `preview`.
+
+use chrono::{DateTime, Utc};
+use lettre::Address;
+use lettre::message::Mailbox;
+use lettre::message::dkim::DkimConfig;
+
+use super::compose;
+use crate::domain::customer::Customer;
+use crate::domain::message::Outgoing;
+use crate::domain::playbook::Survey;
+use crate::render::{Letter, Rendered, Renderer};
+use crate::token::Signer;
+
+/// One message to render and compose.
+pub struct Draft<'a> {
+    pub id: uuid::Uuid,
+    pub customer: &'a Customer,
+    pub template: &'a str,
+    pub category: &'a str,
+    pub survey: Option<Survey>,
+    pub to: &'a str,
+    /// The Message-ID, without angle brackets.
+    pub message_id: &'a str,
+}
+
+/// A claimed message ready for the transport.
+pub struct Composed {
+    pub message: Outgoing,
+    pub subject: String,
+    pub to: Address,
+    pub bytes: Vec<u8>,
+}
+
+pub struct Composer {
+    pub renderer: std::sync::Arc<Renderer>,
+    pub signer: Signer,
+    pub from: Mailbox,
+    pub reply_to: Address,
+    pub dkim: Option<DkimConfig>,
+}
+
+impl Composer {
+    /// Renders and composes one message.
+    pub fn email(
+        &self,
+        draft: &Draft<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<(Rendered, Address, Vec<u8>), String> {
+        let letter = Letter {
+            message: draft.id,
+            customer: draft.customer,
+            category: draft.category,
+            survey: draft.survey,
+            incident: None,
+            now,
+        };
+        let rendered = self
+            .renderer
+            .render(draft.template, &letter)
+            .map_err(|e| format!("template could not be rendered: {e}"))?;
+        let to: Address = draft
+            .to
+            .parse()
+            .map_err(|e| format!("the address {:?} cannot be used: {e}", draft.to))?;
+        let reply_to: Address = self
+            .signer
+            .reply_address(self.reply_to.as_ref(), draft.id)
+            .parse()
+            .map_err(|e| format!("the reply address cannot be built: {e}"))?;
+        let mut email = compose::compose(
+            &rendered,
+            &compose::Addressing {
+                from: &self.from,
+                reply_to: &reply_to,
+                to_name: &draft.customer.record.name,
+                to: &to,
+                message_id: draft.message_id,
+                date: now.into(),
+            },
+        )
+        .map_err(|e| e.to_string())?;
+        if let Some(dkim) = &self.dkim {
+            email.sign(dkim);
+        }
+        Ok((rendered, to, email.formatted()))
+    }
+
+    /// One claimed message, or why it cannot be built (a template that
+    /// fails for this customer).
+    fn compose(
+        &self,
+        m: Outgoing,
+        now: DateTime<Utc>,
+    ) -> Result<Composed, Box<(Outgoing, String)>> {
+        let draft = Draft {
+            id: m.id,
+            customer: &m.customer,
+            template: &m.template,
+            category: &m.category,
+            survey: m.survey,
+            to: &m.to,
+            message_id: &m.message_id,
+        };
+        match self.email(&draft, now) {
+            Ok((rendered, to, bytes)) => Ok(Composed {
+                subject: rendered.subject,
+                to,
+                bytes,
+                message: m,
+            }),
+            Err(reason) => Err(Box::new((m, reason))),
+        }
+    }
+
+    /// Composes a chunk on every core: rendering is the CPU-heavy part of
+    /// sending (Handlebars, Markdown, signing), and a chunk's messages are
+    /// independent. Results keep the chunk's order.
+    pub fn compose_all(
+        &self,
+        chunk: Vec<Outgoing>,
+        now: DateTime<Utc>,
+    ) -> Vec<Result<Composed, Box<(Outgoing, String)>>> {
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(chunk.len() / 8)
+            .max(1);
+        if threads == 1 {
+            return chunk.into_iter().map(|m| self.compose(m, now)).collect();
+        }
+        let size = chunk.len().div_ceil(threads);
+        let mut parts: Vec<Vec<Outgoing>> = Vec::new();
+        let mut rest = chunk.into_iter();
+        loop {
+            let part: Vec<Outgoing> = rest.by_ref().take(size).collect();
+            if part.is_empty() {
+                break;
+            }
+            parts.push(part);
+        }
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = parts
+                .into_iter()
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.into_iter()
+                            .map(|m| self.compose(m, now))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| {
+                    h.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        })
+    }
+}

@@ -1,0 +1,388 @@
+//! The delivery worker: claim → decide → render → send → record.
+//!
+//! One pass ([`Deliverer::deliver_once`]) recovers sends a stopped instance
+//! left unfinished, then repeatedly leases a batch of due messages, asks
+//! the delivery policy what may go now (send window, frequency cap,
+//! priority, expiry, suppression), renders what may, commits `sending`, hands
+//! the messages to the transport with bounded concurrency, and records each
+//! outcome with its attempt. Tests call it with an injected `now`; the
+//! daemon calls it in a loop.
+
+pub mod compose;
+mod composer;
+pub mod retry;
+pub mod smtp;
+pub mod transport;
+mod triage;
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, Utc};
+use futures_util::StreamExt;
+use lettre::Address;
+use lettre::message::Mailbox;
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::config::{Loaded, settings};
+use crate::domain::message::{Attempt, AttemptOutcome, Outgoing, Settle, Status, Suppression};
+use crate::render::{Rendered, Renderer};
+use crate::store::{self, Store};
+use crate::token::Signer;
+
+pub use self::composer::Draft;
+use self::composer::{Composed, Composer};
+use self::transport::{SendError, Transport};
+
+/// Messages committed `sending` together, then sent and recorded together:
+/// large enough that the store's commits are few, small enough that a crash
+/// leaves few messages `unknown`.
+const CHUNK: usize = 128;
+/// Messages leased per round trip to the store.
+const BATCH: u32 = 1000;
+/// How long a lease holds: longer than any SMTP transaction. A message whose
+/// lease runs out while `sending` belonged to an instance that stopped.
+const LEASE: Duration = Duration::minutes(10);
+
+/// What one delivery pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct DeliverOutcome {
+    pub sent: u64,
+    pub deferred: u64,
+    pub failed: u64,
+    pub suppressed: u64,
+    pub expired: u64,
+    /// Put back to wait for the send window or the frequency cap.
+    pub held: u64,
+    /// Found `sending` after a stop: fate unknown (or resent).
+    pub recovered: u64,
+}
+
+impl DeliverOutcome {
+    fn count(&mut self, settle: &Settle, held: bool) {
+        match settle.status {
+            Status::Sent => self.sent += 1,
+            Status::Failed => self.failed += 1,
+            Status::Suppressed => self.suppressed += 1,
+            Status::Expired => self.expired += 1,
+            Status::Deferred if settle.attempt.is_some() => self.deferred += 1,
+            _ if held => self.held += 1,
+            _ => {}
+        }
+    }
+}
+
+/// Everything delivery needs, prepared once.
+pub struct Deliverer {
+    composer: Arc<Composer>,
+    transport: Transport,
+    /// This instance's name on its leases.
+    owner: String,
+    rules: triage::Rules,
+    max_retry_age: Duration,
+    resend_unknown: bool,
+    concurrency: usize,
+    rate_per_second: u32,
+}
+
+impl Deliverer {
+    pub fn new(loaded: &Loaded, renderer: Arc<Renderer>, signer: Signer) -> Result<Self, String> {
+        let s = &loaded.settings;
+        let (name, from) = crate::config::parse_mailbox(&s.mail.from)?;
+        let from_address: Address = from
+            .as_str()
+            .parse()
+            .map_err(|e| format!("mail.from: {e}"))?;
+        let (_, reply_to) = crate::config::parse_mailbox(&s.mail.reply_to)?;
+        let reply_to: Address = reply_to
+            .as_str()
+            .parse()
+            .map_err(|e| format!("mail.reply_to: {e}"))?;
+        let transport = match s.mail.transport {
+            settings::Transport::File => Transport::File {
+                dir: s.mail.file.dir.clone().into(),
+            },
+            settings::Transport::Smtp => {
+                let smtp = &s.mail.smtp;
+                let credentials = (!smtp.username.is_empty()).then(|| {
+                    let password = loaded
+                        .secrets
+                        .smtp_password
+                        .as_ref()
+                        .map(|p| p.expose().to_owned())
+                        .unwrap_or_default();
+                    (smtp.username.clone(), password)
+                });
+                Transport::Smtp(smtp::SmtpPool::new(smtp::SmtpSettings {
+                    host: smtp.host.clone(),
+                    port: smtp.port,
+                    tls: smtp.tls,
+                    credentials,
+                    pool_size: smtp.pool_size,
+                    timeout: smtp.timeout.as_std(),
+                    hello: from_address.domain().to_owned(),
+                }))
+            }
+        };
+        Ok(Self {
+            composer: Arc::new(Composer {
+                renderer,
+                signer,
+                from: Mailbox::new((!name.is_empty()).then_some(name), from_address),
+                reply_to,
+                dkim: s.mail.dkim.as_ref().map(compose::dkim).transpose()?,
+            }),
+            transport,
+            owner: format!("{}-{}", hostname(), uuid::Uuid::now_v7().simple()),
+            rules: triage::Rules {
+                window: s.delivery.window.parse()?,
+                max: s.delivery.cap.max,
+                per: s.delivery.cap.per.as_chrono(),
+                priority: s.delivery.priority.clone(),
+            },
+            max_retry_age: s.delivery.max_retry_age.as_chrono(),
+            resend_unknown: s.delivery.resend_unknown,
+            concurrency: s.delivery.concurrency.max(1) as usize,
+            rate_per_second: s.delivery.rate_per_second,
+        })
+    }
+
+    /// One delivery pass at `now`: everything due goes, waits, or ends with
+    /// a reason.
+    ///
+    /// Three stages run side by side so the SMTP connections never wait for
+    /// the store or the templates: one claims, decides, composes (on
+    /// blocking threads) and commits `sending` a chunk at a time; one sends
+    /// each chunk; one records outcomes. The channel to the sender holds one
+    /// chunk, so at most three chunks (one being sent, one waiting, one
+    /// being committed) are `sending` at once: the set a crash could leave
+    /// `unknown`.
+    pub async fn deliver_once(
+        &self,
+        store: &impl Store,
+        now: DateTime<Utc>,
+    ) -> Result<DeliverOutcome, store::Error> {
+        let recovered = store.recover_sending(now, self.resend_unknown).await?;
+        if recovered > 0 {
+            tracing::warn!(
+                count = recovered,
+                resend = self.resend_unknown,
+                "found messages left mid-send by a stopped instance"
+            );
+        }
+        let (to_send, mut sending) = mpsc::channel::<Vec<Composed>>(1);
+        let (to_record, mut recording) = mpsc::channel::<(Vec<Settle>, bool)>(2);
+        let record_early = to_record.clone();
+        let produce = async move {
+            let result = self.produce(store, now, &to_send, &record_early).await;
+            drop(to_send);
+            drop(record_early);
+            result
+        };
+        let send = async move {
+            while let Some(chunk) = sending.recv().await {
+                let settles = self.send_chunk(chunk, now).await;
+                if to_record.send((settles, false)).await.is_err() {
+                    break;
+                }
+            }
+            drop(to_record);
+            Ok::<(), store::Error>(())
+        };
+        let record = async {
+            let mut outcome = DeliverOutcome {
+                recovered,
+                ..DeliverOutcome::default()
+            };
+            while let Some((settles, held)) = recording.recv().await {
+                for s in &settles {
+                    outcome.count(s, held);
+                }
+                store.settle(&settles, now).await?;
+            }
+            Ok::<DeliverOutcome, store::Error>(outcome)
+        };
+        let ((), (), outcome) = tokio::try_join!(produce, send, record)?;
+        Ok(outcome)
+    }
+
+    /// Claims, decides and composes until nothing is due, handing chunks on.
+    async fn produce(
+        &self,
+        store: &impl Store,
+        now: DateTime<Utc>,
+        to_send: &mpsc::Sender<Vec<Composed>>,
+        to_record: &mpsc::Sender<(Vec<Settle>, bool)>,
+    ) -> Result<(), store::Error> {
+        // Closed channels mean a later stage failed: stop, its error wins.
+        let gone = || Ok(());
+        loop {
+            let batch = store.claim(&self.owner, now, now + LEASE, BATCH).await?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let ids: Vec<_> = batch
+                .iter()
+                .filter(|m| !m.urgent)
+                .map(|m| m.customer.record.id.clone())
+                .collect();
+            let sent = store.sent_since(&ids, now - self.rules.per).await?;
+            let (ready, waiting) = triage::triage(batch, &sent, &self.rules, now);
+            if !waiting.is_empty() && to_record.send((waiting, true)).await.is_err() {
+                return gone();
+            }
+            let mut ready = ready.into_iter().peekable();
+            while ready.peek().is_some() {
+                let chunk: Vec<Outgoing> = ready.by_ref().take(CHUNK).collect();
+                let composer = Arc::clone(&self.composer);
+                let results = tokio::task::spawn_blocking(move || composer.compose_all(chunk, now))
+                    .await
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+                let mut composed = Vec::with_capacity(results.len());
+                let mut failed = Vec::new();
+                for result in results {
+                    match result {
+                        Ok(c) => composed.push(c),
+                        Err(failure) => {
+                            let (m, reason) = *failure;
+                            failed.push(Settle::end(&m, Status::Failed, reason));
+                        }
+                    }
+                }
+                if !failed.is_empty() && to_record.send((failed, false)).await.is_err() {
+                    return gone();
+                }
+                let ids: Vec<_> = composed.iter().map(|c| c.message.id).collect();
+                // Committed before any of these SMTP transactions starts.
+                store.begin_sending(&self.owner, &ids, now).await?;
+                if to_send.send(composed).await.is_err() {
+                    return gone();
+                }
+            }
+        }
+    }
+
+    /// Sends a chunk, `delivery.concurrency` messages at a time, and says
+    /// what became of each message.
+    async fn send_chunk(&self, chunk: Vec<Composed>, now: DateTime<Utc>) -> Vec<Settle> {
+        let started = std::time::Instant::now();
+        let from = &self.composer.from.email;
+        let results: Vec<_> = futures_util::stream::iter(chunk.iter().map(|c| async move {
+            let name = c.message.id.simple().to_string();
+            (c, self.transport.send(&name, from, &c.to, &c.bytes).await)
+        }))
+        .buffered(self.concurrency)
+        .collect()
+        .await;
+        let settles = results
+            .into_iter()
+            .map(|(c, result)| self.settle_sent(&c.message, c.subject.clone(), result, now))
+            .collect();
+        self.pace(chunk.len(), started).await;
+        settles
+    }
+
+    /// Waits so that at most `rate_per_second` messages go each second.
+    async fn pace(&self, sent: usize, started: std::time::Instant) {
+        if self.rate_per_second == 0 || sent == 0 {
+            return;
+        }
+        let budget = StdDuration::from_secs_f64(sent as f64 / f64::from(self.rate_per_second));
+        if let Some(rest) = budget.checked_sub(started.elapsed()) {
+            tokio::time::sleep(rest).await;
+        }
+    }
+
+    /// Renders and composes one message, as delivery would: what `preview`
+    /// shows.
+    pub fn email(
+        &self,
+        draft: &Draft<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<(Rendered, Address, Vec<u8>), String> {
+        self.composer.email(draft, now)
+    }
+
+    /// What a transport's answer makes of the message.
+    fn settle_sent(
+        &self,
+        m: &Outgoing,
+        subject: String,
+        result: Result<transport::Accepted, SendError>,
+        now: DateTime<Utc>,
+    ) -> Settle {
+        let finished = now;
+        let attempt = |outcome, code, detail: &str| Attempt {
+            started_at: now,
+            finished_at: finished,
+            outcome,
+            smtp_code: code,
+            detail: detail.to_owned(),
+        };
+        let mut settle = Settle::end(m, Status::Sent, String::new());
+        settle.subject = Some(subject);
+        match result {
+            Ok(accepted) => {
+                settle.reason = None;
+                settle.sent_at = Some(now);
+                settle.attempt = Some(attempt(
+                    AttemptOutcome::Sent,
+                    accepted.code,
+                    &accepted.reply,
+                ));
+            }
+            Err(SendError::Permanent { code, detail }) => {
+                settle.status = Status::Failed;
+                settle.reason = Some(format!("refused by the mail server: {detail}"));
+                settle.attempt = Some(attempt(AttemptOutcome::Permanent, Some(code), &detail));
+                if retry::is_bad_address(&detail) {
+                    settle.suppress = Some(Suppression {
+                        customer_id: m.customer.record.id.clone(),
+                        category: "*".into(),
+                        reason: format!("hard bounce: {detail}"),
+                        source: "smtp".into(),
+                    });
+                }
+            }
+            Err(SendError::Transient { code, detail }) => {
+                let first = m.first_attempt_at.unwrap_or(now);
+                settle.attempt = Some(attempt(AttemptOutcome::Transient, code, &detail));
+                match retry::next_try(first, m.attempts + 1, now, self.max_retry_age) {
+                    Some(next) => {
+                        settle.status = Status::Deferred;
+                        settle.not_before = Some(next);
+                        settle.reason = Some(format!(
+                            "{detail}; trying again at {}",
+                            next.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                        ));
+                    }
+                    None => {
+                        settle.status = Status::Failed;
+                        settle.reason = Some(format!(
+                            "gave up after {} attempts over {}: {detail}",
+                            m.attempts + 1,
+                            humantime::format_duration(
+                                self.max_retry_age.to_std().unwrap_or_default()
+                            )
+                        ));
+                    }
+                }
+            }
+        }
+        settle
+    }
+
+    /// Closes the transport's connections.
+    pub async fn close(&self) {
+        self.transport.close().await;
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "tend".into())
+}

@@ -1,0 +1,178 @@
+//! What a template can see: `customer`, `company`, `links`, `survey`,
+//! `incident` (in incident notices) and `now`, as one JSON value. Anything
+//! else is an unknown variable.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Map, Value, json};
+
+use crate::config::settings::Company;
+use crate::domain::customer::Customer;
+use crate::domain::playbook::Survey;
+
+fn instant(t: Option<DateTime<Utc>>) -> Value {
+    t.map_or(Value::Null, |t| {
+        Value::String(t.to_rfc3339_opts(SecondsFormat::Secs, true))
+    })
+}
+
+/// `customer` as templates see it.
+pub fn customer(c: &Customer) -> Value {
+    let r = &c.record;
+    json!({
+        "id": r.id.to_string(),
+        "email": r.email.to_string(),
+        "name": r.name,
+        "first_name": r.first_name(),
+        "timezone": r.timezone.name(),
+        "locale": r.locale,
+        "plan": r.plan,
+        "signup_at": instant(r.signup_at),
+        "renewal_at": instant(r.renewal_at),
+        "last_seen_at": instant(r.last_seen_at),
+        "health": r.health,
+        "attributes": Value::Object(r.attributes.clone()),
+        "stage": c.stage,
+    })
+}
+
+/// `company` as templates see it.
+pub fn company(c: &Company) -> Value {
+    json!({
+        "name": c.name,
+        "product": c.product,
+        "postal_address": c.postal_address,
+        "website": c.website,
+    })
+}
+
+/// The question a survey asks unless the template says otherwise.
+pub fn default_question(survey: Survey, product: &str) -> String {
+    match survey {
+        Survey::Nps => {
+            format!("How likely are you to recommend {product} to a friend or colleague?")
+        }
+        Survey::Csat => format!("How satisfied are you with {product}?"),
+        Survey::Ces => format!("How easy was it to get what you needed from {product}?"),
+        Survey::Yesno => "Was this helpful?".to_owned(),
+    }
+}
+
+/// The answers of a survey: (value, label), in order.
+pub fn answers(survey: Survey) -> Vec<(String, String)> {
+    let range = |lo: u8, hi: u8| (lo..=hi).map(|n| (n.to_string(), n.to_string())).collect();
+    match survey {
+        Survey::Nps => range(0, 10),
+        Survey::Csat => range(1, 5),
+        Survey::Ces => range(1, 7),
+        Survey::Yesno => vec![("yes".into(), "Yes".into()), ("no".into(), "No".into())],
+    }
+}
+
+/// What the ends of a survey's scale mean.
+fn scale(survey: Survey) -> &'static str {
+    match survey {
+        Survey::Nps => "0 = not at all likely, 10 = extremely likely",
+        Survey::Csat => "1 = very dissatisfied, 5 = very satisfied",
+        Survey::Ces => "1 = very difficult, 7 = very easy",
+        Survey::Yesno => "",
+    }
+}
+
+/// `survey` as the survey partial sees it; `url` makes each answer's link.
+pub fn survey(survey: Survey, question: String, url: impl Fn(&str) -> String) -> Value {
+    let answers: Vec<Value> = answers(survey)
+        .into_iter()
+        .map(|(value, label)| json!({ "value": value, "label": label, "url": url(&value) }))
+        .collect();
+    json!({
+        "kind": survey.as_str(),
+        "question": question,
+        "scale": scale(survey),
+        "answers": answers,
+    })
+}
+
+/// The whole context of one message.
+pub struct Parts {
+    pub customer: Value,
+    pub company: Value,
+    pub unsubscribe: String,
+    pub preferences: String,
+    pub survey: Option<Value>,
+    pub incident: Option<Value>,
+    pub now: DateTime<Utc>,
+}
+
+pub fn build(parts: Parts) -> Value {
+    let mut root = Map::new();
+    root.insert("customer".into(), parts.customer);
+    root.insert("company".into(), parts.company);
+    root.insert(
+        "links".into(),
+        json!({ "unsubscribe": parts.unsubscribe, "preferences": parts.preferences }),
+    );
+    root.insert("survey".into(), parts.survey.unwrap_or(Value::Null));
+    if let Some(incident) = parts.incident {
+        root.insert("incident".into(), incident);
+    }
+    root.insert("now".into(), instant(Some(parts.now)));
+    Value::Object(root)
+}
+
+/// The `incident` a notice shows, for samples (`tend check`, previews).
+pub fn sample_incident() -> Value {
+    json!({
+        "id": "INC-1",
+        "title": "Slow API responses in the EU region",
+        "status": "investigating",
+        "message": "We are looking into slow responses and will write again when we know more.",
+        "kind": "incident",
+        "starts_at": null,
+        "ends_at": null,
+    })
+}
+
+/// Every `customer.attributes.NAME…` path used in `source`, so a sample
+/// customer can carry each one: attributes differ from customer to customer,
+/// and a check must not fail for one the sample lacks.
+pub fn attribute_paths(source: &str) -> Vec<Vec<String>> {
+    const PREFIX: &str = "customer.attributes.";
+    let mut paths = Vec::new();
+    let mut rest = source;
+    while let Some(at) = rest.find(PREFIX) {
+        rest = &rest[at + PREFIX.len()..];
+        let end = rest
+            .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-' || c == '.'))
+            .unwrap_or(rest.len());
+        let path: Vec<String> = rest[..end]
+            .split('.')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if !path.is_empty() {
+            paths.push(path);
+        }
+    }
+    paths
+}
+
+/// Adds each path to `attributes` with a sample string at its end.
+pub fn add_sample_attributes(attributes: &mut Map<String, Value>, paths: &[Vec<String>]) {
+    for path in paths {
+        let mut map = &mut *attributes;
+        for (i, key) in path.iter().enumerate() {
+            let last = i + 1 == path.len();
+            let entry = map.entry(key.clone()).or_insert_with(|| {
+                if last {
+                    Value::String("sample".into())
+                } else {
+                    Value::Object(Map::new())
+                }
+            });
+            match entry {
+                Value::Object(inner) if !last => map = inner,
+                _ => break,
+            }
+        }
+    }
+}

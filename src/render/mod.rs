@@ -1,0 +1,387 @@
+//! Rendering a message: front matter and Handlebars, then Markdown, into a
+//! plain-text part and an HTML part inside the branded layout, with every
+//! link signed. Three registries, one per escaping rule: subjects are plain
+//! text, bodies are Markdown (values are Markdown-escaped, so a customer's
+//! name cannot become a link or a heading), layouts are HTML (values are
+//! HTML-escaped). All three are strict: a variable that does not exist is an
+//! error, never a blank.
+
+pub mod context;
+mod helpers;
+pub mod markdown;
+pub mod source;
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use handlebars::{Handlebars, RenderErrorReason};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::config::Settings;
+use crate::domain::customer::Customer;
+use crate::domain::playbook::Survey;
+use crate::problem::Problem;
+use crate::token::{Purpose, Signer};
+
+pub use source::Origin;
+
+/// The layout a template gets when its front matter names none.
+pub const DEFAULT_LAYOUT: &str = "default";
+/// The plain-text footer under every text part (the HTML one is the
+/// `footer` partial in the layout).
+const TEXT_FOOTER: &str = "-- \n{{company.name}}, {{company.postal_address}}\nChoose which emails you get: {{links.preferences}}\nUnsubscribe: {{links.unsubscribe}}\n";
+
+/// One message to render.
+pub struct Letter<'a> {
+    /// tend's id of the message: every signed link names it.
+    pub message: Uuid,
+    pub customer: &'a Customer,
+    /// The unsubscribe category.
+    pub category: &'a str,
+    pub survey: Option<Survey>,
+    /// In incident and maintenance notices.
+    pub incident: Option<&'a Value>,
+    pub now: DateTime<Utc>,
+}
+
+/// A rendered message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rendered {
+    pub subject: String,
+    pub preheader: String,
+    pub text: String,
+    pub html: String,
+    /// The one-click unsubscribe URL (for `List-Unsubscribe`).
+    pub unsubscribe_url: String,
+}
+
+/// A template that could not be rendered: where, and what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .problem)]
+pub struct RenderError {
+    pub template: String,
+    pub problem: Problem,
+}
+
+/// The templates, compiled once, and what every message's links need.
+pub struct Renderer {
+    plain: Handlebars<'static>,
+    markdown: Handlebars<'static>,
+    html: Handlebars<'static>,
+    sources: source::Sources,
+    company: Value,
+    product: String,
+    public_url: String,
+    signer: Signer,
+}
+
+impl std::fmt::Debug for Renderer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Renderer")
+            .field(
+                "templates",
+                &self.sources.messages.keys().collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+fn registry(escape: fn(&str) -> String) -> Handlebars<'static> {
+    let mut r = Handlebars::new();
+    r.set_strict_mode(true);
+    r.register_escape_fn(escape);
+    helpers::register(&mut r, escape);
+    r
+}
+
+fn plain_escape(value: &str) -> String {
+    // Subjects are header text: a line break in a value must not end up in one.
+    value.replace(['\r', '\n'], " ")
+}
+
+impl Renderer {
+    /// Loads and compiles every template under `paths.templates`, or lists
+    /// every problem as file:line.
+    pub fn load(settings: &Settings, signer: Signer) -> Result<Self, Vec<Problem>> {
+        let dir = Path::new(&settings.paths.templates);
+        let required = settings.paths.templates != Settings::default().paths.templates;
+        let (sources, mut problems) = source::read(dir, required);
+        let mut renderer = Self {
+            plain: registry(plain_escape),
+            markdown: registry(markdown::escape),
+            html: registry(handlebars::html_escape),
+            sources: source::Sources::default(),
+            company: context::company(&settings.company),
+            product: settings.company.product.clone(),
+            public_url: settings.http.public_url.trim_end_matches('/').to_owned(),
+            signer,
+        };
+        let mut compile = |registry: &mut Handlebars<'static>, name: &str, src: &source::Source| {
+            if let Err(e) = registry.register_template_string(name, &src.text) {
+                let line = e.pos().map(|(line, _)| src.line(line));
+                problems.push(Problem::new(
+                    &src.origin.path(),
+                    line,
+                    format!("template syntax: {}", e.reason()),
+                ));
+            }
+        };
+        for (name, partial) in &sources.partials {
+            compile(&mut renderer.markdown, name, partial);
+            compile(&mut renderer.html, name, partial);
+        }
+        for (name, layout) in &sources.layouts {
+            compile(&mut renderer.html, &layout_key(name), layout);
+        }
+        compile(
+            &mut renderer.plain,
+            "footer.txt",
+            &source::Source {
+                origin: Origin::BuiltIn("text footer".into()),
+                text: TEXT_FOOTER.into(),
+                first_line: 1,
+            },
+        );
+        for (name, message) in &sources.messages {
+            compile(&mut renderer.markdown, name, &message.body);
+            let front = |key: &str, text: &str| source::Source {
+                origin: message.body.origin.clone(),
+                text: text.to_owned(),
+                first_line: message.front_lines.get(key).copied().unwrap_or(1),
+            };
+            compile(
+                &mut renderer.plain,
+                &format!("{name}#subject"),
+                &front("subject", &message.front.subject),
+            );
+            compile(
+                &mut renderer.plain,
+                &format!("{name}#preheader"),
+                &front("preheader", &message.front.preheader),
+            );
+            if let Some(question) = &message.front.question {
+                compile(
+                    &mut renderer.plain,
+                    &format!("{name}#question"),
+                    &front("question", question),
+                );
+            }
+        }
+        renderer.sources = sources;
+        if problems.is_empty() {
+            Ok(renderer)
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// The names of every message template.
+    pub fn templates(&self) -> impl Iterator<Item = &str> {
+        self.sources.messages.keys().map(String::as_str)
+    }
+
+    fn link(&self, purpose: Purpose, letter: &Letter<'_>, value: &str) -> String {
+        let token = self.signer.sign(purpose, letter.message, value, letter.now);
+        let route = match purpose {
+            Purpose::Survey => "r",
+            Purpose::Click => "c",
+            Purpose::Unsubscribe => "u",
+        };
+        format!("{}/{route}/{token}", self.public_url)
+    }
+
+    /// Renders `template` for `letter`.
+    pub fn render(&self, template: &str, letter: &Letter<'_>) -> Result<Rendered, RenderError> {
+        let message = self
+            .sources
+            .messages
+            .get(template)
+            .ok_or_else(|| RenderError {
+                template: template.to_owned(),
+                problem: Problem::new(
+                    Path::new(&format!("templates/{template}.md.hbs")),
+                    None,
+                    format!(
+                        "template {template} does not exist; create templates/{template}.md.hbs"
+                    ),
+                ),
+            })?;
+        self.render_with(
+            template,
+            message,
+            letter,
+            context::customer(letter.customer),
+        )
+    }
+
+    fn render_with(
+        &self,
+        name: &str,
+        message: &source::Message,
+        letter: &Letter<'_>,
+        customer: Value,
+    ) -> Result<Rendered, RenderError> {
+        let fail = |e: handlebars::RenderError, src: &source::Source| {
+            let line = e.line_no.map(|n| src.line(n)).or(Some(src.first_line));
+            let origin = match e.template_name.as_deref() {
+                Some(partial) if self.sources.partials.contains_key(partial) => {
+                    self.sources.partials[partial].origin.path()
+                }
+                _ => src.origin.path(),
+            };
+            RenderError {
+                template: name.to_owned(),
+                problem: Problem::new(&origin, line, explain(&e)),
+            }
+        };
+        let front_source = |key: &str| source::Source {
+            origin: message.body.origin.clone(),
+            text: String::new(),
+            first_line: message.front_lines.get(key).copied().unwrap_or(1),
+        };
+        let unsubscribe = self.link(Purpose::Unsubscribe, letter, letter.category);
+        let mut ctx = context::build(context::Parts {
+            customer,
+            company: self.company.clone(),
+            unsubscribe: unsubscribe.clone(),
+            preferences: format!("{unsubscribe}#preferences"),
+            survey: None,
+            incident: letter.incident.cloned(),
+            now: letter.now,
+        });
+        if let Some(survey) = letter.survey {
+            let question = match &message.front.question {
+                Some(_) => self
+                    .plain
+                    .render(&format!("{name}#question"), &ctx)
+                    .map_err(|e| fail(e, &front_source("question")))?,
+                None => context::default_question(survey, &self.product),
+            };
+            let token =
+                self.signer
+                    .sign(Purpose::Survey, letter.message, survey.as_str(), letter.now);
+            let base = format!("{}/r/{token}", self.public_url);
+            ctx["survey"] = context::survey(survey, question, |value| format!("{base}/{value}"));
+        }
+        // One context for every part: handlebars' `render` would serialize
+        // the data again for each.
+        let mut context = handlebars::Context::from(ctx);
+        let subject = self
+            .plain
+            .render_with_context(&format!("{name}#subject"), &context)
+            .map_err(|e| fail(e, &front_source("subject")))?;
+        let preheader = self
+            .plain
+            .render_with_context(&format!("{name}#preheader"), &context)
+            .map_err(|e| fail(e, &front_source("preheader")))?;
+        let body = self
+            .markdown
+            .render_with_context(name, &context)
+            .map_err(|e| fail(e, &message.body))?;
+        let track = |url: &str| -> String {
+            let tracked = (url.starts_with("https://") || url.starts_with("http://"))
+                && !url.starts_with(&self.public_url);
+            if tracked {
+                self.link(Purpose::Click, letter, url)
+            } else {
+                url.to_owned()
+            }
+        };
+        let html_body = markdown::to_html(&body, &track);
+        let mut text = markdown::to_text(&body, &track);
+        text.push('\n');
+        text.push_str(
+            &self
+                .plain
+                .render_with_context("footer.txt", &context)
+                .map_err(|e| fail(e, &message.body))?,
+        );
+        let layout = message.front.layout.as_deref().unwrap_or(DEFAULT_LAYOUT);
+        let layout_source = &self.sources.layouts[layout];
+        let page = context.data_mut();
+        page["subject"] = Value::String(subject.trim().to_owned());
+        page["preheader"] = Value::String(preheader.trim().to_owned());
+        page["body"] = Value::String(html_body);
+        let html = self
+            .html
+            .render_with_context(&layout_key(layout), &context)
+            .map_err(|e| fail(e, layout_source))?;
+        Ok(Rendered {
+            subject: one_line(&subject),
+            preheader: one_line(&preheader),
+            text,
+            html,
+            unsubscribe_url: unsubscribe,
+        })
+    }
+
+    /// Renders every template against a sample customer (with each attribute
+    /// a template uses, a survey, and an incident for notices under
+    /// `incidents/`), as `tend check` and start-up do.
+    pub fn check(&self, now: DateTime<Utc>) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        let sample = Customer::sample(now);
+        for (name, message) in &self.sources.messages {
+            let mut customer = context::customer(&sample);
+            let mut used = message.body.text.clone();
+            used.push_str(&message.front.subject);
+            used.push_str(&message.front.preheader);
+            for partial in self.sources.partials.values() {
+                used.push_str(&partial.text);
+            }
+            if let Some(Value::Object(attributes)) = customer.get_mut("attributes") {
+                context::add_sample_attributes(attributes, &context::attribute_paths(&used));
+            }
+            let incident = context::sample_incident();
+            let letter = Letter {
+                message: Uuid::nil(),
+                customer: &sample,
+                category: "sample",
+                survey: Some(Survey::Nps),
+                incident: name.starts_with("incidents/").then_some(&incident),
+                now,
+            };
+            if let Err(e) = self.render_with(name, message, &letter, customer) {
+                problems.push(e.problem);
+            }
+        }
+        problems
+    }
+}
+
+fn layout_key(name: &str) -> String {
+    format!("layouts/{name}")
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A person's sentence for a Handlebars render error.
+fn explain(e: &handlebars::RenderError) -> String {
+    match e.reason() {
+        RenderErrorReason::MissingVariable(Some(path)) => {
+            if path.starts_with("customer.attributes.") {
+                format!(
+                    "{{{{{path}}}}} is missing for this customer; guard it with {{{{#if {path}}}}} or give a fallback: {{{{default {path} \"…\"}}}}"
+                )
+            } else {
+                format!(
+                    "{{{{{path}}}}} is not a variable templates can use; check the spelling (available: customer.*, company.*, links.unsubscribe, links.preferences, survey, incident in notices, now)"
+                )
+            }
+        }
+        RenderErrorReason::MissingVariable(None) => {
+            "a variable used here does not exist; check the spelling".into()
+        }
+        RenderErrorReason::PartialNotFound(name) => format!(
+            "partial {name:?} does not exist; create templates/partials/{name}.hbs or use one of the built-in ones (survey, footer)"
+        ),
+        RenderErrorReason::HelperNotFound(name) => format!(
+            "{name:?} is not a helper; use date, days_since, days_until, pluralize or default"
+        ),
+        RenderErrorReason::Other(message) => message.clone(),
+        other => other.to_string(),
+    }
+}

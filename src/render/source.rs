@@ -1,0 +1,297 @@
+//! Reading the templates folder: message templates (`NAME.md.hbs`, front
+//! matter then body), layouts (`layouts/NAME.hbs`) and partials
+//! (`partials/NAME.hbs`). Built-in layouts and partials come first; a file of
+//! the same name overrides one.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::problem::{Problem, line_at};
+use crate::toml_source::{line_of, toml_message};
+
+/// Where a template came from, for messages that point at it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    File(PathBuf),
+    BuiltIn(String),
+}
+
+impl Origin {
+    pub fn path(&self) -> PathBuf {
+        match self {
+            Self::File(p) => p.clone(),
+            Self::BuiltIn(name) => PathBuf::from(format!("(built-in) {name}")),
+        }
+    }
+}
+
+/// One template's text and where it starts.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub origin: Origin,
+    pub text: String,
+    /// The file line the text starts on (after a message's front matter).
+    pub first_line: usize,
+}
+
+impl Source {
+    fn built_in(name: &str, text: &str) -> Self {
+        Self {
+            origin: Origin::BuiltIn(name.to_owned()),
+            text: text.to_owned(),
+            first_line: 1,
+        }
+    }
+
+    /// The file line of line `n` (1-based) of the text.
+    pub fn line(&self, n: usize) -> usize {
+        self.first_line + n.saturating_sub(1)
+    }
+}
+
+/// A message template's front matter.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FrontMatter {
+    /// The subject line (Handlebars).
+    pub subject: String,
+    /// The preview text beside the subject in most inboxes (Handlebars).
+    #[serde(default)]
+    pub preheader: String,
+    /// The layout under `templates/layouts/`; `default` when unset.
+    #[serde(default)]
+    pub layout: Option<String>,
+    /// The survey question, replacing the standard one (Handlebars).
+    #[serde(default)]
+    pub question: Option<String>,
+}
+
+/// A message template, parsed.
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub front: FrontMatter,
+    /// The line of each front-matter key, for problems about its value.
+    pub front_lines: BTreeMap<String, usize>,
+    pub body: Source,
+}
+
+/// Everything under the templates folder, built-ins included.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    pub messages: BTreeMap<String, Message>,
+    pub layouts: BTreeMap<String, Source>,
+    pub partials: BTreeMap<String, Source>,
+}
+
+const BUILT_IN_LAYOUTS: &[(&str, &str)] =
+    &[("default", include_str!("builtin/layouts/default.hbs"))];
+const BUILT_IN_PARTIALS: &[(&str, &str)] = &[
+    ("footer", include_str!("builtin/partials/footer.hbs")),
+    ("survey", include_str!("builtin/partials/survey.hbs")),
+];
+
+/// Whether message template `name` exists under `dir`
+/// (`templates/NAME.md.hbs`): playbooks check their steps' templates with
+/// this, so the naming rule lives here alone.
+pub fn message_exists(dir: &Path, name: &str) -> bool {
+    dir.join(format!("{name}{MESSAGE_SUFFIX}")).is_file()
+}
+
+/// How a message template's file name ends.
+const MESSAGE_SUFFIX: &str = ".md.hbs";
+
+/// Reads `dir` (a missing folder means built-ins only when `required` is
+/// false): every template that parsed, and every problem found.
+pub fn read(dir: &Path, required: bool) -> (Sources, Vec<Problem>) {
+    let mut sources = Sources::default();
+    for (name, text) in BUILT_IN_LAYOUTS {
+        sources.layouts.insert(
+            (*name).into(),
+            Source::built_in(&format!("layouts/{name}.hbs"), text),
+        );
+    }
+    for (name, text) in BUILT_IN_PARTIALS {
+        sources.partials.insert(
+            (*name).into(),
+            Source::built_in(&format!("partials/{name}.hbs"), text),
+        );
+    }
+    let mut files = Vec::new();
+    if let Err(e) = walk(dir, &mut files)
+        && (required || e.kind() != std::io::ErrorKind::NotFound)
+    {
+        let problem = Problem::new(
+            dir,
+            None,
+            format!("cannot read the templates folder ({e}); create it or fix paths.templates"),
+        );
+        return (sources, vec![problem]);
+    }
+    files.sort();
+    let mut problems = Vec::new();
+    for file in files {
+        let Ok(relative) = file.strip_prefix(dir) else {
+            continue;
+        };
+        let relative = relative.to_string_lossy().replace('\\', "/");
+        let text = match std::fs::read_to_string(&file) {
+            Ok(text) => text,
+            Err(e) => {
+                problems.push(Problem::new(
+                    &file,
+                    None,
+                    format!("cannot read the file ({e})"),
+                ));
+                continue;
+            }
+        };
+        let source = |text: String, first_line| Source {
+            origin: Origin::File(file.clone()),
+            text,
+            first_line,
+        };
+        if let Some(name) = relative
+            .strip_prefix("layouts/")
+            .and_then(|r| r.strip_suffix(".hbs"))
+        {
+            sources.layouts.insert(name.to_owned(), source(text, 1));
+        } else if let Some(name) = relative
+            .strip_prefix("partials/")
+            .and_then(|r| r.strip_suffix(".hbs"))
+        {
+            sources.partials.insert(name.to_owned(), source(text, 1));
+        } else if let Some(name) = relative.strip_suffix(MESSAGE_SUFFIX) {
+            match split_front_matter(&file, &text) {
+                Ok((front, front_lines, body, first_line)) => {
+                    sources.messages.insert(
+                        name.to_owned(),
+                        Message {
+                            front,
+                            front_lines,
+                            body: source(body, first_line),
+                        },
+                    );
+                }
+                Err(problem) => problems.push(problem),
+            }
+        }
+    }
+    for (name, message) in &sources.messages {
+        if let Some(layout) = &message.front.layout
+            && !sources.layouts.contains_key(layout)
+        {
+            problems.push(Problem::new(
+                &message.body.origin.path(),
+                message.front_lines.get("layout").copied(),
+                format!(
+                    "template {name}: layout {layout:?} does not exist; create templates/layouts/{layout}.hbs or use one of: {}",
+                    sources.layouts.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        }
+    }
+    (sources, problems)
+}
+
+fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            walk(&path, files)?;
+        } else if path.extension().is_some_and(|e| e == "hbs") {
+            files.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Splits `+++` front matter from the body and parses it.
+fn split_front_matter(
+    file: &Path,
+    text: &str,
+) -> Result<(FrontMatter, BTreeMap<String, usize>, String, usize), Problem> {
+    let missing = || {
+        Problem::new(
+            file,
+            Some(1),
+            "a message template starts with front matter between +++ lines, e.g.\n+++\nsubject = \"Welcome to {{company.product}}\"\n+++",
+        )
+    };
+    let rest = text
+        .strip_prefix("+++\r\n")
+        .or_else(|| text.strip_prefix("+++\n"))
+        .ok_or_else(missing)?;
+    let offset = text.len() - rest.len();
+    let mut end = None;
+    let mut at = 0;
+    for line in rest.split_inclusive('\n') {
+        if line.trim_end() == "+++" {
+            end = Some((at, at + line.len()));
+            break;
+        }
+        at += line.len();
+    }
+    let Some((front_end, body_start)) = end else {
+        return Err(Problem::new(
+            file,
+            Some(1),
+            "the front matter is not closed; add a line with +++ after it",
+        ));
+    };
+    let front_text = &rest[..front_end];
+    let front: FrontMatter = toml::from_str(front_text).map_err(|e| {
+        let line = e.span().map(|s| line_at(text, offset + s.start));
+        Problem::new(
+            file,
+            line.or(Some(2)),
+            format!("front matter: {}", toml_message(&e)),
+        )
+    })?;
+    let mut lines = BTreeMap::new();
+    for key in ["subject", "preheader", "layout", "question"] {
+        if let Some(line) = line_of(front_text, key) {
+            lines.insert(key.to_owned(), line + 1);
+        }
+    }
+    if front.subject.trim().is_empty() {
+        return Err(Problem::new(
+            file,
+            lines.get("subject").copied().or(Some(2)),
+            "the subject is empty; every message needs one: subject = \"…\"",
+        ));
+    }
+    let body = rest[body_start..].to_owned();
+    let first_line = line_at(text, offset + body_start);
+    Ok((front, lines, body, first_line))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn front_matter_and_body_lines() {
+        let text = "+++\nsubject = \"Hi\"\nlayout = \"x\"\n+++\nline one\n{{oops\n";
+        let (front, lines, body, first) = split_front_matter(Path::new("t.md.hbs"), text).unwrap();
+        assert_eq!(front.subject, "Hi");
+        assert_eq!(lines["layout"], 3);
+        assert_eq!(body, "line one\n{{oops\n");
+        assert_eq!(first, 5);
+    }
+
+    #[test]
+    fn front_matter_mistakes_have_lines() {
+        let p = Path::new("t.md.hbs");
+        let e = split_front_matter(p, "no front matter").unwrap_err();
+        assert_eq!(e.line, Some(1));
+        let e = split_front_matter(p, "+++\nsubject = \"a\"\nsubjet = \"b\"\n+++\n").unwrap_err();
+        assert_eq!(e.line, Some(3), "{e}");
+        assert!(e.message.contains("subjet"), "{e}");
+        let e = split_front_matter(p, "+++\nsubject = \"a\"\n").unwrap_err();
+        assert!(e.message.contains("not closed"));
+        let e = split_front_matter(p, "+++\npreheader = \"a\"\n+++\n").unwrap_err();
+        assert!(e.message.contains("subject"), "{e}");
+    }
+}

@@ -1,0 +1,215 @@
+//! A real SMTP server for tests: mailin's protocol engine on a socket of
+//! its own, capturing every message it accepts. Recipients can be told to
+//! answer with an error (451, 550 5.1.1 …) to drive retries and bounces.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+
+use mailin::{Handler, Response, SessionBuilder};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+/// One accepted message.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub from: String,
+    pub to: Vec<String>,
+    pub data: String,
+}
+
+impl Received {
+    /// The value of header `name` (first occurrence, unfolded).
+    pub fn header(&self, name: &str) -> Option<String> {
+        let head = self.data.split("\r\n\r\n").next()?;
+        let mut value: Option<String> = None;
+        for line in head.split("\r\n") {
+            if let Some(v) = &mut value {
+                if line.starts_with([' ', '\t']) {
+                    v.push(' ');
+                    v.push_str(line.trim());
+                    continue;
+                }
+                break;
+            }
+            if let Some((n, v)) = line.split_once(':')
+                && n.eq_ignore_ascii_case(name)
+            {
+                value = Some(v.trim().to_owned());
+            }
+        }
+        value
+    }
+}
+
+#[derive(Default)]
+struct State {
+    received: Vec<Received>,
+    /// recipient → (code, text) answered to RCPT TO.
+    refuse: HashMap<String, (u16, String)>,
+    connections: usize,
+}
+
+/// The running server; stops when dropped.
+pub struct SmtpSink {
+    pub addr: SocketAddr,
+    state: Arc<Mutex<State>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl SmtpSink {
+    pub fn start() -> Self {
+        Self::start_at("127.0.0.1:0")
+    }
+
+    fn start_at(addr: &str) -> Self {
+        let std_listener = std::net::TcpListener::bind(addr).unwrap();
+        std_listener.set_nonblocking(true).unwrap();
+        let addr = std_listener.local_addr().unwrap();
+        let state = Arc::new(Mutex::new(State::default()));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let shared = Arc::clone(&state);
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
+                let serve = async {
+                    loop {
+                        let Ok((socket, peer)) = listener.accept().await else {
+                            continue;
+                        };
+                        shared.lock().unwrap().connections += 1;
+                        tokio::spawn(session(socket, peer.ip(), Arc::clone(&shared)));
+                    }
+                };
+                tokio::select! {
+                    () = serve => {}
+                    _ = stopped => {}
+                }
+            });
+        });
+        Self {
+            addr,
+            state,
+            stop: Some(stop),
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// Answer RCPT TO for `recipient` with `code text` from now on.
+    pub fn refuse(&self, recipient: &str, code: u16, text: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .refuse
+            .insert(recipient.to_owned(), (code, text.to_owned()));
+    }
+
+    /// Accept `recipient` again.
+    pub fn accept(&self, recipient: &str) {
+        self.state.lock().unwrap().refuse.remove(recipient);
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.state.lock().unwrap().received.clone()
+    }
+
+    pub fn connections(&self) -> usize {
+        self.state.lock().unwrap().connections
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+struct Capture {
+    state: Arc<Mutex<State>>,
+    from: String,
+    to: Vec<String>,
+    data: Vec<u8>,
+}
+
+impl Handler for Capture {
+    fn mail(&mut self, _ip: IpAddr, _domain: &str, from: &str) -> Response {
+        self.from = from.to_owned();
+        self.to.clear();
+        self.data.clear();
+        mailin::response::OK
+    }
+
+    fn rcpt(&mut self, to: &str) -> Response {
+        if let Some((code, text)) = self.state.lock().unwrap().refuse.get(to) {
+            return Response::custom(*code, text.clone());
+        }
+        self.to.push(to.to_owned());
+        mailin::response::OK
+    }
+
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.data.extend_from_slice(buf);
+        Ok(())
+    }
+
+    fn data_end(&mut self) -> Response {
+        let mut state = self.state.lock().unwrap();
+        state.received.push(Received {
+            from: self.from.clone(),
+            to: self.to.clone(),
+            data: String::from_utf8_lossy(&self.data).into_owned(),
+        });
+        Response::custom(250, format!("2.0.0 queued as {}", state.received.len()))
+    }
+}
+
+async fn session(socket: tokio::net::TcpStream, ip: IpAddr, state: Arc<Mutex<State>>) {
+    let (read, mut write) = socket.into_split();
+    let mut lines = BufReader::new(read);
+    let handler = Capture {
+        state,
+        from: String::new(),
+        to: Vec::new(),
+        data: Vec::new(),
+    };
+    let mut session = SessionBuilder::new("sink.test").build(ip, handler);
+    let greeting = session.greeting().buffer().unwrap();
+    if write.write_all(&greeting).await.is_err() {
+        return;
+    }
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match lines.read_until(b'\n', &mut line).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let response = session.process(&line);
+        match response.action {
+            mailin::Action::Reply | mailin::Action::Close => {
+                if write.write_all(&response.buffer().unwrap()).await.is_err() {
+                    return;
+                }
+                if response.action == mailin::Action::Close {
+                    return;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl SmtpSink {
+    /// A server on `port` (a port a test reserved and released).
+    pub fn start_on(port: u16) -> Self {
+        Self::start_at(&format!("127.0.0.1:{port}"))
+    }
+}

@@ -1,0 +1,337 @@
+//! Rendering templates: both parts, strictness, escaping, helpers, survey
+//! and tracked links, overrides, and problems as file:line.
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use tend::config::Settings;
+use tend::domain::customer::Customer;
+use tend::domain::playbook::Survey;
+use tend::render::{Letter, Renderer};
+use tend::token::{Purpose, Signer};
+
+fn now() -> DateTime<Utc> {
+    "2026-03-10T15:00:00Z".parse().unwrap()
+}
+
+fn settings(dir: &Path) -> Settings {
+    let mut s = Settings::default();
+    s.paths.templates = dir.to_string_lossy().into_owned();
+    s.http.public_url = "https://tend.acme.example".into();
+    s
+}
+
+fn write(dir: &Path, name: &str, text: &str) {
+    let path = dir.join(name);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+fn load(dir: &Path) -> Renderer {
+    Renderer::load(&settings(dir), Signer::new(b"test-key")).unwrap()
+}
+
+fn letter<'a>(customer: &'a Customer, survey: Option<Survey>) -> Letter<'a> {
+    Letter {
+        message: uuid::Uuid::now_v7(),
+        customer,
+        category: "tips",
+        survey,
+        incident: None,
+        now: now(),
+    }
+}
+
+#[test]
+fn a_message_has_a_text_part_and_an_html_part_in_the_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "onboarding/welcome.md.hbs",
+        "+++\nsubject = \"Welcome, {{customer.first_name}}\"\npreheader = \"Day {{days_since customer.signup_at}}\"\n+++\n# Hello {{customer.first_name}}\n\nYou joined {{pluralize (days_since customer.signup_at) \"day\"}} ago. Read [the guide](https://docs.acme.example/start).\n",
+    );
+    let renderer = load(dir.path());
+    let customer = Customer::sample(now());
+    let out = renderer
+        .render("onboarding/welcome", &letter(&customer, None))
+        .unwrap();
+    assert_eq!(out.subject, "Welcome, Sam");
+    assert_eq!(out.preheader, "Day 10");
+    assert!(
+        out.text.starts_with(
+            "Hello Sam\n\nYou joined 10 days ago. Read the guide <https://tend.acme.example/c/"
+        ),
+        "{}",
+        out.text
+    );
+    assert!(out.text.contains("1 Main St, Springfield"), "{}", out.text);
+    assert!(out.text.contains(&out.unsubscribe_url));
+    assert!(out.html.contains("<h1>Hello Sam</h1>"), "{}", out.html);
+    assert!(out.html.contains("1 Main St, Springfield"));
+    assert!(
+        out.html
+            .contains(&format!("href=\"{}\"", out.unsubscribe_url))
+    );
+    assert!(
+        out.unsubscribe_url
+            .starts_with("https://tend.acme.example/u/")
+    );
+    assert!(
+        !out.html.contains("https://docs.acme.example/start"),
+        "links are tracked"
+    );
+}
+
+#[test]
+fn tracked_links_and_survey_answers_carry_signed_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "c.md.hbs",
+        "+++\nsubject = \"s\"\n+++\n[docs](https://docs.acme.example/x?a=1&b=2)\n\n{{> survey}}\n",
+    );
+    let renderer = load(dir.path());
+    let customer = Customer::sample(now());
+    let l = letter(&customer, Some(Survey::Nps));
+    let out = renderer.render("c", &l).unwrap();
+    let signer = Signer::new(b"test-key");
+    let click = out
+        .text
+        .split("/c/")
+        .nth(1)
+        .unwrap()
+        .split('>')
+        .next()
+        .unwrap();
+    let claims = signer.verify(click, Purpose::Click).unwrap();
+    assert_eq!(claims.value, "https://docs.acme.example/x?a=1&b=2");
+    assert_eq!(claims.message, l.message);
+    // NPS: eleven answers, 0 to 10, each to /r/TOKEN/VALUE.
+    let answers: Vec<&str> = out
+        .text
+        .match_indices("/r/")
+        .map(|(i, _)| &out.text[i..])
+        .collect();
+    assert_eq!(answers.len(), 11, "{}", out.text);
+    let first = answers[0].trim_start_matches("/r/");
+    let (token, rest) = first.split_once('/').unwrap();
+    assert!(rest.starts_with("0>"), "{rest}");
+    assert_eq!(signer.verify(token, Purpose::Survey).unwrap().value, "nps");
+    assert!(
+        out.html
+            .contains("How likely are you to recommend Acme Cloud"),
+        "{}",
+        out.html
+    );
+    // Without a survey the partial renders nothing.
+    let none = renderer.render("c", &letter(&customer, None)).unwrap();
+    assert!(!none.text.contains("/r/"));
+}
+
+#[test]
+fn customer_values_are_escaped_and_cannot_break_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "e.md.hbs",
+        "+++\nsubject = \"For {{customer.name}}\"\n+++\nHi {{customer.name}}, welcome.\n",
+    );
+    let renderer = load(dir.path());
+    let mut customer = Customer::sample(now());
+    customer.record.name =
+        "<script>x</script> [click](https://evil.example)\r\nBcc: victim@example.com".into();
+    let out = renderer.render("e", &letter(&customer, None)).unwrap();
+    assert!(
+        !out.subject.contains('\n') && !out.subject.contains('\r'),
+        "{:?}",
+        out.subject
+    );
+    assert!(
+        out.html.contains("&lt;script&gt;x&lt;/script&gt;"),
+        "{}",
+        out.html
+    );
+    assert!(!out.html.contains("<script>"));
+    assert!(
+        !out.html.contains("href=\"https://evil.example"),
+        "a value cannot become a link"
+    );
+    assert!(
+        out.text
+            .contains("<script>x</script> [click](https://evil.example)"),
+        "{}",
+        out.text
+    );
+}
+
+#[test]
+fn a_missing_variable_is_an_error_with_file_and_line_even_inside_if() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "typo.md.hbs",
+        "+++\nsubject = \"s\"\n+++\nline one\n\nHi {{customer.fist_name}}\n",
+    );
+    write(
+        dir.path(),
+        "iftypo.md.hbs",
+        "+++\nsubject = \"s\"\n+++\n{{#if customer.plann}}x{{/if}}\n",
+    );
+    write(
+        dir.path(),
+        "subject.md.hbs",
+        "+++\nsubject = \"Hi {{customer.nam}}\"\n+++\nbody\n",
+    );
+    let renderer = load(dir.path());
+    let problems = renderer.check(now());
+    let shown: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    assert_eq!(shown.len(), 3, "{shown:#?}");
+    assert!(
+        shown[0].contains("iftypo.md.hbs:4:") && shown[0].contains("customer.plann"),
+        "{}",
+        shown[0]
+    );
+    assert!(
+        shown[1].contains("subject.md.hbs:2:") && shown[1].contains("customer.nam"),
+        "{}",
+        shown[1]
+    );
+    assert!(
+        shown[2].contains("typo.md.hbs:6:")
+            && shown[2].contains("{{customer.fist_name}} is not a variable"),
+        "{}",
+        shown[2]
+    );
+}
+
+#[test]
+fn attributes_may_be_tested_but_printing_a_missing_one_fails_that_message() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "a.md.hbs",
+        "+++\nsubject = \"s\"\n+++\n{{#if customer.attributes.company}}At {{customer.attributes.company}}.{{/if}} Team: {{default customer.attributes.team \"your team\"}}.\n",
+    );
+    write(
+        dir.path(),
+        "b.md.hbs",
+        "+++\nsubject = \"s\"\n+++\nRegion {{customer.attributes.region}}\n",
+    );
+    let renderer = load(dir.path());
+    assert!(
+        renderer.check(now()).is_empty(),
+        "{:?}",
+        renderer.check(now())
+    );
+    let customer = Customer::sample(now());
+    let out = renderer.render("a", &letter(&customer, None)).unwrap();
+    assert!(out.text.starts_with("Team: your team."), "{}", out.text);
+    let e = renderer.render("b", &letter(&customer, None)).unwrap_err();
+    assert!(e.to_string().contains("b.md.hbs:4:"), "{e}");
+    assert!(e.to_string().contains("missing for this customer"), "{e}");
+}
+
+#[test]
+fn dates_are_shown_in_the_customers_zone_and_language() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "d.md.hbs",
+        "+++\nsubject = \"s\"\n+++\nRenewal {{date customer.renewal_at}}; {{date now format=\"%A %H:%M\"}}\n",
+    );
+    let renderer = load(dir.path());
+    let mut customer = Customer::sample(now());
+    customer.record.renewal_at = Some("2026-04-01T02:00:00Z".parse().unwrap());
+    customer.record.timezone = chrono_tz::America::New_York;
+    let out = renderer.render("d", &letter(&customer, None)).unwrap();
+    assert!(
+        out.text
+            .starts_with("Renewal March 31, 2026; Tuesday 11:00"),
+        "{}",
+        out.text
+    );
+    customer.record.locale = "de".into();
+    customer.record.timezone = chrono_tz::Europe::Berlin;
+    let out = renderer.render("d", &letter(&customer, None)).unwrap();
+    assert!(
+        out.text.starts_with("Renewal 1 April 2026; Dienstag 16:00"),
+        "{}",
+        out.text
+    );
+}
+
+#[test]
+fn files_override_built_in_layouts_and_partials() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "m.md.hbs",
+        "+++\nsubject = \"s\"\nlayout = \"plain\"\n+++\nbody {{> signature}}\n",
+    );
+    write(
+        dir.path(),
+        "layouts/plain.hbs",
+        "<main>{{{body}}}</main>{{> footer}}",
+    );
+    write(
+        dir.path(),
+        "partials/footer.hbs",
+        "<footer>{{company.postal_address}}</footer>",
+    );
+    write(
+        dir.path(),
+        "partials/signature.hbs",
+        "— The {{company.name}} team",
+    );
+    let renderer = load(dir.path());
+    let customer = Customer::sample(now());
+    let out = renderer.render("m", &letter(&customer, None)).unwrap();
+    assert_eq!(
+        out.html,
+        "<main><p>body — The Acme team</p>\n</main><footer>1 Main St, Springfield</footer>"
+    );
+}
+
+#[test]
+fn broken_templates_are_listed_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "syntax.md.hbs",
+        "+++\nsubject = \"s\"\n+++\nok\n{{#if customer.plan}}\nnever closed\n",
+    );
+    write(
+        dir.path(),
+        "layout.md.hbs",
+        "+++\nsubject = \"s\"\nlayout = \"fancy\"\n+++\nbody\n",
+    );
+    write(
+        dir.path(),
+        "front.md.hbs",
+        "+++\nsubject = \"s\"\ncolour = \"red\"\n+++\nbody\n",
+    );
+    let problems = match Renderer::load(&settings(dir.path()), Signer::new(b"k")) {
+        Err(problems) => problems,
+        Ok(_) => panic!("the templates are broken"),
+    };
+    let shown: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    assert_eq!(shown.len(), 3, "{shown:#?}");
+    assert!(
+        shown
+            .iter()
+            .any(|p| p.contains("front.md.hbs:3:") && p.contains("colour")),
+        "{shown:#?}"
+    );
+    assert!(
+        shown
+            .iter()
+            .any(|p| p.contains("layout.md.hbs:3:") && p.contains("fancy")),
+        "{shown:#?}"
+    );
+    assert!(
+        shown
+            .iter()
+            .any(|p| p.contains("syntax.md.hbs:") && p.contains("template syntax")),
+        "{shown:#?}"
+    );
+}
