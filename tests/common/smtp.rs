@@ -1,6 +1,9 @@
 //! A real SMTP server for tests: mailin's protocol engine on a socket of
 //! its own, capturing every message it accepts. Recipients can be told to
 //! answer with an error (451, 550 5.1.1 …) to drive retries and bounces.
+//! Like Postfix, it offers PIPELINING (RFC 2920) unless told not to; it
+//! reads one command line at a time and answers in order, which is all
+//! pipelining asks of a server.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -47,6 +50,13 @@ struct State {
     /// recipient → (code, text) answered to RCPT TO.
     refuse: HashMap<String, (u16, String)>,
     connections: usize,
+    /// Sessions opened before this generation are closed on their next
+    /// command, as a server closes connections that sat idle too long.
+    generation: u64,
+    pipelining: bool,
+    /// `MAIL` commands that arrived with the next command already behind
+    /// them: the client pipelined.
+    pipelined: usize,
 }
 
 /// The running server; stops when dropped.
@@ -58,14 +68,22 @@ pub struct SmtpSink {
 
 impl SmtpSink {
     pub fn start() -> Self {
-        Self::start_at("127.0.0.1:0")
+        Self::start_at("127.0.0.1:0", true)
     }
 
-    fn start_at(addr: &str) -> Self {
+    /// A server that does not offer PIPELINING.
+    pub fn start_without_pipelining() -> Self {
+        Self::start_at("127.0.0.1:0", false)
+    }
+
+    fn start_at(addr: &str, pipelining: bool) -> Self {
         let std_listener = std::net::TcpListener::bind(addr).unwrap();
         std_listener.set_nonblocking(true).unwrap();
         let addr = std_listener.local_addr().unwrap();
-        let state = Arc::new(Mutex::new(State::default()));
+        let state = Arc::new(Mutex::new(State {
+            pipelining,
+            ..State::default()
+        }));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let shared = Arc::clone(&state);
         std::thread::spawn(move || {
@@ -122,6 +140,16 @@ impl SmtpSink {
     pub fn connections(&self) -> usize {
         self.state.lock().unwrap().connections
     }
+
+    /// How many transactions the client pipelined.
+    pub fn pipelined(&self) -> usize {
+        self.state.lock().unwrap().pipelined
+    }
+
+    /// Closes every open session, without a word, at its next command.
+    pub fn close_sessions(&self) {
+        self.state.lock().unwrap().generation += 1;
+    }
 }
 
 impl Drop for SmtpSink {
@@ -174,8 +202,12 @@ impl Handler for Capture {
 async fn session(socket: tokio::net::TcpStream, ip: IpAddr, state: Arc<Mutex<State>>) {
     let (read, mut write) = socket.into_split();
     let mut lines = BufReader::new(read);
+    let (born, pipelining) = {
+        let s = state.lock().unwrap();
+        (s.generation, s.pipelining)
+    };
     let handler = Capture {
-        state,
+        state: Arc::clone(&state),
         from: String::new(),
         to: Vec::new(),
         data: Vec::new(),
@@ -192,10 +224,23 @@ async fn session(socket: tokio::net::TcpStream, ip: IpAddr, state: Arc<Mutex<Sta
             Ok(0) | Err(_) => return,
             Ok(_) => {}
         }
+        {
+            let mut s = state.lock().unwrap();
+            if s.generation != born {
+                return;
+            }
+            if line.to_ascii_uppercase().starts_with(b"MAIL") && !lines.buffer().is_empty() {
+                s.pipelined += 1;
+            }
+        }
         let response = session.process(&line);
         match response.action {
             mailin::Action::Reply | mailin::Action::Close => {
-                if write.write_all(&response.buffer().unwrap()).await.is_err() {
+                let mut reply = response.buffer().unwrap();
+                if pipelining && line.to_ascii_uppercase().starts_with(b"EHLO") {
+                    offer_pipelining(&mut reply);
+                }
+                if write.write_all(&reply).await.is_err() {
                     return;
                 }
                 if response.action == mailin::Action::Close {
@@ -207,9 +252,24 @@ async fn session(socket: tokio::net::TcpStream, ip: IpAddr, state: Arc<Mutex<Sta
     }
 }
 
+/// Adds `250-PIPELINING` after the first line of an EHLO reply.
+fn offer_pipelining(reply: &mut Vec<u8>) {
+    let first = reply
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .map_or(reply.len(), |i| i + 2);
+    if first < reply.len() {
+        reply.splice(first..first, b"250-PIPELINING\r\n".iter().copied());
+    } else {
+        // A one-line reply: "250 name" becomes "250-name", then the keyword.
+        reply[3] = b'-';
+        reply.extend_from_slice(b"250 PIPELINING\r\n");
+    }
+}
+
 impl SmtpSink {
     /// A server on `port` (a port a test reserved and released).
     pub fn start_on(port: u16) -> Self {
-        Self::start_at(&format!("127.0.0.1:{port}"))
+        Self::start_at(&format!("127.0.0.1:{port}"), true)
     }
 }
