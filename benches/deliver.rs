@@ -5,6 +5,11 @@
 //! sessions, for a reference rate. Prints the tick's own split of planning
 //! and delivery time, peak RSS, and the ratio.
 //!
+//! Two shapes of outbox: `burst`, every notice due at one instant (an
+//! announcement to everyone), and `spread`, each due at its own instant
+//! (a backlog after the daemon was down), which the store claims in due
+//! order and so updates at scattered places.
+//!
 //! `cargo bench --bench deliver [-- SIZE…] [--backend sqlite|postgres]`
 //! (size defaults to 100000). The postfix package is fetched with
 //! `apt-get download` and unpacked under target/ on first use.
@@ -50,77 +55,90 @@ fn main() {
     std::thread::sleep(std::time::Duration::from_millis(300));
     for backend in &backends {
         for &n in &sizes {
-            let work = tempfile::tempdir().unwrap();
-            let dir = work.path();
-            std::fs::create_dir_all(dir.join("config/playbooks")).unwrap();
-            std::fs::create_dir_all(dir.join("templates")).unwrap();
-            std::fs::write(dir.join("config/playbooks/notice.toml"), PLAYBOOK).unwrap();
-            std::fs::write(dir.join("templates/notice.md.hbs"), TEMPLATE).unwrap();
-            let (url, database) = common::fresh_store(dir, backend);
-            std::fs::write(
+            for shape in ["burst", "spread"] {
+                let work = tempfile::tempdir().unwrap();
+                let dir = work.path();
+                std::fs::create_dir_all(dir.join("config/playbooks")).unwrap();
+                std::fs::create_dir_all(dir.join("templates")).unwrap();
+                std::fs::write(dir.join("config/playbooks/notice.toml"), PLAYBOOK).unwrap();
+                std::fs::write(dir.join("templates/notice.md.hbs"), TEMPLATE).unwrap();
+                let (url, database) = common::fresh_store(dir, backend);
+                std::fs::write(
                 dir.join("config/tend.toml"),
                 format!(
                     "[database]\nurl = \"{url}\"\n[mail]\ntransport = \"smtp\"\n[mail.smtp]\nhost = \"127.0.0.1\"\nport = {port}\npool_size = {SESSIONS}\n[delivery]\nconcurrency = 128\n",
                 ),
             )
             .unwrap();
-            common::generate(&dir.join("customers.csv"), n);
-            let tend = env!("CARGO_BIN_EXE_tend");
-            let status = Command::new(tend)
-                .args(["import", "customers", "customers.csv"])
-                .current_dir(dir)
-                .output()
-                .unwrap();
-            assert!(
-                status.status.success(),
-                "{}",
-                String::from_utf8_lossy(&status.stderr)
-            );
-            let mut tick = Command::new(tend);
-            tick.args(["tick", "--now", "2027-06-01T12:00:00Z"])
-                .current_dir(dir);
-            let (secs, rss, stdout) = common::measure(tick);
-            println!(
-                "{backend:<8} {n:>8} notices: tick {secs:.2} s, peak RSS {} MB; {}",
-                rss / 1024,
-                stdout.trim()
-            );
-            assert!(
-                stdout.contains(&format!("sent {n},")),
-                "every notice was sent: {stdout}"
-            );
-            let delivery: f64 = stdout
-                .rsplit("delivery ")
-                .next()
-                .and_then(|d| d.split(' ').next())
-                .and_then(|d| d.parse().ok())
-                .unwrap_or(f64::NAN);
+                if shape == "spread" {
+                    common::generate(&dir.join("customers.csv"), n);
+                } else {
+                    let rows: String = (0..n)
+                    .map(|i| format!("cust-{i:07},user{i}@customer{}.example,Person {i} Example,UTC,pro,2026-05-01T10:00:00Z\n", i % 5000))
+                    .collect();
+                    std::fs::write(
+                        dir.join("customers.csv"),
+                        format!("id,email,name,timezone,plan,signup_at\n{rows}"),
+                    )
+                    .unwrap();
+                }
+                let tend = env!("CARGO_BIN_EXE_tend");
+                let status = Command::new(tend)
+                    .args(["import", "customers", "customers.csv"])
+                    .current_dir(dir)
+                    .output()
+                    .unwrap();
+                assert!(
+                    status.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&status.stderr)
+                );
+                let mut tick = Command::new(tend);
+                tick.args(["tick", "--now", "2027-06-01T12:00:00Z"])
+                    .current_dir(dir);
+                let (secs, rss, stdout) = common::measure(tick);
+                println!(
+                    "{backend:<8} {shape:<6} {n:>8} notices: tick {secs:.2} s, peak RSS {} MB; {}",
+                    rss / 1024,
+                    stdout.trim()
+                );
+                assert!(
+                    stdout.contains(&format!("sent {n},")),
+                    "every notice was sent: {stdout}"
+                );
+                let delivery: f64 = stdout
+                    .rsplit("delivery ")
+                    .next()
+                    .and_then(|d| d.split(' ').next())
+                    .and_then(|d| d.parse().ok())
+                    .unwrap_or(f64::NAN);
 
-            // The reference: smtp-source, same count, size and sessions.
-            let started = Instant::now();
-            let source = Command::new(sbin.join("smtp-source"))
-                .env("LD_LIBRARY_PATH", &lib)
-                .args([
-                    "-s",
-                    &SESSIONS.to_string(),
-                    "-m",
-                    &n.to_string(),
-                    "-l",
-                    "2400",
-                ])
-                .args(["-f", "success@acme.example", "-t", "ana@example.com"])
-                .arg(format!("127.0.0.1:{port}"))
-                .status()
-                .expect("run smtp-source");
-            assert!(source.success());
-            let reference = started.elapsed().as_secs_f64();
-            println!(
-                "{backend:<8} {n:>8} messages: tend delivers {:.0} msg/s, smtp-source {:.0} msg/s: {:.0} %",
-                n as f64 / delivery,
-                n as f64 / reference,
-                100.0 * reference / delivery
-            );
-            common::drop_store(database);
+                // The reference: smtp-source, same count, size and sessions.
+                let started = Instant::now();
+                let source = Command::new(sbin.join("smtp-source"))
+                    .env("LD_LIBRARY_PATH", &lib)
+                    .args([
+                        "-s",
+                        &SESSIONS.to_string(),
+                        "-m",
+                        &n.to_string(),
+                        "-l",
+                        "2400",
+                    ])
+                    .args(["-f", "success@acme.example", "-t", "ana@example.com"])
+                    .arg(format!("127.0.0.1:{port}"))
+                    .status()
+                    .expect("run smtp-source");
+                assert!(source.success());
+                let reference = started.elapsed().as_secs_f64();
+                println!(
+                    "{backend:<8} {shape:<6} {n:>8} messages: tend delivers {:.0} msg/s, smtp-source {:.0} msg/s: {:.0} %",
+                    n as f64 / delivery,
+                    n as f64 / reference,
+                    100.0 * reference / delivery
+                );
+                common::drop_store(database);
+            }
         }
     }
     let _ = sink.kill();

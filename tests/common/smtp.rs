@@ -98,6 +98,10 @@ impl SmtpSink {
                         let Ok((socket, peer)) = listener.accept().await else {
                             continue;
                         };
+                        // Pipelined commands get their replies as separate
+                        // small writes; with Nagle on, each would wait for
+                        // the client's delayed ACK.
+                        let _ = socket.set_nodelay(true);
                         shared.lock().unwrap().connections += 1;
                         tokio::spawn(session(socket, peer.ip(), Arc::clone(&shared)));
                     }
