@@ -14,6 +14,11 @@
 //! - [`token`]: signed link and reply tokens, made at delivery and checked
 //!   when a customer answers.
 //! - [`store`]: the only place with SQL; SQLite and PostgreSQL behind one trait.
+//! - [`engine`]: the configured planner and delivery worker, built together.
+//! - [`daemon`]: `tend run`: job loops woken by the scheduler, signals,
+//!   reload, systemd notifications, graceful stop.
+//! - [`http`]: health, readiness, metrics and the ingestion API (axum).
+//! - [`telemetry`]: every metric's name and labels.
 //! - [`check`]: every validation a person can run before shipping an edit.
 //! - [`cli`]: one module per command; `main.rs` only maps errors to exit codes.
 
@@ -21,13 +26,17 @@ pub mod check;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod daemon;
 pub mod deliver;
 pub mod domain;
+pub mod engine;
+pub mod http;
 pub mod import;
 pub mod planner;
 pub mod playbooks;
 pub mod problem;
 pub mod render;
 pub mod store;
+pub mod telemetry;
 pub mod token;
 pub mod toml_source;

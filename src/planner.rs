@@ -18,7 +18,7 @@ use crate::domain::playbook::{Kind, Playbook};
 use crate::domain::policy::{Decision, Pending, Rules, schedule};
 use crate::domain::window::Window;
 use crate::playbooks::Catalog;
-use crate::store::{self, DueCursor, PlanWrite, StageChange, Store};
+use crate::store::{self, DueCursor, NextCheck, PlanWrite, StageChange, Store};
 
 /// Customers read and planned per round trip to the store.
 const PAGE: u32 = 500;
@@ -123,7 +123,7 @@ impl Planner {
                 None
             } else {
                 cursor = next_cursor;
-                let ids: Vec<CustomerId> = page.iter().map(|c| c.record.id.clone()).collect();
+                let ids: Vec<CustomerId> = page.iter().map(|(c, _)| c.record.id.clone()).collect();
                 Some((page, store.planning_history(&ids).await?))
             };
             let previous = match in_flight.take() {
@@ -153,13 +153,13 @@ impl Planner {
     /// Plans one page of customers: pure work, run off the async runtime.
     fn plan_page(
         &self,
-        page: Vec<Customer>,
+        page: Vec<(Customer, DateTime<Utc>)>,
         mut histories: HashMap<CustomerId, History>,
         now: DateTime<Utc>,
         cron: &CronMemo,
     ) -> PlanWrite {
         let mut plan = PlanWrite::default();
-        for mut customer in page {
+        for (mut customer, seen) in page {
             let Some(history) = histories.get_mut(&customer.record.id) else {
                 continue;
             };
@@ -179,10 +179,11 @@ impl Planner {
                     plan.expired.push(message);
                 }
             }
-            plan.next.push((
-                customer.record.id.clone(),
-                next_check(&customer, &self.playbooks, history, now, cron),
-            ));
+            plan.next.push(NextCheck {
+                id: customer.record.id.clone(),
+                at: next_check(&customer, &self.playbooks, history, now, cron),
+                seen,
+            });
         }
         plan
     }

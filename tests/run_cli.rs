@@ -3,53 +3,20 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
-use common::Project;
+use common::daemon::Daemon;
+use common::{Project, free_port};
 use tend::store::Store;
 
 #[tokio::test]
 async fn starts_migrates_and_stops_on_sigterm() {
     let p = Project::new("[log]\nlevel = \"info\"\n");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tend"))
-        .arg("run")
-        .current_dir(p.path())
-        .env_clear()
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-
-    // Wait for the readiness line (bounded: a hung start fails the test).
-    let (lines, received) = mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = lines.send(line);
-        }
-    });
-    let mut seen = Vec::new();
-    loop {
-        match received.recv_timeout(Duration::from_secs(20)) {
-            Ok(line) if line.contains("tend is running") => break,
-            Ok(line) => seen.push(line),
-            Err(_) => panic!(
-                "tend run did not report that it is running; it logged:\n{}",
-                seen.join("\n")
-            ),
-        }
-    }
+    let mut daemon = Daemon::start(&p, free_port(), &[]);
+    assert!(daemon.log().contains("tend is serving"), "{}", daemon.log());
     // The store exists and is migrated while the daemon runs.
     assert_eq!(p.store().await.count_customers().await.unwrap(), 0);
-
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let status = child.wait().unwrap();
+    let status = daemon.stop(Duration::from_secs(10));
     assert_eq!(status.code(), Some(0), "tend run must exit 0 on SIGTERM");
 }
 

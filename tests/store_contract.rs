@@ -12,7 +12,7 @@ use tend::domain::message::{
 };
 use tend::domain::plan::OccurrenceKey;
 use tend::domain::playbook::{Kind, Survey};
-use tend::store::{Db, DueCursor, PlanWrite, StageChange, Store, WriteOutcome};
+use tend::store::{Db, DueCursor, NextCheck, PlanWrite, StageChange, Store, WriteOutcome};
 
 /// Declares each contract test once per backend.
 macro_rules! contract {
@@ -27,6 +27,8 @@ macro_rules! contract {
 }
 
 contract!(
+    a_mark_made_while_a_page_is_planned_is_not_lost,
+    due_messages_are_counted_until_they_go,
     claims_take_the_most_important_first,
     claims_lease_each_message_to_one_instance,
     a_crash_mid_send_leaves_only_the_in_flight_unknown,
@@ -539,7 +541,7 @@ async fn only_customers_whose_planning_time_has_come_are_read(store: &Db) {
         .customers_due(tomorrow, &DueCursor::start(), 1)
         .await
         .unwrap();
-    assert_eq!(first[0].record.id.as_str(), "a");
+    assert_eq!(first[0].0.record.id.as_str(), "a");
     assert_eq!(
         cursor,
         DueCursor {
@@ -548,7 +550,7 @@ async fn only_customers_whose_planning_time_has_come_are_read(store: &Db) {
         }
     );
     let (second, cursor) = store.customers_due(tomorrow, &cursor, 1).await.unwrap();
-    assert_eq!(second[0].record.id.as_str(), "c");
+    assert_eq!(second[0].0.record.id.as_str(), "c");
     let (rest, end) = store.customers_due(tomorrow, &cursor, 1).await.unwrap();
     assert!(rest.is_empty());
     assert_eq!(end, cursor, "an empty page keeps the cursor");
@@ -593,7 +595,7 @@ async fn due_ids(store: &Db, now: DateTime<Utc>, limit: u32) -> Vec<String> {
         .customers_due(now, &DueCursor::start(), limit)
         .await
         .unwrap();
-    due.iter().map(|c| c.record.id.to_string()).collect()
+    due.iter().map(|(c, _)| c.record.id.to_string()).collect()
 }
 
 async fn a_planning_page_is_recorded_whole(store: &Db) {
@@ -613,7 +615,10 @@ async fn a_planning_page_is_recorded_whole(store: &Db) {
         }],
         planned: vec![message("a", "welcome", "signup_at")],
         expired: vec![expired],
-        next: vec![(id("a"), later), (id("b"), later)],
+        next: vec![
+            next_check(store, "a", later).await,
+            next_check(store, "b", later).await,
+        ],
     };
     assert_eq!(store.record_plan(&plan, t0()).await.unwrap(), (1, 1));
     assert_eq!(
@@ -676,11 +681,117 @@ async fn set_next(
     store: &Db,
     next: &[(CustomerId, DateTime<Utc>)],
 ) -> Result<(), tend::store::Error> {
+    let mut checks = Vec::new();
+    for (id, at) in next {
+        checks.push(next_check(store, id.as_str(), *at).await);
+    }
     let plan = PlanWrite {
-        next: next.to_vec(),
+        next: checks,
         ..PlanWrite::default()
     };
     store.record_plan(&plan, t0()).await.map(|_| ())
+}
+
+/// A next check for `customer` at `at`, guarded by its `plan_at` now.
+async fn next_check(store: &Db, customer: &str, at: DateTime<Utc>) -> NextCheck {
+    let far = t0() + Duration::days(100_000);
+    let (all, _) = store
+        .customers_due(far, &DueCursor::start(), 10_000)
+        .await
+        .unwrap();
+    let seen = all
+        .iter()
+        .find(|(c, _)| c.record.id.as_str() == customer)
+        .map(|(_, seen)| *seen)
+        .unwrap_or_else(|| panic!("no customer {customer}"));
+    NextCheck {
+        id: id(customer),
+        at,
+        seen,
+    }
+}
+
+async fn a_mark_made_while_a_page_is_planned_is_not_lost(store: &Db) {
+    store
+        .upsert_customers(&[customer("a"), customer("b")], t0())
+        .await
+        .unwrap();
+    let later = t0() + Duration::days(30);
+    // A pass reads both customers…
+    let (page, _) = store
+        .customers_due(t0(), &DueCursor::start(), 10)
+        .await
+        .unwrap();
+    assert_eq!(page.len(), 2);
+    // …then an event arrives for one and a re-import for the other, twice…
+    for _ in 0..2 {
+        store
+            .insert_events(&[event("a", None, "login")], t0())
+            .await
+            .unwrap();
+        store
+            .upsert_customers(&[customer("b")], t0())
+            .await
+            .unwrap();
+    }
+    // …and the pass writes what it planned without them.
+    let plan = PlanWrite {
+        next: page
+            .iter()
+            .map(|(c, seen)| NextCheck {
+                id: c.record.id.clone(),
+                at: later,
+                seen: *seen,
+            })
+            .collect(),
+        ..PlanWrite::default()
+    };
+    store.record_plan(&plan, t0()).await.unwrap();
+    assert_eq!(
+        due_ids(store, t0(), 10).await,
+        ["a", "b"],
+        "both stay due for the next pass"
+    );
+    // A pass that read them after the marks moves them on.
+    let (page, _) = store
+        .customers_due(t0(), &DueCursor::start(), 10)
+        .await
+        .unwrap();
+    let plan = PlanWrite {
+        next: page
+            .iter()
+            .map(|(c, seen)| NextCheck {
+                id: c.record.id.clone(),
+                at: later,
+                seen: *seen,
+            })
+            .collect(),
+        ..PlanWrite::default()
+    };
+    store.record_plan(&plan, t0()).await.unwrap();
+    assert!(due_ids(store, t0(), 10).await.is_empty());
+    assert_eq!(due_ids(store, later, 10).await, ["a", "b"]);
+}
+
+async fn due_messages_are_counted_until_they_go(store: &Db) {
+    store.ping().await.unwrap();
+    let customers: Vec<_> = (0..5).map(|i| customer(&format!("d{i}"))).collect();
+    store.upsert_customers(&customers, t0()).await.unwrap();
+    let batch: Vec<_> = (0..5)
+        .map(|i| message(&format!("d{i}"), "welcome", "signup_at"))
+        .collect();
+    plan_messages(store, &batch, t0()).await.unwrap();
+    // not_before is t0 + 1h.
+    assert_eq!(store.count_due(t0()).await.unwrap(), 0);
+    let now = t0() + Duration::hours(2);
+    assert_eq!(store.count_due(now).await.unwrap(), 5);
+    let claimed = store
+        .claim("a", now, now + Duration::minutes(10), 2)
+        .await
+        .unwrap();
+    let ids: Vec<_> = claimed.iter().map(|m| m.id).collect();
+    store.begin_sending("a", &ids, now).await.unwrap();
+    assert_eq!(store.count_due(now).await.unwrap(), 3, "sending is not due");
 }
 
 async fn claims_lease_each_message_to_one_instance(store: &Db) {

@@ -107,7 +107,7 @@ pub async fn run(cli: Cli, env: Env) -> anyhow::Result<ExitCode> {
 }
 
 /// Loads the configuration and sets up logging; a command's first step.
-fn load(path: &ConfigPath, env: &Env, default_level: &str) -> anyhow::Result<Loaded> {
+pub(crate) fn load(path: &ConfigPath, env: &Env, default_level: &str) -> anyhow::Result<Loaded> {
     let loaded = config::load(path, env)?;
     init_logging(&loaded, env, default_level);
     tracing::debug!(settings = ?loaded.settings, secrets = ?loaded.secrets, "configuration loaded");
@@ -121,42 +121,17 @@ fn load_planner(
     env: &Env,
 ) -> anyhow::Result<(Loaded, std::sync::Arc<crate::planner::Planner>)> {
     let loaded = load(path, env, "warn")?;
-    let playbooks = crate::playbooks::load(&loaded.settings).map_err(|problems| {
-        let listed: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
-        anyhow::anyhow!(
-            "the playbooks have {} problem(s); fix them (tend check lists them):\n{}",
-            problems.len(),
-            listed.join("\n")
-        )
-    })?;
-    let planner =
-        crate::planner::Planner::new(&loaded.settings, playbooks).map_err(anyhow::Error::msg)?;
-    Ok((loaded, std::sync::Arc::new(planner)))
+    let planner = crate::engine::planner(&loaded)?;
+    Ok((loaded, planner))
 }
 
-/// The delivery worker for the loaded configuration: the signing key, the
-/// compiled templates (refused, with every problem listed, when one is
-/// broken), and the transport.
+/// The delivery worker for the loaded configuration.
 fn load_deliverer(loaded: &Loaded) -> anyhow::Result<crate::deliver::Deliverer> {
-    let signer = crate::token::Signer::load(
-        loaded.secrets.signing_key.as_ref(),
-        std::path::Path::new(&loaded.settings.paths.state),
-    )?;
-    let renderer =
-        crate::render::Renderer::load(&loaded.settings, signer.clone()).map_err(|problems| {
-            let listed: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
-            anyhow::anyhow!(
-                "the templates have {} problem(s); fix them (tend check lists them):\n{}",
-                problems.len(),
-                listed.join("\n")
-            )
-        })?;
-    crate::deliver::Deliverer::new(loaded, std::sync::Arc::new(renderer), signer)
-        .map_err(anyhow::Error::msg)
+    crate::engine::deliverer(loaded)
 }
 
 /// Connects to the store and applies pending migrations.
-async fn open_store(loaded: &Loaded) -> anyhow::Result<Db> {
+pub(crate) async fn open_store(loaded: &Loaded) -> anyhow::Result<Db> {
     let db = &loaded.settings.database;
     let url = DatabaseUrl::parse(&db.url)?;
     let options = ConnectOptions {
@@ -182,7 +157,8 @@ fn init_logging(loaded: &Loaded, env: &Env, default_level: &str) {
             } else {
                 default_level
             };
-            EnvFilter::new(level)
+            // The scheduler logs every job it creates at info.
+            EnvFilter::new(format!("{level},tokio_cron_scheduler=warn"))
         });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

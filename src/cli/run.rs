@@ -1,10 +1,12 @@
 //! `tend run`: the daemon. Applies migrations, validates everything (refusing
-//! to start while anything is wrong), then serves until SIGTERM or Ctrl-C.
+//! to start while anything is wrong, with every problem listed), takes the
+//! single-instance lock on a SQLite store, then serves until SIGTERM or
+//! Ctrl-C (see [`crate::daemon`]).
 
 use std::process::ExitCode;
 
 use crate::config::{ConfigPath, Env};
-use crate::store::Store;
+use crate::store::{DatabaseUrl, Store};
 
 pub async fn run(path: &ConfigPath, env: &Env) -> anyhow::Result<ExitCode> {
     let report = crate::check::check(path, env);
@@ -18,26 +20,19 @@ pub async fn run(path: &ConfigPath, env: &Env) -> anyhow::Result<ExitCode> {
         );
     }
     let loaded = super::load(path, env, "")?;
+    // Before the store is touched: a second daemon must not even migrate.
+    let _lock = match DatabaseUrl::parse(&loaded.settings.database.url)? {
+        DatabaseUrl::Sqlite { path, .. } => Some(crate::daemon::instance::lock(&path)?),
+        DatabaseUrl::Postgres { .. } => None,
+    };
     let store = super::open_store(&loaded).await?;
     let customers = store.count_customers().await?;
     tracing::info!(
         store = store.backend(),
         customers,
         config = %loaded.file.as_ref().map_or("built-in defaults".into(), |f| f.display().to_string()),
-        "tend is running; stop it with Ctrl-C or SIGTERM"
+        "tend is starting; stop it with Ctrl-C or SIGTERM, reload with SIGHUP"
     );
-    wait_for_stop().await?;
-    tracing::info!("stopping");
-    store.close().await;
+    crate::daemon::run(path, env, loaded, store).await?;
     Ok(ExitCode::SUCCESS)
-}
-
-async fn wait_for_stop() -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    tokio::select! {
-        _ = term.recv() => {}
-        result = tokio::signal::ctrl_c() => result?,
-    }
-    Ok(())
 }

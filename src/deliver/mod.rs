@@ -24,6 +24,7 @@ use lettre::Address;
 use lettre::message::Mailbox;
 use serde::Serialize;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::{Loaded, settings};
 use crate::domain::message::{Attempt, AttemptOutcome, Outgoing, Settle, Status, Suppression};
@@ -41,6 +42,8 @@ use self::transport::{SendError, Transport};
 const CHUNK: usize = 128;
 /// Messages leased per round trip to the store.
 const BATCH: u32 = 1000;
+/// Why a message claimed by a stopping instance waits.
+const RELEASED: &str = "waiting: tend stopped before sending it; the next delivery pass sends it";
 /// How long a lease holds: longer than any SMTP transaction. A message whose
 /// lease runs out while `sending` belonged to an instance that stopped.
 const LEASE: Duration = Duration::minutes(10);
@@ -163,6 +166,20 @@ impl Deliverer {
         store: &impl Store,
         now: DateTime<Utc>,
     ) -> Result<DeliverOutcome, store::Error> {
+        self.deliver_until(store, now, &CancellationToken::new())
+            .await
+    }
+
+    /// [`Self::deliver_once`], stopping early when `stop` is cancelled: no
+    /// new claims, messages claimed but not yet committed `sending` are
+    /// released to wait for the next pass, and the chunks already handed to
+    /// the transport finish and are recorded.
+    pub async fn deliver_until(
+        &self,
+        store: &impl Store,
+        now: DateTime<Utc>,
+        stop: &CancellationToken,
+    ) -> Result<DeliverOutcome, store::Error> {
         let recovered = store.recover_sending(now, self.resend_unknown).await?;
         if recovered > 0 {
             tracing::warn!(
@@ -175,7 +192,9 @@ impl Deliverer {
         let (to_record, mut recording) = mpsc::channel::<(Vec<Settle>, bool)>(2);
         let record_early = to_record.clone();
         let produce = async move {
-            let result = self.produce(store, now, &to_send, &record_early).await;
+            let result = self
+                .produce(store, now, stop, &to_send, &record_early)
+                .await;
             drop(to_send);
             drop(record_early);
             result
@@ -198,6 +217,10 @@ impl Deliverer {
             while let Some((settles, held)) = recording.recv().await {
                 for s in &settles {
                     outcome.count(s, held);
+                    let ended = !matches!(s.status, Status::Planned | Status::Deferred);
+                    if ended || s.attempt.is_some() {
+                        crate::telemetry::message_settled(&s.playbook, s.status);
+                    }
                 }
                 store.settle(&settles, now).await?;
             }
@@ -212,12 +235,16 @@ impl Deliverer {
         &self,
         store: &impl Store,
         now: DateTime<Utc>,
+        stop: &CancellationToken,
         to_send: &mpsc::Sender<Vec<Composed>>,
         to_record: &mpsc::Sender<(Vec<Settle>, bool)>,
     ) -> Result<(), store::Error> {
         // Closed channels mean a later stage failed: stop, its error wins.
         let gone = || Ok(());
         loop {
+            if stop.is_cancelled() {
+                return Ok(());
+            }
             let batch = store.claim(&self.owner, now, now + LEASE, BATCH).await?;
             if batch.is_empty() {
                 return Ok(());
@@ -234,6 +261,16 @@ impl Deliverer {
             }
             let mut ready = ready.into_iter().peekable();
             while ready.peek().is_some() {
+                if stop.is_cancelled() {
+                    // Leased, never started: back to wait, due at once.
+                    let released: Vec<Settle> = ready
+                        .map(|m| Settle::hold(&m, m.not_before.min(now), RELEASED.into()))
+                        .collect();
+                    if to_record.send((released, true)).await.is_err() {
+                        return gone();
+                    }
+                    return Ok(());
+                }
                 let chunk: Vec<Outgoing> = ready.by_ref().take(CHUNK).collect();
                 let composer = Arc::clone(&self.composer);
                 let results = tokio::task::spawn_blocking(move || composer.compose_all(chunk, now))
@@ -267,20 +304,33 @@ impl Deliverer {
     /// what became of each message.
     async fn send_chunk(&self, chunk: Vec<Composed>, now: DateTime<Utc>) -> Vec<Settle> {
         let started = std::time::Instant::now();
-        let from = &self.composer.from.email;
-        let results: Vec<_> = futures_util::stream::iter(chunk.iter().map(|c| async move {
-            let name = c.message.id.simple().to_string();
-            (c, self.transport.send(&name, from, &c.to, &c.bytes).await)
-        }))
-        .buffered(self.concurrency)
-        .collect()
-        .await;
-        let settles = results
-            .into_iter()
+        // The futures are made first and then driven: a closure that
+        // returns an async block inside the stream would make this future
+        // not `Send` for every lifetime, and the daemon spawns it.
+        let sends: Vec<_> = chunk.iter().map(|c| self.send_one(c)).collect();
+        let results: Vec<_> = futures_util::stream::iter(sends)
+            .buffered(self.concurrency)
+            .collect()
+            .await;
+        let settles = chunk
+            .iter()
+            .zip(results)
             .map(|(c, result)| self.settle_sent(&c.message, c.subject.clone(), result, now))
             .collect();
         self.pace(chunk.len(), started).await;
         settles
+    }
+
+    /// Hands one composed message to the transport, timing it.
+    async fn send_one(&self, c: &Composed) -> Result<transport::Accepted, SendError> {
+        let name = c.message.id.simple().to_string();
+        let started = std::time::Instant::now();
+        let result = self
+            .transport
+            .send(&name, &self.composer.from.email, &c.to, &c.bytes)
+            .await;
+        crate::telemetry::message_sent_in(started.elapsed());
+        result
     }
 
     /// Waits so that at most `rate_per_second` messages go each second.

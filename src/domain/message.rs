@@ -198,6 +198,8 @@ pub struct Suppression {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settle {
     pub id: uuid::Uuid,
+    /// The message's playbook, for the metrics of what became of messages.
+    pub playbook: String,
     pub status: Status,
     pub reason: Option<String>,
     /// When it may next go (held or deferred).
@@ -213,6 +215,7 @@ impl Settle {
     pub fn hold(m: &Outgoing, until: DateTime<Utc>, reason: String) -> Self {
         Self {
             id: m.id,
+            playbook: m.key.playbook.clone(),
             status: m.status,
             reason: Some(reason),
             not_before: Some(until),
@@ -227,6 +230,7 @@ impl Settle {
     pub fn end(m: &Outgoing, status: Status, reason: String) -> Self {
         Self {
             id: m.id,
+            playbook: m.key.playbook.clone(),
             status,
             reason: Some(reason),
             not_before: None,

@@ -163,6 +163,38 @@ pub async fn import_file(
     Ok(outcome)
 }
 
+/// A row parsed into a JSON object, with the number that names it in errors.
+pub type NumberedRow = (usize, serde_json::Map<String, serde_json::Value>);
+
+/// Imports rows already parsed into JSON objects (the ingestion API's
+/// batches), with the same validation and per-row errors as a file. Each row
+/// comes with the number that names it in an error (its line, or its place
+/// in a JSON array).
+pub async fn import_rows(
+    store: &Db,
+    kind: Kind,
+    rows: Vec<NumberedRow>,
+    defaults: &Defaults,
+    now: DateTime<Utc>,
+    mut on_reject: impl FnMut(Rejection),
+) -> Result<ImportOutcome, ImportError> {
+    let mut outcome = ImportOutcome::default();
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let mut batch = Batch::new(kind);
+        for (line, map) in rows.by_ref().take(BATCH) {
+            if let Err(reason) = batch.push(line, map, defaults) {
+                outcome.rejected += 1;
+                on_reject(Rejection { line, reason });
+            }
+        }
+        batch
+            .write(store, now, &mut outcome, &mut on_reject)
+            .await?;
+    }
+    Ok(outcome)
+}
+
 /// One batch as the reader thread hands it over.
 struct Parsed {
     batch: Batch,

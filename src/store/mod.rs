@@ -105,17 +105,24 @@ pub trait Store {
 
     async fn count_customers(&self) -> Result<u64, Error>;
 
+    /// Succeeds when the store answers a trivial query.
+    async fn ping(&self) -> Result<(), Error>;
+
+    /// Messages due by `now` that are still waiting to go.
+    async fn count_due(&self, now: DateTime<Utc>) -> Result<u64, Error>;
+
     /// A customer's events, oldest first.
     async fn events_of(&self, id: &CustomerId) -> Result<Vec<StoredEvent>, Error>;
 
     /// Up to `limit` customers whose planning time has come by `now`, after
-    /// `after` (start with `DueCursor::START`), with the cursor of the last.
+    /// `after` (start with `DueCursor::start()`), each with the `plan_at` it
+    /// was read with, and the cursor of the last.
     async fn customers_due(
         &self,
         now: DateTime<Utc>,
         after: &DueCursor,
         limit: u32,
-    ) -> Result<(Vec<Customer>, DueCursor), Error>;
+    ) -> Result<(Vec<(Customer, DateTime<Utc>)>, DueCursor), Error>;
 
     /// The fingerprint of the playbooks and rules the planner last used.
     async fn planner_fingerprint(&self) -> Result<Option<String>, Error>;
@@ -206,7 +213,19 @@ pub struct PlanWrite {
     pub planned: Vec<NewMessage>,
     pub expired: Vec<NewMessage>,
     /// When the planner must next look at each customer of the page.
-    pub next: Vec<(CustomerId, DateTime<Utc>)>,
+    pub next: Vec<NextCheck>,
+}
+
+/// When the planner must next look at one customer, and the `plan_at` the
+/// page was read with. The new time is written only if `plan_at` is still
+/// the one read: an event, an import or a re-plan that marked the customer
+/// meanwhile (every mark moves `plan_at` to a new, earlier value) keeps its
+/// mark, so the next pass sees what this one could not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NextCheck {
+    pub id: CustomerId,
+    pub at: DateTime<Utc>,
+    pub seen: DateTime<Utc>,
 }
 
 /// Where a planning pass has got to: the last (plan_at, id) it read.
@@ -217,10 +236,13 @@ pub struct DueCursor {
 }
 
 impl DueCursor {
-    /// Before every customer: plan_at is never earlier than the epoch.
+    /// Before every customer. Marks move `plan_at` a millisecond below
+    /// the epoch each time, so it may be earlier than 1970, never than year 1.
     pub fn start() -> Self {
         Self {
-            plan_at: DateTime::<Utc>::UNIX_EPOCH - chrono::Duration::seconds(1),
+            plan_at: chrono::NaiveDate::from_ymd_opt(1, 1, 1)
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map_or(DateTime::<Utc>::MIN_UTC, |t| t.and_utc()),
             id: String::new(),
         }
     }
@@ -308,6 +330,12 @@ impl Store for Db {
     async fn count_customers(&self) -> Result<u64, Error> {
         dispatch!(self, s => s.count_customers().await)
     }
+    async fn ping(&self) -> Result<(), Error> {
+        dispatch!(self, s => s.ping().await)
+    }
+    async fn count_due(&self, now: DateTime<Utc>) -> Result<u64, Error> {
+        dispatch!(self, s => s.count_due(now).await)
+    }
     async fn events_of(&self, id: &CustomerId) -> Result<Vec<StoredEvent>, Error> {
         dispatch!(self, s => s.events_of(id).await)
     }
@@ -316,7 +344,7 @@ impl Store for Db {
         now: DateTime<Utc>,
         after: &DueCursor,
         limit: u32,
-    ) -> Result<(Vec<Customer>, DueCursor), Error> {
+    ) -> Result<(Vec<(Customer, DateTime<Utc>)>, DueCursor), Error> {
         dispatch!(self, s => s.customers_due(now, after, limit).await)
     }
     async fn planner_fingerprint(&self) -> Result<Option<String>, Error> {

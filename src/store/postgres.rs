@@ -14,7 +14,7 @@ use super::{
     ConnectOptions, CustomerColumns, Error, HistoryRow, StageChange, Store, StoredEvent,
     WriteOutcome, fold_history, sql, unique_runs,
 };
-use super::{DueCursor, PlanWrite};
+use super::{DueCursor, NextCheck, PlanWrite};
 use crate::domain::customer::{Customer, CustomerId, CustomerRecord, parse_timezone};
 use crate::domain::event::EventRecord;
 use crate::domain::message::{Attempt, MessageFilter, MessageView, NewMessage, Outgoing, Settle};
@@ -222,18 +222,22 @@ async fn insert_messages_in(
 /// Sets when the planner must next look at each customer.
 async fn set_plan_at_in(
     conn: &mut sqlx::PgConnection,
-    next: &[(CustomerId, DateTime<Utc>)],
+    next: &[NextCheck],
     fail: &impl Fn(sqlx::Error) -> Error,
 ) -> Result<(), Error> {
-    // One statement: (id, plan_at) pairs as two arrays, joined by id.
-    let ids: Vec<&str> = next.iter().map(|(id, _)| id.as_str()).collect();
-    let at: Vec<DateTime<Utc>> = next.iter().map(|(_, at)| *at).collect();
+    // One statement: (id, plan_at, seen) as three arrays, joined by id,
+    // written only where plan_at is still what the pass read.
+    let ids: Vec<&str> = next.iter().map(|n| n.id.as_str()).collect();
+    let at: Vec<DateTime<Utc>> = next.iter().map(|n| n.at).collect();
+    let seen: Vec<DateTime<Utc>> = next.iter().map(|n| n.seen).collect();
     sqlx::query(
-        "UPDATE customers SET plan_at = v.at FROM UNNEST($1::text[], $2::timestamptz[]) AS v(id, at) \
-         WHERE customers.id = v.id",
+        "UPDATE customers SET plan_at = v.at \
+         FROM UNNEST($1::text[], $2::timestamptz[], $3::timestamptz[]) AS v(id, at, seen) \
+         WHERE customers.id = v.id AND customers.plan_at = v.seen",
     )
     .bind(&ids)
     .bind(&at)
+    .bind(&seen)
     .execute(&mut *conn)
     .await
     .map_err(&fail)?;
@@ -277,6 +281,7 @@ impl Store for PgStore {
                     .push_bind(DateTime::<Utc>::UNIX_EPOCH);
             });
             insert.push(sql::REPLACE_CUSTOMER);
+            insert.push(sql::MARK_POSTGRES);
             // xmax = 0 only on a freshly inserted row version.
             insert.push(" RETURNING (xmax = 0) AS inserted");
             let inserted: Vec<bool> = insert
@@ -321,11 +326,14 @@ impl Store for PgStore {
                 .rows_affected();
             // A new event may make a step due: plan its customer at the next tick.
             let ids: Vec<&str> = run.iter().map(|e| e.customer_id.as_str()).collect();
-            sqlx::query("UPDATE customers SET plan_at = 'epoch' WHERE id = ANY($1)")
-                .bind(&ids)
-                .execute(&mut *tx)
-                .await
-                .map_err(&fail)?;
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE customers SET plan_at = {} WHERE id = ANY($1)",
+                sql::MARK_POSTGRES
+            )))
+            .bind(&ids)
+            .execute(&mut *tx)
+            .await
+            .map_err(&fail)?;
             outcome += WriteOutcome {
                 inserted,
                 existing: run.len() as u64 - inserted,
@@ -371,6 +379,23 @@ impl Store for PgStore {
         Ok(n as u64)
     }
 
+    async fn ping(&self) -> Result<(), Error> {
+        sqlx::query(sql::PING)
+            .execute(&self.pool)
+            .await
+            .map_err(self.fail("checking the database answers"))?;
+        Ok(())
+    }
+
+    async fn count_due(&self, now: DateTime<Utc>) -> Result<u64, Error> {
+        let n: i64 = sqlx::query_scalar(sql::COUNT_DUE)
+            .bind(now)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(self.fail("counting due messages"))?;
+        Ok(n as u64)
+    }
+
     async fn events_of(&self, id: &CustomerId) -> Result<Vec<StoredEvent>, Error> {
         let fail = self.fail("reading events");
         let rows = sqlx::query(sql::SELECT_EVENTS_OF)
@@ -403,7 +428,7 @@ impl Store for PgStore {
         now: DateTime<Utc>,
         after: &DueCursor,
         limit: u32,
-    ) -> Result<(Vec<Customer>, DueCursor), Error> {
+    ) -> Result<(Vec<(Customer, DateTime<Utc>)>, DueCursor), Error> {
         let fail = self.fail("reading customers due for planning");
         let rows = sqlx::query(sql::CUSTOMERS_DUE)
             .bind(now)
@@ -422,7 +447,10 @@ impl Store for PgStore {
         };
         let customers = rows
             .iter()
-            .map(|row| customer_from(row, &fail))
+            .map(|row| {
+                let seen: DateTime<Utc> = row.try_get("plan_at").map_err(&fail)?;
+                Ok((customer_from(row, &fail)?, seen))
+            })
             .collect::<Result<_, _>>()?;
         Ok((customers, cursor))
     }
@@ -438,8 +466,7 @@ impl Store for PgStore {
     async fn replan_all(&self, fingerprint: &str) -> Result<(), Error> {
         let fail = self.fail("scheduling a full re-plan");
         let mut tx = self.pool.begin().await.map_err(&fail)?;
-        sqlx::query(sql::REPLAN_ALL)
-            .bind(DateTime::<Utc>::UNIX_EPOCH)
+        sqlx::query(sql::REPLAN_ALL_POSTGRES)
             .execute(&mut *tx)
             .await
             .map_err(&fail)?;

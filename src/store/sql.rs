@@ -9,11 +9,20 @@ pub const INSERT_CUSTOMERS: &str = "INSERT INTO customers (id, email, name, time
 /// Replaces a re-imported customer's record; keeps what tend derived (stage,
 /// stage history) and when the customer was first seen (`created_at`). A
 /// changed customer is planned again at the next tick (`plan_at`).
+/// Each backend appends its mark of `plan_at` (see `MARK_SQLITE`).
 pub const REPLACE_CUSTOMER: &str = " ON CONFLICT (id) DO UPDATE SET email = excluded.email, \
      name = excluded.name, timezone = excluded.timezone, locale = excluded.locale, \
      plan = excluded.plan, signup_at = excluded.signup_at, renewal_at = excluded.renewal_at, \
      last_seen_at = excluded.last_seen_at, health = excluded.health, \
-     attributes = excluded.attributes, updated_at = excluded.updated_at, plan_at = excluded.plan_at";
+     attributes = excluded.attributes, updated_at = excluded.updated_at, plan_at = ";
+
+/// Marks a customer due at once, with a value of `plan_at` no pass has read
+/// yet: one millisecond below both the current value and the epoch. A pass
+/// that read the customer before the mark then cannot overwrite it (its
+/// write is guarded by the value it read), so the mark is never lost.
+pub const MARK_SQLITE: &str = "MIN(customers.plan_at, 0) - 1";
+/// The same on PostgreSQL.
+pub const MARK_POSTGRES: &str = "LEAST(customers.plan_at, 'epoch') - interval '1 millisecond'";
 
 /// The start of a multi-row event insert; `VALUES` follow.
 pub const INSERT_EVENTS: &str =
@@ -33,6 +42,14 @@ pub const SELECT_EVENTS_OF: &str = "SELECT id, name, occurred_at, properties, re
 
 pub const COUNT_CUSTOMERS: &str = "SELECT count(*) FROM customers";
 
+/// Whether the store answers at all (readiness).
+pub const PING: &str = "SELECT 1";
+
+/// Messages due by $1 and not yet sent: what delivery has in front of it.
+/// Reads the claim index only.
+pub const COUNT_DUE: &str = "SELECT count(*) FROM messages \
+     WHERE status IN ('planned', 'deferred') AND not_before <= $1";
+
 /// Up to $4 customers whose planning time ($1) has come, most overdue first,
 /// after the cursor ($2 plan_at, $3 id). The cursor matters on PostgreSQL:
 /// rows planned earlier in the pass leave dead index entries behind, and a
@@ -44,7 +61,12 @@ pub const CUSTOMERS_DUE: &str = "SELECT id, email, name, timezone, locale, plan,
 
 /// Every customer is looked at again (the playbooks changed). Those already
 /// due are left alone: after an import that is everyone, and nothing is written.
-pub const REPLAN_ALL: &str = "UPDATE customers SET plan_at = $1 WHERE plan_at > $1";
+pub const REPLAN_ALL_SQLITE: &str =
+    "UPDATE customers SET plan_at = MIN(customers.plan_at, 0) - 1 WHERE plan_at > 0";
+/// The same on PostgreSQL.
+pub const REPLAN_ALL_POSTGRES: &str = "UPDATE customers \
+     SET plan_at = LEAST(customers.plan_at, 'epoch') - interval '1 millisecond' \
+     WHERE plan_at > 'epoch'";
 
 pub const SELECT_PLANNER_STATE: &str = "SELECT value FROM planner_state WHERE key = $1";
 

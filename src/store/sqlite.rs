@@ -16,7 +16,7 @@ use super::{
     ConnectOptions, CustomerColumns, Error, HistoryRow, StageChange, Store, StoredEvent,
     WriteOutcome, fold_history, sql, unique_runs,
 };
-use super::{DueCursor, PlanWrite};
+use super::{DueCursor, NextCheck, PlanWrite};
 use crate::domain::customer::{Customer, CustomerId, CustomerRecord, parse_timezone};
 use crate::domain::event::EventRecord;
 use crate::domain::message::{Attempt, MessageFilter, MessageView, NewMessage, Outgoing, Settle};
@@ -251,17 +251,20 @@ async fn insert_messages_in(
 /// Sets when the planner must next look at each customer.
 async fn set_plan_at_in(
     conn: &mut sqlx::SqliteConnection,
-    next: &[(CustomerId, DateTime<Utc>)],
+    next: &[NextCheck],
     fail: &impl Fn(sqlx::Error) -> Error,
 ) -> Result<(), Error> {
-    for run in next.chunks(super::ROWS_PER_STATEMENT) {
-        // One statement a batch: (id, plan_at) pairs joined by id.
+    for run in next.chunks(super::ROWS_PER_STATEMENT / 3) {
+        // One statement a batch: (id, plan_at, seen) joined by id, written
+        // only where plan_at is still what the pass read.
         let mut update =
             QueryBuilder::<Sqlite>::new("UPDATE customers SET plan_at = v.column2 FROM (");
-        update.push_values(run, |mut row, (id, at)| {
-            row.push_bind(id.as_str().to_owned()).push_bind(ms(*at));
+        update.push_values(run, |mut row, n| {
+            row.push_bind(n.id.as_str().to_owned())
+                .push_bind(ms(n.at))
+                .push_bind(ms(n.seen));
         });
-        update.push(") AS v WHERE customers.id = v.column1");
+        update.push(") AS v WHERE customers.id = v.column1 AND customers.plan_at = v.column3");
         update.build().execute(&mut *conn).await.map_err(&fail)?;
     }
     Ok(())
@@ -318,6 +321,7 @@ impl Store for SqliteStore {
                     .push_bind(0_i64);
             });
             insert.push(sql::REPLACE_CUSTOMER);
+            insert.push(sql::MARK_SQLITE);
             insert.build().execute(&mut *tx).await.map_err(&fail)?;
             let existing = existing as u64;
             outcome += WriteOutcome {
@@ -358,8 +362,10 @@ impl Store for SqliteStore {
             let mut ids: Vec<CustomerId> = run.iter().map(|e| e.customer_id.clone()).collect();
             ids.sort_unstable();
             ids.dedup();
-            let mut mark =
-                QueryBuilder::<Sqlite>::new("UPDATE customers SET plan_at = 0 WHERE id IN (");
+            let mut mark = QueryBuilder::<Sqlite>::new(format!(
+                "UPDATE customers SET plan_at = {} WHERE id IN (",
+                sql::MARK_SQLITE
+            ));
             push_ids(&mut mark, &ids);
             mark.build().execute(&mut *tx).await.map_err(&fail)?;
             outcome += WriteOutcome {
@@ -410,6 +416,23 @@ impl Store for SqliteStore {
         Ok(n as u64)
     }
 
+    async fn ping(&self) -> Result<(), Error> {
+        sqlx::query(sql::PING)
+            .execute(&self.pool)
+            .await
+            .map_err(self.fail("checking the database answers"))?;
+        Ok(())
+    }
+
+    async fn count_due(&self, now: DateTime<Utc>) -> Result<u64, Error> {
+        let n: i64 = sqlx::query_scalar(sql::COUNT_DUE)
+            .bind(ms(now))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(self.fail("counting due messages"))?;
+        Ok(n as u64)
+    }
+
     async fn events_of(&self, id: &CustomerId) -> Result<Vec<StoredEvent>, Error> {
         let fail = self.fail("reading events");
         let rows = sqlx::query(sql::SELECT_EVENTS_OF)
@@ -443,7 +466,7 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
         after: &DueCursor,
         limit: u32,
-    ) -> Result<(Vec<Customer>, DueCursor), Error> {
+    ) -> Result<(Vec<(Customer, DateTime<Utc>)>, DueCursor), Error> {
         let fail = self.fail("reading customers due for planning");
         let rows = sqlx::query(sql::CUSTOMERS_DUE)
             .bind(ms(now))
@@ -462,7 +485,10 @@ impl Store for SqliteStore {
         };
         let customers = rows
             .iter()
-            .map(|row| customer_from(row, &fail))
+            .map(|row| {
+                let seen = from_ms(row.try_get("plan_at").map_err(&fail)?)?;
+                Ok((customer_from(row, &fail)?, seen))
+            })
             .collect::<Result<_, _>>()?;
         Ok((customers, cursor))
     }
@@ -478,8 +504,7 @@ impl Store for SqliteStore {
     async fn replan_all(&self, fingerprint: &str) -> Result<(), Error> {
         let fail = self.fail("scheduling a full re-plan");
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
-        sqlx::query(sql::REPLAN_ALL)
-            .bind(0_i64)
+        sqlx::query(sql::REPLAN_ALL_SQLITE)
             .execute(&mut *tx)
             .await
             .map_err(&fail)?;

@@ -2,6 +2,7 @@
 //! database per test) and the real `tend` binary in a scratch directory.
 #![allow(dead_code)] // Each test binary uses part of this.
 
+pub mod daemon;
 pub mod smtp;
 
 use std::path::{Path, PathBuf};
@@ -142,6 +143,11 @@ impl Project {
         let path = self.dir.path().join(name);
         std::fs::write(&path, content).unwrap();
         path
+    }
+
+    /// The environment every `tend` run in this project gets.
+    pub fn env_pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.env.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
     pub fn env(mut self, key: &str, value: &str) -> Self {

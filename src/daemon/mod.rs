@@ -1,0 +1,352 @@
+//! `tend run`: the long-running process. It owns the periodic jobs (plan,
+//! deliver, housekeeping), the HTTP server, signals (SIGTERM stops, SIGHUP
+//! reloads), and what systemd is told.
+//!
+//! Each job is a step function run by one loop of its own, so two runs of
+//! one job never overlap; tokio-cron-scheduler only wakes the loops, at UTC
+//! intervals from `[schedule]` (its time-zone jobs and stores are avoided:
+//! see STACK.md). Anything else may wake a loop early too: an ingested event
+//! wakes planning, and planning that put messages in the outbox wakes
+//! delivery, so an event's message goes out without waiting for the next
+//! interval. A wake-up while the job runs is kept (one), not lost.
+
+pub mod instance;
+mod systemd;
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::sync::Notify;
+use tokio_cron_scheduler::{Job, JobScheduler};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{ConfigPath, Env, Loaded};
+use crate::engine::Engine;
+use crate::store::{Db, Store};
+
+/// How long in-flight sends get to finish after SIGTERM before tend exits
+/// anyway. The shipped unit gives systemd's stop a little longer.
+const STOP_DEADLINE: Duration = Duration::from_secs(20);
+
+/// What the jobs and the HTTP handlers share.
+pub struct Shared {
+    pub store: Db,
+    engine: RwLock<Arc<Engine>>,
+    pub wake_plan: Notify,
+    pub wake_deliver: Notify,
+    wake_housekeeping: Notify,
+    /// When the scheduler last woke delivery (Unix ms): readiness checks
+    /// that it is still alive.
+    heartbeat: AtomicI64,
+    pub metrics: Option<PrometheusHandle>,
+    pub stop: CancellationToken,
+}
+
+impl Shared {
+    pub fn new(store: Db, engine: Engine, metrics: Option<PrometheusHandle>) -> Self {
+        Self {
+            store,
+            engine: RwLock::new(Arc::new(engine)),
+            wake_plan: Notify::new(),
+            wake_deliver: Notify::new(),
+            wake_housekeeping: Notify::new(),
+            heartbeat: AtomicI64::new(Utc::now().timestamp_millis()),
+            metrics,
+            stop: CancellationToken::new(),
+        }
+    }
+
+    /// The configuration in force now. A pass keeps the one it started with.
+    pub fn engine(&self) -> Arc<Engine> {
+        // A poisoned lock only means a panic elsewhere mid-swap, and a swap
+        // is one assignment: the value inside is whole.
+        Arc::clone(&self.engine.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn swap(&self, engine: Engine) {
+        *self.engine.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(engine);
+    }
+
+    /// Whether the scheduler has woken delivery recently enough.
+    pub fn scheduler_alive(&self) -> bool {
+        let every = self
+            .engine()
+            .loaded
+            .settings
+            .schedule
+            .deliver_every
+            .as_std();
+        let allowed = every * 3 + Duration::from_secs(10);
+        let last = self.heartbeat.load(Ordering::Relaxed);
+        Utc::now().timestamp_millis() - last <= allowed.as_millis() as i64
+    }
+}
+
+/// Runs the daemon until SIGTERM or Ctrl-C. `loaded` and `store` are
+/// ready (validated, migrated); `path` and `env` are read again on SIGHUP.
+pub async fn run(path: &ConfigPath, env: &Env, loaded: Loaded, store: Db) -> anyhow::Result<()> {
+    let listen = loaded.settings.http.listen.clone();
+    let engine = Engine::build(loaded)?;
+    let metrics = match crate::telemetry::install() {
+        Ok(handle) => Some(handle),
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics are off");
+            None
+        }
+    };
+    let shared = Arc::new(Shared::new(store, engine, metrics));
+    let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| {
+        anyhow::anyhow!("cannot listen on {listen} (http.listen): {e}; pick a free address")
+    })?;
+    let address = listener.local_addr()?;
+
+    let tracker = TaskTracker::new();
+    tracker.spawn(crate::http::serve(listener, Arc::clone(&shared)));
+    spawn_jobs(&tracker, &shared);
+    let mut scheduler = start_scheduler(&shared).await?;
+    tracing::info!(%address, store = shared.store.backend(), "tend is serving");
+    systemd::ready(&format!("serving on {address}"));
+    if let Some(every) = systemd::watchdog_interval() {
+        tracker.spawn(watchdog(every, shared.stop.clone()));
+    }
+    // The first passes run at once rather than one interval after start.
+    shared.wake_plan.notify_one();
+    shared.wake_deliver.notify_one();
+
+    wait_for_signals(path, env, &shared).await?;
+
+    tracing::info!("stopping: no new claims; finishing the sends in flight");
+    systemd::stopping();
+    shared.stop.cancel();
+    let _ = scheduler.shutdown().await;
+    tracker.close();
+    if tokio::time::timeout(STOP_DEADLINE, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            deadline = ?STOP_DEADLINE,
+            "stopped before every send finished; those messages become unknown when their lease runs out"
+        );
+    }
+    shared.engine().deliverer.close().await;
+    shared.store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// One loop per job: wait for a wake-up or the stop, run one pass, log a
+/// failure once with its cause chain, go round again.
+fn spawn_jobs(tracker: &TaskTracker, shared: &Arc<Shared>) {
+    let s = Arc::clone(shared);
+    tracker.spawn(async move {
+        while wait(&s.wake_plan, &s.stop).await {
+            // Planning is safe to abandon: each page commits whole.
+            tokio::select! {
+                result = plan_pass(&s) => report("plan", result),
+                () = s.stop.cancelled() => break,
+            }
+        }
+    });
+    let s = Arc::clone(shared);
+    tracker.spawn(async move {
+        // Delivery is not abandoned: it stops claiming and finishes what
+        // it has started.
+        while wait(&s.wake_deliver, &s.stop).await {
+            report("deliver", deliver_pass(&s).await);
+        }
+    });
+    let s = Arc::clone(shared);
+    tracker.spawn(async move {
+        while wait(&s.wake_housekeeping, &s.stop).await {
+            report("housekeeping", housekeeping_pass(&s).await);
+        }
+    });
+}
+
+/// True when woken, false when stopping.
+async fn wait(wake: &Notify, stop: &CancellationToken) -> bool {
+    tokio::select! {
+        () = wake.notified() => !stop.is_cancelled(),
+        () = stop.cancelled() => false,
+    }
+}
+
+fn report(job: &'static str, result: anyhow::Result<()>) {
+    if let Err(e) = result {
+        tracing::error!(
+            job,
+            error = format!("{e:#}"),
+            "job pass failed; it runs again at its next wake-up"
+        );
+        crate::telemetry::job_failed(job);
+    }
+}
+
+/// Plans what is due now; wakes delivery when anything went into the outbox.
+pub async fn plan_pass(shared: &Shared) -> anyhow::Result<()> {
+    let engine = shared.engine();
+    let started = Instant::now();
+    let outcome = engine.planner.plan_once(&shared.store, Utc::now()).await?;
+    crate::telemetry::plan_pass(started.elapsed());
+    if outcome.planned > 0 {
+        tracing::info!(planned = outcome.planned, "planned");
+        shared.wake_deliver.notify_one();
+    }
+    Ok(())
+}
+
+/// Delivers what is due now, stopping early (cleanly) on SIGTERM.
+pub async fn deliver_pass(shared: &Shared) -> anyhow::Result<()> {
+    let engine = shared.engine();
+    let started = Instant::now();
+    let now = Utc::now();
+    let outcome = engine
+        .deliverer
+        .deliver_until(&shared.store, now, &shared.stop)
+        .await?;
+    crate::telemetry::deliver_pass(started.elapsed());
+    crate::telemetry::outbox_due(shared.store.count_due(now).await?);
+    if outcome != Default::default() {
+        tracing::info!(
+            sent = outcome.sent,
+            deferred = outcome.deferred,
+            failed = outcome.failed,
+            suppressed = outcome.suppressed,
+            expired = outcome.expired,
+            held = outcome.held,
+            "delivered"
+        );
+        systemd::status(&format!(
+            "last delivery: {} sent, {} deferred, {} failed",
+            outcome.sent, outcome.deferred, outcome.failed
+        ));
+    }
+    Ok(())
+}
+
+/// Recovers sends a stopped instance left behind (their lease ran out) and
+/// keeps the metrics' histograms in shape.
+pub async fn housekeeping_pass(shared: &Shared) -> anyhow::Result<()> {
+    let resend = shared.engine().loaded.settings.delivery.resend_unknown;
+    let recovered = shared.store.recover_sending(Utc::now(), resend).await?;
+    if recovered > 0 {
+        tracing::warn!(
+            count = recovered,
+            resend,
+            "recovered messages left mid-send by a stopped instance"
+        );
+    }
+    if let Some(metrics) = &shared.metrics {
+        metrics.run_upkeep();
+    }
+    Ok(())
+}
+
+/// Wakes the job loops at their intervals. UTC wake-ups only.
+async fn start_scheduler(shared: &Arc<Shared>) -> anyhow::Result<JobScheduler> {
+    let schedule = shared.engine().loaded.settings.schedule.clone();
+    let scheduler = JobScheduler::new().await?;
+    type Wake = fn(&Shared);
+    let jobs: [(Duration, Wake); 3] = [
+        (schedule.plan_every.as_std(), |s| s.wake_plan.notify_one()),
+        (schedule.deliver_every.as_std(), |s| {
+            s.heartbeat
+                .store(Utc::now().timestamp_millis(), Ordering::Relaxed);
+            s.wake_deliver.notify_one();
+        }),
+        (schedule.housekeeping_every.as_std(), |s| {
+            s.wake_housekeeping.notify_one()
+        }),
+    ];
+    for (every, wake) in jobs {
+        let s = Arc::clone(shared);
+        let job = Job::new_repeated_async(every.max(Duration::from_secs(1)), move |_, _| {
+            wake(&s);
+            Box::pin(async {})
+        })?;
+        scheduler.add(job).await?;
+    }
+    scheduler.start().await?;
+    Ok(scheduler)
+}
+
+async fn watchdog(every: Duration, stop: CancellationToken) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => systemd::watchdog(),
+            () = stop.cancelled() => return,
+        }
+    }
+}
+
+/// Returns on SIGTERM or Ctrl-C; reloads on each SIGHUP.
+async fn wait_for_signals(path: &ConfigPath, env: &Env, shared: &Shared) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => return Ok(()),
+            result = tokio::signal::ctrl_c() => return result.map_err(Into::into),
+            _ = hup.recv() => reload(path, env, shared),
+        }
+    }
+}
+
+/// Reads config, playbooks and templates again and swaps them in whole; a
+/// broken edit keeps the running version, and the log says why.
+fn reload(path: &ConfigPath, env: &Env, shared: &Shared) {
+    systemd::reloading();
+    let result = build(path, env, shared);
+    crate::telemetry::reloaded(result.is_ok());
+    match result {
+        Ok(()) => {
+            tracing::info!("reloaded config, playbooks and templates");
+            // Changed playbooks may change what is due.
+            shared.wake_plan.notify_one();
+        }
+        Err(e) => tracing::error!(
+            error = format!("{e:#}"),
+            "reload rejected; still running the previous version"
+        ),
+    }
+    systemd::ready("serving");
+}
+
+fn build(path: &ConfigPath, env: &Env, shared: &Shared) -> anyhow::Result<()> {
+    let report = crate::check::check(path, env);
+    if !report.problems.is_empty() {
+        let listed: Vec<String> = report.problems.iter().map(|p| format!("  {p}")).collect();
+        anyhow::bail!(
+            "{} problem(s) in the edit:\n{}",
+            report.problems.len(),
+            listed.join("\n")
+        );
+    }
+    let loaded = crate::config::load(path, env)?;
+    let running = shared.engine();
+    let before = &running.loaded.settings;
+    let after = &loaded.settings;
+    for (key, changed) in [
+        ("database.url", before.database.url != after.database.url),
+        ("http.listen", before.http.listen != after.http.listen),
+        ("schedule", before.schedule != after.schedule),
+        ("log", before.log != after.log),
+    ] {
+        if changed {
+            tracing::warn!(
+                key,
+                "this setting changed but takes effect only after a restart"
+            );
+        }
+    }
+    shared.swap(Engine::build(loaded)?);
+    Ok(())
+}

@@ -1,0 +1,62 @@
+//! The configured machinery, built together from the files people edit: the
+//! settings, the planner (playbooks, lifecycle rules) and the delivery
+//! worker (templates, signing key, transport). One-shot commands build it
+//! once; the daemon builds a new one on reload and swaps it in whole, so a
+//! broken edit never half-applies.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::config::Loaded;
+use crate::deliver::Deliverer;
+use crate::planner::Planner;
+
+/// Everything a plan or delivery pass needs that comes from configuration.
+pub struct Engine {
+    pub loaded: Loaded,
+    pub planner: Arc<Planner>,
+    pub deliverer: Arc<Deliverer>,
+}
+
+impl Engine {
+    /// Builds both halves, refusing (with every problem listed) when a
+    /// playbook or a template is broken.
+    pub fn build(loaded: Loaded) -> anyhow::Result<Self> {
+        let planner = planner(&loaded)?;
+        let deliverer = Arc::new(deliverer(&loaded)?);
+        Ok(Self {
+            loaded,
+            planner,
+            deliverer,
+        })
+    }
+}
+
+fn listed(what: &str, problems: &[crate::problem::Problem]) -> anyhow::Error {
+    let lines: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
+    anyhow::anyhow!(
+        "the {what} have {} problem(s); fix them (tend check lists them):\n{}",
+        problems.len(),
+        lines.join("\n")
+    )
+}
+
+/// The planner for the loaded configuration and its playbooks.
+pub fn planner(loaded: &Loaded) -> anyhow::Result<Arc<Planner>> {
+    let playbooks =
+        crate::playbooks::load(&loaded.settings).map_err(|p| listed("playbooks", &p))?;
+    let planner = Planner::new(&loaded.settings, playbooks).map_err(anyhow::Error::msg)?;
+    Ok(Arc::new(planner))
+}
+
+/// The delivery worker for the loaded configuration: the signing key, the
+/// compiled templates, and the transport.
+pub fn deliverer(loaded: &Loaded) -> anyhow::Result<Deliverer> {
+    let signer = crate::token::Signer::load(
+        loaded.secrets.signing_key.as_ref(),
+        Path::new(&loaded.settings.paths.state),
+    )?;
+    let renderer = crate::render::Renderer::load(&loaded.settings, signer.clone())
+        .map_err(|p| listed("templates", &p))?;
+    Deliverer::new(loaded, Arc::new(renderer), signer).map_err(anyhow::Error::msg)
+}

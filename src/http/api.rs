@@ -1,0 +1,232 @@
+//! The ingestion API: `POST /api/v1/customers` and `POST /api/v1/events`
+//! take a batch (a JSON array of objects, or one JSON object per line) with
+//! the same validation and per-row errors as `tend import`. A bearer token
+//! guards them, compared in constant time.
+//!
+//! A body that is not JSON is refused whole (400) and writes nothing, so the
+//! sender can fix and resend it; rows that are JSON but invalid are listed
+//! (422) while the valid rows of the batch are kept, as an import keeps them.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use serde_json::{Value, json};
+use subtle::ConstantTimeEq;
+
+use crate::daemon::Shared;
+use crate::domain::customer::parse_timezone;
+use crate::import::{self, Defaults, Kind, NumberedRow, Rejection};
+
+pub async fn customers(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    ingest(&shared, &headers, body, Kind::Customers).await
+}
+
+pub async fn events(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    ingest(&shared, &headers, body, Kind::Events).await
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+fn unauthorized(message: &str) -> Response {
+    let mut response = error(StatusCode::UNAUTHORIZED, message);
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        "Bearer".parse().unwrap_or_else(|_| unreachable!()),
+    );
+    response
+}
+
+/// Checks the bearer token against `http.api_token`; the error says why
+/// the request is refused.
+fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<(), &'static str> {
+    let engine = shared.engine();
+    let Some(expected) = engine.loaded.secrets.api_token.as_ref() else {
+        return Err("the API is off: set http.api_token_file (or http.api_token) and reload tend");
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let Some(given) = given else {
+        return Err("send the API token as an Authorization: Bearer header");
+    };
+    if bool::from(given.as_bytes().ct_eq(expected.expose().as_bytes())) {
+        Ok(())
+    } else {
+        Err("the API token is wrong")
+    }
+}
+
+async fn ingest(
+    shared: &Shared,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    kind: Kind,
+) -> Response {
+    if let Err(why) = authorize(shared, headers) {
+        return unauthorized(why);
+    }
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "the body is larger than {} MiB; send the rows in smaller batches",
+                    super::MAX_BODY / 1024 / 1024
+                ),
+            );
+        }
+        Err(rejection) => return error(rejection.status(), rejection.body_text()),
+    };
+    let rows = match parse_rows(&body) {
+        Ok(rows) => rows,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
+    let engine = shared.engine();
+    let customers = &engine.loaded.settings.customers;
+    let defaults = Defaults {
+        timezone: parse_timezone(&customers.default_timezone).unwrap_or(chrono_tz::Tz::UTC),
+        locale: customers.default_locale.clone(),
+    };
+    let mut rejected: Vec<Rejection> = Vec::new();
+    let written = import::import_rows(&shared.store, kind, rows, &defaults, Utc::now(), |r| {
+        rejected.push(r)
+    })
+    .await;
+    let outcome = match written {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            tracing::error!(error = %e, "ingestion failed");
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("{e}; send the batch again"),
+            );
+        }
+    };
+    let label = match kind {
+        Kind::Customers => "customers",
+        Kind::Events => "events",
+    };
+    crate::telemetry::ingested(label, outcome.imported + outcome.updated, outcome.rejected);
+    if outcome.imported + outcome.updated > 0 {
+        // New customers and events may make steps due now.
+        shared.wake_plan.notify_one();
+    }
+    let errors: Vec<Value> = rejected
+        .iter()
+        .map(|r| json!({ "line": r.line, "reason": r.reason }))
+        .collect();
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let body = json!({
+        "imported": outcome.imported,
+        "updated": outcome.updated,
+        "rejected": outcome.rejected,
+        "errors": errors,
+    });
+    (status, Json(body)).into_response()
+}
+
+/// A JSON array of objects, or one object per line. Each row comes with the
+/// number that names it: its place in the array, or its line.
+fn parse_rows(body: &[u8]) -> Result<Vec<NumberedRow>, String> {
+    let text = std::str::from_utf8(body)
+        .map_err(|e| format!("the body is not UTF-8 ({e}); send JSON in UTF-8"))?;
+    let trimmed = text.trim_start();
+    if trimmed.is_empty() {
+        return Err(
+            "the body is empty; send a JSON array of objects, or one JSON object per line".into(),
+        );
+    }
+    let as_row = |n: usize, value: Value| match value {
+        Value::Object(map) => Ok((n, map)),
+        other => Err(format!(
+            "row {n} is {}, not a JSON object; send one object per row",
+            kind_of(&other)
+        )),
+    };
+    if trimmed.starts_with('[') {
+        let items: Vec<Value> = serde_json::from_str(text).map_err(|e| {
+            format!(
+                "the body is not valid JSON: {e}; send a JSON array of objects, or one JSON object per line"
+            )
+        })?;
+        return items
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| as_row(i + 1, v))
+            .collect();
+    }
+    let mut rows = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value: Value = serde_json::from_str(line).map_err(|e| {
+            format!(
+                "line {}: not valid JSON ({e}); send one JSON object per line, or a JSON array",
+                i + 1
+            )
+        })?;
+        rows.push(as_row(i + 1, value)?);
+    }
+    Ok(rows)
+}
+
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arrays_and_lines_are_both_batches() {
+        let rows = parse_rows(br#"[{"id":"a"},{"id":"b"}]"#).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[1].0, 2);
+        let rows = parse_rows(b"{\"id\":\"a\"}\n\n{\"id\":\"b\"}\n").unwrap();
+        assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), vec![1, 3]);
+    }
+
+    #[test]
+    fn what_is_not_json_is_named() {
+        let e = parse_rows(b"{\"id\":\"a\"}\n{oops}\n").unwrap_err();
+        assert!(e.starts_with("line 2: not valid JSON"), "{e}");
+        let e = parse_rows(b"[{\"id\":").unwrap_err();
+        assert!(e.contains("not valid JSON"), "{e}");
+        let e = parse_rows(b"[1]").unwrap_err();
+        assert!(e.contains("row 1 is a number"), "{e}");
+        assert!(parse_rows(b"  ").unwrap_err().contains("empty"));
+        assert!(parse_rows(&[0xff, 0xfe]).unwrap_err().contains("UTF-8"));
+    }
+}

@@ -1,0 +1,41 @@
+//! The HTTP server (axum): health, readiness and metrics for operators, and
+//! the bearer-token ingestion API for integrations. The customer-facing
+//! response routes join it here too.
+
+mod api;
+mod health;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+
+use crate::daemon::Shared;
+
+/// The largest request body accepted: a batch of rows well beyond what an
+/// integration sends at once, far below what would strain memory.
+pub const MAX_BODY: usize = 16 * 1024 * 1024;
+
+/// Every route, with the shared state.
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .route("/api/v1/customers", post(api::customers))
+        .route("/api/v1/events", post(api::events))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(shared)
+}
+
+/// Serves until the daemon stops; requests in progress finish first.
+pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
+    let stop = shared.stop.clone();
+    let served = axum::serve(listener, router(shared))
+        .with_graceful_shutdown(async move { stop.cancelled().await })
+        .await;
+    if let Err(e) = served {
+        tracing::error!(error = %e, "the HTTP server stopped");
+    }
+}

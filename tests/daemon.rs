@@ -1,0 +1,398 @@
+//! `tend run` as operators meet it: the real binary, a real socket, a real
+//! SMTP server, signals. Readiness, health and metrics; the ingestion API's
+//! auth and bad bodies; an event mailed without waiting for the next plan;
+//! SIGHUP reload (a good edit applied, a broken one refused while serving);
+//! SIGTERM; systemd notifications; one daemon per SQLite file; several
+//! daemons sharing one PostgreSQL database.
+
+mod common;
+
+use std::os::unix::net::UnixDatagram;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use common::daemon::Daemon;
+use common::smtp::SmtpSink;
+use common::{PgDatabase, Project, free_port};
+
+const TOKEN: &str = "s3cret-token";
+
+/// An urgent notice (no send window, no cap) one second after an event.
+const NOTICE: &str = r#"
+name = "upgrade"
+kind = "incident"
+category = "incidents"
+
+[[step]]
+id = "failed"
+template = "failed"
+anchor = "event:upgrade_failed"
+after = "1s"
+"#;
+
+fn project(smtp_port: u16) -> Project {
+    let p = Project::new(&format!(
+        "[mail]\ntransport = \"smtp\"\n[mail.smtp]\nhost = \"127.0.0.1\"\nport = {smtp_port}\ntimeout = \"5s\"\n\
+         [http]\napi_token = \"{TOKEN}\"\n\
+         [schedule]\nplan_every = \"1h\"\ndeliver_every = \"1h\"\n"
+    ));
+    std::fs::create_dir_all(p.path().join("config/playbooks")).unwrap();
+    std::fs::create_dir_all(p.path().join("templates")).unwrap();
+    p.file("config/playbooks/upgrade.toml", NOTICE);
+    p.file(
+        "templates/failed.md.hbs",
+        "+++\nsubject = \"Your upgrade needs a hand, {{customer.first_name}}\"\n+++\nHi {{customer.first_name}}, we saw the upgrade fail.\n",
+    );
+    p
+}
+
+fn auth() -> [(&'static str, &'static str); 2] {
+    [
+        ("Authorization", "Bearer s3cret-token"),
+        ("Content-Type", "application/json"),
+    ]
+}
+
+/// Waits (up to 20 s) until the sink holds `n` messages.
+fn wait_for_mail(sink: &SmtpSink, n: usize) -> Duration {
+    let started = Instant::now();
+    while sink.received().len() < n {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "only {} of {n} messages arrived",
+            sink.received().len()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    started.elapsed()
+}
+
+fn post_customer_and_event(d: &Daemon, id: &str) {
+    let customer = format!(r#"[{{"id":"{id}","email":"{id}@example.com","name":"Ana Lima"}}]"#);
+    let r = d.request("POST", "/api/v1/customers", &auth(), customer.as_bytes());
+    assert_eq!(r.status, 200, "{}", r.body);
+    let at = (Utc::now() - chrono::Duration::minutes(1)).to_rfc3339();
+    let event = format!(r#"{{"customer_id":"{id}","name":"upgrade_failed","occurred_at":"{at}"}}"#);
+    let r = d.request("POST", "/api/v1/events", &auth(), event.as_bytes());
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+#[test]
+fn serves_health_readiness_and_metrics_and_stops_on_sigterm() {
+    let sink = SmtpSink::start();
+    let p = project(sink.port());
+    let mut d = Daemon::start(&p, free_port(), &[]);
+    let health = d.get("/healthz");
+    assert_eq!((health.status, health.body.as_str()), (200, "ok\n"));
+    let ready = d.get("/readyz");
+    assert_eq!(ready.status, 200);
+    assert_eq!(ready.json()["ready"], true, "{}", ready.body);
+    assert_eq!(ready.json()["store"], "ok");
+    // The first plan and delivery passes run at start; their figures appear
+    // once they have.
+    let started = Instant::now();
+    let mut metrics = d.get("/metrics");
+    while !(metrics.body.contains("tend_plan_seconds") && metrics.body.contains("tend_outbox_due"))
+        && started.elapsed() < Duration::from_secs(20)
+    {
+        std::thread::sleep(Duration::from_millis(50));
+        metrics = d.get("/metrics");
+    }
+    assert_eq!(metrics.status, 200);
+    assert!(
+        metrics.head.contains("text/plain; version=0.0.4"),
+        "{}",
+        metrics.head
+    );
+    for expected in [
+        "# TYPE tend_build_info gauge",
+        "tend_build_info{version=\"",
+        "# TYPE tend_outbox_due gauge",
+        "# TYPE tend_plan_seconds histogram",
+        "tend_responses_total{kind=\"survey\"} 0",
+    ] {
+        assert!(
+            metrics.body.contains(expected),
+            "{expected} in\n{}",
+            metrics.body
+        );
+    }
+    // Every sample line is NAME{labels} VALUE or NAME VALUE.
+    for line in metrics
+        .body
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let value = line.rsplit(' ').next().unwrap();
+        assert!(value.parse::<f64>().is_ok(), "bad sample line {line:?}");
+    }
+    let status = d.stop(Duration::from_secs(10));
+    assert!(status.success(), "{status}\n{}", d.log());
+    assert!(d.log().contains("stopped"), "{}", d.log());
+}
+
+#[test]
+fn an_event_is_mailed_at_once_and_the_message_is_counted() {
+    let sink = SmtpSink::start();
+    let p = project(sink.port());
+    let mut d = Daemon::start(&p, free_port(), &[]);
+    // Planning and delivery run only hourly here: only the event can have
+    // woken them.
+    std::thread::sleep(Duration::from_millis(200));
+    post_customer_and_event(&d, "ana");
+    let took = wait_for_mail(&sink, 1);
+    eprintln!("event to SMTP acceptance: {took:?}");
+    let mail = &sink.received()[0];
+    assert_eq!(mail.to, vec!["ana@example.com"]);
+    assert_eq!(
+        mail.header("Subject").as_deref(),
+        Some("Your upgrade needs a hand, Ana")
+    );
+    let metrics = d.get("/metrics").body;
+    assert!(
+        metrics.contains("tend_messages_total{status=\"sent\",playbook=\"upgrade\"} 1"),
+        "{metrics}"
+    );
+    assert!(d.stop(Duration::from_secs(10)).success());
+    let messages = common::json(&p.tend(&["messages", "--format", "json"]).expect_code(0));
+    assert_eq!(messages[0]["status"], "sent", "{messages:#}");
+}
+
+#[test]
+fn the_api_wants_its_token_and_names_what_is_wrong_with_a_body() {
+    let sink = SmtpSink::start();
+    let p = project(sink.port());
+    let d = Daemon::start(&p, free_port(), &[]);
+    let row = br#"[{"id":"a","email":"a@example.com"}]"#;
+
+    let none = d.request("POST", "/api/v1/customers", &[], row);
+    assert_eq!(none.status, 401);
+    assert!(
+        none.head
+            .to_ascii_lowercase()
+            .contains("www-authenticate: bearer")
+    );
+    assert!(none.json()["error"].as_str().unwrap().contains("Bearer"));
+    let wrong = d.request(
+        "POST",
+        "/api/v1/customers",
+        &[("Authorization", "Bearer s3cret-tokem")],
+        row,
+    );
+    assert_eq!(wrong.status, 401);
+    assert_eq!(wrong.json()["error"], "the API token is wrong");
+
+    let broken = d.request("POST", "/api/v1/customers", &auth(), br#"[{"id":"a","#);
+    assert_eq!(broken.status, 400);
+    assert!(
+        broken.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("not valid JSON"),
+        "{}",
+        broken.body
+    );
+    let line = d.request(
+        "POST",
+        "/api/v1/events",
+        &auth(),
+        b"{\"customer_id\":\"a\"}\nnot json\n",
+    );
+    assert_eq!(line.status, 400);
+    assert!(
+        line.json()["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("line 2:")
+    );
+
+    let huge = vec![b' '; 17 * 1024 * 1024];
+    let big = d.request("POST", "/api/v1/customers", &auth(), &huge);
+    assert_eq!(big.status, 413, "{}", big.body);
+
+    // Valid JSON, one bad row: the good rows are kept, the bad one named.
+    let mixed = d.request(
+        "POST",
+        "/api/v1/customers",
+        &auth(),
+        br#"[{"id":"a","email":"a@example.com"},{"id":"b","email":"not-an-address"},{"id":"c","email":"c@example.com","timezone":"Mars/Olympus"}]"#,
+    );
+    assert_eq!(mixed.status, 422, "{}", mixed.body);
+    let body = mixed.json();
+    assert_eq!(body["imported"], 1);
+    assert_eq!(body["rejected"], 2);
+    assert_eq!(body["errors"][0]["line"], 2);
+    assert!(
+        body["errors"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("email")
+    );
+    assert!(
+        body["errors"][1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("Mars/Olympus")
+    );
+    let event = d.request(
+        "POST",
+        "/api/v1/events",
+        &auth(),
+        br#"[{"customer_id":"nobody","name":"login","occurred_at":"2026-11-02T10:00:00Z"}]"#,
+    );
+    assert_eq!(event.status, 422);
+    assert!(event.body.contains("no customer has id"), "{}", event.body);
+    // Nothing broke: the daemon still serves.
+    assert_eq!(d.get("/readyz").status, 200);
+}
+
+#[test]
+fn sighup_applies_a_good_edit_and_keeps_serving_through_a_broken_one() {
+    let sink = SmtpSink::start();
+    let p = project(sink.port());
+    let d = Daemon::start(&p, free_port(), &[]);
+
+    p.file(
+        "config/playbooks/upgrade.toml",
+        "name = \"upgrade\"\n[[step]\n",
+    );
+    d.signal("HUP");
+    d.wait_for_log("reload rejected");
+    assert!(d.log().contains("upgrade.toml:2"), "{}", d.log());
+    assert_eq!(d.get("/readyz").status, 200, "still serving");
+    // The running version still works.
+    post_customer_and_event(&d, "ana");
+    wait_for_mail(&sink, 1);
+
+    p.file("config/playbooks/upgrade.toml", NOTICE);
+    p.file(
+        "templates/failed.md.hbs",
+        "+++\nsubject = \"Edited: {{customer.first_name}}\"\n+++\nHello again.\n",
+    );
+    d.signal("HUP");
+    d.wait_for_log("reloaded config, playbooks and templates");
+    post_customer_and_event(&d, "bea");
+    wait_for_mail(&sink, 2);
+    let subjects: Vec<_> = sink
+        .received()
+        .iter()
+        .map(|m| m.header("Subject").unwrap())
+        .collect();
+    assert_eq!(subjects[1], "Edited: Ana");
+    let metrics = d.get("/metrics").body;
+    assert!(metrics.contains("tend_config_reloads_total{result=\"rejected\"} 1"));
+    assert!(metrics.contains("tend_config_reloads_total{result=\"applied\"} 1"));
+}
+
+#[test]
+fn a_second_daemon_on_one_sqlite_file_refuses_to_start() {
+    let sink = SmtpSink::start();
+    let p = project(sink.port());
+    let _first = Daemon::start(&p, free_port(), &[]);
+    let second = p
+        .env("TEND__HTTP__LISTEN", &format!("127.0.0.1:{}", free_port()))
+        .tend(&["run"])
+        .expect_code(1);
+    assert!(
+        second
+            .stderr()
+            .contains("another tend run is already using data/tend.db"),
+        "{}",
+        second.stderr()
+    );
+}
+
+#[test]
+fn systemd_hears_ready_reloading_watchdog_and_stopping() {
+    let sink = SmtpSink::start();
+    let p = project(sink.port());
+    let socket_path = p.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut d = Daemon::start(
+        &p,
+        free_port(),
+        &[
+            ("NOTIFY_SOCKET", socket_path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "200000"),
+        ],
+    );
+    listen_until(&socket, "READY=1");
+    listen_until(&socket, "WATCHDOG=1");
+    d.signal("HUP");
+    let reloading = listen_until(&socket, "RELOADING=1");
+    assert!(reloading.contains("MONOTONIC_USEC="), "{reloading:?}");
+    listen_until(&socket, "READY=1");
+    assert!(d.stop(Duration::from_secs(10)).success());
+    listen_until(&socket, "STOPPING=1");
+}
+
+/// Reads notifications until one contains `what`; returns all it read.
+fn listen_until(socket: &UnixDatagram, what: &str) -> String {
+    let mut heard = String::new();
+    let mut buf = [0u8; 4096];
+    while !heard.contains(what) {
+        let n = socket
+            .recv(&mut buf)
+            .unwrap_or_else(|e| panic!("no {what} from tend ({e}); heard {heard:?}"));
+        heard.push_str(&String::from_utf8_lossy(&buf[..n]));
+        heard.push('\n');
+    }
+    heard
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_daemons_on_one_postgres_database_send_each_message_once() {
+    let pg = PgDatabase::create().await;
+    let url = pg.url.clone();
+    tokio::task::spawn_blocking(move || {
+        let sink = SmtpSink::start();
+        let p = project(sink.port()).env("TEND__DATABASE__URL", &url);
+        p.file(
+            "config/playbooks/upgrade.toml",
+            NOTICE
+                .replace("event:upgrade_failed", "signup_at")
+                .replace("after = \"1s\"", "after = \"1d\""),
+        );
+        let signup =
+            (Utc::now() - chrono::Duration::days(1) - chrono::Duration::hours(1)).to_rfc3339();
+        let rows: String = (0..300)
+            .map(|i| format!("c{i:03},c{i:03}@example.com,C {i},UTC,pro,{signup}\n"))
+            .collect();
+        p.file(
+            "many.csv",
+            format!("id,email,name,timezone,plan,signup_at\n{rows}"),
+        );
+        p.tend(&["import", "customers", "many.csv"]).expect_code(0);
+        let mut daemons: Vec<Daemon> = (0..3)
+            .map(|_| Daemon::start(&p, free_port(), &[]))
+            .collect();
+        wait_for_mail(&sink, 300);
+        for d in &mut daemons {
+            assert!(d.stop(Duration::from_secs(10)).success(), "{}", d.log());
+        }
+        let received = sink.received();
+        let mut ids: Vec<String> = received
+            .iter()
+            .map(|m| m.header("Message-ID").unwrap())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(received.len(), 300, "every message once");
+        assert_eq!(ids.len(), 300, "no message twice");
+        let messages = common::json(
+            &p.tend(&["messages", "--status", "sent", "--format", "json"])
+                .expect_code(0),
+        );
+        assert_eq!(messages.as_array().unwrap().len(), 300);
+        let delivered_by: usize = daemons
+            .iter()
+            .filter(|d| d.log().contains("delivered"))
+            .count();
+        eprintln!("{delivered_by} of 3 daemons delivered");
+    })
+    .await
+    .unwrap();
+}
