@@ -396,3 +396,41 @@ async fn three_daemons_on_one_postgres_database_send_each_message_once() {
     .await
     .unwrap();
 }
+
+#[test]
+fn the_shipped_systemd_unit_is_notify_reload_hardened_and_its_settings_are_real() {
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/systemd/tend.service"
+    ))
+    .unwrap();
+    for line in [
+        "Type=notify-reload",
+        "DynamicUser=yes",
+        "StateDirectory=tend",
+        "ProtectSystem=strict",
+        "NoNewPrivileges=yes",
+        "LoadCredential=smtp_password:",
+        "WatchdogSec=",
+    ] {
+        assert!(
+            unit.lines().any(|l| l.starts_with(line)),
+            "{line} in the unit"
+        );
+    }
+    let exec = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .unwrap();
+    assert!(exec.ends_with(" run"), "{exec}");
+    // Every TEND__ variable the unit sets is a setting tend accepts.
+    let state = tempfile::tempdir().unwrap();
+    let mut p = project(free_port());
+    for assignment in unit.lines().filter_map(|l| l.strip_prefix("Environment=")) {
+        let (key, value) = assignment.split_once('=').unwrap();
+        assert!(key.starts_with("TEND__"), "{key}");
+        let value = value.replace("/var/lib/tend", state.path().to_str().unwrap());
+        p = p.env(key, &value);
+    }
+    p.tend(&["check"]).expect_code(0);
+}
