@@ -207,6 +207,20 @@ schedule_typo_free = 1
 }
 
 #[test]
+fn a_lease_shorter_than_an_smtp_transaction_is_refused_with_its_line() {
+    let found = problems(load(
+        Some("[mail.smtp]\ntimeout = \"30s\"\n[delivery]\nlease = \"1m\"\n"),
+        &[],
+    ));
+    assert!(
+        found[0].starts_with(
+            "tend.toml:4: delivery.lease (1m) must be longer than a whole SMTP transaction"
+        ),
+        "{found:?}"
+    );
+}
+
+#[test]
 fn a_bad_duration_names_its_line() {
     let found = problems(load(
         Some("[schedule]\nplan_every = \"every minute\"\n"),

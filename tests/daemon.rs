@@ -434,3 +434,94 @@ fn the_shipped_systemd_unit_is_notify_reload_hardened_and_its_settings_are_real(
     }
     p.tend(&["check"]).expect_code(0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_killed_mid_run_leaves_its_work_to_the_others_and_nothing_is_lost() {
+    let pg = PgDatabase::create().await;
+    let url = pg.url.clone();
+    tokio::task::spawn_blocking(move || {
+        let sink = SmtpSink::start();
+        sink.slow_down(Duration::from_millis(20));
+        let p = Project::new(&format!(
+            "[mail]\ntransport = \"smtp\"\n[mail.smtp]\nhost = \"127.0.0.1\"\nport = {}\ntimeout = \"500ms\"\npool_size = 2\n\
+             [delivery]\nlease = \"3s\"\n\
+             [schedule]\nplan_every = \"1h\"\ndeliver_every = \"1s\"\nhousekeeping_every = \"1s\"\n",
+            sink.port()
+        ))
+        .env("TEND__DATABASE__URL", &url);
+        std::fs::create_dir_all(p.path().join("config/playbooks")).unwrap();
+        std::fs::create_dir_all(p.path().join("templates")).unwrap();
+        p.file(
+            "config/playbooks/upgrade.toml",
+            NOTICE
+                .replace("event:upgrade_failed", "signup_at")
+                .replace("after = \"1s\"", "after = \"1d\""),
+        );
+        p.file(
+            "templates/failed.md.hbs",
+            "+++\nsubject = \"Hello {{customer.first_name}}\"\n+++\nHi.\n",
+        );
+        let signup = (Utc::now() - chrono::Duration::days(1) - chrono::Duration::hours(1))
+            .to_rfc3339();
+        let rows: String = (0..300)
+            .map(|i| format!("c{i:03},c{i:03}@example.com,C {i},UTC,pro,{signup}\n"))
+            .collect();
+        p.file("many.csv", format!("id,email,name,timezone,plan,signup_at\n{rows}"));
+        p.tend(&["import", "customers", "many.csv"]).expect_code(0);
+
+        // The first daemon claims the whole outbox and starts sending…
+        let mut first = Daemon::start(&p, free_port(), &[]);
+        wait_for_mail(&sink, 20);
+        // …and dies mid-run.
+        first.kill();
+        let at_kill = sink.received().len();
+        assert!(at_kill < 300, "the first daemon was still at work");
+        let mut others: Vec<Daemon> = (0..2).map(|_| Daemon::start(&p, free_port(), &[])).collect();
+
+        // After its lease, the others send what it had not started, and
+        // mark what it was sending as unknown.
+        let started = Instant::now();
+        let settled = loop {
+            let all = common::json(&p.tend(&["messages", "--format", "json"]).expect_code(0));
+            let all = all.as_array().unwrap().clone();
+            if all.len() == 300 && all.iter().all(|m| m["status"] == "sent" || m["status"] == "unknown") {
+                break all;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "not every message settled: {:?}",
+                all.iter().map(|m| m["status"].as_str().unwrap_or("?")).collect::<Vec<_>>()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        for d in &mut others {
+            assert!(d.stop(Duration::from_secs(10)).success(), "{}", d.log());
+        }
+        let received = sink.received();
+        let mut ids: Vec<String> = received
+            .iter()
+            .map(|m| m.header("Message-ID").unwrap())
+            .collect();
+        ids.sort();
+        let arrived = ids.len();
+        ids.dedup();
+        assert_eq!(ids.len(), arrived, "no message arrived twice");
+        let sent: Vec<_> = settled.iter().filter(|m| m["status"] == "sent").collect();
+        let unknown = settled.len() - sent.len();
+        for m in &sent {
+            let id = format!("<{}>", m["message_id"].as_str().unwrap());
+            assert!(ids.binary_search(&id).is_ok(), "sent {id} arrived");
+        }
+        // Only what was in flight at the kill can be unknown: at most three
+        // chunks of delivery.concurrency (8) messages; the rest was sent by
+        // the other daemons once the dead one's lease ran out.
+        assert!(unknown <= 3 * 8, "{unknown} unknown");
+        assert!(sent.len() >= 300 - 3 * 8);
+        eprintln!(
+            "at the kill {at_kill} had arrived; in the end {} sent, {unknown} unknown, {arrived} arrived",
+            sent.len()
+        );
+    })
+    .await
+    .unwrap();
+}

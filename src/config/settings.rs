@@ -271,6 +271,10 @@ pub struct Delivery {
     pub max_retry_age: Span,
     pub resend_unknown: bool,
     pub quiet_during_incidents: bool,
+    /// How long a claim on a message holds: longer than any SMTP
+    /// transaction. After it, another instance may take the message (or,
+    /// if it was mid-send, mark it unknown).
+    pub lease: Span,
 }
 
 impl Default for Delivery {
@@ -286,6 +290,7 @@ impl Default for Delivery {
             max_retry_age: span("3d"),
             resend_unknown: false,
             quiet_during_incidents: true,
+            lease: span("10m"),
         }
     }
 }

@@ -53,6 +53,19 @@ pub fn validate(s: &Settings) -> Found {
             problem("mail.dkim.private_key_file", e);
         }
     }
+    // A lease shorter than a whole SMTP transaction (which may take four
+    // timeouts) could let another instance take a message still being sent.
+    let transaction = s.mail.smtp.timeout.as_std() * 4;
+    if s.delivery.lease.as_std() <= transaction {
+        problem(
+            "delivery.lease",
+            format!(
+                "delivery.lease ({}) must be longer than a whole SMTP transaction (4 × mail.smtp.timeout = {}); raise it or lower the timeout",
+                humantime::format_duration(s.delivery.lease.as_std()),
+                humantime::format_duration(transaction)
+            ),
+        );
+    }
     if s.mail.smtp.pool_size == 0 {
         problem(
             "mail.smtp.pool_size",

@@ -36,17 +36,16 @@ pub use self::composer::Draft;
 use self::composer::{Composed, Composer};
 use self::transport::{SendError, Transport};
 
-/// Messages committed `sending` together, then sent and recorded together:
-/// large enough that the store's commits are few, small enough that a crash
-/// leaves few messages `unknown`.
-const CHUNK: usize = 128;
+/// The most messages committed `sending` together, then sent and recorded
+/// together. A chunk is `delivery.concurrency` messages up to this: as many
+/// as the transport takes at once, so what is marked `sending` is what is
+/// about to be sent, and a crash leaves at most three chunks `unknown`;
+/// large enough at high concurrency that the store's commits are few.
+const CHUNK_MAX: usize = 128;
 /// Messages leased per round trip to the store.
 const BATCH: u32 = 1000;
 /// Why a message claimed by a stopping instance waits.
 const RELEASED: &str = "waiting: tend stopped before sending it; the next delivery pass sends it";
-/// How long a lease holds: longer than any SMTP transaction. A message whose
-/// lease runs out while `sending` belonged to an instance that stopped.
-const LEASE: Duration = Duration::minutes(10);
 
 /// What one delivery pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -84,6 +83,9 @@ pub struct Deliverer {
     owner: String,
     rules: triage::Rules,
     max_retry_age: Duration,
+    /// How long a claim holds (`delivery.lease`). A message whose lease
+    /// runs out while `sending` belonged to an instance that stopped.
+    lease: Duration,
     resend_unknown: bool,
     concurrency: usize,
     rate_per_second: u32,
@@ -145,6 +147,7 @@ impl Deliverer {
                 priority: s.delivery.priority.clone(),
             },
             max_retry_age: s.delivery.max_retry_age.as_chrono(),
+            lease: s.delivery.lease.as_chrono(),
             resend_unknown: s.delivery.resend_unknown,
             concurrency: s.delivery.concurrency.max(1) as usize,
             rate_per_second: s.delivery.rate_per_second,
@@ -245,7 +248,9 @@ impl Deliverer {
             if stop.is_cancelled() {
                 return Ok(());
             }
-            let batch = store.claim(&self.owner, now, now + LEASE, BATCH).await?;
+            let batch = store
+                .claim(&self.owner, now, now + self.lease, BATCH)
+                .await?;
             if batch.is_empty() {
                 return Ok(());
             }
@@ -271,7 +276,10 @@ impl Deliverer {
                     }
                     return Ok(());
                 }
-                let chunk: Vec<Outgoing> = ready.by_ref().take(CHUNK).collect();
+                let chunk: Vec<Outgoing> = ready
+                    .by_ref()
+                    .take(self.concurrency.min(CHUNK_MAX))
+                    .collect();
                 let composer = Arc::clone(&self.composer);
                 let results = tokio::task::spawn_blocking(move || composer.compose_all(chunk, now))
                     .await

@@ -117,6 +117,12 @@ impl Daemon {
         }
     }
 
+    /// Kills the process at once (SIGKILL), as a crash or an OOM kill would.
+    pub fn kill(&mut self) {
+        self.signal("KILL");
+        let _ = self.child.wait();
+    }
+
     pub fn request(
         &self,
         method: &str,

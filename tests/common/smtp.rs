@@ -57,6 +57,8 @@ struct State {
     /// `MAIL` commands that arrived with the next command already behind
     /// them: the client pipelined.
     pipelined: usize,
+    /// How long the server takes to accept each message.
+    delay: std::time::Duration,
 }
 
 /// The running server; stops when dropped.
@@ -143,6 +145,12 @@ impl SmtpSink {
 
     pub fn connections(&self) -> usize {
         self.state.lock().unwrap().connections
+    }
+
+    /// Takes `delay` to accept each message from now on: a slow server, so
+    /// that sends are in flight when a test needs them to be.
+    pub fn slow_down(&self, delay: std::time::Duration) {
+        self.state.lock().unwrap().delay = delay;
     }
 
     /// How many transactions the client pipelined.
@@ -241,6 +249,10 @@ async fn session(socket: tokio::net::TcpStream, ip: IpAddr, state: Arc<Mutex<Sta
         match response.action {
             mailin::Action::Reply | mailin::Action::Close => {
                 let mut reply = response.buffer().unwrap();
+                if reply.windows(9).any(|w| w == b"queued as") {
+                    let delay = state.lock().unwrap().delay;
+                    tokio::time::sleep(delay).await;
+                }
                 if pipelining && line.to_ascii_uppercase().starts_with(b"EHLO") {
                     offer_pipelining(&mut reply);
                 }
