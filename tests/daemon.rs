@@ -441,34 +441,7 @@ async fn a_daemon_killed_mid_run_leaves_its_work_to_the_others_and_nothing_is_lo
     let url = pg.url.clone();
     tokio::task::spawn_blocking(move || {
         let sink = SmtpSink::start();
-        sink.slow_down(Duration::from_millis(20));
-        let p = Project::new(&format!(
-            "[mail]\ntransport = \"smtp\"\n[mail.smtp]\nhost = \"127.0.0.1\"\nport = {}\ntimeout = \"500ms\"\npool_size = 2\n\
-             [delivery]\nlease = \"3s\"\n\
-             [schedule]\nplan_every = \"1h\"\ndeliver_every = \"1s\"\nhousekeeping_every = \"1s\"\n",
-            sink.port()
-        ))
-        .env("TEND__DATABASE__URL", &url);
-        std::fs::create_dir_all(p.path().join("config/playbooks")).unwrap();
-        std::fs::create_dir_all(p.path().join("templates")).unwrap();
-        p.file(
-            "config/playbooks/upgrade.toml",
-            NOTICE
-                .replace("event:upgrade_failed", "signup_at")
-                .replace("after = \"1s\"", "after = \"1d\""),
-        );
-        p.file(
-            "templates/failed.md.hbs",
-            "+++\nsubject = \"Hello {{customer.first_name}}\"\n+++\nHi.\n",
-        );
-        let signup = (Utc::now() - chrono::Duration::days(1) - chrono::Duration::hours(1))
-            .to_rfc3339();
-        let rows: String = (0..300)
-            .map(|i| format!("c{i:03},c{i:03}@example.com,C {i},UTC,pro,{signup}\n"))
-            .collect();
-        p.file("many.csv", format!("id,email,name,timezone,plan,signup_at\n{rows}"));
-        p.tend(&["import", "customers", "many.csv"]).expect_code(0);
-
+        let p = slow_outbox(&sink, &url);
         // The first daemon claims the whole outbox and starts sending…
         let mut first = Daemon::start(&p, free_port(), &[]);
         wait_for_mail(&sink, 20);
@@ -521,6 +494,79 @@ async fn a_daemon_killed_mid_run_leaves_its_work_to_the_others_and_nothing_is_lo
             "at the kill {at_kill} had arrived; in the end {} sent, {unknown} unknown, {arrived} arrived",
             sent.len()
         );
+    })
+    .await
+    .unwrap();
+}
+
+/// 300 customers with a notice due now, on PostgreSQL at `url`, sent to a
+/// server that takes 20 ms a message: sends are in flight when a test
+/// stops or kills a daemon. Leases last 3 s and housekeeping runs each
+/// second, so a dead daemon's work is taken over quickly.
+fn slow_outbox(sink: &SmtpSink, url: &str) -> Project {
+    sink.slow_down(Duration::from_millis(20));
+    let p = Project::new(&format!(
+            "[mail]\ntransport = \"smtp\"\n[mail.smtp]\nhost = \"127.0.0.1\"\nport = {}\ntimeout = \"500ms\"\npool_size = 2\n\
+             [delivery]\nlease = \"3s\"\n\
+             [schedule]\nplan_every = \"1h\"\ndeliver_every = \"1s\"\nhousekeeping_every = \"1s\"\n",
+            sink.port()
+        ))
+        .env("TEND__DATABASE__URL", url);
+    std::fs::create_dir_all(p.path().join("config/playbooks")).unwrap();
+    std::fs::create_dir_all(p.path().join("templates")).unwrap();
+    p.file(
+        "config/playbooks/upgrade.toml",
+        NOTICE
+            .replace("event:upgrade_failed", "signup_at")
+            .replace("after = \"1s\"", "after = \"1d\""),
+    );
+    p.file(
+        "templates/failed.md.hbs",
+        "+++\nsubject = \"Hello {{customer.first_name}}\"\n+++\nHi.\n",
+    );
+    let signup = (Utc::now() - chrono::Duration::days(1) - chrono::Duration::hours(1)).to_rfc3339();
+    let rows: String = (0..300)
+        .map(|i| format!("c{i:03},c{i:03}@example.com,C {i},UTC,pro,{signup}\n"))
+        .collect();
+    p.file(
+        "many.csv",
+        format!("id,email,name,timezone,plan,signup_at\n{rows}"),
+    );
+    p.tend(&["import", "customers", "many.csv"]).expect_code(0);
+
+    p
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_run_finishes_or_puts_back_every_message() {
+    let pg = PgDatabase::create().await;
+    let url = pg.url.clone();
+    tokio::task::spawn_blocking(move || {
+        let sink = SmtpSink::start();
+        let p = slow_outbox(&sink, &url);
+        let mut d = Daemon::start(&p, free_port(), &[]);
+        wait_for_mail(&sink, 20);
+        let status = d.stop(Duration::from_secs(10));
+        assert!(status.success(), "{status}\n{}", d.log());
+        let all = common::json(&p.tend(&["messages", "--format", "json"]).expect_code(0));
+        let all = all.as_array().unwrap();
+        assert_eq!(all.len(), 300);
+        let sent = all.iter().filter(|m| m["status"] == "sent").count();
+        let waiting = all.iter().filter(|m| m["status"] == "planned").count();
+        assert_eq!(
+            sent + waiting,
+            300,
+            "each message sent or waiting, none unknown: {all:#?}"
+        );
+        assert!(waiting > 0, "the stop came mid-run");
+        assert_eq!(
+            sink.received().len(),
+            sent,
+            "what was recorded sent is what arrived"
+        );
+        // The next daemon sends the rest at once, not after a lease.
+        let _next = Daemon::start(&p, free_port(), &[]);
+        wait_for_mail(&sink, 300);
     })
     .await
     .unwrap();
