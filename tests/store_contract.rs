@@ -27,6 +27,7 @@ macro_rules! contract {
 }
 
 contract!(
+    one_instance_leads_planning_at_a_time,
     a_mark_made_while_a_page_is_planned_is_not_lost,
     due_messages_are_counted_until_they_go,
     claims_take_the_most_important_first,
@@ -771,6 +772,33 @@ async fn a_mark_made_while_a_page_is_planned_is_not_lost(store: &Db) {
     store.record_plan(&plan, t0()).await.unwrap();
     assert!(due_ids(store, t0(), 10).await.is_empty());
     assert_eq!(due_ids(store, later, 10).await, ["a", "b"]);
+}
+
+async fn one_instance_leads_planning_at_a_time(store: &Db) {
+    let first = store.lead_planning().await.unwrap();
+    assert!(first.is_some());
+    let second = store.lead_planning().await.unwrap();
+    match store.backend() {
+        // One daemon per file: it always leads.
+        "sqlite" => assert!(second.is_some()),
+        _ => assert!(second.is_none(), "a second instance waits its turn"),
+    }
+    drop(second);
+    // Given up at the end of a pass, the lead is free at once…
+    first.unwrap().release().await;
+    let again = store.lead_planning().await.unwrap();
+    assert!(again.is_some());
+    // …and when a pass is abandoned, once the server has seen its
+    // connection close.
+    drop(again);
+    let started = std::time::Instant::now();
+    loop {
+        if store.lead_planning().await.unwrap().is_some() {
+            break;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 async fn due_messages_are_counted_until_they_go(store: &Db) {

@@ -189,9 +189,15 @@ fn report(job: &'static str, result: anyhow::Result<()>) {
 
 /// Plans what is due now; wakes delivery when anything went into the outbox.
 pub async fn plan_pass(shared: &Shared) -> anyhow::Result<()> {
+    let Some(lead) = shared.store.lead_planning().await? else {
+        tracing::debug!("another instance is planning; skipping this pass");
+        return Ok(());
+    };
     let engine = shared.engine();
     let started = Instant::now();
-    let outcome = engine.planner.plan_once(&shared.store, Utc::now()).await?;
+    let planned = engine.planner.plan_once(&shared.store, Utc::now()).await;
+    lead.release().await;
+    let outcome = planned?;
     crate::telemetry::plan_pass(started.elapsed());
     if outcome.planned > 0 {
         tracing::info!(planned = outcome.planned, "planned");

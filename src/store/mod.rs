@@ -193,9 +193,58 @@ pub trait Store {
     /// Every attempt at one message, oldest first.
     async fn attempts(&self, id: &uuid::Uuid) -> Result<Vec<Attempt>, Error>;
 
+    /// Becomes the one instance that plans, if no other is planning now.
+    /// `None` means another instance leads; planning is then skipped (it
+    /// would be safe, only wasted). SQLite has one instance per file, which
+    /// always leads.
+    async fn lead_planning(&self) -> Result<Option<PlanningLead>, Error>;
+
     /// Waits for in-flight work and closes every connection.
     async fn close(&self);
 }
+
+/// The planning lead, held while a pass plans. On PostgreSQL it is an
+/// advisory lock on a connection of its own; dropping the lead closes that
+/// connection, which releases the lock however the pass ended (even
+/// abandoned at shutdown).
+pub struct PlanningLead(Option<sqlx::pool::PoolConnection<sqlx::Postgres>>);
+
+impl Drop for PlanningLead {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.take() {
+            // Detached, the connection closes instead of going back to the
+            // pool with the lock still held.
+            drop(conn.detach());
+        }
+    }
+}
+
+impl PlanningLead {
+    /// Gives the lead up at the end of a pass; the connection goes back to
+    /// the pool. If this fails, the connection is closed instead.
+    pub async fn release(mut self) {
+        if let Some(mut conn) = self.0.take() {
+            let unlocked: Result<bool, _> = sqlx::query_scalar(sql::END_LEAD_PLANNING)
+                .bind(PLANNING_LOCK)
+                .fetch_one(&mut *conn)
+                .await;
+            if !matches!(unlocked, Ok(true)) {
+                drop(conn.detach());
+            }
+        }
+    }
+
+    pub(crate) fn sole() -> Self {
+        Self(None)
+    }
+
+    pub(crate) fn on(conn: sqlx::pool::PoolConnection<sqlx::Postgres>) -> Self {
+        Self(Some(conn))
+    }
+}
+
+/// The advisory lock key of the planning lead: "tendplan" in ASCII.
+pub(crate) const PLANNING_LOCK: i64 = 0x7465_6e64_706c_616e;
 
 /// The reason a message gets when a crash left its fate unknown.
 pub(crate) fn recovered_reason(resend: bool) -> &'static str {
@@ -404,6 +453,9 @@ impl Store for Db {
     }
     async fn attempts(&self, id: &uuid::Uuid) -> Result<Vec<Attempt>, Error> {
         dispatch!(self, s => s.attempts(id).await)
+    }
+    async fn lead_planning(&self) -> Result<Option<PlanningLead>, Error> {
+        dispatch!(self, s => s.lead_planning().await)
     }
     async fn close(&self) {
         dispatch!(self, s => s.close().await)

@@ -812,6 +812,17 @@ impl Store for PgStore {
             .collect()
     }
 
+    async fn lead_planning(&self) -> Result<Option<super::PlanningLead>, Error> {
+        let fail = self.fail("taking the planning lead");
+        let mut conn = self.pool.acquire().await.map_err(&fail)?;
+        let led: bool = sqlx::query_scalar(sql::TRY_LEAD_PLANNING)
+            .bind(super::PLANNING_LOCK)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(&fail)?;
+        Ok(led.then(|| super::PlanningLead::on(conn)))
+    }
+
     async fn close(&self) {
         self.pool.close().await;
     }

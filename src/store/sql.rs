@@ -42,6 +42,13 @@ pub const SELECT_EVENTS_OF: &str = "SELECT id, name, occurred_at, properties, re
 
 pub const COUNT_CUSTOMERS: &str = "SELECT count(*) FROM customers";
 
+/// Takes the planning lead for this session if no other session holds it
+/// (PostgreSQL); released when the session ends.
+pub const TRY_LEAD_PLANNING: &str = "SELECT pg_try_advisory_lock($1)";
+
+/// Gives the planning lead up, keeping the session for the pool.
+pub const END_LEAD_PLANNING: &str = "SELECT pg_advisory_unlock($1)";
+
 /// Whether the store answers at all (readiness).
 pub const PING: &str = "SELECT 1";
 

@@ -829,6 +829,10 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    async fn lead_planning(&self) -> Result<Option<super::PlanningLead>, Error> {
+        Ok(Some(super::PlanningLead::sole()))
+    }
+
     async fn close(&self) {
         self.pool.close().await;
     }
