@@ -349,23 +349,7 @@ async fn three_daemons_on_one_postgres_database_send_each_message_once() {
     let url = pg.url.clone();
     tokio::task::spawn_blocking(move || {
         let sink = SmtpSink::start();
-        let p = project(sink.port()).env("TEND__DATABASE__URL", &url);
-        p.file(
-            "config/playbooks/upgrade.toml",
-            NOTICE
-                .replace("event:upgrade_failed", "signup_at")
-                .replace("after = \"1s\"", "after = \"1d\""),
-        );
-        let signup =
-            (Utc::now() - chrono::Duration::days(1) - chrono::Duration::hours(1)).to_rfc3339();
-        let rows: String = (0..300)
-            .map(|i| format!("c{i:03},c{i:03}@example.com,C {i},UTC,pro,{signup}\n"))
-            .collect();
-        p.file(
-            "many.csv",
-            format!("id,email,name,timezone,plan,signup_at\n{rows}"),
-        );
-        p.tend(&["import", "customers", "many.csv"]).expect_code(0);
+        let p = slow_outbox(&sink, &url);
         let mut daemons: Vec<Daemon> = (0..3)
             .map(|_| Daemon::start(&p, free_port(), &[]))
             .collect();

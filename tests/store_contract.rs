@@ -712,6 +712,24 @@ async fn next_check(store: &Db, customer: &str, at: DateTime<Utc>) -> NextCheck 
     }
 }
 
+/// A plan that only moves each customer of `page` on to `at`.
+fn next_checks_at(
+    page: &[(tend::domain::customer::Customer, DateTime<Utc>)],
+    at: DateTime<Utc>,
+) -> PlanWrite {
+    PlanWrite {
+        next: page
+            .iter()
+            .map(|(c, seen)| NextCheck {
+                id: c.record.id.clone(),
+                at,
+                seen: *seen,
+            })
+            .collect(),
+        ..PlanWrite::default()
+    }
+}
+
 async fn a_mark_made_while_a_page_is_planned_is_not_lost(store: &Db) {
     store
         .upsert_customers(&[customer("a"), customer("b")], t0())
@@ -736,18 +754,10 @@ async fn a_mark_made_while_a_page_is_planned_is_not_lost(store: &Db) {
             .unwrap();
     }
     // …and the pass writes what it planned without them.
-    let plan = PlanWrite {
-        next: page
-            .iter()
-            .map(|(c, seen)| NextCheck {
-                id: c.record.id.clone(),
-                at: later,
-                seen: *seen,
-            })
-            .collect(),
-        ..PlanWrite::default()
-    };
-    store.record_plan(&plan, t0()).await.unwrap();
+    store
+        .record_plan(&next_checks_at(&page, later), t0())
+        .await
+        .unwrap();
     assert_eq!(
         due_ids(store, t0(), 10).await,
         ["a", "b"],
@@ -758,18 +768,10 @@ async fn a_mark_made_while_a_page_is_planned_is_not_lost(store: &Db) {
         .customers_due(t0(), &DueCursor::start(), 10)
         .await
         .unwrap();
-    let plan = PlanWrite {
-        next: page
-            .iter()
-            .map(|(c, seen)| NextCheck {
-                id: c.record.id.clone(),
-                at: later,
-                seen: *seen,
-            })
-            .collect(),
-        ..PlanWrite::default()
-    };
-    store.record_plan(&plan, t0()).await.unwrap();
+    store
+        .record_plan(&next_checks_at(&page, later), t0())
+        .await
+        .unwrap();
     assert!(due_ids(store, t0(), 10).await.is_empty());
     assert_eq!(due_ids(store, later, 10).await, ["a", "b"]);
 }
