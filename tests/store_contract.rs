@@ -820,7 +820,10 @@ async fn due_messages_are_counted_until_they_go(store: &Db) {
         .await
         .unwrap();
     let ids: Vec<_> = claimed.iter().map(|m| m.id).collect();
-    store.begin_sending("a", &ids, now).await.unwrap();
+    store
+        .begin_sending("a", &ids, now, now + Duration::minutes(10))
+        .await
+        .unwrap();
     assert_eq!(store.count_due(now).await.unwrap(), 3, "sending is not due");
 }
 
@@ -857,13 +860,29 @@ async fn claims_lease_each_message_to_one_instance(store: &Db) {
     // Leased rows are not claimed again until the lease runs out.
     assert!(store.claim("c", now, lease, 100).await.unwrap().is_empty());
     let later = lease + Duration::seconds(1);
+    let taken = store
+        .claim("c", later, later + Duration::minutes(10), 100)
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 30);
+    // The first owner, late, can no longer mark them sending: the new
+    // owner can, and its lease is renewed.
+    let first: Vec<_> = a.iter().map(|m| m.id).collect();
+    let late = store.begin_sending("a", &first, later, later + Duration::minutes(10));
+    assert!(late.await.unwrap().is_empty(), "not sent by a lapsed owner");
+    let mine = store
+        .begin_sending("c", &first, later, later + Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(mine.len(), first.len());
+    let past_claim_lease = later + Duration::minutes(30);
     assert_eq!(
         store
-            .claim("c", later, later + Duration::minutes(10), 100)
+            .recover_sending(past_claim_lease, false)
             .await
-            .unwrap()
-            .len(),
-        30
+            .unwrap(),
+        0,
+        "marking renewed the lease"
     );
 }
 
@@ -893,7 +912,7 @@ async fn a_crash_mid_send_leaves_only_the_in_flight_unknown(store: &Db) {
         .unwrap()
         .id;
     store
-        .begin_sending("dead", &[in_flight], now)
+        .begin_sending("dead", &[in_flight], now, lease)
         .await
         .unwrap();
     assert_eq!(
@@ -917,7 +936,7 @@ async fn a_crash_mid_send_leaves_only_the_in_flight_unknown(store: &Db) {
 
     // With resend_unknown, an interrupted send goes out again.
     store
-        .begin_sending("next", &[again[0].id], after)
+        .begin_sending("next", &[again[0].id], after, after + Duration::minutes(10))
         .await
         .unwrap();
     let much_later = after + Duration::hours(1);
@@ -951,7 +970,10 @@ async fn settling_records_attempts_and_suppressions(store: &Db) {
         .await
         .unwrap();
     let m = &claimed[0];
-    store.begin_sending("w", &[m.id], now).await.unwrap();
+    store
+        .begin_sending("w", &[m.id], now, now + Duration::minutes(10))
+        .await
+        .unwrap();
     let attempt = Attempt {
         started_at: now,
         finished_at: now,

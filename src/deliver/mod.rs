@@ -244,13 +244,17 @@ impl Deliverer {
     ) -> Result<(), store::Error> {
         // Closed channels mean a later stage failed: stop, its error wins.
         let gone = || Ok(());
+        // Leases run on the pass's clock plus the time the pass has taken:
+        // `now` stays the pass's instant (what is due, what is recorded),
+        // but a lease taken late in a long pass must still last its length.
+        let started = std::time::Instant::now();
+        let lease_until =
+            || now + Duration::from_std(started.elapsed()).unwrap_or_default() + self.lease;
         loop {
             if stop.is_cancelled() {
                 return Ok(());
             }
-            let batch = store
-                .claim(&self.owner, now, now + self.lease, BATCH)
-                .await?;
+            let batch = store.claim(&self.owner, now, lease_until(), BATCH).await?;
             if batch.is_empty() {
                 return Ok(());
             }
@@ -300,7 +304,19 @@ impl Deliverer {
                 }
                 let ids: Vec<_> = composed.iter().map(|c| c.message.id).collect();
                 // Committed before any of these SMTP transactions starts.
-                store.begin_sending(&self.owner, &ids, now).await?;
+                let marked = store
+                    .begin_sending(&self.owner, &ids, now, lease_until())
+                    .await?;
+                if marked.len() < composed.len() {
+                    // Their lease ran out and another instance has them now.
+                    let marked: std::collections::HashSet<_> = marked.into_iter().collect();
+                    let before = composed.len();
+                    composed.retain(|c| marked.contains(&c.message.id));
+                    tracing::warn!(
+                        count = before - composed.len(),
+                        "messages whose lease ran out before their turn were left to the instance that took them; raise delivery.lease"
+                    );
+                }
                 if to_send.send(composed).await.is_err() {
                     return gone();
                 }

@@ -166,13 +166,17 @@ pub trait Store {
     ) -> Result<Vec<Outgoing>, Error>;
 
     /// Commits `sending` for leased messages whose SMTP transactions are
-    /// about to start.
+    /// about to start, renewing their lease to `lease_until`. Only messages
+    /// `owner` still holds are marked (a lease that ran out may have gone to
+    /// another instance): the ids marked are returned, and only those may
+    /// be sent.
     async fn begin_sending(
         &self,
         owner: &str,
         ids: &[uuid::Uuid],
         now: DateTime<Utc>,
-    ) -> Result<(), Error>;
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<uuid::Uuid>, Error>;
 
     /// Records what became of leased messages, with their attempts and any
     /// suppression they caused, in one transaction.
@@ -435,8 +439,9 @@ impl Store for Db {
         owner: &str,
         ids: &[uuid::Uuid],
         now: DateTime<Utc>,
-    ) -> Result<(), Error> {
-        dispatch!(self, s => s.begin_sending(owner, ids, now).await)
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<uuid::Uuid>, Error> {
+        dispatch!(self, s => s.begin_sending(owner, ids, now, lease_until).await)
     }
     async fn settle(&self, outcomes: &[Settle], now: DateTime<Utc>) -> Result<(), Error> {
         dispatch!(self, s => s.settle(outcomes, now).await)

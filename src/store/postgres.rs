@@ -655,23 +655,25 @@ impl Store for PgStore {
         owner: &str,
         ids: &[uuid::Uuid],
         now: DateTime<Utc>,
-    ) -> Result<(), Error> {
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<uuid::Uuid>, Error> {
         if ids.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let fail = self.fail("marking messages as sending");
         let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
-        sqlx::query(
-            "UPDATE messages SET status = 'sending', updated_at = $2 \
-             WHERE lease_owner = $1 AND id = ANY($3)",
-        )
-        .bind(owner)
-        .bind(now)
-        .bind(&ids)
-        .execute(&self.pool)
-        .await
-        .map_err(&fail)?;
-        Ok(())
+        let marked: Vec<String> = sqlx::query_scalar(sql::BEGIN_SENDING_POSTGRES)
+            .bind(owner)
+            .bind(now)
+            .bind(&ids)
+            .bind(lease_until)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(&fail)?;
+        Ok(marked
+            .iter()
+            .filter_map(|id| uuid::Uuid::try_parse(id).ok())
+            .collect())
     }
 
     async fn settle(&self, outcomes: &[Settle], now: DateTime<Utc>) -> Result<(), Error> {

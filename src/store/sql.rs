@@ -129,6 +129,15 @@ pub const CLAIM_POSTGRES: &str = "UPDATE messages SET lease_owner = $1, lease_un
      AND priority = $5 AND not_before <= $3 AND (lease_until IS NULL OR lease_until < $3) \
      ORDER BY not_before LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING id";
 
+/// Marks $3 `sending` at $2 with the lease renewed to $4, where owner $1
+/// still holds them; returns the ids marked. A message whose lease ran out
+/// and went to another instance is not marked, so it is not sent twice.
+pub const BEGIN_SENDING_POSTGRES: &str = "UPDATE messages SET status = 'sending', \
+     updated_at = $2, lease_until = $4 \
+     WHERE lease_owner = $1 AND status IN ('planned', 'deferred') AND id = ANY($3) RETURNING id";
+/// The same on SQLite, which appends the times, the owner and the id list.
+pub const BEGIN_SENDING_SQLITE: &str = "UPDATE messages SET status = 'sending', updated_at = ";
+
 /// What the worker needs to send one claimed message: the message, its
 /// customer, and any suppression of its category or of all mail. Each
 /// backend adds its id list.

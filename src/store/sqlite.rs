@@ -688,22 +688,32 @@ impl Store for SqliteStore {
         owner: &str,
         ids: &[uuid::Uuid],
         now: DateTime<Utc>,
-    ) -> Result<(), Error> {
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<uuid::Uuid>, Error> {
         if ids.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let fail = self.fail("marking messages as sending");
-        let mut query =
-            QueryBuilder::<Sqlite>::new("UPDATE messages SET status = 'sending', updated_at = ");
+        let mut query = QueryBuilder::<Sqlite>::new(sql::BEGIN_SENDING_SQLITE);
         query.push_bind(ms(now));
+        query.push(", lease_until = ");
+        query.push_bind(ms(lease_until));
         query.push(" WHERE lease_owner = ");
         query.push_bind(owner.to_owned());
-        query.push(" AND id IN ");
+        query.push(" AND status IN ('planned', 'deferred') AND id IN ");
         push_message_ids(&mut query, ids);
+        query.push(" RETURNING id");
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
-        query.build().execute(&mut *tx).await.map_err(&fail)?;
+        let marked: Vec<String> = query
+            .build_query_scalar()
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(&fail)?;
         tx.commit().await.map_err(&fail)?;
-        Ok(())
+        Ok(marked
+            .iter()
+            .filter_map(|id| uuid::Uuid::try_parse(id).ok())
+            .collect())
     }
 
     async fn settle(&self, outcomes: &[Settle], now: DateTime<Utc>) -> Result<(), Error> {
