@@ -366,11 +366,14 @@ async fn three_daemons_on_one_postgres_database_send_each_message_once() {
         ids.dedup();
         assert_eq!(received.len(), 300, "every message once");
         assert_eq!(ids.len(), 300, "no message twice");
-        let messages = common::json(
-            &p.tend(&["messages", "--status", "sent", "--format", "json"])
-                .expect_code(0),
-        );
-        assert_eq!(messages.as_array().unwrap().len(), 300);
+        let messages = common::json(&p.tend(&["messages", "--format", "json"]).expect_code(0));
+        let not_sent: Vec<_> = messages
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["status"] != "sent")
+            .collect();
+        assert!(not_sent.is_empty(), "{not_sent:#?}");
         let delivered_by: usize = daemons
             .iter()
             .filter(|d| d.log().contains("delivered"))

@@ -870,6 +870,11 @@ async fn claims_lease_each_message_to_one_instance(store: &Db) {
     let first: Vec<_> = a.iter().map(|m| m.id).collect();
     let late = store.begin_sending("a", &first, later, later + Duration::minutes(10));
     assert!(late.await.unwrap().is_empty(), "not sent by a lapsed owner");
+    // Nor can it record anything about them (here: put one back to wait).
+    store
+        .settle("a", &[Settle::hold(&a[0], later, "late".into())], later)
+        .await
+        .unwrap();
     let mine = store
         .begin_sending("c", &first, later, later + Duration::hours(1))
         .await
@@ -990,10 +995,11 @@ async fn settling_records_attempts_and_suppressions(store: &Db) {
         reason: "hard bounce: 5.1.1".into(),
         source: "smtp".into(),
     });
-    store.settle(&[settle.clone()], now).await.unwrap();
+    store.settle("w", &[settle.clone()], now).await.unwrap();
     // Recording twice (a retried transaction) keeps one suppression.
     store
         .settle(
+            "w",
             &[Settle {
                 attempt: None,
                 ..settle

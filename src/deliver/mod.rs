@@ -225,7 +225,7 @@ impl Deliverer {
                         crate::telemetry::message_settled(&s.playbook, s.status);
                     }
                 }
-                store.settle(&settles, now).await?;
+                store.settle(&self.owner, &settles, now).await?;
             }
             Ok::<DeliverOutcome, store::Error>(outcome)
         };

@@ -180,7 +180,14 @@ pub trait Store {
 
     /// Records what became of leased messages, with their attempts and any
     /// suppression they caused, in one transaction.
-    async fn settle(&self, outcomes: &[Settle], now: DateTime<Utc>) -> Result<(), Error>;
+    /// Only messages `owner` still holds change: one whose lease ran out and
+    /// went to another instance is that instance's to record.
+    async fn settle(
+        &self,
+        owner: &str,
+        outcomes: &[Settle],
+        now: DateTime<Utc>,
+    ) -> Result<(), Error>;
 
     /// When non-urgent mail went to each of `ids` after `since`.
     async fn sent_since(
@@ -443,8 +450,13 @@ impl Store for Db {
     ) -> Result<Vec<uuid::Uuid>, Error> {
         dispatch!(self, s => s.begin_sending(owner, ids, now, lease_until).await)
     }
-    async fn settle(&self, outcomes: &[Settle], now: DateTime<Utc>) -> Result<(), Error> {
-        dispatch!(self, s => s.settle(outcomes, now).await)
+    async fn settle(
+        &self,
+        owner: &str,
+        outcomes: &[Settle],
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        dispatch!(self, s => s.settle(owner, outcomes, now).await)
     }
     async fn sent_since(
         &self,

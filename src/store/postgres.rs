@@ -676,7 +676,12 @@ impl Store for PgStore {
             .collect())
     }
 
-    async fn settle(&self, outcomes: &[Settle], now: DateTime<Utc>) -> Result<(), Error> {
+    async fn settle(
+        &self,
+        owner: &str,
+        outcomes: &[Settle],
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
         if outcomes.is_empty() {
             return Ok(());
         }
@@ -705,7 +710,7 @@ impl Store for PgStore {
                  FROM UNNEST($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], \
                  $6::timestamptz[], $7::int[], $8::timestamptz[]) \
                  AS v(id, status, reason, not_before, subject, sent_at, tried, started) \
-                 WHERE messages.id = v.id",
+                 WHERE messages.id = v.id AND messages.lease_owner = $10",
             )
             .bind(&ids)
             .bind(&status)
@@ -716,6 +721,7 @@ impl Store for PgStore {
             .bind(&tried)
             .bind(&started)
             .bind(now)
+            .bind(owner)
             .execute(&mut *tx)
             .await
             .map_err(&fail)?;

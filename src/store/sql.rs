@@ -168,8 +168,10 @@ pub const SENT_TO: &str = "SELECT customer_id, COALESCE(sent_at, updated_at) AS 
 /// Messages left `sending` by an instance whose lease ran out: their fate
 /// is unknown ($2 = 'unknown'), or they go again ($2 = 'deferred') when the
 /// operator chose `delivery.resend_unknown`.
+/// The owner stays: if that instance is alive after all and records the
+/// send, its record (the truth) wins over `unknown`.
 pub const RECOVER_SENDING: &str = "UPDATE messages SET status = $2, reason = $3, \
-     lease_owner = NULL, lease_until = NULL, updated_at = $1 \
+     lease_until = NULL, updated_at = $1 \
      WHERE status = 'sending' AND lease_until < $1";
 
 /// Every attempt at one message, oldest first.

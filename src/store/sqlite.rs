@@ -716,7 +716,12 @@ impl Store for SqliteStore {
             .collect())
     }
 
-    async fn settle(&self, outcomes: &[Settle], now: DateTime<Utc>) -> Result<(), Error> {
+    async fn settle(
+        &self,
+        owner: &str,
+        outcomes: &[Settle],
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
         if outcomes.is_empty() {
             return Ok(());
         }
@@ -743,7 +748,8 @@ impl Store for SqliteStore {
                     .push_bind(i64::from(o.attempt.is_some()))
                     .push_bind(o.attempt.as_ref().map(|a| ms(a.started_at)));
             });
-            update.push(") AS v WHERE messages.id = v.column1");
+            update.push(") AS v WHERE messages.id = v.column1 AND messages.lease_owner = ");
+            update.push_bind(owner.to_owned());
             update.build().execute(&mut *tx).await.map_err(&fail)?;
             let attempts: Vec<_> = run
                 .iter()
