@@ -1014,6 +1014,19 @@ async fn settling_records_attempts_and_suppressions(store: &Db) {
     assert_eq!(view.status, "failed");
     assert_eq!(view.attempts, 1);
     assert_eq!(view.subject.as_deref(), Some("Welcome"));
+    // Old attempt details go; the message keeps its status and count.
+    assert_eq!(store.prune_attempts(now).await.unwrap(), 0, "not older");
+    assert_eq!(
+        store
+            .prune_attempts(now + Duration::seconds(1))
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(store.attempts(&m.id).await.unwrap().is_empty());
+    let views = store.messages(&MessageFilter::default()).await.unwrap();
+    let view = views.iter().find(|v| v.id == m.id.to_string()).unwrap();
+    assert_eq!((view.status.as_str(), view.attempts), ("failed", 1));
     // The other message now carries the suppression when claimed.
     let next = store
         .claim("w", now, now + Duration::minutes(10), 10)

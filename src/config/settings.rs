@@ -275,6 +275,9 @@ pub struct Delivery {
     /// transaction. After it, another instance may take the message (or,
     /// if it was mid-send, mark it unknown).
     pub lease: Span,
+    /// How long the detail of each delivery attempt (the server's reply) is
+    /// kept; housekeeping deletes older ones.
+    pub keep_attempts: Span,
 }
 
 impl Default for Delivery {
@@ -291,6 +294,7 @@ impl Default for Delivery {
             resend_unknown: false,
             quiet_during_incidents: true,
             lease: span("10m"),
+            keep_attempts: span("365d"),
         }
     }
 }

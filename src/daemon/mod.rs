@@ -235,11 +235,24 @@ pub async fn deliver_pass(shared: &Shared) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Recovers sends a stopped instance left behind (their lease ran out) and
-/// keeps the metrics' histograms in shape.
+/// Recovers sends a stopped instance left behind (their lease ran out),
+/// deletes attempt details older than `delivery.keep_attempts`, and keeps
+/// the metrics' histograms in shape.
 pub async fn housekeeping_pass(shared: &Shared) -> anyhow::Result<()> {
-    let resend = shared.engine().loaded.settings.delivery.resend_unknown;
-    let recovered = shared.store.recover_sending(Utc::now(), resend).await?;
+    let delivery = shared.engine().loaded.settings.delivery.clone();
+    let now = Utc::now();
+    let recovered = shared
+        .store
+        .recover_sending(now, delivery.resend_unknown)
+        .await?;
+    let resend = delivery.resend_unknown;
+    let pruned = shared
+        .store
+        .prune_attempts(now - delivery.keep_attempts.as_chrono())
+        .await?;
+    if pruned > 0 {
+        tracing::info!(count = pruned, "deleted old delivery attempts");
+    }
     if recovered > 0 {
         tracing::warn!(
             count = recovered,

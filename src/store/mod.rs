@@ -204,6 +204,10 @@ pub trait Store {
     /// Every attempt at one message, oldest first.
     async fn attempts(&self, id: &uuid::Uuid) -> Result<Vec<Attempt>, Error>;
 
+    /// Deletes the detail of attempts that started before `before`; returns
+    /// how many went.
+    async fn prune_attempts(&self, before: DateTime<Utc>) -> Result<u64, Error>;
+
     /// Becomes the one instance that plans, if no other is planning now.
     /// `None` means another instance leads; planning is then skipped (it
     /// would be safe, only wasted). SQLite has one instance per file, which
@@ -473,6 +477,9 @@ impl Store for Db {
     }
     async fn lead_planning(&self) -> Result<Option<PlanningLead>, Error> {
         dispatch!(self, s => s.lead_planning().await)
+    }
+    async fn prune_attempts(&self, before: DateTime<Utc>) -> Result<u64, Error> {
+        dispatch!(self, s => s.prune_attempts(before).await)
     }
     async fn close(&self) {
         dispatch!(self, s => s.close().await)

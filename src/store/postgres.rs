@@ -820,6 +820,15 @@ impl Store for PgStore {
             .collect()
     }
 
+    async fn prune_attempts(&self, before: DateTime<Utc>) -> Result<u64, Error> {
+        let done = sqlx::query(sql::PRUNE_ATTEMPTS)
+            .bind(before)
+            .execute(&self.pool)
+            .await
+            .map_err(self.fail("deleting old delivery attempts"))?;
+        Ok(done.rows_affected())
+    }
+
     async fn lead_planning(&self) -> Result<Option<super::PlanningLead>, Error> {
         let fail = self.fail("taking the planning lead");
         let mut conn = self.pool.acquire().await.map_err(&fail)?;

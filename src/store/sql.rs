@@ -49,6 +49,10 @@ pub const TRY_LEAD_PLANNING: &str = "SELECT pg_try_advisory_lock($1)";
 /// Gives the planning lead up, keeping the session for the pool.
 pub const END_LEAD_PLANNING: &str = "SELECT pg_advisory_unlock($1)";
 
+/// Deletes attempts that started before $1. The message keeps its status,
+/// reason and attempt count; only the per-attempt detail goes.
+pub const PRUNE_ATTEMPTS: &str = "DELETE FROM attempts WHERE started_at < $1";
+
 /// Whether the store answers at all (readiness).
 pub const PING: &str = "SELECT 1";
 

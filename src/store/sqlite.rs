@@ -845,6 +845,18 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    async fn prune_attempts(&self, before: DateTime<Utc>) -> Result<u64, Error> {
+        let fail = self.fail("deleting old delivery attempts");
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
+        let done = sqlx::query(sql::PRUNE_ATTEMPTS)
+            .bind(ms(before))
+            .execute(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        tx.commit().await.map_err(&fail)?;
+        Ok(done.rows_affected())
+    }
+
     async fn lead_planning(&self) -> Result<Option<super::PlanningLead>, Error> {
         Ok(Some(super::PlanningLead::sole()))
     }
