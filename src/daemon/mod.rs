@@ -42,12 +42,16 @@ pub struct Shared {
     /// When the scheduler last woke delivery (Unix ms): readiness checks
     /// that it is still alive.
     heartbeat: AtomicI64,
+    /// The delivery interval the scheduler was started with (a reload does
+    /// not change it).
+    deliver_every: Duration,
     pub metrics: Option<PrometheusHandle>,
     pub stop: CancellationToken,
 }
 
 impl Shared {
     pub fn new(store: Db, engine: Engine, metrics: Option<PrometheusHandle>) -> Self {
+        let deliver_every = engine.loaded.settings.schedule.deliver_every.as_std();
         Self {
             store,
             engine: RwLock::new(Arc::new(engine)),
@@ -55,6 +59,7 @@ impl Shared {
             wake_deliver: Notify::new(),
             wake_housekeeping: Notify::new(),
             heartbeat: AtomicI64::new(Utc::now().timestamp_millis()),
+            deliver_every,
             metrics,
             stop: CancellationToken::new(),
         }
@@ -73,14 +78,7 @@ impl Shared {
 
     /// Whether the scheduler has woken delivery recently enough.
     pub fn scheduler_alive(&self) -> bool {
-        let every = self
-            .engine()
-            .loaded
-            .settings
-            .schedule
-            .deliver_every
-            .as_std();
-        let allowed = every * 3 + Duration::from_secs(10);
+        let allowed = self.deliver_every * 3 + Duration::from_secs(10);
         let last = self.heartbeat.load(Ordering::Relaxed);
         Utc::now().timestamp_millis() - last <= allowed.as_millis() as i64
     }
