@@ -10,12 +10,16 @@ use std::sync::Arc;
 use crate::config::Loaded;
 use crate::deliver::Deliverer;
 use crate::planner::Planner;
+use crate::token::Signer;
 
 /// Everything a plan or delivery pass needs that comes from configuration.
 pub struct Engine {
     pub loaded: Loaded,
     pub planner: Arc<Planner>,
     pub deliverer: Arc<Deliverer>,
+    /// Signs the links delivery puts in mail and checks them when they come
+    /// back.
+    pub signer: Signer,
 }
 
 impl Engine {
@@ -23,11 +27,13 @@ impl Engine {
     /// playbook or a template is broken.
     pub fn build(loaded: Loaded) -> anyhow::Result<Self> {
         let planner = planner(&loaded)?;
-        let deliverer = Arc::new(deliverer(&loaded)?);
+        let signer = signer(&loaded)?;
+        let deliverer = Arc::new(deliverer_with(&loaded, signer.clone())?);
         Ok(Self {
             loaded,
             planner,
             deliverer,
+            signer,
         })
     }
 }
@@ -52,10 +58,19 @@ pub fn planner(loaded: &Loaded) -> anyhow::Result<Arc<Planner>> {
 /// The delivery worker for the loaded configuration: the signing key, the
 /// compiled templates, and the transport.
 pub fn deliverer(loaded: &Loaded) -> anyhow::Result<Deliverer> {
-    let signer = crate::token::Signer::load(
+    deliverer_with(loaded, signer(loaded)?)
+}
+
+/// The key for signed links: `security.secret`, or the one generated into
+/// `paths.state`.
+fn signer(loaded: &Loaded) -> anyhow::Result<Signer> {
+    Ok(Signer::load(
         loaded.secrets.signing_key.as_ref(),
         Path::new(&loaded.settings.paths.state),
-    )?;
+    )?)
+}
+
+fn deliverer_with(loaded: &Loaded, signer: Signer) -> anyhow::Result<Deliverer> {
     let renderer = crate::render::Renderer::load(&loaded.settings, signer.clone())
         .map_err(|p| listed("templates", &p))?;
     Deliverer::new(loaded, Arc::new(renderer), signer).map_err(anyhow::Error::msg)

@@ -106,6 +106,10 @@ pub fn reloaded(ok: bool) {
     counter!(RELOADS, "result" => if ok { "applied" } else { "rejected" }).increment(1);
 }
 
+pub fn response_recorded(kind: &'static str) {
+    counter!(RESPONSES, "kind" => kind).increment(1);
+}
+
 pub fn ingested(kind: &'static str, accepted: u64, rejected: u64) {
     counter!(INGESTED, "kind" => kind, "result" => "accepted").increment(accepted);
     counter!(INGESTED, "kind" => kind, "result" => "rejected").increment(rejected);

@@ -558,3 +558,78 @@ async fn sigterm_mid_run_finishes_or_puts_back_every_message() {
     .await
     .unwrap();
 }
+
+/// The https (here http) URL inside a List-Unsubscribe header.
+fn unsubscribe_url(header: &str) -> String {
+    header
+        .split(',')
+        .filter_map(|part| part.trim().strip_prefix('<')?.strip_suffix('>'))
+        .find(|url| url.starts_with("http"))
+        .unwrap_or_else(|| panic!("no web link in {header:?}"))
+        .to_owned()
+}
+
+#[test]
+fn one_click_unsubscribe_stops_that_category_and_a_get_changes_nothing() {
+    let sink = SmtpSink::start();
+    let p = project(sink.port());
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let d = Daemon::start(&p, port, &[("TEND__HTTP__PUBLIC_URL", &base)]);
+    post_customer_and_event(&d, "ana");
+    wait_for_mail(&sink, 1);
+    let header = sink.received()[0].header("List-Unsubscribe").unwrap();
+    let url = unsubscribe_url(&header);
+    let path = url.strip_prefix(&base).unwrap().to_owned();
+    let one_click = [("Content-Type", "application/x-www-form-urlencoded")];
+
+    // What a mail scanner does: open the link. A page, nothing recorded.
+    let page = d.get(&path);
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("<form method=\"post\">"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Incident and maintenance notices"));
+    // A forged link is refused and records nothing either.
+    let mut forged = path.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == 'A' { 'B' } else { 'A' });
+    let bad = d.request("POST", &forged, &one_click, b"List-Unsubscribe=One-Click");
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("This link does not work"));
+    post_customer_and_event(&d, "ana");
+    wait_for_mail(&sink, 2);
+
+    // RFC 8058 one-click: a POST with that body, no cookies, no redirect.
+    let done = d.request("POST", &path, &one_click, b"List-Unsubscribe=One-Click");
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.body.contains("You will no longer receive"));
+    post_customer_and_event(&d, "ana");
+    let started = Instant::now();
+    let suppressed = loop {
+        let all = common::json(&p.tend(&["messages", "--format", "json"]).expect_code(0));
+        if let Some(m) = all
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["status"] == "suppressed")
+        {
+            break m.clone();
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{all:#}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let reason = suppressed["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("unsubscribed from incidents (one-click)"),
+        "{reason}"
+    );
+    assert_eq!(sink.received().len(), 2, "nothing more was sent");
+    let metrics = d.get("/metrics").body;
+    assert!(
+        metrics.contains("tend_responses_total{kind=\"unsubscribe\"} 1"),
+        "{metrics}"
+    );
+}

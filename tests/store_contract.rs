@@ -27,6 +27,7 @@ macro_rules! contract {
 }
 
 contract!(
+    an_unsubscribe_suppresses_only_that_category,
     one_instance_leads_planning_at_a_time,
     a_mark_made_while_a_page_is_planned_is_not_lost,
     due_messages_are_counted_until_they_go,
@@ -774,6 +775,55 @@ async fn a_mark_made_while_a_page_is_planned_is_not_lost(store: &Db) {
         .unwrap();
     assert!(due_ids(store, t0(), 10).await.is_empty());
     assert_eq!(due_ids(store, later, 10).await, ["a", "b"]);
+}
+
+async fn an_unsubscribe_suppresses_only_that_category(store: &Db) {
+    store
+        .upsert_customers(&[customer("a")], t0())
+        .await
+        .unwrap();
+    let mut tip = message("a", "tip", "signup_at");
+    tip.category = "tips".into();
+    plan_messages(store, &[message("a", "welcome", "signup_at"), tip], t0())
+        .await
+        .unwrap();
+    let now = t0() + Duration::hours(2);
+    let views = store.messages(&MessageFilter::default()).await.unwrap();
+    let first = uuid::Uuid::parse_str(&views[0].id).unwrap();
+    let who = store
+        .record_unsubscribe(first, "onboarding", "one-click", now)
+        .await
+        .unwrap();
+    assert_eq!(who, Some(id("a")));
+    // Twice (a client retrying) is harmless.
+    store
+        .record_unsubscribe(first, "onboarding", "one-click", now)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .record_unsubscribe(uuid::Uuid::now_v7(), "onboarding", "one-click", now)
+            .await
+            .unwrap(),
+        None,
+        "an unknown message records nothing"
+    );
+    let claimed = store
+        .claim("w", now, now + Duration::minutes(10), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
+    for m in &claimed {
+        let suppressed = m.suppressed.as_deref();
+        if m.category == "onboarding" {
+            assert_eq!(
+                suppressed,
+                Some("the customer unsubscribed from onboarding (one-click)")
+            );
+        } else {
+            assert_eq!(suppressed, None, "{}", m.category);
+        }
+    }
 }
 
 async fn one_instance_leads_planning_at_a_time(store: &Db) {

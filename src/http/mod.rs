@@ -1,9 +1,10 @@
 //! The HTTP server (axum): health, readiness and metrics for operators, and
-//! the bearer-token ingestion API for integrations. The customer-facing
-//! response routes join it here too.
+//! the bearer-token ingestion API for integrations, and the unsubscribe
+//! link customers follow from every message.
 
 mod api;
 mod health;
+mod unsubscribe;
 
 use std::sync::Arc;
 
@@ -25,6 +26,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/metrics", get(health::metrics))
         .route("/api/v1/customers", post(api::customers))
         .route("/api/v1/events", post(api::events))
+        .route(
+            "/u/{token}",
+            get(unsubscribe::show).post(unsubscribe::unsubscribe),
+        )
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(shared)
 }

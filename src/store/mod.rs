@@ -204,6 +204,17 @@ pub trait Store {
     /// Every attempt at one message, oldest first.
     async fn attempts(&self, id: &uuid::Uuid) -> Result<Vec<Attempt>, Error>;
 
+    /// Unsubscribes the customer message `message` went to from `category`:
+    /// a suppression (kept if one exists) and an `unsubscribe` response, in
+    /// one transaction. `None` when no such message exists.
+    async fn record_unsubscribe(
+        &self,
+        message: uuid::Uuid,
+        category: &str,
+        source: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<CustomerId>, Error>;
+
     /// Deletes the detail of attempts that started before `before`; returns
     /// how many went.
     async fn prune_attempts(&self, before: DateTime<Utc>) -> Result<u64, Error>;
@@ -260,6 +271,11 @@ impl PlanningLead {
 
 /// The advisory lock key of the planning lead: "tendplan" in ASCII.
 pub(crate) const PLANNING_LOCK: i64 = 0x7465_6e64_706c_616e;
+
+/// The reason a suppression records for an unsubscribe.
+pub(crate) fn unsubscribed_reason(category: &str, source: &str) -> String {
+    format!("the customer unsubscribed from {category} ({source})")
+}
 
 /// The reason a message gets when a crash left its fate unknown.
 pub(crate) fn recovered_reason(resend: bool) -> &'static str {
@@ -480,6 +496,15 @@ impl Store for Db {
     }
     async fn prune_attempts(&self, before: DateTime<Utc>) -> Result<u64, Error> {
         dispatch!(self, s => s.prune_attempts(before).await)
+    }
+    async fn record_unsubscribe(
+        &self,
+        message: uuid::Uuid,
+        category: &str,
+        source: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<CustomerId>, Error> {
+        dispatch!(self, s => s.record_unsubscribe(message, category, source, now).await)
     }
     async fn close(&self) {
         dispatch!(self, s => s.close().await)

@@ -49,6 +49,13 @@ pub const TRY_LEAD_PLANNING: &str = "SELECT pg_try_advisory_lock($1)";
 /// Gives the planning lead up, keeping the session for the pool.
 pub const END_LEAD_PLANNING: &str = "SELECT pg_advisory_unlock($1)";
 
+/// The customer a message went to.
+pub const CUSTOMER_OF_MESSAGE: &str = "SELECT customer_id FROM messages WHERE id = $1";
+
+/// One response from a customer.
+pub const INSERT_RESPONSE: &str = "INSERT INTO responses (id, message_id, customer_id, kind, \
+     value, comment, received_at, source) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
 /// Deletes attempts that started before $1. The message keeps its status,
 /// reason and attempt count; only the per-attempt detail goes.
 pub const PRUNE_ATTEMPTS: &str = "DELETE FROM attempts WHERE started_at < $1";

@@ -1,0 +1,123 @@
+//! `GET /u/{token}` and `POST /u/{token}`: unsubscribing from the category
+//! of the message a signed link came in.
+//!
+//! A GET only shows a page with one button: mail scanners open every link
+//! and must not unsubscribe anyone. A POST unsubscribes: the RFC 8058
+//! one-click request mail clients send (`List-Unsubscribe=One-Click`), or
+//! the page's button. No login, no cookies, no redirect. A forged or
+//! altered token gets a clear page and records nothing.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use chrono::Utc;
+
+use crate::daemon::Shared;
+use crate::store::Store;
+use crate::token::Purpose;
+
+/// The page for a valid link: what it would do, and the button.
+pub async fn show(State(shared): State<Arc<Shared>>, Path(token): Path<String>) -> Response {
+    let engine = shared.engine();
+    let claims = match engine.signer.verify(&token, Purpose::Unsubscribe) {
+        Ok(claims) => claims,
+        Err(e) => return refused(&e.to_string()),
+    };
+    let what = describe(&engine.loaded.settings, &claims.value);
+    page(
+        StatusCode::OK,
+        "Unsubscribe",
+        &format!(
+            "<p>Stop receiving {what}?</p>\
+             <form method=\"post\"><button type=\"submit\">Unsubscribe</button></form>"
+        ),
+    )
+}
+
+/// Unsubscribes from the link's category.
+pub async fn unsubscribe(
+    State(shared): State<Arc<Shared>>,
+    Path(token): Path<String>,
+    body: String,
+) -> Response {
+    let engine = shared.engine();
+    let claims = match engine.signer.verify(&token, Purpose::Unsubscribe) {
+        Ok(claims) => claims,
+        Err(e) => return refused(&e.to_string()),
+    };
+    let source = if body.contains("List-Unsubscribe=One-Click") {
+        "one-click"
+    } else {
+        "unsubscribe page"
+    };
+    match shared
+        .store
+        .record_unsubscribe(claims.message, &claims.value, source, Utc::now())
+        .await
+    {
+        Ok(Some(_)) => {
+            crate::telemetry::response_recorded("unsubscribe");
+            let what = describe(&engine.loaded.settings, &claims.value);
+            page(
+                StatusCode::OK,
+                "Unsubscribed",
+                &format!("<p>You will no longer receive {what}.</p>"),
+            )
+        }
+        Ok(None) => refused("the link is for a message that no longer exists"),
+        Err(e) => {
+            tracing::error!(error = %e, "recording an unsubscribe failed");
+            page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Please try again",
+                "<p>We could not record that just now. Please try the link again in a minute.</p>",
+            )
+        }
+    }
+}
+
+/// "emails about Getting started with Acme Cloud", escaped for HTML.
+fn describe(settings: &crate::config::settings::Settings, category: &str) -> String {
+    let description = settings
+        .categories
+        .iter()
+        .find(|c| c.name == category)
+        .map(|c| c.description.as_str())
+        .filter(|d| !d.is_empty())
+        .unwrap_or(category);
+    format!(
+        "emails about {} from {}",
+        escape(description),
+        escape(&settings.company.name)
+    )
+}
+
+fn refused(why: &str) -> Response {
+    page(
+        StatusCode::BAD_REQUEST,
+        "This link does not work",
+        &format!(
+            "<p>{}.</p><p>Use the unsubscribe link in the newest email from us, or reply to it and we will take you off the list.</p>",
+            escape(why)
+        ),
+    )
+}
+
+fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title}</title>\
+         <style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;line-height:1.5}}\
+         button{{font-size:1rem;padding:.6rem 1.2rem}}</style></head>\
+         <body><main><h1>{title}</h1>{body}</main></body></html>"
+    );
+    (status, Html(html)).into_response()
+}
+
+/// The same escaping as the HTML part of every message.
+fn escape(text: &str) -> String {
+    handlebars::html_escape(text)
+}
