@@ -633,3 +633,49 @@ fn one_click_unsubscribe_stops_that_category_and_a_get_changes_nothing() {
         "{metrics}"
     );
 }
+
+#[test]
+fn a_tracked_link_records_the_click_and_goes_only_where_the_token_says() {
+    let sink = SmtpSink::start();
+    let p = project(sink.port());
+    p.file(
+        "templates/failed.md.hbs",
+        "+++\nsubject = \"Upgrade\"\n+++\nSee [the notes](https://status.acme.example/m/1?a=1&b=2).\n",
+    );
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let d = Daemon::start(&p, port, &[("TEND__HTTP__PUBLIC_URL", &base)]);
+    post_customer_and_event(&d, "ana");
+    wait_for_mail(&sink, 1);
+    let raw = sink.received()[0].data.clone();
+    let parsed = mail_parser::MessageParser::default()
+        .parse(raw.as_bytes())
+        .unwrap();
+    let html = parsed.body_html(0).unwrap().into_owned();
+    let start = html.find(&format!("{base}/c/")).expect("a tracked link");
+    let link = &html[start..];
+    let link = &link[..link.find('"').unwrap()];
+    let path = link.strip_prefix(&base).unwrap();
+
+    let followed = d.get(&format!("{path}?url=https://evil.example/"));
+    assert_eq!(followed.status, 303, "{}", followed.body);
+    assert!(
+        followed
+            .head
+            .lines()
+            .any(|l| l.eq_ignore_ascii_case("location: https://status.acme.example/m/1?a=1&b=2")),
+        "{}",
+        followed.head
+    );
+    let mut forged = path.to_owned();
+    let last = forged.pop().unwrap();
+    forged.push(if last == 'A' { 'B' } else { 'A' });
+    let bad = d.get(&forged);
+    assert_eq!(bad.status, 400);
+    assert!(!bad.head.to_ascii_lowercase().contains("location:"));
+    let metrics = d.get("/metrics").body;
+    assert!(
+        metrics.contains("tend_responses_total{kind=\"click\"} 1"),
+        "{metrics}"
+    );
+}

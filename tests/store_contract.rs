@@ -12,7 +12,9 @@ use tend::domain::message::{
 };
 use tend::domain::plan::OccurrenceKey;
 use tend::domain::playbook::{Kind, Survey};
-use tend::store::{Db, DueCursor, NextCheck, PlanWrite, StageChange, Store, WriteOutcome};
+use tend::store::{
+    Db, DueCursor, NewResponse, NextCheck, PlanWrite, StageChange, Store, WriteOutcome,
+};
 
 /// Declares each contract test once per backend.
 macro_rules! contract {
@@ -27,6 +29,7 @@ macro_rules! contract {
 }
 
 contract!(
+    responses_are_kept_and_a_replacing_one_wins,
     an_unsubscribe_suppresses_only_that_category,
     one_instance_leads_planning_at_a_time,
     a_mark_made_while_a_page_is_planned_is_not_lost,
@@ -777,6 +780,52 @@ async fn a_mark_made_while_a_page_is_planned_is_not_lost(store: &Db) {
     assert_eq!(due_ids(store, later, 10).await, ["a", "b"]);
 }
 
+async fn responses_are_kept_and_a_replacing_one_wins(store: &Db) {
+    store
+        .upsert_customers(&[customer("a")], t0())
+        .await
+        .unwrap();
+    plan_messages(store, &[message("a", "welcome", "signup_at")], t0())
+        .await
+        .unwrap();
+    let views = store.messages(&MessageFilter::default()).await.unwrap();
+    let m = uuid::Uuid::parse_str(&views[0].id).unwrap();
+    let answer = |value: &str, replace| NewResponse {
+        kind: "survey",
+        value: Some(value.into()),
+        comment: None,
+        source: "survey page",
+        replace,
+    };
+    for value in ["3", "9"] {
+        let who = store.record_response(m, &answer(value, true), t0()).await;
+        assert_eq!(who.unwrap(), Some(id("a")));
+    }
+    let unknown = store
+        .record_response(uuid::Uuid::now_v7(), &answer("1", true), t0())
+        .await
+        .unwrap();
+    assert_eq!(unknown, None, "a response to no message records nothing");
+    let click = NewResponse {
+        kind: "click",
+        value: Some("https://docs.acme.example".into()),
+        comment: None,
+        source: "link",
+        replace: false,
+    };
+    store.record_response(m, &click, t0()).await.unwrap();
+    store.record_response(m, &click, t0()).await.unwrap();
+    let kept = store.responses_of(m).await.unwrap();
+    let survey: Vec<_> = kept.iter().filter(|r| r.0 == "survey").collect();
+    assert_eq!(survey.len(), 1, "the last answer replaced the first");
+    assert_eq!(survey[0].1.as_deref(), Some("9"));
+    assert_eq!(
+        kept.iter().filter(|r| r.0 == "click").count(),
+        2,
+        "every click counts"
+    );
+}
+
 async fn an_unsubscribe_suppresses_only_that_category(store: &Db) {
     store
         .upsert_customers(&[customer("a")], t0())
@@ -795,6 +844,15 @@ async fn an_unsubscribe_suppresses_only_that_category(store: &Db) {
         .await
         .unwrap();
     assert_eq!(who, Some(id("a")));
+    let kept = store.responses_of(first).await.unwrap();
+    assert_eq!(
+        kept,
+        vec![(
+            "unsubscribe".to_owned(),
+            Some("onboarding".to_owned()),
+            None
+        )]
+    );
     // Twice (a client retrying) is harmless.
     store
         .record_unsubscribe(first, "onboarding", "one-click", now)

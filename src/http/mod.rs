@@ -1,9 +1,11 @@
 //! The HTTP server (axum): health, readiness and metrics for operators, and
-//! the bearer-token ingestion API for integrations, and the unsubscribe
-//! link customers follow from every message.
+//! the bearer-token ingestion API for integrations, and the links customers
+//! follow from messages (tracked links, unsubscribe).
 
 mod api;
+mod click;
 mod health;
+mod page;
 mod unsubscribe;
 
 use std::sync::Arc;
@@ -26,6 +28,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/metrics", get(health::metrics))
         .route("/api/v1/customers", post(api::customers))
         .route("/api/v1/events", post(api::events))
+        .route("/c/{token}", get(click::follow))
         .route(
             "/u/{token}",
             get(unsubscribe::show).post(unsubscribe::unsubscribe),

@@ -11,9 +11,10 @@ use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::Response;
 use chrono::Utc;
 
+use super::page::{escape, page, refused};
 use crate::daemon::Shared;
 use crate::store::Store;
 use crate::token::Purpose;
@@ -92,32 +93,4 @@ fn describe(settings: &crate::config::settings::Settings, category: &str) -> Str
         escape(description),
         escape(&settings.company.name)
     )
-}
-
-fn refused(why: &str) -> Response {
-    page(
-        StatusCode::BAD_REQUEST,
-        "This link does not work",
-        &format!(
-            "<p>{}.</p><p>Use the unsubscribe link in the newest email from us, or reply to it and we will take you off the list.</p>",
-            escape(why)
-        ),
-    )
-}
-
-fn page(status: StatusCode, title: &str, body: &str) -> Response {
-    let html = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title}</title>\
-         <style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;line-height:1.5}}\
-         button{{font-size:1rem;padding:.6rem 1.2rem}}</style></head>\
-         <body><main><h1>{title}</h1>{body}</main></body></html>"
-    );
-    (status, Html(html)).into_response()
-}
-
-/// The same escaping as the HTML part of every message.
-fn escape(text: &str) -> String {
-    handlebars::html_escape(text)
 }

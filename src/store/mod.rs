@@ -215,6 +215,19 @@ pub trait Store {
         now: DateTime<Utc>,
     ) -> Result<Option<CustomerId>, Error>;
 
+    /// Records a response to message `message` (a click, a survey answer);
+    /// with `replace`, earlier responses of the same kind to that message
+    /// go (the last survey answer wins). `None` when no such message exists.
+    async fn record_response(
+        &self,
+        message: uuid::Uuid,
+        response: &NewResponse,
+        now: DateTime<Utc>,
+    ) -> Result<Option<CustomerId>, Error>;
+
+    /// A message's responses, oldest first: (kind, value, comment).
+    async fn responses_of(&self, message: uuid::Uuid) -> Result<Vec<ResponseRow>, Error>;
+
     /// Deletes the detail of attempts that started before `before`; returns
     /// how many went.
     async fn prune_attempts(&self, before: DateTime<Utc>) -> Result<u64, Error>;
@@ -271,6 +284,22 @@ impl PlanningLead {
 
 /// The advisory lock key of the planning lead: "tendplan" in ASCII.
 pub(crate) const PLANNING_LOCK: i64 = 0x7465_6e64_706c_616e;
+
+/// A recorded response as `responses_of` reads it: kind, value, comment.
+pub type ResponseRow = (String, Option<String>, Option<String>);
+
+/// A response to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewResponse {
+    /// `click`, `survey`, …
+    pub kind: &'static str,
+    pub value: Option<String>,
+    pub comment: Option<String>,
+    /// Where it came from: `link`, `survey page`, …
+    pub source: &'static str,
+    /// Earlier responses of this kind to the message are replaced.
+    pub replace: bool,
+}
 
 /// The reason a suppression records for an unsubscribe.
 pub(crate) fn unsubscribed_reason(category: &str, source: &str) -> String {
@@ -505,6 +534,17 @@ impl Store for Db {
         now: DateTime<Utc>,
     ) -> Result<Option<CustomerId>, Error> {
         dispatch!(self, s => s.record_unsubscribe(message, category, source, now).await)
+    }
+    async fn record_response(
+        &self,
+        message: uuid::Uuid,
+        response: &NewResponse,
+        now: DateTime<Utc>,
+    ) -> Result<Option<CustomerId>, Error> {
+        dispatch!(self, s => s.record_response(message, response, now).await)
+    }
+    async fn responses_of(&self, message: uuid::Uuid) -> Result<Vec<ResponseRow>, Error> {
+        dispatch!(self, s => s.responses_of(message).await)
     }
     async fn close(&self) {
         dispatch!(self, s => s.close().await)

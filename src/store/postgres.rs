@@ -862,6 +862,54 @@ impl Store for PgStore {
         Ok(Some(CustomerId::parse(&customer).map_err(Error::Corrupt)?))
     }
 
+    async fn record_response(
+        &self,
+        message: uuid::Uuid,
+        response: &super::NewResponse,
+        now: DateTime<Utc>,
+    ) -> Result<Option<CustomerId>, Error> {
+        let fail = self.fail("recording a response");
+        let mut tx = self.pool.begin().await.map_err(&fail)?;
+        let customer: Option<String> = sqlx::query_scalar(sql::CUSTOMER_OF_MESSAGE)
+            .bind(message.to_string())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        let Some(customer) = customer else {
+            return Ok(None);
+        };
+        if response.replace {
+            sqlx::query(sql::DELETE_RESPONSES_OF)
+                .bind(message.to_string())
+                .bind(response.kind)
+                .execute(&mut *tx)
+                .await
+                .map_err(&fail)?;
+        }
+        sqlx::query(sql::INSERT_RESPONSE)
+            .bind(uuid::Uuid::now_v7().to_string())
+            .bind(message.to_string())
+            .bind(&customer)
+            .bind(response.kind)
+            .bind(&response.value)
+            .bind(&response.comment)
+            .bind(now)
+            .bind(response.source)
+            .execute(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        tx.commit().await.map_err(&fail)?;
+        Ok(Some(CustomerId::parse(&customer).map_err(Error::Corrupt)?))
+    }
+
+    async fn responses_of(&self, message: uuid::Uuid) -> Result<Vec<super::ResponseRow>, Error> {
+        sqlx::query_as(sql::RESPONSES_OF)
+            .bind(message.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.fail("reading responses"))
+    }
+
     async fn prune_attempts(&self, before: DateTime<Utc>) -> Result<u64, Error> {
         let done = sqlx::query(sql::PRUNE_ATTEMPTS)
             .bind(before)

@@ -56,6 +56,14 @@ pub const CUSTOMER_OF_MESSAGE: &str = "SELECT customer_id FROM messages WHERE id
 pub const INSERT_RESPONSE: &str = "INSERT INTO responses (id, message_id, customer_id, kind, \
      value, comment, received_at, source) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 
+/// A message's responses, oldest first (ids are time-ordered UUIDv7).
+pub const RESPONSES_OF: &str =
+    "SELECT kind, value, comment FROM responses WHERE message_id = $1 ORDER BY id";
+
+/// Forgets a message's earlier responses of one kind ($2): for survey
+/// answers, where the last answer per message wins.
+pub const DELETE_RESPONSES_OF: &str = "DELETE FROM responses WHERE message_id = $1 AND kind = $2";
+
 /// Deletes attempts that started before $1. The message keeps its status,
 /// reason and attempt count; only the per-attempt detail goes.
 pub const PRUNE_ATTEMPTS: &str = "DELETE FROM attempts WHERE started_at < $1";

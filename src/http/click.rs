@@ -1,0 +1,45 @@
+//! `GET /c/{token}`: a tracked link. Records the click, then redirects to
+//! the URL bound inside the signed token, and nowhere else: the target is
+//! never read from the request, so the route cannot be used as an open
+//! redirect.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::Utc;
+
+use super::page::refused;
+use crate::daemon::Shared;
+use crate::store::{NewResponse, Store};
+use crate::token::Purpose;
+
+pub async fn follow(State(shared): State<Arc<Shared>>, Path(token): Path<String>) -> Response {
+    let engine = shared.engine();
+    let claims = match engine.signer.verify(&token, Purpose::Click) {
+        Ok(claims) => claims,
+        Err(e) => return refused(&e.to_string()),
+    };
+    let url = claims.value;
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return refused("the link does not lead to a web page");
+    }
+    let click = NewResponse {
+        kind: "click",
+        value: Some(url.clone()),
+        comment: None,
+        source: "link",
+        replace: false,
+    };
+    // The customer gets where they were going even if recording fails.
+    match shared
+        .store
+        .record_response(claims.message, &click, Utc::now())
+        .await
+    {
+        Ok(Some(_)) => crate::telemetry::response_recorded("click"),
+        Ok(None) => tracing::debug!("a click on a link of a message that no longer exists"),
+        Err(e) => tracing::error!(error = %e, "recording a click failed"),
+    }
+    Redirect::to(&url).into_response()
+}
