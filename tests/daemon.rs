@@ -14,6 +14,7 @@ use chrono::Utc;
 use common::daemon::Daemon;
 use common::smtp::SmtpSink;
 use common::{PgDatabase, Project, free_port};
+use tend::store::Store;
 
 const TOKEN: &str = "s3cret-token";
 
@@ -678,4 +679,73 @@ fn a_tracked_link_records_the_click_and_goes_only_where_the_token_says() {
         metrics.contains("tend_responses_total{kind=\"click\"} 1"),
         "{metrics}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_survey_answer_is_recorded_only_by_the_button_and_the_last_one_wins() {
+    let sink = SmtpSink::start();
+    let p = project(sink.port());
+    p.file(
+        "config/playbooks/upgrade.toml",
+        NOTICE.replace("after = \"1s\"", "after = \"1s\"\nsurvey = \"nps\""),
+    );
+    p.file(
+        "templates/failed.md.hbs",
+        "+++\nsubject = \"Upgrade\"\n+++\nHow likely are you to recommend us?\n\n{{> survey}}\n",
+    );
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let d = Daemon::start(&p, port, &[("TEND__HTTP__PUBLIC_URL", &base)]);
+    tokio::task::block_in_place(|| {
+        post_customer_and_event(&d, "ana");
+        wait_for_mail(&sink, 1);
+    });
+    let raw = sink.received()[0].data.clone();
+    let parsed = mail_parser::MessageParser::default()
+        .parse(raw.as_bytes())
+        .unwrap();
+    let html = parsed.body_html(0).unwrap().into_owned();
+    let start = html.find(&format!("{base}/r/")).expect("a survey link");
+    let link = &html[start..];
+    let link = &link[..link.find('"').unwrap()];
+    // The links end in their answer: take the one for 7.
+    let seven = format!("{}/7", link.rsplit_once('/').unwrap().0);
+    let path = seven.strip_prefix(&base).unwrap().to_owned();
+
+    let messages = common::json(&p.tend(&["messages", "--format", "json"]).expect_code(0));
+    let id = uuid::Uuid::parse_str(messages[0]["id"].as_str().unwrap()).unwrap();
+    let store = p.store().await;
+
+    // A scanner's GET: the page, the answer pre-selected, nothing recorded.
+    let page = tokio::task::block_in_place(|| d.get(&path));
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("value=\"7\" checked"), "{}", page.body);
+    assert!(page.body.contains("<textarea"));
+    assert!(store.responses_of(id).await.unwrap().is_empty());
+
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    let post = |body: &str| {
+        tokio::task::block_in_place(|| d.request("POST", &path, &form, body.as_bytes()))
+    };
+    let first = post("answer=7&comment=Setup+was+%3Cb%3Eslow%3C%2Fb%3E");
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert!(first.body.contains("We recorded your answer"));
+    let second = post("answer=9&comment=Better+now");
+    assert_eq!(second.status, 200);
+    assert_eq!(
+        store.responses_of(id).await.unwrap(),
+        vec![(
+            "survey".to_owned(),
+            Some("9".to_owned()),
+            Some("Better now".to_owned())
+        )],
+        "the last answer wins"
+    );
+    // Off the scale, or a forged link: refused, nothing changes.
+    assert_eq!(post("answer=11").status, 400);
+    let mut forged = path.clone();
+    forged.replace_range(4..5, if &forged[4..5] == "A" { "B" } else { "A" });
+    let bad = tokio::task::block_in_place(|| d.request("POST", &forged, &form, b"answer=3"));
+    assert_eq!(bad.status, 400);
+    assert_eq!(store.responses_of(id).await.unwrap().len(), 1);
 }

@@ -1,11 +1,12 @@
 //! The HTTP server (axum): health, readiness and metrics for operators, and
 //! the bearer-token ingestion API for integrations, and the links customers
-//! follow from messages (tracked links, unsubscribe).
+//! follow from messages (tracked links, survey answers, unsubscribe).
 
 mod api;
 mod click;
 mod health;
 mod page;
+mod survey;
 mod unsubscribe;
 
 use std::sync::Arc;
@@ -29,6 +30,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/customers", post(api::customers))
         .route("/api/v1/events", post(api::events))
         .route("/c/{token}", get(click::follow))
+        .route("/r/{token}/{value}", get(survey::show).post(survey::answer))
         .route(
             "/u/{token}",
             get(unsubscribe::show).post(unsubscribe::unsubscribe),
