@@ -641,7 +641,7 @@ fn a_tracked_link_records_the_click_and_goes_only_where_the_token_says() {
     let p = project(sink.port());
     p.file(
         "templates/failed.md.hbs",
-        "+++\nsubject = \"Upgrade\"\n+++\nSee [the notes](https://status.acme.example/m/1?a=1&b=2).\n",
+        "+++\nsubject = \"Upgrade\"\n+++\nSee [the notes](https://status.acme.example/m/1?a=1&b=2) and [the café](https://acme.example/café).\n",
     );
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
@@ -674,9 +674,22 @@ fn a_tracked_link_records_the_click_and_goes_only_where_the_token_says() {
     let bad = d.get(&forged);
     assert_eq!(bad.status, 400);
     assert!(!bad.head.to_ascii_lowercase().contains("location:"));
+    // A link with a character a header cannot carry arrives encoded.
+    let second = html[start + 1..]
+        .find(&format!("{base}/c/"))
+        .map(|i| &html[start + 1 + i..])
+        .expect("a second tracked link");
+    let second = &second[..second.find('"').unwrap()];
+    let cafe = d.get(second.strip_prefix(&base).unwrap());
+    assert_eq!(cafe.status, 303, "{}", cafe.body);
+    assert!(
+        cafe.head.contains("https://acme.example/caf%C3%A9"),
+        "{}",
+        cafe.head
+    );
     let metrics = d.get("/metrics").body;
     assert!(
-        metrics.contains("tend_responses_total{kind=\"click\"} 1"),
+        metrics.contains("tend_responses_total{kind=\"click\"} 2"),
         "{metrics}"
     );
 }

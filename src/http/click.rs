@@ -20,10 +20,13 @@ pub async fn follow(State(shared): State<Arc<Shared>>, Path(token): Path<String>
         Ok(claims) => claims,
         Err(e) => return refused(&e.to_string()),
     };
-    let url = claims.value;
-    if !(url.starts_with("https://") || url.starts_with("http://")) {
-        return refused("the link does not lead to a web page");
-    }
+    // Parsed and serialized again: the result is plain ASCII (punycode
+    // host, percent-encoded path), so it always fits a Location header.
+    let target = match url::Url::parse(&claims.value) {
+        Ok(target) if matches!(target.scheme(), "http" | "https") => target,
+        _ => return refused("the link does not lead to a web page"),
+    };
+    let url = target.as_str().to_owned();
     let click = NewResponse {
         kind: "click",
         value: Some(url.clone()),
