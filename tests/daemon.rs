@@ -560,6 +560,30 @@ async fn sigterm_mid_run_finishes_or_puts_back_every_message() {
     .unwrap();
 }
 
+/// The paths (after `base`) of the links to `base/route/…` in a mail's
+/// HTML part, in order.
+fn linked_paths(mail: &common::smtp::Received, base: &str, route: &str) -> Vec<String> {
+    let parsed = mail_parser::MessageParser::default()
+        .parse(mail.data.as_bytes())
+        .unwrap();
+    let html = parsed.body_html(0).unwrap().into_owned();
+    let prefix = format!("{base}/{route}/");
+    html.match_indices(&prefix)
+        .map(|(at, _)| {
+            let link = &html[at + base.len()..];
+            link[..link.find('"').unwrap()].to_owned()
+        })
+        .collect()
+}
+
+/// `path` with one character of its token changed.
+fn forged(path: &str, at: usize) -> String {
+    let mut forged = path.to_owned();
+    let was = &path[at..at + 1];
+    forged.replace_range(at..at + 1, if was == "A" { "B" } else { "A" });
+    forged
+}
+
 /// The https (here http) URL inside a List-Unsubscribe header.
 fn unsubscribe_url(header: &str) -> String {
     header
@@ -594,10 +618,12 @@ fn one_click_unsubscribe_stops_that_category_and_a_get_changes_nothing() {
     );
     assert!(page.body.contains("Incident and maintenance notices"));
     // A forged link is refused and records nothing either.
-    let mut forged = path.clone();
-    let last = forged.pop().unwrap();
-    forged.push(if last == 'A' { 'B' } else { 'A' });
-    let bad = d.request("POST", &forged, &one_click, b"List-Unsubscribe=One-Click");
+    let bad = d.request(
+        "POST",
+        &forged(&path, path.len() - 1),
+        &one_click,
+        b"List-Unsubscribe=One-Click",
+    );
     assert_eq!(bad.status, 400);
     assert!(bad.body.contains("This link does not work"));
     post_customer_and_event(&d, "ana");
@@ -648,15 +674,9 @@ fn a_tracked_link_records_the_click_and_goes_only_where_the_token_says() {
     let d = Daemon::start(&p, port, &[("TEND__HTTP__PUBLIC_URL", &base)]);
     post_customer_and_event(&d, "ana");
     wait_for_mail(&sink, 1);
-    let raw = sink.received()[0].data.clone();
-    let parsed = mail_parser::MessageParser::default()
-        .parse(raw.as_bytes())
-        .unwrap();
-    let html = parsed.body_html(0).unwrap().into_owned();
-    let start = html.find(&format!("{base}/c/")).expect("a tracked link");
-    let link = &html[start..];
-    let link = &link[..link.find('"').unwrap()];
-    let path = link.strip_prefix(&base).unwrap();
+    let links = linked_paths(&sink.received()[0], &base, "c");
+    assert_eq!(links.len(), 2, "{links:?}");
+    let path = &links[0];
 
     let followed = d.get(&format!("{path}?url=https://evil.example/"));
     assert_eq!(followed.status, 303, "{}", followed.body);
@@ -668,19 +688,11 @@ fn a_tracked_link_records_the_click_and_goes_only_where_the_token_says() {
         "{}",
         followed.head
     );
-    let mut forged = path.to_owned();
-    let last = forged.pop().unwrap();
-    forged.push(if last == 'A' { 'B' } else { 'A' });
-    let bad = d.get(&forged);
+    let bad = d.get(&forged(path, path.len() - 1));
     assert_eq!(bad.status, 400);
     assert!(!bad.head.to_ascii_lowercase().contains("location:"));
     // A link with a character a header cannot carry arrives encoded.
-    let second = html[start + 1..]
-        .find(&format!("{base}/c/"))
-        .map(|i| &html[start + 1 + i..])
-        .expect("a second tracked link");
-    let second = &second[..second.find('"').unwrap()];
-    let cafe = d.get(second.strip_prefix(&base).unwrap());
+    let cafe = d.get(&links[1]);
     assert_eq!(cafe.status, 303, "{}", cafe.body);
     assert!(
         cafe.head.contains("https://acme.example/caf%C3%A9"),
@@ -713,17 +725,10 @@ async fn a_survey_answer_is_recorded_only_by_the_button_and_the_last_one_wins() 
         post_customer_and_event(&d, "ana");
         wait_for_mail(&sink, 1);
     });
-    let raw = sink.received()[0].data.clone();
-    let parsed = mail_parser::MessageParser::default()
-        .parse(raw.as_bytes())
-        .unwrap();
-    let html = parsed.body_html(0).unwrap().into_owned();
-    let start = html.find(&format!("{base}/r/")).expect("a survey link");
-    let link = &html[start..];
-    let link = &link[..link.find('"').unwrap()];
+    let links = linked_paths(&sink.received()[0], &base, "r");
+    assert!(!links.is_empty(), "a survey link");
     // The links end in their answer: take the one for 7.
-    let seven = format!("{}/7", link.rsplit_once('/').unwrap().0);
-    let path = seven.strip_prefix(&base).unwrap().to_owned();
+    let path = format!("{}/7", links[0].rsplit_once('/').unwrap().0);
 
     let messages = common::json(&p.tend(&["messages", "--format", "json"]).expect_code(0));
     let id = uuid::Uuid::parse_str(messages[0]["id"].as_str().unwrap()).unwrap();
@@ -756,9 +761,8 @@ async fn a_survey_answer_is_recorded_only_by_the_button_and_the_last_one_wins() 
     );
     // Off the scale, or a forged link: refused, nothing changes.
     assert_eq!(post("answer=11").status, 400);
-    let mut forged = path.clone();
-    forged.replace_range(4..5, if &forged[4..5] == "A" { "B" } else { "A" });
-    let bad = tokio::task::block_in_place(|| d.request("POST", &forged, &form, b"answer=3"));
+    let bad =
+        tokio::task::block_in_place(|| d.request("POST", &forged(&path, 4), &form, b"answer=3"));
     assert_eq!(bad.status, 400);
     assert_eq!(store.responses_of(id).await.unwrap().len(), 1);
 }

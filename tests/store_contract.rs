@@ -796,6 +796,7 @@ async fn responses_are_kept_and_a_replacing_one_wins(store: &Db) {
         comment: None,
         source: "survey page",
         replace,
+        suppress: false,
     };
     for value in ["3", "9"] {
         let who = store.record_response(m, &answer(value, true), t0()).await;
@@ -812,6 +813,7 @@ async fn responses_are_kept_and_a_replacing_one_wins(store: &Db) {
         comment: None,
         source: "link",
         replace: false,
+        suppress: false,
     };
     store.record_response(m, &click, t0()).await.unwrap();
     store.record_response(m, &click, t0()).await.unwrap();
@@ -824,6 +826,18 @@ async fn responses_are_kept_and_a_replacing_one_wins(store: &Db) {
         2,
         "every click counts"
     );
+}
+
+/// A one-click unsubscribe from `category`.
+fn unsubscribe(category: &str) -> NewResponse {
+    NewResponse {
+        kind: "unsubscribe",
+        value: Some(category.into()),
+        comment: None,
+        source: "one-click",
+        replace: false,
+        suppress: true,
+    }
 }
 
 async fn an_unsubscribe_suppresses_only_that_category(store: &Db) {
@@ -840,7 +854,7 @@ async fn an_unsubscribe_suppresses_only_that_category(store: &Db) {
     let views = store.messages(&MessageFilter::default()).await.unwrap();
     let first = uuid::Uuid::parse_str(&views[0].id).unwrap();
     let who = store
-        .record_unsubscribe(first, "onboarding", "one-click", now)
+        .record_response(first, &unsubscribe("onboarding"), now)
         .await
         .unwrap();
     assert_eq!(who, Some(id("a")));
@@ -855,12 +869,12 @@ async fn an_unsubscribe_suppresses_only_that_category(store: &Db) {
     );
     // Twice (a client retrying) is harmless.
     store
-        .record_unsubscribe(first, "onboarding", "one-click", now)
+        .record_response(first, &unsubscribe("onboarding"), now)
         .await
         .unwrap();
     assert_eq!(
         store
-            .record_unsubscribe(uuid::Uuid::now_v7(), "onboarding", "one-click", now)
+            .record_response(uuid::Uuid::now_v7(), &unsubscribe("onboarding"), now)
             .await
             .unwrap(),
         None,

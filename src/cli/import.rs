@@ -9,7 +9,6 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::clock::Clock;
 use crate::config::{ConfigPath, Env};
-use crate::domain::customer::parse_timezone;
 use crate::import::{self, Defaults, ImportOutcome, Kind, Progress, Rejection};
 use crate::store::Store;
 
@@ -29,11 +28,8 @@ pub async fn run(
     args: ImportArgs,
 ) -> anyhow::Result<ExitCode> {
     let loaded = super::load(path, env, "warn")?;
-    let customers = &loaded.settings.customers;
-    let defaults = Defaults {
-        timezone: parse_timezone(&customers.default_timezone).map_err(anyhow::Error::msg)?,
-        locale: customers.default_locale.clone(),
-    };
+    let defaults =
+        Defaults::from_settings(&loaded.settings.customers).map_err(anyhow::Error::msg)?;
     let store = super::open_store(&loaded).await?;
     let bar = Bar::new();
     let shown = args.file.display().to_string();

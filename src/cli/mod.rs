@@ -125,11 +125,6 @@ fn load_planner(
     Ok((loaded, planner))
 }
 
-/// The delivery worker for the loaded configuration.
-fn load_deliverer(loaded: &Loaded) -> anyhow::Result<crate::deliver::Deliverer> {
-    crate::engine::deliverer(loaded)
-}
-
 /// Connects to the store and applies pending migrations.
 pub(crate) async fn open_store(loaded: &Loaded) -> anyhow::Result<Db> {
     let db = &loaded.settings.database;

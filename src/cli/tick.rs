@@ -34,7 +34,7 @@ struct TickOutcome {
 
 pub async fn run(path: &ConfigPath, env: &Env, args: TickArgs) -> anyhow::Result<ExitCode> {
     let (loaded, planner) = super::load_planner(path, env)?;
-    let deliverer = super::load_deliverer(&loaded)?;
+    let deliverer = crate::engine::deliverer(&loaded)?;
     let store = super::open_store(&loaded).await?;
     let now = Clock::from_flag(args.now).now();
     let started = std::time::Instant::now();

@@ -62,16 +62,23 @@ pub struct DeliverOutcome {
 }
 
 impl DeliverOutcome {
-    fn count(&mut self, settle: &Settle, held: bool) {
+    /// Counts what became of one message; true when it reached a status
+    /// (rather than going back to wait).
+    fn count(&mut self, settle: &Settle, held: bool) -> bool {
         match settle.status {
             Status::Sent => self.sent += 1,
             Status::Failed => self.failed += 1,
             Status::Suppressed => self.suppressed += 1,
             Status::Expired => self.expired += 1,
             Status::Deferred if settle.attempt.is_some() => self.deferred += 1,
-            _ if held => self.held += 1,
-            _ => {}
+            _ => {
+                if held {
+                    self.held += 1;
+                }
+                return false;
+            }
         }
+        true
     }
 }
 
@@ -219,9 +226,7 @@ impl Deliverer {
             };
             while let Some((settles, held)) = recording.recv().await {
                 for s in &settles {
-                    outcome.count(s, held);
-                    let ended = !matches!(s.status, Status::Planned | Status::Deferred);
-                    if ended || s.attempt.is_some() {
+                    if outcome.count(s, held) {
                         crate::telemetry::message_settled(&s.playbook, s.status);
                     }
                 }

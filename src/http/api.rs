@@ -20,7 +20,6 @@ use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
 use crate::daemon::Shared;
-use crate::domain::customer::parse_timezone;
 use crate::import::{self, Defaults, Kind, NumberedRow, Rejection};
 
 pub async fn customers(
@@ -100,10 +99,10 @@ async fn ingest(
         Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
     let engine = shared.engine();
-    let customers = &engine.loaded.settings.customers;
-    let defaults = Defaults {
-        timezone: parse_timezone(&customers.default_timezone).unwrap_or(chrono_tz::Tz::UTC),
-        locale: customers.default_locale.clone(),
+    // The configuration was validated before it was loaded: the zone exists.
+    let defaults = match Defaults::from_settings(&engine.loaded.settings.customers) {
+        Ok(defaults) => defaults,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e),
     };
     let mut rejected: Vec<Rejection> = Vec::new();
     let written = import::import_rows(&shared.store, kind, rows, &defaults, Utc::now(), |r| {

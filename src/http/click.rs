@@ -33,6 +33,7 @@ pub async fn follow(State(shared): State<Arc<Shared>>, Path(token): Path<String>
         comment: None,
         source: "link",
         replace: false,
+        suppress: false,
     };
     // The customer gets where they were going even if recording fails.
     match shared

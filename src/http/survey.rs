@@ -102,6 +102,7 @@ pub async fn answer(
         comment,
         source: "survey page",
         replace: true,
+        suppress: false,
     };
     match shared
         .store

@@ -16,7 +16,7 @@ use chrono::Utc;
 
 use super::page::{escape, page, refused};
 use crate::daemon::Shared;
-use crate::store::Store;
+use crate::store::{NewResponse, Store};
 use crate::token::Purpose;
 
 /// The page for a valid link: what it would do, and the button.
@@ -53,9 +53,17 @@ pub async fn unsubscribe(
     } else {
         "unsubscribe page"
     };
+    let unsubscribe = NewResponse {
+        kind: "unsubscribe",
+        value: Some(claims.value.clone()),
+        comment: None,
+        source,
+        replace: false,
+        suppress: true,
+    };
     match shared
         .store
-        .record_unsubscribe(claims.message, &claims.value, source, Utc::now())
+        .record_response(claims.message, &unsubscribe, Utc::now())
         .await
     {
         Ok(Some(_)) => {

@@ -19,6 +19,16 @@ pub struct Defaults {
     pub locale: String,
 }
 
+impl Defaults {
+    /// The `[customers]` defaults of the configuration.
+    pub fn from_settings(customers: &crate::config::settings::Customers) -> Result<Self, String> {
+        Ok(Self {
+            timezone: parse_timezone(&customers.default_timezone)?,
+            locale: customers.default_locale.clone(),
+        })
+    }
+}
+
 /// The fields a customer row may have; anything else in a CSV is an attribute.
 pub const CUSTOMER_FIELDS: &[&str] = RECORD_FIELDS;
 const CUSTOMER_REQUIRED: &[&str] = &["id", "email"];

@@ -204,20 +204,11 @@ pub trait Store {
     /// Every attempt at one message, oldest first.
     async fn attempts(&self, id: &uuid::Uuid) -> Result<Vec<Attempt>, Error>;
 
-    /// Unsubscribes the customer message `message` went to from `category`:
-    /// a suppression (kept if one exists) and an `unsubscribe` response, in
-    /// one transaction. `None` when no such message exists.
-    async fn record_unsubscribe(
-        &self,
-        message: uuid::Uuid,
-        category: &str,
-        source: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<CustomerId>, Error>;
-
-    /// Records a response to message `message` (a click, a survey answer);
-    /// with `replace`, earlier responses of the same kind to that message
-    /// go (the last survey answer wins). `None` when no such message exists.
+    /// Records a response to message `message` (a click, a survey answer,
+    /// an unsubscribe) in one transaction: with `replace`, earlier responses
+    /// of the same kind to that message go (the last survey answer wins);
+    /// with `suppress`, the customer is suppressed for the category the
+    /// response names. `None` when no such message exists.
     async fn record_response(
         &self,
         message: uuid::Uuid,
@@ -299,6 +290,9 @@ pub struct NewResponse {
     pub source: &'static str,
     /// Earlier responses of this kind to the message are replaced.
     pub replace: bool,
+    /// The response is an unsubscribe: `value` is a category the customer
+    /// must get no more mail of.
+    pub suppress: bool,
 }
 
 /// The reason a suppression records for an unsubscribe.
@@ -525,15 +519,6 @@ impl Store for Db {
     }
     async fn prune_attempts(&self, before: DateTime<Utc>) -> Result<u64, Error> {
         dispatch!(self, s => s.prune_attempts(before).await)
-    }
-    async fn record_unsubscribe(
-        &self,
-        message: uuid::Uuid,
-        category: &str,
-        source: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<CustomerId>, Error> {
-        dispatch!(self, s => s.record_unsubscribe(message, category, source, now).await)
     }
     async fn record_response(
         &self,

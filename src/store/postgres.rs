@@ -820,48 +820,6 @@ impl Store for PgStore {
             .collect()
     }
 
-    async fn record_unsubscribe(
-        &self,
-        message: uuid::Uuid,
-        category: &str,
-        source: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<CustomerId>, Error> {
-        let fail = self.fail("recording an unsubscribe");
-        let mut tx = self.pool.begin().await.map_err(&fail)?;
-        let customer: Option<String> = sqlx::query_scalar(sql::CUSTOMER_OF_MESSAGE)
-            .bind(message.to_string())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(&fail)?;
-        let Some(customer) = customer else {
-            return Ok(None);
-        };
-        sqlx::query(sql::INSERT_RESPONSE)
-            .bind(uuid::Uuid::now_v7().to_string())
-            .bind(message.to_string())
-            .bind(&customer)
-            .bind("unsubscribe")
-            .bind(category)
-            .bind(None::<String>)
-            .bind(now)
-            .bind(source)
-            .execute(&mut *tx)
-            .await
-            .map_err(&fail)?;
-        sqlx::query(sql::INSERT_SUPPRESSION)
-            .bind(&customer)
-            .bind(category)
-            .bind(super::unsubscribed_reason(category, source))
-            .bind(source)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(&fail)?;
-        tx.commit().await.map_err(&fail)?;
-        Ok(Some(CustomerId::parse(&customer).map_err(Error::Corrupt)?))
-    }
-
     async fn record_response(
         &self,
         message: uuid::Uuid,
@@ -898,6 +856,17 @@ impl Store for PgStore {
             .execute(&mut *tx)
             .await
             .map_err(&fail)?;
+        if let (true, Some(category)) = (response.suppress, &response.value) {
+            sqlx::query(sql::INSERT_SUPPRESSION)
+                .bind(&customer)
+                .bind(category)
+                .bind(super::unsubscribed_reason(category, response.source))
+                .bind(response.source)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(&fail)?;
+        }
         tx.commit().await.map_err(&fail)?;
         Ok(Some(CustomerId::parse(&customer).map_err(Error::Corrupt)?))
     }
