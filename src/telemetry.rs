@@ -27,6 +27,8 @@ const JOB_FAILURES: &str = "tend_job_failures_total";
 const RELOADS: &str = "tend_config_reloads_total";
 /// Rows taken in by the ingestion API, by kind and result.
 const INGESTED: &str = "tend_ingested_rows_total";
+/// Requests to the links in mail refused by the per-address rate limit.
+const LIMITED: &str = "tend_http_limited_total";
 
 /// Installs the process-wide Prometheus recorder. Called once, by the
 /// daemon; one-shot commands record into the no-op default.
@@ -75,6 +77,10 @@ fn describe() {
     describe_counter!(JOB_FAILURES, "job passes that failed, by job");
     describe_counter!(RELOADS, "configuration reloads, by result");
     describe_counter!(INGESTED, "rows taken in by the API, by kind and result");
+    describe_counter!(
+        LIMITED,
+        "link requests refused by the per-address rate limit"
+    );
 }
 
 /// A message reached `status` (held messages are not counted: they wait).
@@ -108,6 +114,10 @@ pub fn reloaded(ok: bool) {
 
 pub fn response_recorded(kind: &'static str) {
     counter!(RESPONSES, "kind" => kind).increment(1);
+}
+
+pub fn request_limited() {
+    counter!(LIMITED).increment(1);
 }
 
 pub fn ingested(kind: &'static str, accepted: u64, rejected: u64) {

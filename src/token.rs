@@ -68,6 +68,14 @@ pub struct Claims {
     pub issued: DateTime<Utc>,
 }
 
+impl Claims {
+    /// Whether a link issued with these claims is older than `lifetime`.
+    /// Issue days are whole UTC days, so a link lives at least `lifetime`.
+    pub fn outlived(&self, lifetime: chrono::Duration, now: DateTime<Utc>) -> bool {
+        self.issued + chrono::Duration::days(1) + lifetime <= now
+    }
+}
+
 /// Why a token was refused. Deliberately vague towards the holder.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
@@ -286,6 +294,17 @@ mod tests {
             Signer::new(b"other").verify(&token, Purpose::Click),
             Err(TokenError::BadSignature)
         );
+    }
+
+    #[test]
+    fn links_live_at_least_their_lifetime() {
+        let signer = Signer::new(b"key");
+        let token = signer.sign(Purpose::Survey, Uuid::now_v7(), "nps", now());
+        let claims = signer.verify(&token, Purpose::Survey).unwrap();
+        let lifetime = chrono::Duration::days(30);
+        assert!(!claims.outlived(lifetime, now() + lifetime));
+        assert!(!claims.outlived(lifetime, now() + lifetime + chrono::Duration::hours(13)));
+        assert!(claims.outlived(lifetime, now() + lifetime + chrono::Duration::days(1)));
     }
 
     #[test]

@@ -632,7 +632,7 @@ fn one_click_unsubscribe_stops_that_category_and_a_get_changes_nothing() {
     // RFC 8058 one-click: a POST with that body, no cookies, no redirect.
     let done = d.request("POST", &path, &one_click, b"List-Unsubscribe=One-Click");
     assert_eq!(done.status, 200, "{}", done.body);
-    assert!(done.body.contains("You will no longer receive"));
+    assert!(done.body.contains("You are unsubscribed"), "{}", done.body);
     post_customer_and_event(&d, "ana");
     let started = Instant::now();
     let suppressed = loop {
@@ -765,4 +765,157 @@ async fn a_survey_answer_is_recorded_only_by_the_button_and_the_last_one_wins() 
         tokio::task::block_in_place(|| d.request("POST", &forged(&path, 4), &form, b"answer=3"));
     assert_eq!(bad.status, 400);
     assert_eq!(store.responses_of(id).await.unwrap().len(), 1);
+}
+
+/// Waits until `tend messages` shows a message with `status`; returns it.
+fn wait_for_status(p: &Project, status: &str) -> serde_json::Value {
+    let started = Instant::now();
+    loop {
+        let all = common::json(&p.tend(&["messages", "--format", "json"]).expect_code(0));
+        if let Some(m) = all
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["status"] == status)
+        {
+            return m.clone();
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{all:#}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn the_preference_form_chooses_categories_and_can_bring_mail_back() {
+    let sink = SmtpSink::start();
+    let p = project(sink.port());
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let d = Daemon::start(&p, port, &[("TEND__HTTP__PUBLIC_URL", &base)]);
+    post_customer_and_event(&d, "ana");
+    wait_for_mail(&sink, 1);
+    let header = sink.received()[0].header("List-Unsubscribe").unwrap();
+    let path = unsubscribe_url(&header)
+        .strip_prefix(&base)
+        .unwrap()
+        .to_owned();
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+
+    // Every category the customer may leave is offered, all still wanted.
+    let page = d.get(&path).body;
+    for category in ["onboarding", "tips", "checkins", "maintenance", "incidents"] {
+        assert!(
+            page.contains(&format!("name=\"category\" value=\"{category}\" checked")),
+            "{category}: {page}"
+        );
+    }
+    assert!(page.contains("<label for=\"c-tips\">Tips and best practices</label>"));
+
+    // Keep only incidents: the rest are left, and the page says so.
+    let saved = d.request("POST", &path, &form, b"action=save&category=incidents");
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    assert!(
+        saved.body.contains("You will no longer receive"),
+        "{}",
+        saved.body
+    );
+    assert!(saved.body.contains("<li>Tips and best practices</li>"));
+    let page = d.get(&path).body;
+    assert!(page.contains("value=\"incidents\" checked"), "{page}");
+    assert!(page.contains("value=\"tips\">"), "{page}");
+    post_customer_and_event(&d, "ana");
+    wait_for_mail(&sink, 2);
+
+    // No email at all: the next notice (incidents) is suppressed too.
+    let stop = d.request(
+        "POST",
+        &path,
+        &form,
+        b"action=save&category=incidents&all=stop",
+    );
+    assert!(stop.body.contains("You will get no email"), "{}", stop.body);
+    post_customer_and_event(&d, "ana");
+    let held = wait_for_status(&p, "suppressed");
+    assert!(
+        held["reason"]
+            .as_str()
+            .unwrap()
+            .contains("unsubscribed from * (preferences page)"),
+        "{held}"
+    );
+    assert_eq!(sink.received().len(), 2);
+
+    // Back again: mail flows.
+    let back = d.request("POST", &path, &form, b"action=save&category=incidents");
+    assert_eq!(back.status, 200);
+    assert!(
+        d.get(&path)
+            .body
+            .contains("Stop receiving emails about Incident")
+    );
+    post_customer_and_event(&d, "ana");
+    wait_for_mail(&sink, 3);
+}
+
+#[test]
+fn links_are_rate_limited_per_address_and_old_ones_have_expired() {
+    let sink = SmtpSink::start();
+    let p = project(sink.port());
+    let port = free_port();
+    let d = Daemon::start(
+        &p,
+        port,
+        &[
+            ("TEND__HTTP__RATE_PER_MINUTE", "3"),
+            ("TEND__HTTP__LINK_LIFETIME", "30d"),
+            ("TEND__SECURITY__SECRET", "known-key"),
+        ],
+    );
+    // Links signed with the daemon's key on an old day: expired, except
+    // unsubscribing, which always works.
+    let signer = tend::token::Signer::new(b"known-key");
+    let message = uuid::Uuid::now_v7();
+    let long_ago = Utc::now() - chrono::Duration::days(45);
+    let survey = signer.sign(tend::token::Purpose::Survey, message, "nps", long_ago);
+    let old = d.get(&format!("/r/{survey}/9"));
+    assert_eq!(old.status, 410, "{}", old.body);
+    assert!(old.body.contains("This link has expired"));
+    let click = signer.sign(
+        tend::token::Purpose::Click,
+        message,
+        "https://docs.acme.example/start",
+        long_ago,
+    );
+    let old = d.get(&format!("/c/{click}"));
+    assert_eq!(old.status, 410, "{}", old.body);
+    assert!(
+        old.body
+            .contains("href=\"https://docs.acme.example/start\""),
+        "{}",
+        old.body
+    );
+    let unsubscribe = signer.sign(tend::token::Purpose::Unsubscribe, message, "tips", long_ago);
+    let still = d.get(&format!("/u/{unsubscribe}"));
+    assert_eq!(
+        still.status, 400,
+        "not expired, but for no message: {}",
+        still.body
+    );
+    assert!(still.body.contains("no longer exists"));
+
+    // That was three link requests this minute: the fourth waits.
+    let limited = d.get(&format!("/r/{survey}/9"));
+    assert_eq!(limited.status, 429, "{}", limited.body);
+    assert!(
+        limited
+            .head
+            .to_ascii_lowercase()
+            .contains("retry-after: 60"),
+        "{}",
+        limited.head
+    );
+    // Health and the API are not held back by the links' limit.
+    assert_eq!(d.get("/healthz").status, 200);
+    let metrics = d.get("/metrics").body;
+    assert!(metrics.contains("tend_http_limited_total 1"), "{metrics}");
 }

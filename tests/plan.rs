@@ -324,6 +324,27 @@ fn windows_in_four_zones_from_a_saturday() {
 }
 
 #[test]
+fn incident_notices_are_not_held_for_the_window() {
+    // Due Saturday 2026-03-07 03:00Z: a notice goes at once, a check-in
+    // waits for Monday 09:00.
+    let c = customer(Tz::UTC, "2026-03-06T03:00:00Z");
+    let notice = playbook(&format!(
+        "name = \"n\"\nkind = \"incident\"\ncategory = \"maintenance\"\n{WELCOME}"
+    ));
+    let at = "2026-03-07T03:00:00Z";
+    let found = plan_at(&c, &notice, &History::default(), at, &window());
+    assert_eq!(found[0].send_at, t(at));
+    let found = plan_at(
+        &c,
+        &steps("onboarding", WELCOME),
+        &History::default(),
+        at,
+        &window(),
+    );
+    assert_eq!(found[0].send_at, t("2026-03-09T09:00:00Z"));
+}
+
+#[test]
 fn a_message_the_window_cannot_reach_before_it_expires_is_expired_with_a_reason() {
     let c = customer(Tz::UTC, "2026-03-06T18:00:00Z"); // Friday evening
     let p = steps(

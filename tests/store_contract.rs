@@ -13,7 +13,7 @@ use tend::domain::message::{
 use tend::domain::plan::OccurrenceKey;
 use tend::domain::playbook::{Kind, Survey};
 use tend::store::{
-    Db, DueCursor, NewResponse, NextCheck, PlanWrite, StageChange, Store, WriteOutcome,
+    Db, DueCursor, NewResponse, NextCheck, PlanWrite, Preferences, StageChange, Store, WriteOutcome,
 };
 
 /// Declares each contract test once per backend.
@@ -31,6 +31,7 @@ macro_rules! contract {
 contract!(
     responses_are_kept_and_a_replacing_one_wins,
     an_unsubscribe_suppresses_only_that_category,
+    preferences_lift_only_what_the_customer_chose,
     one_instance_leads_planning_at_a_time,
     a_mark_made_while_a_page_is_planned_is_not_lost,
     due_messages_are_counted_until_they_go,
@@ -796,7 +797,6 @@ async fn responses_are_kept_and_a_replacing_one_wins(store: &Db) {
         comment: None,
         source: "survey page",
         replace,
-        suppress: false,
     };
     for value in ["3", "9"] {
         let who = store.record_response(m, &answer(value, true), t0()).await;
@@ -813,7 +813,6 @@ async fn responses_are_kept_and_a_replacing_one_wins(store: &Db) {
         comment: None,
         source: "link",
         replace: false,
-        suppress: false,
     };
     store.record_response(m, &click, t0()).await.unwrap();
     store.record_response(m, &click, t0()).await.unwrap();
@@ -829,14 +828,11 @@ async fn responses_are_kept_and_a_replacing_one_wins(store: &Db) {
 }
 
 /// A one-click unsubscribe from `category`.
-fn unsubscribe(category: &str) -> NewResponse {
-    NewResponse {
-        kind: "unsubscribe",
-        value: Some(category.into()),
-        comment: None,
+fn unsubscribe(category: &str) -> Preferences {
+    Preferences {
+        unsubscribe: vec![category.into()],
+        resubscribe: Vec::new(),
         source: "one-click",
-        replace: false,
-        suppress: true,
     }
 }
 
@@ -854,7 +850,7 @@ async fn an_unsubscribe_suppresses_only_that_category(store: &Db) {
     let views = store.messages(&MessageFilter::default()).await.unwrap();
     let first = uuid::Uuid::parse_str(&views[0].id).unwrap();
     let who = store
-        .record_response(first, &unsubscribe("onboarding"), now)
+        .set_preferences(first, &unsubscribe("onboarding"), now)
         .await
         .unwrap();
     assert_eq!(who, Some(id("a")));
@@ -867,14 +863,15 @@ async fn an_unsubscribe_suppresses_only_that_category(store: &Db) {
             None
         )]
     );
-    // Twice (a client retrying) is harmless.
+    // Twice (a client retrying) is harmless, and records no second response.
     store
-        .record_response(first, &unsubscribe("onboarding"), now)
+        .set_preferences(first, &unsubscribe("onboarding"), now)
         .await
         .unwrap();
+    assert_eq!(store.responses_of(first).await.unwrap().len(), 1);
     assert_eq!(
         store
-            .record_response(uuid::Uuid::now_v7(), &unsubscribe("onboarding"), now)
+            .set_preferences(uuid::Uuid::now_v7(), &unsubscribe("onboarding"), now)
             .await
             .unwrap(),
         None,
@@ -1198,4 +1195,92 @@ async fn claims_take_the_most_important_first(store: &Db) {
         .await
         .unwrap();
     assert_eq!(rest.len(), 2);
+}
+
+async fn preferences_lift_only_what_the_customer_chose(store: &Db) {
+    store
+        .upsert_customers(&[customer("a"), customer("b")], t0())
+        .await
+        .unwrap();
+    plan_messages(
+        store,
+        &[
+            message("a", "welcome", "signup_at"),
+            message("b", "welcome", "signup_at"),
+        ],
+        t0(),
+    )
+    .await
+    .unwrap();
+    let views = store.messages(&MessageFilter::default()).await.unwrap();
+    let of = |who: &str| {
+        let view = views.iter().find(|v| v.customer_id == who).unwrap();
+        uuid::Uuid::parse_str(&view.id).unwrap()
+    };
+    let (to_a, to_b) = (of("a"), of("b"));
+    assert_eq!(store.subscriptions(to_a).await.unwrap(), Some(Vec::new()));
+    assert_eq!(
+        store.subscriptions(uuid::Uuid::now_v7()).await.unwrap(),
+        None
+    );
+
+    // The customer leaves tips and all mail; a hard bounce also stopped
+    // all mail to someone else.
+    let page = Preferences {
+        unsubscribe: vec!["tips".into(), "*".into()],
+        resubscribe: vec!["onboarding".into()],
+        source: "preferences page",
+    };
+    store.set_preferences(to_a, &page, t0()).await.unwrap();
+    let categories = |s: Vec<Suppression>| s.into_iter().map(|s| s.category).collect::<Vec<_>>();
+    let left = store.subscriptions(to_a).await.unwrap().unwrap();
+    assert_eq!(categories(left.clone()), ["*", "tips"]);
+    assert_eq!(left[0].source, "preferences page");
+    assert_eq!(
+        store.subscriptions(to_b).await.unwrap(),
+        Some(Vec::new()),
+        "another customer's choices are their own"
+    );
+    let now = t0() + Duration::hours(2);
+    let lease = now + Duration::minutes(10);
+    let claimed = store.claim("w", now, lease, 10).await.unwrap();
+    let to_b_claimed = claimed.iter().find(|m| m.id == to_b).unwrap();
+    store.begin_sending("w", &[to_b], now, lease).await.unwrap();
+    let mut bounced = Settle::end(to_b_claimed, Status::Failed, "refused: 5.1.1".into());
+    bounced.suppress = Some(Suppression {
+        customer_id: id("b"),
+        category: "*".into(),
+        reason: "hard bounce: 550 5.1.1 no such user".into(),
+        source: "smtp".into(),
+    });
+    store.settle("w", &[bounced], now).await.unwrap();
+
+    // Coming back lifts the customer's own choice, not a bounce.
+    let back = Preferences {
+        unsubscribe: Vec::new(),
+        resubscribe: vec!["tips".into(), "*".into()],
+        source: "preferences page",
+    };
+    store.set_preferences(to_a, &back, t0()).await.unwrap();
+    assert_eq!(store.subscriptions(to_a).await.unwrap(), Some(Vec::new()));
+    store.set_preferences(to_b, &back, t0()).await.unwrap();
+    assert_eq!(
+        categories(store.subscriptions(to_b).await.unwrap().unwrap()),
+        ["*"],
+        "a hard bounce is not lifted from the preferences page"
+    );
+    let unsubscribed: Vec<_> = store
+        .responses_of(to_a)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.0, r.1.unwrap()))
+        .collect();
+    assert_eq!(
+        unsubscribed,
+        [
+            ("unsubscribe".to_owned(), "tips".to_owned()),
+            ("unsubscribe".to_owned(), "*".to_owned())
+        ]
+    );
 }

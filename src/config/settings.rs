@@ -223,6 +223,15 @@ pub struct Http {
     pub public_url: String,
     pub api_token: Option<Secret>,
     pub api_token_file: String,
+    /// How long survey and tracked links work after the message was sent.
+    /// Unsubscribe links always work.
+    pub link_lifetime: Span,
+    /// Requests per minute one client address may make to the links in
+    /// mail (`/r/`, `/c/`, `/u/`); 0 = unlimited.
+    pub rate_per_minute: u32,
+    /// The header that carries the client's address when tend runs behind
+    /// a reverse proxy (e.g. `X-Forwarded-For`); empty = the peer address.
+    pub client_ip_header: String,
 }
 
 impl Default for Http {
@@ -232,6 +241,9 @@ impl Default for Http {
             public_url: "http://127.0.0.1:8080".into(),
             api_token: None,
             api_token_file: String::new(),
+            link_lifetime: span("180d"),
+            rate_per_minute: 120,
+            client_ip_header: String::new(),
         }
     }
 }
@@ -418,10 +430,22 @@ pub struct StageRule {
     pub when: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Inbound {
+    /// Soft bounces (full mailbox, server busy) a customer may collect
+    /// before all mail to them is suppressed.
+    pub soft_bounce_limit: u32,
     pub imap: Option<Imap>,
+}
+
+impl Default for Inbound {
+    fn default() -> Self {
+        Self {
+            soft_bounce_limit: 3,
+            imap: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]

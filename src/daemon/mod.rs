@@ -46,12 +46,19 @@ pub struct Shared {
     /// not change it).
     deliver_every: Duration,
     pub metrics: Option<PrometheusHandle>,
+    /// The per-address limit on the links in mail (fixed at start).
+    pub limiter: crate::http::Limiter,
     pub stop: CancellationToken,
 }
 
 impl Shared {
     pub fn new(store: Db, engine: Engine, metrics: Option<PrometheusHandle>) -> Self {
-        let deliver_every = engine.loaded.settings.schedule.deliver_every.as_std();
+        let settings = &engine.loaded.settings;
+        let deliver_every = settings.schedule.deliver_every.as_std();
+        let limiter = crate::http::Limiter::new(
+            settings.http.rate_per_minute,
+            &settings.http.client_ip_header,
+        );
         Self {
             store,
             engine: RwLock::new(Arc::new(engine)),
@@ -61,6 +68,7 @@ impl Shared {
             heartbeat: AtomicI64::new(Utc::now().timestamp_millis()),
             deliver_every,
             metrics,
+            limiter,
             stop: CancellationToken::new(),
         }
     }
@@ -261,6 +269,7 @@ pub async fn housekeeping_pass(shared: &Shared) -> anyhow::Result<()> {
     if let Some(metrics) = &shared.metrics {
         metrics.run_upkeep();
     }
+    shared.limiter.forget_idle();
     Ok(())
 }
 

@@ -203,7 +203,12 @@ pub fn due(
                 if !*checked.get_or_insert_with(|| holds(&step.when)) {
                     break;
                 }
-                let send_at = window.next_opening(due_at, customer.record.timezone);
+                // Incident notices are urgent: no send window (nor cap).
+                let send_at = if step.kind == Kind::Incident {
+                    due_at
+                } else {
+                    window.next_opening(due_at, customer.record.timezone)
+                };
                 let expires_at = due_at + expires;
                 let expired = (send_at > expires_at).then(|| {
                     format!(

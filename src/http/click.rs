@@ -9,22 +9,19 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
 
+use super::link;
 use super::page::refused;
 use crate::daemon::Shared;
 use crate::store::{NewResponse, Store};
 use crate::token::Purpose;
 
 pub async fn follow(State(shared): State<Arc<Shared>>, Path(token): Path<String>) -> Response {
-    let engine = shared.engine();
-    let claims = match engine.signer.verify(&token, Purpose::Click) {
+    let claims = match link::claims(&shared.engine(), &token, Purpose::Click, Utc::now()) {
         Ok(claims) => claims,
-        Err(e) => return refused(&e.to_string()),
+        Err(refusal) => return refusal.page(),
     };
-    // Parsed and serialized again: the result is plain ASCII (punycode
-    // host, percent-encoded path), so it always fits a Location header.
-    let target = match url::Url::parse(&claims.value) {
-        Ok(target) if matches!(target.scheme(), "http" | "https") => target,
-        _ => return refused("the link does not lead to a web page"),
+    let Some(target) = link::web_page(&claims.value) else {
+        return refused("the link does not lead to a web page");
     };
     let url = target.as_str().to_owned();
     let click = NewResponse {
@@ -33,7 +30,6 @@ pub async fn follow(State(shared): State<Arc<Shared>>, Path(token): Path<String>
         comment: None,
         source: "link",
         replace: false,
-        suppress: false,
     };
     // The customer gets where they were going even if recording fails.
     match shared

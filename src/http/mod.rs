@@ -5,14 +5,19 @@
 mod api;
 mod click;
 mod health;
+mod limit;
+mod link;
 mod page;
+mod preferences;
 mod survey;
-mod unsubscribe;
+
+pub use limit::Limiter;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::middleware;
 use axum::routing::{get, post};
 
 use crate::daemon::Shared;
@@ -23,18 +28,25 @@ pub const MAX_BODY: usize = 16 * 1024 * 1024;
 
 /// Every route, with the shared state.
 pub fn router(shared: Arc<Shared>) -> Router {
+    // The links in mail are public: each client address is rate-limited.
+    let links = Router::new()
+        .route("/c/{token}", get(click::follow))
+        .route("/r/{token}/{value}", get(survey::show).post(survey::answer))
+        .route(
+            "/u/{token}",
+            get(preferences::show).post(preferences::choose),
+        )
+        .route_layer(middleware::from_fn_with_state(
+            Arc::clone(&shared),
+            limit::per_address,
+        ));
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .route("/api/v1/customers", post(api::customers))
         .route("/api/v1/events", post(api::events))
-        .route("/c/{token}", get(click::follow))
-        .route("/r/{token}/{value}", get(survey::show).post(survey::answer))
-        .route(
-            "/u/{token}",
-            get(unsubscribe::show).post(unsubscribe::unsubscribe),
-        )
+        .merge(links)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(shared)
 }
@@ -42,7 +54,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
 /// Serves until the daemon stops; requests in progress finish first.
 pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
     let stop = shared.stop.clone();
-    let served = axum::serve(listener, router(shared))
+    let app = router(shared).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(async move { stop.cancelled().await })
         .await;
     if let Err(e) = served {

@@ -16,6 +16,16 @@ pub fn refused(why: &str) -> Response {
     )
 }
 
+/// The store could not record what the customer did: nothing is lost on
+/// their side if they try again.
+pub fn try_again() -> Response {
+    page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Please try again",
+        "<p>We could not record that just now. Please try again in a minute.</p>",
+    )
+}
+
 pub fn page(status: StatusCode, title: &str, body: &str) -> Response {
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\

@@ -16,7 +16,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::Utc;
 
-use super::page::{escape, page, refused};
+use super::link::{self, Refusal};
+use super::page::{escape, page, refused, try_again};
 use crate::daemon::Shared;
 use crate::domain::playbook::Survey;
 use crate::render::context::answers;
@@ -26,15 +27,11 @@ use crate::token::{Claims, Purpose};
 /// The longest comment kept, in characters.
 const MAX_COMMENT: usize = 5000;
 
-/// The survey a valid token is for, or why the link cannot be used.
-fn survey_of(shared: &Shared, token: &str) -> Result<(Claims, Survey), String> {
-    let claims = shared
-        .engine()
-        .signer
-        .verify(token, Purpose::Survey)
-        .map_err(|e| e.to_string())?;
-    let survey =
-        Survey::parse(&claims.value).ok_or_else(|| "the link is for no survey".to_owned())?;
+/// The survey a usable token is for, or why not.
+fn survey_of(shared: &Shared, token: &str) -> Result<(Claims, Survey), Refusal> {
+    let claims = link::claims(&shared.engine(), token, Purpose::Survey, Utc::now())?;
+    let survey = Survey::parse(&claims.value)
+        .ok_or_else(|| Refusal::Invalid("the link is for no survey".into()))?;
     Ok((claims, survey))
 }
 
@@ -49,7 +46,7 @@ pub async fn show(
 ) -> Response {
     let (_, survey) = match survey_of(&shared, &token) {
         Ok(found) => found,
-        Err(why) => return refused(&why),
+        Err(refusal) => return refusal.page(),
     };
     if !on_scale(survey, &value) {
         return refused("that answer is not on this survey's scale");
@@ -84,7 +81,7 @@ pub async fn answer(
 ) -> Response {
     let (claims, survey) = match survey_of(&shared, &token) {
         Ok(found) => found,
-        Err(why) => return refused(&why),
+        Err(refusal) => return refusal.page(),
     };
     // No form (or not a form): the answer in the link stands alone.
     let form = form.map(|Form(f)| f).unwrap_or_default();
@@ -102,7 +99,6 @@ pub async fn answer(
         comment,
         source: "survey page",
         replace: true,
-        suppress: false,
     };
     match shared
         .store
@@ -123,11 +119,7 @@ pub async fn answer(
         Ok(None) => refused("the link is for a message that no longer exists"),
         Err(e) => {
             tracing::error!(error = %e, "recording a survey answer failed");
-            page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Please try again",
-                "<p>We could not record that just now. Please send it again in a minute.</p>",
-            )
+            try_again()
         }
     }
 }

@@ -16,7 +16,7 @@ use chrono_tz::Tz;
 use crate::domain::customer::{Customer, CustomerId, CustomerRecord};
 use crate::domain::event::EventRecord;
 use crate::domain::message::{
-    Attempt, AttemptOutcome, MessageFilter, MessageView, NewMessage, Outgoing, Settle,
+    Attempt, AttemptOutcome, MessageFilter, MessageView, NewMessage, Outgoing, Settle, Suppression,
 };
 use crate::domain::plan::{EventFact, History, OccurrenceKey, StageEntry};
 
@@ -204,15 +204,31 @@ pub trait Store {
     /// Every attempt at one message, oldest first.
     async fn attempts(&self, id: &uuid::Uuid) -> Result<Vec<Attempt>, Error>;
 
-    /// Records a response to message `message` (a click, a survey answer,
-    /// an unsubscribe) in one transaction: with `replace`, earlier responses
-    /// of the same kind to that message go (the last survey answer wins);
-    /// with `suppress`, the customer is suppressed for the category the
-    /// response names. `None` when no such message exists.
+    /// Records a response to message `message` (a click, a survey answer)
+    /// in one transaction: with `replace`, earlier responses of the same
+    /// kind to that message go (the last survey answer wins). `None` when no
+    /// such message exists.
     async fn record_response(
         &self,
         message: uuid::Uuid,
         response: &NewResponse,
+        now: DateTime<Utc>,
+    ) -> Result<Option<CustomerId>, Error>;
+
+    /// What the customer a message went to is unsubscribed from (a
+    /// category, or `*` for all mail), by category; `None` when no such
+    /// message exists.
+    async fn subscriptions(&self, message: uuid::Uuid) -> Result<Option<Vec<Suppression>>, Error>;
+
+    /// Applies a customer's choices, made from a link in `message`, in one
+    /// transaction: each category in `unsubscribe` is suppressed and gets an
+    /// `unsubscribe` response (once: repeating it changes nothing); each in
+    /// `resubscribe` is lifted if the customer had chosen it (a bounce or a
+    /// complaint stays). `None` when no such message exists.
+    async fn set_preferences(
+        &self,
+        message: uuid::Uuid,
+        choice: &Preferences,
         now: DateTime<Utc>,
     ) -> Result<Option<CustomerId>, Error>;
 
@@ -290,9 +306,34 @@ pub struct NewResponse {
     pub source: &'static str,
     /// Earlier responses of this kind to the message are replaced.
     pub replace: bool,
-    /// The response is an unsubscribe: `value` is a category the customer
-    /// must get no more mail of.
-    pub suppress: bool,
+}
+
+/// A customer's choice of what mail to get, from a link in a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preferences {
+    /// Categories (or `*` for all mail) to get no more of.
+    pub unsubscribe: Vec<String>,
+    /// Categories (or `*`) to get again, if the customer had left them.
+    pub resubscribe: Vec<String>,
+    /// Where the choice was made: one of [`CHOSEN_BY_CUSTOMER`].
+    pub source: &'static str,
+}
+
+/// The sources of suppressions a customer chose, and so may lift again.
+/// Bounces and complaints are not among them. `sql::LIFT_CHOSEN` spells the
+/// same list.
+pub const CHOSEN_BY_CUSTOMER: [&str; 3] = ["one-click", "unsubscribe page", "preferences page"];
+
+/// A suppression as `SUPPRESSIONS_OF` reads it.
+pub(crate) fn suppression(
+    (customer, category, reason, source): (String, String, String, String),
+) -> Result<Suppression, Error> {
+    Ok(Suppression {
+        customer_id: CustomerId::parse(&customer).map_err(Error::Corrupt)?,
+        category,
+        reason,
+        source,
+    })
 }
 
 /// The reason a suppression records for an unsubscribe.
@@ -527,6 +568,17 @@ impl Store for Db {
         now: DateTime<Utc>,
     ) -> Result<Option<CustomerId>, Error> {
         dispatch!(self, s => s.record_response(message, response, now).await)
+    }
+    async fn subscriptions(&self, message: uuid::Uuid) -> Result<Option<Vec<Suppression>>, Error> {
+        dispatch!(self, s => s.subscriptions(message).await)
+    }
+    async fn set_preferences(
+        &self,
+        message: uuid::Uuid,
+        choice: &Preferences,
+        now: DateTime<Utc>,
+    ) -> Result<Option<CustomerId>, Error> {
+        dispatch!(self, s => s.set_preferences(message, choice, now).await)
     }
     async fn responses_of(&self, message: uuid::Uuid) -> Result<Vec<ResponseRow>, Error> {
         dispatch!(self, s => s.responses_of(message).await)

@@ -64,6 +64,15 @@ pub const RESPONSES_OF: &str =
 /// answers, where the last answer per message wins.
 pub const DELETE_RESPONSES_OF: &str = "DELETE FROM responses WHERE message_id = $1 AND kind = $2";
 
+/// A customer's suppressions, by category.
+pub const SUPPRESSIONS_OF: &str = "SELECT customer_id, category, reason, source FROM suppressions \
+     WHERE customer_id = $1 ORDER BY category";
+
+/// Lifts a suppression ($2) the customer ($1) chose; the sources are
+/// `store::CHOSEN_BY_CUSTOMER`.
+pub const LIFT_CHOSEN: &str = "DELETE FROM suppressions WHERE customer_id = $1 AND category = $2 \
+     AND source IN ('one-click', 'unsubscribe page', 'preferences page')";
+
 /// Deletes attempts that started before $1. The message keeps its status,
 /// reason and attempt count; only the per-attempt detail goes.
 pub const PRUNE_ATTEMPTS: &str = "DELETE FROM attempts WHERE started_at < $1";

@@ -19,7 +19,9 @@ use super::{
 use super::{DueCursor, NextCheck, PlanWrite};
 use crate::domain::customer::{Customer, CustomerId, CustomerRecord, parse_timezone};
 use crate::domain::event::EventRecord;
-use crate::domain::message::{Attempt, MessageFilter, MessageView, NewMessage, Outgoing, Settle};
+use crate::domain::message::{
+    Attempt, MessageFilter, MessageView, NewMessage, Outgoing, Settle, Suppression,
+};
 use crate::domain::plan::{EventFact, History, OccurrenceKey, StageEntry};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -881,13 +883,77 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(&fail)?;
-        if let (true, Some(category)) = (response.suppress, &response.value) {
-            sqlx::query(sql::INSERT_SUPPRESSION)
+        tx.commit().await.map_err(&fail)?;
+        Ok(Some(CustomerId::parse(&customer).map_err(Error::Corrupt)?))
+    }
+
+    async fn subscriptions(&self, message: uuid::Uuid) -> Result<Option<Vec<Suppression>>, Error> {
+        let fail = self.fail("reading a customer's subscriptions");
+        let customer: Option<String> = sqlx::query_scalar(sql::CUSTOMER_OF_MESSAGE)
+            .bind(message.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(&fail)?;
+        let Some(customer) = customer else {
+            return Ok(None);
+        };
+        let rows: Vec<(String, String, String, String)> = sqlx::query_as(sql::SUPPRESSIONS_OF)
+            .bind(&customer)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(&fail)?;
+        rows.into_iter()
+            .map(super::suppression)
+            .collect::<Result<_, _>>()
+            .map(Some)
+    }
+
+    async fn set_preferences(
+        &self,
+        message: uuid::Uuid,
+        choice: &super::Preferences,
+        now: DateTime<Utc>,
+    ) -> Result<Option<CustomerId>, Error> {
+        let fail = self.fail("recording a customer's preferences");
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
+        let customer: Option<String> = sqlx::query_scalar(sql::CUSTOMER_OF_MESSAGE)
+            .bind(message.to_string())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        let Some(customer) = customer else {
+            return Ok(None);
+        };
+        for category in &choice.unsubscribe {
+            let added = sqlx::query(sql::INSERT_SUPPRESSION)
                 .bind(&customer)
                 .bind(category)
-                .bind(super::unsubscribed_reason(category, response.source))
-                .bind(response.source)
+                .bind(super::unsubscribed_reason(category, choice.source))
+                .bind(choice.source)
                 .bind(ms(now))
+                .execute(&mut *tx)
+                .await
+                .map_err(&fail)?;
+            if added.rows_affected() == 0 {
+                continue;
+            }
+            sqlx::query(sql::INSERT_RESPONSE)
+                .bind(uuid::Uuid::now_v7().to_string())
+                .bind(message.to_string())
+                .bind(&customer)
+                .bind("unsubscribe")
+                .bind(category)
+                .bind(None::<String>)
+                .bind(ms(now))
+                .bind(choice.source)
+                .execute(&mut *tx)
+                .await
+                .map_err(&fail)?;
+        }
+        for category in &choice.resubscribe {
+            sqlx::query(sql::LIFT_CHOSEN)
+                .bind(&customer)
+                .bind(category)
                 .execute(&mut *tx)
                 .await
                 .map_err(&fail)?;

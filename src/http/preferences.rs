@@ -1,0 +1,252 @@
+//! `GET /u/{token}` and `POST /u/{token}`: unsubscribing, and choosing which
+//! categories of mail to get.
+//!
+//! A GET only shows the page: mail scanners open every link and must not
+//! unsubscribe anyone. A POST changes things: the RFC 8058 one-click request
+//! mail clients send (`List-Unsubscribe=One-Click`), the page's unsubscribe
+//! button, or its preference form. No login, no cookies, no redirect: the
+//! answer is a 200 page saying what happened. Unsubscribe links never
+//! expire; a forged or altered one gets a clear page and records nothing.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use chrono::Utc;
+
+use super::link;
+use super::page::{escape, page, refused, try_again};
+use crate::config::settings::{Category, Settings};
+use crate::daemon::Shared;
+use crate::domain::message::Suppression;
+use crate::store::{CHOSEN_BY_CUSTOMER, Preferences, Store};
+use crate::token::{Claims, Purpose};
+
+/// The suppression of all mail.
+const ALL: &str = "*";
+
+/// The preferences page: unsubscribe from this message's category in one
+/// press, or choose among every category.
+pub async fn show(State(shared): State<Arc<Shared>>, Path(token): Path<String>) -> Response {
+    let engine = shared.engine();
+    let claims = match link::claims(&engine, &token, Purpose::Unsubscribe, Utc::now()) {
+        Ok(claims) => claims,
+        Err(refusal) => return refusal.page(),
+    };
+    match shared.store.subscriptions(claims.message).await {
+        Ok(Some(suppressed)) => page(
+            StatusCode::OK,
+            "Your email preferences",
+            &preferences_page(&engine.loaded.settings, &claims.value, &suppressed),
+        ),
+        Ok(None) => refused("the link is for a message that no longer exists"),
+        Err(e) => {
+            tracing::error!(error = %e, "reading a customer's subscriptions failed");
+            try_again()
+        }
+    }
+}
+
+/// Applies a one-click request, the unsubscribe button or the form.
+pub async fn choose(
+    State(shared): State<Arc<Shared>>,
+    Path(token): Path<String>,
+    body: String,
+) -> Response {
+    let engine = shared.engine();
+    let settings = &engine.loaded.settings;
+    let claims = match link::claims(&engine, &token, Purpose::Unsubscribe, Utc::now()) {
+        Ok(claims) => claims,
+        Err(refusal) => return refusal.page(),
+    };
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect();
+    let choice = choice_of(settings, &claims, &form);
+    match shared
+        .store
+        .set_preferences(claims.message, &choice, Utc::now())
+        .await
+    {
+        Ok(Some(_)) => {
+            for _ in &choice.unsubscribe {
+                crate::telemetry::response_recorded("unsubscribe");
+            }
+            page(StatusCode::OK, "Saved", &outcome(settings, &choice))
+        }
+        Ok(None) => refused("the link is for a message that no longer exists"),
+        Err(e) => {
+            tracing::error!(error = %e, "recording an unsubscribe failed");
+            try_again()
+        }
+    }
+}
+
+/// What a POST asks for. The form's `action=save` sets every category from
+/// its checkboxes; anything else (the one-click body, the button, an empty
+/// body) unsubscribes from the link's category.
+fn choice_of(settings: &Settings, claims: &Claims, form: &[(String, String)]) -> Preferences {
+    let field = |name: &'static str| {
+        form.iter()
+            .filter(move |(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    if field("action").any(|a| a == "save") {
+        let wanted: HashSet<&str> = field("category").collect();
+        let (mut resubscribe, mut unsubscribe): (Vec<String>, Vec<String>) = choosable(settings)
+            .map(|c| c.name.clone())
+            .partition(|name| wanted.contains(name.as_str()));
+        if field("all").any(|v| v == "stop") {
+            unsubscribe.push(ALL.into());
+        } else {
+            resubscribe.push(ALL.into());
+        }
+        return Preferences {
+            unsubscribe,
+            resubscribe,
+            source: CHOSEN_BY_CUSTOMER[2],
+        };
+    }
+    let one_click = form
+        .iter()
+        .any(|(k, v)| k == "List-Unsubscribe" && v == "One-Click");
+    let category = &claims.value;
+    Preferences {
+        unsubscribe: if can_leave(settings, category) {
+            vec![category.clone()]
+        } else {
+            Vec::new()
+        },
+        resubscribe: Vec::new(),
+        source: if one_click {
+            CHOSEN_BY_CUSTOMER[0]
+        } else {
+            CHOSEN_BY_CUSTOMER[1]
+        },
+    }
+}
+
+/// The categories a customer may leave, in the configured order.
+fn choosable(settings: &Settings) -> impl Iterator<Item = &Category> {
+    settings.categories.iter().filter(|c| c.unsubscribable)
+}
+
+/// Whether a customer may leave `category`. One no longer configured may
+/// always be left.
+fn can_leave(settings: &Settings, category: &str) -> bool {
+    settings
+        .categories
+        .iter()
+        .find(|c| c.name == category)
+        .is_none_or(|c| c.unsubscribable)
+}
+
+/// "Getting started with Acme Cloud", escaped for HTML.
+fn describe(settings: &Settings, category: &str) -> String {
+    let description = settings
+        .categories
+        .iter()
+        .find(|c| c.name == category)
+        .map(|c| c.description.as_str())
+        .filter(|d| !d.is_empty())
+        .unwrap_or(category);
+    escape(description)
+}
+
+fn preferences_page(settings: &Settings, category: &str, suppressed: &[Suppression]) -> String {
+    let company = escape(&settings.company.name);
+    let left = |name: &str| suppressed.iter().any(|s| s.category == name);
+    let mut html = String::new();
+    // What only tend stopped (a bounce, a complaint) is said plainly: the
+    // customer cannot lift it here, and should know why mail stopped.
+    for s in suppressed
+        .iter()
+        .filter(|s| !CHOSEN_BY_CUSTOMER.contains(&s.source.as_str()))
+    {
+        html.push_str(&format!(
+            "<p role=\"status\"><strong>Note:</strong> {}.</p>",
+            escape(&s.reason)
+        ));
+    }
+    if left(ALL) {
+        html.push_str(&format!(
+            "<p>You get no email from {company} at the moment.</p>"
+        ));
+    } else if !can_leave(settings, category) {
+        html.push_str(&format!(
+            "<p>Emails about {} tell you about your service and cannot be turned off. You can choose what else you receive below.</p>",
+            describe(settings, category)
+        ));
+    } else if left(category) {
+        html.push_str(&format!(
+            "<p>You are unsubscribed from emails about {}.</p>",
+            describe(settings, category)
+        ));
+    } else {
+        html.push_str(&format!(
+            "<form method=\"post\"><input type=\"hidden\" name=\"action\" value=\"unsubscribe\">\
+             <p>Stop receiving emails about {} from {company}?</p>\
+             <button type=\"submit\">Unsubscribe</button></form>",
+            describe(settings, category)
+        ));
+    }
+    let boxes: String = choosable(settings)
+        .map(|c| {
+            let checked = if left(&c.name) { "" } else { " checked" };
+            let id = format!("c-{}", escape(&c.name));
+            format!(
+                "<p><input type=\"checkbox\" id=\"{id}\" name=\"category\" value=\"{}\"{checked}> <label for=\"{id}\">{}</label></p>",
+                escape(&c.name),
+                describe(settings, &c.name)
+            )
+        })
+        .collect();
+    let all = if left(ALL) { " checked" } else { "" };
+    html.push_str(&format!(
+        "<form method=\"post\"><input type=\"hidden\" name=\"action\" value=\"save\">\
+         <fieldset><legend>Emails I want from {company}</legend>{boxes}</fieldset>\
+         <p><input type=\"checkbox\" id=\"all\" name=\"all\" value=\"stop\"{all}> <label for=\"all\">No email from {company} at all</label></p>\
+         <button type=\"submit\">Save my preferences</button></form>"
+    ));
+    html
+}
+
+/// What the customer is told after a POST.
+fn outcome(settings: &Settings, choice: &Preferences) -> String {
+    let company = escape(&settings.company.name);
+    if choice.source != CHOSEN_BY_CUSTOMER[2] {
+        return match choice.unsubscribe.first() {
+            Some(category) => format!(
+                "<p>You are unsubscribed: you will no longer receive emails about {} from {company}.</p>",
+                describe(settings, category)
+            ),
+            None => "<p>These emails tell you about your service and cannot be turned off. You can choose what else you receive from the same link.</p>".into(),
+        };
+    }
+    if choice.unsubscribe.iter().any(|c| c == ALL) {
+        return format!("<p>Saved. You will get no email from {company}.</p>");
+    }
+    let list = |names: &[String]| {
+        names
+            .iter()
+            .filter(|n| *n != ALL)
+            .map(|n| format!("<li>{}</li>", describe(settings, n)))
+            .collect::<String>()
+    };
+    let mut html = "<p>Saved.</p>".to_owned();
+    let wanted = list(&choice.resubscribe);
+    if !wanted.is_empty() {
+        html.push_str(&format!(
+            "<p>You will receive emails about:</p><ul>{wanted}</ul>"
+        ));
+    }
+    let unwanted = list(&choice.unsubscribe);
+    if !unwanted.is_empty() {
+        html.push_str(&format!(
+            "<p>You will no longer receive emails about:</p><ul>{unwanted}</ul>"
+        ));
+    }
+    html
+}
