@@ -13,11 +13,15 @@
 //! - [`deliver`]: the outbox worker: claim, decide, compose, send, record.
 //! - [`token`]: signed link and reply tokens, made at delivery and checked
 //!   when a customer answers.
+//! - [`inbound`]: replies, bounces and complaints coming back by mail (a
+//!   file, the webhook, IMAP): classified, matched to the message they
+//!   answer, recorded.
 //! - [`store`]: the only place with SQL; SQLite and PostgreSQL behind one trait.
 //! - [`engine`]: the configured planner and delivery worker, built together.
 //! - [`daemon`]: `tend run`: job loops woken by the scheduler, signals,
 //!   reload, systemd notifications, graceful stop.
-//! - [`http`]: health, readiness, metrics and the ingestion API (axum).
+//! - [`http`]: health, readiness, metrics, the ingestion API and the links
+//!   customers follow from messages (axum).
 //! - [`telemetry`]: every metric's name and labels.
 //! - [`check`]: every validation a person can run before shipping an edit.
 //! - [`cli`]: one module per command; `main.rs` only maps errors to exit codes.
@@ -32,6 +36,7 @@ pub mod domain;
 pub mod engine;
 pub mod http;
 pub mod import;
+pub mod inbound;
 pub mod planner;
 pub mod playbooks;
 pub mod problem;

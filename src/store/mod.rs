@@ -232,6 +232,12 @@ pub trait Store {
         now: DateTime<Utc>,
     ) -> Result<Option<CustomerId>, Error>;
 
+    /// Records one inbound message in one transaction: the raw mail (kept
+    /// matched or not), the message it answers (by its reply token, else by
+    /// the first Message-ID of ours it refers to), its response, and what it
+    /// does to suppression. A second copy records nothing.
+    async fn record_inbound(&self, mail: &InboundMail) -> Result<InboundRecorded, Error>;
+
     /// A message's responses, oldest first: (kind, value, comment).
     async fn responses_of(&self, message: uuid::Uuid) -> Result<Vec<ResponseRow>, Error>;
 
@@ -308,6 +314,65 @@ pub struct NewResponse {
     pub replace: bool,
 }
 
+/// One inbound message, classified, for the store to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundMail {
+    pub id: uuid::Uuid,
+    /// The door it came through: `imap`, `webhook`, `file`.
+    pub source: &'static str,
+    pub received_at: DateTime<Utc>,
+    /// Its Message-ID, or a digest of its bytes: a second copy is skipped.
+    pub dedupe: String,
+    /// What the classifier made of it (`hard_bounce`, `reply`, …).
+    pub classification: &'static str,
+    pub raw: Vec<u8>,
+    /// The message its plus-address reply token names.
+    pub by_token: Option<uuid::Uuid>,
+    /// Messages of ours it refers to, most telling first: (id, Message-ID).
+    pub by_reference: Vec<(uuid::Uuid, String)>,
+    pub response: Option<InboundResponse>,
+    pub effect: Effect,
+}
+
+/// The response an inbound message is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundResponse {
+    /// `reply`, `auto_reply`, `bounce`, `complaint`.
+    pub kind: &'static str,
+    pub value: Option<String>,
+    pub comment: Option<String>,
+}
+
+/// What an inbound message does to the customer it is matched to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    Nothing,
+    /// No more mail at all: a hard bounce or a complaint.
+    Suppress {
+        reason: String,
+        source: &'static str,
+    },
+    /// A soft bounce: all mail stops once `limit` have come since `since`.
+    SoftBounce {
+        limit: u32,
+        since: DateTime<Utc>,
+    },
+}
+
+/// What recording an inbound message did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InboundRecorded {
+    /// The same message was taken before; nothing changed.
+    Duplicate,
+    Kept {
+        /// The message it answers, if one was found.
+        message: Option<uuid::Uuid>,
+        customer: Option<CustomerId>,
+        /// All mail to the customer is now suppressed because of it.
+        suppressed: bool,
+    },
+}
+
 /// A customer's choice of what mail to get, from a link in a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Preferences {
@@ -334,6 +399,14 @@ pub(crate) fn suppression(
         reason,
         source,
     })
+}
+
+/// The reason all mail stops after too many soft bounces.
+pub(crate) fn soft_bounced_reason(count: i64, since: DateTime<Utc>) -> String {
+    format!(
+        "{count} soft bounces since {} (mailbox full or unavailable); see inbound.soft_bounce_limit",
+        since.format("%Y-%m-%d")
+    )
 }
 
 /// The reason a suppression records for an unsubscribe.
@@ -579,6 +652,9 @@ impl Store for Db {
         now: DateTime<Utc>,
     ) -> Result<Option<CustomerId>, Error> {
         dispatch!(self, s => s.set_preferences(message, choice, now).await)
+    }
+    async fn record_inbound(&self, mail: &InboundMail) -> Result<InboundRecorded, Error> {
+        dispatch!(self, s => s.record_inbound(mail).await)
     }
     async fn responses_of(&self, message: uuid::Uuid) -> Result<Vec<ResponseRow>, Error> {
         dispatch!(self, s => s.responses_of(message).await)

@@ -937,6 +937,103 @@ impl Store for PgStore {
         Ok(Some(CustomerId::parse(&customer).map_err(Error::Corrupt)?))
     }
 
+    async fn record_inbound(
+        &self,
+        mail: &super::InboundMail,
+    ) -> Result<super::InboundRecorded, Error> {
+        let fail = self.fail("recording inbound mail");
+        let mut tx = self.pool.begin().await.map_err(&fail)?;
+        // The message it answers: the reply token names it outright; a
+        // Message-ID of ours must match the stored one whole.
+        let mut matched: Option<(uuid::Uuid, String)> = None;
+        if let Some(id) = mail.by_token {
+            let customer: Option<String> = sqlx::query_scalar(sql::CUSTOMER_OF_MESSAGE)
+                .bind(id.to_string())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(&fail)?;
+            matched = customer.map(|c| (id, c));
+        }
+        for (id, header_id) in &mail.by_reference {
+            if matched.is_some() {
+                break;
+            }
+            let customer: Option<String> = sqlx::query_scalar(sql::MESSAGE_BY_HEADER_ID)
+                .bind(id.to_string())
+                .bind(header_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(&fail)?;
+            matched = customer.map(|c| (*id, c));
+        }
+        let message = matched.as_ref().map(|(id, _)| id.to_string());
+        let kept = sqlx::query(sql::INSERT_INBOUND)
+            .bind(mail.id.to_string())
+            .bind(mail.source)
+            .bind(mail.received_at)
+            .bind(&mail.dedupe)
+            .bind(mail.classification)
+            .bind(&message)
+            .bind(&mail.raw)
+            .execute(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        if kept.rows_affected() == 0 {
+            return Ok(super::InboundRecorded::Duplicate);
+        }
+        let customer = matched.as_ref().map(|(_, c)| c.clone());
+        if let Some(response) = &mail.response {
+            sqlx::query(sql::INSERT_INBOUND_RESPONSE)
+                .bind(uuid::Uuid::now_v7().to_string())
+                .bind(&message)
+                .bind(&customer)
+                .bind(response.kind)
+                .bind(&response.value)
+                .bind(&response.comment)
+                .bind(mail.received_at)
+                .bind(mail.source)
+                .bind(mail.id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(&fail)?;
+        }
+        let suppression = match (&customer, &mail.effect) {
+            (Some(_), super::Effect::Suppress { reason, source }) => {
+                Some((reason.clone(), *source))
+            }
+            (Some(c), super::Effect::SoftBounce { limit, since }) => {
+                let count: i64 = sqlx::query_scalar(sql::COUNT_SOFT_BOUNCES)
+                    .bind(c)
+                    .bind(*since)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(&fail)?;
+                (count >= i64::from(*limit))
+                    .then(|| (super::soft_bounced_reason(count, *since), "bounce"))
+            }
+            _ => None,
+        };
+        if let (Some(c), Some((reason, source))) = (&customer, &suppression) {
+            sqlx::query(sql::INSERT_SUPPRESSION)
+                .bind(c)
+                .bind("*")
+                .bind(reason)
+                .bind(*source)
+                .bind(mail.received_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(&fail)?;
+        }
+        tx.commit().await.map_err(&fail)?;
+        Ok(super::InboundRecorded::Kept {
+            message: matched.map(|(id, _)| id),
+            customer: customer
+                .map(|c| CustomerId::parse(&c).map_err(Error::Corrupt))
+                .transpose()?,
+            suppressed: suppression.is_some(),
+        })
+    }
+
     async fn responses_of(&self, message: uuid::Uuid) -> Result<Vec<super::ResponseRow>, Error> {
         sqlx::query_as(sql::RESPONSES_OF)
             .bind(message.to_string())

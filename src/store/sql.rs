@@ -64,6 +64,26 @@ pub const RESPONSES_OF: &str =
 /// answers, where the last answer per message wins.
 pub const DELETE_RESPONSES_OF: &str = "DELETE FROM responses WHERE message_id = $1 AND kind = $2";
 
+/// The message a Message-ID we sent names: its id ($1, read from the
+/// Message-ID's local part) and the whole Message-ID ($2) must agree.
+pub const MESSAGE_BY_HEADER_ID: &str =
+    "SELECT customer_id FROM messages WHERE id = $1 AND message_id = $2";
+
+/// One inbound message as it came; a second copy (same Message-ID or
+/// digest) is not kept again.
+pub const INSERT_INBOUND: &str = "INSERT INTO inbound_mail (id, source, received_at, \
+     header_message_id, classification, message_id, raw) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+     ON CONFLICT (header_message_id) DO NOTHING";
+
+/// A response read from inbound mail, linked to it.
+pub const INSERT_INBOUND_RESPONSE: &str = "INSERT INTO responses (id, message_id, customer_id, \
+     kind, value, comment, received_at, source, inbound_id) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
+/// A customer's soft bounces since $2 (4.x.x, and 5.2.2: mailbox full).
+pub const COUNT_SOFT_BOUNCES: &str = "SELECT COUNT(*) FROM responses WHERE customer_id = $1 \
+     AND kind = 'bounce' AND received_at >= $2 AND (value LIKE '4.%' OR value = '5.2.2')";
+
 /// A customer's suppressions, by category.
 pub const SUPPRESSIONS_OF: &str = "SELECT customer_id, category, reason, source FROM suppressions \
      WHERE customer_id = $1 ORDER BY category";

@@ -1,0 +1,195 @@
+//! Mail coming back: replies, automatic replies, bounces and complaints.
+//! Three doors (`tend inbound FILE`, `POST /api/v1/inbound`, IMAP polling)
+//! lead into [`take`]: classify ([`classify`]), match to the message it
+//! answers (the plus-address reply token first, then `In-Reply-To` /
+//! `References` against our Message-IDs), record. Whatever arrives is kept,
+//! matched or not; nothing in it can make taking it fail but the store.
+
+pub mod classify;
+pub mod quote;
+
+use chrono::{DateTime, Duration, Utc};
+use sha2::{Digest, Sha256};
+
+use crate::store::{self, Effect, InboundMail, InboundRecorded, InboundResponse, Store};
+use crate::token::Signer;
+use classify::Verdict;
+
+/// Soft bounces count towards `inbound.soft_bounce_limit` over this long.
+pub const SOFT_BOUNCE_WINDOW: Duration = Duration::days(30);
+
+/// The most of one message kept; beyond it the tail is cut (a reply with a
+/// large attachment keeps its text).
+pub const MAX_RAW: usize = 10 * 1024 * 1024;
+
+/// What taking one message did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Taken {
+    pub verdict: Verdict,
+    pub recorded: InboundRecorded,
+}
+
+impl Taken {
+    /// One line for a person: what it was, what it answered, what changed.
+    pub fn describe(&self) -> String {
+        let what = match &self.verdict {
+            Verdict::Bounce {
+                hard: true, status, ..
+            } => format!("a hard bounce ({status})"),
+            Verdict::Bounce { status, .. } => format!("a soft bounce ({status})"),
+            Verdict::Notice { action } => format!("a delivery notice ({action})"),
+            Verdict::Complaint { feedback_type } => format!("a complaint ({feedback_type})"),
+            Verdict::AutoReply => "an automatic reply".into(),
+            Verdict::Reply { .. } => "a reply".into(),
+            Verdict::Unreadable => "not readable as mail".into(),
+        };
+        match &self.recorded {
+            InboundRecorded::Duplicate => format!("{what}: taken before, nothing changed"),
+            InboundRecorded::Kept {
+                message: Some(message),
+                customer,
+                suppressed,
+            } => {
+                let customer = customer.as_ref().map_or("?", |c| c.as_str());
+                let mut line = format!("{what} to message {message} (customer {customer})");
+                if *suppressed {
+                    line.push_str("; all mail to them is now suppressed");
+                }
+                line
+            }
+            InboundRecorded::Kept { message: None, .. } => {
+                format!("{what}; it matches no message of ours and is kept as unmatched")
+            }
+        }
+    }
+}
+
+/// How the inbound doors are set up: the key of reply tokens and the
+/// soft-bounce rule.
+#[derive(Debug, Clone)]
+pub struct Rules<'a> {
+    pub signer: &'a Signer,
+    pub soft_bounce_limit: u32,
+}
+
+/// Classifies, matches and records one raw message that came in through
+/// `source` at `now`.
+pub async fn take(
+    store: &impl Store,
+    rules: &Rules<'_>,
+    raw: &[u8],
+    source: &'static str,
+    now: DateTime<Utc>,
+) -> Result<Taken, store::Error> {
+    let (mail, verdict) = prepare(rules, raw, source, now);
+    let recorded = store.record_inbound(&mail).await?;
+    if let (InboundRecorded::Kept { .. }, Some(response)) = (&recorded, &mail.response) {
+        crate::telemetry::response_recorded(response.kind);
+    }
+    Ok(Taken { verdict, recorded })
+}
+
+/// The store's record of one message: pure, so every rule here is tested
+/// without a store.
+pub fn prepare(
+    rules: &Rules<'_>,
+    raw: &[u8],
+    source: &'static str,
+    now: DateTime<Utc>,
+) -> (InboundMail, Verdict) {
+    let reading = classify::read(raw);
+    let by_token = reading
+        .tokens
+        .iter()
+        .find_map(|t| rules.signer.verify_reply_token(t));
+    let by_reference = reading
+        .references
+        .iter()
+        .filter_map(|id| ours(id).map(|uuid| (uuid, id.clone())))
+        .collect();
+    let dedupe = reading
+        .message_id
+        .clone()
+        .filter(|id| !id.trim().is_empty())
+        .unwrap_or_else(|| {
+            let digest = Sha256::digest(raw);
+            let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+            format!("sha256:{hex}")
+        });
+    let (response, effect) = consequences(&reading.verdict, rules, now);
+    let mail = InboundMail {
+        id: uuid::Uuid::now_v7(),
+        source,
+        received_at: now,
+        dedupe,
+        classification: reading.verdict.name(),
+        raw: raw[..raw.len().min(MAX_RAW)].to_vec(),
+        by_token,
+        by_reference,
+        response,
+        effect,
+    };
+    (mail, reading.verdict)
+}
+
+/// The id of one of our messages, from a Message-ID of the form tend
+/// makes (`{uuid}@{domain}`); the store checks the whole Message-ID.
+fn ours(message_id: &str) -> Option<uuid::Uuid> {
+    let (local, _) = message_id.split_once('@')?;
+    (local.len() == 32)
+        .then(|| uuid::Uuid::try_parse(local).ok())
+        .flatten()
+}
+
+/// The response a verdict records, and what it does to suppression.
+fn consequences(
+    verdict: &Verdict,
+    rules: &Rules<'_>,
+    now: DateTime<Utc>,
+) -> (Option<InboundResponse>, Effect) {
+    let response = |kind, value: Option<&str>, comment: Option<&str>| {
+        Some(InboundResponse {
+            kind,
+            value: value.map(str::to_owned),
+            comment: comment.map(str::to_owned),
+        })
+    };
+    match verdict {
+        Verdict::Bounce {
+            hard: true,
+            status,
+            diagnostic,
+        } => (
+            response("bounce", Some(status), diagnostic.as_deref()),
+            Effect::Suppress {
+                reason: format!(
+                    "hard bounce: {status}{}",
+                    diagnostic
+                        .as_deref()
+                        .map(|d| format!(" ({d})"))
+                        .unwrap_or_default()
+                ),
+                source: "bounce",
+            },
+        ),
+        Verdict::Bounce {
+            status, diagnostic, ..
+        } => (
+            response("bounce", Some(status), diagnostic.as_deref()),
+            Effect::SoftBounce {
+                limit: rules.soft_bounce_limit.max(1),
+                since: now - SOFT_BOUNCE_WINDOW,
+            },
+        ),
+        Verdict::Complaint { feedback_type } => (
+            response("complaint", Some(feedback_type), None),
+            Effect::Suppress {
+                reason: format!("the customer reported a message as spam ({feedback_type} report)"),
+                source: "complaint",
+            },
+        ),
+        Verdict::AutoReply => (response("auto_reply", None, None), Effect::Nothing),
+        Verdict::Reply { text } => (response("reply", None, Some(text)), Effect::Nothing),
+        Verdict::Notice { .. } | Verdict::Unreadable => (None, Effect::Nothing),
+    }
+}
