@@ -63,7 +63,7 @@ pub fn deliverer(loaded: &Loaded) -> anyhow::Result<Deliverer> {
 
 /// The key for signed links: `security.secret`, or the one generated into
 /// `paths.state`.
-fn signer(loaded: &Loaded) -> anyhow::Result<Signer> {
+pub fn signer(loaded: &Loaded) -> anyhow::Result<Signer> {
     Ok(Signer::load(
         loaded.secrets.signing_key.as_ref(),
         Path::new(&loaded.settings.paths.state),

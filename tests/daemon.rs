@@ -919,3 +919,67 @@ fn links_are_rate_limited_per_address_and_old_ones_have_expired() {
     let metrics = d.get("/metrics").body;
     assert!(metrics.contains("tend_http_limited_total 1"), "{metrics}");
 }
+
+#[test]
+fn the_inbound_webhook_takes_raw_mail_behind_the_token() {
+    let sink = SmtpSink::start();
+    let p = project(sink.port());
+    let port = free_port();
+    let d = Daemon::start(&p, port, &[]);
+    post_customer_and_event(&d, "ana");
+    wait_for_mail(&sink, 1);
+    let sent = &sink.received()[0];
+    let message_id = sent.header("Message-ID").unwrap();
+    let message_id = message_id
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>');
+    let fixture = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/inbound/postfix_hard_bounce.eml"),
+    )
+    .unwrap()
+    .replace("{{MESSAGE_ID}}", message_id)
+    .replace("{{REPLY_TO}}", "success@acme.example");
+    let raw = [
+        ("Authorization", "Bearer s3cret-token"),
+        ("Content-Type", "message/rfc822"),
+    ];
+
+    let refused = d.request("POST", "/api/v1/inbound", &[], fixture.as_bytes());
+    assert_eq!(refused.status, 401);
+    let empty = d.request("POST", "/api/v1/inbound", &raw, b"");
+    assert_eq!(empty.status, 400, "{}", empty.body);
+    let huge = vec![b'x'; tend::http::MAX_BODY + 1];
+    assert_eq!(
+        d.request("POST", "/api/v1/inbound", &raw, &huge).status,
+        413
+    );
+
+    let taken = d.request("POST", "/api/v1/inbound", &raw, fixture.as_bytes());
+    assert_eq!(taken.status, 200, "{}", taken.body);
+    let body = taken.json();
+    assert_eq!(body["classification"], "hard_bounce", "{body}");
+    assert_eq!(body["customer_id"], "ana");
+    assert_eq!(body["suppressed"], true);
+    let again = d
+        .request("POST", "/api/v1/inbound", &raw, fixture.as_bytes())
+        .json();
+    assert_eq!(again["duplicate"], true, "{again}");
+
+    // The next notice to Ana is suppressed with the bounce as its reason.
+    post_customer_and_event(&d, "ana");
+    let held = wait_for_status(&p, "suppressed");
+    assert!(
+        held["reason"]
+            .as_str()
+            .unwrap()
+            .contains("hard bounce: 5.1.1"),
+        "{held}"
+    );
+    let metrics = d.get("/metrics").body;
+    assert!(
+        metrics.contains("tend_responses_total{kind=\"bounce\"} 1"),
+        "{metrics}"
+    );
+}

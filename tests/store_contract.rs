@@ -13,7 +13,8 @@ use tend::domain::message::{
 use tend::domain::plan::OccurrenceKey;
 use tend::domain::playbook::{Kind, Survey};
 use tend::store::{
-    Db, DueCursor, NewResponse, NextCheck, PlanWrite, Preferences, StageChange, Store, WriteOutcome,
+    Db, DueCursor, Effect, InboundMail, InboundRecorded, InboundResponse, NewResponse, NextCheck,
+    PlanWrite, Preferences, StageChange, Store, WriteOutcome,
 };
 
 /// Declares each contract test once per backend.
@@ -32,6 +33,7 @@ contract!(
     responses_are_kept_and_a_replacing_one_wins,
     an_unsubscribe_suppresses_only_that_category,
     preferences_lift_only_what_the_customer_chose,
+    inbound_mail_is_matched_kept_once_and_suppresses,
     one_instance_leads_planning_at_a_time,
     a_mark_made_while_a_page_is_planned_is_not_lost,
     due_messages_are_counted_until_they_go,
@@ -1282,5 +1284,178 @@ async fn preferences_lift_only_what_the_customer_chose(store: &Db) {
             ("unsubscribe".to_owned(), "tips".to_owned()),
             ("unsubscribe".to_owned(), "*".to_owned())
         ]
+    );
+}
+
+/// One inbound message answering `by_token`/`by_reference`, as
+/// `inbound::prepare` would make it.
+fn inbound(
+    dedupe: &str,
+    by_token: Option<uuid::Uuid>,
+    by_reference: Vec<(uuid::Uuid, String)>,
+    response: Option<(&'static str, &str)>,
+    effect: Effect,
+) -> InboundMail {
+    InboundMail {
+        id: uuid::Uuid::now_v7(),
+        source: "file",
+        received_at: t0(),
+        dedupe: dedupe.into(),
+        classification: "reply",
+        raw: b"Subject: hi\r\n\r\nhello".to_vec(),
+        by_token,
+        by_reference,
+        response: response.map(|(kind, value)| InboundResponse {
+            kind,
+            value: Some(value.into()),
+            comment: Some("words".into()),
+        }),
+        effect,
+    }
+}
+
+async fn inbound_mail_is_matched_kept_once_and_suppresses(store: &Db) {
+    store
+        .upsert_customers(&[customer("a"), customer("b")], t0())
+        .await
+        .unwrap();
+    plan_messages(
+        store,
+        &[
+            message("a", "welcome", "signup_at"),
+            message("b", "welcome", "signup_at"),
+        ],
+        t0(),
+    )
+    .await
+    .unwrap();
+    let views = store.messages(&MessageFilter::default()).await.unwrap();
+    let of = |who: &str| {
+        let view = views.iter().find(|v| v.customer_id == who).unwrap();
+        (
+            uuid::Uuid::parse_str(&view.id).unwrap(),
+            view.message_id.clone().unwrap(),
+        )
+    };
+    let (to_a, header_a) = of("a");
+    let (to_b, header_b) = of("b");
+
+    // By token.
+    let reply = inbound(
+        "r1@x",
+        Some(to_a),
+        Vec::new(),
+        Some(("reply", "")),
+        Effect::Nothing,
+    );
+    assert_eq!(
+        store.record_inbound(&reply).await.unwrap(),
+        InboundRecorded::Kept {
+            message: Some(to_a),
+            customer: Some(id("a")),
+            suppressed: false
+        }
+    );
+    // A second copy changes nothing.
+    let again = InboundMail {
+        id: uuid::Uuid::now_v7(),
+        ..reply.clone()
+    };
+    assert_eq!(
+        store.record_inbound(&again).await.unwrap(),
+        InboundRecorded::Duplicate
+    );
+    assert_eq!(store.responses_of(to_a).await.unwrap().len(), 1);
+
+    // By our Message-ID; a foreign id of the same shape matches nothing.
+    let forged = (to_b, "someone-else@elsewhere.example".to_owned());
+    let bounce = inbound(
+        "b1@x",
+        None,
+        vec![forged.clone(), (to_b, header_b.clone())],
+        Some(("bounce", "5.1.1")),
+        Effect::Suppress {
+            reason: "hard bounce: 5.1.1".into(),
+            source: "bounce",
+        },
+    );
+    assert_eq!(
+        store.record_inbound(&bounce).await.unwrap(),
+        InboundRecorded::Kept {
+            message: Some(to_b),
+            customer: Some(id("b")),
+            suppressed: true
+        }
+    );
+    let left = store.subscriptions(to_b).await.unwrap().unwrap();
+    assert_eq!(
+        (left[0].category.as_str(), left[0].source.as_str()),
+        ("*", "bounce")
+    );
+    assert_eq!(
+        store.responses_of(to_b).await.unwrap(),
+        vec![(
+            "bounce".to_owned(),
+            Some("5.1.1".to_owned()),
+            Some("words".to_owned())
+        )]
+    );
+
+    // Unmatched: kept, nothing suppressed.
+    let stray = inbound(
+        "s1@x",
+        None,
+        vec![forged],
+        Some(("reply", "")),
+        Effect::Nothing,
+    );
+    assert_eq!(
+        store.record_inbound(&stray).await.unwrap(),
+        InboundRecorded::Kept {
+            message: None,
+            customer: None,
+            suppressed: false
+        }
+    );
+
+    // Soft bounces suppress at the limit, counted since the window start.
+    let soft = |n: usize| {
+        inbound(
+            &format!("soft{n}@x"),
+            None,
+            vec![(to_a, header_a.clone())],
+            Some(("bounce", "4.2.2")),
+            Effect::SoftBounce {
+                limit: 2,
+                since: t0() - Duration::days(30),
+            },
+        )
+    };
+    let first = store.record_inbound(&soft(1)).await.unwrap();
+    assert!(
+        matches!(
+            first,
+            InboundRecorded::Kept {
+                suppressed: false,
+                ..
+            }
+        ),
+        "{first:?}"
+    );
+    let second = store.record_inbound(&soft(2)).await.unwrap();
+    assert!(
+        matches!(
+            second,
+            InboundRecorded::Kept {
+                suppressed: true,
+                ..
+            }
+        ),
+        "{second:?}"
+    );
+    let left = store.subscriptions(to_a).await.unwrap().unwrap();
+    assert!(
+        left[0].reason.starts_with("2 soft bounces since"),
+        "{left:?}"
     );
 }

@@ -4,9 +4,12 @@
 mod check;
 mod forecast;
 mod import;
+mod inbound;
 mod messages;
 mod migrate;
 mod preview;
+mod report;
+mod responses;
 mod run;
 mod table;
 mod tick;
@@ -59,6 +62,12 @@ pub enum Command {
     Messages(messages::MessagesArgs),
     /// Render a template for one customer, sending nothing.
     Preview(preview::PreviewArgs),
+    /// List responses: survey answers, clicks, replies, unsubscribes, bounces.
+    Responses(responses::ResponsesArgs),
+    /// Summarise what came of the mail: statuses, response rates, survey scores.
+    Report(report::ReportArgs),
+    /// Take one raw inbound message (a reply, a bounce, a complaint) from a file.
+    Inbound(inbound::InboundArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -95,6 +104,9 @@ pub async fn run(cli: Cli, env: Env) -> anyhow::Result<ExitCode> {
         Command::Forecast(args) => forecast::run(&path, &env, args).await,
         Command::Messages(args) => messages::run(&path, &env, args).await,
         Command::Preview(args) => preview::run(&path, &env, args).await,
+        Command::Inbound(args) => inbound::run(&path, &env, args).await,
+        Command::Responses(args) => responses::run(&path, &env, args).await,
+        Command::Report(args) => report::run(&path, &env, args).await,
         Command::Import { what } => match what {
             ImportWhat::Customers(args) => {
                 import::run(&path, &env, crate::import::Kind::Customers, args).await

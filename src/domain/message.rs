@@ -120,6 +120,20 @@ pub struct MessageView {
     pub message_id: Option<String>,
 }
 
+/// A response as `tend responses` shows it (the JSON shape is a contract).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ResponseView {
+    pub id: String,
+    /// tend's id of the message it answers; null when unmatched.
+    pub message_id: Option<String>,
+    pub customer_id: Option<String>,
+    pub kind: String,
+    pub value: Option<String>,
+    pub comment: Option<String>,
+    pub received_at: DateTime<Utc>,
+    pub source: String,
+}
+
 /// Which messages to list.
 #[derive(Debug, Clone, Default)]
 pub struct MessageFilter {

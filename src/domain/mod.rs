@@ -11,6 +11,7 @@ pub mod message;
 pub mod plan;
 pub mod playbook;
 pub mod policy;
+pub mod report;
 pub mod span;
 pub mod timestamp;
 pub mod window;

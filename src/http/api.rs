@@ -72,27 +72,98 @@ fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<(), &'static str> {
     }
 }
 
+/// The body of an authorized request, or the answer that refuses it.
+fn authorized_body(
+    shared: &Shared,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    smaller: &str,
+) -> Result<Bytes, Box<Response>> {
+    authorize(shared, headers).map_err(|why| Box::new(unauthorized(why)))?;
+    body.map_err(|rejection| {
+        Box::new(if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "the body is larger than {} MiB; {smaller}",
+                    super::MAX_BODY / 1024 / 1024
+                ),
+            )
+        } else {
+            error(rejection.status(), rejection.body_text())
+        })
+    })
+}
+
+/// `POST /api/v1/inbound`: one raw RFC 5322 message (a reply, a bounce, a
+/// complaint) from an inbound-mail webhook. Whatever it is, it is kept:
+/// 200 with what it was and what it answered; 400 only for an empty body.
+pub async fn inbound(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match authorized_body(
+        &shared,
+        &headers,
+        body,
+        "send the message without its attachments",
+    ) {
+        Ok(body) => body,
+        Err(refused) => return *refused,
+    };
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "the body is empty; send the raw message (RFC 5322) as the body",
+        );
+    }
+    let engine = shared.engine();
+    let rules = crate::inbound::Rules::new(&engine.loaded.settings, &engine.signer);
+    match crate::inbound::take(&shared.store, &rules, &body, "webhook", Utc::now()).await {
+        Ok(taken) => {
+            let (message, customer, suppressed, duplicate) = match &taken.recorded {
+                crate::store::InboundRecorded::Duplicate => (None, None, false, true),
+                crate::store::InboundRecorded::Kept {
+                    message,
+                    customer,
+                    suppressed,
+                } => (
+                    message.map(|m| m.to_string()),
+                    customer.as_ref().map(|c| c.as_str().to_owned()),
+                    *suppressed,
+                    false,
+                ),
+            };
+            Json(json!({
+                "classification": taken.verdict.name(),
+                "message_id": message,
+                "customer_id": customer,
+                "suppressed": suppressed,
+                "duplicate": duplicate,
+                "summary": taken.describe(),
+            }))
+            .into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "taking inbound mail failed");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("{e}; send the message again"),
+            )
+        }
+    }
+}
+
 async fn ingest(
     shared: &Shared,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
     kind: Kind,
 ) -> Response {
-    if let Err(why) = authorize(shared, headers) {
-        return unauthorized(why);
-    }
-    let body = match body {
+    let body = match authorized_body(shared, headers, body, "send the rows in smaller batches") {
         Ok(body) => body,
-        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
-                    "the body is larger than {} MiB; send the rows in smaller batches",
-                    super::MAX_BODY / 1024 / 1024
-                ),
-            );
-        }
-        Err(rejection) => return error(rejection.status(), rejection.body_text()),
+        Err(refused) => return *refused,
     };
     let rows = match parse_rows(&body) {
         Ok(rows) => rows,

@@ -46,6 +46,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/metrics", get(health::metrics))
         .route("/api/v1/customers", post(api::customers))
         .route("/api/v1/events", post(api::events))
+        .route("/api/v1/inbound", post(api::inbound))
         .merge(links)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(shared)

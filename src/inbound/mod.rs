@@ -72,6 +72,15 @@ pub struct Rules<'a> {
     pub soft_bounce_limit: u32,
 }
 
+impl<'a> Rules<'a> {
+    pub fn new(settings: &crate::config::settings::Settings, signer: &'a Signer) -> Self {
+        Self {
+            signer,
+            soft_bounce_limit: settings.inbound.soft_bounce_limit,
+        }
+    }
+}
+
 /// Classifies, matches and records one raw message that came in through
 /// `source` at `now`.
 pub async fn take(

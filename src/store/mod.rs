@@ -16,9 +16,11 @@ use chrono_tz::Tz;
 use crate::domain::customer::{Customer, CustomerId, CustomerRecord};
 use crate::domain::event::EventRecord;
 use crate::domain::message::{
-    Attempt, AttemptOutcome, MessageFilter, MessageView, NewMessage, Outgoing, Settle, Suppression,
+    Attempt, AttemptOutcome, MessageFilter, MessageView, NewMessage, Outgoing, ResponseView,
+    Settle, Suppression,
 };
 use crate::domain::plan::{EventFact, History, OccurrenceKey, StageEntry};
+use crate::domain::report::Counts;
 
 pub use self::url::DatabaseUrl;
 
@@ -237,6 +239,13 @@ pub trait Store {
     /// the first Message-ID of ours it refers to), its response, and what it
     /// does to suppression. A second copy records nothing.
     async fn record_inbound(&self, mail: &InboundMail) -> Result<InboundRecorded, Error>;
+
+    /// Every response received at or after `since`, oldest first.
+    async fn responses(&self, since: DateTime<Utc>) -> Result<Vec<ResponseView>, Error>;
+
+    /// The counts `tend report` is made of: messages due and responses
+    /// received at or after `since`.
+    async fn report_counts(&self, since: DateTime<Utc>) -> Result<Counts, Error>;
 
     /// A message's responses, oldest first: (kind, value, comment).
     async fn responses_of(&self, message: uuid::Uuid) -> Result<Vec<ResponseRow>, Error>;
@@ -655,6 +664,12 @@ impl Store for Db {
     }
     async fn record_inbound(&self, mail: &InboundMail) -> Result<InboundRecorded, Error> {
         dispatch!(self, s => s.record_inbound(mail).await)
+    }
+    async fn responses(&self, since: DateTime<Utc>) -> Result<Vec<ResponseView>, Error> {
+        dispatch!(self, s => s.responses(since).await)
+    }
+    async fn report_counts(&self, since: DateTime<Utc>) -> Result<Counts, Error> {
+        dispatch!(self, s => s.report_counts(since).await)
     }
     async fn responses_of(&self, message: uuid::Uuid) -> Result<Vec<ResponseRow>, Error> {
         dispatch!(self, s => s.responses_of(message).await)

@@ -84,6 +84,32 @@ pub const INSERT_INBOUND_RESPONSE: &str = "INSERT INTO responses (id, message_id
 pub const COUNT_SOFT_BOUNCES: &str = "SELECT COUNT(*) FROM responses WHERE customer_id = $1 \
      AND kind = 'bounce' AND received_at >= $2 AND (value LIKE '4.%' OR value = '5.2.2')";
 
+/// Responses received since $1, oldest first.
+pub const RESPONSES_SINCE: &str = "SELECT id, message_id, customer_id, kind, value, comment, \
+     received_at, source FROM responses WHERE received_at >= $1 ORDER BY received_at, id";
+
+/// For the report: messages due since $1, by status.
+pub const REPORT_STATUSES: &str =
+    "SELECT status, COUNT(*) FROM messages WHERE due_at >= $1 GROUP BY status ORDER BY status";
+
+/// For the report: per step, messages sent and messages a person answered
+/// (a survey answer, a click, a reply).
+pub const REPORT_STEPS: &str = "SELECT m.playbook, m.step, \
+     SUM(CASE WHEN m.status = 'sent' THEN 1 ELSE 0 END), \
+     SUM(CASE WHEN EXISTS (SELECT 1 FROM responses r WHERE r.message_id = m.id \
+         AND r.kind IN ('survey', 'click', 'reply')) THEN 1 ELSE 0 END) \
+     FROM messages m WHERE m.due_at >= $1 GROUP BY m.playbook, m.step ORDER BY m.playbook, m.step";
+
+/// For the report: survey answers received since $1, by survey and answer.
+pub const REPORT_ANSWERS: &str = "SELECT m.survey, r.value, COUNT(*) FROM responses r \
+     JOIN messages m ON m.id = r.message_id \
+     WHERE r.kind = 'survey' AND r.received_at >= $1 AND m.survey IS NOT NULL AND r.value IS NOT NULL \
+     GROUP BY m.survey, r.value";
+
+/// For the report: responses received since $1, by kind.
+pub const REPORT_KINDS: &str =
+    "SELECT kind, COUNT(*) FROM responses WHERE received_at >= $1 GROUP BY kind";
+
 /// A customer's suppressions, by category.
 pub const SUPPRESSIONS_OF: &str = "SELECT customer_id, category, reason, source FROM suppressions \
      WHERE customer_id = $1 ORDER BY category";

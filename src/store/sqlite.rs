@@ -20,9 +20,10 @@ use super::{DueCursor, NextCheck, PlanWrite};
 use crate::domain::customer::{Customer, CustomerId, CustomerRecord, parse_timezone};
 use crate::domain::event::EventRecord;
 use crate::domain::message::{
-    Attempt, MessageFilter, MessageView, NewMessage, Outgoing, Settle, Suppression,
+    Attempt, MessageFilter, MessageView, NewMessage, Outgoing, ResponseView, Settle, Suppression,
 };
 use crate::domain::plan::{EventFact, History, OccurrenceKey, StageEntry};
+use crate::domain::report::Counts;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
@@ -1056,6 +1057,55 @@ impl Store for SqliteStore {
                 .map(|c| CustomerId::parse(&c).map_err(Error::Corrupt))
                 .transpose()?,
             suppressed: suppression.is_some(),
+        })
+    }
+
+    async fn responses(&self, since: DateTime<Utc>) -> Result<Vec<ResponseView>, Error> {
+        let fail = self.fail("reading responses");
+        let rows = sqlx::query(sql::RESPONSES_SINCE)
+            .bind(ms(since))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(&fail)?;
+        rows.iter()
+            .map(|row| {
+                Ok(ResponseView {
+                    id: row.try_get("id").map_err(&fail)?,
+                    message_id: row.try_get("message_id").map_err(&fail)?,
+                    customer_id: row.try_get("customer_id").map_err(&fail)?,
+                    kind: row.try_get("kind").map_err(&fail)?,
+                    value: row.try_get("value").map_err(&fail)?,
+                    comment: row.try_get("comment").map_err(&fail)?,
+                    received_at: from_ms(row.try_get("received_at").map_err(&fail)?)?,
+                    source: row.try_get("source").map_err(&fail)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn report_counts(&self, since: DateTime<Utc>) -> Result<Counts, Error> {
+        let fail = self.fail("counting for the report");
+        Ok(Counts {
+            statuses: sqlx::query_as(sql::REPORT_STATUSES)
+                .bind(ms(since))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(&fail)?,
+            steps: sqlx::query_as(sql::REPORT_STEPS)
+                .bind(ms(since))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(&fail)?,
+            answers: sqlx::query_as(sql::REPORT_ANSWERS)
+                .bind(ms(since))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(&fail)?,
+            kinds: sqlx::query_as(sql::REPORT_KINDS)
+                .bind(ms(since))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(&fail)?,
         })
     }
 
