@@ -1,6 +1,6 @@
 //! `tend tick [--now T]`: one full cycle at time T, then exit: plan what is
-//! due, then deliver it. Inbound and housekeeping join this cycle as they
-//! arrive.
+//! due, deliver it, then take the mail waiting in the reply mailbox (when
+//! `[inbound.imap]` is configured).
 
 use std::process::ExitCode;
 
@@ -43,8 +43,16 @@ pub async fn run(path: &ConfigPath, env: &Env, args: TickArgs) -> anyhow::Result
     let delivered = deliverer.deliver_once(&store, now).await;
     let delivery = started.elapsed() - planning;
     deliverer.close().await;
+    let inbound = match delivered {
+        Ok(_) => {
+            let signer = crate::engine::signer(&loaded)?;
+            Some(crate::inbound::poll_mailbox(&loaded, &signer, &store, now).await)
+        }
+        Err(_) => None,
+    };
     store.close().await;
     let delivered = delivered?;
+    let inbound = inbound.transpose()?.flatten();
     let outcome = TickOutcome {
         planned: planned.planned,
         sent: delivered.sent,
@@ -53,6 +61,13 @@ pub async fn run(path: &ConfigPath, env: &Env, args: TickArgs) -> anyhow::Result
         suppressed: delivered.suppressed,
         expired: planned.expired + delivered.expired,
     };
+    if let Some(polled) = inbound {
+        // Not in the JSON shape (a contract); a person sees it.
+        eprintln!(
+            "inbound: took {} message(s) from the reply mailbox",
+            polled.taken
+        );
+    }
     match args.format {
         Format::Json => print_json(&outcome)?,
         Format::Table => println!(

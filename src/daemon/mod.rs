@@ -38,6 +38,7 @@ pub struct Shared {
     engine: RwLock<Arc<Engine>>,
     pub wake_plan: Notify,
     pub wake_deliver: Notify,
+    wake_inbound: Notify,
     wake_housekeeping: Notify,
     /// When the scheduler last woke delivery (Unix ms): readiness checks
     /// that it is still alive.
@@ -64,6 +65,7 @@ impl Shared {
             engine: RwLock::new(Arc::new(engine)),
             wake_plan: Notify::new(),
             wake_deliver: Notify::new(),
+            wake_inbound: Notify::new(),
             wake_housekeeping: Notify::new(),
             heartbeat: AtomicI64::new(Utc::now().timestamp_millis()),
             deliver_every,
@@ -122,6 +124,7 @@ pub async fn run(path: &ConfigPath, env: &Env, loaded: Loaded, store: Db) -> any
     // The first passes run at once rather than one interval after start.
     shared.wake_plan.notify_one();
     shared.wake_deliver.notify_one();
+    shared.wake_inbound.notify_one();
 
     wait_for_signals(path, env, &shared).await?;
 
@@ -164,6 +167,16 @@ fn spawn_jobs(tracker: &TaskTracker, shared: &Arc<Shared>) {
         // it has started.
         while wait(&s.wake_deliver, &s.stop).await {
             report("deliver", deliver_pass(&s).await);
+        }
+    });
+    let s = Arc::clone(shared);
+    tracker.spawn(async move {
+        // A poll records each message before marking it: safe to abandon.
+        while wait(&s.wake_inbound, &s.stop).await {
+            tokio::select! {
+                result = inbound_pass(&s) => report("inbound", result),
+                () = s.stop.cancelled() => break,
+            }
         }
     });
     let s = Arc::clone(shared);
@@ -241,6 +254,18 @@ pub async fn deliver_pass(shared: &Shared) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Takes the mail waiting in the reply mailbox, when one is configured.
+pub async fn inbound_pass(shared: &Shared) -> anyhow::Result<()> {
+    let engine = shared.engine();
+    let polled =
+        crate::inbound::poll_mailbox(&engine.loaded, &engine.signer, &shared.store, Utc::now())
+            .await?;
+    if let Some(polled) = polled.filter(|p| p.taken > 0) {
+        tracing::info!(taken = polled.taken, "took inbound mail");
+    }
+    Ok(())
+}
+
 /// Recovers sends a stopped instance left behind (their lease ran out),
 /// deletes attempt details older than `delivery.keep_attempts`, and keeps
 /// the metrics' histograms in shape.
@@ -278,12 +303,15 @@ async fn start_scheduler(shared: &Arc<Shared>) -> anyhow::Result<JobScheduler> {
     let schedule = shared.engine().loaded.settings.schedule.clone();
     let scheduler = JobScheduler::new().await?;
     type Wake = fn(&Shared);
-    let jobs: [(Duration, Wake); 3] = [
+    let jobs: [(Duration, Wake); 4] = [
         (schedule.plan_every.as_std(), |s| s.wake_plan.notify_one()),
         (schedule.deliver_every.as_std(), |s| {
             s.heartbeat
                 .store(Utc::now().timestamp_millis(), Ordering::Relaxed);
             s.wake_deliver.notify_one();
+        }),
+        (schedule.inbound_every.as_std(), |s| {
+            s.wake_inbound.notify_one()
         }),
         (schedule.housekeeping_every.as_std(), |s| {
             s.wake_housekeeping.notify_one()

@@ -6,6 +6,7 @@
 //! matched or not; nothing in it can make taking it fail but the store.
 
 pub mod classify;
+pub mod imap;
 pub mod quote;
 
 use chrono::{DateTime, Duration, Utc};
@@ -79,6 +80,24 @@ impl<'a> Rules<'a> {
             soft_bounce_limit: settings.inbound.soft_bounce_limit,
         }
     }
+}
+
+/// Polls the reply mailbox when `[inbound.imap]` is configured; `None`
+/// when it is not.
+pub async fn poll_mailbox(
+    loaded: &crate::config::Loaded,
+    signer: &Signer,
+    store: &impl Store,
+    now: DateTime<Utc>,
+) -> Result<Option<imap::Polled>, imap::PollError> {
+    let Some(settings) = &loaded.settings.inbound.imap else {
+        return Ok(None);
+    };
+    let rules = Rules::new(&loaded.settings, signer);
+    let password = loaded.secrets.imap_password.as_ref();
+    imap::poll(settings, password, store, &rules, now)
+        .await
+        .map(Some)
 }
 
 /// Classifies, matches and records one raw message that came in through

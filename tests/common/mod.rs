@@ -3,6 +3,7 @@
 #![allow(dead_code)] // Each test binary uses part of this.
 
 pub mod daemon;
+pub mod imap;
 pub mod smtp;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,142 @@
+//! Polling a reply mailbox on a real IMAP server (dovecot): each message is
+//! fetched once, marked, and never taken twice, across restarts and even
+//! when its mark is lost.
+
+mod common;
+
+use std::path::Path;
+
+use common::imap::{Dovecot, PASSWORD, USER};
+use common::{Project, json, tick};
+
+const PLAYBOOK: &str = r#"
+name = "onboarding"
+kind = "checkin"
+category = "onboarding"
+
+[[step]]
+id = "welcome"
+template = "welcome"
+anchor = "signup_at"
+after = "1d"
+"#;
+
+fn project(imap_port: u16, password: &str) -> Project {
+    let p = Project::new(&format!(
+        "[mail]\ntransport = \"file\"\n[mail.file]\ndir = \"outbox\"\n\
+         [inbound.imap]\nhost = \"127.0.0.1\"\nport = {imap_port}\nusername = \"{USER}\"\npassword = \"{password}\"\n"
+    ));
+    std::fs::create_dir_all(p.path().join("config/playbooks")).unwrap();
+    std::fs::create_dir_all(p.path().join("templates")).unwrap();
+    p.file(
+        "templates/welcome.md.hbs",
+        "+++\nsubject = \"Welcome\"\n+++\nHi {{customer.first_name}}.\n",
+    );
+    p.file("config/playbooks/onboarding.toml", PLAYBOOK);
+    p.file(
+        "customers.csv",
+        "id,email,name,signup_at\nana,ana@example.com,Ana Lima,2026-03-02T08:00:00Z\n",
+    );
+    p.tend(&["import", "customers", "customers.csv"])
+        .expect_code(0);
+    p
+}
+
+/// A corpus fixture answering Ana's message.
+fn answering(p: &Project, fixture: &str) -> Vec<u8> {
+    let all = json(&p.tend(&["messages", "--format", "json"]).expect_code(0));
+    let message_id = all[0]["message_id"].as_str().unwrap();
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/inbound")
+            .join(fixture),
+    )
+    .unwrap();
+    text.replace("{{MESSAGE_ID}}", message_id)
+        .replace("{{REPLY_TO}}", "success@acme.example")
+        .into_bytes()
+}
+
+fn responses(p: &Project) -> Vec<String> {
+    let all = json(&p.tend(&["responses", "--format", "json"]).expect_code(0));
+    all.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn each_message_is_taken_once_and_marked() {
+    let imap = Dovecot::start();
+    let p = project(imap.port(), PASSWORD);
+    // The first tick sends Ana's welcome; the mailbox is empty.
+    let first = p
+        .tend(&["tick", "--now", "2026-03-03T10:00:00Z"])
+        .expect_code(0);
+    assert!(
+        first.stderr().contains("took 0 message(s)"),
+        "{}",
+        first.stderr()
+    );
+
+    imap.deliver(&answering(&p, "reply_outlook.eml"));
+    imap.deliver(&answering(&p, "exim_legacy_bounce.eml"));
+    let second = p
+        .tend(&["tick", "--now", "2026-03-03T11:00:00Z"])
+        .expect_code(0);
+    assert!(
+        second.stderr().contains("took 2 message(s)"),
+        "{}\n{}",
+        second.stderr(),
+        imap.log()
+    );
+    assert_eq!(responses(&p), ["reply", "bounce"]);
+    for flags in imap.flags() {
+        assert!(
+            flags.contains("$TendTaken") && flags.contains("\\Seen"),
+            "{flags}"
+        );
+    }
+
+    // A restart (a new process) and another poll: nothing again.
+    tick(&p, "2026-03-03T12:00:00Z");
+    assert_eq!(responses(&p).len(), 2);
+
+    // Marks lost (a crash between recording and marking): fetched again,
+    // recorded no second time, marked again.
+    imap.unflag("$TendTaken \\Seen");
+    let again = p
+        .tend(&["tick", "--now", "2026-03-03T13:00:00Z"])
+        .expect_code(0);
+    assert!(
+        again.stderr().contains("took 0 message(s)"),
+        "{}",
+        again.stderr()
+    );
+    assert_eq!(responses(&p).len(), 2);
+    assert!(imap.flags().iter().all(|f| f.contains("$TendTaken")));
+
+    // New mail is taken on its own.
+    imap.deliver(&answering(&p, "gmail_vacation.eml"));
+    tick(&p, "2026-03-03T14:00:00Z");
+    assert_eq!(responses(&p), ["reply", "bounce", "auto_reply"]);
+}
+
+#[test]
+fn a_refused_login_is_a_clear_error() {
+    let imap = Dovecot::start();
+    let p = project(imap.port(), "wrong");
+    let run = p
+        .tend(&["tick", "--now", "2026-03-03T10:00:00Z"])
+        .expect_code(1);
+    assert!(
+        run.stderr().contains("refused the login of replies"),
+        "{}",
+        run.stderr()
+    );
+    assert!(
+        run.stderr()
+            .contains("check inbound.imap.username and the password")
+    );
+}
