@@ -983,3 +983,55 @@ fn the_inbound_webhook_takes_raw_mail_behind_the_token() {
         "{metrics}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_real_browser_the_answer_is_recorded_only_when_the_button_is_pressed() {
+    let sink = SmtpSink::start();
+    let p = project(sink.port());
+    p.file(
+        "config/playbooks/upgrade.toml",
+        NOTICE.replace("after = \"1s\"", "after = \"1s\"\nsurvey = \"nps\""),
+    );
+    p.file(
+        "templates/failed.md.hbs",
+        "+++\nsubject = \"Upgrade\"\n+++\nHow likely are you to recommend us?\n\n{{> survey}}\n",
+    );
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let d = Daemon::start(&p, port, &[("TEND__HTTP__PUBLIC_URL", &base)]);
+    tokio::task::block_in_place(|| {
+        post_customer_and_event(&d, "ana");
+        wait_for_mail(&sink, 1);
+    });
+    let links = linked_paths(&sink.received()[0], &base, "r");
+    let eight = format!("{base}{}/8", links[0].rsplit_once('/').unwrap().0);
+    let messages = common::json(&p.tend(&["messages", "--format", "json"]).expect_code(0));
+    let id = uuid::Uuid::parse_str(messages[0]["id"].as_str().unwrap()).unwrap();
+    let store = p.store().await;
+
+    let browser = tokio::task::block_in_place(common::browser::Browser::start);
+    // Opening the link in a browser, as scanners do: a page, nothing kept.
+    tokio::task::block_in_place(|| browser.open(&eight));
+    let page = tokio::task::block_in_place(|| browser.source());
+    assert!(page.contains("Send my answer"), "{page}");
+    assert!(
+        store.responses_of(id).await.unwrap().is_empty(),
+        "a GET in a browser records nothing"
+    );
+
+    // A person writes a comment and presses the button.
+    tokio::task::block_in_place(|| {
+        browser.type_into("textarea", "Setup took a while");
+        browser.click("button[type=submit]");
+    });
+    let thanks = tokio::task::block_in_place(|| browser.source());
+    assert!(thanks.contains("We recorded your answer"), "{thanks}");
+    assert_eq!(
+        store.responses_of(id).await.unwrap(),
+        vec![(
+            "survey".to_owned(),
+            Some("8".to_owned()),
+            Some("Setup took a while".to_owned())
+        )]
+    );
+}

@@ -2,6 +2,7 @@
 //! database per test) and the real `tend` binary in a scratch directory.
 #![allow(dead_code)] // Each test binary uses part of this.
 
+pub mod browser;
 pub mod daemon;
 pub mod imap;
 pub mod smtp;
