@@ -1,0 +1,188 @@
+//! Survey answers recorded per second over HTTP: N customers each with one
+//! sent NPS check-in, `tend run` on loopback, and `wrk` (Debian's package,
+//! installed when missing) posting answers to N distinct signed links with
+//! 32 connections for 10 seconds. Each POST records one answer (replacing
+//! the message's earlier one) in its own transaction.
+//!
+//! `cargo bench --bench answers [-- SIZE] [--backend sqlite|postgres]`
+//! (size defaults to 10000).
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tend::token::{Purpose, Signer};
+
+const KEY: &str = "bench-signing-key";
+
+const PLAYBOOK: &str = r#"name = "checkin"
+kind = "checkin"
+category = "checkins"
+
+[[step]]
+id = "nps"
+template = "nps"
+anchor = "signup_at"
+after = "1d"
+expires = "3650d"
+survey = "nps"
+"#;
+
+const TEMPLATE: &str = "+++\nsubject = \"How are we doing, {{customer.first_name}}?\"\n+++\nOne question:\n\n{{> survey}}\n";
+
+/// wrk's script: POST an answer to each link in turn.
+const SCRIPT: &str = r#"
+local paths = {}
+for line in io.lines(os.getenv("TEND_BENCH_PATHS")) do paths[#paths + 1] = line end
+local i = 0
+wrk.method = "POST"
+wrk.body = "answer=9&comment=fine"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+request = function()
+  i = i % #paths + 1
+  return wrk.format(nil, paths[i])
+end
+"#;
+
+fn main() {
+    let (sizes, backends) = common::args();
+    let n = if std::env::args().skip(1).any(|a| a.parse::<usize>().is_ok()) {
+        sizes[0]
+    } else {
+        10_000
+    };
+    let wrk = wrk();
+    for backend in &backends {
+        let work = tempfile::tempdir().unwrap();
+        let dir = work.path();
+        std::fs::create_dir_all(dir.join("config/playbooks")).unwrap();
+        std::fs::create_dir_all(dir.join("templates")).unwrap();
+        std::fs::write(dir.join("config/playbooks/checkin.toml"), PLAYBOOK).unwrap();
+        std::fs::write(dir.join("templates/nps.md.hbs"), TEMPLATE).unwrap();
+        let (url, database) = common::fresh_store(dir, backend);
+        let port = common::free_port();
+        std::fs::write(
+            dir.join("config/tend.toml"),
+            format!(
+                "[database]\nurl = \"{url}\"\n[mail]\ntransport = \"file\"\n[mail.file]\ndir = \"outbox\"\n\
+                 [http]\nlisten = \"127.0.0.1:{port}\"\nrate_per_minute = 0\n[security]\nsecret = \"{KEY}\"\n\
+                 [delivery]\nwindow = {{ days = \"all\", start = \"00:00\", end = \"23:59\" }}\ncap = {{ max = 100, per = \"1d\" }}\n"
+            ),
+        )
+        .unwrap();
+        let rows: String = (0..n)
+            .map(|i| {
+                format!("cust-{i:07},user{i}@example.com,Person {i},UTC,pro,2026-05-01T10:00:00Z\n")
+            })
+            .collect();
+        std::fs::write(
+            dir.join("customers.csv"),
+            format!("id,email,name,timezone,plan,signup_at\n{rows}"),
+        )
+        .unwrap();
+        let tend = env!("CARGO_BIN_EXE_tend");
+        let run = |args: &[&str]| {
+            let out = Command::new(tend)
+                .args(args)
+                .current_dir(dir)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).unwrap()
+        };
+        run(&["import", "customers", "customers.csv"]);
+        let ticked = run(&["tick", "--now", "2026-06-01T12:00:00Z"]);
+        assert!(ticked.contains(&format!("sent {n},")), "{ticked}");
+        let messages: serde_json::Value =
+            serde_json::from_str(&run(&["messages", "--format", "json"])).unwrap();
+        let signer = Signer::new(KEY.as_bytes());
+        let now = chrono::Utc::now();
+        let paths: String = messages
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                let id = uuid::Uuid::parse_str(m["id"].as_str().unwrap()).unwrap();
+                format!("/r/{}/9\n", signer.sign(Purpose::Survey, id, "nps", now))
+            })
+            .collect();
+        std::fs::write(dir.join("paths.txt"), paths).unwrap();
+        std::fs::write(dir.join("answers.lua"), SCRIPT).unwrap();
+
+        let mut daemon = Command::new(tend)
+            .arg("run")
+            .current_dir(dir)
+            .env("TEND__LOG__LEVEL", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "tend run did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        let out = Command::new(&wrk)
+            .args(["-t2", "-c32", "-d10s", "-s", "answers.lua"])
+            .arg(format!("http://127.0.0.1:{port}"))
+            .env("TEND_BENCH_PATHS", dir.join("paths.txt"))
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        let report = String::from_utf8_lossy(&out.stdout).into_owned();
+        let _ = Command::new("kill").arg(daemon.id().to_string()).status();
+        let _ = daemon.wait();
+        let rate = report
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Requests/sec:"))
+            .map(str::trim)
+            .unwrap_or("?")
+            .to_owned();
+        let refused = report
+            .lines()
+            .find(|l| l.contains("Non-2xx"))
+            .map(str::trim);
+        let latency = report
+            .lines()
+            .find(|l| l.trim_start().starts_with("Latency"))
+            .map(str::trim);
+        let answered: serde_json::Value =
+            serde_json::from_str(&run(&["report", "--format", "json"])).unwrap();
+        println!(
+            "{backend:<8} {n:>6} links: {rate} answers/s over 10 s, 32 connections ({}); {} messages answered{}",
+            latency.unwrap_or("latency ?"),
+            answered["playbooks"][0]["responses"],
+            refused.map(|r| format!("; {r}")).unwrap_or_default()
+        );
+        std::io::stdout().flush().unwrap();
+        common::drop_store(database);
+    }
+}
+
+/// wrk, from Debian's packages when it is missing.
+fn wrk() -> String {
+    let found = |p: &str| std::path::Path::new(p).exists().then(|| p.to_owned());
+    if let Some(path) = found("/usr/bin/wrk") {
+        return path;
+    }
+    let status = Command::new("apt-get")
+        .args(["install", "-y", "-qq", "wrk"])
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status()
+        .expect("apt-get");
+    assert!(
+        status.success(),
+        "the answers benchmark needs wrk (apt-get install wrk)"
+    );
+    found("/usr/bin/wrk").expect("wrk installed")
+}
