@@ -140,3 +140,24 @@ fn a_refused_login_is_a_clear_error() {
             .contains("check inbound.imap.username and the password")
     );
 }
+
+#[test]
+fn the_daemon_polls_the_mailbox_on_its_own() {
+    let imap = Dovecot::start();
+    let p = project(imap.port(), PASSWORD);
+    tick(&p, "2026-03-03T10:00:00Z");
+    imap.deliver(&answering(&p, "reply_outlook.eml"));
+    let port = common::free_port();
+    let _d = common::daemon::Daemon::start(&p, port, &[("TEND__SCHEDULE__INBOUND_EVERY", "1s")]);
+    let started = std::time::Instant::now();
+    while responses(&p).is_empty() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{}",
+            imap.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(responses(&p), ["reply"]);
+    assert!(imap.flags()[0].contains("$TendTaken"));
+}

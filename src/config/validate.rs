@@ -81,6 +81,22 @@ pub fn validate(s: &Settings) -> Found {
             ),
         );
     }
+    if let Some(imap) = &s.inbound.imap {
+        for (key, value) in [
+            ("inbound.imap.host", &imap.host),
+            ("inbound.imap.username", &imap.username),
+            ("inbound.imap.mailbox", &imap.mailbox),
+        ] {
+            if value.trim().is_empty() {
+                problem(
+                    key,
+                    format!(
+                        "{key} is empty; polling the reply mailbox needs it (or remove [inbound.imap])"
+                    ),
+                );
+            }
+        }
+    }
     match url::Url::parse(&s.http.public_url) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
         _ => problem(
@@ -238,12 +254,14 @@ mod tests {
         s.customers.default_timezone = "Mars/Base".into();
         s.delivery.priority.push("nope".into());
         s.http.listen = "localhost".into();
+        s.inbound.imap = Some(crate::config::settings::Imap::default());
         let keys: Vec<String> = validate(&s).into_iter().map(|(k, _)| k).collect();
         assert_eq!(
             keys,
             [
                 "company.postal_address",
                 "http.listen",
+                "inbound.imap.username",
                 "customers.default_timezone",
                 "delivery.priority.5"
             ]
