@@ -810,6 +810,11 @@ fn the_preference_form_chooses_categories_and_can_bring_mail_back() {
         );
     }
     assert!(page.contains("<label for=\"c-tips\">Tips and best practices</label>"));
+    // Branded as the messages are: the product on top, the company and its
+    // postal address below, laid out for a phone.
+    assert!(page.contains("<p class=\"brand\">Acme Cloud</p>"), "{page}");
+    assert!(page.contains("Acme · 1 Main St, Springfield"), "{page}");
+    assert!(page.contains("width=device-width"));
 
     // Keep only incidents: the rest are left, and the page says so.
     let saved = d.request("POST", &path, &form, b"action=save&category=incidents");

@@ -16,12 +16,14 @@ use crate::store::{NewResponse, Store};
 use crate::token::Purpose;
 
 pub async fn follow(State(shared): State<Arc<Shared>>, Path(token): Path<String>) -> Response {
-    let claims = match link::claims(&shared.engine(), &token, Purpose::Click, Utc::now()) {
+    let engine = shared.engine();
+    let company = &engine.loaded.settings.company;
+    let claims = match link::claims(&engine, &token, Purpose::Click, Utc::now()) {
         Ok(claims) => claims,
-        Err(refusal) => return refusal.page(),
+        Err(refusal) => return refusal.page(company),
     };
     let Some(target) = link::web_page(&claims.value) else {
-        return refused("the link does not lead to a web page");
+        return refused(company, "the link does not lead to a web page");
     };
     let url = target.as_str().to_owned();
     let click = NewResponse {

@@ -76,7 +76,10 @@ pub async fn per_address(
         return next.run(request).await;
     }
     crate::telemetry::request_limited();
+    let engine = shared.engine();
+    let company = &engine.loaded.settings.company;
     let mut refused = page(
+        company,
         StatusCode::TOO_MANY_REQUESTS,
         "Too many requests",
         "<p>We received a great many requests from your network in the last minute. Please wait a minute and try the link again.</p>",

@@ -6,6 +6,7 @@ use axum::response::Response;
 use chrono::{DateTime, Utc};
 
 use super::page::{escape, page, refused};
+use crate::config::settings::Company;
 use crate::engine::Engine;
 use crate::token::{Claims, Purpose};
 
@@ -19,12 +20,13 @@ pub enum Refusal {
 
 impl Refusal {
     /// The page the customer sees: 400 for a broken link, 410 for an old one.
-    pub fn page(&self) -> Response {
+    pub fn page(&self, company: &Company) -> Response {
         match self {
-            Self::Invalid(why) => refused(why),
+            Self::Invalid(why) => refused(company, why),
             Self::Expired(claims) if claims.purpose == Purpose::Click => {
                 match web_page(&claims.value) {
                     Some(url) => page(
+                        company,
                         StatusCode::GONE,
                         "This link has expired",
                         &format!(
@@ -32,10 +34,11 @@ impl Refusal {
                             escape(url.as_str())
                         ),
                     ),
-                    None => refused("the link does not lead to a web page"),
+                    None => refused(company, "the link does not lead to a web page"),
                 }
             }
             Self::Expired(_) => page(
+                company,
                 StatusCode::GONE,
                 "This link has expired",
                 "<p>The email this link came in is too old to be answered any more, so nothing was recorded. Thank you for wanting to tell us: you can always reply to any of our emails.</p>",

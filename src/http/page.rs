@@ -1,12 +1,17 @@
 //! The small pages customers see after following a link from a message:
-//! one layout, readable on a phone, values escaped as in every message.
+//! the same brand, colours and footer as the messages' layout (the product
+//! name on top, the company and its postal address below), readable on a
+//! phone and in dark mode, values escaped as in every message.
 
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 
+use crate::config::settings::Company;
+
 /// A link that cannot be used: why, and what to do instead.
-pub fn refused(why: &str) -> Response {
+pub fn refused(company: &Company, why: &str) -> Response {
     page(
+        company,
         StatusCode::BAD_REQUEST,
         "This link does not work",
         &format!(
@@ -18,22 +23,44 @@ pub fn refused(why: &str) -> Response {
 
 /// The store could not record what the customer did: nothing is lost on
 /// their side if they try again.
-pub fn try_again() -> Response {
+pub fn try_again(company: &Company) -> Response {
     page(
+        company,
         StatusCode::SERVICE_UNAVAILABLE,
         "Please try again",
         "<p>We could not record that just now. Please try again in a minute.</p>",
     )
 }
 
-pub fn page(status: StatusCode, title: &str, body: &str) -> Response {
+const STYLE: &str = "body{margin:0;background:#f4f5f7;color:#1f2933;font-family:-apple-system,BlinkMacSystemFont,\"Segoe UI\",Roboto,Helvetica,Arial,sans-serif;font-size:16px;line-height:1.55}\
+main{max-width:32rem;margin:2rem auto;background:#fff;border-radius:8px;padding:1.5rem 1.75rem}\
+.brand{font-weight:700;font-size:18px;color:#2251cc;margin:0 0 1rem}\
+h1{font-size:1.4rem;line-height:1.25;margin:0 0 1rem}\
+a{color:#2251cc}\
+button{font-size:1rem;padding:.6rem 1.2rem;border:0;border-radius:6px;background:#2251cc;color:#fff;cursor:pointer}\
+button:focus-visible,input:focus-visible,textarea:focus-visible{outline:3px solid #f0b429;outline-offset:2px}\
+fieldset{border:1px solid #cbd2d9;border-radius:6px;margin:0 0 1rem}\
+textarea{font:inherit;box-sizing:border-box}\
+footer{max-width:32rem;margin:0 auto 2rem;padding:0 1.75rem;color:#616e7c;font-size:13px}\
+footer a{color:#616e7c}\
+@media (prefers-color-scheme:dark){body{background:#111418;color:#e4e7eb}main{background:#1c2127}a,.brand{color:#8fb0ff}button{background:#8fb0ff;color:#111418}}";
+
+pub fn page(company: &Company, status: StatusCode, title: &str, body: &str) -> Response {
+    let product = escape(&company.product);
+    let website = if company.website.is_empty() {
+        String::new()
+    } else {
+        format!(" · <a href=\"{0}\">{0}</a>", escape(&company.website))
+    };
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title}</title>\
-         <style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;line-height:1.5}}\
-         button{{font-size:1rem;padding:.6rem 1.2rem}}</style></head>\
-         <body><main><h1>{title}</h1>{body}</main></body></html>"
+         <meta name=\"color-scheme\" content=\"light dark\">\
+         <title>{title} · {product}</title><style>{STYLE}</style></head>\
+         <body><main><p class=\"brand\">{product}</p><h1>{title}</h1>{body}</main>\
+         <footer><p>{} · {}{website}</p></footer></body></html>",
+        escape(&company.name),
+        escape(&company.postal_address),
     );
     (status, Html(html)).into_response()
 }

@@ -31,20 +31,22 @@ const ALL: &str = "*";
 /// press, or choose among every category.
 pub async fn show(State(shared): State<Arc<Shared>>, Path(token): Path<String>) -> Response {
     let engine = shared.engine();
+    let company = &engine.loaded.settings.company;
     let claims = match link::claims(&engine, &token, Purpose::Unsubscribe, Utc::now()) {
         Ok(claims) => claims,
-        Err(refusal) => return refusal.page(),
+        Err(refusal) => return refusal.page(company),
     };
     match shared.store.subscriptions(claims.message).await {
         Ok(Some(suppressed)) => page(
+            company,
             StatusCode::OK,
             "Your email preferences",
             &preferences_page(&engine.loaded.settings, &claims.value, &suppressed),
         ),
-        Ok(None) => refused("the link is for a message that no longer exists"),
+        Ok(None) => refused(company, "the link is for a message that no longer exists"),
         Err(e) => {
             tracing::error!(error = %e, "reading a customer's subscriptions failed");
-            try_again()
+            try_again(company)
         }
     }
 }
@@ -56,15 +58,15 @@ pub async fn choose(
     body: String,
 ) -> Response {
     let engine = shared.engine();
-    let settings = &engine.loaded.settings;
+    let company = &engine.loaded.settings.company;
     let claims = match link::claims(&engine, &token, Purpose::Unsubscribe, Utc::now()) {
         Ok(claims) => claims,
-        Err(refusal) => return refusal.page(),
+        Err(refusal) => return refusal.page(company),
     };
     let form: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes())
         .into_owned()
         .collect();
-    let choice = choice_of(settings, &claims, &form);
+    let choice = choice_of(&engine.loaded.settings, &claims, &form);
     match shared
         .store
         .set_preferences(claims.message, &choice, Utc::now())
@@ -74,12 +76,17 @@ pub async fn choose(
             for _ in &choice.unsubscribe {
                 crate::telemetry::response_recorded("unsubscribe");
             }
-            page(StatusCode::OK, "Saved", &outcome(settings, &choice))
+            page(
+                company,
+                StatusCode::OK,
+                "Saved",
+                &outcome(&engine.loaded.settings, &choice),
+            )
         }
-        Ok(None) => refused("the link is for a message that no longer exists"),
+        Ok(None) => refused(company, "the link is for a message that no longer exists"),
         Err(e) => {
             tracing::error!(error = %e, "recording an unsubscribe failed");
-            try_again()
+            try_again(company)
         }
     }
 }

@@ -44,12 +44,14 @@ pub async fn show(
     State(shared): State<Arc<Shared>>,
     Path((token, value)): Path<(String, String)>,
 ) -> Response {
+    let engine = shared.engine();
+    let company = &engine.loaded.settings.company;
     let (_, survey) = match survey_of(&shared, &token) {
         Ok(found) => found,
-        Err(refusal) => return refusal.page(),
+        Err(refusal) => return refusal.page(company),
     };
     if !on_scale(survey, &value) {
-        return refused("that answer is not on this survey's scale");
+        return refused(company, "that answer is not on this survey's scale");
     }
     let choices: String = answers(survey)
         .iter()
@@ -62,6 +64,7 @@ pub async fn show(
         })
         .collect();
     page(
+        company,
         StatusCode::OK,
         "Your answer",
         &format!(
@@ -79,15 +82,17 @@ pub async fn answer(
     Path((token, value)): Path<(String, String)>,
     form: Result<Form<HashMap<String, String>>, FormRejection>,
 ) -> Response {
+    let engine = shared.engine();
+    let company = &engine.loaded.settings.company;
     let (claims, survey) = match survey_of(&shared, &token) {
         Ok(found) => found,
-        Err(refusal) => return refusal.page(),
+        Err(refusal) => return refusal.page(company),
     };
     // No form (or not a form): the answer in the link stands alone.
     let form = form.map(|Form(f)| f).unwrap_or_default();
     let chosen = form.get("answer").cloned().unwrap_or(value);
     if !on_scale(survey, &chosen) {
-        return refused("that answer is not on this survey's scale");
+        return refused(company, "that answer is not on this survey's scale");
     }
     let comment = form
         .get("comment")
@@ -108,6 +113,7 @@ pub async fn answer(
         Ok(Some(_)) => {
             crate::telemetry::response_recorded("survey");
             page(
+                company,
                 StatusCode::OK,
                 "Thank you",
                 &format!(
@@ -116,10 +122,10 @@ pub async fn answer(
                 ),
             )
         }
-        Ok(None) => refused("the link is for a message that no longer exists"),
+        Ok(None) => refused(company, "the link is for a message that no longer exists"),
         Err(e) => {
             tracing::error!(error = %e, "recording a survey answer failed");
-            try_again()
+            try_again(company)
         }
     }
 }
