@@ -37,6 +37,7 @@ pub mod engine;
 pub mod http;
 pub mod import;
 pub mod inbound;
+pub mod incident;
 pub mod planner;
 pub mod playbooks;
 pub mod problem;

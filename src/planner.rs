@@ -377,6 +377,8 @@ impl Planner {
             due_at: item.due_at,
             not_before: item.send_at,
             expires_at: item.expires_at,
+            urgent: item.kind == Kind::Incident,
+            notice: None,
             key: item.key,
         }
     }

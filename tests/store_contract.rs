@@ -301,6 +301,8 @@ fn message(customer: &str, step: &str, occurrence: &str) -> NewMessage {
         due_at: t0(),
         not_before: t0() + Duration::hours(1),
         expires_at: t0() + Duration::days(7),
+        urgent: false,
+        notice: None,
     }
 }
 

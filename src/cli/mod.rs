@@ -5,6 +5,7 @@ mod check;
 mod forecast;
 mod import;
 mod inbound;
+mod incident;
 mod messages;
 mod migrate;
 mod preview;
@@ -66,6 +67,11 @@ pub enum Command {
     Responses(responses::ResponsesArgs),
     /// Summarise what came of the mail: statuses, response rates, survey scores.
     Report(report::ReportArgs),
+    /// Incidents and scheduled maintenance: open, maintenance, update, resolve, list.
+    Incident {
+        #[command(subcommand)]
+        what: incident::IncidentCommand,
+    },
     /// Take one raw inbound message (a reply, a bounce, a complaint) from a file.
     Inbound(inbound::InboundArgs),
 }
@@ -105,6 +111,7 @@ pub async fn run(cli: Cli, env: Env) -> anyhow::Result<ExitCode> {
         Command::Messages(args) => messages::run(&path, &env, args).await,
         Command::Preview(args) => preview::run(&path, &env, args).await,
         Command::Inbound(args) => inbound::run(&path, &env, args).await,
+        Command::Incident { what } => incident::run(&path, &env, what).await,
         Command::Responses(args) => responses::run(&path, &env, args).await,
         Command::Report(args) => report::run(&path, &env, args).await,
         Command::Import { what } => match what {

@@ -10,6 +10,7 @@ use crate::clock::Clock;
 use crate::config::{ConfigPath, Env};
 use crate::deliver::Draft;
 use crate::domain::customer::CustomerId;
+use crate::domain::message::Notice;
 use crate::store::Store;
 
 #[derive(Debug, Clone, Copy, Default, clap::ValueEnum)]
@@ -55,6 +56,12 @@ pub async fn run(path: &ConfigPath, env: &Env, args: PreviewArgs) -> anyhow::Res
     let id = uuid::Uuid::now_v7();
     let message_id = format!("{}@preview.invalid", id.simple());
     let to = customer.record.email.to_string();
+    // A notice template previews with a sample incident.
+    let sample = name.starts_with("incidents/").then(|| Notice {
+        incident_id: "INC-1".into(),
+        incident: crate::render::context::sample_incident(),
+        in_reply_to: None,
+    });
     let draft = Draft {
         id,
         customer: &customer,
@@ -63,6 +70,7 @@ pub async fn run(path: &ConfigPath, env: &Env, args: PreviewArgs) -> anyhow::Res
         survey,
         to: &to,
         message_id: &message_id,
+        notice: sample.as_ref(),
     };
     let (rendered, _, bytes) = deliverer.email(&draft, now).map_err(anyhow::Error::msg)?;
     match args.format {

@@ -24,6 +24,7 @@ pub struct Settings {
     pub categories: Vec<Category>,
     pub lifecycle: Lifecycle,
     pub inbound: Inbound,
+    pub maintenance: Maintenance,
     pub log: Log,
 }
 
@@ -42,6 +43,7 @@ impl Default for Settings {
             categories: default_categories(),
             lifecycle: Lifecycle::default(),
             inbound: Inbound::default(),
+            maintenance: Maintenance::default(),
             log: Log::default(),
         }
     }
@@ -472,6 +474,35 @@ impl Default for Imap {
             mailbox: "INBOX".into(),
         }
     }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Maintenance {
+    /// How long before a maintenance starts it is announced, one notice
+    /// per lead time.
+    #[serde(deserialize_with = "spans_or_commas")]
+    pub announce: Vec<Span>,
+    /// Announcements this close to the start go at once, outside the send
+    /// window and the cap.
+    pub urgent_within: Span,
+}
+
+impl Default for Maintenance {
+    fn default() -> Self {
+        Self {
+            announce: vec![span("7d"), span("1d"), span("1h")],
+            urgent_within: span("1h"),
+        }
+    }
+}
+
+/// A list of durations, in TOML or as `7d,1d,1h` from the environment.
+fn spans_or_commas<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Span>, D::Error> {
+    let raw = list_or_commas(d)?;
+    raw.iter()
+        .map(|s| s.parse::<Span>().map_err(serde::de::Error::custom))
+        .collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]

@@ -25,6 +25,9 @@ pub struct Addressing<'a> {
     pub to: &'a Address,
     /// The Message-ID without angle brackets.
     pub message_id: &'a str,
+    /// The Message-ID (without brackets) this message follows up in its
+    /// thread: a notice's update or resolution follows its opening.
+    pub in_reply_to: Option<&'a str>,
     pub date: SystemTime,
 }
 
@@ -46,6 +49,8 @@ const SIGNED: &[&str] = &[
     "Subject",
     "Date",
     "Message-ID",
+    "In-Reply-To",
+    "References",
     "List-Unsubscribe",
     "List-Unsubscribe-Post",
     "MIME-Version",
@@ -110,7 +115,13 @@ pub fn compose(rendered: &Rendered, to: &Addressing<'_>) -> Result<Message, Comp
                 .header(ContentType::TEXT_HTML)
                 .body(rendered.html.clone()),
         );
-    Message::builder()
+    let mut builder = Message::builder();
+    if let Some(first) = to.in_reply_to {
+        builder = builder
+            .in_reply_to(format!("<{first}>"))
+            .references(format!("<{first}>"));
+    }
+    builder
         .from(to.from.clone())
         .reply_to(Mailbox::new(to.from.name.clone(), to.reply_to.clone()))
         .to(recipient)
@@ -152,6 +163,7 @@ mod tests {
                 to_name: "Eve\r\nBcc: victim@evil.example",
                 to: &to,
                 message_id: "m1@acme.example",
+                in_reply_to: None,
                 date: SystemTime::UNIX_EPOCH,
             },
         )
@@ -203,6 +215,7 @@ mod tests {
                 to_name: "Eve",
                 to: &to,
                 message_id: "m1@acme.example",
+                in_reply_to: None,
                 date: SystemTime::UNIX_EPOCH,
             },
         )

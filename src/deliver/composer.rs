@@ -9,7 +9,7 @@ use lettre::message::dkim::DkimConfig;
 
 use super::compose;
 use crate::domain::customer::Customer;
-use crate::domain::message::Outgoing;
+use crate::domain::message::{Notice, Outgoing};
 use crate::domain::playbook::Survey;
 use crate::render::{Letter, Rendered, Renderer};
 use crate::token::Signer;
@@ -24,6 +24,8 @@ pub struct Draft<'a> {
     pub to: &'a str,
     /// The Message-ID, without angle brackets.
     pub message_id: &'a str,
+    /// For incident and maintenance notices.
+    pub notice: Option<&'a Notice>,
 }
 
 /// A claimed message ready for the transport.
@@ -54,7 +56,7 @@ impl Composer {
             customer: draft.customer,
             category: draft.category,
             survey: draft.survey,
-            incident: None,
+            incident: draft.notice.map(|n| &n.incident),
             now,
         };
         let rendered = self
@@ -78,6 +80,7 @@ impl Composer {
                 to_name: &draft.customer.record.name,
                 to: &to,
                 message_id: draft.message_id,
+                in_reply_to: draft.notice.and_then(|n| n.in_reply_to.as_deref()),
                 date: now.into(),
             },
         )
@@ -103,6 +106,7 @@ impl Composer {
             survey: m.survey,
             to: &m.to,
             message_id: &m.message_id,
+            notice: m.notice.as_ref(),
         };
         match self.email(&draft, now) {
             Ok((rendered, to, bytes)) => Ok(Composed {

@@ -152,6 +152,7 @@ impl Deliverer {
                 max: s.delivery.cap.max,
                 per: s.delivery.cap.per.as_chrono(),
                 priority: s.delivery.priority.clone(),
+                quiet_during_incidents: s.delivery.quiet_during_incidents,
             },
             max_retry_age: s.delivery.max_retry_age.as_chrono(),
             lease: s.delivery.lease.as_chrono(),
@@ -269,7 +270,12 @@ impl Deliverer {
                 .map(|m| m.customer.record.id.clone())
                 .collect();
             let sent = store.sent_since(&ids, now - self.rules.per).await?;
-            let (ready, waiting) = triage::triage(batch, &sent, &self.rules, now);
+            let quiet = if self.rules.quiet_during_incidents {
+                store.quiet_customers(&ids).await?
+            } else {
+                std::collections::HashMap::new()
+            };
+            let (ready, waiting) = triage::triage(batch, &sent, &quiet, &self.rules, now);
             if !waiting.is_empty() && to_record.send((waiting, true)).await.is_err() {
                 return gone();
             }

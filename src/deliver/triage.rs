@@ -8,6 +8,7 @@ use chrono::{DateTime, Duration, SecondsFormat, Utc};
 
 use crate::domain::customer::CustomerId;
 use crate::domain::message::{Outgoing, Settle, Status};
+use crate::domain::playbook::Kind;
 use crate::domain::policy::{self, Decision, Pending};
 use crate::domain::window::Window;
 
@@ -19,7 +20,13 @@ pub struct Rules {
     pub max: u32,
     pub per: Duration,
     pub priority: Vec<String>,
+    /// Tips and check-ins wait while an open incident affects the customer.
+    pub quiet_during_incidents: bool,
 }
+
+/// How often a message held for an incident looks again: it goes soon
+/// after the incident is resolved.
+pub const QUIET_RECHECK: Duration = Duration::minutes(15);
 
 fn at(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
@@ -29,6 +36,7 @@ fn at(t: DateTime<Utc>) -> String {
 pub fn triage(
     batch: Vec<Outgoing>,
     sent: &HashMap<CustomerId, Vec<DateTime<Utc>>>,
+    quiet: &HashMap<CustomerId, String>,
     rules: &Rules,
     now: DateTime<Utc>,
 ) -> (Vec<Outgoing>, Vec<Settle>) {
@@ -47,6 +55,14 @@ pub fn triage(
                 at(m.expires_at)
             );
             settled.push(Settle::end(&m, Status::Expired, reason));
+        } else if let Some(incident) = quiet
+            .get(&m.customer.record.id)
+            .filter(|_| matches!(m.kind, Kind::Tip | Kind::Checkin))
+        {
+            let reason = format!(
+                "held while incident {incident} affects the customer; it goes once the incident is resolved"
+            );
+            settled.push(Settle::hold(&m, now + QUIET_RECHECK, reason));
         } else {
             by_customer
                 .entry(m.customer.record.id.clone())

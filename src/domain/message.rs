@@ -79,6 +79,19 @@ impl Survey {
     }
 }
 
+/// What an incident or maintenance notice carries besides its template:
+/// the incident as the notice shows it, and the first notice it follows up.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct Notice {
+    pub incident_id: String,
+    /// The `incident` its template sees: id, title, kind, status, message,
+    /// starts_at, ends_at.
+    pub incident: serde_json::Value,
+    /// The Message-ID (without brackets) of the opening notice to this
+    /// customer, for `In-Reply-To` and `References`.
+    pub in_reply_to: Option<String>,
+}
+
 /// A message as the planner puts it into the outbox.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewMessage {
@@ -99,6 +112,11 @@ pub struct NewMessage {
     pub due_at: DateTime<Utc>,
     pub not_before: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    /// Goes at once: no send window, no cap, no quiet (incident notices,
+    /// a maintenance announcement shortly before it starts).
+    pub urgent: bool,
+    /// For incident and maintenance notices.
+    pub notice: Option<Notice>,
 }
 
 /// A message as `tend messages` shows it (the JSON shape is a contract).
@@ -151,7 +169,7 @@ pub struct Outgoing {
     pub category: String,
     pub template: String,
     pub survey: Option<Survey>,
-    pub incident_id: Option<String>,
+    pub notice: Option<Notice>,
     /// Incident notices: no window, no cap, no quiet.
     pub urgent: bool,
     pub status: Status,

@@ -6,6 +6,7 @@
 pub mod condition;
 pub mod customer;
 pub mod event;
+pub mod incident;
 pub mod lifecycle;
 pub mod message;
 pub mod plan;

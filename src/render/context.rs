@@ -127,8 +127,8 @@ pub fn sample_incident() -> Value {
         "status": "investigating",
         "message": "We are looking into slow responses and will write again when we know more.",
         "kind": "incident",
-        "starts_at": null,
-        "ends_at": null,
+        "starts_at": "2026-03-14T02:00:00Z",
+        "ends_at": "2026-03-14T04:00:00Z",
     })
 }
 

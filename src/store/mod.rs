@@ -15,6 +15,7 @@ use chrono_tz::Tz;
 
 use crate::domain::customer::{Customer, CustomerId, CustomerRecord};
 use crate::domain::event::EventRecord;
+use crate::domain::incident::{Incident, IncidentKind, IncidentStatus, IncidentView, Recipient};
 use crate::domain::message::{
     Attempt, AttemptOutcome, MessageFilter, MessageView, NewMessage, Outgoing, ResponseView,
     Settle, Suppression,
@@ -259,6 +260,53 @@ pub trait Store {
     /// would be safe, only wasted). SQLite has one instance per file, which
     /// always leads.
     async fn lead_planning(&self) -> Result<Option<PlanningLead>, Error>;
+
+    /// Records a new incident; `false` when its id is taken.
+    async fn create_incident(&self, incident: &Incident) -> Result<bool, Error>;
+
+    async fn incident(&self, id: &str) -> Result<Option<Incident>, Error>;
+
+    /// Every incident, oldest first, with how many got its first notice.
+    async fn incidents(&self) -> Result<Vec<IncidentView>, Error>;
+
+    /// Records, in one transaction, customers an incident affects and the
+    /// notices that go to them (a re-run creates no second notice).
+    async fn record_notices(
+        &self,
+        incident: &str,
+        affected: &[CustomerId],
+        notices: &[NewMessage],
+        now: DateTime<Utc>,
+    ) -> Result<u64, Error>;
+
+    /// Who got (or is getting) an incident's first notice.
+    async fn recipients(&self, incident: &str) -> Result<Vec<Recipient>, Error>;
+
+    /// Records an update (its words, and its status when set); returns its
+    /// sequence number, or `None` when the incident is closed or unknown.
+    async fn update_incident(
+        &self,
+        id: &str,
+        status: Option<IncidentStatus>,
+        message: &str,
+        notify: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>, Error>;
+
+    /// Resolves or completes an incident; `false` when it was closed before.
+    async fn close_incident(
+        &self,
+        id: &str,
+        status: IncidentStatus,
+        message: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, Error>;
+
+    /// Of `ids`, those an open incident affects, with that incident's id.
+    async fn quiet_customers(
+        &self,
+        ids: &[CustomerId],
+    ) -> Result<HashMap<CustomerId, String>, Error>;
 
     /// Waits for in-flight work and closes every connection.
     async fn close(&self);
@@ -674,6 +722,52 @@ impl Store for Db {
     async fn responses_of(&self, message: uuid::Uuid) -> Result<Vec<ResponseRow>, Error> {
         dispatch!(self, s => s.responses_of(message).await)
     }
+    async fn create_incident(&self, incident: &Incident) -> Result<bool, Error> {
+        dispatch!(self, s => s.create_incident(incident).await)
+    }
+    async fn incident(&self, id: &str) -> Result<Option<Incident>, Error> {
+        dispatch!(self, s => s.incident(id).await)
+    }
+    async fn incidents(&self) -> Result<Vec<IncidentView>, Error> {
+        dispatch!(self, s => s.incidents().await)
+    }
+    async fn record_notices(
+        &self,
+        incident: &str,
+        affected: &[CustomerId],
+        notices: &[NewMessage],
+        now: DateTime<Utc>,
+    ) -> Result<u64, Error> {
+        dispatch!(self, s => s.record_notices(incident, affected, notices, now).await)
+    }
+    async fn recipients(&self, incident: &str) -> Result<Vec<Recipient>, Error> {
+        dispatch!(self, s => s.recipients(incident).await)
+    }
+    async fn update_incident(
+        &self,
+        id: &str,
+        status: Option<IncidentStatus>,
+        message: &str,
+        notify: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>, Error> {
+        dispatch!(self, s => s.update_incident(id, status, message, notify, now).await)
+    }
+    async fn close_incident(
+        &self,
+        id: &str,
+        status: IncidentStatus,
+        message: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, Error> {
+        dispatch!(self, s => s.close_incident(id, status, message, now).await)
+    }
+    async fn quiet_customers(
+        &self,
+        ids: &[CustomerId],
+    ) -> Result<HashMap<CustomerId, String>, Error> {
+        dispatch!(self, s => s.quiet_customers(ids).await)
+    }
     async fn close(&self) {
         dispatch!(self, s => s.close().await)
     }
@@ -779,6 +873,14 @@ pub(crate) fn attempt_outcome(raw: &str) -> Result<AttemptOutcome, Error> {
 }
 
 /// Rebuilds a claimed message from stored columns (shared by both backends).
+/// A notice as stored beside its message.
+pub(crate) fn notice_json(message: &NewMessage) -> Option<String> {
+    message
+        .notice
+        .as_ref()
+        .map(|n| serde_json::to_string(n).unwrap_or_default())
+}
+
 pub(crate) struct OutgoingColumns {
     pub id: String,
     pub playbook: String,
@@ -788,7 +890,8 @@ pub(crate) struct OutgoingColumns {
     pub category: String,
     pub template: String,
     pub survey: Option<String>,
-    pub incident_id: Option<String>,
+    /// The notice as JSON (`domain::message::Notice`).
+    pub notice: Option<String>,
     pub urgent: bool,
     pub status: String,
     pub to: Option<String>,
@@ -825,7 +928,12 @@ impl OutgoingColumns {
                 Some(s) => Some(Survey::parse(s).ok_or_else(|| corrupt(format!("survey {s:?}")))?),
                 None => None,
             },
-            incident_id: self.incident_id,
+            notice: match self.notice.as_deref() {
+                Some(json) => {
+                    Some(serde_json::from_str(json).map_err(|e| corrupt(format!("notice: {e}")))?)
+                }
+                None => None,
+            },
             status: Status::parse(&self.status).map_err(corrupt)?,
             message_id: self
                 .message_id
@@ -904,6 +1012,62 @@ impl CustomerColumns {
             stage_entered_at: self.stage_entered_at,
             created_at: self.created_at,
             updated_at: self.updated_at,
+        })
+    }
+}
+
+/// The first notice per customer, from `RECIPIENTS` rows (oldest first).
+pub(crate) fn first_per_customer(
+    rows: Vec<(String, Option<String>, Option<String>)>,
+) -> Result<Vec<Recipient>, Error> {
+    let mut out: Vec<Recipient> = Vec::new();
+    for (customer, to, message_id) in rows {
+        if out
+            .last()
+            .is_some_and(|r| r.customer_id.as_str() == customer)
+        {
+            continue;
+        }
+        out.push(Recipient {
+            customer_id: CustomerId::parse(&customer).map_err(Error::Corrupt)?,
+            to: to.unwrap_or_default(),
+            first_message_id: message_id.unwrap_or_default(),
+        });
+    }
+    Ok(out)
+}
+
+/// An incident row's text columns into the domain type.
+pub(crate) struct IncidentColumns {
+    pub id: String,
+    pub kind: String,
+    pub title: String,
+    pub status: String,
+    pub affects: String,
+    pub template: Option<String>,
+    pub message: String,
+    pub starts_at: Option<DateTime<Utc>>,
+    pub ends_at: Option<DateTime<Utc>>,
+    pub opened_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+impl IncidentColumns {
+    pub fn into_incident(self) -> Result<Incident, Error> {
+        let corrupt = |what: String| Error::Corrupt(format!("incident {:?}: {what}", self.id));
+        Ok(Incident {
+            kind: IncidentKind::parse(&self.kind)
+                .ok_or_else(|| corrupt(format!("kind {:?}", self.kind)))?,
+            status: IncidentStatus::parse(&self.status).map_err(corrupt)?,
+            template: self.template.unwrap_or_default(),
+            id: self.id,
+            title: self.title,
+            affects: self.affects,
+            message: self.message,
+            starts_at: self.starts_at,
+            ends_at: self.ends_at,
+            opened_at: self.opened_at,
+            resolved_at: self.resolved_at,
         })
     }
 }

@@ -17,6 +17,7 @@ use super::{
 use super::{DueCursor, NextCheck, PlanWrite};
 use crate::domain::customer::{Customer, CustomerId, CustomerRecord, parse_timezone};
 use crate::domain::event::EventRecord;
+use crate::domain::incident::{Incident, IncidentKind, IncidentStatus, IncidentView, Recipient};
 use crate::domain::message::{
     Attempt, MessageFilter, MessageView, NewMessage, Outgoing, ResponseView, Settle, Suppression,
 };
@@ -129,7 +130,7 @@ fn outgoing_from(row: &PgRow, fail: &impl Fn(sqlx::Error) -> Error) -> Result<Ou
         category: row.try_get("category").map_err(fail)?,
         template: row.try_get("template").map_err(fail)?,
         survey: row.try_get("survey").map_err(fail)?,
-        incident_id: row.try_get("incident_id").map_err(fail)?,
+        notice: row.try_get("notice").map_err(fail)?,
         urgent: row.try_get("urgent").map_err(fail)?,
         status: row.try_get("status").map_err(fail)?,
         to: row.try_get("to_address").map_err(fail)?,
@@ -209,7 +210,10 @@ async fn insert_messages_in(
                 .push_bind(m.not_before)
                 .push_bind(m.expires_at)
                 .push_bind(now)
-                .push_bind(now);
+                .push_bind(now)
+                .push_bind(m.notice.as_ref().map(|n| n.incident_id.clone()))
+                .push_bind(m.urgent)
+                .push_bind(super::notice_json(m));
         });
         insert.push(sql::SKIP_PLANNED);
         inserted += insert
@@ -1082,6 +1086,196 @@ impl Store for PgStore {
                 .await
                 .map_err(&fail)?,
         })
+    }
+
+    async fn create_incident(&self, incident: &Incident) -> Result<bool, Error> {
+        let fail = self.fail("recording an incident");
+        let mut tx = self.pool.begin().await.map_err(&fail)?;
+        let done = sqlx::query(sql::INSERT_INCIDENT)
+            .bind(&incident.id)
+            .bind(incident.kind.as_str())
+            .bind(&incident.title)
+            .bind(incident.status.as_str())
+            .bind(&incident.affects)
+            .bind(&incident.template)
+            .bind(&incident.message)
+            .bind(incident.starts_at)
+            .bind(incident.ends_at)
+            .bind(incident.opened_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        tx.commit().await.map_err(&fail)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn incident(&self, id: &str) -> Result<Option<Incident>, Error> {
+        let fail = self.fail("reading an incident");
+        let Some(row) = sqlx::query(sql::SELECT_INCIDENT)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(&fail)?
+        else {
+            return Ok(None);
+        };
+        let columns = super::IncidentColumns {
+            id: row.try_get("id").map_err(&fail)?,
+            kind: row.try_get("kind").map_err(&fail)?,
+            title: row.try_get("title").map_err(&fail)?,
+            status: row.try_get("status").map_err(&fail)?,
+            affects: row.try_get("affects").map_err(&fail)?,
+            template: row.try_get("template").map_err(&fail)?,
+            message: row.try_get("message").map_err(&fail)?,
+            starts_at: row.try_get("starts_at").map_err(&fail)?,
+            ends_at: row.try_get("ends_at").map_err(&fail)?,
+            opened_at: row.try_get("opened_at").map_err(&fail)?,
+            resolved_at: row.try_get("resolved_at").map_err(&fail)?,
+        };
+        columns.into_incident().map(Some)
+    }
+
+    async fn incidents(&self) -> Result<Vec<IncidentView>, Error> {
+        let fail = self.fail("listing incidents");
+        let rows = sqlx::query(sql::LIST_INCIDENTS)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(&fail)?;
+        rows.iter()
+            .map(|row| {
+                let kind: String = row.try_get("kind").map_err(&fail)?;
+                let status: String = row.try_get("status").map_err(&fail)?;
+                Ok(IncidentView {
+                    id: row.try_get("id").map_err(&fail)?,
+                    kind: IncidentKind::parse(&kind)
+                        .ok_or_else(|| Error::Corrupt(format!("incident kind {kind:?}")))?,
+                    title: row.try_get("title").map_err(&fail)?,
+                    status: IncidentStatus::parse(&status).map_err(Error::Corrupt)?,
+                    opened_at: row.try_get("opened_at").map_err(&fail)?,
+                    resolved_at: row.try_get("resolved_at").map_err(&fail)?,
+                    notified: row.try_get("notified").map_err(&fail)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn record_notices(
+        &self,
+        incident: &str,
+        affected: &[CustomerId],
+        notices: &[NewMessage],
+        now: DateTime<Utc>,
+    ) -> Result<u64, Error> {
+        let fail = self.fail("recording incident notices");
+        let mut tx = self.pool.begin().await.map_err(&fail)?;
+        for run in affected.chunks(super::ROWS_PER_STATEMENT) {
+            let mut insert = QueryBuilder::<Postgres>::new(sql::INSERT_AFFECTED);
+            insert.push_values(run, |mut row, id| {
+                row.push_bind(incident.to_owned())
+                    .push_bind(id.as_str().to_owned());
+            });
+            insert.push(sql::SKIP_AFFECTED);
+            insert.build().execute(&mut *tx).await.map_err(&fail)?;
+        }
+        let planned = insert_messages_in(&mut tx, notices, now, &fail).await?;
+        tx.commit().await.map_err(&fail)?;
+        Ok(planned)
+    }
+
+    async fn recipients(&self, incident: &str) -> Result<Vec<Recipient>, Error> {
+        let rows: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(sql::RECIPIENTS)
+            .bind(incident)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.fail("reading who got an incident's notice"))?;
+        super::first_per_customer(rows)
+    }
+
+    async fn update_incident(
+        &self,
+        id: &str,
+        status: Option<IncidentStatus>,
+        message: &str,
+        notify: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>, Error> {
+        let fail = self.fail("recording an incident update");
+        let mut tx = self.pool.begin().await.map_err(&fail)?;
+        let changed = sqlx::query(sql::UPDATE_INCIDENT)
+            .bind(id)
+            .bind(status.map(IncidentStatus::as_str))
+            .bind(message)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        if changed.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let seq: i64 = sqlx::query_scalar(sql::INSERT_INCIDENT_UPDATE)
+            .bind(id)
+            .bind(status.map_or("", IncidentStatus::as_str))
+            .bind(message)
+            .bind(notify)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        tx.commit().await.map_err(&fail)?;
+        Ok(Some(seq))
+    }
+
+    async fn close_incident(
+        &self,
+        id: &str,
+        status: IncidentStatus,
+        message: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, Error> {
+        let fail = self.fail("closing an incident");
+        let mut tx = self.pool.begin().await.map_err(&fail)?;
+        let closed = sqlx::query(sql::CLOSE_INCIDENT)
+            .bind(id)
+            .bind(status.as_str())
+            .bind(message)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        if closed.rows_affected() == 1 {
+            sqlx::query(sql::INSERT_INCIDENT_UPDATE)
+                .bind(id)
+                .bind(status.as_str())
+                .bind(message)
+                .bind(true)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(&fail)?;
+        }
+        tx.commit().await.map_err(&fail)?;
+        Ok(closed.rows_affected() == 1)
+    }
+
+    async fn quiet_customers(
+        &self,
+        ids: &[CustomerId],
+    ) -> Result<HashMap<CustomerId, String>, Error> {
+        let fail = self.fail("reading which customers an open incident affects");
+        let mut quiet = HashMap::new();
+        for chunk in ids.chunks(super::ROWS_PER_STATEMENT) {
+            let mut query = QueryBuilder::<Postgres>::new(sql::QUIET);
+            let list: Vec<&str> = chunk.iter().map(CustomerId::as_str).collect();
+            query.push("ic.customer_id = ANY(");
+            query.push_bind(list);
+            query.push("::text[])");
+            for row in query.build().fetch_all(&self.pool).await.map_err(&fail)? {
+                let customer: String = row.try_get(0).map_err(&fail)?;
+                let customer = CustomerId::parse(&customer).map_err(Error::Corrupt)?;
+                quiet.insert(customer, row.try_get(1).map_err(&fail)?);
+            }
+        }
+        Ok(quiet)
     }
 
     async fn responses_of(&self, message: uuid::Uuid) -> Result<Vec<super::ResponseRow>, Error> {

@@ -167,7 +167,7 @@ pub const INSERT_STAGE_CHANGES: &str =
 /// The start of a multi-row outbox insert; `VALUES` follow.
 pub const INSERT_MESSAGES: &str = "INSERT INTO messages (id, customer_id, playbook, step, occurrence, \
      kind, category, template, survey, priority, status, reason, to_address, message_id, due_at, \
-     not_before, expires_at, created_at, updated_at) ";
+     not_before, expires_at, created_at, updated_at, incident_id, urgent, notice) ";
 
 /// The outbox's unique key makes planning idempotent: a re-plan, a restart
 /// or a second instance never creates a second message for an occurrence.
@@ -216,7 +216,7 @@ pub const BEGIN_SENDING_SQLITE: &str = "UPDATE messages SET status = 'sending', 
 /// customer, and any suppression of its category or of all mail. Each
 /// backend adds its id list.
 pub const CLAIMED_DETAILS: &str = "SELECT m.id AS message_uuid, m.playbook, m.step, m.occurrence, \
-     m.kind, m.category, m.template, m.survey, m.incident_id, m.urgent, m.priority, m.status, \
+     m.kind, m.category, m.template, m.survey, m.notice, m.urgent, m.priority, m.status, \
      m.to_address, m.message_id, m.due_at, m.not_before, m.expires_at, m.attempts, \
      m.first_attempt_at, s.reason AS suppressed, \
      c.id, c.email, c.name, c.timezone, c.locale, c.plan, c.signup_at, c.renewal_at, \
@@ -251,3 +251,57 @@ pub const RECOVER_SENDING: &str = "UPDATE messages SET status = $2, reason = $3,
 /// Every attempt at one message, oldest first.
 pub const SELECT_ATTEMPTS: &str = "SELECT started_at, finished_at, outcome, smtp_code, detail \
      FROM attempts WHERE message_id = $1 ORDER BY seq";
+
+/// A new incident; an id taken already inserts nothing.
+pub const INSERT_INCIDENT: &str = "INSERT INTO incidents (id, kind, title, status, affects, \
+     template, message, starts_at, ends_at, opened_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) ON CONFLICT (id) DO NOTHING";
+
+/// One incident.
+pub const SELECT_INCIDENT: &str = "SELECT id, kind, title, status, affects, template, message, \
+     starts_at, ends_at, opened_at, resolved_at FROM incidents WHERE id = $1";
+
+/// The notices that open an incident or announce a maintenance, and that
+/// went or will go: follow-ups go to exactly these customers.
+macro_rules! first_notices {
+    () => {
+        "(m.step = 'open' OR m.step LIKE 'announce-%') \
+         AND m.status IN ('planned', 'deferred', 'sending', 'sent', 'unknown')"
+    };
+}
+
+/// Every incident with how many customers got its first notice.
+pub const LIST_INCIDENTS: &str = concat!(
+    "SELECT i.id, i.kind, i.title, i.status, i.opened_at, i.resolved_at, \
+     (SELECT COUNT(DISTINCT m.customer_id) FROM messages m WHERE m.incident_id = i.id AND ",
+    first_notices!(),
+    ") AS notified FROM incidents i ORDER BY i.opened_at, i.id"
+);
+
+/// Who got an incident's first notice, with its Message-ID, oldest first.
+pub const RECIPIENTS: &str = concat!(
+    "SELECT m.customer_id, m.to_address, m.message_id FROM messages m WHERE m.incident_id = $1 AND ",
+    first_notices!(),
+    " ORDER BY m.customer_id, m.due_at, m.created_at"
+);
+
+/// The start of recording who an incident affects; `VALUES` follow.
+pub const INSERT_AFFECTED: &str = "INSERT INTO incident_customers (incident_id, customer_id) ";
+pub const SKIP_AFFECTED: &str = " ON CONFLICT (incident_id, customer_id) DO NOTHING";
+
+/// An update's words (and status, when it sets one).
+pub const UPDATE_INCIDENT: &str = "UPDATE incidents SET status = COALESCE($2, status), \
+     message = $3, updated_at = $4 WHERE id = $1 AND resolved_at IS NULL";
+
+/// The history of updates; its sequence names the update's notice.
+pub const INSERT_INCIDENT_UPDATE: &str = "INSERT INTO incident_updates (incident_id, status, \
+     message, notify, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING seq";
+
+/// Resolves (or completes) an incident once.
+pub const CLOSE_INCIDENT: &str = "UPDATE incidents SET status = $2, message = $3, \
+     resolved_at = $4, updated_at = $4 WHERE id = $1 AND resolved_at IS NULL";
+
+/// Customers an open incident affects; each backend adds its id list.
+pub const QUIET: &str = "SELECT ic.customer_id, i.id FROM incident_customers ic \
+     JOIN incidents i ON i.id = ic.incident_id \
+     WHERE i.kind = 'incident' AND i.resolved_at IS NULL AND ";

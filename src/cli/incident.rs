@@ -1,0 +1,226 @@
+//! `tend incident open|maintenance|update|resolve|list`: telling affected
+//! customers first, and again when it is fixed. Each command that sends
+//! delivers its notices before it returns.
+
+use std::process::ExitCode;
+
+use chrono::{DateTime, Utc};
+
+use super::table::{Format, print_json, print_table};
+use crate::clock::Clock;
+use crate::config::{ConfigPath, Env, Loaded};
+use crate::domain::incident::{IncidentKind, IncidentStatus};
+use crate::incident::{self, Context, Opening, Outcome};
+use crate::store::{Db, Store};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum IncidentCommand {
+    /// Open an incident and send its notice to every affected customer now.
+    Open {
+        id: String,
+        #[arg(long)]
+        title: String,
+        /// Who it affects: a condition over customers, such as 'customer.attributes.region == "eu"'
+        #[arg(long)]
+        affects: String,
+        /// The notice's template [default: incidents/notice]
+        #[arg(long)]
+        template: Option<String>,
+        /// What customers are told
+        #[arg(long, default_value = "")]
+        message: String,
+        #[arg(long, value_parser = super::parse_now)]
+        now: Option<DateTime<Utc>>,
+    },
+    /// Schedule a maintenance, announced ahead at maintenance.announce lead times.
+    Maintenance {
+        id: String,
+        #[arg(long)]
+        title: String,
+        #[arg(long)]
+        affects: String,
+        /// When it starts (RFC 3339)
+        #[arg(long, value_parser = super::parse_now)]
+        starts: DateTime<Utc>,
+        /// When it ends (RFC 3339)
+        #[arg(long, value_parser = super::parse_now)]
+        ends: DateTime<Utc>,
+        /// The announcement's template [default: incidents/maintenance]
+        #[arg(long)]
+        template: Option<String>,
+        #[arg(long, default_value = "")]
+        message: String,
+        #[arg(long, value_parser = super::parse_now)]
+        now: Option<DateTime<Utc>>,
+    },
+    /// Record news; with --notify, send it to everyone who got the first notice.
+    Update {
+        id: String,
+        #[arg(long)]
+        message: String,
+        /// investigating, identified, monitoring (incidents); scheduled, in_progress (maintenance)
+        #[arg(long, value_parser = IncidentStatus::parse)]
+        status: Option<IncidentStatus>,
+        #[arg(long)]
+        notify: bool,
+        #[arg(long, value_parser = super::parse_now)]
+        now: Option<DateTime<Utc>>,
+    },
+    /// Resolve an incident (complete a maintenance) and tell those who got its first notice.
+    Resolve {
+        id: String,
+        #[arg(long)]
+        message: String,
+        #[arg(long, value_parser = super::parse_now)]
+        now: Option<DateTime<Utc>>,
+    },
+    /// List incidents and maintenance.
+    List {
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+}
+
+pub async fn run(
+    path: &ConfigPath,
+    env: &Env,
+    command: IncidentCommand,
+) -> anyhow::Result<ExitCode> {
+    let loaded = super::load(path, env, "warn")?;
+    let store = super::open_store(&loaded).await?;
+    let result = dispatch(&loaded, &store, command).await;
+    store.close().await;
+    result
+}
+
+async fn dispatch(
+    loaded: &Loaded,
+    store: &Db,
+    command: IncidentCommand,
+) -> anyhow::Result<ExitCode> {
+    let cx = Context::new(&loaded.settings);
+    let (what, outcome, now) = match command {
+        IncidentCommand::List { format } => {
+            let all = store.incidents().await?;
+            match format {
+                Format::Json => print_json(&all)?,
+                Format::Table => {
+                    let rows: Vec<Vec<String>> = all
+                        .iter()
+                        .map(|i| {
+                            vec![
+                                i.id.clone(),
+                                i.kind.as_str().into(),
+                                i.status.as_str().into(),
+                                i.opened_at.format("%Y-%m-%d %H:%M").to_string(),
+                                i.notified.to_string(),
+                                i.title.clone(),
+                            ]
+                        })
+                        .collect();
+                    print_table(
+                        &["id", "kind", "status", "opened (UTC)", "notified", "title"],
+                        &rows,
+                    );
+                }
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        IncidentCommand::Open {
+            id,
+            title,
+            affects,
+            template,
+            message,
+            now,
+        } => {
+            let now = Clock::from_flag(now).now();
+            let opening = Opening {
+                id: id.clone(),
+                kind: IncidentKind::Incident,
+                title,
+                affects,
+                template,
+                message,
+                starts_at: None,
+                ends_at: None,
+            };
+            (
+                format!("{id} opened"),
+                incident::open(store, &cx, &opening, now).await?,
+                now,
+            )
+        }
+        IncidentCommand::Maintenance {
+            id,
+            title,
+            affects,
+            starts,
+            ends,
+            template,
+            message,
+            now,
+        } => {
+            let now = Clock::from_flag(now).now();
+            let opening = Opening {
+                id: id.clone(),
+                kind: IncidentKind::Maintenance,
+                title,
+                affects,
+                template,
+                message,
+                starts_at: Some(starts),
+                ends_at: Some(ends),
+            };
+            (
+                format!("{id} scheduled"),
+                incident::open(store, &cx, &opening, now).await?,
+                now,
+            )
+        }
+        IncidentCommand::Update {
+            id,
+            message,
+            status,
+            notify,
+            now,
+        } => {
+            let now = Clock::from_flag(now).now();
+            let outcome = incident::update(store, &cx, &id, &message, status, notify, now).await?;
+            (format!("{id} updated"), outcome, now)
+        }
+        IncidentCommand::Resolve { id, message, now } => {
+            let now = Clock::from_flag(now).now();
+            (
+                format!("{id} closed"),
+                incident::resolve(store, &cx, &id, &message, now).await?,
+                now,
+            )
+        }
+    };
+    report(loaded, store, &what, outcome, now).await
+}
+
+/// Delivers what is due now (the notices among it) and says what happened.
+async fn report(
+    loaded: &Loaded,
+    store: &Db,
+    what: &str,
+    outcome: Outcome,
+    now: DateTime<Utc>,
+) -> anyhow::Result<ExitCode> {
+    let deliverer = crate::engine::deliverer(loaded)?;
+    let delivered = deliverer.deliver_once(store, now).await;
+    deliverer.close().await;
+    let delivered = delivered?;
+    let affected = if what.ends_with("opened") || what.ends_with("scheduled") {
+        format!("{} customers affected, ", outcome.affected)
+    } else {
+        String::new()
+    };
+    println!(
+        "{what}: {affected}{} notices; sent {}, suppressed {}, deferred {}, failed {}",
+        outcome.notices, delivered.sent, delivered.suppressed, delivered.deferred, delivered.failed
+    );
+    Ok(ExitCode::SUCCESS)
+}

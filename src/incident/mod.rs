@@ -1,0 +1,402 @@
+//! Running incidents and scheduled maintenance: opening one finds the
+//! customers its selector affects (evaluated once, when it opens, and
+//! recorded) and puts a notice for each into the outbox; updates with
+//! `notify` and the resolution go to exactly those who got the first
+//! notice, in its thread. Delivery sends them like any message (incident
+//! notices at once: no window, no cap; suppression still applies).
+//! The decisions are in `domain::incident`; this module does the I/O.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::config::settings::Settings;
+use crate::domain::condition::{Condition, Facts, compile_checked};
+use crate::domain::customer::CustomerId;
+use crate::domain::incident::{
+    CATEGORY, Incident, IncidentKind, IncidentStatus, MAINTENANCE_CATEGORY, NoticeSpec,
+    announcements,
+};
+use crate::domain::message::NewMessage;
+use crate::store::{self, Store};
+
+/// Customers read and evaluated per transaction when an incident opens.
+const PAGE: u32 = 2000;
+
+/// Notices are kept this long past their time before they expire unsent.
+const NOTICE_LIFETIME: Duration = Duration::days(3);
+
+/// Why an incident command did nothing. Each says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum IncidentError {
+    #[error(
+        "an incident {0:?} exists already; send news with `tend incident update {0}`, or pick another id"
+    )]
+    Exists(String),
+    #[error("no incident has id {0:?}; `tend incident list` shows them")]
+    Unknown(String),
+    #[error("incident {0:?} was closed at {1}; nothing was sent")]
+    Closed(String, String),
+    #[error(
+        "{0:?} cannot be an incident id; use letters, digits, '.', '_' and '-' (such as INC-42)"
+    )]
+    BadId(String),
+    #[error("--affects: {0}; nothing was sent")]
+    BadSelector(String),
+    #[error("the template {0:?} does not exist ({1}); create it or pass another --template")]
+    NoTemplate(String, PathBuf),
+    #[error("{0}")]
+    Bad(String),
+    #[error(transparent)]
+    Store(#[from] store::Error),
+}
+
+/// What opens: an incident now, or a maintenance at `starts_at`.
+#[derive(Debug, Clone)]
+pub struct Opening {
+    pub id: String,
+    pub kind: IncidentKind,
+    pub title: String,
+    pub affects: String,
+    pub template: Option<String>,
+    pub message: String,
+    pub starts_at: Option<DateTime<Utc>>,
+    pub ends_at: Option<DateTime<Utc>>,
+}
+
+/// What a command put into the outbox.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// Customers the selector matched (on opening).
+    pub affected: u64,
+    pub notices: u64,
+}
+
+/// The default templates, under the templates folder.
+pub mod template {
+    pub const OPEN: &str = "incidents/notice";
+    pub const UPDATE: &str = "incidents/update";
+    pub const RESOLVED: &str = "incidents/resolved";
+    pub const MAINTENANCE: &str = "incidents/maintenance";
+    pub const COMPLETED: &str = "incidents/completed";
+}
+
+/// What the commands need of the configuration.
+pub struct Context<'a> {
+    pub settings: &'a Settings,
+    /// The domain of `mail.from`, for Message-IDs.
+    pub domain: String,
+}
+
+impl<'a> Context<'a> {
+    pub fn new(settings: &'a Settings) -> Self {
+        let domain = crate::config::parse_mailbox(&settings.mail.from)
+            .ok()
+            .and_then(|(_, from)| from.as_str().rsplit_once('@').map(|(_, d)| d.to_owned()))
+            .unwrap_or_else(|| "localhost".into());
+        Self { settings, domain }
+    }
+
+    fn priority(&self, category: &str) -> i32 {
+        let list = &self.settings.delivery.priority;
+        let at = list
+            .iter()
+            .position(|c| c == category)
+            .unwrap_or(list.len());
+        i32::try_from(at).unwrap_or(i32::MAX)
+    }
+
+    fn template(&self, name: &str) -> Result<(), IncidentError> {
+        let dir = Path::new(&self.settings.paths.templates);
+        if crate::render::source::message_exists(dir, name) {
+            Ok(())
+        } else {
+            Err(IncidentError::NoTemplate(
+                name.into(),
+                dir.join(format!("{name}.md.hbs")),
+            ))
+        }
+    }
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// Opens an incident (or schedules a maintenance): records it, finds who
+/// it affects, and puts their notices into the outbox.
+pub async fn open(
+    store: &impl Store,
+    cx: &Context<'_>,
+    opening: &Opening,
+    now: DateTime<Utc>,
+) -> Result<Outcome, IncidentError> {
+    if !valid_id(&opening.id) {
+        return Err(IncidentError::BadId(opening.id.clone()));
+    }
+    if opening.title.trim().is_empty() {
+        return Err(IncidentError::Bad(
+            "--title is empty; give the incident a title customers will read".into(),
+        ));
+    }
+    let selector = compile_checked(&opening.affects).map_err(IncidentError::BadSelector)?;
+    let default = match opening.kind {
+        IncidentKind::Incident => template::OPEN,
+        IncidentKind::Maintenance => template::MAINTENANCE,
+    };
+    let template = opening.template.clone().unwrap_or_else(|| default.into());
+    cx.template(&template)?;
+    let (status, leads) = match opening.kind {
+        IncidentKind::Incident => (IncidentStatus::Investigating, None),
+        IncidentKind::Maintenance => {
+            let (Some(starts), Some(ends)) = (opening.starts_at, opening.ends_at) else {
+                return Err(IncidentError::Bad(
+                    "a maintenance needs --starts and --ends".into(),
+                ));
+            };
+            if ends <= starts {
+                return Err(IncidentError::Bad("--ends must be after --starts".into()));
+            }
+            if starts <= now {
+                return Err(IncidentError::Bad(format!(
+                    "--starts {} has passed; announce a maintenance before it starts, or open an incident",
+                    starts.to_rfc3339()
+                )));
+            }
+            let m = &cx.settings.maintenance;
+            let leads: Vec<Duration> = m.announce.iter().map(|s| s.as_chrono()).collect();
+            (
+                IncidentStatus::Scheduled,
+                Some(announcements(
+                    starts,
+                    &leads,
+                    m.urgent_within.as_chrono(),
+                    now,
+                )),
+            )
+        }
+    };
+    let incident = Incident {
+        id: opening.id.clone(),
+        kind: opening.kind,
+        title: opening.title.clone(),
+        status,
+        affects: opening.affects.clone(),
+        template: template.clone(),
+        message: opening.message.clone(),
+        starts_at: opening.starts_at,
+        ends_at: opening.ends_at,
+        opened_at: now,
+        resolved_at: None,
+    };
+    if !store.create_incident(&incident).await? {
+        return Err(IncidentError::Exists(opening.id.clone()));
+    }
+    let specs: Vec<NoticeSpec<'_>> = match &leads {
+        None => vec![NoticeSpec {
+            incident: &incident,
+            step: "open".into(),
+            template: &template,
+            message: &incident.message,
+            due_at: now,
+            urgent: true,
+            expires_at: now + NOTICE_LIFETIME,
+            priority: cx.priority(CATEGORY),
+            domain: &cx.domain,
+        }],
+        Some(leads) => leads
+            .iter()
+            .map(|(step, at, urgent)| NoticeSpec {
+                incident: &incident,
+                step: step.clone(),
+                template: &template,
+                message: &incident.message,
+                due_at: *at,
+                urgent: *urgent,
+                // An announcement after the start would be news of the past.
+                expires_at: opening.starts_at.unwrap_or(*at),
+                priority: cx.priority(MAINTENANCE_CATEGORY),
+                domain: &cx.domain,
+            })
+            .collect(),
+    };
+    let mut outcome = Outcome::default();
+    let mut after: Option<CustomerId> = None;
+    loop {
+        let page = store.customers_page(after.as_ref(), PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.record.id.clone());
+        let affected: Vec<&crate::domain::customer::Customer> =
+            page.iter().filter(|c| affects(&selector, c, now)).collect();
+        let ids: Vec<CustomerId> = affected.iter().map(|c| c.record.id.clone()).collect();
+        let notices: Vec<NewMessage> = affected
+            .iter()
+            .flat_map(|c| {
+                let to = c.record.email.to_string();
+                specs
+                    .iter()
+                    .map(move |spec| spec.message(&c.record.id, &to, None))
+            })
+            .collect();
+        outcome.affected += ids.len() as u64;
+        outcome.notices += store
+            .record_notices(&incident.id, &ids, &notices, now)
+            .await?;
+    }
+    Ok(outcome)
+}
+
+/// Whether the selector matches a customer. An attribute the customer
+/// lacks means it does not (the selector is about customers who have it).
+fn affects(
+    selector: &Condition,
+    customer: &crate::domain::customer::Customer,
+    now: DateTime<Utc>,
+) -> bool {
+    let facts = Facts {
+        customer,
+        now,
+        events: &[],
+        sent: &Default::default(),
+    };
+    selector.holds(&facts).unwrap_or(false)
+}
+
+/// An open incident, or why a command cannot go on with it.
+async fn open_incident(store: &impl Store, id: &str) -> Result<Incident, IncidentError> {
+    let incident = store
+        .incident(id)
+        .await?
+        .ok_or_else(|| IncidentError::Unknown(id.into()))?;
+    if let Some(at) = incident.resolved_at {
+        return Err(IncidentError::Closed(id.into(), at.to_rfc3339()));
+    }
+    Ok(incident)
+}
+
+/// Follow-ups to everyone who got the first notice, in its thread.
+async fn follow_up(
+    store: &impl Store,
+    cx: &Context<'_>,
+    incident: &Incident,
+    step: String,
+    template: &str,
+    message: &str,
+    now: DateTime<Utc>,
+) -> Result<u64, IncidentError> {
+    cx.template(template)?;
+    let category = match incident.kind {
+        IncidentKind::Incident => CATEGORY,
+        IncidentKind::Maintenance => MAINTENANCE_CATEGORY,
+    };
+    let spec = NoticeSpec {
+        incident,
+        step,
+        template,
+        message,
+        due_at: now,
+        urgent: true,
+        expires_at: now + NOTICE_LIFETIME,
+        priority: cx.priority(category),
+        domain: &cx.domain,
+    };
+    let notices: Vec<NewMessage> = store
+        .recipients(&incident.id)
+        .await?
+        .iter()
+        .map(|r| spec.message(&r.customer_id, &r.to, Some(&r.first_message_id)))
+        .collect();
+    Ok(store
+        .record_notices(&incident.id, &[], &notices, now)
+        .await?)
+}
+
+/// Records an update; with `notify`, sends it to those who got the first
+/// notice.
+pub async fn update(
+    store: &impl Store,
+    cx: &Context<'_>,
+    id: &str,
+    message: &str,
+    status: Option<IncidentStatus>,
+    notify: bool,
+    now: DateTime<Utc>,
+) -> Result<Outcome, IncidentError> {
+    if message.trim().is_empty() {
+        return Err(IncidentError::Bad(
+            "--message is empty; say what changed".into(),
+        ));
+    }
+    let incident = open_incident(store, id).await?;
+    if let Some(status) = status.filter(|s| !s.fits(incident.kind)) {
+        return Err(IncidentError::Bad(format!(
+            "{} is not a status for this {}; {}",
+            status.as_str(),
+            incident.kind.as_str(),
+            if status.is_closed() {
+                format!("close it with `tend incident resolve {id}`")
+            } else {
+                "use investigating, identified or monitoring for incidents; scheduled or in_progress for maintenance".into()
+            }
+        )));
+    }
+    if notify {
+        cx.template(template::UPDATE)?;
+    }
+    let seq = store
+        .update_incident(id, status, message, notify, now)
+        .await?
+        .ok_or_else(|| IncidentError::Closed(id.into(), "a moment ago".into()))?;
+    let mut outcome = Outcome::default();
+    if notify {
+        let mut incident = incident;
+        incident.status = status.unwrap_or(incident.status);
+        outcome.notices = follow_up(
+            store,
+            cx,
+            &incident,
+            format!("update-{seq}"),
+            template::UPDATE,
+            message,
+            now,
+        )
+        .await?;
+    }
+    Ok(outcome)
+}
+
+/// Resolves an incident (completes a maintenance) and tells exactly those
+/// who got its first notice.
+pub async fn resolve(
+    store: &impl Store,
+    cx: &Context<'_>,
+    id: &str,
+    message: &str,
+    now: DateTime<Utc>,
+) -> Result<Outcome, IncidentError> {
+    if message.trim().is_empty() {
+        return Err(IncidentError::Bad(
+            "--message is empty; tell customers what was fixed".into(),
+        ));
+    }
+    let mut incident = open_incident(store, id).await?;
+    let (status, template, step) = match incident.kind {
+        IncidentKind::Incident => (IncidentStatus::Resolved, template::RESOLVED, "resolved"),
+        IncidentKind::Maintenance => (IncidentStatus::Completed, template::COMPLETED, "completed"),
+    };
+    cx.template(template)?;
+    if !store.close_incident(id, status, message, now).await? {
+        return Err(IncidentError::Closed(id.into(), "a moment ago".into()));
+    }
+    incident.status = status;
+    incident.resolved_at = Some(now);
+    let notices = follow_up(store, cx, &incident, step.into(), template, message, now).await?;
+    Ok(Outcome {
+        affected: 0,
+        notices,
+    })
+}
