@@ -52,6 +52,7 @@ fn main() {
                 to_name: &customer.record.name,
                 to: &to,
                 message_id: &message_id,
+                in_reply_to: None,
                 date: std::time::SystemTime::now(),
             },
         )
