@@ -1040,3 +1040,98 @@ async fn in_a_real_browser_the_answer_is_recorded_only_when_the_button_is_presse
         )]
     );
 }
+
+#[test]
+fn monitoring_opens_updates_and_resolves_an_incident_through_the_api() {
+    let sink = SmtpSink::start();
+    let p = project(sink.port());
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/incidents");
+    std::fs::create_dir_all(p.path().join("templates/incidents")).unwrap();
+    for entry in std::fs::read_dir(shipped).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(
+            entry.path(),
+            p.path().join("templates/incidents").join(entry.file_name()),
+        )
+        .unwrap();
+    }
+    let port = free_port();
+    let d = Daemon::start(&p, port, &[]);
+    let customers =
+        br#"[{"id":"ana","email":"ana@example.com","name":"Ana","attributes":{"region":"eu"}},
+        {"id":"bo","email":"bo@example.com","name":"Bo","attributes":{"region":"us"}}]"#;
+    assert_eq!(
+        d.request("POST", "/api/v1/customers", &auth(), customers)
+            .status,
+        200
+    );
+
+    let bad = d.request(
+        "POST",
+        "/api/v1/incidents",
+        &auth(),
+        br#"{"id":"INC-1","title":"x","affects":"customer.plan =="}"#,
+    );
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    assert!(
+        bad.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("does not parse")
+    );
+    let malformed = d.request("POST", "/api/v1/incidents", &auth(), b"{not json");
+    assert_eq!(malformed.status, 400);
+    assert_eq!(
+        d.request("POST", "/api/v1/incidents", &[], b"{}").status,
+        401
+    );
+
+    let open = br#"{"id":"INC-7","title":"EU API latency","affects":"customer.attributes.region == \"eu\"","message":"Slow requests in the EU."}"#;
+    let opened = d.request("POST", "/api/v1/incidents", &auth(), open);
+    assert_eq!(opened.status, 200, "{}", opened.body);
+    assert_eq!(opened.json()["affected"], 1);
+    wait_for_mail(&sink, 1);
+    let first = &sink.received()[0];
+    assert_eq!(first.to, ["ana@example.com"]);
+    let first_id = first.header("Message-ID").unwrap();
+    assert_eq!(
+        d.request("POST", "/api/v1/incidents", &auth(), open).status,
+        409
+    );
+
+    let unknown = d.request(
+        "POST",
+        "/api/v1/incidents/INC-9/updates",
+        &auth(),
+        br#"{"message":"x","notify":true}"#,
+    );
+    assert_eq!(unknown.status, 404);
+    let news = br#"{"message":"Rolling back.","status":"identified","notify":true}"#;
+    assert_eq!(
+        d.request("POST", "/api/v1/incidents/INC-7/updates", &auth(), news)
+            .status,
+        200
+    );
+    wait_for_mail(&sink, 2);
+    let resolved = d.request(
+        "POST",
+        "/api/v1/incidents/INC-7/resolve",
+        &auth(),
+        br#"{"message":"Fixed."}"#,
+    );
+    assert_eq!(resolved.status, 200, "{}", resolved.body);
+    wait_for_mail(&sink, 3);
+    let last = &sink.received()[2];
+    assert_eq!(last.to, ["ana@example.com"], "only the notified");
+    assert_eq!(last.header("In-Reply-To").unwrap().trim(), first_id.trim());
+    assert_eq!(
+        d.request(
+            "POST",
+            "/api/v1/incidents/INC-7/resolve",
+            &auth(),
+            br#"{"message":"again"}"#
+        )
+        .status,
+        409
+    );
+}

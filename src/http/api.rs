@@ -38,7 +38,7 @@ pub async fn events(
     ingest(&shared, &headers, body, Kind::Events).await
 }
 
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
+pub(super) fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
 }
 
@@ -73,7 +73,7 @@ fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<(), &'static str> {
 }
 
 /// The body of an authorized request, or the answer that refuses it.
-fn authorized_body(
+pub(super) fn authorized_body(
     shared: &Shared,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,

@@ -5,6 +5,7 @@
 mod api;
 mod click;
 mod health;
+mod incidents;
 mod limit;
 mod link;
 mod page;
@@ -47,6 +48,9 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/customers", post(api::customers))
         .route("/api/v1/events", post(api::events))
         .route("/api/v1/inbound", post(api::inbound))
+        .route("/api/v1/incidents", post(incidents::open))
+        .route("/api/v1/incidents/{id}/updates", post(incidents::update))
+        .route("/api/v1/incidents/{id}/resolve", post(incidents::resolve))
         .merge(links)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(shared)
