@@ -34,6 +34,7 @@ contract!(
     an_unsubscribe_suppresses_only_that_category,
     preferences_lift_only_what_the_customer_chose,
     inbound_mail_is_matched_kept_once_and_suppresses,
+    incidents_record_who_was_told_and_quiet_until_closed,
     one_instance_leads_planning_at_a_time,
     a_mark_made_while_a_page_is_planned_is_not_lost,
     due_messages_are_counted_until_they_go,
@@ -1460,4 +1461,158 @@ async fn inbound_mail_is_matched_kept_once_and_suppresses(store: &Db) {
         left[0].reason.starts_with("2 soft bounces since"),
         "{left:?}"
     );
+}
+
+async fn incidents_record_who_was_told_and_quiet_until_closed(store: &Db) {
+    use tend::domain::incident::{Incident, IncidentKind, IncidentStatus, NoticeSpec};
+    store
+        .upsert_customers(&[customer("a"), customer("b"), customer("c")], t0())
+        .await
+        .unwrap();
+    let incident = Incident {
+        id: "INC-1".into(),
+        kind: IncidentKind::Incident,
+        title: "Slow API".into(),
+        status: IncidentStatus::Investigating,
+        affects: "true".into(),
+        template: "incidents/notice".into(),
+        message: "Looking into it".into(),
+        starts_at: None,
+        ends_at: None,
+        opened_at: t0(),
+        resolved_at: None,
+    };
+    assert!(store.create_incident(&incident).await.unwrap());
+    assert!(
+        !store.create_incident(&incident).await.unwrap(),
+        "an id is taken once"
+    );
+    assert_eq!(
+        store.incident("INC-1").await.unwrap(),
+        Some(incident.clone())
+    );
+    assert_eq!(store.incident("INC-2").await.unwrap(), None);
+
+    let spec = NoticeSpec {
+        incident: &incident,
+        step: "open".into(),
+        template: "incidents/notice",
+        message: "Looking into it",
+        due_at: t0(),
+        urgent: true,
+        expires_at: t0() + Duration::days(3),
+        priority: 0,
+        domain: "acme.example",
+    };
+    let affected = [id("a"), id("b")];
+    let notices: Vec<_> = affected
+        .iter()
+        .map(|c| spec.message(c, &format!("{}@example.com", c.as_str()), None))
+        .collect();
+    assert_eq!(
+        store
+            .record_notices("INC-1", &affected, &notices, t0())
+            .await
+            .unwrap(),
+        2
+    );
+    let again: Vec<_> = affected
+        .iter()
+        .map(|c| spec.message(c, "x@example.com", None))
+        .collect();
+    assert_eq!(
+        store
+            .record_notices("INC-1", &affected, &again, t0())
+            .await
+            .unwrap(),
+        0,
+        "one notice per step"
+    );
+
+    // b's notice is suppressed: the follow-ups go to a alone.
+    let lease = t0() + Duration::minutes(10);
+    let claimed = store.claim("w", t0(), lease, 10).await.unwrap();
+    assert!(claimed.iter().all(|m| m.urgent && m.notice.is_some()));
+    let to_b = claimed
+        .iter()
+        .find(|m| m.customer.record.id == id("b"))
+        .unwrap();
+    store
+        .begin_sending("w", &[to_b.id], t0(), lease)
+        .await
+        .unwrap();
+    store
+        .settle(
+            "w",
+            &[Settle::end(to_b, Status::Suppressed, "suppressed".into())],
+            t0(),
+        )
+        .await
+        .unwrap();
+    let recipients = store.recipients("INC-1").await.unwrap();
+    assert_eq!(recipients.len(), 1);
+    assert_eq!(recipients[0].customer_id, id("a"));
+    assert_eq!(recipients[0].first_message_id, notices[0].message_id);
+
+    let quiet = store
+        .quiet_customers(&[id("a"), id("b"), id("c")])
+        .await
+        .unwrap();
+    assert_eq!(quiet.len(), 2, "{quiet:?}");
+    assert_eq!(quiet[&id("a")], "INC-1");
+
+    let seq = store
+        .update_incident(
+            "INC-1",
+            Some(IncidentStatus::Identified),
+            "Found it",
+            true,
+            t0(),
+        )
+        .await
+        .unwrap();
+    assert!(seq.is_some());
+    assert_eq!(
+        store.incident("INC-1").await.unwrap().unwrap().status,
+        IncidentStatus::Identified
+    );
+    assert_eq!(
+        store
+            .update_incident("INC-9", None, "x", false, t0())
+            .await
+            .unwrap(),
+        None
+    );
+
+    let later = t0() + Duration::hours(2);
+    assert!(
+        store
+            .close_incident("INC-1", IncidentStatus::Resolved, "Fixed", later)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .close_incident("INC-1", IncidentStatus::Resolved, "again", later)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .update_incident("INC-1", None, "late", false, later)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(
+        store.quiet_customers(&[id("a")]).await.unwrap().is_empty(),
+        "quiet ends with the incident"
+    );
+    let listed = store.incidents().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (listed[0].status, listed[0].notified),
+        (IncidentStatus::Resolved, 1)
+    );
+    assert_eq!(listed[0].resolved_at, Some(later));
 }
