@@ -55,12 +55,12 @@ struct ResolveBody {
 }
 
 /// The JSON body, or a 400 naming what is wrong with it.
-fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Box<Response>> {
     serde_json::from_slice(body).map_err(|e| {
-        error(
+        Box::new(error(
             StatusCode::BAD_REQUEST,
             format!("the body is not the JSON this route takes: {e}"),
-        )
+        ))
     })
 }
 
@@ -99,7 +99,7 @@ pub async fn open(
     };
     let body: OpenBody = match parse(&body) {
         Ok(body) => body,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let engine = shared.engine();
     let opening = Opening {
@@ -133,7 +133,7 @@ pub async fn update(
     };
     let body: UpdateBody = match parse(&body) {
         Ok(body) => body,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let status = match body
         .status
@@ -171,7 +171,7 @@ pub async fn resolve(
     };
     let body: ResolveBody = match parse(&body) {
         Ok(body) => body,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let engine = shared.engine();
     let cx = Context::new(&engine.loaded.settings);
