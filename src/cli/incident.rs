@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use super::table::{Format, print_json, print_table};
 use crate::clock::Clock;
 use crate::config::{ConfigPath, Env, Loaded};
+use crate::deliver::DeliverOutcome;
 use crate::domain::incident::{IncidentKind, IncidentStatus};
 use crate::incident::{self, Context, Opening, Outcome};
 use crate::store::{Db, Store};
@@ -145,11 +146,8 @@ async fn dispatch(
                 starts_at: None,
                 ends_at: None,
             };
-            (
-                format!("{id} opened"),
-                incident::open(store, &cx, &opening, now).await?,
-                now,
-            )
+            let outcome = open_and_deliver(loaded, store, &cx, &opening, now).await?;
+            return say(&format!("{id} opened"), outcome);
         }
         IncidentCommand::Maintenance {
             id,
@@ -172,11 +170,8 @@ async fn dispatch(
                 starts_at: Some(starts),
                 ends_at: Some(ends),
             };
-            (
-                format!("{id} scheduled"),
-                incident::open(store, &cx, &opening, now).await?,
-                now,
-            )
+            let outcome = open_and_deliver(loaded, store, &cx, &opening, now).await?;
+            return say(&format!("{id} scheduled"), outcome);
         }
         IncidentCommand::Update {
             id,
@@ -212,7 +207,54 @@ async fn report(
     let deliverer = crate::engine::deliverer(loaded)?;
     let delivered = deliverer.deliver_once(store, now).await;
     deliverer.close().await;
-    let delivered = delivered?;
+    say(what, (outcome, delivered?))
+}
+
+/// Opens while delivering: the first affected customers' notices go while
+/// the selector is still being evaluated over the rest, so the first
+/// notice does not wait for the last customer to be looked at.
+async fn open_and_deliver(
+    loaded: &Loaded,
+    store: &Db,
+    cx: &Context<'_>,
+    opening: &Opening,
+    now: DateTime<Utc>,
+) -> anyhow::Result<(Outcome, DeliverOutcome)> {
+    let deliverer = crate::engine::deliverer(loaded)?;
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let opened = async {
+        let opened = incident::open(store, cx, opening, now).await;
+        done.store(true, std::sync::atomic::Ordering::Release);
+        opened
+    };
+    let delivering = async {
+        let mut total = DeliverOutcome::default();
+        loop {
+            // Read before the pass: a pass that starts after opening has
+            // finished sees every notice.
+            let last = done.load(std::sync::atomic::Ordering::Acquire);
+            let pass = deliverer.deliver_once(store, now).await?;
+            let idle =
+                pass.sent + pass.deferred + pass.failed + pass.suppressed + pass.expired == 0;
+            total.sent += pass.sent;
+            total.deferred += pass.deferred;
+            total.failed += pass.failed;
+            total.suppressed += pass.suppressed;
+            total.expired += pass.expired;
+            if last {
+                return Ok::<_, crate::store::Error>(total);
+            }
+            if idle {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
+    };
+    let (opened, delivered) = tokio::join!(opened, delivering);
+    deliverer.close().await;
+    Ok((opened?, delivered?))
+}
+
+fn say(what: &str, (outcome, delivered): (Outcome, DeliverOutcome)) -> anyhow::Result<ExitCode> {
     let affected = if what.ends_with("opened") || what.ends_with("scheduled") {
         format!("{} customers affected, ", outcome.affected)
     } else {

@@ -230,8 +230,7 @@ pub async fn open(
         let page = store.customers_page(after.as_ref(), PAGE).await?;
         let Some(last) = page.last() else { break };
         after = Some(last.record.id.clone());
-        let affected: Vec<&crate::domain::customer::Customer> =
-            page.iter().filter(|c| affects(&selector, c, now)).collect();
+        let affected = matching(&selector, page, now).await;
         let ids: Vec<CustomerId> = affected.iter().map(|c| c.record.id.clone()).collect();
         let notices: Vec<NewMessage> = affected
             .iter()
@@ -248,6 +247,47 @@ pub async fn open(
             .await?;
     }
     Ok(outcome)
+}
+
+/// The customers of a page the selector matches, evaluated on every core
+/// (off the async threads: evaluating is the CPU-heavy part of opening).
+async fn matching(
+    selector: &Condition,
+    page: Vec<crate::domain::customer::Customer>,
+    now: DateTime<Utc>,
+) -> Vec<crate::domain::customer::Customer> {
+    let selector = selector.clone();
+    let evaluated = tokio::task::spawn_blocking(move || {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let size = page.len().div_ceil(threads).max(1);
+        let verdicts: Vec<bool> = std::thread::scope(|scope| {
+            let handles: Vec<_> = page
+                .chunks(size)
+                .map(|chunk| {
+                    let selector = &selector;
+                    scope.spawn(move || {
+                        chunk
+                            .iter()
+                            .map(|c| affects(selector, c, now))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| {
+                    h.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        });
+        page.into_iter()
+            .zip(verdicts)
+            .filter_map(|(c, hit)| hit.then_some(c))
+            .collect::<Vec<_>>()
+    })
+    .await;
+    evaluated.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
 }
 
 /// Whether the selector matches a customer. An attribute the customer
