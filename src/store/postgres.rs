@@ -493,7 +493,7 @@ impl Store for PgStore {
     ) -> Result<Vec<Customer>, Error> {
         let fail = self.fail("reading customers");
         let rows = sqlx::query(sql::CUSTOMERS_PAGE)
-            .bind(after.map(CustomerId::as_str))
+            .bind(after.map_or("", CustomerId::as_str))
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await

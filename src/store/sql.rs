@@ -154,10 +154,14 @@ pub const SELECT_PLANNER_STATE: &str = "SELECT value FROM planner_state WHERE ke
 pub const UPSERT_PLANNER_STATE: &str = "INSERT INTO planner_state (key, value) VALUES ($1, $2) \
      ON CONFLICT (key) DO UPDATE SET value = excluded.value";
 
-/// A page of customers in id order, after `$1` (NULL: from the start).
+/// A page of customers in id order, after `$1` (ids are never empty).
+///
+/// The cursor is always a bound value (the empty string before the first
+/// page): `($1 IS NULL OR id > $1)` would keep both stores from seeking in
+/// the primary key, and every page would walk the table from its start.
 pub const CUSTOMERS_PAGE: &str = "SELECT id, email, name, timezone, locale, plan, signup_at, \
      renewal_at, last_seen_at, health, attributes, stage, stage_entered_at, created_at, updated_at \
-     FROM customers WHERE ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2";
+     FROM customers WHERE id > $1 ORDER BY id LIMIT $2";
 
 /// The start of a multi-row insert of stage changes (kept so `stage:NAME`
 /// anchors fire once per entry); `VALUES` follow.
