@@ -159,7 +159,9 @@ pub async fn open(
                 ));
             };
             if ends <= starts {
-                return Err(IncidentError::Bad("--ends must be after --starts".into()));
+                return Err(IncidentError::Bad(
+                    "--ends must be after --starts (ends_at after starts_at)".into(),
+                ));
             }
             if starts <= now {
                 return Err(IncidentError::Bad(format!(
