@@ -149,11 +149,15 @@ fn an_event_is_mailed_at_once_and_the_message_is_counted() {
         mail.header("Subject").as_deref(),
         Some("Your upgrade needs a hand, Ana")
     );
-    let metrics = d.get("/metrics").body;
-    assert!(
-        metrics.contains("tend_messages_total{status=\"sent\",playbook=\"upgrade\"} 1"),
-        "{metrics}"
-    );
+    // The server accepts the mail a moment before the send is recorded.
+    let counted = "tend_messages_total{status=\"sent\",playbook=\"upgrade\"} 1";
+    let started = Instant::now();
+    let mut metrics = d.get("/metrics").body;
+    while !metrics.contains(counted) && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+        metrics = d.get("/metrics").body;
+    }
+    assert!(metrics.contains(counted), "{metrics}");
     assert!(d.stop(Duration::from_secs(10)).success());
     let messages = common::json(&p.tend(&["messages", "--format", "json"]).expect_code(0));
     assert_eq!(messages[0]["status"], "sent", "{messages:#}");
