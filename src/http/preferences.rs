@@ -21,7 +21,9 @@ use super::page::{escape, page, refused, try_again};
 use crate::config::settings::{Category, Settings};
 use crate::daemon::Shared;
 use crate::domain::message::Suppression;
-use crate::store::{CHOSEN_BY_CUSTOMER, Preferences, Store};
+use crate::store::{
+    CHOSEN_BY_CUSTOMER, ONE_CLICK, PREFERENCES_PAGE, Preferences, Store, UNSUBSCRIBE_PAGE,
+};
 use crate::token::{Claims, Purpose};
 
 /// The suppression of all mail.
@@ -113,7 +115,7 @@ fn choice_of(settings: &Settings, claims: &Claims, form: &[(String, String)]) ->
         return Preferences {
             unsubscribe,
             resubscribe,
-            source: CHOSEN_BY_CUSTOMER[2],
+            source: PREFERENCES_PAGE,
         };
     }
     let one_click = form
@@ -128,9 +130,9 @@ fn choice_of(settings: &Settings, claims: &Claims, form: &[(String, String)]) ->
         },
         resubscribe: Vec::new(),
         source: if one_click {
-            CHOSEN_BY_CUSTOMER[0]
+            ONE_CLICK
         } else {
-            CHOSEN_BY_CUSTOMER[1]
+            UNSUBSCRIBE_PAGE
         },
     }
 }
@@ -223,7 +225,7 @@ fn preferences_page(settings: &Settings, category: &str, suppressed: &[Suppressi
 /// What the customer is told after a POST.
 fn outcome(settings: &Settings, choice: &Preferences) -> String {
     let company = escape(&settings.company.name);
-    if choice.source != CHOSEN_BY_CUSTOMER[2] {
+    if choice.source != PREFERENCES_PAGE {
         return match choice.unsubscribe.first() {
             Some(category) => format!(
                 "<p>You are unsubscribed: you will no longer receive emails about {} from {company}.</p>",

@@ -444,7 +444,13 @@ pub struct Preferences {
 /// The sources of suppressions a customer chose, and so may lift again.
 /// Bounces and complaints are not among them. `sql::LIFT_CHOSEN` spells the
 /// same list.
-pub const CHOSEN_BY_CUSTOMER: [&str; 3] = ["one-click", "unsubscribe page", "preferences page"];
+pub const CHOSEN_BY_CUSTOMER: [&str; 3] = [ONE_CLICK, UNSUBSCRIBE_PAGE, PREFERENCES_PAGE];
+/// RFC 8058 one-click from the mail client.
+pub const ONE_CLICK: &str = "one-click";
+/// The preferences page's unsubscribe button.
+pub const UNSUBSCRIBE_PAGE: &str = "unsubscribe page";
+/// The preferences page's form.
+pub const PREFERENCES_PAGE: &str = "preferences page";
 
 /// A suppression as `SUPPRESSIONS_OF` reads it.
 pub(crate) fn suppression(
