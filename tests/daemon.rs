@@ -710,9 +710,51 @@ fn a_tracked_link_records_the_click_and_goes_only_where_the_token_says() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_survey_answer_is_recorded_only_by_the_button_and_the_last_one_wins() {
-    let sink = SmtpSink::start();
+/// A daemon that has mailed Ana an NPS survey.
+struct Surveyed {
+    _sink: SmtpSink,
+    project: Project,
+    daemon: Daemon,
+    base: String,
+    /// The survey links' path without their answer (`/r/TOKEN`).
+    answers: String,
+    /// tend's id of the message.
+    message: uuid::Uuid,
+}
+
+impl Surveyed {
+    fn start() -> Self {
+        let sink = SmtpSink::start();
+        let project = survey_project(&sink);
+        let port = free_port();
+        let base = format!("http://127.0.0.1:{port}");
+        let daemon = Daemon::start(&project, port, &[("TEND__HTTP__PUBLIC_URL", &base)]);
+        tokio::task::block_in_place(|| {
+            post_customer_and_event(&daemon, "ana");
+            wait_for_mail(&sink, 1);
+        });
+        let links = linked_paths(&sink.received()[0], &base, "r");
+        assert!(!links.is_empty(), "a survey link");
+        let answers = links[0].rsplit_once('/').unwrap().0.to_owned();
+        let messages = common::json(
+            &project
+                .tend(&["messages", "--format", "json"])
+                .expect_code(0),
+        );
+        let message = uuid::Uuid::parse_str(messages[0]["id"].as_str().unwrap()).unwrap();
+        Self {
+            _sink: sink,
+            project,
+            daemon,
+            base,
+            answers,
+            message,
+        }
+    }
+}
+
+/// The notice playbook with an NPS survey in its message.
+fn survey_project(sink: &SmtpSink) -> Project {
     let p = project(sink.port());
     p.file(
         "config/playbooks/upgrade.toml",
@@ -722,21 +764,16 @@ async fn a_survey_answer_is_recorded_only_by_the_button_and_the_last_one_wins() 
         "templates/failed.md.hbs",
         "+++\nsubject = \"Upgrade\"\n+++\nHow likely are you to recommend us?\n\n{{> survey}}\n",
     );
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let d = Daemon::start(&p, port, &[("TEND__HTTP__PUBLIC_URL", &base)]);
-    tokio::task::block_in_place(|| {
-        post_customer_and_event(&d, "ana");
-        wait_for_mail(&sink, 1);
-    });
-    let links = linked_paths(&sink.received()[0], &base, "r");
-    assert!(!links.is_empty(), "a survey link");
-    // The links end in their answer: take the one for 7.
-    let path = format!("{}/7", links[0].rsplit_once('/').unwrap().0);
+    p
+}
 
-    let messages = common::json(&p.tend(&["messages", "--format", "json"]).expect_code(0));
-    let id = uuid::Uuid::parse_str(messages[0]["id"].as_str().unwrap()).unwrap();
-    let store = p.store().await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_survey_answer_is_recorded_only_by_the_button_and_the_last_one_wins() {
+    let survey = Surveyed::start();
+    let (d, id) = (&survey.daemon, survey.message);
+    // The links end in their answer: take the one for 7.
+    let path = format!("{}/7", survey.answers);
+    let store = survey.project.store().await;
 
     // A scanner's GET: the page, the answer pre-selected, nothing recorded.
     let page = tokio::task::block_in_place(|| d.get(&path));
@@ -995,28 +1032,10 @@ fn the_inbound_webhook_takes_raw_mail_behind_the_token() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_a_real_browser_the_answer_is_recorded_only_when_the_button_is_pressed() {
-    let sink = SmtpSink::start();
-    let p = project(sink.port());
-    p.file(
-        "config/playbooks/upgrade.toml",
-        NOTICE.replace("after = \"1s\"", "after = \"1s\"\nsurvey = \"nps\""),
-    );
-    p.file(
-        "templates/failed.md.hbs",
-        "+++\nsubject = \"Upgrade\"\n+++\nHow likely are you to recommend us?\n\n{{> survey}}\n",
-    );
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let d = Daemon::start(&p, port, &[("TEND__HTTP__PUBLIC_URL", &base)]);
-    tokio::task::block_in_place(|| {
-        post_customer_and_event(&d, "ana");
-        wait_for_mail(&sink, 1);
-    });
-    let links = linked_paths(&sink.received()[0], &base, "r");
-    let eight = format!("{base}{}/8", links[0].rsplit_once('/').unwrap().0);
-    let messages = common::json(&p.tend(&["messages", "--format", "json"]).expect_code(0));
-    let id = uuid::Uuid::parse_str(messages[0]["id"].as_str().unwrap()).unwrap();
-    let store = p.store().await;
+    let survey = Surveyed::start();
+    let id = survey.message;
+    let eight = format!("{}{}/8", survey.base, survey.answers);
+    let store = survey.project.store().await;
 
     let browser = tokio::task::block_in_place(common::browser::Browser::start);
     // Opening the link in a browser, as scanners do: a page, nothing kept.
@@ -1049,16 +1068,7 @@ async fn in_a_real_browser_the_answer_is_recorded_only_when_the_button_is_presse
 fn monitoring_opens_updates_and_resolves_an_incident_through_the_api() {
     let sink = SmtpSink::start();
     let p = project(sink.port());
-    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/incidents");
-    std::fs::create_dir_all(p.path().join("templates/incidents")).unwrap();
-    for entry in std::fs::read_dir(shipped).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(
-            entry.path(),
-            p.path().join("templates/incidents").join(entry.file_name()),
-        )
-        .unwrap();
-    }
+    p.shipped_incident_templates();
     let port = free_port();
     let d = Daemon::start(&p, port, &[]);
     let customers =

@@ -45,21 +45,12 @@ fn project(database: Option<&str>) -> Project {
         p = p.env("TEND__DATABASE__URL", url);
     }
     std::fs::create_dir_all(p.path().join("config/playbooks")).unwrap();
-    std::fs::create_dir_all(p.path().join("templates/incidents")).unwrap();
+    std::fs::create_dir_all(p.path().join("templates")).unwrap();
     p.file(
         "templates/tip.md.hbs",
         "+++\nsubject = \"A tip\"\n+++\nHi {{customer.first_name}}.\n",
     );
-    // The shipped notices, as a team adopting tend starts with.
-    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/incidents");
-    for entry in std::fs::read_dir(shipped).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(
-            entry.path(),
-            p.path().join("templates/incidents").join(entry.file_name()),
-        )
-        .unwrap();
-    }
+    p.shipped_incident_templates();
     p
 }
 

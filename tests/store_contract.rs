@@ -1202,7 +1202,8 @@ async fn claims_take_the_most_important_first(store: &Db) {
     assert_eq!(rest.len(), 2);
 }
 
-async fn preferences_lift_only_what_the_customer_chose(store: &Db) {
+/// Customers a and b with a welcome each: (tend's id, Message-ID).
+async fn welcomes_to_a_and_b(store: &Db) -> [(uuid::Uuid, String); 2] {
     store
         .upsert_customers(&[customer("a"), customer("b")], t0())
         .await
@@ -1218,11 +1219,17 @@ async fn preferences_lift_only_what_the_customer_chose(store: &Db) {
     .await
     .unwrap();
     let views = store.messages(&MessageFilter::default()).await.unwrap();
-    let of = |who: &str| {
+    ["a", "b"].map(|who| {
         let view = views.iter().find(|v| v.customer_id == who).unwrap();
-        uuid::Uuid::parse_str(&view.id).unwrap()
-    };
-    let (to_a, to_b) = (of("a"), of("b"));
+        (
+            uuid::Uuid::parse_str(&view.id).unwrap(),
+            view.message_id.clone().unwrap(),
+        )
+    })
+}
+
+async fn preferences_lift_only_what_the_customer_chose(store: &Db) {
+    let [(to_a, _), (to_b, _)] = welcomes_to_a_and_b(store).await;
     assert_eq!(store.subscriptions(to_a).await.unwrap(), Some(Vec::new()));
     assert_eq!(
         store.subscriptions(uuid::Uuid::now_v7()).await.unwrap(),
@@ -1318,30 +1325,7 @@ fn inbound(
 }
 
 async fn inbound_mail_is_matched_kept_once_and_suppresses(store: &Db) {
-    store
-        .upsert_customers(&[customer("a"), customer("b")], t0())
-        .await
-        .unwrap();
-    plan_messages(
-        store,
-        &[
-            message("a", "welcome", "signup_at"),
-            message("b", "welcome", "signup_at"),
-        ],
-        t0(),
-    )
-    .await
-    .unwrap();
-    let views = store.messages(&MessageFilter::default()).await.unwrap();
-    let of = |who: &str| {
-        let view = views.iter().find(|v| v.customer_id == who).unwrap();
-        (
-            uuid::Uuid::parse_str(&view.id).unwrap(),
-            view.message_id.clone().unwrap(),
-        )
-    };
-    let (to_a, header_a) = of("a");
-    let (to_b, header_b) = of("b");
+    let [(to_a, header_a), (to_b, header_b)] = welcomes_to_a_and_b(store).await;
 
     // By token.
     let reply = inbound(

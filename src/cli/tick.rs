@@ -21,6 +21,15 @@ pub struct TickArgs {
     pub format: Format,
 }
 
+async fn poll_mailbox(
+    loaded: &crate::config::Loaded,
+    store: &crate::store::Db,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Option<crate::inbound::imap::Polled>> {
+    let signer = crate::engine::signer(loaded)?;
+    Ok(crate::inbound::poll_mailbox(loaded, &signer, store, now).await?)
+}
+
 /// What one cycle did (the JSON shape is a contract).
 #[derive(Debug, Default, Serialize)]
 struct TickOutcome {
@@ -43,11 +52,9 @@ pub async fn run(path: &ConfigPath, env: &Env, args: TickArgs) -> anyhow::Result
     let delivered = deliverer.deliver_once(&store, now).await;
     let delivery = started.elapsed() - planning;
     deliverer.close().await;
-    let inbound = match delivered {
-        Ok(_) => {
-            let signer = crate::engine::signer(&loaded)?;
-            Some(crate::inbound::poll_mailbox(&loaded, &signer, &store, now).await)
-        }
+    // Then the reply mailbox; a failed delivery is reported first.
+    let inbound = match &delivered {
+        Ok(_) => Some(poll_mailbox(&loaded, &store, now).await),
         Err(_) => None,
     };
     store.close().await;

@@ -226,6 +226,43 @@ async fn insert_messages_in(
     Ok(inserted)
 }
 
+/// One response to `message`, from `customer`.
+async fn insert_response<'e>(
+    conn: impl sqlx::PgExecutor<'e>,
+    message: uuid::Uuid,
+    customer: &str,
+    response: &super::NewResponse,
+    now: DateTime<Utc>,
+    fail: &impl Fn(sqlx::Error) -> Error,
+) -> Result<(), Error> {
+    sqlx::query(sql::INSERT_RESPONSE)
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(message.to_string())
+        .bind(customer)
+        .bind(response.kind)
+        .bind(&response.value)
+        .bind(&response.comment)
+        .bind(now)
+        .bind(response.source)
+        .execute(conn)
+        .await
+        .map_err(fail)?;
+    Ok(())
+}
+
+/// The customer a message went to, if the message exists.
+async fn customer_of<'e>(
+    conn: impl sqlx::PgExecutor<'e>,
+    message: uuid::Uuid,
+    fail: &impl Fn(sqlx::Error) -> Error,
+) -> Result<Option<String>, Error> {
+    sqlx::query_scalar(sql::CUSTOMER_OF_MESSAGE)
+        .bind(message.to_string())
+        .fetch_optional(conn)
+        .await
+        .map_err(fail)
+}
+
 /// Sets when the planner must next look at each customer.
 async fn set_plan_at_in(
     conn: &mut sqlx::PgConnection,
@@ -835,11 +872,7 @@ impl Store for PgStore {
     ) -> Result<Option<CustomerId>, Error> {
         let fail = self.fail("recording a response");
         let mut tx = self.pool.begin().await.map_err(&fail)?;
-        let customer: Option<String> = sqlx::query_scalar(sql::CUSTOMER_OF_MESSAGE)
-            .bind(message.to_string())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(&fail)?;
+        let customer = customer_of(&mut *tx, message, &fail).await?;
         let Some(customer) = customer else {
             return Ok(None);
         };
@@ -851,29 +884,14 @@ impl Store for PgStore {
                 .await
                 .map_err(&fail)?;
         }
-        sqlx::query(sql::INSERT_RESPONSE)
-            .bind(uuid::Uuid::now_v7().to_string())
-            .bind(message.to_string())
-            .bind(&customer)
-            .bind(response.kind)
-            .bind(&response.value)
-            .bind(&response.comment)
-            .bind(now)
-            .bind(response.source)
-            .execute(&mut *tx)
-            .await
-            .map_err(&fail)?;
+        insert_response(&mut *tx, message, &customer, response, now, &fail).await?;
         tx.commit().await.map_err(&fail)?;
         Ok(Some(CustomerId::parse(&customer).map_err(Error::Corrupt)?))
     }
 
     async fn subscriptions(&self, message: uuid::Uuid) -> Result<Option<Vec<Suppression>>, Error> {
         let fail = self.fail("reading a customer's subscriptions");
-        let customer: Option<String> = sqlx::query_scalar(sql::CUSTOMER_OF_MESSAGE)
-            .bind(message.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(&fail)?;
+        let customer = customer_of(&self.pool, message, &fail).await?;
         let Some(customer) = customer else {
             return Ok(None);
         };
@@ -896,11 +914,7 @@ impl Store for PgStore {
     ) -> Result<Option<CustomerId>, Error> {
         let fail = self.fail("recording a customer's preferences");
         let mut tx = self.pool.begin().await.map_err(&fail)?;
-        let customer: Option<String> = sqlx::query_scalar(sql::CUSTOMER_OF_MESSAGE)
-            .bind(message.to_string())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(&fail)?;
+        let customer = customer_of(&mut *tx, message, &fail).await?;
         let Some(customer) = customer else {
             return Ok(None);
         };
@@ -917,18 +931,14 @@ impl Store for PgStore {
             if added.rows_affected() == 0 {
                 continue;
             }
-            sqlx::query(sql::INSERT_RESPONSE)
-                .bind(uuid::Uuid::now_v7().to_string())
-                .bind(message.to_string())
-                .bind(&customer)
-                .bind("unsubscribe")
-                .bind(category)
-                .bind(None::<String>)
-                .bind(now)
-                .bind(choice.source)
-                .execute(&mut *tx)
-                .await
-                .map_err(&fail)?;
+            let unsubscribe = super::NewResponse {
+                kind: "unsubscribe",
+                value: Some(category.clone()),
+                comment: None,
+                source: choice.source,
+                replace: false,
+            };
+            insert_response(&mut *tx, message, &customer, &unsubscribe, now, &fail).await?;
         }
         for category in &choice.resubscribe {
             sqlx::query(sql::LIFT_CHOSEN)
@@ -952,11 +962,7 @@ impl Store for PgStore {
         // Message-ID of ours must match the stored one whole.
         let mut matched: Option<(uuid::Uuid, String)> = None;
         if let Some(id) = mail.by_token {
-            let customer: Option<String> = sqlx::query_scalar(sql::CUSTOMER_OF_MESSAGE)
-                .bind(id.to_string())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(&fail)?;
+            let customer = customer_of(&mut *tx, id, &fail).await?;
             matched = customer.map(|c| (id, c));
         }
         for (id, header_id) in &mail.by_reference {

@@ -171,6 +171,18 @@ impl Project {
     }
 
     /// The project's SQLite store, for assertions.
+    /// Copies the shipped incident templates (`templates/incidents/`) in,
+    /// as a team adopting tend starts with them.
+    pub fn shipped_incident_templates(&self) {
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/incidents");
+        let here = self.path().join("templates/incidents");
+        std::fs::create_dir_all(&here).unwrap();
+        for entry in std::fs::read_dir(shipped).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), here.join(entry.file_name())).unwrap();
+        }
+    }
+
     pub async fn store(&self) -> Db {
         let url = DatabaseUrl::parse(&format!(
             "sqlite://{}",
