@@ -39,9 +39,10 @@ pub fn check(path: &ConfigPath, env: &Env) -> CheckReport {
                 Ok(renderer) => {
                     let found = renderer.check(chrono::Utc::now());
                     if found.is_empty() {
-                        let count = renderer.templates().count();
+                        let built_in = renderer.built_in_templates();
+                        let count = renderer.templates().count() - built_in;
                         report.checked.push(format!(
-                            "{count} template{}",
+                            "{count} template{} (and {built_in} built-in notices)",
                             if count == 1 { "" } else { "s" }
                         ));
                     }

@@ -35,7 +35,7 @@ fn a_good_project_checks_clean() {
     let run = p.tend(&["check"]).expect_code(0);
     assert_eq!(
         run.stdout(),
-        "ok: config/tend.toml, 1 playbook, 1 template\n"
+        "ok: config/tend.toml, 1 playbook, 1 template (and 5 built-in notices)\n"
     );
 }
 

@@ -301,9 +301,13 @@ fn the_shipped_config_spells_out_every_default() {
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/tend.toml");
     let text = std::fs::read_to_string(&shipped).unwrap();
     let loaded = config::load(&ConfigPath::Explicit(shipped), &Env::default()).unwrap();
+    // The one key the shipped file sets against its default: the quick start
+    // loads demo customers; a config written from scratch never does.
+    assert!(loaded.settings.demo.load, "the quick start needs demo.load");
+    let mut expected = Settings::default();
+    expected.demo.load = true;
     assert_eq!(
-        loaded.settings,
-        Settings::default(),
+        loaded.settings, expected,
         "config/tend.toml and the built-in defaults differ"
     );
 
@@ -385,7 +389,7 @@ fn check_and_usage_exit_codes() {
     let ok = Project::new("");
     assert_eq!(
         ok.tend(&["check"]).expect_code(0).stdout(),
-        "ok: config/tend.toml, 0 playbooks, 0 templates\n"
+        "ok: config/tend.toml, 0 playbooks, 0 templates (and 5 built-in notices)\n"
     );
     ok.tend(&["no-such-command"]).expect_code(2);
     ok.tend(&["import", "customers"]).expect_code(2);

@@ -1068,7 +1068,6 @@ async fn in_a_real_browser_the_answer_is_recorded_only_when_the_button_is_presse
 fn monitoring_opens_updates_and_resolves_an_incident_through_the_api() {
     let sink = SmtpSink::start();
     let p = project(sink.port());
-    p.shipped_incident_templates();
     let port = free_port();
     let d = Daemon::start(&p, port, &[]);
     let customers =

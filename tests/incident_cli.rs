@@ -50,7 +50,6 @@ fn project(database: Option<&str>) -> Project {
         "templates/tip.md.hbs",
         "+++\nsubject = \"A tip\"\n+++\nHi {{customer.first_name}}.\n",
     );
-    p.shipped_incident_templates();
     p
 }
 

@@ -293,6 +293,43 @@ fn files_override_built_in_layouts_and_partials() {
 }
 
 #[test]
+fn incident_notices_are_built_in_and_a_file_overrides_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let incident = tend::render::context::sample_incident();
+    let customer = Customer::sample(now());
+    let notice = |renderer: &Renderer, name: &str| {
+        let mut letter = letter(&customer, None);
+        letter.incident = Some(&incident);
+        renderer.render(name, &letter).unwrap()
+    };
+    // An empty templates folder: every notice still renders.
+    let renderer = load(dir.path());
+    for name in [
+        "incidents/notice",
+        "incidents/update",
+        "incidents/resolved",
+        "incidents/maintenance",
+        "incidents/completed",
+    ] {
+        let out = notice(&renderer, name);
+        assert!(
+            out.subject.contains("Slow API responses"),
+            "{name}: {}",
+            out.subject
+        );
+        assert!(out.html.contains("1 Main St, Springfield"), "{name}");
+    }
+    write(
+        dir.path(),
+        "incidents/notice.md.hbs",
+        "+++\nsubject = \"Ours: {{incident.title}}\"\n+++\nOur words.\n",
+    );
+    let out = notice(&load(dir.path()), "incidents/notice");
+    assert_eq!(out.subject, "Ours: Slow API responses in the EU region");
+    assert!(out.text.starts_with("Our words."), "{}", out.text);
+}
+
+#[test]
 fn broken_templates_are_listed_with_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     write(

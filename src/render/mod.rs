@@ -181,6 +181,16 @@ impl Renderer {
         self.sources.messages.keys().map(String::as_str)
     }
 
+    /// How many message templates are the built-in ones (no file overrides
+    /// them).
+    pub fn built_in_templates(&self) -> usize {
+        self.sources
+            .messages
+            .values()
+            .filter(|m| matches!(m.body.origin, source::Origin::BuiltIn(_)))
+            .count()
+    }
+
     fn link(&self, purpose: Purpose, letter: &Letter<'_>, value: &str) -> String {
         let token = self.signer.sign(purpose, letter.message, value, letter.now);
         let route = match purpose {

@@ -1,7 +1,8 @@
 //! Reading the templates folder: message templates (`NAME.md.hbs`, front
 //! matter then body), layouts (`layouts/NAME.hbs`) and partials
-//! (`partials/NAME.hbs`). Built-in layouts and partials come first; a file of
-//! the same name overrides one.
+//! (`partials/NAME.hbs`). Built-in layouts, partials and the incident and
+//! maintenance notices come first; a file of the same name overrides one, so
+//! a new project needs only its own message templates.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -92,11 +93,38 @@ const BUILT_IN_PARTIALS: &[(&str, &str)] = &[
     ("survey", include_str!("builtin/partials/survey.hbs")),
 ];
 
+/// The message templates compiled into the binary: the notices incidents
+/// and maintenances send. `src/render/builtin/messages/` holds their text,
+/// which a team copies to `templates/` to make its own.
+const BUILT_IN_MESSAGES: &[(&str, &str)] = &[
+    (
+        "incidents/notice",
+        include_str!("builtin/messages/incidents/notice.md.hbs"),
+    ),
+    (
+        "incidents/update",
+        include_str!("builtin/messages/incidents/update.md.hbs"),
+    ),
+    (
+        "incidents/resolved",
+        include_str!("builtin/messages/incidents/resolved.md.hbs"),
+    ),
+    (
+        "incidents/maintenance",
+        include_str!("builtin/messages/incidents/maintenance.md.hbs"),
+    ),
+    (
+        "incidents/completed",
+        include_str!("builtin/messages/incidents/completed.md.hbs"),
+    ),
+];
+
 /// Whether message template `name` exists under `dir`
-/// (`templates/NAME.md.hbs`): playbooks check their steps' templates with
-/// this, so the naming rule lives here alone.
+/// (`templates/NAME.md.hbs`) or is built in: playbooks and incidents check
+/// their templates with this, so the naming rule lives here alone.
 pub fn message_exists(dir: &Path, name: &str) -> bool {
-    dir.join(format!("{name}{MESSAGE_SUFFIX}")).is_file()
+    BUILT_IN_MESSAGES.iter().any(|(n, _)| *n == name)
+        || dir.join(format!("{name}{MESSAGE_SUFFIX}")).is_file()
 }
 
 /// How a message template's file name ends.
@@ -118,6 +146,29 @@ pub fn read(dir: &Path, required: bool) -> (Sources, Vec<Problem>) {
             Source::built_in(&format!("partials/{name}.hbs"), text),
         );
     }
+    let mut problems = Vec::new();
+    for (name, text) in BUILT_IN_MESSAGES {
+        let origin = PathBuf::from(format!("(built-in) {name}{MESSAGE_SUFFIX}"));
+        match split_front_matter(&origin, text) {
+            Ok((front, front_lines, body, first_line)) => {
+                let body = Source {
+                    origin: Origin::BuiltIn(format!("{name}{MESSAGE_SUFFIX}")),
+                    text: body,
+                    first_line,
+                };
+                sources.messages.insert(
+                    (*name).into(),
+                    Message {
+                        front,
+                        front_lines,
+                        body,
+                    },
+                );
+            }
+            // A test renders every built-in; this is for completeness.
+            Err(problem) => problems.push(problem),
+        }
+    }
     let mut files = Vec::new();
     if let Err(e) = walk(dir, &mut files)
         && (required || e.kind() != std::io::ErrorKind::NotFound)
@@ -127,10 +178,10 @@ pub fn read(dir: &Path, required: bool) -> (Sources, Vec<Problem>) {
             None,
             format!("cannot read the templates folder ({e}); create it or fix paths.templates"),
         );
-        return (sources, vec![problem]);
+        problems.push(problem);
+        return (sources, problems);
     }
     files.sort();
-    let mut problems = Vec::new();
     for file in files {
         let Ok(relative) = file.strip_prefix(dir) else {
             continue;
