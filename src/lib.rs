@@ -24,6 +24,8 @@
 //!   customers follow from messages (axum).
 //! - [`telemetry`]: every metric's name and labels.
 //! - [`check`]: every validation a person can run before shipping an edit.
+//! - [`demo`]: the quick start's made-up customers, one for each shipped
+//!   playbook.
 //! - [`cli`]: one module per command; `main.rs` only maps errors to exit codes.
 
 pub mod check;
@@ -32,6 +34,7 @@ pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod deliver;
+pub mod demo;
 pub mod domain;
 pub mod engine;
 pub mod http;

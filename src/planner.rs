@@ -39,8 +39,22 @@ pub struct ForecastRow {
     pub step: String,
     pub at: DateTime<Utc>,
     pub template: String,
-    /// Rendered from the template once templates render; until then none.
+    /// The subject as this customer would see it; none when the template
+    /// cannot be rendered for them (`tend preview` says why).
     pub subject: Option<String>,
+    /// The customer's time zone, for showing `at` as they will see it.
+    #[serde(skip)]
+    pub zone: chrono_tz::Tz,
+}
+
+/// What a forecast row's subject is rendered from.
+pub struct Forecasting<'a> {
+    pub customer: &'a Customer,
+    pub template: &'a str,
+    pub category: &'a str,
+    pub survey: Option<crate::domain::playbook::Survey>,
+    /// When it would go.
+    pub at: DateTime<Utc>,
 }
 
 /// Everything planning needs from the configuration, prepared once.
@@ -215,6 +229,7 @@ impl Planner {
         now: DateTime<Utc>,
         until: DateTime<Utc>,
         only: Option<&CustomerId>,
+        subject: impl Fn(&Forecasting<'_>) -> Option<String>,
     ) -> Result<Vec<ForecastRow>, store::Error> {
         let mut rows = Vec::new();
         let cron = CronMemo::default();
@@ -241,14 +256,21 @@ impl Planner {
                 };
                 let (_, items) = self.plan_customer(&mut customer, history, &horizon);
                 let items: Vec<Due> = items.into_iter().filter(|d| d.expired.is_none()).collect();
-                // When each would go once the cap and priorities apply.
+                // When each would go once the cap and priorities apply: a
+                // step already overdue goes at the next opening from now, as
+                // delivery would send it.
+                let zone = customer.record.timezone;
                 let pending: Vec<Pending> = items
                     .iter()
                     .map(|d| Pending {
                         kind: d.kind,
                         category: d.category.clone(),
                         urgent: d.kind == Kind::Incident,
-                        send_at: d.send_at,
+                        send_at: if d.kind == Kind::Incident {
+                            d.send_at.max(now)
+                        } else {
+                            self.window.next_opening(d.send_at.max(now), zone)
+                        },
                         expires_at: d.expires_at,
                     })
                     .collect();
@@ -257,7 +279,7 @@ impl Planner {
                     per: self.cap.1,
                     priority: &self.priority,
                     window: &self.window,
-                    zone: customer.record.timezone,
+                    zone,
                     quiet_until: None,
                     sent: &[],
                 };
@@ -266,13 +288,21 @@ impl Planner {
                     if let Decision::Send(at) = decision
                         && at <= until
                     {
+                        let subject = subject(&Forecasting {
+                            customer: &customer,
+                            template: &d.template,
+                            category: &d.category,
+                            survey: d.survey,
+                            at,
+                        });
                         rows.push(ForecastRow {
                             customer_id: customer.record.id.to_string(),
                             playbook: d.key.playbook,
                             step: d.key.step,
                             at,
                             template: d.template,
-                            subject: None,
+                            subject,
+                            zone,
                         });
                     }
                 }

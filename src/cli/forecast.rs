@@ -9,6 +9,8 @@ use super::table::{Format, print_json, print_table};
 use crate::clock::Clock;
 use crate::config::{ConfigPath, Env};
 use crate::domain::customer::CustomerId;
+use crate::planner::Forecasting;
+use crate::render::{Letter, Renderer};
 use crate::store::Store;
 
 #[derive(Debug, clap::Args)]
@@ -28,6 +30,15 @@ pub struct ForecastArgs {
 
 pub async fn run(path: &ConfigPath, env: &Env, args: ForecastArgs) -> anyhow::Result<ExitCode> {
     let (loaded, planner) = super::load_planner(path, env)?;
+    // Subjects only: links are not shown, so a throwaway key signs them and
+    // the real one is neither read nor created.
+    let renderer = Renderer::load(&loaded.settings, crate::token::Signer::new(b"forecast"))
+        .map_err(|problems| {
+            anyhow::anyhow!(
+                "the templates have {} problem(s); run tend check to list them",
+                problems.len()
+            )
+        })?;
     let store = super::open_store(&loaded).await?;
     if let Some(id) = &args.customer
         && store.customer(id).await?.is_none()
@@ -40,10 +51,22 @@ pub async fn run(path: &ConfigPath, env: &Env, args: ForecastArgs) -> anyhow::Re
     }
     let now = Clock::from_flag(args.now).now();
     let until = now + Duration::days(i64::from(args.days));
+    let subject = |f: &Forecasting<'_>| {
+        let letter = Letter {
+            message: uuid::Uuid::nil(),
+            customer: f.customer,
+            category: f.category,
+            survey: f.survey,
+            incident: None,
+            now: f.at,
+        };
+        renderer.render(f.template, &letter).ok().map(|r| r.subject)
+    };
     let rows = planner
-        .forecast(&store, now, until, args.customer.as_ref())
-        .await?;
+        .forecast(&store, now, until, args.customer.as_ref(), subject)
+        .await;
     store.close().await;
+    let rows = rows?;
     match args.format {
         Format::Json => print_json(&rows)?,
         Format::Table => {
@@ -51,17 +74,34 @@ pub async fn run(path: &ConfigPath, env: &Env, args: ForecastArgs) -> anyhow::Re
                 .iter()
                 .map(|r| {
                     vec![
-                        r.at.format("%Y-%m-%d %H:%M").to_string(),
+                        r.at.format("%a %Y-%m-%d %H:%M").to_string(),
+                        r.at.with_timezone(&r.zone)
+                            .format("%a %H:%M %Z")
+                            .to_string(),
                         r.customer_id.clone(),
                         format!("{}/{}", r.playbook, r.step),
-                        r.template.clone(),
+                        r.subject.clone().unwrap_or_else(|| {
+                            format!(
+                                "(does not render: tend preview {} --customer {})",
+                                r.template, r.customer_id
+                            )
+                        }),
                     ]
                 })
                 .collect();
             print_table(
-                &["at (UTC)", "customer", "playbook/step", "template"],
+                &[
+                    "at (UTC)",
+                    "their time",
+                    "customer",
+                    "playbook/step",
+                    "subject",
+                ],
                 &table,
             );
+            if rows.is_empty() {
+                println!("nothing would go out in the next {} day(s)", args.days);
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -2,6 +2,7 @@
 //! [`std::process::ExitCode`] or an error whose message tells a person what to do.
 
 mod check;
+mod demo;
 mod forecast;
 mod import;
 mod inbound;
@@ -74,6 +75,8 @@ pub enum Command {
     },
     /// Take one raw inbound message (a reply, a bounce, a complaint) from a file.
     Inbound(inbound::InboundArgs),
+    /// Load the demo customers and events (as `tend run` does on an empty store with demo.load).
+    Demo(demo::DemoArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -114,6 +117,7 @@ pub async fn run(cli: Cli, env: Env) -> anyhow::Result<ExitCode> {
         Command::Incident { what } => incident::run(&path, &env, what).await,
         Command::Responses(args) => responses::run(&path, &env, args).await,
         Command::Report(args) => report::run(&path, &env, args).await,
+        Command::Demo(args) => demo::run(&path, &env, args).await,
         Command::Import { what } => match what {
             ImportWhat::Customers(args) => {
                 import::run(&path, &env, crate::import::Kind::Customers, args).await

@@ -26,7 +26,18 @@ pub async fn run(path: &ConfigPath, env: &Env) -> anyhow::Result<ExitCode> {
         DatabaseUrl::Postgres { .. } => None,
     };
     let store = super::open_store(&loaded).await?;
-    let customers = store.count_customers().await?;
+    let mut customers = store.count_customers().await?;
+    if loaded.settings.demo.load {
+        // Only an empty store gets the demo: it never mixes with real customers.
+        let demo = if customers == 0 {
+            let outcome = super::demo::load(&store, &loaded.settings, chrono::Utc::now()).await?;
+            customers = store.count_customers().await?;
+            Some(outcome)
+        } else {
+            None
+        };
+        eprintln!("{}", super::demo::banner(&loaded.settings, demo));
+    }
     tracing::info!(
         store = store.backend(),
         customers,

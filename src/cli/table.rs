@@ -1,6 +1,9 @@
 //! Output formats: JSON (a stable contract: one array or object on stdout)
-//! or an aligned table for people.
+//! or an aligned table for people. On a terminal the table fits its width
+//! (the last column gives way) and the header stands out; piped, it is plain
+//! text with nothing cut.
 
+use console::{Term, colors_enabled, style};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -16,24 +19,92 @@ pub fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The narrowest the last column is squeezed to on a narrow terminal.
+const MIN_LAST: usize = 12;
+
 /// Prints rows under a header, each column as wide as its widest cell.
 pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
+    let width = Term::stdout()
+        .size_checked()
+        .map(|(_, cols)| usize::from(cols));
+    for line in layout(header, rows, width) {
+        println!("{line}");
+    }
+}
+
+/// The table's lines; with a terminal `width`, the last column is cut (with
+/// an ellipsis) so no line wraps.
+fn layout(header: &[&str], rows: &[Vec<String>], width: Option<usize>) -> Vec<String> {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
+    if let (Some(width), Some((last, rest))) = (width, widths.split_last_mut()) {
+        let others: usize = rest.iter().map(|w| w + 2).sum();
+        *last = (*last).min(width.saturating_sub(others).max(MIN_LAST));
+    }
     let line = |cells: Vec<&str>| {
         let padded: Vec<String> = cells
             .iter()
             .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
+            .map(|(c, w)| format!("{:<w$}", fit(c, *w)))
             .collect();
-        println!("{}", padded.join("  ").trim_end());
+        padded.join("  ").trim_end().to_owned()
     };
-    line(header.to_vec());
+    let mut lines = Vec::with_capacity(rows.len() + 1);
+    let head = line(header.to_vec());
+    lines.push(if colors_enabled() {
+        style(head).bold().to_string()
+    } else {
+        head
+    });
     for row in rows {
-        line(row.iter().map(String::as_str).collect());
+        lines.push(line(row.iter().map(String::as_str).collect()));
+    }
+    lines
+}
+
+/// `cell` cut to `width` characters, with an ellipsis where it was cut.
+fn fit(cell: &str, width: usize) -> String {
+    if cell.chars().count() <= width {
+        return cell.to_owned();
+    }
+    let mut cut: String = cell.chars().take(width.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows() -> Vec<Vec<String>> {
+        vec![vec![
+            "2026-12-08 09:00".into(),
+            "How did your first day with Acme Cloud go, Ana?".into(),
+        ]]
+    }
+
+    #[test]
+    fn piped_output_keeps_every_character() {
+        console::set_colors_enabled(false);
+        let lines = layout(&["at", "subject"], &rows(), None);
+        assert_eq!(
+            lines[1],
+            "2026-12-08 09:00  How did your first day with Acme Cloud go, Ana?"
+        );
+    }
+
+    #[test]
+    fn on_a_narrow_terminal_the_last_column_gives_way() {
+        console::set_colors_enabled(false);
+        let lines = layout(&["at", "subject"], &rows(), Some(40));
+        assert_eq!(lines[1], "2026-12-08 09:00  How did your first da…");
+        assert!(lines.iter().all(|l| l.chars().count() <= 40));
+        // Never squeezed to nothing.
+        let lines = layout(&["at", "subject"], &rows(), Some(10));
+        assert_eq!(lines[1].chars().count(), 16 + 2 + MIN_LAST);
     }
 }

@@ -1,6 +1,7 @@
 //! The typed shape of `config/tend.toml`. Every section rejects unknown keys
 //! so a typo is an error that names the key; every field has a built-in
-//! default, which is also what the shipped `config/tend.toml` spells out.
+//! default, which is also what the shipped `config/tend.toml` spells out
+//! (but for `demo.load`, which the shipped file turns on for the quick start).
 
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +27,7 @@ pub struct Settings {
     pub inbound: Inbound,
     pub maintenance: Maintenance,
     pub log: Log,
+    pub demo: Demo,
 }
 
 impl Default for Settings {
@@ -45,6 +47,7 @@ impl Default for Settings {
             inbound: Inbound::default(),
             maintenance: Maintenance::default(),
             log: Log::default(),
+            demo: Demo::default(),
         }
     }
 }
@@ -510,6 +513,16 @@ fn spans_or_commas<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Span>, 
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// The demo customers of the quick start.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Demo {
+    /// Load the demo customers and events when `tend run` starts on an
+    /// empty store. Off unless a config file turns it on: a store an
+    /// operator set up must never fill with made-up people.
+    pub load: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]

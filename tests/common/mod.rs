@@ -137,6 +137,16 @@ impl Project {
         }
     }
 
+    /// A project holding the shipped `config/` and `templates/`, as a fresh
+    /// clone of the repository has them.
+    pub fn shipped() -> Self {
+        let p = Self::new("");
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        copy_tree(&root.join("config"), &p.path().join("config"));
+        copy_tree(&root.join("templates"), &p.path().join("templates"));
+        p
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
@@ -171,18 +181,6 @@ impl Project {
     }
 
     /// The project's SQLite store, for assertions.
-    /// Copies the shipped incident templates (`templates/incidents/`) in,
-    /// as a team adopting tend starts with them.
-    pub fn shipped_incident_templates(&self) {
-        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/incidents");
-        let here = self.path().join("templates/incidents");
-        std::fs::create_dir_all(&here).unwrap();
-        for entry in std::fs::read_dir(shipped).unwrap() {
-            let entry = entry.unwrap();
-            std::fs::copy(entry.path(), here.join(entry.file_name())).unwrap();
-        }
-    }
-
     pub async fn store(&self) -> Db {
         let url = DatabaseUrl::parse(&format!(
             "sqlite://{}",
@@ -190,6 +188,19 @@ impl Project {
         ))
         .unwrap();
         Db::connect(&url, &options()).await.unwrap()
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
     }
 }
 

@@ -1,0 +1,94 @@
+//! `tend demo [--now T]`: loads the demo customers and events (what
+//! `tend run` does on an empty store when `demo.load` is on), and the words
+//! `tend run` prints to say where the demo's mail and links are.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use chrono::{DateTime, Utc};
+
+use crate::clock::Clock;
+use crate::config::{ConfigPath, Env, Settings};
+use crate::demo::DemoOutcome;
+use crate::import::Defaults;
+use crate::store::Store;
+
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Date the demo relative to this time (RFC 3339) [default: now]
+    #[arg(long, value_parser = super::parse_now)]
+    pub now: Option<DateTime<Utc>>,
+}
+
+pub async fn run(path: &ConfigPath, env: &Env, args: DemoArgs) -> anyhow::Result<ExitCode> {
+    let loaded = super::load(path, env, "warn")?;
+    let store = super::open_store(&loaded).await?;
+    let loaded_demo = load(&store, &loaded.settings, Clock::from_flag(args.now).now()).await;
+    store.close().await;
+    let outcome = loaded_demo?;
+    println!(
+        "customers: imported {}, updated {}; events: imported {}, already there {}",
+        outcome.customers.imported,
+        outcome.customers.updated,
+        outcome.events.imported,
+        outcome.events.updated
+    );
+    for (id, shows) in crate::demo::cast() {
+        println!("  {id:<10} {shows}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Loads the demo with the configured import defaults.
+pub(crate) async fn load(
+    store: &crate::store::Db,
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> anyhow::Result<DemoOutcome> {
+    let defaults = Defaults::from_settings(&settings.customers).map_err(anyhow::Error::msg)?;
+    Ok(crate::demo::load(store, &defaults, now).await?)
+}
+
+/// What `tend run` prints when it runs the demo: where the mail goes, and
+/// what to try next.
+pub(crate) fn banner(settings: &Settings, loaded: Option<DemoOutcome>) -> String {
+    let outbox = Path::new(&settings.mail.file.dir);
+    let outbox = std::path::absolute(outbox).unwrap_or_else(|_| outbox.to_owned());
+    let base = settings.http.public_url.trim_end_matches('/');
+    let customers = match loaded {
+        Some(o) => format!(
+            "loaded {} demo customers and {} events into the empty store",
+            o.customers.imported + o.customers.updated,
+            o.events.imported
+        ),
+        None => "the demo customers are in the store from an earlier start".into(),
+    };
+    let mail = if settings.mail.transport == crate::config::settings::Transport::File {
+        format!(
+            "{}/*.eml, one file per message as a mail server would receive it",
+            outbox.display()
+        )
+    } else {
+        "sent over SMTP (mail.transport = \"smtp\")".into()
+    };
+    let mut cast = String::new();
+    for (id, shows) in crate::demo::cast() {
+        cast.push_str(&format!("\n               {id:<10} {shows}"));
+    }
+    format!(
+        "\
+tend is running the demo (demo.load = true in the config; set it to false before real customers)
+  customers    {customers}:{cast}
+  mail         {mail}
+               Non-urgent mail waits for each customer's working hours (Mon-Fri 09:00-17:00 their time);
+               `tend messages` lists what was sent and what waits, with the reason.
+  links        the survey, tracked-link and unsubscribe links in that mail point at {base}
+               and work while this daemon runs (open an .eml's HTML part in a browser, or use the preview)
+  preview      tend preview onboarding/welcome_checkin --customer demo-ana --format html > welcome.html
+  forecast     tend forecast --days 14
+  incident     tend incident open DEMO-1 --title \"EU API latency\" --affects 'customer.attributes.region == \"eu\"'
+  health       {base}/readyz   metrics {base}/metrics
+  stop         Ctrl-C (or SIGTERM); in-flight mail is finished first
+"
+    )
+}

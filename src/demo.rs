@@ -1,0 +1,259 @@
+//! The demo: a handful of made-up customers and events that give every
+//! shipped playbook someone to write to, so the quick start shows real mail
+//! at once. Dates are relative to the moment they are loaded (a customer who
+//! "signed up yesterday" did so yesterday whenever the demo runs), and the
+//! customers are spread over time zones, so someone is inside their send
+//! window at any hour of a working day.
+//!
+//! The rows go through the same validation as an import.
+
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use serde_json::{Value, json};
+
+use crate::import::{self, Defaults, ImportError, ImportOutcome, Kind, NumberedRow};
+use crate::store::Db;
+
+/// One demo customer: who they are, and how long ago (in hours, so a step
+/// is already a little overdue rather than due to the second) things
+/// happened to them.
+struct Person {
+    id: &'static str,
+    name: &'static str,
+    timezone: &'static str,
+    locale: &'static str,
+    plan: &'static str,
+    /// Hours since signing up.
+    signed_up: i64,
+    /// Hours until the plan renews, if it does.
+    renews_in: Option<i64>,
+    health: u8,
+    region: &'static str,
+    company: &'static str,
+    features: &'static [&'static str],
+    /// What the customer mostly shows off in the demo.
+    shows: &'static str,
+}
+
+const DAY: i64 = 24;
+
+/// Who the demo has, and which playbook step each is there for.
+const PEOPLE: &[Person] = &[
+    Person {
+        id: "demo-ana",
+        name: "Ana Silva",
+        timezone: "Europe/Lisbon",
+        locale: "pt-PT",
+        plan: "pro",
+        signed_up: DAY + 2,
+        renews_in: Some(365 * DAY),
+        health: 82,
+        region: "eu",
+        company: "Silva Lda",
+        features: &["api"],
+        shows: "onboarding/welcome-checkin (a CES question)",
+    },
+    Person {
+        id: "demo-bo",
+        name: "Bo Chen",
+        timezone: "Asia/Tokyo",
+        locale: "ja",
+        plan: "free",
+        signed_up: 3 * DAY + 2,
+        renews_in: None,
+        health: 64,
+        region: "apac",
+        company: "Chen KK",
+        features: &[],
+        shows: "onboarding/tip-dashboards",
+    },
+    Person {
+        id: "demo-cy",
+        name: "Cy Okafor",
+        timezone: "America/New_York",
+        locale: "en-US",
+        plan: "self-hosted",
+        signed_up: 335 * DAY,
+        renews_in: Some(30 * DAY - 2),
+        health: 72,
+        region: "us",
+        company: "Okafor LLC",
+        features: &["api", "dashboards"],
+        shows: "maintenance/renewal-30d and the monthly backup reminder",
+    },
+    Person {
+        id: "demo-di",
+        name: "Di Shrestha",
+        timezone: "Asia/Kathmandu",
+        locale: "ne",
+        plan: "team",
+        signed_up: 30 * DAY + 2,
+        renews_in: Some(335 * DAY),
+        health: 91,
+        region: "apac",
+        company: "Himal Tech",
+        features: &["api", "dashboards"],
+        shows: "onboarding/nps-day30 and tips/tip-alerts",
+    },
+    Person {
+        id: "demo-eve",
+        name: "Eve Müller",
+        timezone: "Europe/Berlin",
+        locale: "de-DE",
+        plan: "enterprise",
+        signed_up: 60 * DAY,
+        renews_in: Some(305 * DAY),
+        health: 88,
+        region: "eu",
+        company: "Müller GmbH",
+        features: &["api", "dashboards", "alerts"],
+        shows: "tips/tip-sso (Tuesdays)",
+    },
+    Person {
+        id: "demo-fay",
+        name: "Fay Walker",
+        timezone: "Australia/Sydney",
+        locale: "en-AU",
+        plan: "pro",
+        signed_up: 120 * DAY,
+        renews_in: Some(245 * DAY),
+        health: 31,
+        region: "apac",
+        company: "Walker & Co",
+        features: &["dashboards", "sso"],
+        shows: "checkins/at-risk (a yes/no question) and tips/tip-scheduled-exports",
+    },
+    Person {
+        id: "demo-gus",
+        name: "Gus Romero",
+        timezone: "America/Los_Angeles",
+        locale: "en-US",
+        plan: "self-hosted",
+        signed_up: 200 * DAY,
+        renews_in: Some(165 * DAY),
+        health: 77,
+        region: "us",
+        company: "Romero Labs",
+        features: &["api"],
+        shows: "maintenance/api-key-rotation and the monthly backup reminder",
+    },
+    Person {
+        id: "demo-hana",
+        name: "Hana Costa",
+        timezone: "America/Sao_Paulo",
+        locale: "pt-BR",
+        plan: "team",
+        signed_up: 5 * DAY + 2,
+        renews_in: Some(360 * DAY),
+        health: 70,
+        region: "latam",
+        company: "Costa & Filhos",
+        features: &["dashboards"],
+        shows: "onboarding/tip-api",
+    },
+];
+
+/// A demo event: whose, what, and how many hours ago.
+const EVENTS: &[(&str, &str, i64)] = &[
+    ("demo-ana", "login", 3),
+    ("demo-di", "dashboard_created", 2 * DAY + 2),
+    ("demo-gus", "api_key_created", 90 * DAY + 2),
+    ("demo-fay", "report_exported", 2 * DAY),
+    ("demo-fay", "report_exported", 5 * DAY),
+    ("demo-fay", "report_exported", 9 * DAY),
+    ("demo-fay", "report_exported", 12 * DAY),
+    ("demo-fay", "report_exported", 16 * DAY),
+    ("demo-fay", "report_exported", 19 * DAY),
+    ("demo-eve", "teammate_invited", 55 * DAY),
+];
+
+/// The ids of the demo customers with what each is there to show.
+pub fn cast() -> impl Iterator<Item = (&'static str, &'static str)> {
+    PEOPLE.iter().map(|p| (p.id, p.shows))
+}
+
+fn at(now: DateTime<Utc>, hours: i64) -> String {
+    (now + Duration::hours(hours)).to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn numbered(rows: impl Iterator<Item = Value>) -> Vec<NumberedRow> {
+    rows.enumerate()
+        .filter_map(|(i, row)| match row {
+            Value::Object(map) => Some((i + 1, map)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The demo customers as import rows, dated relative to `now`.
+pub fn customers(now: DateTime<Utc>) -> Vec<NumberedRow> {
+    numbered(PEOPLE.iter().map(|p| {
+        let email = format!("{}@example.com", p.id.trim_start_matches("demo-"));
+        json!({
+            "id": p.id,
+            "email": email,
+            "name": p.name,
+            "timezone": p.timezone,
+            "locale": p.locale,
+            "plan": p.plan,
+            "signup_at": at(now, -p.signed_up),
+            "renewal_at": p.renews_in.map(|h| at(now, h)),
+            "last_seen_at": at(now, -3),
+            "health": p.health,
+            "attributes": {
+                "region": p.region,
+                "company": p.company,
+                "features": p.features,
+            },
+        })
+    }))
+}
+
+/// The demo events as import rows, dated relative to `now`.
+pub fn events(now: DateTime<Utc>) -> Vec<NumberedRow> {
+    numbered(EVENTS.iter().enumerate().map(|(i, (customer, name, ago))| {
+        json!({
+            "id": format!("demo-event-{}", i + 1),
+            "customer_id": customer,
+            "name": name,
+            "occurred_at": at(now, -ago),
+        })
+    }))
+}
+
+/// What loading the demo wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DemoOutcome {
+    pub customers: ImportOutcome,
+    pub events: ImportOutcome,
+}
+
+/// Loads the demo customers and their events. A demo row that does not
+/// validate is a bug in this file, so it fails the load.
+pub async fn load(
+    store: &Db,
+    defaults: &Defaults,
+    now: DateTime<Utc>,
+) -> Result<DemoOutcome, DemoError> {
+    let mut rejected = Vec::new();
+    let customers =
+        import::import_rows(store, Kind::Customers, customers(now), defaults, now, |r| {
+            rejected.push(r.reason)
+        })
+        .await?;
+    let events = import::import_rows(store, Kind::Events, events(now), defaults, now, |r| {
+        rejected.push(r.reason);
+    })
+    .await?;
+    if let Some(reason) = rejected.into_iter().next() {
+        return Err(DemoError::Rejected(reason));
+    }
+    Ok(DemoOutcome { customers, events })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("loading the demo customers failed: {0}")]
+    Import(#[from] ImportError),
+    #[error("a demo row was refused ({0}); this is a bug in tend, please report it")]
+    Rejected(String),
+}

@@ -1,0 +1,178 @@
+//! What tend ships for a team to adopt on day one: the config, playbooks
+//! and templates in the repository pass `tend check`, each playbook has a
+//! demo customer to write to, and every template renders for every demo
+//! customer (on both stores, as the demo loads through the import path).
+
+mod common;
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use common::{Project, TestStore, json};
+use tend::config::{self, ConfigPath, Env, Loaded};
+use tend::domain::customer::CustomerId;
+use tend::import::Defaults;
+use tend::render::{Letter, Renderer};
+use tend::store::{Db, Store};
+use tend::token::Signer;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The shipped config with its folders named from the repository, so the
+/// test runs from any directory.
+fn shipped() -> Loaded {
+    let mut loaded = config::load(
+        &ConfigPath::Explicit(root().join("config/tend.toml")),
+        &Env::default(),
+    )
+    .expect("the shipped config loads");
+    let absolute = |p: &str| root().join(p).to_string_lossy().into_owned();
+    loaded.settings.paths.playbooks = absolute(&loaded.settings.paths.playbooks);
+    loaded.settings.paths.templates = absolute(&loaded.settings.paths.templates);
+    loaded
+}
+
+fn now() -> DateTime<Utc> {
+    "2026-12-08T11:00:00Z".parse().unwrap()
+}
+
+#[test]
+fn tend_check_passes_on_everything_shipped() {
+    let p = Project::shipped();
+    let run = p.tend(&["check"]).expect_code(0);
+    assert!(
+        run.stdout()
+            .contains("4 playbooks, 13 templates (and 5 built-in notices)"),
+        "{}",
+        run.stdout()
+    );
+}
+
+async fn every_template_renders_for_every_demo_customer(store: Db) {
+    let loaded = shipped();
+    let defaults = Defaults::from_settings(&loaded.settings.customers).unwrap();
+    let outcome = tend::demo::load(&store, &defaults, now()).await.unwrap();
+    assert_eq!(outcome.customers.imported, 8);
+    assert_eq!(outcome.events.rejected, 0);
+
+    let planner = tend::engine::planner(&loaded).unwrap();
+    let renderer = Renderer::load(&loaded.settings, Signer::new(b"k")).unwrap();
+    let incident = tend::render::context::sample_incident();
+    let templates: Vec<&str> = renderer.templates().collect();
+    assert_eq!(templates.len(), 18, "{templates:?}");
+    let mut rendered = 0;
+    for (id, _) in tend::demo::cast() {
+        let customer = store
+            .customer(&CustomerId::parse(id).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        for name in &templates {
+            let (category, survey) = planner.step_using(name).unwrap_or(("incidents", None));
+            let letter = Letter {
+                message: uuid::Uuid::now_v7(),
+                customer: &customer,
+                category,
+                survey,
+                incident: name.starts_with("incidents/").then_some(&incident),
+                now: now(),
+            };
+            let out = renderer
+                .render(name, &letter)
+                .unwrap_or_else(|e| panic!("{name} for {id}: {e}"));
+            let first = customer.record.name.split(' ').next().unwrap();
+            assert!(!out.subject.is_empty(), "{name} for {id}");
+            assert!(
+                out.text.contains(&format!("Hi {first},")),
+                "{name} for {id}: {}",
+                out.text
+            );
+            assert!(
+                out.html.contains("1 Main St, Springfield") && out.html.contains("/u/"),
+                "{name} for {id}: the footer"
+            );
+            for part in [&out.subject, &out.text, &out.html] {
+                assert!(!part.contains("{{"), "{name} for {id}: {part}");
+            }
+            if survey.is_some() {
+                assert!(out.text.contains("/r/"), "{name} for {id}: no answers");
+            }
+            rendered += 1;
+        }
+    }
+    assert_eq!(rendered, 8 * 18);
+}
+
+#[tokio::test]
+async fn every_template_renders_for_every_demo_customer_on_sqlite() {
+    let store = TestStore::sqlite().await;
+    every_template_renders_for_every_demo_customer(store.store.clone()).await;
+}
+
+#[tokio::test]
+async fn every_template_renders_for_every_demo_customer_on_postgres() {
+    let store = TestStore::postgres().await;
+    every_template_renders_for_every_demo_customer(store.store.clone()).await;
+}
+
+/// Every shipped playbook (and step) has a demo customer it would write to
+/// in the coming weeks.
+#[test]
+fn the_demo_gives_every_shipped_step_someone_to_write_to() {
+    let p = Project::shipped();
+    p.tend(&["demo", "--now", "2026-12-08T11:00:00Z"])
+        .expect_code(0);
+    let rows = json(
+        &p.tend(&[
+            "forecast",
+            "--now",
+            "2026-12-08T11:00:00Z",
+            "--days",
+            "60",
+            "--format",
+            "json",
+        ])
+        .expect_code(0),
+    );
+    let steps: std::collections::BTreeSet<String> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            format!(
+                "{}/{}",
+                r["playbook"].as_str().unwrap(),
+                r["step"].as_str().unwrap()
+            )
+        })
+        .collect();
+    for step in [
+        "onboarding/welcome-checkin",
+        "onboarding/tip-dashboards",
+        "onboarding/tip-api",
+        "onboarding/tip-invite-team",
+        "onboarding/nps-day30",
+        "tips/tip-alerts",
+        "tips/tip-sso",
+        "tips/tip-scheduled-exports",
+        "maintenance/backup-monthly",
+        "maintenance/renewal-30d",
+        "maintenance/api-key-rotation",
+        "checkins/at-risk",
+        "checkins/quarterly-csat",
+    ] {
+        assert!(
+            steps.contains(step),
+            "no demo customer gets {step}: {steps:?}"
+        );
+    }
+    // Every row has its subject rendered for its customer.
+    for row in rows.as_array().unwrap() {
+        assert!(
+            row["subject"].as_str().is_some_and(|s| !s.is_empty()),
+            "{row}"
+        );
+    }
+}
