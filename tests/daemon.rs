@@ -415,16 +415,23 @@ fn the_shipped_systemd_unit_is_notify_reload_hardened_and_its_settings_are_real(
         .find_map(|l| l.strip_prefix("ExecStart="))
         .unwrap();
     assert!(exec.ends_with(" run"), "{exec}");
-    // Every TEND__ variable the unit sets is a setting tend accepts.
+    // Every TEND__ variable the unit sets is a setting tend accepts, and
+    // with the shipped files installed as the unit's header says, tend finds
+    // every playbook and template.
     let state = tempfile::tempdir().unwrap();
-    let mut p = project(free_port());
+    let etc = Project::shipped();
+    let mut p = Project::new("");
     for assignment in unit.lines().filter_map(|l| l.strip_prefix("Environment=")) {
         let (key, value) = assignment.split_once('=').unwrap();
         assert!(key.starts_with("TEND__"), "{key}");
-        let value = value.replace("/var/lib/tend", state.path().to_str().unwrap());
+        let value = value
+            .replace("/var/lib/tend", state.path().to_str().unwrap())
+            .replace("/etc/tend/", &format!("{}/", etc.path().display()));
         p = p.env(key, &value);
     }
-    p.tend(&["check"]).expect_code(0);
+    std::fs::rename(etc.path().join("config/playbooks"), etc.path().join("playbooks")).unwrap();
+    let checked = p.tend(&["check"]).expect_code(0).stdout();
+    assert!(checked.contains("4 playbooks, 13 templates"), "{checked}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
