@@ -12,7 +12,7 @@ use crate::config::Settings;
 use crate::domain::condition::Facts;
 use crate::domain::customer::{Customer, CustomerId};
 use crate::domain::lifecycle::StageRules;
-use crate::domain::message::{NewMessage, Status};
+use crate::domain::message::{NewMessage, Outgoing, Status};
 use crate::domain::plan::{CronMemo, Due, History, Horizon, StageEntry, due, next_check};
 use crate::domain::playbook::{Kind, Playbook};
 use crate::domain::policy::{Decision, Pending, Rules, schedule};
@@ -53,8 +53,57 @@ pub struct Forecasting<'a> {
     pub template: &'a str,
     pub category: &'a str,
     pub survey: Option<crate::domain::playbook::Survey>,
+    /// The incident an incident or maintenance notice tells of.
+    pub incident: Option<&'a serde_json::Value>,
     /// When it would go.
     pub at: DateTime<Utc>,
+}
+
+/// A message the forecast places in time: one waiting in the outbox, or an
+/// occurrence not yet planned.
+struct Coming<'a> {
+    playbook: &'a str,
+    step: &'a str,
+    kind: Kind,
+    category: &'a str,
+    template: &'a str,
+    survey: Option<crate::domain::playbook::Survey>,
+    incident: Option<&'a serde_json::Value>,
+    urgent: bool,
+    send_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+}
+
+impl<'a> Coming<'a> {
+    fn queued(m: &'a Outgoing) -> Self {
+        Self {
+            playbook: &m.key.playbook,
+            step: &m.key.step,
+            kind: m.kind,
+            category: &m.category,
+            template: &m.template,
+            survey: m.survey,
+            incident: m.notice.as_ref().map(|n| &n.incident),
+            urgent: m.urgent,
+            send_at: m.not_before,
+            expires_at: m.expires_at,
+        }
+    }
+
+    fn new(d: &'a Due) -> Self {
+        Self {
+            playbook: &d.key.playbook,
+            step: &d.key.step,
+            kind: d.kind,
+            category: &d.category,
+            template: &d.template,
+            survey: d.survey,
+            incident: None,
+            urgent: d.kind == Kind::Incident,
+            send_at: d.send_at,
+            expires_at: d.expires_at,
+        }
+    }
 }
 
 /// Everything planning needs from the configuration, prepared once.
@@ -219,10 +268,12 @@ impl Planner {
         Ok(())
     }
 
-    /// What would be sent from `now` to `until`, for one customer or all,
-    /// with the frequency cap and priorities applied; writes nothing.
-    /// Conditions are evaluated as of `now`. Messages already in the outbox
-    /// are not shown: the delivery worker owns them.
+    /// What would be sent between `now` and `until`, and when: the
+    /// messages already waiting in the outbox and the step occurrences not
+    /// yet planned, with send windows, the frequency cap (counting what was
+    /// sent recently) and priorities applied, as delivery would apply them;
+    /// writes nothing. Conditions are evaluated as of `now`; a message that
+    /// is suppressed, or would expire first, is not shown.
     pub async fn forecast(
         &self,
         store: &impl Store,
@@ -244,6 +295,14 @@ impl Planner {
             after = Some(last.record.id.clone());
             let ids: Vec<CustomerId> = page.iter().map(|c| c.record.id.clone()).collect();
             let mut histories = store.planning_history(&ids).await?;
+            let mut queued: HashMap<CustomerId, Vec<Outgoing>> = HashMap::new();
+            for m in store.queued(&ids).await? {
+                queued
+                    .entry(m.customer.record.id.clone())
+                    .or_default()
+                    .push(m);
+            }
+            let sent = store.sent_since(&ids, now - self.cap.1).await?;
             for mut customer in page {
                 let Some(history) = histories.get_mut(&customer.record.id) else {
                     continue;
@@ -254,26 +313,48 @@ impl Planner {
                     window: &self.window,
                     cron: &cron,
                 };
+                let waiting = queued.remove(&customer.record.id).unwrap_or_default();
+                // The forecast assumes what waits will go: `sent(step)` holds
+                // for a step already in the outbox, so a step meant to go
+                // once does not show again next week.
+                for m in waiting.iter().filter(|m| m.suppressed.is_none()) {
+                    history
+                        .sent
+                        .insert((m.key.playbook.clone(), m.key.step.clone()));
+                }
                 let (_, items) = self.plan_customer(&mut customer, history, &horizon);
-                let items: Vec<Due> = items.into_iter().filter(|d| d.expired.is_none()).collect();
-                // When each would go once the cap and priorities apply: a
-                // step already overdue goes at the next opening from now, as
-                // delivery would send it.
-                let zone = customer.record.timezone;
-                let pending: Vec<Pending> = items
+                let coming = waiting
                     .iter()
-                    .map(|d| Pending {
-                        kind: d.kind,
-                        category: d.category.clone(),
-                        urgent: d.kind == Kind::Incident,
-                        send_at: if d.kind == Kind::Incident {
-                            d.send_at.max(now)
+                    .filter(|m| m.suppressed.is_none())
+                    .map(Coming::queued)
+                    .chain(
+                        items
+                            .iter()
+                            .filter(|d| d.expired.is_none())
+                            .map(Coming::new),
+                    )
+                    .collect::<Vec<_>>();
+                // When each would go: a message already due goes at the next
+                // opening from now, as delivery would send it.
+                let zone = customer.record.timezone;
+                let pending: Vec<Pending> = coming
+                    .iter()
+                    .map(|c| Pending {
+                        kind: c.kind,
+                        category: c.category.to_owned(),
+                        urgent: c.urgent,
+                        send_at: if c.urgent {
+                            c.send_at.max(now)
                         } else {
-                            self.window.next_opening(d.send_at.max(now), zone)
+                            self.window.next_opening(c.send_at.max(now), zone)
                         },
-                        expires_at: d.expires_at,
+                        expires_at: c.expires_at,
                     })
                     .collect();
+                let already = sent
+                    .get(&customer.record.id)
+                    .map(Vec::as_slice)
+                    .unwrap_or(&[]);
                 let rules = Rules {
                     max: self.cap.0,
                     per: self.cap.1,
@@ -281,26 +362,27 @@ impl Planner {
                     window: &self.window,
                     zone,
                     quiet_until: None,
-                    sent: &[],
+                    sent: already,
                 };
                 let decisions = schedule(&pending, &rules, until);
-                for (d, decision) in items.into_iter().zip(decisions) {
+                for (c, decision) in coming.into_iter().zip(decisions) {
                     if let Decision::Send(at) = decision
                         && at <= until
                     {
                         let subject = subject(&Forecasting {
                             customer: &customer,
-                            template: &d.template,
-                            category: &d.category,
-                            survey: d.survey,
+                            template: c.template,
+                            category: c.category,
+                            survey: c.survey,
+                            incident: c.incident,
                             at,
                         });
                         rows.push(ForecastRow {
                             customer_id: customer.record.id.to_string(),
-                            playbook: d.key.playbook,
-                            step: d.key.step,
+                            playbook: c.playbook.to_owned(),
+                            step: c.step.to_owned(),
                             at,
-                            template: d.template,
+                            template: c.template.to_owned(),
                             subject,
                             zone,
                         });

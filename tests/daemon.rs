@@ -429,7 +429,11 @@ fn the_shipped_systemd_unit_is_notify_reload_hardened_and_its_settings_are_real(
             .replace("/etc/tend/", &format!("{}/", etc.path().display()));
         p = p.env(key, &value);
     }
-    std::fs::rename(etc.path().join("config/playbooks"), etc.path().join("playbooks")).unwrap();
+    std::fs::rename(
+        etc.path().join("config/playbooks"),
+        etc.path().join("playbooks"),
+    )
+    .unwrap();
     let checked = p.tend(&["check"]).expect_code(0).stdout();
     assert!(checked.contains("4 playbooks, 13 templates"), "{checked}");
 }

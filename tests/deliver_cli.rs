@@ -222,7 +222,7 @@ fn preview_renders_one_template_for_one_customer_and_sends_nothing() {
         .stdout();
     assert!(
         text.starts_with(
-            "Subject: Welcome, Ana\n\nHi Ana, see the guide <https://tend.acme.example/c/"
+            "Subject: Welcome, Ana\nTo: ana@example.com\n\nHi Ana, see the guide <https://tend.acme.example/c/"
         ),
         "{text}"
     );

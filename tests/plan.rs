@@ -302,6 +302,54 @@ fn conditions_are_evaluated_when_due() {
     assert!(plan_at(&c, &audience, &History::default(), now, &window()).is_empty());
 }
 
+/// A weekly step meant to go once (`!sent(…)`): over a month's horizon it
+/// is due once, and a step without that condition every week.
+#[test]
+fn a_step_that_goes_once_is_due_once_however_far_ahead_one_looks() {
+    let c = customer(chrono_tz::UTC, "2026-01-01T00:00:00Z");
+    let p = steps(
+        "tips",
+        "[[step]]\nid = \"once\"\ntemplate = \"t\"\ncron = \"0 10 * * 2\"\nwhen = '!sent(\"once\")'\n\
+         [[step]]\nid = \"weekly\"\ntemplate = \"t\"\ncron = \"0 10 * * 2\"\n\
+         [[step]]\nid = \"other\"\ntemplate = \"t\"\ncron = \"0 11 * * 2\"\nwhen = '!sent(\"once\")'\n",
+    );
+    let now = t("2026-03-02T00:00:00Z");
+    let found = due(
+        &c,
+        std::slice::from_ref(&p),
+        &History::default(),
+        &Horizon {
+            now,
+            until: now + Duration::days(30),
+            window: &window(),
+            cron: &CronMemo::default(),
+        },
+    );
+    let count = |step: &str| found.iter().filter(|d| d.key.step == step).count();
+    assert_eq!(count("once"), 1, "{:?}", occurrences(&found));
+    // Five Tuesdays ahead, and last week's, still within its 7-day expiry.
+    assert_eq!(count("weekly"), 6);
+    // Only a step's own repeats count it as sent: another step reading
+    // `sent("once")` is judged on what was really sent, as of now.
+    assert_eq!(count("other"), 6);
+
+    // Once it has been sent, it is not due again at all.
+    let mut history = History::default();
+    history.sent.insert(("p".into(), "once".into()));
+    let found = due(
+        &c,
+        std::slice::from_ref(&p),
+        &history,
+        &Horizon {
+            now,
+            until: now + Duration::days(30),
+            window: &window(),
+            cron: &CronMemo::default(),
+        },
+    );
+    assert_eq!(found.iter().filter(|d| d.key.step == "once").count(), 0);
+}
+
 #[test]
 fn windows_in_four_zones_from_a_saturday() {
     // Due Saturday 2026-03-07 03:00Z; each customer's Monday 09:00 local.

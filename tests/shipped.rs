@@ -175,4 +175,43 @@ fn the_demo_gives_every_shipped_step_someone_to_write_to() {
             "{row}"
         );
     }
+
+    // After a tick has put the due mail in the outbox, the forecast shows
+    // what waits there, and a tip meant to go once (`!sent(…)`) still shows
+    // once per customer, not every week.
+    common::tick(&p, "2026-12-08T11:00:00Z");
+    let rows = json(
+        &p.tend(&[
+            "forecast",
+            "--now",
+            "2026-12-08T11:00:00Z",
+            "--days",
+            "60",
+            "--format",
+            "json",
+        ])
+        .expect_code(0),
+    );
+    let mut seen = std::collections::BTreeMap::new();
+    for row in rows.as_array().unwrap() {
+        assert!(
+            row["at"].as_str().unwrap() >= "2026-12-08T11:00:00",
+            "{row}"
+        );
+        *seen
+            .entry(format!("{} {}", row["customer_id"], row["step"]))
+            .or_insert(0) += 1;
+    }
+    for (who, count) in &seen {
+        if ["tip-sso", "tip-scheduled-exports", "tip-alerts"]
+            .iter()
+            .any(|once| who.contains(once))
+        {
+            assert_eq!(*count, 1, "{who}: {rows}");
+        }
+    }
+    assert!(
+        seen.keys().any(|k| k.contains("tip-scheduled-exports")),
+        "{seen:?}"
+    );
 }

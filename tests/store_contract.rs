@@ -30,6 +30,7 @@ macro_rules! contract {
 }
 
 contract!(
+    the_queue_of_some_customers_is_what_waits_with_its_suppressions,
     responses_are_kept_and_a_replacing_one_wins,
     an_unsubscribe_suppresses_only_that_category,
     preferences_lift_only_what_the_customer_chose,
@@ -839,6 +840,71 @@ fn unsubscribe(category: &str) -> Preferences {
         resubscribe: Vec::new(),
         source: "one-click",
     }
+}
+
+async fn the_queue_of_some_customers_is_what_waits_with_its_suppressions(store: &Db) {
+    store
+        .upsert_customers(&[customer("a"), customer("b"), customer("c")], t0())
+        .await
+        .unwrap();
+    let mut tip = message("a", "tip", "signup_at");
+    tip.category = "tips".into();
+    tip.not_before = t0() + Duration::hours(3);
+    let mut gone = message("a", "old", "signup_at");
+    gone.status = Status::Expired;
+    plan_messages(
+        store,
+        &[
+            tip,
+            message("a", "welcome", "signup_at"),
+            gone,
+            message("b", "welcome", "signup_at"),
+            message("c", "welcome", "signup_at"),
+        ],
+        t0(),
+    )
+    .await
+    .unwrap();
+    let to_b = store
+        .messages(&MessageFilter::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|v| v.customer_id == "b")
+        .unwrap();
+    store
+        .set_preferences(
+            uuid::Uuid::parse_str(&to_b.id).unwrap(),
+            &unsubscribe("onboarding"),
+            t0(),
+        )
+        .await
+        .unwrap();
+
+    let queued = store.queued(&[id("a"), id("b")]).await.unwrap();
+    let shown: Vec<(&str, &str, bool)> = queued
+        .iter()
+        .map(|m| {
+            (
+                m.customer.record.id.as_str(),
+                m.key.step.as_str(),
+                m.suppressed.is_some(),
+            )
+        })
+        .collect();
+    // Each customer's waiting messages in due order; the expired one and
+    // customer c's are not there; b's says why it will not go.
+    assert_eq!(
+        shown,
+        vec![
+            ("a", "welcome", false),
+            ("a", "tip", false),
+            ("b", "welcome", true)
+        ]
+    );
+    assert_eq!(queued[1].category, "tips");
+    assert_eq!(queued[1].not_before, t0() + Duration::hours(3));
+    assert!(store.queued(&[]).await.unwrap().is_empty());
 }
 
 async fn an_unsubscribe_suppresses_only_that_category(store: &Db) {

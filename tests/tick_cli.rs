@@ -157,7 +157,8 @@ fn ticks_plan_each_occurrence_once(p: &Project) {
     );
     assert_eq!(bo.as_array().unwrap().len(), 1);
 
-    // The forecast reads the same store, shows nothing already planned, and
+    // The forecast reads the same store: what waits in the outbox, at the
+    // time it can go (never before now), and no occurrence twice. It
     // writes nothing.
     let before = json(&p.tend(&["messages", "--format", "json"]).expect_code(0));
     let forecast = json(
@@ -172,11 +173,41 @@ fn ticks_plan_each_occurrence_once(p: &Project) {
         ])
         .expect_code(0),
     );
+    let waiting: std::collections::BTreeSet<(String, String)> = before
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["status"] == "planned")
+        .map(|m| (m["customer_id"].to_string(), m["step"].to_string()))
+        .collect();
+    assert!(!waiting.is_empty(), "{before}");
+    let shown: Vec<(String, String)> = forecast
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["customer_id"].to_string(), r["step"].to_string()))
+        .collect();
+    // Every occurrence up to then is planned, so the forecast shows only
+    // waiting messages, each once; Cy's tip is not among them: behind her
+    // two check-ins under the cap (2 a week), it would expire first.
+    let mut expected = waiting.clone();
+    expected.remove(&("\"cy\"".into(), "\"dashboards\"".into()));
     assert_eq!(
-        forecast,
-        serde_json::json!([]),
-        "every occurrence up to then is planned"
+        shown
+            .iter()
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>(),
+        expected,
+        "{forecast}"
     );
+    assert_eq!(shown.len(), expected.len(), "{forecast}");
+    for row in forecast.as_array().unwrap() {
+        assert!(
+            row["at"].as_str().unwrap() >= "2026-03-05T09:30:00",
+            "{row}"
+        );
+        assert!(row["subject"].is_string(), "{row}");
+    }
     assert_eq!(
         json(&p.tend(&["messages", "--format", "json"]).expect_code(0)),
         before
@@ -403,4 +434,50 @@ fn a_pass_over_several_pages_plans_everyone_once() {
     assert_eq!(tick(&p, "2026-03-03T09:30:00Z")["planned"], 0);
     let messages = json(&p.tend(&["messages", "--format", "json"]).expect_code(0));
     assert_eq!(messages.as_array().unwrap().len(), 1238);
+}
+
+/// A weekly tip meant to go once, planned and waiting for the customer's
+/// window: the forecast shows the waiting one and no later week.
+#[test]
+fn the_forecast_counts_waiting_mail_as_going() {
+    let p = project(None);
+    p.file(
+        "config/playbooks/tips.toml",
+        r#"name = "tips"
+kind = "tip"
+category = "tips"
+
+[[step]]
+id = "weekly-once"
+template = "onboarding/welcome"
+cron = "0 8 * * 3"
+when = '!sent("weekly-once")'
+"#,
+    );
+    // Wednesday 08:00 UTC: due for everyone, before anyone's window opens
+    // (Ana's at 09:00), so it waits in the outbox.
+    let planned = tick(&p, "2026-03-04T08:00:00Z");
+    assert!(planned["planned"].as_u64().unwrap() >= 1, "{planned}");
+    let rows = json(
+        &p.tend(&[
+            "forecast",
+            "--now",
+            "2026-03-04T08:00:00Z",
+            "--days",
+            "30",
+            "--customer",
+            "ana",
+            "--format",
+            "json",
+        ])
+        .expect_code(0),
+    );
+    let weekly: Vec<&serde_json::Value> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["step"] == "weekly-once")
+        .collect();
+    assert_eq!(weekly.len(), 1, "{rows}");
+    assert_eq!(weekly[0]["at"], "2026-03-04T09:00:00Z");
 }

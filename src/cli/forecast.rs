@@ -57,7 +57,7 @@ pub async fn run(path: &ConfigPath, env: &Env, args: ForecastArgs) -> anyhow::Re
             customer: f.customer,
             category: f.category,
             survey: f.survey,
-            incident: None,
+            incident: f.incident,
             now: f.at,
         };
         renderer.render(f.template, &letter).ok().map(|r| r.subject)

@@ -75,10 +75,22 @@ pub async fn run(path: &ConfigPath, env: &Env, args: PreviewArgs) -> anyhow::Res
     let (rendered, _, bytes) = deliverer.email(&draft, now).map_err(anyhow::Error::msg)?;
     match args.format {
         PreviewFormat::Text => {
-            println!("Subject: {}", rendered.subject);
+            // On a terminal the subject stands out and the preheader is
+            // quiet, as an inbox shows them; piped, plain text.
+            use console::style;
+            println!(
+                "{} {}",
+                style("Subject:").bold(),
+                style(&rendered.subject).bold()
+            );
             if !rendered.preheader.is_empty() {
-                println!("Preheader: {}", rendered.preheader);
+                println!(
+                    "{} {}",
+                    style("Preheader:").dim(),
+                    style(&rendered.preheader).dim()
+                );
             }
+            println!("{}", style(format!("To: {to}")).dim());
             println!();
             print!("{}", rendered.text);
         }

@@ -189,6 +189,7 @@ pub fn due(
             let expires = step.expires.as_chrono();
             let from = horizon.now - expires;
             let mut checked = None;
+            let mut again = None;
             for (occurrence, due_at) in
                 occurrences(customer, step, history, from, horizon.until, horizon.cron)
             {
@@ -201,6 +202,17 @@ pub fn due(
                     continue;
                 }
                 if !*checked.get_or_insert_with(|| holds(&step.when)) {
+                    break;
+                }
+                // A later occurrence in the same pass (a forecast's weeks, or
+                // two due at once) follows the earlier one, so `sent(step)`
+                // holds for it: a step meant to go once goes once.
+                let repeat = found.last().is_some_and(|d: &Due| {
+                    d.key.step == step.id && d.key.playbook == playbook.name
+                });
+                if repeat
+                    && !*again.get_or_insert_with(|| holds_after(&facts, &step.id, &step.when))
+                {
                     break;
                 }
                 // Incident notices are urgent: no send window (nor cap).
@@ -233,6 +245,22 @@ pub fn due(
     }
     found.sort_by(|a, b| (a.send_at, &a.key).cmp(&(b.send_at, &b.key)));
     found
+}
+
+/// Whether `condition` holds once `step` has been sent too.
+fn holds_after(facts: &Facts<'_>, step: &str, condition: &Option<Condition>) -> bool {
+    let Some(condition) = condition else {
+        return true;
+    };
+    let mut sent = facts.sent.clone();
+    sent.insert(step.to_owned());
+    let after = Facts {
+        sent: &sent,
+        ..*facts
+    };
+    Scope::new(&after)
+        .ok()
+        .is_some_and(|scope| condition.holds_in(&scope).unwrap_or(false))
 }
 
 /// The occurrences of `step` for `customer` whose time is in `(from, until]`.

@@ -192,6 +192,11 @@ pub trait Store {
         now: DateTime<Utc>,
     ) -> Result<(), Error>;
 
+    /// The messages waiting in the outbox (`planned` or `deferred`) for
+    /// `ids`, with any suppression that stops them, in each customer's due
+    /// order: what a forecast must show besides new occurrences.
+    async fn queued(&self, ids: &[CustomerId]) -> Result<Vec<Outgoing>, Error>;
+
     /// When non-urgent mail went to each of `ids` after `since`.
     async fn sent_since(
         &self,
@@ -678,6 +683,9 @@ impl Store for Db {
     ) -> Result<(), Error> {
         dispatch!(self, s => s.settle(owner, outcomes, now).await)
     }
+    async fn queued(&self, ids: &[CustomerId]) -> Result<Vec<Outgoing>, Error> {
+        dispatch!(self, s => s.queued(ids).await)
+    }
     async fn sent_since(
         &self,
         ids: &[CustomerId],
@@ -955,10 +963,12 @@ impl OutgoingColumns {
 }
 
 /// Folds the claimed rows (one per matching suppression) into messages.
+/// Every query feeding it orders by a key that ends in the message id, so
+/// the rows of one message are adjacent.
 pub(crate) fn fold_claimed(rows: Vec<Outgoing>) -> Vec<Outgoing> {
     let mut out: Vec<Outgoing> = Vec::with_capacity(rows.len());
     for row in rows {
-        match out.iter_mut().find(|o| o.id == row.id) {
+        match out.last_mut().filter(|o| o.id == row.id) {
             // An all-mail suppression says more than a category one.
             Some(first) => {
                 if first.suppressed.is_none() {

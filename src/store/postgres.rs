@@ -801,6 +801,25 @@ impl Store for PgStore {
         Ok(())
     }
 
+    async fn queued(&self, ids: &[CustomerId]) -> Result<Vec<Outgoing>, Error> {
+        let fail = self.fail("reading the outbox");
+        let mut queued = Vec::new();
+        for chunk in ids.chunks(super::ROWS_PER_STATEMENT) {
+            let list: Vec<&str> = chunk.iter().map(CustomerId::as_str).collect();
+            let mut query = QueryBuilder::<Postgres>::new(sql::CLAIMED_DETAILS);
+            query.push(sql::QUEUED);
+            query.push("m.customer_id = ANY(");
+            query.push_bind(list);
+            query.push("::text[])");
+            query.push(sql::QUEUED_ORDER);
+            let rows = query.build().fetch_all(&self.pool).await.map_err(&fail)?;
+            for row in &rows {
+                queued.push(outgoing_from(row, &fail)?);
+            }
+        }
+        Ok(super::fold_claimed(queued))
+    }
+
     async fn sent_since(
         &self,
         ids: &[CustomerId],

@@ -229,6 +229,13 @@ pub const CLAIMED_DETAILS: &str = "SELECT m.id AS message_uuid, m.playbook, m.st
      LEFT JOIN suppressions s ON s.customer_id = m.customer_id AND s.category IN (m.category, '*') \
      WHERE ";
 
+/// Narrows `CLAIMED_DETAILS` to messages still waiting to go; each backend
+/// adds its customer list and `QUEUED_ORDER`.
+pub const QUEUED: &str = "m.status IN ('planned', 'deferred') AND ";
+/// Each customer's waiting messages in due order, the rows of one message
+/// together.
+pub const QUEUED_ORDER: &str = " ORDER BY m.customer_id, m.not_before, m.id";
+
 /// The start of a multi-row insert of delivery attempts; `VALUES` follow.
 pub const INSERT_ATTEMPTS: &str = "INSERT INTO attempts (message_id, started_at, finished_at, \
      outcome, smtp_code, detail) ";

@@ -827,6 +827,23 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn queued(&self, ids: &[CustomerId]) -> Result<Vec<Outgoing>, Error> {
+        let fail = self.fail("reading the outbox");
+        let mut queued = Vec::new();
+        for chunk in ids.chunks(super::ROWS_PER_STATEMENT) {
+            let mut query = QueryBuilder::<Sqlite>::new(sql::CLAIMED_DETAILS);
+            query.push(sql::QUEUED);
+            query.push("m.customer_id IN (");
+            push_ids(&mut query, chunk);
+            query.push(sql::QUEUED_ORDER);
+            let rows = query.build().fetch_all(&self.pool).await.map_err(&fail)?;
+            for row in &rows {
+                queued.push(outgoing_from(row, &fail)?);
+            }
+        }
+        Ok(super::fold_claimed(queued))
+    }
+
     async fn sent_since(
         &self,
         ids: &[CustomerId],
