@@ -36,6 +36,9 @@ pub enum Purpose {
     Click,
     /// Unsubscribe or set preferences (`/u/`); the value is the category.
     Unsubscribe,
+    /// View the message in a browser (`/v/`); the value is the instant it
+    /// was rendered for sending (Unix seconds), so the page shows it as sent.
+    View,
 }
 
 impl Purpose {
@@ -44,6 +47,7 @@ impl Purpose {
             Self::Survey => b'r',
             Self::Click => b'c',
             Self::Unsubscribe => b'u',
+            Self::View => b'v',
         }
     }
 
@@ -52,6 +56,7 @@ impl Purpose {
             b'r' => Some(Self::Survey),
             b'c' => Some(Self::Click),
             b'u' => Some(Self::Unsubscribe),
+            b'v' => Some(Self::View),
             _ => None,
         }
     }

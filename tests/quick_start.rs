@@ -84,13 +84,31 @@ fn the_readme_quick_start_works_as_written() {
         "loaded 8 demo customers",
         &outbox.display().to_string(),
         &base,
-        "demo-ana",
+        "demo-ana's onboarding/welcome-checkin",
     ] {
         assert!(
             banner.contains(said),
             "the banner lacks {said:?}:\n{banner}"
         );
     }
+    // The links it prints work against the daemon: Ana's check-in in a
+    // browser, its survey's answer page, and her preferences.
+    let printed = |label: &str| {
+        let line = banner
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(label))
+            .unwrap_or_else(|| panic!("no {label:?} line:\n{banner}"));
+        line.trim().strip_prefix(&base).unwrap().to_owned()
+    };
+    let shown = d.request("GET", &printed("view "), &[], b"");
+    assert_eq!(shown.status, 200, "{}", shown.body);
+    assert!(
+        shown
+            .body
+            .contains("How did your first day with Acme Cloud go, Ana?")
+    );
+    assert_eq!(d.request("GET", &printed("answer "), &[], b"").status, 200);
+    assert_eq!(d.request("GET", &printed("leave "), &[], b"").status, 200);
 
     // 2. One cycle at the next moment Ana (Lisbon) is in her working hours:
     //    her day-one check-in goes to data/outbox.
@@ -127,6 +145,22 @@ fn the_readme_quick_start_works_as_written() {
         .unwrap_or_else(|| panic!("no survey answer recorded: {responses}"));
     assert_eq!(survey["customer_id"], "demo-ana");
     assert_eq!(survey["comment"], "Setting up was easy");
+
+    // "View in your browser": the same HTML as the email's part, and
+    // nothing recorded; a forged link is refused.
+    let html = mail_parser::MessageParser::default()
+        .parse(eml.as_bytes())
+        .unwrap()
+        .body_html(0)
+        .unwrap()
+        .replace("\r\n", "\n");
+    let view = link(&eml, &base, "v");
+    let viewed = d.request("GET", &view, &[], b"");
+    assert_eq!(viewed.status, 200, "{}", viewed.body);
+    assert_eq!(viewed.body, html);
+    let last = if view.ends_with('A') { "B" } else { "A" };
+    let forged = format!("{}{last}", &view[..view.len() - 1]);
+    assert_eq!(d.request("GET", &forged, &[], b"").status, 400);
 
     let preferences = d.request("GET", &link(&eml, &base, "u"), &[], b"");
     assert_eq!(preferences.status, 200, "{}", preferences.body);

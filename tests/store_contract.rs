@@ -30,6 +30,7 @@ macro_rules! contract {
 }
 
 contract!(
+    one_message_is_read_whatever_its_status,
     the_queue_of_some_customers_is_what_waits_with_its_suppressions,
     responses_are_kept_and_a_replacing_one_wins,
     an_unsubscribe_suppresses_only_that_category,
@@ -840,6 +841,25 @@ fn unsubscribe(category: &str) -> Preferences {
         resubscribe: Vec::new(),
         source: "one-click",
     }
+}
+
+async fn one_message_is_read_whatever_its_status(store: &Db) {
+    let [(to_a, message_id), _] = welcomes_to_a_and_b(store).await;
+    let found = store.outgoing(to_a).await.unwrap().unwrap();
+    assert_eq!(found.id, to_a);
+    assert_eq!(found.customer.record.id, id("a"));
+    assert_eq!(found.template, "onboarding/welcome");
+    assert_eq!(found.message_id, message_id);
+    assert_eq!(found.survey, Some(Survey::Ces));
+    assert_eq!(found.suppressed, None);
+    // Suppressed since: still found, and says so.
+    store
+        .set_preferences(to_a, &unsubscribe("onboarding"), t0())
+        .await
+        .unwrap();
+    let found = store.outgoing(to_a).await.unwrap().unwrap();
+    assert!(found.suppressed.is_some());
+    assert_eq!(store.outgoing(uuid::Uuid::now_v7()).await.unwrap(), None);
 }
 
 async fn the_queue_of_some_customers_is_what_waits_with_its_suppressions(store: &Db) {

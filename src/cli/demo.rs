@@ -49,9 +49,75 @@ pub(crate) async fn load(
     Ok(crate::demo::load(store, &defaults, now).await?)
 }
 
+/// One demo message's links, signed as its email carries them: they work
+/// against the running daemon before and after it is sent.
+pub(crate) struct Showcase {
+    pub customer: String,
+    pub step: String,
+    pub status: String,
+    pub view: String,
+    pub answer: Option<String>,
+    pub unsubscribe: String,
+}
+
+/// The customer whose mail the banner shows: the day-one check-in with a
+/// survey.
+const SHOWN: &str = "demo-ana";
+
+/// Plans the freshly loaded demo (as the daemon's first pass would), and
+/// signs the links of the shown customer's first message.
+pub(crate) async fn showcase(
+    store: &crate::store::Db,
+    loaded: &crate::config::Loaded,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Option<Showcase>> {
+    let planner = crate::engine::planner(loaded)?;
+    planner.plan_once(store, now).await?;
+    let filter = crate::domain::message::MessageFilter {
+        status: None,
+        customer: Some(
+            crate::domain::customer::CustomerId::parse(SHOWN).map_err(anyhow::Error::msg)?,
+        ),
+    };
+    let Some(first) = store.messages(&filter).await?.into_iter().next() else {
+        return Ok(None);
+    };
+    let Some(message) = store.outgoing(first.id.parse()?).await? else {
+        return Ok(None);
+    };
+    let signer = crate::engine::signer(loaded)?;
+    let base = loaded.settings.http.public_url.trim_end_matches('/');
+    let sign = |purpose, value: &str| signer.sign(purpose, message.id, value, now);
+    use crate::token::Purpose;
+    Ok(Some(Showcase {
+        customer: SHOWN.into(),
+        step: format!("{}/{}", message.key.playbook, message.key.step),
+        status: first.status,
+        view: format!(
+            "{base}/v/{}",
+            sign(Purpose::View, &now.timestamp().to_string())
+        ),
+        answer: message.survey.map(|survey| {
+            let value = crate::render::context::answers(survey)
+                .last()
+                .map(|(v, _)| v.clone())
+                .unwrap_or_default();
+            format!(
+                "{base}/r/{}/{value}",
+                sign(Purpose::Survey, survey.as_str())
+            )
+        }),
+        unsubscribe: format!("{base}/u/{}", sign(Purpose::Unsubscribe, &message.category)),
+    }))
+}
+
 /// What `tend run` prints when it runs the demo: where the mail goes, and
 /// what to try next.
-pub(crate) fn banner(settings: &Settings, loaded: Option<DemoOutcome>) -> String {
+pub(crate) fn banner(
+    settings: &Settings,
+    loaded: Option<DemoOutcome>,
+    shown: Option<&Showcase>,
+) -> String {
     let outbox = Path::new(&settings.mail.file.dir);
     let outbox = std::path::absolute(outbox).unwrap_or_else(|_| outbox.to_owned());
     let base = settings.http.public_url.trim_end_matches('/');
@@ -75,6 +141,20 @@ pub(crate) fn banner(settings: &Settings, loaded: Option<DemoOutcome>) -> String
     for (id, shows) in crate::demo::cast() {
         cast.push_str(&format!("\n               {id:<10} {shows}"));
     }
+    let links = match shown {
+        Some(s) => {
+            let mut links = format!(
+                ", e.g. those of {}'s {} ({} now):\n               view     {}",
+                s.customer, s.step, s.status, s.view
+            );
+            if let Some(answer) = &s.answer {
+                links.push_str(&format!("\n               answer   {answer}"));
+            }
+            links.push_str(&format!("\n               leave    {}", s.unsubscribe));
+            links
+        }
+        None => String::new(),
+    };
     format!(
         "\
 tend is running the demo (demo.load = true in the config; set it to false before real customers)
@@ -83,7 +163,7 @@ tend is running the demo (demo.load = true in the config; set it to false before
                Non-urgent mail waits for each customer's working hours (Mon-Fri 09:00-17:00 their time);
                `tend messages` lists what was sent and what waits, with the reason.
   links        the survey, tracked-link and unsubscribe links in that mail point at {base}
-               and work while this daemon runs (open an .eml's HTML part in a browser, or use the preview)
+               and work while this daemon runs{links}
   preview      tend preview onboarding/welcome_checkin --customer demo-ana --format html > welcome.html
   forecast     tend forecast --days 14
   incident     tend incident open DEMO-1 --title \"EU API latency\" --affects 'customer.attributes.region == \"eu\"'

@@ -29,14 +29,21 @@ pub async fn run(path: &ConfigPath, env: &Env) -> anyhow::Result<ExitCode> {
     let mut customers = store.count_customers().await?;
     if loaded.settings.demo.load {
         // Only an empty store gets the demo: it never mixes with real customers.
-        let demo = if customers == 0 {
-            let outcome = super::demo::load(&store, &loaded.settings, chrono::Utc::now()).await?;
+        let (demo, shown) = if customers == 0 {
+            let now = chrono::Utc::now();
+            let outcome = super::demo::load(&store, &loaded.settings, now).await?;
             customers = store.count_customers().await?;
-            Some(outcome)
+            (
+                Some(outcome),
+                super::demo::showcase(&store, &loaded, now).await?,
+            )
         } else {
-            None
+            (None, None)
         };
-        eprintln!("{}", super::demo::banner(&loaded.settings, demo));
+        eprintln!(
+            "{}",
+            super::demo::banner(&loaded.settings, demo, shown.as_ref())
+        );
     }
     tracing::info!(
         store = store.backend(),

@@ -1,6 +1,7 @@
 //! The HTTP server (axum): health, readiness and metrics for operators, and
 //! the bearer-token ingestion API for integrations, and the links customers
-//! follow from messages (tracked links, survey answers, unsubscribe).
+//! follow from messages (tracked links, survey answers, unsubscribe, the
+//! message as a web page).
 
 mod api;
 mod click;
@@ -11,6 +12,7 @@ mod link;
 mod page;
 mod preferences;
 mod survey;
+mod view;
 
 pub use limit::Limiter;
 
@@ -33,6 +35,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
     let links = Router::new()
         .route("/c/{token}", get(click::follow))
         .route("/r/{token}/{value}", get(survey::show).post(survey::answer))
+        .route("/v/{token}", get(view::show))
         .route(
             "/u/{token}",
             get(preferences::show).post(preferences::choose),

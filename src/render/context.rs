@@ -98,6 +98,8 @@ pub struct Parts {
     pub company: Value,
     pub unsubscribe: String,
     pub preferences: String,
+    /// The message as a web page (`/v/`).
+    pub view: String,
     pub survey: Option<Value>,
     pub incident: Option<Value>,
     pub now: DateTime<Utc>,
@@ -109,7 +111,11 @@ pub fn build(parts: Parts) -> Value {
     root.insert("company".into(), parts.company);
     root.insert(
         "links".into(),
-        json!({ "unsubscribe": parts.unsubscribe, "preferences": parts.preferences }),
+        json!({
+            "unsubscribe": parts.unsubscribe,
+            "preferences": parts.preferences,
+            "view": parts.view,
+        }),
     );
     root.insert("survey".into(), parts.survey.unwrap_or(Value::Null));
     if let Some(incident) = parts.incident {

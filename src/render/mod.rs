@@ -197,6 +197,7 @@ impl Renderer {
             Purpose::Survey => "r",
             Purpose::Click => "c",
             Purpose::Unsubscribe => "u",
+            Purpose::View => "v",
         };
         format!("{}/{route}/{token}", self.public_url)
     }
@@ -256,6 +257,7 @@ impl Renderer {
             company: self.company.clone(),
             unsubscribe: unsubscribe.clone(),
             preferences: format!("{unsubscribe}#preferences"),
+            view: self.link(Purpose::View, letter, &letter.now.timestamp().to_string()),
             survey: None,
             incident: letter.incident.cloned(),
             now: letter.now,
@@ -378,7 +380,7 @@ fn explain(e: &handlebars::RenderError) -> String {
                 )
             } else {
                 format!(
-                    "{{{{{path}}}}} is not a variable templates can use; check the spelling (available: customer.*, company.*, links.unsubscribe, links.preferences, survey, incident in notices, now)"
+                    "{{{{{path}}}}} is not a variable templates can use; check the spelling (available: customer.*, company.*, links.unsubscribe, links.preferences, links.view, survey, incident in notices, now)"
                 )
             }
         }

@@ -192,6 +192,10 @@ pub trait Store {
         now: DateTime<Utc>,
     ) -> Result<(), Error>;
 
+    /// One message with its customer, whatever its status: what it was (or
+    /// will be) rendered from, for viewing it in a browser.
+    async fn outgoing(&self, id: uuid::Uuid) -> Result<Option<Outgoing>, Error>;
+
     /// The messages waiting in the outbox (`planned` or `deferred`) for
     /// `ids`, with any suppression that stops them, in each customer's due
     /// order: what a forecast must show besides new occurrences.
@@ -682,6 +686,9 @@ impl Store for Db {
         now: DateTime<Utc>,
     ) -> Result<(), Error> {
         dispatch!(self, s => s.settle(owner, outcomes, now).await)
+    }
+    async fn outgoing(&self, id: uuid::Uuid) -> Result<Option<Outgoing>, Error> {
+        dispatch!(self, s => s.outgoing(id).await)
     }
     async fn queued(&self, ids: &[CustomerId]) -> Result<Vec<Outgoing>, Error> {
         dispatch!(self, s => s.queued(ids).await)

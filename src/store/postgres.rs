@@ -801,6 +801,22 @@ impl Store for PgStore {
         Ok(())
     }
 
+    async fn outgoing(&self, id: uuid::Uuid) -> Result<Option<Outgoing>, Error> {
+        let fail = self.fail("reading a message");
+        let rows = {
+            let mut query = QueryBuilder::<Postgres>::new(sql::CLAIMED_DETAILS);
+            query.push("m.id = ");
+            query.push_bind(id.to_string());
+            query.push(" ORDER BY m.id");
+            query.build().fetch_all(&self.pool).await.map_err(&fail)?
+        };
+        let found = rows
+            .iter()
+            .map(|row| outgoing_from(row, &fail))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(super::fold_claimed(found).into_iter().next())
+    }
+
     async fn queued(&self, ids: &[CustomerId]) -> Result<Vec<Outgoing>, Error> {
         let fail = self.fail("reading the outbox");
         let mut queued = Vec::new();
