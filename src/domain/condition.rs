@@ -26,6 +26,7 @@ const PARSER_STACK: usize = 16 * 1024 * 1024;
 pub struct Condition {
     source: String,
     program: Arc<Program>,
+    reads: Reads,
 }
 
 impl std::fmt::Debug for Condition {
@@ -83,6 +84,7 @@ impl Condition {
             .map_err(|_| "the condition parser failed on this condition".to_owned())?;
         match parsed {
             Ok(program) => Ok(Self {
+                reads: Reads::of(source, &program),
                 source: source.to_owned(),
                 program: Arc::new(program),
             }),
@@ -97,10 +99,15 @@ impl Condition {
         &self.source
     }
 
+    /// What of a customer the condition reads.
+    pub fn reads(&self) -> Reads {
+        self.reads
+    }
+
     /// Whether the condition holds. A result that is not a boolean, or an
     /// error while evaluating, is an `Err` naming the cause.
     pub fn holds(&self, facts: &Facts<'_>) -> Result<bool, ConditionError> {
-        self.holds_in(&Scope::new(facts)?)
+        self.holds_in(&Scope::reading(facts, self.reads)?)
     }
 
     /// Whether the condition holds in a scope already built, for evaluating
@@ -120,6 +127,115 @@ impl Condition {
     }
 }
 
+/// What a condition reads of a customer (which fields) and which of tend's
+/// functions it calls: building a scope converts only those, because
+/// converting a whole customer for CEL costs more than most evaluations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reads {
+    /// One bit per entry of `FIELDS`.
+    fields: u16,
+    /// One bit per entry of `FUNCTIONS`.
+    functions: u8,
+}
+
+/// The customer as CEL sees it: record fields, then derived ones.
+const FIELDS: &[&str] = &[
+    "id",
+    "email",
+    "name",
+    "first_name",
+    "timezone",
+    "locale",
+    "plan",
+    "signup_at",
+    "renewal_at",
+    "last_seen_at",
+    "health",
+    "attributes",
+    "stage",
+];
+
+/// Every bit of `Reads::fields`.
+const EVERY_FIELD: u16 = u16::MAX;
+
+/// tend's own functions.
+const FUNCTIONS: &[&str] = &["days_since", "days_until", "event_count", "sent"];
+
+impl Reads {
+    /// What `source` reads. A `customer` not followed by `.FIELD` (the
+    /// whole customer handed to a function or compared) reads every field.
+    fn of(source: &str, program: &Program) -> Self {
+        let references = program.references();
+        let mut functions = 0;
+        for (i, name) in FUNCTIONS.iter().enumerate() {
+            if references.has_function(name) {
+                functions |= 1 << i;
+            }
+        }
+        let mut fields = 0;
+        let mut rest = source;
+        while let Some(at) = rest.find("customer") {
+            let before = rest[..at].chars().next_back();
+            rest = &rest[at + "customer".len()..];
+            if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.') {
+                continue;
+            }
+            let after = rest.trim_start();
+            let Some(field) = after.strip_prefix('.') else {
+                if !rest.starts_with(|c: char| c.is_alphanumeric() || c == '_') {
+                    fields = EVERY_FIELD;
+                }
+                continue;
+            };
+            let name: String = field
+                .trim_start()
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            match FIELDS.iter().position(|f| *f == name) {
+                Some(i) => fields |= 1 << i,
+                // Not a field: evaluation says so; read everything meanwhile.
+                None => fields = EVERY_FIELD,
+            }
+        }
+        Self { fields, functions }
+    }
+
+    /// What either reads.
+    pub fn and(self, other: Self) -> Self {
+        Self {
+            fields: self.fields | other.fields,
+            functions: self.functions | other.functions,
+        }
+    }
+
+    /// What every one of `conditions` reads.
+    pub fn of_all<'a>(conditions: impl IntoIterator<Item = &'a Condition>) -> Self {
+        conditions
+            .into_iter()
+            .fold(Self::NOTHING, |reads, c| reads.and(c.reads))
+    }
+
+    const NOTHING: Self = Self {
+        fields: 0,
+        functions: 0,
+    };
+
+    fn field(self, name: &str) -> bool {
+        FIELDS
+            .iter()
+            .position(|f| *f == name)
+            .is_some_and(|i| self.fields & (1 << i) != 0)
+    }
+
+    fn function(self, name: &str) -> bool {
+        FUNCTIONS
+            .iter()
+            .position(|f| *f == name)
+            .is_some_and(|i| self.functions & (1 << i) != 0)
+    }
+}
+
 /// The variables and functions conditions see for one customer at one
 /// instant. Building it converts the customer for CEL, which costs more than
 /// evaluating a condition, so callers build one and evaluate many in it.
@@ -128,40 +244,49 @@ pub struct Scope {
 }
 
 impl Scope {
-    pub fn new(facts: &Facts<'_>) -> Result<Self, ConditionError> {
+    /// A scope for conditions that read no more than `reads`.
+    pub fn reading(facts: &Facts<'_>, reads: Reads) -> Result<Self, ConditionError> {
         let declare = |e: cel::DeclarationError| ConditionError::new(e.to_string());
         let mut context = Context::with_env(Arc::clone(stdlib()));
-        context.add_variable_from_value("customer", customer_value(facts.customer));
+        context.add_variable_from_value("customer", customer_value(facts.customer, reads));
         context.add_variable_from_value("now", timestamp(facts.now));
         let now = facts.now;
-        context
-            .add_function("days_since", move |Arguments(args): Arguments| {
-                days_between(&args, "days_since", |t| now - t)
-            })
-            .map_err(declare)?;
-        context
-            .add_function("days_until", move |Arguments(args): Arguments| {
-                days_between(&args, "days_until", |t| t - now)
-            })
-            .map_err(declare)?;
-        let events: Arc<Vec<(String, DateTime<Utc>)>> = Arc::new(facts.events.to_vec());
-        context
-            .add_function("event_count", move |Arguments(args): Arguments| {
-                event_count(&events, now, &args)
-            })
-            .map_err(declare)?;
-        let sent: Arc<HashSet<String>> = Arc::new(facts.sent.clone());
-        context
-            .add_function("sent", move |Arguments(args): Arguments| {
-                match args.as_slice() {
-                    [Value::String(step)] => Ok(Value::Bool(sent.contains(step.as_str()))),
-                    _ => Err(ExecutionError::function_error(
-                        "sent",
-                        "takes one step id, e.g. sent(\"welcome\")",
-                    )),
-                }
-            })
-            .map_err(declare)?;
+        if reads.function("days_since") {
+            context
+                .add_function("days_since", move |Arguments(args): Arguments| {
+                    days_between(&args, "days_since", |t| now - t)
+                })
+                .map_err(declare)?;
+        }
+        if reads.function("days_until") {
+            context
+                .add_function("days_until", move |Arguments(args): Arguments| {
+                    days_between(&args, "days_until", |t| t - now)
+                })
+                .map_err(declare)?;
+        }
+        if reads.function("event_count") {
+            let events: Arc<Vec<(String, DateTime<Utc>)>> = Arc::new(facts.events.to_vec());
+            context
+                .add_function("event_count", move |Arguments(args): Arguments| {
+                    event_count(&events, now, &args)
+                })
+                .map_err(declare)?;
+        }
+        if reads.function("sent") {
+            let sent: Arc<HashSet<String>> = Arc::new(facts.sent.clone());
+            context
+                .add_function("sent", move |Arguments(args): Arguments| {
+                    match args.as_slice() {
+                        [Value::String(step)] => Ok(Value::Bool(sent.contains(step.as_str()))),
+                        _ => Err(ExecutionError::function_error(
+                            "sent",
+                            "takes one step id, e.g. sent(\"welcome\")",
+                        )),
+                    }
+                })
+                .map_err(declare)?;
+        }
         Ok(Self { context })
     }
 }
@@ -236,31 +361,30 @@ fn optional_timestamp(t: Option<DateTime<Utc>>) -> Value {
     t.map_or(Value::Null, timestamp)
 }
 
-/// The customer as CEL sees it.
-fn customer_value(c: &Customer) -> Value {
+/// The customer as CEL sees it: the fields `reads` names (a field left out
+/// is one no condition in the scope reads).
+fn customer_value(c: &Customer, reads: Reads) -> Value {
     let r = &c.record;
-    let attributes = cel::to_value(&r.attributes).unwrap_or(Value::Null);
     let text = |s: &str| Value::String(Arc::new(s.to_owned()));
-    let fields: Vec<(&str, Value)> = vec![
-        ("id", text(r.id.as_str())),
-        ("email", text(r.email.as_str())),
-        ("name", text(&r.name)),
-        ("first_name", text(r.first_name())),
-        ("timezone", text(r.timezone.name())),
-        ("locale", text(&r.locale)),
-        ("plan", text(&r.plan)),
-        ("signup_at", optional_timestamp(r.signup_at)),
-        ("renewal_at", optional_timestamp(r.renewal_at)),
-        ("last_seen_at", optional_timestamp(r.last_seen_at)),
-        (
-            "health",
-            r.health.map_or(Value::Null, |h| Value::Int(i64::from(h))),
-        ),
-        ("attributes", attributes),
-        ("stage", c.stage.as_deref().map_or(Value::Null, text)),
-    ];
-    let map: std::collections::HashMap<String, Value> =
-        fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    let mut map: std::collections::HashMap<String, Value> = std::collections::HashMap::new();
+    for name in FIELDS.iter().filter(|f| reads.field(f)) {
+        let value = match *name {
+            "id" => text(r.id.as_str()),
+            "email" => text(r.email.as_str()),
+            "name" => text(&r.name),
+            "first_name" => text(r.first_name()),
+            "timezone" => text(r.timezone.name()),
+            "locale" => text(&r.locale),
+            "plan" => text(&r.plan),
+            "signup_at" => optional_timestamp(r.signup_at),
+            "renewal_at" => optional_timestamp(r.renewal_at),
+            "last_seen_at" => optional_timestamp(r.last_seen_at),
+            "health" => r.health.map_or(Value::Null, |h| Value::Int(i64::from(h))),
+            "attributes" => cel::to_value(&r.attributes).unwrap_or(Value::Null),
+            _ => c.stage.as_deref().map_or(Value::Null, text),
+        };
+        map.insert((*name).to_owned(), value);
+    }
     Value::Map(Map::from(map))
 }
 
@@ -363,6 +487,38 @@ mod tests {
         Condition::compile(source)?
             .holds(&facts)
             .map_err(|e| e.message)
+    }
+
+    #[test]
+    fn a_condition_reads_only_the_fields_and_functions_it_names() {
+        let reads = |source: &str| Condition::compile(source).unwrap().reads();
+        let r = reads(r#"customer.plan == "pro" && days_since(customer.signup_at) > 3"#);
+        assert!(r.field("plan") && r.field("signup_at"));
+        assert!(!r.field("attributes") && !r.field("email") && !r.field("stage"));
+        assert!(r.function("days_since") && !r.function("event_count") && !r.function("sent"));
+        let r = reads(r#"customer . attributes.region == "eu""#);
+        assert!(r.field("attributes") && !r.field("plan"));
+        // The whole customer, however it is reached, reads everything.
+        for whole in [
+            r#"customer["plan"] == "pro""#,
+            "size(customer) > 3",
+            "[1].exists(customer, customer > 0)",
+        ] {
+            assert_eq!(reads(whole).fields, EVERY_FIELD, "{whole}");
+        }
+        // Every field a condition may name is one the scope can build.
+        for field in RECORD_FIELDS.iter().chain(DERIVED_FIELDS) {
+            assert!(FIELDS.contains(field), "{field}");
+        }
+        // The same answers whichever way the scope was built.
+        for source in [
+            "customer.health == 35",
+            r#"customer.first_name == "Ana" && customer.stage == "onboarding""#,
+            r#"sent("welcome") && event_count("login", "7d") == 1"#,
+            r#"customer.attributes.seats > 3 && days_until(customer.renewal_at) == 20"#,
+        ] {
+            assert_eq!(holds(source), Ok(true), "{source}");
+        }
     }
 
     #[test]

@@ -68,6 +68,11 @@ impl Email {
         }
     }
 
+    /// An address the store holds: it was parsed when it was written.
+    pub(crate) fn stored(address: String) -> Self {
+        Self(address)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -1,7 +1,7 @@
 //! Lifecycle stages: ordered rules, the first whose condition holds names the
 //! customer's stage.
 
-use super::condition::{Condition, Facts, Scope};
+use super::condition::{Condition, Facts, Reads, Scope};
 
 /// The compiled `[[lifecycle.stage]]` rules, in order.
 #[derive(Debug, Clone, Default)]
@@ -28,7 +28,7 @@ impl StageRules {
         if self.rules.is_empty() {
             return None;
         }
-        let scope = Scope::new(facts).ok()?;
+        let scope = Scope::reading(facts, Reads::of_all(self.rules.iter().map(|(_, c)| c))).ok()?;
         self.rules
             .iter()
             .find(|(_, condition)| condition.holds_in(&scope).unwrap_or(false))

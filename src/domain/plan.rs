@@ -14,7 +14,7 @@ use chrono_tz::Tz;
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::condition::{Condition, Facts, Scope};
+use super::condition::{Condition, Facts, Reads, Scope};
 use super::customer::Customer;
 use super::playbook::{Anchor, Kind, Playbook, Step, Survey, Trigger};
 use super::timestamp::parse_instant;
@@ -169,14 +169,21 @@ pub fn due(
             events: &events,
             sent: &sent,
         };
-        // Built on first use: most steps of most customers are not due.
+        // Built on first use: most steps of most customers are not due. It
+        // holds only what the playbook's conditions read.
         let scope = std::cell::OnceCell::new();
+        let reads = Reads::of_all(
+            playbook
+                .audience
+                .iter()
+                .chain(playbook.steps.iter().filter_map(|s| s.when.as_ref())),
+        );
         // A condition that cannot be evaluated for this customer (a missing
         // date or attribute) does not hold.
         let holds = |c: &Option<Condition>| {
             c.as_ref().is_none_or(|c| {
                 scope
-                    .get_or_init(|| Scope::new(&facts).ok())
+                    .get_or_init(|| Scope::reading(&facts, reads).ok())
                     .as_ref()
                     .is_some_and(|scope| c.holds_in(scope).unwrap_or(false))
             })
@@ -258,7 +265,7 @@ fn holds_after(facts: &Facts<'_>, step: &str, condition: &Option<Condition>) -> 
         sent: &sent,
         ..*facts
     };
-    Scope::new(&after)
+    Scope::reading(&after, condition.reads())
         .ok()
         .is_some_and(|scope| condition.holds_in(&scope).unwrap_or(false))
 }

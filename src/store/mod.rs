@@ -1010,14 +1010,17 @@ pub(crate) struct CustomerColumns {
 impl CustomerColumns {
     pub fn into_customer(self) -> Result<Customer, Error> {
         use crate::domain::customer::{Email, parse_timezone};
-        let corrupt = |what: String| Error::Corrupt(format!("customer {:?}: {what}", self.id));
-        let serde_json::Value::Object(attributes) = self.attributes.clone() else {
+        let id = self.id;
+        let corrupt = |what: String| Error::Corrupt(format!("customer {id:?}: {what}"));
+        let serde_json::Value::Object(attributes) = self.attributes else {
             return Err(corrupt("attributes are not a JSON object".into()));
         };
         Ok(Customer {
             record: CustomerRecord {
-                id: CustomerId::parse(&self.id).map_err(corrupt)?,
-                email: Email::parse(&self.email).map_err(corrupt)?,
+                id: CustomerId::parse(&id).map_err(corrupt)?,
+                // Checked when it was written; reading a page of customers
+                // must not pay for parsing every address again.
+                email: Email::stored(self.email),
                 name: self.name,
                 timezone: parse_timezone(&self.timezone).map_err(corrupt)?,
                 locale: self.locale,
