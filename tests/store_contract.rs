@@ -30,6 +30,7 @@ macro_rules! contract {
 }
 
 contract!(
+    a_prefilter_never_loses_a_customer_the_selector_matches,
     one_message_is_read_whatever_its_status,
     the_queue_of_some_customers_is_what_waits_with_its_suppressions,
     responses_are_kept_and_a_replacing_one_wins,
@@ -840,6 +841,94 @@ fn unsubscribe(category: &str) -> Preferences {
         unsubscribe: vec![category.into()],
         resubscribe: Vec::new(),
         source: "one-click",
+    }
+}
+
+/// Customers whose attributes take every shape a selector may meet: a
+/// list, a map, a string, a number, nothing; and a missing health.
+fn varied_customers() -> Vec<CustomerRecord> {
+    let shapes = [
+        json!({"region": "eu", "features": ["api", "sso"]}),
+        json!({"region": "us", "features": ["api"]}),
+        json!({"region": "eu", "features": {"api": true}}),
+        json!({"region": "eu", "features": "api"}),
+        json!({"region": 5, "features": []}),
+        json!({"region": "EU", "features": ["API"]}),
+        json!({"features": ["dashboards"], "seats": 4}),
+        json!({}),
+    ];
+    let plans = ["pro", "free", "enterprise", ""];
+    (0..32)
+        .map(|i| {
+            let mut c = customer(&format!("v{i:02}"));
+            c.attributes = shapes[i % shapes.len()].as_object().unwrap().clone();
+            c.plan = plans[i % plans.len()].into();
+            c.health = (i % 5 != 0).then_some((i * 7 % 101) as u8);
+            c
+        })
+        .collect()
+}
+
+async fn a_prefilter_never_loses_a_customer_the_selector_matches(store: &Db) {
+    use tend::domain::condition::{Condition, Facts};
+    store
+        .upsert_customers(&varied_customers(), t0())
+        .await
+        .unwrap();
+    let everyone = store.customers_page(None, 1000).await.unwrap();
+    assert_eq!(everyone.len(), 32);
+    let sent = Default::default();
+    let matches = |condition: &Condition, customers: &[tend::domain::customer::Customer]| {
+        customers
+            .iter()
+            .filter(|c| {
+                let facts = Facts {
+                    customer: c,
+                    now: t0(),
+                    events: &[],
+                    sent: &sent,
+                };
+                condition.holds(&facts).unwrap_or(false)
+            })
+            .map(|c| c.record.id.as_str().to_owned())
+            .collect::<Vec<_>>()
+    };
+    for source in [
+        "customer.health == 14",
+        "customer.health < 40",
+        "customer.health >= 50 && customer.health <= 80",
+        r#"customer.plan == "free""#,
+        r#"customer.plan == """#,
+        r#"customer.plan in ["pro", "enterprise"]"#,
+        r#"customer.attributes.region == "eu""#,
+        r#""api" in customer.attributes.features"#,
+        r#"customer.attributes.region == "eu" && "api" in customer.attributes.features && customer.plan == "pro""#,
+        r#"customer.plan == "free" || "sso" in customer.attributes.features"#,
+        r#"customer.attributes.region == "eu" && customer.health > 20"#,
+    ] {
+        let condition = Condition::compile(source).unwrap();
+        let filter = condition
+            .prefilter()
+            .unwrap_or_else(|| panic!("{source} has a prefilter"));
+        // Page through in small pages, as an incident does.
+        let mut passing = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store
+                .customers_passing(after.as_ref(), 3, &filter)
+                .await
+                .unwrap();
+            let Some(last) = page.last() else { break };
+            after = Some(last.record.id.clone());
+            passing.extend(page);
+        }
+        let expected = matches(&condition, &everyone);
+        assert!(!expected.is_empty(), "{source} matches someone");
+        assert_eq!(matches(&condition, &passing), expected, "{source}");
+        assert!(
+            passing.len() < everyone.len(),
+            "{source}: the prefilter rules someone out"
+        );
     }
 }
 

@@ -1,5 +1,6 @@
-//! Conditions in CEL (Common Expression Language), the one place that knows
-//! the `cel` crate: compile once, evaluate against a customer's facts.
+//! Conditions in CEL (Common Expression Language), with `prefilter` the only
+//! places that know the `cel` crate: compile once, evaluate against a
+//! customer's facts.
 //!
 //! Variables: `customer` (every field, `first_name`, `stage`, `attributes`)
 //! and `now`. Functions: `days_since(ts)`, `days_until(ts)`,
@@ -102,6 +103,12 @@ impl Condition {
     /// What of a customer the condition reads.
     pub fn reads(&self) -> Reads {
         self.reads
+    }
+
+    /// The part of the condition the store can check itself, if any:
+    /// every customer the condition matches passes it.
+    pub fn prefilter(&self) -> Option<super::prefilter::Prefilter> {
+        super::prefilter::of(self.program.expression())
     }
 
     /// Whether the condition holds. A result that is not a boolean, or an

@@ -12,6 +12,7 @@ pub mod message;
 pub mod plan;
 pub mod playbook;
 pub mod policy;
+pub mod prefilter;
 pub mod report;
 pub mod span;
 pub mod timestamp;

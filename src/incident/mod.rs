@@ -228,8 +228,18 @@ pub async fn open(
     };
     let mut outcome = Outcome::default();
     let mut after: Option<CustomerId> = None;
+    // What of the selector the store can check itself: customers it rules
+    // out are never read (a selector on a region reads that region's).
+    let prefilter = selector.prefilter();
     loop {
-        let page = store.customers_page(after.as_ref(), PAGE).await?;
+        let page = match &prefilter {
+            Some(filter) => {
+                store
+                    .customers_passing(after.as_ref(), PAGE, filter)
+                    .await?
+            }
+            None => store.customers_page(after.as_ref(), PAGE).await?,
+        };
         let Some(last) = page.last() else { break };
         after = Some(last.record.id.clone());
         let affected = matching(&selector, page, now).await;

@@ -21,6 +21,7 @@ use crate::domain::message::{
     Settle, Suppression,
 };
 use crate::domain::plan::{EventFact, History, OccurrenceKey, StageEntry};
+use crate::domain::prefilter::Prefilter;
 use crate::domain::report::Counts;
 
 pub use self::url::DatabaseUrl;
@@ -191,6 +192,15 @@ pub trait Store {
         outcomes: &[Settle],
         now: DateTime<Utc>,
     ) -> Result<(), Error>;
+
+    /// Up to `limit` customers after `after` (in id order) that pass
+    /// `filter`: what an incident's selector is judged on.
+    async fn customers_passing(
+        &self,
+        after: Option<&CustomerId>,
+        limit: u32,
+        filter: &Prefilter,
+    ) -> Result<Vec<Customer>, Error>;
 
     /// One message with its customer, whatever its status: what it was (or
     /// will be) rendered from, for viewing it in a browser.
@@ -686,6 +696,14 @@ impl Store for Db {
         now: DateTime<Utc>,
     ) -> Result<(), Error> {
         dispatch!(self, s => s.settle(owner, outcomes, now).await)
+    }
+    async fn customers_passing(
+        &self,
+        after: Option<&CustomerId>,
+        limit: u32,
+        filter: &Prefilter,
+    ) -> Result<Vec<Customer>, Error> {
+        dispatch!(self, s => s.customers_passing(after, limit, filter).await)
     }
     async fn outgoing(&self, id: uuid::Uuid) -> Result<Option<Outgoing>, Error> {
         dispatch!(self, s => s.outgoing(id).await)

@@ -163,6 +163,14 @@ pub const CUSTOMERS_PAGE: &str = "SELECT id, email, name, timezone, locale, plan
      renewal_at, last_seen_at, health, attributes, stage, stage_entered_at, created_at, updated_at \
      FROM customers WHERE id > $1 ORDER BY id LIMIT $2";
 
+/// The customers after a cursor that pass a prefilter, a page in id order:
+/// each backend adds the cursor, its SQL for the prefilter, and
+/// `CUSTOMERS_PASSING_END` with the page size.
+pub const CUSTOMERS_PASSING: &str = "SELECT id, email, name, timezone, locale, plan, signup_at, \
+     renewal_at, last_seen_at, health, attributes, stage, stage_entered_at, created_at, updated_at \
+     FROM customers WHERE id > ";
+pub const CUSTOMERS_PASSING_END: &str = " ORDER BY id LIMIT ";
+
 /// The start of a multi-row insert of stage changes (kept so `stage:NAME`
 /// anchors fire once per entry); `VALUES` follow.
 pub const INSERT_STAGE_CHANGES: &str =
