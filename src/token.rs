@@ -42,6 +42,16 @@ pub enum Purpose {
 }
 
 impl Purpose {
+    /// The route a link for this purpose goes to: `/{route}/{token}`.
+    pub fn route(self) -> &'static str {
+        match self {
+            Self::Survey => "r",
+            Self::Click => "c",
+            Self::Unsubscribe => "u",
+            Self::View => "v",
+        }
+    }
+
     fn tag(self) -> u8 {
         match self {
             Self::Survey => b'r',

@@ -12,6 +12,7 @@ use crate::config::{ConfigPath, Env, Settings};
 use crate::demo::DemoOutcome;
 use crate::import::Defaults;
 use crate::store::Store;
+use crate::token::Purpose;
 
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
@@ -87,27 +88,24 @@ pub(crate) async fn showcase(
     };
     let signer = crate::engine::signer(loaded)?;
     let base = loaded.settings.http.public_url.trim_end_matches('/');
-    let sign = |purpose, value: &str| signer.sign(purpose, message.id, value, now);
-    use crate::token::Purpose;
+    let link = |purpose: Purpose, value: &str| {
+        let token = signer.sign(purpose, message.id, value, now);
+        format!("{base}/{}/{token}", purpose.route())
+    };
     Ok(Some(Showcase {
         customer: SHOWN.into(),
         step: format!("{}/{}", message.key.playbook, message.key.step),
         status: first.status,
-        view: format!(
-            "{base}/v/{}",
-            sign(Purpose::View, &now.timestamp().to_string())
-        ),
+        view: link(Purpose::View, &now.timestamp().to_string()),
+        // The scale's last answer: the best on NPS, CSAT and CES.
         answer: message.survey.map(|survey| {
-            let value = crate::render::context::answers(survey)
+            let top = crate::render::context::answers(survey)
                 .last()
                 .map(|(v, _)| v.clone())
                 .unwrap_or_default();
-            format!(
-                "{base}/r/{}/{value}",
-                sign(Purpose::Survey, survey.as_str())
-            )
+            format!("{}/{top}", link(Purpose::Survey, survey.as_str()))
         }),
-        unsubscribe: format!("{base}/u/{}", sign(Purpose::Unsubscribe, &message.category)),
+        unsubscribe: link(Purpose::Unsubscribe, &message.category),
     }))
 }
 

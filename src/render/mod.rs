@@ -193,13 +193,7 @@ impl Renderer {
 
     fn link(&self, purpose: Purpose, letter: &Letter<'_>, value: &str) -> String {
         let token = self.signer.sign(purpose, letter.message, value, letter.now);
-        let route = match purpose {
-            Purpose::Survey => "r",
-            Purpose::Click => "c",
-            Purpose::Unsubscribe => "u",
-            Purpose::View => "v",
-        };
-        format!("{}/{route}/{token}", self.public_url)
+        format!("{}/{}/{token}", self.public_url, purpose.route())
     }
 
     /// Renders `template` for `letter`.
@@ -273,7 +267,7 @@ impl Renderer {
             let token =
                 self.signer
                     .sign(Purpose::Survey, letter.message, survey.as_str(), letter.now);
-            let base = format!("{}/r/{token}", self.public_url);
+            let base = format!("{}/{}/{token}", self.public_url, Purpose::Survey.route());
             ctx["survey"] = context::survey(survey, question, |value| format!("{base}/{value}"));
         }
         // One context for every part: handlebars' `render` would serialize
