@@ -28,7 +28,7 @@ impl Engine {
     pub fn build(loaded: Loaded) -> anyhow::Result<Self> {
         let planner = planner(&loaded)?;
         let signer = signer(&loaded)?;
-        let deliverer = Arc::new(deliverer_with(&loaded, signer.clone())?);
+        let deliverer = Arc::new(deliverer_with(&loaded, &planner, signer.clone())?);
         Ok(Self {
             loaded,
             planner,
@@ -56,9 +56,9 @@ pub fn planner(loaded: &Loaded) -> anyhow::Result<Arc<Planner>> {
 }
 
 /// The delivery worker for the loaded configuration: the signing key, the
-/// compiled templates, and the transport.
-pub fn deliverer(loaded: &Loaded) -> anyhow::Result<Deliverer> {
-    deliverer_with(loaded, signer(loaded)?)
+/// compiled templates, the transport, and the playbooks' own send windows.
+pub fn deliverer(loaded: &Loaded, planner: &Planner) -> anyhow::Result<Deliverer> {
+    deliverer_with(loaded, planner, signer(loaded)?)
 }
 
 /// The key for signed links: `security.secret`, or the one generated into
@@ -70,8 +70,9 @@ pub fn signer(loaded: &Loaded) -> anyhow::Result<Signer> {
     )?)
 }
 
-fn deliverer_with(loaded: &Loaded, signer: Signer) -> anyhow::Result<Deliverer> {
+fn deliverer_with(loaded: &Loaded, planner: &Planner, signer: Signer) -> anyhow::Result<Deliverer> {
     let renderer = crate::render::Renderer::load(&loaded.settings, signer.clone())
         .map_err(|p| listed("templates", &p))?;
-    Deliverer::new(loaded, Arc::new(renderer), signer).map_err(anyhow::Error::msg)
+    Deliverer::new(loaded, Arc::new(renderer), signer, planner.windows())
+        .map_err(anyhow::Error::msg)
 }

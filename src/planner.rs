@@ -150,6 +150,24 @@ impl Planner {
 
     /// The category and survey of the first step that sends `template`, for
     /// previews.
+    /// The send windows playbooks set for themselves, by playbook name:
+    /// delivery holds their messages to these rather than `delivery.window`.
+    pub fn windows(&self) -> HashMap<String, Window> {
+        self.playbooks
+            .iter()
+            .filter_map(|p| p.window.clone().map(|w| (p.name.clone(), w)))
+            .collect()
+    }
+
+    /// The send window of `playbook`'s messages.
+    fn window_of(&self, playbook: &str) -> &Window {
+        self.playbooks
+            .iter()
+            .find(|p| p.name == playbook)
+            .and_then(|p| p.window.as_ref())
+            .unwrap_or(&self.window)
+    }
+
     pub fn step_using(
         &self,
         template: &str,
@@ -346,7 +364,8 @@ impl Planner {
                         send_at: if c.urgent {
                             c.send_at.max(now)
                         } else {
-                            self.window.next_opening(c.send_at.max(now), zone)
+                            self.window_of(c.playbook)
+                                .next_opening(c.send_at.max(now), zone)
                         },
                         expires_at: c.expires_at,
                     })

@@ -481,3 +481,42 @@ when = '!sent("weekly-once")'
     assert_eq!(weekly.len(), 1, "{rows}");
     assert_eq!(weekly[0]["at"], "2026-03-04T09:00:00Z");
 }
+
+/// A playbook's own send window (here every day) holds its messages at
+/// delivery too, not only when they are planned: due on a Saturday inside
+/// it, a message goes on the Saturday, while the default window (Monday to
+/// Friday) would keep it until Monday.
+#[test]
+fn a_playbooks_own_window_is_kept_at_delivery() {
+    let p = project(None);
+    p.file(
+        "config/playbooks/weekend.toml",
+        r#"name = "weekend"
+kind = "tip"
+category = "tips"
+window = { days = "mon-sun", start = "08:00", end = "20:00" }
+
+[[step]]
+id = "saturday"
+template = "onboarding/welcome"
+anchor = "signup_at"
+after = "5d"
+"#,
+    );
+    // Signed up Monday 2026-03-02 08:00 UTC: due Saturday 08:00, when Ana
+    // (UTC) is inside the playbook's window and outside the default one.
+    let saturday = tick(&p, "2026-03-07T10:00:00Z");
+    assert!(saturday["sent"].as_u64().unwrap() >= 1, "{saturday}");
+    let ana = json(
+        &p.tend(&["messages", "--customer", "ana", "--format", "json"])
+            .expect_code(0),
+    );
+    let weekend = ana
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["playbook"] == "weekend")
+        .unwrap();
+    assert_eq!(weekend["status"], "sent", "{weekend}");
+    assert_eq!(weekend["sent_at"], "2026-03-07T10:00:00Z");
+}

@@ -204,7 +204,8 @@ async fn report(
     outcome: Outcome,
     now: DateTime<Utc>,
 ) -> anyhow::Result<ExitCode> {
-    let deliverer = crate::engine::deliverer(loaded)?;
+    let planner = crate::engine::planner(loaded)?;
+    let deliverer = crate::engine::deliverer(loaded, &planner)?;
     let delivered = deliverer.deliver_once(store, now).await;
     deliverer.close().await;
     say(what, (outcome, delivered?))
@@ -220,7 +221,8 @@ async fn open_and_deliver(
     opening: &Opening,
     now: DateTime<Utc>,
 ) -> anyhow::Result<(Outcome, DeliverOutcome)> {
-    let deliverer = crate::engine::deliverer(loaded)?;
+    let planner = crate::engine::planner(loaded)?;
+    let deliverer = crate::engine::deliverer(loaded, &planner)?;
     let done = std::sync::atomic::AtomicBool::new(false);
     let opened = async {
         let opened = incident::open(store, cx, opening, now).await;

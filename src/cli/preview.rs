@@ -40,7 +40,7 @@ pub struct PreviewArgs {
 
 pub async fn run(path: &ConfigPath, env: &Env, args: PreviewArgs) -> anyhow::Result<ExitCode> {
     let (loaded, planner) = super::load_planner(path, env)?;
-    let deliverer = crate::engine::deliverer(&loaded)?;
+    let deliverer = crate::engine::deliverer(&loaded, &planner)?;
     let name = args.template.trim_end_matches(".md.hbs");
     let store = super::open_store(&loaded).await?;
     let customer = store.customer(&args.customer).await;

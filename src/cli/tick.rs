@@ -43,7 +43,7 @@ struct TickOutcome {
 
 pub async fn run(path: &ConfigPath, env: &Env, args: TickArgs) -> anyhow::Result<ExitCode> {
     let (loaded, planner) = super::load_planner(path, env)?;
-    let deliverer = crate::engine::deliverer(&loaded)?;
+    let deliverer = crate::engine::deliverer(&loaded, &planner)?;
     let store = super::open_store(&loaded).await?;
     let now = Clock::from_flag(args.now).now();
     let started = std::time::Instant::now();

@@ -15,6 +15,7 @@ pub mod smtp;
 pub mod transport;
 mod triage;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
@@ -28,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Loaded, settings};
 use crate::domain::message::{Attempt, AttemptOutcome, Outgoing, Settle, Status, Suppression};
+use crate::domain::window::Window;
 use crate::render::{Rendered, Renderer};
 use crate::store::{self, Store};
 use crate::token::Signer;
@@ -99,7 +101,13 @@ pub struct Deliverer {
 }
 
 impl Deliverer {
-    pub fn new(loaded: &Loaded, renderer: Arc<Renderer>, signer: Signer) -> Result<Self, String> {
+    /// `windows` are the playbooks' own send windows, by playbook name.
+    pub fn new(
+        loaded: &Loaded,
+        renderer: Arc<Renderer>,
+        signer: Signer,
+        windows: HashMap<String, Window>,
+    ) -> Result<Self, String> {
         let s = &loaded.settings;
         let (name, from) = crate::config::parse_mailbox(&s.mail.from)?;
         let from_address: Address = from
@@ -149,6 +157,7 @@ impl Deliverer {
             owner: format!("{}-{}", hostname(), uuid::Uuid::now_v7().simple()),
             rules: triage::Rules {
                 window: s.delivery.window.parse()?,
+                windows,
                 max: s.delivery.cap.max,
                 per: s.delivery.cap.per.as_chrono(),
                 priority: s.delivery.priority.clone(),

@@ -17,6 +17,8 @@ const LOOKAHEAD: Duration = Duration::days(60);
 
 pub struct Rules {
     pub window: Window,
+    /// Playbooks' own windows, by playbook name, in place of `window`.
+    pub windows: HashMap<String, Window>,
     pub max: u32,
     pub per: Duration,
     pub priority: Vec<String>,
@@ -78,7 +80,11 @@ pub fn triage(
                 kind: m.kind,
                 category: m.category.clone(),
                 urgent: false,
-                send_at: rules.window.next_opening(m.not_before.max(now), zone),
+                send_at: rules
+                    .windows
+                    .get(&m.key.playbook)
+                    .unwrap_or(&rules.window)
+                    .next_opening(m.not_before.max(now), zone),
                 expires_at: m.expires_at,
             })
             .collect();
