@@ -619,17 +619,31 @@ impl Store for PgStore {
     ) -> Result<HashMap<CustomerId, History>, Error> {
         let fail = self.fail("reading planning history");
         let list: Vec<&str> = ids.iter().map(CustomerId::as_str).collect();
-        let mut rows = Vec::new();
+        // Each lookup is planned afresh (`persistent(false)`): a plan cached
+        // while a table was small (the first pass after an import) scans the
+        // whole table later. The three go on three connections at once: a
+        // page's planning waits for the slowest, not for their sum.
         let events = sqlx::query(
             "SELECT customer_id, coalesce(id, 'seq:' || seq), name, occurred_at FROM events WHERE customer_id = ANY($1)",
         )
-        // Planned afresh each time: a plan cached while the table was small
-        // (the first pass after an import) scans the whole table later.
         .persistent(false)
         .bind(&list)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(&fail)?;
+        .fetch_all(&self.pool);
+        let stages = sqlx::query(
+            "SELECT customer_id, to_stage, changed_at FROM stage_changes WHERE to_stage IS NOT NULL AND customer_id = ANY($1)",
+        )
+        .persistent(false)
+        .bind(&list)
+        .fetch_all(&self.pool);
+        let messages = sqlx::query(
+            "SELECT customer_id, playbook, step, occurrence, status = 'sent' FROM messages WHERE customer_id = ANY($1)",
+        )
+        .persistent(false)
+        .bind(&list)
+        .fetch_all(&self.pool);
+        let (events, stages, messages) =
+            tokio::try_join!(events, stages, messages).map_err(&fail)?;
+        let mut rows = Vec::with_capacity(events.len() + stages.len() + messages.len());
         for row in events {
             rows.push(HistoryRow::Event {
                 customer: row.try_get(0).map_err(&fail)?,
@@ -640,16 +654,6 @@ impl Store for PgStore {
                 },
             });
         }
-        let stages = sqlx::query(
-            "SELECT customer_id, to_stage, changed_at FROM stage_changes WHERE to_stage IS NOT NULL AND customer_id = ANY($1)",
-        )
-        // Planned afresh each time: a plan cached while the table was small
-        // (the first pass after an import) scans the whole table later.
-        .persistent(false)
-        .bind(&list)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(&fail)?;
         for row in stages {
             rows.push(HistoryRow::Stage {
                 customer: row.try_get(0).map_err(&fail)?,
@@ -659,16 +663,6 @@ impl Store for PgStore {
                 },
             });
         }
-        let messages = sqlx::query(
-            "SELECT customer_id, playbook, step, occurrence, status = 'sent' FROM messages WHERE customer_id = ANY($1)",
-        )
-        // Planned afresh each time: a plan cached while the table was small
-        // (the first pass after an import) scans the whole table later.
-        .persistent(false)
-        .bind(&list)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(&fail)?;
         for row in messages {
             rows.push(HistoryRow::Message {
                 customer: row.try_get(0).map_err(&fail)?,
