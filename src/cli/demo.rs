@@ -119,13 +119,25 @@ pub(crate) fn banner(
     let outbox = Path::new(&settings.mail.file.dir);
     let outbox = std::path::absolute(outbox).unwrap_or_else(|_| outbox.to_owned());
     let base = settings.http.public_url.trim_end_matches('/');
-    let customers = match loaded {
-        Some(o) => format!(
-            "loaded {} demo customers and {} events into the empty store",
-            o.customers.imported + o.customers.updated,
-            o.events.imported
+    // The store may hold anyone when it is not empty: only a fresh load can
+    // say who is there.
+    let (customers, cast) = match loaded {
+        Some(o) => {
+            let mut cast = String::new();
+            for (id, shows) in crate::demo::cast() {
+                cast.push_str(&format!("\n               {id:<10} {shows}"));
+            }
+            let loaded = format!(
+                "loaded {} demo customers and {} events into the empty store:",
+                o.customers.imported + o.customers.updated,
+                o.events.imported
+            );
+            (loaded, cast)
+        }
+        None => (
+            "the store was not empty, so no demo customers were loaded".to_owned(),
+            String::new(),
         ),
-        None => "the demo customers are in the store from an earlier start".into(),
     };
     let mail = if settings.mail.transport == crate::config::settings::Transport::File {
         format!(
@@ -135,10 +147,6 @@ pub(crate) fn banner(
     } else {
         "sent over SMTP (mail.transport = \"smtp\")".into()
     };
-    let mut cast = String::new();
-    for (id, shows) in crate::demo::cast() {
-        cast.push_str(&format!("\n               {id:<10} {shows}"));
-    }
     let links = match shown {
         Some(s) => {
             let mut links = format!(
@@ -156,7 +164,7 @@ pub(crate) fn banner(
     format!(
         "\
 tend is running the demo (demo.load = true in the config; set it to false before real customers)
-  customers    {customers}:{cast}
+  customers    {customers}{cast}
   mail         {mail}
                Non-urgent mail waits for each customer's working hours (Mon-Fri 09:00-17:00 their time);
                `tend messages` lists what was sent and what waits, with the reason.

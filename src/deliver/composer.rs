@@ -45,12 +45,8 @@ pub struct Composer {
 }
 
 impl Composer {
-    /// Renders and composes one message.
-    pub fn email(
-        &self,
-        draft: &Draft<'_>,
-        now: DateTime<Utc>,
-    ) -> Result<(Rendered, Address, Vec<u8>), String> {
+    /// Renders one message's parts, composing nothing.
+    pub fn render(&self, draft: &Draft<'_>, now: DateTime<Utc>) -> Result<Rendered, String> {
         let letter = Letter {
             message: draft.id,
             customer: draft.customer,
@@ -59,10 +55,18 @@ impl Composer {
             incident: draft.notice.map(|n| &n.incident),
             now,
         };
-        let rendered = self
-            .renderer
+        self.renderer
             .render(draft.template, &letter)
-            .map_err(|e| format!("template could not be rendered: {e}"))?;
+            .map_err(|e| format!("template could not be rendered: {e}"))
+    }
+
+    /// Renders and composes one message.
+    pub fn email(
+        &self,
+        draft: &Draft<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<(Rendered, Address, Vec<u8>), String> {
+        let rendered = self.render(draft, now)?;
         let to: Address = draft
             .to
             .parse()

@@ -388,6 +388,12 @@ impl Deliverer {
         }
     }
 
+    /// Renders one message's parts as delivery would, composing (and
+    /// signing) nothing: what a browser shows of a message.
+    pub fn render(&self, draft: &Draft<'_>, now: DateTime<Utc>) -> Result<Rendered, String> {
+        self.composer.render(draft, now)
+    }
+
     /// Renders and composes one message, as delivery would: what `preview`
     /// shows.
     pub fn email(

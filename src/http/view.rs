@@ -51,8 +51,8 @@ pub async fn show(State(shared): State<Arc<Shared>>, Path(token): Path<String>) 
         message_id: &message.message_id,
         notice: message.notice.as_ref(),
     };
-    match engine.deliverer.email(&draft, rendered_at) {
-        Ok((rendered, _, _)) => Html(rendered.html).into_response(),
+    match engine.deliverer.render(&draft, rendered_at) {
+        Ok(rendered) => Html(rendered.html).into_response(),
         Err(e) => {
             // The template changed since, and no longer renders for this
             // customer: say so rather than show something else.
