@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::table::{Format, print_json, print_table};
+use super::table::{Format, print_json, print_table_in};
 use crate::clock::Clock;
 use crate::config::{ConfigPath, Env};
 use crate::domain::customer::CustomerId;
@@ -89,7 +89,8 @@ pub async fn run(path: &ConfigPath, env: &Env, args: ForecastArgs) -> anyhow::Re
                     ]
                 })
                 .collect();
-            print_table(
+            // Their time stands out: it is when the customer reads it.
+            print_table_in(
                 &[
                     "at (UTC)",
                     "their time",
@@ -98,6 +99,12 @@ pub async fn run(path: &ConfigPath, env: &Env, args: ForecastArgs) -> anyhow::Re
                     "subject",
                 ],
                 &table,
+                &[
+                    Some(console::Style::new().dim()),
+                    Some(console::Style::new().green()),
+                    None,
+                    Some(console::Style::new().cyan()),
+                ],
             );
             if rows.is_empty() {
                 println!("nothing would go out in the next {} day(s)", args.days);

@@ -1,9 +1,9 @@
 //! Output formats: JSON (a stable contract: one array or object on stdout)
 //! or an aligned table for people. On a terminal the table fits its width
-//! (the last column gives way) and the header stands out; piped, it is plain
-//! text with nothing cut.
+//! (the last column gives way), the header is bold and columns may have a
+//! colour; piped, it is plain text with nothing cut.
 
-use console::{Term, colors_enabled, style};
+use console::{Style, Term, colors_enabled, style};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -24,17 +24,31 @@ const MIN_LAST: usize = 12;
 
 /// Prints rows under a header, each column as wide as its widest cell.
 pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
+    print_table_in(header, rows, &[]);
+}
+
+/// The same, with a colour for some columns (by position; `None` leaves one
+/// plain) when stdout is a terminal that shows colour.
+pub fn print_table_in(header: &[&str], rows: &[Vec<String>], colours: &[Option<Style>]) {
     let width = Term::stdout()
         .size_checked()
         .map(|(_, cols)| usize::from(cols));
-    for line in layout(header, rows, width) {
+    let shown = colors_enabled();
+    let colours = if shown { colours } else { &[] };
+    for line in layout(header, rows, width, colours, shown) {
         println!("{line}");
     }
 }
 
 /// The table's lines; with a terminal `width`, the last column is cut (with
-/// an ellipsis) so no line wraps.
-fn layout(header: &[&str], rows: &[Vec<String>], width: Option<usize>) -> Vec<String> {
+/// an ellipsis) so no line wraps; `bold` makes the header stand out.
+fn layout(
+    header: &[&str],
+    rows: &[Vec<String>],
+    width: Option<usize>,
+    colours: &[Option<Style>],
+    bold: bool,
+) -> Vec<String> {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -45,23 +59,36 @@ fn layout(header: &[&str], rows: &[Vec<String>], width: Option<usize>) -> Vec<St
         let others: usize = rest.iter().map(|w| w + 2).sum();
         *last = (*last).min(width.saturating_sub(others).max(MIN_LAST));
     }
-    let line = |cells: Vec<&str>| {
+    let line = |cells: Vec<&str>, colours: &[Option<Style>]| {
+        let last = cells.len().saturating_sub(1);
         let padded: Vec<String> = cells
             .iter()
             .zip(&widths)
-            .map(|(c, w)| format!("{:<w$}", fit(c, *w)))
+            .enumerate()
+            .map(|(i, (c, w))| {
+                // The last cell is not padded: a line ends where its text does.
+                let cell = if i == last {
+                    fit(c, *w)
+                } else {
+                    format!("{:<w$}", fit(c, *w))
+                };
+                match colours.get(i).and_then(Option::as_ref) {
+                    Some(colour) => colour.apply_to(cell).to_string(),
+                    None => cell,
+                }
+            })
             .collect();
         padded.join("  ").trim_end().to_owned()
     };
     let mut lines = Vec::with_capacity(rows.len() + 1);
-    let head = line(header.to_vec());
-    lines.push(if colors_enabled() {
-        style(head).bold().to_string()
+    let head = line(header.to_vec(), &[]);
+    lines.push(if bold {
+        style(head).bold().force_styling(true).to_string()
     } else {
         head
     });
     for row in rows {
-        lines.push(line(row.iter().map(String::as_str).collect()));
+        lines.push(line(row.iter().map(String::as_str).collect(), colours));
     }
     lines
 }
@@ -89,22 +116,34 @@ mod tests {
 
     #[test]
     fn piped_output_keeps_every_character() {
-        console::set_colors_enabled(false);
-        let lines = layout(&["at", "subject"], &rows(), None);
+        let lines = layout(&["at", "subject"], &rows(), None, &[], false);
         assert_eq!(
             lines[1],
             "2026-12-08 09:00  How did your first day with Acme Cloud go, Ana?"
         );
+        assert_eq!(lines[0], "at                subject");
     }
 
     #[test]
     fn on_a_narrow_terminal_the_last_column_gives_way() {
-        console::set_colors_enabled(false);
-        let lines = layout(&["at", "subject"], &rows(), Some(40));
+        let lines = layout(&["at", "subject"], &rows(), Some(40), &[], false);
         assert_eq!(lines[1], "2026-12-08 09:00  How did your first da…");
         assert!(lines.iter().all(|l| l.chars().count() <= 40));
         // Never squeezed to nothing.
-        let lines = layout(&["at", "subject"], &rows(), Some(10));
+        let lines = layout(&["at", "subject"], &rows(), Some(10), &[], false);
         assert_eq!(lines[1].chars().count(), 16 + 2 + MIN_LAST);
+    }
+
+    #[test]
+    fn a_coloured_column_keeps_its_alignment() {
+        let green = [Some(Style::new().green().force_styling(true))];
+        let lines = layout(&["at", "subject"], &rows(), None, &green, true);
+        let plain = console::strip_ansi_codes(&lines[1]).into_owned();
+        assert_ne!(lines[1], plain, "the first column is coloured");
+        assert_ne!(lines[0], "at                subject", "the header is bold");
+        assert_eq!(
+            plain,
+            "2026-12-08 09:00  How did your first day with Acme Cloud go, Ana?"
+        );
     }
 }
