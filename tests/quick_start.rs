@@ -113,7 +113,12 @@ fn the_readme_quick_start_works_as_written() {
     // 2. One cycle at the next moment Ana (Lisbon) is in her working hours:
     //    her day-one check-in goes to data/outbox.
     let window = Settings::default().delivery.window.parse().unwrap();
-    let at = window.next_opening(started, chrono_tz::Europe::Lisbon) + chrono::Duration::minutes(1);
+    // (A minute on, so a start in the window's last minute looks to the
+    // next opening instead of past its close.)
+    let at = window.next_opening(
+        started + chrono::Duration::minutes(1),
+        chrono_tz::Europe::Lisbon,
+    );
     // (The daemon planned the demo's mail when it started, and may have
     // sent Ana's already if she is at work now: either way it is there.)
     tick(&p, &at.to_rfc3339());
