@@ -307,7 +307,7 @@ impl Planner {
             let page = match only {
                 Some(id) if after.is_none() => store.customer(id).await?.into_iter().collect(),
                 Some(_) => Vec::new(),
-                None => store.customers_page(after.as_ref(), PAGE).await?,
+                None => store.customers_page(after.as_ref(), PAGE, None).await?,
             };
             let Some(last) = page.last() else { break };
             after = Some(last.record.id.clone());

@@ -313,11 +313,11 @@ fn message(customer: &str, step: &str, occurrence: &str) -> NewMessage {
 async fn customers_page_in_id_order(store: &Db) {
     let all: Vec<_> = ["c", "a", "e", "b", "d"].map(customer).to_vec();
     store.upsert_customers(&all, t0()).await.unwrap();
-    let first = store.customers_page(None, 2).await.unwrap();
+    let first = store.customers_page(None, 2, None).await.unwrap();
     let ids: Vec<&str> = first.iter().map(|c| c.record.id.as_str()).collect();
     assert_eq!(ids, ["a", "b"]);
     let rest = store
-        .customers_page(Some(&first[1].record.id), 10)
+        .customers_page(Some(&first[1].record.id), 10, None)
         .await
         .unwrap();
     let ids: Vec<&str> = rest.iter().map(|c| c.record.id.as_str()).collect();
@@ -875,7 +875,7 @@ async fn a_prefilter_never_loses_a_customer_the_selector_matches(store: &Db) {
         .upsert_customers(&varied_customers(), t0())
         .await
         .unwrap();
-    let everyone = store.customers_page(None, 1000).await.unwrap();
+    let everyone = store.customers_page(None, 1000, None).await.unwrap();
     assert_eq!(everyone.len(), 32);
     let sent = Default::default();
     let matches = |condition: &Condition, customers: &[tend::domain::customer::Customer]| {
@@ -915,7 +915,7 @@ async fn a_prefilter_never_loses_a_customer_the_selector_matches(store: &Db) {
         let mut after = None;
         loop {
             let page = store
-                .customers_passing(after.as_ref(), 3, &filter)
+                .customers_page(after.as_ref(), 3, Some(&filter))
                 .await
                 .unwrap();
             let Some(last) = page.last() else { break };

@@ -232,14 +232,9 @@ pub async fn open(
     // out are never read (a selector on a region reads that region's).
     let prefilter = selector.prefilter();
     loop {
-        let page = match &prefilter {
-            Some(filter) => {
-                store
-                    .customers_passing(after.as_ref(), PAGE, filter)
-                    .await?
-            }
-            None => store.customers_page(after.as_ref(), PAGE).await?,
-        };
+        let page = store
+            .customers_page(after.as_ref(), PAGE, prefilter.as_ref())
+            .await?;
         let Some(last) = page.last() else { break };
         after = Some(last.record.id.clone());
         let affected = matching(&selector, page, now).await;

@@ -134,11 +134,14 @@ pub trait Store {
     /// Records a new fingerprint and has every customer looked at again.
     async fn replan_all(&self, fingerprint: &str) -> Result<(), Error>;
 
-    /// Up to `limit` customers in id order, after `after`.
+    /// Up to `limit` customers in id order, after `after`; with a
+    /// `filter`, only those passing it (what an incident's selector is
+    /// judged on: customers it rules out are never read).
     async fn customers_page(
         &self,
         after: Option<&CustomerId>,
         limit: u32,
+        filter: Option<&Prefilter>,
     ) -> Result<Vec<Customer>, Error>;
 
     /// What the planner needs to know about each of `ids`: events, stage
@@ -192,15 +195,6 @@ pub trait Store {
         outcomes: &[Settle],
         now: DateTime<Utc>,
     ) -> Result<(), Error>;
-
-    /// Up to `limit` customers after `after` (in id order) that pass
-    /// `filter`: what an incident's selector is judged on.
-    async fn customers_passing(
-        &self,
-        after: Option<&CustomerId>,
-        limit: u32,
-        filter: &Prefilter,
-    ) -> Result<Vec<Customer>, Error>;
 
     /// One message with its customer, whatever its status: what it was (or
     /// will be) rendered from, for viewing it in a browser.
@@ -656,8 +650,9 @@ impl Store for Db {
         &self,
         after: Option<&CustomerId>,
         limit: u32,
+        filter: Option<&Prefilter>,
     ) -> Result<Vec<Customer>, Error> {
-        dispatch!(self, s => s.customers_page(after, limit).await)
+        dispatch!(self, s => s.customers_page(after, limit, filter).await)
     }
     async fn planning_history(
         &self,
@@ -696,14 +691,6 @@ impl Store for Db {
         now: DateTime<Utc>,
     ) -> Result<(), Error> {
         dispatch!(self, s => s.settle(owner, outcomes, now).await)
-    }
-    async fn customers_passing(
-        &self,
-        after: Option<&CustomerId>,
-        limit: u32,
-        filter: &Prefilter,
-    ) -> Result<Vec<Customer>, Error> {
-        dispatch!(self, s => s.customers_passing(after, limit, filter).await)
     }
     async fn outgoing(&self, id: uuid::Uuid) -> Result<Option<Outgoing>, Error> {
         dispatch!(self, s => s.outgoing(id).await)

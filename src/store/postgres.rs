@@ -95,7 +95,7 @@ fn classify(e: sqlx::Error, shown: &str, doing: &'static str) -> Error {
     }
 }
 
-/// A customer from a row of `sql::SELECT_CUSTOMER` or `sql::CUSTOMERS_PAGE`.
+/// A customer from a row of `sql::SELECT_CUSTOMER` or `sql::customers_page`.
 fn customer_from(row: &PgRow, fail: &impl Fn(sqlx::Error) -> Error) -> Result<Customer, Error> {
     let health: Option<i16> = row.try_get("health").map_err(fail)?;
     let columns = CustomerColumns {
@@ -116,63 +116,6 @@ fn customer_from(row: &PgRow, fail: &impl Fn(sqlx::Error) -> Error) -> Result<Cu
         updated_at: row.try_get("updated_at").map_err(fail)?,
     };
     columns.into_customer()
-}
-
-/// Appends a prefilter as PostgreSQL SQL. Attributes are JSONB: `->>`
-/// gives a JSON string as text, and `?` tests a list's string elements or
-/// an object's keys (CEL's `in` tests a map's keys).
-fn push_prefilter(query: &mut QueryBuilder<Postgres>, filter: &Prefilter) {
-    let bind = |query: &mut QueryBuilder<Postgres>, literal: &Literal| match literal {
-        Literal::Text(text) => {
-            query.push_bind(text.clone());
-        }
-        Literal::Int(n) => {
-            query.push_bind(*n);
-        }
-    };
-    match filter {
-        Prefilter::Compare(column, op, literal) => {
-            query.push(format!("{} {} ", column.name(), op.sql()));
-            bind(query, literal);
-        }
-        Prefilter::OneOf(column, literals) => {
-            query.push(format!("{} IN (", column.name()));
-            for (i, literal) in literals.iter().enumerate() {
-                if i > 0 {
-                    query.push(", ");
-                }
-                bind(query, literal);
-            }
-            query.push(")");
-        }
-        Prefilter::AttributeIs(key, value) => {
-            query.push("attributes ->> ");
-            query.push_bind(key.clone());
-            query.push(" = ");
-            query.push_bind(value.clone());
-        }
-        Prefilter::AttributeHolds(key, value) => {
-            query.push("(attributes -> ");
-            query.push_bind(key.clone());
-            query.push(") ? ");
-            query.push_bind(value.clone());
-        }
-        Prefilter::All(parts) | Prefilter::Any(parts) => {
-            let joint = if matches!(filter, Prefilter::All(_)) {
-                " AND "
-            } else {
-                " OR "
-            };
-            query.push("(");
-            for (i, part) in parts.iter().enumerate() {
-                if i > 0 {
-                    query.push(joint);
-                }
-                push_prefilter(query, part);
-            }
-            query.push(")");
-        }
-    }
 }
 
 /// A claimed message from a row of `sql::CLAIMED_DETAILS`.
@@ -585,31 +528,20 @@ impl Store for PgStore {
         &self,
         after: Option<&CustomerId>,
         limit: u32,
+        filter: Option<&Prefilter>,
     ) -> Result<Vec<Customer>, Error> {
         let fail = self.fail("reading customers");
-        let rows = sqlx::query(sql::CUSTOMERS_PAGE)
+        let (statement, values) = sql::customers_page(filter, sql::Dialect::Postgres);
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(statement))
             .bind(after.map_or("", CustomerId::as_str))
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(&fail)?;
-        rows.iter().map(|row| customer_from(row, &fail)).collect()
-    }
-
-    async fn customers_passing(
-        &self,
-        after: Option<&CustomerId>,
-        limit: u32,
-        filter: &Prefilter,
-    ) -> Result<Vec<Customer>, Error> {
-        let fail = self.fail("reading customers");
-        let mut query = QueryBuilder::<Postgres>::new(sql::CUSTOMERS_PASSING);
-        query.push_bind(after.map_or("", CustomerId::as_str).to_owned());
-        query.push(" AND ");
-        push_prefilter(&mut query, filter);
-        query.push(sql::CUSTOMERS_PASSING_END);
-        query.push_bind(i64::from(limit));
-        let rows = query.build().fetch_all(&self.pool).await.map_err(&fail)?;
+            .bind(i64::from(limit));
+        for value in values {
+            query = match value {
+                Literal::Text(text) => query.bind(text),
+                Literal::Int(n) => query.bind(n),
+            };
+        }
+        let rows = query.fetch_all(&self.pool).await.map_err(&fail)?;
         rows.iter().map(|row| customer_from(row, &fail)).collect()
     }
 

@@ -1,6 +1,9 @@
 //! SQL that reads the same on both backends (both accept `$1` placeholders),
 //! kept once so the two implementations cannot drift. What differs — bound
-//! types, the claim of due rows — stays in `sqlite.rs` and `postgres.rs`.
+//! types, the claim of due rows — stays in `sqlite.rs` and `postgres.rs`,
+//! or is said here once per `Dialect`.
+
+use crate::domain::prefilter::{Literal, Prefilter};
 
 /// The start of a multi-row customer insert; `VALUES` follow.
 pub const INSERT_CUSTOMERS: &str = "INSERT INTO customers (id, email, name, timezone, locale, plan, \
@@ -154,22 +157,111 @@ pub const SELECT_PLANNER_STATE: &str = "SELECT value FROM planner_state WHERE ke
 pub const UPSERT_PLANNER_STATE: &str = "INSERT INTO planner_state (key, value) VALUES ($1, $2) \
      ON CONFLICT (key) DO UPDATE SET value = excluded.value";
 
-/// A page of customers in id order, after `$1` (ids are never empty).
+/// Which SQL a backend speaks where the two differ in a query built here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// A page of customers in id order, after `$1` (ids are never empty), at
+/// most `$2`, and only those passing `filter` when there is one: the
+/// statement, and the values to bind from `$3` on, in order.
 ///
 /// The cursor is always a bound value (the empty string before the first
 /// page): `($1 IS NULL OR id > $1)` would keep both stores from seeking in
 /// the primary key, and every page would walk the table from its start.
-pub const CUSTOMERS_PAGE: &str = "SELECT id, email, name, timezone, locale, plan, signup_at, \
-     renewal_at, last_seen_at, health, attributes, stage, stage_entered_at, created_at, updated_at \
-     FROM customers WHERE id > $1 ORDER BY id LIMIT $2";
+pub fn customers_page(filter: Option<&Prefilter>, dialect: Dialect) -> (String, Vec<Literal>) {
+    let mut sql = String::from(
+        "SELECT id, email, name, timezone, locale, plan, signup_at, renewal_at, last_seen_at, \
+         health, attributes, stage, stage_entered_at, created_at, updated_at \
+         FROM customers WHERE id > $1",
+    );
+    let mut values = Vec::new();
+    if let Some(filter) = filter {
+        sql.push_str(" AND ");
+        push_prefilter(&mut sql, &mut values, filter, dialect);
+    }
+    sql.push_str(" ORDER BY id LIMIT $2");
+    (sql, values)
+}
 
-/// The customers after a cursor that pass a prefilter, a page in id order:
-/// each backend adds the cursor, its SQL for the prefilter, and
-/// `CUSTOMERS_PASSING_END` with the page size.
-pub const CUSTOMERS_PASSING: &str = "SELECT id, email, name, timezone, locale, plan, signup_at, \
-     renewal_at, last_seen_at, health, attributes, stage, stage_entered_at, created_at, updated_at \
-     FROM customers WHERE id > ";
-pub const CUSTOMERS_PASSING_END: &str = " ORDER BY id LIMIT ";
+/// Appends `filter` as SQL, its values as placeholders from `$3` on.
+/// Attributes: SQLite keeps JSON text, where `json_extract` gives a JSON
+/// string as text and `json_each` walks a list's elements or an object's
+/// entries; PostgreSQL keeps JSONB, where `->>` gives a JSON string as text
+/// and `?` tests a list's string elements or an object's keys. Either way a
+/// map's keys count, as they do for CEL's `in`.
+fn push_prefilter(
+    sql: &mut String,
+    values: &mut Vec<Literal>,
+    filter: &Prefilter,
+    dialect: Dialect,
+) {
+    let mut value = |literal: Literal| {
+        values.push(literal);
+        format!("${}", values.len() + 2)
+    };
+    let fragment = match filter {
+        Prefilter::Compare(column, op, literal) => {
+            format!("{} {} {}", column.name(), op.sql(), value(literal.clone()))
+        }
+        Prefilter::OneOf(column, literals) => {
+            let list: Vec<String> = literals.iter().map(|l| value(l.clone())).collect();
+            format!("{} IN ({})", column.name(), list.join(", "))
+        }
+        Prefilter::AttributeIs(key, text) => match dialect {
+            Dialect::Sqlite => {
+                let path = value(Literal::Text(format!("$.\"{key}\"")));
+                format!(
+                    "json_extract(attributes, {path}) = {}",
+                    value(Literal::Text(text.clone()))
+                )
+            }
+            Dialect::Postgres => {
+                let key = value(Literal::Text(key.clone()));
+                format!(
+                    "attributes ->> {key} = {}",
+                    value(Literal::Text(text.clone()))
+                )
+            }
+        },
+        Prefilter::AttributeHolds(key, text) => match dialect {
+            Dialect::Sqlite => {
+                let path = value(Literal::Text(format!("$.\"{key}\"")));
+                let text = value(Literal::Text(text.clone()));
+                format!(
+                    "EXISTS (SELECT 1 FROM json_each(customers.attributes, {path}) AS e \
+                     WHERE (e.type = 'text' AND e.value = {text}) OR e.key = {text})"
+                )
+            }
+            Dialect::Postgres => {
+                let key = value(Literal::Text(key.clone()));
+                format!(
+                    "(attributes -> {key}) ? {}",
+                    value(Literal::Text(text.clone()))
+                )
+            }
+        },
+        Prefilter::All(parts) | Prefilter::Any(parts) => {
+            let joint = if matches!(filter, Prefilter::All(_)) {
+                " AND "
+            } else {
+                " OR "
+            };
+            sql.push('(');
+            for (i, part) in parts.iter().enumerate() {
+                if i > 0 {
+                    sql.push_str(joint);
+                }
+                push_prefilter(sql, values, part, dialect);
+            }
+            sql.push(')');
+            return;
+        }
+    };
+    sql.push_str(&fragment);
+}
 
 /// The start of a multi-row insert of stage changes (kept so `stage:NAME`
 /// anchors fire once per entry); `VALUES` follow.

@@ -109,7 +109,7 @@ fn classify(e: sqlx::Error, path: &str, doing: &'static str) -> Error {
     Error::Query { doing, source: e }
 }
 
-/// A customer from a row of `sql::SELECT_CUSTOMER` or `sql::CUSTOMERS_PAGE`.
+/// A customer from a row of `sql::SELECT_CUSTOMER` or `sql::customers_page`.
 fn customer_from(row: &SqliteRow, fail: &impl Fn(sqlx::Error) -> Error) -> Result<Customer, Error> {
     let attributes: String = row.try_get("attributes").map_err(fail)?;
     let columns = CustomerColumns {
@@ -149,66 +149,6 @@ fn push_message_ids(query: &mut QueryBuilder<Sqlite>, ids: &[uuid::Uuid]) {
         list.push_bind(id.to_string());
     }
     list.push_unseparated(")");
-}
-
-/// Appends a prefilter as SQLite SQL. Attributes are JSON text:
-/// `json_extract` gives a JSON string as text, and `json_each` walks a
-/// list's elements or an object's keys (CEL's `in` tests a map's keys).
-fn push_prefilter(query: &mut QueryBuilder<Sqlite>, filter: &Prefilter) {
-    let bind = |query: &mut QueryBuilder<Sqlite>, literal: &Literal| match literal {
-        Literal::Text(text) => {
-            query.push_bind(text.clone());
-        }
-        Literal::Int(n) => {
-            query.push_bind(*n);
-        }
-    };
-    match filter {
-        Prefilter::Compare(column, op, literal) => {
-            query.push(format!("{} {} ", column.name(), op.sql()));
-            bind(query, literal);
-        }
-        Prefilter::OneOf(column, literals) => {
-            query.push(format!("{} IN (", column.name()));
-            for (i, literal) in literals.iter().enumerate() {
-                if i > 0 {
-                    query.push(", ");
-                }
-                bind(query, literal);
-            }
-            query.push(")");
-        }
-        Prefilter::AttributeIs(key, value) => {
-            query.push("json_extract(attributes, ");
-            query.push_bind(format!("$.\"{key}\""));
-            query.push(") = ");
-            query.push_bind(value.clone());
-        }
-        Prefilter::AttributeHolds(key, value) => {
-            query.push("EXISTS (SELECT 1 FROM json_each(customers.attributes, ");
-            query.push_bind(format!("$.\"{key}\""));
-            query.push(") AS e WHERE (e.type = 'text' AND e.value = ");
-            query.push_bind(value.clone());
-            query.push(") OR e.key = ");
-            query.push_bind(value.clone());
-            query.push(")");
-        }
-        Prefilter::All(parts) | Prefilter::Any(parts) => {
-            let joint = if matches!(filter, Prefilter::All(_)) {
-                " AND "
-            } else {
-                " OR "
-            };
-            query.push("(");
-            for (i, part) in parts.iter().enumerate() {
-                if i > 0 {
-                    query.push(joint);
-                }
-                push_prefilter(query, part);
-            }
-            query.push(")");
-        }
-    }
 }
 
 /// A claimed message from a row of `sql::CLAIMED_DETAILS`.
@@ -626,31 +566,20 @@ impl Store for SqliteStore {
         &self,
         after: Option<&CustomerId>,
         limit: u32,
+        filter: Option<&Prefilter>,
     ) -> Result<Vec<Customer>, Error> {
         let fail = self.fail("reading customers");
-        let rows = sqlx::query(sql::CUSTOMERS_PAGE)
+        let (statement, values) = sql::customers_page(filter, sql::Dialect::Sqlite);
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(statement))
             .bind(after.map_or("", CustomerId::as_str))
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(&fail)?;
-        rows.iter().map(|row| customer_from(row, &fail)).collect()
-    }
-
-    async fn customers_passing(
-        &self,
-        after: Option<&CustomerId>,
-        limit: u32,
-        filter: &Prefilter,
-    ) -> Result<Vec<Customer>, Error> {
-        let fail = self.fail("reading customers");
-        let mut query = QueryBuilder::<Sqlite>::new(sql::CUSTOMERS_PASSING);
-        query.push_bind(after.map_or("", CustomerId::as_str).to_owned());
-        query.push(" AND ");
-        push_prefilter(&mut query, filter);
-        query.push(sql::CUSTOMERS_PASSING_END);
-        query.push_bind(i64::from(limit));
-        let rows = query.build().fetch_all(&self.pool).await.map_err(&fail)?;
+            .bind(i64::from(limit));
+        for value in values {
+            query = match value {
+                Literal::Text(text) => query.bind(text),
+                Literal::Int(n) => query.bind(n),
+            };
+        }
+        let rows = query.fetch_all(&self.pool).await.map_err(&fail)?;
         rows.iter().map(|row| customer_from(row, &fail)).collect()
     }
 
