@@ -117,14 +117,9 @@ async fn every_template_renders_for_every_demo_customer_on_postgres() {
     every_template_renders_for_every_demo_customer(store.store.clone()).await;
 }
 
-/// Every shipped playbook (and step) has a demo customer it would write to
-/// in the coming weeks.
-#[test]
-fn the_demo_gives_every_shipped_step_someone_to_write_to() {
-    let p = Project::shipped();
-    p.tend(&["demo", "--now", "2026-12-08T11:00:00Z"])
-        .expect_code(0);
-    let rows = json(
+/// `tend forecast` for the 60 days from the demo's instant, as JSON.
+fn forecast_60_days(p: &Project) -> serde_json::Value {
+    json(
         &p.tend(&[
             "forecast",
             "--now",
@@ -135,7 +130,17 @@ fn the_demo_gives_every_shipped_step_someone_to_write_to() {
             "json",
         ])
         .expect_code(0),
-    );
+    )
+}
+
+/// Every shipped playbook (and step) has a demo customer it would write to
+/// in the coming weeks.
+#[test]
+fn the_demo_gives_every_shipped_step_someone_to_write_to() {
+    let p = Project::shipped();
+    p.tend(&["demo", "--now", "2026-12-08T11:00:00Z"])
+        .expect_code(0);
+    let rows = forecast_60_days(&p);
     let steps: std::collections::BTreeSet<String> = rows
         .as_array()
         .unwrap()
@@ -180,18 +185,7 @@ fn the_demo_gives_every_shipped_step_someone_to_write_to() {
     // what waits there, and a tip meant to go once (`!sent(…)`) still shows
     // once per customer, not every week.
     common::tick(&p, "2026-12-08T11:00:00Z");
-    let rows = json(
-        &p.tend(&[
-            "forecast",
-            "--now",
-            "2026-12-08T11:00:00Z",
-            "--days",
-            "60",
-            "--format",
-            "json",
-        ])
-        .expect_code(0),
-    );
+    let rows = forecast_60_days(&p);
     let mut seen = std::collections::BTreeMap::new();
     for row in rows.as_array().unwrap() {
         assert!(
