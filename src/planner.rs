@@ -5,6 +5,8 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use futures_util::{StreamExt, TryStreamExt};
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -182,10 +184,12 @@ impl Planner {
     /// One planning pass at `now`: every customer whose planning time has
     /// come (all of them after the playbooks changed), and no one else.
     ///
-    /// Pages overlap: while one page is planned on a blocking thread, the
-    /// next is read, and the one before is written, so the store and the
-    /// planning share the cores. The keyset cursor makes reading ahead safe:
-    /// a page is never read again before its writes land.
+    /// A pass reads the due customers from the start once more when it has
+    /// been through them: a customer marked due behind the pass's cursor
+    /// meanwhile (an event, an import) is planned now rather than next tick.
+    /// On PostgreSQL that read also visits, once, the index entries the
+    /// pass left dead (each customer's `plan_at` before the pass), so the
+    /// next tick does not pay for them.
     pub async fn plan_once(
         self: &Arc<Self>,
         store: &impl Store,
@@ -194,40 +198,76 @@ impl Planner {
         if store.planner_fingerprint().await?.as_deref() != Some(self.fingerprint.as_str()) {
             store.replan_all(&self.fingerprint).await?;
         }
-        let mut outcome = PlanOutcome::default();
         let cron = Arc::new(CronMemo::default());
-        let mut cursor = DueCursor::start();
-        let mut in_flight: Option<tokio::task::JoinHandle<PlanWrite>> = None;
-        loop {
-            let (page, next_cursor) = store.customers_due(now, &cursor, PAGE).await?;
-            let next = if page.is_empty() {
-                None
-            } else {
-                cursor = next_cursor;
+        let mut outcome = self.plan_due(store, now, &cron).await?;
+        if outcome != PlanOutcome::default() {
+            let again = self.plan_due(store, now, &cron).await?;
+            outcome.planned += again.planned;
+            outcome.expired += again.expired;
+            outcome.stage_changes += again.stage_changes;
+        }
+        Ok(outcome)
+    }
+
+    /// Plans every customer due at `now`, from the first.
+    ///
+    /// Reading, planning and writing overlap as a pipeline: while one page
+    /// is written, the next is planned on a blocking thread and the one
+    /// after is read, so the store and the planning share the cores and
+    /// a pass costs its slowest stage, not the sum. Reading ahead is safe
+    /// because of the keyset cursor: a written customer's next planning
+    /// time is after `now`, out of the pass's range, so no page is read twice.
+    async fn plan_due(
+        self: &Arc<Self>,
+        store: &impl Store,
+        now: DateTime<Utc>,
+        cron: &Arc<CronMemo>,
+    ) -> Result<PlanOutcome, store::Error> {
+        // Pages read and planned but not yet written: bounds memory.
+        let (planned, to_write) =
+            tokio::sync::mpsc::channel::<tokio::task::JoinHandle<PlanWrite>>(2);
+        let read = async move {
+            let mut cursor = DueCursor::start();
+            loop {
+                let (page, next) = store.customers_due(now, &cursor, PAGE).await?;
+                if page.is_empty() {
+                    // Closing the channel ends the writing once it is done.
+                    return Ok::<_, store::Error>(());
+                }
+                cursor = next;
                 let ids: Vec<CustomerId> = page.iter().map(|(c, _)| c.record.id.clone()).collect();
-                Some((page, store.planning_history(&ids).await?))
-            };
-            let previous = match in_flight.take() {
-                Some(handle) => Some(match handle.await {
+                let histories = store.planning_history(&ids).await?;
+                let planner = Arc::clone(self);
+                let cron = Arc::clone(cron);
+                let plan = tokio::task::spawn_blocking(move || {
+                    planner.plan_page(page, histories, now, &cron)
+                });
+                if planned.send(plan).await.is_err() {
+                    // The writing stopped on an error, which it reports.
+                    return Ok(());
+                }
+            }
+        };
+        let pages = futures_util::stream::unfold(to_write, |mut pages| async move {
+            pages.recv().await.map(|page| (page, pages))
+        });
+        let write = pages
+            .map(|plan| async move {
+                let plan = match plan.await {
                     Ok(plan) => plan,
                     // A panic while planning is a bug: surface it as one.
                     Err(e) => std::panic::resume_unwind(e.into_panic()),
-                }),
-                None => None,
-            };
-            if let Some((page, histories)) = next {
-                let planner = Arc::clone(self);
-                let cron = Arc::clone(&cron);
-                in_flight = Some(tokio::task::spawn_blocking(move || {
-                    planner.plan_page(page, histories, now, &cron)
-                }));
-            }
-            match previous {
-                Some(plan) => self.write_page(store, plan, now, &mut outcome).await?,
-                None if in_flight.is_none() => break,
-                None => {}
-            }
-        }
+                };
+                self.write_page(store, plan, now).await
+            })
+            .buffer_unordered(store.concurrent_writes())
+            .try_fold(PlanOutcome::default(), |mut outcome, page| async move {
+                outcome.planned += page.planned;
+                outcome.expired += page.expired;
+                outcome.stage_changes += page.stage_changes;
+                Ok(outcome)
+            });
+        let ((), outcome) = tokio::try_join!(read, write)?;
         Ok(outcome)
     }
 
@@ -277,13 +317,13 @@ impl Planner {
         store: &impl Store,
         plan: PlanWrite,
         now: DateTime<Utc>,
-        outcome: &mut PlanOutcome,
-    ) -> Result<(), store::Error> {
+    ) -> Result<PlanOutcome, store::Error> {
         let (planned, expired) = store.record_plan(&plan, now).await?;
-        outcome.stage_changes += plan.changes.len() as u64;
-        outcome.planned += planned;
-        outcome.expired += expired;
-        Ok(())
+        Ok(PlanOutcome {
+            planned,
+            expired,
+            stage_changes: plan.changes.len() as u64,
+        })
     }
 
     /// What would be sent between `now` and `until`, and when: the

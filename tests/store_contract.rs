@@ -766,16 +766,31 @@ async fn a_mark_made_while_a_page_is_planned_is_not_lost(store: &Db) {
             .await
             .unwrap();
     }
-    // …and the pass writes what it planned without them.
-    store
-        .record_plan(&next_checks_at(&page, later), t0())
-        .await
-        .unwrap();
+    // …and the pass writes what it planned without them, a stage change
+    // for one among it.
+    let stale = PlanWrite {
+        changes: vec![StageChange {
+            customer_id: id("a"),
+            from: None,
+            to: Some("onboarding".into()),
+            at: t0(),
+        }],
+        ..next_checks_at(&page, later)
+    };
+    store.record_plan(&stale, t0()).await.unwrap();
     assert_eq!(
         due_ids(store, t0(), 10).await,
         ["a", "b"],
         "both stay due for the next pass"
     );
+    let a = store.customer(&id("a")).await.unwrap().unwrap();
+    assert_eq!(
+        (a.stage.as_deref(), a.stage_entered_at),
+        (Some("onboarding"), Some(t0())),
+        "the stage moves all the same"
+    );
+    let b = store.customer(&id("b")).await.unwrap().unwrap();
+    assert_eq!(b.stage, None, "no one else's stage moves");
     // A pass that read them after the marks moves them on.
     let (page, _) = store
         .customers_due(t0(), &DueCursor::start(), 10)

@@ -158,6 +158,11 @@ pub trait Store {
     /// messages were new. The only way planning writes.
     async fn record_plan(&self, plan: &PlanWrite, now: DateTime<Utc>) -> Result<(u64, u64), Error>;
 
+    /// How many write transactions of different customers are worth running
+    /// at once: one on SQLite (one writer at a time), more on PostgreSQL,
+    /// where a planning page's write waits on the server more than on locks.
+    fn concurrent_writes(&self) -> usize;
+
     /// Messages for `tend messages`, oldest due first.
     async fn messages(&self, filter: &MessageFilter) -> Result<Vec<MessageView>, Error>;
 
@@ -521,6 +526,54 @@ pub struct NextCheck {
     pub seen: DateTime<Utc>,
 }
 
+/// One customer's row as a planned page leaves it: when the planner looks
+/// next (guarded by the `plan_at` the page was read with), and the stage it
+/// moved to, if it moved. One update a customer: the stage and the next
+/// check are written together, so a first pass leaves one new row version
+/// per customer, not two.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CustomerUpdate<'a> {
+    pub id: &'a str,
+    pub next: Option<&'a NextCheck>,
+    pub moved: Option<&'a StageChange>,
+}
+
+impl PlanWrite {
+    /// The page's customer updates: every next check, joined by id with its
+    /// stage change (a change without a next check stands alone).
+    pub(crate) fn customer_updates(&self) -> Vec<CustomerUpdate<'_>> {
+        // Of two changes to one customer, the later holds.
+        let last: HashMap<&str, &StageChange> = self
+            .changes
+            .iter()
+            .map(|c| (c.customer_id.as_str(), c))
+            .collect();
+        let checked: HashSet<&str> = self.next.iter().map(|n| n.id.as_str()).collect();
+        let mut updates: Vec<CustomerUpdate<'_>> = self
+            .next
+            .iter()
+            .map(|n| CustomerUpdate {
+                id: n.id.as_str(),
+                next: Some(n),
+                moved: last.get(n.id.as_str()).copied(),
+            })
+            .collect();
+        // Changes without a next check, in order (`unique_runs` keeps two
+        // to one customer in separate statements).
+        updates.extend(
+            self.changes
+                .iter()
+                .filter(|c| !checked.contains(c.customer_id.as_str()))
+                .map(|c| CustomerUpdate {
+                    id: c.customer_id.as_str(),
+                    next: None,
+                    moved: Some(c),
+                }),
+        );
+        updates
+    }
+}
+
 /// Where a planning pass has got to: the last (plan_at, id) it read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DueCursor {
@@ -662,6 +715,9 @@ impl Store for Db {
     }
     async fn messages(&self, filter: &MessageFilter) -> Result<Vec<MessageView>, Error> {
         dispatch!(self, s => s.messages(filter).await)
+    }
+    fn concurrent_writes(&self) -> usize {
+        dispatch!(self, s => s.concurrent_writes())
     }
     async fn record_plan(&self, plan: &PlanWrite, now: DateTime<Utc>) -> Result<(u64, u64), Error> {
         dispatch!(self, s => s.record_plan(plan, now).await)

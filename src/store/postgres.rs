@@ -14,7 +14,7 @@ use super::{
     ConnectOptions, CustomerColumns, Error, HistoryRow, StageChange, Store, StoredEvent,
     WriteOutcome, fold_history, sql, unique_runs,
 };
-use super::{DueCursor, NextCheck, PlanWrite};
+use super::{DueCursor, PlanWrite};
 use crate::domain::customer::{Customer, CustomerId, CustomerRecord, parse_timezone};
 use crate::domain::event::EventRecord;
 use crate::domain::incident::{Incident, IncidentKind, IncidentStatus, IncidentView, Recipient};
@@ -35,9 +35,14 @@ pub struct PgStore {
 
 impl PgStore {
     pub async fn connect(url: &str, shown: &str, options: &ConnectOptions) -> Result<Self, Error> {
-        let connect = PgConnectOptions::from_str(url).map_err(|e| {
-            Error::Unreachable(format!("database.url {shown:?} is not usable: {e}; write postgres://USER@HOST:5432/DATABASE"))
-        })?;
+        let connect = PgConnectOptions::from_str(url)
+            .map_err(|e| {
+                Error::Unreachable(format!("database.url {shown:?} is not usable: {e}; write postgres://USER@HOST:5432/DATABASE"))
+            })?
+            // Every statement tend runs is short. A lookup over a page of
+            // customers is costed (as an upper bound) above `jit_above_cost`,
+            // and compiling it took longer than running it: 30–60 ms a page.
+            .options([("jit", "off")]);
         // One direct attempt first: the pool would retry a refused connection
         // until its timeout and then report only "timed out".
         let probe = tokio::time::timeout(
@@ -146,84 +151,110 @@ fn outgoing_from(row: &PgRow, fail: &impl Fn(sqlx::Error) -> Error) -> Result<Ou
     .into_outgoing(customer)
 }
 
-/// Moves customers to new lifecycle stages and records each change.
-async fn record_stage_changes_in(
+/// Records lifecycle stage changes (kept so `stage:NAME` anchors fire once
+/// per entry); the customers' own rows move in `update_planned_customers_in`.
+async fn insert_stage_changes_in(
     conn: &mut sqlx::PgConnection,
     changes: &[StageChange],
     fail: &impl Fn(sqlx::Error) -> Error,
 ) -> Result<(), Error> {
-    // Two statements a batch. A batch holds one change per customer (one
-    // planning pass), so the update's join is unambiguous.
-    for run in unique_runs(changes, |c| c.customer_id.as_str()) {
-        let ids: Vec<&str> = run.iter().map(|c| c.customer_id.as_str()).collect();
-        let to: Vec<Option<&str>> = run.iter().map(|c| c.to.as_deref()).collect();
-        let at: Vec<DateTime<Utc>> = run.iter().map(|c| c.at).collect();
-        sqlx::query(
-            "UPDATE customers SET stage = v.stage, stage_entered_at = v.at \
-             FROM UNNEST($1::text[], $2::text[], $3::timestamptz[]) AS v(id, stage, at) \
-             WHERE customers.id = v.id",
-        )
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<&str> = changes.iter().map(|c| c.customer_id.as_str()).collect();
+    let from: Vec<Option<&str>> = changes.iter().map(|c| c.from.as_deref()).collect();
+    let to: Vec<Option<&str>> = changes.iter().map(|c| c.to.as_deref()).collect();
+    let at: Vec<DateTime<Utc>> = changes.iter().map(|c| c.at).collect();
+    sqlx::query(sql::INSERT_STAGE_CHANGES_POSTGRES)
         .bind(&ids)
+        .bind(&from)
         .bind(&to)
         .bind(&at)
         .execute(&mut *conn)
         .await
-        .map_err(&fail)?;
-        let mut insert = QueryBuilder::<Postgres>::new(sql::INSERT_STAGE_CHANGES);
-        insert.push_values(run, |mut row, c| {
-            row.push_bind(c.customer_id.as_str().to_owned())
-                .push_bind(c.from.clone())
-                .push_bind(c.to.clone())
-                .push_bind(c.at);
-        });
-        insert.build().execute(&mut *conn).await.map_err(&fail)?;
+        .map_err(fail)?;
+    Ok(())
+}
+
+/// Writes a planned page's customers: next planning time and new stage,
+/// one update each (`sql::UPDATE_PLANNED_CUSTOMERS`).
+async fn update_planned_customers_in(
+    conn: &mut sqlx::PgConnection,
+    plan: &PlanWrite,
+    fail: &impl Fn(sqlx::Error) -> Error,
+) -> Result<(), Error> {
+    let updates = plan.customer_updates();
+    for run in unique_runs(&updates, |u| u.id) {
+        let ids: Vec<&str> = run.iter().map(|u| u.id).collect();
+        let at: Vec<Option<DateTime<Utc>>> = run.iter().map(|u| u.next.map(|n| n.at)).collect();
+        let seen: Vec<Option<DateTime<Utc>>> = run.iter().map(|u| u.next.map(|n| n.seen)).collect();
+        let moved: Vec<bool> = run.iter().map(|u| u.moved.is_some()).collect();
+        let stage: Vec<Option<&str>> = run
+            .iter()
+            .map(|u| u.moved.and_then(|c| c.to.as_deref()))
+            .collect();
+        let entered: Vec<Option<DateTime<Utc>>> =
+            run.iter().map(|u| u.moved.map(|c| c.at)).collect();
+        sqlx::query(sql::UPDATE_PLANNED_CUSTOMERS_POSTGRES)
+            .bind(&ids)
+            .bind(&at)
+            .bind(&seen)
+            .bind(&moved)
+            .bind(&stage)
+            .bind(&entered)
+            .execute(&mut *conn)
+            .await
+            .map_err(fail)?;
     }
     Ok(())
 }
 
 /// Puts messages into the outbox; an occurrence already there is left
 /// alone. Returns how many were new.
+///
+/// The rows go as one array per column (`sql::INSERT_MESSAGES_POSTGRES`):
+/// one statement text, prepared once, whatever the number of rows, where
+/// a `VALUES` list of 22 parameters a row is parsed and planned afresh.
 async fn insert_messages_in(
     conn: &mut sqlx::PgConnection,
     messages: &[NewMessage],
     now: DateTime<Utc>,
     fail: &impl Fn(sqlx::Error) -> Error,
 ) -> Result<u64, Error> {
-    let mut inserted = 0;
-    for run in messages.chunks(super::ROWS_PER_STATEMENT) {
-        let mut insert = QueryBuilder::<Postgres>::new(sql::INSERT_MESSAGES);
-        insert.push_values(run, |mut row, m| {
-            row.push_bind(m.id.to_string())
-                .push_bind(m.customer_id.as_str().to_owned())
-                .push_bind(m.key.playbook.clone())
-                .push_bind(m.key.step.clone())
-                .push_bind(m.key.occurrence.clone())
-                .push_bind(m.kind.as_str())
-                .push_bind(m.category.clone())
-                .push_bind(m.template.clone())
-                .push_bind(m.survey.map(|s| s.as_str()))
-                .push_bind(m.priority)
-                .push_bind(m.status.as_str())
-                .push_bind(m.reason.clone())
-                .push_bind(m.to.clone())
-                .push_bind(m.message_id.clone())
-                .push_bind(m.due_at)
-                .push_bind(m.not_before)
-                .push_bind(m.expires_at)
-                .push_bind(now)
-                .push_bind(now)
-                .push_bind(m.notice.as_ref().map(|n| n.incident_id.clone()))
-                .push_bind(m.urgent)
-                .push_bind(super::notice_json(m));
-        });
-        insert.push(sql::SKIP_PLANNED);
-        inserted += insert
-            .build()
-            .execute(&mut *conn)
-            .await
-            .map_err(&fail)?
-            .rows_affected();
+    if messages.is_empty() {
+        return Ok(0);
     }
+    fn column<'m, T>(messages: &'m [NewMessage], f: impl Fn(&'m NewMessage) -> T) -> Vec<T> {
+        messages.iter().map(f).collect()
+    }
+    let inserted = sqlx::query(sql::INSERT_MESSAGES_POSTGRES)
+        .bind(column(messages, |m| m.id.to_string()))
+        .bind(column(messages, |m| m.customer_id.as_str()))
+        .bind(column(messages, |m| m.key.playbook.as_str()))
+        .bind(column(messages, |m| m.key.step.as_str()))
+        .bind(column(messages, |m| m.key.occurrence.as_str()))
+        .bind(column(messages, |m| m.kind.as_str()))
+        .bind(column(messages, |m| m.category.as_str()))
+        .bind(column(messages, |m| m.template.as_str()))
+        .bind(column(messages, |m| m.survey.map(|s| s.as_str())))
+        .bind(column(messages, |m| m.priority))
+        .bind(column(messages, |m| m.status.as_str()))
+        .bind(column(messages, |m| m.reason.as_deref()))
+        .bind(column(messages, |m| m.to.as_str()))
+        .bind(column(messages, |m| m.message_id.as_str()))
+        .bind(column(messages, |m| m.due_at))
+        .bind(column(messages, |m| m.not_before))
+        .bind(column(messages, |m| m.expires_at))
+        .bind(column(messages, |m| {
+            m.notice.as_ref().map(|n| n.incident_id.as_str())
+        }))
+        .bind(column(messages, |m| m.urgent))
+        .bind(column(messages, super::notice_json))
+        .bind(now)
+        .execute(&mut *conn)
+        .await
+        .map_err(fail)?
+        .rows_affected();
     Ok(inserted)
 }
 
@@ -262,31 +293,6 @@ async fn customer_of<'e>(
         .fetch_optional(conn)
         .await
         .map_err(fail)
-}
-
-/// Sets when the planner must next look at each customer.
-async fn set_plan_at_in(
-    conn: &mut sqlx::PgConnection,
-    next: &[NextCheck],
-    fail: &impl Fn(sqlx::Error) -> Error,
-) -> Result<(), Error> {
-    // One statement: (id, plan_at, seen) as three arrays, joined by id,
-    // written only where plan_at is still what the pass read.
-    let ids: Vec<&str> = next.iter().map(|n| n.id.as_str()).collect();
-    let at: Vec<DateTime<Utc>> = next.iter().map(|n| n.at).collect();
-    let seen: Vec<DateTime<Utc>> = next.iter().map(|n| n.seen).collect();
-    sqlx::query(
-        "UPDATE customers SET plan_at = v.at \
-         FROM UNNEST($1::text[], $2::timestamptz[], $3::timestamptz[]) AS v(id, at, seen) \
-         WHERE customers.id = v.id AND customers.plan_at = v.seen",
-    )
-    .bind(&ids)
-    .bind(&at)
-    .bind(&seen)
-    .execute(&mut *conn)
-    .await
-    .map_err(&fail)?;
-    Ok(())
 }
 
 impl Store for PgStore {
@@ -551,28 +557,26 @@ impl Store for PgStore {
     ) -> Result<HashMap<CustomerId, History>, Error> {
         let fail = self.fail("reading planning history");
         let list: Vec<&str> = ids.iter().map(CustomerId::as_str).collect();
-        // Each lookup is planned afresh (`persistent(false)`): a plan cached
-        // while a table was small (the first pass after an import) scans the
-        // whole table later. The three go on three connections at once: a
-        // page's planning waits for the slowest, not for their sum.
-        let events = sqlx::query(
-            "SELECT customer_id, coalesce(id, 'seq:' || seq), name, occurred_at FROM events WHERE customer_id = ANY($1)",
-        )
-        .persistent(false)
-        .bind(&list)
-        .fetch_all(&self.pool);
-        let stages = sqlx::query(
-            "SELECT customer_id, to_stage, changed_at FROM stage_changes WHERE to_stage IS NOT NULL AND customer_id = ANY($1)",
-        )
-        .persistent(false)
-        .bind(&list)
-        .fetch_all(&self.pool);
-        let messages = sqlx::query(
-            "SELECT customer_id, playbook, step, occurrence, status = 'sent' FROM messages WHERE customer_id = ANY($1)",
-        )
-        .persistent(false)
-        .bind(&list)
-        .fetch_all(&self.pool);
+        // Each lookup goes customer by customer (a lateral subquery, kept
+        // apart from the outer query by `OFFSET 0`), so it is an index probe
+        // per customer whatever the table's statistics say. As
+        // `customer_id = ANY($1)`, a table never analyzed (the first pass
+        // after an import fills it) is estimated to match entirely for 500
+        // ids and is read whole, page after page: a full pass then grows
+        // with the square of the customers. The three go on three
+        // connections at once: a page waits for the slowest, not their sum.
+        let events = sqlx::query(sql::HISTORY_EVENTS_POSTGRES)
+            .persistent(false)
+            .bind(&list)
+            .fetch_all(&self.pool);
+        let stages = sqlx::query(sql::HISTORY_STAGES_POSTGRES)
+            .persistent(false)
+            .bind(&list)
+            .fetch_all(&self.pool);
+        let messages = sqlx::query(sql::HISTORY_MESSAGES_POSTGRES)
+            .persistent(false)
+            .bind(&list)
+            .fetch_all(&self.pool);
         let (events, stages, messages) =
             tokio::try_join!(events, stages, messages).map_err(&fail)?;
         let mut rows = Vec::with_capacity(events.len() + stages.len() + messages.len());
@@ -640,13 +644,27 @@ impl Store for PgStore {
             .collect()
     }
 
+    fn concurrent_writes(&self) -> usize {
+        // Two: pages of different customers take no locks on each other, and
+        // two let the server use both cores of a small machine.
+        2
+    }
+
     async fn record_plan(&self, plan: &PlanWrite, now: DateTime<Utc>) -> Result<(u64, u64), Error> {
         let fail = self.fail("recording a planning page");
         let mut tx = self.pool.begin().await.map_err(&fail)?;
-        record_stage_changes_in(&mut tx, &plan.changes, &fail).await?;
+        // A plan need not wait for the disk: should the server stop before
+        // this commit reaches it, the page's customers keep their old
+        // `plan_at` and are planned again, and no message of it can have
+        // gone, since a claim commits durably, after it in the log.
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        update_planned_customers_in(&mut tx, plan, &fail).await?;
+        insert_stage_changes_in(&mut tx, &plan.changes, &fail).await?;
         let planned = insert_messages_in(&mut tx, &plan.planned, now, &fail).await?;
         let expired = insert_messages_in(&mut tx, &plan.expired, now, &fail).await?;
-        set_plan_at_in(&mut tx, &plan.next, &fail).await?;
         tx.commit().await.map_err(&fail)?;
         Ok((planned, expired))
     }

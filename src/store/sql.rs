@@ -27,6 +27,35 @@ pub const MARK_SQLITE: &str = "MIN(customers.plan_at, 0) - 1";
 /// The same on PostgreSQL.
 pub const MARK_POSTGRES: &str = "LEAST(customers.plan_at, 'epoch') - interval '1 millisecond'";
 
+/// A page's planning history on PostgreSQL, one index probe per customer of
+/// `$1` (see `PgStore::planning_history` for why not `= ANY($1)`).
+macro_rules! per_customer {
+    ($columns:literal, $from:literal) => {
+        concat!(
+            "SELECT h.* FROM UNNEST($1::text[]) AS c(id) CROSS JOIN LATERAL (SELECT ",
+            $columns,
+            " FROM ",
+            $from,
+            " customer_id = c.id OFFSET 0) AS h"
+        )
+    };
+}
+/// Each customer's events.
+pub const HISTORY_EVENTS_POSTGRES: &str = per_customer!(
+    "customer_id, coalesce(id, 'seq:' || seq), name, occurred_at",
+    "events WHERE"
+);
+/// Each customer's stage entries.
+pub const HISTORY_STAGES_POSTGRES: &str = per_customer!(
+    "customer_id, to_stage, changed_at",
+    "stage_changes WHERE to_stage IS NOT NULL AND"
+);
+/// Each customer's outbox occurrences, and whether each was sent.
+pub const HISTORY_MESSAGES_POSTGRES: &str = per_customer!(
+    "customer_id, playbook, step, occurrence, status = 'sent'",
+    "messages WHERE"
+);
+
 /// The start of a multi-row event insert; `VALUES` follow.
 pub const INSERT_EVENTS: &str =
     "INSERT INTO events (id, customer_id, name, occurred_at, properties, received_at) ";
@@ -263,15 +292,65 @@ fn push_prefilter(
     sql.push_str(&fragment);
 }
 
+/// Writes a planned page's customers, one update each (`CustomerUpdate`):
+/// the next planning time where `plan_at` is still what the page read, and
+/// the new stage where the customer moved. Each backend names its rows
+/// `v(id, at, seen, moved, stage, entered)`.
+macro_rules! update_planned_customers {
+    ($rows:literal) => {
+        concat!(
+            "UPDATE customers SET \
+             plan_at = CASE WHEN customers.plan_at = v.seen THEN v.at ELSE customers.plan_at END, \
+             stage = CASE WHEN v.moved THEN v.stage ELSE customers.stage END, \
+             stage_entered_at = CASE WHEN v.moved THEN v.entered ELSE customers.stage_entered_at END \
+             FROM ",
+            $rows,
+            " WHERE customers.id = v.id AND (v.moved OR customers.plan_at = v.seen)"
+        )
+    };
+}
+/// On PostgreSQL the rows come as one array per column.
+pub const UPDATE_PLANNED_CUSTOMERS_POSTGRES: &str = update_planned_customers!(
+    "UNNEST($1::text[], $2::timestamptz[], $3::timestamptz[], $4::bool[], $5::text[], \
+     $6::timestamptz[]) AS v(id, at, seen, moved, stage, entered)"
+);
+/// On SQLite the statement follows `WITH v(id, at, seen, moved, stage,
+/// entered) AS (VALUES …)`.
+pub const UPDATE_PLANNED_CUSTOMERS_SQLITE: &str = update_planned_customers!("v");
+/// The start of that `WITH`.
+pub const PLANNED_CUSTOMERS_SQLITE: &str = "WITH v(id, at, seen, moved, stage, entered) AS (";
+
 /// The start of a multi-row insert of stage changes (kept so `stage:NAME`
 /// anchors fire once per entry); `VALUES` follow.
 pub const INSERT_STAGE_CHANGES: &str =
     "INSERT INTO stage_changes (customer_id, from_stage, to_stage, changed_at) ";
+/// The same on PostgreSQL, one array per column.
+pub const INSERT_STAGE_CHANGES_POSTGRES: &str = "INSERT INTO stage_changes (customer_id, \
+     from_stage, to_stage, changed_at) \
+     SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::timestamptz[])";
 
 /// The start of a multi-row outbox insert; `VALUES` follow.
 pub const INSERT_MESSAGES: &str = "INSERT INTO messages (id, customer_id, playbook, step, occurrence, \
      kind, category, template, survey, priority, status, reason, to_address, message_id, due_at, \
      not_before, expires_at, created_at, updated_at, incident_id, urgent, notice) ";
+
+/// The same on PostgreSQL, a row per element of the column arrays;
+/// `$21` is the time of writing.
+pub const INSERT_MESSAGES_POSTGRES: &str = "INSERT INTO messages (id, customer_id, playbook, step, \
+     occurrence, kind, category, template, survey, priority, status, reason, to_address, \
+     message_id, due_at, not_before, expires_at, created_at, updated_at, incident_id, urgent, \
+     notice) \
+     SELECT id, customer_id, playbook, step, occurrence, kind, category, template, survey, \
+     priority, status, reason, to_address, message_id, due_at, not_before, expires_at, $21, $21, \
+     incident_id, urgent, notice \
+     FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
+     $7::text[], $8::text[], $9::text[], $10::int4[], $11::text[], $12::text[], $13::text[], \
+     $14::text[], $15::timestamptz[], $16::timestamptz[], $17::timestamptz[], $18::text[], \
+     $19::bool[], $20::text[]) \
+     AS m(id, customer_id, playbook, step, occurrence, kind, category, template, survey, \
+     priority, status, reason, to_address, message_id, due_at, not_before, expires_at, \
+     incident_id, urgent, notice) \
+     ON CONFLICT (customer_id, playbook, step, occurrence) DO NOTHING";
 
 /// The outbox's unique key makes planning idempotent: a re-plan, a restart
 /// or a second instance never creates a second message for an occurrence.

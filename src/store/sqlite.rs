@@ -16,7 +16,7 @@ use super::{
     ConnectOptions, CustomerColumns, Error, HistoryRow, StageChange, Store, StoredEvent,
     WriteOutcome, fold_history, sql, unique_runs,
 };
-use super::{DueCursor, NextCheck, PlanWrite};
+use super::{DueCursor, PlanWrite};
 use crate::domain::customer::{Customer, CustomerId, CustomerRecord, parse_timezone};
 use crate::domain::event::EventRecord;
 use crate::domain::incident::{Incident, IncidentKind, IncidentStatus, IncidentView, Recipient};
@@ -179,25 +179,14 @@ fn outgoing_from(row: &SqliteRow, fail: &impl Fn(sqlx::Error) -> Error) -> Resul
     .into_outgoing(customer)
 }
 
-/// Moves customers to new lifecycle stages and records each change.
-async fn record_stage_changes_in(
+/// Records lifecycle stage changes (kept so `stage:NAME` anchors fire once
+/// per entry); the customers' own rows move in `update_planned_customers_in`.
+async fn insert_stage_changes_in(
     conn: &mut sqlx::SqliteConnection,
     changes: &[StageChange],
     fail: &impl Fn(sqlx::Error) -> Error,
 ) -> Result<(), Error> {
-    // Two statements a batch. A batch holds one change per customer (one
-    // planning pass), so the update's join is unambiguous.
-    for run in unique_runs(changes, |c| c.customer_id.as_str()) {
-        let mut update = QueryBuilder::<Sqlite>::new(
-            "UPDATE customers SET stage = v.column2, stage_entered_at = v.column3 FROM (",
-        );
-        update.push_values(run, |mut row, c| {
-            row.push_bind(c.customer_id.as_str().to_owned())
-                .push_bind(c.to.clone())
-                .push_bind(ms(c.at));
-        });
-        update.push(") AS v WHERE customers.id = v.column1");
-        update.build().execute(&mut *conn).await.map_err(&fail)?;
+    for run in changes.chunks(super::ROWS_PER_STATEMENT) {
         let mut insert = QueryBuilder::<Sqlite>::new(sql::INSERT_STAGE_CHANGES);
         insert.push_values(run, |mut row, c| {
             row.push_bind(c.customer_id.as_str().to_owned())
@@ -205,7 +194,36 @@ async fn record_stage_changes_in(
                 .push_bind(c.to.clone())
                 .push_bind(ms(c.at));
         });
-        insert.build().execute(&mut *conn).await.map_err(&fail)?;
+        insert.build().execute(&mut *conn).await.map_err(fail)?;
+    }
+    Ok(())
+}
+
+/// Writes a planned page's customers: next planning time and new stage,
+/// one update each (`sql::UPDATE_PLANNED_CUSTOMERS_SQLITE`).
+async fn update_planned_customers_in(
+    conn: &mut sqlx::SqliteConnection,
+    plan: &PlanWrite,
+    fail: &impl Fn(sqlx::Error) -> Error,
+) -> Result<(), Error> {
+    let updates = plan.customer_updates();
+    // Six values a row, under SQLite's limit of bound values a statement.
+    for run in unique_runs(&updates, |u| u.id)
+        .into_iter()
+        .flat_map(|run| run.chunks(super::ROWS_PER_STATEMENT / 6))
+    {
+        let mut update = QueryBuilder::<Sqlite>::new(sql::PLANNED_CUSTOMERS_SQLITE);
+        update.push_values(run, |mut row, u| {
+            row.push_bind(u.id.to_owned())
+                .push_bind(u.next.map(|n| ms(n.at)))
+                .push_bind(u.next.map(|n| ms(n.seen)))
+                .push_bind(u.moved.is_some())
+                .push_bind(u.moved.and_then(|c| c.to.clone()))
+                .push_bind(u.moved.map(|c| ms(c.at)));
+        });
+        update.push(") ");
+        update.push(sql::UPDATE_PLANNED_CUSTOMERS_SQLITE);
+        update.build().execute(&mut *conn).await.map_err(fail)?;
     }
     Ok(())
 }
@@ -291,28 +309,6 @@ async fn customer_of<'e>(
         .fetch_optional(conn)
         .await
         .map_err(fail)
-}
-
-/// Sets when the planner must next look at each customer.
-async fn set_plan_at_in(
-    conn: &mut sqlx::SqliteConnection,
-    next: &[NextCheck],
-    fail: &impl Fn(sqlx::Error) -> Error,
-) -> Result<(), Error> {
-    for run in next.chunks(super::ROWS_PER_STATEMENT / 3) {
-        // One statement a batch: (id, plan_at, seen) joined by id, written
-        // only where plan_at is still what the pass read.
-        let mut update =
-            QueryBuilder::<Sqlite>::new("UPDATE customers SET plan_at = v.column2 FROM (");
-        update.push_values(run, |mut row, n| {
-            row.push_bind(n.id.as_str().to_owned())
-                .push_bind(ms(n.at))
-                .push_bind(ms(n.seen));
-        });
-        update.push(") AS v WHERE customers.id = v.column1 AND customers.plan_at = v.column3");
-        update.build().execute(&mut *conn).await.map_err(&fail)?;
-    }
-    Ok(())
 }
 
 impl Store for SqliteStore {
@@ -671,13 +667,18 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    fn concurrent_writes(&self) -> usize {
+        // One writer at a time: a second would wait for the lock.
+        1
+    }
+
     async fn record_plan(&self, plan: &PlanWrite, now: DateTime<Utc>) -> Result<(u64, u64), Error> {
         let fail = self.fail("recording a planning page");
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
-        record_stage_changes_in(&mut tx, &plan.changes, &fail).await?;
+        update_planned_customers_in(&mut tx, plan, &fail).await?;
+        insert_stage_changes_in(&mut tx, &plan.changes, &fail).await?;
         let planned = insert_messages_in(&mut tx, &plan.planned, now, &fail).await?;
         let expired = insert_messages_in(&mut tx, &plan.expired, now, &fail).await?;
-        set_plan_at_in(&mut tx, &plan.next, &fail).await?;
         tx.commit().await.map_err(&fail)?;
         Ok((planned, expired))
     }
