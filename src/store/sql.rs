@@ -438,6 +438,11 @@ pub const RECOVER_SENDING: &str = "UPDATE messages SET status = $2, reason = $3,
      lease_until = NULL, updated_at = $1 \
      WHERE status = 'sending' AND lease_until < $1";
 
+/// Whether any message waits for `RECOVER_SENDING`, read through the
+/// in-flight index in its order (see `PgStore::recover_sending`).
+pub const ANY_SENDING_EXPIRED_POSTGRES: &str = "SELECT 1 FROM messages \
+     WHERE status = 'sending' AND lease_until < $1 ORDER BY lease_until LIMIT 1";
+
 /// Every attempt at one message, oldest first.
 pub const SELECT_ATTEMPTS: &str = "SELECT started_at, finished_at, outcome, smtp_code, detail \
      FROM attempts WHERE message_id = $1 ORDER BY seq";
