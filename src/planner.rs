@@ -33,6 +33,14 @@ pub struct PlanOutcome {
     pub stage_changes: u64,
 }
 
+impl std::ops::AddAssign for PlanOutcome {
+    fn add_assign(&mut self, more: Self) {
+        self.planned += more.planned;
+        self.expired += more.expired;
+        self.stage_changes += more.stage_changes;
+    }
+}
+
 /// One forecast line (the JSON shape is a contract).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ForecastRow {
@@ -201,10 +209,7 @@ impl Planner {
         let cron = Arc::new(CronMemo::default());
         let mut outcome = self.plan_due(store, now, &cron).await?;
         if outcome != PlanOutcome::default() {
-            let again = self.plan_due(store, now, &cron).await?;
-            outcome.planned += again.planned;
-            outcome.expired += again.expired;
-            outcome.stage_changes += again.stage_changes;
+            outcome += self.plan_due(store, now, &cron).await?;
         }
         Ok(outcome)
     }
@@ -262,9 +267,7 @@ impl Planner {
             })
             .buffer_unordered(store.concurrent_writes())
             .try_fold(PlanOutcome::default(), |mut outcome, page| async move {
-                outcome.planned += page.planned;
-                outcome.expired += page.expired;
-                outcome.stage_changes += page.stage_changes;
+                outcome += page;
                 Ok(outcome)
             });
         let ((), outcome) = tokio::try_join!(read, write)?;

@@ -864,14 +864,17 @@ impl Store for PgStore {
         let mut sent: HashMap<CustomerId, Vec<DateTime<Utc>>> = HashMap::new();
         for chunk in ids.chunks(super::ROWS_PER_STATEMENT) {
             let list: Vec<&str> = chunk.iter().map(CustomerId::as_str).collect();
-            // `= ANY` lets the planner use the per-customer index; an
-            // `IN (SELECT UNNEST(…))` here was planned as a scan of the outbox.
-            let mut query = QueryBuilder::<Postgres>::new(sql::SENT_TO);
-            query.push("customer_id = ANY(");
-            query.push_bind(list);
-            query.push("::text[]) AND COALESCE(sent_at, updated_at) > ");
-            query.push_bind(since);
-            for row in query.build().fetch_all(&self.pool).await.map_err(&fail)? {
+            // One probe a customer: `= ANY` and `IN (SELECT UNNEST(…))`
+            // were each planned as a scan of the whole outbox, the first when
+            // the table has no statistics.
+            let rows = sqlx::query(sql::SENT_TO_POSTGRES)
+                .persistent(false)
+                .bind(list)
+                .bind(since)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(&fail)?;
+            for row in rows {
                 let id: String = row.try_get(0).map_err(&fail)?;
                 let id = CustomerId::parse(&id).map_err(Error::Corrupt)?;
                 sent.entry(id)

@@ -30,7 +30,7 @@ pub const MARK_POSTGRES: &str = "LEAST(customers.plan_at, 'epoch') - interval '1
 /// A page's planning history on PostgreSQL, one index probe per customer of
 /// `$1` (see `PgStore::planning_history` for why not `= ANY($1)`).
 macro_rules! per_customer {
-    ($columns:literal, $from:literal) => {
+    ($columns:expr, $from:expr) => {
         concat!(
             "SELECT h.* FROM UNNEST($1::text[]) AS c(id) CROSS JOIN LATERAL (SELECT ",
             $columns,
@@ -423,11 +423,29 @@ pub const INSERT_ATTEMPTS: &str = "INSERT INTO attempts (message_id, started_at,
 pub const INSERT_SUPPRESSION: &str = "INSERT INTO suppressions (customer_id, category, reason, \
      source, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (customer_id, category) DO NOTHING";
 
-/// When non-urgent mail went to these customers, for the cap; each backend
-/// adds its customer list (`customer_id IN (…)`, `= ANY($1)`) and the time
-/// bound.
-pub const SENT_TO: &str = "SELECT customer_id, COALESCE(sent_at, updated_at) AS at FROM messages \
-     WHERE status IN ('sent', 'sending', 'unknown') AND kind <> 'incident' AND ";
+/// Mail that counts against the cap: what went, or may have gone, and was
+/// not an incident notice.
+macro_rules! counted_sent {
+    () => {
+        "status IN ('sent', 'sending', 'unknown') AND kind <> 'incident' AND "
+    };
+}
+/// When non-urgent mail went to these customers, for the cap; SQLite adds
+/// its customer list (`customer_id IN (…)`) and the time bound.
+pub const SENT_TO: &str = concat!(
+    "SELECT customer_id, COALESCE(sent_at, updated_at) AS at FROM messages WHERE ",
+    counted_sent!()
+);
+/// The same on PostgreSQL for the customers of `$1` since `$2`, one probe
+/// a customer (see `PgStore::planning_history`).
+pub const SENT_TO_POSTGRES: &str = per_customer!(
+    "customer_id, COALESCE(sent_at, updated_at) AS at",
+    concat!(
+        "messages WHERE ",
+        counted_sent!(),
+        "COALESCE(sent_at, updated_at) > $2 AND"
+    )
+);
 
 /// Messages left `sending` by an instance whose lease ran out: their fate
 /// is unknown ($2 = 'unknown'), or they go again ($2 = 'deferred') when the
