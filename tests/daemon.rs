@@ -1063,7 +1063,7 @@ async fn in_a_real_browser_the_answer_is_recorded_only_when_the_button_is_presse
         browser.type_into("textarea", "Setup took a while");
         browser.click("button[type=submit]");
     });
-    let thanks = tokio::task::block_in_place(|| browser.source());
+    let thanks = tokio::task::block_in_place(|| browser.source_with("We recorded your answer"));
     assert!(thanks.contains("We recorded your answer"), "{thanks}");
     assert_eq!(
         store.responses_of(id).await.unwrap(),

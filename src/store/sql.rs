@@ -27,8 +27,10 @@ pub const MARK_SQLITE: &str = "MIN(customers.plan_at, 0) - 1";
 /// The same on PostgreSQL.
 pub const MARK_POSTGRES: &str = "LEAST(customers.plan_at, 'epoch') - interval '1 millisecond'";
 
-/// A page's planning history on PostgreSQL, one index probe per customer of
-/// `$1` (see `PgStore::planning_history` for why not `= ANY($1)`).
+/// Rows of each customer of `$1` on PostgreSQL, one index probe per
+/// customer (see `PgStore::planning_history` for why not `= ANY($1)`):
+/// `$from` is the table and the start of its `WHERE`, ending in `AND` or
+/// `WHERE`.
 macro_rules! per_customer {
     ($columns:expr, $from:expr) => {
         concat!(

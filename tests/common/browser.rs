@@ -129,6 +129,20 @@ impl Browser {
             .to_owned()
     }
 
+    /// The page's HTML once it contains `text`, or as it is after ten
+    /// seconds: a click that submits a form returns before the browser has
+    /// loaded the answer page.
+    pub fn source_with(&self, text: &str) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let page = self.source();
+            if page.contains(text) || std::time::Instant::now() > deadline {
+                return page;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
     fn element(&self, css: &str) -> String {
         let found = self.call(
             "POST",
