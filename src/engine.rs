@@ -73,6 +73,11 @@ pub fn signer(loaded: &Loaded) -> anyhow::Result<Signer> {
 fn deliverer_with(loaded: &Loaded, planner: &Planner, signer: Signer) -> anyhow::Result<Deliverer> {
     let renderer = crate::render::Renderer::load(&loaded.settings, signer.clone())
         .map_err(|p| listed("templates", &p))?;
-    Deliverer::new(loaded, Arc::new(renderer), signer, planner.windows())
-        .map_err(anyhow::Error::msg)
+    Deliverer::new(
+        loaded,
+        Arc::new(renderer),
+        signer,
+        planner.windows().clone(),
+    )
+    .map_err(anyhow::Error::msg)
 }

@@ -18,7 +18,7 @@ use crate::domain::message::{NewMessage, Outgoing, Status};
 use crate::domain::plan::{CronMemo, Due, History, Horizon, StageEntry, due, next_check};
 use crate::domain::playbook::{Kind, Playbook};
 use crate::domain::policy::{Decision, Pending, Rules, schedule};
-use crate::domain::window::Window;
+use crate::domain::window::Windows;
 use crate::playbooks::Catalog;
 use crate::store::{self, DueCursor, NextCheck, PlanWrite, StageChange, Store};
 
@@ -121,7 +121,7 @@ pub struct Planner {
     playbooks: Vec<Playbook>,
     fingerprint: String,
     stages: StageRules,
-    window: Window,
+    windows: Windows,
     priority: Vec<String>,
     cap: (u32, chrono::Duration),
     /// The domain of `mail.from`, for Message-IDs.
@@ -137,7 +137,14 @@ impl Planner {
                 .iter()
                 .map(|s| (s.name.as_str(), s.when.as_str())),
         )?;
-        let window = settings.delivery.window.parse()?;
+        let windows = Windows::new(
+            settings.delivery.window.parse()?,
+            catalog
+                .playbooks
+                .iter()
+                .filter_map(|p| p.window.clone().map(|w| (p.name.clone(), w)))
+                .collect(),
+        );
         let (_, from) = crate::config::parse_mailbox(&settings.mail.from)?;
         let domain = from
             .as_str()
@@ -148,7 +155,7 @@ impl Planner {
             playbooks: catalog.playbooks,
             fingerprint: catalog.fingerprint,
             stages,
-            window,
+            windows,
             priority: settings.delivery.priority.clone(),
             cap: (
                 settings.delivery.cap.max,
@@ -158,26 +165,13 @@ impl Planner {
         })
     }
 
+    /// The send windows in force, for delivery to hold messages to.
+    pub fn windows(&self) -> &Windows {
+        &self.windows
+    }
+
     /// The category and survey of the first step that sends `template`, for
     /// previews.
-    /// The send windows playbooks set for themselves, by playbook name:
-    /// delivery holds their messages to these rather than `delivery.window`.
-    pub fn windows(&self) -> HashMap<String, Window> {
-        self.playbooks
-            .iter()
-            .filter_map(|p| p.window.clone().map(|w| (p.name.clone(), w)))
-            .collect()
-    }
-
-    /// The send window of `playbook`'s messages.
-    fn window_of(&self, playbook: &str) -> &Window {
-        self.playbooks
-            .iter()
-            .find(|p| p.name == playbook)
-            .and_then(|p| p.window.as_ref())
-            .unwrap_or(&self.window)
-    }
-
     pub fn step_using(
         &self,
         template: &str,
@@ -290,7 +284,7 @@ impl Planner {
             let horizon = Horizon {
                 now,
                 until: now,
-                window: &self.window,
+                window: self.windows.general(),
                 cron,
             };
             let (change, items) = self.plan_customer(&mut customer, history, &horizon);
@@ -371,7 +365,7 @@ impl Planner {
                 let horizon = Horizon {
                     now,
                     until,
-                    window: &self.window,
+                    window: self.windows.general(),
                     cron: &cron,
                 };
                 let waiting = queued.remove(&customer.record.id).unwrap_or_default();
@@ -407,7 +401,8 @@ impl Planner {
                         send_at: if c.urgent {
                             c.send_at.max(now)
                         } else {
-                            self.window_of(c.playbook)
+                            self.windows
+                                .of(c.playbook)
                                 .next_opening(c.send_at.max(now), zone)
                         },
                         expires_at: c.expires_at,
@@ -421,7 +416,7 @@ impl Planner {
                     max: self.cap.0,
                     per: self.cap.1,
                     priority: &self.priority,
-                    window: &self.window,
+                    window: self.windows.general(),
                     zone,
                     quiet_until: None,
                     sent: already,

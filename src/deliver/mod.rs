@@ -15,7 +15,6 @@ pub mod smtp;
 pub mod transport;
 mod triage;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
@@ -29,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Loaded, settings};
 use crate::domain::message::{Attempt, AttemptOutcome, Outgoing, Settle, Status, Suppression};
-use crate::domain::window::Window;
+use crate::domain::window::Windows;
 use crate::render::{Rendered, Renderer};
 use crate::store::{self, Store};
 use crate::token::Signer;
@@ -101,12 +100,12 @@ pub struct Deliverer {
 }
 
 impl Deliverer {
-    /// `windows` are the playbooks' own send windows, by playbook name.
+    /// `windows` are the send windows in force (the planner's).
     pub fn new(
         loaded: &Loaded,
         renderer: Arc<Renderer>,
         signer: Signer,
-        windows: HashMap<String, Window>,
+        windows: Windows,
     ) -> Result<Self, String> {
         let s = &loaded.settings;
         let (name, from) = crate::config::parse_mailbox(&s.mail.from)?;
@@ -156,7 +155,6 @@ impl Deliverer {
             transport,
             owner: format!("{}-{}", hostname(), uuid::Uuid::now_v7().simple()),
             rules: triage::Rules {
-                window: s.delivery.window.parse()?,
                 windows,
                 max: s.delivery.cap.max,
                 per: s.delivery.cap.per.as_chrono(),

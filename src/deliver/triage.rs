@@ -10,15 +10,13 @@ use crate::domain::customer::CustomerId;
 use crate::domain::message::{Outgoing, Settle, Status};
 use crate::domain::playbook::Kind;
 use crate::domain::policy::{self, Decision, Pending};
-use crate::domain::window::Window;
+use crate::domain::window::Windows;
 
 /// How far ahead to look for when a waiting message can go.
 const LOOKAHEAD: Duration = Duration::days(60);
 
 pub struct Rules {
-    pub window: Window,
-    /// Playbooks' own windows, by playbook name, in place of `window`.
-    pub windows: HashMap<String, Window>,
+    pub windows: Windows,
     pub max: u32,
     pub per: Duration,
     pub priority: Vec<String>,
@@ -82,8 +80,7 @@ pub fn triage(
                 urgent: false,
                 send_at: rules
                     .windows
-                    .get(&m.key.playbook)
-                    .unwrap_or(&rules.window)
+                    .of(&m.key.playbook)
                     .next_opening(m.not_before.max(now), zone),
                 expires_at: m.expires_at,
             })
@@ -93,7 +90,7 @@ pub fn triage(
             max: rules.max,
             per: rules.per,
             priority: &rules.priority,
-            window: &rules.window,
+            window: rules.windows.general(),
             zone,
             quiet_until: None,
             sent: already,

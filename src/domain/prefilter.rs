@@ -21,21 +21,23 @@ pub enum Column {
 }
 
 impl Column {
+    const ALL: [Self; 8] = [
+        Self::Id,
+        Self::Email,
+        Self::Name,
+        Self::Timezone,
+        Self::Locale,
+        Self::Plan,
+        Self::Stage,
+        Self::Health,
+    ];
+
     fn of(field: &str) -> Option<Self> {
-        Some(match field {
-            "id" => Self::Id,
-            "email" => Self::Email,
-            "name" => Self::Name,
-            "timezone" => Self::Timezone,
-            "locale" => Self::Locale,
-            "plan" => Self::Plan,
-            "stage" => Self::Stage,
-            "health" => Self::Health,
-            _ => return None,
-        })
+        Self::ALL.into_iter().find(|c| c.name() == field)
     }
 
-    /// The column's name in the `customers` table.
+    /// The field's name: `customer.NAME` in CEL, and the column of the
+    /// `customers` table.
     pub fn name(self) -> &'static str {
         match self {
             Self::Id => "id",
@@ -66,16 +68,6 @@ pub enum Op {
 }
 
 impl Op {
-    pub fn sql(self) -> &'static str {
-        match self {
-            Self::Eq => "=",
-            Self::Lt => "<",
-            Self::Le => "<=",
-            Self::Gt => ">",
-            Self::Ge => ">=",
-        }
-    }
-
     /// The same comparison with its sides swapped (`7 < x` is `x > 7`).
     fn flipped(self) -> Self {
         match self {

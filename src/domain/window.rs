@@ -1,7 +1,7 @@
 //! Send windows: the weekdays and local hours in which non-urgent mail may
 //! reach a customer, e.g. `{ days = "mon-fri", start = "09:00", end = "17:00" }`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::{
     DateTime, Datelike, Duration, LocalResult, NaiveDateTime, NaiveTime, TimeZone, Utc, Weekday,
@@ -34,6 +34,33 @@ pub struct Window {
     pub days: BTreeSet<u32>,
     pub start: NaiveTime,
     pub end: NaiveTime,
+}
+
+/// The send windows in force: `delivery.window`, and those playbooks set
+/// for themselves. Planning, delivery and the forecast all ask here which
+/// one a message goes in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Windows {
+    general: Window,
+    own: HashMap<String, Window>,
+}
+
+impl Windows {
+    /// `own` holds the playbooks' windows, by playbook name.
+    pub fn new(general: Window, own: HashMap<String, Window>) -> Self {
+        Self { general, own }
+    }
+
+    /// The window `playbook`'s messages go in.
+    pub fn of(&self, playbook: &str) -> &Window {
+        self.own.get(playbook).unwrap_or(&self.general)
+    }
+
+    /// `delivery.window`: for what no one playbook decides (the frequency
+    /// cap's next slot).
+    pub fn general(&self) -> &Window {
+        &self.general
+    }
 }
 
 impl WindowSpec {

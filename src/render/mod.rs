@@ -264,10 +264,7 @@ impl Renderer {
                     .map_err(|e| fail(e, &front_source("question")))?,
                 None => context::default_question(survey, &self.product),
             };
-            let token =
-                self.signer
-                    .sign(Purpose::Survey, letter.message, survey.as_str(), letter.now);
-            let base = format!("{}/{}/{token}", self.public_url, Purpose::Survey.route());
+            let base = self.link(Purpose::Survey, letter, survey.as_str());
             ctx["survey"] = context::survey(survey, question, |value| format!("{base}/{value}"));
         }
         // One context for every part: handlebars' `render` would serialize

@@ -531,11 +531,31 @@ pub struct NextCheck {
 /// moved to, if it moved. One update a customer: the stage and the next
 /// check are written together, so a first pass leaves one new row version
 /// per customer, not two.
+/// The row, as both backends bind it: `v(id, at, seen, moved, stage,
+/// entered)` of `sql::update_planned_customers!`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct CustomerUpdate<'a> {
     pub id: &'a str,
-    pub next: Option<&'a NextCheck>,
-    pub moved: Option<&'a StageChange>,
+    /// The next planning time, and the `plan_at` it replaces; none when
+    /// only the stage moves.
+    pub at: Option<DateTime<Utc>>,
+    pub seen: Option<DateTime<Utc>>,
+    pub moved: bool,
+    pub stage: Option<&'a str>,
+    pub entered: Option<DateTime<Utc>>,
+}
+
+impl<'a> CustomerUpdate<'a> {
+    fn new(id: &'a str, next: Option<&NextCheck>, moved: Option<&'a StageChange>) -> Self {
+        Self {
+            id,
+            at: next.map(|n| n.at),
+            seen: next.map(|n| n.seen),
+            moved: moved.is_some(),
+            stage: moved.and_then(|c| c.to.as_deref()),
+            entered: moved.map(|c| c.at),
+        }
+    }
 }
 
 impl PlanWrite {
@@ -552,11 +572,7 @@ impl PlanWrite {
         let mut updates: Vec<CustomerUpdate<'_>> = self
             .next
             .iter()
-            .map(|n| CustomerUpdate {
-                id: n.id.as_str(),
-                next: Some(n),
-                moved: last.get(n.id.as_str()).copied(),
-            })
+            .map(|n| CustomerUpdate::new(n.id.as_str(), Some(n), last.get(n.id.as_str()).copied()))
             .collect();
         // Changes without a next check, in order (`unique_runs` keeps two
         // to one customer in separate statements).
@@ -564,11 +580,7 @@ impl PlanWrite {
             self.changes
                 .iter()
                 .filter(|c| !checked.contains(c.customer_id.as_str()))
-                .map(|c| CustomerUpdate {
-                    id: c.customer_id.as_str(),
-                    next: None,
-                    moved: Some(c),
-                }),
+                .map(|c| CustomerUpdate::new(c.customer_id.as_str(), None, Some(c))),
         );
         updates
     }

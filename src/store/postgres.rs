@@ -177,7 +177,7 @@ async fn insert_stage_changes_in(
 }
 
 /// Writes a planned page's customers: next planning time and new stage,
-/// one update each (`sql::UPDATE_PLANNED_CUSTOMERS`).
+/// one update each (`sql::UPDATE_PLANNED_CUSTOMERS_POSTGRES`).
 async fn update_planned_customers_in(
     conn: &mut sqlx::PgConnection,
     plan: &PlanWrite,
@@ -185,23 +185,13 @@ async fn update_planned_customers_in(
 ) -> Result<(), Error> {
     let updates = plan.customer_updates();
     for run in unique_runs(&updates, |u| u.id) {
-        let ids: Vec<&str> = run.iter().map(|u| u.id).collect();
-        let at: Vec<Option<DateTime<Utc>>> = run.iter().map(|u| u.next.map(|n| n.at)).collect();
-        let seen: Vec<Option<DateTime<Utc>>> = run.iter().map(|u| u.next.map(|n| n.seen)).collect();
-        let moved: Vec<bool> = run.iter().map(|u| u.moved.is_some()).collect();
-        let stage: Vec<Option<&str>> = run
-            .iter()
-            .map(|u| u.moved.and_then(|c| c.to.as_deref()))
-            .collect();
-        let entered: Vec<Option<DateTime<Utc>>> =
-            run.iter().map(|u| u.moved.map(|c| c.at)).collect();
         sqlx::query(sql::UPDATE_PLANNED_CUSTOMERS_POSTGRES)
-            .bind(&ids)
-            .bind(&at)
-            .bind(&seen)
-            .bind(&moved)
-            .bind(&stage)
-            .bind(&entered)
+            .bind(run.iter().map(|u| u.id).collect::<Vec<_>>())
+            .bind(run.iter().map(|u| u.at).collect::<Vec<_>>())
+            .bind(run.iter().map(|u| u.seen).collect::<Vec<_>>())
+            .bind(run.iter().map(|u| u.moved).collect::<Vec<_>>())
+            .bind(run.iter().map(|u| u.stage).collect::<Vec<_>>())
+            .bind(run.iter().map(|u| u.entered).collect::<Vec<_>>())
             .execute(&mut *conn)
             .await
             .map_err(fail)?;

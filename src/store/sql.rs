@@ -3,7 +3,7 @@
 //! types, the claim of due rows — stays in `sqlite.rs` and `postgres.rs`,
 //! or is said here once per `Dialect`.
 
-use crate::domain::prefilter::{Literal, Prefilter};
+use crate::domain::prefilter::{Literal, Op, Prefilter};
 
 /// The start of a multi-row customer insert; `VALUES` follow.
 pub const INSERT_CUSTOMERS: &str = "INSERT INTO customers (id, email, name, timezone, locale, plan, \
@@ -217,6 +217,17 @@ pub fn customers_page(filter: Option<&Prefilter>, dialect: Dialect) -> (String, 
     (sql, values)
 }
 
+/// A prefilter's comparison in SQL.
+fn operator(op: Op) -> &'static str {
+    match op {
+        Op::Eq => "=",
+        Op::Lt => "<",
+        Op::Le => "<=",
+        Op::Gt => ">",
+        Op::Ge => ">=",
+    }
+}
+
 /// Appends `filter` as SQL, its values as placeholders from `$3` on.
 /// Attributes: SQLite keeps JSON text, where `json_extract` gives a JSON
 /// string as text and `json_each` walks a list's elements or an object's
@@ -235,7 +246,12 @@ fn push_prefilter(
     };
     let fragment = match filter {
         Prefilter::Compare(column, op, literal) => {
-            format!("{} {} {}", column.name(), op.sql(), value(literal.clone()))
+            format!(
+                "{} {} {}",
+                column.name(),
+                operator(*op),
+                value(literal.clone())
+            )
         }
         Prefilter::OneOf(column, literals) => {
             let list: Vec<String> = literals.iter().map(|l| value(l.clone())).collect();

@@ -215,11 +215,11 @@ async fn update_planned_customers_in(
         let mut update = QueryBuilder::<Sqlite>::new(sql::PLANNED_CUSTOMERS_SQLITE);
         update.push_values(run, |mut row, u| {
             row.push_bind(u.id.to_owned())
-                .push_bind(u.next.map(|n| ms(n.at)))
-                .push_bind(u.next.map(|n| ms(n.seen)))
-                .push_bind(u.moved.is_some())
-                .push_bind(u.moved.and_then(|c| c.to.clone()))
-                .push_bind(u.moved.map(|c| ms(c.at)));
+                .push_bind(u.at.map(ms))
+                .push_bind(u.seen.map(ms))
+                .push_bind(u.moved)
+                .push_bind(u.stage.map(str::to_owned))
+                .push_bind(u.entered.map(ms));
         });
         update.push(") ");
         update.push(sql::UPDATE_PLANNED_CUSTOMERS_SQLITE);
