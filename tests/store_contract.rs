@@ -43,6 +43,7 @@ contract!(
     due_messages_are_counted_until_they_go,
     claims_take_the_most_important_first,
     claims_lease_each_message_to_one_instance,
+    a_message_put_back_to_wait_is_free_to_claim,
     a_crash_mid_send_leaves_only_the_in_flight_unknown,
     settling_records_attempts_and_suppressions,
     migrations_are_idempotent,
@@ -1202,6 +1203,92 @@ async fn claims_lease_each_message_to_one_instance(store: &Db) {
             .unwrap(),
         0,
         "marking renewed the lease"
+    );
+}
+
+async fn a_message_put_back_to_wait_is_free_to_claim(store: &Db) {
+    store
+        .upsert_customers(&[customer("a"), customer("b")], t0())
+        .await
+        .unwrap();
+    plan_messages(
+        store,
+        &[
+            message("a", "welcome", "signup_at"),
+            message("b", "welcome", "signup_at"),
+        ],
+        t0(),
+    )
+    .await
+    .unwrap();
+    let now = t0() + Duration::hours(2);
+    let lease = now + Duration::minutes(10);
+    let claimed = store.claim("w", now, lease, 10).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    // One waits (say, for the cap), due again at once: its claim ends with
+    // it, long before the lease would have run out.
+    let held = claimed
+        .iter()
+        .find(|m| m.customer.record.id.as_str() == "a")
+        .unwrap();
+    store
+        .settle("w", &[Settle::hold(held, now, "capped".into())], now)
+        .await
+        .unwrap();
+    let again = store.claim("v", now, lease, 10).await.unwrap();
+    assert_eq!(again.len(), 1, "only the one put back");
+    assert_eq!(again[0].id, held.id);
+    // The first claimer no longer holds it: it can neither send it…
+    assert!(
+        store
+            .begin_sending("w", &[held.id], now, lease)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // …nor record anything about it.
+    store
+        .settle(
+            "w",
+            &[Settle::end(held, Status::Failed, "late".into())],
+            now,
+        )
+        .await
+        .unwrap();
+    let a = store
+        .messages(&MessageFilter::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|m| m.customer_id == "a")
+        .unwrap();
+    assert_eq!(a.status, "planned");
+    assert_eq!(a.reason.as_deref(), Some("capped"));
+    // The new claimer sends it; the other message is still the first's.
+    assert_eq!(
+        store
+            .begin_sending("v", &[held.id], now, lease)
+            .await
+            .unwrap(),
+        [held.id]
+    );
+    let other = claimed
+        .iter()
+        .find(|m| m.customer.record.id.as_str() == "b")
+        .unwrap();
+    assert!(
+        store
+            .begin_sending("v", &[other.id], now, lease)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .begin_sending("w", &[other.id], now, lease)
+            .await
+            .unwrap(),
+        [other.id]
     );
 }
 

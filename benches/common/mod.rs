@@ -99,14 +99,35 @@ pub fn drop_store(database: Option<(String, String)>) {
 }
 
 /// Runs a child to its end; returns (seconds, peak RSS in KiB, stdout).
-pub fn measure(mut command: Command) -> (f64, u64, String) {
+pub fn measure(command: Command) -> (f64, u64, String) {
+    let run = measure_run(command);
+    (run.secs, run.peak_kib, run.stdout)
+}
+
+/// What [`measure_run`] saw of a child.
+pub struct Run {
+    pub secs: f64,
+    /// Peak resident memory.
+    pub peak_kib: u64,
+    /// Bytes the child wrote to storage (its own files: a SQLite store,
+    /// `.eml` files), as of the last reading before it exited.
+    pub written: u64,
+    pub stdout: String,
+}
+
+/// Runs a child to its end, sampling its memory and its writes.
+pub fn measure_run(mut command: Command) -> Run {
     let start = Instant::now();
     let mut child: Child = command.stdout(Stdio::piped()).spawn().expect("spawn tend");
-    let mut peak = 0;
-    // VmHWM is the high-water mark: the last reading before exit is the peak.
+    let (mut peak, mut written) = (0, 0);
+    // VmHWM is the high-water mark: the last reading before exit is the
+    // peak; write_bytes only grows, so its last reading is the nearest.
     let status = loop {
         if let Some(kib) = vm_hwm(child.id()) {
             peak = peak.max(kib);
+        }
+        if let Some(bytes) = write_bytes(child.id()) {
+            written = written.max(bytes);
         }
         if let Some(status) = child.try_wait().unwrap() {
             break status;
@@ -114,10 +135,43 @@ pub fn measure(mut command: Command) -> (f64, u64, String) {
         std::thread::sleep(Duration::from_millis(5));
     };
     let secs = start.elapsed().as_secs_f64();
-    let mut out = String::new();
-    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
-    assert!(status.success(), "tend failed: {out}");
-    (secs, peak, out)
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
+    assert!(status.success(), "tend failed: {stdout}");
+    Run {
+        secs,
+        peak_kib: peak,
+        written,
+        stdout,
+    }
+}
+
+fn write_bytes(pid: u32) -> Option<u64> {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    let line = io.lines().find(|l| l.starts_with("write_bytes:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// How far PostgreSQL's write-ahead log stands, in bytes: two readings
+/// apart are what the server wrote between them, whichever process asked.
+pub fn wal_position(url: &str) -> u64 {
+    let out = Command::new("psql")
+        .args([
+            url,
+            "-qAtc",
+            "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint",
+        ])
+        .output()
+        .expect("psql");
+    assert!(
+        out.status.success(),
+        "psql: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("a WAL position")
 }
 
 pub fn vm_hwm(pid: u32) -> Option<u64> {

@@ -753,8 +753,12 @@ impl Store for PgStore {
                 .iter()
                 .map(|o| o.attempt.as_ref().map(|a| a.started_at))
                 .collect();
+            // Messages marked `sending` hold their lease in the row; those
+            // put back to wait without being sent, in `claims`, dropped here.
             sqlx::query(
-                "UPDATE messages SET status = v.status, reason = v.reason, \
+                "WITH mine AS (DELETE FROM claims WHERE owner = $10 AND message_id = ANY($1) \
+                 RETURNING message_id) \
+                 UPDATE messages SET status = v.status, reason = v.reason, \
                  not_before = COALESCE(v.not_before, messages.not_before), \
                  subject = COALESCE(v.subject, messages.subject), \
                  sent_at = COALESCE(v.sent_at, messages.sent_at), attempts = messages.attempts + v.tried, \
@@ -763,7 +767,8 @@ impl Store for PgStore {
                  FROM UNNEST($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], \
                  $6::timestamptz[], $7::int[], $8::timestamptz[]) \
                  AS v(id, status, reason, not_before, subject, sent_at, tried, started) \
-                 WHERE messages.id = v.id AND messages.lease_owner = $10",
+                 WHERE messages.id = v.id \
+                 AND (messages.lease_owner = $10 OR messages.id IN (SELECT message_id FROM mine))",
             )
             .bind(&ids)
             .bind(&status)

@@ -387,31 +387,44 @@ pub const NEXT_PRIORITY: &str = "SELECT MIN(priority) FROM messages \
      WHERE status IN ('planned', 'deferred') AND priority > $1";
 
 /// Leases up to $4 sendable messages of priority $5 (planned or deferred,
-/// due by $3, not leased by a live instance) to owner $1 until $2, oldest
-/// first. SQLite runs it under its single write lock; the index is named
-/// because SQLite would otherwise pick the status index and sort every
-/// waiting row.
-pub const CLAIM_SQLITE: &str = "UPDATE messages SET lease_owner = $1, lease_until = $2 \
-     WHERE id IN (SELECT id FROM messages INDEXED BY messages_claim \
-     WHERE status IN ('planned', 'deferred') AND priority = $5 \
-     AND not_before <= $3 AND (lease_until IS NULL OR lease_until < $3) \
-     ORDER BY not_before LIMIT $4) RETURNING id";
+/// due by $3, not claimed by a live instance) to owner $1 until $2, oldest
+/// first: a row each in `claims`, the outbox row untouched. A claim that ran
+/// out is taken over; a live one is never shared (the claim's key).
+macro_rules! claim {
+    ($candidates:literal, $lock:literal) => {
+        concat!(
+            "INSERT INTO claims (message_id, owner, until) SELECT id, $1, $2 FROM ",
+            $candidates,
+            " WHERE status IN ('planned', 'deferred') AND priority = $5 AND not_before <= $3 \
+             AND NOT EXISTS (SELECT 1 FROM claims c WHERE c.message_id = messages.id AND c.until >= $3) \
+             ORDER BY not_before LIMIT $4",
+            $lock,
+            " ON CONFLICT (message_id) DO UPDATE SET owner = excluded.owner, until = excluded.until \
+             WHERE claims.until < $3 RETURNING message_id"
+        )
+    };
+}
+/// SQLite runs it under its single write lock; the index is named because
+/// SQLite would otherwise pick another and sort every waiting row.
+pub const CLAIM_SQLITE: &str = claim!("messages INDEXED BY messages_claim", "");
+/// On PostgreSQL instances claim side by side: rows another instance is
+/// claiming are skipped, never waited for.
+pub const CLAIM_POSTGRES: &str = claim!("messages", " FOR UPDATE SKIP LOCKED");
 
-/// The same on PostgreSQL, where instances claim side by side: rows another
-/// instance is claiming are skipped, never waited for or shared.
-pub const CLAIM_POSTGRES: &str = "UPDATE messages SET lease_owner = $1, lease_until = $2 \
-     WHERE id IN (SELECT id FROM messages WHERE status IN ('planned', 'deferred') \
-     AND priority = $5 AND not_before <= $3 AND (lease_until IS NULL OR lease_until < $3) \
-     ORDER BY not_before LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING id";
-
-/// Marks $3 `sending` at $2 with the lease renewed to $4, where owner $1
-/// still holds them; returns the ids marked. A message whose lease ran out
-/// and went to another instance is not marked, so it is not sent twice.
-pub const BEGIN_SENDING_POSTGRES: &str = "UPDATE messages SET status = 'sending', \
-     updated_at = $2, lease_until = $4 \
-     WHERE lease_owner = $1 AND status IN ('planned', 'deferred') AND id = ANY($3) RETURNING id";
-/// The same on SQLite, which appends the times, the owner and the id list.
+/// Marks $3 `sending` at $2 with the lease, renewed to $4, moved from
+/// `claims` into the outbox row, where owner $1 still holds their claims;
+/// returns the ids marked. A message whose claim ran out and went to
+/// another instance is not marked, so it is not sent twice.
+pub const BEGIN_SENDING_POSTGRES: &str = "WITH mine AS (DELETE FROM claims \
+     WHERE owner = $1 AND message_id = ANY($3) RETURNING message_id) \
+     UPDATE messages SET status = 'sending', updated_at = $2, lease_owner = $1, lease_until = $4 \
+     FROM mine WHERE messages.id = mine.message_id AND status IN ('planned', 'deferred') RETURNING id";
+/// The same on SQLite, in two statements of one transaction: this one
+/// marks (the times, the owner and the id list appended)…
 pub const BEGIN_SENDING_SQLITE: &str = "UPDATE messages SET status = 'sending', updated_at = ";
+/// …and this one drops the claims of the messages marked (their ids, then
+/// the owner, appended). Settling drops them too.
+pub const DROP_CLAIMS_SQLITE: &str = "DELETE FROM claims WHERE message_id IN ";
 
 /// What the worker needs to send one claimed message: the message, its
 /// customer, and any suppression of its category or of all mail. Each

@@ -151,6 +151,22 @@ fn push_message_ids(query: &mut QueryBuilder<Sqlite>, ids: &[uuid::Uuid]) {
     list.push_unseparated(")");
 }
 
+/// Drops the claims `owner` holds on `ids`: the messages were marked
+/// `sending` (the outbox row holds the lease now) or settled.
+async fn drop_claims(
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    owner: &str,
+    ids: &[uuid::Uuid],
+    fail: &impl Fn(sqlx::Error) -> Error,
+) -> Result<(), Error> {
+    let mut query = QueryBuilder::<Sqlite>::new(sql::DROP_CLAIMS_SQLITE);
+    push_message_ids(&mut query, ids);
+    query.push(" AND owner = ");
+    query.push_bind(owner.to_owned());
+    query.build().execute(&mut **tx).await.map_err(fail)?;
+    Ok(())
+}
+
 /// A claimed message from a row of `sql::CLAIMED_DETAILS`.
 fn outgoing_from(row: &SqliteRow, fail: &impl Fn(sqlx::Error) -> Error) -> Result<Outgoing, Error> {
     let customer = customer_from(row, fail)?;
@@ -750,22 +766,29 @@ impl Store for SqliteStore {
         query.push_bind(ms(now));
         query.push(", lease_until = ");
         query.push_bind(ms(lease_until));
-        query.push(" WHERE lease_owner = ");
+        query.push(", lease_owner = ");
         query.push_bind(owner.to_owned());
-        query.push(" AND status IN ('planned', 'deferred') AND id IN ");
+        query.push(" WHERE status IN ('planned', 'deferred') AND id IN (SELECT message_id FROM claims WHERE owner = ");
+        query.push_bind(owner.to_owned());
+        query.push(" AND message_id IN ");
         push_message_ids(&mut query, ids);
-        query.push(" RETURNING id");
+        query.push(") RETURNING id");
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
         let marked: Vec<String> = query
             .build_query_scalar()
             .fetch_all(&mut *tx)
             .await
             .map_err(&fail)?;
-        tx.commit().await.map_err(&fail)?;
-        Ok(marked
+        let marked: Vec<uuid::Uuid> = marked
             .iter()
             .filter_map(|id| uuid::Uuid::try_parse(id).ok())
-            .collect())
+            .collect();
+        if !marked.is_empty() {
+            // The outbox row holds the lease from here on.
+            drop_claims(&mut tx, owner, &marked, &fail).await?;
+        }
+        tx.commit().await.map_err(&fail)?;
+        Ok(marked)
     }
 
     async fn settle(
@@ -800,9 +823,16 @@ impl Store for SqliteStore {
                     .push_bind(i64::from(o.attempt.is_some()))
                     .push_bind(o.attempt.as_ref().map(|a| ms(a.started_at)));
             });
-            update.push(") AS v WHERE messages.id = v.column1 AND messages.lease_owner = ");
+            // Messages marked `sending` hold their lease in the row; those
+            // put back to wait without being sent, in `claims`.
+            update.push(") AS v WHERE messages.id = v.column1 AND (messages.lease_owner = ");
             update.push_bind(owner.to_owned());
+            update.push(" OR EXISTS (SELECT 1 FROM claims c WHERE c.message_id = messages.id AND c.owner = ");
+            update.push_bind(owner.to_owned());
+            update.push("))");
             update.build().execute(&mut *tx).await.map_err(&fail)?;
+            let ids: Vec<uuid::Uuid> = run.iter().map(|o| o.id).collect();
+            drop_claims(&mut tx, owner, &ids, &fail).await?;
             let attempts: Vec<_> = run
                 .iter()
                 .filter_map(|o| o.attempt.as_ref().map(|a| (o.id, a)))
