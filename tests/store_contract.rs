@@ -1332,6 +1332,37 @@ async fn a_crash_mid_send_leaves_only_the_in_flight_unknown(store: &Db) {
     let a = all.iter().find(|m| m.customer_id == "a").unwrap();
     assert_eq!(a.status, "unknown");
     assert!(a.reason.as_deref().unwrap().contains("not sent again"));
+    // The instance was alive after all. Putting the message back to wait
+    // is no longer its to do (that could send it twice)…
+    let a_claimed = claimed.iter().find(|m| m.id == in_flight).unwrap();
+    store
+        .settle(
+            "dead",
+            &[Settle::hold(a_claimed, after, "late".into())],
+            after,
+        )
+        .await
+        .unwrap();
+    let status_of_a = async || {
+        let all = store.messages(&MessageFilter::default()).await.unwrap();
+        all.into_iter()
+            .find(|m| m.customer_id == "a")
+            .unwrap()
+            .status
+    };
+    assert_eq!(status_of_a().await, "unknown");
+    // …but what its SMTP transaction ended in is the truth, and wins.
+    let mut sent = Settle::end(a_claimed, Status::Sent, "accepted: 250 ok".into());
+    sent.sent_at = Some(now);
+    sent.attempt = Some(Attempt {
+        started_at: now,
+        finished_at: now,
+        outcome: AttemptOutcome::Sent,
+        smtp_code: Some(250),
+        detail: "250 ok".into(),
+    });
+    store.settle("dead", &[sent], after).await.unwrap();
+    assert_eq!(status_of_a().await, "sent");
     // The other was never handed to the server: simply claimed again.
     let again = store
         .claim("next", after, after + Duration::minutes(10), 10)

@@ -1,19 +1,23 @@
--- Claims (leases on messages waiting to go) live in a small table of their
--- own. Delivery claims in due order, which need not be the order rows were
--- written in, so every write to a claimed outbox row dirties a page of its
--- own; a claim written into the outbox made that three writes a message
--- (claim, `sending`, outcome). Here the outbox row is written twice, and
--- the claim rows, few and short-lived, share a handful of pages.
--- A message marked `sending` carries its lease in the outbox row again
--- (lease_owner, lease_until), where recovery after a stop finds it.
+-- Leases on messages (claimed to be sent, then in flight) live in a small
+-- table of their own instead of in the outbox row. Delivery claims in due
+-- order, which need not be the order rows were written in, so each write to
+-- a claimed outbox row dirties a page of its own, and a write that made the
+-- row longer (an owner where there was none) could split that page. The
+-- outbox row is now written twice a message (`sending`, the outcome), the
+-- first time without growing; the lease rows, few and short-lived, share a
+-- handful of pages, and their expiry index is where recovery after a stop
+-- looks for interrupted sends.
 CREATE TABLE claims (
     message_id TEXT PRIMARY KEY NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
     owner      TEXT NOT NULL,
     until      TIMESTAMPTZ NOT NULL
 );
--- Claims taken before this migration move across.
+CREATE INDEX claims_by_until ON claims (until);
+-- Leases taken before this migration move across.
 INSERT INTO claims (message_id, owner, until)
     SELECT id, lease_owner, lease_until FROM messages
-    WHERE status IN ('planned', 'deferred') AND lease_owner IS NOT NULL AND lease_until IS NOT NULL;
-UPDATE messages SET lease_owner = NULL, lease_until = NULL
-    WHERE status IN ('planned', 'deferred') AND lease_owner IS NOT NULL;
+    WHERE status IN ('planned', 'deferred', 'sending')
+    AND lease_owner IS NOT NULL AND lease_until IS NOT NULL;
+DROP INDEX messages_in_flight;
+ALTER TABLE messages DROP COLUMN lease_owner;
+ALTER TABLE messages DROP COLUMN lease_until;

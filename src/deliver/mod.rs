@@ -245,8 +245,8 @@ impl Deliverer {
         let ((), (), mut outcome) = tokio::try_join!(produce, send, record)?;
         // A pass that sent ends as it began, looking for sends another
         // instance left unfinished. On PostgreSQL that look also walks, once,
-        // the in-flight index entries this pass's `sending` marks left dead,
-        // so the next pass's look finds them gone instead of reading each.
+        // the claim index entries this pass's sends left dead, so the next
+        // pass's look finds them gone instead of reading each.
         if outcome.sent + outcome.deferred + outcome.failed > 0 {
             outcome.recovered += store.recover_sending(now, self.resend_unknown).await?;
         }

@@ -741,7 +741,6 @@ impl Store for PgStore {
         let fail = self.fail("recording delivery outcomes");
         let mut tx = self.pool.begin().await.map_err(&fail)?;
         for run in outcomes.chunks(super::ROWS_PER_STATEMENT) {
-            // One statement a run: each message's new state, as arrays.
             let ids: Vec<String> = run.iter().map(|o| o.id.to_string()).collect();
             let status: Vec<&str> = run.iter().map(|o| o.status.as_str()).collect();
             let reason: Vec<Option<&str>> = run.iter().map(|o| o.reason.as_deref()).collect();
@@ -753,36 +752,20 @@ impl Store for PgStore {
                 .iter()
                 .map(|o| o.attempt.as_ref().map(|a| a.started_at))
                 .collect();
-            // Messages marked `sending` hold their lease in the row; those
-            // put back to wait without being sent, in `claims`, dropped here.
-            sqlx::query(
-                "WITH mine AS (DELETE FROM claims WHERE owner = $10 AND message_id = ANY($1) \
-                 RETURNING message_id) \
-                 UPDATE messages SET status = v.status, reason = v.reason, \
-                 not_before = COALESCE(v.not_before, messages.not_before), \
-                 subject = COALESCE(v.subject, messages.subject), \
-                 sent_at = COALESCE(v.sent_at, messages.sent_at), attempts = messages.attempts + v.tried, \
-                 first_attempt_at = COALESCE(messages.first_attempt_at, v.started), \
-                 lease_owner = NULL, lease_until = NULL, updated_at = $9 \
-                 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], \
-                 $6::timestamptz[], $7::int[], $8::timestamptz[]) \
-                 AS v(id, status, reason, not_before, subject, sent_at, tried, started) \
-                 WHERE messages.id = v.id \
-                 AND (messages.lease_owner = $10 OR messages.id IN (SELECT message_id FROM mine))",
-            )
-            .bind(&ids)
-            .bind(&status)
-            .bind(&reason)
-            .bind(&not_before)
-            .bind(&subject)
-            .bind(&sent_at)
-            .bind(&tried)
-            .bind(&started)
-            .bind(now)
-            .bind(owner)
-            .execute(&mut *tx)
-            .await
-            .map_err(&fail)?;
+            sqlx::query(sql::SETTLE_POSTGRES)
+                .bind(&ids)
+                .bind(&status)
+                .bind(&reason)
+                .bind(&not_before)
+                .bind(&subject)
+                .bind(&sent_at)
+                .bind(&tried)
+                .bind(&started)
+                .bind(now)
+                .bind(owner)
+                .execute(&mut *tx)
+                .await
+                .map_err(&fail)?;
             let attempts: Vec<_> = run
                 .iter()
                 .filter_map(|o| o.attempt.as_ref().map(|a| (o.id, a)))
@@ -882,12 +865,12 @@ impl Store for PgStore {
 
     async fn recover_sending(&self, now: DateTime<Utc>, resend: bool) -> Result<u64, Error> {
         let fail = self.fail("recovering interrupted sends");
-        // Look first, in lease order: a plain index scan, which marks the
+        // Look first, in expiry order: a plain index scan, which marks the
         // dead entries it passes (every message sent leaves one, until a
-        // vacuum) so that later looks skip them. The update alone is planned
-        // as a bitmap scan, which marks nothing and so read every entry
-        // left since the last vacuum, on every pass.
-        let any: Option<i32> = sqlx::query_scalar(sql::ANY_SENDING_EXPIRED_POSTGRES)
+        // vacuum) so that later looks skip them. A bitmap scan, which the
+        // planner may choose for the statements below, marks nothing and so
+        // would read every entry left since the last vacuum, on every pass.
+        let any: Option<i32> = sqlx::query_scalar(sql::ANY_CLAIM_EXPIRED_POSTGRES)
             .bind(now)
             .fetch_optional(&self.pool)
             .await
@@ -895,13 +878,20 @@ impl Store for PgStore {
         if any.is_none() {
             return Ok(0);
         }
+        let mut tx = self.pool.begin().await.map_err(&fail)?;
         let done = sqlx::query(sql::RECOVER_SENDING)
             .bind(now)
             .bind(if resend { "deferred" } else { "unknown" })
             .bind(super::recovered_reason(resend))
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(&fail)?;
+        sqlx::query(sql::DROP_EXPIRED_CLAIMS)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        tx.commit().await.map_err(&fail)?;
         Ok(done.rows_affected())
     }
 

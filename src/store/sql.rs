@@ -411,20 +411,46 @@ pub const CLAIM_SQLITE: &str = claim!("messages INDEXED BY messages_claim", "");
 /// claiming are skipped, never waited for.
 pub const CLAIM_POSTGRES: &str = claim!("messages", " FOR UPDATE SKIP LOCKED");
 
-/// Marks $3 `sending` at $2 with the lease, renewed to $4, moved from
-/// `claims` into the outbox row, where owner $1 still holds their claims;
-/// returns the ids marked. A message whose claim ran out and went to
-/// another instance is not marked, so it is not sent twice.
-pub const BEGIN_SENDING_POSTGRES: &str = "WITH mine AS (DELETE FROM claims \
+/// Marks $3 `sending` at $2 where owner $1 still holds their claims, and
+/// renews those claims to $4; returns the ids marked. A message whose claim
+/// ran out and went to another instance is not marked, so it is not sent
+/// twice. The outbox row changes only its status (same length) and time.
+pub const BEGIN_SENDING_POSTGRES: &str = "WITH mine AS (UPDATE claims SET until = $4 \
      WHERE owner = $1 AND message_id = ANY($3) RETURNING message_id) \
-     UPDATE messages SET status = 'sending', updated_at = $2, lease_owner = $1, lease_until = $4 \
+     UPDATE messages SET status = 'sending', updated_at = $2 \
      FROM mine WHERE messages.id = mine.message_id AND status IN ('planned', 'deferred') RETURNING id";
 /// The same on SQLite, in two statements of one transaction: this one
-/// marks (the times, the owner and the id list appended)…
+/// marks (the time, the owner and the id list appended)…
 pub const BEGIN_SENDING_SQLITE: &str = "UPDATE messages SET status = 'sending', updated_at = ";
-/// …and this one drops the claims of the messages marked (their ids, then
-/// the owner, appended). Settling drops them too.
+/// …and this one renews the claims of the messages marked (the new expiry,
+/// their ids and the owner appended).
+pub const RENEW_CLAIMS_SQLITE: &str = "UPDATE claims SET until = ";
+/// Settling drops the claims of the messages it records (their ids, then
+/// the owner, appended).
 pub const DROP_CLAIMS_SQLITE: &str = "DELETE FROM claims WHERE message_id IN ";
+/// Which settled rows may change: those the settling owner still claims,
+/// and a send recovery gave up on as `unknown` when the record is of an
+/// attempt: only the instance that began that send can have one, and what
+/// it says happened (the truth) wins over `unknown`.
+///
+/// On PostgreSQL, one statement a run: each message's new state as arrays
+/// ($1 ids … $8, at $9, by owner $10); `mine` holds the claims it drops.
+pub const SETTLE_POSTGRES: &str = "WITH mine AS (DELETE FROM claims \
+     WHERE owner = $10 AND message_id = ANY($1) RETURNING message_id) \
+     UPDATE messages SET status = v.status, reason = v.reason, \
+     not_before = COALESCE(v.not_before, messages.not_before), \
+     subject = COALESCE(v.subject, messages.subject), \
+     sent_at = COALESCE(v.sent_at, messages.sent_at), attempts = messages.attempts + v.tried, \
+     first_attempt_at = COALESCE(messages.first_attempt_at, v.started), updated_at = $9 \
+     FROM UNNEST($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], \
+     $6::timestamptz[], $7::int[], $8::timestamptz[]) \
+     AS v(id, status, reason, not_before, subject, sent_at, tried, started) \
+     WHERE messages.id = v.id AND ((messages.status = 'unknown' AND v.tried = 1) \
+     OR messages.id IN (SELECT message_id FROM mine))";
+/// The same on SQLite, where `v.column7` says an attempt was made; the
+/// owner follows, then `))`.
+pub const SETTLE_GUARD_SQLITE: &str = " AND ((messages.status = 'unknown' AND v.column7 = 1) \
+     OR EXISTS (SELECT 1 FROM claims c WHERE c.message_id = messages.id AND c.owner = ";
 
 /// What the worker needs to send one claimed message: the message, its
 /// customer, and any suppression of its category or of all mail. Each
@@ -480,17 +506,19 @@ pub const SENT_TO_POSTGRES: &str = per_customer!(
 
 /// Messages left `sending` by an instance whose lease ran out: their fate
 /// is unknown ($2 = 'unknown'), or they go again ($2 = 'deferred') when the
-/// operator chose `delivery.resend_unknown`.
-/// The owner stays: if that instance is alive after all and records the
-/// send, its record (the truth) wins over `unknown`.
-pub const RECOVER_SENDING: &str = "UPDATE messages SET status = $2, reason = $3, \
-     lease_until = NULL, updated_at = $1 \
-     WHERE status = 'sending' AND lease_until < $1";
+/// operator chose `delivery.resend_unknown`. `DROP_EXPIRED_CLAIMS` follows
+/// in the same transaction.
+pub const RECOVER_SENDING: &str = "UPDATE messages SET status = $2, reason = $3, updated_at = $1 \
+     WHERE status = 'sending' AND id IN (SELECT message_id FROM claims WHERE until < $1)";
+/// Claims that ran out: of the sends just recovered, and of instances that
+/// stopped before sending what they had claimed (those messages wait, and
+/// any instance may claim them).
+pub const DROP_EXPIRED_CLAIMS: &str = "DELETE FROM claims WHERE until < $1";
 
-/// Whether any message waits for `RECOVER_SENDING`, read through the
-/// in-flight index in its order (see `PgStore::recover_sending`).
-pub const ANY_SENDING_EXPIRED_POSTGRES: &str = "SELECT 1 FROM messages \
-     WHERE status = 'sending' AND lease_until < $1 ORDER BY lease_until LIMIT 1";
+/// Whether any claim has run out, read through the expiry index in its
+/// order (see `PgStore::recover_sending`).
+pub const ANY_CLAIM_EXPIRED_POSTGRES: &str =
+    "SELECT 1 FROM claims WHERE until < $1 ORDER BY until LIMIT 1";
 
 /// Every attempt at one message, oldest first.
 pub const SELECT_ATTEMPTS: &str = "SELECT started_at, finished_at, outcome, smtp_code, detail \

@@ -33,7 +33,14 @@ const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
+    /// Reads.
     pool: SqlitePool,
+    /// Every write transaction, on one connection. SQLite has one writer at
+    /// a time anyway; on a connection of their own, writers queue in the
+    /// pool and each starts the moment the last commits, where on several
+    /// connections they met at the file lock, and SQLite's busy handler
+    /// polls it with sleeps of 1 to 100 ms.
+    writer: SqlitePool,
     path: String,
 }
 
@@ -73,13 +80,24 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(options.busy_timeout)
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(options.max_connections.max(1))
-            .acquire_timeout(options.connect_timeout.max(options.busy_timeout))
-            .connect_with(connect)
+        let open = |connections: u32, connect: SqliteConnectOptions| {
+            SqlitePoolOptions::new()
+                .max_connections(connections)
+                .acquire_timeout(options.connect_timeout.max(options.busy_timeout))
+                .connect_with(connect)
+        };
+        // The writer first: it creates the file and turns WAL on.
+        let writer = open(1, connect.clone())
             .await
             .map_err(|e| classify(e, &shown, "opening the database"))?;
-        Ok(Self { pool, path: shown })
+        let pool = open(options.max_connections.max(1), connect)
+            .await
+            .map_err(|e| classify(e, &shown, "opening the database"))?;
+        Ok(Self {
+            pool,
+            writer,
+            path: shown,
+        })
     }
 
     fn fail(&self, doing: &'static str) -> impl Fn(sqlx::Error) -> Error + '_ {
@@ -151,8 +169,7 @@ fn push_message_ids(query: &mut QueryBuilder<Sqlite>, ids: &[uuid::Uuid]) {
     list.push_unseparated(")");
 }
 
-/// Drops the claims `owner` holds on `ids`: the messages were marked
-/// `sending` (the outbox row holds the lease now) or settled.
+/// Drops the claims `owner` holds on `ids`, whose messages were settled.
 async fn drop_claims(
     tx: &mut sqlx::Transaction<'_, Sqlite>,
     owner: &str,
@@ -330,7 +347,7 @@ async fn customer_of<'e>(
 impl Store for SqliteStore {
     async fn migrate(&self) -> Result<(), Error> {
         MIGRATOR
-            .run(&self.pool)
+            .run(&self.writer)
             .await
             .map_err(|e| super::migrate_error(e, |inner| classify(inner, &self.path, "migrating")))
     }
@@ -342,7 +359,7 @@ impl Store for SqliteStore {
     ) -> Result<WriteOutcome, Error> {
         let fail = self.fail("writing customers");
         let mut outcome = WriteOutcome::default();
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
+        let mut tx = self.writer.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
         for run in unique_runs(batch, |c| c.id.as_str()) {
             // BEGIN IMMEDIATE holds the write lock, so this count stays true
             // until the upsert below.
@@ -397,7 +414,7 @@ impl Store for SqliteStore {
     ) -> Result<WriteOutcome, Error> {
         let fail = self.fail("writing events");
         let mut outcome = WriteOutcome::default();
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
+        let mut tx = self.writer.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
         for run in batch.chunks(super::ROWS_PER_STATEMENT) {
             let mut insert = QueryBuilder::<Sqlite>::new(sql::INSERT_EVENTS);
             insert.push_values(run, |mut row, e| {
@@ -560,7 +577,7 @@ impl Store for SqliteStore {
 
     async fn replan_all(&self, fingerprint: &str) -> Result<(), Error> {
         let fail = self.fail("scheduling a full re-plan");
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
+        let mut tx = self.writer.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
         sqlx::query(sql::REPLAN_ALL_SQLITE)
             .execute(&mut *tx)
             .await
@@ -690,7 +707,7 @@ impl Store for SqliteStore {
 
     async fn record_plan(&self, plan: &PlanWrite, now: DateTime<Utc>) -> Result<(u64, u64), Error> {
         let fail = self.fail("recording a planning page");
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
+        let mut tx = self.writer.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
         update_planned_customers_in(&mut tx, plan, &fail).await?;
         insert_stage_changes_in(&mut tx, &plan.changes, &fail).await?;
         let planned = insert_messages_in(&mut tx, &plan.planned, now, &fail).await?;
@@ -709,7 +726,7 @@ impl Store for SqliteStore {
         let fail = self.fail("claiming messages to send");
         // One writer at a time on SQLite: the lease is taken under the
         // write lock, so no two claims can overlap.
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
+        let mut tx = self.writer.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
         let mut ids: Vec<String> = Vec::new();
         let mut above = i64::MIN;
         while ids.len() < limit as usize {
@@ -764,16 +781,12 @@ impl Store for SqliteStore {
         let fail = self.fail("marking messages as sending");
         let mut query = QueryBuilder::<Sqlite>::new(sql::BEGIN_SENDING_SQLITE);
         query.push_bind(ms(now));
-        query.push(", lease_until = ");
-        query.push_bind(ms(lease_until));
-        query.push(", lease_owner = ");
-        query.push_bind(owner.to_owned());
         query.push(" WHERE status IN ('planned', 'deferred') AND id IN (SELECT message_id FROM claims WHERE owner = ");
         query.push_bind(owner.to_owned());
         query.push(" AND message_id IN ");
         push_message_ids(&mut query, ids);
         query.push(") RETURNING id");
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
+        let mut tx = self.writer.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
         let marked: Vec<String> = query
             .build_query_scalar()
             .fetch_all(&mut *tx)
@@ -784,8 +797,13 @@ impl Store for SqliteStore {
             .filter_map(|id| uuid::Uuid::try_parse(id).ok())
             .collect();
         if !marked.is_empty() {
-            // The outbox row holds the lease from here on.
-            drop_claims(&mut tx, owner, &marked, &fail).await?;
+            let mut renew = QueryBuilder::<Sqlite>::new(sql::RENEW_CLAIMS_SQLITE);
+            renew.push_bind(ms(lease_until));
+            renew.push(" WHERE message_id IN ");
+            push_message_ids(&mut renew, &marked);
+            renew.push(" AND owner = ");
+            renew.push_bind(owner.to_owned());
+            renew.build().execute(&mut *tx).await.map_err(&fail)?;
         }
         tx.commit().await.map_err(&fail)?;
         Ok(marked)
@@ -801,15 +819,14 @@ impl Store for SqliteStore {
             return Ok(());
         }
         let fail = self.fail("recording delivery outcomes");
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
+        let mut tx = self.writer.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
         for run in outcomes.chunks(super::ROWS_PER_STATEMENT / 2) {
             // One statement a run: each message's new state joined by id.
             let mut update = QueryBuilder::<Sqlite>::new(
                 "UPDATE messages SET status = v.column2, reason = v.column3, \
                  not_before = COALESCE(v.column4, not_before), subject = COALESCE(v.column5, subject), \
                  sent_at = COALESCE(v.column6, sent_at), attempts = attempts + v.column7, \
-                 first_attempt_at = COALESCE(first_attempt_at, v.column8), \
-                 lease_owner = NULL, lease_until = NULL, updated_at = ",
+                 first_attempt_at = COALESCE(first_attempt_at, v.column8), updated_at = ",
             );
             update.push_bind(ms(now));
             update.push(" FROM (");
@@ -823,11 +840,8 @@ impl Store for SqliteStore {
                     .push_bind(i64::from(o.attempt.is_some()))
                     .push_bind(o.attempt.as_ref().map(|a| ms(a.started_at)));
             });
-            // Messages marked `sending` hold their lease in the row; those
-            // put back to wait without being sent, in `claims`.
-            update.push(") AS v WHERE messages.id = v.column1 AND (messages.lease_owner = ");
-            update.push_bind(owner.to_owned());
-            update.push(" OR EXISTS (SELECT 1 FROM claims c WHERE c.message_id = messages.id AND c.owner = ");
+            update.push(") AS v WHERE messages.id = v.column1");
+            update.push(sql::SETTLE_GUARD_SQLITE);
             update.push_bind(owner.to_owned());
             update.push("))");
             update.build().execute(&mut *tx).await.map_err(&fail)?;
@@ -924,11 +938,16 @@ impl Store for SqliteStore {
 
     async fn recover_sending(&self, now: DateTime<Utc>, resend: bool) -> Result<u64, Error> {
         let fail = self.fail("recovering interrupted sends");
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
+        let mut tx = self.writer.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
         let done = sqlx::query(sql::RECOVER_SENDING)
             .bind(ms(now))
             .bind(if resend { "deferred" } else { "unknown" })
             .bind(super::recovered_reason(resend))
+            .execute(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        sqlx::query(sql::DROP_EXPIRED_CLAIMS)
+            .bind(ms(now))
             .execute(&mut *tx)
             .await
             .map_err(&fail)?;
@@ -967,7 +986,7 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<Option<CustomerId>, Error> {
         let fail = self.fail("recording a response");
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
+        let mut tx = self.writer.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
         let customer = customer_of(&mut *tx, message, &fail).await?;
         let Some(customer) = customer else {
             return Ok(None);
@@ -1009,7 +1028,7 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<Option<CustomerId>, Error> {
         let fail = self.fail("recording a customer's preferences");
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
+        let mut tx = self.writer.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
         let customer = customer_of(&mut *tx, message, &fail).await?;
         let Some(customer) = customer else {
             return Ok(None);
@@ -1053,7 +1072,7 @@ impl Store for SqliteStore {
         mail: &super::InboundMail,
     ) -> Result<super::InboundRecorded, Error> {
         let fail = self.fail("recording inbound mail");
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
+        let mut tx = self.writer.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
         // The message it answers: the reply token names it outright; a
         // Message-ID of ours must match the stored one whole.
         let mut matched: Option<(uuid::Uuid, String)> = None;
@@ -1192,7 +1211,7 @@ impl Store for SqliteStore {
 
     async fn create_incident(&self, incident: &Incident) -> Result<bool, Error> {
         let fail = self.fail("recording an incident");
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
+        let mut tx = self.writer.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
         let done = sqlx::query(sql::INSERT_INCIDENT)
             .bind(&incident.id)
             .bind(incident.kind.as_str())
@@ -1269,7 +1288,7 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<u64, Error> {
         let fail = self.fail("recording incident notices");
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
+        let mut tx = self.writer.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
         for run in affected.chunks(super::ROWS_PER_STATEMENT) {
             let mut insert = QueryBuilder::<Sqlite>::new(sql::INSERT_AFFECTED);
             insert.push_values(run, |mut row, id| {
@@ -1302,7 +1321,7 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<Option<i64>, Error> {
         let fail = self.fail("recording an incident update");
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
+        let mut tx = self.writer.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
         let changed = sqlx::query(sql::UPDATE_INCIDENT)
             .bind(id)
             .bind(status.map(IncidentStatus::as_str))
@@ -1335,7 +1354,7 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<bool, Error> {
         let fail = self.fail("closing an incident");
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
+        let mut tx = self.writer.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
         let closed = sqlx::query(sql::CLOSE_INCIDENT)
             .bind(id)
             .bind(status.as_str())
@@ -1388,7 +1407,7 @@ impl Store for SqliteStore {
 
     async fn prune_attempts(&self, before: DateTime<Utc>) -> Result<u64, Error> {
         let fail = self.fail("deleting old delivery attempts");
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
+        let mut tx = self.writer.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
         let done = sqlx::query(sql::PRUNE_ATTEMPTS)
             .bind(ms(before))
             .execute(&mut *tx)
@@ -1404,6 +1423,7 @@ impl Store for SqliteStore {
 
     async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 }
 
@@ -1424,26 +1444,24 @@ mod tests {
         let store = SqliteStore::connect(&dir.path().join("nested/dir/tend.db"), &options)
             .await
             .unwrap();
-        let mut conn = store.pool.acquire().await.unwrap();
-        let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
-            .fetch_one(&mut *conn)
-            .await
-            .unwrap();
-        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
-            .fetch_one(&mut *conn)
-            .await
-            .unwrap();
-        let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
-            .fetch_one(&mut *conn)
-            .await
-            .unwrap();
-        let foreign_keys: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
-            .fetch_one(&mut *conn)
-            .await
-            .unwrap();
-        assert_eq!(journal, "wal");
-        assert_eq!(synchronous, 2, "FULL");
-        assert_eq!(busy, 1234);
-        assert_eq!(foreign_keys, 1);
+        for pool in [&store.pool, &store.writer] {
+            let mut conn = pool.acquire().await.unwrap();
+            let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+            assert_eq!(journal, "wal");
+            for (pragma, expected) in [
+                ("PRAGMA synchronous", 2), // FULL
+                ("PRAGMA busy_timeout", 1234),
+                ("PRAGMA foreign_keys", 1),
+            ] {
+                let value: i64 = sqlx::query_scalar(pragma)
+                    .fetch_one(&mut *conn)
+                    .await
+                    .unwrap();
+                assert_eq!(value, expected, "{pragma}");
+            }
+        }
     }
 }
