@@ -31,6 +31,15 @@ pub struct PlanOutcome {
     pub planned: u64,
     pub expired: u64,
     pub stage_changes: u64,
+    /// Customers whose next planning time was written.
+    pub customers: u64,
+}
+
+impl PlanOutcome {
+    /// Rows the pass wrote or rewrote.
+    pub fn rewritten(&self) -> u64 {
+        self.planned + self.expired + self.stage_changes + self.customers
+    }
 }
 
 impl std::ops::AddAssign for PlanOutcome {
@@ -38,6 +47,7 @@ impl std::ops::AddAssign for PlanOutcome {
         self.planned += more.planned;
         self.expired += more.expired;
         self.stage_changes += more.stage_changes;
+        self.customers += more.customers;
     }
 }
 
@@ -320,6 +330,7 @@ impl Planner {
             planned,
             expired,
             stage_changes: plan.changes.len() as u64,
+            customers: plan.next.len() as u64,
         })
     }
 

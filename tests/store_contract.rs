@@ -47,6 +47,7 @@ contract!(
     a_crash_mid_send_leaves_only_the_in_flight_unknown,
     settling_records_attempts_and_suppressions,
     migrations_are_idempotent,
+    tidying_keeps_everything,
     customers_round_trip_every_field,
     upsert_inserts_then_replaces_and_keeps_created_at,
     a_repeated_id_in_one_batch_is_an_update_and_the_last_wins,
@@ -1384,6 +1385,49 @@ async fn a_crash_mid_send_leaves_only_the_in_flight_unknown(store: &Db) {
         .unwrap();
     assert_eq!(resent.len(), 1);
     assert_eq!(resent[0].status, Status::Deferred);
+}
+
+async fn tidying_keeps_everything(store: &Db) {
+    store
+        .upsert_customers(&[customer("a"), customer("b")], t0())
+        .await
+        .unwrap();
+    plan_messages(
+        store,
+        &[
+            message("a", "welcome", "signup_at"),
+            message("b", "welcome", "signup_at"),
+        ],
+        t0(),
+    )
+    .await
+    .unwrap();
+    let now = t0() + Duration::hours(2);
+    let claimed = store
+        .claim("w", now, now + Duration::minutes(10), 1)
+        .await
+        .unwrap();
+    store
+        .settle(
+            "w",
+            &[Settle::end(&claimed[0], Status::Failed, "gone".into())],
+            now,
+        )
+        .await
+        .unwrap();
+    // On PostgreSQL a vacuum, which no transaction may hold.
+    store.tidy().await.unwrap();
+    let all = store.messages(&MessageFilter::default()).await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(store.count_customers().await.unwrap(), 2);
+    assert_eq!(
+        store
+            .claim("v", now, now + Duration::minutes(10), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 async fn settling_records_attempts_and_suppressions(store: &Db) {

@@ -51,6 +51,8 @@ pub async fn run(path: &ConfigPath, env: &Env, args: TickArgs) -> anyhow::Result
     let planning = started.elapsed();
     let delivered = deliverer.deliver_once(&store, now).await;
     let delivery = started.elapsed() - planning;
+    let delivered_rows = delivered.as_ref().map_or(0, |d| d.rewritten());
+    crate::store::tidy_after(&store, planned.rewritten() + delivered_rows).await;
     deliverer.close().await;
     // Then the reply mailbox; a failed delivery is reported first.
     let inbound = match &delivered {

@@ -222,6 +222,7 @@ pub async fn plan_pass(shared: &Shared) -> anyhow::Result<()> {
         tracing::info!(planned = outcome.planned, "planned");
         shared.wake_deliver.notify_one();
     }
+    crate::store::tidy_after(&shared.store, outcome.rewritten()).await;
     Ok(())
 }
 
@@ -235,6 +236,7 @@ pub async fn deliver_pass(shared: &Shared) -> anyhow::Result<()> {
         .deliver_until(&shared.store, now, &shared.stop)
         .await?;
     crate::telemetry::deliver_pass(started.elapsed());
+    crate::store::tidy_after(&shared.store, outcome.rewritten()).await;
     crate::telemetry::outbox_due(shared.store.count_due(now).await?);
     if outcome != Default::default() {
         tracing::info!(

@@ -63,6 +63,17 @@ pub struct DeliverOutcome {
 }
 
 impl DeliverOutcome {
+    /// Outbox rows the pass rewrote: every message it recorded or put back.
+    pub fn rewritten(&self) -> u64 {
+        self.sent
+            + self.deferred
+            + self.failed
+            + self.suppressed
+            + self.expired
+            + self.held
+            + self.recovered
+    }
+
     /// Counts what became of one message; true when it reached a status
     /// (rather than going back to wait).
     fn count(&mut self, settle: &Settle, held: bool) -> bool {

@@ -273,6 +273,17 @@ pub trait Store {
     /// how many went.
     async fn prune_attempts(&self, before: DateTime<Utc>) -> Result<u64, Error>;
 
+    /// Tidies up after a pass that rewrote many rows (see [`tidy_after`]):
+    /// on PostgreSQL, vacuums and analyzes the tables planning and delivery
+    /// rewrite. Every rewritten row leaves a dead version and dead index
+    /// entries behind, and the next passes read past them (the due
+    /// customers and the claimable messages are read from the start of
+    /// their indexes, where the dead entries gather) until a vacuum removes
+    /// them; autovacuum gets there in its own time, or never where it is
+    /// off. A first pass also leaves tables without statistics. SQLite
+    /// removes what it deletes at once, and has nothing to do here.
+    async fn tidy(&self) -> Result<(), Error>;
+
     /// Becomes the one instance that plans, if no other is planning now.
     /// `None` means another instance leads; planning is then skipped (it
     /// would be safe, only wasted). SQLite has one instance per file, which
@@ -622,6 +633,32 @@ pub enum Db {
     Postgres(postgres::PgStore),
 }
 
+/// Rows a pass must have rewritten before tend tidies the store after it: a
+/// first pass over an import, a backlog delivered. A vacuum reads every page
+/// of the tables, so smaller passes are left to autovacuum.
+pub const BULK_ROWS: u64 = 10_000;
+
+/// Tidies the store ([`Store::tidy`]) when a pass rewrote at least
+/// [`BULK_ROWS`] rows. A failure (a role that does not own the tables, say)
+/// is logged and does not fail the pass: what was planned or sent stands.
+pub async fn tidy_after(store: &impl Store, rewritten: u64) {
+    if rewritten < BULK_ROWS {
+        return;
+    }
+    let started = std::time::Instant::now();
+    match store.tidy().await {
+        Ok(()) => tracing::info!(
+            rows = rewritten,
+            seconds = started.elapsed().as_secs_f64(),
+            "tidied the store after a large pass"
+        ),
+        Err(e) => tracing::warn!(
+            error = %e,
+            "could not vacuum after a large pass; until autovacuum does, the next passes read past what it left"
+        ),
+    }
+}
+
 /// How to connect.
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {
@@ -784,6 +821,9 @@ impl Store for Db {
     }
     async fn prune_attempts(&self, before: DateTime<Utc>) -> Result<u64, Error> {
         dispatch!(self, s => s.prune_attempts(before).await)
+    }
+    async fn tidy(&self) -> Result<(), Error> {
+        dispatch!(self, s => s.tidy().await)
     }
     async fn record_response(
         &self,

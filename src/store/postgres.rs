@@ -1347,6 +1347,15 @@ impl Store for PgStore {
             .map_err(self.fail("reading responses"))
     }
 
+    async fn tidy(&self) -> Result<(), Error> {
+        // VACUUM runs outside any transaction: the simple protocol, as is.
+        sqlx::raw_sql(sql::TIDY_POSTGRES)
+            .execute(&self.pool)
+            .await
+            .map_err(self.fail("vacuuming after a large pass"))?;
+        Ok(())
+    }
+
     async fn prune_attempts(&self, before: DateTime<Utc>) -> Result<u64, Error> {
         let done = sqlx::query(sql::PRUNE_ATTEMPTS)
             .bind(before)

@@ -520,6 +520,10 @@ pub const DROP_EXPIRED_CLAIMS: &str = "DELETE FROM claims WHERE until < $1";
 pub const ANY_CLAIM_EXPIRED_POSTGRES: &str =
     "SELECT 1 FROM claims WHERE until < $1 ORDER BY until LIMIT 1";
 
+/// What a large planning or delivery pass rewrites, vacuumed and analyzed
+/// after it on PostgreSQL (`Store::tidy`).
+pub const TIDY_POSTGRES: &str = "VACUUM (ANALYZE) customers, messages, claims, stage_changes";
+
 /// Every attempt at one message, oldest first.
 pub const SELECT_ATTEMPTS: &str = "SELECT started_at, finished_at, outcome, smtp_code, detail \
      FROM attempts WHERE message_id = $1 ORDER BY seq";

@@ -1421,6 +1421,10 @@ impl Store for SqliteStore {
         Ok(Some(super::PlanningLead::sole()))
     }
 
+    async fn tidy(&self) -> Result<(), Error> {
+        Ok(())
+    }
+
     async fn close(&self) {
         self.pool.close().await;
         self.writer.close().await;
