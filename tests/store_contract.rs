@@ -66,6 +66,25 @@ contract!(
     a_planning_page_is_recorded_whole,
 );
 
+/// Customers `a` and `b`, each with a welcome message due an hour after
+/// `t0`.
+async fn welcome_a_and_b(store: &Db) {
+    store
+        .upsert_customers(&[customer("a"), customer("b")], t0())
+        .await
+        .unwrap();
+    plan_messages(
+        store,
+        &[
+            message("a", "welcome", "signup_at"),
+            message("b", "welcome", "signup_at"),
+        ],
+        t0(),
+    )
+    .await
+    .unwrap();
+}
+
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 1, 9, 30, 0).unwrap()
 }
@@ -1208,20 +1227,7 @@ async fn claims_lease_each_message_to_one_instance(store: &Db) {
 }
 
 async fn a_message_put_back_to_wait_is_free_to_claim(store: &Db) {
-    store
-        .upsert_customers(&[customer("a"), customer("b")], t0())
-        .await
-        .unwrap();
-    plan_messages(
-        store,
-        &[
-            message("a", "welcome", "signup_at"),
-            message("b", "welcome", "signup_at"),
-        ],
-        t0(),
-    )
-    .await
-    .unwrap();
+    welcome_a_and_b(store).await;
     let now = t0() + Duration::hours(2);
     let lease = now + Duration::minutes(10);
     let claimed = store.claim("w", now, lease, 10).await.unwrap();
@@ -1294,20 +1300,7 @@ async fn a_message_put_back_to_wait_is_free_to_claim(store: &Db) {
 }
 
 async fn a_crash_mid_send_leaves_only_the_in_flight_unknown(store: &Db) {
-    store
-        .upsert_customers(&[customer("a"), customer("b")], t0())
-        .await
-        .unwrap();
-    plan_messages(
-        store,
-        &[
-            message("a", "welcome", "signup_at"),
-            message("b", "welcome", "signup_at"),
-        ],
-        t0(),
-    )
-    .await
-    .unwrap();
+    welcome_a_and_b(store).await;
     let now = t0() + Duration::hours(2);
     let lease = now + Duration::minutes(10);
     let claimed = store.claim("dead", now, lease, 10).await.unwrap();
@@ -1388,20 +1381,7 @@ async fn a_crash_mid_send_leaves_only_the_in_flight_unknown(store: &Db) {
 }
 
 async fn tidying_keeps_everything(store: &Db) {
-    store
-        .upsert_customers(&[customer("a"), customer("b")], t0())
-        .await
-        .unwrap();
-    plan_messages(
-        store,
-        &[
-            message("a", "welcome", "signup_at"),
-            message("b", "welcome", "signup_at"),
-        ],
-        t0(),
-    )
-    .await
-    .unwrap();
+    welcome_a_and_b(store).await;
     let now = t0() + Duration::hours(2);
     let claimed = store
         .claim("w", now, now + Duration::minutes(10), 1)
@@ -1556,20 +1536,7 @@ async fn claims_take_the_most_important_first(store: &Db) {
 
 /// Customers a and b with a welcome each: (tend's id, Message-ID).
 async fn welcomes_to_a_and_b(store: &Db) -> [(uuid::Uuid, String); 2] {
-    store
-        .upsert_customers(&[customer("a"), customer("b")], t0())
-        .await
-        .unwrap();
-    plan_messages(
-        store,
-        &[
-            message("a", "welcome", "signup_at"),
-            message("b", "welcome", "signup_at"),
-        ],
-        t0(),
-    )
-    .await
-    .unwrap();
+    welcome_a_and_b(store).await;
     let views = store.messages(&MessageFilter::default()).await.unwrap();
     ["a", "b"].map(|who| {
         let view = views.iter().find(|v| v.customer_id == who).unwrap();
