@@ -51,14 +51,15 @@ pub async fn run(path: &ConfigPath, env: &Env, args: TickArgs) -> anyhow::Result
     let planning = started.elapsed();
     let delivered = deliverer.deliver_once(&store, now).await;
     let delivery = started.elapsed() - planning;
-    let delivered_rows = delivered.as_ref().map_or(0, |d| d.rewritten());
-    crate::store::tidy_after(&store, planned.rewritten() + delivered_rows).await;
     deliverer.close().await;
     // Then the reply mailbox; a failed delivery is reported first.
     let inbound = match &delivered {
         Ok(_) => Some(poll_mailbox(&loaded, &store, now).await),
         Err(_) => None,
     };
+    // Last, with the mail out and the SMTP connections closed.
+    let delivered_rows = delivered.as_ref().map_or(0, |d| d.rewritten());
+    crate::store::tidy_after(&store, planned.rewritten() + delivered_rows).await;
     store.close().await;
     let delivered = delivered?;
     let inbound = inbound.transpose()?.flatten();
