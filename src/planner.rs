@@ -212,6 +212,9 @@ impl Planner {
         }
         let cron = Arc::new(CronMemo::default());
         let mut outcome = self.plan_due(store, now, &cron).await?;
+        // Once more from the start after a pass that wrote anything: it
+        // plans customers marked behind the cursor during the pass, and on
+        // PostgreSQL marks the index entries the pass left dead.
         if outcome != PlanOutcome::default() {
             outcome += self.plan_due(store, now, &cron).await?;
         }

@@ -281,8 +281,9 @@ pub trait Store {
     /// their indexes, where the dead entries gather) until a vacuum removes
     /// them; autovacuum gets there in its own time, or never where it is
     /// off. A first pass also leaves tables without statistics. SQLite
-    /// removes what it deletes at once, and has nothing to do here.
-    async fn tidy(&self) -> Result<(), Error>;
+    /// removes what it deletes at once, and has nothing to do here. Says
+    /// whether there was anything to do.
+    async fn tidy(&self) -> Result<bool, Error>;
 
     /// Becomes the one instance that plans, if no other is planning now.
     /// `None` means another instance leads; planning is then skipped (it
@@ -542,6 +543,7 @@ pub struct NextCheck {
 /// moved to, if it moved. One update a customer: the stage and the next
 /// check are written together, so a first pass leaves one new row version
 /// per customer, not two.
+///
 /// The row, as both backends bind it: `v(id, at, seen, moved, stage,
 /// entered)` of `sql::update_planned_customers!`.
 #[derive(Debug, Clone, Copy)]
@@ -647,7 +649,8 @@ pub async fn tidy_after(store: &impl Store, rewritten: u64) {
     }
     let started = std::time::Instant::now();
     match store.tidy().await {
-        Ok(()) => tracing::info!(
+        Ok(false) => {}
+        Ok(true) => tracing::info!(
             rows = rewritten,
             seconds = started.elapsed().as_secs_f64(),
             "tidied the store after a large pass"
@@ -822,7 +825,7 @@ impl Store for Db {
     async fn prune_attempts(&self, before: DateTime<Utc>) -> Result<u64, Error> {
         dispatch!(self, s => s.prune_attempts(before).await)
     }
-    async fn tidy(&self) -> Result<(), Error> {
+    async fn tidy(&self) -> Result<bool, Error> {
         dispatch!(self, s => s.tidy().await)
     }
     async fn record_response(

@@ -1347,7 +1347,7 @@ impl Store for PgStore {
             .map_err(self.fail("reading responses"))
     }
 
-    async fn tidy(&self) -> Result<(), Error> {
+    async fn tidy(&self) -> Result<bool, Error> {
         let fail = self.fail("vacuuming after a large pass");
         // A connection of its own: no pooled connection waits the seconds a
         // vacuum takes, and that expected length is not logged as a slow
@@ -1362,7 +1362,7 @@ impl Store for PgStore {
             .await
             .map_err(&fail)?;
         conn.close().await.map_err(&fail)?;
-        Ok(())
+        Ok(true)
     }
 
     async fn prune_attempts(&self, before: DateTime<Utc>) -> Result<u64, Error> {

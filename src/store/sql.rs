@@ -420,14 +420,13 @@ pub const BEGIN_SENDING_POSTGRES: &str = "WITH mine AS (UPDATE claims SET until 
      UPDATE messages SET status = 'sending', updated_at = $2 \
      FROM mine WHERE messages.id = mine.message_id AND status IN ('planned', 'deferred') RETURNING id";
 /// The same on SQLite, in two statements of one transaction: this one
-/// marks (the time, the owner and the id list appended)…
+/// marks (the time, then the claims of the owner on the ids, appended)…
 pub const BEGIN_SENDING_SQLITE: &str = "UPDATE messages SET status = 'sending', updated_at = ";
-/// …and this one renews the claims of the messages marked (the new expiry,
-/// their ids and the owner appended).
+/// …and this one renews those claims (the new expiry, then the claims).
 pub const RENEW_CLAIMS_SQLITE: &str = "UPDATE claims SET until = ";
-/// Settling drops the claims of the messages it records (their ids, then
-/// the owner, appended).
-pub const DROP_CLAIMS_SQLITE: &str = "DELETE FROM claims WHERE message_id IN ";
+/// Settling drops the claims of the messages it records (the claims
+/// appended).
+pub const DROP_CLAIMS_SQLITE: &str = "DELETE FROM claims WHERE ";
 /// Which settled rows may change: those the settling owner still claims,
 /// and a send recovery gave up on as `unknown` when the record is of an
 /// attempt: only the instance that began that send can have one, and what

@@ -169,6 +169,14 @@ fn push_message_ids(query: &mut QueryBuilder<Sqlite>, ids: &[uuid::Uuid]) {
     list.push_unseparated(")");
 }
 
+/// Appends the condition that picks the claims `owner` holds on `ids`.
+fn push_claims_of(query: &mut QueryBuilder<Sqlite>, owner: &str, ids: &[uuid::Uuid]) {
+    query.push("message_id IN ");
+    push_message_ids(query, ids);
+    query.push(" AND owner = ");
+    query.push_bind(owner.to_owned());
+}
+
 /// Drops the claims `owner` holds on `ids`, whose messages were settled.
 async fn drop_claims(
     tx: &mut sqlx::Transaction<'_, Sqlite>,
@@ -177,9 +185,7 @@ async fn drop_claims(
     fail: &impl Fn(sqlx::Error) -> Error,
 ) -> Result<(), Error> {
     let mut query = QueryBuilder::<Sqlite>::new(sql::DROP_CLAIMS_SQLITE);
-    push_message_ids(&mut query, ids);
-    query.push(" AND owner = ");
-    query.push_bind(owner.to_owned());
+    push_claims_of(&mut query, owner, ids);
     query.build().execute(&mut **tx).await.map_err(fail)?;
     Ok(())
 }
@@ -781,10 +787,8 @@ impl Store for SqliteStore {
         let fail = self.fail("marking messages as sending");
         let mut query = QueryBuilder::<Sqlite>::new(sql::BEGIN_SENDING_SQLITE);
         query.push_bind(ms(now));
-        query.push(" WHERE status IN ('planned', 'deferred') AND id IN (SELECT message_id FROM claims WHERE owner = ");
-        query.push_bind(owner.to_owned());
-        query.push(" AND message_id IN ");
-        push_message_ids(&mut query, ids);
+        query.push(" WHERE status IN ('planned', 'deferred') AND id IN (SELECT message_id FROM claims WHERE ");
+        push_claims_of(&mut query, owner, ids);
         query.push(") RETURNING id");
         let mut tx = self.writer.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
         let marked: Vec<String> = query
@@ -799,10 +803,8 @@ impl Store for SqliteStore {
         if !marked.is_empty() {
             let mut renew = QueryBuilder::<Sqlite>::new(sql::RENEW_CLAIMS_SQLITE);
             renew.push_bind(ms(lease_until));
-            renew.push(" WHERE message_id IN ");
-            push_message_ids(&mut renew, &marked);
-            renew.push(" AND owner = ");
-            renew.push_bind(owner.to_owned());
+            renew.push(" WHERE ");
+            push_claims_of(&mut renew, owner, &marked);
             renew.build().execute(&mut *tx).await.map_err(&fail)?;
         }
         tx.commit().await.map_err(&fail)?;
@@ -1421,8 +1423,8 @@ impl Store for SqliteStore {
         Ok(Some(super::PlanningLead::sole()))
     }
 
-    async fn tidy(&self) -> Result<(), Error> {
-        Ok(())
+    async fn tidy(&self) -> Result<bool, Error> {
+        Ok(false)
     }
 
     async fn close(&self) {
