@@ -414,6 +414,58 @@ fn check_and_usage_exit_codes() {
     );
 }
 
+/// PostgreSQL on a Unix socket: `host=` names the socket's directory. The
+/// socket here is the test's own, passing bytes to the server's TCP port,
+/// so it does not depend on where the server keeps its socket.
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_is_reached_on_a_unix_socket_and_a_dead_one_is_named() {
+    use std::str::FromStr;
+    let pg = common::PgDatabase::create().await;
+    let server = sqlx::postgres::PgConnectOptions::from_str(&pg.url).unwrap();
+    let (host, port) = (server.get_host().to_owned(), server.get_port());
+    let sockets = tempfile::tempdir().unwrap();
+    let listener = tokio::net::UnixListener::bind(sockets.path().join(".s.PGSQL.5432")).unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let mut upstream = tokio::net::TcpStream::connect((host.as_str(), port))
+                .await
+                .unwrap();
+            tokio::spawn(async move {
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+            });
+        }
+    });
+    let dir = sockets.path().display().to_string();
+    let url = format!("postgres://postgres@localhost/{}?host={dir}", pg.name);
+    let p = Project::new("").env("TEND__DATABASE__URL", &url);
+    let run = tokio::task::spawn_blocking(move || p.tend(&["migrate"]))
+        .await
+        .unwrap();
+    run.expect_code(0);
+
+    // A socket file nobody listens on any more: refused, said as such
+    // (the pool alone would retry until the timeout, then say "timed out").
+    let dead = tempfile::tempdir().unwrap();
+    drop(std::os::unix::net::UnixListener::bind(dead.path().join(".s.PGSQL.5432")).unwrap());
+    let url = format!(
+        "postgres://postgres@localhost/tend?host={}",
+        dead.path().display()
+    );
+    let p =
+        Project::new("[database]\nconnect_timeout = \"60s\"\n").env("TEND__DATABASE__URL", &url);
+    let run = tokio::task::spawn_blocking(move || p.tend(&["migrate"]).expect_code(1))
+        .await
+        .unwrap();
+    let err = run.stderr();
+    assert!(
+        err.starts_with(
+            "error: cannot connect to PostgreSQL at postgres://postgres@localhost/tend"
+        ) && err.contains("refused")
+            && err.contains("start PostgreSQL or fix database.url"),
+        "{err}"
+    );
+}
+
 #[test]
 fn unreachable_and_locked_databases_say_what_to_do() {
     let p = Project::new("").env(

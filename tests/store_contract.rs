@@ -42,6 +42,7 @@ contract!(
     a_mark_made_while_a_page_is_planned_is_not_lost,
     due_messages_are_counted_until_they_go,
     claims_take_the_most_important_first,
+    claims_pass_over_priorities_with_nothing_due,
     claims_lease_each_message_to_one_instance,
     a_message_put_back_to_wait_is_free_to_claim,
     a_crash_mid_send_leaves_only_the_in_flight_unknown,
@@ -1532,6 +1533,52 @@ async fn claims_take_the_most_important_first(store: &Db) {
         .await
         .unwrap();
     assert_eq!(rest.len(), 2);
+}
+
+async fn claims_pass_over_priorities_with_nothing_due(store: &Db) {
+    let customers: Vec<_> = (0..6).map(|i| customer(&format!("c{i}"))).collect();
+    store.upsert_customers(&customers, t0()).await.unwrap();
+    // Priorities 0 and 5 wait for later; only priority 2 is due at t0.
+    let batch: Vec<_> = (0..6)
+        .map(|i| {
+            let mut m = message(&format!("c{i}"), "s", "o");
+            m.priority = [0, 2, 5][i % 3];
+            m.not_before = if i % 3 == 1 {
+                t0() - Duration::minutes(i as i64)
+            } else {
+                t0() + Duration::minutes(30 + i as i64)
+            };
+            m
+        })
+        .collect();
+    plan_messages(store, &batch, t0()).await.unwrap();
+    // Leases that outlast the test: nothing claimed comes back.
+    let claim = |now: DateTime<Utc>| async move {
+        let taken = store
+            .claim("w", now, t0() + Duration::hours(2), 10)
+            .await
+            .unwrap();
+        taken
+            .iter()
+            .map(|m| m.customer.record.id.as_str().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        claim(t0() - Duration::minutes(5)).await,
+        Vec::<String>::new(),
+        "nothing is due yet"
+    );
+    assert_eq!(claim(t0()).await, ["c4", "c1"], "only what is due");
+    assert_eq!(
+        claim(t0() + Duration::minutes(29)).await,
+        Vec::<String>::new(),
+        "the rest is still waiting"
+    );
+    assert_eq!(
+        claim(t0() + Duration::minutes(40)).await,
+        ["c0", "c3", "c2", "c5"],
+        "then both other priorities, the most important first"
+    );
 }
 
 /// Customers a and b with a welcome each: (tend's id, Message-ID).

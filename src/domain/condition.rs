@@ -9,7 +9,7 @@
 //! one) is an evaluation error, which callers treat as "does not hold".
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, mpsc};
 
 use cel::extractors::Arguments;
 use cel::objects::Map;
@@ -21,6 +21,44 @@ use super::span::Span;
 
 /// The parser recurses deeply on nested expressions; give it room.
 const PARSER_STACK: usize = 16 * 1024 * 1024;
+
+/// A condition's text, and where its parse goes.
+type ParseJob = (String, mpsc::Sender<Result<Program, String>>);
+
+/// Parses `source` on the parser's thread. The outer error says the parser
+/// itself failed; the inner one is what CEL says about the text.
+///
+/// One thread, started on first use, parses every condition: a thread a
+/// condition cost six times the parse itself, and a process compiles every
+/// condition of every playbook as it starts.
+fn parse(source: &str) -> Result<Result<Program, String>, String> {
+    static PARSER: OnceLock<Result<mpsc::Sender<ParseJob>, String>> = OnceLock::new();
+    let parser = PARSER.get_or_init(|| {
+        let (jobs, queue) = mpsc::channel::<ParseJob>();
+        std::thread::Builder::new()
+            .name("cel-parse".into())
+            .stack_size(PARSER_STACK)
+            .spawn(move || {
+                for (text, reply) in queue {
+                    // A panic fails this condition, not the thread.
+                    let parsed = std::panic::catch_unwind(|| Program::compile(&text))
+                        .map(|p| p.map_err(|e| e.to_string()))
+                        .unwrap_or_else(|_| Err(PARSER_FAILED.to_owned()));
+                    let _ = reply.send(parsed);
+                }
+            })
+            .map(|_| jobs)
+            .map_err(|e| format!("cannot start the condition parser: {e}"))
+    });
+    let parser = parser.as_ref().map_err(Clone::clone)?;
+    let (reply, parsed) = mpsc::channel();
+    parser
+        .send((source.to_owned(), reply))
+        .map_err(|_| PARSER_FAILED.to_owned())?;
+    parsed.recv().map_err(|_| PARSER_FAILED.to_owned())
+}
+
+const PARSER_FAILED: &str = "the condition parser failed on this condition";
 
 /// A compiled condition with its source text.
 #[derive(Clone)]
@@ -75,15 +113,7 @@ impl Condition {
     /// Compiles `source`; the error says what is wrong in words a success
     /// manager can act on.
     pub fn compile(source: &str) -> Result<Self, String> {
-        let text = source.to_owned();
-        let parsed = std::thread::Builder::new()
-            .name("cel-parse".into())
-            .stack_size(PARSER_STACK)
-            .spawn(move || Program::compile(&text).map_err(|e| e.to_string()))
-            .map_err(|e| format!("cannot start the condition parser: {e}"))?
-            .join()
-            .map_err(|_| "the condition parser failed on this condition".to_owned())?;
-        match parsed {
+        match parse(source)? {
             Ok(program) => Ok(Self {
                 reads: Reads::of(source, &program),
                 source: source.to_owned(),
@@ -348,7 +378,7 @@ pub fn unknown_customer_field(source: &str) -> Option<String> {
 /// CEL's standard library, built once: building it declares hundreds of
 /// overloads, which per evaluation cost more than the evaluation itself.
 fn stdlib() -> &'static Arc<Env> {
-    static STDLIB: std::sync::OnceLock<Arc<Env>> = std::sync::OnceLock::new();
+    static STDLIB: OnceLock<Arc<Env>> = OnceLock::new();
     STDLIB.get_or_init(|| Arc::new(Env::stdlib()))
 }
 

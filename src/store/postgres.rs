@@ -43,19 +43,13 @@ impl PgStore {
             // customers is costed (as an upper bound) above `jit_above_cost`,
             // and compiling it took longer than running it: 30–60 ms a page.
             .options([("jit", "off")]);
-        // One direct attempt first: the pool would retry a refused connection
-        // until its timeout and then report only "timed out".
-        let probe = tokio::time::timeout(
-            options.connect_timeout,
-            PgConnection::connect_with(&connect),
-        )
-        .await
-        .map_err(|_| classify(sqlx::Error::PoolTimedOut, shown, "connecting"))?
-        .map_err(|e| classify(e, shown, "connecting"))?;
-        probe
-            .close()
+        // The pool retries a refused connection until its timeout and then
+        // reports only "timed out": knock first, so that "refused" is said
+        // at once. Every other failure the pool reports itself, at once.
+        tokio::time::timeout(options.connect_timeout, knock(&connect))
             .await
-            .map_err(|e| classify(e, shown, "connecting"))?;
+            .map_err(|_| classify(sqlx::Error::PoolTimedOut, shown, "connecting"))?
+            .map_err(|e| classify(sqlx::Error::Io(e), shown, "connecting"))?;
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.connect_timeout)
@@ -70,6 +64,29 @@ impl PgStore {
 
     fn fail(&self, doing: &'static str) -> impl Fn(sqlx::Error) -> Error + '_ {
         move |e| classify(e, &self.shown, doing)
+    }
+}
+
+/// Opens and closes a bare connection to where the server should listen
+/// (its TCP port or Unix socket, as the driver finds it): whether anything
+/// listens, without starting a server process as a login would.
+async fn knock(connect: &PgConnectOptions) -> std::io::Result<()> {
+    let host = connect.get_host();
+    let socket_dir = match connect.get_socket() {
+        Some(dir) => Some(dir.display().to_string()),
+        None => host.starts_with('/').then(|| host.to_owned()),
+    };
+    match socket_dir {
+        #[cfg(unix)]
+        Some(dir) => {
+            let path = format!("{dir}/.s.PGSQL.{}", connect.get_port());
+            tokio::net::UnixStream::connect(path).await.map(drop)
+        }
+        #[cfg(not(unix))]
+        Some(_) => Ok(()),
+        None => tokio::net::TcpStream::connect((host, connect.get_port()))
+            .await
+            .map(drop),
     }
 }
 
@@ -672,6 +689,7 @@ impl Store for PgStore {
         while ids.len() < limit as usize {
             let priority: Option<i32> = sqlx::query_scalar(sql::NEXT_PRIORITY)
                 .bind(above)
+                .bind(now)
                 .fetch_one(&self.pool)
                 .await
                 .map_err(&fail)?;

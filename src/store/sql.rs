@@ -380,11 +380,22 @@ pub const SELECT_MESSAGES: &str = "SELECT id, customer_id, to_address, playbook,
      WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR customer_id = $2) \
      ORDER BY due_at, customer_id, playbook, step, occurrence";
 
-/// The most important priority above $1 with sendable messages. Claims
+/// The most important priority above $1 with a message due by $2. Claims
 /// walk the priorities in order, so each claim reads only the rows it takes
 /// (an index range per priority), however many wait for later.
-pub const NEXT_PRIORITY: &str = "SELECT MIN(priority) FROM messages \
-     WHERE status IN ('planned', 'deferred') AND priority > $1";
+///
+/// The priorities with waiting messages are found one index probe each
+/// (`waiting`, a skip over the claim index), and each is asked whether
+/// anything in it is due: a pass with nothing due costs this one statement,
+/// not a claim per priority.
+pub const NEXT_PRIORITY: &str = "WITH RECURSIVE waiting(priority) AS (\
+     SELECT MIN(priority) FROM messages WHERE status IN ('planned', 'deferred') AND priority > $1 \
+     UNION ALL \
+     SELECT (SELECT MIN(m.priority) FROM messages m \
+     WHERE m.status IN ('planned', 'deferred') AND m.priority > waiting.priority) \
+     FROM waiting WHERE waiting.priority IS NOT NULL) \
+     SELECT MIN(priority) FROM waiting WHERE EXISTS (SELECT 1 FROM messages m \
+     WHERE m.status IN ('planned', 'deferred') AND m.priority = waiting.priority AND m.not_before <= $2)";
 
 /// Leases up to $4 sendable messages of priority $5 (planned or deferred,
 /// due by $3, not claimed by a live instance) to owner $1 until $2, oldest

@@ -738,6 +738,7 @@ impl Store for SqliteStore {
         while ids.len() < limit as usize {
             let priority: Option<i64> = sqlx::query_scalar(sql::NEXT_PRIORITY)
                 .bind(above)
+                .bind(ms(now))
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(&fail)?;
