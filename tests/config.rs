@@ -466,6 +466,53 @@ async fn postgres_is_reached_on_a_unix_socket_and_a_dead_one_is_named() {
     );
 }
 
+/// A store whose record of a migration differs from this build's is
+/// refused in the migrator's words, on both stores: a start that finds
+/// every migration in place reads the record and goes on, and that must
+/// not hide a changed one.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_store_with_a_changed_migration_is_refused() {
+    use sqlx::Connection;
+    let pg = common::PgDatabase::create().await;
+    let tamper = "UPDATE _sqlx_migrations SET checksum = X'00' WHERE version = 1";
+    for backend in ["sqlite", "postgres"] {
+        let mut p = Project::new("");
+        if backend == "postgres" {
+            p = p.env("TEND__DATABASE__URL", &pg.url);
+        }
+        let p = tokio::task::spawn_blocking(move || {
+            p.tend(&["migrate"]).expect_code(0);
+            p.tend(&["migrate"]).expect_code(0);
+            p
+        })
+        .await
+        .unwrap();
+        if backend == "postgres" {
+            let mut conn = sqlx::PgConnection::connect(&pg.url).await.unwrap();
+            let pg_tamper = tamper.replace("X'00'", "'\\x00'::bytea");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(pg_tamper))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        } else {
+            let file = p.path().join("data/tend.db");
+            let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", file.display()))
+                .await
+                .unwrap();
+            sqlx::raw_sql(tamper).execute(&mut conn).await.unwrap();
+        }
+        let run = tokio::task::spawn_blocking(move || p.tend(&["migrate"]).expect_code(1))
+            .await
+            .unwrap();
+        let err = run.stderr();
+        assert!(
+            err.contains("cannot apply the database migrations")
+                && err.contains("migration 1 was previously applied but has been modified"),
+            "{backend}: {err}"
+        );
+    }
+}
+
 #[test]
 fn unreachable_and_locked_databases_say_what_to_do() {
     let p = Project::new("").env(

@@ -912,6 +912,30 @@ impl Store for Db {
 
 /// A migration failure, with a statement's driver error classified by the
 /// backend (a locked file or a lost connection says so).
+/// Whether `applied` (version, checksum, success: the migrations table) is
+/// exactly what `migrator` would leave: every embedded migration applied,
+/// unchanged, and nothing else. Then a start needs that one read instead of
+/// the migrator's seven statements (lock, table check, dirty check, list,
+/// unlock…); anything else (a new store, a pending, failed, changed or
+/// unknown migration) goes to the migrator, which applies or reports it.
+pub(crate) fn migrations_current(
+    migrator: &sqlx::migrate::Migrator,
+    applied: &[(i64, Vec<u8>, bool)],
+) -> bool {
+    let embedded: Vec<(i64, &[u8])> = migrator
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration())
+        .map(|m| (m.version, m.checksum.as_ref()))
+        .collect();
+    embedded.len() == applied.len()
+        && embedded
+            .iter()
+            .zip(applied)
+            .all(|((version, checksum), (v, c, success))| {
+                *success && version == v && *checksum == c.as_slice()
+            })
+}
+
 pub(crate) fn migrate_error(
     e: sqlx::migrate::MigrateError,
     classify: impl FnOnce(sqlx::Error) -> Error,
@@ -1217,6 +1241,33 @@ impl IncidentColumns {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_exactly_the_embedded_migrations_skip_the_migrator() {
+        let migrator = sqlx::migrate!("migrations/sqlite");
+        let all: Vec<(i64, Vec<u8>, bool)> = migrator
+            .iter()
+            .map(|m| (m.version, m.checksum.to_vec(), true))
+            .collect();
+        assert!(migrations_current(&migrator, &all));
+        assert!(!migrations_current(&migrator, &[]), "a new store");
+        assert!(
+            !migrations_current(&migrator, &all[..all.len() - 1]),
+            "one to apply"
+        );
+        let mut failed = all.clone();
+        failed[0].2 = false;
+        assert!(!migrations_current(&migrator, &failed), "a failed one");
+        let mut changed = all.clone();
+        changed[1].1[0] ^= 1;
+        assert!(!migrations_current(&migrator, &changed), "a changed one");
+        let mut unknown = all.clone();
+        unknown.push((99_999_999, vec![0], true));
+        assert!(
+            !migrations_current(&migrator, &unknown),
+            "one from a newer build"
+        );
+    }
 
     #[test]
     fn runs_split_at_repeats_and_size() {

@@ -591,3 +591,7 @@ pub const CLOSE_INCIDENT: &str = "UPDATE incidents SET status = $2, message = $3
 pub const QUIET: &str = "SELECT ic.customer_id, i.id FROM incident_customers ic \
      JOIN incidents i ON i.id = ic.incident_id \
      WHERE i.kind = 'incident' AND i.resolved_at IS NULL AND ";
+
+/// The migrations a store has, in the order the migrator applies them.
+pub const APPLIED_MIGRATIONS: &str =
+    "SELECT version, checksum, success FROM _sqlx_migrations ORDER BY version";
