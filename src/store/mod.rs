@@ -910,8 +910,6 @@ impl Store for Db {
     }
 }
 
-/// A migration failure, with a statement's driver error classified by the
-/// backend (a locked file or a lost connection says so).
 /// Whether `applied` (version, checksum, success: the migrations table) is
 /// exactly what `migrator` would leave: every embedded migration applied,
 /// unchanged, and nothing else. Then a start needs that one read instead of
@@ -936,6 +934,8 @@ pub(crate) fn migrations_current(
             })
 }
 
+/// A migration failure, with a statement's driver error classified by the
+/// backend (a locked file or a lost connection says so).
 pub(crate) fn migrate_error(
     e: sqlx::migrate::MigrateError,
     classify: impl FnOnce(sqlx::Error) -> Error,
