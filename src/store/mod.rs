@@ -910,13 +910,32 @@ impl Store for Db {
     }
 }
 
-/// Whether `applied` (version, checksum, success: the migrations table) is
+/// Whether the store's migrations table (version, checksum, success) holds
 /// exactly what `migrator` would leave: every embedded migration applied,
 /// unchanged, and nothing else. Then a start needs that one read instead of
 /// the migrator's seven statements (lock, table check, dirty check, list,
 /// unlock…); anything else (a new store, a pending, failed, changed or
 /// unknown migration) goes to the migrator, which applies or reports it.
-pub(crate) fn migrations_current(
+pub(crate) async fn migrations_in_place<'c, E, DB>(
+    executor: E,
+    migrator: &sqlx::migrate::Migrator,
+) -> bool
+where
+    DB: sqlx::Database,
+    E: sqlx::Executor<'c, Database = DB>,
+    (i64, Vec<u8>, bool): for<'r> sqlx::FromRow<'r, DB::Row>,
+    DB::Arguments: sqlx::IntoArguments<DB>,
+{
+    // A table that is not there yet is a new store: the migrator's.
+    let applied: Vec<(i64, Vec<u8>, bool)> = sqlx::query_as(sql::APPLIED_MIGRATIONS)
+        .fetch_all(executor)
+        .await
+        .unwrap_or_default();
+    migrations_current(migrator, &applied)
+}
+
+/// The decision of [`migrations_in_place`] on the rows it read.
+fn migrations_current(
     migrator: &sqlx::migrate::Migrator,
     applied: &[(i64, Vec<u8>, bool)],
 ) -> bool {

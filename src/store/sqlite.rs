@@ -352,12 +352,7 @@ async fn customer_of<'e>(
 
 impl Store for SqliteStore {
     async fn migrate(&self) -> Result<(), Error> {
-        // A table that is not there yet is a new store: the migrator's.
-        let applied: Vec<(i64, Vec<u8>, bool)> = sqlx::query_as(sql::APPLIED_MIGRATIONS)
-            .fetch_all(&self.pool)
-            .await
-            .unwrap_or_default();
-        if super::migrations_current(&MIGRATOR, &applied) {
+        if super::migrations_in_place(&self.pool, &MIGRATOR).await {
             return Ok(());
         }
         MIGRATOR
