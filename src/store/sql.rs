@@ -380,22 +380,24 @@ pub const SELECT_MESSAGES: &str = "SELECT id, customer_id, to_address, playbook,
      WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR customer_id = $2) \
      ORDER BY due_at, customer_id, playbook, step, occurrence";
 
-/// The most important priority above $1 with a message due by $2. Claims
-/// walk the priorities in order, so each claim reads only the rows it takes
-/// (an index range per priority), however many wait for later.
+/// The most important priority from $1 on with a message due by $2 that no
+/// live instance has claimed. Claims walk the priorities in order, so each
+/// claim reads only the rows it takes (an index range per priority),
+/// however many wait for later.
 ///
 /// The priorities with waiting messages are found one index probe each
 /// (`waiting`, a skip over the claim index), and each is asked whether
-/// anything in it is due: a pass with nothing due costs this one statement,
-/// not a claim per priority.
+/// anything in it is free to claim: a pass with nothing due costs this one
+/// statement, not a claim per priority.
 pub const NEXT_PRIORITY: &str = "WITH RECURSIVE waiting(priority) AS (\
-     SELECT MIN(priority) FROM messages WHERE status IN ('planned', 'deferred') AND priority > $1 \
+     SELECT MIN(priority) FROM messages WHERE status IN ('planned', 'deferred') AND priority >= $1 \
      UNION ALL \
      SELECT (SELECT MIN(m.priority) FROM messages m \
      WHERE m.status IN ('planned', 'deferred') AND m.priority > waiting.priority) \
      FROM waiting WHERE waiting.priority IS NOT NULL) \
      SELECT MIN(priority) FROM waiting WHERE EXISTS (SELECT 1 FROM messages m \
-     WHERE m.status IN ('planned', 'deferred') AND m.priority = waiting.priority AND m.not_before <= $2)";
+     WHERE m.status IN ('planned', 'deferred') AND m.priority = waiting.priority AND m.not_before <= $2 \
+     AND NOT EXISTS (SELECT 1 FROM claims c WHERE c.message_id = m.id AND c.until >= $2))";
 
 /// Leases up to $4 sendable messages of priority $5 (planned or deferred,
 /// due by $3, not claimed by a live instance) to owner $1 until $2, oldest
