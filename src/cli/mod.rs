@@ -148,9 +148,36 @@ fn load_planner(
     Ok((loaded, planner))
 }
 
+/// Loads the configuration, then builds from it (`build`: the planner and
+/// what goes with it) while the store connects: connecting waits on the
+/// server, building is work for a core, and the command needs both. A
+/// problem in the files is reported before one with the store, as when the
+/// two ran one after the other.
+pub(crate) async fn load_while_connecting<T>(
+    path: &ConfigPath,
+    env: &Env,
+    build: impl FnOnce(&Loaded) -> anyhow::Result<T>,
+) -> anyhow::Result<(Loaded, T, Db)> {
+    let loaded = load(path, env, "warn")?;
+    let database = loaded.settings.database.clone();
+    let connecting = tokio::spawn(async move { connect_store(&database).await });
+    let built = match build(&loaded) {
+        Ok(built) => built,
+        Err(e) => {
+            connecting.abort();
+            return Err(e);
+        }
+    };
+    let store = connecting.await??;
+    Ok((loaded, built, store))
+}
+
 /// Connects to the store and applies pending migrations.
 pub(crate) async fn open_store(loaded: &Loaded) -> anyhow::Result<Db> {
-    let db = &loaded.settings.database;
+    connect_store(&loaded.settings.database).await
+}
+
+async fn connect_store(db: &crate::config::settings::Database) -> anyhow::Result<Db> {
     let url = DatabaseUrl::parse(&db.url)?;
     let options = ConnectOptions {
         max_connections: db.max_connections,

@@ -42,9 +42,12 @@ struct TickOutcome {
 }
 
 pub async fn run(path: &ConfigPath, env: &Env, args: TickArgs) -> anyhow::Result<ExitCode> {
-    let (loaded, planner) = super::load_planner(path, env)?;
-    let deliverer = crate::engine::deliverer(&loaded, &planner)?;
-    let store = super::open_store(&loaded).await?;
+    let (loaded, (planner, deliverer), store) = super::load_while_connecting(path, env, |loaded| {
+        let planner = crate::engine::planner(loaded)?;
+        let deliverer = crate::engine::deliverer(loaded, &planner)?;
+        Ok((planner, deliverer))
+    })
+    .await?;
     let now = Clock::from_flag(args.now).now();
     let started = std::time::Instant::now();
     let planned = planner.plan_once(&store, now).await?;
