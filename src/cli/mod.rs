@@ -168,7 +168,11 @@ pub(crate) async fn load_while_connecting<T>(
             return Err(e);
         }
     };
-    let store = connecting.await??;
+    let store = match connecting.await {
+        Ok(store) => store?,
+        // A panic while connecting is a bug: surface it as one.
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    };
     Ok((loaded, built, store))
 }
 
@@ -177,6 +181,7 @@ pub(crate) async fn open_store(loaded: &Loaded) -> anyhow::Result<Db> {
     connect_store(&loaded.settings.database).await
 }
 
+/// [`open_store`] from the database settings alone.
 async fn connect_store(db: &crate::config::settings::Database) -> anyhow::Result<Db> {
     let url = DatabaseUrl::parse(&db.url)?;
     let options = ConnectOptions {
