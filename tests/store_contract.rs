@@ -1501,19 +1501,27 @@ async fn settling_records_attempts_and_suppressions(store: &Db) {
     );
 }
 
-async fn claims_take_the_most_important_first(store: &Db) {
-    let customers: Vec<_> = (0..6).map(|i| customer(&format!("c{i}"))).collect();
+/// Customers c0…c{n-1} with a message each, shaped by `shape(i, message)`.
+async fn one_message_each(store: &Db, n: usize, shape: impl Fn(usize, &mut NewMessage)) {
+    let customers: Vec<_> = (0..n).map(|i| customer(&format!("c{i}"))).collect();
     store.upsert_customers(&customers, t0()).await.unwrap();
-    // Tips (priority 4) due early, incident notices (0) due later.
-    let batch: Vec<_> = (0..6)
+    let batch: Vec<_> = (0..n)
         .map(|i| {
             let mut m = message(&format!("c{i}"), "s", "o");
-            m.priority = if i < 3 { 4 } else { 0 };
-            m.not_before = t0() + Duration::minutes(if i < 3 { 1 } else { 30 });
+            shape(i, &mut m);
             m
         })
         .collect();
     plan_messages(store, &batch, t0()).await.unwrap();
+}
+
+async fn claims_take_the_most_important_first(store: &Db) {
+    // Tips (priority 4) due early, incident notices (0) due later.
+    one_message_each(store, 6, |i, m| {
+        m.priority = if i < 3 { 4 } else { 0 };
+        m.not_before = t0() + Duration::minutes(if i < 3 { 1 } else { 30 });
+    })
+    .await;
     let now = t0() + Duration::hours(1);
     let first = store
         .claim("w", now, now + Duration::minutes(10), 4)
@@ -1536,22 +1544,16 @@ async fn claims_take_the_most_important_first(store: &Db) {
 }
 
 async fn claims_pass_over_priorities_with_nothing_due(store: &Db) {
-    let customers: Vec<_> = (0..6).map(|i| customer(&format!("c{i}"))).collect();
-    store.upsert_customers(&customers, t0()).await.unwrap();
     // Priorities 0 and 5 wait for later; only priority 2 is due at t0.
-    let batch: Vec<_> = (0..6)
-        .map(|i| {
-            let mut m = message(&format!("c{i}"), "s", "o");
-            m.priority = [0, 2, 5][i % 3];
-            m.not_before = if i % 3 == 1 {
-                t0() - Duration::minutes(i as i64)
-            } else {
-                t0() + Duration::minutes(30 + i as i64)
-            };
-            m
-        })
-        .collect();
-    plan_messages(store, &batch, t0()).await.unwrap();
+    one_message_each(store, 6, |i, m| {
+        m.priority = [0, 2, 5][i % 3];
+        m.not_before = if i % 3 == 1 {
+            t0() - Duration::minutes(i as i64)
+        } else {
+            t0() + Duration::minutes(30 + i as i64)
+        };
+    })
+    .await;
     // Leases that outlast the test: nothing claimed comes back.
     let claim = |now: DateTime<Utc>| async move {
         let taken = store

@@ -968,6 +968,59 @@ pub(crate) fn migrate_error(
     }
 }
 
+/// How a claim walks the priorities, most important first: after each
+/// claim, whether to look at the same priority again or at the next.
+///
+/// A claim that took something stays: the next look finds what is left
+/// there, if anything. A claim that came back empty after a look that
+/// found something free lost a race: another instance committed its
+/// claims on those rows after this claim's snapshot (they looked free; the
+/// claim key refused them), or still holds them locked. A fresh look finds
+/// what is left; after a few empty claims, the next priority. (On SQLite
+/// the look and the claim run under one write lock and always agree.)
+pub(crate) struct PriorityWalk {
+    from: i64,
+    empty: u32,
+}
+
+impl PriorityWalk {
+    /// Empty claims in a row at one priority before the next.
+    const ATTEMPTS: u32 = 3;
+
+    pub(crate) fn start() -> Self {
+        Self {
+            from: i64::MIN,
+            empty: 0,
+        }
+    }
+
+    /// The lowest priority the next look may return (`sql::NEXT_PRIORITY`'s
+    /// `$1`).
+    pub(crate) fn from(&self) -> i64 {
+        self.from
+    }
+
+    /// Records a claim at `priority` that took `taken` rows; false when
+    /// there is no priority left to look at.
+    pub(crate) fn claimed(&mut self, priority: i64, taken: usize) -> bool {
+        if taken > 0 {
+            (self.from, self.empty) = (priority, 0);
+            return true;
+        }
+        self.empty += 1;
+        if self.empty < Self::ATTEMPTS {
+            return true;
+        }
+        match priority.checked_add(1) {
+            Some(next) => {
+                (self.from, self.empty) = (next, 0);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
 /// Splits a batch into runs without a repeated id, in order, each at most
 /// [`ROWS_PER_STATEMENT`] long. An upsert statement may touch a row only
 /// once, and a later record of the same id must win.
@@ -1286,6 +1339,25 @@ mod tests {
             !migrations_current(&migrator, &unknown),
             "one from a newer build"
         );
+    }
+
+    #[test]
+    fn a_claim_walk_stays_while_it_takes_and_moves_on_after_empty_claims() {
+        let mut walk = PriorityWalk::start();
+        assert_eq!(walk.from(), i64::MIN);
+        assert!(walk.claimed(2, 5));
+        assert_eq!(walk.from(), 2, "more may be left at 2");
+        for _ in 1..PriorityWalk::ATTEMPTS {
+            assert!(walk.claimed(2, 0));
+            assert_eq!(walk.from(), 2, "an empty claim may have lost a race");
+        }
+        assert!(walk.claimed(2, 0));
+        assert_eq!(walk.from(), 3, "then the next priority");
+        let mut last = PriorityWalk::start();
+        for _ in 0..PriorityWalk::ATTEMPTS - 1 {
+            assert!(last.claimed(i64::MAX, 0));
+        }
+        assert!(!last.claimed(i64::MAX, 0), "nothing after the last");
     }
 
     #[test]

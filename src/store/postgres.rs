@@ -67,10 +67,6 @@ impl PgStore {
     }
 }
 
-/// How many claims in a row may come back empty at one priority, each
-/// after a look that found something free there, before the next priority.
-const CLAIM_ATTEMPTS: u32 = 3;
-
 /// Opens and closes a bare connection to where the server should listen
 /// (its TCP port or Unix socket, as the driver finds it): whether anything
 /// listens, without starting a server process as a login would.
@@ -692,10 +688,10 @@ impl Store for PgStore {
     ) -> Result<Vec<Outgoing>, Error> {
         let fail = self.fail("claiming messages to send");
         let mut ids: Vec<String> = Vec::new();
-        let (mut from, mut empty) = (i32::MIN, 0);
+        let mut walk = super::PriorityWalk::start();
         while ids.len() < limit as usize {
             let priority: Option<i32> = sqlx::query_scalar(sql::NEXT_PRIORITY)
-                .bind(from)
+                .bind(walk.from())
                 .bind(now)
                 .fetch_one(&self.pool)
                 .await
@@ -710,23 +706,11 @@ impl Store for PgStore {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(&fail)?;
-            if taken.is_empty() {
-                // Free a moment ago, taken now: another instance committed
-                // its claims on these rows after this claim's snapshot (they
-                // looked free; the claim key refused them), or still holds
-                // them locked. A fresh look finds what is left; after a few
-                // empty ones, the next priority.
-                empty += 1;
-                if empty == CLAIM_ATTEMPTS {
-                    let Some(next) = priority.checked_add(1) else {
-                        break;
-                    };
-                    (from, empty) = (next, 0);
-                }
-            } else {
-                (from, empty) = (priority, 0);
-            }
+            let more = walk.claimed(priority.into(), taken.len());
             ids.extend(taken);
+            if !more {
+                break;
+            }
         }
         if ids.is_empty() {
             return Ok(Vec::new());

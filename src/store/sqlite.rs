@@ -737,10 +737,10 @@ impl Store for SqliteStore {
         // write lock, so no two claims can overlap.
         let mut tx = self.writer.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
         let mut ids: Vec<String> = Vec::new();
-        let mut from = i64::MIN;
+        let mut walk = super::PriorityWalk::start();
         while ids.len() < limit as usize {
             let priority: Option<i64> = sqlx::query_scalar(sql::NEXT_PRIORITY)
-                .bind(from)
+                .bind(walk.from())
                 .bind(ms(now))
                 .fetch_one(&mut *tx)
                 .await
@@ -755,15 +755,11 @@ impl Store for SqliteStore {
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(&fail)?;
-            // Under the write lock what the look found free is taken; the
-            // priority comes back only while it has more than the limit.
-            if taken.is_empty() {
-                let Some(next) = priority.checked_add(1) else {
-                    break;
-                };
-                from = next;
-            }
+            let more = walk.claimed(priority, taken.len());
             ids.extend(taken);
+            if !more {
+                break;
+            }
         }
         tx.commit().await.map_err(&fail)?;
         let ids: Vec<uuid::Uuid> = ids
