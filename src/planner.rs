@@ -22,9 +22,6 @@ use crate::domain::window::Windows;
 use crate::playbooks::Catalog;
 use crate::store::{self, DueCursor, NextCheck, PlanWrite, StageChange, Store};
 
-/// Customers read and planned per round trip to the store.
-const PAGE: u32 = 500;
-
 /// What one planning pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct PlanOutcome {
@@ -241,7 +238,9 @@ impl Planner {
         let read = async move {
             let mut cursor = DueCursor::start();
             loop {
-                let (page, next) = store.customers_due(now, &cursor, PAGE).await?;
+                let (page, next) = store
+                    .customers_due(now, &cursor, store.planning_page())
+                    .await?;
                 if page.is_empty() {
                     // Closing the channel ends the writing once it is done.
                     return Ok::<_, store::Error>(());
@@ -358,7 +357,11 @@ impl Planner {
             let page = match only {
                 Some(id) if after.is_none() => store.customer(id).await?.into_iter().collect(),
                 Some(_) => Vec::new(),
-                None => store.customers_page(after.as_ref(), PAGE, None).await?,
+                None => {
+                    store
+                        .customers_page(after.as_ref(), store.planning_page(), None)
+                        .await?
+                }
             };
             let Some(last) = page.last() else { break };
             after = Some(last.record.id.clone());

@@ -163,6 +163,11 @@ pub trait Store {
     /// where a planning page's write waits on the server more than on locks.
     fn concurrent_writes(&self) -> usize;
 
+    /// How many customers a planning pass reads, plans and writes at a
+    /// time: what makes a write transaction worth its fixed costs on this
+    /// store.
+    fn planning_page(&self) -> u32;
+
     /// Messages for `tend messages`, oldest due first.
     async fn messages(&self, filter: &MessageFilter) -> Result<Vec<MessageView>, Error>;
 
@@ -770,6 +775,9 @@ impl Store for Db {
     }
     fn concurrent_writes(&self) -> usize {
         dispatch!(self, s => s.concurrent_writes())
+    }
+    fn planning_page(&self) -> u32 {
+        dispatch!(self, s => s.planning_page())
     }
     async fn record_plan(&self, plan: &PlanWrite, now: DateTime<Utc>) -> Result<(u64, u64), Error> {
         dispatch!(self, s => s.record_plan(plan, now).await)

@@ -571,7 +571,7 @@ impl Store for PgStore {
         // apart from the outer query by `OFFSET 0`), so it is an index probe
         // per customer whatever the table's statistics say. As
         // `customer_id = ANY($1)`, a table never analyzed (the first pass
-        // after an import fills it) is estimated to match entirely for 500
+        // after an import fills it) is estimated to match entirely for a page of
         // ids and is read whole, page after page: a full pass then grows
         // with the square of the customers. The three go on three
         // connections at once: a page waits for the slowest, not their sum.
@@ -658,6 +658,16 @@ impl Store for PgStore {
         // Two: pages of different customers take no locks on each other, and
         // two let the server use both cores of a small machine.
         2
+    }
+
+    fn planning_page(&self) -> u32 {
+        // Each statement of a page (the due customers, three history reads,
+        // the customers' update, the stage changes, the messages) and its
+        // commit cost the server a fixed part on top of its rows: a full
+        // pass at 1,000,000 customers took 11% less time with 2,000 a page
+        // than with 500, and no less with 5,000, which only holds the
+        // page's row locks longer.
+        2000
     }
 
     async fn record_plan(&self, plan: &PlanWrite, now: DateTime<Utc>) -> Result<(u64, u64), Error> {
