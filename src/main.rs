@@ -5,6 +5,13 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+// Planning allocates and frees many small values a customer (records,
+// their attributes, condition scopes, messages): glibc's allocator spent
+// about a third of tend's time there in a pass over 1,000,000 customers,
+// mimalloc much less (tend's CPU time 24–28 s instead of 35–37 s).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = tend::cli::Cli::parse();
     let env = tend::config::Env::capture();
