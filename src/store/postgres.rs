@@ -664,8 +664,8 @@ impl Store for PgStore {
         // Each statement of a page (the due customers, three history reads,
         // the customers' update, the stage changes, the messages) and its
         // commit cost the server a fixed part on top of its rows: a full
-        // pass at 1,000,000 customers took 11% less time with 2,000 a page
-        // than with 500, and no less with 5,000, which only holds the
+        // pass at 1,000,000 customers took about 12% less time with 2,000 a
+        // page than with 500, and no less with 5,000, which only holds the
         // page's row locks longer.
         2000
     }
