@@ -55,6 +55,14 @@ pub fn planner(loaded: &Loaded) -> anyhow::Result<Arc<Planner>> {
     Ok(Arc::new(planner))
 }
 
+/// The planner and the delivery worker built on it: what a command that
+/// plans and sends (or shows what it would send) needs.
+pub fn planner_and_deliverer(loaded: &Loaded) -> anyhow::Result<(Arc<Planner>, Deliverer)> {
+    let planner = planner(loaded)?;
+    let deliverer = deliverer(loaded, &planner)?;
+    Ok((planner, deliverer))
+}
+
 /// The delivery worker for the loaded configuration: the signing key, the
 /// compiled templates, the transport, and the playbooks' own send windows.
 pub fn deliverer(loaded: &Loaded, planner: &Planner) -> anyhow::Result<Deliverer> {

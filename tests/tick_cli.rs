@@ -221,11 +221,15 @@ fn ticks_plan_each_occurrence_once_on_sqlite() {
 
 #[tokio::test]
 async fn ticks_plan_each_occurrence_once_on_postgres() {
+    on_postgres(ticks_plan_each_occurrence_once).await;
+}
+
+/// Runs `test` on a project whose store is a fresh PostgreSQL database,
+/// off the async runtime (the test drives the binary and waits for it).
+async fn on_postgres(test: fn(&Project)) {
     let pg = PgDatabase::create().await;
     let p = project(Some(&pg.url));
-    tokio::task::spawn_blocking(move || ticks_plan_each_occurrence_once(&p))
-        .await
-        .unwrap();
+    tokio::task::spawn_blocking(move || test(&p)).await.unwrap();
 }
 
 #[test]
@@ -444,11 +448,7 @@ fn a_pass_over_several_pages_plans_everyone_once_on_sqlite() {
 
 #[tokio::test]
 async fn a_pass_over_several_pages_plans_everyone_once_on_postgres() {
-    let pg = PgDatabase::create().await;
-    let p = project(Some(&pg.url));
-    tokio::task::spawn_blocking(move || a_pass_over_several_pages_plans_everyone_once(&p))
-        .await
-        .unwrap();
+    on_postgres(a_pass_over_several_pages_plans_everyone_once).await;
 }
 
 /// A weekly tip meant to go once, planned and waiting for the customer's

@@ -29,17 +29,20 @@ pub struct ForecastArgs {
 }
 
 pub async fn run(path: &ConfigPath, env: &Env, args: ForecastArgs) -> anyhow::Result<ExitCode> {
-    let (loaded, planner) = super::load_planner(path, env)?;
-    // Subjects only: links are not shown, so a throwaway key signs them and
-    // the real one is neither read nor created.
-    let renderer = Renderer::load(&loaded.settings, crate::token::Signer::new(b"forecast"))
-        .map_err(|problems| {
-            anyhow::anyhow!(
-                "the templates have {} problem(s); run tend check to list them",
-                problems.len()
-            )
-        })?;
-    let store = super::open_store(&loaded).await?;
+    let (_, (planner, renderer), store) = super::load_while_connecting(path, env, |loaded| {
+        let planner = crate::engine::planner(loaded)?;
+        // Subjects only: links are not shown, so a throwaway key signs them
+        // and the real one is neither read nor created.
+        let renderer = Renderer::load(&loaded.settings, crate::token::Signer::new(b"forecast"))
+            .map_err(|problems| {
+                anyhow::anyhow!(
+                    "the templates have {} problem(s); run tend check to list them",
+                    problems.len()
+                )
+            })?;
+        Ok((planner, renderer))
+    })
+    .await?;
     if let Some(id) = &args.customer
         && store.customer(id).await?.is_none()
     {

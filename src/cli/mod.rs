@@ -137,17 +137,6 @@ pub(crate) fn load(path: &ConfigPath, env: &Env, default_level: &str) -> anyhow:
     Ok(loaded)
 }
 
-/// Loads the configuration and the playbooks, refusing (with every problem
-/// listed) when anything is wrong.
-fn load_planner(
-    path: &ConfigPath,
-    env: &Env,
-) -> anyhow::Result<(Loaded, std::sync::Arc<crate::planner::Planner>)> {
-    let loaded = load(path, env, "warn")?;
-    let planner = crate::engine::planner(&loaded)?;
-    Ok((loaded, planner))
-}
-
 /// Loads the configuration, then builds from it (`build`: the planner and
 /// what goes with it) while the store connects: connecting waits on the
 /// server, building is work for a core, and the command needs both. A

@@ -39,10 +39,9 @@ pub struct PreviewArgs {
 }
 
 pub async fn run(path: &ConfigPath, env: &Env, args: PreviewArgs) -> anyhow::Result<ExitCode> {
-    let (loaded, planner) = super::load_planner(path, env)?;
-    let deliverer = crate::engine::deliverer(&loaded, &planner)?;
+    let (_, (planner, deliverer), store) =
+        super::load_while_connecting(path, env, crate::engine::planner_and_deliverer).await?;
     let name = args.template.trim_end_matches(".md.hbs");
-    let store = super::open_store(&loaded).await?;
     let customer = store.customer(&args.customer).await;
     store.close().await;
     let Some(customer) = customer? else {

@@ -42,12 +42,8 @@ struct TickOutcome {
 }
 
 pub async fn run(path: &ConfigPath, env: &Env, args: TickArgs) -> anyhow::Result<ExitCode> {
-    let (loaded, (planner, deliverer), store) = super::load_while_connecting(path, env, |loaded| {
-        let planner = crate::engine::planner(loaded)?;
-        let deliverer = crate::engine::deliverer(loaded, &planner)?;
-        Ok((planner, deliverer))
-    })
-    .await?;
+    let (loaded, (planner, deliverer), store) =
+        super::load_while_connecting(path, env, crate::engine::planner_and_deliverer).await?;
     let now = Clock::from_flag(args.now).now();
     let started = std::time::Instant::now();
     let planned = planner.plan_once(&store, now).await?;
