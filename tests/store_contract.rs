@@ -936,6 +936,8 @@ async fn a_prefilter_never_loses_a_customer_the_selector_matches(store: &Db) {
         "customer.health >= 50 && customer.health <= 80",
         r#"customer.plan == "free""#,
         r#"customer.plan == """#,
+        // By address: no index, the store reads the table.
+        r#"customer.email == "v07@example.com""#,
         r#"customer.plan in ["pro", "enterprise"]"#,
         r#"customer.attributes.region == "eu""#,
         r#""api" in customer.attributes.features"#,
