@@ -49,6 +49,7 @@ pub fn load(settings: &Settings) -> Result<Catalog, Vec<Problem>> {
         categories: &categories,
         stages: &stages,
         template_exists: &template_exists,
+        window: &settings.delivery.window,
     };
 
     let mut hasher = std::hash::DefaultHasher::new();

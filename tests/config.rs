@@ -596,3 +596,30 @@ fn a_dkim_key_that_cannot_be_used_is_named_with_its_line() {
         run.stderr()
     );
 }
+
+#[test]
+fn a_send_window_given_in_part_keeps_the_rest_of_the_default() {
+    let s = load(Some("[delivery.window]\nend = \"18:30\"\n"), &[])
+        .unwrap()
+        .settings;
+    assert_eq!(
+        (
+            s.delivery.window.days.as_str(),
+            s.delivery.window.start.as_str()
+        ),
+        ("mon-fri", "09:00")
+    );
+    assert_eq!(s.delivery.window.end, "18:30");
+    // The same from the environment alone.
+    let s = load(None, &[("TEND__DELIVERY__WINDOW__DAYS", "mon-sat")])
+        .unwrap()
+        .settings;
+    assert_eq!(s.delivery.window.days, "mon-sat");
+    assert_eq!(
+        (
+            s.delivery.window.start.as_str(),
+            s.delivery.window.end.as_str()
+        ),
+        ("09:00", "17:00")
+    );
+}

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use tend::domain::playbook::{Anchor, Kind, Known, Survey, Trigger, parse};
+use tend::domain::window::WindowSpec;
 
 const GOOD: &str = r#"
 name = "onboarding"
@@ -69,6 +70,7 @@ fn known_parse(text: &str) -> Result<tend::domain::playbook::Playbook, Vec<Strin
         categories: &categories,
         stages: &stages,
         template_exists: &exists,
+        window: &WindowSpec::default(),
     };
     parse(Path::new("config/playbooks/onboarding.toml"), text, &known)
         .map_err(|problems| problems.iter().map(ToString::to_string).collect())
@@ -206,6 +208,46 @@ fn a_missing_kind_and_no_steps() {
     );
     assert!(
         found.iter().any(|f| f.contains("has no [[step]]")),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn a_playbook_window_takes_what_it_leaves_out_from_delivery_window() {
+    let text = GOOD.replace(
+        "audience = ",
+        "window = { days = \"sat-sun\" }\naudience = ",
+    );
+    let p = known_parse(&text).unwrap();
+    let window = p.window.expect("the playbook's own window");
+    assert_eq!(window.days, [5, 6].into());
+    // The hours of delivery.window (here its defaults, 09:00–17:00).
+    let at = |s| chrono::NaiveTime::parse_from_str(s, "%H:%M").unwrap();
+    assert_eq!((window.start, window.end), (at("09:00"), at("17:00")));
+}
+
+#[test]
+fn a_playbook_window_that_ends_before_it_starts_says_where_each_end_comes_from() {
+    // Starts at 18:00 here, ends at 17:00 from delivery.window.
+    let text = GOOD.replace("audience = ", "window = { start = \"18:00\" }\naudience = ");
+    let found = problems_of(&text);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(
+        found[0].starts_with("config/playbooks/onboarding.toml:5: window: the window ends at 17:00 before it starts at 18:00"),
+        "{found:?}"
+    );
+    assert!(
+        found[0].ends_with(r#"(from delivery.window: days = "mon-fri", end = "17:00")"#),
+        "{found:?}"
+    );
+    // A key it does not know is still refused, at its line.
+    let text = GOOD.replace(
+        "audience = ",
+        "window = { days = \"sat\", tz = \"UTC\" }\naudience = ",
+    );
+    let found = problems_of(&text);
+    assert!(
+        found[0].starts_with("config/playbooks/onboarding.toml:5: unknown field `tz`"),
         "{found:?}"
     );
 }

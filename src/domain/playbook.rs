@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::condition::{Condition, compile_checked};
 use super::event::parse_event_name;
 use super::span::{Span, span};
-use super::window::{Window, WindowSpec};
+use super::window::{Window, WindowOverride, WindowSpec};
 use crate::problem::Problem;
 use crate::toml_source::{line_of, structural_problems};
 
@@ -104,6 +104,9 @@ pub struct Known<'a> {
     pub stages: &'a HashSet<String>,
     /// Whether `templates/NAME.md.hbs` (or a built-in of that name) exists.
     pub template_exists: &'a dyn Fn(&str) -> bool,
+    /// `delivery.window`: a playbook's window takes the keys it leaves out
+    /// from there.
+    pub window: &'a WindowSpec,
 }
 
 /// The expiry of a step that does not set `expires`.
@@ -118,7 +121,7 @@ struct RawPlaybook {
     kind: Option<Kind>,
     category: String,
     audience: Option<String>,
-    window: Option<WindowSpec>,
+    window: Option<WindowOverride>,
     #[serde(default, rename = "step")]
     steps: Vec<RawStep>,
 }
@@ -174,8 +177,21 @@ pub fn parse(file: &Path, text: &str, known: &Known<'_>) -> Result<Playbook, Vec
         .as_deref()
         .and_then(|s| compiled(s, "audience", &mut problem));
     let window = raw.window.as_ref().and_then(|w| {
-        w.parse()
-            .map_err(|e| problem("window", format!("window: {e}")))
+        w.over(known.window)
+            .parse()
+            .map_err(|e| {
+                let inherited = w.inherited(known.window);
+                let message = if inherited.is_empty() {
+                    format!("window: {e}")
+                } else {
+                    // The problem may lie in a key this file does not show.
+                    format!(
+                        "window: {e} (from delivery.window: {})",
+                        inherited.join(", ")
+                    )
+                };
+                problem("window", message)
+            })
             .ok()
     });
     if raw.steps.is_empty() {

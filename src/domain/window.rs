@@ -9,9 +9,10 @@ use chrono::{
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-/// A window as written in config; `parse` validates it.
+/// A window as written in config; `parse` validates it. A key left out of
+/// `delivery.window` keeps its default (`mon-fri`, `09:00`, `17:00`).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct WindowSpec {
     pub days: String,
     pub start: String,
@@ -60,6 +61,44 @@ impl Windows {
     /// cap's next slot).
     pub fn general(&self) -> &Window {
         &self.general
+    }
+}
+
+/// A playbook's own window: the keys it sets replace those of
+/// `delivery.window`, and the others come from there, so
+/// `window = { days = "sat" }` sends on Saturdays in the usual hours.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowOverride {
+    pub days: Option<String>,
+    pub start: Option<String>,
+    pub end: Option<String>,
+}
+
+impl WindowOverride {
+    /// The window in force: these keys over `general`'s.
+    pub fn over(&self, general: &WindowSpec) -> WindowSpec {
+        let pick =
+            |own: &Option<String>, general: &String| own.clone().unwrap_or_else(|| general.clone());
+        WindowSpec {
+            days: pick(&self.days, &general.days),
+            start: pick(&self.start, &general.start),
+            end: pick(&self.end, &general.end),
+        }
+    }
+
+    /// The keys taken from `general`, as they would be written here; empty
+    /// when this window sets them all.
+    pub fn inherited(&self, general: &WindowSpec) -> Vec<String> {
+        [
+            ("days", &self.days, &general.days),
+            ("start", &self.start, &general.start),
+            ("end", &self.end, &general.end),
+        ]
+        .into_iter()
+        .filter(|(_, own, _)| own.is_none())
+        .map(|(key, _, general)| format!("{key} = {general:?}"))
+        .collect()
     }
 }
 
@@ -175,6 +214,28 @@ mod tests {
             start: start.into(),
             end: end.into(),
         }
+    }
+
+    #[test]
+    fn a_playbook_window_takes_the_keys_it_leaves_out_from_the_general_one() {
+        let general = spec("mon-fri", "08:00", "18:00");
+        let only_days = WindowOverride {
+            days: Some("sat".into()),
+            start: None,
+            end: None,
+        };
+        assert_eq!(only_days.over(&general), spec("sat", "08:00", "18:00"));
+        assert_eq!(
+            only_days.inherited(&general),
+            [r#"start = "08:00""#, r#"end = "18:00""#]
+        );
+        let all = WindowOverride {
+            days: Some("all".into()),
+            start: Some("07:00".into()),
+            end: Some("09:00".into()),
+        };
+        assert_eq!(all.over(&general), spec("all", "07:00", "09:00"));
+        assert!(all.inherited(&general).is_empty());
     }
 
     #[test]
