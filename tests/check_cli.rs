@@ -94,3 +94,40 @@ fn a_named_playbooks_folder_must_exist() {
         run.stderr()
     );
 }
+
+#[test]
+fn a_playbook_window_is_checked_against_the_configured_delivery_window() {
+    let p = project_with_templates();
+    // Mornings only, from the configuration; the playbook moves the start
+    // past the end it takes from there.
+    p.file(
+        "config/tend.toml",
+        "[delivery]\nwindow = { start = \"08:00\", end = \"12:00\" }\n",
+    );
+    p.file(
+        "config/playbooks/tips.toml",
+        GOOD.replace(
+            "category = \"tips\"\n",
+            "category = \"tips\"\nwindow = { start = \"13:00\" }\n",
+        ),
+    );
+    let run = p.tend(&["check"]).expect_code(1);
+    assert!(
+        run.stderr().contains(
+            "config/playbooks/tips.toml:4: window: the window ends at 12:00 before it starts at 13:00"
+        ) && run
+            .stderr()
+            .contains(r#"(from delivery.window: days = "mon-fri", end = "12:00")"#),
+        "{}",
+        run.stderr()
+    );
+    // Starting within those hours, it checks clean.
+    p.file(
+        "config/playbooks/tips.toml",
+        GOOD.replace(
+            "category = \"tips\"\n",
+            "category = \"tips\"\nwindow = { start = \"10:00\" }\n",
+        ),
+    );
+    p.tend(&["check"]).expect_code(0);
+}
