@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use common::daemon::Daemon;
 use common::smtp::SmtpSink;
-use common::{PgDatabase, Project, free_port};
+use common::{Project, free_port};
 use tend::store::Store;
 
 const TOKEN: &str = "s3cret-token";
@@ -350,11 +350,9 @@ fn listen_until(socket: &UnixDatagram, what: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_daemons_on_one_postgres_database_send_each_message_once() {
-    let pg = PgDatabase::create().await;
-    let url = pg.url.clone();
-    tokio::task::spawn_blocking(move || {
+    common::on_fresh_postgres(move |url| {
         let sink = SmtpSink::start();
-        let p = slow_outbox(&sink, &url);
+        let p = slow_outbox(&sink, url);
         let mut daemons: Vec<Daemon> = (0..3)
             .map(|_| Daemon::start(&p, free_port(), &[]))
             .collect();
@@ -385,8 +383,7 @@ async fn three_daemons_on_one_postgres_database_send_each_message_once() {
             .count();
         eprintln!("{delivered_by} of 3 daemons delivered");
     })
-    .await
-    .unwrap();
+    .await;
 }
 
 #[test]
@@ -440,11 +437,9 @@ fn the_shipped_systemd_unit_is_notify_reload_hardened_and_its_settings_are_real(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_daemon_killed_mid_run_leaves_its_work_to_the_others_and_nothing_is_lost() {
-    let pg = PgDatabase::create().await;
-    let url = pg.url.clone();
-    tokio::task::spawn_blocking(move || {
+    common::on_fresh_postgres(move |url| {
         let sink = SmtpSink::start();
-        let p = slow_outbox(&sink, &url);
+        let p = slow_outbox(&sink, url);
         // The first daemon claims the whole outbox and starts sending…
         let mut first = Daemon::start(&p, free_port(), &[]);
         wait_for_mail(&sink, 20);
@@ -498,8 +493,7 @@ async fn a_daemon_killed_mid_run_leaves_its_work_to_the_others_and_nothing_is_lo
             sent.len()
         );
     })
-    .await
-    .unwrap();
+    .await;
 }
 
 /// 300 customers with a notice due now, on PostgreSQL at `url`, sent to a
@@ -542,11 +536,9 @@ fn slow_outbox(sink: &SmtpSink, url: &str) -> Project {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_mid_run_finishes_or_puts_back_every_message() {
-    let pg = PgDatabase::create().await;
-    let url = pg.url.clone();
-    tokio::task::spawn_blocking(move || {
+    common::on_fresh_postgres(move |url| {
         let sink = SmtpSink::start();
-        let p = slow_outbox(&sink, &url);
+        let p = slow_outbox(&sink, url);
         let mut d = Daemon::start(&p, free_port(), &[]);
         wait_for_mail(&sink, 20);
         let status = d.stop(Duration::from_secs(10));
@@ -571,8 +563,7 @@ async fn sigterm_mid_run_finishes_or_puts_back_every_message() {
         let _next = Daemon::start(&p, free_port(), &[]);
         wait_for_mail(&sink, 300);
     })
-    .await
-    .unwrap();
+    .await;
 }
 
 /// The paths (after `base`) of the links to `base/route/…` in a mail's

@@ -4,7 +4,7 @@
 mod common;
 
 use common::smtp::SmtpSink;
-use common::{PgDatabase, Project, json, tick};
+use common::{Project, json, tick};
 use mail_parser::MimeHeaders;
 use serde_json::Value;
 
@@ -175,14 +175,11 @@ fn delivers_retries_and_bounces_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delivers_retries_and_bounces_on_postgres() {
-    let pg = PgDatabase::create().await;
-    let url = pg.url.clone();
-    tokio::task::spawn_blocking(move || {
+    common::on_fresh_postgres(move |url| {
         let sink = SmtpSink::start();
-        delivers_retries_and_bounces(&project(sink.port(), Some(&url)), &sink);
+        delivers_retries_and_bounces(&project(sink.port(), Some(url)), &sink);
     })
-    .await
-    .unwrap();
+    .await;
 }
 
 #[test]
@@ -384,11 +381,9 @@ fn repeated_ticks_never_send_twice_and_a_server_that_comes_back_gets_the_mail() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_workers_on_postgres_never_send_the_same_message() {
-    let pg = PgDatabase::create().await;
-    let url = pg.url.clone();
-    tokio::task::spawn_blocking(move || {
+    common::on_fresh_postgres(move |url| {
         let sink = SmtpSink::start();
-        let p = project(sink.port(), Some(&url));
+        let p = project(sink.port(), Some(url));
         let many: String = (0..300)
             .map(|i| format!("c{i:03},c{i:03}@example.com,C {i},UTC,pro,2026-03-02T08:00:00Z\n"))
             .collect();
@@ -406,7 +401,7 @@ async fn two_workers_on_postgres_never_send_the_same_message() {
                 .args(["tick", "--now", now, "--format", "json"])
                 .current_dir(p.path())
                 .env_clear()
-                .env("TEND__DATABASE__URL", &url)
+                .env("TEND__DATABASE__URL", url)
                 .output()
                 .unwrap()
         };
@@ -437,6 +432,5 @@ async fn two_workers_on_postgres_never_send_the_same_message() {
         assert_eq!(received.len(), 303, "three welcomes and 300 more");
         assert_eq!(sent(&a) + sent(&b), 303);
     })
-    .await
-    .unwrap();
+    .await;
 }

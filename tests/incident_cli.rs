@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{PgDatabase, Project, json, tick};
+use common::{Project, json, tick};
 use serde_json::Value;
 
 const TIPS: &str = r#"
@@ -331,13 +331,10 @@ fn incidents_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn incidents_on_postgres() {
-    let pg = PgDatabase::create().await;
-    let url = pg.url.clone();
-    tokio::task::spawn_blocking(move || {
-        incidents_notify_the_affected_and_close_the_thread(&project(Some(&url)))
+    common::on_fresh_postgres(move |url| {
+        incidents_notify_the_affected_and_close_the_thread(&project(Some(url)))
     })
-    .await
-    .unwrap();
+    .await;
 }
 
 #[test]

@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{PgDatabase, Project, json, tick};
+use common::{Project, json, tick};
 use serde_json::Value;
 
 const PLAYBOOK: &str = r#"
@@ -239,9 +239,5 @@ fn replies_bounces_and_reports_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replies_bounces_and_reports_on_postgres() {
-    let pg = PgDatabase::create().await;
-    let url = pg.url.clone();
-    tokio::task::spawn_blocking(move || replies_bounces_and_reports(&project(Some(&url))))
-        .await
-        .unwrap();
+    common::on_fresh_postgres(move |url| replies_bounces_and_reports(&project(Some(url)))).await;
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{PgDatabase, Project, json, tick};
+use common::{Project, json, tick};
 
 const PLAYBOOK: &str = r#"name = "onboarding"
 kind = "checkin"
@@ -224,12 +224,9 @@ async fn ticks_plan_each_occurrence_once_on_postgres() {
     on_postgres(ticks_plan_each_occurrence_once).await;
 }
 
-/// Runs `test` on a project whose store is a fresh PostgreSQL database,
-/// off the async runtime (the test drives the binary and waits for it).
+/// Runs `test` on a project whose store is a fresh PostgreSQL database.
 async fn on_postgres(test: fn(&Project)) {
-    let pg = PgDatabase::create().await;
-    let p = project(Some(&pg.url));
-    tokio::task::spawn_blocking(move || test(&p)).await.unwrap();
+    common::on_fresh_postgres(move |url| test(&project(Some(url)))).await;
 }
 
 #[test]

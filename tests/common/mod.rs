@@ -55,6 +55,20 @@ impl PgDatabase {
     }
 }
 
+/// Runs `test` with the URL of a fresh PostgreSQL database (dropped after),
+/// off the async runtime: it drives the `tend` binary and waits for it.
+pub async fn on_fresh_postgres<T: Send + 'static>(
+    test: impl FnOnce(&str) -> T + Send + 'static,
+) -> T {
+    let pg = PgDatabase::create().await;
+    let url = pg.url.clone();
+    let outcome = tokio::task::spawn_blocking(move || test(&url))
+        .await
+        .unwrap();
+    drop(pg);
+    outcome
+}
+
 impl Drop for PgDatabase {
     fn drop(&mut self) {
         let name = self.name.clone();
