@@ -17,13 +17,15 @@ import dkim
 
 
 class Errors(logging.Handler):
+    """dkimpy says why a signature fails only in its debug log; the last
+    few lines of it are the reason."""
+
     def __init__(self):
         super().__init__(logging.DEBUG)
         self.messages = []
 
     def emit(self, record):
-        if record.levelno >= logging.INFO:
-            self.messages.append(record.getMessage())
+        self.messages.append(record.getMessage()[:300])
 
 
 def main():
@@ -55,7 +57,7 @@ def main():
         json.dumps(
             {
                 "ok": bool(ok),
-                "error": "; ".join(errors.messages),
+                "error": "" if ok else "; ".join(errors.messages[-3:]),
                 "h": signed,
                 "a": fields.get("a"),
                 "d": fields.get("d"),
