@@ -1,11 +1,11 @@
 //! DKIM signatures as an independent verifier (dkimpy) sees them: every
-//! key form tend reads (OpenSSL's PKCS#8 and PKCS#1 RSA keys, Ed25519 as
-//! PKCS#8 or a bare seed) signs mail that verifies, sent through a real SMTP
-//! server (planned mail and incident notices, on both stores), written by
-//! the file transport, and shown by `tend preview --format eml`; the
-//! List-Unsubscribe pair is always among the signed headers; the record
-//! `tend check` prints is the one OpenSSL derives; bad keys are refused by
-//! `tend check` with the setting named.
+//! key form tend reads (PKCS#8 RSA keys from OpenSSL and opendkim-genkey,
+//! PKCS#1, Ed25519 as PKCS#8 or a bare seed) signs mail that verifies,
+//! sent through a real SMTP server (planned mail and incident notices, on
+//! both stores), written by the file transport, and shown by `tend preview
+//! --format eml`; the List-Unsubscribe pair is always among the signed
+//! headers; the record `tend check` prints is the one OpenSSL derives; bad
+//! keys are refused by `tend check` with the setting named.
 
 mod common;
 

@@ -1,8 +1,9 @@
 //! An independent DKIM verifier for tests: dkimpy (PyPI), installed once
 //! into a virtualenv under the target directory when missing, driven by
-//! `tests/dkim_verify.py`. Keys come from OpenSSL's command line, and the
-//! record to publish is derived from them by OpenSSL too, so neither the
-//! key reading nor the record is tend's word alone.
+//! `tests/dkim_verify.py`. Keys come from OpenSSL's command line and
+//! opendkim-genkey (Debian's opendkim-tools, installed when missing), and
+//! the record to publish is derived from them by OpenSSL too, so neither
+//! the key reading nor the record is tend's word alone.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -130,6 +131,8 @@ pub fn verify(message: &[u8], name: &str, record: &str) -> Verified {
 pub enum KeyForm {
     /// `openssl genpkey -algorithm rsa`: `BEGIN PRIVATE KEY`.
     RsaPkcs8,
+    /// `opendkim-genkey` (Debian's opendkim-tools): PKCS#8 on OpenSSL 3.
+    RsaOpendkim,
     /// `openssl genrsa -traditional`: `BEGIN RSA PRIVATE KEY`.
     RsaPkcs1,
     /// `openssl genpkey -algorithm ed25519`: `BEGIN PRIVATE KEY`.
@@ -139,8 +142,9 @@ pub enum KeyForm {
 }
 
 impl KeyForm {
-    pub const ALL: [KeyForm; 4] = [
+    pub const ALL: [KeyForm; 5] = [
         KeyForm::RsaPkcs8,
+        KeyForm::RsaOpendkim,
         KeyForm::RsaPkcs1,
         KeyForm::Ed25519Pkcs8,
         KeyForm::Ed25519Seed,
@@ -149,7 +153,7 @@ impl KeyForm {
     /// `mail.dkim.algorithm` for this key.
     pub fn algorithm(self) -> &'static str {
         match self {
-            KeyForm::RsaPkcs8 | KeyForm::RsaPkcs1 => "rsa",
+            KeyForm::RsaPkcs8 | KeyForm::RsaOpendkim | KeyForm::RsaPkcs1 => "rsa",
             KeyForm::Ed25519Pkcs8 | KeyForm::Ed25519Seed => "ed25519",
         }
     }
@@ -212,6 +216,9 @@ pub fn generate(form: KeyForm, dir: &Path) -> TestKey {
                 pem_s,
             ]);
         }
+        KeyForm::RsaOpendkim => {
+            opendkim_genkey(dir, &pem);
+        }
         KeyForm::RsaPkcs1 => {
             openssl(&["genrsa", "-traditional", "-out", pem_s, "2048"]);
         }
@@ -233,6 +240,18 @@ pub fn generate(form: KeyForm, dir: &Path) -> TestKey {
         _ => ("ed25519", &spki[spki.len() - 32..]),
     };
     let record = format!("v=DKIM1; k={k}; p={}", STANDARD.encode(public));
+    if form == KeyForm::RsaOpendkim {
+        // opendkim-genkey's own record publishes the same key.
+        let theirs = std::fs::read_to_string(dir.join("opendkim/tend.txt")).unwrap();
+        let joined: String = theirs
+            .split('"')
+            .enumerate()
+            .filter(|(i, _)| i % 2 == 1)
+            .map(|(_, s)| s)
+            .collect();
+        let p = |r: &str| r.split("p=").nth(1).map(str::to_owned);
+        assert_eq!(p(&joined), p(&record), "{theirs}");
+    }
     let file = match form {
         KeyForm::Ed25519Seed => {
             // A PKCS#8 Ed25519 key ends with its 32-byte seed.
@@ -244,6 +263,30 @@ pub fn generate(form: KeyForm, dir: &Path) -> TestKey {
         _ => pem,
     };
     TestKey { file, record }
+}
+
+const OPENDKIM_GENKEY: &str = "/usr/sbin/opendkim-genkey";
+static OPENDKIM: OnceLock<()> = OnceLock::new();
+
+/// Writes opendkim-genkey's key for selector `tend` to `pem`, and its
+/// record beside it in `dir/opendkim/tend.txt`.
+fn opendkim_genkey(dir: &Path, pem: &Path) {
+    OPENDKIM.get_or_init(|| {
+        apt_install("opendkim-tools", || Path::new(OPENDKIM_GENKEY).exists());
+    });
+    let out_dir = dir.join("opendkim");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let out = Command::new(OPENDKIM_GENKEY)
+        .args(["-b", "2048", "-d", "acme.example", "-s", "tend", "-D"])
+        .arg(&out_dir)
+        .output()
+        .expect("the DKIM tests need opendkim-genkey (apt-get install opendkim-tools)");
+    assert!(
+        out.status.success(),
+        "opendkim-genkey: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::copy(out_dir.join("tend.private"), pem).unwrap();
 }
 
 /// The record `tend check` printed (`dkim: publish NAME. IN TXT "…" "…"`),
