@@ -10,6 +10,10 @@ pub struct CheckReport {
     /// What was checked, for the summary line.
     pub checked: Vec<String>,
     pub problems: Vec<Problem>,
+    /// What is valid but behaves differently from production, and why.
+    pub notices: Vec<String>,
+    /// DNS records to publish (the DKIM public key), in zone-file syntax.
+    pub records: Vec<String>,
 }
 
 /// Checks the configuration, the playbooks and the templates (each rendered
@@ -18,6 +22,8 @@ pub fn check(path: &ConfigPath, env: &Env) -> CheckReport {
     let mut report = CheckReport {
         checked: Vec::new(),
         problems: Vec::new(),
+        notices: Vec::new(),
+        records: Vec::new(),
     };
     match config::load(path, env) {
         Ok(loaded) => {
@@ -25,6 +31,19 @@ pub fn check(path: &ConfigPath, env: &Env) -> CheckReport {
                 Some(file) => file.display().to_string(),
                 None => "built-in defaults".into(),
             });
+            report.notices.extend(
+                config::notices(&loaded.settings)
+                    .into_iter()
+                    .map(|(_, message)| message),
+            );
+            if let Some(dkim) = &loaded.settings.mail.dkim
+                && let Ok(key) = crate::deliver::dkim::Key::load(dkim)
+            {
+                report.records.push(txt_record(
+                    &crate::deliver::dkim::record_name(dkim),
+                    &key.record(),
+                ));
+            }
             match playbooks::load(&loaded.settings) {
                 Ok(catalog) => report.checked.push(format!(
                     "{} playbook{}",
@@ -64,4 +83,40 @@ pub fn check(path: &ConfigPath, env: &Env) -> CheckReport {
         )),
     }
     report
+}
+
+/// `NAME. IN TXT "…" "…"`: a zone file's TXT record, its value cut into
+/// the 255-byte strings DNS holds (a 2048-bit RSA key needs two). A DNS
+/// console that asks for one value takes the strings joined.
+fn txt_record(name: &str, value: &str) -> String {
+    let strings: Vec<String> = value
+        .as_bytes()
+        .chunks(255)
+        .map(|chunk| format!("\"{}\"", String::from_utf8_lossy(chunk)))
+        .collect();
+    format!("{name}. IN TXT {}", strings.join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn long_txt_values_are_cut_into_dns_strings() {
+        let value = format!("v=DKIM1; k=rsa; p={}", "A".repeat(300));
+        let record = super::txt_record("tend._domainkey.acme.example", &value);
+        let (head, strings) = record.split_once(" IN TXT ").unwrap();
+        assert_eq!(head, "tend._domainkey.acme.example.");
+        let parts: Vec<&str> = strings.split(' ').collect();
+        assert_eq!(parts.len(), 4, "{record}"); // "v=DKIM1;" splits on its own spaces
+        let joined: String = strings
+            .split("\" \"")
+            .collect::<String>()
+            .trim_matches('"')
+            .to_owned();
+        assert_eq!(joined, value);
+        assert!(
+            strings
+                .split("\" \"")
+                .all(|s| s.trim_matches('"').len() <= 255)
+        );
+    }
 }

@@ -131,3 +131,51 @@ fn a_playbook_window_is_checked_against_the_configured_delivery_window() {
     );
     p.tend(&["check"]).expect_code(0);
 }
+
+#[test]
+fn public_url_must_be_https_unless_it_is_this_machine() {
+    let p = project_with_templates();
+    p.file("config/playbooks/tips.toml", GOOD);
+    p.file(
+        "config/tend.toml",
+        "[http]\npublic_url = \"http://tend.acme.example\"\n",
+    );
+    let run = p.tend(&["check"]).expect_code(1);
+    let err = run.stderr();
+    assert!(
+        err.contains(
+            "config/tend.toml:2: http.public_url \"http://tend.acme.example\" is plain http"
+        ) && err
+            .contains("put tend behind a TLS proxy and set http.public_url to its https address"),
+        "{err}"
+    );
+
+    let one_click_notice = "List-Unsubscribe without List-Unsubscribe-Post";
+    for loopback in [
+        "http://127.0.0.1:8080",
+        "http://localhost:8080",
+        "http://[::1]:8080",
+    ] {
+        p.file(
+            "config/tend.toml",
+            format!("[http]\npublic_url = \"{loopback}\"\n"),
+        );
+        let run = p.tend(&["check"]).expect_code(0);
+        assert!(run.stdout().starts_with("ok: "), "{}", run.stdout());
+        let err = run.stderr();
+        assert!(
+            err.starts_with(&format!(
+                "notice: http.public_url {loopback:?} is plain http"
+            )) && err.contains(one_click_notice)
+                && err.contains("needs an https address"),
+            "{err}"
+        );
+    }
+
+    p.file(
+        "config/tend.toml",
+        "[http]\npublic_url = \"https://tend.acme.example\"\n",
+    );
+    let run = p.tend(&["check"]).expect_code(0);
+    assert_eq!(run.stderr(), "");
+}

@@ -591,7 +591,9 @@ fn a_dkim_key_that_cannot_be_used_is_named_with_its_line() {
     p.file("dkim.key", "not a key");
     let run = p.tend(&["check"]).expect_code(1);
     assert!(
-        run.stderr().contains("is not a rsa key") && run.stderr().contains("PKCS#1 PEM"),
+        run.stderr().contains(
+            "config/tend.toml:4: mail.dkim.private_key_file \"dkim.key\" is not a usable rsa key"
+        ) && run.stderr().contains("PKCS#8 (BEGIN PRIVATE KEY"),
         "{}",
         run.stderr()
     );

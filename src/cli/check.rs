@@ -6,8 +6,14 @@ use crate::config::{ConfigPath, Env};
 
 pub fn run(path: &ConfigPath, env: &Env) -> ExitCode {
     let report = crate::check::check(path, env);
+    for notice in &report.notices {
+        eprintln!("notice: {notice}");
+    }
     if report.problems.is_empty() {
         println!("ok: {}", report.checked.join(", "));
+        for record in &report.records {
+            println!("dkim: publish {record}");
+        }
         return ExitCode::SUCCESS;
     }
     for problem in &report.problems {

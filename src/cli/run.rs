@@ -51,6 +51,9 @@ pub async fn run(path: &ConfigPath, env: &Env) -> anyhow::Result<ExitCode> {
         config = %loaded.file.as_ref().map_or("built-in defaults".into(), |f| f.display().to_string()),
         "tend is starting; stop it with Ctrl-C or SIGTERM, reload with SIGHUP"
     );
+    for (key, message) in crate::config::notices(&loaded.settings) {
+        tracing::info!(key, "{message}");
+    }
     crate::daemon::run(path, env, loaded, store).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 pub use secret::Secret;
 pub use settings::Settings;
-pub use validate::parse_mailbox;
+pub use validate::{notices, parse_mailbox};
 
 use crate::problem::Problem;
 use crate::toml_source::{line_of, structural_problems};

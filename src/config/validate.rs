@@ -49,8 +49,8 @@ pub fn validate(s: &Settings) -> Found {
                 "mail.dkim needs a selector and a domain (s= and d= of the signature)".into(),
             );
         }
-        if let Err(e) = crate::deliver::compose::dkim(dkim) {
-            problem("mail.dkim.private_key_file", e);
+        if let Err(e) = crate::deliver::dkim::signer(dkim) {
+            problem("mail.dkim.private_key_file", e.to_string());
         }
     }
     // A lease shorter than a whole SMTP transaction (which may take four
@@ -98,7 +98,15 @@ pub fn validate(s: &Settings) -> Found {
         }
     }
     match url::Url::parse(&s.http.public_url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+        Ok(u) if u.scheme() == "https" && u.host().is_some() => {}
+        Ok(u) if u.scheme() == "http" && u.host().is_some_and(is_loopback) => {}
+        Ok(u) if u.scheme() == "http" && u.host().is_some() => problem(
+            "http.public_url",
+            format!(
+                "http.public_url {:?} is plain http: links in mail would travel unencrypted and one-click unsubscribe (RFC 8058) needs https; put tend behind a TLS proxy and set http.public_url to its https address, such as https://tend.acme.example (plain http is accepted only on a loopback address, for trying tend out)",
+                s.http.public_url
+            ),
+        ),
         _ => problem(
             "http.public_url",
             format!(
@@ -202,6 +210,34 @@ pub fn validate(s: &Settings) -> Found {
     found
 }
 
+/// What a valid configuration still does differently from production, as
+/// `(key, message)`: worth a line from `tend check`, not a refusal.
+pub fn notices(s: &Settings) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    if let Ok(u) = url::Url::parse(&s.http.public_url)
+        && u.scheme() == "http"
+        && u.host().is_some_and(is_loopback)
+    {
+        found.push((
+            "http.public_url".to_owned(),
+            format!(
+                "http.public_url {:?} is plain http on this machine, so mail carries List-Unsubscribe without List-Unsubscribe-Post: one-click unsubscribe (RFC 8058) needs an https address; before mailing customers, put tend behind a TLS proxy and set http.public_url to its https address",
+                s.http.public_url
+            ),
+        ));
+    }
+    found
+}
+
+/// 127.0.0.0/8, ::1 or `localhost`: a URL only this machine reaches.
+fn is_loopback(host: url::Host<&str>) -> bool {
+    match host {
+        url::Host::Domain(name) => name.eq_ignore_ascii_case("localhost"),
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => ip.is_loopback(),
+    }
+}
+
 /// `Name <addr@domain>` or a bare address.
 pub fn parse_mailbox(raw: &str) -> Result<(String, Email), String> {
     let text = raw.trim();
@@ -234,6 +270,42 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         assert_eq!(validate(&Settings::default()), Found::new());
+    }
+
+    #[test]
+    fn public_url_is_https_or_loopback() {
+        let keys = |url: &str| {
+            let mut s = Settings::default();
+            s.http.public_url = url.into();
+            let problems: Vec<String> = validate(&s).into_iter().map(|(k, _)| k).collect();
+            let notices: Vec<String> = notices(&s).into_iter().map(|(k, _)| k).collect();
+            (problems, notices)
+        };
+        let none: Vec<String> = Vec::new();
+        let key = vec!["http.public_url".to_owned()];
+        assert_eq!(
+            keys("https://tend.acme.example"),
+            (none.clone(), none.clone())
+        );
+        assert_eq!(keys("https://127.0.0.1:8443"), (none.clone(), none.clone()));
+        for loopback in [
+            "http://127.0.0.1:8080",
+            "http://127.3.4.5/",
+            "http://[::1]:8080",
+            "http://localhost:8080",
+            "http://LOCALHOST",
+        ] {
+            assert_eq!(keys(loopback), (none.clone(), key.clone()), "{loopback}");
+        }
+        for outside in [
+            "http://tend.acme.example",
+            "http://10.0.0.5:8080",
+            "http://[::2]",
+            "http://localhost.acme.example",
+            "ftp://tend.acme.example",
+        ] {
+            assert_eq!(keys(outside), (key.clone(), none.clone()), "{outside}");
+        }
     }
 
     #[test]

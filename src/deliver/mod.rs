@@ -10,6 +10,7 @@
 
 pub mod compose;
 mod composer;
+pub mod dkim;
 pub mod retry;
 pub mod smtp;
 pub mod transport;
@@ -161,7 +162,13 @@ impl Deliverer {
                 signer,
                 from: Mailbox::new((!name.is_empty()).then_some(name), from_address),
                 reply_to,
-                dkim: s.mail.dkim.as_ref().map(compose::dkim).transpose()?,
+                dkim: s
+                    .mail
+                    .dkim
+                    .as_ref()
+                    .map(dkim::signer)
+                    .transpose()
+                    .map_err(|e| e.to_string())?,
             }),
             transport,
             owner: format!("{}-{}", hostname(), uuid::Uuid::now_v7().simple()),

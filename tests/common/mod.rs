@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod daemon;
+pub mod dkim;
 pub mod imap;
 pub mod smtp;
 
