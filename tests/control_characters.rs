@@ -15,8 +15,7 @@ use tend::store::Store;
 /// What a terminal would act on: C0 (but tab and line feed), DEL, C1 and
 /// the bidi controls.
 fn acts(c: char) -> bool {
-    (c.is_control() && c != '\n')
-        || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    (c.is_control() && c != '\n') || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 fn project(database: Option<&str>) -> Project {
@@ -47,7 +46,10 @@ fn assert_reasons(found: &[(usize, String)], expected: &[(usize, &str)]) {
     assert_eq!(found.len(), expected.len(), "{found:#?}");
     for ((line, reason), (want_line, want)) in found.iter().zip(expected) {
         assert_eq!(line, want_line, "{found:#?}");
-        assert!(reason.contains(want), "line {line}: {reason:?} lacks {want:?}");
+        assert!(
+            reason.contains(want),
+            "line {line}: {reason:?} lacks {want:?}"
+        );
     }
 }
 
@@ -102,12 +104,24 @@ fn import_refuses_hostile_names(p: &Project) {
     assert_reasons(
         &rejected(&err, "customers.csv"),
         &[
-            (3, "name contains the control character \\u{0} at character 4"),
-            (4, "name contains the control character \\u{1b} at character 1"),
-            (5, "name contains the control character \\u{202e} at character 5"),
+            (
+                3,
+                "name contains the control character \\u{0} at character 4",
+            ),
+            (
+                4,
+                "name contains the control character \\u{1b} at character 1",
+            ),
+            (
+                5,
+                "name contains the control character \\u{202e} at character 5",
+            ),
             (6, "name is 257 characters long; at most 256 are allowed"),
             (7, "name is 204800 characters long; at most 256 are allowed"),
-            (8, "name contains the control character \\u{9b} at character 4"),
+            (
+                8,
+                "name contains the control character \\u{9b} at character 4",
+            ),
         ],
     );
 
@@ -188,18 +202,32 @@ fn api_refuses_hostile_names(p: &Project) {
     );
     assert_eq!(reply.status, 422, "{}", reply.body);
     let answer = reply.json();
-    assert_eq!((answer["imported"].as_u64(), answer["rejected"].as_u64()), (Some(1), Some(3)));
+    assert_eq!(
+        (answer["imported"].as_u64(), answer["rejected"].as_u64()),
+        (Some(1), Some(3))
+    );
     let errors: Vec<(u64, String)> = answer["errors"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| (e["line"].as_u64().unwrap(), e["reason"].as_str().unwrap().to_owned()))
+        .map(|e| {
+            (
+                e["line"].as_u64().unwrap(),
+                e["reason"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
     assert_eq!(errors.len(), 3, "{errors:?}");
     assert_eq!(errors[0].0, 2);
-    assert!(errors[0].1.contains("control character \\u{0}"), "{errors:?}");
+    assert!(
+        errors[0].1.contains("control character \\u{0}"),
+        "{errors:?}"
+    );
     assert_eq!(errors[1].0, 3);
-    assert!(errors[1].1.contains("control character \\u{1b}"), "{errors:?}");
+    assert!(
+        errors[1].1.contains("control character \\u{1b}"),
+        "{errors:?}"
+    );
     assert_eq!(errors[2].0, 4);
     assert!(errors[2].1.contains("300 characters long"), "{errors:?}");
 }
@@ -264,7 +292,14 @@ fn sent_to_ana(p: &Project) -> (String, String) {
         .find(|raw| String::from_utf8_lossy(raw).contains(&message_id))
         .expect("the sent .eml");
     let parsed = mail_parser::MessageParser::default().parse(&eml).unwrap();
-    let reply_to = parsed.reply_to().unwrap().first().unwrap().address().unwrap().to_owned();
+    let reply_to = parsed
+        .reply_to()
+        .unwrap()
+        .first()
+        .unwrap()
+        .address()
+        .unwrap()
+        .to_owned();
     (message_id, reply_to)
 }
 
@@ -280,7 +315,8 @@ fn hostile_answers_are_shown_escaped(p: &Project) {
         "customers.csv",
         "id,email,name,timezone,signup_at\nana,ana@example.com,Ana Lima,UTC,2026-03-02T08:00:00Z\n",
     );
-    p.tend(&["import", "customers", "customers.csv"]).expect_code(0);
+    p.tend(&["import", "customers", "customers.csv"])
+        .expect_code(0);
     assert_eq!(tick(p, "2026-03-03T10:00:00Z")["sent"], 1);
     let (message_id, reply_to) = sent_to_ana(p);
 

@@ -469,7 +469,11 @@ fn a_template_must_be_inside_the_templates_folder(p: &Project) {
     let folder = p.path().join("templates");
     let private = p.path().join("private");
 
-    for name in ["../private", private.to_str().unwrap(), "incidents/../../private"] {
+    for name in [
+        "../private",
+        private.to_str().unwrap(),
+        "incidents/../../private",
+    ] {
         let err = open_with_template(p, name).expect_code(1).stderr();
         assert!(
             err.contains(&format!(
@@ -480,12 +484,13 @@ fn a_template_must_be_inside_the_templates_folder(p: &Project) {
         );
         assert!(err.contains("such as incidents/notice"), "{err}");
     }
-    let err = open_with_template(p, "incidents/linked").expect_code(1).stderr();
-    assert!(
-        err.contains("leads outside the templates folder"),
-        "{err}"
-    );
-    let err = open_with_template(p, "incidents/outge").expect_code(1).stderr();
+    let err = open_with_template(p, "incidents/linked")
+        .expect_code(1)
+        .stderr();
+    assert!(err.contains("leads outside the templates folder"), "{err}");
+    let err = open_with_template(p, "incidents/outge")
+        .expect_code(1)
+        .stderr();
     assert!(
         err.contains(&format!(
             "the template \"incidents/outge\" does not exist: there is no {}",

@@ -57,7 +57,11 @@ fn check_refuses_an_empty_or_short_key_and_an_empty_token_naming_the_file() {
         "a link-signing key needs at least 32",
     );
     p.file("secret", " \t\n\n");
-    check_refuses(&p, "config/tend.toml:2: security.secret_file secret is empty; ", "");
+    check_refuses(
+        &p,
+        "config/tend.toml:2: security.secret_file secret is empty; ",
+        "",
+    );
     p.file("secret", &KEY[..32]);
     p.tend(&["check"]).expect_code(0);
 
@@ -94,11 +98,20 @@ fn an_inline_key_or_a_credential_is_named_too() {
     let credentials = tempfile::tempdir().unwrap();
     std::fs::write(credentials.path().join("secret"), "\n").unwrap();
     std::fs::write(credentials.path().join("api_token"), "").unwrap();
-    let p = Project::new("").env("CREDENTIALS_DIRECTORY", credentials.path().to_str().unwrap());
+    let p = Project::new("").env(
+        "CREDENTIALS_DIRECTORY",
+        credentials.path().to_str().unwrap(),
+    );
     let err = p.tend(&["check"]).expect_code(1).stderr();
     for (file, says) in [
-        ("api_token", "the systemd credential api_token (for http.api_token) is empty"),
-        ("secret", "the systemd credential secret (for security.secret) is empty"),
+        (
+            "api_token",
+            "the systemd credential api_token (for http.api_token) is empty",
+        ),
+        (
+            "secret",
+            "the systemd credential secret (for security.secret) is empty",
+        ),
     ] {
         let at = format!("{}: {says}", credentials.path().join(file).display());
         assert!(err.lines().any(|l| l.starts_with(&at)), "no {at} in\n{err}");
@@ -182,7 +195,10 @@ fn mail_a_link(d: &Daemon, sink: &SmtpSink, base: &str, id: &str) -> String {
         {
             break mail;
         }
-        assert!(started.elapsed() < Duration::from_secs(20), "no mail for {id}");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no mail for {id}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     let parsed = mail_parser::MessageParser::default()
@@ -247,7 +263,8 @@ fn a_link_signed_with_an_empty_or_other_key_is_refused() {
     }
     // The same link signed with the configured key would go there: the
     // refusals above are the key's doing.
-    let genuine = Signer::new(KEY.as_bytes()).sign(Purpose::Click, claims.message, evil, Utc::now());
+    let genuine =
+        Signer::new(KEY.as_bytes()).sign(Purpose::Click, claims.message, evil, Utc::now());
     redirected(&d, &format!("/c/{genuine}"), evil);
     redirected(&d, &path, "https://status.acme.example/notes");
 }

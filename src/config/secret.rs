@@ -263,11 +263,11 @@ mod tests {
         };
         fn key<'a>(inline: Option<&'a Secret>, file: &'a str) -> SecretSource<'a> {
             SecretSource {
-            key: "security.secret",
-            inline,
-            file,
-            credential: "secret",
-            strength: Strength::Key,
+                key: "security.secret",
+                inline,
+                file,
+                credential: "secret",
+                strength: Strength::Key,
             }
         }
         let empty = write("empty", "");

@@ -45,8 +45,14 @@ mod tests {
             escape_line("abc\u{202e}fdp.exe\u{2066}x\u{2069}"),
             "abc\\u{202e}fdp.exe\\u{2066}x\\u{2069}"
         );
-        assert_eq!(escape_line("two\r\nlines\tand a tab"), "two  lines and a tab");
-        assert!(matches!(escape_line("Zoë 山田 ✓"), Cow::Borrowed("Zoë 山田 ✓")));
+        assert_eq!(
+            escape_line("two\r\nlines\tand a tab"),
+            "two  lines and a tab"
+        );
+        assert!(matches!(
+            escape_line("Zoë 山田 ✓"),
+            Cow::Borrowed("Zoë 山田 ✓")
+        ));
         // Marks that only set a direction, and joiners, are text.
         assert!(!"\u{200e}\u{200d}\u{2028}".chars().any(is_control));
     }

@@ -243,8 +243,18 @@ mod tests {
         assert!(parse_name("Ana\u{202e}amiL").is_err());
         assert!(parse_name("Ana\u{85}Lima").is_err(), "C1 too");
         assert!(parse_name("Ana\tLima").is_err());
-        assert!(parse_name("Ana\nBcc: x").unwrap_err().contains("line break"));
-        assert_eq!(parse_name(&"é".repeat(MAX_NAME_CHARS)).unwrap().chars().count(), 256);
+        assert!(
+            parse_name("Ana\nBcc: x")
+                .unwrap_err()
+                .contains("line break")
+        );
+        assert_eq!(
+            parse_name(&"é".repeat(MAX_NAME_CHARS))
+                .unwrap()
+                .chars()
+                .count(),
+            256
+        );
         let e = parse_name(&"a".repeat(MAX_NAME_CHARS + 1)).unwrap_err();
         assert!(e.contains("257 characters long; at most 256"), "{e}");
     }

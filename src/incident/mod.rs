@@ -144,9 +144,10 @@ pub async fn open(
         IncidentKind::Maintenance => template::MAINTENANCE,
     };
     // As in playbooks, a name given with its file ending means the same.
-    let template = opening.template.as_deref().map_or(default, |given| {
-        given.trim().trim_end_matches(".md.hbs")
-    });
+    let template = opening
+        .template
+        .as_deref()
+        .map_or(default, |given| given.trim().trim_end_matches(".md.hbs"));
     let template = template.to_owned();
     cx.template(&template)?;
     let (status, leads) = match opening.kind {

@@ -43,7 +43,12 @@ pub enum TemplateNameError {
 }
 
 fn listed(names: &[String]) -> String {
-    let mut shown = names.iter().take(LISTED).cloned().collect::<Vec<_>>().join(", ");
+    let mut shown = names
+        .iter()
+        .take(LISTED)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
     if names.len() > LISTED {
         shown.push_str(&format!(" and {} more", names.len() - LISTED));
     }
@@ -112,7 +117,13 @@ mod tests {
 
     #[test]
     fn a_name_is_a_plain_relative_path() {
-        for good in ["incidents/notice", "welcome", "a/b/c", "tips/über-uns", "x.y"] {
+        for good in [
+            "incidents/notice",
+            "welcome",
+            "a/b/c",
+            "tips/über-uns",
+            "x.y",
+        ] {
             assert!(is_well_formed(good), "{good}");
         }
         for bad in [

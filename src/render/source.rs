@@ -140,7 +140,11 @@ pub(super) fn message_files(dir: &Path) -> Vec<String> {
     files
         .iter()
         .filter_map(|file| {
-            let relative = file.strip_prefix(dir).ok()?.to_string_lossy().replace('\\', "/");
+            let relative = file
+                .strip_prefix(dir)
+                .ok()?
+                .to_string_lossy()
+                .replace('\\', "/");
             let name = relative.strip_suffix(MESSAGE_SUFFIX)?;
             let shared = name.starts_with("layouts/") || name.starts_with("partials/");
             (!shared).then(|| name.to_owned())
