@@ -1,9 +1,9 @@
 //! Text that could drive a terminal or a header, through the real binary on
 //! both stores: names with control characters, bidi overrides or hundreds
 //! of characters are refused by `tend import` (CSV and JSONL) and by the
-//! customer API, row by row; replies and bounce diagnostics that carry
-//! them are kept as they came and shown escaped by `tend responses` and
-//! `tend messages`, while their JSON stays exact.
+//! customer API, row by row; replies, survey comments and bounce
+//! diagnostics that carry them are kept as they came and shown escaped by
+//! `tend responses` and `tend messages`, while their JSON stays exact.
 
 mod common;
 
@@ -269,6 +269,7 @@ id = "welcome"
 template = "welcome"
 anchor = "signup_at"
 after = "1d"
+survey = "nps"
 
 [[step]]
 id = "later"
@@ -303,12 +304,38 @@ fn sent_to_ana(p: &Project) -> (String, String) {
     (message_id, reply_to)
 }
 
+/// What a hostile survey comment says, and the same as a form sends it.
+const COMMENTED: &str = "Fine\u{1b}[1A\u{1b}[2K \u{2067}x";
+const COMMENTED_FORM: &str = "Fine%1B%5B1A%1B%5B2K+%E2%81%A7x";
+
+/// Answers the survey in the message with `message_id` through a daemon,
+/// with [`COMMENTED`] as the comment.
+fn answer_the_survey(p: &Project, message_id: &str) {
+    let eml = std::fs::read_dir(p.path().join("outbox"))
+        .unwrap()
+        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .find(|raw| String::from_utf8_lossy(raw).contains(message_id))
+        .expect("the sent .eml");
+    let parsed = mail_parser::MessageParser::default().parse(&eml).unwrap();
+    let html = parsed.body_html(0).unwrap().into_owned();
+    // Rendered with the default public URL; the daemon listens elsewhere.
+    let base = "http://127.0.0.1:8080";
+    let at = html.find(&format!("{base}/r/")).expect("a survey link") + base.len();
+    let path = html[at..][..html[at..].find('"').unwrap()].to_owned();
+    // The mail is dated in March; the links must still work.
+    let d = Daemon::start(p, free_port(), &[("TEND__HTTP__LINK_LIFETIME", "3650d")]);
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    let body = format!("answer=9&comment={COMMENTED_FORM}");
+    let reply = d.request("POST", &path, &form, body.as_bytes());
+    assert_eq!(reply.status, 200, "{}", reply.body);
+}
+
 fn hostile_answers_are_shown_escaped(p: &Project) {
     std::fs::create_dir_all(p.path().join("config/playbooks")).unwrap();
     std::fs::create_dir_all(p.path().join("templates")).unwrap();
     p.file(
         "templates/welcome.md.hbs",
-        "+++\nsubject = \"Welcome, {{customer.first_name}}\"\n+++\nHi {{customer.first_name}}.\n",
+        "+++\nsubject = \"Welcome, {{customer.first_name}}\"\n+++\nHi {{customer.first_name}}.\n\n{{> survey}}\n",
     );
     p.file("config/playbooks/onboarding.toml", PLAYBOOK);
     p.file(
@@ -352,6 +379,7 @@ fn hostile_answers_are_shown_escaped(p: &Project) {
         .expect_code(0);
     // Her next message is suppressed, with the diagnostic in its reason.
     tick(p, "2026-03-05T10:00:00Z");
+    answer_the_survey(p, &message_id);
 
     // JSON keeps every character as it came.
     let all = json(&p.tend(&["responses", "--format", "json"]).expect_code(0));
@@ -363,6 +391,7 @@ fn hostile_answers_are_shown_escaped(p: &Project) {
         .collect();
     assert!(comments.iter().any(|c| c.contains(SAID)), "{all:#}");
     assert!(comments.iter().any(|c| c.contains(DIAGNOSTIC)), "{all:#}");
+    assert!(comments.contains(&COMMENTED), "{all:#}");
     let messages = json(&p.tend(&["messages", "--format", "json"]).expect_code(0));
     let reason = messages
         .as_array()
@@ -382,6 +411,10 @@ fn hostile_answers_are_shown_escaped(p: &Project) {
         "{table}"
     );
     assert!(table.contains("550 5.1.1 gone\\u{1b}[8m hidden"), "{table}");
+    assert!(
+        table.contains("Fine\\u{1b}[1A\\u{1b}[2K \\u{2067}x"),
+        "{table}"
+    );
     let table = p.tend(&["messages"]).expect_code(0).stdout();
     assert!(!table.chars().any(acts), "{table:?}");
     assert!(table.contains("gone\\u{1b}[8m hidden"), "{table}");
