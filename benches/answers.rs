@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use tend::token::{Purpose, Signer};
 
-const KEY: &str = "bench-signing-key";
+const KEY: &str = "bench-signing-key-of-at-least-32-bytes";
 
 const PLAYBOOK: &str = r#"name = "checkin"
 kind = "checkin"

@@ -916,12 +916,12 @@ fn links_are_rate_limited_per_address_and_old_ones_have_expired() {
         &[
             ("TEND__HTTP__RATE_PER_MINUTE", "3"),
             ("TEND__HTTP__LINK_LIFETIME", "30d"),
-            ("TEND__SECURITY__SECRET", "known-key"),
+            ("TEND__SECURITY__SECRET", "a-known-key-of-at-least-32-bytes"),
         ],
     );
     // Links signed with the daemon's key on an old day: expired, except
     // unsubscribing, which always works.
-    let signer = tend::token::Signer::new(b"known-key");
+    let signer = tend::token::Signer::new(b"a-known-key-of-at-least-32-bytes");
     let message = uuid::Uuid::now_v7();
     let long_ago = Utc::now() - chrono::Duration::days(45);
     let survey = signer.sign(tend::token::Purpose::Survey, message, "nps", long_ago);

@@ -434,3 +434,127 @@ fn maintenance_is_announced_at_each_lead_time_once() {
         message_id(&p, "cy", "announce-7d")
     )));
 }
+
+/// `tend incident open INC-7 … --template NAME`.
+fn open_with_template(p: &Project, name: &str) -> common::Run {
+    p.tend(&[
+        "incident",
+        "open",
+        "INC-7",
+        "--title",
+        "EU API latency",
+        "--affects",
+        AFFECTS,
+        "--template",
+        name,
+        "--now",
+        "2026-03-07T03:00:00Z",
+    ])
+}
+
+fn a_template_must_be_inside_the_templates_folder(p: &Project) {
+    p.file("customers.csv", CUSTOMERS);
+    p.tend(&["import", "customers", "customers.csv"])
+        .expect_code(0);
+    std::fs::create_dir_all(p.path().join("templates/incidents")).unwrap();
+    let notice = "+++\nsubject = \"Trouble: {{incident.title}}\"\n+++\nWe are on it.\n";
+    p.file("templates/incidents/outage.md.hbs", notice);
+    // Templates of the right shape outside the folder, one linked into it.
+    p.file("private.md.hbs", notice);
+    std::os::unix::fs::symlink(
+        p.path().join("private.md.hbs"),
+        p.path().join("templates/incidents/linked.md.hbs"),
+    )
+    .unwrap();
+    let folder = p.path().join("templates");
+    let private = p.path().join("private");
+
+    for name in [
+        "../private",
+        private.to_str().unwrap(),
+        "incidents/../../private",
+    ] {
+        let err = open_with_template(p, name).expect_code(1).stderr();
+        assert!(
+            err.contains(&format!(
+                "--template: {name:?} is not a template name: name a template by its path inside the templates folder {}",
+                folder.display()
+            )),
+            "{err}"
+        );
+        assert!(err.contains("such as incidents/notice"), "{err}");
+    }
+    let err = open_with_template(p, "incidents/linked")
+        .expect_code(1)
+        .stderr();
+    assert!(err.contains("leads outside the templates folder"), "{err}");
+    let err = open_with_template(p, "incidents/outge")
+        .expect_code(1)
+        .stderr();
+    assert!(
+        err.contains(&format!(
+            "the template \"incidents/outge\" does not exist: there is no {}",
+            folder.join("incidents/outge.md.hbs").display()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("incidents/notice, incidents/outage, incidents/resolved"),
+        "the names that work are listed: {err}"
+    );
+    // Nothing was recorded or sent.
+    assert_eq!(
+        json(
+            &p.tend(&["incident", "list", "--format", "json"])
+                .expect_code(0)
+        ),
+        Value::Array(vec![])
+    );
+    assert!(messages(p).is_empty());
+
+    let opened = open_with_template(p, "incidents/outage.md.hbs")
+        .expect_code(0)
+        .stdout();
+    assert!(opened.contains("sent 2"), "{opened}");
+    let ana = eml(p, &message_id(p, "ana", "open"));
+    assert!(ana.contains("Subject: Trouble: EU API latency"), "{ana}");
+}
+
+#[test]
+fn a_template_must_be_inside_the_templates_folder_on_sqlite() {
+    a_template_must_be_inside_the_templates_folder(&project(None));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_template_must_be_inside_the_templates_folder_on_postgres() {
+    common::on_fresh_postgres(move |url| {
+        a_template_must_be_inside_the_templates_folder(&project(Some(url)))
+    })
+    .await;
+}
+
+#[test]
+fn the_api_refuses_a_template_outside_the_folder() {
+    let p = project(None).env("TEND__HTTP__API_TOKEN", "tok");
+    p.file("private.md.hbs", "+++\nsubject = \"x\"\n+++\nx\n");
+    let d = common::daemon::Daemon::start(&p, common::free_port(), &[]);
+    let body = serde_json::json!({
+        "id": "INC-8", "title": "x", "affects": "true", "template": "../private",
+    });
+    let reply = d.request(
+        "POST",
+        "/api/v1/incidents",
+        &[
+            ("Authorization", "Bearer tok"),
+            ("Content-Type", "application/json"),
+        ],
+        body.to_string().as_bytes(),
+    );
+    assert_eq!(reply.status, 422, "{}", reply.body);
+    let said = reply.json()["error"].as_str().unwrap().to_owned();
+    assert!(
+        said.contains("\"../private\" is not a template name")
+            && said.contains(&p.path().join("templates").display().to_string()),
+        "{said}"
+    );
+}

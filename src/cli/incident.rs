@@ -24,7 +24,7 @@ pub enum IncidentCommand {
         /// Who it affects: a condition over customers, such as 'customer.attributes.region == "eu"'
         #[arg(long)]
         affects: String,
-        /// The notice's template [default: incidents/notice]
+        /// The notice's template: its path inside the templates folder, without .md.hbs [default: incidents/notice]
         #[arg(long)]
         template: Option<String>,
         /// What customers are told
@@ -46,7 +46,7 @@ pub enum IncidentCommand {
         /// When it ends (RFC 3339)
         #[arg(long, value_parser = super::parse_now)]
         ends: DateTime<Utc>,
-        /// The announcement's template [default: incidents/maintenance]
+        /// The announcement's template: its path inside the templates folder, without .md.hbs [default: incidents/maintenance]
         #[arg(long)]
         template: Option<String>,
         #[arg(long, default_value = "")]

@@ -1,10 +1,15 @@
 //! Output formats: JSON (a stable contract: one array or object on stdout)
 //! or an aligned table for people. On a terminal the table fits its width
 //! (the last column gives way), the header is bold and columns may have a
-//! colour; piped, it is plain text with nothing cut.
+//! colour; piped, it is plain text with nothing cut. Either way a control
+//! character in a cell is shown escaped (`\u{1b}`), never sent as itself.
+
+use std::borrow::Cow;
 
 use console::{Style, Term, colors_enabled, style};
 use serde::Serialize;
+
+use crate::domain::control::escape_line;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -49,8 +54,15 @@ fn layout(
     colours: &[Option<Style>],
     bold: bool,
 ) -> Vec<String> {
+    // What a customer typed (a comment, a reply, a name) reaches the
+    // terminal as text, never as a control sequence; escaped before the
+    // widths are measured, so the columns stay aligned.
+    let rows: Vec<Vec<Cow<'_, str>>> = rows
+        .iter()
+        .map(|row| row.iter().map(|cell| escape_line(cell)).collect())
+        .collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
+    for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
@@ -87,8 +99,8 @@ fn layout(
     } else {
         head
     });
-    for row in rows {
-        lines.push(line(row.iter().map(String::as_str).collect(), colours));
+    for row in &rows {
+        lines.push(line(row.iter().map(AsRef::as_ref).collect(), colours));
     }
     lines
 }
@@ -144,6 +156,23 @@ mod tests {
         assert_eq!(
             plain,
             "2026-12-08 09:00  How did your first day with Acme Cloud go, Ana?"
+        );
+    }
+
+    #[test]
+    fn control_characters_are_shown_escaped_and_aligned() {
+        let rows = vec![
+            vec!["\u{1b}[31mred\u{1b}[0m".to_owned(), "x".to_owned()],
+            vec!["a\u{202e}b".to_owned(), "two\nlines".to_owned()],
+        ];
+        let lines = layout(&["who", "said"], &rows, None, &[], false);
+        assert_eq!(
+            lines,
+            [
+                "who                     said",
+                "\\u{1b}[31mred\\u{1b}[0m  x",
+                "a\\u{202e}b              two lines",
+            ]
         );
     }
 }

@@ -143,8 +143,9 @@ pub fn load(path: &ConfigPath, env: &Env) -> Result<Loaded, ConfigError> {
 
     let settings = merge(text.as_deref(), env)?;
     let mut problems = validate::validate(&settings);
-    let secrets = resolve_secrets(&settings, env, &mut problems);
-    if problems.is_empty() {
+    let mut elsewhere = Vec::new();
+    let secrets = resolve_secrets(&settings, env, &mut problems, &mut elsewhere);
+    if problems.is_empty() && elsewhere.is_empty() {
         Ok(Loaded {
             settings,
             secrets,
@@ -155,6 +156,7 @@ pub fn load(path: &ConfigPath, env: &Env) -> Result<Loaded, ConfigError> {
             problems
                 .into_iter()
                 .map(|(key, message)| locate_problem(shown, text.as_deref(), env, &key, message))
+                .chain(elsewhere)
                 .collect(),
         ))
     }
@@ -231,13 +233,17 @@ fn resolve_secrets(
     settings: &Settings,
     env: &Env,
     problems: &mut Vec<(String, String)>,
+    elsewhere: &mut Vec<Problem>,
 ) -> Secrets {
-    use secret::{SecretSource, resolve};
+    use secret::{SecretAt, SecretSource, Strength, resolve};
     let credentials = env.get("CREDENTIALS_DIRECTORY").map(Path::new);
     let mut one = |source: SecretSource<'_>| match resolve(&source, credentials) {
         Ok(secret) => secret,
-        Err(message) => {
-            problems.push((format!("{}_file", source.key), message));
+        Err(e) => {
+            match e.at {
+                SecretAt::Key(key) => problems.push((key, e.message)),
+                SecretAt::Credential(path) => elsewhere.push(Problem::new(&path, None, e.message)),
+            }
             None
         }
     };
@@ -247,6 +253,7 @@ fn resolve_secrets(
         inline: smtp.password.as_ref(),
         file: &smtp.password_file,
         credential: "smtp_password",
+        strength: Strength::Any,
     });
     let imap_password = settings.inbound.imap.as_ref().and_then(|imap| {
         one(SecretSource {
@@ -254,6 +261,7 @@ fn resolve_secrets(
             inline: imap.password.as_ref(),
             file: &imap.password_file,
             credential: "imap_password",
+            strength: Strength::Any,
         })
     });
     let api_token = one(SecretSource {
@@ -261,12 +269,14 @@ fn resolve_secrets(
         inline: settings.http.api_token.as_ref(),
         file: &settings.http.api_token_file,
         credential: "api_token",
+        strength: Strength::Token,
     });
     let signing_key = one(SecretSource {
         key: "security.secret",
         inline: settings.security.secret.as_ref(),
         file: &settings.security.secret_file,
         credential: "secret",
+        strength: Strength::Key,
     });
     Secrets {
         smtp_password,

@@ -2,7 +2,7 @@
 //! the config, a file, or systemd's `$CREDENTIALS_DIRECTORY`.
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -40,6 +40,21 @@ impl Serialize for Secret {
     }
 }
 
+/// Fewest bytes a link-signing key may have: HMAC-SHA256 keys shorter than
+/// its 32-byte output weaken it, and an empty one lets anyone forge links.
+pub const MIN_KEY_BYTES: usize = 32;
+
+/// What a secret must be before tend uses it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strength {
+    /// Anything, even empty: a password is the mail server's to judge.
+    Any,
+    /// Not empty (nor only whitespace): a bearer token.
+    Token,
+    /// At least [`MIN_KEY_BYTES`] bytes: an HMAC key.
+    Key,
+}
+
 /// Where one secret may come from, in order of precedence.
 pub struct SecretSource<'a> {
     /// The dotted config key of the inline value (`mail.smtp.password`).
@@ -49,34 +64,131 @@ pub struct SecretSource<'a> {
     pub file: &'a str,
     /// The credential's name under `$CREDENTIALS_DIRECTORY` (`smtp_password`).
     pub credential: &'a str,
+    pub strength: Strength,
+}
+
+/// Why a secret cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct SecretError {
+    pub at: SecretAt,
+    pub message: String,
+}
+
+/// What a [`SecretError`] is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretAt {
+    /// A dotted config key (`security.secret_file`).
+    Key(String),
+    /// A systemd credential's file, which no config key names.
+    Credential(PathBuf),
+}
+
+/// Where a resolved secret was found, to name it in a problem.
+enum Origin<'a> {
+    Inline,
+    File(&'a Path),
+    Credential(PathBuf),
 }
 
 /// Resolves a secret: the inline value, else the named file, else the systemd
-/// credential of that name; `Ok(None)` when none is set.
+/// credential of that name; `Ok(None)` when none is set. A secret that falls
+/// short of its [`Strength`] is an error naming where it came from.
 pub fn resolve(
     source: &SecretSource<'_>,
     credentials_dir: Option<&Path>,
-) -> Result<Option<Secret>, String> {
+) -> Result<Option<Secret>, SecretError> {
     let key = source.key;
-    match (source.inline, source.file.trim()) {
-        (Some(_), file) if !file.is_empty() => Err(format!(
-            "both {key} and {key}_file are set; keep one of them"
-        )),
-        (Some(secret), _) => Ok(Some(secret.clone())),
+    let file_key = format!("{key}_file");
+    let (secret, origin) = match (source.inline, source.file.trim()) {
+        (Some(_), file) if !file.is_empty() => {
+            return Err(SecretError {
+                at: SecretAt::Key(file_key),
+                message: format!("both {key} and {key}_file are set; keep one of them"),
+            });
+        }
+        (Some(secret), _) => (secret.clone(), Origin::Inline),
         (None, "") => match credentials_dir.map(|dir| dir.join(source.credential)) {
             Some(path) if path.is_file() => {
-                read(&path, &format!("credential {}", source.credential))
+                let what = format!("credential {}", source.credential);
+                let secret = read(&path, &what).map_err(|message| SecretError {
+                    at: SecretAt::Credential(path.clone()),
+                    message,
+                })?;
+                (secret, Origin::Credential(path))
             }
-            _ => Ok(None),
+            _ => return Ok(None),
         },
-        (None, file) => read(Path::new(file), &format!("{key}_file")),
+        (None, file) => {
+            let secret = read(Path::new(file), &file_key).map_err(|message| SecretError {
+                at: SecretAt::Key(file_key.clone()),
+                message,
+            })?;
+            (secret, Origin::File(Path::new(file)))
+        }
+    };
+    match weakness(&secret, source.strength) {
+        None => Ok(Some(secret)),
+        Some(weakness) => Err(weak(source, &origin, &weakness)),
     }
 }
 
-fn read(path: &Path, what: &str) -> Result<Option<Secret>, String> {
+/// What is wrong with `secret` for its use, if anything.
+fn weakness(secret: &Secret, strength: Strength) -> Option<String> {
+    // Surrounding whitespace is what an editor or `echo` adds, not key
+    // material: a secret of only whitespace is empty.
+    let bytes = secret.expose().trim().len();
+    match strength {
+        Strength::Any => None,
+        _ if bytes == 0 => Some("is empty".into()),
+        Strength::Key if bytes < MIN_KEY_BYTES => Some(format!(
+            "holds only {bytes} byte{}; a link-signing key needs at least {MIN_KEY_BYTES}",
+            if bytes == 1 { "" } else { "s" }
+        )),
+        Strength::Token | Strength::Key => None,
+    }
+}
+
+/// The problem for a weak secret: where it is, what is wrong, what to do.
+fn weak(source: &SecretSource<'_>, origin: &Origin<'_>, weakness: &str) -> SecretError {
+    let key = source.key;
+    // base64 of 48 random bytes is 64 bytes long, well over the minimum.
+    let (what, bytes) = match source.strength {
+        Strength::Key => (format!("at least {MIN_KEY_BYTES} random bytes"), 48),
+        Strength::Token | Strength::Any => ("a long random token".to_owned(), 32),
+    };
+    let make = |file: &str| format!("head -c {bytes} /dev/urandom | base64 > {file}");
+    match origin {
+        Origin::Inline => SecretError {
+            at: SecretAt::Key(key.to_owned()),
+            message: format!(
+                "{key} {weakness}; put {what} in a file readable by tend alone (`{}`) and name it in {key}_file instead",
+                make("/etc/tend/credentials/FILE")
+            ),
+        },
+        Origin::File(path) => SecretError {
+            at: SecretAt::Key(format!("{key}_file")),
+            message: format!(
+                "{key}_file {} {weakness}; write {what} into it, for example with `{}`",
+                path.display(),
+                make(&path.display().to_string())
+            ),
+        },
+        Origin::Credential(path) => SecretError {
+            at: SecretAt::Credential(path.clone()),
+            message: format!(
+                "the systemd credential {} (for {key}) {weakness}; write {what} into the file its LoadCredential= line names, for example with `{}`, and restart tend",
+                source.credential,
+                make("FILE")
+            ),
+        },
+    }
+}
+
+fn read(path: &Path, what: &str) -> Result<Secret, String> {
     match std::fs::read_to_string(path) {
         // A trailing newline from `echo secret > file` is not part of the secret.
-        Ok(text) => Ok(Some(Secret(text.trim_end_matches(['\r', '\n']).to_owned()))),
+        Ok(text) => Ok(Secret(text.trim_end_matches(['\r', '\n']).to_owned())),
         Err(e) => Err(format!(
             "cannot read {what} at {}: {e}; create the file or fix the path",
             path.display()
@@ -107,6 +219,7 @@ mod tests {
             inline,
             file,
             credential: "smtp_password",
+            strength: Strength::Any,
         };
         let inline = Secret::new("inline");
         assert_eq!(
@@ -133,6 +246,80 @@ mod tests {
         );
         assert!(resolve(&src(None, ""), None).unwrap().is_none());
         let missing = resolve(&src(None, "/nonexistent/pw"), None).unwrap_err();
-        assert!(missing.contains("mail.smtp.password_file"), "{missing}");
+        assert_eq!(missing.at, SecretAt::Key("mail.smtp.password_file".into()));
+        assert!(
+            missing.message.contains("mail.smtp.password_file"),
+            "{missing}"
+        );
+    }
+
+    #[test]
+    fn a_key_or_token_too_weak_to_use_is_refused_where_it_was_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path.to_str().unwrap().to_owned()
+        };
+        fn key<'a>(inline: Option<&'a Secret>, file: &'a str) -> SecretSource<'a> {
+            SecretSource {
+                key: "security.secret",
+                inline,
+                file,
+                credential: "secret",
+                strength: Strength::Key,
+            }
+        }
+        let empty = write("empty", "");
+        let e = resolve(&key(None, &empty), None).unwrap_err();
+        assert_eq!(e.at, SecretAt::Key("security.secret_file".into()));
+        assert!(
+            e.message.starts_with(&format!(
+                "security.secret_file {empty} is empty; write at least 32 random bytes into it"
+            )),
+            "{e}"
+        );
+        assert!(
+            e.message
+                .contains(&format!("head -c 48 /dev/urandom | base64 > {empty}")),
+            "{e}"
+        );
+        let blank = write("blank", " \t \n\n");
+        let e = resolve(&key(None, &blank), None).unwrap_err();
+        assert!(e.message.contains("is empty"), "{e}");
+        let short = write("short", "0123456789\n");
+        let e = resolve(&key(None, &short), None).unwrap_err();
+        assert!(e.message.contains("holds only 10 bytes"), "{e}");
+        let inline = Secret::new("x".repeat(31));
+        let e = resolve(&key(Some(&inline), ""), None).unwrap_err();
+        assert_eq!(e.at, SecretAt::Key("security.secret".into()));
+        let just = Secret::new("x".repeat(32));
+        assert!(resolve(&key(Some(&just), ""), None).unwrap().is_some());
+
+        write("secret", "");
+        let e = resolve(&key(None, ""), Some(dir.path())).unwrap_err();
+        assert_eq!(e.at, SecretAt::Credential(dir.path().join("secret")));
+        assert!(e.message.contains("credential secret"), "{e}");
+
+        // A token need only be there; a password is the server's business.
+        fn token(file: &str, strength: Strength) -> SecretSource<'_> {
+            SecretSource {
+                key: "http.api_token",
+                inline: None,
+                file,
+                credential: "api_token",
+                strength,
+            }
+        }
+        assert!(resolve(&token(&blank, Strength::Token), None).is_err());
+        let short = resolve(&token(&short, Strength::Token), None).unwrap();
+        assert_eq!(short.unwrap().expose(), "0123456789");
+        assert_eq!(
+            resolve(&token(&empty, Strength::Any), None)
+                .unwrap()
+                .unwrap()
+                .expose(),
+            ""
+        );
     }
 }

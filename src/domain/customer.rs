@@ -8,6 +8,8 @@ use chrono_tz::Tz;
 use email_address::{EmailAddress, Options};
 use serde_json::{Map, Value};
 
+use super::control::is_control;
+
 /// The company's own id for a customer (unique, never empty).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CustomerId(String);
@@ -108,6 +110,38 @@ pub fn parse_locale(raw: &str) -> Result<String, String> {
     }
 }
 
+/// Longest name accepted, in characters. A name goes into the `To:` header
+/// and often the subject of every message; real names, even with a company
+/// or a title, fit well under a hundred, and a 200 KB name once made a
+/// 204,823-octet `To:` line (RFC 5322 allows 998 octets a line).
+pub const MAX_NAME_CHARS: usize = 256;
+
+/// Parses a customer's name: one line of printable text, at most
+/// [`MAX_NAME_CHARS`] characters; surrounding whitespace is dropped.
+pub fn parse_name(raw: &str) -> Result<String, String> {
+    let name = raw.trim();
+    if name.contains(['\r', '\n']) {
+        return Err("name contains a line break; a name is one line".into());
+    }
+    // A control character would reach a header, a terminal or (NUL) a
+    // PostgreSQL text column, which refuses it; a bidi override would
+    // reorder the text around the name in a subject line.
+    if let Some((at, c)) = name.chars().enumerate().find(|(_, c)| is_control(*c)) {
+        return Err(format!(
+            "name contains the control character {} at character {}; a name is printable text, so remove it",
+            c.escape_unicode(),
+            at + 1
+        ));
+    }
+    let length = name.chars().count();
+    if length > MAX_NAME_CHARS {
+        return Err(format!(
+            "name is {length} characters long; at most {MAX_NAME_CHARS} are allowed"
+        ));
+    }
+    Ok(name.to_owned())
+}
+
 /// Parses a health score, a whole number from 0 to 100.
 pub fn parse_health(raw: &str) -> Result<u8, String> {
     match raw.trim().parse::<u8>() {
@@ -199,6 +233,31 @@ impl Customer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_is_one_line_of_printable_text_of_reasonable_length() {
+        assert_eq!(parse_name("  Zoë 山田 (Acme) ").unwrap(), "Zoë 山田 (Acme)");
+        let e = parse_name("Ana\0Lima").unwrap_err();
+        assert!(e.contains("control character \\u{0} at character 4"), "{e}");
+        assert!(parse_name("\u{1b}[2JAna").is_err());
+        assert!(parse_name("Ana\u{202e}amiL").is_err());
+        assert!(parse_name("Ana\u{85}Lima").is_err(), "C1 too");
+        assert!(parse_name("Ana\tLima").is_err());
+        assert!(
+            parse_name("Ana\nBcc: x")
+                .unwrap_err()
+                .contains("line break")
+        );
+        assert_eq!(
+            parse_name(&"é".repeat(MAX_NAME_CHARS))
+                .unwrap()
+                .chars()
+                .count(),
+            256
+        );
+        let e = parse_name(&"a".repeat(MAX_NAME_CHARS + 1)).unwrap_err();
+        assert!(e.contains("257 characters long; at most 256"), "{e}");
+    }
 
     #[test]
     fn email_accepts_plain_addresses_and_rejects_headers() {

@@ -4,6 +4,7 @@
 //! valid by construction afterwards.
 
 pub mod condition;
+pub mod control;
 pub mod customer;
 pub mod event;
 pub mod incident;

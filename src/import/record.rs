@@ -7,7 +7,8 @@ use chrono_tz::Tz;
 use serde_json::{Map, Value};
 
 use crate::domain::customer::{
-    CustomerId, CustomerRecord, Email, RECORD_FIELDS, parse_health, parse_locale, parse_timezone,
+    CustomerId, CustomerRecord, Email, RECORD_FIELDS, parse_health, parse_locale, parse_name,
+    parse_timezone,
 };
 use crate::domain::event::{parse_event_id, parse_event_name};
 use crate::domain::timestamp::parse_instant;
@@ -245,10 +246,10 @@ pub fn customer(
     let health = p
         .check(text(&map, "health").and_then(|raw| raw.map(|s| parse_health(&s)).transpose()))
         .flatten();
-    let name = p.check(text(&map, "name")).flatten().unwrap_or_default();
-    if name.contains(['\r', '\n']) {
-        p.0.push("name contains a line break; a name is one line".into());
-    }
+    let name = p
+        .check(text(&map, "name").and_then(|raw| raw.map(|s| parse_name(&s)).transpose()))
+        .flatten()
+        .unwrap_or_default();
     let plan = p.check(text(&map, "plan")).flatten().unwrap_or_default();
     let attributes = p.check(object(&mut map, "attributes"));
     match (id, email, locale, attributes) {
@@ -256,7 +257,7 @@ pub fn customer(
             Ok(CustomerRecord {
                 id,
                 email,
-                name: name.trim().to_owned(),
+                name,
                 timezone,
                 locale,
                 plan: plan.trim().to_owned(),

@@ -6,7 +6,7 @@
 //! notices at once: no window, no cap; suppression still applies).
 //! The decisions are in `domain::incident`; this module does the I/O.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -18,6 +18,7 @@ use crate::domain::incident::{
     announcements,
 };
 use crate::domain::message::NewMessage;
+use crate::render::name::TemplateNameError;
 use crate::store::{self, Store};
 
 /// Customers read and evaluated per transaction when an incident opens.
@@ -43,8 +44,8 @@ pub enum IncidentError {
     BadId(String),
     #[error("--affects: {0}; nothing was sent")]
     BadSelector(String),
-    #[error("the template {0:?} does not exist ({1}); create it or pass another --template")]
-    NoTemplate(String, PathBuf),
+    #[error("--template: {0}; nothing was sent")]
+    Template(TemplateNameError),
     #[error("{0}")]
     Bad(String),
     #[error(transparent)]
@@ -106,16 +107,10 @@ impl<'a> Context<'a> {
         i32::try_from(at).unwrap_or(i32::MAX)
     }
 
+    /// Checks that `name` names a template inside the templates folder.
     fn template(&self, name: &str) -> Result<(), IncidentError> {
         let dir = Path::new(&self.settings.paths.templates);
-        if crate::render::source::message_exists(dir, name) {
-            Ok(())
-        } else {
-            Err(IncidentError::NoTemplate(
-                name.into(),
-                dir.join(format!("{name}.md.hbs")),
-            ))
-        }
+        crate::render::name::find(dir, name).map_err(IncidentError::Template)
     }
 }
 
@@ -148,7 +143,12 @@ pub async fn open(
         IncidentKind::Incident => template::OPEN,
         IncidentKind::Maintenance => template::MAINTENANCE,
     };
-    let template = opening.template.clone().unwrap_or_else(|| default.into());
+    // As in playbooks, a name given with its file ending means the same.
+    let template = opening
+        .template
+        .as_deref()
+        .map_or(default, |given| given.trim().trim_end_matches(".md.hbs"));
+    let template = template.to_owned();
     cx.template(&template)?;
     let (status, leads) = match opening.kind {
         IncidentKind::Incident => (IncidentStatus::Investigating, None),

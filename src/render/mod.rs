@@ -9,6 +9,7 @@
 pub mod context;
 mod helpers;
 pub mod markdown;
+pub mod name;
 pub mod source;
 
 use std::path::Path;

@@ -120,15 +120,40 @@ const BUILT_IN_MESSAGES: &[(&str, &str)] = &[
 ];
 
 /// Whether message template `name` exists under `dir`
-/// (`templates/NAME.md.hbs`) or is built in: playbooks and incidents check
-/// their templates with this, so the naming rule lives here alone.
+/// (`templates/NAME.md.hbs`, inside it) or is built in: playbooks check
+/// their templates with this, incidents with [`super::name::find`], which
+/// says why not.
 pub fn message_exists(dir: &Path, name: &str) -> bool {
-    BUILT_IN_MESSAGES.iter().any(|(n, _)| *n == name)
-        || dir.join(format!("{name}{MESSAGE_SUFFIX}")).is_file()
+    super::name::find(dir, name).is_ok()
+}
+
+/// The names of the built-in message templates.
+pub(super) fn built_in_message_names() -> impl Iterator<Item = &'static str> {
+    BUILT_IN_MESSAGES.iter().map(|(name, _)| *name)
+}
+
+/// The names of the message templates under `dir` (none when it cannot be
+/// read), for a message that lists them.
+pub(super) fn message_files(dir: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    let _ = walk(dir, &mut files);
+    files
+        .iter()
+        .filter_map(|file| {
+            let relative = file
+                .strip_prefix(dir)
+                .ok()?
+                .to_string_lossy()
+                .replace('\\', "/");
+            let name = relative.strip_suffix(MESSAGE_SUFFIX)?;
+            let shared = name.starts_with("layouts/") || name.starts_with("partials/");
+            (!shared).then(|| name.to_owned())
+        })
+        .collect()
 }
 
 /// How a message template's file name ends.
-const MESSAGE_SUFFIX: &str = ".md.hbs";
+pub(super) const MESSAGE_SUFFIX: &str = ".md.hbs";
 
 /// Reads `dir` (a missing folder means built-ins only when `required` is
 /// false): every template that parsed, and every problem found.
