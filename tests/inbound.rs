@@ -144,6 +144,7 @@ fn each_is_matched_by_its_token_or_our_message_id() {
     let rules = Rules {
         signer: &signer,
         soft_bounce_limit: 3,
+        categories: &[],
     };
     let now = Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 0).unwrap();
     // (fixture, carries the reply token, refers to our Message-ID)

@@ -1,10 +1,13 @@
 //! What an inbound message is, read from its bytes alone: a delivery status
-//! notification (RFC 3464), a complaint (ARF, RFC 5965), an automatic reply
-//! (RFC 3834 and the headers and subjects responders use in practice), or a
+//! notification (RFC 3464), a complaint (ARF, RFC 5965), a request to
+//! unsubscribe (mail to an unsubscribe address), an automatic reply (RFC
+//! 3834 and the headers and subjects responders use in practice), or a
 //! person's reply. Pure: no store, no clock.
 //!
 //! The order matters: a DSN carries `Auto-Submitted` too, and is a bounce
-//! first; an ARF report quotes the original, and is a complaint first.
+//! first; an ARF report quotes the original, and is a complaint first; mail
+//! to an unsubscribe address unsubscribes whatever its subject and body
+//! say, and whatever program sent it.
 
 use std::sync::LazyLock;
 
@@ -30,6 +33,9 @@ pub enum Verdict {
     Notice { action: String },
     /// A mailbox provider's abuse report: the customer marked it as spam.
     Complaint { feedback_type: String },
+    /// Mail to an unsubscribe address (`success+u-TOKEN@…`, the `mailto:`
+    /// of `List-Unsubscribe`), whatever its subject and body.
+    Unsubscribe,
     /// An out-of-office or other automatic answer: not a customer's reply.
     AutoReply,
     /// A person's reply, with quoted history and signature stripped.
@@ -46,6 +52,7 @@ impl Verdict {
             Self::Bounce { hard: false, .. } => "soft_bounce",
             Self::Notice { .. } => "notice",
             Self::Complaint { .. } => "complaint",
+            Self::Unsubscribe => "unsubscribe",
             Self::AutoReply => "auto_reply",
             Self::Reply { .. } => "reply",
             Self::Unreadable => "unreadable",
@@ -62,6 +69,9 @@ pub struct Reading {
     /// The plus-address tokens of every address it was sent to (and of
     /// the quoted original's Reply-To, for reports): `success+TOKEN@…`.
     pub tokens: Vec<String>,
+    /// The tokens of the unsubscribe addresses it was sent to
+    /// (`success+u-TOKEN@…`), without their `u-`.
+    pub unsubscribe_tokens: Vec<String>,
     /// The Message-IDs it refers to, most telling first: a report's quoted
     /// original, then `In-Reply-To`, then `References` newest first.
     pub references: Vec<String>,
@@ -82,11 +92,19 @@ pub fn read(raw: &[u8]) -> Reading {
             verdict: Verdict::Unreadable,
             message_id: None,
             tokens: Vec::new(),
+            unsubscribe_tokens: Vec::new(),
             references: Vec::new(),
         };
     };
     let original = quoted_original(&mail);
-    let mut tokens = recipient_tokens(&mail);
+    let (unsubscribe_tokens, mut tokens): (Vec<String>, Vec<String>) = recipient_tokens(&mail)
+        .into_iter()
+        .partition(|t| unsubscribe_token(t).is_some());
+    let unsubscribe_tokens: Vec<String> = unsubscribe_tokens
+        .iter()
+        .filter_map(|t| unsubscribe_token(t))
+        .map(str::to_owned)
+        .collect();
     let mut references = Vec::new();
     if let Some(original) = &original {
         references.extend(original.message_id.iter().cloned());
@@ -98,14 +116,15 @@ pub fn read(raw: &[u8]) -> Reading {
     references.extend(chain);
     references.dedup();
     Reading {
-        verdict: verdict(&mail, original.as_ref()),
+        verdict: verdict(&mail, original.as_ref(), !unsubscribe_tokens.is_empty()),
         message_id: mail.message_id().map(str::to_owned),
         tokens,
+        unsubscribe_tokens,
         references,
     }
 }
 
-fn verdict(mail: &Message<'_>, original: Option<&Original>) -> Verdict {
+fn verdict(mail: &Message<'_>, original: Option<&Original>, to_unsubscribe: bool) -> Verdict {
     if let Some(report) = report_part(mail, &["delivery-status", "global-delivery-status"]) {
         return delivery_status(report);
     }
@@ -118,6 +137,11 @@ fn verdict(mail: &Message<'_>, original: Option<&Original>) -> Verdict {
     }
     if looks_like_bounce(mail) {
         return legacy_bounce(mail, original);
+    }
+    // Before automatic replies: a mail client may send the request by
+    // itself, marked as automatic, and it must still unsubscribe.
+    if to_unsubscribe {
+        return Verdict::Unsubscribe;
     }
     if is_auto_reply(mail) {
         return Verdict::AutoReply;
@@ -388,6 +412,14 @@ fn addresses<'a>(address: &'a Address<'a>) -> impl Iterator<Item = &'a str> {
 
 fn first_address<'a>(address: Option<&'a Address<'a>>) -> Option<&'a str> {
     address.and_then(|a| addresses(a).next())
+}
+
+/// The token of an unsubscribe address's plus part (`u-TOKEN` → `TOKEN`).
+fn unsubscribe_token(plus: &str) -> Option<&str> {
+    let prefix = crate::token::UNSUBSCRIBE_PLUS;
+    plus.get(..prefix.len())
+        .filter(|p| p.eq_ignore_ascii_case(prefix))
+        .map(|_| &plus[prefix.len()..])
 }
 
 /// `success+TOKEN@acme.example` → `TOKEN`.
