@@ -13,6 +13,7 @@
 //! does, whatever its subject and body; mail to the first is never an
 //! unsubscribe.
 
+pub mod auto_reply;
 pub mod classify;
 pub mod imap;
 pub mod quote;
