@@ -211,6 +211,65 @@ fn each_is_matched_by_its_token_or_our_message_id() {
     );
 }
 
+#[test]
+fn only_mail_to_the_unsubscribe_address_is_an_unsubscribe() {
+    let (id, _) = ours();
+    let signer = signer();
+    let rules = Rules {
+        signer: &signer,
+        soft_bounce_limit: 3,
+        categories: &[],
+    };
+    let now = Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 0).unwrap();
+    let to = |address: &str| {
+        String::from_utf8(fixture("unsubscribe_gmail.eml"))
+            .unwrap()
+            .replace("{{UNSUBSCRIBE_TO}}", address)
+            .into_bytes()
+    };
+    let unsubscribe_to = signer.unsubscribe_address("success@acme.example", id);
+    let (mail, verdict) = prepare(&rules, &to(&unsubscribe_to), "file", now);
+    assert_eq!(verdict, Verdict::Unsubscribe);
+    assert_eq!(
+        (mail.classification, mail.by_token),
+        ("unsubscribe", Some(id))
+    );
+    assert_eq!(
+        mail.response, None,
+        "the unsubscribe itself is the response"
+    );
+    // Even marked as sent by a program: the request still counts.
+    let marked = String::from_utf8(to(&unsubscribe_to)).unwrap().replacen(
+        "MIME-Version",
+        "Auto-Submitted: auto-generated\nMIME-Version",
+        1,
+    );
+    assert_eq!(
+        prepare(&rules, marked.as_bytes(), "file", now).1,
+        Verdict::Unsubscribe
+    );
+    // "unsubscribe" written to Reply-To is a reply, never an unsubscribe.
+    let reply_to = signer.reply_address("success@acme.example", id);
+    let (mail, verdict) = prepare(&rules, &to(&reply_to), "file", now);
+    assert!(matches!(verdict, Verdict::Reply { .. }), "{verdict:?}");
+    assert_eq!(mail.by_token, Some(id));
+    // An address of another key, or with the reply token under `u-`,
+    // names nothing.
+    let reply_token = reply_to.split_once('+').unwrap().1;
+    for forged in [
+        Signer::new(b"another-key").unsubscribe_address("success@acme.example", id),
+        format!("success+u-{reply_token}"),
+    ] {
+        let (mail, verdict) = prepare(&rules, &to(&forged), "file", now);
+        assert_eq!(verdict, Verdict::Unsubscribe, "{forged}");
+        assert_eq!(
+            (mail.by_token, mail.by_reference.len()),
+            (None, 0),
+            "{forged}"
+        );
+    }
+}
+
 /// Out-of-office answers that say so only in their subject, by language:
 /// (fixture, how the subject begins).
 const OUT_OF_OFFICE: &[(&str, &str)] = &[

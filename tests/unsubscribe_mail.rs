@@ -332,3 +332,30 @@ fn the_inbound_webhook_takes_an_unsubscribe_request() {
         store.close().await;
     });
 }
+
+#[test]
+fn a_category_that_cannot_be_left_is_not_left_by_mail_either() {
+    let p = project(None);
+    let config = std::fs::read_to_string(p.path().join("config/tend.toml")).unwrap();
+    p.file(
+        "config/tend.toml",
+        format!(
+            "{config}[delivery]\npriority = [\"onboarding\"]\n[[category]]\nname = \"onboarding\"\ndescription = \"Service notices\"\nunsubscribable = false\n"
+        ),
+    );
+    tick(&p, "2026-03-03T10:00:00Z");
+    let ana = sent_to(&p, "ana");
+    let request = filled("unsubscribe_gmail.eml", &ana, &ana.unsubscribe_to);
+    let out = inbound(&p, "unsubscribe.eml", &request, "2026-03-03T11:00:00Z");
+    assert!(
+        out.contains("onboarding cannot be unsubscribed from, nothing changed"),
+        "{out}"
+    );
+    assert_eq!(responses(&p), Value::Array(Vec::new()));
+    let later = tick(&p, "2026-03-05T10:00:00Z");
+    assert_eq!(
+        (later["sent"].as_i64(), later["suppressed"].as_i64()),
+        (Some(2), Some(0)),
+        "{later}"
+    );
+}
