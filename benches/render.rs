@@ -29,6 +29,7 @@ fn main() {
     let customer = Customer::sample(now);
     let from = "Acme Success <success@acme.example>".parse().unwrap();
     let reply_to = "success+0123456789abcdef@acme.example".parse().unwrap();
+    let unsubscribe_to = "success+u-0123456789abcdef@acme.example".parse().unwrap();
     let to = "sam@example.com".parse().unwrap();
     let mut bytes = 0usize;
     let started = Instant::now();
@@ -49,6 +50,7 @@ fn main() {
             &Addressing {
                 from: &from,
                 reply_to: &reply_to,
+                unsubscribe_to: &unsubscribe_to,
                 to_name: &customer.record.name,
                 to: &to,
                 message_id: &message_id,

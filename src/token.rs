@@ -208,34 +208,84 @@ impl Signer {
     /// configured reply-to address. The token is lower-case hex, because
     /// some mail systems change the case of a local part.
     pub fn reply_address(&self, reply_to: &str, message: Uuid) -> String {
-        let Some((local, domain)) = reply_to.rsplit_once('@') else {
-            return reply_to.to_owned();
-        };
-        let base = local.split_once('+').map_or(local, |(base, _)| base);
-        format!("{base}+{}@{domain}", self.reply_token(message))
+        plus_address(reply_to, "", &self.address_token(Address::Reply, message))
     }
 
-    fn reply_token(&self, message: Uuid) -> String {
+    /// The address mail unsubscribes at (the `mailto:` of
+    /// `List-Unsubscribe`): `local+u-TOKEN@domain`. Its MAC is made for
+    /// unsubscribing alone, so knowing a message's reply address (a
+    /// colleague copied on a reply sees it) does not let anyone unsubscribe
+    /// the customer, and mail to it needs no particular subject or body.
+    pub fn unsubscribe_address(&self, reply_to: &str, message: Uuid) -> String {
+        plus_address(
+            reply_to,
+            UNSUBSCRIBE_PLUS,
+            &self.address_token(Address::Unsubscribe, message),
+        )
+    }
+
+    fn address_token(&self, address: Address, message: Uuid) -> String {
         let mut mac = self.mac();
-        mac.update(b"reply");
+        mac.update(address.label());
         mac.update(message.as_bytes());
         let tag = mac.finalize().into_bytes();
         format!("{}{}", message.simple(), hex(&tag[..REPLY_MAC]))
     }
 
-    /// The message a plus-address token (the part after `+`) names, if the
-    /// token is genuine.
+    /// The message a reply address's token (the part after `+`) names, if
+    /// the token is genuine.
     pub fn verify_reply_token(&self, token: &str) -> Option<Uuid> {
+        self.verify_address_token(Address::Reply, token)
+    }
+
+    /// The message an unsubscribe address's token (the part after
+    /// `+u-`) names, if the token is genuine.
+    pub fn verify_unsubscribe_token(&self, token: &str) -> Option<Uuid> {
+        self.verify_address_token(Address::Unsubscribe, token)
+    }
+
+    fn verify_address_token(&self, address: Address, token: &str) -> Option<Uuid> {
         let token = token.trim().to_ascii_lowercase();
         if token.len() != 32 + REPLY_MAC * 2 || !token.is_ascii() {
             return None;
         }
         let message = Uuid::try_parse(&token[..32]).ok()?;
-        let expected = self.reply_token(message);
+        let expected = self.address_token(address, message);
         // Constant time, so the comparison leaks nothing about the MAC.
         let same: bool = expected.as_bytes().ct_eq(token.as_bytes()).into();
         same.then_some(message)
     }
+}
+
+/// What a plus-address lets mail to it do. Each has its own MAC label, so
+/// a token made for one is refused as the other.
+#[derive(Debug, Clone, Copy)]
+enum Address {
+    Reply,
+    Unsubscribe,
+}
+
+impl Address {
+    fn label(self) -> &'static [u8] {
+        match self {
+            Self::Reply => b"reply",
+            Self::Unsubscribe => b"unsubscribe",
+        }
+    }
+}
+
+/// What starts the plus part of an unsubscribe address (`success+u-…`); a
+/// reply token is hex, so it never starts so.
+pub const UNSUBSCRIBE_PLUS: &str = "u-";
+
+/// `local+{prefix}{token}@domain` from the configured `local@domain` (or
+/// `local+anything@domain`).
+fn plus_address(reply_to: &str, prefix: &str, token: &str) -> String {
+    let Some((local, domain)) = reply_to.rsplit_once('@') else {
+        return reply_to.to_owned();
+    };
+    let base = local.split_once('+').map_or(local, |(base, _)| base);
+    format!("{base}+{prefix}{token}@{domain}")
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -361,6 +411,33 @@ mod tests {
         forged.replace_range(40..41, if &token[40..41] == "0" { "1" } else { "0" });
         assert_eq!(signer.verify_reply_token(&forged), None);
         assert_eq!(signer.verify_reply_token("abc"), None);
+    }
+
+    #[test]
+    fn unsubscribe_addresses_are_their_own_and_refuse_reply_tokens() {
+        let signer = Signer::new(b"key");
+        let id = Uuid::now_v7();
+        let address = signer.unsubscribe_address("success+old@acme.example", id);
+        let (local, domain) = address.split_once('@').unwrap();
+        assert_eq!(domain, "acme.example");
+        assert!(local.len() <= 64, "{local}");
+        let token = local.strip_prefix("success+u-").unwrap();
+        assert_eq!(signer.verify_unsubscribe_token(token), Some(id));
+        assert_eq!(
+            signer.verify_unsubscribe_token(&token.to_uppercase()),
+            Some(id)
+        );
+        // Neither token is the other: a reply address cannot unsubscribe.
+        assert_eq!(signer.verify_reply_token(token), None);
+        let reply = signer.reply_address("success@acme.example", id);
+        let reply_token = reply
+            .split_once('@')
+            .unwrap()
+            .0
+            .strip_prefix("success+")
+            .unwrap();
+        assert_eq!(signer.verify_unsubscribe_token(reply_token), None);
+        assert_eq!(Signer::new(b"other").verify_unsubscribe_token(token), None);
     }
 
     #[test]

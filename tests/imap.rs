@@ -1,6 +1,7 @@
 //! Polling a reply mailbox on a real IMAP server (dovecot): each message is
 //! fetched once, marked, and never taken twice, across restarts and even
-//! when its mark is lost.
+//! when its mark is lost; mail to a message's unsubscribe address in the
+//! same mailbox unsubscribes.
 
 mod common;
 
@@ -8,6 +9,7 @@ use std::path::Path;
 
 use common::imap::{Dovecot, PASSWORD, USER};
 use common::{Project, json, tick};
+use tend::store::Store;
 
 const PLAYBOOK: &str = r#"
 name = "onboarding"
@@ -160,4 +162,75 @@ fn the_daemon_polls_the_mailbox_on_its_own() {
     }
     assert_eq!(responses(&p), ["reply"]);
     assert!(imap.flags()[0].contains("$TendTaken"));
+}
+
+/// The welcome's id and the address of its `List-Unsubscribe` mailto.
+fn unsubscribe_address(p: &Project) -> (String, String) {
+    let all = json(&p.tend(&["messages", "--format", "json"]).expect_code(0));
+    let message_id = all[0]["message_id"].as_str().unwrap();
+    let eml = std::fs::read_dir(p.path().join("outbox"))
+        .unwrap()
+        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .find(|raw| String::from_utf8_lossy(raw).contains(message_id))
+        .expect("the sent .eml");
+    let parsed = mail_parser::MessageParser::default().parse(&eml).unwrap();
+    let header = parsed.header_raw("List-Unsubscribe").unwrap();
+    let address = header
+        .split(',')
+        .find_map(|part| part.trim().strip_prefix("<mailto:")?.split('?').next())
+        .unwrap()
+        .to_owned();
+    (all[0]["id"].as_str().unwrap().to_owned(), address)
+}
+
+#[test]
+fn mail_to_the_unsubscribe_address_unsubscribes_through_the_mailbox() {
+    let imap = Dovecot::start();
+    let p = project(imap.port(), PASSWORD);
+    tick(&p, "2026-03-03T10:00:00Z");
+    let (message, unsubscribe_to) = unsubscribe_address(&p);
+    let request = String::from_utf8(answering(&p, "unsubscribe_gmail.eml"))
+        .unwrap()
+        .replace("{{UNSUBSCRIBE_TO}}", &unsubscribe_to);
+    imap.deliver(request.as_bytes());
+    imap.deliver(&answering(&p, "reply_outlook.eml"));
+    let polled = p
+        .tend(&["tick", "--now", "2026-03-03T11:00:00Z"])
+        .expect_code(0);
+    assert!(
+        polled.stderr().contains("took 2 message(s)"),
+        "{}\n{}",
+        polled.stderr(),
+        imap.log()
+    );
+    let all = json(&p.tend(&["responses", "--format", "json"]).expect_code(0));
+    let kinds: Vec<(&str, &str)> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["kind"].as_str().unwrap(), r["source"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [("unsubscribe", "mailto"), ("reply", "imap")],
+        "{all:#}"
+    );
+    assert_eq!(all[0]["value"], "onboarding");
+    assert_eq!(all[0]["message_id"], message.as_str());
+
+    let id = uuid::Uuid::parse_str(&message).unwrap();
+    let suppressed = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = p.store().await;
+        let suppressed = store.subscriptions(id).await.unwrap().unwrap();
+        store.close().await;
+        suppressed
+    });
+    assert_eq!(suppressed.len(), 1, "{suppressed:?}");
+    assert_eq!(
+        (
+            suppressed[0].category.as_str(),
+            suppressed[0].source.as_str()
+        ),
+        ("onboarding", "mailto")
+    );
 }

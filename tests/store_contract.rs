@@ -37,6 +37,7 @@ contract!(
     an_unsubscribe_suppresses_only_that_category,
     preferences_lift_only_what_the_customer_chose,
     inbound_mail_is_matched_kept_once_and_suppresses,
+    an_unsubscribe_by_mail_leaves_the_category_once,
     incidents_record_who_was_told_and_quiet_until_closed,
     one_instance_leads_planning_at_a_time,
     a_mark_made_while_a_page_is_planned_is_not_lost,
@@ -1969,4 +1970,67 @@ async fn incidents_record_who_was_told_and_quiet_until_closed(store: &Db) {
         (IncidentStatus::Resolved, 1)
     );
     assert_eq!(listed[0].resolved_at, Some(later));
+}
+
+async fn an_unsubscribe_by_mail_leaves_the_category_once(store: &Db) {
+    let [(to_a, _), (to_b, _)] = welcomes_to_a_and_b(store).await;
+    let leave = |dedupe: &str| InboundMail {
+        classification: "unsubscribe",
+        ..inbound(
+            dedupe,
+            Some(to_a),
+            Vec::new(),
+            None,
+            Effect::Unsubscribe(Preferences {
+                unsubscribe: vec!["onboarding".into()],
+                resubscribe: Vec::new(),
+                source: "mailto",
+            }),
+        )
+    };
+    assert_eq!(
+        store.record_inbound(&leave("u1@x")).await.unwrap(),
+        InboundRecorded::Kept {
+            message: Some(to_a),
+            customer: Some(id("a")),
+            suppressed: false
+        }
+    );
+    let left = store.subscriptions(to_a).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            left[0].category.as_str(),
+            left[0].source.as_str(),
+            left[0].reason.as_str()
+        ),
+        (
+            "onboarding",
+            "mailto",
+            "the customer unsubscribed from onboarding (mailto)"
+        )
+    );
+    let recorded = vec![(
+        "unsubscribe".to_owned(),
+        Some("onboarding".to_owned()),
+        None,
+    )];
+    assert_eq!(store.responses_of(to_a).await.unwrap(), recorded);
+    let all = store.responses(t0()).await.unwrap();
+    assert_eq!(all[0].source, "mailto");
+    // The same mail again, or another asking the same: nothing more.
+    assert_eq!(
+        store.record_inbound(&leave("u1@x")).await.unwrap(),
+        InboundRecorded::Duplicate
+    );
+    store.record_inbound(&leave("u2@x")).await.unwrap();
+    assert_eq!(store.responses_of(to_a).await.unwrap(), recorded);
+    assert_eq!(store.subscriptions(to_b).await.unwrap(), Some(Vec::new()));
+    // The customer chose it, so the preferences page can take it back.
+    let back = Preferences {
+        unsubscribe: Vec::new(),
+        resubscribe: vec!["onboarding".into()],
+        source: "preferences page",
+    };
+    store.set_preferences(to_a, &back, t0()).await.unwrap();
+    assert_eq!(store.subscriptions(to_a).await.unwrap(), Some(Vec::new()));
 }

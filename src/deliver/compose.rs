@@ -17,6 +17,8 @@ pub struct Addressing<'a> {
     pub from: &'a Mailbox,
     /// The plus-addressed reply address carrying the message's token.
     pub reply_to: &'a Address,
+    /// The plus-address mail unsubscribes at (`List-Unsubscribe` mailto).
+    pub unsubscribe_to: &'a Address,
     pub to_name: &'a str,
     pub to: &'a Address,
     /// The Message-ID without angle brackets.
@@ -55,7 +57,7 @@ pub fn compose(rendered: &Rendered, to: &Addressing<'_>) -> Result<Message, Comp
     );
     let unsubscribe = format!(
         "<{}>, <mailto:{}?subject=unsubscribe>",
-        rendered.unsubscribe_url, to.reply_to
+        rendered.unsubscribe_url, to.unsubscribe_to
     );
     let body = MultiPart::alternative()
         .singlepart(
@@ -116,6 +118,7 @@ mod tests {
             &Addressing {
                 from: &from,
                 reply_to: &reply_to,
+                unsubscribe_to: &reply_to,
                 to_name: "Eve\r\nBcc: victim@evil.example",
                 to: &to,
                 message_id: "m1@acme.example",
@@ -152,6 +155,7 @@ mod tests {
             &Addressing {
                 from: &from,
                 reply_to: &reply_to,
+                unsubscribe_to: &reply_to,
                 to_name: "Eve",
                 to: &to,
                 message_id: "m1@acme.example",

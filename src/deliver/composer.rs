@@ -76,11 +76,17 @@ impl Composer {
             .reply_address(self.reply_to.as_ref(), draft.id)
             .parse()
             .map_err(|e| format!("the reply address cannot be built: {e}"))?;
+        let unsubscribe_to: Address = self
+            .signer
+            .unsubscribe_address(self.reply_to.as_ref(), draft.id)
+            .parse()
+            .map_err(|e| format!("the unsubscribe address cannot be built: {e}"))?;
         let mut email = compose::compose(
             &rendered,
             &compose::Addressing {
                 from: &self.from,
                 reply_to: &reply_to,
+                unsubscribe_to: &unsubscribe_to,
                 to_name: &draft.customer.record.name,
                 to: &to,
                 message_id: draft.message_id,

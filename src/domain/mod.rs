@@ -13,6 +13,7 @@ pub mod message;
 pub mod plan;
 pub mod playbook;
 pub mod policy;
+pub mod preference;
 pub mod prefilter;
 pub mod report;
 pub mod span;

@@ -121,20 +121,12 @@ fn choice_of(settings: &Settings, claims: &Claims, form: &[(String, String)]) ->
     let one_click = form
         .iter()
         .any(|(k, v)| k == "List-Unsubscribe" && v == "One-Click");
-    let category = &claims.value;
-    Preferences {
-        unsubscribe: if can_leave(settings, category) {
-            vec![category.clone()]
-        } else {
-            Vec::new()
-        },
-        resubscribe: Vec::new(),
-        source: if one_click {
-            ONE_CLICK
-        } else {
-            UNSUBSCRIBE_PAGE
-        },
-    }
+    let source = if one_click {
+        ONE_CLICK
+    } else {
+        UNSUBSCRIBE_PAGE
+    };
+    Preferences::leave(&settings.categories, &claims.value, source)
 }
 
 /// The categories a customer may leave, in the configured order.
@@ -142,14 +134,9 @@ fn choosable(settings: &Settings) -> impl Iterator<Item = &Category> {
     settings.categories.iter().filter(|c| c.unsubscribable)
 }
 
-/// Whether a customer may leave `category`. One no longer configured may
-/// always be left.
+/// Whether a customer may leave `category`.
 fn can_leave(settings: &Settings, category: &str) -> bool {
-    settings
-        .categories
-        .iter()
-        .find(|c| c.name == category)
-        .is_none_or(|c| c.unsubscribable)
+    crate::domain::preference::can_leave(&settings.categories, category)
 }
 
 /// "Getting started with Acme Cloud", escaped for HTML.

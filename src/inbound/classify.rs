@@ -1,16 +1,19 @@
 //! What an inbound message is, read from its bytes alone: a delivery status
-//! notification (RFC 3464), a complaint (ARF, RFC 5965), an automatic reply
-//! (RFC 3834 and the headers and subjects responders use in practice), or a
-//! person's reply. Pure: no store, no clock.
+//! notification (RFC 3464), a complaint (ARF, RFC 5965), a request to
+//! unsubscribe (mail to an unsubscribe address), an automatic reply
+//! ([`super::auto_reply`]), or a person's reply. Pure: no store, no clock.
 //!
 //! The order matters: a DSN carries `Auto-Submitted` too, and is a bounce
-//! first; an ARF report quotes the original, and is a complaint first.
+//! first; an ARF report quotes the original, and is a complaint first; mail
+//! to an unsubscribe address unsubscribes whatever its subject and body
+//! say, and whatever program sent it.
 
 use std::sync::LazyLock;
 
 use mail_parser::{Address, Message, MessageParser, MimeHeaders};
 use regex::Regex;
 
+use super::auto_reply::is_auto_reply;
 use super::quote::strip_quoted;
 
 /// What kind of message it is.
@@ -30,6 +33,9 @@ pub enum Verdict {
     Notice { action: String },
     /// A mailbox provider's abuse report: the customer marked it as spam.
     Complaint { feedback_type: String },
+    /// Mail to an unsubscribe address (`success+u-TOKEN@…`, the `mailto:`
+    /// of `List-Unsubscribe`), whatever its subject and body.
+    Unsubscribe,
     /// An out-of-office or other automatic answer: not a customer's reply.
     AutoReply,
     /// A person's reply, with quoted history and signature stripped.
@@ -46,6 +52,7 @@ impl Verdict {
             Self::Bounce { hard: false, .. } => "soft_bounce",
             Self::Notice { .. } => "notice",
             Self::Complaint { .. } => "complaint",
+            Self::Unsubscribe => "unsubscribe",
             Self::AutoReply => "auto_reply",
             Self::Reply { .. } => "reply",
             Self::Unreadable => "unreadable",
@@ -62,6 +69,9 @@ pub struct Reading {
     /// The plus-address tokens of every address it was sent to (and of
     /// the quoted original's Reply-To, for reports): `success+TOKEN@…`.
     pub tokens: Vec<String>,
+    /// The tokens of the unsubscribe addresses it was sent to
+    /// (`success+u-TOKEN@…`), without their `u-`.
+    pub unsubscribe_tokens: Vec<String>,
     /// The Message-IDs it refers to, most telling first: a report's quoted
     /// original, then `In-Reply-To`, then `References` newest first.
     pub references: Vec<String>,
@@ -82,11 +92,19 @@ pub fn read(raw: &[u8]) -> Reading {
             verdict: Verdict::Unreadable,
             message_id: None,
             tokens: Vec::new(),
+            unsubscribe_tokens: Vec::new(),
             references: Vec::new(),
         };
     };
     let original = quoted_original(&mail);
-    let mut tokens = recipient_tokens(&mail);
+    let (unsubscribe_tokens, mut tokens): (Vec<String>, Vec<String>) = recipient_tokens(&mail)
+        .into_iter()
+        .partition(|t| unsubscribe_token(t).is_some());
+    let unsubscribe_tokens: Vec<String> = unsubscribe_tokens
+        .iter()
+        .filter_map(|t| unsubscribe_token(t))
+        .map(str::to_owned)
+        .collect();
     let mut references = Vec::new();
     if let Some(original) = &original {
         references.extend(original.message_id.iter().cloned());
@@ -98,14 +116,15 @@ pub fn read(raw: &[u8]) -> Reading {
     references.extend(chain);
     references.dedup();
     Reading {
-        verdict: verdict(&mail, original.as_ref()),
+        verdict: verdict(&mail, original.as_ref(), !unsubscribe_tokens.is_empty()),
         message_id: mail.message_id().map(str::to_owned),
         tokens,
+        unsubscribe_tokens,
         references,
     }
 }
 
-fn verdict(mail: &Message<'_>, original: Option<&Original>) -> Verdict {
+fn verdict(mail: &Message<'_>, original: Option<&Original>, to_unsubscribe: bool) -> Verdict {
     if let Some(report) = report_part(mail, &["delivery-status", "global-delivery-status"]) {
         return delivery_status(report);
     }
@@ -118,6 +137,11 @@ fn verdict(mail: &Message<'_>, original: Option<&Original>) -> Verdict {
     }
     if looks_like_bounce(mail) {
         return legacy_bounce(mail, original);
+    }
+    // Before automatic replies: a mail client may send the request by
+    // itself, marked as automatic, and it must still unsubscribe.
+    if to_unsubscribe {
+        return Verdict::Unsubscribe;
     }
     if is_auto_reply(mail) {
         return Verdict::AutoReply;
@@ -269,48 +293,6 @@ fn legacy_bounce(mail: &Message<'_>, original: Option<&Original>) -> Verdict {
     }
 }
 
-static AUTO_SUBJECT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r"(?i)^\s*(auto(matic)?[ -]?(reply|response|antwort)|out of (the )?office|abwesenheit|r[ée]ponse automatique|respuesta autom[áa]tica|risposta automatica|automatisch antwoord|vacation|on (annual )?leave|away from (the )?office|autoreply)",
-    )
-    .unwrap_or_else(|_| unreachable!())
-});
-
-/// RFC 3834 `Auto-Submitted` (anything but `no`), `Precedence` of bulk
-/// mail, the X- headers responders add, or an out-of-office subject.
-/// Exchange's `X-Auto-Response-Suppress` says nothing: people's replies
-/// from Outlook carry it too.
-fn is_auto_reply(mail: &Message<'_>) -> bool {
-    let text = |name: &str| mail.header_raw(name).map(|v| v.trim().to_ascii_lowercase());
-    if text("Auto-Submitted").is_some_and(|v| !v.is_empty() && v != "no") {
-        return true;
-    }
-    if text("Precedence").is_some_and(|v| matches!(v.as_str(), "auto_reply" | "bulk" | "junk")) {
-        return true;
-    }
-    let responder = ["X-Autoreply", "X-Autorespond", "X-Autogenerated"];
-    if responder.iter().any(|h| mail.header_raw(*h).is_some()) {
-        return true;
-    }
-    mail.subject()
-        .is_some_and(|s| AUTO_SUBJECT.is_match(strip_prefixes(s)))
-}
-
-/// A subject without `Re:`/`AW:`-style prefixes.
-fn strip_prefixes(subject: &str) -> &str {
-    let mut s = subject.trim();
-    loop {
-        let lower = s.to_ascii_lowercase();
-        let Some(prefix) = ["re:", "aw:", "sv:", "fw:", "fwd:", "wg:", "tr:"]
-            .iter()
-            .find(|p| lower.starts_with(*p))
-        else {
-            return s;
-        };
-        s = s[prefix.len()..].trim_start();
-    }
-}
-
 /// What a report (or a bounce) quotes of the message it is about.
 struct Original {
     message_id: Option<String>,
@@ -390,6 +372,14 @@ fn first_address<'a>(address: Option<&'a Address<'a>>) -> Option<&'a str> {
     address.and_then(|a| addresses(a).next())
 }
 
+/// The token of an unsubscribe address's plus part (`u-TOKEN` → `TOKEN`).
+fn unsubscribe_token(plus: &str) -> Option<&str> {
+    let prefix = crate::token::UNSUBSCRIBE_PLUS;
+    plus.get(..prefix.len())
+        .filter(|p| p.eq_ignore_ascii_case(prefix))
+        .map(|_| &plus[prefix.len()..])
+}
+
 /// `success+TOKEN@acme.example` → `TOKEN`.
 fn plus_token(address: &str) -> Option<String> {
     let address = address.trim().trim_start_matches('<').trim_end_matches('>');
@@ -422,14 +412,13 @@ mod tests {
     }
 
     #[test]
-    fn plus_tokens_and_prefixes() {
+    fn plus_tokens() {
         assert_eq!(
             plus_token("success+abc123@acme.example"),
             Some("abc123".into())
         );
         assert_eq!(plus_token("<success+x@acme.example>"), Some("x".into()));
         assert_eq!(plus_token("success@acme.example"), None);
-        assert_eq!(strip_prefixes("Re: AW: Out of Office"), "Out of Office");
     }
 
     #[test]

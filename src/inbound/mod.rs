@@ -1,10 +1,19 @@
-//! Mail coming back: replies, automatic replies, bounces and complaints.
-//! Three doors (`tend inbound FILE`, `POST /api/v1/inbound`, IMAP polling)
-//! lead into [`take`]: classify ([`classify`]), match to the message it
-//! answers (the plus-address reply token first, then `In-Reply-To` /
-//! `References` against our Message-IDs), record. Whatever arrives is kept,
-//! matched or not; nothing in it can make taking it fail but the store.
+//! Mail coming back: replies, automatic replies, bounces, complaints and
+//! requests to unsubscribe. Three doors (`tend inbound FILE`,
+//! `POST /api/v1/inbound`, IMAP polling) lead into [`take`]: classify
+//! ([`classify`]), match to the message it answers (the plus-address token
+//! first, then `In-Reply-To` / `References` against our Message-IDs),
+//! record. Whatever arrives is kept, matched or not; nothing in it can make
+//! taking it fail but the store.
+//!
+//! Every message carries two plus-addresses: Reply-To (`success+TOKEN@…`)
+//! for replies, and the `mailto:` of `List-Unsubscribe`
+//! (`success+u-TOKEN@…`), whose token is signed for unsubscribing alone.
+//! Mail to the second leaves the message's category as the one-click POST
+//! does, whatever its subject and body; mail to the first is never an
+//! unsubscribe.
 
+pub mod auto_reply;
 pub mod classify;
 pub mod imap;
 pub mod quote;
@@ -12,7 +21,10 @@ pub mod quote;
 use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
 
-use crate::store::{self, Effect, InboundMail, InboundRecorded, InboundResponse, Store};
+use crate::config::settings::Category;
+use crate::store::{
+    self, Effect, InboundMail, InboundRecorded, InboundResponse, MAILTO, Preferences, Store,
+};
 use crate::token::Signer;
 use classify::Verdict;
 
@@ -28,6 +40,22 @@ pub const MAX_RAW: usize = 10 * 1024 * 1024;
 pub struct Taken {
     pub verdict: Verdict,
     pub recorded: InboundRecorded,
+    /// For mail to an unsubscribe address: what came of it.
+    pub unsubscribing: Option<Unsubscribing>,
+}
+
+/// What mail to an unsubscribe address came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unsubscribing {
+    /// The address's token is not one tend made (altered or forged):
+    /// nothing is recorded for anyone.
+    Forged,
+    /// The message the address names no longer exists.
+    Gone,
+    /// The customer left this category (now, or before).
+    Left(String),
+    /// This category cannot be left (operational notices); nothing changed.
+    Kept(String),
 }
 
 impl Taken {
@@ -40,9 +68,22 @@ impl Taken {
             Verdict::Bounce { status, .. } => format!("a soft bounce ({status})"),
             Verdict::Notice { action } => format!("a delivery notice ({action})"),
             Verdict::Complaint { feedback_type } => format!("a complaint ({feedback_type})"),
+            Verdict::Unsubscribe => "an unsubscribe request".into(),
             Verdict::AutoReply => "an automatic reply".into(),
             Verdict::Reply { .. } => "a reply".into(),
             Verdict::Unreadable => "not readable as mail".into(),
+        };
+        let unsubscribed = match &self.unsubscribing {
+            Some(Unsubscribing::Forged) => {
+                return format!(
+                    "{what} to an address tend did not make (altered or forged); nothing changed"
+                );
+            }
+            Some(Unsubscribing::Left(category)) => format!("; unsubscribed from {category}"),
+            Some(Unsubscribing::Kept(category)) => {
+                format!("; {category} cannot be unsubscribed from, nothing changed")
+            }
+            Some(Unsubscribing::Gone) | None => String::new(),
         };
         match &self.recorded {
             InboundRecorded::Duplicate => format!("{what}: taken before, nothing changed"),
@@ -52,7 +93,8 @@ impl Taken {
                 suppressed,
             } => {
                 let customer = customer.as_ref().map_or("?", |c| c.as_str());
-                let mut line = format!("{what} to message {message} (customer {customer})");
+                let mut line =
+                    format!("{what} to message {message} (customer {customer}){unsubscribed}");
                 if *suppressed {
                     line.push_str("; all mail to them is now suppressed");
                 }
@@ -65,19 +107,21 @@ impl Taken {
     }
 }
 
-/// How the inbound doors are set up: the key of reply tokens and the
-/// soft-bounce rule.
+/// How the inbound doors are set up: the key of plus-address tokens, the
+/// soft-bounce rule, and the categories a customer may leave.
 #[derive(Debug, Clone)]
 pub struct Rules<'a> {
     pub signer: &'a Signer,
     pub soft_bounce_limit: u32,
+    pub categories: &'a [Category],
 }
 
 impl<'a> Rules<'a> {
-    pub fn new(settings: &crate::config::settings::Settings, signer: &'a Signer) -> Self {
+    pub fn new(settings: &'a crate::config::settings::Settings, signer: &'a Signer) -> Self {
         Self {
             signer,
             soft_bounce_limit: settings.inbound.soft_bounce_limit,
+            categories: &settings.categories,
         }
     }
 }
@@ -109,12 +153,44 @@ pub async fn take(
     source: &'static str,
     now: DateTime<Utc>,
 ) -> Result<Taken, store::Error> {
-    let (mail, verdict) = prepare(rules, raw, source, now);
+    let (mut mail, verdict) = prepare(rules, raw, source, now);
+    let unsubscribing = match (&verdict, mail.by_token) {
+        (Verdict::Unsubscribe, None) => Some(Unsubscribing::Forged),
+        (Verdict::Unsubscribe, Some(message)) => {
+            // The address names the message; what it leaves is that
+            // message's category, decided as for the one-click POST.
+            match store.outgoing(message).await? {
+                None => Some(Unsubscribing::Gone),
+                Some(sent) => {
+                    let choice = Preferences::leave(rules.categories, &sent.category, MAILTO);
+                    let outcome = if choice.unsubscribe.is_empty() {
+                        Unsubscribing::Kept(sent.category)
+                    } else {
+                        Unsubscribing::Left(sent.category)
+                    };
+                    mail.effect = Effect::Unsubscribe(choice);
+                    Some(outcome)
+                }
+            }
+        }
+        _ => None,
+    };
     let recorded = store.record_inbound(&mail).await?;
-    if let (InboundRecorded::Kept { .. }, Some(response)) = (&recorded, &mail.response) {
-        crate::telemetry::response_recorded(response.kind);
+    if let InboundRecorded::Kept { .. } = &recorded {
+        if let Some(response) = &mail.response {
+            crate::telemetry::response_recorded(response.kind);
+        }
+        if let Effect::Unsubscribe(choice) = &mail.effect {
+            for _ in &choice.unsubscribe {
+                crate::telemetry::response_recorded("unsubscribe");
+            }
+        }
     }
-    Ok(Taken { verdict, recorded })
+    Ok(Taken {
+        verdict,
+        recorded,
+        unsubscribing,
+    })
 }
 
 /// The store's record of one message: pure, so every rule here is tested
@@ -126,15 +202,26 @@ pub fn prepare(
     now: DateTime<Utc>,
 ) -> (InboundMail, Verdict) {
     let reading = classify::read(raw);
-    let by_token = reading
-        .tokens
-        .iter()
-        .find_map(|t| rules.signer.verify_reply_token(t));
-    let by_reference = reading
-        .references
-        .iter()
-        .filter_map(|id| ours(id).map(|uuid| (uuid, id.clone())))
-        .collect();
+    let (by_token, by_reference) = if reading.verdict == Verdict::Unsubscribe {
+        // Only the unsubscribe address's own token may name the message:
+        // an altered one matches nothing, so nothing is recorded for anyone.
+        let by_token = reading
+            .unsubscribe_tokens
+            .iter()
+            .find_map(|t| rules.signer.verify_unsubscribe_token(t));
+        (by_token, Vec::new())
+    } else {
+        let by_token = reading
+            .tokens
+            .iter()
+            .find_map(|t| rules.signer.verify_reply_token(t));
+        let by_reference = reading
+            .references
+            .iter()
+            .filter_map(|id| ours(id).map(|uuid| (uuid, id.clone())))
+            .collect();
+        (by_token, by_reference)
+    };
     let dedupe = reading
         .message_id
         .clone()
@@ -218,6 +305,10 @@ fn consequences(
         ),
         Verdict::AutoReply => (response("auto_reply", None, None), Effect::Nothing),
         Verdict::Reply { text } => (response("reply", None, Some(text)), Effect::Nothing),
-        Verdict::Notice { .. } | Verdict::Unreadable => (None, Effect::Nothing),
+        // What an unsubscribe does needs the message's category: `take`
+        // reads it and sets the effect; its response is the unsubscribe.
+        Verdict::Notice { .. } | Verdict::Unsubscribe | Verdict::Unreadable => {
+            (None, Effect::Nothing)
+        }
     }
 }

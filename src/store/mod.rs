@@ -25,6 +25,7 @@ use crate::domain::prefilter::Prefilter;
 use crate::domain::report::Counts;
 
 pub use self::url::DatabaseUrl;
+pub use crate::domain::preference::Preferences;
 
 /// The planner's key for its fingerprint in `planner_state`.
 pub(crate) const FINGERPRINT: &str = "fingerprint";
@@ -439,6 +440,10 @@ pub struct InboundResponse {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
     Nothing,
+    /// Mail to the unsubscribe address: the customer's choice, applied as
+    /// [`Store::set_preferences`] applies one made from a link, the
+    /// response linked to this mail.
+    Unsubscribe(Preferences),
     /// No more mail at all: a hard bounce or a complaint.
     Suppress {
         reason: String,
@@ -465,27 +470,18 @@ pub enum InboundRecorded {
     },
 }
 
-/// A customer's choice of what mail to get, from a link in a message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Preferences {
-    /// Categories (or `*` for all mail) to get no more of.
-    pub unsubscribe: Vec<String>,
-    /// Categories (or `*`) to get again, if the customer had left them.
-    pub resubscribe: Vec<String>,
-    /// Where the choice was made: one of [`CHOSEN_BY_CUSTOMER`].
-    pub source: &'static str,
-}
-
 /// The sources of suppressions a customer chose, and so may lift again.
 /// Bounces and complaints are not among them. `sql::LIFT_CHOSEN` spells the
 /// same list.
-pub const CHOSEN_BY_CUSTOMER: [&str; 3] = [ONE_CLICK, UNSUBSCRIBE_PAGE, PREFERENCES_PAGE];
+pub const CHOSEN_BY_CUSTOMER: [&str; 4] = [ONE_CLICK, UNSUBSCRIBE_PAGE, PREFERENCES_PAGE, MAILTO];
 /// RFC 8058 one-click from the mail client.
 pub const ONE_CLICK: &str = "one-click";
 /// The preferences page's unsubscribe button.
 pub const UNSUBSCRIBE_PAGE: &str = "unsubscribe page";
 /// The preferences page's form.
 pub const PREFERENCES_PAGE: &str = "preferences page";
+/// Mail to the message's unsubscribe address (`List-Unsubscribe` mailto).
+pub const MAILTO: &str = "mailto";
 
 /// A suppression as `SUPPRESSIONS_OF` reads it.
 pub(crate) fn suppression(

@@ -109,7 +109,8 @@ pub const INSERT_INBOUND: &str = "INSERT INTO inbound_mail (id, source, received
      header_message_id, classification, message_id, raw) VALUES ($1, $2, $3, $4, $5, $6, $7) \
      ON CONFLICT (header_message_id) DO NOTHING";
 
-/// A response read from inbound mail, linked to it.
+/// A response, linked to the inbound mail ($9) it was read from or that
+/// asked for it; NULL for one made on a link.
 pub const INSERT_INBOUND_RESPONSE: &str = "INSERT INTO responses (id, message_id, customer_id, \
      kind, value, comment, received_at, source, inbound_id) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
@@ -151,7 +152,7 @@ pub const SUPPRESSIONS_OF: &str = "SELECT customer_id, category, reason, source 
 /// Lifts a suppression ($2) the customer ($1) chose; the sources are
 /// `store::CHOSEN_BY_CUSTOMER`.
 pub const LIFT_CHOSEN: &str = "DELETE FROM suppressions WHERE customer_id = $1 AND category = $2 \
-     AND source IN ('one-click', 'unsubscribe page', 'preferences page')";
+     AND source IN ('one-click', 'unsubscribe page', 'preferences page', 'mailto')";
 
 /// Deletes attempts that started before $1. The message keeps its status,
 /// reason and attempt count; only the per-attempt detail goes.
