@@ -389,7 +389,8 @@ fn check_and_usage_exit_codes() {
     let ok = Project::new("");
     assert_eq!(
         ok.tend(&["check"]).expect_code(0).stdout(),
-        "ok: config/tend.toml, 0 playbooks, 0 templates (and 5 built-in notices)\n"
+        "no config file named and none at config/tend.toml: using the built-in defaults\n\
+         ok: built-in defaults, 0 playbooks, 0 templates (and 5 built-in notices)\n"
     );
     ok.tend(&["no-such-command"]).expect_code(2);
     ok.tend(&["import", "customers"]).expect_code(2);
@@ -623,5 +624,60 @@ fn a_send_window_given_in_part_keeps_the_rest_of_the_default() {
             s.delivery.window.end.as_str()
         ),
         ("09:00", "17:00")
+    );
+}
+
+/// A config file that sets nothing is a mistake, never the defaults: not
+/// named, not at the default path, not through TEND_CONFIG.
+#[test]
+fn a_config_file_that_sets_nothing_or_is_missing_is_an_error_for_every_command() {
+    let p = Project::new("");
+    let files = [
+        ("empty.toml", ""),
+        ("comments.toml", "# only a comment\n\n   \n# and another\n"),
+    ];
+    for (file, text) in files {
+        p.file(file, text);
+        for args in [&["check"][..], &["migrate"], &["messages"]] {
+            let mut all = vec!["--config", file];
+            all.extend_from_slice(args);
+            let run = p.tend(&all).expect_code(1);
+            assert!(
+                run.stderr().contains(file) && run.stderr().contains("sets nothing"),
+                "{args:?}: {}",
+                run.stderr()
+            );
+            assert!(!run.stderr().contains("panicked"), "{}", run.stderr());
+        }
+        let named = Project::new("").env("TEND_CONFIG", file);
+        named.file(file, text);
+        let run = named.tend(&["check"]).expect_code(1);
+        assert!(
+            run.stderr()
+                .starts_with(&format!("{file}: the config file sets nothing")),
+            "{}",
+            run.stderr()
+        );
+    }
+    // The same file at the default path is no better.
+    p.file("config/tend.toml", "\n# nothing here yet\n");
+    let run = p.tend(&["check"]).expect_code(1);
+    assert!(
+        run.stderr()
+            .starts_with("config/tend.toml: the config file sets nothing"),
+        "{}",
+        run.stderr()
+    );
+    assert!(!p.path().join("data").exists(), "nothing was created");
+
+    let run = Project::new("")
+        .env("TEND_CONFIG", "missing.toml")
+        .tend(&["check"])
+        .expect_code(1);
+    assert!(
+        run.stderr()
+            .contains("missing.toml: the config file does not exist"),
+        "{}",
+        run.stderr()
     );
 }

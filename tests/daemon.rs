@@ -289,6 +289,44 @@ fn sighup_applies_a_good_edit_and_keeps_serving_through_a_broken_one() {
     assert!(metrics.contains("tend_config_reloads_total{result=\"applied\"} 1"));
 }
 
+/// An emptied config file is refused on SIGHUP: the daemon keeps its API
+/// token and its SMTP transport rather than falling back to the defaults.
+#[test]
+fn sighup_with_an_emptied_config_file_keeps_the_running_config() {
+    let sink = SmtpSink::start();
+    let p = project(sink.port());
+    let d = Daemon::start(&p, free_port(), &[]);
+    for (n, emptied) in ["", "# the settings moved elsewhere\n\n"]
+        .iter()
+        .enumerate()
+    {
+        p.file("config/tend.toml", emptied);
+        d.signal("HUP");
+        let started = Instant::now();
+        while d.log().matches("reload rejected").count() <= n {
+            assert!(started.elapsed() < Duration::from_secs(20), "{}", d.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let log = d.log();
+    assert!(
+        log.contains("config/tend.toml: the config file sets nothing"),
+        "the log names the file and why:\n{log}"
+    );
+    assert!(!log.contains("reloaded config"), "{log}");
+    assert!(!p.path().join("data/outbox").exists(), "{log}");
+    // Still the same API token, still SMTP.
+    post_customer_and_event(&d, "ana");
+    wait_for_mail(&sink, 1);
+    let unauthorised = d.request("POST", "/api/v1/customers", &[], b"[]");
+    assert_eq!(unauthorised.status, 401, "{}", unauthorised.body);
+    let metrics = d.get("/metrics").body;
+    assert!(
+        metrics.contains("tend_config_reloads_total{result=\"rejected\"}"),
+        "{metrics}"
+    );
+}
+
 #[test]
 fn a_second_daemon_on_one_sqlite_file_refuses_to_start() {
     let sink = SmtpSink::start();
