@@ -111,6 +111,20 @@ fn serves_health_readiness_and_metrics_and_stops_on_sigterm() {
         "# TYPE tend_outbox_due gauge",
         "# TYPE tend_plan_seconds histogram",
         "tend_responses_total{kind=\"survey\"} 0",
+        // Every counter is there at 0 before anything happened, so an alert
+        // on any increase can fire on the first one.
+        "# TYPE tend_job_failures_total counter",
+        "tend_job_failures_total{job=\"plan\"} 0",
+        "tend_job_failures_total{job=\"deliver\"} 0",
+        "tend_job_failures_total{job=\"inbound\"} 0",
+        "tend_job_failures_total{job=\"housekeeping\"} 0",
+        "tend_config_reloads_total{result=\"applied\"} 0",
+        "tend_config_reloads_total{result=\"rejected\"} 0",
+        "tend_ingested_rows_total{kind=\"customers\",result=\"accepted\"} 0",
+        "tend_ingested_rows_total{kind=\"events\",result=\"rejected\"} 0",
+        "tend_http_limited_total 0",
+        "tend_messages_total{status=\"sent\",playbook=\"upgrade\"} 0",
+        "tend_messages_total{status=\"failed\",playbook=\"upgrade\"} 0",
     ] {
         assert!(
             metrics.body.contains(expected),

@@ -155,6 +155,19 @@ pub fn load(path: &ConfigPath, env: &Env) -> Result<Loaded, ConfigError> {
     let settings = merge(text.as_deref(), env)?;
     let mut problems = validate::validate(&settings);
     let secrets = resolve_secrets(&settings, env, &mut problems);
+    let smtp = &settings.mail.smtp;
+    if settings.mail.transport == settings::Transport::Smtp
+        && !smtp.username.is_empty()
+        && secrets.smtp_password.is_none()
+    {
+        problems.push((
+            "mail.smtp.username".into(),
+            format!(
+                "mail.smtp.username is {:?} but no password is given; set mail.smtp.password_file (or mail.smtp.password, or the smtp_password credential), or clear the username",
+                smtp.username
+            ),
+        ));
+    }
     if problems.is_empty() {
         Ok(Loaded {
             settings,

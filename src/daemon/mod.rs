@@ -99,7 +99,7 @@ impl Shared {
 pub async fn run(path: &ConfigPath, env: &Env, loaded: Loaded, store: Db) -> anyhow::Result<()> {
     let listen = loaded.settings.http.listen.clone();
     let engine = Engine::build(loaded)?;
-    let metrics = match crate::telemetry::install() {
+    let metrics = match crate::telemetry::install(engine.planner.playbook_names()) {
         Ok(handle) => Some(handle),
         Err(e) => {
             tracing::warn!(error = %e, "metrics are off");
