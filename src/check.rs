@@ -12,6 +12,9 @@ pub struct CheckReport {
     pub problems: Vec<Problem>,
     /// What is valid but behaves differently from production, and why.
     pub notices: Vec<String>,
+    /// Said before anything else: the built-in defaults apply because no
+    /// config file was named or found.
+    pub preface: Option<String>,
     /// DNS records to publish (the DKIM public key), in zone-file syntax.
     pub records: Vec<String>,
 }
@@ -24,12 +27,19 @@ pub fn check(path: &ConfigPath, env: &Env) -> CheckReport {
         problems: Vec::new(),
         notices: Vec::new(),
         records: Vec::new(),
+        preface: None,
     };
     match config::load(path, env) {
         Ok(loaded) => {
             report.checked.push(match &loaded.file {
                 Some(file) => file.display().to_string(),
-                None => "built-in defaults".into(),
+                None => {
+                    report.preface = Some(format!(
+                        "no config file named and none at {}: using the built-in defaults",
+                        path.path().display()
+                    ));
+                    "built-in defaults".into()
+                }
             });
             report.notices.extend(
                 config::notices(&loaded.settings)
@@ -75,6 +85,11 @@ pub fn check(path: &ConfigPath, env: &Env) -> CheckReport {
             &file,
             None,
             "the config file does not exist; create it (copy config/tend.toml from the tend repository) or point --config / TEND_CONFIG at it",
+        )),
+        Err(ConfigError::Empty(file)) => report.problems.push(Problem::new(
+            &file,
+            None,
+            "the config file sets nothing (it is empty or holds only comments); write the settings into it (copy config/tend.toml from the tend repository), or name no config file to run on the built-in defaults",
         )),
         Err(ConfigError::Unreadable { path, source }) => report.problems.push(Problem::new(
             &path,

@@ -173,6 +173,11 @@ impl Planner {
     }
 
     /// The send windows in force, for delivery to hold messages to.
+    /// The names of the playbooks planned from.
+    pub fn playbook_names(&self) -> impl Iterator<Item = &str> {
+        self.playbooks.iter().map(|p| p.name.as_str())
+    }
+
     pub fn windows(&self) -> &Windows {
         &self.windows
     }

@@ -30,9 +30,29 @@ const INGESTED: &str = "tend_ingested_rows_total";
 /// Requests to the links in mail refused by the per-address rate limit.
 const LIMITED: &str = "tend_http_limited_total";
 
+/// The jobs whose failures are counted.
+const JOBS: [&str; 4] = ["plan", "deliver", "inbound", "housekeeping"];
+/// What the ingestion API takes in.
+const INGESTED_KINDS: [&str; 2] = ["customers", "events"];
+/// Response kinds, as the store records them.
+const RESPONSE_KINDS: [&str; 7] = [
+    "survey",
+    "click",
+    "reply",
+    "auto_reply",
+    "unsubscribe",
+    "bounce",
+    "complaint",
+];
+
 /// Installs the process-wide Prometheus recorder. Called once, by the
-/// daemon; one-shot commands record into the no-op default.
-pub fn install() -> Result<PrometheusHandle, String> {
+/// daemon; one-shot commands record into the no-op default (the same code
+/// paths count, but a short-lived process has no `/metrics` to read).
+/// `playbooks` are the names known at start, whose message counters are
+/// shown from the first scrape.
+pub fn install<'a>(
+    playbooks: impl IntoIterator<Item = &'a str>,
+) -> Result<PrometheusHandle, String> {
     let seconds = [
         0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
         60.0,
@@ -43,19 +63,35 @@ pub fn install() -> Result<PrometheusHandle, String> {
         .map_err(|e| format!("cannot set up metrics: {e}"))?;
     describe();
     gauge!("tend_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
-    // Present from the first scrape, so alerts on them never see "no data".
-    for kind in [
-        "survey",
-        "click",
-        "reply",
-        "auto_reply",
-        "unsubscribe",
-        "bounce",
-        "complaint",
-    ] {
+    register_at_zero(playbooks);
+    Ok(handle)
+}
+
+/// Every counter with every label set tend knows at start, at 0: an alert on
+/// "any increase" needs a series to exist before its first increment, and
+/// Prometheus shows no series until a value is recorded.
+fn register_at_zero<'a>(playbooks: impl IntoIterator<Item = &'a str>) {
+    for kind in RESPONSE_KINDS {
         counter!(RESPONSES, "kind" => kind).absolute(0);
     }
-    Ok(handle)
+    for job in JOBS {
+        counter!(JOB_FAILURES, "job" => job).absolute(0);
+    }
+    for result in ["applied", "rejected"] {
+        counter!(RELOADS, "result" => result).absolute(0);
+    }
+    for kind in INGESTED_KINDS {
+        for result in ["accepted", "rejected"] {
+            counter!(INGESTED, "kind" => kind, "result" => result).absolute(0);
+        }
+    }
+    counter!(LIMITED).absolute(0);
+    for playbook in playbooks {
+        for status in Status::ALL {
+            counter!(MESSAGES, "status" => status.as_str(), "playbook" => playbook.to_owned())
+                .absolute(0);
+        }
+    }
 }
 
 fn describe() {
@@ -104,6 +140,7 @@ pub fn outbox_due(count: u64) {
     gauge!(OUTBOX_DUE).set(count as f64);
 }
 
+/// `job` is one of [`JOBS`].
 pub fn job_failed(job: &'static str) {
     counter!(JOB_FAILURES, "job" => job).increment(1);
 }

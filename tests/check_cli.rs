@@ -35,7 +35,8 @@ fn a_good_project_checks_clean() {
     let run = p.tend(&["check"]).expect_code(0);
     assert_eq!(
         run.stdout(),
-        "ok: config/tend.toml, 1 playbook, 1 template (and 5 built-in notices)\n"
+        "no config file named and none at config/tend.toml: using the built-in defaults\n\
+         ok: built-in defaults, 1 playbook, 1 template (and 5 built-in notices)\n"
     );
 }
 
@@ -65,7 +66,7 @@ fn problems_in_every_file_are_listed_together() {
         "{err}"
     );
 
-    p.file("config/tend.toml", "");
+    std::fs::remove_file(p.path().join("config/tend.toml")).unwrap();
     p.file(
         "templates/tips/broken.md.hbs",
         "+++\nsubject = \"Hi {{customer.first_name}}\"\n+++\nYou joined {{days_since customer.signup}} days ago.\n",

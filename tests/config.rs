@@ -389,7 +389,8 @@ fn check_and_usage_exit_codes() {
     let ok = Project::new("");
     assert_eq!(
         ok.tend(&["check"]).expect_code(0).stdout(),
-        "ok: config/tend.toml, 0 playbooks, 0 templates (and 5 built-in notices)\n"
+        "no config file named and none at config/tend.toml: using the built-in defaults\n\
+         ok: built-in defaults, 0 playbooks, 0 templates (and 5 built-in notices)\n"
     );
     ok.tend(&["no-such-command"]).expect_code(2);
     ok.tend(&["import", "customers"]).expect_code(2);
@@ -623,5 +624,175 @@ fn a_send_window_given_in_part_keeps_the_rest_of_the_default() {
             s.delivery.window.end.as_str()
         ),
         ("09:00", "17:00")
+    );
+}
+
+/// A config file that sets nothing is a mistake, never the defaults: not
+/// named, not at the default path, not through TEND_CONFIG.
+#[test]
+fn a_config_file_that_sets_nothing_or_is_missing_is_an_error_for_every_command() {
+    let p = Project::new("");
+    let files = [
+        ("empty.toml", ""),
+        ("comments.toml", "# only a comment\n\n   \n# and another\n"),
+    ];
+    for (file, text) in files {
+        p.file(file, text);
+        for args in [&["check"][..], &["migrate"], &["messages"]] {
+            let mut all = vec!["--config", file];
+            all.extend_from_slice(args);
+            let run = p.tend(&all).expect_code(1);
+            assert!(
+                run.stderr().contains(file) && run.stderr().contains("sets nothing"),
+                "{args:?}: {}",
+                run.stderr()
+            );
+            assert!(!run.stderr().contains("panicked"), "{}", run.stderr());
+        }
+        let named = Project::new("").env("TEND_CONFIG", file);
+        named.file(file, text);
+        let run = named.tend(&["check"]).expect_code(1);
+        assert!(
+            run.stderr()
+                .starts_with(&format!("{file}: the config file sets nothing")),
+            "{}",
+            run.stderr()
+        );
+    }
+    // The same file at the default path is no better.
+    p.file("config/tend.toml", "\n# nothing here yet\n");
+    let run = p.tend(&["check"]).expect_code(1);
+    assert!(
+        run.stderr()
+            .starts_with("config/tend.toml: the config file sets nothing"),
+        "{}",
+        run.stderr()
+    );
+    assert!(!p.path().join("data").exists(), "nothing was created");
+
+    let run = Project::new("")
+        .env("TEND_CONFIG", "missing.toml")
+        .tend(&["check"])
+        .expect_code(1);
+    assert!(
+        run.stderr()
+            .contains("missing.toml: the config file does not exist"),
+        "{}",
+        run.stderr()
+    );
+}
+
+/// Output to a reader that has gone (`tend messages | head -1`) ends the
+/// command quietly: no panic, no exit 101.
+#[test]
+fn a_closed_stdout_ends_a_command_quietly() {
+    use std::process::{Command, Stdio};
+    let p = Project::new("");
+    let csv: String = std::iter::once("id,email\n".to_owned())
+        .chain((0..2000).map(|i| format!("c{i},c{i}@example.com\n")))
+        .collect();
+    p.file("customers.csv", csv);
+    p.tend(&["import", "customers", "customers.csv"])
+        .expect_code(0);
+    p.tend(&["tick", "--now", "2026-03-02T10:00:00Z"]);
+    for args in [
+        &["messages"][..],
+        &["messages", "--format", "json"],
+        &["forecast", "--format", "json"],
+        &["check"],
+        &["config"],
+        &["report"],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tend"))
+            .args(args)
+            .current_dir(p.path())
+            .env_clear()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader is gone before tend writes a byte.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_ne!(out.status.code(), Some(101), "{args:?}: {stderr}");
+        assert!(
+            out.status.code() == Some(0) || out.status.code().is_none(),
+            "{args:?}: {:?} {stderr}",
+            out.status
+        );
+    }
+}
+
+#[test]
+fn concurrency_above_its_most_and_a_username_without_password_are_check_errors() {
+    let p = Project::new("[delivery]\nconcurrency = 1000\n");
+    let run = p.tend(&["check"]).expect_code(1);
+    assert!(
+        run.stderr().contains(
+            "config/tend.toml:2: delivery.concurrency is 1000, above the most tend sends at once (128)"
+        ),
+        "{}",
+        run.stderr()
+    );
+    p.file("config/tend.toml", "[delivery]\nconcurrency = 128\n");
+    p.tend(&["check"]).expect_code(0);
+
+    let smtp = "[mail]\ntransport = \"smtp\"\n[mail.smtp]\nusername = \"relay\"\n";
+    p.file("config/tend.toml", smtp);
+    let run = p.tend(&["check"]).expect_code(1);
+    assert!(
+        run.stderr().contains(
+            "config/tend.toml:4: mail.smtp.username is \"relay\" but no password is given"
+        ),
+        "{}",
+        run.stderr()
+    );
+    p.file("secret.txt", "pw\n");
+    p.file(
+        "config/tend.toml",
+        format!("{smtp}password_file = \"secret.txt\"\n"),
+    );
+    p.tend(&["check"]).expect_code(0);
+    // With the file transport the SMTP login is unused: no error.
+    p.file("config/tend.toml", "[mail.smtp]\nusername = \"relay\"\n");
+    p.tend(&["check"]).expect_code(0);
+}
+
+/// `tend config` shows what applies: the file, then the environment, as
+/// TOML that parses, with secrets masked.
+#[test]
+fn tend_config_prints_the_layered_settings_with_secrets_masked() {
+    let p = Project::new(
+        "[company]\nname = \"Acme\"\n[http]\napi_token = \"tok-from-file-123\"\n[security]\nsecret = \"0123456789abcdef0123456789abcdef-key\"\n",
+    )
+    .env("TEND__DELIVERY__CONCURRENCY", "3")
+    .env(
+        "TEND__DATABASE__URL",
+        "postgres://tend:hunter2@127.0.0.1:5432/tend",
+    );
+    let run = p.tend(&["config"]).expect_code(0);
+    let out = run.stdout();
+    for secret in ["tok-from-file-123", "0123456789abcdef", "hunter2"] {
+        assert!(!out.contains(secret), "{secret} shown:\n{out}");
+    }
+    assert!(
+        out.starts_with("# The configuration in force, from config/tend.toml and the environment"),
+        "{out}"
+    );
+    let shown: toml::Table = out
+        .parse()
+        .unwrap_or_else(|e| panic!("not TOML ({e}):\n{out}"));
+    assert_eq!(shown["company"]["name"].as_str(), Some("Acme"));
+    assert_eq!(shown["delivery"]["concurrency"].as_integer(), Some(3));
+    assert_eq!(shown["http"]["api_token"].as_str(), Some("[redacted]"));
+    assert_eq!(shown["security"]["secret"].as_str(), Some("[redacted]"));
+    assert!(
+        shown["database"]["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("postgres://tend:***@"),
+        "{out}"
     );
 }

@@ -111,6 +111,20 @@ fn serves_health_readiness_and_metrics_and_stops_on_sigterm() {
         "# TYPE tend_outbox_due gauge",
         "# TYPE tend_plan_seconds histogram",
         "tend_responses_total{kind=\"survey\"} 0",
+        // Every counter is there at 0 before anything happened, so an alert
+        // on any increase can fire on the first one.
+        "# TYPE tend_job_failures_total counter",
+        "tend_job_failures_total{job=\"plan\"} 0",
+        "tend_job_failures_total{job=\"deliver\"} 0",
+        "tend_job_failures_total{job=\"inbound\"} 0",
+        "tend_job_failures_total{job=\"housekeeping\"} 0",
+        "tend_config_reloads_total{result=\"applied\"} 0",
+        "tend_config_reloads_total{result=\"rejected\"} 0",
+        "tend_ingested_rows_total{kind=\"customers\",result=\"accepted\"} 0",
+        "tend_ingested_rows_total{kind=\"events\",result=\"rejected\"} 0",
+        "tend_http_limited_total 0",
+        "tend_messages_total{status=\"sent\",playbook=\"upgrade\"} 0",
+        "tend_messages_total{status=\"failed\",playbook=\"upgrade\"} 0",
     ] {
         assert!(
             metrics.body.contains(expected),
@@ -287,6 +301,44 @@ fn sighup_applies_a_good_edit_and_keeps_serving_through_a_broken_one() {
     let metrics = d.get("/metrics").body;
     assert!(metrics.contains("tend_config_reloads_total{result=\"rejected\"} 1"));
     assert!(metrics.contains("tend_config_reloads_total{result=\"applied\"} 1"));
+}
+
+/// An emptied config file is refused on SIGHUP: the daemon keeps its API
+/// token and its SMTP transport rather than falling back to the defaults.
+#[test]
+fn sighup_with_an_emptied_config_file_keeps_the_running_config() {
+    let sink = SmtpSink::start();
+    let p = project(sink.port());
+    let d = Daemon::start(&p, free_port(), &[]);
+    for (n, emptied) in ["", "# the settings moved elsewhere\n\n"]
+        .iter()
+        .enumerate()
+    {
+        p.file("config/tend.toml", emptied);
+        d.signal("HUP");
+        let started = Instant::now();
+        while d.log().matches("reload rejected").count() <= n {
+            assert!(started.elapsed() < Duration::from_secs(20), "{}", d.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let log = d.log();
+    assert!(
+        log.contains("config/tend.toml: the config file sets nothing"),
+        "the log names the file and why:\n{log}"
+    );
+    assert!(!log.contains("reloaded config"), "{log}");
+    assert!(!p.path().join("data/outbox").exists(), "{log}");
+    // Still the same API token, still SMTP.
+    post_customer_and_event(&d, "ana");
+    wait_for_mail(&sink, 1);
+    let unauthorised = d.request("POST", "/api/v1/customers", &[], b"[]");
+    assert_eq!(unauthorised.status, 401, "{}", unauthorised.body);
+    let metrics = d.get("/metrics").body;
+    assert!(
+        metrics.contains("tend_config_reloads_total{result=\"rejected\"}"),
+        "{metrics}"
+    );
 }
 
 #[test]

@@ -79,6 +79,10 @@ fn the_readme_quick_start_works_as_written() {
     let mut d = Daemon::start(&p, port, &[]);
     let banner = d.log();
     let outbox = p.path().join("data/outbox");
+    assert!(outbox.is_dir(), "data/outbox exists from the start");
+    // The demo incident's notices are urgent: they are there at any hour.
+    let notice = mail_to(&outbox, "<cy@example.com>");
+    assert!(notice.contains("Dashboards load slowly"), "{notice}");
     for said in [
         "tend is running the demo",
         "loaded 8 demo customers",
@@ -200,6 +204,27 @@ fn the_readme_quick_start_works_as_written() {
         again.log()
     );
     assert!(again.stop(Duration::from_secs(20)).success());
+}
+
+/// On a Saturday evening no demo customer is at work, and still the quick
+/// start shows mail: the demo incident's notices wait for nobody.
+#[test]
+fn the_demo_shows_mail_on_a_saturday_evening() {
+    let p = Project::shipped();
+    let saturday = "2026-12-12T21:00:00Z";
+    p.tend(&["demo", "--now", saturday]).expect_code(0);
+    let ticked = tick(&p, saturday);
+    assert!(ticked["sent"].as_u64().unwrap() >= 2, "{ticked}");
+    let outbox = p.path().join("data/outbox");
+    let emls: Vec<_> = std::fs::read_dir(&outbox)
+        .unwrap_or_else(|e| panic!("no {}: {e}", outbox.display()))
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+        .collect();
+    assert!(emls.len() >= 2, "{emls:?}");
+    // A second load opens nothing new.
+    p.tend(&["demo", "--now", saturday]).expect_code(0);
+    assert_eq!(tick(&p, saturday)["sent"], 0);
 }
 
 #[test]

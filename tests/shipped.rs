@@ -53,8 +53,12 @@ fn tend_check_passes_on_everything_shipped() {
 async fn every_template_renders_for_every_demo_customer(store: Db) {
     let loaded = shipped();
     let defaults = Defaults::from_settings(&loaded.settings.customers).unwrap();
-    let outcome = tend::demo::load(&store, &defaults, now()).await.unwrap();
+    let outcome = tend::demo::load(&store, &loaded.settings, &defaults, now())
+        .await
+        .unwrap();
     assert_eq!(outcome.customers.imported, 8);
+    // The demo incident's notices, to the two customers in the us region.
+    assert_eq!(outcome.notices, 2);
     assert_eq!(outcome.events.rejected, 0);
 
     let planner = tend::engine::planner(&loaded).unwrap();

@@ -6,6 +6,9 @@ use crate::config::{ConfigPath, Env};
 
 pub fn run(path: &ConfigPath, env: &Env) -> ExitCode {
     let report = crate::check::check(path, env);
+    if let Some(preface) = &report.preface {
+        println!("{preface}");
+    }
     for notice in &report.notices {
         eprintln!("notice: {notice}");
     }

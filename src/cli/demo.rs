@@ -37,6 +37,13 @@ pub async fn run(path: &ConfigPath, env: &Env, args: DemoArgs) -> anyhow::Result
     for (id, shows) in crate::demo::cast() {
         println!("  {id:<10} {shows}");
     }
+    if outcome.notices > 0 {
+        println!(
+            "incident {} opened: {} notices wait in the outbox and go out at the next tick, whatever the hour",
+            crate::demo::INCIDENT_ID,
+            outcome.notices
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -47,7 +54,7 @@ pub(crate) async fn load(
     now: DateTime<Utc>,
 ) -> anyhow::Result<DemoOutcome> {
     let defaults = Defaults::from_settings(&settings.customers).map_err(anyhow::Error::msg)?;
-    Ok(crate::demo::load(store, &defaults, now).await?)
+    Ok(crate::demo::load(store, settings, &defaults, now).await?)
 }
 
 /// One demo message's links, signed as its email carries them: they work
@@ -161,18 +168,21 @@ pub(crate) fn banner(
         }
         None => String::new(),
     };
+    let incident = crate::demo::INCIDENT_ID;
     format!(
         "\
 tend is running the demo (demo.load = true in the config; set it to false before real customers)
   customers    {customers}{cast}
   mail         {mail}
-               Non-urgent mail waits for each customer's working hours (Mon-Fri 09:00-17:00 their time);
-               `tend messages` lists what was sent and what waits, with the reason.
+               The demo opened incident {incident} for the us region: its notices are urgent and are there
+               within seconds, whatever the hour. Other mail waits for each customer's working hours
+               (Mon-Fri 09:00-17:00 their time); `tend messages` lists what was sent and what waits, and why.
   links        the survey, tracked-link and unsubscribe links in that mail point at {base}
                and work while this daemon runs{links}
   preview      tend preview onboarding/welcome_checkin --customer demo-ana --format html > welcome.html
   forecast     tend forecast --days 14
-  incident     tend incident open DEMO-1 --title \"EU API latency\" --affects 'customer.attributes.region == \"eu\"'
+  incident     tend incident resolve {incident} --message \"Dashboards are fast again.\"
+               tend incident open DEMO-1 --title \"EU API latency\" --affects 'customer.attributes.region == \"eu\"'
   health       {base}/readyz   metrics {base}/metrics
   stop         Ctrl-C (or SIGTERM); in-flight mail is finished first
 "

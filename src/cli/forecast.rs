@@ -108,7 +108,7 @@ pub async fn run(path: &ConfigPath, env: &Env, args: ForecastArgs) -> anyhow::Re
                     None,
                     Some(console::Style::new().cyan()),
                 ],
-            );
+            )?;
             if rows.is_empty() {
                 println!("nothing would go out in the next {} day(s)", args.days);
             }

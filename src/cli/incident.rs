@@ -122,7 +122,7 @@ async fn dispatch(
                     print_table(
                         &["id", "kind", "status", "opened (UTC)", "notified", "title"],
                         &rows,
-                    );
+                    )?;
                 }
             }
             return Ok(ExitCode::SUCCESS);

@@ -57,7 +57,7 @@ pub async fn run(path: &ConfigPath, env: &Env, args: MessagesArgs) -> anyhow::Re
                     "reason",
                 ],
                 &rows,
-            );
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)

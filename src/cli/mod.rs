@@ -3,6 +3,7 @@
 
 mod check;
 mod demo;
+mod effective;
 mod forecast;
 mod import;
 mod inbound;
@@ -49,6 +50,8 @@ pub enum Command {
     Run,
     /// Validate config, playbooks and templates; list every problem as file:line: message.
     Check,
+    /// Print the configuration in force (file and environment layered) as TOML, secrets masked.
+    Config,
     /// Apply database migrations.
     Migrate,
     /// Import customers or events from a .csv or .jsonl file.
@@ -107,6 +110,7 @@ pub async fn run(cli: Cli, env: Env) -> anyhow::Result<ExitCode> {
     };
     match cli.command {
         Command::Check => Ok(check::run(&path, &env)),
+        Command::Config => effective::run(&path, &env),
         Command::Migrate => migrate::run(&path, &env).await,
         Command::Run => run::run(&path, &env).await,
         Command::Tick(args) => tick::run(&path, &env, args).await,

@@ -30,7 +30,7 @@ pub async fn run(path: &ConfigPath, env: &Env, args: ReportArgs) -> anyhow::Resu
     let report = Report::from_counts(&counts?);
     match args.format {
         Format::Json => print_json(&report)?,
-        Format::Table => print_report(&report),
+        Format::Table => print_report(&report)?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -39,7 +39,7 @@ fn shown(x: Option<f64>) -> String {
     x.map_or_else(|| "–".into(), |x| format!("{x}"))
 }
 
-fn print_report(r: &Report) {
+fn print_report(r: &Report) -> anyhow::Result<()> {
     let statuses: Vec<String> = r.messages.iter().map(|(s, n)| format!("{s} {n}")).collect();
     println!(
         "Messages: {}",
@@ -63,7 +63,7 @@ fn print_report(r: &Report) {
             ]
         })
         .collect();
-    print_table(&["playbook/step", "sent", "responses", "rate"], &rows);
+    print_table(&["playbook/step", "sent", "responses", "rate"], &rows)?;
     println!();
     let s = &r.surveys;
     println!(
@@ -90,4 +90,5 @@ fn print_report(r: &Report) {
         "Replies {}, clicks {}, unsubscribes {}, bounces {}, complaints {}, automatic replies {}",
         r.replies, r.clicks, r.unsubscribes, r.bounces, r.complaints, r.auto_replies
     );
+    Ok(())
 }

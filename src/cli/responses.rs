@@ -59,7 +59,7 @@ pub async fn run(path: &ConfigPath, env: &Env, args: ResponsesArgs) -> anyhow::R
             print_table(
                 &["received (UTC)", "customer", "kind", "value", "comment"],
                 &rows,
-            );
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)

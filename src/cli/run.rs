@@ -25,6 +25,14 @@ pub async fn run(path: &ConfigPath, env: &Env) -> anyhow::Result<ExitCode> {
         DatabaseUrl::Sqlite { path, .. } => Some(crate::daemon::instance::lock(&path)?),
         DatabaseUrl::Postgres { .. } => None,
     };
+    // The outbox is there from the start, before its first message: an
+    // operator looking for mail finds the folder, not a missing path.
+    if loaded.settings.mail.transport == crate::config::settings::Transport::File {
+        let dir = &loaded.settings.mail.file.dir;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            anyhow::anyhow!("cannot create the outbox folder {dir} (mail.file.dir): {e}; create it or point mail.file.dir elsewhere")
+        })?;
+    }
     let store = super::open_store(&loaded).await?;
     let mut customers = store.count_customers().await?;
     if loaded.settings.demo.load {

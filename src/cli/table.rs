@@ -6,6 +6,8 @@
 
 use std::borrow::Cow;
 
+use std::io::Write;
+
 use console::{Style, Term, colors_enabled, style};
 use serde::Serialize;
 
@@ -20,7 +22,19 @@ pub enum Format {
 
 /// Prints `value` as one JSON document on stdout.
 pub fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// Writes `lines` to stdout, returning the error (a closed pipe among them)
+/// rather than panicking as `println!` does.
+pub fn print_lines<I: IntoIterator<Item = impl std::fmt::Display>>(lines: I) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    for line in lines {
+        writeln!(out, "{line}")?;
+    }
     Ok(())
 }
 
@@ -28,21 +42,23 @@ pub fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
 const MIN_LAST: usize = 12;
 
 /// Prints rows under a header, each column as wide as its widest cell.
-pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
-    print_table_in(header, rows, &[]);
+pub fn print_table(header: &[&str], rows: &[Vec<String>]) -> anyhow::Result<()> {
+    print_table_in(header, rows, &[])
 }
 
 /// The same, with a colour for some columns (by position; `None` leaves one
 /// plain) when stdout is a terminal that shows colour.
-pub fn print_table_in(header: &[&str], rows: &[Vec<String>], colours: &[Option<Style>]) {
+pub fn print_table_in(
+    header: &[&str],
+    rows: &[Vec<String>],
+    colours: &[Option<Style>],
+) -> anyhow::Result<()> {
     let width = Term::stdout()
         .size_checked()
         .map(|(_, cols)| usize::from(cols));
     let shown = colors_enabled();
     let colours = if shown { colours } else { &[] };
-    for line in layout(header, rows, width, colours, shown) {
-        println!("{line}");
-    }
+    print_lines(layout(header, rows, width, colours, shown))
 }
 
 /// The table's lines; with a terminal `width`, the last column is cut (with

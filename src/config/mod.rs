@@ -110,6 +110,11 @@ pub enum ConfigError {
         .0.display()
     )]
     Missing(PathBuf),
+    #[error(
+        "config file {} sets nothing (it is empty or holds only comments); write the settings into it (copy config/tend.toml from the tend repository), or name no config file to run on the built-in defaults",
+        .0.display()
+    )]
+    Empty(PathBuf),
     #[error("cannot read config file {}: {source}; check the path and its permissions", path.display())]
     Unreadable {
         path: PathBuf,
@@ -135,6 +140,12 @@ pub fn load(path: &ConfigPath, env: &Env) -> Result<Loaded, ConfigError> {
 
     // The file alone first: its mistakes carry exact lines.
     if let Some(text) = &text {
+        // An emptied file is a mistake (a failed copy, a truncating
+        // editor), not a wish for the defaults: they would mean a new
+        // signing key, no API and the file transport.
+        if sets_nothing(text) {
+            return Err(ConfigError::Empty(shown.to_owned()));
+        }
         let problems = structural_problems::<Settings>(shown, text);
         if !problems.is_empty() {
             return Err(ConfigError::Invalid(problems));
@@ -145,6 +156,19 @@ pub fn load(path: &ConfigPath, env: &Env) -> Result<Loaded, ConfigError> {
     let mut problems = validate::validate(&settings);
     let mut elsewhere = Vec::new();
     let secrets = resolve_secrets(&settings, env, &mut problems, &mut elsewhere);
+    let smtp = &settings.mail.smtp;
+    if settings.mail.transport == settings::Transport::Smtp
+        && !smtp.username.is_empty()
+        && secrets.smtp_password.is_none()
+    {
+        problems.push((
+            "mail.smtp.username".into(),
+            format!(
+                "mail.smtp.username is {:?} but no password is given; set mail.smtp.password_file (or mail.smtp.password, or the smtp_password credential), or clear the username",
+                smtp.username
+            ),
+        ));
+    }
     if problems.is_empty() && elsewhere.is_empty() {
         Ok(Loaded {
             settings,
@@ -160,6 +184,13 @@ pub fn load(path: &ConfigPath, env: &Env) -> Result<Loaded, ConfigError> {
                 .collect(),
         ))
     }
+}
+
+/// True when `text` is valid TOML without a single key: empty, blank or
+/// only comments.
+fn sets_nothing(text: &str) -> bool {
+    text.parse::<toml::Table>()
+        .is_ok_and(|table| table.is_empty())
 }
 
 fn read_file(path: &ConfigPath) -> Result<Option<String>, ConfigError> {

@@ -133,6 +133,16 @@ pub fn validate(s: &Settings) -> Found {
             "delivery.concurrency is 0; use at least 1".into(),
         );
     }
+    let most = crate::deliver::CHUNK_MAX;
+    if s.delivery.concurrency as usize > most {
+        problem(
+            "delivery.concurrency",
+            format!(
+                "delivery.concurrency is {}, above the most tend sends at once ({most}); use {most} or less",
+                s.delivery.concurrency
+            ),
+        );
+    }
     if let Err(e) = s.delivery.window.parse() {
         problem("delivery.window", format!("delivery.window: {e}"));
     }

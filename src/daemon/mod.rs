@@ -99,7 +99,7 @@ impl Shared {
 pub async fn run(path: &ConfigPath, env: &Env, loaded: Loaded, store: Db) -> anyhow::Result<()> {
     let listen = loaded.settings.http.listen.clone();
     let engine = Engine::build(loaded)?;
-    let metrics = match crate::telemetry::install() {
+    let metrics = match crate::telemetry::install(engine.planner.playbook_names()) {
         Ok(handle) => Some(handle),
         Err(e) => {
             tracing::warn!(error = %e, "metrics are off");
@@ -357,7 +357,8 @@ async fn wait_for_signals(path: &ConfigPath, env: &Env, shared: &Shared) -> anyh
 }
 
 /// Reads config, playbooks and templates again and swaps them in whole; a
-/// broken edit keeps the running version, and the log says why.
+/// broken edit keeps the running version, and the log says why, one line
+/// a problem.
 fn reload(path: &ConfigPath, env: &Env, shared: &Shared) {
     systemd::reloading();
     let result = build(path, env, shared);
@@ -368,26 +369,35 @@ fn reload(path: &ConfigPath, env: &Env, shared: &Shared) {
             // Changed playbooks may change what is due.
             shared.wake_plan.notify_one();
         }
-        Err(e) => tracing::error!(
-            error = format!("{e:#}"),
-            "reload rejected; still running the previous version"
-        ),
+        Err(problems) => {
+            for problem in &problems {
+                tracing::error!(problem = %problem, "reload problem");
+            }
+            tracing::error!(
+                problems = problems.len(),
+                "reload rejected; still running the previous version"
+            );
+        }
     }
     systemd::ready("serving");
 }
 
-fn build(path: &ConfigPath, env: &Env, shared: &Shared) -> anyhow::Result<()> {
+/// The new engine swapped in, or every reason it was not.
+fn build(path: &ConfigPath, env: &Env, shared: &Shared) -> Result<(), Vec<String>> {
     let report = crate::check::check(path, env);
     if !report.problems.is_empty() {
-        let listed: Vec<String> = report.problems.iter().map(|p| format!("  {p}")).collect();
-        anyhow::bail!(
-            "{} problem(s) in the edit:\n{}",
-            report.problems.len(),
-            listed.join("\n")
-        );
+        return Err(report.problems.iter().map(ToString::to_string).collect());
     }
-    let loaded = crate::config::load(path, env)?;
+    let loaded = crate::config::load(path, env).map_err(|e| vec![e.to_string()])?;
     let running = shared.engine();
+    // A daemon started from a file never falls back to the defaults: a
+    // deleted file is a mistake, not a wish for a new signing key.
+    if let (Some(file), None) = (&running.loaded.file, &loaded.file) {
+        return Err(vec![format!(
+            "{}: the config file the daemon started with is gone; put it back, then reload",
+            file.display()
+        )]);
+    }
     let before = &running.loaded.settings;
     let after = &loaded.settings;
     for (key, changed) in [
@@ -403,6 +413,6 @@ fn build(path: &ConfigPath, env: &Env, shared: &Shared) -> anyhow::Result<()> {
             );
         }
     }
-    shared.swap(Engine::build(loaded)?);
+    shared.swap(Engine::build(loaded).map_err(|e| vec![format!("{e:#}")])?);
     Ok(())
 }

@@ -43,7 +43,7 @@ use self::transport::{SendError, Transport};
 /// as the transport takes at once, so what is marked `sending` is what is
 /// about to be sent, and a crash leaves at most three chunks `unknown`;
 /// large enough at high concurrency that the store's commits are few.
-const CHUNK_MAX: usize = 128;
+pub const CHUNK_MAX: usize = 128;
 /// Messages leased per round trip to the store.
 const BATCH: u32 = 1000;
 /// Why a message claimed by a stopping instance waits.

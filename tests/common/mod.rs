@@ -141,11 +141,14 @@ pub struct Project {
 
 impl Project {
     /// A project whose config file holds `config` (the defaults put the SQLite
-    /// store at data/tend.db inside the project).
+    /// store at data/tend.db inside the project). An empty `config` writes
+    /// no file, so the built-in defaults apply (an empty file is an error).
     pub fn new(config: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("config")).unwrap();
-        std::fs::write(dir.path().join("config/tend.toml"), config).unwrap();
+        if !config.is_empty() {
+            std::fs::write(dir.path().join("config/tend.toml"), config).unwrap();
+        }
         Self {
             dir,
             env: Vec::new(),
