@@ -4,7 +4,10 @@
 //! text, bodies are Markdown (values are Markdown-escaped, so a customer's
 //! name cannot become a link or a heading), layouts are HTML (values are
 //! HTML-escaped). All three are strict: a variable that does not exist is an
-//! error, never a blank.
+//! error, never a blank. A survey is the one block Markdown cannot write:
+//! `{{> survey}}` leaves a marker in the body, which the HTML part fills with
+//! the `survey` partial (answer buttons of tables and inline styles) and the
+//! text part with `survey.txt` (one answer a line).
 
 pub mod context;
 mod helpers;
@@ -31,6 +34,17 @@ pub const DEFAULT_LAYOUT: &str = "default";
 /// The plain-text footer under every text part (the HTML one is the
 /// `footer` partial in the layout).
 const TEXT_FOOTER: &str = "-- \n{{company.name}}, {{company.postal_address}}\nChoose which emails you get: {{links.preferences}}\nUnsubscribe: {{links.unsubscribe}}\n";
+/// The partial that places a survey in a body, and its plain-text twin.
+/// Both are built in and may be overridden like any partial: `survey` is
+/// HTML (answer buttons made of tables and inline styles, which Markdown
+/// cannot write), `survey.txt` is the text part's form.
+const SURVEY: &str = "survey";
+const SURVEY_TEXT: &str = "survey.txt";
+/// What `{{> survey}}` leaves in a Markdown body: a line of its own that
+/// each part fills with its own form of the survey. Blank lines around it
+/// keep it a block even when the partial is used inside a paragraph.
+const SURVEY_MARKER: &str = "<!--tend:survey-->";
+const SURVEY_IN_BODY: &str = "{{#if survey}}\n\n<!--tend:survey-->\n\n{{/if}}";
 
 /// One message to render.
 pub struct Letter<'a> {
@@ -128,9 +142,22 @@ impl Renderer {
             }
         };
         for (name, partial) in &sources.partials {
-            compile(&mut renderer.markdown, name, partial);
-            compile(&mut renderer.html, name, partial);
+            if name.ends_with(".txt") {
+                compile(&mut renderer.plain, name, partial);
+            } else {
+                compile(&mut renderer.markdown, name, partial);
+                compile(&mut renderer.html, name, partial);
+            }
         }
+        compile(
+            &mut renderer.markdown,
+            SURVEY,
+            &source::Source {
+                origin: Origin::BuiltIn("survey placement".into()),
+                text: SURVEY_IN_BODY.into(),
+                first_line: 1,
+            },
+        );
         for (name, layout) in &sources.layouts {
             compile(&mut renderer.html, &layout_key(name), layout);
         }
@@ -291,8 +318,31 @@ impl Renderer {
                 url.to_owned()
             }
         };
-        let html_body = markdown::to_html(&body, &track);
-        let mut text = markdown::to_text(&body, &track);
+        let survey = match letter.survey {
+            // Both partials are always there: built in, or a file's override.
+            Some(_) if body.contains(SURVEY_MARKER) => {
+                let html = self
+                    .html
+                    .render_with_context(SURVEY, &context)
+                    .map_err(|e| fail(e, &self.sources.partials[SURVEY]))?;
+                let text = self
+                    .plain
+                    .render_with_context(SURVEY_TEXT, &context)
+                    .map_err(|e| fail(e, &self.sources.partials[SURVEY_TEXT]))?;
+                Some((html, text))
+            }
+            _ => None,
+        };
+        let blocks: Vec<markdown::Block<'_>> = survey
+            .iter()
+            .map(|(html, text)| markdown::Block {
+                marker: SURVEY_MARKER,
+                html,
+                text,
+            })
+            .collect();
+        let html_body = markdown::to_html(&body, &track, &blocks);
+        let mut text = markdown::to_text(&body, &track, &blocks);
         text.push('\n');
         text.push_str(
             &self
@@ -303,6 +353,7 @@ impl Renderer {
         let layout = message.front.layout.as_deref().unwrap_or(DEFAULT_LAYOUT);
         let layout_source = &self.sources.layouts[layout];
         let page = context.data_mut();
+        page["lang"] = Value::String(message.front.lang().to_owned());
         page["subject"] = Value::String(subject.trim().to_owned());
         page["preheader"] = Value::String(preheader.trim().to_owned());
         page["body"] = Value::String(html_body);
