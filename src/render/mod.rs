@@ -223,10 +223,8 @@ impl Renderer {
         format!("{}/{}/{token}", self.public_url, purpose.route())
     }
 
-    /// Renders `template` for `letter`.
-    pub fn render(&self, template: &str, letter: &Letter<'_>) -> Result<Rendered, RenderError> {
-        let message = self
-            .sources
+    fn message(&self, template: &str) -> Result<&source::Message, RenderError> {
+        self.sources
             .messages
             .get(template)
             .ok_or_else(|| RenderError {
@@ -238,7 +236,12 @@ impl Renderer {
                         "template {template} does not exist; create templates/{template}.md.hbs"
                     ),
                 ),
-            })?;
+            })
+    }
+
+    /// Renders `template` for `letter`.
+    pub fn render(&self, template: &str, letter: &Letter<'_>) -> Result<Rendered, RenderError> {
+        let message = self.message(template)?;
         self.render_with(
             template,
             message,
@@ -247,33 +250,47 @@ impl Renderer {
         )
     }
 
-    fn render_with(
+    /// The question `template` asks `letter`'s customer in a `survey`: its
+    /// front matter's `question` rendered for them, or the standard one.
+    /// What the answer page shows above the answers.
+    pub fn question(
+        &self,
+        template: &str,
+        survey: Survey,
+        letter: &Letter<'_>,
+    ) -> Result<String, RenderError> {
+        let message = self.message(template)?;
+        let (ctx, _) = self.context(letter, context::customer(letter.customer));
+        self.question_with(template, message, survey, &ctx)
+            .map(|q| one_line(&q))
+    }
+
+    /// A render error in template `name` (or a partial it uses), placed at
+    /// its file and line.
+    fn failure(
         &self,
         name: &str,
-        message: &source::Message,
-        letter: &Letter<'_>,
-        customer: Value,
-    ) -> Result<Rendered, RenderError> {
-        let fail = |e: handlebars::RenderError, src: &source::Source| {
-            let line = e.line_no.map(|n| src.line(n)).or(Some(src.first_line));
-            let origin = match e.template_name.as_deref() {
-                Some(partial) if self.sources.partials.contains_key(partial) => {
-                    self.sources.partials[partial].origin.path()
-                }
-                _ => src.origin.path(),
-            };
-            RenderError {
-                template: name.to_owned(),
-                problem: Problem::new(&origin, line, explain(&e)),
+        e: &handlebars::RenderError,
+        src: &source::Source,
+    ) -> RenderError {
+        let line = e.line_no.map(|n| src.line(n)).or(Some(src.first_line));
+        let origin = match e.template_name.as_deref() {
+            Some(partial) if self.sources.partials.contains_key(partial) => {
+                self.sources.partials[partial].origin.path()
             }
+            _ => src.origin.path(),
         };
-        let front_source = |key: &str| source::Source {
-            origin: message.body.origin.clone(),
-            text: String::new(),
-            first_line: message.front_lines.get(key).copied().unwrap_or(1),
-        };
+        RenderError {
+            template: name.to_owned(),
+            problem: Problem::new(&origin, line, explain(e)),
+        }
+    }
+
+    /// Everything a template sees except the survey, and the unsubscribe
+    /// link.
+    fn context(&self, letter: &Letter<'_>, customer: Value) -> (Value, String) {
         let unsubscribe = self.link(Purpose::Unsubscribe, letter, letter.category);
-        let mut ctx = context::build(context::Parts {
+        let ctx = context::build(context::Parts {
             customer,
             company: self.company.clone(),
             unsubscribe: unsubscribe.clone(),
@@ -283,14 +300,48 @@ impl Renderer {
             incident: letter.incident.cloned(),
             now: letter.now,
         });
+        (ctx, unsubscribe)
+    }
+
+    fn question_with(
+        &self,
+        name: &str,
+        message: &source::Message,
+        survey: Survey,
+        ctx: &Value,
+    ) -> Result<String, RenderError> {
+        match &message.front.question {
+            Some(_) => self
+                .plain
+                .render(&format!("{name}#question"), ctx)
+                .map_err(|e| {
+                    let at = source::Source {
+                        origin: message.body.origin.clone(),
+                        text: String::new(),
+                        first_line: message.front_lines.get("question").copied().unwrap_or(1),
+                    };
+                    self.failure(name, &e, &at)
+                }),
+            None => Ok(context::default_question(survey, &self.product)),
+        }
+    }
+
+    fn render_with(
+        &self,
+        name: &str,
+        message: &source::Message,
+        letter: &Letter<'_>,
+        customer: Value,
+    ) -> Result<Rendered, RenderError> {
+        let fail = |e: handlebars::RenderError, src: &source::Source| self.failure(name, &e, src);
+        let front_source = |key: &str| source::Source {
+            origin: message.body.origin.clone(),
+            text: String::new(),
+            first_line: message.front_lines.get(key).copied().unwrap_or(1),
+        };
+        let (mut ctx, unsubscribe) = self.context(letter, customer);
         if let Some(survey) = letter.survey {
-            let question = match &message.front.question {
-                Some(_) => self
-                    .plain
-                    .render(&format!("{name}#question"), &ctx)
-                    .map_err(|e| fail(e, &front_source("question")))?,
-                None => context::default_question(survey, &self.product),
-            };
+            let question = self.question_with(name, message, survey, &ctx)?;
             let base = self.link(Purpose::Survey, letter, survey.as_str());
             ctx["survey"] = context::survey(survey, question, |value| format!("{base}/{value}"));
         }
