@@ -3,7 +3,8 @@
 //! answer is a tap target of at least 44×44 px, nothing scrolls sideways,
 //! the preheader stays hidden even when the mail client drops `<style>`,
 //! and the answer page shows the question the mail asked with the clicked
-//! answer chosen. Screenshots go to `target/tmp/survey-screens/`.
+//! answer chosen, on SQLite and on PostgreSQL. Screenshots go to
+//! `target/tmp/survey-screens/`.
 
 mod common;
 
@@ -61,10 +62,14 @@ fn screens() -> PathBuf {
 }
 
 /// A project that has mailed Ana one message per survey kind (through the
-/// file transport), with links to `base`.
-fn mailed(base: &str) -> (Project, DateTime<Utc>) {
-    let p = Project::new("[delivery]\ncap = { max = 10, per = \"7d\" }\n")
+/// file transport), with links to `base`, on the SQLite default or the
+/// store at `database`.
+fn mailed(base: &str, database: Option<&str>) -> (Project, DateTime<Utc>) {
+    let mut p = Project::new("[delivery]\ncap = { max = 10, per = \"7d\" }\n")
         .env("TEND__HTTP__PUBLIC_URL", base);
+    if let Some(url) = database {
+        p = p.env("TEND__DATABASE__URL", url);
+    }
     std::fs::create_dir_all(p.path().join("config/playbooks")).unwrap();
     std::fs::create_dir_all(p.path().join("templates")).unwrap();
     p.file("config/playbooks/checkins.toml", PLAYBOOK);
@@ -232,7 +237,7 @@ return {
 fn survey_mail_and_answer_page_fit_a_phone_in_a_real_browser() {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let (p, _) = mailed(&base);
+    let (p, _) = mailed(&base, None);
     let daemon = Daemon::start(&p, port, &[]);
     let browser = Browser::start();
 
@@ -318,4 +323,48 @@ fn survey_mail_and_answer_page_fit_a_phone_in_a_real_browser() {
     let responses = json(&p.tend(&["responses", "--format", "json"]).expect_code(0));
     assert_eq!(responses[0]["value"], "9", "{responses}");
     drop(daemon);
+}
+
+/// The answer page finds the mail's question through either store: the
+/// browser test above runs on SQLite; this reads the page over HTTP from a
+/// daemon on PostgreSQL.
+#[tokio::test]
+async fn the_answer_page_asks_the_mails_question_on_postgres() {
+    common::on_fresh_postgres(|url| {
+        let port = free_port();
+        let base = format!("http://127.0.0.1:{port}");
+        let (p, _) = mailed(&base, Some(url));
+        let daemon = Daemon::start(&p, port, &[]);
+        for (survey, question, value) in [
+            ("nps", NPS_QUESTION.to_owned(), "7"),
+            (
+                "yesno",
+                tend::render::context::default_question(
+                    tend::domain::playbook::Survey::Yesno,
+                    "Acme Cloud",
+                ),
+                "no",
+            ),
+        ] {
+            let html = html_of(&p, survey);
+            let answer = link(&html, &base, "r")
+                .rsplit_once('/')
+                .unwrap()
+                .0
+                .to_owned();
+            let page = daemon.get(&format!("{answer}/{value}"));
+            assert_eq!(page.status, 200, "{}", page.body);
+            assert!(
+                page.body.contains(&format!("<legend>{question}</legend>")),
+                "{survey}: {}",
+                page.body
+            );
+            assert!(
+                page.body.contains(&format!("value=\"{value}\" checked")),
+                "{survey}: {}",
+                page.body
+            );
+        }
+    })
+    .await;
 }
