@@ -372,3 +372,230 @@ fn broken_templates_are_listed_with_file_and_line() {
         "{shown:#?}"
     );
 }
+
+#[test]
+fn survey_answers_are_buttons_in_html_and_one_line_each_in_text() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "s.md.hbs",
+        "+++\nsubject = \"s\"\n+++\nHi.\n\n{{> survey}}\n\nThanks.\n",
+    );
+    let renderer = load(dir.path());
+    let customer = Customer::sample(now());
+    let cases = [
+        (
+            Survey::Nps,
+            11,
+            Some(("0", "Not at all likely", "10", "Extremely likely")),
+        ),
+        (
+            Survey::Csat,
+            5,
+            Some(("1", "Very dissatisfied", "5", "Very satisfied")),
+        ),
+        (
+            Survey::Ces,
+            7,
+            Some(("1", "Very difficult", "7", "Very easy")),
+        ),
+        (Survey::Yesno, 2, None),
+    ];
+    for (survey, count, ends) in cases {
+        let out = renderer
+            .render("s", &letter(&customer, Some(survey)))
+            .unwrap();
+        let base = out
+            .text
+            .split("/r/")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .map(|token| format!("https://tend.acme.example/r/{token}"))
+            .unwrap_or_else(|| panic!("{survey:?}: no answer link in\n{}", out.text));
+        // Text: the question, then one answer a line (label, meaning at
+        // the ends, link), then the rest of the body.
+        let lines: Vec<String> = tend::render::context::answers(survey)
+            .into_iter()
+            .map(|(value, label)| {
+                let meaning = match ends {
+                    Some((low, m, _, _)) if low == value => format!(" ({m})"),
+                    Some((_, _, high, m)) if high == value => format!(" ({m})"),
+                    _ => String::new(),
+                };
+                format!("{label}{meaning} <{base}/{value}>")
+            })
+            .collect();
+        assert_eq!(lines.len(), count);
+        let expected = format!(
+            "Hi.\n\n{}\n\n{}\n\nThanks.\n",
+            question(survey),
+            lines.join("\n")
+        );
+        assert!(out.text.starts_with(&expected), "{survey:?}:\n{}", out.text);
+        // HTML: one button per answer, sized and coloured by inline styles
+        // and attributes (clients drop <style>), in a table, not a list.
+        let buttons: Vec<&str> = out.html.split("class=\"answer\"").skip(1).collect();
+        assert_eq!(buttons.len(), count, "{survey:?}: {}", out.html);
+        for button in &buttons {
+            let style = button
+                .split("style=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap();
+            for rule in ["display:inline-block", "min-width:44px", "line-height:44px"] {
+                assert!(style.contains(rule), "{survey:?}: {rule} in {style}");
+            }
+        }
+        assert_eq!(out.html.matches("bgcolor=\"#2251cc\"").count(), count);
+        assert!(!out.html.contains("<!--tend:survey-->"), "{}", out.html);
+        assert!(!out.html.contains("display:flex") && !out.html.contains("display:grid"));
+        assert!(out.html.contains(&format!("{}</td>", question(survey))));
+        if let Some((low, low_meaning, high, high_meaning)) = ends {
+            assert!(
+                out.html.contains(&format!(">{low} = {low_meaning}</td>")),
+                "{}",
+                out.html
+            );
+            assert!(
+                out.html.contains(&format!(">{high} = {high_meaning}</td>")),
+                "{}",
+                out.html
+            );
+        }
+        assert!(
+            out.html
+                .contains("<p>Hi.</p>\n<table role=\"presentation\""),
+            "{}",
+            out.html
+        );
+    }
+}
+
+fn question(survey: Survey) -> String {
+    tend::render::context::default_question(survey, "Acme Cloud")
+}
+
+#[test]
+fn a_survey_inside_a_paragraph_still_stands_as_its_own_block() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "p.md.hbs",
+        "+++\nsubject = \"s\"\n+++\nTell us: {{> survey}} Thanks.\n",
+    );
+    let renderer = load(dir.path());
+    let customer = Customer::sample(now());
+    let out = renderer
+        .render("p", &letter(&customer, Some(Survey::Yesno)))
+        .unwrap();
+    assert!(out.html.contains("<p>Tell us:</p>\n<table"), "{}", out.html);
+    assert!(
+        out.html.contains("</table>\n<p>Thanks.</p>"),
+        "{}",
+        out.html
+    );
+    assert!(
+        out.text
+            .starts_with("Tell us:\n\nWas this helpful?\n\nYes <https://tend.acme.example/r/"),
+        "{}",
+        out.text
+    );
+}
+
+#[test]
+fn the_preheader_is_hidden_inline_and_the_page_is_in_the_templates_language() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "en.md.hbs",
+        "+++\nsubject = \"s\"\npreheader = \"Quick question\"\n+++\nHi.\n",
+    );
+    write(
+        dir.path(),
+        "pt.md.hbs",
+        "+++\nsubject = \"s\"\nlang = \"pt-BR\"\n+++\nOlá.\n",
+    );
+    let renderer = load(dir.path());
+    let mut customer = Customer::sample(now());
+    // The customer's locale says how dates read; the words are the
+    // template's.
+    customer.record.locale = "de".into();
+    let en = renderer.render("en", &letter(&customer, None)).unwrap();
+    assert!(en.html.contains("<html lang=\"en\">"), "{}", en.html);
+    let hidden = en
+        .html
+        .split("class=\"preheader\" style=\"")
+        .nth(1)
+        .and_then(|rest| rest.split_once("\">Quick question</div>"))
+        .map(|(style, _)| style)
+        .unwrap_or_else(|| panic!("no inline-styled preheader in {}", en.html));
+    for rule in [
+        "display:none",
+        "max-height:0",
+        "overflow:hidden",
+        "mso-hide:all",
+        "font-size:1px",
+        "opacity:0",
+    ] {
+        assert!(hidden.contains(rule), "{rule} in {hidden}");
+    }
+    let pt = renderer.render("pt", &letter(&customer, None)).unwrap();
+    assert!(pt.html.contains("<html lang=\"pt-BR\">"), "{}", pt.html);
+    assert!(
+        !pt.html.contains("class=\"preheader\""),
+        "no empty preheader: {}",
+        pt.html
+    );
+}
+
+#[test]
+fn files_override_both_forms_of_the_survey_and_check_names_them() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "s.md.hbs",
+        "+++\nsubject = \"s\"\n+++\n{{> survey}}\n",
+    );
+    write(
+        dir.path(),
+        "partials/survey.hbs",
+        "<div class=\"ours\">{{#each survey.answers}}<a href=\"{{url}}\">{{label}}</a>{{/each}}</div>\n",
+    );
+    write(
+        dir.path(),
+        "partials/survey.txt.hbs",
+        "Answer: {{#each survey.answers}}{{label}} {{/each}}\n",
+    );
+    let renderer = load(dir.path());
+    let customer = Customer::sample(now());
+    let out = renderer
+        .render("s", &letter(&customer, Some(Survey::Yesno)))
+        .unwrap();
+    assert!(
+        out.html
+            .contains("<div class=\"ours\"><a href=\"https://tend.acme.example/r/"),
+        "{}",
+        out.html
+    );
+    assert!(out.text.starts_with("Answer: Yes No\n"), "{}", out.text);
+
+    write(
+        dir.path(),
+        "partials/survey.txt.hbs",
+        "{{survey.question}}\n{{survey.qestion}}\n",
+    );
+    let problems: Vec<String> = load(dir.path())
+        .check(now())
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert!(
+        problems[0].contains("partials/survey.txt.hbs:2:")
+            && problems[0].contains("survey.qestion"),
+        "{}",
+        problems[0]
+    );
+}

@@ -28,6 +28,22 @@ pub struct Draft<'a> {
     pub notice: Option<&'a Notice>,
 }
 
+impl<'a> Draft<'a> {
+    /// The draft of a message from the outbox.
+    pub fn of(m: &'a Outgoing) -> Self {
+        Self {
+            id: m.id,
+            customer: &m.customer,
+            template: &m.template,
+            category: &m.category,
+            survey: m.survey,
+            to: &m.to,
+            message_id: &m.message_id,
+            notice: m.notice.as_ref(),
+        }
+    }
+}
+
 /// A claimed message ready for the transport.
 pub struct Composed {
     pub message: Outgoing,
@@ -45,19 +61,34 @@ pub struct Composer {
 }
 
 impl Composer {
-    /// Renders one message's parts, composing nothing.
-    pub fn render(&self, draft: &Draft<'_>, now: DateTime<Utc>) -> Result<Rendered, String> {
-        let letter = Letter {
+    fn letter<'a>(draft: &Draft<'a>, now: DateTime<Utc>) -> Letter<'a> {
+        Letter {
             message: draft.id,
             customer: draft.customer,
             category: draft.category,
             survey: draft.survey,
             incident: draft.notice.map(|n| &n.incident),
             now,
-        };
+        }
+    }
+
+    /// Renders one message's parts, composing nothing.
+    pub fn render(&self, draft: &Draft<'_>, now: DateTime<Utc>) -> Result<Rendered, String> {
         self.renderer
-            .render(draft.template, &letter)
+            .render(draft.template, &Self::letter(draft, now))
             .map_err(|e| format!("template could not be rendered: {e}"))
+    }
+
+    /// The question one message's `survey` asks, as its mail put it.
+    pub fn question(
+        &self,
+        draft: &Draft<'_>,
+        survey: Survey,
+        now: DateTime<Utc>,
+    ) -> Result<String, String> {
+        self.renderer
+            .question(draft.template, survey, &Self::letter(draft, now))
+            .map_err(|e| format!("the survey question could not be rendered: {e}"))
     }
 
     /// Renders and composes one message.
@@ -108,17 +139,7 @@ impl Composer {
         m: Outgoing,
         now: DateTime<Utc>,
     ) -> Result<Composed, Box<(Outgoing, String)>> {
-        let draft = Draft {
-            id: m.id,
-            customer: &m.customer,
-            template: &m.template,
-            category: &m.category,
-            survey: m.survey,
-            to: &m.to,
-            message_id: &m.message_id,
-            notice: m.notice.as_ref(),
-        };
-        match self.email(&draft, now) {
+        match self.email(&Draft::of(&m), now) {
             Ok((rendered, to, bytes)) => Ok(Composed {
                 subject: rendered.subject,
                 to,

@@ -29,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Loaded, settings};
 use crate::domain::message::{Attempt, AttemptOutcome, Outgoing, Settle, Status, Suppression};
+use crate::domain::playbook::Survey;
 use crate::domain::window::Windows;
 use crate::render::{Rendered, Renderer};
 use crate::store::{self, Store};
@@ -415,6 +416,17 @@ impl Deliverer {
     /// signing) nothing: what a browser shows of a message.
     pub fn render(&self, draft: &Draft<'_>, now: DateTime<Utc>) -> Result<Rendered, String> {
         self.composer.render(draft, now)
+    }
+
+    /// The question one message's `survey` asks, as its mail put it: what
+    /// the answer page shows.
+    pub fn question(
+        &self,
+        draft: &Draft<'_>,
+        survey: Survey,
+        now: DateTime<Utc>,
+    ) -> Result<String, String> {
+        self.composer.question(draft, survey, now)
     }
 
     /// Renders and composes one message, as delivery would: what `preview`

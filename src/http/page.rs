@@ -37,13 +37,24 @@ main{max-width:32rem;margin:2rem auto;background:#fff;border-radius:8px;padding:
 .brand{font-weight:700;font-size:18px;color:#2251cc;margin:0 0 1rem}\
 h1{font-size:1.4rem;line-height:1.25;margin:0 0 1rem}\
 a{color:#2251cc}\
-button{font-size:1rem;padding:.6rem 1.2rem;border:0;border-radius:6px;background:#2251cc;color:#fff;cursor:pointer}\
+button{font-size:1rem;min-height:44px;padding:.6rem 1.2rem;border:0;border-radius:6px;background:#2251cc;color:#fff;cursor:pointer}\
 button:focus-visible,input:focus-visible,textarea:focus-visible{outline:3px solid #f0b429;outline-offset:2px}\
-fieldset{border:1px solid #cbd2d9;border-radius:6px;margin:0 0 1rem}\
+fieldset{border:1px solid #cbd2d9;border-radius:6px;margin:0 0 1rem;min-width:0}\
 textarea{font:inherit;box-sizing:border-box}\
+.answers{border:0;padding:0}\
+.answers legend{padding:0;margin:0 0 .75rem;font-weight:700;font-size:1.1rem;line-height:1.4}\
+.choices{display:flex;flex-wrap:wrap;gap:6px}\
+.choice{position:relative;display:block}\
+.choice input{position:absolute;top:0;left:0;width:1px;height:1px;margin:0;opacity:0}\
+.choice span{display:flex;align-items:center;justify-content:center;box-sizing:border-box;min-width:44px;min-height:44px;padding:0 .75rem;border:2px solid #2251cc;border-radius:6px;color:#2251cc;font-weight:700;font-size:1.1rem;cursor:pointer}\
+.choice input:checked+span{background:#2251cc;color:#fff}\
+.choice input:focus-visible+span{outline:3px solid #f0b429;outline-offset:2px}\
+.scale{display:flex;justify-content:space-between;gap:1rem;margin:.5rem 0 0;color:#616e7c;font-size:13px;line-height:1.4}\
+.scale span:last-child{text-align:right}\
+@media (max-width:30rem){main{margin:0 0 1rem;border-radius:0;padding:1.25rem 1rem}footer{padding:0 1rem}}\
 footer{max-width:32rem;margin:0 auto 2rem;padding:0 1.75rem;color:#616e7c;font-size:13px}\
 footer a{color:#616e7c}\
-@media (prefers-color-scheme:dark){body{background:#111418;color:#e4e7eb}main{background:#1c2127}a,.brand{color:#8fb0ff}button{background:#8fb0ff;color:#111418}}";
+@media (prefers-color-scheme:dark){body{background:#111418;color:#e4e7eb}main{background:#1c2127}a,.brand{color:#8fb0ff}button{background:#8fb0ff;color:#111418}.choice span{border-color:#8fb0ff;color:#8fb0ff}.choice input:checked+span{background:#8fb0ff;color:#111418}}";
 
 pub fn page(company: &Company, status: StatusCode, title: &str, body: &str) -> Response {
     let product = escape(&company.product);

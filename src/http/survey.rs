@@ -2,9 +2,12 @@
 //! message's survey with one click.
 //!
 //! A GET never records: mail scanners (Microsoft Defender among them) open
-//! every link in a real browser and run its script. It shows the answer
-//! pre-selected, a comment box and one button; only the POST that button
-//! sends records the answer. The last answer per message wins.
+//! every link in a real browser and run its script. It shows the question
+//! the mail asked, the answers as tap targets as large as the mail's buttons
+//! with the clicked one pre-selected and the scale's meaning at its ends, a
+//! comment box and one button; only the POST that button sends records the
+//! answer. The last answer per message wins. The page works without
+//! script: pages are served with a policy that allows none.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,8 +22,9 @@ use chrono::Utc;
 use super::link::{self, Refusal};
 use super::page::{escape, page, refused, try_again};
 use crate::daemon::Shared;
+use crate::deliver::Draft;
 use crate::domain::playbook::Survey;
-use crate::render::context::answers;
+use crate::render::context::{answers, default_question, scale_ends};
 use crate::store::{NewResponse, Store};
 use crate::token::{Claims, Purpose};
 
@@ -39,40 +43,85 @@ fn on_scale(survey: Survey, value: &str) -> bool {
     answers(survey).iter().any(|(v, _)| v == value)
 }
 
-/// The answer page: the clicked answer pre-selected, nothing recorded.
+/// Why an answer cannot be taken for a message the store no longer has.
+const GONE: &str = "the link is for a message that no longer exists";
+
+/// The answer page: the question, the clicked answer pre-selected, nothing
+/// recorded.
 pub async fn show(
     State(shared): State<Arc<Shared>>,
     Path((token, value)): Path<(String, String)>,
 ) -> Response {
     let engine = shared.engine();
     let company = &engine.loaded.settings.company;
-    let (_, survey) = match survey_of(&shared, &token) {
+    let (claims, survey) = match survey_of(&shared, &token) {
         Ok(found) => found,
         Err(refusal) => return refusal.page(company),
     };
     if !on_scale(survey, &value) {
         return refused(company, "that answer is not on this survey's scale");
     }
-    let choices: String = answers(survey)
-        .iter()
-        .map(|(v, label)| {
-            let checked = if *v == value { " checked" } else { "" };
-            format!(
-                "<label style=\"display:inline-block;margin:.2rem .4rem\"><input type=\"radio\" name=\"answer\" value=\"{v}\"{checked}> {}</label>",
-                escape(label)
-            )
-        })
-        .collect();
+    let message = match shared.store.outgoing(claims.message).await {
+        Ok(Some(message)) => message,
+        Ok(None) => return refused(company, GONE),
+        Err(e) => {
+            tracing::error!(error = %e, "reading a message for its survey question failed");
+            return try_again(company);
+        }
+    };
+    // As the mail asked it: rendered for its customer as of its sending.
+    let asked = message.first_attempt_at.unwrap_or(claims.issued);
+    let question = engine
+        .deliverer
+        .question(&Draft::of(&message), survey, asked)
+        .unwrap_or_else(|e| {
+            // The template changed since and no longer renders for this
+            // customer: the standard question still frames the answer.
+            tracing::warn!(error = %e, message = %message.id, "a survey question could not be rendered");
+            default_question(survey, &company.product)
+        });
     page(
         company,
         StatusCode::OK,
         "Your answer",
-        &format!(
-            "<form method=\"post\"><fieldset><legend>Your answer</legend>{choices}</fieldset>\
-             <p><label for=\"comment\">Anything you would like to add? (optional)</label><br>\
-             <textarea id=\"comment\" name=\"comment\" rows=\"4\" style=\"width:100%\" maxlength=\"{MAX_COMMENT}\"></textarea></p>\
-             <button type=\"submit\">Send my answer</button></form>"
-        ),
+        &form(survey, &value, &question),
+    )
+}
+
+/// The answer form: `question` over the answers as large tap targets, with
+/// `chosen` checked and the ends of the scale labelled.
+fn form(survey: Survey, chosen: &str, question: &str) -> String {
+    let ends = scale_ends(survey);
+    let choices: String = answers(survey)
+        .iter()
+        .map(|(v, label)| {
+            let checked = if v == chosen { " checked" } else { "" };
+            let meaning = ends
+                .iter()
+                .flatten()
+                .find(|(end, _)| end == v)
+                .map(|(_, meaning)| format!(" title=\"{}: {}\"", escape(label), escape(meaning)))
+                .unwrap_or_default();
+            format!(
+                "<label class=\"choice\"{meaning}><input type=\"radio\" name=\"answer\" value=\"{v}\"{checked}><span>{}</span></label>",
+                escape(label)
+            )
+        })
+        .collect();
+    let scale = ends
+        .map(|ends| {
+            let [low, high] =
+                ends.map(|(v, meaning)| format!("<span>{v} = {}</span>", escape(meaning)));
+            format!("<p class=\"scale\">{low}{high}</p>")
+        })
+        .unwrap_or_default();
+    format!(
+        "<form method=\"post\"><fieldset class=\"answers\"><legend>{}</legend>\
+         <div class=\"choices\">{choices}</div>{scale}</fieldset>\
+         <p><label for=\"comment\">Anything you would like to add? (optional)</label><br>\
+         <textarea id=\"comment\" name=\"comment\" rows=\"4\" style=\"width:100%\" maxlength=\"{MAX_COMMENT}\"></textarea></p>\
+         <button type=\"submit\">Send my answer</button></form>",
+        escape(question)
     )
 }
 
@@ -122,10 +171,37 @@ pub async fn answer(
                 ),
             )
         }
-        Ok(None) => refused(company, "the link is for a message that no longer exists"),
+        Ok(None) => refused(company, GONE),
         Err(e) => {
             tracing::error!(error = %e, "recording a survey answer failed");
             try_again(company)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_form_asks_the_question_and_labels_the_ends_of_the_scale() {
+        let html = form(Survey::Nps, "7", "Would you <recommend> us?");
+        assert!(
+            html.contains("<legend>Would you &lt;recommend&gt; us?</legend>"),
+            "{html}"
+        );
+        assert_eq!(html.matches("class=\"choice\"").count(), 11);
+        assert_eq!(html.matches(" checked").count(), 1);
+        assert!(html.contains("value=\"7\" checked"), "{html}");
+        assert!(
+            html.contains("<span>0 = Not at all likely</span><span>10 = Extremely likely</span>"),
+            "{html}"
+        );
+        let yes = form(Survey::Yesno, "no", "Was this helpful?");
+        assert!(
+            yes.contains("value=\"no\" checked><span>No</span>"),
+            "{yes}"
+        );
+        assert!(!yes.contains("class=\"scale\""), "{yes}");
     }
 }

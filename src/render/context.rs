@@ -68,26 +68,62 @@ pub fn answers(survey: Survey) -> Vec<(String, String)> {
     }
 }
 
-/// What the ends of a survey's scale mean.
-fn scale(survey: Survey) -> &'static str {
+/// What the ends of a survey's scale mean: the lowest and the highest
+/// answer with its meaning, shown beside the answers in the mail and on the
+/// answer page. Yes/no needs none.
+pub fn scale_ends(survey: Survey) -> Option<[(&'static str, &'static str); 2]> {
     match survey {
-        Survey::Nps => "0 = not at all likely, 10 = extremely likely",
-        Survey::Csat => "1 = very dissatisfied, 5 = very satisfied",
-        Survey::Ces => "1 = very difficult, 7 = very easy",
-        Survey::Yesno => "",
+        Survey::Nps => Some([("0", "Not at all likely"), ("10", "Extremely likely")]),
+        Survey::Csat => Some([("1", "Very dissatisfied"), ("5", "Very satisfied")]),
+        Survey::Ces => Some([("1", "Very difficult"), ("7", "Very easy")]),
+        Survey::Yesno => None,
     }
 }
 
-/// `survey` as the survey partial sees it; `url` makes each answer's link.
+/// The ends of the scale in one line, e.g. `0 = not at all likely, 10 =
+/// extremely likely` (empty for yes/no).
+fn scale(survey: Survey) -> String {
+    scale_ends(survey).map_or_else(String::new, |ends| {
+        ends.map(|(value, meaning)| format!("{value} = {}", meaning.to_lowercase()))
+            .join(", ")
+    })
+}
+
+/// `survey` as the survey partials see it; `url` makes each answer's link.
+/// Every answer carries its `meaning` (empty except at the ends of a
+/// scale), and `low`/`high` are the ends (null for yes/no), so a partial
+/// can label the row.
 pub fn survey(survey: Survey, question: String, url: impl Fn(&str) -> String) -> Value {
+    let ends = scale_ends(survey);
+    let meaning = |value: &str| {
+        ends.iter()
+            .flatten()
+            .find(|(v, _)| *v == value)
+            .map_or("", |(_, m)| m)
+    };
     let answers: Vec<Value> = answers(survey)
         .into_iter()
-        .map(|(value, label)| json!({ "value": value, "label": label, "url": url(&value) }))
+        .map(|(value, label)| {
+            json!({
+                "value": value,
+                "label": label,
+                "meaning": meaning(&value),
+                "url": url(&value),
+            })
+        })
         .collect();
+    let end = |i: usize| {
+        ends.map_or(
+            Value::Null,
+            |ends| json!({ "value": ends[i].0, "meaning": ends[i].1 }),
+        )
+    };
     json!({
         "kind": survey.as_str(),
         "question": question,
         "scale": scale(survey),
+        "low": end(0),
+        "high": end(1),
         "answers": answers,
     })
 }

@@ -1,6 +1,10 @@
 //! Markdown, after Handlebars has filled it in, into the two parts of every
 //! message: HTML for the layout and plain text. Both see the same links,
-//! rewritten by the caller (tracked links).
+//! rewritten by the caller (tracked links), and the same blocks Markdown
+//! cannot express (the survey's answer buttons), each filled in with its own
+//! form for each part.
+
+use std::borrow::Cow;
 
 use pulldown_cmark::{CowStr, Event, Options, Parser, Tag, TagEnd};
 
@@ -30,22 +34,72 @@ fn events<'a>(
     })
 }
 
-/// The HTML of `source`.
-pub fn to_html(source: &str, link: &dyn Fn(&str) -> String) -> String {
+/// A block the body holds as a marker line (an HTML comment a partial left
+/// on a line of its own) and each part fills in: HTML that Markdown would
+/// not produce (tables, inline styles), and its plain-text form.
+#[derive(Debug, Clone, Copy)]
+pub struct Block<'a> {
+    /// The whole marker, e.g. `<!--tend:survey-->`.
+    pub marker: &'a str,
+    pub html: &'a str,
+    pub text: &'a str,
+}
+
+/// The block whose marker `html` (a raw HTML event) is, if any.
+fn block<'b>(blocks: &[Block<'b>], html: &str) -> Option<Block<'b>> {
+    let html = html.trim();
+    blocks.iter().find(|b| b.marker == html).copied()
+}
+
+/// `source` with every marker line starting at its first column: a partial
+/// used after other text on a line has its lines indented by Handlebars,
+/// and Markdown would keep that indentation as text beside the block.
+fn unindent_markers<'s>(source: &'s str, blocks: &[Block<'_>]) -> Cow<'s, str> {
+    let indented = |line: &str| {
+        let trimmed = line.trim();
+        trimmed.len() != line.trim_end_matches(['\r', '\n']).len()
+            && blocks.iter().any(|b| b.marker == trimmed)
+    };
+    if !source.split_inclusive('\n').any(indented) {
+        return Cow::Borrowed(source);
+    }
+    let mut out = String::with_capacity(source.len());
+    for line in source.split_inclusive('\n') {
+        if indented(line) {
+            out.push_str(line.trim_start());
+        } else {
+            out.push_str(line);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// The HTML of `source`, with each block's marker replaced by its HTML.
+pub fn to_html(source: &str, link: &dyn Fn(&str) -> String, blocks: &[Block<'_>]) -> String {
+    let source = unindent_markers(source, blocks);
     let mut html = String::with_capacity(source.len() * 3 / 2);
-    pulldown_cmark::html::push_html(&mut html, events(source, link));
+    let events = events(&source, link).map(|event| match event {
+        Event::Html(raw) | Event::InlineHtml(raw) if block(blocks, &raw).is_some() => {
+            let found = block(blocks, &raw).map_or("", |b| b.html);
+            Event::Html(CowStr::from(found.to_owned()))
+        }
+        other => other,
+    });
+    pulldown_cmark::html::push_html(&mut html, events);
     html
 }
 
 /// A plain-text rendering of `source` for the text part: markup removed,
-/// links written out after their text, lists kept as lists.
-pub fn to_text(source: &str, link: &dyn Fn(&str) -> String) -> String {
+/// links written out after their text, lists kept as lists, each block's
+/// marker replaced by its text.
+pub fn to_text(source: &str, link: &dyn Fn(&str) -> String, blocks: &[Block<'_>]) -> String {
+    let source = unindent_markers(source, blocks);
     let mut out = String::with_capacity(source.len());
     // Ordered lists' next numbers, innermost last (None: bullets).
     let mut lists: Vec<Option<u64>> = Vec::new();
     let mut links: Vec<(String, usize)> = Vec::new();
     let mut quote = 0usize;
-    for event in events(source, link) {
+    for event in events(&source, link) {
         match event {
             Event::Start(Tag::List(first)) => lists.push(first),
             Event::End(TagEnd::List(_)) => {
@@ -103,7 +157,14 @@ pub fn to_text(source: &str, link: &dyn Fn(&str) -> String) -> String {
             Event::End(TagEnd::TableCell) => out.push_str("  "),
             Event::End(TagEnd::TableRow | TagEnd::TableHead) => ensure_newline(&mut out),
             Event::End(TagEnd::Table) => out.push('\n'),
-            // Raw HTML an author wrote has no plain-text form.
+            Event::Html(raw) | Event::InlineHtml(raw) => {
+                if let Some(found) = block(blocks, &raw) {
+                    ensure_newline(&mut out);
+                    out.push_str(found.text.trim_end());
+                    out.push_str("\n\n");
+                }
+            }
+            // Other raw HTML an author wrote has no plain-text form.
             _ => {}
         }
     }
@@ -151,7 +212,7 @@ mod tests {
     #[test]
     fn text_keeps_structure_and_writes_links_out() {
         let md = "# Welcome\n\nHi **Ada**, read [the guide](https://a.example/g).\n\n- one\n- two\n\n1. first\n2. second\n\n<https://a.example>\n";
-        let text = to_text(md, &same);
+        let text = to_text(md, &same, &[]);
         assert_eq!(
             text,
             "Welcome\n\nHi Ada, read the guide <https://a.example/g>.\n\n- one\n- two\n\n1. first\n2. second\n\nhttps://a.example\n"
@@ -162,22 +223,52 @@ mod tests {
     fn links_are_rewritten_in_both_parts() {
         let md = "[docs](https://a.example/docs)";
         let track = |u: &str| format!("https://t.example/c?u={}", u.len());
-        assert!(to_html(md, &track).contains("href=\"https://t.example/c?u=22\""));
-        assert!(to_text(md, &track).contains("<https://t.example/c?u=22>"));
+        assert!(to_html(md, &track, &[]).contains("href=\"https://t.example/c?u=22\""));
+        assert!(to_text(md, &track, &[]).contains("<https://t.example/c?u=22>"));
     }
 
     #[test]
     fn escaped_values_stay_literal() {
         let name = "<b>*Ada*</b> [x](javascript:alert(1))\n\n# hi & bye";
-        let html = to_html(&format!("Hello {}", escape(name)), &same);
+        let html = to_html(&format!("Hello {}", escape(name)), &same, &[]);
         assert_eq!(
             html,
             "<p>Hello &lt;b&gt;*Ada*&lt;/b&gt; [x](javascript:alert(1))  # hi &amp; bye</p>\n"
         );
         let url = escape("https://a.example/a_b?c=1&d=2");
         assert!(
-            to_html(&format!("[x]({url})"), &same)
+            to_html(&format!("[x]({url})"), &same, &[])
                 .contains("href=\"https://a.example/a_b?c=1&amp;d=2\"")
         );
+    }
+
+    #[test]
+    fn a_block_fills_its_marker_with_each_parts_own_form() {
+        let block = Block {
+            marker: "<!--tend:x-->",
+            html: "<table><tr><td>x</td></tr></table>\n",
+            text: "one\ntwo\n",
+        };
+        let md = "Before\n\n<!--tend:x-->\n\nAfter\n";
+        assert_eq!(
+            to_html(md, &same, &[block]),
+            "<p>Before</p>\n<table><tr><td>x</td></tr></table>\n<p>After</p>\n"
+        );
+        assert_eq!(
+            to_text(md, &same, &[block]),
+            "Before\n\none\ntwo\n\nAfter\n"
+        );
+        // Indented by Handlebars (a partial after text on a line): the same.
+        let indented = "Before \n <!--tend:x-->\n \n After\n";
+        assert_eq!(
+            to_html(indented, &same, &[block]),
+            to_html(md, &same, &[block])
+        );
+        assert_eq!(
+            to_text(indented, &same, &[block]),
+            to_text(md, &same, &[block])
+        );
+        // Other raw HTML stays out of the text part, as before.
+        assert_eq!(to_text("<!--note-->\n\nHi\n", &same, &[block]), "Hi\n");
     }
 }

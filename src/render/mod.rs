@@ -4,7 +4,10 @@
 //! text, bodies are Markdown (values are Markdown-escaped, so a customer's
 //! name cannot become a link or a heading), layouts are HTML (values are
 //! HTML-escaped). All three are strict: a variable that does not exist is an
-//! error, never a blank.
+//! error, never a blank. A survey is the one block Markdown cannot write:
+//! `{{> survey}}` leaves a marker in the body, which the HTML part fills with
+//! the `survey` partial (answer buttons of tables and inline styles) and the
+//! text part with `survey.txt` (one answer a line).
 
 pub mod context;
 mod helpers;
@@ -32,6 +35,17 @@ pub const DEFAULT_LAYOUT: &str = "default";
 /// The plain-text footer under every text part (the HTML one is the
 /// `footer` partial in the layout).
 const TEXT_FOOTER: &str = "-- \n{{company.name}}, {{company.postal_address}}\nChoose which emails you get: {{links.preferences}}\nUnsubscribe: {{links.unsubscribe}}\n";
+/// The partial that places a survey in a body, and its plain-text twin.
+/// Both are built in and may be overridden like any partial: `survey` is
+/// HTML (answer buttons made of tables and inline styles, which Markdown
+/// cannot write), `survey.txt` is the text part's form.
+const SURVEY: &str = "survey";
+const SURVEY_TEXT: &str = "survey.txt";
+/// What `{{> survey}}` leaves in a Markdown body: a line of its own that
+/// each part fills with its own form of the survey. Blank lines around it
+/// keep it a block even when the partial is used inside a paragraph.
+const SURVEY_MARKER: &str = "<!--tend:survey-->";
+const SURVEY_IN_BODY: &str = "{{#if survey}}\n\n<!--tend:survey-->\n\n{{/if}}";
 
 /// One message to render.
 pub struct Letter<'a> {
@@ -129,9 +143,22 @@ impl Renderer {
             }
         };
         for (name, partial) in &sources.partials {
-            compile(&mut renderer.markdown, name, partial);
-            compile(&mut renderer.html, name, partial);
+            if name.ends_with(".txt") {
+                compile(&mut renderer.plain, name, partial);
+            } else {
+                compile(&mut renderer.markdown, name, partial);
+                compile(&mut renderer.html, name, partial);
+            }
         }
+        compile(
+            &mut renderer.markdown,
+            SURVEY,
+            &source::Source {
+                origin: Origin::BuiltIn("survey placement".into()),
+                text: SURVEY_IN_BODY.into(),
+                first_line: 1,
+            },
+        );
         for (name, layout) in &sources.layouts {
             compile(&mut renderer.html, &layout_key(name), layout);
         }
@@ -197,10 +224,8 @@ impl Renderer {
         format!("{}/{}/{token}", self.public_url, purpose.route())
     }
 
-    /// Renders `template` for `letter`.
-    pub fn render(&self, template: &str, letter: &Letter<'_>) -> Result<Rendered, RenderError> {
-        let message = self
-            .sources
+    fn message(&self, template: &str) -> Result<&source::Message, RenderError> {
+        self.sources
             .messages
             .get(template)
             .ok_or_else(|| RenderError {
@@ -212,7 +237,12 @@ impl Renderer {
                         "template {template} does not exist; create templates/{template}.md.hbs"
                     ),
                 ),
-            })?;
+            })
+    }
+
+    /// Renders `template` for `letter`.
+    pub fn render(&self, template: &str, letter: &Letter<'_>) -> Result<Rendered, RenderError> {
+        let message = self.message(template)?;
         self.render_with(
             template,
             message,
@@ -221,33 +251,47 @@ impl Renderer {
         )
     }
 
-    fn render_with(
+    /// The question `template` asks `letter`'s customer in a `survey`: its
+    /// front matter's `question` rendered for them, or the standard one.
+    /// What the answer page shows above the answers.
+    pub fn question(
+        &self,
+        template: &str,
+        survey: Survey,
+        letter: &Letter<'_>,
+    ) -> Result<String, RenderError> {
+        let message = self.message(template)?;
+        let (ctx, _) = self.context(letter, context::customer(letter.customer));
+        self.question_with(template, message, survey, &ctx)
+            .map(|q| one_line(&q))
+    }
+
+    /// A render error in template `name` (or a partial it uses), placed at
+    /// its file and line.
+    fn failure(
         &self,
         name: &str,
-        message: &source::Message,
-        letter: &Letter<'_>,
-        customer: Value,
-    ) -> Result<Rendered, RenderError> {
-        let fail = |e: handlebars::RenderError, src: &source::Source| {
-            let line = e.line_no.map(|n| src.line(n)).or(Some(src.first_line));
-            let origin = match e.template_name.as_deref() {
-                Some(partial) if self.sources.partials.contains_key(partial) => {
-                    self.sources.partials[partial].origin.path()
-                }
-                _ => src.origin.path(),
-            };
-            RenderError {
-                template: name.to_owned(),
-                problem: Problem::new(&origin, line, explain(&e)),
+        e: &handlebars::RenderError,
+        src: &source::Source,
+    ) -> RenderError {
+        let line = e.line_no.map(|n| src.line(n)).or(Some(src.first_line));
+        let origin = match e.template_name.as_deref() {
+            Some(partial) if self.sources.partials.contains_key(partial) => {
+                self.sources.partials[partial].origin.path()
             }
+            _ => src.origin.path(),
         };
-        let front_source = |key: &str| source::Source {
-            origin: message.body.origin.clone(),
-            text: String::new(),
-            first_line: message.front_lines.get(key).copied().unwrap_or(1),
-        };
+        RenderError {
+            template: name.to_owned(),
+            problem: Problem::new(&origin, line, explain(e)),
+        }
+    }
+
+    /// Everything a template sees except the survey, and the unsubscribe
+    /// link.
+    fn context(&self, letter: &Letter<'_>, customer: Value) -> (Value, String) {
         let unsubscribe = self.link(Purpose::Unsubscribe, letter, letter.category);
-        let mut ctx = context::build(context::Parts {
+        let ctx = context::build(context::Parts {
             customer,
             company: self.company.clone(),
             unsubscribe: unsubscribe.clone(),
@@ -257,14 +301,48 @@ impl Renderer {
             incident: letter.incident.cloned(),
             now: letter.now,
         });
+        (ctx, unsubscribe)
+    }
+
+    fn question_with(
+        &self,
+        name: &str,
+        message: &source::Message,
+        survey: Survey,
+        ctx: &Value,
+    ) -> Result<String, RenderError> {
+        match &message.front.question {
+            Some(_) => self
+                .plain
+                .render(&format!("{name}#question"), ctx)
+                .map_err(|e| {
+                    let at = source::Source {
+                        origin: message.body.origin.clone(),
+                        text: String::new(),
+                        first_line: message.front_lines.get("question").copied().unwrap_or(1),
+                    };
+                    self.failure(name, &e, &at)
+                }),
+            None => Ok(context::default_question(survey, &self.product)),
+        }
+    }
+
+    fn render_with(
+        &self,
+        name: &str,
+        message: &source::Message,
+        letter: &Letter<'_>,
+        customer: Value,
+    ) -> Result<Rendered, RenderError> {
+        let fail = |e: handlebars::RenderError, src: &source::Source| self.failure(name, &e, src);
+        let front_source = |key: &str| source::Source {
+            origin: message.body.origin.clone(),
+            text: String::new(),
+            first_line: message.front_lines.get(key).copied().unwrap_or(1),
+        };
+        let (mut ctx, unsubscribe) = self.context(letter, customer);
         if let Some(survey) = letter.survey {
-            let question = match &message.front.question {
-                Some(_) => self
-                    .plain
-                    .render(&format!("{name}#question"), &ctx)
-                    .map_err(|e| fail(e, &front_source("question")))?,
-                None => context::default_question(survey, &self.product),
-            };
+            let question = self.question_with(name, message, survey, &ctx)?;
             let base = self.link(Purpose::Survey, letter, survey.as_str());
             ctx["survey"] = context::survey(survey, question, |value| format!("{base}/{value}"));
         }
@@ -292,8 +370,31 @@ impl Renderer {
                 url.to_owned()
             }
         };
-        let html_body = markdown::to_html(&body, &track);
-        let mut text = markdown::to_text(&body, &track);
+        let survey = match letter.survey {
+            // Both partials are always there: built in, or a file's override.
+            Some(_) if body.contains(SURVEY_MARKER) => {
+                let html = self
+                    .html
+                    .render_with_context(SURVEY, &context)
+                    .map_err(|e| fail(e, &self.sources.partials[SURVEY]))?;
+                let text = self
+                    .plain
+                    .render_with_context(SURVEY_TEXT, &context)
+                    .map_err(|e| fail(e, &self.sources.partials[SURVEY_TEXT]))?;
+                Some((html, text))
+            }
+            _ => None,
+        };
+        let blocks: Vec<markdown::Block<'_>> = survey
+            .iter()
+            .map(|(html, text)| markdown::Block {
+                marker: SURVEY_MARKER,
+                html,
+                text,
+            })
+            .collect();
+        let html_body = markdown::to_html(&body, &track, &blocks);
+        let mut text = markdown::to_text(&body, &track, &blocks);
         text.push('\n');
         text.push_str(
             &self
@@ -304,6 +405,7 @@ impl Renderer {
         let layout = message.front.layout.as_deref().unwrap_or(DEFAULT_LAYOUT);
         let layout_source = &self.sources.layouts[layout];
         let page = context.data_mut();
+        page["lang"] = Value::String(message.front.lang().to_owned());
         page["subject"] = Value::String(subject.trim().to_owned());
         page["preheader"] = Value::String(preheader.trim().to_owned());
         page["body"] = Value::String(html_body);

@@ -67,6 +67,35 @@ pub struct FrontMatter {
     /// The survey question, replacing the standard one (Handlebars).
     #[serde(default)]
     pub question: Option<String>,
+    /// The language the template is written in (a BCP 47 tag, `en` when
+    /// unset): the HTML part's `lang`, which screen readers and translation
+    /// offers go by. The customer's locale says how dates read, not what
+    /// language the words are in.
+    #[serde(default)]
+    pub lang: Option<String>,
+}
+
+/// The language of a template whose front matter names none.
+pub const DEFAULT_LANG: &str = "en";
+
+impl FrontMatter {
+    /// The template's language.
+    pub fn lang(&self) -> &str {
+        self.lang.as_deref().unwrap_or(DEFAULT_LANG)
+    }
+}
+
+/// Whether `tag` looks like a BCP 47 language tag (`en`, `pt-BR`,
+/// `zh-Hant`): subtags of 1 to 8 letters or digits joined by hyphens, the
+/// first of letters only.
+fn is_language_tag(tag: &str) -> bool {
+    let mut subtags = tag.split('-');
+    let first_ok = subtags
+        .next()
+        .is_some_and(|s| (2..=8).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphabetic()));
+    first_ok
+        && subtags
+            .all(|s| (1..=8).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric()))
 }
 
 /// A message template, parsed.
@@ -91,6 +120,10 @@ const BUILT_IN_LAYOUTS: &[(&str, &str)] =
 const BUILT_IN_PARTIALS: &[(&str, &str)] = &[
     ("footer", include_str!("builtin/partials/footer.hbs")),
     ("survey", include_str!("builtin/partials/survey.hbs")),
+    (
+        "survey.txt",
+        include_str!("builtin/partials/survey.txt.hbs"),
+    ),
 ];
 
 /// The message templates compiled into the binary: the notices incidents
@@ -326,7 +359,7 @@ fn split_front_matter(
         )
     })?;
     let mut lines = BTreeMap::new();
-    for key in ["subject", "preheader", "layout", "question"] {
+    for key in ["subject", "preheader", "layout", "question", "lang"] {
         if let Some(line) = line_of(front_text, key) {
             lines.insert(key.to_owned(), line + 1);
         }
@@ -336,6 +369,17 @@ fn split_front_matter(
             file,
             lines.get("subject").copied().or(Some(2)),
             "the subject is empty; every message needs one: subject = \"…\"",
+        ));
+    }
+    if let Some(lang) = &front.lang
+        && !is_language_tag(lang)
+    {
+        return Err(Problem::new(
+            file,
+            lines.get("lang").copied().or(Some(2)),
+            format!(
+                "lang {lang:?} is not a language tag; write the language the template is in, e.g. lang = \"en\" or lang = \"pt-BR\""
+            ),
         ));
     }
     let body = rest[body_start..].to_owned();
@@ -369,5 +413,33 @@ mod tests {
         assert!(e.message.contains("not closed"));
         let e = split_front_matter(p, "+++\npreheader = \"a\"\n+++\n").unwrap_err();
         assert!(e.message.contains("subject"), "{e}");
+        let e = split_front_matter(p, "+++\nsubject = \"a\"\nlang = \"Portuguese\"\n+++\n")
+            .unwrap_err();
+        assert_eq!(e.line, Some(3), "{e}");
+        assert!(e.message.contains("pt-BR"), "{e}");
+    }
+
+    #[test]
+    fn a_template_is_in_english_unless_it_says_otherwise() {
+        let p = Path::new("t.md.hbs");
+        let (front, ..) = split_front_matter(p, "+++\nsubject = \"a\"\n+++\n").unwrap();
+        assert_eq!(front.lang(), "en");
+        let (front, ..) =
+            split_front_matter(p, "+++\nsubject = \"a\"\nlang = \"pt-BR\"\n+++\n").unwrap();
+        assert_eq!(front.lang(), "pt-BR");
+        for good in ["de", "zh-Hant", "es-419", "sr-Latn-RS"] {
+            assert!(is_language_tag(good), "{good}");
+        }
+        for bad in [
+            "",
+            "e",
+            "en_US",
+            "en-",
+            "pt BR",
+            "\"en\"",
+            "english-language-xx-yyyyyyyyy",
+        ] {
+            assert!(!is_language_tag(bad), "{bad}");
+        }
     }
 }

@@ -168,6 +168,51 @@ impl Browser {
         let id = self.element(css);
         self.call("POST", &self.at(&format!("/element/{id}/click")), json!({}));
     }
+
+    /// Makes the page's viewport `width` × `height` CSS pixels (what
+    /// `innerWidth`/`innerHeight` report), whatever the window's frame
+    /// takes.
+    pub fn resize(&self, width: i64, height: i64) {
+        let mut outer = (width, height);
+        for _ in 0..3 {
+            self.call(
+                "POST",
+                &self.at("/window/rect"),
+                json!({ "width": outer.0, "height": outer.1 }),
+            );
+            let inner = self.execute("return [window.innerWidth, window.innerHeight];");
+            let (w, h) = (inner[0].as_i64().unwrap(), inner[1].as_i64().unwrap());
+            if (w, h) == (width, height) {
+                return;
+            }
+            outer = (outer.0 + width - w, outer.1 + height - h);
+        }
+        panic!("the viewport cannot be made {width}x{height}");
+    }
+
+    /// Runs `script` (a function body; `return` gives the result) in the
+    /// page, as WebDriver's execute/sync does: for reading the page's own
+    /// layout numbers. The page itself needs no script.
+    pub fn execute(&self, script: &str) -> Value {
+        self.call(
+            "POST",
+            &self.at("/execute/sync"),
+            json!({ "script": script, "args": [] }),
+        )
+    }
+
+    /// Saves what the viewport shows as a PNG at `path`.
+    pub fn screenshot(&self, path: &Path) {
+        use base64::Engine;
+        let shot = self.call("GET", &self.at("/screenshot"), Value::Null);
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(shot.as_str().expect("a base64 screenshot"))
+            .expect("base64");
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        std::fs::write(path, png).unwrap();
+    }
 }
 
 impl Drop for Browser {
