@@ -56,10 +56,7 @@ impl Shared {
     pub fn new(store: Db, engine: Engine, metrics: Option<PrometheusHandle>) -> Self {
         let settings = &engine.loaded.settings;
         let deliver_every = settings.schedule.deliver_every.as_std();
-        let limiter = crate::http::Limiter::new(
-            settings.http.rate_per_minute,
-            &settings.http.client_ip_header,
-        );
+        let limiter = crate::http::Limiter::new(&settings.http);
         Self {
             store,
             engine: RwLock::new(Arc::new(engine)),
