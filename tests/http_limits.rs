@@ -376,13 +376,13 @@ fn two_thousand_idle_connections_and_oversized_bodies_leave_the_server_answering
         })
         .collect();
 
-    // Eight clients at once, each posting 25 bodies of 16 MiB without the
-    // token: before any was read, each would have been held whole.
+    // Sixteen clients at once, each posting 13 bodies of 16 MiB without the
+    // token: were the body read first, 256 MiB would be held at a time.
     let answers: Vec<Option<u16>> = std::thread::scope(|scope| {
-        let clients: Vec<_> = (0..8)
+        let clients: Vec<_> = (0..16)
             .map(|_| {
                 scope.spawn(|| {
-                    (0..25)
+                    (0..13)
                         .map(|_| post_unauthenticated(d.port, 16 * 1024 * 1024))
                         .collect::<Vec<_>>()
                 })
