@@ -525,3 +525,51 @@ fn stopping_finishes_the_request_in_progress_and_closes_idle_connections() {
     assert!(answer.contains("\"imported\":1"), "{answer}");
     assert!(d.stop(Duration::from_secs(20)).success(), "{}", d.log());
 }
+
+#[test]
+fn a_response_the_client_stops_reading_is_abandoned_after_the_idle_timeout() {
+    let (p, _) = surveyed("idle_timeout = \"1s\"\nheader_timeout = \"5m\"");
+    let d = Daemon::start(&p, free_port(), &[]);
+    // 300,000 invalid rows (12 MB, under http.max_body): the 422 lists each,
+    // many times what the sockets' buffers hold.
+    let rows: Vec<String> = (0..300_000)
+        .map(|i| format!(r#"{{"id":"c{i}","email":"not-an-address"}}"#))
+        .collect();
+    let body = format!("[{}]", rows.join(","));
+    let mut stream = TcpStream::connect(("127.0.0.1", d.port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    stream
+        .write_all(
+            format!(
+                "POST /api/v1/customers HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+    stream.write_all(body.as_bytes()).unwrap();
+    let mut head = vec![0; 2048];
+    stream.read_exact(&mut head).unwrap();
+    let head = String::from_utf8_lossy(&head).into_owned();
+    assert!(head.starts_with("HTTP/1.1 422"), "{head}");
+    let whole: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse().unwrap())
+        })
+        .unwrap();
+    // Not reading for twice the idle deadline: the server's writes stop
+    // once the buffers are full, and the deadline closes the connection.
+    std::thread::sleep(Duration::from_secs(2));
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest);
+    assert!(
+        2048 + rest.len() < whole,
+        "all {whole} bytes reached a client that stopped reading"
+    );
+    assert_eq!(d.get("/healthz").status, 200);
+}
