@@ -347,6 +347,18 @@ fn post_unauthenticated(port: u16, size: usize) -> Option<u16> {
 
 #[test]
 fn two_thousand_idle_connections_and_oversized_bodies_leave_the_server_answering() {
+    hold_under_abuse("");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_too_the_server_answers_under_abuse() {
+    common::on_fresh_postgres(|url| hold_under_abuse(&format!("[database]\nurl = \"{url}\"")))
+        .await;
+}
+
+/// 2,000 idle connections and a stream of oversized unauthenticated
+/// bodies; `store` is the `[database]` section (empty: SQLite).
+fn hold_under_abuse(store: &str) {
     const IDLE: usize = 2000;
     // Both ends hold the connections: raise this process's own soft limit
     // (the daemon raises its own at start).
@@ -357,8 +369,9 @@ fn two_thousand_idle_connections_and_oversized_bodies_leave_the_server_answering
     );
     // Idle connections are kept for the whole test: the deadlines are
     // tested above.
-    let (p, message) =
-        surveyed("header_timeout = \"5m\"\nidle_timeout = \"5m\"\nrate_per_minute = 0");
+    let (p, message) = surveyed(&format!(
+        "header_timeout = \"5m\"\nidle_timeout = \"5m\"\nrate_per_minute = 0\n{store}"
+    ));
     let d = Daemon::start(&p, free_port(), &[]);
     let pid = d.child.id();
     assert_eq!(d.get("/healthz").status, 200);
