@@ -360,6 +360,11 @@ async fn on_postgres_too_the_server_answers_under_abuse() {
 /// bodies; `store` is the `[database]` section (empty: SQLite).
 fn hold_under_abuse(store: &str) {
     const IDLE: usize = 2000;
+    // One at a time: this process holds each test's connections.
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     // Both ends hold the connections: raise this process's own soft limit
     // (the daemon raises its own at start).
     let limit = rlimit::increase_nofile_limit(IDLE as u64 + 1024).unwrap();
