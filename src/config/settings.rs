@@ -3,9 +3,13 @@
 //! default, which is also what the shipped `config/tend.toml` spells out
 //! (but for `demo.load`, which the shipped file turns on for the quick start).
 
+use std::num::NonZeroU32;
+
+use bytesize::ByteSize;
 use serde::{Deserialize, Serialize};
 
 use super::secret::Secret;
+
 use crate::domain::span::{Span, span};
 use crate::domain::window::WindowSpec;
 
@@ -237,7 +241,26 @@ pub struct Http {
     /// The header that carries the client's address when tend runs behind
     /// a reverse proxy (e.g. `X-Forwarded-For`); empty = the peer address.
     pub client_ip_header: String,
+    /// How many reverse proxies in front of tend append to
+    /// `client_ip_header`: the client is that many entries from the right
+    /// (the left-most is whatever the client sent). 0 = the peer address.
+    pub trusted_proxies: u32,
+    /// The largest request body the API (`/api/v1/*`) takes, e.g. `16MiB`.
+    /// The links in mail take at most 64 KiB whatever this says.
+    #[serde(deserialize_with = "byte_size")]
+    pub max_body: ByteSize,
+    /// How long a client may take to send a request's headers, and to wait
+    /// between requests on a kept-alive connection.
+    pub header_timeout: Span,
+    /// How long a request body or a response may stall (no byte moving)
+    /// before the connection is closed.
+    pub idle_timeout: Span,
+    /// The most connections served at once; more wait to be accepted.
+    pub max_connections: NonZeroU32,
 }
+
+// Checked when compiled: 4,096 is not zero.
+const DEFAULT_MAX_CONNECTIONS: NonZeroU32 = NonZeroU32::new(4096).unwrap();
 
 impl Default for Http {
     fn default() -> Self {
@@ -249,6 +272,11 @@ impl Default for Http {
             link_lifetime: span("180d"),
             rate_per_minute: 120,
             client_ip_header: String::new(),
+            trusted_proxies: 1,
+            max_body: ByteSize::mib(16),
+            header_timeout: span("10s"),
+            idle_timeout: span("60s"),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 }
@@ -314,6 +342,30 @@ impl Default for Delivery {
             keep_attempts: span("365d"),
         }
     }
+}
+
+/// A size as people write it (`16MiB`, `512KiB`), or a count of bytes.
+fn byte_size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<ByteSize, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        Bytes(u64),
+        Text(String),
+    }
+    let size = match Either::deserialize(d)? {
+        Either::Bytes(n) => ByteSize(n),
+        Either::Text(text) => text.trim().parse::<ByteSize>().map_err(|e| {
+            serde::de::Error::custom(format!(
+                "{text:?} is not a size ({e}); write one such as 16MiB or 512KiB"
+            ))
+        })?,
+    };
+    if size.as_u64() == 0 {
+        return Err(serde::de::Error::custom(
+            "a size of zero refuses every body; write one such as 16MiB",
+        ));
+    }
+    Ok(size)
 }
 
 /// A list, or a comma-separated string as environment variables spell one

@@ -56,10 +56,7 @@ impl Shared {
     pub fn new(store: Db, engine: Engine, metrics: Option<PrometheusHandle>) -> Self {
         let settings = &engine.loaded.settings;
         let deliver_every = settings.schedule.deliver_every.as_std();
-        let limiter = crate::http::Limiter::new(
-            settings.http.rate_per_minute,
-            &settings.http.client_ip_header,
-        );
+        let limiter = crate::http::Limiter::new(&settings.http);
         Self {
             store,
             engine: RwLock::new(Arc::new(engine)),
@@ -112,6 +109,9 @@ pub async fn run(path: &ConfigPath, env: &Env, loaded: Loaded, store: Db) -> any
     })?;
     let address = listener.local_addr()?;
 
+    // Caught before anything can see tend ready: a SIGTERM sent the moment
+    // /readyz answers must stop it gracefully, not kill it.
+    let signals = Signals::catch()?;
     let tracker = TaskTracker::new();
     tracker.spawn(crate::http::serve(listener, Arc::clone(&shared)));
     spawn_jobs(&tracker, &shared);
@@ -126,7 +126,7 @@ pub async fn run(path: &ConfigPath, env: &Env, loaded: Loaded, store: Db) -> any
     shared.wake_deliver.notify_one();
     shared.wake_inbound.notify_one();
 
-    wait_for_signals(path, env, &shared).await?;
+    wait_for_signals(signals, path, env, &shared).await?;
 
     tracing::info!("stopping: no new claims; finishing the sends in flight");
     systemd::stopping();
@@ -343,15 +343,35 @@ async fn watchdog(every: Duration, stop: CancellationToken) {
 }
 
 /// Returns on SIGTERM or Ctrl-C; reloads on each SIGHUP.
-async fn wait_for_signals(path: &ConfigPath, env: &Env, shared: &Shared) -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut hup = signal(SignalKind::hangup())?;
+/// The signals `tend run` answers, caught from when this is made.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn catch() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            term: signal(SignalKind::terminate())?,
+            hup: signal(SignalKind::hangup())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+}
+
+async fn wait_for_signals(
+    mut signals: Signals,
+    path: &ConfigPath,
+    env: &Env,
+    shared: &Shared,
+) -> anyhow::Result<()> {
     loop {
         tokio::select! {
-            _ = term.recv() => return Ok(()),
-            result = tokio::signal::ctrl_c() => return result.map_err(Into::into),
-            _ = hup.recv() => reload(path, env, shared),
+            _ = signals.term.recv() => return Ok(()),
+            _ = signals.int.recv() => return Ok(()),
+            _ = signals.hup.recv() => reload(path, env, shared),
         }
     }
 }

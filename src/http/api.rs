@@ -11,9 +11,10 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde_json::{Value, json};
@@ -72,27 +73,29 @@ fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<(), &'static str> {
     }
 }
 
-/// The body of an authorized request, or the answer that refuses it.
+/// Refuses a request without the right bearer token before a byte of its
+/// body is read (401; the connection then closes with the body unread).
+pub async fn require_token(
+    State(shared): State<Arc<Shared>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match authorize(&shared, request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(why) => unauthorized(why),
+    }
+}
+
+/// The body of an authorized request (the token is checked again, so a
+/// route added without [`require_token`] is still closed), or the answer
+/// that refuses it.
 pub(super) fn authorized_body(
     shared: &Shared,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
-    smaller: &str,
 ) -> Result<Bytes, Box<Response>> {
     authorize(shared, headers).map_err(|why| Box::new(unauthorized(why)))?;
-    body.map_err(|rejection| {
-        Box::new(if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
-                    "the body is larger than {} MiB; {smaller}",
-                    super::MAX_BODY / 1024 / 1024
-                ),
-            )
-        } else {
-            error(rejection.status(), rejection.body_text())
-        })
-    })
+    body.map_err(|rejection| Box::new(error(rejection.status(), rejection.body_text())))
 }
 
 /// `POST /api/v1/inbound`: one raw RFC 5322 message (a reply, a bounce, a
@@ -103,12 +106,7 @@ pub async fn inbound(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let body = match authorized_body(
-        &shared,
-        &headers,
-        body,
-        "send the message without its attachments",
-    ) {
+    let body = match authorized_body(&shared, &headers, body) {
         Ok(body) => body,
         Err(refused) => return *refused,
     };
@@ -161,7 +159,7 @@ async fn ingest(
     body: Result<Bytes, BytesRejection>,
     kind: Kind,
 ) -> Response {
-    let body = match authorized_body(shared, headers, body, "send the rows in smaller batches") {
+    let body = match authorized_body(shared, headers, body) {
         Ok(body) => body,
         Err(refused) => return *refused,
     };

@@ -93,7 +93,7 @@ pub async fn open(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let body = match authorized_body(&shared, &headers, body, "send one incident") {
+    let body = match authorized_body(&shared, &headers, body) {
         Ok(body) => body,
         Err(refused) => return *refused,
     };
@@ -127,7 +127,7 @@ pub async fn update(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let body = match authorized_body(&shared, &headers, body, "send one update") {
+    let body = match authorized_body(&shared, &headers, body) {
         Ok(body) => body,
         Err(refused) => return *refused,
     };
@@ -165,7 +165,7 @@ pub async fn resolve(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let body = match authorized_body(&shared, &headers, body, "send one resolution") {
+    let body = match authorized_body(&shared, &headers, body) {
         Ok(body) => body,
         Err(refused) => return *refused,
     };

@@ -14,6 +14,7 @@ use axum::response::Response;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use super::page::page;
+use crate::config::settings::Http;
 use crate::daemon::Shared;
 
 /// The limiter of one daemon: `http.rate_per_minute` requests a minute per
@@ -23,15 +24,18 @@ pub struct Limiter {
     per_address: Option<DefaultKeyedRateLimiter<IpAddr>>,
     /// The header naming the client behind a reverse proxy, lower-case.
     client_ip_header: Option<String>,
+    /// How many proxies append to that header (`http.trusted_proxies`).
+    trusted_proxies: usize,
 }
 
 impl Limiter {
-    pub fn new(rate_per_minute: u32, client_ip_header: &str) -> Self {
-        let header = client_ip_header.trim().to_ascii_lowercase();
+    pub fn new(http: &Http) -> Self {
+        let header = http.client_ip_header.trim().to_ascii_lowercase();
         Self {
-            per_address: NonZeroU32::new(rate_per_minute)
+            per_address: NonZeroU32::new(http.rate_per_minute)
                 .map(|n| RateLimiter::keyed(Quota::per_minute(n))),
             client_ip_header: (!header.is_empty()).then_some(header),
+            trusted_proxies: usize::try_from(http.trusted_proxies).unwrap_or(usize::MAX),
         }
     }
 
@@ -51,17 +55,41 @@ impl Limiter {
         }
     }
 
-    /// The client's address: from the configured proxy header (its first,
-    /// left-most entry), else the peer.
-    fn client(&self, headers: &HeaderMap, peer: SocketAddr) -> IpAddr {
-        self.client_ip_header
-            .as_deref()
-            .and_then(|name| headers.get(name))
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.split(',').next())
-            .and_then(|first| first.trim().parse().ok())
-            .unwrap_or(peer.ip())
+    /// The client's address: from the configured proxy header, else the
+    /// peer.
+    pub(super) fn client(&self, headers: &HeaderMap, peer: SocketAddr) -> IpAddr {
+        let Some(name) = self.client_ip_header.as_deref() else {
+            return peer.ip();
+        };
+        // Several lines of the header are one list, in order (RFC 9110).
+        let hops: Vec<&str> = headers
+            .get_all(name)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .collect();
+        forwarded_client(&hops, self.trusted_proxies).unwrap_or(peer.ip())
     }
+}
+
+/// The client in a proxy header's list of hops (`client, proxy1, proxy2`):
+/// each proxy appends the address it was reached from, so the entry
+/// `trusted` places from the right was written by the outermost proxy we
+/// trust, while everything left of it came from the client and proves
+/// nothing. `None` (use the peer) when the list is shorter than the proxies
+/// that should have written it, the entry is not an address, or no proxy
+/// is trusted: a client cannot then pick its own address.
+pub fn forwarded_client(hops: &[&str], trusted: usize) -> Option<IpAddr> {
+    let at = hops.len().checked_sub(trusted).filter(|_| trusted > 0)?;
+    parse_hop(hops[at].trim())
+}
+
+/// An address as proxies write it: `192.0.2.1`, `2001:db8::1`, or with a
+/// port (`192.0.2.1:4711`, `[2001:db8::1]:4711`).
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    hop.parse::<IpAddr>()
+        .ok()
+        .or_else(|| hop.parse::<SocketAddr>().ok().map(|s| s.ip()))
 }
 
 /// The middleware: 429 with a page and `Retry-After` when over the limit.
@@ -94,16 +122,58 @@ pub async fn per_address(
 mod tests {
     use super::*;
 
+    fn settings(rate: u32, header: &str, trusted: u32) -> Http {
+        Http {
+            rate_per_minute: rate,
+            client_ip_header: header.into(),
+            trusted_proxies: trusted,
+            ..Http::default()
+        }
+    }
+
     #[test]
     fn each_address_has_its_own_allowance() {
-        let limiter = Limiter::new(3, "");
+        let limiter = Limiter::new(&settings(3, "", 1));
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         let b: IpAddr = "192.0.2.2".parse().unwrap();
         assert!((0..3).all(|_| limiter.admit(a)));
         assert!(!limiter.admit(a), "the fourth in a minute waits");
         assert!(limiter.admit(b), "another address is not held back");
-        let unlimited = Limiter::new(0, "");
+        let unlimited = Limiter::new(&settings(0, "", 1));
         assert!((0..10_000).all(|_| unlimited.admit(a)));
+    }
+
+    #[test]
+    fn the_client_is_counted_from_the_right() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        // One proxy: it appended the address it saw, the right-most.
+        assert_eq!(
+            forwarded_client(&["203.0.113.9"], 1),
+            Some(ip("203.0.113.9"))
+        );
+        assert_eq!(
+            forwarded_client(&["198.51.100.7", " 203.0.113.9"], 1),
+            Some(ip("203.0.113.9")),
+            "the left-most is the client's own claim"
+        );
+        // Two proxies: the outer one wrote the client, the inner one the
+        // outer proxy.
+        assert_eq!(
+            forwarded_client(&["1.1.1.1", "203.0.113.9", "10.0.0.2"], 2),
+            Some(ip("203.0.113.9"))
+        );
+        assert_eq!(forwarded_client(&["10.0.0.2"], 2), None, "too short");
+        assert_eq!(forwarded_client(&["203.0.113.9"], 0), None);
+        assert_eq!(forwarded_client(&[], 1), None);
+        assert_eq!(forwarded_client(&["1.1.1.1", "unknown"], 1), None);
+        assert_eq!(
+            forwarded_client(&["[2001:db8::1]:4711"], 1),
+            Some(ip("2001:db8::1"))
+        );
+        assert_eq!(
+            forwarded_client(&["203.0.113.9:4711"], 1),
+            Some(ip("203.0.113.9"))
+        );
     }
 
     #[test]
@@ -111,12 +181,23 @@ mod tests {
         let peer: SocketAddr = "127.0.0.1:40000".parse().unwrap();
         let mut headers = HeaderMap::new();
         headers.insert("x-forwarded-for", "203.0.113.9, 10.0.0.1".parse().unwrap());
-        let direct = Limiter::new(1, "");
+        let direct = Limiter::new(&settings(1, "", 1));
         assert_eq!(direct.client(&headers, peer), peer.ip());
-        let proxied = Limiter::new(1, "X-Forwarded-For");
+        let proxied = Limiter::new(&settings(1, "X-Forwarded-For", 1));
         assert_eq!(
             proxied.client(&headers, peer),
-            "203.0.113.9".parse::<IpAddr>().unwrap()
+            "10.0.0.1".parse::<IpAddr>().unwrap()
+        );
+        // A second line of the header continues the list.
+        headers.append("x-forwarded-for", "192.0.2.44".parse().unwrap());
+        assert_eq!(
+            proxied.client(&headers, peer),
+            "192.0.2.44".parse::<IpAddr>().unwrap()
+        );
+        let two = Limiter::new(&settings(1, "X-Forwarded-For", 2));
+        assert_eq!(
+            two.client(&headers, peer),
+            "10.0.0.1".parse::<IpAddr>().unwrap()
         );
         headers.insert("x-forwarded-for", "garbage".parse().unwrap());
         assert_eq!(proxied.client(&headers, peer), peer.ip());

@@ -1,20 +1,25 @@
-//! The HTTP server (axum): health, readiness and metrics for operators, and
+//! The HTTP server (axum on hyper): health, readiness and metrics for operators, and
 //! the bearer-token ingestion API for integrations, and the links customers
 //! follow from messages (tracked links, survey answers, unsubscribe, the
 //! message as a web page).
 
 mod api;
+mod body;
 mod click;
+mod headers;
 mod health;
 mod incidents;
 mod limit;
 mod link;
 mod page;
 mod preferences;
+mod server;
 mod survey;
 mod view;
 
-pub use limit::Limiter;
+pub use headers::CONTENT_SECURITY_POLICY_VALUE;
+pub use limit::{Limiter, forwarded_client};
+pub use server::Limits;
 
 use std::sync::Arc;
 
@@ -25,13 +30,10 @@ use axum::routing::{get, post};
 
 use crate::daemon::Shared;
 
-/// The largest request body accepted: a batch of rows well beyond what an
-/// integration sends at once, far below what would strain memory.
-pub const MAX_BODY: usize = 16 * 1024 * 1024;
-
 /// Every route, with the shared state.
 pub fn router(shared: Arc<Shared>) -> Router {
-    // The links in mail are public: each client address is rate-limited.
+    // The links in mail are public: each client address is rate-limited,
+    // and a body is a small form.
     let links = Router::new()
         .route("/c/{token}", get(click::follow))
         .route("/r/{token}/{value}", get(survey::show).post(survey::answer))
@@ -42,31 +44,46 @@ pub fn router(shared: Arc<Shared>) -> Router {
         )
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&shared),
+            body::links,
+        ))
+        .route_layer(middleware::from_fn_with_state(
+            Arc::clone(&shared),
             limit::per_address,
         ));
-    Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
+    // The token is checked (the outer layer) before a byte of the body is
+    // read: a client without it cannot make tend hold its body.
+    let api = Router::new()
         .route("/api/v1/customers", post(api::customers))
         .route("/api/v1/events", post(api::events))
         .route("/api/v1/inbound", post(api::inbound))
         .route("/api/v1/incidents", post(incidents::open))
         .route("/api/v1/incidents/{id}/updates", post(incidents::update))
         .route("/api/v1/incidents/{id}/resolve", post(incidents::resolve))
+        .route_layer(middleware::from_fn_with_state(
+            Arc::clone(&shared),
+            body::api,
+        ))
+        .route_layer(middleware::from_fn_with_state(
+            Arc::clone(&shared),
+            api::require_token,
+        ));
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .merge(api)
         .merge(links)
-        .layer(DefaultBodyLimit::max(MAX_BODY))
+        // The layers above have read every body a handler takes, within
+        // its route's limit.
+        .layer(DefaultBodyLimit::disable())
+        .layer(middleware::map_response(headers::secure))
         .with_state(shared)
 }
 
 /// Serves until the daemon stops; requests in progress finish first.
 pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
+    let mut limits = Limits::from_settings(&shared.engine().loaded.settings.http);
+    limits.max_connections = server::connections_that_fit(limits.max_connections);
     let stop = shared.stop.clone();
-    let app = router(shared).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(async move { stop.cancelled().await })
-        .await;
-    if let Err(e) = served {
-        tracing::error!(error = %e, "the HTTP server stopped");
-    }
+    server::serve(listener, router(shared), limits, stop).await;
 }

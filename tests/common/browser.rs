@@ -164,6 +164,17 @@ impl Browser {
         );
     }
 
+    /// Runs `script` (a function body) in the page and returns its value.
+    /// WebDriver's scripts run outside the page's Content-Security-Policy,
+    /// so they can report what the policy let the page do.
+    pub fn script(&self, script: &str) -> Value {
+        self.call(
+            "POST",
+            &self.at("/execute/sync"),
+            json!({ "script": script, "args": [] }),
+        )
+    }
+
     pub fn click(&self, css: &str) {
         let id = self.element(css);
         self.call("POST", &self.at(&format!("/element/{id}/click")), json!({}));
