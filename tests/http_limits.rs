@@ -17,7 +17,7 @@ use common::{Project, free_port};
 use tend::store::Store;
 use tend::token::{Purpose, Signer};
 
-const KEY: &str = "limits-signing-key";
+const KEY: &str = "limits-signing-key-of-at-least-32-bytes";
 const TOKEN: &str = "limits-api-token";
 
 const PLAYBOOK: &str = r#"name = "checkin"
