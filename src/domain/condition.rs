@@ -848,6 +848,16 @@ mod tests {
         ))
         .unwrap_err();
         assert!(e.contains("budget"), "{e}");
+        // So is one a loop builds, and the longest list it may hold counts.
+        let built = format!(
+            "[1].map(x, {}).exists(l, l.exists(a, a == 1))",
+            vec!["customer.attributes.features"; 3].join(" + ")
+        );
+        let e = Condition::compile(&built).unwrap_err();
+        assert!(e.contains("budget"), "{e}");
+        // One macro over customer data inside one over a short list fits.
+        let fits = r#"["api", "sso"].all(f, customer.attributes.features.exists(g, g == f))"#;
+        assert_eq!(holds(fits), Ok(false));
     }
 
     #[test]

@@ -360,7 +360,22 @@ impl<'a> Cost<'a> {
                 .args
                 .iter()
                 .fold(0u64, |sum, a| sum.saturating_add(self.bound_of(&a.expr))),
-            Expr::Comprehension(c) => self.bound_of(&c.iter_range.expr),
+            // What a loop builds (`map` of a list of lists, say) may hold
+            // longer lists than the one it goes through.
+            Expr::Comprehension(c) => {
+                let range = self.bound_of(&c.iter_range.expr);
+                let mut inner = Cost {
+                    bound: self.bound.clone(),
+                };
+                inner.bound.push((c.iter_var.as_str(), range));
+                if let Some(second) = &c.iter_var2 {
+                    inner.bound.push((second.as_str(), range));
+                }
+                inner.bound.push((c.accu_var.as_str(), range));
+                range
+                    .max(inner.bound_of(&c.loop_step.expr))
+                    .max(inner.bound_of(&c.result.expr))
+            }
             // Anything else draws from its parts or from customer data,
             // which holds no more than `MAX_ITERATED` at run time.
             _ => children(e)
