@@ -276,13 +276,13 @@ impl Condition {
     ///
     /// A panic in the evaluator fails this evaluation, not the caller.
     pub fn holds_in(&self, scope: &Scope) -> Result<bool, ConditionError> {
-        if let Some(refused) = &scope.refused {
-            if self.reads.iterates {
-                return Err(ConditionError::guarded(format!(
-                    "the condition {:?} is not evaluated: {refused}",
-                    self.source
-                )));
-            }
+        if let Some(refused) = &scope.refused
+            && self.reads.iterates
+        {
+            return Err(ConditionError::guarded(format!(
+                "the condition {:?} is not evaluated: {refused}",
+                self.source
+            )));
         }
         let executed = catch_unwind(AssertUnwindSafe(|| self.program.execute(&scope.context)));
         match executed {
@@ -851,7 +851,7 @@ mod tests {
         // So is one a loop builds, and the longest list it may hold counts.
         let built = format!(
             "[1].map(x, {}).exists(l, l.exists(a, a == 1))",
-            vec!["customer.attributes.features"; 3].join(" + ")
+            ["customer.attributes.features"; 3].join(" + ")
         );
         let e = Condition::compile(&built).unwrap_err();
         assert!(e.contains("budget"), "{e}");
