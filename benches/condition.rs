@@ -16,6 +16,7 @@ const SELECTORS: &[&str] = &[
     "customer.health == 7",
     r#"customer.attributes.region == "eu" && "api" in customer.attributes.features"#,
     r#"customer.plan in ["pro", "enterprise"] && days_since(customer.signup_at) >= 14"#,
+    r#"customer.attributes.features.exists(f, f == "sso")"#,
 ];
 
 fn customers(n: usize, now: DateTime<Utc>) -> Vec<Customer> {

@@ -180,3 +180,45 @@ fn public_url_must_be_https_unless_it_is_this_machine() {
     let run = p.tend(&["check"]).expect_code(0);
     assert_eq!(run.stderr(), "");
 }
+
+/// `[1, 2, … n]`.
+fn numbers(n: usize) -> String {
+    let items: Vec<String> = (1..=n).map(|i| i.to_string()).collect();
+    format!("[{}]", items.join(","))
+}
+
+#[test]
+fn a_condition_over_its_budget_is_refused_with_its_place() {
+    let p = project_with_templates();
+    // Four list macros nested over lists of 100: 10^8 bodies, had it run.
+    let list = numbers(100);
+    let four = format!(
+        "{list}.all(a, {list}.all(b, {list}.all(c, {list}.exists(d, a + b + c + d == 0))))"
+    );
+    p.file(
+        "config/playbooks/tips.toml",
+        GOOD.replace(
+            r#"'!("dashboards" in customer.attributes.features)'"#,
+            &format!("'{four}'"),
+        ),
+    );
+    // Two over customer data, each counted at its longest.
+    p.file(
+        "config/playbooks/pairs.toml",
+        GOOD.replace("name = \"tips\"", "name = \"pairs\"").replace(
+            r#"'!("dashboards" in customer.attributes.features)'"#,
+            "'customer.attributes.features.all(a, customer.attributes.features.exists(b, a == b))'",
+        ),
+    );
+    let run = p.tend(&["check"]).expect_code(1);
+    let err = run.stderr();
+    for expected in [
+        "config/playbooks/tips.toml:10: step.0.when: the condition nests 4 list macros",
+        "over the limit of 2: each level multiplies the work by its list's length and the evaluation would exceed its budget",
+        "config/playbooks/pairs.toml:10: step.0.when: the condition may take up to",
+        "evaluation steps for one customer, over the budget of 100000",
+        "2 problems found",
+    ] {
+        assert!(err.contains(expected), "no {expected:?} in\n{err}");
+    }
+}

@@ -1202,3 +1202,55 @@ fn monitoring_opens_updates_and_resolves_an_incident_through_the_api() {
         409
     );
 }
+
+#[test]
+fn a_selector_past_the_condition_limits_gets_422_and_the_next_incident_opens() {
+    let sink = SmtpSink::start();
+    let p = project(sink.port());
+    let d = Daemon::start(&p, free_port(), &[]);
+    let customers =
+        br#"[{"id":"ana","email":"ana@example.com","name":"Ana","attributes":{"region":"eu"}}]"#;
+    assert_eq!(
+        d.request("POST", "/api/v1/customers", &auth(), customers)
+            .status,
+        200
+    );
+    let list: Vec<String> = (1..=100).map(|i| i.to_string()).collect();
+    let list = format!("[{}]", list.join(","));
+    for (affects, expected) in [
+        (
+            format!("{}true{}", "(".repeat(100_000), ")".repeat(100_000)),
+            "over the limit of 4096",
+        ),
+        (
+            format!("{}true{}", "(".repeat(1000), ")".repeat(1000)),
+            "nests brackets 1000 deep",
+        ),
+        (
+            format!("customer.attributes{} == 1", ".a".repeat(2000)),
+            "deep, over the limit of 100",
+        ),
+        (
+            format!(
+                "{list}.all(a, {list}.all(b, {list}.all(c, {list}.exists(d, a + b + c + d == 0))))"
+            ),
+            "nests 4 list macros",
+        ),
+    ] {
+        let body = serde_json::json!({"id": "INC-1", "title": "x", "affects": affects});
+        let bad = d.request(
+            "POST",
+            "/api/v1/incidents",
+            &auth(),
+            body.to_string().as_bytes(),
+        );
+        assert_eq!(bad.status, 422, "{}", bad.body);
+        let error = bad.json()["error"].as_str().unwrap().to_owned();
+        assert!(error.contains(expected), "no {expected:?} in {error}");
+    }
+    let open = br#"{"id":"INC-1","title":"EU API latency","affects":"customer.attributes.region == \"eu\""}"#;
+    let opened = d.request("POST", "/api/v1/incidents", &auth(), open);
+    assert_eq!(opened.status, 200, "{}", opened.body);
+    assert_eq!(opened.json()["affected"], 1);
+    wait_for_mail(&sink, 1);
+}

@@ -558,3 +558,49 @@ fn the_api_refuses_a_template_outside_the_folder() {
         "{said}"
     );
 }
+
+#[test]
+fn a_selector_past_the_condition_limits_is_refused_and_the_next_one_opens() {
+    let p = project(None);
+    p.file("customers.csv", CUSTOMERS);
+    p.tend(&["import", "customers", "customers.csv"])
+        .expect_code(0);
+    let open = |id: &str, affects: &str| {
+        p.tend(&[
+            "incident",
+            "open",
+            id,
+            "--title",
+            "EU API latency",
+            "--affects",
+            affects,
+            "--now",
+            "2026-03-07T03:00:00Z",
+        ])
+    };
+    // 100,000 opening brackets (an argument may not be much longer).
+    let parentheses = "(".repeat(100_000);
+    let deep = format!("{}true{}", "(".repeat(40), ")".repeat(40));
+    for (affects, expected) in [
+        (
+            parentheses.as_str(),
+            "--affects: the condition is 100000 bytes long, over the limit of 4096; shorten it",
+        ),
+        (
+            deep.as_str(),
+            "--affects: the condition nests brackets 40 deep (line 1, column 33), over the limit of 32",
+        ),
+    ] {
+        let bad = open("INC-1", affects).expect_code(1).stderr();
+        assert!(bad.contains(expected), "no {expected:?} in\n{bad}");
+    }
+    assert_eq!(
+        json(
+            &p.tend(&["incident", "list", "--format", "json"])
+                .expect_code(0)
+        ),
+        Value::Array(vec![])
+    );
+    let opened = open("INC-1", AFFECTS).expect_code(0).stdout();
+    assert!(opened.contains("2 customers affected"), "{opened}");
+}

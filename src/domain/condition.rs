@@ -8,8 +8,11 @@
 //! A missing date (`days_since(customer.renewal_at)` for a customer without
 //! one) is an evaluation error, which callers treat as "does not hold".
 
+mod guard;
+
 use std::collections::HashSet;
-use std::sync::{Arc, OnceLock, mpsc};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
 
 use cel::extractors::Arguments;
 use cel::objects::Map;
@@ -19,43 +22,134 @@ use chrono::{DateTime, Utc};
 use super::customer::{Customer, RECORD_FIELDS};
 use super::span::Span;
 
+pub use guard::LimitError;
+
 /// The parser recurses deeply on nested expressions; give it room.
 const PARSER_STACK: usize = 16 * 1024 * 1024;
 
-/// A condition's text, and where its parse goes.
-type ParseJob = (String, mpsc::Sender<Result<Program, String>>);
+/// Work for the parser's thread.
+type Job = Box<dyn FnOnce() + Send>;
 
-/// Parses `source` on the parser's thread. The outer error says the parser
-/// itself failed; the inner one is what CEL says about the text.
+/// The parser's thread, started on first use and again if it ever ends.
 ///
-/// One thread, started on first use, parses every condition: a thread a
-/// condition cost six times the parse itself, and a process compiles every
-/// condition of every playbook as it starts.
-fn parse(source: &str) -> Result<Result<Program, String>, String> {
-    static PARSER: OnceLock<Result<mpsc::Sender<ParseJob>, String>> = OnceLock::new();
-    let parser = PARSER.get_or_init(|| {
-        let (jobs, queue) = mpsc::channel::<ParseJob>();
-        std::thread::Builder::new()
-            .name("cel-parse".into())
-            .stack_size(PARSER_STACK)
-            .spawn(move || {
-                for (text, reply) in queue {
-                    // A panic fails this condition, not the thread.
-                    let parsed = std::panic::catch_unwind(|| Program::compile(&text))
-                        .map(|p| p.map_err(|e| e.to_string()))
-                        .unwrap_or_else(|_| Err(PARSER_FAILED.to_owned()));
-                    let _ = reply.send(parsed);
+/// One thread parses every condition: a thread a condition cost six times
+/// the parse itself, and a process compiles every condition of every
+/// playbook as it starts.
+static PARSER: Mutex<Parser> = Mutex::new(Parser {
+    generation: 0,
+    jobs: None,
+});
+
+/// The parser's thread as its callers see it: where its jobs go, and how
+/// many threads were started before it.
+struct Parser {
+    generation: u64,
+    jobs: Option<mpsc::Sender<Job>>,
+}
+
+fn start_parser() -> Result<mpsc::Sender<Job>, String> {
+    let (jobs, queue) = mpsc::channel::<Job>();
+    std::thread::Builder::new()
+        .name("cel-parse".into())
+        .stack_size(PARSER_STACK)
+        .spawn(move || {
+            for job in queue {
+                // A job catches its own panics; this one is for a panic
+                // that escapes it, so that the next condition still parses.
+                let _ = catch_unwind(AssertUnwindSafe(job));
+            }
+        })
+        .map(|_| jobs)
+        .map_err(|e| format!("cannot start the condition parser: {e}"))
+}
+
+/// Runs `work` on the parser's thread and waits for its result; starts a
+/// fresh thread when the last one has ended, and runs `work` again there
+/// when the thread ended before answering (a job queued behind one that
+/// ended it is lost with it). An error says `work` panicked, or that no
+/// thread could run it.
+fn on_parser_thread<T: Send + 'static>(
+    work: impl Fn() -> T + Send + Sync + 'static,
+) -> Result<T, String> {
+    let work = Arc::new(work);
+    // Twice at most: once where the last job ran, once on a fresh thread.
+    for _ in 0..2 {
+        let (generation, jobs) = {
+            let mut parser = PARSER
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let jobs = match &parser.jobs {
+                Some(jobs) => jobs.clone(),
+                None => {
+                    let jobs = start_parser()?;
+                    parser.generation += 1;
+                    parser.jobs.insert(jobs).clone()
                 }
-            })
-            .map(|_| jobs)
-            .map_err(|e| format!("cannot start the condition parser: {e}"))
-    });
-    let parser = parser.as_ref().map_err(Clone::clone)?;
-    let (reply, parsed) = mpsc::channel();
-    parser
-        .send((source.to_owned(), reply))
-        .map_err(|_| PARSER_FAILED.to_owned())?;
-    parsed.recv().map_err(|_| PARSER_FAILED.to_owned())
+            };
+            (parser.generation, jobs)
+        };
+        let (reply, result) = mpsc::channel();
+        let work = Arc::clone(&work);
+        let job: Job = Box::new(move || {
+            let done = catch_unwind(AssertUnwindSafe(|| work()));
+            let _ = reply.send(done.map_err(drop));
+        });
+        // A job that ran answers, even when `work` panicked; no answer
+        // means the thread ended before or while running it.
+        let answer = jobs.send(job).ok().and_then(|()| result.recv().ok());
+        match answer {
+            Some(Ok(value)) => return Ok(value),
+            Some(Err(())) => return Err(PARSER_FAILED.to_owned()),
+            None => {
+                let mut parser = PARSER
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                // Forget the ended thread, unless another caller has
+                // already started the next one.
+                if parser.generation == generation {
+                    parser.jobs = None;
+                }
+            }
+        }
+    }
+    Err(PARSER_FAILED.to_owned())
+}
+
+/// A condition parsed and within its limits.
+struct Parsed {
+    program: Program,
+    /// Whether it goes through lists (a list macro).
+    iterates: bool,
+}
+
+/// Why a condition's text was refused.
+enum Refusal {
+    /// What CEL says about the text.
+    Syntax(String),
+    Limit(LimitError),
+}
+
+/// Parses `source` on the parser's thread and checks the result against
+/// the limits. The outer error says the parser itself failed.
+///
+/// Everything that touches the parser's output happens inside the guard,
+/// formatting its errors included: `cel` 0.15 panicked formatting the
+/// error for 100,000 nested brackets, outside it.
+fn parse(source: &str) -> Result<Result<Parsed, Refusal>, String> {
+    let text = source.to_owned();
+    on_parser_thread(move || {
+        catch_unwind(|| match Program::compile(&text) {
+            Ok(program) => match guard::check(program.expression()) {
+                Ok(()) => Ok(Parsed {
+                    iterates: guard::iterates(program.expression()),
+                    program,
+                }),
+                Err(limit) => Err(Refusal::Limit(limit)),
+            },
+            Err(e) => Err(Refusal::Syntax(e.to_string())),
+        })
+        .map_err(|_| PARSER_FAILED.to_owned())
+    })?
 }
 
 const PARSER_FAILED: &str = "the condition parser failed on this condition";
@@ -88,6 +182,9 @@ pub struct ConditionError {
     /// The condition read a map key this customer does not have (usually an
     /// attribute): true for some customers, so not a mistake in itself.
     pub missing_key: bool,
+    /// A guard stopped the evaluation (customer data over a limit, or a
+    /// fault in the evaluator): unlike a missing attribute, worth a log line.
+    pub guarded: bool,
 }
 
 impl ConditionError {
@@ -95,6 +192,14 @@ impl ConditionError {
         Self {
             message,
             missing_key: false,
+            guarded: false,
+        }
+    }
+
+    fn guarded(message: String) -> Self {
+        Self {
+            guarded: true,
+            ..Self::new(message)
         }
     }
 }
@@ -112,17 +217,23 @@ pub struct Facts<'a> {
 impl Condition {
     /// Compiles `source`; the error says what is wrong in words a success
     /// manager can act on.
+    ///
+    /// A condition over the limits of `guard` (its length, its nesting, its
+    /// cost for one customer at worst) is refused before it is kept; its
+    /// size and nesting before the parser sees it.
     pub fn compile(source: &str) -> Result<Self, String> {
+        guard::scan(source).map_err(|e| e.to_string())?;
         match parse(source)? {
-            Ok(program) => Ok(Self {
-                reads: Reads::of(source, &program),
+            Ok(Parsed { program, iterates }) => Ok(Self {
+                reads: Reads::of(source, &program, iterates),
                 source: source.to_owned(),
                 program: Arc::new(program),
             }),
-            Err(e) => Err(format!(
+            Err(Refusal::Syntax(e)) => Err(format!(
                 "the condition {source:?} does not parse: {}",
                 e.trim().replace('\n', " ")
             )),
+            Err(Refusal::Limit(e)) => Err(e.to_string()),
         }
     }
 
@@ -147,19 +258,48 @@ impl Condition {
         self.holds_in(&Scope::reading(facts, self.reads)?)
     }
 
+    /// Whether the condition holds for `customer`, an error counting as
+    /// "does not hold" (a missing date or attribute usually is one). An
+    /// evaluation a guard stopped is logged: someone should look at the
+    /// condition or at the customer's data.
+    pub fn holds_for(&self, scope: &Scope, customer: &str) -> bool {
+        self.holds_in(scope).unwrap_or_else(|e| {
+            if e.guarded {
+                tracing::warn!(customer, error = %e, "condition not evaluated");
+            }
+            false
+        })
+    }
+
     /// Whether the condition holds in a scope already built, for evaluating
     /// several conditions about one customer without rebuilding it.
+    ///
+    /// A panic in the evaluator fails this evaluation, not the caller.
     pub fn holds_in(&self, scope: &Scope) -> Result<bool, ConditionError> {
-        match self.program.execute(&scope.context) {
-            Ok(Value::Bool(b)) => Ok(b),
-            Ok(other) => Err(ConditionError::new(format!(
+        if let Some(refused) = &scope.refused
+            && self.reads.iterates
+        {
+            return Err(ConditionError::guarded(format!(
+                "the condition {:?} is not evaluated: {refused}",
+                self.source
+            )));
+        }
+        let executed = catch_unwind(AssertUnwindSafe(|| self.program.execute(&scope.context)));
+        match executed {
+            Ok(Ok(Value::Bool(b))) => Ok(b),
+            Ok(Ok(other)) => Err(ConditionError::new(format!(
                 "the condition {:?} gives {other:?}, not true or false",
                 self.source
             ))),
-            Err(e) => Err(ConditionError {
+            Ok(Err(e)) => Err(ConditionError {
                 missing_key: matches!(e, ExecutionError::NoSuchKey(_)),
                 message: format!("the condition {:?} cannot be evaluated: {e}", self.source),
+                guarded: false,
             }),
+            Err(_) => Err(ConditionError::guarded(format!(
+                "the condition {:?} made the CEL evaluator fail; it does not hold for this customer",
+                self.source
+            ))),
         }
     }
 }
@@ -173,6 +313,9 @@ pub struct Reads {
     fields: u16,
     /// One bit per entry of `FUNCTIONS`.
     functions: u8,
+    /// Whether it goes through lists: the customer data it sees is then
+    /// checked against the guard's bound on list lengths.
+    iterates: bool,
 }
 
 /// The customer as CEL sees it: record fields, then derived ones; a
@@ -190,7 +333,7 @@ const FUNCTIONS: &[&str] = &["days_since", "days_until", "event_count", "sent"];
 impl Reads {
     /// What `source` reads. A `customer` not followed by `.FIELD` (the
     /// whole customer handed to a function or compared) reads every field.
-    fn of(source: &str, program: &Program) -> Self {
+    fn of(source: &str, program: &Program, iterates: bool) -> Self {
         let references = program.references();
         let mut functions = 0;
         for (i, name) in FUNCTIONS.iter().enumerate() {
@@ -227,6 +370,7 @@ impl Reads {
         Self {
             fields: read,
             functions,
+            iterates,
         }
     }
 
@@ -235,6 +379,7 @@ impl Reads {
         Self {
             fields: self.fields | other.fields,
             functions: self.functions | other.functions,
+            iterates: self.iterates || other.iterates,
         }
     }
 
@@ -248,10 +393,15 @@ impl Reads {
     const NOTHING: Self = Self {
         fields: 0,
         functions: 0,
+        iterates: false,
     };
 
     #[cfg(test)]
     fn field(self, name: &str) -> bool {
+        self.reads_field(name)
+    }
+
+    fn reads_field(self, name: &str) -> bool {
         fields()
             .position(|f| f == name)
             .is_some_and(|i| self.fields & (1 << i) != 0)
@@ -270,6 +420,9 @@ impl Reads {
 /// evaluating a condition, so callers build one and evaluate many in it.
 pub struct Scope {
     context: Context<'static, 'static>,
+    /// Why conditions that go through lists must not be evaluated here:
+    /// the customer's data is longer than they may go through.
+    refused: Option<LimitError>,
 }
 
 impl Scope {
@@ -316,7 +469,11 @@ impl Scope {
                 })
                 .map_err(declare)?;
         }
-        Ok(Self { context })
+        // Only conditions that go through lists pay for the check.
+        let refused = (reads.iterates && reads.reads_field("attributes"))
+            .then(|| guard::check_data(&facts.customer.record.attributes).err())
+            .flatten();
+        Ok(Self { context, refused })
     }
 }
 
@@ -601,5 +758,262 @@ mod tests {
         assert!(e.contains("not set"), "{e}");
         let e = holds(r#"event_count("login", "a week") > 0"#).unwrap_err();
         assert!(e.contains("not a length of time"), "{e}");
+    }
+
+    /// `[1, 2, … n]`.
+    fn numbers(n: usize) -> String {
+        let items: Vec<String> = (1..=n).map(|i| i.to_string()).collect();
+        format!("[{}]", items.join(","))
+    }
+
+    #[test]
+    fn each_limit_refuses_with_the_value_found_and_what_to_do() {
+        let e =
+            Condition::compile(&format!("customer.plan == \"{}\"", "x".repeat(5000))).unwrap_err();
+        assert!(
+            e.contains("5019 bytes") && e.contains("limit of 4096") && e.contains("shorten"),
+            "{e}"
+        );
+
+        let deep = format!("{}customer.health > 1{}", "(".repeat(40), ")".repeat(40));
+        let e = Condition::compile(&deep).unwrap_err();
+        assert!(
+            e.contains("brackets 40 deep") && e.contains("limit of 32") && e.contains("column 33"),
+            "{e}"
+        );
+        // Brackets in strings and comments are text, not nesting.
+        let quoted = format!(
+            "customer.name != \"{}\" && customer.name != '{}' // {}\n&& customer.name != r\"\\{}\"",
+            "(".repeat(40),
+            "[".repeat(40),
+            "{".repeat(40),
+            "(".repeat(40)
+        );
+        assert_eq!(holds(&quoted), Ok(true), "{quoted}");
+        let e = holds(&format!("{}true{}", "[".repeat(33), "]".repeat(33))).unwrap_err();
+        assert!(e.contains("brackets 33 deep"), "{e}");
+
+        let list = numbers(10);
+        let four = format!(
+            "{list}.all(a, {list}.all(b, {list}.all(c, {list}.exists(d, a + b + c + d == 0))))"
+        );
+        let e = Condition::compile(&four).unwrap_err();
+        assert!(
+            e.contains("nests 4 list macros") && e.contains("limit of 2") && e.contains("budget"),
+            "{e}"
+        );
+        let e = Condition::compile(&format!(
+            "{list}.all(a, {list} . exists (b, {list}.map(c, c).size() > 0))"
+        ))
+        .unwrap_err();
+        assert!(e.contains("nests 3 list macros"), "{e}");
+        // Chained macros are not nested, nor are macros inside a list.
+        for fine in [
+            format!("{list}.map(a, a * 2).filter(b, b > 4).all(c, c > 4)"),
+            format!("[{list}.exists(a, a == 1), {list}.exists(b, b == 2)].all(x, x)"),
+            format!("{list}.all(a, {list}.exists(b, a == b))"),
+            r#"customer.attributes.features.exists(f, f == "api")"#.to_owned(),
+        ] {
+            assert_eq!(holds(&fine), Ok(true), "{fine}");
+        }
+
+        let chain = format!("{} == 150", vec!["1"; 150].join(" + "));
+        let e = Condition::compile(&chain).unwrap_err();
+        assert!(
+            e.contains("operators 151 deep") && e.contains("limit of 100"),
+            "{e}"
+        );
+        // && and || chains are balanced: many alternatives are not deep.
+        let alternatives: Vec<String> = (0..100)
+            .map(|i| format!("customer.health == {i}"))
+            .collect();
+        assert_eq!(holds(&alternatives.join(" || ")), Ok(true));
+
+        // Two macros over lists of 300 literals: 90,000 bodies.
+        let big = numbers(300);
+        let e = Condition::compile(&format!("{big}.all(a, {big}.exists(b, a == b))")).unwrap_err();
+        assert!(
+            e.contains("over the budget of 100000") && e.contains("steps"),
+            "{e}"
+        );
+        // Two over customer data, counted at 1,000 elements each.
+        let e = Condition::compile(
+            "customer.attributes.features.all(a, customer.attributes.features.exists(b, a == b))",
+        )
+        .unwrap_err();
+        assert!(e.contains("budget"), "{e}");
+        // A list held inside a list is as long as written.
+        let e = Condition::compile(&format!(
+            "[{big}].all(l, l.all(a, {list}.exists(b, a == b)))"
+        ))
+        .unwrap_err();
+        assert!(e.contains("budget"), "{e}");
+        // So is one a loop builds, and the longest list it may hold counts.
+        let built = format!(
+            "[1].map(x, {}).exists(l, l.exists(a, a == 1))",
+            ["customer.attributes.features"; 3].join(" + ")
+        );
+        let e = Condition::compile(&built).unwrap_err();
+        assert!(e.contains("budget"), "{e}");
+        // One macro over customer data inside one over a short list fits.
+        let fits = r#"["api", "sso"].all(f, customer.attributes.features.exists(g, g == f))"#;
+        assert_eq!(holds(fits), Ok(false));
+    }
+
+    #[test]
+    fn customer_data_too_long_to_go_through_fails_only_conditions_that_go_through_it() {
+        let mut c = customer();
+        let long: Vec<String> = (0..1001).map(|i| format!("f{i}")).collect();
+        c.record.attributes.insert("features".into(), json!(long));
+        let facts = Facts {
+            customer: &c,
+            now: now(),
+            events: &[],
+            sent: &HashSet::new(),
+        };
+        let through =
+            Condition::compile(r#"customer.attributes.features.exists(f, f == "f3")"#).unwrap();
+        let plain = Condition::compile(r#""f3" in customer.attributes.features"#).unwrap();
+        let scope = Scope::reading(&facts, through.reads().and(plain.reads())).unwrap();
+        let e = through.holds_in(&scope).unwrap_err();
+        assert!(e.guarded, "{e}");
+        assert!(
+            e.message
+                .contains("customer.attributes.features holds 1001 elements")
+                && e.message.contains("1000"),
+            "{e}"
+        );
+        assert!(!through.holds_for(&scope, "c1"));
+        assert_eq!(plain.holds_in(&scope), Ok(true));
+        // A list within the bound is gone through.
+        c.record
+            .attributes
+            .insert("features".into(), json!(long[..1000]));
+        let facts = Facts {
+            customer: &c,
+            now: now(),
+            events: &[],
+            sent: &HashSet::new(),
+        };
+        assert_eq!(through.holds(&facts), Ok(true));
+    }
+
+    /// Inputs that once broke the parser, or that come close to it.
+    fn nasty() -> Vec<String> {
+        vec![
+            "(".repeat(100_000),
+            format!("{}1{}", "(".repeat(100_000), ")".repeat(100_000)),
+            format!("{}true", "!".repeat(100_000)),
+            format!("{}1", "-".repeat(100_000)),
+            format!("\"{}\" == customer.name", "a".repeat(1_000_000)),
+            format!("customer{}", ".a".repeat(100_000)),
+            format!("{}.size() > 0", "[".repeat(50_000)),
+            "{".repeat(100_000),
+            r#""\ud800" == customer.name"#.into(),
+            r#""\uDFFF\uD800" == customer.name"#.into(),
+            r#"b"\ud800" == b"""#.into(),
+            "\"\\U0010FFFF\\U00110000\" == customer.name".into(),
+            "\"unclosed".into(),
+            "\"\"\"".into(),
+            "customer.name == \"\\".into(),
+            "\u{feff}\u{0}".into(),
+        ]
+    }
+
+    fn a_good_condition_still_works() {
+        assert_eq!(
+            holds(r#"customer.plan == "pro" && customer.health < 40"#),
+            Ok(true)
+        );
+    }
+
+    #[test]
+    fn the_parser_survives_nasty_input() {
+        for input in nasty() {
+            let shown: String = input.chars().take(40).collect();
+            assert!(Condition::compile(&input).is_err(), "{shown}");
+            a_good_condition_still_works();
+            // The parser itself sees only what passes the scan, at most
+            // `MAX_LENGTH` bytes: whatever it makes of those (`!!…!true`
+            // is `true`), it answers, and the next condition still parses.
+            let mut end = input.len().min(guard::MAX_LENGTH);
+            while !input.is_char_boundary(end) {
+                end -= 1;
+            }
+            if guard::scan(&input[..end]).is_ok() {
+                let _ = parse(&input[..end]);
+                a_good_condition_still_works();
+            }
+        }
+    }
+
+    #[test]
+    fn a_panic_formatting_a_parse_error_fails_that_condition_only() {
+        // 100,000 brackets straight to the parser, past the scan: `cel`
+        // 0.15 panics formatting its error, and that panic is caught.
+        for input in [
+            "(".repeat(100_000),
+            format!("{}1{}", "(".repeat(100_000), ")".repeat(100_000)),
+        ] {
+            assert!(!matches!(parse(&input), Ok(Ok(_))));
+            a_good_condition_still_works();
+        }
+    }
+
+    #[test]
+    fn a_parser_thread_that_ends_is_replaced() {
+        /// A panic payload that panics again when dropped, with one that
+        /// does the same: it escapes both `catch_unwind`s and ends the
+        /// thread.
+        struct Bomb(u8);
+        impl Drop for Bomb {
+            fn drop(&mut self) {
+                if self.0 > 0 {
+                    std::panic::panic_any(Bomb(self.0 - 1));
+                }
+            }
+        }
+        a_good_condition_still_works();
+        let before = PARSER.lock().unwrap().generation;
+        // The first run ends the thread; the caller is answered from the
+        // next one.
+        let ended = std::sync::atomic::AtomicBool::new(false);
+        let answer = on_parser_thread(move || {
+            if !ended.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                std::panic::panic_any(Bomb(2));
+            }
+            "answered"
+        });
+        assert_eq!(answer, Ok("answered"));
+        assert!(PARSER.lock().unwrap().generation > before);
+        a_good_condition_still_works();
+        // Work that ends every thread it runs on fails, and only itself.
+        let killed = on_parser_thread(|| std::panic::panic_any(Bomb(2)));
+        assert_eq!(killed.err().as_deref(), Some(PARSER_FAILED));
+        a_good_condition_still_works();
+    }
+
+    #[test]
+    fn a_panic_while_evaluating_fails_that_evaluation_only() {
+        let c = customer();
+        let facts = Facts {
+            customer: &c,
+            now: now(),
+            events: &[],
+            sent: &HashSet::new(),
+        };
+        let condition = Condition::compile("boom() || customer.health == 35").unwrap();
+        let mut scope = Scope::reading(&facts, condition.reads()).unwrap();
+        scope
+            .context
+            .add_function("boom", || -> bool { panic!("the evaluator failed") })
+            .unwrap();
+        let e = condition.holds_in(&scope).unwrap_err();
+        assert!(
+            e.guarded && e.message.contains("made the CEL evaluator fail"),
+            "{e}"
+        );
+        assert!(!condition.holds_for(&scope, "c1"));
+        a_good_condition_still_works();
     }
 }

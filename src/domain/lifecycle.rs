@@ -31,7 +31,7 @@ impl StageRules {
         let scope = Scope::reading(facts, Reads::of_all(self.rules.iter().map(|(_, c)| c))).ok()?;
         self.rules
             .iter()
-            .find(|(_, condition)| condition.holds_in(&scope).unwrap_or(false))
+            .find(|(_, condition)| condition.holds_for(&scope, facts.customer.record.id.as_str()))
             .map(|(name, _)| name.as_str())
     }
 }

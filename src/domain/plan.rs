@@ -185,7 +185,7 @@ pub fn due(
                 scope
                     .get_or_init(|| Scope::reading(&facts, reads).ok())
                     .as_ref()
-                    .is_some_and(|scope| c.holds_in(scope).unwrap_or(false))
+                    .is_some_and(|scope| c.holds_for(scope, customer.record.id.as_str()))
             })
         };
         if !holds(&playbook.audience) {
@@ -267,7 +267,7 @@ fn holds_after(facts: &Facts<'_>, step: &str, condition: &Option<Condition>) -> 
     };
     Scope::reading(&after, condition.reads())
         .ok()
-        .is_some_and(|scope| condition.holds_in(&scope).unwrap_or(false))
+        .is_some_and(|scope| condition.holds_for(&scope, facts.customer.record.id.as_str()))
 }
 
 /// The occurrences of `step` for `customer` whose time is in `(from, until]`.

@@ -11,7 +11,7 @@ use std::path::Path;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::config::settings::Settings;
-use crate::domain::condition::{Condition, Facts, compile_checked};
+use crate::domain::condition::{Condition, Facts, Scope, compile_checked};
 use crate::domain::customer::CustomerId;
 use crate::domain::incident::{
     CATEGORY, Incident, IncidentKind, IncidentStatus, MAINTENANCE_CATEGORY, NoticeSpec,
@@ -310,7 +310,8 @@ fn affects(
         events: &[],
         sent: &Default::default(),
     };
-    selector.holds(&facts).unwrap_or(false)
+    Scope::reading(&facts, selector.reads())
+        .is_ok_and(|scope| selector.holds_for(&scope, customer.record.id.as_str()))
 }
 
 /// An open incident, or why a command cannot go on with it.
