@@ -71,6 +71,8 @@ fn start_parser() -> Result<mpsc::Sender<Job>, String> {
 fn on_parser_thread<T: Send + 'static>(
     work: impl Fn() -> T + Send + Sync + 'static,
 ) -> Result<T, String> {
+    #[cfg(test)]
+    let _calm = disruption::calm();
     let work = Arc::new(work);
     // A few times at most: where the last job ran, then on fresh threads.
     // More than twice, because jobs of several callers can be lost with
@@ -116,6 +118,37 @@ fn on_parser_thread<T: Send + 'static>(
         }
     }
     Err(PARSER_FAILED.to_owned())
+}
+
+/// In tests only: the tests that make the parser's thread panic or end
+/// run alone, so that no other test's condition meets that moment.
+#[cfg(test)]
+mod disruption {
+    use std::cell::Cell;
+    use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+    static LOCK: RwLock<()> = RwLock::new(());
+    thread_local!(static DISRUPTING: Cell<bool> = const { Cell::new(false) });
+
+    pub struct Disrupting(#[allow(dead_code)] RwLockWriteGuard<'static, ()>);
+
+    impl Drop for Disrupting {
+        fn drop(&mut self) {
+            DISRUPTING.with(|d| d.set(false));
+        }
+    }
+
+    /// Held by a test that disrupts the parser.
+    pub fn begin() -> Disrupting {
+        let guard = LOCK.write().unwrap_or_else(|p| p.into_inner());
+        DISRUPTING.with(|d| d.set(true));
+        Disrupting(guard)
+    }
+
+    /// Held around every other use of the parser.
+    pub fn calm() -> Option<RwLockReadGuard<'static, ()>> {
+        (!DISRUPTING.with(Cell::get)).then(|| LOCK.read().unwrap_or_else(|p| p.into_inner()))
+    }
 }
 
 /// A condition parsed and within its limits.
@@ -632,11 +665,6 @@ fn event_count(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Tests that make the parser's thread panic or end hold this for
-    /// writing; a test whose compile must not meet such a moment holds it
-    /// for reading.
-    static DISRUPTION: std::sync::RwLock<()> = std::sync::RwLock::new(());
     use crate::domain::customer::{CustomerId, CustomerRecord, Email};
     use chrono::TimeZone;
     use serde_json::json;
@@ -870,7 +898,6 @@ mod tests {
 
     #[test]
     fn customer_data_too_long_to_go_through_fails_only_conditions_that_go_through_it() {
-        let _guard = DISRUPTION.read().unwrap_or_else(|p| p.into_inner());
         let mut c = customer();
         let long: Vec<String> = (0..1001).map(|i| format!("f{i}")).collect();
         c.record.attributes.insert("features".into(), json!(long));
@@ -938,7 +965,7 @@ mod tests {
 
     #[test]
     fn the_parser_survives_nasty_input() {
-        let _guard = DISRUPTION.write().unwrap_or_else(|p| p.into_inner());
+        let _guard = disruption::begin();
         for input in nasty() {
             let shown: String = input.chars().take(40).collect();
             assert!(Condition::compile(&input).is_err(), "{shown}");
@@ -959,7 +986,7 @@ mod tests {
 
     #[test]
     fn a_panic_formatting_a_parse_error_fails_that_condition_only() {
-        let _guard = DISRUPTION.write().unwrap_or_else(|p| p.into_inner());
+        let _guard = disruption::begin();
         // 100,000 brackets straight to the parser, past the scan: `cel`
         // 0.15 panics formatting its error, and that panic is caught.
         for input in [
@@ -973,7 +1000,7 @@ mod tests {
 
     #[test]
     fn a_parser_thread_that_ends_is_replaced() {
-        let _guard = DISRUPTION.write().unwrap_or_else(|p| p.into_inner());
+        let _guard = disruption::begin();
         /// A panic payload that panics again when dropped, with one that
         /// does the same: it escapes both `catch_unwind`s and ends the
         /// thread.
