@@ -287,11 +287,7 @@ fn sent_to_ana(p: &Project) -> (String, String) {
     let all = json(&p.tend(&["messages", "--format", "json"]).expect_code(0));
     let m = &all[0];
     let message_id = m["message_id"].as_str().unwrap().to_owned();
-    let eml = std::fs::read_dir(p.path().join("outbox"))
-        .unwrap()
-        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
-        .find(|raw| String::from_utf8_lossy(raw).contains(&message_id))
-        .expect("the sent .eml");
+    let eml = common::sent_eml(p, &message_id);
     let parsed = mail_parser::MessageParser::default().parse(&eml).unwrap();
     let reply_to = parsed
         .reply_to()
@@ -311,11 +307,7 @@ const COMMENTED_FORM: &str = "Fine%1B%5B1A%1B%5B2K+%E2%81%A7x";
 /// Answers the survey in the message with `message_id` through a daemon,
 /// with [`COMMENTED`] as the comment.
 fn answer_the_survey(p: &Project, message_id: &str) {
-    let eml = std::fs::read_dir(p.path().join("outbox"))
-        .unwrap()
-        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
-        .find(|raw| String::from_utf8_lossy(raw).contains(message_id))
-        .expect("the sent .eml");
+    let eml = common::sent_eml(p, message_id);
     let parsed = mail_parser::MessageParser::default().parse(&eml).unwrap();
     let html = parsed.body_html(0).unwrap().into_owned();
     // Rendered with the default public URL; the daemon listens elsewhere.

@@ -168,11 +168,7 @@ fn the_daemon_polls_the_mailbox_on_its_own() {
 fn unsubscribe_address(p: &Project) -> (String, String) {
     let all = json(&p.tend(&["messages", "--format", "json"]).expect_code(0));
     let message_id = all[0]["message_id"].as_str().unwrap();
-    let eml = std::fs::read_dir(p.path().join("outbox"))
-        .unwrap()
-        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
-        .find(|raw| String::from_utf8_lossy(raw).contains(message_id))
-        .expect("the sent .eml");
+    let eml = common::sent_eml(p, message_id);
     let parsed = mail_parser::MessageParser::default().parse(&eml).unwrap();
     let header = parsed.header_raw("List-Unsubscribe").unwrap();
     let address = header

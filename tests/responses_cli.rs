@@ -56,11 +56,7 @@ fn sent_to(p: &Project, customer: &str) -> (String, String, String) {
         .find(|m| m["customer_id"] == customer)
         .unwrap_or_else(|| panic!("{all:#}"));
     let message_id = m["message_id"].as_str().unwrap().to_owned();
-    let eml = std::fs::read_dir(p.path().join("outbox"))
-        .unwrap()
-        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
-        .find(|raw| String::from_utf8_lossy(raw).contains(&message_id))
-        .expect("the sent .eml");
+    let eml = common::sent_eml(p, &message_id);
     let parsed = mail_parser::MessageParser::default().parse(&eml).unwrap();
     let reply_to = parsed
         .reply_to()

@@ -269,3 +269,13 @@ impl Run {
         self
     }
 }
+
+/// The raw `.eml` the `file` transport wrote for the message whose
+/// Message-ID (without brackets) is `message_id`.
+pub fn sent_eml(p: &Project, message_id: &str) -> Vec<u8> {
+    std::fs::read_dir(p.path().join("outbox"))
+        .unwrap()
+        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .find(|raw| String::from_utf8_lossy(raw).contains(message_id))
+        .expect("the sent .eml")
+}
