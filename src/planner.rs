@@ -195,6 +195,22 @@ impl Planner {
             .map(|s| (s.category.as_str(), s.survey))
     }
 
+    /// Every step that sends `template`, with its playbook.
+    pub fn steps_using<'a>(
+        &'a self,
+        template: &'a str,
+    ) -> impl Iterator<
+        Item = (
+            &'a crate::domain::playbook::Playbook,
+            &'a crate::domain::playbook::Step,
+        ),
+    > + 'a {
+        self.playbooks
+            .iter()
+            .flat_map(|p| p.steps.iter().map(move |s| (p, s)))
+            .filter(move |(_, s)| s.template == template)
+    }
+
     /// One planning pass at `now`: every customer whose planning time has
     /// come (all of them after the playbooks changed), and no one else.
     ///

@@ -15,6 +15,7 @@ pub mod playbook;
 pub mod policy;
 pub mod preference;
 pub mod prefilter;
+pub mod reach;
 pub mod report;
 pub mod span;
 pub mod timestamp;
