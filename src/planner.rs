@@ -172,12 +172,12 @@ impl Planner {
         })
     }
 
-    /// The send windows in force, for delivery to hold messages to.
     /// The names of the playbooks planned from.
     pub fn playbook_names(&self) -> impl Iterator<Item = &str> {
         self.playbooks.iter().map(|p| p.name.as_str())
     }
 
+    /// The send windows in force, for delivery to hold messages to.
     pub fn windows(&self) -> &Windows {
         &self.windows
     }

@@ -204,3 +204,48 @@ fn preview_says_which_condition_keeps_a_customer_out_and_force_shows_it_anyway()
         run.stderr()
     );
 }
+
+#[test]
+fn an_empty_forecast_says_when_the_next_message_goes_and_long_horizons_are_accepted() {
+    let p = project(
+        "name = \"renewals\"\nkind = \"checkin\"\ncategory = \"checkins\"\n\n[[step]]\nid = \"notice\"\ntemplate = \"tips/dashboards\"\nanchor = \"renewal_at\"\nbefore = \"30d\"\n",
+    );
+    p.file(
+        "customers.csv",
+        "id,email,name,timezone,renewal_at\nacme,ops@acme.example,Ada Acme,UTC,2027-03-01T10:00:00Z\n",
+    );
+    p.tend(&["import", "customers", "customers.csv"])
+        .expect_code(0);
+    let now = "2026-12-01T10:00:00Z";
+    let out = p.tend(&["forecast", "--now", now]).expect_code(0).stdout();
+    assert!(
+        out.contains("nothing would go out in the next 7 day(s); the next is renewals/notice to acme on Mon 2027-02-01 09:00 UTC; tend forecast --days 62 shows it"),
+        "{out}"
+    );
+    let out = p
+        .tend(&[
+            "forecast",
+            "--now",
+            now,
+            "--days",
+            "400",
+            "--playbook",
+            "renewals",
+        ])
+        .expect_code(0)
+        .stdout();
+    assert!(out.contains("renewals/notice"), "{out}");
+    let err = p
+        .tend(&["forecast", "--now", now, "--playbook", "renewal"])
+        .expect_code(1)
+        .stderr();
+    assert!(
+        err.contains("no playbook is named \"renewal\" (did you mean `renewals`?); the playbooks are: renewals"),
+        "{err}"
+    );
+    let err = p
+        .tend(&["forecast", "--days", "2000"])
+        .expect_code(2)
+        .stderr();
+    assert!(err.contains("2000 is not in 1..=1098"), "{err}");
+}
