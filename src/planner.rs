@@ -172,6 +172,29 @@ impl Planner {
         })
     }
 
+    /// Steps of different playbooks that would reach the same sampled
+    /// customers close together (within the cap's period) for the same
+    /// purpose, planning `days` ahead of `now`.
+    pub fn overlaps(
+        &self,
+        mut customers: Vec<(Customer, History)>,
+        now: DateTime<Utc>,
+        days: i64,
+    ) -> Vec<crate::domain::overlap::Overlap> {
+        // Stages as planning would have them, so `stage:NAME` steps count.
+        for (customer, history) in &mut customers {
+            self.update_stage(customer, history, now);
+        }
+        crate::domain::overlap::overlaps(&crate::domain::overlap::Sample {
+            customers: &customers,
+            playbooks: &self.playbooks,
+            window: self.windows.general(),
+            within: self.cap.1,
+            now,
+            until: now + chrono::Duration::days(days),
+        })
+    }
+
     /// The names of the playbooks planned from.
     pub fn playbook_names(&self) -> impl Iterator<Item = &str> {
         self.playbooks.iter().map(|p| p.name.as_str())

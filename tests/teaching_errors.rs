@@ -249,3 +249,48 @@ fn an_empty_forecast_says_when_the_next_message_goes_and_long_horizons_are_accep
         .stderr();
     assert!(err.contains("2000 is not in 1..=1098"), "{err}");
 }
+
+#[test]
+fn steps_of_two_playbooks_that_reach_the_same_customers_together_are_named() {
+    let p = Project::shipped();
+    p.file(
+        "config/playbooks/renewals.toml",
+        "name = \"renewals\"\nkind = \"reminder\"\ncategory = \"maintenance\"\n\n[[step]]\nid = \"notice\"\ntemplate = \"reminders/renewal\"\nanchor = \"renewal_at\"\nbefore = \"28d\"\n",
+    );
+    // Plain check warns, from the demo customers, and passes.
+    let run = p.tend(&["check"]).expect_code(0);
+    assert!(
+        run.stderr().contains(
+            "warning: maintenance/renewal-30d and renewals/notice (both category maintenance) would both reach 1 customer within the frequency cap's period (e.g. demo-cy: "
+        ),
+        "{}",
+        run.stderr()
+    );
+    // --overlaps looks at the store's customers.
+    let renews = (chrono::Utc::now() + chrono::Duration::days(40)).to_rfc3339();
+    p.file(
+        "customers.csv",
+        format!("id,email,name,plan,renewal_at\nacme,ops@acme.example,Ada Acme,pro,{renews}\nfree,f@acme.example,Fe Free,free,{renews}\n"),
+    );
+    p.tend(&["import", "customers", "customers.csv"])
+        .expect_code(0);
+    let out = p.tend(&["check", "--overlaps"]).expect_code(0).stdout();
+    assert!(
+        out.contains("overlap: maintenance/renewal-30d and renewals/notice (both category maintenance) would both reach 1 customer within the frequency cap's period (e.g. acme: "),
+        "{out}"
+    );
+    assert!(
+        out.ends_with("1 overlap among 2 sampled customers over the next 90 days\n"),
+        "{out}"
+    );
+    // Without the second playbook there is nothing to say.
+    std::fs::remove_file(p.path().join("config/playbooks/renewals.toml")).unwrap();
+    let run = p.tend(&["check", "--overlaps"]).expect_code(0);
+    assert!(!run.stderr().contains("warning:"), "{}", run.stderr());
+    assert!(
+        run.stdout()
+            .ends_with("no overlaps among 2 sampled customers over the next 90 days\n"),
+        "{}",
+        run.stdout()
+    );
+}

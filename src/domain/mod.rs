@@ -10,6 +10,7 @@ pub mod event;
 pub mod incident;
 pub mod lifecycle;
 pub mod message;
+pub mod overlap;
 pub mod plan;
 pub mod playbook;
 pub mod policy;
