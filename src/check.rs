@@ -17,7 +17,14 @@ pub struct CheckReport {
     pub preface: Option<String>,
     /// DNS records to publish (the DKIM public key), in zone-file syntax.
     pub records: Vec<String>,
+    /// Valid, but probably not what was meant: steps of different
+    /// playbooks that would reach the same customers together.
+    pub warnings: Vec<String>,
 }
+
+/// How far ahead overlaps are looked for: a quarter covers a renewal
+/// sequence and every monthly step.
+pub const OVERLAP_DAYS: i64 = 90;
 
 /// Checks the configuration, the playbooks and the templates (each rendered
 /// against a sample customer). Never stops at the first problem.
@@ -27,6 +34,7 @@ pub fn check(path: &ConfigPath, env: &Env) -> CheckReport {
         problems: Vec::new(),
         notices: Vec::new(),
         records: Vec::new(),
+        warnings: Vec::new(),
         preface: None,
     };
     match config::load(path, env) {
@@ -55,11 +63,23 @@ pub fn check(path: &ConfigPath, env: &Env) -> CheckReport {
                 ));
             }
             match playbooks::load(&loaded.settings) {
-                Ok(catalog) => report.checked.push(format!(
-                    "{} playbook{}",
-                    catalog.playbooks.len(),
-                    if catalog.playbooks.len() == 1 { "" } else { "s" }
-                )),
+                Ok(catalog) => {
+                    report.checked.push(format!(
+                        "{} playbook{}",
+                        catalog.playbooks.len(),
+                        if catalog.playbooks.len() == 1 { "" } else { "s" }
+                    ));
+                    if let Ok(planner) = crate::planner::Planner::new(&loaded.settings, catalog) {
+                        let now = chrono::Utc::now();
+                        let sample = crate::demo::sample(&loaded.settings, now);
+                        report.warnings.extend(
+                            planner
+                                .overlaps(sample, now, OVERLAP_DAYS)
+                                .iter()
+                                .map(|o| format!("{o} (in the demo customers; tend check --overlaps looks at yours)")),
+                        );
+                    }
+                }
                 Err(problems) => report.problems.extend(problems),
             }
             // A throwaway key: checking must not create the real one.

@@ -212,6 +212,48 @@ pub fn customers(now: DateTime<Utc>) -> Vec<NumberedRow> {
     }))
 }
 
+/// The demo customers as the store would hold them, with their events, for
+/// checks that plan ahead without a store (`tend check`'s overlaps). A row
+/// the configuration's defaults make invalid is left out.
+pub fn sample(
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> Vec<(
+    crate::domain::customer::Customer,
+    crate::domain::plan::History,
+)> {
+    let Ok(defaults) = Defaults::from_settings(&settings.customers) else {
+        return Vec::new();
+    };
+    customers(now)
+        .into_iter()
+        .filter_map(|(_, row)| import::record::customer(row, &defaults).ok())
+        .map(|record| {
+            let history = crate::domain::plan::History {
+                events: EVENTS
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (who, _, _))| *who == record.id.as_str())
+                    .map(|(i, (_, name, ago))| crate::domain::plan::EventFact {
+                        key: format!("demo-event-{}", i + 1),
+                        name: (*name).to_owned(),
+                        occurred_at: now - Duration::hours(*ago),
+                    })
+                    .collect(),
+                ..Default::default()
+            };
+            let customer = crate::domain::customer::Customer {
+                record,
+                stage: None,
+                stage_entered_at: None,
+                created_at: now,
+                updated_at: now,
+            };
+            (customer, history)
+        })
+        .collect()
+}
+
 /// The demo events as import rows, dated relative to `now`.
 pub fn events(now: DateTime<Utc>) -> Vec<NumberedRow> {
     numbered(EVENTS.iter().enumerate().map(|(i, (customer, name, ago))| {

@@ -26,6 +26,7 @@
 //! - [`check`]: every validation a person can run before shipping an edit.
 //! - [`demo`]: the quick start's made-up customers, one for each shipped
 //!   playbook.
+//! - [`suggest`]: "did you mean …?" for a misspelt name in a file people edit.
 //! - [`cli`]: one module per command; `main.rs` only maps errors to exit codes.
 
 pub mod check;
@@ -46,6 +47,7 @@ pub mod playbooks;
 pub mod problem;
 pub mod render;
 pub mod store;
+pub mod suggest;
 pub mod telemetry;
 pub mod token;
 pub mod toml_source;

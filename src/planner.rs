@@ -172,12 +172,35 @@ impl Planner {
         })
     }
 
-    /// The send windows in force, for delivery to hold messages to.
+    /// Steps of different playbooks that would reach the same sampled
+    /// customers close together (within the cap's period) for the same
+    /// purpose, planning `days` ahead of `now`.
+    pub fn overlaps(
+        &self,
+        mut customers: Vec<(Customer, History)>,
+        now: DateTime<Utc>,
+        days: i64,
+    ) -> Vec<crate::domain::overlap::Overlap> {
+        // Stages as planning would have them, so `stage:NAME` steps count.
+        for (customer, history) in &mut customers {
+            self.update_stage(customer, history, now);
+        }
+        crate::domain::overlap::overlaps(&crate::domain::overlap::Sample {
+            customers: &customers,
+            playbooks: &self.playbooks,
+            window: self.windows.general(),
+            within: self.cap.1,
+            now,
+            until: now + chrono::Duration::days(days),
+        })
+    }
+
     /// The names of the playbooks planned from.
     pub fn playbook_names(&self) -> impl Iterator<Item = &str> {
         self.playbooks.iter().map(|p| p.name.as_str())
     }
 
+    /// The send windows in force, for delivery to hold messages to.
     pub fn windows(&self) -> &Windows {
         &self.windows
     }
@@ -193,6 +216,22 @@ impl Planner {
             .flat_map(|p| &p.steps)
             .find(|s| s.template == template)
             .map(|s| (s.category.as_str(), s.survey))
+    }
+
+    /// Every step that sends `template`, with its playbook.
+    pub fn steps_using<'a>(
+        &'a self,
+        template: &'a str,
+    ) -> impl Iterator<
+        Item = (
+            &'a crate::domain::playbook::Playbook,
+            &'a crate::domain::playbook::Step,
+        ),
+    > + 'a {
+        self.playbooks
+            .iter()
+            .flat_map(|p| p.steps.iter().map(move |s| (p, s)))
+            .filter(move |(_, s)| s.template == template)
     }
 
     /// One planning pass at `now`: every customer whose planning time has

@@ -45,10 +45,12 @@ pub fn load(settings: &Settings) -> Result<Catalog, Vec<Problem>> {
         .collect();
     let templates = PathBuf::from(&settings.paths.templates);
     let template_exists = |name: &str| crate::render::source::message_exists(&templates, name);
+    let template_names = crate::render::source::message_names(&templates);
     let known = Known {
         categories: &categories,
         stages: &stages,
         template_exists: &template_exists,
+        templates: &template_names,
         window: &settings.delivery.window,
     };
 

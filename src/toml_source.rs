@@ -62,7 +62,11 @@ pub fn structural_problems<T: DeserializeOwned>(file: &Path, text: &str) -> Vec<
             break;
         };
         let line = line_at(&text, span.start);
-        problems.push(Problem::new(file, Some(line), toml_message(&e)));
+        let message = match text.lines().nth(line - 1).and_then(quote_hint) {
+            Some(hint) => format!("{}; {hint}", toml_message(&e)),
+            None => toml_message(&e),
+        };
+        problems.push(Problem::new(file, Some(line), message));
         if !syntax_ok || !comment_out(&mut text, line) {
             break;
         }
@@ -84,16 +88,56 @@ fn comment_out(text: &mut String, line: usize) -> bool {
     }
 }
 
-/// toml's messages are precise but terse; add what to do.
+/// toml's messages are precise but terse; add what to do, and for a
+/// misspelt key the key that was meant.
 pub fn toml_message(e: &toml::de::Error) -> String {
     let message = e.message().trim().replace('\n', " ");
-    if message.starts_with("unknown field") {
-        format!("{message}; remove the key or fix its spelling")
-    } else if message.starts_with("unknown variant") {
-        format!("{message}; use one of the listed values")
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let typed = rest.split('`').next().unwrap_or_default();
+        let expected = expected_keys(&message);
+        match crate::suggest::closest(typed, expected.iter().map(String::as_str)) {
+            Some(key) => format!("unknown field `{typed}`; did you mean `{key}`?"),
+            None => format!("{message}; remove the key or fix its spelling"),
+        }
+    } else if let Some(rest) = message.strip_prefix("unknown variant `") {
+        let typed = rest.split('`').next().unwrap_or_default();
+        let expected = expected_keys(&message);
+        match crate::suggest::closest(typed, expected.iter().map(String::as_str)) {
+            Some(value) => {
+                format!("{typed:?} is not a value this key takes; did you mean {value:?}?")
+            }
+            None => format!("{message}; use one of the listed values"),
+        }
     } else {
         message
     }
+}
+
+/// The names serde lists after "expected" (`expected one of `a`, `b``).
+fn expected_keys(message: &str) -> Vec<String> {
+    let Some((_, list)) = message.split_once("expected") else {
+        return Vec::new();
+    };
+    list.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A line whose value opens with a single quote and holds more of them:
+/// a condition with text in single quotes inside a single-quoted TOML
+/// string, which TOML ends at the second quote.
+fn quote_hint(line: &str) -> Option<String> {
+    let (key, value) = line.split_once('=')?;
+    let value = value.trim_start();
+    let inner = value.strip_prefix('\'')?;
+    (!inner.starts_with("''") && inner.matches('\'').count() > 1).then(|| {
+        format!(
+            "a value in single quotes ends at its next single quote, so text inside it must use double quotes: {} = 'customer.plan == \"pro\"'",
+            key.trim()
+        )
+    })
 }
 
 #[cfg(test)]

@@ -493,7 +493,7 @@ fn a_template_must_be_inside_the_templates_folder(p: &Project) {
         .stderr();
     assert!(
         err.contains(&format!(
-            "the template \"incidents/outge\" does not exist: there is no {}",
+            "the template \"incidents/outge\" does not exist (did you mean `incidents/outage`?): there is no {}",
             folder.join("incidents/outge.md.hbs").display()
         )),
         "{err}"

@@ -28,6 +28,7 @@ fn playbook(text: &str) -> Playbook {
         categories: &categories,
         stages: &stages,
         template_exists: &|_| true,
+        templates: &[],
         window: &WindowSpec::default(),
     };
     parse(Path::new("test.toml"), text, &known).unwrap_or_else(|p| panic!("{p:?}"))

@@ -70,6 +70,7 @@ fn known_parse(text: &str) -> Result<tend::domain::playbook::Playbook, Vec<Strin
         categories: &categories,
         stages: &stages,
         template_exists: &exists,
+        templates: &[],
         window: &WindowSpec::default(),
     };
     parse(Path::new("config/playbooks/onboarding.toml"), text, &known)

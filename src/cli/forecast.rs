@@ -1,5 +1,5 @@
-//! `tend forecast [--days N] [--now T] [--customer ID]`: what will be sent,
-//! from the planner's own code path, writing nothing.
+//! `tend forecast [--days N] [--now T] [--customer ID] [--playbook NAME]`:
+//! what will be sent, from the planner's own code path, writing nothing.
 
 use std::process::ExitCode;
 
@@ -9,14 +9,14 @@ use super::table::{Format, print_json, print_table_in};
 use crate::clock::Clock;
 use crate::config::{ConfigPath, Env};
 use crate::domain::customer::CustomerId;
-use crate::planner::Forecasting;
+use crate::planner::{ForecastRow, Forecasting};
 use crate::render::{Letter, Renderer};
 use crate::store::Store;
 
 #[derive(Debug, clap::Args)]
 pub struct ForecastArgs {
-    /// How many days ahead to look
-    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=366))]
+    /// How many days ahead to look (up to three years)
+    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_DAYS)))]
     pub days: u32,
     /// Forecast as of this time (RFC 3339) [default: now]
     #[arg(long, value_parser = super::parse_now)]
@@ -24,9 +24,15 @@ pub struct ForecastArgs {
     /// Only this customer
     #[arg(long, value_parser = CustomerId::parse)]
     pub customer: Option<CustomerId>,
+    /// Only this playbook's messages
+    #[arg(long)]
+    pub playbook: Option<String>,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
+
+/// The longest horizon: a yearly renewal step three renewals ahead.
+const MAX_DAYS: u32 = 3 * 366;
 
 pub async fn run(path: &ConfigPath, env: &Env, args: ForecastArgs) -> anyhow::Result<ExitCode> {
     let (_, (planner, renderer), store) = super::load_while_connecting(path, env, |loaded| {
@@ -65,11 +71,45 @@ pub async fn run(path: &ConfigPath, env: &Env, args: ForecastArgs) -> anyhow::Re
         };
         renderer.render(f.template, &letter).ok().map(|r| r.subject)
     };
+    if let Some(name) = &args.playbook
+        && !planner.playbook_names().any(|p| p == name)
+    {
+        store.close().await;
+        let names: Vec<&str> = planner.playbook_names().collect();
+        anyhow::bail!(
+            "no playbook is named {name:?}{}; the playbooks are: {}",
+            crate::suggest::did_you_mean(name, names.iter().copied()),
+            names.join(", ")
+        );
+    }
+    let of_playbook = |rows: Vec<ForecastRow>| -> Vec<ForecastRow> {
+        rows.into_iter()
+            .filter(|r| args.playbook.as_ref().is_none_or(|p| *p == r.playbook))
+            .collect()
+    };
     let rows = planner
         .forecast(&store, now, until, args.customer.as_ref(), subject)
-        .await;
+        .await
+        .map(of_playbook);
+    // Nothing in the window: look as far as a forecast may, for the next
+    // message, so "nothing" comes with when something will be.
+    let next = match &rows {
+        Ok(rows) if rows.is_empty() && args.days < MAX_DAYS => planner
+            .forecast(
+                &store,
+                now,
+                now + Duration::days(i64::from(MAX_DAYS)),
+                args.customer.as_ref(),
+                |_| None,
+            )
+            .await
+            .map(of_playbook)
+            .map(|later| later.into_iter().min_by_key(|r| r.at)),
+        _ => Ok(None),
+    };
     store.close().await;
     let rows = rows?;
+    let next = next?;
     match args.format {
         Format::Json => print_json(&rows)?,
         Format::Table => {
@@ -110,9 +150,28 @@ pub async fn run(path: &ConfigPath, env: &Env, args: ForecastArgs) -> anyhow::Re
                 ],
             )?;
             if rows.is_empty() {
-                println!("nothing would go out in the next {} day(s)", args.days);
+                println!("{}", nothing_until(args.days, now, next.as_ref()));
             }
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What an empty forecast says: nothing in the window, and when the next
+/// message goes with the horizon that would show it.
+fn nothing_until(days: u32, now: DateTime<Utc>, next: Option<&ForecastRow>) -> String {
+    let nothing = format!("nothing would go out in the next {days} day(s)");
+    match next {
+        Some(r) => {
+            let ahead = (r.at - now).num_days() + 1;
+            format!(
+                "{nothing}; the next is {}/{} to {} on {}; tend forecast --days {ahead} shows it",
+                r.playbook,
+                r.step,
+                r.customer_id,
+                r.at.format("%a %Y-%m-%d %H:%M UTC")
+            )
+        }
+        None => format!("{nothing}, nor in the {MAX_DAYS} days a forecast can look ahead"),
+    }
 }

@@ -49,7 +49,12 @@ pub enum Command {
     /// Run the daemon.
     Run,
     /// Validate config, playbooks and templates; list every problem as file:line: message.
-    Check,
+    Check {
+        /// Also list every pair of steps of different playbooks that would reach
+        /// the same customers (a sample of the store's) close together
+        #[arg(long)]
+        overlaps: bool,
+    },
     /// Print the configuration in force (file and environment layered) as TOML, secrets masked.
     Config,
     /// Apply database migrations.
@@ -109,7 +114,8 @@ pub async fn run(cli: Cli, env: Env) -> anyhow::Result<ExitCode> {
         },
     };
     match cli.command {
-        Command::Check => Ok(check::run(&path, &env)),
+        Command::Check { overlaps: false } => Ok(check::run(&path, &env)),
+        Command::Check { overlaps: true } => check::run_with_overlaps(&path, &env).await,
         Command::Config => effective::run(&path, &env),
         Command::Migrate => migrate::run(&path, &env).await,
         Command::Run => run::run(&path, &env).await,

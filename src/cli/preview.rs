@@ -1,4 +1,4 @@
-//! `tend preview TEMPLATE --customer ID [--now T] [--format text|html|eml]`:
+//! `tend preview TEMPLATE --customer ID [--now T] [--format text|html|eml] [--force]`:
 //! one template rendered for one stored customer, exactly as delivery would
 //! render it, sending nothing and writing nothing.
 
@@ -11,6 +11,7 @@ use crate::config::{ConfigPath, Env};
 use crate::deliver::Draft;
 use crate::domain::customer::CustomerId;
 use crate::domain::message::Notice;
+use crate::domain::reach::exclusion;
 use crate::store::Store;
 
 #[derive(Debug, Clone, Copy, Default, clap::ValueEnum)]
@@ -36,6 +37,9 @@ pub struct PreviewArgs {
     pub now: Option<DateTime<Utc>>,
     #[arg(long, value_enum, default_value_t)]
     pub format: PreviewFormat,
+    /// Render it even for a customer no step using the template would reach
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub async fn run(path: &ConfigPath, env: &Env, args: PreviewArgs) -> anyhow::Result<ExitCode> {
@@ -43,6 +47,9 @@ pub async fn run(path: &ConfigPath, env: &Env, args: PreviewArgs) -> anyhow::Res
         super::load_while_connecting(path, env, crate::engine::planner_and_deliverer).await?;
     let name = args.template.trim_end_matches(".md.hbs");
     let customer = store.customer(&args.customer).await;
+    let history = store
+        .planning_history(std::slice::from_ref(&args.customer))
+        .await;
     store.close().await;
     let Some(customer) = customer? else {
         anyhow::bail!(
@@ -51,6 +58,29 @@ pub async fn run(path: &ConfigPath, env: &Env, args: PreviewArgs) -> anyhow::Res
         );
     };
     let now = Clock::from_flag(args.now).now();
+    let history = history?.remove(&args.customer).unwrap_or_default();
+    // A customer no step using the template can reach would never get it:
+    // say why, rather than fail on what the template reads.
+    let exclusions: Vec<_> = planner
+        .steps_using(name)
+        .map(|(playbook, step)| exclusion(playbook, step, &customer, &history, now))
+        .collect();
+    if !exclusions.is_empty() && exclusions.iter().all(Option::is_some) {
+        let why: Vec<String> = exclusions
+            .iter()
+            .flatten()
+            .map(ToString::to_string)
+            .collect();
+        let who = format!(
+            "customer {} would not get {name}: {}",
+            customer.record.id.as_str(),
+            why.join("; and ")
+        );
+        if !args.force {
+            anyhow::bail!("{who}; add --force to preview it for them anyway");
+        }
+        eprintln!("note: {who}; shown anyway (--force)");
+    }
     let (category, survey) = planner.step_using(name).unwrap_or(("preview", None));
     let id = uuid::Uuid::now_v7();
     let message_id = format!("{}@preview.invalid", id.simple());

@@ -8,6 +8,7 @@
 //! A missing date (`days_since(customer.renewal_at)` for a customer without
 //! one) is an evaluation error, which callers treat as "does not hold".
 
+mod explain;
 mod guard;
 
 use std::collections::HashSet;
@@ -160,8 +161,8 @@ struct Parsed {
 
 /// Why a condition's text was refused.
 enum Refusal {
-    /// What CEL says about the text.
-    Syntax(String),
+    /// What CEL's parser says about the text, place by place.
+    Syntax(Vec<explain::ParserError>),
     Limit(LimitError),
 }
 
@@ -182,7 +183,18 @@ fn parse(source: &str) -> Result<Result<Parsed, Refusal>, String> {
                 }),
                 Err(limit) => Err(Refusal::Limit(limit)),
             },
-            Err(e) => Err(Refusal::Syntax(e.to_string())),
+            // Fields only: formatting these errors is what panicked.
+            Err(e) => Err(Refusal::Syntax(
+                e.errors
+                    .iter()
+                    .map(|e| explain::ParserError {
+                        line: usize::try_from(e.pos.0).unwrap_or(1).max(1),
+                        // CEL counts columns from 1.
+                        column: usize::try_from(e.pos.1 - 1).unwrap_or(0),
+                        message: e.msg.clone(),
+                    })
+                    .collect(),
+            )),
         })
         .map_err(|_| PARSER_FAILED.to_owned())
     })?
@@ -221,6 +233,8 @@ pub struct ConditionError {
     /// A guard stopped the evaluation (customer data over a limit, or a
     /// fault in the evaluator): unlike a missing attribute, worth a log line.
     pub guarded: bool,
+    /// The name CEL did not know (a misspelt function, text without quotes).
+    pub undeclared: Option<String>,
 }
 
 impl ConditionError {
@@ -229,6 +243,7 @@ impl ConditionError {
             message,
             missing_key: false,
             guarded: false,
+            undeclared: None,
         }
     }
 
@@ -265,16 +280,68 @@ impl Condition {
                 source: source.to_owned(),
                 program: Arc::new(program),
             }),
-            Err(Refusal::Syntax(e)) => Err(format!(
-                "the condition {source:?} does not parse: {}",
-                e.trim().replace('\n', " ")
-            )),
+            Err(Refusal::Syntax(errors)) => {
+                let slips = explain::slips(source);
+                let mut mistakes = explain::parser_mistakes(source, &errors, &slips);
+                mistakes.extend(slips);
+                Err(explain::render(
+                    source,
+                    "the condition does not parse:",
+                    mistakes,
+                ))
+            }
             Err(Refusal::Limit(e)) => Err(e.to_string()),
         }
     }
 
     pub fn source(&self) -> &str {
         &self.source
+    }
+
+    /// The customer's values this condition reads, as a person reads them
+    /// (`customer.plan` → `"free"`, an unset date → `not set`): what a
+    /// preview shows beside a condition that keeps a customer out.
+    pub fn seen(&self, customer: &Customer) -> Vec<(String, String)> {
+        if self.reads.fields == EVERY_FIELD {
+            return Vec::new();
+        }
+        let r = &customer.record;
+        let quoted = |s: &str| format!("{s:?}");
+        let at = |t: Option<DateTime<Utc>>| {
+            t.map_or("not set".to_owned(), |t| {
+                t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            })
+        };
+        fields()
+            .filter(|f| self.reads.reads_field(f))
+            .map(|name| {
+                let value = match name {
+                    "id" => quoted(r.id.as_str()),
+                    "email" => quoted(r.email.as_str()),
+                    "name" => quoted(&r.name),
+                    "first_name" => quoted(r.first_name()),
+                    "timezone" => quoted(r.timezone.name()),
+                    "locale" => quoted(&r.locale),
+                    "plan" => quoted(&r.plan),
+                    "signup_at" => at(r.signup_at),
+                    "renewal_at" => at(r.renewal_at),
+                    "last_seen_at" => at(r.last_seen_at),
+                    "health" => r.health.map_or("not set".to_owned(), |h| h.to_string()),
+                    "stage" => customer
+                        .stage
+                        .as_deref()
+                        .map_or("no stage".to_owned(), quoted),
+                    _ => {
+                        let mut json = serde_json::to_string(&r.attributes).unwrap_or_default();
+                        if json.chars().count() > 200 {
+                            json = json.chars().take(200).collect::<String>() + "…";
+                        }
+                        json
+                    }
+                };
+                (format!("customer.{name}"), value)
+            })
+            .collect()
     }
 
     /// What of a customer the condition reads.
@@ -329,6 +396,10 @@ impl Condition {
             ))),
             Ok(Err(e)) => Err(ConditionError {
                 missing_key: matches!(e, ExecutionError::NoSuchKey(_)),
+                undeclared: match &e {
+                    ExecutionError::UndeclaredReference(name) => Some(name.to_string()),
+                    _ => None,
+                },
                 message: format!("the condition {:?} cannot be evaluated: {e}", self.source),
                 guarded: false,
             }),
@@ -516,15 +587,69 @@ impl Scope {
 /// Compiles `source` and evaluates it against a sample customer with every
 /// field set, as `tend check` does: a condition that cannot be evaluated for
 /// reasons other than an attribute the sample lacks is a mistake.
+///
+/// Every mistake found is reported, each under a picture of where it is:
+/// fields of `customer` that do not exist, misspelt functions, and words
+/// that are not names (usually text without quotes).
 pub fn compile_checked(source: &str) -> Result<Condition, String> {
-    if let Some(field) = unknown_customer_field(source) {
-        return Err(format!(
-            "customer.{field} is not a customer field; use one of {}, {} (custom data is under customer.attributes)",
-            RECORD_FIELDS.join(", "),
-            DERIVED_FIELDS.join(", ")
+    let mut mistakes: Vec<explain::Mistake> = unknown_customer_fields(source)
+        .into_iter()
+        .map(|(at, field)| {
+            let known: Vec<&str> = fields().collect();
+            let reason = match crate::suggest::closest(&field, known.iter().copied()) {
+                Some(near) => format!("customer.{field} is not a customer field; did you mean customer.{near}?"),
+                None => format!(
+                    "customer.{field} is not a customer field; use one of {} (custom data is under customer.attributes)",
+                    known.join(", ")
+                ),
+            };
+            explain::Mistake {
+                at,
+                width: field.chars().count().max(1),
+                reason,
+            }
+        })
+        .collect();
+    let condition = match Condition::compile(source) {
+        Ok(condition) => condition,
+        Err(e) if mistakes.is_empty() => return Err(e),
+        Err(_) => {
+            return Err(explain::render(
+                source,
+                "the condition has mistakes:",
+                mistakes,
+            ));
+        }
+    };
+    let references = condition.program.references();
+    let bound = bound_variables(source);
+    for name in references.variables() {
+        if !VARIABLES.contains(&name) && !bound.iter().any(|b| b == name) {
+            mistakes.extend(explain::unknown_name(
+                source,
+                name,
+                explain::Unknown::Word { known: VARIABLES },
+            ));
+        }
+    }
+    for name in references.functions() {
+        let misspelt = !FUNCTIONS.contains(&name)
+            && crate::suggest::closest(name, FUNCTIONS.iter().copied()).is_some();
+        if misspelt {
+            mistakes.extend(explain::unknown_name(
+                source,
+                name,
+                explain::Unknown::Function { known: FUNCTIONS },
+            ));
+        }
+    }
+    if !mistakes.is_empty() {
+        return Err(explain::render(
+            source,
+            "the condition has mistakes:",
+            mistakes,
         ));
     }
-    let condition = Condition::compile(source)?;
     let now = DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::days(20_000);
     let sample = Customer::sample(now);
     let facts = Facts {
@@ -536,8 +661,56 @@ pub fn compile_checked(source: &str) -> Result<Condition, String> {
     match condition.holds(&facts) {
         Ok(_) => Ok(condition),
         Err(e) if e.missing_key => Ok(condition),
-        Err(e) => Err(e.message),
+        Err(e) => match &e.undeclared {
+            // A name CEL does not know when it runs: a function that is
+            // not one (CEL's own are many, so only now is it known).
+            Some(name) => {
+                let kind = if is_called(source, name) {
+                    explain::Unknown::Function { known: FUNCTIONS }
+                } else {
+                    explain::Unknown::Word { known: VARIABLES }
+                };
+                match explain::unknown_name(source, name, kind) {
+                    Some(m) => Err(explain::render(
+                        source,
+                        "the condition has a mistake:",
+                        vec![m],
+                    )),
+                    None => Err(e.message),
+                }
+            }
+            None => Err(e.message),
+        },
     }
+}
+
+/// The variables conditions see.
+const VARIABLES: &[&str] = &["customer", "now"];
+
+/// Names a list macro binds (`tags.exists(t, t == "vip")` binds `t`).
+fn bound_variables(source: &str) -> Vec<String> {
+    let mut bound = Vec::new();
+    for mac in ["exists_one(", "exists(", "all(", "map(", "filter("] {
+        let mut rest = source;
+        while let Some(at) = rest.find(mac) {
+            rest = &rest[at + mac.len()..];
+            let name: String = rest
+                .trim_start()
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            if !name.is_empty() {
+                bound.push(name);
+            }
+        }
+    }
+    bound
+}
+
+/// Whether `name` is followed by `(` where it stands in `source`.
+fn is_called(source: &str, name: &str) -> bool {
+    explain::find_word(source, name)
+        .is_some_and(|(at, _)| source[at + name.len()..].trim_start().starts_with('('))
 }
 
 /// What tend derives and conditions can read beside the record's fields.
@@ -547,25 +720,30 @@ fn is_customer_field(name: &str) -> bool {
     fields().any(|f| f == name)
 }
 
-/// The first `customer.NAME` in `source` that is not a customer field: CEL
-/// would only say "no such key" when it runs, and only for some customers.
-pub fn unknown_customer_field(source: &str) -> Option<String> {
-    let mut rest = source;
-    while let Some(at) = rest.find("customer.") {
-        let before = rest[..at].chars().next_back();
-        rest = &rest[at + "customer.".len()..];
-        if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.') {
+/// Every `customer.NAME` in `source` that is not a customer field, with the
+/// offset of NAME: CEL would only say "no such key" when it runs, and only
+/// for some customers.
+pub fn unknown_customer_fields(source: &str) -> Vec<(usize, String)> {
+    let mut found = Vec::new();
+    let mut from = 0;
+    while let Some(at) = source[from..].find("customer.") {
+        let start = from + at;
+        from = start + "customer.".len();
+        let before = source[..start].chars().next_back();
+        if before
+            .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.' || c == '"' || c == '\'')
+        {
             continue;
         }
-        let field: String = rest
+        let field: String = source[from..]
             .chars()
             .take_while(|c| c.is_alphanumeric() || *c == '_')
             .collect();
-        if !is_customer_field(&field) {
-            return Some(field);
+        if !is_customer_field(&field) && !found.iter().any(|(_, f)| *f == field) {
+            found.push((from, field));
         }
     }
-    None
+    found
 }
 
 /// CEL's standard library, built once: building it declares hundreds of

@@ -104,6 +104,8 @@ pub struct Known<'a> {
     pub stages: &'a HashSet<String>,
     /// Whether `templates/NAME.md.hbs` (or a built-in of that name) exists.
     pub template_exists: &'a dyn Fn(&str) -> bool,
+    /// Every message template's name, for suggesting the one meant.
+    pub templates: &'a [String],
     /// `delivery.window`: a playbook's window takes the keys it leaves out
     /// from there.
     pub window: &'a WindowSpec,
@@ -232,7 +234,11 @@ pub fn parse(file: &Path, text: &str, known: &Known<'_>) -> Result<Playbook, Vec
             problem(
                 &key("template"),
                 format!(
-                    "template {template:?} does not exist: create templates/{template}.md.hbs or fix the name"
+                    "template {template:?} does not exist{}: create templates/{template}.md.hbs or fix the name",
+                    crate::suggest::did_you_mean(
+                        &template,
+                        known.templates.iter().map(String::as_str)
+                    )
                 ),
             );
         }
@@ -389,7 +395,8 @@ fn check_category(
         problem(
             key,
             format!(
-                "category {name:?} is not declared in tend.toml; declared: {} (add a [[category]] or fix the name)",
+                "category {name:?} is not declared in tend.toml{}; declared: {} (add a [[category]] or fix the name)",
+                crate::suggest::did_you_mean(name, known.categories.iter().map(String::as_str)),
                 sorted(known.categories)
             ),
         );

@@ -161,6 +161,31 @@ pub fn build(parts: Parts) -> Value {
     Value::Object(root)
 }
 
+/// Every dotted path a template can read in `data` (`customer.renewal_at`,
+/// `links.unsubscribe`), for suggesting the one a misspelt path meant.
+/// Customer attributes are the customer's own, so they are left out.
+pub fn paths(data: &Value) -> Vec<String> {
+    fn walk(prefix: &str, value: &Value, out: &mut Vec<String>) {
+        let Value::Object(map) = value else { return };
+        for (key, child) in map {
+            let path = if prefix.is_empty() {
+                key.clone()
+            } else {
+                format!("{prefix}.{key}")
+            };
+            if path == "customer.attributes" || path.matches('.').count() > 3 {
+                out.push(path);
+                continue;
+            }
+            walk(&path, child, out);
+            out.push(path);
+        }
+    }
+    let mut out = Vec::new();
+    walk("", data, &mut out);
+    out
+}
+
 /// The `incident` a notice shows, for samples (`tend check`, previews).
 pub fn sample_incident() -> Value {
     json!({

@@ -26,6 +26,7 @@ use crate::config::Settings;
 use crate::domain::customer::Customer;
 use crate::domain::playbook::Survey;
 use crate::problem::Problem;
+use crate::suggest;
 use crate::token::{Purpose, Signer};
 
 pub use source::Origin;
@@ -273,6 +274,7 @@ impl Renderer {
         name: &str,
         e: &handlebars::RenderError,
         src: &source::Source,
+        data: &Value,
     ) -> RenderError {
         let line = e.line_no.map(|n| src.line(n)).or(Some(src.first_line));
         let origin = match e.template_name.as_deref() {
@@ -283,7 +285,7 @@ impl Renderer {
         };
         RenderError {
             template: name.to_owned(),
-            problem: Problem::new(&origin, line, explain(e)),
+            problem: Problem::new(&origin, line, self.explain(e, data)),
         }
     }
 
@@ -321,7 +323,7 @@ impl Renderer {
                         text: String::new(),
                         first_line: message.front_lines.get("question").copied().unwrap_or(1),
                     };
-                    self.failure(name, &e, &at)
+                    self.failure(name, &e, &at, ctx)
                 }),
             None => Ok(context::default_question(survey, &self.product)),
         }
@@ -334,7 +336,10 @@ impl Renderer {
         letter: &Letter<'_>,
         customer: Value,
     ) -> Result<Rendered, RenderError> {
-        let fail = |e: handlebars::RenderError, src: &source::Source| self.failure(name, &e, src);
+        let fail =
+            |e: handlebars::RenderError, src: &source::Source, context: &handlebars::Context| {
+                self.failure(name, &e, src, context.data())
+            };
         let front_source = |key: &str| source::Source {
             origin: message.body.origin.clone(),
             text: String::new(),
@@ -352,15 +357,15 @@ impl Renderer {
         let subject = self
             .plain
             .render_with_context(&format!("{name}#subject"), &context)
-            .map_err(|e| fail(e, &front_source("subject")))?;
+            .map_err(|e| fail(e, &front_source("subject"), &context))?;
         let preheader = self
             .plain
             .render_with_context(&format!("{name}#preheader"), &context)
-            .map_err(|e| fail(e, &front_source("preheader")))?;
+            .map_err(|e| fail(e, &front_source("preheader"), &context))?;
         let body = self
             .markdown
             .render_with_context(name, &context)
-            .map_err(|e| fail(e, &message.body))?;
+            .map_err(|e| fail(e, &message.body, &context))?;
         let track = |url: &str| -> String {
             let tracked = (url.starts_with("https://") || url.starts_with("http://"))
                 && !url.starts_with(&self.public_url);
@@ -376,11 +381,11 @@ impl Renderer {
                 let html = self
                     .html
                     .render_with_context(SURVEY, &context)
-                    .map_err(|e| fail(e, &self.sources.partials[SURVEY]))?;
+                    .map_err(|e| fail(e, &self.sources.partials[SURVEY], &context))?;
                 let text = self
                     .plain
                     .render_with_context(SURVEY_TEXT, &context)
-                    .map_err(|e| fail(e, &self.sources.partials[SURVEY_TEXT]))?;
+                    .map_err(|e| fail(e, &self.sources.partials[SURVEY_TEXT], &context))?;
                 Some((html, text))
             }
             _ => None,
@@ -400,7 +405,7 @@ impl Renderer {
             &self
                 .plain
                 .render_with_context("footer.txt", &context)
-                .map_err(|e| fail(e, &message.body))?,
+                .map_err(|e| fail(e, &message.body, &context))?,
         );
         let layout = message.front.layout.as_deref().unwrap_or(DEFAULT_LAYOUT);
         let layout_source = &self.sources.layouts[layout];
@@ -412,7 +417,7 @@ impl Renderer {
         let html = self
             .html
             .render_with_context(&layout_key(layout), &context)
-            .map_err(|e| fail(e, layout_source))?;
+            .map_err(|e| fail(e, layout_source, &context))?;
         Ok(Rendered {
             subject: one_line(&subject),
             preheader: one_line(&preheader),
@@ -464,30 +469,70 @@ fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// A person's sentence for a Handlebars render error.
-fn explain(e: &handlebars::RenderError) -> String {
-    match e.reason() {
-        RenderErrorReason::MissingVariable(Some(path)) => {
-            if path.starts_with("customer.attributes.") {
+impl Renderer {
+    /// A person's sentence for a Handlebars render error, with the name
+    /// that was probably meant when one is close (`customer.renewl_at`).
+    fn explain(&self, e: &handlebars::RenderError, data: &Value) -> String {
+        match e.reason() {
+            RenderErrorReason::MissingVariable(Some(path)) => {
+                if path.starts_with("customer.attributes.") {
+                    format!(
+                        "{{{{{path}}}}} is missing for this customer; guard it with {{{{#if {path}}}}} or give a fallback: {{{{default {path} \"…\"}}}}"
+                    )
+                } else {
+                    let paths = context::paths(data);
+                    match suggest::closest(path, paths.iter().map(String::as_str)) {
+                        Some(near) => format!(
+                            "{{{{{path}}}}} is not a variable templates can use; did you mean {{{{{near}}}}}?"
+                        ),
+                        None => format!(
+                            "{{{{{path}}}}} is not a variable templates can use; check the spelling (available: customer.*, company.*, links.unsubscribe, links.preferences, links.view, survey, incident in notices, now)"
+                        ),
+                    }
+                }
+            }
+            RenderErrorReason::MissingVariable(None) => {
+                "a variable used here does not exist; check the spelling".into()
+            }
+            RenderErrorReason::PartialNotFound(name) => {
+                let partials: Vec<&str> =
+                    self.sources.partials.keys().map(String::as_str).collect();
                 format!(
-                    "{{{{{path}}}}} is missing for this customer; guard it with {{{{#if {path}}}}} or give a fallback: {{{{default {path} \"…\"}}}}"
-                )
-            } else {
-                format!(
-                    "{{{{{path}}}}} is not a variable templates can use; check the spelling (available: customer.*, company.*, links.unsubscribe, links.preferences, links.view, survey, incident in notices, now)"
+                    "partial {name:?} does not exist{}; create templates/partials/{name}.hbs or use one of: {}",
+                    suggest::did_you_mean(name, partials.iter().copied()),
+                    partials.join(", ")
                 )
             }
+            RenderErrorReason::HelperNotFound(name) => format!(
+                "{name:?} is not a helper{}; use date, days_since, days_until, pluralize or default (and #if, #unless, #each, #with for blocks)",
+                suggest::did_you_mean(name, HELPERS.iter().copied())
+            ),
+            RenderErrorReason::Other(message) => message.clone(),
+            other => other.to_string(),
         }
-        RenderErrorReason::MissingVariable(None) => {
-            "a variable used here does not exist; check the spelling".into()
-        }
-        RenderErrorReason::PartialNotFound(name) => format!(
-            "partial {name:?} does not exist; create templates/partials/{name}.hbs or use one of the built-in ones (survey, footer)"
-        ),
-        RenderErrorReason::HelperNotFound(name) => format!(
-            "{name:?} is not a helper; use date, days_since, days_until, pluralize or default"
-        ),
-        RenderErrorReason::Other(message) => message.clone(),
-        other => other.to_string(),
     }
 }
+
+/// Every helper a template may call, tend's and Handlebars' own.
+const HELPERS: &[&str] = &[
+    "date",
+    "days_since",
+    "days_until",
+    "pluralize",
+    "default",
+    "if",
+    "unless",
+    "each",
+    "with",
+    "lookup",
+    "eq",
+    "ne",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "and",
+    "or",
+    "not",
+    "len",
+];

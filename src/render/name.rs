@@ -5,7 +5,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use super::source::{MESSAGE_SUFFIX, built_in_message_names, message_files};
+use super::source::{MESSAGE_SUFFIX, built_in_message_names};
 
 /// The most template names an error lists before it says how many more.
 const LISTED: usize = 20;
@@ -30,7 +30,8 @@ pub enum TemplateNameError {
         folder: PathBuf,
     },
     #[error(
-        "the template {name:?} does not exist: there is no {} and no built-in template of that name; create it, or name one of the templates: {}",
+        "the template {name:?} does not exist{}: there is no {} and no built-in template of that name; create it, or name one of the templates: {}",
+        crate::suggest::did_you_mean(name, known.iter().map(String::as_str)),
         file.display(),
         listed(known)
     )]
@@ -98,16 +99,10 @@ pub fn find(dir: &Path, name: &str) -> Result<(), TemplateNameError> {
     if built_in_message_names().any(|n| n == name) {
         return Ok(());
     }
-    let mut known: Vec<String> = built_in_message_names()
-        .map(str::to_owned)
-        .chain(message_files(dir))
-        .collect();
-    known.sort();
-    known.dedup();
     Err(TemplateNameError::Missing {
         name: name.to_owned(),
         file,
-        known,
+        known: super::source::message_names(dir),
     })
 }
 

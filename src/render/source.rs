@@ -160,6 +160,18 @@ pub fn message_exists(dir: &Path, name: &str) -> bool {
     super::name::find(dir, name).is_ok()
 }
 
+/// Every message template's name, built-in ones and those under `dir`,
+/// sorted: for messages that list them or suggest one.
+pub fn message_names(dir: &Path) -> Vec<String> {
+    let mut known: Vec<String> = built_in_message_names()
+        .map(str::to_owned)
+        .chain(message_files(dir))
+        .collect();
+    known.sort();
+    known.dedup();
+    known
+}
+
 /// The names of the built-in message templates.
 pub(super) fn built_in_message_names() -> impl Iterator<Item = &'static str> {
     BUILT_IN_MESSAGES.iter().map(|(name, _)| *name)
@@ -295,7 +307,8 @@ pub fn read(dir: &Path, required: bool) -> (Sources, Vec<Problem>) {
                 &message.body.origin.path(),
                 message.front_lines.get("layout").copied(),
                 format!(
-                    "template {name}: layout {layout:?} does not exist; create templates/layouts/{layout}.hbs or use one of: {}",
+                    "template {name}: layout {layout:?} does not exist{}; create templates/layouts/{layout}.hbs or use one of: {}",
+                    crate::suggest::did_you_mean(layout, sources.layouts.keys().map(String::as_str)),
                     sources.layouts.keys().cloned().collect::<Vec<_>>().join(", ")
                 ),
             ));
