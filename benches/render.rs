@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use tend::config::Settings;
-use tend::deliver::compose::{Addressing, compose};
+use tend::deliver::mime::{Addressing, compose};
 use tend::domain::customer::Customer;
 use tend::domain::playbook::Survey;
 use tend::render::{Letter, Renderer};

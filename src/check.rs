@@ -55,10 +55,10 @@ pub fn check(path: &ConfigPath, env: &Env) -> CheckReport {
                     .map(|(_, message)| message),
             );
             if let Some(dkim) = &loaded.settings.mail.dkim
-                && let Ok(key) = crate::deliver::dkim::Key::load(dkim)
+                && let Ok(key) = crate::config::dkim::Key::load(dkim)
             {
                 report.records.push(txt_record(
-                    &crate::deliver::dkim::record_name(dkim),
+                    &crate::config::dkim::record_name(dkim),
                     &key.record(),
                 ));
             }

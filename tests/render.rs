@@ -414,7 +414,8 @@ fn survey_answers_are_buttons_in_html_and_one_line_each_in_text() {
             .unwrap_or_else(|| panic!("{survey:?}: no answer link in\n{}", out.text));
         // Text: the question, then one answer a line (label, meaning at
         // the ends, link), then the rest of the body.
-        let lines: Vec<String> = tend::render::context::answers(survey)
+        let lines: Vec<String> = survey
+            .answers()
             .into_iter()
             .map(|(value, label)| {
                 let meaning = match ends {
@@ -474,7 +475,7 @@ fn survey_answers_are_buttons_in_html_and_one_line_each_in_text() {
 }
 
 fn question(survey: Survey) -> String {
-    tend::render::context::default_question(survey, "Acme Cloud")
+    survey.default_question("Acme Cloud")
 }
 
 #[test]

@@ -339,10 +339,7 @@ async fn the_answer_page_asks_the_mails_question_on_postgres() {
             ("nps", NPS_QUESTION.to_owned(), "7"),
             (
                 "yesno",
-                tend::render::context::default_question(
-                    tend::domain::playbook::Survey::Yesno,
-                    "Acme Cloud",
-                ),
+                tend::domain::survey::Survey::Yesno.default_question("Acme Cloud"),
                 "no",
             ),
         ] {

@@ -106,7 +106,8 @@ pub(crate) async fn showcase(
         view: link(Purpose::View, &now.timestamp().to_string()),
         // The scale's last answer: the best on NPS, CSAT and CES.
         answer: message.survey.map(|survey| {
-            let top = crate::render::context::answers(survey)
+            let top = survey
+                .answers()
                 .last()
                 .map(|(v, _)| v.clone())
                 .unwrap_or_default();

@@ -9,7 +9,7 @@ pub fn run(path: &ConfigPath, env: &Env) -> anyhow::Result<ExitCode> {
     let loaded = super::load(path, env, "warn")?;
     let mut settings = loaded.settings;
     // A PostgreSQL URL may carry a password; show it as the logs do.
-    if let Ok(url) = crate::store::DatabaseUrl::parse(&settings.database.url) {
+    if let Ok(url) = crate::config::database_url::DatabaseUrl::parse(&settings.database.url) {
         settings.database.url = url.shown().to_owned();
     }
     let from = match &loaded.file {

@@ -3,6 +3,8 @@
 //! with every problem named by file and line. The only module that reads
 //! the process environment.
 
+pub mod database_url;
+pub mod dkim;
 pub mod secret;
 pub mod settings;
 mod validate;

@@ -304,6 +304,13 @@ impl Default for Customers {
     }
 }
 
+/// The most messages committed `sending` together, then sent and recorded
+/// together. A chunk is `delivery.concurrency` messages up to this: as many
+/// as the transport takes at once, so what is marked `sending` is what is
+/// about to be sent, and a crash leaves at most three chunks `unknown`;
+/// large enough at high concurrency that the store's commits are few.
+pub const MOST_AT_ONCE: usize = 128;
+
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Delivery {
@@ -424,19 +431,7 @@ impl Default for Schedule {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Category {
-    pub name: String,
-    #[serde(default)]
-    pub description: String,
-    #[serde(default = "yes")]
-    pub unsubscribable: bool,
-}
-
-fn yes() -> bool {
-    true
-}
+pub use crate::domain::preference::Category;
 
 fn default_categories() -> Vec<Category> {
     [

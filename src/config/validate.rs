@@ -27,7 +27,7 @@ pub fn validate(s: &Settings) -> Found {
             "company.postal_address is empty; every footer must carry the company's postal address (CAN-SPAM)".into(),
         );
     }
-    if let Err(e) = crate::store::DatabaseUrl::parse(&s.database.url) {
+    if let Err(e) = super::database_url::DatabaseUrl::parse(&s.database.url) {
         problem("database.url", e.to_string());
     }
     if s.database.max_connections == 0 {
@@ -49,7 +49,7 @@ pub fn validate(s: &Settings) -> Found {
                 "mail.dkim needs a selector and a domain (s= and d= of the signature)".into(),
             );
         }
-        if let Err(e) = crate::deliver::dkim::signer(dkim) {
+        if let Err(e) = super::dkim::Key::load(dkim) {
             problem("mail.dkim.private_key_file", e.to_string());
         }
     }
@@ -133,7 +133,7 @@ pub fn validate(s: &Settings) -> Found {
             "delivery.concurrency is 0; use at least 1".into(),
         );
     }
-    let most = crate::deliver::CHUNK_MAX;
+    let most = super::settings::MOST_AT_ONCE;
     if s.delivery.concurrency as usize > most {
         problem(
             "delivery.concurrency",

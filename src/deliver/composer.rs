@@ -7,7 +7,7 @@ use lettre::Address;
 use lettre::message::Mailbox;
 use lettre::message::dkim::DkimConfig;
 
-use super::compose;
+use super::mime;
 use crate::domain::customer::Customer;
 use crate::domain::message::{Notice, Outgoing};
 use crate::domain::playbook::Survey;
@@ -112,9 +112,9 @@ impl Composer {
             .unsubscribe_address(self.reply_to.as_ref(), draft.id)
             .parse()
             .map_err(|e| format!("the unsubscribe address cannot be built: {e}"))?;
-        let mut email = compose::compose(
+        let mut email = mime::compose(
             &rendered,
-            &compose::Addressing {
+            &mime::Addressing {
                 from: &self.from,
                 reply_to: &reply_to,
                 unsubscribe_to: &unsubscribe_to,

@@ -8,9 +8,9 @@
 //! outcome with its attempt. Tests call it with an injected `now`; the
 //! daemon calls it in a loop.
 
-pub mod compose;
 mod composer;
 pub mod dkim;
+pub mod mime;
 pub mod retry;
 pub mod smtp;
 pub mod transport;
@@ -39,12 +39,9 @@ pub use self::composer::Draft;
 use self::composer::{Composed, Composer};
 use self::transport::{SendError, Transport};
 
-/// The most messages committed `sending` together, then sent and recorded
-/// together. A chunk is `delivery.concurrency` messages up to this: as many
-/// as the transport takes at once, so what is marked `sending` is what is
-/// about to be sent, and a crash leaves at most three chunks `unknown`;
-/// large enough at high concurrency that the store's commits are few.
-pub const CHUNK_MAX: usize = 128;
+/// The most messages composed and sent at once: see
+/// [`crate::config::settings::MOST_AT_ONCE`].
+const CHUNK_MAX: usize = crate::config::settings::MOST_AT_ONCE;
 /// Messages leased per round trip to the store.
 const BATCH: u32 = 1000;
 /// Why a message claimed by a stopping instance waits.

@@ -19,5 +19,6 @@ pub mod prefilter;
 pub mod reach;
 pub mod report;
 pub mod span;
+pub mod survey;
 pub mod timestamp;
 pub mod window;

@@ -34,15 +34,7 @@ impl Kind {
     }
 }
 
-/// A one-click survey a step's message carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Survey {
-    Nps,
-    Csat,
-    Ces,
-    Yesno,
-}
+pub use super::survey::Survey;
 
 /// The customer timestamp fields a step can be anchored on.
 #[derive(Debug, Clone, PartialEq, Eq)]

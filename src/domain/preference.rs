@@ -2,7 +2,24 @@
 //! means: the same decision whether it came from the one-click POST, the
 //! preferences page's button or mail to the unsubscribe address.
 
-use crate::config::settings::Category;
+use serde::{Deserialize, Serialize};
+
+/// A category of mail, the unit a customer unsubscribes from (`[[category]]`
+/// in the configuration).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Category {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Whether customers may leave it; operational notices may not be.
+    #[serde(default = "yes")]
+    pub unsubscribable: bool,
+}
+
+fn yes() -> bool {
+    true
+}
 
 /// A customer's choice of what mail to get, from a message they received.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -24,7 +24,6 @@ use super::page::{escape, page, refused, try_again};
 use crate::daemon::Shared;
 use crate::deliver::Draft;
 use crate::domain::playbook::Survey;
-use crate::render::context::{answers, default_question, scale_ends};
 use crate::store::{NewResponse, Store};
 use crate::token::{Claims, Purpose};
 
@@ -40,7 +39,7 @@ fn survey_of(shared: &Shared, token: &str) -> Result<(Claims, Survey), Refusal> 
 }
 
 fn on_scale(survey: Survey, value: &str) -> bool {
-    answers(survey).iter().any(|(v, _)| v == value)
+    survey.answers().iter().any(|(v, _)| v == value)
 }
 
 /// Why an answer cannot be taken for a message the store no longer has.
@@ -78,7 +77,7 @@ pub async fn show(
             // The template changed since and no longer renders for this
             // customer: the standard question still frames the answer.
             tracing::warn!(error = %e, message = %message.id, "a survey question could not be rendered");
-            default_question(survey, &company.product)
+            survey.default_question(&company.product)
         });
     page(
         company,
@@ -91,8 +90,9 @@ pub async fn show(
 /// The answer form: `question` over the answers as large tap targets, with
 /// `chosen` checked and the ends of the scale labelled.
 fn form(survey: Survey, chosen: &str, question: &str) -> String {
-    let ends = scale_ends(survey);
-    let choices: String = answers(survey)
+    let ends = survey.scale_ends();
+    let choices: String = survey
+        .answers()
         .iter()
         .map(|(v, label)| {
             let checked = if v == chosen { " checked" } else { "" };

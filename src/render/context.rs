@@ -45,45 +45,10 @@ pub fn company(c: &Company) -> Value {
     })
 }
 
-/// The question a survey asks unless the template says otherwise.
-pub fn default_question(survey: Survey, product: &str) -> String {
-    match survey {
-        Survey::Nps => {
-            format!("How likely are you to recommend {product} to a friend or colleague?")
-        }
-        Survey::Csat => format!("How satisfied are you with {product}?"),
-        Survey::Ces => format!("How easy was it to get what you needed from {product}?"),
-        Survey::Yesno => "Was this helpful?".to_owned(),
-    }
-}
-
-/// The answers of a survey: (value, label), in order.
-pub fn answers(survey: Survey) -> Vec<(String, String)> {
-    let range = |lo: u8, hi: u8| (lo..=hi).map(|n| (n.to_string(), n.to_string())).collect();
-    match survey {
-        Survey::Nps => range(0, 10),
-        Survey::Csat => range(1, 5),
-        Survey::Ces => range(1, 7),
-        Survey::Yesno => vec![("yes".into(), "Yes".into()), ("no".into(), "No".into())],
-    }
-}
-
-/// What the ends of a survey's scale mean: the lowest and the highest
-/// answer with its meaning, shown beside the answers in the mail and on the
-/// answer page. Yes/no needs none.
-pub fn scale_ends(survey: Survey) -> Option<[(&'static str, &'static str); 2]> {
-    match survey {
-        Survey::Nps => Some([("0", "Not at all likely"), ("10", "Extremely likely")]),
-        Survey::Csat => Some([("1", "Very dissatisfied"), ("5", "Very satisfied")]),
-        Survey::Ces => Some([("1", "Very difficult"), ("7", "Very easy")]),
-        Survey::Yesno => None,
-    }
-}
-
 /// The ends of the scale in one line, e.g. `0 = not at all likely, 10 =
 /// extremely likely` (empty for yes/no).
 fn scale(survey: Survey) -> String {
-    scale_ends(survey).map_or_else(String::new, |ends| {
+    survey.scale_ends().map_or_else(String::new, |ends| {
         ends.map(|(value, meaning)| format!("{value} = {}", meaning.to_lowercase()))
             .join(", ")
     })
@@ -94,14 +59,15 @@ fn scale(survey: Survey) -> String {
 /// scale), and `low`/`high` are the ends (null for yes/no), so a partial
 /// can label the row.
 pub fn survey(survey: Survey, question: String, url: impl Fn(&str) -> String) -> Value {
-    let ends = scale_ends(survey);
+    let ends = survey.scale_ends();
     let meaning = |value: &str| {
         ends.iter()
             .flatten()
             .find(|(v, _)| *v == value)
             .map_or("", |(_, m)| m)
     };
-    let answers: Vec<Value> = answers(survey)
+    let answers: Vec<Value> = survey
+        .answers()
         .into_iter()
         .map(|(value, label)| {
             json!({

@@ -325,7 +325,7 @@ impl Renderer {
                     };
                     self.failure(name, &e, &at, ctx)
                 }),
-            None => Ok(context::default_question(survey, &self.product)),
+            None => Ok(survey.default_question(&self.product)),
         }
     }
 

@@ -6,7 +6,6 @@
 pub mod postgres;
 mod sql;
 pub mod sqlite;
-mod url;
 
 use std::collections::{HashMap, HashSet};
 
@@ -24,7 +23,7 @@ use crate::domain::plan::{EventFact, History, OccurrenceKey, StageEntry};
 use crate::domain::prefilter::Prefilter;
 use crate::domain::report::Counts;
 
-pub use self::url::DatabaseUrl;
+pub use crate::config::database_url::DatabaseUrl;
 pub use crate::domain::preference::Preferences;
 
 /// The planner's key for its fingerprint in `planner_state`.
