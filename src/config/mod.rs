@@ -279,13 +279,19 @@ fn resolve_secrets(
         }
     };
     let smtp = &settings.mail.smtp;
-    let smtp_password = one(SecretSource {
-        key: "mail.smtp.password",
-        inline: smtp.password.as_ref(),
-        file: &smtp.password_file,
-        credential: "smtp_password",
-        strength: Strength::Any,
-    });
+    // Only the smtp transport logs in: with another, a password file that
+    // is missing or unreadable must not keep tend from starting.
+    let smtp_password = if settings.mail.transport == settings::Transport::Smtp {
+        one(SecretSource {
+            key: "mail.smtp.password",
+            inline: smtp.password.as_ref(),
+            file: &smtp.password_file,
+            credential: "smtp_password",
+            strength: Strength::Any,
+        })
+    } else {
+        None
+    };
     let imap_password = settings.inbound.imap.as_ref().and_then(|imap| {
         one(SecretSource {
             key: "inbound.imap.password",
