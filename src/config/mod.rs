@@ -72,6 +72,15 @@ impl Env {
         self.get("RUST_LOG").filter(|v| !v.is_empty())
     }
 
+    /// `$RUNTIME_DIRECTORY`: the directory systemd made for the service's
+    /// `RuntimeDirectory=` (the first, when the unit names several).
+    pub fn runtime_directory(&self) -> Option<&Path> {
+        self.get("RUNTIME_DIRECTORY")
+            .map(|v| v.split_once(':').map_or(v, |(first, _)| first))
+            .filter(|v| !v.is_empty())
+            .map(Path::new)
+    }
+
     /// The `TEND__*` overrides, as the config crate expects them.
     fn overrides(&self) -> BTreeMap<String, String> {
         let prefix = format!("{ENV_PREFIX}{ENV_SEPARATOR}");
