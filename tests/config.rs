@@ -58,6 +58,7 @@ fn each_layer_overrides_the_one_before() {
         &[
             ("TEND__DATABASE__URL", "postgres://u@db.example/tend"),
             ("TEND__DELIVERY__CONCURRENCY", "12"),
+            ("TEND__MAIL__TRANSPORT", "smtp"),
             ("TEND__MAIL__SMTP__PASSWORD", "007"),
             ("TEND__DELIVERY__PRIORITY", "tips,incidents"),
             ("TEND_CONFIG", "ignored-here"),
@@ -233,8 +234,9 @@ fn secrets_come_from_files_and_credentials_and_never_print() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("smtp_password"), "from-credentials\n").unwrap();
     std::fs::write(dir.path().join("token"), "tok-from-file").unwrap();
+    // The SMTP password is read only for the transport that logs in.
     let text = format!(
-        "[http]\napi_token_file = \"{}\"\n",
+        "[mail]\ntransport = \"smtp\"\n[http]\napi_token_file = \"{}\"\n",
         dir.path().join("token").display()
     );
     let loaded = load(

@@ -438,55 +438,6 @@ async fn three_daemons_on_one_postgres_database_send_each_message_once() {
     .await;
 }
 
-#[test]
-fn the_shipped_systemd_unit_is_notify_reload_hardened_and_its_settings_are_real() {
-    let unit = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/config/systemd/tend.service"
-    ))
-    .unwrap();
-    for line in [
-        "Type=notify-reload",
-        "DynamicUser=yes",
-        "StateDirectory=tend",
-        "ProtectSystem=strict",
-        "NoNewPrivileges=yes",
-        "LoadCredential=smtp_password:",
-        "WatchdogSec=",
-    ] {
-        assert!(
-            unit.lines().any(|l| l.starts_with(line)),
-            "{line} in the unit"
-        );
-    }
-    let exec = unit
-        .lines()
-        .find_map(|l| l.strip_prefix("ExecStart="))
-        .unwrap();
-    assert!(exec.ends_with(" run"), "{exec}");
-    // Every TEND__ variable the unit sets is a setting tend accepts, and
-    // with the shipped files installed as the unit's header says, tend finds
-    // every playbook and template.
-    let state = tempfile::tempdir().unwrap();
-    let etc = Project::shipped();
-    let mut p = Project::new("");
-    for assignment in unit.lines().filter_map(|l| l.strip_prefix("Environment=")) {
-        let (key, value) = assignment.split_once('=').unwrap();
-        assert!(key.starts_with("TEND__"), "{key}");
-        let value = value
-            .replace("/var/lib/tend", state.path().to_str().unwrap())
-            .replace("/etc/tend/", &format!("{}/", etc.path().display()));
-        p = p.env(key, &value);
-    }
-    std::fs::rename(
-        etc.path().join("config/playbooks"),
-        etc.path().join("playbooks"),
-    )
-    .unwrap();
-    let checked = p.tend(&["check"]).expect_code(0).stdout();
-    assert!(checked.contains("4 playbooks, 13 templates"), "{checked}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_daemon_killed_mid_run_leaves_its_work_to_the_others_and_nothing_is_lost() {
     common::on_fresh_postgres(move |url| {

@@ -74,6 +74,15 @@ impl Env {
         self.get("RUST_LOG").filter(|v| !v.is_empty())
     }
 
+    /// `$RUNTIME_DIRECTORY`: the directory systemd made for the service's
+    /// `RuntimeDirectory=` (the first, when the unit names several).
+    pub fn runtime_directory(&self) -> Option<&Path> {
+        self.get("RUNTIME_DIRECTORY")
+            .map(|v| v.split_once(':').map_or(v, |(first, _)| first))
+            .filter(|v| !v.is_empty())
+            .map(Path::new)
+    }
+
     /// The `TEND__*` overrides, as the config crate expects them.
     fn overrides(&self) -> BTreeMap<String, String> {
         let prefix = format!("{ENV_PREFIX}{ENV_SEPARATOR}");
@@ -281,13 +290,19 @@ fn resolve_secrets(
         }
     };
     let smtp = &settings.mail.smtp;
-    let smtp_password = one(SecretSource {
-        key: "mail.smtp.password",
-        inline: smtp.password.as_ref(),
-        file: &smtp.password_file,
-        credential: "smtp_password",
-        strength: Strength::Any,
-    });
+    // Only the smtp transport logs in: with another, a password file that
+    // is missing or unreadable must not keep tend from starting.
+    let smtp_password = if settings.mail.transport == settings::Transport::Smtp {
+        one(SecretSource {
+            key: "mail.smtp.password",
+            inline: smtp.password.as_ref(),
+            file: &smtp.password_file,
+            credential: "smtp_password",
+            strength: Strength::Any,
+        })
+    } else {
+        None
+    };
     let imap_password = settings.inbound.imap.as_ref().and_then(|imap| {
         one(SecretSource {
             key: "inbound.imap.password",

@@ -94,6 +94,11 @@ enum Origin<'a> {
 /// Resolves a secret: the inline value, else the named file, else the systemd
 /// credential of that name; `Ok(None)` when none is set. A secret that falls
 /// short of its [`Strength`] is an error naming where it came from.
+///
+/// An empty password credential ([`Strength::Any`]) is no password: the
+/// shipped unit passes one (its `SetCredential=` stand-in) when the file
+/// its `LoadCredential=` names is missing, so that a transport without a
+/// login still starts. A token or key credential that is empty is refused.
 pub fn resolve(
     source: &SecretSource<'_>,
     credentials_dir: Option<&Path>,
@@ -115,6 +120,9 @@ pub fn resolve(
                     at: SecretAt::Credential(path.clone()),
                     message,
                 })?;
+                if source.strength == Strength::Any && secret.expose().is_empty() {
+                    return Ok(None);
+                }
                 (secret, Origin::Credential(path))
             }
             _ => return Ok(None),
@@ -251,6 +259,32 @@ mod tests {
             missing.message.contains("mail.smtp.password_file"),
             "{missing}"
         );
+    }
+
+    #[test]
+    fn an_empty_password_credential_is_no_password_but_an_empty_token_is_refused() {
+        // What systemd passes for `SetCredential=smtp_password:\n` when the
+        // file of the unit's LoadCredential= line is missing.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("smtp_password"), "\n").unwrap();
+        std::fs::write(dir.path().join("api_token"), "\n").unwrap();
+        let password = SecretSource {
+            key: "mail.smtp.password",
+            inline: None,
+            file: "",
+            credential: "smtp_password",
+            strength: Strength::Any,
+        };
+        assert!(resolve(&password, Some(dir.path())).unwrap().is_none());
+        let token = SecretSource {
+            key: "http.api_token",
+            inline: None,
+            file: "",
+            credential: "api_token",
+            strength: Strength::Token,
+        };
+        let e = resolve(&token, Some(dir.path())).unwrap_err();
+        assert!(e.message.contains("is empty"), "{e}");
     }
 
     #[test]

@@ -367,22 +367,27 @@ async fn wait_for_signals(
     env: &Env,
     shared: &Shared,
 ) -> anyhow::Result<()> {
+    let mut reloads: u64 = 0;
     loop {
         tokio::select! {
             _ = signals.term.recv() => return Ok(()),
             _ = signals.int.recv() => return Ok(()),
-            _ = signals.hup.recv() => reload(path, env, shared),
+            _ = signals.hup.recv() => {
+                reloads += 1;
+                reload(path, env, shared, reloads);
+            }
         }
     }
 }
 
 /// Reads config, playbooks and templates again and swaps them in whole; a
 /// broken edit keeps the running version, and the log says why, one line
-/// a problem.
-fn reload(path: &ConfigPath, env: &Env, shared: &Shared) {
+/// a problem. `number` counts this process's reloads.
+fn reload(path: &ConfigPath, env: &Env, shared: &Shared, number: u64) {
     systemd::reloading();
     let result = build(path, env, shared);
-    crate::telemetry::reloaded(result.is_ok());
+    let applied = result.is_ok();
+    crate::telemetry::reloaded(applied);
     match result {
         Ok(()) => {
             tracing::info!("reloaded config, playbooks and templates");
@@ -400,6 +405,8 @@ fn reload(path: &ConfigPath, env: &Env, shared: &Shared) {
         }
     }
     systemd::ready("serving");
+    // Last: whoever waits on it finds the reload wholly done.
+    systemd::reload_finished(env.runtime_directory(), number, applied);
 }
 
 /// The new engine swapped in, or every reason it was not.

@@ -7,6 +7,7 @@ pub mod daemon;
 pub mod dkim;
 pub mod imap;
 pub mod smtp;
+pub mod systemd;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
