@@ -8,8 +8,9 @@ use chrono::{DateTime, Duration, Utc};
 use super::table::{Format, print_json, print_table_in};
 use crate::clock::Clock;
 use crate::config::{ConfigPath, Env};
+use crate::domain::control::escape_line;
 use crate::domain::customer::CustomerId;
-use crate::planner::Forecasting;
+use crate::planner::{Forecast, Forecasting};
 use crate::render::{Letter, Renderer};
 use crate::store::Store;
 
@@ -65,12 +66,13 @@ pub async fn run(path: &ConfigPath, env: &Env, args: ForecastArgs) -> anyhow::Re
         };
         renderer.render(f.template, &letter).ok().map(|r| r.subject)
     };
-    let rows = planner
+    let forecast = planner
         .forecast(&store, now, until, args.customer.as_ref(), subject)
         .await;
     store.close().await;
-    let rows = rows?;
+    let Forecast { rows, held } = forecast?;
     match args.format {
+        // The JSON shape is a contract: what goes, and when.
         Format::Json => print_json(&rows)?,
         Format::Table => {
             let table: Vec<Vec<String>> = rows
@@ -111,6 +113,16 @@ pub async fn run(path: &ConfigPath, env: &Env, args: ForecastArgs) -> anyhow::Re
             )?;
             if rows.is_empty() {
                 println!("nothing would go out in the next {} day(s)", args.days);
+            }
+            // Held with no end known: delivery's reason, as `tend messages`
+            // shows it, so nobody wonders where a step went.
+            if !held.is_empty() {
+                println!("\nheld, with no time yet:");
+                for h in &held {
+                    // Shown literally, as the table shows its cells.
+                    let line = format!("{} {}/{}: {}", h.customer_id, h.playbook, h.step, h.reason);
+                    println!("  {}", escape_line(&line));
+                }
             }
         }
     }
