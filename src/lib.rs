@@ -8,9 +8,11 @@
 //!   send windows); no I/O.
 //! - [`import`]: CSV/JSONL files → validated customer and event records.
 //! - [`planner`]: walks the customers due for a look and puts what is due
-//!   into the outbox (decisions in `domain::plan` and `domain::policy`).
+//!   into the outbox (decisions in `domain::plan`); its forecast decides
+//!   when each goes with `domain::policy`, as delivery does.
 //! - [`render`]: a template + a customer → subject, text part, HTML part.
-//! - [`deliver`]: the outbox worker: claim, decide, compose, send, record.
+//! - [`deliver`]: the outbox worker: claim, decide (`domain::policy`),
+//!   compose, send, record.
 //! - [`token`]: signed link and reply tokens, made at delivery and checked
 //!   when a customer answers.
 //! - [`inbound`]: replies, bounces and complaints coming back by mail (a

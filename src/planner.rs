@@ -17,7 +17,7 @@ use crate::domain::lifecycle::StageRules;
 use crate::domain::message::{NewMessage, Outgoing, Status};
 use crate::domain::plan::{CronMemo, Due, History, Horizon, StageEntry, due, next_check};
 use crate::domain::playbook::{Kind, Playbook};
-use crate::domain::policy::{Decision, Pending, Rules, schedule};
+use crate::domain::policy::{self, Decision, Pending, Recipient};
 use crate::domain::window::Windows;
 use crate::playbooks::Catalog;
 use crate::store::{self, DueCursor, NextCheck, PlanWrite, StageChange, Store};
@@ -64,6 +64,24 @@ pub struct ForecastRow {
     pub zone: chrono_tz::Tz,
 }
 
+/// A message the forecast cannot place in time because delivery holds it
+/// with no end known (an open incident affects the customer).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeldRow {
+    pub customer_id: String,
+    pub playbook: String,
+    pub step: String,
+    /// Delivery's words for it, as `tend messages` shows them.
+    pub reason: String,
+}
+
+/// What the forecast found: what goes and when, and what is held.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Forecast {
+    pub rows: Vec<ForecastRow>,
+    pub held: Vec<HeldRow>,
+}
+
 /// What a forecast row's subject is rendered from.
 pub struct Forecasting<'a> {
     pub customer: &'a Customer,
@@ -87,6 +105,7 @@ struct Coming<'a> {
     survey: Option<crate::domain::playbook::Survey>,
     incident: Option<&'a serde_json::Value>,
     urgent: bool,
+    operational: bool,
     send_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
 }
@@ -102,6 +121,7 @@ impl<'a> Coming<'a> {
             survey: m.survey,
             incident: m.notice.as_ref().map(|n| &n.incident),
             urgent: m.urgent,
+            operational: policy::is_operational(m.kind, m.notice.is_some()),
             send_at: m.not_before,
             expires_at: m.expires_at,
         }
@@ -117,6 +137,7 @@ impl<'a> Coming<'a> {
             survey: d.survey,
             incident: None,
             urgent: d.kind == Kind::Incident,
+            operational: policy::is_operational(d.kind, false),
             send_at: d.send_at,
             expires_at: d.expires_at,
         }
@@ -129,8 +150,8 @@ pub struct Planner {
     fingerprint: String,
     stages: StageRules,
     windows: Windows,
-    priority: Vec<String>,
-    cap: (u32, chrono::Duration),
+    /// What delivery decides by, for the forecast to decide the same.
+    policy: policy::Rules,
     /// The domain of `mail.from`, for Message-IDs.
     domain: String,
 }
@@ -163,11 +184,7 @@ impl Planner {
             fingerprint: catalog.fingerprint,
             stages,
             windows,
-            priority: settings.delivery.priority.clone(),
-            cap: (
-                settings.delivery.cap.max,
-                settings.delivery.cap.per.as_chrono(),
-            ),
+            policy: settings.delivery.policy(),
             domain,
         })
     }
@@ -189,7 +206,7 @@ impl Planner {
             customers: &customers,
             playbooks: &self.playbooks,
             window: self.windows.general(),
-            within: self.cap.1,
+            within: self.policy.per,
             now,
             until: now + chrono::Duration::days(days),
         })
@@ -382,10 +399,12 @@ impl Planner {
 
     /// What would be sent between `now` and `until`, and when: the
     /// messages already waiting in the outbox and the step occurrences not
-    /// yet planned, with send windows, the frequency cap (counting what was
-    /// sent recently) and priorities applied, as delivery would apply them;
+    /// yet planned, decided by delivery's own policy (`policy::decide`:
+    /// send windows, the frequency cap counting what was sent recently,
+    /// priorities, quiet while an open incident affects the customer);
     /// writes nothing. Conditions are evaluated as of `now`; a message that
-    /// is suppressed, or would expire first, is not shown.
+    /// is suppressed, or would expire first, is not shown; one held for an
+    /// open incident is listed apart, with delivery's reason.
     pub async fn forecast(
         &self,
         store: &impl Store,
@@ -393,8 +412,9 @@ impl Planner {
         until: DateTime<Utc>,
         only: Option<&CustomerId>,
         subject: impl Fn(&Forecasting<'_>) -> Option<String>,
-    ) -> Result<Vec<ForecastRow>, store::Error> {
+    ) -> Result<Forecast, store::Error> {
         let mut rows = Vec::new();
+        let mut held = Vec::new();
         let cron = CronMemo::default();
         let mut after: Option<CustomerId> = None;
         loop {
@@ -418,7 +438,12 @@ impl Planner {
                     .or_default()
                     .push(m);
             }
-            let sent = store.sent_since(&ids, now - self.cap.1).await?;
+            let sent = store.sent_since(&ids, now - self.policy.per).await?;
+            let incidents = if self.policy.quiet_during_incidents {
+                store.quiet_customers(&ids).await?
+            } else {
+                HashMap::new()
+            };
             for mut customer in page {
                 let Some(history) = histories.get_mut(&customer.record.id) else {
                     continue;
@@ -450,61 +475,61 @@ impl Planner {
                             .map(Coming::new),
                     )
                     .collect::<Vec<_>>();
-                // When each would go: a message already due goes at the next
-                // opening from now, as delivery would send it.
+                // When each would go, as delivery would decide it.
                 let zone = customer.record.timezone;
-                let pending: Vec<Pending> = coming
+                let pending: Vec<Pending<'_>> = coming
                     .iter()
                     .map(|c| Pending {
                         kind: c.kind,
-                        category: c.category.to_owned(),
+                        category: c.category,
                         urgent: c.urgent,
-                        send_at: if c.urgent {
-                            c.send_at.max(now)
-                        } else {
-                            self.windows
-                                .of(c.playbook)
-                                .next_opening(c.send_at.max(now), zone)
-                        },
+                        operational: c.operational,
+                        not_before: c.send_at,
                         expires_at: c.expires_at,
+                        window: self.windows.of(c.playbook),
                     })
                     .collect();
-                let already = sent
-                    .get(&customer.record.id)
-                    .map(Vec::as_slice)
-                    .unwrap_or(&[]);
-                let rules = Rules {
-                    max: self.cap.0,
-                    per: self.cap.1,
-                    priority: &self.priority,
-                    window: self.windows.general(),
+                let to = Recipient {
                     zone,
-                    quiet_until: None,
-                    sent: already,
+                    sent: sent
+                        .get(&customer.record.id)
+                        .map(Vec::as_slice)
+                        .unwrap_or(&[]),
+                    incident: incidents.get(&customer.record.id).map(String::as_str),
                 };
-                let decisions = schedule(&pending, &rules, until);
+                let decisions = policy::decide(&pending, &to, &self.policy, now, until);
                 for (c, decision) in coming.into_iter().zip(decisions) {
-                    if let Decision::Send(at) = decision
-                        && at <= until
-                    {
-                        let subject = subject(&Forecasting {
-                            customer: &customer,
-                            template: c.template,
-                            category: c.category,
-                            survey: c.survey,
-                            incident: c.incident,
-                            at,
-                        });
-                        rows.push(ForecastRow {
-                            customer_id: customer.record.id.to_string(),
-                            playbook: c.playbook.to_owned(),
-                            step: c.step.to_owned(),
-                            at,
-                            template: c.template.to_owned(),
-                            subject,
-                            zone,
-                        });
-                    }
+                    let at = match decision {
+                        Decision::SendNow => now,
+                        Decision::SendAt { at, .. } if at <= until => at,
+                        Decision::Hold { reason, .. } => {
+                            held.push(HeldRow {
+                                customer_id: customer.record.id.to_string(),
+                                playbook: c.playbook.to_owned(),
+                                step: c.step.to_owned(),
+                                reason,
+                            });
+                            continue;
+                        }
+                        Decision::SendAt { .. } | Decision::Expire(_) => continue,
+                    };
+                    let subject = subject(&Forecasting {
+                        customer: &customer,
+                        template: c.template,
+                        category: c.category,
+                        survey: c.survey,
+                        incident: c.incident,
+                        at,
+                    });
+                    rows.push(ForecastRow {
+                        customer_id: customer.record.id.to_string(),
+                        playbook: c.playbook.to_owned(),
+                        step: c.step.to_owned(),
+                        at,
+                        template: c.template.to_owned(),
+                        subject,
+                        zone,
+                    });
                 }
             }
         }
@@ -516,7 +541,10 @@ impl Planner {
                 &b.step,
             ))
         });
-        Ok(rows)
+        held.sort_by(|a, b| {
+            (&a.customer_id, &a.playbook, &a.step).cmp(&(&b.customer_id, &b.playbook, &b.step))
+        });
+        Ok(Forecast { rows, held })
     }
 
     /// What is due for one customer, with their stage brought up to date
@@ -576,10 +604,11 @@ impl Planner {
     fn message(&self, customer: &Customer, item: Due) -> NewMessage {
         let id = uuid::Uuid::now_v7();
         let priority = self
+            .policy
             .priority
             .iter()
             .position(|c| *c == item.category)
-            .unwrap_or(self.priority.len());
+            .unwrap_or(self.policy.priority.len());
         NewMessage {
             id,
             customer_id: customer.record.id.clone(),

@@ -1,11 +1,15 @@
-//! Delivery policy for one customer: cap with priorities, quiet during
-//! incidents, urgent notices, expiry while waiting.
+//! The send policy delivery and the forecast both run
+//! (`domain::policy::decide`): the cap with priorities, operational mail
+//! never held by the cap but counted toward it, maintenance announcements
+//! and the send window, quiet during incidents, urgent notices, expiry; and
+//! that delivery, deciding again at each instant, does what the forecast
+//! said it would.
 
 use chrono::{DateTime, Datelike, Duration, Utc};
 use chrono_tz::Tz;
 use proptest::prelude::*;
 use tend::domain::playbook::Kind;
-use tend::domain::policy::{Decision, Pending, Rules, schedule};
+use tend::domain::policy::{Decision, Pending, QUIET_RECHECK, Recipient, Rules, decide};
 use tend::domain::window::{Window, WindowSpec};
 
 fn t(s: &str) -> DateTime<Utc> {
@@ -16,53 +20,67 @@ fn window() -> Window {
     WindowSpec::default().parse().unwrap()
 }
 
-fn priority() -> Vec<String> {
-    ["incidents", "maintenance", "checkins", "onboarding", "tips"]
-        .map(String::from)
-        .to_vec()
-}
-
-fn pending(kind: Kind, category: &str, at: &str, expires: i64) -> Pending {
-    Pending {
-        kind,
-        category: category.into(),
-        urgent: false,
-        send_at: t(at),
-        expires_at: t(at) + Duration::days(expires),
+fn rules(max: u32) -> Rules {
+    Rules {
+        max,
+        per: Duration::days(7),
+        priority: ["incidents", "maintenance", "checkins", "onboarding", "tips"]
+            .map(String::from)
+            .to_vec(),
+        quiet_during_incidents: true,
     }
 }
 
-fn rules<'a>(
-    w: &'a Window,
-    priority: &'a [String],
-    sent: &'a [DateTime<Utc>],
-    quiet: Option<DateTime<Utc>>,
-) -> Rules<'a> {
-    Rules {
-        max: 2,
-        per: Duration::days(7),
-        priority,
+/// Engagement mail (a playbook's tip, check-in or reminder).
+fn item<'a>(w: &'a Window, kind: Kind, category: &'a str, at: &str, days: i64) -> Pending<'a> {
+    Pending {
+        kind,
+        category,
+        urgent: false,
+        operational: false,
+        not_before: t(at),
+        expires_at: t(at) + Duration::days(days),
         window: w,
+    }
+}
+
+/// A maintenance announcement due at `at` for a maintenance starting at
+/// `starts` (when it expires).
+fn announcement<'a>(w: &'a Window, at: &str, starts: &str) -> Pending<'a> {
+    Pending {
+        kind: Kind::Reminder,
+        category: "maintenance",
+        urgent: false,
+        operational: true,
+        not_before: t(at),
+        expires_at: t(starts),
+        window: w,
+    }
+}
+
+fn to<'a>(sent: &'a [DateTime<Utc>], incident: Option<&'a str>) -> Recipient<'a> {
+    Recipient {
         zone: Tz::UTC,
-        quiet_until: quiet,
         sent,
+        incident,
     }
 }
 
 const MONDAY: &str = "2026-03-02T09:00:00Z";
+const HORIZON: &str = "2026-04-01T00:00:00Z";
 
 #[test]
 fn the_cap_lets_the_most_important_through_and_the_rest_wait_or_expire() {
-    let (w, p) = (window(), priority());
+    let w = window();
     let items = [
-        pending(Kind::Tip, "tips", MONDAY, 3),
-        pending(Kind::Checkin, "checkins", MONDAY, 14),
-        pending(Kind::Reminder, "maintenance", MONDAY, 14),
+        item(&w, Kind::Tip, "tips", MONDAY, 3),
+        item(&w, Kind::Checkin, "checkins", MONDAY, 14),
+        item(&w, Kind::Reminder, "maintenance", MONDAY, 14),
     ];
-    let decisions = schedule(&items, &rules(&w, &p, &[], None), t("2026-04-01T00:00:00Z"));
-    assert_eq!(decisions[2], Decision::Send(t(MONDAY)), "maintenance first");
-    assert_eq!(decisions[1], Decision::Send(t(MONDAY)), "then the check-in");
-    match &decisions[0] {
+    let d = decide(&items, &to(&[], None), &rules(2), t(MONDAY), t(HORIZON));
+    assert_eq!(d[2], Decision::SendNow, "maintenance first");
+    assert_eq!(d[1], Decision::SendNow, "then the check-in");
+    match &d[0] {
         Decision::Expire(reason) => {
             assert!(reason.contains("frequency cap (2 per 7 days)"), "{reason}")
         }
@@ -72,108 +90,331 @@ fn the_cap_lets_the_most_important_through_and_the_rest_wait_or_expire() {
 
 #[test]
 fn a_waiting_message_goes_when_a_slot_frees_inside_the_window() {
-    let (w, p) = (window(), priority());
+    let w = window();
     // Two sent last Tuesday and Wednesday at 10:00; the cap frees next Tuesday 10:00.
     let sent = [t("2026-02-24T10:00:00Z"), t("2026-02-25T10:00:00Z")];
-    let items = [pending(Kind::Tip, "tips", MONDAY, 7)];
-    let decisions = schedule(
-        &items,
-        &rules(&w, &p, &sent, None),
-        t("2026-04-01T00:00:00Z"),
-    );
-    assert_eq!(decisions, [Decision::Send(t("2026-03-03T10:00:00Z"))]);
+    let items = [item(&w, Kind::Tip, "tips", MONDAY, 7)];
+    let d = decide(&items, &to(&sent, None), &rules(2), t(MONDAY), t(HORIZON));
+    match &d[0] {
+        Decision::SendAt { at, reason } => {
+            assert_eq!(*at, t("2026-03-03T10:00:00Z"));
+            assert!(reason.contains("frequency cap (2 per 7 days)"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
-fn urgent_notices_ignore_cap_window_and_quiet() {
-    let (w, p) = (window(), priority());
-    let sent = [t("2026-03-01T10:00:00Z"), t("2026-03-01T11:00:00Z")];
-    let mut notice = pending(Kind::Incident, "incidents", "2026-03-07T03:00:00Z", 1);
+fn urgent_notices_ignore_cap_window_and_quiet_but_not_their_expiry() {
+    let w = window();
+    let sent = [t("2026-03-06T10:00:00Z"), t("2026-03-06T11:00:00Z")];
+    let saturday = "2026-03-07T03:00:00Z";
+    let mut notice = item(&w, Kind::Incident, "incidents", saturday, 1);
     notice.urgent = true;
-    let decisions = schedule(
-        &[notice],
-        &rules(&w, &p, &sent, Some(t("2026-03-10T00:00:00Z"))),
-        t("2026-04-01T00:00:00Z"),
+    notice.operational = true;
+    let d = decide(
+        &[notice.clone()],
+        &to(&sent, Some("INC-1")),
+        &rules(2),
+        t(saturday),
+        t(HORIZON),
     );
-    assert_eq!(decisions, [Decision::Send(t("2026-03-07T03:00:00Z"))]);
+    assert_eq!(d, [Decision::SendNow]);
+    let late = t(saturday) + Duration::days(2);
+    let d = decide(&[notice], &to(&sent, None), &rules(2), late, t(HORIZON));
+    assert!(
+        matches!(&d[0], Decision::Expire(r) if r.contains("could not go out by 2026-03-08T03:00:00Z")),
+        "{d:?}"
+    );
 }
 
 #[test]
-fn tips_and_checkins_wait_out_an_incident_reminders_do_not() {
-    let (w, p) = (window(), priority());
-    let resolved = t("2026-03-04T12:30:00Z");
+fn operational_mail_is_never_held_by_the_cap_but_takes_a_slot() {
+    let w = window();
+    // Tips used both slots on Monday and Tuesday.
+    let sent = [t("2026-03-02T10:00:00Z"), t("2026-03-03T10:00:00Z")];
+    let friday = "2026-03-06T12:00:00Z";
+    let tip = item(&w, Kind::Tip, "tips", friday, 14);
+    let alone = decide(
+        std::slice::from_ref(&tip),
+        &to(&sent, None),
+        &rules(2),
+        t(friday),
+        t(HORIZON),
+    );
+    assert!(
+        matches!(&alone[0], Decision::SendAt { at, .. } if *at == t("2026-03-09T10:00:00Z")),
+        "{alone:?}"
+    );
+    let items = [tip, announcement(&w, friday, "2026-03-13T12:00:00Z")];
+    let d = decide(&items, &to(&sent, None), &rules(2), t(friday), t(HORIZON));
+    assert_eq!(
+        d[1],
+        Decision::SendNow,
+        "the announcement goes over the cap"
+    );
+    assert!(
+        matches!(&d[0], Decision::SendAt { at, .. } if *at == t("2026-03-10T10:00:00Z")),
+        "the tip waits a day longer, for the slot the announcement took: {d:?}"
+    );
+}
+
+#[test]
+fn an_announcement_waits_for_the_window_unless_that_would_pass_the_start() {
+    let w = window();
+    let full = [t("2026-03-12T10:00:00Z"), t("2026-03-13T10:00:00Z")];
+    // Due on a Saturday a week ahead: Monday's window.
+    let early = [announcement(
+        &w,
+        "2026-03-07T02:00:00Z",
+        "2026-03-14T02:00:00Z",
+    )];
+    let d = decide(
+        &early,
+        &to(&[], None),
+        &rules(2),
+        t("2026-03-07T02:00:00Z"),
+        t(HORIZON),
+    );
+    assert!(
+        matches!(&d[0], Decision::SendAt { at, reason }
+            if *at == t("2026-03-09T09:00:00Z") && reason.contains("send window")),
+        "{d:?}"
+    );
+    // Due Friday evening for a Saturday start: the window opens on Monday,
+    // after the start, so it goes at once, whatever the cap.
+    let late = [announcement(
+        &w,
+        "2026-03-13T20:00:00Z",
+        "2026-03-14T02:00:00Z",
+    )];
+    let d = decide(
+        &late,
+        &to(&full, None),
+        &rules(2),
+        t("2026-03-13T20:00:00Z"),
+        t(HORIZON),
+    );
+    assert_eq!(d, [Decision::SendNow]);
+    // Never after the start.
+    let d = decide(
+        &late,
+        &to(&[], None),
+        &rules(2),
+        t("2026-03-14T02:00:01Z"),
+        t(HORIZON),
+    );
+    assert!(matches!(&d[0], Decision::Expire(_)), "{d:?}");
+}
+
+#[test]
+fn tips_and_checkins_wait_out_an_incident_the_rest_do_not() {
+    let w = window();
     let items = [
-        pending(Kind::Tip, "tips", MONDAY, 7),
-        pending(Kind::Reminder, "maintenance", MONDAY, 7),
-        pending(Kind::Checkin, "checkins", MONDAY, 1),
+        item(&w, Kind::Tip, "tips", MONDAY, 7),
+        item(&w, Kind::Reminder, "maintenance", MONDAY, 7),
+        item(&w, Kind::Checkin, "checkins", MONDAY, 7),
+        announcement(&w, MONDAY, "2026-03-09T02:00:00Z"),
     ];
-    let decisions = schedule(
+    let held = Decision::Hold {
+        until: t(MONDAY) + QUIET_RECHECK,
+        reason:
+            "held while incident INC-1 affects the customer; it goes once the incident is resolved"
+                .into(),
+    };
+    let d = decide(
         &items,
-        &rules(&w, &p, &[], Some(resolved)),
-        t("2026-04-01T00:00:00Z"),
-    );
-    assert_eq!(decisions[1], Decision::Send(t(MONDAY)));
-    assert_eq!(
-        decisions[0],
-        Decision::Send(resolved),
-        "released when the incident ends"
+        &to(&[], Some("INC-1")),
+        &rules(4),
+        t(MONDAY),
+        t(HORIZON),
     );
     assert_eq!(
-        decisions[2],
-        Decision::Expire("expired while held during an incident".into())
+        d,
+        [held.clone(), Decision::SendNow, held, Decision::SendNow]
+    );
+    // Switched off, the incident holds nothing.
+    let mut off = rules(4);
+    off.quiet_during_incidents = false;
+    let d = decide(&items, &to(&[], Some("INC-1")), &off, t(MONDAY), t(HORIZON));
+    assert!(d.iter().all(|d| *d == Decision::SendNow), "{d:?}");
+    // Held past its expiry: expired, saying why.
+    let d = decide(
+        &items[..1],
+        &to(&[], Some("INC-1")),
+        &rules(4),
+        t(MONDAY) + Duration::days(8),
+        t(HORIZON),
+    );
+    assert!(
+        matches!(&d[0], Decision::Expire(r) if r.contains("while incident INC-1 affected the customer")),
+        "{d:?}"
     );
 }
 
-#[test]
-fn beyond_the_horizon_a_message_is_held_with_a_reason() {
-    let (w, p) = (window(), priority());
-    let items = [pending(Kind::Tip, "tips", MONDAY, 30)];
-    let decisions = schedule(
-        &items,
-        &rules(&w, &p, &[], Some(t("2026-06-01T00:00:00Z"))),
-        t("2026-03-05T00:00:00Z"),
-    );
-    assert_eq!(
-        decisions,
-        [Decision::Hold(
-            "held while an open incident affects the customer".into()
-        )]
-    );
+/// What a generated message is: (hours after the start, kind index,
+/// expiry in hours).
+type Spec = (i64, usize, i64);
+
+const CATEGORIES: [&str; 6] = [
+    "maintenance",
+    "checkins",
+    "onboarding",
+    "tips",
+    "maintenance",
+    "incidents",
+];
+const KINDS: [Kind; 6] = [
+    Kind::Reminder,
+    Kind::Checkin,
+    Kind::Checkin,
+    Kind::Tip,
+    Kind::Reminder,
+    Kind::Incident,
+];
+
+/// Kinds 0-3 are engagement mail, 4 a maintenance announcement
+/// (operational), 5 an urgent incident notice.
+fn generated<'a>(w: &'a Window, specs: &[Spec], base: DateTime<Utc>) -> Vec<Pending<'a>> {
+    specs
+        .iter()
+        .map(|(hours, k, expires)| {
+            let at = base + Duration::hours(*hours);
+            Pending {
+                kind: KINDS[*k],
+                category: CATEGORIES[*k],
+                urgent: *k == 5,
+                operational: *k >= 4,
+                not_before: at,
+                expires_at: at + Duration::hours(*expires),
+                window: w,
+            }
+        })
+        .collect()
+}
+
+/// When each message went, if it did.
+fn sends(decisions: &[Decision], now: DateTime<Utc>) -> Vec<Option<DateTime<Utc>>> {
+    decisions
+        .iter()
+        .map(|d| match d {
+            Decision::SendNow => Some(now),
+            Decision::SendAt { at, .. } => Some(*at),
+            _ => None,
+        })
+        .collect()
+}
+
+fn specs() -> impl Strategy<Value = Vec<Spec>> {
+    prop::collection::vec((0i64..(14 * 24), 0usize..6, 1i64..(10 * 24)), 1..10)
 }
 
 proptest! {
-    /// Never more than the cap in any rolling period, never outside the
-    /// window, never before it is due or after it expires.
+    /// Engagement mail keeps to the cap (counting operational mail), its
+    /// window and its time, and waits out an incident; operational mail
+    /// goes exactly when its window (or, past the start, at once) lets it,
+    /// whatever the cap; nothing goes after its expiry.
     #[test]
-    fn the_cap_and_the_window_always_hold(
-        offsets in prop::collection::vec((0i64..(20 * 24), 0usize..4, 1i64..10), 1..12),
+    fn the_rules_always_hold(
+        items in specs(),
+        history in prop::collection::vec(0i64..(7 * 24), 0..4),
         max in 1u32..4,
+        incident in any::<bool>(),
     ) {
-        let (w, p) = (window(), priority());
-        let categories = ["maintenance", "checkins", "onboarding", "tips"];
-        let kinds = [Kind::Reminder, Kind::Checkin, Kind::Checkin, Kind::Tip];
-        let base = t(MONDAY);
-        let items: Vec<Pending> = offsets
-            .iter()
-            .map(|(hours, c, expires)| {
-                let at = w.next_opening(base + Duration::hours(*hours), Tz::UTC);
-                Pending { kind: kinds[*c], category: categories[*c].into(), urgent: false, send_at: at, expires_at: at + Duration::days(*expires) }
-            })
-            .collect();
-        let mut r = rules(&w, &p, &[], None);
-        r.max = max;
-        let decisions = schedule(&items, &r, base + Duration::days(60));
-        let mut sends: Vec<DateTime<Utc>> = Vec::new();
-        for (d, item) in decisions.iter().zip(&items) {
-            if let Decision::Send(at) = d {
-                prop_assert!(*at >= item.send_at && *at <= item.expires_at);
-                prop_assert!(w.contains(at.weekday(), at.time()), "outside the window: {at}");
-                sends.push(*at);
+        let w = window();
+        let now = t(MONDAY);
+        let horizon = now + Duration::days(40);
+        let pending = generated(&w, &items, now);
+        let sent: Vec<DateTime<Utc>> = history.iter().map(|h| now - Duration::hours(*h)).collect();
+        let incident = incident.then_some("INC-1");
+        let decisions = decide(&pending, &to(&sent, incident), &rules(max), now, horizon);
+        let went = sends(&decisions, now);
+        let mut counted: Vec<DateTime<Utc>> = sent.clone();
+        counted.extend(went.iter().zip(&pending).filter_map(|(at, p)| at.filter(|_| p.counts())));
+        for ((p, at), d) in pending.iter().zip(&went).zip(&decisions) {
+            let due = now.max(p.not_before);
+            if p.operational {
+                let expected = if due > p.expires_at {
+                    None
+                } else if p.urgent {
+                    Some(due)
+                } else {
+                    let opening = w.next_opening(due, Tz::UTC);
+                    Some(if opening > p.expires_at { due } else { opening })
+                };
+                prop_assert_eq!(*at, expected, "{:?}: {:?}", p, d);
+                continue;
+            }
+            if incident.is_some() && matches!(p.kind, Kind::Tip | Kind::Checkin) {
+                prop_assert!(matches!(d, Decision::Hold { .. } | Decision::Expire(_)), "{:?}", d);
+                continue;
+            }
+            let Some(at) = *at else { continue };
+            if at > horizon {
+                continue;
+            }
+            prop_assert!(at >= due && at <= p.expires_at, "{:?} at {}", p, at);
+            prop_assert!(w.contains(at.weekday(), at.time()), "outside the window: {}", at);
+            let in_period = counted.iter().filter(|o| **o > at - Duration::days(7) && **o <= at).count();
+            prop_assert!(in_period <= max as usize, "{} counted in the 7 days to {}", in_period, at);
+        }
+    }
+
+    /// Delivery sees only what is due, decides at each instant and puts
+    /// the rest back to wait; it sends each message exactly when the
+    /// forecast, deciding once for everything, said it would.
+    #[test]
+    fn delivery_does_what_the_forecast_said(
+        items in specs(),
+        max in 1u32..4,
+        incident in any::<bool>(),
+    ) {
+        let w = window();
+        let now = t(MONDAY);
+        let horizon = now + Duration::days(30);
+        let pending = generated(&w, &items, now);
+        let incident = incident.then_some("INC-1");
+        let r = rules(max);
+        let forecast = sends(&decide(&pending, &to(&[], incident), &r, now, horizon), now);
+
+        // Delivery: each message leased once it is due.
+        let mut not_before: Vec<DateTime<Utc>> = pending.iter().map(|p| p.not_before).collect();
+        let mut done: Vec<bool> = vec![false; pending.len()];
+        let mut delivered: Vec<Option<DateTime<Utc>>> = vec![None; pending.len()];
+        let mut sent: Vec<DateTime<Utc>> = Vec::new();
+        let mut at = now;
+        for _ in 0..20_000 {
+            let due: Vec<usize> = (0..pending.len()).filter(|i| !done[*i] && not_before[*i] <= at).collect();
+            let batch: Vec<Pending<'_>> = due
+                .iter()
+                .map(|i| Pending { not_before: not_before[*i], ..pending[*i].clone() })
+                .collect();
+            let decided = decide(&batch, &to(&sent, incident), &r, at, at + Duration::days(60));
+            for (i, d) in due.iter().zip(decided) {
+                match d {
+                    Decision::SendNow => {
+                        done[*i] = true;
+                        delivered[*i] = Some(at);
+                        if pending[*i].counts() {
+                            sent.push(at);
+                        }
+                    }
+                    Decision::SendAt { at: later, .. } => not_before[*i] = later,
+                    Decision::Hold { until, .. } => not_before[*i] = until,
+                    Decision::Expire(_) => done[*i] = true,
+                }
+            }
+            match (0..pending.len()).filter(|i| !done[*i]).map(|i| not_before[i]).min() {
+                Some(next) if next <= horizon => {
+                    prop_assert!(next > at, "delivery made no progress at {}", at);
+                    at = next;
+                }
+                _ => break,
             }
         }
-        for s in &sends {
-            let in_period = sends.iter().filter(|o| **o > *s - Duration::days(7) && **o <= *s).count();
-            prop_assert!(in_period <= max as usize, "{in_period} sends in the 7 days to {s}");
+        for (i, (f, d)) in forecast.iter().zip(&delivered).enumerate() {
+            let f = f.filter(|f| *f <= horizon);
+            prop_assert_eq!(f, *d, "message {} ({:?})", i, pending[i]);
         }
     }
 }

@@ -48,6 +48,7 @@ contract!(
     a_message_put_back_to_wait_is_free_to_claim,
     a_crash_mid_send_leaves_only_the_in_flight_unknown,
     settling_records_attempts_and_suppressions,
+    each_send_counts_once_however_often_its_customer_is_named,
     migrations_are_idempotent,
     tidying_keeps_everything,
     customers_round_trip_every_field,
@@ -1502,6 +1503,30 @@ async fn settling_records_attempts_and_suppressions(store: &Db) {
         sent.is_empty(),
         "a failed message does not count toward the cap"
     );
+}
+
+/// The cap counts each send once, though delivery names a customer once
+/// for each of their waiting messages.
+async fn each_send_counts_once_however_often_its_customer_is_named(store: &Db) {
+    welcome_a_and_b(store).await;
+    let now = t0() + Duration::hours(2);
+    let lease = now + Duration::minutes(10);
+    let claimed = store.claim("w", now, lease, 10).await.unwrap();
+    let a = claimed
+        .iter()
+        .find(|m| m.customer.record.id == id("a"))
+        .unwrap();
+    store.begin_sending("w", &[a.id], now, lease).await.unwrap();
+    let mut sent = Settle::end(a, Status::Sent, String::new());
+    sent.reason = None;
+    sent.sent_at = Some(now);
+    store.settle("w", &[sent], now).await.unwrap();
+    let counted = store
+        .sent_since(&[id("a"), id("b"), id("a")], now - Duration::days(7))
+        .await
+        .unwrap();
+    assert_eq!(counted.get(&id("a")), Some(&vec![now]), "{counted:?}");
+    assert!(!counted.contains_key(&id("b")), "b's welcome has not gone");
 }
 
 /// Customers c0…c{n-1} with a message each, shaped by `shape(i, message)`.

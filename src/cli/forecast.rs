@@ -8,8 +8,9 @@ use chrono::{DateTime, Duration, Utc};
 use super::table::{Format, print_json, print_table_in};
 use crate::clock::Clock;
 use crate::config::{ConfigPath, Env};
+use crate::domain::control::escape_line;
 use crate::domain::customer::CustomerId;
-use crate::planner::{ForecastRow, Forecasting};
+use crate::planner::{Forecast, Forecasting};
 use crate::render::{Letter, Renderer};
 use crate::store::Store;
 
@@ -82,19 +83,19 @@ pub async fn run(path: &ConfigPath, env: &Env, args: ForecastArgs) -> anyhow::Re
             names.join(", ")
         );
     }
-    let of_playbook = |rows: Vec<ForecastRow>| -> Vec<ForecastRow> {
-        rows.into_iter()
-            .filter(|r| args.playbook.as_ref().is_none_or(|p| *p == r.playbook))
-            .collect()
+    let mine = |playbook: &str| args.playbook.as_ref().is_none_or(|p| p == playbook);
+    let of_playbook = |f: Forecast| Forecast {
+        rows: f.rows.into_iter().filter(|r| mine(&r.playbook)).collect(),
+        held: f.held.into_iter().filter(|h| mine(&h.playbook)).collect(),
     };
-    let rows = planner
+    let forecast = planner
         .forecast(&store, now, until, args.customer.as_ref(), subject)
         .await
         .map(of_playbook);
     // Nothing in the window: look as far as a forecast may, for the next
     // message, so "nothing" comes with when something will be.
-    let next = match &rows {
-        Ok(rows) if rows.is_empty() && args.days < MAX_DAYS => planner
+    let next = match &forecast {
+        Ok(f) if f.rows.is_empty() && args.days < MAX_DAYS => planner
             .forecast(
                 &store,
                 now,
@@ -104,13 +105,14 @@ pub async fn run(path: &ConfigPath, env: &Env, args: ForecastArgs) -> anyhow::Re
             )
             .await
             .map(of_playbook)
-            .map(|later| later.into_iter().min_by_key(|r| r.at)),
+            .map(|later| later.rows.into_iter().min_by_key(|r| r.at)),
         _ => Ok(None),
     };
     store.close().await;
-    let rows = rows?;
+    let Forecast { rows, held } = forecast?;
     let next = next?;
     match args.format {
+        // The JSON shape is a contract: what goes, and when.
         Format::Json => print_json(&rows)?,
         Format::Table => {
             let table: Vec<Vec<String>> = rows
@@ -152,6 +154,16 @@ pub async fn run(path: &ConfigPath, env: &Env, args: ForecastArgs) -> anyhow::Re
             if rows.is_empty() {
                 println!("{}", nothing_until(args.days, now, next.as_ref()));
             }
+            // Held with no end known: delivery's reason, as `tend messages`
+            // shows it, so nobody wonders where a step went.
+            if !held.is_empty() {
+                println!("\nheld, with no time yet:");
+                for h in &held {
+                    // Shown literally, as the table shows its cells.
+                    let line = format!("{} {}/{}: {}", h.customer_id, h.playbook, h.step, h.reason);
+                    println!("  {}", escape_line(&line));
+                }
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -159,7 +171,11 @@ pub async fn run(path: &ConfigPath, env: &Env, args: ForecastArgs) -> anyhow::Re
 
 /// What an empty forecast says: nothing in the window, and when the next
 /// message goes with the horizon that would show it.
-fn nothing_until(days: u32, now: DateTime<Utc>, next: Option<&ForecastRow>) -> String {
+fn nothing_until(
+    days: u32,
+    now: DateTime<Utc>,
+    next: Option<&crate::planner::ForecastRow>,
+) -> String {
     let nothing = format!("nothing would go out in the next {days} day(s)");
     match next {
         Some(r) => {

@@ -351,6 +351,19 @@ impl Default for Delivery {
     }
 }
 
+impl Delivery {
+    /// The send policy these settings make: what delivery and the forecast
+    /// both decide by.
+    pub fn policy(&self) -> crate::domain::policy::Rules {
+        crate::domain::policy::Rules {
+            max: self.cap.max,
+            per: self.cap.per.as_chrono(),
+            priority: self.priority.clone(),
+            quiet_during_incidents: self.quiet_during_incidents,
+        }
+    }
+}
+
 /// A size as people write it (`16MiB`, `512KiB`), or a count of bytes.
 fn byte_size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<ByteSize, D::Error> {
     #[derive(Deserialize)]

@@ -172,10 +172,7 @@ impl Deliverer {
             owner: format!("{}-{}", hostname(), uuid::Uuid::now_v7().simple()),
             rules: triage::Rules {
                 windows,
-                max: s.delivery.cap.max,
-                per: s.delivery.cap.per.as_chrono(),
-                priority: s.delivery.priority.clone(),
-                quiet_during_incidents: s.delivery.quiet_during_incidents,
+                policy: s.delivery.policy(),
             },
             max_retry_age: s.delivery.max_retry_age.as_chrono(),
             lease: s.delivery.lease.as_chrono(),
@@ -299,13 +296,14 @@ impl Deliverer {
                 .filter(|m| !m.urgent)
                 .map(|m| m.customer.record.id.clone())
                 .collect();
-            let sent = store.sent_since(&ids, now - self.rules.per).await?;
-            let quiet = if self.rules.quiet_during_incidents {
+            let sent = store.sent_since(&ids, now - self.rules.policy.per).await?;
+            // Only read when it can matter; the policy decides what it holds.
+            let incidents = if self.rules.policy.quiet_during_incidents {
                 store.quiet_customers(&ids).await?
             } else {
                 std::collections::HashMap::new()
             };
-            let (ready, waiting) = triage::triage(batch, &sent, &quiet, &self.rules, now);
+            let (ready, waiting) = triage::triage(batch, &sent, &incidents, &self.rules, now);
             if !waiting.is_empty() && to_record.send((waiting, true)).await.is_err() {
                 return gone();
             }

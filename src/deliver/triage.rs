@@ -1,15 +1,17 @@
-//! Which leased messages may go now, and what becomes of the rest. Pure: a
-//! function of the batch, what each customer was recently sent, the rules
-//! and `now`, built on the same `domain::policy` the forecast uses.
+//! Which leased messages go now, and what becomes of the rest: suppression
+//! here, everything else (expiry, urgency, send window, frequency cap,
+//! priority, quiet during incidents) by `domain::policy::decide`, the same
+//! function the forecast calls. Pure: a function of the batch, what each
+//! customer was recently sent, which open incident affects them, the rules
+//! and `now`.
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use chrono::{DateTime, Duration, Utc};
 
 use crate::domain::customer::CustomerId;
 use crate::domain::message::{Outgoing, Settle, Status};
-use crate::domain::playbook::Kind;
-use crate::domain::policy::{self, Decision, Pending};
+use crate::domain::policy::{self, Decision, Pending, Recipient};
 use crate::domain::window::Windows;
 
 /// How far ahead to look for when a waiting message can go.
@@ -17,107 +19,70 @@ const LOOKAHEAD: Duration = Duration::days(60);
 
 pub struct Rules {
     pub windows: Windows,
-    pub max: u32,
-    pub per: Duration,
-    pub priority: Vec<String>,
-    /// Tips and check-ins wait while an open incident affects the customer.
-    pub quiet_during_incidents: bool,
+    pub policy: policy::Rules,
 }
 
-/// How often a message held for an incident looks again: it goes soon
-/// after the incident is resolved.
-pub const QUIET_RECHECK: Duration = Duration::minutes(15);
-
-fn at(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+/// A leased message as the policy sees it.
+fn as_pending<'a>(m: &'a Outgoing, windows: &'a Windows) -> Pending<'a> {
+    Pending {
+        kind: m.kind,
+        category: &m.category,
+        urgent: m.urgent,
+        operational: policy::is_operational(m.kind, m.notice.is_some()),
+        not_before: m.not_before,
+        expires_at: m.expires_at,
+        window: windows.of(&m.key.playbook),
+    }
 }
 
-/// Splits a batch into messages to send now and settlements for the others.
+/// Splits a batch into messages to send now (in the order they were
+/// leased) and settlements for the others. `incidents` names, for each
+/// customer an open incident affects, that incident.
 pub fn triage(
     batch: Vec<Outgoing>,
     sent: &HashMap<CustomerId, Vec<DateTime<Utc>>>,
-    quiet: &HashMap<CustomerId, String>,
+    incidents: &HashMap<CustomerId, String>,
     rules: &Rules,
     now: DateTime<Utc>,
 ) -> (Vec<Outgoing>, Vec<Settle>) {
     let mut ready = Vec::new();
     let mut settled = Vec::new();
-    let mut by_customer: HashMap<CustomerId, Vec<Outgoing>> = HashMap::new();
-    for m in batch {
+    let mut by_customer: HashMap<CustomerId, Vec<(usize, Outgoing)>> = HashMap::new();
+    for (order, m) in batch.into_iter().enumerate() {
         if let Some(reason) = &m.suppressed {
             let reason = format!("suppressed: {reason}");
             settled.push(Settle::end(&m, Status::Suppressed, reason));
-        } else if m.urgent {
-            ready.push(m);
-        } else if m.expires_at < now {
-            let reason = format!(
-                "expired: it could not go out by {} (its step's expiry)",
-                at(m.expires_at)
-            );
-            settled.push(Settle::end(&m, Status::Expired, reason));
-        } else if let Some(incident) = quiet
-            .get(&m.customer.record.id)
-            .filter(|_| matches!(m.kind, Kind::Tip | Kind::Checkin))
-        {
-            let reason = format!(
-                "held while incident {incident} affects the customer; it goes once the incident is resolved"
-            );
-            settled.push(Settle::hold(&m, now + QUIET_RECHECK, reason));
         } else {
             by_customer
                 .entry(m.customer.record.id.clone())
                 .or_default()
-                .push(m);
+                .push((order, m));
         }
     }
     for (customer, messages) in by_customer {
-        let zone = messages[0].customer.record.timezone;
-        let pending: Vec<Pending> = messages
-            .iter()
-            .map(|m| Pending {
-                kind: m.kind,
-                category: m.category.clone(),
-                urgent: false,
-                send_at: rules
-                    .windows
-                    .of(&m.key.playbook)
-                    .next_opening(m.not_before.max(now), zone),
-                expires_at: m.expires_at,
-            })
-            .collect();
-        let already = sent.get(&customer).map(Vec::as_slice).unwrap_or(&[]);
-        let policy_rules = policy::Rules {
-            max: rules.max,
-            per: rules.per,
-            priority: &rules.priority,
-            window: rules.windows.general(),
-            zone,
-            quiet_until: None,
-            sent: already,
+        let to = Recipient {
+            zone: messages[0].1.customer.record.timezone,
+            sent: sent.get(&customer).map(Vec::as_slice).unwrap_or(&[]),
+            incident: incidents.get(&customer).map(String::as_str),
         };
-        let decisions = policy::schedule(&pending, &policy_rules, now + LOOKAHEAD);
-        for ((m, p), decision) in messages.into_iter().zip(&pending).zip(decisions) {
+        let pending: Vec<Pending<'_>> = messages
+            .iter()
+            .map(|(_, m)| as_pending(m, &rules.windows))
+            .collect();
+        let decisions = policy::decide(&pending, &to, &rules.policy, now, now + LOOKAHEAD);
+        for ((order, m), decision) in messages.into_iter().zip(decisions) {
             match decision {
-                Decision::Send(t) if t <= now => ready.push(m),
-                Decision::Send(t) => {
-                    let reason = if p.send_at > now {
-                        format!("waiting for the customer's send window (opens {})", at(t))
-                    } else {
-                        format!(
-                            "waiting for the frequency cap ({} per {} days) or a more important message; next chance {}",
-                            rules.max,
-                            rules.per.num_days(),
-                            at(t)
-                        )
-                    };
-                    settled.push(Settle::hold(&m, t, reason));
+                Decision::SendNow => ready.push((order, m)),
+                Decision::SendAt { at, reason } | Decision::Hold { until: at, reason } => {
+                    settled.push(Settle::hold(&m, at, reason));
                 }
-                Decision::Expire(reason) => settled.push(Settle::end(&m, Status::Expired, reason)),
-                Decision::Hold(reason) => {
-                    settled.push(Settle::hold(&m, now + Duration::days(1), reason));
+                Decision::Expire(reason) => {
+                    settled.push(Settle::end(&m, Status::Expired, reason));
                 }
             }
         }
     }
-    (ready, settled)
+    // In the order the store leased them: oldest first.
+    ready.sort_by_key(|(order, _)| *order);
+    (ready.into_iter().map(|(_, m)| m).collect(), settled)
 }

@@ -1,174 +1,375 @@
-//! Delivery policy for one customer: the frequency cap across all playbooks,
-//! the priority order when the cap bites, quiet during incidents, and expiry
-//! while waiting. Pure: the delivery worker asks it what may go now, and the
-//! forecast asks it when each message would go.
+//! The send policy for one customer: which of their waiting messages goes
+//! now, which waits (until when, and why) and which expires. One pure
+//! function, [`decide`], that delivery (`deliver::triage`) and `tend
+//! forecast` both call, so the forecast shows what delivery will do.
+//!
+//! The rules, in the order they apply:
+//! - nothing goes after its expiry (a maintenance announcement expires when
+//!   the maintenance starts);
+//! - urgent mail (incident notices, a maintenance announcement shortly
+//!   before the start) goes at once: no send window, no cap, no quiet;
+//! - operational mail (incident and maintenance notices) waits for its send
+//!   window, unless the window opens only after it expires: then it goes at
+//!   once. It takes a slot under the frequency cap but never waits for one;
+//! - engagement mail (tips, check-ins, reminders) waits for its window and
+//!   for a slot under the cap, the most important category first; while an
+//!   open incident affects the customer their tips and check-ins wait for
+//!   it to be resolved.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use chrono_tz::Tz;
 
 use super::playbook::Kind;
 use super::window::Window;
 
+/// How soon a message held for an open incident is looked at again. An
+/// incident has no known end, so it goes within this long of the
+/// resolution.
+pub const QUIET_RECHECK: Duration = Duration::minutes(15);
+
+/// The rules every customer's mail goes by (`[delivery]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rules {
+    /// At most this many messages that count …
+    pub max: u32,
+    /// … in any rolling period this long.
+    pub per: Duration,
+    /// Categories, most important first, for engagement mail competing for
+    /// a slot; others come after, in due order.
+    pub priority: Vec<String>,
+    /// Tips and check-ins wait while an open incident affects the customer.
+    pub quiet_during_incidents: bool,
+}
+
 /// A message waiting to go to one customer.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Pending {
+pub struct Pending<'a> {
     pub kind: Kind,
-    pub category: String,
-    /// Incident notices: no window, no cap, no quiet.
+    pub category: &'a str,
+    /// Goes at once: no window, no cap, no quiet.
     pub urgent: bool,
-    /// The earliest it may go (its window opening).
-    pub send_at: DateTime<Utc>,
+    /// An incident or maintenance notice ([`is_operational`]): counts
+    /// toward the cap, is never held by it, is never quiet.
+    pub operational: bool,
+    /// The earliest it may go: its time, a retry's, or where it was put
+    /// back to wait.
+    pub not_before: DateTime<Utc>,
+    /// It never goes after this.
     pub expires_at: DateTime<Utc>,
+    /// The send window it goes in (its playbook's, or `delivery.window`).
+    pub window: &'a Window,
 }
 
-/// What happens to a pending message.
+/// Whether a message is operational: an incident or maintenance notice
+/// (`notice`), or mail of a playbook of kind `incident`.
+pub fn is_operational(kind: Kind, notice: bool) -> bool {
+    notice || kind == Kind::Incident
+}
+
+impl Pending<'_> {
+    /// Whether its sending takes a slot under the cap: everything but
+    /// incident notices, as the store counts what went (`sent_since`), so
+    /// telling a customer about an outage never costs them a tip.
+    pub fn counts(&self) -> bool {
+        self.kind != Kind::Incident
+    }
+
+    /// Whether it competes for a slot under the cap.
+    fn engagement(&self) -> bool {
+        !self.urgent && !self.operational
+    }
+
+    /// Whether an open incident holds it.
+    fn quiet(&self) -> bool {
+        self.engagement() && matches!(self.kind, Kind::Tip | Kind::Checkin)
+    }
+}
+
+/// Who the messages go to, as far as the policy cares.
+#[derive(Debug, Clone, Copy)]
+pub struct Recipient<'a> {
+    pub zone: Tz,
+    /// When mail that counts toward the cap went to them recently.
+    pub sent: &'a [DateTime<Utc>],
+    /// The id of an open incident that affects them.
+    pub incident: Option<&'a str>,
+}
+
+/// What becomes of a waiting message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    /// It goes at this instant.
-    Send(DateTime<Utc>),
+    /// It goes now.
+    SendNow,
+    /// It goes at `at` unless something changes; `reason` says why not now.
+    SendAt { at: DateTime<Utc>, reason: String },
+    /// It waits with no time known (an open incident); look again at `until`.
+    Hold {
+        until: DateTime<Utc>,
+        reason: String,
+    },
     /// It never goes, for this reason.
     Expire(String),
-    /// It waits beyond the horizon, for this reason.
-    Hold(String),
 }
 
-/// The customer's situation and the rules.
-pub struct Rules<'a> {
-    pub max: u32,
-    pub per: Duration,
-    /// Categories, most important first; others come after, in due order.
-    pub priority: &'a [String],
-    pub window: &'a Window,
-    pub zone: Tz,
-    /// Until when an open incident affecting the customer holds tips and
-    /// check-ins (`None`: no incident, or quiet is switched off). An open
-    /// incident with no end yet holds them to the horizon.
-    pub quiet_until: Option<DateTime<Utc>>,
-    /// Non-urgent messages already sent, for the rolling cap.
-    pub sent: &'a [DateTime<Utc>],
-}
-
-/// Decides each message's fate up to `horizon`, in the order given. Urgent
-/// messages go at once; the others go in window, at most `max` per rolling
-/// `per`, the most important first when several wait; one whose expiry
-/// passes while it waits is expired with the reason.
-pub fn schedule(pending: &[Pending], rules: &Rules<'_>, horizon: DateTime<Utc>) -> Vec<Decision> {
-    let mut decisions: Vec<Option<Decision>> = vec![None; pending.len()];
-    let mut sent: Vec<DateTime<Utc>> = rules.sent.to_vec();
-    let rank = |p: &Pending| {
-        rules
-            .priority
-            .iter()
-            .position(|c| *c == p.category)
-            .unwrap_or(rules.priority.len())
+/// Decides every waiting message of one customer at `now`, looking up to
+/// `horizon` for when the waiting ones go. Delivery acts on the decisions
+/// at `now`; the forecast reads the times. The decisions are in the order
+/// of `pending`.
+pub fn decide(
+    pending: &[Pending<'_>],
+    to: &Recipient<'_>,
+    rules: &Rules,
+    now: DateTime<Utc>,
+    horizon: DateTime<Utc>,
+) -> Vec<Decision> {
+    let incident = to.incident.filter(|_| rules.quiet_during_incidents);
+    let mut sim = Simulation {
+        pending,
+        zone: to.zone,
+        rules,
+        sent: to.sent.iter().copied().filter(|s| *s <= now).collect(),
+        went: vec![None; pending.len()],
+        decided: vec![None; pending.len()],
     };
+    sim.sent.sort();
     for (i, p) in pending.iter().enumerate() {
-        if p.urgent {
-            decisions[i] = Some(Decision::Send(p.send_at));
+        if p.expires_at < now {
+            let reason = match incident.filter(|_| p.quiet()) {
+                Some(id) => format!(
+                    "expired: it could not go out by {} while incident {id} affected the customer",
+                    at(p.expires_at)
+                ),
+                None => format!(
+                    "expired: it could not go out by {} (its step's expiry)",
+                    at(p.expires_at)
+                ),
+            };
+            sim.decided[i] = Some(Decision::Expire(reason));
+        } else if let Some(id) = incident.filter(|_| p.quiet()) {
+            sim.decided[i] = Some(Decision::Hold {
+                until: now + QUIET_RECHECK,
+                reason: format!(
+                    "held while incident {id} affects the customer; it goes once the incident is resolved"
+                ),
+            });
         }
     }
-    let quiet =
-        |p: &Pending| matches!(p.kind, Kind::Tip | Kind::Checkin) && rules.quiet_until.is_some();
-    let mut now = pending
+    sim.run(now, horizon);
+    let Simulation { went, decided, .. } = sim;
+    pending
         .iter()
-        .filter(|p| !p.urgent)
-        .map(|p| p.send_at)
-        .min();
-    // Each round sends a message or moves time forward; bounded all the same.
-    let mut rounds = 0;
-    while let Some(t) = now {
-        rounds += 1;
-        if t > horizon || rounds > 100_000 {
-            break;
-        }
-        // Everything past its expiry by now is expired.
-        for (i, p) in pending.iter().enumerate() {
-            if decisions[i].is_none() && p.expires_at < t {
-                decisions[i] = Some(Decision::Expire(expiry_reason(p, rules, &sent)));
-            }
-        }
-        let ready = pending
-            .iter()
-            .enumerate()
-            .filter(|(i, p)| decisions[*i].is_none() && p.send_at <= t)
-            .filter(|(_, p)| !quiet(p) || rules.quiet_until.is_some_and(|q| q <= t))
-            .min_by_key(|(_, p)| (rank(p), p.send_at));
-        let in_cap = sent
-            .iter()
-            .filter(|s| **s > t - rules.per && **s <= t)
-            .count()
-            < rules.max as usize;
-        match ready {
-            Some((i, _)) if in_cap => {
-                decisions[i] = Some(Decision::Send(t));
-                sent.push(t);
-            }
-            _ => {}
-        }
-        // The next moment anything can change: a message becomes ready, a
-        // cap slot frees, quiet ends; then the window must be open.
-        let waiting = |i: usize| decisions[i].is_none();
-        let next_ready = pending
-            .iter()
-            .enumerate()
-            .filter(|(i, p)| waiting(*i) && p.send_at > t)
-            .map(|(_, p)| p.send_at)
-            .min();
-        let any_ready_now = pending
-            .iter()
-            .enumerate()
-            .any(|(i, p)| waiting(i) && p.send_at <= t);
-        let slot = sent.iter().map(|s| *s + rules.per).filter(|f| *f > t).min();
-        let quiet_end = rules.quiet_until.filter(|q| *q > t);
-        let candidates = [
-            next_ready,
-            any_ready_now.then_some(slot).flatten(),
-            any_ready_now.then_some(quiet_end).flatten(),
-        ];
-        now = candidates.into_iter().flatten().min().map(|next| {
-            rules
-                .window
-                .next_opening(next.max(t + Duration::seconds(1)), rules.zone)
-        });
-        if ready.is_some() && in_cap {
-            // Another may be ready at this same instant.
-            now = Some(t);
-        }
-    }
-    decisions
-        .into_iter()
-        .zip(pending)
-        .map(|(d, p)| {
-            d.unwrap_or_else(|| {
-                if quiet(p) {
-                    Decision::Hold("held while an open incident affects the customer".into())
-                } else {
-                    Decision::Hold("waiting for the frequency cap or the send window".into())
-                }
-            })
+        .zip(went)
+        .zip(decided)
+        .map(|((p, went), decided)| match (went, decided) {
+            (_, Some(d)) => d,
+            (Some(t), None) if t <= now => Decision::SendNow,
+            (Some(t), None) => Decision::SendAt {
+                at: t,
+                reason: why_not_now(p, to.zone, rules, now, t),
+            },
+            // Never: every waiting message goes or expires.
+            (None, None) => Decision::SendAt {
+                at: horizon,
+                reason: "waiting for the frequency cap or the send window".into(),
+            },
         })
         .collect()
 }
 
-/// What kept `p` from going before it expired.
-fn expiry_reason(p: &Pending, rules: &Rules<'_>, sent: &[DateTime<Utc>]) -> String {
-    let at = p.expires_at;
-    let held = matches!(p.kind, Kind::Tip | Kind::Checkin)
-        && rules.quiet_until.is_some_and(|q| q > p.expires_at);
-    if held {
-        "expired while held during an incident".into()
-    } else if sent
-        .iter()
-        .filter(|s| **s > at - rules.per && **s <= at)
-        .count()
-        >= rules.max as usize
-    {
-        format!(
-            "expired waiting for the frequency cap ({} per {} days)",
-            rules.max,
-            rules.per.num_days()
-        )
-    } else {
-        "expired waiting for the send window".into()
+/// The customer's mail going out in time order, from `now`.
+struct Simulation<'a, 'p> {
+    pending: &'a [Pending<'p>],
+    zone: Tz,
+    rules: &'a Rules,
+    /// Sends that count toward the cap, oldest first.
+    sent: Vec<DateTime<Utc>>,
+    /// When each message goes.
+    went: Vec<Option<DateTime<Utc>>>,
+    /// Messages that do not go (held, expired).
+    decided: Vec<Option<Decision>>,
+}
+
+impl Simulation<'_, '_> {
+    fn waiting(&self, i: usize) -> bool {
+        self.went[i].is_none() && self.decided[i].is_none()
     }
+
+    /// Moves from instant to instant at which something can go, sending
+    /// what may at each, up to `horizon`; every instant after the first
+    /// sends at least one message, so this ends.
+    fn run(&mut self, now: DateTime<Utc>, horizon: DateTime<Utc>) {
+        let mut t = now;
+        loop {
+            self.send_at(t);
+            // What can no longer go before its expiry, expires now.
+            let mut next: Option<DateTime<Utc>> = None;
+            for i in 0..self.pending.len() {
+                if !self.waiting(i) {
+                    continue;
+                }
+                match self.earliest(i, t) {
+                    Ok(at) => next = Some(next.map_or(at, |n| n.min(at))),
+                    Err(reason) => self.decided[i] = Some(Decision::Expire(reason)),
+                }
+            }
+            match next {
+                // Nothing left waiting, or (never) no progress.
+                None => break,
+                Some(n) if n <= t => break,
+                Some(n) if n <= horizon => t = n,
+                Some(_) => {
+                    // Past the horizon: when each would go as things stand.
+                    for i in 0..self.pending.len() {
+                        if self.waiting(i) {
+                            self.went[i] = self.earliest(i, t).ok();
+                        }
+                    }
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Sends everything that may go at `t`: urgent and operational mail
+    /// first (it never waits for a slot, but takes one), then engagement
+    /// mail while the cap has room, the most important first.
+    fn send_at(&mut self, t: DateTime<Utc>) {
+        let pending = self.pending;
+        for (i, p) in pending.iter().enumerate() {
+            if self.waiting(i) && !p.engagement() && self.earliest(i, t) == Ok(t) {
+                self.went[i] = Some(t);
+                if p.counts() {
+                    self.sent.push(t);
+                }
+            }
+        }
+        loop {
+            let best = (0..self.pending.len())
+                .filter(|i| self.waiting(*i) && self.pending[*i].engagement())
+                .filter(|i| self.earliest(*i, t) == Ok(t))
+                // Among equals the one that expires first, so fewer do;
+                // not `not_before`, which waiting moves.
+                .min_by_key(|i| {
+                    let p = &self.pending[*i];
+                    (self.rank(p.category), p.expires_at, *i)
+                });
+            let Some(i) = best else { break };
+            self.went[i] = Some(t);
+            if self.pending[i].counts() {
+                self.sent.push(t);
+            }
+        }
+    }
+
+    fn rank(&self, category: &str) -> usize {
+        let priority = &self.rules.priority;
+        priority
+            .iter()
+            .position(|c| c == category)
+            .unwrap_or(priority.len())
+    }
+
+    /// The earliest instant at or after `t` message `i` can go, with what
+    /// has gone so far; or, when that is past its expiry, why it expires.
+    fn earliest(&self, i: usize, t: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+        let p = &self.pending[i];
+        let due = t.max(p.not_before);
+        if due > p.expires_at {
+            return Err(format!(
+                "expired: it could not go out by {} (its step's expiry)",
+                at(p.expires_at)
+            ));
+        }
+        if p.urgent {
+            return Ok(due);
+        }
+        if p.operational {
+            // The window, unless waiting for it would pass the expiry (a
+            // maintenance announcement after the start): then at once.
+            let opening = p.window.next_opening(due, self.zone);
+            return Ok(if opening > p.expires_at { due } else { opening });
+        }
+        let slot = slot_free(&self.sent, self.rules.max, self.rules.per, due)
+            .filter(|slot| *slot <= p.expires_at)
+            .ok_or_else(|| {
+                format!(
+                    "expired waiting for the frequency cap ({} per {})",
+                    self.rules.max,
+                    period(self.rules.per)
+                )
+            })?;
+        let opening = p.window.next_opening(slot, self.zone);
+        if opening > p.expires_at {
+            return Err("expired waiting for the send window".into());
+        }
+        // Later than `slot`, the cap has no less room: what went is all
+        // before `t`.
+        Ok(opening)
+    }
+}
+
+/// The first instant at or after `at` with room under the cap, given the
+/// counted sends (oldest first, none after `at`); `None` with a cap of 0.
+fn slot_free(
+    sent: &[DateTime<Utc>],
+    max: u32,
+    per: Duration,
+    at: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let max = max as usize;
+    if max == 0 {
+        return None;
+    }
+    let recent: Vec<DateTime<Utc>> = sent
+        .iter()
+        .copied()
+        .filter(|s| *s > at - per && *s <= at)
+        .collect();
+    if recent.len() < max {
+        return Some(at);
+    }
+    // Once this one leaves the period (and every older one with it), there
+    // are max - 1 in it.
+    Some(recent[recent.len() - max] + per)
+}
+
+/// Why a message that goes at `goes` does not go at `now`.
+fn why_not_now(
+    p: &Pending<'_>,
+    zone: Tz,
+    rules: &Rules,
+    now: DateTime<Utc>,
+    goes: DateTime<Utc>,
+) -> String {
+    if p.not_before > now {
+        return format!("due at {}", at(goes));
+    }
+    if p.window.next_opening(now, zone) > now {
+        return format!(
+            "waiting for the customer's send window (opens {})",
+            at(goes)
+        );
+    }
+    format!(
+        "waiting for the frequency cap ({} per {}) or a more important message; next chance {}",
+        rules.max,
+        period(rules.per),
+        at(goes)
+    )
+}
+
+/// `7 days`, `36 hours`, `90 minutes`.
+fn period(per: Duration) -> String {
+    let minutes = per.num_minutes();
+    if minutes % (24 * 60) == 0 {
+        format!("{} days", minutes / (24 * 60))
+    } else if minutes % 60 == 0 {
+        format!("{} hours", minutes / 60)
+    } else {
+        format!("{minutes} minutes")
+    }
+}
+
+fn at(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }

@@ -215,7 +215,8 @@ pub trait Store {
     /// order: what a forecast must show besides new occurrences.
     async fn queued(&self, ids: &[CustomerId]) -> Result<Vec<Outgoing>, Error>;
 
-    /// When non-urgent mail went to each of `ids` after `since`.
+    /// When non-urgent mail went to each of `ids` after `since`, each send
+    /// once however often its customer is in `ids`.
     async fn sent_since(
         &self,
         ids: &[CustomerId],
@@ -1022,6 +1023,13 @@ impl PriorityWalk {
             None => false,
         }
     }
+}
+
+/// Each id once, in order: a customer named twice (one per waiting
+/// message, say) must not have their rows read, and counted, twice.
+pub(crate) fn distinct(ids: &[CustomerId]) -> Vec<CustomerId> {
+    let mut seen = HashSet::new();
+    ids.iter().filter(|id| seen.insert(*id)).cloned().collect()
 }
 
 /// Splits a batch into runs without a repeated id, in order, each at most

@@ -925,7 +925,9 @@ impl Store for PgStore {
     ) -> Result<HashMap<CustomerId, Vec<DateTime<Utc>>>, Error> {
         let fail = self.fail("reading what was sent recently");
         let mut sent: HashMap<CustomerId, Vec<DateTime<Utc>>> = HashMap::new();
-        for chunk in ids.chunks(super::ROWS_PER_STATEMENT) {
+        // `UNNEST` keeps repeats: a customer listed twice would have every
+        // send counted twice toward the cap.
+        for chunk in super::distinct(ids).chunks(super::ROWS_PER_STATEMENT) {
             let list: Vec<&str> = chunk.iter().map(CustomerId::as_str).collect();
             // One probe a customer: `= ANY` and `IN (SELECT UNNEST(…))`
             // were each planned as a scan of the whole outbox, the first when

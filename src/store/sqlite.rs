@@ -985,7 +985,8 @@ impl Store for SqliteStore {
     ) -> Result<HashMap<CustomerId, Vec<DateTime<Utc>>>, Error> {
         let fail = self.fail("reading what was sent recently");
         let mut sent: HashMap<CustomerId, Vec<DateTime<Utc>>> = HashMap::new();
-        for chunk in ids.chunks(super::ROWS_PER_STATEMENT) {
+        // A customer in two chunks would have every send counted twice.
+        for chunk in super::distinct(ids).chunks(super::ROWS_PER_STATEMENT) {
             let mut query = QueryBuilder::<Sqlite>::new(sql::SENT_TO);
             query.push("customer_id IN (");
             push_ids(&mut query, chunk);
