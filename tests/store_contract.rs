@@ -67,6 +67,7 @@ contract!(
     only_customers_whose_planning_time_has_come_are_read,
     a_new_fingerprint_has_everyone_planned_again,
     a_planning_page_is_recorded_whole,
+    a_store_taking_writes_reports_no_failure_and_takes_a_probe,
 );
 
 /// Customers `a` and `b`, each with a welcome message due an hour after
@@ -2058,4 +2059,18 @@ async fn an_unsubscribe_by_mail_leaves_the_category_once(store: &Db) {
     };
     store.set_preferences(to_a, &back, t0()).await.unwrap();
     assert_eq!(store.subscriptions(to_a).await.unwrap(), Some(Vec::new()));
+}
+
+/// Readiness asks a store whether its writes fail, and probes with one
+/// small write while they do; the probe leaves the planner's state alone.
+async fn a_store_taking_writes_reports_no_failure_and_takes_a_probe(store: &Db) {
+    store.replan_all("before the probe").await.unwrap();
+    assert_eq!(store.write_failure(), None);
+    store.probe_write().await.unwrap();
+    store.probe_write().await.unwrap();
+    assert_eq!(store.write_failure(), None);
+    assert_eq!(
+        store.planner_fingerprint().await.unwrap().as_deref(),
+        Some("before the probe")
+    );
 }

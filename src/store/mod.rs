@@ -3,9 +3,11 @@
 //! [`Db`] picks one from `database.url`. A single contract test suite runs
 //! against both so their behaviour cannot drift.
 
+mod health;
 pub mod postgres;
 mod sql;
 pub mod sqlite;
+mod sqlite_watch;
 
 use std::collections::{HashMap, HashSet};
 
@@ -23,11 +25,16 @@ use crate::domain::plan::{EventFact, History, OccurrenceKey, StageEntry};
 use crate::domain::prefilter::Prefilter;
 use crate::domain::report::Counts;
 
+pub use self::health::{WriteFailure, WriteHealth};
 pub use crate::config::database_url::DatabaseUrl;
 pub use crate::domain::preference::Preferences;
 
 /// The planner's key for its fingerprint in `planner_state`.
 pub(crate) const FINGERPRINT: &str = "fingerprint";
+
+/// The key in `planner_state` that `Store::probe_write` rewrites (with the
+/// time of the probe, so every probe changes the row).
+pub(crate) const WRITE_PROBE: &str = "write_probe";
 
 /// Rows written in one statement: well under SQLite's 32,766 and
 /// PostgreSQL's 65,535 bind parameters at up to 19 columns a row.
@@ -65,6 +72,17 @@ pub enum Error {
         "the SQLite database {0} is locked by another process (is another tend running on it?); stop that process, or use PostgreSQL to run several instances"
     )]
     Locked(String),
+    /// The disk under the store failed a statement: full, or an I/O error.
+    /// Nothing of the failed transaction was kept; what was committed
+    /// before stands.
+    #[error(
+        "the SQLite database {path} could not be written while {doing}: {problem}; free space on that disk (or repair it); nothing committed before is lost, and a running tend carries on by itself"
+    )]
+    Disk {
+        path: String,
+        doing: &'static str,
+        problem: String,
+    },
     #[error("cannot apply the database migrations: {0}")]
     Migrate(String),
     #[error(
@@ -111,6 +129,22 @@ pub trait Store {
 
     /// Succeeds when the store answers a trivial query.
     async fn ping(&self) -> Result<(), Error>;
+
+    /// Why writes have been failing, and since when, until one commits
+    /// again: a store that answers reads may still refuse every write (a
+    /// full disk). SQLite watches its writes; PostgreSQL reports nothing
+    /// here (its server has its own monitoring).
+    fn write_failure(&self) -> Option<WriteFailure> {
+        None
+    }
+
+    /// Writes one small row to learn whether writes succeed again while
+    /// `write_failure` says they fail: an idle daemon would otherwise stay
+    /// not ready after the disk got room. Where writes are not watched,
+    /// does nothing.
+    async fn probe_write(&self) -> Result<(), Error> {
+        Ok(())
+    }
 
     /// Messages due by `now` that are still waiting to go.
     async fn count_due(&self, now: DateTime<Utc>) -> Result<u64, Error>;
@@ -731,6 +765,12 @@ impl Store for Db {
     }
     async fn ping(&self) -> Result<(), Error> {
         dispatch!(self, s => s.ping().await)
+    }
+    fn write_failure(&self) -> Option<WriteFailure> {
+        dispatch!(self, s => s.write_failure())
+    }
+    async fn probe_write(&self) -> Result<(), Error> {
+        dispatch!(self, s => s.probe_write().await)
     }
     async fn count_due(&self, now: DateTime<Utc>) -> Result<u64, Error> {
         dispatch!(self, s => s.count_due(now).await)

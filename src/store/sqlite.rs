@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -12,9 +13,10 @@ use sqlx::sqlite::{
 };
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
+use super::sqlite_watch::WriterWatch;
 use super::{
     ConnectOptions, CustomerColumns, Error, HistoryRow, StageChange, Store, StoredEvent,
-    WriteOutcome, fold_history, sql, unique_runs,
+    WriteFailure, WriteHealth, WriteOutcome, fold_history, sql, unique_runs,
 };
 use super::{DueCursor, PlanWrite};
 use crate::domain::customer::{Customer, CustomerId, CustomerRecord, parse_timezone};
@@ -42,6 +44,8 @@ pub struct SqliteStore {
     /// polls it with sleeps of 1 to 100 ms.
     writer: SqlitePool,
     path: String,
+    /// Whether writes succeed: `/readyz` reports it.
+    health: Arc<WriteHealth>,
 }
 
 /// Instants are stored as milliseconds since the epoch.
@@ -80,28 +84,50 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(options.busy_timeout)
             .foreign_keys(true);
-        let open = |connections: u32, connect: SqliteConnectOptions| {
+        let open = |connections: u32| {
             SqlitePoolOptions::new()
                 .max_connections(connections)
                 .acquire_timeout(options.connect_timeout.max(options.busy_timeout))
-                .connect_with(connect)
         };
+        let health = Arc::new(WriteHealth::default());
+        // Only the writer opens transactions, so only its connections can
+        // be left believing one is open; it is one connection, so one watch.
+        let watch = Arc::new(WriterWatch::default());
+        let attach = Arc::clone(&watch);
+        let released = Arc::clone(&health);
         // The writer first: it creates the file and turns WAL on.
-        let writer = open(1, connect.clone())
+        let writer = open(1)
+            .after_connect(move |conn, _| Box::pin(Arc::clone(&attach).attach(conn)))
+            .after_release(move |conn, _| {
+                let watch = Arc::clone(&watch);
+                let health = Arc::clone(&released);
+                Box::pin(async move { watch.release(conn, &health).await })
+            })
+            .connect_with(connect.clone())
             .await
             .map_err(|e| classify(e, &shown, "opening the database"))?;
-        let pool = open(options.max_connections.max(1), connect)
+        let pool = open(options.max_connections.max(1))
+            .connect_with(connect)
             .await
             .map_err(|e| classify(e, &shown, "opening the database"))?;
         Ok(Self {
             pool,
             writer,
             path: shown,
+            health,
         })
     }
 
+    /// Classifies a driver error met while `doing`; a disk failure also
+    /// marks writes as failing until one commits.
     fn fail(&self, doing: &'static str) -> impl Fn(sqlx::Error) -> Error + '_ {
-        move |e| classify(e, &self.path, doing)
+        move |e| {
+            let e = classify(e, &self.path, doing);
+            if matches!(e, Error::Disk { .. }) {
+                self.health.failed(&e);
+            }
+            e
+        }
     }
 }
 
@@ -113,6 +139,21 @@ fn classify(e: sqlx::Error, path: &str, doing: &'static str) -> Error {
         let primary = code.parse::<i64>().map(|c| c & 0xff).unwrap_or(0);
         if primary == 5 || primary == 6 || db.message().contains("database is locked") {
             return Error::Locked(path.to_owned());
+        }
+        // SQLITE_FULL (13) and SQLITE_IOERR (10): the disk, not the data.
+        if primary == 13 {
+            return Error::Disk {
+                path: path.to_owned(),
+                doing,
+                problem: "its disk (or SQLite's temporary folder) is full".into(),
+            };
+        }
+        if primary == 10 {
+            return Error::Disk {
+                path: path.to_owned(),
+                doing,
+                problem: format!("its disk reported an I/O error ({})", db.message()),
+            };
         }
         if primary == 14 {
             return Error::Unreachable(format!(
@@ -555,6 +596,22 @@ impl Store for SqliteStore {
             .execute(&self.pool)
             .await
             .map_err(self.fail("checking the database answers"))?;
+        Ok(())
+    }
+
+    fn write_failure(&self) -> Option<WriteFailure> {
+        self.health.failure()
+    }
+
+    async fn probe_write(&self) -> Result<(), Error> {
+        // One statement, committed on its own; the writer's release records
+        // the commit, as it does for every write.
+        sqlx::query(sql::UPSERT_PLANNER_STATE)
+            .bind(super::WRITE_PROBE)
+            .bind(chrono::Utc::now().timestamp_millis().to_string())
+            .execute(&self.writer)
+            .await
+            .map_err(self.fail("trying a write after writes failed"))?;
         Ok(())
     }
 
@@ -1517,5 +1574,74 @@ mod tests {
                 assert_eq!(value, expected, "{pragma}");
             }
         }
+    }
+
+    async fn migrated() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let options = ConnectOptions {
+            max_connections: 2,
+            connect_timeout: std::time::Duration::from_secs(5),
+            busy_timeout: std::time::Duration::from_secs(5),
+        };
+        let store = SqliteStore::connect(&dir.path().join("tend.db"), &options)
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        (dir, store)
+    }
+
+    /// Waits until the writer is back in the pool, its release (and what
+    /// that records) done.
+    async fn released(store: &SqliteStore) {
+        drop(store.writer.acquire().await.unwrap());
+    }
+
+    /// What a full disk does: SQLite ends the transaction by itself, under
+    /// sqlx's feet. The next write must still begin.
+    #[tokio::test]
+    async fn a_transaction_sqlite_ended_itself_leaves_the_writer_usable() {
+        let (_dir, store) = migrated().await;
+        {
+            let mut tx = store.writer.begin_with(BEGIN_WRITE).await.unwrap();
+            sqlx::raw_sql("ROLLBACK").execute(&mut *tx).await.unwrap();
+        }
+        for _ in 0..2 {
+            let tx = store
+                .writer
+                .begin_with(BEGIN_WRITE)
+                .await
+                .expect("a write begins on a connection that knows no transaction is open");
+            tx.commit().await.unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn only_a_write_that_commits_ends_a_run_of_failures() {
+        let (_dir, store) = migrated().await;
+        store.health.failed(&"the disk is full");
+        // Nothing changed: no proof.
+        store.prune_attempts(Utc::now()).await.unwrap();
+        released(&store).await;
+        assert!(store.write_failure().is_some());
+        // Changed, then rolled back: no proof.
+        {
+            let mut tx = store.writer.begin_with(BEGIN_WRITE).await.unwrap();
+            sqlx::query(sql::UPSERT_PLANNER_STATE)
+                .bind("k")
+                .bind("v")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+        }
+        released(&store).await;
+        assert!(store.write_failure().is_some());
+        store.replan_all("fingerprint").await.unwrap();
+        released(&store).await;
+        assert_eq!(store.write_failure(), None);
+        // The probe is a write like any other.
+        store.health.failed(&"the disk is full");
+        store.probe_write().await.unwrap();
+        released(&store).await;
+        assert_eq!(store.write_failure(), None);
     }
 }
