@@ -47,7 +47,9 @@ pub fn triage(
         if let Some(reason) = &m.suppressed {
             let reason = format!("suppressed: {reason}");
             settled.push(Settle::end(&m, Status::Suppressed, reason));
-        } else if m.urgent {
+        } else if m.urgent && m.expires_at >= now {
+            // Urgent mail skips the window and the cap, never its expiry:
+            // a late maintenance announcement expires at the start.
             ready.push(m);
         } else if m.expires_at < now {
             let reason = format!(
