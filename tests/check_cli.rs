@@ -36,7 +36,7 @@ fn a_good_project_checks_clean() {
     assert_eq!(
         run.stdout(),
         "no config file named and none at config/tend.toml: using the built-in defaults\n\
-         ok: built-in defaults, 1 playbook, 1 template (and 5 built-in notices)\n"
+         ok: built-in defaults, 1 playbook, 1 template (and 6 built-in notices)\n"
     );
 }
 

@@ -388,7 +388,7 @@ fn check_and_usage_exit_codes() {
     assert_eq!(
         ok.tend(&["check"]).expect_code(0).stdout(),
         "no config file named and none at config/tend.toml: using the built-in defaults\n\
-         ok: built-in defaults, 0 playbooks, 0 templates (and 5 built-in notices)\n"
+         ok: built-in defaults, 0 playbooks, 0 templates (and 6 built-in notices)\n"
     );
     ok.tend(&["no-such-command"]).expect_code(2);
     ok.tend(&["import", "customers"]).expect_code(2);

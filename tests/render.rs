@@ -310,6 +310,7 @@ fn incident_notices_are_built_in_and_a_file_overrides_one() {
         "incidents/resolved",
         "incidents/maintenance",
         "incidents/completed",
+        "incidents/cancelled",
     ] {
         let out = notice(&renderer, name);
         assert!(

@@ -44,7 +44,7 @@ fn tend_check_passes_on_everything_shipped() {
     let run = p.tend(&["check"]).expect_code(0);
     assert!(
         run.stdout()
-            .contains("4 playbooks, 13 templates (and 5 built-in notices)"),
+            .contains("4 playbooks, 13 templates (and 6 built-in notices)"),
         "{}",
         run.stdout()
     );
@@ -65,7 +65,7 @@ async fn every_template_renders_for_every_demo_customer(store: Db) {
     let renderer = Renderer::load(&loaded.settings, Signer::new(b"k")).unwrap();
     let incident = tend::render::context::sample_incident();
     let templates: Vec<&str> = renderer.templates().collect();
-    assert_eq!(templates.len(), 18, "{templates:?}");
+    assert_eq!(templates.len(), 19, "{templates:?}");
     let mut rendered = 0;
     for (id, _) in tend::demo::cast() {
         let customer = store
@@ -106,7 +106,7 @@ async fn every_template_renders_for_every_demo_customer(store: Db) {
             rendered += 1;
         }
     }
-    assert_eq!(rendered, 8 * 18);
+    assert_eq!(rendered, 8 * 19);
 }
 
 #[tokio::test]

@@ -39,6 +39,7 @@ contract!(
     inbound_mail_is_matched_kept_once_and_suppresses,
     an_unsubscribe_by_mail_leaves_the_category_once,
     incidents_record_who_was_told_and_quiet_until_closed,
+    a_maintenance_starts_and_closes_once_and_what_waits_never_goes,
     one_instance_leads_planning_at_a_time,
     a_mark_made_while_a_page_is_planned_is_not_lost,
     due_messages_are_counted_until_they_go,
@@ -1966,17 +1967,20 @@ async fn incidents_record_who_was_told_and_quiet_until_closed(store: &Db) {
     );
 
     let later = t0() + Duration::hours(2);
-    assert!(
+    assert_eq!(
         store
-            .close_incident("INC-1", IncidentStatus::Resolved, "Fixed", later)
+            .close_incident("INC-1", IncidentStatus::Resolved, "Fixed", "x", later)
             .await
-            .unwrap()
+            .unwrap(),
+        Some(0),
+        "an incident has no announcements to withdraw"
     );
-    assert!(
-        !store
-            .close_incident("INC-1", IncidentStatus::Resolved, "again", later)
+    assert_eq!(
+        store
+            .close_incident("INC-1", IncidentStatus::Resolved, "again", "x", later)
             .await
-            .unwrap()
+            .unwrap(),
+        None
     );
     assert_eq!(
         store
@@ -1996,6 +2000,196 @@ async fn incidents_record_who_was_told_and_quiet_until_closed(store: &Db) {
         (IncidentStatus::Resolved, 1)
     );
     assert_eq!(listed[0].resolved_at, Some(later));
+}
+
+async fn a_maintenance_starts_and_closes_once_and_what_waits_never_goes(store: &Db) {
+    use tend::domain::incident::{Incident, IncidentKind, IncidentStatus, NoticeSpec};
+    store
+        .upsert_customers(&[customer("a"), customer("b")], t0())
+        .await
+        .unwrap();
+    let starts = t0() + Duration::days(2);
+    let ends = starts + Duration::hours(2);
+    let maintenance = |id: &str| Incident {
+        id: id.into(),
+        kind: IncidentKind::Maintenance,
+        title: "DB upgrade".into(),
+        status: IncidentStatus::Scheduled,
+        affects: "true".into(),
+        template: "incidents/maintenance".into(),
+        message: String::new(),
+        starts_at: Some(starts),
+        ends_at: Some(ends),
+        opened_at: t0(),
+        resolved_at: None,
+    };
+    let (called_off, upgrade) = (maintenance("MNT-1"), maintenance("MNT-2"));
+    for incident in [&called_off, &upgrade] {
+        assert!(store.create_incident(incident).await.unwrap());
+        // A day ahead and an hour ahead, to a and to b.
+        let mut notices = Vec::new();
+        for (step, lead) in [
+            ("announce-1d", Duration::days(1)),
+            ("announce-1h", Duration::hours(1)),
+        ] {
+            let spec = NoticeSpec {
+                incident,
+                step: step.into(),
+                template: "incidents/maintenance",
+                message: "",
+                due_at: starts - lead,
+                urgent: false,
+                expires_at: starts,
+                priority: 1,
+                domain: "acme.example",
+            };
+            for c in [id("a"), id("b")] {
+                notices.push(spec.message(&c, &format!("{}@example.com", c.as_str()), None));
+            }
+        }
+        let affected = [id("a"), id("b")];
+        assert_eq!(
+            store
+                .record_notices(&incident.id, &affected, &notices, t0())
+                .await
+                .unwrap(),
+            4
+        );
+    }
+    // A day ahead: MNT-1's goes to a; b's is claimed by a worker that has
+    // not settled it yet; MNT-2's wait again.
+    let day_before = starts - Duration::days(1);
+    let lease = day_before + Duration::minutes(10);
+    let claimed = store.claim("w", day_before, lease, 10).await.unwrap();
+    assert_eq!(claimed.len(), 4);
+    let of = |incident: &str, customer: &str| {
+        claimed
+            .iter()
+            .find(|m| m.key.occurrence == incident && m.customer.record.id == id(customer))
+            .unwrap()
+            .clone()
+    };
+    let told = of("MNT-1", "a");
+    store
+        .begin_sending("w", &[told.id], day_before, lease)
+        .await
+        .unwrap();
+    let mut sent = Settle::end(&told, Status::Sent, "accepted: 250 ok".into());
+    sent.sent_at = Some(day_before);
+    let wait = |m: &tend::domain::message::Outgoing| {
+        Settle::hold(m, starts - Duration::hours(2), "window".into())
+    };
+    let waiting = [sent, wait(&of("MNT-2", "a")), wait(&of("MNT-2", "b"))];
+    store.settle("w", &waiting, day_before).await.unwrap();
+
+    let due = |at| async move {
+        let due = store.maintenances_due(at).await.unwrap();
+        due.into_iter().map(|i| i.id).collect::<Vec<_>>()
+    };
+    assert!(due(starts - Duration::seconds(1)).await.is_empty());
+    assert_eq!(due(starts).await, ["MNT-1", "MNT-2"]);
+
+    // Called off, while the worker still holds its claim: what had not
+    // gone is withdrawn (the claimed one too), once.
+    let off = day_before + Duration::minutes(5);
+    assert_eq!(
+        store
+            .close_incident(
+                "MNT-1",
+                IncidentStatus::Cancelled,
+                "",
+                "withdrawn: off",
+                off
+            )
+            .await
+            .unwrap(),
+        Some(3)
+    );
+    assert_eq!(
+        store
+            .close_incident("MNT-1", IncidentStatus::Cancelled, "", "again", off)
+            .await
+            .unwrap(),
+        None
+    );
+    // The worker's late word on the claimed one changes nothing.
+    let late = [wait(&of("MNT-1", "b"))];
+    store.settle("w", &late, off).await.unwrap();
+    let messages = store.messages(&MessageFilter::default()).await.unwrap();
+    let fate = |incident: &str, customer: &str, step: &str| {
+        let m = messages
+            .iter()
+            .find(|m| m.occurrence == incident && m.customer_id == customer && m.step == step)
+            .unwrap();
+        (m.status.clone(), m.reason.clone().unwrap_or_default())
+    };
+    assert_eq!(fate("MNT-1", "a", "announce-1d").0, "sent");
+    for (customer, step) in [
+        ("b", "announce-1d"),
+        ("a", "announce-1h"),
+        ("b", "announce-1h"),
+    ] {
+        assert_eq!(
+            fate("MNT-1", customer, step),
+            ("expired".into(), "withdrawn: off".into()),
+            "{customer} {step}"
+        );
+    }
+    let told: Vec<_> = store.recipients("MNT-1").await.unwrap();
+    assert_eq!(told.len(), 1, "only a was told");
+    assert_eq!(told[0].customer_id, id("a"));
+    assert_eq!(due(starts).await, ["MNT-2"], "a closed one is left alone");
+
+    // MNT-2 starts: everything still waiting expires, once.
+    assert_eq!(
+        store
+            .start_maintenance("MNT-2", "Started", "expired: it started", starts)
+            .await
+            .unwrap(),
+        Some(4)
+    );
+    assert_eq!(
+        store
+            .start_maintenance("MNT-2", "Started", "again", starts)
+            .await
+            .unwrap(),
+        None
+    );
+    let messages = store.messages(&MessageFilter::default()).await.unwrap();
+    assert!(
+        messages
+            .iter()
+            .filter(|m| m.occurrence == "MNT-2")
+            .all(|m| m.status == "expired" && m.reason.as_deref() == Some("expired: it started")),
+        "{messages:?}"
+    );
+    let running = store.incident("MNT-2").await.unwrap().unwrap();
+    assert_eq!(
+        (running.status, running.resolved_at),
+        (IncidentStatus::InProgress, None)
+    );
+    assert!(due(ends - Duration::seconds(1)).await.is_empty());
+    assert_eq!(due(ends).await, ["MNT-2"]);
+    assert_eq!(
+        store
+            .close_incident("MNT-2", IncidentStatus::Completed, "Done", "x", ends)
+            .await
+            .unwrap(),
+        Some(0)
+    );
+    assert!(due(ends).await.is_empty());
+    let listed = store.incidents().await.unwrap();
+    let shown: Vec<_> = listed
+        .iter()
+        .map(|i| (i.id.as_str(), i.status, i.resolved_at, i.notified))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ("MNT-1", IncidentStatus::Cancelled, Some(off), 1),
+            ("MNT-2", IncidentStatus::Completed, Some(ends), 0),
+        ]
+    );
 }
 
 async fn an_unsubscribe_by_mail_leaves_the_category_once(store: &Db) {

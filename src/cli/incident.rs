@@ -1,6 +1,7 @@
-//! `tend incident open|maintenance|update|resolve|list`: telling affected
-//! customers first, and again when it is fixed. Each command that sends
-//! delivers its notices before it returns.
+//! `tend incident open|maintenance|update|resolve|cancel|list`: telling
+//! affected customers first, and again when it is fixed (or, for a
+//! maintenance called off, that it will not happen). Each command that
+//! sends delivers its notices before it returns.
 
 use std::process::ExitCode;
 
@@ -71,6 +72,15 @@ pub enum IncidentCommand {
     Resolve {
         id: String,
         #[arg(long)]
+        message: String,
+        #[arg(long, value_parser = super::parse_now)]
+        now: Option<DateTime<Utc>>,
+    },
+    /// Call off a maintenance that has not started: announcements not sent yet are withdrawn, and only those already told get the cancellation notice.
+    Cancel {
+        id: String,
+        /// What those already told read (why, and whether it will be rescheduled)
+        #[arg(long, default_value = "")]
         message: String,
         #[arg(long, value_parser = super::parse_now)]
         now: Option<DateTime<Utc>>,
@@ -189,6 +199,14 @@ async fn dispatch(
             (
                 format!("{id} closed"),
                 incident::resolve(store, &cx, &id, &message, now).await?,
+                now,
+            )
+        }
+        IncidentCommand::Cancel { id, message, now } => {
+            let now = Clock::from_flag(now).now();
+            (
+                format!("{id} cancelled"),
+                incident::cancel(store, &cx, &id, &message, now).await?,
                 now,
             )
         }

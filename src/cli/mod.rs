@@ -76,7 +76,7 @@ pub enum Command {
     Responses(responses::ResponsesArgs),
     /// Summarise what came of the mail: statuses, response rates, survey scores.
     Report(report::ReportArgs),
-    /// Incidents and scheduled maintenance: open, maintenance, update, resolve, list.
+    /// Incidents and scheduled maintenance: open, maintenance, update, resolve, cancel, list.
     Incident {
         #[command(subcommand)]
         what: incident::IncidentCommand,

@@ -1,9 +1,11 @@
-//! `tend tick [--now T]`: one full cycle at time T, then exit: plan what is
-//! due, deliver it, then take the mail waiting in the reply mailbox (when
-//! `[inbound.imap]` is configured).
+//! `tend tick [--now T]`: one full cycle at time T, then exit: move the
+//! maintenances whose start or end has come, plan what is due, deliver it,
+//! then take the mail waiting in the reply mailbox (when `[inbound.imap]`
+//! is configured).
 
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -46,6 +48,11 @@ pub async fn run(path: &ConfigPath, env: &Env, args: TickArgs) -> anyhow::Result
         super::load_while_connecting(path, env, crate::engine::planner_and_deliverer).await?;
     let now = Clock::from_flag(args.now).now();
     let started = std::time::Instant::now();
+    // First, so no announcement a start made stale is delivered.
+    let cx = crate::incident::Context::new(&loaded.settings);
+    let advanced = crate::incident::advance(&store, &cx, now)
+        .await
+        .context("moving maintenances at their start and end")?;
     let planned = planner.plan_once(&store, now).await?;
     let planning = started.elapsed();
     let delivered = deliverer.deliver_once(&store, now).await;
@@ -68,7 +75,7 @@ pub async fn run(path: &ConfigPath, env: &Env, args: TickArgs) -> anyhow::Result
         deferred: delivered.deferred,
         failed: delivered.failed,
         suppressed: delivered.suppressed,
-        expired: planned.expired + delivered.expired,
+        expired: advanced.expired + planned.expired + delivered.expired,
     };
     if let Some(polled) = inbound {
         // Not in the JSON shape (a contract); a person sees it.

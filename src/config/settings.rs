@@ -549,6 +549,11 @@ pub struct Maintenance {
     /// Announcements this close to the start go at once, outside the send
     /// window and the cap.
     pub urgent_within: Span,
+    /// Whether a maintenance that completes by itself at its end tells
+    /// those who were told of it. Off: customers were told when it ends,
+    /// and most want no mail saying it did. Completing one by hand always
+    /// tells them.
+    pub notify_on_completion: bool,
 }
 
 impl Default for Maintenance {
@@ -556,6 +561,7 @@ impl Default for Maintenance {
         Self {
             announce: vec![span("7d"), span("1d"), span("1h")],
             urgent_within: span("1h"),
+            notify_on_completion: false,
         }
     }
 }

@@ -206,7 +206,8 @@ fn report(job: &'static str, result: anyhow::Result<()>) {
     }
 }
 
-/// Plans what is due now; wakes delivery when anything went into the outbox.
+/// Moves maintenances whose start or end has come, then plans what is due
+/// now; wakes delivery when anything went into the outbox.
 pub async fn plan_pass(shared: &Shared) -> anyhow::Result<()> {
     let Some(lead) = shared.store.lead_planning().await? else {
         tracing::debug!("another instance is planning; skipping this pass");
@@ -214,8 +215,22 @@ pub async fn plan_pass(shared: &Shared) -> anyhow::Result<()> {
     };
     let engine = shared.engine();
     let started = Instant::now();
-    let planned = engine.planner.plan_once(&shared.store, Utc::now()).await;
+    let now = Utc::now();
+    // Before planning and before the next delivery pass: announcements a
+    // start makes stale are settled before anything could send them.
+    let cx = crate::incident::Context::new(&engine.loaded.settings);
+    let advanced = crate::incident::advance(&shared.store, &cx, now).await;
+    let planned = engine.planner.plan_once(&shared.store, now).await;
     lead.release().await;
+    match advanced {
+        Ok(advanced) if advanced.notices > 0 => shared.wake_deliver.notify_one(),
+        Ok(_) => {}
+        // Planning went on; the next pass tries the maintenances again.
+        Err(e) => report(
+            "plan",
+            Err(anyhow::Error::new(e).context("moving maintenances at their start and end")),
+        ),
+    }
     let outcome = planned?;
     crate::telemetry::plan_pass(started.elapsed());
     if outcome.planned > 0 {

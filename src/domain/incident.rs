@@ -46,7 +46,8 @@ impl IncidentKind {
 
 /// Where an incident stands. Incidents go investigating → identified →
 /// monitoring → resolved; maintenance goes scheduled → in_progress →
-/// completed.
+/// completed (by itself at its start and end), or is cancelled before it
+/// starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum IncidentStatus {
@@ -57,10 +58,11 @@ pub enum IncidentStatus {
     Scheduled,
     InProgress,
     Completed,
+    Cancelled,
 }
 
 impl IncidentStatus {
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Investigating,
         Self::Identified,
         Self::Monitoring,
@@ -68,6 +70,7 @@ impl IncidentStatus {
         Self::Scheduled,
         Self::InProgress,
         Self::Completed,
+        Self::Cancelled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -79,6 +82,7 @@ impl IncidentStatus {
             Self::Scheduled => "scheduled",
             Self::InProgress => "in_progress",
             Self::Completed => "completed",
+            Self::Cancelled => "cancelled",
         }
     }
 
@@ -94,9 +98,9 @@ impl IncidentStatus {
             })
     }
 
-    /// Resolved or completed: no more notices, no more quiet.
+    /// Resolved, completed or cancelled: no more notices, no more quiet.
     pub fn is_closed(self) -> bool {
-        matches!(self, Self::Resolved | Self::Completed)
+        matches!(self, Self::Resolved | Self::Completed | Self::Cancelled)
     }
 
     /// Whether an update may set this status on an incident of `kind`
@@ -178,7 +182,8 @@ pub struct Recipient {
 /// What one notice to one customer is.
 pub struct NoticeSpec<'a> {
     pub incident: &'a Incident,
-    /// `open`, `update-3`, `resolved`, `announce-7d`, `completed`.
+    /// `open`, `update-3`, `resolved`, `announce-7d`, `completed`,
+    /// `cancelled`.
     pub step: String,
     pub template: &'a str,
     /// The words this notice announces.
@@ -265,6 +270,55 @@ pub fn announcements(
     out
 }
 
+/// What a maintenance's own clock does to it: it starts at `starts_at` and
+/// completes by itself at `ends_at`, each at that instant (however late the
+/// pass that notices it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    /// scheduled → in_progress; its announcements still waiting expire.
+    Start(DateTime<Utc>),
+    /// → completed; anything still waiting is withdrawn.
+    Complete(DateTime<Utc>),
+}
+
+/// The transitions due for `incident` at `now`, in order: none for an
+/// incident, or a maintenance closed by hand; both when a gap in the passes
+/// spans the whole maintenance (so its announcements expire with the start
+/// as their reason, and it still completes).
+pub fn transitions(incident: &Incident, now: DateTime<Utc>) -> Vec<Transition> {
+    if incident.kind != IncidentKind::Maintenance || incident.resolved_at.is_some() {
+        return Vec::new();
+    }
+    let mut due = Vec::new();
+    if incident.status == IncidentStatus::Scheduled
+        && let Some(starts) = incident.starts_at.filter(|s| *s <= now)
+    {
+        due.push(Transition::Start(starts));
+    }
+    if let Some(ends) = incident.ends_at.filter(|e| *e <= now) {
+        due.push(Transition::Complete(ends));
+    }
+    due
+}
+
+/// Why an announcement still waiting at the start never goes.
+pub fn started_reason(starts: DateTime<Utc>) -> String {
+    format!(
+        "expired: the maintenance started at {} before this announcement went out",
+        starts.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    )
+}
+
+/// Why an announcement still waiting when a maintenance closes (completed
+/// early by hand, or cancelled) never goes.
+pub fn withdrawn_reason(status: IncidentStatus, at: DateTime<Utc>) -> String {
+    format!(
+        "withdrawn: the maintenance was {} at {} before this announcement went out",
+        status.as_str(),
+        at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    )
+}
+
 /// `7d`, `36h`, `90m`: the largest whole unit.
 fn lead_name(lead: Duration) -> String {
     let minutes = lead.num_minutes();
@@ -335,11 +389,64 @@ mod tests {
         );
     }
 
+    fn maintenance(status: IncidentStatus) -> Incident {
+        Incident {
+            id: "MNT-1".into(),
+            kind: IncidentKind::Maintenance,
+            title: "DB upgrade".into(),
+            status,
+            affects: "true".into(),
+            template: "incidents/maintenance".into(),
+            message: String::new(),
+            starts_at: Some(t("2026-12-12T02:00:00Z")),
+            ends_at: Some(t("2026-12-12T04:00:00Z")),
+            opened_at: t("2026-12-01T10:00:00Z"),
+            resolved_at: None,
+        }
+    }
+
+    #[test]
+    fn a_maintenance_starts_and_completes_by_its_own_clock() {
+        let scheduled = maintenance(IncidentStatus::Scheduled);
+        let starts = t("2026-12-12T02:00:00Z");
+        let ends = t("2026-12-12T04:00:00Z");
+        assert!(transitions(&scheduled, t("2026-12-12T01:59:59Z")).is_empty());
+        assert_eq!(transitions(&scheduled, starts), [Transition::Start(starts)]);
+        // The first pass after a gap that spans it: both, start first.
+        assert_eq!(
+            transitions(&scheduled, t("2026-12-14T09:00:00Z")),
+            [Transition::Start(starts), Transition::Complete(ends)]
+        );
+        let running = maintenance(IncidentStatus::InProgress);
+        assert!(transitions(&running, t("2026-12-12T03:00:00Z")).is_empty());
+        assert_eq!(transitions(&running, ends), [Transition::Complete(ends)]);
+        // Closed by hand: the clock no longer moves it.
+        let done = Incident {
+            resolved_at: Some(t("2026-12-10T00:00:00Z")),
+            ..maintenance(IncidentStatus::Cancelled)
+        };
+        assert!(transitions(&done, t("2026-12-14T00:00:00Z")).is_empty());
+        let incident = Incident {
+            kind: IncidentKind::Incident,
+            ..maintenance(IncidentStatus::Investigating)
+        };
+        assert!(transitions(&incident, t("2026-12-14T00:00:00Z")).is_empty());
+        assert_eq!(
+            started_reason(starts),
+            "expired: the maintenance started at 2026-12-12T02:00:00Z before this announcement went out"
+        );
+    }
+
     #[test]
     fn statuses_fit_their_kind() {
         assert!(IncidentStatus::Identified.fits(IncidentKind::Incident));
         assert!(!IncidentStatus::InProgress.fits(IncidentKind::Incident));
         assert!(IncidentStatus::InProgress.fits(IncidentKind::Maintenance));
+        assert!(
+            !IncidentStatus::Cancelled.fits(IncidentKind::Maintenance),
+            "cancelling has its own command"
+        );
+        assert!(IncidentStatus::Cancelled.is_closed());
         assert!(
             !IncidentStatus::Resolved.fits(IncidentKind::Incident),
             "resolving has its own command"

@@ -1,8 +1,9 @@
 //! The incident API, so monitoring can tell customers first:
 //! `POST /api/v1/incidents` opens one (or schedules a maintenance),
 //! `POST /api/v1/incidents/{id}/updates` records news (sent with
-//! `"notify": true`), `POST /api/v1/incidents/{id}/resolve` closes it. The
-//! same rules as `tend incident`; delivery is woken at once.
+//! `"notify": true`), `POST /api/v1/incidents/{id}/resolve` closes it,
+//! `POST /api/v1/incidents/{id}/cancel` calls a maintenance off. The same
+//! rules as `tend incident`; delivery is woken at once.
 
 use std::sync::Arc;
 
@@ -51,6 +52,13 @@ struct UpdateBody {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ResolveBody {
+    message: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CancelBody {
+    #[serde(default)]
     message: String,
 }
 
@@ -176,5 +184,30 @@ pub async fn resolve(
     let engine = shared.engine();
     let cx = Context::new(&engine.loaded.settings);
     let result = incident::resolve(&shared.store, &cx, &id, &body.message, Utc::now()).await;
+    answer(&shared, &id, result)
+}
+
+/// Calls off a maintenance; the body (`{"message": "…"}`) may be left out.
+pub async fn cancel(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match authorized_body(&shared, &headers, body) {
+        Ok(body) => body,
+        Err(refused) => return *refused,
+    };
+    let body: CancelBody = if body.iter().all(u8::is_ascii_whitespace) {
+        CancelBody::default()
+    } else {
+        match parse(&body) {
+            Ok(body) => body,
+            Err(refused) => return *refused,
+        }
+    };
+    let engine = shared.engine();
+    let cx = Context::new(&engine.loaded.settings);
+    let result = incident::cancel(&shared.store, &cx, &id, &body.message, Utc::now()).await;
     answer(&shared, &id, result)
 }

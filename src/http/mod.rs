@@ -59,6 +59,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/incidents", post(incidents::open))
         .route("/api/v1/incidents/{id}/updates", post(incidents::update))
         .route("/api/v1/incidents/{id}/resolve", post(incidents::resolve))
+        .route("/api/v1/incidents/{id}/cancel", post(incidents::cancel))
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&shared),
             body::api,

@@ -4,7 +4,11 @@
 //! `notify` and the resolution go to exactly those who got the first
 //! notice, in its thread. Delivery sends them like any message (incident
 //! notices at once: no window, no cap; suppression still applies).
-//! The decisions are in `domain::incident`; this module does the I/O.
+//! A maintenance also moves by its own clock ([`advance`], each planning
+//! pass): it starts at `starts_at`, when announcements still waiting
+//! expire, and completes at `ends_at`; one called off ([`cancel`]) tells
+//! only those already told. The decisions are in `domain::incident`; this
+//! module does the I/O.
 
 use std::path::Path;
 
@@ -14,8 +18,8 @@ use crate::config::settings::Settings;
 use crate::domain::condition::{Condition, Facts, Scope, compile_checked};
 use crate::domain::customer::CustomerId;
 use crate::domain::incident::{
-    CATEGORY, Incident, IncidentKind, IncidentStatus, MAINTENANCE_CATEGORY, NoticeSpec,
-    announcements,
+    CATEGORY, Incident, IncidentKind, IncidentStatus, MAINTENANCE_CATEGORY, NoticeSpec, Transition,
+    announcements, started_reason, transitions, withdrawn_reason,
 };
 use crate::domain::message::NewMessage;
 use crate::render::name::TemplateNameError;
@@ -80,7 +84,14 @@ pub mod template {
     pub const RESOLVED: &str = "incidents/resolved";
     pub const MAINTENANCE: &str = "incidents/maintenance";
     pub const COMPLETED: &str = "incidents/completed";
+    pub const CANCELLED: &str = "incidents/cancelled";
 }
+
+/// What a maintenance's history says when its own clock moved it.
+const STARTED_BY_CLOCK: &str = "Started at its scheduled time.";
+/// The words of a maintenance that completed by itself, in its history and
+/// in the completion notice when `maintenance.notify_on_completion` is on.
+const COMPLETED_BY_CLOCK: &str = "It ended at its scheduled time.";
 
 /// What the commands need of the configuration.
 pub struct Context<'a> {
@@ -385,7 +396,9 @@ pub async fn update(
             "{} is not a status for this {}; {}",
             status.as_str(),
             incident.kind.as_str(),
-            if status.is_closed() {
+            if status == IncidentStatus::Cancelled {
+                format!("call a maintenance off with `tend incident cancel {id}`")
+            } else if status.is_closed() {
                 format!("close it with `tend incident resolve {id}`")
             } else {
                 "use investigating, identified or monitoring for incidents; scheduled or in_progress for maintenance".into()
@@ -437,7 +450,13 @@ pub async fn resolve(
         IncidentKind::Maintenance => (IncidentStatus::Completed, template::COMPLETED, "completed"),
     };
     cx.template(template)?;
-    if !store.close_incident(id, status, message, now).await? {
+    // Completed early: those not told yet never are.
+    let withdrawn = withdrawn_reason(status, now);
+    if store
+        .close_incident(id, status, message, &withdrawn, now)
+        .await?
+        .is_none()
+    {
         return Err(IncidentError::Closed(id.into(), "a moment ago".into()));
     }
     incident.status = status;
@@ -447,4 +466,126 @@ pub async fn resolve(
         affected: 0,
         notices,
     })
+}
+
+/// Calls off a maintenance that has not started: its announcements still
+/// waiting are withdrawn, and those already told get the cancellation
+/// notice in the announcement's thread; nobody else hears of it.
+pub async fn cancel(
+    store: &impl Store,
+    cx: &Context<'_>,
+    id: &str,
+    message: &str,
+    now: DateTime<Utc>,
+) -> Result<Outcome, IncidentError> {
+    let mut incident = open_incident(store, id).await?;
+    if incident.kind != IncidentKind::Maintenance {
+        return Err(IncidentError::Bad(format!(
+            "{id} is an incident, not a maintenance; close it with `tend incident resolve {id}`"
+        )));
+    }
+    let started = incident.starts_at.filter(|s| *s <= now);
+    if incident.status == IncidentStatus::InProgress || started.is_some() {
+        let at = started.map_or_else(|| "already".into(), |s| format!("at {}", s.to_rfc3339()));
+        return Err(IncidentError::Bad(format!(
+            "maintenance {id} started {at}; nothing was sent. Close it with `tend incident resolve {id} --message \"…\"`"
+        )));
+    }
+    cx.template(template::CANCELLED)?;
+    let status = IncidentStatus::Cancelled;
+    let withdrawn = withdrawn_reason(status, now);
+    if store
+        .close_incident(id, status, message, &withdrawn, now)
+        .await?
+        .is_none()
+    {
+        return Err(IncidentError::Closed(id.into(), "a moment ago".into()));
+    }
+    incident.status = status;
+    incident.resolved_at = Some(now);
+    // The waiting announcements are withdrawn by now, so the recipients
+    // are exactly those an announcement went (or is going) out to.
+    let notices = follow_up(
+        store,
+        cx,
+        &incident,
+        "cancelled".into(),
+        template::CANCELLED,
+        message,
+        now,
+    )
+    .await?;
+    Ok(Outcome {
+        affected: 0,
+        notices,
+    })
+}
+
+/// What the maintenances' own clock did in one pass.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AdvanceOutcome {
+    pub started: u64,
+    pub completed: u64,
+    /// Announcements that expired at a start (or were withdrawn at an end).
+    pub expired: u64,
+    /// Completion notices put into the outbox.
+    pub notices: u64,
+}
+
+/// Moves each open maintenance whose start or end has come by `now`:
+/// scheduled → in_progress at its start (its waiting announcements expire,
+/// with the start as the reason), → completed at its end (telling those
+/// who were told only with `maintenance.notify_on_completion`). One closed
+/// by hand first is left alone. Safe to run from several instances: each
+/// move happens once.
+pub async fn advance(
+    store: &impl Store,
+    cx: &Context<'_>,
+    now: DateTime<Utc>,
+) -> Result<AdvanceOutcome, IncidentError> {
+    let mut outcome = AdvanceOutcome::default();
+    for mut incident in store.maintenances_due(now).await? {
+        for transition in transitions(&incident, now) {
+            match transition {
+                Transition::Start(at) => {
+                    let reason = started_reason(at);
+                    let started = store
+                        .start_maintenance(&incident.id, STARTED_BY_CLOCK, &reason, at)
+                        .await?;
+                    if let Some(expired) = started {
+                        outcome.started += 1;
+                        outcome.expired += expired;
+                        incident.status = IncidentStatus::InProgress;
+                        tracing::info!(incident = %incident.id, expired, "maintenance started");
+                    }
+                }
+                Transition::Complete(at) => {
+                    let status = IncidentStatus::Completed;
+                    let reason = withdrawn_reason(status, at);
+                    let closed = store
+                        .close_incident(&incident.id, status, COMPLETED_BY_CLOCK, &reason, at)
+                        .await?;
+                    let Some(withdrawn) = closed else { continue };
+                    outcome.completed += 1;
+                    outcome.expired += withdrawn;
+                    tracing::info!(incident = %incident.id, "maintenance completed");
+                    if cx.settings.maintenance.notify_on_completion {
+                        incident.status = status;
+                        incident.resolved_at = Some(at);
+                        outcome.notices += follow_up(
+                            store,
+                            cx,
+                            &incident,
+                            "completed".into(),
+                            template::COMPLETED,
+                            COMPLETED_BY_CLOCK,
+                            now,
+                        )
+                        .await?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(outcome)
 }

@@ -176,7 +176,7 @@ mod tests {
             "{said}"
         );
         assert!(
-            said.contains("incidents/completed, incidents/linked, incidents/maintenance, incidents/notice, incidents/outage, incidents/resolved, incidents/update"),
+            said.contains("incidents/cancelled, incidents/completed, incidents/linked, incidents/maintenance, incidents/notice, incidents/outage, incidents/resolved, incidents/update"),
             "{said}"
         );
     }

@@ -150,6 +150,10 @@ const BUILT_IN_MESSAGES: &[(&str, &str)] = &[
         "incidents/completed",
         include_str!("builtin/messages/incidents/completed.md.hbs"),
     ),
+    (
+        "incidents/cancelled",
+        include_str!("builtin/messages/incidents/cancelled.md.hbs"),
+    ),
 ];
 
 /// Whether message template `name` exists under `dir`

@@ -363,14 +363,36 @@ pub trait Store {
         now: DateTime<Utc>,
     ) -> Result<Option<i64>, Error>;
 
-    /// Resolves or completes an incident; `false` when it was closed before.
+    /// Resolves, completes or cancels an incident at `now`, in one
+    /// transaction with its history and its announcements still waiting to
+    /// go, which are settled `expired` with `withdrawn` as the reason (a
+    /// closed maintenance is not announced). Returns how many were
+    /// withdrawn, or `None` when it was closed before.
     async fn close_incident(
         &self,
         id: &str,
         status: IncidentStatus,
         message: &str,
+        withdrawn: &str,
         now: DateTime<Utc>,
-    ) -> Result<bool, Error>;
+    ) -> Result<Option<u64>, Error>;
+
+    /// Open maintenances whose start (still `scheduled`) or end has come by
+    /// `now`, soonest first: what their own clock moves.
+    async fn maintenances_due(&self, now: DateTime<Utc>) -> Result<Vec<Incident>, Error>;
+
+    /// Starts a scheduled maintenance at `at` (its start), in one
+    /// transaction with its history and its announcements still waiting,
+    /// which expire with `expired` as the reason (an announcement never goes
+    /// out after the start). Returns how many expired, or `None` when it
+    /// was not scheduled (started or closed already).
+    async fn start_maintenance(
+        &self,
+        id: &str,
+        message: &str,
+        expired: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<u64>, Error>;
 
     /// Of `ids`, those an open incident affects, with that incident's id.
     async fn quiet_customers(
@@ -939,9 +961,22 @@ impl Store for Db {
         id: &str,
         status: IncidentStatus,
         message: &str,
+        withdrawn: &str,
         now: DateTime<Utc>,
-    ) -> Result<bool, Error> {
-        dispatch!(self, s => s.close_incident(id, status, message, now).await)
+    ) -> Result<Option<u64>, Error> {
+        dispatch!(self, s => s.close_incident(id, status, message, withdrawn, now).await)
+    }
+    async fn maintenances_due(&self, now: DateTime<Utc>) -> Result<Vec<Incident>, Error> {
+        dispatch!(self, s => s.maintenances_due(now).await)
+    }
+    async fn start_maintenance(
+        &self,
+        id: &str,
+        message: &str,
+        expired: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<u64>, Error> {
+        dispatch!(self, s => s.start_maintenance(id, message, expired, at).await)
     }
     async fn quiet_customers(
         &self,

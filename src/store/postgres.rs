@@ -353,6 +353,70 @@ async fn apply_preferences(
     Ok(())
 }
 
+/// An incident row (the columns of `sql::SELECT_INCIDENT`).
+fn incident_of(row: &PgRow, fail: &impl Fn(sqlx::Error) -> Error) -> Result<Incident, Error> {
+    let columns = super::IncidentColumns {
+        id: row.try_get("id").map_err(fail)?,
+        kind: row.try_get("kind").map_err(fail)?,
+        title: row.try_get("title").map_err(fail)?,
+        status: row.try_get("status").map_err(fail)?,
+        affects: row.try_get("affects").map_err(fail)?,
+        template: row.try_get("template").map_err(fail)?,
+        message: row.try_get("message").map_err(fail)?,
+        starts_at: row.try_get("starts_at").map_err(fail)?,
+        ends_at: row.try_get("ends_at").map_err(fail)?,
+        opened_at: row.try_get("opened_at").map_err(fail)?,
+        resolved_at: row.try_get("resolved_at").map_err(fail)?,
+    };
+    columns.into_incident()
+}
+
+/// Adds a status change to an incident's history.
+async fn record_update(
+    tx: &mut sqlx::Transaction<'_, Postgres>,
+    id: &str,
+    status: IncidentStatus,
+    message: &str,
+    notify: bool,
+    at: DateTime<Utc>,
+    fail: &impl Fn(sqlx::Error) -> Error,
+) -> Result<(), Error> {
+    sqlx::query(sql::INSERT_INCIDENT_UPDATE)
+        .bind(id)
+        .bind(status.as_str())
+        .bind(message)
+        .bind(notify)
+        .bind(at)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(fail)?;
+    Ok(())
+}
+
+/// Settles an incident's announcements still waiting as `expired` with
+/// `reason`, their claims dropped first; returns how many.
+async fn withdraw_announcements(
+    tx: &mut sqlx::Transaction<'_, Postgres>,
+    id: &str,
+    reason: &str,
+    at: DateTime<Utc>,
+    fail: &impl Fn(sqlx::Error) -> Error,
+) -> Result<u64, Error> {
+    sqlx::query(sql::RELEASE_ANNOUNCEMENTS)
+        .bind(id)
+        .execute(&mut **tx)
+        .await
+        .map_err(fail)?;
+    let done = sqlx::query(sql::WITHDRAW_ANNOUNCEMENTS)
+        .bind(id)
+        .bind(reason)
+        .bind(at)
+        .execute(&mut **tx)
+        .await
+        .map_err(fail)?;
+    Ok(done.rows_affected())
+}
+
 impl Store for PgStore {
     async fn migrate(&self) -> Result<(), Error> {
         if super::migrations_in_place(&self.pool, &MIGRATOR).await {
@@ -1250,20 +1314,7 @@ impl Store for PgStore {
         else {
             return Ok(None);
         };
-        let columns = super::IncidentColumns {
-            id: row.try_get("id").map_err(&fail)?,
-            kind: row.try_get("kind").map_err(&fail)?,
-            title: row.try_get("title").map_err(&fail)?,
-            status: row.try_get("status").map_err(&fail)?,
-            affects: row.try_get("affects").map_err(&fail)?,
-            template: row.try_get("template").map_err(&fail)?,
-            message: row.try_get("message").map_err(&fail)?,
-            starts_at: row.try_get("starts_at").map_err(&fail)?,
-            ends_at: row.try_get("ends_at").map_err(&fail)?,
-            opened_at: row.try_get("opened_at").map_err(&fail)?,
-            resolved_at: row.try_get("resolved_at").map_err(&fail)?,
-        };
-        columns.into_incident().map(Some)
+        incident_of(&row, &fail).map(Some)
     }
 
     async fn incidents(&self) -> Result<Vec<IncidentView>, Error> {
@@ -1361,8 +1412,9 @@ impl Store for PgStore {
         id: &str,
         status: IncidentStatus,
         message: &str,
+        withdrawn: &str,
         now: DateTime<Utc>,
-    ) -> Result<bool, Error> {
+    ) -> Result<Option<u64>, Error> {
         let fail = self.fail("closing an incident");
         let mut tx = self.pool.begin().await.map_err(&fail)?;
         let closed = sqlx::query(sql::CLOSE_INCIDENT)
@@ -1373,19 +1425,48 @@ impl Store for PgStore {
             .execute(&mut *tx)
             .await
             .map_err(&fail)?;
-        if closed.rows_affected() == 1 {
-            sqlx::query(sql::INSERT_INCIDENT_UPDATE)
-                .bind(id)
-                .bind(status.as_str())
-                .bind(message)
-                .bind(true)
-                .bind(now)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(&fail)?;
+        if closed.rows_affected() == 0 {
+            return Ok(None);
         }
+        record_update(&mut tx, id, status, message, true, now, &fail).await?;
+        let withdrawn = withdraw_announcements(&mut tx, id, withdrawn, now, &fail).await?;
         tx.commit().await.map_err(&fail)?;
-        Ok(closed.rows_affected() == 1)
+        Ok(Some(withdrawn))
+    }
+
+    async fn maintenances_due(&self, now: DateTime<Utc>) -> Result<Vec<Incident>, Error> {
+        let fail = self.fail("reading the maintenances whose start or end has come");
+        let rows = sqlx::query(sql::MAINTENANCES_DUE)
+            .bind(now)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(&fail)?;
+        rows.iter().map(|row| incident_of(row, &fail)).collect()
+    }
+
+    async fn start_maintenance(
+        &self,
+        id: &str,
+        message: &str,
+        expired: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<u64>, Error> {
+        let fail = self.fail("starting a maintenance");
+        let mut tx = self.pool.begin().await.map_err(&fail)?;
+        let started = sqlx::query(sql::START_MAINTENANCE)
+            .bind(id)
+            .bind(at)
+            .execute(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        if started.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let status = IncidentStatus::InProgress;
+        record_update(&mut tx, id, status, message, false, at, &fail).await?;
+        let expired = withdraw_announcements(&mut tx, id, expired, at, &fail).await?;
+        tx.commit().await.map_err(&fail)?;
+        Ok(Some(expired))
     }
 
     async fn quiet_customers(

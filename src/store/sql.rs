@@ -590,6 +590,41 @@ pub const INSERT_INCIDENT_UPDATE: &str = "INSERT INTO incident_updates (incident
 pub const CLOSE_INCIDENT: &str = "UPDATE incidents SET status = $2, message = $3, \
      resolved_at = $4, updated_at = $4 WHERE id = $1 AND resolved_at IS NULL";
 
+/// Open maintenances whose start ($1 = now) has come while still
+/// scheduled, or whose end has come: what their own clock moves.
+pub const MAINTENANCES_DUE: &str = "SELECT id, kind, title, status, affects, template, message, \
+     starts_at, ends_at, opened_at, resolved_at FROM incidents \
+     WHERE kind = 'maintenance' AND resolved_at IS NULL \
+     AND ((status = 'scheduled' AND starts_at <= $1) OR ends_at <= $1) ORDER BY starts_at, id";
+
+/// A scheduled maintenance starts ($2 = its start): once, and never after
+/// it was closed or started by hand.
+pub const START_MAINTENANCE: &str = "UPDATE incidents SET status = 'in_progress', updated_at = $2 \
+     WHERE id = $1 AND status = 'scheduled' AND resolved_at IS NULL";
+
+/// The announcements of incident $1 still waiting to go: claimed or not.
+macro_rules! waiting_announcements {
+    () => {
+        "incident_id = $1 AND step LIKE 'announce-%' AND status IN ('planned', 'deferred')"
+    };
+}
+
+/// Drops the claims on incident $1's waiting announcements before they are
+/// withdrawn, so a worker that claimed one can neither send it nor settle
+/// it back to waiting.
+pub const RELEASE_ANNOUNCEMENTS: &str = concat!(
+    "DELETE FROM claims WHERE message_id IN (SELECT id FROM messages WHERE ",
+    waiting_announcements!(),
+    ")"
+);
+
+/// Settles incident $1's waiting announcements `expired` with reason $2 at
+/// $3: kept in the ledger with why they never went, not deleted.
+pub const WITHDRAW_ANNOUNCEMENTS: &str = concat!(
+    "UPDATE messages SET status = 'expired', reason = $2, updated_at = $3 WHERE ",
+    waiting_announcements!()
+);
+
 /// Customers an open incident affects; each backend adds its id list.
 pub const QUIET: &str = "SELECT ic.customer_id, i.id FROM incident_customers ic \
      JOIN incidents i ON i.id = ic.incident_id \
