@@ -11,12 +11,13 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::config::Settings;
+use crate::domain::catchup;
 use crate::domain::condition::Facts;
 use crate::domain::customer::{Customer, CustomerId};
 use crate::domain::lifecycle::StageRules;
 use crate::domain::message::{NewMessage, Outgoing, Status};
 use crate::domain::plan::{CronMemo, Due, History, Horizon, StageEntry, due, next_check};
-use crate::domain::playbook::{Kind, Playbook};
+use crate::domain::playbook::{Kind, Playbook, Trigger};
 use crate::domain::policy::{Decision, Pending, Rules, schedule};
 use crate::domain::window::Windows;
 use crate::playbooks::Catalog;
@@ -59,6 +60,13 @@ pub struct ForecastRow {
     /// The subject as this customer would see it; none when the template
     /// cannot be rendered for them (`tend preview` says why).
     pub subject: Option<String>,
+    /// What becomes of it at `at`: `sent`, or `expired` (superseded by a
+    /// later occurrence after a gap, so it never goes).
+    pub status: Status,
+    /// Why, when it does not go.
+    pub reason: Option<String>,
+    /// The occurrence's own time (`at` is when it goes or is expired).
+    pub due_at: DateTime<Utc>,
     /// The customer's time zone, for showing `at` as they will see it.
     #[serde(skip)]
     pub zone: chrono_tz::Tz,
@@ -87,12 +95,24 @@ struct Coming<'a> {
     survey: Option<crate::domain::playbook::Survey>,
     incident: Option<&'a serde_json::Value>,
     urgent: bool,
+    /// The occurrence's own time.
+    due_at: DateTime<Utc>,
     send_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
+    /// From a cron step (catch-up applies).
+    recurring: bool,
+}
+
+/// What the forecast expects of one message.
+enum Fate {
+    /// It goes at this instant.
+    Sent(DateTime<Utc>),
+    /// It is recorded as `expired` at this instant, for this reason.
+    Superseded(DateTime<Utc>, String),
 }
 
 impl<'a> Coming<'a> {
-    fn queued(m: &'a Outgoing) -> Self {
+    fn queued(m: &'a Outgoing, recurring: bool) -> Self {
         Self {
             playbook: &m.key.playbook,
             step: &m.key.step,
@@ -102,8 +122,10 @@ impl<'a> Coming<'a> {
             survey: m.survey,
             incident: m.notice.as_ref().map(|n| &n.incident),
             urgent: m.urgent,
+            due_at: m.due_at,
             send_at: m.not_before,
             expires_at: m.expires_at,
+            recurring,
         }
     }
 
@@ -117,8 +139,10 @@ impl<'a> Coming<'a> {
             survey: d.survey,
             incident: None,
             urgent: d.kind == Kind::Incident,
+            due_at: d.due_at,
             send_at: d.send_at,
             expires_at: d.expires_at,
+            recurring: d.recurring,
         }
     }
 }
@@ -306,6 +330,12 @@ impl Planner {
             };
             let (change, items) = self.plan_customer(&mut customer, history, &horizon);
             plan.changes.extend(change);
+            plan.superseding.extend(catchup::waiting_superseded(
+                &customer.record.id,
+                &items,
+                &history.waiting,
+                now,
+            ));
             for item in items {
                 let message = self.message(&customer, item);
                 if message.status == Status::Planned {
@@ -345,8 +375,11 @@ impl Planner {
     /// messages already waiting in the outbox and the step occurrences not
     /// yet planned, with send windows, the frequency cap (counting what was
     /// sent recently) and priorities applied, as delivery would apply them;
-    /// writes nothing. Conditions are evaluated as of `now`; a message that
-    /// is suppressed, or would expire first, is not shown.
+    /// writes nothing. Conditions are evaluated as of `now`. Catch-up shows
+    /// as planning applies it: an occurrence superseded by a later one is a
+    /// row with status `expired` and the reason, at the moment it is
+    /// recorded. Any other message that is suppressed, or would expire
+    /// first, is not shown.
     pub async fn forecast(
         &self,
         store: &impl Store,
@@ -400,84 +433,184 @@ impl Planner {
                         .insert((m.key.playbook.clone(), m.key.step.clone()));
                 }
                 let (_, items) = self.plan_customer(&mut customer, history, &horizon);
-                let coming = waiting
-                    .iter()
-                    .filter(|m| m.suppressed.is_none())
-                    .map(Coming::queued)
-                    .chain(
-                        items
-                            .iter()
-                            .filter(|d| d.expired.is_none())
-                            .map(Coming::new),
-                    )
-                    .collect::<Vec<_>>();
-                // When each would go: a message already due goes at the next
-                // opening from now, as delivery would send it.
-                let zone = customer.record.timezone;
-                let pending: Vec<Pending> = coming
-                    .iter()
-                    .map(|c| Pending {
-                        kind: c.kind,
-                        category: c.category.to_owned(),
-                        urgent: c.urgent,
-                        send_at: if c.urgent {
-                            c.send_at.max(now)
-                        } else {
-                            self.windows
-                                .of(c.playbook)
-                                .next_opening(c.send_at.max(now), zone)
-                        },
-                        expires_at: c.expires_at,
-                    })
-                    .collect();
                 let already = sent
                     .get(&customer.record.id)
                     .map(Vec::as_slice)
                     .unwrap_or(&[]);
-                let rules = Rules {
-                    max: self.cap.0,
-                    per: self.cap.1,
-                    priority: &self.priority,
-                    window: self.windows.general(),
-                    zone,
-                    quiet_until: None,
-                    sent: already,
-                };
-                let decisions = schedule(&pending, &rules, until);
-                for (c, decision) in coming.into_iter().zip(decisions) {
-                    if let Decision::Send(at) = decision
-                        && at <= until
-                    {
-                        let subject = subject(&Forecasting {
-                            customer: &customer,
-                            template: c.template,
-                            category: c.category,
-                            survey: c.survey,
-                            incident: c.incident,
-                            at,
-                        });
-                        rows.push(ForecastRow {
-                            customer_id: customer.record.id.to_string(),
-                            playbook: c.playbook.to_owned(),
-                            step: c.step.to_owned(),
-                            at,
-                            template: c.template.to_owned(),
-                            subject,
-                            zone,
-                        });
+                let fates = self.fates(&customer, &waiting, &items, already, now, until);
+                for (c, fate) in fates {
+                    let (at, status, reason) = match fate {
+                        Fate::Sent(at) => (at, Status::Sent, None),
+                        Fate::Superseded(at, reason) => (at, Status::Expired, Some(reason)),
+                    };
+                    if at > until {
+                        continue;
                     }
+                    let subject = subject(&Forecasting {
+                        customer: &customer,
+                        template: c.template,
+                        category: c.category,
+                        survey: c.survey,
+                        incident: c.incident,
+                        at,
+                    });
+                    rows.push(ForecastRow {
+                        customer_id: customer.record.id.to_string(),
+                        playbook: c.playbook.to_owned(),
+                        step: c.step.to_owned(),
+                        at,
+                        template: c.template.to_owned(),
+                        subject,
+                        status,
+                        reason,
+                        due_at: c.due_at,
+                        zone: customer.record.timezone,
+                    });
                 }
             }
         }
         rows.sort_by(|a, b| {
-            (a.at, &a.customer_id, &a.playbook, &a.step).cmp(&(
+            (a.at, &a.customer_id, &a.playbook, &a.step, a.due_at).cmp(&(
                 b.at,
                 &b.customer_id,
                 &b.playbook,
                 &b.step,
+                b.due_at,
             ))
         });
         Ok(rows)
+    }
+
+    /// What becomes of one customer's coming mail within the horizon: the
+    /// messages `waiting` in the outbox and the new occurrences `items`, with
+    /// send windows, the frequency cap (counting what was `already` sent)
+    /// and priorities applied, as delivery would apply them, and catch-up
+    /// as planning applies it: an occurrence of a recurring step still
+    /// waiting when the step's next falls due is superseded by it. Those
+    /// that are suppressed or would expire otherwise are left out.
+    fn fates<'a>(
+        &self,
+        customer: &Customer,
+        waiting: &'a [Outgoing],
+        items: &'a [Due],
+        already: &[DateTime<Utc>],
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Vec<(Coming<'a>, Fate)> {
+        let coming = waiting
+            .iter()
+            .filter(|m| m.suppressed.is_none())
+            .map(|m| Coming::queued(m, self.recurring(&m.key.playbook, &m.key.step)))
+            .chain(
+                items
+                    .iter()
+                    .filter(|d| d.expired.is_none())
+                    .map(Coming::new),
+            )
+            .collect::<Vec<_>>();
+        // Every occurrence of a recurring step the planner will record,
+        // whatever becomes of it, supersedes the step's older messages that
+        // still wait when it falls due.
+        let siblings: Vec<(&str, &str, DateTime<Utc>)> = coming
+            .iter()
+            .filter(|c| c.recurring)
+            .map(|c| (c.playbook, c.step, c.due_at))
+            .chain(
+                items
+                    .iter()
+                    .filter(|d| d.recurring && d.expired.is_some())
+                    .map(|d| (d.key.playbook.as_str(), d.key.step.as_str(), d.due_at)),
+            )
+            .collect();
+        let next_of = |c: &Coming<'_>| {
+            siblings
+                .iter()
+                .filter(|(p, s, at)| *p == c.playbook && *s == c.step && *at > c.due_at)
+                .map(|(_, _, at)| *at)
+                .min()
+        };
+        // When each would go: a message already due goes at the next
+        // opening from now, as delivery would send it.
+        let zone = customer.record.timezone;
+        let pending_of = |c: &Coming<'_>| Pending {
+            kind: c.kind,
+            category: c.category.to_owned(),
+            urgent: c.urgent,
+            send_at: catchup::goes_at(c.send_at, now, c.urgent, self.windows.of(c.playbook), zone),
+            expires_at: c.expires_at,
+        };
+        let rules = Rules {
+            max: self.cap.0,
+            per: self.cap.1,
+            priority: &self.priority,
+            window: self.windows.general(),
+            zone,
+            quiet_until: None,
+            sent: already,
+        };
+        // A message the cap holds past its step's next occurrence is
+        // superseded when that one falls due; from then on the others may
+        // go sooner. So, as time would run: the earliest supersession the
+        // schedule shows is taken, and the schedule made again without it
+        // (what goes before that moment does not change), until none is
+        // left. Each round takes at least one, so the rounds are bounded.
+        let mut superseded: Vec<Option<DateTime<Utc>>> = vec![None; coming.len()];
+        let decided = loop {
+            let live: Vec<usize> = (0..coming.len())
+                .filter(|&i| superseded[i].is_none())
+                .collect();
+            let pending: Vec<Pending> = live.iter().map(|&i| pending_of(&coming[i])).collect();
+            let decisions = schedule(&pending, &rules, until);
+            let overtaken: Vec<(usize, DateTime<Utc>)> = live
+                .iter()
+                .zip(&decisions)
+                .filter(|(i, _)| coming[**i].recurring)
+                .filter_map(|(&i, decision)| {
+                    let goes = match decision {
+                        Decision::Send(at) => Some(*at),
+                        // Beyond the horizon: after any next occurrence in it.
+                        Decision::Hold(_) => None,
+                        Decision::Expire(_) => return None,
+                    };
+                    let next = next_of(&coming[i])?;
+                    goes.is_none_or(|g| catchup::overtaken(g, next))
+                        .then(|| (i, next.max(now)))
+                })
+                .collect();
+            let Some(first) = overtaken.iter().map(|(_, at)| *at).min() else {
+                break live.into_iter().zip(decisions).collect::<HashMap<_, _>>();
+            };
+            for (i, at) in overtaken {
+                if at == first {
+                    superseded[i] = Some(at);
+                }
+            }
+        };
+        let mut fates = Vec::new();
+        for (i, c) in coming.into_iter().enumerate() {
+            if let Some(at) = superseded[i] {
+                fates.push((c, Fate::Superseded(at, catchup::SUPERSEDED.to_owned())));
+            } else if let Some(Decision::Send(at)) = decided.get(&i) {
+                fates.push((c, Fate::Sent(*at)));
+            }
+        }
+        // New occurrences planning records as superseded at once.
+        for d in items {
+            if let (Some(at), Some(reason)) = (d.superseded_at, &d.expired) {
+                fates.push((Coming::new(d), Fate::Superseded(at, reason.clone())));
+            }
+        }
+        fates
+    }
+
+    /// Whether `step` of `playbook` recurs (a cron step): catch-up applies
+    /// to its waiting messages.
+    fn recurring(&self, playbook: &str, step: &str) -> bool {
+        self.playbooks
+            .iter()
+            .filter(|p| p.name == playbook)
+            .flat_map(|p| &p.steps)
+            .any(|s| s.id == step && matches!(s.trigger, Trigger::Cron { .. }))
     }
 
     /// What is due for one customer, with their stage brought up to date

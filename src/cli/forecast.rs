@@ -83,12 +83,24 @@ pub async fn run(path: &ConfigPath, env: &Env, args: ForecastArgs) -> anyhow::Re
                             .to_string(),
                         r.customer_id.clone(),
                         format!("{}/{}", r.playbook, r.step),
-                        r.subject.clone().unwrap_or_else(|| {
-                            format!(
-                                "(does not render: tend preview {} --customer {})",
-                                r.template, r.customer_id
-                            )
-                        }),
+                        {
+                            let subject = r.subject.clone().unwrap_or_else(|| {
+                                format!(
+                                    "(does not render: tend preview {} --customer {})",
+                                    r.template, r.customer_id
+                                )
+                            });
+                            // Catch-up: a line that will not go says so first.
+                            match &r.reason {
+                                Some(reason) => format!(
+                                    "not sent, {reason} (due {}): {subject}",
+                                    r.due_at
+                                        .with_timezone(&r.zone)
+                                        .format("%a %Y-%m-%d %H:%M %Z")
+                                ),
+                                None => subject,
+                            }
+                        },
                     ]
                 })
                 .collect();
@@ -109,7 +121,7 @@ pub async fn run(path: &ConfigPath, env: &Env, args: ForecastArgs) -> anyhow::Re
                     Some(console::Style::new().cyan()),
                 ],
             )?;
-            if rows.is_empty() {
+            if rows.iter().all(|r| r.reason.is_some()) {
                 println!("nothing would go out in the next {} day(s)", args.days);
             }
         }
