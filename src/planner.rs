@@ -549,11 +549,12 @@ impl Planner {
             sent: already,
         };
         // A message the cap holds past its step's next occurrence is
-        // superseded when that one falls due; from then on the others may
-        // go sooner. So, as time would run: the earliest supersession the
-        // schedule shows is taken, and the schedule made again without it
-        // (what goes before that moment does not change), until none is
-        // left. Each round takes at least one, so the rounds are bounded.
+        // superseded when that one falls due; without it, others may go
+        // sooner, but never before the earliest moment a superseded one
+        // was to go (the cap counts backwards from each send). So each
+        // round takes those superseded no later than that moment, which
+        // includes the first to be, and makes the schedule again without
+        // them, until none is left: at most one round a message.
         let mut superseded: Vec<Option<DateTime<Utc>>> = vec![None; coming.len()];
         let decided = loop {
             let live: Vec<usize> = (0..coming.len())
@@ -561,7 +562,9 @@ impl Planner {
                 .collect();
             let pending: Vec<Pending> = live.iter().map(|&i| pending_of(&coming[i])).collect();
             let decisions = schedule(&pending, &rules, until);
-            let overtaken: Vec<(usize, DateTime<Utc>)> = live
+            // (message, when it is superseded, when it was to go: none
+            // beyond the horizon)
+            let overtaken: Vec<(usize, DateTime<Utc>, Option<DateTime<Utc>>)> = live
                 .iter()
                 .zip(&decisions)
                 .filter(|(i, _)| coming[**i].recurring)
@@ -574,14 +577,15 @@ impl Planner {
                     };
                     let next = next_of(&coming[i])?;
                     goes.is_none_or(|g| catchup::overtaken(g, next))
-                        .then(|| (i, next.max(now)))
+                        .then(|| (i, next.max(now), goes))
                 })
                 .collect();
-            let Some(first) = overtaken.iter().map(|(_, at)| *at).min() else {
+            if overtaken.is_empty() {
                 break live.into_iter().zip(decisions).collect::<HashMap<_, _>>();
-            };
-            for (i, at) in overtaken {
-                if at == first {
+            }
+            let settled = overtaken.iter().filter_map(|(_, _, goes)| *goes).min();
+            for (i, at, _) in overtaken {
+                if settled.is_none_or(|s| at <= s) {
                     superseded[i] = Some(at);
                 }
             }
