@@ -11,12 +11,13 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::config::Settings;
+use crate::domain::catchup;
 use crate::domain::condition::Facts;
 use crate::domain::customer::{Customer, CustomerId};
 use crate::domain::lifecycle::StageRules;
 use crate::domain::message::{NewMessage, Outgoing, Status};
 use crate::domain::plan::{CronMemo, Due, History, Horizon, StageEntry, due, next_check};
-use crate::domain::playbook::{Kind, Playbook};
+use crate::domain::playbook::{Kind, Playbook, Trigger};
 use crate::domain::policy::{self, Decision, Pending, Recipient};
 use crate::domain::window::Windows;
 use crate::playbooks::Catalog;
@@ -59,6 +60,13 @@ pub struct ForecastRow {
     /// The subject as this customer would see it; none when the template
     /// cannot be rendered for them (`tend preview` says why).
     pub subject: Option<String>,
+    /// What becomes of it at `at`: `sent`, or `expired` (superseded by a
+    /// later occurrence after a gap, so it never goes).
+    pub status: Status,
+    /// Why, when it does not go.
+    pub reason: Option<String>,
+    /// The occurrence's own time (`at` is when it goes or is expired).
+    pub due_at: DateTime<Utc>,
     /// The customer's time zone, for showing `at` as they will see it.
     #[serde(skip)]
     pub zone: chrono_tz::Tz,
@@ -106,12 +114,40 @@ struct Coming<'a> {
     incident: Option<&'a serde_json::Value>,
     urgent: bool,
     operational: bool,
+    /// The occurrence's own time.
+    due_at: DateTime<Utc>,
     send_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
+    /// From a cron step (catch-up applies).
+    recurring: bool,
+}
+
+/// A coming message as the send policy sees it.
+fn pending<'b>(windows: &'b Windows, c: &Coming<'b>) -> Pending<'b> {
+    Pending {
+        kind: c.kind,
+        category: c.category,
+        urgent: c.urgent,
+        operational: c.operational,
+        not_before: c.send_at,
+        expires_at: c.expires_at,
+        window: windows.of(c.playbook),
+    }
+}
+
+/// What the forecast expects of one message.
+enum Fate {
+    /// It goes at this instant.
+    Sent(DateTime<Utc>),
+    /// It is recorded as `expired` at this instant, for this reason.
+    Superseded(DateTime<Utc>, String),
+    /// Delivery holds it with no end known (an open incident), for this
+    /// reason.
+    Held(String),
 }
 
 impl<'a> Coming<'a> {
-    fn queued(m: &'a Outgoing) -> Self {
+    fn queued(m: &'a Outgoing, recurring: bool) -> Self {
         Self {
             playbook: &m.key.playbook,
             step: &m.key.step,
@@ -122,8 +158,10 @@ impl<'a> Coming<'a> {
             incident: m.notice.as_ref().map(|n| &n.incident),
             urgent: m.urgent,
             operational: policy::is_operational(m.kind, m.notice.is_some()),
+            due_at: m.due_at,
             send_at: m.not_before,
             expires_at: m.expires_at,
+            recurring,
         }
     }
 
@@ -138,8 +176,10 @@ impl<'a> Coming<'a> {
             incident: None,
             urgent: d.kind == Kind::Incident,
             operational: policy::is_operational(d.kind, false),
+            due_at: d.due_at,
             send_at: d.send_at,
             expires_at: d.expires_at,
+            recurring: d.recurring,
         }
     }
 }
@@ -362,6 +402,12 @@ impl Planner {
             };
             let (change, items) = self.plan_customer(&mut customer, history, &horizon);
             plan.changes.extend(change);
+            plan.superseding.extend(catchup::waiting_superseded(
+                &customer.record.id,
+                &items,
+                &history.waiting,
+                now,
+            ));
             for item in items {
                 let message = self.message(&customer, item);
                 if message.status == Status::Planned {
@@ -402,9 +448,12 @@ impl Planner {
     /// yet planned, decided by delivery's own policy (`policy::decide`:
     /// send windows, the frequency cap counting what was sent recently,
     /// priorities, quiet while an open incident affects the customer);
-    /// writes nothing. Conditions are evaluated as of `now`; a message that
-    /// is suppressed, or would expire first, is not shown; one held for an
-    /// open incident is listed apart, with delivery's reason.
+    /// writes nothing. Conditions are evaluated as of `now`. Catch-up shows
+    /// as planning applies it: an occurrence superseded by a later one is a
+    /// row with status `expired` and the reason, at the moment it is
+    /// recorded. One held for an open incident is listed apart, with
+    /// delivery's reason; any other message that is suppressed, or would
+    /// expire first, is not shown.
     pub async fn forecast(
         &self,
         store: &impl Store,
@@ -464,45 +513,17 @@ impl Planner {
                         .insert((m.key.playbook.clone(), m.key.step.clone()));
                 }
                 let (_, items) = self.plan_customer(&mut customer, history, &horizon);
-                let coming = waiting
-                    .iter()
-                    .filter(|m| m.suppressed.is_none())
-                    .map(Coming::queued)
-                    .chain(
-                        items
-                            .iter()
-                            .filter(|d| d.expired.is_none())
-                            .map(Coming::new),
-                    )
-                    .collect::<Vec<_>>();
-                // When each would go, as delivery would decide it.
-                let zone = customer.record.timezone;
-                let pending: Vec<Pending<'_>> = coming
-                    .iter()
-                    .map(|c| Pending {
-                        kind: c.kind,
-                        category: c.category,
-                        urgent: c.urgent,
-                        operational: c.operational,
-                        not_before: c.send_at,
-                        expires_at: c.expires_at,
-                        window: self.windows.of(c.playbook),
-                    })
-                    .collect();
-                let to = Recipient {
-                    zone,
-                    sent: sent
-                        .get(&customer.record.id)
-                        .map(Vec::as_slice)
-                        .unwrap_or(&[]),
-                    incident: incidents.get(&customer.record.id).map(String::as_str),
-                };
-                let decisions = policy::decide(&pending, &to, &self.policy, now, until);
-                for (c, decision) in coming.into_iter().zip(decisions) {
-                    let at = match decision {
-                        Decision::SendNow => now,
-                        Decision::SendAt { at, .. } if at <= until => at,
-                        Decision::Hold { reason, .. } => {
+                let already = sent
+                    .get(&customer.record.id)
+                    .map(Vec::as_slice)
+                    .unwrap_or(&[]);
+                let incident = incidents.get(&customer.record.id).map(String::as_str);
+                let fates = self.fates(&customer, &waiting, &items, already, incident, now, until);
+                for (c, fate) in fates {
+                    let (at, status, reason) = match fate {
+                        Fate::Sent(at) => (at, Status::Sent, None),
+                        Fate::Superseded(at, reason) => (at, Status::Expired, Some(reason)),
+                        Fate::Held(reason) => {
                             held.push(HeldRow {
                                 customer_id: customer.record.id.to_string(),
                                 playbook: c.playbook.to_owned(),
@@ -511,8 +532,10 @@ impl Planner {
                             });
                             continue;
                         }
-                        Decision::SendAt { .. } | Decision::Expire(_) => continue,
                     };
+                    if at > until {
+                        continue;
+                    }
                     let subject = subject(&Forecasting {
                         customer: &customer,
                         template: c.template,
@@ -528,23 +551,164 @@ impl Planner {
                         at,
                         template: c.template.to_owned(),
                         subject,
-                        zone,
+                        status,
+                        reason,
+                        due_at: c.due_at,
+                        zone: customer.record.timezone,
                     });
                 }
             }
         }
         rows.sort_by(|a, b| {
-            (a.at, &a.customer_id, &a.playbook, &a.step).cmp(&(
+            (a.at, &a.customer_id, &a.playbook, &a.step, a.due_at).cmp(&(
                 b.at,
                 &b.customer_id,
                 &b.playbook,
                 &b.step,
+                b.due_at,
             ))
         });
         held.sort_by(|a, b| {
             (&a.customer_id, &a.playbook, &a.step).cmp(&(&b.customer_id, &b.playbook, &b.step))
         });
         Ok(Forecast { rows, held })
+    }
+
+    /// What becomes of one customer's coming mail within the horizon: the
+    /// messages `waiting` in the outbox and the new occurrences `items`, with
+    /// send windows, the frequency cap (counting what was `already` sent)
+    /// and priorities applied, as delivery would apply them, and catch-up
+    /// as planning applies it: an occurrence of a recurring step still
+    /// waiting when the step's next falls due is superseded by it. Those
+    /// that are suppressed or would expire otherwise are left out.
+    fn fates<'a>(
+        &self,
+        customer: &Customer,
+        waiting: &'a [Outgoing],
+        items: &'a [Due],
+        already: &[DateTime<Utc>],
+        incident: Option<&str>,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Vec<(Coming<'a>, Fate)> {
+        let coming = waiting
+            .iter()
+            .filter(|m| m.suppressed.is_none())
+            .map(|m| Coming::queued(m, self.recurring(&m.key.playbook, &m.key.step)))
+            .chain(
+                items
+                    .iter()
+                    .filter(|d| d.expired.is_none())
+                    .map(Coming::new),
+            )
+            .collect::<Vec<_>>();
+        // Every occurrence of a recurring step the planner will record,
+        // whatever becomes of it, supersedes the step's older messages that
+        // still wait when it falls due.
+        let siblings: Vec<(&str, &str, DateTime<Utc>)> = coming
+            .iter()
+            .filter(|c| c.recurring)
+            .map(|c| (c.playbook, c.step, c.due_at))
+            .chain(
+                items
+                    .iter()
+                    .filter(|d| d.recurring && d.expired.is_some())
+                    .map(|d| (d.key.playbook.as_str(), d.key.step.as_str(), d.due_at)),
+            )
+            .collect();
+        let next_of = |c: &Coming<'_>| {
+            siblings
+                .iter()
+                .filter(|(p, s, at)| *p == c.playbook && *s == c.step && *at > c.due_at)
+                .map(|(_, _, at)| *at)
+                .min()
+        };
+        // When each would go, as delivery decides it.
+        let zone = customer.record.timezone;
+        let to = Recipient {
+            zone,
+            sent: already,
+            incident,
+        };
+        // A message the cap holds past its step's next occurrence is
+        // superseded when that one falls due; without it, others may go
+        // sooner, but never before the earliest moment a superseded one
+        // was to go (the cap counts backwards from each send). So each
+        // round takes those superseded no later than that moment, which
+        // includes the first to be, and decides again without them, until
+        // none is left: at most one round a message.
+        let mut superseded: Vec<Option<DateTime<Utc>>> = vec![None; coming.len()];
+        let decided = loop {
+            let live: Vec<usize> = (0..coming.len())
+                .filter(|&i| superseded[i].is_none())
+                .collect();
+            let pending: Vec<Pending<'_>> = live
+                .iter()
+                .map(|&i| pending(&self.windows, &coming[i]))
+                .collect();
+            let decisions = policy::decide(&pending, &to, &self.policy, now, until);
+            // (message, when it is superseded, when it was to go: none
+            // beyond the horizon)
+            let overtaken: Vec<(usize, DateTime<Utc>, Option<DateTime<Utc>>)> = live
+                .iter()
+                .zip(&decisions)
+                .filter(|(i, _)| coming[**i].recurring)
+                .filter_map(|(&i, decision)| {
+                    let goes = match decision {
+                        Decision::SendNow => Some(now),
+                        Decision::SendAt { at, .. } if *at <= until => Some(*at),
+                        // Beyond the horizon, or held with no end known:
+                        // after any next occurrence in it.
+                        Decision::SendAt { .. } | Decision::Hold { .. } => None,
+                        Decision::Expire(_) => return None,
+                    };
+                    let next = next_of(&coming[i])?;
+                    goes.is_none_or(|g| catchup::overtaken(g, next))
+                        .then(|| (i, next.max(now), goes))
+                })
+                .collect();
+            if overtaken.is_empty() {
+                break live.into_iter().zip(decisions).collect::<HashMap<_, _>>();
+            }
+            let settled = overtaken.iter().filter_map(|(_, _, goes)| *goes).min();
+            for (i, at, _) in overtaken {
+                if settled.is_none_or(|s| at <= s) {
+                    superseded[i] = Some(at);
+                }
+            }
+        };
+        let mut fates = Vec::new();
+        for (i, c) in coming.into_iter().enumerate() {
+            if let Some(at) = superseded[i] {
+                fates.push((c, Fate::Superseded(at, catchup::SUPERSEDED.to_owned())));
+            } else {
+                match decided.get(&i) {
+                    Some(Decision::SendNow) => fates.push((c, Fate::Sent(now))),
+                    Some(Decision::SendAt { at, .. }) => fates.push((c, Fate::Sent(*at))),
+                    Some(Decision::Hold { reason, .. }) => {
+                        fates.push((c, Fate::Held(reason.clone())));
+                    }
+                    Some(Decision::Expire(_)) | None => {}
+                }
+            }
+        }
+        // New occurrences planning records as superseded at once.
+        for d in items {
+            if let (Some(at), Some(reason)) = (d.superseded_at, &d.expired) {
+                fates.push((Coming::new(d), Fate::Superseded(at, reason.clone())));
+            }
+        }
+        fates
+    }
+
+    /// Whether `step` of `playbook` recurs (a cron step): catch-up applies
+    /// to its waiting messages.
+    fn recurring(&self, playbook: &str, step: &str) -> bool {
+        self.playbooks
+            .iter()
+            .filter(|p| p.name == playbook)
+            .flat_map(|p| &p.steps)
+            .any(|s| s.id == step && matches!(s.trigger, Trigger::Cron { .. }))
     }
 
     /// What is due for one customer, with their stage brought up to date

@@ -523,3 +523,90 @@ proptest! {
         }
     }
 }
+
+/// A daily step first planned a week late: of the seven occurrences within
+/// its expiry, only the latest goes; the others are superseded.
+#[test]
+fn a_week_late_daily_step_plans_only_its_latest_occurrence() {
+    let c = customer(Tz::UTC, "2026-01-01T00:00:00Z");
+    let p = steps(
+        "tips",
+        "[[step]]\nid = \"daily\"\ntemplate = \"t\"\ncron = \"0 10 * * *\"\n",
+    );
+    let found = plan_at(
+        &c,
+        &p,
+        &History::default(),
+        "2026-03-09T10:30:00Z",
+        &window(),
+    );
+    assert_eq!(found.len(), 7, "{:?}", occurrences(&found));
+    let going: Vec<&Due> = found.iter().filter(|d| d.expired.is_none()).collect();
+    assert_eq!(going.len(), 1);
+    assert_eq!(going[0].key.occurrence, "2026-03-09T10:00:00Z");
+    for d in found.iter().filter(|d| d.expired.is_some()) {
+        assert_eq!(
+            d.expired.as_deref(),
+            Some("superseded by a later occurrence")
+        );
+        assert_eq!(d.superseded_at, Some(t("2026-03-09T10:30:00Z")));
+    }
+}
+
+/// Imported ten days after signing up: of a sequence at days 1, 3 and 7,
+/// only day 7 goes; steps due at the same moment would all go.
+#[test]
+fn a_late_import_plans_the_latest_step_of_a_sequence() {
+    let c = customer(Tz::UTC, "2026-02-27T09:00:00Z");
+    let step = |id: &str, after: &str| {
+        format!(
+            "[[step]]\nid = \"{id}\"\ntemplate = \"t\"\nanchor = \"signup_at\"\nafter = \"{after}\"\nexpires = \"14d\"\n"
+        )
+    };
+    let p = steps(
+        "onboarding",
+        &[
+            step("day-1", "1d"),
+            step("day-3", "3d"),
+            step("day-7", "7d"),
+            step("day-7b", "7d"),
+        ]
+        .concat(),
+    );
+    let found = plan_at(
+        &c,
+        &p,
+        &History::default(),
+        "2026-03-09T10:30:00Z",
+        &window(),
+    );
+    let mut going: Vec<&str> = found
+        .iter()
+        .filter(|d| d.expired.is_none())
+        .map(|d| d.key.step.as_str())
+        .collect();
+    going.sort_unstable();
+    assert_eq!(going, ["day-7", "day-7b"]);
+    let dropped: Vec<(&str, &str)> = found
+        .iter()
+        .filter_map(|d| Some((d.key.step.as_str(), d.expired.as_deref()?)))
+        .collect();
+    assert_eq!(dropped.len(), 2);
+    for (_, reason) in dropped {
+        assert!(reason.starts_with("superseded by a later step"), "{reason}");
+    }
+    // In its own time, each step goes: with day 1 planned on day 1, day 3
+    // is due alone on day 3.
+    let history = History {
+        planned: [OccurrenceKey {
+            playbook: "p".into(),
+            step: "day-1".into(),
+            occurrence: "signup_at".into(),
+        }]
+        .into(),
+        ..Default::default()
+    };
+    let found = plan_at(&c, &p, &history, "2026-03-02T10:30:00Z", &window());
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].expired.is_none(), "{found:?}");
+}

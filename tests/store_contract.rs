@@ -5,10 +5,11 @@ mod common;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::json;
+use tend::domain::catchup::{SUPERSEDED, Supersede};
 use tend::domain::customer::{CustomerId, CustomerRecord, Email};
 use tend::domain::event::EventRecord;
 use tend::domain::message::{
-    Attempt, AttemptOutcome, MessageFilter, NewMessage, Settle, Status, Suppression,
+    Attempt, AttemptOutcome, MessageFilter, NewMessage, Outgoing, Settle, Status, Suppression,
 };
 use tend::domain::plan::OccurrenceKey;
 use tend::domain::playbook::{Kind, Survey};
@@ -69,6 +70,7 @@ contract!(
     a_new_fingerprint_has_everyone_planned_again,
     a_planning_page_is_recorded_whole,
     a_store_taking_writes_reports_no_failure_and_takes_a_probe,
+    a_newer_occurrence_supersedes_what_still_waits,
 );
 
 /// Customers `a` and `b`, each with a welcome message due an hour after
@@ -402,6 +404,7 @@ async fn planning_history_per_customer(store: &Db) {
     );
     assert_eq!(a.planned.len(), 1);
     assert!(a.sent.is_empty(), "planned is not sent");
+    assert_eq!(a.waiting, a.planned, "planned still waits");
     let b = &history[&id("b")];
     assert!(b.events.is_empty() && b.planned.is_empty());
 }
@@ -655,6 +658,7 @@ async fn a_planning_page_is_recorded_whole(store: &Db) {
         }],
         planned: vec![message("a", "welcome", "signup_at")],
         expired: vec![expired],
+        superseding: Vec::new(),
         next: vec![
             next_check(store, "a", later).await,
             next_check(store, "b", later).await,
@@ -2266,5 +2270,133 @@ async fn a_store_taking_writes_reports_no_failure_and_takes_a_probe(store: &Db) 
     assert_eq!(
         store.planner_fingerprint().await.unwrap().as_deref(),
         Some("before the probe")
+    );
+}
+
+/// A daily occurrence of `customer`'s "daily" step, due `days_ago` before t0.
+fn daily(customer: &str, days_ago: i64) -> NewMessage {
+    let due = t0() - Duration::days(days_ago);
+    let mut m = message(customer, "daily", &due.to_rfc3339());
+    m.due_at = due;
+    m.not_before = due;
+    m
+}
+
+/// Catch-up in the outbox: planning a newer occurrence of a recurring step
+/// expires the step's older messages still waiting, even one an instance
+/// has claimed (which can then neither send it nor put it back to wait);
+/// one being sent, another step's and another customer's stay; recording
+/// the same page again changes nothing.
+async fn a_newer_occurrence_supersedes_what_still_waits(store: &Db) {
+    store
+        .upsert_customers(&[customer("a"), customer("b")], t0())
+        .await
+        .unwrap();
+    let mut other_step = daily("a", 2);
+    other_step.key.step = "weekly".into();
+    plan_messages(
+        store,
+        &[
+            daily("a", 3),
+            daily("a", 2),
+            daily("a", 1),
+            other_step,
+            daily("b", 1),
+        ],
+        t0(),
+    )
+    .await
+    .unwrap();
+    // An instance claims a's three; it begins sending the oldest.
+    let now = t0();
+    let lease = now + Duration::minutes(10);
+    let claimed = store.claim("w", now, lease, 10).await.unwrap();
+    let of_a: Vec<&Outgoing> = claimed
+        .iter()
+        .filter(|m| m.customer.record.id.as_str() == "a" && m.key.step == "daily")
+        .collect();
+    assert_eq!(of_a.len(), 3);
+    let oldest = of_a.iter().min_by_key(|m| m.due_at).unwrap();
+    assert_eq!(
+        store
+            .begin_sending("w", &[oldest.id], now, lease)
+            .await
+            .unwrap(),
+        [oldest.id]
+    );
+
+    let newest = message("a", "daily", &t0().to_rfc3339());
+    let plan = PlanWrite {
+        planned: vec![newest],
+        superseding: vec![Supersede {
+            customer_id: id("a"),
+            playbook: "onboarding".into(),
+            step: "daily".into(),
+            before: t0(),
+        }],
+        ..PlanWrite::default()
+    };
+    assert_eq!(store.record_plan(&plan, now).await.unwrap(), (1, 2));
+    let status =
+        |all: &[tend::domain::message::MessageView], who: &str, step: &str, due: DateTime<Utc>| {
+            all.iter()
+                .find(|m| m.customer_id == who && m.step == step && m.due_at == due)
+                .map(|m| (m.status.clone(), m.reason.clone()))
+                .unwrap()
+        };
+    let all = store.messages(&MessageFilter::default()).await.unwrap();
+    let superseded = ("expired".to_owned(), Some(SUPERSEDED.to_owned()));
+    assert_eq!(
+        status(&all, "a", "daily", t0() - Duration::days(2)),
+        superseded
+    );
+    assert_eq!(
+        status(&all, "a", "daily", t0() - Duration::days(1)),
+        superseded
+    );
+    assert_eq!(
+        status(&all, "a", "daily", t0() - Duration::days(3)).0,
+        "sending"
+    );
+    assert_eq!(status(&all, "a", "daily", t0()).0, "planned");
+    assert_eq!(
+        status(&all, "a", "weekly", t0() - Duration::days(2)).0,
+        "planned"
+    );
+    assert_eq!(
+        status(&all, "b", "daily", t0() - Duration::days(1)).0,
+        "planned"
+    );
+
+    // The claimer can no longer send them, nor put one back to wait.
+    let gone: Vec<uuid::Uuid> = of_a
+        .iter()
+        .filter(|m| m.id != oldest.id)
+        .map(|m| m.id)
+        .collect();
+    assert!(
+        store
+            .begin_sending("w", &gone, now, lease)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let held = of_a.iter().find(|m| m.id == gone[0]).unwrap();
+    store
+        .settle("w", &[Settle::hold(held, lease, "capped".into())], now)
+        .await
+        .unwrap();
+    let after = store.messages(&MessageFilter::default()).await.unwrap();
+    assert_eq!(after, all, "nothing changed by the lapsed claim");
+
+    // The same page again (a re-plan, a restart): nothing new.
+    let again = PlanWrite {
+        planned: vec![message("a", "daily", &t0().to_rfc3339())],
+        ..plan
+    };
+    assert_eq!(store.record_plan(&again, now).await.unwrap(), (0, 0));
+    assert_eq!(
+        store.messages(&MessageFilter::default()).await.unwrap(),
+        after
     );
 }

@@ -95,7 +95,7 @@ pub async fn run(path: &ConfigPath, env: &Env, args: ForecastArgs) -> anyhow::Re
     // Nothing in the window: look as far as a forecast may, for the next
     // message, so "nothing" comes with when something will be.
     let next = match &forecast {
-        Ok(f) if f.rows.is_empty() && args.days < MAX_DAYS => planner
+        Ok(f) if f.rows.iter().all(|r| r.reason.is_some()) && args.days < MAX_DAYS => planner
             .forecast(
                 &store,
                 now,
@@ -105,7 +105,13 @@ pub async fn run(path: &ConfigPath, env: &Env, args: ForecastArgs) -> anyhow::Re
             )
             .await
             .map(of_playbook)
-            .map(|later| later.rows.into_iter().min_by_key(|r| r.at)),
+            .map(|later| {
+                later
+                    .rows
+                    .into_iter()
+                    .filter(|r| r.reason.is_none())
+                    .min_by_key(|r| r.at)
+            }),
         _ => Ok(None),
     };
     store.close().await;
@@ -125,12 +131,24 @@ pub async fn run(path: &ConfigPath, env: &Env, args: ForecastArgs) -> anyhow::Re
                             .to_string(),
                         r.customer_id.clone(),
                         format!("{}/{}", r.playbook, r.step),
-                        r.subject.clone().unwrap_or_else(|| {
-                            format!(
-                                "(does not render: tend preview {} --customer {})",
-                                r.template, r.customer_id
-                            )
-                        }),
+                        {
+                            let subject = r.subject.clone().unwrap_or_else(|| {
+                                format!(
+                                    "(does not render: tend preview {} --customer {})",
+                                    r.template, r.customer_id
+                                )
+                            });
+                            // Catch-up: a line that will not go says so first.
+                            match &r.reason {
+                                Some(reason) => format!(
+                                    "not sent, {reason} (due {}): {subject}",
+                                    r.due_at
+                                        .with_timezone(&r.zone)
+                                        .format("%a %Y-%m-%d %H:%M %Z")
+                                ),
+                                None => subject,
+                            }
+                        },
                     ]
                 })
                 .collect();
@@ -151,7 +169,7 @@ pub async fn run(path: &ConfigPath, env: &Env, args: ForecastArgs) -> anyhow::Re
                     Some(console::Style::new().cyan()),
                 ],
             )?;
-            if rows.is_empty() {
+            if rows.iter().all(|r| r.reason.is_some()) {
                 println!("{}", nothing_until(args.days, now, next.as_ref()));
             }
             // Held with no end known: delivery's reason, as `tend messages`

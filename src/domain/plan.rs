@@ -14,6 +14,7 @@ use chrono_tz::Tz;
 
 use chrono::{DateTime, Duration, Utc};
 
+use super::catchup;
 use super::condition::{Condition, Facts, Reads, Scope};
 use super::customer::Customer;
 use super::playbook::{Anchor, Kind, Playbook, Step, Survey, Trigger};
@@ -53,6 +54,9 @@ pub struct History {
     pub sent: HashSet<(String, String)>,
     /// Occurrences already in the outbox, whatever their status.
     pub planned: HashSet<OccurrenceKey>,
+    /// Of those, the ones still waiting to go (planned or deferred): what a
+    /// newer occurrence of their step may supersede.
+    pub waiting: HashSet<OccurrenceKey>,
 }
 
 /// One message to put into the outbox.
@@ -69,9 +73,17 @@ pub struct Due {
     pub send_at: DateTime<Utc>,
     /// Not sent after this.
     pub expires_at: DateTime<Utc>,
-    /// `Some(reason)` when it can never go out (the window does not open
-    /// before it expires): recorded as `expired`, not sent.
+    /// `Some(reason)` when it will not go out (the window does not open
+    /// before it expires, or a later occurrence supersedes it): recorded
+    /// as `expired`, not sent.
     pub expired: Option<String>,
+    /// When superseded (see `catchup`): the moment that is decided, when
+    /// the occurrence or step that supersedes it falls due (or now, if it
+    /// already has).
+    pub superseded_at: Option<DateTime<Utc>>,
+    /// From a cron step: a newer occurrence supersedes the step's messages
+    /// still waiting in the outbox.
+    pub recurring: bool,
 }
 
 /// Where planning looks, and with which default window.
@@ -87,7 +99,13 @@ pub struct Horizon<'a> {
 /// Cron occurrences depend only on (pattern, zone, from, until), and
 /// customers share a few zones: one pass computes each set once.
 #[derive(Default)]
-pub struct CronMemo(Mutex<HashMap<CronKey, Arc<Occurrences>>>);
+pub struct CronMemo {
+    found: Mutex<HashMap<CronKey, Arc<Occurrences>>>,
+    /// The first occurrence after an instant, keyed by (pattern, zone, instant).
+    next: Mutex<HashMap<NextKey, Option<DateTime<Utc>>>>,
+}
+
+type NextKey = (String, Tz, DateTime<Utc>);
 
 type CronKey = (String, Tz, DateTime<Utc>, DateTime<Utc>);
 
@@ -104,14 +122,36 @@ impl CronMemo {
         until: DateTime<Utc>,
     ) -> Arc<Occurrences> {
         let key = (pattern.to_owned(), zone, from, until);
-        if let Some(found) = self.0.lock().ok().and_then(|m| m.get(&key).cloned()) {
+        if let Some(found) = self.found.lock().ok().and_then(|m| m.get(&key).cloned()) {
             return found;
         }
         let found = Arc::new(cron_occurrences(cron, zone, from, until));
-        if let Ok(mut memo) = self.0.lock() {
+        if let Ok(mut memo) = self.found.lock() {
             memo.insert(key, Arc::clone(&found));
         }
         found
+    }
+
+    /// The first occurrence of `cron` in `zone` after `after`.
+    fn next_after(
+        &self,
+        pattern: &str,
+        cron: &croner::Cron,
+        zone: Tz,
+        after: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        let key = (pattern.to_owned(), zone, after);
+        if let Some(next) = self.next.lock().ok().and_then(|m| m.get(&key).copied()) {
+            return next;
+        }
+        let next = cron
+            .find_next_occurrence(&after.with_timezone(&zone), false)
+            .ok()
+            .map(|t| t.with_timezone(&Utc));
+        if let Ok(mut memo) = self.next.lock() {
+            memo.insert(key, next);
+        }
+        next
     }
 }
 
@@ -143,7 +183,10 @@ fn cron_occurrences(
 
 /// Everything due for `customer` up to `horizon.until`, skipping what is
 /// already planned, what expired before it could be planned, and steps whose
-/// conditions do not hold now. Sorted by `send_at`.
+/// conditions do not hold now. An occurrence a later one supersedes (see
+/// `catchup`: a gap's backlog of a cron step or of a sequence) is among
+/// them, `expired` with the reason, so it is recorded once and never sent.
+/// Sorted by `send_at`.
 pub fn due(
     customer: &Customer,
     playbooks: &[Playbook],
@@ -192,18 +235,24 @@ pub fn due(
             continue;
         }
         let window = playbook.window.as_ref().unwrap_or(horizon.window);
+        let zone = customer.record.timezone;
+        // Where this playbook's occurrences start in `found`.
+        let first = found.len();
         for step in &playbook.steps {
             let expires = step.expires.as_chrono();
             let from = horizon.now - expires;
+            let recurring = matches!(step.trigger, Trigger::Cron { .. });
+            let all = occurrences(customer, step, history, from, horizon.until, horizon.cron);
             let mut checked = None;
             let mut again = None;
-            for (occurrence, due_at) in
-                occurrences(customer, step, history, from, horizon.until, horizon.cron)
-            {
+            // Whether an occurrence of this step goes in this pass.
+            let mut going = false;
+            for (i, (occurrence, due_at)) in all.iter().enumerate() {
+                let due_at = *due_at;
                 let key = OccurrenceKey {
                     playbook: playbook.name.clone(),
                     step: step.id.clone(),
-                    occurrence,
+                    occurrence: occurrence.clone(),
                 };
                 if history.planned.contains(&key) {
                     continue;
@@ -211,24 +260,55 @@ pub fn due(
                 if !*checked.get_or_insert_with(|| holds(&step.when)) {
                     break;
                 }
+                // Incident notices are urgent: no send window (nor cap).
+                let urgent = step.kind == Kind::Incident;
+                let send_at = if urgent {
+                    due_at
+                } else {
+                    window.next_opening(due_at, zone)
+                };
+                let expires_at = due_at + expires;
+                let occurrence_due =
+                    |expired: Option<String>, superseded_at: Option<DateTime<Utc>>| Due {
+                        key: key.clone(),
+                        kind: step.kind,
+                        category: step.category.clone(),
+                        template: step.template.clone(),
+                        survey: step.survey,
+                        due_at,
+                        send_at,
+                        expires_at,
+                        expired,
+                        superseded_at,
+                        recurring,
+                    };
+                // Catch-up: an occurrence the next one overtakes is recorded
+                // as superseded, and does not count as going.
+                let next = if recurring {
+                    all.get(i + 1)
+                        .map(|(_, at)| *at)
+                        .or_else(|| next_occurrence(step, zone, due_at, horizon.cron))
+                } else {
+                    None
+                };
+                if let Some(next) = next {
+                    let goes = catchup::goes_at(send_at, horizon.now, urgent, window, zone);
+                    if catchup::superseded(due_at, send_at, goes, next, window, zone) {
+                        found.push(occurrence_due(
+                            Some(catchup::SUPERSEDED.to_owned()),
+                            Some(next.max(horizon.now)),
+                        ));
+                        continue;
+                    }
+                }
                 // A later occurrence in the same pass (a forecast's weeks, or
                 // two due at once) follows the earlier one, so `sent(step)`
                 // holds for it: a step meant to go once goes once.
-                let repeat = found.last().is_some_and(|d: &Due| {
-                    d.key.step == step.id && d.key.playbook == playbook.name
-                });
-                if repeat
-                    && !*again.get_or_insert_with(|| holds_after(&facts, &step.id, &step.when))
+                if going && !*again.get_or_insert_with(|| holds_after(&facts, &step.id, &step.when))
                 {
                     break;
                 }
-                // Incident notices are urgent: no send window (nor cap).
-                let send_at = if step.kind == Kind::Incident {
-                    due_at
-                } else {
-                    window.next_opening(due_at, customer.record.timezone)
-                };
-                let expires_at = due_at + expires;
+                going = true;
                 let expired = (send_at > expires_at).then(|| {
                     format!(
                         "the send window does not open within {} of its time ({})",
@@ -236,22 +316,56 @@ pub fn due(
                         due_at.to_rfc3339()
                     )
                 });
-                found.push(Due {
-                    key,
-                    kind: step.kind,
-                    category: step.category.clone(),
-                    template: step.template.clone(),
-                    survey: step.survey,
-                    due_at,
-                    send_at,
-                    expires_at,
-                    expired,
-                });
+                found.push(occurrence_due(expired, None));
             }
         }
+        supersede_sequences(&mut found[first..], horizon.now);
     }
     found.sort_by(|a, b| (a.send_at, &a.key).cmp(&(b.send_at, &b.key)));
     found
+}
+
+/// Catch-up for sequences: of the anchored steps of one playbook on one
+/// anchor occurrence (a customer's `signup_at`, one event, one entry into a
+/// stage) that fell due together by `now` (a late import, downtime), only
+/// the latest goes; the earlier ones are superseded by it. Steps due at the
+/// same instant go together, as written; steps due later come due in later
+/// passes, each in its turn.
+fn supersede_sequences(found: &mut [Due], now: DateTime<Utc>) {
+    let missed = |d: &Due| !d.recurring && d.expired.is_none() && d.due_at <= now;
+    let mut latest: HashMap<String, (DateTime<Utc>, String)> = HashMap::new();
+    for d in found.iter().filter(|d| missed(d)) {
+        let entry = latest
+            .entry(d.key.occurrence.clone())
+            .or_insert_with(|| (d.due_at, d.key.step.clone()));
+        if d.due_at > entry.0 {
+            *entry = (d.due_at, d.key.step.clone());
+        }
+    }
+    for d in found.iter_mut() {
+        if !missed(d) {
+            continue;
+        }
+        if let Some((at, step)) = latest.get(&d.key.occurrence)
+            && d.due_at < *at
+        {
+            d.expired = Some(catchup::superseded_by_step(step));
+            d.superseded_at = Some(now);
+        }
+    }
+}
+
+/// The first occurrence of a cron step after `after`, in `zone`.
+fn next_occurrence(
+    step: &Step,
+    zone: Tz,
+    after: DateTime<Utc>,
+    memo: &CronMemo,
+) -> Option<DateTime<Utc>> {
+    let Trigger::Cron { pattern, cron } = &step.trigger else {
+        return None;
+    };
+    memo.next_after(pattern, cron, zone, after)
 }
 
 /// Whether `condition` holds once `step` has been sent too.

@@ -14,6 +14,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
+use crate::domain::catchup::Supersede;
 use crate::domain::customer::{Customer, CustomerId, CustomerRecord};
 use crate::domain::event::EventRecord;
 use crate::domain::incident::{Incident, IncidentKind, IncidentStatus, IncidentView, Recipient};
@@ -186,10 +187,13 @@ pub trait Store {
     ) -> Result<HashMap<CustomerId, History>, Error>;
 
     /// Writes what planning one page produced, in one transaction: stage
-    /// changes (each recorded, so `stage:NAME` fires once per entry), new
+    /// changes (each recorded, so `stage:NAME` fires once per entry), waiting
+    /// messages that newer occurrences supersede (expired, with the reason,
+    /// their claims dropped so no instance sends or holds them again), new
     /// messages (an occurrence already in the outbox is left alone), and each
-    /// customer's next planning time. Returns how many planned and expired
-    /// messages were new. The only way planning writes.
+    /// customer's next planning time. Returns how many messages were newly
+    /// planned, and how many newly expired (new or superseded). The only way
+    /// planning writes.
     async fn record_plan(&self, plan: &PlanWrite, now: DateTime<Utc>) -> Result<(u64, u64), Error>;
 
     /// How many write transactions of different customers are worth running
@@ -579,6 +583,9 @@ pub struct PlanWrite {
     pub changes: Vec<StageChange>,
     pub planned: Vec<NewMessage>,
     pub expired: Vec<NewMessage>,
+    /// Messages still waiting that newer occurrences of their step
+    /// supersede: recorded as `expired`, their claims dropped.
+    pub superseding: Vec<Supersede>,
     /// When the planner must next look at each customer of the page.
     pub next: Vec<NextCheck>,
 }
@@ -1142,6 +1149,8 @@ pub(crate) enum HistoryRow {
         customer: String,
         key: OccurrenceKey,
         sent: bool,
+        /// Still waiting to go (planned or deferred).
+        waiting: bool,
     },
 }
 
@@ -1167,11 +1176,16 @@ pub(crate) fn fold_history(
         match row {
             HistoryRow::Event { fact, .. } => history.events.push(fact),
             HistoryRow::Stage { entry, .. } => history.stage_entries.push(entry),
-            HistoryRow::Message { key, sent, .. } => {
+            HistoryRow::Message {
+                key, sent, waiting, ..
+            } => {
                 if sent {
                     history
                         .sent
                         .insert((key.playbook.clone(), key.step.clone()));
+                }
+                if waiting {
+                    history.waiting.insert(key.clone());
                 }
                 history.planned.insert(key);
             }

@@ -15,6 +15,7 @@ use super::{
     WriteOutcome, fold_history, sql, unique_runs,
 };
 use super::{DueCursor, PlanWrite};
+use crate::domain::catchup::{self, Supersede};
 use crate::domain::customer::{Customer, CustomerId, CustomerRecord, parse_timezone};
 use crate::domain::event::EventRecord;
 use crate::domain::incident::{Incident, IncidentKind, IncidentStatus, IncidentView, Recipient};
@@ -214,6 +215,45 @@ async fn update_planned_customers_in(
             .map_err(fail)?;
     }
     Ok(())
+}
+
+/// Expires the waiting messages newer occurrences supersede and drops
+/// their claims (`sql::SUPERSEDE_WAITING_POSTGRES`). Returns how many.
+async fn supersede_waiting_in(
+    conn: &mut sqlx::PgConnection,
+    superseding: &[Supersede],
+    now: DateTime<Utc>,
+    fail: &impl Fn(sqlx::Error) -> Error,
+) -> Result<u64, Error> {
+    if superseding.is_empty() {
+        return Ok(0);
+    }
+    let expired: i64 = sqlx::query_scalar(sql::SUPERSEDE_WAITING_POSTGRES)
+        .bind(
+            superseding
+                .iter()
+                .map(|s| s.customer_id.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            superseding
+                .iter()
+                .map(|s| s.playbook.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            superseding
+                .iter()
+                .map(|s| s.step.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(superseding.iter().map(|s| s.before).collect::<Vec<_>>())
+        .bind(catchup::SUPERSEDED)
+        .bind(now)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(fail)?;
+    Ok(u64::try_from(expired).unwrap_or(0))
 }
 
 /// Puts messages into the outbox; an occurrence already there is left
@@ -733,6 +773,7 @@ impl Store for PgStore {
                     occurrence: row.try_get(3).map_err(&fail)?,
                 },
                 sent: row.try_get(4).map_err(&fail)?,
+                waiting: row.try_get(5).map_err(&fail)?,
             });
         }
         fold_history(ids, rows)
@@ -798,10 +839,11 @@ impl Store for PgStore {
             .map_err(&fail)?;
         update_planned_customers_in(&mut tx, plan, &fail).await?;
         insert_stage_changes_in(&mut tx, &plan.changes, &fail).await?;
+        let superseded = supersede_waiting_in(&mut tx, &plan.superseding, now, &fail).await?;
         let planned = insert_messages_in(&mut tx, &plan.planned, now, &fail).await?;
         let expired = insert_messages_in(&mut tx, &plan.expired, now, &fail).await?;
         tx.commit().await.map_err(&fail)?;
-        Ok((planned, expired))
+        Ok((planned, expired + superseded))
     }
 
     async fn claim(

@@ -52,9 +52,10 @@ pub const HISTORY_STAGES_POSTGRES: &str = per_customer!(
     "customer_id, to_stage, changed_at",
     "stage_changes WHERE to_stage IS NOT NULL AND"
 );
-/// Each customer's outbox occurrences, and whether each was sent.
+/// Each customer's outbox occurrences, whether each was sent, and whether
+/// each still waits to go.
 pub const HISTORY_MESSAGES_POSTGRES: &str = per_customer!(
-    "customer_id, playbook, step, occurrence, status = 'sent'",
+    "customer_id, playbook, step, occurrence, status = 'sent', status IN ('planned', 'deferred')",
     "messages WHERE"
 );
 
@@ -374,6 +375,33 @@ pub const INSERT_MESSAGES_POSTGRES: &str = "INSERT INTO messages (id, customer_i
 /// The outbox's unique key makes planning idempotent: a re-plan, a restart
 /// or a second instance never creates a second message for an occurrence.
 pub const SKIP_PLANNED: &str = " ON CONFLICT (customer_id, playbook, step, occurrence) DO NOTHING";
+
+/// Catch-up: expires, as superseded, the messages of each (customer,
+/// playbook, step) still waiting (planned or deferred) whose time is before
+/// the newly planned occurrence's; one a worker has sent or is sending is
+/// left alone. The key's leading columns find them.
+///
+/// On PostgreSQL, one statement: the keys as arrays ($1 customers, $2
+/// playbooks, $3 steps, $4 times), the reason $5, the time $6; it drops
+/// their claims, so the instance holding one can neither send it nor put
+/// it back to wait, and returns how many it expired.
+pub const SUPERSEDE_WAITING_POSTGRES: &str = "WITH older AS (UPDATE messages \
+     SET status = 'expired', reason = $5, updated_at = $6 \
+     FROM UNNEST($1::text[], $2::text[], $3::text[], $4::timestamptz[]) \
+     AS s(customer_id, playbook, step, later_at) \
+     WHERE messages.customer_id = s.customer_id AND messages.playbook = s.playbook \
+     AND messages.step = s.step AND messages.due_at < s.later_at \
+     AND messages.status IN ('planned', 'deferred') RETURNING messages.id), \
+     dropped AS (DELETE FROM claims WHERE message_id IN (SELECT id FROM older)) \
+     SELECT count(*) FROM older";
+/// The same on SQLite: `UPDATE messages SET status = 'expired', reason =`
+/// (bound), `, updated_at =` (bound), ` FROM (VALUES …` (customer,
+/// playbook, step, time), then this; the ids it returns lose their claims
+/// (`DROP_CLAIMS_SQLITE`).
+pub const SUPERSEDE_WAITING_SQLITE: &str = ") AS v WHERE messages.customer_id = v.column1 \
+     AND messages.playbook = v.column2 AND messages.step = v.column3 \
+     AND messages.due_at < v.column4 AND messages.status IN ('planned', 'deferred') \
+     RETURNING id";
 
 /// Messages for `tend messages`, optionally by status ($1) and customer ($2).
 pub const SELECT_MESSAGES: &str = "SELECT id, customer_id, to_address, playbook, step, occurrence, \

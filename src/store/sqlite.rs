@@ -19,6 +19,7 @@ use super::{
     WriteFailure, WriteHealth, WriteOutcome, fold_history, sql, unique_runs,
 };
 use super::{DueCursor, PlanWrite};
+use crate::domain::catchup::{self, Supersede};
 use crate::domain::customer::{Customer, CustomerId, CustomerRecord, parse_timezone};
 use crate::domain::event::EventRecord;
 use crate::domain::incident::{Incident, IncidentKind, IncidentStatus, IncidentView, Recipient};
@@ -306,6 +307,51 @@ async fn update_planned_customers_in(
         update.build().execute(&mut *conn).await.map_err(fail)?;
     }
     Ok(())
+}
+
+/// Expires the waiting messages newer occurrences supersede and drops
+/// their claims (`sql::SUPERSEDE_WAITING_SQLITE`). Returns how many.
+async fn supersede_waiting_in(
+    conn: &mut sqlx::SqliteConnection,
+    superseding: &[Supersede],
+    now: DateTime<Utc>,
+    fail: &impl Fn(sqlx::Error) -> Error,
+) -> Result<u64, Error> {
+    let mut expired = 0;
+    // Four values a row, under SQLite's limit of bound values a statement.
+    for run in superseding.chunks(super::ROWS_PER_STATEMENT / 4) {
+        let mut update =
+            QueryBuilder::<Sqlite>::new("UPDATE messages SET status = 'expired', reason = ");
+        update.push_bind(catchup::SUPERSEDED);
+        update.push(", updated_at = ");
+        update.push_bind(ms(now));
+        update.push(" FROM (");
+        update.push_values(run, |mut row, s| {
+            row.push_bind(s.customer_id.as_str().to_owned())
+                .push_bind(s.playbook.clone())
+                .push_bind(s.step.clone())
+                .push_bind(ms(s.before));
+        });
+        update.push(sql::SUPERSEDE_WAITING_SQLITE);
+        let ids: Vec<String> = update
+            .build_query_scalar()
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(fail)?;
+        if ids.is_empty() {
+            continue;
+        }
+        expired += ids.len() as u64;
+        let mut unclaim = QueryBuilder::<Sqlite>::new(sql::DROP_CLAIMS_SQLITE);
+        unclaim.push("message_id IN (");
+        let mut list = unclaim.separated(", ");
+        for id in ids {
+            list.push_bind(id);
+        }
+        list.push_unseparated(")");
+        unclaim.build().execute(&mut *conn).await.map_err(fail)?;
+    }
+    Ok(expired)
 }
 
 /// Puts messages into the outbox; an occurrence already there is left
@@ -828,7 +874,7 @@ impl Store for SqliteStore {
                 });
             }
             let mut messages = QueryBuilder::<Sqlite>::new(
-                "SELECT customer_id, playbook, step, occurrence, status = 'sent' FROM messages WHERE customer_id IN (",
+                "SELECT customer_id, playbook, step, occurrence, status = 'sent', status IN ('planned', 'deferred') FROM messages WHERE customer_id IN (",
             );
             push_ids(&mut messages, chunk);
             for row in messages
@@ -845,6 +891,7 @@ impl Store for SqliteStore {
                         occurrence: row.try_get(3).map_err(&fail)?,
                     },
                     sent: row.try_get(4).map_err(&fail)?,
+                    waiting: row.try_get(5).map_err(&fail)?,
                 });
             }
         }
@@ -897,10 +944,11 @@ impl Store for SqliteStore {
         let mut tx = self.writer.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
         update_planned_customers_in(&mut tx, plan, &fail).await?;
         insert_stage_changes_in(&mut tx, &plan.changes, &fail).await?;
+        let superseded = supersede_waiting_in(&mut tx, &plan.superseding, now, &fail).await?;
         let planned = insert_messages_in(&mut tx, &plan.planned, now, &fail).await?;
         let expired = insert_messages_in(&mut tx, &plan.expired, now, &fail).await?;
         tx.commit().await.map_err(&fail)?;
-        Ok((planned, expired))
+        Ok((planned, expired + superseded))
     }
 
     async fn claim(
