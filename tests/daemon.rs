@@ -580,6 +580,43 @@ async fn a_daemon_killed_mid_run_leaves_its_work_to_the_others_and_nothing_is_lo
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_daemon_keeps_the_batch_it_claimed_however_long_it_takes() {
+    common::on_fresh_postgres(move |url| {
+        let sink = SmtpSink::start();
+        let p = slow_outbox(&sink, url);
+        // 60 ms a message over two connections: the batch the first daemon
+        // claims takes about three leases (3 s) to send.
+        sink.slow_down(Duration::from_millis(60));
+        let mut first = Daemon::start(&p, free_port(), &[("TEND__INSTANCE__NAME", "first")]);
+        wait_for_mail(&sink, 8);
+        let mut second = Daemon::start(&p, free_port(), &[("TEND__INSTANCE__NAME", "second")]);
+        wait_for_mail(&sink, 300);
+        for d in [&mut first, &mut second] {
+            assert!(d.stop(Duration::from_secs(10)).success(), "{}", d.log());
+        }
+        // The first renewed its leases while it sent: the second, though
+        // it looked every second, never took a message from it.
+        for d in [&first, &second] {
+            assert!(
+                !d.log().contains("lease ran out before their turn"),
+                "{}",
+                d.log()
+            );
+        }
+        let mut ids: Vec<String> = sink
+            .received()
+            .iter()
+            .map(|m| m.header("Message-ID").unwrap())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 300);
+        assert_eq!(sink.received().len(), 300, "no message twice");
+    })
+    .await;
+}
+
 /// 300 customers with a notice due now, on PostgreSQL at `url`, sent to a
 /// server that takes 20 ms a message: sends are in flight when a test
 /// stops or kills a daemon. Leases last 3 s and housekeeping runs each
