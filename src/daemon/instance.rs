@@ -183,7 +183,9 @@ mod tests {
         assert_eq!(unit_instance(v1), Some("us\\x2d1"));
         assert_eq!(unit_instance("0::/system.slice/tend.service\n"), None);
         assert_eq!(
-            unit_instance("0::/user.slice/user-1000.slice/session-2.scope\n"),
+            unit_instance(
+                "0::/user.slice/user-1000.slice/user@1000.service/app.slice/tend.service\n"
+            ),
             None
         );
         assert_eq!(unit_instance(""), None);

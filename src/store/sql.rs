@@ -544,9 +544,10 @@ pub const RELEASE_CLAIMS: &str = "DELETE FROM claims WHERE $1 IS NULL OR owner =
 /// claimed, however long its batch takes to send.
 pub const RENEW_CLAIMS: &str = "UPDATE claims SET until = $2 WHERE owner = $1 AND until < $2";
 
-/// Holds an instance's name ($2) for this session, if no other session
-/// holds it (PostgreSQL): the lock's key is the pair (`INSTANCE_NAMES`,
-/// the name's hash), a key space apart from the planning lead's single key.
+/// Holds an instance's name ($2) for as long as this connection lasts, if
+/// no other connection holds it (PostgreSQL): the lock's key is the pair
+/// (`INSTANCE_NAMES`, the name's hash), a key space apart from the planning
+/// lead's single key. Two names with one hash would refuse each other.
 pub const TRY_HOLD_NAME_POSTGRES: &str = "SELECT pg_try_advisory_lock($1, hashtext($2))";
 
 /// Whether any claim has run out, read through the expiry index in its
