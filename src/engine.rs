@@ -23,12 +23,14 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Builds both halves, refusing (with every problem listed) when a
+    /// Builds both halves for the daemon, whose delivery claims under its
+    /// stable `instance` name, refusing (with every problem listed) when a
     /// playbook or a template is broken.
-    pub fn build(loaded: Loaded) -> anyhow::Result<Self> {
+    pub fn build(loaded: Loaded, instance: &str) -> anyhow::Result<Self> {
         let planner = planner(&loaded)?;
         let signer = signer(&loaded)?;
-        let deliverer = Arc::new(deliverer_with(&loaded, &planner, signer.clone())?);
+        let deliverer =
+            Arc::new(deliverer_with(&loaded, &planner, signer.clone())?.claiming_as(instance));
         Ok(Self {
             loaded,
             planner,

@@ -204,15 +204,23 @@ schedule_typo_free = 1
 }
 
 #[test]
-fn a_lease_shorter_than_an_smtp_transaction_is_refused_with_its_line() {
-    let found = problems(load(
-        Some("[mail.smtp]\ntimeout = \"30s\"\n[delivery]\nlease = \"1m\"\n"),
-        &[],
-    ));
+fn a_lease_too_short_to_renew_is_refused_with_its_line() {
+    let found = problems(load(Some("[delivery]\nlease = \"2s\"\n"), &[]));
     assert!(
-        found[0].starts_with(
-            "tend.toml:4: delivery.lease (1m) must be longer than a whole SMTP transaction"
-        ),
+        found[0].starts_with("tend.toml:2: delivery.lease (2s) is too short"),
+        "{found:?}"
+    );
+    // Renewed while held, a lease no longer has to outlast an SMTP
+    // transaction: a minute is fine beside a 30 s timeout.
+    let fine = load(
+        Some("[mail.smtp]\ntimeout = \"30s\"\n[delivery]\nlease = \"1m\"\n[instance]\nname = \"web1\"\n"),
+        &[],
+    )
+    .expect("a 1m lease with a 30s SMTP timeout is valid");
+    assert_eq!(fine.settings.instance.name, "web1");
+    let found = problems(load(Some("[instance]\nname = \"web\\n1\"\n"), &[]));
+    assert!(
+        found[0].starts_with("tend.toml:2: instance.name \"web\\n1\" is not a usable name"),
         "{found:?}"
     );
 }

@@ -359,6 +359,29 @@ fn a_second_daemon_on_one_sqlite_file_refuses_to_start() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_daemon_under_one_name_on_one_postgres_database_refuses_to_start() {
+    common::on_fresh_postgres(move |url| {
+        let sink = SmtpSink::start();
+        let p = project(sink.port()).env("TEND__DATABASE__URL", url);
+        let _first = Daemon::start(&p, free_port(), &[("TEND__INSTANCE__NAME", "web1")]);
+        // Under the same name it would release the first one's claims.
+        let second = p
+            .env("TEND__INSTANCE__NAME", "web1")
+            .env("TEND__HTTP__LISTEN", &format!("127.0.0.1:{}", free_port()))
+            .tend(&["run"])
+            .expect_code(1);
+        assert!(
+            second
+                .stderr()
+                .contains("another running tend instance on this database is named \"web1\""),
+            "{}",
+            second.stderr()
+        );
+    })
+    .await;
+}
+
 #[test]
 fn systemd_hears_ready_reloading_watchdog_and_stopping() {
     let sink = SmtpSink::start();
@@ -405,8 +428,15 @@ async fn three_daemons_on_one_postgres_database_send_each_message_once() {
     common::on_fresh_postgres(move |url| {
         let sink = SmtpSink::start();
         let p = slow_outbox(&sink, url);
+        // On one machine, each needs a name of its own.
         let mut daemons: Vec<Daemon> = (0..3)
-            .map(|_| Daemon::start(&p, free_port(), &[]))
+            .map(|i| {
+                Daemon::start(
+                    &p,
+                    free_port(),
+                    &[("TEND__INSTANCE__NAME", &format!("d{i}"))],
+                )
+            })
             .collect();
         wait_for_mail(&sink, 300);
         for d in &mut daemons {
@@ -444,13 +474,15 @@ async fn a_daemon_killed_mid_run_leaves_its_work_to_the_others_and_nothing_is_lo
         let sink = SmtpSink::start();
         let p = slow_outbox(&sink, url);
         // The first daemon claims the whole outbox and starts sending…
-        let mut first = Daemon::start(&p, free_port(), &[]);
+        let mut first = Daemon::start(&p, free_port(), &[("TEND__INSTANCE__NAME", "first")]);
         wait_for_mail(&sink, 20);
         // …and dies mid-run.
         first.kill();
         let at_kill = sink.received().len();
         assert!(at_kill < 300, "the first daemon was still at work");
-        let mut others: Vec<Daemon> = (0..2).map(|_| Daemon::start(&p, free_port(), &[])).collect();
+        let mut others: Vec<Daemon> = (0..2)
+            .map(|i| Daemon::start(&p, free_port(), &[("TEND__INSTANCE__NAME", &format!("other{i}"))]))
+            .collect();
 
         // After its lease, the others send what it had not started, and
         // mark what it was sending as unknown.
@@ -495,6 +527,43 @@ async fn a_daemon_killed_mid_run_leaves_its_work_to_the_others_and_nothing_is_lo
             "at the kill {at_kill} had arrived; in the end {} sent, {unknown} unknown, {arrived} arrived",
             sent.len()
         );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_daemon_keeps_the_batch_it_claimed_however_long_it_takes() {
+    common::on_fresh_postgres(move |url| {
+        let sink = SmtpSink::start();
+        let p = slow_outbox(&sink, url);
+        // 60 ms a message over two connections: the batch the first daemon
+        // claims takes about three leases (3 s) to send.
+        sink.slow_down(Duration::from_millis(60));
+        let mut first = Daemon::start(&p, free_port(), &[("TEND__INSTANCE__NAME", "first")]);
+        wait_for_mail(&sink, 8);
+        let mut second = Daemon::start(&p, free_port(), &[("TEND__INSTANCE__NAME", "second")]);
+        wait_for_mail(&sink, 300);
+        for d in [&mut first, &mut second] {
+            assert!(d.stop(Duration::from_secs(10)).success(), "{}", d.log());
+        }
+        // The first renewed its leases while it sent: the second, though
+        // it looked every second, never took a message from it.
+        for d in [&first, &second] {
+            assert!(
+                !d.log().contains("lease ran out before their turn"),
+                "{}",
+                d.log()
+            );
+        }
+        let mut ids: Vec<String> = sink
+            .received()
+            .iter()
+            .map(|m| m.header("Message-ID").unwrap())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 300);
+        assert_eq!(sink.received().len(), 300, "no message twice");
     })
     .await;
 }

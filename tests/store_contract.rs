@@ -15,7 +15,7 @@ use tend::domain::plan::OccurrenceKey;
 use tend::domain::playbook::{Kind, Survey};
 use tend::store::{
     Db, DueCursor, Effect, InboundMail, InboundRecorded, InboundResponse, NewResponse, NextCheck,
-    PlanWrite, Preferences, StageChange, Store, WriteOutcome,
+    PlanWrite, Preferences, Released, StageChange, Store, WriteOutcome,
 };
 
 /// Declares each contract test once per backend.
@@ -49,6 +49,9 @@ contract!(
     claims_lease_each_message_to_one_instance,
     a_message_put_back_to_wait_is_free_to_claim,
     a_crash_mid_send_leaves_only_the_in_flight_unknown,
+    a_restarted_instance_releases_its_claims_at_once,
+    renewed_claims_outlast_their_first_lease,
+    an_instance_name_is_held_by_one_live_instance,
     settling_records_attempts_and_suppressions,
     each_send_counts_once_however_often_its_customer_is_named,
     migrations_are_idempotent,
@@ -1389,6 +1392,165 @@ async fn a_crash_mid_send_leaves_only_the_in_flight_unknown(store: &Db) {
         .unwrap();
     assert_eq!(resent.len(), 1);
     assert_eq!(resent[0].status, Status::Deferred);
+}
+
+async fn a_restarted_instance_releases_its_claims_at_once(store: &Db) {
+    let customers: Vec<_> = ["a", "b", "c"].map(customer).to_vec();
+    store.upsert_customers(&customers, t0()).await.unwrap();
+    let batch: Vec<_> = ["a", "b", "c"]
+        .map(|c| message(c, "welcome", "signup_at"))
+        .to_vec();
+    plan_messages(store, &batch, t0()).await.unwrap();
+    let now = t0() + Duration::hours(2);
+    let lease = now + Duration::minutes(1);
+    // web1 claims two and starts sending one; web2, alive, claims the third.
+    let mine = store.claim("web1", now, lease, 2).await.unwrap();
+    assert_eq!(mine.len(), 2);
+    let theirs = store.claim("web2", now, lease, 10).await.unwrap();
+    assert_eq!(theirs.len(), 1);
+    let in_flight = &mine[0];
+    let not_started = &mine[1];
+    store
+        .begin_sending("web1", &[in_flight.id], now, lease)
+        .await
+        .unwrap();
+    // web1 dies and starts again, long before its lease would run out.
+    assert_eq!(
+        store
+            .release_claims(Some("web1"), now, false)
+            .await
+            .unwrap(),
+        Released {
+            interrupted: 1,
+            waiting: 1
+        }
+    );
+    let status_of = async |id: uuid::Uuid| {
+        let all = store.messages(&MessageFilter::default()).await.unwrap();
+        let m = all.into_iter().find(|m| m.id == id.to_string()).unwrap();
+        (m.status, m.reason)
+    };
+    let (status, reason) = status_of(in_flight.id).await;
+    assert_eq!(status, "unknown", "in flight: the server may have it");
+    assert!(reason.unwrap().contains("not sent again"));
+    assert_eq!(status_of(not_started.id).await.0, "planned");
+    // What it had not started is free at once; web2's claim holds.
+    let again = store.claim("web1", now, lease, 10).await.unwrap();
+    assert_eq!(
+        again.iter().map(|m| m.id).collect::<Vec<_>>(),
+        [not_started.id]
+    );
+    // The send that was in flight did finish after all: the truth wins.
+    let mut sent = Settle::end(in_flight, Status::Sent, String::new());
+    sent.sent_at = Some(now);
+    sent.attempt = Some(Attempt {
+        started_at: now,
+        finished_at: now,
+        outcome: AttemptOutcome::Sent,
+        smtp_code: Some(250),
+        detail: "250 ok".into(),
+    });
+    store.settle("web1", &[sent], now).await.unwrap();
+    assert_eq!(status_of(in_flight.id).await.0, "sent");
+    // Every claim (SQLite, where the instance lock proves every earlier
+    // process gone): web1's new one and web2's.
+    assert_eq!(
+        store.release_claims(None, now, false).await.unwrap(),
+        Released {
+            interrupted: 0,
+            waiting: 2
+        }
+    );
+    let next = store.claim("next", now, lease, 10).await.unwrap();
+    let mut ids: Vec<_> = next.iter().map(|m| m.id).collect();
+    ids.sort();
+    let mut expected = vec![not_started.id, theirs[0].id];
+    expected.sort();
+    assert_eq!(ids, expected);
+    // With resend_unknown, an interrupted send goes again.
+    store
+        .begin_sending("next", &[theirs[0].id], now, lease)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.release_claims(Some("next"), now, true).await.unwrap(),
+        Released {
+            interrupted: 1,
+            waiting: 1
+        }
+    );
+    assert_eq!(status_of(theirs[0].id).await.0, "deferred");
+}
+
+async fn renewed_claims_outlast_their_first_lease(store: &Db) {
+    welcome_a_and_b(store).await;
+    let now = t0() + Duration::hours(2);
+    let lease = now + Duration::minutes(1);
+    let claimed = store.claim("web1", now, lease, 10).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    store
+        .begin_sending("web1", &[claimed[0].id], now, lease)
+        .await
+        .unwrap();
+    // A live instance renews what it holds, sending or not.
+    let renewed = now + Duration::seconds(20) + Duration::minutes(1);
+    assert_eq!(store.renew_claims("web1", renewed).await.unwrap(), 2);
+    assert_eq!(store.renew_claims("web2", renewed).await.unwrap(), 0);
+    assert_eq!(
+        store.renew_claims("web1", lease).await.unwrap(),
+        0,
+        "a renewal never shortens a lease"
+    );
+    // Past the first lease nothing is taken over or recovered…
+    let past_first = lease + Duration::seconds(1);
+    assert!(
+        store
+            .claim("web2", past_first, past_first + Duration::minutes(1), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.recover_sending(past_first, false).await.unwrap(), 0);
+    // …but past the renewed one, the instance is gone.
+    let past_renewed = renewed + Duration::seconds(1);
+    assert_eq!(store.recover_sending(past_renewed, false).await.unwrap(), 1);
+    let taken = store
+        .claim(
+            "web2",
+            past_renewed,
+            past_renewed + Duration::minutes(1),
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(taken[0].id, claimed[1].id);
+}
+
+async fn an_instance_name_is_held_by_one_live_instance(store: &Db) {
+    let first = store.hold_name("web1").await.unwrap();
+    assert!(first.is_some());
+    let second = store.hold_name("web1").await.unwrap();
+    match store.backend() {
+        // One daemon per file (the instance lock): its name is its own.
+        "sqlite" => assert!(second.is_some()),
+        _ => assert!(second.is_none(), "two live instances never share a name"),
+    }
+    assert!(
+        store.hold_name("web2").await.unwrap().is_some(),
+        "another name is free"
+    );
+    drop(second);
+    // Once its holder is gone, however it ended, the name is free again.
+    drop(first);
+    let started = std::time::Instant::now();
+    loop {
+        if store.hold_name("web1").await.unwrap().is_some() {
+            break;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 async fn tidying_keeps_everything(store: &Db) {

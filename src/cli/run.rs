@@ -1,7 +1,8 @@
 //! `tend run`: the daemon. Applies migrations, validates everything (refusing
 //! to start while anything is wrong, with every problem listed), takes the
-//! single-instance lock on a SQLite store, then serves until SIGTERM or
-//! Ctrl-C (see [`crate::daemon`]).
+//! single-instance lock on a SQLite store (or the instance's name on
+//! PostgreSQL), releases what a crashed predecessor left claimed, then
+//! serves until SIGTERM or Ctrl-C (see [`crate::daemon`]).
 
 use std::process::ExitCode;
 
@@ -21,7 +22,7 @@ pub async fn run(path: &ConfigPath, env: &Env) -> anyhow::Result<ExitCode> {
     }
     let loaded = super::load(path, env, "")?;
     // Before the store is touched: a second daemon must not even migrate.
-    let _lock = match DatabaseUrl::parse(&loaded.settings.database.url)? {
+    let lock = match DatabaseUrl::parse(&loaded.settings.database.url)? {
         DatabaseUrl::Sqlite { path, .. } => Some(crate::daemon::instance::lock(&path)?),
         DatabaseUrl::Postgres { .. } => None,
     };
@@ -34,6 +35,16 @@ pub async fn run(path: &ConfigPath, env: &Env) -> anyhow::Result<ExitCode> {
         })?;
     }
     let store = super::open_store(&loaded).await?;
+    // Before anything is claimed: what a dead predecessor held goes back at
+    // once, instead of waiting for its leases.
+    let instance = crate::daemon::instance::name(&loaded.settings.instance.name);
+    let _name = crate::daemon::instance::resume(
+        &store,
+        &instance,
+        lock.as_ref(),
+        loaded.settings.delivery.resend_unknown,
+    )
+    .await?;
     let mut customers = store.count_customers().await?;
     if loaded.settings.demo.load {
         // Only an empty store gets the demo: it never mixes with real customers.
@@ -62,6 +73,6 @@ pub async fn run(path: &ConfigPath, env: &Env) -> anyhow::Result<ExitCode> {
     for (key, message) in crate::config::notices(&loaded.settings) {
         tracing::info!(key, "{message}");
     }
-    crate::daemon::run(path, env, loaded, store).await?;
+    crate::daemon::run(path, env, loaded, store, instance).await?;
     Ok(ExitCode::SUCCESS)
 }

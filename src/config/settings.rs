@@ -25,6 +25,7 @@ pub struct Settings {
     pub customers: Customers,
     pub delivery: Delivery,
     pub schedule: Schedule,
+    pub instance: Instance,
     #[serde(rename = "category")]
     pub categories: Vec<Category>,
     pub lifecycle: Lifecycle,
@@ -46,6 +47,7 @@ impl Default for Settings {
             customers: Customers::default(),
             delivery: Delivery::default(),
             schedule: Schedule::default(),
+            instance: Instance::default(),
             categories: default_categories(),
             lifecycle: Lifecycle::default(),
             inbound: Inbound::default(),
@@ -323,9 +325,11 @@ pub struct Delivery {
     pub max_retry_age: Span,
     pub resend_unknown: bool,
     pub quiet_during_incidents: bool,
-    /// How long a claim on a message holds: longer than any SMTP
-    /// transaction. After it, another instance may take the message (or,
-    /// if it was mid-send, mark it unknown).
+    /// How long a claim on a message holds unless renewed. A live
+    /// instance renews its claims every third of this while it holds them;
+    /// after it, another instance may take the message (or, if it was
+    /// mid-send, mark it unknown). A restarted instance does not wait for
+    /// it: it releases its dead predecessor's claims when it starts.
     pub lease: Span,
     /// How long the detail of each delivery attempt (the server's reply) is
     /// kept; housekeeping deletes older ones.
@@ -345,7 +349,7 @@ impl Default for Delivery {
             max_retry_age: span("3d"),
             resend_unknown: false,
             quiet_during_incidents: true,
-            lease: span("10m"),
+            lease: span("1m"),
             keep_attempts: span("365d"),
         }
     }
@@ -440,6 +444,30 @@ impl Default for Schedule {
             deliver_every: span("5s"),
             inbound_every: span("1m"),
             housekeeping_every: span("1h"),
+        }
+    }
+}
+
+/// This process as the store knows it.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Instance {
+    /// The name this instance claims messages under, stable across
+    /// restarts, so that a restarted instance can release what it held
+    /// before it died (PostgreSQL). Empty: the host name, plus the systemd
+    /// unit's instance (`tend@eu.service` on `web1` is `web1/eu`). Two live
+    /// instances on one database never share a name.
+    pub name: String,
+    /// How long in-flight sends get to finish after SIGTERM before tend
+    /// exits anyway (what is still in flight then becomes `unknown`).
+    pub stop_timeout: Span,
+}
+
+impl Default for Instance {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            stop_timeout: span("20s"),
         }
     }
 }

@@ -11,6 +11,9 @@ use crate::domain::customer::{Email, parse_locale, parse_timezone};
 
 type Found = Vec<(String, String)>;
 
+/// The shortest `delivery.lease` that renewals keep alive.
+const MIN_LEASE: std::time::Duration = std::time::Duration::from_secs(3);
+
 pub fn validate(s: &Settings) -> Found {
     let mut found = Found::new();
     let mut problem = |key: &str, message: String| found.push((key.to_owned(), message));
@@ -53,16 +56,29 @@ pub fn validate(s: &Settings) -> Found {
             problem("mail.dkim.private_key_file", e.to_string());
         }
     }
-    // A lease shorter than a whole SMTP transaction (which may take four
-    // timeouts) could let another instance take a message still being sent.
-    let transaction = s.mail.smtp.timeout.as_std() * 4;
-    if s.delivery.lease.as_std() <= transaction {
+    // A live instance renews its claims every third of the lease; a lease
+    // of a second or two would lapse whenever one renewal waits on a busy
+    // store, and another instance could take a message still being sent.
+    if s.delivery.lease.as_std() < MIN_LEASE {
         problem(
             "delivery.lease",
             format!(
-                "delivery.lease ({}) must be longer than a whole SMTP transaction (4 × mail.smtp.timeout = {}); raise it or lower the timeout",
+                "delivery.lease ({}) is too short: a live instance renews its claims every third of the lease, and a lease under {} could lapse while a renewal waits on the store; use {} or more (the default is 1m)",
                 humantime::format_duration(s.delivery.lease.as_std()),
-                humantime::format_duration(transaction)
+                humantime::format_duration(MIN_LEASE),
+                humantime::format_duration(MIN_LEASE),
+            ),
+        );
+    }
+    if s.instance.name.chars().count() > 200
+        || s.instance.name.chars().any(char::is_control)
+        || (!s.instance.name.is_empty() && s.instance.name.trim().is_empty())
+    {
+        problem(
+            "instance.name",
+            format!(
+                "instance.name {:?} is not a usable name; write up to 200 printable characters, such as \"web1\", or leave it empty for the host name",
+                s.instance.name
             ),
         );
     }

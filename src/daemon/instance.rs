@@ -1,12 +1,27 @@
+//! Who this instance is, and what it takes over when it starts.
+//!
 //! One `tend run` per SQLite file. SQLite has no row claims that several
 //! processes could share the way PostgreSQL's `SKIP LOCKED` does, so a
 //! second daemon on the same file is refused at start, with a message that
 //! names the file and what to do. The lock is the OS's advisory file lock on
 //! `FILE.lock`: it ends with the process, however the process ends.
+//!
+//! On PostgreSQL each instance has a stable name (`instance.name`, by
+//! default the host name and the systemd unit's instance) that it claims
+//! messages under, held while it runs (two live instances never share one).
+//!
+//! Either proves an earlier process gone, so a starting instance releases
+//! at once what that process had claimed ([`resume`]) instead of waiting for
+//! the leases to run out: messages it was sending become `unknown`, those
+//! it had claimed but not started are sent.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+
+use chrono::Utc;
+
+use crate::store::{Db, NameHold, Store};
 
 /// Held for the daemon's lifetime; dropping it releases the lock.
 #[derive(Debug)]
@@ -62,6 +77,88 @@ pub fn lock(database: &Path) -> Result<InstanceLock, LockError> {
     Ok(InstanceLock { _file: file })
 }
 
+/// How long a starting instance waits for its name to come free.
+const NAME_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// This instance's name on its claims: `instance.name` when set, else the
+/// host name plus the systemd unit's instance (`web1/eu` for
+/// `tend@eu.service` on `web1`), the same after every restart.
+pub fn name(configured: &str) -> String {
+    let configured = configured.trim();
+    if !configured.is_empty() {
+        return configured.to_owned();
+    }
+    let host = hostname();
+    let cgroup = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    match unit_instance(&cgroup) {
+        Some(instance) => format!("{host}/{instance}"),
+        None => host,
+    }
+}
+
+/// The machine's name, or `tend` when it has none.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "tend".into())
+}
+
+/// The instance of the templated systemd unit this process runs in (`eu`
+/// for `tend@eu.service`), read from `/proc/self/cgroup`.
+fn unit_instance(cgroup: &str) -> Option<&str> {
+    cgroup
+        .lines()
+        .filter_map(|line| line.rsplit('/').next())
+        .filter_map(|unit| unit.strip_suffix(".service"))
+        .find_map(|unit| unit.split_once('@').map(|(_, instance)| instance))
+        .filter(|instance| !instance.is_empty())
+}
+
+/// Takes this instance's place in the store: holds its `name`, then
+/// releases what its dead predecessor left claimed. With the SQLite `lock`
+/// held, every earlier claim is a dead process's; on PostgreSQL, those under
+/// this instance's name are (another live instance keeps its own).
+/// `resend` is `delivery.resend_unknown`.
+pub async fn resume(
+    store: &Db,
+    name: &str,
+    lock: Option<&InstanceLock>,
+    resend: bool,
+) -> anyhow::Result<NameHold> {
+    // A predecessor that died a moment ago may still hold the name until
+    // the server notices its connection closed.
+    let deadline = std::time::Instant::now() + NAME_WAIT;
+    let held = loop {
+        match store.hold_name(name).await? {
+            Some(hold) => break Some(hold),
+            None if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            None => break None,
+        }
+    };
+    let Some(hold) = held else {
+        anyhow::bail!(
+            "another running tend instance on this database is named {name:?}; give each instance its own instance.name (or TEND__INSTANCE__NAME), or stop the other one first: two instances under one name would release each other's claims"
+        );
+    };
+    let owner = if lock.is_some() { None } else { Some(name) };
+    let released = store.release_claims(owner, Utc::now(), resend).await?;
+    if released != Default::default() {
+        tracing::warn!(
+            interrupted = released.interrupted,
+            waiting = released.waiting,
+            resend,
+            instance = name,
+            "released what the previous run left claimed: sends it had started are {}, the rest goes now",
+            if resend { "sent again" } else { "unknown" }
+        );
+    }
+    Ok(hold)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,5 +173,22 @@ mod tests {
         assert!(err.contains("tend.db"), "{err}");
         drop(first);
         lock(&db).unwrap();
+    }
+
+    #[test]
+    fn the_unit_instance_comes_from_the_cgroup_of_a_templated_unit() {
+        let v2 = "0::/system.slice/system-tend.slice/tend@eu.service\n";
+        assert_eq!(unit_instance(v2), Some("eu"));
+        let v1 = "12:pids:/\n1:name=systemd:/system.slice/system-tend.slice/tend@us\\x2d1.service\n0::/\n";
+        assert_eq!(unit_instance(v1), Some("us\\x2d1"));
+        assert_eq!(unit_instance("0::/system.slice/tend.service\n"), None);
+        assert_eq!(
+            unit_instance(
+                "0::/user.slice/user-1000.slice/user@1000.service/app.slice/tend.service\n"
+            ),
+            None
+        );
+        assert_eq!(unit_instance(""), None);
+        assert_eq!(name(" web1 "), "web1");
     }
 }

@@ -28,10 +28,6 @@ use crate::config::{ConfigPath, Env, Loaded};
 use crate::engine::Engine;
 use crate::store::{Db, Store};
 
-/// How long in-flight sends get to finish after SIGTERM before tend exits
-/// anyway. The shipped unit gives systemd's stop a little longer.
-const STOP_DEADLINE: Duration = Duration::from_secs(20);
-
 /// What the jobs and the HTTP handlers share.
 pub struct Shared {
     pub store: Db,
@@ -49,11 +45,19 @@ pub struct Shared {
     pub metrics: Option<PrometheusHandle>,
     /// The per-address limit on the links in mail (fixed at start).
     pub limiter: crate::http::Limiter,
+    /// The name this instance claims under (fixed at start: the store
+    /// holds it for this process).
+    instance: String,
     pub stop: CancellationToken,
 }
 
 impl Shared {
-    pub fn new(store: Db, engine: Engine, metrics: Option<PrometheusHandle>) -> Self {
+    pub fn new(
+        store: Db,
+        engine: Engine,
+        metrics: Option<PrometheusHandle>,
+        instance: String,
+    ) -> Self {
         let settings = &engine.loaded.settings;
         let deliver_every = settings.schedule.deliver_every.as_std();
         let limiter = crate::http::Limiter::new(&settings.http);
@@ -68,6 +72,7 @@ impl Shared {
             deliver_every,
             metrics,
             limiter,
+            instance,
             stop: CancellationToken::new(),
         }
     }
@@ -92,10 +97,18 @@ impl Shared {
 }
 
 /// Runs the daemon until SIGTERM or Ctrl-C. `loaded` and `store` are
-/// ready (validated, migrated); `path` and `env` are read again on SIGHUP.
-pub async fn run(path: &ConfigPath, env: &Env, loaded: Loaded, store: Db) -> anyhow::Result<()> {
+/// ready (validated, migrated, `instance` held and resumed: see
+/// [`instance::resume`]); `path` and `env` are read again on SIGHUP.
+pub async fn run(
+    path: &ConfigPath,
+    env: &Env,
+    loaded: Loaded,
+    store: Db,
+    instance: String,
+) -> anyhow::Result<()> {
     let listen = loaded.settings.http.listen.clone();
-    let engine = Engine::build(loaded)?;
+    let stop_timeout = loaded.settings.instance.stop_timeout.as_std();
+    let engine = Engine::build(loaded, &instance)?;
     let metrics = match crate::telemetry::install(engine.planner.playbook_names()) {
         Ok(handle) => Some(handle),
         Err(e) => {
@@ -103,7 +116,7 @@ pub async fn run(path: &ConfigPath, env: &Env, loaded: Loaded, store: Db) -> any
             None
         }
     };
-    let shared = Arc::new(Shared::new(store, engine, metrics));
+    let shared = Arc::new(Shared::new(store, engine, metrics, instance));
     let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| {
         anyhow::anyhow!("cannot listen on {listen} (http.listen): {e}; pick a free address")
     })?;
@@ -133,19 +146,43 @@ pub async fn run(path: &ConfigPath, env: &Env, loaded: Loaded, store: Db) -> any
     shared.stop.cancel();
     let _ = scheduler.shutdown().await;
     tracker.close();
-    if tokio::time::timeout(STOP_DEADLINE, tracker.wait())
+    if tokio::time::timeout(stop_timeout, tracker.wait())
         .await
         .is_err()
     {
-        tracing::warn!(
-            deadline = ?STOP_DEADLINE,
-            "stopped before every send finished; those messages become unknown when their lease runs out"
-        );
+        release_at_deadline(&shared, stop_timeout).await;
     }
     shared.engine().deliverer.close().await;
     shared.store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The stop timeout ran out with sends in flight: this instance gives up
+/// its claims before it exits, so nothing waits for a lease. What it was
+/// sending may or may not have reached the server and becomes `unknown`;
+/// what it had claimed but not started waits for the next instance.
+async fn release_at_deadline(shared: &Shared, stop_timeout: Duration) {
+    let resend = shared.engine().loaded.settings.delivery.resend_unknown;
+    match shared
+        .store
+        .release_claims(Some(&shared.instance), Utc::now(), resend)
+        .await
+    {
+        Ok(released) => tracing::warn!(
+            timeout = ?stop_timeout,
+            interrupted = released.interrupted,
+            waiting = released.waiting,
+            resend,
+            "stopped before every send finished (instance.stop_timeout): the sends in flight are {}, the messages not started wait for the next start",
+            if resend { "to go again" } else { "unknown" }
+        ),
+        Err(e) => tracing::warn!(
+            timeout = ?stop_timeout,
+            error = format!("{e:#}"),
+            "stopped before every send finished (instance.stop_timeout), and could not release the claims: this instance releases them when it starts again, others when their lease runs out"
+        ),
+    }
 }
 
 /// One loop per job: wait for a wake-up or the stop, run one pass, log a
@@ -447,6 +484,7 @@ fn build(path: &ConfigPath, env: &Env, shared: &Shared) -> Result<(), Vec<String
         ("http.listen", before.http.listen != after.http.listen),
         ("schedule", before.schedule != after.schedule),
         ("log", before.log != after.log),
+        ("instance", before.instance != after.instance),
     ] {
         if changed {
             tracing::warn!(
@@ -455,6 +493,6 @@ fn build(path: &ConfigPath, env: &Env, shared: &Shared) -> Result<(), Vec<String
             );
         }
     }
-    shared.swap(Engine::build(loaded).map_err(|e| vec![format!("{e:#}")])?);
+    shared.swap(Engine::build(loaded, &shared.instance).map_err(|e| vec![format!("{e:#}")])?);
     Ok(())
 }

@@ -1,7 +1,8 @@
 //! The delivery worker: claim → decide → render → send → record.
 //!
 //! One pass ([`Deliverer::deliver_once`]) recovers sends a stopped instance
-//! left unfinished, then repeatedly leases a batch of due messages, asks
+//! left unfinished, then repeatedly leases a batch of due messages (renewing
+//! the leases while it holds them, so they can be short), asks
 //! the delivery policy what may go now (send window, frequency cap,
 //! priority, expiry, suppression), renders what may, commits `sending`, hands
 //! the messages to the transport with bounded concurrency, and records each
@@ -46,6 +47,22 @@ const CHUNK_MAX: usize = crate::config::settings::MOST_AT_ONCE;
 const BATCH: u32 = 1000;
 /// Why a message claimed by a stopping instance waits.
 const RELEASED: &str = "waiting: tend stopped before sending it; the next delivery pass sends it";
+
+/// The leases a pass takes. They run on the pass's clock plus the time the
+/// pass has taken: `now` stays the pass's instant (what is due, what is
+/// recorded), but a lease taken or renewed late in a long pass must still
+/// last its length.
+struct Lease {
+    now: DateTime<Utc>,
+    started: std::time::Instant,
+    length: Duration,
+}
+
+impl Lease {
+    fn until(&self) -> DateTime<Utc> {
+        self.now + Duration::from_std(self.started.elapsed()).unwrap_or_default() + self.length
+    }
+}
 
 /// What one delivery pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -101,8 +118,9 @@ pub struct Deliverer {
     owner: String,
     rules: triage::Rules,
     max_retry_age: Duration,
-    /// How long a claim holds (`delivery.lease`). A message whose lease
-    /// runs out while `sending` belonged to an instance that stopped.
+    /// How long a claim holds (`delivery.lease`) unless renewed; a pass
+    /// renews its claims every third of it. A message whose lease runs out
+    /// while `sending` belonged to an instance that stopped.
     lease: Duration,
     resend_unknown: bool,
     concurrency: usize,
@@ -169,7 +187,14 @@ impl Deliverer {
                     .map_err(|e| e.to_string())?,
             }),
             transport,
-            owner: format!("{}-{}", hostname(), uuid::Uuid::now_v7().simple()),
+            // A one-shot command's own: nothing releases it at a start, and
+            // it never shares a name with a running daemon. The daemon
+            // claims under its stable instance name (`claiming_as`).
+            owner: format!(
+                "{}-{}",
+                crate::daemon::instance::hostname(),
+                uuid::Uuid::now_v7().simple()
+            ),
             rules: triage::Rules {
                 windows,
                 policy: s.delivery.policy(),
@@ -180,6 +205,15 @@ impl Deliverer {
             concurrency: s.delivery.concurrency.max(1) as usize,
             rate_per_second: s.delivery.rate_per_second,
         })
+    }
+
+    /// Claims under `owner`, the daemon's stable instance name, so that
+    /// the instance can release its claims when it starts again after a
+    /// crash. Only one live process may use a name (see
+    /// [`crate::daemon::instance::resume`]).
+    pub fn claiming_as(mut self, owner: &str) -> Self {
+        owner.clone_into(&mut self.owner);
+        self
     }
 
     /// One delivery pass at `now`: everything due goes, waits, or ends with
@@ -219,12 +253,19 @@ impl Deliverer {
                 "found messages left mid-send by a stopped instance"
             );
         }
+        let lease = &Lease {
+            now,
+            started: std::time::Instant::now(),
+            length: self.lease,
+        };
+        // Ends the renewals once every claim of the pass is settled.
+        let settled = CancellationToken::new();
         let (to_send, mut sending) = mpsc::channel::<Vec<Composed>>(1);
         let (to_record, mut recording) = mpsc::channel::<(Vec<Settle>, bool)>(2);
         let record_early = to_record.clone();
         let produce = async move {
             let result = self
-                .produce(store, now, stop, &to_send, &record_early)
+                .produce(store, lease, stop, &to_send, &record_early)
                 .await;
             drop(to_send);
             drop(record_early);
@@ -253,9 +294,11 @@ impl Deliverer {
                 }
                 store.settle(&self.owner, &settles, now).await?;
             }
+            settled.cancel();
             Ok::<DeliverOutcome, store::Error>(outcome)
         };
-        let ((), (), mut outcome) = tokio::try_join!(produce, send, record)?;
+        let renew = self.renew(store, lease, &settled);
+        let ((), (), mut outcome, ()) = tokio::try_join!(produce, send, record, renew)?;
         // A pass that sent ends as it began, looking for sends another
         // instance left unfinished. On PostgreSQL that look also walks, once,
         // the claim index entries this pass's sends left dead, so the next
@@ -266,23 +309,49 @@ impl Deliverer {
         Ok(outcome)
     }
 
+    /// Renews every claim of this worker, every third of the lease, until
+    /// `settled`: a batch that takes longer to send than a lease is never
+    /// taken from a live instance. A renewal that fails is logged and tried
+    /// again at the next turn (the claims hold a lease's length meanwhile).
+    async fn renew(
+        &self,
+        store: &impl Store,
+        lease: &Lease,
+        settled: &CancellationToken,
+    ) -> Result<(), store::Error> {
+        let every = (lease.length / 3)
+            .to_std()
+            .unwrap_or_default()
+            .max(StdDuration::from_secs(1));
+        let mut turns = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        turns.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = settled.cancelled() => return Ok(()),
+                _ = turns.tick() => {}
+            }
+            if let Err(e) = store.renew_claims(&self.owner, lease.until()).await {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "could not renew this instance's claims on messages; trying again in a moment"
+                );
+            }
+        }
+    }
+
     /// Claims, decides and composes until nothing is due, handing chunks on.
     async fn produce(
         &self,
         store: &impl Store,
-        now: DateTime<Utc>,
+        lease: &Lease,
         stop: &CancellationToken,
         to_send: &mpsc::Sender<Vec<Composed>>,
         to_record: &mpsc::Sender<(Vec<Settle>, bool)>,
     ) -> Result<(), store::Error> {
         // Closed channels mean a later stage failed: stop, its error wins.
         let gone = || Ok(());
-        // Leases run on the pass's clock plus the time the pass has taken:
-        // `now` stays the pass's instant (what is due, what is recorded),
-        // but a lease taken late in a long pass must still last its length.
-        let started = std::time::Instant::now();
-        let lease_until =
-            || now + Duration::from_std(started.elapsed()).unwrap_or_default() + self.lease;
+        let now = lease.now;
+        let lease_until = || lease.until();
         loop {
             if stop.is_cancelled() {
                 return Ok(());
@@ -353,7 +422,7 @@ impl Deliverer {
                     composed.retain(|c| marked.contains(&c.message.id));
                     tracing::warn!(
                         count = before - composed.len(),
-                        "messages whose lease ran out before their turn were left to the instance that took them; raise delivery.lease"
+                        "messages whose lease ran out before their turn (renewals failed, or the process stalled) were left to the instance that took them"
                     );
                 }
                 if to_send.send(composed).await.is_err() {
@@ -507,12 +576,4 @@ impl Deliverer {
     pub async fn close(&self) {
         self.transport.close().await;
     }
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "tend".into())
 }

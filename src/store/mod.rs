@@ -266,6 +266,32 @@ pub trait Store {
     /// how many.
     async fn recover_sending(&self, now: DateTime<Utc>, resend: bool) -> Result<u64, Error>;
 
+    /// Releases at once, without waiting for their leases, the claims a
+    /// dead predecessor of a starting instance left: those held by `owner`,
+    /// or every claim when `owner` is `None` (SQLite, where the instance
+    /// lock proves every earlier process gone). Messages among them that
+    /// were `sending` become `unknown`, or `deferred` to go again when
+    /// `resend` is set; the others were never handed to a server and wait,
+    /// due as they were, for the next claim.
+    async fn release_claims(
+        &self,
+        owner: Option<&str>,
+        now: DateTime<Utc>,
+        resend: bool,
+    ) -> Result<Released, Error>;
+
+    /// Renews every claim `owner` holds to `lease_until` (none is
+    /// shortened): what a live instance does while it holds a batch.
+    /// Returns how many were renewed.
+    async fn renew_claims(&self, owner: &str, lease_until: DateTime<Utc>) -> Result<u64, Error>;
+
+    /// Holds the instance name `name` for as long as the returned hold
+    /// lives; `None` when a live instance holds it already. On PostgreSQL
+    /// it is an advisory lock on a connection of its own, released however
+    /// the process ends; SQLite has one instance per file (its instance
+    /// lock), which always holds its name.
+    async fn hold_name(&self, name: &str) -> Result<Option<NameHold>, Error>;
+
     /// Every attempt at one message, oldest first.
     async fn attempts(&self, id: &uuid::Uuid) -> Result<Vec<Attempt>, Error>;
 
@@ -407,6 +433,39 @@ pub trait Store {
     /// Waits for in-flight work and closes every connection.
     async fn close(&self);
 }
+
+/// What releasing a dead instance's claims did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Released {
+    /// Found `sending`: fate unknown (or, with `resend`, going again).
+    pub interrupted: u64,
+    /// Claimed but never started: waiting again, sent normally.
+    pub waiting: u64,
+}
+
+/// An instance name held for this process (see [`Store::hold_name`]).
+/// Dropping it closes its connection, which releases the name.
+pub struct NameHold {
+    _connection: Option<sqlx::PgConnection>,
+}
+
+impl NameHold {
+    /// Held by the advisory lock on `connection`.
+    pub(crate) fn on(connection: sqlx::PgConnection) -> Self {
+        Self {
+            _connection: Some(connection),
+        }
+    }
+
+    /// Held because no other instance can use the store (SQLite).
+    pub(crate) fn sole() -> Self {
+        Self { _connection: None }
+    }
+}
+
+/// The first half of the advisory lock key on an instance's name: a class
+/// of locks of tend's own (`tend` in ASCII); the name's hash is the second.
+pub(crate) const INSTANCE_NAMES: i32 = 0x7465_6e64;
 
 /// The planning lead, held while a pass plans. On PostgreSQL it is an
 /// advisory lock on a connection of its own; dropping the lead closes that
@@ -888,6 +947,20 @@ impl Store for Db {
     }
     async fn recover_sending(&self, now: DateTime<Utc>, resend: bool) -> Result<u64, Error> {
         dispatch!(self, s => s.recover_sending(now, resend).await)
+    }
+    async fn release_claims(
+        &self,
+        owner: Option<&str>,
+        now: DateTime<Utc>,
+        resend: bool,
+    ) -> Result<Released, Error> {
+        dispatch!(self, s => s.release_claims(owner, now, resend).await)
+    }
+    async fn renew_claims(&self, owner: &str, lease_until: DateTime<Utc>) -> Result<u64, Error> {
+        dispatch!(self, s => s.renew_claims(owner, lease_until).await)
+    }
+    async fn hold_name(&self, name: &str) -> Result<Option<NameHold>, Error> {
+        dispatch!(self, s => s.hold_name(name).await)
     }
     async fn attempts(&self, id: &uuid::Uuid) -> Result<Vec<Attempt>, Error> {
         dispatch!(self, s => s.attempts(id).await)

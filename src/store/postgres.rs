@@ -1088,6 +1088,65 @@ impl Store for PgStore {
         Ok(done.rows_affected())
     }
 
+    async fn release_claims(
+        &self,
+        owner: Option<&str>,
+        now: DateTime<Utc>,
+        resend: bool,
+    ) -> Result<super::Released, Error> {
+        let fail = self.fail("releasing the claims of a stopped instance");
+        let mut tx = self.pool.begin().await.map_err(&fail)?;
+        let interrupted = sqlx::query(sql::RELEASE_SENDING)
+            .bind(now)
+            .bind(if resend { "deferred" } else { "unknown" })
+            .bind(super::recovered_reason(resend))
+            .bind(owner)
+            .execute(&mut *tx)
+            .await
+            .map_err(&fail)?
+            .rows_affected();
+        let dropped = sqlx::query(sql::RELEASE_CLAIMS)
+            .bind(owner)
+            .execute(&mut *tx)
+            .await
+            .map_err(&fail)?
+            .rows_affected();
+        tx.commit().await.map_err(&fail)?;
+        Ok(super::Released {
+            interrupted,
+            waiting: dropped.saturating_sub(interrupted),
+        })
+    }
+
+    async fn renew_claims(&self, owner: &str, lease_until: DateTime<Utc>) -> Result<u64, Error> {
+        let done = sqlx::query(sql::RENEW_CLAIMS)
+            .bind(owner)
+            .bind(lease_until)
+            .execute(&self.pool)
+            .await
+            .map_err(self.fail("renewing this instance's claims"))?;
+        Ok(done.rows_affected())
+    }
+
+    async fn hold_name(&self, name: &str) -> Result<Option<super::NameHold>, Error> {
+        let fail = self.fail("taking this instance's name");
+        // A connection of its own, outside the pool: the lock lasts as long
+        // as the connection, which the hold owns.
+        let options = (*self.pool.connect_options()).clone();
+        let mut conn = PgConnection::connect_with(&options).await.map_err(&fail)?;
+        let held: bool = sqlx::query_scalar(sql::TRY_HOLD_NAME_POSTGRES)
+            .bind(super::INSTANCE_NAMES)
+            .bind(name)
+            .fetch_one(&mut conn)
+            .await
+            .map_err(&fail)?;
+        if !held {
+            conn.close().await.map_err(&fail)?;
+            return Ok(None);
+        }
+        Ok(Some(super::NameHold::on(conn)))
+    }
+
     async fn attempts(&self, id: &uuid::Uuid) -> Result<Vec<Attempt>, Error> {
         let fail = self.fail("reading delivery attempts");
         let rows = sqlx::query(sql::SELECT_ATTEMPTS)

@@ -556,6 +556,28 @@ pub const RECOVER_SENDING: &str = "UPDATE messages SET status = $2, reason = $3,
 /// any instance may claim them).
 pub const DROP_EXPIRED_CLAIMS: &str = "DELETE FROM claims WHERE until < $1";
 
+/// Messages a dead predecessor was sending when it died, claimed by owner
+/// $4 (NULL: by anyone, when the SQLite instance lock proves every earlier
+/// process gone): like `RECOVER_SENDING`, without waiting for the lease.
+/// `RELEASE_CLAIMS` follows in the same transaction.
+pub const RELEASE_SENDING: &str = "UPDATE messages SET status = $2, reason = $3, updated_at = $1 \
+     WHERE status = 'sending' AND id IN (SELECT message_id FROM claims \
+     WHERE $4 IS NULL OR owner = $4)";
+/// Drops the claims of owner $1 (NULL: every claim): the sends among them
+/// were just settled, and the messages claimed but never started wait, due
+/// as they were, for the next claim.
+pub const RELEASE_CLAIMS: &str = "DELETE FROM claims WHERE $1 IS NULL OR owner = $1";
+
+/// Renews every claim owner $1 holds to $2: a live instance keeps what it
+/// claimed, however long its batch takes to send.
+pub const RENEW_CLAIMS: &str = "UPDATE claims SET until = $2 WHERE owner = $1 AND until < $2";
+
+/// Holds an instance's name ($2) for as long as this connection lasts, if
+/// no other connection holds it (PostgreSQL): the lock's key is the pair
+/// (`INSTANCE_NAMES`, the name's hash), a key space apart from the planning
+/// lead's single key. Two names with one hash would refuse each other.
+pub const TRY_HOLD_NAME_POSTGRES: &str = "SELECT pg_try_advisory_lock($1, hashtext($2))";
+
 /// Whether any claim has run out, read through the expiry index in its
 /// order (see `PgStore::recover_sending`).
 pub const ANY_CLAIM_EXPIRED_POSTGRES: &str =

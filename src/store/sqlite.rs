@@ -1191,6 +1191,54 @@ impl Store for SqliteStore {
         Ok(done.rows_affected())
     }
 
+    async fn release_claims(
+        &self,
+        owner: Option<&str>,
+        now: DateTime<Utc>,
+        resend: bool,
+    ) -> Result<super::Released, Error> {
+        let fail = self.fail("releasing the claims of a stopped instance");
+        let mut tx = self.writer.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
+        let interrupted = sqlx::query(sql::RELEASE_SENDING)
+            .bind(ms(now))
+            .bind(if resend { "deferred" } else { "unknown" })
+            .bind(super::recovered_reason(resend))
+            .bind(owner)
+            .execute(&mut *tx)
+            .await
+            .map_err(&fail)?
+            .rows_affected();
+        let dropped = sqlx::query(sql::RELEASE_CLAIMS)
+            .bind(owner)
+            .execute(&mut *tx)
+            .await
+            .map_err(&fail)?
+            .rows_affected();
+        tx.commit().await.map_err(&fail)?;
+        Ok(super::Released {
+            interrupted,
+            waiting: dropped.saturating_sub(interrupted),
+        })
+    }
+
+    async fn renew_claims(&self, owner: &str, lease_until: DateTime<Utc>) -> Result<u64, Error> {
+        let fail = self.fail("renewing this instance's claims");
+        let mut tx = self.writer.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
+        let done = sqlx::query(sql::RENEW_CLAIMS)
+            .bind(owner)
+            .bind(ms(lease_until))
+            .execute(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        tx.commit().await.map_err(&fail)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn hold_name(&self, _name: &str) -> Result<Option<super::NameHold>, Error> {
+        // One `tend run` per file (the instance lock): its name is its own.
+        Ok(Some(super::NameHold::sole()))
+    }
+
     async fn attempts(&self, id: &uuid::Uuid) -> Result<Vec<Attempt>, Error> {
         let fail = self.fail("reading delivery attempts");
         let rows = sqlx::query(sql::SELECT_ATTEMPTS)
