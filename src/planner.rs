@@ -517,8 +517,12 @@ impl Planner {
                     .get(&customer.record.id)
                     .map(Vec::as_slice)
                     .unwrap_or(&[]);
-                let incident = incidents.get(&customer.record.id).map(String::as_str);
-                let fates = self.fates(&customer, &waiting, &items, already, incident, now, until);
+                let to = Recipient {
+                    zone: customer.record.timezone,
+                    sent: already,
+                    incident: incidents.get(&customer.record.id).map(String::as_str),
+                };
+                let fates = self.fates(&waiting, &items, &to, now, until);
                 for (c, fate) in fates {
                     let (at, status, reason) = match fate {
                         Fate::Sent(at) => (at, Status::Sent, None),
@@ -576,18 +580,16 @@ impl Planner {
 
     /// What becomes of one customer's coming mail within the horizon: the
     /// messages `waiting` in the outbox and the new occurrences `items`, with
-    /// send windows, the frequency cap (counting what was `already` sent)
+    /// send windows, the frequency cap (counting what was sent to them)
     /// and priorities applied, as delivery would apply them, and catch-up
     /// as planning applies it: an occurrence of a recurring step still
     /// waiting when the step's next falls due is superseded by it. Those
     /// that are suppressed or would expire otherwise are left out.
     fn fates<'a>(
         &self,
-        customer: &Customer,
         waiting: &'a [Outgoing],
         items: &'a [Due],
-        already: &[DateTime<Utc>],
-        incident: Option<&str>,
+        to: &Recipient<'_>,
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Vec<(Coming<'a>, Fate)> {
@@ -624,12 +626,6 @@ impl Planner {
                 .min()
         };
         // When each would go, as delivery decides it.
-        let zone = customer.record.timezone;
-        let to = Recipient {
-            zone,
-            sent: already,
-            incident,
-        };
         // A message the cap holds past its step's next occurrence is
         // superseded when that one falls due; without it, others may go
         // sooner, but never before the earliest moment a superseded one
@@ -646,7 +642,7 @@ impl Planner {
                 .iter()
                 .map(|&i| pending(&self.windows, &coming[i]))
                 .collect();
-            let decisions = policy::decide(&pending, &to, &self.policy, now, until);
+            let decisions = policy::decide(&pending, to, &self.policy, now, until);
             // (message, when it is superseded, when it was to go: none
             // beyond the horizon)
             let overtaken: Vec<(usize, DateTime<Utc>, Option<DateTime<Utc>>)> = live
