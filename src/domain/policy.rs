@@ -300,7 +300,18 @@ impl Simulation<'_, '_> {
             })?;
         let opening = p.window.next_opening(slot, self.zone);
         if opening > p.expires_at {
-            return Err("expired waiting for the send window".into());
+            // Said with both causes when the cap made it miss the window.
+            return Err(if slot > due {
+                format!(
+                    "expired waiting for the frequency cap ({} per {}) and then the send window: the cap had room from {}, and the window opened after that only past its expiry ({})",
+                    self.rules.max,
+                    period(self.rules.per),
+                    at(slot),
+                    at(p.expires_at)
+                )
+            } else {
+                "expired waiting for the send window".into()
+            });
         }
         // Later than `slot`, the cap has no less room: what went is all
         // before `t`.

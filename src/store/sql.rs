@@ -521,14 +521,15 @@ pub const INSERT_ATTEMPTS: &str = "INSERT INTO attempts (message_id, started_at,
 pub const INSERT_SUPPRESSION: &str = "INSERT INTO suppressions (customer_id, category, reason, \
      source, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (customer_id, category) DO NOTHING";
 
-/// Mail that counts against the cap: what went, or may have gone, and was
-/// not an incident notice.
+/// Mail that counts against the cap: what went, or may have gone. Incident
+/// and maintenance notices count too: they are never held by the cap, but a
+/// customer who just had two of them has had enough mail this week.
 macro_rules! counted_sent {
     () => {
-        "status IN ('sent', 'sending', 'unknown') AND kind <> 'incident' AND "
+        "status IN ('sent', 'sending', 'unknown') AND "
     };
 }
-/// When non-urgent mail went to these customers, for the cap; SQLite adds
+/// When mail went to these customers, for the cap; SQLite adds
 /// its customer list (`customer_id IN (…)`) and the time bound.
 pub const SENT_TO: &str = concat!(
     "SELECT customer_id, COALESCE(sent_at, updated_at) AS at FROM messages WHERE ",
