@@ -105,6 +105,23 @@ fn a_waiting_message_goes_when_a_slot_frees_inside_the_window() {
 }
 
 #[test]
+fn a_message_the_cap_pushes_out_of_its_window_names_both_causes() {
+    let w = window();
+    // Sent last Saturday 03:00 and this Monday 08:00: the cap has room
+    // from next Saturday 03:00, outside the Monday-to-Friday window, and
+    // the tip expires on the Sunday.
+    let sent = [t("2026-02-28T03:00:00Z"), t("2026-03-02T08:00:00Z")];
+    let items = [item(&w, Kind::Tip, "tips", MONDAY, 6)];
+    let d = decide(&items, &to(&sent, None), &rules(2), t(MONDAY), t(HORIZON));
+    assert_eq!(
+        d[0],
+        Decision::Expire(
+            "expired waiting for the frequency cap (2 per 7 days) and then the send window: the cap had room from 2026-03-07T03:00:00Z, and the window opened after that only past its expiry (2026-03-08T09:00:00Z)".into()
+        )
+    );
+}
+
+#[test]
 fn urgent_notices_ignore_cap_window_and_quiet_but_not_their_expiry() {
     let w = window();
     let sent = [t("2026-03-06T10:00:00Z"), t("2026-03-06T11:00:00Z")];
@@ -330,7 +347,7 @@ proptest! {
         let decisions = decide(&pending, &to(&sent, incident), &rules(max), now, horizon);
         let went = sends(&decisions, now);
         let mut counted: Vec<DateTime<Utc>> = sent.clone();
-        counted.extend(went.iter().zip(&pending).filter_map(|(at, p)| at.filter(|_| p.counts())));
+        counted.extend(went.iter().flatten());
         for ((p, at), d) in pending.iter().zip(&went).zip(&decisions) {
             let due = now.max(p.not_before);
             if p.operational {
@@ -395,9 +412,7 @@ proptest! {
                     Decision::SendNow => {
                         done[*i] = true;
                         delivered[*i] = Some(at);
-                        if pending[*i].counts() {
-                            sent.push(at);
-                        }
+                        sent.push(at);
                     }
                     Decision::SendAt { at: later, .. } => not_before[*i] = later,
                     Decision::Hold { until, .. } => not_before[*i] = until,

@@ -22,7 +22,8 @@ pub async fn run(path: &ConfigPath, env: &Env) -> anyhow::Result<ExitCode> {
     }
     let loaded = super::load(path, env, "")?;
     // Before the store is touched: a second daemon must not even migrate.
-    let lock = match DatabaseUrl::parse(&loaded.settings.database.url)? {
+    // Held until the daemon exits.
+    let _lock = match DatabaseUrl::parse(&loaded.settings.database.url)? {
         DatabaseUrl::Sqlite { path, .. } => Some(crate::daemon::instance::lock(&path)?),
         DatabaseUrl::Postgres { .. } => None,
     };
@@ -38,13 +39,9 @@ pub async fn run(path: &ConfigPath, env: &Env) -> anyhow::Result<ExitCode> {
     // Before anything is claimed: what a dead predecessor held goes back at
     // once, instead of waiting for its leases.
     let instance = crate::daemon::instance::name(&loaded.settings.instance.name);
-    let _name = crate::daemon::instance::resume(
-        &store,
-        &instance,
-        lock.as_ref(),
-        loaded.settings.delivery.resend_unknown,
-    )
-    .await?;
+    let _name =
+        crate::daemon::instance::resume(&store, &instance, loaded.settings.delivery.resend_unknown)
+            .await?;
     let mut customers = store.count_customers().await?;
     if loaded.settings.demo.load {
         // Only an empty store gets the demo: it never mixes with real customers.

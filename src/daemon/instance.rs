@@ -117,16 +117,12 @@ fn unit_instance(cgroup: &str) -> Option<&str> {
 }
 
 /// Takes this instance's place in the store: holds its `name`, then
-/// releases what its dead predecessor left claimed. With the SQLite `lock`
-/// held, every earlier claim is a dead process's; on PostgreSQL, those under
-/// this instance's name are (another live instance keeps its own).
-/// `resend` is `delivery.resend_unknown`.
-pub async fn resume(
-    store: &Db,
-    name: &str,
-    lock: Option<&InstanceLock>,
-    resend: bool,
-) -> anyhow::Result<NameHold> {
+/// releases what its dead predecessor left claimed under that name. Only
+/// those: a one-shot command (`tend incident open`, `tend tick`) claims
+/// under a name of its own, on SQLite too (the daemon's file lock does not
+/// stop it), and may be sending right now; its claims run out with their
+/// lease if it died. `resend` is `delivery.resend_unknown`.
+pub async fn resume(store: &Db, name: &str, resend: bool) -> anyhow::Result<NameHold> {
     // A predecessor that died a moment ago may still hold the name until
     // the server notices its connection closed.
     let deadline = std::time::Instant::now() + NAME_WAIT;
@@ -144,8 +140,7 @@ pub async fn resume(
             "another running tend instance on this database is named {name:?}; give each instance its own instance.name (or TEND__INSTANCE__NAME), or stop the other one first: two instances under one name would release each other's claims"
         );
     };
-    let owner = if lock.is_some() { None } else { Some(name) };
-    let released = store.release_claims(owner, Utc::now(), resend).await?;
+    let released = store.release_claims(Some(name), Utc::now(), resend).await?;
     if released != Default::default() {
         tracing::warn!(
             interrupted = released.interrupted,

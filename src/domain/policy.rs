@@ -67,13 +67,6 @@ pub fn is_operational(kind: Kind, notice: bool) -> bool {
 }
 
 impl Pending<'_> {
-    /// Whether its sending takes a slot under the cap: everything but
-    /// incident notices, as the store counts what went (`sent_since`), so
-    /// telling a customer about an outage never costs them a tip.
-    pub fn counts(&self) -> bool {
-        self.kind != Kind::Incident
-    }
-
     /// Whether it competes for a slot under the cap.
     fn engagement(&self) -> bool {
         !self.urgent && !self.operational
@@ -238,9 +231,9 @@ impl Simulation<'_, '_> {
         for (i, p) in pending.iter().enumerate() {
             if self.waiting(i) && !p.engagement() && self.earliest(i, t) == Ok(t) {
                 self.went[i] = Some(t);
-                if p.counts() {
-                    self.sent.push(t);
-                }
+                // Every message takes a slot, as the store counts what went
+                // (`sent_since`): operational ones without waiting for it.
+                self.sent.push(t);
             }
         }
         loop {
@@ -255,9 +248,7 @@ impl Simulation<'_, '_> {
                 });
             let Some(i) = best else { break };
             self.went[i] = Some(t);
-            if self.pending[i].counts() {
-                self.sent.push(t);
-            }
+            self.sent.push(t);
         }
     }
 
