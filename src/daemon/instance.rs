@@ -6,14 +6,17 @@
 //! names the file and what to do. The lock is the OS's advisory file lock on
 //! `FILE.lock`: it ends with the process, however the process ends.
 //!
-//! On PostgreSQL each instance has a stable name (`instance.name`, by
-//! default the host name and the systemd unit's instance) that it claims
-//! messages under, held while it runs (two live instances never share one).
+//! Each daemon has a stable name (`instance.name`, by default the host name
+//! and the systemd unit's instance) that it claims messages under, held
+//! while it runs (on PostgreSQL by an advisory lock: two live instances
+//! never share one; on SQLite the file lock allows one daemon at all).
 //!
-//! Either proves an earlier process gone, so a starting instance releases
-//! at once what that process had claimed ([`resume`]) instead of waiting for
-//! the leases to run out: messages it was sending become `unknown`, those
-//! it had claimed but not started are sent.
+//! Holding the name proves the earlier process of that name gone, so a
+//! starting instance releases at once what that process had claimed
+//! ([`resume`]) instead of waiting for the leases to run out: messages it
+//! was sending become `unknown`, those it had claimed but not started are
+//! sent. One-shot commands claim under names of their own, so a starting
+//! daemon never takes what they are sending.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::Write;

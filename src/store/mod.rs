@@ -268,8 +268,9 @@ pub trait Store {
 
     /// Releases at once, without waiting for their leases, the claims a
     /// dead predecessor of a starting instance left: those held by `owner`,
-    /// or every claim when `owner` is `None` (SQLite, where the instance
-    /// lock proves every earlier process gone). Messages among them that
+    /// or every claim when `owner` is `None` (for a caller that knows no
+    /// other process runs; a daemon releases only its own name's). Messages
+    /// among them that
     /// were `sending` become `unknown`, or `deferred` to go again when
     /// `resend` is set; the others were never handed to a server and wait,
     /// due as they were, for the next claim.

@@ -558,8 +558,8 @@ pub const RECOVER_SENDING: &str = "UPDATE messages SET status = $2, reason = $3,
 pub const DROP_EXPIRED_CLAIMS: &str = "DELETE FROM claims WHERE until < $1";
 
 /// Messages a dead predecessor was sending when it died, claimed by owner
-/// $4 (NULL: by anyone, when the SQLite instance lock proves every earlier
-/// process gone): like `RECOVER_SENDING`, without waiting for the lease.
+/// $4 (NULL: by anyone, for a caller that knows no other process runs):
+/// like `RECOVER_SENDING`, without waiting for the lease.
 /// `RELEASE_CLAIMS` follows in the same transaction.
 pub const RELEASE_SENDING: &str = "UPDATE messages SET status = $2, reason = $3, updated_at = $1 \
      WHERE status = 'sending' AND id IN (SELECT message_id FROM claims \
