@@ -20,11 +20,11 @@ use chrono::Utc;
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
-use crate::daemon::Shared;
+use super::AppState;
 use crate::import::{self, Defaults, Kind, NumberedRow, Rejection};
 
 pub async fn customers(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<AppState>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -32,7 +32,7 @@ pub async fn customers(
 }
 
 pub async fn events(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<AppState>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -53,7 +53,7 @@ fn unauthorized(message: &str) -> Response {
 
 /// Checks the bearer token against `http.api_token`; the error says why
 /// the request is refused.
-fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<(), &'static str> {
+fn authorize(shared: &AppState, headers: &HeaderMap) -> Result<(), &'static str> {
     let engine = shared.engine();
     let Some(expected) = engine.loaded.secrets.api_token.as_ref() else {
         return Err("the API is off: set http.api_token_file (or http.api_token) and reload tend");
@@ -76,7 +76,7 @@ fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<(), &'static str> {
 /// Refuses a request without the right bearer token before a byte of its
 /// body is read (401; the connection then closes with the body unread).
 pub async fn require_token(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<AppState>>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -90,7 +90,7 @@ pub async fn require_token(
 /// route added without [`require_token`] is still closed), or the answer
 /// that refuses it.
 pub(super) fn authorized_body(
-    shared: &Shared,
+    shared: &AppState,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Bytes, Box<Response>> {
@@ -102,7 +102,7 @@ pub(super) fn authorized_body(
 /// complaint) from an inbound-mail webhook. Whatever it is, it is kept:
 /// 200 with what it was and what it answered; 400 only for an empty body.
 pub async fn inbound(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<AppState>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -154,7 +154,7 @@ pub async fn inbound(
 }
 
 async fn ingest(
-    shared: &Shared,
+    shared: &AppState,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
     kind: Kind,

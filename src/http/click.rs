@@ -9,13 +9,13 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
 
+use super::AppState;
 use super::link;
 use super::page::refused;
-use crate::daemon::Shared;
 use crate::store::{NewResponse, Store};
 use crate::token::Purpose;
 
-pub async fn follow(State(shared): State<Arc<Shared>>, Path(token): Path<String>) -> Response {
+pub async fn follow(State(shared): State<Arc<AppState>>, Path(token): Path<String>) -> Response {
     let engine = shared.engine();
     let company = &engine.loaded.settings.company;
     let claims = match link::claims(&engine, &token, Purpose::Click, Utc::now()) {

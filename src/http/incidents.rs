@@ -17,8 +17,8 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::AppState;
 use super::api::{authorized_body, error};
-use crate::daemon::Shared;
 use crate::domain::incident::{IncidentKind, IncidentStatus};
 use crate::incident::{self, Context, IncidentError, Opening, Outcome};
 
@@ -74,7 +74,7 @@ fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Box<Response>
 
 /// An incident command's answer: 200 with what went into the outbox, or
 /// the error with the status that fits it.
-fn answer(shared: &Shared, id: &str, result: Result<Outcome, IncidentError>) -> Response {
+fn answer(shared: &AppState, id: &str, result: Result<Outcome, IncidentError>) -> Response {
     match result {
         Ok(outcome) => {
             shared.wake_deliver.notify_one();
@@ -97,7 +97,7 @@ fn answer(shared: &Shared, id: &str, result: Result<Outcome, IncidentError>) -> 
 }
 
 pub async fn open(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<AppState>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -130,7 +130,7 @@ pub async fn open(
 }
 
 pub async fn update(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<AppState>>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -168,7 +168,7 @@ pub async fn update(
 }
 
 pub async fn resolve(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<AppState>>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -189,7 +189,7 @@ pub async fn resolve(
 
 /// Calls off a maintenance; the body (`{"message": "…"}`) may be left out.
 pub async fn cancel(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<AppState>>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,

@@ -16,10 +16,10 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::Utc;
 
+use super::AppState;
 use super::link;
 use super::page::{escape, page, refused, try_again};
 use crate::config::settings::{Category, Settings};
-use crate::daemon::Shared;
 use crate::domain::message::Suppression;
 use crate::store::{
     CHOSEN_BY_CUSTOMER, ONE_CLICK, PREFERENCES_PAGE, Preferences, Store, UNSUBSCRIBE_PAGE,
@@ -31,7 +31,7 @@ const ALL: &str = "*";
 
 /// The preferences page: unsubscribe from this message's category in one
 /// press, or choose among every category.
-pub async fn show(State(shared): State<Arc<Shared>>, Path(token): Path<String>) -> Response {
+pub async fn show(State(shared): State<Arc<AppState>>, Path(token): Path<String>) -> Response {
     let engine = shared.engine();
     let company = &engine.loaded.settings.company;
     let claims = match link::claims(&engine, &token, Purpose::Unsubscribe, Utc::now()) {
@@ -55,7 +55,7 @@ pub async fn show(State(shared): State<Arc<Shared>>, Path(token): Path<String>) 
 
 /// Applies a one-click request, the unsubscribe button or the form.
 pub async fn choose(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<AppState>>,
     Path(token): Path<String>,
     body: String,
 ) -> Response {

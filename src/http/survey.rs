@@ -19,9 +19,9 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::Utc;
 
+use super::AppState;
 use super::link::{self, Refusal};
 use super::page::{escape, page, refused, try_again};
-use crate::daemon::Shared;
 use crate::deliver::Draft;
 use crate::domain::playbook::Survey;
 use crate::store::{NewResponse, Store};
@@ -31,7 +31,7 @@ use crate::token::{Claims, Purpose};
 const MAX_COMMENT: usize = 5000;
 
 /// The survey a usable token is for, or why not.
-fn survey_of(shared: &Shared, token: &str) -> Result<(Claims, Survey), Refusal> {
+fn survey_of(shared: &AppState, token: &str) -> Result<(Claims, Survey), Refusal> {
     let claims = link::claims(&shared.engine(), token, Purpose::Survey, Utc::now())?;
     let survey = Survey::parse(&claims.value)
         .ok_or_else(|| Refusal::Invalid("the link is for no survey".into()))?;
@@ -48,7 +48,7 @@ const GONE: &str = "the link is for a message that no longer exists";
 /// The answer page: the question, the clicked answer pre-selected, nothing
 /// recorded.
 pub async fn show(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<AppState>>,
     Path((token, value)): Path<(String, String)>,
 ) -> Response {
     let engine = shared.engine();
@@ -127,7 +127,7 @@ fn form(survey: Survey, chosen: &str, question: &str) -> String {
 
 /// Records the answer (the form's, else the link's) and the comment.
 pub async fn answer(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<AppState>>,
     Path((token, value)): Path<(String, String)>,
     form: Result<Form<HashMap<String, String>>, FormRejection>,
 ) -> Response {
