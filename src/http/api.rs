@@ -16,7 +16,6 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use chrono::Utc;
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
@@ -118,7 +117,7 @@ pub async fn inbound(
     }
     let engine = shared.engine();
     let rules = crate::inbound::Rules::new(&engine.loaded.settings, &engine.signer);
-    match crate::inbound::take(&shared.store, &rules, &body, "webhook", Utc::now()).await {
+    match crate::inbound::take(&shared.store, &rules, &body, "webhook", shared.clock.now()).await {
         Ok(taken) => {
             let (message, customer, suppressed, duplicate) = match &taken.recorded {
                 crate::store::InboundRecorded::Duplicate => (None, None, false, true),
@@ -174,7 +173,7 @@ async fn ingest(
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e),
     };
     let mut rejected: Vec<Rejection> = Vec::new();
-    let written = import::import_rows(&shared.store, kind, rows, &defaults, Utc::now(), |r| {
+    let written = import::import_rows(&shared.store, kind, rows, &defaults, shared.clock.now(), |r| {
         rejected.push(r)
     })
     .await;

@@ -125,7 +125,7 @@ pub async fn open(
         ends_at: body.ends_at,
     };
     let cx = Context::new(&engine.loaded.settings);
-    let result = incident::open(&shared.store, &cx, &opening, Utc::now()).await;
+    let result = incident::open(&shared.store, &cx, &opening, shared.clock.now()).await;
     answer(&shared, &opening.id, result)
 }
 
@@ -161,7 +161,7 @@ pub async fn update(
         &body.message,
         status,
         body.notify,
-        Utc::now(),
+        shared.clock.now(),
     )
     .await;
     answer(&shared, &id, result)
@@ -183,7 +183,7 @@ pub async fn resolve(
     };
     let engine = shared.engine();
     let cx = Context::new(&engine.loaded.settings);
-    let result = incident::resolve(&shared.store, &cx, &id, &body.message, Utc::now()).await;
+    let result = incident::resolve(&shared.store, &cx, &id, &body.message, shared.clock.now()).await;
     answer(&shared, &id, result)
 }
 
@@ -208,6 +208,6 @@ pub async fn cancel(
     };
     let engine = shared.engine();
     let cx = Context::new(&engine.loaded.settings);
-    let result = incident::cancel(&shared.store, &cx, &id, &body.message, Utc::now()).await;
+    let result = incident::cancel(&shared.store, &cx, &id, &body.message, shared.clock.now()).await;
     answer(&shared, &id, result)
 }

@@ -14,7 +14,6 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use chrono::Utc;
 
 use super::AppState;
 use super::link;
@@ -34,7 +33,7 @@ const ALL: &str = "*";
 pub async fn show(State(shared): State<Arc<AppState>>, Path(token): Path<String>) -> Response {
     let engine = shared.engine();
     let company = &engine.loaded.settings.company;
-    let claims = match link::claims(&engine, &token, Purpose::Unsubscribe, Utc::now()) {
+    let claims = match link::claims(&engine, &token, Purpose::Unsubscribe, shared.clock.now()) {
         Ok(claims) => claims,
         Err(refusal) => return refusal.page(company),
     };
@@ -61,7 +60,7 @@ pub async fn choose(
 ) -> Response {
     let engine = shared.engine();
     let company = &engine.loaded.settings.company;
-    let claims = match link::claims(&engine, &token, Purpose::Unsubscribe, Utc::now()) {
+    let claims = match link::claims(&engine, &token, Purpose::Unsubscribe, shared.clock.now()) {
         Ok(claims) => claims,
         Err(refusal) => return refusal.page(company),
     };
@@ -71,7 +70,7 @@ pub async fn choose(
     let choice = choice_of(&engine.loaded.settings, &claims, &form);
     match shared
         .store
-        .set_preferences(claims.message, &choice, Utc::now())
+        .set_preferences(claims.message, &choice, shared.clock.now())
         .await
     {
         Ok(Some(_)) => {

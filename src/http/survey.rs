@@ -17,7 +17,6 @@ use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use chrono::Utc;
 
 use super::AppState;
 use super::link::{self, Refusal};
@@ -32,7 +31,7 @@ const MAX_COMMENT: usize = 5000;
 
 /// The survey a usable token is for, or why not.
 fn survey_of(shared: &AppState, token: &str) -> Result<(Claims, Survey), Refusal> {
-    let claims = link::claims(&shared.engine(), token, Purpose::Survey, Utc::now())?;
+    let claims = link::claims(&shared.engine(), token, Purpose::Survey, shared.clock.now())?;
     let survey = Survey::parse(&claims.value)
         .ok_or_else(|| Refusal::Invalid("the link is for no survey".into()))?;
     Ok((claims, survey))
@@ -156,7 +155,7 @@ pub async fn answer(
     };
     match shared
         .store
-        .record_response(claims.message, &response, Utc::now())
+        .record_response(claims.message, &response, shared.clock.now())
         .await
     {
         Ok(Some(_)) => {

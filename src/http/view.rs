@@ -21,7 +21,7 @@ use crate::token::Purpose;
 pub async fn show(State(shared): State<Arc<AppState>>, Path(token): Path<String>) -> Response {
     let engine = shared.engine();
     let company = &engine.loaded.settings.company;
-    let claims = match link::claims(&engine, &token, Purpose::View, Utc::now()) {
+    let claims = match link::claims(&engine, &token, Purpose::View, shared.clock.now()) {
         Ok(claims) => claims,
         Err(refusal) => return refusal.page(company),
     };
