@@ -28,8 +28,9 @@ use crate::engine::Engine;
 use crate::http::AppState;
 use crate::store::{Db, Store};
 
-/// Runs the daemon until SIGTERM or Ctrl-C. `loaded` and `store` are
-/// ready (validated, migrated, `instance` held and resumed: see
+/// Runs the daemon until `shutdown` resolves (`tend run` passes
+/// [`stop_signal`]), then drains. `loaded` and `store` are ready
+/// (validated, migrated, `instance` held and resumed: see
 /// [`instance::resume`]); `path` and `env` are read again on SIGHUP.
 pub async fn run(
     path: &ConfigPath,
@@ -37,6 +38,7 @@ pub async fn run(
     loaded: Loaded,
     store: Db,
     instance: String,
+    shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let listen = loaded.settings.http.listen.clone();
     let stop_timeout = loaded.settings.instance.stop_timeout.as_std();
@@ -60,9 +62,9 @@ pub async fn run(
     })?;
     let address = listener.local_addr()?;
 
-    // Caught before anything can see tend ready: a SIGTERM sent the moment
-    // /readyz answers must stop it gracefully, not kill it.
-    let signals = Signals::catch()?;
+    // Caught before anything can see tend ready: a SIGHUP sent the moment
+    // /readyz answers must reload it, not kill it.
+    let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     let tracker = TaskTracker::new();
     tracker.spawn(crate::http::serve(listener, Arc::clone(&shared)));
     spawn_jobs(&tracker, &shared);
@@ -77,7 +79,7 @@ pub async fn run(
     shared.wake_deliver.notify_one();
     shared.wake_inbound.notify_one();
 
-    wait_for_signals(signals, path, env, &shared).await?;
+    serve_until(shutdown, hup, path, env, &shared).await;
 
     tracing::info!("stopping: no new claims; finishing the sends in flight");
     systemd::stopping();
@@ -331,37 +333,36 @@ async fn watchdog(every: Duration, stop: CancellationToken) {
     }
 }
 
-/// Returns on SIGTERM or Ctrl-C; reloads on each SIGHUP.
-/// The signals `tend run` answers, caught from when this is made.
-struct Signals {
-    term: tokio::signal::unix::Signal,
-    hup: tokio::signal::unix::Signal,
-    int: tokio::signal::unix::Signal,
+/// Resolves on SIGTERM or Ctrl-C: the stop `tend run` passes to [`run`].
+/// Both are caught from when this is called, not from the first poll: a
+/// SIGTERM sent the moment /readyz answers must stop tend gracefully, not
+/// kill it.
+pub fn stop_signal() -> std::io::Result<impl Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
 }
 
-impl Signals {
-    fn catch() -> std::io::Result<Self> {
-        use tokio::signal::unix::{SignalKind, signal};
-        Ok(Self {
-            term: signal(SignalKind::terminate())?,
-            hup: signal(SignalKind::hangup())?,
-            int: signal(SignalKind::interrupt())?,
-        })
-    }
-}
-
-async fn wait_for_signals(
-    mut signals: Signals,
+/// Returns when `shutdown` resolves; reloads on each SIGHUP meanwhile.
+async fn serve_until(
+    shutdown: impl Future<Output = ()>,
+    mut hup: tokio::signal::unix::Signal,
     path: &ConfigPath,
     env: &Env,
     shared: &AppState,
-) -> anyhow::Result<()> {
+) {
+    tokio::pin!(shutdown);
     let mut reloads: u64 = 0;
     loop {
         tokio::select! {
-            _ = signals.term.recv() => return Ok(()),
-            _ = signals.int.recv() => return Ok(()),
-            _ = signals.hup.recv() => {
+            () = &mut shutdown => return,
+            _ = hup.recv() => {
                 reloads += 1;
                 reload(path, env, shared, reloads);
             }

@@ -173,9 +173,14 @@ async fn ingest(
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e),
     };
     let mut rejected: Vec<Rejection> = Vec::new();
-    let written = import::import_rows(&shared.store, kind, rows, &defaults, shared.clock.now(), |r| {
-        rejected.push(r)
-    })
+    let written = import::import_rows(
+        &shared.store,
+        kind,
+        rows,
+        &defaults,
+        shared.clock.now(),
+        |r| rejected.push(r),
+    )
     .await;
     let outcome = match written {
         Ok(outcome) => outcome,

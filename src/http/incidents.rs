@@ -183,7 +183,8 @@ pub async fn resolve(
     };
     let engine = shared.engine();
     let cx = Context::new(&engine.loaded.settings);
-    let result = incident::resolve(&shared.store, &cx, &id, &body.message, shared.clock.now()).await;
+    let result =
+        incident::resolve(&shared.store, &cx, &id, &body.message, shared.clock.now()).await;
     answer(&shared, &id, result)
 }
 
