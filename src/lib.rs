@@ -23,7 +23,9 @@
 //! - [`daemon`]: `tend run`: job loops woken by the scheduler, signals,
 //!   reload, systemd notifications, graceful stop.
 //! - [`http`]: health, readiness, metrics, the ingestion API and the links
-//!   customers follow from messages (axum).
+//!   customers follow from messages (axum), over its own state
+//!   (`http::AppState`: store, configuration, limiter, wake-ups, clock),
+//!   which the daemon builds and shares with its jobs.
 //! - [`telemetry`]: every metric's name and labels.
 //! - [`check`]: every validation a person can run before shipping an edit.
 //! - [`demo`]: the quick start's made-up customers, one for each shipped

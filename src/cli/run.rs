@@ -2,7 +2,8 @@
 //! to start while anything is wrong, with every problem listed), takes the
 //! single-instance lock on a SQLite store (or the instance's name on
 //! PostgreSQL), releases what a crashed predecessor left claimed, then
-//! serves until SIGTERM or Ctrl-C (see [`crate::daemon`]).
+//! serves until SIGTERM or Ctrl-C (see [`crate::daemon::run`] and
+//! [`crate::daemon::stop_signal`]).
 
 use std::process::ExitCode;
 
@@ -70,6 +71,9 @@ pub async fn run(path: &ConfigPath, env: &Env) -> anyhow::Result<ExitCode> {
     for (key, message) in crate::config::notices(&loaded.settings) {
         tracing::info!(key, "{message}");
     }
-    crate::daemon::run(path, env, loaded, store, instance).await?;
+    // Caught only now: until here a SIGTERM or Ctrl-C stops a start that
+    // hangs (a slow migration, a large demo) at once, as it always has.
+    let stop = crate::daemon::stop_signal()?;
+    crate::daemon::run(path, env, loaded, store, instance, stop).await?;
     Ok(ExitCode::SUCCESS)
 }

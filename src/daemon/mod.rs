@@ -13,91 +13,24 @@
 pub mod instance;
 mod systemd;
 
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::Notify;
 use tokio_cron_scheduler::{Job, JobScheduler};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::clock::Clock;
 use crate::config::{ConfigPath, Env, Loaded};
 use crate::engine::Engine;
+use crate::http::AppState;
 use crate::store::{Db, Store};
 
-/// What the jobs and the HTTP handlers share.
-pub struct Shared {
-    pub store: Db,
-    engine: RwLock<Arc<Engine>>,
-    pub wake_plan: Notify,
-    pub wake_deliver: Notify,
-    wake_inbound: Notify,
-    wake_housekeeping: Notify,
-    /// When the scheduler last woke delivery (Unix ms): readiness checks
-    /// that it is still alive.
-    heartbeat: AtomicI64,
-    /// The delivery interval the scheduler was started with (a reload does
-    /// not change it).
-    deliver_every: Duration,
-    pub metrics: Option<PrometheusHandle>,
-    /// The per-address limit on the links in mail (fixed at start).
-    pub limiter: crate::http::Limiter,
-    /// The name this instance claims under (fixed at start: the store
-    /// holds it for this process).
-    instance: String,
-    pub stop: CancellationToken,
-}
-
-impl Shared {
-    pub fn new(
-        store: Db,
-        engine: Engine,
-        metrics: Option<PrometheusHandle>,
-        instance: String,
-    ) -> Self {
-        let settings = &engine.loaded.settings;
-        let deliver_every = settings.schedule.deliver_every.as_std();
-        let limiter = crate::http::Limiter::new(&settings.http);
-        Self {
-            store,
-            engine: RwLock::new(Arc::new(engine)),
-            wake_plan: Notify::new(),
-            wake_deliver: Notify::new(),
-            wake_inbound: Notify::new(),
-            wake_housekeeping: Notify::new(),
-            heartbeat: AtomicI64::new(Utc::now().timestamp_millis()),
-            deliver_every,
-            metrics,
-            limiter,
-            instance,
-            stop: CancellationToken::new(),
-        }
-    }
-
-    /// The configuration in force now. A pass keeps the one it started with.
-    pub fn engine(&self) -> Arc<Engine> {
-        // A poisoned lock only means a panic elsewhere mid-swap, and a swap
-        // is one assignment: the value inside is whole.
-        Arc::clone(&self.engine.read().unwrap_or_else(|e| e.into_inner()))
-    }
-
-    fn swap(&self, engine: Engine) {
-        *self.engine.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(engine);
-    }
-
-    /// Whether the scheduler has woken delivery recently enough.
-    pub fn scheduler_alive(&self) -> bool {
-        let allowed = self.deliver_every * 3 + Duration::from_secs(10);
-        let last = self.heartbeat.load(Ordering::Relaxed);
-        Utc::now().timestamp_millis() - last <= allowed.as_millis() as i64
-    }
-}
-
-/// Runs the daemon until SIGTERM or Ctrl-C. `loaded` and `store` are
-/// ready (validated, migrated, `instance` held and resumed: see
+/// Runs the daemon until `shutdown` resolves (`tend run` passes
+/// [`stop_signal`]), then drains. `loaded` and `store` are ready
+/// (validated, migrated, `instance` held and resumed: see
 /// [`instance::resume`]); `path` and `env` are read again on SIGHUP.
 pub async fn run(
     path: &ConfigPath,
@@ -105,6 +38,7 @@ pub async fn run(
     loaded: Loaded,
     store: Db,
     instance: String,
+    shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let listen = loaded.settings.http.listen.clone();
     let stop_timeout = loaded.settings.instance.stop_timeout.as_std();
@@ -116,15 +50,21 @@ pub async fn run(
             None
         }
     };
-    let shared = Arc::new(Shared::new(store, engine, metrics, instance));
+    let shared = Arc::new(AppState::new(
+        store,
+        engine,
+        metrics,
+        instance,
+        Clock::System,
+    ));
     let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| {
         anyhow::anyhow!("cannot listen on {listen} (http.listen): {e}; pick a free address")
     })?;
     let address = listener.local_addr()?;
 
-    // Caught before anything can see tend ready: a SIGTERM sent the moment
-    // /readyz answers must stop it gracefully, not kill it.
-    let signals = Signals::catch()?;
+    // Caught before anything can see tend ready: a SIGHUP sent the moment
+    // /readyz answers must reload it, not kill it.
+    let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     let tracker = TaskTracker::new();
     tracker.spawn(crate::http::serve(listener, Arc::clone(&shared)));
     spawn_jobs(&tracker, &shared);
@@ -139,7 +79,7 @@ pub async fn run(
     shared.wake_deliver.notify_one();
     shared.wake_inbound.notify_one();
 
-    wait_for_signals(signals, path, env, &shared).await?;
+    serve_until(shutdown, hup, path, env, &shared).await;
 
     tracing::info!("stopping: no new claims; finishing the sends in flight");
     systemd::stopping();
@@ -162,7 +102,7 @@ pub async fn run(
 /// its claims before it exits, so nothing waits for a lease. What it was
 /// sending may or may not have reached the server and becomes `unknown`;
 /// what it had claimed but not started waits for the next instance.
-async fn release_at_deadline(shared: &Shared, stop_timeout: Duration) {
+async fn release_at_deadline(shared: &AppState, stop_timeout: Duration) {
     let resend = shared.engine().loaded.settings.delivery.resend_unknown;
     match shared
         .store
@@ -187,7 +127,7 @@ async fn release_at_deadline(shared: &Shared, stop_timeout: Duration) {
 
 /// One loop per job: wait for a wake-up or the stop, run one pass, log a
 /// failure once with its cause chain, go round again.
-fn spawn_jobs(tracker: &TaskTracker, shared: &Arc<Shared>) {
+fn spawn_jobs(tracker: &TaskTracker, shared: &Arc<AppState>) {
     let s = Arc::clone(shared);
     tracker.spawn(async move {
         while wait(&s.wake_plan, &s.stop).await {
@@ -245,7 +185,7 @@ fn report(job: &'static str, result: anyhow::Result<()>) {
 
 /// Moves maintenances whose start or end has come, then plans what is due
 /// now; wakes delivery when anything went into the outbox.
-pub async fn plan_pass(shared: &Shared) -> anyhow::Result<()> {
+pub async fn plan_pass(shared: &AppState) -> anyhow::Result<()> {
     let Some(lead) = shared.store.lead_planning().await? else {
         tracing::debug!("another instance is planning; skipping this pass");
         return Ok(());
@@ -279,7 +219,7 @@ pub async fn plan_pass(shared: &Shared) -> anyhow::Result<()> {
 }
 
 /// Delivers what is due now, stopping early (cleanly) on SIGTERM.
-pub async fn deliver_pass(shared: &Shared) -> anyhow::Result<()> {
+pub async fn deliver_pass(shared: &AppState) -> anyhow::Result<()> {
     let engine = shared.engine();
     let started = Instant::now();
     let now = Utc::now();
@@ -309,7 +249,7 @@ pub async fn deliver_pass(shared: &Shared) -> anyhow::Result<()> {
 }
 
 /// Takes the mail waiting in the reply mailbox, when one is configured.
-pub async fn inbound_pass(shared: &Shared) -> anyhow::Result<()> {
+pub async fn inbound_pass(shared: &AppState) -> anyhow::Result<()> {
     let engine = shared.engine();
     let polled =
         crate::inbound::poll_mailbox(&engine.loaded, &engine.signer, &shared.store, Utc::now())
@@ -323,7 +263,7 @@ pub async fn inbound_pass(shared: &Shared) -> anyhow::Result<()> {
 /// Recovers sends a stopped instance left behind (their lease ran out),
 /// deletes attempt details older than `delivery.keep_attempts`, and keeps
 /// the metrics' histograms in shape.
-pub async fn housekeeping_pass(shared: &Shared) -> anyhow::Result<()> {
+pub async fn housekeeping_pass(shared: &AppState) -> anyhow::Result<()> {
     let delivery = shared.engine().loaded.settings.delivery.clone();
     let now = Utc::now();
     let recovered = shared
@@ -353,15 +293,14 @@ pub async fn housekeeping_pass(shared: &Shared) -> anyhow::Result<()> {
 }
 
 /// Wakes the job loops at their intervals. UTC wake-ups only.
-async fn start_scheduler(shared: &Arc<Shared>) -> anyhow::Result<JobScheduler> {
+async fn start_scheduler(shared: &Arc<AppState>) -> anyhow::Result<JobScheduler> {
     let schedule = shared.engine().loaded.settings.schedule.clone();
     let scheduler = JobScheduler::new().await?;
-    type Wake = fn(&Shared);
+    type Wake = fn(&AppState);
     let jobs: [(Duration, Wake); 4] = [
         (schedule.plan_every.as_std(), |s| s.wake_plan.notify_one()),
         (schedule.deliver_every.as_std(), |s| {
-            s.heartbeat
-                .store(Utc::now().timestamp_millis(), Ordering::Relaxed);
+            s.beat();
             s.wake_deliver.notify_one();
         }),
         (schedule.inbound_every.as_std(), |s| {
@@ -394,37 +333,36 @@ async fn watchdog(every: Duration, stop: CancellationToken) {
     }
 }
 
-/// Returns on SIGTERM or Ctrl-C; reloads on each SIGHUP.
-/// The signals `tend run` answers, caught from when this is made.
-struct Signals {
-    term: tokio::signal::unix::Signal,
-    hup: tokio::signal::unix::Signal,
-    int: tokio::signal::unix::Signal,
+/// Resolves on SIGTERM or Ctrl-C: the stop `tend run` passes to [`run`].
+/// Both are caught from when this is called, not from the first poll: a
+/// SIGTERM sent the moment /readyz answers must stop tend gracefully, not
+/// kill it.
+pub fn stop_signal() -> std::io::Result<impl Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
 }
 
-impl Signals {
-    fn catch() -> std::io::Result<Self> {
-        use tokio::signal::unix::{SignalKind, signal};
-        Ok(Self {
-            term: signal(SignalKind::terminate())?,
-            hup: signal(SignalKind::hangup())?,
-            int: signal(SignalKind::interrupt())?,
-        })
-    }
-}
-
-async fn wait_for_signals(
-    mut signals: Signals,
+/// Returns when `shutdown` resolves; reloads on each SIGHUP meanwhile.
+async fn serve_until(
+    shutdown: impl Future<Output = ()>,
+    mut hup: tokio::signal::unix::Signal,
     path: &ConfigPath,
     env: &Env,
-    shared: &Shared,
-) -> anyhow::Result<()> {
+    shared: &AppState,
+) {
+    tokio::pin!(shutdown);
     let mut reloads: u64 = 0;
     loop {
         tokio::select! {
-            _ = signals.term.recv() => return Ok(()),
-            _ = signals.int.recv() => return Ok(()),
-            _ = signals.hup.recv() => {
+            () = &mut shutdown => return,
+            _ = hup.recv() => {
                 reloads += 1;
                 reload(path, env, shared, reloads);
             }
@@ -435,7 +373,7 @@ async fn wait_for_signals(
 /// Reads config, playbooks and templates again and swaps them in whole; a
 /// broken edit keeps the running version, and the log says why, one line
 /// a problem. `number` counts this process's reloads.
-fn reload(path: &ConfigPath, env: &Env, shared: &Shared, number: u64) {
+fn reload(path: &ConfigPath, env: &Env, shared: &AppState, number: u64) {
     systemd::reloading();
     let result = build(path, env, shared);
     let applied = result.is_ok();
@@ -462,7 +400,7 @@ fn reload(path: &ConfigPath, env: &Env, shared: &Shared, number: u64) {
 }
 
 /// The new engine swapped in, or every reason it was not.
-fn build(path: &ConfigPath, env: &Env, shared: &Shared) -> Result<(), Vec<String>> {
+fn build(path: &ConfigPath, env: &Env, shared: &AppState) -> Result<(), Vec<String>> {
     let report = crate::check::check(path, env);
     if !report.problems.is_empty() {
         return Err(report.problems.iter().map(ToString::to_string).collect());

@@ -16,15 +16,14 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use chrono::Utc;
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
-use crate::daemon::Shared;
+use super::AppState;
 use crate::import::{self, Defaults, Kind, NumberedRow, Rejection};
 
 pub async fn customers(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<AppState>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -32,7 +31,7 @@ pub async fn customers(
 }
 
 pub async fn events(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<AppState>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -53,7 +52,7 @@ fn unauthorized(message: &str) -> Response {
 
 /// Checks the bearer token against `http.api_token`; the error says why
 /// the request is refused.
-fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<(), &'static str> {
+fn authorize(shared: &AppState, headers: &HeaderMap) -> Result<(), &'static str> {
     let engine = shared.engine();
     let Some(expected) = engine.loaded.secrets.api_token.as_ref() else {
         return Err("the API is off: set http.api_token_file (or http.api_token) and reload tend");
@@ -76,7 +75,7 @@ fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<(), &'static str> {
 /// Refuses a request without the right bearer token before a byte of its
 /// body is read (401; the connection then closes with the body unread).
 pub async fn require_token(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<AppState>>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -90,7 +89,7 @@ pub async fn require_token(
 /// route added without [`require_token`] is still closed), or the answer
 /// that refuses it.
 pub(super) fn authorized_body(
-    shared: &Shared,
+    shared: &AppState,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Bytes, Box<Response>> {
@@ -102,7 +101,7 @@ pub(super) fn authorized_body(
 /// complaint) from an inbound-mail webhook. Whatever it is, it is kept:
 /// 200 with what it was and what it answered; 400 only for an empty body.
 pub async fn inbound(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<AppState>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -118,7 +117,7 @@ pub async fn inbound(
     }
     let engine = shared.engine();
     let rules = crate::inbound::Rules::new(&engine.loaded.settings, &engine.signer);
-    match crate::inbound::take(&shared.store, &rules, &body, "webhook", Utc::now()).await {
+    match crate::inbound::take(&shared.store, &rules, &body, "webhook", shared.clock.now()).await {
         Ok(taken) => {
             let (message, customer, suppressed, duplicate) = match &taken.recorded {
                 crate::store::InboundRecorded::Duplicate => (None, None, false, true),
@@ -154,7 +153,7 @@ pub async fn inbound(
 }
 
 async fn ingest(
-    shared: &Shared,
+    shared: &AppState,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
     kind: Kind,
@@ -174,9 +173,14 @@ async fn ingest(
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e),
     };
     let mut rejected: Vec<Rejection> = Vec::new();
-    let written = import::import_rows(&shared.store, kind, rows, &defaults, Utc::now(), |r| {
-        rejected.push(r)
-    })
+    let written = import::import_rows(
+        &shared.store,
+        kind,
+        rows,
+        &defaults,
+        shared.clock.now(),
+        |r| rejected.push(r),
+    )
     .await;
     let outcome = match written {
         Ok(outcome) => outcome,

@@ -15,9 +15,9 @@ use axum::response::Response;
 use bytesize::ByteSize;
 use futures_util::StreamExt;
 
+use super::AppState;
 use super::api::error;
 use super::page::page;
-use crate::daemon::Shared;
 
 /// The largest body the links in mail take: the survey form, whose comment
 /// is at most 5,000 characters, is under 50 KB even when every character
@@ -82,7 +82,7 @@ async fn buffered(request: Request, limit: u64, idle: Duration) -> Result<Reques
 }
 
 /// The links in mail: at most [`LINK_BODY`], refused with a page.
-pub async fn links(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+pub async fn links(State(shared): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let idle = shared.engine().loaded.settings.http.idle_timeout.as_std();
     let unread = match buffered(request, LINK_BODY, idle).await {
         Ok(request) => return next.run(request).await,
@@ -116,7 +116,7 @@ pub async fn links(State(shared): State<Arc<Shared>>, request: Request, next: Ne
 }
 
 /// The API: at most `http.max_body`, refused with JSON naming the setting.
-pub async fn api(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+pub async fn api(State(shared): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let (limit, idle) = {
         let engine = shared.engine();
         let http = &engine.loaded.settings.http;

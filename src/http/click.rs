@@ -7,18 +7,17 @@ use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use chrono::Utc;
 
+use super::AppState;
 use super::link;
 use super::page::refused;
-use crate::daemon::Shared;
 use crate::store::{NewResponse, Store};
 use crate::token::Purpose;
 
-pub async fn follow(State(shared): State<Arc<Shared>>, Path(token): Path<String>) -> Response {
+pub async fn follow(State(shared): State<Arc<AppState>>, Path(token): Path<String>) -> Response {
     let engine = shared.engine();
     let company = &engine.loaded.settings.company;
-    let claims = match link::claims(&engine, &token, Purpose::Click, Utc::now()) {
+    let claims = match link::claims(&engine, &token, Purpose::Click, shared.clock.now()) {
         Ok(claims) => claims,
         Err(refusal) => return refusal.page(company),
     };
@@ -36,7 +35,7 @@ pub async fn follow(State(shared): State<Arc<Shared>>, Path(token): Path<String>
     // The customer gets where they were going even if recording fails.
     match shared
         .store
-        .record_response(claims.message, &click, Utc::now())
+        .record_response(claims.message, &click, shared.clock.now())
         .await
     {
         Ok(Some(_)) => crate::telemetry::response_recorded("click"),

@@ -11,14 +11,14 @@ use axum::response::{IntoResponse, Response};
 use chrono::SecondsFormat;
 use serde_json::json;
 
-use crate::daemon::Shared;
+use super::AppState;
 use crate::store::{Db, Store};
 
 pub async fn healthz() -> &'static str {
     "ok\n"
 }
 
-pub async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
+pub async fn readyz(State(shared): State<Arc<AppState>>) -> Response {
     let store = match tokio::time::timeout(Duration::from_secs(2), shared.store.ping()).await {
         Ok(Ok(())) => writes(&shared.store).await,
         Ok(Err(e)) => e.to_string(),
@@ -67,7 +67,7 @@ async fn writes(store: &Db) -> String {
     }
 }
 
-pub async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+pub async fn metrics(State(shared): State<Arc<AppState>>) -> Response {
     match &shared.metrics {
         Some(handle) => (
             [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

@@ -17,8 +17,8 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::AppState;
 use super::api::{authorized_body, error};
-use crate::daemon::Shared;
 use crate::domain::incident::{IncidentKind, IncidentStatus};
 use crate::incident::{self, Context, IncidentError, Opening, Outcome};
 
@@ -74,7 +74,7 @@ fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Box<Response>
 
 /// An incident command's answer: 200 with what went into the outbox, or
 /// the error with the status that fits it.
-fn answer(shared: &Shared, id: &str, result: Result<Outcome, IncidentError>) -> Response {
+fn answer(shared: &AppState, id: &str, result: Result<Outcome, IncidentError>) -> Response {
     match result {
         Ok(outcome) => {
             shared.wake_deliver.notify_one();
@@ -97,7 +97,7 @@ fn answer(shared: &Shared, id: &str, result: Result<Outcome, IncidentError>) -> 
 }
 
 pub async fn open(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<AppState>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -125,12 +125,12 @@ pub async fn open(
         ends_at: body.ends_at,
     };
     let cx = Context::new(&engine.loaded.settings);
-    let result = incident::open(&shared.store, &cx, &opening, Utc::now()).await;
+    let result = incident::open(&shared.store, &cx, &opening, shared.clock.now()).await;
     answer(&shared, &opening.id, result)
 }
 
 pub async fn update(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<AppState>>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -161,14 +161,14 @@ pub async fn update(
         &body.message,
         status,
         body.notify,
-        Utc::now(),
+        shared.clock.now(),
     )
     .await;
     answer(&shared, &id, result)
 }
 
 pub async fn resolve(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<AppState>>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -183,13 +183,14 @@ pub async fn resolve(
     };
     let engine = shared.engine();
     let cx = Context::new(&engine.loaded.settings);
-    let result = incident::resolve(&shared.store, &cx, &id, &body.message, Utc::now()).await;
+    let result =
+        incident::resolve(&shared.store, &cx, &id, &body.message, shared.clock.now()).await;
     answer(&shared, &id, result)
 }
 
 /// Calls off a maintenance; the body (`{"message": "…"}`) may be left out.
 pub async fn cancel(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<AppState>>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -208,6 +209,6 @@ pub async fn cancel(
     };
     let engine = shared.engine();
     let cx = Context::new(&engine.loaded.settings);
-    let result = incident::cancel(&shared.store, &cx, &id, &body.message, Utc::now()).await;
+    let result = incident::cancel(&shared.store, &cx, &id, &body.message, shared.clock.now()).await;
     answer(&shared, &id, result)
 }

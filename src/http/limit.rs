@@ -13,9 +13,9 @@ use axum::middleware::Next;
 use axum::response::Response;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
+use super::AppState;
 use super::page::page;
 use crate::config::settings::Http;
-use crate::daemon::Shared;
 
 /// The limiter of one daemon: `http.rate_per_minute` requests a minute per
 /// client address, in bursts of as many. Fixed at start (a reload does not
@@ -94,7 +94,7 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
 
 /// The middleware: 429 with a page and `Retry-After` when over the limit.
 pub async fn per_address(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: Request,
     next: Next,

@@ -14,12 +14,14 @@ mod link;
 mod page;
 mod preferences;
 mod server;
+mod state;
 mod survey;
 mod view;
 
 pub use headers::CONTENT_SECURITY_POLICY_VALUE;
 pub use limit::{Limiter, forwarded_client};
 pub use server::Limits;
+pub use state::AppState;
 
 use std::sync::Arc;
 
@@ -28,10 +30,8 @@ use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::routing::{get, post};
 
-use crate::daemon::Shared;
-
 /// Every route, with the shared state.
-pub fn router(shared: Arc<Shared>) -> Router {
+pub fn router(shared: Arc<AppState>) -> Router {
     // The links in mail are public: each client address is rate-limited,
     // and a body is a small form.
     let links = Router::new()
@@ -82,7 +82,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
 }
 
 /// Serves until the daemon stops; requests in progress finish first.
-pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
+pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<AppState>) {
     let mut limits = Limits::from_settings(&shared.engine().loaded.settings.http);
     limits.max_connections = server::connections_that_fit(limits.max_connections);
     let stop = shared.stop.clone();

@@ -14,12 +14,11 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use chrono::Utc;
 
+use super::AppState;
 use super::link;
 use super::page::{escape, page, refused, try_again};
 use crate::config::settings::{Category, Settings};
-use crate::daemon::Shared;
 use crate::domain::message::Suppression;
 use crate::store::{
     CHOSEN_BY_CUSTOMER, ONE_CLICK, PREFERENCES_PAGE, Preferences, Store, UNSUBSCRIBE_PAGE,
@@ -31,10 +30,10 @@ const ALL: &str = "*";
 
 /// The preferences page: unsubscribe from this message's category in one
 /// press, or choose among every category.
-pub async fn show(State(shared): State<Arc<Shared>>, Path(token): Path<String>) -> Response {
+pub async fn show(State(shared): State<Arc<AppState>>, Path(token): Path<String>) -> Response {
     let engine = shared.engine();
     let company = &engine.loaded.settings.company;
-    let claims = match link::claims(&engine, &token, Purpose::Unsubscribe, Utc::now()) {
+    let claims = match link::claims(&engine, &token, Purpose::Unsubscribe, shared.clock.now()) {
         Ok(claims) => claims,
         Err(refusal) => return refusal.page(company),
     };
@@ -55,13 +54,13 @@ pub async fn show(State(shared): State<Arc<Shared>>, Path(token): Path<String>) 
 
 /// Applies a one-click request, the unsubscribe button or the form.
 pub async fn choose(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<AppState>>,
     Path(token): Path<String>,
     body: String,
 ) -> Response {
     let engine = shared.engine();
     let company = &engine.loaded.settings.company;
-    let claims = match link::claims(&engine, &token, Purpose::Unsubscribe, Utc::now()) {
+    let claims = match link::claims(&engine, &token, Purpose::Unsubscribe, shared.clock.now()) {
         Ok(claims) => claims,
         Err(refusal) => return refusal.page(company),
     };
@@ -71,7 +70,7 @@ pub async fn choose(
     let choice = choice_of(&engine.loaded.settings, &claims, &form);
     match shared
         .store
-        .set_preferences(claims.message, &choice, Utc::now())
+        .set_preferences(claims.message, &choice, shared.clock.now())
         .await
     {
         Ok(Some(_)) => {

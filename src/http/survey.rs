@@ -17,11 +17,10 @@ use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use chrono::Utc;
 
+use super::AppState;
 use super::link::{self, Refusal};
 use super::page::{escape, page, refused, try_again};
-use crate::daemon::Shared;
 use crate::deliver::Draft;
 use crate::domain::playbook::Survey;
 use crate::store::{NewResponse, Store};
@@ -31,8 +30,8 @@ use crate::token::{Claims, Purpose};
 const MAX_COMMENT: usize = 5000;
 
 /// The survey a usable token is for, or why not.
-fn survey_of(shared: &Shared, token: &str) -> Result<(Claims, Survey), Refusal> {
-    let claims = link::claims(&shared.engine(), token, Purpose::Survey, Utc::now())?;
+fn survey_of(shared: &AppState, token: &str) -> Result<(Claims, Survey), Refusal> {
+    let claims = link::claims(&shared.engine(), token, Purpose::Survey, shared.clock.now())?;
     let survey = Survey::parse(&claims.value)
         .ok_or_else(|| Refusal::Invalid("the link is for no survey".into()))?;
     Ok((claims, survey))
@@ -48,7 +47,7 @@ const GONE: &str = "the link is for a message that no longer exists";
 /// The answer page: the question, the clicked answer pre-selected, nothing
 /// recorded.
 pub async fn show(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<AppState>>,
     Path((token, value)): Path<(String, String)>,
 ) -> Response {
     let engine = shared.engine();
@@ -127,7 +126,7 @@ fn form(survey: Survey, chosen: &str, question: &str) -> String {
 
 /// Records the answer (the form's, else the link's) and the comment.
 pub async fn answer(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<AppState>>,
     Path((token, value)): Path<(String, String)>,
     form: Result<Form<HashMap<String, String>>, FormRejection>,
 ) -> Response {
@@ -156,7 +155,7 @@ pub async fn answer(
     };
     match shared
         .store
-        .record_response(claims.message, &response, Utc::now())
+        .record_response(claims.message, &response, shared.clock.now())
         .await
     {
         Ok(Some(_)) => {

@@ -11,17 +11,17 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use chrono::{DateTime, Utc};
 
+use super::AppState;
 use super::link::{self, Refusal};
 use super::page::{page, try_again};
-use crate::daemon::Shared;
 use crate::deliver::Draft;
 use crate::store::Store;
 use crate::token::Purpose;
 
-pub async fn show(State(shared): State<Arc<Shared>>, Path(token): Path<String>) -> Response {
+pub async fn show(State(shared): State<Arc<AppState>>, Path(token): Path<String>) -> Response {
     let engine = shared.engine();
     let company = &engine.loaded.settings.company;
-    let claims = match link::claims(&engine, &token, Purpose::View, Utc::now()) {
+    let claims = match link::claims(&engine, &token, Purpose::View, shared.clock.now()) {
         Ok(claims) => claims,
         Err(refusal) => return refusal.page(company),
     };
