@@ -333,3 +333,13 @@ fn resolve_secrets(
         signing_key,
     }
 }
+
+/// The machine's name, or `tend` when it has none: what an instance is
+/// named after unless `instance.name` says otherwise.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "tend".into())
+}

@@ -91,21 +91,12 @@ pub fn name(configured: &str) -> String {
     if !configured.is_empty() {
         return configured.to_owned();
     }
-    let host = hostname();
+    let host = crate::config::hostname();
     let cgroup = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
     match unit_instance(&cgroup) {
         Some(instance) => format!("{host}/{instance}"),
         None => host,
     }
-}
-
-/// The machine's name, or `tend` when it has none.
-pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "tend".into())
 }
 
 /// The instance of the templated systemd unit this process runs in (`eu`

@@ -192,7 +192,7 @@ impl Deliverer {
             // claims under its stable instance name (`claiming_as`).
             owner: format!(
                 "{}-{}",
-                crate::daemon::instance::hostname(),
+                crate::config::hostname(),
                 uuid::Uuid::now_v7().simple()
             ),
             rules: triage::Rules {
