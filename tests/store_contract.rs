@@ -2336,6 +2336,15 @@ async fn a_maintenance_starts_and_closes_once_and_what_waits_never_goes(store: &
     );
     assert!(due(ends - Duration::seconds(1)).await.is_empty());
     assert_eq!(due(ends).await, ["MNT-2"]);
+    // Started, it can no longer be called off (a cancel that read it as
+    // scheduled a moment before loses the race), only completed.
+    assert_eq!(
+        store
+            .close_incident("MNT-2", IncidentStatus::Cancelled, "Off", "x", ends)
+            .await
+            .unwrap(),
+        None
+    );
     assert_eq!(
         store
             .close_incident("MNT-2", IncidentStatus::Completed, "Done", "x", ends)

@@ -499,7 +499,18 @@ pub async fn cancel(
         .await?
         .is_none()
     {
-        return Err(IncidentError::Closed(id.into(), "a moment ago".into()));
+        // Closed meanwhile, or started by another instance's pass.
+        let now_open = store
+            .incident(id)
+            .await?
+            .is_some_and(|i| i.resolved_at.is_none());
+        return Err(if now_open {
+            IncidentError::Bad(format!(
+                "maintenance {id} started a moment ago; nothing was sent. Close it with `tend incident resolve {id} --message \"…\"`"
+            ))
+        } else {
+            IncidentError::Closed(id.into(), "a moment ago".into())
+        });
     }
     incident.status = status;
     incident.resolved_at = Some(now);

@@ -637,9 +637,12 @@ pub const UPDATE_INCIDENT: &str = "UPDATE incidents SET status = COALESCE($2, st
 pub const INSERT_INCIDENT_UPDATE: &str = "INSERT INTO incident_updates (incident_id, status, \
      message, notify, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING seq";
 
-/// Resolves (or completes) an incident once.
+/// Resolves (or completes) an incident once; cancels ($2 = 'cancelled') a
+/// maintenance only while it is still scheduled, so one that another
+/// instance started a moment ago is not called off.
 pub const CLOSE_INCIDENT: &str = "UPDATE incidents SET status = $2, message = $3, \
-     resolved_at = $4, updated_at = $4 WHERE id = $1 AND resolved_at IS NULL";
+     resolved_at = $4, updated_at = $4 WHERE id = $1 AND resolved_at IS NULL \
+     AND ($2 <> 'cancelled' OR status = 'scheduled')";
 
 /// Open maintenances whose start ($1 = now) has come while still
 /// scheduled, or whose end has come: what their own clock moves.
