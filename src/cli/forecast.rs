@@ -35,6 +35,11 @@ pub struct ForecastArgs {
 /// The longest horizon: a yearly renewal step three renewals ahead.
 const MAX_DAYS: u32 = 3 * 366;
 
+/// How far an empty table looks for the next message: a yearly renewal
+/// step's next time, without planning years of a frequent step for every
+/// customer.
+const NEXT_WITHIN_DAYS: u32 = 400;
+
 pub async fn run(path: &ConfigPath, env: &Env, args: ForecastArgs) -> anyhow::Result<ExitCode> {
     let (_, (planner, renderer), store) = super::load_while_connecting(path, env, |loaded| {
         let planner = crate::engine::planner(loaded)?;
@@ -92,26 +97,33 @@ pub async fn run(path: &ConfigPath, env: &Env, args: ForecastArgs) -> anyhow::Re
         .forecast(&store, now, until, args.customer.as_ref(), subject)
         .await
         .map(of_playbook);
-    // Nothing in the window: look as far as a forecast may, for the next
-    // message, so "nothing" comes with when something will be.
+    // Nothing in the window: look further for the next message, so
+    // "nothing" comes with when something will be.
     let next = match &forecast {
-        Ok(f) if f.rows.iter().all(|r| r.reason.is_some()) && args.days < MAX_DAYS => planner
-            .forecast(
-                &store,
-                now,
-                now + Duration::days(i64::from(MAX_DAYS)),
-                args.customer.as_ref(),
-                |_| None,
-            )
-            .await
-            .map(of_playbook)
-            .map(|later| {
-                later
-                    .rows
-                    .into_iter()
-                    .filter(|r| r.reason.is_none())
-                    .min_by_key(|r| r.at)
-            }),
+        // Only a table says it; JSON stays what the window holds.
+        Ok(f)
+            if matches!(args.format, Format::Table)
+                && f.rows.iter().all(|r| r.reason.is_some())
+                && args.days < NEXT_WITHIN_DAYS =>
+        {
+            planner
+                .forecast(
+                    &store,
+                    now,
+                    now + Duration::days(i64::from(NEXT_WITHIN_DAYS)),
+                    args.customer.as_ref(),
+                    |_| None,
+                )
+                .await
+                .map(of_playbook)
+                .map(|later| {
+                    later
+                        .rows
+                        .into_iter()
+                        .filter(|r| r.reason.is_none())
+                        .min_by_key(|r| r.at)
+                })
+        }
         _ => Ok(None),
     };
     store.close().await;
@@ -206,6 +218,9 @@ fn nothing_until(
                 r.at.format("%a %Y-%m-%d %H:%M UTC")
             )
         }
-        None => format!("{nothing}, nor in the {MAX_DAYS} days a forecast can look ahead"),
+        None if days < NEXT_WITHIN_DAYS => {
+            format!("{nothing}, nor in the next {NEXT_WITHIN_DAYS} days")
+        }
+        None => nothing,
     }
 }
