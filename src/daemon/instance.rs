@@ -80,7 +80,9 @@ pub fn lock(database: &Path) -> Result<InstanceLock, LockError> {
     Ok(InstanceLock { _file: file })
 }
 
-/// How long a starting instance waits for its name to come free.
+/// How long a starting instance waits for its name to come free. The name
+/// of an instance whose machine died takes longer (about 25 s, see
+/// `KEEP_NAME_ALIVE_POSTGRES`): the unit's `Restart=` tries again.
 const NAME_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// This instance's name on its claims: `instance.name` when set, else the
@@ -131,7 +133,7 @@ pub async fn resume(store: &Db, name: &str, resend: bool) -> anyhow::Result<Name
     };
     let Some(hold) = held else {
         anyhow::bail!(
-            "another running tend instance on this database is named {name:?}; give each instance its own instance.name (or TEND__INSTANCE__NAME), or stop the other one first: two instances under one name would release each other's claims"
+            "another running tend instance on this database is named {name:?}; give each instance its own instance.name (or TEND__INSTANCE__NAME), or stop the other one first: two instances under one name would release each other's claims (if the machine that instance ran on died, PostgreSQL frees its name within about 30 seconds: start again then)"
         );
     };
     let released = store.release_claims(Some(name), Utc::now(), resend).await?;

@@ -1134,6 +1134,10 @@ impl Store for PgStore {
         // as the connection, which the hold owns.
         let options = (*self.pool.connect_options()).clone();
         let mut conn = PgConnection::connect_with(&options).await.map_err(&fail)?;
+        sqlx::raw_sql(sql::KEEP_NAME_ALIVE_POSTGRES)
+            .execute(&mut conn)
+            .await
+            .map_err(&fail)?;
         let held: bool = sqlx::query_scalar(sql::TRY_HOLD_NAME_POSTGRES)
             .bind(super::INSTANCE_NAMES)
             .bind(name)
