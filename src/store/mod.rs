@@ -3,6 +3,7 @@
 //! [`Db`] picks one from `database.url`. A single contract test suite runs
 //! against both so their behaviour cannot drift.
 
+pub mod at;
 mod health;
 pub mod postgres;
 mod sql;

@@ -2,6 +2,7 @@
 //! ledger row survives a power loss, `BEGIN IMMEDIATE` for every write so a
 //! transaction that reads first can never fail to upgrade to a writer.
 
+use super::at::At;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -1250,11 +1251,11 @@ impl Store for SqliteStore {
             .map(|row| {
                 let outcome: String = row.try_get("outcome").map_err(&fail)?;
                 let code: Option<i64> = row.try_get("smtp_code").map_err(&fail)?;
-                let finished: Option<i64> = row.try_get("finished_at").map_err(&fail)?;
-                let started = from_ms(row.try_get("started_at").map_err(&fail)?)?;
+                let At(started) = row.try_get("started_at").map_err(&fail)?;
+                let finished: Option<At> = row.try_get("finished_at").map_err(&fail)?;
                 Ok(Attempt {
                     started_at: started,
-                    finished_at: from_ms_opt(finished)?.unwrap_or(started),
+                    finished_at: finished.map_or(started, |At(t)| t),
                     outcome: super::attempt_outcome(&outcome)?,
                     smtp_code: code.and_then(|c| u16::try_from(c).ok()),
                     detail: row.try_get("detail").map_err(&fail)?,
