@@ -50,22 +50,9 @@ pub struct SqliteStore {
     health: Arc<WriteHealth>,
 }
 
-/// Instants are stored as milliseconds since the epoch.
-fn ms(t: DateTime<Utc>) -> i64 {
-    t.timestamp_millis()
-}
-
-fn from_ms(v: i64) -> Result<DateTime<Utc>, Error> {
-    DateTime::from_timestamp_millis(v).ok_or_else(|| Error::Corrupt(format!("instant {v}")))
-}
-
 /// A JSON object as stored text.
 fn json_text(map: &serde_json::Map<String, serde_json::Value>) -> String {
     serde_json::to_string(map).unwrap_or_else(|_| "{}".into())
-}
-
-fn from_ms_opt(v: Option<i64>) -> Result<Option<DateTime<Utc>>, Error> {
-    v.map(from_ms).transpose()
 }
 
 impl SqliteStore {
@@ -180,15 +167,27 @@ fn customer_from(row: &SqliteRow, fail: &impl Fn(sqlx::Error) -> Error) -> Resul
         timezone: row.try_get("timezone").map_err(fail)?,
         locale: row.try_get("locale").map_err(fail)?,
         plan: row.try_get("plan").map_err(fail)?,
-        signup_at: from_ms_opt(row.try_get("signup_at").map_err(fail)?)?,
-        renewal_at: from_ms_opt(row.try_get("renewal_at").map_err(fail)?)?,
-        last_seen_at: from_ms_opt(row.try_get("last_seen_at").map_err(fail)?)?,
+        signup_at: row
+            .try_get::<Option<At>, _>("signup_at")
+            .map_err(fail)?
+            .map(|At(t)| t),
+        renewal_at: row
+            .try_get::<Option<At>, _>("renewal_at")
+            .map_err(fail)?
+            .map(|At(t)| t),
+        last_seen_at: row
+            .try_get::<Option<At>, _>("last_seen_at")
+            .map_err(fail)?
+            .map(|At(t)| t),
         health: row.try_get("health").map_err(fail)?,
         attributes: serde_json::from_str(&attributes).map_err(|e| Error::Corrupt(e.to_string()))?,
         stage: row.try_get("stage").map_err(fail)?,
-        stage_entered_at: from_ms_opt(row.try_get("stage_entered_at").map_err(fail)?)?,
-        created_at: from_ms(row.try_get("created_at").map_err(fail)?)?,
-        updated_at: from_ms(row.try_get("updated_at").map_err(fail)?)?,
+        stage_entered_at: row
+            .try_get::<Option<At>, _>("stage_entered_at")
+            .map_err(fail)?
+            .map(|At(t)| t),
+        created_at: row.try_get::<At, _>("created_at").map_err(fail)?.0,
+        updated_at: row.try_get::<At, _>("updated_at").map_err(fail)?.0,
     };
     columns.into_customer()
 }
@@ -251,11 +250,17 @@ fn outgoing_from(row: &SqliteRow, fail: &impl Fn(sqlx::Error) -> Error) -> Resul
         status: row.try_get("status").map_err(fail)?,
         to: row.try_get("to_address").map_err(fail)?,
         message_id: row.try_get("message_id").map_err(fail)?,
-        due_at: from_ms(row.try_get("due_at").map_err(fail)?)?,
-        not_before: from_ms(row.try_get("not_before").map_err(fail)?)?,
-        expires_at: from_ms_opt(row.try_get("expires_at").map_err(fail)?)?,
+        due_at: row.try_get::<At, _>("due_at").map_err(fail)?.0,
+        not_before: row.try_get::<At, _>("not_before").map_err(fail)?.0,
+        expires_at: row
+            .try_get::<Option<At>, _>("expires_at")
+            .map_err(fail)?
+            .map(|At(t)| t),
         attempts: row.try_get("attempts").map_err(fail)?,
-        first_attempt_at: from_ms_opt(row.try_get("first_attempt_at").map_err(fail)?)?,
+        first_attempt_at: row
+            .try_get::<Option<At>, _>("first_attempt_at")
+            .map_err(fail)?
+            .map(|At(t)| t),
         suppressed: row.try_get("suppressed").map_err(fail)?,
     }
     .into_outgoing(customer)
@@ -274,7 +279,7 @@ async fn insert_stage_changes_in(
             row.push_bind(c.customer_id.as_str().to_owned())
                 .push_bind(c.from.clone())
                 .push_bind(c.to.clone())
-                .push_bind(ms(c.at));
+                .push_bind(At(c.at));
         });
         insert.build().execute(&mut *conn).await.map_err(fail)?;
     }
@@ -297,11 +302,11 @@ async fn update_planned_customers_in(
         let mut update = QueryBuilder::<Sqlite>::new(sql::PLANNED_CUSTOMERS_SQLITE);
         update.push_values(run, |mut row, u| {
             row.push_bind(u.id.to_owned())
-                .push_bind(u.at.map(ms))
-                .push_bind(u.seen.map(ms))
+                .push_bind(u.at.map(At))
+                .push_bind(u.seen.map(At))
                 .push_bind(u.moved)
                 .push_bind(u.stage.map(str::to_owned))
-                .push_bind(u.entered.map(ms));
+                .push_bind(u.entered.map(At));
         });
         update.push(") ");
         update.push(sql::UPDATE_PLANNED_CUSTOMERS_SQLITE);
@@ -325,13 +330,13 @@ async fn supersede_waiting_in(
             QueryBuilder::<Sqlite>::new("UPDATE messages SET status = 'expired', reason = ");
         update.push_bind(catchup::SUPERSEDED);
         update.push(", updated_at = ");
-        update.push_bind(ms(now));
+        update.push_bind(At(now));
         update.push(" FROM (");
         update.push_values(run, |mut row, s| {
             row.push_bind(s.customer_id.as_str().to_owned())
                 .push_bind(s.playbook.clone())
                 .push_bind(s.step.clone())
-                .push_bind(ms(s.before));
+                .push_bind(At(s.before));
         });
         update.push(sql::SUPERSEDE_WAITING_SQLITE);
         let ids: Vec<String> = update
@@ -381,11 +386,11 @@ async fn insert_messages_in(
                 .push_bind(m.reason.clone())
                 .push_bind(m.to.clone())
                 .push_bind(m.message_id.clone())
-                .push_bind(ms(m.due_at))
-                .push_bind(ms(m.not_before))
-                .push_bind(ms(m.expires_at))
-                .push_bind(ms(now))
-                .push_bind(ms(now))
+                .push_bind(At(m.due_at))
+                .push_bind(At(m.not_before))
+                .push_bind(At(m.expires_at))
+                .push_bind(At(now))
+                .push_bind(At(now))
                 .push_bind(m.notice.as_ref().map(|n| n.incident_id.clone()))
                 .push_bind(m.urgent)
                 .push_bind(super::notice_json(m));
@@ -417,7 +422,7 @@ async fn insert_response<'e>(
         .bind(response.kind)
         .bind(&response.value)
         .bind(&response.comment)
-        .bind(ms(now))
+        .bind(At(now))
         .bind(response.source)
         .execute(conn)
         .await
@@ -457,7 +462,7 @@ async fn apply_preferences(
             .bind(category)
             .bind(super::unsubscribed_reason(category, choice.source))
             .bind(choice.source)
-            .bind(ms(now))
+            .bind(At(now))
             .execute(&mut *tx)
             .await
             .map_err(fail)?;
@@ -471,7 +476,7 @@ async fn apply_preferences(
             .bind("unsubscribe")
             .bind(category)
             .bind(None::<String>)
-            .bind(ms(now))
+            .bind(At(now))
             .bind(choice.source)
             .bind(inbound.map(|id| id.to_string()))
             .execute(&mut *tx)
@@ -499,10 +504,19 @@ fn incident_of(row: &SqliteRow, fail: &impl Fn(sqlx::Error) -> Error) -> Result<
         affects: row.try_get("affects").map_err(fail)?,
         template: row.try_get("template").map_err(fail)?,
         message: row.try_get("message").map_err(fail)?,
-        starts_at: from_ms_opt(row.try_get("starts_at").map_err(fail)?)?,
-        ends_at: from_ms_opt(row.try_get("ends_at").map_err(fail)?)?,
-        opened_at: from_ms(row.try_get("opened_at").map_err(fail)?)?,
-        resolved_at: from_ms_opt(row.try_get("resolved_at").map_err(fail)?)?,
+        starts_at: row
+            .try_get::<Option<At>, _>("starts_at")
+            .map_err(fail)?
+            .map(|At(t)| t),
+        ends_at: row
+            .try_get::<Option<At>, _>("ends_at")
+            .map_err(fail)?
+            .map(|At(t)| t),
+        opened_at: row.try_get::<At, _>("opened_at").map_err(fail)?.0,
+        resolved_at: row
+            .try_get::<Option<At>, _>("resolved_at")
+            .map_err(fail)?
+            .map(|At(t)| t),
     };
     columns.into_incident()
 }
@@ -522,7 +536,7 @@ async fn record_update(
         .bind(status.as_str())
         .bind(message)
         .bind(notify)
-        .bind(ms(at))
+        .bind(At(at))
         .fetch_one(&mut **tx)
         .await
         .map_err(fail)?;
@@ -546,7 +560,7 @@ async fn withdraw_announcements(
     let done = sqlx::query(sql::WITHDRAW_ANNOUNCEMENTS)
         .bind(id)
         .bind(reason)
-        .bind(ms(at))
+        .bind(At(at))
         .execute(&mut **tx)
         .await
         .map_err(fail)?;
@@ -596,13 +610,13 @@ impl Store for SqliteStore {
                     .push_bind(c.timezone.name())
                     .push_bind(c.locale.as_str())
                     .push_bind(c.plan.as_str())
-                    .push_bind(c.signup_at.map(ms))
-                    .push_bind(c.renewal_at.map(ms))
-                    .push_bind(c.last_seen_at.map(ms))
+                    .push_bind(c.signup_at.map(At))
+                    .push_bind(c.renewal_at.map(At))
+                    .push_bind(c.last_seen_at.map(At))
                     .push_bind(c.health.map(i64::from))
                     .push_bind(json_text(&c.attributes))
-                    .push_bind(ms(now))
-                    .push_bind(ms(now))
+                    .push_bind(At(now))
+                    .push_bind(At(now))
                     // Planned again at the next tick.
                     .push_bind(0_i64);
             });
@@ -633,9 +647,9 @@ impl Store for SqliteStore {
                 row.push_bind(e.id.as_deref())
                     .push_bind(e.customer_id.as_str())
                     .push_bind(e.name.as_str())
-                    .push_bind(ms(e.occurred_at))
+                    .push_bind(At(e.occurred_at))
                     .push_bind(json_text(&e.properties))
-                    .push_bind(ms(now));
+                    .push_bind(At(now));
             });
             insert.push(sql::SKIP_KNOWN_EVENT);
             let inserted = insert
@@ -728,7 +742,7 @@ impl Store for SqliteStore {
 
     async fn count_due(&self, now: DateTime<Utc>) -> Result<u64, Error> {
         let n: i64 = sqlx::query_scalar(sql::COUNT_DUE)
-            .bind(ms(now))
+            .bind(At(now))
             .fetch_one(&self.pool)
             .await
             .map_err(self.fail("counting due messages"))?;
@@ -754,10 +768,10 @@ impl Store for SqliteStore {
                         id: row.try_get("id").map_err(&fail)?,
                         customer_id: id.clone(),
                         name: row.try_get("name").map_err(&fail)?,
-                        occurred_at: from_ms(row.try_get("occurred_at").map_err(&fail)?)?,
+                        occurred_at: row.try_get::<At, _>("occurred_at").map_err(&fail)?.0,
                         properties,
                     },
-                    received_at: from_ms(row.try_get("received_at").map_err(&fail)?)?,
+                    received_at: row.try_get::<At, _>("received_at").map_err(&fail)?.0,
                 })
             })
             .collect()
@@ -771,8 +785,8 @@ impl Store for SqliteStore {
     ) -> Result<(Vec<(Customer, DateTime<Utc>)>, DueCursor), Error> {
         let fail = self.fail("reading customers due for planning");
         let rows = sqlx::query(sql::CUSTOMERS_DUE)
-            .bind(ms(now))
-            .bind(ms(after.plan_at))
+            .bind(At(now))
+            .bind(At(after.plan_at))
             .bind(after.id.as_str())
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
@@ -780,7 +794,7 @@ impl Store for SqliteStore {
             .map_err(&fail)?;
         let cursor = match rows.last() {
             Some(row) => DueCursor {
-                plan_at: from_ms(row.try_get("plan_at").map_err(&fail)?)?,
+                plan_at: row.try_get::<At, _>("plan_at").map_err(&fail)?.0,
                 id: row.try_get("id").map_err(&fail)?,
             },
             None => after.clone(),
@@ -788,7 +802,7 @@ impl Store for SqliteStore {
         let customers = rows
             .iter()
             .map(|row| {
-                let seen = from_ms(row.try_get("plan_at").map_err(&fail)?)?;
+                let seen = row.try_get::<At, _>("plan_at").map_err(&fail)?.0;
                 Ok((customer_from(row, &fail)?, seen))
             })
             .collect::<Result<_, _>>()?;
@@ -857,7 +871,7 @@ impl Store for SqliteStore {
                     fact: EventFact {
                         key: row.try_get(1).map_err(&fail)?,
                         name: row.try_get(2).map_err(&fail)?,
-                        occurred_at: from_ms(row.try_get(3).map_err(&fail)?)?,
+                        occurred_at: row.try_get::<At, _>(3).map_err(&fail)?.0,
                     },
                 });
             }
@@ -870,7 +884,7 @@ impl Store for SqliteStore {
                     customer: row.try_get(0).map_err(&fail)?,
                     entry: StageEntry {
                         stage: row.try_get(1).map_err(&fail)?,
-                        entered_at: from_ms(row.try_get(2).map_err(&fail)?)?,
+                        entered_at: row.try_get::<At, _>(2).map_err(&fail)?.0,
                     },
                 });
             }
@@ -920,8 +934,11 @@ impl Store for SqliteStore {
                     status: row.try_get("status").map_err(&fail)?,
                     reason: row.try_get("reason").map_err(&fail)?,
                     subject: row.try_get("subject").map_err(&fail)?,
-                    due_at: from_ms(row.try_get("due_at").map_err(&fail)?)?,
-                    sent_at: from_ms_opt(row.try_get("sent_at").map_err(&fail)?)?,
+                    due_at: row.try_get::<At, _>("due_at").map_err(&fail)?.0,
+                    sent_at: row
+                        .try_get::<Option<At>, _>("sent_at")
+                        .map_err(&fail)?
+                        .map(|At(t)| t),
                     attempts: row.try_get("attempts").map_err(&fail)?,
                     message_id: row.try_get("message_id").map_err(&fail)?,
                 })
@@ -968,15 +985,15 @@ impl Store for SqliteStore {
         while ids.len() < limit as usize {
             let priority: Option<i64> = sqlx::query_scalar(sql::NEXT_PRIORITY)
                 .bind(walk.from())
-                .bind(ms(now))
+                .bind(At(now))
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(&fail)?;
             let Some(priority) = priority else { break };
             let taken: Vec<String> = sqlx::query_scalar(sql::CLAIM_SQLITE)
                 .bind(owner)
-                .bind(ms(lease_until))
-                .bind(ms(now))
+                .bind(At(lease_until))
+                .bind(At(now))
                 .bind((limit as usize - ids.len()) as i64)
                 .bind(priority)
                 .fetch_all(&mut *tx)
@@ -1020,7 +1037,7 @@ impl Store for SqliteStore {
         }
         let fail = self.fail("marking messages as sending");
         let mut query = QueryBuilder::<Sqlite>::new(sql::BEGIN_SENDING_SQLITE);
-        query.push_bind(ms(now));
+        query.push_bind(At(now));
         query.push(" WHERE status IN ('planned', 'deferred') AND id IN (SELECT message_id FROM claims WHERE ");
         push_claims_of(&mut query, owner, ids);
         query.push(") RETURNING id");
@@ -1036,7 +1053,7 @@ impl Store for SqliteStore {
             .collect();
         if !marked.is_empty() {
             let mut renew = QueryBuilder::<Sqlite>::new(sql::RENEW_CLAIMS_SQLITE);
-            renew.push_bind(ms(lease_until));
+            renew.push_bind(At(lease_until));
             renew.push(" WHERE ");
             push_claims_of(&mut renew, owner, &marked);
             renew.build().execute(&mut *tx).await.map_err(&fail)?;
@@ -1064,17 +1081,17 @@ impl Store for SqliteStore {
                  sent_at = COALESCE(v.column6, sent_at), attempts = attempts + v.column7, \
                  first_attempt_at = COALESCE(first_attempt_at, v.column8), updated_at = ",
             );
-            update.push_bind(ms(now));
+            update.push_bind(At(now));
             update.push(" FROM (");
             update.push_values(run, |mut row, o| {
                 row.push_bind(o.id.to_string())
                     .push_bind(o.status.as_str())
                     .push_bind(o.reason.clone())
-                    .push_bind(o.not_before.map(ms))
+                    .push_bind(o.not_before.map(At))
                     .push_bind(o.subject.clone())
-                    .push_bind(o.sent_at.map(ms))
+                    .push_bind(o.sent_at.map(At))
                     .push_bind(i64::from(o.attempt.is_some()))
-                    .push_bind(o.attempt.as_ref().map(|a| ms(a.started_at)));
+                    .push_bind(o.attempt.as_ref().map(|a| At(a.started_at)));
             });
             update.push(") AS v WHERE messages.id = v.column1");
             update.push(sql::SETTLE_GUARD_SQLITE);
@@ -1091,8 +1108,8 @@ impl Store for SqliteStore {
                 let mut insert = QueryBuilder::<Sqlite>::new(sql::INSERT_ATTEMPTS);
                 insert.push_values(&attempts, |mut row, (id, a)| {
                     row.push_bind(id.to_string())
-                        .push_bind(ms(a.started_at))
-                        .push_bind(ms(a.finished_at))
+                        .push_bind(At(a.started_at))
+                        .push_bind(At(a.finished_at))
                         .push_bind(a.outcome.as_str())
                         .push_bind(a.smtp_code.map(i64::from))
                         .push_bind(a.detail.clone());
@@ -1106,7 +1123,7 @@ impl Store for SqliteStore {
                 .bind(&s.category)
                 .bind(&s.reason)
                 .bind(&s.source)
-                .bind(ms(now))
+                .bind(At(now))
                 .execute(&mut *tx)
                 .await
                 .map_err(&fail)?;
@@ -1161,13 +1178,13 @@ impl Store for SqliteStore {
             query.push("customer_id IN (");
             push_ids(&mut query, chunk);
             query.push(" AND COALESCE(sent_at, updated_at) > ");
-            query.push_bind(ms(since));
+            query.push_bind(At(since));
             for row in query.build().fetch_all(&self.pool).await.map_err(&fail)? {
                 let id: String = row.try_get(0).map_err(&fail)?;
                 let id = CustomerId::parse(&id).map_err(Error::Corrupt)?;
                 sent.entry(id)
                     .or_default()
-                    .push(from_ms(row.try_get(1).map_err(&fail)?)?);
+                    .push(row.try_get::<At, _>(1).map_err(&fail)?.0);
             }
         }
         Ok(sent)
@@ -1177,14 +1194,14 @@ impl Store for SqliteStore {
         let fail = self.fail("recovering interrupted sends");
         let mut tx = self.writer.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
         let done = sqlx::query(sql::RECOVER_SENDING)
-            .bind(ms(now))
+            .bind(At(now))
             .bind(if resend { "deferred" } else { "unknown" })
             .bind(super::recovered_reason(resend))
             .execute(&mut *tx)
             .await
             .map_err(&fail)?;
         sqlx::query(sql::DROP_EXPIRED_CLAIMS)
-            .bind(ms(now))
+            .bind(At(now))
             .execute(&mut *tx)
             .await
             .map_err(&fail)?;
@@ -1201,7 +1218,7 @@ impl Store for SqliteStore {
         let fail = self.fail("releasing the claims of a stopped instance");
         let mut tx = self.writer.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
         let interrupted = sqlx::query(sql::RELEASE_SENDING)
-            .bind(ms(now))
+            .bind(At(now))
             .bind(if resend { "deferred" } else { "unknown" })
             .bind(super::recovered_reason(resend))
             .bind(owner)
@@ -1227,7 +1244,7 @@ impl Store for SqliteStore {
         let mut tx = self.writer.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
         let done = sqlx::query(sql::RENEW_CLAIMS)
             .bind(owner)
-            .bind(ms(lease_until))
+            .bind(At(lease_until))
             .execute(&mut *tx)
             .await
             .map_err(&fail)?;
@@ -1352,7 +1369,7 @@ impl Store for SqliteStore {
         let kept = sqlx::query(sql::INSERT_INBOUND)
             .bind(mail.id.to_string())
             .bind(mail.source)
-            .bind(ms(mail.received_at))
+            .bind(At(mail.received_at))
             .bind(&mail.dedupe)
             .bind(mail.classification)
             .bind(&message)
@@ -1372,7 +1389,7 @@ impl Store for SqliteStore {
                 .bind(response.kind)
                 .bind(&response.value)
                 .bind(&response.comment)
-                .bind(ms(mail.received_at))
+                .bind(At(mail.received_at))
                 .bind(mail.source)
                 .bind(mail.id.to_string())
                 .execute(&mut *tx)
@@ -1398,7 +1415,7 @@ impl Store for SqliteStore {
             (Some(c), super::Effect::SoftBounce { limit, since }) => {
                 let count: i64 = sqlx::query_scalar(sql::COUNT_SOFT_BOUNCES)
                     .bind(c)
-                    .bind(ms(*since))
+                    .bind(At(*since))
                     .fetch_one(&mut *tx)
                     .await
                     .map_err(&fail)?;
@@ -1413,7 +1430,7 @@ impl Store for SqliteStore {
                 .bind("*")
                 .bind(reason)
                 .bind(*source)
-                .bind(ms(mail.received_at))
+                .bind(At(mail.received_at))
                 .execute(&mut *tx)
                 .await
                 .map_err(&fail)?;
@@ -1431,7 +1448,7 @@ impl Store for SqliteStore {
     async fn responses(&self, since: DateTime<Utc>) -> Result<Vec<ResponseView>, Error> {
         let fail = self.fail("reading responses");
         let rows = sqlx::query(sql::RESPONSES_SINCE)
-            .bind(ms(since))
+            .bind(At(since))
             .fetch_all(&self.pool)
             .await
             .map_err(&fail)?;
@@ -1444,7 +1461,7 @@ impl Store for SqliteStore {
                     kind: row.try_get("kind").map_err(&fail)?,
                     value: row.try_get("value").map_err(&fail)?,
                     comment: row.try_get("comment").map_err(&fail)?,
-                    received_at: from_ms(row.try_get("received_at").map_err(&fail)?)?,
+                    received_at: row.try_get::<At, _>("received_at").map_err(&fail)?.0,
                     source: row.try_get("source").map_err(&fail)?,
                 })
             })
@@ -1455,22 +1472,22 @@ impl Store for SqliteStore {
         let fail = self.fail("counting for the report");
         Ok(Counts {
             statuses: sqlx::query_as(sql::REPORT_STATUSES)
-                .bind(ms(since))
+                .bind(At(since))
                 .fetch_all(&self.pool)
                 .await
                 .map_err(&fail)?,
             steps: sqlx::query_as(sql::REPORT_STEPS)
-                .bind(ms(since))
+                .bind(At(since))
                 .fetch_all(&self.pool)
                 .await
                 .map_err(&fail)?,
             answers: sqlx::query_as(sql::REPORT_ANSWERS)
-                .bind(ms(since))
+                .bind(At(since))
                 .fetch_all(&self.pool)
                 .await
                 .map_err(&fail)?,
             kinds: sqlx::query_as(sql::REPORT_KINDS)
-                .bind(ms(since))
+                .bind(At(since))
                 .fetch_all(&self.pool)
                 .await
                 .map_err(&fail)?,
@@ -1488,9 +1505,9 @@ impl Store for SqliteStore {
             .bind(&incident.affects)
             .bind(&incident.template)
             .bind(&incident.message)
-            .bind(incident.starts_at.map(ms))
-            .bind(incident.ends_at.map(ms))
-            .bind(ms(incident.opened_at))
+            .bind(incident.starts_at.map(At))
+            .bind(incident.ends_at.map(At))
+            .bind(At(incident.opened_at))
             .execute(&mut *tx)
             .await
             .map_err(&fail)?;
@@ -1527,8 +1544,11 @@ impl Store for SqliteStore {
                         .ok_or_else(|| Error::Corrupt(format!("incident kind {kind:?}")))?,
                     title: row.try_get("title").map_err(&fail)?,
                     status: IncidentStatus::parse(&status).map_err(Error::Corrupt)?,
-                    opened_at: from_ms(row.try_get("opened_at").map_err(&fail)?)?,
-                    resolved_at: from_ms_opt(row.try_get("resolved_at").map_err(&fail)?)?,
+                    opened_at: row.try_get::<At, _>("opened_at").map_err(&fail)?.0,
+                    resolved_at: row
+                        .try_get::<Option<At>, _>("resolved_at")
+                        .map_err(&fail)?
+                        .map(|At(t)| t),
                     notified: row.try_get("notified").map_err(&fail)?,
                 })
             })
@@ -1581,7 +1601,7 @@ impl Store for SqliteStore {
             .bind(id)
             .bind(status.map(IncidentStatus::as_str))
             .bind(message)
-            .bind(ms(now))
+            .bind(At(now))
             .execute(&mut *tx)
             .await
             .map_err(&fail)?;
@@ -1593,7 +1613,7 @@ impl Store for SqliteStore {
             .bind(status.map_or("", IncidentStatus::as_str))
             .bind(message)
             .bind(notify)
-            .bind(ms(now))
+            .bind(At(now))
             .fetch_one(&mut *tx)
             .await
             .map_err(&fail)?;
@@ -1615,7 +1635,7 @@ impl Store for SqliteStore {
             .bind(id)
             .bind(status.as_str())
             .bind(message)
-            .bind(ms(now))
+            .bind(At(now))
             .execute(&mut *tx)
             .await
             .map_err(&fail)?;
@@ -1631,7 +1651,7 @@ impl Store for SqliteStore {
     async fn maintenances_due(&self, now: DateTime<Utc>) -> Result<Vec<Incident>, Error> {
         let fail = self.fail("reading the maintenances whose start or end has come");
         let rows = sqlx::query(sql::MAINTENANCES_DUE)
-            .bind(ms(now))
+            .bind(At(now))
             .fetch_all(&self.pool)
             .await
             .map_err(&fail)?;
@@ -1649,7 +1669,7 @@ impl Store for SqliteStore {
         let mut tx = self.writer.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
         let started = sqlx::query(sql::START_MAINTENANCE)
             .bind(id)
-            .bind(ms(at))
+            .bind(At(at))
             .execute(&mut *tx)
             .await
             .map_err(&fail)?;
@@ -1694,7 +1714,7 @@ impl Store for SqliteStore {
         let fail = self.fail("deleting old delivery attempts");
         let mut tx = self.writer.begin_with(BEGIN_WRITE).await.map_err(&fail)?;
         let done = sqlx::query(sql::PRUNE_ATTEMPTS)
-            .bind(ms(before))
+            .bind(At(before))
             .execute(&mut *tx)
             .await
             .map_err(&fail)?;
