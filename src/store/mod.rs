@@ -6,6 +6,7 @@
 pub mod at;
 mod health;
 pub mod postgres;
+mod rows;
 mod sql;
 pub mod sqlite;
 mod sqlite_watch;

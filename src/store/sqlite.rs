@@ -1265,19 +1265,7 @@ impl Store for SqliteStore {
             .await
             .map_err(&fail)?;
         rows.iter()
-            .map(|row| {
-                let outcome: String = row.try_get("outcome").map_err(&fail)?;
-                let code: Option<i64> = row.try_get("smtp_code").map_err(&fail)?;
-                let At(started) = row.try_get("started_at").map_err(&fail)?;
-                let finished: Option<At> = row.try_get("finished_at").map_err(&fail)?;
-                Ok(Attempt {
-                    started_at: started,
-                    finished_at: finished.map_or(started, |At(t)| t),
-                    outcome: super::attempt_outcome(&outcome)?,
-                    smtp_code: code.and_then(|c| u16::try_from(c).ok()),
-                    detail: row.try_get("detail").map_err(&fail)?,
-                })
-            })
+            .map(|row| super::rows::attempt(row, &fail))
             .collect()
     }
 
