@@ -393,24 +393,6 @@ async fn apply_preferences(
     Ok(())
 }
 
-/// An incident row (the columns of `sql::SELECT_INCIDENT`).
-fn incident_of(row: &PgRow, fail: &impl Fn(sqlx::Error) -> Error) -> Result<Incident, Error> {
-    let columns = super::IncidentColumns {
-        id: row.try_get("id").map_err(fail)?,
-        kind: row.try_get("kind").map_err(fail)?,
-        title: row.try_get("title").map_err(fail)?,
-        status: row.try_get("status").map_err(fail)?,
-        affects: row.try_get("affects").map_err(fail)?,
-        template: row.try_get("template").map_err(fail)?,
-        message: row.try_get("message").map_err(fail)?,
-        starts_at: row.try_get("starts_at").map_err(fail)?,
-        ends_at: row.try_get("ends_at").map_err(fail)?,
-        opened_at: row.try_get("opened_at").map_err(fail)?,
-        resolved_at: row.try_get("resolved_at").map_err(fail)?,
-    };
-    columns.into_incident()
-}
-
 /// Adds a status change to an incident's history.
 async fn record_update(
     tx: &mut sqlx::Transaction<'_, Postgres>,
@@ -1407,7 +1389,7 @@ impl Store for PgStore {
         else {
             return Ok(None);
         };
-        incident_of(&row, &fail).map(Some)
+        super::rows::incident(&row, &fail).map(Some)
     }
 
     async fn incidents(&self) -> Result<Vec<IncidentView>, Error> {
@@ -1534,7 +1516,9 @@ impl Store for PgStore {
             .fetch_all(&self.pool)
             .await
             .map_err(&fail)?;
-        rows.iter().map(|row| incident_of(row, &fail)).collect()
+        rows.iter()
+            .map(|row| super::rows::incident(row, &fail))
+            .collect()
     }
 
     async fn start_maintenance(

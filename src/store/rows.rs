@@ -6,6 +6,7 @@ use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use super::Error;
 use super::at::At;
+use crate::domain::incident::Incident;
 use crate::domain::message::Attempt;
 
 /// A delivery attempt (`SELECT_ATTEMPTS`). An attempt cut short by a crash
@@ -29,4 +30,35 @@ where
         smtp_code: code.and_then(|c| u16::try_from(c).ok()),
         detail: row.try_get("detail").map_err(fail)?,
     })
+}
+
+/// An incident or maintenance (`SELECT_INCIDENT` and the statements that
+/// share its columns).
+pub fn incident<'r, R>(row: &'r R, fail: &impl Fn(sqlx::Error) -> Error) -> Result<Incident, Error>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    At: Decode<'r, R::Database> + Type<R::Database>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let time = |column: &'static str| -> Result<Option<_>, Error> {
+        Ok(row
+            .try_get::<Option<At>, _>(column)
+            .map_err(fail)?
+            .map(|At(t)| t))
+    };
+    let columns = super::IncidentColumns {
+        id: row.try_get("id").map_err(fail)?,
+        kind: row.try_get("kind").map_err(fail)?,
+        title: row.try_get("title").map_err(fail)?,
+        status: row.try_get("status").map_err(fail)?,
+        affects: row.try_get("affects").map_err(fail)?,
+        template: row.try_get("template").map_err(fail)?,
+        message: row.try_get("message").map_err(fail)?,
+        starts_at: time("starts_at")?,
+        ends_at: time("ends_at")?,
+        opened_at: row.try_get::<At, _>("opened_at").map_err(fail)?.0,
+        resolved_at: time("resolved_at")?,
+    };
+    columns.into_incident()
 }

@@ -494,33 +494,6 @@ async fn apply_preferences(
     Ok(())
 }
 
-/// An incident row (the columns of `sql::SELECT_INCIDENT`).
-fn incident_of(row: &SqliteRow, fail: &impl Fn(sqlx::Error) -> Error) -> Result<Incident, Error> {
-    let columns = super::IncidentColumns {
-        id: row.try_get("id").map_err(fail)?,
-        kind: row.try_get("kind").map_err(fail)?,
-        title: row.try_get("title").map_err(fail)?,
-        status: row.try_get("status").map_err(fail)?,
-        affects: row.try_get("affects").map_err(fail)?,
-        template: row.try_get("template").map_err(fail)?,
-        message: row.try_get("message").map_err(fail)?,
-        starts_at: row
-            .try_get::<Option<At>, _>("starts_at")
-            .map_err(fail)?
-            .map(|At(t)| t),
-        ends_at: row
-            .try_get::<Option<At>, _>("ends_at")
-            .map_err(fail)?
-            .map(|At(t)| t),
-        opened_at: row.try_get::<At, _>("opened_at").map_err(fail)?.0,
-        resolved_at: row
-            .try_get::<Option<At>, _>("resolved_at")
-            .map_err(fail)?
-            .map(|At(t)| t),
-    };
-    columns.into_incident()
-}
-
 /// Adds a status change to an incident's history.
 async fn record_update(
     tx: &mut sqlx::Transaction<'_, Sqlite>,
@@ -1513,7 +1486,7 @@ impl Store for SqliteStore {
         else {
             return Ok(None);
         };
-        incident_of(&row, &fail).map(Some)
+        super::rows::incident(&row, &fail).map(Some)
     }
 
     async fn incidents(&self) -> Result<Vec<IncidentView>, Error> {
@@ -1643,7 +1616,9 @@ impl Store for SqliteStore {
             .fetch_all(&self.pool)
             .await
             .map_err(&fail)?;
-        rows.iter().map(|row| incident_of(row, &fail)).collect()
+        rows.iter()
+            .map(|row| super::rows::incident(row, &fail))
+            .collect()
     }
 
     async fn start_maintenance(
