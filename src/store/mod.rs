@@ -7,6 +7,7 @@ pub mod at;
 mod health;
 pub mod postgres;
 mod rows;
+mod shared;
 mod sql;
 pub mod sqlite;
 mod sqlite_watch;

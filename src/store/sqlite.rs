@@ -494,52 +494,6 @@ async fn apply_preferences(
     Ok(())
 }
 
-/// Adds a status change to an incident's history.
-async fn record_update(
-    tx: &mut sqlx::Transaction<'_, Sqlite>,
-    id: &str,
-    status: IncidentStatus,
-    message: &str,
-    notify: bool,
-    at: DateTime<Utc>,
-    fail: &impl Fn(sqlx::Error) -> Error,
-) -> Result<(), Error> {
-    sqlx::query(sql::INSERT_INCIDENT_UPDATE)
-        .bind(id)
-        .bind(status.as_str())
-        .bind(message)
-        .bind(notify)
-        .bind(At(at))
-        .fetch_one(&mut **tx)
-        .await
-        .map_err(fail)?;
-    Ok(())
-}
-
-/// Settles an incident's announcements still waiting as `expired` with
-/// `reason`, their claims dropped first; returns how many.
-async fn withdraw_announcements(
-    tx: &mut sqlx::Transaction<'_, Sqlite>,
-    id: &str,
-    reason: &str,
-    at: DateTime<Utc>,
-    fail: &impl Fn(sqlx::Error) -> Error,
-) -> Result<u64, Error> {
-    sqlx::query(sql::RELEASE_ANNOUNCEMENTS)
-        .bind(id)
-        .execute(&mut **tx)
-        .await
-        .map_err(fail)?;
-    let done = sqlx::query(sql::WITHDRAW_ANNOUNCEMENTS)
-        .bind(id)
-        .bind(reason)
-        .bind(At(at))
-        .execute(&mut **tx)
-        .await
-        .map_err(fail)?;
-    Ok(done.rows_affected())
-}
-
 impl Store for SqliteStore {
     async fn migrate(&self) -> Result<(), Error> {
         if super::migrations_in_place(&self.pool, &MIGRATOR).await {
@@ -1603,8 +1557,11 @@ impl Store for SqliteStore {
         if closed.rows_affected() == 0 {
             return Ok(None);
         }
-        record_update(&mut tx, id, status, message, true, now, &fail).await?;
-        let withdrawn = withdraw_announcements(&mut tx, id, withdrawn, now, &fail).await?;
+        super::shared::record_update::<Sqlite>(&mut *tx, id, status, message, true, now, &fail)
+            .await?;
+        let withdrawn =
+            super::shared::withdraw_announcements::<Sqlite>(&mut *tx, id, withdrawn, now, &fail)
+                .await?;
         tx.commit().await.map_err(&fail)?;
         Ok(Some(withdrawn))
     }
@@ -1640,8 +1597,11 @@ impl Store for SqliteStore {
             return Ok(None);
         }
         let status = IncidentStatus::InProgress;
-        record_update(&mut tx, id, status, message, false, at, &fail).await?;
-        let expired = withdraw_announcements(&mut tx, id, expired, at, &fail).await?;
+        super::shared::record_update::<Sqlite>(&mut *tx, id, status, message, false, at, &fail)
+            .await?;
+        let expired =
+            super::shared::withdraw_announcements::<Sqlite>(&mut *tx, id, expired, at, &fail)
+                .await?;
         tx.commit().await.map_err(&fail)?;
         Ok(Some(expired))
     }
