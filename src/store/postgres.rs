@@ -342,57 +342,6 @@ async fn customer_of<'e>(
         .map_err(fail)
 }
 
-/// Applies a customer's choice to the customer of `message`: each category
-/// left is suppressed and gets one `unsubscribe` response (none when it
-/// was left before), linked to the `inbound` mail that asked; each taken
-/// back is lifted if the customer had chosen to leave it.
-async fn apply_preferences(
-    tx: &mut sqlx::PgConnection,
-    message: uuid::Uuid,
-    customer: &str,
-    choice: &super::Preferences,
-    now: DateTime<Utc>,
-    inbound: Option<uuid::Uuid>,
-    fail: &impl Fn(sqlx::Error) -> Error,
-) -> Result<(), Error> {
-    for category in &choice.unsubscribe {
-        let added = sqlx::query(sql::INSERT_SUPPRESSION)
-            .bind(customer)
-            .bind(category)
-            .bind(super::unsubscribed_reason(category, choice.source))
-            .bind(choice.source)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(fail)?;
-        if added.rows_affected() == 0 {
-            continue;
-        }
-        sqlx::query(sql::INSERT_INBOUND_RESPONSE)
-            .bind(uuid::Uuid::now_v7().to_string())
-            .bind(message.to_string())
-            .bind(customer)
-            .bind("unsubscribe")
-            .bind(category)
-            .bind(None::<String>)
-            .bind(now)
-            .bind(choice.source)
-            .bind(inbound.map(|id| id.to_string()))
-            .execute(&mut *tx)
-            .await
-            .map_err(fail)?;
-    }
-    for category in &choice.resubscribe {
-        sqlx::query(sql::LIFT_CHOSEN)
-            .bind(customer)
-            .bind(category)
-            .execute(&mut *tx)
-            .await
-            .map_err(fail)?;
-    }
-    Ok(())
-}
-
 impl Store for PgStore {
     async fn migrate(&self) -> Result<(), Error> {
         if super::migrations_in_place(&self.pool, &MIGRATOR).await {
@@ -1153,7 +1102,10 @@ impl Store for PgStore {
         let Some(customer) = customer else {
             return Ok(None);
         };
-        apply_preferences(&mut tx, message, &customer, choice, now, None, &fail).await?;
+        super::shared::apply_preferences::<Postgres>(
+            &mut tx, message, &customer, choice, now, None, &fail,
+        )
+        .await?;
         tx.commit().await.map_err(&fail)?;
         Ok(Some(CustomerId::parse(&customer).map_err(Error::Corrupt)?))
     }
@@ -1215,7 +1167,7 @@ impl Store for PgStore {
                 .map_err(&fail)?;
         }
         if let (Some((id, c)), super::Effect::Unsubscribe(choice)) = (&matched, &mail.effect) {
-            apply_preferences(
+            super::shared::apply_preferences::<Postgres>(
                 &mut tx,
                 *id,
                 c,

@@ -87,3 +87,63 @@ where
         .map_err(fail)?;
     Ok(DB::rows_affected(&done))
 }
+
+/// Applies a customer's choice to the customer of `message`: each category
+/// left is suppressed and gets one `unsubscribe` response (none when it
+/// was left before), linked to the `inbound` mail that asked; each taken
+/// back is lifted if the customer had chosen to leave it.
+pub async fn apply_preferences<DB: Dialect>(
+    tx: &mut DB::Connection,
+    message: uuid::Uuid,
+    customer: &str,
+    choice: &super::Preferences,
+    now: DateTime<Utc>,
+    inbound: Option<uuid::Uuid>,
+    fail: &impl Fn(sqlx::Error) -> Error,
+) -> Result<(), Error>
+where
+    DB::Arguments: sqlx::IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> &'q String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<String>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    At: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    for category in &choice.unsubscribe {
+        let added = sqlx::query(sql::INSERT_SUPPRESSION)
+            .bind(customer)
+            .bind(category)
+            .bind(super::unsubscribed_reason(category, choice.source))
+            .bind(choice.source)
+            .bind(At(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(fail)?;
+        if DB::rows_affected(&added) == 0 {
+            continue;
+        }
+        sqlx::query(sql::INSERT_INBOUND_RESPONSE)
+            .bind(uuid::Uuid::now_v7().to_string())
+            .bind(message.to_string())
+            .bind(customer)
+            .bind("unsubscribe")
+            .bind(category)
+            .bind(None::<String>)
+            .bind(At(now))
+            .bind(choice.source)
+            .bind(inbound.map(|id| id.to_string()))
+            .execute(&mut *tx)
+            .await
+            .map_err(fail)?;
+    }
+    for category in &choice.resubscribe {
+        sqlx::query(sql::LIFT_CHOSEN)
+            .bind(customer)
+            .bind(category)
+            .execute(&mut *tx)
+            .await
+            .map_err(fail)?;
+    }
+    Ok(())
+}
