@@ -10,7 +10,7 @@ mod common;
 use common::daemon::Daemon;
 use common::{Project, free_port, json, tick};
 use tend::domain::customer::CustomerId;
-use tend::store::Store;
+use tend::store::Customers;
 
 /// What a terminal would act on: C0 (but tab and line feed), DEL, C1 and
 /// the bidi controls.

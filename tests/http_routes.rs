@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use tend::store::{Customers, Planning, Responses, Upkeep};
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
@@ -20,7 +21,7 @@ use tend::domain::plan::OccurrenceKey;
 use tend::domain::playbook::{Kind, Survey};
 use tend::engine::Engine;
 use tend::http::AppState;
-use tend::store::{ConnectOptions, DatabaseUrl, Db, PlanWrite, Store};
+use tend::store::{ConnectOptions, DatabaseUrl, Db, PlanWrite};
 use tend::token::Purpose;
 
 /// When the survey went out: years before the machine's clock, so a route

@@ -6,10 +6,11 @@
 mod common;
 
 use std::path::Path;
+use tend::store::Responses;
+use tend::store::Upkeep;
 
 use common::imap::{Dovecot, PASSWORD, USER};
 use common::{Project, json, tick};
-use tend::store::Store;
 
 const PLAYBOOK: &str = r#"
 name = "onboarding"

@@ -5,7 +5,7 @@ mod common;
 
 use common::{PgDatabase, Project};
 use tend::domain::customer::CustomerId;
-use tend::store::Store;
+use tend::store::Customers;
 
 const GOOD_CSV: &str = "\
 id,email,name,timezone,locale,plan,signup_at,renewal_at,health,region,features[]

@@ -6,6 +6,7 @@
 mod common;
 
 use std::path::PathBuf;
+use tend::store::Customers;
 
 use chrono::{DateTime, Utc};
 use common::{Project, TestStore, json};
@@ -13,7 +14,7 @@ use tend::config::{self, ConfigPath, Env, Loaded};
 use tend::domain::customer::CustomerId;
 use tend::import::Defaults;
 use tend::render::{Letter, Renderer};
-use tend::store::{Db, Store};
+use tend::store::Db;
 use tend::token::Signer;
 
 fn root() -> PathBuf {

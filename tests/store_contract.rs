@@ -13,9 +13,10 @@ use tend::domain::message::{
 };
 use tend::domain::plan::OccurrenceKey;
 use tend::domain::playbook::{Kind, Survey};
+use tend::store::{Customers, Incidents, Outbox, Planning, Responses, Upkeep};
 use tend::store::{
     Db, DueCursor, Effect, InboundMail, InboundRecorded, InboundResponse, NewResponse, NextCheck,
-    PlanWrite, Preferences, Released, StageChange, Store, WriteOutcome,
+    PlanWrite, Preferences, Released, StageChange, WriteOutcome,
 };
 
 /// Declares each contract test once per backend.

@@ -1,4 +1,4 @@
-//! `store::at::At`, a time column that encodes itself per backend, against
+//! `store::column::At`, a time column that encodes itself per backend, against
 //! the real databases: what goes in comes out, SQL compares and orders it
 //! as time, and the column types are the ones the migrations use
 //! (INTEGER milliseconds on SQLite, TIMESTAMPTZ on PostgreSQL).
@@ -7,7 +7,7 @@ mod common;
 
 use chrono::{DateTime, Duration, Utc};
 use sqlx::{Connection, Row};
-use tend::store::at::At;
+use tend::store::column::At;
 
 fn instants() -> Vec<DateTime<Utc>> {
     let t = DateTime::parse_from_rfc3339("2026-03-29T00:59:59.123Z")

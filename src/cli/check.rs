@@ -1,10 +1,11 @@
 //! `tend check [--overlaps]`.
 
+use crate::store::Planning;
+use crate::store::{Customers, Upkeep};
 use std::process::ExitCode;
 
 use crate::check::OVERLAP_DAYS;
 use crate::config::{ConfigPath, Env};
-use crate::store::Store;
 
 /// How many of the store's customers `--overlaps` plans ahead for.
 const SAMPLE: u32 = 1_000;

@@ -2,6 +2,8 @@
 //! `tend run` does on an empty store when `demo.load` is on), and the words
 //! `tend run` prints to say where the demo's mail and links are.
 
+use crate::store::Outbox;
+use crate::store::Upkeep;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -11,7 +13,6 @@ use crate::clock::Clock;
 use crate::config::{ConfigPath, Env, Settings};
 use crate::demo::DemoOutcome;
 use crate::import::Defaults;
-use crate::store::Store;
 use crate::token::Purpose;
 
 #[derive(Debug, clap::Args)]

@@ -1,5 +1,6 @@
 //! `tend import customers|events FILE`.
 
+use crate::store::Upkeep;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,7 +11,6 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::clock::Clock;
 use crate::config::{ConfigPath, Env};
 use crate::import::{self, Defaults, ImportOutcome, Kind, Progress, Rejection};
-use crate::store::Store;
 
 #[derive(Debug, clap::Args)]
 pub struct ImportArgs {

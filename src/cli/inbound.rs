@@ -1,6 +1,7 @@
 //! `tend inbound FILE.eml [--now T]`: takes one raw message (a reply, a
 //! bounce, a complaint) as if it had arrived by mail, and says what it was.
 
+use crate::store::Upkeep;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -10,7 +11,6 @@ use chrono::{DateTime, Utc};
 use crate::clock::Clock;
 use crate::config::{ConfigPath, Env};
 use crate::inbound::{self, Rules};
-use crate::store::Store;
 
 #[derive(Debug, clap::Args)]
 pub struct InboundArgs {

@@ -3,6 +3,8 @@
 //! maintenance called off, that it will not happen). Each command that
 //! sends delivers its notices before it returns.
 
+use crate::store::Incidents;
+use crate::store::Upkeep;
 use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
@@ -13,7 +15,7 @@ use crate::config::{ConfigPath, Env, Loaded};
 use crate::deliver::DeliverOutcome;
 use crate::domain::incident::{IncidentKind, IncidentStatus};
 use crate::incident::{self, Context, Opening, Outcome};
-use crate::store::{Db, Store};
+use crate::store::Db;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum IncidentCommand {

@@ -1,12 +1,13 @@
 //! `tend messages [--status S] [--customer ID]`: the outbox and its history.
 
+use crate::store::Outbox;
+use crate::store::Upkeep;
 use std::process::ExitCode;
 
 use super::table::{Format, print_json, print_table};
 use crate::config::{ConfigPath, Env};
 use crate::domain::customer::CustomerId;
 use crate::domain::message::{MessageFilter, Status};
-use crate::store::Store;
 
 #[derive(Debug, clap::Args)]
 pub struct MessagesArgs {

@@ -17,6 +17,7 @@ mod run;
 mod table;
 mod tick;
 
+use crate::store::Upkeep;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -24,7 +25,7 @@ use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 
 use crate::config::{self, ConfigPath, Env, Loaded};
-use crate::store::{ConnectOptions, DatabaseUrl, Db, Store};
+use crate::store::{ConnectOptions, DatabaseUrl, Db};
 
 /// Exit code for bad input or failed validation (usage errors exit 2).
 pub const EXIT_INVALID: u8 = 1;

@@ -2,6 +2,8 @@
 //! one template rendered for one stored customer, exactly as delivery would
 //! render it, sending nothing and writing nothing.
 
+use crate::store::Planning;
+use crate::store::{Customers, Upkeep};
 use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
@@ -12,7 +14,6 @@ use crate::deliver::Draft;
 use crate::domain::customer::CustomerId;
 use crate::domain::message::Notice;
 use crate::domain::reach::exclusion;
-use crate::store::Store;
 
 #[derive(Debug, Clone, Copy, Default, clap::ValueEnum)]
 pub enum PreviewFormat {

@@ -2,6 +2,8 @@
 //! per-step sent and response rates, survey scores, unsubscribes, bounces
 //! and replies.
 
+use crate::store::Responses;
+use crate::store::Upkeep;
 use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
@@ -9,7 +11,6 @@ use chrono::{DateTime, Utc};
 use super::table::{Format, print_json, print_table};
 use crate::config::{ConfigPath, Env};
 use crate::domain::report::Report;
-use crate::store::Store;
 
 #[derive(Debug, clap::Args)]
 pub struct ReportArgs {

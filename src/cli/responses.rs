@@ -1,13 +1,14 @@
 //! `tend responses [--since T]`: everything customers (and their mail
 //! systems) sent back: answers, clicks, replies, unsubscribes, bounces.
 
+use crate::store::Responses;
+use crate::store::Upkeep;
 use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
 
 use super::table::{Format, print_json, print_table};
 use crate::config::{ConfigPath, Env};
-use crate::store::Store;
 
 #[derive(Debug, clap::Args)]
 pub struct ResponsesArgs {

@@ -3,6 +3,7 @@
 //! then take the mail waiting in the reply mailbox (when `[inbound.imap]`
 //! is configured).
 
+use crate::store::Upkeep;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -12,7 +13,6 @@ use serde::Serialize;
 use super::table::{Format, print_json};
 use crate::clock::Clock;
 use crate::config::{ConfigPath, Env};
-use crate::store::Store;
 
 #[derive(Debug, clap::Args)]
 pub struct TickArgs {

@@ -18,13 +18,14 @@
 //! sent. One-shot commands claim under names of their own, so a starting
 //! daemon never takes what they are sending.
 
+use crate::store::Outbox;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::Utc;
 
-use crate::store::{Db, NameHold, Store};
+use crate::store::{Db, NameHold};
 
 /// Held for the daemon's lifetime; dropping it releases the lock.
 #[derive(Debug)]

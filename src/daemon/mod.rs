@@ -13,6 +13,7 @@
 pub mod instance;
 mod systemd;
 
+use crate::store::{Outbox, Planning, Upkeep};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,7 +27,7 @@ use crate::clock::Clock;
 use crate::config::{ConfigPath, Env, Loaded};
 use crate::engine::Engine;
 use crate::http::AppState;
-use crate::store::{Db, Store};
+use crate::store::Db;
 
 /// Runs the daemon until `shutdown` resolves (`tend run` passes
 /// [`stop_signal`]), then drains. `loaded` and `store` are ready

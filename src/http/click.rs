@@ -3,6 +3,7 @@
 //! never read from the request, so the route cannot be used as an open
 //! redirect.
 
+use crate::store::Responses;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
@@ -11,7 +12,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use super::AppState;
 use super::link;
 use super::page::refused;
-use crate::store::{NewResponse, Store};
+use crate::store::NewResponse;
 use crate::token::Purpose;
 
 pub async fn follow(State(shared): State<Arc<AppState>>, Path(token): Path<String>) -> Response {

@@ -2,6 +2,7 @@
 //! and takes writes, the configuration is loaded, the scheduler is alive)
 //! and `GET /metrics`.
 
+use crate::store::Upkeep;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use chrono::SecondsFormat;
 use serde_json::json;
 
 use super::AppState;
-use crate::store::{Db, Store};
+use crate::store::Db;
 
 pub async fn healthz() -> &'static str {
     "ok\n"

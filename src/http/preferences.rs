@@ -8,6 +8,7 @@
 //! answer is a 200 page saying what happened. Unsubscribe links never
 //! expire; a forged or altered one gets a clear page and records nothing.
 
+use crate::store::Responses;
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -21,7 +22,7 @@ use super::page::{escape, page, refused, try_again};
 use crate::config::settings::{Category, Settings};
 use crate::domain::message::Suppression;
 use crate::store::{
-    CHOSEN_BY_CUSTOMER, ONE_CLICK, PREFERENCES_PAGE, Preferences, Store, UNSUBSCRIBE_PAGE,
+    CHOSEN_BY_CUSTOMER, ONE_CLICK, PREFERENCES_PAGE, Preferences, UNSUBSCRIBE_PAGE,
 };
 use crate::token::{Claims, Purpose};
 

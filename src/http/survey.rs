@@ -9,6 +9,7 @@
 //! answer. The last answer per message wins. The page works without
 //! script: pages are served with a policy that allows none.
 
+use crate::store::{Outbox, Responses};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -23,7 +24,7 @@ use super::link::{self, Refusal};
 use super::page::{escape, page, refused, try_again};
 use crate::deliver::Draft;
 use crate::domain::playbook::Survey;
-use crate::store::{NewResponse, Store};
+use crate::store::NewResponse;
 use crate::token::{Claims, Purpose};
 
 /// The longest comment kept, in characters.

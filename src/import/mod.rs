@@ -5,6 +5,7 @@
 pub mod record;
 pub mod source;
 
+use crate::store::Customers;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -13,7 +14,7 @@ use chrono::{DateTime, Utc};
 use crate::domain::customer::CustomerRecord;
 use crate::domain::event::EventRecord;
 use crate::domain::timestamp::parse_instant;
-use crate::store::{self, Db, Store};
+use crate::store::{self, Db};
 use record::{CsvLayout, PendingEvent};
 pub use record::{Defaults, Kind};
 use source::{Fields, Format, Rows, SourceError};

@@ -1,42 +1,50 @@
-//! The store: the only place with SQL. One [`Store`] trait, implemented for
-//! SQLite ([`sqlite::SqliteStore`]) and PostgreSQL ([`postgres::PgStore`]);
-//! [`Db`] picks one from `database.url`. A single contract test suite runs
-//! against both so their behaviour cannot drift.
+//! The store: the only place with SQL.
+//!
+//! What tend asks of it is said by role ([`roles`]: `Customers`,
+//! `Planning`, `Outbox`, `Responses`, `Incidents`, `Upkeep`). Each role is
+//! written once, generic over a [`backend::Backend`], in a file of its own;
+//! the backends, SQLite ([`sqlite::SqliteStore`]) and PostgreSQL
+//! ([`postgres::PgStore`]), hold only what differs between the two
+//! databases. [`Db`] picks one from `database.url`. One contract test suite
+//! runs against both, and every named statement is prepared on both.
 
-pub mod at;
+mod backend;
+pub mod column;
+mod customers;
 mod health;
+mod incidents;
+mod outbox;
+mod planning;
 pub mod postgres;
+mod responses;
+mod roles;
 mod rows;
 mod shared;
 mod sql;
 pub mod sqlite;
 mod sqlite_watch;
+mod upkeep;
 
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
 
 use crate::domain::catchup::Supersede;
 use crate::domain::customer::{Customer, CustomerId, CustomerRecord};
 use crate::domain::event::EventRecord;
-use crate::domain::incident::{Incident, IncidentKind, IncidentStatus, IncidentView, Recipient};
-use crate::domain::message::{
-    Attempt, AttemptOutcome, MessageFilter, MessageView, NewMessage, Outgoing, ResponseView,
-    Settle, Suppression,
-};
+use crate::domain::incident::{Incident, IncidentKind, IncidentStatus, Recipient};
+use crate::domain::message::{AttemptOutcome, NewMessage, Outgoing, Suppression};
 use crate::domain::plan::{EventFact, History, OccurrenceKey, StageEntry};
-use crate::domain::prefilter::Prefilter;
-use crate::domain::report::Counts;
 
 pub use self::health::{WriteFailure, WriteHealth};
+pub use self::roles::{Customers, Incidents, Outbox, Planning, Responses, Store, Upkeep};
 pub use crate::config::database_url::DatabaseUrl;
 pub use crate::domain::preference::Preferences;
 
 /// The planner's key for its fingerprint in `planner_state`.
 pub(crate) const FINGERPRINT: &str = "fingerprint";
 
-/// The key in `planner_state` that `Store::probe_write` rewrites (with the
+/// The key in `planner_state` that `Upkeep::probe_write` rewrites (with the
 /// time of the probe, so every probe changes the row).
 pub(crate) const WRITE_PROBE: &str = "write_probe";
 
@@ -101,343 +109,6 @@ pub enum Error {
     },
 }
 
-/// What every backend offers. Writes that belong together are one
-/// transaction; every method leaves the store consistent when it fails.
-#[allow(async_fn_in_trait)] // Callers use concrete types (`Db`), whose futures are `Send`.
-pub trait Store {
-    /// Applies pending migrations (idempotent; safe with several instances).
-    async fn migrate(&self) -> Result<(), Error>;
-
-    /// Inserts or replaces customer records by id. The stage and history
-    /// tend derived are kept.
-    async fn upsert_customers(
-        &self,
-        batch: &[CustomerRecord],
-        now: DateTime<Utc>,
-    ) -> Result<WriteOutcome, Error>;
-
-    /// Stores events; an event whose `id` is already stored is left alone.
-    /// Every event's customer must exist.
-    async fn insert_events(
-        &self,
-        batch: &[EventRecord],
-        now: DateTime<Utc>,
-    ) -> Result<WriteOutcome, Error>;
-
-    /// The time zones of those of `ids` that exist.
-    async fn customer_zones(&self, ids: &[CustomerId]) -> Result<HashMap<CustomerId, Tz>, Error>;
-
-    async fn customer(&self, id: &CustomerId) -> Result<Option<Customer>, Error>;
-
-    async fn count_customers(&self) -> Result<u64, Error>;
-
-    /// Succeeds when the store answers a trivial query.
-    async fn ping(&self) -> Result<(), Error>;
-
-    /// Why writes have been failing, and since when, until one commits
-    /// again: a store that answers reads may still refuse every write (a
-    /// full disk). SQLite watches its writes; PostgreSQL reports nothing
-    /// here (its server has its own monitoring).
-    fn write_failure(&self) -> Option<WriteFailure> {
-        None
-    }
-
-    /// Writes one small row to learn whether writes succeed again while
-    /// `write_failure` says they fail: an idle daemon would otherwise stay
-    /// not ready after the disk got room. Where writes are not watched,
-    /// does nothing.
-    async fn probe_write(&self) -> Result<(), Error> {
-        Ok(())
-    }
-
-    /// Messages due by `now` that are still waiting to go.
-    async fn count_due(&self, now: DateTime<Utc>) -> Result<u64, Error>;
-
-    /// A customer's events, oldest first.
-    async fn events_of(&self, id: &CustomerId) -> Result<Vec<StoredEvent>, Error>;
-
-    /// Up to `limit` customers whose planning time has come by `now`, after
-    /// `after` (start with `DueCursor::start()`), each with the `plan_at` it
-    /// was read with, and the cursor of the last.
-    async fn customers_due(
-        &self,
-        now: DateTime<Utc>,
-        after: &DueCursor,
-        limit: u32,
-    ) -> Result<(Vec<(Customer, DateTime<Utc>)>, DueCursor), Error>;
-
-    /// The fingerprint of the playbooks and rules the planner last used.
-    async fn planner_fingerprint(&self) -> Result<Option<String>, Error>;
-
-    /// Records a new fingerprint and has every customer looked at again.
-    async fn replan_all(&self, fingerprint: &str) -> Result<(), Error>;
-
-    /// Up to `limit` customers in id order, after `after`; with a
-    /// `filter`, only those passing it (what an incident's selector is
-    /// judged on: customers it rules out are never read).
-    async fn customers_page(
-        &self,
-        after: Option<&CustomerId>,
-        limit: u32,
-        filter: Option<&Prefilter>,
-    ) -> Result<Vec<Customer>, Error>;
-
-    /// What the planner needs to know about each of `ids`: events, stage
-    /// entries, steps sent, and every occurrence already in the outbox.
-    async fn planning_history(
-        &self,
-        ids: &[CustomerId],
-    ) -> Result<HashMap<CustomerId, History>, Error>;
-
-    /// Writes what planning one page produced, in one transaction: stage
-    /// changes (each recorded, so `stage:NAME` fires once per entry), waiting
-    /// messages that newer occurrences supersede (expired, with the reason,
-    /// their claims dropped so no instance sends or holds them again), new
-    /// messages (an occurrence already in the outbox is left alone), and each
-    /// customer's next planning time. Returns how many messages were newly
-    /// planned, and how many newly expired (new or superseded). The only way
-    /// planning writes.
-    async fn record_plan(&self, plan: &PlanWrite, now: DateTime<Utc>) -> Result<(u64, u64), Error>;
-
-    /// How many write transactions of different customers are worth running
-    /// at once: one on SQLite (one writer at a time), more on PostgreSQL,
-    /// where a planning page's write waits on the server more than on locks.
-    fn concurrent_writes(&self) -> usize;
-
-    /// How many customers a planning pass reads, plans and writes at a
-    /// time: what makes a write transaction worth its fixed costs on this
-    /// store.
-    fn planning_page(&self) -> u32;
-
-    /// Messages for `tend messages`, oldest due first.
-    async fn messages(&self, filter: &MessageFilter) -> Result<Vec<MessageView>, Error>;
-
-    /// Leases up to `limit` messages that may be sent at `now` to `owner`
-    /// until `lease_until`, most important first. Rows another instance
-    /// holds are skipped, never waited for.
-    async fn claim(
-        &self,
-        owner: &str,
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<Vec<Outgoing>, Error>;
-
-    /// Commits `sending` for leased messages whose SMTP transactions are
-    /// about to start, renewing their lease to `lease_until`. Only messages
-    /// `owner` still holds are marked (a lease that ran out may have gone to
-    /// another instance): the ids marked are returned, and only those may
-    /// be sent.
-    async fn begin_sending(
-        &self,
-        owner: &str,
-        ids: &[uuid::Uuid],
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-    ) -> Result<Vec<uuid::Uuid>, Error>;
-
-    /// Records what became of leased messages, with their attempts and any
-    /// suppression they caused, in one transaction.
-    /// Only messages `owner` still holds change: one whose lease ran out and
-    /// went to another instance is that instance's to record.
-    async fn settle(
-        &self,
-        owner: &str,
-        outcomes: &[Settle],
-        now: DateTime<Utc>,
-    ) -> Result<(), Error>;
-
-    /// One message with its customer, whatever its status: what it was (or
-    /// will be) rendered from, for viewing it in a browser.
-    async fn outgoing(&self, id: uuid::Uuid) -> Result<Option<Outgoing>, Error>;
-
-    /// The messages waiting in the outbox (`planned` or `deferred`) for
-    /// `ids`, with any suppression that stops them, in each customer's due
-    /// order: what a forecast must show besides new occurrences.
-    async fn queued(&self, ids: &[CustomerId]) -> Result<Vec<Outgoing>, Error>;
-
-    /// When non-urgent mail went to each of `ids` after `since`, each send
-    /// once however often its customer is in `ids`.
-    async fn sent_since(
-        &self,
-        ids: &[CustomerId],
-        since: DateTime<Utc>,
-    ) -> Result<HashMap<CustomerId, Vec<DateTime<Utc>>>, Error>;
-
-    /// Settles messages left `sending` by an instance whose lease ran out:
-    /// `unknown`, or `deferred` to go again when `resend` is set. Returns
-    /// how many.
-    async fn recover_sending(&self, now: DateTime<Utc>, resend: bool) -> Result<u64, Error>;
-
-    /// Releases at once, without waiting for their leases, the claims a
-    /// dead predecessor of a starting instance left: those held by `owner`,
-    /// or every claim when `owner` is `None` (for a caller that knows no
-    /// other process runs; a daemon releases only its own name's). Messages
-    /// among them that
-    /// were `sending` become `unknown`, or `deferred` to go again when
-    /// `resend` is set; the others were never handed to a server and wait,
-    /// due as they were, for the next claim.
-    async fn release_claims(
-        &self,
-        owner: Option<&str>,
-        now: DateTime<Utc>,
-        resend: bool,
-    ) -> Result<Released, Error>;
-
-    /// Renews every claim `owner` holds to `lease_until` (none is
-    /// shortened): what a live instance does while it holds a batch.
-    /// Returns how many were renewed.
-    async fn renew_claims(&self, owner: &str, lease_until: DateTime<Utc>) -> Result<u64, Error>;
-
-    /// Holds the instance name `name` for as long as the returned hold
-    /// lives; `None` when a live instance holds it already. On PostgreSQL
-    /// it is an advisory lock on a connection of its own, released however
-    /// the process ends; SQLite has one instance per file (its instance
-    /// lock), which always holds its name.
-    async fn hold_name(&self, name: &str) -> Result<Option<NameHold>, Error>;
-
-    /// Every attempt at one message, oldest first.
-    async fn attempts(&self, id: &uuid::Uuid) -> Result<Vec<Attempt>, Error>;
-
-    /// Records a response to message `message` (a click, a survey answer)
-    /// in one transaction: with `replace`, earlier responses of the same
-    /// kind to that message go (the last survey answer wins). `None` when no
-    /// such message exists.
-    async fn record_response(
-        &self,
-        message: uuid::Uuid,
-        response: &NewResponse,
-        now: DateTime<Utc>,
-    ) -> Result<Option<CustomerId>, Error>;
-
-    /// What the customer a message went to is unsubscribed from (a
-    /// category, or `*` for all mail), by category; `None` when no such
-    /// message exists.
-    async fn subscriptions(&self, message: uuid::Uuid) -> Result<Option<Vec<Suppression>>, Error>;
-
-    /// Applies a customer's choices, made from a link in `message`, in one
-    /// transaction: each category in `unsubscribe` is suppressed and gets an
-    /// `unsubscribe` response (once: repeating it changes nothing); each in
-    /// `resubscribe` is lifted if the customer had chosen it (a bounce or a
-    /// complaint stays). `None` when no such message exists.
-    async fn set_preferences(
-        &self,
-        message: uuid::Uuid,
-        choice: &Preferences,
-        now: DateTime<Utc>,
-    ) -> Result<Option<CustomerId>, Error>;
-
-    /// Records one inbound message in one transaction: the raw mail (kept
-    /// matched or not), the message it answers (by its reply token, else by
-    /// the first Message-ID of ours it refers to), its response, and what it
-    /// does to suppression. A second copy records nothing.
-    async fn record_inbound(&self, mail: &InboundMail) -> Result<InboundRecorded, Error>;
-
-    /// Every response received at or after `since`, oldest first.
-    async fn responses(&self, since: DateTime<Utc>) -> Result<Vec<ResponseView>, Error>;
-
-    /// The counts `tend report` is made of: messages due and responses
-    /// received at or after `since`.
-    async fn report_counts(&self, since: DateTime<Utc>) -> Result<Counts, Error>;
-
-    /// A message's responses, oldest first: (kind, value, comment).
-    async fn responses_of(&self, message: uuid::Uuid) -> Result<Vec<ResponseRow>, Error>;
-
-    /// Deletes the detail of attempts that started before `before`; returns
-    /// how many went.
-    async fn prune_attempts(&self, before: DateTime<Utc>) -> Result<u64, Error>;
-
-    /// Tidies up after a pass that rewrote many rows (see [`tidy_after`]):
-    /// on PostgreSQL, vacuums and analyzes the tables planning and delivery
-    /// rewrite. Every rewritten row leaves a dead version and dead index
-    /// entries behind, and the next passes read past them (the due
-    /// customers and the claimable messages are read from the start of
-    /// their indexes, where the dead entries gather) until a vacuum removes
-    /// them; autovacuum gets there in its own time, or never where it is
-    /// off. A first pass also leaves tables without statistics. SQLite
-    /// removes what it deletes at once, and has nothing to do here. Says
-    /// whether there was anything to do.
-    async fn tidy(&self) -> Result<bool, Error>;
-
-    /// Becomes the one instance that plans, if no other is planning now.
-    /// `None` means another instance leads; planning is then skipped (it
-    /// would be safe, only wasted). SQLite has one instance per file, which
-    /// always leads.
-    async fn lead_planning(&self) -> Result<Option<PlanningLead>, Error>;
-
-    /// Records a new incident; `false` when its id is taken.
-    async fn create_incident(&self, incident: &Incident) -> Result<bool, Error>;
-
-    async fn incident(&self, id: &str) -> Result<Option<Incident>, Error>;
-
-    /// Every incident, oldest first, with how many got its first notice.
-    async fn incidents(&self) -> Result<Vec<IncidentView>, Error>;
-
-    /// Records, in one transaction, customers an incident affects and the
-    /// notices that go to them (a re-run creates no second notice).
-    async fn record_notices(
-        &self,
-        incident: &str,
-        affected: &[CustomerId],
-        notices: &[NewMessage],
-        now: DateTime<Utc>,
-    ) -> Result<u64, Error>;
-
-    /// Who got (or is getting) an incident's first notice.
-    async fn recipients(&self, incident: &str) -> Result<Vec<Recipient>, Error>;
-
-    /// Records an update (its words, and its status when set); returns its
-    /// sequence number, or `None` when the incident is closed or unknown.
-    async fn update_incident(
-        &self,
-        id: &str,
-        status: Option<IncidentStatus>,
-        message: &str,
-        notify: bool,
-        now: DateTime<Utc>,
-    ) -> Result<Option<i64>, Error>;
-
-    /// Resolves, completes or cancels an incident at `now`, in one
-    /// transaction with its history and its announcements still waiting to
-    /// go, which are settled `expired` with `withdrawn` as the reason (a
-    /// closed maintenance is not announced). Returns how many were
-    /// withdrawn, or `None` when it was closed before.
-    async fn close_incident(
-        &self,
-        id: &str,
-        status: IncidentStatus,
-        message: &str,
-        withdrawn: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<u64>, Error>;
-
-    /// Open maintenances whose start (still `scheduled`) or end has come by
-    /// `now`, soonest first: what their own clock moves.
-    async fn maintenances_due(&self, now: DateTime<Utc>) -> Result<Vec<Incident>, Error>;
-
-    /// Starts a scheduled maintenance at `at` (its start), in one
-    /// transaction with its history and its announcements still waiting,
-    /// which expire with `expired` as the reason (an announcement never goes
-    /// out after the start). Returns how many expired, or `None` when it
-    /// was not scheduled (started or closed already).
-    async fn start_maintenance(
-        &self,
-        id: &str,
-        message: &str,
-        expired: &str,
-        at: DateTime<Utc>,
-    ) -> Result<Option<u64>, Error>;
-
-    /// Of `ids`, those an open incident affects, with that incident's id.
-    async fn quiet_customers(
-        &self,
-        ids: &[CustomerId],
-    ) -> Result<HashMap<CustomerId, String>, Error>;
-
-    /// Waits for in-flight work and closes every connection.
-    async fn close(&self);
-}
-
 /// What releasing a dead instance's claims did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Released {
@@ -447,7 +118,7 @@ pub struct Released {
     pub waiting: u64,
 }
 
-/// An instance name held for this process (see [`Store::hold_name`]).
+/// An instance name held for this process (see [`Outbox::hold_name`]).
 /// Dropping it closes its connection, which releases the name.
 pub struct NameHold {
     _connection: Option<sqlx::PgConnection>,
@@ -564,7 +235,7 @@ pub struct InboundResponse {
 pub enum Effect {
     Nothing,
     /// Mail to the unsubscribe address: the customer's choice, applied as
-    /// [`Store::set_preferences`] applies one made from a link, the
+    /// [`Responses::set_preferences`] applies one made from a link, the
     /// response linked to this mail.
     Unsubscribe(Preferences),
     /// No more mail at all: a hard bounce or a complaint.
@@ -767,10 +438,10 @@ pub enum Db {
 /// of the tables, so smaller passes are left to autovacuum.
 pub const BULK_ROWS: u64 = 10_000;
 
-/// Tidies the store ([`Store::tidy`]) when a pass rewrote at least
+/// Tidies the store ([`Upkeep::tidy`]) when a pass rewrote at least
 /// [`BULK_ROWS`] rows. A failure (a role that does not own the tables, say)
 /// is logged and does not fail the pass: what was planned or sent stands.
-pub async fn tidy_after(store: &impl Store, rewritten: u64) {
+pub async fn tidy_after(store: &impl Upkeep, rewritten: u64) {
     if rewritten < BULK_ROWS {
         return;
     }
@@ -816,260 +487,6 @@ impl Db {
             Self::Sqlite(_) => "sqlite",
             Self::Postgres(_) => "postgres",
         }
-    }
-}
-
-macro_rules! dispatch {
-    ($self:ident, $store:ident => $call:expr) => {
-        match $self {
-            Db::Sqlite($store) => $call,
-            Db::Postgres($store) => $call,
-        }
-    };
-}
-
-impl Store for Db {
-    async fn migrate(&self) -> Result<(), Error> {
-        dispatch!(self, s => s.migrate().await)
-    }
-    async fn upsert_customers(
-        &self,
-        batch: &[CustomerRecord],
-        now: DateTime<Utc>,
-    ) -> Result<WriteOutcome, Error> {
-        dispatch!(self, s => s.upsert_customers(batch, now).await)
-    }
-    async fn insert_events(
-        &self,
-        batch: &[EventRecord],
-        now: DateTime<Utc>,
-    ) -> Result<WriteOutcome, Error> {
-        dispatch!(self, s => s.insert_events(batch, now).await)
-    }
-    async fn customer_zones(&self, ids: &[CustomerId]) -> Result<HashMap<CustomerId, Tz>, Error> {
-        dispatch!(self, s => s.customer_zones(ids).await)
-    }
-    async fn customer(&self, id: &CustomerId) -> Result<Option<Customer>, Error> {
-        dispatch!(self, s => s.customer(id).await)
-    }
-    async fn count_customers(&self) -> Result<u64, Error> {
-        dispatch!(self, s => s.count_customers().await)
-    }
-    async fn ping(&self) -> Result<(), Error> {
-        dispatch!(self, s => s.ping().await)
-    }
-    fn write_failure(&self) -> Option<WriteFailure> {
-        dispatch!(self, s => s.write_failure())
-    }
-    async fn probe_write(&self) -> Result<(), Error> {
-        dispatch!(self, s => s.probe_write().await)
-    }
-    async fn count_due(&self, now: DateTime<Utc>) -> Result<u64, Error> {
-        dispatch!(self, s => s.count_due(now).await)
-    }
-    async fn events_of(&self, id: &CustomerId) -> Result<Vec<StoredEvent>, Error> {
-        dispatch!(self, s => s.events_of(id).await)
-    }
-    async fn customers_due(
-        &self,
-        now: DateTime<Utc>,
-        after: &DueCursor,
-        limit: u32,
-    ) -> Result<(Vec<(Customer, DateTime<Utc>)>, DueCursor), Error> {
-        dispatch!(self, s => s.customers_due(now, after, limit).await)
-    }
-    async fn planner_fingerprint(&self) -> Result<Option<String>, Error> {
-        dispatch!(self, s => s.planner_fingerprint().await)
-    }
-    async fn replan_all(&self, fingerprint: &str) -> Result<(), Error> {
-        dispatch!(self, s => s.replan_all(fingerprint).await)
-    }
-    async fn customers_page(
-        &self,
-        after: Option<&CustomerId>,
-        limit: u32,
-        filter: Option<&Prefilter>,
-    ) -> Result<Vec<Customer>, Error> {
-        dispatch!(self, s => s.customers_page(after, limit, filter).await)
-    }
-    async fn planning_history(
-        &self,
-        ids: &[CustomerId],
-    ) -> Result<HashMap<CustomerId, History>, Error> {
-        dispatch!(self, s => s.planning_history(ids).await)
-    }
-    async fn messages(&self, filter: &MessageFilter) -> Result<Vec<MessageView>, Error> {
-        dispatch!(self, s => s.messages(filter).await)
-    }
-    fn concurrent_writes(&self) -> usize {
-        dispatch!(self, s => s.concurrent_writes())
-    }
-    fn planning_page(&self) -> u32 {
-        dispatch!(self, s => s.planning_page())
-    }
-    async fn record_plan(&self, plan: &PlanWrite, now: DateTime<Utc>) -> Result<(u64, u64), Error> {
-        dispatch!(self, s => s.record_plan(plan, now).await)
-    }
-    async fn claim(
-        &self,
-        owner: &str,
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<Vec<Outgoing>, Error> {
-        dispatch!(self, s => s.claim(owner, now, lease_until, limit).await)
-    }
-    async fn begin_sending(
-        &self,
-        owner: &str,
-        ids: &[uuid::Uuid],
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-    ) -> Result<Vec<uuid::Uuid>, Error> {
-        dispatch!(self, s => s.begin_sending(owner, ids, now, lease_until).await)
-    }
-    async fn settle(
-        &self,
-        owner: &str,
-        outcomes: &[Settle],
-        now: DateTime<Utc>,
-    ) -> Result<(), Error> {
-        dispatch!(self, s => s.settle(owner, outcomes, now).await)
-    }
-    async fn outgoing(&self, id: uuid::Uuid) -> Result<Option<Outgoing>, Error> {
-        dispatch!(self, s => s.outgoing(id).await)
-    }
-    async fn queued(&self, ids: &[CustomerId]) -> Result<Vec<Outgoing>, Error> {
-        dispatch!(self, s => s.queued(ids).await)
-    }
-    async fn sent_since(
-        &self,
-        ids: &[CustomerId],
-        since: DateTime<Utc>,
-    ) -> Result<HashMap<CustomerId, Vec<DateTime<Utc>>>, Error> {
-        dispatch!(self, s => s.sent_since(ids, since).await)
-    }
-    async fn recover_sending(&self, now: DateTime<Utc>, resend: bool) -> Result<u64, Error> {
-        dispatch!(self, s => s.recover_sending(now, resend).await)
-    }
-    async fn release_claims(
-        &self,
-        owner: Option<&str>,
-        now: DateTime<Utc>,
-        resend: bool,
-    ) -> Result<Released, Error> {
-        dispatch!(self, s => s.release_claims(owner, now, resend).await)
-    }
-    async fn renew_claims(&self, owner: &str, lease_until: DateTime<Utc>) -> Result<u64, Error> {
-        dispatch!(self, s => s.renew_claims(owner, lease_until).await)
-    }
-    async fn hold_name(&self, name: &str) -> Result<Option<NameHold>, Error> {
-        dispatch!(self, s => s.hold_name(name).await)
-    }
-    async fn attempts(&self, id: &uuid::Uuid) -> Result<Vec<Attempt>, Error> {
-        dispatch!(self, s => s.attempts(id).await)
-    }
-    async fn lead_planning(&self) -> Result<Option<PlanningLead>, Error> {
-        dispatch!(self, s => s.lead_planning().await)
-    }
-    async fn prune_attempts(&self, before: DateTime<Utc>) -> Result<u64, Error> {
-        dispatch!(self, s => s.prune_attempts(before).await)
-    }
-    async fn tidy(&self) -> Result<bool, Error> {
-        dispatch!(self, s => s.tidy().await)
-    }
-    async fn record_response(
-        &self,
-        message: uuid::Uuid,
-        response: &NewResponse,
-        now: DateTime<Utc>,
-    ) -> Result<Option<CustomerId>, Error> {
-        dispatch!(self, s => s.record_response(message, response, now).await)
-    }
-    async fn subscriptions(&self, message: uuid::Uuid) -> Result<Option<Vec<Suppression>>, Error> {
-        dispatch!(self, s => s.subscriptions(message).await)
-    }
-    async fn set_preferences(
-        &self,
-        message: uuid::Uuid,
-        choice: &Preferences,
-        now: DateTime<Utc>,
-    ) -> Result<Option<CustomerId>, Error> {
-        dispatch!(self, s => s.set_preferences(message, choice, now).await)
-    }
-    async fn record_inbound(&self, mail: &InboundMail) -> Result<InboundRecorded, Error> {
-        dispatch!(self, s => s.record_inbound(mail).await)
-    }
-    async fn responses(&self, since: DateTime<Utc>) -> Result<Vec<ResponseView>, Error> {
-        dispatch!(self, s => s.responses(since).await)
-    }
-    async fn report_counts(&self, since: DateTime<Utc>) -> Result<Counts, Error> {
-        dispatch!(self, s => s.report_counts(since).await)
-    }
-    async fn responses_of(&self, message: uuid::Uuid) -> Result<Vec<ResponseRow>, Error> {
-        dispatch!(self, s => s.responses_of(message).await)
-    }
-    async fn create_incident(&self, incident: &Incident) -> Result<bool, Error> {
-        dispatch!(self, s => s.create_incident(incident).await)
-    }
-    async fn incident(&self, id: &str) -> Result<Option<Incident>, Error> {
-        dispatch!(self, s => s.incident(id).await)
-    }
-    async fn incidents(&self) -> Result<Vec<IncidentView>, Error> {
-        dispatch!(self, s => s.incidents().await)
-    }
-    async fn record_notices(
-        &self,
-        incident: &str,
-        affected: &[CustomerId],
-        notices: &[NewMessage],
-        now: DateTime<Utc>,
-    ) -> Result<u64, Error> {
-        dispatch!(self, s => s.record_notices(incident, affected, notices, now).await)
-    }
-    async fn recipients(&self, incident: &str) -> Result<Vec<Recipient>, Error> {
-        dispatch!(self, s => s.recipients(incident).await)
-    }
-    async fn update_incident(
-        &self,
-        id: &str,
-        status: Option<IncidentStatus>,
-        message: &str,
-        notify: bool,
-        now: DateTime<Utc>,
-    ) -> Result<Option<i64>, Error> {
-        dispatch!(self, s => s.update_incident(id, status, message, notify, now).await)
-    }
-    async fn close_incident(
-        &self,
-        id: &str,
-        status: IncidentStatus,
-        message: &str,
-        withdrawn: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<u64>, Error> {
-        dispatch!(self, s => s.close_incident(id, status, message, withdrawn, now).await)
-    }
-    async fn maintenances_due(&self, now: DateTime<Utc>) -> Result<Vec<Incident>, Error> {
-        dispatch!(self, s => s.maintenances_due(now).await)
-    }
-    async fn start_maintenance(
-        &self,
-        id: &str,
-        message: &str,
-        expired: &str,
-        at: DateTime<Utc>,
-    ) -> Result<Option<u64>, Error> {
-        dispatch!(self, s => s.start_maintenance(id, message, expired, at).await)
-    }
-    async fn quiet_customers(
-        &self,
-        ids: &[CustomerId],
-    ) -> Result<HashMap<CustomerId, String>, Error> {
-        dispatch!(self, s => s.quiet_customers(ids).await)
-    }
-    async fn close(&self) {
-        dispatch!(self, s => s.close().await)
     }
 }
 
@@ -1389,7 +806,7 @@ pub(crate) struct CustomerColumns {
     pub renewal_at: Option<DateTime<Utc>>,
     pub last_seen_at: Option<DateTime<Utc>>,
     pub health: Option<i64>,
-    pub attributes: serde_json::Value,
+    pub attributes: serde_json::Map<String, serde_json::Value>,
     pub stage: Option<String>,
     pub stage_entered_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
@@ -1401,9 +818,6 @@ impl CustomerColumns {
         use crate::domain::customer::{Email, parse_timezone};
         let id = self.id;
         let corrupt = |what: String| Error::Corrupt(format!("customer {id:?}: {what}"));
-        let serde_json::Value::Object(attributes) = self.attributes else {
-            return Err(corrupt("attributes are not a JSON object".into()));
-        };
         Ok(Customer {
             record: CustomerRecord {
                 id: CustomerId::parse(&id).map_err(corrupt)?,
@@ -1421,7 +835,7 @@ impl CustomerColumns {
                     .health
                     .map(|h| u8::try_from(h).map_err(|_| corrupt(format!("health {h}"))))
                     .transpose()?,
-                attributes,
+                attributes: self.attributes,
             },
             stage: self.stage,
             stage_entered_at: self.stage_entered_at,

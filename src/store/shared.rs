@@ -1,33 +1,16 @@
-//! Statements both dialects run the same way, written once: generic over
-//! the backend through [`Dialect`], with times bound as [`At`]. What truly
-//! differs (claims, upserts, transactions' start) stays in each dialect's
-//! file.
+//! Steps that several role implementations take inside their own
+//! transactions, written once for both databases.
 
 use chrono::{DateTime, Utc};
-use sqlx::{Database, Executor};
+use sqlx::Executor;
+
+use super::NewResponse;
+use super::backend::Dialect;
 
 use super::Error;
-use super::at::At;
+use super::column::At;
 use super::sql;
 use crate::domain::incident::IncidentStatus;
-
-/// What the shared statements need of a backend beyond sqlx's `Database`.
-pub trait Dialect: Database {
-    /// How many rows a statement changed.
-    fn rows_affected(done: &Self::QueryResult) -> u64;
-}
-
-impl Dialect for sqlx::Sqlite {
-    fn rows_affected(done: &Self::QueryResult) -> u64 {
-        done.rows_affected()
-    }
-}
-
-impl Dialect for sqlx::Postgres {
-    fn rows_affected(done: &Self::QueryResult) -> u64 {
-        done.rows_affected()
-    }
-}
 
 /// Adds a status change to an incident's history.
 pub async fn record_update<DB: Dialect>(
@@ -145,5 +128,54 @@ where
             .await
             .map_err(fail)?;
     }
+    Ok(())
+}
+
+/// The customer a message went to, if the message exists.
+pub async fn customer_of<'e, DB: Dialect>(
+    conn: impl Executor<'e, Database = DB>,
+    message: uuid::Uuid,
+    fail: &impl Fn(sqlx::Error) -> Error,
+) -> Result<Option<String>, Error>
+where
+    DB::Arguments: sqlx::IntoArguments<DB>,
+    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+{
+    sqlx::query_scalar(sql::CUSTOMER_OF_MESSAGE)
+        .bind(message.to_string())
+        .fetch_optional(conn)
+        .await
+        .map_err(fail)
+}
+
+/// One response to `message`, from `customer`.
+pub async fn insert_response<'e, DB: Dialect>(
+    conn: impl Executor<'e, Database = DB>,
+    message: uuid::Uuid,
+    customer: &str,
+    response: &NewResponse,
+    now: DateTime<Utc>,
+    fail: &impl Fn(sqlx::Error) -> Error,
+) -> Result<(), Error>
+where
+    DB::Arguments: sqlx::IntoArguments<DB>,
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<String>: for<'q> sqlx::Encode<'q, DB>,
+    At: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    sqlx::query(sql::INSERT_RESPONSE)
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(message.to_string())
+        .bind(customer.to_owned())
+        .bind(response.kind)
+        .bind(response.value.clone())
+        .bind(response.comment.clone())
+        .bind(At(now))
+        .bind(response.source)
+        .execute(conn)
+        .await
+        .map_err(fail)?;
     Ok(())
 }

@@ -588,8 +588,7 @@ pub const TRY_HOLD_NAME_POSTGRES: &str = "SELECT pg_try_advisory_lock($1, hashte
 
 /// Whether any claim has run out, read through the expiry index in its
 /// order (see `PgStore::recover_sending`).
-pub const ANY_CLAIM_EXPIRED_POSTGRES: &str =
-    "SELECT 1 FROM claims WHERE until < $1 ORDER BY until LIMIT 1";
+pub const ANY_CLAIM_EXPIRED: &str = "SELECT 1 FROM claims WHERE until < $1 ORDER BY until LIMIT 1";
 
 /// What a large planning or delivery pass rewrites, vacuumed and analyzed
 /// after it on PostgreSQL (`Store::tidy`).

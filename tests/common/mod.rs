@@ -11,8 +11,9 @@ pub mod systemd;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use tend::store::Upkeep;
 
-use tend::store::{ConnectOptions, DatabaseUrl, Db, Store};
+use tend::store::{ConnectOptions, DatabaseUrl, Db};
 
 /// The PostgreSQL server tests create their databases on. CI exports it; a
 /// missing server fails the tests, it never skips them.

@@ -1,0 +1,165 @@
+//! The seam between what the store decides and how each database is told.
+//!
+//! What the store does with its data (which message a reply answers, when
+//! soft bounces suppress, how an incident's history reads) is written once,
+//! in the role files beside this one, generic over a [`Backend`]. A backend
+//! (`sqlite.rs`, `postgres.rs`) says only what truly differs: how to connect
+//! and begin a write, how its errors read, how a list of ids is bound, and
+//! the few operations whose SQL is its own (claims, upserts, bulk writes of
+//! a planning page, tidying).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::{Database, Pool, QueryBuilder, Transaction};
+
+use super::sql;
+use super::{Error, NameHold, PlanWrite, PlanningLead, WriteFailure, WriteOutcome};
+use crate::domain::customer::{CustomerId, CustomerRecord};
+use crate::domain::message::{NewMessage, Settle};
+use crate::domain::plan::History;
+
+/// What the shared store code needs of a database's driver beyond sqlx's
+/// `Database`.
+#[allow(async_fn_in_trait)] // Used through `Db`, whose futures are `Send`.
+pub trait Dialect: Database {
+    /// How many rows a statement changed.
+    fn rows_affected(done: &Self::QueryResult) -> u64;
+
+    /// Appends the condition that `column` is one of `ids`: an `IN` list on
+    /// SQLite, `= ANY($n)` over one array on PostgreSQL (one statement text
+    /// whatever the number of ids, so it is prepared once).
+    fn push_in(query: &mut QueryBuilder<Self>, column: &str, ids: Vec<String>);
+
+    /// Puts messages into the outbox inside `conn`'s transaction; an
+    /// occurrence already there is left alone. Returns how many were new.
+    async fn insert_messages(
+        conn: &mut Self::Connection,
+        messages: &[NewMessage],
+        now: DateTime<Utc>,
+        fail: &(impl Fn(sqlx::Error) -> Error + Sync),
+    ) -> Result<u64, Error>;
+}
+
+/// What the shared store code needs of a store: its pools, its errors, and
+/// the operations whose SQL is its own. The role traits' generic
+/// implementations also name, once each, the value types they bind and
+/// read (see [`super::customers`]).
+#[allow(async_fn_in_trait)] // Used through `Db`, whose futures are `Send`.
+pub trait Backend: Sync {
+    type DB: Dialect;
+
+    /// Which variant of a statement built at run time this backend reads.
+    const DIALECT: sql::Dialect;
+
+    /// The statement that opens a write transaction. SQLite's `BEGIN
+    /// IMMEDIATE` takes the write lock at once, so a transaction that reads
+    /// first can never fail to upgrade to a writer.
+    const BEGIN_WRITE: &'static str;
+
+    /// Where reads go.
+    fn reads(&self) -> &Pool<Self::DB>;
+
+    /// Where writes go: on SQLite one connection of its own, since the
+    /// database has one writer at a time anyway.
+    fn writes(&self) -> &Pool<Self::DB>;
+
+    /// Turns a driver error met while `doing` into one a person can act on.
+    fn fail(&self, doing: &'static str) -> impl Fn(sqlx::Error) -> Error + Send + Sync + '_;
+
+    /// Opens a write transaction.
+    async fn begin(&self) -> Result<Transaction<'static, Self::DB>, sqlx::Error> {
+        self.writes().begin_with(Self::BEGIN_WRITE).await
+    }
+
+    /// How many write transactions of different customers are worth
+    /// running at once ([`super::Planning::concurrent_writes`]).
+    const CONCURRENT_WRITES: usize;
+
+    /// How many customers a planning pass takes at a time
+    /// ([`super::Planning::planning_page`]).
+    const PLANNING_PAGE: u32;
+
+    /// Marks a customer due for planning at once (see `sql::MARK_SQLITE`).
+    const MARK: &'static str;
+
+    /// Has every customer planned again at the next pass.
+    const REPLAN_ALL: &'static str;
+
+    /// Applies the embedded migrations this backend has.
+    async fn migrate(&self) -> Result<(), Error>;
+
+    /// Inserts or replaces customers ([`super::Customers::upsert_customers`]):
+    /// how a backend learns which rows were new differs.
+    async fn upsert_customers(
+        &self,
+        batch: &[CustomerRecord],
+        now: DateTime<Utc>,
+    ) -> Result<WriteOutcome, Error>;
+
+    /// Each customer's planning history ([`super::Planning::planning_history`]).
+    async fn planning_history(
+        &self,
+        ids: &[CustomerId],
+    ) -> Result<HashMap<CustomerId, History>, Error>;
+
+    /// Writes a planned page ([`super::Planning::record_plan`]) in bulk.
+    async fn record_plan(&self, plan: &PlanWrite, now: DateTime<Utc>) -> Result<(u64, u64), Error>;
+
+    /// Takes the planning lead ([`super::Planning::lead_planning`]).
+    async fn lead_planning(&self) -> Result<Option<PlanningLead>, Error>;
+
+    /// Leases up to `limit` due messages to `owner`, most important first,
+    /// skipping rows another instance holds: the ids leased.
+    async fn lease(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<String>, Error>;
+
+    /// Marks leased messages `sending` ([`super::Outbox::begin_sending`]).
+    async fn begin_sending(
+        &self,
+        owner: &str,
+        ids: &[uuid::Uuid],
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<uuid::Uuid>, Error>;
+
+    /// Records delivery outcomes ([`super::Outbox::settle`]) in bulk.
+    async fn settle(
+        &self,
+        owner: &str,
+        outcomes: &[Settle],
+        now: DateTime<Utc>,
+    ) -> Result<(), Error>;
+
+    /// Recent sends for the cap ([`super::Outbox::sent_since`]).
+    async fn sent_since(
+        &self,
+        ids: &[CustomerId],
+        since: DateTime<Utc>,
+    ) -> Result<HashMap<CustomerId, Vec<DateTime<Utc>>>, Error>;
+
+    /// Holds an instance name ([`super::Outbox::hold_name`]).
+    async fn hold_name(&self, name: &str) -> Result<Option<NameHold>, Error>;
+
+    /// Why writes fail, where the backend watches them
+    /// ([`super::Upkeep::write_failure`]).
+    fn write_failure(&self) -> Option<WriteFailure> {
+        None
+    }
+
+    /// Tries one write while writes fail ([`super::Upkeep::probe_write`]).
+    async fn probe_write(&self) -> Result<(), Error> {
+        Ok(())
+    }
+
+    /// Vacuums after a large pass ([`super::Upkeep::tidy`]).
+    async fn tidy(&self) -> Result<bool, Error>;
+
+    /// Closes every connection.
+    async fn close(&self);
+}

@@ -1,0 +1,169 @@
+//! [`Customers`] for every backend: customers and their events, written
+//! and read once for both databases.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, QueryBuilder, Row, Type};
+
+use super::backend::{Backend, Dialect};
+use super::column::{At, Int, Object};
+use super::{Customers, Error, StoredEvent, WriteOutcome, rows, sql};
+use crate::domain::customer::{Customer, CustomerId, CustomerRecord, parse_timezone};
+use crate::domain::event::EventRecord;
+use crate::domain::prefilter::{Literal, Prefilter};
+
+// The same bounds open each role's implementation: what sqlx must know
+// to run a statement on `DB`, and the value types tend binds and reads.
+impl<B, DB> Customers for B
+where
+    B: Backend<DB = DB>,
+    DB: Dialect,
+    DB::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    usize: ColumnIndex<DB::Row>,
+    for<'n> &'n str: ColumnIndex<DB::Row> + Encode<'n, DB> + Type<DB>,
+    String: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
+    i64: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
+    bool: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
+    At: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
+    Int: Type<DB> + for<'r> Decode<'r, DB>,
+    Object: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
+    Vec<u8>: for<'q> Encode<'q, DB> + Type<DB>,
+    Option<String>: for<'q> Encode<'q, DB>,
+    for<'s> Option<&'s str>: Encode<'s, DB>,
+    Option<i64>: for<'q> Encode<'q, DB>,
+    Option<At>: for<'q> Encode<'q, DB>,
+{
+    async fn upsert_customers(
+        &self,
+        batch: &[CustomerRecord],
+        now: DateTime<Utc>,
+    ) -> Result<WriteOutcome, Error> {
+        Backend::upsert_customers(self, batch, now).await
+    }
+
+    async fn insert_events(
+        &self,
+        batch: &[EventRecord],
+        now: DateTime<Utc>,
+    ) -> Result<WriteOutcome, Error> {
+        let fail = self.fail("writing events");
+        let mut outcome = WriteOutcome::default();
+        let mut tx = self.begin().await.map_err(&fail)?;
+        for run in batch.chunks(super::ROWS_PER_STATEMENT) {
+            let mut insert = QueryBuilder::<B::DB>::new(sql::INSERT_EVENTS);
+            insert.push_values(run, |mut row, e| {
+                row.push_bind(e.id.clone())
+                    .push_bind(e.customer_id.as_str().to_owned())
+                    .push_bind(e.name.clone())
+                    .push_bind(At(e.occurred_at))
+                    .push_bind(Object(e.properties.clone()))
+                    .push_bind(At(now));
+            });
+            insert.push(sql::SKIP_KNOWN_EVENT);
+            let done = insert.build().execute(&mut *tx).await.map_err(&fail)?;
+            let inserted = DB::rows_affected(&done);
+            // A new event may make a step due: plan its customer at the next tick.
+            let mut ids: Vec<String> = run.iter().map(|e| e.customer_id.to_string()).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            let mut mark = QueryBuilder::<B::DB>::new(format!(
+                "UPDATE customers SET plan_at = {} WHERE ",
+                B::MARK
+            ));
+            DB::push_in(&mut mark, "id", ids);
+            mark.build().execute(&mut *tx).await.map_err(&fail)?;
+            outcome += WriteOutcome {
+                inserted,
+                existing: run.len() as u64 - inserted,
+            };
+        }
+        tx.commit().await.map_err(&fail)?;
+        Ok(outcome)
+    }
+
+    async fn customer_zones(&self, ids: &[CustomerId]) -> Result<HashMap<CustomerId, Tz>, Error> {
+        let fail = self.fail("reading customers");
+        let mut zones = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(super::ROWS_PER_STATEMENT) {
+            let mut query = QueryBuilder::<B::DB>::new("SELECT id, timezone FROM customers WHERE ");
+            DB::push_in(
+                &mut query,
+                "id",
+                chunk.iter().map(|id| id.to_string()).collect(),
+            );
+            for row in query.build().fetch_all(self.reads()).await.map_err(&fail)? {
+                let id: String = row.try_get(0).map_err(&fail)?;
+                let zone: String = row.try_get(1).map_err(&fail)?;
+                let id = CustomerId::parse(&id).map_err(Error::Corrupt)?;
+                zones.insert(id, parse_timezone(&zone).map_err(Error::Corrupt)?);
+            }
+        }
+        Ok(zones)
+    }
+
+    async fn customer(&self, id: &CustomerId) -> Result<Option<Customer>, Error> {
+        let fail = self.fail("reading a customer");
+        let row = sqlx::query(sql::SELECT_CUSTOMER)
+            .bind(id.as_str())
+            .fetch_optional(self.reads())
+            .await
+            .map_err(&fail)?;
+        row.map(|row| rows::customer(&row, &fail)).transpose()
+    }
+
+    async fn count_customers(&self) -> Result<u64, Error> {
+        let n: i64 = sqlx::query_scalar(sql::COUNT_CUSTOMERS)
+            .fetch_one(self.reads())
+            .await
+            .map_err(self.fail("counting customers"))?;
+        Ok(n as u64)
+    }
+
+    async fn events_of(&self, id: &CustomerId) -> Result<Vec<StoredEvent>, Error> {
+        let fail = self.fail("reading events");
+        let rows = sqlx::query(sql::SELECT_EVENTS_OF)
+            .bind(id.as_str())
+            .fetch_all(self.reads())
+            .await
+            .map_err(&fail)?;
+        rows.iter()
+            .map(|row| {
+                let Object(properties) = row.try_get("properties").map_err(&fail)?;
+                Ok(StoredEvent {
+                    record: EventRecord {
+                        id: row.try_get("id").map_err(&fail)?,
+                        customer_id: id.clone(),
+                        name: row.try_get("name").map_err(&fail)?,
+                        occurred_at: row.try_get::<At, _>("occurred_at").map_err(&fail)?.0,
+                        properties,
+                    },
+                    received_at: row.try_get::<At, _>("received_at").map_err(&fail)?.0,
+                })
+            })
+            .collect()
+    }
+
+    async fn customers_page(
+        &self,
+        after: Option<&CustomerId>,
+        limit: u32,
+        filter: Option<&Prefilter>,
+    ) -> Result<Vec<Customer>, Error> {
+        let fail = self.fail("reading customers");
+        let (statement, values) = sql::customers_page(filter, B::DIALECT);
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(statement))
+            .bind(after.map_or("", CustomerId::as_str))
+            .bind(i64::from(limit));
+        for value in values {
+            query = match value {
+                Literal::Text(text) => query.bind(text),
+                Literal::Int(n) => query.bind(n),
+            };
+        }
+        let rows = query.fetch_all(self.reads()).await.map_err(&fail)?;
+        rows.iter().map(|row| rows::customer(row, &fail)).collect()
+    }
+}

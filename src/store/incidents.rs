@@ -1,0 +1,227 @@
+//! [`Incidents`] for every backend: incidents and maintenances, their
+//! history, who they affect and who was told.
+
+use chrono::{DateTime, Utc};
+use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, QueryBuilder, Row, Type};
+
+use super::backend::{Backend, Dialect};
+use super::column::{At, Int, Object};
+use super::{Error, Incidents, sql};
+use crate::domain::customer::CustomerId;
+use crate::domain::incident::{Incident, IncidentKind, IncidentStatus, IncidentView, Recipient};
+use crate::domain::message::NewMessage;
+
+impl<B, DB> Incidents for B
+where
+    B: Backend<DB = DB>,
+    DB: Dialect,
+    DB::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    usize: ColumnIndex<DB::Row>,
+    for<'n> &'n str: ColumnIndex<DB::Row> + Encode<'n, DB> + Type<DB>,
+    String: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
+    i64: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
+    bool: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
+    At: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
+    Int: Type<DB> + for<'r> Decode<'r, DB>,
+    Object: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
+    Vec<u8>: for<'q> Encode<'q, DB> + Type<DB>,
+    Option<String>: for<'q> Encode<'q, DB>,
+    for<'s> Option<&'s str>: Encode<'s, DB>,
+    Option<i64>: for<'q> Encode<'q, DB>,
+    Option<At>: for<'q> Encode<'q, DB>,
+{
+    async fn create_incident(&self, incident: &Incident) -> Result<bool, Error> {
+        let fail = self.fail("recording an incident");
+        let mut tx = self.begin().await.map_err(&fail)?;
+        let done = sqlx::query(sql::INSERT_INCIDENT)
+            .bind(&incident.id)
+            .bind(incident.kind.as_str())
+            .bind(&incident.title)
+            .bind(incident.status.as_str())
+            .bind(&incident.affects)
+            .bind(&incident.template)
+            .bind(&incident.message)
+            .bind(incident.starts_at.map(At))
+            .bind(incident.ends_at.map(At))
+            .bind(At(incident.opened_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        tx.commit().await.map_err(&fail)?;
+        Ok(DB::rows_affected(&done) == 1)
+    }
+
+    async fn incident(&self, id: &str) -> Result<Option<Incident>, Error> {
+        let fail = self.fail("reading an incident");
+        let Some(row) = sqlx::query(sql::SELECT_INCIDENT)
+            .bind(id)
+            .fetch_optional(self.reads())
+            .await
+            .map_err(&fail)?
+        else {
+            return Ok(None);
+        };
+        super::rows::incident(&row, &fail).map(Some)
+    }
+
+    async fn incidents(&self) -> Result<Vec<IncidentView>, Error> {
+        let fail = self.fail("listing incidents");
+        let rows = sqlx::query(sql::LIST_INCIDENTS)
+            .fetch_all(self.reads())
+            .await
+            .map_err(&fail)?;
+        rows.iter()
+            .map(|row| {
+                let kind: String = row.try_get("kind").map_err(&fail)?;
+                let status: String = row.try_get("status").map_err(&fail)?;
+                Ok(IncidentView {
+                    id: row.try_get("id").map_err(&fail)?,
+                    kind: IncidentKind::parse(&kind)
+                        .ok_or_else(|| Error::Corrupt(format!("incident kind {kind:?}")))?,
+                    title: row.try_get("title").map_err(&fail)?,
+                    status: IncidentStatus::parse(&status).map_err(Error::Corrupt)?,
+                    opened_at: row.try_get::<At, _>("opened_at").map_err(&fail)?.0,
+                    resolved_at: row
+                        .try_get::<Option<At>, _>("resolved_at")
+                        .map_err(&fail)?
+                        .map(|At(t)| t),
+                    notified: row.try_get("notified").map_err(&fail)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn record_notices(
+        &self,
+        incident: &str,
+        affected: &[CustomerId],
+        notices: &[NewMessage],
+        now: DateTime<Utc>,
+    ) -> Result<u64, Error> {
+        let fail = self.fail("recording incident notices");
+        let mut tx = self.begin().await.map_err(&fail)?;
+        for run in affected.chunks(super::ROWS_PER_STATEMENT) {
+            let mut insert = QueryBuilder::<DB>::new(sql::INSERT_AFFECTED);
+            insert.push_values(run, |mut row, id| {
+                row.push_bind(incident.to_owned())
+                    .push_bind(id.as_str().to_owned());
+            });
+            insert.push(sql::SKIP_AFFECTED);
+            insert.build().execute(&mut *tx).await.map_err(&fail)?;
+        }
+        let planned = DB::insert_messages(&mut tx, notices, now, &fail).await?;
+        tx.commit().await.map_err(&fail)?;
+        Ok(planned)
+    }
+
+    async fn recipients(&self, incident: &str) -> Result<Vec<Recipient>, Error> {
+        let rows: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(sql::RECIPIENTS)
+            .bind(incident)
+            .fetch_all(self.reads())
+            .await
+            .map_err(self.fail("reading who got an incident's notice"))?;
+        super::first_per_customer(rows)
+    }
+
+    async fn update_incident(
+        &self,
+        id: &str,
+        status: Option<IncidentStatus>,
+        message: &str,
+        notify: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>, Error> {
+        let fail = self.fail("recording an incident update");
+        let mut tx = self.begin().await.map_err(&fail)?;
+        let changed = sqlx::query(sql::UPDATE_INCIDENT)
+            .bind(id)
+            .bind(status.map(IncidentStatus::as_str))
+            .bind(message)
+            .bind(At(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        if DB::rows_affected(&changed) == 0 {
+            return Ok(None);
+        }
+        let seq: i64 = sqlx::query_scalar(sql::INSERT_INCIDENT_UPDATE)
+            .bind(id)
+            .bind(status.map_or("", IncidentStatus::as_str))
+            .bind(message)
+            .bind(notify)
+            .bind(At(now))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        tx.commit().await.map_err(&fail)?;
+        Ok(Some(seq))
+    }
+
+    async fn close_incident(
+        &self,
+        id: &str,
+        status: IncidentStatus,
+        message: &str,
+        withdrawn: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<u64>, Error> {
+        let fail = self.fail("closing an incident");
+        let mut tx = self.begin().await.map_err(&fail)?;
+        let closed = sqlx::query(sql::CLOSE_INCIDENT)
+            .bind(id)
+            .bind(status.as_str())
+            .bind(message)
+            .bind(At(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        if DB::rows_affected(&closed) == 0 {
+            return Ok(None);
+        }
+        super::shared::record_update::<DB>(&mut *tx, id, status, message, true, now, &fail).await?;
+        let withdrawn =
+            super::shared::withdraw_announcements::<DB>(&mut *tx, id, withdrawn, now, &fail)
+                .await?;
+        tx.commit().await.map_err(&fail)?;
+        Ok(Some(withdrawn))
+    }
+
+    async fn maintenances_due(&self, now: DateTime<Utc>) -> Result<Vec<Incident>, Error> {
+        let fail = self.fail("reading the maintenances whose start or end has come");
+        let rows = sqlx::query(sql::MAINTENANCES_DUE)
+            .bind(At(now))
+            .fetch_all(self.reads())
+            .await
+            .map_err(&fail)?;
+        rows.iter()
+            .map(|row| super::rows::incident(row, &fail))
+            .collect()
+    }
+
+    async fn start_maintenance(
+        &self,
+        id: &str,
+        message: &str,
+        expired: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<u64>, Error> {
+        let fail = self.fail("starting a maintenance");
+        let mut tx = self.begin().await.map_err(&fail)?;
+        let started = sqlx::query(sql::START_MAINTENANCE)
+            .bind(id)
+            .bind(At(at))
+            .execute(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        if DB::rows_affected(&started) == 0 {
+            return Ok(None);
+        }
+        let status = IncidentStatus::InProgress;
+        super::shared::record_update::<DB>(&mut *tx, id, status, message, false, at, &fail).await?;
+        let expired =
+            super::shared::withdraw_announcements::<DB>(&mut *tx, id, expired, at, &fail).await?;
+        tx.commit().await.map_err(&fail)?;
+        Ok(Some(expired))
+    }
+}

@@ -1,0 +1,274 @@
+//! [`Outbox`] for every backend: what delivery reads and writes. How due
+//! rows are leased, marked `sending` and settled in bulk is each backend's
+//! own ([`Backend::lease`], [`Backend::begin_sending`], [`Backend::settle`]);
+//! what is read around them is written once here.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, QueryBuilder, Row, Type};
+
+use super::backend::{Backend, Dialect};
+use super::column::{At, Int, Object};
+use super::{Error, NameHold, Outbox, rows, sql};
+use crate::domain::customer::CustomerId;
+use crate::domain::message::{Attempt, MessageFilter, MessageView, Outgoing, Settle};
+
+impl<B, DB> Outbox for B
+where
+    B: Backend<DB = DB>,
+    DB: Dialect,
+    DB::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    usize: ColumnIndex<DB::Row>,
+    for<'n> &'n str: ColumnIndex<DB::Row> + Encode<'n, DB> + Type<DB>,
+    String: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
+    i64: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
+    bool: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
+    At: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
+    Int: Type<DB> + for<'r> Decode<'r, DB>,
+    Object: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
+    Vec<u8>: for<'q> Encode<'q, DB> + Type<DB>,
+    Option<String>: for<'q> Encode<'q, DB>,
+    for<'s> Option<&'s str>: Encode<'s, DB>,
+    Option<i64>: for<'q> Encode<'q, DB>,
+    Option<At>: for<'q> Encode<'q, DB>,
+{
+    async fn messages(&self, filter: &MessageFilter) -> Result<Vec<MessageView>, Error> {
+        let fail = self.fail("reading messages");
+        let rows = sqlx::query(sql::SELECT_MESSAGES)
+            .bind(filter.status.map(|s| s.as_str()))
+            .bind(filter.customer.as_ref().map(CustomerId::as_str))
+            .fetch_all(self.reads())
+            .await
+            .map_err(&fail)?;
+        rows.iter()
+            .map(|row| {
+                Ok(MessageView {
+                    id: row.try_get("id").map_err(&fail)?,
+                    customer_id: row.try_get("customer_id").map_err(&fail)?,
+                    to: row.try_get("to_address").map_err(&fail)?,
+                    playbook: row.try_get("playbook").map_err(&fail)?,
+                    step: row.try_get("step").map_err(&fail)?,
+                    occurrence: row.try_get("occurrence").map_err(&fail)?,
+                    kind: row.try_get("kind").map_err(&fail)?,
+                    status: row.try_get("status").map_err(&fail)?,
+                    reason: row.try_get("reason").map_err(&fail)?,
+                    subject: row.try_get("subject").map_err(&fail)?,
+                    due_at: row.try_get::<At, _>("due_at").map_err(&fail)?.0,
+                    sent_at: row
+                        .try_get::<Option<At>, _>("sent_at")
+                        .map_err(&fail)?
+                        .map(|At(t)| t),
+                    attempts: row.try_get::<Int, _>("attempts").map_err(&fail)?.0,
+                    message_id: row.try_get("message_id").map_err(&fail)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn claim(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Outgoing>, Error> {
+        let ids = self.lease(owner, now, lease_until, limit).await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let fail = self.fail("claiming messages to send");
+        let mut query = QueryBuilder::<DB>::new(sql::CLAIMED_DETAILS);
+        DB::push_in(&mut query, "m.id", ids);
+        query.push(" ORDER BY m.priority, m.not_before, m.id");
+        let rows = query.build().fetch_all(self.reads()).await.map_err(&fail)?;
+        let claimed = rows
+            .iter()
+            .map(|row| rows::outgoing(row, &fail))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(super::fold_claimed(claimed))
+    }
+
+    async fn begin_sending(
+        &self,
+        owner: &str,
+        ids: &[uuid::Uuid],
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<uuid::Uuid>, Error> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Backend::begin_sending(self, owner, ids, now, lease_until).await
+    }
+
+    async fn settle(
+        &self,
+        owner: &str,
+        outcomes: &[Settle],
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        Backend::settle(self, owner, outcomes, now).await
+    }
+
+    async fn sent_since(
+        &self,
+        ids: &[CustomerId],
+        since: DateTime<Utc>,
+    ) -> Result<HashMap<CustomerId, Vec<DateTime<Utc>>>, Error> {
+        Backend::sent_since(self, ids, since).await
+    }
+
+    async fn hold_name(&self, name: &str) -> Result<Option<NameHold>, Error> {
+        Backend::hold_name(self, name).await
+    }
+
+    async fn outgoing(&self, id: uuid::Uuid) -> Result<Option<Outgoing>, Error> {
+        let fail = self.fail("reading a message");
+        let rows = {
+            let mut query = QueryBuilder::<DB>::new(sql::CLAIMED_DETAILS);
+            DB::push_in(&mut query, "m.id", vec![id.to_string()]);
+            query.push(" ORDER BY m.id");
+            query.build().fetch_all(self.reads()).await.map_err(&fail)?
+        };
+        let found = rows
+            .iter()
+            .map(|row| rows::outgoing(row, &fail))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(super::fold_claimed(found).into_iter().next())
+    }
+
+    async fn queued(&self, ids: &[CustomerId]) -> Result<Vec<Outgoing>, Error> {
+        let fail = self.fail("reading the outbox");
+        let mut queued = Vec::new();
+        for chunk in ids.chunks(super::ROWS_PER_STATEMENT) {
+            let mut query = QueryBuilder::<DB>::new(sql::CLAIMED_DETAILS);
+            query.push(sql::QUEUED);
+            DB::push_in(
+                &mut query,
+                "m.customer_id",
+                chunk.iter().map(|id| id.to_string()).collect(),
+            );
+            query.push(sql::QUEUED_ORDER);
+            let rows = query.build().fetch_all(self.reads()).await.map_err(&fail)?;
+            for row in &rows {
+                queued.push(rows::outgoing(row, &fail)?);
+            }
+        }
+        Ok(super::fold_claimed(queued))
+    }
+
+    async fn recover_sending(&self, now: DateTime<Utc>, resend: bool) -> Result<u64, Error> {
+        let fail = self.fail("recovering interrupted sends");
+        // Nothing to do on nearly every tick: a read, not a write transaction.
+        let any: Option<Int> = sqlx::query_scalar(sql::ANY_CLAIM_EXPIRED)
+            .bind(At(now))
+            .fetch_optional(self.reads())
+            .await
+            .map_err(&fail)?;
+        if any.is_none() {
+            return Ok(0);
+        }
+        let mut tx = self.begin().await.map_err(&fail)?;
+        let done = sqlx::query(sql::RECOVER_SENDING)
+            .bind(At(now))
+            .bind(if resend { "deferred" } else { "unknown" })
+            .bind(super::recovered_reason(resend))
+            .execute(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        sqlx::query(sql::DROP_EXPIRED_CLAIMS)
+            .bind(At(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        tx.commit().await.map_err(&fail)?;
+        Ok(DB::rows_affected(&done))
+    }
+
+    async fn release_claims(
+        &self,
+        owner: Option<&str>,
+        now: DateTime<Utc>,
+        resend: bool,
+    ) -> Result<super::Released, Error> {
+        let fail = self.fail("releasing the claims of a stopped instance");
+        let mut tx = self.begin().await.map_err(&fail)?;
+        let interrupted = sqlx::query(sql::RELEASE_SENDING)
+            .bind(At(now))
+            .bind(if resend { "deferred" } else { "unknown" })
+            .bind(super::recovered_reason(resend))
+            .bind(owner)
+            .execute(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        let dropped = sqlx::query(sql::RELEASE_CLAIMS)
+            .bind(owner)
+            .execute(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        tx.commit().await.map_err(&fail)?;
+        let interrupted = DB::rows_affected(&interrupted);
+        Ok(super::Released {
+            interrupted,
+            waiting: DB::rows_affected(&dropped).saturating_sub(interrupted),
+        })
+    }
+
+    async fn renew_claims(&self, owner: &str, lease_until: DateTime<Utc>) -> Result<u64, Error> {
+        let done = sqlx::query(sql::RENEW_CLAIMS)
+            .bind(owner)
+            .bind(At(lease_until))
+            .execute(self.writes())
+            .await
+            .map_err(self.fail("renewing this instance's claims"))?;
+        Ok(DB::rows_affected(&done))
+    }
+
+    async fn attempts(&self, id: &uuid::Uuid) -> Result<Vec<Attempt>, Error> {
+        let fail = self.fail("reading delivery attempts");
+        let rows = sqlx::query(sql::SELECT_ATTEMPTS)
+            .bind(id.to_string())
+            .fetch_all(self.reads())
+            .await
+            .map_err(&fail)?;
+        rows.iter()
+            .map(|row| super::rows::attempt(row, &fail))
+            .collect()
+    }
+
+    async fn quiet_customers(
+        &self,
+        ids: &[CustomerId],
+    ) -> Result<HashMap<CustomerId, String>, Error> {
+        let fail = self.fail("reading which customers an open incident affects");
+        let mut quiet = HashMap::new();
+        for chunk in ids.chunks(super::ROWS_PER_STATEMENT) {
+            let mut query = QueryBuilder::<DB>::new(sql::QUIET);
+            DB::push_in(
+                &mut query,
+                "ic.customer_id",
+                chunk.iter().map(|id| id.to_string()).collect(),
+            );
+            for row in query.build().fetch_all(self.reads()).await.map_err(&fail)? {
+                let customer: String = row.try_get(0).map_err(&fail)?;
+                let customer = CustomerId::parse(&customer).map_err(Error::Corrupt)?;
+                quiet.insert(customer, row.try_get(1).map_err(&fail)?);
+            }
+        }
+        Ok(quiet)
+    }
+
+    async fn count_due(&self, now: DateTime<Utc>) -> Result<u64, Error> {
+        let n: i64 = sqlx::query_scalar(sql::COUNT_DUE)
+            .bind(At(now))
+            .fetch_one(self.reads())
+            .await
+            .map_err(self.fail("counting due messages"))?;
+        Ok(n as u64)
+    }
+}

@@ -1,0 +1,114 @@
+//! [`Planning`] for every backend: who is due, and the planner's fingerprint.
+//! A planned page's bulk write and the history reads are each backend's
+//! own ([`Backend::record_plan`], [`Backend::planning_history`]).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Row, Type};
+
+use super::backend::{Backend, Dialect};
+use super::column::{At, Int, Object};
+use super::{DueCursor, Error, PlanWrite, Planning, PlanningLead, rows, sql};
+use crate::domain::customer::{Customer, CustomerId};
+use crate::domain::plan::History;
+
+impl<B, DB> Planning for B
+where
+    B: Backend<DB = DB>,
+    DB: Dialect,
+    DB::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    usize: ColumnIndex<DB::Row>,
+    for<'n> &'n str: ColumnIndex<DB::Row> + Encode<'n, DB> + Type<DB>,
+    String: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
+    i64: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
+    bool: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
+    At: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
+    Int: Type<DB> + for<'r> Decode<'r, DB>,
+    Object: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
+    Vec<u8>: for<'q> Encode<'q, DB> + Type<DB>,
+    Option<String>: for<'q> Encode<'q, DB>,
+    for<'s> Option<&'s str>: Encode<'s, DB>,
+    Option<i64>: for<'q> Encode<'q, DB>,
+    Option<At>: for<'q> Encode<'q, DB>,
+{
+    async fn customers_due(
+        &self,
+        now: DateTime<Utc>,
+        after: &DueCursor,
+        limit: u32,
+    ) -> Result<(Vec<(Customer, DateTime<Utc>)>, DueCursor), Error> {
+        let fail = self.fail("reading customers due for planning");
+        let rows = sqlx::query(sql::CUSTOMERS_DUE)
+            .bind(At(now))
+            .bind(At(after.plan_at))
+            .bind(after.id.as_str())
+            .bind(i64::from(limit))
+            .fetch_all(self.reads())
+            .await
+            .map_err(&fail)?;
+        let cursor = match rows.last() {
+            Some(row) => DueCursor {
+                plan_at: row.try_get::<At, _>("plan_at").map_err(&fail)?.0,
+                id: row.try_get("id").map_err(&fail)?,
+            },
+            None => after.clone(),
+        };
+        let customers = rows
+            .iter()
+            .map(|row| {
+                let seen = row.try_get::<At, _>("plan_at").map_err(&fail)?.0;
+                Ok((rows::customer(row, &fail)?, seen))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok((customers, cursor))
+    }
+
+    async fn planner_fingerprint(&self) -> Result<Option<String>, Error> {
+        sqlx::query_scalar(sql::SELECT_PLANNER_STATE)
+            .bind(super::FINGERPRINT)
+            .fetch_optional(self.reads())
+            .await
+            .map_err(self.fail("reading the planner state"))
+    }
+
+    async fn replan_all(&self, fingerprint: &str) -> Result<(), Error> {
+        let fail = self.fail("scheduling a full re-plan");
+        let mut tx = self.begin().await.map_err(&fail)?;
+        sqlx::query(B::REPLAN_ALL)
+            .execute(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        sqlx::query(sql::UPSERT_PLANNER_STATE)
+            .bind(super::FINGERPRINT)
+            .bind(fingerprint)
+            .execute(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        tx.commit().await.map_err(&fail)
+    }
+
+    async fn planning_history(
+        &self,
+        ids: &[CustomerId],
+    ) -> Result<HashMap<CustomerId, History>, Error> {
+        Backend::planning_history(self, ids).await
+    }
+
+    async fn record_plan(&self, plan: &PlanWrite, now: DateTime<Utc>) -> Result<(u64, u64), Error> {
+        Backend::record_plan(self, plan, now).await
+    }
+
+    fn concurrent_writes(&self) -> usize {
+        B::CONCURRENT_WRITES
+    }
+
+    fn planning_page(&self) -> u32 {
+        B::PLANNING_PAGE
+    }
+
+    async fn lead_planning(&self) -> Result<Option<PlanningLead>, Error> {
+        Backend::lead_planning(self).await
+    }
+}

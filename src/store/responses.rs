@@ -1,0 +1,256 @@
+//! [`Responses`] for every backend: what customers answered and what it
+//! does, decided once for both databases: which message a reply answers,
+//! when soft bounces stop all mail, what an unsubscribe suppresses.
+
+use chrono::{DateTime, Utc};
+use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Row, Type};
+
+use super::backend::{Backend, Dialect};
+use super::column::{At, Int, Object};
+use super::{Error, Responses, shared, sql};
+use crate::domain::customer::CustomerId;
+use crate::domain::message::{ResponseView, Suppression};
+use crate::domain::report::Counts;
+
+impl<B, DB> Responses for B
+where
+    B: Backend<DB = DB>,
+    DB: Dialect,
+    DB::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    usize: ColumnIndex<DB::Row>,
+    for<'n> &'n str: ColumnIndex<DB::Row> + Encode<'n, DB> + Type<DB>,
+    String: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
+    i64: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
+    bool: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
+    At: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
+    Int: Type<DB> + for<'r> Decode<'r, DB>,
+    Object: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
+    Vec<u8>: for<'q> Encode<'q, DB> + Type<DB>,
+    Option<String>: for<'q> Encode<'q, DB>,
+    for<'s> Option<&'s str>: Encode<'s, DB>,
+    Option<i64>: for<'q> Encode<'q, DB>,
+    Option<At>: for<'q> Encode<'q, DB>,
+{
+    async fn record_response(
+        &self,
+        message: uuid::Uuid,
+        response: &super::NewResponse,
+        now: DateTime<Utc>,
+    ) -> Result<Option<CustomerId>, Error> {
+        let fail = self.fail("recording a response");
+        let mut tx = self.begin().await.map_err(&fail)?;
+        let customer = shared::customer_of(&mut *tx, message, &fail).await?;
+        let Some(customer) = customer else {
+            return Ok(None);
+        };
+        if response.replace {
+            sqlx::query(sql::DELETE_RESPONSES_OF)
+                .bind(message.to_string())
+                .bind(response.kind)
+                .execute(&mut *tx)
+                .await
+                .map_err(&fail)?;
+        }
+        shared::insert_response(&mut *tx, message, &customer, response, now, &fail).await?;
+        tx.commit().await.map_err(&fail)?;
+        Ok(Some(CustomerId::parse(&customer).map_err(Error::Corrupt)?))
+    }
+
+    async fn subscriptions(&self, message: uuid::Uuid) -> Result<Option<Vec<Suppression>>, Error> {
+        let fail = self.fail("reading a customer's subscriptions");
+        let customer = shared::customer_of(self.reads(), message, &fail).await?;
+        let Some(customer) = customer else {
+            return Ok(None);
+        };
+        let rows: Vec<(String, String, String, String)> = sqlx::query_as(sql::SUPPRESSIONS_OF)
+            .bind(&customer)
+            .fetch_all(self.reads())
+            .await
+            .map_err(&fail)?;
+        rows.into_iter()
+            .map(super::suppression)
+            .collect::<Result<_, _>>()
+            .map(Some)
+    }
+
+    async fn set_preferences(
+        &self,
+        message: uuid::Uuid,
+        choice: &super::Preferences,
+        now: DateTime<Utc>,
+    ) -> Result<Option<CustomerId>, Error> {
+        let fail = self.fail("recording a customer's preferences");
+        let mut tx = self.begin().await.map_err(&fail)?;
+        let customer = shared::customer_of(&mut *tx, message, &fail).await?;
+        let Some(customer) = customer else {
+            return Ok(None);
+        };
+        shared::apply_preferences::<DB>(&mut tx, message, &customer, choice, now, None, &fail)
+            .await?;
+        tx.commit().await.map_err(&fail)?;
+        Ok(Some(CustomerId::parse(&customer).map_err(Error::Corrupt)?))
+    }
+
+    async fn record_inbound(
+        &self,
+        mail: &super::InboundMail,
+    ) -> Result<super::InboundRecorded, Error> {
+        let fail = self.fail("recording inbound mail");
+        let mut tx = self.begin().await.map_err(&fail)?;
+        // The message it answers: the reply token names it outright; a
+        // Message-ID of ours must match the stored one whole.
+        let mut matched: Option<(uuid::Uuid, String)> = None;
+        if let Some(id) = mail.by_token {
+            let customer = shared::customer_of(&mut *tx, id, &fail).await?;
+            matched = customer.map(|c| (id, c));
+        }
+        for (id, header_id) in &mail.by_reference {
+            if matched.is_some() {
+                break;
+            }
+            let customer: Option<String> = sqlx::query_scalar(sql::MESSAGE_BY_HEADER_ID)
+                .bind(id.to_string())
+                .bind(header_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(&fail)?;
+            matched = customer.map(|c| (*id, c));
+        }
+        let message = matched.as_ref().map(|(id, _)| id.to_string());
+        let kept = sqlx::query(sql::INSERT_INBOUND)
+            .bind(mail.id.to_string())
+            .bind(mail.source)
+            .bind(At(mail.received_at))
+            .bind(&mail.dedupe)
+            .bind(mail.classification)
+            .bind(&message)
+            .bind(&mail.raw)
+            .execute(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        if DB::rows_affected(&kept) == 0 {
+            return Ok(super::InboundRecorded::Duplicate);
+        }
+        let customer = matched.as_ref().map(|(_, c)| c.clone());
+        if let Some(response) = &mail.response {
+            sqlx::query(sql::INSERT_INBOUND_RESPONSE)
+                .bind(uuid::Uuid::now_v7().to_string())
+                .bind(&message)
+                .bind(&customer)
+                .bind(response.kind)
+                .bind(&response.value)
+                .bind(&response.comment)
+                .bind(At(mail.received_at))
+                .bind(mail.source)
+                .bind(mail.id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(&fail)?;
+        }
+        if let (Some((id, c)), super::Effect::Unsubscribe(choice)) = (&matched, &mail.effect) {
+            shared::apply_preferences::<DB>(
+                &mut tx,
+                *id,
+                c,
+                choice,
+                mail.received_at,
+                Some(mail.id),
+                &fail,
+            )
+            .await?;
+        }
+        let suppression = match (&customer, &mail.effect) {
+            (Some(_), super::Effect::Suppress { reason, source }) => {
+                Some((reason.clone(), *source))
+            }
+            (Some(c), super::Effect::SoftBounce { limit, since }) => {
+                let count: i64 = sqlx::query_scalar(sql::COUNT_SOFT_BOUNCES)
+                    .bind(c)
+                    .bind(At(*since))
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(&fail)?;
+                (count >= i64::from(*limit))
+                    .then(|| (super::soft_bounced_reason(count, *since), "bounce"))
+            }
+            _ => None,
+        };
+        if let (Some(c), Some((reason, source))) = (&customer, &suppression) {
+            sqlx::query(sql::INSERT_SUPPRESSION)
+                .bind(c)
+                .bind("*")
+                .bind(reason)
+                .bind(*source)
+                .bind(At(mail.received_at))
+                .execute(&mut *tx)
+                .await
+                .map_err(&fail)?;
+        }
+        tx.commit().await.map_err(&fail)?;
+        Ok(super::InboundRecorded::Kept {
+            message: matched.map(|(id, _)| id),
+            customer: customer
+                .map(|c| CustomerId::parse(&c).map_err(Error::Corrupt))
+                .transpose()?,
+            suppressed: suppression.is_some(),
+        })
+    }
+
+    async fn responses(&self, since: DateTime<Utc>) -> Result<Vec<ResponseView>, Error> {
+        let fail = self.fail("reading responses");
+        let rows = sqlx::query(sql::RESPONSES_SINCE)
+            .bind(At(since))
+            .fetch_all(self.reads())
+            .await
+            .map_err(&fail)?;
+        rows.iter()
+            .map(|row| {
+                Ok(ResponseView {
+                    id: row.try_get("id").map_err(&fail)?,
+                    message_id: row.try_get("message_id").map_err(&fail)?,
+                    customer_id: row.try_get("customer_id").map_err(&fail)?,
+                    kind: row.try_get("kind").map_err(&fail)?,
+                    value: row.try_get("value").map_err(&fail)?,
+                    comment: row.try_get("comment").map_err(&fail)?,
+                    received_at: row.try_get::<At, _>("received_at").map_err(&fail)?.0,
+                    source: row.try_get("source").map_err(&fail)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn report_counts(&self, since: DateTime<Utc>) -> Result<Counts, Error> {
+        let fail = self.fail("counting for the report");
+        Ok(Counts {
+            statuses: sqlx::query_as(sql::REPORT_STATUSES)
+                .bind(At(since))
+                .fetch_all(self.reads())
+                .await
+                .map_err(&fail)?,
+            steps: sqlx::query_as(sql::REPORT_STEPS)
+                .bind(At(since))
+                .fetch_all(self.reads())
+                .await
+                .map_err(&fail)?,
+            answers: sqlx::query_as(sql::REPORT_ANSWERS)
+                .bind(At(since))
+                .fetch_all(self.reads())
+                .await
+                .map_err(&fail)?,
+            kinds: sqlx::query_as(sql::REPORT_KINDS)
+                .bind(At(since))
+                .fetch_all(self.reads())
+                .await
+                .map_err(&fail)?,
+        })
+    }
+
+    async fn responses_of(&self, message: uuid::Uuid) -> Result<Vec<super::ResponseRow>, Error> {
+        sqlx::query_as(sql::RESPONSES_OF)
+            .bind(message.to_string())
+            .fetch_all(self.reads())
+            .await
+            .map_err(self.fail("reading responses"))
+    }
+}
