@@ -9,12 +9,12 @@ mod common;
 
 use std::os::unix::net::UnixDatagram;
 use std::time::{Duration, Instant};
-use tend::store::Responses;
 
 use chrono::Utc;
 use common::daemon::Daemon;
 use common::smtp::SmtpSink;
 use common::{Project, free_port};
+use tend::store::Responses;
 
 const TOKEN: &str = "s3cret-token";
 

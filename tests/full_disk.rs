@@ -18,13 +18,13 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use tend::store::{Customers, Upkeep};
 
 use chrono::{DateTime, Datelike, Days, Utc, Weekday};
 use common::daemon::Daemon;
 use common::{Project, free_port, json};
 use tend::domain::customer::CustomerId;
 use tend::store::{ConnectOptions, DatabaseUrl, Db};
+use tend::store::{Customers, Upkeep};
 
 const KEY: &str = "full-disk-signing-key-of-at-least-32-bytes";
 const TOKEN: &str = "full-disk-api-token-of-at-least-32-bytes";

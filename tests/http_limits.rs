@@ -11,10 +11,10 @@ mod common;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
-use tend::store::Responses;
 
 use common::daemon::{Daemon, request};
 use common::{Project, free_port};
+use tend::store::Responses;
 use tend::token::{Purpose, Signer};
 
 const KEY: &str = "limits-signing-key-of-at-least-32-bytes";

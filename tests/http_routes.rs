@@ -5,7 +5,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tend::store::{Customers, Planning, Responses, Upkeep};
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
@@ -22,6 +21,7 @@ use tend::domain::playbook::{Kind, Survey};
 use tend::engine::Engine;
 use tend::http::AppState;
 use tend::store::{ConnectOptions, DatabaseUrl, Db, PlanWrite};
+use tend::store::{Customers, Planning, Responses, Upkeep};
 use tend::token::Purpose;
 
 /// When the survey went out: years before the machine's clock, so a route

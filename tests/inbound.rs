@@ -15,7 +15,7 @@ use std::path::Path;
 use chrono::{TimeZone, Utc};
 use tend::inbound::classify::{self, Verdict};
 use tend::inbound::{Rules, prepare};
-use tend::store::Effect;
+use tend::store::{Effect, Source};
 use tend::token::Signer;
 
 /// A message of ours, as the planner names it.
@@ -170,7 +170,7 @@ fn each_is_matched_by_its_token_or_our_message_id() {
         ("reply_unmatched.eml", false, false),
         ("garbage.eml", false, false),
     ] {
-        let (mail, _) = prepare(&rules, &fixture(name), "file", now);
+        let (mail, _) = prepare(&rules, &fixture(name), Source::File, now);
         assert_eq!(mail.by_token, token.then_some(id), "{name}: token");
         let refers = mail
             .by_reference
@@ -180,18 +180,18 @@ fn each_is_matched_by_its_token_or_our_message_id() {
         assert!(!mail.dedupe.is_empty(), "{name}");
     }
     // What each kind does to suppression.
-    let effect = |name| prepare(&rules, &fixture(name), "file", now).0.effect;
+    let effect = |name| prepare(&rules, &fixture(name), Source::File, now).0.effect;
     assert!(matches!(
         effect("postfix_hard_bounce.eml"),
         Effect::Suppress {
-            source: "bounce",
+            source: Source::Bounce,
             ..
         }
     ));
     assert!(matches!(
         effect("arf_complaint.eml"),
         Effect::Suppress {
-            source: "complaint",
+            source: Source::Complaint,
             ..
         }
     ));
@@ -202,7 +202,7 @@ fn each_is_matched_by_its_token_or_our_message_id() {
     assert_eq!(effect("reply_gmail.eml"), Effect::Nothing);
     assert_eq!(effect("gmail_vacation.eml"), Effect::Nothing);
     // The same bytes twice get the same key, with or without a Message-ID.
-    let key = |name| prepare(&rules, &fixture(name), "file", now).0.dedupe;
+    let key = |name| prepare(&rules, &fixture(name), Source::File, now).0.dedupe;
     assert_eq!(key("garbage.eml"), key("garbage.eml"));
     assert!(key("garbage.eml").starts_with("sha256:"));
     assert_eq!(
@@ -228,10 +228,10 @@ fn only_mail_to_the_unsubscribe_address_is_an_unsubscribe() {
             .into_bytes()
     };
     let unsubscribe_to = signer.unsubscribe_address("success@acme.example", id);
-    let (mail, verdict) = prepare(&rules, &to(&unsubscribe_to), "file", now);
+    let (mail, verdict) = prepare(&rules, &to(&unsubscribe_to), Source::File, now);
     assert_eq!(verdict, Verdict::Unsubscribe);
     assert_eq!(
-        (mail.classification, mail.by_token),
+        (mail.classification.as_str(), mail.by_token),
         ("unsubscribe", Some(id))
     );
     assert_eq!(
@@ -245,12 +245,12 @@ fn only_mail_to_the_unsubscribe_address_is_an_unsubscribe() {
         1,
     );
     assert_eq!(
-        prepare(&rules, marked.as_bytes(), "file", now).1,
+        prepare(&rules, marked.as_bytes(), Source::File, now).1,
         Verdict::Unsubscribe
     );
     // "unsubscribe" written to Reply-To is a reply, never an unsubscribe.
     let reply_to = signer.reply_address("success@acme.example", id);
-    let (mail, verdict) = prepare(&rules, &to(&reply_to), "file", now);
+    let (mail, verdict) = prepare(&rules, &to(&reply_to), Source::File, now);
     assert!(matches!(verdict, Verdict::Reply { .. }), "{verdict:?}");
     assert_eq!(mail.by_token, Some(id));
     // An address of another key, or with the reply token under `u-`,
@@ -260,7 +260,7 @@ fn only_mail_to_the_unsubscribe_address_is_an_unsubscribe() {
         Signer::new(b"another-key").unsubscribe_address("success@acme.example", id),
         format!("success+u-{reply_token}"),
     ] {
-        let (mail, verdict) = prepare(&rules, &to(&forged), "file", now);
+        let (mail, verdict) = prepare(&rules, &to(&forged), Source::File, now);
         assert_eq!(verdict, Verdict::Unsubscribe, "{forged}");
         assert_eq!(
             (mail.by_token, mail.by_reference.len()),

@@ -4,10 +4,10 @@
 mod common;
 
 use std::time::Duration;
-use tend::store::Customers;
 
 use common::daemon::Daemon;
 use common::{Project, free_port};
+use tend::store::Customers;
 
 #[tokio::test]
 async fn starts_migrates_and_stops_on_sigterm() {

@@ -6,7 +6,6 @@
 mod common;
 
 use std::path::PathBuf;
-use tend::store::Customers;
 
 use chrono::{DateTime, Utc};
 use common::{Project, TestStore, json};
@@ -14,6 +13,7 @@ use tend::config::{self, ConfigPath, Env, Loaded};
 use tend::domain::customer::CustomerId;
 use tend::import::Defaults;
 use tend::render::{Letter, Renderer};
+use tend::store::Customers;
 use tend::store::Db;
 use tend::token::Signer;
 

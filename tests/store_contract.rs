@@ -8,6 +8,7 @@ use serde_json::json;
 use tend::domain::catchup::{SUPERSEDED, Supersede};
 use tend::domain::customer::{CustomerId, CustomerRecord, Email};
 use tend::domain::event::EventRecord;
+use tend::domain::inbound::Classification;
 use tend::domain::message::{
     Attempt, AttemptOutcome, MessageFilter, NewMessage, Outgoing, Settle, Status, Suppression,
 };
@@ -16,7 +17,7 @@ use tend::domain::playbook::{Kind, Survey};
 use tend::store::{Customers, Incidents, Outbox, Planning, Responses, Upkeep};
 use tend::store::{
     Db, DueCursor, Effect, InboundMail, InboundRecorded, InboundResponse, NewResponse, NextCheck,
-    PlanWrite, Preferences, Released, StageChange, WriteOutcome,
+    PlanWrite, Preferences, Released, ResponseKind, Source, StageChange, WriteOutcome,
 };
 
 /// Declares each contract test once per backend.
@@ -849,10 +850,10 @@ async fn responses_are_kept_and_a_replacing_one_wins(store: &Db) {
     let views = store.messages(&MessageFilter::default()).await.unwrap();
     let m = uuid::Uuid::parse_str(&views[0].id).unwrap();
     let answer = |value: &str, replace| NewResponse {
-        kind: "survey",
+        kind: ResponseKind::Survey,
         value: Some(value.into()),
         comment: None,
-        source: "survey page",
+        source: Source::SurveyPage,
         replace,
     };
     for value in ["3", "9"] {
@@ -865,10 +866,10 @@ async fn responses_are_kept_and_a_replacing_one_wins(store: &Db) {
         .unwrap();
     assert_eq!(unknown, None, "a response to no message records nothing");
     let click = NewResponse {
-        kind: "click",
+        kind: ResponseKind::Click,
         value: Some("https://docs.acme.example".into()),
         comment: None,
-        source: "link",
+        source: Source::Link,
         replace: false,
     };
     store.record_response(m, &click, t0()).await.unwrap();
@@ -889,7 +890,7 @@ fn unsubscribe(category: &str) -> Preferences {
     Preferences {
         unsubscribe: vec![category.into()],
         resubscribe: Vec::new(),
-        source: "one-click",
+        source: Source::OneClick,
     }
 }
 
@@ -1806,7 +1807,7 @@ async fn preferences_lift_only_what_the_customer_chose(store: &Db) {
     let page = Preferences {
         unsubscribe: vec!["tips".into(), "*".into()],
         resubscribe: vec!["onboarding".into()],
-        source: "preferences page",
+        source: Source::PreferencesPage,
     };
     store.set_preferences(to_a, &page, t0()).await.unwrap();
     let categories = |s: Vec<Suppression>| s.into_iter().map(|s| s.category).collect::<Vec<_>>();
@@ -1836,7 +1837,7 @@ async fn preferences_lift_only_what_the_customer_chose(store: &Db) {
     let back = Preferences {
         unsubscribe: Vec::new(),
         resubscribe: vec!["tips".into(), "*".into()],
-        source: "preferences page",
+        source: Source::PreferencesPage,
     };
     store.set_preferences(to_a, &back, t0()).await.unwrap();
     assert_eq!(store.subscriptions(to_a).await.unwrap(), Some(Vec::new()));
@@ -1868,15 +1869,15 @@ fn inbound(
     dedupe: &str,
     by_token: Option<uuid::Uuid>,
     by_reference: Vec<(uuid::Uuid, String)>,
-    response: Option<(&'static str, &str)>,
+    response: Option<(ResponseKind, &str)>,
     effect: Effect,
 ) -> InboundMail {
     InboundMail {
         id: uuid::Uuid::now_v7(),
-        source: "file",
+        source: Source::File,
         received_at: t0(),
         dedupe: dedupe.into(),
-        classification: "reply",
+        classification: Classification::Reply,
         raw: b"Subject: hi\r\n\r\nhello".to_vec(),
         by_token,
         by_reference,
@@ -1897,7 +1898,7 @@ async fn inbound_mail_is_matched_kept_once_and_suppresses(store: &Db) {
         "r1@x",
         Some(to_a),
         Vec::new(),
-        Some(("reply", "")),
+        Some((ResponseKind::Reply, "")),
         Effect::Nothing,
     );
     assert_eq!(
@@ -1925,10 +1926,10 @@ async fn inbound_mail_is_matched_kept_once_and_suppresses(store: &Db) {
         "b1@x",
         None,
         vec![forged.clone(), (to_b, header_b.clone())],
-        Some(("bounce", "5.1.1")),
+        Some((ResponseKind::Bounce, "5.1.1")),
         Effect::Suppress {
             reason: "hard bounce: 5.1.1".into(),
-            source: "bounce",
+            source: Source::Bounce,
         },
     );
     assert_eq!(
@@ -1958,7 +1959,7 @@ async fn inbound_mail_is_matched_kept_once_and_suppresses(store: &Db) {
         "s1@x",
         None,
         vec![forged],
-        Some(("reply", "")),
+        Some((ResponseKind::Reply, "")),
         Effect::Nothing,
     );
     assert_eq!(
@@ -1976,7 +1977,7 @@ async fn inbound_mail_is_matched_kept_once_and_suppresses(store: &Db) {
             &format!("soft{n}@x"),
             None,
             vec![(to_a, header_a.clone())],
-            Some(("bounce", "4.2.2")),
+            Some((ResponseKind::Bounce, "4.2.2")),
             Effect::SoftBounce {
                 limit: 2,
                 since: t0() - Duration::days(30),
@@ -2371,7 +2372,7 @@ async fn a_maintenance_starts_and_closes_once_and_what_waits_never_goes(store: &
 async fn an_unsubscribe_by_mail_leaves_the_category_once(store: &Db) {
     let [(to_a, _), (to_b, _)] = welcomes_to_a_and_b(store).await;
     let leave = |dedupe: &str| InboundMail {
-        classification: "unsubscribe",
+        classification: Classification::Unsubscribe,
         ..inbound(
             dedupe,
             Some(to_a),
@@ -2380,7 +2381,7 @@ async fn an_unsubscribe_by_mail_leaves_the_category_once(store: &Db) {
             Effect::Unsubscribe(Preferences {
                 unsubscribe: vec!["onboarding".into()],
                 resubscribe: Vec::new(),
-                source: "mailto",
+                source: Source::Mailto,
             }),
         )
     };
@@ -2425,7 +2426,7 @@ async fn an_unsubscribe_by_mail_leaves_the_category_once(store: &Db) {
     let back = Preferences {
         unsubscribe: Vec::new(),
         resubscribe: vec!["onboarding".into()],
-        source: "preferences page",
+        source: Source::PreferencesPage,
     };
     store.set_preferences(to_a, &back, t0()).await.unwrap();
     assert_eq!(store.subscriptions(to_a).await.unwrap(), Some(Vec::new()));

@@ -8,11 +8,11 @@
 mod common;
 
 use std::path::Path;
-use tend::store::{Responses, Upkeep};
 
 use common::daemon::Daemon;
 use common::{Project, free_port, json, tick};
 use serde_json::Value;
+use tend::store::{Responses, Upkeep};
 
 const PLAYBOOK: &str = r#"
 name = "onboarding"

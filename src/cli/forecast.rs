@@ -1,7 +1,6 @@
 //! `tend forecast [--days N] [--now T] [--customer ID] [--playbook NAME]`:
 //! what will be sent, from the planner's own code path, writing nothing.
 
-use crate::store::{Customers, Upkeep};
 use std::process::ExitCode;
 
 use chrono::{DateTime, Duration, Utc};
@@ -13,6 +12,7 @@ use crate::domain::control::escape_line;
 use crate::domain::customer::CustomerId;
 use crate::planner::{Forecast, Forecasting};
 use crate::render::{Letter, Renderer};
+use crate::store::{Customers, Upkeep};
 
 #[derive(Debug, clap::Args)]
 pub struct ForecastArgs {

@@ -1,6 +1,5 @@
 //! `tend import customers|events FILE`.
 
-use crate::store::Upkeep;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,6 +10,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::clock::Clock;
 use crate::config::{ConfigPath, Env};
 use crate::import::{self, Defaults, ImportOutcome, Kind, Progress, Rejection};
+use crate::store::Upkeep;
 
 #[derive(Debug, clap::Args)]
 pub struct ImportArgs {

@@ -1,7 +1,6 @@
 //! `tend inbound FILE.eml [--now T]`: takes one raw message (a reply, a
 //! bounce, a complaint) as if it had arrived by mail, and says what it was.
 
-use crate::store::Upkeep;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -11,6 +10,8 @@ use chrono::{DateTime, Utc};
 use crate::clock::Clock;
 use crate::config::{ConfigPath, Env};
 use crate::inbound::{self, Rules};
+use crate::store::Source;
+use crate::store::Upkeep;
 
 #[derive(Debug, clap::Args)]
 pub struct InboundArgs {
@@ -49,7 +50,7 @@ pub async fn run(path: &ConfigPath, env: &Env, args: InboundArgs) -> anyhow::Res
         &store,
         &Rules::new(&loaded.settings, &signer),
         &raw,
-        "file",
+        Source::File,
         now,
     )
     .await;

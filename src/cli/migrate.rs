@@ -1,9 +1,9 @@
 //! `tend migrate`.
 
-use crate::store::Upkeep;
 use std::process::ExitCode;
 
 use crate::config::{ConfigPath, Env};
+use crate::store::Upkeep;
 
 pub async fn run(path: &ConfigPath, env: &Env) -> anyhow::Result<ExitCode> {
     let loaded = super::load(path, env, "warn")?;

@@ -17,7 +17,6 @@ mod run;
 mod table;
 mod tick;
 
-use crate::store::Upkeep;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -25,6 +24,7 @@ use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 
 use crate::config::{self, ConfigPath, Env, Loaded};
+use crate::store::Upkeep;
 use crate::store::{ConnectOptions, DatabaseUrl, Db};
 
 /// Exit code for bad input or failed validation (usage errors exit 2).

@@ -5,10 +5,10 @@
 //! serves until SIGTERM or Ctrl-C (see [`crate::daemon::run`] and
 //! [`crate::daemon::stop_signal`]).
 
-use crate::store::Customers;
 use std::process::ExitCode;
 
 use crate::config::{ConfigPath, Env};
+use crate::store::Customers;
 use crate::store::DatabaseUrl;
 
 pub async fn run(path: &ConfigPath, env: &Env) -> anyhow::Result<ExitCode> {

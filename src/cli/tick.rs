@@ -3,7 +3,6 @@
 //! then take the mail waiting in the reply mailbox (when `[inbound.imap]`
 //! is configured).
 
-use crate::store::Upkeep;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -13,6 +12,7 @@ use serde::Serialize;
 use super::table::{Format, print_json};
 use crate::clock::Clock;
 use crate::config::{ConfigPath, Env};
+use crate::store::Upkeep;
 
 #[derive(Debug, clap::Args)]
 pub struct TickArgs {

@@ -18,14 +18,14 @@
 //! sent. One-shot commands claim under names of their own, so a starting
 //! daemon never takes what they are sending.
 
-use crate::store::Outbox;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::Utc;
 
-use crate::store::{Db, NameHold};
+use crate::store::NameHold;
+use crate::store::Outbox;
 
 /// Held for the daemon's lifetime; dropping it releases the lock.
 #[derive(Debug)]
@@ -119,7 +119,7 @@ fn unit_instance(cgroup: &str) -> Option<&str> {
 /// under a name of its own, on SQLite too (the daemon's file lock does not
 /// stop it), and may be sending right now; its claims run out with their
 /// lease if it died. `resend` is `delivery.resend_unknown`.
-pub async fn resume(store: &Db, name: &str, resend: bool) -> anyhow::Result<NameHold> {
+pub async fn resume(store: &impl Outbox, name: &str, resend: bool) -> anyhow::Result<NameHold> {
     // A predecessor that died a moment ago may still hold the name until
     // the server notices its connection closed.
     let deadline = std::time::Instant::now() + NAME_WAIT;

@@ -13,7 +13,6 @@
 pub mod instance;
 mod systemd;
 
-use crate::store::{Outbox, Planning, Upkeep};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,6 +27,7 @@ use crate::config::{ConfigPath, Env, Loaded};
 use crate::engine::Engine;
 use crate::http::AppState;
 use crate::store::Db;
+use crate::store::{Outbox, Planning, Upkeep};
 
 /// Runs the daemon until `shutdown` resolves (`tend run` passes
 /// [`stop_signal`]), then drains. `loaded` and `store` are ready

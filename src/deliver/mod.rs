@@ -33,7 +33,7 @@ use crate::domain::message::{Attempt, AttemptOutcome, Outgoing, Settle, Status, 
 use crate::domain::playbook::Survey;
 use crate::domain::window::Windows;
 use crate::render::{Rendered, Renderer};
-use crate::store::{self, Store};
+use crate::store::{self, Outbox};
 use crate::token::Signer;
 
 pub use self::composer::Draft;
@@ -228,7 +228,7 @@ impl Deliverer {
     /// `unknown`.
     pub async fn deliver_once(
         &self,
-        store: &impl Store,
+        store: &impl Outbox,
         now: DateTime<Utc>,
     ) -> Result<DeliverOutcome, store::Error> {
         self.deliver_until(store, now, &CancellationToken::new())
@@ -241,7 +241,7 @@ impl Deliverer {
     /// the transport finish and are recorded.
     pub async fn deliver_until(
         &self,
-        store: &impl Store,
+        store: &impl Outbox,
         now: DateTime<Utc>,
         stop: &CancellationToken,
     ) -> Result<DeliverOutcome, store::Error> {
@@ -315,7 +315,7 @@ impl Deliverer {
     /// again at the next turn (the claims hold a lease's length meanwhile).
     async fn renew(
         &self,
-        store: &impl Store,
+        store: &impl Outbox,
         lease: &Lease,
         settled: &CancellationToken,
     ) -> Result<(), store::Error> {
@@ -342,7 +342,7 @@ impl Deliverer {
     /// Claims, decides and composes until nothing is due, handing chunks on.
     async fn produce(
         &self,
-        store: &impl Store,
+        store: &impl Outbox,
         lease: &Lease,
         stop: &CancellationToken,
         to_send: &mpsc::Sender<Vec<Composed>>,

@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::response::Source;
+
 /// A category of mail, the unit a customer unsubscribes from (`[[category]]`
 /// in the configuration).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -28,15 +30,16 @@ pub struct Preferences {
     pub unsubscribe: Vec<String>,
     /// Categories (or `*`) to get again, if the customer had left them.
     pub resubscribe: Vec<String>,
-    /// Where the choice was made: one of `store::CHOSEN_BY_CUSTOMER`.
-    pub source: &'static str,
+    /// Where the choice was made: one the customer may undo
+    /// ([`Source::chosen_by_customer`]).
+    pub source: Source,
 }
 
 impl Preferences {
     /// Leaving the category of the message the request came from, made at
     /// `source`. A category that cannot be left (operational notices)
     /// leaves nothing.
-    pub fn leave(categories: &[Category], category: &str, source: &'static str) -> Self {
+    pub fn leave(categories: &[Category], category: &str, source: Source) -> Self {
         Self {
             unsubscribe: if can_leave(categories, category) {
                 vec![category.to_owned()]
@@ -74,16 +77,16 @@ mod tests {
     fn only_a_category_that_may_be_left_is_left() {
         let categories = [category("tips", true), category("incidents", false)];
         assert_eq!(
-            Preferences::leave(&categories, "tips", "mailto").unsubscribe,
+            Preferences::leave(&categories, "tips", Source::Mailto).unsubscribe,
             ["tips"]
         );
         assert!(
-            Preferences::leave(&categories, "incidents", "mailto")
+            Preferences::leave(&categories, "incidents", Source::Mailto)
                 .unsubscribe
                 .is_empty()
         );
         assert_eq!(
-            Preferences::leave(&categories, "retired", "one-click").unsubscribe,
+            Preferences::leave(&categories, "retired", Source::OneClick).unsubscribe,
             ["retired"],
             "a category no longer configured may be left"
         );

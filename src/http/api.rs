@@ -21,6 +21,7 @@ use subtle::ConstantTimeEq;
 
 use super::AppState;
 use crate::import::{self, Defaults, Kind, NumberedRow, Rejection};
+use crate::store::Source;
 
 pub async fn customers(
     State(shared): State<Arc<AppState>>,
@@ -117,7 +118,15 @@ pub async fn inbound(
     }
     let engine = shared.engine();
     let rules = crate::inbound::Rules::new(&engine.loaded.settings, &engine.signer);
-    match crate::inbound::take(&shared.store, &rules, &body, "webhook", shared.clock.now()).await {
+    match crate::inbound::take(
+        &shared.store,
+        &rules,
+        &body,
+        Source::Webhook,
+        shared.clock.now(),
+    )
+    .await
+    {
         Ok(taken) => {
             let (message, customer, suppressed, duplicate) = match &taken.recorded {
                 crate::store::InboundRecorded::Duplicate => (None, None, false, true),

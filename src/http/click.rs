@@ -3,7 +3,6 @@
 //! never read from the request, so the route cannot be used as an open
 //! redirect.
 
-use crate::store::Responses;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
@@ -12,7 +11,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use super::AppState;
 use super::link;
 use super::page::refused;
-use crate::store::NewResponse;
+use crate::store::Responses;
+use crate::store::{NewResponse, ResponseKind, Source};
 use crate::token::Purpose;
 
 pub async fn follow(State(shared): State<Arc<AppState>>, Path(token): Path<String>) -> Response {
@@ -27,10 +27,10 @@ pub async fn follow(State(shared): State<Arc<AppState>>, Path(token): Path<Strin
     };
     let url = target.as_str().to_owned();
     let click = NewResponse {
-        kind: "click",
+        kind: ResponseKind::Click,
         value: Some(url.clone()),
         comment: None,
-        source: "link",
+        source: Source::Link,
         replace: false,
     };
     // The customer gets where they were going even if recording fails.

@@ -2,7 +2,6 @@
 //! and takes writes, the configuration is loaded, the scheduler is alive)
 //! and `GET /metrics`.
 
-use crate::store::Upkeep;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +12,7 @@ use chrono::SecondsFormat;
 use serde_json::json;
 
 use super::AppState;
-use crate::store::Db;
+use crate::store::Upkeep;
 
 pub async fn healthz() -> &'static str {
     "ok\n"
@@ -50,7 +49,7 @@ pub async fn readyz(State(shared): State<Arc<AppState>>) -> Response {
 /// been failing, one small probe write says whether they succeed again
 /// (only then: a probe on every request would put each readiness check
 /// in the queue for the one SQLite writer).
-async fn writes(store: &Db) -> String {
+async fn writes(store: &impl Upkeep) -> String {
     let Some(failure) = store.write_failure() else {
         return "ok".to_owned();
     };

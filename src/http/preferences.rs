@@ -8,7 +8,6 @@
 //! answer is a 200 page saying what happened. Unsubscribe links never
 //! expire; a forged or altered one gets a clear page and records nothing.
 
-use crate::store::Responses;
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -21,9 +20,8 @@ use super::link;
 use super::page::{escape, page, refused, try_again};
 use crate::config::settings::{Category, Settings};
 use crate::domain::message::Suppression;
-use crate::store::{
-    CHOSEN_BY_CUSTOMER, ONE_CLICK, PREFERENCES_PAGE, Preferences, UNSUBSCRIBE_PAGE,
-};
+use crate::store::Responses;
+use crate::store::{Preferences, Source};
 use crate::token::{Claims, Purpose};
 
 /// The suppression of all mail.
@@ -115,16 +113,16 @@ fn choice_of(settings: &Settings, claims: &Claims, form: &[(String, String)]) ->
         return Preferences {
             unsubscribe,
             resubscribe,
-            source: PREFERENCES_PAGE,
+            source: Source::PreferencesPage,
         };
     }
     let one_click = form
         .iter()
         .any(|(k, v)| k == "List-Unsubscribe" && v == "One-Click");
     let source = if one_click {
-        ONE_CLICK
+        Source::OneClick
     } else {
-        UNSUBSCRIBE_PAGE
+        Source::UnsubscribePage
     };
     Preferences::leave(&settings.categories, &claims.value, source)
 }
@@ -159,7 +157,7 @@ fn preferences_page(settings: &Settings, category: &str, suppressed: &[Suppressi
     // customer cannot lift it here, and should know why mail stopped.
     for s in suppressed
         .iter()
-        .filter(|s| !CHOSEN_BY_CUSTOMER.contains(&s.source.as_str()))
+        .filter(|s| !Source::parse(&s.source).is_some_and(Source::chosen_by_customer))
     {
         html.push_str(&format!(
             "<p role=\"status\"><strong>Note:</strong> {}.</p>",
@@ -212,7 +210,7 @@ fn preferences_page(settings: &Settings, category: &str, suppressed: &[Suppressi
 /// What the customer is told after a POST.
 fn outcome(settings: &Settings, choice: &Preferences) -> String {
     let company = escape(&settings.company.name);
-    if choice.source != PREFERENCES_PAGE {
+    if choice.source != Source::PreferencesPage {
         return match choice.unsubscribe.first() {
             Some(category) => format!(
                 "<p>You are unsubscribed: you will no longer receive emails about {} from {company}.</p>",

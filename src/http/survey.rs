@@ -9,7 +9,6 @@
 //! answer. The last answer per message wins. The page works without
 //! script: pages are served with a policy that allows none.
 
-use crate::store::{Outbox, Responses};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -25,6 +24,7 @@ use super::page::{escape, page, refused, try_again};
 use crate::deliver::Draft;
 use crate::domain::playbook::Survey;
 use crate::store::NewResponse;
+use crate::store::{Outbox, ResponseKind, Responses, Source};
 use crate::token::{Claims, Purpose};
 
 /// The longest comment kept, in characters.
@@ -148,10 +148,10 @@ pub async fn answer(
         .map(|c| c.trim().chars().take(MAX_COMMENT).collect::<String>())
         .filter(|c| !c.is_empty());
     let response = NewResponse {
-        kind: "survey",
+        kind: ResponseKind::Survey,
         value: Some(chosen.clone()),
         comment,
-        source: "survey page",
+        source: Source::SurveyPage,
         replace: true,
     };
     match shared

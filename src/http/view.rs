@@ -4,7 +4,6 @@
 //! it was rendered for sending), so the page and every link in it are the
 //! ones the email had. Viewing records nothing.
 
-use crate::store::Outbox;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
@@ -16,6 +15,7 @@ use super::AppState;
 use super::link::{self, Refusal};
 use super::page::{page, try_again};
 use crate::deliver::Draft;
+use crate::store::Outbox;
 use crate::token::Purpose;
 
 pub async fn show(State(shared): State<Arc<AppState>>, Path(token): Path<String>) -> Response {

@@ -5,7 +5,6 @@
 pub mod record;
 pub mod source;
 
-use crate::store::Customers;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -14,7 +13,8 @@ use chrono::{DateTime, Utc};
 use crate::domain::customer::CustomerRecord;
 use crate::domain::event::EventRecord;
 use crate::domain::timestamp::parse_instant;
-use crate::store::{self, Db};
+use crate::store::Customers;
+use crate::store::{self};
 use record::{CsvLayout, PendingEvent};
 pub use record::{Defaults, Kind};
 use source::{Fields, Format, Rows, SourceError};
@@ -98,7 +98,7 @@ impl Progress for Silent {
 /// previous one, so the file's blocking reads stay off the async runtime and
 /// the two cores share the work.
 pub async fn import_file(
-    store: &Db,
+    store: &impl Customers,
     kind: Kind,
     path: &Path,
     defaults: &Defaults,
@@ -172,7 +172,7 @@ pub type NumberedRow = (usize, serde_json::Map<String, serde_json::Value>);
 /// comes with the number that names it in an error (its line, or its place
 /// in a JSON array).
 pub async fn import_rows(
-    store: &Db,
+    store: &impl Customers,
     kind: Kind,
     rows: Vec<NumberedRow>,
     defaults: &Defaults,
@@ -292,7 +292,7 @@ impl Batch {
 
     async fn write(
         &self,
-        store: &Db,
+        store: &impl Customers,
         now: DateTime<Utc>,
         outcome: &mut ImportOutcome,
         on_reject: &mut impl FnMut(Rejection),
@@ -318,7 +318,7 @@ impl Batch {
 /// Checks that each event's customer exists and reads its time in the
 /// customer's zone; rejects the rest.
 async fn resolve_events(
-    store: &Db,
+    store: &impl Customers,
     batch: &[(usize, PendingEvent)],
     outcome: &mut ImportOutcome,
     on_reject: &mut impl FnMut(Rejection),

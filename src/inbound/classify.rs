@@ -15,6 +15,7 @@ use regex::Regex;
 
 use super::auto_reply::is_auto_reply;
 use super::quote::strip_quoted;
+use crate::domain::inbound::Classification;
 
 /// What kind of message it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,15 +48,20 @@ pub enum Verdict {
 impl Verdict {
     /// The name kept beside the raw message in the store.
     pub fn name(&self) -> &'static str {
+        self.classification().as_str()
+    }
+
+    /// The verdict without its details, as the store records it.
+    pub fn classification(&self) -> Classification {
         match self {
-            Self::Bounce { hard: true, .. } => "hard_bounce",
-            Self::Bounce { hard: false, .. } => "soft_bounce",
-            Self::Notice { .. } => "notice",
-            Self::Complaint { .. } => "complaint",
-            Self::Unsubscribe => "unsubscribe",
-            Self::AutoReply => "auto_reply",
-            Self::Reply { .. } => "reply",
-            Self::Unreadable => "unreadable",
+            Self::Bounce { hard: true, .. } => Classification::HardBounce,
+            Self::Bounce { hard: false, .. } => Classification::SoftBounce,
+            Self::Notice { .. } => Classification::Notice,
+            Self::Complaint { .. } => Classification::Complaint,
+            Self::Unsubscribe => Classification::Unsubscribe,
+            Self::AutoReply => Classification::AutoReply,
+            Self::Reply { .. } => Classification::Reply,
+            Self::Unreadable => Classification::Unreadable,
         }
     }
 }

@@ -18,7 +18,7 @@ use tokio::net::TcpStream;
 use super::{Rules, take};
 use crate::config::secret::Secret;
 use crate::config::settings::{Imap, Tls};
-use crate::store::{self, InboundRecorded, Store};
+use crate::store::{self, InboundRecorded, Outbox, Responses, Source};
 
 /// The keyword tend sets on every message it has taken.
 pub const TAKEN: &str = "$TendTaken";
@@ -63,7 +63,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug> Io for T {}
 pub async fn poll(
     imap: &Imap,
     password: Option<&Secret>,
-    store: &impl Store,
+    store: &(impl Responses + Outbox),
     rules: &Rules<'_>,
     now: DateTime<Utc>,
 ) -> Result<Polled, PollError> {
@@ -105,7 +105,7 @@ pub async fn poll(
             out
         };
         for (uid, raw) in fetched {
-            match take(store, rules, &raw, "imap", now).await?.recorded {
+            match take(store, rules, &raw, Source::Imap, now).await?.recorded {
                 InboundRecorded::Duplicate => polled.duplicates += 1,
                 InboundRecorded::Kept { .. } => polled.taken += 1,
             }

@@ -23,7 +23,8 @@ use sha2::{Digest, Sha256};
 
 use crate::config::settings::Category;
 use crate::store::{
-    self, Effect, InboundMail, InboundRecorded, InboundResponse, MAILTO, Preferences, Store,
+    self, Effect, InboundMail, InboundRecorded, InboundResponse, Outbox, Preferences, ResponseKind,
+    Responses, Source,
 };
 use crate::token::Signer;
 use classify::Verdict;
@@ -131,7 +132,7 @@ impl<'a> Rules<'a> {
 pub async fn poll_mailbox(
     loaded: &crate::config::Loaded,
     signer: &Signer,
-    store: &impl Store,
+    store: &(impl Responses + Outbox),
     now: DateTime<Utc>,
 ) -> Result<Option<imap::Polled>, imap::PollError> {
     let Some(settings) = &loaded.settings.inbound.imap else {
@@ -147,10 +148,10 @@ pub async fn poll_mailbox(
 /// Classifies, matches and records one raw message that came in through
 /// `source` at `now`.
 pub async fn take(
-    store: &impl Store,
+    store: &(impl Responses + Outbox),
     rules: &Rules<'_>,
     raw: &[u8],
-    source: &'static str,
+    source: Source,
     now: DateTime<Utc>,
 ) -> Result<Taken, store::Error> {
     let (mut mail, verdict) = prepare(rules, raw, source, now);
@@ -162,7 +163,8 @@ pub async fn take(
             match store.outgoing(message).await? {
                 None => Some(Unsubscribing::Gone),
                 Some(sent) => {
-                    let choice = Preferences::leave(rules.categories, &sent.category, MAILTO);
+                    let choice =
+                        Preferences::leave(rules.categories, &sent.category, Source::Mailto);
                     let outcome = if choice.unsubscribe.is_empty() {
                         Unsubscribing::Kept(sent.category)
                     } else {
@@ -178,7 +180,7 @@ pub async fn take(
     let recorded = store.record_inbound(&mail).await?;
     if let InboundRecorded::Kept { .. } = &recorded {
         if let Some(response) = &mail.response {
-            crate::telemetry::response_recorded(response.kind);
+            crate::telemetry::response_recorded(response.kind.as_str());
         }
         if let Effect::Unsubscribe(choice) = &mail.effect {
             for _ in &choice.unsubscribe {
@@ -198,7 +200,7 @@ pub async fn take(
 pub fn prepare(
     rules: &Rules<'_>,
     raw: &[u8],
-    source: &'static str,
+    source: Source,
     now: DateTime<Utc>,
 ) -> (InboundMail, Verdict) {
     let reading = classify::read(raw);
@@ -237,7 +239,7 @@ pub fn prepare(
         source,
         received_at: now,
         dedupe,
-        classification: reading.verdict.name(),
+        classification: reading.verdict.classification(),
         raw: raw[..raw.len().min(MAX_RAW)].to_vec(),
         by_token,
         by_reference,
@@ -275,7 +277,7 @@ fn consequences(
             status,
             diagnostic,
         } => (
-            response("bounce", Some(status), diagnostic.as_deref()),
+            response(ResponseKind::Bounce, Some(status), diagnostic.as_deref()),
             Effect::Suppress {
                 reason: format!(
                     "hard bounce: {status}{}",
@@ -284,27 +286,33 @@ fn consequences(
                         .map(|d| format!(" ({d})"))
                         .unwrap_or_default()
                 ),
-                source: "bounce",
+                source: Source::Bounce,
             },
         ),
         Verdict::Bounce {
             status, diagnostic, ..
         } => (
-            response("bounce", Some(status), diagnostic.as_deref()),
+            response(ResponseKind::Bounce, Some(status), diagnostic.as_deref()),
             Effect::SoftBounce {
                 limit: rules.soft_bounce_limit.max(1),
                 since: now - SOFT_BOUNCE_WINDOW,
             },
         ),
         Verdict::Complaint { feedback_type } => (
-            response("complaint", Some(feedback_type), None),
+            response(ResponseKind::Complaint, Some(feedback_type), None),
             Effect::Suppress {
                 reason: format!("the customer reported a message as spam ({feedback_type} report)"),
-                source: "complaint",
+                source: Source::Complaint,
             },
         ),
-        Verdict::AutoReply => (response("auto_reply", None, None), Effect::Nothing),
-        Verdict::Reply { text } => (response("reply", None, Some(text)), Effect::Nothing),
+        Verdict::AutoReply => (
+            response(ResponseKind::AutoReply, None, None),
+            Effect::Nothing,
+        ),
+        Verdict::Reply { text } => (
+            response(ResponseKind::Reply, None, Some(text)),
+            Effect::Nothing,
+        ),
         // What an unsubscribe does needs the message's category: `take`
         // reads it and sets the effect; its response is the unsubscribe.
         Verdict::Notice { .. } | Verdict::Unsubscribe | Verdict::Unreadable => {

@@ -23,7 +23,7 @@ use crate::domain::incident::{
 };
 use crate::domain::message::NewMessage;
 use crate::render::name::TemplateNameError;
-use crate::store::{self, Store};
+use crate::store::{self, Customers, Incidents};
 
 /// Customers read and evaluated per transaction when an incident opens.
 const PAGE: u32 = 2000;
@@ -136,7 +136,7 @@ fn valid_id(id: &str) -> bool {
 /// Opens an incident (or schedules a maintenance): records it, finds who
 /// it affects, and puts their notices into the outbox.
 pub async fn open(
-    store: &impl Store,
+    store: &(impl Incidents + Customers),
     cx: &Context<'_>,
     opening: &Opening,
     now: DateTime<Utc>,
@@ -326,7 +326,7 @@ fn affects(
 }
 
 /// An open incident, or why a command cannot go on with it.
-async fn open_incident(store: &impl Store, id: &str) -> Result<Incident, IncidentError> {
+async fn open_incident(store: &impl Incidents, id: &str) -> Result<Incident, IncidentError> {
     let incident = store
         .incident(id)
         .await?
@@ -339,7 +339,7 @@ async fn open_incident(store: &impl Store, id: &str) -> Result<Incident, Inciden
 
 /// Follow-ups to everyone who got the first notice, in its thread.
 async fn follow_up(
-    store: &impl Store,
+    store: &impl Incidents,
     cx: &Context<'_>,
     incident: &Incident,
     step: String,
@@ -377,7 +377,7 @@ async fn follow_up(
 /// Records an update; with `notify`, sends it to those who got the first
 /// notice.
 pub async fn update(
-    store: &impl Store,
+    store: &impl Incidents,
     cx: &Context<'_>,
     id: &str,
     message: &str,
@@ -433,7 +433,7 @@ pub async fn update(
 /// Resolves an incident (completes a maintenance) and tells exactly those
 /// who got its first notice.
 pub async fn resolve(
-    store: &impl Store,
+    store: &impl Incidents,
     cx: &Context<'_>,
     id: &str,
     message: &str,
@@ -472,7 +472,7 @@ pub async fn resolve(
 /// waiting are withdrawn, and those already told get the cancellation
 /// notice in the announcement's thread; nobody else hears of it.
 pub async fn cancel(
-    store: &impl Store,
+    store: &impl Incidents,
     cx: &Context<'_>,
     id: &str,
     message: &str,
@@ -550,7 +550,7 @@ pub struct AdvanceOutcome {
 /// by hand first is left alone. Safe to run from several instances: each
 /// move happens once.
 pub async fn advance(
-    store: &impl Store,
+    store: &impl Incidents,
     cx: &Context<'_>,
     now: DateTime<Utc>,
 ) -> Result<AdvanceOutcome, IncidentError> {

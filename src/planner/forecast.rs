@@ -15,7 +15,7 @@ use crate::domain::plan::{CronMemo, Due, Horizon};
 use crate::domain::playbook::{Kind, Trigger};
 use crate::domain::policy::{self, Decision, Pending, Recipient};
 use crate::domain::window::Windows;
-use crate::store::{self, Store};
+use crate::store::{self, Customers, Outbox, Planning};
 
 /// One forecast line (the JSON shape is a contract).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -166,7 +166,7 @@ impl Planner {
     /// expire first, is not shown.
     pub async fn forecast(
         &self,
-        store: &impl Store,
+        store: &(impl Planning + Customers + Outbox),
         now: DateTime<Utc>,
         until: DateTime<Utc>,
         only: Option<&CustomerId>,

@@ -24,7 +24,7 @@ use crate::domain::playbook::{Kind, Playbook};
 use crate::domain::policy;
 use crate::domain::window::Windows;
 use crate::playbooks::Catalog;
-use crate::store::{self, DueCursor, NextCheck, PlanWrite, StageChange, Store};
+use crate::store::{self, DueCursor, NextCheck, PlanWrite, Planning, StageChange};
 
 pub use self::forecast::{Forecast, ForecastRow, Forecasting, HeldRow};
 
@@ -172,7 +172,7 @@ impl Planner {
     /// next tick does not pay for them.
     pub async fn plan_once(
         self: &Arc<Self>,
-        store: &impl Store,
+        store: &impl Planning,
         now: DateTime<Utc>,
     ) -> Result<PlanOutcome, store::Error> {
         if store.planner_fingerprint().await?.as_deref() != Some(self.fingerprint.as_str()) {
@@ -199,7 +199,7 @@ impl Planner {
     /// time is after `now`, out of the pass's range, so no page is read twice.
     async fn plan_due(
         self: &Arc<Self>,
-        store: &impl Store,
+        store: &impl Planning,
         now: DateTime<Utc>,
         cron: &Arc<CronMemo>,
     ) -> Result<PlanOutcome, store::Error> {
@@ -300,7 +300,7 @@ impl Planner {
     /// again, which the outbox's unique key makes harmless).
     async fn write_page(
         &self,
-        store: &impl Store,
+        store: &impl Planning,
         plan: PlanWrite,
         now: DateTime<Utc>,
     ) -> Result<PlanOutcome, store::Error> {

@@ -39,7 +39,9 @@ use crate::domain::plan::{EventFact, History, OccurrenceKey, StageEntry};
 pub use self::health::{WriteFailure, WriteHealth};
 pub use self::roles::{Customers, Incidents, Outbox, Planning, Responses, Store, Upkeep};
 pub use crate::config::database_url::DatabaseUrl;
+pub use crate::domain::inbound::{Effect, InboundMail, InboundRecorded, InboundResponse};
 pub use crate::domain::preference::Preferences;
+pub use crate::domain::response::{NewResponse, ResponseKind, Source};
 
 /// The planner's key for its fingerprint in `planner_state`.
 pub(crate) const FINGERPRINT: &str = "fingerprint";
@@ -188,95 +190,6 @@ pub(crate) const PLANNING_LOCK: i64 = 0x7465_6e64_706c_616e;
 /// A recorded response as `responses_of` reads it: kind, value, comment.
 pub type ResponseRow = (String, Option<String>, Option<String>);
 
-/// A response to record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewResponse {
-    /// `click`, `survey`, …
-    pub kind: &'static str,
-    pub value: Option<String>,
-    pub comment: Option<String>,
-    /// Where it came from: `link`, `survey page`, …
-    pub source: &'static str,
-    /// Earlier responses of this kind to the message are replaced.
-    pub replace: bool,
-}
-
-/// One inbound message, classified, for the store to record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InboundMail {
-    pub id: uuid::Uuid,
-    /// The door it came through: `imap`, `webhook`, `file`.
-    pub source: &'static str,
-    pub received_at: DateTime<Utc>,
-    /// Its Message-ID, or a digest of its bytes: a second copy is skipped.
-    pub dedupe: String,
-    /// What the classifier made of it (`hard_bounce`, `reply`, …).
-    pub classification: &'static str,
-    pub raw: Vec<u8>,
-    /// The message its plus-address reply token names.
-    pub by_token: Option<uuid::Uuid>,
-    /// Messages of ours it refers to, most telling first: (id, Message-ID).
-    pub by_reference: Vec<(uuid::Uuid, String)>,
-    pub response: Option<InboundResponse>,
-    pub effect: Effect,
-}
-
-/// The response an inbound message is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InboundResponse {
-    /// `reply`, `auto_reply`, `bounce`, `complaint`.
-    pub kind: &'static str,
-    pub value: Option<String>,
-    pub comment: Option<String>,
-}
-
-/// What an inbound message does to the customer it is matched to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Effect {
-    Nothing,
-    /// Mail to the unsubscribe address: the customer's choice, applied as
-    /// [`Responses::set_preferences`] applies one made from a link, the
-    /// response linked to this mail.
-    Unsubscribe(Preferences),
-    /// No more mail at all: a hard bounce or a complaint.
-    Suppress {
-        reason: String,
-        source: &'static str,
-    },
-    /// A soft bounce: all mail stops once `limit` have come since `since`.
-    SoftBounce {
-        limit: u32,
-        since: DateTime<Utc>,
-    },
-}
-
-/// What recording an inbound message did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum InboundRecorded {
-    /// The same message was taken before; nothing changed.
-    Duplicate,
-    Kept {
-        /// The message it answers, if one was found.
-        message: Option<uuid::Uuid>,
-        customer: Option<CustomerId>,
-        /// All mail to the customer is now suppressed because of it.
-        suppressed: bool,
-    },
-}
-
-/// The sources of suppressions a customer chose, and so may lift again.
-/// Bounces and complaints are not among them. `sql::LIFT_CHOSEN` spells the
-/// same list.
-pub const CHOSEN_BY_CUSTOMER: [&str; 4] = [ONE_CLICK, UNSUBSCRIBE_PAGE, PREFERENCES_PAGE, MAILTO];
-/// RFC 8058 one-click from the mail client.
-pub const ONE_CLICK: &str = "one-click";
-/// The preferences page's unsubscribe button.
-pub const UNSUBSCRIBE_PAGE: &str = "unsubscribe page";
-/// The preferences page's form.
-pub const PREFERENCES_PAGE: &str = "preferences page";
-/// Mail to the message's unsubscribe address (`List-Unsubscribe` mailto).
-pub const MAILTO: &str = "mailto";
-
 /// A suppression as `SUPPRESSIONS_OF` reads it.
 pub(crate) fn suppression(
     (customer, category, reason, source): (String, String, String, String),
@@ -287,19 +200,6 @@ pub(crate) fn suppression(
         reason,
         source,
     })
-}
-
-/// The reason all mail stops after too many soft bounces.
-pub(crate) fn soft_bounced_reason(count: i64, since: DateTime<Utc>) -> String {
-    format!(
-        "{count} soft bounces since {} (mailbox full or unavailable); see inbound.soft_bounce_limit",
-        since.format("%Y-%m-%d")
-    )
-}
-
-/// The reason a suppression records for an unsubscribe.
-pub(crate) fn unsubscribed_reason(category: &str, source: &str) -> String {
-    format!("the customer unsubscribed from {category} ({source})")
 }
 
 /// The reason a message gets when a crash left its fate unknown.

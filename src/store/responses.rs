@@ -9,8 +9,10 @@ use super::backend::{Backend, Dialect};
 use super::column::{At, Int, Object};
 use super::{Error, Responses, shared, sql};
 use crate::domain::customer::CustomerId;
+use crate::domain::inbound::soft_bounced_reason;
 use crate::domain::message::{ResponseView, Suppression};
 use crate::domain::report::Counts;
+use crate::domain::response::Source;
 
 impl<B, DB> Responses for B
 where
@@ -47,7 +49,7 @@ where
         if response.replace {
             sqlx::query(sql::DELETE_RESPONSES_OF)
                 .bind(message.to_string())
-                .bind(response.kind)
+                .bind(response.kind.as_str())
                 .execute(&mut *tx)
                 .await
                 .map_err(&fail)?;
@@ -120,10 +122,10 @@ where
         let message = matched.as_ref().map(|(id, _)| id.to_string());
         let kept = sqlx::query(sql::INSERT_INBOUND)
             .bind(mail.id.to_string())
-            .bind(mail.source)
+            .bind(mail.source.as_str())
             .bind(At(mail.received_at))
             .bind(&mail.dedupe)
-            .bind(mail.classification)
+            .bind(mail.classification.as_str())
             .bind(&message)
             .bind(&mail.raw)
             .execute(&mut *tx)
@@ -138,11 +140,11 @@ where
                 .bind(uuid::Uuid::now_v7().to_string())
                 .bind(&message)
                 .bind(&customer)
-                .bind(response.kind)
+                .bind(response.kind.as_str())
                 .bind(&response.value)
                 .bind(&response.comment)
                 .bind(At(mail.received_at))
-                .bind(mail.source)
+                .bind(mail.source.as_str())
                 .bind(mail.id.to_string())
                 .execute(&mut *tx)
                 .await
@@ -172,7 +174,7 @@ where
                     .await
                     .map_err(&fail)?;
                 (count >= i64::from(*limit))
-                    .then(|| (super::soft_bounced_reason(count, *since), "bounce"))
+                    .then(|| (soft_bounced_reason(count, *since), Source::Bounce))
             }
             _ => None,
         };
@@ -181,7 +183,7 @@ where
                 .bind(c)
                 .bind("*")
                 .bind(reason)
-                .bind(*source)
+                .bind(source.as_str())
                 .bind(At(mail.received_at))
                 .execute(&mut *tx)
                 .await

@@ -4,8 +4,8 @@
 use chrono::{DateTime, Utc};
 use sqlx::Executor;
 
-use super::NewResponse;
 use super::backend::Dialect;
+use crate::domain::response::{NewResponse, ResponseKind, unsubscribed_reason};
 
 use super::Error;
 use super::column::At;
@@ -97,8 +97,8 @@ where
         let added = sqlx::query(sql::INSERT_SUPPRESSION)
             .bind(customer)
             .bind(category)
-            .bind(super::unsubscribed_reason(category, choice.source))
-            .bind(choice.source)
+            .bind(unsubscribed_reason(category, choice.source))
+            .bind(choice.source.as_str())
             .bind(At(now))
             .execute(&mut *tx)
             .await
@@ -110,11 +110,11 @@ where
             .bind(uuid::Uuid::now_v7().to_string())
             .bind(message.to_string())
             .bind(customer)
-            .bind("unsubscribe")
+            .bind(ResponseKind::Unsubscribe.as_str())
             .bind(category)
             .bind(None::<String>)
             .bind(At(now))
-            .bind(choice.source)
+            .bind(choice.source.as_str())
             .bind(inbound.map(|id| id.to_string()))
             .execute(&mut *tx)
             .await
@@ -169,11 +169,11 @@ where
         .bind(uuid::Uuid::now_v7().to_string())
         .bind(message.to_string())
         .bind(customer.to_owned())
-        .bind(response.kind)
+        .bind(response.kind.as_str())
         .bind(response.value.clone())
         .bind(response.comment.clone())
         .bind(At(now))
-        .bind(response.source)
+        .bind(response.source.as_str())
         .execute(conn)
         .await
         .map_err(fail)?;
