@@ -17,7 +17,7 @@ use tend::domain::playbook::{Kind, Survey};
 use tend::store::{Customers, Incidents, Outbox, Planning, Responses, Upkeep};
 use tend::store::{
     Db, DueCursor, Effect, InboundMail, InboundRecorded, InboundResponse, NewResponse, NextCheck,
-    PlanWrite, Preferences, Released, ResponseKind, Source, StageChange, WriteOutcome,
+    PlanWrite, Preferences, Released, ResponseKind, Runs, Source, StageChange, WriteOutcome,
 };
 
 /// Declares each contract test once per backend.
@@ -33,6 +33,7 @@ macro_rules! contract {
 }
 
 contract!(
+    every_named_statement_prepares,
     a_prefilter_never_loses_a_customer_the_selector_matches,
     one_message_is_read_whatever_its_status,
     the_queue_of_some_customers_is_what_waits_with_its_suppressions,
@@ -2572,4 +2573,25 @@ async fn a_newer_occurrence_supersedes_what_still_waits(store: &Db) {
         store.messages(&MessageFilter::default()).await.unwrap(),
         after
     );
+}
+
+/// Every statement the store sends, as it sends it, is accepted by the
+/// database it goes to: a misspelt table, column or cast fails here.
+async fn every_named_statement_prepares(store: &Db) {
+    let runs = match store.backend() {
+        "sqlite" => Runs::Sqlite,
+        _ => Runs::Postgres,
+    };
+    let mine: Vec<_> = tend::store::named_statements()
+        .into_iter()
+        .filter(|n| n.runs == runs || n.runs == Runs::Both)
+        .collect();
+    assert!(mine.len() > 50, "only {} statements", mine.len());
+    let mut refused = Vec::new();
+    for statement in &mine {
+        if let Err(e) = store.prepare(&statement.sql).await {
+            refused.push(format!("{}: {e}\n  {}", statement.name, statement.sql));
+        }
+    }
+    assert!(refused.is_empty(), "{}", refused.join("\n"));
 }

@@ -21,7 +21,7 @@ pub enum Column {
 }
 
 impl Column {
-    const ALL: [Self; 8] = [
+    pub const ALL: [Self; 8] = [
         Self::Id,
         Self::Email,
         Self::Name,

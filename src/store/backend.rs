@@ -17,7 +17,6 @@ use super::sql;
 use super::{Error, NameHold, PlanWrite, PlanningLead, WriteFailure, WriteOutcome};
 use crate::domain::customer::{CustomerId, CustomerRecord};
 use crate::domain::message::{NewMessage, Settle};
-use crate::domain::plan::History;
 
 /// What the shared store code needs of a database's driver beyond sqlx's
 /// `Database`.
@@ -31,6 +30,18 @@ pub trait Dialect: Database {
     /// whatever the number of ids, so it is prepared once).
     fn push_in(query: &mut QueryBuilder<Self>, column: &str, ids: Vec<String>);
 
+    /// Writes what became of leased messages `owner` still holds (status,
+    /// reason, attempt count, …) and drops their claims, inside `conn`'s
+    /// transaction ([`super::Outbox::settle`] adds attempts and
+    /// suppressions).
+    async fn settle_statuses(
+        conn: &mut Self::Connection,
+        owner: &str,
+        outcomes: &[Settle],
+        now: DateTime<Utc>,
+        fail: &(impl Fn(sqlx::Error) -> Error + Sync),
+    ) -> Result<(), Error>;
+
     /// Puts messages into the outbox inside `conn`'s transaction; an
     /// occurrence already there is left alone. Returns how many were new.
     async fn insert_messages(
@@ -39,6 +50,27 @@ pub trait Dialect: Database {
         now: DateTime<Utc>,
         fail: &(impl Fn(sqlx::Error) -> Error + Sync),
     ) -> Result<u64, Error>;
+}
+
+/// The rows a planning history is read from, as [`Backend::history_rows`]
+/// fetched them.
+pub struct HistoryRows<R> {
+    /// customer, key, name, occurred_at
+    pub events: Vec<R>,
+    /// customer, stage, entered_at
+    pub stages: Vec<R>,
+    /// customer, playbook, step, occurrence, sent, waiting
+    pub messages: Vec<R>,
+}
+
+impl<R> Default for HistoryRows<R> {
+    fn default() -> Self {
+        Self {
+            events: Vec::new(),
+            stages: Vec::new(),
+            messages: Vec::new(),
+        }
+    }
 }
 
 /// What the shared store code needs of a store: its pools, its errors, and
@@ -97,11 +129,13 @@ pub trait Backend: Sync {
         now: DateTime<Utc>,
     ) -> Result<WriteOutcome, Error>;
 
-    /// Each customer's planning history ([`super::Planning::planning_history`]).
-    async fn planning_history(
+    /// The rows of each customer's planning history: events, stage
+    /// entries and outbox occurrences ([`super::Planning::planning_history`]
+    /// decodes them). How they are looked up differs.
+    async fn history_rows(
         &self,
         ids: &[CustomerId],
-    ) -> Result<HashMap<CustomerId, History>, Error>;
+    ) -> Result<HistoryRows<<Self::DB as Database>::Row>, Error>;
 
     /// Writes a planned page ([`super::Planning::record_plan`]) in bulk.
     async fn record_plan(&self, plan: &PlanWrite, now: DateTime<Utc>) -> Result<(u64, u64), Error>;
@@ -127,14 +161,6 @@ pub trait Backend: Sync {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<Vec<uuid::Uuid>, Error>;
-
-    /// Records delivery outcomes ([`super::Outbox::settle`]) in bulk.
-    async fn settle(
-        &self,
-        owner: &str,
-        outcomes: &[Settle],
-        now: DateTime<Utc>,
-    ) -> Result<(), Error>;
 
     /// Recent sends for the cap ([`super::Outbox::sent_since`]).
     async fn sent_since(

@@ -69,10 +69,9 @@ where
             let mut ids: Vec<String> = run.iter().map(|e| e.customer_id.to_string()).collect();
             ids.sort_unstable();
             ids.dedup();
-            let mut mark = QueryBuilder::<B::DB>::new(format!(
-                "UPDATE customers SET plan_at = {} WHERE ",
-                B::MARK
-            ));
+            let mut mark = QueryBuilder::<B::DB>::new(sql::SET_PLAN_AT);
+            mark.push(B::MARK);
+            mark.push(" WHERE ");
             DB::push_in(&mut mark, "id", ids);
             mark.build().execute(&mut *tx).await.map_err(&fail)?;
             outcome += WriteOutcome {
@@ -88,7 +87,7 @@ where
         let fail = self.fail("reading customers");
         let mut zones = HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(super::ROWS_PER_STATEMENT) {
-            let mut query = QueryBuilder::<B::DB>::new("SELECT id, timezone FROM customers WHERE ");
+            let mut query = QueryBuilder::<B::DB>::new(sql::CUSTOMER_ZONES);
             DB::push_in(
                 &mut query,
                 "id",

@@ -38,6 +38,7 @@ use crate::domain::plan::{EventFact, History, OccurrenceKey, StageEntry};
 
 pub use self::health::{WriteFailure, WriteHealth};
 pub use self::roles::{Customers, Incidents, Outbox, Planning, Responses, Store, Upkeep};
+pub use self::sql::{Named, Runs, named as named_statements};
 pub use crate::config::database_url::DatabaseUrl;
 pub use crate::domain::inbound::{Effect, InboundMail, InboundRecorded, InboundResponse};
 pub use crate::domain::preference::Preferences;
@@ -380,6 +381,22 @@ impl Db {
                 postgres::PgStore::connect(url, shown, options).await?,
             )),
         }
+    }
+
+    /// Has the database check `statement` (its tables, columns and types)
+    /// without running it.
+    pub async fn prepare(&self, statement: &str) -> Result<(), Error> {
+        use self::backend::Backend as _;
+        use sqlx::{AssertSqlSafe, Executor as _, SqlSafeStr as _};
+        let statement = AssertSqlSafe(statement.to_owned()).into_sql_str();
+        match self {
+            Self::Sqlite(s) => s.reads().prepare(statement).await.map(drop),
+            Self::Postgres(s) => s.reads().prepare(statement).await.map(drop),
+        }
+        .map_err(|source| Error::Query {
+            doing: "preparing a statement",
+            source,
+        })
     }
 
     pub fn backend(&self) -> &'static str {

@@ -33,6 +33,8 @@ where
     for<'s> Option<&'s str>: Encode<'s, DB>,
     Option<i64>: for<'q> Encode<'q, DB>,
     Option<At>: for<'q> Encode<'q, DB>,
+    Option<i32>: for<'q> Encode<'q, DB>,
+    i32: Type<DB>,
 {
     async fn messages(&self, filter: &MessageFilter) -> Result<Vec<MessageView>, Error> {
         let fail = self.fail("reading messages");
@@ -112,7 +114,37 @@ where
         if outcomes.is_empty() {
             return Ok(());
         }
-        Backend::settle(self, owner, outcomes, now).await
+        let fail = self.fail("recording delivery outcomes");
+        let mut tx = self.begin().await.map_err(&fail)?;
+        DB::settle_statuses(&mut tx, owner, outcomes, now, &fail).await?;
+        let attempts: Vec<_> = outcomes
+            .iter()
+            .filter_map(|o| o.attempt.as_ref().map(|a| (o.id, a)))
+            .collect();
+        for run in attempts.chunks(super::ROWS_PER_STATEMENT) {
+            let mut insert = QueryBuilder::<DB>::new(sql::INSERT_ATTEMPTS);
+            insert.push_values(run, |mut row, (id, a)| {
+                row.push_bind(id.to_string())
+                    .push_bind(At(a.started_at))
+                    .push_bind(At(a.finished_at))
+                    .push_bind(a.outcome.as_str())
+                    .push_bind(a.smtp_code.map(i32::from))
+                    .push_bind(a.detail.clone());
+            });
+            insert.build().execute(&mut *tx).await.map_err(&fail)?;
+        }
+        for s in outcomes.iter().filter_map(|o| o.suppress.as_ref()) {
+            sqlx::query(sql::INSERT_SUPPRESSION)
+                .bind(s.customer_id.as_str())
+                .bind(&s.category)
+                .bind(&s.reason)
+                .bind(&s.source)
+                .bind(At(now))
+                .execute(&mut *tx)
+                .await
+                .map_err(&fail)?;
+        }
+        tx.commit().await.map_err(&fail)
     }
 
     async fn sent_since(

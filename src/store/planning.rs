@@ -9,9 +9,9 @@ use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Row, Type};
 
 use super::backend::{Backend, Dialect};
 use super::column::{At, Int, Object};
-use super::{DueCursor, Error, PlanWrite, Planning, PlanningLead, rows, sql};
+use super::{DueCursor, Error, HistoryRow, PlanWrite, Planning, PlanningLead, rows, sql};
 use crate::domain::customer::{Customer, CustomerId};
-use crate::domain::plan::History;
+use crate::domain::plan::{EventFact, History, OccurrenceKey, StageEntry};
 
 impl<B, DB> Planning for B
 where
@@ -93,7 +93,42 @@ where
         &self,
         ids: &[CustomerId],
     ) -> Result<HashMap<CustomerId, History>, Error> {
-        Backend::planning_history(self, ids).await
+        let fail = self.fail("reading planning history");
+        let found = self.history_rows(ids).await?;
+        let mut history =
+            Vec::with_capacity(found.events.len() + found.stages.len() + found.messages.len());
+        for row in &found.events {
+            history.push(HistoryRow::Event {
+                customer: row.try_get(0).map_err(&fail)?,
+                fact: EventFact {
+                    key: row.try_get(1).map_err(&fail)?,
+                    name: row.try_get(2).map_err(&fail)?,
+                    occurred_at: row.try_get::<At, _>(3).map_err(&fail)?.0,
+                },
+            });
+        }
+        for row in &found.stages {
+            history.push(HistoryRow::Stage {
+                customer: row.try_get(0).map_err(&fail)?,
+                entry: StageEntry {
+                    stage: row.try_get(1).map_err(&fail)?,
+                    entered_at: row.try_get::<At, _>(2).map_err(&fail)?.0,
+                },
+            });
+        }
+        for row in &found.messages {
+            history.push(HistoryRow::Message {
+                customer: row.try_get(0).map_err(&fail)?,
+                key: OccurrenceKey {
+                    playbook: row.try_get(1).map_err(&fail)?,
+                    step: row.try_get(2).map_err(&fail)?,
+                    occurrence: row.try_get(3).map_err(&fail)?,
+                },
+                sent: row.try_get(4).map_err(&fail)?,
+                waiting: row.try_get(5).map_err(&fail)?,
+            });
+        }
+        super::fold_history(ids, history)
     }
 
     async fn record_plan(&self, plan: &PlanWrite, now: DateTime<Utc>) -> Result<(u64, u64), Error> {

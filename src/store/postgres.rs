@@ -5,19 +5,16 @@ use std::collections::HashMap;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgQueryResult};
-use sqlx::types::Json;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgQueryResult, PgRow};
 use sqlx::{ConnectOptions as _, Connection, PgConnection, PgPool, Postgres, QueryBuilder, Row};
 
-use super::backend::{Backend, Dialect};
+use super::backend::{Backend, Dialect, HistoryRows};
 use super::{
-    ConnectOptions, Error, HistoryRow, PlanWrite, StageChange, WriteOutcome, fold_history, sql,
-    unique_runs,
+    ConnectOptions, Error, PlanWrite, StageChange, WriteOutcome, shared, sql, unique_runs,
 };
 use crate::domain::catchup::{self, Supersede};
 use crate::domain::customer::{CustomerId, CustomerRecord};
 use crate::domain::message::{NewMessage, Settle};
-use crate::domain::plan::{EventFact, History, OccurrenceKey, StageEntry};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
@@ -254,6 +251,43 @@ impl Dialect for Postgres {
             .rows_affected();
         Ok(inserted)
     }
+
+    async fn settle_statuses(
+        conn: &mut PgConnection,
+        owner: &str,
+        outcomes: &[Settle],
+        now: DateTime<Utc>,
+        fail: &(impl Fn(sqlx::Error) -> Error + Sync),
+    ) -> Result<(), Error> {
+        for run in outcomes.chunks(super::ROWS_PER_STATEMENT) {
+            let ids: Vec<String> = run.iter().map(|o| o.id.to_string()).collect();
+            let status: Vec<&str> = run.iter().map(|o| o.status.as_str()).collect();
+            let reason: Vec<Option<&str>> = run.iter().map(|o| o.reason.as_deref()).collect();
+            let not_before: Vec<Option<DateTime<Utc>>> = run.iter().map(|o| o.not_before).collect();
+            let subject: Vec<Option<&str>> = run.iter().map(|o| o.subject.as_deref()).collect();
+            let sent_at: Vec<Option<DateTime<Utc>>> = run.iter().map(|o| o.sent_at).collect();
+            let tried: Vec<i32> = run.iter().map(|o| i32::from(o.attempt.is_some())).collect();
+            let started: Vec<Option<DateTime<Utc>>> = run
+                .iter()
+                .map(|o| o.attempt.as_ref().map(|a| a.started_at))
+                .collect();
+            sqlx::query(sql::SETTLE_POSTGRES)
+                .bind(&ids)
+                .bind(&status)
+                .bind(&reason)
+                .bind(&not_before)
+                .bind(&subject)
+                .bind(&sent_at)
+                .bind(&tried)
+                .bind(&started)
+                .bind(now)
+                .bind(owner)
+                .execute(&mut *conn)
+                .await
+                .map_err(fail)?;
+        }
+        Ok(())
+    }
 }
 
 impl Backend for PgStore {
@@ -306,23 +340,7 @@ impl Backend for PgStore {
         let mut tx = self.pool.begin().await.map_err(&fail)?;
         for run in unique_runs(batch, |c| c.id.as_str()) {
             let mut insert = QueryBuilder::<Postgres>::new(sql::INSERT_CUSTOMERS);
-            insert.push_values(run, |mut row, c| {
-                row.push_bind(c.id.as_str())
-                    .push_bind(c.email.as_str())
-                    .push_bind(c.name.as_str())
-                    .push_bind(c.timezone.name())
-                    .push_bind(c.locale.as_str())
-                    .push_bind(c.plan.as_str())
-                    .push_bind(c.signup_at)
-                    .push_bind(c.renewal_at)
-                    .push_bind(c.last_seen_at)
-                    .push_bind(c.health.map(i16::from))
-                    .push_bind(Json(&c.attributes))
-                    .push_bind(now)
-                    .push_bind(now)
-                    // Planned again at the next tick.
-                    .push_bind(DateTime::<Utc>::UNIX_EPOCH);
-            });
+            insert.push_values(run, |row, c| shared::customer_values(row, c, now));
             insert.push(sql::REPLACE_CUSTOMER);
             insert.push(sql::MARK_POSTGRES);
             // xmax = 0 only on a freshly inserted row version.
@@ -342,10 +360,7 @@ impl Backend for PgStore {
         Ok(outcome)
     }
 
-    async fn planning_history(
-        &self,
-        ids: &[CustomerId],
-    ) -> Result<HashMap<CustomerId, History>, Error> {
+    async fn history_rows(&self, ids: &[CustomerId]) -> Result<HistoryRows<PgRow>, Error> {
         let fail = self.fail("reading planning history");
         let list: Vec<&str> = ids.iter().map(CustomerId::as_str).collect();
         // Each lookup goes customer by customer (a lateral subquery, kept
@@ -370,39 +385,11 @@ impl Backend for PgStore {
             .fetch_all(&self.pool);
         let (events, stages, messages) =
             tokio::try_join!(events, stages, messages).map_err(&fail)?;
-        let mut rows = Vec::with_capacity(events.len() + stages.len() + messages.len());
-        for row in events {
-            rows.push(HistoryRow::Event {
-                customer: row.try_get(0).map_err(&fail)?,
-                fact: EventFact {
-                    key: row.try_get(1).map_err(&fail)?,
-                    name: row.try_get(2).map_err(&fail)?,
-                    occurred_at: row.try_get(3).map_err(&fail)?,
-                },
-            });
-        }
-        for row in stages {
-            rows.push(HistoryRow::Stage {
-                customer: row.try_get(0).map_err(&fail)?,
-                entry: StageEntry {
-                    stage: row.try_get(1).map_err(&fail)?,
-                    entered_at: row.try_get(2).map_err(&fail)?,
-                },
-            });
-        }
-        for row in messages {
-            rows.push(HistoryRow::Message {
-                customer: row.try_get(0).map_err(&fail)?,
-                key: OccurrenceKey {
-                    playbook: row.try_get(1).map_err(&fail)?,
-                    step: row.try_get(2).map_err(&fail)?,
-                    occurrence: row.try_get(3).map_err(&fail)?,
-                },
-                sent: row.try_get(4).map_err(&fail)?,
-                waiting: row.try_get(5).map_err(&fail)?,
-            });
-        }
-        fold_history(ids, rows)
+        Ok(HistoryRows {
+            events,
+            stages,
+            messages,
+        })
     }
 
     async fn record_plan(&self, plan: &PlanWrite, now: DateTime<Utc>) -> Result<(u64, u64), Error> {
@@ -493,72 +480,6 @@ impl Backend for PgStore {
             .iter()
             .filter_map(|id| uuid::Uuid::try_parse(id).ok())
             .collect())
-    }
-
-    async fn settle(
-        &self,
-        owner: &str,
-        outcomes: &[Settle],
-        now: DateTime<Utc>,
-    ) -> Result<(), Error> {
-        let fail = self.fail("recording delivery outcomes");
-        let mut tx = self.pool.begin().await.map_err(&fail)?;
-        for run in outcomes.chunks(super::ROWS_PER_STATEMENT) {
-            let ids: Vec<String> = run.iter().map(|o| o.id.to_string()).collect();
-            let status: Vec<&str> = run.iter().map(|o| o.status.as_str()).collect();
-            let reason: Vec<Option<&str>> = run.iter().map(|o| o.reason.as_deref()).collect();
-            let not_before: Vec<Option<DateTime<Utc>>> = run.iter().map(|o| o.not_before).collect();
-            let subject: Vec<Option<&str>> = run.iter().map(|o| o.subject.as_deref()).collect();
-            let sent_at: Vec<Option<DateTime<Utc>>> = run.iter().map(|o| o.sent_at).collect();
-            let tried: Vec<i32> = run.iter().map(|o| i32::from(o.attempt.is_some())).collect();
-            let started: Vec<Option<DateTime<Utc>>> = run
-                .iter()
-                .map(|o| o.attempt.as_ref().map(|a| a.started_at))
-                .collect();
-            sqlx::query(sql::SETTLE_POSTGRES)
-                .bind(&ids)
-                .bind(&status)
-                .bind(&reason)
-                .bind(&not_before)
-                .bind(&subject)
-                .bind(&sent_at)
-                .bind(&tried)
-                .bind(&started)
-                .bind(now)
-                .bind(owner)
-                .execute(&mut *tx)
-                .await
-                .map_err(&fail)?;
-            let attempts: Vec<_> = run
-                .iter()
-                .filter_map(|o| o.attempt.as_ref().map(|a| (o.id, a)))
-                .collect();
-            if !attempts.is_empty() {
-                let mut insert = QueryBuilder::<Postgres>::new(sql::INSERT_ATTEMPTS);
-                insert.push_values(&attempts, |mut row, (id, a)| {
-                    row.push_bind(id.to_string())
-                        .push_bind(a.started_at)
-                        .push_bind(a.finished_at)
-                        .push_bind(a.outcome.as_str())
-                        .push_bind(a.smtp_code.map(i32::from))
-                        .push_bind(a.detail.clone());
-                });
-                insert.build().execute(&mut *tx).await.map_err(&fail)?;
-            }
-        }
-        for s in outcomes.iter().filter_map(|o| o.suppress.as_ref()) {
-            sqlx::query(sql::INSERT_SUPPRESSION)
-                .bind(s.customer_id.as_str())
-                .bind(&s.category)
-                .bind(&s.reason)
-                .bind(&s.source)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(&fail)?;
-        }
-        tx.commit().await.map_err(&fail)?;
-        Ok(())
     }
 
     async fn sent_since(

@@ -3,13 +3,15 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::Executor;
+use sqlx::query_builder::Separated;
 
 use super::backend::Dialect;
 use crate::domain::response::{NewResponse, ResponseKind, unsubscribed_reason};
 
 use super::Error;
-use super::column::At;
+use super::column::{At, Object};
 use super::sql;
+use crate::domain::customer::CustomerRecord;
 use crate::domain::incident::IncidentStatus;
 
 /// Adds a status change to an incident's history.
@@ -178,4 +180,34 @@ where
         .await
         .map_err(fail)?;
     Ok(())
+}
+
+/// One customer's row of `sql::INSERT_CUSTOMERS`.
+pub fn customer_values<DB: Dialect>(
+    mut row: Separated<'_, DB, &'static str>,
+    c: &CustomerRecord,
+    now: DateTime<Utc>,
+) where
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<At>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<i16>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'m> Object<&'m serde_json::Map<String, serde_json::Value>>:
+        sqlx::Encode<'m, DB> + sqlx::Type<DB>,
+    At: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    row.push_bind(c.id.as_str())
+        .push_bind(c.email.as_str())
+        .push_bind(c.name.as_str())
+        .push_bind(c.timezone.name())
+        .push_bind(c.locale.as_str())
+        .push_bind(c.plan.as_str())
+        .push_bind(c.signup_at.map(At))
+        .push_bind(c.renewal_at.map(At))
+        .push_bind(c.last_seen_at.map(At))
+        .push_bind(c.health.map(i16::from))
+        .push_bind(Object(&c.attributes))
+        .push_bind(At(now))
+        .push_bind(At(now))
+        // Planned again at the next tick.
+        .push_bind(At(DateTime::<Utc>::UNIX_EPOCH));
 }

@@ -3,7 +3,7 @@
 //! types, the claim of due rows — stays in `sqlite.rs` and `postgres.rs`,
 //! or is said here once per `Dialect`.
 
-use crate::domain::prefilter::{Literal, Op, Prefilter};
+use crate::domain::prefilter::{Column, Literal, Op, Prefilter};
 
 /// The start of a multi-row customer insert; `VALUES` follow.
 pub const INSERT_CUSTOMERS: &str = "INSERT INTO customers (id, email, name, timezone, locale, plan, \
@@ -59,12 +59,34 @@ pub const HISTORY_MESSAGES_POSTGRES: &str = per_customer!(
     "messages WHERE"
 );
 
+/// Each customer's events, stage entries and outbox occurrences on
+/// SQLite: each backend appends its list of customers.
+pub const HISTORY_EVENTS_SQLITE: &str =
+    "SELECT customer_id, coalesce(id, 'seq:' || seq), name, occurred_at FROM events WHERE ";
+/// See `HISTORY_EVENTS_SQLITE`.
+pub const HISTORY_STAGES_SQLITE: &str =
+    "SELECT customer_id, to_stage, changed_at FROM stage_changes WHERE to_stage IS NOT NULL AND ";
+/// See `HISTORY_EVENTS_SQLITE`.
+pub const HISTORY_MESSAGES_SQLITE: &str = "SELECT customer_id, playbook, step, occurrence, \
+     status = 'sent', status IN ('planned', 'deferred') FROM messages WHERE ";
+
 /// The start of a multi-row event insert; `VALUES` follow.
 pub const INSERT_EVENTS: &str =
     "INSERT INTO events (id, customer_id, name, occurred_at, properties, received_at) ";
 
 /// A known idempotency key is skipped, not an error.
 pub const SKIP_KNOWN_EVENT: &str = " ON CONFLICT (id) DO NOTHING";
+
+/// Marks customers due for planning: the backend's mark and the
+/// customers follow.
+pub const SET_PLAN_AT: &str = "UPDATE customers SET plan_at = ";
+
+/// The time zones of customers: the list of ids follows.
+pub const CUSTOMER_ZONES: &str = "SELECT id, timezone FROM customers WHERE ";
+
+/// How many of a batch of customers exist (the list follows): SQLite's
+/// upsert cannot tell an insert from an update.
+pub const COUNT_CUSTOMERS_OF_SQLITE: &str = "SELECT count(*) FROM customers WHERE ";
 
 /// One customer by id.
 pub const SELECT_CUSTOMER: &str = "SELECT id, email, name, timezone, locale, plan, signup_at, \
@@ -394,10 +416,12 @@ pub const SUPERSEDE_WAITING_POSTGRES: &str = "WITH older AS (UPDATE messages \
      AND messages.status IN ('planned', 'deferred') RETURNING messages.id), \
      dropped AS (DELETE FROM claims WHERE message_id IN (SELECT id FROM older)) \
      SELECT count(*) FROM older";
-/// The same on SQLite: `UPDATE messages SET status = 'expired', reason =`
-/// (bound), `, updated_at =` (bound), ` FROM (VALUES …` (customer,
-/// playbook, step, time), then this; the ids it returns lose their claims
+/// The same on SQLite: this (the reason bound), `, updated_at =` (bound),
+/// ` FROM (VALUES …` (customer, playbook, step, time), then
+/// `SUPERSEDE_WAITING_SQLITE`; the ids it returns lose their claims
 /// (`DROP_CLAIMS_SQLITE`).
+pub const EXPIRE_SUPERSEDED_SQLITE: &str = "UPDATE messages SET status = 'expired', reason = ";
+/// See `EXPIRE_SUPERSEDED_SQLITE`.
 pub const SUPERSEDE_WAITING_SQLITE: &str = ") AS v WHERE messages.customer_id = v.column1 \
      AND messages.playbook = v.column2 AND messages.step = v.column3 \
      AND messages.due_at < v.column4 AND messages.status IN ('planned', 'deferred') \
@@ -406,7 +430,8 @@ pub const SUPERSEDE_WAITING_SQLITE: &str = ") AS v WHERE messages.customer_id = 
 /// Messages for `tend messages`, optionally by status ($1) and customer ($2).
 pub const SELECT_MESSAGES: &str = "SELECT id, customer_id, to_address, playbook, step, occurrence, \
      kind, status, reason, subject, due_at, sent_at, attempts, message_id FROM messages \
-     WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR customer_id = $2) \
+     WHERE (CAST($1 AS TEXT) IS NULL OR status = $1) \
+     AND (CAST($2 AS TEXT) IS NULL OR customer_id = $2) \
      ORDER BY due_at, customer_id, playbook, step, occurrence";
 
 /// The most important priority from $1 on with a message due by $2 that no
@@ -464,6 +489,9 @@ pub const BEGIN_SENDING_POSTGRES: &str = "WITH mine AS (UPDATE claims SET until 
 /// The same on SQLite, in two statements of one transaction: this one
 /// marks (the time, then the claims of the owner on the ids, appended)…
 pub const BEGIN_SENDING_SQLITE: &str = "UPDATE messages SET status = 'sending', updated_at = ";
+/// …of those waiting that the owner still claims (the claims follow)…
+pub const CLAIMED_WAITING_SQLITE: &str =
+    " WHERE status IN ('planned', 'deferred') AND id IN (SELECT message_id FROM claims WHERE ";
 /// …and this one renews those claims (the new expiry, then the claims).
 pub const RENEW_CLAIMS_SQLITE: &str = "UPDATE claims SET until = ";
 /// Settling drops the claims of the messages it records (the claims
@@ -488,8 +516,15 @@ pub const SETTLE_POSTGRES: &str = "WITH mine AS (DELETE FROM claims \
      AS v(id, status, reason, not_before, subject, sent_at, tried, started) \
      WHERE messages.id = v.id AND ((messages.status = 'unknown' AND v.tried = 1) \
      OR messages.id IN (SELECT message_id FROM mine))";
-/// The same on SQLite, where `v.column7` says an attempt was made; the
-/// owner follows, then `))`.
+/// The same on SQLite: this, the time, ` FROM (`, the run's `VALUES` (id,
+/// status, reason, not_before, subject, sent_at, tried, started),
+/// `) AS v WHERE messages.id = v.column1`, `SETTLE_GUARD_SQLITE`, the
+/// owner, then `))`.
+pub const SETTLE_SQLITE: &str = "UPDATE messages SET status = v.column2, reason = v.column3, \
+     not_before = COALESCE(v.column4, not_before), subject = COALESCE(v.column5, subject), \
+     sent_at = COALESCE(v.column6, sent_at), attempts = attempts + v.column7, \
+     first_attempt_at = COALESCE(first_attempt_at, v.column8), updated_at = ";
+/// See `SETTLE_SQLITE`; `v.column7` says an attempt was made.
 pub const SETTLE_GUARD_SQLITE: &str = " AND ((messages.status = 'unknown' AND v.column7 = 1) \
      OR EXISTS (SELECT 1 FROM claims c WHERE c.message_id = messages.id AND c.owner = ";
 
@@ -563,11 +598,12 @@ pub const DROP_EXPIRED_CLAIMS: &str = "DELETE FROM claims WHERE until < $1";
 /// `RELEASE_CLAIMS` follows in the same transaction.
 pub const RELEASE_SENDING: &str = "UPDATE messages SET status = $2, reason = $3, updated_at = $1 \
      WHERE status = 'sending' AND id IN (SELECT message_id FROM claims \
-     WHERE $4 IS NULL OR owner = $4)";
+     WHERE CAST($4 AS TEXT) IS NULL OR owner = $4)";
 /// Drops the claims of owner $1 (NULL: every claim): the sends among them
 /// were just settled, and the messages claimed but never started wait, due
 /// as they were, for the next claim.
-pub const RELEASE_CLAIMS: &str = "DELETE FROM claims WHERE $1 IS NULL OR owner = $1";
+pub const RELEASE_CLAIMS: &str =
+    "DELETE FROM claims WHERE CAST($1 AS TEXT) IS NULL OR owner = $1";
 
 /// Renews every claim owner $1 holds to $2: a live instance keeps what it
 /// claimed, however long its batch takes to send.
@@ -690,6 +726,352 @@ pub const QUIET: &str = "SELECT ic.customer_id, i.id FROM incident_customers ic 
      JOIN incidents i ON i.id = ic.incident_id \
      WHERE i.kind = 'incident' AND i.resolved_at IS NULL AND ";
 
+/// SQLite's count of rows changed on a connection (`sqlite_watch`).
+pub const TOTAL_CHANGES_SQLITE: &str = "SELECT total_changes()";
+
 /// The migrations a store has, in the order the migrator applies them.
 pub const APPLIED_MIGRATIONS: &str =
     "SELECT version, checksum, success FROM _sqlx_migrations ORDER BY version";
+
+/// Which backends run a statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runs {
+    Both,
+    Sqlite,
+    Postgres,
+}
+
+/// One statement as the store sends it, for [`named`].
+#[derive(Debug, Clone)]
+pub struct Named {
+    /// The constants it is made of, joined by `+`.
+    pub name: &'static str,
+    pub sql: String,
+    pub runs: Runs,
+}
+
+/// Every statement the store runs, complete as it is sent: those built at
+/// run time are built here the same way, with one row or one id where a
+/// list goes. The contract test prepares each on the backends that run it
+/// (the database checks every table, column and type), so a typo fails in
+/// CI, not in production; a test below checks that no constant of this file
+/// is left out.
+pub fn named() -> Vec<Named> {
+    use Runs::{Both, Postgres, Sqlite};
+    // `($first, …)` with `n` placeholders.
+    let row = |first: usize, n: usize| {
+        let marks: Vec<String> = (first..first + n).map(|i| format!("${i}")).collect();
+        format!("({})", marks.join(", "))
+    };
+    let sqlite_in = |column: &str, at: usize| format!("{column} IN (${at})");
+    let pg_in = |column: &str, at: usize| format!("{column} = ANY(${at}::text[])");
+    let one = |name, sql: &str, runs| Named {
+        name,
+        sql: sql.to_owned(),
+        runs,
+    };
+    let built = |name, sql: String, runs| Named { name, sql, runs };
+    let mut all = vec![
+        one("SELECT_CUSTOMER", SELECT_CUSTOMER, Both),
+        one("SELECT_EVENTS_OF", SELECT_EVENTS_OF, Both),
+        one("COUNT_CUSTOMERS", COUNT_CUSTOMERS, Both),
+        one("TRY_LEAD_PLANNING", TRY_LEAD_PLANNING, Postgres),
+        one("END_LEAD_PLANNING", END_LEAD_PLANNING, Postgres),
+        one("CUSTOMER_OF_MESSAGE", CUSTOMER_OF_MESSAGE, Both),
+        one("INSERT_RESPONSE", INSERT_RESPONSE, Both),
+        one("RESPONSES_OF", RESPONSES_OF, Both),
+        one("DELETE_RESPONSES_OF", DELETE_RESPONSES_OF, Both),
+        one("MESSAGE_BY_HEADER_ID", MESSAGE_BY_HEADER_ID, Both),
+        one("INSERT_INBOUND", INSERT_INBOUND, Both),
+        one("INSERT_INBOUND_RESPONSE", INSERT_INBOUND_RESPONSE, Both),
+        one("COUNT_SOFT_BOUNCES", COUNT_SOFT_BOUNCES, Both),
+        one("RESPONSES_SINCE", RESPONSES_SINCE, Both),
+        one("REPORT_STATUSES", REPORT_STATUSES, Both),
+        one("REPORT_STEPS", REPORT_STEPS, Both),
+        one("REPORT_ANSWERS", REPORT_ANSWERS, Both),
+        one("REPORT_KINDS", REPORT_KINDS, Both),
+        one("SUPPRESSIONS_OF", SUPPRESSIONS_OF, Both),
+        one("LIFT_CHOSEN", LIFT_CHOSEN, Both),
+        one("PRUNE_ATTEMPTS", PRUNE_ATTEMPTS, Both),
+        one("PING", PING, Both),
+        one("COUNT_DUE", COUNT_DUE, Both),
+        one("CUSTOMERS_DUE", CUSTOMERS_DUE, Both),
+        one("REPLAN_ALL_SQLITE", REPLAN_ALL_SQLITE, Sqlite),
+        one("REPLAN_ALL_POSTGRES", REPLAN_ALL_POSTGRES, Postgres),
+        one("SELECT_PLANNER_STATE", SELECT_PLANNER_STATE, Both),
+        one("UPSERT_PLANNER_STATE", UPSERT_PLANNER_STATE, Both),
+        one("HISTORY_EVENTS_POSTGRES", HISTORY_EVENTS_POSTGRES, Postgres),
+        one("HISTORY_STAGES_POSTGRES", HISTORY_STAGES_POSTGRES, Postgres),
+        one(
+            "HISTORY_MESSAGES_POSTGRES",
+            HISTORY_MESSAGES_POSTGRES,
+            Postgres,
+        ),
+        one(
+            "UPDATE_PLANNED_CUSTOMERS_POSTGRES",
+            UPDATE_PLANNED_CUSTOMERS_POSTGRES,
+            Postgres,
+        ),
+        one(
+            "INSERT_STAGE_CHANGES_POSTGRES",
+            INSERT_STAGE_CHANGES_POSTGRES,
+            Postgres,
+        ),
+        one(
+            "INSERT_MESSAGES_POSTGRES",
+            INSERT_MESSAGES_POSTGRES,
+            Postgres,
+        ),
+        one(
+            "SUPERSEDE_WAITING_POSTGRES",
+            SUPERSEDE_WAITING_POSTGRES,
+            Postgres,
+        ),
+        one("SELECT_MESSAGES", SELECT_MESSAGES, Both),
+        one("NEXT_PRIORITY", NEXT_PRIORITY, Both),
+        one("CLAIM_SQLITE", CLAIM_SQLITE, Sqlite),
+        one("CLAIM_POSTGRES", CLAIM_POSTGRES, Postgres),
+        one("BEGIN_SENDING_POSTGRES", BEGIN_SENDING_POSTGRES, Postgres),
+        one("SETTLE_POSTGRES", SETTLE_POSTGRES, Postgres),
+        one("INSERT_SUPPRESSION", INSERT_SUPPRESSION, Both),
+        one("SENT_TO_POSTGRES", SENT_TO_POSTGRES, Postgres),
+        one("RECOVER_SENDING", RECOVER_SENDING, Both),
+        one("DROP_EXPIRED_CLAIMS", DROP_EXPIRED_CLAIMS, Both),
+        one("RELEASE_SENDING", RELEASE_SENDING, Both),
+        one("RELEASE_CLAIMS", RELEASE_CLAIMS, Both),
+        one("RENEW_CLAIMS", RENEW_CLAIMS, Both),
+        one("TRY_HOLD_NAME_POSTGRES", TRY_HOLD_NAME_POSTGRES, Postgres),
+        one("ANY_CLAIM_EXPIRED", ANY_CLAIM_EXPIRED, Both),
+        one("SELECT_ATTEMPTS", SELECT_ATTEMPTS, Both),
+        one("INSERT_INCIDENT", INSERT_INCIDENT, Both),
+        one("SELECT_INCIDENT", SELECT_INCIDENT, Both),
+        one("LIST_INCIDENTS", LIST_INCIDENTS, Both),
+        one("RECIPIENTS", RECIPIENTS, Both),
+        one("UPDATE_INCIDENT", UPDATE_INCIDENT, Both),
+        one("INSERT_INCIDENT_UPDATE", INSERT_INCIDENT_UPDATE, Both),
+        one("CLOSE_INCIDENT", CLOSE_INCIDENT, Both),
+        one("MAINTENANCES_DUE", MAINTENANCES_DUE, Both),
+        one("START_MAINTENANCE", START_MAINTENANCE, Both),
+        one("RELEASE_ANNOUNCEMENTS", RELEASE_ANNOUNCEMENTS, Both),
+        one("WITHDRAW_ANNOUNCEMENTS", WITHDRAW_ANNOUNCEMENTS, Both),
+        one("APPLIED_MIGRATIONS", APPLIED_MIGRATIONS, Both),
+        one("TOTAL_CHANGES_SQLITE", TOTAL_CHANGES_SQLITE, Sqlite),
+        built(
+            "INSERT_CUSTOMERS+REPLACE_CUSTOMER+MARK_SQLITE",
+            format!(
+                "{INSERT_CUSTOMERS}VALUES {}{REPLACE_CUSTOMER}{MARK_SQLITE}",
+                row(1, 14)
+            ),
+            Sqlite,
+        ),
+        built(
+            "INSERT_CUSTOMERS+REPLACE_CUSTOMER+MARK_POSTGRES",
+            format!(
+                "{INSERT_CUSTOMERS}VALUES {}{REPLACE_CUSTOMER}{MARK_POSTGRES} RETURNING (xmax = 0)",
+                row(1, 14)
+            ),
+            Postgres,
+        ),
+        built(
+            "COUNT_CUSTOMERS_OF_SQLITE",
+            format!("{COUNT_CUSTOMERS_OF_SQLITE}{}", sqlite_in("id", 1)),
+            Sqlite,
+        ),
+        built(
+            "INSERT_EVENTS+SKIP_KNOWN_EVENT",
+            format!("{INSERT_EVENTS}VALUES {}{SKIP_KNOWN_EVENT}", row(1, 6)),
+            Both,
+        ),
+        built(
+            "SET_PLAN_AT+MARK_SQLITE",
+            format!("{SET_PLAN_AT}{MARK_SQLITE} WHERE {}", sqlite_in("id", 1)),
+            Sqlite,
+        ),
+        built(
+            "SET_PLAN_AT+MARK_POSTGRES",
+            format!("{SET_PLAN_AT}{MARK_POSTGRES} WHERE {}", pg_in("id", 1)),
+            Postgres,
+        ),
+        built(
+            "CUSTOMER_ZONES",
+            format!("{CUSTOMER_ZONES}{}", sqlite_in("id", 1)),
+            Sqlite,
+        ),
+        built(
+            "CUSTOMER_ZONES",
+            format!("{CUSTOMER_ZONES}{}", pg_in("id", 1)),
+            Postgres,
+        ),
+        built(
+            "HISTORY_EVENTS_SQLITE",
+            format!("{HISTORY_EVENTS_SQLITE}{}", sqlite_in("customer_id", 1)),
+            Sqlite,
+        ),
+        built(
+            "HISTORY_STAGES_SQLITE",
+            format!("{HISTORY_STAGES_SQLITE}{}", sqlite_in("customer_id", 1)),
+            Sqlite,
+        ),
+        built(
+            "HISTORY_MESSAGES_SQLITE",
+            format!("{HISTORY_MESSAGES_SQLITE}{}", sqlite_in("customer_id", 1)),
+            Sqlite,
+        ),
+        built(
+            "PLANNED_CUSTOMERS_SQLITE+UPDATE_PLANNED_CUSTOMERS_SQLITE",
+            format!(
+                "{PLANNED_CUSTOMERS_SQLITE}VALUES {}) {UPDATE_PLANNED_CUSTOMERS_SQLITE}",
+                row(1, 6)
+            ),
+            Sqlite,
+        ),
+        built(
+            "INSERT_STAGE_CHANGES",
+            format!("{INSERT_STAGE_CHANGES}VALUES {}", row(1, 4)),
+            Sqlite,
+        ),
+        built(
+            "INSERT_MESSAGES+SKIP_PLANNED",
+            format!("{INSERT_MESSAGES}VALUES {}{SKIP_PLANNED}", row(1, 22)),
+            Sqlite,
+        ),
+        built(
+            "EXPIRE_SUPERSEDED_SQLITE+SUPERSEDE_WAITING_SQLITE",
+            format!(
+                "{EXPIRE_SUPERSEDED_SQLITE}$1, updated_at = $2 FROM (VALUES {}{SUPERSEDE_WAITING_SQLITE}",
+                row(3, 4)
+            ),
+            Sqlite,
+        ),
+        built(
+            "BEGIN_SENDING_SQLITE+CLAIMED_WAITING_SQLITE",
+            format!(
+                "{BEGIN_SENDING_SQLITE}$1{CLAIMED_WAITING_SQLITE}{} AND owner = $3) RETURNING id",
+                sqlite_in("message_id", 2)
+            ),
+            Sqlite,
+        ),
+        built(
+            "RENEW_CLAIMS_SQLITE",
+            format!(
+                "{RENEW_CLAIMS_SQLITE}$1 WHERE {} AND owner = $3",
+                sqlite_in("message_id", 2)
+            ),
+            Sqlite,
+        ),
+        built(
+            "DROP_CLAIMS_SQLITE",
+            format!(
+                "{DROP_CLAIMS_SQLITE}{} AND owner = $2",
+                sqlite_in("message_id", 1)
+            ),
+            Sqlite,
+        ),
+        built(
+            "SETTLE_SQLITE+SETTLE_GUARD_SQLITE",
+            format!(
+                "{SETTLE_SQLITE}$1 FROM (VALUES {}) AS v WHERE messages.id = v.column1{SETTLE_GUARD_SQLITE}$10))",
+                row(2, 8)
+            ),
+            Sqlite,
+        ),
+        built(
+            "INSERT_ATTEMPTS",
+            format!("{INSERT_ATTEMPTS}VALUES {}", row(1, 6)),
+            Both,
+        ),
+        built(
+            "CLAIMED_DETAILS",
+            format!(
+                "{CLAIMED_DETAILS}{} ORDER BY m.priority",
+                sqlite_in("m.id", 1)
+            ),
+            Sqlite,
+        ),
+        built(
+            "CLAIMED_DETAILS+QUEUED+QUEUED_ORDER",
+            format!(
+                "{CLAIMED_DETAILS}{QUEUED}{}{QUEUED_ORDER}",
+                pg_in("m.customer_id", 1)
+            ),
+            Postgres,
+        ),
+        built(
+            "SENT_TO",
+            format!(
+                "{SENT_TO}{} AND COALESCE(sent_at, updated_at) > $2",
+                sqlite_in("customer_id", 1)
+            ),
+            Sqlite,
+        ),
+        built(
+            "INSERT_AFFECTED+SKIP_AFFECTED",
+            format!("{INSERT_AFFECTED}VALUES {}{SKIP_AFFECTED}", row(1, 2)),
+            Both,
+        ),
+        built(
+            "QUIET",
+            format!("{QUIET}{}", pg_in("ic.customer_id", 1)),
+            Postgres,
+        ),
+        built(
+            "QUIET",
+            format!("{QUIET}{}", sqlite_in("ic.customer_id", 1)),
+            Sqlite,
+        ),
+        one("TIDY_POSTGRES", TIDY_POSTGRES, Postgres),
+    ];
+    // Sent as one simple query; each of its commands is prepared alone.
+    for command in KEEP_NAME_ALIVE_POSTGRES.split(';') {
+        all.push(built("KEEP_NAME_ALIVE_POSTGRES", command.to_owned(), Postgres));
+    }
+    for dialect in [Dialect::Sqlite, Dialect::Postgres] {
+        // Every kind of prefilter, each column.
+        let mut parts: Vec<Prefilter> = Column::ALL
+            .into_iter()
+            .map(|c| Prefilter::Compare(c, Op::Eq, Literal::Text("x".into())))
+            .collect();
+        parts.push(Prefilter::Compare(Column::Health, Op::Lt, Literal::Int(50)));
+        parts.push(Prefilter::OneOf(
+            Column::Plan,
+            vec![Literal::Text("pro".into())],
+        ));
+        parts.push(Prefilter::AttributeIs("tier".into(), "gold".into()));
+        parts.push(Prefilter::AttributeHolds("tags".into(), "beta".into()));
+        let filter = Prefilter::All(vec![Prefilter::Any(parts)]);
+        let runs = match dialect {
+            Dialect::Sqlite => Sqlite,
+            Dialect::Postgres => Postgres,
+        };
+        all.push(built(
+            "customers_page",
+            customers_page(Some(&filter), dialect).0,
+            runs,
+        ));
+    }
+    all
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_statement_of_this_file_is_named() {
+        let named = named();
+        let parts: Vec<&str> = named.iter().flat_map(|n| n.name.split('+')).collect();
+        let source = include_str!("sql.rs");
+        let consts: Vec<&str> = source
+            .lines()
+            .filter_map(|line| line.strip_prefix("pub const "))
+            .filter_map(|rest| rest.split_once(": &str"))
+            .map(|(name, _)| name)
+            .collect();
+        assert!(consts.len() > 60, "the constants were read: {consts:?}");
+        let missing: Vec<&&str> = consts.iter().filter(|name| !parts.contains(name)).collect();
+        assert!(
+            missing.is_empty(),
+            "add these to `named()` so the contract test prepares them: {missing:?}"
+        );
+    }
+}

@@ -8,22 +8,21 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteQueryResult,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteQueryResult, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 
-use super::backend::{Backend, Dialect};
-use super::column::{At, Object};
+use super::backend::{Backend, Dialect, HistoryRows};
+use super::column::At;
 use super::sqlite_watch::WriterWatch;
 use super::{
-    ConnectOptions, Error, HistoryRow, PlanWrite, StageChange, WriteFailure, WriteHealth,
-    WriteOutcome, fold_history, sql, unique_runs,
+    ConnectOptions, Error, PlanWrite, StageChange, WriteFailure, WriteHealth, WriteOutcome, shared,
+    sql, unique_runs,
 };
 use crate::domain::catchup::{self, Supersede};
 use crate::domain::customer::{CustomerId, CustomerRecord};
 use crate::domain::message::{NewMessage, Settle};
-use crate::domain::plan::{EventFact, History, OccurrenceKey, StageEntry};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
@@ -150,14 +149,14 @@ fn push_claims_of(query: &mut QueryBuilder<Sqlite>, owner: &str, ids: &[uuid::Uu
 
 /// Drops the claims `owner` holds on `ids`, whose messages were settled.
 async fn drop_claims(
-    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    conn: &mut SqliteConnection,
     owner: &str,
     ids: &[uuid::Uuid],
     fail: &impl Fn(sqlx::Error) -> Error,
 ) -> Result<(), Error> {
     let mut query = QueryBuilder::<Sqlite>::new(sql::DROP_CLAIMS_SQLITE);
     push_claims_of(&mut query, owner, ids);
-    query.build().execute(&mut **tx).await.map_err(fail)?;
+    query.build().execute(&mut *conn).await.map_err(fail)?;
     Ok(())
 }
 
@@ -221,8 +220,7 @@ async fn supersede_waiting_in(
     let mut expired = 0;
     // Four values a row, under SQLite's limit of bound values a statement.
     for run in superseding.chunks(super::ROWS_PER_STATEMENT / 4) {
-        let mut update =
-            QueryBuilder::<Sqlite>::new("UPDATE messages SET status = 'expired', reason = ");
+        let mut update = QueryBuilder::<Sqlite>::new(sql::EXPIRE_SUPERSEDED_SQLITE);
         update.push_bind(catchup::SUPERSEDED);
         update.push(", updated_at = ");
         update.push_bind(At(now));
@@ -313,6 +311,39 @@ impl Dialect for Sqlite {
         }
         Ok(inserted)
     }
+
+    async fn settle_statuses(
+        conn: &mut SqliteConnection,
+        owner: &str,
+        outcomes: &[Settle],
+        now: DateTime<Utc>,
+        fail: &(impl Fn(sqlx::Error) -> Error + Sync),
+    ) -> Result<(), Error> {
+        for run in outcomes.chunks(super::ROWS_PER_STATEMENT / 2) {
+            // One statement a run: each message's new state joined by id.
+            let mut update = QueryBuilder::<Sqlite>::new(sql::SETTLE_SQLITE);
+            update.push_bind(At(now));
+            update.push(" FROM (");
+            update.push_values(run, |mut row, o| {
+                row.push_bind(o.id.to_string())
+                    .push_bind(o.status.as_str())
+                    .push_bind(o.reason.clone())
+                    .push_bind(o.not_before.map(At))
+                    .push_bind(o.subject.clone())
+                    .push_bind(o.sent_at.map(At))
+                    .push_bind(i64::from(o.attempt.is_some()))
+                    .push_bind(o.attempt.as_ref().map(|a| At(a.started_at)));
+            });
+            update.push(") AS v WHERE messages.id = v.column1");
+            update.push(sql::SETTLE_GUARD_SQLITE);
+            update.push_bind(owner.to_owned());
+            update.push("))");
+            update.build().execute(&mut *conn).await.map_err(fail)?;
+            let ids: Vec<uuid::Uuid> = run.iter().map(|o| o.id).collect();
+            drop_claims(conn, owner, &ids, fail).await?;
+        }
+        Ok(())
+    }
 }
 
 impl Backend for SqliteStore {
@@ -366,13 +397,12 @@ impl Backend for SqliteStore {
         for run in unique_runs(batch, |c| c.id.as_str()) {
             // BEGIN IMMEDIATE holds the write lock, so this count stays true
             // until the upsert below.
-            let mut count =
-                QueryBuilder::<Sqlite>::new("SELECT count(*) FROM customers WHERE id IN (");
-            let mut ids = count.separated(", ");
-            for c in run {
-                ids.push_bind(c.id.as_str());
-            }
-            ids.push_unseparated(")");
+            let mut count = QueryBuilder::<Sqlite>::new(sql::COUNT_CUSTOMERS_OF_SQLITE);
+            Sqlite::push_in(
+                &mut count,
+                "id",
+                run.iter().map(|c| c.id.to_string()).collect(),
+            );
             let existing: i64 = count
                 .build_query_scalar()
                 .fetch_one(&mut *tx)
@@ -380,23 +410,7 @@ impl Backend for SqliteStore {
                 .map_err(&fail)?;
 
             let mut insert = QueryBuilder::<Sqlite>::new(sql::INSERT_CUSTOMERS);
-            insert.push_values(run, |mut row, c| {
-                row.push_bind(c.id.as_str())
-                    .push_bind(c.email.as_str())
-                    .push_bind(c.name.as_str())
-                    .push_bind(c.timezone.name())
-                    .push_bind(c.locale.as_str())
-                    .push_bind(c.plan.as_str())
-                    .push_bind(c.signup_at.map(At))
-                    .push_bind(c.renewal_at.map(At))
-                    .push_bind(c.last_seen_at.map(At))
-                    .push_bind(c.health.map(i64::from))
-                    .push_bind(Object(&c.attributes))
-                    .push_bind(At(now))
-                    .push_bind(At(now))
-                    // Planned again at the next tick.
-                    .push_bind(0_i64);
-            });
+            insert.push_values(run, |row, c| shared::customer_values(row, c, now));
             insert.push(sql::REPLACE_CUSTOMER);
             insert.push(sql::MARK_SQLITE);
             insert.build().execute(&mut *tx).await.map_err(&fail)?;
@@ -410,63 +424,21 @@ impl Backend for SqliteStore {
         Ok(outcome)
     }
 
-    async fn planning_history(
-        &self,
-        ids: &[CustomerId],
-    ) -> Result<HashMap<CustomerId, History>, Error> {
+    async fn history_rows(&self, ids: &[CustomerId]) -> Result<HistoryRows<SqliteRow>, Error> {
         let fail = self.fail("reading planning history");
-        let mut rows = Vec::new();
+        let mut rows = HistoryRows::default();
         for chunk in ids.chunks(super::ROWS_PER_STATEMENT) {
-            let mut events = QueryBuilder::<Sqlite>::new(
-                "SELECT customer_id, coalesce(id, 'seq:' || seq), name, occurred_at FROM events WHERE ",
-            );
-            Sqlite::push_in(&mut events, "customer_id", strings(chunk));
-            for row in events.build().fetch_all(&self.pool).await.map_err(&fail)? {
-                rows.push(HistoryRow::Event {
-                    customer: row.try_get(0).map_err(&fail)?,
-                    fact: EventFact {
-                        key: row.try_get(1).map_err(&fail)?,
-                        name: row.try_get(2).map_err(&fail)?,
-                        occurred_at: row.try_get::<At, _>(3).map_err(&fail)?.0,
-                    },
-                });
-            }
-            let mut stages = QueryBuilder::<Sqlite>::new(
-                "SELECT customer_id, to_stage, changed_at FROM stage_changes WHERE to_stage IS NOT NULL AND ",
-            );
-            Sqlite::push_in(&mut stages, "customer_id", strings(chunk));
-            for row in stages.build().fetch_all(&self.pool).await.map_err(&fail)? {
-                rows.push(HistoryRow::Stage {
-                    customer: row.try_get(0).map_err(&fail)?,
-                    entry: StageEntry {
-                        stage: row.try_get(1).map_err(&fail)?,
-                        entered_at: row.try_get::<At, _>(2).map_err(&fail)?.0,
-                    },
-                });
-            }
-            let mut messages = QueryBuilder::<Sqlite>::new(
-                "SELECT customer_id, playbook, step, occurrence, status = 'sent', status IN ('planned', 'deferred') FROM messages WHERE ",
-            );
-            Sqlite::push_in(&mut messages, "customer_id", strings(chunk));
-            for row in messages
-                .build()
-                .fetch_all(&self.pool)
-                .await
-                .map_err(&fail)?
-            {
-                rows.push(HistoryRow::Message {
-                    customer: row.try_get(0).map_err(&fail)?,
-                    key: OccurrenceKey {
-                        playbook: row.try_get(1).map_err(&fail)?,
-                        step: row.try_get(2).map_err(&fail)?,
-                        occurrence: row.try_get(3).map_err(&fail)?,
-                    },
-                    sent: row.try_get(4).map_err(&fail)?,
-                    waiting: row.try_get(5).map_err(&fail)?,
-                });
+            for (statement, into) in [
+                (sql::HISTORY_EVENTS_SQLITE, &mut rows.events),
+                (sql::HISTORY_STAGES_SQLITE, &mut rows.stages),
+                (sql::HISTORY_MESSAGES_SQLITE, &mut rows.messages),
+            ] {
+                let mut query = QueryBuilder::<Sqlite>::new(statement);
+                Sqlite::push_in(&mut query, "customer_id", strings(chunk));
+                into.extend(query.build().fetch_all(&self.pool).await.map_err(&fail)?);
             }
         }
-        fold_history(ids, rows)
+        Ok(rows)
     }
 
     async fn record_plan(&self, plan: &PlanWrite, now: DateTime<Utc>) -> Result<(u64, u64), Error> {
@@ -535,7 +507,7 @@ impl Backend for SqliteStore {
         let fail = self.fail("marking messages as sending");
         let mut query = QueryBuilder::<Sqlite>::new(sql::BEGIN_SENDING_SQLITE);
         query.push_bind(At(now));
-        query.push(" WHERE status IN ('planned', 'deferred') AND id IN (SELECT message_id FROM claims WHERE ");
+        query.push(sql::CLAIMED_WAITING_SQLITE);
         push_claims_of(&mut query, owner, ids);
         query.push(") RETURNING id");
         let mut tx = self.begin().await.map_err(&fail)?;
@@ -557,73 +529,6 @@ impl Backend for SqliteStore {
         }
         tx.commit().await.map_err(&fail)?;
         Ok(marked)
-    }
-
-    async fn settle(
-        &self,
-        owner: &str,
-        outcomes: &[Settle],
-        now: DateTime<Utc>,
-    ) -> Result<(), Error> {
-        let fail = self.fail("recording delivery outcomes");
-        let mut tx = self.begin().await.map_err(&fail)?;
-        for run in outcomes.chunks(super::ROWS_PER_STATEMENT / 2) {
-            // One statement a run: each message's new state joined by id.
-            let mut update = QueryBuilder::<Sqlite>::new(
-                "UPDATE messages SET status = v.column2, reason = v.column3, \
-                 not_before = COALESCE(v.column4, not_before), subject = COALESCE(v.column5, subject), \
-                 sent_at = COALESCE(v.column6, sent_at), attempts = attempts + v.column7, \
-                 first_attempt_at = COALESCE(first_attempt_at, v.column8), updated_at = ",
-            );
-            update.push_bind(At(now));
-            update.push(" FROM (");
-            update.push_values(run, |mut row, o| {
-                row.push_bind(o.id.to_string())
-                    .push_bind(o.status.as_str())
-                    .push_bind(o.reason.clone())
-                    .push_bind(o.not_before.map(At))
-                    .push_bind(o.subject.clone())
-                    .push_bind(o.sent_at.map(At))
-                    .push_bind(i64::from(o.attempt.is_some()))
-                    .push_bind(o.attempt.as_ref().map(|a| At(a.started_at)));
-            });
-            update.push(") AS v WHERE messages.id = v.column1");
-            update.push(sql::SETTLE_GUARD_SQLITE);
-            update.push_bind(owner.to_owned());
-            update.push("))");
-            update.build().execute(&mut *tx).await.map_err(&fail)?;
-            let ids: Vec<uuid::Uuid> = run.iter().map(|o| o.id).collect();
-            drop_claims(&mut tx, owner, &ids, &fail).await?;
-            let attempts: Vec<_> = run
-                .iter()
-                .filter_map(|o| o.attempt.as_ref().map(|a| (o.id, a)))
-                .collect();
-            if !attempts.is_empty() {
-                let mut insert = QueryBuilder::<Sqlite>::new(sql::INSERT_ATTEMPTS);
-                insert.push_values(&attempts, |mut row, (id, a)| {
-                    row.push_bind(id.to_string())
-                        .push_bind(At(a.started_at))
-                        .push_bind(At(a.finished_at))
-                        .push_bind(a.outcome.as_str())
-                        .push_bind(a.smtp_code.map(i64::from))
-                        .push_bind(a.detail.clone());
-                });
-                insert.build().execute(&mut *tx).await.map_err(&fail)?;
-            }
-        }
-        for s in outcomes.iter().filter_map(|o| o.suppress.as_ref()) {
-            sqlx::query(sql::INSERT_SUPPRESSION)
-                .bind(s.customer_id.as_str())
-                .bind(&s.category)
-                .bind(&s.reason)
-                .bind(&s.source)
-                .bind(At(now))
-                .execute(&mut *tx)
-                .await
-                .map_err(&fail)?;
-        }
-        tx.commit().await.map_err(&fail)?;
-        Ok(())
     }
 
     async fn sent_since(

@@ -12,7 +12,6 @@ use super::WriteHealth;
 
 /// The number of rows the connection's statements have changed since it
 /// opened, counted by SQLite (rolled-back ones included).
-const TOTAL_CHANGES: &str = "SELECT total_changes()";
 
 /// What the write connection did between two of its releases to the pool,
 /// as SQLite's own rollback hook and change counter tell it: the proof that
@@ -22,7 +21,7 @@ pub(super) struct WriterWatch {
     /// A transaction rolled back since the last release: by a ROLLBACK, or
     /// by SQLite itself after a statement or a COMMIT failed.
     rolled_back: AtomicBool,
-    /// `TOTAL_CHANGES` at the last release.
+    /// `sql::TOTAL_CHANGES_SQLITE` at the last release.
     changes: AtomicI64,
 }
 
@@ -58,7 +57,7 @@ impl WriterWatch {
     ) -> Result<bool, sqlx::Error> {
         // Queued behind the ROLLBACK a dropped transaction sent, so the
         // transaction depth read below is the one that ROLLBACK left.
-        let changes: i64 = sqlx::query_scalar(TOTAL_CHANGES)
+        let changes: i64 = sqlx::query_scalar(super::sql::TOTAL_CHANGES_SQLITE)
             .fetch_one(&mut *conn)
             .await?;
         if conn.is_in_transaction() {
