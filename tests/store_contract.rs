@@ -17,7 +17,8 @@ use tend::domain::playbook::{Kind, Survey};
 use tend::store::{Customers, Incidents, Outbox, Planning, Responses, Upkeep};
 use tend::store::{
     Db, DueCursor, Effect, InboundMail, InboundRecorded, InboundResponse, NewResponse, NextCheck,
-    PlanWrite, Preferences, Released, ResponseKind, Runs, Source, StageChange, WriteOutcome,
+    PlanWrite, Preferences, Recorded, Released, ResponseKind, Runs, Source, StageChange,
+    WriteOutcome,
 };
 
 /// Declares each contract test once per backend.
@@ -670,7 +671,10 @@ async fn a_planning_page_is_recorded_whole(store: &Db) {
             next_check(store, "b", later).await,
         ],
     };
-    assert_eq!(store.record_plan(&plan, t0()).await.unwrap(), (1, 1));
+    assert_eq!(
+        store.record_plan(&plan, t0()).await.unwrap(),
+        recorded(1, 1)
+    );
     assert_eq!(
         store
             .customer(&id("a"))
@@ -696,7 +700,10 @@ async fn a_planning_page_is_recorded_whole(store: &Db) {
         changes: Vec::new(),
         ..plan
     };
-    assert_eq!(store.record_plan(&again, t0()).await.unwrap(), (0, 0));
+    assert_eq!(
+        store.record_plan(&again, t0()).await.unwrap(),
+        recorded(0, 0)
+    );
 }
 
 // Planning writes only through `record_plan`; these put one part of a page.
@@ -724,7 +731,10 @@ async fn plan_messages(
         expired,
         ..PlanWrite::default()
     };
-    store.record_plan(&plan, now).await.map(|(p, e)| p + e)
+    store
+        .record_plan(&plan, now)
+        .await
+        .map(|r| r.planned + r.expired)
 }
 
 async fn set_next(
@@ -2510,7 +2520,7 @@ async fn a_newer_occurrence_supersedes_what_still_waits(store: &Db) {
         }],
         ..PlanWrite::default()
     };
-    assert_eq!(store.record_plan(&plan, now).await.unwrap(), (1, 2));
+    assert_eq!(store.record_plan(&plan, now).await.unwrap(), recorded(1, 2));
     let status =
         |all: &[tend::domain::message::MessageView], who: &str, step: &str, due: DateTime<Utc>| {
             all.iter()
@@ -2568,7 +2578,10 @@ async fn a_newer_occurrence_supersedes_what_still_waits(store: &Db) {
         planned: vec![message("a", "daily", &t0().to_rfc3339())],
         ..plan
     };
-    assert_eq!(store.record_plan(&again, now).await.unwrap(), (0, 0));
+    assert_eq!(
+        store.record_plan(&again, now).await.unwrap(),
+        recorded(0, 0)
+    );
     assert_eq!(
         store.messages(&MessageFilter::default()).await.unwrap(),
         after
@@ -2594,4 +2607,9 @@ async fn every_named_statement_prepares(store: &Db) {
         }
     }
     assert!(refused.is_empty(), "{}", refused.join("\n"));
+}
+
+/// What `record_plan` returns for `planned` new and `expired` new messages.
+fn recorded(planned: u64, expired: u64) -> Recorded {
+    Recorded { planned, expired }
 }

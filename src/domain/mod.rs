@@ -14,6 +14,7 @@ pub mod lifecycle;
 pub mod message;
 pub mod overlap;
 pub mod plan;
+pub mod planned;
 pub mod playbook;
 pub mod policy;
 pub mod preference;

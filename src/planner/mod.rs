@@ -304,7 +304,7 @@ impl Planner {
         plan: PlanWrite,
         now: DateTime<Utc>,
     ) -> Result<PlanOutcome, store::Error> {
-        let (planned, expired) = store.record_plan(&plan, now).await?;
+        let super::store::Recorded { planned, expired } = store.record_plan(&plan, now).await?;
         Ok(PlanOutcome {
             planned,
             expired,

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{Database, Pool, QueryBuilder, Transaction};
 
 use super::sql;
-use super::{Error, NameHold, PlanWrite, PlanningLead, WriteFailure, WriteOutcome};
+use super::{Error, NameHold, PlanWrite, PlanningLead, Recorded, WriteFailure, WriteOutcome};
 use crate::domain::customer::{CustomerId, CustomerRecord};
 use crate::domain::message::{NewMessage, Settle};
 
@@ -138,7 +138,7 @@ pub trait Backend: Sync {
     ) -> Result<HistoryRows<<Self::DB as Database>::Row>, Error>;
 
     /// Writes a planned page ([`super::Planning::record_plan`]) in bulk.
-    async fn record_plan(&self, plan: &PlanWrite, now: DateTime<Utc>) -> Result<(u64, u64), Error>;
+    async fn record_plan(&self, plan: &PlanWrite, now: DateTime<Utc>) -> Result<Recorded, Error>;
 
     /// Takes the planning lead ([`super::Planning::lead_planning`]).
     async fn lead_planning(&self) -> Result<Option<PlanningLead>, Error>;

@@ -121,7 +121,7 @@ where
             .fetch_all(self.reads())
             .await
             .map_err(self.fail("reading who got an incident's notice"))?;
-        super::first_per_customer(rows)
+        first_per_customer(rows)
     }
 
     async fn update_incident(
@@ -224,4 +224,25 @@ where
         tx.commit().await.map_err(&fail)?;
         Ok(Some(expired))
     }
+}
+
+/// The first notice per customer, from `RECIPIENTS` rows (oldest first).
+fn first_per_customer(
+    rows: Vec<(String, Option<String>, Option<String>)>,
+) -> Result<Vec<Recipient>, Error> {
+    let mut out: Vec<Recipient> = Vec::new();
+    for (customer, to, message_id) in rows {
+        if out
+            .last()
+            .is_some_and(|r| r.customer_id.as_str() == customer)
+        {
+            continue;
+        }
+        out.push(Recipient {
+            customer_id: CustomerId::parse(&customer).map_err(Error::Corrupt)?,
+            to: to.unwrap_or_default(),
+            first_message_id: message_id.unwrap_or_default(),
+        });
+    }
+    Ok(out)
 }

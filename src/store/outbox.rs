@@ -89,7 +89,7 @@ where
             .iter()
             .map(|row| rows::outgoing(row, &fail))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(super::fold_claimed(claimed))
+        Ok(fold_claimed(claimed))
     }
 
     async fn begin_sending(
@@ -171,7 +171,7 @@ where
             .iter()
             .map(|row| rows::outgoing(row, &fail))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(super::fold_claimed(found).into_iter().next())
+        Ok(fold_claimed(found).into_iter().next())
     }
 
     async fn queued(&self, ids: &[CustomerId]) -> Result<Vec<Outgoing>, Error> {
@@ -191,7 +191,7 @@ where
                 queued.push(rows::outgoing(row, &fail)?);
             }
         }
-        Ok(super::fold_claimed(queued))
+        Ok(fold_claimed(queued))
     }
 
     async fn recover_sending(&self, now: DateTime<Utc>, resend: bool) -> Result<u64, Error> {
@@ -302,5 +302,101 @@ where
             .await
             .map_err(self.fail("counting due messages"))?;
         Ok(n as u64)
+    }
+}
+
+/// Folds the claimed rows (one per matching suppression) into messages.
+/// Every query feeding it orders by a key that ends in the message id, so
+/// the rows of one message are adjacent.
+pub(super) fn fold_claimed(rows: Vec<Outgoing>) -> Vec<Outgoing> {
+    let mut out: Vec<Outgoing> = Vec::with_capacity(rows.len());
+    for row in rows {
+        match out.last_mut().filter(|o| o.id == row.id) {
+            // An all-mail suppression says more than a category one.
+            Some(first) => {
+                if first.suppressed.is_none() {
+                    first.suppressed = row.suppressed;
+                }
+            }
+            None => out.push(row),
+        }
+    }
+    out
+}
+
+/// How a claim walks the priorities, most important first: after each
+/// claim, whether to look at the same priority again or at the next.
+///
+/// A claim that took something stays: the next look finds what is left
+/// there, if anything. A claim that came back empty after a look that
+/// found something free lost a race: another instance committed its
+/// claims on those rows after this claim's snapshot (they looked free; the
+/// claim key refused them), or still holds them locked. A fresh look finds
+/// what is left; after a few empty claims, the next priority. (On SQLite
+/// the look and the claim run under one write lock and always agree.)
+pub(super) struct PriorityWalk {
+    from: i64,
+    empty: u32,
+}
+
+impl PriorityWalk {
+    /// Empty claims in a row at one priority before the next.
+    const ATTEMPTS: u32 = 3;
+
+    pub(crate) fn start() -> Self {
+        Self {
+            from: i64::MIN,
+            empty: 0,
+        }
+    }
+
+    /// The lowest priority the next look may return (`sql::NEXT_PRIORITY`'s
+    /// `$1`).
+    pub(crate) fn from(&self) -> i64 {
+        self.from
+    }
+
+    /// Records a claim at `priority` that took `taken` rows; false when
+    /// there is no priority left to look at.
+    pub(crate) fn claimed(&mut self, priority: i64, taken: usize) -> bool {
+        if taken > 0 {
+            (self.from, self.empty) = (priority, 0);
+            return true;
+        }
+        self.empty += 1;
+        if self.empty < Self::ATTEMPTS {
+            return true;
+        }
+        match priority.checked_add(1) {
+            Some(next) => {
+                (self.from, self.empty) = (next, 0);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_claim_walk_stays_while_it_takes_and_moves_on_after_empty_claims() {
+        let mut walk = PriorityWalk::start();
+        assert_eq!(walk.from(), i64::MIN);
+        assert!(walk.claimed(2, 5));
+        assert_eq!(walk.from(), 2, "more may be left at 2");
+        for _ in 1..PriorityWalk::ATTEMPTS {
+            assert!(walk.claimed(2, 0));
+            assert_eq!(walk.from(), 2, "an empty claim may have lost a race");
+        }
+        assert!(walk.claimed(2, 0));
+        assert_eq!(walk.from(), 3, "then the next priority");
+        let mut last = PriorityWalk::start();
+        for _ in 0..PriorityWalk::ATTEMPTS - 1 {
+            assert!(last.claimed(i64::MAX, 0));
+        }
+        assert!(!last.claimed(i64::MAX, 0), "nothing after the last");
     }
 }

@@ -9,7 +9,7 @@ use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Row, Type};
 
 use super::backend::{Backend, Dialect};
 use super::column::{At, Int, Object};
-use super::{DueCursor, Error, HistoryRow, PlanWrite, Planning, PlanningLead, rows, sql};
+use super::{DueCursor, Error, PlanWrite, Planning, PlanningLead, Recorded, rows, sql};
 use crate::domain::customer::{Customer, CustomerId};
 use crate::domain::plan::{EventFact, History, OccurrenceKey, StageEntry};
 
@@ -128,10 +128,10 @@ where
                 waiting: row.try_get(5).map_err(&fail)?,
             });
         }
-        super::fold_history(ids, history)
+        fold_history(ids, history)
     }
 
-    async fn record_plan(&self, plan: &PlanWrite, now: DateTime<Utc>) -> Result<(u64, u64), Error> {
+    async fn record_plan(&self, plan: &PlanWrite, now: DateTime<Utc>) -> Result<Recorded, Error> {
         Backend::record_plan(self, plan, now).await
     }
 
@@ -146,4 +146,63 @@ where
     async fn lead_planning(&self) -> Result<Option<PlanningLead>, Error> {
         Backend::lead_planning(self).await
     }
+}
+
+/// Folds the rows of a history query into per-customer histories.
+enum HistoryRow {
+    Event {
+        customer: String,
+        fact: EventFact,
+    },
+    Stage {
+        customer: String,
+        entry: StageEntry,
+    },
+    Message {
+        customer: String,
+        key: OccurrenceKey,
+        sent: bool,
+        /// Still waiting to go (planned or deferred).
+        waiting: bool,
+    },
+}
+
+fn fold_history(
+    ids: &[CustomerId],
+    rows: Vec<HistoryRow>,
+) -> Result<HashMap<CustomerId, History>, Error> {
+    let mut all: HashMap<CustomerId, History> = ids
+        .iter()
+        .map(|id| (id.clone(), History::default()))
+        .collect();
+    for row in rows {
+        let customer = match &row {
+            HistoryRow::Event { customer, .. }
+            | HistoryRow::Stage { customer, .. }
+            | HistoryRow::Message { customer, .. } => {
+                CustomerId::parse(customer).map_err(Error::Corrupt)?
+            }
+        };
+        let Some(history) = all.get_mut(&customer) else {
+            continue;
+        };
+        match row {
+            HistoryRow::Event { fact, .. } => history.events.push(fact),
+            HistoryRow::Stage { entry, .. } => history.stage_entries.push(entry),
+            HistoryRow::Message {
+                key, sent, waiting, ..
+            } => {
+                if sent {
+                    history
+                        .sent
+                        .insert((key.playbook.clone(), key.step.clone()));
+                }
+                if waiting {
+                    history.waiting.insert(key.clone());
+                }
+                history.planned.insert(key);
+            }
+        }
+    }
+    Ok(all)
 }

@@ -10,7 +10,7 @@ use sqlx::{ConnectOptions as _, Connection, PgConnection, PgPool, Postgres, Quer
 
 use super::backend::{Backend, Dialect, HistoryRows};
 use super::{
-    ConnectOptions, Error, PlanWrite, StageChange, WriteOutcome, shared, sql, unique_runs,
+    ConnectOptions, Error, PlanWrite, Recorded, StageChange, WriteOutcome, shared, sql, unique_runs,
 };
 use crate::domain::catchup::{self, Supersede};
 use crate::domain::customer::{CustomerId, CustomerRecord};
@@ -136,7 +136,7 @@ async fn update_planned_customers_in(
     plan: &PlanWrite,
     fail: &impl Fn(sqlx::Error) -> Error,
 ) -> Result<(), Error> {
-    let updates = plan.customer_updates();
+    let updates = shared::customer_updates(plan);
     for run in unique_runs(&updates, |u| u.id) {
         sqlx::query(sql::UPDATE_PLANNED_CUSTOMERS_POSTGRES)
             .bind(run.iter().map(|u| u.id).collect::<Vec<_>>())
@@ -392,7 +392,7 @@ impl Backend for PgStore {
         })
     }
 
-    async fn record_plan(&self, plan: &PlanWrite, now: DateTime<Utc>) -> Result<(u64, u64), Error> {
+    async fn record_plan(&self, plan: &PlanWrite, now: DateTime<Utc>) -> Result<Recorded, Error> {
         let fail = self.fail("recording a planning page");
         let mut tx = self.pool.begin().await.map_err(&fail)?;
         // A plan need not wait for the disk: should the server stop before
@@ -409,7 +409,10 @@ impl Backend for PgStore {
         let planned = Postgres::insert_messages(&mut tx, &plan.planned, now, &fail).await?;
         let expired = Postgres::insert_messages(&mut tx, &plan.expired, now, &fail).await?;
         tx.commit().await.map_err(&fail)?;
-        Ok((planned, expired + superseded))
+        Ok(Recorded {
+            planned,
+            expired: expired + superseded,
+        })
     }
 
     async fn lead_planning(&self) -> Result<Option<super::PlanningLead>, Error> {
@@ -432,7 +435,7 @@ impl Backend for PgStore {
     ) -> Result<Vec<String>, Error> {
         let fail = self.fail("claiming messages to send");
         let mut ids: Vec<String> = Vec::new();
-        let mut walk = super::PriorityWalk::start();
+        let mut walk = super::outbox::PriorityWalk::start();
         while ids.len() < limit as usize {
             let priority: Option<i32> = sqlx::query_scalar(sql::NEXT_PRIORITY)
                 .bind(walk.from())

@@ -149,7 +149,7 @@ pub trait Planning {
     /// customer's next planning time. Returns how many messages were newly
     /// planned, and how many newly expired (new or superseded). The only way
     /// planning writes.
-    async fn record_plan(&self, plan: &PlanWrite, now: DateTime<Utc>) -> Result<(u64, u64), Error>;
+    async fn record_plan(&self, plan: &PlanWrite, now: DateTime<Utc>) -> Result<Recorded, Error>;
 
     /// How many write transactions of different customers are worth running
     /// at once: one on SQLite (one writer at a time), more on PostgreSQL,

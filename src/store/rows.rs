@@ -1,14 +1,52 @@
 //! Row decoders written once for both dialects: what a row of either store
 //! holds, turned into domain values. Generic over the row type; times come
-//! through [`At`], which reads each dialect's own column type.
+//! through [`At`], which reads each dialect's own column type, whole
+//! numbers through [`Int`] and JSON objects through [`Object`].
 
+use chrono::{DateTime, Utc};
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use super::Error;
 use super::column::{At, Int, Object};
-use crate::domain::customer::Customer;
-use crate::domain::incident::Incident;
-use crate::domain::message::{Attempt, Outgoing};
+use crate::domain::customer::{Customer, CustomerId, CustomerRecord, Email, parse_timezone};
+use crate::domain::incident::{Incident, IncidentKind, IncidentStatus};
+use crate::domain::message::{Attempt, AttemptOutcome, Outgoing, Status};
+use crate::domain::plan::OccurrenceKey;
+use crate::domain::playbook::{Kind, Survey};
+
+/// Reads one column of a row, with the driver's error made the store's.
+struct Reader<'r, 'f, R: Row, F> {
+    row: &'r R,
+    fail: &'f F,
+}
+
+impl<'r, R, F> Reader<'r, '_, R, F>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    F: Fn(sqlx::Error) -> Error,
+{
+    fn get<T: Decode<'r, R::Database> + Type<R::Database>>(
+        &self,
+        column: &'static str,
+    ) -> Result<T, Error> {
+        self.row.try_get(column).map_err(self.fail)
+    }
+
+    fn time(&self, column: &'static str) -> Result<DateTime<Utc>, Error>
+    where
+        At: Decode<'r, R::Database> + Type<R::Database>,
+    {
+        Ok(self.get::<At>(column)?.0)
+    }
+
+    fn maybe_time(&self, column: &'static str) -> Result<Option<DateTime<Utc>>, Error>
+    where
+        At: Decode<'r, R::Database> + Type<R::Database>,
+    {
+        Ok(self.get::<Option<At>>(column)?.map(|At(t)| t))
+    }
+}
 
 /// A delivery attempt (`SELECT_ATTEMPTS`). An attempt cut short by a crash
 /// has no end; it ends when it started.
@@ -20,16 +58,23 @@ where
     String: Decode<'r, R::Database> + Type<R::Database>,
     Int: Decode<'r, R::Database> + Type<R::Database>,
 {
-    let outcome: String = row.try_get("outcome").map_err(fail)?;
-    let code: Option<Int> = row.try_get("smtp_code").map_err(fail)?;
-    let At(started) = row.try_get("started_at").map_err(fail)?;
-    let finished: Option<At> = row.try_get("finished_at").map_err(fail)?;
+    let read = Reader { row, fail };
+    let started = read.time("started_at")?;
+    let outcome: String = read.get("outcome")?;
     Ok(Attempt {
         started_at: started,
-        finished_at: finished.map_or(started, |At(t)| t),
-        outcome: super::attempt_outcome(&outcome)?,
-        smtp_code: code.and_then(|Int(c)| u16::try_from(c).ok()),
-        detail: row.try_get("detail").map_err(fail)?,
+        finished_at: read.maybe_time("finished_at")?.unwrap_or(started),
+        outcome: match outcome.as_str() {
+            "sent" => AttemptOutcome::Sent,
+            "transient" => AttemptOutcome::Transient,
+            "permanent" => AttemptOutcome::Permanent,
+            "unknown" => AttemptOutcome::Unknown,
+            other => return Err(Error::Corrupt(format!("attempt outcome {other:?}"))),
+        },
+        smtp_code: read
+            .get::<Option<Int>>("smtp_code")?
+            .and_then(|Int(c)| u16::try_from(c).ok()),
+        detail: read.get("detail")?,
     })
 }
 
@@ -42,26 +87,24 @@ where
     At: Decode<'r, R::Database> + Type<R::Database>,
     String: Decode<'r, R::Database> + Type<R::Database>,
 {
-    let time = |column: &'static str| -> Result<Option<_>, Error> {
-        Ok(row
-            .try_get::<Option<At>, _>(column)
-            .map_err(fail)?
-            .map(|At(t)| t))
-    };
-    let columns = super::IncidentColumns {
-        id: row.try_get("id").map_err(fail)?,
-        kind: row.try_get("kind").map_err(fail)?,
-        title: row.try_get("title").map_err(fail)?,
-        status: row.try_get("status").map_err(fail)?,
-        affects: row.try_get("affects").map_err(fail)?,
-        template: row.try_get("template").map_err(fail)?,
-        message: row.try_get("message").map_err(fail)?,
-        starts_at: time("starts_at")?,
-        ends_at: time("ends_at")?,
-        opened_at: row.try_get::<At, _>("opened_at").map_err(fail)?.0,
-        resolved_at: time("resolved_at")?,
-    };
-    columns.into_incident()
+    let read = Reader { row, fail };
+    let id: String = read.get("id")?;
+    let corrupt = |what: String| Error::Corrupt(format!("incident {id:?}: {what}"));
+    let kind: String = read.get("kind")?;
+    let status: String = read.get("status")?;
+    Ok(Incident {
+        kind: IncidentKind::parse(&kind).ok_or_else(|| corrupt(format!("kind {kind:?}")))?,
+        status: IncidentStatus::parse(&status).map_err(corrupt)?,
+        template: read.get::<Option<String>>("template")?.unwrap_or_default(),
+        title: read.get("title")?,
+        affects: read.get("affects")?,
+        message: read.get("message")?,
+        starts_at: read.maybe_time("starts_at")?,
+        ends_at: read.maybe_time("ends_at")?,
+        opened_at: read.time("opened_at")?,
+        resolved_at: read.maybe_time("resolved_at")?,
+        id,
+    })
 }
 
 /// A customer (`SELECT_CUSTOMER`, `customers_page` and every statement that
@@ -75,34 +118,34 @@ where
     Object: Decode<'r, R::Database> + Type<R::Database>,
     String: Decode<'r, R::Database> + Type<R::Database>,
 {
-    let time = |column: &'static str| -> Result<Option<_>, Error> {
-        Ok(row
-            .try_get::<Option<At>, _>(column)
-            .map_err(fail)?
-            .map(|At(t)| t))
-    };
-    let Object(attributes) = row.try_get("attributes").map_err(fail)?;
-    let columns = super::CustomerColumns {
-        id: row.try_get("id").map_err(fail)?,
-        email: row.try_get("email").map_err(fail)?,
-        name: row.try_get("name").map_err(fail)?,
-        timezone: row.try_get("timezone").map_err(fail)?,
-        locale: row.try_get("locale").map_err(fail)?,
-        plan: row.try_get("plan").map_err(fail)?,
-        signup_at: time("signup_at")?,
-        renewal_at: time("renewal_at")?,
-        last_seen_at: time("last_seen_at")?,
-        health: row
-            .try_get::<Option<Int>, _>("health")
-            .map_err(fail)?
-            .map(|Int(h)| h),
-        attributes,
-        stage: row.try_get("stage").map_err(fail)?,
-        stage_entered_at: time("stage_entered_at")?,
-        created_at: row.try_get::<At, _>("created_at").map_err(fail)?.0,
-        updated_at: row.try_get::<At, _>("updated_at").map_err(fail)?.0,
-    };
-    columns.into_customer()
+    let read = Reader { row, fail };
+    let id: String = read.get("id")?;
+    let corrupt = |what: String| Error::Corrupt(format!("customer {id:?}: {what}"));
+    let timezone: String = read.get("timezone")?;
+    Ok(Customer {
+        record: CustomerRecord {
+            id: CustomerId::parse(&id).map_err(corrupt)?,
+            // Checked when it was written; reading a page of customers
+            // must not pay for parsing every address again.
+            email: Email::stored(read.get("email")?),
+            name: read.get("name")?,
+            timezone: parse_timezone(&timezone).map_err(corrupt)?,
+            locale: read.get("locale")?,
+            plan: read.get("plan")?,
+            signup_at: read.maybe_time("signup_at")?,
+            renewal_at: read.maybe_time("renewal_at")?,
+            last_seen_at: read.maybe_time("last_seen_at")?,
+            health: read
+                .get::<Option<Int>>("health")?
+                .map(|Int(h)| u8::try_from(h).map_err(|_| corrupt(format!("health {h}"))))
+                .transpose()?,
+            attributes: read.get::<Object>("attributes")?.0,
+        },
+        stage: read.get("stage")?,
+        stage_entered_at: read.maybe_time("stage_entered_at")?,
+        created_at: read.time("created_at")?,
+        updated_at: read.time("updated_at")?,
+    })
 }
 
 /// A message with its customer (`CLAIMED_DETAILS`).
@@ -116,33 +159,49 @@ where
     String: Decode<'r, R::Database> + Type<R::Database>,
     bool: Decode<'r, R::Database> + Type<R::Database>,
 {
-    let time = |column: &'static str| -> Result<Option<_>, Error> {
-        Ok(row
-            .try_get::<Option<At>, _>(column)
-            .map_err(fail)?
-            .map(|At(t)| t))
-    };
+    let read = Reader { row, fail };
     let customer = customer(row, fail)?;
-    super::OutgoingColumns {
-        id: row.try_get("message_uuid").map_err(fail)?,
-        playbook: row.try_get("playbook").map_err(fail)?,
-        step: row.try_get("step").map_err(fail)?,
-        occurrence: row.try_get("occurrence").map_err(fail)?,
-        kind: row.try_get("kind").map_err(fail)?,
-        category: row.try_get("category").map_err(fail)?,
-        template: row.try_get("template").map_err(fail)?,
-        survey: row.try_get("survey").map_err(fail)?,
-        notice: row.try_get("notice").map_err(fail)?,
-        urgent: row.try_get("urgent").map_err(fail)?,
-        status: row.try_get("status").map_err(fail)?,
-        to: row.try_get("to_address").map_err(fail)?,
-        message_id: row.try_get("message_id").map_err(fail)?,
-        due_at: row.try_get::<At, _>("due_at").map_err(fail)?.0,
-        not_before: row.try_get::<At, _>("not_before").map_err(fail)?.0,
-        expires_at: time("expires_at")?,
-        attempts: row.try_get::<Int, _>("attempts").map_err(fail)?.0,
-        first_attempt_at: time("first_attempt_at")?,
-        suppressed: row.try_get("suppressed").map_err(fail)?,
-    }
-    .into_outgoing(customer)
+    let id: String = read.get("message_uuid")?;
+    let corrupt = |what: String| Error::Corrupt(format!("message {id:?}: {what}"));
+    let kind: String = read.get("kind")?;
+    let kind = Kind::parse(&kind).ok_or_else(|| corrupt(format!("kind {kind:?}")))?;
+    let status: String = read.get("status")?;
+    Ok(Outgoing {
+        to: read
+            .get::<Option<String>>("to_address")?
+            .unwrap_or_else(|| customer.record.email.to_string()),
+        customer,
+        key: OccurrenceKey {
+            playbook: read.get("playbook")?,
+            step: read.get("step")?,
+            occurrence: read.get("occurrence")?,
+        },
+        urgent: read.get::<bool>("urgent")? || kind == Kind::Incident,
+        kind,
+        category: read.get("category")?,
+        template: read.get("template")?,
+        survey: match read.get::<Option<String>>("survey")? {
+            Some(s) => Some(Survey::parse(&s).ok_or_else(|| corrupt(format!("survey {s:?}")))?),
+            None => None,
+        },
+        notice: match read.get::<Option<String>>("notice")? {
+            Some(json) => {
+                Some(serde_json::from_str(&json).map_err(|e| corrupt(format!("notice: {e}")))?)
+            }
+            None => None,
+        },
+        status: Status::parse(&status).map_err(corrupt)?,
+        message_id: read
+            .get::<Option<String>>("message_id")?
+            .unwrap_or_else(|| format!("{id}@tend.invalid")),
+        due_at: read.time("due_at")?,
+        not_before: read.time("not_before")?,
+        expires_at: read
+            .maybe_time("expires_at")?
+            .unwrap_or(DateTime::<Utc>::MAX_UTC),
+        attempts: u32::try_from(read.get::<Int>("attempts")?.0).unwrap_or(0),
+        first_attempt_at: read.maybe_time("first_attempt_at")?,
+        suppressed: read.get("suppressed")?,
+        id: uuid::Uuid::try_parse(&id).map_err(|e| corrupt(e.to_string()))?,
+    })
 }

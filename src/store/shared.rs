@@ -1,6 +1,8 @@
 //! Steps that several role implementations take inside their own
 //! transactions, written once for both databases.
 
+use std::collections::{HashMap, HashSet};
+
 use chrono::{DateTime, Utc};
 use sqlx::Executor;
 use sqlx::query_builder::Separated;
@@ -13,6 +15,7 @@ use super::column::{At, Object};
 use super::sql;
 use crate::domain::customer::CustomerRecord;
 use crate::domain::incident::IncidentStatus;
+use crate::domain::planned::{NextCheck, PlanWrite, StageChange};
 
 /// Adds a status change to an incident's history.
 pub async fn record_update<DB: Dialect>(
@@ -210,4 +213,63 @@ pub fn customer_values<DB: Dialect>(
         .push_bind(At(now))
         // Planned again at the next tick.
         .push_bind(At(DateTime::<Utc>::UNIX_EPOCH));
+}
+
+/// One customer's row as a planned page leaves it: when the planner looks
+/// next (guarded by the `plan_at` the page was read with), and the stage it
+/// moved to, if it moved. One update a customer: the stage and the next
+/// check are written together, so a first pass leaves one new row version
+/// per customer, not two.
+///
+/// The row, as both backends bind it: `v(id, at, seen, moved, stage,
+/// entered)` of `sql::update_planned_customers!`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CustomerUpdate<'a> {
+    pub id: &'a str,
+    /// The next planning time, and the `plan_at` it replaces; none when
+    /// only the stage moves.
+    pub at: Option<DateTime<Utc>>,
+    pub seen: Option<DateTime<Utc>>,
+    pub moved: bool,
+    pub stage: Option<&'a str>,
+    pub entered: Option<DateTime<Utc>>,
+}
+
+impl<'a> CustomerUpdate<'a> {
+    fn new(id: &'a str, next: Option<&NextCheck>, moved: Option<&'a StageChange>) -> Self {
+        Self {
+            id,
+            at: next.map(|n| n.at),
+            seen: next.map(|n| n.seen),
+            moved: moved.is_some(),
+            stage: moved.and_then(|c| c.to.as_deref()),
+            entered: moved.map(|c| c.at),
+        }
+    }
+}
+
+/// The page's customer updates: every next check, joined by id with its
+/// stage change (a change without a next check stands alone).
+pub(crate) fn customer_updates(plan: &PlanWrite) -> Vec<CustomerUpdate<'_>> {
+    // Of two changes to one customer, the later holds.
+    let last: HashMap<&str, &StageChange> = plan
+        .changes
+        .iter()
+        .map(|c| (c.customer_id.as_str(), c))
+        .collect();
+    let checked: HashSet<&str> = plan.next.iter().map(|n| n.id.as_str()).collect();
+    let mut updates: Vec<CustomerUpdate<'_>> = plan
+        .next
+        .iter()
+        .map(|n| CustomerUpdate::new(n.id.as_str(), Some(n), last.get(n.id.as_str()).copied()))
+        .collect();
+    // Changes without a next check, in order (`unique_runs` keeps two
+    // to one customer in separate statements).
+    updates.extend(
+        plan.changes
+            .iter()
+            .filter(|c| !checked.contains(c.customer_id.as_str()))
+            .map(|c| CustomerUpdate::new(c.customer_id.as_str(), None, Some(c))),
+    );
+    updates
 }

@@ -602,8 +602,7 @@ pub const RELEASE_SENDING: &str = "UPDATE messages SET status = $2, reason = $3,
 /// Drops the claims of owner $1 (NULL: every claim): the sends among them
 /// were just settled, and the messages claimed but never started wait, due
 /// as they were, for the next claim.
-pub const RELEASE_CLAIMS: &str =
-    "DELETE FROM claims WHERE CAST($1 AS TEXT) IS NULL OR owner = $1";
+pub const RELEASE_CLAIMS: &str = "DELETE FROM claims WHERE CAST($1 AS TEXT) IS NULL OR owner = $1";
 
 /// Renews every claim owner $1 holds to $2: a live instance keeps what it
 /// claimed, however long its batch takes to send.
@@ -1023,7 +1022,11 @@ pub fn named() -> Vec<Named> {
     ];
     // Sent as one simple query; each of its commands is prepared alone.
     for command in KEEP_NAME_ALIVE_POSTGRES.split(';') {
-        all.push(built("KEEP_NAME_ALIVE_POSTGRES", command.to_owned(), Postgres));
+        all.push(built(
+            "KEEP_NAME_ALIVE_POSTGRES",
+            command.to_owned(),
+            Postgres,
+        ));
     }
     for dialect in [Dialect::Sqlite, Dialect::Postgres] {
         // Every kind of prefilter, each column.

@@ -17,8 +17,8 @@ use super::backend::{Backend, Dialect, HistoryRows};
 use super::column::At;
 use super::sqlite_watch::WriterWatch;
 use super::{
-    ConnectOptions, Error, PlanWrite, StageChange, WriteFailure, WriteHealth, WriteOutcome, shared,
-    sql, unique_runs,
+    ConnectOptions, Error, PlanWrite, Recorded, StageChange, WriteFailure, WriteHealth,
+    WriteOutcome, shared, sql, unique_runs,
 };
 use crate::domain::catchup::{self, Supersede};
 use crate::domain::customer::{CustomerId, CustomerRecord};
@@ -187,7 +187,7 @@ async fn update_planned_customers_in(
     plan: &PlanWrite,
     fail: &impl Fn(sqlx::Error) -> Error,
 ) -> Result<(), Error> {
-    let updates = plan.customer_updates();
+    let updates = shared::customer_updates(plan);
     // Six values a row, under SQLite's limit of bound values a statement.
     for run in unique_runs(&updates, |u| u.id)
         .into_iter()
@@ -441,7 +441,7 @@ impl Backend for SqliteStore {
         Ok(rows)
     }
 
-    async fn record_plan(&self, plan: &PlanWrite, now: DateTime<Utc>) -> Result<(u64, u64), Error> {
+    async fn record_plan(&self, plan: &PlanWrite, now: DateTime<Utc>) -> Result<Recorded, Error> {
         let fail = self.fail("recording a planning page");
         let mut tx = self.begin().await.map_err(&fail)?;
         update_planned_customers_in(&mut tx, plan, &fail).await?;
@@ -450,7 +450,10 @@ impl Backend for SqliteStore {
         let planned = Sqlite::insert_messages(&mut tx, &plan.planned, now, &fail).await?;
         let expired = Sqlite::insert_messages(&mut tx, &plan.expired, now, &fail).await?;
         tx.commit().await.map_err(&fail)?;
-        Ok((planned, expired + superseded))
+        Ok(Recorded {
+            planned,
+            expired: expired + superseded,
+        })
     }
 
     async fn lead_planning(&self) -> Result<Option<super::PlanningLead>, Error> {
@@ -469,7 +472,7 @@ impl Backend for SqliteStore {
         // write lock, so no two claims can overlap.
         let mut tx = self.begin().await.map_err(&fail)?;
         let mut ids: Vec<String> = Vec::new();
-        let mut walk = super::PriorityWalk::start();
+        let mut walk = super::outbox::PriorityWalk::start();
         while ids.len() < limit as usize {
             let priority: Option<i64> = sqlx::query_scalar(sql::NEXT_PRIORITY)
                 .bind(walk.from())
