@@ -92,3 +92,46 @@ fn no_two_top_level_modules_need_each_other() {
         }
     }
 }
+
+/// Nor does `domain/` reach for I/O through an outside crate or the
+/// standard library: no database, network, mail, files, processes or
+/// clock of its own (the time is always passed in).
+#[test]
+fn domain_does_no_io() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/domain");
+    let mut files = Vec::new();
+    walk(&src, &mut files);
+    let forbidden = [
+        "sqlx::",
+        "tokio::",
+        "lettre::",
+        "axum::",
+        "reqwest::",
+        "std::fs",
+        "std::net",
+        "std::process",
+        "std::env",
+        "Utc::now",
+        "Local::now",
+        "SystemTime::now",
+        "Instant::now",
+    ];
+    let mut found = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        // Tests may build what they check however they like.
+        let code = text.split("#[cfg(test)]").next().unwrap_or("");
+        for (n, line) in code.lines().enumerate() {
+            let line = line.split("//").next().unwrap_or("");
+            for name in forbidden.iter().filter(|name| line.contains(*name)) {
+                found.push(format!("{}:{}: {name}", file.display(), n + 1));
+            }
+        }
+    }
+    assert!(files.len() > 20, "read {} files", files.len());
+    assert!(
+        found.is_empty(),
+        "domain/ must do no I/O:\n{}",
+        found.join("\n")
+    );
+}
