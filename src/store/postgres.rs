@@ -80,6 +80,9 @@ async fn knock(connect: &PgConnectOptions) -> std::io::Result<()> {
 /// Turns a driver error into one a person can act on.
 fn classify(e: sqlx::Error, shown: &str, doing: &'static str) -> Error {
     match &e {
+        sqlx::Error::ColumnDecode { index, source } => {
+            Error::Corrupt(format!("column {index}: {source}"))
+        }
         sqlx::Error::Io(io) => Error::Unreachable(format!(
             "cannot connect to PostgreSQL at {shown} ({io}); start PostgreSQL or fix database.url"
         )),

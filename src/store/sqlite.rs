@@ -101,6 +101,9 @@ impl SqliteStore {
 
 /// Turns a driver error into one a person can act on.
 fn classify(e: sqlx::Error, path: &str, doing: &'static str) -> Error {
+    if let sqlx::Error::ColumnDecode { index, source } = &e {
+        return Error::Corrupt(format!("column {index}: {source}"));
+    }
     if let sqlx::Error::Database(db) = &e {
         // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with extended codes.
         let code = db.code().unwrap_or_default();

@@ -10,9 +10,6 @@ use sqlx::{Connection, SqliteConnection};
 
 use super::WriteHealth;
 
-/// The number of rows the connection's statements have changed since it
-/// opened, counted by SQLite (rolled-back ones included).
-
 /// What the write connection did between two of its releases to the pool,
 /// as SQLite's own rollback hook and change counter tell it: the proof that
 /// a write committed, whichever store method made it.
