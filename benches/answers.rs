@@ -16,6 +16,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use tend::domain::message::MessageId;
 use tend::token::{Purpose, Signer};
 
 const KEY: &str = "bench-signing-key-of-at-least-32-bytes";
@@ -126,7 +127,7 @@ fn main() {
             .unwrap()
             .iter()
             .map(|m| {
-                let id = uuid::Uuid::parse_str(m["id"].as_str().unwrap()).unwrap();
+                let id: MessageId = m["id"].as_str().unwrap().parse().unwrap();
                 format!("/r/{}/9\n", signer.sign(Purpose::Survey, id, "nps", now))
             })
             .collect();

@@ -9,6 +9,7 @@ use std::time::Instant;
 use tend::config::Settings;
 use tend::deliver::mime::{Addressing, compose};
 use tend::domain::customer::Customer;
+use tend::domain::message::MessageId;
 use tend::domain::playbook::Survey;
 use tend::render::{Letter, Renderer};
 use tend::token::Signer;
@@ -34,7 +35,7 @@ fn main() {
     let mut bytes = 0usize;
     let started = Instant::now();
     for _ in 0..n {
-        let id = uuid::Uuid::now_v7();
+        let id = MessageId::new();
         let letter = Letter {
             message: id,
             customer: &customer,
@@ -44,7 +45,7 @@ fn main() {
             now,
         };
         let rendered = renderer.render("checkin", &letter).unwrap();
-        let message_id = format!("{}@acme.example", id.simple());
+        let message_id = format!("{}@acme.example", id.0.simple());
         let email = compose(
             &rendered,
             &Addressing {

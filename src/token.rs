@@ -15,6 +15,8 @@ use hmac::{KeyInit, Mac};
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
+use crate::domain::message::MessageId;
+
 use crate::config::Secret;
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
@@ -77,7 +79,7 @@ impl Purpose {
 pub struct Claims {
     pub purpose: Purpose,
     /// tend's id of the message the link was sent in.
-    pub message: Uuid,
+    pub message: MessageId,
     pub value: String,
     /// The day it was issued, so routes can refuse old links.
     pub issued: DateTime<Utc>,
@@ -163,11 +165,17 @@ impl Signer {
     }
 
     /// A URL-safe token for `purpose` on `message` with `value`.
-    pub fn sign(&self, purpose: Purpose, message: Uuid, value: &str, now: DateTime<Utc>) -> String {
+    pub fn sign(
+        &self,
+        purpose: Purpose,
+        message: MessageId,
+        value: &str,
+        now: DateTime<Utc>,
+    ) -> String {
         let day = u32::try_from(now.timestamp().div_euclid(86_400)).unwrap_or(0);
         let mut payload = Vec::with_capacity(21 + value.len() + LINK_MAC);
         payload.push(purpose.tag());
-        payload.extend_from_slice(message.as_bytes());
+        payload.extend_from_slice(message.0.as_bytes());
         payload.extend_from_slice(&day.to_be_bytes());
         payload.extend_from_slice(value.as_bytes());
         let mut mac = self.mac();
@@ -193,7 +201,8 @@ impl Signer {
         if found != purpose {
             return Err(TokenError::WrongPurpose);
         }
-        let message = Uuid::from_slice(&payload[1..17]).map_err(|_| TokenError::Malformed)?;
+        let message =
+            MessageId(Uuid::from_slice(&payload[1..17]).map_err(|_| TokenError::Malformed)?);
         let day = u32::from_be_bytes([payload[17], payload[18], payload[19], payload[20]]);
         let value = String::from_utf8(payload[21..].to_vec()).map_err(|_| TokenError::Malformed)?;
         Ok(Claims {
@@ -207,7 +216,7 @@ impl Signer {
     /// The reply address for `message`: `local+TOKEN@domain` from the
     /// configured reply-to address. The token is lower-case hex, because
     /// some mail systems change the case of a local part.
-    pub fn reply_address(&self, reply_to: &str, message: Uuid) -> String {
+    pub fn reply_address(&self, reply_to: &str, message: MessageId) -> String {
         plus_address(reply_to, "", &self.address_token(Address::Reply, message))
     }
 
@@ -216,7 +225,7 @@ impl Signer {
     /// unsubscribing alone, so knowing a message's reply address (a
     /// colleague copied on a reply sees it) does not let anyone unsubscribe
     /// the customer, and mail to it needs no particular subject or body.
-    pub fn unsubscribe_address(&self, reply_to: &str, message: Uuid) -> String {
+    pub fn unsubscribe_address(&self, reply_to: &str, message: MessageId) -> String {
         plus_address(
             reply_to,
             UNSUBSCRIBE_PLUS,
@@ -224,32 +233,32 @@ impl Signer {
         )
     }
 
-    fn address_token(&self, address: Address, message: Uuid) -> String {
+    fn address_token(&self, address: Address, message: MessageId) -> String {
         let mut mac = self.mac();
         mac.update(address.label());
-        mac.update(message.as_bytes());
+        mac.update(message.0.as_bytes());
         let tag = mac.finalize().into_bytes();
-        format!("{}{}", message.simple(), hex(&tag[..REPLY_MAC]))
+        format!("{}{}", message.0.simple(), hex(&tag[..REPLY_MAC]))
     }
 
     /// The message a reply address's token (the part after `+`) names, if
     /// the token is genuine.
-    pub fn verify_reply_token(&self, token: &str) -> Option<Uuid> {
+    pub fn verify_reply_token(&self, token: &str) -> Option<MessageId> {
         self.verify_address_token(Address::Reply, token)
     }
 
     /// The message an unsubscribe address's token (the part after
     /// `+u-`) names, if the token is genuine.
-    pub fn verify_unsubscribe_token(&self, token: &str) -> Option<Uuid> {
+    pub fn verify_unsubscribe_token(&self, token: &str) -> Option<MessageId> {
         self.verify_address_token(Address::Unsubscribe, token)
     }
 
-    fn verify_address_token(&self, address: Address, token: &str) -> Option<Uuid> {
+    fn verify_address_token(&self, address: Address, token: &str) -> Option<MessageId> {
         let token = token.trim().to_ascii_lowercase();
         if token.len() != 32 + REPLY_MAC * 2 || !token.is_ascii() {
             return None;
         }
-        let message = Uuid::try_parse(&token[..32]).ok()?;
+        let message = MessageId(Uuid::try_parse(&token[..32]).ok()?);
         let expected = self.address_token(address, message);
         // Constant time, so the comparison leaks nothing about the MAC.
         let same: bool = expected.as_bytes().ct_eq(token.as_bytes()).into();
@@ -345,7 +354,7 @@ mod tests {
     #[test]
     fn a_token_round_trips_and_binds_everything() {
         let signer = Signer::new(b"key");
-        let id = Uuid::now_v7();
+        let id = MessageId::new();
         let token = signer.sign(Purpose::Click, id, "https://acme.example/docs", now());
         let claims = signer.verify(&token, Purpose::Click).unwrap();
         assert_eq!(claims.message, id);
@@ -364,7 +373,7 @@ mod tests {
     #[test]
     fn links_live_at_least_their_lifetime() {
         let signer = Signer::new(b"key");
-        let token = signer.sign(Purpose::Survey, Uuid::now_v7(), "nps", now());
+        let token = signer.sign(Purpose::Survey, MessageId::new(), "nps", now());
         let claims = signer.verify(&token, Purpose::Survey).unwrap();
         let lifetime = chrono::Duration::days(30);
         assert!(!claims.outlived(lifetime, now() + lifetime));
@@ -375,7 +384,7 @@ mod tests {
     #[test]
     fn any_changed_byte_is_refused() {
         let signer = Signer::new(b"key");
-        let token = signer.sign(Purpose::Unsubscribe, Uuid::now_v7(), "tips", now());
+        let token = signer.sign(Purpose::Unsubscribe, MessageId::new(), "tips", now());
         let bytes = URL_SAFE_NO_PAD.decode(&token).unwrap();
         for i in 0..bytes.len() {
             let mut changed = bytes.clone();
@@ -399,7 +408,7 @@ mod tests {
     #[test]
     fn reply_addresses_survive_case_changes() {
         let signer = Signer::new(b"key");
-        let id = Uuid::now_v7();
+        let id = MessageId::new();
         let address = signer.reply_address("success@acme.example", id);
         let (local, domain) = address.split_once('@').unwrap();
         assert_eq!(domain, "acme.example");
@@ -416,7 +425,7 @@ mod tests {
     #[test]
     fn unsubscribe_addresses_are_their_own_and_refuse_reply_tokens() {
         let signer = Signer::new(b"key");
-        let id = Uuid::now_v7();
+        let id = MessageId::new();
         let address = signer.unsubscribe_address("success+old@acme.example", id);
         let (local, domain) = address.split_once('@').unwrap();
         assert_eq!(domain, "acme.example");

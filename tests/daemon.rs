@@ -14,6 +14,7 @@ use chrono::Utc;
 use common::daemon::Daemon;
 use common::smtp::SmtpSink;
 use common::{Project, free_port};
+use tend::domain::message::MessageId;
 use tend::store::Responses;
 
 const TOKEN: &str = "s3cret-token";
@@ -793,7 +794,7 @@ struct Surveyed {
     /// The survey links' path without their answer (`/r/TOKEN`).
     answers: String,
     /// tend's id of the message.
-    message: uuid::Uuid,
+    message: MessageId,
 }
 
 impl Surveyed {
@@ -815,7 +816,7 @@ impl Surveyed {
                 .tend(&["messages", "--format", "json"])
                 .expect_code(0),
         );
-        let message = uuid::Uuid::parse_str(messages[0]["id"].as_str().unwrap()).unwrap();
+        let message: MessageId = messages[0]["id"].as_str().unwrap().parse().unwrap();
         Self {
             _sink: sink,
             project,
@@ -994,7 +995,7 @@ fn links_are_rate_limited_per_address_and_old_ones_have_expired() {
     // Links signed with the daemon's key on an old day: expired, except
     // unsubscribing, which always works.
     let signer = tend::token::Signer::new(b"a-known-key-of-at-least-32-bytes");
-    let message = uuid::Uuid::now_v7();
+    let message = MessageId::new();
     let long_ago = Utc::now() - chrono::Duration::days(45);
     let survey = signer.sign(tend::token::Purpose::Survey, message, "nps", long_ago);
     let old = d.get(&format!("/r/{survey}/9"));

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use common::daemon::{Daemon, request};
 use common::{Project, free_port};
+use tend::domain::message::MessageId;
 use tend::store::Responses;
 use tend::token::{Purpose, Signer};
 
@@ -39,7 +40,7 @@ const TEMPLATE: &str = "+++\nsubject = \"How are we doing, {{customer.first_name
 
 /// A project with one customer who was sent one NPS check-in (to files),
 /// and the id of that message.
-fn surveyed(http: &str) -> (Project, uuid::Uuid) {
+fn surveyed(http: &str) -> (Project, MessageId) {
     let p = Project::new(&format!(
         "[mail]\ntransport = \"file\"\n[mail.file]\ndir = \"outbox\"\n\
          [security]\nsecret = \"{KEY}\"\n\
@@ -60,15 +61,15 @@ fn surveyed(http: &str) -> (Project, uuid::Uuid) {
     p.tend(&["tick", "--now", "2026-06-01T12:00:00Z"])
         .expect_code(0);
     let messages = common::json(&p.tend(&["messages", "--format", "json"]).expect_code(0));
-    let id = uuid::Uuid::parse_str(messages[0]["id"].as_str().unwrap()).unwrap();
+    let id: MessageId = messages[0]["id"].as_str().unwrap().parse().unwrap();
     (p, id)
 }
 
-fn sign(purpose: Purpose, message: uuid::Uuid, value: &str) -> String {
+fn sign(purpose: Purpose, message: MessageId, value: &str) -> String {
     Signer::new(KEY.as_bytes()).sign(purpose, message, value, chrono::Utc::now())
 }
 
-fn survey_path(message: uuid::Uuid) -> String {
+fn survey_path(message: MessageId) -> String {
     format!("/r/{}/9", sign(Purpose::Survey, message, "nps"))
 }
 

@@ -15,7 +15,7 @@ use tower::Service;
 use tend::clock::Clock;
 use tend::config::{ConfigPath, Env};
 use tend::domain::customer::{CustomerId, CustomerRecord, Email};
-use tend::domain::message::{NewMessage, Status};
+use tend::domain::message::{MessageId, NewMessage, Status};
 use tend::domain::plan::OccurrenceKey;
 use tend::domain::playbook::{Kind, Survey};
 use tend::engine::Engine;
@@ -35,7 +35,7 @@ fn sent_at() -> DateTime<Utc> {
 struct Site {
     dir: tempfile::TempDir,
     store: Db,
-    message: uuid::Uuid,
+    message: MessageId,
 }
 
 impl Site {
@@ -90,7 +90,7 @@ impl Site {
     }
 }
 
-async fn survey_sent_to_ada(store: &Db) -> uuid::Uuid {
+async fn survey_sent_to_ada(store: &Db) -> MessageId {
     let ada = CustomerRecord {
         id: CustomerId::parse("ada").unwrap(),
         email: Email::parse("ada@example.com").unwrap(),
@@ -105,7 +105,7 @@ async fn survey_sent_to_ada(store: &Db) -> uuid::Uuid {
         attributes: Default::default(),
     };
     store.upsert_customers(&[ada], sent_at()).await.unwrap();
-    let id = uuid::Uuid::now_v7();
+    let id = MessageId::new();
     let survey = NewMessage {
         id,
         customer_id: CustomerId::parse("ada").unwrap(),

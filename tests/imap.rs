@@ -6,6 +6,7 @@
 mod common;
 
 use std::path::Path;
+use tend::domain::message::MessageId;
 use tend::store::Responses;
 use tend::store::Upkeep;
 
@@ -215,7 +216,7 @@ fn mail_to_the_unsubscribe_address_unsubscribes_through_the_mailbox() {
     assert_eq!(all[0]["value"], "onboarding");
     assert_eq!(all[0]["message_id"], message.as_str());
 
-    let id = uuid::Uuid::parse_str(&message).unwrap();
+    let id = message.parse::<MessageId>().unwrap();
     let suppressed = tokio::runtime::Runtime::new().unwrap().block_on(async {
         let store = p.store().await;
         let suppressed = store.subscriptions(id).await.unwrap().unwrap();

@@ -13,15 +13,18 @@ mod common;
 use std::path::Path;
 
 use chrono::{TimeZone, Utc};
+use tend::domain::message::MessageId;
 use tend::inbound::classify::{self, Verdict};
 use tend::inbound::{Rules, prepare};
 use tend::store::{Effect, Source};
 use tend::token::Signer;
 
 /// A message of ours, as the planner names it.
-fn ours() -> (uuid::Uuid, String) {
-    let id = uuid::Uuid::parse_str("0193a1b2-c3d4-7e5f-8071-8293a4b5c6d7").unwrap();
-    (id, format!("{}@acme.example", id.simple()))
+fn ours() -> (MessageId, String) {
+    let id = "0193a1b2-c3d4-7e5f-8071-8293a4b5c6d7"
+        .parse::<MessageId>()
+        .unwrap();
+    (id, format!("{}@acme.example", id.0.simple()))
 }
 
 fn signer() -> Signer {

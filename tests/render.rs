@@ -6,6 +6,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use tend::config::Settings;
 use tend::domain::customer::Customer;
+use tend::domain::message::MessageId;
 use tend::domain::playbook::Survey;
 use tend::render::{Letter, Renderer};
 use tend::token::{Purpose, Signer};
@@ -33,7 +34,7 @@ fn load(dir: &Path) -> Renderer {
 
 fn letter<'a>(customer: &'a Customer, survey: Option<Survey>) -> Letter<'a> {
     Letter {
-        message: uuid::Uuid::now_v7(),
+        message: MessageId::new(),
         customer,
         category: "tips",
         survey,

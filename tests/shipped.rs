@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use common::{Project, TestStore, json};
 use tend::config::{self, ConfigPath, Env, Loaded};
 use tend::domain::customer::CustomerId;
+use tend::domain::message::MessageId;
 use tend::import::Defaults;
 use tend::render::{Letter, Renderer};
 use tend::store::Customers;
@@ -77,7 +78,7 @@ async fn every_template_renders_for_every_demo_customer(store: Db) {
         for name in &templates {
             let (category, survey) = planner.step_using(name).unwrap_or(("incidents", None));
             let letter = Letter {
-                message: uuid::Uuid::now_v7(),
+                message: MessageId::new(),
                 customer: &customer,
                 category,
                 survey,

@@ -10,7 +10,8 @@ use tend::domain::customer::{CustomerId, CustomerRecord, Email};
 use tend::domain::event::EventRecord;
 use tend::domain::inbound::Classification;
 use tend::domain::message::{
-    Attempt, AttemptOutcome, MessageFilter, NewMessage, Outgoing, Settle, Status, Suppression,
+    Attempt, AttemptOutcome, MessageFilter, MessageId, NewMessage, Outgoing, Settle, Status,
+    Suppression,
 };
 use tend::domain::plan::OccurrenceKey;
 use tend::domain::playbook::{Kind, Survey};
@@ -318,7 +319,7 @@ fn id(s: &str) -> CustomerId {
 }
 
 fn message(customer: &str, step: &str, occurrence: &str) -> NewMessage {
-    let uuid = uuid::Uuid::now_v7();
+    let uuid = MessageId::new();
     NewMessage {
         id: uuid,
         customer_id: id(customer),
@@ -858,7 +859,7 @@ async fn responses_are_kept_and_a_replacing_one_wins(store: &Db) {
         .await
         .unwrap();
     let views = store.messages(&MessageFilter::default()).await.unwrap();
-    let m = uuid::Uuid::parse_str(&views[0].id).unwrap();
+    let m = views[0].id.parse::<MessageId>().unwrap();
     let answer = |value: &str, replace| NewResponse {
         kind: ResponseKind::Survey,
         value: Some(value.into()),
@@ -871,7 +872,7 @@ async fn responses_are_kept_and_a_replacing_one_wins(store: &Db) {
         assert_eq!(who.unwrap(), Some(id("a")));
     }
     let unknown = store
-        .record_response(uuid::Uuid::now_v7(), &answer("1", true), t0())
+        .record_response(MessageId::new(), &answer("1", true), t0())
         .await
         .unwrap();
     assert_eq!(unknown, None, "a response to no message records nothing");
@@ -1010,7 +1011,7 @@ async fn one_message_is_read_whatever_its_status(store: &Db) {
         .unwrap();
     let found = store.outgoing(to_a).await.unwrap().unwrap();
     assert!(found.suppressed.is_some());
-    assert_eq!(store.outgoing(uuid::Uuid::now_v7()).await.unwrap(), None);
+    assert_eq!(store.outgoing(MessageId::new()).await.unwrap(), None);
 }
 
 async fn the_queue_of_some_customers_is_what_waits_with_its_suppressions(store: &Db) {
@@ -1045,7 +1046,7 @@ async fn the_queue_of_some_customers_is_what_waits_with_its_suppressions(store: 
         .unwrap();
     store
         .set_preferences(
-            uuid::Uuid::parse_str(&to_b.id).unwrap(),
+            to_b.id.parse::<MessageId>().unwrap(),
             &unsubscribe("onboarding"),
             t0(),
         )
@@ -1090,7 +1091,7 @@ async fn an_unsubscribe_suppresses_only_that_category(store: &Db) {
         .unwrap();
     let now = t0() + Duration::hours(2);
     let views = store.messages(&MessageFilter::default()).await.unwrap();
-    let first = uuid::Uuid::parse_str(&views[0].id).unwrap();
+    let first = views[0].id.parse::<MessageId>().unwrap();
     let who = store
         .set_preferences(first, &unsubscribe("onboarding"), now)
         .await
@@ -1113,7 +1114,7 @@ async fn an_unsubscribe_suppresses_only_that_category(store: &Db) {
     assert_eq!(store.responses_of(first).await.unwrap().len(), 1);
     assert_eq!(
         store
-            .set_preferences(uuid::Uuid::now_v7(), &unsubscribe("onboarding"), now)
+            .set_preferences(MessageId::new(), &unsubscribe("onboarding"), now)
             .await
             .unwrap(),
         None,
@@ -1437,7 +1438,7 @@ async fn a_restarted_instance_releases_its_claims_at_once(store: &Db) {
             waiting: 1
         }
     );
-    let status_of = async |id: uuid::Uuid| {
+    let status_of = async |id: MessageId| {
         let all = store.messages(&MessageFilter::default()).await.unwrap();
         let m = all.into_iter().find(|m| m.id == id.to_string()).unwrap();
         (m.status, m.reason)
@@ -1792,13 +1793,13 @@ async fn claims_pass_over_priorities_with_nothing_due(store: &Db) {
 }
 
 /// Customers a and b with a welcome each: (tend's id, Message-ID).
-async fn welcomes_to_a_and_b(store: &Db) -> [(uuid::Uuid, String); 2] {
+async fn welcomes_to_a_and_b(store: &Db) -> [(MessageId, String); 2] {
     welcome_a_and_b(store).await;
     let views = store.messages(&MessageFilter::default()).await.unwrap();
     ["a", "b"].map(|who| {
         let view = views.iter().find(|v| v.customer_id == who).unwrap();
         (
-            uuid::Uuid::parse_str(&view.id).unwrap(),
+            view.id.parse::<MessageId>().unwrap(),
             view.message_id.clone().unwrap(),
         )
     })
@@ -1807,10 +1808,7 @@ async fn welcomes_to_a_and_b(store: &Db) -> [(uuid::Uuid, String); 2] {
 async fn preferences_lift_only_what_the_customer_chose(store: &Db) {
     let [(to_a, _), (to_b, _)] = welcomes_to_a_and_b(store).await;
     assert_eq!(store.subscriptions(to_a).await.unwrap(), Some(Vec::new()));
-    assert_eq!(
-        store.subscriptions(uuid::Uuid::now_v7()).await.unwrap(),
-        None
-    );
+    assert_eq!(store.subscriptions(MessageId::new()).await.unwrap(), None);
 
     // The customer leaves tips and all mail; a hard bounce also stopped
     // all mail to someone else.
@@ -1877,8 +1875,8 @@ async fn preferences_lift_only_what_the_customer_chose(store: &Db) {
 /// `inbound::prepare` would make it.
 fn inbound(
     dedupe: &str,
-    by_token: Option<uuid::Uuid>,
-    by_reference: Vec<(uuid::Uuid, String)>,
+    by_token: Option<MessageId>,
+    by_reference: Vec<(MessageId, String)>,
     response: Option<(ResponseKind, &str)>,
     effect: Effect,
 ) -> InboundMail {
@@ -2552,7 +2550,7 @@ async fn a_newer_occurrence_supersedes_what_still_waits(store: &Db) {
     );
 
     // The claimer can no longer send them, nor put one back to wait.
-    let gone: Vec<uuid::Uuid> = of_a
+    let gone: Vec<MessageId> = of_a
         .iter()
         .filter(|m| m.id != oldest.id)
         .map(|m| m.id)

@@ -12,6 +12,7 @@ use std::path::Path;
 use common::daemon::Daemon;
 use common::{Project, free_port, json, tick};
 use serde_json::Value;
+use tend::domain::message::MessageId;
 use tend::store::{Responses, Upkeep};
 
 const PLAYBOOK: &str = r#"
@@ -290,7 +291,7 @@ fn the_inbound_webhook_takes_an_unsubscribe_request() {
         "{metrics}"
     );
 
-    let message = uuid::Uuid::parse_str(&ana.id).unwrap();
+    let message = ana.id.parse::<MessageId>().unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let store = p.store().await;

@@ -10,6 +10,7 @@ use crate::clock::Clock;
 use crate::config::{ConfigPath, Env};
 use crate::domain::control::escape_line;
 use crate::domain::customer::CustomerId;
+use crate::domain::message::MessageId;
 use crate::planner::{Forecast, Forecasting};
 use crate::render::{Letter, Renderer};
 use crate::store::{Customers, Upkeep};
@@ -68,7 +69,7 @@ pub async fn run(path: &ConfigPath, env: &Env, args: ForecastArgs) -> anyhow::Re
     let until = now + Duration::days(i64::from(args.days));
     let subject = |f: &Forecasting<'_>| {
         let letter = Letter {
-            message: uuid::Uuid::nil(),
+            message: MessageId(uuid::Uuid::nil()),
             customer: f.customer,
             category: f.category,
             survey: f.survey,

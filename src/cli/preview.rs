@@ -12,6 +12,7 @@ use crate::clock::Clock;
 use crate::config::{ConfigPath, Env};
 use crate::deliver::Draft;
 use crate::domain::customer::CustomerId;
+use crate::domain::message::MessageId;
 use crate::domain::message::Notice;
 use crate::domain::reach::exclusion;
 
@@ -83,8 +84,8 @@ pub async fn run(path: &ConfigPath, env: &Env, args: PreviewArgs) -> anyhow::Res
         eprintln!("note: {who}; shown anyway (--force)");
     }
     let (category, survey) = planner.step_using(name).unwrap_or(("preview", None));
-    let id = uuid::Uuid::now_v7();
-    let message_id = format!("{}@preview.invalid", id.simple());
+    let id = MessageId::new();
+    let message_id = format!("{}@preview.invalid", id.0.simple());
     let to = customer.record.email.to_string();
     // A notice template previews with a sample incident.
     let sample = name.starts_with("incidents/").then(|| Notice {

@@ -9,6 +9,7 @@ use lettre::message::dkim::DkimConfig;
 
 use super::mime;
 use crate::domain::customer::Customer;
+use crate::domain::message::MessageId;
 use crate::domain::message::{Notice, Outgoing};
 use crate::domain::playbook::Survey;
 use crate::render::{Letter, Rendered, Renderer};
@@ -16,7 +17,7 @@ use crate::token::Signer;
 
 /// One message to render and compose.
 pub struct Draft<'a> {
-    pub id: uuid::Uuid,
+    pub id: MessageId,
     pub customer: &'a Customer,
     pub template: &'a str,
     pub category: &'a str,

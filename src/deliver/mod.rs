@@ -455,7 +455,7 @@ impl Deliverer {
 
     /// Hands one composed message to the transport, timing it.
     async fn send_one(&self, c: &Composed) -> Result<transport::Accepted, SendError> {
-        let name = c.message.id.simple().to_string();
+        let name = c.message.id.0.simple().to_string();
         let started = std::time::Instant::now();
         let result = self
             .transport

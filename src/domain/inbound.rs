@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::customer::CustomerId;
+use super::message::MessageId;
 use super::preference::Preferences;
 use super::response::{ResponseKind, Source};
 
@@ -50,9 +51,9 @@ pub struct InboundMail {
     pub classification: Classification,
     pub raw: Vec<u8>,
     /// The message its plus-address reply token names.
-    pub by_token: Option<uuid::Uuid>,
+    pub by_token: Option<MessageId>,
     /// Messages of ours it refers to, most telling first: (id, Message-ID).
-    pub by_reference: Vec<(uuid::Uuid, String)>,
+    pub by_reference: Vec<(MessageId, String)>,
     pub response: Option<InboundResponse>,
     pub effect: Effect,
 }
@@ -93,7 +94,7 @@ pub enum InboundRecorded {
     Duplicate,
     Kept {
         /// The message it answers, if one was found.
-        message: Option<uuid::Uuid>,
+        message: Option<MessageId>,
         customer: Option<CustomerId>,
         /// All mail to the customer is now suppressed because of it.
         suppressed: bool,

@@ -205,7 +205,7 @@ impl NoticeSpec<'_> {
         to: &str,
         in_reply_to: Option<&str>,
     ) -> NewMessage {
-        let id = uuid::Uuid::now_v7();
+        let id = super::message::MessageId::new();
         let (kind, category) = match self.incident.kind {
             IncidentKind::Incident => (Kind::Incident, CATEGORY),
             IncidentKind::Maintenance => (Kind::Reminder, MAINTENANCE_CATEGORY),
@@ -226,7 +226,7 @@ impl NoticeSpec<'_> {
             status: Status::Planned,
             reason: None,
             to: to.into(),
-            message_id: format!("{}@{}", id.simple(), self.domain),
+            message_id: format!("{}@{}", id.0.simple(), self.domain),
             due_at: self.due_at,
             not_before: self.due_at,
             expires_at: self.expires_at,

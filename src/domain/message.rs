@@ -10,6 +10,43 @@ use super::customer::CustomerId;
 use super::plan::OccurrenceKey;
 use super::playbook::{Kind, Survey};
 
+/// A message's id, and the local part of its Message-ID: a UUIDv7, so ids
+/// sort by when their messages were planned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MessageId(pub uuid::Uuid);
+
+impl MessageId {
+    /// A new id, after every id made before it.
+    pub fn new() -> Self {
+        Self(uuid::Uuid::now_v7())
+    }
+
+    /// The id a stored or linked text names.
+    pub fn parse(text: &str) -> Option<Self> {
+        uuid::Uuid::try_parse(text).ok().map(Self)
+    }
+}
+
+impl std::str::FromStr for MessageId {
+    type Err = uuid::Error;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        uuid::Uuid::try_parse(text).map(Self)
+    }
+}
+
+impl Default for MessageId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 /// Where a message is in the outbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -95,7 +132,7 @@ pub struct Notice {
 /// A message as the planner puts it into the outbox.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewMessage {
-    pub id: uuid::Uuid,
+    pub id: MessageId,
     pub customer_id: CustomerId,
     pub key: OccurrenceKey,
     pub kind: Kind,
@@ -162,7 +199,7 @@ pub struct MessageFilter {
 /// A message leased to the delivery worker, with what sending it needs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outgoing {
-    pub id: uuid::Uuid,
+    pub id: MessageId,
     pub customer: super::customer::Customer,
     pub key: OccurrenceKey,
     pub kind: Kind,
@@ -229,7 +266,7 @@ pub struct Suppression {
 /// What became of a leased message, for the store to record (the lease ends).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settle {
-    pub id: uuid::Uuid,
+    pub id: MessageId,
     /// The message's playbook, for the metrics of what became of messages.
     pub playbook: String,
     pub status: Status,

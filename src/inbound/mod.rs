@@ -22,6 +22,7 @@ use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
 
 use crate::config::settings::Category;
+use crate::domain::message::MessageId;
 use crate::store::{
     self, Effect, InboundMail, InboundRecorded, InboundResponse, Outbox, Preferences, ResponseKind,
     Responses, Source,
@@ -251,10 +252,10 @@ pub fn prepare(
 
 /// The id of one of our messages, from a Message-ID of the form tend
 /// makes (`{uuid}@{domain}`); the store checks the whole Message-ID.
-fn ours(message_id: &str) -> Option<uuid::Uuid> {
+fn ours(message_id: &str) -> Option<MessageId> {
     let (local, _) = message_id.split_once('@')?;
     (local.len() == 32)
-        .then(|| uuid::Uuid::try_parse(local).ok())
+        .then(|| MessageId::parse(local))
         .flatten()
 }
 

@@ -18,6 +18,7 @@ use crate::domain::catchup;
 use crate::domain::condition::Facts;
 use crate::domain::customer::{Customer, CustomerId};
 use crate::domain::lifecycle::StageRules;
+use crate::domain::message::MessageId;
 use crate::domain::message::{NewMessage, Status};
 use crate::domain::plan::{CronMemo, Due, History, Horizon, StageEntry, due, next_check};
 use crate::domain::playbook::{Kind, Playbook};
@@ -368,7 +369,7 @@ impl Planner {
     }
 
     fn message(&self, customer: &Customer, item: Due) -> NewMessage {
-        let id = uuid::Uuid::now_v7();
+        let id = MessageId::new();
         let priority = self
             .policy
             .priority
@@ -398,7 +399,7 @@ impl Planner {
             survey: item.survey,
             priority: i32::try_from(priority).unwrap_or(i32::MAX),
             to: customer.record.email.to_string(),
-            message_id: format!("{}@{}", id.simple(), self.domain),
+            message_id: format!("{}@{}", id.0.simple(), self.domain),
             due_at: item.due_at,
             not_before: item.send_at,
             expires_at: item.expires_at,

@@ -24,6 +24,7 @@ use uuid::Uuid;
 
 use crate::config::Settings;
 use crate::domain::customer::Customer;
+use crate::domain::message::MessageId;
 use crate::domain::playbook::Survey;
 use crate::problem::Problem;
 use crate::suggest;
@@ -51,7 +52,7 @@ const SURVEY_IN_BODY: &str = "{{#if survey}}\n\n<!--tend:survey-->\n\n{{/if}}";
 /// One message to render.
 pub struct Letter<'a> {
     /// tend's id of the message: every signed link names it.
-    pub message: Uuid,
+    pub message: MessageId,
     pub customer: &'a Customer,
     /// The unsubscribe category.
     pub category: &'a str,
@@ -446,7 +447,7 @@ impl Renderer {
             }
             let incident = context::sample_incident();
             let letter = Letter {
-                message: Uuid::nil(),
+                message: MessageId(Uuid::nil()),
                 customer: &sample,
                 category: "sample",
                 survey: Some(Survey::Nps),

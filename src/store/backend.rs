@@ -16,7 +16,7 @@ use sqlx::{Database, Pool, QueryBuilder, Transaction};
 use super::sql;
 use super::{Error, NameHold, PlanWrite, PlanningLead, Recorded, WriteFailure, WriteOutcome};
 use crate::domain::customer::{CustomerId, CustomerRecord};
-use crate::domain::message::{NewMessage, Settle};
+use crate::domain::message::{MessageId, NewMessage, Settle};
 
 /// What the shared store code needs of a database's driver beyond sqlx's
 /// `Database`.
@@ -157,10 +157,10 @@ pub trait Backend: Sync {
     async fn begin_sending(
         &self,
         owner: &str,
-        ids: &[uuid::Uuid],
+        ids: &[MessageId],
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
-    ) -> Result<Vec<uuid::Uuid>, Error>;
+    ) -> Result<Vec<MessageId>, Error>;
 
     /// Recent sends for the cap ([`super::Outbox::sent_since`]).
     async fn sent_since(

@@ -12,7 +12,7 @@ use super::backend::{Backend, Dialect};
 use super::column::{At, Int, Object};
 use super::{Error, NameHold, Outbox, rows, sql};
 use crate::domain::customer::CustomerId;
-use crate::domain::message::{Attempt, MessageFilter, MessageView, Outgoing, Settle};
+use crate::domain::message::{Attempt, MessageFilter, MessageId, MessageView, Outgoing, Settle};
 
 impl<B, DB> Outbox for B
 where
@@ -95,10 +95,10 @@ where
     async fn begin_sending(
         &self,
         owner: &str,
-        ids: &[uuid::Uuid],
+        ids: &[MessageId],
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
-    ) -> Result<Vec<uuid::Uuid>, Error> {
+    ) -> Result<Vec<MessageId>, Error> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -159,7 +159,7 @@ where
         Backend::hold_name(self, name).await
     }
 
-    async fn outgoing(&self, id: uuid::Uuid) -> Result<Option<Outgoing>, Error> {
+    async fn outgoing(&self, id: MessageId) -> Result<Option<Outgoing>, Error> {
         let fail = self.fail("reading a message");
         let rows = {
             let mut query = QueryBuilder::<DB>::new(sql::CLAIMED_DETAILS);
@@ -261,7 +261,7 @@ where
         Ok(DB::rows_affected(&done))
     }
 
-    async fn attempts(&self, id: &uuid::Uuid) -> Result<Vec<Attempt>, Error> {
+    async fn attempts(&self, id: &MessageId) -> Result<Vec<Attempt>, Error> {
         let fail = self.fail("reading delivery attempts");
         let rows = sqlx::query(sql::SELECT_ATTEMPTS)
             .bind(id.to_string())

@@ -14,7 +14,7 @@ use super::{
 };
 use crate::domain::catchup::{self, Supersede};
 use crate::domain::customer::{CustomerId, CustomerRecord};
-use crate::domain::message::{NewMessage, Settle};
+use crate::domain::message::{MessageId, NewMessage, Settle};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
@@ -468,10 +468,10 @@ impl Backend for PgStore {
     async fn begin_sending(
         &self,
         owner: &str,
-        ids: &[uuid::Uuid],
+        ids: &[MessageId],
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
-    ) -> Result<Vec<uuid::Uuid>, Error> {
+    ) -> Result<Vec<MessageId>, Error> {
         let fail = self.fail("marking messages as sending");
         let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
         let marked: Vec<String> = sqlx::query_scalar(sql::BEGIN_SENDING_POSTGRES)
@@ -484,7 +484,7 @@ impl Backend for PgStore {
             .map_err(&fail)?;
         Ok(marked
             .iter()
-            .filter_map(|id| uuid::Uuid::try_parse(id).ok())
+            .filter_map(|id| MessageId::parse(id))
             .collect())
     }
 

@@ -10,7 +10,7 @@ use super::column::{At, Int, Object};
 use super::{Error, Responses, shared, sql};
 use crate::domain::customer::CustomerId;
 use crate::domain::inbound::soft_bounced_reason;
-use crate::domain::message::{ResponseView, Suppression};
+use crate::domain::message::{MessageId, ResponseView, Suppression};
 use crate::domain::report::Counts;
 use crate::domain::response::Source;
 
@@ -36,7 +36,7 @@ where
 {
     async fn record_response(
         &self,
-        message: uuid::Uuid,
+        message: MessageId,
         response: &super::NewResponse,
         now: DateTime<Utc>,
     ) -> Result<Option<CustomerId>, Error> {
@@ -59,7 +59,7 @@ where
         Ok(Some(CustomerId::parse(&customer).map_err(Error::Corrupt)?))
     }
 
-    async fn subscriptions(&self, message: uuid::Uuid) -> Result<Option<Vec<Suppression>>, Error> {
+    async fn subscriptions(&self, message: MessageId) -> Result<Option<Vec<Suppression>>, Error> {
         let fail = self.fail("reading a customer's subscriptions");
         let customer = shared::customer_of(self.reads(), message, &fail).await?;
         let Some(customer) = customer else {
@@ -78,7 +78,7 @@ where
 
     async fn set_preferences(
         &self,
-        message: uuid::Uuid,
+        message: MessageId,
         choice: &super::Preferences,
         now: DateTime<Utc>,
     ) -> Result<Option<CustomerId>, Error> {
@@ -102,7 +102,7 @@ where
         let mut tx = self.begin().await.map_err(&fail)?;
         // The message it answers: the reply token names it outright; a
         // Message-ID of ours must match the stored one whole.
-        let mut matched: Option<(uuid::Uuid, String)> = None;
+        let mut matched: Option<(MessageId, String)> = None;
         if let Some(id) = mail.by_token {
             let customer = shared::customer_of(&mut *tx, id, &fail).await?;
             matched = customer.map(|c| (id, c));
@@ -248,7 +248,7 @@ where
         })
     }
 
-    async fn responses_of(&self, message: uuid::Uuid) -> Result<Vec<super::ResponseRow>, Error> {
+    async fn responses_of(&self, message: MessageId) -> Result<Vec<super::ResponseRow>, Error> {
         sqlx::query_as(sql::RESPONSES_OF)
             .bind(message.to_string())
             .fetch_all(self.reads())

@@ -17,7 +17,8 @@ use crate::domain::customer::{Customer, CustomerId, CustomerRecord};
 use crate::domain::event::EventRecord;
 use crate::domain::incident::{Incident, IncidentStatus, IncidentView, Recipient};
 use crate::domain::message::{
-    Attempt, MessageFilter, MessageView, NewMessage, Outgoing, ResponseView, Settle, Suppression,
+    Attempt, MessageFilter, MessageId, MessageView, NewMessage, Outgoing, ResponseView, Settle,
+    Suppression,
 };
 use crate::domain::plan::History;
 use crate::domain::prefilter::Prefilter;
@@ -194,10 +195,10 @@ pub trait Outbox {
     async fn begin_sending(
         &self,
         owner: &str,
-        ids: &[uuid::Uuid],
+        ids: &[MessageId],
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
-    ) -> Result<Vec<uuid::Uuid>, Error>;
+    ) -> Result<Vec<MessageId>, Error>;
 
     /// Records what became of leased messages, with their attempts and any
     /// suppression they caused, in one transaction.
@@ -212,7 +213,7 @@ pub trait Outbox {
 
     /// One message with its customer, whatever its status: what it was (or
     /// will be) rendered from, for viewing it in a browser.
-    async fn outgoing(&self, id: uuid::Uuid) -> Result<Option<Outgoing>, Error>;
+    async fn outgoing(&self, id: MessageId) -> Result<Option<Outgoing>, Error>;
 
     /// The messages waiting in the outbox (`planned` or `deferred`) for
     /// `ids`, with any suppression that stops them, in each customer's due
@@ -260,7 +261,7 @@ pub trait Outbox {
     async fn hold_name(&self, name: &str) -> Result<Option<NameHold>, Error>;
 
     /// Every attempt at one message, oldest first.
-    async fn attempts(&self, id: &uuid::Uuid) -> Result<Vec<Attempt>, Error>;
+    async fn attempts(&self, id: &MessageId) -> Result<Vec<Attempt>, Error>;
 
     /// Of `ids`, those an open incident affects, with that incident's id.
     async fn quiet_customers(
@@ -281,7 +282,7 @@ pub trait Responses {
     /// such message exists.
     async fn record_response(
         &self,
-        message: uuid::Uuid,
+        message: MessageId,
         response: &NewResponse,
         now: DateTime<Utc>,
     ) -> Result<Option<CustomerId>, Error>;
@@ -289,7 +290,7 @@ pub trait Responses {
     /// What the customer a message went to is unsubscribed from (a
     /// category, or `*` for all mail), by category; `None` when no such
     /// message exists.
-    async fn subscriptions(&self, message: uuid::Uuid) -> Result<Option<Vec<Suppression>>, Error>;
+    async fn subscriptions(&self, message: MessageId) -> Result<Option<Vec<Suppression>>, Error>;
 
     /// Applies a customer's choices, made from a link in `message`, in one
     /// transaction: each category in `unsubscribe` is suppressed and gets an
@@ -298,7 +299,7 @@ pub trait Responses {
     /// complaint stays). `None` when no such message exists.
     async fn set_preferences(
         &self,
-        message: uuid::Uuid,
+        message: MessageId,
         choice: &Preferences,
         now: DateTime<Utc>,
     ) -> Result<Option<CustomerId>, Error>;
@@ -317,7 +318,7 @@ pub trait Responses {
     async fn report_counts(&self, since: DateTime<Utc>) -> Result<Counts, Error>;
 
     /// A message's responses, oldest first: (kind, value, comment).
-    async fn responses_of(&self, message: uuid::Uuid) -> Result<Vec<ResponseRow>, Error>;
+    async fn responses_of(&self, message: MessageId) -> Result<Vec<ResponseRow>, Error>;
 }
 
 /// Incidents and maintenances: their history, who they affect and who

@@ -8,6 +8,7 @@ use sqlx::Executor;
 use sqlx::query_builder::Separated;
 
 use super::backend::Dialect;
+use crate::domain::message::MessageId;
 use crate::domain::response::{NewResponse, ResponseKind, unsubscribed_reason};
 
 use super::Error;
@@ -82,7 +83,7 @@ where
 /// back is lifted if the customer had chosen to leave it.
 pub async fn apply_preferences<DB: Dialect>(
     tx: &mut DB::Connection,
-    message: uuid::Uuid,
+    message: MessageId,
     customer: &str,
     choice: &super::Preferences,
     now: DateTime<Utc>,
@@ -139,7 +140,7 @@ where
 /// The customer a message went to, if the message exists.
 pub async fn customer_of<'e, DB: Dialect>(
     conn: impl Executor<'e, Database = DB>,
-    message: uuid::Uuid,
+    message: MessageId,
     fail: &impl Fn(sqlx::Error) -> Error,
 ) -> Result<Option<String>, Error>
 where
@@ -157,7 +158,7 @@ where
 /// One response to `message`, from `customer`.
 pub async fn insert_response<'e, DB: Dialect>(
     conn: impl Executor<'e, Database = DB>,
-    message: uuid::Uuid,
+    message: MessageId,
     customer: &str,
     response: &NewResponse,
     now: DateTime<Utc>,

@@ -22,7 +22,7 @@ use super::{
 };
 use crate::domain::catchup::{self, Supersede};
 use crate::domain::customer::{CustomerId, CustomerRecord};
-use crate::domain::message::{NewMessage, Settle};
+use crate::domain::message::{MessageId, NewMessage, Settle};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
@@ -140,7 +140,7 @@ fn classify(e: sqlx::Error, path: &str, doing: &'static str) -> Error {
 }
 
 /// Appends the condition that picks the claims `owner` holds on `ids`.
-fn push_claims_of(query: &mut QueryBuilder<Sqlite>, owner: &str, ids: &[uuid::Uuid]) {
+fn push_claims_of(query: &mut QueryBuilder<Sqlite>, owner: &str, ids: &[MessageId]) {
     Sqlite::push_in(
         query,
         "message_id",
@@ -154,7 +154,7 @@ fn push_claims_of(query: &mut QueryBuilder<Sqlite>, owner: &str, ids: &[uuid::Uu
 async fn drop_claims(
     conn: &mut SqliteConnection,
     owner: &str,
-    ids: &[uuid::Uuid],
+    ids: &[MessageId],
     fail: &impl Fn(sqlx::Error) -> Error,
 ) -> Result<(), Error> {
     let mut query = QueryBuilder::<Sqlite>::new(sql::DROP_CLAIMS_SQLITE);
@@ -342,7 +342,7 @@ impl Dialect for Sqlite {
             update.push_bind(owner.to_owned());
             update.push("))");
             update.build().execute(&mut *conn).await.map_err(fail)?;
-            let ids: Vec<uuid::Uuid> = run.iter().map(|o| o.id).collect();
+            let ids: Vec<MessageId> = run.iter().map(|o| o.id).collect();
             drop_claims(conn, owner, &ids, fail).await?;
         }
         Ok(())
@@ -506,10 +506,10 @@ impl Backend for SqliteStore {
     async fn begin_sending(
         &self,
         owner: &str,
-        ids: &[uuid::Uuid],
+        ids: &[MessageId],
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
-    ) -> Result<Vec<uuid::Uuid>, Error> {
+    ) -> Result<Vec<MessageId>, Error> {
         let fail = self.fail("marking messages as sending");
         let mut query = QueryBuilder::<Sqlite>::new(sql::BEGIN_SENDING_SQLITE);
         query.push_bind(At(now));
@@ -522,9 +522,9 @@ impl Backend for SqliteStore {
             .fetch_all(&mut *tx)
             .await
             .map_err(&fail)?;
-        let marked: Vec<uuid::Uuid> = marked
+        let marked: Vec<MessageId> = marked
             .iter()
-            .filter_map(|id| uuid::Uuid::try_parse(id).ok())
+            .filter_map(|id| MessageId::parse(id))
             .collect();
         if !marked.is_empty() {
             let mut renew = QueryBuilder::<Sqlite>::new(sql::RENEW_CLAIMS_SQLITE);
