@@ -72,7 +72,7 @@ pub struct InboundResponse {
 pub enum Effect {
     Nothing,
     /// Mail to the unsubscribe address: the customer's choice, applied as
-    /// [`Responses::set_preferences`] applies one made from a link, the
+    /// `Responses::set_preferences` applies one made from a link, the
     /// response linked to this mail.
     Unsubscribe(Preferences),
     /// No more mail at all: a hard bounce or a complaint.

@@ -1,8 +1,8 @@
 //! The store: the only place with SQL.
 //!
-//! What tend asks of it is said by role ([`roles`]: `Customers`,
+//! What tend asks of it is said by role (`roles.rs`: `Customers`,
 //! `Planning`, `Outbox`, `Responses`, `Incidents`, `Upkeep`). Each role is
-//! written once, generic over a [`backend::Backend`], in a file of its own;
+//! written once, generic over a `backend::Backend`, in a file of its own;
 //! the backends, SQLite ([`sqlite::SqliteStore`]) and PostgreSQL
 //! ([`postgres::PgStore`]), hold only what differs between the two
 //! databases. [`Db`] picks one from `database.url`. One contract test suite

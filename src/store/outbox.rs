@@ -1,7 +1,8 @@
 //! [`Outbox`] for every backend: what delivery reads and writes. How due
 //! rows are leased, marked `sending` and settled in bulk is each backend's
-//! own ([`Backend::lease`], [`Backend::begin_sending`], [`Backend::settle`]);
-//! what is read around them is written once here.
+//! own ([`Backend::lease`], [`Backend::begin_sending`],
+//! [`Dialect::settle_statuses`]); what is read and written around them is
+//! written once here.
 
 use std::collections::HashMap;
 

@@ -1,6 +1,7 @@
-//! [`Planning`] for every backend: who is due, and the planner's fingerprint.
-//! A planned page's bulk write and the history reads are each backend's
-//! own ([`Backend::record_plan`], [`Backend::planning_history`]).
+//! [`Planning`] for every backend: who is due, their histories, and the
+//! planner's fingerprint. A planned page's bulk write and how the history
+//! rows are looked up are each backend's own ([`Backend::record_plan`],
+//! [`Backend::history_rows`]).
 
 use std::collections::HashMap;
 

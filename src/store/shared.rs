@@ -7,16 +7,15 @@ use chrono::{DateTime, Utc};
 use sqlx::Executor;
 use sqlx::query_builder::Separated;
 
-use super::backend::Dialect;
-use crate::domain::message::MessageId;
-use crate::domain::response::{NewResponse, ResponseKind, unsubscribed_reason};
-
 use super::Error;
+use super::backend::Dialect;
 use super::column::{At, Object};
 use super::sql;
 use crate::domain::customer::CustomerRecord;
 use crate::domain::incident::IncidentStatus;
+use crate::domain::message::MessageId;
 use crate::domain::planned::{NextCheck, PlanWrite, StageChange};
+use crate::domain::response::{NewResponse, ResponseKind, unsubscribed_reason};
 
 /// Adds a status change to an incident's history.
 pub async fn record_update<DB: Dialect>(
