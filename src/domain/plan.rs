@@ -59,6 +59,25 @@ pub struct History {
     pub waiting: HashSet<OccurrenceKey>,
 }
 
+impl History {
+    /// The customer's events as conditions see them: (name, when).
+    pub fn event_facts(&self) -> Vec<(String, DateTime<Utc>)> {
+        self.events
+            .iter()
+            .map(|e| (e.name.clone(), e.occurred_at))
+            .collect()
+    }
+
+    /// The steps of `playbook` this customer was sent, for `sent(step)`.
+    pub fn sent_in(&self, playbook: &str) -> HashSet<String> {
+        self.sent
+            .iter()
+            .filter(|(p, _)| p == playbook)
+            .map(|(_, s)| s.clone())
+            .collect()
+    }
+}
+
 /// One message to put into the outbox.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Due {
@@ -193,19 +212,10 @@ pub fn due(
     history: &History,
     horizon: &Horizon<'_>,
 ) -> Vec<Due> {
-    let events: Vec<(String, DateTime<Utc>)> = history
-        .events
-        .iter()
-        .map(|e| (e.name.clone(), e.occurred_at))
-        .collect();
+    let events = history.event_facts();
     let mut found = Vec::new();
     for playbook in playbooks {
-        let sent: HashSet<String> = history
-            .sent
-            .iter()
-            .filter(|(p, _)| *p == playbook.name)
-            .map(|(_, s)| s.clone())
-            .collect();
+        let sent = history.sent_in(&playbook.name);
         let facts = Facts {
             customer,
             now: horizon.now,

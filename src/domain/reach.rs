@@ -6,7 +6,6 @@
 //! empty date. Pure: the step, the customer and their history in, a reason
 //! out; when the step is due is the planner's business, not this.
 
-use std::collections::HashSet;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
@@ -59,17 +58,8 @@ pub fn exclusion(
     history: &History,
     now: DateTime<Utc>,
 ) -> Option<Exclusion> {
-    let events: Vec<(String, DateTime<Utc>)> = history
-        .events
-        .iter()
-        .map(|e| (e.name.clone(), e.occurred_at))
-        .collect();
-    let sent: HashSet<String> = history
-        .sent
-        .iter()
-        .filter(|(p, _)| *p == playbook.name)
-        .map(|(_, s)| s.clone())
-        .collect();
+    let events = history.event_facts();
+    let sent = history.sent_in(&playbook.name);
     let facts = Facts {
         customer,
         now,

@@ -72,6 +72,15 @@ fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Box<Response>
     })
 }
 
+/// The JSON body of an authorized request, or the refusal to send.
+fn authorized_json<T: serde::de::DeserializeOwned>(
+    shared: &AppState,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, Box<Response>> {
+    parse(&authorized_body(shared, headers, body)?)
+}
+
 /// An incident command's answer: 200 with what went into the outbox, or
 /// the error with the status that fits it.
 fn answer(shared: &AppState, id: &str, result: Result<Outcome, IncidentError>) -> Response {
@@ -101,11 +110,7 @@ pub async fn open(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let body = match authorized_body(&shared, &headers, body) {
-        Ok(body) => body,
-        Err(refused) => return *refused,
-    };
-    let body: OpenBody = match parse(&body) {
+    let body: OpenBody = match authorized_json(&shared, &headers, body) {
         Ok(body) => body,
         Err(refused) => return *refused,
     };
@@ -135,11 +140,7 @@ pub async fn update(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let body = match authorized_body(&shared, &headers, body) {
-        Ok(body) => body,
-        Err(refused) => return *refused,
-    };
-    let body: UpdateBody = match parse(&body) {
+    let body: UpdateBody = match authorized_json(&shared, &headers, body) {
         Ok(body) => body,
         Err(refused) => return *refused,
     };
@@ -173,11 +174,7 @@ pub async fn resolve(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let body = match authorized_body(&shared, &headers, body) {
-        Ok(body) => body,
-        Err(refused) => return *refused,
-    };
-    let body: ResolveBody = match parse(&body) {
+    let body: ResolveBody = match authorized_json(&shared, &headers, body) {
         Ok(body) => body,
         Err(refused) => return *refused,
     };

@@ -335,11 +335,7 @@ impl Planner {
         history: &mut History,
         now: DateTime<Utc>,
     ) -> Option<StageChange> {
-        let events: Vec<(String, DateTime<Utc>)> = history
-            .events
-            .iter()
-            .map(|e| (e.name.clone(), e.occurred_at))
-            .collect();
+        let events = history.event_facts();
         let no_steps = HashSet::new();
         let facts = Facts {
             customer,

@@ -649,6 +649,27 @@ mod tests {
         (dir, store)
     }
 
+    /// A value another program wrote that tend cannot read is reported as
+    /// corrupt data, not as a failing query.
+    #[tokio::test]
+    async fn an_unreadable_stored_value_is_reported_as_corrupt() {
+        use crate::domain::customer::CustomerId;
+        use crate::store::Customers;
+        let (_dir, store) = migrated().await;
+        sqlx::raw_sql(
+            "INSERT INTO customers (id, email, timezone, locale, attributes, created_at, \
+             updated_at, plan_at) VALUES ('c1', 'a@b.example', 'UTC', 'en', '[1, 2]', 0, 0, 0)",
+        )
+        .execute(&store.writer)
+        .await
+        .unwrap();
+        let read = store.customer(&CustomerId::parse("c1").unwrap()).await;
+        assert!(
+            matches!(read, Err(Error::Corrupt(ref what)) if what.contains("not a JSON object")),
+            "{read:?}"
+        );
+    }
+
     /// Waits until the writer is back in the pool, its release (and what
     /// that records) done.
     async fn released(store: &SqliteStore) {
