@@ -103,6 +103,8 @@ async fn survey_sent_to_ada(store: &Db) -> MessageId {
         last_seen_at: None,
         health: None,
         attributes: Default::default(),
+        account_id: None,
+        roles: Default::default(),
     };
     store.upsert_customers(&[ada], sent_at()).await.unwrap();
     let id = MessageId::new();

@@ -58,6 +58,8 @@ fn customer(zone: Tz, signup: &str) -> Customer {
                 .as_object()
                 .unwrap()
                 .clone(),
+            account_id: None,
+            roles: Default::default(),
         },
         stage: None,
         stage_entered_at: None,

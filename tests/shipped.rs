@@ -54,7 +54,7 @@ fn tend_check_passes_on_everything_shipped() {
 
 async fn every_template_renders_for_every_demo_customer(store: Db) {
     let loaded = shipped();
-    let defaults = Defaults::from_settings(&loaded.settings.customers).unwrap();
+    let defaults = Defaults::from_settings(&loaded.settings).unwrap();
     let outcome = tend::demo::load(&store, &loaded.settings, &defaults, now())
         .await
         .unwrap();

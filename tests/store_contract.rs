@@ -5,6 +5,7 @@ mod common;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::json;
+use tend::domain::account::{AccountId, AccountRecord, Roles};
 use tend::domain::catchup::{SUPERSEDED, Supersede};
 use tend::domain::customer::{CustomerId, CustomerRecord, Email};
 use tend::domain::event::EventRecord;
@@ -15,7 +16,7 @@ use tend::domain::message::{
 };
 use tend::domain::plan::OccurrenceKey;
 use tend::domain::playbook::{Kind, Survey};
-use tend::store::{Customers, Incidents, Outbox, Planning, Responses, Upkeep};
+use tend::store::{Accounts, Customers, Incidents, Outbox, Planning, Responses, Upkeep};
 use tend::store::{
     Db, DueCursor, Effect, InboundMail, InboundRecorded, InboundResponse, NewResponse, NextCheck,
     PlanWrite, Preferences, Recorded, Released, ResponseKind, Source, StageChange, WriteOutcome,
@@ -78,6 +79,10 @@ contract!(
     a_planning_page_is_recorded_whole,
     a_store_taking_writes_reports_no_failure_and_takes_a_probe,
     a_newer_occurrence_supersedes_what_still_waits,
+    accounts_round_trip_and_keep_their_stage,
+    a_contact_naming_an_unknown_account_creates_it,
+    an_account_lists_its_contacts_with_their_roles,
+    a_changed_account_has_its_contacts_planned_again,
 );
 
 /// Customers `a` and `b`, each with a welcome message due an hour after
@@ -116,6 +121,8 @@ fn customer(id: &str) -> CustomerRecord {
         last_seen_at: None,
         health: None,
         attributes: Default::default(),
+        account_id: None,
+        roles: Default::default(),
     }
 }
 
@@ -2737,11 +2744,50 @@ fn named() -> Vec<Named> {
         one("WITHDRAW_ANNOUNCEMENTS", WITHDRAW_ANNOUNCEMENTS, Both),
         one("APPLIED_MIGRATIONS", APPLIED_MIGRATIONS, Both),
         one("TOTAL_CHANGES_SQLITE", TOTAL_CHANGES_SQLITE, Sqlite),
+        one("ONE_ACCOUNT", ONE_ACCOUNT, Both),
+        one("ACCOUNTS_PAGE", ACCOUNTS_PAGE, Both),
+        one("CONTACTS_OF", CONTACTS_OF, Both),
+        built(
+            "INSERT_ACCOUNTS+REPLACE_ACCOUNT",
+            format!("{INSERT_ACCOUNTS}VALUES {}{REPLACE_ACCOUNT}", row(1, 9)),
+            Both,
+        ),
+        built(
+            "INSERT_NAMED_ACCOUNTS+KEEP_ACCOUNT",
+            format!("{INSERT_NAMED_ACCOUNTS}VALUES {}{KEEP_ACCOUNT}", row(1, 3)),
+            Both,
+        ),
+        built(
+            "KNOWN_ACCOUNTS",
+            format!("{KNOWN_ACCOUNTS}{}", sqlite_in("id", 1)),
+            Sqlite,
+        ),
+        built(
+            "KNOWN_ACCOUNTS",
+            format!("{KNOWN_ACCOUNTS}{}", pg_in("id", 1)),
+            Postgres,
+        ),
+        built(
+            "SET_PLAN_AT+MARK_SQLITE",
+            format!(
+                "{SET_PLAN_AT}{MARK_SQLITE} WHERE {}",
+                sqlite_in("account_id", 1)
+            ),
+            Sqlite,
+        ),
+        built(
+            "SET_PLAN_AT+MARK_POSTGRES",
+            format!(
+                "{SET_PLAN_AT}{MARK_POSTGRES} WHERE {}",
+                pg_in("account_id", 1)
+            ),
+            Postgres,
+        ),
         built(
             "INSERT_CUSTOMERS+REPLACE_CUSTOMER+MARK_SQLITE",
             format!(
                 "{INSERT_CUSTOMERS}VALUES {}{REPLACE_CUSTOMER}{MARK_SQLITE}",
-                row(1, 14)
+                row(1, 16)
             ),
             Sqlite,
         ),
@@ -2749,7 +2795,7 @@ fn named() -> Vec<Named> {
             "INSERT_CUSTOMERS+REPLACE_CUSTOMER+MARK_POSTGRES",
             format!(
                 "{INSERT_CUSTOMERS}VALUES {}{REPLACE_CUSTOMER}{MARK_POSTGRES} RETURNING (xmax = 0)",
-                row(1, 14)
+                row(1, 16)
             ),
             Postgres,
         ),
@@ -2955,4 +3001,206 @@ fn every_statement_of_the_store_is_named() {
         missing.is_empty(),
         "add these to `named()` so that each is prepared on its databases: {missing:?}"
     );
+}
+
+fn account_id(s: &str) -> AccountId {
+    AccountId::parse(s).unwrap()
+}
+
+fn account(id: &str) -> AccountRecord {
+    AccountRecord {
+        id: account_id(id),
+        name: format!("{id} Inc."),
+        plan: "enterprise".into(),
+        renewal_at: Some(Utc.timestamp_millis_opt(1_800_000_000_123).unwrap()),
+        health: Some(64),
+        owner: Some("maria".into()),
+        attributes: json!({"seats": 40, "region": "eu"})
+            .as_object()
+            .unwrap()
+            .clone(),
+    }
+}
+
+fn roles(names: &[&str]) -> Roles {
+    let declared: Vec<String> = tend::domain::account::DEFAULT_ROLES
+        .iter()
+        .map(|r| r.to_string())
+        .collect();
+    Roles::parse(names.iter().copied(), &declared).unwrap()
+}
+
+fn contact(id: &str, of: &str, holds: &[&str]) -> CustomerRecord {
+    let mut c = customer(id);
+    c.account_id = Some(account_id(of));
+    c.roles = roles(holds);
+    c
+}
+
+async fn accounts_round_trip_and_keep_their_stage(store: &Db) {
+    let acme = account("acme");
+    let written = store
+        .upsert_accounts(&[acme.clone(), account("globex"), acme.clone()], t0())
+        .await
+        .unwrap();
+    assert_eq!(
+        written,
+        WriteOutcome {
+            inserted: 2,
+            existing: 1
+        }
+    );
+    let stored = store.account(&acme.id).await.unwrap().expect("stored");
+    assert_eq!(stored.record, acme);
+    assert_eq!(stored.created_at, t0());
+    assert_eq!(stored.contacts, 0);
+    let mut renamed = acme.clone();
+    renamed.name = "Acme Corporation".into();
+    renamed.owner = None;
+    renamed.health = None;
+    let later = t0() + Duration::days(1);
+    store
+        .upsert_accounts(&[renamed.clone()], later)
+        .await
+        .unwrap();
+    let stored = store.account(&acme.id).await.unwrap().unwrap();
+    assert_eq!(stored.record, renamed);
+    assert_eq!(stored.created_at, t0(), "first seen stays");
+    assert_eq!(stored.updated_at, later);
+    assert!(
+        store
+            .account(&account_id("initech"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let page: Vec<String> = store
+        .accounts_page(None, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|a| a.record.id.to_string())
+        .collect();
+    assert_eq!(page, ["acme", "globex"]);
+    let after: Vec<String> = store
+        .accounts_page(Some(&account_id("acme")), 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|a| a.record.id.to_string())
+        .collect();
+    assert_eq!(after, ["globex"]);
+}
+
+async fn a_contact_naming_an_unknown_account_creates_it(store: &Db) {
+    store
+        .upsert_accounts(&[account("acme")], t0())
+        .await
+        .unwrap();
+    let known = store
+        .known_accounts(&[account_id("acme"), account_id("initech")])
+        .await
+        .unwrap();
+    assert_eq!(known.into_iter().collect::<Vec<_>>(), [account_id("acme")]);
+    store
+        .upsert_customers(
+            &[
+                contact("ana", "initech", &["billing"]),
+                contact("bo", "acme", &[]),
+                customer("solo"),
+            ],
+            t0(),
+        )
+        .await
+        .unwrap();
+    let initech = store
+        .account(&account_id("initech"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        initech.record,
+        AccountRecord::only_id(account_id("initech"))
+    );
+    assert_eq!(initech.contacts, 1);
+    let acme = store.account(&account_id("acme")).await.unwrap().unwrap();
+    assert_eq!(
+        acme.record,
+        account("acme"),
+        "a contact leaves its account alone"
+    );
+    let solo = store.customer(&id("solo")).await.unwrap().unwrap();
+    assert_eq!(solo.record.account_id, None);
+    assert!(store.account(&account_id("solo")).await.unwrap().is_none());
+}
+
+async fn an_account_lists_its_contacts_with_their_roles(store: &Db) {
+    store
+        .upsert_accounts(&[account("acme")], t0())
+        .await
+        .unwrap();
+    let ana = contact("ana", "acme", &["billing", "admin"]);
+    let bo = contact("bo", "acme", &["technical"]);
+    store
+        .upsert_customers(
+            &[bo.clone(), ana.clone(), contact("cy", "other", &[])],
+            t0(),
+        )
+        .await
+        .unwrap();
+    let contacts = store.contacts_of(&account_id("acme")).await.unwrap();
+    let records: Vec<&CustomerRecord> = contacts.iter().map(|c| &c.record).collect();
+    assert_eq!(records, [&ana, &bo]);
+    assert_eq!(contacts[0].record.roles.names(), ["billing", "admin"]);
+    assert_eq!(
+        store
+            .account(&account_id("acme"))
+            .await
+            .unwrap()
+            .unwrap()
+            .contacts,
+        2
+    );
+    // A contact who moves leaves the account; one who loses every role
+    // keeps none.
+    let mut moved = ana.clone();
+    moved.account_id = Some(account_id("other"));
+    moved.roles = Roles::default();
+    store
+        .upsert_customers(&[moved.clone()], t0())
+        .await
+        .unwrap();
+    let left: Vec<String> = store
+        .contacts_of(&account_id("acme"))
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.record.id.to_string())
+        .collect();
+    assert_eq!(left, ["bo"]);
+    assert_eq!(
+        store.customer(&id("ana")).await.unwrap().unwrap().record,
+        moved
+    );
+}
+
+async fn a_changed_account_has_its_contacts_planned_again(store: &Db) {
+    store
+        .upsert_accounts(&[account("acme")], t0())
+        .await
+        .unwrap();
+    store
+        .upsert_customers(&[contact("ana", "acme", &[]), customer("solo")], t0())
+        .await
+        .unwrap();
+    let far = t0() + Duration::days(30);
+    set_next(store, &[(id("ana"), far), (id("solo"), far)])
+        .await
+        .unwrap();
+    assert!(due_ids(store, t0(), 10).await.is_empty());
+    store
+        .upsert_accounts(&[account("acme")], t0())
+        .await
+        .unwrap();
+    assert_eq!(due_ids(store, t0(), 10).await, ["ana"]);
 }

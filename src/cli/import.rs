@@ -28,8 +28,7 @@ pub async fn run(
     args: ImportArgs,
 ) -> anyhow::Result<ExitCode> {
     let loaded = super::load(path, env, "warn")?;
-    let defaults =
-        Defaults::from_settings(&loaded.settings.customers).map_err(anyhow::Error::msg)?;
+    let defaults = Defaults::from_settings(&loaded.settings).map_err(anyhow::Error::msg)?;
     let store = super::open_store(&loaded).await?;
     let bar = Bar::new();
     let shown = args.file.display().to_string();

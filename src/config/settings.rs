@@ -33,6 +33,11 @@ pub struct Settings {
     pub maintenance: Maintenance,
     pub log: Log,
     pub demo: Demo,
+    pub accounts: Accounts,
+    /// The success team: `[[team]]` entries, owners of accounts.
+    #[serde(rename = "team")]
+    pub team: Vec<TeamMember>,
+    pub incidents: IncidentSettings,
 }
 
 impl Default for Settings {
@@ -54,6 +59,9 @@ impl Default for Settings {
             maintenance: Maintenance::default(),
             log: Log::default(),
             demo: Demo::default(),
+            accounts: Accounts::default(),
+            team: Vec::new(),
+            incidents: IncidentSettings::default(),
         }
     }
 }
@@ -631,6 +639,56 @@ impl Default for Log {
         Self {
             level: "info".into(),
             format: LogFormat::Text,
+        }
+    }
+}
+
+/// Accounts and the roles their contacts may hold.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Accounts {
+    /// The role names a contact may hold (`roles` of a customer).
+    #[serde(deserialize_with = "list_or_commas")]
+    pub roles: Vec<String>,
+}
+
+impl Default for Accounts {
+    fn default() -> Self {
+        Self {
+            roles: crate::domain::account::DEFAULT_ROLES
+                .iter()
+                .map(|r| r.to_string())
+                .collect(),
+        }
+    }
+}
+
+/// A member of the success team (`[[team]]`): an account's `owner`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamMember {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    /// Markdown, added to the default layout of mail sent as this member.
+    #[serde(default)]
+    pub signature: String,
+}
+
+/// Who hears of incidents and maintenances in each affected account.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IncidentSettings {
+    /// The contacts' roles that are told; an account with none of them
+    /// tells its `admin`s, else every contact.
+    #[serde(deserialize_with = "list_or_commas")]
+    pub roles: Vec<String>,
+}
+
+impl Default for IncidentSettings {
+    fn default() -> Self {
+        Self {
+            roles: vec!["technical".into(), "admin".into()],
         }
     }
 }

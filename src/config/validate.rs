@@ -6,8 +6,9 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 
 use super::settings::Settings;
+use crate::domain::account::check_role_name;
 use crate::domain::condition::compile_checked;
-use crate::domain::customer::{Email, parse_locale, parse_timezone};
+use crate::domain::customer::{Email, parse_locale, parse_name, parse_timezone};
 
 type Found = Vec<(String, String)>;
 
@@ -220,6 +221,66 @@ pub fn validate(s: &Settings) -> Found {
             problem(
                 &format!("lifecycle.stage.{i}.when"),
                 format!("stage {:?}: {e}", stage.name),
+            );
+        }
+    }
+
+    let mut roles = HashSet::new();
+    for (i, role) in s.accounts.roles.iter().enumerate() {
+        if let Err(e) = check_role_name(role) {
+            problem(
+                &format!("accounts.roles.{i}"),
+                format!("accounts.roles: {e}"),
+            );
+        } else if !roles.insert(role.as_str()) {
+            problem(
+                &format!("accounts.roles.{i}"),
+                format!("accounts.roles names {role:?} twice; keep one"),
+            );
+        }
+    }
+    for (i, role) in s.incidents.roles.iter().enumerate() {
+        if !roles.contains(role.as_str()) {
+            problem(
+                &format!("incidents.roles.{i}"),
+                format!(
+                    "incidents.roles names {role:?}, which [accounts] roles does not declare; declare it or remove it"
+                ),
+            );
+        }
+    }
+    let mut team = HashSet::new();
+    for (i, member) in s.team.iter().enumerate() {
+        if !is_name(&member.id) {
+            problem(
+                &format!("team.{i}.id"),
+                format!(
+                    "team member id {:?} must be lower-case letters, digits, '_' or '-' (accounts name it as their owner)",
+                    member.id
+                ),
+            );
+        } else if !team.insert(member.id.as_str()) {
+            problem(
+                &format!("team.{i}.id"),
+                format!("team member {:?} is declared twice; keep one", member.id),
+            );
+        }
+        if let Err(e) = parse_name(&member.name).and_then(|name| {
+            if name.is_empty() {
+                Err("name is empty; it is the From name of mail sent as this member".into())
+            } else {
+                Ok(name)
+            }
+        }) {
+            problem(
+                &format!("team.{i}.name"),
+                format!("team member {:?}: {e}", member.id),
+            );
+        }
+        if let Err(e) = Email::parse(&member.email) {
+            problem(
+                &format!("team.{i}.email"),
+                format!("team member {:?}: {e}", member.id),
             );
         }
     }

@@ -868,6 +868,8 @@ mod tests {
                     .as_object()
                     .unwrap()
                     .clone(),
+                account_id: None,
+                roles: Default::default(),
             },
             stage: Some("onboarding".into()),
             stage_entered_at: None,

@@ -8,6 +8,7 @@ use chrono_tz::Tz;
 use email_address::{EmailAddress, Options};
 use serde_json::{Map, Value};
 
+use super::account::{AccountId, Roles};
 use super::control::is_control;
 
 /// The company's own id for a customer (unique, never empty).
@@ -165,6 +166,8 @@ pub const RECORD_FIELDS: &[&str] = &[
     "last_seen_at",
     "health",
     "attributes",
+    "account_id",
+    "roles",
 ];
 
 /// What import and the API know about a customer: one complete record.
@@ -183,6 +186,10 @@ pub struct CustomerRecord {
     pub last_seen_at: Option<DateTime<Utc>>,
     pub health: Option<u8>,
     pub attributes: Map<String, Value>,
+    /// The account this person is a contact of; none: their own account.
+    pub account_id: Option<AccountId>,
+    /// The roles they hold in their account.
+    pub roles: Roles,
 }
 
 /// A customer as stored: the record plus what tend derived and when.
@@ -221,6 +228,8 @@ impl Customer {
                 last_seen_at: Some(now - day),
                 health: Some(70),
                 attributes: serde_json::Map::new(),
+                account_id: None,
+                roles: Roles::default(),
             },
             stage: Some("onboarding".into()),
             stage_entered_at: Some(now - day * 10),

@@ -3,6 +3,7 @@
 //! Everything here is parsed once at the edge (import, API, config) and is
 //! valid by construction afterwards.
 
+pub mod account;
 pub mod catchup;
 pub mod condition;
 pub mod control;

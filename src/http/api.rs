@@ -177,7 +177,7 @@ async fn ingest(
     };
     let engine = shared.engine();
     // The configuration was validated before it was loaded: the zone exists.
-    let defaults = match Defaults::from_settings(&engine.loaded.settings.customers) {
+    let defaults = match Defaults::from_settings(&engine.loaded.settings) {
         Ok(defaults) => defaults,
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e),
     };

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use chrono_tz::Tz;
 use serde_json::{Map, Value};
 
+use crate::domain::account::{AccountId, Roles};
 use crate::domain::customer::{
     CustomerId, CustomerRecord, Email, RECORD_FIELDS, parse_health, parse_locale, parse_name,
     parse_timezone,
@@ -18,14 +19,17 @@ use crate::domain::timestamp::parse_instant;
 pub struct Defaults {
     pub timezone: Tz,
     pub locale: String,
+    /// The roles a contact may hold (`[accounts] roles`).
+    pub roles: Vec<String>,
 }
 
 impl Defaults {
     /// The `[customers]` defaults of the configuration.
-    pub fn from_settings(customers: &crate::config::settings::Customers) -> Result<Self, String> {
+    pub fn from_settings(settings: &crate::config::settings::Settings) -> Result<Self, String> {
         Ok(Self {
-            timezone: parse_timezone(&customers.default_timezone)?,
-            locale: customers.default_locale.clone(),
+            timezone: parse_timezone(&settings.customers.default_timezone)?,
+            locale: settings.customers.default_locale.clone(),
+            roles: settings.accounts.roles.clone(),
         })
     }
 }
@@ -80,6 +84,8 @@ enum Column {
     Extra(String),
     /// `NAME[]`: a `;`-separated list.
     List(String),
+    /// `roles[]`: a `;`-separated list that is a record field.
+    FieldList(String),
 }
 
 impl CsvLayout {
@@ -96,6 +102,11 @@ impl CsvLayout {
             columns.push(
                 if kind.fields().contains(&name.as_str()) && name != kind.extra() {
                     Column::Field(name.clone())
+                } else if let Some(list) = name
+                    .strip_suffix("[]")
+                    .filter(|list| kind.fields().contains(list))
+                {
+                    Column::FieldList(list.to_owned())
                 } else if let Some(list) = name.strip_suffix("[]") {
                     Column::List(list.to_owned())
                 } else {
@@ -139,18 +150,45 @@ impl CsvLayout {
                     extra.insert(name.clone(), Value::String(value));
                 }
                 Column::List(name) => {
-                    let items = value
-                        .split(';')
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty())
-                        .map(|s| Value::String(s.to_owned()))
-                        .collect();
-                    extra.insert(name.clone(), Value::Array(items));
+                    extra.insert(name.clone(), Value::Array(list_items(&value)));
+                }
+                Column::FieldList(name) => {
+                    map.insert(name.clone(), Value::Array(list_items(&value)));
                 }
             }
         }
         map.insert(self.extra.to_owned(), Value::Object(extra));
         map
+    }
+}
+
+/// The items of a `;`-separated CSV list cell.
+fn list_items(value: &str) -> Vec<Value> {
+    value
+        .split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| Value::String(s.to_owned()))
+        .collect()
+}
+
+/// A contact's roles: a list of names, or one string of names separated
+/// by `;` or `,`.
+fn roles(map: &Map<String, Value>, declared: &[String]) -> Result<Roles, String> {
+    match map.get("roles") {
+        None | Some(Value::Null) => Ok(Roles::default()),
+        Some(Value::String(s)) => Roles::parse(s.split([';', ',']), declared),
+        Some(Value::Array(items)) => {
+            let names: Vec<&str> = items
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .ok_or_else(|| format!("roles must be a list of names, not {v}"))
+                })
+                .collect::<Result<_, _>>()?;
+            Roles::parse(names, declared)
+        }
+        Some(other) => Err(format!("roles must be a list of names, not {other}")),
     }
 }
 
@@ -251,9 +289,15 @@ pub fn customer(
         .flatten()
         .unwrap_or_default();
     let plan = p.check(text(&map, "plan")).flatten().unwrap_or_default();
+    let account_id = p
+        .check(
+            text(&map, "account_id").and_then(|raw| raw.map(|s| AccountId::parse(&s)).transpose()),
+        )
+        .flatten();
+    let roles = p.check(roles(&map, &defaults.roles));
     let attributes = p.check(object(&mut map, "attributes"));
-    match (id, email, locale, attributes) {
-        (Some(id), Some(email), Some(locale), Some(attributes)) if p.0.is_empty() => {
+    match (id, email, locale, attributes, roles) {
+        (Some(id), Some(email), Some(locale), Some(attributes), Some(roles)) if p.0.is_empty() => {
             Ok(CustomerRecord {
                 id,
                 email,
@@ -266,6 +310,8 @@ pub fn customer(
                 last_seen_at,
                 health,
                 attributes,
+                account_id,
+                roles,
             })
         }
         _ => Err(p.message()),
@@ -317,6 +363,10 @@ mod tests {
         Defaults {
             timezone: Tz::UTC,
             locale: "en".into(),
+            roles: crate::domain::account::DEFAULT_ROLES
+                .iter()
+                .map(|r| r.to_string())
+                .collect(),
         }
     }
 

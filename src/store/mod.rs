@@ -8,6 +8,7 @@
 //! databases. [`Db`] picks one from `database.url`. One contract test suite
 //! runs against both, and prepares every statement of [`sql`] on both.
 
+mod accounts;
 mod backend;
 pub mod column;
 mod customers;
@@ -36,7 +37,7 @@ use crate::domain::event::EventRecord;
 use crate::domain::message::{NewMessage, Suppression};
 
 pub use self::health::{WriteFailure, WriteHealth};
-pub use self::roles::{Customers, Incidents, Outbox, Planning, Responses, Store, Upkeep};
+pub use self::roles::{Accounts, Customers, Incidents, Outbox, Planning, Responses, Store, Upkeep};
 pub use crate::config::database_url::DatabaseUrl;
 pub use crate::domain::inbound::{Effect, InboundMail, InboundRecorded, InboundResponse};
 pub use crate::domain::planned::{DueCursor, NextCheck, PlanWrite, Recorded, StageChange};

@@ -341,6 +341,7 @@ impl Backend for PgStore {
         let fail = self.fail("writing customers");
         let mut outcome = WriteOutcome::default();
         let mut tx = self.pool.begin().await.map_err(&fail)?;
+        shared::add_named_accounts::<Postgres>(&mut tx, batch, now, &fail).await?;
         for run in unique_runs(batch, |c| c.id.as_str()) {
             let mut insert = QueryBuilder::<Postgres>::new(sql::INSERT_CUSTOMERS);
             insert.push_values(run, |row, c| shared::customer_values(row, c, now));

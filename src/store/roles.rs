@@ -7,12 +7,13 @@
 //! also forwards it for [`Db`]; both backends get every method from the
 //! generic implementations in the role files (`customers.rs`, …).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use super::*;
+use crate::domain::account::{Account, AccountId, AccountRecord};
 use crate::domain::customer::{Customer, CustomerId, CustomerRecord};
 use crate::domain::event::EventRecord;
 use crate::domain::incident::{Incident, IncidentStatus, IncidentView, Recipient};
@@ -114,6 +115,34 @@ pub trait Customers {
         limit: u32,
         filter: Option<&Prefilter>,
     ) -> Result<Vec<Customer>, Error>;
+}
+
+/// The companies tend's customers belong to: what import, the API and the
+/// account commands write and read.
+pub trait Accounts {
+    /// Inserts or replaces account records by id, keeping each one's stage
+    /// and history; every contact of a changed account is planned again.
+    async fn upsert_accounts(
+        &self,
+        batch: &[AccountRecord],
+        now: DateTime<Utc>,
+    ) -> Result<WriteOutcome, Error>;
+
+    /// Those of `ids` that are stored.
+    async fn known_accounts(&self, ids: &[AccountId]) -> Result<HashSet<AccountId>, Error>;
+
+    /// One account with its number of contacts.
+    async fn account(&self, id: &AccountId) -> Result<Option<Account>, Error>;
+
+    /// Up to `limit` accounts in id order, after `after`.
+    async fn accounts_page(
+        &self,
+        after: Option<&AccountId>,
+        limit: u32,
+    ) -> Result<Vec<Account>, Error>;
+
+    /// An account's contacts, in id order.
+    async fn contacts_of(&self, id: &AccountId) -> Result<Vec<Customer>, Error>;
 }
 
 /// What a planning pass reads and writes: who is due, their history, and
@@ -432,6 +461,6 @@ pub trait Upkeep {
 
 /// Everything the store offers: what a command that does several jobs at
 /// once (the daemon, `tend tick`) holds.
-pub trait Store: Customers + Planning + Outbox + Responses + Incidents + Upkeep {}
+pub trait Store: Customers + Accounts + Planning + Outbox + Responses + Incidents + Upkeep {}
 
-impl<T: Customers + Planning + Outbox + Responses + Incidents + Upkeep> Store for T {}
+impl<T: Customers + Accounts + Planning + Outbox + Responses + Incidents + Upkeep> Store for T {}

@@ -8,6 +8,7 @@ use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use super::Error;
 use super::column::{At, Int, Object};
+use crate::domain::account::{Account, AccountId, AccountRecord, Roles};
 use crate::domain::customer::{Customer, CustomerId, CustomerRecord, Email, parse_timezone};
 use crate::domain::incident::{Incident, IncidentKind, IncidentStatus};
 use crate::domain::message::{Attempt, AttemptOutcome, Outgoing, Status};
@@ -140,9 +141,48 @@ where
                 .map(|Int(h)| u8::try_from(h).map_err(|_| corrupt(format!("health {h}"))))
                 .transpose()?,
             attributes: read.get::<Object>("attributes")?.0,
+            account_id: read
+                .get::<Option<String>>("account_id")?
+                .map(|a| AccountId::parse(&a).map_err(corrupt))
+                .transpose()?,
+            roles: Roles::stored(&read.get::<String>("roles")?),
         },
         stage: read.get("stage")?,
         stage_entered_at: read.maybe_time("stage_entered_at")?,
+        created_at: read.time("created_at")?,
+        updated_at: read.time("updated_at")?,
+    })
+}
+
+/// An account with its number of contacts (`ONE_ACCOUNT`, `ACCOUNTS_PAGE`).
+pub fn account<'r, R>(row: &'r R, fail: &impl Fn(sqlx::Error) -> Error) -> Result<Account, Error>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    At: Decode<'r, R::Database> + Type<R::Database>,
+    Int: Decode<'r, R::Database> + Type<R::Database>,
+    Object: Decode<'r, R::Database> + Type<R::Database>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let read = Reader { row, fail };
+    let id: String = read.get("id")?;
+    let corrupt = |what: String| Error::Corrupt(format!("account {id:?}: {what}"));
+    Ok(Account {
+        record: AccountRecord {
+            id: AccountId::parse(&id).map_err(corrupt)?,
+            name: read.get("name")?,
+            plan: read.get("plan")?,
+            renewal_at: read.maybe_time("renewal_at")?,
+            health: read
+                .get::<Option<Int>>("health")?
+                .map(|Int(h)| u8::try_from(h).map_err(|_| corrupt(format!("health {h}"))))
+                .transpose()?,
+            owner: read.get("owner")?,
+            attributes: read.get::<Object>("attributes")?.0,
+        },
+        stage: read.get("stage")?,
+        stage_entered_at: read.maybe_time("stage_entered_at")?,
+        contacts: u64::try_from(read.get::<Int>("contacts")?.0).unwrap_or(0),
         created_at: read.time("created_at")?,
         updated_at: read.time("updated_at")?,
     })

@@ -17,6 +17,40 @@ use crate::domain::message::MessageId;
 use crate::domain::planned::{NextCheck, PlanWrite, StageChange};
 use crate::domain::response::{NewResponse, ResponseKind, unsubscribed_reason};
 
+/// Creates, known only by their id, the accounts a batch of customers
+/// names that are not stored yet, so every contact's account exists.
+pub async fn add_named_accounts<DB: Dialect>(
+    conn: &mut DB::Connection,
+    batch: &[CustomerRecord],
+    now: DateTime<Utc>,
+    fail: &impl Fn(sqlx::Error) -> Error,
+) -> Result<(), Error>
+where
+    DB::Arguments: sqlx::IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    At: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    let mut named: Vec<&str> = batch
+        .iter()
+        .filter_map(|c| c.account_id.as_ref().map(|a| a.as_str()))
+        .collect();
+    if named.is_empty() {
+        return Ok(());
+    }
+    named.sort_unstable();
+    named.dedup();
+    for run in named.chunks(super::ROWS_PER_STATEMENT) {
+        let mut insert = sqlx::QueryBuilder::<DB>::new(sql::INSERT_NAMED_ACCOUNTS);
+        insert.push_values(run, |mut row, id| {
+            row.push_bind(*id).push_bind(At(now)).push_bind(At(now));
+        });
+        insert.push(sql::KEEP_ACCOUNT);
+        insert.build().execute(&mut *conn).await.map_err(fail)?;
+    }
+    Ok(())
+}
+
 /// Adds a status change to an incident's history.
 pub async fn record_update<DB: Dialect>(
     conn: &mut DB::Connection,
@@ -197,6 +231,8 @@ pub fn customer_values<DB: Dialect>(
     for<'m> Object<&'m serde_json::Map<String, serde_json::Value>>:
         sqlx::Encode<'m, DB> + sqlx::Type<DB>,
     At: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<String>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
     row.push_bind(c.id.as_str())
         .push_bind(c.email.as_str())
@@ -209,6 +245,8 @@ pub fn customer_values<DB: Dialect>(
         .push_bind(c.last_seen_at.map(At))
         .push_bind(c.health.map(i16::from))
         .push_bind(Object(&c.attributes))
+        .push_bind(c.account_id.as_ref().map(|a| a.as_str().to_owned()))
+        .push_bind(c.roles.joined())
         .push_bind(At(now))
         .push_bind(At(now))
         // Planned again at the next tick.

@@ -7,7 +7,8 @@ use crate::domain::prefilter::{Literal, Op, Prefilter};
 
 /// The start of a multi-row customer insert; `VALUES` follow.
 pub const INSERT_CUSTOMERS: &str = "INSERT INTO customers (id, email, name, timezone, locale, plan, \
-     signup_at, renewal_at, last_seen_at, health, attributes, created_at, updated_at, plan_at) ";
+     signup_at, renewal_at, last_seen_at, health, attributes, account_id, roles, created_at, updated_at, \
+     plan_at) ";
 
 /// Replaces a re-imported customer's record; keeps what tend derived (stage,
 /// stage history) and when the customer was first seen (`created_at`). A
@@ -17,7 +18,8 @@ pub const REPLACE_CUSTOMER: &str = " ON CONFLICT (id) DO UPDATE SET email = excl
      name = excluded.name, timezone = excluded.timezone, locale = excluded.locale, \
      plan = excluded.plan, signup_at = excluded.signup_at, renewal_at = excluded.renewal_at, \
      last_seen_at = excluded.last_seen_at, health = excluded.health, \
-     attributes = excluded.attributes, updated_at = excluded.updated_at, plan_at = ";
+     attributes = excluded.attributes, account_id = excluded.account_id, roles = excluded.roles, \
+     updated_at = excluded.updated_at, plan_at = ";
 
 /// Marks a customer due at once, with a value of `plan_at` no pass has read
 /// yet: one millisecond below both the current value and the epoch. A pass
@@ -77,6 +79,50 @@ pub const INSERT_EVENTS: &str =
 /// A known idempotency key is skipped, not an error.
 pub const SKIP_KNOWN_EVENT: &str = " ON CONFLICT (id) DO NOTHING";
 
+/// The start of a multi-row account insert; `VALUES` follow.
+pub const INSERT_ACCOUNTS: &str = "INSERT INTO accounts (id, name, plan, renewal_at, health, owner, \
+     attributes, created_at, updated_at) ";
+
+/// Replaces a re-imported account's record; keeps its stage and when it
+/// was first seen.
+pub const REPLACE_ACCOUNT: &str = " ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
+     plan = excluded.plan, renewal_at = excluded.renewal_at, health = excluded.health, \
+     owner = excluded.owner, attributes = excluded.attributes, updated_at = excluded.updated_at";
+
+/// The start of an insert of accounts known only by the id a contact
+/// named (`VALUES` follow, then `KEEP_ACCOUNT`).
+pub const INSERT_NAMED_ACCOUNTS: &str = "INSERT INTO accounts (id, created_at, updated_at) ";
+/// Leaves an account already stored alone.
+pub const KEEP_ACCOUNT: &str = " ON CONFLICT (id) DO NOTHING";
+
+/// Which of a list of accounts exist: the list follows.
+pub const KNOWN_ACCOUNTS: &str = "SELECT id FROM accounts WHERE ";
+
+/// An account's columns with its number of contacts, for `ONE_ACCOUNT`
+/// and `ACCOUNTS_PAGE`.
+macro_rules! account_columns {
+    ($rest:expr) => {
+        concat!(
+            "SELECT a.id, a.name, a.plan, a.renewal_at, a.health, a.owner, a.attributes, a.stage, \
+             a.stage_entered_at, a.created_at, a.updated_at, \
+             (SELECT count(*) FROM customers c WHERE c.account_id = a.id) AS contacts \
+             FROM accounts a ",
+            $rest
+        )
+    };
+}
+
+/// One account by id.
+pub const ONE_ACCOUNT: &str = account_columns!("WHERE a.id = $1");
+
+/// Up to `$2` accounts in id order after `$1` (the empty string first).
+pub const ACCOUNTS_PAGE: &str = account_columns!("WHERE a.id > $1 ORDER BY a.id LIMIT $2");
+
+/// An account's contacts in id order.
+pub const CONTACTS_OF: &str = "SELECT id, email, name, timezone, locale, plan, signup_at, \
+     renewal_at, last_seen_at, health, attributes, account_id, roles, stage, stage_entered_at, \
+     created_at, updated_at FROM customers WHERE account_id = $1 ORDER BY id";
+
 /// Marks customers due for planning: the backend's mark and the
 /// customers follow.
 pub const SET_PLAN_AT: &str = "UPDATE customers SET plan_at = ";
@@ -90,8 +136,8 @@ pub const COUNT_CUSTOMERS_OF_SQLITE: &str = "SELECT count(*) FROM customers WHER
 
 /// One customer by id.
 pub const SELECT_CUSTOMER: &str = "SELECT id, email, name, timezone, locale, plan, signup_at, \
-     renewal_at, last_seen_at, health, attributes, stage, stage_entered_at, created_at, updated_at \
-     FROM customers WHERE id = $1";
+     renewal_at, last_seen_at, health, attributes, account_id, roles, stage, stage_entered_at, \
+     created_at, updated_at FROM customers WHERE id = $1";
 
 /// A customer's events, oldest first (insertion order among equal times).
 pub const SELECT_EVENTS_OF: &str = "SELECT id, name, occurred_at, properties, received_at \
@@ -194,8 +240,8 @@ pub const COUNT_DUE: &str = "SELECT count(*) FROM messages \
 /// rows planned earlier in the pass leave dead index entries behind, and a
 /// scan from the start of the index would walk all of them for every page.
 pub const CUSTOMERS_DUE: &str = "SELECT id, email, name, timezone, locale, plan, signup_at, \
-     renewal_at, last_seen_at, health, attributes, stage, stage_entered_at, created_at, updated_at, \
-     plan_at FROM customers WHERE plan_at <= $1 AND (plan_at, id) > ($2, $3) \
+     renewal_at, last_seen_at, health, attributes, account_id, roles, stage, stage_entered_at, \
+     created_at, updated_at, plan_at FROM customers WHERE plan_at <= $1 AND (plan_at, id) > ($2, $3) \
      ORDER BY plan_at, id LIMIT $4";
 
 /// Every customer is looked at again (the playbooks changed). Those already
@@ -229,7 +275,7 @@ pub enum Dialect {
 pub fn customers_page(filter: Option<&Prefilter>, dialect: Dialect) -> (String, Vec<Literal>) {
     let mut sql = String::from(
         "SELECT id, email, name, timezone, locale, plan, signup_at, renewal_at, last_seen_at, \
-         health, attributes, stage, stage_entered_at, created_at, updated_at \
+         health, attributes, account_id, roles, stage, stage_entered_at, created_at, updated_at \
          FROM customers WHERE id > $1",
     );
     let mut values = Vec::new();
@@ -536,8 +582,8 @@ pub const CLAIMED_DETAILS: &str = "SELECT m.id AS message_uuid, m.playbook, m.st
      m.to_address, m.message_id, m.due_at, m.not_before, m.expires_at, m.attempts, \
      m.first_attempt_at, s.reason AS suppressed, \
      c.id, c.email, c.name, c.timezone, c.locale, c.plan, c.signup_at, c.renewal_at, \
-     c.last_seen_at, c.health, c.attributes, c.stage, c.stage_entered_at, c.created_at, c.updated_at \
-     FROM messages m JOIN customers c ON c.id = m.customer_id \
+     c.last_seen_at, c.health, c.attributes, c.account_id, c.roles, c.stage, c.stage_entered_at, \
+     c.created_at, c.updated_at FROM messages m JOIN customers c ON c.id = m.customer_id \
      LEFT JOIN suppressions s ON s.customer_id = m.customer_id AND s.category IN (m.category, '*') \
      WHERE ";
 

@@ -397,6 +397,7 @@ impl Backend for SqliteStore {
         let fail = self.fail("writing customers");
         let mut outcome = WriteOutcome::default();
         let mut tx = self.begin().await.map_err(&fail)?;
+        shared::add_named_accounts::<Sqlite>(&mut tx, batch, now, &fail).await?;
         for run in unique_runs(batch, |c| c.id.as_str()) {
             // BEGIN IMMEDIATE holds the write lock, so this count stays true
             // until the upsert below.

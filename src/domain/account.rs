@@ -1,0 +1,224 @@
+//! Accounts (the companies that buy) and the roles their contacts hold.
+//!
+//! A customer with an `account_id` is a contact of that account; one
+//! without is a contact who is their own account, so everything written
+//! before accounts existed keeps its meaning ([`Account::of_contact`]).
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use super::customer::{Customer, CustomerId};
+
+/// An account's id: the company's own, with the same rules as a customer's
+/// (one line, never empty, at most 200 characters).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AccountId(String);
+
+impl AccountId {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        CustomerId::parse(raw)
+            .map(|id| Self(id.as_str().to_owned()))
+            .map_err(|e| e.replace("every customer", "every account"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for AccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The roles a contact holds in their account (`billing`, `admin`, …),
+/// each a declared name, in the order given, without repeats.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Roles(Vec<String>);
+
+/// The roles a configuration declares when it names none.
+pub const DEFAULT_ROLES: &[&str] = &["admin", "billing", "technical", "champion", "user"];
+
+impl Roles {
+    /// Parses roles given as separate names, each one of `declared`.
+    pub fn parse<'a>(
+        names: impl IntoIterator<Item = &'a str>,
+        declared: &[String],
+    ) -> Result<Self, String> {
+        let mut roles: Vec<String> = Vec::new();
+        for name in names.into_iter().map(str::trim).filter(|n| !n.is_empty()) {
+            if !declared.iter().any(|d| d == name) {
+                return Err(format!(
+                    "role {name:?} is not declared; use one of {}, or add it to [accounts] roles in the config",
+                    declared.join(", ")
+                ));
+            }
+            if !roles.iter().any(|r| r == name) {
+                roles.push(name.to_owned());
+            }
+        }
+        Ok(Self(roles))
+    }
+
+    /// Roles as the store keeps them: names joined by commas.
+    pub fn stored(joined: &str) -> Self {
+        Self(
+            joined
+                .split(',')
+                .filter(|r| !r.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        )
+    }
+
+    /// The form [`Roles::stored`] reads.
+    pub fn joined(&self) -> String {
+        self.0.join(",")
+    }
+
+    pub fn names(&self) -> &[String] {
+        &self.0
+    }
+
+    pub fn has(&self, role: &str) -> bool {
+        self.0.iter().any(|r| r == role)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Checks a role name a configuration declares: a short lowercase word.
+pub fn check_role_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 40
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "role {name:?} is not a role name; use lowercase letters, digits, - and _ (such as billing or it-admin)"
+        ))
+    }
+}
+
+/// The fields of an account record, as import and the API name them.
+pub const ACCOUNT_FIELDS: &[&str] = &[
+    "id",
+    "name",
+    "plan",
+    "renewal_at",
+    "health",
+    "owner",
+    "attributes",
+];
+
+/// What import and the API know about an account: one complete record.
+/// Writing it replaces the stored fields; its stage and history are kept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountRecord {
+    pub id: AccountId,
+    pub name: String,
+    pub plan: String,
+    pub renewal_at: Option<DateTime<Utc>>,
+    pub health: Option<u8>,
+    /// A `[[team]]` member's id.
+    pub owner: Option<String>,
+    pub attributes: Map<String, Value>,
+}
+
+impl AccountRecord {
+    /// An account known only by the id a contact named.
+    pub fn only_id(id: AccountId) -> Self {
+        Self {
+            id,
+            name: String::new(),
+            plan: String::new(),
+            renewal_at: None,
+            health: None,
+            owner: None,
+            attributes: Map::new(),
+        }
+    }
+}
+
+/// An account as stored: the record plus what tend derived.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Account {
+    pub record: AccountRecord,
+    /// Computed by the `[[lifecycle.account_stage]]` rules.
+    pub stage: Option<String>,
+    pub stage_entered_at: Option<DateTime<Utc>>,
+    /// How many contacts it has.
+    pub contacts: u64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Account {
+    /// The account of a contact who has none: the contact's own fields.
+    pub fn of_contact(contact: &Customer) -> Self {
+        let r = &contact.record;
+        Self {
+            record: AccountRecord {
+                id: AccountId(r.id.as_str().to_owned()),
+                name: r.name.clone(),
+                plan: r.plan.clone(),
+                renewal_at: r.renewal_at,
+                health: r.health,
+                owner: None,
+                attributes: r.attributes.clone(),
+            },
+            stage: contact.stage.clone(),
+            stage_entered_at: contact.stage_entered_at,
+            contacts: 1,
+            created_at: contact.created_at,
+            updated_at: contact.updated_at,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn declared() -> Vec<String> {
+        DEFAULT_ROLES.iter().map(|r| r.to_string()).collect()
+    }
+
+    #[test]
+    fn roles_are_declared_names_without_repeats() {
+        let roles = Roles::parse(["billing", " admin", "billing", ""], &declared()).unwrap();
+        assert_eq!(roles.names(), ["billing", "admin"]);
+        assert_eq!(Roles::stored(&roles.joined()), roles);
+        assert_eq!(Roles::stored(""), Roles::default());
+        let e = Roles::parse(["biling"], &declared()).unwrap_err();
+        assert!(e.contains("\"biling\" is not declared"), "{e}");
+        assert!(e.contains("[accounts] roles"), "{e}");
+    }
+
+    #[test]
+    fn role_names_are_short_lowercase_words() {
+        assert!(check_role_name("it-admin").is_ok());
+        assert!(check_role_name("Billing").is_err());
+        assert!(
+            check_role_name("a,b").is_err(),
+            "commas separate stored roles"
+        );
+        assert!(check_role_name("").is_err());
+    }
+
+    #[test]
+    fn account_ids_follow_customer_id_rules() {
+        assert_eq!(AccountId::parse(" acme ").unwrap().as_str(), "acme");
+        let e = AccountId::parse("").unwrap_err();
+        assert!(e.contains("every account"), "{e}");
+        assert!(AccountId::parse("a\nb").is_err());
+    }
+}

@@ -1,0 +1,138 @@
+//! [`Accounts`] for every backend: the companies customers belong to,
+//! written and read once for both databases.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, QueryBuilder, Row, Type};
+
+use super::backend::{Backend, Dialect};
+use super::column::{At, Int, Object};
+use super::{Accounts, Error, WriteOutcome, rows, sql, unique_runs};
+use crate::domain::account::{Account, AccountId, AccountRecord};
+use crate::domain::customer::Customer;
+
+impl<B, DB> Accounts for B
+where
+    B: Backend<DB = DB>,
+    DB: Dialect,
+    DB::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    usize: ColumnIndex<DB::Row>,
+    for<'n> &'n str: ColumnIndex<DB::Row> + Encode<'n, DB> + Type<DB>,
+    String: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
+    i64: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
+    bool: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
+    At: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
+    Int: Type<DB> + for<'r> Decode<'r, DB>,
+    Object: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
+    Vec<u8>: for<'q> Encode<'q, DB> + Type<DB>,
+    Option<String>: for<'q> Encode<'q, DB>,
+    for<'s> Option<&'s str>: Encode<'s, DB>,
+    Option<i64>: for<'q> Encode<'q, DB>,
+    Option<At>: for<'q> Encode<'q, DB>,
+{
+    async fn upsert_accounts(
+        &self,
+        batch: &[AccountRecord],
+        now: DateTime<Utc>,
+    ) -> Result<WriteOutcome, Error> {
+        let fail = self.fail("writing accounts");
+        let mut outcome = WriteOutcome::default();
+        let mut tx = self.begin().await.map_err(&fail)?;
+        for run in unique_runs(batch, |a| a.id.as_str()) {
+            let ids: Vec<String> = run.iter().map(|a| a.id.to_string()).collect();
+            // Counted inside the write: only a concurrent import of the
+            // same account could make the split between new and replaced
+            // off, and then only in what is reported.
+            let mut known = QueryBuilder::<DB>::new(sql::KNOWN_ACCOUNTS);
+            DB::push_in(&mut known, "id", ids.clone());
+            let existing = known
+                .build()
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(&fail)?
+                .len() as u64;
+            let mut insert = QueryBuilder::<DB>::new(sql::INSERT_ACCOUNTS);
+            insert.push_values(run, |mut row, a| {
+                row.push_bind(a.id.as_str().to_owned())
+                    .push_bind(a.name.clone())
+                    .push_bind(a.plan.clone())
+                    .push_bind(a.renewal_at.map(At))
+                    .push_bind(a.health.map(i64::from))
+                    .push_bind(a.owner.clone())
+                    .push_bind(Object(a.attributes.clone()))
+                    .push_bind(At(now))
+                    .push_bind(At(now));
+            });
+            insert.push(sql::REPLACE_ACCOUNT);
+            insert.build().execute(&mut *tx).await.map_err(&fail)?;
+            // Conditions and templates read the account: its contacts are
+            // planned again at the next tick.
+            let mut mark = QueryBuilder::<DB>::new(sql::SET_PLAN_AT);
+            mark.push(B::MARK);
+            mark.push(" WHERE ");
+            DB::push_in(&mut mark, "account_id", ids);
+            mark.build().execute(&mut *tx).await.map_err(&fail)?;
+            outcome += WriteOutcome {
+                inserted: run.len() as u64 - existing,
+                existing,
+            };
+        }
+        tx.commit().await.map_err(&fail)?;
+        Ok(outcome)
+    }
+
+    async fn known_accounts(&self, ids: &[AccountId]) -> Result<HashSet<AccountId>, Error> {
+        let fail = self.fail("reading accounts");
+        let mut known = HashSet::new();
+        for chunk in ids.chunks(super::ROWS_PER_STATEMENT) {
+            let mut query = QueryBuilder::<DB>::new(sql::KNOWN_ACCOUNTS);
+            DB::push_in(
+                &mut query,
+                "id",
+                chunk.iter().map(|id| id.to_string()).collect(),
+            );
+            for row in query.build().fetch_all(self.reads()).await.map_err(&fail)? {
+                let id: String = row.try_get(0).map_err(&fail)?;
+                known.insert(AccountId::parse(&id).map_err(Error::Corrupt)?);
+            }
+        }
+        Ok(known)
+    }
+
+    async fn account(&self, id: &AccountId) -> Result<Option<Account>, Error> {
+        let fail = self.fail("reading an account");
+        let row = sqlx::query(sql::ONE_ACCOUNT)
+            .bind(id.as_str())
+            .fetch_optional(self.reads())
+            .await
+            .map_err(&fail)?;
+        row.map(|row| rows::account(&row, &fail)).transpose()
+    }
+
+    async fn accounts_page(
+        &self,
+        after: Option<&AccountId>,
+        limit: u32,
+    ) -> Result<Vec<Account>, Error> {
+        let fail = self.fail("reading accounts");
+        let rows = sqlx::query(sql::ACCOUNTS_PAGE)
+            .bind(after.map_or("", AccountId::as_str))
+            .bind(i64::from(limit))
+            .fetch_all(self.reads())
+            .await
+            .map_err(&fail)?;
+        rows.iter().map(|row| rows::account(row, &fail)).collect()
+    }
+
+    async fn contacts_of(&self, id: &AccountId) -> Result<Vec<Customer>, Error> {
+        let fail = self.fail("reading an account's contacts");
+        let rows = sqlx::query(sql::CONTACTS_OF)
+            .bind(id.as_str())
+            .fetch_all(self.reads())
+            .await
+            .map_err(&fail)?;
+        rows.iter().map(|row| rows::customer(row, &fail)).collect()
+    }
+}
