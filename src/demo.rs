@@ -222,7 +222,7 @@ pub fn sample(
     crate::domain::customer::Customer,
     crate::domain::plan::History,
 )> {
-    let Ok(defaults) = Defaults::from_settings(&settings) else {
+    let Ok(defaults) = Defaults::from_settings(settings) else {
         return Vec::new();
     };
     customers(now)

@@ -2745,6 +2745,7 @@ fn named() -> Vec<Named> {
         one("APPLIED_MIGRATIONS", APPLIED_MIGRATIONS, Both),
         one("TOTAL_CHANGES_SQLITE", TOTAL_CHANGES_SQLITE, Sqlite),
         one("ONE_ACCOUNT", ONE_ACCOUNT, Both),
+        one("RESPONSES_FROM", RESPONSES_FROM, Both),
         one("ACCOUNTS_PAGE", ACCOUNTS_PAGE, Both),
         one("CONTACTS_OF", CONTACTS_OF, Both),
         built(

@@ -54,7 +54,7 @@ pub(crate) async fn load(
     settings: &Settings,
     now: DateTime<Utc>,
 ) -> anyhow::Result<DemoOutcome> {
-    let defaults = Defaults::from_settings(&settings).map_err(anyhow::Error::msg)?;
+    let defaults = Defaults::from_settings(settings).map_err(anyhow::Error::msg)?;
     Ok(crate::demo::load(store, settings, &defaults, now).await?)
 }
 

@@ -1,4 +1,4 @@
-//! `tend import customers|events FILE`.
+//! `tend import customers|accounts|events FILE`.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::clock::Clock;
 use crate::config::{ConfigPath, Env};
-use crate::import::{self, Defaults, ImportOutcome, Kind, Progress, Rejection};
+use crate::import::{self, Defaults, ImportOutcome, Kind, Progress, RowNote};
 use crate::store::Upkeep;
 
 #[derive(Debug, clap::Args)]
@@ -19,6 +19,10 @@ pub struct ImportArgs {
     /// The time to record as "now" (RFC 3339).
     #[arg(long, value_parser = super::parse_now)]
     pub now: Option<DateTime<Utc>>,
+    /// Reject a contact whose account_id names no stored account, instead
+    /// of creating the account with only its id.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 pub async fn run(
@@ -28,7 +32,8 @@ pub async fn run(
     args: ImportArgs,
 ) -> anyhow::Result<ExitCode> {
     let loaded = super::load(path, env, "warn")?;
-    let defaults = Defaults::from_settings(&loaded.settings).map_err(anyhow::Error::msg)?;
+    let mut defaults = Defaults::from_settings(&loaded.settings).map_err(anyhow::Error::msg)?;
+    defaults.strict = args.strict;
     let store = super::open_store(&loaded).await?;
     let bar = Bar::new();
     let shown = args.file.display().to_string();
@@ -39,7 +44,7 @@ pub async fn run(
         &defaults,
         Clock::from_flag(args.now).now(),
         &bar,
-        |Rejection { line, reason }| bar.println(&format!("{shown}:{line}: {reason}")),
+        |RowNote { line, reason, .. }| bar.println(&format!("{shown}:{line}: {reason}")),
     )
     .await;
     bar.finish();

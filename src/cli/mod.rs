@@ -1,6 +1,7 @@
 //! The command line: one module per command. Each returns an
 //! [`std::process::ExitCode`] or an error whose message tells a person what to do.
 
+mod accounts;
 mod check;
 mod demo;
 mod effective;
@@ -60,10 +61,17 @@ pub enum Command {
     Config,
     /// Apply database migrations.
     Migrate,
-    /// Import customers or events from a .csv or .jsonl file.
+    /// Import customers, accounts or events from a .csv or .jsonl file.
     Import {
         #[command(subcommand)]
         what: ImportWhat,
+    },
+    /// List accounts: the companies customers belong to.
+    Accounts(accounts::AccountsArgs),
+    /// One account: its contacts, owner, messages and responses.
+    Account {
+        #[command(subcommand)]
+        what: accounts::AccountCommand,
     },
     /// Run one full cycle at a given time (plan and deliver what is due), then exit.
     Tick(tick::TickArgs),
@@ -92,6 +100,8 @@ pub enum Command {
 pub enum ImportWhat {
     /// Upsert customers by id.
     Customers(import::ImportArgs),
+    /// Upsert accounts (companies) by id.
+    Accounts(import::ImportArgs),
     /// Add events (an event with a known id is skipped).
     Events(import::ImportArgs),
 }
@@ -129,9 +139,14 @@ pub async fn run(cli: Cli, env: Env) -> anyhow::Result<ExitCode> {
         Command::Responses(args) => responses::run(&path, &env, args).await,
         Command::Report(args) => report::run(&path, &env, args).await,
         Command::Demo(args) => demo::run(&path, &env, args).await,
+        Command::Accounts(args) => accounts::list(&path, &env, args).await,
+        Command::Account { what } => accounts::run(&path, &env, what).await,
         Command::Import { what } => match what {
             ImportWhat::Customers(args) => {
                 import::run(&path, &env, crate::import::Kind::Customers, args).await
+            }
+            ImportWhat::Accounts(args) => {
+                import::run(&path, &env, crate::import::Kind::Accounts, args).await
             }
             ImportWhat::Events(args) => {
                 import::run(&path, &env, crate::import::Kind::Events, args).await

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
 use super::AppState;
-use crate::import::{self, Defaults, Kind, NumberedRow, Rejection};
+use crate::import::{self, Defaults, Kind, NumberedRow, RowNote};
 use crate::store::Source;
 
 pub async fn customers(
@@ -29,6 +29,14 @@ pub async fn customers(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     ingest(&shared, &headers, body, Kind::Customers).await
+}
+
+pub async fn accounts(
+    State(shared): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    ingest(&shared, &headers, body, Kind::Accounts).await
 }
 
 pub async fn events(
@@ -181,14 +189,14 @@ async fn ingest(
         Ok(defaults) => defaults,
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e),
     };
-    let mut rejected: Vec<Rejection> = Vec::new();
+    let mut notes: Vec<RowNote> = Vec::new();
     let written = import::import_rows(
         &shared.store,
         kind,
         rows,
         &defaults,
         shared.clock.now(),
-        |r| rejected.push(r),
+        |note| notes.push(note),
     )
     .await;
     let outcome = match written {
@@ -203,6 +211,7 @@ async fn ingest(
     };
     let label = match kind {
         Kind::Customers => "customers",
+        Kind::Accounts => "accounts",
         Kind::Events => "events",
     };
     crate::telemetry::ingested(label, outcome.imported + outcome.updated, outcome.rejected);
@@ -210,10 +219,14 @@ async fn ingest(
         // New customers and events may make steps due now.
         shared.wake_plan.notify_one();
     }
-    let errors: Vec<Value> = rejected
-        .iter()
-        .map(|r| json!({ "line": r.line, "reason": r.reason }))
-        .collect();
+    let listed = |kept: bool| -> Vec<Value> {
+        notes
+            .iter()
+            .filter(|n| n.kept == kept)
+            .map(|n| json!({ "line": n.line, "reason": n.reason }))
+            .collect()
+    };
+    let (errors, warnings) = (listed(false), listed(true));
     let status = if errors.is_empty() {
         StatusCode::OK
     } else {
@@ -224,6 +237,7 @@ async fn ingest(
         "updated": outcome.updated,
         "rejected": outcome.rejected,
         "errors": errors,
+        "warnings": warnings,
     });
     (status, Json(body)).into_response()
 }

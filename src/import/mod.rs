@@ -1,20 +1,21 @@
-//! Import of customers and events from CSV or JSONL files: streamed row by
+//! Import of customers, accounts and events from CSV or JSONL files: streamed row by
 //! row, validated, written in batches. Bad rows are reported with their line
 //! and skipped; good rows are kept.
 
 pub mod record;
 pub mod source;
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
+use crate::domain::account::{AccountId, AccountRecord};
 use crate::domain::customer::CustomerRecord;
 use crate::domain::event::EventRecord;
 use crate::domain::timestamp::parse_instant;
-use crate::store::Customers;
-use crate::store::{self};
+use crate::store::{self, Accounts, Customers};
 use record::{CsvLayout, PendingEvent};
 pub use record::{Defaults, Kind};
 use source::{Fields, Format, Rows, SourceError};
@@ -31,11 +32,24 @@ pub struct ImportOutcome {
     pub rejected: u64,
 }
 
-/// A row that was not imported.
+/// What a person should know about one row: why it was not imported, or
+/// (`kept`) what was done about it when it was.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rejection {
+pub struct RowNote {
     pub line: usize,
     pub reason: String,
+    /// The row was imported; this is a warning.
+    pub kept: bool,
+}
+
+impl RowNote {
+    fn rejected(line: usize, reason: String) -> Self {
+        Self {
+            line,
+            reason,
+            kept: false,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -98,13 +112,13 @@ impl Progress for Silent {
 /// previous one, so the file's blocking reads stay off the async runtime and
 /// the two cores share the work.
 pub async fn import_file(
-    store: &impl Customers,
+    store: &(impl Customers + Accounts),
     kind: Kind,
     path: &Path,
     defaults: &Defaults,
     now: DateTime<Utc>,
     progress: &dyn Progress,
-    mut on_reject: impl FnMut(Rejection),
+    mut on_reject: impl FnMut(RowNote),
 ) -> Result<ImportOutcome, ImportError> {
     let format = Format::of(path).ok_or_else(|| ImportError::Format(path.to_owned()))?;
     let file = File::open(path).map_err(|source| ImportError::Open {
@@ -141,7 +155,7 @@ pub async fn import_file(
         }
         if let Err(e) = parsed
             .batch
-            .write(store, now, &mut outcome, &mut on_reject)
+            .write(store, defaults.strict, now, &mut outcome, &mut on_reject)
             .await
         {
             result = Err(e);
@@ -172,12 +186,12 @@ pub type NumberedRow = (usize, serde_json::Map<String, serde_json::Value>);
 /// comes with the number that names it in an error (its line, or its place
 /// in a JSON array).
 pub async fn import_rows(
-    store: &impl Customers,
+    store: &(impl Customers + Accounts),
     kind: Kind,
     rows: Vec<NumberedRow>,
     defaults: &Defaults,
     now: DateTime<Utc>,
-    mut on_reject: impl FnMut(Rejection),
+    mut on_reject: impl FnMut(RowNote),
 ) -> Result<ImportOutcome, ImportError> {
     let mut outcome = ImportOutcome::default();
     let mut rows = rows.into_iter().peekable();
@@ -186,11 +200,11 @@ pub async fn import_rows(
         for (line, map) in rows.by_ref().take(BATCH) {
             if let Err(reason) = batch.push(line, map, defaults) {
                 outcome.rejected += 1;
-                on_reject(Rejection { line, reason });
+                on_reject(RowNote::rejected(line, reason));
             }
         }
         batch
-            .write(store, now, &mut outcome, &mut on_reject)
+            .write(store, defaults.strict, now, &mut outcome, &mut on_reject)
             .await?;
     }
     Ok(outcome)
@@ -199,7 +213,7 @@ pub async fn import_rows(
 /// One batch as the reader thread hands it over.
 struct Parsed {
     batch: Batch,
-    rejected: Vec<Rejection>,
+    rejected: Vec<RowNote>,
     /// Bytes of the file read so far.
     position: u64,
 }
@@ -236,10 +250,7 @@ fn read_batches(
             (Fields::Csv(_), None) => unreachable!("CSV rows only come from a CSV file"),
         });
         if let Err(reason) = map.and_then(|map| parsed.batch.push(row.line, map, defaults)) {
-            parsed.rejected.push(Rejection {
-                line: row.line,
-                reason,
-            });
+            parsed.rejected.push(RowNote::rejected(row.line, reason));
         }
         if parsed.batch.len() >= BATCH {
             parsed.position = rows.position();
@@ -258,21 +269,27 @@ fn read_batches(
 
 /// Validated rows waiting to be written.
 enum Batch {
-    Customers(Vec<CustomerRecord>),
+    /// The records and, beside them, their lines.
+    Customers(Vec<CustomerRecord>, Vec<usize>),
+    Accounts(Vec<AccountRecord>),
     Events(Vec<(usize, PendingEvent)>),
 }
 
 impl Batch {
     fn new(kind: Kind) -> Self {
         match kind {
-            Kind::Customers => Self::Customers(Vec::with_capacity(BATCH)),
+            Kind::Customers => {
+                Self::Customers(Vec::with_capacity(BATCH), Vec::with_capacity(BATCH))
+            }
+            Kind::Accounts => Self::Accounts(Vec::with_capacity(BATCH)),
             Kind::Events => Self::Events(Vec::with_capacity(BATCH)),
         }
     }
 
     fn len(&self) -> usize {
         match self {
-            Self::Customers(v) => v.len(),
+            Self::Customers(v, _) => v.len(),
+            Self::Accounts(v) => v.len(),
             Self::Events(v) => v.len(),
         }
     }
@@ -284,7 +301,11 @@ impl Batch {
         defaults: &Defaults,
     ) -> Result<(), String> {
         match self {
-            Self::Customers(v) => v.push(record::customer(map, defaults)?),
+            Self::Customers(v, lines) => {
+                v.push(record::customer(map, defaults)?);
+                lines.push(line);
+            }
+            Self::Accounts(v) => v.push(record::account(map, defaults)?),
             Self::Events(v) => v.push((line, record::event(map)?)),
         }
         Ok(())
@@ -292,13 +313,33 @@ impl Batch {
 
     async fn write(
         &self,
-        store: &impl Customers,
+        store: &(impl Customers + Accounts),
+        strict: bool,
         now: DateTime<Utc>,
         outcome: &mut ImportOutcome,
-        on_reject: &mut impl FnMut(Rejection),
+        on_reject: &mut impl FnMut(RowNote),
     ) -> Result<(), ImportError> {
         let written = match self {
-            Self::Customers(batch) if !batch.is_empty() => store.upsert_customers(batch, now).await,
+            Self::Customers(batch, lines) if !batch.is_empty() => {
+                let unknown = unknown_accounts(store, batch, outcome).await?;
+                let mut notes = Vec::new();
+                let kept: Vec<CustomerRecord>;
+                let batch = if unknown.is_empty() {
+                    batch
+                } else {
+                    kept = accounts_resolved(batch, lines, &unknown, strict, &mut notes);
+                    &kept
+                };
+                for note in notes {
+                    outcome.rejected += u64::from(!note.kept);
+                    on_reject(note);
+                }
+                if batch.is_empty() {
+                    return Ok(());
+                }
+                store.upsert_customers(batch, now).await
+            }
+            Self::Accounts(batch) if !batch.is_empty() => store.upsert_accounts(batch, now).await,
             Self::Events(batch) if !batch.is_empty() => {
                 let records = resolve_events(store, batch, outcome, on_reject).await?;
                 store.insert_events(&records, now).await
@@ -315,13 +356,77 @@ impl Batch {
     }
 }
 
+/// The accounts `batch` names that are not stored.
+async fn unknown_accounts(
+    store: &impl Accounts,
+    batch: &[CustomerRecord],
+    outcome: &ImportOutcome,
+) -> Result<HashSet<AccountId>, ImportError> {
+    let mut named: Vec<AccountId> = batch.iter().filter_map(|c| c.account_id.clone()).collect();
+    if named.is_empty() {
+        return Ok(HashSet::new());
+    }
+    named.sort_unstable();
+    named.dedup();
+    let known = store
+        .known_accounts(&named)
+        .await
+        .map_err(|source| ImportError::Store {
+            source,
+            so_far: *outcome,
+        })?;
+    Ok(named.into_iter().filter(|a| !known.contains(a)).collect())
+}
+
+/// What becomes of contacts naming an account that is not stored: with
+/// `strict`, each is rejected; otherwise each is kept (the store creates the
+/// account with only its id) and the first row naming it says so.
+fn accounts_resolved(
+    batch: &[CustomerRecord],
+    lines: &[usize],
+    unknown: &HashSet<AccountId>,
+    strict: bool,
+    notes: &mut Vec<RowNote>,
+) -> Vec<CustomerRecord> {
+    let mut told = HashSet::new();
+    let mut kept = Vec::with_capacity(batch.len());
+    for (record, line) in batch.iter().zip(lines) {
+        let Some(account) = record.account_id.as_ref().filter(|a| unknown.contains(*a)) else {
+            kept.push(record.clone());
+            continue;
+        };
+        if strict {
+            notes.push(RowNote::rejected(
+                *line,
+                format!(
+                    "account_id {:?} names no account (--strict); import the account first, or leave out --strict to create it with only its id",
+                    account.as_str()
+                ),
+            ));
+            continue;
+        }
+        if told.insert(account.clone()) {
+            notes.push(RowNote {
+                line: *line,
+                reason: format!(
+                    "warning: account {:?} was not known, so it was created with only its id; import accounts to fill in its name, plan and owner (or pass --strict to reject such rows)",
+                    account.as_str()
+                ),
+                kept: true,
+            });
+        }
+        kept.push(record.clone());
+    }
+    kept
+}
+
 /// Checks that each event's customer exists and reads its time in the
 /// customer's zone; rejects the rest.
 async fn resolve_events(
-    store: &impl Customers,
+    store: &(impl Customers + Accounts),
     batch: &[(usize, PendingEvent)],
     outcome: &mut ImportOutcome,
-    on_reject: &mut impl FnMut(Rejection),
+    on_reject: &mut impl FnMut(RowNote),
 ) -> Result<Vec<EventRecord>, ImportError> {
     let mut ids: Vec<_> = batch.iter().map(|(_, e)| e.customer_id.clone()).collect();
     ids.sort_unstable();
@@ -354,10 +459,7 @@ async fn resolve_events(
             Ok(record) => records.push(record),
             Err(reason) => {
                 outcome.rejected += 1;
-                on_reject(Rejection {
-                    line: *line,
-                    reason,
-                });
+                on_reject(RowNote::rejected(*line, reason));
             }
         }
     }

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use chrono_tz::Tz;
 use serde_json::{Map, Value};
 
-use crate::domain::account::{AccountId, Roles};
+use crate::domain::account::{AccountId, AccountRecord, Roles};
 use crate::domain::customer::{
     CustomerId, CustomerRecord, Email, RECORD_FIELDS, parse_health, parse_locale, parse_name,
     parse_timezone,
@@ -21,6 +21,11 @@ pub struct Defaults {
     pub locale: String,
     /// The roles a contact may hold (`[accounts] roles`).
     pub roles: Vec<String>,
+    /// The ids of the `[[team]]`, who may own accounts.
+    pub team: Vec<String>,
+    /// Reject a contact whose account is not stored, instead of creating
+    /// the account with only its id.
+    pub strict: bool,
 }
 
 impl Defaults {
@@ -30,6 +35,8 @@ impl Defaults {
             timezone: parse_timezone(&settings.customers.default_timezone)?,
             locale: settings.customers.default_locale.clone(),
             roles: settings.accounts.roles.clone(),
+            team: settings.team.iter().map(|m| m.id.clone()).collect(),
+            strict: false,
         })
     }
 }
@@ -37,6 +44,10 @@ impl Defaults {
 /// The fields a customer row may have; anything else in a CSV is an attribute.
 pub const CUSTOMER_FIELDS: &[&str] = RECORD_FIELDS;
 const CUSTOMER_REQUIRED: &[&str] = &["id", "email"];
+
+/// The fields an account row may have; anything else in a CSV is an attribute.
+pub const ACCOUNT_FIELDS: &[&str] = crate::domain::account::ACCOUNT_FIELDS;
+const ACCOUNT_REQUIRED: &[&str] = &["id"];
 
 /// The fields an event row may have; anything else in a CSV is a property.
 pub const EVENT_FIELDS: &[&str] = &["id", "customer_id", "name", "occurred_at", "properties"];
@@ -46,6 +57,7 @@ const EVENT_REQUIRED: &[&str] = &["customer_id", "name", "occurred_at"];
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Customers,
+    Accounts,
     Events,
 }
 
@@ -53,6 +65,7 @@ impl Kind {
     fn fields(self) -> &'static [&'static str] {
         match self {
             Self::Customers => CUSTOMER_FIELDS,
+            Self::Accounts => ACCOUNT_FIELDS,
             Self::Events => EVENT_FIELDS,
         }
     }
@@ -60,6 +73,7 @@ impl Kind {
     fn required(self) -> &'static [&'static str] {
         match self {
             Self::Customers => CUSTOMER_REQUIRED,
+            Self::Accounts => ACCOUNT_REQUIRED,
             Self::Events => EVENT_REQUIRED,
         }
     }
@@ -67,7 +81,7 @@ impl Kind {
     /// Where a CSV's extra columns go.
     fn extra(self) -> &'static str {
         match self {
-            Self::Customers => "attributes",
+            Self::Customers | Self::Accounts => "attributes",
             Self::Events => "properties",
         }
     }
@@ -318,6 +332,63 @@ pub fn customer(
     }
 }
 
+/// Validates an account row. A date alone (`renewal_at`) is midnight in
+/// the default time zone: an account has no zone of its own.
+pub fn account(mut map: Map<String, Value>, defaults: &Defaults) -> Result<AccountRecord, String> {
+    let mut p = Problems::default();
+    p.check(unknown_fields(&map, Kind::Accounts));
+    let id = p.check(required(&map, "id").and_then(|s| AccountId::parse(&s)));
+    let name = p
+        .check(text(&map, "name").and_then(|raw| raw.map(|s| parse_name(&s)).transpose()))
+        .flatten()
+        .unwrap_or_default();
+    let plan = p.check(text(&map, "plan")).flatten().unwrap_or_default();
+    let renewal_at = p
+        .check(text(&map, "renewal_at").and_then(|raw| {
+            raw.map(|s| {
+                parse_instant(&s, defaults.timezone).map_err(|e| format!("renewal_at: {e}"))
+            })
+            .transpose()
+        }))
+        .flatten();
+    let health = p
+        .check(text(&map, "health").and_then(|raw| raw.map(|s| parse_health(&s)).transpose()))
+        .flatten();
+    let owner = p
+        .check(text(&map, "owner").and_then(|raw| {
+            raw.map(|owner| {
+                let owner = owner.trim().to_owned();
+                if defaults.team.contains(&owner) {
+                    Ok(owner)
+                } else if defaults.team.is_empty() {
+                    Err(format!(
+                        "owner {owner:?} is not a team member: the config has no [[team]]; add the success team there (id, name, email)"
+                    ))
+                } else {
+                    Err(format!(
+                        "owner {owner:?} is not a team member; use one of {}, or add them to [[team]] in the config",
+                        defaults.team.join(", ")
+                    ))
+                }
+            })
+            .transpose()
+        }))
+        .flatten();
+    let attributes = p.check(object(&mut map, "attributes"));
+    match (id, attributes) {
+        (Some(id), Some(attributes)) if p.0.is_empty() => Ok(AccountRecord {
+            id,
+            name,
+            plan: plan.trim().to_owned(),
+            renewal_at,
+            health,
+            owner,
+            attributes,
+        }),
+        _ => Err(p.message()),
+    }
+}
+
 /// An event row whose time may still need its customer's zone.
 #[derive(Debug, Clone)]
 pub struct PendingEvent {
@@ -367,6 +438,8 @@ mod tests {
                 .iter()
                 .map(|r| r.to_string())
                 .collect(),
+            team: vec!["maria".into()],
+            strict: false,
         }
     }
 
@@ -434,5 +507,60 @@ mod tests {
         .unwrap();
         assert_eq!(e.id, None);
         assert!(event(obj(json!({"customer_id": "c", "name": "log in"}))).is_err());
+    }
+
+    #[test]
+    fn a_contact_row_names_its_account_and_declared_roles() {
+        let header: Vec<String> = ["id", "email", "account_id", "roles[]"]
+            .map(String::from)
+            .to_vec();
+        let layout = CsvLayout::new(&header, Kind::Customers).unwrap();
+        let map = layout.to_json(
+            ["c1", "a@x.io", "acme", "billing; admin"]
+                .map(String::from)
+                .to_vec(),
+        );
+        let c = customer(map, &defaults()).unwrap();
+        assert_eq!(c.account_id.unwrap().as_str(), "acme");
+        assert_eq!(c.roles.names(), ["billing", "admin"]);
+        let e = customer(
+            obj(json!({"id": "c", "email": "a@x.io", "roles": ["biling"]})),
+            &defaults(),
+        )
+        .unwrap_err();
+        assert!(e.contains("role \"biling\" is not declared"), "{e}");
+        let e = customer(
+            obj(json!({"id": "c", "email": "a@x.io", "roles": "billing", "account_id": ""})),
+            &defaults(),
+        )
+        .unwrap();
+        assert_eq!(e.account_id, None, "an empty cell is no account");
+    }
+
+    #[test]
+    fn an_account_row_is_validated_whole() {
+        let a = account(
+            obj(json!({"id": "acme", "name": "Acme", "renewal_at": "2027-01-31", "health": "70", "owner": "maria", "attributes": {"seats": 40}})),
+            &defaults(),
+        )
+        .unwrap();
+        assert_eq!(a.owner.as_deref(), Some("maria"));
+        assert_eq!(
+            a.renewal_at.unwrap().to_rfc3339(),
+            "2027-01-31T00:00:00+00:00"
+        );
+        let e = account(
+            obj(json!({"id": "", "owner": "mario", "health": 101, "seats": 3})),
+            &defaults(),
+        )
+        .unwrap_err();
+        for part in [
+            "unknown field \"seats\"",
+            "id is empty",
+            "owner \"mario\" is not a team member; use one of maria",
+            "health \"101\"",
+        ] {
+            assert!(e.contains(part), "{part} not in {e}");
+        }
     }
 }

@@ -3,11 +3,11 @@
 //! when soft bounces stop all mail, what an unsubscribe suppresses.
 
 use chrono::{DateTime, Utc};
-use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Row, Type};
+use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Type};
 
 use super::backend::{Backend, Dialect};
 use super::column::{At, Int, Object};
-use super::{Error, Responses, shared, sql};
+use super::{Error, Responses, rows, shared, sql};
 use crate::domain::customer::CustomerId;
 use crate::domain::inbound::soft_bounced_reason;
 use crate::domain::message::{MessageId, ResponseView, Suppression};
@@ -207,18 +207,19 @@ where
             .await
             .map_err(&fail)?;
         rows.iter()
-            .map(|row| {
-                Ok(ResponseView {
-                    id: row.try_get("id").map_err(&fail)?,
-                    message_id: row.try_get("message_id").map_err(&fail)?,
-                    customer_id: row.try_get("customer_id").map_err(&fail)?,
-                    kind: row.try_get("kind").map_err(&fail)?,
-                    value: row.try_get("value").map_err(&fail)?,
-                    comment: row.try_get("comment").map_err(&fail)?,
-                    received_at: row.try_get::<At, _>("received_at").map_err(&fail)?.0,
-                    source: row.try_get("source").map_err(&fail)?,
-                })
-            })
+            .map(|row| rows::response_view(row, &fail))
+            .collect()
+    }
+
+    async fn responses_from(&self, customer: &CustomerId) -> Result<Vec<ResponseView>, Error> {
+        let fail = self.fail("reading a customer's responses");
+        let rows = sqlx::query(sql::RESPONSES_FROM)
+            .bind(customer.as_str())
+            .fetch_all(self.reads())
+            .await
+            .map_err(&fail)?;
+        rows.iter()
+            .map(|row| rows::response_view(row, &fail))
             .collect()
     }
 

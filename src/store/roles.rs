@@ -342,6 +342,9 @@ pub trait Responses {
     /// Every response received at or after `since`, oldest first.
     async fn responses(&self, since: DateTime<Utc>) -> Result<Vec<ResponseView>, Error>;
 
+    /// One customer's responses, oldest first.
+    async fn responses_from(&self, customer: &CustomerId) -> Result<Vec<ResponseView>, Error>;
+
     /// The counts `tend report` is made of: messages due and responses
     /// received at or after `since`.
     async fn report_counts(&self, since: DateTime<Utc>) -> Result<Counts, Error>;

@@ -11,7 +11,7 @@ use super::column::{At, Int, Object};
 use crate::domain::account::{Account, AccountId, AccountRecord, Roles};
 use crate::domain::customer::{Customer, CustomerId, CustomerRecord, Email, parse_timezone};
 use crate::domain::incident::{Incident, IncidentKind, IncidentStatus};
-use crate::domain::message::{Attempt, AttemptOutcome, Outgoing, Status};
+use crate::domain::message::{Attempt, AttemptOutcome, Outgoing, ResponseView, Status};
 use crate::domain::plan::OccurrenceKey;
 use crate::domain::playbook::{Kind, Survey};
 
@@ -151,6 +151,30 @@ where
         stage_entered_at: read.maybe_time("stage_entered_at")?,
         created_at: read.time("created_at")?,
         updated_at: read.time("updated_at")?,
+    })
+}
+
+/// A response as listed (`RESPONSES_SINCE`, `RESPONSES_FROM`).
+pub fn response_view<'r, R>(
+    row: &'r R,
+    fail: &impl Fn(sqlx::Error) -> Error,
+) -> Result<ResponseView, Error>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    At: Decode<'r, R::Database> + Type<R::Database>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let read = Reader { row, fail };
+    Ok(ResponseView {
+        id: read.get("id")?,
+        message_id: read.get("message_id")?,
+        customer_id: read.get("customer_id")?,
+        kind: read.get("kind")?,
+        value: read.get("value")?,
+        comment: read.get("comment")?,
+        received_at: read.time("received_at")?,
+        source: read.get("source")?,
     })
 }
 

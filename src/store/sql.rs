@@ -192,6 +192,10 @@ pub const COUNT_SOFT_BOUNCES: &str = "SELECT COUNT(*) FROM responses WHERE custo
 pub const RESPONSES_SINCE: &str = "SELECT id, message_id, customer_id, kind, value, comment, \
      received_at, source FROM responses WHERE received_at >= $1 ORDER BY received_at, id";
 
+/// One customer's responses, oldest first.
+pub const RESPONSES_FROM: &str = "SELECT id, message_id, customer_id, kind, value, comment, \
+     received_at, source FROM responses WHERE customer_id = $1 ORDER BY received_at, id";
+
 /// For the report: messages due since $1, by status.
 pub const REPORT_STATUSES: &str =
     "SELECT status, COUNT(*) FROM messages WHERE due_at >= $1 GROUP BY status ORDER BY status";
