@@ -204,6 +204,43 @@ schedule_typo_free = 1
 }
 
 #[test]
+fn team_and_roles_mistakes_are_listed_with_their_lines() {
+    let text = "\
+[accounts]
+roles = [\"admin\", \"Billing\", \"admin\"]
+
+[incidents]
+roles = [\"technical\"]
+
+[[team]]
+id = \"maria\"
+name = \"Maria Costa\"
+email = \"maria@acme.example\"
+
+[[team]]
+id = \"maria\"
+name = \"\"
+email = \"tom at acme\"
+";
+    let found = problems(load(Some(text), &[]));
+    let expected = [
+        "tend.toml:2: accounts.roles: role \"Billing\" is not a role name",
+        "tend.toml:2: accounts.roles names \"admin\" twice; keep one",
+        "tend.toml:5: incidents.roles names \"technical\", which [accounts] roles does not declare",
+        "tend.toml:13: team member \"maria\" is declared twice; keep one",
+        "tend.toml:14: team member \"maria\": name is empty",
+        "tend.toml:15: team member \"maria\": email \"tom at acme\" is not a valid address",
+    ];
+    assert_eq!(found.len(), expected.len(), "{found:#?}");
+    for (found, expected) in found.iter().zip(expected) {
+        assert!(
+            found.starts_with(expected),
+            "{found} does not start with {expected}"
+        );
+    }
+}
+
+#[test]
 fn a_lease_too_short_to_renew_is_refused_with_its_line() {
     let found = problems(load(Some("[delivery]\nlease = \"2s\"\n"), &[]));
     assert!(
@@ -312,6 +349,14 @@ fn the_shipped_config_spells_out_every_default() {
     assert!(loaded.settings.demo.load, "the quick start needs demo.load");
     let mut expected = Settings::default();
     expected.demo.load = true;
+    // And the demo's success team, who own the demo accounts: a config
+    // written from scratch has none.
+    assert_eq!(
+        loaded.settings.team.len(),
+        2,
+        "the demo's two success managers"
+    );
+    expected.team = loaded.settings.team.clone();
     assert_eq!(
         loaded.settings, expected,
         "config/tend.toml and the built-in defaults differ"
@@ -333,6 +378,7 @@ fn the_shipped_config_spells_out_every_default() {
                 && l.contains('#')
         });
         let is_table_item = key.starts_with("category.")
+            || key.starts_with("team")
             || key.starts_with("lifecycle.")
             || leaf == "password"
             || leaf == "api_token"
