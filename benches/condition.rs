@@ -61,6 +61,7 @@ fn main() {
         for customer in &all {
             let facts = Facts {
                 customer,
+                account: None,
                 now,
                 events: &[],
                 sent: &sent,

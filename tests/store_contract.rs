@@ -952,6 +952,7 @@ async fn a_prefilter_never_loses_a_customer_the_selector_matches(store: &Db) {
             .filter(|c| {
                 let facts = Facts {
                     customer: c,
+                    account: None,
                     now: t0(),
                     events: &[],
                     sent: &sent,
@@ -2745,6 +2746,16 @@ fn named() -> Vec<Named> {
         one("APPLIED_MIGRATIONS", APPLIED_MIGRATIONS, Both),
         one("TOTAL_CHANGES_SQLITE", TOTAL_CHANGES_SQLITE, Sqlite),
         one("ONE_ACCOUNT", ONE_ACCOUNT, Both),
+        built(
+            "ACCOUNTS_OF",
+            format!("{ACCOUNTS_OF}{}", sqlite_in("a.id", 1)),
+            Sqlite,
+        ),
+        built(
+            "ACCOUNTS_OF",
+            format!("{ACCOUNTS_OF}{}", pg_in("a.id", 1)),
+            Postgres,
+        ),
         one("RESPONSES_FROM", RESPONSES_FROM, Both),
         one("ACCOUNTS_PAGE", ACCOUNTS_PAGE, Both),
         one("CONTACTS_OF", CONTACTS_OF, Both),
@@ -3114,6 +3125,14 @@ async fn a_contact_naming_an_unknown_account_creates_it(store: &Db) {
         )
         .await
         .unwrap();
+    let read = store
+        .accounts_of(&[account_id("initech"), account_id("acme"), account_id("nope")])
+        .await
+        .unwrap();
+    let mut ids: Vec<&str> = read.keys().map(|a| a.as_str()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["acme", "initech"]);
+    assert_eq!(read[&account_id("initech")].contacts, 1);
     let initech = store
         .account(&account_id("initech"))
         .await

@@ -663,17 +663,7 @@ impl Default for Accounts {
     }
 }
 
-/// A member of the success team (`[[team]]`): an account's `owner`.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct TeamMember {
-    pub id: String,
-    pub name: String,
-    pub email: String,
-    /// Markdown, added to the default layout of mail sent as this member.
-    #[serde(default)]
-    pub signature: String,
-}
+pub use crate::domain::account::TeamMember;
 
 /// Who hears of incidents and maintenances in each affected account.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]

@@ -148,6 +148,75 @@ impl AccountRecord {
     }
 }
 
+/// A member of the success team (`[[team]]` in the config): an account's
+/// `owner`, in whose name mail may go.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamMember {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    /// Markdown, under mail sent as this member in the default layout.
+    #[serde(default)]
+    pub signature: String,
+}
+
+impl TeamMember {
+    /// The owner `tend check` evaluates conditions and renders templates with.
+    pub fn sample() -> Self {
+        Self {
+            id: "sample".into(),
+            name: "Sam Owner".into(),
+            email: "owner@example.com".into(),
+            signature: "Sam Owner, Customer Success".into(),
+        }
+    }
+}
+
+/// What conditions and templates see as `account.*`, in this order.
+pub const ACCOUNT_SEEN: &[&str] = &[
+    "id",
+    "name",
+    "plan",
+    "renewal_at",
+    "health",
+    "owner",
+    "stage",
+    "stage_entered_at",
+    "contacts",
+    "attributes",
+];
+
+/// An account with its owner as the team has them: what conditions and
+/// templates read as `account`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountFacts {
+    pub account: Account,
+    /// `None` when the account has no owner or names one the team lacks.
+    pub owner: Option<TeamMember>,
+}
+
+impl AccountFacts {
+    /// The account with its owner found in `team`.
+    pub fn with_team(account: Account, team: &[TeamMember]) -> Self {
+        let owner = account
+            .record
+            .owner
+            .as_ref()
+            .and_then(|o| team.iter().find(|m| &m.id == o))
+            .cloned();
+        Self { account, owner }
+    }
+
+    /// The account and owner `tend check` uses.
+    pub fn sample(now: DateTime<Utc>) -> Self {
+        Self {
+            account: Account::sample(now),
+            owner: Some(TeamMember::sample()),
+        }
+    }
+}
+
 /// An account as stored: the record plus what tend derived.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Account {
@@ -162,6 +231,28 @@ pub struct Account {
 }
 
 impl Account {
+    /// The account `tend check` evaluates conditions and renders templates
+    /// against: every field set, no attributes (checks add the ones used).
+    pub fn sample(now: DateTime<Utc>) -> Self {
+        let day = chrono::Duration::days(1);
+        Self {
+            record: AccountRecord {
+                id: AccountId("sample-account".into()),
+                name: "Sample Corp".into(),
+                plan: "enterprise".into(),
+                renewal_at: Some(now + day * 100),
+                health: Some(70),
+                owner: Some("sample".into()),
+                attributes: Map::new(),
+            },
+            stage: Some("adopting".into()),
+            stage_entered_at: Some(now - day * 40),
+            contacts: 3,
+            created_at: now - day * 40,
+            updated_at: now,
+        }
+    }
+
     /// The account of a contact who has none: the contact's own fields.
     pub fn of_contact(contact: &Customer) -> Self {
         let r = &contact.record;

@@ -2,8 +2,9 @@
 //! places that know the `cel` crate: compile once, evaluate against a
 //! customer's facts.
 //!
-//! Variables: `customer` (every field, `first_name`, `stage`, `attributes`)
-//! and `now`. Functions: `days_since(ts)`, `days_until(ts)`,
+//! Variables: `customer` (every field, `first_name`, `stage`, `attributes`,
+//! `account_id`, `roles`), `account` (the customer's account, or their
+//! own when they have none: see [`super::account`]) and `now`. Functions: `days_since(ts)`, `days_until(ts)`,
 //! `event_count(name)`, `event_count(name, "7d")`, `sent(step_id)`.
 //! A missing date (`days_since(customer.renewal_at)` for a customer without
 //! one) is an evaluation error, which callers treat as "does not hold".
@@ -20,6 +21,7 @@ use cel::objects::Map;
 use cel::{Context, Env, ExecutionError, Program, Value};
 use chrono::{DateTime, Utc};
 
+use super::account::{ACCOUNT_SEEN, Account, AccountFacts};
 use super::customer::{Customer, RECORD_FIELDS};
 use super::span::Span;
 
@@ -258,6 +260,8 @@ impl ConditionError {
 /// What a condition may ask about one customer at one instant.
 pub struct Facts<'a> {
     pub customer: &'a Customer,
+    /// The customer's account; conditions that read `account` need it.
+    pub account: Option<&'a AccountFacts>,
     pub now: DateTime<Utc>,
     /// The customer's events: name and time.
     pub events: &'a [(String, DateTime<Utc>)],
@@ -331,6 +335,11 @@ impl Condition {
                         .stage
                         .as_deref()
                         .map_or("no stage".to_owned(), quoted),
+                    "account_id" => r
+                        .account_id
+                        .as_ref()
+                        .map_or("no account".to_owned(), |a| quoted(a.as_str())),
+                    "roles" => format!("{:?}", r.roles.names()),
                     _ => {
                         let mut json = serde_json::to_string(&r.attributes).unwrap_or_default();
                         if json.chars().count() > 200 {
@@ -423,6 +432,8 @@ pub struct Reads {
     /// Whether it goes through lists: the customer data it sees is then
     /// checked against the guard's bound on list lengths.
     iterates: bool,
+    /// Whether it reads `account`.
+    account: bool,
 }
 
 /// The customer as CEL sees it: record fields, then derived ones; a
@@ -478,7 +489,13 @@ impl Reads {
             fields: read,
             functions,
             iterates,
+            account: explain::find_word(source, "account").is_some(),
         }
+    }
+
+    /// Whether `account` is read: the account must then be at hand.
+    pub fn account(self) -> bool {
+        self.account
     }
 
     /// What either reads.
@@ -487,6 +504,7 @@ impl Reads {
             fields: self.fields | other.fields,
             functions: self.functions | other.functions,
             iterates: self.iterates || other.iterates,
+            account: self.account || other.account,
         }
     }
 
@@ -501,6 +519,7 @@ impl Reads {
         fields: 0,
         functions: 0,
         iterates: false,
+        account: false,
     };
 
     #[cfg(test)]
@@ -539,6 +558,9 @@ impl Scope {
         let mut context = Context::with_env(Arc::clone(stdlib()));
         context.add_variable_from_value("customer", customer_value(facts.customer, reads));
         context.add_variable_from_value("now", timestamp(facts.now));
+        if let Some(account) = facts.account.filter(|_| reads.account) {
+            context.add_variable_from_value("account", account_value(account));
+        }
         let now = facts.now;
         if reads.function("days_since") {
             context
@@ -579,7 +601,11 @@ impl Scope {
         // Only conditions that go through lists pay for the check.
         let refused = (reads.iterates && reads.reads_field("attributes"))
             .then(|| guard::check_data(&facts.customer.record.attributes).err())
-            .flatten();
+            .flatten()
+            .or_else(|| {
+                let account = facts.account.filter(|_| reads.iterates && reads.account)?;
+                guard::check_data(&account.account.record.attributes).err()
+            });
         Ok(Self { context, refused })
     }
 }
@@ -610,6 +636,23 @@ pub fn compile_checked(source: &str) -> Result<Condition, String> {
             }
         })
         .collect();
+    mistakes.extend(
+        unknown_account_fields(source)
+            .into_iter()
+            .map(|(at, field)| explain::Mistake {
+                at,
+                width: field.chars().count().max(1),
+                reason: match crate::suggest::closest(&field, ACCOUNT_SEEN.iter().copied()) {
+                    Some(near) => format!(
+                        "account.{field} is not an account field; did you mean account.{near}?"
+                    ),
+                    None => format!(
+                        "account.{field} is not an account field; use one of {} (custom data is under account.attributes)",
+                        ACCOUNT_SEEN.join(", ")
+                    ),
+                },
+            }),
+    );
     let condition = match Condition::compile(source) {
         Ok(condition) => condition,
         Err(e) if mistakes.is_empty() => return Err(e),
@@ -652,8 +695,10 @@ pub fn compile_checked(source: &str) -> Result<Condition, String> {
     }
     let now = DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::days(20_000);
     let sample = Customer::sample(now);
+    let account = AccountFacts::sample(now);
     let facts = Facts {
         customer: &sample,
+        account: Some(&account),
         now,
         events: &[],
         sent: &HashSet::new(),
@@ -685,7 +730,7 @@ pub fn compile_checked(source: &str) -> Result<Condition, String> {
 }
 
 /// The variables conditions see.
-const VARIABLES: &[&str] = &["customer", "now"];
+const VARIABLES: &[&str] = &["customer", "account", "now"];
 
 /// Names a list macro binds (`tags.exists(t, t == "vip")` binds `t`).
 fn bound_variables(source: &str) -> Vec<String> {
@@ -724,11 +769,26 @@ fn is_customer_field(name: &str) -> bool {
 /// offset of NAME: CEL would only say "no such key" when it runs, and only
 /// for some customers.
 pub fn unknown_customer_fields(source: &str) -> Vec<(usize, String)> {
+    unknown_fields(source, "customer.", is_customer_field)
+}
+
+/// Every `account.NAME` in `source` that is not an account field.
+pub fn unknown_account_fields(source: &str) -> Vec<(usize, String)> {
+    unknown_fields(source, "account.", |f| ACCOUNT_SEEN.contains(&f))
+}
+
+/// Every `VARIABLE.NAME` in `source` (`variable` ends with the dot) whose
+/// NAME `known` does not take, with the offset of NAME.
+fn unknown_fields(
+    source: &str,
+    variable: &str,
+    known: impl Fn(&str) -> bool,
+) -> Vec<(usize, String)> {
     let mut found = Vec::new();
     let mut from = 0;
-    while let Some(at) = source[from..].find("customer.") {
+    while let Some(at) = source[from..].find(variable) {
         let start = from + at;
-        from = start + "customer.".len();
+        from = start + variable.len();
         let before = source[..start].chars().next_back();
         if before
             .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.' || c == '"' || c == '\'')
@@ -739,7 +799,7 @@ pub fn unknown_customer_fields(source: &str) -> Vec<(usize, String)> {
             .chars()
             .take_while(|c| c.is_alphanumeric() || *c == '_')
             .collect();
-        if !is_customer_field(&field) && !found.iter().any(|(_, f)| *f == field) {
+        if !known(&field) && !found.iter().any(|(_, f)| *f == field) {
             found.push((from, field));
         }
     }
@@ -787,9 +847,48 @@ fn customer_value(c: &Customer, reads: Reads) -> Value {
             "health" => r.health.map_or(Value::Null, |h| Value::Int(i64::from(h))),
             "attributes" => cel::to_value(&r.attributes).unwrap_or(Value::Null),
             "stage" => c.stage.as_deref().map_or(Value::Null, text),
+            "account_id" => r.account_id.as_ref().map_or(Value::Null, |a| text(a.as_str())),
+            "roles" => Value::List(Arc::new(r.roles.names().iter().map(|n| text(n)).collect())),
             _ => continue,
         };
         map.insert(name.to_owned(), value);
+    }
+    Value::Map(Map::from(map))
+}
+
+/// The account as CEL sees it: every field of [`ACCOUNT_SEEN`].
+fn account_value(context: &AccountFacts) -> Value {
+    let Account {
+        record: r,
+        stage,
+        stage_entered_at,
+        contacts,
+        ..
+    } = &context.account;
+    let text = |s: &str| Value::String(Arc::new(s.to_owned()));
+    let owner = context.owner.as_ref().map_or(Value::Null, |o| {
+        let mut map = std::collections::HashMap::new();
+        map.insert("id".to_owned(), text(&o.id));
+        map.insert("name".to_owned(), text(&o.name));
+        map.insert("email".to_owned(), text(&o.email));
+        Value::Map(Map::from(map))
+    });
+    let mut map: std::collections::HashMap<String, Value> = std::collections::HashMap::new();
+    for name in ACCOUNT_SEEN {
+        let value = match *name {
+            "id" => text(r.id.as_str()),
+            "name" => text(&r.name),
+            "plan" => text(&r.plan),
+            "renewal_at" => optional_timestamp(r.renewal_at),
+            "health" => r.health.map_or(Value::Null, |h| Value::Int(i64::from(h))),
+            "owner" => owner.clone(),
+            "stage" => stage.as_deref().map_or(Value::Null, text),
+            "stage_entered_at" => optional_timestamp(*stage_entered_at),
+            "contacts" => Value::Int(i64::try_from(*contacts).unwrap_or(i64::MAX)),
+            "attributes" => cel::to_value(&r.attributes).unwrap_or(Value::Null),
+            _ => continue,
+        };
+        map.insert((*name).to_owned(), value);
     }
     Value::Map(Map::from(map))
 }
@@ -888,6 +987,7 @@ mod tests {
         let sent: HashSet<String> = ["welcome".to_owned()].into();
         let facts = Facts {
             customer: &c,
+            account: None,
             now: now(),
             events: &events,
             sent: &sent,
@@ -959,6 +1059,7 @@ mod tests {
         let c = customer();
         let facts = Facts {
             customer: &c,
+            account: None,
             now: now(),
             events: &[],
             sent: &HashSet::new(),
@@ -1083,6 +1184,7 @@ mod tests {
         c.record.attributes.insert("features".into(), json!(long));
         let facts = Facts {
             customer: &c,
+            account: None,
             now: now(),
             events: &[],
             sent: &HashSet::new(),
@@ -1107,6 +1209,7 @@ mod tests {
             .insert("features".into(), json!(long[..1000]));
         let facts = Facts {
             customer: &c,
+            account: None,
             now: now(),
             events: &[],
             sent: &HashSet::new(),
@@ -1217,6 +1320,7 @@ mod tests {
         let c = customer();
         let facts = Facts {
             customer: &c,
+            account: None,
             now: now(),
             events: &[],
             sent: &HashSet::new(),

@@ -14,6 +14,7 @@ use chrono_tz::Tz;
 
 use chrono::{DateTime, Duration, Utc};
 
+use super::account::AccountFacts;
 use super::catchup;
 use super::condition::{Condition, Facts, Reads, Scope};
 use super::customer::Customer;
@@ -57,6 +58,8 @@ pub struct History {
     /// Of those, the ones still waiting to go (planned or deferred): what a
     /// newer occurrence of their step may supersede.
     pub waiting: HashSet<OccurrenceKey>,
+    /// The customer's account with its owner, when a condition reads it.
+    pub account: Option<AccountFacts>,
 }
 
 impl History {
@@ -218,6 +221,7 @@ pub fn due(
         let sent = history.sent_in(&playbook.name);
         let facts = Facts {
             customer,
+            account: history.account.as_ref(),
             now: horizon.now,
             events: &events,
             sent: &sent,

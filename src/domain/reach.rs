@@ -62,6 +62,7 @@ pub fn exclusion(
     let sent = history.sent_in(&playbook.name);
     let facts = Facts {
         customer,
+        account: history.account.as_ref(),
         now,
         events: &events,
         sent: &sent,

@@ -556,7 +556,7 @@ mod tests {
         .unwrap_err();
         for part in [
             "unknown field \"seats\"",
-            "id is empty",
+            "id is missing",
             "owner \"mario\" is not a team member; use one of maria",
             "health \"101\"",
         ] {

@@ -317,6 +317,7 @@ fn affects(
 ) -> bool {
     let facts = Facts {
         customer,
+        account: None,
         now,
         events: &[],
         sent: &Default::default(),

@@ -15,7 +15,7 @@ use crate::domain::plan::{CronMemo, Due, Horizon};
 use crate::domain::playbook::{Kind, Trigger};
 use crate::domain::policy::{self, Decision, Pending, Recipient};
 use crate::domain::window::Windows;
-use crate::store::{self, Customers, Outbox, Planning};
+use crate::store::{self, Accounts, Customers, Outbox, Planning};
 
 /// One forecast line (the JSON shape is a contract).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -166,7 +166,7 @@ impl Planner {
     /// expire first, is not shown.
     pub async fn forecast(
         &self,
-        store: &(impl Planning + Customers + Outbox),
+        store: &(impl Planning + Customers + Accounts + Outbox),
         now: DateTime<Utc>,
         until: DateTime<Utc>,
         only: Option<&CustomerId>,
@@ -190,6 +190,8 @@ impl Planner {
             after = Some(last.record.id.clone());
             let ids: Vec<CustomerId> = page.iter().map(|c| c.record.id.clone()).collect();
             let mut histories = store.planning_history(&ids).await?;
+            self.attach_accounts(store, page.iter(), &mut histories)
+                .await?;
             let mut queued: HashMap<CustomerId, Vec<Outgoing>> = HashMap::new();
             for m in store.queued(&ids).await? {
                 queued

@@ -15,7 +15,8 @@ use serde::Serialize;
 
 use crate::config::Settings;
 use crate::domain::catchup;
-use crate::domain::condition::Facts;
+use crate::domain::account::{Account, AccountFacts, AccountId, TeamMember};
+use crate::domain::condition::{Facts, Reads};
 use crate::domain::customer::{Customer, CustomerId};
 use crate::domain::lifecycle::StageRules;
 use crate::domain::message::MessageId;
@@ -25,7 +26,7 @@ use crate::domain::playbook::{Kind, Playbook};
 use crate::domain::policy;
 use crate::domain::window::Windows;
 use crate::playbooks::Catalog;
-use crate::store::{self, DueCursor, NextCheck, PlanWrite, Planning, StageChange};
+use crate::store::{self, Accounts, DueCursor, NextCheck, PlanWrite, Planning, StageChange};
 
 pub use self::forecast::{Forecast, ForecastRow, Forecasting, HeldRow};
 
@@ -65,6 +66,11 @@ pub struct Planner {
     policy: policy::Rules,
     /// The domain of `mail.from`, for Message-IDs.
     domain: String,
+    /// Whether a condition reads `account`: the pass then reads the
+    /// accounts of each page.
+    reads_account: bool,
+    /// The success team, owners of accounts.
+    team: Vec<TeamMember>,
 }
 
 impl Planner {
@@ -90,7 +96,18 @@ impl Planner {
             .rsplit_once('@')
             .map_or("localhost", |(_, d)| d)
             .to_owned();
+        let reads_account = stages.reads_account()
+            || catalog.playbooks.iter().any(|p| {
+                Reads::of_all(
+                    p.audience
+                        .iter()
+                        .chain(p.steps.iter().filter_map(|s| s.when.as_ref())),
+                )
+                .account()
+            });
         Ok(Self {
+            reads_account,
+            team: settings.team.clone(),
             playbooks: catalog.playbooks,
             fingerprint: catalog.fingerprint,
             stages,
@@ -173,7 +190,7 @@ impl Planner {
     /// next tick does not pay for them.
     pub async fn plan_once(
         self: &Arc<Self>,
-        store: &impl Planning,
+        store: &(impl Planning + Accounts),
         now: DateTime<Utc>,
     ) -> Result<PlanOutcome, store::Error> {
         if store.planner_fingerprint().await?.as_deref() != Some(self.fingerprint.as_str()) {
@@ -200,7 +217,7 @@ impl Planner {
     /// time is after `now`, out of the pass's range, so no page is read twice.
     async fn plan_due(
         self: &Arc<Self>,
-        store: &impl Planning,
+        store: &(impl Planning + Accounts),
         now: DateTime<Utc>,
         cron: &Arc<CronMemo>,
     ) -> Result<PlanOutcome, store::Error> {
@@ -219,7 +236,9 @@ impl Planner {
                 }
                 cursor = next;
                 let ids: Vec<CustomerId> = page.iter().map(|(c, _)| c.record.id.clone()).collect();
-                let histories = store.planning_history(&ids).await?;
+                let mut histories = store.planning_history(&ids).await?;
+                self.attach_accounts(store, page.iter().map(|(c, _)| c), &mut histories)
+                    .await?;
                 let planner = Arc::clone(self);
                 let cron = Arc::clone(cron);
                 let plan = tokio::task::spawn_blocking(move || {
@@ -250,6 +269,43 @@ impl Planner {
             });
         let ((), outcome) = tokio::try_join!(read, write)?;
         Ok(outcome)
+    }
+
+    /// Gives each customer's history their account with its owner, when a
+    /// condition reads `account`; a customer without one is their own.
+    pub(crate) async fn attach_accounts<'a>(
+        &self,
+        store: &impl Accounts,
+        customers: impl IntoIterator<Item = &'a Customer> + Clone,
+        histories: &mut HashMap<CustomerId, History>,
+    ) -> Result<(), store::Error> {
+        if !self.reads_account {
+            return Ok(());
+        }
+        let ids: Vec<AccountId> = customers
+            .clone()
+            .into_iter()
+            .filter_map(|c| c.record.account_id.clone())
+            .collect();
+        let mut accounts = if ids.is_empty() {
+            HashMap::new()
+        } else {
+            store.accounts_of(&ids).await?
+        };
+        for customer in customers {
+            let Some(history) = histories.get_mut(&customer.record.id) else {
+                continue;
+            };
+            let account = customer
+                .record
+                .account_id
+                .as_ref()
+                .and_then(|id| accounts.get(id).cloned())
+                .unwrap_or_else(|| Account::of_contact(customer));
+            history.account = Some(AccountFacts::with_team(account, &self.team));
+        }
+        accounts.clear();
+        Ok(())
     }
 
     /// Plans one page of customers: pure work, run off the async runtime.
@@ -339,6 +395,7 @@ impl Planner {
         let no_steps = HashSet::new();
         let facts = Facts {
             customer,
+            account: history.account.as_ref(),
             now,
             events: &events,
             sent: &no_steps,

@@ -1,7 +1,7 @@
 //! [`Accounts`] for every backend: the companies customers belong to,
 //! written and read once for both databases.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, QueryBuilder, Row, Type};
@@ -99,6 +99,27 @@ where
             }
         }
         Ok(known)
+    }
+
+    async fn accounts_of(&self, ids: &[AccountId]) -> Result<HashMap<AccountId, Account>, Error> {
+        let fail = self.fail("reading accounts");
+        let mut found = HashMap::with_capacity(ids.len());
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        for chunk in ids.chunks(super::ROWS_PER_STATEMENT) {
+            let mut query = QueryBuilder::<DB>::new(sql::ACCOUNTS_OF);
+            DB::push_in(
+                &mut query,
+                "a.id",
+                chunk.iter().map(|id| id.to_string()).collect(),
+            );
+            for row in query.build().fetch_all(self.reads()).await.map_err(&fail)? {
+                let account = rows::account(&row, &fail)?;
+                found.insert(account.record.id.clone(), account);
+            }
+        }
+        Ok(found)
     }
 
     async fn account(&self, id: &AccountId) -> Result<Option<Account>, Error> {

@@ -131,6 +131,9 @@ pub trait Accounts {
     /// Those of `ids` that are stored.
     async fn known_accounts(&self, ids: &[AccountId]) -> Result<HashSet<AccountId>, Error>;
 
+    /// Those of `ids` that are stored, each with its number of contacts.
+    async fn accounts_of(&self, ids: &[AccountId]) -> Result<HashMap<AccountId, Account>, Error>;
+
     /// One account with its number of contacts.
     async fn account(&self, id: &AccountId) -> Result<Option<Account>, Error>;
 

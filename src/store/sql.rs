@@ -115,6 +115,9 @@ macro_rules! account_columns {
 /// One account by id.
 pub const ONE_ACCOUNT: &str = account_columns!("WHERE a.id = $1");
 
+/// Some accounts by id: the list follows.
+pub const ACCOUNTS_OF: &str = account_columns!("WHERE ");
+
 /// Up to `$2` accounts in id order after `$1` (the empty string first).
 pub const ACCOUNTS_PAGE: &str = account_columns!("WHERE a.id > $1 ORDER BY a.id LIMIT $2");
 
