@@ -42,6 +42,8 @@ fn main() {
             category: "checkins",
             survey: Some(Survey::Nps),
             incident: None,
+            account: None,
+            sender: None,
             now,
         };
         let rendered = renderer.render("checkin", &letter).unwrap();
@@ -51,6 +53,7 @@ fn main() {
             &Addressing {
                 from: &from,
                 reply_to: &reply_to,
+                reply_person: None,
                 unsubscribe_to: &unsubscribe_to,
                 to_name: &customer.record.name,
                 to: &to,

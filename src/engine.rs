@@ -88,6 +88,7 @@ fn deliverer_with(loaded: &Loaded, planner: &Planner, signer: Signer) -> anyhow:
         Arc::new(renderer),
         signer,
         planner.windows().clone(),
+        planner.senders(),
     )
     .map_err(anyhow::Error::msg)
 }

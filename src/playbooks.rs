@@ -46,12 +46,15 @@ pub fn load(settings: &Settings) -> Result<Catalog, Vec<Problem>> {
     let templates = PathBuf::from(&settings.paths.templates);
     let template_exists = |name: &str| crate::render::source::message_exists(&templates, name);
     let template_names = crate::render::source::message_names(&templates);
+    let team: Vec<String> = settings.team.iter().map(|m| m.id.clone()).collect();
     let known = Known {
         categories: &categories,
         stages: &stages,
         template_exists: &template_exists,
         templates: &template_names,
         window: &settings.delivery.window,
+        roles: &settings.accounts.roles,
+        team: &team,
     };
 
     let mut hasher = std::hash::DefaultHasher::new();

@@ -24,12 +24,18 @@ fn playbook(text: &str) -> Playbook {
         .map(String::from)
         .into();
     let stages: HashSet<String> = ["at_risk"].map(String::from).into();
+    let roles: Vec<String> = tend::domain::account::DEFAULT_ROLES
+        .iter()
+        .map(|r| r.to_string())
+        .collect();
     let known = Known {
         categories: &categories,
         stages: &stages,
         template_exists: &|_| true,
         templates: &[],
         window: &WindowSpec::default(),
+        roles: &roles,
+        team: &["maria".to_owned()],
     };
     parse(Path::new("test.toml"), text, &known).unwrap_or_else(|p| panic!("{p:?}"))
 }

@@ -66,12 +66,18 @@ fn known_parse(text: &str) -> Result<tend::domain::playbook::Playbook, Vec<Strin
         "reminders/backup",
     ];
     let exists = |t: &str| templates.contains(&t);
+    let roles: Vec<String> = tend::domain::account::DEFAULT_ROLES
+        .iter()
+        .map(|r| r.to_string())
+        .collect();
     let known = Known {
         categories: &categories,
         stages: &stages,
         template_exists: &exists,
         templates: &[],
         window: &WindowSpec::default(),
+        roles: &roles,
+        team: &["maria".to_owned()],
     };
     parse(Path::new("config/playbooks/onboarding.toml"), text, &known)
         .map_err(|problems| problems.iter().map(ToString::to_string).collect())

@@ -39,6 +39,8 @@ fn letter<'a>(customer: &'a Customer, survey: Option<Survey>) -> Letter<'a> {
         category: "tips",
         survey,
         incident: None,
+        account: None,
+        sender: None,
         now: now(),
     }
 }

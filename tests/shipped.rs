@@ -83,6 +83,8 @@ async fn every_template_renders_for_every_demo_customer(store: Db) {
                 category,
                 survey,
                 incident: name.starts_with("incidents/").then_some(&incident),
+                account: None,
+                sender: None,
                 now: now(),
             };
             let out = renderer

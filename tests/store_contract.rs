@@ -3126,7 +3126,11 @@ async fn a_contact_naming_an_unknown_account_creates_it(store: &Db) {
         .await
         .unwrap();
     let read = store
-        .accounts_of(&[account_id("initech"), account_id("acme"), account_id("nope")])
+        .accounts_of(&[
+            account_id("initech"),
+            account_id("acme"),
+            account_id("nope"),
+        ])
         .await
         .unwrap();
     let mut ids: Vec<&str> = read.keys().map(|a| a.as_str()).collect();

@@ -74,6 +74,8 @@ pub async fn run(path: &ConfigPath, env: &Env, args: ForecastArgs) -> anyhow::Re
             category: f.category,
             survey: f.survey,
             incident: f.incident,
+            account: None,
+            sender: None,
             now: f.at,
         };
         renderer.render(f.template, &letter).ok().map(|r| r.subject)

@@ -49,18 +49,33 @@ pub async fn run(path: &ConfigPath, env: &Env, args: PreviewArgs) -> anyhow::Res
         super::load_while_connecting(path, env, crate::engine::planner_and_deliverer).await?;
     let name = args.template.trim_end_matches(".md.hbs");
     let customer = store.customer(&args.customer).await;
-    let history = store
+    let histories = store
         .planning_history(std::slice::from_ref(&args.customer))
         .await;
+    let read = match (customer, histories) {
+        (Ok(Some(customer)), Ok(mut histories)) => {
+            let attached = planner
+                .attach_accounts(&store, [&customer], &mut histories)
+                .await;
+            let history = histories.remove(&args.customer).unwrap_or_default();
+            // What delivery would give the message: the account, the sender.
+            let mut outgoing = [preview_message(&customer, name, &planner)];
+            let addressed = deliverer.address(&store, &mut outgoing).await;
+            attached
+                .and(addressed)
+                .map(|()| Some((customer, history, outgoing)))
+        }
+        (Ok(None), _) => Ok(None),
+        (Err(e), _) | (_, Err(e)) => Err(e),
+    };
     store.close().await;
-    let Some(customer) = customer? else {
+    let Some((customer, history, [outgoing])) = read? else {
         anyhow::bail!(
             "no customer has id {:?}; check the id, or import the customer first",
             args.customer.as_str()
         );
     };
     let now = Clock::from_flag(args.now).now();
-    let history = history?.remove(&args.customer).unwrap_or_default();
     // A customer no step using the template can reach would never get it:
     // say why, rather than fail on what the template reads.
     let exclusions: Vec<_> = planner
@@ -102,6 +117,8 @@ pub async fn run(path: &ConfigPath, env: &Env, args: PreviewArgs) -> anyhow::Res
         to: &to,
         message_id: &message_id,
         notice: sample.as_ref(),
+        account: outgoing.account.as_deref(),
+        sender: outgoing.sender.as_ref(),
     };
     let (rendered, _, bytes) = deliverer.email(&draft, now).map_err(anyhow::Error::msg)?;
     match args.format {
@@ -129,4 +146,48 @@ pub async fn run(path: &ConfigPath, env: &Env, args: PreviewArgs) -> anyhow::Res
         PreviewFormat::Eml => print!("{}", String::from_utf8_lossy(&bytes)),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A message of the first step that sends `template`, for `customer`: what
+/// delivery gives an account and a sender to.
+fn preview_message(
+    customer: &crate::domain::customer::Customer,
+    template: &str,
+    planner: &crate::planner::Planner,
+) -> crate::domain::message::Outgoing {
+    use crate::domain::message::{Outgoing, Status};
+    use crate::domain::plan::OccurrenceKey;
+    let (playbook, step) = planner
+        .steps_using(template)
+        .next()
+        .map_or((String::new(), String::new()), |(p, s)| {
+            (p.name.clone(), s.id.clone())
+        });
+    let now = chrono::Utc::now();
+    Outgoing {
+        id: MessageId::new(),
+        customer: customer.clone(),
+        key: OccurrenceKey {
+            playbook,
+            step,
+            occurrence: String::new(),
+        },
+        kind: crate::domain::playbook::Kind::Checkin,
+        category: String::new(),
+        template: template.to_owned(),
+        survey: None,
+        notice: None,
+        urgent: false,
+        status: Status::Planned,
+        to: customer.record.email.to_string(),
+        message_id: String::new(),
+        due_at: now,
+        not_before: now,
+        expires_at: now,
+        attempts: 0,
+        first_attempt_at: None,
+        suppressed: None,
+        account: None,
+        sender: None,
+    }
 }

@@ -8,6 +8,7 @@ use lettre::message::Mailbox;
 use lettre::message::dkim::DkimConfig;
 
 use super::mime;
+use crate::domain::account::{AccountFacts, TeamMember};
 use crate::domain::customer::Customer;
 use crate::domain::message::MessageId;
 use crate::domain::message::{Notice, Outgoing};
@@ -27,6 +28,10 @@ pub struct Draft<'a> {
     pub message_id: &'a str,
     /// For incident and maintenance notices.
     pub notice: Option<&'a Notice>,
+    /// The customer's account and its owner; `None`: their own.
+    pub account: Option<&'a AccountFacts>,
+    /// Who it goes out as, when not `mail.from`.
+    pub sender: Option<&'a TeamMember>,
 }
 
 impl<'a> Draft<'a> {
@@ -41,6 +46,8 @@ impl<'a> Draft<'a> {
             to: &m.to,
             message_id: &m.message_id,
             notice: m.notice.as_ref(),
+            account: m.account.as_deref(),
+            sender: m.sender.as_ref(),
         }
     }
 }
@@ -59,6 +66,8 @@ pub struct Composer {
     pub from: Mailbox,
     pub reply_to: Address,
     pub dkim: Option<DkimConfig>,
+    /// `company.name`, for the From name of mail sent as a team member.
+    pub company: String,
 }
 
 impl Composer {
@@ -69,6 +78,8 @@ impl Composer {
             category: draft.category,
             survey: draft.survey,
             incident: draft.notice.map(|n| &n.incident),
+            account: draft.account,
+            sender: draft.sender,
             now,
         }
     }
@@ -113,11 +124,34 @@ impl Composer {
             .unsubscribe_address(self.reply_to.as_ref(), draft.id)
             .parse()
             .map_err(|e| format!("the unsubscribe address cannot be built: {e}"))?;
+        // Sent as a team member: their name at the company, from the
+        // configured address (so SPF and DKIM still align), and replies to
+        // them as well as to the address that matches replies.
+        let member = match draft.sender {
+            Some(m) => Some((
+                Mailbox::new(
+                    Some(format!("{} at {}", m.name, self.company)),
+                    self.from.email.clone(),
+                ),
+                Mailbox::new(
+                    Some(m.name.clone()),
+                    m.email.parse().map_err(|e| {
+                        format!("the address {:?} of {} cannot be used: {e}", m.email, m.id)
+                    })?,
+                ),
+            )),
+            None => None,
+        };
+        let (from, reply_person) = match &member {
+            Some((from, person)) => (from, Some(person)),
+            None => (&self.from, None),
+        };
         let mut email = mime::compose(
             &rendered,
             &mime::Addressing {
-                from: &self.from,
+                from,
                 reply_to: &reply_to,
+                reply_person,
                 unsubscribe_to: &unsubscribe_to,
                 to_name: &draft.customer.record.name,
                 to: &to,

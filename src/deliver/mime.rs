@@ -17,6 +17,9 @@ pub struct Addressing<'a> {
     pub from: &'a Mailbox,
     /// The plus-addressed reply address carrying the message's token.
     pub reply_to: &'a Address,
+    /// A person replies also reach (the account's owner, for mail sent in
+    /// their name), before the reply address.
+    pub reply_person: Option<&'a Mailbox>,
     /// The plus-address mail unsubscribes at (`List-Unsubscribe` mailto).
     pub unsubscribe_to: &'a Address,
     pub to_name: &'a str,
@@ -76,8 +79,11 @@ pub fn compose(rendered: &Rendered, to: &Addressing<'_>) -> Result<Message, Comp
             .in_reply_to(format!("<{first}>"))
             .references(format!("<{first}>"));
     }
+    builder = builder.from(to.from.clone());
+    if let Some(person) = to.reply_person {
+        builder = builder.reply_to(person.clone());
+    }
     builder = builder
-        .from(to.from.clone())
         .reply_to(Mailbox::new(to.from.name.clone(), to.reply_to.clone()))
         .to(recipient)
         .subject(rendered.subject.clone())
@@ -118,6 +124,7 @@ mod tests {
             &Addressing {
                 from: &from,
                 reply_to: &reply_to,
+                reply_person: None,
                 unsubscribe_to: &reply_to,
                 to_name: "Eve\r\nBcc: victim@evil.example",
                 to: &to,
@@ -155,6 +162,7 @@ mod tests {
             &Addressing {
                 from: &from,
                 reply_to: &reply_to,
+                reply_person: None,
                 unsubscribe_to: &reply_to,
                 to_name: "Eve",
                 to: &to,

@@ -17,6 +17,7 @@ pub mod smtp;
 pub mod transport;
 mod triage;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
@@ -29,11 +30,12 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Loaded, settings};
+use crate::domain::account::{Account, AccountFacts, AccountId, TeamMember};
 use crate::domain::message::{Attempt, AttemptOutcome, Outgoing, Settle, Status, Suppression};
-use crate::domain::playbook::Survey;
+use crate::domain::playbook::{Sender, Survey};
 use crate::domain::window::Windows;
 use crate::render::{Rendered, Renderer};
-use crate::store::{self, Outbox};
+use crate::store::{self, Accounts, Outbox};
 use crate::token::Signer;
 
 pub use self::composer::Draft;
@@ -125,6 +127,13 @@ pub struct Deliverer {
     resend_unknown: bool,
     concurrency: usize,
     rate_per_second: u32,
+    /// The steps that go out as someone other than `mail.from`.
+    senders: HashMap<(String, String), Sender>,
+    /// The success team, owners of accounts.
+    team: Vec<TeamMember>,
+    /// Whether a message needs its account before it is composed: a
+    /// template reads `account` or `sender`, or a step sends as a member.
+    reads_account: bool,
 }
 
 impl Deliverer {
@@ -134,6 +143,7 @@ impl Deliverer {
         renderer: Arc<Renderer>,
         signer: Signer,
         windows: Windows,
+        senders: HashMap<(String, String), Sender>,
     ) -> Result<Self, String> {
         let s = &loaded.settings;
         let (name, from) = crate::config::parse_mailbox(&s.mail.from)?;
@@ -172,12 +182,17 @@ impl Deliverer {
                 }))
             }
         };
+        let reads_account = renderer.reads_account() || !senders.is_empty();
         Ok(Self {
+            senders,
+            team: s.team.clone(),
+            reads_account,
             composer: Arc::new(Composer {
                 renderer,
                 signer,
                 from: Mailbox::new((!name.is_empty()).then_some(name), from_address),
                 reply_to,
+                company: s.company.name.clone(),
                 dkim: s
                     .mail
                     .dkim
@@ -207,6 +222,69 @@ impl Deliverer {
         })
     }
 
+    /// Gives each message what its template and sender need: the
+    /// contact's account with its owner (their own when they have none),
+    /// and who it goes out as, by its step's `from`. Reads the accounts
+    /// only when a template or a step needs them.
+    pub async fn address(
+        &self,
+        store: &impl Accounts,
+        messages: &mut [Outgoing],
+    ) -> Result<(), store::Error> {
+        if !self.reads_account {
+            return Ok(());
+        }
+        let ids: Vec<AccountId> = messages
+            .iter()
+            .filter_map(|m| m.customer.record.account_id.clone())
+            .collect();
+        let accounts = if ids.is_empty() {
+            HashMap::new()
+        } else {
+            store.accounts_of(&ids).await?
+        };
+        let mut facts: HashMap<AccountId, Arc<AccountFacts>> = HashMap::new();
+        for m in messages {
+            let account = match &m.customer.record.account_id {
+                Some(id) => match facts.get(id) {
+                    Some(found) => Arc::clone(found),
+                    None => {
+                        let account = accounts
+                            .get(id)
+                            .cloned()
+                            .unwrap_or_else(|| Account::of_contact(&m.customer));
+                        let found = Arc::new(AccountFacts::with_team(account, &self.team));
+                        facts.insert(id.clone(), Arc::clone(&found));
+                        found
+                    }
+                },
+                None => Arc::new(AccountFacts::with_team(
+                    Account::of_contact(&m.customer),
+                    &self.team,
+                )),
+            };
+            let key = (m.key.playbook.clone(), m.key.step.clone());
+            m.sender = self.sender(self.senders.get(&key), &account);
+            m.account = Some(account);
+        }
+        Ok(())
+    }
+
+    /// Who a step with `from` goes out as for `account`: `None` is
+    /// `mail.from` (also for an account without a known owner).
+    pub fn sender(&self, from: Option<&Sender>, account: &AccountFacts) -> Option<TeamMember> {
+        match from? {
+            Sender::Configured => None,
+            Sender::Owner => account.owner.clone(),
+            Sender::Member(id) => self.team.iter().find(|m| &m.id == id).cloned(),
+        }
+    }
+
+    /// The steps that go out as someone other than `mail.from`.
+    pub fn step_sender(&self, playbook: &str, step: &str) -> Option<&Sender> {
+        self.senders.get(&(playbook.to_owned(), step.to_owned()))
+    }
+
     /// Claims under `owner`, the daemon's stable instance name, so that
     /// the instance can release its claims when it starts again after a
     /// crash. Only one live process may use a name (see
@@ -228,7 +306,7 @@ impl Deliverer {
     /// `unknown`.
     pub async fn deliver_once(
         &self,
-        store: &impl Outbox,
+        store: &(impl Outbox + Accounts),
         now: DateTime<Utc>,
     ) -> Result<DeliverOutcome, store::Error> {
         self.deliver_until(store, now, &CancellationToken::new())
@@ -241,7 +319,7 @@ impl Deliverer {
     /// the transport finish and are recorded.
     pub async fn deliver_until(
         &self,
-        store: &impl Outbox,
+        store: &(impl Outbox + Accounts),
         now: DateTime<Utc>,
         stop: &CancellationToken,
     ) -> Result<DeliverOutcome, store::Error> {
@@ -315,7 +393,7 @@ impl Deliverer {
     /// again at the next turn (the claims hold a lease's length meanwhile).
     async fn renew(
         &self,
-        store: &impl Outbox,
+        store: &(impl Outbox + Accounts),
         lease: &Lease,
         settled: &CancellationToken,
     ) -> Result<(), store::Error> {
@@ -342,7 +420,7 @@ impl Deliverer {
     /// Claims, decides and composes until nothing is due, handing chunks on.
     async fn produce(
         &self,
-        store: &impl Outbox,
+        store: &(impl Outbox + Accounts),
         lease: &Lease,
         stop: &CancellationToken,
         to_send: &mpsc::Sender<Vec<Composed>>,
@@ -372,7 +450,8 @@ impl Deliverer {
             } else {
                 std::collections::HashMap::new()
             };
-            let (ready, waiting) = triage::triage(batch, &sent, &incidents, &self.rules, now);
+            let (mut ready, waiting) = triage::triage(batch, &sent, &incidents, &self.rules, now);
+            self.address(store, &mut ready).await?;
             if !waiting.is_empty() && to_record.send((waiting, true)).await.is_err() {
                 return gone();
             }

@@ -772,6 +772,11 @@ pub fn unknown_customer_fields(source: &str) -> Vec<(usize, String)> {
     unknown_fields(source, "customer.", is_customer_field)
 }
 
+/// Whether `source` reads `customer` anywhere (not inside a string).
+pub fn mentions_customer(source: &str) -> bool {
+    explain::find_word(source, "customer").is_some()
+}
+
 /// Every `account.NAME` in `source` that is not an account field.
 pub fn unknown_account_fields(source: &str) -> Vec<(usize, String)> {
     unknown_fields(source, "account.", |f| ACCOUNT_SEEN.contains(&f))
@@ -847,7 +852,10 @@ fn customer_value(c: &Customer, reads: Reads) -> Value {
             "health" => r.health.map_or(Value::Null, |h| Value::Int(i64::from(h))),
             "attributes" => cel::to_value(&r.attributes).unwrap_or(Value::Null),
             "stage" => c.stage.as_deref().map_or(Value::Null, text),
-            "account_id" => r.account_id.as_ref().map_or(Value::Null, |a| text(a.as_str())),
+            "account_id" => r
+                .account_id
+                .as_ref()
+                .map_or(Value::Null, |a| text(a.as_str())),
             "roles" => Value::List(Arc::new(r.roles.names().iter().map(|n| text(n)).collect())),
             _ => continue,
         };

@@ -220,6 +220,12 @@ pub struct Outgoing {
     pub first_attempt_at: Option<DateTime<Utc>>,
     /// Why mail of this category may not go to this customer, if it may not.
     pub suppressed: Option<String>,
+    /// The customer's account with its owner, when a template reads it:
+    /// set by delivery for a batch before composing.
+    pub account: Option<std::sync::Arc<super::account::AccountFacts>>,
+    /// Who it goes out as, when not `mail.from`: set by delivery from the
+    /// step's `from`.
+    pub sender: Option<super::account::TeamMember>,
 }
 
 /// How one delivery attempt ended.

@@ -36,6 +36,31 @@ impl Kind {
 
 pub use super::survey::Survey;
 
+/// Whom a step's anchors and conditions are about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// One person: their own anchors and conditions.
+    #[default]
+    Person,
+    /// A company: anchors and conditions on the account, once per account
+    /// occurrence, to the contacts in the step's roles.
+    Account,
+}
+
+/// Who a message goes out as.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub enum Sender {
+    /// `mail.from`.
+    #[default]
+    Configured,
+    /// The account's owner (`from = "owner"`); the configured sender for
+    /// an account without one.
+    Owner,
+    /// One team member (`from = "ID"`).
+    Member(String),
+}
+
 /// The customer timestamp fields a step can be anchored on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Anchor {
@@ -77,6 +102,11 @@ pub struct Step {
     pub survey: Option<Survey>,
     pub kind: Kind,
     pub category: String,
+    pub scope: Scope,
+    /// At account scope, the roles whose contacts receive it (empty: every
+    /// contact).
+    pub to: Vec<String>,
+    pub from: Sender,
 }
 
 #[derive(Debug, Clone)]
@@ -101,6 +131,10 @@ pub struct Known<'a> {
     /// `delivery.window`: a playbook's window takes the keys it leaves out
     /// from there.
     pub window: &'a WindowSpec,
+    /// `[accounts] roles`: what `to` may name.
+    pub roles: &'a [String],
+    /// The `[[team]]` ids: what `from` may name besides `owner`.
+    pub team: &'a [String],
 }
 
 /// The expiry of a step that does not set `expires`.
@@ -116,6 +150,9 @@ struct RawPlaybook {
     category: String,
     audience: Option<String>,
     window: Option<WindowOverride>,
+    scope: Option<Scope>,
+    to: Option<Vec<String>>,
+    from: Option<String>,
     #[serde(default, rename = "step")]
     steps: Vec<RawStep>,
 }
@@ -134,6 +171,9 @@ struct RawStep {
     survey: Option<Survey>,
     kind: Option<Kind>,
     category: Option<String>,
+    scope: Option<Scope>,
+    to: Option<Vec<String>>,
+    from: Option<String>,
 }
 
 /// Parses one playbook file; on failure, every problem found.
@@ -194,6 +234,20 @@ pub fn parse(file: &Path, text: &str, known: &Known<'_>) -> Result<Playbook, Vec
             "the playbook has no [[step]]; add at least one".into(),
         );
     }
+    let scope = raw.scope.unwrap_or_default();
+    let from = raw
+        .from
+        .as_deref()
+        .and_then(|f| sender(f, "from", known, &mut problem))
+        .unwrap_or_default();
+    if let Some(to) = &raw.to {
+        check_roles(to, "to", known, &mut problem);
+    }
+    if scope == Scope::Account
+        && let Some(audience) = &raw.audience
+    {
+        check_account_condition(audience, "audience", &mut problem);
+    }
 
     let mut ids = HashSet::new();
     let mut steps = Vec::with_capacity(raw.steps.len());
@@ -246,6 +300,43 @@ pub fn parse(file: &Path, text: &str, known: &Known<'_>) -> Result<Playbook, Vec
             .when
             .as_deref()
             .and_then(|s| compiled(s, &key("when"), &mut problem));
+        let step_scope = step.scope.unwrap_or(scope);
+        if step_scope == Scope::Account {
+            if let Some(when) = &step.when {
+                check_account_condition(when, &key("when"), &mut problem);
+            }
+            if scope == Scope::Person
+                && let Some(audience) = &raw.audience
+            {
+                check_account_condition(audience, "audience", &mut problem);
+            }
+        }
+        if let Some(to) = &step.to {
+            check_roles(to, &key("to"), known, &mut problem);
+        }
+        let to = step
+            .to
+            .clone()
+            .or_else(|| raw.to.clone())
+            .unwrap_or_default();
+        if step_scope == Scope::Person && !to.is_empty() {
+            let at = if step.to.is_some() {
+                key("to")
+            } else {
+                "to".to_owned()
+            };
+            problem(
+                &at,
+                format!(
+                    "step {:?}: to names the roles that receive an account-scope step; add scope = \"account\", or choose people with when = '\"{}\" in customer.roles'",
+                    step.id, to[0]
+                ),
+            );
+        }
+        let from = match step.from.as_deref() {
+            Some(f) => sender(f, &key("from"), known, &mut problem).unwrap_or_default(),
+            None => from.clone(),
+        };
         if let Some(trigger) = trigger {
             steps.push(Step {
                 id: step.id,
@@ -256,6 +347,9 @@ pub fn parse(file: &Path, text: &str, known: &Known<'_>) -> Result<Playbook, Vec
                 survey: step.survey,
                 kind: step.kind.unwrap_or(kind),
                 category,
+                scope: step_scope,
+                to,
+                from,
             });
         }
     }
@@ -375,6 +469,69 @@ fn parse_anchor(raw: &str, known: &Known<'_>) -> Result<Anchor, String> {
     Err(format!(
         "anchor {text:?} is unknown; use signup_at, renewal_at, last_seen_at, attributes.NAME, event:NAME or stage:NAME"
     ))
+}
+
+/// `from = "owner"` or a team member's id.
+fn sender(
+    raw: &str,
+    key: &str,
+    known: &Known<'_>,
+    problem: &mut impl FnMut(&str, String),
+) -> Option<Sender> {
+    let name = raw.trim();
+    if name == "owner" {
+        return Some(Sender::Owner);
+    }
+    if known.team.iter().any(|t| t == name) {
+        return Some(Sender::Member(name.to_owned()));
+    }
+    let team = if known.team.is_empty() {
+        "the config has no [[team]]".to_owned()
+    } else {
+        format!("the team is {}", known.team.join(", "))
+    };
+    problem(
+        key,
+        format!(
+            "from = {name:?} names no [[team]] member{}; write from = \"owner\" (the account's owner) or a member's id ({team})",
+            crate::suggest::did_you_mean(name, known.team.iter().map(String::as_str))
+        ),
+    );
+    None
+}
+
+/// Every role of `to` must be declared in `[accounts] roles`.
+fn check_roles(
+    to: &[String],
+    key: &str,
+    known: &Known<'_>,
+    problem: &mut impl FnMut(&str, String),
+) {
+    for role in to {
+        if !known.roles.iter().any(|r| r == role) {
+            problem(
+                key,
+                format!(
+                    "to names the role {role:?}, which [accounts] roles does not declare{}; declared: {}",
+                    crate::suggest::did_you_mean(role, known.roles.iter().map(String::as_str)),
+                    known.roles.join(", ")
+                ),
+            );
+        }
+    }
+}
+
+/// An account-scope condition is about the account: `customer` there
+/// would be no one in particular.
+fn check_account_condition(source: &str, key: &str, problem: &mut impl FnMut(&str, String)) {
+    if super::condition::mentions_customer(source) {
+        problem(
+            key,
+            format!(
+                "{key}: an account-scope step is about the account, not one person: use account.* instead of customer.* (for example account.plan, account.renewal_at)"
+            ),
+        );
+    }
 }
 
 fn check_category(

@@ -33,7 +33,7 @@ pub async fn show(State(shared): State<Arc<AppState>>, Path(token): Path<String>
     else {
         return Refusal::Invalid("the link names no time".into()).page(company);
     };
-    let message = match shared.store.outgoing(claims.message).await {
+    let mut message = match shared.store.outgoing(claims.message).await {
         Ok(Some(message)) => message,
         Ok(None) => return gone(company),
         Err(e) => {
@@ -41,16 +41,16 @@ pub async fn show(State(shared): State<Arc<AppState>>, Path(token): Path<String>
             return try_again(company);
         }
     };
-    let draft = Draft {
-        id: message.id,
-        customer: &message.customer,
-        template: &message.template,
-        category: &message.category,
-        survey: message.survey,
-        to: &message.to,
-        message_id: &message.message_id,
-        notice: message.notice.as_ref(),
-    };
+    // As delivery composed it: with the account and the sender.
+    if let Err(e) = engine
+        .deliverer
+        .address(&shared.store, std::slice::from_mut(&mut message))
+        .await
+    {
+        tracing::error!(error = %e, "reading a message's account to view it failed");
+        return try_again(company);
+    }
+    let draft = Draft::of(&message);
     match engine.deliverer.render(&draft, rendered_at) {
         Ok(rendered) => Html(rendered.html).into_response(),
         Err(e) => {

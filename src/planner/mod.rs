@@ -14,15 +14,15 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::config::Settings;
-use crate::domain::catchup;
 use crate::domain::account::{Account, AccountFacts, AccountId, TeamMember};
+use crate::domain::catchup;
 use crate::domain::condition::{Facts, Reads};
 use crate::domain::customer::{Customer, CustomerId};
 use crate::domain::lifecycle::StageRules;
 use crate::domain::message::MessageId;
 use crate::domain::message::{NewMessage, Status};
 use crate::domain::plan::{CronMemo, Due, History, Horizon, StageEntry, due, next_check};
-use crate::domain::playbook::{Kind, Playbook};
+use crate::domain::playbook::{Kind, Playbook, Sender};
 use crate::domain::policy;
 use crate::domain::window::Windows;
 use crate::playbooks::Catalog;
@@ -143,6 +143,16 @@ impl Planner {
     /// The names of the playbooks planned from.
     pub fn playbook_names(&self) -> impl Iterator<Item = &str> {
         self.playbooks.iter().map(|p| p.name.as_str())
+    }
+
+    /// The steps that do not go out as `mail.from`, by (playbook, step).
+    pub fn senders(&self) -> HashMap<(String, String), Sender> {
+        self.playbooks
+            .iter()
+            .flat_map(|p| p.steps.iter().map(move |s| (p, s)))
+            .filter(|(_, s)| s.from != Sender::Configured)
+            .map(|(p, s)| ((p.name.clone(), s.id.clone()), s.from.clone()))
+            .collect()
     }
 
     /// The send windows in force, for delivery to hold messages to.

@@ -6,6 +6,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 
 use crate::config::settings::Company;
+use crate::domain::account::{AccountFacts, TeamMember};
 use crate::domain::customer::Customer;
 use crate::domain::playbook::Survey;
 
@@ -94,6 +95,49 @@ pub fn survey(survey: Survey, question: String, url: impl Fn(&str) -> String) ->
     })
 }
 
+/// `account` as templates see it: every field of `ACCOUNT_SEEN`, the
+/// owner as the team has them (null when none).
+pub fn account(facts: &AccountFacts) -> Value {
+    let a = &facts.account;
+    let r = &a.record;
+    json!({
+        "id": r.id.to_string(),
+        "name": r.name,
+        "plan": r.plan,
+        "renewal_at": instant(r.renewal_at),
+        "health": r.health,
+        "owner": facts.owner.as_ref().map_or(Value::Null, team_member),
+        "stage": a.stage,
+        "stage_entered_at": instant(a.stage_entered_at),
+        "contacts": a.contacts,
+        "attributes": Value::Object(r.attributes.clone()),
+    })
+}
+
+/// A team member as templates see them (`sender`, `account.owner`).
+pub fn team_member(m: &TeamMember) -> Value {
+    json!({
+        "id": m.id,
+        "name": m.name,
+        "email": m.email,
+        "signature": m.signature,
+    })
+}
+
+/// `sender` when mail goes out as the configured `mail.from`: its display
+/// name (else the address) and address, and no signature.
+pub fn configured_sender(from: &str) -> Value {
+    let (name, email) = crate::config::parse_mailbox(from)
+        .map(|(name, email)| (name, email.to_string()))
+        .unwrap_or_default();
+    json!({
+        "id": "",
+        "name": if name.is_empty() { email.clone() } else { name },
+        "email": email,
+        "signature": "",
+    })
+}
+
 /// The whole context of one message.
 pub struct Parts {
     pub customer: Value,
@@ -104,6 +148,9 @@ pub struct Parts {
     pub view: String,
     pub survey: Option<Value>,
     pub incident: Option<Value>,
+    /// `account` and `sender`: present when a template reads them.
+    pub account: Option<Value>,
+    pub sender: Option<Value>,
     pub now: DateTime<Utc>,
 }
 
@@ -123,6 +170,12 @@ pub fn build(parts: Parts) -> Value {
     if let Some(incident) = parts.incident {
         root.insert("incident".into(), incident);
     }
+    if let Some(account) = parts.account {
+        root.insert("account".into(), account);
+    }
+    if let Some(sender) = parts.sender {
+        root.insert("sender".into(), sender);
+    }
     root.insert("now".into(), instant(Some(parts.now)));
     Value::Object(root)
 }
@@ -139,7 +192,10 @@ pub fn paths(data: &Value) -> Vec<String> {
             } else {
                 format!("{prefix}.{key}")
             };
-            if path == "customer.attributes" || path.matches('.').count() > 3 {
+            if path == "customer.attributes"
+                || path == "account.attributes"
+                || path.matches('.').count() > 3
+            {
                 out.push(path);
                 continue;
             }

@@ -15,6 +15,7 @@ pub mod markdown;
 pub mod name;
 pub mod source;
 
+use crate::domain::account::{Account, AccountFacts, TeamMember};
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
@@ -59,6 +60,11 @@ pub struct Letter<'a> {
     pub survey: Option<Survey>,
     /// In incident and maintenance notices.
     pub incident: Option<&'a Value>,
+    /// The customer's account and its owner; `None`: their own.
+    pub account: Option<&'a AccountFacts>,
+    /// Who the mail goes out as, when not the configured sender: the
+    /// account's owner (`from = "owner"`).
+    pub sender: Option<&'a TeamMember>,
     pub now: DateTime<Utc>,
 }
 
@@ -91,6 +97,11 @@ pub struct Renderer {
     product: String,
     public_url: String,
     signer: Signer,
+    /// `sender` when mail goes out as the configured sender.
+    sender: Value,
+    /// Whether a template, partial or layout reads `account` or `sender`:
+    /// only then does each message's context carry them.
+    reads_account: bool,
 }
 
 impl std::fmt::Debug for Renderer {
@@ -133,6 +144,8 @@ impl Renderer {
             product: settings.company.product.clone(),
             public_url: settings.http.public_url.trim_end_matches('/').to_owned(),
             signer,
+            sender: context::configured_sender(&settings.mail.from),
+            reads_account: sources.mention(&["account.", "sender."]),
         };
         let mut compile = |registry: &mut Handlebars<'static>, name: &str, src: &source::Source| {
             if let Err(e) = registry.register_template_string(name, &src.text) {
@@ -204,6 +217,11 @@ impl Renderer {
         } else {
             Err(problems)
         }
+    }
+
+    /// Whether a template, partial or layout reads `account` or `sender`.
+    pub fn reads_account(&self) -> bool {
+        self.reads_account
     }
 
     /// The names of every message template.
@@ -302,6 +320,17 @@ impl Renderer {
             view: self.link(Purpose::View, letter, &letter.now.timestamp().to_string()),
             survey: None,
             incident: letter.incident.cloned(),
+            account: self.reads_account.then(|| match letter.account {
+                Some(facts) => context::account(facts),
+                None => context::account(&AccountFacts {
+                    account: Account::of_contact(letter.customer),
+                    owner: None,
+                }),
+            }),
+            sender: self.reads_account.then(|| match letter.sender {
+                Some(member) => context::team_member(member),
+                None => self.sender.clone(),
+            }),
             now: letter.now,
         });
         (ctx, unsubscribe)
@@ -401,6 +430,16 @@ impl Renderer {
             .collect();
         let html_body = markdown::to_html(&body, &track, &blocks);
         let mut text = markdown::to_text(&body, &track, &blocks);
+        // The sender's signature closes the letter, above the footer.
+        let signature = letter
+            .sender
+            .map(|m| m.signature.trim())
+            .filter(|s| !s.is_empty());
+        if let Some(signature) = signature {
+            text.push('\n');
+            text.push_str(markdown::to_text(signature, &track, &[]).trim_end());
+            text.push('\n');
+        }
         text.push('\n');
         text.push_str(
             &self
@@ -415,6 +454,9 @@ impl Renderer {
         page["subject"] = Value::String(subject.trim().to_owned());
         page["preheader"] = Value::String(preheader.trim().to_owned());
         page["body"] = Value::String(html_body);
+        page["signature"] = Value::String(
+            signature.map_or_else(String::new, |s| markdown::to_html(s, &track, &[])),
+        );
         let html = self
             .html
             .render_with_context(&layout_key(layout), &context)
@@ -434,6 +476,7 @@ impl Renderer {
     pub fn check(&self, now: DateTime<Utc>) -> Vec<Problem> {
         let mut problems = Vec::new();
         let sample = Customer::sample(now);
+        let account = AccountFacts::sample(now);
         for (name, message) in &self.sources.messages {
             let mut customer = context::customer(&sample);
             let mut used = message.body.text.clone();
@@ -452,6 +495,8 @@ impl Renderer {
                 category: "sample",
                 survey: Some(Survey::Nps),
                 incident: name.starts_with("incidents/").then_some(&incident),
+                account: Some(&account),
+                sender: account.owner.as_ref(),
                 now,
             };
             if let Err(e) = self.render_with(name, message, &letter, customer) {

@@ -115,6 +115,28 @@ pub struct Sources {
     pub partials: BTreeMap<String, Source>,
 }
 
+impl Sources {
+    /// Whether any template, partial or layout mentions one of `words`.
+    pub fn mention(&self, words: &[&str]) -> bool {
+        let texts = self
+            .messages
+            .values()
+            .flat_map(|m| {
+                [
+                    m.body.text.as_str(),
+                    m.front.subject.as_str(),
+                    m.front.preheader.as_str(),
+                    m.front.question.as_deref().unwrap_or_default(),
+                ]
+            })
+            .chain(self.layouts.values().map(|l| l.text.as_str()))
+            .chain(self.partials.values().map(|p| p.text.as_str()));
+        texts
+            .into_iter()
+            .any(|text| words.iter().any(|w| text.contains(w)))
+    }
+}
+
 const BUILT_IN_LAYOUTS: &[(&str, &str)] =
     &[("default", include_str!("builtin/layouts/default.hbs"))];
 const BUILT_IN_PARTIALS: &[(&str, &str)] = &[

@@ -266,6 +266,8 @@ where
         attempts: u32::try_from(read.get::<Int>("attempts")?.0).unwrap_or(0),
         first_attempt_at: read.maybe_time("first_attempt_at")?,
         suppressed: read.get("suppressed")?,
+        account: None,
+        sender: None,
         id: id
             .parse()
             .map_err(|e: uuid::Error| corrupt(e.to_string()))?,
