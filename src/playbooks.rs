@@ -46,10 +46,17 @@ pub fn load(settings: &Settings) -> Result<Catalog, Vec<Problem>> {
     let templates = PathBuf::from(&settings.paths.templates);
     let template_exists = |name: &str| crate::render::source::message_exists(&templates, name);
     let template_names = crate::render::source::message_names(&templates);
+    let account_stages: HashSet<String> = settings
+        .lifecycle
+        .account_stages
+        .iter()
+        .map(|s| s.name.clone())
+        .collect();
     let team: Vec<String> = settings.team.iter().map(|m| m.id.clone()).collect();
     let known = Known {
         categories: &categories,
         stages: &stages,
+        account_stages: &account_stages,
         template_exists: &template_exists,
         templates: &template_names,
         window: &settings.delivery.window,
@@ -58,7 +65,12 @@ pub fn load(settings: &Settings) -> Result<Catalog, Vec<Problem>> {
     };
 
     let mut hasher = std::hash::DefaultHasher::new();
-    for stage in &settings.lifecycle.stages {
+    for stage in settings
+        .lifecycle
+        .stages
+        .iter()
+        .chain(&settings.lifecycle.account_stages)
+    {
         (&stage.name, &stage.when).hash(&mut hasher);
     }
     let mut playbooks = Vec::new();

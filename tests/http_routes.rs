@@ -130,6 +130,7 @@ async fn survey_sent_to_ada(store: &Db) -> MessageId {
         expires_at: sent_at() + Duration::days(7),
         urgent: false,
         notice: None,
+        account_id: None,
     };
     let plan = PlanWrite {
         planned: vec![survey],

@@ -31,6 +31,9 @@ fn playbook(text: &str) -> Playbook {
     let known = Known {
         categories: &categories,
         stages: &stages,
+        account_stages: &["renewal".to_owned(), "active".to_owned()]
+            .into_iter()
+            .collect(),
         template_exists: &|_| true,
         templates: &[],
         window: &WindowSpec::default(),

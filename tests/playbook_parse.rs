@@ -73,6 +73,9 @@ fn known_parse(text: &str) -> Result<tend::domain::playbook::Playbook, Vec<Strin
     let known = Known {
         categories: &categories,
         stages: &stages,
+        account_stages: &["renewal".to_owned(), "active".to_owned()]
+            .into_iter()
+            .collect(),
         template_exists: &exists,
         templates: &[],
         window: &WindowSpec::default(),

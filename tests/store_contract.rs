@@ -349,6 +349,7 @@ fn message(customer: &str, step: &str, occurrence: &str) -> NewMessage {
         expires_at: t0() + Duration::days(7),
         urgent: false,
         notice: None,
+        account_id: None,
     }
 }
 
@@ -2747,6 +2748,46 @@ fn named() -> Vec<Named> {
         one("TOTAL_CHANGES_SQLITE", TOTAL_CHANGES_SQLITE, Sqlite),
         one("ONE_ACCOUNT", ONE_ACCOUNT, Both),
         built(
+            "CONTACTS_OF_ACCOUNTS",
+            format!("{CONTACTS_OF_ACCOUNTS}{}", sqlite_in("account_id", 1)),
+            Sqlite,
+        ),
+        built(
+            "CONTACTS_OF_ACCOUNTS",
+            format!("{CONTACTS_OF_ACCOUNTS}{}", pg_in("account_id", 1)),
+            Postgres,
+        ),
+        built(
+            "ACCOUNT_STAGES",
+            format!("{ACCOUNT_STAGES}{}", sqlite_in("account_id", 1)),
+            Sqlite,
+        ),
+        built(
+            "ACCOUNT_STAGES",
+            format!("{ACCOUNT_STAGES}{}", pg_in("account_id", 1)),
+            Postgres,
+        ),
+        built(
+            "ACCOUNT_MESSAGES",
+            format!("{ACCOUNT_MESSAGES}{}", sqlite_in("account_id", 1)),
+            Sqlite,
+        ),
+        built(
+            "ACCOUNT_MESSAGES",
+            format!("{ACCOUNT_MESSAGES}{}", pg_in("account_id", 1)),
+            Postgres,
+        ),
+        built(
+            "ACCOUNT_EVENTS",
+            format!("{ACCOUNT_EVENTS}{}", sqlite_in("c.account_id", 1)),
+            Sqlite,
+        ),
+        built(
+            "ACCOUNT_EVENTS",
+            format!("{ACCOUNT_EVENTS}{}", pg_in("c.account_id", 1)),
+            Postgres,
+        ),
+        built(
             "ACCOUNTS_OF",
             format!("{ACCOUNTS_OF}{}", sqlite_in("a.id", 1)),
             Sqlite,
@@ -2760,9 +2801,65 @@ fn named() -> Vec<Named> {
         one("ACCOUNTS_PAGE", ACCOUNTS_PAGE, Both),
         one("CONTACTS_OF", CONTACTS_OF, Both),
         built(
-            "INSERT_ACCOUNTS+REPLACE_ACCOUNT",
-            format!("{INSERT_ACCOUNTS}VALUES {}{REPLACE_ACCOUNT}", row(1, 9)),
+            "INSERT_ACCOUNTS+REPLACE_ACCOUNT+ACCOUNT_MARK_SQLITE",
+            format!(
+                "{INSERT_ACCOUNTS}VALUES {}{REPLACE_ACCOUNT}{ACCOUNT_MARK_SQLITE}",
+                row(1, 10)
+            ),
+            Sqlite,
+        ),
+        built(
+            "INSERT_ACCOUNTS+REPLACE_ACCOUNT+ACCOUNT_MARK_POSTGRES",
+            format!(
+                "{INSERT_ACCOUNTS}VALUES {}{REPLACE_ACCOUNT}{ACCOUNT_MARK_POSTGRES}",
+                row(1, 10)
+            ),
+            Postgres,
+        ),
+        one("REPLAN_ACCOUNTS_SQLITE", REPLAN_ACCOUNTS_SQLITE, Sqlite),
+        one(
+            "REPLAN_ACCOUNTS_POSTGRES",
+            REPLAN_ACCOUNTS_POSTGRES,
+            Postgres,
+        ),
+        one("ACCOUNTS_DUE", ACCOUNTS_DUE, Both),
+        one("PLANNED_ACCOUNT", PLANNED_ACCOUNT, Both),
+        built(
+            "INSERT_ACCOUNT_STAGE_CHANGES",
+            format!("{INSERT_ACCOUNT_STAGE_CHANGES}VALUES {}", row(1, 4)),
             Both,
+        ),
+        built(
+            "SET_ACCOUNT_PLAN_AT+ACCOUNT_MARK_SQLITE",
+            format!(
+                "{SET_ACCOUNT_PLAN_AT}{ACCOUNT_MARK_SQLITE} WHERE {}",
+                sqlite_in("id", 1)
+            ),
+            Sqlite,
+        ),
+        built(
+            "SET_ACCOUNT_PLAN_AT+ACCOUNT_MARK_POSTGRES",
+            format!(
+                "{SET_ACCOUNT_PLAN_AT}{ACCOUNT_MARK_POSTGRES} WHERE {}",
+                pg_in("id", 1)
+            ),
+            Postgres,
+        ),
+        built(
+            "SET_ACCOUNT_PLAN_AT+ACCOUNT_MARK_SQLITE+ACCOUNTS_OF_CUSTOMERS",
+            format!(
+                "{SET_ACCOUNT_PLAN_AT}{ACCOUNT_MARK_SQLITE}{ACCOUNTS_OF_CUSTOMERS}{})",
+                sqlite_in("id", 1)
+            ),
+            Sqlite,
+        ),
+        built(
+            "SET_ACCOUNT_PLAN_AT+ACCOUNT_MARK_POSTGRES+ACCOUNTS_OF_CUSTOMERS",
+            format!(
+                "{SET_ACCOUNT_PLAN_AT}{ACCOUNT_MARK_POSTGRES}{ACCOUNTS_OF_CUSTOMERS}{})",
+                pg_in("id", 1)
+            ),
+            Postgres,
         ),
         built(
             "INSERT_NAMED_ACCOUNTS+KEEP_ACCOUNT",
@@ -2871,7 +2968,7 @@ fn named() -> Vec<Named> {
         ),
         built(
             "INSERT_MESSAGES+SKIP_PLANNED",
-            format!("{INSERT_MESSAGES}VALUES {}{SKIP_PLANNED}", row(1, 22)),
+            format!("{INSERT_MESSAGES}VALUES {}{SKIP_PLANNED}", row(1, 23)),
             Sqlite,
         ),
         built(

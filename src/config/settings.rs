@@ -503,6 +503,10 @@ fn default_categories() -> Vec<Category> {
 pub struct Lifecycle {
     #[serde(rename = "stage")]
     pub stages: Vec<StageRule>,
+    /// An account's stage, for account-scope playbooks: conditions on
+    /// `account.*`.
+    #[serde(rename = "account_stage")]
+    pub account_stages: Vec<StageRule>,
 }
 
 impl Default for Lifecycle {
@@ -518,6 +522,12 @@ impl Default for Lifecycle {
                 rule("at_risk", "customer.health < 40"),
                 rule("onboarding", "days_since(customer.signup_at) < 30"),
                 rule("adopting", "true"),
+            ],
+            account_stages: vec![
+                rule("churned", r#"account.plan == "cancelled""#),
+                rule("renewal", "days_until(account.renewal_at) <= 60"),
+                rule("at_risk", "account.health < 40"),
+                rule("active", "true"),
             ],
         }
     }

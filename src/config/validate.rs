@@ -225,6 +225,39 @@ pub fn validate(s: &Settings) -> Found {
         }
     }
 
+    let mut account_stages = HashSet::new();
+    for (i, stage) in s.lifecycle.account_stages.iter().enumerate() {
+        let key = |field: &str| format!("lifecycle.account_stage.{i}.{field}");
+        if !is_name(&stage.name) {
+            problem(
+                &key("name"),
+                format!(
+                    "account stage name {:?} must be lower-case letters, digits, '_' or '-'",
+                    stage.name
+                ),
+            );
+        } else if !account_stages.insert(stage.name.as_str()) {
+            problem(
+                &key("name"),
+                format!(
+                    "account stage {:?} has two rules; the first would always win, so merge them",
+                    stage.name
+                ),
+            );
+        }
+        if let Err(e) = compile_checked(&stage.when) {
+            problem(&key("when"), format!("account stage {:?}: {e}", stage.name));
+        } else if crate::domain::condition::mentions_customer(&stage.when) {
+            problem(
+                &key("when"),
+                format!(
+                    "account stage {:?}: an account's stage is about the account; use account.* instead of customer.*",
+                    stage.name
+                ),
+            );
+        }
+    }
+
     let mut roles = HashSet::new();
     for (i, role) in s.accounts.roles.iter().enumerate() {
         if let Err(e) = check_role_name(role) {

@@ -9,7 +9,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use super::customer::{Customer, CustomerId};
+use super::customer::{Customer, CustomerId, CustomerRecord, Email};
 
 /// An account's id: the company's own, with the same rules as a customer's
 /// (one line, never empty, at most 200 characters).
@@ -90,6 +90,30 @@ impl Roles {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+}
+
+/// The contacts an account-scope step goes to: those holding one of `to`
+/// (everyone when `to` is empty); when none does, the account's `admin`s;
+/// when it has none either, every contact.
+pub fn recipients<'a>(contacts: &'a [Customer], to: &[String]) -> Vec<&'a Customer> {
+    let holding = |roles: &[String]| -> Vec<&'a Customer> {
+        contacts
+            .iter()
+            .filter(|c| roles.iter().any(|r| c.record.roles.has(r)))
+            .collect()
+    };
+    if to.is_empty() {
+        return contacts.iter().collect();
+    }
+    let chosen = holding(to);
+    if !chosen.is_empty() {
+        return chosen;
+    }
+    let admins = holding(&["admin".to_owned()]);
+    if !admins.is_empty() {
+        return admins;
+    }
+    contacts.iter().collect()
 }
 
 /// Checks a role name a configuration declares: a short lowercase word.
@@ -253,6 +277,35 @@ impl Account {
         }
     }
 
+    /// The account as what account-scope steps are planned for: its
+    /// fields where a person's would be (`renewal_at`, `attributes.NAME`,
+    /// its stage), in `zone` (an account has no zone of its own; its
+    /// contacts' windows apply when each message is sent).
+    pub fn subject(&self, zone: chrono_tz::Tz) -> Customer {
+        let r = &self.record;
+        Customer {
+            record: CustomerRecord {
+                id: CustomerId::stored(r.id.as_str()),
+                email: Email::stored(String::new()),
+                name: r.name.clone(),
+                timezone: zone,
+                locale: String::new(),
+                plan: r.plan.clone(),
+                signup_at: None,
+                renewal_at: r.renewal_at,
+                last_seen_at: None,
+                health: r.health,
+                attributes: r.attributes.clone(),
+                account_id: Some(r.id.clone()),
+                roles: Roles::default(),
+            },
+            stage: self.stage.clone(),
+            stage_entered_at: self.stage_entered_at,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+
     /// The account of a contact who has none: the contact's own fields.
     pub fn of_contact(contact: &Customer) -> Self {
         let r = &contact.record;
@@ -311,5 +364,44 @@ mod tests {
         let e = AccountId::parse("").unwrap_err();
         assert!(e.contains("every account"), "{e}");
         assert!(AccountId::parse("a\nb").is_err());
+    }
+
+    fn contact(id: &str, roles: &[&str]) -> Customer {
+        let mut c = Customer::sample(chrono::Utc::now());
+        c.record.id = CustomerId::parse(id).unwrap();
+        c.record.roles = Roles::parse(roles.iter().copied(), &declared()).unwrap();
+        c
+    }
+
+    fn ids(chosen: Vec<&Customer>) -> Vec<&str> {
+        chosen.iter().map(|c| c.record.id.as_str()).collect()
+    }
+
+    #[test]
+    fn a_step_goes_to_its_roles_else_the_admins_else_everyone() {
+        let all = [
+            contact("ana", &["billing", "admin"]),
+            contact("bo", &["technical"]),
+            contact("cy", &["admin"]),
+            contact("di", &[]),
+        ];
+        let to = |roles: &[&str]| -> Vec<String> { roles.iter().map(|r| r.to_string()).collect() };
+        assert_eq!(ids(recipients(&all, &to(&["billing"]))), ["ana"]);
+        assert_eq!(
+            ids(recipients(&all, &to(&["technical", "billing"]))),
+            ["ana", "bo"]
+        );
+        assert_eq!(
+            ids(recipients(&all, &to(&["champion"]))),
+            ["ana", "cy"],
+            "the admins"
+        );
+        assert_eq!(
+            ids(recipients(&all[1..2], &to(&["champion"]))),
+            ["bo"],
+            "everyone"
+        );
+        assert_eq!(ids(recipients(&all, &[])), ["ana", "bo", "cy", "di"]);
+        assert!(recipients(&[], &to(&["billing"])).is_empty());
     }
 }

@@ -40,6 +40,11 @@ impl CustomerId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// An id already checked (an account's, which follows the same rules).
+    pub(crate) fn stored(id: &str) -> Self {
+        Self(id.to_owned())
+    }
 }
 
 impl fmt::Display for CustomerId {

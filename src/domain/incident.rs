@@ -236,6 +236,7 @@ impl NoticeSpec<'_> {
                 incident: self.incident.context(self.message),
                 in_reply_to: in_reply_to.map(str::to_owned),
             }),
+            account_id: None,
         }
     }
 }

@@ -154,6 +154,8 @@ pub struct NewMessage {
     pub urgent: bool,
     /// For incident and maintenance notices.
     pub notice: Option<Notice>,
+    /// The account an account-scope message is for.
+    pub account_id: Option<super::account::AccountId>,
 }
 
 /// A message as `tend messages` shows it (the JSON shape is a contract).

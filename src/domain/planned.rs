@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::account::AccountId;
 use super::catchup::Supersede;
 use super::customer::CustomerId;
 use super::message::NewMessage;
@@ -69,4 +70,37 @@ pub struct Recorded {
     pub planned: u64,
     /// Messages newly expired: planned too late, or superseded.
     pub expired: u64,
+}
+
+/// What planning one page of accounts produced (account-scope playbooks).
+#[derive(Debug, Clone, Default)]
+pub struct AccountPlanWrite {
+    /// Account stage changes, kept so `stage:NAME` anchors fire once per
+    /// entry.
+    pub changes: Vec<AccountStageChange>,
+    /// One message per recipient contact, each with its `account_id`.
+    pub planned: Vec<NewMessage>,
+    pub expired: Vec<NewMessage>,
+    /// When the planner must next look at each account of the page.
+    pub next: Vec<AccountNextCheck>,
+}
+
+/// An account's move from one lifecycle stage to another.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountStageChange {
+    pub account_id: AccountId,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// When to look at an account next (guarded by the `plan_at` it was read
+/// with, as [`NextCheck`]), and its stage when it moved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountNextCheck {
+    pub id: AccountId,
+    pub at: DateTime<Utc>,
+    pub seen: DateTime<Utc>,
+    /// The stage it moved to (`None`: no stage) and when.
+    pub moved: Option<(Option<String>, DateTime<Utc>)>,
 }

@@ -124,6 +124,9 @@ pub struct Playbook {
 pub struct Known<'a> {
     pub categories: &'a HashSet<String>,
     pub stages: &'a HashSet<String>,
+    /// `[[lifecycle.account_stage]]` names: what `stage:NAME` may name at
+    /// account scope.
+    pub account_stages: &'a HashSet<String>,
     /// Whether `templates/NAME.md.hbs` (or a built-in of that name) exists.
     pub template_exists: &'a dyn Fn(&str) -> bool,
     /// Every message template's name, for suggesting the one meant.
@@ -295,12 +298,12 @@ pub fn parse(file: &Path, text: &str, known: &Known<'_>) -> Result<Playbook, Vec
         if step.category.is_some() {
             check_category(&category, &key("category"), known, &mut problem);
         }
-        let trigger = trigger(&step, &key, known, &mut problem);
+        let step_scope = step.scope.unwrap_or(scope);
+        let trigger = trigger(&step, step_scope, &key, known, &mut problem);
         let when = step
             .when
             .as_deref()
             .and_then(|s| compiled(s, &key("when"), &mut problem));
-        let step_scope = step.scope.unwrap_or(scope);
         if step_scope == Scope::Account {
             if let Some(when) = &step.when {
                 check_account_condition(when, &key("when"), &mut problem);
@@ -369,6 +372,7 @@ pub fn parse(file: &Path, text: &str, known: &Known<'_>) -> Result<Playbook, Vec
 
 fn trigger(
     step: &RawStep,
+    scope: Scope,
     key: &dyn Fn(&str) -> String,
     known: &Known<'_>,
     problem: &mut impl FnMut(&str, String),
@@ -419,7 +423,7 @@ fn trigger(
             }
         }
         (Some(anchor), None) => {
-            let anchor = parse_anchor(anchor, known)
+            let anchor = parse_anchor(anchor, scope, known)
                 .map_err(|e| problem(&key("anchor"), e))
                 .ok();
             let offset = match (&step.after, &step.before) {
@@ -442,8 +446,25 @@ fn trigger(
     }
 }
 
-fn parse_anchor(raw: &str, known: &Known<'_>) -> Result<Anchor, String> {
+fn parse_anchor(raw: &str, scope: Scope, known: &Known<'_>) -> Result<Anchor, String> {
     let text = raw.trim();
+    if scope == Scope::Account {
+        if matches!(text, "signup_at" | "last_seen_at") {
+            return Err(format!(
+                "anchor {text:?} is a person's; an account-scope step is anchored on renewal_at, attributes.NAME (of the account), event:NAME (of any contact) or stage:NAME (of the account)"
+            ));
+        }
+        if let Some(stage) = text.strip_prefix("stage:") {
+            return if known.account_stages.contains(stage) {
+                Ok(Anchor::Stage(stage.to_owned()))
+            } else {
+                Err(format!(
+                    "anchor {text:?} names a stage no [[lifecycle.account_stage]] declares (an account-scope step follows the account's stage); declared: {}",
+                    sorted(known.account_stages)
+                ))
+            };
+        }
+    }
     match text {
         "signup_at" => return Ok(Anchor::SignupAt),
         "renewal_at" => return Ok(Anchor::RenewalAt),

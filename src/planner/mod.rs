@@ -3,6 +3,7 @@
 //! into the outbox. The same code path, writing nothing, gives the forecast
 //! (`forecast`).
 
+mod accounts;
 mod forecast;
 
 use std::collections::{HashMap, HashSet};
@@ -22,7 +23,7 @@ use crate::domain::lifecycle::StageRules;
 use crate::domain::message::MessageId;
 use crate::domain::message::{NewMessage, Status};
 use crate::domain::plan::{CronMemo, Due, History, Horizon, StageEntry, due, next_check};
-use crate::domain::playbook::{Kind, Playbook, Sender};
+use crate::domain::playbook::{Kind, Playbook, Scope, Sender};
 use crate::domain::policy;
 use crate::domain::window::Windows;
 use crate::playbooks::Catalog;
@@ -58,7 +59,19 @@ impl std::ops::AddAssign for PlanOutcome {
 
 /// Everything planning needs from the configuration, prepared once.
 pub struct Planner {
+    /// Every playbook, as written.
     playbooks: Vec<Playbook>,
+    /// The playbooks with only their person-scope steps: what each
+    /// customer is planned by.
+    person: Vec<Playbook>,
+    /// The playbooks with only their account-scope steps: what each
+    /// account is planned by.
+    accounts: Vec<Playbook>,
+    /// `[[lifecycle.account_stage]]`.
+    account_stages: StageRules,
+    /// Where an account's anchors and cron steps fall: accounts have no
+    /// zone of their own (`customers.default_timezone`).
+    account_zone: chrono_tz::Tz,
     fingerprint: String,
     stages: StageRules,
     windows: Windows,
@@ -105,9 +118,37 @@ impl Planner {
                 )
                 .account()
             });
+        let account_stages = StageRules::compile(
+            settings
+                .lifecycle
+                .account_stages
+                .iter()
+                .map(|s| (s.name.as_str(), s.when.as_str())),
+        )?;
+        let of_scope = |scope: Scope| -> Vec<Playbook> {
+            catalog
+                .playbooks
+                .iter()
+                .filter_map(|p| {
+                    let steps: Vec<_> = p
+                        .steps
+                        .iter()
+                        .filter(|s| s.scope == scope)
+                        .cloned()
+                        .collect();
+                    (!steps.is_empty()).then(|| Playbook { steps, ..p.clone() })
+                })
+                .collect()
+        };
         Ok(Self {
             reads_account,
             team: settings.team.clone(),
+            person: of_scope(Scope::Person),
+            accounts: of_scope(Scope::Account),
+            account_stages,
+            account_zone: crate::domain::customer::parse_timezone(
+                &settings.customers.default_timezone,
+            )?,
             playbooks: catalog.playbooks,
             fingerprint: catalog.fingerprint,
             stages,
@@ -132,7 +173,7 @@ impl Planner {
         }
         crate::domain::overlap::overlaps(&crate::domain::overlap::Sample {
             customers: &customers,
-            playbooks: &self.playbooks,
+            playbooks: &self.person,
             window: self.windows.general(),
             within: self.policy.per,
             now,
@@ -213,6 +254,9 @@ impl Planner {
         // PostgreSQL marks the index entries the pass left dead.
         if outcome != PlanOutcome::default() {
             outcome += self.plan_due(store, now, &cron).await?;
+        }
+        if !self.accounts.is_empty() {
+            outcome += self.plan_accounts(store, now, &cron).await?;
         }
         Ok(outcome)
     }
@@ -355,7 +399,7 @@ impl Planner {
             }
             plan.next.push(NextCheck {
                 id: customer.record.id.clone(),
-                at: next_check(&customer, &self.playbooks, history, now, cron),
+                at: next_check(&customer, &self.person, history, now, cron),
                 seen,
             });
         }
@@ -390,7 +434,7 @@ impl Planner {
         horizon: &Horizon<'_>,
     ) -> (Option<StageChange>, Vec<Due>) {
         let change = self.update_stage(customer, history, horizon.now);
-        (change, due(customer, &self.playbooks, history, horizon))
+        (change, due(customer, &self.person, history, horizon))
     }
 
     /// Brings the customer's stage up to date in memory (and in `history`,
@@ -468,6 +512,7 @@ impl Planner {
             expires_at: item.expires_at,
             urgent: item.kind == Kind::Incident,
             notice: None,
+            account_id: None,
             key: item.key,
         }
     }

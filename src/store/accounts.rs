@@ -63,9 +63,12 @@ where
                     .push_bind(a.owner.clone())
                     .push_bind(Object(a.attributes.clone()))
                     .push_bind(At(now))
-                    .push_bind(At(now));
+                    .push_bind(At(now))
+                    // Planned at the next tick.
+                    .push_bind(At(DateTime::<Utc>::UNIX_EPOCH));
             });
             insert.push(sql::REPLACE_ACCOUNT);
+            insert.push(B::ACCOUNT_MARK);
             insert.build().execute(&mut *tx).await.map_err(&fail)?;
             // Conditions and templates read the account: its contacts are
             // planned again at the next tick.

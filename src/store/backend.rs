@@ -117,6 +117,10 @@ pub trait Backend: Sync {
 
     /// Has every customer planned again at the next pass.
     const REPLAN_ALL: &'static str;
+    /// [`Self::MARK`] for accounts.
+    const ACCOUNT_MARK: &'static str;
+    /// [`Self::REPLAN_ALL`] for accounts.
+    const REPLAN_ACCOUNTS: &'static str;
 
     /// Applies the embedded migrations this backend has.
     async fn migrate(&self) -> Result<(), Error>;

@@ -72,8 +72,16 @@ where
             let mut mark = QueryBuilder::<B::DB>::new(sql::SET_PLAN_AT);
             mark.push(B::MARK);
             mark.push(" WHERE ");
-            DB::push_in(&mut mark, "id", ids);
+            DB::push_in(&mut mark, "id", ids.clone());
             mark.build().execute(&mut *tx).await.map_err(&fail)?;
+            // And the accounts of contacts: an event may anchor an
+            // account-scope step.
+            let mut accounts = QueryBuilder::<B::DB>::new(sql::SET_ACCOUNT_PLAN_AT);
+            accounts.push(B::ACCOUNT_MARK);
+            accounts.push(sql::ACCOUNTS_OF_CUSTOMERS);
+            DB::push_in(&mut accounts, "id", ids);
+            accounts.push(")");
+            accounts.build().execute(&mut *tx).await.map_err(&fail)?;
             outcome += WriteOutcome {
                 inserted,
                 existing: run.len() as u64 - inserted,

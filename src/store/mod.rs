@@ -40,7 +40,10 @@ pub use self::health::{WriteFailure, WriteHealth};
 pub use self::roles::{Accounts, Customers, Incidents, Outbox, Planning, Responses, Store, Upkeep};
 pub use crate::config::database_url::DatabaseUrl;
 pub use crate::domain::inbound::{Effect, InboundMail, InboundRecorded, InboundResponse};
-pub use crate::domain::planned::{DueCursor, NextCheck, PlanWrite, Recorded, StageChange};
+pub use crate::domain::planned::{
+    AccountNextCheck, AccountPlanWrite, AccountStageChange, DueCursor, NextCheck, PlanWrite,
+    Recorded, StageChange,
+};
 pub use crate::domain::preference::Preferences;
 pub use crate::domain::response::{NewResponse, ResponseKind, Source};
 

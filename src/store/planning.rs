@@ -6,11 +6,14 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Row, Type};
+use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, QueryBuilder, Row, Type};
 
 use super::backend::{Backend, Dialect};
 use super::column::{At, Int, Object};
-use super::{DueCursor, Error, PlanWrite, Planning, PlanningLead, Recorded, rows, sql};
+use super::{
+    AccountPlanWrite, DueCursor, Error, PlanWrite, Planning, PlanningLead, Recorded, rows, sql,
+};
+use crate::domain::account::{Account, AccountId};
 use crate::domain::customer::{Customer, CustomerId};
 use crate::domain::plan::{EventFact, History, OccurrenceKey, StageEntry};
 
@@ -77,10 +80,12 @@ where
     async fn replan_all(&self, fingerprint: &str) -> Result<(), Error> {
         let fail = self.fail("scheduling a full re-plan");
         let mut tx = self.begin().await.map_err(&fail)?;
-        sqlx::query(B::REPLAN_ALL)
-            .execute(&mut *tx)
-            .await
-            .map_err(&fail)?;
+        for statement in [B::REPLAN_ALL, B::REPLAN_ACCOUNTS] {
+            sqlx::query(statement)
+                .execute(&mut *tx)
+                .await
+                .map_err(&fail)?;
+        }
         sqlx::query(sql::UPSERT_PLANNER_STATE)
             .bind(super::FINGERPRINT)
             .bind(fingerprint)
@@ -96,40 +101,137 @@ where
     ) -> Result<HashMap<CustomerId, History>, Error> {
         let fail = self.fail("reading planning history");
         let found = self.history_rows(ids).await?;
-        let mut history =
-            Vec::with_capacity(found.events.len() + found.stages.len() + found.messages.len());
-        for row in &found.events {
-            history.push(HistoryRow::Event {
-                customer: row.try_get(0).map_err(&fail)?,
-                fact: EventFact {
-                    key: row.try_get(1).map_err(&fail)?,
-                    name: row.try_get(2).map_err(&fail)?,
-                    occurred_at: row.try_get::<At, _>(3).map_err(&fail)?.0,
-                },
-            });
+        let rows = history_rows(&found.events, &found.stages, &found.messages, &fail)?;
+        let keys: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
+        fold_history(&keys, rows)?
+            .into_iter()
+            .map(|(id, history)| Ok((CustomerId::parse(&id).map_err(Error::Corrupt)?, history)))
+            .collect()
+    }
+
+    async fn accounts_due(
+        &self,
+        now: DateTime<Utc>,
+        after: &DueCursor,
+        limit: u32,
+    ) -> Result<(Vec<(Account, DateTime<Utc>)>, DueCursor), Error> {
+        let fail = self.fail("reading accounts due for planning");
+        let rows = sqlx::query(sql::ACCOUNTS_DUE)
+            .bind(At(now))
+            .bind(At(after.plan_at))
+            .bind(after.id.as_str())
+            .bind(i64::from(limit))
+            .fetch_all(self.reads())
+            .await
+            .map_err(&fail)?;
+        let mut due = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let seen = row.try_get::<At, _>("plan_at").map_err(&fail)?.0;
+            due.push((rows::account(row, &fail)?, seen));
         }
-        for row in &found.stages {
-            history.push(HistoryRow::Stage {
-                customer: row.try_get(0).map_err(&fail)?,
-                entry: StageEntry {
-                    stage: row.try_get(1).map_err(&fail)?,
-                    entered_at: row.try_get::<At, _>(2).map_err(&fail)?.0,
-                },
-            });
+        let cursor = match due.last() {
+            Some((account, seen)) => DueCursor {
+                plan_at: *seen,
+                id: account.record.id.to_string(),
+            },
+            None => after.clone(),
+        };
+        Ok((due, cursor))
+    }
+
+    async fn account_planning(
+        &self,
+        ids: &[AccountId],
+    ) -> Result<HashMap<AccountId, (Vec<Customer>, History)>, Error> {
+        let fail = self.fail("reading accounts' planning history");
+        let list: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
+        let read = |statement: &'static str, column: &'static str| {
+            let mut query = QueryBuilder::<DB>::new(statement);
+            DB::push_in(&mut query, column, list.clone());
+            query
+        };
+        let mut contacts = read(sql::CONTACTS_OF_ACCOUNTS, "account_id");
+        let contacts = contacts
+            .build()
+            .fetch_all(self.reads())
+            .await
+            .map_err(&fail)?;
+        let mut events = read(sql::ACCOUNT_EVENTS, "c.account_id");
+        let events = events
+            .build()
+            .fetch_all(self.reads())
+            .await
+            .map_err(&fail)?;
+        let mut stages = read(sql::ACCOUNT_STAGES, "account_id");
+        let stages = stages
+            .build()
+            .fetch_all(self.reads())
+            .await
+            .map_err(&fail)?;
+        let mut messages = read(sql::ACCOUNT_MESSAGES, "account_id");
+        let messages = messages
+            .build()
+            .fetch_all(self.reads())
+            .await
+            .map_err(&fail)?;
+        let rows = history_rows(&events, &stages, &messages, &fail)?;
+        let histories = fold_history(&list, rows)?;
+        let mut planning: HashMap<AccountId, (Vec<Customer>, History)> = HashMap::new();
+        for (id, history) in histories {
+            let id = AccountId::parse(&id).map_err(Error::Corrupt)?;
+            planning.insert(id, (Vec::new(), history));
         }
-        for row in &found.messages {
-            history.push(HistoryRow::Message {
-                customer: row.try_get(0).map_err(&fail)?,
-                key: OccurrenceKey {
-                    playbook: row.try_get(1).map_err(&fail)?,
-                    step: row.try_get(2).map_err(&fail)?,
-                    occurrence: row.try_get(3).map_err(&fail)?,
-                },
-                sent: row.try_get(4).map_err(&fail)?,
-                waiting: row.try_get(5).map_err(&fail)?,
-            });
+        for row in &contacts {
+            let contact = rows::customer(row, &fail)?;
+            if let Some(entry) = contact
+                .record
+                .account_id
+                .as_ref()
+                .and_then(|a| planning.get_mut(a))
+            {
+                entry.0.push(contact);
+            }
         }
-        fold_history(ids, history)
+        Ok(planning)
+    }
+
+    async fn record_account_plan(
+        &self,
+        plan: &AccountPlanWrite,
+        now: DateTime<Utc>,
+    ) -> Result<Recorded, Error> {
+        let fail = self.fail("recording a planning page of accounts");
+        let mut tx = self.begin().await.map_err(&fail)?;
+        for run in plan.changes.chunks(super::ROWS_PER_STATEMENT) {
+            let mut insert = QueryBuilder::<DB>::new(sql::INSERT_ACCOUNT_STAGE_CHANGES);
+            insert.push_values(run, |mut row, c| {
+                row.push_bind(c.account_id.as_str().to_owned())
+                    .push_bind(c.from.clone())
+                    .push_bind(c.to.clone())
+                    .push_bind(At(c.at));
+            });
+            insert.build().execute(&mut *tx).await.map_err(&fail)?;
+        }
+        for next in &plan.next {
+            let (moved, stage, entered) = match &next.moved {
+                Some((stage, at)) => (true, stage.clone(), Some(At(*at))),
+                None => (false, None, None),
+            };
+            sqlx::query(sql::PLANNED_ACCOUNT)
+                .bind(At(next.at))
+                .bind(moved)
+                .bind(stage)
+                .bind(entered)
+                .bind(next.id.as_str())
+                .bind(At(next.seen))
+                .execute(&mut *tx)
+                .await
+                .map_err(&fail)?;
+        }
+        let planned = DB::insert_messages(&mut tx, &plan.planned, now, &fail).await?;
+        let expired = DB::insert_messages(&mut tx, &plan.expired, now, &fail).await?;
+        tx.commit().await.map_err(&fail)?;
+        Ok(Recorded { planned, expired })
     }
 
     async fn record_plan(&self, plan: &PlanWrite, now: DateTime<Utc>) -> Result<Recorded, Error> {
@@ -147,6 +249,55 @@ where
     async fn lead_planning(&self) -> Result<Option<PlanningLead>, Error> {
         Backend::lead_planning(self).await
     }
+}
+
+/// The rows of history queries (events, stage entries, outbox
+/// occurrences, each led by its customer's or account's id), read.
+fn history_rows<R: Row>(
+    events: &[R],
+    stages: &[R],
+    messages: &[R],
+    fail: &impl Fn(sqlx::Error) -> Error,
+) -> Result<Vec<HistoryRow>, Error>
+where
+    usize: sqlx::ColumnIndex<R>,
+    String: for<'r> Decode<'r, R::Database> + Type<R::Database>,
+    bool: for<'r> Decode<'r, R::Database> + Type<R::Database>,
+    At: for<'r> Decode<'r, R::Database> + Type<R::Database>,
+{
+    let mut history = Vec::with_capacity(events.len() + stages.len() + messages.len());
+    for row in events {
+        history.push(HistoryRow::Event {
+            customer: row.try_get(0).map_err(fail)?,
+            fact: EventFact {
+                key: row.try_get(1).map_err(fail)?,
+                name: row.try_get(2).map_err(fail)?,
+                occurred_at: row.try_get::<At, _>(3).map_err(fail)?.0,
+            },
+        });
+    }
+    for row in stages {
+        history.push(HistoryRow::Stage {
+            customer: row.try_get(0).map_err(fail)?,
+            entry: StageEntry {
+                stage: row.try_get(1).map_err(fail)?,
+                entered_at: row.try_get::<At, _>(2).map_err(fail)?.0,
+            },
+        });
+    }
+    for row in messages {
+        history.push(HistoryRow::Message {
+            customer: row.try_get(0).map_err(fail)?,
+            key: OccurrenceKey {
+                playbook: row.try_get(1).map_err(fail)?,
+                step: row.try_get(2).map_err(fail)?,
+                occurrence: row.try_get(3).map_err(fail)?,
+            },
+            sent: row.try_get(4).map_err(fail)?,
+            waiting: row.try_get(5).map_err(fail)?,
+        });
+    }
+    Ok(history)
 }
 
 /// Folds the rows of a history query into per-customer histories.
@@ -168,11 +319,8 @@ enum HistoryRow {
     },
 }
 
-fn fold_history(
-    ids: &[CustomerId],
-    rows: Vec<HistoryRow>,
-) -> Result<HashMap<CustomerId, History>, Error> {
-    let mut all: HashMap<CustomerId, History> = ids
+fn fold_history(ids: &[String], rows: Vec<HistoryRow>) -> Result<HashMap<String, History>, Error> {
+    let mut all: HashMap<String, History> = ids
         .iter()
         .map(|id| (id.clone(), History::default()))
         .collect();
@@ -180,11 +328,9 @@ fn fold_history(
         let customer = match &row {
             HistoryRow::Event { customer, .. }
             | HistoryRow::Stage { customer, .. }
-            | HistoryRow::Message { customer, .. } => {
-                CustomerId::parse(customer).map_err(Error::Corrupt)?
-            }
+            | HistoryRow::Message { customer, .. } => customer,
         };
-        let Some(history) = all.get_mut(&customer) else {
+        let Some(history) = all.get_mut(customer) else {
             continue;
         };
         match row {

@@ -248,6 +248,9 @@ impl Dialect for Postgres {
             .bind(column(messages, |m| m.urgent))
             .bind(column(messages, super::notice_json))
             .bind(now)
+            .bind(column(messages, |m| {
+                m.account_id.as_ref().map(|a| a.as_str())
+            }))
             .execute(&mut *conn)
             .await
             .map_err(fail)?
@@ -309,6 +312,8 @@ impl Backend for PgStore {
     const PLANNING_PAGE: u32 = 2000;
     const MARK: &'static str = sql::MARK_POSTGRES;
     const REPLAN_ALL: &'static str = sql::REPLAN_ALL_POSTGRES;
+    const ACCOUNT_MARK: &'static str = sql::ACCOUNT_MARK_POSTGRES;
+    const REPLAN_ACCOUNTS: &'static str = sql::REPLAN_ACCOUNTS_POSTGRES;
 
     fn reads(&self) -> &PgPool {
         &self.pool
@@ -341,7 +346,8 @@ impl Backend for PgStore {
         let fail = self.fail("writing customers");
         let mut outcome = WriteOutcome::default();
         let mut tx = self.pool.begin().await.map_err(&fail)?;
-        shared::add_named_accounts::<Postgres>(&mut tx, batch, now, &fail).await?;
+        shared::add_named_accounts::<Postgres>(&mut tx, batch, now, Self::ACCOUNT_MARK, &fail)
+            .await?;
         for run in unique_runs(batch, |c| c.id.as_str()) {
             let mut insert = QueryBuilder::<Postgres>::new(sql::INSERT_CUSTOMERS);
             insert.push_values(run, |row, c| shared::customer_values(row, c, now));

@@ -22,6 +22,7 @@ use crate::domain::message::{
     Suppression,
 };
 use crate::domain::plan::History;
+use crate::domain::planned::AccountPlanWrite;
 use crate::domain::prefilter::Prefilter;
 use crate::domain::report::Counts;
 
@@ -160,6 +161,32 @@ pub trait Planning {
         after: &DueCursor,
         limit: u32,
     ) -> Result<(Vec<(Customer, DateTime<Utc>)>, DueCursor), Error>;
+
+    /// Up to `limit` accounts whose planning time has come by `now`, after
+    /// `after`, each with the `plan_at` it was read with, and the cursor of
+    /// the last.
+    async fn accounts_due(
+        &self,
+        now: DateTime<Utc>,
+        after: &DueCursor,
+        limit: u32,
+    ) -> Result<(Vec<(Account, DateTime<Utc>)>, DueCursor), Error>;
+
+    /// What planning needs of each of `ids`: its contacts, and its history
+    /// (stage entries, its contacts' events, the account-scope occurrences
+    /// already in the outbox for it).
+    async fn account_planning(
+        &self,
+        ids: &[AccountId],
+    ) -> Result<HashMap<AccountId, (Vec<Customer>, History)>, Error>;
+
+    /// Writes one planned page of accounts in one transaction; an
+    /// occurrence already there for a contact is left alone.
+    async fn record_account_plan(
+        &self,
+        plan: &AccountPlanWrite,
+        now: DateTime<Utc>,
+    ) -> Result<Recorded, Error>;
 
     /// The fingerprint of the playbooks and rules the planner last used.
     async fn planner_fingerprint(&self) -> Result<Option<String>, Error>;

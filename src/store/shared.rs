@@ -18,11 +18,14 @@ use crate::domain::planned::{NextCheck, PlanWrite, StageChange};
 use crate::domain::response::{NewResponse, ResponseKind, unsubscribed_reason};
 
 /// Creates, known only by their id, the accounts a batch of customers
-/// names that are not stored yet, so every contact's account exists.
+/// names that are not stored yet, so every contact's account exists, and
+/// marks each named account due for planning with `mark` (its contacts
+/// may have changed).
 pub async fn add_named_accounts<DB: Dialect>(
     conn: &mut DB::Connection,
     batch: &[CustomerRecord],
     now: DateTime<Utc>,
+    mark: &str,
     fail: &impl Fn(sqlx::Error) -> Error,
 ) -> Result<(), Error>
 where
@@ -47,6 +50,15 @@ where
         });
         insert.push(sql::KEEP_ACCOUNT);
         insert.build().execute(&mut *conn).await.map_err(fail)?;
+        let mut due = sqlx::QueryBuilder::<DB>::new(sql::SET_ACCOUNT_PLAN_AT);
+        due.push(mark);
+        due.push(" WHERE ");
+        DB::push_in(
+            &mut due,
+            "id",
+            run.iter().map(|id| (*id).to_owned()).collect(),
+        );
+        due.build().execute(&mut *conn).await.map_err(fail)?;
     }
     Ok(())
 }

@@ -81,13 +81,14 @@ pub const SKIP_KNOWN_EVENT: &str = " ON CONFLICT (id) DO NOTHING";
 
 /// The start of a multi-row account insert; `VALUES` follow.
 pub const INSERT_ACCOUNTS: &str = "INSERT INTO accounts (id, name, plan, renewal_at, health, owner, \
-     attributes, created_at, updated_at) ";
+     attributes, created_at, updated_at, plan_at) ";
 
 /// Replaces a re-imported account's record; keeps its stage and when it
 /// was first seen.
 pub const REPLACE_ACCOUNT: &str = " ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
      plan = excluded.plan, renewal_at = excluded.renewal_at, health = excluded.health, \
-     owner = excluded.owner, attributes = excluded.attributes, updated_at = excluded.updated_at";
+     owner = excluded.owner, attributes = excluded.attributes, updated_at = excluded.updated_at, \
+     plan_at = ";
 
 /// The start of an insert of accounts known only by the id a contact
 /// named (`VALUES` follow, then `KEEP_ACCOUNT`).
@@ -105,21 +106,21 @@ macro_rules! account_columns {
         concat!(
             "SELECT a.id, a.name, a.plan, a.renewal_at, a.health, a.owner, a.attributes, a.stage, \
              a.stage_entered_at, a.created_at, a.updated_at, \
-             (SELECT count(*) FROM customers c WHERE c.account_id = a.id) AS contacts \
-             FROM accounts a ",
+             (SELECT count(*) FROM customers c WHERE c.account_id = a.id) AS contacts",
             $rest
         )
     };
 }
 
 /// One account by id.
-pub const ONE_ACCOUNT: &str = account_columns!("WHERE a.id = $1");
+pub const ONE_ACCOUNT: &str = account_columns!(" FROM accounts a WHERE a.id = $1");
 
 /// Some accounts by id: the list follows.
-pub const ACCOUNTS_OF: &str = account_columns!("WHERE ");
+pub const ACCOUNTS_OF: &str = account_columns!(" FROM accounts a WHERE ");
 
 /// Up to `$2` accounts in id order after `$1` (the empty string first).
-pub const ACCOUNTS_PAGE: &str = account_columns!("WHERE a.id > $1 ORDER BY a.id LIMIT $2");
+pub const ACCOUNTS_PAGE: &str =
+    account_columns!(" FROM accounts a WHERE a.id > $1 ORDER BY a.id LIMIT $2");
 
 /// An account's contacts in id order.
 pub const CONTACTS_OF: &str = "SELECT id, email, name, timezone, locale, plan, signup_at, \
@@ -250,6 +251,66 @@ pub const CUSTOMERS_DUE: &str = "SELECT id, email, name, timezone, locale, plan,
      renewal_at, last_seen_at, health, attributes, account_id, roles, stage, stage_entered_at, \
      created_at, updated_at, plan_at FROM customers WHERE plan_at <= $1 AND (plan_at, id) > ($2, $3) \
      ORDER BY plan_at, id LIMIT $4";
+
+/// Marks accounts due for planning, as `MARK_SQLITE` marks customers.
+pub const ACCOUNT_MARK_SQLITE: &str = "MIN(accounts.plan_at, 0) - 1";
+/// The same on PostgreSQL.
+pub const ACCOUNT_MARK_POSTGRES: &str =
+    "LEAST(accounts.plan_at, 'epoch') - interval '1 millisecond'";
+
+/// Marks accounts due: the backend's mark and the list of ids follow.
+pub const SET_ACCOUNT_PLAN_AT: &str = "UPDATE accounts SET plan_at = ";
+
+/// Marks due the accounts of some customers (whose events arrived): the
+/// backend's mark, then ` WHERE id IN (SELECT account_id FROM customers
+/// WHERE …)` with the list.
+pub const ACCOUNTS_OF_CUSTOMERS: &str =
+    " WHERE id IN (SELECT account_id FROM customers WHERE account_id IS NOT NULL AND ";
+
+/// Up to `$4` accounts whose planning time has come by `$1`, in
+/// (plan_at, id) order after the cursor ($2 plan_at, $3 id).
+pub const ACCOUNTS_DUE: &str = account_columns!(
+    ", a.plan_at FROM accounts a WHERE a.plan_at <= $1 AND (a.plan_at, a.id) > ($2, $3) \
+     ORDER BY a.plan_at, a.id LIMIT $4"
+);
+
+/// The contacts of some accounts: the list follows.
+pub const CONTACTS_OF_ACCOUNTS: &str = "SELECT id, email, name, timezone, locale, plan, \
+     signup_at, renewal_at, last_seen_at, health, attributes, account_id, roles, stage, \
+     stage_entered_at, created_at, updated_at FROM customers WHERE ";
+
+/// The stage entries of some accounts: the list follows.
+pub const ACCOUNT_STAGES: &str = "SELECT account_id, to_stage, changed_at \
+     FROM account_stage_changes WHERE to_stage IS NOT NULL AND ";
+
+/// The account-scope occurrences of some accounts, whether each was sent
+/// and whether each still waits: the list follows.
+pub const ACCOUNT_MESSAGES: &str = "SELECT account_id, playbook, step, occurrence, \
+     status = 'sent', status IN ('planned', 'deferred') FROM messages WHERE ";
+
+/// The events of some accounts' contacts: the list follows.
+pub const ACCOUNT_EVENTS: &str = "SELECT c.account_id, coalesce(e.id, 'seq:' || e.seq), \
+     e.name, e.occurred_at FROM events e JOIN customers c ON c.id = e.customer_id WHERE ";
+
+/// The start of a multi-row insert of account stage changes.
+pub const INSERT_ACCOUNT_STAGE_CHANGES: &str =
+    "INSERT INTO account_stage_changes (account_id, from_stage, to_stage, changed_at) ";
+
+/// One planned account: when it is next looked at ($1) and, when it moved
+/// ($2), its new stage ($3) and when it entered it ($4); guarded by the
+/// `plan_at` it was read with ($6), so a mark made meanwhile is kept.
+pub const PLANNED_ACCOUNT: &str = "UPDATE accounts SET plan_at = $1, \
+     stage = CASE WHEN $2 THEN $3 ELSE stage END, \
+     stage_entered_at = CASE WHEN $2 THEN $4 ELSE stage_entered_at END \
+     WHERE id = $5 AND plan_at = $6";
+
+/// Every account is looked at again (the playbooks changed).
+pub const REPLAN_ACCOUNTS_SQLITE: &str =
+    "UPDATE accounts SET plan_at = MIN(accounts.plan_at, 0) - 1 WHERE plan_at > 0";
+/// The same on PostgreSQL.
+pub const REPLAN_ACCOUNTS_POSTGRES: &str = "UPDATE accounts \
+     SET plan_at = LEAST(accounts.plan_at, 'epoch') - interval '1 millisecond' \
+     WHERE plan_at > 'epoch'";
 
 /// Every customer is looked at again (the playbooks changed). Those already
 /// due are left alone: after an import that is everyone, and nothing is written.
@@ -427,24 +488,24 @@ pub const INSERT_STAGE_CHANGES_POSTGRES: &str = "INSERT INTO stage_changes (cust
 /// The start of a multi-row outbox insert; `VALUES` follow.
 pub const INSERT_MESSAGES: &str = "INSERT INTO messages (id, customer_id, playbook, step, occurrence, \
      kind, category, template, survey, priority, status, reason, to_address, message_id, due_at, \
-     not_before, expires_at, created_at, updated_at, incident_id, urgent, notice) ";
+     not_before, expires_at, created_at, updated_at, incident_id, urgent, notice, account_id) ";
 
 /// The same on PostgreSQL, a row per element of the column arrays;
 /// `$21` is the time of writing.
 pub const INSERT_MESSAGES_POSTGRES: &str = "INSERT INTO messages (id, customer_id, playbook, step, \
      occurrence, kind, category, template, survey, priority, status, reason, to_address, \
      message_id, due_at, not_before, expires_at, created_at, updated_at, incident_id, urgent, \
-     notice) \
+     notice, account_id) \
      SELECT id, customer_id, playbook, step, occurrence, kind, category, template, survey, \
      priority, status, reason, to_address, message_id, due_at, not_before, expires_at, $21, $21, \
-     incident_id, urgent, notice \
+     incident_id, urgent, notice, account_id \
      FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
      $7::text[], $8::text[], $9::text[], $10::int4[], $11::text[], $12::text[], $13::text[], \
      $14::text[], $15::timestamptz[], $16::timestamptz[], $17::timestamptz[], $18::text[], \
-     $19::bool[], $20::text[]) \
+     $19::bool[], $20::text[], $22::text[]) \
      AS m(id, customer_id, playbook, step, occurrence, kind, category, template, survey, \
      priority, status, reason, to_address, message_id, due_at, not_before, expires_at, \
-     incident_id, urgent, notice) \
+     incident_id, urgent, notice, account_id) \
      ON CONFLICT (customer_id, playbook, step, occurrence) DO NOTHING";
 
 /// The outbox's unique key makes planning idempotent: a re-plan, a restart

@@ -302,7 +302,8 @@ impl Dialect for Sqlite {
                     .push_bind(At(now))
                     .push_bind(m.notice.as_ref().map(|n| n.incident_id.clone()))
                     .push_bind(m.urgent)
-                    .push_bind(super::notice_json(m));
+                    .push_bind(super::notice_json(m))
+                    .push_bind(m.account_id.as_ref().map(|a| a.as_str().to_owned()));
             });
             insert.push(sql::SKIP_PLANNED);
             inserted += insert
@@ -360,6 +361,8 @@ impl Backend for SqliteStore {
     const PLANNING_PAGE: u32 = 500;
     const MARK: &'static str = sql::MARK_SQLITE;
     const REPLAN_ALL: &'static str = sql::REPLAN_ALL_SQLITE;
+    const ACCOUNT_MARK: &'static str = sql::ACCOUNT_MARK_SQLITE;
+    const REPLAN_ACCOUNTS: &'static str = sql::REPLAN_ACCOUNTS_SQLITE;
 
     fn reads(&self) -> &SqlitePool {
         &self.pool
@@ -397,7 +400,8 @@ impl Backend for SqliteStore {
         let fail = self.fail("writing customers");
         let mut outcome = WriteOutcome::default();
         let mut tx = self.begin().await.map_err(&fail)?;
-        shared::add_named_accounts::<Sqlite>(&mut tx, batch, now, &fail).await?;
+        shared::add_named_accounts::<Sqlite>(&mut tx, batch, now, Self::ACCOUNT_MARK, &fail)
+            .await?;
         for run in unique_runs(batch, |c| c.id.as_str()) {
             // BEGIN IMMEDIATE holds the write lock, so this count stays true
             // until the upsert below.
