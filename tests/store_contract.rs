@@ -16,11 +16,12 @@ use tend::domain::message::{
 };
 use tend::domain::plan::OccurrenceKey;
 use tend::domain::playbook::{Kind, Survey};
-use tend::store::{Accounts, Customers, Incidents, Outbox, Planning, Responses, Upkeep};
 use tend::store::{
-    Db, DueCursor, Effect, InboundMail, InboundRecorded, InboundResponse, NewResponse, NextCheck,
-    PlanWrite, Preferences, Recorded, Released, ResponseKind, Source, StageChange, WriteOutcome,
+    AccountNextCheck, AccountPlanWrite, AccountStageChange, Db, DueCursor, Effect, InboundMail,
+    InboundRecorded, InboundResponse, NewResponse, NextCheck, PlanWrite, Preferences, Recorded,
+    Released, ResponseKind, Source, StageChange, WriteOutcome,
 };
+use tend::store::{Accounts, Customers, Incidents, Outbox, Planning, Responses, Upkeep};
 
 /// Declares each contract test once per backend.
 macro_rules! contract {
@@ -83,6 +84,7 @@ contract!(
     a_contact_naming_an_unknown_account_creates_it,
     an_account_lists_its_contacts_with_their_roles,
     a_changed_account_has_its_contacts_planned_again,
+    accounts_are_planned_once_per_occurrence_and_contact,
 );
 
 /// Customers `a` and `b`, each with a welcome message due an hour after
@@ -3324,4 +3326,142 @@ async fn a_changed_account_has_its_contacts_planned_again(store: &Db) {
         .await
         .unwrap();
     assert_eq!(due_ids(store, t0(), 10).await, ["ana"]);
+}
+
+async fn accounts_due_now(store: &Db, now: DateTime<Utc>) -> Vec<(String, DateTime<Utc>)> {
+    let (due, _) = store
+        .accounts_due(now, &DueCursor::start(), 100)
+        .await
+        .unwrap();
+    due.into_iter()
+        .map(|(a, seen)| (a.record.id.to_string(), seen))
+        .collect()
+}
+
+async fn accounts_are_planned_once_per_occurrence_and_contact(store: &Db) {
+    store
+        .upsert_accounts(&[account("acme")], t0())
+        .await
+        .unwrap();
+    store
+        .upsert_customers(
+            &[
+                contact("ana", "acme", &["billing"]),
+                contact("bo", "acme", &["admin"]),
+            ],
+            t0(),
+        )
+        .await
+        .unwrap();
+    let due = accounts_due_now(store, t0()).await;
+    assert_eq!(due.len(), 1, "{due:?}");
+    let (_, seen) = due[0].clone();
+    let planning = store.account_planning(&[account_id("acme")]).await.unwrap();
+    let (contacts, history) = &planning[&account_id("acme")];
+    let ids: Vec<&str> = contacts.iter().map(|c| c.record.id.as_str()).collect();
+    assert_eq!(ids, ["ana", "bo"]);
+    assert!(history.planned.is_empty() && history.stage_entries.is_empty());
+
+    let mut renewal = message("ana", "renewal", "acme/renewal_at");
+    renewal.key.playbook = "renewals".into();
+    renewal.account_id = Some(account_id("acme"));
+    let next = t0() + Duration::days(1);
+    let plan = AccountPlanWrite {
+        changes: vec![AccountStageChange {
+            account_id: account_id("acme"),
+            from: None,
+            to: Some("renewal".into()),
+            at: t0(),
+        }],
+        planned: vec![renewal.clone()],
+        expired: Vec::new(),
+        next: vec![AccountNextCheck {
+            id: account_id("acme"),
+            at: next,
+            seen,
+            moved: Some((Some("renewal".into()), t0())),
+        }],
+    };
+    assert_eq!(
+        store.record_account_plan(&plan, t0()).await.unwrap(),
+        recorded(1, 0)
+    );
+    // Again (a re-plan, a second instance): nothing new.
+    let again = AccountPlanWrite {
+        planned: vec![NewMessage {
+            id: MessageId::new(),
+            ..renewal.clone()
+        }],
+        ..AccountPlanWrite::default()
+    };
+    assert_eq!(
+        store.record_account_plan(&again, t0()).await.unwrap(),
+        recorded(0, 0)
+    );
+    let acme = store.account(&account_id("acme")).await.unwrap().unwrap();
+    assert_eq!(acme.stage.as_deref(), Some("renewal"));
+    assert_eq!(acme.stage_entered_at, Some(t0()));
+    assert!(
+        accounts_due_now(store, t0()).await.is_empty(),
+        "next looked at tomorrow"
+    );
+    let planning = store.account_planning(&[account_id("acme")]).await.unwrap();
+    let (_, history) = &planning[&account_id("acme")];
+    let key = renewal.key.clone();
+    assert!(history.planned.contains(&key) && history.waiting.contains(&key));
+    assert_eq!(history.stage_entries.len(), 1);
+    assert_eq!(history.stage_entries[0].stage, "renewal");
+
+    // A new contact, an event of a contact and a re-plan each mark it due.
+    store
+        .upsert_customers(&[contact("cy", "acme", &[])], t0())
+        .await
+        .unwrap();
+    let read = accounts_due_now(store, t0()).await;
+    assert_eq!(read.len(), 1);
+    // A mark made while that page is planned is not lost.
+    store
+        .upsert_customers(&[contact("dan", "acme", &[])], t0())
+        .await
+        .unwrap();
+    let stale = AccountPlanWrite {
+        next: vec![AccountNextCheck {
+            id: account_id("acme"),
+            at: next,
+            seen: read[0].1,
+            moved: None,
+        }],
+        ..AccountPlanWrite::default()
+    };
+    store.record_account_plan(&stale, t0()).await.unwrap();
+    let due = accounts_due_now(store, t0()).await;
+    assert_eq!(due.len(), 1, "the mark stands");
+    let settle = |seen| AccountPlanWrite {
+        next: vec![AccountNextCheck {
+            id: account_id("acme"),
+            at: next,
+            seen,
+            moved: None,
+        }],
+        ..AccountPlanWrite::default()
+    };
+    store
+        .record_account_plan(&settle(due[0].1), t0())
+        .await
+        .unwrap();
+    assert!(accounts_due_now(store, t0()).await.is_empty());
+    store
+        .insert_events(&[event("bo", Some("e-1"), "login")], t0())
+        .await
+        .unwrap();
+    let due = accounts_due_now(store, t0()).await;
+    assert_eq!(due.len(), 1, "an event of a contact");
+    let planning = store.account_planning(&[account_id("acme")]).await.unwrap();
+    assert_eq!(planning[&account_id("acme")].1.events.len(), 1);
+    store
+        .record_account_plan(&settle(due[0].1), t0())
+        .await
+        .unwrap();
+    store.replan_all("another fingerprint").await.unwrap();
+    assert_eq!(accounts_due_now(store, t0()).await.len(), 1, "a re-plan");
 }

@@ -1,0 +1,252 @@
+//! Account-scope playbooks through the real binary and a real SMTP server,
+//! on both stores: anchors, stage and audience on the account, one message
+//! per contact in the step's roles (else the admins), from the owner, once
+//! per (account, playbook, step, occurrence, contact) across re-plans and a
+//! contact joining later; and `tend check` naming every mistake of an
+//! account-scope playbook with its line.
+
+mod common;
+
+use common::smtp::SmtpSink;
+use common::{Project, json, on_fresh_postgres, tick};
+
+const RENEWALS: &str = r#"
+name = "renewals"
+kind = "reminder"
+category = "checkins"
+scope = "account"
+from = "owner"
+to = ["billing"]
+audience = 'account.plan != "free"'
+
+[[step]]
+id = "thirty-days"
+template = "renewal"
+anchor = "renewal_at"
+before = "30d"
+
+[[step]]
+id = "welcome-to-renewal"
+template = "renewal_stage"
+anchor = "stage:renewal"
+to = ["champion"]
+"#;
+
+const ACCOUNTS: &str = "\
+id,name,plan,renewal_at,owner
+globex,Globex,enterprise,2026-04-01,maria
+initech,Initech,team,2026-04-01,
+hooli,Hooli,free,2026-04-01,maria
+umbrella,Umbrella,enterprise,2027-01-01,maria
+";
+
+const CONTACTS: &str = "\
+id,email,name,account_id,roles[],timezone
+bill,bill@globex.example,Bill Lumbergh,globex,billing,UTC
+hank,hank@globex.example,Hank Scorpio,globex,admin;champion,UTC
+homer,homer@globex.example,Homer Simpson,globex,technical,UTC
+peter,peter@initech.example,Peter Gibbons,initech,technical,UTC
+milton,milton@initech.example,Milton Waddams,initech,admin,UTC
+gavin,gavin@hooli.example,Gavin Belson,hooli,billing,UTC
+alice,alice@umbrella.example,Alice,umbrella,billing,UTC
+";
+
+fn project(smtp_port: u16, database: Option<&str>) -> Project {
+    let config = format!(
+        r#"[company]
+name = "Acme"
+[mail]
+transport = "smtp"
+[mail.smtp]
+host = "127.0.0.1"
+port = {smtp_port}
+timeout = "5s"
+[delivery]
+window = {{ days = "mon-sun", start = "00:00", end = "23:59" }}
+cap = {{ max = 10, per = "7d" }}
+
+[[team]]
+id = "maria"
+name = "Maria Costa"
+email = "maria@acme.example"
+"#
+    );
+    let mut p = Project::new(&config);
+    if let Some(url) = database {
+        p = p.env("TEND__DATABASE__URL", url);
+    }
+    std::fs::create_dir_all(p.path().join("config/playbooks")).unwrap();
+    std::fs::create_dir_all(p.path().join("templates")).unwrap();
+    p.file("config/playbooks/renewals.toml", RENEWALS);
+    p.file(
+        "templates/renewal.md.hbs",
+        "+++\nsubject = \"{{account.name}} renews on {{date account.renewal_at}}\"\n+++\nHi {{customer.first_name}}, {{account.name}} renews soon.\n",
+    );
+    p.file(
+        "templates/renewal_stage.md.hbs",
+        "+++\nsubject = \"Planning {{account.name}}'s next year ({{account.stage}})\"\n+++\nHi {{customer.first_name}}.\n",
+    );
+    p.file("accounts.csv", ACCOUNTS);
+    p.file("contacts.csv", CONTACTS);
+    p.tend(&["check"]).expect_code(0);
+    p.tend(&["import", "accounts", "accounts.csv"])
+        .expect_code(0);
+    p.tend(&["import", "customers", "contacts.csv"])
+        .expect_code(0);
+    p
+}
+
+/// (recipient, subject) of every message received, sorted.
+fn received(sink: &SmtpSink) -> Vec<(String, String)> {
+    let mut all: Vec<(String, String)> = sink
+        .received()
+        .iter()
+        .map(|r| (r.to.join(","), r.header("Subject").unwrap_or_default()))
+        .collect();
+    all.sort();
+    all
+}
+
+fn account_steps_go_once_to_their_roles(database: Option<&str>) {
+    let sink = SmtpSink::start();
+    let p = project(sink.port(), database);
+    // Thirty days before Globex and Initech renew; Hooli is free, and
+    // Umbrella renews next year.
+    let done = tick(&p, "2026-03-02T10:00:00Z");
+    assert_eq!(done["sent"], 4, "{done}");
+    assert_eq!(
+        received(&sink),
+        [
+            (
+                "bill@globex.example".to_owned(),
+                "Globex renews on April 1, 2026".to_owned()
+            ),
+            (
+                "hank@globex.example".to_owned(),
+                "Planning Globex's next year (renewal)".to_owned()
+            ),
+            (
+                "milton@initech.example".to_owned(),
+                "Initech renews on April 1, 2026".to_owned()
+            ),
+            (
+                "milton@initech.example".to_owned(),
+                "Planning Initech's next year (renewal)".to_owned()
+            ),
+        ],
+        "Initech has no billing contact and no champion: its admin hears"
+    );
+    // From the owner where there is one.
+    let mail = sink.received();
+    let bill = mail
+        .iter()
+        .find(|m| m.to == ["bill@globex.example"])
+        .unwrap();
+    assert!(
+        bill.header("From")
+            .unwrap()
+            .starts_with("\"Maria Costa at Acme\""),
+        "{:?}",
+        bill.header("From")
+    );
+    let milton = mail
+        .iter()
+        .find(|m| m.to == ["milton@initech.example"])
+        .unwrap();
+    assert!(
+        !milton.header("From").unwrap().contains("Maria"),
+        "Initech has no owner"
+    );
+    let messages = json(
+        &p.tend(&["messages", "--customer", "bill", "--format", "json"])
+            .expect_code(0),
+    );
+    assert_eq!(messages[0]["occurrence"], "globex/renewal_at");
+    let accounts = json(&p.tend(&["accounts", "--format", "json"]).expect_code(0));
+    let stages: Vec<(&str, &str)> = accounts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["id"].as_str().unwrap(), a["stage"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            ("globex", "renewal"),
+            ("hooli", "renewal"),
+            ("initech", "renewal"),
+            ("umbrella", "active")
+        ]
+    );
+
+    // Planned again, and later: nothing goes twice.
+    let again = tick(&p, "2026-03-02T11:00:00Z");
+    assert_eq!(
+        (again["planned"].as_u64(), again["sent"].as_u64()),
+        (Some(0), Some(0)),
+        "{again}"
+    );
+    // A billing contact who joins Globex later does not get the occurrence
+    // its account already had.
+    p.file(
+        "new.csv",
+        "id,email,account_id,roles[]\nbob,bob@globex.example,globex,billing\n",
+    );
+    p.tend(&["import", "customers", "new.csv"]).expect_code(0);
+    let later = tick(&p, "2026-03-03T10:00:00Z");
+    assert_eq!(later["sent"], 0, "{later}");
+    assert_eq!(sink.received().len(), 4);
+}
+
+#[test]
+fn account_steps_go_once_to_their_roles_on_sqlite() {
+    account_steps_go_once_to_their_roles(None);
+}
+
+#[tokio::test]
+async fn account_steps_go_once_to_their_roles_on_postgres() {
+    on_fresh_postgres(|url| account_steps_go_once_to_their_roles(Some(url))).await;
+}
+
+#[test]
+fn check_names_every_mistake_of_an_account_playbook() {
+    let p = project(2525, None);
+    p.file(
+        "config/playbooks/renewals.toml",
+        r#"name = "renewals"
+kind = "reminder"
+category = "checkins"
+scope = "account"
+from = "mario"
+to = ["biling"]
+
+[[step]]
+id = "thirty-days"
+template = "renewal"
+anchor = "signup_at"
+after = "1d"
+when = 'customer.plan == "pro" && account.tier == "gold"'
+
+[[step]]
+id = "person"
+template = "renewal"
+scope = "person"
+anchor = "renewal_at"
+before = "30d"
+to = ["billing"]
+"#,
+    );
+    let run = p.tend(&["check"]).expect_code(1);
+    let out = run.stdout() + &run.stderr();
+    for expected in [
+        "renewals.toml:5: from = \"mario\" names no [[team]] member (did you mean `maria`?)",
+        "renewals.toml:6: to names the role \"biling\", which [accounts] roles does not declare (did you mean `billing`?)",
+        "renewals.toml:11: anchor \"signup_at\" is a person's",
+        "renewals.toml:13: step.0.when: the condition has mistakes:",
+        "account.tier is not an account field",
+        "renewals.toml:13: step.0.when: an account-scope step is about the account, not one person: use account.* instead of customer.*",
+        "renewals.toml:21: step \"person\": to names the roles that receive an account-scope step",
+    ] {
+        assert!(out.contains(expected), "{expected}\n--- in\n{out}");
+    }
+}
