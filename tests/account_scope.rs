@@ -250,3 +250,74 @@ to = ["billing"]
         assert!(out.contains(expected), "{expected}\n--- in\n{out}");
     }
 }
+
+fn incidents_reach_the_technical_contacts_of_affected_accounts(database: Option<&str>) {
+    let sink = SmtpSink::start();
+    let p = project(sink.port(), database);
+    // Only incident mail here.
+    std::fs::remove_file(p.path().join("config/playbooks/renewals.toml")).unwrap();
+    // A person of their own, outside any account, on the same plan.
+    p.file(
+        "solo.csv",
+        "id,email,plan\nsolo,solo@example.com,enterprise\n",
+    );
+    p.tend(&["import", "customers", "solo.csv"]).expect_code(0);
+    let opened = p
+        .tend(&[
+            "incident",
+            "open",
+            "INC-7",
+            "--title",
+            "EU API latency",
+            "--affects",
+            r#"account.plan == "enterprise""#,
+            "--message",
+            "Requests are slow.",
+            "--now",
+            "2026-03-07T03:00:00Z",
+        ])
+        .expect_code(0)
+        .stdout();
+    assert!(opened.contains("4 customers affected"), "{opened}");
+    let told = |sink: &SmtpSink| -> Vec<String> {
+        let mut to: Vec<String> = sink.received().iter().map(|r| r.to.join(",")).collect();
+        to.sort();
+        to
+    };
+    // Globex's technical contact and its admin; Umbrella has neither, so
+    // its only contact; Solo is their own account; Initech and Hooli are
+    // not on the enterprise plan.
+    let first = [
+        "alice@umbrella.example",
+        "hank@globex.example",
+        "homer@globex.example",
+        "solo@example.com",
+    ];
+    assert_eq!(told(&sink), first);
+    p.tend(&[
+        "incident",
+        "resolve",
+        "INC-7",
+        "--message",
+        "Fixed.",
+        "--now",
+        "2026-03-07T05:00:00Z",
+    ])
+    .expect_code(0);
+    tick(&p, "2026-03-07T05:00:00Z");
+    let all = told(&sink);
+    let mut expected: Vec<&str> = first.iter().chain(first.iter()).copied().collect();
+    expected.sort_unstable();
+    assert_eq!(all, expected, "the resolution goes to exactly those told");
+}
+
+#[test]
+fn incidents_reach_the_technical_contacts_of_affected_accounts_on_sqlite() {
+    incidents_reach_the_technical_contacts_of_affected_accounts(None);
+}
+
+#[tokio::test]
+async fn incidents_reach_the_technical_contacts_of_affected_accounts_on_postgres() {
+    on_fresh_postgres(|url| incidents_reach_the_technical_contacts_of_affected_accounts(Some(url)))
+        .await;
+}

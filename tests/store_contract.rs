@@ -2751,12 +2751,18 @@ fn named() -> Vec<Named> {
         one("ONE_ACCOUNT", ONE_ACCOUNT, Both),
         built(
             "CONTACTS_OF_ACCOUNTS",
-            format!("{CONTACTS_OF_ACCOUNTS}{}", sqlite_in("account_id", 1)),
+            format!(
+                "{CONTACTS_OF_ACCOUNTS}{} ORDER BY id",
+                sqlite_in("account_id", 1)
+            ),
             Sqlite,
         ),
         built(
             "CONTACTS_OF_ACCOUNTS",
-            format!("{CONTACTS_OF_ACCOUNTS}{}", pg_in("account_id", 1)),
+            format!(
+                "{CONTACTS_OF_ACCOUNTS}{} ORDER BY id",
+                pg_in("account_id", 1)
+            ),
             Postgres,
         ),
         built(
@@ -3274,6 +3280,24 @@ async fn an_account_lists_its_contacts_with_their_roles(store: &Db) {
     let contacts = store.contacts_of(&account_id("acme")).await.unwrap();
     let records: Vec<&CustomerRecord> = contacts.iter().map(|c| &c.record).collect();
     assert_eq!(records, [&ana, &bo]);
+    let many = store
+        .contacts_of_accounts(&[account_id("acme"), account_id("other"), account_id("none")])
+        .await
+        .unwrap();
+    let ids = |of: &str| -> Vec<String> {
+        many[&account_id(of)]
+            .iter()
+            .map(|c| c.record.id.to_string())
+            .collect()
+    };
+    assert_eq!(
+        (ids("acme"), ids("other")),
+        (
+            vec!["ana".to_owned(), "bo".to_owned()],
+            vec!["cy".to_owned()]
+        )
+    );
+    assert!(!many.contains_key(&account_id("none")));
     assert_eq!(contacts[0].record.roles.names(), ["billing", "admin"]);
     assert_eq!(
         store

@@ -1,6 +1,10 @@
 //! Running incidents and scheduled maintenance: opening one finds the
-//! customers its selector affects (evaluated once, when it opens, and
-//! recorded) and puts a notice for each into the outbox; updates with
+//! customers its selector affects (evaluated once, when it opens, with
+//! each customer's account, and recorded) and puts a notice for each into
+//! the outbox. A contact who matches makes their account affected: the
+//! account's contacts in `incidents.roles` are told (else its admins, else
+//! everyone), once each; a person without an account is told themselves.
+//! Updates with
 //! `notify` and the resolution go to exactly those who got the first
 //! notice, in its thread. Delivery sends them like any message (incident
 //! notices at once: no window, no cap; suppression still applies).
@@ -10,20 +14,22 @@
 //! only those already told. The decisions are in `domain::incident`; this
 //! module does the I/O.
 
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use chrono::{DateTime, Duration, Utc};
 
 use crate::config::settings::Settings;
+use crate::domain::account::{Account, AccountFacts, AccountId, TeamMember};
 use crate::domain::condition::{Condition, Facts, Scope, compile_checked};
-use crate::domain::customer::CustomerId;
+use crate::domain::customer::{Customer, CustomerId};
 use crate::domain::incident::{
     CATEGORY, Incident, IncidentKind, IncidentStatus, MAINTENANCE_CATEGORY, NoticeSpec, Transition,
     announcements, started_reason, transitions, withdrawn_reason,
 };
 use crate::domain::message::NewMessage;
 use crate::render::name::TemplateNameError;
-use crate::store::{self, Customers, Incidents};
+use crate::store::{self, Accounts, Customers, Incidents};
 
 /// Customers read and evaluated per transaction when an incident opens.
 const PAGE: u32 = 2000;
@@ -136,7 +142,7 @@ fn valid_id(id: &str) -> bool {
 /// Opens an incident (or schedules a maintenance): records it, finds who
 /// it affects, and puts their notices into the outbox.
 pub async fn open(
-    store: &(impl Incidents + Customers),
+    store: &(impl Incidents + Customers + Accounts),
     cx: &Context<'_>,
     opening: &Opening,
     now: DateTime<Utc>,
@@ -242,13 +248,20 @@ pub async fn open(
     // What of the selector the store can check itself: customers it rules
     // out are never read (a selector on a region reads that region's).
     let prefilter = selector.prefilter();
+    // Accounts already told: a second matching contact adds no one.
+    let mut told: HashSet<AccountId> = HashSet::new();
     loop {
         let page = store
             .customers_page(after.as_ref(), PAGE, prefilter.as_ref())
             .await?;
         let Some(last) = page.last() else { break };
         after = Some(last.record.id.clone());
-        let affected = matching(&selector, page, now).await;
+        let page = with_accounts(store, page, &cx.settings.team).await?;
+        let matched = matching(&selector, page, now).await;
+        let affected = recipients(store, matched, &cx.settings.incidents.roles, &mut told).await?;
+        if affected.is_empty() {
+            continue;
+        }
         let ids: Vec<CustomerId> = affected.iter().map(|c| c.record.id.clone()).collect();
         let notices: Vec<NewMessage> = affected
             .iter()
@@ -267,13 +280,82 @@ pub async fn open(
     Ok(outcome)
 }
 
+/// Each customer of a page with their account (their own when they have
+/// none) and its owner, as conditions read `account`.
+async fn with_accounts(
+    store: &impl Accounts,
+    page: Vec<Customer>,
+    team: &[TeamMember],
+) -> Result<Vec<(Customer, AccountFacts)>, IncidentError> {
+    let ids: Vec<AccountId> = page
+        .iter()
+        .filter_map(|c| c.record.account_id.clone())
+        .collect();
+    let accounts = if ids.is_empty() {
+        HashMap::new()
+    } else {
+        store.accounts_of(&ids).await?
+    };
+    Ok(page
+        .into_iter()
+        .map(|c| {
+            let account = c
+                .record
+                .account_id
+                .as_ref()
+                .and_then(|id| accounts.get(id).cloned())
+                .unwrap_or_else(|| Account::of_contact(&c));
+            (c, AccountFacts::with_team(account, team))
+        })
+        .collect())
+}
+
+/// Who hears of an incident, given the customers the selector matched: a
+/// person without an account themselves; for a contact, their account's
+/// contacts in `roles` (with the fallback of `domain::account::recipients`),
+/// once per account (`told` keeps the accounts already reached).
+async fn recipients(
+    store: &impl Accounts,
+    matched: Vec<Customer>,
+    roles: &[String],
+    told: &mut HashSet<AccountId>,
+) -> Result<Vec<Customer>, IncidentError> {
+    let mut chosen = Vec::new();
+    let mut accounts = Vec::new();
+    for customer in matched {
+        match customer.record.account_id.clone() {
+            None => chosen.push(customer),
+            Some(account) => {
+                if told.insert(account.clone()) {
+                    accounts.push(account);
+                }
+            }
+        }
+    }
+    if accounts.is_empty() {
+        return Ok(chosen);
+    }
+    let contacts = store.contacts_of_accounts(&accounts).await?;
+    for account in &accounts {
+        let Some(contacts) = contacts.get(account) else {
+            continue;
+        };
+        chosen.extend(
+            crate::domain::account::recipients(contacts, roles)
+                .into_iter()
+                .cloned(),
+        );
+    }
+    Ok(chosen)
+}
+
 /// The customers of a page the selector matches, evaluated on every core
 /// (off the async threads: evaluating is the CPU-heavy part of opening).
 async fn matching(
     selector: &Condition,
-    page: Vec<crate::domain::customer::Customer>,
+    page: Vec<(Customer, AccountFacts)>,
     now: DateTime<Utc>,
-) -> Vec<crate::domain::customer::Customer> {
+) -> Vec<Customer> {
     let selector = selector.clone();
     let evaluated = tokio::task::spawn_blocking(move || {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -286,7 +368,7 @@ async fn matching(
                     scope.spawn(move || {
                         chunk
                             .iter()
-                            .map(|c| affects(selector, c, now))
+                            .map(|(c, account)| affects(selector, c, account, now))
                             .collect::<Vec<_>>()
                     })
                 })
@@ -301,7 +383,7 @@ async fn matching(
         });
         page.into_iter()
             .zip(verdicts)
-            .filter_map(|(c, hit)| hit.then_some(c))
+            .filter_map(|((c, _), hit)| hit.then_some(c))
             .collect::<Vec<_>>()
     })
     .await;
@@ -312,12 +394,13 @@ async fn matching(
 /// lacks means it does not (the selector is about customers who have it).
 fn affects(
     selector: &Condition,
-    customer: &crate::domain::customer::Customer,
+    customer: &Customer,
+    account: &AccountFacts,
     now: DateTime<Utc>,
 ) -> bool {
     let facts = Facts {
         customer,
-        account: None,
+        account: Some(account),
         now,
         events: &[],
         sent: &Default::default(),

@@ -150,6 +150,30 @@ where
         rows.iter().map(|row| rows::account(row, &fail)).collect()
     }
 
+    async fn contacts_of_accounts(
+        &self,
+        ids: &[AccountId],
+    ) -> Result<HashMap<AccountId, Vec<Customer>>, Error> {
+        let fail = self.fail("reading accounts' contacts");
+        let mut found: HashMap<AccountId, Vec<Customer>> = HashMap::new();
+        for chunk in ids.chunks(super::ROWS_PER_STATEMENT) {
+            let mut query = QueryBuilder::<DB>::new(sql::CONTACTS_OF_ACCOUNTS);
+            DB::push_in(
+                &mut query,
+                "account_id",
+                chunk.iter().map(|id| id.to_string()).collect(),
+            );
+            query.push(" ORDER BY id");
+            for row in query.build().fetch_all(self.reads()).await.map_err(&fail)? {
+                let contact = rows::customer(&row, &fail)?;
+                if let Some(account) = contact.record.account_id.clone() {
+                    found.entry(account).or_default().push(contact);
+                }
+            }
+        }
+        Ok(found)
+    }
+
     async fn contacts_of(&self, id: &AccountId) -> Result<Vec<Customer>, Error> {
         let fail = self.fail("reading an account's contacts");
         let rows = sqlx::query(sql::CONTACTS_OF)

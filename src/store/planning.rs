@@ -151,6 +151,7 @@ where
             query
         };
         let mut contacts = read(sql::CONTACTS_OF_ACCOUNTS, "account_id");
+        contacts.push(" ORDER BY id");
         let contacts = contacts
             .build()
             .fetch_all(self.reads())

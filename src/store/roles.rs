@@ -147,6 +147,12 @@ pub trait Accounts {
 
     /// An account's contacts, in id order.
     async fn contacts_of(&self, id: &AccountId) -> Result<Vec<Customer>, Error>;
+
+    /// The contacts of each of `ids`, each in id order.
+    async fn contacts_of_accounts(
+        &self,
+        ids: &[AccountId],
+    ) -> Result<HashMap<AccountId, Vec<Customer>>, Error>;
 }
 
 /// What a planning pass reads and writes: who is due, their history, and
