@@ -156,6 +156,86 @@ const PEOPLE: &[Person] = &[
     },
 ];
 
+/// A demo company: its success manager (a `[[team]]` id of the shipped
+/// config) and how many hours until it renews.
+struct Company {
+    id: &'static str,
+    name: &'static str,
+    plan: &'static str,
+    owner: &'static str,
+    renews_in: i64,
+    health: u8,
+    region: &'static str,
+}
+
+/// The demo's companies, each with several contacts.
+const COMPANIES: &[Company] = &[
+    Company {
+        id: "demo-northwind",
+        name: "Northwind Traders",
+        plan: "enterprise",
+        owner: "maria",
+        // The renewal notice (60 days ahead) fell due two hours ago.
+        renews_in: 60 * DAY - 2,
+        health: 76,
+        region: "eu",
+    },
+    Company {
+        id: "demo-initrode",
+        name: "Initrode",
+        plan: "team",
+        owner: "tom",
+        renews_in: 200 * DAY,
+        health: 58,
+        region: "us",
+    },
+];
+
+/// A contact of a demo company: (id, name, company, roles, time zone,
+/// locale).
+const CONTACTS: &[(&str, &str, &str, &[&str], &str, &str)] = &[
+    (
+        "demo-nora",
+        "Nora Lindqvist",
+        "demo-northwind",
+        &["billing"],
+        "Europe/Stockholm",
+        "sv",
+    ),
+    (
+        "demo-omar",
+        "Omar Haddad",
+        "demo-northwind",
+        &["admin", "champion"],
+        "Europe/London",
+        "en-GB",
+    ),
+    (
+        "demo-pia",
+        "Pia Rossi",
+        "demo-northwind",
+        &["technical"],
+        "Europe/Rome",
+        "it",
+    ),
+    (
+        "demo-quinn",
+        "Quinn Baker",
+        "demo-initrode",
+        &["admin", "billing"],
+        "America/Chicago",
+        "en-US",
+    ),
+    (
+        "demo-raj",
+        "Raj Iyer",
+        "demo-initrode",
+        &["technical", "champion"],
+        "America/New_York",
+        "en-US",
+    ),
+];
+
 /// A demo event: whose, what, and how many hours ago.
 const EVENTS: &[(&str, &str, i64)] = &[
     ("demo-ana", "login", 3),
@@ -172,7 +252,35 @@ const EVENTS: &[(&str, &str, i64)] = &[
 
 /// The ids of the demo customers with what each is there to show.
 pub fn cast() -> impl Iterator<Item = (&'static str, &'static str)> {
-    PEOPLE.iter().map(|p| (p.id, p.shows))
+    PEOPLE.iter().map(|p| (p.id, p.shows)).chain([
+        (
+            "demo-nora",
+            "accounts/renewal-60d: Northwind's renewal, to its billing contact, from Maria",
+        ),
+        (
+            "demo-pia",
+            "the demo incident does not reach her (Northwind is in the eu region)",
+        ),
+        (
+            "demo-raj",
+            "the demo incident, to Initrode's technical contacts and admins",
+        ),
+    ])
+}
+
+/// The demo companies as import rows, dated relative to `now`.
+pub fn accounts(now: DateTime<Utc>) -> Vec<NumberedRow> {
+    numbered(COMPANIES.iter().map(|c| {
+        json!({
+            "id": c.id,
+            "name": c.name,
+            "plan": c.plan,
+            "owner": c.owner,
+            "renewal_at": at(now, c.renews_in),
+            "health": c.health,
+            "attributes": { "region": c.region },
+        })
+    }))
 }
 
 fn at(now: DateTime<Utc>, hours: i64) -> String {
@@ -188,28 +296,55 @@ fn numbered(rows: impl Iterator<Item = Value>) -> Vec<NumberedRow> {
         .collect()
 }
 
-/// The demo customers as import rows, dated relative to `now`.
+/// The demo customers as import rows, dated relative to `now`: people of
+/// their own, then the companies' contacts.
 pub fn customers(now: DateTime<Utc>) -> Vec<NumberedRow> {
-    numbered(PEOPLE.iter().map(|p| {
-        let email = format!("{}@example.com", p.id.trim_start_matches("demo-"));
-        json!({
-            "id": p.id,
-            "email": email,
-            "name": p.name,
-            "timezone": p.timezone,
-            "locale": p.locale,
-            "plan": p.plan,
-            "signup_at": at(now, -p.signed_up),
-            "renewal_at": p.renews_in.map(|h| at(now, h)),
-            "last_seen_at": at(now, -3),
-            "health": p.health,
-            "attributes": {
-                "region": p.region,
-                "company": p.company,
-                "features": p.features,
-            },
-        })
-    }))
+    let contacts = CONTACTS
+        .iter()
+        .map(|(id, name, company, roles, timezone, locale)| {
+            let region = COMPANIES
+                .iter()
+                .find(|c| c.id == *company)
+                .map_or("eu", |c| c.region);
+            json!({
+                "id": id,
+                "email": format!("{}@example.com", id.trim_start_matches("demo-")),
+                "name": name,
+                "timezone": timezone,
+                "locale": locale,
+                "plan": "",
+                "signup_at": at(now, -400 * DAY),
+                "last_seen_at": at(now, -5),
+                "account_id": company,
+                "roles": roles,
+                "attributes": { "region": region },
+            })
+        });
+    numbered(
+        PEOPLE
+            .iter()
+            .map(|p| {
+                let email = format!("{}@example.com", p.id.trim_start_matches("demo-"));
+                json!({
+                    "id": p.id,
+                    "email": email,
+                    "name": p.name,
+                    "timezone": p.timezone,
+                    "locale": p.locale,
+                    "plan": p.plan,
+                    "signup_at": at(now, -p.signed_up),
+                    "renewal_at": p.renews_in.map(|h| at(now, h)),
+                    "last_seen_at": at(now, -3),
+                    "health": p.health,
+                    "attributes": {
+                        "region": p.region,
+                        "company": p.company,
+                        "features": p.features,
+                    },
+                })
+            })
+            .chain(contacts),
+    )
 }
 
 /// The demo customers as the store would hold them, with their events, for
@@ -266,9 +401,34 @@ pub fn events(now: DateTime<Utc>) -> Vec<NumberedRow> {
     }))
 }
 
+/// Demo rows fitted to a configuration other than the shipped one: an
+/// owner its `[[team]]` lacks is left out, and so are roles it does not
+/// declare.
+fn fitted(rows: Vec<NumberedRow>, defaults: &Defaults) -> Vec<NumberedRow> {
+    rows.into_iter()
+        .map(|(line, mut row)| {
+            let unknown_owner = row
+                .get("owner")
+                .and_then(Value::as_str)
+                .is_some_and(|o| !defaults.team.iter().any(|t| t == o));
+            if unknown_owner {
+                row.remove("owner");
+            }
+            if let Some(Value::Array(roles)) = row.get_mut("roles") {
+                roles.retain(|r| {
+                    r.as_str()
+                        .is_some_and(|r| defaults.roles.iter().any(|d| d == r))
+                });
+            }
+            (line, row)
+        })
+        .collect()
+}
+
 /// What loading the demo wrote.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DemoOutcome {
+    pub accounts: ImportOutcome,
     pub customers: ImportOutcome,
     pub events: ImportOutcome,
     /// Notices the demo incident put into the outbox (0 when it was open
@@ -306,11 +466,24 @@ pub async fn load(
     now: DateTime<Utc>,
 ) -> Result<DemoOutcome, DemoError> {
     let mut rejected = Vec::new();
-    let customers =
-        import::import_rows(store, Kind::Customers, customers(now), defaults, now, |r| {
-            rejected.push(r.reason)
-        })
-        .await?;
+    let accounts = import::import_rows(
+        store,
+        Kind::Accounts,
+        fitted(accounts(now), defaults),
+        defaults,
+        now,
+        |r| rejected.push(r.reason),
+    )
+    .await?;
+    let customers = import::import_rows(
+        store,
+        Kind::Customers,
+        fitted(customers(now), defaults),
+        defaults,
+        now,
+        |r| rejected.push(r.reason),
+    )
+    .await?;
     let events = import::import_rows(store, Kind::Events, events(now), defaults, now, |r| {
         rejected.push(r.reason);
     })
@@ -326,6 +499,7 @@ pub async fn load(
         Err(e) => return Err(DemoError::Incident(e)),
     };
     Ok(DemoOutcome {
+        accounts,
         customers,
         events,
         notices,

@@ -85,7 +85,7 @@ fn the_readme_quick_start_works_as_written() {
     assert!(notice.contains("Dashboards load slowly"), "{notice}");
     for said in [
         "tend is running the demo",
-        "loaded 8 demo customers",
+        "loaded 13 demo customers of 2 companies",
         &outbox.display().to_string(),
         &base,
         "demo-ana's onboarding/welcome-checkin",

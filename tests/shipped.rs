@@ -10,12 +10,13 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 use common::{Project, TestStore, json};
 use tend::config::{self, ConfigPath, Env, Loaded};
+use tend::domain::account::{Account, AccountFacts};
 use tend::domain::customer::CustomerId;
 use tend::domain::message::MessageId;
 use tend::import::Defaults;
 use tend::render::{Letter, Renderer};
-use tend::store::Customers;
 use tend::store::Db;
+use tend::store::{Accounts, Customers};
 use tend::token::Signer;
 
 fn root() -> PathBuf {
@@ -46,7 +47,7 @@ fn tend_check_passes_on_everything_shipped() {
     let run = p.tend(&["check"]).expect_code(0);
     assert!(
         run.stdout()
-            .contains("4 playbooks, 13 templates (and 6 built-in notices)"),
+            .contains("5 playbooks, 15 templates (and 6 built-in notices)"),
         "{}",
         run.stdout()
     );
@@ -58,16 +59,18 @@ async fn every_template_renders_for_every_demo_customer(store: Db) {
     let outcome = tend::demo::load(&store, &loaded.settings, &defaults, now())
         .await
         .unwrap();
-    assert_eq!(outcome.customers.imported, 8);
-    // The demo incident's notices, to the two customers in the us region.
-    assert_eq!(outcome.notices, 2);
+    assert_eq!(outcome.customers.imported, 13);
+    assert_eq!(outcome.accounts.imported, 2);
+    // The demo incident's notices: the two people of their own in the us
+    // region, and the technical contact and the admin of Initrode.
+    assert_eq!(outcome.notices, 4);
     assert_eq!(outcome.events.rejected, 0);
 
     let planner = tend::engine::planner(&loaded).unwrap();
     let renderer = Renderer::load(&loaded.settings, Signer::new(b"k")).unwrap();
     let incident = tend::render::context::sample_incident();
     let templates: Vec<&str> = renderer.templates().collect();
-    assert_eq!(templates.len(), 19, "{templates:?}");
+    assert_eq!(templates.len(), 21, "{templates:?}");
     let mut rendered = 0;
     for (id, _) in tend::demo::cast() {
         let customer = store
@@ -75,6 +78,12 @@ async fn every_template_renders_for_every_demo_customer(store: Db) {
             .await
             .unwrap()
             .unwrap();
+        // The account as delivery gives it: the company, or their own.
+        let account = match &customer.record.account_id {
+            Some(id) => store.accounts_of(std::slice::from_ref(id)).await.unwrap()[id].clone(),
+            None => Account::of_contact(&customer),
+        };
+        let account = AccountFacts::with_team(account, &loaded.settings.team);
         for name in &templates {
             let (category, survey) = planner.step_using(name).unwrap_or(("incidents", None));
             let letter = Letter {
@@ -83,8 +92,8 @@ async fn every_template_renders_for_every_demo_customer(store: Db) {
                 category,
                 survey,
                 incident: name.starts_with("incidents/").then_some(&incident),
-                account: None,
-                sender: None,
+                account: Some(&account),
+                sender: account.owner.as_ref(),
                 now: now(),
             };
             let out = renderer
@@ -110,7 +119,7 @@ async fn every_template_renders_for_every_demo_customer(store: Db) {
             rendered += 1;
         }
     }
-    assert_eq!(rendered, 8 * 19);
+    assert_eq!(rendered, tend::demo::cast().count() * 21);
 }
 
 #[tokio::test]
@@ -216,4 +225,42 @@ fn the_demo_gives_every_shipped_step_someone_to_write_to() {
         seen.keys().any(|k| k.contains("tip-scheduled-exports")),
         "{seen:?}"
     );
+}
+
+/// The demo's companies get the shipped account-scope renewal: Northwind's
+/// billing contact, from its success manager.
+#[test]
+fn the_demo_companies_hear_from_their_success_manager() {
+    let p = Project::shipped();
+    p.tend(&["demo", "--now", "2026-12-08T11:00:00Z"])
+        .expect_code(0);
+    p.tend(&["tick", "--now", "2026-12-08T11:00:00Z"])
+        .expect_code(0);
+    let messages = json(
+        &p.tend(&["messages", "--customer", "demo-nora", "--format", "json"])
+            .expect_code(0),
+    );
+    let renewal = messages
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["playbook"] == "accounts" && m["step"] == "renewal-60d")
+        .unwrap_or_else(|| panic!("no renewal for Northwind's billing contact: {messages}"));
+    assert_eq!(renewal["occurrence"], "demo-northwind/renewal_at");
+    // Only the billing contact: the admin and the technical contact do not
+    // get it.
+    for other in ["demo-omar", "demo-pia"] {
+        let theirs = json(
+            &p.tend(&["messages", "--customer", other, "--format", "json"])
+                .expect_code(0),
+        );
+        assert!(
+            !theirs
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m["step"] == "renewal-60d"),
+            "{other}: {theirs}"
+        );
+    }
 }

@@ -196,7 +196,7 @@ fn the_shipped_unit_is_hardened_limited_and_its_settings_are_real() {
     )
     .unwrap();
     let checked = p.tend(&["check"]).expect_code(0).stdout();
-    assert!(checked.contains("4 playbooks, 13 templates"), "{checked}");
+    assert!(checked.contains("5 playbooks, 15 templates"), "{checked}");
 }
 
 /// The script of the unit's `ExecReload=`, exactly as `/bin/sh -c` gets it.

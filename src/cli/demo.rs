@@ -29,14 +29,16 @@ pub async fn run(path: &ConfigPath, env: &Env, args: DemoArgs) -> anyhow::Result
     store.close().await;
     let outcome = loaded_demo?;
     println!(
-        "customers: imported {}, updated {}; events: imported {}, already there {}",
+        "accounts: imported {}, updated {}; customers: imported {}, updated {}; events: imported {}, already there {}",
+        outcome.accounts.imported,
+        outcome.accounts.updated,
         outcome.customers.imported,
         outcome.customers.updated,
         outcome.events.imported,
         outcome.events.updated
     );
     for (id, shows) in crate::demo::cast() {
-        println!("  {id:<10} {shows}");
+        println!("  {id:<14} {shows}");
     }
     if outcome.notices > 0 {
         println!(
@@ -134,11 +136,12 @@ pub(crate) fn banner(
         Some(o) => {
             let mut cast = String::new();
             for (id, shows) in crate::demo::cast() {
-                cast.push_str(&format!("\n               {id:<10} {shows}"));
+                cast.push_str(&format!("\n               {id:<14} {shows}"));
             }
             let loaded = format!(
-                "loaded {} demo customers and {} events into the empty store:",
+                "loaded {} demo customers of {} companies and {} events into the empty store:",
                 o.customers.imported + o.customers.updated,
+                o.accounts.imported + o.accounts.updated,
                 o.events.imported
             );
             (loaded, cast)
