@@ -191,10 +191,37 @@ const COMPANIES: &[Company] = &[
     },
 ];
 
-/// A contact of a demo company: (id, name, company, roles, time zone,
-/// locale).
-const CONTACTS: &[(&str, &str, &str, &[&str], &str, &str)] = &[
-    (
+/// A contact of a demo company.
+struct Contact {
+    id: &'static str,
+    name: &'static str,
+    company: &'static str,
+    roles: &'static [&'static str],
+    timezone: &'static str,
+    locale: &'static str,
+}
+
+const fn contact(
+    id: &'static str,
+    name: &'static str,
+    company: &'static str,
+    roles: &'static [&'static str],
+    timezone: &'static str,
+    locale: &'static str,
+) -> Contact {
+    Contact {
+        id,
+        name,
+        company,
+        roles,
+        timezone,
+        locale,
+    }
+}
+
+/// The demo companies' people, each with their roles.
+const CONTACTS: &[Contact] = &[
+    contact(
         "demo-nora",
         "Nora Lindqvist",
         "demo-northwind",
@@ -202,7 +229,7 @@ const CONTACTS: &[(&str, &str, &str, &[&str], &str, &str)] = &[
         "Europe/Stockholm",
         "sv",
     ),
-    (
+    contact(
         "demo-omar",
         "Omar Haddad",
         "demo-northwind",
@@ -210,7 +237,7 @@ const CONTACTS: &[(&str, &str, &str, &[&str], &str, &str)] = &[
         "Europe/London",
         "en-GB",
     ),
-    (
+    contact(
         "demo-pia",
         "Pia Rossi",
         "demo-northwind",
@@ -218,7 +245,7 @@ const CONTACTS: &[(&str, &str, &str, &[&str], &str, &str)] = &[
         "Europe/Rome",
         "it",
     ),
-    (
+    contact(
         "demo-quinn",
         "Quinn Baker",
         "demo-initrode",
@@ -226,7 +253,7 @@ const CONTACTS: &[(&str, &str, &str, &[&str], &str, &str)] = &[
         "America/Chicago",
         "en-US",
     ),
-    (
+    contact(
         "demo-raj",
         "Raj Iyer",
         "demo-initrode",
@@ -299,27 +326,25 @@ fn numbered(rows: impl Iterator<Item = Value>) -> Vec<NumberedRow> {
 /// The demo customers as import rows, dated relative to `now`: people of
 /// their own, then the companies' contacts.
 pub fn customers(now: DateTime<Utc>) -> Vec<NumberedRow> {
-    let contacts = CONTACTS
-        .iter()
-        .map(|(id, name, company, roles, timezone, locale)| {
-            let region = COMPANIES
-                .iter()
-                .find(|c| c.id == *company)
-                .map_or("eu", |c| c.region);
-            json!({
-                "id": id,
-                "email": format!("{}@example.com", id.trim_start_matches("demo-")),
-                "name": name,
-                "timezone": timezone,
-                "locale": locale,
-                "plan": "",
-                "signup_at": at(now, -400 * DAY),
-                "last_seen_at": at(now, -5),
-                "account_id": company,
-                "roles": roles,
-                "attributes": { "region": region },
-            })
-        });
+    let contacts = CONTACTS.iter().map(|c| {
+        let region = COMPANIES
+            .iter()
+            .find(|company| company.id == c.company)
+            .map_or("eu", |company| company.region);
+        json!({
+            "id": c.id,
+            "email": format!("{}@example.com", c.id.trim_start_matches("demo-")),
+            "name": c.name,
+            "timezone": c.timezone,
+            "locale": c.locale,
+            "plan": "",
+            "signup_at": at(now, -400 * DAY),
+            "last_seen_at": at(now, -5),
+            "account_id": c.company,
+            "roles": c.roles,
+            "attributes": { "region": region },
+        })
+    });
     numbered(
         PEOPLE
             .iter()
