@@ -179,6 +179,39 @@ fn account_steps_go_once_to_their_roles(database: Option<&str>) {
         ]
     );
 
+    // The roll-ups: per company and per success manager.
+    let by_account = json(
+        &p.tend(&["report", "--by", "account", "--format", "json"])
+            .expect_code(0),
+    );
+    let sent: Vec<(&str, i64)> = by_account
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["group"].as_str().unwrap(), g["sent"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(sent, [("globex", 2), ("initech", 2)], "{by_account}");
+    let by_owner = json(
+        &p.tend(&["report", "--by", "owner", "--format", "json"])
+            .expect_code(0),
+    );
+    assert_eq!(by_owner[0]["group"], "", "Initech has no owner");
+    assert_eq!(by_owner[1]["group"], "maria");
+    assert_eq!(by_owner[1]["sent"], 2);
+    let table = p.tend(&["report", "--by", "plan"]).expect_code(0).stdout();
+    assert!(
+        table.contains("enterprise") && table.contains("team"),
+        "{table}"
+    );
+    let bad = p
+        .tend(&["report", "--by", "region"])
+        .expect_code(2)
+        .stderr();
+    assert!(
+        bad.contains("--by \"region\" is not a grouping; use account, owner, plan or stage"),
+        "{bad}"
+    );
+
     // Planned again, and later: nothing goes twice.
     let again = tick(&p, "2026-03-02T11:00:00Z");
     assert_eq!(

@@ -85,6 +85,7 @@ contract!(
     an_account_lists_its_contacts_with_their_roles,
     a_changed_account_has_its_contacts_planned_again,
     accounts_are_planned_once_per_occurrence_and_contact,
+    the_report_rolls_up_by_account_owner_plan_and_stage,
 );
 
 /// Customers `a` and `b`, each with a welcome message due an hour after
@@ -2663,6 +2664,16 @@ fn named() -> Vec<Named> {
         runs,
     };
     let built = |name, sql: String, runs| Named { name, sql, runs };
+    let mut rollups: Vec<Named> = Vec::new();
+    for grouping in tend::domain::report::Grouping::ALL {
+        for sql in report_by(grouping) {
+            rollups.push(Named {
+                name: "report_by",
+                sql,
+                runs: Both,
+            });
+        }
+    }
     let mut all = vec![
         one("SELECT_CUSTOMER", SELECT_CUSTOMER, Both),
         one("SELECT_EVENTS_OF", SELECT_EVENTS_OF, Both),
@@ -3097,6 +3108,7 @@ fn named() -> Vec<Named> {
             runs,
         ));
     }
+    all.extend(rollups);
     all
 }
 
@@ -3488,4 +3500,92 @@ async fn accounts_are_planned_once_per_occurrence_and_contact(store: &Db) {
         .unwrap();
     store.replan_all("another fingerprint").await.unwrap();
     assert_eq!(accounts_due_now(store, t0()).await.len(), 1, "a re-plan");
+}
+
+async fn the_report_rolls_up_by_account_owner_plan_and_stage(store: &Db) {
+    use tend::domain::report::Grouping;
+    let mut acme = account("acme");
+    acme.plan = "enterprise".into();
+    store.upsert_accounts(&[acme], t0()).await.unwrap();
+    let mut solo = customer("solo");
+    solo.plan = "free".into();
+    store
+        .upsert_customers(
+            &[
+                contact("ana", "acme", &["billing"]),
+                contact("bo", "acme", &[]),
+                solo,
+            ],
+            t0(),
+        )
+        .await
+        .unwrap();
+    let mut ana = message("ana", "welcome", "signup_at");
+    ana.survey = Some(Survey::Nps);
+    let bo = message("bo", "welcome", "signup_at");
+    let solo_msg = message("solo", "welcome", "signup_at");
+    plan_messages(store, &[ana.clone(), bo, solo_msg], t0())
+        .await
+        .unwrap();
+    let now = t0() + Duration::hours(2);
+    let claimed = store
+        .claim("w", now, now + Duration::minutes(10), 10)
+        .await
+        .unwrap();
+    let ids: Vec<MessageId> = claimed.iter().map(|m| m.id).collect();
+    store
+        .begin_sending("w", &ids, now, now + Duration::minutes(10))
+        .await
+        .unwrap();
+    let settles: Vec<Settle> = claimed
+        .iter()
+        .map(|m| Settle {
+            sent_at: Some(now),
+            reason: None,
+            ..Settle::end(m, Status::Sent, String::new())
+        })
+        .collect();
+    store.settle("w", &settles, now).await.unwrap();
+    store
+        .record_response(
+            ana.id,
+            &NewResponse {
+                kind: ResponseKind::Survey,
+                value: Some("10".into()),
+                comment: None,
+                source: Source::SurveyPage,
+                replace: true,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let by = |grouping| async move {
+        store
+            .report_by(grouping, DateTime::UNIX_EPOCH)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(group, counts)| {
+                let f = tend::domain::report::GroupFigures::from_counts(group, &counts);
+                (f.group, f.sent, f.responses, f.nps.responses)
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        by(Grouping::Account).await,
+        [("acme".to_owned(), 2, 1, 1), ("solo".to_owned(), 1, 0, 0)]
+    );
+    assert_eq!(
+        by(Grouping::Owner).await,
+        [(String::new(), 1, 0, 0), ("maria".to_owned(), 2, 1, 1)]
+    );
+    assert_eq!(
+        by(Grouping::Plan).await,
+        [
+            ("enterprise".to_owned(), 2, 1, 1),
+            ("free".to_owned(), 1, 0, 0)
+        ]
+    );
+    assert_eq!(by(Grouping::Stage).await, [(String::new(), 3, 1, 1)]);
 }

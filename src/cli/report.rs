@@ -1,6 +1,7 @@
-//! `tend report [--since T]`: what came of the mail: messages by status,
-//! per-step sent and response rates, survey scores, unsubscribes, bounces
-//! and replies.
+//! `tend report [--since T] [--by account|owner|plan|stage]`: what came of
+//! the mail: messages by status, per-step sent and response rates, survey
+//! scores, unsubscribes, bounces and replies; or those figures rolled up
+//! per company, success manager, plan or stage.
 
 use crate::store::Responses;
 use crate::store::Upkeep;
@@ -10,13 +11,17 @@ use chrono::{DateTime, Utc};
 
 use super::table::{Format, print_json, print_table};
 use crate::config::{ConfigPath, Env};
-use crate::domain::report::Report;
+use crate::domain::report::{GroupFigures, Grouping, Report};
 
 #[derive(Debug, clap::Args)]
 pub struct ReportArgs {
     /// Only messages due and responses received at or after this time (RFC 3339) [default: everything]
     #[arg(long, value_parser = super::parse_now)]
     pub since: Option<DateTime<Utc>>,
+    /// Roll the figures up per account, owner, plan or stage (the
+    /// account's, or a person's own when they have none)
+    #[arg(long, value_parser = Grouping::parse, value_name = "account|owner|plan|stage")]
+    pub by: Option<Grouping>,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -24,6 +29,20 @@ pub struct ReportArgs {
 pub async fn run(path: &ConfigPath, env: &Env, args: ReportArgs) -> anyhow::Result<ExitCode> {
     let loaded = super::load(path, env, "warn")?;
     let store = super::open_store(&loaded).await?;
+    if let Some(grouping) = args.by {
+        let since = args.since.unwrap_or(DateTime::UNIX_EPOCH);
+        let groups = store.report_by(grouping, since).await;
+        store.close().await;
+        let figures: Vec<GroupFigures> = groups?
+            .into_iter()
+            .map(|(group, counts)| GroupFigures::from_counts(group, &counts))
+            .collect();
+        match args.format {
+            Format::Json => print_json(&figures)?,
+            Format::Table => print_groups(grouping, &figures)?,
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let counts = store
         .report_counts(args.since.unwrap_or(DateTime::UNIX_EPOCH))
         .await;
@@ -34,6 +53,44 @@ pub async fn run(path: &ConfigPath, env: &Env, args: ReportArgs) -> anyhow::Resu
         Format::Table => print_report(&report)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn print_groups(grouping: Grouping, groups: &[GroupFigures]) -> anyhow::Result<()> {
+    let rows: Vec<Vec<String>> = groups
+        .iter()
+        .map(|g| {
+            vec![
+                if g.group.is_empty() {
+                    "(none)".into()
+                } else {
+                    g.group.clone()
+                },
+                g.sent.to_string(),
+                g.responses.to_string(),
+                g.response_rate
+                    .map_or_else(|| "–".into(), |x| format!("{:.1} %", x * 100.0)),
+                format!("{} ({})", shown(g.nps.score), g.nps.responses),
+                format!("{} ({})", shown(g.csat.average), g.csat.responses),
+                g.replies.to_string(),
+                g.unsubscribes.to_string(),
+                g.bounces.to_string(),
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            grouping.as_str(),
+            "sent",
+            "responses",
+            "rate",
+            "NPS (answers)",
+            "CSAT (answers)",
+            "replies",
+            "unsubscribes",
+            "bounces",
+        ],
+        &rows,
+    )
 }
 
 fn shown(x: Option<f64>) -> String {

@@ -75,6 +75,85 @@ pub struct YesNo {
     pub no: i64,
 }
 
+/// What `tend report --by` rolls the figures up by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grouping {
+    /// Each company (a person without one is their own).
+    Account,
+    /// Each account owner (`[[team]]` id; "" for none).
+    Owner,
+    /// Each plan: the account's, or a person's own.
+    Plan,
+    /// Each lifecycle stage: the account's, or a person's own.
+    Stage,
+}
+
+impl Grouping {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        match raw {
+            "account" => Ok(Self::Account),
+            "owner" => Ok(Self::Owner),
+            "plan" => Ok(Self::Plan),
+            "stage" => Ok(Self::Stage),
+            other => Err(format!(
+                "--by {other:?} is not a grouping; use account, owner, plan or stage"
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Account => "account",
+            Self::Owner => "owner",
+            Self::Plan => "plan",
+            Self::Stage => "stage",
+        }
+    }
+
+    pub const ALL: [Self; 4] = [Self::Account, Self::Owner, Self::Plan, Self::Stage];
+}
+
+/// One group of a roll-up (`tend report --by`; the JSON shape is a
+/// contract): what was sent to its people and what came back.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GroupFigures {
+    /// The account id, owner id, plan or stage ("" when there is none).
+    pub group: String,
+    pub sent: i64,
+    /// Messages a person answered (a survey answer, a click, a reply).
+    pub responses: i64,
+    pub response_rate: Option<f64>,
+    pub nps: Nps,
+    pub csat: Average,
+    pub ces: Average,
+    pub replies: i64,
+    pub unsubscribes: i64,
+    pub bounces: i64,
+}
+
+impl GroupFigures {
+    /// The figures of one group from its counts (`steps` holds one row:
+    /// its sent and answered messages).
+    pub fn from_counts(group: String, counts: &Counts) -> Self {
+        let report = Report::from_counts(counts);
+        let sent: i64 = report.playbooks.iter().map(|s| s.sent).sum();
+        let responses: i64 = report.playbooks.iter().map(|s| s.responses).sum();
+        Self {
+            group,
+            sent,
+            responses,
+            response_rate: (sent > 0)
+                .then(|| (responses as f64 / sent as f64 * 1000.0).round() / 1000.0),
+            nps: report.surveys.nps,
+            csat: report.surveys.csat,
+            ces: report.surveys.ces,
+            replies: report.replies,
+            unsubscribes: report.unsubscribes,
+            bounces: report.bounces,
+        }
+    }
+}
+
 /// One decimal, as people read scores.
 fn round(x: f64) -> f64 {
     (x * 10.0).round() / 10.0

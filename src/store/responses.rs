@@ -2,6 +2,8 @@
 //! does, decided once for both databases: which message a reply answers,
 //! when soft bounces stop all mail, what an unsubscribe suppresses.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Type};
 
@@ -11,7 +13,7 @@ use super::{Error, Responses, rows, shared, sql};
 use crate::domain::customer::CustomerId;
 use crate::domain::inbound::soft_bounced_reason;
 use crate::domain::message::{MessageId, ResponseView, Suppression};
-use crate::domain::report::Counts;
+use crate::domain::report::{Counts, Grouping};
 use crate::domain::response::Source;
 
 impl<B, DB> Responses for B
@@ -247,6 +249,51 @@ where
                 .await
                 .map_err(&fail)?,
         })
+    }
+
+    async fn report_by(
+        &self,
+        grouping: Grouping,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(String, Counts)>, Error> {
+        let fail = self.fail("counting for the report");
+        let [steps, answers, kinds] = sql::report_by(grouping);
+        let mut groups: BTreeMap<String, Counts> = BTreeMap::new();
+        let steps: Vec<(String, i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(steps))
+            .bind(At(since))
+            .fetch_all(self.reads())
+            .await
+            .map_err(&fail)?;
+        for (group, sent, answered) in steps {
+            groups.entry(group).or_default().steps.push((
+                String::new(),
+                String::new(),
+                sent,
+                answered,
+            ));
+        }
+        let answers: Vec<(String, String, String, i64)> =
+            sqlx::query_as(sqlx::AssertSqlSafe(answers))
+                .bind(At(since))
+                .fetch_all(self.reads())
+                .await
+                .map_err(&fail)?;
+        for (group, survey, value, n) in answers {
+            groups
+                .entry(group)
+                .or_default()
+                .answers
+                .push((survey, value, n));
+        }
+        let kinds: Vec<(String, String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(kinds))
+            .bind(At(since))
+            .fetch_all(self.reads())
+            .await
+            .map_err(&fail)?;
+        for (group, kind, n) in kinds {
+            groups.entry(group).or_default().kinds.push((kind, n));
+        }
+        Ok(groups.into_iter().collect())
     }
 
     async fn responses_of(&self, message: MessageId) -> Result<Vec<super::ResponseRow>, Error> {

@@ -24,7 +24,7 @@ use crate::domain::message::{
 use crate::domain::plan::History;
 use crate::domain::planned::AccountPlanWrite;
 use crate::domain::prefilter::Prefilter;
-use crate::domain::report::Counts;
+use crate::domain::report::{Counts, Grouping};
 
 /// Declares role traits and their forwarding for [`Db`], which picks its
 /// backend per call.
@@ -384,6 +384,13 @@ pub trait Responses {
     /// The counts `tend report` is made of: messages due and responses
     /// received at or after `since`.
     async fn report_counts(&self, since: DateTime<Utc>) -> Result<Counts, Error>;
+
+    /// The report's counts per group (`tend report --by`), in group order.
+    async fn report_by(
+        &self,
+        grouping: Grouping,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(String, Counts)>, Error>;
 
     /// A message's responses, oldest first: (kind, value, comment).
     async fn responses_of(&self, message: MessageId) -> Result<Vec<ResponseRow>, Error>;

@@ -4,6 +4,7 @@
 //! databases that run it, so a misspelt table or column fails in CI.
 
 use crate::domain::prefilter::{Literal, Op, Prefilter};
+use crate::domain::report::Grouping;
 
 /// The start of a multi-row customer insert; `VALUES` follow.
 pub const INSERT_CUSTOMERS: &str = "INSERT INTO customers (id, email, name, timezone, locale, plan, \
@@ -199,6 +200,40 @@ pub const RESPONSES_SINCE: &str = "SELECT id, message_id, customer_id, kind, val
 /// One customer's responses, oldest first.
 pub const RESPONSES_FROM: &str = "SELECT id, message_id, customer_id, kind, value, comment, \
      received_at, source FROM responses WHERE customer_id = $1 ORDER BY received_at, id";
+
+/// The roll-up of `tend report --by`: per group, (sent, answered)
+/// messages, survey answers and responses by kind, since `$1`. The group is
+/// the customer's account (their own when none), its owner, its plan or its
+/// stage (the account's, else the person's own).
+pub fn report_by(grouping: Grouping) -> [String; 3] {
+    let key = match grouping {
+        Grouping::Account => "COALESCE(c.account_id, c.id)",
+        Grouping::Owner => "COALESCE(a.owner, '')",
+        Grouping::Plan => "COALESCE(CASE WHEN a.id IS NULL THEN c.plan ELSE a.plan END, '')",
+        Grouping::Stage => "COALESCE(CASE WHEN a.id IS NULL THEN c.stage ELSE a.stage END, '')",
+    };
+    let people =
+        "JOIN customers c ON c.id = m.customer_id LEFT JOIN accounts a ON a.id = c.account_id";
+    [
+        format!(
+            "SELECT {key}, SUM(CASE WHEN m.status = 'sent' THEN 1 ELSE 0 END), \
+             SUM(CASE WHEN EXISTS (SELECT 1 FROM responses r WHERE r.message_id = m.id \
+             AND r.kind IN ('survey', 'click', 'reply')) THEN 1 ELSE 0 END) \
+             FROM messages m {people} WHERE m.due_at >= $1 GROUP BY {key}"
+        ),
+        format!(
+            "SELECT {key}, m.survey, r.value, COUNT(*) FROM responses r \
+             JOIN messages m ON m.id = r.message_id {people} \
+             WHERE r.kind = 'survey' AND r.received_at >= $1 AND m.survey IS NOT NULL \
+             AND r.value IS NOT NULL GROUP BY {key}, m.survey, r.value"
+        ),
+        format!(
+            "SELECT {key}, r.kind, COUNT(*) FROM responses r \
+             JOIN customers c ON c.id = r.customer_id LEFT JOIN accounts a ON a.id = c.account_id \
+             WHERE r.received_at >= $1 GROUP BY {key}, r.kind"
+        ),
+    ]
+}
 
 /// For the report: messages due since $1, by status.
 pub const REPORT_STATUSES: &str =
