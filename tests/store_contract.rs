@@ -3472,6 +3472,25 @@ async fn accounts_are_planned_once_per_occurrence_and_contact(store: &Db) {
     store.record_account_plan(&stale, t0()).await.unwrap();
     let due = accounts_due_now(store, t0()).await;
     assert_eq!(due.len(), 1, "the mark stands");
+    // A stage move read before the mark is written all the same: its
+    // change and messages are recorded beside it.
+    let moved = AccountPlanWrite {
+        next: vec![AccountNextCheck {
+            id: account_id("acme"),
+            at: next,
+            seen: read[0].1,
+            moved: Some((Some("at_risk".into()), t0())),
+        }],
+        ..AccountPlanWrite::default()
+    };
+    store.record_account_plan(&moved, t0()).await.unwrap();
+    let acme = store.account(&account_id("acme")).await.unwrap().unwrap();
+    assert_eq!(acme.stage.as_deref(), Some("at_risk"));
+    assert_eq!(
+        accounts_due_now(store, t0()).await,
+        due,
+        "and the mark still stands"
+    );
     let settle = |seen| AccountPlanWrite {
         next: vec![AccountNextCheck {
             id: account_id("acme"),

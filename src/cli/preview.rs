@@ -189,5 +189,6 @@ fn preview_message(
         suppressed: None,
         account: None,
         sender: None,
+        planned_for: None,
     }
 }

@@ -234,10 +234,14 @@ impl Deliverer {
         if !self.reads_account {
             return Ok(());
         }
-        let ids: Vec<AccountId> = messages
-            .iter()
-            .filter_map(|m| m.customer.record.account_id.clone())
-            .collect();
+        // An account-scope message speaks of the account it was planned
+        // for; any other, of the contact's account now.
+        let account_of = |m: &Outgoing| {
+            m.planned_for
+                .clone()
+                .or_else(|| m.customer.record.account_id.clone())
+        };
+        let ids: Vec<AccountId> = messages.iter().filter_map(account_of).collect();
         let accounts = if ids.is_empty() {
             HashMap::new()
         } else {
@@ -245,7 +249,7 @@ impl Deliverer {
         };
         let mut facts: HashMap<AccountId, Arc<AccountFacts>> = HashMap::new();
         for m in messages {
-            let account = match &m.customer.record.account_id {
+            let account = match &account_of(m) {
                 Some(id) => match facts.get(id) {
                     Some(found) => Arc::clone(found),
                     None => {

@@ -774,7 +774,20 @@ pub fn unknown_customer_fields(source: &str) -> Vec<(usize, String)> {
 
 /// Whether `source` reads `customer` anywhere (not inside a string).
 pub fn mentions_customer(source: &str) -> bool {
-    explain::find_word(source, "customer").is_some()
+    let mut rest = source;
+    let mut before: Option<char> = None;
+    while let Some(at) = rest.find("customer") {
+        let prior = rest[..at].chars().next_back().or(before);
+        let after = rest[at + "customer".len()..].chars().next();
+        let word_start = !prior.is_some_and(|c| c.is_alphanumeric() || "_.\"'".contains(c));
+        let word_end = !after.is_some_and(|c| c.is_alphanumeric() || c == '_');
+        if word_start && word_end {
+            return true;
+        }
+        before = Some('r');
+        rest = &rest[at + "customer".len()..];
+    }
+    false
 }
 
 /// Every `account.NAME` in `source` that is not an account field.
@@ -1003,6 +1016,16 @@ mod tests {
         Condition::compile(source)?
             .holds(&facts)
             .map_err(|e| e.message)
+    }
+
+    #[test]
+    fn a_condition_mentions_customer_only_as_the_variable() {
+        assert!(mentions_customer("customer.plan == \"pro\""));
+        assert!(mentions_customer("days_since(customer.signup_at) > 3"));
+        assert!(!mentions_customer("account.attributes.customer == \"x\""));
+        assert!(!mentions_customer("account.attributes.customers > 3"));
+        assert!(!mentions_customer("account.plan == \"customer\""));
+        assert!(!mentions_customer("account.plan == 'customer'"));
     }
 
     #[test]

@@ -24,6 +24,11 @@ impl StageRules {
 
     /// The first stage whose rule holds; `None` when none does. A rule that
     /// cannot be evaluated for this customer (a missing date) does not hold.
+    /// Whether there are no rules.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
     /// Whether a rule reads the customer's `account`.
     pub fn reads_account(&self) -> bool {
         self.rules.iter().any(|(_, c)| c.reads().account())

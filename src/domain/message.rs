@@ -228,6 +228,9 @@ pub struct Outgoing {
     /// Who it goes out as, when not `mail.from`: set by delivery from the
     /// step's `from`.
     pub sender: Option<super::account::TeamMember>,
+    /// The account an account-scope message was planned for: its account
+    /// even if the contact has moved since.
+    pub planned_for: Option<super::account::AccountId>,
 }
 
 /// How one delivery attempt ended.

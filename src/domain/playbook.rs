@@ -246,9 +246,12 @@ pub fn parse(file: &Path, text: &str, known: &Known<'_>) -> Result<Playbook, Vec
     if let Some(to) = &raw.to {
         check_roles(to, "to", known, &mut problem);
     }
-    if scope == Scope::Account
-        && let Some(audience) = &raw.audience
-    {
+    // The audience is about the account when any step is: said once.
+    let account_step = raw
+        .steps
+        .iter()
+        .any(|s| s.scope.unwrap_or(scope) == Scope::Account);
+    if account_step && let Some(audience) = &raw.audience {
         check_account_condition(audience, "audience", &mut problem);
     }
 
@@ -304,15 +307,10 @@ pub fn parse(file: &Path, text: &str, known: &Known<'_>) -> Result<Playbook, Vec
             .when
             .as_deref()
             .and_then(|s| compiled(s, &key("when"), &mut problem));
-        if step_scope == Scope::Account {
-            if let Some(when) = &step.when {
-                check_account_condition(when, &key("when"), &mut problem);
-            }
-            if scope == Scope::Person
-                && let Some(audience) = &raw.audience
-            {
-                check_account_condition(audience, "audience", &mut problem);
-            }
+        if step_scope == Scope::Account
+            && let Some(when) = &step.when
+        {
+            check_account_condition(when, &key("when"), &mut problem);
         }
         if let Some(to) = &step.to {
             check_roles(to, &key("to"), known, &mut problem);

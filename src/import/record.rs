@@ -304,9 +304,10 @@ pub fn customer(
         .unwrap_or_default();
     let plan = p.check(text(&map, "plan")).flatten().unwrap_or_default();
     let account_id = p
-        .check(
-            text(&map, "account_id").and_then(|raw| raw.map(|s| AccountId::parse(&s)).transpose()),
-        )
+        .check(text(&map, "account_id").and_then(|raw| {
+            raw.map(|s| AccountId::parse(&s).map_err(|e| format!("account_id: {e}")))
+                .transpose()
+        }))
         .flatten();
     let roles = p.check(roles(&map, &defaults.roles));
     let attributes = p.check(object(&mut map, "attributes"));

@@ -79,6 +79,12 @@ impl Planner {
             let Some((contacts, mut history)) = planning.remove(&account.record.id) else {
                 continue;
             };
+            if contacts.is_empty() {
+                tracing::debug!(
+                    account = account.record.id.as_str(),
+                    "an account without contacts: its steps have no one to go to"
+                );
+            }
             let id = account.record.id.clone();
             let prefix = occurrence_prefix(&id);
             history.planned = unprefixed(&history.planned, &prefix);

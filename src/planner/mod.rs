@@ -255,7 +255,8 @@ impl Planner {
         if outcome != PlanOutcome::default() {
             outcome += self.plan_due(store, now, &cron).await?;
         }
-        if !self.accounts.is_empty() {
+        // Accounts keep their stage even when no step is about them.
+        if !self.accounts.is_empty() || !self.account_stages.is_empty() {
             outcome += self.plan_accounts(store, now, &cron).await?;
         }
         Ok(outcome)

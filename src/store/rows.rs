@@ -268,6 +268,10 @@ where
         suppressed: read.get("suppressed")?,
         account: None,
         sender: None,
+        planned_for: read
+            .get::<Option<String>>("planned_for")?
+            .map(|a| AccountId::parse(&a).map_err(corrupt))
+            .transpose()?,
         id: id
             .parse()
             .map_err(|e: uuid::Error| corrupt(e.to_string()))?,

@@ -19,8 +19,9 @@ use crate::domain::response::{NewResponse, ResponseKind, unsubscribed_reason};
 
 /// Creates, known only by their id, the accounts a batch of customers
 /// names that are not stored yet, so every contact's account exists, and
-/// marks each named account due for planning with `mark` (its contacts
-/// may have changed).
+/// marks due for planning (with `mark`) each account named and each account
+/// the batch's people belong to before it is written: a contact who joins
+/// or leaves changes both.
 pub async fn add_named_accounts<DB: Dialect>(
     conn: &mut DB::Connection,
     batch: &[CustomerRecord],
@@ -34,6 +35,18 @@ where
     for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     At: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
+    for run in batch.chunks(super::ROWS_PER_STATEMENT) {
+        let mut left = sqlx::QueryBuilder::<DB>::new(sql::SET_ACCOUNT_PLAN_AT);
+        left.push(mark);
+        left.push(sql::ACCOUNTS_OF_CUSTOMERS);
+        DB::push_in(
+            &mut left,
+            "id",
+            run.iter().map(|c| c.id.to_string()).collect(),
+        );
+        left.push(")");
+        left.build().execute(&mut *conn).await.map_err(fail)?;
+    }
     let mut named: Vec<&str> = batch
         .iter()
         .filter_map(|c| c.account_id.as_ref().map(|a| a.as_str()))

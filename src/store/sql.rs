@@ -207,13 +207,15 @@ pub const RESPONSES_FROM: &str = "SELECT id, message_id, customer_id, kind, valu
 /// stage (the account's, else the person's own).
 pub fn report_by(grouping: Grouping) -> [String; 3] {
     let key = match grouping {
-        Grouping::Account => "COALESCE(c.account_id, c.id)",
+        Grouping::Account => "COALESCE(a.id, c.id)",
         Grouping::Owner => "COALESCE(a.owner, '')",
         Grouping::Plan => "COALESCE(CASE WHEN a.id IS NULL THEN c.plan ELSE a.plan END, '')",
         Grouping::Stage => "COALESCE(CASE WHEN a.id IS NULL THEN c.stage ELSE a.stage END, '')",
     };
-    let people =
-        "JOIN customers c ON c.id = m.customer_id LEFT JOIN accounts a ON a.id = c.account_id";
+    // An account-scope message counts for the account it was planned for,
+    // wherever its contact is now.
+    let people = "JOIN customers c ON c.id = m.customer_id \
+         LEFT JOIN accounts a ON a.id = COALESCE(m.account_id, c.account_id)";
     [
         format!(
             "SELECT {key}, SUM(CASE WHEN m.status = 'sent' THEN 1 ELSE 0 END), \
@@ -332,12 +334,15 @@ pub const INSERT_ACCOUNT_STAGE_CHANGES: &str =
     "INSERT INTO account_stage_changes (account_id, from_stage, to_stage, changed_at) ";
 
 /// One planned account: when it is next looked at ($1) and, when it moved
-/// ($2), its new stage ($3) and when it entered it ($4); guarded by the
-/// `plan_at` it was read with ($6), so a mark made meanwhile is kept.
-pub const PLANNED_ACCOUNT: &str = "UPDATE accounts SET plan_at = $1, \
+/// ($2), its new stage ($3) and when it entered it ($4). The time is
+/// guarded by the `plan_at` it was read with ($6), so a mark made meanwhile
+/// is kept; a stage move is written whatever, as the stage change and its
+/// messages are recorded beside it.
+pub const PLANNED_ACCOUNT: &str = "UPDATE accounts \
+     SET plan_at = CASE WHEN plan_at = $6 THEN $1 ELSE plan_at END, \
      stage = CASE WHEN $2 THEN $3 ELSE stage END, \
      stage_entered_at = CASE WHEN $2 THEN $4 ELSE stage_entered_at END \
-     WHERE id = $5 AND plan_at = $6";
+     WHERE id = $5 AND ($2 OR plan_at = $6)";
 
 /// Every account is looked at again (the playbooks changed).
 pub const REPLAN_ACCOUNTS_SQLITE: &str =
@@ -680,7 +685,8 @@ pub const SETTLE_GUARD_SQLITE: &str = " AND ((messages.status = 'unknown' AND v.
 /// What the worker needs to send one claimed message: the message, its
 /// customer, and any suppression of its category or of all mail. Each
 /// backend adds its id list.
-pub const CLAIMED_DETAILS: &str = "SELECT m.id AS message_uuid, m.playbook, m.step, m.occurrence, \
+pub const CLAIMED_DETAILS: &str = "SELECT m.id AS message_uuid, m.account_id AS planned_for, \
+     m.playbook, m.step, m.occurrence, \
      m.kind, m.category, m.template, m.survey, m.notice, m.urgent, m.priority, m.status, \
      m.to_address, m.message_id, m.due_at, m.not_before, m.expires_at, m.attempts, \
      m.first_attempt_at, s.reason AS suppressed, \
