@@ -354,3 +354,82 @@ async fn incidents_reach_the_technical_contacts_of_affected_accounts_on_postgres
     on_fresh_postgres(|url| incidents_reach_the_technical_contacts_of_affected_accounts(Some(url)))
         .await;
 }
+
+/// Everyone of an account hears of its news (no `to`), and one contact
+/// leaving the category silences only them.
+const NEWS: &str = r#"
+name = "news"
+kind = "tip"
+category = "tips"
+scope = "account"
+
+[[step]]
+id = "seats"
+template = "news"
+anchor = "event:seats_changed"
+"#;
+
+fn one_contact_leaving_silences_only_them(database: Option<&str>) {
+    let sink = SmtpSink::start();
+    let p = project(sink.port(), database);
+    std::fs::remove_file(p.path().join("config/playbooks/renewals.toml")).unwrap();
+    p.file("config/playbooks/news.toml", NEWS);
+    p.file(
+        "templates/news.md.hbs",
+        "+++\nsubject = \"News for {{account.name}}\"\n+++\nHi {{customer.first_name}}.\n",
+    );
+    p.file(
+        "events.csv",
+        "id,customer_id,name,occurred_at\ne1,homer,seats_changed,2026-03-02T09:00:00Z\n",
+    );
+    p.tend(&["import", "events", "events.csv"]).expect_code(0);
+    let done = tick(&p, "2026-03-02T10:00:00Z");
+    assert_eq!(done["sent"], 3, "every Globex contact: {done}");
+    let bill = sink
+        .received()
+        .into_iter()
+        .find(|m| m.to == ["bill@globex.example"])
+        .unwrap();
+    let header = bill.header("List-Unsubscribe").unwrap();
+    let address = header
+        .split(',')
+        .filter_map(|part| part.trim().strip_prefix("<mailto:")?.strip_suffix('>'))
+        .map(|uri| uri.split('?').next().unwrap().to_owned())
+        .next()
+        .unwrap_or_else(|| panic!("no mailto in {header}"));
+    p.file(
+        "leave.eml",
+        format!(
+            "From: Bill Lumbergh <bill@globex.example>\r\nTo: {address}\r\nSubject: unsubscribe\r\nMessage-ID: <leave-1@globex.example>\r\nDate: Mon, 02 Mar 2026 11:00:00 +0000\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nunsubscribe\r\n"
+        ),
+    );
+    p.tend(&["inbound", "leave.eml", "--now", "2026-03-02T11:00:00Z"])
+        .expect_code(0);
+    p.file(
+        "events.csv",
+        "id,customer_id,name,occurred_at\ne2,hank,seats_changed,2026-03-03T09:00:00Z\n",
+    );
+    p.tend(&["import", "events", "events.csv"]).expect_code(0);
+    let done = tick(&p, "2026-03-03T10:00:00Z");
+    assert_eq!(
+        (done["sent"].as_u64(), done["suppressed"].as_u64()),
+        (Some(2), Some(1)),
+        "{done}"
+    );
+    let mut second: Vec<String> = sink.received()[3..]
+        .iter()
+        .map(|m| m.to.join(","))
+        .collect();
+    second.sort();
+    assert_eq!(second, ["hank@globex.example", "homer@globex.example"]);
+}
+
+#[test]
+fn one_contact_leaving_silences_only_them_on_sqlite() {
+    one_contact_leaving_silences_only_them(None);
+}
+
+#[tokio::test]
+async fn one_contact_leaving_silences_only_them_on_postgres() {
+    on_fresh_postgres(|url| one_contact_leaving_silences_only_them(Some(url))).await;
+}
