@@ -179,6 +179,22 @@ fn account_steps_go_once_to_their_roles(database: Option<&str>) {
         ]
     );
 
+    // The account's page: its stage history, and no answers yet.
+    let shown = json(
+        &p.tend(&["account", "show", "globex", "--format", "json"])
+            .expect_code(0),
+    );
+    assert_eq!(shown["stages"][0]["stage"], "renewal", "{shown}");
+    assert_eq!(shown["stages"][0]["entered_at"], "2026-03-02T10:00:00Z");
+    assert_eq!(shown["latest"], serde_json::json!({}));
+    let bill_messages = shown["contacts"][0]["messages"].as_array().unwrap();
+    assert_eq!(bill_messages.len(), 1, "{shown}");
+    let table = p
+        .tend(&["account", "show", "globex"])
+        .expect_code(0)
+        .stdout();
+    assert!(table.contains("history   renewal since 2026-03-02"), "{table}");
+
     // The roll-ups: per company and per success manager.
     let by_account = json(
         &p.tend(&["report", "--by", "account", "--format", "json"])

@@ -2817,6 +2817,7 @@ fn named() -> Vec<Named> {
             Postgres,
         ),
         one("RESPONSES_FROM", RESPONSES_FROM, Both),
+        one("SURVEY_ANSWERS_FROM", SURVEY_ANSWERS_FROM, Both),
         one("ACCOUNTS_PAGE", ACCOUNTS_PAGE, Both),
         one("CONTACTS_OF", CONTACTS_OF, Both),
         built(
@@ -3607,4 +3608,7 @@ async fn the_report_rolls_up_by_account_owner_plan_and_stage(store: &Db) {
         ]
     );
     assert_eq!(by(Grouping::Stage).await, [(String::new(), 3, 1, 1)]);
+    let answers = store.survey_answers_from(&id("ana")).await.unwrap();
+    assert_eq!(answers, [(Survey::Nps, "10".to_owned(), now)]);
+    assert!(store.survey_answers_from(&id("bo")).await.unwrap().is_empty());
 }

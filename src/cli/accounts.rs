@@ -3,6 +3,9 @@
 
 use std::process::ExitCode;
 
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -12,7 +15,7 @@ use crate::config::{ConfigPath, Env};
 use crate::domain::account::{Account, AccountId};
 use crate::domain::customer::Customer;
 use crate::domain::message::{MessageFilter, MessageView, ResponseView};
-use crate::store::{Accounts, Db, Outbox, Responses, Upkeep};
+use crate::store::{Accounts, Db, Outbox, Planning, Responses, Upkeep};
 
 /// Accounts read from the store at a time.
 const PAGE: u32 = 500;
@@ -89,6 +92,32 @@ struct AccountShown<'a> {
     account: AccountView,
     /// The owner as the `[[team]]` has them; null when unset or unknown.
     owner: Option<&'a TeamMember>,
+    /// Each stage the account entered, oldest first.
+    stages: Vec<StageEntered>,
+    /// The latest answer of each survey kind from any of its contacts.
+    latest: BTreeMap<&'static str, Answer>,
+    contacts: Vec<ContactView>,
+}
+
+#[derive(Debug, Serialize)]
+struct StageEntered {
+    stage: String,
+    entered_at: DateTime<Utc>,
+}
+
+/// One survey answer, and whose.
+#[derive(Debug, Serialize)]
+struct Answer {
+    value: String,
+    at: DateTime<Utc>,
+    contact: String,
+}
+
+/// What `tend account show` reads besides the account.
+struct Read {
+    account: Account,
+    stages: Vec<StageEntered>,
+    latest: BTreeMap<&'static str, Answer>,
     contacts: Vec<ContactView>,
 }
 
@@ -148,7 +177,13 @@ pub async fn run(path: &ConfigPath, env: &Env, what: AccountCommand) -> anyhow::
     let store = super::open_store(&loaded).await?;
     let read = read_account(&store, &id).await;
     store.close().await;
-    let Some((account, contacts)) = read? else {
+    let Some(Read {
+        account,
+        stages,
+        latest,
+        contacts,
+    }) = read?
+    else {
         anyhow::bail!(
             "no account has id {:?}; `tend accounts` lists them, and `tend import accounts FILE` adds them",
             id.as_str()
@@ -162,6 +197,8 @@ pub async fn run(path: &ConfigPath, env: &Env, what: AccountCommand) -> anyhow::
     let shown = AccountShown {
         account: AccountView::from(&account),
         owner,
+        stages,
+        latest,
         contacts,
     };
     match format {
@@ -171,18 +208,45 @@ pub async fn run(path: &ConfigPath, env: &Env, what: AccountCommand) -> anyhow::
     Ok(ExitCode::SUCCESS)
 }
 
-async fn read_account(
-    store: &Db,
-    id: &AccountId,
-) -> Result<Option<(Account, Vec<ContactView>)>, crate::store::Error> {
+async fn read_account(store: &Db, id: &AccountId) -> Result<Option<Read>, crate::store::Error> {
     let Some(account) = store.account(id).await? else {
         return Ok(None);
     };
+    let mut planning = store.account_planning(std::slice::from_ref(id)).await?;
+    let (people, history) = planning.remove(id).unwrap_or_default();
+    let mut stages: Vec<StageEntered> = history
+        .stage_entries
+        .into_iter()
+        .map(|e| StageEntered {
+            stage: e.stage,
+            entered_at: e.entered_at,
+        })
+        .collect();
+    stages.sort_by_key(|s| s.entered_at);
+    let mut latest: BTreeMap<&'static str, Answer> = BTreeMap::new();
     let mut contacts = Vec::new();
-    for contact in store.contacts_of(id).await? {
+    for contact in people {
+        for (survey, value, at) in store.survey_answers_from(&contact.record.id).await? {
+            let newer = latest.get(survey.as_str()).is_none_or(|a| a.at <= at);
+            if newer {
+                latest.insert(
+                    survey.as_str(),
+                    Answer {
+                        value,
+                        at,
+                        contact: contact.record.id.to_string(),
+                    },
+                );
+            }
+        }
         contacts.push(contact_view(store, contact).await?);
     }
-    Ok(Some((account, contacts)))
+    Ok(Some(Read {
+        account,
+        stages,
+        latest,
+        contacts,
+    }))
 }
 
 async fn contact_view(store: &Db, contact: Customer) -> Result<ContactView, crate::store::Error> {
@@ -222,6 +286,40 @@ fn print_account(shown: &AccountShown<'_>) -> anyhow::Result<()> {
             or_none(a.renewal_at.map(|t| t.format("%Y-%m-%d").to_string()))
         ),
         format!("stage     {}", or_none(a.stage.clone())),
+        format!(
+            "history   {}",
+            if shown.stages.is_empty() {
+                "no stage entered yet".to_owned()
+            } else {
+                shown
+                    .stages
+                    .iter()
+                    .map(|s| format!("{} since {}", s.stage, s.entered_at.format("%Y-%m-%d")))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        ),
+        format!(
+            "latest    {}",
+            if shown.latest.is_empty() {
+                "no survey answered yet".to_owned()
+            } else {
+                shown
+                    .latest
+                    .iter()
+                    .map(|(kind, a)| {
+                        format!(
+                            "{} {} ({}, {})",
+                            kind.to_uppercase(),
+                            a.value,
+                            a.contact,
+                            a.at.format("%Y-%m-%d")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            }
+        ),
         format!("contacts  {}", a.contacts),
         String::new(),
     ])?;

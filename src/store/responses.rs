@@ -14,6 +14,7 @@ use crate::domain::customer::CustomerId;
 use crate::domain::inbound::soft_bounced_reason;
 use crate::domain::message::{MessageId, ResponseView, Suppression};
 use crate::domain::report::{Counts, Grouping};
+use crate::domain::playbook::Survey;
 use crate::domain::response::Source;
 
 impl<B, DB> Responses for B
@@ -210,6 +211,25 @@ where
             .map_err(&fail)?;
         rows.iter()
             .map(|row| rows::response_view(row, &fail))
+            .collect()
+    }
+
+    async fn survey_answers_from(
+        &self,
+        customer: &CustomerId,
+    ) -> Result<Vec<(Survey, String, DateTime<Utc>)>, Error> {
+        let fail = self.fail("reading a customer's survey answers");
+        let rows: Vec<(String, String, At)> = sqlx::query_as(sql::SURVEY_ANSWERS_FROM)
+            .bind(customer.as_str())
+            .fetch_all(self.reads())
+            .await
+            .map_err(&fail)?;
+        rows.into_iter()
+            .map(|(survey, value, At(at))| {
+                let survey = Survey::parse(&survey)
+                    .ok_or_else(|| Error::Corrupt(format!("survey {survey:?}")))?;
+                Ok((survey, value, at))
+            })
             .collect()
     }
 

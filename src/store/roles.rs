@@ -23,6 +23,7 @@ use crate::domain::message::{
 };
 use crate::domain::plan::History;
 use crate::domain::planned::AccountPlanWrite;
+use crate::domain::playbook::Survey;
 use crate::domain::prefilter::Prefilter;
 use crate::domain::report::{Counts, Grouping};
 
@@ -380,6 +381,12 @@ pub trait Responses {
 
     /// One customer's responses, oldest first.
     async fn responses_from(&self, customer: &CustomerId) -> Result<Vec<ResponseView>, Error>;
+
+    /// One customer's survey answers, oldest first: (survey, answer, when).
+    async fn survey_answers_from(
+        &self,
+        customer: &CustomerId,
+    ) -> Result<Vec<(Survey, String, DateTime<Utc>)>, Error>;
 
     /// The counts `tend report` is made of: messages due and responses
     /// received at or after `since`.

@@ -197,6 +197,11 @@ pub const COUNT_SOFT_BOUNCES: &str = "SELECT COUNT(*) FROM responses WHERE custo
 pub const RESPONSES_SINCE: &str = "SELECT id, message_id, customer_id, kind, value, comment, \
      received_at, source FROM responses WHERE received_at >= $1 ORDER BY received_at, id";
 
+/// One customer's survey answers with their survey, oldest first.
+pub const SURVEY_ANSWERS_FROM: &str = "SELECT m.survey, r.value, r.received_at FROM responses r \
+     JOIN messages m ON m.id = r.message_id WHERE r.customer_id = $1 AND r.kind = 'survey' \
+     AND m.survey IS NOT NULL AND r.value IS NOT NULL ORDER BY r.received_at, r.id";
+
 /// One customer's responses, oldest first.
 pub const RESPONSES_FROM: &str = "SELECT id, message_id, customer_id, kind, value, comment, \
      received_at, source FROM responses WHERE customer_id = $1 ORDER BY received_at, id";
