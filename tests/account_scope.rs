@@ -449,3 +449,47 @@ fn one_contact_leaving_silences_only_them_on_sqlite() {
 async fn one_contact_leaving_silences_only_them_on_postgres() {
     on_fresh_postgres(|url| one_contact_leaving_silences_only_them(Some(url))).await;
 }
+
+/// Two instances ticking at once on one PostgreSQL database plan and send
+/// each account occurrence once per contact.
+#[tokio::test]
+async fn two_instances_send_each_account_occurrence_once_per_contact() {
+    on_fresh_postgres(|url| {
+        let sink = SmtpSink::start();
+        let p = project(sink.port(), Some(url));
+        let tick_at = |now: &str| {
+            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tend"));
+            cmd.args(["tick", "--now", now, "--format", "json"])
+                .current_dir(p.path())
+                .env_clear()
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            if let Ok(path) = std::env::var("PATH") {
+                cmd.env("PATH", path);
+            }
+            for (k, v) in p.env_pairs() {
+                cmd.env(k, v);
+            }
+            cmd.spawn().unwrap()
+        };
+        let first = tick_at("2026-03-02T10:00:00Z");
+        let second = tick_at("2026-03-02T10:00:00Z");
+        let outputs = [first.wait_with_output().unwrap(), second.wait_with_output().unwrap()];
+        let mut planned = 0;
+        for out in &outputs {
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            let done: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            planned += done["planned"].as_u64().unwrap();
+        }
+        assert_eq!(planned, 4, "each occurrence planned once between them");
+        // Whatever one of them left for later goes at the next tick.
+        tick(&p, "2026-03-02T10:05:00Z");
+        assert_eq!(
+            received(&sink).len(),
+            4,
+            "each contact got each occurrence once: {:?}",
+            received(&sink)
+        );
+    })
+    .await;
+}
