@@ -193,7 +193,10 @@ fn account_steps_go_once_to_their_roles(database: Option<&str>) {
         .tend(&["account", "show", "globex"])
         .expect_code(0)
         .stdout();
-    assert!(table.contains("history   renewal since 2026-03-02"), "{table}");
+    assert!(
+        table.contains("history   renewal since 2026-03-02"),
+        "{table}"
+    );
 
     // The roll-ups: per company and per success manager.
     let by_account = json(
@@ -474,10 +477,17 @@ async fn two_instances_send_each_account_occurrence_once_per_contact() {
         };
         let first = tick_at("2026-03-02T10:00:00Z");
         let second = tick_at("2026-03-02T10:00:00Z");
-        let outputs = [first.wait_with_output().unwrap(), second.wait_with_output().unwrap()];
+        let outputs = [
+            first.wait_with_output().unwrap(),
+            second.wait_with_output().unwrap(),
+        ];
         let mut planned = 0;
         for out in &outputs {
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             let done: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
             planned += done["planned"].as_u64().unwrap();
         }
@@ -492,4 +502,44 @@ async fn two_instances_send_each_account_occurrence_once_per_contact() {
         );
     })
     .await;
+}
+
+#[test]
+fn check_warns_of_a_role_no_contact_holds() {
+    let p = project(2525, None);
+    p.file(
+        "config/playbooks/users.toml",
+        r#"name = "users"
+kind = "tip"
+category = "tips"
+scope = "account"
+
+[[step]]
+id = "digest"
+template = "renewal"
+cron = "0 9 * * mon"
+to = ["user"]
+"#,
+    );
+    let run = p.tend(&["check"]).expect_code(0);
+    assert!(
+        run.stderr().contains(
+            "warning: no contact holds the role \"user\", which users/digest sends to: those accounts' admins get it instead"
+        ),
+        "{}",
+        run.stderr()
+    );
+    assert!(!run.stderr().contains("\"billing\""), "{}", run.stderr());
+    // Without a store, check reads none and creates none.
+    let fresh = Project::new("");
+    std::fs::create_dir_all(fresh.path().join("config/playbooks")).unwrap();
+    std::fs::create_dir_all(fresh.path().join("templates")).unwrap();
+    fresh.file(
+        "config/playbooks/users.toml",
+        std::fs::read_to_string(p.path().join("config/playbooks/users.toml")).unwrap(),
+    );
+    fresh.file("templates/renewal.md.hbs", "+++\nsubject = \"x\"\n+++\nx\n");
+    let quiet = fresh.tend(&["check"]).expect_code(0);
+    assert!(!quiet.stderr().contains("role"), "{}", quiet.stderr());
+    assert!(!fresh.path().join("data/tend.db").exists());
 }

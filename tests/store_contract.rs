@@ -2817,6 +2817,7 @@ fn named() -> Vec<Named> {
             Postgres,
         ),
         one("RESPONSES_FROM", RESPONSES_FROM, Both),
+        one("ROLES_HELD", ROLES_HELD, Both),
         one("SURVEY_ANSWERS_FROM", SURVEY_ANSWERS_FROM, Both),
         one("ACCOUNTS_PAGE", ACCOUNTS_PAGE, Both),
         one("CONTACTS_OF", CONTACTS_OF, Both),
@@ -3312,6 +3313,9 @@ async fn an_account_lists_its_contacts_with_their_roles(store: &Db) {
     );
     assert!(!many.contains_key(&account_id("none")));
     assert_eq!(contacts[0].record.roles.names(), ["billing", "admin"]);
+    let mut held: Vec<String> = store.roles_held().await.unwrap().into_iter().collect();
+    held.sort();
+    assert_eq!(held, ["admin", "billing", "technical"]);
     assert_eq!(
         store
             .account(&account_id("acme"))
@@ -3610,5 +3614,11 @@ async fn the_report_rolls_up_by_account_owner_plan_and_stage(store: &Db) {
     assert_eq!(by(Grouping::Stage).await, [(String::new(), 3, 1, 1)]);
     let answers = store.survey_answers_from(&id("ana")).await.unwrap();
     assert_eq!(answers, [(Survey::Nps, "10".to_owned(), now)]);
-    assert!(store.survey_answers_from(&id("bo")).await.unwrap().is_empty());
+    assert!(
+        store
+            .survey_answers_from(&id("bo"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -1,6 +1,7 @@
 //! `tend check [--overlaps]`.
 
 use crate::store::Planning;
+use crate::store::{Accounts, ConnectOptions, DatabaseUrl, Db};
 use crate::store::{Customers, Upkeep};
 use std::process::ExitCode;
 
@@ -56,6 +57,65 @@ pub async fn run_with_overlaps(path: &ConfigPath, env: &Env) -> anyhow::Result<E
         if found.len() == 1 { "" } else { "s" },
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `check`, then, when the store exists, a warning for each role a step's
+/// `to` names that no contact holds (its mail goes to the fallback).
+pub async fn run_with_store(path: &ConfigPath, env: &Env) -> anyhow::Result<ExitCode> {
+    let code = run(path, env);
+    if code != ExitCode::SUCCESS {
+        return Ok(code);
+    }
+    let Ok(loaded) = crate::config::load(path, env) else {
+        return Ok(code);
+    };
+    let Ok(planner) = crate::engine::planner(&loaded) else {
+        return Ok(code);
+    };
+    let named = planner.roles_named();
+    if named.is_empty() {
+        return Ok(code);
+    }
+    match roles_held(&loaded.settings.database).await {
+        Ok(Some(held)) => {
+            for (role, steps) in named.iter().filter(|(r, _)| !held.contains(*r)) {
+                eprintln!(
+                    "warning: no contact holds the role {role:?}, which {} sends to: those accounts' admins get it instead (or every contact); give contacts the role in their import (roles[])",
+                    steps.join(", ")
+                );
+            }
+        }
+        Ok(None) => {}
+        Err(e) => eprintln!(
+            "notice: the store could not be read ({e}), so the roles steps send to were not compared with the roles contacts hold"
+        ),
+    }
+    Ok(code)
+}
+
+/// The roles contacts hold, when there is a store to ask: a SQLite file
+/// that does not exist yet is not created, and nothing is migrated.
+async fn roles_held(
+    db: &crate::config::settings::Database,
+) -> anyhow::Result<Option<std::collections::HashSet<String>>> {
+    let url = DatabaseUrl::parse(&db.url)?;
+    if let DatabaseUrl::Sqlite { path, .. } = &url
+        && !path.exists()
+    {
+        return Ok(None);
+    }
+    let options = ConnectOptions {
+        max_connections: 1,
+        connect_timeout: db
+            .connect_timeout
+            .as_std()
+            .min(std::time::Duration::from_secs(3)),
+        busy_timeout: db.busy_timeout.as_std(),
+    };
+    let store = Db::connect(&url, &options).await?;
+    let held = store.roles_held().await;
+    store.close().await;
+    Ok(Some(held?))
 }
 
 pub fn run(path: &ConfigPath, env: &Env) -> ExitCode {

@@ -125,7 +125,7 @@ pub async fn run(cli: Cli, env: Env) -> anyhow::Result<ExitCode> {
         },
     };
     match cli.command {
-        Command::Check { overlaps: false } => Ok(check::run(&path, &env)),
+        Command::Check { overlaps: false } => check::run_with_store(&path, &env).await,
         Command::Check { overlaps: true } => check::run_with_overlaps(&path, &env).await,
         Command::Config => effective::run(&path, &env),
         Command::Migrate => migrate::run(&path, &env).await,

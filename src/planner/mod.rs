@@ -186,6 +186,23 @@ impl Planner {
         self.playbooks.iter().map(|p| p.name.as_str())
     }
 
+    /// Every `to` role of an account-scope step, with the steps naming it
+    /// (`playbook/step`).
+    pub fn roles_named(&self) -> std::collections::BTreeMap<String, Vec<String>> {
+        let mut named: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for playbook in &self.accounts {
+            for step in &playbook.steps {
+                for role in &step.to {
+                    named
+                        .entry(role.clone())
+                        .or_default()
+                        .push(format!("{}/{}", playbook.name, step.id));
+                }
+            }
+        }
+        named
+    }
+
     /// The steps that do not go out as `mail.from`, by (playbook, step).
     pub fn senders(&self) -> HashMap<(String, String), Sender> {
         self.playbooks

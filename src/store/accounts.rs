@@ -9,7 +9,7 @@ use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, QueryBuilder, R
 use super::backend::{Backend, Dialect};
 use super::column::{At, Int, Object};
 use super::{Accounts, Error, WriteOutcome, rows, sql, unique_runs};
-use crate::domain::account::{Account, AccountId, AccountRecord};
+use crate::domain::account::{Account, AccountId, AccountRecord, Roles};
 use crate::domain::customer::Customer;
 
 impl<B, DB> Accounts for B
@@ -84,6 +84,17 @@ where
         }
         tx.commit().await.map_err(&fail)?;
         Ok(outcome)
+    }
+
+    async fn roles_held(&self) -> Result<HashSet<String>, Error> {
+        let joined: Vec<String> = sqlx::query_scalar(sql::ROLES_HELD)
+            .fetch_all(self.reads())
+            .await
+            .map_err(self.fail("reading the roles contacts hold"))?;
+        Ok(joined
+            .iter()
+            .flat_map(|j| Roles::stored(j).names().to_vec())
+            .collect())
     }
 
     async fn known_accounts(&self, ids: &[AccountId]) -> Result<HashSet<AccountId>, Error> {

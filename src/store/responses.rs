@@ -13,8 +13,8 @@ use super::{Error, Responses, rows, shared, sql};
 use crate::domain::customer::CustomerId;
 use crate::domain::inbound::soft_bounced_reason;
 use crate::domain::message::{MessageId, ResponseView, Suppression};
-use crate::domain::report::{Counts, Grouping};
 use crate::domain::playbook::Survey;
+use crate::domain::report::{Counts, Grouping};
 use crate::domain::response::Source;
 
 impl<B, DB> Responses for B

@@ -130,6 +130,9 @@ pub trait Accounts {
         now: DateTime<Utc>,
     ) -> Result<WriteOutcome, Error>;
 
+    /// Every role some contact holds.
+    async fn roles_held(&self) -> Result<HashSet<String>, Error>;
+
     /// Those of `ids` that are stored.
     async fn known_accounts(&self, ids: &[AccountId]) -> Result<HashSet<AccountId>, Error>;
 

@@ -316,6 +316,9 @@ pub const ACCOUNTS_DUE: &str = account_columns!(
      ORDER BY a.plan_at, a.id LIMIT $4"
 );
 
+/// The roles contacts hold, as stored (joined by commas), each once.
+pub const ROLES_HELD: &str = "SELECT DISTINCT roles FROM customers WHERE roles <> ''";
+
 /// The contacts of some accounts: the list follows.
 pub const CONTACTS_OF_ACCOUNTS: &str = "SELECT id, email, name, timezone, locale, plan, \
      signup_at, renewal_at, last_seen_at, health, attributes, account_id, roles, stage, \
