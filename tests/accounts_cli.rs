@@ -232,6 +232,28 @@ fn the_api_takes_accounts_with_the_same_rules() {
             .contains("account \"nowhere\" was not known"),
         "{answer}"
     );
+    let strict = d.request(
+        "POST",
+        "/api/v1/customers?strict=true",
+        &auth,
+        br#"[{"id": "zed", "email": "zed@example.com", "account_id": "vandelay"}]"#,
+    );
+    assert_eq!(strict.status, 422, "{}", strict.body);
+    assert!(
+        strict.json()["errors"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("account_id \"vandelay\" names no account (--strict)"),
+        "{}",
+        strict.body
+    );
+    let typo = d.request("POST", "/api/v1/customers?strcit=1", &auth, contact);
+    assert_eq!(typo.status, 400, "{}", typo.body);
+    assert!(
+        typo.body.contains("the only one is strict=true"),
+        "{}",
+        typo.body
+    );
     let unauthorized = d.request("POST", "/api/v1/accounts", &[], body);
     assert_eq!(unauthorized.status, 401);
     let shown = json(

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Request, State};
+use axum::extract::{RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -23,12 +23,37 @@ use super::AppState;
 use crate::import::{self, Defaults, Kind, NumberedRow, RowNote};
 use crate::store::Source;
 
+/// `POST /api/v1/customers[?strict=true]`: with `strict`, a contact naming
+/// an account not stored is rejected instead of creating it.
 pub async fn customers(
     State(shared): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    ingest(&shared, &headers, body, Kind::Customers).await
+    let strict = match query.as_deref().map(strict) {
+        None => false,
+        Some(Ok(strict)) => strict,
+        Some(Err(message)) => return error(StatusCode::BAD_REQUEST, message),
+    };
+    ingest(&shared, &headers, body, Kind::Customers, strict).await
+}
+
+/// The `strict` of a query string: `strict`, `strict=true` or `strict=false`.
+fn strict(query: &str) -> Result<bool, String> {
+    let mut strict = false;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair {
+            "strict" | "strict=true" => strict = true,
+            "strict=false" => strict = false,
+            other => {
+                return Err(format!(
+                    "unknown query {other:?}; the only one is strict=true (reject contacts of unknown accounts)"
+                ));
+            }
+        }
+    }
+    Ok(strict)
 }
 
 pub async fn accounts(
@@ -36,7 +61,7 @@ pub async fn accounts(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    ingest(&shared, &headers, body, Kind::Accounts).await
+    ingest(&shared, &headers, body, Kind::Accounts, false).await
 }
 
 pub async fn events(
@@ -44,7 +69,7 @@ pub async fn events(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    ingest(&shared, &headers, body, Kind::Events).await
+    ingest(&shared, &headers, body, Kind::Events, false).await
 }
 
 pub(super) fn error(status: StatusCode, message: impl Into<String>) -> Response {
@@ -174,6 +199,7 @@ async fn ingest(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
     kind: Kind,
+    strict: bool,
 ) -> Response {
     let body = match authorized_body(shared, headers, body) {
         Ok(body) => body,
@@ -186,7 +212,7 @@ async fn ingest(
     let engine = shared.engine();
     // The configuration was validated before it was loaded: the zone exists.
     let defaults = match Defaults::from_settings(&engine.loaded.settings) {
-        Ok(defaults) => defaults,
+        Ok(defaults) => Defaults { strict, ..defaults },
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e),
     };
     let mut notes: Vec<RowNote> = Vec::new();
