@@ -110,6 +110,54 @@ fn received(sink: &SmtpSink) -> Vec<(String, String)> {
 fn account_steps_go_once_to_their_roles(database: Option<&str>) {
     let sink = SmtpSink::start();
     let p = project(sink.port(), database);
+    // The forecast shows what the account steps will send, to whom.
+    let forecast = json(
+        &p.tend(&[
+            "forecast",
+            "--now",
+            "2026-02-20T10:00:00Z",
+            "--days",
+            "20",
+            "--format",
+            "json",
+        ])
+        .expect_code(0),
+    );
+    let mut coming: Vec<(&str, &str)> = forecast
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["customer_id"].as_str().unwrap(),
+                r["step"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    coming.sort_unstable();
+    // The stage step as the accounts enter `renewal` (60 days ahead), the
+    // renewal itself 30 days ahead; each to its roles.
+    assert_eq!(
+        coming,
+        [
+            ("bill", "thirty-days"),
+            ("hank", "welcome-to-renewal"),
+            ("milton", "thirty-days"),
+            ("milton", "welcome-to-renewal")
+        ],
+        "{forecast}"
+    );
+    let subjects: Vec<&str> = forecast
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["subject"].as_str().unwrap_or("(none)"))
+        .collect();
+    assert!(
+        subjects.contains(&"Globex renews on April 1, 2026")
+            && subjects.contains(&"Planning Globex's next year (renewal)"),
+        "{subjects:?}"
+    );
     // Thirty days before Globex and Initech renew; Hooli is free, and
     // Umbrella renews next year.
     let done = tick(&p, "2026-03-02T10:00:00Z");

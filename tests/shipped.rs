@@ -184,6 +184,8 @@ fn the_demo_gives_every_shipped_step_someone_to_write_to() {
         "maintenance/api-key-rotation",
         "checkins/at-risk",
         "checkins/quarterly-csat",
+        "accounts/renewal-60d",
+        "accounts/business-review",
     ] {
         assert!(
             steps.contains(step),

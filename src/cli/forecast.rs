@@ -74,7 +74,7 @@ pub async fn run(path: &ConfigPath, env: &Env, args: ForecastArgs) -> anyhow::Re
             category: f.category,
             survey: f.survey,
             incident: f.incident,
-            account: None,
+            account: f.account,
             sender: None,
             now: f.at,
         };

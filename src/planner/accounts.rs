@@ -19,7 +19,7 @@ use super::{PlanOutcome, Planner};
 use crate::domain::account::{Account, AccountFacts, AccountId, recipients};
 use crate::domain::condition::Facts;
 use crate::domain::customer::Customer;
-use crate::domain::message::{NewMessage, Status};
+use crate::domain::message::Status;
 use crate::domain::plan::{
     CronMemo, Due, History, Horizon, OccurrenceKey, StageEntry, due, next_check,
 };
@@ -86,22 +86,18 @@ impl Planner {
                 );
             }
             let id = account.record.id.clone();
-            let prefix = occurrence_prefix(&id);
-            history.planned = unprefixed(&history.planned, &prefix);
-            history.waiting = unprefixed(&history.waiting, &prefix);
-            let mut subject = account.subject(self.account_zone);
-            history.account = Some(AccountFacts::with_team(account, &self.team));
-            let moved = self.update_account_stage(&mut subject, &mut history, now);
             let horizon = Horizon {
                 now,
                 until: now,
                 window: self.windows.general(),
                 cron,
             };
-            for item in due(&subject, &self.accounts, &history, &horizon) {
+            let (subject, moved, dues) = self.account_dues(account, &mut history, &horizon);
+            for item in dues {
                 let to = self.recipients_of(&item.key);
                 for contact in recipients(&contacts, to) {
-                    let message = self.account_message(contact, &id, &prefix, &item);
+                    let mut message = self.message(contact, self.for_contact(contact, &id, &item));
+                    message.account_id = Some(id.clone());
                     if message.status == Status::Planned {
                         plan.planned.push(message);
                     } else {
@@ -122,8 +118,28 @@ impl Planner {
         plan
     }
 
+    /// What is due for an account up to `horizon.until`, with its stage
+    /// brought up to date first: the account as the subject planned for,
+    /// its stage change if it moved, and the occurrences (as `domain::plan`
+    /// names them; [`Self::for_contact`] makes each a contact's).
+    pub(super) fn account_dues(
+        &self,
+        account: Account,
+        history: &mut History,
+        horizon: &Horizon<'_>,
+    ) -> (Customer, Option<AccountStageChange>, Vec<Due>) {
+        let prefix = occurrence_prefix(&account.record.id);
+        history.planned = unprefixed(&history.planned, &prefix);
+        history.waiting = unprefixed(&history.waiting, &prefix);
+        let mut subject = account.subject(self.account_zone);
+        history.account = Some(AccountFacts::with_team(account, &self.team));
+        let moved = self.update_account_stage(&mut subject, history, horizon.now);
+        let dues = due(&subject, &self.accounts, history, horizon);
+        (subject, moved, dues)
+    }
+
     /// The roles an account-scope step goes to.
-    fn recipients_of(&self, key: &OccurrenceKey) -> &[String] {
+    pub(super) fn recipients_of(&self, key: &OccurrenceKey) -> &[String] {
         self.accounts
             .iter()
             .filter(|p| p.name == key.playbook)
@@ -174,15 +190,9 @@ impl Planner {
         Some(change)
     }
 
-    /// One contact's message of an account occurrence, held to the
-    /// contact's own send window.
-    fn account_message(
-        &self,
-        contact: &Customer,
-        account: &AccountId,
-        prefix: &str,
-        item: &Due,
-    ) -> NewMessage {
+    /// One contact's occurrence of an account's, held to the contact's own
+    /// send window, under the account's name for it.
+    pub(super) fn for_contact(&self, contact: &Customer, account: &AccountId, item: &Due) -> Due {
         let mut item = item.clone();
         if item.superseded_at.is_none() && item.kind != Kind::Incident {
             let window = self.windows.of(&item.key.playbook);
@@ -194,10 +204,8 @@ impl Planner {
                 )
             });
         }
-        item.key.occurrence = format!("{prefix}{}", item.key.occurrence);
-        let mut message = self.message(contact, item);
-        message.account_id = Some(account.clone());
-        message
+        item.key.occurrence = format!("{}{}", occurrence_prefix(account), item.key.occurrence);
+        item
     }
 }
 

@@ -2,6 +2,7 @@
 //! horizon, from the planner's own code path and delivery's own policy,
 //! writing nothing. Catch-up shows as planning applies it.
 
+use crate::domain::account::{AccountFacts, AccountId};
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
@@ -68,6 +69,8 @@ pub struct Forecasting<'a> {
     pub incident: Option<&'a serde_json::Value>,
     /// When it would go.
     pub at: DateTime<Utc>,
+    /// The customer's account and its owner, as delivery would give it.
+    pub account: Option<&'a crate::domain::account::AccountFacts>,
 }
 
 /// A message the forecast places in time: one waiting in the outbox, or an
@@ -190,7 +193,8 @@ impl Planner {
             after = Some(last.record.id.clone());
             let ids: Vec<CustomerId> = page.iter().map(|c| c.record.id.clone()).collect();
             let mut histories = store.planning_history(&ids).await?;
-            self.attach_accounts(store, page.iter(), &mut histories)
+            // Subjects are rendered with the account, as delivery does.
+            self.attach_accounts_always(store, page.iter(), &mut histories)
                 .await?;
             let mut queued: HashMap<CustomerId, Vec<Outgoing>> = HashMap::new();
             for m in store.queued(&ids).await? {
@@ -205,6 +209,7 @@ impl Planner {
             } else {
                 HashMap::new()
             };
+            let coming = self.account_coming(store, &page, now, until, &cron).await?;
             for mut customer in page {
                 let Some(history) = histories.get_mut(&customer.record.id) else {
                     continue;
@@ -224,7 +229,24 @@ impl Planner {
                         .sent
                         .insert((m.key.playbook.clone(), m.key.step.clone()));
                 }
-                let (_, items) = self.plan_customer(&mut customer, history, &horizon);
+                let (_, mut items) = self.plan_customer(&mut customer, history, &horizon);
+                // And what their company's account-scope steps send them.
+                let account = customer.record.account_id.clone();
+                let company = account.as_ref().and_then(|a| coming.get(a));
+                if let Some((account, (dues, contacts, _))) =
+                    account.as_ref().and_then(|a| company.map(|c| (a, c)))
+                {
+                    for item in dues {
+                        let to = self.recipients_of(&item.key);
+                        let reached = crate::domain::account::recipients(contacts, to)
+                            .iter()
+                            .any(|c| c.record.id == customer.record.id);
+                        if reached {
+                            items.push(self.for_contact(&customer, account, item));
+                        }
+                    }
+                    items.sort_by(|a, b| (a.send_at, &a.key).cmp(&(b.send_at, &b.key)));
+                }
                 let already = sent
                     .get(&customer.record.id)
                     .map(Vec::as_slice)
@@ -259,6 +281,11 @@ impl Planner {
                         survey: c.survey,
                         incident: c.incident,
                         at,
+                        // The account as it will be then (its stage brought
+                        // up to date), else as stored.
+                        account: company
+                            .map(|(_, _, facts)| facts)
+                            .or(history.account.as_ref()),
                     });
                     rows.push(ForecastRow {
                         customer_id: customer.record.id.to_string(),
@@ -407,6 +434,49 @@ impl Planner {
             }
         }
         fates
+    }
+
+    /// What the account-scope steps would send the accounts of `page`'s
+    /// contacts, by account: the occurrences and the contacts to choose
+    /// recipients from.
+    async fn account_coming(
+        &self,
+        store: &(impl Planning + Accounts),
+        page: &[Customer],
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        cron: &CronMemo,
+    ) -> Result<HashMap<AccountId, (Vec<Due>, Vec<Customer>, AccountFacts)>, store::Error> {
+        let mut ids: Vec<AccountId> = page
+            .iter()
+            .filter_map(|c| c.record.account_id.clone())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.is_empty() || self.accounts.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let mut accounts = store.accounts_of(&ids).await?;
+        let mut planning = store.account_planning(&ids).await?;
+        let horizon = Horizon {
+            now,
+            until,
+            window: self.windows.general(),
+            cron,
+        };
+        let mut coming = HashMap::new();
+        for id in ids {
+            let (Some(account), Some((contacts, mut history))) =
+                (accounts.remove(&id), planning.remove(&id))
+            else {
+                continue;
+            };
+            let (_, _, dues) = self.account_dues(account, &mut history, &horizon);
+            if let Some(facts) = history.account {
+                coming.insert(id, (dues, contacts, facts));
+            }
+        }
+        Ok(coming)
     }
 
     /// Whether `step` of `playbook` recurs (a cron step): catch-up applies

@@ -354,6 +354,17 @@ impl Planner {
         if !self.reads_account {
             return Ok(());
         }
+        self.attach_accounts_always(store, customers, histories)
+            .await
+    }
+
+    /// [`Self::attach_accounts`] whether or not a condition reads them.
+    pub(crate) async fn attach_accounts_always<'a>(
+        &self,
+        store: &impl Accounts,
+        customers: impl IntoIterator<Item = &'a Customer> + Clone,
+        histories: &mut HashMap<CustomerId, History>,
+    ) -> Result<(), store::Error> {
         let ids: Vec<AccountId> = customers
             .clone()
             .into_iter()
