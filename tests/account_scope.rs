@@ -591,3 +591,51 @@ to = ["user"]
     assert!(!quiet.stderr().contains("role"), "{}", quiet.stderr());
     assert!(!fresh.path().join("data/tend.db").exists());
 }
+
+/// A weekly account-scope step whose message still waits when the next
+/// week's falls due: the old one is superseded for every contact, and only
+/// the new one waits.
+#[test]
+fn a_newer_account_occurrence_supersedes_what_still_waits() {
+    let p = project(2525, None);
+    std::fs::remove_file(p.path().join("config/playbooks/renewals.toml")).unwrap();
+    p.file(
+        "config/playbooks/weekly.toml",
+        r#"name = "weekly"
+kind = "tip"
+category = "tips"
+scope = "account"
+window = { days = "mon", start = "09:00", end = "09:30" }
+
+[[step]]
+id = "digest"
+template = "renewal"
+cron = "0 10 * * mon"
+to = ["technical"]
+expires = "30d"
+"#,
+    );
+    let status_of = |occurrence: &str| -> String {
+        let messages = json(
+            &p.tend(&["messages", "--customer", "homer", "--format", "json"])
+                .expect_code(0),
+        );
+        messages
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["occurrence"] == format!("globex/{occurrence}"))
+            .map_or("none".to_owned(), |m| {
+                m["status"].as_str().unwrap().to_owned()
+            })
+    };
+    // Monday 2 March, 10:05: after the window, so it waits a week (the
+    // weeks before, a backlog, are caught up: only the latest waits).
+    tick(&p, "2026-03-02T10:05:00Z");
+    assert_eq!(status_of("2026-03-02T10:00:00Z"), "planned");
+    assert_eq!(status_of("2026-02-23T10:00:00Z"), "expired");
+    // The next Monday's falls due while the first still waits.
+    tick(&p, "2026-03-09T10:05:00Z");
+    assert_eq!(status_of("2026-03-02T10:00:00Z"), "expired", "superseded");
+    assert_eq!(status_of("2026-03-09T10:00:00Z"), "planned");
+}

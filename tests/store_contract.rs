@@ -3416,6 +3416,7 @@ async fn accounts_are_planned_once_per_occurrence_and_contact(store: &Db) {
         }],
         planned: vec![renewal.clone()],
         expired: Vec::new(),
+        superseding: Vec::new(),
         next: vec![AccountNextCheck {
             id: account_id("acme"),
             at: next,

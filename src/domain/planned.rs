@@ -81,6 +81,9 @@ pub struct AccountPlanWrite {
     /// One message per recipient contact, each with its `account_id`.
     pub planned: Vec<NewMessage>,
     pub expired: Vec<NewMessage>,
+    /// Messages of the accounts' contacts still waiting that newer
+    /// occurrences of their step supersede.
+    pub superseding: Vec<Supersede>,
     /// When the planner must next look at each account of the page.
     pub next: Vec<AccountNextCheck>,
 }

@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 
 use super::{PlanOutcome, Planner};
 use crate::domain::account::{Account, AccountFacts, AccountId, recipients};
+use crate::domain::catchup::{self, Supersede};
 use crate::domain::condition::Facts;
 use crate::domain::customer::Customer;
 use crate::domain::message::Status;
@@ -93,6 +94,16 @@ impl Planner {
                 cron,
             };
             let (subject, moved, dues) = self.account_dues(account, &mut history, &horizon);
+            // Catch-up: what still waits of a recurring step a newer
+            // occurrence overtakes, for every contact it went to.
+            for stale in
+                catchup::waiting_superseded(&subject.record.id, &dues, &history.waiting, now)
+            {
+                plan.superseding.extend(contacts.iter().map(|c| Supersede {
+                    customer_id: c.record.id.clone(),
+                    ..stale.clone()
+                }));
+            }
             for item in dues {
                 let to = self.recipients_of(&item.key);
                 for contact in recipients(&contacts, to) {

@@ -229,10 +229,14 @@ where
                 .await
                 .map_err(&fail)?;
         }
+        let superseded = DB::supersede_waiting(&mut tx, &plan.superseding, now, &fail).await?;
         let planned = DB::insert_messages(&mut tx, &plan.planned, now, &fail).await?;
         let expired = DB::insert_messages(&mut tx, &plan.expired, now, &fail).await?;
         tx.commit().await.map_err(&fail)?;
-        Ok(Recorded { planned, expired })
+        Ok(Recorded {
+            planned,
+            expired: expired + superseded,
+        })
     }
 
     async fn record_plan(&self, plan: &PlanWrite, now: DateTime<Utc>) -> Result<Recorded, Error> {
