@@ -3613,6 +3613,13 @@ async fn the_report_rolls_up_by_account_owner_plan_and_stage(store: &Db) {
         ]
     );
     assert_eq!(by(Grouping::Stage).await, [(String::new(), 3, 1, 1)]);
+    let from_ana = store.responses_from(&id("ana")).await.unwrap();
+    assert_eq!(from_ana.len(), 1);
+    assert_eq!(
+        (from_ana[0].kind.as_str(), from_ana[0].value.as_deref()),
+        ("survey", Some("10"))
+    );
+    assert!(store.responses_from(&id("bo")).await.unwrap().is_empty());
     let answers = store.survey_answers_from(&id("ana")).await.unwrap();
     assert_eq!(answers, [(Survey::Nps, "10".to_owned(), now)]);
     assert!(
