@@ -242,7 +242,7 @@ fn account_steps_go_once_to_their_roles(database: Option<&str>) {
         .expect_code(0)
         .stdout();
     assert!(
-        table.contains("history   renewal since 2026-03-02"),
+        table.contains("history   entered renewal on 2026-03-02"),
         "{table}"
     );
 

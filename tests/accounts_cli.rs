@@ -167,7 +167,7 @@ fn accounts_and_contacts_are_imported_and_shown(p: &Project) {
     assert_eq!(run.stdout(), "imported 1, updated 0, rejected 1\n");
     assert!(
         run.stderr()
-            .contains("strict.csv:2: account_id \"vandelay\" names no account (--strict)"),
+            .contains("strict.csv:2: account_id \"vandelay\" names no account, and a strict import rejects such rows"),
         "{}",
         run.stderr()
     );
@@ -243,7 +243,9 @@ fn the_api_takes_accounts_with_the_same_rules() {
         strict.json()["errors"][0]["reason"]
             .as_str()
             .unwrap()
-            .contains("account_id \"vandelay\" names no account (--strict)"),
+            .contains(
+                "account_id \"vandelay\" names no account, and a strict import rejects such rows"
+            ),
         "{}",
         strict.body
     );
@@ -254,6 +256,10 @@ fn the_api_takes_accounts_with_the_same_rules() {
         "{}",
         typo.body
     );
+    let python = d.request("POST", "/api/v1/customers?strict=True", &auth, contact);
+    assert_eq!(python.status, 200, "{}", python.body);
+    let unauthorized_typo = d.request("POST", "/api/v1/customers?strcit=1", &[], contact);
+    assert_eq!(unauthorized_typo.status, 401, "authorization comes first");
     let unauthorized = d.request("POST", "/api/v1/accounts", &[], body);
     assert_eq!(unauthorized.status, 401);
     let shown = json(

@@ -2845,6 +2845,17 @@ fn named() -> Vec<Named> {
         ),
         one("ACCOUNTS_DUE", ACCOUNTS_DUE, Both),
         one("PLANNED_ACCOUNT", PLANNED_ACCOUNT, Both),
+        one("SUPERSEDE_ACCOUNT_WAITING", SUPERSEDE_ACCOUNT_WAITING, Both),
+        built(
+            "UNCLAIM",
+            format!("{UNCLAIM}{}", sqlite_in("message_id", 1)),
+            Sqlite,
+        ),
+        built(
+            "UNCLAIM",
+            format!("{UNCLAIM}{}", pg_in("message_id", 1)),
+            Postgres,
+        ),
         built(
             "INSERT_ACCOUNT_STAGE_CHANGES",
             format!("{INSERT_ACCOUNT_STAGE_CHANGES}VALUES {}", row(1, 4)),

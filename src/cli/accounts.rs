@@ -294,7 +294,7 @@ fn print_account(shown: &AccountShown<'_>) -> anyhow::Result<()> {
                 shown
                     .stages
                     .iter()
-                    .map(|s| format!("{} since {}", s.stage, s.entered_at.format("%Y-%m-%d")))
+                    .map(|s| format!("entered {} on {}", s.stage, s.entered_at.format("%Y-%m-%d")))
                     .collect::<Vec<_>>()
                     .join(", ")
             }

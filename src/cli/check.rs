@@ -79,8 +79,13 @@ pub async fn run_with_store(path: &ConfigPath, env: &Env) -> anyhow::Result<Exit
     match roles_held(&loaded.settings.database).await {
         Ok(Some(held)) => {
             for (role, steps) in named.iter().filter(|(r, _)| !held.contains(*r)) {
+                let instead = if role == "admin" {
+                    "every contact of those accounts gets it instead"
+                } else {
+                    "those accounts' admins get it instead (or every contact)"
+                };
                 eprintln!(
-                    "warning: no contact holds the role {role:?}, which {} sends to: those accounts' admins get it instead (or every contact); give contacts the role in their import (roles[])",
+                    "warning: no contact holds the role {role:?}, which {} sends to: {instead}; give contacts the role in their import (roles[])",
                     steps.join(", ")
                 );
             }

@@ -81,11 +81,21 @@ pub struct AccountPlanWrite {
     /// One message per recipient contact, each with its `account_id`.
     pub planned: Vec<NewMessage>,
     pub expired: Vec<NewMessage>,
-    /// Messages of the accounts' contacts still waiting that newer
-    /// occurrences of their step supersede.
-    pub superseding: Vec<Supersede>,
+    /// An account's messages still waiting that newer occurrences of their
+    /// step supersede, whichever contacts they went to.
+    pub superseding: Vec<AccountSupersede>,
     /// When the planner must next look at each account of the page.
     pub next: Vec<AccountNextCheck>,
+}
+
+/// An account's messages of one step still waiting from before `before`:
+/// superseded by a newer occurrence (see `catchup`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountSupersede {
+    pub account_id: AccountId,
+    pub playbook: String,
+    pub step: String,
+    pub before: DateTime<Utc>,
 }
 
 /// An account's move from one lifecycle stage to another.

@@ -31,27 +31,29 @@ pub async fn customers(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let strict = match query.as_deref().map(strict) {
-        None => false,
-        Some(Ok(strict)) => strict,
-        Some(Err(message)) => return error(StatusCode::BAD_REQUEST, message),
-    };
-    ingest(&shared, &headers, body, Kind::Customers, strict).await
+    ingest(&shared, &headers, body, Kind::Customers, query.as_deref()).await
 }
 
-/// The `strict` of a query string: `strict`, `strict=true` or `strict=false`.
+/// The `strict` of a query string (`strict`, `strict=true|false|1|0`, in
+/// any case), or why the query cannot be used.
 fn strict(query: &str) -> Result<bool, String> {
     let mut strict = false;
     for pair in query.split('&').filter(|p| !p.is_empty()) {
-        match pair {
-            "strict" | "strict=true" => strict = true,
-            "strict=false" => strict = false,
+        let (key, value) = pair.split_once('=').unwrap_or((pair, "true"));
+        if key != "strict" {
+            return Err(format!(
+                "unknown query parameter {key:?}; the only one is strict=true (reject contacts of unknown accounts)"
+            ));
+        }
+        strict = match value.to_ascii_lowercase().as_str() {
+            "true" | "1" => true,
+            "false" | "0" => false,
             other => {
                 return Err(format!(
-                    "unknown query {other:?}; the only one is strict=true (reject contacts of unknown accounts)"
+                    "strict={other:?} is not true or false; write strict=true to reject contacts of unknown accounts"
                 ));
             }
-        }
+        };
     }
     Ok(strict)
 }
@@ -61,7 +63,7 @@ pub async fn accounts(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    ingest(&shared, &headers, body, Kind::Accounts, false).await
+    ingest(&shared, &headers, body, Kind::Accounts, None).await
 }
 
 pub async fn events(
@@ -69,7 +71,7 @@ pub async fn events(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    ingest(&shared, &headers, body, Kind::Events, false).await
+    ingest(&shared, &headers, body, Kind::Events, None).await
 }
 
 pub(super) fn error(status: StatusCode, message: impl Into<String>) -> Response {
@@ -199,11 +201,16 @@ async fn ingest(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
     kind: Kind,
-    strict: bool,
+    query: Option<&str>,
 ) -> Response {
     let body = match authorized_body(shared, headers, body) {
         Ok(body) => body,
         Err(refused) => return *refused,
+    };
+    let strict = match query.map(strict) {
+        None => false,
+        Some(Ok(strict)) => strict,
+        Some(Err(message)) => return error(StatusCode::BAD_REQUEST, message),
     };
     let rows = match parse_rows(&body) {
         Ok(rows) => rows,

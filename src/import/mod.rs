@@ -399,7 +399,7 @@ fn accounts_resolved(
             notes.push(RowNote::rejected(
                 *line,
                 format!(
-                    "account_id {:?} names no account (--strict); import the account first, or leave out --strict to create it with only its id",
+                    "account_id {:?} names no account, and a strict import rejects such rows; import the account first, or import without strict (--strict, ?strict=true) to create it with only its id",
                     account.as_str()
                 ),
             ));
@@ -409,7 +409,7 @@ fn accounts_resolved(
             notes.push(RowNote {
                 line: *line,
                 reason: format!(
-                    "warning: account {:?} was not known, so it was created with only its id; import accounts to fill in its name, plan and owner (or pass --strict to reject such rows)",
+                    "warning: account {:?} was not known, so it was created with only its id; import accounts to fill in its name, plan and owner (or import strictly, --strict or ?strict=true, to reject such rows)",
                     account.as_str()
                 ),
                 kept: true,

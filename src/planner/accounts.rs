@@ -17,13 +17,14 @@ use chrono::{DateTime, Utc};
 
 use super::{PlanOutcome, Planner};
 use crate::domain::account::{Account, AccountFacts, AccountId, recipients};
-use crate::domain::catchup::{self, Supersede};
+use crate::domain::catchup;
 use crate::domain::condition::Facts;
 use crate::domain::customer::Customer;
 use crate::domain::message::Status;
 use crate::domain::plan::{
     CronMemo, Due, History, Horizon, OccurrenceKey, StageEntry, due, next_check,
 };
+use crate::domain::planned::AccountSupersede;
 use crate::domain::playbook::Kind;
 use crate::store::{
     self, AccountNextCheck, AccountPlanWrite, AccountStageChange, DueCursor, Planning,
@@ -95,15 +96,17 @@ impl Planner {
             };
             let (subject, moved, dues) = self.account_dues(account, &mut history, &horizon);
             // Catch-up: what still waits of a recurring step a newer
-            // occurrence overtakes, for every contact it went to.
-            for stale in
+            // occurrence overtakes, whichever contacts it went to.
+            plan.superseding.extend(
                 catchup::waiting_superseded(&subject.record.id, &dues, &history.waiting, now)
-            {
-                plan.superseding.extend(contacts.iter().map(|c| Supersede {
-                    customer_id: c.record.id.clone(),
-                    ..stale.clone()
-                }));
-            }
+                    .into_iter()
+                    .map(|stale| AccountSupersede {
+                        account_id: id.clone(),
+                        playbook: stale.playbook,
+                        step: stale.step,
+                        before: stale.before,
+                    }),
+            );
             for item in dues {
                 let to = self.recipients_of(&item.key);
                 for contact in recipients(&contacts, to) {

@@ -482,7 +482,7 @@ impl Planner {
     /// Whether `step` of `playbook` recurs (a cron step): catch-up applies
     /// to its waiting messages.
     fn recurring(&self, playbook: &str, step: &str) -> bool {
-        self.person
+        self.playbooks
             .iter()
             .filter(|p| p.name == playbook)
             .flat_map(|p| &p.steps)

@@ -229,7 +229,26 @@ where
                 .await
                 .map_err(&fail)?;
         }
-        let superseded = DB::supersede_waiting(&mut tx, &plan.superseding, now, &fail).await?;
+        let mut superseded = 0;
+        for stale in &plan.superseding {
+            let ids: Vec<String> = sqlx::query_scalar(sql::SUPERSEDE_ACCOUNT_WAITING)
+                .bind(stale.account_id.as_str())
+                .bind(stale.playbook.as_str())
+                .bind(stale.step.as_str())
+                .bind(At(stale.before))
+                .bind(crate::domain::catchup::SUPERSEDED)
+                .bind(At(now))
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(&fail)?;
+            if ids.is_empty() {
+                continue;
+            }
+            superseded += ids.len() as u64;
+            let mut unclaim = QueryBuilder::<DB>::new(sql::UNCLAIM);
+            DB::push_in(&mut unclaim, "message_id", ids);
+            unclaim.build().execute(&mut *tx).await.map_err(&fail)?;
+        }
         let planned = DB::insert_messages(&mut tx, &plan.planned, now, &fail).await?;
         let expired = DB::insert_messages(&mut tx, &plan.expired, now, &fail).await?;
         tx.commit().await.map_err(&fail)?;

@@ -317,7 +317,8 @@ pub const ACCOUNTS_DUE: &str = account_columns!(
 );
 
 /// The roles contacts hold, as stored (joined by commas), each once.
-pub const ROLES_HELD: &str = "SELECT DISTINCT roles FROM customers WHERE roles <> ''";
+pub const ROLES_HELD: &str =
+    "SELECT DISTINCT roles FROM customers WHERE roles <> '' AND account_id IS NOT NULL";
 
 /// The contacts of some accounts: the list follows.
 pub const CONTACTS_OF_ACCOUNTS: &str = "SELECT id, email, name, timezone, locale, plan, \
@@ -336,6 +337,16 @@ pub const ACCOUNT_MESSAGES: &str = "SELECT account_id, playbook, step, occurrenc
 /// The events of some accounts' contacts: the list follows.
 pub const ACCOUNT_EVENTS: &str = "SELECT c.account_id, coalesce(e.id, 'seq:' || e.seq), \
      e.name, e.occurred_at FROM events e JOIN customers c ON c.id = e.customer_id WHERE ";
+
+/// Expires an account's messages of one step ($2, $3) still waiting from
+/// before $4, whoever they went to, with reason $5 at $6; their ids come
+/// back, to drop their claims (`UNCLAIM` and the list).
+pub const SUPERSEDE_ACCOUNT_WAITING: &str = "UPDATE messages SET status = 'expired', \
+     reason = $5, updated_at = $6 WHERE account_id = $1 AND playbook = $2 AND step = $3 \
+     AND due_at < $4 AND status IN ('planned', 'deferred') RETURNING id";
+
+/// Drops the claims on some messages: the list of ids follows.
+pub const UNCLAIM: &str = "DELETE FROM claims WHERE ";
 
 /// The start of a multi-row insert of account stage changes.
 pub const INSERT_ACCOUNT_STAGE_CHANGES: &str =
