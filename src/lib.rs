@@ -55,3 +55,4 @@ pub mod suggest;
 pub mod telemetry;
 pub mod token;
 pub mod toml_source;
+pub mod webhook;

@@ -10,72 +10,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
+use super::python::{apt_install, run};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-static PYTHON: OnceLock<PathBuf> = OnceLock::new();
-
-fn works(python: &Path) -> bool {
-    Command::new(python)
-        .args(["-c", "import dkim, nacl"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn run(cmd: &mut Command) -> bool {
-    cmd.status().is_ok_and(|s| s.success())
-}
-
 /// The virtualenv's python, with dkimpy and PyNaCl (its Ed25519 support).
-fn python() -> &'static Path {
-    PYTHON.get_or_init(|| {
-        let root = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        let venv = root.join("dkimpy");
-        let python = venv.join("bin/python");
-        if works(&python) {
-            return python;
-        }
-        // Built aside and renamed into place, so that test binaries
-        // installing at once never see half a virtualenv.
-        let partial = root.join(format!("dkimpy.partial-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&partial);
-        // Debian's python3 keeps venv's pip in a package of its own.
-        apt_install("python3-venv", || {
-            run(Command::new("python3")
-                .args(["-c", "import ensurepip"])
-                .stderr(Stdio::null()))
-        });
-        let created = run(Command::new("python3").arg("-m").arg("venv").arg(&partial));
-        assert!(
-            created,
-            "the DKIM tests need python3 with venv (Debian: apt-get install python3-venv)"
-        );
-        let installed = run(Command::new(partial.join("bin/python")).args([
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--disable-pip-version-check",
-            "dkimpy",
-            "pynacl",
-        ]));
-        assert!(
-            installed,
-            "the DKIM tests need dkimpy and pynacl from PyPI and could not install them"
-        );
-        if std::fs::rename(&partial, &venv).is_err() {
-            // Another test binary finished first.
-            let _ = std::fs::remove_dir_all(&partial);
-        }
-        assert!(
-            works(&python),
-            "dkimpy does not import from {}",
-            venv.display()
-        );
-        python
-    })
+fn python() -> PathBuf {
+    super::python::venv("dkimpy", &["dkimpy", "pynacl"], "import dkim, nacl")
 }
 
 /// What dkimpy made of a message's first signature.
@@ -165,20 +106,6 @@ pub struct TestKey {
     pub file: PathBuf,
     /// `v=DKIM1; k=...; p=...`
     pub record: String,
-}
-
-/// Installs Debian's `package` once if `ready` says it is missing.
-fn apt_install(package: &str, ready: impl Fn() -> bool) {
-    if ready() {
-        return;
-    }
-    let apt = |args: &[&str]| {
-        run(Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive"))
-    };
-    let install = ["install", "-y", "-qq", package];
-    let _ = apt(&install) || (apt(&["update", "-qq"]) && apt(&install));
 }
 
 static OPENSSL: OnceLock<()> = OnceLock::new();

@@ -6,6 +6,7 @@ pub mod browser;
 pub mod daemon;
 pub mod dkim;
 pub mod imap;
+pub mod python;
 pub mod smtp;
 pub mod systemd;
 
