@@ -53,6 +53,7 @@ pub mod render;
 pub mod store;
 pub mod suggest;
 pub mod telemetry;
+pub mod timeline;
 pub mod token;
 pub mod toml_source;
 pub mod webhook;

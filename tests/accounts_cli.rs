@@ -267,4 +267,18 @@ fn the_api_takes_accounts_with_the_same_rules() {
             .expect_code(0),
     );
     assert_eq!(shown["contacts"][0]["id"], "hank");
+    // The read API: one person's timeline.
+    let hank = d.request("GET", "/api/v1/customers/hank", &auth, b"");
+    assert_eq!(hank.status, 200, "{}", hank.body);
+    assert_eq!(hank.json()["account"]["id"], "globex");
+    assert_eq!(hank.json()["customer"]["email"], "hank@globex.example");
+    let nobody = d.request("GET", "/api/v1/customers/nobody", &auth, b"");
+    assert_eq!(nobody.status, 404, "{}", nobody.body);
+    assert!(
+        nobody.body.contains("no customer has id"),
+        "{}",
+        nobody.body
+    );
+    let anonymous = d.request("GET", "/api/v1/customers/hank", &[], b"");
+    assert_eq!(anonymous.status, 401);
 }

@@ -221,6 +221,27 @@ fn mail_goes_out_as_the_owner(database: Option<&str>) {
             .expect_code(0),
     );
     assert_eq!(reply["message_id"], messages[0]["id"], "{messages}");
+    // Hank's whole history: his account, the message and his reply.
+    let timeline = json(
+        &p.tend(&["customer", "show", "hank", "--format", "json"])
+            .expect_code(0),
+    );
+    assert_eq!(timeline["customer"]["roles"], serde_json::json!(["admin"]));
+    assert_eq!(timeline["account"]["name"], "Globex");
+    assert_eq!(timeline["messages"][0]["status"], "sent");
+    assert_eq!(timeline["responses"][0]["kind"], "reply");
+    assert_eq!(timeline["suppressions"], serde_json::json!([]));
+    let table = p
+        .tend(&["customer", "show", "hank"])
+        .expect_code(0)
+        .stdout();
+    assert!(table.contains("account   globex Globex"), "{table}");
+    let missing = p.tend(&["customer", "show", "nobody"]).expect_code(1);
+    assert!(
+        missing.stderr().contains("no customer has id \"nobody\""),
+        "{}",
+        missing.stderr()
+    );
 }
 
 /// The plus-address of a message's Reply-To that carries its token.

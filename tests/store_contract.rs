@@ -1118,6 +1118,12 @@ async fn an_unsubscribe_suppresses_only_that_category(store: &Db) {
             None
         )]
     );
+    let left = store.suppressions_of(&id("a")).await.unwrap();
+    assert_eq!(
+        left.iter().map(|s| s.category.as_str()).collect::<Vec<_>>(),
+        ["onboarding"]
+    );
+    assert!(store.suppressions_of(&id("b")).await.unwrap().is_empty());
     // Twice (a client retrying) is harmless, and records no second response.
     store
         .set_preferences(first, &unsubscribe("onboarding"), now)

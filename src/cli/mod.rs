@@ -3,6 +3,7 @@
 
 mod accounts;
 mod check;
+mod customer;
 mod demo;
 mod effective;
 mod forecast;
@@ -65,6 +66,11 @@ pub enum Command {
     Import {
         #[command(subcommand)]
         what: ImportWhat,
+    },
+    /// One customer's whole history.
+    Customer {
+        #[command(subcommand)]
+        what: customer::CustomerCommand,
     },
     /// List accounts: the companies customers belong to.
     Accounts(accounts::AccountsArgs),
@@ -140,6 +146,7 @@ pub async fn run(cli: Cli, env: Env) -> anyhow::Result<ExitCode> {
         Command::Report(args) => report::run(&path, &env, args).await,
         Command::Demo(args) => demo::run(&path, &env, args).await,
         Command::Accounts(args) => accounts::list(&path, &env, args).await,
+        Command::Customer { what } => customer::run(&path, &env, what).await,
         Command::Account { what } => accounts::run(&path, &env, what).await,
         Command::Import { what } => match what {
             ImportWhat::Customers(args) => {

@@ -124,6 +124,15 @@ pub async fn require_token(
 /// The body of an authorized request (the token is checked again, so a
 /// route added without [`require_token`] is still closed), or the answer
 /// that refuses it.
+/// The response refusing a request without the API's bearer token, if it
+/// has none.
+pub(super) fn refused_unless_authorized(
+    shared: &AppState,
+    headers: &HeaderMap,
+) -> Option<Response> {
+    authorize(shared, headers).err().map(unauthorized)
+}
+
 pub(super) fn authorized_body(
     shared: &AppState,
     headers: &HeaderMap,

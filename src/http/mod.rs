@@ -13,6 +13,7 @@ mod limit;
 mod link;
 mod page;
 mod preferences;
+mod read;
 mod server;
 mod state;
 mod survey;
@@ -54,6 +55,7 @@ pub fn router(shared: Arc<AppState>) -> Router {
     // read: a client without it cannot make tend hold its body.
     let api = Router::new()
         .route("/api/v1/customers", post(api::customers))
+        .route("/api/v1/customers/{id}", get(read::customer))
         .route("/api/v1/accounts", post(api::accounts))
         .route("/api/v1/events", post(api::events))
         .route("/api/v1/inbound", post(api::inbound))

@@ -79,6 +79,15 @@ where
             .map(Some)
     }
 
+    async fn suppressions_of(&self, customer: &CustomerId) -> Result<Vec<Suppression>, Error> {
+        let rows: Vec<(String, String, String, String)> = sqlx::query_as(sql::SUPPRESSIONS_OF)
+            .bind(customer.as_str())
+            .fetch_all(self.reads())
+            .await
+            .map_err(self.fail("reading a customer's suppressions"))?;
+        rows.into_iter().map(super::suppression).collect()
+    }
+
     async fn set_preferences(
         &self,
         message: MessageId,

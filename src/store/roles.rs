@@ -361,6 +361,9 @@ pub trait Responses {
     /// message exists.
     async fn subscriptions(&self, message: MessageId) -> Result<Option<Vec<Suppression>>, Error>;
 
+    /// What a customer is unsubscribed from, by category.
+    async fn suppressions_of(&self, customer: &CustomerId) -> Result<Vec<Suppression>, Error>;
+
     /// Applies a customer's choices, made from a link in `message`, in one
     /// transaction: each category in `unsubscribe` is suppressed and gets an
     /// `unsubscribe` response (once: repeating it changes nothing); each in

@@ -1,0 +1,129 @@
+//! `tend customer show ID`: one person's timeline (see `crate::timeline`).
+
+use std::process::ExitCode;
+
+use super::table::{Format, print_json, print_lines, print_table};
+use crate::config::{ConfigPath, Env};
+use crate::domain::customer::CustomerId;
+use crate::store::Upkeep;
+use crate::timeline::Timeline;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum CustomerCommand {
+    /// One customer: their record and account, every message with its
+    /// status and reason, every response, the stages they entered, their
+    /// events and what they are unsubscribed from.
+    Show {
+        /// The customer's id.
+        #[arg(value_parser = CustomerId::parse)]
+        id: CustomerId,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+}
+
+pub async fn run(path: &ConfigPath, env: &Env, what: CustomerCommand) -> anyhow::Result<ExitCode> {
+    let CustomerCommand::Show { id, format } = what;
+    let loaded = super::load(path, env, "warn")?;
+    let store = super::open_store(&loaded).await?;
+    let read = crate::timeline::read(&store, &id).await;
+    store.close().await;
+    let Some(timeline) = read? else {
+        anyhow::bail!(
+            "no customer has id {:?}; check the id, or import the customer first",
+            id.as_str()
+        );
+    };
+    match format {
+        Format::Json => print_json(&timeline)?,
+        Format::Table => print_timeline(&timeline)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Null => "not set".into(),
+        serde_json::Value::String(s) if s.is_empty() => "not set".into(),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn print_timeline(t: &Timeline) -> anyhow::Result<()> {
+    let c = &t.customer;
+    let account = t.account.as_ref().map_or_else(
+        || "their own".to_owned(),
+        |a| format!("{} {}", text(&a["id"]), text(&a["name"])),
+    );
+    print_lines([
+        format!(
+            "customer  {} {} <{}>",
+            text(&c["id"]),
+            text(&c["name"]),
+            text(&c["email"])
+        ),
+        format!("account   {account}"),
+        format!("plan      {}", text(&c["plan"])),
+        format!("stage     {}", text(&c["stage"])),
+        format!(
+            "history   {}",
+            if t.stages.is_empty() {
+                "no stage entered yet".to_owned()
+            } else {
+                t.stages
+                    .iter()
+                    .map(|s| format!("entered {} on {}", s.stage, s.entered_at.format("%Y-%m-%d")))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        ),
+        format!(
+            "leaves    {}",
+            if t.suppressions.is_empty() {
+                "nothing: every category reaches them".to_owned()
+            } else {
+                t.suppressions
+                    .iter()
+                    .map(|s| format!("{} ({})", s.category, s.reason))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            }
+        ),
+        format!("events    {}", t.events.len()),
+        String::new(),
+    ])?;
+    let rows: Vec<Vec<String>> = t
+        .messages
+        .iter()
+        .map(|m| {
+            vec![
+                m.due_at.format("%Y-%m-%d %H:%M").to_string(),
+                format!("{}/{}", m.playbook, m.step),
+                m.status.clone(),
+                m.reason.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    print_table(&["due (UTC)", "playbook/step", "status", "reason"], &rows)?;
+    if !t.responses.is_empty() {
+        print_lines([String::new()])?;
+        let rows: Vec<Vec<String>> = t
+            .responses
+            .iter()
+            .map(|r| {
+                vec![
+                    r.received_at.format("%Y-%m-%d %H:%M").to_string(),
+                    r.kind.clone(),
+                    r.value.clone().unwrap_or_default(),
+                    r.comment
+                        .clone()
+                        .unwrap_or_default()
+                        .replace(['\r', '\n'], " "),
+                ]
+            })
+            .collect();
+        print_table(&["received (UTC)", "kind", "value", "comment"], &rows)?;
+    }
+    Ok(())
+}

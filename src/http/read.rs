@@ -1,0 +1,44 @@
+//! The read API (bearer token): `GET /api/v1/customers/{id}`, one person's
+//! timeline (see `crate::timeline`).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::AppState;
+use super::api::{error, refused_unless_authorized};
+use crate::domain::customer::CustomerId;
+
+pub async fn customer(
+    State(shared): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refused) = refused_unless_authorized(&shared, &headers) {
+        return refused;
+    }
+    let id = match CustomerId::parse(&id) {
+        Ok(id) => id,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("customer id: {e}")),
+    };
+    match crate::timeline::read(&shared.store, &id).await {
+        Ok(Some(timeline)) => Json(timeline).into_response(),
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no customer has id {:?}; POST /api/v1/customers adds customers",
+                id.as_str()
+            ),
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "reading a customer's timeline failed");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("{e}; try again in a moment"),
+            )
+        }
+    }
+}
