@@ -1,14 +1,21 @@
-//! One person's history, as `tend customer show` and
-//! `GET /api/v1/customers/{id}` give it (the JSON shape is a contract): the
-//! record, their account, every message with its status and reason, every
-//! response, the stages they entered, their events and what they are
-//! unsubscribed from.
+//! What the read API and the show commands give of one person or one
+//! company (the JSON shapes are a contract). A person's timeline
+//! (`tend customer show`, `GET /api/v1/customers/{id}`): the record, their
+//! account, every message with its status and reason, every response, the
+//! stages they entered, their events and what they are unsubscribed from.
+//! An account's page (`tend account show`, `GET /api/v1/accounts/{id}`):
+//! its fields, owner, stage history, latest answers, and each contact with
+//! their messages and responses.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::domain::account::Account;
+use std::collections::BTreeMap;
+
+use serde_json::Map;
+
+use crate::domain::account::{Account, AccountId, TeamMember};
 use crate::domain::customer::{Customer, CustomerId};
 use crate::domain::message::{MessageFilter, MessageView, ResponseView};
 use crate::store::{self, Accounts, Customers, Outbox, Planning, Responses};
@@ -147,4 +154,155 @@ pub async fn read(
         events,
         suppressions,
     }))
+}
+
+/// An account as the commands show it (the JSON shape of `tend accounts`).
+#[derive(Debug, Serialize)]
+pub struct AccountView {
+    pub id: String,
+    pub name: String,
+    pub plan: String,
+    pub renewal_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub health: Option<u8>,
+    pub owner: Option<String>,
+    pub stage: Option<String>,
+    pub contacts: u64,
+    pub attributes: Map<String, Value>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<&Account> for AccountView {
+    fn from(a: &Account) -> Self {
+        let r = &a.record;
+        Self {
+            id: r.id.to_string(),
+            name: r.name.clone(),
+            plan: r.plan.clone(),
+            renewal_at: r.renewal_at,
+            health: r.health,
+            owner: r.owner.clone(),
+            stage: a.stage.clone(),
+            contacts: a.contacts,
+            attributes: r.attributes.clone(),
+            created_at: a.created_at,
+            updated_at: a.updated_at,
+        }
+    }
+}
+
+/// A contact with what they were sent and answered.
+#[derive(Debug, Serialize)]
+pub struct ContactView {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub roles: Vec<String>,
+    pub stage: Option<String>,
+    pub messages: Vec<MessageView>,
+    pub responses: Vec<ResponseView>,
+}
+
+/// The JSON shape of `tend account show`.
+#[derive(Debug, Serialize)]
+pub struct AccountShown {
+    pub account: AccountView,
+    /// The owner as the `[[team]]` has them; null when unset or unknown.
+    pub owner: Option<TeamMember>,
+    /// Each stage the account entered, oldest first.
+    pub stages: Vec<StageEntered>,
+    /// The latest answer of each survey kind from any of its contacts.
+    pub latest: BTreeMap<&'static str, Answer>,
+    pub contacts: Vec<ContactView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StageEntered {
+    pub stage: String,
+    pub entered_at: DateTime<Utc>,
+}
+
+/// One survey answer, and whose.
+#[derive(Debug, Serialize)]
+pub struct Answer {
+    pub value: String,
+    pub at: DateTime<Utc>,
+    pub contact: String,
+}
+
+/// The page of account `id` (the JSON shape of `tend account show` and
+/// `GET /api/v1/accounts/{id}`), its owner found in `team`; `None` when no
+/// account has that id.
+pub async fn account(
+    store: &(impl Accounts + Planning + Outbox + Responses),
+    id: &AccountId,
+    team: &[TeamMember],
+) -> Result<Option<AccountShown>, store::Error> {
+    let Some(account) = store.account(id).await? else {
+        return Ok(None);
+    };
+    let mut planning = store.account_planning(std::slice::from_ref(id)).await?;
+    let (people, history) = planning.remove(id).unwrap_or_default();
+    let mut stages: Vec<StageEntered> = history
+        .stage_entries
+        .into_iter()
+        .map(|e| StageEntered {
+            stage: e.stage,
+            entered_at: e.entered_at,
+        })
+        .collect();
+    stages.sort_by_key(|s| s.entered_at);
+    let mut latest: BTreeMap<&'static str, Answer> = BTreeMap::new();
+    let mut contacts = Vec::new();
+    for contact in people {
+        for (survey, value, at) in store.survey_answers_from(&contact.record.id).await? {
+            let newer = latest.get(survey.as_str()).is_none_or(|a| a.at <= at);
+            if newer {
+                latest.insert(
+                    survey.as_str(),
+                    Answer {
+                        value,
+                        at,
+                        contact: contact.record.id.to_string(),
+                    },
+                );
+            }
+        }
+        contacts.push(contact_view(store, contact).await?);
+    }
+    let owner = account
+        .record
+        .owner
+        .as_ref()
+        .and_then(|o| team.iter().find(|m| &m.id == o))
+        .cloned();
+    Ok(Some(AccountShown {
+        account: AccountView::from(&account),
+        owner,
+        stages,
+        latest,
+        contacts,
+    }))
+}
+
+async fn contact_view(
+    store: &(impl Outbox + Responses),
+    contact: Customer,
+) -> Result<ContactView, store::Error> {
+    let filter = MessageFilter {
+        status: None,
+        customer: Some(contact.record.id.clone()),
+    };
+    let messages = store.messages(&filter).await?;
+    let responses = store.responses_from(&contact.record.id).await?;
+    let r = contact.record;
+    Ok(ContactView {
+        id: r.id.to_string(),
+        email: r.email.to_string(),
+        name: r.name,
+        roles: r.roles.names().to_vec(),
+        stage: contact.stage,
+        messages,
+        responses,
+    })
 }

@@ -281,4 +281,14 @@ fn the_api_takes_accounts_with_the_same_rules() {
     );
     let anonymous = d.request("GET", "/api/v1/customers/hank", &[], b"");
     assert_eq!(anonymous.status, 401);
+    let globex = d.request("GET", "/api/v1/accounts/globex", &auth, b"");
+    assert_eq!(globex.status, 200, "{}", globex.body);
+    assert_eq!(globex.json()["owner"]["name"], "Maria Costa");
+    assert_eq!(globex.json()["contacts"][0]["id"], "hank");
+    let none = d.request("GET", "/api/v1/accounts/initech", &auth, b"");
+    assert_eq!(none.status, 404, "initech was refused above: {}", none.body);
+    assert_eq!(
+        d.request("GET", "/api/v1/accounts/globex", &[], b"").status,
+        401
+    );
 }

@@ -3,19 +3,11 @@
 
 use std::process::ExitCode;
 
-use std::collections::BTreeMap;
-
-use chrono::{DateTime, Utc};
-use serde::Serialize;
-use serde_json::{Map, Value};
-
 use super::table::{Format, print_json, print_lines, print_table};
-use crate::config::settings::TeamMember;
 use crate::config::{ConfigPath, Env};
 use crate::domain::account::{Account, AccountId};
-use crate::domain::customer::Customer;
-use crate::domain::message::{MessageFilter, MessageView, ResponseView};
-use crate::store::{Accounts, Db, Outbox, Planning, Responses, Upkeep};
+use crate::store::{Accounts, Db, Upkeep};
+use crate::timeline::{AccountShown, AccountView};
 
 /// Accounts read from the store at a time.
 const PAGE: u32 = 500;
@@ -37,88 +29,6 @@ pub enum AccountCommand {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
-}
-
-/// An account as the commands show it (the JSON shape of `tend accounts`).
-#[derive(Debug, Serialize)]
-struct AccountView {
-    id: String,
-    name: String,
-    plan: String,
-    renewal_at: Option<chrono::DateTime<chrono::Utc>>,
-    health: Option<u8>,
-    owner: Option<String>,
-    stage: Option<String>,
-    contacts: u64,
-    attributes: Map<String, Value>,
-    created_at: chrono::DateTime<chrono::Utc>,
-    updated_at: chrono::DateTime<chrono::Utc>,
-}
-
-impl From<&Account> for AccountView {
-    fn from(a: &Account) -> Self {
-        let r = &a.record;
-        Self {
-            id: r.id.to_string(),
-            name: r.name.clone(),
-            plan: r.plan.clone(),
-            renewal_at: r.renewal_at,
-            health: r.health,
-            owner: r.owner.clone(),
-            stage: a.stage.clone(),
-            contacts: a.contacts,
-            attributes: r.attributes.clone(),
-            created_at: a.created_at,
-            updated_at: a.updated_at,
-        }
-    }
-}
-
-/// A contact with what they were sent and answered.
-#[derive(Debug, Serialize)]
-struct ContactView {
-    id: String,
-    email: String,
-    name: String,
-    roles: Vec<String>,
-    stage: Option<String>,
-    messages: Vec<MessageView>,
-    responses: Vec<ResponseView>,
-}
-
-/// The JSON shape of `tend account show`.
-#[derive(Debug, Serialize)]
-struct AccountShown<'a> {
-    account: AccountView,
-    /// The owner as the `[[team]]` has them; null when unset or unknown.
-    owner: Option<&'a TeamMember>,
-    /// Each stage the account entered, oldest first.
-    stages: Vec<StageEntered>,
-    /// The latest answer of each survey kind from any of its contacts.
-    latest: BTreeMap<&'static str, Answer>,
-    contacts: Vec<ContactView>,
-}
-
-#[derive(Debug, Serialize)]
-struct StageEntered {
-    stage: String,
-    entered_at: DateTime<Utc>,
-}
-
-/// One survey answer, and whose.
-#[derive(Debug, Serialize)]
-struct Answer {
-    value: String,
-    at: DateTime<Utc>,
-    contact: String,
-}
-
-/// What `tend account show` reads besides the account.
-struct Read {
-    account: Account,
-    stages: Vec<StageEntered>,
-    latest: BTreeMap<&'static str, Answer>,
-    contacts: Vec<ContactView>,
 }
 
 pub async fn list(path: &ConfigPath, env: &Env, args: AccountsArgs) -> anyhow::Result<ExitCode> {
@@ -175,31 +85,13 @@ pub async fn run(path: &ConfigPath, env: &Env, what: AccountCommand) -> anyhow::
     let AccountCommand::Show { id, format } = what;
     let loaded = super::load(path, env, "warn")?;
     let store = super::open_store(&loaded).await?;
-    let read = read_account(&store, &id).await;
+    let read = crate::timeline::account(&store, &id, &loaded.settings.team).await;
     store.close().await;
-    let Some(Read {
-        account,
-        stages,
-        latest,
-        contacts,
-    }) = read?
-    else {
+    let Some(shown) = read? else {
         anyhow::bail!(
             "no account has id {:?}; `tend accounts` lists them, and `tend import accounts FILE` adds them",
             id.as_str()
         );
-    };
-    let owner = account
-        .record
-        .owner
-        .as_ref()
-        .and_then(|o| loaded.settings.team.iter().find(|m| &m.id == o));
-    let shown = AccountShown {
-        account: AccountView::from(&account),
-        owner,
-        stages,
-        latest,
-        contacts,
     };
     match format {
         Format::Json => print_json(&shown)?,
@@ -208,69 +100,9 @@ pub async fn run(path: &ConfigPath, env: &Env, what: AccountCommand) -> anyhow::
     Ok(ExitCode::SUCCESS)
 }
 
-async fn read_account(store: &Db, id: &AccountId) -> Result<Option<Read>, crate::store::Error> {
-    let Some(account) = store.account(id).await? else {
-        return Ok(None);
-    };
-    let mut planning = store.account_planning(std::slice::from_ref(id)).await?;
-    let (people, history) = planning.remove(id).unwrap_or_default();
-    let mut stages: Vec<StageEntered> = history
-        .stage_entries
-        .into_iter()
-        .map(|e| StageEntered {
-            stage: e.stage,
-            entered_at: e.entered_at,
-        })
-        .collect();
-    stages.sort_by_key(|s| s.entered_at);
-    let mut latest: BTreeMap<&'static str, Answer> = BTreeMap::new();
-    let mut contacts = Vec::new();
-    for contact in people {
-        for (survey, value, at) in store.survey_answers_from(&contact.record.id).await? {
-            let newer = latest.get(survey.as_str()).is_none_or(|a| a.at <= at);
-            if newer {
-                latest.insert(
-                    survey.as_str(),
-                    Answer {
-                        value,
-                        at,
-                        contact: contact.record.id.to_string(),
-                    },
-                );
-            }
-        }
-        contacts.push(contact_view(store, contact).await?);
-    }
-    Ok(Some(Read {
-        account,
-        stages,
-        latest,
-        contacts,
-    }))
-}
-
-async fn contact_view(store: &Db, contact: Customer) -> Result<ContactView, crate::store::Error> {
-    let filter = MessageFilter {
-        status: None,
-        customer: Some(contact.record.id.clone()),
-    };
-    let messages = store.messages(&filter).await?;
-    let responses = store.responses_from(&contact.record.id).await?;
-    let r = contact.record;
-    Ok(ContactView {
-        id: r.id.to_string(),
-        email: r.email.to_string(),
-        name: r.name,
-        roles: r.roles.names().to_vec(),
-        stage: contact.stage,
-        messages,
-        responses,
-    })
-}
-
-fn print_account(shown: &AccountShown<'_>) -> anyhow::Result<()> {
+fn print_account(shown: &AccountShown) -> anyhow::Result<()> {
     let a = &shown.account;
-    let owner = match (&a.owner, shown.owner) {
+    let owner = match (&a.owner, shown.owner.as_ref()) {
         (_, Some(m)) => format!("{} <{}>", m.name, m.email),
         (Some(id), None) => format!("{id} (not in [[team]])"),
         (None, None) => "none".into(),

@@ -56,6 +56,7 @@ pub fn router(shared: Arc<AppState>) -> Router {
     let api = Router::new()
         .route("/api/v1/customers", post(api::customers))
         .route("/api/v1/customers/{id}", get(read::customer))
+        .route("/api/v1/accounts/{id}", get(read::account))
         .route("/api/v1/accounts", post(api::accounts))
         .route("/api/v1/events", post(api::events))
         .route("/api/v1/inbound", post(api::inbound))

@@ -1,5 +1,6 @@
 //! The read API (bearer token): `GET /api/v1/customers/{id}`, one person's
-//! timeline (see `crate::timeline`).
+//! timeline, and `GET /api/v1/accounts/{id}`, one company's page (see
+//! `crate::timeline`).
 
 use std::sync::Arc;
 
@@ -10,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::api::{error, refused_unless_authorized};
+use crate::domain::account::AccountId;
 use crate::domain::customer::CustomerId;
 
 pub async fn customer(
@@ -35,6 +37,38 @@ pub async fn customer(
         ),
         Err(e) => {
             tracing::error!(error = %e, "reading a customer's timeline failed");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("{e}; try again in a moment"),
+            )
+        }
+    }
+}
+
+pub async fn account(
+    State(shared): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refused) = refused_unless_authorized(&shared, &headers) {
+        return refused;
+    }
+    let id = match AccountId::parse(&id) {
+        Ok(id) => id,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("account id: {e}")),
+    };
+    let engine = shared.engine();
+    match crate::timeline::account(&shared.store, &id, &engine.loaded.settings.team).await {
+        Ok(Some(page)) => Json(page).into_response(),
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no account has id {:?}; POST /api/v1/accounts adds accounts",
+                id.as_str()
+            ),
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "reading an account's page failed");
             error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!("{e}; try again in a moment"),
