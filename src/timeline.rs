@@ -270,12 +270,7 @@ pub async fn account(
         }
         contacts.push(contact_view(store, contact).await?);
     }
-    let owner = account
-        .record
-        .owner
-        .as_ref()
-        .and_then(|o| team.iter().find(|m| &m.id == o))
-        .cloned();
+    let owner = account.owner_in(team).cloned();
     Ok(Some(AccountShown {
         account: AccountView::from(&account),
         owner,

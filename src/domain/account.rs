@@ -223,12 +223,7 @@ pub struct AccountFacts {
 impl AccountFacts {
     /// The account with its owner found in `team`.
     pub fn with_team(account: Account, team: &[TeamMember]) -> Self {
-        let owner = account
-            .record
-            .owner
-            .as_ref()
-            .and_then(|o| team.iter().find(|m| &m.id == o))
-            .cloned();
+        let owner = account.owner_in(team).cloned();
         Self { account, owner }
     }
 
@@ -304,6 +299,13 @@ impl Account {
             created_at: self.created_at,
             updated_at: self.updated_at,
         }
+    }
+
+    /// Its owner as `team` has them: `None` when it has none, or names one
+    /// the team lacks.
+    pub fn owner_in<'t>(&self, team: &'t [TeamMember]) -> Option<&'t TeamMember> {
+        let owner = self.record.owner.as_ref()?;
+        team.iter().find(|m| &m.id == owner)
     }
 
     /// The account of a contact who has none: the contact's own fields.

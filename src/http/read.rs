@@ -26,23 +26,13 @@ pub async fn customer(
         Ok(id) => id,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("customer id: {e}")),
     };
-    match crate::timeline::read(&shared.store, &id).await {
-        Ok(Some(timeline)) => Json(timeline).into_response(),
-        Ok(None) => error(
-            StatusCode::NOT_FOUND,
-            format!(
-                "no customer has id {:?}; POST /api/v1/customers adds customers",
-                id.as_str()
-            ),
-        ),
-        Err(e) => {
-            tracing::error!(error = %e, "reading a customer's timeline failed");
-            error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("{e}; try again in a moment"),
-            )
-        }
-    }
+    let read = crate::timeline::read(&shared.store, &id).await;
+    answer(read, || {
+        format!(
+            "no customer has id {:?}; POST /api/v1/customers adds customers",
+            id.as_str()
+        )
+    })
 }
 
 pub async fn account(
@@ -58,17 +48,26 @@ pub async fn account(
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("account id: {e}")),
     };
     let engine = shared.engine();
-    match crate::timeline::account(&shared.store, &id, &engine.loaded.settings.team).await {
-        Ok(Some(page)) => Json(page).into_response(),
-        Ok(None) => error(
-            StatusCode::NOT_FOUND,
-            format!(
-                "no account has id {:?}; POST /api/v1/accounts adds accounts",
-                id.as_str()
-            ),
-        ),
+    let read = crate::timeline::account(&shared.store, &id, &engine.loaded.settings.team).await;
+    answer(read, || {
+        format!(
+            "no account has id {:?}; POST /api/v1/accounts adds accounts",
+            id.as_str()
+        )
+    })
+}
+
+/// What was read, as JSON; 404 with `missing` when there was nothing, 503
+/// when the store failed.
+fn answer<T: serde::Serialize>(
+    read: Result<Option<T>, crate::store::Error>,
+    missing: impl FnOnce() -> String,
+) -> Response {
+    match read {
+        Ok(Some(found)) => Json(found).into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, missing()),
         Err(e) => {
-            tracing::error!(error = %e, "reading an account's page failed");
+            tracing::error!(error = %e, "a read API request failed");
             error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!("{e}; try again in a moment"),
