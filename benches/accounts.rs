@@ -192,8 +192,8 @@ fn run(dir: &Path, accounts: &Path, contacts: &Path, backend: &str, scope: &str,
     // A Saturday night in early November: the renewals of December and
     // January and the November review fall due, and wait for Monday.
     let (_, rss, out) = common::measure(command(&["tick", "--now", "2026-11-07T23:30:00Z"]));
-    let planned: u64 = between(&out, "planned ", ",").parse().unwrap();
-    let planning: f64 = between(&out, "planning ", " s").parse().unwrap();
+    let planned: u64 = common::between(&out, "planned ", ",").parse().unwrap();
+    let planning: f64 = common::between(&out, "planning ", " s").parse().unwrap();
     let mut idle_ms = Vec::new();
     for minute in 31..31 + IDLE_TICKS {
         let now = format!("2026-11-07T23:{minute}:00Z");
@@ -212,11 +212,4 @@ fn run(dir: &Path, accounts: &Path, contacts: &Path, backend: &str, scope: &str,
         idle_ms[idle_ms.len() / 2],
     );
     common::drop_store(database);
-}
-
-/// The text of `out` between `start` and the next `end`.
-fn between<'a>(out: &'a str, start: &str, end: &str) -> &'a str {
-    let from = out.find(start).map_or(out.len(), |i| i + start.len());
-    let rest = &out[from..];
-    &rest[..rest.find(end).unwrap_or(rest.len())]
 }

@@ -143,9 +143,9 @@ fn run(dir: &Path, file: &Path, backend: &str, n: usize) {
     // delivers what it planned too (into .eml files here).
     let (full_secs, full_rss, out) =
         common::measure(command(&["tick", "--now", "2026-11-16T09:30:00Z"]));
-    let planned: u64 = between(&out, "planned ", ",").parse().unwrap();
-    let sent: u64 = between(&out, "sent ", ",").parse().unwrap();
-    let planning: f64 = between(&out, "planning ", " s").parse().unwrap();
+    let planned: u64 = common::between(&out, "planned ", ",").parse().unwrap();
+    let sent: u64 = common::between(&out, "sent ", ",").parse().unwrap();
+    let planning: f64 = common::between(&out, "planning ", " s").parse().unwrap();
     // Then a tick a minute, with nothing due, timed alone; one more is
     // sampled for its memory. The first also meets what the full tick
     // left the machine doing, so it is shown apart from the median.
@@ -172,11 +172,4 @@ fn run(dir: &Path, file: &Path, backend: &str, n: usize) {
         idle_rss as f64 / 1024.0
     );
     common::drop_store(database);
-}
-
-/// The text of `out` between `start` and the next `end`.
-fn between<'a>(out: &'a str, start: &str, end: &str) -> &'a str {
-    let from = out.find(start).map_or(out.len(), |i| i + start.len());
-    let rest = &out[from..];
-    &rest[..rest.find(end).unwrap_or(rest.len())]
 }

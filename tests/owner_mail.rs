@@ -168,6 +168,21 @@ fn mail_goes_out_as_the_owner(database: Option<&str>) {
     );
     assert!(body.contains("This note comes from Maria Costa."), "{body}");
     assert!(body.contains("Customer Success, Acme Cloud"), "{body}");
+    // Both parts as an independent parser reads them, the HTML with the
+    // owner's signature still balanced.
+    let eml = keys.path().join("hank.eml");
+    std::fs::write(&eml, raw).unwrap();
+    let parsed = common::python::strict_mime(&eml);
+    assert!(
+        parsed.status.success(),
+        "Python's strict parser refused the owner's mail:\n{}",
+        String::from_utf8_lossy(&parsed.stderr)
+    );
+    let text = String::from_utf8_lossy(&parsed.stdout);
+    assert!(
+        text.contains("Maria Costa · Customer Success, Acme Cloud"),
+        "{text}"
+    );
     assert!(
         body.contains("class=3D\"signature\"") || body.contains("class=\"signature\""),
         "{body}"

@@ -240,3 +240,10 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// The text of `out` between `start` and the next `end`.
+pub fn between<'a>(out: &'a str, start: &str, end: &str) -> &'a str {
+    let from = out.find(start).map_or(out.len(), |i| i + start.len());
+    let rest = &out[from..];
+    &rest[..rest.find(end).unwrap_or(rest.len())]
+}

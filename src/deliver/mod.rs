@@ -249,44 +249,36 @@ impl Deliverer {
         };
         let mut facts: HashMap<AccountId, Arc<AccountFacts>> = HashMap::new();
         for m in messages {
-            let account = match &account_of(m) {
-                Some(id) => match facts.get(id) {
-                    Some(found) => Arc::clone(found),
-                    None => {
-                        let account = accounts
-                            .get(id)
-                            .cloned()
-                            .unwrap_or_else(|| Account::of_contact(&m.customer));
-                        let found = Arc::new(AccountFacts::with_team(account, &self.team));
-                        facts.insert(id.clone(), Arc::clone(&found));
-                        found
-                    }
-                },
-                None => Arc::new(AccountFacts::with_team(
-                    Account::of_contact(&m.customer),
-                    &self.team,
-                )),
+            let from = self
+                .senders
+                .get(&(m.key.playbook.clone(), m.key.step.clone()));
+            let Some(id) = account_of(m) else {
+                // A person of their own: the renderer reads them as their
+                // account, and they have no owner.
+                m.sender = self.sender(from, None);
+                continue;
             };
-            let key = (m.key.playbook.clone(), m.key.step.clone());
-            m.sender = self.sender(self.senders.get(&key), &account);
-            m.account = Some(account);
+            let account = facts.entry(id).or_insert_with_key(|id| {
+                let account = accounts
+                    .get(id)
+                    .cloned()
+                    .unwrap_or_else(|| Account::of_contact(&m.customer));
+                Arc::new(AccountFacts::with_team(account, &self.team))
+            });
+            m.sender = self.sender(from, account.owner.as_ref());
+            m.account = Some(Arc::clone(account));
         }
         Ok(())
     }
 
-    /// Who a step with `from` goes out as for `account`: `None` is
-    /// `mail.from` (also for an account without a known owner).
-    pub fn sender(&self, from: Option<&Sender>, account: &AccountFacts) -> Option<TeamMember> {
+    /// Who a step with `from` goes out as, for an account with `owner`:
+    /// `None` is `mail.from` (also for `owner` when the account has none).
+    fn sender(&self, from: Option<&Sender>, owner: Option<&TeamMember>) -> Option<TeamMember> {
         match from? {
             Sender::Configured => None,
-            Sender::Owner => account.owner.clone(),
+            Sender::Owner => owner.cloned(),
             Sender::Member(id) => self.team.iter().find(|m| &m.id == id).cloned(),
         }
-    }
-
-    /// The steps that go out as someone other than `mail.from`.
-    pub fn step_sender(&self, playbook: &str, step: &str) -> Option<&Sender> {
-        self.senders.get(&(playbook.to_owned(), step.to_owned()))
     }
 
     /// Claims under `owner`, the daemon's stable instance name, so that

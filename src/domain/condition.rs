@@ -774,20 +774,12 @@ pub fn unknown_customer_fields(source: &str) -> Vec<(usize, String)> {
 
 /// Whether `source` reads `customer` anywhere (not inside a string).
 pub fn mentions_customer(source: &str) -> bool {
-    let mut rest = source;
-    let mut before: Option<char> = None;
-    while let Some(at) = rest.find("customer") {
-        let prior = rest[..at].chars().next_back().or(before);
-        let after = rest[at + "customer".len()..].chars().next();
-        let word_start = !prior.is_some_and(|c| c.is_alphanumeric() || "_.\"'".contains(c));
-        let word_end = !after.is_some_and(|c| c.is_alphanumeric() || c == '_');
-        if word_start && word_end {
-            return true;
-        }
-        before = Some('r');
-        rest = &rest[at + "customer".len()..];
-    }
-    false
+    source.match_indices("customer").any(|(at, word)| {
+        let before = source[..at].chars().next_back();
+        let after = source[at + word.len()..].chars().next();
+        !before.is_some_and(|c| c.is_alphanumeric() || "_.\"'".contains(c))
+            && !after.is_some_and(|c| c.is_alphanumeric() || c == '_')
+    })
 }
 
 /// Every `account.NAME` in `source` that is not an account field.

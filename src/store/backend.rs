@@ -15,7 +15,6 @@ use sqlx::{Database, Pool, QueryBuilder, Transaction};
 
 use super::sql;
 use super::{Error, NameHold, PlanWrite, PlanningLead, Recorded, WriteFailure, WriteOutcome};
-use crate::domain::catchup::Supersede;
 use crate::domain::customer::{CustomerId, CustomerRecord};
 use crate::domain::message::{MessageId, NewMessage, Settle};
 
@@ -42,15 +41,6 @@ pub trait Dialect: Database {
         now: DateTime<Utc>,
         fail: &(impl Fn(sqlx::Error) -> Error + Sync),
     ) -> Result<(), Error>;
-
-    /// Expires the waiting messages newer occurrences supersede and drops
-    /// their claims, inside `conn`'s transaction. Returns how many.
-    async fn supersede_waiting(
-        conn: &mut Self::Connection,
-        superseding: &[Supersede],
-        now: DateTime<Utc>,
-        fail: &(impl Fn(sqlx::Error) -> Error + Sync),
-    ) -> Result<u64, Error>;
 
     /// Puts messages into the outbox inside `conn`'s transaction; an
     /// occurrence already there is left alone. Returns how many were new.

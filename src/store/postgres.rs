@@ -155,45 +155,46 @@ async fn update_planned_customers_in(
     Ok(())
 }
 
-impl Dialect for Postgres {
-    /// See `sql::SUPERSEDE_WAITING_POSTGRES`.
-    async fn supersede_waiting(
-        conn: &mut sqlx::PgConnection,
-        superseding: &[Supersede],
-        now: DateTime<Utc>,
-        fail: &(impl Fn(sqlx::Error) -> Error + Sync),
-    ) -> Result<u64, Error> {
-        if superseding.is_empty() {
-            return Ok(0);
-        }
-        let expired: i64 = sqlx::query_scalar(sql::SUPERSEDE_WAITING_POSTGRES)
-            .bind(
-                superseding
-                    .iter()
-                    .map(|s| s.customer_id.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                superseding
-                    .iter()
-                    .map(|s| s.playbook.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                superseding
-                    .iter()
-                    .map(|s| s.step.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(superseding.iter().map(|s| s.before).collect::<Vec<_>>())
-            .bind(catchup::SUPERSEDED)
-            .bind(now)
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(fail)?;
-        Ok(u64::try_from(expired).unwrap_or(0))
+/// Expires the waiting messages newer occurrences supersede and drops
+/// their claims (`sql::SUPERSEDE_WAITING_POSTGRES`). Returns how many.
+async fn supersede_waiting_in(
+    conn: &mut sqlx::PgConnection,
+    superseding: &[Supersede],
+    now: DateTime<Utc>,
+    fail: &impl Fn(sqlx::Error) -> Error,
+) -> Result<u64, Error> {
+    if superseding.is_empty() {
+        return Ok(0);
     }
+    let expired: i64 = sqlx::query_scalar(sql::SUPERSEDE_WAITING_POSTGRES)
+        .bind(
+            superseding
+                .iter()
+                .map(|s| s.customer_id.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            superseding
+                .iter()
+                .map(|s| s.playbook.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            superseding
+                .iter()
+                .map(|s| s.step.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(superseding.iter().map(|s| s.before).collect::<Vec<_>>())
+        .bind(catchup::SUPERSEDED)
+        .bind(now)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(fail)?;
+    Ok(u64::try_from(expired).unwrap_or(0))
+}
 
+impl Dialect for Postgres {
     fn rows_affected(done: &PgQueryResult) -> u64 {
         done.rows_affected()
     }
@@ -414,8 +415,7 @@ impl Backend for PgStore {
             .map_err(&fail)?;
         update_planned_customers_in(&mut tx, plan, &fail).await?;
         insert_stage_changes_in(&mut tx, &plan.changes, &fail).await?;
-        let superseded =
-            Postgres::supersede_waiting(&mut tx, &plan.superseding, now, &fail).await?;
+        let superseded = supersede_waiting_in(&mut tx, &plan.superseding, now, &fail).await?;
         let planned = Postgres::insert_messages(&mut tx, &plan.planned, now, &fail).await?;
         let expired = Postgres::insert_messages(&mut tx, &plan.expired, now, &fail).await?;
         tx.commit().await.map_err(&fail)?;

@@ -47,6 +47,16 @@ where
     {
         Ok(self.get::<Option<At>>(column)?.map(|At(t)| t))
     }
+
+    /// A health score (0–100), `corrupt` naming a value out of range.
+    fn health(&self, corrupt: impl Fn(String) -> Error) -> Result<Option<u8>, Error>
+    where
+        Int: Decode<'r, R::Database> + Type<R::Database>,
+    {
+        self.get::<Option<Int>>("health")?
+            .map(|Int(h)| u8::try_from(h).map_err(|_| corrupt(format!("health {h}"))))
+            .transpose()
+    }
 }
 
 /// A delivery attempt (`SELECT_ATTEMPTS`). An attempt cut short by a crash
@@ -136,10 +146,7 @@ where
             signup_at: read.maybe_time("signup_at")?,
             renewal_at: read.maybe_time("renewal_at")?,
             last_seen_at: read.maybe_time("last_seen_at")?,
-            health: read
-                .get::<Option<Int>>("health")?
-                .map(|Int(h)| u8::try_from(h).map_err(|_| corrupt(format!("health {h}"))))
-                .transpose()?,
+            health: read.health(corrupt)?,
             attributes: read.get::<Object>("attributes")?.0,
             account_id: read
                 .get::<Option<String>>("account_id")?
@@ -197,10 +204,7 @@ where
             name: read.get("name")?,
             plan: read.get("plan")?,
             renewal_at: read.maybe_time("renewal_at")?,
-            health: read
-                .get::<Option<Int>>("health")?
-                .map(|Int(h)| u8::try_from(h).map_err(|_| corrupt(format!("health {h}"))))
-                .transpose()?,
+            health: read.health(corrupt)?,
             owner: read.get("owner")?,
             attributes: read.get::<Object>("attributes")?.0,
         },

@@ -212,50 +212,51 @@ async fn update_planned_customers_in(
     Ok(())
 }
 
-impl Dialect for Sqlite {
-    /// See `sql::SUPERSEDE_WAITING_SQLITE`.
-    async fn supersede_waiting(
-        conn: &mut sqlx::SqliteConnection,
-        superseding: &[Supersede],
-        now: DateTime<Utc>,
-        fail: &(impl Fn(sqlx::Error) -> Error + Sync),
-    ) -> Result<u64, Error> {
-        let mut expired = 0;
-        // Four values a row, under SQLite's limit of bound values a statement.
-        for run in superseding.chunks(super::ROWS_PER_STATEMENT / 4) {
-            let mut update = QueryBuilder::<Sqlite>::new(sql::EXPIRE_SUPERSEDED_SQLITE);
-            update.push_bind(catchup::SUPERSEDED);
-            update.push(", updated_at = ");
-            update.push_bind(At(now));
-            update.push(" FROM (");
-            update.push_values(run, |mut row, s| {
-                row.push_bind(s.customer_id.as_str().to_owned())
-                    .push_bind(s.playbook.clone())
-                    .push_bind(s.step.clone())
-                    .push_bind(At(s.before));
-            });
-            update.push(sql::SUPERSEDE_WAITING_SQLITE);
-            let ids: Vec<String> = update
-                .build_query_scalar()
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(fail)?;
-            if ids.is_empty() {
-                continue;
-            }
-            expired += ids.len() as u64;
-            let mut unclaim = QueryBuilder::<Sqlite>::new(sql::DROP_CLAIMS_SQLITE);
-            unclaim.push("message_id IN (");
-            let mut list = unclaim.separated(", ");
-            for id in ids {
-                list.push_bind(id);
-            }
-            list.push_unseparated(")");
-            unclaim.build().execute(&mut *conn).await.map_err(fail)?;
+/// Expires the waiting messages newer occurrences supersede and drops
+/// their claims (`sql::SUPERSEDE_WAITING_SQLITE`). Returns how many.
+async fn supersede_waiting_in(
+    conn: &mut sqlx::SqliteConnection,
+    superseding: &[Supersede],
+    now: DateTime<Utc>,
+    fail: &impl Fn(sqlx::Error) -> Error,
+) -> Result<u64, Error> {
+    let mut expired = 0;
+    // Four values a row, under SQLite's limit of bound values a statement.
+    for run in superseding.chunks(super::ROWS_PER_STATEMENT / 4) {
+        let mut update = QueryBuilder::<Sqlite>::new(sql::EXPIRE_SUPERSEDED_SQLITE);
+        update.push_bind(catchup::SUPERSEDED);
+        update.push(", updated_at = ");
+        update.push_bind(At(now));
+        update.push(" FROM (");
+        update.push_values(run, |mut row, s| {
+            row.push_bind(s.customer_id.as_str().to_owned())
+                .push_bind(s.playbook.clone())
+                .push_bind(s.step.clone())
+                .push_bind(At(s.before));
+        });
+        update.push(sql::SUPERSEDE_WAITING_SQLITE);
+        let ids: Vec<String> = update
+            .build_query_scalar()
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(fail)?;
+        if ids.is_empty() {
+            continue;
         }
-        Ok(expired)
+        expired += ids.len() as u64;
+        let mut unclaim = QueryBuilder::<Sqlite>::new(sql::DROP_CLAIMS_SQLITE);
+        unclaim.push("message_id IN (");
+        let mut list = unclaim.separated(", ");
+        for id in ids {
+            list.push_bind(id);
+        }
+        list.push_unseparated(")");
+        unclaim.build().execute(&mut *conn).await.map_err(fail)?;
     }
+    Ok(expired)
+}
 
+impl Dialect for Sqlite {
     fn rows_affected(done: &SqliteQueryResult) -> u64 {
         done.rows_affected()
     }
@@ -453,7 +454,7 @@ impl Backend for SqliteStore {
         let mut tx = self.begin().await.map_err(&fail)?;
         update_planned_customers_in(&mut tx, plan, &fail).await?;
         insert_stage_changes_in(&mut tx, &plan.changes, &fail).await?;
-        let superseded = Sqlite::supersede_waiting(&mut tx, &plan.superseding, now, &fail).await?;
+        let superseded = supersede_waiting_in(&mut tx, &plan.superseding, now, &fail).await?;
         let planned = Sqlite::insert_messages(&mut tx, &plan.planned, now, &fail).await?;
         let expired = Sqlite::insert_messages(&mut tx, &plan.expired, now, &fail).await?;
         tx.commit().await.map_err(&fail)?;

@@ -83,3 +83,32 @@ pub fn apt_install(package: &str, ready: impl Fn() -> bool) {
     let install = ["install", "-y", "-qq", package];
     let _ = apt(&install) || (apt(&["update", "-qq"]) && apt(&install));
 }
+
+/// Python 3 from Debian's packages, installed when missing.
+pub fn python3() -> &'static str {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        let present = || {
+            run(Command::new("python3")
+                .arg("--version")
+                .stdout(Stdio::null()))
+        };
+        apt_install("python3", present);
+        assert!(
+            present(),
+            "this test needs Debian's python3 and could not install it"
+        );
+    });
+    "python3"
+}
+
+/// `tests/mime_strict.py` run on the message in `eml`: Python's strict
+/// `email` parser over both parts, and the HTML part's elements balanced.
+/// On success its stdout is the text part as Python decoded it.
+pub fn strict_mime(eml: &Path) -> std::process::Output {
+    Command::new(python3())
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mime_strict.py"))
+        .arg(eml)
+        .output()
+        .unwrap()
+}
