@@ -2824,6 +2824,7 @@ fn named() -> Vec<Named> {
         ),
         one("RESPONSES_FROM", RESPONSES_FROM, Both),
         one("ROLES_HELD", ROLES_HELD, Both),
+        one("ANY_ACCOUNT", ANY_ACCOUNT, Both),
         one("SURVEY_ANSWERS_FROM", SURVEY_ANSWERS_FROM, Both),
         one("ACCOUNTS_PAGE", ACCOUNTS_PAGE, Both),
         one("CONTACTS_OF", CONTACTS_OF, Both),

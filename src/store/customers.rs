@@ -9,7 +9,7 @@ use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, QueryBuilder, R
 
 use super::backend::{Backend, Dialect};
 use super::column::{At, Int, Object};
-use super::{Customers, Error, StoredEvent, WriteOutcome, rows, sql};
+use super::{Customers, Error, StoredEvent, WriteOutcome, rows, shared, sql};
 use crate::domain::customer::{Customer, CustomerId, CustomerRecord, parse_timezone};
 use crate::domain::event::EventRecord;
 use crate::domain::prefilter::{Literal, Prefilter};
@@ -52,6 +52,7 @@ where
         let fail = self.fail("writing events");
         let mut outcome = WriteOutcome::default();
         let mut tx = self.begin().await.map_err(&fail)?;
+        let accounts_stored = shared::any_account::<DB>(&mut tx, &fail).await?;
         for run in batch.chunks(super::ROWS_PER_STATEMENT) {
             let mut insert = QueryBuilder::<B::DB>::new(sql::INSERT_EVENTS);
             insert.push_values(run, |mut row, e| {
@@ -76,12 +77,14 @@ where
             mark.build().execute(&mut *tx).await.map_err(&fail)?;
             // And the accounts of contacts: an event may anchor an
             // account-scope step.
-            let mut accounts = QueryBuilder::<B::DB>::new(sql::SET_ACCOUNT_PLAN_AT);
-            accounts.push(B::ACCOUNT_MARK);
-            accounts.push(sql::ACCOUNTS_OF_CUSTOMERS);
-            DB::push_in(&mut accounts, "id", ids);
-            accounts.push(")");
-            accounts.build().execute(&mut *tx).await.map_err(&fail)?;
+            if accounts_stored {
+                let mut accounts = QueryBuilder::<B::DB>::new(sql::SET_ACCOUNT_PLAN_AT);
+                accounts.push(B::ACCOUNT_MARK);
+                accounts.push(sql::ACCOUNTS_OF_CUSTOMERS);
+                DB::push_in(&mut accounts, "id", ids);
+                accounts.push(")");
+                accounts.build().execute(&mut *tx).await.map_err(&fail)?;
+            }
             outcome += WriteOutcome {
                 inserted,
                 existing: run.len() as u64 - inserted,

@@ -34,7 +34,17 @@ where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     At: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: for<'r> sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    (i64,): for<'r> sqlx::FromRow<'r, DB::Row>,
 {
+    let mut named: Vec<&str> = batch
+        .iter()
+        .filter_map(|c| c.account_id.as_ref().map(|a| a.as_str()))
+        .collect();
+    // Without accounts (most imports of people), nothing to create or mark.
+    if named.is_empty() && !any_account::<DB>(conn, fail).await? {
+        return Ok(());
+    }
     for run in batch.chunks(super::ROWS_PER_STATEMENT) {
         let mut left = sqlx::QueryBuilder::<DB>::new(sql::SET_ACCOUNT_PLAN_AT);
         left.push(mark);
@@ -47,10 +57,6 @@ where
         left.push(")");
         left.build().execute(&mut *conn).await.map_err(fail)?;
     }
-    let mut named: Vec<&str> = batch
-        .iter()
-        .filter_map(|c| c.account_id.as_ref().map(|a| a.as_str()))
-        .collect();
     if named.is_empty() {
         return Ok(());
     }
@@ -74,6 +80,23 @@ where
         due.build().execute(&mut *conn).await.map_err(fail)?;
     }
     Ok(())
+}
+
+/// Whether any account is stored.
+pub async fn any_account<DB: Dialect>(
+    conn: &mut DB::Connection,
+    fail: &impl Fn(sqlx::Error) -> Error,
+) -> Result<bool, Error>
+where
+    DB::Arguments: sqlx::IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    (i64,): for<'r> sqlx::FromRow<'r, DB::Row>,
+{
+    let (n,): (i64,) = sqlx::query_as(sql::ANY_ACCOUNT)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(fail)?;
+    Ok(n > 0)
 }
 
 /// Adds a status change to an incident's history.

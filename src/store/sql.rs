@@ -303,6 +303,10 @@ pub const ACCOUNT_MARK_POSTGRES: &str =
 /// Marks accounts due: the backend's mark and the list of ids follow.
 pub const SET_ACCOUNT_PLAN_AT: &str = "UPDATE accounts SET plan_at = ";
 
+/// Whether any account is stored (1) or none (0): a store without
+/// accounts has no account to mark when customers or events arrive.
+pub const ANY_ACCOUNT: &str = "SELECT count(*) FROM (SELECT 1 FROM accounts LIMIT 1) AS a";
+
 /// Marks due the accounts of some customers (whose events arrived): the
 /// backend's mark, then ` WHERE id IN (SELECT account_id FROM customers
 /// WHERE …)` with the list.
