@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use sqlx::{Database, Pool, QueryBuilder, Transaction};
 
+use super::signals::Listening;
 use super::sql;
 use super::{Error, NameHold, PlanWrite, PlanningLead, Recorded, WriteFailure, WriteOutcome};
 use crate::domain::customer::{CustomerId, CustomerRecord};
@@ -91,6 +92,9 @@ pub trait Backend: Sync {
 
     /// Where reads go.
     fn reads(&self) -> &Pool<Self::DB>;
+
+    /// Which signals this store records ([`super::Signals::listen`]).
+    fn listening(&self) -> &Listening;
 
     /// Where writes go: on SQLite one connection of its own, since the
     /// database has one writer at a time anyway.

@@ -10,6 +10,7 @@ use super::{Error, Incidents, sql};
 use crate::domain::customer::CustomerId;
 use crate::domain::incident::{Incident, IncidentKind, IncidentStatus, IncidentView, Recipient};
 use crate::domain::message::NewMessage;
+use crate::domain::signal::NewSignal;
 
 impl<B, DB> Incidents for B
 where
@@ -48,6 +49,20 @@ where
             .execute(&mut *tx)
             .await
             .map_err(&fail)?;
+        if DB::rows_affected(&done) == 1 && self.listening().wants("incident.opened") {
+            let object = serde_json::json!({
+                "id": incident.id,
+                "kind": incident.kind.as_str(),
+                "title": incident.title,
+                "status": incident.status.as_str(),
+                "message": incident.message,
+                "starts_at": incident.starts_at,
+                "ends_at": incident.ends_at,
+                "opened_at": incident.opened_at,
+            });
+            let signal = NewSignal::incident("incident.opened", object, incident.opened_at);
+            super::shared::tell::<DB>(&mut tx, &signal, &fail).await?;
+        }
         tx.commit().await.map_err(&fail)?;
         Ok(DB::rows_affected(&done) == 1)
     }
@@ -154,6 +169,8 @@ where
             .fetch_one(&mut *tx)
             .await
             .map_err(&fail)?;
+        let status = status.map(IncidentStatus::as_str);
+        tell_change::<DB>(&mut tx, self, "incident.updated", id, status, message, now).await?;
         tx.commit().await.map_err(&fail)?;
         Ok(Some(seq))
     }
@@ -183,6 +200,8 @@ where
         let withdrawn =
             super::shared::withdraw_announcements::<DB>(&mut *tx, id, withdrawn, now, &fail)
                 .await?;
+        let kind = "incident.resolved";
+        tell_change::<DB>(&mut tx, self, kind, id, Some(status.as_str()), message, now).await?;
         tx.commit().await.map_err(&fail)?;
         Ok(Some(withdrawn))
     }
@@ -221,9 +240,39 @@ where
         super::shared::record_update::<DB>(&mut *tx, id, status, message, false, at, &fail).await?;
         let expired =
             super::shared::withdraw_announcements::<DB>(&mut *tx, id, expired, at, &fail).await?;
+        let kind = "incident.updated";
+        tell_change::<DB>(&mut tx, self, kind, id, Some(status.as_str()), message, at).await?;
         tx.commit().await.map_err(&fail)?;
         Ok(Some(expired))
     }
+}
+
+/// Records an incident's `kind` signal (updated or resolved), when anyone
+/// listens, in `conn`'s transaction.
+async fn tell_change<DB: Dialect>(
+    conn: &mut DB::Connection,
+    store: &impl Backend<DB = DB>,
+    kind: &'static str,
+    id: &str,
+    status: Option<&str>,
+    message: &str,
+    at: DateTime<Utc>,
+) -> Result<(), Error>
+where
+    DB::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    String: for<'q> Encode<'q, DB> + Type<DB>,
+    Option<String>: for<'q> Encode<'q, DB> + Type<DB>,
+    At: for<'q> Encode<'q, DB> + Type<DB>,
+    Object: for<'q> Encode<'q, DB> + Type<DB>,
+{
+    if !store.listening().wants(kind) {
+        return Ok(());
+    }
+    let object = serde_json::json!({ "id": id, "status": status, "message": message, "at": at });
+    let signal = NewSignal::incident(kind, object, at);
+    super::shared::tell::<DB>(conn, &signal, &store.fail("recording an incident's signal")).await
 }
 
 /// The first notice per customer, from `RECIPIENTS` rows (oldest first).

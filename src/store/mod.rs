@@ -21,6 +21,7 @@ mod responses;
 mod roles;
 mod rows;
 mod shared;
+mod signals;
 // Public so that the contract test can prepare every statement.
 #[doc(hidden)]
 pub mod sql;
@@ -37,7 +38,9 @@ use crate::domain::event::EventRecord;
 use crate::domain::message::{NewMessage, Suppression};
 
 pub use self::health::{WriteFailure, WriteHealth};
-pub use self::roles::{Accounts, Customers, Incidents, Outbox, Planning, Responses, Store, Upkeep};
+pub use self::roles::{
+    Accounts, Customers, Incidents, Outbox, Planning, Responses, Signals, Store, Upkeep,
+};
 pub use crate::config::database_url::DatabaseUrl;
 pub use crate::domain::inbound::{Effect, InboundMail, InboundRecorded, InboundResponse};
 pub use crate::domain::planned::{

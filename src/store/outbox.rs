@@ -11,9 +11,11 @@ use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, QueryBuilder, R
 
 use super::backend::{Backend, Dialect};
 use super::column::{At, Int, Object};
-use super::{Error, NameHold, Outbox, rows, sql};
+use super::{Error, NameHold, Outbox, rows, shared, sql};
 use crate::domain::customer::CustomerId;
-use crate::domain::message::{Attempt, MessageFilter, MessageId, MessageView, Outgoing, Settle};
+use crate::domain::message::{
+    Attempt, MessageFilter, MessageId, MessageView, Outgoing, Settle, Status,
+};
 
 impl<B, DB> Outbox for B
 where
@@ -46,27 +48,7 @@ where
             .await
             .map_err(&fail)?;
         rows.iter()
-            .map(|row| {
-                Ok(MessageView {
-                    id: row.try_get("id").map_err(&fail)?,
-                    customer_id: row.try_get("customer_id").map_err(&fail)?,
-                    to: row.try_get("to_address").map_err(&fail)?,
-                    playbook: row.try_get("playbook").map_err(&fail)?,
-                    step: row.try_get("step").map_err(&fail)?,
-                    occurrence: row.try_get("occurrence").map_err(&fail)?,
-                    kind: row.try_get("kind").map_err(&fail)?,
-                    status: row.try_get("status").map_err(&fail)?,
-                    reason: row.try_get("reason").map_err(&fail)?,
-                    subject: row.try_get("subject").map_err(&fail)?,
-                    due_at: row.try_get::<At, _>("due_at").map_err(&fail)?.0,
-                    sent_at: row
-                        .try_get::<Option<At>, _>("sent_at")
-                        .map_err(&fail)?
-                        .map(|At(t)| t),
-                    attempts: row.try_get::<Int, _>("attempts").map_err(&fail)?.0,
-                    message_id: row.try_get("message_id").map_err(&fail)?,
-                })
-            })
+            .map(|row| rows::message_view(row, &fail))
             .collect()
     }
 
@@ -144,6 +126,17 @@ where
                 .execute(&mut *tx)
                 .await
                 .map_err(&fail)?;
+        }
+        for (status, kind) in [
+            (Status::Sent, "message.sent"),
+            (Status::Failed, "message.failed"),
+        ] {
+            let ids = outcomes
+                .iter()
+                .filter(|o| o.status == status)
+                .map(|o| o.id.to_string())
+                .collect();
+            shared::tell_messages::<DB>(&mut tx, self.listening(), kind, ids, now, &fail).await?;
         }
         tx.commit().await.map_err(&fail)
     }

@@ -11,11 +11,13 @@ use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, QueryBuilder, R
 use super::backend::{Backend, Dialect};
 use super::column::{At, Int, Object};
 use super::{
-    AccountPlanWrite, DueCursor, Error, PlanWrite, Planning, PlanningLead, Recorded, rows, sql,
+    AccountPlanWrite, DueCursor, Error, PlanWrite, Planning, PlanningLead, Recorded, rows, shared,
+    sql,
 };
 use crate::domain::account::{Account, AccountId};
 use crate::domain::customer::{Customer, CustomerId};
 use crate::domain::plan::{EventFact, History, OccurrenceKey, StageEntry};
+use crate::domain::signal::NewSignal;
 
 impl<B, DB> Planning for B
 where
@@ -213,6 +215,8 @@ where
             });
             insert.build().execute(&mut *tx).await.map_err(&fail)?;
         }
+        let told = plan.changes.iter().map(NewSignal::account_stage);
+        shared::tell_stage_changes::<DB>(&mut tx, self.listening(), told, &fail).await?;
         for next in &plan.next {
             let (moved, stage, entered) = match &next.moved {
                 Some((stage, at)) => (true, stage.clone(), Some(At(*at))),

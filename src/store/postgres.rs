@@ -3,18 +3,21 @@
 
 use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgQueryResult, PgRow};
 use sqlx::{ConnectOptions as _, Connection, PgConnection, PgPool, Postgres, QueryBuilder, Row};
 
 use super::backend::{Backend, Dialect, HistoryRows};
+use super::signals::Listening;
 use super::{
     ConnectOptions, Error, PlanWrite, Recorded, StageChange, WriteOutcome, shared, sql, unique_runs,
 };
 use crate::domain::catchup::{self, Supersede};
 use crate::domain::customer::{CustomerId, CustomerRecord};
 use crate::domain::message::{MessageId, NewMessage, Settle};
+use crate::domain::signal::NewSignal;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
@@ -22,6 +25,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres")
 pub struct PgStore {
     pool: PgPool,
     shown: String,
+    /// Which signals are recorded.
+    listening: Arc<Listening>,
 }
 
 impl PgStore {
@@ -50,6 +55,7 @@ impl PgStore {
         Ok(Self {
             pool,
             shown: shown.to_owned(),
+            listening: Arc::default(),
         })
     }
 }
@@ -319,6 +325,10 @@ impl Backend for PgStore {
         &self.pool
     }
 
+    fn listening(&self) -> &Listening {
+        &self.listening
+    }
+
     fn writes(&self) -> &PgPool {
         &self.pool
     }
@@ -415,6 +425,8 @@ impl Backend for PgStore {
             .map_err(&fail)?;
         update_planned_customers_in(&mut tx, plan, &fail).await?;
         insert_stage_changes_in(&mut tx, &plan.changes, &fail).await?;
+        let told = plan.changes.iter().map(NewSignal::stage);
+        shared::tell_stage_changes::<Self::DB>(&mut tx, &self.listening, told, &fail).await?;
         let superseded = supersede_waiting_in(&mut tx, &plan.superseding, now, &fail).await?;
         let planned = Postgres::insert_messages(&mut tx, &plan.planned, now, &fail).await?;
         let expired = Postgres::insert_messages(&mut tx, &plan.expired, now, &fail).await?;

@@ -15,7 +15,7 @@ use crate::domain::inbound::soft_bounced_reason;
 use crate::domain::message::{MessageId, ResponseView, Suppression};
 use crate::domain::playbook::Survey;
 use crate::domain::report::{Counts, Grouping};
-use crate::domain::response::Source;
+use crate::domain::response::{ResponseKind, Source};
 
 impl<B, DB> Responses for B
 where
@@ -57,7 +57,18 @@ where
                 .await
                 .map_err(&fail)?;
         }
-        shared::insert_response(&mut *tx, message, &customer, response, now, &fail).await?;
+        let view = ResponseView {
+            id: uuid::Uuid::now_v7().to_string(),
+            message_id: Some(message.to_string()),
+            customer_id: Some(customer.clone()),
+            kind: response.kind.as_str().to_owned(),
+            value: response.value.clone(),
+            comment: response.comment.clone(),
+            received_at: now,
+            source: response.source.as_str().to_owned(),
+        };
+        shared::insert_response::<DB>(&mut tx, self.listening(), response.kind, &view, None, &fail)
+            .await?;
         tx.commit().await.map_err(&fail)?;
         Ok(Some(CustomerId::parse(&customer).map_err(Error::Corrupt)?))
     }
@@ -100,8 +111,17 @@ where
         let Some(customer) = customer else {
             return Ok(None);
         };
-        shared::apply_preferences::<DB>(&mut tx, message, &customer, choice, now, None, &fail)
-            .await?;
+        shared::apply_preferences::<DB>(
+            &mut tx,
+            self.listening(),
+            message,
+            &customer,
+            choice,
+            now,
+            None,
+            &fail,
+        )
+        .await?;
         tx.commit().await.map_err(&fail)?;
         Ok(Some(CustomerId::parse(&customer).map_err(Error::Corrupt)?))
     }
@@ -148,23 +168,41 @@ where
         }
         let customer = matched.as_ref().map(|(_, c)| c.clone());
         if let Some(response) = &mail.response {
-            sqlx::query(sql::INSERT_INBOUND_RESPONSE)
-                .bind(uuid::Uuid::now_v7().to_string())
-                .bind(&message)
-                .bind(&customer)
-                .bind(response.kind.as_str())
-                .bind(&response.value)
-                .bind(&response.comment)
-                .bind(At(mail.received_at))
-                .bind(mail.source.as_str())
-                .bind(mail.id.to_string())
-                .execute(&mut *tx)
-                .await
-                .map_err(&fail)?;
+            let view = ResponseView {
+                id: uuid::Uuid::now_v7().to_string(),
+                message_id: message.clone(),
+                customer_id: customer.clone(),
+                kind: response.kind.as_str().to_owned(),
+                value: response.value.clone(),
+                comment: response.comment.clone(),
+                received_at: mail.received_at,
+                source: mail.source.as_str().to_owned(),
+            };
+            shared::insert_response::<DB>(
+                &mut tx,
+                self.listening(),
+                response.kind,
+                &view,
+                Some(mail.id.to_string()),
+                &fail,
+            )
+            .await?;
+            if let (ResponseKind::Bounce, Some(id)) = (response.kind, &message) {
+                shared::tell_messages::<DB>(
+                    &mut tx,
+                    self.listening(),
+                    "message.bounced",
+                    vec![id.clone()],
+                    mail.received_at,
+                    &fail,
+                )
+                .await?;
+            }
         }
         if let (Some((id, c)), super::Effect::Unsubscribe(choice)) = (&matched, &mail.effect) {
             shared::apply_preferences::<DB>(
                 &mut tx,
+                self.listening(),
                 *id,
                 c,
                 choice,

@@ -21,11 +21,13 @@ use crate::domain::message::{
     Attempt, MessageFilter, MessageId, MessageView, NewMessage, Outgoing, ResponseView, Settle,
     Suppression,
 };
+use crate::domain::notification::{NewNotification, Notification, Outcome, TargetStatus};
 use crate::domain::plan::History;
 use crate::domain::planned::AccountPlanWrite;
 use crate::domain::playbook::Survey;
 use crate::domain::prefilter::Prefilter;
 use crate::domain::report::{Counts, Grouping};
+use crate::domain::signal::{Interest, Signal, SignalCursor};
 
 /// Declares role traits and their forwarding for [`Db`], which picks its
 /// backend per call.
@@ -51,9 +53,9 @@ macro_rules! roles {
         async fn $name(&self $(, $arg: $ty)*) $(-> $ret)?;
         roles!(@declare $($rest)*);
     };
-    (@declare $(#[$m:meta])* fn $name:ident(&self) -> $ret:ty; $($rest:tt)*) => {
+    (@declare $(#[$m:meta])* fn $name:ident(&self $(, $arg:ident: $ty:ty)* $(,)?) $(-> $ret:ty)?; $($rest:tt)*) => {
         $(#[$m])*
-        fn $name(&self) -> $ret;
+        fn $name(&self $(, $arg: $ty)*) $(-> $ret)?;
         roles!(@declare $($rest)*);
     };
 
@@ -67,11 +69,11 @@ macro_rules! roles {
         }
         roles!(@forward $role $($rest)*);
     };
-    (@forward $role:ident $(#[$m:meta])* fn $name:ident(&self) -> $ret:ty; $($rest:tt)*) => {
-        fn $name(&self) -> $ret {
+    (@forward $role:ident $(#[$m:meta])* fn $name:ident(&self $(, $arg:ident: $ty:ty)* $(,)?) $(-> $ret:ty)?; $($rest:tt)*) => {
+        fn $name(&self $(, $arg: $ty)*) $(-> $ret)? {
             match self {
-                Db::Sqlite(s) => $role::$name(s),
-                Db::Postgres(s) => $role::$name(s),
+                Db::Sqlite(s) => $role::$name(s $(, $arg)*),
+                Db::Postgres(s) => $role::$name(s $(, $arg)*),
             }
         }
         roles!(@forward $role $($rest)*);
@@ -516,10 +518,73 @@ pub trait Upkeep {
     async fn close(&self);
 }
 
+/// What other systems and people hear of: signals recorded beside each
+/// change, routed once to notifications, each target's queue sent in order.
+pub trait Signals {
+    /// Records, from now on, the signal types `interest` takes (and no
+    /// others: a store nobody listens to pays nothing for them).
+    fn listen(&self, interest: Interest);
+
+    /// Up to `limit` signals not yet routed, in commit order, with where
+    /// routing stood when they were read.
+    async fn unrouted(&self, limit: u32) -> Result<(SignalCursor, Vec<Signal>), Error>;
+
+    /// Stores routed notifications and moves routing from `from` to `to`
+    /// in one transaction; false (and nothing written) when another
+    /// instance routed from `from` first.
+    async fn route(
+        &self,
+        from: SignalCursor,
+        to: SignalCursor,
+        notifications: &[NewNotification],
+        now: DateTime<Utc>,
+    ) -> Result<bool, Error>;
+
+    /// Leases due notifications to `owner` until `lease_until`: of each
+    /// target whose first waiting row is due, up to `per_target` rows in
+    /// order (one for mail), skipping targets another instance holds.
+    async fn claim_notifications(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        per_target: u32,
+    ) -> Result<Vec<Notification>, Error>;
+
+    /// Records what became of a claimed notification.
+    async fn settle_notification(
+        &self,
+        owner: &str,
+        id: &str,
+        outcome: &Outcome,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error>;
+
+    /// Gives back claimed notifications that were not tried.
+    async fn release_notifications(&self, owner: &str, ids: &[String]) -> Result<(), Error>;
+
+    /// Settles the claims of instances that died: mail `unknown` (never
+    /// sent twice), webhooks waiting again (their id deduplicates).
+    async fn recover_notifications(&self, now: DateTime<Utc>) -> Result<u64, Error>;
+
+    /// Every target's queue: backlog, counts, oldest waiting, last error.
+    async fn notification_targets(&self) -> Result<Vec<TargetStatus>, Error>;
+
+    /// Deletes settled notifications and routed signals from before
+    /// `before`.
+    async fn prune_signals(&self, before: DateTime<Utc>) -> Result<u64, Error>;
+}
+
 }
 
 /// Everything the store offers: what a command that does several jobs at
 /// once (the daemon, `tend tick`) holds.
-pub trait Store: Customers + Accounts + Planning + Outbox + Responses + Incidents + Upkeep {}
+pub trait Store:
+    Customers + Accounts + Planning + Outbox + Responses + Incidents + Signals + Upkeep
+{
+}
 
-impl<T: Customers + Accounts + Planning + Outbox + Responses + Incidents + Upkeep> Store for T {}
+impl<T> Store for T where
+    T: Customers + Accounts + Planning + Outbox + Responses + Incidents + Signals + Upkeep
+{
+}

@@ -11,7 +11,9 @@ use super::column::{At, Int, Object};
 use crate::domain::account::{Account, AccountId, AccountRecord, Roles};
 use crate::domain::customer::{Customer, CustomerId, CustomerRecord, Email, parse_timezone};
 use crate::domain::incident::{Incident, IncidentKind, IncidentStatus};
-use crate::domain::message::{Attempt, AttemptOutcome, Outgoing, ResponseView, Status};
+use crate::domain::message::{
+    Attempt, AttemptOutcome, MessageView, Outgoing, ResponseView, Status,
+};
 use crate::domain::plan::OccurrenceKey;
 use crate::domain::playbook::{Kind, Survey};
 
@@ -158,6 +160,37 @@ where
         stage_entered_at: read.maybe_time("stage_entered_at")?,
         created_at: read.time("created_at")?,
         updated_at: read.time("updated_at")?,
+    })
+}
+
+/// A message as listed (`SELECT_MESSAGES`, `MESSAGE_VIEWS`).
+pub fn message_view<'r, R>(
+    row: &'r R,
+    fail: &impl Fn(sqlx::Error) -> Error,
+) -> Result<MessageView, Error>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    At: Decode<'r, R::Database> + Type<R::Database>,
+    Int: Decode<'r, R::Database> + Type<R::Database>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let read = Reader { row, fail };
+    Ok(MessageView {
+        id: read.get("id")?,
+        customer_id: read.get("customer_id")?,
+        to: read.get("to_address")?,
+        playbook: read.get("playbook")?,
+        step: read.get("step")?,
+        occurrence: read.get("occurrence")?,
+        kind: read.get("kind")?,
+        status: read.get("status")?,
+        reason: read.get("reason")?,
+        subject: read.get("subject")?,
+        due_at: read.time("due_at")?,
+        sent_at: read.get::<Option<At>>("sent_at")?.map(|At(t)| t),
+        attempts: read.get::<Int>("attempts")?.0,
+        message_id: read.get("message_id")?,
     })
 }
 

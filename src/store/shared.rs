@@ -9,13 +9,15 @@ use sqlx::query_builder::Separated;
 
 use super::Error;
 use super::backend::Dialect;
-use super::column::{At, Object};
+use super::column::{At, Int, Object};
+use super::signals::Listening;
 use super::sql;
 use crate::domain::customer::CustomerRecord;
 use crate::domain::incident::IncidentStatus;
-use crate::domain::message::MessageId;
+use crate::domain::message::{MessageId, ResponseView};
 use crate::domain::planned::{NextCheck, PlanWrite, StageChange};
-use crate::domain::response::{NewResponse, ResponseKind, unsubscribed_reason};
+use crate::domain::response::{ResponseKind, unsubscribed_reason};
+use crate::domain::signal::{self, NewSignal};
 
 /// Creates, known only by their id, the accounts a batch of customers
 /// names that are not stored yet, so every contact's account exists, and
@@ -162,8 +164,10 @@ where
 /// left is suppressed and gets one `unsubscribe` response (none when it
 /// was left before), linked to the `inbound` mail that asked; each taken
 /// back is lifted if the customer had chosen to leave it.
+#[allow(clippy::too_many_arguments)] // One transaction's steps, named.
 pub async fn apply_preferences<DB: Dialect>(
     tx: &mut DB::Connection,
+    listening: &Listening,
     message: MessageId,
     customer: &str,
     choice: &super::Preferences,
@@ -179,6 +183,7 @@ where
     String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     Option<String>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     At: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Object: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
     for category in &choice.unsubscribe {
         let added = sqlx::query(sql::INSERT_SUPPRESSION)
@@ -193,19 +198,26 @@ where
         if DB::rows_affected(&added) == 0 {
             continue;
         }
-        sqlx::query(sql::INSERT_INBOUND_RESPONSE)
-            .bind(uuid::Uuid::now_v7().to_string())
-            .bind(message.to_string())
-            .bind(customer)
-            .bind(ResponseKind::Unsubscribe.as_str())
-            .bind(category)
-            .bind(None::<String>)
-            .bind(At(now))
-            .bind(choice.source.as_str())
-            .bind(inbound.map(|id| id.to_string()))
-            .execute(&mut *tx)
-            .await
-            .map_err(fail)?;
+        let response = ResponseView {
+            id: uuid::Uuid::now_v7().to_string(),
+            message_id: Some(message.to_string()),
+            customer_id: Some(customer.to_owned()),
+            kind: ResponseKind::Unsubscribe.as_str().to_owned(),
+            value: Some(category.clone()),
+            comment: None,
+            received_at: now,
+            source: choice.source.as_str().to_owned(),
+        };
+        let inbound = inbound.map(|id| id.to_string());
+        insert_response::<DB>(
+            tx,
+            listening,
+            ResponseKind::Unsubscribe,
+            &response,
+            inbound,
+            fail,
+        )
+        .await?;
     }
     for category in &choice.resubscribe {
         sqlx::query(sql::LIFT_CHOSEN)
@@ -236,32 +248,67 @@ where
         .map_err(fail)
 }
 
-/// One response to `message`, from `customer`.
-pub async fn insert_response<'e, DB: Dialect>(
-    conn: impl Executor<'e, Database = DB>,
-    message: MessageId,
-    customer: &str,
-    response: &NewResponse,
-    now: DateTime<Utc>,
+/// Records one response (linked to the `inbound` mail it came in, if
+/// any) and, when anyone listens for its type, its signal.
+pub async fn insert_response<DB: Dialect>(
+    conn: &mut DB::Connection,
+    listening: &Listening,
+    kind: ResponseKind,
+    response: &ResponseView,
+    inbound: Option<String>,
     fail: &impl Fn(sqlx::Error) -> Error,
 ) -> Result<(), Error>
 where
     DB::Arguments: sqlx::IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    Option<String>: for<'q> sqlx::Encode<'q, DB>,
+    Option<String>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     At: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Object: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
     sqlx::query(sql::INSERT_RESPONSE)
-        .bind(uuid::Uuid::now_v7().to_string())
-        .bind(message.to_string())
-        .bind(customer.to_owned())
-        .bind(response.kind.as_str())
+        .bind(response.id.clone())
+        .bind(response.message_id.clone())
+        .bind(response.customer_id.clone())
+        .bind(kind.as_str())
         .bind(response.value.clone())
         .bind(response.comment.clone())
-        .bind(At(now))
-        .bind(response.source.as_str())
-        .execute(conn)
+        .bind(At(response.received_at))
+        .bind(response.source.clone())
+        .bind(inbound)
+        .execute(&mut *conn)
+        .await
+        .map_err(fail)?;
+    if listening.wants(signal::response_type(kind)) {
+        tell::<DB>(conn, &NewSignal::response(kind, response), fail).await?;
+    }
+    Ok(())
+}
+
+/// Records a signal in `conn`'s transaction: it commits, or rolls back,
+/// with what it tells of.
+pub async fn tell<DB: Dialect>(
+    conn: &mut DB::Connection,
+    signal: &NewSignal,
+    fail: &impl Fn(sqlx::Error) -> Error,
+) -> Result<(), Error>
+where
+    DB::Arguments: sqlx::IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<String>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    At: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Object: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    sqlx::query(sql::INSERT_SIGNAL)
+        .bind(signal.id.clone())
+        .bind(signal.kind)
+        .bind(signal.customer_id.clone())
+        .bind(Object(signal.payload.clone()))
+        .bind(At(signal.occurred_at))
+        .execute(&mut *conn)
         .await
         .map_err(fail)?;
     Ok(())
@@ -358,4 +405,64 @@ pub(crate) fn customer_updates(plan: &PlanWrite) -> Vec<CustomerUpdate<'_>> {
             .map(|c| CustomerUpdate::new(c.customer_id.as_str(), None, Some(c))),
     );
     updates
+}
+
+/// Records a `kind` signal (`message.sent`, …) for each of the messages
+/// `ids`, as they stand in `conn`'s transaction, when anyone listens.
+pub async fn tell_messages<DB: Dialect>(
+    conn: &mut DB::Connection,
+    listening: &Listening,
+    kind: &'static str,
+    ids: Vec<String>,
+    at: DateTime<Utc>,
+    fail: &impl Fn(sqlx::Error) -> Error,
+) -> Result<(), Error>
+where
+    DB::Arguments: sqlx::IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'static str: sqlx::ColumnIndex<DB::Row>,
+    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
+    Option<String>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    At: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
+    Int: sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
+    Object: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    if ids.is_empty() || !listening.wants(kind) {
+        return Ok(());
+    }
+    let mut query = sqlx::QueryBuilder::<DB>::new(sql::MESSAGE_VIEWS);
+    DB::push_in(&mut query, "id", ids);
+    query.push(" ORDER BY id");
+    let rows = query.build().fetch_all(&mut *conn).await.map_err(fail)?;
+    for row in &rows {
+        let message = super::rows::message_view(row, fail)?;
+        tell::<DB>(conn, &NewSignal::message(kind, &message, at), fail).await?;
+    }
+    Ok(())
+}
+
+/// Records a `stage.changed` signal for each change, when anyone listens.
+pub async fn tell_stage_changes<DB: Dialect>(
+    conn: &mut DB::Connection,
+    listening: &Listening,
+    changes: impl IntoIterator<Item = NewSignal>,
+    fail: &impl Fn(sqlx::Error) -> Error,
+) -> Result<(), Error>
+where
+    DB::Arguments: sqlx::IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<String>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    At: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Object: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    if !listening.wants(signal::STAGE_CHANGED) {
+        return Ok(());
+    }
+    for change in changes {
+        tell::<DB>(conn, &change, fail).await?;
+    }
+    Ok(())
 }

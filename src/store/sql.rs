@@ -161,8 +161,6 @@ pub const END_LEAD_PLANNING: &str = "SELECT pg_advisory_unlock($1)";
 pub const CUSTOMER_OF_MESSAGE: &str = "SELECT customer_id FROM messages WHERE id = $1";
 
 /// One response from a customer.
-pub const INSERT_RESPONSE: &str = "INSERT INTO responses (id, message_id, customer_id, kind, \
-     value, comment, received_at, source) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 
 /// A message's responses, oldest first (ids are time-ordered UUIDv7).
 pub const RESPONSES_OF: &str =
@@ -185,7 +183,7 @@ pub const INSERT_INBOUND: &str = "INSERT INTO inbound_mail (id, source, received
 
 /// A response, linked to the inbound mail ($9) it was read from or that
 /// asked for it; NULL for one made on a link.
-pub const INSERT_INBOUND_RESPONSE: &str = "INSERT INTO responses (id, message_id, customer_id, \
+pub const INSERT_RESPONSE: &str = "INSERT INTO responses (id, message_id, customer_id, \
      kind, value, comment, received_at, source, inbound_id) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 
@@ -910,3 +908,123 @@ pub const TOTAL_CHANGES_SQLITE: &str = "SELECT total_changes()";
 /// The migrations a store has, in the order the migrator applies them.
 pub const APPLIED_MIGRATIONS: &str =
     "SELECT version, checksum, success FROM _sqlx_migrations ORDER BY version";
+
+// Signals and their notifications (`signals.rs`).
+
+/// Records one signal: id, type, customer, payload, when. `tx` takes its
+/// default (the committing transaction on PostgreSQL).
+pub const INSERT_SIGNAL: &str = "INSERT INTO signals (id, type, customer_id, payload, occurred_at) \
+     VALUES ($1, $2, $3, $4, $5)";
+
+/// Signals after the cursor ($1 tx, $2 seq), at most $3, in commit order.
+/// SQLite commits in `seq` order (one writer), so every signal after the
+/// cursor is final.
+pub const SIGNALS_AFTER_SQLITE: &str = "SELECT seq, tx, id, type, customer_id, payload, occurred_at FROM signals \
+     WHERE (tx, seq) > ($1, $2) ORDER BY tx, seq LIMIT $3";
+/// The same on PostgreSQL, where `seq` is drawn when a row is written and
+/// a transaction begun earlier may commit later: only signals of
+/// transactions older than every one still running are read (they are all
+/// final, and every later commit has a higher `tx`), so a routing pass
+/// never steps past a signal it cannot see yet.
+pub const SIGNALS_AFTER_POSTGRES: &str = "SELECT seq, tx, id, type, customer_id, payload, occurred_at FROM signals \
+     WHERE (tx, seq) > ($1, $2) \
+     AND tx < pg_snapshot_xmin(pg_current_snapshot())::text::bigint \
+     ORDER BY tx, seq LIMIT $3";
+
+/// The routing cursor's key in `planner_state`.
+pub const ROUTED: &str = "signals_routed";
+
+/// Moves the routing cursor ($2) from where this pass read it ($3): no row
+/// changes when another instance moved it first.
+pub const MOVE_ROUTED: &str = "UPDATE planner_state SET value = $2 WHERE key = $1 AND value = $3";
+/// Starts the routing cursor.
+pub const START_ROUTED: &str =
+    "INSERT INTO planner_state (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING";
+
+/// Stores routed notifications; each builder appends its rows.
+pub const INSERT_NOTIFICATIONS: &str = "INSERT INTO notifications (id, signal_id, target, \
+     channel, recipient, subject, body, customer_id, status, reason, next_at, created_at, \
+     settled_at) ";
+/// A signal is routed to a target once.
+pub const SKIP_ROUTED: &str = " ON CONFLICT (signal_id, target) DO NOTHING";
+
+/// The first waiting row of every target with a waiting row: where each
+/// target's queue stands.
+pub const NOTIFICATION_HEADS: &str = "SELECT target, MIN(seq) FROM notifications \
+     WHERE status IN ('pending', 'sending') GROUP BY target";
+
+/// Of the heads named by `seq`, those waiting and due: the builder
+/// appends the time and the list.
+pub const DUE_HEADS: &str = "SELECT seq, target, channel FROM notifications \
+     WHERE status = 'pending' AND next_at <= ";
+
+/// A target's head ($1 seq) if still waiting: locked on PostgreSQL, where
+/// another instance claiming the same target skips it.
+pub const LOCK_HEAD_SQLITE: &str =
+    "SELECT seq FROM notifications WHERE seq = $1 AND status = 'pending'";
+pub const LOCK_HEAD_POSTGRES: &str =
+    "SELECT seq FROM notifications WHERE seq = $1 AND status = 'pending' FOR UPDATE SKIP LOCKED";
+
+/// Claims up to $4 rows of target $1 in order for owner $2 until $3.
+pub const CLAIM_NOTIFICATIONS: &str = "UPDATE notifications \
+     SET status = 'sending', lease_owner = $2, lease_until = $3 \
+     WHERE seq IN (SELECT seq FROM notifications WHERE target = $1 AND status = 'pending' \
+     ORDER BY seq LIMIT $4) \
+     RETURNING seq, id, signal_id, target, channel, recipient, subject, body, attempts";
+
+/// Settles a claimed notification $1 held by $2: status $3, reason $4, next
+/// try at $5 (pending) or settled at $5 (else), one attempt more.
+pub const SETTLE_NOTIFICATION: &str = "UPDATE notifications \
+     SET status = $3, reason = $4, attempts = attempts + 1, lease_owner = NULL, \
+     lease_until = NULL, \
+     next_at = CASE WHEN $3 = 'pending' THEN $5 ELSE next_at END, \
+     settled_at = CASE WHEN $3 = 'pending' THEN NULL ELSE $5 END \
+     WHERE id = $1 AND lease_owner = $2 AND status = 'sending'";
+
+/// Gives back an owner's claimed rows it did not try, unchanged: the
+/// builder appends the owner and their ids.
+pub const RELEASE_NOTIFICATIONS: &str = "UPDATE notifications \
+     SET status = 'pending', lease_owner = NULL, lease_until = NULL \
+     WHERE status = 'sending' AND lease_owner = ";
+
+/// Rows whose claim expired at $1 (the instance died): mail may have gone,
+/// so it is `unknown` and not sent twice; a webhook POST goes again (its
+/// receiver deduplicates by `webhook-id`).
+pub const RECOVER_NOTIFICATIONS: &str = "UPDATE notifications \
+     SET status = CASE WHEN channel = 'email' THEN 'unknown' ELSE 'pending' END, \
+     reason = CASE WHEN channel = 'email' \
+     THEN 'the instance sending it stopped; it may or may not have gone' ELSE reason END, \
+     settled_at = CASE WHEN channel = 'email' THEN $1 ELSE NULL END, \
+     lease_owner = NULL, lease_until = NULL \
+     WHERE status = 'sending' AND lease_until < $1";
+
+/// Each target's counts by status.
+pub const NOTIFICATION_COUNTS: &str =
+    "SELECT target, status, COUNT(*) FROM notifications GROUP BY target, status";
+
+/// Each target's oldest waiting row, latest sending and latest error.
+pub const NOTIFICATION_TIMES: &str = "SELECT target, \
+     MIN(CASE WHEN status IN ('pending', 'sending') THEN created_at END), \
+     MAX(CASE WHEN status = 'sent' THEN settled_at END) \
+     FROM notifications GROUP BY target";
+
+/// The reason of target $1's latest row with one (an error: sent rows
+/// carry none).
+pub const LAST_NOTIFICATION_ERROR: &str = "SELECT reason FROM notifications \
+     WHERE target = $1 AND reason IS NOT NULL ORDER BY seq DESC LIMIT 1";
+
+/// Deletes settled notifications settled before $1.
+pub const PRUNE_NOTIFICATIONS: &str = "DELETE FROM notifications \
+     WHERE status IN ('sent', 'failed', 'dropped', 'unknown') AND settled_at < $1";
+
+/// Deletes signals from before $1 that routing has passed ($2 tx, $3 seq)
+/// and that no waiting notification still needs.
+pub const PRUNE_SIGNALS: &str = "DELETE FROM signals WHERE occurred_at < $1 \
+     AND (tx, seq) <= ($2, $3) \
+     AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.signal_id = signals.id \
+     AND n.status IN ('pending', 'sending'))";
+
+/// A message as `tend messages` lists it, for the signal of its sending
+/// (the builder appends the id list).
+pub const MESSAGE_VIEWS: &str = "SELECT id, customer_id, to_address, playbook, step, occurrence, \
+     kind, status, reason, subject, due_at, sent_at, attempts, message_id FROM messages WHERE ";

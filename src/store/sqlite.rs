@@ -15,6 +15,7 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 
 use super::backend::{Backend, Dialect, HistoryRows};
 use super::column::At;
+use super::signals::Listening;
 use super::sqlite_watch::WriterWatch;
 use super::{
     ConnectOptions, Error, PlanWrite, Recorded, StageChange, WriteFailure, WriteHealth,
@@ -23,6 +24,7 @@ use super::{
 use crate::domain::catchup::{self, Supersede};
 use crate::domain::customer::{CustomerId, CustomerRecord};
 use crate::domain::message::{MessageId, NewMessage, Settle};
+use crate::domain::signal::NewSignal;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
@@ -44,6 +46,8 @@ pub struct SqliteStore {
     path: String,
     /// Whether writes succeed: `/readyz` reports it.
     health: Arc<WriteHealth>,
+    /// Which signals are recorded.
+    listening: Arc<Listening>,
 }
 
 impl SqliteStore {
@@ -95,6 +99,7 @@ impl SqliteStore {
             writer,
             path: shown,
             health,
+            listening: Arc::default(),
         })
     }
 }
@@ -368,6 +373,10 @@ impl Backend for SqliteStore {
         &self.pool
     }
 
+    fn listening(&self) -> &Listening {
+        &self.listening
+    }
+
     fn writes(&self) -> &SqlitePool {
         &self.writer
     }
@@ -454,6 +463,8 @@ impl Backend for SqliteStore {
         let mut tx = self.begin().await.map_err(&fail)?;
         update_planned_customers_in(&mut tx, plan, &fail).await?;
         insert_stage_changes_in(&mut tx, &plan.changes, &fail).await?;
+        let told = plan.changes.iter().map(NewSignal::stage);
+        shared::tell_stage_changes::<Self::DB>(&mut tx, &self.listening, told, &fail).await?;
         let superseded = supersede_waiting_in(&mut tx, &plan.superseding, now, &fail).await?;
         let planned = Sqlite::insert_messages(&mut tx, &plan.planned, now, &fail).await?;
         let expired = Sqlite::insert_messages(&mut tx, &plan.expired, now, &fail).await?;
