@@ -9,6 +9,8 @@ use std::sync::Arc;
 
 use crate::config::Loaded;
 use crate::deliver::Deliverer;
+use crate::notify::Notifier;
+use crate::notify::rules::Routes;
 use crate::planner::Planner;
 use crate::token::Signer;
 
@@ -20,6 +22,8 @@ pub struct Engine {
     /// Signs the links delivery puts in mail and checks them when they come
     /// back.
     pub signer: Signer,
+    /// Routes and sends alerts and webhooks.
+    pub notifier: Arc<Notifier>,
 }
 
 impl Engine {
@@ -31,13 +35,21 @@ impl Engine {
         let signer = signer(&loaded)?;
         let deliverer =
             Arc::new(deliverer_with(&loaded, &planner, signer.clone())?.claiming_as(instance));
+        let notifier = Arc::new(notifier(&loaded, instance)?);
         Ok(Self {
             loaded,
             planner,
             deliverer,
             signer,
+            notifier,
         })
     }
+}
+
+/// Alerts and webhooks as configured, claiming as `instance`.
+pub fn notifier(loaded: &Loaded, instance: &str) -> anyhow::Result<Notifier> {
+    let routes = Routes::new(&loaded.settings, &loaded.secrets.webhooks);
+    Notifier::new(Arc::new(routes), instance).map_err(anyhow::Error::msg)
 }
 
 fn listed(what: &str, problems: &[crate::problem::Problem]) -> anyhow::Error {

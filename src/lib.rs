@@ -46,6 +46,7 @@ pub mod http;
 pub mod import;
 pub mod inbound;
 pub mod incident;
+pub mod notify;
 pub mod planner;
 pub mod playbooks;
 pub mod problem;

@@ -30,8 +30,14 @@ const INGESTED: &str = "tend_ingested_rows_total";
 /// Requests to the links in mail refused by the per-address rate limit.
 const LIMITED: &str = "tend_http_limited_total";
 
+/// Notification attempts (alerts, webhook POSTs), by target and outcome.
+const NOTIFICATIONS: &str = "tend_notifications_total";
+/// Notifications waiting per target (webhook endpoint or alert
+/// recipient), after a pass.
+const NOTIFICATION_BACKLOG: &str = "tend_notification_backlog";
+
 /// The jobs whose failures are counted.
-const JOBS: [&str; 4] = ["plan", "deliver", "inbound", "housekeeping"];
+const JOBS: [&str; 5] = ["plan", "deliver", "inbound", "housekeeping", "notify"];
 /// What the ingestion API takes in.
 const INGESTED_KINDS: [&str; 2] = ["customers", "events"];
 /// Response kinds, as the store records them.
@@ -117,6 +123,45 @@ fn describe() {
         LIMITED,
         "link requests refused by the per-address rate limit"
     );
+    describe_counter!(
+        NOTIFICATIONS,
+        "alert and webhook attempts, by target and outcome (sent, retrying, failed)"
+    );
+    describe_gauge!(
+        NOTIFICATION_BACKLOG,
+        "alerts and webhook deliveries waiting, by target"
+    );
+}
+
+/// One notification attempt ended so.
+pub fn notification_attempt(target: &str, outcome: &crate::domain::notification::Outcome) {
+    use crate::domain::notification::Outcome;
+    let outcome = match outcome {
+        Outcome::Sent => "sent",
+        Outcome::Retry { .. } => "retrying",
+        Outcome::Failed { .. } => "failed",
+    };
+    counter!(NOTIFICATIONS, "target" => target.to_owned(), "outcome" => outcome).increment(1);
+}
+
+/// A notification pass's totals, for the logs.
+pub fn notifications(pass: &crate::notify::Pass) {
+    if pass.routed + pass.sent + pass.retrying + pass.failed > 0 {
+        tracing::debug!(
+            routed = pass.routed,
+            sent = pass.sent,
+            retrying = pass.retrying,
+            failed = pass.failed,
+            "notification pass"
+        );
+    }
+}
+
+/// Each target's waiting notifications.
+pub fn notification_backlog(targets: &[crate::domain::notification::TargetStatus]) {
+    for t in targets {
+        gauge!(NOTIFICATION_BACKLOG, "target" => t.target.clone()).set(t.backlog as f64);
+    }
 }
 
 /// A message reached `status` (held messages are not counted: they wait).

@@ -24,6 +24,7 @@ CREATE TABLE notifications (
     channel      TEXT NOT NULL CHECK (channel IN ('email', 'webhook', 'slack')),
     recipient    TEXT NOT NULL,
     subject      TEXT,
+    reply_to     TEXT,
     body         TEXT NOT NULL,
     customer_id  TEXT,
     status       TEXT NOT NULL CHECK (status IN ('pending', 'sending', 'sent', 'failed', 'unknown', 'dropped')),

@@ -18,6 +18,7 @@ mod responses;
 mod run;
 mod table;
 mod tick;
+mod webhooks;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -74,6 +75,8 @@ pub enum Command {
     },
     /// List accounts: the companies customers belong to.
     Accounts(accounts::AccountsArgs),
+    /// Webhook endpoints and alert recipients: waiting, sent, failed, last error.
+    Webhooks(webhooks::WebhooksArgs),
     /// One account: its contacts, owner, messages and responses.
     Account {
         #[command(subcommand)]
@@ -146,6 +149,7 @@ pub async fn run(cli: Cli, env: Env) -> anyhow::Result<ExitCode> {
         Command::Report(args) => report::run(&path, &env, args).await,
         Command::Demo(args) => demo::run(&path, &env, args).await,
         Command::Accounts(args) => accounts::list(&path, &env, args).await,
+        Command::Webhooks(args) => webhooks::run(&path, &env, args).await,
         Command::Customer { what } => customer::run(&path, &env, what).await,
         Command::Account { what } => accounts::run(&path, &env, what).await,
         Command::Import { what } => match what {
@@ -195,12 +199,23 @@ pub(crate) async fn load_while_connecting<T>(
         // A panic while connecting is a bug: surface it as one.
         Err(e) => std::panic::resume_unwind(e.into_panic()),
     };
+    listen(&store, &loaded);
     Ok((loaded, built, store))
 }
 
-/// Connects to the store and applies pending migrations.
+/// Connects to the store, applies pending migrations, and has it record
+/// the signals someone listens for.
 pub(crate) async fn open_store(loaded: &Loaded) -> anyhow::Result<Db> {
-    connect_store(&loaded.settings.database).await
+    let store = connect_store(&loaded.settings.database).await?;
+    listen(&store, loaded);
+    Ok(store)
+}
+
+/// Has `store` record the signals the alerts and webhooks of `loaded`
+/// listen for.
+pub(crate) fn listen(store: &impl crate::store::Signals, loaded: &Loaded) {
+    let routes = crate::notify::rules::Routes::new(&loaded.settings, &loaded.secrets.webhooks);
+    store.listen(routes.interest());
 }
 
 /// [`open_store`] from the database settings alone.

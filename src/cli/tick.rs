@@ -57,18 +57,27 @@ pub async fn run(path: &ConfigPath, env: &Env, args: TickArgs) -> anyhow::Result
     let planning = started.elapsed();
     let delivered = deliverer.deliver_once(&store, now).await;
     let delivery = started.elapsed() - planning;
-    deliverer.close().await;
     // Then the reply mailbox; a failed delivery is reported first.
     let inbound = match &delivered {
         Ok(_) => Some(poll_mailbox(&loaded, &store, now).await),
         Err(_) => None,
     };
+    // Then what the cycle's sends and answers tell people and endpoints.
+    let notified = match &delivered {
+        Ok(_) => {
+            let notifier = crate::engine::notifier(&loaded, deliverer.owner())?;
+            Some(notifier.pass(&store, &deliverer, now).await)
+        }
+        Err(_) => None,
+    };
+    deliverer.close().await;
     // Last, with the mail out and the SMTP connections closed.
     let delivered_rows = delivered.as_ref().map_or(0, |d| d.rewritten());
     crate::store::tidy_after(&store, planned.rewritten() + delivered_rows).await;
     store.close().await;
     let delivered = delivered?;
     let inbound = inbound.transpose()?.flatten();
+    let notified = notified.transpose()?.unwrap_or_default();
     let outcome = TickOutcome {
         planned: planned.planned,
         sent: delivered.sent,
@@ -82,6 +91,13 @@ pub async fn run(path: &ConfigPath, env: &Env, args: TickArgs) -> anyhow::Result
         eprintln!(
             "inbound: took {} message(s) from the reply mailbox",
             polled.taken
+        );
+    }
+    if notified.sent + notified.retrying + notified.failed > 0 {
+        // Not in the JSON shape either.
+        eprintln!(
+            "alerts and webhooks: {} sent, {} to retry, {} failed (tend webhooks shows each queue)",
+            notified.sent, notified.retrying, notified.failed
         );
     }
     match args.format {

@@ -103,6 +103,8 @@ pub struct Secrets {
     /// The HMAC key for signed links; generated into the state directory on
     /// first run when none is configured.
     pub signing_key: Option<Secret>,
+    /// Each standard webhook endpoint's signing secret, by name.
+    pub webhooks: std::collections::HashMap<String, crate::webhook::signature::WebhookSecret>,
 }
 
 /// A validated configuration and where it came from.
@@ -326,11 +328,47 @@ fn resolve_secrets(
         credential: "secret",
         strength: Strength::Key,
     });
+    // Each standard endpoint signs with its own secret; a Slack incoming
+    // webhook's URL is its secret.
+    let mut webhooks = std::collections::HashMap::new();
+    let mut unusable = Vec::new();
+    for (i, hook) in settings.webhooks.iter().enumerate() {
+        if hook.format() != settings::WebhookFormat::Standard {
+            continue;
+        }
+        let key = format!("webhook.{i}.secret");
+        let credential = format!("webhook_{}", hook.name);
+        let found = one(SecretSource {
+            key: &key,
+            inline: hook.secret.as_ref(),
+            file: &hook.secret_file,
+            credential: &credential,
+            strength: Strength::Token,
+        });
+        match found.map(|s| crate::webhook::signature::WebhookSecret::parse(s.expose())) {
+            Some(Ok(secret)) => {
+                webhooks.insert(hook.name.clone(), secret);
+            }
+            Some(Err(e)) => {
+                let at = if hook.secret.is_some() { key } else { format!("{key}_file") };
+                unusable.push((at, format!("webhook {:?}: {e}", hook.name)));
+            }
+            None => unusable.push((
+                format!("webhook.{i}.name"),
+                format!(
+                    "webhook {:?} has no signing secret; set secret_file (a file holding whsec_ and base64, e.g. `echo whsec_$(head -c 32 /dev/urandom | base64) > FILE`) or the credential {credential}, so its receiver can tell tend's deliveries from forgeries",
+                    hook.name
+                ),
+            )),
+        }
+    }
+    problems.extend(unusable);
     Secrets {
         smtp_password,
         imap_password,
         api_token,
         signing_key,
+        webhooks,
     }
 }
 

@@ -38,6 +38,13 @@ pub struct Settings {
     #[serde(rename = "team")]
     pub team: Vec<TeamMember>,
     pub incidents: IncidentSettings,
+    /// `[[webhook]]` endpoints that hear of signals as they happen.
+    #[serde(rename = "webhook")]
+    pub webhooks: Vec<Webhook>,
+    /// `[[alert]]` rules: who hears of which responses and stage changes.
+    #[serde(rename = "alert")]
+    pub alert_rules: Vec<AlertRule>,
+    pub alerts: Alerts,
 }
 
 impl Default for Settings {
@@ -62,6 +69,9 @@ impl Default for Settings {
             accounts: Accounts::default(),
             team: Vec::new(),
             incidents: IncidentSettings::default(),
+            webhooks: Vec::new(),
+            alert_rules: Vec::new(),
+            alerts: Alerts::default(),
         }
     }
 }
@@ -674,6 +684,130 @@ impl Default for Accounts {
 }
 
 pub use crate::domain::account::TeamMember;
+
+/// One `[[webhook]]` endpoint.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Webhook {
+    /// How alerts (`to = NAME`), `tend webhooks` and the metrics name it.
+    pub name: String,
+    pub url: String,
+    /// Signal types it hears of (`response.*`, `message.sent`, `*`); none
+    /// for an endpoint only alerts post to.
+    #[serde(default, deserialize_with = "list_or_commas")]
+    pub events: Vec<String>,
+    /// The `whsec_…` signing secret, inline (or from `secret_file`, or the
+    /// credential `webhook_NAME`).
+    #[serde(default)]
+    pub secret: Option<Secret>,
+    #[serde(default)]
+    pub secret_file: String,
+    /// `standard` (signed JSON envelopes) or `slack` (an incoming webhook:
+    /// `{"text": …}`); by default `slack` for `hooks.slack.com` URLs.
+    #[serde(default)]
+    pub format: Option<WebhookFormat>,
+    /// Waiting deliveries kept at most; beyond, new ones are dropped (and
+    /// counted) until the endpoint catches up.
+    #[serde(default = "default_max_backlog")]
+    pub max_backlog: u64,
+    /// How long one POST may take.
+    #[serde(default = "default_webhook_timeout")]
+    pub timeout: Span,
+}
+
+fn default_max_backlog() -> u64 {
+    100_000
+}
+
+fn default_webhook_timeout() -> Span {
+    span("10s")
+}
+
+impl Webhook {
+    /// The format in force: as set, else by the URL.
+    pub fn format(&self) -> WebhookFormat {
+        self.format.unwrap_or_else(|| {
+            let slack = url::Url::parse(&self.url)
+                .ok()
+                .and_then(|u| {
+                    u.host_str()
+                        .map(|h| h.eq_ignore_ascii_case("hooks.slack.com"))
+                })
+                .unwrap_or(false);
+            if slack {
+                WebhookFormat::Slack
+            } else {
+                WebhookFormat::Standard
+            }
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WebhookFormat {
+    Standard,
+    Slack,
+}
+
+/// One `[[alert]]` rule.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertRule {
+    /// How notifications and logs name it; by default its `on`.
+    #[serde(default)]
+    pub name: String,
+    /// `reply`, `survey`, `complaint`, `bounce`, `unsubscribe`, or
+    /// `stage:NAME` (a customer entering that stage).
+    pub on: String,
+    /// A CEL condition over `response.kind`, `response.value` (a number
+    /// for scores), `response.survey` and `response.comment`.
+    #[serde(default)]
+    pub when: String,
+    /// `owner` (the account's owner, else `mail.reply_to`), a `[[team]]`
+    /// id, an email address, or a `[[webhook]]` name.
+    #[serde(default = "default_alert_to")]
+    pub to: String,
+    /// A template (under `paths.templates`) for the alert's mail, instead
+    /// of the built-in one.
+    #[serde(default)]
+    pub template: String,
+}
+
+fn default_alert_to() -> String {
+    "owner".into()
+}
+
+impl AlertRule {
+    /// Its name as given, else its `on`.
+    pub fn label(&self) -> &str {
+        if self.name.is_empty() {
+            &self.on
+        } else {
+            &self.name
+        }
+    }
+}
+
+/// `[alerts]`: the built-in rules.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Alerts {
+    /// Every human reply and every detractor (NPS 0–6, CSAT 1–2) go to the
+    /// account's owner by email, besides the `[[alert]]` rules.
+    pub defaults: bool,
+    /// How often alerts and webhooks are routed and sent.
+    pub every: Span,
+}
+
+impl Default for Alerts {
+    fn default() -> Self {
+        Self {
+            defaults: true,
+            every: span("2s"),
+        }
+    }
+}
 
 /// Who hears of incidents and maintenances in each affected account.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]

@@ -318,6 +318,65 @@ pub fn validate(s: &Settings) -> Found {
         }
     }
 
+    let mut hooks = HashSet::new();
+    for (i, hook) in s.webhooks.iter().enumerate() {
+        if !is_name(&hook.name) {
+            problem(
+                &format!("webhook.{i}.name"),
+                format!(
+                    "webhook name {:?} must be lower-case letters, digits, '_' or '-' (alerts, tend webhooks and the metrics name it)",
+                    hook.name
+                ),
+            );
+        } else if !hooks.insert(hook.name.as_str()) {
+            problem(
+                &format!("webhook.{i}.name"),
+                format!("webhook {:?} is declared twice; keep one", hook.name),
+            );
+        }
+        match url::Url::parse(&hook.url) {
+            Ok(u) if matches!(u.scheme(), "https" | "http") && u.host_str().is_some() => {}
+            _ => problem(
+                &format!("webhook.{i}.url"),
+                format!(
+                    "webhook {:?}: url {:?} is not an http(s) URL; write the endpoint's full address, e.g. https://crm.example/hooks/tend",
+                    hook.name, hook.url
+                ),
+            ),
+        }
+        for (j, pattern) in hook.events.iter().enumerate() {
+            if !crate::domain::signal::is_pattern(pattern) {
+                let near =
+                    crate::suggest::closest(pattern, crate::domain::signal::TYPES.iter().copied())
+                        .map(|n| format!("did you mean {n:?}? "))
+                        .unwrap_or_default();
+                problem(
+                    &format!("webhook.{i}.events.{j}"),
+                    format!(
+                        "webhook {:?}: {pattern:?} is no event; {near}use one of {}, a family such as response.*, or *",
+                        hook.name,
+                        crate::domain::signal::TYPES.join(", ")
+                    ),
+                );
+            }
+        }
+        if hook.max_backlog == 0 {
+            problem(
+                &format!("webhook.{i}.max_backlog"),
+                format!("webhook {:?}: max_backlog must be at least 1", hook.name),
+            );
+        }
+    }
+    let endpoints: Vec<&str> = s.webhooks.iter().map(|w| w.name.as_str()).collect();
+    for (i, rule) in s.alert_rules.iter().enumerate() {
+        if let Err((key, e)) = crate::notify::rules::compile(rule, &s.team, &endpoints) {
+            problem(
+                &format!("alert.{i}.{key}"),
+                format!("alert {:?}: {e}", rule.label()),
+            );
+        }
+    }
+
     if tracing_subscriber::EnvFilter::try_new(&s.log.level).is_err() {
         problem(
             "log.level",

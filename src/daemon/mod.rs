@@ -27,7 +27,7 @@ use crate::config::{ConfigPath, Env, Loaded};
 use crate::engine::Engine;
 use crate::http::AppState;
 use crate::store::Db;
-use crate::store::{Outbox, Planning, Upkeep};
+use crate::store::{Outbox, Planning, Signals, Upkeep};
 
 /// Runs the daemon until `shutdown` resolves (`tend run` passes
 /// [`stop_signal`]), then drains. `loaded` and `store` are ready
@@ -163,6 +163,43 @@ fn spawn_jobs(tracker: &TaskTracker, shared: &Arc<AppState>) {
             report("housekeeping", housekeeping_pass(&s).await);
         }
     });
+    let s = Arc::clone(shared);
+    tracker.spawn(async move {
+        // Each POST or alert settles as it ends; one in flight at a stop
+        // is retried (webhooks) or `unknown` (mail) after its claim ends.
+        while wait(&s.wake_notify, &s.stop).await {
+            tokio::select! {
+                result = notify_pass(&s) => report("notify", result),
+                () = s.stop.cancelled() => break,
+            }
+        }
+    });
+}
+
+/// Routes the signals recorded since the last pass and sends the alerts
+/// and webhook deliveries that are due.
+pub async fn notify_pass(shared: &AppState) -> anyhow::Result<()> {
+    let engine = shared.engine();
+    let pass = engine
+        .notifier
+        .pass(&shared.store, &engine.deliverer, Utc::now())
+        .await?;
+    if pass.sent + pass.failed > 0 {
+        tracing::info!(
+            sent = pass.sent,
+            retrying = pass.retrying,
+            failed = pass.failed,
+            "notified"
+        );
+    }
+    if pass.retrying + pass.failed > 0 {
+        tracing::warn!(
+            retrying = pass.retrying,
+            failed = pass.failed,
+            "some alerts or webhook deliveries did not land; tend webhooks shows why"
+        );
+    }
+    Ok(())
 }
 
 /// True when woken, false when stopping.
@@ -232,6 +269,7 @@ pub async fn deliver_pass(shared: &AppState) -> anyhow::Result<()> {
     crate::store::tidy_after(&shared.store, outcome.rewritten()).await;
     crate::telemetry::outbox_due(shared.store.count_due(now).await?);
     if outcome != Default::default() {
+        shared.wake_notify.notify_one();
         tracing::info!(
             sent = outcome.sent,
             deferred = outcome.deferred,
@@ -257,6 +295,7 @@ pub async fn inbound_pass(shared: &AppState) -> anyhow::Result<()> {
             .await?;
     if let Some(polled) = polled.filter(|p| p.taken > 0) {
         tracing::info!(taken = polled.taken, "took inbound mail");
+        shared.wake_notify.notify_one();
     }
     Ok(())
 }
@@ -286,6 +325,17 @@ pub async fn housekeeping_pass(shared: &AppState) -> anyhow::Result<()> {
             "recovered messages left mid-send by a stopped instance"
         );
     }
+    let signals = shared
+        .store
+        .prune_signals(now - chrono::Duration::days(KEEP_SIGNALS_DAYS))
+        .await?;
+    if signals > 0 {
+        tracing::info!(
+            count = signals,
+            "deleted old signals and settled notifications"
+        );
+    }
+    crate::telemetry::notification_backlog(&shared.store.notification_targets().await?);
     if let Some(metrics) = &shared.metrics {
         metrics.run_upkeep();
     }
@@ -293,12 +343,18 @@ pub async fn housekeeping_pass(shared: &AppState) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How long signals and settled notifications are kept: the history
+/// `tend webhooks` reads, and a receiver's window to ask for a replay.
+const KEEP_SIGNALS_DAYS: i64 = 30;
+
 /// Wakes the job loops at their intervals. UTC wake-ups only.
 async fn start_scheduler(shared: &Arc<AppState>) -> anyhow::Result<JobScheduler> {
     let schedule = shared.engine().loaded.settings.schedule.clone();
     let scheduler = JobScheduler::new().await?;
     type Wake = fn(&AppState);
-    let jobs: [(Duration, Wake); 4] = [
+    let alerts_every = shared.engine().loaded.settings.alerts.every.as_std();
+    let jobs: [(Duration, Wake); 5] = [
+        (alerts_every, |s| s.wake_notify.notify_one()),
         (schedule.plan_every.as_std(), |s| s.wake_plan.notify_one()),
         (schedule.deliver_every.as_std(), |s| {
             s.beat();

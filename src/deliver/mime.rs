@@ -103,6 +103,37 @@ pub fn compose(rendered: &Rendered, to: &Addressing<'_>) -> Result<Message, Comp
         .map_err(|e| ComposeError(e.to_string()))
 }
 
+/// A note to someone on the team (an alert): plain text, from the
+/// configured sender, replies going to `reply_to` (the customer it is
+/// about), marked automatic so no autoresponder answers it.
+pub fn compose_note(
+    from: &Mailbox,
+    to: &Address,
+    reply_to: Option<&Mailbox>,
+    subject: &str,
+    text: &str,
+    message_id: &str,
+    date: SystemTime,
+) -> Result<Message, ComposeError> {
+    let mut builder = Message::builder().from(from.clone());
+    if let Some(person) = reply_to {
+        builder = builder.reply_to(person.clone());
+    }
+    builder
+        .to(Mailbox::new(None, to.clone()))
+        .subject(subject.replace(['\r', '\n'], " "))
+        .message_id(Some(format!("<{message_id}>")))
+        .date(date)
+        .raw_header(raw("Auto-Submitted", "auto-generated".into()))
+        .raw_header(raw("X-Auto-Response-Suppress", "All".into()))
+        .singlepart(
+            SinglePart::builder()
+                .header(ContentType::TEXT_PLAIN)
+                .body(text.to_owned()),
+        )
+        .map_err(|e| ComposeError(e.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

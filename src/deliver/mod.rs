@@ -285,6 +285,11 @@ impl Deliverer {
     /// the instance can release its claims when it starts again after a
     /// crash. Only one live process may use a name (see
     /// [`crate::daemon::instance::resume`]).
+    /// The name its claims are held under.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
     pub fn claiming_as(mut self, owner: &str) -> Self {
         owner.clone_into(&mut self.owner);
         self
@@ -526,6 +531,43 @@ impl Deliverer {
             .collect();
         self.pace(chunk.len(), started).await;
         settles
+    }
+
+    /// Sends a note to someone on the team (an alert) through the same
+    /// transport, signed as every other mail: `id` names it (its file, its
+    /// Message-ID). A transient error is worth another try.
+    pub async fn send_note(
+        &self,
+        id: &str,
+        to: &str,
+        reply_to: Option<&str>,
+        subject: &str,
+        text: &str,
+        now: DateTime<Utc>,
+    ) -> Result<transport::Accepted, SendError> {
+        let permanent = |detail: String| SendError::Permanent { code: 0, detail };
+        let to: Address = to
+            .parse()
+            .map_err(|e| permanent(format!("the address {to:?} cannot be used: {e}")))?;
+        let reply_to: Option<Mailbox> = reply_to.and_then(|r| r.parse().ok());
+        let domain = self.composer.from.email.domain();
+        let mut email = mime::compose_note(
+            &self.composer.from,
+            &to,
+            reply_to.as_ref(),
+            subject,
+            text,
+            &format!("{id}@{domain}"),
+            now.into(),
+        )
+        .map_err(|e| permanent(e.to_string()))?;
+        if let Some(dkim) = &self.composer.dkim {
+            email.sign(dkim);
+        }
+        let name = format!("note-{id}");
+        self.transport
+            .send(&name, &self.composer.from.email, &to, &email.formatted())
+            .await
     }
 
     /// Hands one composed message to the transport, timing it.

@@ -610,6 +610,82 @@ impl Scope {
     }
 }
 
+/// What an alert rule's `when` sees of one response.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ResponseFacts<'a> {
+    pub kind: &'a str,
+    /// The answer: a number where it reads as one (scores), else text.
+    pub value: Option<&'a str>,
+    /// The survey the answered message asked, if any.
+    pub survey: Option<&'a str>,
+    pub comment: Option<&'a str>,
+}
+
+impl ResponseFacts<'_> {
+    fn value(&self) -> Value {
+        let text =
+            |s: Option<&str>| s.map_or(Value::Null, |s| Value::String(Arc::new(s.to_owned())));
+        let value = match self.value.map(str::parse::<i64>) {
+            Some(Ok(n)) => Value::Int(n),
+            _ => text(self.value),
+        };
+        let map: std::collections::HashMap<String, Value> = [
+            ("kind".to_owned(), text(Some(self.kind))),
+            ("value".to_owned(), value),
+            ("survey".to_owned(), text(self.survey)),
+            ("comment".to_owned(), text(self.comment)),
+        ]
+        .into_iter()
+        .collect();
+        Value::Map(Map::from(map))
+    }
+}
+
+impl Condition {
+    /// Whether the condition holds for one response (`response.kind`,
+    /// `response.value`, `response.survey`, `response.comment`).
+    pub fn holds_for_response(&self, response: &ResponseFacts<'_>) -> Result<bool, ConditionError> {
+        let mut context = Context::with_env(Arc::clone(stdlib()));
+        context.add_variable_from_value("response", response.value());
+        self.holds_in(&Scope {
+            context,
+            refused: None,
+        })
+    }
+}
+
+/// Compiles an alert rule's condition and tries it on a sample detractor
+/// and a sample yes/no answer, as `tend check` does: a misspelt field or a
+/// comparison that cannot be made is refused here, not at the first answer.
+pub fn compile_for_response(source: &str) -> Result<Condition, String> {
+    let condition = Condition::compile(source)?;
+    let samples = [
+        ResponseFacts {
+            kind: "survey",
+            value: Some("3"),
+            survey: Some("nps"),
+            comment: Some("too slow"),
+        },
+        ResponseFacts {
+            kind: "reply",
+            value: None,
+            survey: None,
+            comment: Some("thanks"),
+        },
+    ];
+    for sample in &samples {
+        if let Err(e) = condition.holds_for_response(sample)
+            && (e.missing_key || e.undeclared.is_some())
+        {
+            return Err(format!(
+                "{}; an alert condition reads response.kind, response.value, response.survey and response.comment",
+                e.message
+            ));
+        }
+    }
+    Ok(condition)
+}
+
 /// Compiles `source` and evaluates it against a sample customer with every
 /// field set, as `tend check` does: a condition that cannot be evaluated for
 /// reasons other than an attribute the sample lacks is a mistake.

@@ -43,6 +43,8 @@ pub struct NewNotification {
     /// The address (email) or the endpoint's name (webhook, Slack).
     pub recipient: String,
     pub subject: Option<String>,
+    /// Where a reply to an alert goes: the customer it is about.
+    pub reply_to: Option<String>,
     /// The exact body: JSON for webhooks and Slack, text for mail.
     pub body: String,
     pub customer_id: Option<String>,
@@ -60,6 +62,7 @@ pub struct Notification {
     pub channel: Channel,
     pub recipient: String,
     pub subject: Option<String>,
+    pub reply_to: Option<String>,
     pub body: String,
     /// Attempts before this one.
     pub attempts: u32,

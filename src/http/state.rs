@@ -28,6 +28,9 @@ pub struct AppState {
     pub wake_deliver: Notify,
     pub wake_inbound: Notify,
     pub wake_housekeeping: Notify,
+    /// Routes and sends alerts and webhooks; a recorded answer wakes it
+    /// at once, so an alert leaves within seconds.
+    pub wake_notify: Notify,
     /// When the scheduler last woke delivery (Unix ms): readiness checks
     /// that it is still alive.
     heartbeat: AtomicI64,
@@ -62,6 +65,7 @@ impl AppState {
             wake_deliver: Notify::new(),
             wake_inbound: Notify::new(),
             wake_housekeeping: Notify::new(),
+            wake_notify: Notify::new(),
             heartbeat: AtomicI64::new(clock.now().timestamp_millis()),
             deliver_every,
             metrics,
@@ -80,6 +84,8 @@ impl AppState {
 
     /// Puts a reloaded configuration in force for every later request and pass.
     pub fn swap(&self, engine: Engine) {
+        use crate::store::Signals;
+        self.store.listen(engine.notifier.routes().interest());
         *self.engine.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(engine);
     }
 

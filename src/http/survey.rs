@@ -161,6 +161,8 @@ pub async fn answer(
     {
         Ok(Some(_)) => {
             crate::telemetry::response_recorded("survey");
+            // A detractor's alert leaves now, not at the next interval.
+            shared.wake_notify.notify_one();
             page(
                 company,
                 StatusCode::OK,

@@ -126,6 +126,7 @@ where
                     .push_bind(n.channel.as_str())
                     .push_bind(n.recipient.clone())
                     .push_bind(n.subject.clone())
+                    .push_bind(n.reply_to.clone())
                     .push_bind(n.body.clone())
                     .push_bind(n.customer_id.clone())
                     .push_bind(status)
@@ -369,8 +370,9 @@ where
                 .ok_or_else(|| Error::Corrupt(format!("notification channel {channel:?}")))?,
             recipient: row.try_get(5).map_err(fail)?,
             subject: row.try_get(6).map_err(fail)?,
-            body: row.try_get(7).map_err(fail)?,
-            attempts: u32::try_from(row.try_get::<Int, _>(8).map_err(fail)?.0).unwrap_or(0),
+            reply_to: row.try_get(7).map_err(fail)?,
+            body: row.try_get(8).map_err(fail)?,
+            attempts: u32::try_from(row.try_get::<Int, _>(9).map_err(fail)?.0).unwrap_or(0),
         },
     ))
 }

@@ -943,8 +943,8 @@ pub const START_ROUTED: &str =
 
 /// Stores routed notifications; each builder appends its rows.
 pub const INSERT_NOTIFICATIONS: &str = "INSERT INTO notifications (id, signal_id, target, \
-     channel, recipient, subject, body, customer_id, status, reason, next_at, created_at, \
-     settled_at) ";
+     channel, recipient, subject, reply_to, body, customer_id, status, reason, next_at, \
+     created_at, settled_at) ";
 /// A signal is routed to a target once.
 pub const SKIP_ROUTED: &str = " ON CONFLICT (signal_id, target) DO NOTHING";
 
@@ -970,7 +970,7 @@ pub const CLAIM_NOTIFICATIONS: &str = "UPDATE notifications \
      SET status = 'sending', lease_owner = $2, lease_until = $3 \
      WHERE seq IN (SELECT seq FROM notifications WHERE target = $1 AND status = 'pending' \
      ORDER BY seq LIMIT $4) \
-     RETURNING seq, id, signal_id, target, channel, recipient, subject, body, attempts";
+     RETURNING seq, id, signal_id, target, channel, recipient, subject, reply_to, body, attempts";
 
 /// Settles a claimed notification $1 held by $2: status $3, reason $4, next
 /// try at $5 (pending) or settled at $5 (else), one attempt more.

@@ -2,4 +2,5 @@
 //! `signature` signs each delivery as the Standard Webhooks specification
 //! says, so any of its verifiers accepts it.
 
+pub mod post;
 pub mod signature;

@@ -1,0 +1,434 @@
+//! Who hears of what: the `[[alert]]` rules (and the two built in) and the
+//! `[[webhook]]` endpoints, compiled from the settings, and the decision,
+//! for one signal, of which notifications it becomes. Pure: the facts an
+//! alert needs (the customer, their account and owner, the message
+//! answered) are read by the caller.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::settings::{Settings, WebhookFormat};
+use crate::domain::account::{Account, TeamMember};
+use crate::domain::condition::{Condition, ResponseFacts};
+use crate::domain::customer::Customer;
+use crate::domain::message::MessageView;
+use crate::domain::notification::{Channel, NewNotification};
+use crate::domain::playbook::Survey;
+use crate::domain::signal::{self, Interest, Signal};
+use crate::webhook::signature::WebhookSecret;
+
+use super::alert;
+
+/// What a rule listens for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum On {
+    Reply,
+    Survey,
+    Complaint,
+    Bounce,
+    Unsubscribe,
+    /// A customer entering the stage.
+    Stage(String),
+}
+
+impl On {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        Ok(match text {
+            "reply" => Self::Reply,
+            "survey" => Self::Survey,
+            "complaint" => Self::Complaint,
+            "bounce" => Self::Bounce,
+            "unsubscribe" => Self::Unsubscribe,
+            other => match other.strip_prefix("stage:") {
+                Some(stage) if !stage.is_empty() => Self::Stage(stage.to_owned()),
+                _ => {
+                    return Err(format!(
+                        "on = {other:?} is not something an alert hears of; use reply, survey, complaint, bounce, unsubscribe or stage:NAME"
+                    ));
+                }
+            },
+        })
+    }
+
+    /// The signal type it takes.
+    pub fn signal_type(&self) -> &'static str {
+        match self {
+            Self::Reply => "response.reply",
+            Self::Survey => "response.survey",
+            Self::Complaint => "response.complaint",
+            Self::Bounce => "response.bounce",
+            Self::Unsubscribe => "response.unsubscribe",
+            Self::Stage(_) => signal::STAGE_CHANGED,
+        }
+    }
+
+    fn takes(&self, signal: &Signal) -> bool {
+        signal.kind == self.signal_type()
+            && match self {
+                // A customer's stage: account stages have no customer.
+                Self::Stage(stage) => {
+                    signal.customer_id.is_some() && signal.field("to") == Some(stage.as_str())
+                }
+                _ => true,
+            }
+    }
+}
+
+/// Where a rule's alerts go.
+#[derive(Debug, Clone, PartialEq)]
+pub enum To {
+    /// The account's owner, else the team's address (`mail.reply_to`).
+    Owner,
+    Member(TeamMember),
+    Address(String),
+    /// A `[[webhook]]` endpoint by name.
+    Webhook(String),
+}
+
+impl To {
+    /// Reads `to` against the team and the endpoints.
+    pub fn parse(text: &str, team: &[TeamMember], endpoints: &[&str]) -> Result<Self, String> {
+        if text == "owner" {
+            return Ok(Self::Owner);
+        }
+        if let Some(member) = team.iter().find(|m| m.id == text) {
+            return Ok(Self::Member(member.clone()));
+        }
+        if endpoints.contains(&text) {
+            return Ok(Self::Webhook(text.to_owned()));
+        }
+        if text.contains('@') {
+            return crate::domain::customer::Email::parse(text)
+                .map(|_| Self::Address(text.to_owned()))
+                .map_err(|e| format!("to = {text:?}: {e}"));
+        }
+        let mut known: Vec<&str> = team.iter().map(|m| m.id.as_str()).collect();
+        known.extend(endpoints);
+        let near = crate::suggest::closest(text, known.iter().copied())
+            .map(|n| format!("did you mean {n:?}? "))
+            .unwrap_or_default();
+        Err(format!(
+            "to = {text:?} names no team member, no webhook and no address; {near}use owner, a [[team]] id, a [[webhook]] name or an email address"
+        ))
+    }
+}
+
+/// One alert rule, compiled.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub name: String,
+    pub on: On,
+    pub when: Option<Condition>,
+    pub to: To,
+    pub template: Option<String>,
+}
+
+/// The detractor condition of the built-in rule.
+pub const DETRACTOR: &str = "(response.survey == \"nps\" && response.value <= 6) || (response.survey == \"csat\" && response.value <= 2)";
+
+impl Rule {
+    /// The built-in rules: every human reply and every detractor, to the
+    /// owner.
+    pub fn defaults() -> Vec<Self> {
+        let detractor = Condition::compile(DETRACTOR)
+            .unwrap_or_else(|e| unreachable!("the built-in detractor rule compiles: {e}"));
+        vec![
+            Self {
+                name: "replies".into(),
+                on: On::Reply,
+                when: None,
+                to: To::Owner,
+                template: None,
+            },
+            Self {
+                name: "detractors".into(),
+                on: On::Survey,
+                when: Some(detractor),
+                to: To::Owner,
+                template: None,
+            },
+        ]
+    }
+
+    fn takes(&self, signal: &Signal, facts: &Facts) -> bool {
+        if !self.on.takes(signal) {
+            return false;
+        }
+        let Some(when) = &self.when else {
+            return true;
+        };
+        let response = ResponseFacts {
+            kind: signal.field("kind").unwrap_or_default(),
+            value: signal.field("value"),
+            survey: facts.survey.map(Survey::as_str),
+            comment: signal.field("comment"),
+        };
+        when.holds_for_response(&response).unwrap_or_else(|e| {
+            tracing::warn!(rule = %self.name, error = %e, "an alert condition could not be evaluated");
+            false
+        })
+    }
+}
+
+/// One webhook endpoint, ready to post to.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub name: String,
+    pub url: String,
+    pub events: Vec<String>,
+    pub format: WebhookFormat,
+    pub secret: Option<WebhookSecret>,
+    pub max_backlog: u64,
+    pub timeout: Duration,
+}
+
+impl Endpoint {
+    /// The queue its notifications join.
+    pub fn target(&self) -> String {
+        format!("webhook:{}", self.name)
+    }
+
+    fn channel(&self) -> Channel {
+        match self.format {
+            WebhookFormat::Standard => Channel::Webhook,
+            WebhookFormat::Slack => Channel::Slack,
+        }
+    }
+}
+
+/// What an alert about a signal tells beside the signal itself.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    pub customer: Option<Customer>,
+    pub account: Option<Account>,
+    /// The account's owner, as the team lists them.
+    pub owner: Option<TeamMember>,
+    /// The message a response answers.
+    pub message: Option<MessageView>,
+    pub survey: Option<Survey>,
+}
+
+/// Every rule and endpoint in force.
+#[derive(Debug, Clone, Default)]
+pub struct Routes {
+    pub rules: Vec<Rule>,
+    pub endpoints: Vec<Endpoint>,
+    /// Where `owner` alerts go when an account has no owner.
+    pub team_address: String,
+    /// `http.public_url`, for links in alerts.
+    pub public_url: String,
+    /// The success team, owners of accounts.
+    pub team: Vec<TeamMember>,
+}
+
+impl Routes {
+    /// From validated settings (`tend check` reported every problem) and
+    /// the endpoints' secrets; a rule that no longer reads is left out,
+    /// with a log line.
+    pub fn new(settings: &Settings, secrets: &HashMap<String, WebhookSecret>) -> Self {
+        let endpoints: Vec<Endpoint> = settings
+            .webhooks
+            .iter()
+            .map(|w| Endpoint {
+                name: w.name.clone(),
+                url: w.url.clone(),
+                events: w.events.clone(),
+                format: w.format(),
+                secret: secrets.get(&w.name).cloned(),
+                max_backlog: w.max_backlog,
+                timeout: w.timeout.as_std(),
+            })
+            .collect();
+        let names: Vec<&str> = endpoints.iter().map(|e| e.name.as_str()).collect();
+        let mut rules = if settings.alerts.defaults {
+            Rule::defaults()
+        } else {
+            Vec::new()
+        };
+        for rule in &settings.alert_rules {
+            match compile(rule, &settings.team, &names) {
+                Ok(r) => rules.push(r),
+                Err((key, e)) => {
+                    tracing::error!(rule = rule.label(), key, error = %e, "alert rule left out");
+                }
+            }
+        }
+        Self {
+            rules,
+            endpoints,
+            team_address: settings.mail.reply_to.clone(),
+            public_url: settings.http.public_url.trim_end_matches('/').to_owned(),
+            team: settings.team.clone(),
+        }
+    }
+
+    /// The signal types the store should record.
+    pub fn interest(&self) -> Interest {
+        let rules = self.rules.iter().map(|r| r.on.signal_type().to_owned());
+        let hooks = self.endpoints.iter().flat_map(|e| e.events.iter().cloned());
+        Interest::of(rules.chain(hooks))
+    }
+
+    /// Whether any rule might take `signal`, so its facts are worth
+    /// reading.
+    pub fn alerts_on(&self, signal: &Signal) -> bool {
+        self.rules.iter().any(|r| r.on.takes(signal))
+    }
+
+    pub fn endpoint(&self, name: &str) -> Option<&Endpoint> {
+        self.endpoints.iter().find(|e| e.name == name)
+    }
+
+    /// The notifications `signal` becomes. `backlog` holds each target's
+    /// waiting count and is kept up to date: a full endpoint's new
+    /// notifications are stored dropped, with the reason.
+    pub fn route(
+        &self,
+        signal: &Signal,
+        facts: &Facts,
+        backlog: &mut HashMap<String, u64>,
+    ) -> Vec<NewNotification> {
+        let mut out = Vec::new();
+        for endpoint in &self.endpoints {
+            if endpoint
+                .events
+                .iter()
+                .any(|p| signal::matches(p, &signal.kind))
+            {
+                let body = match endpoint.format {
+                    WebhookFormat::Standard => signal.envelope().to_string(),
+                    WebhookFormat::Slack => slack(&alert::headline(signal, facts)),
+                };
+                out.push(self.queue(endpoint, signal, None, body, backlog));
+            }
+        }
+        for rule in self.rules.iter().filter(|r| r.takes(signal, facts)) {
+            let headline = alert::headline(signal, facts);
+            let note = match &rule.to {
+                To::Webhook(name) => {
+                    let Some(endpoint) = self.endpoint(name) else {
+                        continue;
+                    };
+                    let body = match endpoint.format {
+                        WebhookFormat::Slack => {
+                            slack(&alert::summary(signal, facts, &self.public_url))
+                        }
+                        WebhookFormat::Standard => serde_json::json!({
+                            "id": signal.id,
+                            "type": "alert",
+                            "timestamp": signal.occurred_at,
+                            "data": {
+                                "rule": rule.name,
+                                "text": alert::summary(signal, facts, &self.public_url),
+                                "signal": signal.envelope(),
+                            },
+                        })
+                        .to_string(),
+                    };
+                    self.queue(endpoint, signal, Some(&rule.name), body, backlog)
+                }
+                to => {
+                    let address = match to {
+                        To::Owner => facts
+                            .owner
+                            .as_ref()
+                            .map_or(self.team_address.clone(), |o| o.email.clone()),
+                        To::Member(m) => m.email.clone(),
+                        To::Address(a) => a.clone(),
+                        To::Webhook(_) => unreachable!("handled above"),
+                    };
+                    NewNotification {
+                        signal_id: signal.id.clone(),
+                        target: format!("alert:{}:{address}", rule.name),
+                        channel: Channel::Email,
+                        recipient: address,
+                        subject: Some(headline),
+                        reply_to: facts.customer.as_ref().and_then(reply_to),
+                        body: alert::summary(signal, facts, &self.public_url),
+                        customer_id: signal.customer_id.clone(),
+                        dropped: None,
+                    }
+                }
+            };
+            out.push(note);
+        }
+        out
+    }
+
+    /// A notification for `endpoint`'s queue (an alert's, when `rule`
+    /// names it, so it does not meet the endpoint's own copy of the signal).
+    fn queue(
+        &self,
+        endpoint: &Endpoint,
+        signal: &Signal,
+        rule: Option<&str>,
+        body: String,
+        backlog: &mut HashMap<String, u64>,
+    ) -> NewNotification {
+        let target = endpoint.target();
+        let waiting = backlog.entry(target.clone()).or_default();
+        let dropped = (*waiting >= endpoint.max_backlog).then(|| {
+            format!(
+                "webhook {} already has {} deliveries waiting (max_backlog); this one was not kept",
+                endpoint.name, endpoint.max_backlog
+            )
+        });
+        if dropped.is_none() {
+            *waiting += 1;
+        }
+        NewNotification {
+            // One signal reaches an endpoint once as itself and once per
+            // rule that alerts there.
+            signal_id: match rule {
+                None => signal.id.clone(),
+                Some(rule) => format!("{}/{rule}", signal.id),
+            },
+            target,
+            channel: endpoint.channel(),
+            recipient: endpoint.name.clone(),
+            subject: None,
+            reply_to: None,
+            body,
+            customer_id: signal.customer_id.clone(),
+            dropped,
+        }
+    }
+}
+
+/// Compiles one `[[alert]]` rule; the error is what `tend check` says.
+pub fn compile(
+    rule: &crate::config::settings::AlertRule,
+    team: &[TeamMember],
+    endpoints: &[&str],
+) -> Result<Rule, (&'static str, String)> {
+    let on = On::parse(&rule.on).map_err(|e| ("on", e))?;
+    let when = if rule.when.trim().is_empty() {
+        None
+    } else {
+        Some(crate::domain::condition::compile_for_response(&rule.when).map_err(|e| ("when", e))?)
+    };
+    let to = To::parse(&rule.to, team, endpoints).map_err(|e| ("to", e))?;
+    Ok(Rule {
+        name: rule.label().to_owned(),
+        on,
+        when,
+        to,
+        template: (!rule.template.is_empty()).then(|| rule.template.clone()),
+    })
+}
+
+/// The customer as a Reply-To mailbox: a reply to the alert reaches them.
+fn reply_to(customer: &Customer) -> Option<String> {
+    let address: lettre::Address = customer.record.email.as_str().parse().ok()?;
+    let name = Some(customer.record.name.trim().to_owned()).filter(|n| !n.is_empty());
+    Some(lettre::message::Mailbox::new(name, address).to_string())
+}
+
+/// A Slack incoming webhook's body.
+fn slack(text: &str) -> String {
+    serde_json::json!({ "text": text }).to_string()
+}
+
+/// The routes, shared with the pass that sends.
+pub type SharedRoutes = Arc<Routes>;
