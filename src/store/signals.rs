@@ -150,22 +150,11 @@ where
         per_target: u32,
     ) -> Result<Vec<Notification>, Error> {
         let fail = self.fail("claiming notifications to send");
-        let heads: Vec<(String, Int)> = sqlx::query_as(sql::NOTIFICATION_HEADS)
+        let due = sqlx::query(sql::DUE_HEADS)
+            .bind(At(now))
             .fetch_all(self.reads())
             .await
             .map_err(&fail)?;
-        if heads.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut due = QueryBuilder::<DB>::new(sql::DUE_HEADS);
-        due.push_bind(At(now));
-        due.push(" AND ");
-        DB::push_in(
-            &mut due,
-            "seq",
-            heads.iter().map(|(_, seq)| seq.0.to_string()).collect(),
-        );
-        let due = due.build().fetch_all(self.reads()).await.map_err(&fail)?;
         let lock = match B::DIALECT {
             sql::Dialect::Sqlite => sql::LOCK_HEAD_SQLITE,
             sql::Dialect::Postgres => sql::LOCK_HEAD_POSTGRES,

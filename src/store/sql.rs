@@ -948,15 +948,12 @@ pub const INSERT_NOTIFICATIONS: &str = "INSERT INTO notifications (id, signal_id
 /// A signal is routed to a target once.
 pub const SKIP_ROUTED: &str = " ON CONFLICT (signal_id, target) DO NOTHING";
 
-/// The first waiting row of every target with a waiting row: where each
-/// target's queue stands.
-pub const NOTIFICATION_HEADS: &str = "SELECT target, MIN(seq) FROM notifications \
-     WHERE status IN ('pending', 'sending') GROUP BY target";
-
-/// Of the heads named by `seq`, those waiting and due: the builder
-/// appends the time and the list.
-pub const DUE_HEADS: &str = "SELECT seq, target, channel FROM notifications \
-     WHERE status = 'pending' AND next_at <= ";
+/// The first unsettled row of each target, where it is waiting (not being
+/// sent) and due at $1: the queues a pass may take from.
+pub const DUE_HEADS: &str = "SELECT n.seq, n.target, n.channel FROM notifications n \
+     JOIN (SELECT target, MIN(seq) AS head FROM notifications \
+     WHERE status IN ('pending', 'sending') GROUP BY target) h ON n.seq = h.head \
+     WHERE n.status = 'pending' AND n.next_at <= $1";
 
 /// A target's head ($1 seq) if still waiting: locked on PostgreSQL, where
 /// another instance claiming the same target skips it.

@@ -7,6 +7,7 @@ pub mod daemon;
 pub mod dkim;
 pub mod imap;
 pub mod python;
+pub mod receiver;
 pub mod smtp;
 pub mod systemd;
 
