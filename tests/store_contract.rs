@@ -14,14 +14,16 @@ use tend::domain::message::{
     Attempt, AttemptOutcome, MessageFilter, MessageId, NewMessage, Outgoing, Settle, Status,
     Suppression,
 };
+use tend::domain::notification::{Channel, NewNotification, Outcome};
 use tend::domain::plan::OccurrenceKey;
 use tend::domain::playbook::{Kind, Survey};
+use tend::domain::signal::Interest;
 use tend::store::{
     AccountNextCheck, AccountPlanWrite, AccountStageChange, Db, DueCursor, Effect, InboundMail,
     InboundRecorded, InboundResponse, NewResponse, NextCheck, PlanWrite, Preferences, Recorded,
     Released, ResponseKind, Source, StageChange, WriteOutcome,
 };
-use tend::store::{Accounts, Customers, Incidents, Outbox, Planning, Responses, Upkeep};
+use tend::store::{Accounts, Customers, Incidents, Outbox, Planning, Responses, Signals, Upkeep};
 
 /// Declares each contract test once per backend.
 macro_rules! contract {
@@ -86,6 +88,10 @@ contract!(
     a_changed_account_has_its_contacts_planned_again,
     accounts_are_planned_once_per_occurrence_and_contact,
     the_report_rolls_up_by_account_owner_plan_and_stage,
+    signals_are_recorded_when_listened_for_and_routed_once,
+    a_targets_queue_goes_in_order_and_to_one_claimant,
+    a_dead_instances_claims_retry_webhooks_and_leave_mail_unknown,
+    settled_notifications_and_routed_signals_are_pruned,
 );
 
 /// Customers `a` and `b`, each with a welcome message due an hour after
@@ -2692,7 +2698,47 @@ fn named() -> Vec<Named> {
         one("DELETE_RESPONSES_OF", DELETE_RESPONSES_OF, Both),
         one("MESSAGE_BY_HEADER_ID", MESSAGE_BY_HEADER_ID, Both),
         one("INSERT_INBOUND", INSERT_INBOUND, Both),
-        one("INSERT_INBOUND_RESPONSE", INSERT_INBOUND_RESPONSE, Both),
+        one("INSERT_SIGNAL", INSERT_SIGNAL, Both),
+        one("SIGNALS_AFTER_SQLITE", SIGNALS_AFTER_SQLITE, Sqlite),
+        one("SIGNALS_AFTER_POSTGRES", SIGNALS_AFTER_POSTGRES, Postgres),
+        one("MOVE_ROUTED", MOVE_ROUTED, Both),
+        one("START_ROUTED", START_ROUTED, Both),
+        built(
+            "INSERT_NOTIFICATIONS+SKIP_ROUTED",
+            format!("{INSERT_NOTIFICATIONS} VALUES {}{SKIP_ROUTED}", row(1, 14)),
+            Both,
+        ),
+        one("DUE_HEADS", DUE_HEADS, Both),
+        one("LOCK_HEAD_SQLITE", LOCK_HEAD_SQLITE, Sqlite),
+        one("LOCK_HEAD_POSTGRES", LOCK_HEAD_POSTGRES, Postgres),
+        one("CLAIM_NOTIFICATIONS", CLAIM_NOTIFICATIONS, Both),
+        one("SETTLE_NOTIFICATION", SETTLE_NOTIFICATION, Both),
+        built(
+            "RELEASE_NOTIFICATIONS",
+            format!("{RELEASE_NOTIFICATIONS}$1 AND {}", sqlite_in("id", 2)),
+            Sqlite,
+        ),
+        built(
+            "RELEASE_NOTIFICATIONS",
+            format!("{RELEASE_NOTIFICATIONS}$1 AND {}", pg_in("id", 2)),
+            Postgres,
+        ),
+        one("RECOVER_NOTIFICATIONS", RECOVER_NOTIFICATIONS, Both),
+        one("NOTIFICATION_COUNTS", NOTIFICATION_COUNTS, Both),
+        one("NOTIFICATION_TIMES", NOTIFICATION_TIMES, Both),
+        one("LAST_NOTIFICATION_ERROR", LAST_NOTIFICATION_ERROR, Both),
+        one("PRUNE_NOTIFICATIONS", PRUNE_NOTIFICATIONS, Both),
+        one("PRUNE_SIGNALS", PRUNE_SIGNALS, Both),
+        built(
+            "MESSAGE_VIEWS",
+            format!("{MESSAGE_VIEWS}{} ORDER BY id", sqlite_in("id", 1)),
+            Sqlite,
+        ),
+        built(
+            "MESSAGE_VIEWS",
+            format!("{MESSAGE_VIEWS}{} ORDER BY id", pg_in("id", 1)),
+            Postgres,
+        ),
         one("COUNT_SOFT_BOUNCES", COUNT_SOFT_BOUNCES, Both),
         one("RESPONSES_SINCE", RESPONSES_SINCE, Both),
         one("REPORT_STATUSES", REPORT_STATUSES, Both),
@@ -3647,4 +3693,328 @@ async fn the_report_rolls_up_by_account_owner_plan_and_stage(store: &Db) {
             .unwrap()
             .is_empty()
     );
+}
+
+/// A survey answer to customer `a`'s welcome message.
+async fn answer_a(store: &Db, value: &str) {
+    let views = store.messages(&MessageFilter::default()).await.unwrap();
+    let m = views
+        .iter()
+        .find(|v| v.customer_id == "a")
+        .unwrap()
+        .id
+        .parse::<MessageId>()
+        .unwrap();
+    let answer = NewResponse {
+        kind: ResponseKind::Survey,
+        value: Some(value.into()),
+        comment: Some("slow exports".into()),
+        source: Source::SurveyPage,
+        replace: true,
+    };
+    store.record_response(m, &answer, t0()).await.unwrap();
+}
+
+async fn signals_are_recorded_when_listened_for_and_routed_once(store: &Db) {
+    welcome_a_and_b(store).await;
+    answer_a(store, "3").await;
+    let (from, none) = store.unrouted(100).await.unwrap();
+    assert!(none.is_empty(), "nobody listens: nothing is recorded");
+
+    store.listen(Interest::of(["response.*", "message.sent"]));
+    answer_a(store, "4").await;
+    let (from_again, signals) = store.unrouted(100).await.unwrap();
+    assert_eq!(from_again, from);
+    assert_eq!(signals.len(), 1, "{signals:?}");
+    let s = &signals[0];
+    assert_eq!(s.kind, "response.survey");
+    assert!(s.id.starts_with("evt_"), "{}", s.id);
+    assert_eq!(s.customer_id.as_deref(), Some("a"));
+    assert_eq!(s.field("value"), Some("4"));
+    assert_eq!(s.field("comment"), Some("slow exports"));
+    assert_eq!(s.occurred_at, t0());
+    assert_eq!(s.envelope()["type"], "response.survey");
+
+    // Two instances route the same page: one wins, the other writes nothing.
+    let note = |target: &str| NewNotification {
+        signal_id: s.id.clone(),
+        target: target.into(),
+        channel: Channel::Webhook,
+        recipient: "crm".into(),
+        subject: None,
+        reply_to: None,
+        body: s.envelope().to_string(),
+        customer_id: s.customer_id.clone(),
+        dropped: None,
+    };
+    let notes = [note("webhook:crm")];
+    let (won, lost) = tokio::join!(
+        store.route(from, s.after, &notes, t0()),
+        store.route(from, s.after, &notes, t0()),
+    );
+    assert!(won.unwrap() ^ lost.unwrap(), "exactly one routes");
+    let (_, left) = store.unrouted(100).await.unwrap();
+    assert!(left.is_empty(), "{left:?}");
+    let targets = store.notification_targets().await.unwrap();
+    assert_eq!(targets.len(), 1);
+    assert_eq!(targets[0].backlog, 1, "routed once: {targets:?}");
+
+    // A settled send and a stage change are signals too, in commit order.
+    store.listen(Interest::of(["*"]));
+    record_stages(
+        store,
+        &[StageChange {
+            customer_id: id("b"),
+            from: None,
+            to: Some("onboarding".into()),
+            at: t0(),
+        }],
+    )
+    .await
+    .unwrap();
+    answer_a(store, "9").await;
+    let (_, later) = store.unrouted(100).await.unwrap();
+    let kinds: Vec<&str> = later.iter().map(|s| s.kind.as_str()).collect();
+    assert_eq!(kinds, ["stage.changed", "response.survey"], "{later:?}");
+    assert_eq!(later[0].field("to"), Some("onboarding"));
+    assert!(later[0].after < later[1].after);
+}
+
+/// `n` notifications of one signal each for `target`.
+async fn queue(store: &Db, target: &str, channel: Channel, n: usize) -> Vec<String> {
+    let (from, _) = store.unrouted(1).await.unwrap();
+    let notes: Vec<NewNotification> = (0..n)
+        .map(|i| NewNotification {
+            signal_id: format!("evt_{target}_{i}"),
+            target: target.into(),
+            channel,
+            recipient: "r@example.com".into(),
+            subject: Some(format!("subject {i}")),
+            reply_to: None,
+            body: format!("body {i}"),
+            customer_id: None,
+            dropped: None,
+        })
+        .collect();
+    assert!(store.route(from, from, &notes, t0()).await.unwrap());
+    notes.into_iter().map(|n| n.signal_id).collect()
+}
+
+async fn a_targets_queue_goes_in_order_and_to_one_claimant(store: &Db) {
+    let hook = queue(store, "webhook:crm", Channel::Webhook, 3).await;
+    let mail = queue(store, "alert:replies:maria@acme.example", Channel::Email, 2).await;
+    let until = t0() + Duration::minutes(5);
+    let a = store
+        .claim_notifications("a", t0(), until, 2)
+        .await
+        .unwrap();
+    let taken: Vec<&str> = a.iter().map(|n| n.signal_id.as_str()).collect();
+    // The webhook's first two in order; mail one at a time.
+    assert_eq!(taken.len(), 3, "{taken:?}");
+    assert!(taken.contains(&mail[0].as_str()));
+    let hooks: Vec<&str> = taken
+        .iter()
+        .copied()
+        .filter(|t| t.contains("crm"))
+        .collect();
+    assert_eq!(hooks, [hook[0].as_str(), hook[1].as_str()]);
+    let b = store
+        .claim_notifications("b", t0(), until, 10)
+        .await
+        .unwrap();
+    assert!(
+        b.is_empty(),
+        "another instance's queues are left alone: {b:?}"
+    );
+
+    let n = |sid: &str| a.iter().find(|n| n.signal_id == sid).unwrap().clone();
+    store
+        .settle_notification("a", &n(&hook[0]).id, &Outcome::Sent, t0())
+        .await
+        .unwrap();
+    let retry = Outcome::Retry {
+        at: t0() + Duration::seconds(5),
+        error: "503".into(),
+    };
+    store
+        .settle_notification("a", &n(&hook[1]).id, &retry, t0())
+        .await
+        .unwrap();
+    store
+        .settle_notification("a", &n(&mail[0]).id, &Outcome::Sent, t0())
+        .await
+        .unwrap();
+    // The failed one heads its queue: nothing behind it jumps ahead.
+    let now = store
+        .claim_notifications("b", t0(), until, 10)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = now.iter().map(|n| n.signal_id.as_str()).collect();
+    assert_eq!(ids, [mail[1].as_str()], "{ids:?}");
+    let later = t0() + Duration::seconds(6);
+    let next = store
+        .claim_notifications("b", later, until, 10)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = next.iter().map(|n| n.signal_id.as_str()).collect();
+    assert_eq!(ids, [hook[1].as_str(), hook[2].as_str()]);
+    assert_eq!(next[0].attempts, 1);
+    // Handing back what was not tried keeps the order.
+    let back = vec![next[1].id.clone()];
+    store
+        .settle_notification("b", &next[0].id, &Outcome::Sent, later)
+        .await
+        .unwrap();
+    store.release_notifications("b", &back).await.unwrap();
+    let last = store
+        .claim_notifications("a", later, until, 10)
+        .await
+        .unwrap();
+    assert_eq!(last.len(), 1);
+    assert_eq!(last[0].signal_id, hook[2]);
+    let failed = Outcome::Failed {
+        error: "410 Gone".into(),
+    };
+    store
+        .settle_notification("a", &last[0].id, &failed, later)
+        .await
+        .unwrap();
+    let targets = store.notification_targets().await.unwrap();
+    let crm = targets.iter().find(|t| t.target == "webhook:crm").unwrap();
+    assert_eq!((crm.backlog, crm.sent, crm.failed), (0, 2, 1), "{crm:?}");
+    assert_eq!(crm.last_error.as_deref(), Some("410 Gone"));
+    assert_eq!(crm.last_sent_at, Some(later));
+    let alerts = targets
+        .iter()
+        .find(|t| t.target.starts_with("alert:"))
+        .unwrap();
+    assert_eq!((alerts.backlog, alerts.sent), (1, 1), "{alerts:?}");
+}
+
+async fn a_dead_instances_claims_retry_webhooks_and_leave_mail_unknown(store: &Db) {
+    let hook = queue(store, "webhook:crm", Channel::Webhook, 1).await;
+    queue(store, "alert:replies:maria@acme.example", Channel::Email, 1).await;
+    let until = t0() + Duration::minutes(5);
+    let claimed = store
+        .claim_notifications("dead", t0(), until, 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
+    assert_eq!(
+        store.recover_notifications(t0()).await.unwrap(),
+        0,
+        "leases hold"
+    );
+    let after = until + Duration::seconds(1);
+    assert_eq!(store.recover_notifications(after).await.unwrap(), 2);
+    let again = store
+        .claim_notifications("live", after, after + Duration::minutes(5), 10)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = again.iter().map(|n| n.signal_id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [hook[0].as_str()],
+        "the POST goes again; the mail may have gone"
+    );
+    let targets = store.notification_targets().await.unwrap();
+    let mail = targets
+        .iter()
+        .find(|t| t.target.starts_with("alert:"))
+        .unwrap();
+    assert_eq!((mail.backlog, mail.unknown), (0, 1), "{mail:?}");
+    // A settle from the dead instance changes nothing now.
+    store
+        .settle_notification("dead", &claimed[0].id, &Outcome::Sent, after)
+        .await
+        .unwrap();
+    let crm = store.notification_targets().await.unwrap();
+    let crm = crm.iter().find(|t| t.target == "webhook:crm").unwrap();
+    assert_eq!((crm.backlog, crm.sent), (1, 0), "{crm:?}");
+}
+
+async fn settled_notifications_and_routed_signals_are_pruned(store: &Db) {
+    welcome_a_and_b(store).await;
+    store.listen(Interest::of(["response.*"]));
+    answer_a(store, "8").await;
+    let (from, signals) = store.unrouted(10).await.unwrap();
+    let note = NewNotification {
+        signal_id: signals[0].id.clone(),
+        target: "webhook:crm".into(),
+        channel: Channel::Webhook,
+        recipient: "crm".into(),
+        subject: None,
+        reply_to: None,
+        body: "{}".into(),
+        customer_id: Some("a".into()),
+        dropped: None,
+    };
+    assert!(
+        store
+            .route(from, signals[0].after, &[note], t0())
+            .await
+            .unwrap()
+    );
+    let later = t0() + Duration::days(40);
+    assert_eq!(
+        store.prune_signals(later).await.unwrap(),
+        0,
+        "a signal whose delivery waits is kept"
+    );
+    let claimed = store
+        .claim_notifications("a", t0(), t0() + Duration::minutes(5), 1)
+        .await
+        .unwrap();
+    store
+        .settle_notification("a", &claimed[0].id, &Outcome::Sent, t0())
+        .await
+        .unwrap();
+    assert_eq!(store.prune_signals(t0()).await.unwrap(), 0, "too recent");
+    assert_eq!(store.prune_signals(later).await.unwrap(), 2);
+    assert!(store.notification_targets().await.unwrap().is_empty());
+}
+
+/// PostgreSQL draws `seq` when a row is written, so a transaction that
+/// began first may commit after a later one: routing must wait for it, not
+/// step past its signal. (SQLite has one writer: commit order is `seq`
+/// order, which the contract tests above rely on.)
+#[tokio::test]
+async fn routing_waits_for_a_slower_transaction_on_postgres() {
+    use sqlx::Connection;
+    let pg = common::PgDatabase::create().await;
+    let url = tend::store::DatabaseUrl::parse(&pg.url).unwrap();
+    let options = tend::store::ConnectOptions {
+        max_connections: 4,
+        connect_timeout: std::time::Duration::from_secs(10),
+        busy_timeout: std::time::Duration::from_secs(5),
+    };
+    let store = Db::connect(&url, &options).await.unwrap();
+    store.migrate().await.unwrap();
+    let insert = "INSERT INTO signals (id, type, payload, occurred_at) \
+                  VALUES ($1, 'stage.changed', '{}', now())";
+    let mut slow = sqlx::PgConnection::connect(&pg.url).await.unwrap();
+    let mut tx = slow.begin().await.unwrap();
+    sqlx::query(insert)
+        .bind("evt_slow")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let mut fast = sqlx::PgConnection::connect(&pg.url).await.unwrap();
+    sqlx::query(insert)
+        .bind("evt_fast")
+        .execute(&mut fast)
+        .await
+        .unwrap();
+    let (_, seen) = store.unrouted(10).await.unwrap();
+    assert!(
+        seen.is_empty(),
+        "a signal committed after one still being written is not routed yet: {seen:?}"
+    );
+    tx.commit().await.unwrap();
+    let (_, seen) = store.unrouted(10).await.unwrap();
+    let ids: Vec<&str> = seen.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["evt_slow", "evt_fast"], "each once, by transaction");
+    store.close().await;
+    drop(slow);
+    drop(fast);
 }

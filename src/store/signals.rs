@@ -14,6 +14,9 @@ use super::{Error, Signals, sql};
 use crate::domain::notification::{Channel, NewNotification, Notification, Outcome, TargetStatus};
 use crate::domain::signal::{Interest, Signal, SignalCursor};
 
+/// The routing cursor's key in `planner_state`.
+const ROUTED: &str = "signals_routed";
+
 /// Which signal types a store records, changed on a reload.
 #[derive(Debug, Default)]
 pub struct Listening(RwLock<Interest>);
@@ -97,13 +100,13 @@ where
         let fail = self.fail("routing signals");
         let mut tx = self.begin().await.map_err(&fail)?;
         sqlx::query(sql::START_ROUTED)
-            .bind(sql::ROUTED)
+            .bind(ROUTED)
             .bind(SignalCursor::default().encode())
             .execute(&mut *tx)
             .await
             .map_err(&fail)?;
         let moved = sqlx::query(sql::MOVE_ROUTED)
-            .bind(sql::ROUTED)
+            .bind(ROUTED)
             .bind(to.encode())
             .bind(from.encode())
             .execute(&mut *tx)
@@ -326,7 +329,7 @@ where
 {
     let fail = store.fail("reading where signal routing stands");
     let value: Option<String> = sqlx::query_scalar(sql::SELECT_PLANNER_STATE)
-        .bind(sql::ROUTED)
+        .bind(ROUTED)
         .fetch_optional(store.reads())
         .await
         .map_err(&fail)?;

@@ -931,9 +931,6 @@ pub const SIGNALS_AFTER_POSTGRES: &str = "SELECT seq, tx, id, type, customer_id,
      AND tx < pg_snapshot_xmin(pg_current_snapshot())::text::bigint \
      ORDER BY tx, seq LIMIT $3";
 
-/// The routing cursor's key in `planner_state`.
-pub const ROUTED: &str = "signals_routed";
-
 /// Moves the routing cursor ($2) from where this pass read it ($3): no row
 /// changes when another instance moved it first.
 pub const MOVE_ROUTED: &str = "UPDATE planner_state SET value = $2 WHERE key = $1 AND value = $3";
