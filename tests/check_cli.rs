@@ -222,3 +222,54 @@ fn a_condition_over_its_budget_is_refused_with_its_place() {
         assert!(err.contains(expected), "no {expected:?} in\n{err}");
     }
 }
+
+#[test]
+fn alert_rules_and_webhooks_are_checked_with_their_line() {
+    let p = project_with_templates();
+    p.file("config/playbooks/tips.toml", GOOD);
+    p.file("weak.secret", "whsec_c2hvcnQ=\n");
+    p.file(
+        "config/tend.toml",
+        r#"[[team]]
+id = "maria"
+name = "Maria Costa"
+email = "maria@acme.example"
+
+[[webhook]]
+name = "crm"
+url = "crm.example/hooks"
+events = ["response.surveys", "message.*"]
+secret_file = "weak.secret"
+
+[[webhook]]
+name = "warehouse"
+url = "https://warehouse.example/in"
+events = ["*"]
+
+[[alert]]
+on = "replies"
+
+[[alert]]
+on = "survey"
+when = 'response.score <= 6'
+
+[[alert]]
+on = "reply"
+to = "mariah"
+"#,
+    );
+    let run = p.tend(&["check"]).expect_code(1);
+    let err = run.stderr();
+    for expected in [
+        "config/tend.toml:8: webhook \"crm\": url \"crm.example/hooks\" is not an http(s) URL",
+        "config/tend.toml:9: webhook \"crm\": \"response.surveys\" is no event; did you mean \"response.survey\"?",
+        "config/tend.toml:10: webhook \"crm\": the webhook secret holds 5 bytes",
+        "config/tend.toml:13: webhook \"warehouse\" has no signing secret; set secret_file",
+        "config/tend.toml:18: alert \"replies\": on = \"replies\" is not something an alert hears of",
+        "config/tend.toml:22: alert \"survey\":",
+        "response.score",
+        "config/tend.toml:26: alert \"reply\": to = \"mariah\" names no team member, no webhook and no address; did you mean \"maria\"?",
+    ] {
+        assert!(err.contains(expected), "no {expected:?} in\n{err}");
+    }
+}
