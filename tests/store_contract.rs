@@ -2699,6 +2699,11 @@ fn named() -> Vec<Named> {
         one("MESSAGE_BY_HEADER_ID", MESSAGE_BY_HEADER_ID, Both),
         one("INSERT_INBOUND", INSERT_INBOUND, Both),
         one("INSERT_SIGNAL", INSERT_SIGNAL, Both),
+        built(
+            "INSERT_SIGNALS",
+            format!("{INSERT_SIGNALS} VALUES {}", row(1, 5)),
+            Both,
+        ),
         one("SIGNALS_AFTER_SQLITE", SIGNALS_AFTER_SQLITE, Sqlite),
         one("SIGNALS_AFTER_POSTGRES", SIGNALS_AFTER_POSTGRES, Postgres),
         one("MOVE_ROUTED", MOVE_ROUTED, Both),
@@ -2724,7 +2729,21 @@ fn named() -> Vec<Named> {
             Postgres,
         ),
         one("RECOVER_NOTIFICATIONS", RECOVER_NOTIFICATIONS, Both),
+        built(
+            "SETTLE_SENT+SETTLE_SENT_OF",
+            format!(
+                "{SETTLE_SENT}$1{SETTLE_SENT_OF}$2 AND {}",
+                sqlite_in("id", 3)
+            ),
+            Sqlite,
+        ),
+        built(
+            "SETTLE_SENT+SETTLE_SENT_OF",
+            format!("{SETTLE_SENT}$1{SETTLE_SENT_OF}$2 AND {}", pg_in("id", 3)),
+            Postgres,
+        ),
         one("NOTIFICATION_COUNTS", NOTIFICATION_COUNTS, Both),
+        one("BACKLOGS", BACKLOGS, Both),
         one("NOTIFICATION_TIMES", NOTIFICATION_TIMES, Both),
         one("LAST_NOTIFICATION_ERROR", LAST_NOTIFICATION_ERROR, Both),
         one("PRUNE_NOTIFICATIONS", PRUNE_NOTIFICATIONS, Both),
@@ -3758,6 +3777,8 @@ async fn signals_are_recorded_when_listened_for_and_routed_once(store: &Db) {
     let targets = store.notification_targets().await.unwrap();
     assert_eq!(targets.len(), 1);
     assert_eq!(targets[0].backlog, 1, "routed once: {targets:?}");
+    let backlogs = store.backlogs().await.unwrap();
+    assert_eq!(backlogs.get("webhook:crm"), Some(&1), "{backlogs:?}");
 
     // A settled send and a stage change are signals too, in commit order.
     store.listen(Interest::of(["*"]));

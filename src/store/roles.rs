@@ -560,12 +560,19 @@ pub trait Signals {
         now: DateTime<Utc>,
     ) -> Result<(), Error>;
 
+    /// Records claimed notifications `ids` sent at `now`, together.
+    async fn settle_sent(&self, owner: &str, ids: &[String], now: DateTime<Utc>)
+        -> Result<(), Error>;
+
     /// Gives back claimed notifications that were not tried.
     async fn release_notifications(&self, owner: &str, ids: &[String]) -> Result<(), Error>;
 
     /// Settles the claims of instances that died: mail `unknown` (never
     /// sent twice), webhooks waiting again (their id deduplicates).
     async fn recover_notifications(&self, now: DateTime<Utc>) -> Result<u64, Error>;
+
+    /// How many notifications wait, per target that has any.
+    async fn backlogs(&self) -> Result<HashMap<String, u64>, Error>;
 
     /// Every target's queue: backlog, counts, oldest waiting, last error.
     async fn notification_targets(&self) -> Result<Vec<TargetStatus>, Error>;

@@ -435,9 +435,38 @@ where
     DB::push_in(&mut query, "id", ids);
     query.push(" ORDER BY id");
     let rows = query.build().fetch_all(&mut *conn).await.map_err(fail)?;
-    for row in &rows {
-        let message = super::rows::message_view(row, fail)?;
-        tell::<DB>(conn, &NewSignal::message(kind, &message, at), fail).await?;
+    let signals = rows
+        .iter()
+        .map(|row| super::rows::message_view(row, fail).map(|m| NewSignal::message(kind, &m, at)))
+        .collect::<Result<Vec<_>, _>>()?;
+    tell_all::<DB>(conn, &signals, fail).await
+}
+
+/// Records many signals in `conn`'s transaction, a statement per thousand.
+pub async fn tell_all<DB: Dialect>(
+    conn: &mut DB::Connection,
+    signals: &[NewSignal],
+    fail: &impl Fn(sqlx::Error) -> Error,
+) -> Result<(), Error>
+where
+    DB::Arguments: sqlx::IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<String>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    At: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Object: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    for run in signals.chunks(super::ROWS_PER_STATEMENT) {
+        let mut insert = sqlx::QueryBuilder::<DB>::new(sql::INSERT_SIGNALS);
+        insert.push_values(run, |mut row, s| {
+            row.push_bind(s.id.clone())
+                .push_bind(s.kind)
+                .push_bind(s.customer_id.clone())
+                .push_bind(Object(s.payload.clone()))
+                .push_bind(At(s.occurred_at));
+        });
+        insert.build().execute(&mut *conn).await.map_err(fail)?;
     }
     Ok(())
 }
@@ -461,8 +490,6 @@ where
     if !listening.wants(signal::STAGE_CHANGED) {
         return Ok(());
     }
-    for change in changes {
-        tell::<DB>(conn, &change, fail).await?;
-    }
-    Ok(())
+    let signals: Vec<NewSignal> = changes.into_iter().collect();
+    tell_all::<DB>(conn, &signals, fail).await
 }

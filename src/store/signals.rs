@@ -228,6 +228,29 @@ where
         Ok(())
     }
 
+    async fn settle_sent(
+        &self,
+        owner: &str,
+        ids: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut settle = QueryBuilder::<DB>::new(sql::SETTLE_SENT);
+        settle.push_bind(At(now));
+        settle.push(sql::SETTLE_SENT_OF);
+        settle.push_bind(owner.to_owned());
+        settle.push(" AND ");
+        DB::push_in(&mut settle, "id", ids.to_vec());
+        settle
+            .build()
+            .execute(self.writes())
+            .await
+            .map_err(self.fail("recording notifications sent"))?;
+        Ok(())
+    }
+
     async fn release_notifications(&self, owner: &str, ids: &[String]) -> Result<(), Error> {
         if ids.is_empty() {
             return Ok(());
@@ -251,6 +274,17 @@ where
             .await
             .map_err(self.fail("recovering notifications of a stopped instance"))?;
         Ok(DB::rows_affected(&done))
+    }
+
+    async fn backlogs(&self) -> Result<HashMap<String, u64>, Error> {
+        let rows: Vec<(String, Int)> = sqlx::query_as(sql::BACKLOGS)
+            .fetch_all(self.reads())
+            .await
+            .map_err(self.fail("reading the notification backlogs"))?;
+        Ok(rows
+            .into_iter()
+            .map(|(target, Int(n))| (target, u64::try_from(n).unwrap_or(0)))
+            .collect())
     }
 
     async fn notification_targets(&self) -> Result<Vec<TargetStatus>, Error> {

@@ -915,6 +915,9 @@ pub const APPLIED_MIGRATIONS: &str =
 /// default (the committing transaction on PostgreSQL).
 pub const INSERT_SIGNAL: &str = "INSERT INTO signals (id, type, customer_id, payload, occurred_at) \
      VALUES ($1, $2, $3, $4, $5)";
+/// [`INSERT_SIGNAL`] for many: the builder appends the rows.
+pub const INSERT_SIGNALS: &str =
+    "INSERT INTO signals (id, type, customer_id, payload, occurred_at) ";
 
 /// Signals after the cursor ($1 tx, $2 seq), at most $3, in commit order.
 /// SQLite commits in `seq` order (one writer), so every signal after the
@@ -975,6 +978,13 @@ pub const SETTLE_NOTIFICATION: &str = "UPDATE notifications \
      settled_at = CASE WHEN $3 = 'pending' THEN NULL ELSE $5 END \
      WHERE id = $1 AND lease_owner = $2 AND status = 'sending'";
 
+/// Settles an owner's claimed rows as sent, in one statement: the builder
+/// appends the time, [`SETTLE_SENT_OF`], the owner and the ids.
+pub const SETTLE_SENT: &str = "UPDATE notifications \
+     SET status = 'sent', reason = NULL, attempts = attempts + 1, lease_owner = NULL, \
+     lease_until = NULL, settled_at = ";
+pub const SETTLE_SENT_OF: &str = " WHERE status = 'sending' AND lease_owner = ";
+
 /// Gives back an owner's claimed rows it did not try, unchanged: the
 /// builder appends the owner and their ids.
 pub const RELEASE_NOTIFICATIONS: &str = "UPDATE notifications \
@@ -991,6 +1001,10 @@ pub const RECOVER_NOTIFICATIONS: &str = "UPDATE notifications \
      settled_at = CASE WHEN channel = 'email' THEN $1 ELSE NULL END, \
      lease_owner = NULL, lease_until = NULL \
      WHERE status = 'sending' AND lease_until < $1";
+
+/// Each target's waiting rows (off the partial index of open rows).
+pub const BACKLOGS: &str = "SELECT target, COUNT(*) FROM notifications \
+     WHERE status IN ('pending', 'sending') GROUP BY target";
 
 /// Each target's counts by status.
 pub const NOTIFICATION_COUNTS: &str =
