@@ -39,7 +39,7 @@ const NOTIFICATION_BACKLOG: &str = "tend_notification_backlog";
 /// The jobs whose failures are counted.
 const JOBS: [&str; 5] = ["plan", "deliver", "inbound", "housekeeping", "notify"];
 /// What the ingestion API takes in.
-const INGESTED_KINDS: [&str; 2] = ["customers", "events"];
+const INGESTED_KINDS: [&str; 3] = ["customers", "accounts", "events"];
 /// Response kinds, as the store records them.
 const RESPONSE_KINDS: [&str; 7] = [
     "survey",

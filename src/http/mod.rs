@@ -14,6 +14,7 @@ mod link;
 mod page;
 mod preferences;
 mod read;
+mod segment;
 mod server;
 mod state;
 mod survey;
@@ -59,6 +60,7 @@ pub fn router(shared: Arc<AppState>) -> Router {
         .route("/api/v1/accounts/{id}", get(read::account))
         .route("/api/v1/accounts", post(api::accounts))
         .route("/api/v1/events", post(api::events))
+        .route("/api/v1/segment", post(segment::ingest))
         .route("/api/v1/inbound", post(api::inbound))
         .route("/api/v1/incidents", post(incidents::open))
         .route("/api/v1/incidents/{id}/updates", post(incidents::update))

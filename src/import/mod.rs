@@ -3,6 +3,7 @@
 //! and skipped; good rows are kept.
 
 pub mod record;
+pub mod segment;
 pub mod source;
 
 use std::collections::HashSet;
