@@ -49,6 +49,7 @@ pub mod incident;
 pub mod notify;
 pub mod planner;
 pub mod playbooks;
+pub mod privacy;
 pub mod problem;
 pub mod render;
 pub mod store;

@@ -1,4 +1,6 @@
-//! `tend customer show ID`: one person's timeline (see `crate::timeline`).
+//! `tend customer show ID`: one person's timeline (see `crate::timeline`);
+//! `tend customer export ID` and `tend customer erase ID`: privacy
+//! requests (see `crate::privacy`).
 
 use std::process::ExitCode;
 
@@ -20,19 +22,67 @@ pub enum CustomerCommand {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
+    /// Everything tend holds about one person, as one JSON document: their
+    /// record, account, messages with their attempts, responses, stages,
+    /// events, suppressions and the raw mail they sent.
+    Export {
+        #[arg(value_parser = CustomerId::parse)]
+        id: CustomerId,
+        /// When the export is made (RFC 3339) [default: now]
+        #[arg(long, value_parser = super::parse_now)]
+        now: Option<chrono::DateTime<chrono::Utc>>,
+    },
+    /// Erase one person at their request: their name, address, words and
+    /// history go; what was sent and answered stays, under a stand-in, so
+    /// reports stay true; their address is never imported or mailed again.
+    Erase {
+        #[arg(value_parser = CustomerId::parse)]
+        id: CustomerId,
+        /// When the erasure is made (RFC 3339) [default: now]
+        #[arg(long, value_parser = super::parse_now)]
+        now: Option<chrono::DateTime<chrono::Utc>>,
+    },
+}
+
+fn missing(id: &CustomerId) -> anyhow::Error {
+    anyhow::anyhow!(
+        "no customer has id {:?}; check the id, or import the customer first",
+        id.as_str()
+    )
 }
 
 pub async fn run(path: &ConfigPath, env: &Env, what: CustomerCommand) -> anyhow::Result<ExitCode> {
-    let CustomerCommand::Show { id, format } = what;
+    let (id, format) = match what {
+        CustomerCommand::Show { id, format } => (id, format),
+        CustomerCommand::Export { id, now } => {
+            let loaded = super::load(path, env, "warn")?;
+            let store = super::open_store(&loaded).await?;
+            let now = crate::clock::Clock::from_flag(now).now();
+            let read = crate::privacy::export(&store, &id, now).await;
+            store.close().await;
+            print_json(&read?.ok_or_else(|| missing(&id))?)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        CustomerCommand::Erase { id, now } => {
+            let loaded = super::load(path, env, "warn")?;
+            let store = super::open_store(&loaded).await?;
+            let now = crate::clock::Clock::from_flag(now).now();
+            let done = crate::privacy::erase(&store, &id, now).await;
+            store.close().await;
+            let erased = done?.ok_or_else(|| missing(&id))?;
+            println!(
+                "erased {}: their messages and responses now belong to {}, without their name, address or words; their address is refused if it is imported again",
+                erased.id, erased.stand_in
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
     let loaded = super::load(path, env, "warn")?;
     let store = super::open_store(&loaded).await?;
     let read = crate::timeline::read(&store, &id).await;
     store.close().await;
     let Some(timeline) = read? else {
-        anyhow::bail!(
-            "no customer has id {:?}; check the id, or import the customer first",
-            id.as_str()
-        );
+        return Err(missing(&id));
     };
     match format {
         Format::Json => print_json(&timeline)?,

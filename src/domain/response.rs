@@ -62,10 +62,12 @@ pub enum Source {
     Complaint,
     /// The receiving server's answer while sending.
     Smtp,
+    /// The person asked to be erased.
+    Erasure,
 }
 
 impl Source {
-    const ALL: [Self; 12] = [
+    const ALL: [Self; 13] = [
         Self::Link,
         Self::SurveyPage,
         Self::OneClick,
@@ -78,6 +80,7 @@ impl Source {
         Self::Bounce,
         Self::Complaint,
         Self::Smtp,
+        Self::Erasure,
     ];
 
     /// As stored and shown.
@@ -95,6 +98,7 @@ impl Source {
             Self::Bounce => "bounce",
             Self::Complaint => "complaint",
             Self::Smtp => "smtp",
+            Self::Erasure => "erasure",
         }
     }
 

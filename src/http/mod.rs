@@ -56,7 +56,11 @@ pub fn router(shared: Arc<AppState>) -> Router {
     // read: a client without it cannot make tend hold its body.
     let api = Router::new()
         .route("/api/v1/customers", post(api::customers))
-        .route("/api/v1/customers/{id}", get(read::customer))
+        .route(
+            "/api/v1/customers/{id}",
+            get(read::customer).delete(read::erase),
+        )
+        .route("/api/v1/customers/{id}/export", get(read::export))
         .route("/api/v1/accounts/{id}", get(read::account))
         .route("/api/v1/accounts", post(api::accounts))
         .route("/api/v1/events", post(api::events))

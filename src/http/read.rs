@@ -35,6 +35,43 @@ pub async fn customer(
     })
 }
 
+/// `GET /api/v1/customers/{id}/export`: everything about one person.
+pub async fn export(
+    State(shared): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refused) = refused_unless_authorized(&shared, &headers) {
+        return refused;
+    }
+    let id = match CustomerId::parse(&id) {
+        Ok(id) => id,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("customer id: {e}")),
+    };
+    let read = crate::privacy::export(&shared.store, &id, shared.clock.now()).await;
+    answer(read, || format!("no customer has id {:?}", id.as_str()))
+}
+
+/// `DELETE /api/v1/customers/{id}`: erases one person at their request.
+pub async fn erase(
+    State(shared): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refused) = refused_unless_authorized(&shared, &headers) {
+        return refused;
+    }
+    let id = match CustomerId::parse(&id) {
+        Ok(id) => id,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("customer id: {e}")),
+    };
+    let done = crate::privacy::erase(&shared.store, &id, shared.clock.now()).await;
+    if let Ok(Some(erased)) = &done {
+        tracing::info!(stand_in = %erased.stand_in, "a person was erased at their request");
+    }
+    answer(done, || format!("no customer has id {:?}", id.as_str()))
+}
+
 pub async fn account(
     State(shared): State<Arc<AppState>>,
     Path(id): Path<String>,

@@ -276,6 +276,48 @@ enum Batch {
     Events(Vec<(usize, PendingEvent)>),
 }
 
+/// The rows of `batch` whose address is not an erased person's: theirs
+/// are refused (an erased person is never stored, nor mailed, again).
+async fn not_erased(
+    store: &impl Customers,
+    batch: &[CustomerRecord],
+    lines: &[usize],
+    outcome: &mut ImportOutcome,
+    on_reject: &mut impl FnMut(RowNote),
+) -> Result<(Vec<CustomerRecord>, Vec<usize>), ImportError> {
+    let hashes: Vec<String> = batch
+        .iter()
+        .map(|c| crate::privacy::address_hash(c.email.as_str()))
+        .collect();
+    let erased = store
+        .erased_among(&hashes)
+        .await
+        .map_err(|source| ImportError::Store {
+            source,
+            so_far: *outcome,
+        })?;
+    let mut kept = (
+        Vec::with_capacity(batch.len()),
+        Vec::with_capacity(batch.len()),
+    );
+    for ((record, line), hash) in batch.iter().zip(lines).zip(&hashes) {
+        if erased.contains(hash) {
+            outcome.rejected += 1;
+            on_reject(RowNote::rejected(
+                *line,
+                format!(
+                    "{} belongs to a person erased at their request; tend keeps it only to refuse it, and never imports or mails it again",
+                    record.email
+                ),
+            ));
+        } else {
+            kept.0.push(record.clone());
+            kept.1.push(*line);
+        }
+    }
+    Ok(kept)
+}
+
 impl Batch {
     fn new(kind: Kind) -> Self {
         match kind {
@@ -322,6 +364,7 @@ impl Batch {
     ) -> Result<(), ImportError> {
         let written = match self {
             Self::Customers(batch, lines) if !batch.is_empty() => {
+                let (batch, lines) = &not_erased(store, batch, lines, outcome, on_reject).await?;
                 let unknown = unknown_accounts(store, batch, outcome).await?;
                 let mut notes = Vec::new();
                 let kept: Vec<CustomerRecord>;

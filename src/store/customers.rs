@@ -1,7 +1,7 @@
 //! [`Customers`] for every backend: customers and their events, written
 //! and read once for both databases.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -9,7 +9,7 @@ use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, QueryBuilder, R
 
 use super::backend::{Backend, Dialect};
 use super::column::{At, Int, Object};
-use super::{Customers, Error, StoredEvent, WriteOutcome, rows, shared, sql};
+use super::{Customers, Error, InboundKept, StoredEvent, WriteOutcome, rows, shared, sql};
 use crate::domain::customer::{Customer, CustomerId, CustomerRecord, parse_timezone};
 use crate::domain::event::EventRecord;
 use crate::domain::prefilter::{Literal, Prefilter};
@@ -30,12 +30,127 @@ where
     At: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
     Int: Type<DB> + for<'r> Decode<'r, DB>,
     Object: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
-    Vec<u8>: for<'q> Encode<'q, DB> + Type<DB>,
+    Vec<u8>: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
     Option<String>: for<'q> Encode<'q, DB>,
     for<'s> Option<&'s str>: Encode<'s, DB>,
     Option<i64>: for<'q> Encode<'q, DB>,
     Option<At>: for<'q> Encode<'q, DB>,
 {
+    async fn erase_customer(
+        &self,
+        id: &CustomerId,
+        stand_in: &CustomerId,
+        address_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, Error> {
+        let fail = self.fail("erasing a person");
+        let mut tx = self.begin().await.map_err(&fail)?;
+        let found: Option<String> = sqlx::query_scalar(sql::CUSTOMER_EXISTS)
+            .bind(id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        if found.is_none() {
+            return Ok(false);
+        }
+        sqlx::query(sql::INSERT_STAND_IN)
+            .bind(stand_in.as_str())
+            .bind(At(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        sqlx::query(sql::ERASE_INBOUND)
+            .bind(id.as_str())
+            .bind(Vec::<u8>::new())
+            .execute(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        for statement in [
+            sql::ERASE_ATTEMPTS,
+            sql::ERASE_SIGNALS,
+            sql::ERASE_NOTIFICATIONS,
+        ] {
+            sqlx::query(statement)
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(&fail)?;
+        }
+        for statement in [
+            sql::ERASE_MESSAGES,
+            sql::ERASE_RESPONSES,
+            sql::ERASE_SUPPRESSIONS,
+            sql::ERASE_INCIDENT_CUSTOMERS,
+        ] {
+            sqlx::query(statement)
+                .bind(id.as_str())
+                .bind(stand_in.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(&fail)?;
+        }
+        // Nothing is ever sent to the stand-in, whatever plans it.
+        sqlx::query(sql::INSERT_SUPPRESSION)
+            .bind(stand_in.as_str())
+            .bind("*")
+            .bind("erased at the person's request")
+            .bind(crate::domain::response::Source::Erasure.as_str())
+            .bind(At(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        sqlx::query(sql::DELETE_CUSTOMER)
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        sqlx::query(sql::INSERT_ERASED)
+            .bind(address_hash)
+            .bind(At(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        tx.commit().await.map_err(&fail)?;
+        Ok(true)
+    }
+
+    async fn erased_among(&self, hashes: &[String]) -> Result<HashSet<String>, Error> {
+        if hashes.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let mut query = QueryBuilder::<DB>::new(sql::ERASED_AMONG);
+        DB::push_in(&mut query, "hash", hashes.to_vec());
+        let rows = query
+            .build()
+            .fetch_all(self.reads())
+            .await
+            .map_err(self.fail("reading erased addresses"))?;
+        rows.iter()
+            .map(|row| {
+                row.try_get::<String, _>(0)
+                    .map_err(self.fail("reading erased addresses"))
+            })
+            .collect()
+    }
+
+    async fn inbound_of(&self, id: &CustomerId) -> Result<Vec<InboundKept>, Error> {
+        let fail = self.fail("reading a person's inbound mail");
+        let rows: Vec<(String, At, String, Vec<u8>)> = sqlx::query_as(sql::INBOUND_OF)
+            .bind(id.as_str())
+            .fetch_all(self.reads())
+            .await
+            .map_err(&fail)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, At(received_at), classification, raw)| InboundKept {
+                id,
+                received_at,
+                classification,
+                raw,
+            })
+            .collect())
+    }
+
     async fn upsert_customers(
         &self,
         batch: &[CustomerRecord],

@@ -78,6 +78,15 @@ impl std::ops::AddAssign for WriteOutcome {
     }
 }
 
+/// Inbound mail as it was kept (`Customers::inbound_of`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboundKept {
+    pub id: String,
+    pub received_at: DateTime<Utc>,
+    pub classification: String,
+    pub raw: Vec<u8>,
+}
+
 /// A stored event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredEvent {

@@ -119,6 +119,25 @@ pub trait Customers {
         limit: u32,
         filter: Option<&Prefilter>,
     ) -> Result<Vec<Customer>, Error>;
+
+    /// Erases a person at their request, in one transaction: what was sent
+    /// to them and what they answered moves to `stand_in` without their
+    /// address, subjects, words or the raw mail they sent; their events,
+    /// stage changes, signals and notifications go; `address_hash` is kept
+    /// so the address is never imported again. False when no such person.
+    async fn erase_customer(
+        &self,
+        id: &CustomerId,
+        stand_in: &CustomerId,
+        address_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, Error>;
+
+    /// Which of `hashes` are addresses of erased people.
+    async fn erased_among(&self, hashes: &[String]) -> Result<HashSet<String>, Error>;
+
+    /// The raw mail that came from or about a person, oldest first.
+    async fn inbound_of(&self, id: &CustomerId) -> Result<Vec<InboundKept>, Error>;
 }
 
 /// The companies tend's customers belong to: what import, the API and the

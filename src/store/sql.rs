@@ -290,7 +290,7 @@ pub const COUNT_DUE: &str = "SELECT count(*) FROM messages \
 pub const CUSTOMERS_DUE: &str = "SELECT id, email, name, timezone, locale, plan, signup_at, \
      renewal_at, last_seen_at, health, attributes, account_id, roles, stage, stage_entered_at, \
      created_at, updated_at, plan_at FROM customers WHERE plan_at <= $1 AND (plan_at, id) > ($2, $3) \
-     ORDER BY plan_at, id LIMIT $4";
+     AND erased_at IS NULL ORDER BY plan_at, id LIMIT $4";
 
 /// Marks accounts due for planning, as `MARK_SQLITE` marks customers.
 pub const ACCOUNT_MARK_SQLITE: &str = "MIN(accounts.plan_at, 0) - 1";
@@ -405,7 +405,7 @@ pub fn customers_page(filter: Option<&Prefilter>, dialect: Dialect) -> (String, 
     let mut sql = String::from(
         "SELECT id, email, name, timezone, locale, plan, signup_at, renewal_at, last_seen_at, \
          health, attributes, account_id, roles, stage, stage_entered_at, created_at, updated_at \
-         FROM customers WHERE id > $1",
+         FROM customers WHERE id > $1 AND erased_at IS NULL",
     );
     let mut values = Vec::new();
     if let Some(filter) = filter {
@@ -1036,3 +1036,54 @@ pub const PRUNE_SIGNALS: &str = "DELETE FROM signals WHERE occurred_at < $1 \
 /// (the builder appends the id list).
 pub const MESSAGE_VIEWS: &str = "SELECT id, customer_id, to_address, playbook, step, occurrence, \
      kind, status, reason, subject, due_at, sent_at, attempts, message_id FROM messages WHERE ";
+
+// Erasure (`customers.rs`): $1 the person, $2 their stand-in, in one
+// transaction, in this order.
+
+/// Whether customer $1 exists (its id).
+pub const CUSTOMER_EXISTS: &str = "SELECT id FROM customers WHERE id = $1 AND erased_at IS NULL";
+
+/// The stand-in ($1) at $2: no name, no address, never planned.
+pub const INSERT_STAND_IN: &str = "INSERT INTO customers (id, email, name, timezone, locale, \
+     plan, attributes, created_at, updated_at, erased_at) \
+     VALUES ($1, 'erased@erased.invalid', '', 'UTC', 'en', '', '{}', $2, $2, $2)";
+
+/// Raw inbound mail from or about the person: emptied.
+pub const ERASE_INBOUND: &str = "UPDATE inbound_mail SET raw = $2 \
+     WHERE message_id IN (SELECT id FROM messages WHERE customer_id = $1) \
+     OR id IN (SELECT inbound_id FROM responses WHERE customer_id = $1)";
+
+/// Their messages move to the stand-in without address, subject or
+/// reason; their delivery attempts lose the server's words.
+pub const ERASE_ATTEMPTS: &str = "UPDATE attempts SET detail = '' \
+     WHERE message_id IN (SELECT id FROM messages WHERE customer_id = $1)";
+pub const ERASE_MESSAGES: &str = "UPDATE messages \
+     SET customer_id = $2, to_address = NULL, subject = NULL, reason = NULL \
+     WHERE customer_id = $1";
+
+/// Their responses move to the stand-in, keeping what the figures count
+/// (a score, a category left, a bounce's status) and nothing they wrote.
+pub const ERASE_RESPONSES: &str = "UPDATE responses SET customer_id = $2, comment = NULL, \
+     value = CASE WHEN kind IN ('survey', 'unsubscribe', 'bounce') THEN value ELSE NULL END \
+     WHERE customer_id = $1";
+
+pub const ERASE_SUPPRESSIONS: &str =
+    "UPDATE suppressions SET customer_id = $2 WHERE customer_id = $1";
+pub const ERASE_INCIDENT_CUSTOMERS: &str =
+    "UPDATE incident_customers SET customer_id = $2 WHERE customer_id = $1";
+pub const ERASE_SIGNALS: &str = "DELETE FROM signals WHERE customer_id = $1";
+pub const ERASE_NOTIFICATIONS: &str = "DELETE FROM notifications WHERE customer_id = $1";
+/// Last: their events and stage changes go with them.
+pub const DELETE_CUSTOMER: &str = "DELETE FROM customers WHERE id = $1";
+
+/// The hash ($1) of an erased address, at $2.
+pub const INSERT_ERASED: &str = "INSERT INTO erased_addresses (hash, erased_at) VALUES ($1, $2) \
+     ON CONFLICT (hash) DO NOTHING";
+/// Which of some hashes are erased addresses: the builder appends the list.
+pub const ERASED_AMONG: &str = "SELECT hash FROM erased_addresses WHERE ";
+
+/// The raw mail that came from or about a person, oldest first.
+pub const INBOUND_OF: &str = "SELECT id, received_at, classification, raw FROM inbound_mail \
+     WHERE message_id IN (SELECT id FROM messages WHERE customer_id = $1) \
+     OR id IN (SELECT inbound_id FROM responses WHERE customer_id = $1) \
+     ORDER BY received_at, id";
