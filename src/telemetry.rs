@@ -141,7 +141,16 @@ pub fn notification_attempt(target: &str, outcome: &crate::domain::notification:
         Outcome::Retry { .. } => "retrying",
         Outcome::Failed { .. } => "failed",
     };
-    counter!(NOTIFICATIONS, "target" => target.to_owned(), "outcome" => outcome).increment(1);
+    counter!(NOTIFICATIONS, "target" => label(target), "outcome" => outcome).increment(1);
+}
+
+/// A target as a metric names it: an alert's by its rule, never by the
+/// address it goes to.
+fn label(target: &str) -> String {
+    match target.strip_prefix("alert:") {
+        Some(rest) => format!("alert:{}", rest.split(':').next().unwrap_or(rest)),
+        None => target.to_owned(),
+    }
 }
 
 /// A notification pass's totals, for the logs.
@@ -159,8 +168,12 @@ pub fn notifications(pass: &crate::notify::Pass) {
 
 /// Each target's waiting notifications.
 pub fn notification_backlog(targets: &[crate::domain::notification::TargetStatus]) {
+    let mut by_label: std::collections::BTreeMap<String, u64> = Default::default();
     for t in targets {
-        gauge!(NOTIFICATION_BACKLOG, "target" => t.target.clone()).set(t.backlog as f64);
+        *by_label.entry(label(&t.target)).or_default() += t.backlog;
+    }
+    for (target, backlog) in by_label {
+        gauge!(NOTIFICATION_BACKLOG, "target" => target).set(backlog as f64);
     }
 }
 

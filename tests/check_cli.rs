@@ -273,3 +273,35 @@ to = "mariah"
         assert!(err.contains(expected), "no {expected:?} in\n{err}");
     }
 }
+
+#[test]
+fn an_alert_on_a_stage_that_does_not_exist_or_a_rule_named_twice_is_refused() {
+    let p = project_with_templates();
+    p.file("config/playbooks/tips.toml", GOOD);
+    p.file(
+        "config/tend.toml",
+        r#"[[lifecycle.stage]]
+name = "at-risk"
+when = 'customer.health < 40'
+
+[[alert]]
+on = "stage:at_risk"
+to = "leads@acme.example"
+
+[[alert]]
+on = "reply"
+to = "leads@acme.example"
+
+[[alert]]
+on = "reply"
+to = "cs@acme.example"
+"#,
+    );
+    let err = p.tend(&["check"]).expect_code(1).stderr();
+    for expected in [
+        "config/tend.toml:6: alert \"stage:at_risk\": no [[lifecycle.stage]] is named \"at_risk\", so it would never fire; did you mean stage:at-risk?",
+        "config/tend.toml:14: another alert rule is already named \"reply\"",
+    ] {
+        assert!(err.contains(expected), "no {expected:?} in\n{err}");
+    }
+}

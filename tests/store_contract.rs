@@ -2729,6 +2729,34 @@ fn named() -> Vec<Named> {
             Postgres,
         ),
         one("RECOVER_NOTIFICATIONS", RECOVER_NOTIFICATIONS, Both),
+        one("CUSTOMER_EXISTS", CUSTOMER_EXISTS, Both),
+        one("INSERT_STAND_IN", INSERT_STAND_IN, Both),
+        one("ERASE_INBOUND", ERASE_INBOUND, Both),
+        one("ERASE_ATTEMPTS", ERASE_ATTEMPTS, Both),
+        one("ERASE_MESSAGES", ERASE_MESSAGES, Both),
+        one("ERASE_RESPONSES", ERASE_RESPONSES, Both),
+        one("ERASE_SUPPRESSIONS", ERASE_SUPPRESSIONS, Both),
+        one("ERASE_INCIDENT_CUSTOMERS", ERASE_INCIDENT_CUSTOMERS, Both),
+        one("ERASE_SIGNALS", ERASE_SIGNALS, Both),
+        one("ERASE_NOTIFICATIONS", ERASE_NOTIFICATIONS, Both),
+        one("DELETE_CUSTOMER", DELETE_CUSTOMER, Both),
+        one("INSERT_ERASED", INSERT_ERASED, Both),
+        one("INBOUND_OF", INBOUND_OF, Both),
+        built(
+            "ERASED_AMONG",
+            format!("{ERASED_AMONG}{}", sqlite_in("hash", 1)),
+            Sqlite,
+        ),
+        built(
+            "ERASED_AMONG",
+            format!("{ERASED_AMONG}{}", pg_in("hash", 1)),
+            Postgres,
+        ),
+        one(
+            "RELEASE_OWNED_NOTIFICATIONS",
+            RELEASE_OWNED_NOTIFICATIONS,
+            Both,
+        ),
         built(
             "SETTLE_SENT+SETTLE_SENT_OF",
             format!(
@@ -2750,12 +2778,18 @@ fn named() -> Vec<Named> {
         one("PRUNE_SIGNALS", PRUNE_SIGNALS, Both),
         built(
             "MESSAGE_VIEWS",
-            format!("{MESSAGE_VIEWS}{} ORDER BY id", sqlite_in("id", 1)),
+            format!(
+                "{MESSAGE_VIEWS}{} AND status = $2 ORDER BY id",
+                sqlite_in("id", 1)
+            ),
             Sqlite,
         ),
         built(
             "MESSAGE_VIEWS",
-            format!("{MESSAGE_VIEWS}{} ORDER BY id", pg_in("id", 1)),
+            format!(
+                "{MESSAGE_VIEWS}{} AND status = $2 ORDER BY id",
+                pg_in("id", 1)
+            ),
             Postgres,
         ),
         one("COUNT_SOFT_BOUNCES", COUNT_SOFT_BOUNCES, Both),

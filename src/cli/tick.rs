@@ -66,7 +66,9 @@ pub async fn run(path: &ConfigPath, env: &Env, args: TickArgs) -> anyhow::Result
     let notified = match &delivered {
         Ok(_) => {
             let notifier = crate::engine::notifier(&loaded, deliverer.owner())?;
-            Some(notifier.pass(&store, &deliverer, now).await)
+            let stop = tokio_util::sync::CancellationToken::new();
+            let clock = Clock::from_flag(args.now);
+            Some(notifier.pass(&store, &deliverer, clock, &stop).await)
         }
         Err(_) => None,
     };

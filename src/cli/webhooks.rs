@@ -100,6 +100,13 @@ pub async fn run(path: &ConfigPath, env: &Env, args: WebhooksArgs) -> anyhow::Re
 /// The URL without its path: a Slack webhook's secret is its path.
 fn shown(url: &str) -> String {
     url::Url::parse(url)
-        .map(|u| format!("{}://{}", u.scheme(), u.authority()))
+        .map(|u| {
+            format!(
+                "{}://{}{}",
+                u.scheme(),
+                u.host_str().unwrap_or(""),
+                u.port().map(|p| format!(":{p}")).unwrap_or_default()
+            )
+        })
         .unwrap_or_default()
 }

@@ -368,11 +368,40 @@ pub fn validate(s: &Settings) -> Found {
         }
     }
     let endpoints: Vec<&str> = s.webhooks.iter().map(|w| w.name.as_str()).collect();
+    let mut labels: HashSet<&str> = if s.alerts.defaults {
+        HashSet::from(["replies", "detractors"])
+    } else {
+        HashSet::new()
+    };
     for (i, rule) in s.alert_rules.iter().enumerate() {
         if let Err((key, e)) = crate::notify::rules::compile(rule, &s.team, &endpoints) {
             problem(
                 &format!("alert.{i}.{key}"),
                 format!("alert {:?}: {e}", rule.label()),
+            );
+        } else if let Some(stage) = rule.on.strip_prefix("stage:")
+            && !s.lifecycle.stages.iter().any(|l| l.name == stage)
+        {
+            let known: Vec<&str> = s.lifecycle.stages.iter().map(|l| l.name.as_str()).collect();
+            let near = crate::suggest::closest(stage, known.iter().copied())
+                .map(|n| format!("did you mean stage:{n}? "))
+                .unwrap_or_default();
+            problem(
+                &format!("alert.{i}.on"),
+                format!(
+                    "alert {:?}: no [[lifecycle.stage]] is named {stage:?}, so it would never fire; {near}the stages are {}",
+                    rule.label(),
+                    known.join(", ")
+                ),
+            );
+        }
+        if crate::notify::rules::On::parse(&rule.on).is_ok() && !labels.insert(rule.label()) {
+            problem(
+                &format!("alert.{i}.on"),
+                format!(
+                    "another alert rule is already named {:?} (a rule is named by its name, else its on); give this one a name of its own",
+                    rule.label()
+                ),
             );
         }
     }

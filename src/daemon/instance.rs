@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use chrono::Utc;
 
 use crate::store::NameHold;
-use crate::store::Outbox;
+use crate::store::{Outbox, Signals};
 
 /// Held for the daemon's lifetime; dropping it releases the lock.
 #[derive(Debug)]
@@ -119,7 +119,11 @@ fn unit_instance(cgroup: &str) -> Option<&str> {
 /// under a name of its own, on SQLite too (the daemon's file lock does not
 /// stop it), and may be sending right now; its claims run out with their
 /// lease if it died. `resend` is `delivery.resend_unknown`.
-pub async fn resume(store: &impl Outbox, name: &str, resend: bool) -> anyhow::Result<NameHold> {
+pub async fn resume(
+    store: &(impl Outbox + Signals),
+    name: &str,
+    resend: bool,
+) -> anyhow::Result<NameHold> {
     // A predecessor that died a moment ago may still hold the name until
     // the server notices its connection closed.
     let deadline = std::time::Instant::now() + NAME_WAIT;
@@ -146,6 +150,14 @@ pub async fn resume(store: &impl Outbox, name: &str, resend: bool) -> anyhow::Re
             instance = name,
             "released what the previous run left claimed: sends it had started are {}, the rest goes now",
             if resend { "sent again" } else { "unknown" }
+        );
+    }
+    let notes = store.release_owned_notifications(name, Utc::now()).await?;
+    if notes > 0 {
+        tracing::warn!(
+            count = notes,
+            instance = name,
+            "released the alerts and webhook deliveries the previous run left claimed: webhooks go again, alert mail it was sending is unknown"
         );
     }
     Ok(hold)

@@ -165,13 +165,10 @@ fn spawn_jobs(tracker: &TaskTracker, shared: &Arc<AppState>) {
     });
     let s = Arc::clone(shared);
     tracker.spawn(async move {
-        // Each POST or alert settles as it ends; one in flight at a stop
-        // is retried (webhooks) or `unknown` (mail) after its claim ends.
+        // Not abandoned at a stop: the pass finishes the POST or mail in
+        // flight, records what went and gives back the rest.
         while wait(&s.wake_notify, &s.stop).await {
-            tokio::select! {
-                result = notify_pass(&s) => report("notify", result),
-                () = s.stop.cancelled() => break,
-            }
+            report("notify", notify_pass(&s).await);
         }
     });
 }
@@ -182,7 +179,7 @@ pub async fn notify_pass(shared: &AppState) -> anyhow::Result<()> {
     let engine = shared.engine();
     let pass = engine
         .notifier
-        .pass(&shared.store, &engine.deliverer, Utc::now())
+        .pass(&shared.store, &engine.deliverer, shared.clock, &shared.stop)
         .await?;
     if pass.sent + pass.failed > 0 {
         tracing::info!(

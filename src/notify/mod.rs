@@ -15,6 +15,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::Clock;
 use serde::Serialize;
 
 use crate::config::settings::WebhookFormat;
@@ -36,6 +39,24 @@ const ROUTE_PAGE: u32 = 1000;
 /// other, in order (a thousand take well under a second on loopback, far
 /// inside a claim's lease).
 const PER_TARGET: u32 = 1000;
+
+/// Successes recorded together.
+const SETTLE_EVERY: usize = 100;
+
+/// How one run of a queue may go on.
+#[derive(Clone, Copy)]
+struct Run<'a> {
+    clock: Clock,
+    /// Past it, the run gives back what it has not sent.
+    deadline: DateTime<Utc>,
+    stop: &'a CancellationToken,
+}
+
+impl Run<'_> {
+    fn over(&self) -> bool {
+        self.stop.is_cancelled() || self.clock.now() > self.deadline
+    }
+}
 
 /// What one pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -73,24 +94,28 @@ impl Notifier {
         &self.routes
     }
 
-    /// Routes new signals, then sends what is due at `now`.
+    /// Routes new signals, then sends what is due, reading the time from
+    /// `clock` as it goes; on `stop`, it claims nothing more, settles what
+    /// went and gives back what it did not try.
     pub async fn pass<S>(
         &self,
         store: &S,
         mailer: &Deliverer,
-        now: DateTime<Utc>,
+        clock: Clock,
+        stop: &CancellationToken,
     ) -> Result<Pass, store::Error>
     where
         S: Signals + Customers + Accounts + Outbox + Sync,
     {
         let mut pass = Pass {
-            routed: self.route(store, now).await?,
+            routed: self.route(store, clock.now()).await?,
             ..Pass::default()
         };
-        store.recover_notifications(now).await?;
+        store.recover_notifications(clock.now()).await?;
         // Until nothing is due: a queue whose head failed waits for its
         // next try, so every round takes only what can go now.
-        loop {
+        while !stop.is_cancelled() {
+            let now = clock.now();
             let claimed = store
                 .claim_notifications(&self.owner, now, now + self.lease, PER_TARGET)
                 .await?;
@@ -106,11 +131,17 @@ impl Notifier {
                 });
                 queues[i].push(n);
             }
-            let done = futures_util::future::join_all(
-                queues
-                    .into_iter()
-                    .map(|queue| self.send_queue(store, mailer, queue, now)),
-            )
+            // Past half the lease, a run stops and gives back the rest, so
+            // no claim runs out while its rows are being sent.
+            let deadline = now + self.lease / 2;
+            let done = futures_util::future::join_all(queues.into_iter().map(|queue| {
+                let run = Run {
+                    clock,
+                    deadline,
+                    stop,
+                };
+                self.send_queue(store, mailer, queue, run)
+            }))
             .await;
             for outcome in done {
                 let outcome = outcome?;
@@ -214,26 +245,33 @@ impl Notifier {
     }
 
     /// Sends one target's claimed rows in order; the first that fails is
-    /// settled for a later try and the rest given back, still in order.
+    /// settled for a later try and the rest given back, still in order, as
+    /// they are when the run must end.
     async fn send_queue<S: Signals + Sync>(
         &self,
         store: &S,
         mailer: &Deliverer,
         queue: Vec<Notification>,
-        now: DateTime<Utc>,
+        run: Run<'_>,
     ) -> Result<Pass, store::Error> {
         let mut pass = Pass::default();
-        // What went is recorded together, once the run ends: a crash
-        // before that posts those again (their ids deduplicate), and mail
-        // is claimed one at a time.
+        // What went is recorded a hundred at a time: a crash before that
+        // posts those again (their ids deduplicate), and mail is claimed
+        // one at a time.
         let mut sent = Vec::new();
-        let mut rest = queue.into_iter();
-        while let Some(n) = rest.next() {
+        let mut rest = queue.into_iter().peekable();
+        while rest.peek().is_some() && !run.over() {
+            let Some(n) = rest.next() else { break };
+            let now = run.clock.now();
             let outcome = self.send_one(&n, mailer, now).await;
             crate::telemetry::notification_attempt(&n.target, &outcome);
             if outcome == Outcome::Sent {
                 pass.sent += 1;
                 sent.push(n.id);
+                if sent.len() >= SETTLE_EVERY {
+                    store.settle_sent(&self.owner, &sent, now).await?;
+                    sent.clear();
+                }
                 continue;
             }
             store.settle_sent(&self.owner, &sent, now).await?;
@@ -246,11 +284,13 @@ impl Notifier {
             } else {
                 pass.failed += 1;
             }
-            let untried: Vec<String> = rest.map(|n| n.id).collect();
-            store.release_notifications(&self.owner, &untried).await?;
             break;
         }
-        store.settle_sent(&self.owner, &sent, now).await?;
+        store
+            .settle_sent(&self.owner, &sent, run.clock.now())
+            .await?;
+        let untried: Vec<String> = rest.map(|n| n.id).collect();
+        store.release_notifications(&self.owner, &untried).await?;
         Ok(pass)
     }
 
@@ -306,9 +346,12 @@ impl Notifier {
         }
         match retry_after(attempts) {
             Some(after) => {
+                // An endpoint may ask for longer, but not to be left for
+                // more than a day at a time.
                 let asked = wait
                     .and_then(|w| Duration::from_std(w).ok())
-                    .unwrap_or_default();
+                    .unwrap_or_default()
+                    .min(Duration::hours(24));
                 Outcome::Retry {
                     at: now + after.max(asked),
                     error,

@@ -315,7 +315,8 @@ impl Routes {
                             slack(&alert::summary(signal, facts, &self.public_url))
                         }
                         WebhookFormat::Standard => serde_json::json!({
-                            "id": signal.id,
+                            // As its `webhook-id`: one per signal and rule.
+                            "id": alert_id(&signal.id, &rule.name),
                             "type": "alert",
                             "timestamp": signal.occurred_at,
                             "data": {
@@ -382,7 +383,7 @@ impl Routes {
             // rule that alerts there.
             signal_id: match rule {
                 None => signal.id.clone(),
-                Some(rule) => format!("{}/{rule}", signal.id),
+                Some(rule) => alert_id(&signal.id, rule),
             },
             target,
             channel: endpoint.channel(),
@@ -423,6 +424,12 @@ fn reply_to(customer: &Customer) -> Option<String> {
     let address: lettre::Address = customer.record.email.as_str().parse().ok()?;
     let name = Some(customer.record.name.trim().to_owned()).filter(|n| !n.is_empty());
     Some(lettre::message::Mailbox::new(name, address).to_string())
+}
+
+/// The id of a rule's alert about a signal, at an endpoint that may also
+/// hear of the signal itself.
+fn alert_id(signal: &str, rule: &str) -> String {
+    format!("{signal}/{rule}")
 }
 
 /// A Slack incoming webhook's body.

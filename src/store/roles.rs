@@ -586,6 +586,11 @@ pub trait Signals {
     /// Gives back claimed notifications that were not tried.
     async fn release_notifications(&self, owner: &str, ids: &[String]) -> Result<(), Error>;
 
+    /// Settles what `owner` held when its last run stopped, as a start
+    /// does: mail `unknown`, webhooks waiting again.
+    async fn release_owned_notifications(&self, owner: &str, now: DateTime<Utc>)
+        -> Result<u64, Error>;
+
     /// Settles the claims of instances that died: mail `unknown` (never
     /// sent twice), webhooks waiting again (their id deduplicates).
     async fn recover_notifications(&self, now: DateTime<Utc>) -> Result<u64, Error>;

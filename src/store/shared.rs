@@ -433,6 +433,12 @@ where
     }
     let mut query = sqlx::QueryBuilder::<DB>::new(sql::MESSAGE_VIEWS);
     DB::push_in(&mut query, "id", ids);
+    // Only those the settle moved: one recovered elsewhere meanwhile keeps
+    // the status it was given there.
+    if let Some(status) = kind.strip_prefix("message.").filter(|s| *s != "bounced") {
+        query.push(" AND status = ");
+        query.push_bind(status.to_owned());
+    }
     query.push(" ORDER BY id");
     let rows = query.build().fetch_all(&mut *conn).await.map_err(fail)?;
     let signals = rows

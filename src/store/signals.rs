@@ -175,24 +175,40 @@ where
                 per_target
             };
             let mut tx = self.begin().await.map_err(&fail)?;
-            let held: Option<Int> = sqlx::query_scalar(lock)
-                .bind(seq)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(&fail)?;
-            if held.is_none() {
-                // Claimed or settled by another instance since.
-                continue;
+            let taken = async {
+                let held: Option<Int> = sqlx::query_scalar(lock)
+                    .bind(seq)
+                    .bind(At(now))
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if held.is_none() {
+                    // Claimed, settled or put off by another instance since.
+                    return Ok(Vec::new());
+                }
+                let rows = sqlx::query(sql::CLAIM_NOTIFICATIONS)
+                    .bind(&target)
+                    .bind(owner)
+                    .bind(At(lease_until))
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(rows)
             }
-            let rows = sqlx::query(sql::CLAIM_NOTIFICATIONS)
-                .bind(&target)
-                .bind(owner)
-                .bind(At(lease_until))
-                .bind(i64::from(limit))
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(&fail)?;
-            tx.commit().await.map_err(&fail)?;
+            .await;
+            let rows = match taken {
+                Ok(rows) => rows,
+                Err(e) => {
+                    // What this pass already holds goes back before the
+                    // error does, so no alert waits out a lease.
+                    let held: Vec<String> = claimed
+                        .iter()
+                        .map(|n: &Notification| n.id.clone())
+                        .collect();
+                    let _ = self.release_notifications(owner, &held).await;
+                    return Err(fail(e));
+                }
+            };
             let mut rows = rows
                 .iter()
                 .map(|row| claimed_row(row, &fail))
@@ -265,6 +281,20 @@ where
             .await
             .map_err(self.fail("giving back claimed notifications"))?;
         Ok(())
+    }
+
+    async fn release_owned_notifications(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, Error> {
+        let done = sqlx::query(sql::RELEASE_OWNED_NOTIFICATIONS)
+            .bind(owner)
+            .bind(At(now))
+            .execute(self.writes())
+            .await
+            .map_err(self.fail("releasing the notifications a stopped run held"))?;
+        Ok(DB::rows_affected(&done))
     }
 
     async fn recover_notifications(&self, now: DateTime<Utc>) -> Result<u64, Error> {

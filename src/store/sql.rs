@@ -926,12 +926,24 @@ pub const SIGNALS_AFTER_SQLITE: &str = "SELECT seq, tx, id, type, customer_id, p
      WHERE (tx, seq) > ($1, $2) ORDER BY tx, seq LIMIT $3";
 /// The same on PostgreSQL, where `seq` is drawn when a row is written and
 /// a transaction begun earlier may commit later: only signals of
-/// transactions older than every one still running are read (they are all
-/// final, and every later commit has a higher `tx`), so a routing pass
-/// never steps past a signal it cannot see yet.
+/// transactions older than every one still running in this database are
+/// read (they are all final, and every later commit has a higher `tx`),
+/// so a routing pass never steps past a signal it cannot see yet.
+///
+/// The running transactions are those of this statement's snapshot, less
+/// those `pg_stat_activity` shows writing in another database: a busy
+/// neighbour on the same server does not hold routing back. One that
+/// cannot be placed (it ended since, or its database is not shown to this
+/// user) is taken as this database's, which only waits a pass longer.
+/// `backend_xid` is 32 bits; the snapshot's are 64.
 pub const SIGNALS_AFTER_POSTGRES: &str = "SELECT seq, tx, id, type, customer_id, payload, occurred_at FROM signals \
      WHERE (tx, seq) > ($1, $2) \
-     AND tx < pg_snapshot_xmin(pg_current_snapshot())::text::bigint \
+     AND tx < COALESCE((SELECT min(x::text::bigint) \
+       FROM pg_snapshot_xip(pg_current_snapshot()) AS x \
+       WHERE x::text::bigint % 4294967296 NOT IN (SELECT backend_xid::text::bigint \
+         FROM pg_stat_activity WHERE backend_xid IS NOT NULL \
+         AND datname IS DISTINCT FROM current_database())), \
+       pg_snapshot_xmax(pg_current_snapshot())::text::bigint) \
      ORDER BY tx, seq LIMIT $3";
 
 /// Moves the routing cursor ($2) from where this pass read it ($3): no row
@@ -955,12 +967,14 @@ pub const DUE_HEADS: &str = "SELECT n.seq, n.target, n.channel FROM notification
      WHERE status IN ('pending', 'sending') GROUP BY target) h ON n.seq = h.head \
      WHERE n.status = 'pending' AND n.next_at <= $1";
 
-/// A target's head ($1 seq) if still waiting: locked on PostgreSQL, where
-/// another instance claiming the same target skips it.
+/// A target's head ($1 seq) if still waiting and due at $2 (another
+/// instance may have tried it, failed, and put it off since it was read):
+/// locked on PostgreSQL, where another instance claiming the same target
+/// skips it.
 pub const LOCK_HEAD_SQLITE: &str =
-    "SELECT seq FROM notifications WHERE seq = $1 AND status = 'pending'";
-pub const LOCK_HEAD_POSTGRES: &str =
-    "SELECT seq FROM notifications WHERE seq = $1 AND status = 'pending' FOR UPDATE SKIP LOCKED";
+    "SELECT seq FROM notifications WHERE seq = $1 AND status = 'pending' AND next_at <= $2";
+pub const LOCK_HEAD_POSTGRES: &str = "SELECT seq FROM notifications \
+     WHERE seq = $1 AND status = 'pending' AND next_at <= $2 FOR UPDATE SKIP LOCKED";
 
 /// Claims up to $4 rows of target $1 in order for owner $2 until $3.
 pub const CLAIM_NOTIFICATIONS: &str = "UPDATE notifications \
@@ -990,6 +1004,15 @@ pub const SETTLE_SENT_OF: &str = " WHERE status = 'sending' AND lease_owner = ";
 pub const RELEASE_NOTIFICATIONS: &str = "UPDATE notifications \
      SET status = 'pending', lease_owner = NULL, lease_until = NULL \
      WHERE status = 'sending' AND lease_owner = ";
+
+/// What owner $1 held when it stopped, released at its start ($2): as
+/// [`RECOVER_NOTIFICATIONS`] does once a claim expires.
+pub const RELEASE_OWNED_NOTIFICATIONS: &str = "UPDATE notifications \
+     SET status = CASE WHEN channel = 'email' THEN 'unknown' ELSE 'pending' END, \
+     reason = CASE WHEN channel = 'email' \
+     THEN 'the instance sending it stopped; it may or may not have gone' ELSE reason END, \
+     settled_at = $2, lease_owner = NULL, lease_until = NULL \
+     WHERE status = 'sending' AND lease_owner = $1";
 
 /// Rows whose claim expired at $1 (the instance died): mail may have gone,
 /// so it is `unknown` and not sent twice; a webhook POST goes again (its

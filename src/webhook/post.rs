@@ -103,7 +103,14 @@ impl Poster {
 fn shown(url: &str) -> String {
     url::Url::parse(url)
         .ok()
-        .map(|u| format!("{}://{}", u.scheme(), u.authority()))
+        .map(|u| {
+            format!(
+                "{}://{}{}",
+                u.scheme(),
+                u.host_str().unwrap_or(""),
+                u.port().map(|p| format!(":{p}")).unwrap_or_default()
+            )
+        })
         .unwrap_or_else(|| "the endpoint".to_owned())
 }
 
