@@ -57,6 +57,7 @@ name = "promoters"
 on = "survey"
 when = 'response.survey == "nps" && response.value >= 9'
 to = "cheers@acme.example"
+template = "alerts/promoter"
 "#
     );
     let mut p = Project::new(&config);
@@ -67,6 +68,11 @@ to = "cheers@acme.example"
     std::fs::create_dir_all(p.path().join("templates")).unwrap();
     p.file("config/playbooks/checkin.toml", PLAYBOOK);
     p.file("templates/nps.md.hbs", TEMPLATE);
+    std::fs::create_dir_all(p.path().join("templates/alerts")).unwrap();
+    p.file(
+        "templates/alerts/promoter.txt.hbs",
+        "{{customer.first_name}} gave us {{signal.data.value}} out of 10 (\"{{message.subject}}\").\nAsk them for a review: {{customer.email}}\n",
+    );
     p.file("accounts.csv", "id,name,owner\nglobex,Globex,maria\n");
     let signup =
         (Utc::now() - chrono::Duration::days(2)).to_rfc3339_opts(SecondsFormat::Secs, true);
@@ -184,6 +190,17 @@ fn a_detractor_reaches_the_owner_within_a_minute(database: Option<&str>) {
     answer(&d, &survey_path(&solo, &base, "10"), "answer=10");
     let (cheers, _) = wait_for(&sink, "cheers@acme.example", &d);
     assert_eq!(cheers.header("Subject").unwrap(), "NPS 10 from Sol Oakes");
+    let text = mail_parser::MessageParser::default()
+        .parse(cheers.data.as_bytes())
+        .unwrap()
+        .body_text(0)
+        .unwrap()
+        .into_owned();
+    assert_eq!(
+        text.replace("\r\n", "\n").trim_end(),
+        "Sol gave us 10 out of 10 (\"Would you recommend us, Sol?\").\nAsk them for a review: solo@example.com",
+        "the rule's own template"
+    );
 
     // Once: another instance's pass beside the daemon sends nothing more.
     let later = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);

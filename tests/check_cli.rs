@@ -295,12 +295,18 @@ to = "leads@acme.example"
 [[alert]]
 on = "reply"
 to = "cs@acme.example"
+
+[[alert]]
+name = "complaints"
+on = "complaint"
+template = "alerts/missing"
 "#,
     );
     let err = p.tend(&["check"]).expect_code(1).stderr();
     for expected in [
         "config/tend.toml:6: alert \"stage:at_risk\": no [[lifecycle.stage]] is named \"at_risk\", so it would never fire; did you mean stage:at-risk?",
         "config/tend.toml:14: another alert rule is already named \"reply\"",
+        "alert \"complaints\": template = \"alerts/missing\": cannot read templates/alerts/missing.txt.hbs",
     ] {
         assert!(err.contains(expected), "no {expected:?} in\n{err}");
     }

@@ -374,7 +374,8 @@ pub fn validate(s: &Settings) -> Found {
         HashSet::new()
     };
     for (i, rule) in s.alert_rules.iter().enumerate() {
-        if let Err((key, e)) = crate::notify::rules::compile(rule, &s.team, &endpoints) {
+        let templates = &s.paths.templates;
+        if let Err((key, e)) = crate::notify::rules::compile(rule, &s.team, &endpoints, templates) {
             problem(
                 &format!("alert.{i}.{key}"),
                 format!("alert {:?}: {e}", rule.label()),

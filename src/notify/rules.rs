@@ -121,7 +121,77 @@ pub struct Rule {
     pub on: On,
     pub when: Option<Condition>,
     pub to: To,
-    pub template: Option<String>,
+    /// The body of its mail, instead of the built-in summary.
+    pub template: Option<AlertTemplate>,
+}
+
+/// An alert rule's own words: `{paths.templates}/NAME.txt.hbs`, plain text
+/// rendered with `headline`, `summary`, `customer`, `account`, `owner`,
+/// `message` and `signal` (the event's `type` and `data`).
+#[derive(Clone)]
+pub struct AlertTemplate {
+    registry: Arc<handlebars::Handlebars<'static>>,
+}
+
+impl std::fmt::Debug for AlertTemplate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AlertTemplate")
+    }
+}
+
+impl AlertTemplate {
+    /// The file an alert template `name` is read from.
+    pub fn path(templates: &str, name: &str) -> std::path::PathBuf {
+        std::path::Path::new(templates).join(format!("{name}.txt.hbs"))
+    }
+
+    /// Reads and compiles it; the error names the file and what to do.
+    pub fn load(templates: &str, name: &str) -> Result<Self, String> {
+        let path = Self::path(templates, name);
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            format!(
+                "template = {name:?}: cannot read {} ({e}); write the alert's text there",
+                path.display()
+            )
+        })?;
+        let mut registry = handlebars::Handlebars::new();
+        // Plain text: nothing is HTML-escaped.
+        registry.register_escape_fn(handlebars::no_escape);
+        registry
+            .register_template_string("alert", text)
+            .map_err(|e| format!("template = {name:?}: {}: {e}", path.display()))?;
+        Ok(Self {
+            registry: Arc::new(registry),
+        })
+    }
+
+    fn render(&self, signal: &Signal, facts: &Facts, public_url: &str) -> String {
+        let customer = facts.customer.as_ref().map(|c| {
+            serde_json::json!({
+                "id": c.record.id.as_str(),
+                "name": c.record.name,
+                "first_name": c.record.first_name(),
+                "email": c.record.email.as_str(),
+            })
+        });
+        let account = facts
+            .account
+            .as_ref()
+            .map(|a| serde_json::json!({ "id": a.record.id.as_str(), "name": a.record.name }));
+        let context = serde_json::json!({
+            "headline": alert::headline(signal, facts),
+            "summary": alert::summary(signal, facts, public_url),
+            "customer": customer,
+            "account": account,
+            "owner": facts.owner.as_ref().map(|o| serde_json::json!({"id": o.id, "name": o.name, "email": o.email})),
+            "message": facts.message,
+            "signal": { "type": signal.kind, "data": signal.payload },
+        });
+        self.registry.render("alert", &context).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "an alert template failed; the built-in text went instead");
+            alert::summary(signal, facts, public_url)
+        })
+    }
 }
 
 /// The detractor condition of the built-in rule.
@@ -247,7 +317,7 @@ impl Routes {
             Vec::new()
         };
         for rule in &settings.alert_rules {
-            match compile(rule, &settings.team, &names) {
+            match compile(rule, &settings.team, &names, &settings.paths.templates) {
                 Ok(r) => rules.push(r),
                 Err((key, e)) => {
                     tracing::error!(rule = rule.label(), key, error = %e, "alert rule left out");
@@ -346,7 +416,10 @@ impl Routes {
                         recipient: address,
                         subject: Some(headline),
                         reply_to: facts.customer.as_ref().and_then(reply_to),
-                        body: alert::summary(signal, facts, &self.public_url),
+                        body: match &rule.template {
+                            Some(t) => t.render(signal, facts, &self.public_url),
+                            None => alert::summary(signal, facts, &self.public_url),
+                        },
                         customer_id: signal.customer_id.clone(),
                         dropped: None,
                     }
@@ -402,6 +475,7 @@ pub fn compile(
     rule: &crate::config::settings::AlertRule,
     team: &[TeamMember],
     endpoints: &[&str],
+    templates: &str,
 ) -> Result<Rule, (&'static str, String)> {
     let on = On::parse(&rule.on).map_err(|e| ("on", e))?;
     let when = if rule.when.trim().is_empty() {
@@ -415,7 +489,11 @@ pub fn compile(
         on,
         when,
         to,
-        template: (!rule.template.is_empty()).then(|| rule.template.clone()),
+        template: if rule.template.is_empty() {
+            None
+        } else {
+            Some(AlertTemplate::load(templates, &rule.template).map_err(|e| ("template", e))?)
+        },
     })
 }
 
