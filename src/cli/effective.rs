@@ -12,6 +12,11 @@ pub fn run(path: &ConfigPath, env: &Env) -> anyhow::Result<ExitCode> {
     if let Ok(url) = crate::config::database_url::DatabaseUrl::parse(&settings.database.url) {
         settings.database.url = url.shown().to_owned();
     }
+    // A Slack incoming webhook's secret is its path; any URL may carry a
+    // login. Shown as `tend webhooks` shows them.
+    for hook in &mut settings.webhooks {
+        hook.url = crate::webhook::post::shown(&hook.url) + "/[redacted]";
+    }
     let from = match &loaded.file {
         Some(file) => format!("{} and the environment", file.display()),
         None => format!(

@@ -53,7 +53,7 @@ pub async fn run(path: &ConfigPath, env: &Env, args: WebhooksArgs) -> anyhow::Re
                 .target
                 .strip_prefix("webhook:")
                 .and_then(|name| loaded.settings.webhooks.iter().find(|w| w.name == name))
-                .map(|w| shown(&w.url)),
+                .map(|w| crate::webhook::post::shown(&w.url)),
             status,
         })
         .collect();
@@ -95,18 +95,4 @@ pub async fn run(path: &ConfigPath, env: &Env, args: WebhooksArgs) -> anyhow::Re
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The URL without its path: a Slack webhook's secret is its path.
-fn shown(url: &str) -> String {
-    url::Url::parse(url)
-        .map(|u| {
-            format!(
-                "{}://{}{}",
-                u.scheme(),
-                u.host_str().unwrap_or(""),
-                u.port().map(|p| format!(":{p}")).unwrap_or_default()
-            )
-        })
-        .unwrap_or_default()
 }

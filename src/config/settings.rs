@@ -686,7 +686,7 @@ impl Default for Accounts {
 pub use crate::domain::account::TeamMember;
 
 /// One `[[webhook]]` endpoint.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Webhook {
     /// How alerts (`to = NAME`), `tend webhooks` and the metrics name it.
@@ -713,6 +713,22 @@ pub struct Webhook {
     /// How long one POST may take.
     #[serde(default = "default_webhook_timeout")]
     pub timeout: Span,
+}
+
+/// Logged without the URL's path (a Slack webhook's secret) or login.
+impl std::fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Webhook")
+            .field("name", &self.name)
+            .field("url", &crate::webhook::post::shown(&self.url))
+            .field("events", &self.events)
+            .field("secret", &self.secret)
+            .field("secret_file", &self.secret_file)
+            .field("format", &self.format)
+            .field("max_backlog", &self.max_backlog)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 fn default_max_backlog() -> u64 {

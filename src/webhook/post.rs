@@ -99,8 +99,8 @@ impl Poster {
     }
 }
 
-/// The URL without its path: Slack's secret token is the path.
-fn shown(url: &str) -> String {
+/// The URL without its login and path: Slack's secret token is the path.
+pub fn shown(url: &str) -> String {
     url::Url::parse(url)
         .ok()
         .map(|u| {
