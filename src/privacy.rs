@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::domain::customer::CustomerId;
-use crate::store::{self, Accounts, Customers, Outbox, Planning, Responses};
+use crate::store::{self, Accounts, Customers, Erasure, Outbox, Planning, Responses};
 
 /// How an erased address is kept: the SHA-256 of the address in lower
 /// case, enough to know it again, not to read it.
@@ -72,26 +72,40 @@ pub struct Erased {
     pub erased_at: DateTime<Utc>,
 }
 
-/// Erases `id`; `None` when no such person.
+/// Why an erasure did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum EraseError {
+    #[error("no customer has id {0:?}; check the id")]
+    Unknown(String),
+    #[error(
+        "a message to {0:?} is being sent right now; nothing was erased: try again in a minute, once it has settled"
+    )]
+    Sending(String),
+    #[error(transparent)]
+    Store(#[from] store::Error),
+}
+
+/// Erases `id`.
 pub async fn erase(
     store: &impl Customers,
     id: &CustomerId,
     now: DateTime<Utc>,
-) -> Result<Option<Erased>, store::Error> {
+) -> Result<Erased, EraseError> {
     let Some(customer) = store.customer(id).await? else {
-        return Ok(None);
+        return Err(EraseError::Unknown(id.to_string()));
     };
     let stand_in = CustomerId::parse(&format!("erased-{}", uuid::Uuid::now_v7().simple()))
         .unwrap_or_else(|e| unreachable!("a stand-in id is a customer id: {e}"));
     let hash = address_hash(customer.record.email.as_str());
-    if !store.erase_customer(id, &stand_in, &hash, now).await? {
-        return Ok(None);
+    match store.erase_customer(id, &stand_in, &hash, now).await? {
+        Erasure::Done => Ok(Erased {
+            id: id.to_string(),
+            stand_in: stand_in.to_string(),
+            erased_at: now,
+        }),
+        Erasure::Unknown => Err(EraseError::Unknown(id.to_string())),
+        Erasure::Sending => Err(EraseError::Sending(id.to_string())),
     }
-    Ok(Some(Erased {
-        id: id.to_string(),
-        stand_in: stand_in.to_string(),
-        erased_at: now,
-    }))
 }
 
 #[cfg(test)]

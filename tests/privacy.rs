@@ -118,6 +118,14 @@ fn a_person_is_exported_then_erased(database: Option<&str>) {
     tick(&p, "2026-03-03T12:00:05Z");
     let before = json(&p.tend(&["report", "--format", "json"]).expect_code(0));
     assert_eq!(before["replies"], 1, "{before}");
+    let by = |what: &str| {
+        json(
+            &p.tend(&["report", "--by", what, "--format", "json"])
+                .expect_code(0),
+        )
+    };
+    let by_account = by("account");
+    let by_stage = by("stage");
 
     let export = json(&p.tend(&["customer", "export", "hank"]).expect_code(0));
     assert_eq!(export["customer"]["email"], "hank.scorpio@globex.example");
@@ -164,6 +172,30 @@ fn a_person_is_exported_then_erased(database: Option<&str>) {
     assert!(dumped.contains("solo@example.com"), "others are kept");
     let after = json(&p.tend(&["report", "--format", "json"]).expect_code(0));
     assert_eq!(after, before, "the figures stay true");
+    assert_eq!(by("account"), by_account, "rolled up by account too");
+    assert_eq!(by("stage"), by_stage);
+    let globex = json(
+        &p.tend(&["account", "show", "globex", "--format", "json"])
+            .expect_code(0),
+    );
+    assert_eq!(
+        globex["account"]["contacts"], 0,
+        "a stand-in is no contact: {globex}"
+    );
+
+    // A late reply to their message records nothing of theirs again.
+    p.file(
+        "late.eml",
+        std::fs::read_to_string(p.path().join("reply.eml"))
+            .unwrap()
+            .replace("<r1@globex.example>", "<r2@globex.example>"),
+    );
+    p.tend(&["inbound", "late.eml", "--now", "2026-03-04T10:00:00Z"])
+        .expect_code(0);
+    assert!(
+        !dump(&p, database).contains("555-0199"),
+        "a late reply leaves no words"
+    );
     let gone = p.tend(&["customer", "show", "hank"]).expect_code(1);
     assert!(gone.stderr().contains("no customer has id \"hank\""));
     p.tend(&["customer", "erase", "hank"]).expect_code(1);

@@ -2730,6 +2730,8 @@ fn named() -> Vec<Named> {
         ),
         one("RECOVER_NOTIFICATIONS", RECOVER_NOTIFICATIONS, Both),
         one("CUSTOMER_EXISTS", CUSTOMER_EXISTS, Both),
+        one("SENDING_TO", SENDING_TO, Both),
+        one("IS_STAND_IN", IS_STAND_IN, Both),
         one("INSERT_STAND_IN", INSERT_STAND_IN, Both),
         one("ERASE_INBOUND", ERASE_INBOUND, Both),
         one("ERASE_ATTEMPTS", ERASE_ATTEMPTS, Both),

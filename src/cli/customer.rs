@@ -69,7 +69,10 @@ pub async fn run(path: &ConfigPath, env: &Env, what: CustomerCommand) -> anyhow:
             let now = crate::clock::Clock::from_flag(now).now();
             let done = crate::privacy::erase(&store, &id, now).await;
             store.close().await;
-            let erased = done?.ok_or_else(|| missing(&id))?;
+            let erased = done.map_err(|e| match e {
+                crate::privacy::EraseError::Unknown(_) => missing(&id),
+                other => anyhow::Error::new(other),
+            })?;
             println!(
                 "erased {}: their messages and responses now belong to {}, without their name, address or words; their address is refused if it is imported again",
                 erased.id, erased.stand_in

@@ -52,7 +52,9 @@ pub async fn export(
     answer(read, || format!("no customer has id {:?}", id.as_str()))
 }
 
-/// `DELETE /api/v1/customers/{id}`: erases one person at their request.
+/// `DELETE /api/v1/customers/{id}`: erases one person at their request:
+/// 200 with what was done, 404 for no such person, 409 while a message to
+/// them is being sent.
 pub async fn erase(
     State(shared): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -65,11 +67,16 @@ pub async fn erase(
         Ok(id) => id,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("customer id: {e}")),
     };
-    let done = crate::privacy::erase(&shared.store, &id, shared.clock.now()).await;
-    if let Ok(Some(erased)) = &done {
-        tracing::info!(stand_in = %erased.stand_in, "a person was erased at their request");
+    use crate::privacy::EraseError;
+    match crate::privacy::erase(&shared.store, &id, shared.clock.now()).await {
+        Ok(erased) => {
+            tracing::info!(stand_in = %erased.stand_in, "a person was erased at their request");
+            Json(erased).into_response()
+        }
+        Err(e @ EraseError::Unknown(_)) => error(StatusCode::NOT_FOUND, e.to_string()),
+        Err(e @ EraseError::Sending(_)) => error(StatusCode::CONFLICT, e.to_string()),
+        Err(EraseError::Store(e)) => answer::<()>(Err(e), String::new),
     }
-    answer(done, || format!("no customer has id {:?}", id.as_str()))
 }
 
 pub async fn account(

@@ -76,7 +76,9 @@ pub async fn ingest(
                 tracing::error!(error = %e, "writing a Segment batch failed");
                 return error(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    format!("{e}; send the batch again (what was written is written once)"),
+                    format!(
+                        "{e}; send the batch again (people and accounts written before the failure are written again with the same values, and events with a messageId are kept once)"
+                    ),
                 );
             }
         }

@@ -30,9 +30,15 @@ pub struct Rows {
     pub skipped: Vec<(usize, String)>,
 }
 
+/// A call with its place in the batch, from 1.
+pub type Call = (usize, Map<String, Value>);
+
+/// Calls in one batch at most: Segment's own batches stay under 500 KB.
+pub const MAX_CALLS: usize = 10_000;
+
 /// The calls of a body: one call, an array of calls, or `{"batch": […]}`
 /// (the HTTP tracking API's batch, which RudderStack also sends).
-pub fn calls(body: &[u8]) -> Result<Vec<(usize, Map<String, Value>)>, String> {
+pub fn calls(body: &[u8]) -> Result<Vec<Call>, String> {
     let value: Value = serde_json::from_slice(body).map_err(|e| {
         format!("the body is not JSON ({e}); send one Segment call, an array of them, or {{\"batch\": [...]}}")
     })?;
@@ -49,6 +55,12 @@ pub fn calls(body: &[u8]) -> Result<Vec<(usize, Map<String, Value>)>, String> {
                     .into(),
             ),
         };
+    if items.len() > MAX_CALLS {
+        return Err(format!(
+            "the batch holds {} calls; send at most {MAX_CALLS} at a time",
+            items.len()
+        ));
+    }
     items
         .into_iter()
         .enumerate()
@@ -61,22 +73,14 @@ pub fn calls(body: &[u8]) -> Result<Vec<(usize, Map<String, Value>)>, String> {
 
 /// The people (`userId`) and accounts (`groupId`) the calls name: the
 /// records to read before [`rows`].
-pub fn named(calls: &[(usize, Map<String, Value>)]) -> (Vec<String>, Vec<String>) {
-    let mut people = Vec::new();
-    let mut accounts = Vec::new();
+pub fn named(calls: &[Call]) -> (Vec<String>, Vec<String>) {
+    let mut people = std::collections::BTreeSet::new();
+    let mut accounts = std::collections::BTreeSet::new();
     for (_, call) in calls {
-        if let Some(user) = id_of(call, "userId") {
-            if !people.contains(&user) {
-                people.push(user);
-            }
-        }
-        if let Some(group) = id_of(call, "groupId") {
-            if !accounts.contains(&group) {
-                accounts.push(group);
-            }
-        }
+        people.extend(id_of(call, "userId"));
+        accounts.extend(id_of(call, "groupId"));
     }
-    (people, accounts)
+    (people.into_iter().collect(), accounts.into_iter().collect())
 }
 
 /// A stored person as an import row.
@@ -161,6 +165,10 @@ fn lay_over(row: &mut Map<String, Value>, traits: &Map<String, Value>, known: &[
         _ => Map::new(),
     };
     for (key, value) in traits {
+        // A trait sent empty changes nothing: it must not wipe an email.
+        if value.is_null() {
+            continue;
+        }
         match known.iter().find(|(t, _)| t == key) {
             Some((_, field)) => {
                 row.insert((*field).to_owned(), value.clone());
@@ -183,7 +191,7 @@ fn object(call: &Map<String, Value>, key: &str) -> Map<String, Value> {
 
 /// The rows of `calls`, laid over the stored `people` and `accounts`.
 pub fn rows(
-    calls: Vec<(usize, Map<String, Value>)>,
+    calls: Vec<Call>,
     people: &HashMap<String, Map<String, Value>>,
     accounts: &HashMap<String, Map<String, Value>>,
 ) -> Rows {
@@ -341,7 +349,7 @@ fn entry<'r>(
 mod tests {
     use super::*;
 
-    fn one(v: Value) -> Vec<(usize, Map<String, Value>)> {
+    fn one(v: Value) -> Vec<Call> {
         calls(v.to_string().as_bytes()).unwrap()
     }
 

@@ -9,7 +9,7 @@ use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, QueryBuilder, R
 
 use super::backend::{Backend, Dialect};
 use super::column::{At, Int, Object};
-use super::{Customers, Error, InboundKept, StoredEvent, WriteOutcome, rows, shared, sql};
+use super::{Customers, Erasure, Error, InboundKept, StoredEvent, WriteOutcome, rows, shared, sql};
 use crate::domain::customer::{Customer, CustomerId, CustomerRecord, parse_timezone};
 use crate::domain::event::EventRecord;
 use crate::domain::prefilter::{Literal, Prefilter};
@@ -42,7 +42,7 @@ where
         stand_in: &CustomerId,
         address_hash: &str,
         now: DateTime<Utc>,
-    ) -> Result<bool, Error> {
+    ) -> Result<Erasure, Error> {
         let fail = self.fail("erasing a person");
         let mut tx = self.begin().await.map_err(&fail)?;
         let found: Option<String> = sqlx::query_scalar(sql::CUSTOMER_EXISTS)
@@ -51,11 +51,20 @@ where
             .await
             .map_err(&fail)?;
         if found.is_none() {
-            return Ok(false);
+            return Ok(Erasure::Unknown);
+        }
+        let sending: Int = sqlx::query_scalar(sql::SENDING_TO)
+            .bind(id.as_str())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        if sending.0 > 0 {
+            return Ok(Erasure::Sending);
         }
         sqlx::query(sql::INSERT_STAND_IN)
             .bind(stand_in.as_str())
             .bind(At(now))
+            .bind(id.as_str())
             .execute(&mut *tx)
             .await
             .map_err(&fail)?;
@@ -111,7 +120,7 @@ where
             .await
             .map_err(&fail)?;
         tx.commit().await.map_err(&fail)?;
-        Ok(true)
+        Ok(Erasure::Done)
     }
 
     async fn erased_among(&self, hashes: &[String]) -> Result<HashSet<String>, Error> {

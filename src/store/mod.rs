@@ -78,6 +78,17 @@ impl std::ops::AddAssign for WriteOutcome {
     }
 }
 
+/// What an erasure did (`Customers::erase_customer`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Erasure {
+    Done,
+    /// No such person.
+    Unknown,
+    /// A message to them is being sent: nothing was changed; once it has
+    /// settled (seconds), the erasure can go.
+    Sending,
+}
+
 /// Inbound mail as it was kept (`Customers::inbound_of`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct InboundKept {

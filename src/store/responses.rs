@@ -151,7 +151,22 @@ where
                 .map_err(&fail)?;
             matched = customer.map(|c| (*id, c));
         }
+        // Mail to an erased person's message: kept (once) without its
+        // bytes, and it records nothing of theirs again.
+        let erased = match &matched {
+            Some((_, c)) => sqlx::query_scalar::<_, String>(sql::IS_STAND_IN)
+                .bind(c)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(&fail)?
+                .is_some(),
+            None => false,
+        };
+        if erased {
+            matched = None;
+        }
         let message = matched.as_ref().map(|(id, _)| id.to_string());
+        let empty = Vec::new();
         let kept = sqlx::query(sql::INSERT_INBOUND)
             .bind(mail.id.to_string())
             .bind(mail.source.as_str())
@@ -159,7 +174,7 @@ where
             .bind(&mail.dedupe)
             .bind(mail.classification.as_str())
             .bind(&message)
-            .bind(&mail.raw)
+            .bind(if erased { &empty } else { &mail.raw })
             .execute(&mut *tx)
             .await
             .map_err(&fail)?;
@@ -167,7 +182,7 @@ where
             return Ok(super::InboundRecorded::Duplicate);
         }
         let customer = matched.as_ref().map(|(_, c)| c.clone());
-        if let Some(response) = &mail.response {
+        if let Some(response) = mail.response.as_ref().filter(|_| !erased) {
             let view = ResponseView {
                 id: uuid::Uuid::now_v7().to_string(),
                 message_id: message.clone(),

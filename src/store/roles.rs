@@ -124,14 +124,14 @@ pub trait Customers {
     /// to them and what they answered moves to `stand_in` without their
     /// address, subjects, words or the raw mail they sent; their events,
     /// stage changes, signals and notifications go; `address_hash` is kept
-    /// so the address is never imported again. False when no such person.
+    /// so the address is never imported again.
     async fn erase_customer(
         &self,
         id: &CustomerId,
         stand_in: &CustomerId,
         address_hash: &str,
         now: DateTime<Utc>,
-    ) -> Result<bool, Error>;
+    ) -> Result<Erasure, Error>;
 
     /// Which of `hashes` are addresses of erased people.
     async fn erased_among(&self, hashes: &[String]) -> Result<HashSet<String>, Error>;

@@ -107,7 +107,8 @@ macro_rules! account_columns {
         concat!(
             "SELECT a.id, a.name, a.plan, a.renewal_at, a.health, a.owner, a.attributes, a.stage, \
              a.stage_entered_at, a.created_at, a.updated_at, \
-             (SELECT count(*) FROM customers c WHERE c.account_id = a.id) AS contacts",
+             (SELECT count(*) FROM customers c WHERE c.account_id = a.id \
+             AND c.erased_at IS NULL) AS contacts",
             $rest
         )
     };
@@ -126,7 +127,8 @@ pub const ACCOUNTS_PAGE: &str =
 /// An account's contacts in id order.
 pub const CONTACTS_OF: &str = "SELECT id, email, name, timezone, locale, plan, signup_at, \
      renewal_at, last_seen_at, health, attributes, account_id, roles, stage, stage_entered_at, \
-     created_at, updated_at FROM customers WHERE account_id = $1 ORDER BY id";
+     created_at, updated_at FROM customers WHERE account_id = $1 AND erased_at IS NULL \
+     ORDER BY id";
 
 /// Marks customers due for planning: the backend's mark and the
 /// customers follow.
@@ -159,8 +161,6 @@ pub const END_LEAD_PLANNING: &str = "SELECT pg_advisory_unlock($1)";
 
 /// The customer a message went to.
 pub const CUSTOMER_OF_MESSAGE: &str = "SELECT customer_id FROM messages WHERE id = $1";
-
-/// One response from a customer.
 
 /// A message's responses, oldest first (ids are time-ordered UUIDv7).
 pub const RESPONSES_OF: &str =
@@ -325,7 +325,7 @@ pub const ROLES_HELD: &str =
 /// The contacts of some accounts: the list follows.
 pub const CONTACTS_OF_ACCOUNTS: &str = "SELECT id, email, name, timezone, locale, plan, \
      signup_at, renewal_at, last_seen_at, health, attributes, account_id, roles, stage, \
-     stage_entered_at, created_at, updated_at FROM customers WHERE ";
+     stage_entered_at, created_at, updated_at FROM customers WHERE erased_at IS NULL AND ";
 
 /// The stage entries of some accounts: the list follows.
 pub const ACCOUNT_STAGES: &str = "SELECT account_id, to_stage, changed_at \
@@ -837,7 +837,8 @@ pub const LIST_INCIDENTS: &str = concat!(
 
 /// Who got an incident's first notice, with its Message-ID, oldest first.
 pub const RECIPIENTS: &str = concat!(
-    "SELECT m.customer_id, m.to_address, m.message_id FROM messages m WHERE m.incident_id = $1 AND ",
+    "SELECT m.customer_id, m.to_address, m.message_id FROM messages m WHERE m.incident_id = $1 \
+     AND m.customer_id NOT IN (SELECT id FROM customers WHERE erased_at IS NOT NULL) AND ",
     first_notices!(),
     " ORDER BY m.customer_id, m.due_at, m.created_at"
 );
@@ -1066,10 +1067,14 @@ pub const MESSAGE_VIEWS: &str = "SELECT id, customer_id, to_address, playbook, s
 /// Whether customer $1 exists (its id).
 pub const CUSTOMER_EXISTS: &str = "SELECT id FROM customers WHERE id = $1 AND erased_at IS NULL";
 
-/// The stand-in ($1) at $2: no name, no address, never planned.
+/// The stand-in ($1) for person $3 at $2: no name, no address, never
+/// planned; their account, plan and stage stay, so the figures rolled up
+/// by account, owner, plan and stage stay true (it is never counted as a
+/// contact).
 pub const INSERT_STAND_IN: &str = "INSERT INTO customers (id, email, name, timezone, locale, \
-     plan, attributes, created_at, updated_at, erased_at) \
-     VALUES ($1, 'erased@erased.invalid', '', 'UTC', 'en', '', '{}', $2, $2, $2)";
+     plan, attributes, account_id, stage, stage_entered_at, created_at, updated_at, erased_at) \
+     SELECT $1, 'erased@erased.invalid', '', 'UTC', 'en', plan, '{}', account_id, stage, \
+     stage_entered_at, $2, $2, $2 FROM customers WHERE id = $3";
 
 /// Raw inbound mail from or about the person: emptied.
 pub const ERASE_INBOUND: &str = "UPDATE inbound_mail SET raw = $2 \
@@ -1090,8 +1095,18 @@ pub const ERASE_RESPONSES: &str = "UPDATE responses SET customer_id = $2, commen
      value = CASE WHEN kind IN ('survey', 'unsubscribe', 'bounce') THEN value ELSE NULL END \
      WHERE customer_id = $1";
 
-pub const ERASE_SUPPRESSIONS: &str =
-    "UPDATE suppressions SET customer_id = $2 WHERE customer_id = $1";
+/// Their suppressions move without the words that explained them (a
+/// bounce's reason quotes the server, which quotes the address).
+pub const ERASE_SUPPRESSIONS: &str = "UPDATE suppressions SET customer_id = $2, \
+     reason = 'erased at the person''s request' WHERE customer_id = $1";
+
+/// Whether a send to the person is under way (claimed): an erasure waits
+/// for it to settle, so nothing of theirs is written back after.
+pub const SENDING_TO: &str = "SELECT count(*) FROM claims \
+     WHERE message_id IN (SELECT id FROM messages WHERE customer_id = $1)";
+
+/// Whether customer $1 is an erased person's stand-in.
+pub const IS_STAND_IN: &str = "SELECT id FROM customers WHERE id = $1 AND erased_at IS NOT NULL";
 pub const ERASE_INCIDENT_CUSTOMERS: &str =
     "UPDATE incident_customers SET customer_id = $2 WHERE customer_id = $1";
 pub const ERASE_SIGNALS: &str = "DELETE FROM signals WHERE customer_id = $1";
