@@ -153,19 +153,6 @@ fn label(target: &str) -> String {
     }
 }
 
-/// A notification pass's totals, for the logs.
-pub fn notifications(pass: &crate::notify::Pass) {
-    if pass.routed + pass.sent + pass.retrying + pass.failed > 0 {
-        tracing::debug!(
-            routed = pass.routed,
-            sent = pass.sent,
-            retrying = pass.retrying,
-            failed = pass.failed,
-            "notification pass"
-        );
-    }
-}
-
 /// Each target's waiting notifications.
 pub fn notification_backlog(targets: &[crate::domain::notification::TargetStatus]) {
     let mut by_label: std::collections::BTreeMap<String, u64> = Default::default();

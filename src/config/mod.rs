@@ -381,3 +381,25 @@ pub fn hostname() -> String {
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "tend".into())
 }
+
+/// An alert rule's template, `{templates}/NAME.txt.hbs`, read and compiled
+/// (plain text: nothing is escaped); the error names the file and what to
+/// do.
+pub fn alert_template(
+    templates: &str,
+    name: &str,
+) -> Result<handlebars::Handlebars<'static>, String> {
+    let path = Path::new(templates).join(format!("{name}.txt.hbs"));
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        format!(
+            "template = {name:?}: cannot read {} ({e}); write the alert's text there",
+            path.display()
+        )
+    })?;
+    let mut registry = handlebars::Handlebars::new();
+    registry.register_escape_fn(handlebars::no_escape);
+    registry
+        .register_template_string("alert", text)
+        .map_err(|e| format!("template = {name:?}: {}: {e}", path.display()))?;
+    Ok(registry)
+}

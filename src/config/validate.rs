@@ -375,7 +375,15 @@ pub fn validate(s: &Settings) -> Found {
     };
     for (i, rule) in s.alert_rules.iter().enumerate() {
         let templates = &s.paths.templates;
-        if let Err((key, e)) = crate::notify::rules::compile(rule, &s.team, &endpoints, templates) {
+        let parsed =
+            crate::domain::alert::parse(&rule.on, &rule.when, &rule.to, &s.team, &endpoints)
+                .and_then(|_| match rule.template.as_str() {
+                    "" => Ok(()),
+                    name => super::alert_template(templates, name)
+                        .map(drop)
+                        .map_err(|e| ("template", e)),
+                });
+        if let Err((key, e)) = parsed {
             problem(
                 &format!("alert.{i}.{key}"),
                 format!("alert {:?}: {e}", rule.label()),
@@ -396,7 +404,7 @@ pub fn validate(s: &Settings) -> Found {
                 ),
             );
         }
-        if crate::notify::rules::On::parse(&rule.on).is_ok() && !labels.insert(rule.label()) {
+        if crate::domain::alert::On::parse(&rule.on).is_ok() && !labels.insert(rule.label()) {
             problem(
                 &format!("alert.{i}.on"),
                 format!(

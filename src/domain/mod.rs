@@ -4,6 +4,7 @@
 //! valid by construction afterwards.
 
 pub mod account;
+pub mod alert;
 pub mod catchup;
 pub mod condition;
 pub mod control;

@@ -150,7 +150,15 @@ impl Notifier {
                 pass.failed += outcome.failed;
             }
         }
-        crate::telemetry::notifications(&pass);
+        if pass != Pass::default() {
+            tracing::debug!(
+                routed = pass.routed,
+                sent = pass.sent,
+                retrying = pass.retrying,
+                failed = pass.failed,
+                "notification pass"
+            );
+        }
         Ok(pass)
     }
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crate::config::settings::{Settings, WebhookFormat};
 use crate::domain::account::{Account, TeamMember};
+use crate::domain::alert::{self as rule, DETRACTOR, On, To};
 use crate::domain::condition::{Condition, ResponseFacts};
 use crate::domain::customer::Customer;
 use crate::domain::message::MessageView;
@@ -19,100 +20,6 @@ use crate::domain::signal::{self, Interest, Signal};
 use crate::webhook::signature::WebhookSecret;
 
 use super::alert;
-
-/// What a rule listens for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum On {
-    Reply,
-    Survey,
-    Complaint,
-    Bounce,
-    Unsubscribe,
-    /// A customer entering the stage.
-    Stage(String),
-}
-
-impl On {
-    pub fn parse(text: &str) -> Result<Self, String> {
-        Ok(match text {
-            "reply" => Self::Reply,
-            "survey" => Self::Survey,
-            "complaint" => Self::Complaint,
-            "bounce" => Self::Bounce,
-            "unsubscribe" => Self::Unsubscribe,
-            other => match other.strip_prefix("stage:") {
-                Some(stage) if !stage.is_empty() => Self::Stage(stage.to_owned()),
-                _ => {
-                    return Err(format!(
-                        "on = {other:?} is not something an alert hears of; use reply, survey, complaint, bounce, unsubscribe or stage:NAME"
-                    ));
-                }
-            },
-        })
-    }
-
-    /// The signal type it takes.
-    pub fn signal_type(&self) -> &'static str {
-        match self {
-            Self::Reply => "response.reply",
-            Self::Survey => "response.survey",
-            Self::Complaint => "response.complaint",
-            Self::Bounce => "response.bounce",
-            Self::Unsubscribe => "response.unsubscribe",
-            Self::Stage(_) => signal::STAGE_CHANGED,
-        }
-    }
-
-    fn takes(&self, signal: &Signal) -> bool {
-        signal.kind == self.signal_type()
-            && match self {
-                // A customer's stage: account stages have no customer.
-                Self::Stage(stage) => {
-                    signal.customer_id.is_some() && signal.field("to") == Some(stage.as_str())
-                }
-                _ => true,
-            }
-    }
-}
-
-/// Where a rule's alerts go.
-#[derive(Debug, Clone, PartialEq)]
-pub enum To {
-    /// The account's owner, else the team's address (`mail.reply_to`).
-    Owner,
-    Member(TeamMember),
-    Address(String),
-    /// A `[[webhook]]` endpoint by name.
-    Webhook(String),
-}
-
-impl To {
-    /// Reads `to` against the team and the endpoints.
-    pub fn parse(text: &str, team: &[TeamMember], endpoints: &[&str]) -> Result<Self, String> {
-        if text == "owner" {
-            return Ok(Self::Owner);
-        }
-        if let Some(member) = team.iter().find(|m| m.id == text) {
-            return Ok(Self::Member(member.clone()));
-        }
-        if endpoints.contains(&text) {
-            return Ok(Self::Webhook(text.to_owned()));
-        }
-        if text.contains('@') {
-            return crate::domain::customer::Email::parse(text)
-                .map(|_| Self::Address(text.to_owned()))
-                .map_err(|e| format!("to = {text:?}: {e}"));
-        }
-        let mut known: Vec<&str> = team.iter().map(|m| m.id.as_str()).collect();
-        known.extend(endpoints);
-        let near = crate::suggest::closest(text, known.iter().copied())
-            .map(|n| format!("did you mean {n:?}? "))
-            .unwrap_or_default();
-        Err(format!(
-            "to = {text:?} names no team member, no webhook and no address; {near}use owner, a [[team]] id, a [[webhook]] name or an email address"
-        ))
-    }
-}
 
 /// One alert rule, compiled.
 #[derive(Debug, Clone)]
@@ -140,31 +47,6 @@ impl std::fmt::Debug for AlertTemplate {
 }
 
 impl AlertTemplate {
-    /// The file an alert template `name` is read from.
-    pub fn path(templates: &str, name: &str) -> std::path::PathBuf {
-        std::path::Path::new(templates).join(format!("{name}.txt.hbs"))
-    }
-
-    /// Reads and compiles it; the error names the file and what to do.
-    pub fn load(templates: &str, name: &str) -> Result<Self, String> {
-        let path = Self::path(templates, name);
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            format!(
-                "template = {name:?}: cannot read {} ({e}); write the alert's text there",
-                path.display()
-            )
-        })?;
-        let mut registry = handlebars::Handlebars::new();
-        // Plain text: nothing is HTML-escaped.
-        registry.register_escape_fn(handlebars::no_escape);
-        registry
-            .register_template_string("alert", text)
-            .map_err(|e| format!("template = {name:?}: {}: {e}", path.display()))?;
-        Ok(Self {
-            registry: Arc::new(registry),
-        })
-    }
-
     fn render(&self, signal: &Signal, facts: &Facts, public_url: &str) -> String {
         let customer = facts.customer.as_ref().map(|c| {
             serde_json::json!({
@@ -193,9 +75,6 @@ impl AlertTemplate {
         })
     }
 }
-
-/// The detractor condition of the built-in rule.
-pub const DETRACTOR: &str = "(response.survey == \"nps\" && response.value <= 6) || (response.survey == \"csat\" && response.value <= 2)";
 
 impl Rule {
     /// The built-in rules: every human reply and every detractor, to the
@@ -477,13 +356,7 @@ pub fn compile(
     endpoints: &[&str],
     templates: &str,
 ) -> Result<Rule, (&'static str, String)> {
-    let on = On::parse(&rule.on).map_err(|e| ("on", e))?;
-    let when = if rule.when.trim().is_empty() {
-        None
-    } else {
-        Some(crate::domain::condition::compile_for_response(&rule.when).map_err(|e| ("when", e))?)
-    };
-    let to = To::parse(&rule.to, team, endpoints).map_err(|e| ("to", e))?;
+    let (on, when, to) = rule::parse(&rule.on, &rule.when, &rule.to, team, endpoints)?;
     Ok(Rule {
         name: rule.label().to_owned(),
         on,
@@ -492,7 +365,11 @@ pub fn compile(
         template: if rule.template.is_empty() {
             None
         } else {
-            Some(AlertTemplate::load(templates, &rule.template).map_err(|e| ("template", e))?)
+            let registry = crate::config::alert_template(templates, &rule.template)
+                .map_err(|e| ("template", e))?;
+            Some(AlertTemplate {
+                registry: Arc::new(registry),
+            })
         },
     })
 }
