@@ -13,8 +13,8 @@
 mod common;
 
 use std::io::Write;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use tend::domain::message::MessageId;
 use tend::token::{Purpose, Signer};
@@ -134,22 +134,7 @@ fn main() {
         std::fs::write(dir.join("paths.txt"), paths).unwrap();
         std::fs::write(dir.join("answers.lua"), SCRIPT).unwrap();
 
-        let mut daemon = Command::new(tend)
-            .arg("run")
-            .current_dir(dir)
-            .env("TEND__LOG__LEVEL", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "tend run did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let mut daemon = common::start_daemon(tend, dir, port);
         std::thread::sleep(Duration::from_millis(500));
         let cpu_at_start = cpu_ms(daemon.id());
         let out = Command::new(&wrk)

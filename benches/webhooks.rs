@@ -19,7 +19,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -202,22 +202,7 @@ fn alert_delay(dir: &Path, backend: &str) {
     let port: u16 = common::between(&text, "listen = \"127.0.0.1:", "\"")
         .parse()
         .unwrap();
-    let mut daemon = Command::new(env!("CARGO_BIN_EXE_tend"))
-        .arg("run")
-        .current_dir(dir)
-        .env("TEND__LOG__LEVEL", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "tend run did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut daemon = common::start_daemon(env!("CARGO_BIN_EXE_tend"), dir, port);
     // Let the first passes (the backlog above is settled) go by.
     std::thread::sleep(Duration::from_secs(3));
     let notes = || {

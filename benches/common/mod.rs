@@ -247,3 +247,24 @@ pub fn between<'a>(out: &'a str, start: &str, end: &str) -> &'a str {
     let rest = &out[from..];
     &rest[..rest.find(end).unwrap_or(rest.len())]
 }
+
+/// The release `tend run` in `dir`, once it listens on `port`.
+pub fn start_daemon(tend: &str, dir: &Path, port: u16) -> Child {
+    let daemon = Command::new(tend)
+        .arg("run")
+        .current_dir(dir)
+        .env("TEND__LOG__LEVEL", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "tend run did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    daemon
+}

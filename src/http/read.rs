@@ -1,6 +1,6 @@
 //! The read API (bearer token): `GET /api/v1/customers/{id}`, one person's
 //! timeline, and `GET /api/v1/accounts/{id}`, one company's page (see
-//! `crate::timeline`).
+//! `crate::timeline`); a person's export and erasure (`crate::privacy`).
 
 use std::sync::Arc;
 
@@ -14,17 +14,28 @@ use super::api::{error, refused_unless_authorized};
 use crate::domain::account::AccountId;
 use crate::domain::customer::CustomerId;
 
+/// The customer id of a request that carries the API token, or the
+/// answer refusing it (401, or 400 for an id that cannot be one).
+fn authorized_customer(
+    shared: &AppState,
+    headers: &HeaderMap,
+    id: &str,
+) -> Result<CustomerId, Box<Response>> {
+    if let Some(refused) = refused_unless_authorized(shared, headers) {
+        return Err(Box::new(refused));
+    }
+    CustomerId::parse(id)
+        .map_err(|e| Box::new(error(StatusCode::BAD_REQUEST, format!("customer id: {e}"))))
+}
+
 pub async fn customer(
     State(shared): State<Arc<AppState>>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(refused) = refused_unless_authorized(&shared, &headers) {
-        return refused;
-    }
-    let id = match CustomerId::parse(&id) {
+    let id = match authorized_customer(&shared, &headers, &id) {
         Ok(id) => id,
-        Err(e) => return error(StatusCode::BAD_REQUEST, format!("customer id: {e}")),
+        Err(refused) => return *refused,
     };
     let read = crate::timeline::read(&shared.store, &id).await;
     answer(read, || {
@@ -41,12 +52,9 @@ pub async fn export(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(refused) = refused_unless_authorized(&shared, &headers) {
-        return refused;
-    }
-    let id = match CustomerId::parse(&id) {
+    let id = match authorized_customer(&shared, &headers, &id) {
         Ok(id) => id,
-        Err(e) => return error(StatusCode::BAD_REQUEST, format!("customer id: {e}")),
+        Err(refused) => return *refused,
     };
     let read = crate::privacy::export(&shared.store, &id, shared.clock.now()).await;
     answer(read, || format!("no customer has id {:?}", id.as_str()))
@@ -60,12 +68,9 @@ pub async fn erase(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(refused) = refused_unless_authorized(&shared, &headers) {
-        return refused;
-    }
-    let id = match CustomerId::parse(&id) {
+    let id = match authorized_customer(&shared, &headers, &id) {
         Ok(id) => id,
-        Err(e) => return error(StatusCode::BAD_REQUEST, format!("customer id: {e}")),
+        Err(refused) => return *refused,
     };
     use crate::privacy::EraseError;
     match crate::privacy::erase(&shared.store, &id, shared.clock.now()).await {
