@@ -19,22 +19,7 @@ use std::time::Duration;
 use tend::domain::message::MessageId;
 use tend::token::{Purpose, Signer};
 
-const KEY: &str = "bench-signing-key-of-at-least-32-bytes";
-
-const PLAYBOOK: &str = r#"name = "checkin"
-kind = "checkin"
-category = "checkins"
-
-[[step]]
-id = "nps"
-template = "nps"
-anchor = "signup_at"
-after = "1d"
-expires = "3650d"
-survey = "nps"
-"#;
-
-const TEMPLATE: &str = "+++\nsubject = \"How are we doing, {{customer.first_name}}?\"\n+++\nOne question:\n\n{{> survey}}\n";
+use common::{KEY, PLAYBOOK, TEMPLATE};
 
 /// wrk's script: POST an answer to each link in turn.
 const SCRIPT: &str = r#"

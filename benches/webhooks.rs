@@ -27,23 +27,9 @@ use std::time::{Duration, Instant};
 use tend::domain::message::MessageId;
 use tend::token::{Purpose, Signer};
 
-const KEY: &str = "bench-signing-key-of-at-least-32-bytes";
+use common::{KEY, PLAYBOOK, TEMPLATE};
+
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-
-const PLAYBOOK: &str = r#"name = "checkin"
-kind = "checkin"
-category = "checkins"
-
-[[step]]
-id = "nps"
-template = "nps"
-anchor = "signup_at"
-after = "1d"
-expires = "3650d"
-survey = "nps"
-"#;
-
-const TEMPLATE: &str = "+++\nsubject = \"How are we doing, {{customer.first_name}}?\"\n+++\nOne question:\n\n{{> survey}}\n";
 
 /// A receiver on loopback: counts requests, answers with `status`.
 struct Receiver {

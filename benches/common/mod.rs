@@ -268,3 +268,23 @@ pub fn start_daemon(tend: &str, dir: &Path, port: u16) -> Child {
     }
     daemon
 }
+
+/// The signing key of the benchmarks that sign links.
+pub const KEY: &str = "bench-signing-key-of-at-least-32-bytes";
+
+/// One NPS check-in a day after signup: the answers and webhooks
+/// benchmarks' playbook, with its template.
+pub const PLAYBOOK: &str = r#"name = "checkin"
+kind = "checkin"
+category = "checkins"
+
+[[step]]
+id = "nps"
+template = "nps"
+anchor = "signup_at"
+after = "1d"
+expires = "3650d"
+survey = "nps"
+"#;
+
+pub const TEMPLATE: &str = "+++\nsubject = \"How are we doing, {{customer.first_name}}?\"\n+++\nOne question:\n\n{{> survey}}\n";
