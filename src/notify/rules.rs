@@ -1,8 +1,9 @@
 //! Who hears of what: the `[[alert]]` rules (and the two built in) and the
 //! `[[webhook]]` endpoints, compiled from the settings, and the decision,
-//! for one signal, of which notifications it becomes. Pure: the facts an
-//! alert needs (the customer, their account and owner, the message
-//! answered) are read by the caller.
+//! for one signal, of which notifications it becomes. Routing is pure: the
+//! facts an alert needs (the customer, their account and owner, the
+//! message answered) are read by the caller; only compiling a rule reads
+//! its template's file.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use std::time::Duration;
 
 use crate::config::settings::{Settings, WebhookFormat};
 use crate::domain::account::{Account, TeamMember};
-use crate::domain::alert::{self as rule, DETRACTOR, On, To};
+use crate::domain::alert::{DETRACTOR, On, To};
 use crate::domain::condition::{Condition, ResponseFacts};
 use crate::domain::customer::Customer;
 use crate::domain::message::MessageView;
@@ -356,7 +357,8 @@ pub fn compile(
     endpoints: &[&str],
     templates: &str,
 ) -> Result<Rule, (&'static str, String)> {
-    let (on, when, to) = rule::parse(&rule.on, &rule.when, &rule.to, team, endpoints)?;
+    let (on, when, to) =
+        crate::domain::alert::parse(&rule.on, &rule.when, &rule.to, team, endpoints)?;
     Ok(Rule {
         name: rule.label().to_owned(),
         on,
