@@ -174,6 +174,42 @@ fn a_detractor_reaches_the_owner_within_a_minute(database: Option<&str>) {
         .body_text(0)
         .unwrap()
         .into_owned();
+    // As an independent parser reads it: Python's strict policy, every
+    // header parsed, one text/plain part, Reply-To the customer.
+    let eml = p.path().join("alert.eml");
+    std::fs::write(&eml, &alert.data).unwrap();
+    let read = std::process::Command::new(common::python::python3())
+        .arg("-c")
+        .arg(
+            "import email, email.policy, sys\n\
+             msg = email.message_from_bytes(open(sys.argv[1], 'rb').read(), policy=email.policy.strict)\n\
+             for name, value in msg.items():\n\
+             \x20   str(value)\n\
+             \x20   assert not getattr(value, 'defects', ()), (name, value.defects)\n\
+             assert not msg.defects, msg.defects\n\
+             assert msg.get_content_type() == 'text/plain', msg.get_content_type()\n\
+             assert msg.get_content_charset() == 'utf-8', msg.get_content_charset()\n\
+             print(msg['Reply-To'].addresses[0].addr_spec)\n\
+             print(msg['Subject'])\n\
+             print(msg.get_content())\n",
+        )
+        .arg(&eml)
+        .output()
+        .unwrap();
+    assert!(
+        read.status.success(),
+        "Python's strict parser refused the alert:\n{}",
+        String::from_utf8_lossy(&read.stderr)
+    );
+    let read = String::from_utf8_lossy(&read.stdout);
+    assert!(
+        read.starts_with("hank@globex.example\nNPS 3 from Hank Scorpio (Globex)\n"),
+        "{read}"
+    );
+    assert!(
+        read.contains("> Exports are slow since the update"),
+        "{read}"
+    );
     for words in [
         "Who: Hank Scorpio <hank@globex.example> (customer hank)",
         "Account: Globex (globex), owned by Maria Costa",

@@ -2698,7 +2698,6 @@ fn named() -> Vec<Named> {
         one("DELETE_RESPONSES_OF", DELETE_RESPONSES_OF, Both),
         one("MESSAGE_BY_HEADER_ID", MESSAGE_BY_HEADER_ID, Both),
         one("INSERT_INBOUND", INSERT_INBOUND, Both),
-        one("INSERT_SIGNAL", INSERT_SIGNAL, Both),
         built(
             "INSERT_SIGNALS",
             format!("{INSERT_SIGNALS} VALUES {}", row(1, 5)),

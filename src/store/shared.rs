@@ -302,16 +302,7 @@ where
     At: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     Object: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
-    sqlx::query(sql::INSERT_SIGNAL)
-        .bind(signal.id.clone())
-        .bind(signal.kind)
-        .bind(signal.customer_id.clone())
-        .bind(Object(signal.payload.clone()))
-        .bind(At(signal.occurred_at))
-        .execute(&mut *conn)
-        .await
-        .map_err(fail)?;
-    Ok(())
+    tell_all::<DB>(conn, std::slice::from_ref(signal), fail).await
 }
 
 /// One customer's row of `sql::INSERT_CUSTOMERS`.

@@ -912,11 +912,9 @@ pub const APPLIED_MIGRATIONS: &str =
 
 // Signals and their notifications (`signals.rs`).
 
-/// Records one signal: id, type, customer, payload, when. `tx` takes its
-/// default (the committing transaction on PostgreSQL).
-pub const INSERT_SIGNAL: &str = "INSERT INTO signals (id, type, customer_id, payload, occurred_at) \
-     VALUES ($1, $2, $3, $4, $5)";
-/// [`INSERT_SIGNAL`] for many: the builder appends the rows.
+/// Records signals: id, type, customer, payload, when; the builder appends
+/// the rows. `tx` takes its default (the committing transaction on
+/// PostgreSQL).
 pub const INSERT_SIGNALS: &str =
     "INSERT INTO signals (id, type, customer_id, payload, occurred_at) ";
 
