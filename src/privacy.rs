@@ -21,8 +21,8 @@ pub fn address_hash(email: &str) -> String {
 }
 
 /// Everything about `id`: their record, account, every message with its
-/// attempts, every response, stage, event and suppression, and the raw
-/// mail they sent. `None` when no such person.
+/// attempts, every response, stage, event and suppression (and those
+/// lifted), and the raw mail they sent. `None` when no such person.
 pub async fn export(
     store: &(impl Customers + Accounts + Planning + Outbox + Responses),
     id: &CustomerId,
@@ -54,8 +54,13 @@ pub async fn export(
             })
         })
         .collect();
+    let lifted = store.lifts_of(id).await?;
     let mut document = serde_json::to_value(&timeline).unwrap_or_default();
     if let Value::Object(map) = &mut document {
+        map.insert(
+            "lifted_suppressions".into(),
+            serde_json::to_value(lifted).unwrap_or_default(),
+        );
         map.insert("attempts".into(), Value::Object(attempts));
         map.insert("inbound".into(), Value::Array(inbound));
         map.insert("exported_at".into(), json!(now));

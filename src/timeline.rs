@@ -106,6 +106,7 @@ pub async fn read(
     };
     let messages = store
         .messages(&MessageFilter {
+            since: None,
             status: None,
             customer: Some(id.clone()),
         })
@@ -285,6 +286,7 @@ async fn contact_view(
     contact: Customer,
 ) -> Result<ContactView, store::Error> {
     let filter = MessageFilter {
+        since: None,
         status: None,
         customer: Some(contact.record.id.clone()),
     };

@@ -9,6 +9,7 @@ use tend::domain::account::{AccountId, AccountRecord, Roles};
 use tend::domain::catchup::{SUPERSEDED, Supersede};
 use tend::domain::customer::{CustomerId, CustomerRecord, Email};
 use tend::domain::event::EventRecord;
+use tend::domain::feed::Position;
 use tend::domain::inbound::Classification;
 use tend::domain::message::{
     Attempt, AttemptOutcome, MessageFilter, MessageId, NewMessage, Outgoing, Settle, Status,
@@ -18,6 +19,7 @@ use tend::domain::notification::{Channel, NewNotification, Outcome};
 use tend::domain::plan::OccurrenceKey;
 use tend::domain::playbook::{Kind, Survey};
 use tend::domain::signal::Interest;
+use tend::domain::suppression::{Lift, SuppressionFilter, SuppressionId};
 use tend::store::{
     AccountNextCheck, AccountPlanWrite, AccountStageChange, Db, DueCursor, Effect, InboundMail,
     InboundRecorded, InboundResponse, NewResponse, NextCheck, PlanWrite, Preferences, Recorded,
@@ -92,6 +94,9 @@ contract!(
     a_targets_queue_goes_in_order_and_to_one_claimant,
     a_dead_instances_claims_retry_webhooks_and_leave_mail_unknown,
     settled_notifications_and_routed_signals_are_pruned,
+    pages_of_messages_neither_skip_nor_repeat_while_more_are_planned,
+    pages_of_responses_neither_skip_nor_repeat_a_replaced_answer,
+    suppressions_are_listed_and_lifted_with_who_and_why,
 );
 
 /// Customers `a` and `b`, each with a welcome message due an hour after
@@ -560,6 +565,7 @@ async fn messages_are_listed_and_filtered(store: &Db) {
 
     let only = store
         .messages(&MessageFilter {
+            since: None,
             status: Some(Status::Expired),
             customer: None,
         })
@@ -572,6 +578,7 @@ async fn messages_are_listed_and_filtered(store: &Db) {
     );
     let mine = store
         .messages(&MessageFilter {
+            since: None,
             status: None,
             customer: Some(id("a")),
         })
@@ -2737,6 +2744,16 @@ fn named() -> Vec<Named> {
         one("ERASE_MESSAGES", ERASE_MESSAGES, Both),
         one("ERASE_RESPONSES", ERASE_RESPONSES, Both),
         one("ERASE_SUPPRESSIONS", ERASE_SUPPRESSIONS, Both),
+        one("ERASE_LIFTS", ERASE_LIFTS, Both),
+        one("MESSAGES_PAGE_SQLITE", MESSAGES_PAGE_SQLITE, Sqlite),
+        one("MESSAGES_PAGE_POSTGRES", MESSAGES_PAGE_POSTGRES, Postgres),
+        one("RESPONSES_PAGE_SQLITE", RESPONSES_PAGE_SQLITE, Sqlite),
+        one("RESPONSES_PAGE_POSTGRES", RESPONSES_PAGE_POSTGRES, Postgres),
+        one("SUPPRESSIONS_PAGE", SUPPRESSIONS_PAGE, Both),
+        one("SUPPRESSION", SUPPRESSION, Both),
+        one("LIFT_SUPPRESSION", LIFT_SUPPRESSION, Both),
+        one("INSERT_LIFT", INSERT_LIFT, Both),
+        one("LIFTS_OF", LIFTS_OF, Both),
         one("ERASE_INCIDENT_CUSTOMERS", ERASE_INCIDENT_CUSTOMERS, Both),
         one("ERASE_SIGNALS", ERASE_SIGNALS, Both),
         one("ERASE_NOTIFICATIONS", ERASE_NOTIFICATIONS, Both),
@@ -4070,6 +4087,306 @@ async fn routing_waits_for_a_slower_transaction_on_postgres() {
     let (_, seen) = store.unrouted(10).await.unwrap();
     let ids: Vec<&str> = seen.iter().map(|s| s.id.as_str()).collect();
     assert_eq!(ids, ["evt_slow", "evt_fast"], "each once, by transaction");
+    store.close().await;
+    drop(slow);
+    drop(fast);
+}
+
+/// Every row of a list, read `limit` at a time from `from` to the end:
+/// (ids, the cursor after the last).
+async fn read_messages(
+    store: &Db,
+    filter: &MessageFilter,
+    from: Position,
+    limit: u32,
+) -> (Vec<String>, Position) {
+    let mut ids = Vec::new();
+    let mut at = from;
+    loop {
+        let page = store.messages_page(filter, at, limit).await.unwrap();
+        assert!(page.data.len() <= limit as usize);
+        ids.extend(page.data.iter().map(|m| m.id.clone()));
+        at = Position::decode(&page.next_cursor).unwrap();
+        if !page.has_more {
+            return (ids, at);
+        }
+    }
+}
+
+async fn pages_of_messages_neither_skip_nor_repeat_while_more_are_planned(store: &Db) {
+    let people: Vec<CustomerRecord> = ["a", "b", "c", "d"].into_iter().map(customer).collect();
+    store.upsert_customers(&people, t0()).await.unwrap();
+    let all = MessageFilter::default();
+    plan_messages(store, &[message("a", "welcome", "signup_at")], t0())
+        .await
+        .unwrap();
+    plan_messages(store, &[message("b", "welcome", "signup_at")], t0())
+        .await
+        .unwrap();
+    let first = store
+        .messages_page(&all, Position::default(), 1)
+        .await
+        .unwrap();
+    assert_eq!(first.data.len(), 1);
+    assert!(first.has_more);
+    let mut seen = vec![first.data[0].id.clone()];
+    // Planned between two pages: read after what was there.
+    plan_messages(
+        store,
+        &[
+            message("c", "welcome", "signup_at"),
+            message("d", "welcome", "signup_at"),
+        ],
+        t0() + Duration::minutes(1),
+    )
+    .await
+    .unwrap();
+    let (rest, end) = read_messages(
+        store,
+        &all,
+        Position::decode(&first.next_cursor).unwrap(),
+        1,
+    )
+    .await;
+    seen.extend(rest);
+    let everything = store.messages(&all).await.unwrap();
+    let customers: Vec<&str> = seen
+        .iter()
+        .map(|m| {
+            let view = everything.iter().find(|v| &v.id == m).unwrap();
+            view.customer_id.as_str()
+        })
+        .collect();
+    assert_eq!(
+        customers,
+        ["a", "b", "c", "d"],
+        "each once, in the order planned"
+    );
+    // A changed message keeps its place; a reader at the end sees nothing new.
+    let (again, _) = read_messages(store, &all, end, 10).await;
+    assert!(again.is_empty(), "nothing after the end: {again:?}");
+    plan_messages(
+        store,
+        &[message("a", "tip", "signup_at")],
+        t0() + Duration::minutes(2),
+    )
+    .await
+    .unwrap();
+    let (new, _) = read_messages(store, &all, end, 10).await;
+    assert_eq!(
+        new.len(),
+        1,
+        "a reader that kept the cursor gets only the new one"
+    );
+    // Filters apply within the order.
+    let of_a = MessageFilter {
+        customer: Some(id("a")),
+        ..MessageFilter::default()
+    };
+    let (a, _) = read_messages(store, &of_a, Position::default(), 1).await;
+    assert_eq!(a.len(), 2);
+    let later = MessageFilter {
+        since: Some(t0() + Duration::minutes(1)),
+        ..MessageFilter::default()
+    };
+    let (recent, _) = read_messages(store, &later, Position::default(), 100).await;
+    assert_eq!(
+        recent.len(),
+        3,
+        "planned at or after the minute: c, d and a's tip"
+    );
+    let sent = MessageFilter {
+        status: Some(Status::Sent),
+        ..MessageFilter::default()
+    };
+    assert!(
+        read_messages(store, &sent, Position::default(), 5)
+            .await
+            .0
+            .is_empty()
+    );
+}
+
+async fn pages_of_responses_neither_skip_nor_repeat_a_replaced_answer(store: &Db) {
+    store
+        .upsert_customers(&[customer("a")], t0())
+        .await
+        .unwrap();
+    plan_messages(store, &[message("a", "welcome", "signup_at")], t0())
+        .await
+        .unwrap();
+    let views = store.messages(&MessageFilter::default()).await.unwrap();
+    let m = views[0].id.parse::<MessageId>().unwrap();
+    let answer = |value: &str| NewResponse {
+        kind: ResponseKind::Survey,
+        value: Some(value.into()),
+        comment: None,
+        source: Source::SurveyPage,
+        replace: true,
+    };
+    let click = NewResponse {
+        kind: ResponseKind::Click,
+        value: Some("https://docs.acme.example".into()),
+        comment: None,
+        source: Source::Link,
+        replace: false,
+    };
+    store.record_response(m, &click, t0()).await.unwrap();
+    store.record_response(m, &answer("3"), t0()).await.unwrap();
+    let page = store
+        .responses_page(DateTime::UNIX_EPOCH, Position::default(), 10)
+        .await
+        .unwrap();
+    let values: Vec<_> = page.data.iter().map(|r| r.value.clone().unwrap()).collect();
+    assert_eq!(values, ["https://docs.acme.example", "3"]);
+    assert!(!page.has_more);
+    let end = Position::decode(&page.next_cursor).unwrap();
+    // The last row read is replaced: the new answer comes after the
+    // cursor, never in a place the reader has passed.
+    store
+        .record_response(m, &answer("9"), t0() + Duration::minutes(1))
+        .await
+        .unwrap();
+    let next = store
+        .responses_page(DateTime::UNIX_EPOCH, end, 10)
+        .await
+        .unwrap();
+    let values: Vec<_> = next.data.iter().map(|r| r.value.clone().unwrap()).collect();
+    assert_eq!(values, ["9"], "the replacing answer is read once");
+    let since = store
+        .responses_page(t0() + Duration::minutes(1), Position::default(), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        since.data.len(),
+        1,
+        "only what arrived at or after the minute"
+    );
+    let first = store
+        .responses_page(DateTime::UNIX_EPOCH, Position::default(), 1)
+        .await
+        .unwrap();
+    assert!(first.has_more);
+    assert_eq!(first.data[0].kind, "click");
+}
+
+async fn suppressions_are_listed_and_lifted_with_who_and_why(store: &Db) {
+    let [(a, _), (b, _)] = welcomes_to_a_and_b(store).await;
+    let now = t0() + Duration::hours(2);
+    store
+        .set_preferences(a, &unsubscribe("tips"), now)
+        .await
+        .unwrap();
+    store
+        .set_preferences(a, &unsubscribe("onboarding"), now)
+        .await
+        .unwrap();
+    store
+        .set_preferences(b, &unsubscribe("*"), now)
+        .await
+        .unwrap();
+    let all = SuppressionFilter::default();
+    let first = store.suppressions_page(&all, None, 2).await.unwrap();
+    let ids: Vec<&str> = first.data.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["onboarding:a", "tips:a"]);
+    assert!(first.has_more);
+    assert_eq!(first.data[0].email, "a@example.com");
+    let after = SuppressionId::parse(&first.next_cursor).unwrap();
+    let rest = store.suppressions_page(&all, Some(after), 2).await.unwrap();
+    let ids: Vec<&str> = rest.data.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["*:b"]);
+    assert!(!rest.has_more);
+    let tips = SuppressionFilter {
+        category: Some("tips".into()),
+        ..SuppressionFilter::default()
+    };
+    assert_eq!(
+        store
+            .suppressions_page(&tips, None, 10)
+            .await
+            .unwrap()
+            .data
+            .len(),
+        1
+    );
+
+    let lift = Lift::new("ana", "asked by phone to get tips again").unwrap();
+    let later = now + Duration::days(1);
+    let id_tips = SuppressionId::parse("tips:a").unwrap();
+    let lifted = store
+        .lift_suppression(&id_tips, &lift, later)
+        .await
+        .unwrap()
+        .expect("it was there");
+    assert_eq!(lifted.lifted_by, "ana");
+    assert_eq!(lifted.source, "one-click");
+    assert_eq!(lifted.suppressed_at, now);
+    let left = store.suppressions_of(&id("a")).await.unwrap();
+    assert_eq!(
+        left.iter().map(|s| s.category.as_str()).collect::<Vec<_>>(),
+        ["onboarding"]
+    );
+    assert_eq!(store.lifts_of(&id("a")).await.unwrap(), vec![lifted]);
+    assert_eq!(
+        store
+            .lift_suppression(&id_tips, &lift, later)
+            .await
+            .unwrap(),
+        None,
+        "twice lifts nothing more"
+    );
+    assert!(store.lifts_of(&id("a")).await.unwrap().len() == 1);
+}
+
+/// On PostgreSQL a response written by a transaction that began earlier
+/// may commit after a later one: a page stops before the later one until
+/// the earlier commits, then reads both, each once.
+#[tokio::test]
+async fn a_page_waits_for_a_slower_transaction_on_postgres() {
+    use sqlx::Connection;
+    let pg = common::PgDatabase::create().await;
+    let url = tend::store::DatabaseUrl::parse(&pg.url).unwrap();
+    let options = tend::store::ConnectOptions {
+        max_connections: 4,
+        connect_timeout: std::time::Duration::from_secs(10),
+        busy_timeout: std::time::Duration::from_secs(5),
+    };
+    let store = Db::connect(&url, &options).await.unwrap();
+    store.migrate().await.unwrap();
+    let insert = "INSERT INTO responses (id, kind, value, received_at, source) \
+                  VALUES ($1, 'reply', $1, now(), 'imap')";
+    let mut slow = sqlx::PgConnection::connect(&pg.url).await.unwrap();
+    let mut tx = slow.begin().await.unwrap();
+    sqlx::query(insert)
+        .bind("slow")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let mut fast = sqlx::PgConnection::connect(&pg.url).await.unwrap();
+    sqlx::query(insert)
+        .bind("fast")
+        .execute(&mut fast)
+        .await
+        .unwrap();
+    let page = store
+        .responses_page(DateTime::UNIX_EPOCH, Position::default(), 10)
+        .await
+        .unwrap();
+    assert!(
+        page.data.is_empty(),
+        "a response committed after one still being written is not listed yet: {page:?}"
+    );
+    tx.commit().await.unwrap();
+    let page = store
+        .responses_page(
+            DateTime::UNIX_EPOCH,
+            Position::decode(&page.next_cursor).unwrap(),
+            10,
+        )
+        .await
+        .unwrap();
+    let ids: Vec<&str> = page.data.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["slow", "fast"], "each once, by transaction");
     store.close().await;
     drop(slow);
     drop(fast);

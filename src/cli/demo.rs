@@ -85,6 +85,7 @@ pub(crate) async fn showcase(
     let planner = crate::engine::planner(loaded)?;
     planner.plan_once(store, now).await?;
     let filter = crate::domain::message::MessageFilter {
+        since: None,
         status: None,
         customer: Some(
             crate::domain::customer::CustomerId::parse(SHOWN).map_err(anyhow::Error::msg)?,

@@ -1,4 +1,4 @@
-//! `tend messages [--status S] [--customer ID]`: the outbox and its history.
+//! `tend messages [--status S] [--customer ID] [--since T]`: the outbox and its history.
 
 use crate::store::Outbox;
 use crate::store::Upkeep;
@@ -17,6 +17,9 @@ pub struct MessagesArgs {
     /// Only this customer's messages
     #[arg(long, value_parser = CustomerId::parse)]
     pub customer: Option<CustomerId>,
+    /// Only messages planned or changed at or after this time (RFC 3339)
+    #[arg(long, value_parser = super::parse_now)]
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -27,6 +30,7 @@ pub async fn run(path: &ConfigPath, env: &Env, args: MessagesArgs) -> anyhow::Re
     let filter = MessageFilter {
         status: args.status,
         customer: args.customer,
+        since: args.since,
     };
     let messages = store.messages(&filter).await?;
     store.close().await;

@@ -16,6 +16,7 @@ mod preview;
 mod report;
 mod responses;
 mod run;
+mod suppressions;
 mod table;
 mod tick;
 mod webhooks;
@@ -75,6 +76,11 @@ pub enum Command {
     },
     /// List accounts: the companies customers belong to.
     Accounts(accounts::AccountsArgs),
+    /// Suppressions (who is not mailed, for what, why): list, or lift one.
+    Suppressions {
+        #[command(subcommand)]
+        what: Option<suppressions::SuppressionsCommand>,
+    },
     /// Webhook endpoints and alert recipients: waiting, sent, failed, last error.
     Webhooks(webhooks::WebhooksArgs),
     /// One account: its contacts, owner, messages and responses.
@@ -150,6 +156,7 @@ pub async fn run(cli: Cli, env: Env) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => demo::run(&path, &env, args).await,
         Command::Accounts(args) => accounts::list(&path, &env, args).await,
         Command::Webhooks(args) => webhooks::run(&path, &env, args).await,
+        Command::Suppressions { what } => suppressions::run(&path, &env, what).await,
         Command::Customer { what } => customer::run(&path, &env, what).await,
         Command::Account { what } => accounts::run(&path, &env, what).await,
         Command::Import { what } => match what {

@@ -64,6 +64,14 @@ impl Env {
         self.vars.get(key).map(String::as_str)
     }
 
+    /// Who runs a command (`$SUDO_USER`, `$USER`, `$LOGNAME`), to say who
+    /// made a change by hand.
+    pub fn login(&self) -> Option<&str> {
+        ["SUDO_USER", "USER", "LOGNAME"]
+            .into_iter()
+            .find_map(|name| self.get(name).filter(|v| !v.trim().is_empty()))
+    }
+
     /// `$TEND_CONFIG`: the config file when `--config` is not given.
     pub fn config_file(&self) -> Option<&str> {
         self.get("TEND_CONFIG").filter(|v| !v.is_empty())

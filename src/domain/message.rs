@@ -196,6 +196,8 @@ pub struct ResponseView {
 pub struct MessageFilter {
     pub status: Option<Status>,
     pub customer: Option<CustomerId>,
+    /// Only messages planned or changed at or after this time.
+    pub since: Option<DateTime<Utc>>,
 }
 
 /// A message leased to the delivery worker, with what sending it needs.

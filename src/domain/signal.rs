@@ -3,6 +3,7 @@
 //! store records them beside the change itself, and which of them anyone
 //! listens for.
 
+use super::feed::Position;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -137,7 +138,7 @@ pub struct Signal {
     pub customer_id: Option<String>,
     pub payload: Map<String, Value>,
     pub occurred_at: DateTime<Utc>,
-    pub after: SignalCursor,
+    pub after: Position,
 }
 
 impl Signal {
@@ -154,30 +155,6 @@ impl Signal {
     /// A string field of the object.
     pub fn field(&self, name: &str) -> Option<&str> {
         self.payload.get(name).and_then(Value::as_str)
-    }
-}
-
-/// Where routing stopped: past every signal committed before it. `tx` is
-/// the committing transaction on PostgreSQL (0 on SQLite, whose single
-/// writer commits in `seq` order).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
-pub struct SignalCursor {
-    pub tx: i64,
-    pub seq: i64,
-}
-
-impl SignalCursor {
-    /// As `planner_state` keeps it.
-    pub fn encode(self) -> String {
-        format!("{}:{}", self.tx, self.seq)
-    }
-
-    pub fn decode(text: &str) -> Option<Self> {
-        let (tx, seq) = text.split_once(':')?;
-        Some(Self {
-            tx: tx.parse().ok()?,
-            seq: seq.parse().ok()?,
-        })
     }
 }
 
@@ -248,13 +225,5 @@ mod tests {
         assert!(interest.wants("stage.changed"));
         assert!(!interest.wants("message.sent"));
         assert!(Interest::default().is_empty());
-    }
-
-    #[test]
-    fn a_cursor_survives_its_stored_form() {
-        let c = SignalCursor { tx: 791, seq: 12 };
-        assert_eq!(SignalCursor::decode(&c.encode()), Some(c));
-        assert_eq!(SignalCursor::decode("x"), None);
-        assert!(SignalCursor { tx: 2, seq: 1 } > SignalCursor { tx: 1, seq: 9 });
     }
 }

@@ -11,6 +11,7 @@ mod health;
 mod incidents;
 mod limit;
 mod link;
+mod lists;
 mod page;
 mod preferences;
 mod read;
@@ -30,7 +31,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 
 /// Every route, with the shared state.
 pub fn router(shared: Arc<AppState>) -> Router {
@@ -62,6 +63,10 @@ pub fn router(shared: Arc<AppState>) -> Router {
         )
         .route("/api/v1/customers/{id}/export", get(read::export))
         .route("/api/v1/accounts/{id}", get(read::account))
+        .route("/api/v1/messages", get(lists::messages))
+        .route("/api/v1/responses", get(lists::responses))
+        .route("/api/v1/suppressions", get(lists::suppressions))
+        .route("/api/v1/suppressions/{id}", delete(lists::lift))
         .route("/api/v1/accounts", post(api::accounts))
         .route("/api/v1/events", post(api::events))
         .route("/api/v1/segment", post(segment::ingest))

@@ -89,6 +89,7 @@ where
             sql::ERASE_MESSAGES,
             sql::ERASE_RESPONSES,
             sql::ERASE_SUPPRESSIONS,
+            sql::ERASE_LIFTS,
             sql::ERASE_INCIDENT_CUSTOMERS,
         ] {
             sqlx::query(statement)

@@ -13,6 +13,7 @@ use super::backend::{Backend, Dialect};
 use super::column::{At, Int, Object};
 use super::{Error, NameHold, Outbox, rows, shared, sql};
 use crate::domain::customer::CustomerId;
+use crate::domain::feed::{Page, Position};
 use crate::domain::message::{
     Attempt, MessageFilter, MessageId, MessageView, Outgoing, Settle, Status,
 };
@@ -44,12 +45,40 @@ where
         let rows = sqlx::query(sql::SELECT_MESSAGES)
             .bind(filter.status.map(|s| s.as_str()))
             .bind(filter.customer.as_ref().map(CustomerId::as_str))
+            .bind(At(filter.since.unwrap_or(DateTime::UNIX_EPOCH)))
             .fetch_all(self.reads())
             .await
             .map_err(&fail)?;
         rows.iter()
             .map(|row| rows::message_view(row, &fail))
             .collect()
+    }
+
+    async fn messages_page(
+        &self,
+        filter: &MessageFilter,
+        after: Position,
+        limit: u32,
+    ) -> Result<Page<MessageView>, Error> {
+        let fail = self.fail("reading a page of messages");
+        let query = match B::DIALECT {
+            sql::Dialect::Sqlite => sqlx::query(sql::MESSAGES_PAGE_SQLITE),
+            sql::Dialect::Postgres => sqlx::query(sql::MESSAGES_PAGE_POSTGRES).bind(after.tx),
+        };
+        let rows = query
+            .bind(after.seq)
+            .bind(filter.status.map(|s| s.as_str()))
+            .bind(filter.customer.as_ref().map(CustomerId::as_str))
+            .bind(At(filter.since.unwrap_or(DateTime::UNIX_EPOCH)))
+            .bind(i64::from(limit) + 1)
+            .fetch_all(self.reads())
+            .await
+            .map_err(&fail)?;
+        let rows = rows
+            .iter()
+            .map(|row| Ok((rows::position(row, &fail)?, rows::message_view(row, &fail)?)))
+            .collect::<Result<Vec<_>, Error>>()?;
+        Ok(Page::of(after, rows, limit))
     }
 
     async fn claim(

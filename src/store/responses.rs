@@ -11,11 +11,13 @@ use super::backend::{Backend, Dialect};
 use super::column::{At, Int, Object};
 use super::{Error, Responses, rows, shared, sql};
 use crate::domain::customer::CustomerId;
+use crate::domain::feed::{Page, Position};
 use crate::domain::inbound::soft_bounced_reason;
 use crate::domain::message::{MessageId, ResponseView, Suppression};
 use crate::domain::playbook::Survey;
 use crate::domain::report::{Counts, Grouping};
 use crate::domain::response::{ResponseKind, Source};
+use crate::domain::suppression::{Lift, Lifted, SuppressionFilter, SuppressionId, SuppressionView};
 
 impl<B, DB> Responses for B
 where
@@ -274,6 +276,158 @@ where
         rows.iter()
             .map(|row| rows::response_view(row, &fail))
             .collect()
+    }
+
+    async fn responses_page(
+        &self,
+        since: DateTime<Utc>,
+        after: Position,
+        limit: u32,
+    ) -> Result<Page<ResponseView>, Error> {
+        let fail = self.fail("reading a page of responses");
+        let query = match B::DIALECT {
+            sql::Dialect::Sqlite => sqlx::query(sql::RESPONSES_PAGE_SQLITE),
+            sql::Dialect::Postgres => sqlx::query(sql::RESPONSES_PAGE_POSTGRES).bind(after.tx),
+        };
+        let rows = query
+            .bind(after.seq)
+            .bind(At(since))
+            .bind(i64::from(limit) + 1)
+            .fetch_all(self.reads())
+            .await
+            .map_err(&fail)?;
+        let rows = rows
+            .iter()
+            .map(|row| {
+                Ok((
+                    rows::position(row, &fail)?,
+                    rows::response_view(row, &fail)?,
+                ))
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        Ok(Page::of(after, rows, limit))
+    }
+
+    async fn suppressions_page(
+        &self,
+        filter: &SuppressionFilter,
+        after: Option<SuppressionId>,
+        limit: u32,
+    ) -> Result<Page<SuppressionView>, Error> {
+        let fail = self.fail("reading a page of suppressions");
+        let (customer, category) = after
+            .as_ref()
+            .map_or(("", ""), |id| (id.customer.as_str(), id.category.as_str()));
+        let rows: Vec<(String, String, String, String, String, At)> =
+            sqlx::query_as(sql::SUPPRESSIONS_PAGE)
+                .bind(customer)
+                .bind(category)
+                .bind(filter.customer.as_ref().map(CustomerId::as_str))
+                .bind(filter.category.as_deref())
+                .bind(i64::from(limit) + 1)
+                .fetch_all(self.reads())
+                .await
+                .map_err(&fail)?;
+        let has_more = rows.len() > limit as usize;
+        let data: Vec<SuppressionView> = rows
+            .into_iter()
+            .take(limit as usize)
+            .map(
+                |(customer_id, email, category, reason, source, At(created_at))| SuppressionView {
+                    id: format!("{category}:{customer_id}"),
+                    customer_id,
+                    email,
+                    category,
+                    reason,
+                    source,
+                    created_at,
+                },
+            )
+            .collect();
+        let next_cursor = data
+            .last()
+            .map(|s| s.id.clone())
+            .or_else(|| after.map(|id| id.to_string()))
+            .unwrap_or_default();
+        Ok(Page {
+            data,
+            next_cursor,
+            has_more,
+        })
+    }
+
+    async fn lift_suppression(
+        &self,
+        id: &SuppressionId,
+        lift: &Lift,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Lifted>, Error> {
+        let fail = self.fail("lifting a suppression");
+        let mut tx = self.begin().await.map_err(&fail)?;
+        let found: Option<(String, String, At)> = sqlx::query_as(sql::SUPPRESSION)
+            .bind(id.customer.as_str())
+            .bind(id.category.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        let Some((reason, source, At(suppressed_at))) = found else {
+            return Ok(None);
+        };
+        sqlx::query(sql::LIFT_SUPPRESSION)
+            .bind(id.customer.as_str())
+            .bind(id.category.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        sqlx::query(sql::INSERT_LIFT)
+            .bind(id.customer.as_str())
+            .bind(id.category.as_str())
+            .bind(reason.as_str())
+            .bind(source.as_str())
+            .bind(At(suppressed_at))
+            .bind(At(now))
+            .bind(lift.by.as_str())
+            .bind(lift.why.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        tx.commit().await.map_err(&fail)?;
+        Ok(Some(Lifted {
+            customer_id: id.customer.as_str().to_owned(),
+            category: id.category.clone(),
+            reason,
+            source,
+            suppressed_at,
+            lifted_at: now,
+            lifted_by: lift.by.clone(),
+            why: lift.why.clone(),
+        }))
+    }
+
+    async fn lifts_of(&self, customer: &CustomerId) -> Result<Vec<Lifted>, Error> {
+        let rows: Vec<(String, String, String, At, At, String, String)> =
+            sqlx::query_as(sql::LIFTS_OF)
+                .bind(customer.as_str())
+                .fetch_all(self.reads())
+                .await
+                .map_err(self.fail("reading a customer's lifted suppressions"))?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(category, reason, source, At(suppressed_at), At(lifted_at), lifted_by, why)| {
+                    Lifted {
+                        customer_id: customer.as_str().to_owned(),
+                        category,
+                        reason,
+                        source,
+                        suppressed_at,
+                        lifted_at,
+                        lifted_by,
+                        why,
+                    }
+                },
+            )
+            .collect())
     }
 
     async fn survey_answers_from(

@@ -16,6 +16,7 @@ use super::*;
 use crate::domain::account::{Account, AccountId, AccountRecord};
 use crate::domain::customer::{Customer, CustomerId, CustomerRecord};
 use crate::domain::event::EventRecord;
+use crate::domain::feed::{Page, Position};
 use crate::domain::incident::{Incident, IncidentStatus, IncidentView, Recipient};
 use crate::domain::message::{
     Attempt, MessageFilter, MessageId, MessageView, NewMessage, Outgoing, ResponseView, Settle,
@@ -27,7 +28,8 @@ use crate::domain::planned::AccountPlanWrite;
 use crate::domain::playbook::Survey;
 use crate::domain::prefilter::Prefilter;
 use crate::domain::report::{Counts, Grouping};
-use crate::domain::signal::{Interest, Signal, SignalCursor};
+use crate::domain::signal::{Interest, Signal};
+use crate::domain::suppression::{Lift, Lifted, SuppressionFilter, SuppressionId, SuppressionView};
 
 /// Declares role traits and their forwarding for [`Db`], which picks its
 /// backend per call.
@@ -266,6 +268,16 @@ pub trait Outbox {
     /// Messages for `tend messages`, oldest due first.
     async fn messages(&self, filter: &MessageFilter) -> Result<Vec<MessageView>, Error>;
 
+    /// The read API's page of messages: up to `limit` after `after`, in
+    /// the order they were committed, so a reader that follows
+    /// `next_cursor` neither skips nor repeats one while new ones arrive.
+    async fn messages_page(
+        &self,
+        filter: &MessageFilter,
+        after: Position,
+        limit: u32,
+    ) -> Result<Page<MessageView>, Error>;
+
     /// Leases up to `limit` messages that may be sent at `now` to `owner`
     /// until `lease_until`, most important first. Rows another instance
     /// holds are skipped, never waited for.
@@ -405,6 +417,36 @@ pub trait Responses {
 
     /// Every response received at or after `since`, oldest first.
     async fn responses(&self, since: DateTime<Utc>) -> Result<Vec<ResponseView>, Error>;
+
+    /// The read API's page of responses received at or after `since`: up
+    /// to `limit` after `after`, in the order they were committed.
+    async fn responses_page(
+        &self,
+        since: DateTime<Utc>,
+        after: Position,
+        limit: u32,
+    ) -> Result<Page<ResponseView>, Error>;
+
+    /// A page of suppressions (erased people's never), by customer and
+    /// category, after `after`.
+    async fn suppressions_page(
+        &self,
+        filter: &SuppressionFilter,
+        after: Option<SuppressionId>,
+        limit: u32,
+    ) -> Result<Page<SuppressionView>, Error>;
+
+    /// Lifts one suppression in one transaction, keeping what it was with
+    /// who lifted it and why. `None` when there is no such suppression.
+    async fn lift_suppression(
+        &self,
+        id: &SuppressionId,
+        lift: &Lift,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Lifted>, Error>;
+
+    /// The suppressions lifted from a customer, oldest first.
+    async fn lifts_of(&self, customer: &CustomerId) -> Result<Vec<Lifted>, Error>;
 
     /// One customer's responses, oldest first.
     async fn responses_from(&self, customer: &CustomerId) -> Result<Vec<ResponseView>, Error>;
@@ -546,15 +588,15 @@ pub trait Signals {
 
     /// Up to `limit` signals not yet routed, in commit order, with where
     /// routing stood when they were read.
-    async fn unrouted(&self, limit: u32) -> Result<(SignalCursor, Vec<Signal>), Error>;
+    async fn unrouted(&self, limit: u32) -> Result<(Position, Vec<Signal>), Error>;
 
     /// Stores routed notifications and moves routing from `from` to `to`
     /// in one transaction; false (and nothing written) when another
     /// instance routed from `from` first.
     async fn route(
         &self,
-        from: SignalCursor,
-        to: SignalCursor,
+        from: Position,
+        to: Position,
         notifications: &[NewNotification],
         now: DateTime<Utc>,
     ) -> Result<bool, Error>;

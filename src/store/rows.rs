@@ -10,6 +10,7 @@ use super::Error;
 use super::column::{At, Int, Object};
 use crate::domain::account::{Account, AccountId, AccountRecord, Roles};
 use crate::domain::customer::{Customer, CustomerId, CustomerRecord, Email, parse_timezone};
+use crate::domain::feed::Position;
 use crate::domain::incident::{Incident, IncidentKind, IncidentStatus};
 use crate::domain::message::{
     Attempt, AttemptOutcome, MessageView, Outgoing, ResponseView, Status,
@@ -191,6 +192,20 @@ where
         sent_at: read.get::<Option<At>>("sent_at")?.map(|At(t)| t),
         attempts: read.get::<Int>("attempts")?.0,
         message_id: read.get("message_id")?,
+    })
+}
+
+/// Where a row of a page stands in commit order (its `tx` and `seq`).
+pub fn position<'r, R>(row: &'r R, fail: &impl Fn(sqlx::Error) -> Error) -> Result<Position, Error>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    Int: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let read = Reader { row, fail };
+    Ok(Position {
+        tx: read.get::<Int>("tx")?.0,
+        seq: read.get::<Int>("seq")?.0,
     })
 }
 

@@ -11,8 +11,9 @@ use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, QueryBuilder, R
 use super::backend::{Backend, Dialect};
 use super::column::{At, Int, Object};
 use super::{Error, Signals, sql};
+use crate::domain::feed::Position;
 use crate::domain::notification::{Channel, NewNotification, Notification, Outcome, TargetStatus};
-use crate::domain::signal::{Interest, Signal, SignalCursor};
+use crate::domain::signal::{Interest, Signal};
 
 /// The routing cursor's key in `planner_state`.
 const ROUTED: &str = "signals_routed";
@@ -57,7 +58,7 @@ where
         self.listening().set(interest);
     }
 
-    async fn unrouted(&self, limit: u32) -> Result<(SignalCursor, Vec<Signal>), Error> {
+    async fn unrouted(&self, limit: u32) -> Result<(Position, Vec<Signal>), Error> {
         let fail = self.fail("reading signals to route");
         let from = routed(self).await?;
         let statement = match B::DIALECT {
@@ -75,7 +76,7 @@ where
             .iter()
             .map(|row| {
                 Ok(Signal {
-                    after: SignalCursor {
+                    after: Position {
                         seq: row.try_get::<Int, _>(0).map_err(&fail)?.0,
                         tx: row.try_get::<Int, _>(1).map_err(&fail)?.0,
                     },
@@ -92,8 +93,8 @@ where
 
     async fn route(
         &self,
-        from: SignalCursor,
-        to: SignalCursor,
+        from: Position,
+        to: Position,
         notifications: &[NewNotification],
         now: DateTime<Utc>,
     ) -> Result<bool, Error> {
@@ -101,7 +102,7 @@ where
         let mut tx = self.begin().await.map_err(&fail)?;
         sqlx::query(sql::START_ROUTED)
             .bind(ROUTED)
-            .bind(SignalCursor::default().encode())
+            .bind(Position::default().encode())
             .execute(&mut *tx)
             .await
             .map_err(&fail)?;
@@ -382,7 +383,7 @@ where
 }
 
 /// Where routing stands.
-async fn routed<B>(store: &B) -> Result<SignalCursor, Error>
+async fn routed<B>(store: &B) -> Result<Position, Error>
 where
     B: Backend,
     <B::DB as sqlx::Database>::Arguments: IntoArguments<B::DB>,
@@ -398,8 +399,8 @@ where
         .await
         .map_err(&fail)?;
     match value {
-        None => Ok(SignalCursor::default()),
-        Some(text) => SignalCursor::decode(&text)
+        None => Ok(Position::default()),
+        Some(text) => Position::decode(&text)
             .ok_or_else(|| Error::Corrupt(format!("signal routing cursor {text:?}"))),
     }
 }

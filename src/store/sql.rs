@@ -271,6 +271,102 @@ pub const SUPPRESSIONS_OF: &str = "SELECT customer_id, category, reason, source 
 pub const LIFT_CHOSEN: &str = "DELETE FROM suppressions WHERE customer_id = $1 AND category = $2 \
      AND source IN ('one-click', 'unsubscribe page', 'preferences page', 'mailto')";
 
+/// The first transaction id of this database whose rows may not all be
+/// visible yet (see `SIGNALS_AFTER_POSTGRES`): every row whose `tx` is
+/// below it is final, and every later commit has a higher `tx`.
+macro_rules! committed_horizon {
+    () => {
+        "COALESCE((SELECT min(x::text::bigint) \
+         FROM pg_snapshot_xip(pg_current_snapshot()) AS x \
+         WHERE x::text::bigint % 4294967296 NOT IN (SELECT backend_xid::text::bigint \
+           FROM pg_stat_activity WHERE backend_xid IS NOT NULL \
+           AND datname IS DISTINCT FROM current_database())), \
+         pg_snapshot_xmax(pg_current_snapshot())::text::bigint)"
+    };
+}
+
+/// The columns a message is listed with (`rows::message_view`).
+macro_rules! message_view_columns {
+    () => {
+        "id, customer_id, to_address, playbook, step, occurrence, kind, status, reason, \
+         subject, due_at, sent_at, attempts, message_id"
+    };
+}
+
+/// The columns a response is listed with (`rows::response_view`).
+macro_rules! response_view_columns {
+    () => {
+        "id, message_id, customer_id, kind, value, comment, received_at, source"
+    };
+}
+
+/// A page of messages in commit order after seq $1 (SQLite's single
+/// writer commits in `seq` order, which AUTOINCREMENT never reuses), in
+/// status $2 and of customer $3 when given, planned or changed at or after
+/// $4; $5 rows.
+pub const MESSAGES_PAGE_SQLITE: &str = concat!(
+    "SELECT ",
+    message_view_columns!(),
+    ", 0 AS tx, seq FROM messages WHERE seq > $1 \
+     AND (CAST($2 AS TEXT) IS NULL OR status = $2) \
+     AND (CAST($3 AS TEXT) IS NULL OR customer_id = $3) \
+     AND updated_at >= $4 ORDER BY seq LIMIT $5"
+);
+/// The same on PostgreSQL after ($1, $2) in (tx, seq) order, reading only
+/// rows of transactions that are over (see `committed_horizon`), so a
+/// transaction begun earlier that commits later is not stepped past.
+pub const MESSAGES_PAGE_POSTGRES: &str = concat!(
+    "SELECT ",
+    message_view_columns!(),
+    ", tx, seq FROM messages WHERE (tx, seq) > ($1, $2) AND tx < ",
+    committed_horizon!(),
+    " AND (CAST($3 AS TEXT) IS NULL OR status = $3) \
+     AND (CAST($4 AS TEXT) IS NULL OR customer_id = $4) \
+     AND updated_at >= $5 ORDER BY tx, seq LIMIT $6"
+);
+
+/// A page of responses received at or after $2 in commit order after seq
+/// $1; $3 rows (see `MESSAGES_PAGE_SQLITE`).
+pub const RESPONSES_PAGE_SQLITE: &str = concat!(
+    "SELECT ",
+    response_view_columns!(),
+    ", 0 AS tx, seq FROM responses WHERE seq > $1 AND received_at >= $2 ORDER BY seq LIMIT $3"
+);
+/// The same on PostgreSQL after ($1, $2) in (tx, seq) order.
+pub const RESPONSES_PAGE_POSTGRES: &str = concat!(
+    "SELECT ",
+    response_view_columns!(),
+    ", tx, seq FROM responses WHERE (tx, seq) > ($1, $2) AND tx < ",
+    committed_horizon!(),
+    " AND received_at >= $3 ORDER BY tx, seq LIMIT $4"
+);
+
+/// A page of suppressions after (customer $1, category $2), of customer
+/// $3 and category $4 when given, with the address they keep from; $5
+/// rows. An erased person's stand-in is never listed: nothing can lift
+/// what keeps them unmailed.
+pub const SUPPRESSIONS_PAGE: &str = "SELECT s.customer_id, c.email, s.category, s.reason, \
+     s.source, s.created_at FROM suppressions s JOIN customers c ON c.id = s.customer_id \
+     WHERE (s.customer_id, s.category) > ($1, $2) AND c.erased_at IS NULL \
+     AND (CAST($3 AS TEXT) IS NULL OR s.customer_id = $3) \
+     AND (CAST($4 AS TEXT) IS NULL OR s.category = $4) \
+     ORDER BY s.customer_id, s.category LIMIT $5";
+
+/// One suppression (customer $1, category $2) about to be lifted.
+pub const SUPPRESSION: &str = "SELECT s.reason, s.source, s.created_at FROM suppressions s \
+     JOIN customers c ON c.id = s.customer_id \
+     WHERE s.customer_id = $1 AND s.category = $2 AND c.erased_at IS NULL";
+/// Lifts it.
+pub const LIFT_SUPPRESSION: &str =
+    "DELETE FROM suppressions WHERE customer_id = $1 AND category = $2";
+/// Keeps who lifted a suppression ($1, $2: reason $3, source $4, since
+/// $5), when ($6), who ($7) and why ($8).
+pub const INSERT_LIFT: &str = "INSERT INTO suppression_lifts (customer_id, category, reason, \
+     source, suppressed_at, lifted_at, lifted_by, why) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+/// The suppressions lifted from a customer, oldest first.
+pub const LIFTS_OF: &str = "SELECT category, reason, source, suppressed_at, lifted_at, \
+     lifted_by, why FROM suppression_lifts WHERE customer_id = $1 ORDER BY seq";
+
 /// Deletes attempts that started before $1. The message keeps its status,
 /// reason and attempt count; only the per-attempt detail goes.
 pub const PRUNE_ATTEMPTS: &str = "DELETE FROM attempts WHERE started_at < $1";
@@ -602,12 +698,15 @@ pub const SUPERSEDE_WAITING_SQLITE: &str = ") AS v WHERE messages.customer_id = 
      AND messages.due_at < v.column4 AND messages.status IN ('planned', 'deferred') \
      RETURNING id";
 
-/// Messages for `tend messages`, optionally by status ($1) and customer ($2).
-pub const SELECT_MESSAGES: &str = "SELECT id, customer_id, to_address, playbook, step, occurrence, \
-     kind, status, reason, subject, due_at, sent_at, attempts, message_id FROM messages \
-     WHERE (CAST($1 AS TEXT) IS NULL OR status = $1) \
-     AND (CAST($2 AS TEXT) IS NULL OR customer_id = $2) \
-     ORDER BY due_at, customer_id, playbook, step, occurrence";
+/// Messages for `tend messages`, optionally by status ($1) and customer ($2),
+/// planned or changed at or after $3.
+pub const SELECT_MESSAGES: &str = concat!(
+    "SELECT ",
+    message_view_columns!(),
+    " FROM messages WHERE (CAST($1 AS TEXT) IS NULL OR status = $1) \
+     AND (CAST($2 AS TEXT) IS NULL OR customer_id = $2) AND updated_at >= $3 \
+     ORDER BY due_at, customer_id, playbook, step, occurrence"
+);
 
 /// The most important priority from $1 on with a message due by $2 that no
 /// live instance has claimed. Claims walk the priorities in order, so each
@@ -935,15 +1034,12 @@ pub const SIGNALS_AFTER_SQLITE: &str = "SELECT seq, tx, id, type, customer_id, p
 /// cannot be placed (it ended since, or its database is not shown to this
 /// user) is taken as this database's, which only waits a pass longer.
 /// `backend_xid` is 32 bits; the snapshot's are 64.
-pub const SIGNALS_AFTER_POSTGRES: &str = "SELECT seq, tx, id, type, customer_id, payload, occurred_at FROM signals \
-     WHERE (tx, seq) > ($1, $2) \
-     AND tx < COALESCE((SELECT min(x::text::bigint) \
-       FROM pg_snapshot_xip(pg_current_snapshot()) AS x \
-       WHERE x::text::bigint % 4294967296 NOT IN (SELECT backend_xid::text::bigint \
-         FROM pg_stat_activity WHERE backend_xid IS NOT NULL \
-         AND datname IS DISTINCT FROM current_database())), \
-       pg_snapshot_xmax(pg_current_snapshot())::text::bigint) \
-     ORDER BY tx, seq LIMIT $3";
+pub const SIGNALS_AFTER_POSTGRES: &str = concat!(
+    "SELECT seq, tx, id, type, customer_id, payload, occurred_at FROM signals \
+     WHERE (tx, seq) > ($1, $2) AND tx < ",
+    committed_horizon!(),
+    " ORDER BY tx, seq LIMIT $3"
+);
 
 /// Moves the routing cursor ($2) from where this pass read it ($3): no row
 /// changes when another instance moved it first.
@@ -1105,6 +1201,10 @@ pub const SENDING_TO: &str = "SELECT count(*) FROM claims \
 
 /// Whether customer $1 is an erased person's stand-in.
 pub const IS_STAND_IN: &str = "SELECT id FROM customers WHERE id = $1 AND erased_at IS NOT NULL";
+/// The suppressions lifted from them move too, without the words that
+/// explained them (a note may name the person).
+pub const ERASE_LIFTS: &str = "UPDATE suppression_lifts SET customer_id = $2, \
+     reason = 'erased at the person''s request', why = '' WHERE customer_id = $1";
 pub const ERASE_INCIDENT_CUSTOMERS: &str =
     "UPDATE incident_customers SET customer_id = $2 WHERE customer_id = $1";
 pub const ERASE_SIGNALS: &str = "DELETE FROM signals WHERE customer_id = $1";
