@@ -33,6 +33,7 @@
 //! - [`suggest`]: "did you mean …?" for a misspelt name in a file people edit.
 //! - [`cli`]: one module per command; `main.rs` only maps errors to exit codes.
 
+pub mod broadcast;
 pub mod check;
 pub mod cli;
 pub mod clock;

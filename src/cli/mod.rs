@@ -2,6 +2,7 @@
 //! [`std::process::ExitCode`] or an error whose message tells a person what to do.
 
 mod accounts;
+mod broadcast;
 mod check;
 mod customer;
 mod demo;
@@ -100,6 +101,8 @@ pub enum Command {
     Responses(responses::ResponsesArgs),
     /// Summarise what came of the mail: statuses, response rates, survey scores.
     Report(report::ReportArgs),
+    /// Send one announcement to everyone an audience matches, by the usual windows, cap and suppressions.
+    Broadcast(broadcast::BroadcastArgs),
     /// Incidents and scheduled maintenance: open, maintenance, update, resolve, cancel, list.
     Incident {
         #[command(subcommand)]
@@ -156,6 +159,7 @@ pub async fn run(cli: Cli, env: Env) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => demo::run(&path, &env, args).await,
         Command::Accounts(args) => accounts::list(&path, &env, args).await,
         Command::Webhooks(args) => webhooks::run(&path, &env, args).await,
+        Command::Broadcast(args) => broadcast::run(&path, &env, args).await,
         Command::Suppressions { what } => suppressions::run(&path, &env, what).await,
         Command::Customer { what } => customer::run(&path, &env, what).await,
         Command::Account { what } => accounts::run(&path, &env, what).await,

@@ -361,9 +361,16 @@ impl Default for Delivery {
             rate_per_second: 0,
             window: WindowSpec::default(),
             cap: Cap::default(),
-            priority: ["incidents", "maintenance", "checkins", "onboarding", "tips"]
-                .map(String::from)
-                .to_vec(),
+            priority: [
+                "incidents",
+                "maintenance",
+                "checkins",
+                "onboarding",
+                "tips",
+                "announcements",
+            ]
+            .map(String::from)
+            .to_vec(),
             max_retry_age: span("3d"),
             resend_unknown: false,
             quiet_during_incidents: true,
@@ -499,6 +506,10 @@ fn default_categories() -> Vec<Category> {
         ("checkins", "Check-ins and short surveys"),
         ("maintenance", "Maintenance reminders and renewals"),
         ("incidents", "Incident and maintenance notices"),
+        (
+            "announcements",
+            "Product news: releases and changes (tend broadcast)",
+        ),
     ]
     .map(|(name, description)| Category {
         name: name.into(),

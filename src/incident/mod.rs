@@ -282,7 +282,7 @@ pub async fn open(
 
 /// Each customer of a page with their account (their own when they have
 /// none) and its owner, as conditions read `account`.
-async fn with_accounts(
+pub(crate) async fn with_accounts(
     store: &impl Accounts,
     page: Vec<Customer>,
     team: &[TeamMember],
@@ -351,7 +351,7 @@ async fn recipients(
 
 /// The customers of a page the selector matches, evaluated on every core
 /// (off the async threads: evaluating is the CPU-heavy part of opening).
-async fn matching(
+pub(crate) async fn matching(
     selector: &Condition,
     page: Vec<(Customer, AccountFacts)>,
     now: DateTime<Utc>,

@@ -1,0 +1,234 @@
+//! Sending one announcement to an audience (`tend broadcast`): finds the
+//! customers a CEL selector matches (as an incident's `--affects` does,
+//! with each customer's account), works out with delivery's own policy
+//! when each would get it, and, when asked, puts their messages into the
+//! outbox, where delivery sends them like any other: in the send window,
+//! within the frequency cap, by priority, never to who left the category.
+//! The decisions are in `domain::broadcast` and `domain::policy`.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+
+use crate::config::settings::Settings;
+use crate::domain::broadcast::{Broadcast, Reach, valid_id};
+use crate::domain::condition::compile_checked;
+use crate::domain::customer::CustomerId;
+use crate::domain::message::Outgoing;
+use crate::domain::planned::PlanWrite;
+use crate::domain::playbook::Kind;
+use crate::domain::policy::{self, Pending, Recipient};
+use crate::domain::window::Windows;
+use crate::render::name::TemplateNameError;
+use crate::store::{self, Accounts, Customers, Outbox, Planning, Responses};
+
+/// Customers read and evaluated per round.
+const PAGE: u32 = 2000;
+
+/// Why a broadcast was not made. Each says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum BroadcastError {
+    #[error(
+        "{0:?} cannot name a broadcast; use letters, digits, '.', '_' and '-' (such as release-3.2)"
+    )]
+    BadId(String),
+    #[error("--audience: {0}; nothing was sent")]
+    BadAudience(String),
+    #[error("{0}; nothing was sent")]
+    Template(TemplateNameError),
+    #[error(
+        "category {0:?} is not configured; add a [[category]] named {0:?} to the config (customers can leave it), or pass --category with one of: {1}"
+    )]
+    Category(String, String),
+    #[error("--at {0} has passed; leave it out to start now, or give a time to come (RFC 3339)")]
+    Past(String),
+    #[error(transparent)]
+    Store(#[from] store::Error),
+}
+
+/// What a broadcast is asked to be, before it is checked.
+#[derive(Debug, Clone)]
+pub struct Asked {
+    pub template: String,
+    pub audience: String,
+    pub category: String,
+    pub kind: Kind,
+    pub id: Option<String>,
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// Checks what is asked against the configuration: the template exists,
+/// the category is configured, the time has not passed, the id can be
+/// one. The id defaults to the template and the day it starts.
+pub fn prepare(
+    settings: &Settings,
+    asked: &Asked,
+    now: DateTime<Utc>,
+) -> Result<Broadcast, BroadcastError> {
+    // As in playbooks, a name given with its file ending means the same.
+    let template = asked.template.trim().trim_end_matches(".md.hbs").to_owned();
+    crate::render::name::find(Path::new(&settings.paths.templates), &template)
+        .map_err(BroadcastError::Template)?;
+    if !settings.categories.iter().any(|c| c.name == asked.category) {
+        let known: Vec<&str> = settings
+            .categories
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        return Err(BroadcastError::Category(
+            asked.category.clone(),
+            known.join(", "),
+        ));
+    }
+    // A minute's grace: `--at` written for "now" by a script is not late.
+    let at = match asked.at {
+        Some(at) if at < now - chrono::Duration::minutes(1) => {
+            return Err(BroadcastError::Past(at.to_rfc3339()));
+        }
+        Some(at) => at.max(now),
+        None => now,
+    };
+    let id = asked
+        .id
+        .clone()
+        .unwrap_or_else(|| format!("{}-{}", template.replace('/', "-"), at.format("%Y-%m-%d")));
+    if !valid_id(&id) {
+        return Err(BroadcastError::BadId(id));
+    }
+    compile_checked(&asked.audience).map_err(BroadcastError::BadAudience)?;
+    let list = &settings.delivery.priority;
+    let place = list
+        .iter()
+        .position(|c| *c == asked.category)
+        .unwrap_or(list.len());
+    let domain = crate::config::parse_mailbox(&settings.mail.from)
+        .ok()
+        .and_then(|(_, from)| from.as_str().rsplit_once('@').map(|(_, d)| d.to_owned()))
+        .unwrap_or_else(|| "localhost".into());
+    Ok(Broadcast {
+        id,
+        template,
+        category: asked.category.clone(),
+        kind: asked.kind,
+        at,
+        priority: i32::try_from(place).unwrap_or(i32::MAX),
+        domain,
+    })
+}
+
+/// Finds the broadcast's audience and how far it reaches; with `send`,
+/// puts a message for each reached customer into the outbox (a customer
+/// who has it already gets no second one).
+pub async fn reach(
+    store: &(impl Customers + Accounts + Outbox + Responses + Planning),
+    settings: &Settings,
+    windows: &Windows,
+    broadcast: &Broadcast,
+    audience: &str,
+    now: DateTime<Utc>,
+    send: bool,
+) -> Result<Reach, BroadcastError> {
+    let selector = compile_checked(audience).map_err(BroadcastError::BadAudience)?;
+    let prefilter = selector.prefilter();
+    let rules = settings.delivery.policy();
+    let key = broadcast.key();
+    let mut reach = Reach::default();
+    let mut after: Option<CustomerId> = None;
+    loop {
+        let page = store
+            .customers_page(after.as_ref(), PAGE, prefilter.as_ref())
+            .await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.record.id.clone());
+        let page = crate::incident::with_accounts(store, page, &settings.team)
+            .await
+            .map_err(|e| match e {
+                crate::incident::IncidentError::Store(e) => BroadcastError::Store(e),
+                other => BroadcastError::BadAudience(other.to_string()),
+            })?;
+        let matched = crate::incident::matching(&selector, page, now).await;
+        if matched.is_empty() {
+            continue;
+        }
+        reach.matched += matched.len() as u64;
+        let ids: Vec<CustomerId> = matched.iter().map(|c| c.record.id.clone()).collect();
+        let mut queued: HashMap<CustomerId, Vec<Outgoing>> = HashMap::new();
+        for m in store.queued(&ids).await? {
+            queued
+                .entry(m.customer.record.id.clone())
+                .or_default()
+                .push(m);
+        }
+        // Whoever has it in the outbox already, waiting or gone.
+        let histories = store.planning_history(&ids).await?;
+        let sent = store.sent_since(&ids, now - rules.per).await?;
+        let incidents = if rules.quiet_during_incidents {
+            store.quiet_customers(&ids).await?
+        } else {
+            HashMap::new()
+        };
+        let mut messages = Vec::new();
+        for customer in &matched {
+            let id = &customer.record.id;
+            let waiting = queued.remove(id).unwrap_or_default();
+            if histories.get(id).is_some_and(|h| h.planned.contains(&key)) {
+                reach.already += 1;
+                continue;
+            }
+            let left = store.suppressions_of(id).await?;
+            if left
+                .iter()
+                .any(|s| s.category == broadcast.category || s.category == "*")
+            {
+                reach.suppressed += 1;
+                continue;
+            }
+            // What waits for them competes with it for the cap, as it will.
+            let mut pending: Vec<Pending<'_>> = waiting
+                .iter()
+                .filter(|m| m.suppressed.is_none())
+                .map(|m| Pending {
+                    kind: m.kind,
+                    category: &m.category,
+                    urgent: m.urgent,
+                    operational: policy::is_operational(m.kind, m.notice.is_some()),
+                    not_before: m.not_before,
+                    expires_at: m.expires_at,
+                    window: windows.of(&m.key.playbook),
+                })
+                .collect();
+            pending.push(Pending {
+                kind: broadcast.kind,
+                category: &broadcast.category,
+                urgent: false,
+                operational: false,
+                not_before: broadcast.at,
+                expires_at: broadcast.expires_at(),
+                window: windows.general(),
+            });
+            let to = Recipient {
+                zone: customer.record.timezone,
+                sent: sent.get(id).map(Vec::as_slice).unwrap_or(&[]),
+                incident: incidents.get(id).map(String::as_str),
+            };
+            let decisions = policy::decide(&pending, &to, &rules, now, broadcast.expires_at());
+            if let Some(decision) = decisions.last() {
+                reach.count(decision, broadcast.at, now);
+            }
+            messages.push(broadcast.message(id, &customer.record.email.to_string()));
+        }
+        if send && !messages.is_empty() {
+            let offered = messages.len() as u64;
+            let plan = PlanWrite {
+                planned: messages,
+                ..PlanWrite::default()
+            };
+            let recorded = store.record_plan(&plan, now).await?;
+            reach.queued += recorded.planned;
+            // Another run that wrote them meanwhile: the outbox kept its.
+            reach.already += offered - recorded.planned;
+        }
+    }
+    Ok(reach)
+}
