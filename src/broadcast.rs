@@ -60,7 +60,7 @@ pub struct Asked {
 
 /// Checks what is asked against the configuration: the template exists,
 /// the category is configured, the time has not passed, the id can be
-/// one. The id defaults to the template and the day it starts.
+/// one. The id defaults to the template's name.
 pub fn prepare(
     settings: &Settings,
     asked: &Asked,
@@ -89,10 +89,12 @@ pub fn prepare(
         Some(at) => at.max(now),
         None => now,
     };
+    // By default a broadcast is its template: run again (to reach
+    // customers imported since), it sends no one a second copy.
     let id = asked
         .id
         .clone()
-        .unwrap_or_else(|| format!("{}-{}", template.replace('/', "-"), at.format("%Y-%m-%d")));
+        .unwrap_or_else(|| template.replace('/', "-"));
     if !valid_id(&id) {
         return Err(BroadcastError::BadId(id));
     }
@@ -205,7 +207,7 @@ pub async fn reach(
                 operational: false,
                 not_before: broadcast.at,
                 expires_at: broadcast.expires_at(),
-                window: windows.general(),
+                window: windows.of(crate::domain::broadcast::PLAYBOOK),
             });
             let to = Recipient {
                 zone: customer.record.timezone,

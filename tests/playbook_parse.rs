@@ -261,3 +261,19 @@ fn a_playbook_window_that_ends_before_it_starts_says_where_each_end_comes_from()
         "{found:?}"
     );
 }
+
+#[test]
+fn the_names_of_tends_own_messages_are_not_playbook_names() {
+    for name in ["broadcast", "incident"] {
+        let text = format!(
+            "name = \"{name}\"\nkind = \"tip\"\ncategory = \"tips\"\n\n[[step]]\nid = \"one\"\ntemplate = \"tips/dashboards\"\nanchor = \"signup_at\"\nafter = \"1d\"\n"
+        );
+        let found = problems_of(&text);
+        assert!(
+            found
+                .iter()
+                .any(|f| f.contains(&format!("playbook name \"{name}\" is tend's own"))),
+            "{found:#?}"
+        );
+    }
+}

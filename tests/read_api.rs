@@ -306,6 +306,14 @@ fn lists_read_page_by_page_and_suppressions_lift(database: Option<&str>) {
         "{}",
         shown.stdout()
     );
+    let shown = p
+        .tend(&["suppressions", "--customer", "solo"])
+        .expect_code(0);
+    assert!(
+        shown.stdout().contains("solo@example.com"),
+        "{}",
+        shown.stdout()
+    );
     let listed = json(
         &p.tend(&[
             "suppressions",

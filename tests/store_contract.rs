@@ -2750,7 +2750,6 @@ fn named() -> Vec<Named> {
         one("RESPONSES_PAGE_SQLITE", RESPONSES_PAGE_SQLITE, Sqlite),
         one("RESPONSES_PAGE_POSTGRES", RESPONSES_PAGE_POSTGRES, Postgres),
         one("SUPPRESSIONS_PAGE", SUPPRESSIONS_PAGE, Both),
-        one("SUPPRESSION", SUPPRESSION, Both),
         one("LIFT_SUPPRESSION", LIFT_SUPPRESSION, Both),
         one("INSERT_LIFT", INSERT_LIFT, Both),
         one("LIFTS_OF", LIFTS_OF, Both),

@@ -4,13 +4,26 @@
 -- ones arrive. As for signals, `seq` is drawn when a row is written and
 -- `tx` is the writing transaction: a page reads only rows of
 -- transactions older than every one still running, ordered by (tx, seq).
--- Rows already here are all committed: their `tx` is 0.
-ALTER TABLE messages ADD COLUMN seq BIGINT GENERATED ALWAYS AS IDENTITY;
+-- Rows already here are all committed: their `tx` is 0, and they are
+-- numbered in the order they were written (as on SQLite).
+ALTER TABLE messages ADD COLUMN seq BIGINT;
+UPDATE messages SET seq = o.n
+FROM (SELECT id, row_number() OVER (ORDER BY created_at, id) AS n FROM messages) o
+WHERE messages.id = o.id;
+ALTER TABLE messages ALTER COLUMN seq SET NOT NULL;
+ALTER TABLE messages ALTER COLUMN seq ADD GENERATED ALWAYS AS IDENTITY;
+SELECT setval(pg_get_serial_sequence('messages', 'seq'), (SELECT COALESCE(max(seq), 0) + 1 FROM messages), false);
 ALTER TABLE messages ADD COLUMN tx BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE messages ALTER COLUMN tx SET DEFAULT (pg_current_xact_id()::text::bigint);
 CREATE UNIQUE INDEX messages_in_commit_order ON messages (tx, seq);
 
-ALTER TABLE responses ADD COLUMN seq BIGINT GENERATED ALWAYS AS IDENTITY;
+ALTER TABLE responses ADD COLUMN seq BIGINT;
+UPDATE responses SET seq = o.n
+FROM (SELECT id, row_number() OVER (ORDER BY received_at, id) AS n FROM responses) o
+WHERE responses.id = o.id;
+ALTER TABLE responses ALTER COLUMN seq SET NOT NULL;
+ALTER TABLE responses ALTER COLUMN seq ADD GENERATED ALWAYS AS IDENTITY;
+SELECT setval(pg_get_serial_sequence('responses', 'seq'), (SELECT COALESCE(max(seq), 0) + 1 FROM responses), false);
 ALTER TABLE responses ADD COLUMN tx BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE responses ALTER COLUMN tx SET DEFAULT (pg_current_xact_id()::text::bigint);
 CREATE UNIQUE INDEX responses_in_commit_order ON responses (tx, seq);

@@ -53,7 +53,7 @@ SELECT id, customer_id, playbook, step, occurrence, kind, category,
     template, survey, incident_id, urgent, priority, status, reason, to_address, subject,
     message_id, due_at, not_before, expires_at, sent_at, attempts, created_at, updated_at,
     first_attempt_at, notice, account_id
-FROM messages ORDER BY rowid;
+FROM messages ORDER BY created_at, id;
 DROP TABLE messages;
 ALTER TABLE messages_in_order RENAME TO messages;
 CREATE INDEX messages_claim ON messages (priority, not_before) WHERE status IN ('planned', 'deferred');
@@ -75,7 +75,7 @@ CREATE TABLE responses_in_order (
 INSERT INTO responses_in_order (id, message_id, customer_id, kind, value, comment,
     received_at, source, inbound_id)
 SELECT id, message_id, customer_id, kind, value, comment, received_at, source, inbound_id
-FROM responses ORDER BY received_at, rowid;
+FROM responses ORDER BY received_at, id;
 DROP TABLE responses;
 ALTER TABLE responses_in_order RENAME TO responses;
 CREATE INDEX responses_by_time ON responses (received_at);

@@ -34,8 +34,9 @@ pub struct BroadcastArgs {
     /// The kind of mail it is (tips and check-ins wait while an incident affects the customer)
     #[arg(long, default_value = "tip", value_parser = parse_kind)]
     pub kind: Kind,
-    /// Its name, the step its messages show [default: TEMPLATE-DAY]; a
-    /// second run with the same name sends nobody a second copy
+    /// Its name, the step its messages show [default: the template's
+    /// name]; a second run with the same name sends nobody a second copy,
+    /// so a new announcement from the same template needs a new one
     #[arg(long)]
     pub id: Option<String>,
     /// Put the messages into the outbox; without it nothing is written

@@ -78,9 +78,13 @@ pub enum Command {
     /// List accounts: the companies customers belong to.
     Accounts(accounts::AccountsArgs),
     /// Suppressions (who is not mailed, for what, why): list, or lift one.
+    #[command(args_conflicts_with_subcommands = true)]
     Suppressions {
         #[command(subcommand)]
         what: Option<suppressions::SuppressionsCommand>,
+        /// `tend suppressions --customer ID` is `tend suppressions list --customer ID`.
+        #[command(flatten)]
+        list: suppressions::ListArgs,
     },
     /// Webhook endpoints and alert recipients: waiting, sent, failed, last error.
     Webhooks(webhooks::WebhooksArgs),
@@ -160,7 +164,10 @@ pub async fn run(cli: Cli, env: Env) -> anyhow::Result<ExitCode> {
         Command::Accounts(args) => accounts::list(&path, &env, args).await,
         Command::Webhooks(args) => webhooks::run(&path, &env, args).await,
         Command::Broadcast(args) => broadcast::run(&path, &env, args).await,
-        Command::Suppressions { what } => suppressions::run(&path, &env, what).await,
+        Command::Suppressions { what, list } => {
+            let what = what.unwrap_or(suppressions::SuppressionsCommand::List(list));
+            suppressions::run(&path, &env, what).await
+        }
         Command::Customer { what } => customer::run(&path, &env, what).await,
         Command::Account { what } => accounts::run(&path, &env, what).await,
         Command::Import { what } => match what {

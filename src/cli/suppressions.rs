@@ -34,7 +34,7 @@ pub enum SuppressionsCommand {
     },
 }
 
-#[derive(Debug, Default, clap::Args)]
+#[derive(Debug, clap::Args)]
 pub struct ListArgs {
     /// Only this customer's
     #[arg(long, value_parser = CustomerId::parse)]
@@ -49,10 +49,10 @@ pub struct ListArgs {
 pub async fn run(
     path: &ConfigPath,
     env: &Env,
-    what: Option<SuppressionsCommand>,
+    what: SuppressionsCommand,
 ) -> anyhow::Result<ExitCode> {
     let loaded = super::load(path, env, "warn")?;
-    match what.unwrap_or(SuppressionsCommand::List(ListArgs::default())) {
+    match what {
         SuppressionsCommand::List(args) => {
             let store = super::open_store(&loaded).await?;
             let all = list(&store, args.customer, args.category).await;

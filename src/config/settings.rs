@@ -361,16 +361,9 @@ impl Default for Delivery {
             rate_per_second: 0,
             window: WindowSpec::default(),
             cap: Cap::default(),
-            priority: [
-                "incidents",
-                "maintenance",
-                "checkins",
-                "onboarding",
-                "tips",
-                "announcements",
-            ]
-            .map(String::from)
-            .to_vec(),
+            priority: ["incidents", "maintenance", "checkins", "onboarding", "tips"]
+                .map(String::from)
+                .to_vec(),
             max_retry_age: span("3d"),
             resend_unknown: false,
             quiet_during_incidents: true,

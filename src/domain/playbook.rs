@@ -180,6 +180,10 @@ struct RawStep {
 }
 
 /// Parses one playbook file; on failure, every problem found.
+/// The playbook names tend's own messages carry: a playbook of the same
+/// name would share their outbox keys and send window.
+const RESERVED: [&str; 2] = [super::broadcast::PLAYBOOK, super::incident::PLAYBOOK];
+
 pub fn parse(file: &Path, text: &str, known: &Known<'_>) -> Result<Playbook, Vec<Problem>> {
     let structural = structural_problems::<RawPlaybook>(file, text);
     if !structural.is_empty() {
@@ -198,6 +202,19 @@ pub fn parse(file: &Path, text: &str, known: &Known<'_>) -> Result<Playbook, Vec
             format!(
                 "playbook name {:?} must be lower-case letters, digits, '_' or '-'",
                 raw.name
+            ),
+        );
+    } else if RESERVED.contains(&raw.name.as_str()) {
+        problem(
+            "name",
+            format!(
+                "playbook name {:?} is tend's own (the messages of {}); pick another name",
+                raw.name,
+                if raw.name == super::broadcast::PLAYBOOK {
+                    "`tend broadcast`"
+                } else {
+                    "incidents and maintenance"
+                }
             ),
         );
     }

@@ -364,7 +364,7 @@ where
     ) -> Result<Option<Lifted>, Error> {
         let fail = self.fail("lifting a suppression");
         let mut tx = self.begin().await.map_err(&fail)?;
-        let found: Option<(String, String, At)> = sqlx::query_as(sql::SUPPRESSION)
+        let found: Option<(String, String, At)> = sqlx::query_as(sql::LIFT_SUPPRESSION)
             .bind(id.customer.as_str())
             .bind(id.category.as_str())
             .fetch_optional(&mut *tx)
@@ -373,12 +373,6 @@ where
         let Some((reason, source, At(suppressed_at))) = found else {
             return Ok(None);
         };
-        sqlx::query(sql::LIFT_SUPPRESSION)
-            .bind(id.customer.as_str())
-            .bind(id.category.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(&fail)?;
         sqlx::query(sql::INSERT_LIFT)
             .bind(id.customer.as_str())
             .bind(id.category.as_str())

@@ -352,13 +352,13 @@ pub const SUPPRESSIONS_PAGE: &str = "SELECT s.customer_id, c.email, s.category, 
      AND (CAST($4 AS TEXT) IS NULL OR s.category = $4) \
      ORDER BY s.customer_id, s.category LIMIT $5";
 
-/// One suppression (customer $1, category $2) about to be lifted.
-pub const SUPPRESSION: &str = "SELECT s.reason, s.source, s.created_at FROM suppressions s \
-     JOIN customers c ON c.id = s.customer_id \
-     WHERE s.customer_id = $1 AND s.category = $2 AND c.erased_at IS NULL";
-/// Lifts it.
-pub const LIFT_SUPPRESSION: &str =
-    "DELETE FROM suppressions WHERE customer_id = $1 AND category = $2";
+/// Lifts one suppression (customer $1, category $2), never an erased
+/// person's stand-in's, returning what it was: one statement, so of two
+/// lifts at once one finds it and the other nothing.
+pub const LIFT_SUPPRESSION: &str = "DELETE FROM suppressions \
+     WHERE customer_id = $1 AND category = $2 \
+     AND customer_id IN (SELECT id FROM customers WHERE id = $1 AND erased_at IS NULL) \
+     RETURNING reason, source, created_at";
 /// Keeps who lifted a suppression ($1, $2: reason $3, source $4, since
 /// $5), when ($6), who ($7) and why ($8).
 pub const INSERT_LIFT: &str = "INSERT INTO suppression_lifts (customer_id, category, reason, \
