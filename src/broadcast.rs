@@ -6,7 +6,7 @@
 //! within the frequency cap, by priority, never to who left the category.
 //! The decisions are in `domain::broadcast` and `domain::policy`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
@@ -15,7 +15,7 @@ use crate::config::settings::Settings;
 use crate::domain::broadcast::{Broadcast, Reach, valid_id};
 use crate::domain::condition::compile_checked;
 use crate::domain::customer::CustomerId;
-use crate::domain::message::Outgoing;
+use crate::domain::message::{MessageId, NewMessage, Outgoing};
 use crate::domain::planned::PlanWrite;
 use crate::domain::playbook::Kind;
 use crate::domain::policy::{self, Pending, Recipient};
@@ -170,7 +170,10 @@ pub async fn reach(
         } else {
             HashMap::new()
         };
+        let left = store.suppressed_among(&ids, &broadcast.category).await?;
+        // Each reached customer's message and what delivery will make of it.
         let mut messages = Vec::new();
+        let mut decisions = Vec::new();
         for customer in &matched {
             let id = &customer.record.id;
             let waiting = queued.remove(id).unwrap_or_default();
@@ -178,11 +181,7 @@ pub async fn reach(
                 reach.already += 1;
                 continue;
             }
-            let left = store.suppressions_of(id).await?;
-            if left
-                .iter()
-                .any(|s| s.category == broadcast.category || s.category == "*")
-            {
+            if left.contains(id) {
                 reach.suppressed += 1;
                 continue;
             }
@@ -214,23 +213,53 @@ pub async fn reach(
                 sent: sent.get(id).map(Vec::as_slice).unwrap_or(&[]),
                 incident: incidents.get(id).map(String::as_str),
             };
-            let decisions = policy::decide(&pending, &to, &rules, now, broadcast.expires_at());
-            if let Some(decision) = decisions.last() {
-                reach.count(decision, broadcast.at, now);
+            let decided = policy::decide(&pending, &to, &rules, now, broadcast.expires_at());
+            let message = broadcast.message(id, &customer.record.email.to_string());
+            if let Some(decision) = decided.into_iter().last() {
+                decisions.push((message.id, decision));
+                messages.push(message);
             }
-            messages.push(broadcast.message(id, &customer.record.email.to_string()));
         }
-        if send && !messages.is_empty() {
-            let offered = messages.len() as u64;
-            let plan = PlanWrite {
-                planned: messages,
-                ..PlanWrite::default()
-            };
-            let recorded = store.record_plan(&plan, now).await?;
-            reach.queued += recorded.planned;
-            // Another run that wrote them meanwhile: the outbox kept its.
-            reach.already += offered - recorded.planned;
+        let mine = if send && !messages.is_empty() {
+            written(store, messages, now).await?
+        } else {
+            None
+        };
+        for (id, decision) in &decisions {
+            match &mine {
+                // Another run of the same broadcast wrote theirs first.
+                Some(mine) if !mine.contains(id) => reach.already += 1,
+                _ => {
+                    reach.count(decision, broadcast.at, now);
+                    reach.queued += u64::from(send);
+                }
+            }
         }
     }
     Ok(reach)
+}
+
+/// Puts a page's messages into the outbox; `None` when every one was
+/// written, else those that were (another run wrote the others first).
+async fn written(
+    store: &(impl Outbox + Planning),
+    messages: Vec<NewMessage>,
+    now: DateTime<Utc>,
+) -> Result<Option<HashSet<MessageId>>, BroadcastError> {
+    let offered = messages.len() as u64;
+    let ids: Vec<MessageId> = messages.iter().map(|m| m.id).collect();
+    let plan = PlanWrite {
+        planned: messages,
+        ..PlanWrite::default()
+    };
+    if store.record_plan(&plan, now).await?.planned == offered {
+        return Ok(None);
+    }
+    let mut mine = HashSet::new();
+    for id in ids {
+        if store.outgoing(id).await?.is_some() {
+            mine.insert(id);
+        }
+    }
+    Ok(Some(mine))
 }

@@ -9,6 +9,7 @@ mod common;
 
 use std::process::{Command, Stdio};
 
+use common::receiver::Receiver;
 use common::{Project, json, on_fresh_postgres, sent_eml, tick};
 
 const PLAYBOOK: &str = r#"
@@ -33,11 +34,14 @@ solo,solo@example.com,Sol Oakes,,2026-03-01T08:00:00Z
 
 const WORDS: &str = "Call me on 555-0199 about the Cypress Creek rollout";
 
-fn project(database: Option<&str>) -> Project {
-    let config = "[company]\nname = \"Acme\"\n[mail]\nfrom = \"Acme Success <success@acme.example>\"\nreply_to = \"success@acme.example\"\n[mail.file]\ndir = \"outbox\"\n\
-                  [delivery]\nwindow = { days = \"mon-sun\", start = \"00:00\", end = \"23:59\" }\n\
-                  [[team]]\nid = \"maria\"\nname = \"Maria Costa\"\nemail = \"maria@acme.example\"\n";
-    let mut p = Project::new(config);
+fn project(database: Option<&str>, crm: &str) -> Project {
+    let config = format!(
+        "[company]\nname = \"Acme\"\n[mail]\nfrom = \"Acme Success <success@acme.example>\"\nreply_to = \"success@acme.example\"\n[mail.file]\ndir = \"outbox\"\n\
+                  [delivery]\nwindow = {{ days = \"mon-sun\", start = \"00:00\", end = \"23:59\" }}\n\
+                  [[team]]\nid = \"maria\"\nname = \"Maria Costa\"\nemail = \"maria@acme.example\"\n\
+                  [[webhook]]\nname = \"crm\"\nurl = \"{crm}\"\nevents = [\"customer.erased\"]\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n"
+    );
+    let mut p = Project::new(&config);
     if let Some(url) = database {
         p = p.env("TEND__DATABASE__URL", url);
     }
@@ -92,7 +96,8 @@ fn dump(p: &Project, database: Option<&str>) -> String {
 }
 
 fn a_person_is_exported_then_erased(database: Option<&str>) {
-    let p = project(database);
+    let crm = Receiver::start();
+    let p = project(database, &crm.url("/crm"));
     let done = tick(&p, "2026-03-03T10:00:00Z");
     assert_eq!(done["sent"], 2, "{done}");
     let messages = json(
@@ -151,6 +156,15 @@ fn a_person_is_exported_then_erased(database: Option<&str>) {
         "{}",
         erased.stdout()
     );
+    // A system that copied them (through a webhook) is told to erase them
+    // too: by their id, nothing else of them.
+    tick(&p, "2026-03-04T09:00:05Z");
+    let told = crm.hits("/crm");
+    assert_eq!(told.len(), 1, "one customer.erased event");
+    let event = told[0].json();
+    assert_eq!(event["type"], "customer.erased", "{event}");
+    assert_eq!(event["data"]["customer_id"], "hank", "{event}");
+    assert!(!told[0].body.contains("globex.example"), "{}", told[0].body);
     let dumped = dump(&p, database);
     for personal in [
         "hank.scorpio@globex.example",

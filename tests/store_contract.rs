@@ -2765,6 +2765,16 @@ fn named() -> Vec<Named> {
             Sqlite,
         ),
         built(
+            "SUPPRESSED_AMONG",
+            format!("{SUPPRESSED_AMONG}$1) AND {}", sqlite_in("customer_id", 2)),
+            Sqlite,
+        ),
+        built(
+            "SUPPRESSED_AMONG",
+            format!("{SUPPRESSED_AMONG}$1) AND {}", pg_in("customer_id", 2)),
+            Postgres,
+        ),
+        built(
             "ERASED_AMONG",
             format!("{ERASED_AMONG}{}", pg_in("hash", 1)),
             Postgres,
@@ -4335,6 +4345,25 @@ async fn suppressions_are_listed_and_lifted_with_who_and_why(store: &Db) {
         "twice lifts nothing more"
     );
     assert!(store.lifts_of(&id("a")).await.unwrap().len() == 1);
+    let both = [id("a"), id("b")];
+    let both = &both;
+    let left = |category: &'static str| async move {
+        let mut ids: Vec<String> = store
+            .suppressed_among(both, category)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.as_str().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(
+        left("onboarding").await,
+        ["a", "b"],
+        "a left it, b all mail"
+    );
+    assert_eq!(left("tips").await, ["b"], "a's tips were lifted");
 }
 
 /// On PostgreSQL a response written by a transaction that began earlier

@@ -13,7 +13,7 @@ use super::planned::{AccountStageChange, StageChange};
 use super::response::ResponseKind;
 
 /// Every signal type, as webhook subscribers name them.
-pub const TYPES: [&str; 14] = [
+pub const TYPES: [&str; 15] = [
     "message.sent",
     "message.failed",
     "message.bounced",
@@ -28,7 +28,12 @@ pub const TYPES: [&str; 14] = [
     "incident.opened",
     "incident.updated",
     "incident.resolved",
+    CUSTOMER_ERASED,
 ];
+
+/// The type of an erasure's signal: systems that copied the person's data
+/// (through webhooks or the read API) are told to erase it too.
+pub const CUSTOMER_ERASED: &str = "customer.erased";
 
 /// The type of a stage change's signal.
 pub const STAGE_CHANGED: &str = "stage.changed";
@@ -121,6 +126,23 @@ impl NewSignal {
                 "changed_at": change.at,
             }),
             change.at,
+        )
+    }
+
+    /// A person was erased at their request: their id (the only thing of
+    /// them it holds, for the receiver to find its copy) and their
+    /// stand-in. It belongs to no customer, so no later erasure removes it;
+    /// it is pruned with the other signals.
+    pub fn erased(customer_id: &str, stand_in: &str, at: DateTime<Utc>) -> Self {
+        Self::new(
+            CUSTOMER_ERASED,
+            None,
+            serde_json::json!({
+                "customer_id": customer_id,
+                "stand_in": stand_in,
+                "erased_at": at,
+            }),
+            at,
         )
     }
 

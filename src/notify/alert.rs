@@ -49,6 +49,10 @@ pub fn headline(signal: &Signal, facts: &Facts) -> String {
         "response.click" => format!("{who} followed a link in \"{subject}\""),
         "response.auto_reply" => format!("Automatic reply from {who}"),
         "stage.changed" => format!("{who} entered {}", signal.field("to").unwrap_or("no stage")),
+        "customer.erased" => format!(
+            "Customer {} was erased at their request: erase what you copied of them",
+            signal.field("customer_id").unwrap_or("(unknown)")
+        ),
         other => format!("{other}: {who}"),
     };
     // A header line: nothing of it may break it.

@@ -13,6 +13,7 @@ use super::{Customers, Erasure, Error, InboundKept, StoredEvent, WriteOutcome, r
 use crate::domain::customer::{Customer, CustomerId, CustomerRecord, parse_timezone};
 use crate::domain::event::EventRecord;
 use crate::domain::prefilter::{Literal, Prefilter};
+use crate::domain::signal::{CUSTOMER_ERASED, NewSignal};
 
 // The same bounds open each role's implementation: what sqlx must know
 // to run a statement on `DB`, and the value types tend binds and reads.
@@ -85,8 +86,14 @@ where
                 .await
                 .map_err(&fail)?;
         }
+        sqlx::query(sql::ERASE_MESSAGES)
+            .bind(id.as_str())
+            .bind(stand_in.as_str())
+            .bind(At(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(&fail)?;
         for statement in [
-            sql::ERASE_MESSAGES,
             sql::ERASE_RESPONSES,
             sql::ERASE_SUPPRESSIONS,
             sql::ERASE_LIFTS,
@@ -98,6 +105,10 @@ where
                 .execute(&mut *tx)
                 .await
                 .map_err(&fail)?;
+        }
+        if self.listening().wants(CUSTOMER_ERASED) {
+            let told = NewSignal::erased(id.as_str(), stand_in.as_str(), now);
+            shared::tell::<DB>(&mut tx, &told, &fail).await?;
         }
         // Nothing is ever sent to the stand-in, whatever plans it.
         sqlx::query(sql::INSERT_SUPPRESSION)

@@ -2,10 +2,10 @@
 //! does, decided once for both databases: which message a reply answers,
 //! when soft bounces stop all mail, what an unsubscribe suppresses.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Type};
+use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, QueryBuilder, Type};
 
 use super::backend::{Backend, Dialect};
 use super::column::{At, Int, Object};
@@ -99,6 +99,34 @@ where
             .await
             .map_err(self.fail("reading a customer's suppressions"))?;
         rows.into_iter().map(super::suppression).collect()
+    }
+
+    async fn suppressed_among(
+        &self,
+        ids: &[CustomerId],
+        category: &str,
+    ) -> Result<HashSet<CustomerId>, Error> {
+        let fail = self.fail("reading who left a category");
+        let mut found = HashSet::new();
+        for chunk in ids.chunks(super::ROWS_PER_STATEMENT) {
+            let mut query = QueryBuilder::<DB>::new(sql::SUPPRESSED_AMONG);
+            query.push_bind(category.to_owned());
+            query.push(") AND ");
+            DB::push_in(
+                &mut query,
+                "customer_id",
+                chunk.iter().map(|id| id.as_str().to_owned()).collect(),
+            );
+            let rows: Vec<(String,)> = query
+                .build_query_as()
+                .fetch_all(self.reads())
+                .await
+                .map_err(&fail)?;
+            for (id,) in rows {
+                found.insert(CustomerId::parse(&id).map_err(Error::Corrupt)?);
+            }
+        }
+        Ok(found)
     }
 
     async fn set_preferences(

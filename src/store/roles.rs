@@ -394,6 +394,14 @@ pub trait Responses {
     /// message exists.
     async fn subscriptions(&self, message: MessageId) -> Result<Option<Vec<Suppression>>, Error>;
 
+    /// Which of `ids` may not be mailed in `category`: they left it or all
+    /// mail.
+    async fn suppressed_among(
+        &self,
+        ids: &[CustomerId],
+        category: &str,
+    ) -> Result<HashSet<CustomerId>, Error>;
+
     /// What a customer is unsubscribed from, by category.
     async fn suppressions_of(&self, customer: &CustomerId) -> Result<Vec<Suppression>, Error>;
 

@@ -266,6 +266,12 @@ pub const REPORT_KINDS: &str =
 pub const SUPPRESSIONS_OF: &str = "SELECT customer_id, category, reason, source FROM suppressions \
      WHERE customer_id = $1 ORDER BY category";
 
+/// Which of some customers may not be mailed in a category (they left it,
+/// or all mail): the builder binds the category, closes the bracket and
+/// appends the list of ids.
+pub const SUPPRESSED_AMONG: &str = "SELECT DISTINCT customer_id FROM suppressions \
+     WHERE (category = '*' OR category = ";
+
 /// Lifts a suppression ($2) the customer ($1) chose; the sources are
 /// `store::CHOSEN_BY_CUSTOMER`.
 pub const LIFT_CHOSEN: &str = "DELETE FROM suppressions WHERE customer_id = $1 AND category = $2 \
@@ -1179,8 +1185,10 @@ pub const ERASE_INBOUND: &str = "UPDATE inbound_mail SET raw = $2 \
 /// reason; their delivery attempts lose the server's words.
 pub const ERASE_ATTEMPTS: &str = "UPDATE attempts SET detail = '' \
      WHERE message_id IN (SELECT id FROM messages WHERE customer_id = $1)";
+/// The change is stamped ($3), so a reader of what changed since (the
+/// read API's `since`) sees them go.
 pub const ERASE_MESSAGES: &str = "UPDATE messages \
-     SET customer_id = $2, to_address = NULL, subject = NULL, reason = NULL \
+     SET customer_id = $2, to_address = NULL, subject = NULL, reason = NULL, updated_at = $3 \
      WHERE customer_id = $1";
 
 /// Their responses move to the stand-in, keeping what the figures count
