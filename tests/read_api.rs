@@ -231,6 +231,18 @@ fn lists_read_page_by_page_and_suppressions_lift(database: Option<&str>) {
         400,
         "CATEGORY:CUSTOMER_ID",
     );
+    refused(
+        d.request(
+            "GET",
+            "/api/v1/messages?since=2026-03-04T00:00:00+01:00",
+            &AUTH,
+            b"",
+        ),
+        400,
+        "%2B",
+    );
+    let (all_again, _) = read_all(&d, "/api/v1/messages?status=&customer=&since=", 10);
+    assert_eq!(all_again.len(), 2, "an empty parameter is no filter");
     for path in [
         "/api/v1/messages",
         "/api/v1/responses",

@@ -237,7 +237,8 @@ mod tests {
         assert!(!matches("message.sent", "message.failed"));
         assert!(!matches("respon.*", "response.survey"));
         assert!(is_pattern("incident.*") && is_pattern("incident.resolved"));
-        assert!(!is_pattern("response.surveys") && !is_pattern("customer.*"));
+        assert!(!is_pattern("response.surveys") && !is_pattern("account.*"));
+        assert!(is_pattern("customer.*") && is_pattern("customer.erased"));
     }
 
     #[test]

@@ -81,17 +81,24 @@ fn authorized_query<T>(
         .map_err(|rejection| bad(rejection.body_text()))
 }
 
+/// A parameter's value; an empty one (`?status=`, as a form or a URL
+/// template leaves it) is no value.
+fn given(raw: Option<&str>) -> Option<&str> {
+    raw.filter(|v| !v.is_empty())
+}
+
 fn since(raw: Option<&str>) -> Result<Option<DateTime<Utc>>, Box<Response>> {
-    raw.map(|text| {
-        DateTime::parse_from_rfc3339(text)
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(|e| {
-                bad(format!(
-                    "since {text:?} is not an RFC 3339 time ({e}), e.g. 2026-05-01T00:00:00Z"
-                ))
-            })
-    })
-    .transpose()
+    given(raw)
+        .map(|text| {
+            DateTime::parse_from_rfc3339(text)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|e| {
+                    bad(format!(
+                        "since {text:?} is not an RFC 3339 time ({e}), e.g. 2026-05-01T00:00:00Z (in a URL, write a + of an offset as %2B)"
+                    ))
+                })
+        })
+        .transpose()
 }
 
 fn position(cursor: Option<&str>) -> Result<Position, Box<Response>> {
@@ -103,7 +110,8 @@ fn limit(limit: Option<u32>) -> Result<u32, Box<Response>> {
 }
 
 fn customer(raw: Option<&str>) -> Result<Option<CustomerId>, Box<Response>> {
-    raw.map(|id| CustomerId::parse(id).map_err(|e| bad(format!("customer: {e}"))))
+    given(raw)
+        .map(|id| CustomerId::parse(id).map_err(|e| bad(format!("customer: {e}"))))
         .transpose()
 }
 
@@ -139,9 +147,7 @@ fn read_messages_query(
     query: Result<Query<MessagesQuery>, QueryRejection>,
 ) -> Result<(MessageFilter, Position, u32), Box<Response>> {
     let q = authorized_query(shared, headers, query)?;
-    let status = q
-        .status
-        .as_deref()
+    let status = given(q.status.as_deref())
         .map(|s| Status::parse(s).map_err(|e| bad(format!("status: {e}"))))
         .transpose()?;
     let filter = MessageFilter {
@@ -192,7 +198,7 @@ pub async fn suppressions(
         };
         let filter = SuppressionFilter {
             customer: customer(q.customer.as_deref())?,
-            category: q.category,
+            category: given(q.category.as_deref()).map(str::to_owned),
         };
         Ok((filter, after, limit(q.limit)?))
     });
