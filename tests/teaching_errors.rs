@@ -132,7 +132,7 @@ fn misspelt_names_in_files_get_did_you_mean() {
     );
     let out = problems(&p);
     for hint in [
-        "config/playbooks/tips.toml:3: category \"tipz\" is not declared in tend.toml (did you mean `tips`?); declared: checkins",
+        "config/playbooks/tips.toml:3: category \"tipz\" is not declared in tend.toml (did you mean `tips`?); declared: announcements, checkins",
         "config/playbooks/tips.toml:7: template \"tips/dashboard\" does not exist (did you mean `tips/dashboards`?): create templates/tips/dashboard.md.hbs or fix the name",
     ] {
         assert!(out.contains(hint), "{hint}: {out}");
