@@ -97,6 +97,11 @@ pub async fn run(path: &ConfigPath, env: &Env, args: BroadcastArgs) -> anyhow::R
         args.yes,
     )
     .await;
+    if let Ok(reached) = &reached {
+        // As after a large planning pass: the pages of the read API and
+        // the next claims are planned on what the store knows of the rows.
+        crate::store::tidy_after(&store, reached.queued).await;
+    }
     store.close().await;
     let reached = reached?;
     match args.format {
