@@ -12,9 +12,10 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 
 use crate::config::settings::Settings;
-use crate::domain::broadcast::{Broadcast, Reach, valid_id};
+use crate::domain::broadcast::{Broadcast, Reach};
 use crate::domain::condition::compile_checked;
 use crate::domain::customer::CustomerId;
+use crate::domain::incident::valid_id;
 use crate::domain::message::{MessageId, NewMessage, Outgoing};
 use crate::domain::planned::PlanWrite;
 use crate::domain::playbook::Kind;
@@ -99,23 +100,17 @@ pub fn prepare(
         return Err(BroadcastError::BadId(id));
     }
     compile_checked(&asked.audience).map_err(BroadcastError::BadAudience)?;
-    let list = &settings.delivery.priority;
-    let place = list
-        .iter()
-        .position(|c| *c == asked.category)
-        .unwrap_or(list.len());
-    let domain = crate::config::parse_mailbox(&settings.mail.from)
-        .ok()
-        .and_then(|(_, from)| from.as_str().rsplit_once('@').map(|(_, d)| d.to_owned()))
-        .unwrap_or_else(|| "localhost".into());
+    // Its place in `delivery.priority` and its Message-ID domain, as an
+    // incident notice's.
+    let cx = crate::incident::Context::new(settings);
     Ok(Broadcast {
         id,
         template,
         category: asked.category.clone(),
         kind: asked.kind,
         at,
-        priority: i32::try_from(place).unwrap_or(i32::MAX),
-        domain,
+        priority: cx.priority(&asked.category),
+        domain: cx.domain,
     })
 }
 
@@ -189,15 +184,7 @@ pub async fn reach(
             let mut pending: Vec<Pending<'_>> = waiting
                 .iter()
                 .filter(|m| m.suppressed.is_none())
-                .map(|m| Pending {
-                    kind: m.kind,
-                    category: &m.category,
-                    urgent: m.urgent,
-                    operational: policy::is_operational(m.kind, m.notice.is_some()),
-                    not_before: m.not_before,
-                    expires_at: m.expires_at,
-                    window: windows.of(&m.key.playbook),
-                })
+                .map(|m| Pending::waiting(m, windows))
                 .collect();
             pending.push(Pending {
                 kind: broadcast.kind,

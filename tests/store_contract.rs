@@ -4063,15 +4063,7 @@ async fn settled_notifications_and_routed_signals_are_pruned(store: &Db) {
 #[tokio::test]
 async fn routing_waits_for_a_slower_transaction_on_postgres() {
     use sqlx::Connection;
-    let pg = common::PgDatabase::create().await;
-    let url = tend::store::DatabaseUrl::parse(&pg.url).unwrap();
-    let options = tend::store::ConnectOptions {
-        max_connections: 4,
-        connect_timeout: std::time::Duration::from_secs(10),
-        busy_timeout: std::time::Duration::from_secs(5),
-    };
-    let store = Db::connect(&url, &options).await.unwrap();
-    store.migrate().await.unwrap();
+    let (pg, store) = migrated_postgres().await;
     let insert = "INSERT INTO signals (id, type, payload, occurred_at) \
                   VALUES ($1, 'stage.changed', '{}', now())";
     let mut slow = sqlx::PgConnection::connect(&pg.url).await.unwrap();
@@ -4372,15 +4364,7 @@ async fn suppressions_are_listed_and_lifted_with_who_and_why(store: &Db) {
 #[tokio::test]
 async fn a_page_waits_for_a_slower_transaction_on_postgres() {
     use sqlx::Connection;
-    let pg = common::PgDatabase::create().await;
-    let url = tend::store::DatabaseUrl::parse(&pg.url).unwrap();
-    let options = tend::store::ConnectOptions {
-        max_connections: 4,
-        connect_timeout: std::time::Duration::from_secs(10),
-        busy_timeout: std::time::Duration::from_secs(5),
-    };
-    let store = Db::connect(&url, &options).await.unwrap();
-    store.migrate().await.unwrap();
+    let (pg, store) = migrated_postgres().await;
     let insert = "INSERT INTO responses (id, kind, value, received_at, source) \
                   VALUES ($1, 'reply', $1, now(), 'imap')";
     let mut slow = sqlx::PgConnection::connect(&pg.url).await.unwrap();
@@ -4418,4 +4402,19 @@ async fn a_page_waits_for_a_slower_transaction_on_postgres() {
     store.close().await;
     drop(slow);
     drop(fast);
+}
+
+/// A fresh PostgreSQL database with the store migrated in it, for the
+/// tests that write beside the store on connections of their own.
+async fn migrated_postgres() -> (common::PgDatabase, Db) {
+    let pg = common::PgDatabase::create().await;
+    let url = tend::store::DatabaseUrl::parse(&pg.url).unwrap();
+    let options = tend::store::ConnectOptions {
+        max_connections: 4,
+        connect_timeout: std::time::Duration::from_secs(10),
+        busy_timeout: std::time::Duration::from_secs(5),
+    };
+    let store = Db::connect(&url, &options).await.unwrap();
+    store.migrate().await.unwrap();
+    (pg, store)
 }

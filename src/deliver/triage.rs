@@ -22,19 +22,6 @@ pub struct Rules {
     pub policy: policy::Rules,
 }
 
-/// A leased message as the policy sees it.
-fn as_pending<'a>(m: &'a Outgoing, windows: &'a Windows) -> Pending<'a> {
-    Pending {
-        kind: m.kind,
-        category: &m.category,
-        urgent: m.urgent,
-        operational: policy::is_operational(m.kind, m.notice.is_some()),
-        not_before: m.not_before,
-        expires_at: m.expires_at,
-        window: windows.of(&m.key.playbook),
-    }
-}
-
 /// Splits a batch into messages to send now (in the order they were
 /// leased) and settlements for the others. `incidents` names, for each
 /// customer an open incident affects, that incident.
@@ -67,7 +54,7 @@ pub fn triage(
         };
         let pending: Vec<Pending<'_>> = messages
             .iter()
-            .map(|(_, m)| as_pending(m, &rules.windows))
+            .map(|(_, m)| Pending::waiting(m, &rules.windows))
             .collect();
         let decisions = policy::decide(&pending, &to, &rules.policy, now, now + LOOKAHEAD);
         for ((order, m), decision) in messages.into_iter().zip(decisions) {

@@ -37,15 +37,6 @@ pub struct Broadcast {
     pub domain: String,
 }
 
-/// Whether `id` may name a broadcast.
-pub fn valid_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 64
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-}
-
 impl Broadcast {
     /// The occurrence a customer's message of this broadcast is.
     pub fn key(&self) -> OccurrenceKey {
@@ -167,7 +158,7 @@ mod tests {
         assert_eq!(m.expires_at, b.at + LIFETIME);
         assert!(!m.urgent, "windows and the cap apply");
         assert!(m.message_id.ends_with("@acme.example"));
-        assert!(valid_id("release-3") && !valid_id("a b") && !valid_id(""));
+        assert!(super::super::incident::valid_id("release-3"));
     }
 
     #[test]

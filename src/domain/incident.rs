@@ -15,6 +15,16 @@ use super::playbook::Kind;
 /// the occurrence names the incident).
 pub const PLAYBOOK: &str = "incident";
 
+/// Whether `id` may name an incident or a broadcast (the occurrence or the
+/// step of their messages): letters, digits, `.`, `_`, `-`, at most 64.
+pub fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
 /// The category notices are sent (and unsubscribed) under.
 pub const CATEGORY: &str = "incidents";
 /// The category of maintenance announcements.

@@ -19,8 +19,9 @@
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use chrono_tz::Tz;
 
+use super::message::Outgoing;
 use super::playbook::Kind;
-use super::window::Window;
+use super::window::{Window, Windows};
 
 /// How soon a message held for an open incident is looked at again. An
 /// incident has no known end, so it goes within this long of the
@@ -64,6 +65,21 @@ pub struct Pending<'a> {
 /// (`notice`), or mail of a playbook of kind `incident`.
 pub fn is_operational(kind: Kind, notice: bool) -> bool {
     notice || kind == Kind::Incident
+}
+
+impl<'a> Pending<'a> {
+    /// A message waiting in the outbox, in the send window of its playbook.
+    pub fn waiting(m: &'a Outgoing, windows: &'a Windows) -> Self {
+        Self {
+            kind: m.kind,
+            category: &m.category,
+            urgent: m.urgent,
+            operational: is_operational(m.kind, m.notice.is_some()),
+            not_before: m.not_before,
+            expires_at: m.expires_at,
+            window: windows.of(&m.key.playbook),
+        }
+    }
 }
 
 impl Pending<'_> {

@@ -16,6 +16,7 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::api::{authorized_body, error, refused_unless_authorized};
+use super::read::unavailable;
 use crate::domain::customer::CustomerId;
 use crate::domain::feed::{Position, page_size};
 use crate::domain::message::{MessageFilter, Status};
@@ -113,15 +114,6 @@ fn customer(raw: Option<&str>) -> Result<Option<CustomerId>, Box<Response>> {
     given(raw)
         .map(|id| CustomerId::parse(id).map_err(|e| bad(format!("customer: {e}"))))
         .transpose()
-}
-
-/// 503 for a store that failed, logged.
-fn unavailable(e: &crate::store::Error) -> Response {
-    tracing::error!(error = %e, "a read API request failed");
-    error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        format!("{e}; try again in a moment"),
-    )
 }
 
 /// `GET /api/v1/messages`: messages in the order they were planned.

@@ -115,12 +115,15 @@ fn answer<T: serde::Serialize>(
     match read {
         Ok(Some(found)) => Json(found).into_response(),
         Ok(None) => error(StatusCode::NOT_FOUND, missing()),
-        Err(e) => {
-            tracing::error!(error = %e, "a read API request failed");
-            error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("{e}; try again in a moment"),
-            )
-        }
+        Err(e) => unavailable(&e),
     }
+}
+
+/// 503 for a store that failed, logged.
+pub(super) fn unavailable(e: &crate::store::Error) -> Response {
+    tracing::error!(error = %e, "a read API request failed");
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("{e}; try again in a moment"),
+    )
 }

@@ -115,7 +115,8 @@ impl<'a> Context<'a> {
         Self { settings, domain }
     }
 
-    fn priority(&self, category: &str) -> i32 {
+    /// A category's place in `delivery.priority` (one not listed comes last).
+    pub fn priority(&self, category: &str) -> i32 {
         let list = &self.settings.delivery.priority;
         let at = list
             .iter()
@@ -131,14 +132,6 @@ impl<'a> Context<'a> {
     }
 }
 
-fn valid_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 64
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-}
-
 /// Opens an incident (or schedules a maintenance): records it, finds who
 /// it affects, and puts their notices into the outbox.
 pub async fn open(
@@ -147,7 +140,7 @@ pub async fn open(
     opening: &Opening,
     now: DateTime<Utc>,
 ) -> Result<Outcome, IncidentError> {
-    if !valid_id(&opening.id) {
+    if !crate::domain::incident::valid_id(&opening.id) {
         return Err(IncidentError::BadId(opening.id.clone()));
     }
     if opening.title.trim().is_empty() {
