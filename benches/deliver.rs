@@ -1,11 +1,14 @@
 //! Delivery at scale: N generated customers each with one urgent notice
 //! due, one release `tend tick` that plans and sends them all over SMTP to
 //! Postfix's `smtp-sink` on loopback; beside it, `smtp-source` sends the same
-//! number of messages of the same size to the same sink with as many
-//! sessions, for a reference rate, once before the tick and once after
-//! (the ratio is to their mean). Prints the tick's own split of planning
-//! and delivery time, peak RSS, what the store wrote (PostgreSQL's WAL, or
-//! tend's own writes to a SQLite store and its WAL), and the ratio.
+//! number of messages of the same size (what `tend preview` composes) to
+//! the same sink over as many sessions, for a reference rate, once before
+//! the tick and once after (the ratio is to their mean). The reference
+//! keeps its sessions connected (`-d`), as tend's pool does; the old
+//! reference, a new connection for every message, is printed beside it.
+//! Prints the tick's own split of planning and delivery time and of the
+//! delivery stages, peak RSS, what the store wrote (PostgreSQL's WAL, or
+//! tend's own writes to a SQLite store and its WAL), and the ratios.
 //!
 //! Two shapes of outbox: `burst`, every notice due at one instant (an
 //! announcement to everyone), and `spread`, each due at its own instant
@@ -13,8 +16,10 @@
 //! order and so updates at scattered places.
 //!
 //! `cargo bench --bench deliver [-- SIZE…] [--backend sqlite|postgres]`
-//! (size defaults to 100000). The postfix package is fetched with
-//! `apt-get download` and unpacked under target/ on first use.
+//! (size defaults to 100000). With `TEND_BASELINE=/path/to/tend`, that
+//! build runs too, on an outbox of its own between the same references.
+//! The postfix package is fetched with `apt-get download` and unpacked
+//! under target/ on first use.
 
 mod common;
 
@@ -47,6 +52,13 @@ fn main() {
     {
         sizes = vec![100_000];
     }
+    // Another build of tend to run beside this one, on the same outbox and
+    // between the same references (`TEND_BASELINE=/path/to/old/tend`).
+    let tend = env!("CARGO_BIN_EXE_tend").to_owned();
+    let mut builds = vec![("this build", tend.clone())];
+    if let Some(old) = std::env::var_os("TEND_BASELINE") {
+        builds.push(("baseline", old.to_string_lossy().into_owned()));
+    }
     let (sbin, lib) = common::postfix_tools();
     let port = common::free_port();
     let mut sink = Command::new(sbin.join("smtp-sink"))
@@ -56,91 +68,86 @@ fn main() {
         .spawn()
         .expect("start smtp-sink");
     std::thread::sleep(std::time::Duration::from_millis(300));
+    let sink_at = Sink {
+        sbin: &sbin,
+        lib: &lib,
+        port,
+    };
     for backend in &backends {
         for &n in &sizes {
             for shape in ["burst", "spread"] {
-                let work = tempfile::tempdir().unwrap();
-                let dir = work.path();
-                std::fs::create_dir_all(dir.join("config/playbooks")).unwrap();
-                std::fs::create_dir_all(dir.join("templates")).unwrap();
-                std::fs::write(dir.join("config/playbooks/notice.toml"), PLAYBOOK).unwrap();
-                std::fs::write(dir.join("templates/notice.md.hbs"), TEMPLATE).unwrap();
-                let (url, database) = common::fresh_store(dir, backend);
-                std::fs::write(
-                dir.join("config/tend.toml"),
-                format!(
-                    "[database]\nurl = \"{url}\"\n[mail]\ntransport = \"smtp\"\n[mail.smtp]\nhost = \"127.0.0.1\"\nport = {port}\npool_size = {SESSIONS}\n[delivery]\nconcurrency = 128\n",
-                ),
-            )
-            .unwrap();
-                if shape == "spread" {
-                    common::generate(&dir.join("customers.csv"), n);
-                } else {
-                    let rows: String = (0..n)
-                    .map(|i| format!("cust-{i:07},user{i}@customer{}.example,Person {i} Example,UTC,pro,2026-05-01T10:00:00Z\n", i % 5000))
-                    .collect();
-                    std::fs::write(
-                        dir.join("customers.csv"),
-                        format!("id,email,name,timezone,plan,signup_at\n{rows}"),
-                    )
-                    .unwrap();
-                }
-                let tend = env!("CARGO_BIN_EXE_tend");
-                let status = Command::new(tend)
-                    .args(["import", "customers", "customers.csv"])
-                    .current_dir(dir)
-                    .output()
-                    .unwrap();
-                assert!(
-                    status.status.success(),
-                    "{}",
-                    String::from_utf8_lossy(&status.stderr)
-                );
-                // The reference runs before and after the tick, and the
+                // The references run before and after the ticks, and the
                 // ratio is to their mean: this machine's speed drifts.
-                let before = reference(&sbin, &lib, port, n);
-                let wal = (backend == "postgres").then(|| common::wal_position(&url));
-                let mut tick = Command::new(tend);
-                tick.args(["tick", "--now", "2027-06-01T12:00:00Z"])
-                    .current_dir(dir);
-                let run = common::measure_run(tick);
-                // What the store wrote for planning and delivering: the WAL
-                // on PostgreSQL (its server writes it), tend's own writes
-                // (the database and its WAL) on SQLite.
-                let written = match wal {
-                    Some(start) => common::wal_position(&url) - start,
-                    None => run.written,
-                };
-                let stdout = run.stdout;
+                let mut size = 0;
+                let mut before = None;
+                let mut ticks = Vec::new();
+                for (label, binary) in &builds {
+                    let work = tempfile::tempdir().unwrap();
+                    let dir = work.path();
+                    let (url, database) = prepare(dir, backend, shape, n, port, binary);
+                    if size == 0 {
+                        size = message_size(dir, binary);
+                        before = Some(References::measure(&sink_at, n, size));
+                    }
+                    let wal = (backend == "postgres").then(|| common::wal_position(&url));
+                    let mut tick = Command::new(binary);
+                    tick.args(["tick", "--now", "2027-06-01T12:00:00Z"])
+                        .env("RUST_LOG", "info")
+                        .current_dir(dir);
+                    let run = common::measure_run(tick);
+                    // What the store wrote for planning and delivering: the WAL
+                    // on PostgreSQL (its server writes it), tend's own writes
+                    // (the database and its WAL) on SQLite.
+                    let written = match wal {
+                        Some(start) => common::wal_position(&url) - start,
+                        None => run.written,
+                    };
+                    let stdout = run.stdout.trim();
+                    println!(
+                        "{backend:<8} {shape:<6} {n:>8} notices, {label}: tick {:.2} s, peak RSS {} MB, store wrote {:.0} MB ({:.1} KB a message); {stdout}",
+                        run.secs,
+                        run.peak_kib / 1024,
+                        written as f64 / 1e6,
+                        written as f64 / 1e3 / n as f64,
+                    );
+                    if let Some(stages) = run.stderr.lines().find(|l| l.contains("delivery stages")) {
+                        println!("{backend:<8} {shape:<6} {n:>8} notices, {label}: {}", stages.trim());
+                    }
+                    assert!(
+                        stdout.contains(&format!("sent {n},")),
+                        "every notice was sent: {stdout}"
+                    );
+                    let delivery: f64 = stdout
+                        .rsplit("delivery ")
+                        .next()
+                        .and_then(|d| d.split(' ').next())
+                        .and_then(|d| d.parse().ok())
+                        .unwrap_or(f64::NAN);
+                    ticks.push((label, delivery));
+                    common::drop_store(database);
+                }
+                let before = before.expect("one build ran");
+                let after = References::measure(&sink_at, n, size);
+                let rate = |secs: f64| n as f64 / secs;
+                let persistent = (before.persistent + after.persistent) / 2.0;
+                let reconnecting = (before.reconnecting + after.reconnecting) / 2.0;
                 println!(
-                    "{backend:<8} {shape:<6} {n:>8} notices: tick {:.2} s, peak RSS {} MB, store wrote {:.0} MB ({:.1} KB a message); {}",
-                    run.secs,
-                    run.peak_kib / 1024,
-                    written as f64 / 1e6,
-                    written as f64 / 1e3 / n as f64,
-                    stdout.trim()
+                    "{backend:<8} {shape:<6} {n:>8} messages of {size} bytes: smtp-source, {SESSIONS} persistent sessions (-d) {:.0} msg/s (before {:.0}, after {:.0}); the old reference, a new connection a message, {:.0} msg/s (before {:.0}, after {:.0})",
+                    rate(persistent),
+                    rate(before.persistent),
+                    rate(after.persistent),
+                    rate(reconnecting),
+                    rate(before.reconnecting),
+                    rate(after.reconnecting),
                 );
-                assert!(
-                    stdout.contains(&format!("sent {n},")),
-                    "every notice was sent: {stdout}"
-                );
-                let delivery: f64 = stdout
-                    .rsplit("delivery ")
-                    .next()
-                    .and_then(|d| d.split(' ').next())
-                    .and_then(|d| d.parse().ok())
-                    .unwrap_or(f64::NAN);
-                let after = reference(&sbin, &lib, port, n);
-                let mean = (before + after) / 2.0;
-                println!(
-                    "{backend:<8} {shape:<6} {n:>8} messages: tend delivers {:.0} msg/s, smtp-source {:.0} msg/s (before {:.0}, after {:.0}): {:.0} %",
-                    n as f64 / delivery,
-                    n as f64 / mean,
-                    n as f64 / before,
-                    n as f64 / after,
-                    100.0 * mean / delivery
-                );
-                common::drop_store(database);
+                for (label, delivery) in ticks {
+                    println!(
+                        "{backend:<8} {shape:<6} {n:>8} messages, {label}: tend delivers {:.0} msg/s: {:.0} % of persistent smtp-source, {:.0} % of the old reference",
+                        rate(delivery),
+                        100.0 * persistent / delivery,
+                        100.0 * reconnecting / delivery,
+                    );
+                }
             }
         }
     }
@@ -148,24 +155,119 @@ fn main() {
     let _ = sink.wait();
 }
 
-/// Seconds `smtp-source` takes to send `n` messages of about a notice's size
-/// to the sink over as many sessions as tend uses.
-fn reference(sbin: &Path, lib: &Path, port: u16, n: usize) -> f64 {
+/// Where the sink listens, and the tools that talk to it.
+struct Sink<'a> {
+    sbin: &'a Path,
+    lib: &'a Path,
+    port: u16,
+}
+
+/// Seconds `smtp-source` takes for the same messages, both ways.
+struct References {
+    /// `-d`: each session stays connected, as tend's pool does.
+    persistent: f64,
+    /// Without `-d`: a new connection for every message (the reference
+    /// this benchmark used before 2026-12-06).
+    reconnecting: f64,
+}
+
+impl References {
+    fn measure(sink: &Sink<'_>, n: usize, size: usize) -> Self {
+        Self {
+            persistent: reference(sink, n, size, true),
+            reconnecting: reference(sink, n, size, false),
+        }
+    }
+}
+
+/// A fresh store in `dir` with `n` customers, each with one notice due at
+/// the tick (`burst`: all at one instant; `spread`: each at its own), set
+/// up by `tend`; returns the store's URL and what to drop after.
+fn prepare(
+    dir: &Path,
+    backend: &str,
+    shape: &str,
+    n: usize,
+    port: u16,
+    tend: &str,
+) -> (String, Option<(String, String)>) {
+    std::fs::create_dir_all(dir.join("config/playbooks")).unwrap();
+    std::fs::create_dir_all(dir.join("templates")).unwrap();
+    std::fs::write(dir.join("config/playbooks/notice.toml"), PLAYBOOK).unwrap();
+    std::fs::write(dir.join("templates/notice.md.hbs"), TEMPLATE).unwrap();
+    let (url, database) = common::fresh_store(dir, backend);
+    std::fs::write(
+        dir.join("config/tend.toml"),
+        format!(
+            "[database]\nurl = \"{url}\"\n[mail]\ntransport = \"smtp\"\n[mail.smtp]\nhost = \"127.0.0.1\"\nport = {port}\npool_size = {SESSIONS}\n[delivery]\nconcurrency = 128\n",
+        ),
+    )
+    .unwrap();
+    if shape == "spread" {
+        common::generate(&dir.join("customers.csv"), n);
+    } else {
+        let rows: String = (0..n)
+            .map(|i| format!("cust-{i:07},user{i}@customer{}.example,Person {i} Example,UTC,pro,2026-05-01T10:00:00Z\n", i % 5000))
+            .collect();
+        std::fs::write(
+            dir.join("customers.csv"),
+            format!("id,email,name,timezone,plan,signup_at\n{rows}"),
+        )
+        .unwrap();
+    }
+    let status = Command::new(tend)
+        .args(["import", "customers", "customers.csv"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    (url, database)
+}
+
+/// The size of the message tend sends the first customer: the bytes
+/// `tend preview --format eml` composes, as delivery would.
+fn message_size(dir: &Path, tend: &str) -> usize {
+    let preview = Command::new(tend)
+        .args(["preview", "notice", "--customer", "cust-0000000"])
+        .args(["--format", "eml", "--now", "2027-06-01T12:00:00Z"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        preview.status.success(),
+        "{}",
+        String::from_utf8_lossy(&preview.stderr)
+    );
+    preview.stdout.len()
+}
+
+/// Seconds `smtp-source` takes to send `n` messages of `size` bytes to the
+/// sink over as many sessions as tend uses; `persistent`: each session
+/// sends message after message on one connection (`-d`), as tend does.
+fn reference(sink: &Sink<'_>, n: usize, size: usize, persistent: bool) -> f64 {
     let started = Instant::now();
-    let source = Command::new(sbin.join("smtp-source"))
-        .env("LD_LIBRARY_PATH", lib)
+    let mut source = Command::new(sink.sbin.join("smtp-source"));
+    source.env("LD_LIBRARY_PATH", sink.lib);
+    if persistent {
+        source.arg("-d");
+    }
+    let status = source
         .args([
             "-s",
             &SESSIONS.to_string(),
             "-m",
             &n.to_string(),
             "-l",
-            "2400",
+            &size.to_string(),
         ])
         .args(["-f", "success@acme.example", "-t", "ana@example.com"])
-        .arg(format!("127.0.0.1:{port}"))
+        .arg(format!("127.0.0.1:{}", sink.port))
         .status()
         .expect("run smtp-source");
-    assert!(source.success());
+    assert!(status.success());
     started.elapsed().as_secs_f64()
 }

@@ -124,12 +124,24 @@ pub struct Run {
     /// `.eml` files), as of the last reading before it exited.
     pub written: u64,
     pub stdout: String,
+    pub stderr: String,
 }
 
 /// Runs a child to its end, sampling its memory and its writes.
 pub fn measure_run(mut command: Command) -> Run {
     let start = Instant::now();
-    let mut child: Child = command.stdout(Stdio::piped()).spawn().expect("spawn tend");
+    let mut child: Child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn tend");
+    // Read as it comes, so a chatty child never blocks on a full pipe.
+    let mut err = child.stderr.take().unwrap();
+    let stderr = std::thread::spawn(move || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut err, &mut text).unwrap();
+        text
+    });
     let (mut peak, mut written) = (0, 0);
     // VmHWM is the high-water mark: the last reading before exit is the
     // peak; write_bytes only grows, so its last reading is the nearest.
@@ -148,12 +160,14 @@ pub fn measure_run(mut command: Command) -> Run {
     let secs = start.elapsed().as_secs_f64();
     let mut stdout = String::new();
     std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
-    assert!(status.success(), "tend failed: {stdout}");
+    let stderr = stderr.join().unwrap();
+    assert!(status.success(), "tend failed: {stdout}{stderr}");
     Run {
         secs,
         peak_kib: peak,
         written,
         stdout,
+        stderr,
     }
 }
 

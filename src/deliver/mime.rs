@@ -10,6 +10,7 @@ use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::{Address, Message};
 
+use super::transfer;
 use crate::render::Rendered;
 
 /// What the headers say besides the rendered content.
@@ -66,12 +67,12 @@ pub fn compose(rendered: &Rendered, to: &Addressing<'_>) -> Result<Message, Comp
         .singlepart(
             SinglePart::builder()
                 .header(ContentType::TEXT_PLAIN)
-                .body(rendered.text.clone()),
+                .body(transfer::body(&rendered.text)),
         )
         .singlepart(
             SinglePart::builder()
                 .header(ContentType::TEXT_HTML)
-                .body(rendered.html.clone()),
+                .body(transfer::body(&rendered.html)),
         );
     let mut builder = Message::builder();
     if let Some(first) = to.in_reply_to {

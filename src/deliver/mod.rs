@@ -15,10 +15,12 @@ pub mod mime;
 pub mod retry;
 pub mod smtp;
 pub mod transport;
+mod transfer;
 mod triage;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
@@ -63,6 +65,50 @@ struct Lease {
 impl Lease {
     fn until(&self) -> DateTime<Utc> {
         self.now + Duration::from_std(self.started.elapsed()).unwrap_or_default() + self.length
+    }
+}
+
+/// How long each stage of a pass was busy, summed over its chunks. The
+/// stages run side by side, so these add up to more than the pass: the
+/// largest is what holds the pass back.
+#[derive(Debug, Default)]
+struct Busy {
+    /// Claiming, reading recent sends and open incidents, deciding.
+    claim: AtomicU64,
+    /// Rendering and composing (on blocking threads).
+    compose: AtomicU64,
+    /// Committing `sending` before each chunk goes.
+    mark: AtomicU64,
+    /// SMTP transactions (or files), chunk by chunk.
+    send: AtomicU64,
+    /// Recording outcomes.
+    record: AtomicU64,
+}
+
+impl Busy {
+    fn add(stage: &AtomicU64, since: std::time::Instant) {
+        let nanos = u64::try_from(since.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        stage.fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    fn secs(stage: &AtomicU64) -> f64 {
+        stage.load(Ordering::Relaxed) as f64 / 1e9
+    }
+
+    /// Logged once a pass that did something ends: where its time went.
+    fn report(&self, outcome: &DeliverOutcome) {
+        if outcome.rewritten() == 0 {
+            return;
+        }
+        tracing::info!(
+            sent = outcome.sent,
+            claim_s = Self::secs(&self.claim),
+            compose_s = Self::secs(&self.compose),
+            mark_s = Self::secs(&self.mark),
+            send_s = Self::secs(&self.send),
+            record_s = Self::secs(&self.record),
+            "delivery stages (busy time of each, side by side)"
+        );
     }
 }
 
@@ -339,12 +385,13 @@ impl Deliverer {
         };
         // Ends the renewals once every claim of the pass is settled.
         let settled = CancellationToken::new();
+        let busy = &Busy::default();
         let (to_send, mut sending) = mpsc::channel::<Vec<Composed>>(1);
         let (to_record, mut recording) = mpsc::channel::<(Vec<Settle>, bool)>(2);
         let record_early = to_record.clone();
         let produce = async move {
             let result = self
-                .produce(store, lease, stop, &to_send, &record_early)
+                .produce(store, lease, stop, busy, &to_send, &record_early)
                 .await;
             drop(to_send);
             drop(record_early);
@@ -352,7 +399,9 @@ impl Deliverer {
         };
         let send = async move {
             while let Some(chunk) = sending.recv().await {
+                let started = std::time::Instant::now();
                 let settles = self.send_chunk(chunk, now).await;
+                Busy::add(&busy.send, started);
                 if to_record.send((settles, false)).await.is_err() {
                     break;
                 }
@@ -371,7 +420,9 @@ impl Deliverer {
                         crate::telemetry::message_settled(&s.playbook, s.status);
                     }
                 }
+                let started = std::time::Instant::now();
                 store.settle(&self.owner, &settles, now).await?;
+                Busy::add(&busy.record, started);
             }
             settled.cancel();
             Ok::<DeliverOutcome, store::Error>(outcome)
@@ -385,6 +436,7 @@ impl Deliverer {
         if outcome.sent + outcome.deferred + outcome.failed > 0 {
             outcome.recovered += store.recover_sending(now, self.resend_unknown).await?;
         }
+        busy.report(&outcome);
         Ok(outcome)
     }
 
@@ -424,6 +476,7 @@ impl Deliverer {
         store: &(impl Outbox + Accounts),
         lease: &Lease,
         stop: &CancellationToken,
+        busy: &Busy,
         to_send: &mpsc::Sender<Vec<Composed>>,
         to_record: &mpsc::Sender<(Vec<Settle>, bool)>,
     ) -> Result<(), store::Error> {
@@ -435,6 +488,7 @@ impl Deliverer {
             if stop.is_cancelled() {
                 return Ok(());
             }
+            let started = std::time::Instant::now();
             let batch = store.claim(&self.owner, now, lease_until(), BATCH).await?;
             if batch.is_empty() {
                 return Ok(());
@@ -453,6 +507,7 @@ impl Deliverer {
             };
             let (mut ready, waiting) = triage::triage(batch, &sent, &incidents, &self.rules, now);
             self.address(store, &mut ready).await?;
+            Busy::add(&busy.claim, started);
             if !waiting.is_empty() && to_record.send((waiting, true)).await.is_err() {
                 return gone();
             }
@@ -473,9 +528,11 @@ impl Deliverer {
                     .take(self.concurrency.min(CHUNK_MAX))
                     .collect();
                 let composer = Arc::clone(&self.composer);
+                let started = std::time::Instant::now();
                 let results = tokio::task::spawn_blocking(move || composer.compose_all(chunk, now))
                     .await
                     .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+                Busy::add(&busy.compose, started);
                 let mut composed = Vec::with_capacity(results.len());
                 let mut failed = Vec::new();
                 for result in results {
@@ -492,9 +549,11 @@ impl Deliverer {
                 }
                 let ids: Vec<_> = composed.iter().map(|c| c.message.id).collect();
                 // Committed before any of these SMTP transactions starts.
+                let started = std::time::Instant::now();
                 let marked = store
                     .begin_sending(&self.owner, &ids, now, lease_until())
                     .await?;
+                Busy::add(&busy.mark, started);
                 if marked.len() < composed.len() {
                     // Their lease ran out and another instance has them now.
                     let marked: std::collections::HashSet<_> = marked.into_iter().collect();

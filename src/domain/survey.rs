@@ -5,7 +5,7 @@
 use serde::Deserialize;
 
 /// A one-click survey a step's message carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Survey {
     Nps,

@@ -14,9 +14,11 @@ mod helpers;
 pub mod markdown;
 pub mod name;
 pub mod source;
+mod survey_block;
 
 use crate::domain::account::{Account, AccountFacts, TeamMember};
 use std::path::Path;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use handlebars::{Handlebars, RenderErrorReason};
@@ -102,6 +104,9 @@ pub struct Renderer {
     /// Whether a template, partial or layout reads `account` or `sender`:
     /// only then does each message's context carry them.
     reads_account: bool,
+    /// Survey blocks rendered once and kept, when the survey partials
+    /// allow it.
+    survey_blocks: Option<survey_block::Blocks>,
 }
 
 impl std::fmt::Debug for Renderer {
@@ -146,6 +151,15 @@ impl Renderer {
             signer,
             sender: context::configured_sender(&settings.mail.from),
             reads_account: sources.mention(&["account.", "sender."]),
+            survey_blocks: [SURVEY, SURVEY_TEXT]
+                .iter()
+                .all(|name| {
+                    sources
+                        .partials
+                        .get(*name)
+                        .is_some_and(|p| survey_block::reusable(&p.text))
+                })
+                .then(survey_block::Blocks::default),
         };
         let mut compile = |registry: &mut Handlebars<'static>, name: &str, src: &source::Source| {
             if let Err(e) = registry.register_template_string(name, &src.text) {
@@ -376,10 +390,19 @@ impl Renderer {
             first_line: message.front_lines.get(key).copied().unwrap_or(1),
         };
         let (mut ctx, unsubscribe) = self.context(letter, customer);
+        let mut asked = None;
         if let Some(survey) = letter.survey {
             let question = self.question_with(name, message, survey, &ctx)?;
             let base = self.link(Purpose::Survey, letter, survey.as_str());
-            ctx["survey"] = context::survey(survey, question, |value| format!("{base}/{value}"));
+            let links: Vec<String> = survey
+                .answers()
+                .into_iter()
+                .map(|(value, _)| format!("{base}/{value}"))
+                .collect();
+            ctx["survey"] = context::survey(survey, question.clone(), |value| {
+                format!("{base}/{value}")
+            });
+            asked = Some((survey, question, links));
         }
         // One context for every part: handlebars' `render` would serialize
         // the data again for each.
@@ -405,18 +428,21 @@ impl Renderer {
                 url.to_owned()
             }
         };
-        let survey = match letter.survey {
-            // Both partials are always there: built in, or a file's override.
-            Some(_) if body.contains(SURVEY_MARKER) => {
-                let html = self
-                    .html
-                    .render_with_context(SURVEY, &context)
-                    .map_err(|e| fail(e, &self.sources.partials[SURVEY], &context))?;
-                let text = self
-                    .plain
-                    .render_with_context(SURVEY_TEXT, &context)
-                    .map_err(|e| fail(e, &self.sources.partials[SURVEY_TEXT], &context))?;
-                Some((html, text))
+        let survey = match &asked {
+            Some(asked) if body.contains(SURVEY_MARKER) => {
+                // Both partials are always there: built in, or a file's override.
+                let rendered = || -> Result<(String, String), RenderError> {
+                    let html = self
+                        .html
+                        .render_with_context(SURVEY, &context)
+                        .map_err(|e| fail(e, &self.sources.partials[SURVEY], &context))?;
+                    let text = self
+                        .plain
+                        .render_with_context(SURVEY_TEXT, &context)
+                        .map_err(|e| fail(e, &self.sources.partials[SURVEY_TEXT], &context))?;
+                    Ok((html, text))
+                };
+                Some(self.survey_block(asked, rendered)?)
             }
             _ => None,
         };
@@ -504,6 +530,54 @@ impl Renderer {
             }
         }
         problems
+    }
+}
+
+/// A message's survey: its kind, its question, and each answer's link.
+type Asked = (Survey, String, Vec<String>);
+
+impl Renderer {
+    /// The survey block's HTML and text: a kept block filled in with the
+    /// message's links, or `rendered` (and kept, when it can be).
+    fn survey_block(
+        &self,
+        (survey, question, links): &Asked,
+        rendered: impl Fn() -> Result<(String, String), RenderError>,
+    ) -> Result<(String, String), RenderError> {
+        use survey_block::Known;
+        let Some(blocks) = &self.survey_blocks else {
+            return rendered();
+        };
+        match blocks.get(*survey, question) {
+            Some(Known::Kept(kept)) => Ok(kept.fill(links, handlebars::html_escape, plain_escape)),
+            Some(Known::Rendered) => rendered(),
+            None => {
+                let block = rendered()?;
+                let kept = self
+                    .placeheld_survey(*survey, question)
+                    .filter(|kept| kept.fill(links, handlebars::html_escape, plain_escape) == block);
+                let known = kept.map_or(Known::Rendered, |kept| Known::Kept(Arc::new(kept)));
+                blocks.remember(*survey, question, known);
+                Ok(block)
+            }
+        }
+    }
+
+    /// The survey block rendered with nothing of a message but the survey,
+    /// a placeholder for each answer's link, and the company.
+    fn placeheld_survey(&self, survey: Survey, question: &str) -> Option<survey_block::Kept> {
+        let values: Vec<String> = survey.answers().into_iter().map(|(v, _)| v).collect();
+        let placeholder = |value: &str| {
+            survey_block::placeholder(values.iter().position(|v| v == value).unwrap_or(0))
+        };
+        let data = serde_json::json!({
+            "survey": context::survey(survey, question.to_owned(), placeholder),
+            "company": self.company,
+        });
+        let context = handlebars::Context::from(data);
+        let html = self.html.render_with_context(SURVEY, &context).ok()?;
+        let text = self.plain.render_with_context(SURVEY_TEXT, &context).ok()?;
+        survey_block::Kept::new(&html, &text, values.len())
     }
 }
 

@@ -1,0 +1,216 @@
+//! The survey's answer block, rendered once per kind of survey and question
+//! and kept: from one message to the next only each answer's signed link
+//! differs, so a kept block is filled in with the message's links instead
+//! of running the partial again (eleven answer buttons of tables and
+//! inline styles were two fifths of rendering a message).
+//!
+//! A block is kept only when its partials provably read nothing of the
+//! message but the survey and the company: no other variable, no helper
+//! that reads the time, no partial of their own. It is rendered once with
+//! a placeholder for each link, and kept only if filling those in gives
+//! exactly the bytes of the block rendered the ordinary way.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::domain::playbook::Survey;
+
+/// How many questions are kept per kind of survey: a question that names
+/// the customer differs for everyone, and is then rendered every time.
+const MOST_KEPT: usize = 64;
+
+/// What a template's mustaches may mention for its block to be kept.
+/// Everything else a message sees (the customer, their links, the
+/// incident, the account, the sender, the time, and the helpers that read
+/// it) differs between messages of the same question.
+const READS_THE_MESSAGE: &[&str] = &[
+    "customer",
+    "links",
+    "incident",
+    "account",
+    "sender",
+    "now",
+    "date",
+    "days_since",
+    "days_until",
+];
+
+/// Whether a partial's output can depend only on `survey` and `company`:
+/// no mustache in `source` names anything of [`READS_THE_MESSAGE`] or
+/// includes another partial. Static text between mustaches is not read.
+pub fn reusable(source: &str) -> bool {
+    let mut rest = source;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        let end = after.find("}}").unwrap_or(after.len());
+        let inside = after[..end].trim_start_matches(['{', '~', '#', '/', '^', ' ']);
+        if inside.starts_with('>') {
+            return false;
+        }
+        let names_the_message = inside
+            .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .any(|word| READS_THE_MESSAGE.contains(&word));
+        if names_the_message {
+            return false;
+        }
+        rest = &after[end..];
+    }
+    true
+}
+
+/// What stands in for answer `i`'s link while a block is rendered to be
+/// kept: private-use characters, which neither escaping changes.
+pub fn placeholder(i: usize) -> String {
+    format!("\u{e000}{i}\u{e001}")
+}
+
+/// A rendered block cut at its links.
+#[derive(Debug)]
+struct Pieces {
+    /// Text, then the answer whose link follows it (none after the last).
+    parts: Vec<(String, Option<usize>)>,
+}
+
+impl Pieces {
+    fn cut(rendered: &str, answers: usize) -> Option<Self> {
+        let mut parts = Vec::new();
+        let mut rest = rendered;
+        while let Some(start) = rest.find('\u{e000}') {
+            let after = &rest[start + '\u{e000}'.len_utf8()..];
+            let end = after.find('\u{e001}')?;
+            let answer: usize = after[..end].parse().ok()?;
+            if answer >= answers {
+                return None;
+            }
+            parts.push((rest[..start].to_owned(), Some(answer)));
+            rest = &after[end + '\u{e001}'.len_utf8()..];
+        }
+        parts.push((rest.to_owned(), None));
+        Some(Self { parts })
+    }
+
+    fn fill(&self, links: &[String], escape: fn(&str) -> String) -> String {
+        let mut out = String::with_capacity(
+            self.parts.iter().map(|(text, _)| text.len() + 80).sum(),
+        );
+        for (text, answer) in &self.parts {
+            out.push_str(text);
+            if let Some(i) = answer {
+                out.push_str(&escape(&links[*i]));
+            }
+        }
+        out
+    }
+}
+
+/// A kept block: its HTML and text forms, each cut at its links.
+#[derive(Debug)]
+pub struct Kept {
+    html: Pieces,
+    text: Pieces,
+}
+
+impl Kept {
+    /// A block rendered with [`placeholder`] links, or `None` when a
+    /// placeholder came out changed.
+    pub fn new(html: &str, text: &str, answers: usize) -> Option<Self> {
+        Some(Self {
+            html: Pieces::cut(html, answers)?,
+            text: Pieces::cut(text, answers)?,
+        })
+    }
+
+    /// The block with each answer's link: HTML-escaped in the HTML form,
+    /// as the partial's `{{url}}` escapes it, and as the text form's.
+    pub fn fill(
+        &self,
+        links: &[String],
+        html_escape: fn(&str) -> String,
+        text_escape: fn(&str) -> String,
+    ) -> (String, String) {
+        (
+            self.html.fill(links, html_escape),
+            self.text.fill(links, text_escape),
+        )
+    }
+}
+
+/// What is known of one question's block.
+#[derive(Debug, Clone)]
+pub enum Known {
+    Kept(Arc<Kept>),
+    /// Rendered each time: the block did not survive the check.
+    Rendered,
+}
+
+/// The blocks kept so far, by kind of survey and question.
+#[derive(Debug, Default)]
+pub struct Blocks {
+    known: Mutex<HashMap<Survey, HashMap<String, Known>>>,
+}
+
+impl Blocks {
+    pub fn get(&self, survey: Survey, question: &str) -> Option<Known> {
+        let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        known.get(&survey)?.get(question).cloned()
+    }
+
+    pub fn remember(&self, survey: Survey, question: &str, what: Known) {
+        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        let questions = known.entry(survey).or_default();
+        if questions.len() < MOST_KEPT {
+            questions.insert(question.to_owned(), what);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_partials_that_read_the_survey_and_the_company_are_kept() {
+        let shipped = [
+            include_str!("builtin/partials/survey.hbs"),
+            include_str!("builtin/partials/survey.txt.hbs"),
+        ];
+        for source in shipped {
+            assert!(reusable(source));
+        }
+        assert!(reusable("<p>Dear customer</p>{{survey.question}} {{company.name}}"));
+        for reads in [
+            "{{customer.first_name}}",
+            "{{#if customer.attributes.vip}}VIP{{/if}}",
+            "{{#each survey.answers}}{{../links.view}}{{/each}}",
+            "{{@root.customer.name}}",
+            "{{date now}}",
+            "{{days_since \"2020-01-01\"}}",
+            "{{> buttons}}",
+            "{{{ links.unsubscribe }}}",
+            "{{~incident.title~}}",
+        ] {
+            assert!(!reusable(reads), "{reads}");
+        }
+    }
+
+    #[test]
+    fn a_block_is_filled_with_each_messages_links() {
+        let html = format!(
+            "<a href=\"{}\">0</a><a href=\"{}\">1</a>",
+            placeholder(0),
+            placeholder(1)
+        );
+        let text = format!("0 <{}>\n1 <{}>\n", placeholder(0), placeholder(1));
+        let kept = Kept::new(&html, &text, 2).unwrap();
+        let links = ["https://t.example/s/a=b/0".to_owned(), "https://t.example/s/x/1".to_owned()];
+        let (html, text) = kept.fill(&links, handlebars::html_escape, str::to_owned);
+        assert_eq!(
+            html,
+            "<a href=\"https://t.example/s/a&#x3D;b/0\">0</a><a href=\"https://t.example/s/x/1\">1</a>"
+        );
+        assert_eq!(text, "0 <https://t.example/s/a=b/0>\n1 <https://t.example/s/x/1>\n");
+        // A placeholder that came out changed (or names no answer) keeps nothing.
+        assert!(Kept::new("\u{e000}x\u{e001}", "", 2).is_none());
+        assert!(Kept::new(&placeholder(2), "", 2).is_none());
+    }
+}
