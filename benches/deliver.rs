@@ -110,8 +110,12 @@ fn main() {
                         written as f64 / 1e6,
                         written as f64 / 1e3 / n as f64,
                     );
-                    if let Some(stages) = run.stderr.lines().find(|l| l.contains("delivery stages")) {
-                        println!("{backend:<8} {shape:<6} {n:>8} notices, {label}: {}", stages.trim());
+                    if let Some(stages) = run.stderr.lines().find(|l| l.contains("delivery stages"))
+                    {
+                        println!(
+                            "{backend:<8} {shape:<6} {n:>8} notices, {label}: {}",
+                            stages.trim()
+                        );
                     }
                     assert!(
                         stdout.contains(&format!("sent {n},")),

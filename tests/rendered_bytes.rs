@@ -28,11 +28,21 @@ const RECORD: &str = "tests/golden/rendered.sha256";
 fn customers(now: DateTime<Utc>) -> Vec<Customer> {
     let people = [
         ("ana", "Ana Souza", "America/Sao_Paulo", "pt-BR"),
-        ("bob", "<b>*Bob*</b> [x](javascript:alert(1)) & \"Co\"", "UTC", "en"),
+        (
+            "bob",
+            "<b>*Bob*</b> [x](javascript:alert(1)) & \"Co\"",
+            "UTC",
+            "en",
+        ),
         ("chie", "山田 千恵", "Asia/Tokyo", "ja"),
         ("dirk", "Dirk Müller-Lüdenscheidt", "Europe/Berlin", "de"),
         ("eve", "", "Asia/Kathmandu", "fr"),
-        ("fay", "Fay\r\nBcc: x@evil.example   ", "Australia/Sydney", "en-AU"),
+        (
+            "fay",
+            "Fay\r\nBcc: x@evil.example   ",
+            "Australia/Sydney",
+            "en-AU",
+        ),
     ];
     people
         .iter()

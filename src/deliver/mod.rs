@@ -14,8 +14,8 @@ pub mod dkim;
 pub mod mime;
 pub mod retry;
 pub mod smtp;
-pub mod transport;
 mod transfer;
+pub mod transport;
 mod triage;
 
 use std::collections::HashMap;

@@ -15,18 +15,16 @@ const LIMIT: usize = 76;
 
 /// `text` as a part's body, encoded as `Body::new` would encode it.
 pub fn body(text: &str) -> Body {
-    let encoding = choose(text.as_bytes());
-    let crlf = crlf(text);
-    match encoding {
+    match choose(text) {
         ContentTransferEncoding::QuotedPrintable => Body::dangerous_pre_encoded(
-            quoted_printable(crlf.as_bytes()),
+            quoted_printable(text.as_bytes()),
             ContentTransferEncoding::QuotedPrintable,
         ),
         ContentTransferEncoding::SevenBit => {
-            Body::dangerous_pre_encoded(crlf.into_bytes(), ContentTransferEncoding::SevenBit)
+            Body::dangerous_pre_encoded(crlf(text).into_bytes(), ContentTransferEncoding::SevenBit)
         }
         // Mostly not ASCII (a text in Japanese, say): lettre's own base64.
-        other => Body::new_with_encoding(crlf, other).expect("base64 encodes any text"),
+        other => Body::new_with_encoding(crlf(text), other).expect("base64 encodes any text"),
     }
 }
 
@@ -34,22 +32,22 @@ pub fn body(text: &str) -> Body {
 /// 7bit when it is ASCII in lines of fewer than 76 bytes, else
 /// quoted-printable when at most a third of its bytes need escaping,
 /// else base64.
-fn choose(text: &[u8]) -> ContentTransferEncoding {
-    let mut long = false;
-    let mut last = 0;
-    for i in line_feeds(text) {
-        // As lettre measures: from the previous line feed, inclusive.
-        long |= i - last >= LIMIT;
-        last = i;
-    }
-    long |= text.len() - last >= LIMIT;
-    if text.is_ascii() && !long {
+fn choose(text: &str) -> ContentTransferEncoding {
+    if text.is_ascii() && !has_long_line(text) {
         return ContentTransferEncoding::SevenBit;
     }
-    let escaped = text
-        .iter()
-        .filter(|&&b| !matches!(b, b'\t' | b' '..=b'~'))
-        .count();
+    // Counted in runs of 255 bytes into a byte-wide sum, which the
+    // compiler does sixteen or more bytes at a time.
+    let escaped: usize = text
+        .as_bytes()
+        .chunks(255)
+        .map(|run| {
+            let in_run = run.iter().fold(0u8, |n, &b| {
+                n.wrapping_add(u8::from(!matches!(b, b'\t' | b' '..=b'~')))
+            });
+            usize::from(in_run)
+        })
+        .sum();
     if escaped <= text.len() / 3 {
         ContentTransferEncoding::QuotedPrintable
     } else {
@@ -57,12 +55,17 @@ fn choose(text: &[u8]) -> ContentTransferEncoding {
     }
 }
 
-/// The positions of the line feeds in `text`.
-fn line_feeds(text: &[u8]) -> impl Iterator<Item = usize> + '_ {
-    text.iter()
-        .enumerate()
-        .filter(|(_, b)| **b == b'\n')
-        .map(|(i, _)| i)
+/// Whether a line is too long for 7bit, as lettre measures it: from one
+/// line feed to the next, counting one of them (none on the first line).
+fn has_long_line(text: &str) -> bool {
+    let mut last = 0;
+    for (i, _) in text.match_indices('\n') {
+        if i - last >= LIMIT {
+            return true;
+        }
+        last = i;
+    }
+    text.len() - last >= LIMIT
 }
 
 /// `text` with a `\r` before every `\n` that has none.
@@ -87,11 +90,12 @@ fn needs_encoding(b: u8) -> bool {
     !matches!(b, b'\t' | b' '..=b'~') || b == b'='
 }
 
-/// Quoted-printable (RFC 2045, 6.7) of a text whose line breaks are CRLF,
-/// byte for byte as the `quoted_printable` crate writes it for lettre:
-/// lines of at most 76 bytes, soft breaks `=\r\n`, a space or tab before a
-/// line break escaped, a lone `\r` escaped. Runs of bytes that need no
-/// escaping are copied whole.
+/// Quoted-printable (RFC 2045, 6.7) of a text, byte for byte as the
+/// `quoted_printable` crate writes it for lettre once the text's line
+/// breaks are CRLF: a line feed, with or without a `\r` before it, is a
+/// line break; lines of at most 76 bytes, soft breaks `=\r\n`, a space or
+/// tab before a line break escaped, a lone `\r` escaped. Runs of bytes
+/// that need no escaping are copied whole.
 fn quoted_printable(input: &[u8]) -> Vec<u8> {
     let mut out = Line {
         bytes: Vec::with_capacity(input.len() + input.len() / 16),
@@ -102,15 +106,16 @@ fn quoted_printable(input: &[u8]) -> Vec<u8> {
     let mut i = 0;
     while i < input.len() {
         let byte = input[i];
+        if byte == b'\n' {
+            was_cr = false;
+            out.escape_trailing_space();
+            out.bytes.extend_from_slice(b"\r\n");
+            out.on_line = 0;
+            i += 1;
+            continue;
+        }
         if was_cr {
             was_cr = false;
-            if byte == b'\n' {
-                out.escape_trailing_space();
-                out.bytes.extend_from_slice(b"\r\n");
-                out.on_line = 0;
-                i += 1;
-                continue;
-            }
             out.append(b"=0D");
         }
         if byte == b'\r' {
@@ -119,12 +124,21 @@ fn quoted_printable(input: &[u8]) -> Vec<u8> {
             continue;
         }
         if LIMIT - out.on_line >= 3 && !needs_encoding(byte) {
-            let most = LIMIT - out.on_line - 2;
-            let run = input[i..]
+            let most = (LIMIT - out.on_line - 2).min(input.len() - i);
+            let ahead = &input[i..i + most];
+            // Most often every byte ahead is plain: one check of them all,
+            // which the compiler does many bytes at a time.
+            let run = if ahead
                 .iter()
-                .take(most)
-                .take_while(|&&b| !needs_encoding(b))
-                .count();
+                .fold(true, |plain, &b| plain & !needs_encoding(b))
+            {
+                most
+            } else {
+                ahead
+                    .iter()
+                    .position(|&b| needs_encoding(b))
+                    .unwrap_or(most)
+            };
             out.bytes.extend_from_slice(&input[i..i + run]);
             out.on_line += run;
             out.backup = out.bytes.len();
@@ -169,9 +183,15 @@ impl Line {
     fn append(&mut self, piece: &[u8]) {
         if self.on_line + piece.len() > LIMIT {
             if self.on_line == LIMIT {
-                self.on_line = self.bytes.len() - self.backup;
-                self.bytes
-                    .splice(self.backup..self.backup, *b"=\r\n");
+                // What was appended last (at most three bytes) moves to
+                // the next line.
+                let mut last = [0u8; 3];
+                let moved = self.bytes.len() - self.backup;
+                last[..moved].copy_from_slice(&self.bytes[self.backup..]);
+                self.bytes.truncate(self.backup);
+                self.bytes.extend_from_slice(b"=\r\n");
+                self.bytes.extend_from_slice(&last[..moved]);
+                self.on_line = moved;
             } else {
                 self.bytes.extend_from_slice(b"=\r\n");
                 self.on_line = 0;

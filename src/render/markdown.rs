@@ -74,14 +74,38 @@ fn unindent_markers<'s>(source: &'s str, blocks: &[Block<'_>]) -> Cow<'s, str> {
     Cow::Owned(out)
 }
 
+/// The HTML and the text of `source` from one reading of it: each link
+/// passed through `link` once, for both.
+pub fn to_both(
+    source: &str,
+    link: &dyn Fn(&str) -> String,
+    blocks: &[Block<'_>],
+) -> (String, String) {
+    let source = unindent_markers(source, blocks);
+    let events: Vec<Event<'_>> = events(&source, link).collect();
+    (
+        html_of(events.iter().cloned(), source.len(), blocks),
+        text_of(events.into_iter(), source.len(), blocks),
+    )
+}
+
 /// The HTML of `source`, with each block's marker replaced by its HTML.
 pub fn to_html(source: &str, link: &dyn Fn(&str) -> String, blocks: &[Block<'_>]) -> String {
     let source = unindent_markers(source, blocks);
-    let mut html = String::with_capacity(source.len() * 3 / 2);
-    let events = events(&source, link).map(|event| match event {
+    html_of(events(&source, link), source.len(), blocks)
+}
+
+fn html_of<'a>(
+    events: impl Iterator<Item = Event<'a>>,
+    source_len: usize,
+    blocks: &'a [Block<'a>],
+) -> String {
+    let filled: usize = blocks.iter().map(|b| b.html.len()).sum();
+    let mut html = String::with_capacity(source_len * 3 / 2 + filled);
+    let events = events.map(|event| match event {
         Event::Html(raw) | Event::InlineHtml(raw) if block(blocks, &raw).is_some() => {
             let found = block(blocks, &raw).map_or("", |b| b.html);
-            Event::Html(CowStr::from(found.to_owned()))
+            Event::Html(CowStr::Borrowed(found))
         }
         other => other,
     });
@@ -94,12 +118,21 @@ pub fn to_html(source: &str, link: &dyn Fn(&str) -> String, blocks: &[Block<'_>]
 /// marker replaced by its text.
 pub fn to_text(source: &str, link: &dyn Fn(&str) -> String, blocks: &[Block<'_>]) -> String {
     let source = unindent_markers(source, blocks);
-    let mut out = String::with_capacity(source.len());
+    text_of(events(&source, link), source.len(), blocks)
+}
+
+fn text_of<'a>(
+    events: impl Iterator<Item = Event<'a>>,
+    source_len: usize,
+    blocks: &[Block<'_>],
+) -> String {
+    let filled: usize = blocks.iter().map(|b| b.text.len()).sum();
+    let mut out = String::with_capacity(source_len + filled);
     // Ordered lists' next numbers, innermost last (None: bullets).
     let mut lists: Vec<Option<u64>> = Vec::new();
     let mut links: Vec<(String, usize)> = Vec::new();
     let mut quote = 0usize;
-    for event in events(&source, link) {
+    for event in events {
         match event {
             Event::Start(Tag::List(first)) => lists.push(first),
             Event::End(TagEnd::List(_)) => {

@@ -399,9 +399,8 @@ impl Renderer {
                 .into_iter()
                 .map(|(value, _)| format!("{base}/{value}"))
                 .collect();
-            ctx["survey"] = context::survey(survey, question.clone(), |value| {
-                format!("{base}/{value}")
-            });
+            ctx["survey"] =
+                context::survey(survey, question.clone(), |value| format!("{base}/{value}"));
             asked = Some((survey, question, links));
         }
         // One context for every part: handlebars' `render` would serialize
@@ -454,8 +453,7 @@ impl Renderer {
                 text,
             })
             .collect();
-        let html_body = markdown::to_html(&body, &track, &blocks);
-        let mut text = markdown::to_text(&body, &track, &blocks);
+        let (html_body, mut text) = markdown::to_both(&body, &track, &blocks);
         // The sender's signature closes the letter, above the footer.
         let signature = letter
             .sender
@@ -553,9 +551,9 @@ impl Renderer {
             Some(Known::Rendered) => rendered(),
             None => {
                 let block = rendered()?;
-                let kept = self
-                    .placeheld_survey(*survey, question)
-                    .filter(|kept| kept.fill(links, handlebars::html_escape, plain_escape) == block);
+                let kept = self.placeheld_survey(*survey, question).filter(|kept| {
+                    kept.fill(links, handlebars::html_escape, plain_escape) == block
+                });
                 let known = kept.map_or(Known::Rendered, |kept| Known::Kept(Arc::new(kept)));
                 blocks.remember(*survey, question, known);
                 Ok(block)

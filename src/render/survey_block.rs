@@ -90,9 +90,8 @@ impl Pieces {
     }
 
     fn fill(&self, links: &[String], escape: fn(&str) -> String) -> String {
-        let mut out = String::with_capacity(
-            self.parts.iter().map(|(text, _)| text.len() + 80).sum(),
-        );
+        let mut out =
+            String::with_capacity(self.parts.iter().map(|(text, _)| text.len() + 80).sum());
         for (text, answer) in &self.parts {
             out.push_str(text);
             if let Some(i) = answer {
@@ -177,7 +176,9 @@ mod tests {
         for source in shipped {
             assert!(reusable(source));
         }
-        assert!(reusable("<p>Dear customer</p>{{survey.question}} {{company.name}}"));
+        assert!(reusable(
+            "<p>Dear customer</p>{{survey.question}} {{company.name}}"
+        ));
         for reads in [
             "{{customer.first_name}}",
             "{{#if customer.attributes.vip}}VIP{{/if}}",
@@ -202,13 +203,19 @@ mod tests {
         );
         let text = format!("0 <{}>\n1 <{}>\n", placeholder(0), placeholder(1));
         let kept = Kept::new(&html, &text, 2).unwrap();
-        let links = ["https://t.example/s/a=b/0".to_owned(), "https://t.example/s/x/1".to_owned()];
+        let links = [
+            "https://t.example/s/a=b/0".to_owned(),
+            "https://t.example/s/x/1".to_owned(),
+        ];
         let (html, text) = kept.fill(&links, handlebars::html_escape, str::to_owned);
         assert_eq!(
             html,
             "<a href=\"https://t.example/s/a&#x3D;b/0\">0</a><a href=\"https://t.example/s/x/1\">1</a>"
         );
-        assert_eq!(text, "0 <https://t.example/s/a=b/0>\n1 <https://t.example/s/x/1>\n");
+        assert_eq!(
+            text,
+            "0 <https://t.example/s/a=b/0>\n1 <https://t.example/s/x/1>\n"
+        );
         // A placeholder that came out changed (or names no answer) keeps nothing.
         assert!(Kept::new("\u{e000}x\u{e001}", "", 2).is_none());
         assert!(Kept::new(&placeholder(2), "", 2).is_none());
