@@ -29,12 +29,32 @@ impl Survey {
 
     /// The answers of a survey: (value, label), in order.
     pub fn answers(self) -> Vec<(String, String)> {
-        let range = |lo: u8, hi: u8| (lo..=hi).map(|n| (n.to_string(), n.to_string())).collect();
+        self.choices()
+            .iter()
+            .map(|(value, label)| ((*value).to_owned(), (*label).to_owned()))
+            .collect()
+    }
+
+    /// [`Self::answers`] without allocating: what a message renders.
+    pub fn choices(self) -> &'static [(&'static str, &'static str)] {
+        const ZERO_TO_TEN: [(&str, &str); 11] = [
+            ("0", "0"),
+            ("1", "1"),
+            ("2", "2"),
+            ("3", "3"),
+            ("4", "4"),
+            ("5", "5"),
+            ("6", "6"),
+            ("7", "7"),
+            ("8", "8"),
+            ("9", "9"),
+            ("10", "10"),
+        ];
         match self {
-            Survey::Nps => range(0, 10),
-            Survey::Csat => range(1, 5),
-            Survey::Ces => range(1, 7),
-            Survey::Yesno => vec![("yes".into(), "Yes".into()), ("no".into(), "No".into())],
+            Survey::Nps => &ZERO_TO_TEN,
+            Survey::Csat => &ZERO_TO_TEN[1..=5],
+            Survey::Ces => &ZERO_TO_TEN[1..=7],
+            Survey::Yesno => &[("yes", "Yes"), ("no", "No")],
         }
     }
 

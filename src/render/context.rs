@@ -55,11 +55,11 @@ fn scale(survey: Survey) -> String {
     })
 }
 
-/// `survey` as the survey partials see it; `url` makes each answer's link.
-/// Every answer carries its `meaning` (empty except at the ends of a
-/// scale), and `low`/`high` are the ends (null for yes/no), so a partial
-/// can label the row.
-pub fn survey(survey: Survey, question: String, url: impl Fn(&str) -> String) -> Value {
+/// `survey` as the survey partials see it; `url` makes the link of the
+/// answer at an index. Every answer carries its `meaning` (empty except
+/// at the ends of a scale), and `low`/`high` are the ends (null for
+/// yes/no), so a partial can label the row.
+pub fn survey(survey: Survey, question: String, url: impl Fn(usize) -> String) -> Value {
     let ends = survey.scale_ends();
     let meaning = |value: &str| {
         ends.iter()
@@ -68,14 +68,15 @@ pub fn survey(survey: Survey, question: String, url: impl Fn(&str) -> String) ->
             .map_or("", |(_, m)| m)
     };
     let answers: Vec<Value> = survey
-        .answers()
-        .into_iter()
-        .map(|(value, label)| {
+        .choices()
+        .iter()
+        .enumerate()
+        .map(|(i, (value, label))| {
             json!({
                 "value": value,
                 "label": label,
-                "meaning": meaning(&value),
-                "url": url(&value),
+                "meaning": meaning(value),
+                "url": url(i),
             })
         })
         .collect();

@@ -395,12 +395,11 @@ impl Renderer {
             let question = self.question_with(name, message, survey, &ctx)?;
             let base = self.link(Purpose::Survey, letter, survey.as_str());
             let links: Vec<String> = survey
-                .answers()
-                .into_iter()
+                .choices()
+                .iter()
                 .map(|(value, _)| format!("{base}/{value}"))
                 .collect();
-            ctx["survey"] =
-                context::survey(survey, question.clone(), |value| format!("{base}/{value}"));
+            ctx["survey"] = context::survey(survey, question.clone(), |i| links[i].clone());
             asked = Some((survey, question, links));
         }
         // One context for every part: handlebars' `render` would serialize
@@ -564,18 +563,14 @@ impl Renderer {
     /// The survey block rendered with nothing of a message but the survey,
     /// a placeholder for each answer's link, and the company.
     fn placeheld_survey(&self, survey: Survey, question: &str) -> Option<survey_block::Kept> {
-        let values: Vec<String> = survey.answers().into_iter().map(|(v, _)| v).collect();
-        let placeholder = |value: &str| {
-            survey_block::placeholder(values.iter().position(|v| v == value).unwrap_or(0))
-        };
         let data = serde_json::json!({
-            "survey": context::survey(survey, question.to_owned(), placeholder),
+            "survey": context::survey(survey, question.to_owned(), survey_block::placeholder),
             "company": self.company,
         });
         let context = handlebars::Context::from(data);
         let html = self.html.render_with_context(SURVEY, &context).ok()?;
         let text = self.plain.render_with_context(SURVEY_TEXT, &context).ok()?;
-        survey_block::Kept::new(&html, &text, values.len())
+        survey_block::Kept::new(&html, &text, survey.choices().len())
     }
 }
 
