@@ -60,6 +60,31 @@ fn scale(survey: Survey) -> String {
 /// at the ends of a scale), and `low`/`high` are the ends (null for
 /// yes/no), so a partial can label the row.
 pub fn survey(survey: Survey, question: String, url: impl Fn(usize) -> String) -> Value {
+    let mut value = survey_without_answers(survey, question);
+    value["answers"] = answers(survey, url);
+    value
+}
+
+/// [`survey`] but for its `answers`.
+pub fn survey_without_answers(survey: Survey, question: String) -> Value {
+    let ends = survey.scale_ends();
+    let end = |i: usize| {
+        ends.map_or(
+            Value::Null,
+            |ends| json!({ "value": ends[i].0, "meaning": ends[i].1 }),
+        )
+    };
+    json!({
+        "kind": survey.as_str(),
+        "question": question,
+        "scale": scale(survey),
+        "low": end(0),
+        "high": end(1),
+    })
+}
+
+/// The `answers` of [`survey`].
+pub fn answers(survey: Survey, url: impl Fn(usize) -> String) -> Value {
     let ends = survey.scale_ends();
     let meaning = |value: &str| {
         ends.iter()
@@ -80,20 +105,7 @@ pub fn survey(survey: Survey, question: String, url: impl Fn(usize) -> String) -
             })
         })
         .collect();
-    let end = |i: usize| {
-        ends.map_or(
-            Value::Null,
-            |ends| json!({ "value": ends[i].0, "meaning": ends[i].1 }),
-        )
-    };
-    json!({
-        "kind": survey.as_str(),
-        "question": question,
-        "scale": scale(survey),
-        "low": end(0),
-        "high": end(1),
-        "answers": answers,
-    })
+    Value::Array(answers)
 }
 
 /// `account` as templates see it: every field of `ACCOUNT_SEEN`, the

@@ -107,6 +107,8 @@ pub struct Renderer {
     /// Survey blocks rendered once and kept, when the survey partials
     /// allow it.
     survey_blocks: Option<survey_block::Blocks>,
+    /// Whether anything but the survey partials mentions `answers`.
+    answers_beyond_the_block: bool,
 }
 
 impl std::fmt::Debug for Renderer {
@@ -160,6 +162,7 @@ impl Renderer {
                         .is_some_and(|p| survey_block::reusable(&p.text))
                 })
                 .then(survey_block::Blocks::default),
+            answers_beyond_the_block: sources.mention_beyond(&["answers"], &[SURVEY, SURVEY_TEXT]),
         };
         let mut compile = |registry: &mut Handlebars<'static>, name: &str, src: &source::Source| {
             if let Err(e) = registry.register_template_string(name, &src.text) {
@@ -399,7 +402,14 @@ impl Renderer {
                 .iter()
                 .map(|(value, _)| format!("{base}/{value}"))
                 .collect();
-            ctx["survey"] = context::survey(survey, question.clone(), |i| links[i].clone());
+            ctx["survey"] = if self.answers_read_beyond_the_block() {
+                context::survey(survey, question.clone(), |i| links[i].clone())
+            } else {
+                // Added only when the block's partials render for this
+                // message (below): every handlebars partial clones the
+                // whole context.
+                context::survey_without_answers(survey, question.clone())
+            };
             asked = Some((survey, question, links));
         }
         // One context for every part: handlebars' `render` would serialize
@@ -427,9 +437,15 @@ impl Renderer {
             }
         };
         let survey = match &asked {
-            Some(asked) if body.contains(SURVEY_MARKER) => {
-                // Both partials are always there: built in, or a file's override.
-                let rendered = || -> Result<(String, String), RenderError> {
+            Some(asked) if body.contains(SURVEY_MARKER) => match self.kept_survey(asked) {
+                Some(block) => Some(block),
+                None => {
+                    let (survey, _, links) = asked;
+                    let data = context.data_mut();
+                    if data["survey"].get("answers").is_none() {
+                        data["survey"]["answers"] = context::answers(*survey, |i| links[i].clone());
+                    }
+                    // Both partials are always there: built in, or a file's override.
                     let html = self
                         .html
                         .render_with_context(SURVEY, &context)
@@ -438,10 +454,10 @@ impl Renderer {
                         .plain
                         .render_with_context(SURVEY_TEXT, &context)
                         .map_err(|e| fail(e, &self.sources.partials[SURVEY_TEXT], &context))?;
-                    Ok((html, text))
-                };
-                Some(self.survey_block(asked, rendered)?)
-            }
+                    self.learn_survey(asked, &html, &text);
+                    Some((html, text))
+                }
+            },
             _ => None,
         };
         let blocks: Vec<markdown::Block<'_>> = survey
@@ -534,30 +550,40 @@ impl Renderer {
 type Asked = (Survey, String, Vec<String>);
 
 impl Renderer {
-    /// The survey block's HTML and text: a kept block filled in with the
-    /// message's links, or `rendered` (and kept, when it can be).
-    fn survey_block(
-        &self,
-        (survey, question, links): &Asked,
-        rendered: impl Fn() -> Result<(String, String), RenderError>,
-    ) -> Result<(String, String), RenderError> {
+    /// Whether a message's context must carry the survey's answers: a
+    /// template or partial other than the survey's own reads them, or the
+    /// survey's block is never kept.
+    fn answers_read_beyond_the_block(&self) -> bool {
+        self.answers_beyond_the_block || self.survey_blocks.is_none()
+    }
+
+    /// The survey block's HTML and text from a kept block filled in with
+    /// the message's links, if one is kept for its question.
+    fn kept_survey(&self, (survey, question, links): &Asked) -> Option<(String, String)> {
+        match self.survey_blocks.as_ref()?.get(*survey, question)? {
+            survey_block::Known::Kept(kept) => {
+                Some(kept.fill(links, handlebars::html_escape, plain_escape))
+            }
+            survey_block::Known::Rendered => None,
+        }
+    }
+
+    /// Keeps the block rendered for a question seen for the first time, if
+    /// it renders the same from the survey alone.
+    fn learn_survey(&self, (survey, question, links): &Asked, html: &str, text: &str) {
         use survey_block::Known;
         let Some(blocks) = &self.survey_blocks else {
-            return rendered();
+            return;
         };
-        match blocks.get(*survey, question) {
-            Some(Known::Kept(kept)) => Ok(kept.fill(links, handlebars::html_escape, plain_escape)),
-            Some(Known::Rendered) => rendered(),
-            None => {
-                let block = rendered()?;
-                let kept = self.placeheld_survey(*survey, question).filter(|kept| {
-                    kept.fill(links, handlebars::html_escape, plain_escape) == block
-                });
-                let known = kept.map_or(Known::Rendered, |kept| Known::Kept(Arc::new(kept)));
-                blocks.remember(*survey, question, known);
-                Ok(block)
-            }
+        if blocks.get(*survey, question).is_some() {
+            return;
         }
+        let kept = self.placeheld_survey(*survey, question).filter(|kept| {
+            let (h, t) = kept.fill(links, handlebars::html_escape, plain_escape);
+            h == html && t == text
+        });
+        let known = kept.map_or(Known::Rendered, |kept| Known::Kept(Arc::new(kept)));
+        blocks.remember(*survey, question, known);
     }
 
     /// The survey block rendered with nothing of a message but the survey,

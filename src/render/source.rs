@@ -118,6 +118,11 @@ pub struct Sources {
 impl Sources {
     /// Whether any template, partial or layout mentions one of `words`.
     pub fn mention(&self, words: &[&str]) -> bool {
+        self.mention_beyond(words, &[])
+    }
+
+    /// [`Self::mention`], leaving out the partials named `beside`.
+    pub fn mention_beyond(&self, words: &[&str], beside: &[&str]) -> bool {
         let texts = self
             .messages
             .values()
@@ -130,7 +135,12 @@ impl Sources {
                 ]
             })
             .chain(self.layouts.values().map(|l| l.text.as_str()))
-            .chain(self.partials.values().map(|p| p.text.as_str()));
+            .chain(
+                self.partials
+                    .iter()
+                    .filter(|(name, _)| !beside.contains(&name.as_str()))
+                    .map(|(_, p)| p.text.as_str()),
+            );
         texts
             .into_iter()
             .any(|text| words.iter().any(|w| text.contains(w)))
