@@ -86,9 +86,20 @@ fn crlf(text: &str) -> String {
     out
 }
 
-fn needs_encoding(b: u8) -> bool {
+const fn needs_encoding(b: u8) -> bool {
     !matches!(b, b'\t' | b' '..=b'~') || b == b'='
 }
+
+/// [`needs_encoding`] of every byte, looked up.
+static ESCAPED: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = needs_encoding(b as u8);
+        b += 1;
+    }
+    table
+};
 
 /// Quoted-printable (RFC 2045, 6.7) of a text, byte for byte as the
 /// `quoted_printable` crate writes it for lettre once the text's line
@@ -125,20 +136,10 @@ fn quoted_printable(input: &[u8]) -> Vec<u8> {
         }
         if LIMIT - out.on_line >= 3 && !needs_encoding(byte) {
             let most = (LIMIT - out.on_line - 2).min(input.len() - i);
-            let ahead = &input[i..i + most];
-            // Most often every byte ahead is plain: one check of them all,
-            // which the compiler does many bytes at a time.
-            let run = if ahead
+            let run = input[i..i + most]
                 .iter()
-                .fold(true, |plain, &b| plain & !needs_encoding(b))
-            {
-                most
-            } else {
-                ahead
-                    .iter()
-                    .position(|&b| needs_encoding(b))
-                    .unwrap_or(most)
-            };
+                .position(|&b| ESCAPED[usize::from(b)])
+                .unwrap_or(most);
             out.bytes.extend_from_slice(&input[i..i + run]);
             out.on_line += run;
             out.backup = out.bytes.len();
