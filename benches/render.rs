@@ -1,6 +1,9 @@
-//! Render throughput on one core: a realistic template (front matter,
-//! helpers, a tracked link, the NPS survey, the default layout) rendered and
-//! composed into RFC 5322 bytes for a sample customer, N times.
+//! Render throughput on one core: templates rendered and composed into
+//! RFC 5322 bytes for a sample customer, N times. First one realistic
+//! template (front matter, helpers, a tracked link, the NPS survey, the
+//! default layout), as this benchmark has always measured; then every
+//! shipped template (`templates/` and the built-in notices) in turn, each
+//! with the NPS survey, for an account with an owner.
 //!
 //! Prints the time of each phase too: rendering (Handlebars, Markdown,
 //! links), building the MIME message (lettre, with each part's
@@ -11,12 +14,14 @@
 
 use std::time::Instant;
 
+use chrono::{DateTime, Utc};
 use tend::config::Settings;
 use tend::deliver::mime::{Addressing, compose};
+use tend::domain::account::AccountFacts;
 use tend::domain::customer::Customer;
 use tend::domain::message::MessageId;
 use tend::domain::playbook::Survey;
-use tend::render::{Letter, Renderer};
+use tend::render::{Letter, Renderer, context};
 use tend::token::Signer;
 
 #[global_allocator]
@@ -29,13 +34,41 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(20_000);
+    let now = "2026-03-10T10:00:00Z".parse().unwrap();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("checkin.md.hbs"), TEMPLATE).unwrap();
+    let one = renderer(&dir.path().to_string_lossy());
+    measure("the check-in template", &one, &["checkin"], None, n, now);
+    let shipped = renderer(concat!(env!("CARGO_MANIFEST_DIR"), "/templates"));
+    let mut templates: Vec<&str> = shipped.templates().collect();
+    templates.sort_unstable();
+    measure(
+        &format!("the {} shipped templates", templates.len()),
+        &shipped,
+        &templates,
+        Some(&AccountFacts::sample(now)),
+        n,
+        now,
+    );
+}
+
+fn renderer(templates: &str) -> Renderer {
     let mut settings = Settings::default();
-    settings.paths.templates = dir.path().to_string_lossy().into_owned();
-    let renderer = Renderer::load(&settings, Signer::new(b"bench")).unwrap();
-    let now = "2026-03-10T10:00:00Z".parse().unwrap();
+    settings.paths.templates = templates.to_owned();
+    Renderer::load(&settings, Signer::new(b"bench")).unwrap()
+}
+
+/// Renders and composes `n` messages, going round `templates`.
+fn measure(
+    what: &str,
+    renderer: &Renderer,
+    templates: &[&str],
+    account: Option<&AccountFacts>,
+    n: usize,
+    now: DateTime<Utc>,
+) {
     let customer = Customer::sample(now);
+    let incident = context::sample_incident();
     let from = "Acme Success <success@acme.example>".parse().unwrap();
     let reply_to = "success+0123456789abcdef@acme.example".parse().unwrap();
     let unsubscribe_to = "success+u-0123456789abcdef@acme.example".parse().unwrap();
@@ -43,7 +76,8 @@ fn main() {
     let mut bytes = 0usize;
     let (mut rendering, mut building, mut writing) = (0.0, 0.0, 0.0);
     let started = Instant::now();
-    for _ in 0..n {
+    for i in 0..n {
+        let template = templates[i % templates.len()];
         let phase = Instant::now();
         let id = MessageId::new();
         let letter = Letter {
@@ -51,12 +85,12 @@ fn main() {
             customer: &customer,
             category: "checkins",
             survey: Some(Survey::Nps),
-            incident: None,
-            account: None,
+            incident: template.starts_with("incidents/").then_some(&incident),
+            account,
             sender: None,
             now,
         };
-        let rendered = renderer.render("checkin", &letter).unwrap();
+        let rendered = renderer.render(template, &letter).unwrap();
         rendering += phase.elapsed().as_secs_f64();
         let phase = Instant::now();
         let message_id = format!("{}@acme.example", id.0.simple());
@@ -81,15 +115,15 @@ fn main() {
         writing += phase.elapsed().as_secs_f64();
     }
     let took = started.elapsed().as_secs_f64();
-    println!(
-        "rendered and composed {n} messages in {took:.3} s on one core: {:.0} msg/s ({:.1} µs each, {} bytes each)",
-        n as f64 / took,
-        took * 1e6 / n as f64,
-        bytes / n
-    );
     let each = |secs: f64| secs * 1e6 / n as f64;
     println!(
-        "of which rendering {:.1} µs, building the MIME message {:.1} µs, writing its bytes {:.1} µs",
+        "{what}: rendered and composed {n} messages in {took:.3} s on one core: {:.0} msg/s ({:.1} µs each, {} bytes each)",
+        n as f64 / took,
+        each(took),
+        bytes / n
+    );
+    println!(
+        "  of which rendering {:.1} µs, building the MIME message {:.1} µs, writing its bytes {:.1} µs",
         each(rendering),
         each(building),
         each(writing)
