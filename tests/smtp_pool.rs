@@ -34,6 +34,36 @@ fn body(n: usize) -> Vec<u8> {
         .into_bytes()
 }
 
+#[tokio::test]
+async fn every_line_that_starts_with_a_dot_arrives_as_written() {
+    let sink = SmtpSink::start();
+    let pool = pool(&sink, 1);
+    let bodies = [
+        "Subject: dots\r\n\r\n.\r\n..\r\n.a\r\nb.\r\n\r\n.\r\nend\r\n",
+        ".starts with a dot\r\n\r\nx.y\r\n\r\n...\r\n",
+        "Subject: no final line break\r\n\r\nlast line\r\n.",
+    ];
+    for body in bodies {
+        pool.send(
+            &address("success@acme.example"),
+            &address("ana@example.com"),
+            body.as_bytes(),
+        )
+        .await
+        .unwrap();
+    }
+    pool.close().await;
+    let received = sink.received();
+    for (body, got) in bodies.iter().zip(&received) {
+        // What a message ends with on the wire is CRLF . CRLF; the server
+        // keeps the CRLF before it as the message's own.
+        assert_eq!(
+            got.data.trim_end_matches("\r\n"),
+            body.trim_end_matches("\r\n")
+        );
+    }
+}
+
 async fn send(pool: &SmtpPool, to: &str, n: usize) -> Result<String, SendError> {
     pool.send(&address("success@acme.example"), &address(to), &body(n))
         .await

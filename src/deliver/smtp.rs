@@ -358,5 +358,32 @@ async fn transaction(
         conn.command(rcpt).await.map_err(after_mail)?;
         conn.command(Data).await.map_err(after_mail)?;
     }
-    conn.message(bytes).await.map_err(after_mail)
+    match std::str::from_utf8(bytes) {
+        // The body and its end in one write, not lettre's two (one TCP
+        // segment each), dot-stuffed as lettre's codec does it.
+        Ok(text) => conn.command(Content(text)).await,
+        Err(_) => conn.message(bytes).await,
+    }
+    .map_err(after_mail)
+}
+
+/// A message's content as the `DATA` stage sends it (RFC 5321 §4.5.2):
+/// a `.` that begins a line (at the start, or after CRLF) doubled, then
+/// CRLF `.` CRLF.
+struct Content<'a>(&'a str);
+
+impl fmt::Display for Content<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut rest = self.0;
+        if rest.starts_with('.') {
+            f.write_str(".")?;
+        }
+        while let Some(at) = rest.find("\r\n.") {
+            f.write_str(&rest[..at + 3])?;
+            f.write_str(".")?;
+            rest = &rest[at + 3..];
+        }
+        f.write_str(rest)?;
+        f.write_str("\r\n.\r\n")
+    }
 }
