@@ -67,6 +67,7 @@ contract!(
     migrations_are_idempotent,
     tidying_keeps_everything,
     customers_round_trip_every_field,
+    values_that_need_escaping_round_trip,
     upsert_inserts_then_replaces_and_keeps_created_at,
     a_repeated_id_in_one_batch_is_an_update_and_the_last_wins,
     batches_larger_than_one_statement,
@@ -184,6 +185,57 @@ async fn customers_round_trip_every_field(store: &Db) {
             .unwrap()
             .is_none()
     );
+}
+
+/// Every character a stream of rows (PostgreSQL's `COPY`) must escape, in
+/// every kind of column, as a new customer and again as a stored one.
+async fn values_that_need_escaping_round_trip(store: &Db) {
+    let awkward = "tab\there, line\nbreak\r\n, back\\slash, \\N, \\t, 'quote' \"dq\", ünï 日本";
+    let mut c = customer("esc-1");
+    c.name = awkward.into();
+    c.locale = "de-DE".into();
+    c.plan = "\\N".into();
+    c.signup_at = Some(Utc.timestamp_millis_opt(1_700_000_000_123).unwrap());
+    c.health = None;
+    c.attributes = json!({"note": awkward, "list": [awkward, "\\N"], "n": 1.5})
+        .as_object()
+        .unwrap()
+        .clone();
+    let mut empty = customer("esc-2");
+    empty.name = String::new();
+    empty.plan = String::new();
+    let outcome = store
+        .upsert_customers(&[c.clone(), empty.clone()], t0())
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        WriteOutcome {
+            inserted: 2,
+            existing: 0
+        }
+    );
+    for expected in [&c, &empty] {
+        let stored = store.customer(&expected.id).await.unwrap().expect("stored");
+        assert_eq!(&stored.record, expected);
+        assert_eq!(stored.created_at, t0());
+    }
+    // Stored now: the same values written again, as an update.
+    let later = t0() + Duration::hours(1);
+    let outcome = store
+        .upsert_customers(std::slice::from_ref(&c), later)
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        WriteOutcome {
+            inserted: 0,
+            existing: 1
+        }
+    );
+    let stored = store.customer(&c.id).await.unwrap().unwrap();
+    assert_eq!(stored.record, c);
+    assert_eq!(stored.created_at, t0());
 }
 
 async fn upsert_inserts_then_replaces_and_keeps_created_at(store: &Db) {
@@ -3064,6 +3116,12 @@ fn named() -> Vec<Named> {
                 row(1, 16)
             ),
             Sqlite,
+        ),
+        one("COPY_CUSTOMERS_POSTGRES", COPY_CUSTOMERS_POSTGRES, Postgres),
+        one(
+            "STORED_CUSTOMERS_POSTGRES",
+            STORED_CUSTOMERS_POSTGRES,
+            Postgres,
         ),
         built(
             "INSERT_CUSTOMERS+REPLACE_CUSTOMER+MARK_POSTGRES",

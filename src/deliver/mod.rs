@@ -344,13 +344,13 @@ impl Deliverer {
     /// One delivery pass at `now`: everything due goes, waits, or ends with
     /// a reason.
     ///
-    /// Three stages run side by side so the SMTP connections never wait for
-    /// the store or the templates: one claims, decides, composes (on
-    /// blocking threads) and commits `sending` a chunk at a time; one sends
-    /// each chunk; one records outcomes. The channel to the sender holds one
-    /// chunk, so at most three chunks (one being sent, one waiting, one
-    /// being committed) are `sending` at once: the set a crash could leave
-    /// `unknown`.
+    /// Four stages run side by side so the SMTP connections never wait for
+    /// the store or the templates: one claims, decides and composes (on
+    /// blocking threads) a chunk at a time; one commits each chunk
+    /// `sending`; one sends it; one records outcomes. The channel to the
+    /// sender holds one chunk, so at most three chunks (one being sent, one
+    /// waiting, one being committed) are `sending` at once: the set a crash
+    /// could leave `unknown`.
     pub async fn deliver_once(
         &self,
         store: &(impl Outbox + Accounts),
@@ -386,16 +386,36 @@ impl Deliverer {
         // Ends the renewals once every claim of the pass is settled.
         let settled = CancellationToken::new();
         let busy = &Busy::default();
+        let (to_mark, mut marking) = mpsc::channel::<Vec<Composed>>(1);
         let (to_send, mut sending) = mpsc::channel::<Vec<Composed>>(1);
         let (to_record, mut recording) = mpsc::channel::<(Vec<Settle>, bool)>(2);
         let record_early = to_record.clone();
+        let record_released = to_record.clone();
         let produce = async move {
             let result = self
-                .produce(store, lease, stop, busy, &to_send, &record_early)
+                .produce(store, lease, stop, busy, &to_mark, &record_early)
                 .await;
-            drop(to_send);
+            drop(to_mark);
             drop(record_early);
             result
+        };
+        // Its own stage, so the next chunk is claimed and composed while
+        // this one's `sending` commits.
+        let mark = async move {
+            while let Some(chunk) = marking.recv().await {
+                let Some(marked) = self
+                    .mark(store, lease, stop, busy, chunk, &record_released)
+                    .await?
+                else {
+                    break;
+                };
+                if !marked.is_empty() && to_send.send(marked).await.is_err() {
+                    break;
+                }
+            }
+            drop(to_send);
+            drop(record_released);
+            Ok::<(), store::Error>(())
         };
         let send = async move {
             while let Some(chunk) = sending.recv().await {
@@ -428,7 +448,7 @@ impl Deliverer {
             Ok::<DeliverOutcome, store::Error>(outcome)
         };
         let renew = self.renew(store, lease, &settled);
-        let ((), (), mut outcome, ()) = tokio::try_join!(produce, send, record, renew)?;
+        let ((), (), (), mut outcome, ()) = tokio::try_join!(produce, mark, send, record, renew)?;
         // A pass that sent ends as it began, looking for sends another
         // instance left unfinished. On PostgreSQL that look also walks, once,
         // the claim index entries this pass's sends left dead, so the next
@@ -477,7 +497,7 @@ impl Deliverer {
         lease: &Lease,
         stop: &CancellationToken,
         busy: &Busy,
-        to_send: &mpsc::Sender<Vec<Composed>>,
+        to_mark: &mpsc::Sender<Vec<Composed>>,
         to_record: &mpsc::Sender<(Vec<Settle>, bool)>,
     ) -> Result<(), store::Error> {
         // Closed channels mean a later stage failed: stop, its error wins.
@@ -547,28 +567,55 @@ impl Deliverer {
                 if !failed.is_empty() && to_record.send((failed, false)).await.is_err() {
                     return gone();
                 }
-                let ids: Vec<_> = composed.iter().map(|c| c.message.id).collect();
-                // Committed before any of these SMTP transactions starts.
-                let started = std::time::Instant::now();
-                let marked = store
-                    .begin_sending(&self.owner, &ids, now, lease_until())
-                    .await?;
-                Busy::add(&busy.mark, started);
-                if marked.len() < composed.len() {
-                    // Their lease ran out and another instance has them now.
-                    let marked: std::collections::HashSet<_> = marked.into_iter().collect();
-                    let before = composed.len();
-                    composed.retain(|c| marked.contains(&c.message.id));
-                    tracing::warn!(
-                        count = before - composed.len(),
-                        "messages whose lease ran out before their turn (renewals failed, or the process stalled) were left to the instance that took them"
-                    );
-                }
-                if to_send.send(composed).await.is_err() {
+                if !composed.is_empty() && to_mark.send(composed).await.is_err() {
                     return gone();
                 }
             }
         }
+    }
+
+    /// Commits `sending` for a composed chunk before any of its SMTP
+    /// transactions starts, and gives back what may go: `None` when a
+    /// later stage is gone. A chunk that meets a stop is released to wait,
+    /// as claimed messages not yet composed are.
+    async fn mark(
+        &self,
+        store: &(impl Outbox + Accounts),
+        lease: &Lease,
+        stop: &CancellationToken,
+        busy: &Busy,
+        mut composed: Vec<Composed>,
+        to_record: &mpsc::Sender<(Vec<Settle>, bool)>,
+    ) -> Result<Option<Vec<Composed>>, store::Error> {
+        let now = lease.now;
+        if stop.is_cancelled() {
+            let released: Vec<Settle> = composed
+                .iter()
+                .map(|c| Settle::hold(&c.message, c.message.not_before.min(now), RELEASED.into()))
+                .collect();
+            return Ok(to_record
+                .send((released, true))
+                .await
+                .ok()
+                .map(|()| Vec::new()));
+        }
+        let ids: Vec<_> = composed.iter().map(|c| c.message.id).collect();
+        let started = std::time::Instant::now();
+        let marked = store
+            .begin_sending(&self.owner, &ids, now, lease.until())
+            .await?;
+        Busy::add(&busy.mark, started);
+        if marked.len() < composed.len() {
+            // Their lease ran out and another instance has them now.
+            let marked: std::collections::HashSet<_> = marked.into_iter().collect();
+            let before = composed.len();
+            composed.retain(|c| marked.contains(&c.message.id));
+            tracing::warn!(
+                count = before - composed.len(),
+                "messages whose lease ran out before their turn (renewals failed, or the process stalled) were left to the instance that took them"
+            );
+        }
+        Ok(Some(composed))
     }
 
     /// Sends a chunk, `delivery.concurrency` messages at a time, and says

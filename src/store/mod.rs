@@ -11,6 +11,7 @@
 mod accounts;
 mod backend;
 pub mod column;
+mod copy;
 mod customers;
 mod health;
 mod incidents;

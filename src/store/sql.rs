@@ -11,6 +11,16 @@ pub const INSERT_CUSTOMERS: &str = "INSERT INTO customers (id, email, name, time
      signup_at, renewal_at, last_seen_at, health, attributes, account_id, roles, created_at, updated_at, \
      plan_at) ";
 
+/// Customers new to the store, streamed in (PostgreSQL's text format: one
+/// line a row, tab-separated, `\N` for none), in `INSERT_CUSTOMERS`' order.
+pub const COPY_CUSTOMERS_POSTGRES: &str = "COPY customers (id, email, name, timezone, locale, \
+     plan, signup_at, renewal_at, last_seen_at, health, attributes, account_id, roles, created_at, \
+     updated_at, plan_at) FROM STDIN";
+/// Which of the ids in $1 are stored: one index probe each (see
+/// `per_customer!`), whatever the table's statistics.
+pub const STORED_CUSTOMERS_POSTGRES: &str = "SELECT h.id FROM UNNEST($1::text[]) AS c(id) \
+     CROSS JOIN LATERAL (SELECT id FROM customers WHERE id = c.id OFFSET 0) AS h";
+
 /// Replaces a re-imported customer's record; keeps what tend derived (stage,
 /// stage history) and when the customer was first seen (`created_at`). A
 /// changed customer is planned again at the next tick (`plan_at`).
