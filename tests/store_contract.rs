@@ -187,8 +187,9 @@ async fn customers_round_trip_every_field(store: &Db) {
     );
 }
 
-/// Every character a stream of rows (PostgreSQL's `COPY`) must escape, in
-/// every kind of column, as a new customer and again as a stored one.
+/// Characters that need escaping somewhere (SQL, JSON, PostgreSQL's text
+/// forms), in every kind of column, as a new customer and again as a
+/// stored one.
 async fn values_that_need_escaping_round_trip(store: &Db) {
     let awkward = "tab\there, line\nbreak\r\n, back\\slash, \\N, \\t, 'quote' \"dq\", ünï 日本";
     let mut c = customer("esc-1");
@@ -3117,7 +3118,11 @@ fn named() -> Vec<Named> {
             ),
             Sqlite,
         ),
-        one("COPY_CUSTOMERS_POSTGRES", COPY_CUSTOMERS_POSTGRES, Postgres),
+        one(
+            "INSERT_NEW_CUSTOMERS_POSTGRES",
+            INSERT_NEW_CUSTOMERS_POSTGRES,
+            Postgres,
+        ),
         one(
             "STORED_CUSTOMERS_POSTGRES",
             STORED_CUSTOMERS_POSTGRES,

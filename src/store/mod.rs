@@ -11,7 +11,6 @@
 mod accounts;
 mod backend;
 pub mod column;
-mod copy;
 mod customers;
 mod health;
 mod incidents;

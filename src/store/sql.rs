@@ -11,11 +11,19 @@ pub const INSERT_CUSTOMERS: &str = "INSERT INTO customers (id, email, name, time
      signup_at, renewal_at, last_seen_at, health, attributes, account_id, roles, created_at, updated_at, \
      plan_at) ";
 
-/// Customers new to the store, streamed in (PostgreSQL's text format: one
-/// line a row, tab-separated, `\N` for none), in `INSERT_CUSTOMERS`' order.
-pub const COPY_CUSTOMERS_POSTGRES: &str = "COPY customers (id, email, name, timezone, locale, \
-     plan, signup_at, renewal_at, last_seen_at, health, attributes, account_id, roles, created_at, \
-     updated_at, plan_at) FROM STDIN";
+/// Customers new to the store, a column an array ($1 ids … $13 roles, the
+/// attributes as JSON text), imported at $14 and due for planning at once:
+/// a plain insert, which the server does without the speculative insertion
+/// `ON CONFLICT` costs every row.
+pub const INSERT_NEW_CUSTOMERS_POSTGRES: &str = "INSERT INTO customers (id, email, name, \
+     timezone, locale, plan, signup_at, renewal_at, last_seen_at, health, attributes, account_id, \
+     roles, created_at, updated_at, plan_at) \
+     SELECT id, email, name, timezone, locale, plan, signup_at, renewal_at, last_seen_at, health, \
+     attributes::jsonb, account_id, roles, $14, $14, 'epoch' \
+     FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
+     $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::smallint[], $11::text[], \
+     $12::text[], $13::text[]) AS r(id, email, name, timezone, locale, plan, signup_at, renewal_at, \
+     last_seen_at, health, attributes, account_id, roles)";
 /// Which of the ids in $1 are stored: one index probe each (see
 /// `per_customer!`), whatever the table's statistics.
 pub const STORED_CUSTOMERS_POSTGRES: &str = "SELECT h.id FROM UNNEST($1::text[]) AS c(id) \
