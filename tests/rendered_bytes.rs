@@ -101,7 +101,7 @@ fn the_shipped_templates_compose_to_the_recorded_bytes() {
                     survey: surveys[i],
                     incident: template.starts_with("incidents/").then_some(&incident),
                     account: (i % 3 == 0).then_some(&account),
-                    sender: (i == 3).then(|| account.owner.as_ref()).flatten(),
+                    sender: account.owner.as_ref().filter(|_| i == 3),
                     now,
                 };
                 let digest = match renderer.render(template, &letter) {
@@ -163,4 +163,61 @@ fn fixed_boundary(message: &str) -> String {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A survey partial that reads the customer is rendered for each message:
+/// its block is never kept for the question, whichever customer comes
+/// first.
+#[test]
+fn a_survey_block_that_reads_the_customer_is_rendered_for_each() {
+    let now: DateTime<Utc> = "2026-03-10T10:00:00Z".parse().unwrap();
+    let overrides = [
+        "{{#if customer.attributes.vip}}<b>VIP</b>{{/if}}{{#each survey.answers}}<a href=\"{{url}}\">{{label}}</a>{{/each}}",
+        // The inclusion of another partial, after a line break.
+        "{{\n> vip}}{{#each survey.answers}}<a href=\"{{url}}\">{{label}}</a>{{/each}}",
+    ];
+    for survey_partial in overrides {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("partials")).unwrap();
+        std::fs::write(
+            dir.path().join("checkin.md.hbs"),
+            "+++\nsubject = \"Hi\"\n+++\nHello.\n\n{{> survey}}\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("partials/survey.hbs"), survey_partial).unwrap();
+        std::fs::write(
+            dir.path().join("partials/vip.hbs"),
+            "{{#if customer.attributes.vip}}<b>VIP</b>{{/if}}",
+        )
+        .unwrap();
+        let mut settings = Settings::default();
+        settings.paths.templates = dir.path().to_string_lossy().into_owned();
+        let renderer = Renderer::load(&settings, Signer::new(b"vip")).unwrap();
+        let plain = Customer::sample(now);
+        let mut vip = Customer::sample(now);
+        vip.record
+            .attributes
+            .insert("vip".into(), serde_json::Value::Bool(true));
+        for order in [[&plain, &vip], [&vip, &plain]] {
+            for customer in order {
+                let letter = Letter {
+                    message: MessageId::new(),
+                    customer,
+                    category: "checkins",
+                    survey: Some(Survey::Nps),
+                    incident: None,
+                    account: None,
+                    sender: None,
+                    now,
+                };
+                let html = renderer.render("checkin", &letter).unwrap().html;
+                let is_vip = customer.record.attributes.contains_key("vip");
+                assert_eq!(html.contains("<b>VIP</b>"), is_vip, "{survey_partial}");
+                assert!(
+                    html.contains(">0</a>") && html.contains(">10</a>"),
+                    "{html}"
+                );
+            }
+        }
+    }
 }

@@ -54,6 +54,7 @@ async fn every_line_that_starts_with_a_dot_arrives_as_written() {
     }
     pool.close().await;
     let received = sink.received();
+    assert_eq!(received.len(), bodies.len());
     for (body, got) in bodies.iter().zip(&received) {
         // What a message ends with on the wire is CRLF . CRLF; the server
         // keeps the CRLF before it as the message's own.

@@ -575,7 +575,7 @@ impl Renderer {
         let Some(blocks) = &self.survey_blocks else {
             return;
         };
-        if blocks.get(*survey, question).is_some() {
+        if blocks.get(*survey, question).is_some() || !blocks.learning(*survey) {
             return;
         }
         let kept = self.placeheld_survey(*survey, question).filter(|kept| {
@@ -619,7 +619,12 @@ impl Renderer {
                         "{{{{{path}}}}} is missing for this customer; guard it with {{{{#if {path}}}}} or give a fallback: {{{{default {path} \"…\"}}}}"
                     )
                 } else {
-                    let paths = context::paths(data);
+                    let mut paths = context::paths(data);
+                    // Left out of a message's context when only the kept
+                    // survey block reads them, but a name templates can use.
+                    if data["survey"].is_object() && !paths.iter().any(|p| p == "survey.answers") {
+                        paths.push("survey.answers".into());
+                    }
                     match suggest::closest(path, paths.iter().map(String::as_str)) {
                         Some(near) => format!(
                             "{{{{{path}}}}} is not a variable templates can use; did you mean {{{{{near}}}}}?"

@@ -19,10 +19,11 @@ use crate::domain::playbook::Survey;
 /// the customer differs for everyone, and is then rendered every time.
 const MOST_KEPT: usize = 64;
 
-/// What a template's mustaches may mention for its block to be kept.
-/// Everything else a message sees (the customer, their links, the
-/// incident, the account, the sender, the time, and the helpers that read
-/// it) differs between messages of the same question.
+/// Words a kept block's partials may not hold anywhere. Everything else a
+/// message sees (the customer, their links, the incident, the account, the
+/// sender, the time, and the helpers that read it) differs between
+/// messages of the same question, and `this`, `lookup` and a parent's
+/// `..` can reach all of it without naming it.
 const READS_THE_MESSAGE: &[&str] = &[
     "customer",
     "links",
@@ -33,29 +34,31 @@ const READS_THE_MESSAGE: &[&str] = &[
     "date",
     "days_since",
     "days_until",
+    "this",
+    "lookup",
 ];
 
-/// Whether a partial's output can depend only on `survey` and `company`:
-/// no mustache in `source` names anything of [`READS_THE_MESSAGE`] or
-/// includes another partial. Static text between mustaches is not read.
+/// Whether a partial's output can depend only on `survey` and `company`.
+/// The whole text is read, static text too, so that nothing a mustache
+/// hides (a string that holds `}}`, a line break before `>`) slips
+/// through: a word of [`READS_THE_MESSAGE`] anywhere, a `..`, an `@root`
+/// not followed by `.survey` or `.company`, or the inclusion of another
+/// partial, and the block is rendered for every message. A false alarm
+/// costs only speed.
 pub fn reusable(source: &str) -> bool {
-    let mut rest = source;
-    while let Some(start) = rest.find("{{") {
-        let after = &rest[start + 2..];
-        let end = after.find("}}").unwrap_or(after.len());
-        let inside = after[..end].trim_start_matches(['{', '~', '#', '/', '^', ' ']);
-        if inside.starts_with('>') {
-            return false;
-        }
-        let names_the_message = inside
-            .split(|c: char| !(c.is_alphanumeric() || c == '_'))
-            .any(|word| READS_THE_MESSAGE.contains(&word));
-        if names_the_message {
-            return false;
-        }
-        rest = &after[end..];
-    }
-    true
+    let names_the_message = source
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .any(|word| READS_THE_MESSAGE.contains(&word));
+    let roots_elsewhere = source.match_indices("@root").any(|(at, _)| {
+        let rest = &source[at + "@root".len()..];
+        !(rest.starts_with(".survey") || rest.starts_with(".company"))
+    });
+    let includes = source.match_indices("{{").any(|(at, _)| {
+        source[at + 2..]
+            .trim_start_matches(|c: char| c.is_whitespace() || "{~#/^".contains(c))
+            .starts_with('>')
+    });
+    !(names_the_message || roots_elsewhere || includes || source.contains(".."))
 }
 
 /// What stands in for answer `i`'s link while a block is rendered to be
@@ -161,6 +164,14 @@ impl Blocks {
             questions.insert(question.to_owned(), what);
         }
     }
+
+    /// Whether a question new to `survey` is still worth learning: a
+    /// block is learnt by rendering it twice more, which a full list
+    /// would never pay back.
+    pub fn learning(&self, survey: Survey) -> bool {
+        let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        known.get(&survey).is_none_or(|q| q.len() < MOST_KEPT)
+    }
 }
 
 #[cfg(test)]
@@ -177,7 +188,7 @@ mod tests {
             assert!(reusable(source));
         }
         assert!(reusable(
-            "<p>Dear customer</p>{{survey.question}} {{company.name}}"
+            "<p>Dear reader</p>{{survey.question}} {{company.name}}"
         ));
         for reads in [
             "{{customer.first_name}}",
@@ -187,8 +198,14 @@ mod tests {
             "{{date now}}",
             "{{days_since \"2020-01-01\"}}",
             "{{> buttons}}",
+            "{{\n> buttons}}",
+            "{{~\t> buttons}}",
             "{{{ links.unsubscribe }}}",
             "{{~incident.title~}}",
+            "{{#each @root}}{{#if attributes.vip}}*{{/if}}{{/each}}",
+            "{{#with ..}}{{name}}{{/with}}",
+            "{{default \"}}\" customer.name}}",
+            "{{lookup @root.survey \"kind\"}}",
         ] {
             assert!(!reusable(reads), "{reads}");
         }

@@ -302,13 +302,13 @@ impl Dialect for Postgres {
     }
 }
 
-/// Whether a batch of customers inserts its new rows apart.
+/// How a batch of customers writes the rows not yet stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Copy {
-    /// Rows not yet stored are inserted, the others upserted.
-    New,
-    /// Every row is upserted.
-    None,
+enum NewRows {
+    /// Inserted apart, the others upserted.
+    Insert,
+    /// Upserted as every other row.
+    Upsert,
 }
 
 /// Customers not yet stored, in one statement of a column an array.
@@ -323,7 +323,7 @@ async fn insert_new_customers(
     };
     let attributes: Vec<String> = new
         .iter()
-        .map(|c| serde_json::Value::Object(c.attributes.clone()).to_string())
+        .map(|c| serde_json::to_string(&c.attributes).unwrap_or_else(|_| "{}".into()))
         .collect();
     let done = sqlx::query(sql::INSERT_NEW_CUSTOMERS_POSTGRES)
         .bind(text(|c| c.id.as_str()))
@@ -369,7 +369,7 @@ impl PgStore {
         &self,
         batch: &[CustomerRecord],
         now: DateTime<Utc>,
-        copy: Copy,
+        new_rows: NewRows,
     ) -> Result<WriteOutcome, Error> {
         let fail = self.fail("writing customers");
         let mut outcome = WriteOutcome::default();
@@ -378,7 +378,7 @@ impl PgStore {
             .await?;
         for run in unique_runs(batch, |c| c.id.as_str()) {
             let mut upserted: Vec<&CustomerRecord> = run.iter().collect();
-            if copy == Copy::New {
+            if new_rows == NewRows::Insert {
                 let ids: Vec<&str> = run.iter().map(|c| c.id.as_str()).collect();
                 let stored: std::collections::HashSet<String> =
                     sqlx::query_scalar(sql::STORED_CUSTOMERS_POSTGRES)
@@ -474,11 +474,11 @@ impl Backend for PgStore {
         batch: &[CustomerRecord],
         now: DateTime<Utc>,
     ) -> Result<WriteOutcome, Error> {
-        match self.write_customers(batch, now, Copy::New).await {
+        match self.write_customers(batch, now, NewRows::Insert).await {
             // Another writer stored one of the new ids between the look
-            // and the copy: the batch again, every row an upsert.
+            // and the insert: the batch again, every row an upsert.
             Err(Error::Query { source, .. }) if is_unique_violation(&source) => {
-                self.write_customers(batch, now, Copy::None).await
+                self.write_customers(batch, now, NewRows::Upsert).await
             }
             other => other,
         }
