@@ -344,13 +344,13 @@ impl Deliverer {
     /// One delivery pass at `now`: everything due goes, waits, or ends with
     /// a reason.
     ///
-    /// Four stages run side by side so the SMTP connections never wait for
-    /// the store or the templates: one claims, decides and composes (on
-    /// blocking threads) a chunk at a time; one commits each chunk
-    /// `sending`; one sends it; one records outcomes. The channel to the
-    /// sender holds one chunk, so at most three chunks (one being sent, one
-    /// waiting, one being committed) are `sending` at once: the set a crash
-    /// could leave `unknown`.
+    /// Five stages run side by side so the SMTP connections never wait for
+    /// the store or the templates: one claims and decides a batch at a
+    /// time; one composes (on blocking threads) a chunk at a time; one
+    /// commits each chunk `sending`; one sends it; one records outcomes.
+    /// The channel to the sender holds one chunk, so at most three chunks
+    /// (one being sent, one waiting, one being committed) are `sending` at
+    /// once: the set a crash could leave `unknown`.
     pub async fn deliver_once(
         &self,
         store: &(impl Outbox + Accounts),
@@ -386,18 +386,29 @@ impl Deliverer {
         // Ends the renewals once every claim of the pass is settled.
         let settled = CancellationToken::new();
         let busy = &Busy::default();
+        let (to_compose, mut composing) = mpsc::channel::<Vec<Outgoing>>(1);
         let (to_mark, mut marking) = mpsc::channel::<Vec<Composed>>(1);
         let (to_send, mut sending) = mpsc::channel::<Vec<Composed>>(1);
         let (to_record, mut recording) = mpsc::channel::<(Vec<Settle>, bool)>(2);
+        let record_waiting = to_record.clone();
         let record_early = to_record.clone();
         let record_released = to_record.clone();
-        let produce = async move {
+        // Its own stage, so the next batch is claimed while this one is
+        // composed.
+        let claim = async move {
             let result = self
-                .produce(store, lease, stop, busy, &to_mark, &record_early)
+                .claim_batches(store, lease, stop, busy, &to_compose, &record_waiting)
+                .await;
+            drop(to_compose);
+            drop(record_waiting);
+            result
+        };
+        let compose = async move {
+            self.compose_batches(lease, stop, busy, &mut composing, &to_mark, &record_early)
                 .await;
             drop(to_mark);
             drop(record_early);
-            result
+            Ok::<(), store::Error>(())
         };
         // Its own stage, so the next chunk is claimed and composed while
         // this one's `sending` commits.
@@ -448,7 +459,8 @@ impl Deliverer {
             Ok::<DeliverOutcome, store::Error>(outcome)
         };
         let renew = self.renew(store, lease, &settled);
-        let ((), (), (), mut outcome, ()) = tokio::try_join!(produce, mark, send, record, renew)?;
+        let ((), (), (), (), mut outcome, ()) =
+            tokio::try_join!(claim, compose, mark, send, record, renew)?;
         // A pass that sent ends as it began, looking for sends another
         // instance left unfinished. On PostgreSQL that look also walks, once,
         // the claim index entries this pass's sends left dead, so the next
@@ -490,28 +502,24 @@ impl Deliverer {
         }
     }
 
-    /// Claims, decides and composes until nothing is due, handing chunks on.
-    async fn produce(
+    /// Claims and decides until nothing is due, handing what may go on to
+    /// be composed, and what must wait to be recorded.
+    async fn claim_batches(
         &self,
         store: &(impl Outbox + Accounts),
         lease: &Lease,
         stop: &CancellationToken,
         busy: &Busy,
-        to_mark: &mpsc::Sender<Vec<Composed>>,
+        to_compose: &mpsc::Sender<Vec<Outgoing>>,
         to_record: &mpsc::Sender<(Vec<Settle>, bool)>,
     ) -> Result<(), store::Error> {
-        // Closed channels mean a later stage failed: stop, its error wins.
-        let gone = || Ok(());
         let now = lease.now;
-        let lease_until = || lease.until();
-        loop {
-            if stop.is_cancelled() {
-                return Ok(());
-            }
+        // Closed channels mean a later stage failed: stop, its error wins.
+        while !stop.is_cancelled() {
             let started = std::time::Instant::now();
-            let batch = store.claim(&self.owner, now, lease_until(), BATCH).await?;
+            let batch = store.claim(&self.owner, now, lease.until(), BATCH).await?;
             if batch.is_empty() {
-                return Ok(());
+                break;
             }
             let ids: Vec<_> = batch
                 .iter()
@@ -529,19 +537,42 @@ impl Deliverer {
             self.address(store, &mut ready).await?;
             Busy::add(&busy.claim, started);
             if !waiting.is_empty() && to_record.send((waiting, true)).await.is_err() {
-                return gone();
+                break;
             }
+            if !ready.is_empty() && to_compose.send(ready).await.is_err() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Composes each claimed batch a chunk at a time (on blocking
+    /// threads), handing chunks on to be marked `sending`. After a stop,
+    /// what is left of a batch, and every batch still to come, is released
+    /// to wait: leased, never started.
+    async fn compose_batches(
+        &self,
+        lease: &Lease,
+        stop: &CancellationToken,
+        busy: &Busy,
+        composing: &mut mpsc::Receiver<Vec<Outgoing>>,
+        to_mark: &mpsc::Sender<Vec<Composed>>,
+        to_record: &mpsc::Sender<(Vec<Settle>, bool)>,
+    ) {
+        let now = lease.now;
+        // Closed channels mean a later stage failed: stop, its error wins.
+        while let Some(ready) = composing.recv().await {
             let mut ready = ready.into_iter().peekable();
             while ready.peek().is_some() {
                 if stop.is_cancelled() {
-                    // Leased, never started: back to wait, due at once.
                     let released: Vec<Settle> = ready
+                        .by_ref()
                         .map(|m| Settle::hold(&m, m.not_before.min(now), RELEASED.into()))
                         .collect();
                     if to_record.send((released, true)).await.is_err() {
-                        return gone();
+                        return;
                     }
-                    return Ok(());
+                    break;
                 }
                 let chunk: Vec<Outgoing> = ready
                     .by_ref()
@@ -565,10 +596,10 @@ impl Deliverer {
                     }
                 }
                 if !failed.is_empty() && to_record.send((failed, false)).await.is_err() {
-                    return gone();
+                    return;
                 }
                 if !composed.is_empty() && to_mark.send(composed).await.is_err() {
-                    return gone();
+                    return;
                 }
             }
         }
