@@ -92,7 +92,7 @@ fn main() {
                     let wal = (backend == "postgres").then(|| common::wal_position(&url));
                     let mut tick = Command::new(binary);
                     tick.args(["tick", "--now", "2027-06-01T12:00:00Z"])
-                        .env("RUST_LOG", "info")
+                        .env("RUST_LOG", "info,tend::deliver=debug")
                         .current_dir(dir);
                     let run = common::measure_run(tick);
                     // What the store wrote for planning and delivering: the WAL
@@ -219,15 +219,10 @@ fn prepare(
         )
         .unwrap();
     }
-    let status = Command::new(tend)
-        .args(["import", "customers", "customers.csv"])
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        status.status.success(),
-        "{}",
-        String::from_utf8_lossy(&status.stderr)
+    common::run_ok(
+        Command::new(tend)
+            .args(["import", "customers", "customers.csv"])
+            .current_dir(dir),
     );
     (url, database)
 }
@@ -235,18 +230,13 @@ fn prepare(
 /// The size of the message tend sends the first customer: the bytes
 /// `tend preview --format eml` composes, as delivery would.
 fn message_size(dir: &Path, tend: &str) -> usize {
-    let preview = Command::new(tend)
-        .args(["preview", "notice", "--customer", "cust-0000000"])
-        .args(["--format", "eml", "--now", "2027-06-01T12:00:00Z"])
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        preview.status.success(),
-        "{}",
-        String::from_utf8_lossy(&preview.stderr)
-    );
-    preview.stdout.len()
+    common::run_ok(
+        Command::new(tend)
+            .args(["preview", "notice", "--customer", "cust-0000000"])
+            .args(["--format", "eml", "--now", "2027-06-01T12:00:00Z"])
+            .current_dir(dir),
+    )
+    .len()
 }
 
 /// Seconds `smtp-source` takes to send `n` messages of `size` bytes to the

@@ -20,8 +20,11 @@ use tend::domain::account::AccountFacts;
 use tend::domain::customer::{Customer, CustomerId, Email};
 use tend::domain::message::MessageId;
 use tend::domain::playbook::Survey;
+use tend::render::Rendered;
 use tend::render::{Letter, Renderer, context};
 use tend::token::Signer;
+
+mod common;
 
 const RECORD: &str = "tests/golden/rendered.sha256";
 
@@ -219,5 +222,84 @@ fn a_survey_block_that_reads_the_customer_is_rendered_for_each() {
                 );
             }
         }
+    }
+}
+
+/// Each part's transfer encoding, read back by an independent decoder:
+/// Python's `email` with its strict policy gives back exactly the text and
+/// HTML that were rendered, for texts that meet each rule of the encoder
+/// (long lines, `=`, spaces and tabs before line breaks, lines starting
+/// with a dot, text mostly not ASCII).
+#[test]
+fn pythons_strict_parser_decodes_each_part_to_what_was_rendered() {
+    let long = "x".repeat(75);
+    let texts = [
+        format!("{long}=\n{long} \nend\t\n.dot\n\nkey=value, =3D not an escape\n"),
+        format!("Ünïcödé {long}{long} é\n  two spaces  \nlast line without a break"),
+        "日本語のテキストです。日本語のテキストです。日本語のテキストです。\n".repeat(3),
+        "short ASCII\nlines only\n".to_owned(),
+    ];
+    let from = "Acme Success <success@acme.example>".parse().unwrap();
+    let reply_to = "success+0123456789abcdef@acme.example".parse().unwrap();
+    let to = "ana@example.com".parse().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (i, text) in texts.iter().enumerate() {
+        let html = format!(
+            "<p style=\"margin:0\">{}</p>\n",
+            text.replace('\n', "<br>\n")
+        );
+        let rendered = Rendered {
+            subject: "Encodings".into(),
+            preheader: String::new(),
+            text: text.clone(),
+            html: html.clone(),
+            unsubscribe_url: "https://t.example/u/x".into(),
+        };
+        let email = compose(
+            &rendered,
+            &Addressing {
+                from: &from,
+                reply_to: &reply_to,
+                reply_person: None,
+                unsubscribe_to: &reply_to,
+                to_name: "Ana",
+                to: &to,
+                message_id: "m1@acme.example",
+                in_reply_to: None,
+                date: SystemTime::UNIX_EPOCH,
+            },
+        )
+        .unwrap();
+        let eml = dir.path().join(format!("{i}.eml"));
+        std::fs::write(&eml, email.formatted()).unwrap();
+        let read = std::process::Command::new(common::python::python3())
+            .arg("-c")
+            .arg(
+                "import email, email.policy, json, sys\n\
+                 msg = email.message_from_bytes(open(sys.argv[1], 'rb').read(), policy=email.policy.strict)\n\
+                 assert not msg.defects, msg.defects\n\
+                 parts = list(msg.iter_parts())\n\
+                 assert all(not p.defects for p in parts), [p.defects for p in parts]\n\
+                 print(json.dumps([[p['Content-Transfer-Encoding'], p.get_content()] for p in parts]))\n",
+            )
+            .arg(&eml)
+            .output()
+            .unwrap();
+        assert!(
+            read.status.success(),
+            "{}",
+            String::from_utf8_lossy(&read.stderr)
+        );
+        let parts: Vec<(String, String)> = serde_json::from_slice(&read.stdout).unwrap();
+        let decoded: Vec<String> = parts
+            .iter()
+            .map(|(_, content)| content.replace("\r\n", "\n"))
+            .collect();
+        assert_eq!(
+            decoded,
+            [text.clone(), html],
+            "as {:?}",
+            parts.iter().map(|p| &p.0).collect::<Vec<_>>()
+        );
     }
 }

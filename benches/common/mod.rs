@@ -115,6 +115,18 @@ pub fn time_run(mut command: Command) -> (f64, String) {
     (secs, stdout)
 }
 
+/// Runs a command to its end; its stdout, or a panic with its stderr.
+pub fn run_ok(command: &mut Command) -> Vec<u8> {
+    let out = command.output().expect("spawn");
+    assert!(
+        out.status.success(),
+        "{:?} failed: {}",
+        command.get_program(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 /// What [`measure_run`] saw of a child.
 pub struct Run {
     pub secs: f64,

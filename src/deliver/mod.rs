@@ -95,12 +95,13 @@ impl Busy {
         stage.load(Ordering::Relaxed) as f64 / 1e9
     }
 
-    /// Logged once a pass that did something ends: where its time went.
+    /// Logged (at debug: the daemon already says what each pass did) once
+    /// a pass that did something ends: where its time went.
     fn report(&self, outcome: &DeliverOutcome) {
         if outcome.rewritten() == 0 {
             return;
         }
-        tracing::info!(
+        tracing::debug!(
             sent = outcome.sent,
             claim_s = Self::secs(&self.claim),
             compose_s = Self::secs(&self.compose),

@@ -6,24 +6,31 @@
 use crate::domain::prefilter::{Literal, Op, Prefilter};
 use crate::domain::report::Grouping;
 
+/// The columns a customer's record is written to, in the order both
+/// inserts give them.
+macro_rules! insert_customers {
+    () => {
+        "INSERT INTO customers (id, email, name, timezone, locale, plan, signup_at, renewal_at, \
+         last_seen_at, health, attributes, account_id, roles, created_at, updated_at, plan_at) "
+    };
+}
+
 /// The start of a multi-row customer insert; `VALUES` follow.
-pub const INSERT_CUSTOMERS: &str = "INSERT INTO customers (id, email, name, timezone, locale, plan, \
-     signup_at, renewal_at, last_seen_at, health, attributes, account_id, roles, created_at, updated_at, \
-     plan_at) ";
+pub const INSERT_CUSTOMERS: &str = insert_customers!();
 
 /// Customers new to the store, a column an array ($1 ids … $13 roles, the
 /// attributes as JSON text), imported at $14 and due for planning at once:
 /// a plain insert, which the server does without the speculative insertion
 /// `ON CONFLICT` costs every row.
-pub const INSERT_NEW_CUSTOMERS_POSTGRES: &str = "INSERT INTO customers (id, email, name, \
-     timezone, locale, plan, signup_at, renewal_at, last_seen_at, health, attributes, account_id, \
-     roles, created_at, updated_at, plan_at) \
-     SELECT id, email, name, timezone, locale, plan, signup_at, renewal_at, last_seen_at, health, \
+pub const INSERT_NEW_CUSTOMERS_POSTGRES: &str = concat!(
+    insert_customers!(),
+    "SELECT id, email, name, timezone, locale, plan, signup_at, renewal_at, last_seen_at, health, \
      attributes::jsonb, account_id, roles, $14, $14, 'epoch' \
      FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
      $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::smallint[], $11::text[], \
      $12::text[], $13::text[]) AS r(id, email, name, timezone, locale, plan, signup_at, renewal_at, \
-     last_seen_at, health, attributes, account_id, roles)";
+     last_seen_at, health, attributes, account_id, roles)"
+);
 /// Which of the ids in $1 are stored: one index probe each (see
 /// `per_customer!`), whatever the table's statistics.
 pub const STORED_CUSTOMERS_POSTGRES: &str = "SELECT h.id FROM UNNEST($1::text[]) AS c(id) \
