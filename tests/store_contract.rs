@@ -61,6 +61,7 @@ contract!(
     a_crash_mid_send_leaves_only_the_in_flight_unknown,
     a_restarted_instance_releases_its_claims_at_once,
     renewed_claims_outlast_their_first_lease,
+    marking_renews_only_a_lease_past_its_middle,
     an_instance_name_is_held_by_one_live_instance,
     settling_records_attempts_and_suppressions,
     each_send_counts_once_however_often_its_customer_is_named,
@@ -1579,6 +1580,34 @@ async fn a_restarted_instance_releases_its_claims_at_once(store: &Db) {
     assert_eq!(status_of(theirs[0].id).await.0, "deferred");
 }
 
+async fn marking_renews_only_a_lease_past_its_middle(store: &Db) {
+    welcome_a_and_b(store).await;
+    let now = t0() + Duration::hours(2);
+    let lease = now + Duration::minutes(10);
+    let claimed = store.claim("web1", now, lease, 10).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    // Asked for 12 minutes, a claim with 10 left keeps its own end…
+    let ids = [claimed[0].id, claimed[1].id];
+    let fresh = store.begin_sending("web1", &ids[..1], now, now + Duration::minutes(12));
+    assert_eq!(fresh.await.unwrap().len(), 1);
+    // …asked for 30, one with 10 left (under half) is renewed to 30.
+    let stale = store.begin_sending("web1", &ids[1..], now, now + Duration::minutes(30));
+    assert_eq!(stale.await.unwrap().len(), 1);
+    let past_lease = lease + Duration::seconds(1);
+    assert_eq!(
+        store.recover_sending(past_lease, false).await.unwrap(),
+        1,
+        "only the claim that was not renewed ran out"
+    );
+    let left = store.messages(&MessageFilter::default()).await.unwrap();
+    let status = |id: MessageId| {
+        let id = id.to_string();
+        left.iter().find(|m| m.id == id).unwrap().status.clone()
+    };
+    assert_eq!(status(claimed[0].id), "unknown");
+    assert_eq!(status(claimed[1].id), "sending");
+}
+
 async fn renewed_claims_outlast_their_first_lease(store: &Db) {
     welcome_a_and_b(store).await;
     let now = t0() + Duration::hours(2);
@@ -2916,7 +2945,8 @@ fn named() -> Vec<Named> {
             Postgres,
         ),
         one("SELECT_MESSAGES", SELECT_MESSAGES, Both),
-        one("NEXT_PRIORITY", NEXT_PRIORITY, Both),
+        one("NEXT_PRIORITY_SQLITE", NEXT_PRIORITY_SQLITE, Sqlite),
+        one("NEXT_PRIORITY_POSTGRES", NEXT_PRIORITY_POSTGRES, Postgres),
         one("CLAIM_SQLITE", CLAIM_SQLITE, Sqlite),
         one("CLAIM_POSTGRES", CLAIM_POSTGRES, Postgres),
         one("BEGIN_SENDING_POSTGRES", BEGIN_SENDING_POSTGRES, Postgres),
@@ -3216,9 +3246,9 @@ fn named() -> Vec<Named> {
             Sqlite,
         ),
         built(
-            "RENEW_CLAIMS_SQLITE",
+            "RENEW_CLAIMS_SQLITE+RENEW_CLAIMS_ENDING_SQLITE",
             format!(
-                "{RENEW_CLAIMS_SQLITE}$1 WHERE {} AND owner = $3",
+                "{RENEW_CLAIMS_SQLITE}$1 WHERE {} AND owner = $3{RENEW_CLAIMS_ENDING_SQLITE}$4",
                 sqlite_in("message_id", 2)
             ),
             Sqlite,
@@ -3245,17 +3275,33 @@ fn named() -> Vec<Named> {
             Both,
         ),
         built(
-            "CLAIMED_DETAILS",
+            "CLAIMED_DETAILS_SQLITE",
             format!(
-                "{CLAIMED_DETAILS}{} ORDER BY m.priority",
+                "{CLAIMED_DETAILS_SQLITE}{} ORDER BY m.priority",
                 sqlite_in("m.id", 1)
             ),
             Sqlite,
         ),
         built(
-            "CLAIMED_DETAILS+QUEUED+QUEUED_ORDER",
+            "CLAIMED_DETAILS_SQLITE+QUEUED+QUEUED_ORDER",
             format!(
-                "{CLAIMED_DETAILS}{QUEUED}{}{QUEUED_ORDER}",
+                "{CLAIMED_DETAILS_SQLITE}{QUEUED}{}{QUEUED_ORDER}",
+                sqlite_in("m.customer_id", 1)
+            ),
+            Sqlite,
+        ),
+        built(
+            "CLAIMED_DETAILS_POSTGRES",
+            format!(
+                "{CLAIMED_DETAILS_POSTGRES}{} ORDER BY m.priority",
+                pg_in("m.id", 1)
+            ),
+            Postgres,
+        ),
+        built(
+            "CLAIMED_DETAILS_POSTGRES+QUEUED+QUEUED_ORDER",
+            format!(
+                "{CLAIMED_DETAILS_POSTGRES}{QUEUED}{}{QUEUED_ORDER}",
                 pg_in("m.customer_id", 1)
             ),
             Postgres,

@@ -161,13 +161,15 @@ pub trait Backend: Sync {
         limit: u32,
     ) -> Result<Vec<String>, Error>;
 
-    /// Marks leased messages `sending` ([`super::Outbox::begin_sending`]).
+    /// Marks leased messages `sending` ([`super::Outbox::begin_sending`]),
+    /// renewing to `lease_until` the leases that end before `renew_before`.
     async fn begin_sending(
         &self,
         owner: &str,
         ids: &[MessageId],
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
+        renew_before: DateTime<Utc>,
     ) -> Result<Vec<MessageId>, Error>;
 
     /// Recent sends for the cap ([`super::Outbox::sent_since`]).

@@ -93,7 +93,7 @@ where
             return Ok(Vec::new());
         }
         let fail = self.fail("claiming messages to send");
-        let mut query = QueryBuilder::<DB>::new(sql::CLAIMED_DETAILS);
+        let mut query = QueryBuilder::<DB>::new(sql::claimed_details(B::DIALECT));
         DB::push_in(&mut query, "m.id", ids);
         query.push(" ORDER BY m.priority, m.not_before, m.id");
         let rows = query.build().fetch_all(self.reads()).await.map_err(&fail)?;
@@ -114,7 +114,11 @@ where
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        Backend::begin_sending(self, owner, ids, now, lease_until).await
+        // Each renewal is a row written per message; a lease with half its
+        // length left outlasts the sending of its chunk, and the
+        // deliverer's own renewals keep it alive after that.
+        let renew_before = now + (lease_until - now) / 2;
+        Backend::begin_sending(self, owner, ids, now, lease_until, renew_before).await
     }
 
     async fn settle(
@@ -185,7 +189,7 @@ where
     async fn outgoing(&self, id: MessageId) -> Result<Option<Outgoing>, Error> {
         let fail = self.fail("reading a message");
         let rows = {
-            let mut query = QueryBuilder::<DB>::new(sql::CLAIMED_DETAILS);
+            let mut query = QueryBuilder::<DB>::new(sql::claimed_details(B::DIALECT));
             DB::push_in(&mut query, "m.id", vec![id.to_string()]);
             query.push(" ORDER BY m.id");
             query.build().fetch_all(self.reads()).await.map_err(&fail)?
@@ -201,7 +205,7 @@ where
         let fail = self.fail("reading the outbox");
         let mut queued = Vec::new();
         for chunk in ids.chunks(super::ROWS_PER_STATEMENT) {
-            let mut query = QueryBuilder::<DB>::new(sql::CLAIMED_DETAILS);
+            let mut query = QueryBuilder::<DB>::new(sql::claimed_details(B::DIALECT));
             query.push(sql::QUEUED);
             DB::push_in(
                 &mut query,
@@ -373,7 +377,7 @@ impl PriorityWalk {
         }
     }
 
-    /// The lowest priority the next look may return (`sql::NEXT_PRIORITY`'s
+    /// The lowest priority the next look may return (`sql::NEXT_PRIORITY_*`'s
     /// `$1`).
     pub(crate) fn from(&self) -> i64 {
         self.from

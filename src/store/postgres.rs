@@ -563,7 +563,7 @@ impl Backend for PgStore {
         let mut ids: Vec<String> = Vec::new();
         let mut walk = super::outbox::PriorityWalk::start();
         while ids.len() < limit as usize {
-            let priority: Option<i32> = sqlx::query_scalar(sql::NEXT_PRIORITY)
+            let priority: Option<i32> = sqlx::query_scalar(sql::NEXT_PRIORITY_POSTGRES)
                 .bind(walk.from())
                 .bind(now)
                 .fetch_one(&self.pool)
@@ -594,6 +594,7 @@ impl Backend for PgStore {
         ids: &[MessageId],
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
+        renew_before: DateTime<Utc>,
     ) -> Result<Vec<MessageId>, Error> {
         let fail = self.fail("marking messages as sending");
         let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
@@ -602,6 +603,7 @@ impl Backend for PgStore {
             .bind(now)
             .bind(&ids)
             .bind(lease_until)
+            .bind(renew_before)
             .fetch_all(&self.pool)
             .await
             .map_err(&fail)?;

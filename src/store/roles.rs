@@ -290,7 +290,9 @@ pub trait Outbox {
     ) -> Result<Vec<Outgoing>, Error>;
 
     /// Commits `sending` for leased messages whose SMTP transactions are
-    /// about to start, renewing their lease to `lease_until`. Only messages
+    /// about to start, renewing to `lease_until` each lease with less than
+    /// half of that left (a lease taken moments ago is not written again:
+    /// the deliverer renews all its claims every third of a lease). Only messages
     /// `owner` still holds are marked (a lease that ran out may have gone to
     /// another instance): the ids marked are returned, and only those may
     /// be sent.

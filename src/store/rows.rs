@@ -264,7 +264,7 @@ where
     })
 }
 
-/// A message with its customer (`CLAIMED_DETAILS`).
+/// A message with its customer (`CLAIMED_DETAILS_*`).
 pub fn outgoing<'r, R>(row: &'r R, fail: &impl Fn(sqlx::Error) -> Error) -> Result<Outgoing, Error>
 where
     R: Row,

@@ -493,7 +493,7 @@ impl Backend for SqliteStore {
         let mut ids: Vec<String> = Vec::new();
         let mut walk = super::outbox::PriorityWalk::start();
         while ids.len() < limit as usize {
-            let priority: Option<i64> = sqlx::query_scalar(sql::NEXT_PRIORITY)
+            let priority: Option<i64> = sqlx::query_scalar(sql::NEXT_PRIORITY_SQLITE)
                 .bind(walk.from())
                 .bind(At(now))
                 .fetch_one(&mut *tx)
@@ -525,6 +525,7 @@ impl Backend for SqliteStore {
         ids: &[MessageId],
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
+        renew_before: DateTime<Utc>,
     ) -> Result<Vec<MessageId>, Error> {
         let fail = self.fail("marking messages as sending");
         let mut query = QueryBuilder::<Sqlite>::new(sql::BEGIN_SENDING_SQLITE);
@@ -547,6 +548,8 @@ impl Backend for SqliteStore {
             renew.push_bind(At(lease_until));
             renew.push(" WHERE ");
             push_claims_of(&mut renew, owner, &marked);
+            renew.push(sql::RENEW_CLAIMS_ENDING_SQLITE);
+            renew.push_bind(At(renew_before));
             renew.build().execute(&mut *tx).await.map_err(&fail)?;
         }
         tx.commit().await.map_err(&fail)?;
