@@ -10,7 +10,10 @@
 //! - [`planner`]: walks the customers due for a look and puts what is due
 //!   into the outbox (decisions in `domain::plan`); its forecast decides
 //!   when each goes with `domain::policy`, as delivery does.
-//! - [`render`]: a template + a customer → subject, text part, HTML part.
+//! - [`render`]: a template + a customer → subject, text part, HTML part,
+//!   in the template's translation that best fits the customer's locale.
+//! - [`language`]: matching a locale to the languages offered, and tend's
+//!   own words (footer, survey, pages) in each language it ships.
 //! - [`deliver`]: the outbox worker: claim, decide (`domain::policy`),
 //!   compose, send, record.
 //! - [`token`]: signed link and reply tokens, made at delivery and checked
@@ -47,6 +50,7 @@ pub mod http;
 pub mod import;
 pub mod inbound;
 pub mod incident;
+pub mod language;
 pub mod notify;
 pub mod planner;
 pub mod playbooks;

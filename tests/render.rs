@@ -235,12 +235,17 @@ fn attributes_may_be_tested_but_printing_a_missing_one_fails_that_message() {
 }
 
 #[test]
-fn dates_are_shown_in_the_customers_zone_and_language() {
+fn dates_are_shown_in_the_customers_zone_and_the_templates_language() {
     let dir = tempfile::tempdir().unwrap();
     write(
         dir.path(),
         "d.md.hbs",
         "+++\nsubject = \"s\"\n+++\nRenewal {{date customer.renewal_at}}; {{date now format=\"%A %H:%M\"}}\n",
+    );
+    write(
+        dir.path(),
+        "d.pt-BR.md.hbs",
+        "+++\nsubject = \"s\"\n+++\nRenovação {{date customer.renewal_at}}; {{date now format=\"%A %H:%M\"}}\n",
     );
     let renderer = load(dir.path());
     let mut customer = Customer::sample(now());
@@ -253,11 +258,30 @@ fn dates_are_shown_in_the_customers_zone_and_language() {
         "{}",
         out.text
     );
+    // A German reader of the English template gets English dates: the
+    // words around them are English.
     customer.record.locale = "de".into();
     customer.record.timezone = chrono_tz::Europe::Berlin;
     let out = renderer.render("d", &letter(&customer, None)).unwrap();
     assert!(
-        out.text.starts_with("Renewal 1 April 2026; Dienstag 16:00"),
+        out.text.starts_with("Renewal April 1, 2026; Tuesday 16:00"),
+        "{}",
+        out.text
+    );
+    // An English reader outside the United States: the day first.
+    customer.record.locale = "en-GB".into();
+    let out = renderer.render("d", &letter(&customer, None)).unwrap();
+    assert!(
+        out.text.starts_with("Renewal 1 April 2026; Tuesday 16:00"),
+        "{}",
+        out.text
+    );
+    // A reader in Portugal gets the Brazilian translation, in Portuguese.
+    customer.record.locale = "pt-PT".into();
+    let out = renderer.render("d", &letter(&customer, None)).unwrap();
+    assert!(
+        out.text
+            .starts_with("Renovação 1 de abril de 2026; terça 16:00"),
         "{}",
         out.text
     );

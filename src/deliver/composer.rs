@@ -103,6 +103,12 @@ impl Composer {
             .map_err(|e| format!("the survey question could not be rendered: {e}"))
     }
 
+    /// The language one message speaks to its customer in: that of the
+    /// translation of its template they get.
+    pub fn language(&self, draft: &Draft<'_>) -> String {
+        self.renderer.language(draft.template, draft.customer)
+    }
+
     /// Renders and composes one message.
     pub fn email(
         &self,

@@ -737,6 +737,12 @@ impl Deliverer {
         self.composer.render(draft, now)
     }
 
+    /// The language one message speaks to its customer in: what the pages
+    /// they reach from it are shown in.
+    pub fn language(&self, draft: &Draft<'_>) -> String {
+        self.composer.language(draft)
+    }
+
     /// The question one message's `survey` asks, as its mail put it: what
     /// the answer page shows.
     pub fn question(

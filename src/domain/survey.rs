@@ -4,6 +4,8 @@
 
 use serde::Deserialize;
 
+use crate::language::Words;
+
 /// A one-click survey a step's message carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -15,15 +17,27 @@ pub enum Survey {
 }
 
 impl Survey {
-    /// The question a survey asks unless the template says otherwise.
+    /// The question a survey asks unless the template says otherwise, in
+    /// English.
     pub fn default_question(self, product: &str) -> String {
-        match self {
-            Survey::Nps => {
-                format!("How likely are you to recommend {product} to a friend or colleague?")
-            }
-            Survey::Csat => format!("How satisfied are you with {product}?"),
-            Survey::Ces => format!("How easy was it to get what you needed from {product}?"),
-            Survey::Yesno => "Was this helpful?".to_owned(),
+        self.question_in(product, Words::for_tag(crate::language::DEFAULT))
+    }
+
+    /// [`Self::default_question`] in the language of `words`.
+    pub fn question_in(self, product: &str, words: &Words) -> String {
+        words.fill(
+            &format!("survey.{}", self.as_str()),
+            &[("product", product)],
+        )
+    }
+
+    /// An answer's label in the language of `words`: the number itself on
+    /// a scale, the word for yes or no.
+    pub fn label_in(value: &'static str, words: &'static Words) -> &'static str {
+        match value {
+            "yes" => words.get("survey.yes"),
+            "no" => words.get("survey.no"),
+            number => number,
         }
     }
 
@@ -60,13 +74,20 @@ impl Survey {
 
     /// What the ends of a survey's scale mean: the lowest and the highest
     /// answer with its meaning, shown beside the answers in the mail and on the
-    /// answer page. Yes/no needs none.
+    /// answer page, in English. Yes/no needs none.
     pub fn scale_ends(self) -> Option<[(&'static str, &'static str); 2]> {
-        match self {
-            Survey::Nps => Some([("0", "Not at all likely"), ("10", "Extremely likely")]),
-            Survey::Csat => Some([("1", "Very dissatisfied"), ("5", "Very satisfied")]),
-            Survey::Ces => Some([("1", "Very difficult"), ("7", "Very easy")]),
-            Survey::Yesno => None,
-        }
+        self.scale_ends_in(Words::for_tag(crate::language::DEFAULT))
+    }
+
+    /// [`Self::scale_ends`] in the language of `words`.
+    pub fn scale_ends_in(self, words: &'static Words) -> Option<[(&'static str, &'static str); 2]> {
+        let (low, high) = match self {
+            Survey::Nps => ("0", "10"),
+            Survey::Csat => ("1", "5"),
+            Survey::Ces => ("1", "7"),
+            Survey::Yesno => return None,
+        };
+        let meaning = |end: &str| words.get(&format!("survey.{}_{end}", self.as_str()));
+        Some([(low, meaning("low")), (high, meaning("high"))])
     }
 }

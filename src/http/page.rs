@@ -57,6 +57,18 @@ footer a{color:#616e7c}\
 @media (prefers-color-scheme:dark){body{background:#111418;color:#e4e7eb}main{background:#1c2127}a,.brand{color:#8fb0ff}button{background:#8fb0ff;color:#111418}.choice span{border-color:#8fb0ff;color:#8fb0ff}.choice input:checked+span{background:#8fb0ff;color:#111418}}";
 
 pub fn page(company: &Company, status: StatusCode, title: &str, body: &str) -> Response {
+    page_in(company, crate::language::DEFAULT, status, title, body)
+}
+
+/// [`page`] in the language `lang` (its `lang` attribute; the words are
+/// the caller's).
+pub fn page_in(
+    company: &Company,
+    lang: &str,
+    status: StatusCode,
+    title: &str,
+    body: &str,
+) -> Response {
     let product = escape(&company.product);
     let website = if company.website.is_empty() {
         String::new()
@@ -64,7 +76,7 @@ pub fn page(company: &Company, status: StatusCode, title: &str, body: &str) -> R
         format!(" · <a href=\"{0}\">{0}</a>", escape(&company.website))
     };
     let html = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+        "<!doctype html><html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <meta name=\"color-scheme\" content=\"light dark\">\
          <title>{title} · {product}</title><style>{STYLE}</style></head>\
@@ -72,6 +84,7 @@ pub fn page(company: &Company, status: StatusCode, title: &str, body: &str) -> R
          <footer><p>{} · {}{website}</p></footer></body></html>",
         escape(&company.name),
         escape(&company.postal_address),
+        lang = escape(lang),
     );
     (status, Html(html)).into_response()
 }

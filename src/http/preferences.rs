@@ -17,10 +17,12 @@ use axum::response::Response;
 
 use super::AppState;
 use super::link;
-use super::page::{escape, page, refused, try_again};
+use super::page::{escape, page_in, refused, try_again};
 use crate::config::settings::{Category, Settings};
+use crate::deliver::Draft;
 use crate::domain::message::Suppression;
-use crate::store::Responses;
+use crate::language::Words;
+use crate::store::{Outbox, Responses};
 use crate::store::{Preferences, Source};
 use crate::token::{Claims, Purpose};
 
@@ -36,12 +38,14 @@ pub async fn show(State(shared): State<Arc<AppState>>, Path(token): Path<String>
         Ok(claims) => claims,
         Err(refusal) => return refusal.page(company),
     };
+    let words = Words::for_tag(&language_of(&shared, &claims).await);
     match shared.store.subscriptions(claims.message).await {
-        Ok(Some(suppressed)) => page(
+        Ok(Some(suppressed)) => page_in(
             company,
+            words.lang(),
             StatusCode::OK,
-            "Your email preferences",
-            &preferences_page(&engine.loaded.settings, &claims.value, &suppressed),
+            words.get("page.preferences_title"),
+            &preferences_page(&engine.loaded.settings, &claims.value, &suppressed, words),
         ),
         Ok(None) => refused(company, "the link is for a message that no longer exists"),
         Err(e) => {
@@ -67,6 +71,7 @@ pub async fn choose(
         .into_owned()
         .collect();
     let choice = choice_of(&engine.loaded.settings, &claims, &form);
+    let words = Words::for_tag(&language_of(&shared, &claims).await);
     match shared
         .store
         .set_preferences(claims.message, &choice, shared.clock.now())
@@ -76,17 +81,32 @@ pub async fn choose(
             for _ in &choice.unsubscribe {
                 crate::telemetry::response_recorded("unsubscribe");
             }
-            page(
+            page_in(
                 company,
+                words.lang(),
                 StatusCode::OK,
-                "Saved",
-                &outcome(&engine.loaded.settings, &choice),
+                words.get("page.saved_title"),
+                &outcome(&engine.loaded.settings, &choice, words),
             )
         }
         Ok(None) => refused(company, "the link is for a message that no longer exists"),
         Err(e) => {
             tracing::error!(error = %e, "recording an unsubscribe failed");
             try_again(company)
+        }
+    }
+}
+
+/// The language of the message a link came from, as its customer got it
+/// (English when the message is gone or cannot be read: the page still
+/// works).
+async fn language_of(shared: &AppState, claims: &Claims) -> String {
+    match shared.store.outgoing(claims.message).await {
+        Ok(Some(message)) => shared.engine().deliverer.language(&Draft::of(&message)),
+        Ok(None) => crate::language::DEFAULT.to_owned(),
+        Err(e) => {
+            tracing::warn!(error = %e, "reading a message for its language failed");
+            crate::language::DEFAULT.to_owned()
         }
     }
 }
@@ -139,18 +159,37 @@ fn can_leave(settings: &Settings, category: &str) -> bool {
 
 /// "Getting started with Acme Cloud", escaped for HTML.
 fn describe(settings: &Settings, category: &str) -> String {
-    let description = settings
+    escape(&raw_description(settings, category))
+}
+
+/// A category as the team describes it (its name when they do not).
+fn raw_description(settings: &Settings, category: &str) -> String {
+    settings
         .categories
         .iter()
         .find(|c| c.name == category)
         .map(|c| c.description.as_str())
         .filter(|d| !d.is_empty())
-        .unwrap_or(category);
-    escape(description)
+        .unwrap_or(category)
+        .to_owned()
 }
 
-fn preferences_page(settings: &Settings, category: &str, suppressed: &[Suppression]) -> String {
-    let company = escape(&settings.company.name);
+fn preferences_page(
+    settings: &Settings,
+    category: &str,
+    suppressed: &[Suppression],
+    words: &Words,
+) -> String {
+    let company = settings.company.name.as_str();
+    let say = |key: &str, topic: &str| {
+        escape(&words.fill(
+            key,
+            &[
+                ("company", company),
+                ("topic", &raw_description(settings, topic)),
+            ],
+        ))
+    };
     let left = |name: &str| suppressed.iter().any(|s| s.category == name);
     let mut html = String::new();
     // What only tend stopped (a bounce, a complaint) is said plainly: the
@@ -160,30 +199,24 @@ fn preferences_page(settings: &Settings, category: &str, suppressed: &[Suppressi
         .filter(|s| !Source::parse(&s.source).is_some_and(Source::chosen_by_customer))
     {
         html.push_str(&format!(
-            "<p role=\"status\"><strong>Note:</strong> {}.</p>",
+            "<p role=\"status\"><strong>{}</strong> {}.</p>",
+            escape(words.get("page.note")),
             escape(&s.reason)
         ));
     }
     if left(ALL) {
-        html.push_str(&format!(
-            "<p>You get no email from {company} at the moment.</p>"
-        ));
+        html.push_str(&format!("<p>{}</p>", say("page.no_mail_now", ALL)));
     } else if !can_leave(settings, category) {
-        html.push_str(&format!(
-            "<p>Emails about {} tell you about your service and cannot be turned off. You can choose what else you receive below.</p>",
-            describe(settings, category)
-        ));
+        html.push_str(&format!("<p>{}</p>", say("page.cannot_leave", category)));
     } else if left(category) {
-        html.push_str(&format!(
-            "<p>You are unsubscribed from emails about {}.</p>",
-            describe(settings, category)
-        ));
+        html.push_str(&format!("<p>{}</p>", say("page.left_topic", category)));
     } else {
         html.push_str(&format!(
             "<form method=\"post\"><input type=\"hidden\" name=\"action\" value=\"unsubscribe\">\
-             <p>Stop receiving emails about {} from {company}?</p>\
-             <button type=\"submit\">Unsubscribe</button></form>",
-            describe(settings, category)
+             <p>{}</p>\
+             <button type=\"submit\">{}</button></form>",
+            say("page.stop_asking", category),
+            escape(words.get("page.unsubscribe")),
         ));
     }
     let boxes: String = choosable(settings)
@@ -200,27 +233,36 @@ fn preferences_page(settings: &Settings, category: &str, suppressed: &[Suppressi
     let all = if left(ALL) { " checked" } else { "" };
     html.push_str(&format!(
         "<form method=\"post\"><input type=\"hidden\" name=\"action\" value=\"save\">\
-         <fieldset><legend>Emails I want from {company}</legend>{boxes}</fieldset>\
-         <p><input type=\"checkbox\" id=\"all\" name=\"all\" value=\"stop\"{all}> <label for=\"all\">No email from {company} at all</label></p>\
-         <button type=\"submit\">Save my preferences</button></form>"
+         <fieldset><legend>{}</legend>{boxes}</fieldset>\
+         <p><input type=\"checkbox\" id=\"all\" name=\"all\" value=\"stop\"{all}> <label for=\"all\">{}</label></p>\
+         <button type=\"submit\">{}</button></form>",
+        say("page.wanted_legend", ALL),
+        say("page.no_mail_at_all", ALL),
+        escape(words.get("page.save")),
     ));
     html
 }
 
 /// What the customer is told after a POST.
-fn outcome(settings: &Settings, choice: &Preferences) -> String {
-    let company = escape(&settings.company.name);
+fn outcome(settings: &Settings, choice: &Preferences, words: &Words) -> String {
+    let company = settings.company.name.as_str();
+    let say = |key: &str, topic: &str| {
+        escape(&words.fill(
+            key,
+            &[
+                ("company", company),
+                ("topic", &raw_description(settings, topic)),
+            ],
+        ))
+    };
     if choice.source != Source::PreferencesPage {
         return match choice.unsubscribe.first() {
-            Some(category) => format!(
-                "<p>You are unsubscribed: you will no longer receive emails about {} from {company}.</p>",
-                describe(settings, category)
-            ),
-            None => "<p>These emails tell you about your service and cannot be turned off. You can choose what else you receive from the same link.</p>".into(),
+            Some(category) => format!("<p>{}</p>", say("page.unsubscribed", category)),
+            None => format!("<p>{}</p>", escape(words.get("page.service_mail"))),
         };
     }
     if choice.unsubscribe.iter().any(|c| c == ALL) {
-        return format!("<p>Saved. You will get no email from {company}.</p>");
+        return format!("<p>{}</p>", say("page.saved_no_mail", ALL));
     }
     let list = |names: &[String]| {
         names
@@ -229,17 +271,19 @@ fn outcome(settings: &Settings, choice: &Preferences) -> String {
             .map(|n| format!("<li>{}</li>", describe(settings, n)))
             .collect::<String>()
     };
-    let mut html = "<p>Saved.</p>".to_owned();
+    let mut html = format!("<p>{}</p>", escape(words.get("page.saved")));
     let wanted = list(&choice.resubscribe);
     if !wanted.is_empty() {
         html.push_str(&format!(
-            "<p>You will receive emails about:</p><ul>{wanted}</ul>"
+            "<p>{}</p><ul>{wanted}</ul>",
+            escape(words.get("page.will_receive"))
         ));
     }
     let unwanted = list(&choice.unsubscribe);
     if !unwanted.is_empty() {
         html.push_str(&format!(
-            "<p>You will no longer receive emails about:</p><ul>{unwanted}</ul>"
+            "<p>{}</p><ul>{unwanted}</ul>",
+            escape(words.get("page.will_not_receive"))
         ));
     }
     html

@@ -20,9 +20,10 @@ use axum::response::Response;
 
 use super::AppState;
 use super::link::{self, Refusal};
-use super::page::{escape, page, refused, try_again};
+use super::page::{escape, page_in, refused, try_again};
 use crate::deliver::Draft;
 use crate::domain::playbook::Survey;
+use crate::language::Words;
 use crate::store::NewResponse;
 use crate::store::{Outbox, ResponseKind, Responses, Source};
 use crate::token::{Claims, Purpose};
@@ -68,34 +69,41 @@ pub async fn show(
             return try_again(company);
         }
     };
-    // As the mail asked it: rendered for its customer as of its sending.
+    // As the mail asked it: rendered for its customer as of its sending,
+    // in the language the mail was in.
     let asked = message.first_attempt_at.unwrap_or(claims.issued);
+    let draft = Draft::of(&message);
+    let lang = engine.deliverer.language(&draft);
+    let words = Words::for_tag(&lang);
     let question = engine
         .deliverer
-        .question(&Draft::of(&message), survey, asked)
+        .question(&draft, survey, asked)
         .unwrap_or_else(|e| {
             // The template changed since and no longer renders for this
             // customer: the standard question still frames the answer.
             tracing::warn!(error = %e, message = %message.id, "a survey question could not be rendered");
-            survey.default_question(&company.product)
+            survey.question_in(&company.product, words)
         });
-    page(
+    page_in(
         company,
+        &lang,
         StatusCode::OK,
-        "Your answer",
-        &form(survey, &value, &question),
+        words.get("page.answer_title"),
+        &form(survey, &value, &question, words),
     )
 }
 
 /// The answer form: `question` over the answers as large tap targets, with
-/// `chosen` checked and the ends of the scale labelled.
-fn form(survey: Survey, chosen: &str, question: &str) -> String {
-    let ends = survey.scale_ends();
+/// `chosen` checked and the ends of the scale labelled, in the language of
+/// `words`.
+fn form(survey: Survey, chosen: &str, question: &str, words: &'static Words) -> String {
+    let ends = survey.scale_ends_in(words);
     let choices: String = survey
-        .answers()
+        .choices()
         .iter()
-        .map(|(v, label)| {
-            let checked = if v == chosen { " checked" } else { "" };
+        .map(|(v, _)| {
+            let label = Survey::label_in(v, words);
+            let checked = if v == &chosen { " checked" } else { "" };
             let meaning = ends
                 .iter()
                 .flatten()
@@ -116,12 +124,16 @@ fn form(survey: Survey, chosen: &str, question: &str) -> String {
         })
         .unwrap_or_default();
     format!(
-        "<form method=\"post\"><fieldset class=\"answers\"><legend>{}</legend>\
+        "<form method=\"post\"><input type=\"hidden\" name=\"lang\" value=\"{}\">\
+         <fieldset class=\"answers\"><legend>{}</legend>\
          <div class=\"choices\">{choices}</div>{scale}</fieldset>\
-         <p><label for=\"comment\">Anything you would like to add? (optional)</label><br>\
+         <p><label for=\"comment\">{}</label><br>\
          <textarea id=\"comment\" name=\"comment\" rows=\"4\" style=\"width:100%\" maxlength=\"{MAX_COMMENT}\"></textarea></p>\
-         <button type=\"submit\">Send my answer</button></form>",
-        escape(question)
+         <button type=\"submit\">{}</button></form>",
+        words.lang(),
+        escape(question),
+        escape(words.get("page.comment")),
+        escape(words.get("page.send_answer")),
     )
 }
 
@@ -163,13 +175,18 @@ pub async fn answer(
             crate::telemetry::response_recorded("survey");
             // A detractor's alert leaves now, not at the next interval.
             shared.wake_notify.notify_one();
-            page(
+            // The form says which language its page was in; a bare POST
+            // (no form) is answered in English.
+            let words = Words::for_tag(form.get("lang").map_or("", String::as_str));
+            let answer = format!("<strong>{}</strong>", escape(&chosen));
+            page_in(
                 company,
+                words.lang(),
                 StatusCode::OK,
-                "Thank you",
+                words.get("page.thanks_title"),
                 &format!(
-                    "<p>We recorded your answer: <strong>{}</strong>. You can change it from the same email at any time.</p>",
-                    escape(&chosen)
+                    "<p>{}</p>",
+                    escape(words.get("page.thanks")).replace("{answer}", &answer)
                 ),
             )
         }
@@ -187,7 +204,12 @@ mod tests {
 
     #[test]
     fn the_form_asks_the_question_and_labels_the_ends_of_the_scale() {
-        let html = form(Survey::Nps, "7", "Would you <recommend> us?");
+        let html = form(
+            Survey::Nps,
+            "7",
+            "Would you <recommend> us?",
+            Words::for_tag("en"),
+        );
         assert!(
             html.contains("<legend>Would you &lt;recommend&gt; us?</legend>"),
             "{html}"
@@ -199,7 +221,12 @@ mod tests {
             html.contains("<span>0 = Not at all likely</span><span>10 = Extremely likely</span>"),
             "{html}"
         );
-        let yes = form(Survey::Yesno, "no", "Was this helpful?");
+        let yes = form(
+            Survey::Yesno,
+            "no",
+            "Was this helpful?",
+            Words::for_tag("en"),
+        );
         assert!(
             yes.contains("value=\"no\" checked><span>No</span>"),
             "{yes}"

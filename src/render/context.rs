@@ -1,6 +1,7 @@
 //! What a template can see: `customer`, `company`, `links`, `survey`,
-//! `incident` (in incident notices) and `now`, as one JSON value. Anything
-//! else is an unknown variable.
+//! `incident` (in incident notices), `now` and `lang` (the language the
+//! template is in), as one JSON value. Anything else is an unknown
+//! variable.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
@@ -9,6 +10,7 @@ use crate::config::settings::Company;
 use crate::domain::account::{AccountFacts, TeamMember};
 use crate::domain::customer::Customer;
 use crate::domain::playbook::Survey;
+use crate::language::Words;
 
 fn instant(t: Option<DateTime<Utc>>) -> Value {
     t.map_or(Value::Null, |t| {
@@ -48,26 +50,33 @@ pub fn company(c: &Company) -> Value {
 
 /// The ends of the scale in one line, e.g. `0 = not at all likely, 10 =
 /// extremely likely` (empty for yes/no).
-fn scale(survey: Survey) -> String {
-    survey.scale_ends().map_or_else(String::new, |ends| {
-        ends.map(|(value, meaning)| format!("{value} = {}", meaning.to_lowercase()))
-            .join(", ")
-    })
+fn scale(survey: Survey, words: &'static Words) -> String {
+    survey
+        .scale_ends_in(words)
+        .map_or_else(String::new, |ends| {
+            ends.map(|(value, meaning)| format!("{value} = {}", meaning.to_lowercase()))
+                .join(", ")
+        })
 }
 
 /// `survey` as the survey partials see it; `url` makes the link of the
 /// answer at an index. Every answer carries its `meaning` (empty except
 /// at the ends of a scale), and `low`/`high` are the ends (null for
 /// yes/no), so a partial can label the row.
-pub fn survey(survey: Survey, question: String, url: impl Fn(usize) -> String) -> Value {
-    let mut value = survey_without_answers(survey, question);
-    value["answers"] = answers(survey, url);
+pub fn survey(
+    survey: Survey,
+    question: String,
+    url: impl Fn(usize) -> String,
+    words: &'static Words,
+) -> Value {
+    let mut value = survey_without_answers(survey, question, words);
+    value["answers"] = answers(survey, url, words);
     value
 }
 
 /// [`survey`] but for its `answers`.
-pub fn survey_without_answers(survey: Survey, question: String) -> Value {
-    let ends = survey.scale_ends();
+pub fn survey_without_answers(survey: Survey, question: String, words: &'static Words) -> Value {
+    let ends = survey.scale_ends_in(words);
     let end = |i: usize| {
         ends.map_or(
             Value::Null,
@@ -77,15 +86,15 @@ pub fn survey_without_answers(survey: Survey, question: String) -> Value {
     json!({
         "kind": survey.as_str(),
         "question": question,
-        "scale": scale(survey),
+        "scale": scale(survey, words),
         "low": end(0),
         "high": end(1),
     })
 }
 
 /// The `answers` of [`survey`].
-pub fn answers(survey: Survey, url: impl Fn(usize) -> String) -> Value {
-    let ends = survey.scale_ends();
+pub fn answers(survey: Survey, url: impl Fn(usize) -> String, words: &'static Words) -> Value {
+    let ends = survey.scale_ends_in(words);
     let meaning = |value: &str| {
         ends.iter()
             .flatten()
@@ -96,10 +105,10 @@ pub fn answers(survey: Survey, url: impl Fn(usize) -> String) -> Value {
         .choices()
         .iter()
         .enumerate()
-        .map(|(i, (value, label))| {
+        .map(|(i, (value, _))| {
             json!({
                 "value": value,
-                "label": label,
+                "label": Survey::label_in(value, words),
                 "meaning": meaning(value),
                 "url": url(i),
             })
@@ -165,6 +174,8 @@ pub struct Parts {
     pub account: Option<Value>,
     pub sender: Option<Value>,
     pub now: DateTime<Utc>,
+    /// The language of the template rendered.
+    pub lang: String,
 }
 
 pub fn build(parts: Parts) -> Value {
@@ -190,6 +201,7 @@ pub fn build(parts: Parts) -> Value {
         root.insert("sender".into(), sender);
     }
     root.insert("now".into(), instant(Some(parts.now)));
+    root.insert("lang".into(), Value::String(parts.lang));
     Value::Object(root)
 }
 

@@ -1,10 +1,14 @@
 //! The helpers templates may call, and strict versions of `if`/`unless`.
-//! Dates are shown in the customer's time zone and language, read from the
-//! context's `customer.timezone` and `customer.locale`.
+//! Dates are shown in the customer's time zone (`customer.timezone`) and
+//! in the language of the template (`lang`): a German template writes
+//! German month names whatever the customer's locale, with the customer's
+//! regional forms when their locale is in that language (`en-GB` reads
+//! "5 December 2027" in an English template).
 //!
 //! | helper | example | gives |
 //! |---|---|---|
 //! | `date` | `{{date customer.renewal_at}}`, `{{date now format="%A"}}` | March 3, 2026 |
+//! | `t` | `{{t "mail.footer_choose"}}`, `{{t "survey.nps" product=company.product}}` | tend's own words in the template's language |
 //! | `days_since` / `days_until` | `{{days_since customer.signup_at}}` | whole days |
 //! | `pluralize` | `{{pluralize n "day"}}`, `{{pluralize n "person" "people"}}` | 3 days |
 //! | `default` | `{{default customer.attributes.company "your team"}}` | the value, or the fallback when missing or empty |
@@ -17,6 +21,8 @@ use handlebars::{
 };
 use serde_json::Value;
 
+use crate::language::Words;
+
 /// Registers every helper on `registry`, whose escape function is
 /// `escape`: helpers write their output themselves, so they must escape it
 /// as the registry would escape a value.
@@ -27,6 +33,7 @@ pub fn register(registry: &mut Handlebars<'_>, escape: fn(&str) -> String) {
     registry.register_helper("days_until", text(days_until));
     registry.register_helper("pluralize", text(pluralize));
     registry.register_helper("default", text(default));
+    registry.register_helper("t", text(words));
     registry.register_helper("if", Box::new(StrictIf { positive: true }));
     registry.register_helper("unless", Box::new(StrictIf { positive: false }));
 }
@@ -94,12 +101,29 @@ fn now(ctx: &Context) -> Result<DateTime<Utc>, RenderError> {
         .ok_or_else(|| fail("the context has no `now`".into()))
 }
 
+/// The language of the template being rendered.
+fn lang(ctx: &Context) -> &str {
+    root_str(ctx, "/lang").unwrap_or(crate::language::DEFAULT)
+}
+
 fn date(h: &Helper<'_>, ctx: &Context) -> Result<String, RenderError> {
     let at = instant(h, "date", 0)?;
     let zone: Tz = root_str(ctx, "/customer/timezone")
         .and_then(|z| z.parse().ok())
         .unwrap_or(chrono_tz::UTC);
-    let locale = chrono_locale(root_str(ctx, "/customer/locale").unwrap_or("en"));
+    let lang = lang(ctx);
+    // The customer's regional forms when they read the template's
+    // language; else the template's own: never another language's month
+    // names inside this one's sentences.
+    let tag = match root_str(ctx, "/customer/locale") {
+        Some(locale)
+            if crate::language::same_language(locale, lang) && locale.len() > lang.len() =>
+        {
+            locale
+        }
+        _ => lang,
+    };
+    let locale = chrono_locale(tag);
     let format = match h.hash_get("format").map(|f| f.value()) {
         Some(Value::String(f)) => f.clone(),
         Some(_) => {
@@ -107,8 +131,11 @@ fn date(h: &Helper<'_>, ctx: &Context) -> Result<String, RenderError> {
                 "date: format must be a string such as \"%B %-d\"".into(),
             ));
         }
-        None if locale == chrono::Locale::en_US => "%B %-d, %Y".into(),
-        None => "%-d %B %Y".into(),
+        // English outside the United States writes the day first.
+        None if crate::language::same_language(tag, "en") && locale != chrono::Locale::en_US => {
+            "%-d %B %Y".into()
+        }
+        None => Words::for_tag(lang).get("mail.date_format").to_owned(),
     };
     let local = at.with_timezone(&zone);
     let mut text = String::new();
@@ -116,6 +143,39 @@ fn date(h: &Helper<'_>, ctx: &Context) -> Result<String, RenderError> {
     write!(text, "{}", local.format_localized(&format, locale))
         .map_err(|_| fail(format!("date: {format:?} is not a valid date format")))?;
     Ok(text)
+}
+
+/// `{{t "KEY" name=value …}}`: tend's own words (`src/render/builtin/strings/`)
+/// in the template's language, each `{name}` filled in.
+fn words(h: &Helper<'_>, ctx: &Context) -> Result<String, RenderError> {
+    let key = match h.param(0).map(|p| p.value()) {
+        Some(Value::String(key)) => key,
+        _ => {
+            return Err(fail(
+                "t needs the key of a word in quotes, e.g. {{t \"mail.footer_choose\"}}".into(),
+            ));
+        }
+    };
+    let words = Words::for_tag(lang(ctx));
+    if words.find(key).is_none() {
+        return Err(fail(format!(
+            "t: there is no word {key:?}; the keys are those of src/render/builtin/strings/en.toml, e.g. mail.footer_choose"
+        )));
+    }
+    let values: Vec<(&str, String)> = h
+        .hash()
+        .iter()
+        .map(|(name, value)| {
+            let text = match value.value() {
+                Value::String(s) => s.clone(),
+                Value::Null => String::new(),
+                other => other.to_string(),
+            };
+            (*name, text)
+        })
+        .collect();
+    let values: Vec<(&str, &str)> = values.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    Ok(words.fill(key, &values))
 }
 
 /// The chrono locale for a customer's locale (`de`, `pt-BR`, `fr_CA`),

@@ -29,6 +29,7 @@ use crate::config::Settings;
 use crate::domain::customer::Customer;
 use crate::domain::message::MessageId;
 use crate::domain::playbook::Survey;
+use crate::language::Words;
 use crate::problem::Problem;
 use crate::suggest;
 use crate::token::{Purpose, Signer};
@@ -39,7 +40,7 @@ pub use source::Origin;
 pub const DEFAULT_LAYOUT: &str = "default";
 /// The plain-text footer under every text part (the HTML one is the
 /// `footer` partial in the layout).
-const TEXT_FOOTER: &str = "-- \n{{company.name}}, {{company.postal_address}}\nChoose which emails you get: {{links.preferences}}\nUnsubscribe: {{links.unsubscribe}}\n";
+const TEXT_FOOTER: &str = "-- \n{{company.name}}, {{company.postal_address}}\n{{t \"mail.text_choose\"}} {{links.preferences}}\n{{t \"mail.text_unsubscribe\"}} {{links.unsubscribe}}\n";
 /// The partial that places a survey in a body, and its plain-text twin.
 /// Both are built in and may be overridden like any partial: `survey` is
 /// HTML (answer buttons made of tables and inline styles, which Markdown
@@ -203,7 +204,8 @@ impl Renderer {
                 first_line: 1,
             },
         );
-        for (name, message) in &sources.messages {
+        for (name, message) in sources.every_message() {
+            let name = &name;
             compile(&mut renderer.markdown, name, &message.body);
             let front = |key: &str, text: &str| source::Source {
                 origin: message.body.origin.clone(),
@@ -261,10 +263,16 @@ impl Renderer {
         format!("{}/{}/{token}", self.public_url, purpose.route())
     }
 
-    fn message(&self, template: &str) -> Result<&source::Message, RenderError> {
+    /// The form of `template` for `customer` (see
+    /// [`source::Sources::variant`]): the key it is compiled under and its
+    /// text.
+    fn message(
+        &self,
+        template: &str,
+        customer: &Customer,
+    ) -> Result<(String, &source::Message), RenderError> {
         self.sources
-            .messages
-            .get(template)
+            .variant(template, &customer.record.locale)
             .ok_or_else(|| RenderError {
                 template: template.to_owned(),
                 problem: Problem::new(
@@ -279,13 +287,8 @@ impl Renderer {
 
     /// Renders `template` for `letter`.
     pub fn render(&self, template: &str, letter: &Letter<'_>) -> Result<Rendered, RenderError> {
-        let message = self.message(template)?;
-        self.render_with(
-            template,
-            message,
-            letter,
-            context::customer(letter.customer),
-        )
+        let (key, message) = self.message(template, letter.customer)?;
+        self.render_with(&key, message, letter, context::customer(letter.customer))
     }
 
     /// The question `template` asks `letter`'s customer in a `survey`: its
@@ -297,10 +300,20 @@ impl Renderer {
         survey: Survey,
         letter: &Letter<'_>,
     ) -> Result<String, RenderError> {
-        let message = self.message(template)?;
-        let (ctx, _) = self.context(letter, context::customer(letter.customer));
-        self.question_with(template, message, survey, &ctx)
+        let (key, message) = self.message(template, letter.customer)?;
+        let (ctx, _) = self.context(letter, context::customer(letter.customer), message);
+        self.question_with(&key, message, survey, &ctx)
             .map(|q| one_line(&q))
+    }
+
+    /// The language `template` speaks to `customer` in: that of the
+    /// translation they get (what the pages they reach from it are shown
+    /// in).
+    pub fn language(&self, template: &str, customer: &Customer) -> String {
+        self.message(template, customer).map_or_else(
+            |_| crate::language::DEFAULT.to_owned(),
+            |(_, m)| m.front.lang().to_owned(),
+        )
     }
 
     /// A render error in template `name` (or a partial it uses), placed at
@@ -327,7 +340,12 @@ impl Renderer {
 
     /// Everything a template sees except the survey, and the unsubscribe
     /// link.
-    fn context(&self, letter: &Letter<'_>, customer: Value) -> (Value, String) {
+    fn context(
+        &self,
+        letter: &Letter<'_>,
+        customer: Value,
+        message: &source::Message,
+    ) -> (Value, String) {
         let unsubscribe = self.link(Purpose::Unsubscribe, letter, letter.category);
         let ctx = context::build(context::Parts {
             customer,
@@ -349,6 +367,7 @@ impl Renderer {
                 None => self.sender.clone(),
             }),
             now: letter.now,
+            lang: message.front.lang().to_owned(),
         });
         (ctx, unsubscribe)
     }
@@ -372,7 +391,7 @@ impl Renderer {
                     };
                     self.failure(name, &e, &at, ctx)
                 }),
-            None => Ok(survey.default_question(&self.product)),
+            None => Ok(survey.question_in(&self.product, Words::for_tag(message.front.lang()))),
         }
     }
 
@@ -392,7 +411,8 @@ impl Renderer {
             text: String::new(),
             first_line: message.front_lines.get(key).copied().unwrap_or(1),
         };
-        let (mut ctx, unsubscribe) = self.context(letter, customer);
+        let (mut ctx, unsubscribe) = self.context(letter, customer, message);
+        let words = Words::for_tag(message.front.lang());
         let mut asked = None;
         if let Some(survey) = letter.survey {
             let question = self.question_with(name, message, survey, &ctx)?;
@@ -403,14 +423,19 @@ impl Renderer {
                 .map(|(value, _)| format!("{base}/{value}"))
                 .collect();
             ctx["survey"] = if self.answers_read_beyond_the_block() {
-                context::survey(survey, question.clone(), |i| links[i].clone())
+                context::survey(survey, question.clone(), |i| links[i].clone(), words)
             } else {
                 // Added only when the block's partials render for this
                 // message (below): every handlebars partial clones the
                 // whole context.
-                context::survey_without_answers(survey, question.clone())
+                context::survey_without_answers(survey, question.clone(), words)
             };
-            asked = Some((survey, question, links));
+            asked = Some(Asked {
+                survey,
+                question,
+                links,
+                words,
+            });
         }
         // One context for every part: handlebars' `render` would serialize
         // the data again for each.
@@ -440,10 +465,10 @@ impl Renderer {
             Some(asked) if body.contains(SURVEY_MARKER) => match self.kept_survey(asked) {
                 Some(block) => Some(block),
                 None => {
-                    let (survey, _, links) = asked;
                     let data = context.data_mut();
                     if data["survey"].get("answers").is_none() {
-                        data["survey"]["answers"] = context::answers(*survey, |i| links[i].clone());
+                        data["survey"]["answers"] =
+                            context::answers(asked.survey, |i| asked.links[i].clone(), asked.words);
                     }
                     // Both partials are always there: built in, or a file's override.
                     let html = self
@@ -489,7 +514,6 @@ impl Renderer {
         let layout = message.front.layout.as_deref().unwrap_or(DEFAULT_LAYOUT);
         let layout_source = &self.sources.layouts[layout];
         let page = context.data_mut();
-        page["lang"] = Value::String(message.front.lang().to_owned());
         page["subject"] = Value::String(subject.trim().to_owned());
         page["preheader"] = Value::String(preheader.trim().to_owned());
         page["body"] = Value::String(html_body);
@@ -516,7 +540,8 @@ impl Renderer {
         let mut problems = Vec::new();
         let sample = Customer::sample(now);
         let account = AccountFacts::sample(now);
-        for (name, message) in &self.sources.messages {
+        for (name, message) in self.sources.every_message() {
+            let name = &name;
             let mut customer = context::customer(&sample);
             let mut used = message.body.text.clone();
             used.push_str(&message.front.subject);
@@ -542,12 +567,19 @@ impl Renderer {
                 problems.push(e.problem);
             }
         }
+        problems.extend(source::translation_problems(&self.sources));
         problems
     }
 }
 
-/// A message's survey: its kind, its question, and each answer's link.
-type Asked = (Survey, String, Vec<String>);
+/// A message's survey: its kind, its question, each answer's link, and
+/// the language of its labels.
+struct Asked {
+    survey: Survey,
+    question: String,
+    links: Vec<String>,
+    words: &'static Words,
+}
 
 impl Renderer {
     /// Whether a message's context must carry the survey's answers: a
@@ -559,10 +591,11 @@ impl Renderer {
 
     /// The survey block's HTML and text from a kept block filled in with
     /// the message's links, if one is kept for its question.
-    fn kept_survey(&self, (survey, question, links): &Asked) -> Option<(String, String)> {
-        match self.survey_blocks.as_ref()?.get(*survey, question)? {
+    fn kept_survey(&self, asked: &Asked) -> Option<(String, String)> {
+        let blocks = self.survey_blocks.as_ref()?;
+        match blocks.get(asked.survey, asked.words.lang(), &asked.question)? {
             survey_block::Known::Kept(kept) => {
-                Some(kept.fill(links, handlebars::html_escape, plain_escape))
+                Some(kept.fill(&asked.links, handlebars::html_escape, plain_escape))
             }
             survey_block::Known::Rendered => None,
         }
@@ -570,28 +603,31 @@ impl Renderer {
 
     /// Keeps the block rendered for a question seen for the first time, if
     /// it renders the same from the survey alone.
-    fn learn_survey(&self, (survey, question, links): &Asked, html: &str, text: &str) {
+    fn learn_survey(&self, asked: &Asked, html: &str, text: &str) {
         use survey_block::Known;
         let Some(blocks) = &self.survey_blocks else {
             return;
         };
-        if blocks.get(*survey, question).is_some() || !blocks.learning(*survey) {
+        let (survey, lang) = (asked.survey, asked.words.lang());
+        if blocks.get(survey, lang, &asked.question).is_some() || !blocks.learning(survey, lang) {
             return;
         }
-        let kept = self.placeheld_survey(*survey, question).filter(|kept| {
-            let (h, t) = kept.fill(links, handlebars::html_escape, plain_escape);
+        let kept = self.placeheld_survey(asked).filter(|kept| {
+            let (h, t) = kept.fill(&asked.links, handlebars::html_escape, plain_escape);
             h == html && t == text
         });
         let known = kept.map_or(Known::Rendered, |kept| Known::Kept(Arc::new(kept)));
-        blocks.remember(*survey, question, known);
+        blocks.remember(survey, lang, &asked.question, known);
     }
 
     /// The survey block rendered with nothing of a message but the survey,
-    /// a placeholder for each answer's link, and the company.
-    fn placeheld_survey(&self, survey: Survey, question: &str) -> Option<survey_block::Kept> {
+    /// a placeholder for each answer's link, the company and the language.
+    fn placeheld_survey(&self, asked: &Asked) -> Option<survey_block::Kept> {
+        let (survey, question) = (asked.survey, asked.question.clone());
         let data = serde_json::json!({
-            "survey": context::survey(survey, question.to_owned(), survey_block::placeholder),
+            "survey": context::survey(survey, question, survey_block::placeholder, asked.words),
             "company": self.company,
+            "lang": asked.words.lang(),
         });
         let context = handlebars::Context::from(data);
         let html = self.html.render_with_context(SURVEY, &context).ok()?;

@@ -111,11 +111,52 @@ pub struct Message {
 #[derive(Debug, Clone, Default)]
 pub struct Sources {
     pub messages: BTreeMap<String, Message>,
+    /// Each template's translations (`welcome.de.md.hbs` beside
+    /// `welcome.md.hbs`), by the language tag in their file name.
+    pub translations: BTreeMap<String, BTreeMap<String, Message>>,
     pub layouts: BTreeMap<String, Source>,
     pub partials: BTreeMap<String, Source>,
 }
 
 impl Sources {
+    /// The name under which the translation of `name` into `lang` is
+    /// compiled (`onboarding/welcome.de`).
+    pub fn translation_key(name: &str, lang: &str) -> String {
+        format!("{name}.{lang}")
+    }
+
+    /// Which form of template `name` a customer whose locale is `locale`
+    /// gets: the key it is compiled under and its text. The translation
+    /// whose tag matches the locale, else one in the locale's language,
+    /// else the template itself (see [`crate::language::best_match`]).
+    pub fn variant<'a>(&'a self, name: &str, locale: &str) -> Option<(String, &'a Message)> {
+        let message = self.messages.get(name)?;
+        let Some(translations) = self.translations.get(name) else {
+            return Some((name.to_owned(), message));
+        };
+        let offered =
+            std::iter::once(message.front.lang()).chain(translations.keys().map(String::as_str));
+        match crate::language::best_match(locale, offered) {
+            Some(lang) if lang != message.front.lang() => translations
+                .get(lang)
+                .map(|t| (Self::translation_key(name, lang), t)),
+            _ => Some((name.to_owned(), message)),
+        }
+    }
+
+    /// Every template and every translation, with the key each is
+    /// compiled under.
+    pub fn every_message(&self) -> impl Iterator<Item = (String, &Message)> {
+        let translations = self.translations.iter().flat_map(|(name, all)| {
+            all.iter()
+                .map(move |(lang, m)| (Self::translation_key(name, lang), m))
+        });
+        self.messages
+            .iter()
+            .map(|(name, m)| (name.clone(), m))
+            .chain(translations)
+    }
+
     /// Whether any template, partial or layout mentions one of `words`.
     pub fn mention(&self, words: &[&str]) -> bool {
         self.mention_beyond(words, &[])
@@ -134,6 +175,19 @@ impl Sources {
                     m.front.question.as_deref().unwrap_or_default(),
                 ]
             })
+            .chain(
+                self.translations
+                    .values()
+                    .flat_map(BTreeMap::values)
+                    .flat_map(|m| {
+                        [
+                            m.body.text.as_str(),
+                            m.front.subject.as_str(),
+                            m.front.preheader.as_str(),
+                            m.front.question.as_deref().unwrap_or_default(),
+                        ]
+                    }),
+            )
             .chain(self.layouts.values().map(|l| l.text.as_str()))
             .chain(
                 self.partials
@@ -218,7 +272,7 @@ pub(super) fn built_in_message_names() -> impl Iterator<Item = &'static str> {
 pub(super) fn message_files(dir: &Path) -> Vec<String> {
     let mut files = Vec::new();
     let _ = walk(dir, &mut files);
-    files
+    let names: Vec<String> = files
         .iter()
         .filter_map(|file| {
             let relative = file
@@ -230,6 +284,14 @@ pub(super) fn message_files(dir: &Path) -> Vec<String> {
             let shared = name.starts_with("layouts/") || name.starts_with("partials/");
             (!shared).then(|| name.to_owned())
         })
+        .collect();
+    // A translation is a form of its template, not a template of its own.
+    let exists =
+        |name: &str| names.iter().any(|n| n == name) || built_in_message_names().any(|b| b == name);
+    names
+        .iter()
+        .filter(|name| !translation_of(name).is_some_and(|(base, _)| exists(base)))
+        .cloned()
         .collect()
 }
 
@@ -335,7 +397,8 @@ pub fn read(dir: &Path, required: bool) -> (Sources, Vec<Problem>) {
             }
         }
     }
-    for (name, message) in &sources.messages {
+    separate_translations(&mut sources, &mut problems);
+    for (name, message) in sources.every_message() {
         if let Some(layout) = &message.front.layout
             && !sources.layouts.contains_key(layout)
         {
@@ -351,6 +414,222 @@ pub fn read(dir: &Path, required: bool) -> (Sources, Vec<Problem>) {
         }
     }
     (sources, problems)
+}
+
+/// The language tag a translation's file name ends in, and the template it
+/// translates: `onboarding/welcome.pt-BR` is `onboarding/welcome` in
+/// `pt-BR`. Only a tag whose language is two or three letters counts, and
+/// only when that template exists: `release.notes` alone is a template.
+fn translation_of(name: &str) -> Option<(&str, &str)> {
+    let (base, tag) = name.rsplit_once('.')?;
+    let language = tag.split('-').next().unwrap_or_default();
+    let file_part = !tag.contains('/');
+    (file_part && (2..=3).contains(&language.len()) && is_language_tag(tag)).then_some((base, tag))
+}
+
+/// Moves every translation read as a template of its own under the
+/// template it translates, and says where its `lang` disagrees with its
+/// file name.
+fn separate_translations(sources: &mut Sources, problems: &mut Vec<Problem>) {
+    let names: Vec<String> = sources.messages.keys().cloned().collect();
+    for name in names {
+        let Some((base, tag)) = translation_of(&name) else {
+            continue;
+        };
+        if !sources.messages.contains_key(base) || translation_of(base).is_some() {
+            continue;
+        }
+        let (base, tag) = (base.to_owned(), tag.to_owned());
+        let Some(mut message) = sources.messages.remove(&name) else {
+            continue;
+        };
+        match &message.front.lang {
+            Some(lang) if !lang.eq_ignore_ascii_case(&tag) => {
+                problems.push(Problem::new(
+                    &message.body.origin.path(),
+                    message.front_lines.get("lang").copied(),
+                    format!(
+                        "lang = {lang:?}, but the file name says this is the {tag} translation of {base}; make them agree (or leave lang out: the file name says it)"
+                    ),
+                ));
+                continue;
+            }
+            _ => message.front.lang = Some(tag.clone()),
+        }
+        sources
+            .translations
+            .entry(base)
+            .or_default()
+            .insert(tag, message);
+    }
+}
+
+/// Where each translation says something other than its template: a
+/// value it reads that the template does not (or the other way round), a
+/// survey only one of them places, a front-matter key only one of them
+/// sets. A translation should say the same in another language; `tend
+/// check` lists these so that a change to a template reaches its
+/// translations.
+pub fn translation_problems(sources: &Sources) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for (name, translations) in &sources.translations {
+        let Some(original) = sources.messages.get(name) else {
+            continue;
+        };
+        let read = reads(original);
+        let keys = front_keys(original);
+        for (lang, translation) in translations {
+            let file = translation.body.origin.path();
+            let at = |key: &str| translation.front_lines.get(key).copied();
+            let theirs = reads(translation);
+            for extra in theirs.difference(&read) {
+                problems.push(Problem::new(
+                    &file,
+                    first_line_reading(translation, extra),
+                    format!(
+                        "the {lang} translation of {name} reads {extra}, which {name} does not; translate the template's text and values, or add {extra} to {name} too"
+                    ),
+                ));
+            }
+            for missing in read.difference(&theirs) {
+                problems.push(Problem::new(
+                    &file,
+                    Some(translation.body.first_line),
+                    format!(
+                        "the {lang} translation of {name} leaves out {missing}, which {name} reads; a customer in {lang} should learn what the others do"
+                    ),
+                ));
+            }
+            if places_survey(translation) != places_survey(original) {
+                let (has, lacks) = if places_survey(original) {
+                    (name.as_str(), "the translation")
+                } else {
+                    ("the translation", name.as_str())
+                };
+                problems.push(Problem::new(
+                    &file,
+                    Some(translation.body.first_line),
+                    format!(
+                        "{has} places the survey ({{{{> survey}}}}) and {lacks} does not; every language should ask it"
+                    ),
+                ));
+            }
+            let their_keys = front_keys(translation);
+            for key in their_keys.symmetric_difference(&keys) {
+                let (has, lacks) = if keys.contains(key) {
+                    (name.as_str(), "the translation")
+                } else {
+                    ("the translation", name.as_str())
+                };
+                problems.push(Problem::new(
+                    &file,
+                    at(key).or(Some(1)),
+                    format!(
+                        "{has} sets {key} in its front matter and {lacks} does not ({lang} translation of {name}); set it in both"
+                    ),
+                ));
+            }
+        }
+    }
+    problems
+}
+
+/// The front-matter keys a template sets, but its language.
+fn front_keys(message: &Message) -> std::collections::BTreeSet<&str> {
+    message
+        .front_lines
+        .keys()
+        .map(String::as_str)
+        .filter(|k| *k != "lang")
+        .collect()
+}
+
+/// Whether a template places the survey.
+fn places_survey(message: &Message) -> bool {
+    expressions(&message.body.text).any(|e| e.trim_start_matches('>').trim() == "survey")
+}
+
+/// The roots of what a template may read, as its values' paths begin.
+const READ_ROOTS: &[&str] = &[
+    "customer.",
+    "company.",
+    "links.",
+    "survey.",
+    "incident.",
+    "account.",
+    "sender.",
+];
+
+/// Every value a template reads (`customer.renewal_at`), from its body,
+/// subject, preheader and question.
+fn reads(message: &Message) -> std::collections::BTreeSet<String> {
+    let front = &message.front;
+    let texts = [
+        message.body.text.as_str(),
+        front.subject.as_str(),
+        front.preheader.as_str(),
+        front.question.as_deref().unwrap_or_default(),
+    ];
+    texts
+        .into_iter()
+        .flat_map(|text| expressions(text).flat_map(paths_in).collect::<Vec<_>>())
+        .collect()
+}
+
+/// The insides of each `{{…}}` of `text`, comments left out.
+fn expressions(text: &str) -> impl Iterator<Item = &str> {
+    text.split("{{")
+        .skip(1)
+        .filter_map(|rest| rest.split_once("}}").map(|(inside, _)| inside))
+        .map(|inside| {
+            inside
+                .trim_start_matches(['{', '~', '#', '^', '/', '&'])
+                .trim()
+        })
+        .filter(|inside| !inside.starts_with('!'))
+}
+
+/// The value paths in one expression (`date customer.renewal_at
+/// format="%B"` reads `customer.renewal_at`).
+fn paths_in(expression: &str) -> Vec<String> {
+    let mut paths = Vec::new();
+    let mut quoted = false;
+    for token in expression.split(|c: char| c.is_whitespace() || c == '(' || c == ')') {
+        if token.starts_with('"') || token.contains("=\"") {
+            quoted = !(token.len() > 1 && token.ends_with('"'));
+            continue;
+        }
+        if quoted {
+            quoted = !token.ends_with('"');
+            continue;
+        }
+        let token = token.rsplit('=').next().unwrap_or_default();
+        let token = token.trim_start_matches("@root.").trim_start_matches("../");
+        if READ_ROOTS.iter().any(|root| token.starts_with(root)) {
+            paths.push(token.trim_end_matches(['}', '~']).to_owned());
+        }
+    }
+    paths
+}
+
+/// The file line where a translation first reads `path`.
+fn first_line_reading(message: &Message, path: &str) -> Option<usize> {
+    let body = &message.body;
+    match body.text.lines().position(|line| line.contains(path)) {
+        Some(i) => Some(body.line(i + 1)),
+        None => ["subject", "preheader", "question"]
+            .into_iter()
+            .find(|key| match *key {
+                "subject" => message.front.subject.contains(path),
+                "preheader" => message.front.preheader.contains(path),
+                _ => message
+                    .front
+                    .question
+                    .as_deref()
+                    .is_some_and(|q| q.contains(path)),
+            })
+            .and_then(|key| message.front_lines.get(key).copied()),
+    }
 }
 
 fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {

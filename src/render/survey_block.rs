@@ -145,32 +145,38 @@ pub enum Known {
     Rendered,
 }
 
-/// The blocks kept so far, by kind of survey and question.
+/// A kind of survey with its labels in one language.
+type Asking = (Survey, &'static str);
+
+/// The blocks kept so far, by kind of survey, language of its labels, and
+/// question.
 #[derive(Debug, Default)]
 pub struct Blocks {
-    known: Mutex<HashMap<Survey, HashMap<String, Known>>>,
+    known: Mutex<HashMap<Asking, HashMap<String, Known>>>,
 }
 
 impl Blocks {
-    pub fn get(&self, survey: Survey, question: &str) -> Option<Known> {
+    pub fn get(&self, survey: Survey, lang: &'static str, question: &str) -> Option<Known> {
         let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
-        known.get(&survey)?.get(question).cloned()
+        known.get(&(survey, lang))?.get(question).cloned()
     }
 
-    pub fn remember(&self, survey: Survey, question: &str, what: Known) {
+    pub fn remember(&self, survey: Survey, lang: &'static str, question: &str, what: Known) {
         let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
-        let questions = known.entry(survey).or_default();
+        let questions = known.entry((survey, lang)).or_default();
         if questions.len() < MOST_KEPT {
             questions.insert(question.to_owned(), what);
         }
     }
 
-    /// Whether a question new to `survey` is still worth learning: a
-    /// block is learnt by rendering it twice more, which a full list
-    /// would never pay back.
-    pub fn learning(&self, survey: Survey) -> bool {
+    /// Whether a question new to `survey` in `lang` is still worth
+    /// learning: a block is learnt by rendering it twice more, which a
+    /// full list would never pay back.
+    pub fn learning(&self, survey: Survey, lang: &'static str) -> bool {
         let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
-        known.get(&survey).is_none_or(|q| q.len() < MOST_KEPT)
+        known
+            .get(&(survey, lang))
+            .is_none_or(|q| q.len() < MOST_KEPT)
     }
 }
 
