@@ -90,8 +90,13 @@ pub fn check(path: &ConfigPath, env: &Env) -> CheckReport {
                     if found.is_empty() {
                         let built_in = renderer.built_in_templates();
                         let count = renderer.templates().count() - built_in;
+                        let translations = match renderer.translations() {
+                            0 => String::new(),
+                            1 => " with 1 translation".to_owned(),
+                            n => format!(" with {n} translations"),
+                        };
                         report.checked.push(format!(
-                            "{count} template{} (and {built_in} built-in notices)",
+                            "{count} template{}{translations} (and {built_in} built-in notices)",
                             if count == 1 { "" } else { "s" }
                         ));
                     }

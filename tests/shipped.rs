@@ -47,7 +47,7 @@ fn tend_check_passes_on_everything_shipped() {
     let run = p.tend(&["check"]).expect_code(0);
     assert!(
         run.stdout()
-            .contains("5 playbooks, 15 templates (and 6 built-in notices)"),
+            .contains("5 playbooks, 15 templates with 30 translations (and 6 built-in notices)"),
         "{}",
         run.stdout()
     );

@@ -248,6 +248,11 @@ impl Renderer {
         self.sources.messages.keys().map(String::as_str)
     }
 
+    /// How many translations the templates have, all languages counted.
+    pub fn translations(&self) -> usize {
+        self.sources.translations.values().map(|t| t.len()).sum()
+    }
+
     /// How many message templates are the built-in ones (no file overrides
     /// them).
     pub fn built_in_templates(&self) -> usize {
