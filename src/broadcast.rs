@@ -199,6 +199,7 @@ pub async fn reach(
                 zone: customer.record.timezone,
                 sent: sent.get(id).map(Vec::as_slice).unwrap_or(&[]),
                 incident: incidents.get(id).map(String::as_str),
+                holidays: windows.holidays(),
             };
             let decided = policy::decide(&pending, &to, &rules, now, broadcast.expires_at());
             let message = broadcast.message(id, &customer.record.email.to_string());

@@ -63,6 +63,7 @@ fn to<'a>(sent: &'a [DateTime<Utc>], incident: Option<&'a str>) -> Recipient<'a>
         zone: Tz::UTC,
         sent,
         incident,
+        holidays: None,
     }
 }
 
@@ -432,4 +433,55 @@ proptest! {
             prop_assert_eq!(f, *d, "message {} ({:?})", i, pending[i]);
         }
     }
+}
+
+#[test]
+fn on_a_holiday_only_urgent_mail_goes_and_the_rest_says_why_it_waits() {
+    use tend::domain::holiday::Calendar;
+    let w = window();
+    let holidays = Calendar::new(
+        "office",
+        [("2026-03-02".parse().unwrap(), "Founders' Day".to_owned())].into(),
+    );
+    let mut urgent = item(&w, Kind::Incident, "incidents", MONDAY, 1);
+    urgent.urgent = true;
+    let items = [
+        item(&w, Kind::Tip, "tips", MONDAY, 7),
+        urgent,
+        // A maintenance announcement that would miss its start by waiting
+        // goes on the holiday all the same.
+        announcement(&w, MONDAY, "2026-03-02T20:00:00Z"),
+        announcement(&w, MONDAY, "2026-03-09T20:00:00Z"),
+    ];
+    let mut recipient = to(&[], None);
+    recipient.holidays = Some(&holidays);
+    let d = decide(&items, &recipient, &rules(5), t(MONDAY), t(HORIZON));
+    match &d[0] {
+        Decision::SendAt { at, reason } => {
+            assert_eq!(*at, t("2026-03-03T09:00:00Z"));
+            assert!(
+                reason.contains(
+                    "2026-03-02 is Founders' Day in the customer's holiday calendar (office)"
+                ),
+                "{reason}"
+            );
+        }
+        other => panic!("the tip waits for Tuesday, not {other:?}"),
+    }
+    assert_eq!(d[1], Decision::SendNow, "urgent mail knows no holiday");
+    assert_eq!(d[2], Decision::SendNow, "waiting would pass the start");
+    assert!(
+        matches!(&d[3], Decision::SendAt { at, .. } if *at == t("2026-03-03T09:00:00Z")),
+        "{:?}",
+        d[3]
+    );
+    // Without the calendar, the tip goes at once.
+    let d = decide(
+        &items[..1],
+        &to(&[], None),
+        &rules(5),
+        t(MONDAY),
+        t(HORIZON),
+    );
+    assert_eq!(d[0], Decision::SendNow);
 }

@@ -5,6 +5,7 @@
 
 pub mod database_url;
 pub mod dkim;
+pub mod holidays;
 pub mod secret;
 pub mod settings;
 mod validate;

@@ -45,6 +45,18 @@ pub struct Settings {
     #[serde(rename = "alert")]
     pub alert_rules: Vec<AlertRule>,
     pub alerts: Alerts,
+    /// `[[holidays]]` calendars: days on which customers get no mail that
+    /// can wait.
+    pub holidays: Vec<Holidays>,
+}
+
+/// One holiday calendar: its name, and the iCalendar file it is read from
+/// (relative to where tend runs).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Holidays {
+    pub name: String,
+    pub file: String,
 }
 
 impl Default for Settings {
@@ -72,6 +84,7 @@ impl Default for Settings {
             webhooks: Vec::new(),
             alert_rules: Vec::new(),
             alerts: Alerts::default(),
+            holidays: Vec::new(),
         }
     }
 }
@@ -352,6 +365,9 @@ pub struct Delivery {
     /// How long the detail of each delivery attempt (the server's reply) is
     /// kept; housekeeping deletes older ones.
     pub keep_attempts: Span,
+    /// The `[[holidays]]` calendar whose days no send window opens on
+    /// (in each customer's zone); none when unset.
+    pub holidays: Option<String>,
 }
 
 impl Default for Delivery {
@@ -369,6 +385,7 @@ impl Default for Delivery {
             quiet_during_incidents: true,
             lease: span("1m"),
             keep_attempts: span("365d"),
+            holidays: None,
         }
     }
 }

@@ -283,6 +283,33 @@ pub fn validate(s: &Settings) -> Found {
         }
     }
     let mut team = HashSet::new();
+    let mut calendars = HashSet::new();
+    for (i, calendar) in s.holidays.iter().enumerate() {
+        if calendar.name.trim().is_empty() {
+            problem(
+                &format!("holidays.{i}.name"),
+                "a [[holidays]] calendar needs a name (customers and delivery.holidays name it)"
+                    .into(),
+            );
+        } else if !calendars.insert(calendar.name.as_str()) {
+            problem(
+                &format!("holidays.{i}.name"),
+                format!(
+                    "holiday calendar {:?} is declared twice; keep one",
+                    calendar.name
+                ),
+            );
+        }
+        if let Err(e) = super::holidays::read(&calendar.name, std::path::Path::new(&calendar.file))
+        {
+            problem(&format!("holidays.{i}.file"), e);
+        }
+    }
+    if let Some(name) = &s.delivery.holidays
+        && !calendars.contains(name.as_str())
+    {
+        problem("delivery.holidays", super::holidays::unknown(name, s));
+    }
     for (i, member) in s.team.iter().enumerate() {
         if !is_name(&member.id) {
             problem(

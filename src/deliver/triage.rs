@@ -51,6 +51,7 @@ pub fn triage(
             zone: messages[0].1.customer.record.timezone,
             sent: sent.get(&customer).map(Vec::as_slice).unwrap_or(&[]),
             incident: incidents.get(&customer).map(String::as_str),
+            holidays: rules.windows.holidays(),
         };
         let pending: Vec<Pending<'_>> = messages
             .iter()

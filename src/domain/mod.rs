@@ -12,6 +12,7 @@ pub mod control;
 pub mod customer;
 pub mod event;
 pub mod feed;
+pub mod holiday;
 pub mod inbound;
 pub mod incident;
 pub mod lifecycle;

@@ -14,11 +14,14 @@
 //! - engagement mail (tips, check-ins, reminders) waits for its window and
 //!   for a slot under the cap, the most important category first; while an
 //!   open incident affects the customer their tips and check-ins wait for
-//!   it to be resolved.
+//!   it to be resolved;
+//! - a window never opens on one of the customer's holidays (their local
+//!   date): what is not urgent waits for the next working day's opening.
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use chrono_tz::Tz;
 
+use super::holiday::{Calendar, next_working_opening};
 use super::message::Outgoing;
 use super::playbook::Kind;
 use super::window::{Window, Windows};
@@ -102,6 +105,8 @@ pub struct Recipient<'a> {
     pub sent: &'a [DateTime<Utc>],
     /// The id of an open incident that affects them.
     pub incident: Option<&'a str>,
+    /// Their holidays, on which nothing but urgent mail reaches them.
+    pub holidays: Option<&'a Calendar>,
 }
 
 /// What becomes of a waiting message.
@@ -135,6 +140,7 @@ pub fn decide(
     let mut sim = Simulation {
         pending,
         zone: to.zone,
+        holidays: to.holidays,
         rules,
         sent: to.sent.iter().copied().filter(|s| *s <= now).collect(),
         went: vec![None; pending.len()],
@@ -174,7 +180,7 @@ pub fn decide(
             (Some(t), None) if t <= now => Decision::SendNow,
             (Some(t), None) => Decision::SendAt {
                 at: t,
-                reason: why_not_now(p, to.zone, rules, now, t),
+                reason: why_not_now(p, to, rules, now, t),
             },
             // Never: every waiting message goes or expires.
             (None, None) => Decision::SendAt {
@@ -189,6 +195,7 @@ pub fn decide(
 struct Simulation<'a, 'p> {
     pending: &'a [Pending<'p>],
     zone: Tz,
+    holidays: Option<&'a Calendar>,
     rules: &'a Rules,
     /// Sends that count toward the cap, oldest first.
     sent: Vec<DateTime<Utc>>,
@@ -293,7 +300,7 @@ impl Simulation<'_, '_> {
         if p.operational {
             // The window, unless waiting for it would pass the expiry (a
             // maintenance announcement after the start): then at once.
-            let opening = p.window.next_opening(due, self.zone);
+            let opening = next_working_opening(p.window, due, self.zone, self.holidays);
             return Ok(if opening > p.expires_at { due } else { opening });
         }
         let slot = slot_free(&self.sent, self.rules.max, self.rules.per, due)
@@ -305,7 +312,7 @@ impl Simulation<'_, '_> {
                     period(self.rules.per)
                 )
             })?;
-        let opening = p.window.next_opening(slot, self.zone);
+        let opening = next_working_opening(p.window, slot, self.zone, self.holidays);
         if opening > p.expires_at {
             // Said with both causes when the cap made it miss the window.
             return Err(if slot > due {
@@ -354,15 +361,29 @@ fn slot_free(
 /// Why a message that goes at `goes` does not go at `now`.
 fn why_not_now(
     p: &Pending<'_>,
-    zone: Tz,
+    to: &Recipient<'_>,
     rules: &Rules,
     now: DateTime<Utc>,
     goes: DateTime<Utc>,
 ) -> String {
+    let zone = to.zone;
     if p.not_before > now {
         return format!("due at {}", at(goes));
     }
-    if p.window.next_opening(now, zone) > now {
+    // The window's next opening as if there were no holidays: on one, the
+    // holiday is why.
+    let opening = p.window.next_opening(now, zone);
+    if let Some(calendar) = to.holidays
+        && let Some(holiday) = calendar.at(opening, zone)
+    {
+        return format!(
+            "waiting: {} is {holiday} in the customer's holiday calendar ({}); it goes on the next working day in their send window ({})",
+            opening.with_timezone(&zone).format("%Y-%m-%d"),
+            calendar.name,
+            at(goes)
+        );
+    }
+    if opening > now {
         return format!(
             "waiting for the customer's send window (opens {})",
             at(goes)

@@ -2,12 +2,15 @@
 //! reach a customer, e.g. `{ days = "mon-fri", start = "09:00", end = "17:00" }`.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use chrono::{
     DateTime, Datelike, Duration, LocalResult, NaiveDateTime, NaiveTime, TimeZone, Utc, Weekday,
 };
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
+
+use super::holiday::Calendar;
 
 /// A window as written in config; `parse` validates it. A key left out of
 /// `delivery.window` keeps its default (`mon-fri`, `09:00`, `17:00`).
@@ -37,19 +40,36 @@ pub struct Window {
     pub end: NaiveTime,
 }
 
-/// The send windows in force: `delivery.window`, and those playbooks set
-/// for themselves. Planning, delivery and the forecast all ask here which
-/// one a message goes in.
+/// The send windows in force: `delivery.window`, those playbooks set for
+/// themselves, and the holidays on which none opens. Planning, delivery
+/// and the forecast all ask here which one a message goes in.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Windows {
     general: Window,
     own: HashMap<String, Window>,
+    holidays: Option<Arc<Calendar>>,
 }
 
 impl Windows {
     /// `own` holds the playbooks' windows, by playbook name.
     pub fn new(general: Window, own: HashMap<String, Window>) -> Self {
-        Self { general, own }
+        Self {
+            general,
+            own,
+            holidays: None,
+        }
+    }
+
+    /// The same windows, closed on the days of `holidays`
+    /// (`delivery.holidays`).
+    pub fn closed_on(mut self, holidays: Option<Calendar>) -> Self {
+        self.holidays = holidays.map(Arc::new);
+        self
+    }
+
+    /// The holidays the customers' windows stay closed on.
+    pub fn holidays(&self) -> Option<&Calendar> {
+        self.holidays.as_deref()
     }
 
     /// The window `playbook`'s messages go in.

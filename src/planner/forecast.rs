@@ -255,6 +255,7 @@ impl Planner {
                     zone: customer.record.timezone,
                     sent: already,
                     incident: incidents.get(&customer.record.id).map(String::as_str),
+                    holidays: self.windows.holidays(),
                 };
                 let fates = self.fates(&waiting, &items, &to, now, until);
                 for (c, fate) in fates {

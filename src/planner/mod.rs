@@ -102,7 +102,8 @@ impl Planner {
                 .iter()
                 .filter_map(|p| p.window.clone().map(|w| (p.name.clone(), w)))
                 .collect(),
-        );
+        )
+        .closed_on(crate::config::holidays::default_calendar(settings)?);
         let (_, from) = crate::config::parse_mailbox(&settings.mail.from)?;
         let domain = from
             .as_str()

@@ -1,0 +1,167 @@
+//! Holidays: mail that can wait does not arrive on a customer's holiday
+//! (their local date); it goes at the next working opening of their send
+//! window, and the forecast and the outbox say why. Through the binary, a
+//! real SMTP server and both stores, on an injected clock.
+
+mod common;
+
+use common::smtp::SmtpSink;
+use common::{Project, json, tick};
+use serde_json::Value;
+
+const PLAYBOOK: &str = r#"
+name = "tips"
+kind = "tip"
+category = "tips"
+
+[[step]]
+id = "first"
+template = "tip"
+anchor = "signup_at"
+after = "1d"
+expires = "30d"
+"#;
+
+/// Christmas Eve and Day every year, and New Year's Day.
+const CALENDAR: &str = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Acme//Holidays//EN\r\n\
+BEGIN:VEVENT\r\nUID:eve@acme\r\nDTSTAMP:20260101T000000Z\r\nSUMMARY:Christmas Eve\r\n\
+DTSTART;VALUE=DATE:20201224\r\nDTEND;VALUE=DATE:20201226\r\nRRULE:FREQ=YEARLY\r\nEND:VEVENT\r\n\
+BEGIN:VEVENT\r\nUID:ny@acme\r\nDTSTAMP:20260101T000000Z\r\nSUMMARY:New Year's Day\r\n\
+DTSTART;VALUE=DATE:20270101\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+
+fn project(sink: &SmtpSink, database: Option<&str>) -> Project {
+    let mut p = Project::new(&format!(
+        "[mail]\ntransport = \"smtp\"\n[mail.smtp]\nhost = \"127.0.0.1\"\nport = {}\n\
+         [delivery]\nholidays = \"office\"\n\
+         [[holidays]]\nname = \"office\"\nfile = \"config/holidays/office.ics\"\n",
+        sink.port()
+    ));
+    if let Some(url) = database {
+        p = p.env("TEND__DATABASE__URL", url);
+    }
+    for dir in ["config/playbooks", "config/holidays", "templates"] {
+        std::fs::create_dir_all(p.path().join(dir)).unwrap();
+    }
+    p.file("config/holidays/office.ics", CALENDAR);
+    p.file("config/playbooks/tips.toml", PLAYBOOK);
+    p.file(
+        "templates/tip.md.hbs",
+        "+++\nsubject = \"A tip for {{customer.first_name}}\"\n+++\nHi {{customer.first_name}}.\n",
+    );
+    // Due Thursday 24 December 2026 at 10:00 UTC: 11:00 in Berlin and
+    // 05:00 in New York, Christmas Eve in both.
+    p.file(
+        "customers.csv",
+        "id,email,name,timezone,plan,signup_at\n\
+         berlin,b@example.com,Berta Berlin,Europe/Berlin,pro,2026-12-23T10:00:00Z\n\
+         newyork,n@example.com,Nora York,America/New_York,pro,2026-12-23T10:00:00Z\n",
+    );
+    p.tend(&["import", "customers", "customers.csv"])
+        .expect_code(0);
+    p
+}
+
+fn reason_of(p: &Project, customer: &str) -> String {
+    let all = json(&p.tend(&["messages", "--format", "json"]).expect_code(0));
+    let m = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["customer_id"] == customer)
+        .unwrap_or_else(|| panic!("no message for {customer}: {all:#}"));
+    m["reason"].as_str().unwrap_or_default().to_owned()
+}
+
+fn waits_out_the_holidays(database: Option<&str>) {
+    let sink = SmtpSink::start();
+    let p = project(&sink, database);
+
+    let forecast: Value = json(
+        &p.tend(&[
+            "forecast",
+            "--now",
+            "2026-12-24T10:00:00Z",
+            "--days",
+            "7",
+            "--format",
+            "json",
+        ])
+        .expect_code(0),
+    );
+    let berlin = forecast
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["customer_id"] == "berlin")
+        .unwrap_or_else(|| panic!("{forecast:#}"));
+    assert_eq!(berlin["at"], "2026-12-28T08:00:00Z", "{berlin}");
+
+    let first = tick(&p, "2026-12-24T10:00:00Z");
+    assert_eq!(first["planned"], 2, "{first}");
+    assert_eq!(first["sent"], 0, "{first}");
+    assert!(sink.received().is_empty());
+    let why = reason_of(&p, "berlin");
+    assert!(
+        why.contains("2026-12-24 is Christmas Eve in the customer's holiday calendar (office)")
+            && why.contains("2026-12-28T08:00:00Z"),
+        "{why}"
+    );
+    // Christmas Day, and the weekend after it: still nothing.
+    assert_eq!(tick(&p, "2026-12-25T12:00:00Z")["sent"], 0);
+    assert_eq!(tick(&p, "2026-12-26T12:00:00Z")["sent"], 0);
+    // Monday 28 December, 09:00 in Berlin: Berta's goes; Nora's window
+    // opens at 09:00 in New York (14:00 UTC).
+    assert_eq!(tick(&p, "2026-12-28T08:00:00Z")["sent"], 1);
+    assert_eq!(sink.received().len(), 1);
+    assert_eq!(sink.received()[0].to, ["b@example.com"]);
+    assert_eq!(tick(&p, "2026-12-28T14:00:00Z")["sent"], 1);
+    assert_eq!(sink.received()[1].to, ["n@example.com"]);
+}
+
+#[test]
+fn waits_out_the_holidays_on_sqlite() {
+    waits_out_the_holidays(None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waits_out_the_holidays_on_postgres() {
+    common::on_fresh_postgres(|url| waits_out_the_holidays(Some(url))).await;
+}
+
+#[test]
+fn a_calendar_that_cannot_be_read_is_named_with_its_line() {
+    let sink = SmtpSink::start();
+    let p = project(&sink, None);
+    p.file(
+        "config/holidays/office.ics",
+        CALENDAR.replace("DTSTART;VALUE=DATE:20270101", "DTSTART:20270101T090000Z"),
+    );
+    let out = p.tend(&["check"]).expect_code(1).stderr();
+    assert!(
+        out.contains("holiday calendar \"office\": config/holidays/office.ics: line 16: \"New Year's Day\" starts at a time of day"),
+        "{out}"
+    );
+    std::fs::remove_file(p.path().join("config/holidays/office.ics")).unwrap();
+    let out = p.tend(&["check"]).expect_code(1).stderr();
+    assert!(
+        out.contains("cannot read config/holidays/office.ics"),
+        "{out}"
+    );
+    assert!(
+        out.contains("tend.toml:"),
+        "the line of [[holidays]] file: {out}"
+    );
+}
+
+#[test]
+fn delivery_holidays_must_name_a_declared_calendar() {
+    let p = Project::new(
+        "[delivery]\nholidays = \"ofice\"\n[[holidays]]\nname = \"office\"\nfile = \"x.ics\"\n",
+    );
+    p.file("x.ics", CALENDAR);
+    let out = p.tend(&["check"]).expect_code(1).stderr();
+    assert!(
+        out.contains("delivery.holidays names the calendar \"ofice\"") && out.contains("office"),
+        "{out}"
+    );
+}
