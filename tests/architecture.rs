@@ -58,8 +58,9 @@ fn domain_names_no_store_http_smtp_or_configuration() {
     for line in graph.iter().map(|(m, uses)| format!("{m} -> {uses:?}")) {
         println!("{line}");
     }
-    // The pure helpers every layer may use.
-    let allowed: BTreeSet<&str> = ["problem", "suggest", "toml_source"].into();
+    // The pure helpers every layer may use (`language`: matching a locale,
+    // and tend's own words, compiled in).
+    let allowed: BTreeSet<&str> = ["language", "problem", "suggest", "toml_source"].into();
     let outside: Vec<&String> = graph["domain"]
         .iter()
         .filter(|m| !allowed.contains(m.as_str()))
@@ -67,6 +68,11 @@ fn domain_names_no_store_http_smtp_or_configuration() {
     assert!(
         outside.is_empty(),
         "domain/ must stay pure, but names {outside:?}"
+    );
+    assert!(
+        graph["language"].is_empty(),
+        "language is a leaf every layer may use, but names {:?}",
+        graph["language"]
     );
 }
 
