@@ -87,6 +87,12 @@ pub fn check(path: &ConfigPath, env: &Env) -> CheckReport {
             match crate::render::Renderer::load(&loaded.settings, signer) {
                 Ok(renderer) => {
                     let found = renderer.check(chrono::Utc::now());
+                    report.warnings.extend(
+                        renderer
+                            .translation_warnings()
+                            .iter()
+                            .map(ToString::to_string),
+                    );
                     if found.is_empty() {
                         let built_in = renderer.built_in_templates();
                         let count = renderer.templates().count() - built_in;

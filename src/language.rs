@@ -21,7 +21,7 @@ const SHIPPED: &[(&str, &str)] = &[
 ];
 
 /// Whether two language tags name the same tag (`pt-BR`, `pt_br`).
-fn same_tag(a: &str, b: &str) -> bool {
+pub fn same_tag(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && a.bytes().zip(b.bytes()).all(|(x, y)| {
             x.eq_ignore_ascii_case(&y) || (x == b'_' && y == b'-') || (x == b'-' && y == b'_')

@@ -144,7 +144,7 @@ fn a_calendar_that_cannot_be_read_is_named_with_its_line() {
     std::fs::remove_file(p.path().join("config/holidays/office.ics")).unwrap();
     let out = p.tend(&["check"]).expect_code(1).stderr();
     assert!(
-        out.contains("cannot read config/holidays/office.ics"),
+        out.contains("config/holidays/office.ics (No such file"),
         "{out}"
     );
     assert!(

@@ -106,10 +106,13 @@ fn the_readme_quick_start_works_as_written() {
     };
     let shown = d.request("GET", &printed("view "), &[], b"");
     assert_eq!(shown.status, 200, "{}", shown.body);
+    // Ana reads Portuguese (pt-PT): the shipped Brazilian translation.
     assert!(
         shown
             .body
-            .contains("How did your first day with Acme Cloud go, Ana?")
+            .contains("Como foi seu primeiro dia com Acme Cloud, Ana?"),
+        "{}",
+        shown.body
     );
     assert_eq!(d.request("GET", &printed("answer "), &[], b"").status, 200);
     assert_eq!(d.request("GET", &printed("leave "), &[], b"").status, 200);
@@ -128,7 +131,7 @@ fn the_readme_quick_start_works_as_written() {
     tick(&p, &at.to_rfc3339());
     let eml = mail_to(&outbox, "<ana@example.com>");
     assert!(
-        eml.contains("Subject: How did your first day with Acme Cloud go, Ana?"),
+        eml.contains("Subject: Como foi seu primeiro dia com Acme Cloud, Ana?"),
         "{eml}"
     );
 

@@ -61,7 +61,7 @@ contract!(
     a_crash_mid_send_leaves_only_the_in_flight_unknown,
     a_restarted_instance_releases_its_claims_at_once,
     renewed_claims_outlast_their_first_lease,
-    marking_renews_only_a_lease_past_its_middle,
+    marking_renews_only_the_leases_that_end_soon,
     an_instance_name_is_held_by_one_live_instance,
     settling_records_attempts_and_suppressions,
     each_send_counts_once_however_often_its_customer_is_named,
@@ -1268,7 +1268,13 @@ async fn due_messages_are_counted_until_they_go(store: &Db) {
         .unwrap();
     let ids: Vec<_> = claimed.iter().map(|m| m.id).collect();
     store
-        .begin_sending("a", &ids, now, now + Duration::minutes(10))
+        .begin_sending(
+            "a",
+            &ids,
+            now,
+            now + Duration::minutes(10),
+            now + Duration::minutes(10),
+        )
         .await
         .unwrap();
     assert_eq!(store.count_due(now).await.unwrap(), 3, "sending is not due");
@@ -1315,7 +1321,13 @@ async fn claims_lease_each_message_to_one_instance(store: &Db) {
     // The first owner, late, can no longer mark them sending: the new
     // owner can, and its lease is renewed.
     let first: Vec<_> = a.iter().map(|m| m.id).collect();
-    let late = store.begin_sending("a", &first, later, later + Duration::minutes(10));
+    let late = store.begin_sending(
+        "a",
+        &first,
+        later,
+        later + Duration::minutes(10),
+        later + Duration::minutes(10),
+    );
     assert!(late.await.unwrap().is_empty(), "not sent by a lapsed owner");
     // Nor can it record anything about them (here: put one back to wait).
     store
@@ -1323,7 +1335,13 @@ async fn claims_lease_each_message_to_one_instance(store: &Db) {
         .await
         .unwrap();
     let mine = store
-        .begin_sending("c", &first, later, later + Duration::hours(1))
+        .begin_sending(
+            "c",
+            &first,
+            later,
+            later + Duration::hours(1),
+            later + Duration::hours(1),
+        )
         .await
         .unwrap();
     assert_eq!(mine.len(), first.len());
@@ -1360,7 +1378,7 @@ async fn a_message_put_back_to_wait_is_free_to_claim(store: &Db) {
     // The first claimer no longer holds it: it can neither send it…
     assert!(
         store
-            .begin_sending("w", &[held.id], now, lease)
+            .begin_sending("w", &[held.id], now, lease, lease)
             .await
             .unwrap()
             .is_empty()
@@ -1386,7 +1404,7 @@ async fn a_message_put_back_to_wait_is_free_to_claim(store: &Db) {
     // The new claimer sends it; the other message is still the first's.
     assert_eq!(
         store
-            .begin_sending("v", &[held.id], now, lease)
+            .begin_sending("v", &[held.id], now, lease, lease)
             .await
             .unwrap(),
         [held.id]
@@ -1397,14 +1415,14 @@ async fn a_message_put_back_to_wait_is_free_to_claim(store: &Db) {
         .unwrap();
     assert!(
         store
-            .begin_sending("v", &[other.id], now, lease)
+            .begin_sending("v", &[other.id], now, lease, lease)
             .await
             .unwrap()
             .is_empty()
     );
     assert_eq!(
         store
-            .begin_sending("w", &[other.id], now, lease)
+            .begin_sending("w", &[other.id], now, lease, lease)
             .await
             .unwrap(),
         [other.id]
@@ -1424,7 +1442,7 @@ async fn a_crash_mid_send_leaves_only_the_in_flight_unknown(store: &Db) {
         .unwrap()
         .id;
     store
-        .begin_sending("dead", &[in_flight], now, lease)
+        .begin_sending("dead", &[in_flight], now, lease, lease)
         .await
         .unwrap();
     assert_eq!(
@@ -1479,7 +1497,13 @@ async fn a_crash_mid_send_leaves_only_the_in_flight_unknown(store: &Db) {
 
     // With resend_unknown, an interrupted send goes out again.
     store
-        .begin_sending("next", &[again[0].id], after, after + Duration::minutes(10))
+        .begin_sending(
+            "next",
+            &[again[0].id],
+            after,
+            after + Duration::minutes(10),
+            after + Duration::minutes(10),
+        )
         .await
         .unwrap();
     let much_later = after + Duration::hours(1);
@@ -1509,7 +1533,7 @@ async fn a_restarted_instance_releases_its_claims_at_once(store: &Db) {
     let in_flight = &mine[0];
     let not_started = &mine[1];
     store
-        .begin_sending("web1", &[in_flight.id], now, lease)
+        .begin_sending("web1", &[in_flight.id], now, lease, lease)
         .await
         .unwrap();
     // web1 dies and starts again, long before its lease would run out.
@@ -1567,7 +1591,7 @@ async fn a_restarted_instance_releases_its_claims_at_once(store: &Db) {
     assert_eq!(ids, expected);
     // With resend_unknown, an interrupted send goes again.
     store
-        .begin_sending("next", &[theirs[0].id], now, lease)
+        .begin_sending("next", &[theirs[0].id], now, lease, lease)
         .await
         .unwrap();
     assert_eq!(
@@ -1580,18 +1604,31 @@ async fn a_restarted_instance_releases_its_claims_at_once(store: &Db) {
     assert_eq!(status_of(theirs[0].id).await.0, "deferred");
 }
 
-async fn marking_renews_only_a_lease_past_its_middle(store: &Db) {
+async fn marking_renews_only_the_leases_that_end_soon(store: &Db) {
     welcome_a_and_b(store).await;
     let now = t0() + Duration::hours(2);
     let lease = now + Duration::minutes(10);
     let claimed = store.claim("web1", now, lease, 10).await.unwrap();
     assert_eq!(claimed.len(), 2);
-    // Asked for 12 minutes, a claim with 10 left keeps its own end…
+    // Renewing those that end within 6 minutes, a claim with 10 left keeps
+    // its own end…
     let ids = [claimed[0].id, claimed[1].id];
-    let fresh = store.begin_sending("web1", &ids[..1], now, now + Duration::minutes(12));
+    let fresh = store.begin_sending(
+        "web1",
+        &ids[..1],
+        now,
+        now + Duration::minutes(12),
+        now + Duration::minutes(6),
+    );
     assert_eq!(fresh.await.unwrap().len(), 1);
-    // …asked for 30, one with 10 left (under half) is renewed to 30.
-    let stale = store.begin_sending("web1", &ids[1..], now, now + Duration::minutes(30));
+    // …renewing those that end within 15, one with 10 left is renewed.
+    let stale = store.begin_sending(
+        "web1",
+        &ids[1..],
+        now,
+        now + Duration::minutes(30),
+        now + Duration::minutes(15),
+    );
     assert_eq!(stale.await.unwrap().len(), 1);
     let past_lease = lease + Duration::seconds(1);
     assert_eq!(
@@ -1615,7 +1652,7 @@ async fn renewed_claims_outlast_their_first_lease(store: &Db) {
     let claimed = store.claim("web1", now, lease, 10).await.unwrap();
     assert_eq!(claimed.len(), 2);
     store
-        .begin_sending("web1", &[claimed[0].id], now, lease)
+        .begin_sending("web1", &[claimed[0].id], now, lease, lease)
         .await
         .unwrap();
     // A live instance renews what it holds, sending or not.
@@ -1731,7 +1768,13 @@ async fn settling_records_attempts_and_suppressions(store: &Db) {
         .unwrap();
     let m = &claimed[0];
     store
-        .begin_sending("w", &[m.id], now, now + Duration::minutes(10))
+        .begin_sending(
+            "w",
+            &[m.id],
+            now,
+            now + Duration::minutes(10),
+            now + Duration::minutes(10),
+        )
         .await
         .unwrap();
     let attempt = Attempt {
@@ -1810,7 +1853,10 @@ async fn each_send_counts_once_however_often_its_customer_is_named(store: &Db) {
         .iter()
         .find(|m| m.customer.record.id == id("a"))
         .unwrap();
-    store.begin_sending("w", &[a.id], now, lease).await.unwrap();
+    store
+        .begin_sending("w", &[a.id], now, lease, lease)
+        .await
+        .unwrap();
     let mut sent = Settle::end(a, Status::Sent, String::new());
     sent.reason = None;
     sent.sent_at = Some(now);
@@ -1944,7 +1990,10 @@ async fn preferences_lift_only_what_the_customer_chose(store: &Db) {
     let lease = now + Duration::minutes(10);
     let claimed = store.claim("w", now, lease, 10).await.unwrap();
     let to_b_claimed = claimed.iter().find(|m| m.id == to_b).unwrap();
-    store.begin_sending("w", &[to_b], now, lease).await.unwrap();
+    store
+        .begin_sending("w", &[to_b], now, lease, lease)
+        .await
+        .unwrap();
     let mut bounced = Settle::end(to_b_claimed, Status::Failed, "refused: 5.1.1".into());
     bounced.suppress = Some(Suppression {
         customer_id: id("b"),
@@ -2209,7 +2258,7 @@ async fn incidents_record_who_was_told_and_quiet_until_closed(store: &Db) {
         .find(|m| m.customer.record.id == id("b"))
         .unwrap();
     store
-        .begin_sending("w", &[to_b.id], t0(), lease)
+        .begin_sending("w", &[to_b.id], t0(), lease, lease)
         .await
         .unwrap();
     store
@@ -2360,7 +2409,7 @@ async fn a_maintenance_starts_and_closes_once_and_what_waits_never_goes(store: &
     };
     let told = of("MNT-1", "a");
     store
-        .begin_sending("w", &[told.id], day_before, lease)
+        .begin_sending("w", &[told.id], day_before, lease, lease)
         .await
         .unwrap();
     let mut sent = Settle::end(&told, Status::Sent, "accepted: 250 ok".into());
@@ -2613,7 +2662,7 @@ async fn a_newer_occurrence_supersedes_what_still_waits(store: &Db) {
     let oldest = of_a.iter().min_by_key(|m| m.due_at).unwrap();
     assert_eq!(
         store
-            .begin_sending("w", &[oldest.id], now, lease)
+            .begin_sending("w", &[oldest.id], now, lease, lease)
             .await
             .unwrap(),
         [oldest.id]
@@ -2670,7 +2719,7 @@ async fn a_newer_occurrence_supersedes_what_still_waits(store: &Db) {
         .collect();
     assert!(
         store
-            .begin_sending("w", &gone, now, lease)
+            .begin_sending("w", &gone, now, lease, lease)
             .await
             .unwrap()
             .is_empty()
@@ -3812,7 +3861,13 @@ async fn the_report_rolls_up_by_account_owner_plan_and_stage(store: &Db) {
         .unwrap();
     let ids: Vec<MessageId> = claimed.iter().map(|m| m.id).collect();
     store
-        .begin_sending("w", &ids, now, now + Duration::minutes(10))
+        .begin_sending(
+            "w",
+            &ids,
+            now,
+            now + Duration::minutes(10),
+            now + Duration::minutes(10),
+        )
         .await
         .unwrap();
     let settles: Vec<Settle> = claimed

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use chrono::{Duration, NaiveDate, TimeZone};
-use icalendar::{Component, DatePerhapsTime, EventLike};
+use icalendar::{Component, DatePerhapsTime};
 
 use super::settings::Settings;
 use crate::domain::holiday::Calendar;
@@ -42,7 +42,7 @@ pub fn unknown(name: &str, settings: &Settings) -> String {
     let declared: Vec<&str> = settings.holidays.iter().map(|h| h.name.as_str()).collect();
     if declared.is_empty() {
         format!(
-            "delivery.holidays names the calendar {name:?}, but no [[holidays]] calendar is declared; add one: [[holidays]] name = {name:?} file = \"config/holidays/{name}.ics\""
+            "delivery.holidays names the calendar {name:?}, but no [[holidays]] calendar is declared; add one:\n[[holidays]]\nname = {name:?}\nfile = \"config/holidays/{name}.ics\""
         )
     } else {
         format!(
@@ -56,9 +56,12 @@ pub fn unknown(name: &str, settings: &Settings) -> String {
 /// Reads the calendar `name` from the iCalendar file `file`.
 pub fn read(name: &str, file: &Path) -> Result<Calendar, String> {
     let text = std::fs::read_to_string(file).map_err(|e| {
+        // Absolute: under systemd tend runs in its WorkingDirectory, which
+        // is not where the person reading this stands.
+        let absolute = std::path::absolute(file).unwrap_or_else(|_| file.to_owned());
         format!(
             "holiday calendar {name:?}: cannot read {} ({e}); check the path (relative to where tend runs) or export the calendar as an .ics file there",
-            file.display()
+            absolute.display()
         )
     })?;
     parse(name, &text).map_err(|e| format!("holiday calendar {name:?}: {}: {e}", file.display()))
@@ -66,15 +69,22 @@ pub fn read(name: &str, file: &Path) -> Result<Calendar, String> {
 
 /// The holidays of an iCalendar text.
 pub fn parse(name: &str, text: &str) -> Result<Calendar, String> {
-    let calendar: icalendar::Calendar = text.parse().map_err(|e: String| {
+    let mut calendar: icalendar::Calendar = text.parse().map_err(|e: String| {
         format!(
             "not an iCalendar file ({}); export it as .ics (BEGIN:VCALENDAR … END:VCALENDAR)",
             e.lines().next().unwrap_or_default().trim()
         )
     })?;
+    // A repeating all-day event is anchored at midnight in the calendar's
+    // zone, or else the machine's, where a zone changing its clocks at
+    // midnight would drop that day: UTC has no such day, and the dates
+    // come out the same whatever the machine.
+    if calendar.get_timezone().is_none() {
+        calendar.timezone("UTC");
+    }
     let starts = event_lines(text);
     let mut days = BTreeMap::new();
-    for (i, event) in calendar.events().enumerate() {
+    for (i, event) in calendar.calendar_events().enumerate() {
         let begin = starts.get(i).copied().unwrap_or(1);
         let line = |property: &str| property_line(text, begin, property);
         let summary = event.get_summary().unwrap_or("holiday").trim().to_owned();
@@ -110,7 +120,7 @@ pub fn parse(name: &str, text: &str) -> Result<Calendar, String> {
             ));
         }
         let firsts = if event.property_value("RRULE").is_some() {
-            occurrences(event, start)
+            occurrences(&event, start)
                 .map_err(|e| format!("line {}: {summary:?}: {e}", line("RRULE")))?
         } else {
             vec![start]
@@ -126,7 +136,10 @@ pub fn parse(name: &str, text: &str) -> Result<Calendar, String> {
 }
 
 /// The days a repeating event starts on, its own start included.
-fn occurrences(event: &icalendar::Event, start: NaiveDate) -> Result<Vec<NaiveDate>, String> {
+fn occurrences(
+    event: &icalendar::CalendarEvent<'_>,
+    start: NaiveDate,
+) -> Result<Vec<NaiveDate>, String> {
     let set = event
         .get_recurrence()
         .map_err(|e| format!("its RRULE cannot be read ({e}); e.g. RRULE:FREQ=YEARLY"))?;
@@ -138,14 +151,13 @@ fn occurrences(event: &icalendar::Event, start: NaiveDate) -> Result<Vec<NaiveDa
         .with_ymd_and_hms(LAST_YEAR, 12, 31, 23, 59, 59)
         .single()
         .ok_or("no end year")?;
-    let mut days: Vec<NaiveDate> = set
-        .after(from)
-        .before(to)
-        .all(MOST_OCCURRENCES)
-        .dates
-        .iter()
-        .map(|d| d.date_naive())
-        .collect();
+    let expanded = set.after(from).before(to).all(MOST_OCCURRENCES);
+    if expanded.limited {
+        return Err(format!(
+            "its RRULE repeats more than {MOST_OCCURRENCES} times between {FIRST_YEAR} and {LAST_YEAR}; a holiday calendar holds days off, not a daily or weekly rule (give it an UNTIL or COUNT, or list the days)"
+        ));
+    }
+    let mut days: Vec<NaiveDate> = expanded.dates.iter().map(|d| d.date_naive()).collect();
     days.push(start);
     Ok(days)
 }
@@ -223,7 +235,13 @@ DTSTART;VALUE=DATE:20270503\r\nDTEND;VALUE=DATE:20270506\r\nEND:VEVENT\r\nEND:VC
             e.starts_with("line 17: \"Company offsite\" ends before it starts"),
             "{e}"
         );
+        let weekly = TEAM.replace("FREQ=YEARLY", "FREQ=WEEKLY");
+        let e = parse("team", &weekly).unwrap_err();
+        assert!(e.contains("repeats more than 500 times"), "{e}");
         let e = read("team", Path::new("/nonexistent/team.ics")).unwrap_err();
         assert!(e.contains("cannot read /nonexistent/team.ics"), "{e}");
+        let e = read("team", Path::new("missing/team.ics")).unwrap_err();
+        let here = std::env::current_dir().unwrap().join("missing/team.ics");
+        assert!(e.contains(&here.display().to_string()), "{e}");
     }
 }

@@ -47,14 +47,14 @@ pub struct Settings {
     pub alerts: Alerts,
     /// `[[holidays]]` calendars: days on which customers get no mail that
     /// can wait.
-    pub holidays: Vec<Holidays>,
+    pub holidays: Vec<HolidayCalendar>,
 }
 
 /// One holiday calendar: its name, and the iCalendar file it is read from
 /// (relative to where tend runs).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct Holidays {
+pub struct HolidayCalendar {
     pub name: String,
     pub file: String,
 }

@@ -288,7 +288,7 @@ pub fn validate(s: &Settings) -> Found {
         if calendar.name.trim().is_empty() {
             problem(
                 &format!("holidays.{i}.name"),
-                "a [[holidays]] calendar needs a name (customers and delivery.holidays name it)"
+                "a [[holidays]] calendar needs a name; add name = \"office\" (delivery.holidays refers to it by name)"
                     .into(),
             );
         } else if !calendars.insert(calendar.name.as_str()) {

@@ -633,8 +633,14 @@ impl Deliverer {
         }
         let ids: Vec<_> = composed.iter().map(|c| c.message.id).collect();
         let started = std::time::Instant::now();
+        // Each renewal is a row written per message: only the leases with
+        // less than half a lease left from this moment are renewed; the
+        // others outlast the chunk's sending, and the pass's own renewals
+        // keep them alive after that.
+        let until = lease.until();
+        let renew_before = until - lease.length / 2;
         let marked = store
-            .begin_sending(&self.owner, &ids, now, lease.until())
+            .begin_sending(&self.owner, &ids, now, until, renew_before)
             .await?;
         Busy::add(&busy.mark, started);
         if marked.len() < composed.len() {

@@ -5,10 +5,10 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use chrono_tz::Tz;
 
-use super::window::Window;
+use super::window::{Window, first_instant};
 
 /// One named calendar of holidays (`[[holidays]]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,14 +70,10 @@ pub fn next_working_opening(
         if holidays.on(local).is_none() {
             return opening;
         }
-        let next_day = (local + Duration::days(1))
-            .and_hms_opt(0, 0, 0)
-            .unwrap_or_default();
-        let midnight = next_day
-            .and_local_timezone(zone)
-            .earliest()
-            .map_or(opening + Duration::days(1), |t| t.with_timezone(&Utc));
-        opening = window.next_opening(midnight, zone);
+        let next_day = (local + Duration::days(1)).and_time(NaiveTime::MIN);
+        // Where midnight is skipped (a DST change at 00:00), the day
+        // begins at its first instant.
+        opening = window.next_opening(first_instant(next_day, zone), zone);
     }
     opening
 }

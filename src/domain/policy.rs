@@ -300,8 +300,18 @@ impl Simulation<'_, '_> {
         if p.operational {
             // The window, unless waiting for it would pass the expiry (a
             // maintenance announcement after the start): then at once.
-            let opening = next_working_opening(p.window, due, self.zone, self.holidays);
-            return Ok(if opening > p.expires_at { due } else { opening });
+            // A holiday gives way the same way: an announcement that
+            // cannot wait for the next working day goes in the window
+            // (or, failing that, at once), never in the night.
+            let working = next_working_opening(p.window, due, self.zone, self.holidays);
+            let opening = p.window.next_opening(due, self.zone);
+            return Ok(if working <= p.expires_at {
+                working
+            } else if opening <= p.expires_at {
+                opening
+            } else {
+                due
+            });
         }
         let slot = slot_free(&self.sent, self.rules.max, self.rules.per, due)
             .filter(|slot| *slot <= p.expires_at)
@@ -370,11 +380,13 @@ fn why_not_now(
     if p.not_before > now {
         return format!("due at {}", at(goes));
     }
-    // The window's next opening as if there were no holidays: on one, the
-    // holiday is why.
+    // The window's next opening as if there were no holidays: when it is
+    // on one and the message goes at the next working opening, the holiday
+    // is why (not the cap).
     let opening = p.window.next_opening(now, zone);
     if let Some(calendar) = to.holidays
         && let Some(holiday) = calendar.at(opening, zone)
+        && goes == next_working_opening(p.window, now, zone, to.holidays)
     {
         return format!(
             "waiting: {} is {holiday} in the customer's holiday calendar ({}); it goes on the next working day in their send window ({})",

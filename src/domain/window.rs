@@ -174,7 +174,7 @@ impl Window {
 }
 
 /// The instant of a local time; in a DST gap, the first instant after it.
-fn first_instant(local: NaiveDateTime, zone: Tz) -> DateTime<Utc> {
+pub(super) fn first_instant(local: NaiveDateTime, zone: Tz) -> DateTime<Utc> {
     match zone.from_local_datetime(&local) {
         LocalResult::Single(t) => t.with_timezone(&Utc),
         LocalResult::Ambiguous(first, _) => first.with_timezone(&Utc),

@@ -6,7 +6,25 @@
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 
+use super::AppState;
 use crate::config::settings::Company;
+use crate::deliver::Draft;
+use crate::domain::message::MessageId;
+use crate::store::Outbox;
+
+/// The language of the message a link came from, as its customer got it
+/// (English when the message is gone or cannot be read: the page still
+/// works).
+pub async fn language_of(shared: &AppState, message: MessageId) -> String {
+    match shared.store.outgoing(message).await {
+        Ok(Some(message)) => shared.engine().deliverer.language(&Draft::of(&message)),
+        Ok(None) => crate::language::DEFAULT.to_owned(),
+        Err(e) => {
+            tracing::warn!(error = %e, "reading a message for its language failed");
+            crate::language::DEFAULT.to_owned()
+        }
+    }
+}
 
 /// A link that cannot be used: why, and what to do instead.
 pub fn refused(company: &Company, why: &str) -> Response {
@@ -85,6 +103,7 @@ pub fn page_in(
         escape(&company.name),
         escape(&company.postal_address),
         lang = escape(lang),
+        title = escape(title),
     );
     (status, Html(html)).into_response()
 }

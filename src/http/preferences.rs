@@ -17,12 +17,11 @@ use axum::response::Response;
 
 use super::AppState;
 use super::link;
-use super::page::{escape, page_in, refused, try_again};
+use super::page::{escape, language_of, page_in, refused, try_again};
 use crate::config::settings::{Category, Settings};
-use crate::deliver::Draft;
 use crate::domain::message::Suppression;
 use crate::language::Words;
-use crate::store::{Outbox, Responses};
+use crate::store::Responses;
 use crate::store::{Preferences, Source};
 use crate::token::{Claims, Purpose};
 
@@ -38,7 +37,7 @@ pub async fn show(State(shared): State<Arc<AppState>>, Path(token): Path<String>
         Ok(claims) => claims,
         Err(refusal) => return refusal.page(company),
     };
-    let words = Words::for_tag(&language_of(&shared, &claims).await);
+    let words = Words::for_tag(&language_of(&shared, claims.message).await);
     match shared.store.subscriptions(claims.message).await {
         Ok(Some(suppressed)) => page_in(
             company,
@@ -71,7 +70,7 @@ pub async fn choose(
         .into_owned()
         .collect();
     let choice = choice_of(&engine.loaded.settings, &claims, &form);
-    let words = Words::for_tag(&language_of(&shared, &claims).await);
+    let words = Words::for_tag(&language_of(&shared, claims.message).await);
     match shared
         .store
         .set_preferences(claims.message, &choice, shared.clock.now())
@@ -93,20 +92,6 @@ pub async fn choose(
         Err(e) => {
             tracing::error!(error = %e, "recording an unsubscribe failed");
             try_again(company)
-        }
-    }
-}
-
-/// The language of the message a link came from, as its customer got it
-/// (English when the message is gone or cannot be read: the page still
-/// works).
-async fn language_of(shared: &AppState, claims: &Claims) -> String {
-    match shared.store.outgoing(claims.message).await {
-        Ok(Some(message)) => shared.engine().deliverer.language(&Draft::of(&message)),
-        Ok(None) => crate::language::DEFAULT.to_owned(),
-        Err(e) => {
-            tracing::warn!(error = %e, "reading a message for its language failed");
-            crate::language::DEFAULT.to_owned()
         }
     }
 }

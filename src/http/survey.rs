@@ -20,7 +20,7 @@ use axum::response::Response;
 
 use super::AppState;
 use super::link::{self, Refusal};
-use super::page::{escape, page_in, refused, try_again};
+use super::page::{escape, language_of, page_in, refused, try_again};
 use crate::deliver::Draft;
 use crate::domain::playbook::Survey;
 use crate::language::Words;
@@ -86,7 +86,7 @@ pub async fn show(
         });
     page_in(
         company,
-        &lang,
+        words.lang(),
         StatusCode::OK,
         words.get("page.answer_title"),
         &form(survey, &value, &question, words),
@@ -124,13 +124,11 @@ fn form(survey: Survey, chosen: &str, question: &str, words: &'static Words) -> 
         })
         .unwrap_or_default();
     format!(
-        "<form method=\"post\"><input type=\"hidden\" name=\"lang\" value=\"{}\">\
-         <fieldset class=\"answers\"><legend>{}</legend>\
+        "<form method=\"post\"><fieldset class=\"answers\"><legend>{}</legend>\
          <div class=\"choices\">{choices}</div>{scale}</fieldset>\
          <p><label for=\"comment\">{}</label><br>\
          <textarea id=\"comment\" name=\"comment\" rows=\"4\" style=\"width:100%\" maxlength=\"{MAX_COMMENT}\"></textarea></p>\
          <button type=\"submit\">{}</button></form>",
-        words.lang(),
         escape(question),
         escape(words.get("page.comment")),
         escape(words.get("page.send_answer")),
@@ -175,10 +173,14 @@ pub async fn answer(
             crate::telemetry::response_recorded("survey");
             // A detractor's alert leaves now, not at the next interval.
             shared.wake_notify.notify_one();
-            // The form says which language its page was in; a bare POST
-            // (no form) is answered in English.
-            let words = Words::for_tag(form.get("lang").map_or("", String::as_str));
-            let answer = format!("<strong>{}</strong>", escape(&chosen));
+            // In the language of the mail the answer came from.
+            let words = Words::for_tag(&language_of(&shared, claims.message).await);
+            let label = survey
+                .choices()
+                .iter()
+                .find(|(v, _)| *v == chosen)
+                .map_or(chosen.as_str(), |(v, _)| Survey::label_in(v, words));
+            let answer = format!("<strong>{}</strong>", escape(label));
             page_in(
                 company,
                 words.lang(),

@@ -135,7 +135,16 @@ fn date(h: &Helper<'_>, ctx: &Context) -> Result<String, RenderError> {
         None if crate::language::same_language(tag, "en") && locale != chrono::Locale::en_US => {
             "%-d %B %Y".into()
         }
-        None => Words::for_tag(lang).get("mail.date_format").to_owned(),
+        None => {
+            let words = Words::for_tag(lang);
+            if crate::language::same_language(words.lang(), lang) {
+                words.get("mail.date_format").to_owned()
+            } else {
+                // A language tend has no words for: the day first, as
+                // most of the world writes it.
+                "%-d %B %Y".into()
+            }
+        }
     };
     let local = at.with_timezone(&zone);
     let mut text = String::new();

@@ -248,6 +248,12 @@ impl Renderer {
         self.sources.messages.keys().map(String::as_str)
     }
 
+    /// Where a translation reads, asks or sets other than its template:
+    /// worth fixing, never a reason to stop sending.
+    pub fn translation_warnings(&self) -> Vec<Problem> {
+        source::translation_problems(&self.sources)
+    }
+
     /// How many translations the templates have, all languages counted.
     pub fn translations(&self) -> usize {
         self.sources.translations.values().map(|t| t.len()).sum()
@@ -572,7 +578,6 @@ impl Renderer {
                 problems.push(e.problem);
             }
         }
-        problems.extend(source::translation_problems(&self.sources));
         problems
     }
 }

@@ -41,6 +41,14 @@ pub enum TemplateNameError {
         /// Every message template there is, built-in ones included.
         known: Vec<String>,
     },
+    #[error(
+        "{name:?} is the {lang} translation of {base}, not a template of its own; name {base:?}: customers whose locale is {lang} get this translation"
+    )]
+    Translation {
+        name: String,
+        base: String,
+        lang: String,
+    },
 }
 
 fn listed(names: &[String]) -> String {
@@ -81,6 +89,16 @@ pub fn find(dir: &Path, name: &str) -> Result<(), TemplateNameError> {
         return Err(TemplateNameError::Outside {
             name: name.to_owned(),
             folder,
+        });
+    }
+    if let Some((base, lang)) = super::source::translation_of(name)
+        && (folder.join(format!("{base}{MESSAGE_SUFFIX}")).is_file()
+            || built_in_message_names().any(|n| n == base))
+    {
+        return Err(TemplateNameError::Translation {
+            name: name.to_owned(),
+            base: base.to_owned(),
+            lang: lang.to_owned(),
         });
     }
     let file = folder.join(format!("{name}{MESSAGE_SUFFIX}"));

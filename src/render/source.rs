@@ -420,7 +420,7 @@ pub fn read(dir: &Path, required: bool) -> (Sources, Vec<Problem>) {
 /// translates: `onboarding/welcome.pt-BR` is `onboarding/welcome` in
 /// `pt-BR`. Only a tag whose language is two or three letters counts, and
 /// only when that template exists: `release.notes` alone is a template.
-fn translation_of(name: &str) -> Option<(&str, &str)> {
+pub(super) fn translation_of(name: &str) -> Option<(&str, &str)> {
     let (base, tag) = name.rsplit_once('.')?;
     let language = tag.split('-').next().unwrap_or_default();
     let file_part = !tag.contains('/');
@@ -444,7 +444,7 @@ fn separate_translations(sources: &mut Sources, problems: &mut Vec<Problem>) {
             continue;
         };
         match &message.front.lang {
-            Some(lang) if !lang.eq_ignore_ascii_case(&tag) => {
+            Some(lang) if !crate::language::same_tag(lang, &tag) => {
                 problems.push(Problem::new(
                     &message.body.origin.path(),
                     message.front_lines.get("lang").copied(),
@@ -544,9 +544,13 @@ fn front_keys(message: &Message) -> std::collections::BTreeSet<&str> {
         .collect()
 }
 
-/// Whether a template places the survey.
+/// Whether a template places the survey (`{{> survey}}`, `{{~> survey ~}}`).
 fn places_survey(message: &Message) -> bool {
-    expressions(&message.body.text).any(|e| e.trim_start_matches('>').trim() == "survey")
+    expressions(&message.body.text).any(|e| {
+        e.strip_prefix('>')
+            .and_then(|rest| rest.split_whitespace().next())
+            .is_some_and(|partial| partial.trim_end_matches('~') == "survey")
+    })
 }
 
 /// The roots of what a template may read, as its values' paths begin.
@@ -576,33 +580,45 @@ fn reads(message: &Message) -> std::collections::BTreeSet<String> {
         .collect()
 }
 
-/// The insides of each `{{…}}` of `text`, comments left out.
+/// The insides of each `{{…}}` of `text`, comments (`{{! … }}`,
+/// `{{!-- … --}}`, which may hold braces) left out.
 fn expressions(text: &str) -> impl Iterator<Item = &str> {
-    text.split("{{")
-        .skip(1)
-        .filter_map(|rest| rest.split_once("}}").map(|(inside, _)| inside))
-        .map(|inside| {
-            inside
-                .trim_start_matches(['{', '~', '#', '^', '/', '&'])
-                .trim()
-        })
-        .filter(|inside| !inside.starts_with('!'))
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        let start = rest.find("{{")?;
+        let after = &rest[start + 2..];
+        let inside = after.trim_start_matches('~');
+        if let Some(comment) = inside.strip_prefix("!--") {
+            let end = comment.find("--").map_or(comment.len(), |e| e + 2);
+            let skipped = after.len() - comment.len() + end;
+            rest = &after[skipped.min(after.len())..];
+            return Some("");
+        }
+        let (body, tail) = after.split_once("}}")?;
+        rest = tail;
+        let body = body
+            .trim_start_matches(['{', '~', '#', '^', '/', '&'])
+            .trim();
+        Some(if body.starts_with('!') { "" } else { body })
+    })
+    .filter(|e| !e.is_empty())
 }
 
 /// The value paths in one expression (`date customer.renewal_at
 /// format="%B"` reads `customer.renewal_at`).
 fn paths_in(expression: &str) -> Vec<String> {
     let mut paths = Vec::new();
-    let mut quoted = false;
-    for token in expression.split(|c: char| c.is_whitespace() || c == '(' || c == ')') {
-        if token.starts_with('"') || token.contains("=\"") {
-            quoted = !(token.len() > 1 && token.ends_with('"'));
-            continue;
+    // String literals ("…", which may hold spaces) are left out whole.
+    let mut unquoted = String::new();
+    let mut in_string = false;
+    for c in expression.chars() {
+        match c {
+            '"' => in_string = !in_string,
+            _ if in_string => {}
+            _ => unquoted.push(c),
         }
-        if quoted {
-            quoted = !token.ends_with('"');
-            continue;
-        }
+    }
+    for token in unquoted.split(|c: char| c.is_whitespace() || c == '(' || c == ')') {
         let token = token.rsplit('=').next().unwrap_or_default();
         let token = token.trim_start_matches("@root.").trim_start_matches("../");
         if READ_ROOTS.iter().any(|root| token.starts_with(root)) {
@@ -745,6 +761,44 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.line, Some(3), "{e}");
         assert!(e.message.contains("pt-BR"), "{e}");
+    }
+
+    fn message(text: &str) -> Message {
+        let (front, front_lines, body, first_line) =
+            split_front_matter(Path::new("t.md.hbs"), text).unwrap();
+        Message {
+            front,
+            front_lines,
+            body: Source {
+                origin: Origin::File("t.md.hbs".into()),
+                text: body,
+                first_line,
+            },
+        }
+    }
+
+    #[test]
+    fn what_a_template_reads_and_whether_it_asks_the_survey() {
+        let m = message(
+            "+++\nsubject = \"Hi {{customer.first_name}}\"\n+++\n{{!-- {{customer.plan}} --}}{{! {{customer.health}} }}\n{{date customer.renewal_at format=\"%B {{x}} %d\"}} {{default customer.attributes.x \"a \\\" b\"}}\n{{#each survey.answers}}{{label}}{{/each}}{{else}}\n{{~> survey ~}}\n",
+        );
+        let read: Vec<String> = reads(&m).into_iter().collect();
+        assert_eq!(
+            read,
+            [
+                "customer.attributes.x",
+                "customer.first_name",
+                "customer.renewal_at",
+                "survey.answers"
+            ]
+        );
+        assert!(places_survey(&m));
+        assert!(!places_survey(&message(
+            "+++\nsubject = \"s\"\n+++\n{{> survey_extra}}\n"
+        )));
+        assert!(places_survey(&message(
+            "+++\nsubject = \"s\"\n+++\n{{> survey k=1}}\n"
+        )));
     }
 
     #[test]

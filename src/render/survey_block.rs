@@ -31,6 +31,9 @@ const READS_THE_MESSAGE: &[&str] = &[
     "account",
     "sender",
     "now",
+    // The template's own tag: blocks are kept by the language of their
+    // words (`pt` for `pt-BR` and `pt-PT` alike).
+    "lang",
     "date",
     "days_since",
     "days_until",

@@ -110,14 +110,11 @@ where
         ids: &[MessageId],
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
+        renew_before: DateTime<Utc>,
     ) -> Result<Vec<MessageId>, Error> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        // Each renewal is a row written per message; a lease with half its
-        // length left outlasts the sending of its chunk, and the
-        // deliverer's own renewals keep it alive after that.
-        let renew_before = now + (lease_until - now) / 2;
         Backend::begin_sending(self, owner, ids, now, lease_until, renew_before).await
     }
 

@@ -290,9 +290,10 @@ pub trait Outbox {
     ) -> Result<Vec<Outgoing>, Error>;
 
     /// Commits `sending` for leased messages whose SMTP transactions are
-    /// about to start, renewing to `lease_until` each lease with less than
-    /// half of that left (a lease taken moments ago is not written again:
-    /// the deliverer renews all its claims every third of a lease). Only messages
+    /// about to start, renewing to `lease_until` those of their leases
+    /// that end before `renew_before` (a lease taken moments ago need not
+    /// be written again: the deliverer renews all its claims every third
+    /// of a lease). Only messages
     /// `owner` still holds are marked (a lease that ran out may have gone to
     /// another instance): the ids marked are returned, and only those may
     /// be sent.
@@ -302,6 +303,7 @@ pub trait Outbox {
         ids: &[MessageId],
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
+        renew_before: DateTime<Utc>,
     ) -> Result<Vec<MessageId>, Error>;
 
     /// Records what became of leased messages, with their attempts and any

@@ -806,18 +806,22 @@ pub const CLAIM_SQLITE: &str = claim!("messages INDEXED BY messages_claim", "");
 pub const CLAIM_POSTGRES: &str = claim!("messages", " FOR UPDATE SKIP LOCKED");
 
 /// Marks $3 `sending` at $2 where owner $1 still holds their claims, and
-/// renews to $4 those of the claims that end before $5; returns the ids
-/// marked. A message whose claim ran out and went to another instance is
-/// not marked, so it is not sent twice: the claims are locked first, so a
-/// takeover either committed before (and the owner no longer matches) or
-/// waits for this mark (and finds the claim renewed or still live). The
-/// outbox row changes only its status (same length) and time.
+/// renews to $4 those of the marked messages' claims that end before $5;
+/// returns the ids marked. A message whose claim ran out and went to
+/// another instance is not marked, so it is not sent twice: the claims are
+/// read under a row lock, so a takeover that committed first is seen (the
+/// owner no longer matches) and one that comes later waits for this mark,
+/// after which the message is no longer waiting and its claim is not taken
+/// (`CLAIM_*` takes only waiting messages). The outbox row changes only its
+/// status (same length) and time.
 pub const BEGIN_SENDING_POSTGRES: &str = "WITH held AS (SELECT message_id, until FROM claims \
      WHERE owner = $1 AND message_id = ANY($3) FOR UPDATE), \
+     marked AS (UPDATE messages SET status = 'sending', updated_at = $2 \
+     FROM held WHERE messages.id = held.message_id AND status IN ('planned', 'deferred') RETURNING id), \
      renewed AS (UPDATE claims SET until = $4 FROM held \
-     WHERE claims.message_id = held.message_id AND held.until < $5) \
-     UPDATE messages SET status = 'sending', updated_at = $2 \
-     FROM held WHERE messages.id = held.message_id AND status IN ('planned', 'deferred') RETURNING id";
+     WHERE claims.message_id = held.message_id AND held.until < $5 \
+     AND claims.message_id IN (SELECT id FROM marked)) \
+     SELECT id FROM marked";
 /// The same on SQLite, in two statements of one transaction: this one
 /// marks (the time, then the claims of the owner on the ids, appended)…
 pub const BEGIN_SENDING_SQLITE: &str = "UPDATE messages SET status = 'sending', updated_at = ";
