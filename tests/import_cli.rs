@@ -321,6 +321,32 @@ async fn import_into_postgres_through_the_environment() {
     );
 }
 
+/// A large import analyzes what it wrote: without statistics PostgreSQL
+/// plans each planning page as a scan of the whole customers table.
+#[tokio::test]
+async fn a_large_import_leaves_statistics_for_planning() {
+    use sqlx::Connection;
+    let pg = PgDatabase::create().await;
+    let p = Project::new("").env("TEND__DATABASE__URL", &pg.url);
+    let mut csv = String::from("id,email\n");
+    for i in 0..12_000 {
+        csv.push_str(&format!("c{i},c{i}@example.com\n"));
+    }
+    p.file("many.csv", csv);
+    p.tend(&["import", "customers", "many.csv"]).expect_code(0);
+    let mut conn = sqlx::PgConnection::connect(&pg.url).await.unwrap();
+    // -1 until the table is first vacuumed or analyzed.
+    let tuples: f32 =
+        sqlx::query_scalar("SELECT reltuples FROM pg_class WHERE relname = 'customers'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert!(
+        tuples >= 12_000.0,
+        "customers has {tuples} tuples in its statistics"
+    );
+}
+
 #[tokio::test]
 async fn now_is_injected_for_the_recorded_times() {
     let p = Project::new("");

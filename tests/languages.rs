@@ -187,9 +187,15 @@ fn each_reads_their_language(database: Option<&str>) {
         b"answer=9",
     );
     assert_eq!(answered.status, 200, "{}", answered.body);
-    assert!(answered.body.contains("<html lang=\"de\">"), "{}", answered.body);
     assert!(
-        answered.body.contains("Wir haben Ihre Antwort gespeichert: <strong>9</strong>"),
+        answered.body.contains("<html lang=\"de\">"),
+        "{}",
+        answered.body
+    );
+    assert!(
+        answered
+            .body
+            .contains("Wir haben Ihre Antwort gespeichert: <strong>9</strong>"),
         "{}",
         answered.body
     );
