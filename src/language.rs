@@ -74,6 +74,11 @@ impl Words {
     /// English.
     pub fn for_tag(tag: &str) -> &'static Words {
         let all = tables();
+        // Every message asks this a few times: a shipped tag as it is
+        // written is found without building anything.
+        if let Some(words) = all.iter().find(|w| w.lang == tag) {
+            return words;
+        }
         let lang = best_match(tag, SHIPPED.iter().map(|(l, _)| *l)).unwrap_or(DEFAULT);
         all.iter().find(|w| w.lang == lang).unwrap_or(&all[0])
     }
@@ -102,7 +107,10 @@ impl Words {
     pub fn fill(&self, key: &str, values: &[(&str, &str)]) -> String {
         let mut text = self.get(key).to_owned();
         for (name, value) in values {
-            text = text.replace(&format!("{{{name}}}"), value);
+            let hole = format!("{{{name}}}");
+            if text.contains(&hole) {
+                text = text.replace(&hole, value);
+            }
         }
         text
     }
