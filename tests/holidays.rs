@@ -95,6 +95,42 @@ fn waits_out_the_holidays(database: Option<&str>) {
         .find(|r| r["customer_id"] == "berlin")
         .unwrap_or_else(|| panic!("{forecast:#}"));
     assert_eq!(berlin["at"], "2026-12-28T08:00:00Z", "{berlin}");
+    assert_eq!(
+        berlin["waits_out"], "Christmas Eve (2026-12-24)",
+        "{berlin}"
+    );
+    let text = p
+        .tend(&["forecast", "--now", "2026-12-24T10:00:00Z", "--days", "7"])
+        .expect_code(0)
+        .stdout();
+    assert!(
+        text.contains("A tip for Berta (after a holiday: Christmas Eve (2026-12-24))"),
+        "{text}"
+    );
+    // Seen from the week before, the reason is the same.
+    let early: Value = json(
+        &p.tend(&[
+            "forecast",
+            "--now",
+            "2026-12-21T10:00:00Z",
+            "--days",
+            "14",
+            "--format",
+            "json",
+        ])
+        .expect_code(0),
+    );
+    let newyork = early
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["customer_id"] == "newyork")
+        .unwrap_or_else(|| panic!("{early:#}"));
+    assert_eq!(newyork["at"], "2026-12-28T14:00:00Z", "{newyork}");
+    assert_eq!(
+        newyork["waits_out"], "Christmas Eve (2026-12-24)",
+        "{newyork}"
+    );
 
     let first = tick(&p, "2026-12-24T10:00:00Z");
     assert_eq!(first["planned"], 2, "{first}");

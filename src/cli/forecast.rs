@@ -161,7 +161,12 @@ pub async fn run(path: &ConfigPath, env: &Env, args: ForecastArgs) -> anyhow::Re
                                         .with_timezone(&r.zone)
                                         .format("%a %Y-%m-%d %H:%M %Z")
                                 ),
-                                None => subject,
+                                None => match &r.waits_out {
+                                    Some(holiday) => {
+                                        format!("{subject} (after a holiday: {holiday})")
+                                    }
+                                    None => subject,
+                                },
                             }
                         },
                     ]

@@ -78,6 +78,23 @@ pub fn next_working_opening(
     opening
 }
 
+/// The holiday a message due at `due` waits out, when that is why it goes
+/// at `goes`: the window's next opening from `due` falls on a holiday and
+/// `goes` is the next working opening. Its local date and its name.
+pub fn waited_out<'h>(
+    window: &Window,
+    due: DateTime<Utc>,
+    goes: DateTime<Utc>,
+    zone: Tz,
+    holidays: Option<&'h Calendar>,
+) -> Option<(NaiveDate, &'h str)> {
+    let calendar = holidays?;
+    let opening = window.next_opening(due, zone);
+    let holiday = calendar.at(opening, zone)?;
+    (goes == next_working_opening(window, due, zone, holidays))
+        .then(|| (opening.with_timezone(&zone).date_naive(), holiday))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

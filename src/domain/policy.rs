@@ -21,7 +21,7 @@
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use chrono_tz::Tz;
 
-use super::holiday::{Calendar, next_working_opening};
+use super::holiday::{Calendar, next_working_opening, waited_out};
 use super::message::Outgoing;
 use super::playbook::Kind;
 use super::window::{Window, Windows};
@@ -377,24 +377,21 @@ fn why_not_now(
     goes: DateTime<Utc>,
 ) -> String {
     let zone = to.zone;
-    if p.not_before > now {
-        return format!("due at {}", at(goes));
-    }
-    // The window's next opening as if there were no holidays: when it is
-    // on one and the message goes at the next working opening, the holiday
-    // is why (not the cap).
-    let opening = p.window.next_opening(now, zone);
-    if let Some(calendar) = to.holidays
-        && let Some(holiday) = calendar.at(opening, zone)
-        && goes == next_working_opening(p.window, now, zone, to.holidays)
-    {
+    // When the window's next opening from when it is due falls on a
+    // holiday and it goes at the next working opening, the holiday is why
+    // (not the cap, nor only its time).
+    let due = now.max(p.not_before);
+    if let Some((date, holiday)) = waited_out(p.window, due, goes, zone, to.holidays) {
+        let calendar = to.holidays.map_or("", |c| c.name.as_str());
         return format!(
-            "waiting: {} is {holiday} in the customer's holiday calendar ({}); it goes on the next working day in their send window ({})",
-            opening.with_timezone(&zone).format("%Y-%m-%d"),
-            calendar.name,
+            "waiting: {date} is {holiday} in the customer's holiday calendar ({calendar}); it goes on the next working day in their send window ({})",
             at(goes)
         );
     }
+    if p.not_before > now {
+        return format!("due at {}", at(goes));
+    }
+    let opening = p.window.next_opening(now, zone);
     if opening > now {
         return format!(
             "waiting for the customer's send window (opens {})",

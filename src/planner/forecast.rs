@@ -11,6 +11,7 @@ use serde::Serialize;
 use super::Planner;
 use crate::domain::catchup;
 use crate::domain::customer::{Customer, CustomerId};
+use crate::domain::holiday;
 use crate::domain::message::{Outgoing, Status};
 use crate::domain::plan::{CronMemo, Due, Horizon};
 use crate::domain::playbook::{Kind, Trigger};
@@ -34,6 +35,10 @@ pub struct ForecastRow {
     pub status: Status,
     /// Why, when it does not go.
     pub reason: Option<String>,
+    /// The holiday it waits out, when it goes after one (`Christmas Eve
+    /// (2026-12-24)`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waits_out: Option<String>,
     /// The occurrence's own time (`at` is when it goes or is expired).
     pub due_at: DateTime<Utc>,
     /// The customer's time zone, for showing `at` as they will see it.
@@ -288,6 +293,15 @@ impl Planner {
                             .map(|(_, _, facts)| facts)
                             .or(history.account.as_ref()),
                     });
+                    let waits_out = (status == Status::Sent)
+                        .then(|| {
+                            let window = self.windows.of(c.playbook);
+                            let zone = customer.record.timezone;
+                            let holidays = self.windows.holidays();
+                            holiday::waited_out(window, now.max(c.send_at), at, zone, holidays)
+                        })
+                        .flatten()
+                        .map(|(date, name)| format!("{name} ({date})"));
                     rows.push(ForecastRow {
                         customer_id: customer.record.id.to_string(),
                         playbook: c.playbook.to_owned(),
@@ -297,6 +311,7 @@ impl Planner {
                         subject,
                         status,
                         reason,
+                        waits_out,
                         due_at: c.due_at,
                         zone: customer.record.timezone,
                     });
