@@ -72,28 +72,26 @@ fn reason_of(p: &Project, customer: &str) -> String {
     m["reason"].as_str().unwrap_or_default().to_owned()
 }
 
+/// `customer`'s row of the forecast at `now` over `days`, as JSON.
+fn forecast_row(p: &Project, now: &str, days: &str, customer: &str) -> Value {
+    let forecast = json(
+        &p.tend(&["forecast", "--now", now, "--days", days, "--format", "json"])
+            .expect_code(0),
+    );
+    forecast
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["customer_id"] == customer)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {customer} in {forecast:#}"))
+}
+
 fn waits_out_the_holidays(database: Option<&str>) {
     let sink = SmtpSink::start();
     let p = project(&sink, database);
 
-    let forecast: Value = json(
-        &p.tend(&[
-            "forecast",
-            "--now",
-            "2026-12-24T10:00:00Z",
-            "--days",
-            "7",
-            "--format",
-            "json",
-        ])
-        .expect_code(0),
-    );
-    let berlin = forecast
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["customer_id"] == "berlin")
-        .unwrap_or_else(|| panic!("{forecast:#}"));
+    let berlin = forecast_row(&p, "2026-12-24T10:00:00Z", "7", "berlin");
     assert_eq!(berlin["at"], "2026-12-28T08:00:00Z", "{berlin}");
     assert_eq!(
         berlin["waits_out"], "Christmas Eve (2026-12-24)",
@@ -108,24 +106,7 @@ fn waits_out_the_holidays(database: Option<&str>) {
         "{text}"
     );
     // Seen from the week before, the reason is the same.
-    let early: Value = json(
-        &p.tend(&[
-            "forecast",
-            "--now",
-            "2026-12-21T10:00:00Z",
-            "--days",
-            "14",
-            "--format",
-            "json",
-        ])
-        .expect_code(0),
-    );
-    let newyork = early
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["customer_id"] == "newyork")
-        .unwrap_or_else(|| panic!("{early:#}"));
+    let newyork = forecast_row(&p, "2026-12-21T10:00:00Z", "14", "newyork");
     assert_eq!(newyork["at"], "2026-12-28T14:00:00Z", "{newyork}");
     assert_eq!(
         newyork["waits_out"], "Christmas Eve (2026-12-24)",

@@ -164,6 +164,23 @@ fn each_reads_their_language(database: Option<&str>) {
     let (_, text, _) = parts(mail_to(&all, "us"));
     assert!(text.contains("renews on December 5, 2027."), "{text}");
 
+    // Python's strict email parser, an implementation other than ours and
+    // the test's, reads the same words from the bytes received.
+    for (id, line) in [
+        ("de", "verlängert sich am 5. Dezember 2027."),
+        ("pt", "renova em 5 de dezembro de 2027."),
+        ("ja", "ご契約は2027年12月5日に更新されます。"),
+    ] {
+        let file = p.file(&format!("{id}.eml"), mail_to(&all, id).data.as_bytes());
+        let parsed = common::python::strict_mime(&file);
+        let text = String::from_utf8_lossy(&parsed.stdout);
+        assert!(
+            parsed.status.success() && text.contains(line),
+            "{id}: {}\n{text}",
+            String::from_utf8_lossy(&parsed.stderr)
+        );
+    }
+
     // The pages the German mail links to are German too.
     let (_, _, html) = parts(mail_to(&all, "de"));
     let daemon = Daemon::start(&p, http, &[]);

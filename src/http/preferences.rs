@@ -165,16 +165,7 @@ fn preferences_page(
     suppressed: &[Suppression],
     words: &Words,
 ) -> String {
-    let company = settings.company.name.as_str();
-    let say = |key: &str, topic: &str| {
-        escape(&words.fill(
-            key,
-            &[
-                ("company", company),
-                ("topic", &raw_description(settings, topic)),
-            ],
-        ))
-    };
+    let say = |key: &str, topic: &str| say(settings, words, key, topic);
     let left = |name: &str| suppressed.iter().any(|s| s.category == name);
     let mut html = String::new();
     // What only tend stopped (a bounce, a complaint) is said plainly: the
@@ -228,18 +219,19 @@ fn preferences_page(
     html
 }
 
+/// The page's sentence `key` about category `topic`, with the company's
+/// name, escaped for HTML.
+fn say(settings: &Settings, words: &Words, key: &str, topic: &str) -> String {
+    let topic = raw_description(settings, topic);
+    escape(&words.fill(
+        key,
+        &[("company", &settings.company.name), ("topic", &topic)],
+    ))
+}
+
 /// What the customer is told after a POST.
 fn outcome(settings: &Settings, choice: &Preferences, words: &Words) -> String {
-    let company = settings.company.name.as_str();
-    let say = |key: &str, topic: &str| {
-        escape(&words.fill(
-            key,
-            &[
-                ("company", company),
-                ("topic", &raw_description(settings, topic)),
-            ],
-        ))
-    };
+    let say = |key: &str, topic: &str| say(settings, words, key, topic);
     if choice.source != Source::PreferencesPage {
         return match choice.unsubscribe.first() {
             Some(category) => format!("<p>{}</p>", say("page.unsubscribed", category)),

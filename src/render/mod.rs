@@ -15,6 +15,7 @@ pub mod markdown;
 pub mod name;
 pub mod source;
 mod survey_block;
+mod translation;
 
 use crate::domain::account::{Account, AccountFacts, TeamMember};
 use std::path::Path;
@@ -251,7 +252,7 @@ impl Renderer {
     /// Where a translation reads, asks or sets other than its template:
     /// worth fixing, never a reason to stop sending.
     pub fn translation_warnings(&self) -> Vec<Problem> {
-        source::translation_problems(&self.sources)
+        translation::problems(&self.sources)
     }
 
     /// How many translations the templates have, all languages counted.
