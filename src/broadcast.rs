@@ -195,12 +195,12 @@ pub async fn reach(
                 expires_at: broadcast.expires_at(),
                 window: windows.of(crate::domain::broadcast::PLAYBOOK),
             });
-            let to = Recipient {
-                zone: customer.record.timezone,
-                sent: sent.get(id).map(Vec::as_slice).unwrap_or(&[]),
-                incident: incidents.get(id).map(String::as_str),
-                holidays: windows.holidays(),
-            };
+            let to = Recipient::of(
+                customer,
+                windows,
+                sent.get(id).map(Vec::as_slice).unwrap_or(&[]),
+                incidents.get(id).map(String::as_str),
+            );
             let decided = policy::decide(&pending, &to, &rules, now, broadcast.expires_at());
             let message = broadcast.message(id, &customer.record.email.to_string());
             if let Some(decision) = decided.into_iter().last() {

@@ -408,6 +408,7 @@ pub fn sample(
                 stage_entered_at: None,
                 created_at: now,
                 updated_at: now,
+                account_availability: Default::default(),
             };
             (customer, history)
         })

@@ -71,6 +71,8 @@ fn customer_json(c: &Customer) -> Value {
         "attributes": r.attributes,
         "account_id": r.account_id.as_ref().map(|a| a.to_string()),
         "roles": r.roles.names(),
+        "holidays": r.availability.holidays,
+        "quiet_until": r.availability.quiet_until,
         "stage": c.stage,
         "stage_entered_at": c.stage_entered_at,
         "created_at": c.created_at,
@@ -166,6 +168,10 @@ pub struct AccountView {
     pub renewal_at: Option<chrono::DateTime<chrono::Utc>>,
     pub health: Option<u8>,
     pub owner: Option<String>,
+    /// The holiday calendar its contacts keep unless they name their own.
+    pub holidays: Option<String>,
+    /// Until then only operational notices reach its contacts.
+    pub quiet_until: Option<chrono::DateTime<chrono::Utc>>,
     pub stage: Option<String>,
     pub contacts: u64,
     pub attributes: Map<String, Value>,
@@ -183,6 +189,8 @@ impl From<&Account> for AccountView {
             renewal_at: r.renewal_at,
             health: r.health,
             owner: r.owner.clone(),
+            holidays: r.availability.holidays.clone(),
+            quiet_until: r.availability.quiet_until,
             stage: a.stage.clone(),
             contacts: a.contacts,
             attributes: r.attributes.clone(),

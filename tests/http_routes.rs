@@ -105,6 +105,7 @@ async fn survey_sent_to_ada(store: &Db) -> MessageId {
         attributes: Default::default(),
         account_id: None,
         roles: Default::default(),
+        availability: Default::default(),
     };
     store.upsert_customers(&[ada], sent_at()).await.unwrap();
     let id = MessageId::new();

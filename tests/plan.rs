@@ -69,11 +69,13 @@ fn customer(zone: Tz, signup: &str) -> Customer {
                 .clone(),
             account_id: None,
             roles: Default::default(),
+            availability: Default::default(),
         },
         stage: None,
         stage_entered_at: None,
         created_at: signup,
         updated_at: signup,
+        account_availability: Default::default(),
     }
 }
 

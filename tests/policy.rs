@@ -64,6 +64,7 @@ fn to<'a>(sent: &'a [DateTime<Utc>], incident: Option<&'a str>) -> Recipient<'a>
         sent,
         incident,
         holidays: None,
+        quiet_until: None,
     }
 }
 
@@ -483,5 +484,49 @@ fn on_a_holiday_only_urgent_mail_goes_and_the_rest_says_why_it_waits() {
         t(MONDAY),
         t(HORIZON),
     );
+    assert_eq!(d[0], Decision::SendNow);
+}
+
+#[test]
+fn during_a_quiet_period_only_operational_and_urgent_mail_goes() {
+    let w = window();
+    let mut urgent = item(&w, Kind::Incident, "incidents", MONDAY, 1);
+    urgent.urgent = true;
+    let items = [
+        item(&w, Kind::Tip, "tips", MONDAY, 14),
+        item(&w, Kind::Checkin, "checkins", MONDAY, 3),
+        urgent,
+        announcement(&w, MONDAY, "2026-03-09T20:00:00Z"),
+    ];
+    let mut recipient = to(&[], None);
+    // Quiet until Friday noon: the tip goes then, the check-in (which
+    // expires Thursday) never does.
+    recipient.quiet_until = Some(t("2026-03-06T12:00:00Z"));
+    let d = decide(&items, &recipient, &rules(5), t(MONDAY), t(HORIZON));
+    match &d[0] {
+        Decision::SendAt { at, reason } => {
+            assert_eq!(*at, t("2026-03-06T12:00:00Z"));
+            assert!(
+                reason.contains(
+                    "the customer asked for quiet until 2026-03-06T12:00:00Z (quiet_until)"
+                ),
+                "{reason}"
+            );
+        }
+        other => panic!("the tip waits for the quiet period's end, not {other:?}"),
+    }
+    match &d[1] {
+        Decision::Expire(reason) => assert!(
+            reason.contains("quiet until 2026-03-06T12:00:00Z")
+                && reason.contains("past its expiry"),
+            "{reason}"
+        ),
+        other => panic!("the check-in expires before the quiet ends, not {other:?}"),
+    }
+    assert_eq!(d[2], Decision::SendNow, "urgent mail goes");
+    assert_eq!(d[3], Decision::SendNow, "operational mail goes");
+    // A quiet period already over changes nothing.
+    recipient.quiet_until = Some(t("2026-03-01T00:00:00Z"));
+    let d = decide(&items[..1], &recipient, &rules(5), t(MONDAY), t(HORIZON));
     assert_eq!(d[0], Decision::SendNow);
 }

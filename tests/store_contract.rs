@@ -6,6 +6,7 @@ mod common;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::json;
 use tend::domain::account::{AccountId, AccountRecord, Roles};
+use tend::domain::availability::Availability;
 use tend::domain::catchup::{SUPERSEDED, Supersede};
 use tend::domain::customer::{CustomerId, CustomerRecord, Email};
 use tend::domain::event::EventRecord;
@@ -87,6 +88,7 @@ contract!(
     a_store_taking_writes_reports_no_failure_and_takes_a_probe,
     a_newer_occurrence_supersedes_what_still_waits,
     accounts_round_trip_and_keep_their_stage,
+    a_contact_is_read_with_their_accounts_availability,
     a_contact_naming_an_unknown_account_creates_it,
     an_account_lists_its_contacts_with_their_roles,
     a_changed_account_has_its_contacts_planned_again,
@@ -139,6 +141,7 @@ fn customer(id: &str) -> CustomerRecord {
         attributes: Default::default(),
         account_id: None,
         roles: Default::default(),
+        availability: Default::default(),
     }
 }
 
@@ -166,6 +169,10 @@ async fn customers_round_trip_every_field(store: &Db) {
     c.renewal_at = Some(Utc.timestamp_millis_opt(1_800_000_000_123).unwrap());
     c.last_seen_at = Some(t0());
     c.health = Some(0);
+    c.availability = Availability {
+        holidays: Some("np".into()),
+        quiet_until: Some(Utc.timestamp_millis_opt(1_800_000_000_789).unwrap()),
+    };
     c.attributes =
         json!({"features": ["api", "dashboards"], "seats": 12, "nested": {"region": "eu"}})
             .as_object()
@@ -3090,7 +3097,7 @@ fn named() -> Vec<Named> {
             "INSERT_ACCOUNTS+REPLACE_ACCOUNT+ACCOUNT_MARK_SQLITE",
             format!(
                 "{INSERT_ACCOUNTS}VALUES {}{REPLACE_ACCOUNT}{ACCOUNT_MARK_SQLITE}",
-                row(1, 10)
+                row(1, 12)
             ),
             Sqlite,
         ),
@@ -3098,7 +3105,7 @@ fn named() -> Vec<Named> {
             "INSERT_ACCOUNTS+REPLACE_ACCOUNT+ACCOUNT_MARK_POSTGRES",
             format!(
                 "{INSERT_ACCOUNTS}VALUES {}{REPLACE_ACCOUNT}{ACCOUNT_MARK_POSTGRES}",
-                row(1, 10)
+                row(1, 12)
             ),
             Postgres,
         ),
@@ -3193,7 +3200,7 @@ fn named() -> Vec<Named> {
             "INSERT_CUSTOMERS+REPLACE_CUSTOMER+MARK_SQLITE",
             format!(
                 "{INSERT_CUSTOMERS}VALUES {}{REPLACE_CUSTOMER}{MARK_SQLITE}",
-                row(1, 16)
+                row(1, 18)
             ),
             Sqlite,
         ),
@@ -3211,7 +3218,7 @@ fn named() -> Vec<Named> {
             "INSERT_CUSTOMERS+REPLACE_CUSTOMER+MARK_POSTGRES",
             format!(
                 "{INSERT_CUSTOMERS}VALUES {}{REPLACE_CUSTOMER}{MARK_POSTGRES} RETURNING (xmax = 0)",
-                row(1, 16)
+                row(1, 18)
             ),
             Postgres,
         ),
@@ -3452,6 +3459,10 @@ fn account(id: &str) -> AccountRecord {
             .as_object()
             .unwrap()
             .clone(),
+        availability: Availability {
+            holidays: Some("de".into()),
+            quiet_until: Some(Utc.timestamp_millis_opt(1_800_000_000_456).unwrap()),
+        },
     }
 }
 
@@ -3491,6 +3502,7 @@ async fn accounts_round_trip_and_keep_their_stage(store: &Db) {
     renamed.name = "Acme Corporation".into();
     renamed.owner = None;
     renamed.health = None;
+    renamed.availability = Availability::default();
     let later = t0() + Duration::days(1);
     store
         .upsert_accounts(&[renamed.clone()], later)
@@ -3523,6 +3535,91 @@ async fn accounts_round_trip_and_keep_their_stage(store: &Db) {
         .map(|a| a.record.id.to_string())
         .collect();
     assert_eq!(after, ["globex"]);
+}
+
+/// Every read of a customer brings what their account says of their
+/// calendar and quiet period, so delivery, planning and the forecast
+/// decide alike; their own record, read beside it, is kept apart.
+async fn a_contact_is_read_with_their_accounts_availability(store: &Db) {
+    let acme = account("acme");
+    store
+        .upsert_accounts(std::slice::from_ref(&acme), t0())
+        .await
+        .unwrap();
+    let mut bo = contact("bo", "acme", &[]);
+    bo.availability.holidays = Some("us".into());
+    store
+        .upsert_customers(&[contact("ana", "acme", &[]), bo, customer("solo")], t0())
+        .await
+        .unwrap();
+    let expected = |who: &str| match who {
+        "solo" => (Availability::default(), Availability::default()),
+        "bo" => (
+            Availability {
+                holidays: Some("us".into()),
+                quiet_until: None,
+            },
+            Availability {
+                holidays: Some("us".into()),
+                ..acme.availability.clone()
+            },
+        ),
+        _ => (Availability::default(), acme.availability.clone()),
+    };
+    let check = |how: &str, c: &tend::domain::customer::Customer| {
+        let who = c.record.id.as_str();
+        let (own, applies) = expected(who);
+        assert_eq!(c.record.availability, own, "{how}: {who}'s own");
+        assert_eq!(
+            c.account_availability,
+            if who == "solo" {
+                Availability::default()
+            } else {
+                acme.availability.clone()
+            },
+            "{how}: {who}'s account's"
+        );
+        assert_eq!(c.availability(), applies, "{how}: what applies to {who}");
+    };
+    for who in ["ana", "bo", "solo"] {
+        check(
+            "customer",
+            &store.customer(&id(who)).await.unwrap().unwrap(),
+        );
+    }
+    for c in store.customers_page(None, 10, None).await.unwrap() {
+        check("customers_page", &c);
+    }
+    for c in store.contacts_of(&account_id("acme")).await.unwrap() {
+        check("contacts_of", &c);
+    }
+    let (due, _) = store
+        .customers_due(t0() + Duration::days(1), &DueCursor::start(), 10)
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 3);
+    for (c, _) in &due {
+        check("customers_due", c);
+    }
+    plan_messages(
+        store,
+        &[
+            message("ana", "welcome", "signup_at"),
+            message("solo", "welcome", "signup_at"),
+        ],
+        t0(),
+    )
+    .await
+    .unwrap();
+    let now = t0() + Duration::hours(2);
+    let claimed = store
+        .claim("w", now, now + Duration::minutes(10), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
+    for m in &claimed {
+        check("claim", &m.customer);
+    }
 }
 
 async fn a_contact_naming_an_unknown_account_creates_it(store: &Db) {

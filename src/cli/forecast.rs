@@ -161,11 +161,15 @@ pub async fn run(path: &ConfigPath, env: &Env, args: ForecastArgs) -> anyhow::Re
                                         .with_timezone(&r.zone)
                                         .format("%a %Y-%m-%d %H:%M %Z")
                                 ),
-                                None => match &r.waits_out {
-                                    Some(holiday) => {
+                                None => match (&r.quiet_until, &r.waits_out) {
+                                    (Some(quiet), _) => format!(
+                                        "{subject} (after the customer's quiet period, until {})",
+                                        quiet.with_timezone(&r.zone).format("%Y-%m-%d %H:%M %Z")
+                                    ),
+                                    (None, Some(holiday)) => {
                                         format!("{subject} (after a holiday: {holiday})")
                                     }
-                                    None => subject,
+                                    (None, None) => subject,
                                 },
                             }
                         },

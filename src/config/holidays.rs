@@ -11,7 +11,7 @@ use chrono::{Duration, NaiveDate, TimeZone};
 use icalendar::{Component, DatePerhapsTime};
 
 use super::settings::Settings;
-use crate::domain::holiday::Calendar;
+use crate::domain::holiday::{Calendar, Calendars};
 
 /// The years a repeating holiday is spelt out for: far enough back for a
 /// forecast of past mail, far enough ahead for any send time.
@@ -23,18 +23,23 @@ const MOST_OCCURRENCES: u16 = 500;
 /// The longest one holiday event may span.
 const LONGEST_EVENT: i64 = 366;
 
-/// The calendar `delivery.holidays` names, read from its file; `None`
-/// when no calendar is named.
-pub fn default_calendar(settings: &Settings) -> Result<Option<Calendar>, String> {
-    let Some(name) = &settings.delivery.holidays else {
-        return Ok(None);
-    };
-    let source = settings
+/// Every `[[holidays]]` calendar, read from its file, with the one
+/// `delivery.holidays` names as the default.
+pub fn calendars(settings: &Settings) -> Result<Calendars, String> {
+    if let Some(name) = &settings.delivery.holidays
+        && !settings.holidays.iter().any(|h| &h.name == name)
+    {
+        return Err(unknown(name, settings));
+    }
+    let calendars = settings
         .holidays
         .iter()
-        .find(|h| &h.name == name)
-        .ok_or_else(|| unknown(name, settings))?;
-    read(&source.name, Path::new(&source.file)).map(Some)
+        .map(|source| read(&source.name, Path::new(&source.file)))
+        .collect::<Result<_, _>>()?;
+    Ok(Calendars::new(
+        calendars,
+        settings.delivery.holidays.clone(),
+    ))
 }
 
 /// Says that `name` is not a declared calendar.

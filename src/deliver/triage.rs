@@ -47,12 +47,12 @@ pub fn triage(
         }
     }
     for (customer, messages) in by_customer {
-        let to = Recipient {
-            zone: messages[0].1.customer.record.timezone,
-            sent: sent.get(&customer).map(Vec::as_slice).unwrap_or(&[]),
-            incident: incidents.get(&customer).map(String::as_str),
-            holidays: rules.windows.holidays(),
-        };
+        let to = Recipient::of(
+            &messages[0].1.customer,
+            &rules.windows,
+            sent.get(&customer).map(Vec::as_slice).unwrap_or(&[]),
+            incidents.get(&customer).map(String::as_str),
+        );
         let pending: Vec<Pending<'_>> = messages
             .iter()
             .map(|(_, m)| Pending::waiting(m, &rules.windows))

@@ -9,6 +9,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
+use super::availability::Availability;
 use super::customer::{Customer, CustomerId, CustomerRecord, Email};
 
 /// An account's id: the company's own, with the same rules as a customer's
@@ -141,6 +142,8 @@ pub const ACCOUNT_FIELDS: &[&str] = &[
     "health",
     "owner",
     "attributes",
+    "holidays",
+    "quiet_until",
 ];
 
 /// What import and the API know about an account: one complete record.
@@ -155,6 +158,9 @@ pub struct AccountRecord {
     /// A `[[team]]` member's id.
     pub owner: Option<String>,
     pub attributes: Map<String, Value>,
+    /// The holiday calendar and quiet period of every contact who sets
+    /// none of their own.
+    pub availability: Availability,
 }
 
 impl AccountRecord {
@@ -168,6 +174,7 @@ impl AccountRecord {
             health: None,
             owner: None,
             attributes: Map::new(),
+            availability: Availability::default(),
         }
     }
 }
@@ -263,6 +270,7 @@ impl Account {
                 health: Some(70),
                 owner: Some("sample".into()),
                 attributes: Map::new(),
+                availability: Availability::default(),
             },
             stage: Some("adopting".into()),
             stage_entered_at: Some(now - day * 40),
@@ -293,11 +301,13 @@ impl Account {
                 attributes: r.attributes.clone(),
                 account_id: Some(r.id.clone()),
                 roles: Roles::default(),
+                availability: Availability::default(),
             },
             stage: self.stage.clone(),
             stage_entered_at: self.stage_entered_at,
             created_at: self.created_at,
             updated_at: self.updated_at,
+            account_availability: r.availability.clone(),
         }
     }
 
@@ -320,6 +330,7 @@ impl Account {
                 health: r.health,
                 owner: None,
                 attributes: r.attributes.clone(),
+                availability: contact.availability(),
             },
             stage: contact.stage.clone(),
             stage_entered_at: contact.stage_entered_at,

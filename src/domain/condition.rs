@@ -426,7 +426,7 @@ impl Condition {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Reads {
     /// One bit per customer field, in the order of `fields()`.
-    fields: u16,
+    fields: u32,
     /// One bit per entry of `FUNCTIONS`.
     functions: u8,
     /// Whether it goes through lists: the customer data it sees is then
@@ -443,7 +443,7 @@ fn fields() -> impl Iterator<Item = &'static str> {
 }
 
 /// Every bit of `Reads::fields`.
-const EVERY_FIELD: u16 = u16::MAX;
+const EVERY_FIELD: u32 = u32::MAX;
 
 /// tend's own functions.
 const FUNCTIONS: &[&str] = &["days_since", "days_until", "event_count", "sent"];
@@ -938,6 +938,8 @@ fn customer_value(c: &Customer, reads: Reads) -> Value {
                 .as_ref()
                 .map_or(Value::Null, |a| text(a.as_str())),
             "roles" => Value::List(Arc::new(r.roles.names().iter().map(|n| text(n)).collect())),
+            "holidays" => r.availability.holidays.as_deref().map_or(Value::Null, text),
+            "quiet_until" => optional_timestamp(r.availability.quiet_until),
             _ => continue,
         };
         map.insert(name.to_owned(), value);
@@ -1058,11 +1060,13 @@ mod tests {
                     .clone(),
                 account_id: None,
                 roles: Default::default(),
+                availability: Default::default(),
             },
             stage: Some("onboarding".into()),
             stage_entered_at: None,
             created_at: now(),
             updated_at: now(),
+            account_availability: Default::default(),
         }
     }
 
@@ -1116,7 +1120,7 @@ mod tests {
         // Every field a condition may name is one the scope can build.
         for field in RECORD_FIELDS.iter().chain(DERIVED_FIELDS) {
             assert!(
-                fields().position(|f| f == *field).is_some_and(|i| i < 16),
+                fields().position(|f| f == *field).is_some_and(|i| i < 32),
                 "{field}"
             );
         }

@@ -9,6 +9,7 @@ use email_address::{EmailAddress, Options};
 use serde_json::{Map, Value};
 
 use super::account::{AccountId, Roles};
+use super::availability::Availability;
 use super::control::is_control;
 
 /// The company's own id for a customer (unique, never empty).
@@ -173,6 +174,8 @@ pub const RECORD_FIELDS: &[&str] = &[
     "attributes",
     "account_id",
     "roles",
+    "holidays",
+    "quiet_until",
 ];
 
 /// What import and the API know about a customer: one complete record.
@@ -195,6 +198,8 @@ pub struct CustomerRecord {
     pub account_id: Option<AccountId>,
     /// The roles they hold in their account.
     pub roles: Roles,
+    /// Their holiday calendar and quiet period, where set.
+    pub availability: Availability,
 }
 
 /// A customer as stored: the record plus what tend derived and when.
@@ -206,6 +211,9 @@ pub struct Customer {
     pub stage_entered_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// What their account's record says of their availability (nothing
+    /// without an account).
+    pub account_availability: Availability,
 }
 
 impl CustomerRecord {
@@ -216,6 +224,11 @@ impl CustomerRecord {
 }
 
 impl Customer {
+    /// When mail may reach them: their own record over their account's.
+    pub fn availability(&self) -> Availability {
+        self.record.availability.within(&self.account_availability)
+    }
+
     /// The customer `tend check` evaluates conditions and renders templates
     /// against: every field set, no attributes (checks add the ones used).
     pub fn sample(now: DateTime<Utc>) -> Self {
@@ -235,11 +248,13 @@ impl Customer {
                 attributes: serde_json::Map::new(),
                 account_id: None,
                 roles: Roles::default(),
+                availability: Availability::default(),
             },
             stage: Some("onboarding".into()),
             stage_entered_at: Some(now - day * 10),
             created_at: now - day * 10,
             updated_at: now,
+            account_availability: Availability::default(),
         }
     }
 }

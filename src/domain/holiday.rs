@@ -3,7 +3,7 @@
 //! iCalendar file at the edge (`config::holidays`); which days are
 //! holidays is local to the customer, so a date is asked in their zone.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use chrono_tz::Tz;
@@ -49,6 +49,34 @@ impl Calendar {
     /// The holiday at instant `at` in `zone`, if it falls on one.
     pub fn at(&self, at: DateTime<Utc>, zone: Tz) -> Option<&str> {
         self.on(at.with_timezone(&zone).date_naive())
+    }
+}
+
+/// Every declared calendar (`[[holidays]]`), and the one that applies to
+/// whoever names none (`delivery.holidays`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Calendars {
+    by_name: HashMap<String, Calendar>,
+    default: Option<String>,
+}
+
+impl Calendars {
+    /// `calendars`, with `default` (one of them) for whoever names none.
+    pub fn new(calendars: Vec<Calendar>, default: Option<String>) -> Self {
+        Self {
+            by_name: calendars.into_iter().map(|c| (c.name.clone(), c)).collect(),
+            default,
+        }
+    }
+
+    /// The calendar of someone who keeps `named`: that one, else the
+    /// default. A name no longer declared (the config dropped it after
+    /// the import) falls back to the default too, so they are not mailed
+    /// on every holiday for a typo in the config.
+    pub fn of(&self, named: Option<&str>) -> Option<&Calendar> {
+        named
+            .and_then(|n| self.by_name.get(n))
+            .or_else(|| self.default.as_deref().and_then(|d| self.by_name.get(d)))
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod account;
 pub mod alert;
+pub mod availability;
 pub mod broadcast;
 pub mod catchup;
 pub mod condition;

@@ -16,11 +16,15 @@
 //!   open incident affects the customer their tips and check-ins wait for
 //!   it to be resolved;
 //! - a window never opens on one of the customer's holidays (their local
-//!   date): what is not urgent waits for the next working day's opening.
+//!   date): what is not urgent waits for the next working day's opening;
+//! - while the customer (or their account) asked for quiet (`quiet_until`:
+//!   their own launch, a migration), engagement mail waits for its end;
+//!   urgent and operational mail still goes.
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use chrono_tz::Tz;
 
+use super::customer::Customer;
 use super::holiday::{Calendar, next_working_opening, waited_out};
 use super::message::Outgoing;
 use super::playbook::Kind;
@@ -107,6 +111,28 @@ pub struct Recipient<'a> {
     pub incident: Option<&'a str>,
     /// Their holidays, on which nothing but urgent mail reaches them.
     pub holidays: Option<&'a Calendar>,
+    /// Until then only urgent and operational mail reaches them.
+    pub quiet_until: Option<DateTime<Utc>>,
+}
+
+impl<'a> Recipient<'a> {
+    /// `customer` as the policy sees them: their zone, their holidays
+    /// (from `windows`) and quiet period, what went to them recently, and
+    /// the open incident that affects them.
+    pub fn of(
+        customer: &Customer,
+        windows: &'a Windows,
+        sent: &'a [DateTime<Utc>],
+        incident: Option<&'a str>,
+    ) -> Self {
+        Self {
+            zone: customer.record.timezone,
+            sent,
+            incident,
+            holidays: windows.holidays_of(customer),
+            quiet_until: customer.availability().quiet_until,
+        }
+    }
 }
 
 /// What becomes of a waiting message.
@@ -141,6 +167,7 @@ pub fn decide(
         pending,
         zone: to.zone,
         holidays: to.holidays,
+        quiet_until: to.quiet_until,
         rules,
         sent: to.sent.iter().copied().filter(|s| *s <= now).collect(),
         went: vec![None; pending.len()],
@@ -196,6 +223,7 @@ struct Simulation<'a, 'p> {
     pending: &'a [Pending<'p>],
     zone: Tz,
     holidays: Option<&'a Calendar>,
+    quiet_until: Option<DateTime<Utc>>,
     rules: &'a Rules,
     /// Sends that count toward the cap, oldest first.
     sent: Vec<DateTime<Utc>>,
@@ -313,6 +341,18 @@ impl Simulation<'_, '_> {
                 due
             });
         }
+        // Engagement mail waits out a quiet period the customer asked for.
+        let due = match self.quiet_until.filter(|q| *q > due) {
+            Some(quiet) if quiet > p.expires_at => {
+                return Err(format!(
+                    "expired: the customer asked for quiet until {} (quiet_until), past its expiry ({})",
+                    at(quiet),
+                    at(p.expires_at)
+                ));
+            }
+            Some(quiet) => quiet,
+            None => due,
+        };
         let slot = slot_free(&self.sent, self.rules.max, self.rules.per, due)
             .filter(|slot| *slot <= p.expires_at)
             .ok_or_else(|| {
@@ -368,6 +408,16 @@ fn slot_free(
     Some(recent[recent.len() - max] + per)
 }
 
+/// The end of the customer's quiet period when `p`, due at `due`, waits
+/// for it (only engagement mail does).
+pub fn waits_for_quiet(
+    p: &Pending<'_>,
+    to: &Recipient<'_>,
+    due: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    to.quiet_until.filter(|q| p.engagement() && *q > due)
+}
+
 /// Why a message that goes at `goes` does not go at `now`.
 fn why_not_now(
     p: &Pending<'_>,
@@ -377,10 +427,17 @@ fn why_not_now(
     goes: DateTime<Utc>,
 ) -> String {
     let zone = to.zone;
+    let due = now.max(p.not_before);
+    if let Some(quiet) = waits_for_quiet(p, to, due) {
+        return format!(
+            "waiting: the customer asked for quiet until {} (quiet_until); only operational notices reach them before then; it goes at {}",
+            at(quiet),
+            at(goes)
+        );
+    }
     // When the window's next opening from when it is due falls on a
     // holiday and it goes at the next working opening, the holiday is why
     // (not the cap, nor only its time).
-    let due = now.max(p.not_before);
     if let Some((date, holiday)) = waited_out(p.window, due, goes, zone, to.holidays) {
         let calendar = to.holidays.map_or("", |c| c.name.as_str());
         return format!(

@@ -10,7 +10,8 @@ use chrono::{
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use super::holiday::Calendar;
+use super::customer::Customer;
+use super::holiday::{Calendar, Calendars};
 
 /// A window as written in config; `parse` validates it. A key left out of
 /// `delivery.window` keeps its default (`mon-fri`, `09:00`, `17:00`).
@@ -47,7 +48,7 @@ pub struct Window {
 pub struct Windows {
     general: Window,
     own: HashMap<String, Window>,
-    holidays: Option<Arc<Calendar>>,
+    calendars: Arc<Calendars>,
 }
 
 impl Windows {
@@ -56,20 +57,21 @@ impl Windows {
         Self {
             general,
             own,
-            holidays: None,
+            calendars: Arc::default(),
         }
     }
 
-    /// The same windows, closed on the days of `holidays`
-    /// (`delivery.holidays`).
-    pub fn closed_on(mut self, holidays: Option<Calendar>) -> Self {
-        self.holidays = holidays.map(Arc::new);
+    /// The same windows, closed on each customer's holidays.
+    pub fn closed_on(mut self, calendars: Calendars) -> Self {
+        self.calendars = Arc::new(calendars);
         self
     }
 
-    /// The holidays the customers' windows stay closed on.
-    pub fn holidays(&self) -> Option<&Calendar> {
-        self.holidays.as_deref()
+    /// The holidays a customer's windows stay closed on: the calendar
+    /// they or their account keep, else `delivery.holidays`.
+    pub fn holidays_of(&self, customer: &Customer) -> Option<&Calendar> {
+        let availability = customer.availability();
+        self.calendars.of(availability.holidays.as_deref())
     }
 
     /// The window `playbook`'s messages go in.

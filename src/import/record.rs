@@ -7,6 +7,7 @@ use chrono_tz::Tz;
 use serde_json::{Map, Value};
 
 use crate::domain::account::{AccountId, AccountRecord, Roles};
+use crate::domain::availability::{Availability, parse_calendar};
 use crate::domain::customer::{
     CustomerId, CustomerRecord, Email, RECORD_FIELDS, parse_health, parse_locale, parse_name,
     parse_timezone,
@@ -23,6 +24,8 @@ pub struct Defaults {
     pub roles: Vec<String>,
     /// The ids of the `[[team]]`, who may own accounts.
     pub team: Vec<String>,
+    /// The names of the `[[holidays]]` calendars a record may keep.
+    pub calendars: Vec<String>,
     /// Reject a contact whose account is not stored, instead of creating
     /// the account with only its id.
     pub strict: bool,
@@ -36,6 +39,7 @@ impl Defaults {
             locale: settings.customers.default_locale.clone(),
             roles: settings.accounts.roles.clone(),
             team: settings.team.iter().map(|m| m.id.clone()).collect(),
+            calendars: settings.holidays.iter().map(|h| h.name.clone()).collect(),
             strict: false,
         })
     }
@@ -310,6 +314,7 @@ pub fn customer(
         }))
         .flatten();
     let roles = p.check(roles(&map, &defaults.roles));
+    let availability = availability(&mut p, &map, timezone, defaults);
     let attributes = p.check(object(&mut map, "attributes"));
     match (id, email, locale, attributes, roles) {
         (Some(id), Some(email), Some(locale), Some(attributes), Some(roles)) if p.0.is_empty() => {
@@ -327,9 +332,36 @@ pub fn customer(
                 attributes,
                 account_id,
                 roles,
+                availability,
             })
         }
         _ => Err(p.message()),
+    }
+}
+
+/// A record's holiday calendar (one the config declares) and quiet
+/// period; a date alone is midnight at its start in `zone`.
+fn availability(
+    p: &mut Problems,
+    map: &Map<String, Value>,
+    zone: Tz,
+    defaults: &Defaults,
+) -> Availability {
+    let holidays = p
+        .check(text(map, "holidays").and_then(|raw| {
+            raw.map(|s| parse_calendar(&s, &defaults.calendars))
+                .transpose()
+        }))
+        .flatten();
+    let quiet_until = p
+        .check(text(map, "quiet_until").and_then(|raw| {
+            raw.map(|s| parse_instant(&s, zone).map_err(|e| format!("quiet_until: {e}")))
+                .transpose()
+        }))
+        .flatten();
+    Availability {
+        holidays,
+        quiet_until,
     }
 }
 
@@ -375,6 +407,7 @@ pub fn account(mut map: Map<String, Value>, defaults: &Defaults) -> Result<Accou
             .transpose()
         }))
         .flatten();
+    let availability = availability(&mut p, &map, defaults.timezone, defaults);
     let attributes = p.check(object(&mut map, "attributes"));
     match (id, attributes) {
         (Some(id), Some(attributes)) if p.0.is_empty() => Ok(AccountRecord {
@@ -385,6 +418,7 @@ pub fn account(mut map: Map<String, Value>, defaults: &Defaults) -> Result<Accou
             health,
             owner,
             attributes,
+            availability,
         }),
         _ => Err(p.message()),
     }
@@ -440,6 +474,7 @@ mod tests {
                 .map(|r| r.to_string())
                 .collect(),
             team: vec!["maria".into()],
+            calendars: vec!["de".into()],
             strict: false,
         }
     }
@@ -563,5 +598,47 @@ mod tests {
         ] {
             assert!(e.contains(part), "{part} not in {e}");
         }
+    }
+
+    #[test]
+    fn a_record_keeps_a_declared_calendar_and_a_quiet_period_in_its_zone() {
+        let c = customer(
+            obj(
+                json!({"id": "c1", "email": "ana@example.com", "timezone": "Europe/Berlin",
+                "holidays": "de", "quiet_until": "2027-03-01"}),
+            ),
+            &defaults(),
+        )
+        .unwrap();
+        assert_eq!(c.availability.holidays.as_deref(), Some("de"));
+        assert_eq!(
+            c.availability.quiet_until.unwrap().to_rfc3339(),
+            "2027-02-28T23:00:00+00:00",
+            "midnight in Berlin"
+        );
+        let none = customer(
+            obj(json!({"id": "c1", "email": "ana@example.com", "holidays": "", "quiet_until": null})),
+            &defaults(),
+        )
+        .unwrap();
+        assert_eq!(none.availability, Availability::default());
+        let e = customer(
+            obj(json!({"id": "c1", "email": "ana@example.com", "holidays": "fr", "quiet_until": "soon"})),
+            &defaults(),
+        )
+        .unwrap_err();
+        for part in [
+            "holidays names the calendar \"fr\", which the config does not declare; use one of de",
+            "quiet_until:",
+        ] {
+            assert!(e.contains(part), "{part} not in {e}");
+        }
+        let a = account(
+            obj(json!({"id": "acme", "holidays": "de", "quiet_until": "2027-03-01T12:00:00Z"})),
+            &defaults(),
+        )
+        .unwrap();
+        assert_eq!(a.availability.holidays.as_deref(), Some("de"));
+        assert!(account(obj(json!({"id": "acme", "holidays": "xx"})), &defaults()).is_err());
     }
 }

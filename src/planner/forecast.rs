@@ -39,6 +39,10 @@ pub struct ForecastRow {
     /// (2026-12-24)`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub waits_out: Option<String>,
+    /// The end of the customer's quiet period (`quiet_until`), when it
+    /// waits for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quiet_until: Option<DateTime<Utc>>,
     /// The occurrence's own time (`at` is when it goes or is expired).
     pub due_at: DateTime<Utc>,
     /// The customer's time zone, for showing `at` as they will see it.
@@ -256,12 +260,12 @@ impl Planner {
                     .get(&customer.record.id)
                     .map(Vec::as_slice)
                     .unwrap_or(&[]);
-                let to = Recipient {
-                    zone: customer.record.timezone,
-                    sent: already,
-                    incident: incidents.get(&customer.record.id).map(String::as_str),
-                    holidays: self.windows.holidays(),
-                };
+                let to = Recipient::of(
+                    &customer,
+                    &self.windows,
+                    already,
+                    incidents.get(&customer.record.id).map(String::as_str),
+                );
                 let fates = self.fates(&waiting, &items, &to, now, until);
                 for (c, fate) in fates {
                     let (at, status, reason) = match fate {
@@ -293,15 +297,19 @@ impl Planner {
                             .map(|(_, _, facts)| facts)
                             .or(history.account.as_ref()),
                     });
-                    let waits_out = (status == Status::Sent)
+                    let goes = status == Status::Sent;
+                    let due = now.max(c.send_at);
+                    let waits_out = goes
                         .then(|| {
                             let window = self.windows.of(c.playbook);
                             let zone = customer.record.timezone;
-                            let holidays = self.windows.holidays();
-                            holiday::waited_out(window, now.max(c.send_at), at, zone, holidays)
+                            holiday::waited_out(window, due, at, zone, to.holidays)
                         })
                         .flatten()
                         .map(|(date, name)| format!("{name} ({date})"));
+                    let quiet_until = goes
+                        .then(|| policy::waits_for_quiet(&pending(&self.windows, &c), &to, due))
+                        .flatten();
                     rows.push(ForecastRow {
                         customer_id: customer.record.id.to_string(),
                         playbook: c.playbook.to_owned(),
@@ -312,6 +320,7 @@ impl Planner {
                         status,
                         reason,
                         waits_out,
+                        quiet_until,
                         due_at: c.due_at,
                         zone: customer.record.timezone,
                     });

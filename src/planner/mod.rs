@@ -103,7 +103,7 @@ impl Planner {
                 .filter_map(|p| p.window.clone().map(|w| (p.name.clone(), w)))
                 .collect(),
         )
-        .closed_on(crate::config::holidays::default_calendar(settings)?);
+        .closed_on(crate::config::holidays::calendars(settings)?);
         let (_, from) = crate::config::parse_mailbox(&settings.mail.from)?;
         let domain = from
             .as_str()

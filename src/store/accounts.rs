@@ -62,6 +62,8 @@ where
                     .push_bind(a.health.map(i64::from))
                     .push_bind(a.owner.clone())
                     .push_bind(Object(a.attributes.clone()))
+                    .push_bind(a.availability.holidays.clone())
+                    .push_bind(a.availability.quiet_until.map(At))
                     .push_bind(At(now))
                     .push_bind(At(now))
                     // Planned at the next tick.

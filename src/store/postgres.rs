@@ -347,6 +347,12 @@ async fn insert_new_customers(
                 .collect::<Vec<_>>(),
         )
         .bind(new.iter().map(|c| c.roles.joined()).collect::<Vec<_>>())
+        .bind(
+            new.iter()
+                .map(|c| c.availability.holidays.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .bind(at(|c| c.availability.quiet_until))
         .bind(now)
         .execute(conn)
         .await?;

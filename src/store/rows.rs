@@ -9,6 +9,7 @@ use sqlx::{ColumnIndex, Decode, Row, Type};
 use super::Error;
 use super::column::{At, Int, Object};
 use crate::domain::account::{Account, AccountId, AccountRecord, Roles};
+use crate::domain::availability::Availability;
 use crate::domain::customer::{Customer, CustomerId, CustomerRecord, Email, parse_timezone};
 use crate::domain::feed::Position;
 use crate::domain::incident::{Incident, IncidentKind, IncidentStatus};
@@ -59,6 +60,23 @@ where
         self.get::<Option<Int>>("health")?
             .map(|Int(h)| u8::try_from(h).map_err(|_| corrupt(format!("health {h}"))))
             .transpose()
+    }
+
+    /// A calendar name and a quiet period, from the columns `holidays` and
+    /// `quiet_until` (the record's own) or `account_holidays` and
+    /// `account_quiet_until` (its account's, read beside a customer).
+    fn availability(
+        &self,
+        [holidays, quiet_until]: [&'static str; 2],
+    ) -> Result<Availability, Error>
+    where
+        At: Decode<'r, R::Database> + Type<R::Database>,
+        String: Decode<'r, R::Database> + Type<R::Database>,
+    {
+        Ok(Availability {
+            holidays: self.get(holidays)?,
+            quiet_until: self.maybe_time(quiet_until)?,
+        })
     }
 }
 
@@ -156,11 +174,13 @@ where
                 .map(|a| AccountId::parse(&a).map_err(corrupt))
                 .transpose()?,
             roles: Roles::stored(&read.get::<String>("roles")?),
+            availability: read.availability(["holidays", "quiet_until"])?,
         },
         stage: read.get("stage")?,
         stage_entered_at: read.maybe_time("stage_entered_at")?,
         created_at: read.time("created_at")?,
         updated_at: read.time("updated_at")?,
+        account_availability: read.availability(["account_holidays", "account_quiet_until"])?,
     })
 }
 
@@ -255,6 +275,7 @@ where
             health: read.health(corrupt)?,
             owner: read.get("owner")?,
             attributes: read.get::<Object>("attributes")?.0,
+            availability: read.availability(["holidays", "quiet_until"])?,
         },
         stage: read.get("stage")?,
         stage_entered_at: read.maybe_time("stage_entered_at")?,

@@ -333,6 +333,8 @@ pub fn customer_values<DB: Dialect>(
         .push_bind(Object(&c.attributes))
         .push_bind(c.account_id.as_ref().map(|a| a.as_str().to_owned()))
         .push_bind(c.roles.joined())
+        .push_bind(c.availability.holidays.clone())
+        .push_bind(c.availability.quiet_until.map(At))
         .push_bind(At(now))
         .push_bind(At(now))
         // Planned again at the next tick.

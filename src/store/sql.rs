@@ -11,25 +11,41 @@ use crate::domain::report::Grouping;
 macro_rules! insert_customers {
     () => {
         "INSERT INTO customers (id, email, name, timezone, locale, plan, signup_at, renewal_at, \
-         last_seen_at, health, attributes, account_id, roles, created_at, updated_at, plan_at) "
+         last_seen_at, health, attributes, account_id, roles, holidays, quiet_until, created_at, \
+         updated_at, plan_at) "
+    };
+}
+
+/// A customer's columns (table `c`) for `rows::customer`, with what their
+/// account's record says of their availability (one key lookup each, for
+/// the rows returned only).
+macro_rules! customer_columns {
+    () => {
+        "c.id, c.email, c.name, c.timezone, c.locale, c.plan, c.signup_at, c.renewal_at, \
+         c.last_seen_at, c.health, c.attributes, c.account_id, c.roles, c.holidays, \
+         c.quiet_until, c.stage, c.stage_entered_at, c.created_at, c.updated_at, \
+         (SELECT a.holidays FROM accounts a WHERE a.id = c.account_id) AS account_holidays, \
+         (SELECT a.quiet_until FROM accounts a WHERE a.id = c.account_id) AS account_quiet_until"
     };
 }
 
 /// The start of a multi-row customer insert; `VALUES` follow.
 pub const INSERT_CUSTOMERS: &str = insert_customers!();
 
-/// Customers new to the store, a column an array ($1 ids … $13 roles, the
-/// attributes as JSON text), imported at $14 and due for planning at once:
+/// Customers new to the store, a column an array ($1 ids … $13 roles, $14
+/// calendars, $15 quiet periods; the attributes as JSON text), imported
+/// at $16 and due for planning at once:
 /// a plain insert, which the server does without the speculative insertion
 /// `ON CONFLICT` costs every row.
 pub const INSERT_NEW_CUSTOMERS_POSTGRES: &str = concat!(
     insert_customers!(),
     "SELECT id, email, name, timezone, locale, plan, signup_at, renewal_at, last_seen_at, health, \
-     attributes::jsonb, account_id, roles, $14, $14, 'epoch' \
+     attributes::jsonb, account_id, roles, holidays, quiet_until, $16, $16, 'epoch' \
      FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
      $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::smallint[], $11::text[], \
-     $12::text[], $13::text[]) AS r(id, email, name, timezone, locale, plan, signup_at, renewal_at, \
-     last_seen_at, health, attributes, account_id, roles)"
+     $12::text[], $13::text[], $14::text[], $15::timestamptz[]) AS r(id, email, name, timezone, \
+     locale, plan, signup_at, renewal_at, last_seen_at, health, attributes, account_id, roles, \
+     holidays, quiet_until)"
 );
 /// Which of the ids in $1 are stored: one index probe each (see
 /// `per_customer!`), whatever the table's statistics.
@@ -45,6 +61,7 @@ pub const REPLACE_CUSTOMER: &str = " ON CONFLICT (id) DO UPDATE SET email = excl
      plan = excluded.plan, signup_at = excluded.signup_at, renewal_at = excluded.renewal_at, \
      last_seen_at = excluded.last_seen_at, health = excluded.health, \
      attributes = excluded.attributes, account_id = excluded.account_id, roles = excluded.roles, \
+     holidays = excluded.holidays, quiet_until = excluded.quiet_until, \
      updated_at = excluded.updated_at, plan_at = ";
 
 /// Marks a customer due at once, with a value of `plan_at` no pass has read
@@ -107,14 +124,14 @@ pub const SKIP_KNOWN_EVENT: &str = " ON CONFLICT (id) DO NOTHING";
 
 /// The start of a multi-row account insert; `VALUES` follow.
 pub const INSERT_ACCOUNTS: &str = "INSERT INTO accounts (id, name, plan, renewal_at, health, owner, \
-     attributes, created_at, updated_at, plan_at) ";
+     attributes, holidays, quiet_until, created_at, updated_at, plan_at) ";
 
 /// Replaces a re-imported account's record; keeps its stage and when it
 /// was first seen.
 pub const REPLACE_ACCOUNT: &str = " ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
      plan = excluded.plan, renewal_at = excluded.renewal_at, health = excluded.health, \
-     owner = excluded.owner, attributes = excluded.attributes, updated_at = excluded.updated_at, \
-     plan_at = ";
+     owner = excluded.owner, attributes = excluded.attributes, holidays = excluded.holidays, \
+     quiet_until = excluded.quiet_until, updated_at = excluded.updated_at, plan_at = ";
 
 /// The start of an insert of accounts known only by the id a contact
 /// named (`VALUES` follow, then `KEEP_ACCOUNT`).
@@ -130,8 +147,8 @@ pub const KNOWN_ACCOUNTS: &str = "SELECT id FROM accounts WHERE ";
 macro_rules! account_columns {
     ($rest:expr) => {
         concat!(
-            "SELECT a.id, a.name, a.plan, a.renewal_at, a.health, a.owner, a.attributes, a.stage, \
-             a.stage_entered_at, a.created_at, a.updated_at, \
+            "SELECT a.id, a.name, a.plan, a.renewal_at, a.health, a.owner, a.attributes, \
+             a.holidays, a.quiet_until, a.stage, a.stage_entered_at, a.created_at, a.updated_at, \
              (SELECT count(*) FROM customers c WHERE c.account_id = a.id \
              AND c.erased_at IS NULL) AS contacts",
             $rest
@@ -150,10 +167,11 @@ pub const ACCOUNTS_PAGE: &str =
     account_columns!(" FROM accounts a WHERE a.id > $1 ORDER BY a.id LIMIT $2");
 
 /// An account's contacts in id order.
-pub const CONTACTS_OF: &str = "SELECT id, email, name, timezone, locale, plan, signup_at, \
-     renewal_at, last_seen_at, health, attributes, account_id, roles, stage, stage_entered_at, \
-     created_at, updated_at FROM customers WHERE account_id = $1 AND erased_at IS NULL \
-     ORDER BY id";
+pub const CONTACTS_OF: &str = concat!(
+    "SELECT ",
+    customer_columns!(),
+    " FROM customers c WHERE account_id = $1 AND erased_at IS NULL ORDER BY id"
+);
 
 /// Marks customers due for planning: the backend's mark and the
 /// customers follow.
@@ -167,9 +185,11 @@ pub const CUSTOMER_ZONES: &str = "SELECT id, timezone FROM customers WHERE ";
 pub const COUNT_CUSTOMERS_OF_SQLITE: &str = "SELECT count(*) FROM customers WHERE ";
 
 /// One customer by id.
-pub const SELECT_CUSTOMER: &str = "SELECT id, email, name, timezone, locale, plan, signup_at, \
-     renewal_at, last_seen_at, health, attributes, account_id, roles, stage, stage_entered_at, \
-     created_at, updated_at FROM customers WHERE id = $1";
+pub const SELECT_CUSTOMER: &str = concat!(
+    "SELECT ",
+    customer_columns!(),
+    " FROM customers c WHERE id = $1"
+);
 
 /// A customer's events, oldest first (insertion order among equal times).
 pub const SELECT_EVENTS_OF: &str = "SELECT id, name, occurred_at, properties, received_at \
@@ -414,10 +434,12 @@ pub const COUNT_DUE: &str = "SELECT count(*) FROM messages \
 /// after the cursor ($2 plan_at, $3 id). The cursor matters on PostgreSQL:
 /// rows planned earlier in the pass leave dead index entries behind, and a
 /// scan from the start of the index would walk all of them for every page.
-pub const CUSTOMERS_DUE: &str = "SELECT id, email, name, timezone, locale, plan, signup_at, \
-     renewal_at, last_seen_at, health, attributes, account_id, roles, stage, stage_entered_at, \
-     created_at, updated_at, plan_at FROM customers WHERE plan_at <= $1 AND (plan_at, id) > ($2, $3) \
-     AND erased_at IS NULL ORDER BY plan_at, id LIMIT $4";
+pub const CUSTOMERS_DUE: &str = concat!(
+    "SELECT ",
+    customer_columns!(),
+    ", c.plan_at FROM customers c WHERE plan_at <= $1 AND (plan_at, id) > ($2, $3) \
+     AND erased_at IS NULL ORDER BY plan_at, id LIMIT $4"
+);
 
 /// Marks accounts due for planning, as `MARK_SQLITE` marks customers.
 pub const ACCOUNT_MARK_SQLITE: &str = "MIN(accounts.plan_at, 0) - 1";
@@ -450,9 +472,11 @@ pub const ROLES_HELD: &str =
     "SELECT DISTINCT roles FROM customers WHERE roles <> '' AND account_id IS NOT NULL";
 
 /// The contacts of some accounts: the list follows.
-pub const CONTACTS_OF_ACCOUNTS: &str = "SELECT id, email, name, timezone, locale, plan, \
-     signup_at, renewal_at, last_seen_at, health, attributes, account_id, roles, stage, \
-     stage_entered_at, created_at, updated_at FROM customers WHERE erased_at IS NULL AND ";
+pub const CONTACTS_OF_ACCOUNTS: &str = concat!(
+    "SELECT ",
+    customer_columns!(),
+    " FROM customers c WHERE erased_at IS NULL AND "
+);
 
 /// The stage entries of some accounts: the list follows.
 pub const ACCOUNT_STAGES: &str = "SELECT account_id, to_stage, changed_at \
@@ -529,11 +553,11 @@ pub enum Dialect {
 /// page): `($1 IS NULL OR id > $1)` would keep both stores from seeking in
 /// the primary key, and every page would walk the table from its start.
 pub fn customers_page(filter: Option<&Prefilter>, dialect: Dialect) -> (String, Vec<Literal>) {
-    let mut sql = String::from(
-        "SELECT id, email, name, timezone, locale, plan, signup_at, renewal_at, last_seen_at, \
-         health, attributes, account_id, roles, stage, stage_entered_at, created_at, updated_at \
-         FROM customers WHERE id > $1 AND erased_at IS NULL",
-    );
+    let mut sql = String::from(concat!(
+        "SELECT ",
+        customer_columns!(),
+        " FROM customers c WHERE id > $1 AND erased_at IS NULL"
+    ));
     let mut values = Vec::new();
     if let Some(filter) = filter {
         sql.push_str(" AND ");
@@ -604,7 +628,7 @@ fn push_prefilter(
                 let path = value(Literal::Text(format!("$.\"{key}\"")));
                 let text = value(Literal::Text(text.clone()));
                 format!(
-                    "EXISTS (SELECT 1 FROM json_each(customers.attributes, {path}) AS e \
+                    "EXISTS (SELECT 1 FROM json_each(c.attributes, {path}) AS e \
                      WHERE (e.type = 'text' AND e.value = {text}) OR e.key = {text})"
                 )
             }
@@ -876,10 +900,9 @@ macro_rules! claimed_details {
              m.playbook, m.step, m.occurrence, \
              m.kind, m.category, m.template, m.survey, m.notice, m.urgent, m.priority, m.status, \
              m.to_address, m.message_id, m.due_at, m.not_before, m.expires_at, m.attempts, \
-             m.first_attempt_at, s.reason AS suppressed, \
-             c.id, c.email, c.name, c.timezone, c.locale, c.plan, c.signup_at, c.renewal_at, \
-             c.last_seen_at, c.health, c.attributes, c.account_id, c.roles, c.stage, \
-             c.stage_entered_at, c.created_at, c.updated_at FROM messages m ",
+             m.first_attempt_at, s.reason AS suppressed, ",
+            customer_columns!(),
+            " FROM messages m ",
             $customer,
             " ",
             $suppressions,
