@@ -182,3 +182,228 @@ fn delivery_holidays_must_name_a_declared_calendar() {
         "{out}"
     );
 }
+
+/// Germany's Christmas (24–26 December) and the United States' (the 25th),
+/// every year.
+const GERMANY: &str = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Acme//DE//EN\r\n\
+BEGIN:VEVENT\r\nUID:weihnachten@acme\r\nDTSTAMP:20260101T000000Z\r\nSUMMARY:Weihnachten\r\n\
+DTSTART;VALUE=DATE:20201224\r\nDTEND;VALUE=DATE:20201227\r\nRRULE:FREQ=YEARLY\r\nEND:VEVENT\r\n\
+END:VCALENDAR\r\n";
+const UNITED_STATES: &str = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Acme//US//EN\r\n\
+BEGIN:VEVENT\r\nUID:christmas@acme\r\nDTSTAMP:20260101T000000Z\r\nSUMMARY:Christmas Day\r\n\
+DTSTART;VALUE=DATE:20201225\r\nRRULE:FREQ=YEARLY\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+
+/// Five people due a tip on Thursday 24 December 2026 at 10:00 UTC, each
+/// kept by a different rule: their own calendar (Berta), the default one
+/// (Nora), their account's (Karl, in New York at a German company), their
+/// account's quiet period (Quinn) and their own quiet period after their
+/// account's holidays (Olga).
+fn several_calendars(sink: &SmtpSink, database: Option<&str>) -> Project {
+    let mut p = Project::new(&format!(
+        "[mail]\ntransport = \"smtp\"\n[mail.smtp]\nhost = \"127.0.0.1\"\nport = {}\n\
+         [delivery]\nholidays = \"us\"\n[delivery.cap]\nmax = 10\n\
+         [[holidays]]\nname = \"de\"\nfile = \"config/holidays/de.ics\"\n\
+         [[holidays]]\nname = \"us\"\nfile = \"config/holidays/us.ics\"\n",
+        sink.port()
+    ));
+    if let Some(url) = database {
+        p = p.env("TEND__DATABASE__URL", url);
+    }
+    for dir in ["config/playbooks", "config/holidays", "templates"] {
+        std::fs::create_dir_all(p.path().join(dir)).unwrap();
+    }
+    p.file("config/holidays/de.ics", GERMANY);
+    p.file("config/holidays/us.ics", UNITED_STATES);
+    p.file("config/playbooks/tips.toml", PLAYBOOK);
+    p.file(
+        "templates/tip.md.hbs",
+        "+++\nsubject = \"A tip for {{customer.first_name}}\"\n+++\nHi {{customer.first_name}}.\n",
+    );
+    p.file(
+        "accounts.csv",
+        "id,name,holidays,quiet_until\n\
+         acme-de,Acme GmbH,de,\n\
+         migrating,Migrating Inc,,2027-01-05\n",
+    );
+    p.tend(&["import", "accounts", "accounts.csv"])
+        .expect_code(0);
+    p.file(
+        "customers.csv",
+        "id,email,name,timezone,plan,signup_at,account_id,holidays,quiet_until\n\
+         berta,b@example.com,Berta Berlin,Europe/Berlin,pro,2026-12-23T10:00:00Z,,de,\n\
+         nora,n@example.com,Nora York,America/New_York,pro,2026-12-23T10:00:00Z,,,\n\
+         karl,k@example.com,Karl Klein,America/New_York,pro,2026-12-23T10:00:00Z,acme-de,,\n\
+         quinn,q@example.com,Quinn Quiet,Europe/Berlin,pro,2026-12-23T10:00:00Z,migrating,de,\n\
+         olga,o@example.com,Olga Ost,Europe/Berlin,pro,2026-12-23T10:00:00Z,acme-de,,2026-12-29T12:00:00Z\n",
+    );
+    p.tend(&["import", "customers", "customers.csv"])
+        .expect_code(0);
+    p
+}
+
+fn each_keeps_their_own_calendar_and_quiet(database: Option<&str>) {
+    let sink = SmtpSink::start();
+    let p = several_calendars(&sink, database);
+
+    let now = "2026-12-24T10:00:00Z";
+    let expect = [
+        ("nora", "2026-12-24T14:00:00Z", None, None),
+        (
+            "berta",
+            "2026-12-28T08:00:00Z",
+            Some("Weihnachten (2026-12-24)"),
+            None,
+        ),
+        (
+            "karl",
+            "2026-12-28T14:00:00Z",
+            Some("Weihnachten (2026-12-24)"),
+            None,
+        ),
+        (
+            "olga",
+            "2026-12-29T12:00:00Z",
+            None,
+            Some("2026-12-29T12:00:00Z"),
+        ),
+        (
+            "quinn",
+            "2027-01-05T08:00:00Z",
+            None,
+            Some("2027-01-05T00:00:00Z"),
+        ),
+    ];
+    for (who, at, holiday, quiet) in expect {
+        let row = forecast_row(&p, now, "14", who);
+        assert_eq!(row["at"], at, "{who}: {row}");
+        assert_eq!(row["waits_out"].as_str(), holiday, "{who}: {row}");
+        assert_eq!(row["quiet_until"].as_str(), quiet, "{who}: {row}");
+    }
+    let text = p
+        .tend(&["forecast", "--now", now, "--days", "14"])
+        .expect_code(0)
+        .stdout();
+    assert!(
+        text.contains(
+            "A tip for Quinn (after the customer's quiet period, until 2027-01-05 01:00 CET)"
+        ),
+        "{text}"
+    );
+
+    let first = tick(&p, now);
+    assert_eq!(first["planned"], 5, "{first}");
+    assert_eq!(first["sent"], 0, "{first}");
+    let why = reason_of(&p, "quinn");
+    assert!(
+        why.contains("the customer asked for quiet until 2027-01-05T00:00:00Z (quiet_until)")
+            && why.contains("2027-01-05T08:00:00Z"),
+        "{why}"
+    );
+
+    // Each goes at the moment the forecast said, and not before.
+    let mut delivered = 0;
+    for (who, at, _, _) in expect {
+        let before =
+            chrono::DateTime::parse_from_rfc3339(at).unwrap() - chrono::Duration::minutes(1);
+        let early = tick(&p, &before.to_rfc3339());
+        assert_eq!(early["sent"], 0, "{who} before {at}: {early}");
+        assert_eq!(tick(&p, at)["sent"], 1, "{who} at {at}");
+        if who == "nora" {
+            // Karl's window opened with Nora's, on his account's holiday.
+            let why = reason_of(&p, "karl");
+            assert!(
+                why.contains("2026-12-24 is Weihnachten in the customer's holiday calendar (de)")
+                    && why.contains("2026-12-28T14:00:00Z"),
+                "{why}"
+            );
+        }
+        delivered += 1;
+        let received = sink.received();
+        assert_eq!(received.len(), delivered);
+        assert_eq!(
+            received[delivered - 1].to,
+            [format!("{}@example.com", &who[..1])]
+        );
+        if who == "olga" {
+            // During Quinn's quiet period an incident notice reaches them
+            // at once; the tip still waits.
+            p.tend(&[
+                "incident",
+                "open",
+                "INC-7",
+                "--title",
+                "Login outage",
+                "--affects",
+                r#"customer.id == "quinn""#,
+                "--message",
+                "Sign-in fails for some users.",
+                "--now",
+                "2026-12-30T10:00:00Z",
+            ])
+            .expect_code(0);
+            p.tend(&[
+                "incident",
+                "resolve",
+                "INC-7",
+                "--message",
+                "Fixed.",
+                "--now",
+                "2026-12-30T11:00:00Z",
+            ])
+            .expect_code(0);
+            let notices = sink.received();
+            assert_eq!(
+                notices.len(),
+                delivered + 2,
+                "the opening and the resolution"
+            );
+            assert!(
+                notices[delivered..]
+                    .iter()
+                    .all(|m| m.to == ["q@example.com"])
+            );
+            delivered += 2;
+        }
+    }
+}
+
+#[test]
+fn each_keeps_their_own_calendar_and_quiet_on_sqlite() {
+    each_keeps_their_own_calendar_and_quiet(None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_keeps_their_own_calendar_and_quiet_on_postgres() {
+    common::on_fresh_postgres(|url| each_keeps_their_own_calendar_and_quiet(Some(url))).await;
+}
+
+#[test]
+fn a_row_naming_an_undeclared_calendar_is_rejected_with_its_line() {
+    let sink = SmtpSink::start();
+    let p = project(&sink, None);
+    p.file(
+        "more.csv",
+        "id,email,name,timezone,holidays,quiet_until\n\
+         ok,ok@example.com,Ok,UTC,office,\n\
+         typo,t@example.com,Typo,UTC,ofice,\n\
+         late,l@example.com,Late,UTC,,next week\n",
+    );
+    let out = p
+        .tend(&["import", "customers", "more.csv"])
+        .expect_code(1)
+        .stderr();
+    assert!(
+        out.contains("more.csv:3")
+            && out.contains("holidays names the calendar \"ofice\", which the config does not declare; use one of office"),
+        "{out}"
+    );
+    assert!(
+        out.contains("more.csv:4") && out.contains("quiet_until:"),
+        "{out}"
+    );
+    // The good row is kept, the others are not.
+    p.tend(&["customer", "show", "ok"]).expect_code(0);
+    for rejected in ["typo", "late"] {
+        p.tend(&["customer", "show", rejected]).expect_code(1);
+    }
+}

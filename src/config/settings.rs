@@ -365,8 +365,9 @@ pub struct Delivery {
     /// How long the detail of each delivery attempt (the server's reply) is
     /// kept; housekeeping deletes older ones.
     pub keep_attempts: Span,
-    /// The `[[holidays]]` calendar whose days no send window opens on
-    /// (in each customer's zone); none when unset.
+    /// The `[[holidays]]` calendar whose days no send window opens on (in
+    /// each customer's zone) for customers whose record and account name
+    /// none; none when unset.
     pub holidays: Option<String>,
 }
 
