@@ -110,7 +110,8 @@ impl Planner {
             for item in dues {
                 let to = self.recipients_of(&item.key);
                 for contact in recipients(&contacts, to) {
-                    let mut message = self.message(contact, self.for_contact(contact, &id, &item));
+                    let mut message =
+                        self.message(contact, self.for_contact(contact, &id, &item), now);
                     message.account_id = Some(id.clone());
                     if message.status == Status::Planned {
                         plan.planned.push(message);

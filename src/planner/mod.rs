@@ -420,7 +420,7 @@ impl Planner {
                 now,
             ));
             for item in items {
-                let message = self.message(&customer, item);
+                let message = self.message(&customer, item, now);
                 if message.status == Status::Planned {
                     plan.planned.push(message);
                 } else {
@@ -505,7 +505,28 @@ impl Planner {
         Some(change)
     }
 
-    fn message(&self, customer: &Customer, item: Due) -> NewMessage {
+    /// Why a new message does not go at once, as delivery will judge it
+    /// when it looks (the customer's send window, holiday or quiet period;
+    /// what went before is delivery's to weigh): `tend messages` says so
+    /// from the start.
+    fn why_waiting(&self, customer: &Customer, item: &Due, now: DateTime<Utc>) -> Option<String> {
+        let pending = policy::Pending {
+            kind: item.kind,
+            category: &item.category,
+            urgent: item.kind == Kind::Incident,
+            operational: policy::is_operational(item.kind, false),
+            not_before: item.due_at,
+            expires_at: item.expires_at,
+            window: self.windows.of(&item.key.playbook),
+        };
+        let to = policy::Recipient::of(customer, &self.windows, &[], None);
+        match policy::decide(&[pending], &to, &self.policy, now, item.expires_at).pop() {
+            Some(policy::Decision::SendAt { reason, .. }) => Some(reason),
+            _ => None,
+        }
+    }
+
+    fn message(&self, customer: &Customer, item: Due, now: DateTime<Utc>) -> NewMessage {
         let id = MessageId::new();
         let priority = self
             .policy
@@ -521,15 +542,10 @@ impl Planner {
             } else {
                 Status::Planned
             },
-            reason: item.expired.or_else(|| {
-                (item.send_at > item.due_at).then(|| {
-                    format!(
-                        "waiting for the customer's send window (opens {})",
-                        item.send_at
-                            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-                    )
-                })
-            }),
+            reason: match &item.expired {
+                Some(expired) => Some(expired.clone()),
+                None => self.why_waiting(customer, &item, now),
+            },
             kind: item.kind,
             category: item.category,
             template: item.template,
