@@ -89,6 +89,8 @@ fn account_json(a: &Account) -> Value {
         "renewal_at": r.renewal_at,
         "health": r.health,
         "owner": r.owner,
+        "holidays": r.availability.holidays,
+        "quiet_until": r.availability.quiet_until,
         "stage": a.stage,
         "contacts": a.contacts,
     })

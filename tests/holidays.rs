@@ -197,7 +197,7 @@ DTSTART;VALUE=DATE:20201225\r\nRRULE:FREQ=YEARLY\r\nEND:VEVENT\r\nEND:VCALENDAR\
 /// kept by a different rule: their own calendar (Berta), the default one
 /// (Nora), their account's (Karl, in New York at a German company), their
 /// account's quiet period (Quinn) and their own quiet period after their
-/// account's holidays (Olga).
+/// account's holidays (Olga); Zeno's quiet period outlasts the tip.
 fn several_calendars(sink: &SmtpSink, database: Option<&str>) -> Project {
     let mut p = Project::new(&format!(
         "[mail]\ntransport = \"smtp\"\n[mail.smtp]\nhost = \"127.0.0.1\"\nport = {}\n\
@@ -234,7 +234,8 @@ fn several_calendars(sink: &SmtpSink, database: Option<&str>) -> Project {
          nora,n@example.com,Nora York,America/New_York,pro,2026-12-23T10:00:00Z,,,\n\
          karl,k@example.com,Karl Klein,America/New_York,pro,2026-12-23T10:00:00Z,acme-de,,\n\
          quinn,q@example.com,Quinn Quiet,Europe/Berlin,pro,2026-12-23T10:00:00Z,migrating,de,\n\
-         olga,o@example.com,Olga Ost,Europe/Berlin,pro,2026-12-23T10:00:00Z,acme-de,,2026-12-29T12:00:00Z\n",
+         olga,o@example.com,Olga Ost,Europe/Berlin,pro,2026-12-23T10:00:00Z,acme-de,,2026-12-29T12:00:00Z\n\
+         zeno,z@example.com,Zeno Zen,Europe/Berlin,pro,2026-12-23T10:00:00Z,,,2027-03-01\n",
     );
     p.tend(&["import", "customers", "customers.csv"])
         .expect_code(0);
@@ -292,6 +293,12 @@ fn each_keeps_their_own_calendar_and_quiet(database: Option<&str>) {
 
     let first = tick(&p, now);
     assert_eq!(first["planned"], 5, "{first}");
+    assert_eq!(first["expired"], 1, "{first}");
+    let why = reason_of(&p, "zeno");
+    assert!(
+        why.contains("expired: the customer asked for quiet until 2027-02-28T23:00:00Z (quiet_until), past its expiry (2027-01-23T10:00:00Z)"),
+        "{why}"
+    );
     assert_eq!(first["sent"], 0, "{first}");
     // Planned before Karl's window opens, his message says from the
     // start that it waits out his account's holiday.
@@ -375,6 +382,37 @@ fn each_keeps_their_own_calendar_and_quiet_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_keeps_their_own_calendar_and_quiet_on_postgres() {
     common::on_fresh_postgres(|url| each_keeps_their_own_calendar_and_quiet(Some(url))).await;
+}
+
+/// A quiet period ended early (the account imported again without it)
+/// releases what it held within the hour, not at its old end.
+fn ending_a_quiet_period_early_releases_what_it_held(database: Option<&str>) {
+    let sink = SmtpSink::start();
+    let p = several_calendars(&sink, database);
+    assert_eq!(tick(&p, "2026-12-24T10:00:00Z")["sent"], 0);
+    p.file(
+        "accounts.csv",
+        "id,name,holidays,quiet_until\nacme-de,Acme GmbH,de,\nmigrating,Migrating Inc,,\n",
+    );
+    p.tend(&["import", "accounts", "accounts.csv"])
+        .expect_code(0);
+    // Monday 09:00 in Berlin: Berta's tip, and Quinn's with it.
+    let monday = tick(&p, "2026-12-28T08:00:00Z");
+    assert_eq!(monday["sent"], 2, "{monday}");
+    let mut to: Vec<String> = sink.received().iter().map(|m| m.to[0].clone()).collect();
+    to.sort();
+    assert_eq!(to, ["b@example.com", "q@example.com"]);
+}
+
+#[test]
+fn ending_a_quiet_period_early_releases_what_it_held_on_sqlite() {
+    ending_a_quiet_period_early_releases_what_it_held(None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ending_a_quiet_period_early_releases_what_it_held_on_postgres() {
+    common::on_fresh_postgres(|url| ending_a_quiet_period_early_releases_what_it_held(Some(url)))
+        .await;
 }
 
 #[test]

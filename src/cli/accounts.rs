@@ -117,6 +117,19 @@ fn print_account(shown: &AccountShown) -> anyhow::Result<()> {
             "renews    {}",
             or_none(a.renewal_at.map(|t| t.format("%Y-%m-%d").to_string()))
         ),
+        format!(
+            "holidays  {}",
+            a.holidays
+                .clone()
+                .unwrap_or_else(|| "delivery.holidays".into())
+        ),
+        format!(
+            "quiet     {}",
+            a.quiet_until.map_or("no quiet period".into(), |t| format!(
+                "until {}",
+                t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ))
+        ),
         format!("stage     {}", or_none(a.stage.clone())),
         format!(
             "history   {}",

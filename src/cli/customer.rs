@@ -103,6 +103,29 @@ fn text(v: &serde_json::Value) -> String {
     }
 }
 
+fn instant(v: &serde_json::Value) -> Option<chrono::DateTime<chrono::FixedOffset>> {
+    chrono::DateTime::parse_from_rfc3339(v.as_str()?).ok()
+}
+
+/// Their own `field`, else their account's (said so), else `otherwise`.
+fn in_force(t: &Timeline, field: &str, otherwise: &str) -> String {
+    let own = &t.customer[field];
+    let account = t
+        .account
+        .as_ref()
+        .map_or(&serde_json::Value::Null, |a| &a[field]);
+    let until = if field == "quiet_until" { "until " } else { "" };
+    match (own, account) {
+        (serde_json::Value::Null, serde_json::Value::Null) => otherwise.to_owned(),
+        (serde_json::Value::Null, account) => format!("{until}{} (their account's)", text(account)),
+        // The later end of a quiet period applies.
+        (own, account) if field == "quiet_until" && instant(account) > instant(own) => {
+            format!("{until}{} (their account's)", text(account))
+        }
+        (own, _) => format!("{until}{}", text(own)),
+    }
+}
+
 fn print_timeline(t: &Timeline) -> anyhow::Result<()> {
     let c = &t.customer;
     let account = t.account.as_ref().map_or_else(
@@ -142,6 +165,11 @@ fn print_timeline(t: &Timeline) -> anyhow::Result<()> {
                     .collect::<Vec<_>>()
                     .join("; ")
             }
+        ),
+        format!("holidays  {}", in_force(t, "holidays", "delivery.holidays")),
+        format!(
+            "quiet     {}",
+            in_force(t, "quiet_until", "no quiet period")
         ),
         format!("events    {}", t.events.len()),
         String::new(),

@@ -11,7 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::domain::customer::CustomerId;
 use crate::domain::message::{Outgoing, Settle, Status};
-use crate::domain::policy::{self, Decision, Pending, Recipient};
+use crate::domain::policy::{self, Decision, Pending, QUIET_PERIOD_RECHECK, Recipient};
 use crate::domain::window::Windows;
 
 /// How far ahead to look for when a waiting message can go.
@@ -62,7 +62,7 @@ pub fn triage(
             match decision {
                 Decision::SendNow => ready.push((order, m)),
                 Decision::SendAt { at, reason } | Decision::Hold { until: at, reason } => {
-                    settled.push(Settle::hold(&m, at, reason));
+                    settled.push(Settle::hold(&m, look_again(at, &to, now), reason));
                 }
                 Decision::Expire(reason) => {
                     settled.push(Settle::end(&m, Status::Expired, reason));
@@ -73,4 +73,15 @@ pub fn triage(
     // In the order the store leased them: oldest first.
     ready.sort_by_key(|(order, _)| *order);
     (ready.into_iter().map(|(_, m)| m).collect(), settled)
+}
+
+/// When to look again at a message held until `at`: then, but within
+/// [`QUIET_PERIOD_RECHECK`] while the customer is quiet, so a quiet period
+/// ended early (the record imported again without it) releases what it
+/// held within the hour, not at its old end.
+fn look_again(at: DateTime<Utc>, to: &Recipient<'_>, now: DateTime<Utc>) -> DateTime<Utc> {
+    match to.quiet_until {
+        Some(quiet) if quiet > now => at.min(now + QUIET_PERIOD_RECHECK),
+        _ => at,
+    }
 }

@@ -340,6 +340,13 @@ impl Condition {
                         .as_ref()
                         .map_or("no account".to_owned(), |a| quoted(a.as_str())),
                     "roles" => format!("{:?}", r.roles.names()),
+                    "holidays" => r
+                        .availability
+                        .holidays
+                        .as_deref()
+                        .map_or("not set".to_owned(), quoted),
+                    "quiet_until" => at(r.availability.quiet_until),
+                    // The attributes.
                     _ => {
                         let mut json = serde_json::to_string(&r.attributes).unwrap_or_default();
                         if json.chars().count() > 200 {

@@ -35,6 +35,10 @@ use super::window::{Window, Windows};
 /// resolution.
 pub const QUIET_RECHECK: Duration = Duration::minutes(15);
 
+/// How soon mail held for a customer's quiet period is looked at again:
+/// the period may end early (their record imported again without it).
+pub const QUIET_PERIOD_RECHECK: Duration = Duration::hours(1);
+
 /// The rules every customer's mail goes by (`[delivery]`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rules {

@@ -99,6 +99,8 @@ pub fn customer_row(r: &CustomerRecord) -> Map<String, Value> {
         "attributes": r.attributes,
         "account_id": r.account_id.as_ref().map(|a| a.to_string()),
         "roles": r.roles.names(),
+        "holidays": r.availability.holidays,
+        "quiet_until": r.availability.quiet_until,
     });
     take_object(&mut row)
 }
@@ -113,6 +115,8 @@ pub fn account_row(r: &AccountRecord) -> Map<String, Value> {
         "health": r.health,
         "owner": r.owner,
         "attributes": r.attributes,
+        "holidays": r.availability.holidays,
+        "quiet_until": r.availability.quiet_until,
     });
     take_object(&mut row)
 }
@@ -145,6 +149,9 @@ const PERSON_TRAITS: &[(&str, &str)] = &[
     ("renewalAt", "renewal_at"),
     ("renewal_at", "renewal_at"),
     ("roles", "roles"),
+    ("holidays", "holidays"),
+    ("quietUntil", "quiet_until"),
+    ("quiet_until", "quiet_until"),
 ];
 
 /// The traits that are fields of an account.
@@ -155,6 +162,9 @@ const ACCOUNT_TRAITS: &[(&str, &str)] = &[
     ("renewalAt", "renewal_at"),
     ("renewal_at", "renewal_at"),
     ("owner", "owner"),
+    ("holidays", "holidays"),
+    ("quietUntil", "quiet_until"),
+    ("quiet_until", "quiet_until"),
 ];
 
 /// Lays `traits` over `row`: known traits fill fields, the others go into
@@ -374,6 +384,33 @@ mod tests {
         assert_eq!(row["name"], "Ana Lima");
         assert_eq!(row["account_id"], "acme");
         assert_eq!(row["attributes"], json!({"region": "eu", "logins": 5}));
+    }
+
+    #[test]
+    fn a_stored_record_becomes_a_row_that_reads_back_the_same() {
+        use crate::domain::availability::Availability;
+        use crate::import::record::{Defaults, account, customer};
+        let now = chrono::DateTime::parse_from_rfc3339("2027-01-05T00:00:00Z")
+            .unwrap()
+            .to_utc();
+        let defaults = Defaults {
+            timezone: chrono_tz::UTC,
+            locale: "en".into(),
+            roles: Vec::new(),
+            team: vec!["sample".into()],
+            calendars: vec!["de".into()],
+            strict: false,
+        };
+        let availability = Availability {
+            holidays: Some("de".into()),
+            quiet_until: Some(now),
+        };
+        let mut person = crate::domain::customer::Customer::sample(now).record;
+        person.availability = availability.clone();
+        assert_eq!(customer(customer_row(&person), &defaults).unwrap(), person);
+        let mut company = crate::domain::account::Account::sample(now).record;
+        company.availability = availability;
+        assert_eq!(account(account_row(&company), &defaults).unwrap(), company);
     }
 
     #[test]

@@ -505,11 +505,20 @@ impl Planner {
         Some(change)
     }
 
-    /// Why a new message does not go at once, as delivery will judge it
-    /// when it looks (the customer's send window, holiday or quiet period;
-    /// what went before is delivery's to weigh): `tend messages` says so
-    /// from the start.
-    fn why_waiting(&self, customer: &Customer, item: &Due, now: DateTime<Utc>) -> Option<String> {
+    /// The status and reason a new message starts with: expired when it
+    /// cannot go before its expiry, else planned, with why it does not go
+    /// at once as delivery will judge it when it looks (the customer's send
+    /// window, holiday or quiet period; what went before is delivery's to
+    /// weigh), so `tend messages` says so from the start.
+    fn first_status(
+        &self,
+        customer: &Customer,
+        item: &Due,
+        now: DateTime<Utc>,
+    ) -> (Status, Option<String>) {
+        if let Some(expired) = &item.expired {
+            return (Status::Expired, Some(expired.clone()));
+        }
         let pending = policy::Pending {
             kind: item.kind,
             category: &item.category,
@@ -521,8 +530,9 @@ impl Planner {
         };
         let to = policy::Recipient::of(customer, &self.windows, &[], None);
         match policy::decide(&[pending], &to, &self.policy, now, item.expires_at).pop() {
-            Some(policy::Decision::SendAt { reason, .. }) => Some(reason),
-            _ => None,
+            Some(policy::Decision::SendAt { reason, .. }) => (Status::Planned, Some(reason)),
+            Some(policy::Decision::Expire(reason)) => (Status::Expired, Some(reason)),
+            _ => (Status::Planned, None),
         }
     }
 
@@ -534,18 +544,12 @@ impl Planner {
             .iter()
             .position(|c| *c == item.category)
             .unwrap_or(self.policy.priority.len());
+        let (status, reason) = self.first_status(customer, &item, now);
         NewMessage {
             id,
             customer_id: customer.record.id.clone(),
-            status: if item.expired.is_some() {
-                Status::Expired
-            } else {
-                Status::Planned
-            },
-            reason: match &item.expired {
-                Some(expired) => Some(expired.clone()),
-                None => self.why_waiting(customer, &item, now),
-            },
+            status,
+            reason,
             kind: item.kind,
             category: item.category,
             template: item.template,
