@@ -454,16 +454,22 @@ fn why_not_now(
     }
     let opening = p.window.next_opening(now, zone);
     if opening > now {
-        return format!(
-            "waiting for the customer's send window (opens {})",
-            at(goes)
-        );
+        return waiting_for_window(goes);
     }
     format!(
         "waiting for the frequency cap ({} per {}) or a more important message; next chance {}",
         rules.max,
         period(rules.per),
         at(goes)
+    )
+}
+
+/// Why a message that waits only for the customer's send window, opening
+/// at `opens`, does not go now.
+pub fn waiting_for_window(opens: DateTime<Utc>) -> String {
+    format!(
+        "waiting for the customer's send window (opens {})",
+        at(opens)
     )
 }
 
