@@ -29,11 +29,24 @@ DTSTART;VALUE=DATE:20201224\r\nDTEND;VALUE=DATE:20201226\r\nRRULE:FREQ=YEARLY\r\
 BEGIN:VEVENT\r\nUID:ny@acme\r\nDTSTAMP:20260101T000000Z\r\nSUMMARY:New Year's Day\r\n\
 DTSTART;VALUE=DATE:20270101\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
 
-fn project(sink: &SmtpSink, database: Option<&str>) -> Project {
+/// A project mailing the sink one tip a day after signup, with `delivery`
+/// (the `[delivery]` table's lines) and each of `calendars` (name, iCalendar
+/// text) declared under `config/holidays/`.
+fn tips(
+    sink: &SmtpSink,
+    database: Option<&str>,
+    delivery: &str,
+    calendars: &[(&str, &str)],
+) -> Project {
+    let declared: String = calendars
+        .iter()
+        .map(|(name, _)| {
+            format!("[[holidays]]\nname = \"{name}\"\nfile = \"config/holidays/{name}.ics\"\n")
+        })
+        .collect();
     let mut p = Project::new(&format!(
         "[mail]\ntransport = \"smtp\"\n[mail.smtp]\nhost = \"127.0.0.1\"\nport = {}\n\
-         [delivery]\nholidays = \"office\"\n\
-         [[holidays]]\nname = \"office\"\nfile = \"config/holidays/office.ics\"\n",
+         [delivery]\n{delivery}\n{declared}",
         sink.port()
     ));
     if let Some(url) = database {
@@ -42,11 +55,23 @@ fn project(sink: &SmtpSink, database: Option<&str>) -> Project {
     for dir in ["config/playbooks", "config/holidays", "templates"] {
         std::fs::create_dir_all(p.path().join(dir)).unwrap();
     }
-    p.file("config/holidays/office.ics", CALENDAR);
+    for (name, text) in calendars {
+        p.file(&format!("config/holidays/{name}.ics"), text);
+    }
     p.file("config/playbooks/tips.toml", PLAYBOOK);
     p.file(
         "templates/tip.md.hbs",
         "+++\nsubject = \"A tip for {{customer.first_name}}\"\n+++\nHi {{customer.first_name}}.\n",
+    );
+    p
+}
+
+fn project(sink: &SmtpSink, database: Option<&str>) -> Project {
+    let p = tips(
+        sink,
+        database,
+        "holidays = \"office\"",
+        &[("office", CALENDAR)],
     );
     // Due Thursday 24 December 2026 at 10:00 UTC: 11:00 in Berlin and
     // 05:00 in New York, Christmas Eve in both.
@@ -199,25 +224,11 @@ DTSTART;VALUE=DATE:20201225\r\nRRULE:FREQ=YEARLY\r\nEND:VEVENT\r\nEND:VCALENDAR\
 /// account's quiet period (Quinn) and their own quiet period after their
 /// account's holidays (Olga); Zeno's quiet period outlasts the tip.
 fn several_calendars(sink: &SmtpSink, database: Option<&str>) -> Project {
-    let mut p = Project::new(&format!(
-        "[mail]\ntransport = \"smtp\"\n[mail.smtp]\nhost = \"127.0.0.1\"\nport = {}\n\
-         [delivery]\nholidays = \"us\"\n[delivery.cap]\nmax = 10\n\
-         [[holidays]]\nname = \"de\"\nfile = \"config/holidays/de.ics\"\n\
-         [[holidays]]\nname = \"us\"\nfile = \"config/holidays/us.ics\"\n",
-        sink.port()
-    ));
-    if let Some(url) = database {
-        p = p.env("TEND__DATABASE__URL", url);
-    }
-    for dir in ["config/playbooks", "config/holidays", "templates"] {
-        std::fs::create_dir_all(p.path().join(dir)).unwrap();
-    }
-    p.file("config/holidays/de.ics", GERMANY);
-    p.file("config/holidays/us.ics", UNITED_STATES);
-    p.file("config/playbooks/tips.toml", PLAYBOOK);
-    p.file(
-        "templates/tip.md.hbs",
-        "+++\nsubject = \"A tip for {{customer.first_name}}\"\n+++\nHi {{customer.first_name}}.\n",
+    let p = tips(
+        sink,
+        database,
+        "holidays = \"us\"\n[delivery.cap]\nmax = 10",
+        &[("de", GERMANY), ("us", UNITED_STATES)],
     );
     p.file(
         "accounts.csv",
