@@ -426,6 +426,39 @@ async fn ending_a_quiet_period_early_releases_what_it_held_on_postgres() {
         .await;
 }
 
+/// A calendar dropped from the config while the store still names it:
+/// `tend check` says who is affected and what applies to them instead.
+fn check_names_a_stored_calendar_no_longer_declared(database: Option<&str>) {
+    let sink = SmtpSink::start();
+    let p = several_calendars(&sink, database);
+    let out = p.tend(&["check"]).expect_code(0).stderr();
+    assert!(!out.contains("holiday calendar"), "{out}");
+    let config = std::fs::read_to_string(p.path().join("config/tend.toml")).unwrap();
+    p.file(
+        "config/tend.toml",
+        config.replace(
+            "[[holidays]]\nname = \"de\"\nfile = \"config/holidays/de.ics\"\n",
+            "",
+        ),
+    );
+    let out = p.tend(&["check"]).expect_code(0).stderr();
+    assert!(
+        out.contains("warning: customers or accounts in the store keep the holiday calendar \"de\", which no [[holidays]] declares, so delivery.holidays (\"us\") applies to them instead"),
+        "{out}"
+    );
+}
+
+#[test]
+fn check_names_a_stored_calendar_no_longer_declared_on_sqlite() {
+    check_names_a_stored_calendar_no_longer_declared(None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_names_a_stored_calendar_no_longer_declared_on_postgres() {
+    common::on_fresh_postgres(|url| check_names_a_stored_calendar_no_longer_declared(Some(url)))
+        .await;
+}
+
 #[test]
 fn a_row_naming_an_undeclared_calendar_is_rejected_with_its_line() {
     let sink = SmtpSink::start();

@@ -3089,6 +3089,7 @@ fn named() -> Vec<Named> {
         ),
         one("RESPONSES_FROM", RESPONSES_FROM, Both),
         one("ROLES_HELD", ROLES_HELD, Both),
+        one("CALENDARS_NAMED", CALENDARS_NAMED, Both),
         one("ANY_ACCOUNT", ANY_ACCOUNT, Both),
         one("SURVEY_ANSWERS_FROM", SURVEY_ANSWERS_FROM, Both),
         one("ACCOUNTS_PAGE", ACCOUNTS_PAGE, Both),
@@ -3587,6 +3588,9 @@ async fn a_contact_is_read_with_their_accounts_availability(store: &Db) {
             &store.customer(&id(who)).await.unwrap().unwrap(),
         );
     }
+    let mut named: Vec<String> = store.calendars_named().await.unwrap().into_iter().collect();
+    named.sort();
+    assert_eq!(named, ["de", "us"], "the account's and Bo's own");
     for c in store.customers_page(None, 10, None).await.unwrap() {
         check("customers_page", &c);
     }

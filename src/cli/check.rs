@@ -60,7 +60,9 @@ pub async fn run_with_overlaps(path: &ConfigPath, env: &Env) -> anyhow::Result<E
 }
 
 /// `check`, then, when the store exists, a warning for each role a step's
-/// `to` names that no contact holds (its mail goes to the fallback).
+/// `to` names that no contact holds (its mail goes to the fallback), and for
+/// each holiday calendar customers or accounts name that the config does
+/// not declare (they keep the default one instead).
 pub async fn run_with_store(path: &ConfigPath, env: &Env) -> anyhow::Result<ExitCode> {
     let code = run(path, env);
     if code != ExitCode::SUCCESS {
@@ -72,37 +74,66 @@ pub async fn run_with_store(path: &ConfigPath, env: &Env) -> anyhow::Result<Exit
     let Ok(planner) = crate::engine::planner(&loaded) else {
         return Ok(code);
     };
+    let store = match stored(&loaded.settings.database).await {
+        Ok(Some(store)) => store,
+        Ok(None) => return Ok(code),
+        Err(e) => {
+            eprintln!(
+                "notice: the store could not be read ({e}), so it was not compared with the config (the roles steps send to, the holiday calendars customers name)"
+            );
+            return Ok(code);
+        }
+    };
     let named = planner.roles_named();
-    if named.is_empty() {
-        return Ok(code);
+    if !named.is_empty() {
+        match store.roles_held().await {
+            Ok(held) => {
+                for (role, steps) in named.iter().filter(|(r, _)| !held.contains(*r)) {
+                    let instead = if role == "admin" {
+                        "every contact of those accounts gets it instead"
+                    } else {
+                        "those accounts' admins get it instead (or every contact)"
+                    };
+                    eprintln!(
+                        "warning: no contact holds the role {role:?}, which {} sends to: {instead}; give contacts the role in their import (roles[])",
+                        steps.join(", ")
+                    );
+                }
+            }
+            Err(e) => eprintln!(
+                "notice: the store could not be read ({e}), so the roles steps send to were not compared with the roles contacts hold"
+            ),
+        }
     }
-    match roles_held(&loaded.settings.database).await {
-        Ok(Some(held)) => {
-            for (role, steps) in named.iter().filter(|(r, _)| !held.contains(*r)) {
-                let instead = if role == "admin" {
-                    "every contact of those accounts gets it instead"
-                } else {
-                    "those accounts' admins get it instead (or every contact)"
-                };
+    match store.calendars_named().await {
+        Ok(calendars) => {
+            let settings = &loaded.settings;
+            let mut unknown: Vec<&String> = calendars
+                .iter()
+                .filter(|c| !settings.holidays.iter().any(|h| &h.name == *c))
+                .collect();
+            unknown.sort();
+            let instead = match &settings.delivery.holidays {
+                Some(default) => format!("delivery.holidays ({default:?})"),
+                None => "no calendar".to_owned(),
+            };
+            for calendar in unknown {
                 eprintln!(
-                    "warning: no contact holds the role {role:?}, which {} sends to: {instead}; give contacts the role in their import (roles[])",
-                    steps.join(", ")
+                    "warning: customers or accounts in the store keep the holiday calendar {calendar:?}, which no [[holidays]] declares, so {instead} applies to them instead; declare it again, or import them with a declared one"
                 );
             }
         }
-        Ok(None) => {}
         Err(e) => eprintln!(
-            "notice: the store could not be read ({e}), so the roles steps send to were not compared with the roles contacts hold"
+            "notice: the store could not be read ({e}), so the holiday calendars customers name were not compared with those declared"
         ),
     }
+    store.close().await;
     Ok(code)
 }
 
-/// The roles contacts hold, when there is a store to ask: a SQLite file
-/// that does not exist yet is not created, and nothing is migrated.
-async fn roles_held(
-    db: &crate::config::settings::Database,
-) -> anyhow::Result<Option<std::collections::HashSet<String>>> {
+/// The store, when there is one to ask: a SQLite file that does not exist
+/// yet is not created, and nothing is migrated.
+async fn stored(db: &crate::config::settings::Database) -> anyhow::Result<Option<Db>> {
     let url = DatabaseUrl::parse(&db.url)?;
     if let DatabaseUrl::Sqlite { path, .. } = &url
         && !path.exists()
@@ -117,10 +148,7 @@ async fn roles_held(
             .min(std::time::Duration::from_secs(3)),
         busy_timeout: db.busy_timeout.as_std(),
     };
-    let store = Db::connect(&url, &options).await?;
-    let held = store.roles_held().await;
-    store.close().await;
-    Ok(Some(held?))
+    Ok(Some(Db::connect(&url, &options).await?))
 }
 
 pub fn run(path: &ConfigPath, env: &Env) -> ExitCode {

@@ -88,6 +88,14 @@ where
         Ok(outcome)
     }
 
+    async fn calendars_named(&self) -> Result<HashSet<String>, Error> {
+        let named: Vec<String> = sqlx::query_scalar(sql::CALENDARS_NAMED)
+            .fetch_all(self.reads())
+            .await
+            .map_err(self.fail("reading the holiday calendars customers name"))?;
+        Ok(named.into_iter().collect())
+    }
+
     async fn roles_held(&self) -> Result<HashSet<String>, Error> {
         let joined: Vec<String> = sqlx::query_scalar(sql::ROLES_HELD)
             .fetch_all(self.reads())

@@ -156,6 +156,9 @@ pub trait Accounts {
     /// Every role some contact holds.
     async fn roles_held(&self) -> Result<HashSet<String>, Error>;
 
+    /// Every holiday calendar a customer or an account names.
+    async fn calendars_named(&self) -> Result<HashSet<String>, Error>;
+
     /// Those of `ids` that are stored.
     async fn known_accounts(&self, ids: &[AccountId]) -> Result<HashSet<AccountId>, Error>;
 

@@ -471,6 +471,10 @@ pub const ACCOUNTS_DUE: &str = account_columns!(
 pub const ROLES_HELD: &str =
     "SELECT DISTINCT roles FROM customers WHERE roles <> '' AND account_id IS NOT NULL";
 
+/// The holiday calendars customers and accounts name, each once.
+pub const CALENDARS_NAMED: &str = "SELECT holidays FROM customers WHERE holidays IS NOT NULL \
+     UNION SELECT holidays FROM accounts WHERE holidays IS NOT NULL";
+
 /// The contacts of some accounts: the list follows.
 pub const CONTACTS_OF_ACCOUNTS: &str = concat!(
     "SELECT ",
