@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use serde_json::Map;
 
 use crate::domain::account::{Account, AccountId, TeamMember};
+use crate::domain::availability::Availability;
 use crate::domain::customer::{Customer, CustomerId};
 use crate::domain::message::{MessageFilter, MessageView, ResponseView};
 use crate::store::{self, Accounts, Customers, Outbox, Planning, Responses};
@@ -30,6 +31,12 @@ pub struct Timeline {
     pub stages: Vec<Entered>,
     pub events: Vec<Event>,
     pub suppressions: Vec<Unsubscribed>,
+    /// Their own record's calendar and quiet period (in `customer` too).
+    #[serde(skip)]
+    pub availability: Availability,
+    /// Their account's (in `account` too).
+    #[serde(skip)]
+    pub account_availability: Availability,
 }
 
 #[derive(Debug, Serialize)]
@@ -54,30 +61,15 @@ pub struct Unsubscribed {
     pub source: String,
 }
 
-/// The customer's fields as the timeline shows them.
+/// The customer's fields as the timeline shows them: their record as an
+/// import row holds it, with what tend derived.
 fn customer_json(c: &Customer) -> Value {
-    let r = &c.record;
-    json!({
-        "id": r.id.to_string(),
-        "email": r.email.to_string(),
-        "name": r.name,
-        "timezone": r.timezone.name(),
-        "locale": r.locale,
-        "plan": r.plan,
-        "signup_at": r.signup_at,
-        "renewal_at": r.renewal_at,
-        "last_seen_at": r.last_seen_at,
-        "health": r.health,
-        "attributes": r.attributes,
-        "account_id": r.account_id.as_ref().map(|a| a.to_string()),
-        "roles": r.roles.names(),
-        "holidays": r.availability.holidays,
-        "quiet_until": r.availability.quiet_until,
-        "stage": c.stage,
-        "stage_entered_at": c.stage_entered_at,
-        "created_at": c.created_at,
-        "updated_at": c.updated_at,
-    })
+    let mut fields = c.record.as_row();
+    fields.insert("stage".into(), json!(c.stage));
+    fields.insert("stage_entered_at".into(), json!(c.stage_entered_at));
+    fields.insert("created_at".into(), json!(c.created_at));
+    fields.insert("updated_at".into(), json!(c.updated_at));
+    Value::Object(fields)
 }
 
 fn account_json(a: &Account) -> Value {
@@ -145,6 +137,8 @@ pub async fn read(
         .collect();
     Ok(Some(Timeline {
         customer: customer_json(&customer),
+        availability: customer.record.availability.clone(),
+        account_availability: customer.account_availability.clone(),
         account,
         messages,
         responses,

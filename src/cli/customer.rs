@@ -103,31 +103,32 @@ fn text(v: &serde_json::Value) -> String {
     }
 }
 
-fn instant(v: &serde_json::Value) -> Option<chrono::DateTime<chrono::FixedOffset>> {
-    chrono::DateTime::parse_from_rfc3339(v.as_str()?).ok()
-}
-
-/// Their own `field`, else their account's (said so), else `otherwise`.
-fn in_force(t: &Timeline, field: &str, otherwise: &str) -> String {
-    let own = &t.customer[field];
-    let account = t
-        .account
-        .as_ref()
-        .map_or(&serde_json::Value::Null, |a| &a[field]);
-    let until = if field == "quiet_until" { "until " } else { "" };
-    match (own, account) {
-        (serde_json::Value::Null, serde_json::Value::Null) => otherwise.to_owned(),
-        (serde_json::Value::Null, account) => format!("{until}{} (their account's)", text(account)),
-        // The later end of a quiet period applies.
-        (own, account) if field == "quiet_until" && instant(account) > instant(own) => {
-            format!("{until}{} (their account's)", text(account))
-        }
-        (own, _) => format!("{until}{}", text(own)),
-    }
+/// The calendar and the quiet period that apply to them, each said to be
+/// their account's when it is.
+fn in_force(t: &Timeline) -> (String, String) {
+    let own = &t.availability;
+    let applies = own.within(&t.account_availability);
+    let whose = |theirs: bool| if theirs { "" } else { " (their account's)" };
+    let holidays = applies.holidays.as_ref().map_or_else(
+        || "delivery.holidays".to_owned(),
+        |c| format!("{c}{}", whose(own.holidays.is_some())),
+    );
+    let quiet = applies.quiet_until.map_or_else(
+        || "no quiet period".to_owned(),
+        |q| {
+            format!(
+                "until {}{}",
+                q.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                whose(own.quiet_until == Some(q))
+            )
+        },
+    );
+    (holidays, quiet)
 }
 
 fn print_timeline(t: &Timeline) -> anyhow::Result<()> {
     let c = &t.customer;
+    let (holidays, quiet) = in_force(t);
     let account = t.account.as_ref().map_or_else(
         || "their own".to_owned(),
         |a| format!("{} {}", text(&a["id"]), text(&a["name"])),
@@ -166,11 +167,8 @@ fn print_timeline(t: &Timeline) -> anyhow::Result<()> {
                     .join("; ")
             }
         ),
-        format!("holidays  {}", in_force(t, "holidays", "delivery.holidays")),
-        format!(
-            "quiet     {}",
-            in_force(t, "quiet_until", "no quiet period")
-        ),
+        format!("holidays  {holidays}"),
+        format!("quiet     {quiet}"),
         format!("events    {}", t.events.len()),
         String::new(),
     ])?;

@@ -164,6 +164,26 @@ pub struct AccountRecord {
 }
 
 impl AccountRecord {
+    /// The record as an import row ([`ACCOUNT_FIELDS`]): import reads it
+    /// back as the same record.
+    pub fn as_row(&self) -> Map<String, Value> {
+        let row = serde_json::json!({
+            "id": self.id.to_string(),
+            "name": self.name,
+            "plan": self.plan,
+            "renewal_at": self.renewal_at,
+            "health": self.health,
+            "owner": self.owner,
+            "attributes": self.attributes,
+            "holidays": self.availability.holidays,
+            "quiet_until": self.availability.quiet_until,
+        });
+        match row {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        }
+    }
+
     /// An account known only by the id a contact named.
     pub fn only_id(id: AccountId) -> Self {
         Self {

@@ -217,6 +217,32 @@ pub struct Customer {
 }
 
 impl CustomerRecord {
+    /// The record as an import row ([`RECORD_FIELDS`]): import reads it
+    /// back as the same record, and the timeline shows it.
+    pub fn as_row(&self) -> Map<String, Value> {
+        let row = serde_json::json!({
+            "id": self.id.to_string(),
+            "email": self.email.to_string(),
+            "name": self.name,
+            "timezone": self.timezone.name(),
+            "locale": self.locale,
+            "plan": self.plan,
+            "signup_at": self.signup_at,
+            "renewal_at": self.renewal_at,
+            "last_seen_at": self.last_seen_at,
+            "health": self.health,
+            "attributes": self.attributes,
+            "account_id": self.account_id.as_ref().map(|a| a.to_string()),
+            "roles": self.roles.names(),
+            "holidays": self.availability.holidays,
+            "quiet_until": self.availability.quiet_until,
+        });
+        match row {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        }
+    }
+
     /// The first word of the name, for greetings; empty when there is no name.
     pub fn first_name(&self) -> &str {
         self.name.split_whitespace().next().unwrap_or("")

@@ -129,12 +129,13 @@ impl<'a> Recipient<'a> {
         sent: &'a [DateTime<Utc>],
         incident: Option<&'a str>,
     ) -> Self {
+        let availability = customer.availability();
         Self {
             zone: customer.record.timezone,
             sent,
             incident,
-            holidays: windows.holidays_of(customer),
-            quiet_until: customer.availability().quiet_until,
+            holidays: windows.holidays(availability.holidays.as_deref()),
+            quiet_until: availability.quiet_until,
         }
     }
 }
@@ -220,6 +221,40 @@ pub fn decide(
             },
         })
         .collect()
+}
+
+/// What delivery will make of one message just planned at `now`, alone
+/// (what went to the customer before is delivery's to weigh): [`decide`]'s
+/// answer, without simulating the customer's mail when only the send window
+/// can hold it. That is most messages, and planning asks for every one.
+pub fn first_look(
+    p: &Pending<'_>,
+    to: &Recipient<'_>,
+    rules: &Rules,
+    now: DateTime<Utc>,
+) -> Decision {
+    let opens = if p.urgent {
+        p.not_before
+    } else {
+        p.window.next_opening(p.not_before, to.zone)
+    };
+    let on_holiday = to
+        .holidays
+        .is_some_and(|h| h.at(opens.max(now), to.zone).is_some());
+    let due = now.max(p.not_before);
+    if p.expires_at >= now && !on_holiday && waits_for_quiet(p, to, due).is_none() {
+        return if opens > now {
+            Decision::SendAt {
+                at: opens,
+                reason: waiting_for_window(opens),
+            }
+        } else {
+            Decision::SendNow
+        };
+    }
+    decide(std::slice::from_ref(p), to, rules, now, p.expires_at)
+        .pop()
+        .unwrap_or(Decision::SendNow)
 }
 
 /// The customer's mail going out in time order, from `now`.
@@ -466,7 +501,7 @@ fn why_not_now(
 
 /// Why a message that waits only for the customer's send window, opening
 /// at `opens`, does not go now.
-pub fn waiting_for_window(opens: DateTime<Utc>) -> String {
+fn waiting_for_window(opens: DateTime<Utc>) -> String {
     format!(
         "waiting for the customer's send window (opens {})",
         at(opens)

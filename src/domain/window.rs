@@ -10,7 +10,6 @@ use chrono::{
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use super::customer::Customer;
 use super::holiday::{Calendar, Calendars};
 
 /// A window as written in config; `parse` validates it. A key left out of
@@ -67,11 +66,11 @@ impl Windows {
         self
     }
 
-    /// The holidays a customer's windows stay closed on: the calendar
-    /// they or their account keep, else `delivery.holidays`.
-    pub fn holidays_of(&self, customer: &Customer) -> Option<&Calendar> {
-        let availability = customer.availability();
-        self.calendars.of(availability.holidays.as_deref())
+    /// The holidays the windows stay closed on for someone who keeps the
+    /// calendar `named` (theirs or their account's, see
+    /// `Customer::availability`), else `delivery.holidays`.
+    pub fn holidays(&self, named: Option<&str>) -> Option<&Calendar> {
+        self.calendars.of(named)
     }
 
     /// The window `playbook`'s messages go in.

@@ -22,7 +22,7 @@ use super::AppState;
 use super::api::{authorized_body, error};
 use crate::domain::account::AccountId;
 use crate::domain::customer::CustomerId;
-use crate::import::segment::{self, account_row, customer_row};
+use crate::import::segment;
 use crate::import::{self, Defaults, Kind, NumberedRow, RowNote};
 use crate::store::{self, Accounts, Customers};
 
@@ -132,7 +132,7 @@ async fn stored(
             continue;
         };
         if let Some(c) = store.customer(&parsed).await? {
-            found.0.insert(id.clone(), customer_row(&c.record));
+            found.0.insert(id.clone(), c.record.as_row());
         }
     }
     let ids: Vec<AccountId> = accounts
@@ -140,7 +140,7 @@ async fn stored(
         .filter_map(|a| AccountId::parse(a).ok())
         .collect();
     for (id, account) in store.accounts_of(&ids).await? {
-        found.1.insert(id.to_string(), account_row(&account.record));
+        found.1.insert(id.to_string(), account.record.as_row());
     }
     Ok(found)
 }

@@ -12,11 +12,9 @@
 
 use std::collections::HashMap;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::NumberedRow;
-use crate::domain::account::AccountRecord;
-use crate::domain::customer::CustomerRecord;
 
 /// What a batch's calls become, in the order they are written: accounts,
 /// then people (so a membership finds its account), then events (so an
@@ -81,51 +79,6 @@ pub fn named(calls: &[Call]) -> (Vec<String>, Vec<String>) {
         accounts.extend(id_of(call, "groupId"));
     }
     (people.into_iter().collect(), accounts.into_iter().collect())
-}
-
-/// A stored person as an import row.
-pub fn customer_row(r: &CustomerRecord) -> Map<String, Value> {
-    let mut row = json!({
-        "id": r.id.to_string(),
-        "email": r.email.to_string(),
-        "name": r.name,
-        "timezone": r.timezone.name(),
-        "locale": r.locale,
-        "plan": r.plan,
-        "signup_at": r.signup_at,
-        "renewal_at": r.renewal_at,
-        "last_seen_at": r.last_seen_at,
-        "health": r.health,
-        "attributes": r.attributes,
-        "account_id": r.account_id.as_ref().map(|a| a.to_string()),
-        "roles": r.roles.names(),
-        "holidays": r.availability.holidays,
-        "quiet_until": r.availability.quiet_until,
-    });
-    take_object(&mut row)
-}
-
-/// A stored account as an import row.
-pub fn account_row(r: &AccountRecord) -> Map<String, Value> {
-    let mut row = json!({
-        "id": r.id.to_string(),
-        "name": r.name,
-        "plan": r.plan,
-        "renewal_at": r.renewal_at,
-        "health": r.health,
-        "owner": r.owner,
-        "attributes": r.attributes,
-        "holidays": r.availability.holidays,
-        "quiet_until": r.availability.quiet_until,
-    });
-    take_object(&mut row)
-}
-
-fn take_object(value: &mut Value) -> Map<String, Value> {
-    match value.take() {
-        Value::Object(map) => map,
-        _ => Map::new(),
-    }
 }
 
 /// An id field: a string, or a number written as one.
@@ -358,6 +311,7 @@ fn entry<'r>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn one(v: Value) -> Vec<Call> {
         calls(v.to_string().as_bytes()).unwrap()
@@ -367,9 +321,10 @@ mod tests {
     fn an_identify_is_laid_over_the_stored_person() {
         let stored = HashMap::from([(
             "u1".to_owned(),
-            take_object(
-                &mut json!({"id": "u1", "email": "old@x.io", "plan": "free", "attributes": {"region": "eu"}}),
-            ),
+            json!({"id": "u1", "email": "old@x.io", "plan": "free", "attributes": {"region": "eu"}})
+                .as_object()
+                .unwrap()
+                .clone(),
         )]);
         let out = rows(
             one(
@@ -407,10 +362,10 @@ mod tests {
         };
         let mut person = crate::domain::customer::Customer::sample(now).record;
         person.availability = availability.clone();
-        assert_eq!(customer(customer_row(&person), &defaults).unwrap(), person);
+        assert_eq!(customer(person.as_row(), &defaults).unwrap(), person);
         let mut company = crate::domain::account::Account::sample(now).record;
         company.availability = availability;
-        assert_eq!(account(account_row(&company), &defaults).unwrap(), company);
+        assert_eq!(account(company.as_row(), &defaults).unwrap(), company);
     }
 
     #[test]

@@ -529,25 +529,10 @@ impl Planner {
             window: self.windows.of(&item.key.playbook),
         };
         let to = policy::Recipient::of(customer, &self.windows, &[], None);
-        // Most messages wait, if at all, only for the window: said without
-        // simulating the customer's mail, which costs more than planning
-        // the message.
-        let due = item.due_at.max(now);
-        let on_holiday = to.holidays.is_some_and(|h| {
-            h.at(item.send_at.max(now), customer.record.timezone)
-                .is_some()
-        });
-        if item.expires_at >= now
-            && !on_holiday
-            && policy::waits_for_quiet(&pending, &to, due).is_none()
-        {
-            let reason = (item.send_at > now).then(|| policy::waiting_for_window(item.send_at));
-            return (Status::Planned, reason);
-        }
-        match policy::decide(&[pending], &to, &self.policy, now, item.expires_at).pop() {
-            Some(policy::Decision::SendAt { reason, .. }) => (Status::Planned, Some(reason)),
-            Some(policy::Decision::Expire(reason)) => (Status::Expired, Some(reason)),
-            _ => (Status::Planned, None),
+        match policy::first_look(&pending, &to, &self.policy, now) {
+            policy::Decision::SendAt { reason, .. } => (Status::Planned, Some(reason)),
+            policy::Decision::Expire(reason) => (Status::Expired, Some(reason)),
+            policy::Decision::SendNow | policy::Decision::Hold { .. } => (Status::Planned, None),
         }
     }
 
