@@ -41,6 +41,7 @@ pub mod check;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod credentials;
 pub mod daemon;
 pub mod deliver;
 pub mod demo;

@@ -26,7 +26,9 @@ use tend::store::{
     InboundRecorded, InboundResponse, NewResponse, NextCheck, PlanWrite, Preferences, Recorded,
     Released, ResponseKind, Source, StageChange, WriteOutcome,
 };
-use tend::store::{Accounts, Customers, Incidents, Outbox, Planning, Responses, Signals, Upkeep};
+use tend::store::{
+    Accounts, Customers, Incidents, Outbox, Planning, Responses, Signals, Team, Upkeep,
+};
 
 /// Declares each contract test once per backend.
 macro_rules! contract {
@@ -89,6 +91,7 @@ contract!(
     a_newer_occurrence_supersedes_what_still_waits,
     accounts_round_trip_and_keep_their_stage,
     a_contact_is_read_with_their_accounts_availability,
+    console_sessions_passwords_and_the_audit,
     a_contact_naming_an_unknown_account_creates_it,
     an_account_lists_its_contacts_with_their_roles,
     a_changed_account_has_its_contacts_planned_again,
@@ -2966,6 +2969,16 @@ fn named() -> Vec<Named> {
         one("SUPPRESSIONS_OF", SUPPRESSIONS_OF, Both),
         one("LIFT_CHOSEN", LIFT_CHOSEN, Both),
         one("PRUNE_ATTEMPTS", PRUNE_ATTEMPTS, Both),
+        one("SET_PASSWORD", SET_PASSWORD, Both),
+        one("PASSWORD_OF", PASSWORD_OF, Both),
+        one("OPEN_SESSION", OPEN_SESSION, Both),
+        one("SESSION_BY_TOKEN", SESSION_BY_TOKEN, Both),
+        one("CLOSE_SESSION", CLOSE_SESSION, Both),
+        one("CLOSE_SESSIONS_OF", CLOSE_SESSIONS_OF, Both),
+        one("PRUNE_SESSIONS", PRUNE_SESSIONS, Both),
+        one("INSERT_AUDIT", INSERT_AUDIT, Both),
+        one("FAILED_SIGN_INS", FAILED_SIGN_INS, Both),
+        one("LATEST_AUDIT", LATEST_AUDIT, Both),
         one("PING", PING, Both),
         one("COUNT_DUE", COUNT_DUE, Both),
         one("CUSTOMERS_DUE", CUSTOMERS_DUE, Both),
@@ -4682,4 +4695,109 @@ async fn migrated_postgres() -> (common::PgDatabase, Db) {
     let store = Db::connect(&url, &options).await.unwrap();
     store.migrate().await.unwrap();
     (pg, store)
+}
+
+async fn console_sessions_passwords_and_the_audit(store: &Db) {
+    use tend::domain::console::{AuditAction, AuditEntry, NewSession, Session};
+    let now = t0();
+    assert_eq!(store.password_of("ann").await.unwrap(), None);
+    store
+        .set_password("ann", "$argon2id$first", now)
+        .await
+        .unwrap();
+    store
+        .set_password("ann", "$argon2id$second", now)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.password_of("ann").await.unwrap().as_deref(),
+        Some("$argon2id$second")
+    );
+    let session = |hash: &str, member: &str, from: DateTime<Utc>| NewSession {
+        token_hash: hash.into(),
+        session: Session {
+            member: member.into(),
+            csrf: format!("csrf-{hash}"),
+            created_at: from,
+            expires_at: from + Duration::hours(12),
+        },
+    };
+    store
+        .open_session(&session("h1", "ann", now))
+        .await
+        .unwrap();
+    store
+        .open_session(&session("h2", "vic", now))
+        .await
+        .unwrap();
+    let read = store.session("h1", now + Duration::hours(1)).await.unwrap();
+    assert_eq!(read, Some(session("h1", "ann", now).session));
+    assert_eq!(store.session("nope", now).await.unwrap(), None);
+    // Past its end a session reads as none, and the next one opened
+    // removes it.
+    let later = now + Duration::hours(12);
+    assert_eq!(store.session("h1", later).await.unwrap(), None);
+    store
+        .open_session(&session("h3", "vic", later))
+        .await
+        .unwrap();
+    assert!(store.session("h3", later).await.unwrap().is_some());
+    // Signing out ends one; a new password ends all of a member's.
+    store.close_session("h3").await.unwrap();
+    assert_eq!(store.session("h3", later).await.unwrap(), None);
+    store
+        .open_session(&session("h4", "ann", later))
+        .await
+        .unwrap();
+    store
+        .open_session(&session("h5", "vic", later))
+        .await
+        .unwrap();
+    store
+        .set_password("ann", "$argon2id$third", later)
+        .await
+        .unwrap();
+    assert_eq!(store.session("h4", later).await.unwrap(), None);
+    assert!(store.session("h5", later).await.unwrap().is_some());
+
+    let entry = |member: &str, action, address: &str, at| AuditEntry {
+        member: member.into(),
+        action,
+        detail: "why".into(),
+        address: address.into(),
+        at,
+    };
+    let failed = AuditAction::SignInFailed;
+    for e in [
+        entry("ann", failed, "192.0.2.1", now - Duration::hours(1)),
+        entry("ann", failed, "192.0.2.1", now),
+        entry("ann", failed, "192.0.2.2", now),
+        entry("vic", failed, "192.0.2.1", now),
+        entry("ann", AuditAction::SignIn, "192.0.2.1", now),
+    ] {
+        store.record_audit(&e).await.unwrap();
+    }
+    let since = now - Duration::minutes(15);
+    assert_eq!(
+        store
+            .failed_sign_ins("ann", "192.0.2.1", since)
+            .await
+            .unwrap(),
+        (2, 2),
+        "the failure an hour ago and the sign-in do not count"
+    );
+    assert_eq!(
+        store
+            .failed_sign_ins("zed", "198.51.100.9", since)
+            .await
+            .unwrap(),
+        (0, 0)
+    );
+    let latest = store.latest_audit(2).await.unwrap();
+    assert_eq!(latest.len(), 2);
+    assert_eq!(
+        latest[0],
+        entry("ann", AuditAction::SignIn, "192.0.2.1", now)
+    );
+    assert_eq!(latest[1].member, "vic");
 }

@@ -19,6 +19,7 @@ mod responses;
 mod run;
 mod suppressions;
 mod table;
+mod team;
 mod tick;
 mod webhooks;
 
@@ -88,6 +89,11 @@ pub enum Command {
     },
     /// Webhook endpoints and alert recipients: waiting, sent, failed, last error.
     Webhooks(webhooks::WebhooksArgs),
+    /// The success team: list members and their console roles, or set a console password.
+    Team {
+        #[command(subcommand)]
+        what: team::TeamCommand,
+    },
     /// One account: its contacts, owner, messages and responses.
     Account {
         #[command(subcommand)]
@@ -163,6 +169,7 @@ pub async fn run(cli: Cli, env: Env) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => demo::run(&path, &env, args).await,
         Command::Accounts(args) => accounts::list(&path, &env, args).await,
         Command::Webhooks(args) => webhooks::run(&path, &env, args).await,
+        Command::Team { what } => team::run(&path, &env, what).await,
         Command::Broadcast(args) => broadcast::run(&path, &env, args).await,
         Command::Suppressions { what, list } => {
             let what = what.unwrap_or(suppressions::SuppressionsCommand::List(list));

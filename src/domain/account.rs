@@ -210,6 +210,10 @@ pub struct TeamMember {
     /// Markdown, under mail sent as this member in the default layout.
     #[serde(default)]
     pub signature: String,
+    /// What they may do in the console (`viewer`, the default, or
+    /// `manager`).
+    #[serde(default)]
+    pub role: crate::domain::console::Role,
 }
 
 impl TeamMember {
@@ -220,6 +224,7 @@ impl TeamMember {
             name: "Sam Owner".into(),
             email: "owner@example.com".into(),
             signature: "Sam Owner, Customer Success".into(),
+            role: crate::domain::console::Role::Viewer,
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod availability;
 pub mod broadcast;
 pub mod catchup;
 pub mod condition;
+pub mod console;
 pub mod control;
 pub mod customer;
 pub mod event;

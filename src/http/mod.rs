@@ -6,6 +6,7 @@
 mod api;
 mod body;
 mod click;
+mod console;
 mod headers;
 mod health;
 mod incidents;
@@ -89,6 +90,7 @@ pub fn router(shared: Arc<AppState>) -> Router {
         .route("/metrics", get(health::metrics))
         .merge(api)
         .merge(links)
+        .merge(console::routes(Arc::clone(&shared)))
         // The layers above have read every body a handler takes, within
         // its route's limit.
         .layer(DefaultBodyLimit::disable())

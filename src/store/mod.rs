@@ -27,6 +27,7 @@ mod signals;
 pub mod sql;
 pub mod sqlite;
 mod sqlite_watch;
+mod team;
 mod upkeep;
 
 use std::collections::HashSet;
@@ -39,7 +40,7 @@ use crate::domain::message::{NewMessage, Suppression};
 
 pub use self::health::{WriteFailure, WriteHealth};
 pub use self::roles::{
-    Accounts, Customers, Incidents, Outbox, Planning, Responses, Signals, Store, Upkeep,
+    Accounts, Customers, Incidents, Outbox, Planning, Responses, Signals, Store, Team, Upkeep,
 };
 pub use crate::config::database_url::DatabaseUrl;
 pub use crate::domain::inbound::{Effect, InboundMail, InboundRecorded, InboundResponse};

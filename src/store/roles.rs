@@ -14,6 +14,7 @@ use chrono_tz::Tz;
 
 use super::*;
 use crate::domain::account::{Account, AccountId, AccountRecord};
+use crate::domain::console::{AuditEntry, NewSession, Session};
 use crate::domain::customer::{Customer, CustomerId, CustomerRecord};
 use crate::domain::event::EventRecord;
 use crate::domain::feed::{Page, Position};
@@ -554,6 +555,40 @@ pub trait Incidents {
     ) -> Result<Option<u64>, Error>;
 }
 
+/// The console's sign-in: team members' passwords, their sessions, and
+/// the audit of what they did.
+pub trait Team {
+    /// Sets a member's password (an argon2id hash in PHC form) and ends
+    /// every session they had, in one transaction.
+    async fn set_password(&self, member: &str, hash: &str, at: DateTime<Utc>) -> Result<(), Error>;
+
+    /// A member's password hash, if one was set.
+    async fn password_of(&self, member: &str) -> Result<Option<String>, Error>;
+
+    /// Stores a new session (and removes those that ended).
+    async fn open_session(&self, new: &NewSession) -> Result<(), Error>;
+
+    /// The session whose token hashes to `token_hash`, if still open at
+    /// `now`.
+    async fn session(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<Session>, Error>;
+
+    /// Ends a session (signing out).
+    async fn close_session(&self, token_hash: &str) -> Result<(), Error>;
+
+    async fn record_audit(&self, entry: &AuditEntry) -> Result<(), Error>;
+
+    /// Failed sign-ins since `since`: for `member`, and from `address`.
+    async fn failed_sign_ins(
+        &self,
+        member: &str,
+        address: &str,
+        since: DateTime<Utc>,
+    ) -> Result<(u64, u64), Error>;
+
+    /// The newest `limit` lines of the audit, newest first.
+    async fn latest_audit(&self, limit: u32) -> Result<Vec<AuditEntry>, Error>;
+}
+
 /// Keeping the store itself in shape: migrations, health, tidying.
 pub trait Upkeep {
     /// Applies pending migrations (idempotent; safe with several instances).
@@ -668,11 +703,11 @@ pub trait Signals {
 /// Everything the store offers: what a command that does several jobs at
 /// once (the daemon, `tend tick`) holds.
 pub trait Store:
-    Customers + Accounts + Planning + Outbox + Responses + Incidents + Signals + Upkeep
+    Customers + Accounts + Planning + Outbox + Responses + Incidents + Signals + Team + Upkeep
 {
 }
 
 impl<T> Store for T where
-    T: Customers + Accounts + Planning + Outbox + Responses + Incidents + Signals + Upkeep
+    T: Customers + Accounts + Planning + Outbox + Responses + Incidents + Signals + Team + Upkeep
 {
 }

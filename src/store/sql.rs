@@ -1347,3 +1347,32 @@ pub const INBOUND_OF: &str = "SELECT id, received_at, classification, raw FROM i
      WHERE message_id IN (SELECT id FROM messages WHERE customer_id = $1) \
      OR id IN (SELECT inbound_id FROM responses WHERE customer_id = $1) \
      ORDER BY received_at, id";
+
+// The console: passwords, sessions and the audit.
+
+/// Sets member $1's password hash to $2 at $3 (a new one replaces the old).
+pub const SET_PASSWORD: &str = "INSERT INTO team_passwords (member_id, hash, set_at) \
+     VALUES ($1, $2, $3) ON CONFLICT (member_id) DO UPDATE SET hash = excluded.hash, \
+     set_at = excluded.set_at";
+pub const PASSWORD_OF: &str = "SELECT hash FROM team_passwords WHERE member_id = $1";
+/// A new session: token hash, member, CSRF token, from $4 until $5.
+pub const OPEN_SESSION: &str = "INSERT INTO console_sessions \
+     (token_hash, member_id, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)";
+/// The session of token hash $1 that is still open at $2.
+pub const SESSION_BY_TOKEN: &str = "SELECT member_id, csrf, created_at, expires_at \
+     FROM console_sessions WHERE token_hash = $1 AND expires_at > $2";
+pub const CLOSE_SESSION: &str = "DELETE FROM console_sessions WHERE token_hash = $1";
+/// Every session of member $1: a new password signs them out everywhere.
+pub const CLOSE_SESSIONS_OF: &str = "DELETE FROM console_sessions WHERE member_id = $1";
+/// Sessions that ended by $1, removed as new ones open.
+pub const PRUNE_SESSIONS: &str = "DELETE FROM console_sessions WHERE expires_at <= $1";
+pub const INSERT_AUDIT: &str = "INSERT INTO console_audit (member_id, action, detail, address, at) \
+     VALUES ($1, $2, $3, $4, $5)";
+/// Failed sign-ins since $1 for member $2, and from address $3.
+pub const FAILED_SIGN_INS: &str = "SELECT \
+     COALESCE(SUM(CASE WHEN member_id = $2 THEN 1 ELSE 0 END), 0), \
+     COALESCE(SUM(CASE WHEN address = $3 THEN 1 ELSE 0 END), 0) \
+     FROM console_audit WHERE action = 'sign-in failed' AND at >= $1";
+/// The latest $1 lines of the audit, newest first.
+pub const LATEST_AUDIT: &str = "SELECT member_id, action, detail, address, at \
+     FROM console_audit ORDER BY seq DESC LIMIT $1";

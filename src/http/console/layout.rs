@@ -1,0 +1,61 @@
+//! The console's page frame: a skip link, the navigation, who is signed
+//! in and the sign-out button, and one stylesheet inline (the content
+//! security policy allows nothing else). Readable without JavaScript, at
+//! 375 px and on a desk, in light and dark mode.
+
+use crate::http::page::escape;
+
+const STYLE: &str = "body{margin:0;background:#f4f5f7;color:#1f2933;font-family:-apple-system,BlinkMacSystemFont,\"Segoe UI\",Roboto,Helvetica,Arial,sans-serif;font-size:16px;line-height:1.5}\
+.skip{position:absolute;left:-999px}.skip:focus{left:1rem;top:1rem;background:#fff;padding:.5rem}\
+header{background:#1f2933;color:#fff;padding:.75rem 1rem;display:flex;flex-wrap:wrap;gap:.5rem 1.5rem;align-items:center}\
+header a{color:#fff}header .who{margin-left:auto}\
+nav ul{list-style:none;margin:0;padding:0;display:flex;gap:1rem;flex-wrap:wrap}\
+main{max-width:72rem;margin:1.5rem auto;padding:0 1rem}\
+h1{font-size:1.5rem;margin:0 0 1rem}h2{font-size:1.15rem;margin:1.5rem 0 .5rem}\
+a{color:#1d4ed8}\
+.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(9rem,1fr));gap:.75rem;margin:0;padding:0}\
+.cards div{background:#fff;border-radius:8px;padding:.75rem 1rem}.cards dt{font-size:.9rem;color:#52606d}.cards dd{margin:0;font-size:1.6rem;font-weight:700}\
+table{border-collapse:collapse;background:#fff;width:100%}th,td{text-align:left;padding:.4rem .6rem;border-bottom:1px solid #e4e7eb}\
+form.inline{display:inline}\
+label{display:block;margin:.75rem 0 .25rem;font-weight:600}\
+input[type=text],input[type=password]{font-size:1rem;padding:.5rem;width:100%;max-width:22rem;border:1px solid #7b8794;border-radius:6px;box-sizing:border-box}\
+button{font-size:1rem;min-height:44px;padding:.5rem 1.1rem;border:0;border-radius:6px;background:#1d4ed8;color:#fff;cursor:pointer}\
+header button{min-height:36px;background:#e4e7eb;color:#1f2933}\
+button:focus-visible,input:focus-visible,a:focus-visible{outline:3px solid #f0b429;outline-offset:2px}\
+.error{color:#a61b1b;font-weight:600}\
+.box{background:#fff;border-radius:8px;padding:1.25rem 1.5rem;max-width:26rem;margin:3rem auto}\
+@media (prefers-color-scheme:dark){body{background:#12171c;color:#e4e7eb}.cards div,table,.box{background:#1f2933}.cards dt{color:#cbd2d9}a{color:#93b4ff}th,td{border-color:#3e4c59}.error{color:#ff9b9b}}";
+
+/// A page of the console for a signed-in member: `title` and `body`
+/// (already escaped HTML), with the navigation and a sign-out form
+/// carrying the session's CSRF token.
+pub fn page(title: &str, member_name: &str, csrf: &str, body: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <meta name=\"color-scheme\" content=\"light dark\">\
+         <title>{title} · tend console</title><style>{STYLE}</style></head><body>\
+         <a class=\"skip\" href=\"#main\">Skip to content</a>\
+         <header><strong>tend</strong><nav aria-label=\"Console\"><ul>\
+         <li><a href=\"/console\">Overview</a></li></ul></nav>\
+         <span class=\"who\">{name}</span>\
+         <form class=\"inline\" method=\"post\" action=\"/console/sign-out\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><button type=\"submit\">Sign out</button></form>\
+         </header><main id=\"main\"><h1>{title}</h1>{body}</main></body></html>",
+        title = escape(title),
+        name = escape(member_name),
+        csrf = escape(csrf),
+    )
+}
+
+/// A page without the navigation: sign-in, and refusals before it.
+pub fn bare(title: &str, body: &str) -> axum::response::Html<String> {
+    axum::response::Html(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <meta name=\"color-scheme\" content=\"light dark\">\
+         <title>{title} · tend console</title><style>{STYLE}</style></head><body>\
+         <main id=\"main\"><div class=\"box\"><h1>{title}</h1>{body}</div></main></body></html>",
+        title = escape(title),
+    ))
+}

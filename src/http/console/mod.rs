@@ -1,0 +1,192 @@
+//! The console: the pages success managers read tend through, signed in
+//! as a `[[team]]` member. This file owns who is asking: the session
+//! cookie, the CSRF token every form carries, and the client's address;
+//! the pages are in the files beside it.
+
+mod layout;
+mod overview;
+mod sign_in;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use chrono::Duration;
+
+use super::AppState;
+use crate::credentials;
+use crate::domain::account::TeamMember;
+use crate::domain::console::Session;
+use crate::store::Team;
+
+/// How long a session lasts from sign-in: a working day and some.
+pub const SESSION_LIFETIME: Duration = Duration::hours(12);
+
+/// How long a sign-in form may be left open before it is sent.
+const SIGN_IN_FORM_LIFETIME: Duration = Duration::hours(1);
+
+/// The console's routes; forms are read whole by the same layer as the
+/// links' (small forms, refused past the limit).
+pub fn routes(shared: Arc<AppState>) -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/console", get(overview::show))
+        .route("/console/sign-in", get(sign_in::form).post(sign_in::submit))
+        .route("/console/sign-out", post(sign_in::sign_out))
+        .route_layer(middleware::from_fn_with_state(shared, super::body::links))
+}
+
+/// Whether the console is reached over HTTPS (its public URL says so):
+/// then cookies are `Secure` and take the `__Host-` prefix, which binds
+/// them to this host and path `/`.
+fn https(shared: &AppState) -> bool {
+    shared
+        .engine()
+        .loaded
+        .settings
+        .http
+        .public_url
+        .starts_with("https://")
+}
+
+/// The session cookie's name.
+fn session_cookie(https: bool) -> &'static str {
+    if https {
+        "__Host-tend_session"
+    } else {
+        "tend_session"
+    }
+}
+
+/// The sign-in form's own cookie (the token its form repeats).
+fn form_cookie(https: bool) -> &'static str {
+    if https {
+        "__Host-tend_sign_in"
+    } else {
+        "tend_sign_in"
+    }
+}
+
+/// A `Set-Cookie` value: HttpOnly (no script reads it), SameSite=Strict
+/// (no other site's link or form sends it), and Secure over HTTPS.
+fn set_cookie(https: bool, name: &str, value: &str, max_age: Duration) -> String {
+    let path = if https { "/" } else { "/console" };
+    let secure = if https { "; Secure" } else { "" };
+    format!(
+        "{name}={value}; Path={path}; Max-Age={}; HttpOnly; SameSite=Strict{secure}",
+        max_age.num_seconds().max(0)
+    )
+}
+
+/// The value of cookie `name` in the request, if sent.
+fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v)
+}
+
+/// A signed-in team member, from the session cookie; without a valid one
+/// a page sends the visitor to sign in, and a form is refused.
+pub struct Member {
+    pub member: TeamMember,
+    pub session: Session,
+    /// The SHA-256 of the cookie's token: the session's key in the store.
+    pub token_hash: String,
+    pub address: String,
+}
+
+/// Why a request has no [`Member`].
+pub enum Refusal {
+    /// No session, or one that ended or was never issued here.
+    SignIn,
+    /// The store could not be read.
+    Unavailable,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Self::SignIn => Redirect::to("/console/sign-in").into_response(),
+            Self::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The store cannot be read just now; try again in a minute.",
+            )
+                .into_response(),
+        }
+    }
+}
+
+impl FromRequestParts<Arc<AppState>> for Member {
+    type Rejection = Refusal;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        shared: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let https = https(shared);
+        let token = cookie(&parts.headers, session_cookie(https)).ok_or(Refusal::SignIn)?;
+        let token_hash = credentials::token_hash(token);
+        let session = shared
+            .store
+            .session(&token_hash, shared.clock.now())
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, "reading a console session failed");
+                Refusal::Unavailable
+            })?
+            .ok_or(Refusal::SignIn)?;
+        // A member removed from `[[team]]` is signed out with the next
+        // request, whatever their session says.
+        let member = shared
+            .engine()
+            .loaded
+            .settings
+            .team
+            .iter()
+            .find(|m| m.id == session.member)
+            .cloned()
+            .ok_or(Refusal::SignIn)?;
+        Ok(Self {
+            member,
+            session,
+            token_hash,
+            address: address(shared, parts),
+        })
+    }
+}
+
+/// The client's address, as the per-address limits see it.
+fn address(shared: &AppState, parts: &Parts) -> String {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| shared.limiter.client(&parts.headers, *peer).to_string())
+        .unwrap_or_default()
+}
+
+/// Whether a posted form's CSRF token is the session's.
+fn csrf_matches(sent: &str, expected: &str) -> bool {
+    !sent.is_empty() && credentials::same_token(sent, expected)
+}
+
+/// A form whose token is missing or wrong: refused, with what to do.
+fn forged() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        layout::bare(
+            "This form has expired",
+            "<p>The form was not sent from this console, or was open too long. Go back, reload the page and send it again.</p>",
+        ),
+    )
+        .into_response()
+}

@@ -1,0 +1,250 @@
+//! Signing in and out of the console. The sign-in form carries a token
+//! that its own cookie repeats, so another site cannot post it; a failed
+//! sign-in is recorded, and after too many (for one member, or from one
+//! address) the form waits. A password is checked against its argon2id
+//! hash off the async threads; a wrong id takes as long as a wrong
+//! password, so the form does not tell who has an account.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Form;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::{
+    Member, SESSION_LIFETIME, SIGN_IN_FORM_LIFETIME, cookie, csrf_matches, forged, form_cookie,
+    https, layout, session_cookie, set_cookie,
+};
+use crate::credentials;
+use crate::domain::console::{AuditAction, AuditEntry, NewSession, Session, SignInLimit};
+use crate::http::AppState;
+use crate::http::page::escape;
+use crate::store::Team;
+
+/// `GET /console/sign-in`: the form, with a fresh token in it and in its
+/// cookie.
+pub async fn form(State(shared): State<Arc<AppState>>) -> Response {
+    shown(&shared, StatusCode::OK, "", "")
+}
+
+/// The form, with `error` above it and `entered` in the first field.
+fn shown(shared: &AppState, status: StatusCode, error: &str, entered: &str) -> Response {
+    let https = https(shared);
+    let token = credentials::new_token();
+    let error = if error.is_empty() {
+        String::new()
+    } else {
+        format!("<p class=\"error\" role=\"alert\">{}</p>", escape(error))
+    };
+    let body = format!(
+        "{error}<form method=\"post\" action=\"/console/sign-in\">\
+         <input type=\"hidden\" name=\"form\" value=\"{token}\">\
+         <label for=\"member\">Email or team id</label>\
+         <input type=\"text\" id=\"member\" name=\"member\" autocomplete=\"username\" required value=\"{entered}\">\
+         <label for=\"password\">Password</label>\
+         <input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required>\
+         <p><button type=\"submit\">Sign in</button></p></form>\
+         <p>No password yet? Ask an operator to run <code>tend team set-password</code> with your team id.</p>",
+        entered = escape(entered),
+    );
+    let mut response = (status, layout::bare("Sign in to tend", &body)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&set_cookie(
+        https,
+        form_cookie(https),
+        &token,
+        SIGN_IN_FORM_LIFETIME,
+    )) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SignIn {
+    #[serde(default)]
+    form: String,
+    #[serde(default)]
+    member: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// `POST /console/sign-in`.
+pub async fn submit(
+    State(shared): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(sent): Form<SignIn>,
+) -> Response {
+    let https = https(&shared);
+    let expected = cookie(&headers, form_cookie(https)).unwrap_or_default();
+    if !csrf_matches(&sent.form, expected) {
+        return forged();
+    }
+    let now = shared.clock.now();
+    let address = shared.limiter.client(&headers, peer).to_string();
+    let entered = sent.member.trim();
+    let engine = shared.engine();
+    let member = engine
+        .loaded
+        .settings
+        .team
+        .iter()
+        .find(|m| m.id == entered || m.email.eq_ignore_ascii_case(entered))
+        .cloned();
+    // Failures are counted under the member's id when the entry names one,
+    // else under what was typed (bounded).
+    let key: String = member
+        .as_ref()
+        .map_or_else(|| entered.chars().take(100).collect(), |m| m.id.clone());
+    let limit = SignInLimit::DEFAULT;
+    match shared
+        .store
+        .failed_sign_ins(&key, &address, limit.since(now))
+        .await
+    {
+        Ok((by_member, by_address)) if limit.allows(by_member, by_address) => {}
+        Ok(_) => {
+            let mut response = shown(
+                &shared,
+                StatusCode::TOO_MANY_REQUESTS,
+                &format!(
+                    "Too many failed sign-ins for this account or from your network. Wait {} minutes and try again, or ask an operator to set a new password.",
+                    limit.window.num_minutes()
+                ),
+                entered,
+            );
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(limit.window.num_seconds().max(0) as u64),
+            );
+            return response;
+        }
+        Err(e) => return unavailable(&shared, &e, entered),
+    }
+    let hash = match &member {
+        Some(m) => match shared.store.password_of(&m.id).await {
+            Ok(hash) => hash,
+            Err(e) => return unavailable(&shared, &e, entered),
+        },
+        None => None,
+    };
+    let password = sent.password;
+    let checked_hash = hash.clone();
+    let matches = tokio::task::spawn_blocking(move || {
+        credentials::verify_password(&password, checked_hash.as_deref())
+    })
+    .await
+    .unwrap_or(false);
+    let Some(member) = member.clone().filter(|_| matches) else {
+        let why = match (&member, &hash) {
+            (None, _) => "no such team member",
+            (Some(_), None) => "no password set",
+            (Some(_), Some(_)) => "wrong password",
+        };
+        let failed = AuditEntry {
+            member: key,
+            action: AuditAction::SignInFailed,
+            detail: why.into(),
+            address,
+            at: now,
+        };
+        if let Err(e) = shared.store.record_audit(&failed).await {
+            return unavailable(&shared, &e, entered);
+        }
+        return shown(
+            &shared,
+            StatusCode::UNAUTHORIZED,
+            "That email or team id and password do not match. Check both and try again.",
+            entered,
+        );
+    };
+    let token = credentials::new_token();
+    let session = NewSession {
+        token_hash: credentials::token_hash(&token),
+        session: Session {
+            member: member.id.clone(),
+            csrf: credentials::new_token(),
+            created_at: now,
+            expires_at: now + SESSION_LIFETIME,
+        },
+    };
+    let signed_in = AuditEntry {
+        member: member.id.clone(),
+        action: AuditAction::SignIn,
+        detail: String::new(),
+        address,
+        at: now,
+    };
+    if let Err(e) = shared.store.open_session(&session).await {
+        return unavailable(&shared, &e, entered);
+    }
+    if let Err(e) = shared.store.record_audit(&signed_in).await {
+        return unavailable(&shared, &e, entered);
+    }
+    let mut response = Redirect::to("/console").into_response();
+    for cookie in [
+        set_cookie(https, session_cookie(https), &token, SESSION_LIFETIME),
+        set_cookie(https, form_cookie(https), "", chrono::Duration::zero()),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+    response
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Csrf {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /console/sign-out`: ends the session here and in the store.
+pub async fn sign_out(
+    State(shared): State<Arc<AppState>>,
+    member: Member,
+    Form(sent): Form<Csrf>,
+) -> Response {
+    if !csrf_matches(&sent.csrf, &member.session.csrf) {
+        return forged();
+    }
+    let https = https(&shared);
+    let signed_out = AuditEntry {
+        member: member.member.id.clone(),
+        action: AuditAction::SignOut,
+        detail: String::new(),
+        address: member.address.clone(),
+        at: shared.clock.now(),
+    };
+    if let Err(e) = shared.store.close_session(&member.token_hash).await {
+        return unavailable(&shared, &e, "");
+    }
+    if let Err(e) = shared.store.record_audit(&signed_out).await {
+        tracing::warn!(error = %e, "recording a sign-out failed");
+    }
+    let mut response = Redirect::to("/console/sign-in").into_response();
+    if let Ok(value) = HeaderValue::from_str(&set_cookie(
+        https,
+        session_cookie(https),
+        "",
+        chrono::Duration::zero(),
+    )) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}
+
+/// The store failed: the form again, saying so (nothing was changed).
+fn unavailable(shared: &AppState, e: &crate::store::Error, entered: &str) -> Response {
+    tracing::warn!(error = %e, "the console's sign-in could not use the store");
+    shown(
+        shared,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "The store cannot be reached just now. Try again in a minute.",
+        entered,
+    )
+}

@@ -1,0 +1,160 @@
+//! [`Team`] for every backend: the console's passwords, sessions and
+//! audit, the same SQL on both.
+
+use chrono::{DateTime, Utc};
+use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Row, Type};
+
+use super::backend::{Backend, Dialect};
+use super::column::{At, Int};
+use super::{Error, Team, sql};
+use crate::domain::console::{AuditAction, AuditEntry, NewSession, Session};
+
+impl<B, DB> Team for B
+where
+    B: Backend<DB = DB>,
+    DB: Dialect,
+    DB::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    usize: ColumnIndex<DB::Row>,
+    for<'n> &'n str: Encode<'n, DB> + Type<DB>,
+    String: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
+    i64: for<'q> Encode<'q, DB> + Type<DB>,
+    At: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
+    Int: Type<DB> + for<'r> Decode<'r, DB>,
+{
+    async fn set_password(&self, member: &str, hash: &str, at: DateTime<Utc>) -> Result<(), Error> {
+        let fail = self.fail("setting a team member's password");
+        let mut tx = self.begin().await.map_err(&fail)?;
+        sqlx::query(sql::SET_PASSWORD)
+            .bind(member)
+            .bind(hash)
+            .bind(At(at))
+            .execute(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        // Whoever knew the old password may hold a session: it ends here.
+        sqlx::query(sql::CLOSE_SESSIONS_OF)
+            .bind(member)
+            .execute(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        tx.commit().await.map_err(&fail)
+    }
+
+    async fn password_of(&self, member: &str) -> Result<Option<String>, Error> {
+        sqlx::query_scalar(sql::PASSWORD_OF)
+            .bind(member)
+            .fetch_optional(self.reads())
+            .await
+            .map_err(self.fail("reading a team member's password"))
+    }
+
+    async fn open_session(&self, new: &NewSession) -> Result<(), Error> {
+        let fail = self.fail("opening a console session");
+        let mut tx = self.begin().await.map_err(&fail)?;
+        sqlx::query(sql::PRUNE_SESSIONS)
+            .bind(At(new.session.created_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        sqlx::query(sql::OPEN_SESSION)
+            .bind(new.token_hash.as_str())
+            .bind(new.session.member.as_str())
+            .bind(new.session.csrf.as_str())
+            .bind(At(new.session.created_at))
+            .bind(At(new.session.expires_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        tx.commit().await.map_err(&fail)
+    }
+
+    async fn session(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Session>, Error> {
+        let fail = self.fail("reading a console session");
+        let row = sqlx::query(sql::SESSION_BY_TOKEN)
+            .bind(token_hash)
+            .bind(At(now))
+            .fetch_optional(self.reads())
+            .await
+            .map_err(&fail)?;
+        row.map(|row| {
+            Ok(Session {
+                member: row.try_get(0usize).map_err(&fail)?,
+                csrf: row.try_get(1usize).map_err(&fail)?,
+                created_at: row.try_get::<At, _>(2usize).map_err(&fail)?.0,
+                expires_at: row.try_get::<At, _>(3usize).map_err(&fail)?.0,
+            })
+        })
+        .transpose()
+    }
+
+    async fn close_session(&self, token_hash: &str) -> Result<(), Error> {
+        sqlx::query(sql::CLOSE_SESSION)
+            .bind(token_hash)
+            .execute(self.writes())
+            .await
+            .map_err(self.fail("closing a console session"))?;
+        Ok(())
+    }
+
+    async fn record_audit(&self, entry: &AuditEntry) -> Result<(), Error> {
+        sqlx::query(sql::INSERT_AUDIT)
+            .bind(entry.member.as_str())
+            .bind(entry.action.as_str())
+            .bind(entry.detail.as_str())
+            .bind(entry.address.as_str())
+            .bind(At(entry.at))
+            .execute(self.writes())
+            .await
+            .map_err(self.fail("recording what was done in the console"))?;
+        Ok(())
+    }
+
+    async fn failed_sign_ins(
+        &self,
+        member: &str,
+        address: &str,
+        since: DateTime<Utc>,
+    ) -> Result<(u64, u64), Error> {
+        let fail = self.fail("counting failed sign-ins");
+        let row = sqlx::query(sql::FAILED_SIGN_INS)
+            .bind(At(since))
+            .bind(member)
+            .bind(address)
+            .fetch_one(self.reads())
+            .await
+            .map_err(&fail)?;
+        let count = |i: usize| -> Result<u64, Error> {
+            let Int(n) = row.try_get(i).map_err(&fail)?;
+            Ok(n.max(0) as u64)
+        };
+        Ok((count(0)?, count(1)?))
+    }
+
+    async fn latest_audit(&self, limit: u32) -> Result<Vec<AuditEntry>, Error> {
+        let fail = self.fail("reading the console's audit");
+        let rows = sqlx::query(sql::LATEST_AUDIT)
+            .bind(i64::from(limit))
+            .fetch_all(self.reads())
+            .await
+            .map_err(&fail)?;
+        rows.iter()
+            .map(|row| {
+                let action: String = row.try_get(1usize).map_err(&fail)?;
+                Ok(AuditEntry {
+                    member: row.try_get(0usize).map_err(&fail)?,
+                    action: AuditAction::parse(&action).ok_or_else(|| {
+                        Error::Corrupt(format!("unknown console audit action {action:?}"))
+                    })?,
+                    detail: row.try_get(2usize).map_err(&fail)?,
+                    address: row.try_get(3usize).map_err(&fail)?,
+                    at: row.try_get::<At, _>(4usize).map_err(&fail)?.0,
+                })
+            })
+            .collect()
+    }
+}

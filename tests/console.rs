@@ -1,0 +1,385 @@
+//! The console's sign-in, through the binary over a real socket, on both
+//! stores: `tend team set-password`, the sign-in form and its token, the
+//! session cookie's attributes, the overview's figures against `tend
+//! report`, signing out, forged tokens and foreign cookies refused, and
+//! the limit on failed sign-ins.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use chrono::{Datelike, Duration, Utc};
+use common::daemon::{Daemon, Reply};
+use common::{Project, Run, free_port, json};
+
+const PLAYBOOK: &str = r#"
+name = "notice"
+kind = "incident"
+category = "incidents"
+
+[[step]]
+id = "notice"
+template = "notice"
+anchor = "signup_at"
+after = "1m"
+expires = "30d"
+"#;
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// A project with a manager and a viewer on the team, and three customers
+/// whose notice, due a minute ago, was sent by a tick at the real time
+/// (the daemon's overview reads the real clock).
+fn project(database: Option<&str>) -> Project {
+    let mut p = Project::new(
+        "[[team]]\nid = \"ann\"\nname = \"Ann Manager\"\nemail = \"Ann@Acme.example\"\nrole = \"manager\"\n\
+         [[team]]\nid = \"vic\"\nname = \"Vic Viewer\"\nemail = \"vic@acme.example\"\n",
+    );
+    if let Some(url) = database {
+        p = p.env("TEND__DATABASE__URL", url);
+    }
+    for dir in ["config/playbooks", "templates"] {
+        std::fs::create_dir_all(p.path().join(dir)).unwrap();
+    }
+    p.file("config/playbooks/notice.toml", PLAYBOOK);
+    p.file(
+        "templates/notice.md.hbs",
+        "+++\nsubject = \"Maintenance for {{customer.first_name}}\"\n+++\nHi {{customer.first_name}}.\n",
+    );
+    let signup = (Utc::now() - Duration::minutes(2)).to_rfc3339();
+    p.file(
+        "customers.csv",
+        format!(
+            "id,email,name,timezone,plan,signup_at\n\
+             a,a@example.com,Ada A,UTC,pro,{signup}\n\
+             b,b@example.com,Bea B,UTC,pro,{signup}\n\
+             c,c@example.com,Cy C,UTC,pro,{signup}\n"
+        ),
+    );
+    p.tend(&["import", "customers", "customers.csv"])
+        .expect_code(0);
+    p.tend(&["tick", "--now", &Utc::now().to_rfc3339()])
+        .expect_code(0);
+    p
+}
+
+/// `tend team set-password ID` with `password` on standard input.
+fn set_password(p: &Project, id: &str, password: &str) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tend"));
+    cmd.args(["team", "set-password", id])
+        .current_dir(p.path())
+        .env_clear()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in p.env_pairs() {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
+    Run(child.wait_with_output().unwrap())
+}
+
+/// The `Set-Cookie` line for `name`, whole.
+fn set_cookie<'r>(reply: &'r Reply, name: &str) -> &'r str {
+    reply
+        .head
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .filter(|(h, _)| h.eq_ignore_ascii_case("set-cookie"))
+        .map(|(_, v)| v.trim())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("no Set-Cookie for {name}: {}", reply.head))
+}
+
+fn cookie_value(line: &str) -> &str {
+    line.split(';').next().unwrap().split_once('=').unwrap().1
+}
+
+fn location(reply: &Reply) -> &str {
+    reply
+        .head
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(h, _)| h.eq_ignore_ascii_case("location"))
+        .map(|(_, v)| v.trim())
+        .unwrap_or_else(|| panic!("no Location: {}", reply.head))
+}
+
+/// The value of hidden field `name` in a page.
+fn hidden(body: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = body
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} field: {body}"))
+        + marker.len();
+    body[start..].split('"').next().unwrap().to_owned()
+}
+
+/// The number a page shows for `figure`.
+fn figure(body: &str, figure: &str) -> i64 {
+    let marker = format!("data-figure=\"{figure}\">");
+    let start = body
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {figure}: {body}"))
+        + marker.len();
+    body[start..].split('<').next().unwrap().parse().unwrap()
+}
+
+/// Opens the sign-in form; returns its cookie header and form token.
+fn open_form(d: &Daemon, cookie_name: &str) -> (String, String) {
+    let form = d.get("/console/sign-in");
+    assert_eq!(form.status, 200, "{}", form.body);
+    let token = cookie_value(set_cookie(&form, cookie_name)).to_owned();
+    assert_eq!(
+        hidden(&form.body, "form"),
+        token,
+        "the form repeats its cookie"
+    );
+    (format!("{cookie_name}={token}"), token)
+}
+
+fn sign_in(d: &Daemon, who: &str, password: &str) -> Reply {
+    let (cookie, token) = open_form(d, "tend_sign_in");
+    let body = format!(
+        "form={token}&member={}&password={}",
+        who.replace('@', "%40"),
+        password.replace(' ', "+")
+    );
+    d.request(
+        "POST",
+        "/console/sign-in",
+        &[
+            ("Cookie", &cookie),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        body.as_bytes(),
+    )
+}
+
+fn signs_in_reads_and_signs_out(database: Option<&str>) {
+    let p = project(database);
+    // Setting a password: too short, an unknown id, then right.
+    let short = set_password(&p, "ann", "short").expect_code(2);
+    assert!(short.stderr().contains("at least 12"), "{}", short.stderr());
+    let unknown = set_password(&p, "zed", PASSWORD).expect_code(2);
+    assert!(
+        unknown.stderr().contains("ann, vic"),
+        "{}",
+        unknown.stderr()
+    );
+    let set = set_password(&p, "ann", PASSWORD).expect_code(0);
+    assert!(
+        set.stdout().contains("password set for ann"),
+        "{}",
+        set.stdout()
+    );
+    let team = json(&p.tend(&["team", "list", "--format", "json"]).expect_code(0));
+    assert_eq!(team[0]["role"], "manager");
+    assert_eq!(team[0]["password_set"], true);
+    assert_eq!(team[1]["password_set"], false);
+
+    let d = Daemon::start(&p, free_port(), &[]);
+    // Anonymous: sent to sign in.
+    let anonymous = d.get("/console");
+    assert_eq!(anonymous.status, 303);
+    assert_eq!(location(&anonymous), "/console/sign-in");
+    // The form's cookie: HttpOnly, SameSite=Strict, under /console.
+    let form = d.get("/console/sign-in");
+    let line = set_cookie(&form, "tend_sign_in");
+    for part in ["HttpOnly", "SameSite=Strict", "Path=/console"] {
+        assert!(line.contains(part), "{line}");
+    }
+    assert!(!line.contains("Secure"), "plain HTTP: {line}");
+
+    // A wrong password, a member without one, and a form without its
+    // cookie are refused.
+    let wrong = sign_in(&d, "ann", "not the password at all");
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.body.contains("do not match"), "{}", wrong.body);
+    assert_eq!(sign_in(&d, "vic", PASSWORD).status, 401);
+    let (_, token) = open_form(&d, "tend_sign_in");
+    let cookieless = d.request(
+        "POST",
+        "/console/sign-in",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        format!(
+            "form={token}&member=ann&password={}",
+            PASSWORD.replace(' ', "+")
+        )
+        .as_bytes(),
+    );
+    assert_eq!(cookieless.status, 403, "{}", cookieless.body);
+
+    // Signed in by email, in another case.
+    let signed = sign_in(&d, "ann@acme.EXAMPLE", PASSWORD);
+    assert_eq!(signed.status, 303, "{}", signed.body);
+    assert_eq!(location(&signed), "/console");
+    let session = set_cookie(&signed, "tend_session");
+    for part in [
+        "HttpOnly",
+        "SameSite=Strict",
+        "Path=/console",
+        "Max-Age=43200",
+    ] {
+        assert!(session.contains(part), "{session}");
+    }
+    let cookie = format!("tend_session={}", cookie_value(session));
+
+    // The overview's figures are the report's.
+    let overview = d.request("GET", "/console", &[("Cookie", &cookie)], b"");
+    assert_eq!(overview.status, 200, "{}", overview.body);
+    assert!(overview.body.contains("Ann Manager"));
+    let now = Utc::now();
+    let midnight = now.date_naive().and_hms_opt(0, 0, 0).unwrap().and_utc();
+    let monday = midnight - Duration::days(i64::from(now.weekday().num_days_from_monday()));
+    for (since, id) in [(midnight, "today"), (monday, "this-week")] {
+        let report = json(
+            &p.tend(&["report", "--since", &since.to_rfc3339(), "--format", "json"])
+                .expect_code(0),
+        );
+        let n = |s: &str| report["messages"][s].as_i64().unwrap_or(0);
+        assert_eq!(
+            figure(&overview.body, &format!("{id}-sent")),
+            n("sent"),
+            "{report:#}"
+        );
+        assert_eq!(
+            figure(&overview.body, &format!("{id}-waiting")),
+            n("planned") + n("deferred") + n("sending")
+        );
+        assert_eq!(
+            figure(&overview.body, &format!("{id}-failed")),
+            n("failed") + n("unknown")
+        );
+        assert_eq!(
+            figure(&overview.body, &format!("{id}-suppressed")),
+            n("suppressed")
+        );
+    }
+    // Due a minute before the tick: this week's, unless the week began
+    // in between.
+    let due = now - Duration::minutes(1) - Duration::seconds(30);
+    let expected = if due >= monday { 3 } else { 0 };
+    assert_eq!(figure(&overview.body, "this-week-sent"), expected);
+
+    // Signing out takes the session's token; a forged one is refused.
+    let csrf = hidden(&overview.body, "csrf");
+    let forged = d.request(
+        "POST",
+        "/console/sign-out",
+        &[
+            ("Cookie", &cookie),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        b"csrf=forged-token",
+    );
+    assert_eq!(forged.status, 403);
+    assert_eq!(
+        d.request("GET", "/console", &[("Cookie", &cookie)], b"")
+            .status,
+        200
+    );
+    let out = d.request(
+        "POST",
+        "/console/sign-out",
+        &[
+            ("Cookie", &cookie),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        format!("csrf={csrf}").as_bytes(),
+    );
+    assert_eq!(out.status, 303);
+    assert!(set_cookie(&out, "tend_session").contains("Max-Age=0"));
+    // The old cookie no longer signs in, nor does one never issued.
+    for stale in [cookie.clone(), "tend_session=made-up-by-someone".to_owned()] {
+        let again = d.request("GET", "/console", &[("Cookie", &stale)], b"");
+        assert_eq!(again.status, 303, "{stale}");
+    }
+
+    // A new password ends the sessions opened with the old.
+    let signed = sign_in(&d, "ann", PASSWORD);
+    let cookie = format!(
+        "tend_session={}",
+        cookie_value(set_cookie(&signed, "tend_session"))
+    );
+    assert_eq!(
+        d.request("GET", "/console", &[("Cookie", &cookie)], b"")
+            .status,
+        200
+    );
+    set_password(&p, "ann", "another long passphrase").expect_code(0);
+    assert_eq!(
+        d.request("GET", "/console", &[("Cookie", &cookie)], b"")
+            .status,
+        303
+    );
+}
+
+#[test]
+fn signs_in_reads_and_signs_out_on_sqlite() {
+    signs_in_reads_and_signs_out(None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signs_in_reads_and_signs_out_on_postgres() {
+    common::on_fresh_postgres(|url| signs_in_reads_and_signs_out(Some(url))).await;
+}
+
+#[test]
+fn failed_sign_ins_wait_after_five_for_one_member() {
+    let p = project(None);
+    set_password(&p, "ann", PASSWORD).expect_code(0);
+    let d = Daemon::start(&p, free_port(), &[]);
+    for _ in 0..5 {
+        assert_eq!(
+            sign_in(&d, "ann", "a wrong guess of a password").status,
+            401
+        );
+    }
+    // Even the right password waits now, and says for how long.
+    let limited = sign_in(&d, "ann", PASSWORD);
+    assert_eq!(limited.status, 429, "{}", limited.body);
+    assert!(limited.body.contains("Wait 15 minutes"), "{}", limited.body);
+    assert!(
+        limited
+            .head
+            .to_ascii_lowercase()
+            .contains("retry-after: 900")
+    );
+    // Another member is not held back by Ann's failures.
+    set_password(&p, "vic", PASSWORD).expect_code(0);
+    assert_eq!(sign_in(&d, "vic", PASSWORD).status, 303);
+}
+
+#[test]
+fn over_https_the_cookies_are_secure_and_host_bound() {
+    let p = project(None).env("TEND__HTTP__PUBLIC_URL", "https://tend.acme.example");
+    set_password(&p, "ann", PASSWORD).expect_code(0);
+    let d = Daemon::start(&p, free_port(), &[]);
+    let (cookie, token) = open_form(&d, "__Host-tend_sign_in");
+    let signed = d.request(
+        "POST",
+        "/console/sign-in",
+        &[
+            ("Cookie", &cookie),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        format!(
+            "form={token}&member=ann&password={}",
+            PASSWORD.replace(' ', "+")
+        )
+        .as_bytes(),
+    );
+    assert_eq!(signed.status, 303, "{}", signed.body);
+    let session = set_cookie(&signed, "__Host-tend_session");
+    for part in ["Secure", "Path=/;", "HttpOnly", "SameSite=Strict"] {
+        assert!(session.contains(part), "{session}");
+    }
+}
