@@ -4709,9 +4709,10 @@ async fn console_sessions_passwords_and_the_audit(store: &Db) {
         .set_password("ann", "$argon2id$second", now)
         .await
         .unwrap();
+    let password = store.password_of("ann").await.unwrap().unwrap();
     assert_eq!(
-        store.password_of("ann").await.unwrap().as_deref(),
-        Some("$argon2id$second")
+        (password.hash.as_str(), password.set_at),
+        ("$argon2id$second", now)
     );
     let session = |hash: &str, member: &str, from: DateTime<Utc>| NewSession {
         token_hash: hash.into(),

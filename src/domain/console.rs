@@ -46,6 +46,16 @@ pub struct Session {
     pub expires_at: DateTime<Utc>,
 }
 
+/// A member's password as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Password {
+    /// The argon2id hash, in PHC form.
+    pub hash: String,
+    /// When it was set: failed sign-ins before it no longer count, so a
+    /// new password lifts a lockout.
+    pub set_at: DateTime<Utc>,
+}
+
 /// A session about to be stored: the SHA-256 of its cookie's token (hex),
 /// never the token itself, so a copy of the store signs nobody in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,9 +135,12 @@ impl SignInLimit {
         window: Duration::minutes(15),
     };
 
-    /// Where the count of recent failures starts.
-    pub fn since(&self, now: DateTime<Utc>) -> DateTime<Utc> {
-        now - self.window
+    /// Where the count of recent failures starts: the window, or the
+    /// member's latest password if set within it (an operator's answer to
+    /// a lockout is a new password).
+    pub fn since(&self, now: DateTime<Utc>, password_set: Option<DateTime<Utc>>) -> DateTime<Utc> {
+        let window = now - self.window;
+        password_set.map_or(window, |set| set.max(window))
     }
 
     /// Whether another try may be checked, given the failures since
@@ -181,6 +194,21 @@ mod tests {
         assert!(limit.allows(4, 19));
         assert!(!limit.allows(5, 0));
         assert!(!limit.allows(0, 20));
+    }
+
+    #[test]
+    fn a_new_password_starts_the_count_again() {
+        let limit = SignInLimit::DEFAULT;
+        let now = DateTime::parse_from_rfc3339("2026-12-09T12:00:00Z")
+            .unwrap()
+            .to_utc();
+        assert_eq!(limit.since(now, None), now - Duration::minutes(15));
+        let set = now - Duration::minutes(5);
+        assert_eq!(limit.since(now, Some(set)), set);
+        assert_eq!(
+            limit.since(now, Some(now - Duration::days(3))),
+            now - Duration::minutes(15)
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@ use chrono_tz::Tz;
 
 use super::*;
 use crate::domain::account::{Account, AccountId, AccountRecord};
-use crate::domain::console::{AuditEntry, NewSession, Session};
+use crate::domain::console::{AuditEntry, NewSession, Password, Session};
 use crate::domain::customer::{Customer, CustomerId, CustomerRecord};
 use crate::domain::event::EventRecord;
 use crate::domain::feed::{Page, Position};
@@ -562,8 +562,8 @@ pub trait Team {
     /// every session they had, in one transaction.
     async fn set_password(&self, member: &str, hash: &str, at: DateTime<Utc>) -> Result<(), Error>;
 
-    /// A member's password hash, if one was set.
-    async fn password_of(&self, member: &str) -> Result<Option<String>, Error>;
+    /// A member's password hash and when it was set, if one was.
+    async fn password_of(&self, member: &str) -> Result<Option<Password>, Error>;
 
     /// Stores a new session (and removes those that ended).
     async fn open_session(&self, new: &NewSession) -> Result<(), Error>;

@@ -1354,7 +1354,8 @@ pub const INBOUND_OF: &str = "SELECT id, received_at, classification, raw FROM i
 pub const SET_PASSWORD: &str = "INSERT INTO team_passwords (member_id, hash, set_at) \
      VALUES ($1, $2, $3) ON CONFLICT (member_id) DO UPDATE SET hash = excluded.hash, \
      set_at = excluded.set_at";
-pub const PASSWORD_OF: &str = "SELECT hash FROM team_passwords WHERE member_id = $1";
+/// Member $1's password hash and when it was set.
+pub const PASSWORD_OF: &str = "SELECT hash, set_at FROM team_passwords WHERE member_id = $1";
 /// A new session: token hash, member, CSRF token, from $4 until $5.
 pub const OPEN_SESSION: &str = "INSERT INTO console_sessions \
      (token_hash, member_id, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)";

@@ -7,7 +7,7 @@ use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Row, Type};
 use super::backend::{Backend, Dialect};
 use super::column::{At, Int};
 use super::{Error, Team, sql};
-use crate::domain::console::{AuditAction, AuditEntry, NewSession, Session};
+use crate::domain::console::{AuditAction, AuditEntry, NewSession, Password, Session};
 
 impl<B, DB> Team for B
 where
@@ -41,12 +41,20 @@ where
         tx.commit().await.map_err(&fail)
     }
 
-    async fn password_of(&self, member: &str) -> Result<Option<String>, Error> {
-        sqlx::query_scalar(sql::PASSWORD_OF)
+    async fn password_of(&self, member: &str) -> Result<Option<Password>, Error> {
+        let fail = self.fail("reading a team member's password");
+        let row = sqlx::query(sql::PASSWORD_OF)
             .bind(member)
             .fetch_optional(self.reads())
             .await
-            .map_err(self.fail("reading a team member's password"))
+            .map_err(&fail)?;
+        row.map(|row| {
+            Ok(Password {
+                hash: row.try_get(0usize).map_err(&fail)?,
+                set_at: row.try_get::<At, _>(1usize).map_err(&fail)?.0,
+            })
+        })
+        .transpose()
     }
 
     async fn open_session(&self, new: &NewSession) -> Result<(), Error> {

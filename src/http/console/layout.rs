@@ -6,7 +6,7 @@
 use crate::http::page::escape;
 
 const STYLE: &str = "body{margin:0;background:#f4f5f7;color:#1f2933;font-family:-apple-system,BlinkMacSystemFont,\"Segoe UI\",Roboto,Helvetica,Arial,sans-serif;font-size:16px;line-height:1.5}\
-.skip{position:absolute;left:-999px}.skip:focus{left:1rem;top:1rem;background:#fff;padding:.5rem}\
+.skip{position:absolute;left:-999px}.skip:focus{left:1rem;top:1rem;background:#fff;color:#1f2933;padding:.5rem}\
 header{background:#1f2933;color:#fff;padding:.75rem 1rem;display:flex;flex-wrap:wrap;gap:.5rem 1.5rem;align-items:center}\
 header a{color:#fff}header .who{margin-left:auto}\
 nav ul{list-style:none;margin:0;padding:0;display:flex;gap:1rem;flex-wrap:wrap}\
@@ -21,7 +21,7 @@ label{display:block;margin:.75rem 0 .25rem;font-weight:600}\
 input[type=text],input[type=password]{font-size:1rem;padding:.5rem;width:100%;max-width:22rem;border:1px solid #7b8794;border-radius:6px;box-sizing:border-box}\
 button{font-size:1rem;min-height:44px;padding:.5rem 1.1rem;border:0;border-radius:6px;background:#1d4ed8;color:#fff;cursor:pointer}\
 header button{min-height:36px;background:#e4e7eb;color:#1f2933}\
-button:focus-visible,input:focus-visible,a:focus-visible{outline:3px solid #f0b429;outline-offset:2px}\
+button:focus-visible,input:focus-visible,a:focus-visible{outline:3px solid #1f2933;outline-offset:2px;box-shadow:0 0 0 5px #f0b429}\
 .error{color:#a61b1b;font-weight:600}\
 .box{background:#fff;border-radius:8px;padding:1.25rem 1.5rem;max-width:26rem;margin:3rem auto}\
 @media (prefers-color-scheme:dark){body{background:#12171c;color:#e4e7eb}.cards div,table,.box{background:#1f2933}.cards dt{color:#cbd2d9}a{color:#93b4ff}th,td{border-color:#3e4c59}.error{color:#ff9b9b}}";
@@ -38,7 +38,7 @@ pub fn page(title: &str, member_name: &str, csrf: &str, body: &str) -> String {
          <a class=\"skip\" href=\"#main\">Skip to content</a>\
          <header><strong>tend</strong><nav aria-label=\"Console\"><ul>\
          <li><a href=\"/console\">Overview</a></li></ul></nav>\
-         <span class=\"who\">{name}</span>\
+         <span class=\"who\">Signed in as {name}</span>\
          <form class=\"inline\" method=\"post\" action=\"/console/sign-out\">\
          <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><button type=\"submit\">Sign out</button></form>\
          </header><main id=\"main\"><h1>{title}</h1>{body}</main></body></html>",

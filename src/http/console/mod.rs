@@ -38,7 +38,27 @@ pub fn routes(shared: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/console", get(overview::show))
         .route("/console/sign-in", get(sign_in::form).post(sign_in::submit))
         .route("/console/sign-out", post(sign_in::sign_out))
-        .route_layer(middleware::from_fn_with_state(shared, super::body::links))
+        .route_layer(middleware::from_fn_with_state(
+            Arc::clone(&shared),
+            super::body::links,
+        ))
+        // Each client address is limited as on the links in mail, which
+        // also bounds how fast one network can try passwords.
+        .route_layer(middleware::from_fn_with_state(
+            shared,
+            super::limit::per_address,
+        ))
+        .layer(middleware::map_response(private))
+}
+
+/// Console pages hold customers' figures and the session's form token:
+/// no cache, shared or private, keeps them.
+async fn private(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    response
 }
 
 /// Whether the console is reached over HTTPS (its public URL says so):
@@ -83,16 +103,20 @@ fn set_cookie(https: bool, name: &str, value: &str, max_age: Duration) -> String
     )
 }
 
-/// The value of cookie `name` in the request, if sent.
+/// The value of cookie `name` in the request, if sent once. Sent twice,
+/// one may have been planted by a neighbouring host (over plain HTTP a
+/// sibling domain can set it), so neither is taken.
 fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    headers
+    let mut found = headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| v)
+        .filter(|(n, _)| *n == name)
+        .map(|(_, v)| v);
+    let first = found.next()?;
+    found.next().is_none().then_some(first)
 }
 
 /// A signed-in team member, from the session cookie; without a valid one

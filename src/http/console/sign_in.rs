@@ -5,8 +5,9 @@
 //! hash off the async threads; a wrong id takes as long as a wrong
 //! password, so the form does not tell who has an account.
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::Form;
 use axum::extract::{ConnectInfo, State};
@@ -37,15 +38,23 @@ fn shown(shared: &AppState, status: StatusCode, error: &str, entered: &str) -> R
     let error = if error.is_empty() {
         String::new()
     } else {
-        format!("<p class=\"error\" role=\"alert\">{}</p>", escape(error))
+        format!(
+            "<p class=\"error\" id=\"problem\" role=\"alert\">{}</p>",
+            escape(error)
+        )
+    };
+    let invalid = if error.is_empty() {
+        ""
+    } else {
+        " aria-invalid=\"true\" aria-describedby=\"problem\""
     };
     let body = format!(
         "{error}<form method=\"post\" action=\"/console/sign-in\">\
          <input type=\"hidden\" name=\"form\" value=\"{token}\">\
          <label for=\"member\">Email or team id</label>\
-         <input type=\"text\" id=\"member\" name=\"member\" autocomplete=\"username\" required value=\"{entered}\">\
+         <input type=\"text\" id=\"member\" name=\"member\" autocomplete=\"username\" required value=\"{entered}\"{invalid}>\
          <label for=\"password\">Password</label>\
-         <input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required>\
+         <input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required{invalid}>\
          <p><button type=\"submit\">Sign in</button></p></form>\
          <p>No password yet? Ask an operator to run <code>tend team set-password</code> with your team id.</p>",
         entered = escape(entered),
@@ -96,16 +105,29 @@ pub async fn submit(
         .find(|m| m.id == entered || m.email.eq_ignore_ascii_case(entered))
         .cloned();
     // Failures are counted under the member's id when the entry names one,
-    // else under what was typed (bounded).
-    let key: String = member
-        .as_ref()
-        .map_or_else(|| entered.chars().take(100).collect(), |m| m.id.clone());
+    // else under what was typed (bounded, in one case).
+    let key: String = member.as_ref().map_or_else(
+        || entered.to_lowercase().chars().take(100).collect(),
+        |m| m.id.clone(),
+    );
+    // One check at a time per key: parallel guesses would all read the
+    // count before any of them is recorded.
+    let Some(_checking) = Checking::start(&key) else {
+        return shown(
+            &shared,
+            StatusCode::TOO_MANY_REQUESTS,
+            "A sign-in for this account is being checked. Try again in a moment.",
+            entered,
+        );
+    };
+    // Asked for every entry, known or not, so both take as long.
+    let password = match shared.store.password_of(&key).await {
+        Ok(password) => password.filter(|_| member.is_some()),
+        Err(e) => return unavailable(&shared, &e, entered),
+    };
     let limit = SignInLimit::DEFAULT;
-    match shared
-        .store
-        .failed_sign_ins(&key, &address, limit.since(now))
-        .await
-    {
+    let since = limit.since(now, password.as_ref().map(|p| p.set_at));
+    match shared.store.failed_sign_ins(&key, &address, since).await {
         Ok((by_member, by_address)) if limit.allows(by_member, by_address) => {}
         Ok(_) => {
             let mut response = shown(
@@ -125,20 +147,19 @@ pub async fn submit(
         }
         Err(e) => return unavailable(&shared, &e, entered),
     }
-    let hash = match &member {
-        Some(m) => match shared.store.password_of(&m.id).await {
-            Ok(hash) => hash,
-            Err(e) => return unavailable(&shared, &e, entered),
-        },
-        None => None,
-    };
-    let password = sent.password;
+    let hash = password.map(|p| p.hash);
+    let typed = sent.password;
     let checked_hash = hash.clone();
-    let matches = tokio::task::spawn_blocking(move || {
-        credentials::verify_password(&password, checked_hash.as_deref())
-    })
-    .await
-    .unwrap_or(false);
+    // Each check takes tens of milliseconds and about 19 MiB: a few at a
+    // time, whatever arrives.
+    let matches = match VERIFYING.acquire().await {
+        Ok(_permit) => tokio::task::spawn_blocking(move || {
+            credentials::verify_password(&typed, checked_hash.as_deref())
+        })
+        .await
+        .unwrap_or(false),
+        Err(_) => false,
+    };
     let Some(member) = member.clone().filter(|_| matches) else {
         let why = match (&member, &hash) {
             (None, _) => "no such team member",
@@ -236,6 +257,32 @@ pub async fn sign_out(
         response.headers_mut().append(header::SET_COOKIE, value);
     }
     response
+}
+
+/// Password checks running at once, across every request.
+static VERIFYING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+/// Keys whose sign-in is being checked now.
+static CHECKING: std::sync::LazyLock<Mutex<HashSet<String>>> =
+    std::sync::LazyLock::new(|| Mutex::new(HashSet::new()));
+
+/// A key's sign-in being checked; the key is free again when it drops.
+struct Checking(String);
+
+impl Checking {
+    fn start(key: &str) -> Option<Self> {
+        let mut keys = CHECKING.lock().unwrap_or_else(|e| e.into_inner());
+        keys.insert(key.to_owned()).then(|| Self(key.to_owned()))
+    }
+}
+
+impl Drop for Checking {
+    fn drop(&mut self) {
+        CHECKING
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.0);
+    }
 }
 
 /// The store failed: the form again, saying so (nothing was changed).
