@@ -192,10 +192,20 @@ fn signs_in_reads_and_signs_out(database: Option<&str>) {
     assert_eq!(team[1]["password_set"], false);
 
     let d = Daemon::start(&p, free_port(), &[]);
-    // Anonymous: sent to sign in.
-    let anonymous = d.get("/console");
-    assert_eq!(anonymous.status, 303);
-    assert_eq!(location(&anonymous), "/console/sign-in");
+    // Anonymous: every page and form sends them to sign in.
+    for (method, path) in [
+        ("GET", "/console"),
+        ("GET", "/console/customers"),
+        ("GET", "/console/customers/a"),
+        ("GET", "/console/suppressions"),
+        ("GET", "/console/suppressions/lift?id=incidents%3Aa"),
+        ("POST", "/console/suppressions/lift"),
+        ("POST", "/console/sign-out"),
+    ] {
+        let anonymous = d.request(method, path, &[], b"");
+        assert_eq!(anonymous.status, 303, "{method} {path}");
+        assert_eq!(location(&anonymous), "/console/sign-in");
+    }
     // The form's cookie: HttpOnly, SameSite=Strict, under /console.
     let form = d.get("/console/sign-in");
     let line = set_cookie(&form, "tend_sign_in");
@@ -285,6 +295,28 @@ fn signs_in_reads_and_signs_out(database: Option<&str>) {
         let expected = if due >= monday { 3 } else { 0 };
         assert_eq!(figure(&overview.body, "this-week-sent"), expected);
     }
+    // A person's timeline, found by id.
+    let found = d.request(
+        "GET",
+        "/console/customers?id=a",
+        &[("Cookie", &cookie)],
+        b"",
+    );
+    assert_eq!(found.status, 303);
+    assert_eq!(location(&found), "/console/customers/a");
+    let ada = d.request("GET", "/console/customers/a", &[("Cookie", &cookie)], b"");
+    assert_eq!(ada.status, 200, "{}", ada.body);
+    for shown in [
+        "Ada A",
+        "notice/notice",
+        "data-status=\"sent\"",
+        "Maintenance for Ada",
+    ] {
+        assert!(ada.body.contains(shown), "{shown}: {}", ada.body);
+    }
+    let nobody = d.request("GET", "/console/customers/zed", &[("Cookie", &cookie)], b"");
+    assert_eq!(nobody.status, 404);
+    assert!(nobody.body.contains("No customer has the id zed"));
     // The same cookie sent twice (one may be planted by a neighbouring
     // host) signs nobody in.
     let twice = format!("{cookie}; {cookie}");
@@ -407,4 +439,152 @@ fn over_https_the_cookies_are_secure_and_host_bound() {
     for part in ["Secure", "Path=/;", "HttpOnly", "SameSite=Strict"] {
         assert!(session.contains(part), "{session}");
     }
+}
+
+/// The one-click unsubscribe URL in the first message sent to `to`.
+fn unsubscribe_url(p: &Project, to: &str) -> String {
+    for entry in std::fs::read_dir(p.path().join("data/outbox")).unwrap() {
+        let raw = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        if !raw.contains(&format!("To: {to}")) && !raw.contains(&format!("<{to}>")) {
+            continue;
+        }
+        let at = raw.find("List-Unsubscribe: <").expect("List-Unsubscribe") + 19;
+        return raw[at..].split('>').next().unwrap().to_owned();
+    }
+    panic!("no message to {to}");
+}
+
+#[test]
+fn managers_lift_suppressions_viewers_only_read_them() {
+    let p = project(None);
+    set_password(&p, "ann", PASSWORD).expect_code(0);
+    set_password(&p, "vic", PASSWORD).expect_code(0);
+    let d = Daemon::start(&p, free_port(), &[]);
+    // Ada unsubscribes with her mail client's one-click request.
+    let url = unsubscribe_url(&p, "a@example.com");
+    let path = &url[url.find("/u/").unwrap()..];
+    let stop = d.request(
+        "POST",
+        path,
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        b"List-Unsubscribe=One-Click",
+    );
+    assert_eq!(stop.status, 200, "{}", stop.body);
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    let signed_in = |who: &str| {
+        let signed = sign_in(&d, who, PASSWORD);
+        assert_eq!(signed.status, 303, "{}", signed.body);
+        let cookie = format!(
+            "tend_session={}",
+            cookie_value(set_cookie(&signed, "tend_session"))
+        );
+        let page = d.request("GET", "/console/suppressions", &[("Cookie", &cookie)], b"");
+        assert_eq!(page.status, 200, "{}", page.body);
+        let csrf = hidden(&page.body, "csrf");
+        (cookie, csrf, page.body)
+    };
+
+    // Vic reads, and is refused every change.
+    let (vic, vic_csrf, listed) = signed_in("vic");
+    assert!(listed.contains("a@example.com"), "{listed}");
+    assert!(!listed.contains("Lift…"), "no lift link for a viewer");
+    let asked = d.request(
+        "GET",
+        "/console/suppressions/lift?id=incidents%3Aa",
+        &[("Cookie", &vic)],
+        b"",
+    );
+    assert_eq!(asked.status, 403);
+    assert!(asked.body.contains("Managers only"), "{}", asked.body);
+    let post = |cookie: &str, body: String| {
+        let headers = [form[0], ("Cookie", cookie)];
+        d.request(
+            "POST",
+            "/console/suppressions/lift",
+            &headers,
+            body.as_bytes(),
+        )
+    };
+    let tried = post(
+        &vic,
+        format!("csrf={vic_csrf}&id=incidents%3Aa&reason=asked"),
+    );
+    assert_eq!(tried.status, 403);
+
+    // Ann lifts it, with a reason; without one, or with a forged token,
+    // nothing changes.
+    let (ann, ann_csrf, listed) = signed_in("ann");
+    assert!(
+        listed.contains("/console/suppressions/lift?id=incidents%3Aa"),
+        "{listed}"
+    );
+    let confirm = d.request(
+        "GET",
+        "/console/suppressions/lift?id=incidents%3Aa",
+        &[("Cookie", &ann)],
+        b"",
+    );
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    assert!(
+        confirm
+            .body
+            .contains("gets no <strong>incidents</strong> mail")
+    );
+    let empty = post(&ann, format!("csrf={ann_csrf}&id=incidents%3Aa&reason=+"));
+    assert_eq!(empty.status, 422, "{}", empty.body);
+    assert_eq!(
+        post(&ann, "csrf=forged&id=incidents%3Aa&reason=x".into()).status,
+        403
+    );
+    let still = d.request("GET", "/console/suppressions", &[("Cookie", &ann)], b"");
+    assert!(still.body.contains("a@example.com"));
+    let lifted = post(
+        &ann,
+        format!("csrf={ann_csrf}&id=incidents%3Aa&reason=Asked+by+phone+to+hear+from+us+again"),
+    );
+    assert_eq!(lifted.status, 303, "{}", lifted.body);
+    assert_eq!(
+        location(&lifted),
+        "/console/suppressions?lifted=incidents%3Aa"
+    );
+    let after = d.request("GET", location(&lifted), &[("Cookie", &ann)], b"");
+    assert!(after.body.contains("Lifted incidents:a"), "{}", after.body);
+    assert!(
+        after.body.contains("No suppressions match."),
+        "{}",
+        after.body
+    );
+    // Kept with the person, and in the console's audit.
+    let export = json(&p.tend(&["customer", "export", "a"]).expect_code(0));
+    assert_eq!(
+        export["lifted_suppressions"][0]["lifted_by"],
+        "ann (console)"
+    );
+    assert_eq!(
+        export["lifted_suppressions"][0]["why"],
+        "Asked by phone to hear from us again"
+    );
+    let audit = json(
+        &p.tend(&["team", "audit", "--format", "json"])
+            .expect_code(0),
+    );
+    assert_eq!(audit[0]["member"], "ann");
+    assert_eq!(audit[0]["action"], "suppression lifted");
+    assert_eq!(
+        audit[0]["detail"],
+        "incidents:a: Asked by phone to hear from us again"
+    );
+    assert_eq!(audit[0]["address"], "127.0.0.1");
+    let filtered = d.request(
+        "GET",
+        "/console/suppressions?customer=tab%09inside",
+        &[("Cookie", &ann)],
+        b"",
+    );
+    assert_eq!(filtered.status, 400, "{}", filtered.body);
+    assert!(
+        filtered.body.contains("control character"),
+        "{}",
+        filtered.body
+    );
 }

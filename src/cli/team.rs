@@ -1,7 +1,8 @@
 //! `tend team`: the `[[team]]` members, their console roles and whether
 //! each can sign in; `tend team set-password ID` sets a member's console
 //! password, read from standard input so it appears in no process list
-//! or shell history.
+//! or shell history; `tend team audit` shows who signed in and changed
+//! what in the console.
 
 use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
@@ -26,6 +27,24 @@ pub enum TeamCommand {
         /// The member's `[[team]]` id.
         id: String,
     },
+    /// The console's audit, newest first: sign-ins, failures, sign-outs, changes.
+    Audit {
+        /// How many lines
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+}
+
+/// One line of the audit as listed (the JSON shape).
+#[derive(Debug, Serialize)]
+struct Audited {
+    at: chrono::DateTime<Utc>,
+    member: String,
+    action: &'static str,
+    detail: String,
+    address: String,
 }
 
 /// One member as listed (the JSON shape).
@@ -67,6 +86,40 @@ pub async fn run(path: &ConfigPath, env: &Env, what: TeamCommand) -> anyhow::Res
                                 m.email.clone(),
                                 m.role.to_owned(),
                                 if m.password_set { "set" } else { "not set" }.to_owned(),
+                            ]
+                        })
+                        .collect::<Vec<_>>(),
+                )?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        TeamCommand::Audit { limit, format } => {
+            let store = super::open_store(&loaded).await?;
+            let lines = store.latest_audit(limit).await;
+            store.close().await;
+            let lines: Vec<Audited> = lines?
+                .into_iter()
+                .map(|e| Audited {
+                    at: e.at,
+                    member: e.member,
+                    action: e.action.as_str(),
+                    detail: e.detail,
+                    address: e.address,
+                })
+                .collect();
+            match format {
+                Format::Json => print_json(&lines)?,
+                Format::Table => print_table(
+                    &["AT (UTC)", "MEMBER", "ACTION", "DETAIL", "ADDRESS"],
+                    &lines
+                        .iter()
+                        .map(|l| {
+                            vec![
+                                l.at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                                l.member.clone(),
+                                l.action.to_owned(),
+                                l.detail.clone(),
+                                l.address.clone(),
                             ]
                         })
                         .collect::<Vec<_>>(),

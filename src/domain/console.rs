@@ -71,14 +71,16 @@ pub enum AuditAction {
     SignInFailed,
     SignOut,
     PasswordSet,
+    SuppressionLifted,
 }
 
 impl AuditAction {
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::SignIn,
         Self::SignInFailed,
         Self::SignOut,
         Self::PasswordSet,
+        Self::SuppressionLifted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -87,6 +89,7 @@ impl AuditAction {
             Self::SignInFailed => "sign-in failed",
             Self::SignOut => "sign-out",
             Self::PasswordSet => "password set",
+            Self::SuppressionLifted => "suppression lifted",
         }
     }
 

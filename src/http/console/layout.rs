@@ -21,10 +21,15 @@ label{display:block;margin:.75rem 0 .25rem;font-weight:600}\
 input[type=text],input[type=password]{font-size:1rem;padding:.5rem;width:100%;max-width:22rem;border:1px solid #7b8794;border-radius:6px;box-sizing:border-box}\
 button{font-size:1rem;min-height:44px;padding:.5rem 1.1rem;border:0;border-radius:6px;background:#1d4ed8;color:#fff;cursor:pointer}\
 header button{min-height:36px;background:#e4e7eb;color:#1f2933}\
-button:focus-visible,input:focus-visible,a:focus-visible{outline:3px solid #1f2933;outline-offset:2px;box-shadow:0 0 0 5px #f0b429}\
-.error{color:#a61b1b;font-weight:600}\
+button:focus-visible,input:focus-visible,textarea:focus-visible,a:focus-visible{outline:3px solid #1f2933;outline-offset:2px;box-shadow:0 0 0 5px #f0b429}\
+.error{color:#a61b1b;font-weight:600}.notice{background:#e3f8e8;color:#14532d;padding:.5rem .75rem;border-radius:6px}\
+.visually-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}\
+.scroll{overflow-x:auto}caption{text-align:left;font-weight:600;padding:.4rem 0}\
+textarea{font:inherit;width:100%;max-width:36rem;border:1px solid #7b8794;border-radius:6px;padding:.5rem;box-sizing:border-box}\
+blockquote{margin:.25rem 0 .5rem;padding:.25rem .75rem;border-left:3px solid #7b8794}\
+form.filters{display:flex;flex-wrap:wrap;gap:0 1rem;align-items:end}form.filters label{margin-top:0}\
 .box{background:#fff;border-radius:8px;padding:1.25rem 1.5rem;max-width:26rem;margin:3rem auto}\
-@media (prefers-color-scheme:dark){body{background:#12171c;color:#e4e7eb}.cards div,table,.box{background:#1f2933}.cards dt{color:#cbd2d9}a{color:#93b4ff}th,td{border-color:#3e4c59}.error{color:#ff9b9b}}";
+@media (prefers-color-scheme:dark){body{background:#12171c;color:#e4e7eb}.cards div,table,.box{background:#1f2933}.cards dt{color:#cbd2d9}a{color:#93b4ff}th,td{border-color:#3e4c59}.error{color:#ff9b9b}.notice{background:#14532d;color:#e3f8e8}}";
 
 /// A page of the console for a signed-in member: `title` and `body`
 /// (already escaped HTML), with the navigation and a sign-out form
@@ -37,7 +42,9 @@ pub fn page(title: &str, member_name: &str, csrf: &str, body: &str) -> String {
          <title>{title} · tend console</title><style>{STYLE}</style></head><body>\
          <a class=\"skip\" href=\"#main\">Skip to content</a>\
          <header><strong>tend</strong><nav aria-label=\"Console\"><ul>\
-         <li><a href=\"/console\">Overview</a></li></ul></nav>\
+         <li><a href=\"/console\">Overview</a></li>\
+         <li><a href=\"/console/customers\">Customers</a></li>\
+         <li><a href=\"/console/suppressions\">Suppressions</a></li></ul></nav>\
          <span class=\"who\">Signed in as {name}</span>\
          <form class=\"inline\" method=\"post\" action=\"/console/sign-out\">\
          <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><button type=\"submit\">Sign out</button></form>\

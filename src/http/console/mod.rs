@@ -3,9 +3,11 @@
 //! cookie, the CSRF token every form carries, and the client's address;
 //! the pages are in the files beside it.
 
+mod customer;
 mod layout;
 mod overview;
 mod sign_in;
+mod suppressions;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -38,6 +40,13 @@ pub fn routes(shared: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/console", get(overview::show))
         .route("/console/sign-in", get(sign_in::form).post(sign_in::submit))
         .route("/console/sign-out", post(sign_in::sign_out))
+        .route("/console/customers", get(customer::find))
+        .route("/console/customers/{id}", get(customer::show))
+        .route("/console/suppressions", get(suppressions::list))
+        .route(
+            "/console/suppressions/lift",
+            get(suppressions::confirm).post(suppressions::lift),
+        )
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&shared),
             super::body::links,
@@ -187,6 +196,44 @@ impl FromRequestParts<Arc<AppState>> for Member {
             address: address(shared, parts),
         })
     }
+}
+
+impl Member {
+    /// A page of the console for this member, with `status`.
+    pub fn page(&self, status: StatusCode, title: &str, body: &str) -> Response {
+        (
+            status,
+            axum::response::Html(layout::page(
+                title,
+                &self.member.name,
+                &self.session.csrf,
+                body,
+            )),
+        )
+            .into_response()
+    }
+
+    /// The store failed while making page `title`: nothing was changed.
+    pub fn unavailable(&self, title: &str, e: &crate::store::Error) -> Response {
+        tracing::warn!(error = %e, page = title, "a console page could not read the store");
+        self.page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            title,
+            "<p class=\"error\" role=\"alert\">The store cannot be reached just now; nothing was changed. Reload the page in a minute.</p>",
+        )
+    }
+}
+
+/// A viewer asked to change something: refused, saying who can.
+fn read_only(member: &Member) -> Response {
+    member.page(
+        StatusCode::FORBIDDEN,
+        "Managers only",
+        &format!(
+            "<p>You are signed in as a {}, who can read every page but change nothing. Ask a team member whose role is <code>manager</code>, or an operator to change your <code>role</code> under <code>[[team]]</code>.</p>",
+            member.member.role.as_str()
+        ),
+    )
 }
 
 /// The client's address, as the per-address limits see it.

@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 
-use super::{Member, layout};
+use super::Member;
 use crate::domain::console::today_and_week;
 use crate::domain::report::Report;
 use crate::http::AppState;
@@ -27,25 +27,11 @@ pub async fn show(State(shared): State<Arc<AppState>>, member: Member) -> Respon
         .parse::<chrono_tz::Tz>()
         .unwrap_or(chrono_tz::UTC);
     let (today, week) = today_and_week(now, zone);
-    let (today_report, week_report) = match (
-        report(&shared, today).await,
-        report(&shared, week).await,
-    ) {
-        (Ok(t), Ok(w)) => (t, w),
-        (Err(e), _) | (_, Err(e)) => {
-            tracing::warn!(error = %e, "reading the console's overview failed");
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Html(layout::page(
-                    "Overview",
-                    &member.member.name,
-                    &member.session.csrf,
-                    "<p class=\"error\" role=\"alert\">The store cannot be read just now. Reload the page in a minute.</p>",
-                )),
-            )
-                .into_response();
-        }
-    };
+    let (today_report, week_report) =
+        match (report(&shared, today).await, report(&shared, week).await) {
+            (Ok(t), Ok(w)) => (t, w),
+            (Err(e), _) | (_, Err(e)) => return member.unavailable("Overview", &e),
+        };
     let body = format!(
         "<p>Times are in {zone} (<code>customers.default_timezone</code>); a message counts on the day it was due.</p>\
          {}{}{}",
@@ -54,13 +40,7 @@ pub async fn show(State(shared): State<Arc<AppState>>, member: Member) -> Respon
         scores(&week_report),
         zone = escape(zone.name()),
     );
-    Html(layout::page(
-        "Overview",
-        &member.member.name,
-        &member.session.csrf,
-        &body,
-    ))
-    .into_response()
+    member.page(StatusCode::OK, "Overview", &body)
 }
 
 async fn report(shared: &AppState, since: DateTime<Utc>) -> Result<Report, crate::store::Error> {

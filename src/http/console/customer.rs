@@ -1,0 +1,256 @@
+//! `/console/customers`: one person's timeline, found by their id: their
+//! record, every message with its status and why it waits or did not go,
+//! each answer and reply in full, the stages they entered, their events
+//! and what they are unsubscribed from. The same reading as `tend customer
+//! show` (`timeline::read`).
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::Member;
+use crate::domain::customer::CustomerId;
+use crate::http::AppState;
+use crate::http::page::escape;
+use crate::timeline::{self, Timeline};
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Find {
+    #[serde(default)]
+    id: String,
+}
+
+/// `GET /console/customers?id=…`: the find form, or straight to the person.
+pub async fn find(member: Member, Query(q): Query<Find>) -> Response {
+    let id = q.id.trim();
+    if !id.is_empty() {
+        let path: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
+        return Redirect::to(&format!("/console/customers/{path}")).into_response();
+    }
+    member.page(StatusCode::OK, "Customers", &form(""))
+}
+
+fn form(id: &str) -> String {
+    format!(
+        "<form method=\"get\" action=\"/console/customers\" class=\"filters\">\
+         <label for=\"id\">Customer id</label><input type=\"text\" id=\"id\" name=\"id\" value=\"{}\" required>\
+         <p><button type=\"submit\">Show</button></p></form>",
+        escape(id)
+    )
+}
+
+/// `GET /console/customers/{id}`.
+pub async fn show(
+    State(shared): State<Arc<AppState>>,
+    member: Member,
+    Path(id): Path<String>,
+) -> Response {
+    let title = "Customer";
+    let parsed = match CustomerId::parse(&id) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            return member.page(
+                StatusCode::BAD_REQUEST,
+                title,
+                &format!(
+                    "<p class=\"error\" role=\"alert\">{}</p>{}",
+                    escape(&e),
+                    form(&id)
+                ),
+            );
+        }
+    };
+    match timeline::read(&shared.store, &parsed).await {
+        Ok(Some(t)) => member.page(StatusCode::OK, &format!("Customer {}", parsed.as_str()), &body(&t)),
+        Ok(None) => member.page(
+            StatusCode::NOT_FOUND,
+            title,
+            &format!(
+                "<p class=\"error\" role=\"alert\">No customer has the id {}. Ids are the company's own, as imported; check the spelling.</p>{}",
+                escape(parsed.as_str()),
+                form(parsed.as_str())
+            ),
+        ),
+        Err(e) => member.unavailable(title, &e),
+    }
+}
+
+/// A JSON value as a person reads it.
+fn shown(value: &Value) -> String {
+    match value {
+        Value::Null => "—".to_owned(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn body(t: &Timeline) -> String {
+    let mut out = String::new();
+    // The record.
+    let fields: String = t
+        .customer
+        .as_object()
+        .map(|o| {
+            o.iter()
+                .map(|(k, v)| {
+                    format!(
+                        "<tr><th scope=\"row\">{}</th><td>{}</td></tr>",
+                        escape(k),
+                        escape(&shown(v))
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.push_str(&format!(
+        "<section aria-labelledby=\"record\"><h2 id=\"record\">Record</h2><div class=\"scroll\"><table>{fields}</table></div></section>"
+    ));
+    if let Some(account) = &t.account {
+        out.push_str(&format!(
+            "<p>Account: <strong>{}</strong> ({}), owner {}</p>",
+            escape(&shown(&account["name"])),
+            escape(&shown(&account["id"])),
+            escape(&shown(&account["owner"])),
+        ));
+    }
+    // Messages, newest first, each with why.
+    let mut messages: Vec<_> = t.messages.iter().collect();
+    messages.sort_by_key(|m| std::cmp::Reverse(m.due_at));
+    let rows: String = messages
+        .iter()
+        .map(|m| {
+            format!(
+                "<tr><td>{}</td><td>{}/{}</td><td>{}</td><td data-status=\"{}\">{}</td><td>{}</td><td>{}</td></tr>",
+                m.due_at.format("%Y-%m-%d %H:%M"),
+                escape(&m.playbook),
+                escape(&m.step),
+                escape(m.subject.as_deref().unwrap_or("—")),
+                escape(&m.status),
+                escape(&m.status),
+                escape(m.reason.as_deref().unwrap_or("")),
+                m.sent_at.map_or("—".to_owned(), |s| s.format("%Y-%m-%d %H:%M").to_string()),
+            )
+        })
+        .collect();
+    out.push_str(&section(
+        "messages",
+        "Messages",
+        t.messages.is_empty(),
+        "No messages yet.",
+        &format!(
+            "<div class=\"scroll\"><table><thead><tr><th scope=\"col\">Due (UTC)</th><th scope=\"col\">Playbook/step</th>\
+             <th scope=\"col\">Subject</th><th scope=\"col\">Status</th><th scope=\"col\">Why</th><th scope=\"col\">Sent (UTC)</th>\
+             </tr></thead><tbody>{rows}</tbody></table></div>"
+        ),
+    ));
+    // Answers and replies in full.
+    let answers: String = t
+        .responses
+        .iter()
+        .map(|r| {
+            let comment = r
+                .comment
+                .as_deref()
+                .map(|c| {
+                    format!(
+                        "<blockquote>{}</blockquote>",
+                        escape(c).replace('\n', "<br>")
+                    )
+                })
+                .unwrap_or_default();
+            format!(
+                "<li><strong>{}</strong>{} <span>({}, {} UTC)</span>{comment}</li>",
+                escape(&r.kind),
+                r.value
+                    .as_deref()
+                    .map(|v| format!(": {}", escape(v)))
+                    .unwrap_or_default(),
+                escape(&r.source),
+                r.received_at.format("%Y-%m-%d %H:%M"),
+            )
+        })
+        .collect();
+    out.push_str(&section(
+        "responses",
+        "Answers and replies",
+        t.responses.is_empty(),
+        "No answers or replies yet.",
+        &format!("<ul>{answers}</ul>"),
+    ));
+    let stages: String = t
+        .stages
+        .iter()
+        .map(|s| {
+            format!(
+                "<li>{} <span>({} UTC)</span></li>",
+                escape(&s.stage),
+                s.entered_at.format("%Y-%m-%d %H:%M")
+            )
+        })
+        .collect();
+    out.push_str(&section(
+        "stages",
+        "Stages entered",
+        t.stages.is_empty(),
+        "No stage entered yet.",
+        &format!("<ul>{stages}</ul>"),
+    ));
+    let events: String = t
+        .events
+        .iter()
+        .map(|e| {
+            format!(
+                "<li>{} <span>({} UTC)</span></li>",
+                escape(&e.name),
+                e.occurred_at.format("%Y-%m-%d %H:%M")
+            )
+        })
+        .collect();
+    out.push_str(&section(
+        "events",
+        "Events",
+        t.events.is_empty(),
+        "No events.",
+        &format!("<ul>{events}</ul>"),
+    ));
+    let unsubscribed: String = t
+        .suppressions
+        .iter()
+        .map(|s| {
+            format!(
+                "<li>{}: {} ({})</li>",
+                escape(if s.category == "*" {
+                    "all mail"
+                } else {
+                    &s.category
+                }),
+                escape(&s.reason),
+                escape(&s.source)
+            )
+        })
+        .collect();
+    out.push_str(&section(
+        "suppressions",
+        "Not mailed",
+        t.suppressions.is_empty(),
+        "Gets every category of mail.",
+        &format!("<ul>{unsubscribed}</ul>"),
+    ));
+    out
+}
+
+/// A section with its heading, or a sentence saying it is empty.
+fn section(id: &str, heading: &str, empty: bool, when_empty: &str, content: &str) -> String {
+    format!(
+        "<section aria-labelledby=\"{id}\"><h2 id=\"{id}\">{heading}</h2>{}</section>",
+        if empty {
+            format!("<p>{when_empty}</p>")
+        } else {
+            content.to_owned()
+        }
+    )
+}
