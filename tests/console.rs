@@ -588,3 +588,105 @@ fn managers_lift_suppressions_viewers_only_read_them() {
         filtered.body
     );
 }
+
+/// Where the browser test keeps its screenshots (test artifacts).
+fn screenshots() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots")
+}
+
+fn in_a_browser(database: Option<&str>, store: &str) {
+    use common::browser::Browser;
+    let p = project(database);
+    set_password(&p, "ann", PASSWORD).expect_code(0);
+    let d = Daemon::start(&p, free_port(), &[]);
+    let url = unsubscribe_url(&p, "a@example.com");
+    let stop = d.request(
+        "POST",
+        &url[url.find("/u/").unwrap()..],
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        b"List-Unsubscribe=One-Click",
+    );
+    assert_eq!(stop.status, 200);
+    let base = format!("http://127.0.0.1:{}", d.port);
+    let browser = Browser::start();
+    let check = |name: &str| {
+        let serious: Vec<String> = browser
+            .accessibility_violations()
+            .into_iter()
+            .filter(|v| v.contains("(serious)") || v.contains("(critical)"))
+            .collect();
+        assert!(serious.is_empty(), "{name}: {serious:#?}");
+        for width in [375, 1280] {
+            browser.resize(width, 900);
+            let wide = browser.execute("return document.documentElement.scrollWidth;");
+            assert!(
+                wide.as_i64().unwrap() <= width,
+                "{name} is wider than {width} px: {wide}"
+            );
+            browser.screenshot(&screenshots().join(format!("{store}-{name}-{width}.png")));
+        }
+    };
+    browser.open(&format!("{base}/console"));
+    assert!(
+        browser
+            .source_with("Sign in to tend")
+            .contains("Sign in to tend")
+    );
+    check("sign-in");
+    browser.type_into("#member", "ann@acme.example");
+    browser.type_into("#password", PASSWORD);
+    browser.click("button[type=submit]");
+    let overview = browser.source_with("Signed in as");
+    assert!(overview.contains("This week"), "{overview}");
+    check("overview");
+    let shown = browser
+        .execute("return document.querySelector('[data-figure=\"today-sent\"]').textContent;");
+    let midnight = Utc::now()
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc();
+    let report = json(
+        &p.tend(&[
+            "report",
+            "--since",
+            &midnight.to_rfc3339(),
+            "--format",
+            "json",
+        ])
+        .expect_code(0),
+    );
+    assert_eq!(
+        shown.as_str().unwrap(),
+        report["messages"]["sent"].as_i64().unwrap_or(0).to_string()
+    );
+    for (name, path, text) in [
+        ("customers", "/console/customers", "Customer id"),
+        ("customer", "/console/customers/a", "Maintenance for Ada"),
+        ("suppressions", "/console/suppressions", "a@example.com"),
+        (
+            "lift",
+            "/console/suppressions/lift?id=incidents%3Aa",
+            "Lift the suppression",
+        ),
+    ] {
+        browser.open(&format!("{base}{path}"));
+        assert!(browser.source_with(text).contains(text), "{name}");
+        check(name);
+    }
+    // Lifting it, in the browser.
+    browser.type_into("#reason", "Asked by phone to hear from us again");
+    browser.click("main button[type=submit]");
+    let after = browser.source_with("Lifted incidents:a");
+    assert!(after.contains("No suppressions match."), "{after}");
+}
+
+#[test]
+fn in_a_browser_every_page_passes_axe_and_fits_a_phone_on_sqlite() {
+    in_a_browser(None, "sqlite");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_browser_every_page_passes_axe_and_fits_a_phone_on_postgres() {
+    common::on_fresh_postgres(|url| in_a_browser(Some(url), "postgres")).await;
+}

@@ -37,6 +37,42 @@ fn install() {
     });
 }
 
+/// The axe-core version the accessibility checks run.
+const AXE_CORE: &str = "4.14.1";
+
+static AXE: Once = Once::new();
+
+/// axe-core's browser build, installed from the npm registry under the
+/// build directory on first use.
+fn axe_core() -> std::path::PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("axe-core-{AXE_CORE}"));
+    let script = dir.join("node_modules/axe-core/axe.min.js");
+    AXE.call_once(|| {
+        if script.exists() {
+            return;
+        }
+        std::fs::create_dir_all(&dir).unwrap();
+        let installed = Command::new("npm")
+            .args([
+                "install",
+                "--no-save",
+                "--no-audit",
+                "--no-fund",
+                "--prefix",
+            ])
+            .arg(&dir)
+            .arg(format!("axe-core@{AXE_CORE}"))
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            installed && script.exists(),
+            "the accessibility check needs npm to install axe-core@{AXE_CORE} from the npm registry"
+        );
+    });
+    script
+}
+
 /// One headless Chromium session; closed (with its driver) when dropped.
 pub struct Browser {
     driver: Child,
@@ -210,6 +246,30 @@ impl Browser {
             &self.at("/execute/sync"),
             json!({ "script": script, "args": [] }),
         )
+    }
+
+    /// What axe-core (Deque's accessibility engine, from the npm registry)
+    /// finds wrong with the page against WCAG 2.1 A and AA and its best
+    /// practices: (rule, impact, help, the elements), one line each.
+    pub fn accessibility_violations(&self) -> Vec<String> {
+        let engine = std::fs::read_to_string(axe_core()).expect("read axe.min.js");
+        // The engine defines `window.axe`; WebDriver's scripts run outside
+        // the page's Content-Security-Policy.
+        self.execute(&format!("{engine}\n;return typeof window.axe;"));
+        let found = self.call(
+            "POST",
+            &self.at("/execute/async"),
+            json!({"script": "const done = arguments[arguments.length - 1];\
+                window.axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']}})\
+                .then(r => done(r.violations.map(v => `${v.id} (${v.impact}): ${v.help}: ${v.nodes.map(n => n.target.join(' ')).join(', ')}`)))\
+                .catch(e => done(['axe failed: ' + e]));", "args": []}),
+        );
+        found
+            .as_array()
+            .unwrap_or_else(|| panic!("axe answered {found}"))
+            .iter()
+            .map(|v| v.as_str().unwrap_or_default().to_owned())
+            .collect()
     }
 
     /// Saves what the viewport shows as a PNG at `path`.

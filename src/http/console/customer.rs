@@ -65,7 +65,15 @@ pub async fn show(
         }
     };
     match timeline::read(&shared.store, &parsed).await {
-        Ok(Some(t)) => member.page(StatusCode::OK, &format!("Customer {}", parsed.as_str()), &body(&t)),
+        Ok(Some(t)) => {
+            let name = shown(&t.customer["name"]);
+            let title = if name == "—" || name.is_empty() {
+                format!("Customer {}", parsed.as_str())
+            } else {
+                format!("{name} ({})", parsed.as_str())
+            };
+            member.page(StatusCode::OK, &title, &body(&t))
+        }
         Ok(None) => member.page(
             StatusCode::NOT_FOUND,
             title,
@@ -90,24 +98,14 @@ fn shown(value: &Value) -> String {
 
 fn body(t: &Timeline) -> String {
     let mut out = String::new();
-    // The record.
-    let fields: String = t
-        .customer
-        .as_object()
-        .map(|o| {
-            o.iter()
-                .map(|(k, v)| {
-                    format!(
-                        "<tr><th scope=\"row\">{}</th><td>{}</td></tr>",
-                        escape(k),
-                        escape(&shown(v))
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let field = |name: &str| shown(&t.customer[name]);
     out.push_str(&format!(
-        "<section aria-labelledby=\"record\"><h2 id=\"record\">Record</h2><div class=\"scroll\"><table>{fields}</table></div></section>"
+        "<p class=\"summary\">{} · {} · stage <strong>{}</strong> · plan {} · {}</p>",
+        escape(&field("email")),
+        escape(&field("locale")),
+        escape(&field("stage")),
+        escape(&field("plan")),
+        escape(&field("timezone")),
     ));
     if let Some(account) = &t.account {
         out.push_str(&format!(
@@ -239,6 +237,25 @@ fn body(t: &Timeline) -> String {
         t.suppressions.is_empty(),
         "Gets every category of mail.",
         &format!("<ul>{unsubscribed}</ul>"),
+    ));
+    // Every field of the record, as imported and derived.
+    let fields: String = t
+        .customer
+        .as_object()
+        .map(|o| {
+            o.iter()
+                .map(|(k, v)| {
+                    format!(
+                        "<tr><th scope=\"row\">{}</th><td>{}</td></tr>",
+                        escape(k),
+                        escape(&shown(v))
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.push_str(&format!(
+        "<section aria-labelledby=\"record\"><h2 id=\"record\">Every field</h2><div class=\"scroll\"><table class=\"fields\">{fields}</table></div></section>"
     ));
     out
 }

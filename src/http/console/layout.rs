@@ -24,8 +24,9 @@ header button{min-height:36px;background:#e4e7eb;color:#1f2933}\
 button:focus-visible,input:focus-visible,textarea:focus-visible,a:focus-visible{outline:3px solid #1f2933;outline-offset:2px;box-shadow:0 0 0 5px #f0b429}\
 .error{color:#a61b1b;font-weight:600}.notice{background:#e3f8e8;color:#14532d;padding:.5rem .75rem;border-radius:6px}\
 .visually-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}\
-.scroll{overflow-x:auto}caption{text-align:left;font-weight:600;padding:.4rem 0}\
+.scroll{overflow-x:auto;position:relative}caption{text-align:left;font-weight:600;padding:.4rem 0}\
 textarea{font:inherit;width:100%;max-width:36rem;border:1px solid #7b8794;border-radius:6px;padding:.5rem;box-sizing:border-box}\
+table.fields th{width:12rem;font-weight:600}\
 blockquote{margin:.25rem 0 .5rem;padding:.25rem .75rem;border-left:3px solid #7b8794}\
 form.filters{display:flex;flex-wrap:wrap;gap:0 1rem;align-items:end}form.filters label{margin-top:0}\
 .box{background:#fff;border-radius:8px;padding:1.25rem 1.5rem;max-width:26rem;margin:3rem auto}\
