@@ -26,6 +26,21 @@ after = "1m"
 expires = "30d"
 "#;
 
+/// An NPS question to everyone a minute after signup.
+const PULSE: &str = r#"
+name = "pulse"
+kind = "checkin"
+category = "checkins"
+
+[[step]]
+id = "nps"
+template = "pulse"
+anchor = "signup_at"
+after = "1m"
+survey = "nps"
+expires = "30d"
+"#;
+
 const PASSWORD: &str = "correct horse battery staple";
 
 /// A project with a manager and a viewer on the team, and three customers
@@ -38,7 +53,8 @@ fn project(database: Option<&str>) -> Project {
 /// [`project`], and when its notices were due.
 fn project_at(database: Option<&str>) -> (Project, chrono::DateTime<Utc>) {
     let mut p = Project::new(
-        "[[team]]\nid = \"ann\"\nname = \"Ann Manager\"\nemail = \"Ann@Acme.example\"\nrole = \"manager\"\n\
+        "[delivery.window]\ndays = \"all\"\nstart = \"00:00\"\nend = \"23:59\"\n\
+         [[team]]\nid = \"ann\"\nname = \"Ann Manager\"\nemail = \"Ann@Acme.example\"\nrole = \"manager\"\n\
          [[team]]\nid = \"vic\"\nname = \"Vic Viewer\"\nemail = \"vic@acme.example\"\n",
     );
     if let Some(url) = database {
@@ -48,6 +64,11 @@ fn project_at(database: Option<&str>) -> (Project, chrono::DateTime<Utc>) {
         std::fs::create_dir_all(p.path().join(dir)).unwrap();
     }
     p.file("config/playbooks/notice.toml", PLAYBOOK);
+    p.file("config/playbooks/pulse.toml", PULSE);
+    p.file(
+        "templates/pulse.md.hbs",
+        "+++\nsubject = \"How are we doing, {{customer.first_name}}?\"\n+++\nOne question.\n\n{{> survey}}\n",
+    );
     p.file(
         "templates/notice.md.hbs",
         "+++\nsubject = \"Maintenance for {{customer.first_name}}\"\n+++\nHi {{customer.first_name}}.\n",
@@ -65,8 +86,12 @@ fn project_at(database: Option<&str>) -> (Project, chrono::DateTime<Utc>) {
     );
     p.tend(&["import", "customers", "customers.csv"])
         .expect_code(0);
-    p.tend(&["tick", "--now", &Utc::now().to_rfc3339()])
-        .expect_code(0);
+    // The send window closes for the day's last minute.
+    let mut at = Utc::now();
+    if at.format("%H:%M").to_string() == "23:59" {
+        at += Duration::minutes(2);
+    }
+    p.tend(&["tick", "--now", &at.to_rfc3339()]).expect_code(0);
     (p, signed_up + Duration::minutes(1))
 }
 
@@ -292,7 +317,7 @@ fn signs_in_reads_and_signs_out(database: Option<&str>) {
         );
     }
     if same_day {
-        let expected = if due >= monday { 3 } else { 0 };
+        let expected = if due >= monday { 6 } else { 0 };
         assert_eq!(figure(&overview.body, "this-week-sent"), expected);
     }
     // A person's timeline, found by id.
@@ -441,11 +466,12 @@ fn over_https_the_cookies_are_secure_and_host_bound() {
     }
 }
 
-/// The one-click unsubscribe URL in the first message sent to `to`.
+/// The one-click unsubscribe URL in the maintenance notice sent to `to`.
 fn unsubscribe_url(p: &Project, to: &str) -> String {
     for entry in std::fs::read_dir(p.path().join("data/outbox")).unwrap() {
         let raw = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-        if !raw.contains(&format!("To: {to}")) && !raw.contains(&format!("<{to}>")) {
+        let addressed = raw.contains(&format!("To: {to}")) || raw.contains(&format!("<{to}>"));
+        if !addressed || !raw.contains("Subject: Maintenance for") {
             continue;
         }
         let at = raw.find("List-Unsubscribe: <").expect("List-Unsubscribe") + 19;
@@ -607,6 +633,14 @@ fn in_a_browser(database: Option<&str>, store: &str) {
         b"List-Unsubscribe=One-Click",
     );
     assert_eq!(stop.status, 200);
+    // Bea answers, so the charts have a point and the detractors a name.
+    let answered = d.request(
+        "POST",
+        &survey_path(&p, "b@example.com", "3"),
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        b"comment=Too+slow",
+    );
+    assert_eq!(answered.status, 200);
     let base = format!("http://127.0.0.1:{}", d.port);
     let browser = Browser::start();
     let check = |name: &str| {
@@ -639,6 +673,9 @@ fn in_a_browser(database: Option<&str>, store: &str) {
     let overview = browser.source_with("Signed in as");
     assert!(overview.contains("This week"), "{overview}");
     check("overview");
+    // The whole overview on a desk, for the README.
+    browser.resize(1280, 2000);
+    browser.screenshot(&screenshots().join(format!("{store}-overview-whole.png")));
     let shown = browser
         .execute("return document.querySelector('[data-figure=\"today-sent\"]').textContent;");
     let midnight = Utc::now()
@@ -689,4 +726,135 @@ fn in_a_browser_every_page_passes_axe_and_fits_a_phone_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_a_browser_every_page_passes_axe_and_fits_a_phone_on_postgres() {
     common::on_fresh_postgres(|url| in_a_browser(Some(url), "postgres")).await;
+}
+
+/// The survey link for `answer` in the pulse sent to `to`.
+fn survey_path(p: &Project, to: &str, answer: &str) -> String {
+    for entry in std::fs::read_dir(p.path().join("data/outbox")).unwrap() {
+        let raw = std::fs::read(entry.unwrap().path()).unwrap();
+        let parsed = mail_parser::MessageParser::default().parse(&raw).unwrap();
+        let sent_to = parsed
+            .to()
+            .and_then(|a| a.first())
+            .and_then(|a| a.address());
+        let Some(html) = parsed.body_html(0).filter(|h| h.contains("/r/")) else {
+            continue;
+        };
+        if sent_to != Some(to) {
+            continue;
+        }
+        let end = format!("/{answer}\"");
+        return html
+            .match_indices("/r/")
+            .map(|(at, _)| &html[at..])
+            .map(|link| &link[..link.find('"').unwrap() + 1])
+            .find(|link| link.ends_with(&end))
+            .map(|link| link.trim_end_matches('"').to_owned())
+            .unwrap_or_else(|| panic!("no survey link for {answer}"));
+    }
+    panic!("no survey to {to}");
+}
+
+fn the_overview_charts_what_the_report_counts(database: Option<&str>) {
+    let p = project(database);
+    set_password(&p, "ann", PASSWORD).expect_code(0);
+    let d = Daemon::start(&p, free_port(), &[]);
+    // Ada and Cy promote, Bea detracts with a comment.
+    for (to, answer, comment) in [
+        ("a@example.com", "10", ""),
+        ("b@example.com", "3", "Setup+took+a+week.%0AToo+long."),
+        ("c@example.com", "9", ""),
+    ] {
+        let path = survey_path(&p, to, answer);
+        let answered = d.request(
+            "POST",
+            &path,
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            format!("comment={comment}").as_bytes(),
+        );
+        assert_eq!(answered.status, 200, "{}", answered.body);
+    }
+    let signed = sign_in(&d, "ann", PASSWORD);
+    let cookie = format!(
+        "tend_session={}",
+        cookie_value(set_cookie(&signed, "tend_session"))
+    );
+    let before = Utc::now();
+    let overview = d.request("GET", "/console", &[("Cookie", &cookie)], b"");
+    let after = Utc::now();
+    assert_eq!(overview.status, 200, "{}", overview.body);
+    let page = &overview.body;
+    // This week's point is `tend report --since` this week's Monday.
+    let midnight = before.date_naive().and_hms_opt(0, 0, 0).unwrap().and_utc();
+    let monday = midnight - Duration::days(i64::from(before.weekday().num_days_from_monday()));
+    if before.date_naive() == after.date_naive() {
+        let report = json(
+            &p.tend(&[
+                "report",
+                "--since",
+                &monday.to_rfc3339(),
+                "--format",
+                "json",
+            ])
+            .expect_code(0),
+        );
+        let day = monday.format("%Y-%m-%d");
+        let nps = report["surveys"]["nps"]["score"].as_f64().unwrap();
+        assert_eq!(nps, 33.3, "{report:#}");
+        let shown = |id: String| {
+            let marker = format!("data-figure=\"{id}\">");
+            let at = page.find(&marker).unwrap_or_else(|| panic!("no {id}")) + marker.len();
+            page[at..].split('<').next().unwrap().to_owned()
+        };
+        assert_eq!(shown(format!("nps-{day}")), nps.to_string());
+        assert_eq!(shown(format!("csat-{day}")), "—");
+        // The response rate per step over the twelve weeks.
+        let twelve = monday - Duration::weeks(11);
+        let report = json(
+            &p.tend(&[
+                "report",
+                "--since",
+                &twelve.to_rfc3339(),
+                "--format",
+                "json",
+            ])
+            .expect_code(0),
+        );
+        for step in report["playbooks"].as_array().unwrap() {
+            let name = format!(
+                "{}/{}",
+                step["playbook"].as_str().unwrap(),
+                step["step"].as_str().unwrap()
+            );
+            assert_eq!(
+                shown(format!("rate-{name}")),
+                step["response_rate"].as_f64().unwrap().to_string(),
+                "{name}"
+            );
+        }
+        assert!(page.contains("NPS by week"), "the chart is drawn");
+        assert!(page.contains("aria-labelledby=\"nps-chart-title nps-chart-desc\""));
+    }
+    // Bea is the latest detractor, with her words; nobody replied yet.
+    let detractors = &page[page.find("id=\"detractors\"").unwrap()..];
+    assert!(
+        detractors.contains("href=\"/console/customers/b\""),
+        "{detractors}"
+    );
+    assert!(
+        detractors.contains("Setup took a week.<br>Too long."),
+        "{detractors}"
+    );
+    assert!(!detractors.contains("/console/customers/a\""));
+    assert!(page.contains("No replies yet."));
+}
+
+#[test]
+fn the_overview_charts_what_the_report_counts_on_sqlite() {
+    the_overview_charts_what_the_report_counts(None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_overview_charts_what_the_report_counts_on_postgres() {
+    common::on_fresh_postgres(|url| the_overview_charts_what_the_report_counts(Some(url))).await;
 }

@@ -92,6 +92,7 @@ contract!(
     accounts_round_trip_and_keep_their_stage,
     a_contact_is_read_with_their_accounts_availability,
     console_sessions_passwords_and_the_audit,
+    the_consoles_answers_replies_and_detractors_read_back,
     a_contact_naming_an_unknown_account_creates_it,
     an_account_lists_its_contacts_with_their_roles,
     a_changed_account_has_its_contacts_planned_again,
@@ -2979,6 +2980,9 @@ fn named() -> Vec<Named> {
         one("INSERT_AUDIT", INSERT_AUDIT, Both),
         one("FAILED_SIGN_INS", FAILED_SIGN_INS, Both),
         one("LATEST_AUDIT", LATEST_AUDIT, Both),
+        one("SURVEY_ANSWERS_SINCE", SURVEY_ANSWERS_SINCE, Both),
+        one("LATEST_REPLIES", LATEST_REPLIES, Both),
+        one("LATEST_DETRACTORS", LATEST_DETRACTORS, Both),
         one("PING", PING, Both),
         one("COUNT_DUE", COUNT_DUE, Both),
         one("CUSTOMERS_DUE", CUSTOMERS_DUE, Both),
@@ -4801,4 +4805,76 @@ async fn console_sessions_passwords_and_the_audit(store: &Db) {
         entry("ann", AuditAction::SignIn, "192.0.2.1", now)
     );
     assert_eq!(latest[1].member, "vic");
+}
+
+async fn the_consoles_answers_replies_and_detractors_read_back(store: &Db) {
+    store
+        .upsert_customers(&[customer("a"), customer("b"), customer("c")], t0())
+        .await
+        .unwrap();
+    let nps = |who: &str| NewMessage {
+        survey: Some(Survey::Nps),
+        ..message(who, "nps", "signup_at")
+    };
+    let (a, b, c) = (nps("a"), nps("b"), nps("c"));
+    let ids = [a.id, b.id, c.id];
+    plan_messages(store, &[a, b, c], t0()).await.unwrap();
+    let respond = |kind, value: Option<&str>, comment: Option<&str>| NewResponse {
+        kind,
+        value: value.map(str::to_owned),
+        comment: comment.map(str::to_owned),
+        source: Source::SurveyPage,
+        replace: false,
+    };
+    let at = |minutes| t0() + Duration::minutes(minutes);
+    for (m, response, when) in [
+        (
+            ids[0],
+            respond(ResponseKind::Survey, Some("10"), None),
+            at(1),
+        ),
+        (
+            ids[1],
+            respond(ResponseKind::Survey, Some("3"), Some("slow")),
+            at(2),
+        ),
+        (
+            ids[2],
+            respond(ResponseKind::Survey, Some("6"), None),
+            at(3),
+        ),
+        (
+            ids[1],
+            respond(ResponseKind::Reply, None, Some("Thanks, but…")),
+            at(4),
+        ),
+    ] {
+        store.record_response(m, &response, when).await.unwrap();
+    }
+    let answers = store.survey_answers_since(at(2)).await.unwrap();
+    let read: Vec<(&str, &str)> = answers
+        .iter()
+        .map(|a| (a.survey.as_str(), a.value.as_str()))
+        .collect();
+    assert_eq!(
+        read,
+        [("nps", "3"), ("nps", "6")],
+        "from $1 on, oldest first"
+    );
+    assert_eq!(answers[0].received_at, at(2));
+    let detractors = store.latest_detractors(5).await.unwrap();
+    let who: Vec<_> = detractors
+        .iter()
+        .map(|r| {
+            (
+                r.customer_id.as_deref().unwrap(),
+                r.value.as_deref().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(who, [("c", "6"), ("b", "3")], "newest first, 0 to 6 only");
+    assert_eq!(store.latest_detractors(1).await.unwrap().len(), 1);
+    let replies = store.latest_replies(5).await.unwrap();
+    assert_eq!(replies.len(), 1);
+    assert_eq!(replies[0].comment.as_deref(), Some("Thanks, but…"));
 }

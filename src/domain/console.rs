@@ -173,6 +173,21 @@ pub fn today_and_week(now: DateTime<Utc>, zone: chrono_tz::Tz) -> (DateTime<Utc>
     (start(local), start(monday))
 }
 
+/// The first instants of the `n` weeks up to this one (Monday's midnight
+/// in `zone`), oldest first.
+pub fn week_starts(now: DateTime<Utc>, zone: chrono_tz::Tz, n: u32) -> Vec<DateTime<Utc>> {
+    let (_, this_week) = today_and_week(now, zone);
+    (0..n)
+        .rev()
+        .map(|back| {
+            // A week back from a Monday's noon is the Monday before, in
+            // any zone and across clock changes.
+            let noon = this_week + Duration::hours(12) - Duration::weeks(i64::from(back));
+            today_and_week(noon, zone).1
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,6 +212,20 @@ mod tests {
         assert!(limit.allows(4, 19));
         assert!(!limit.allows(5, 0));
         assert!(!limit.allows(0, 20));
+    }
+
+    #[test]
+    fn twelve_weeks_back_from_this_one_each_start_on_monday() {
+        let now = DateTime::parse_from_rfc3339("2026-12-09T03:30:00Z")
+            .unwrap()
+            .to_utc();
+        let starts = week_starts(now, chrono_tz::Europe::Berlin, 12);
+        assert_eq!(starts.len(), 12);
+        assert_eq!(starts[11].to_rfc3339(), "2026-12-06T23:00:00+00:00");
+        // Berlin's summer time ended on 25 October: that week starts at
+        // 22:00 UTC the day before, the next at 23:00.
+        assert_eq!(starts[4].to_rfc3339(), "2026-10-18T22:00:00+00:00");
+        assert_eq!(starts[5].to_rfc3339(), "2026-10-25T23:00:00+00:00");
     }
 
     #[test]

@@ -3,9 +3,60 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
+
 use serde::Serialize;
 
 use super::playbook::Survey;
+
+/// One survey answer, as the weekly scores read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SurveyAnswer {
+    pub received_at: DateTime<Utc>,
+    /// `nps`, `csat`, `ces` or `yesno`.
+    pub survey: String,
+    pub value: String,
+}
+
+/// One week's survey scores: the week's first instant and the scores of
+/// the answers received from then until the next week's.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WeekScores {
+    pub week_of: DateTime<Utc>,
+    pub surveys: Surveys,
+}
+
+/// The scores of each week starting at `starts` (ascending; the last
+/// runs to now), from `answers`, scored as the report scores them.
+pub fn weekly_scores(answers: &[SurveyAnswer], starts: &[DateTime<Utc>]) -> Vec<WeekScores> {
+    starts
+        .iter()
+        .enumerate()
+        .map(|(i, &start)| {
+            let end = starts.get(i + 1).copied();
+            let mut tally: BTreeMap<(&str, &str), i64> = BTreeMap::new();
+            for a in answers
+                .iter()
+                .filter(|a| a.received_at >= start && end.is_none_or(|e| a.received_at < e))
+            {
+                *tally
+                    .entry((a.survey.as_str(), a.value.as_str()))
+                    .or_default() += 1;
+            }
+            let counts = Counts {
+                answers: tally
+                    .into_iter()
+                    .map(|((survey, value), n)| (survey.to_owned(), value.to_owned(), n))
+                    .collect(),
+                ..Counts::default()
+            };
+            WeekScores {
+                week_of: start,
+                surveys: Report::from_counts(&counts).surveys,
+            }
+        })
+        .collect()
+}
 
 /// The counts a report is made of, as the store reads them.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, QueryBuilder, Type};
+use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, QueryBuilder, Row, Type};
 
 use super::backend::{Backend, Dialect};
 use super::column::{At, Int, Object};
@@ -15,7 +15,7 @@ use crate::domain::feed::{Page, Position};
 use crate::domain::inbound::soft_bounced_reason;
 use crate::domain::message::{MessageId, ResponseView, Suppression};
 use crate::domain::playbook::Survey;
-use crate::domain::report::{Counts, Grouping};
+use crate::domain::report::{Counts, Grouping, SurveyAnswer};
 use crate::domain::response::{ResponseKind, Source};
 use crate::domain::suppression::{Lift, Lifted, SuppressionFilter, SuppressionId, SuppressionView};
 
@@ -475,6 +475,48 @@ where
         let fail = self.fail("reading a customer's responses");
         let rows = sqlx::query(sql::RESPONSES_FROM)
             .bind(customer.as_str())
+            .fetch_all(self.reads())
+            .await
+            .map_err(&fail)?;
+        rows.iter()
+            .map(|row| rows::response_view(row, &fail))
+            .collect()
+    }
+
+    async fn survey_answers_since(&self, since: DateTime<Utc>) -> Result<Vec<SurveyAnswer>, Error> {
+        let fail = self.fail("reading survey answers");
+        let rows = sqlx::query(sql::SURVEY_ANSWERS_SINCE)
+            .bind(At(since))
+            .fetch_all(self.reads())
+            .await
+            .map_err(&fail)?;
+        rows.iter()
+            .map(|row| {
+                Ok(SurveyAnswer {
+                    received_at: row.try_get::<At, _>(0usize).map_err(&fail)?.0,
+                    survey: row.try_get(1usize).map_err(&fail)?,
+                    value: row.try_get(2usize).map_err(&fail)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn latest_replies(&self, limit: u32) -> Result<Vec<ResponseView>, Error> {
+        let fail = self.fail("reading the latest replies");
+        let rows = sqlx::query(sql::LATEST_REPLIES)
+            .bind(i64::from(limit))
+            .fetch_all(self.reads())
+            .await
+            .map_err(&fail)?;
+        rows.iter()
+            .map(|row| rows::response_view(row, &fail))
+            .collect()
+    }
+
+    async fn latest_detractors(&self, limit: u32) -> Result<Vec<ResponseView>, Error> {
+        let fail = self.fail("reading the latest detractors");
+        let rows = sqlx::query(sql::LATEST_DETRACTORS)
+            .bind(i64::from(limit))
             .fetch_all(self.reads())
             .await
             .map_err(&fail)?;

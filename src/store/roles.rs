@@ -28,7 +28,7 @@ use crate::domain::plan::History;
 use crate::domain::planned::AccountPlanWrite;
 use crate::domain::playbook::Survey;
 use crate::domain::prefilter::Prefilter;
-use crate::domain::report::{Counts, Grouping};
+use crate::domain::report::{Counts, Grouping, SurveyAnswer};
 use crate::domain::signal::{Interest, Signal};
 use crate::domain::suppression::{Lift, Lifted, SuppressionFilter, SuppressionId, SuppressionView};
 
@@ -476,6 +476,15 @@ pub trait Responses {
     /// The counts `tend report` is made of: messages due and responses
     /// received at or after `since`.
     async fn report_counts(&self, since: DateTime<Utc>) -> Result<Counts, Error>;
+
+    /// Every survey answer received at or after `since`, oldest first.
+    async fn survey_answers_since(&self, since: DateTime<Utc>) -> Result<Vec<SurveyAnswer>, Error>;
+
+    /// The newest `limit` replies, newest first.
+    async fn latest_replies(&self, limit: u32) -> Result<Vec<ResponseView>, Error>;
+
+    /// The newest `limit` NPS answers from 0 to 6, newest first.
+    async fn latest_detractors(&self, limit: u32) -> Result<Vec<ResponseView>, Error>;
 
     /// The report's counts per group (`tend report --by`), in group order.
     async fn report_by(

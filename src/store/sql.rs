@@ -303,6 +303,23 @@ pub const REPORT_ANSWERS: &str = "SELECT m.survey, r.value, COUNT(*) FROM respon
      WHERE r.kind = 'survey' AND r.received_at >= $1 AND m.survey IS NOT NULL AND r.value IS NOT NULL \
      GROUP BY m.survey, r.value";
 
+/// Every survey answer received since $1, oldest first: when, which
+/// survey, the answer (the console's weekly scores).
+pub const SURVEY_ANSWERS_SINCE: &str = "SELECT r.received_at, m.survey, r.value FROM responses r \
+     JOIN messages m ON m.id = r.message_id \
+     WHERE r.kind = 'survey' AND r.received_at >= $1 AND m.survey IS NOT NULL AND r.value IS NOT NULL \
+     ORDER BY r.received_at";
+
+/// The latest $1 replies, newest first.
+pub const LATEST_REPLIES: &str = "SELECT id, message_id, customer_id, kind, value, comment, \
+     received_at, source FROM responses WHERE kind = 'reply' ORDER BY received_at DESC, id DESC LIMIT $1";
+
+/// The latest $1 NPS answers from 0 to 6 (detractors), newest first.
+pub const LATEST_DETRACTORS: &str = "SELECT r.id, r.message_id, r.customer_id, r.kind, r.value, \
+     r.comment, r.received_at, r.source FROM responses r JOIN messages m ON m.id = r.message_id \
+     WHERE r.kind = 'survey' AND m.survey = 'nps' AND r.value IN ('0', '1', '2', '3', '4', '5', '6') \
+     ORDER BY r.received_at DESC, r.id DESC LIMIT $1";
+
 /// For the report: responses received since $1, by kind.
 pub const REPORT_KINDS: &str =
     "SELECT kind, COUNT(*) FROM responses WHERE received_at >= $1 GROUP BY kind";

@@ -27,10 +27,13 @@ button:focus-visible,input:focus-visible,textarea:focus-visible,a:focus-visible{
 .scroll{overflow-x:auto;position:relative}caption{text-align:left;font-weight:600;padding:.4rem 0}\
 textarea{font:inherit;width:100%;max-width:36rem;border:1px solid #7b8794;border-radius:6px;padding:.5rem;box-sizing:border-box}\
 table.fields th{width:12rem;font-weight:600}\
+.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(18rem,1fr));gap:1rem}figure{margin:0;background:#fff;border-radius:8px;padding:.5rem}figcaption{font-size:.9rem;color:#52606d;padding:0 .5rem}\
+svg.chart{width:100%;height:auto;display:block}figure.bars{max-width:40rem}svg .grid{stroke:#e4e7eb}svg .tick{font-size:19px;fill:#52606d}svg .line{fill:none;stroke:#1d4ed8;stroke-width:2.5}svg .dot{fill:#1d4ed8}svg .bar{fill:#1d4ed8}\
+details{margin:.5rem 0}summary{cursor:pointer;color:#1d4ed8}ul.latest{padding-left:1.2rem}\
 blockquote{margin:.25rem 0 .5rem;padding:.25rem .75rem;border-left:3px solid #7b8794}\
 form.filters{display:flex;flex-wrap:wrap;gap:0 1rem;align-items:end}form.filters label{margin-top:0}\
 .box{background:#fff;border-radius:8px;padding:1.25rem 1.5rem;max-width:26rem;margin:3rem auto}\
-@media (prefers-color-scheme:dark){body{background:#12171c;color:#e4e7eb}.cards div,table,.box{background:#1f2933}.cards dt{color:#cbd2d9}a{color:#93b4ff}th,td{border-color:#3e4c59}.error{color:#ff9b9b}.notice{background:#14532d;color:#e3f8e8}}";
+@media (prefers-color-scheme:dark){body{background:#12171c;color:#e4e7eb}.cards div,table,.box{background:#1f2933}.cards dt{color:#cbd2d9}a{color:#93b4ff}th,td{border-color:#3e4c59}.error{color:#ff9b9b}.notice{background:#14532d;color:#e3f8e8}figure{background:#1f2933}figcaption,svg .tick{color:#cbd2d9;fill:#cbd2d9}svg .grid{stroke:#3e4c59}svg .line{stroke:#93b4ff}svg .dot,svg .bar{fill:#93b4ff}summary{color:#93b4ff}}";
 
 /// A page of the console for a signed-in member: `title` and `body`
 /// (already escaped HTML), with the navigation and a sign-out form

@@ -3,6 +3,7 @@
 //! cookie, the CSRF token every form carries, and the client's address;
 //! the pages are in the files beside it.
 
+mod chart;
 mod customer;
 mod layout;
 mod overview;

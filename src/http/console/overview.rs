@@ -10,8 +10,10 @@ use axum::response::Response;
 use chrono::{DateTime, Utc};
 
 use super::Member;
-use crate::domain::console::today_and_week;
-use crate::domain::report::Report;
+use super::chart::{self, Bar, Point};
+use crate::domain::console::{today_and_week, week_starts};
+use crate::domain::message::ResponseView;
+use crate::domain::report::{Report, WeekScores, weekly_scores};
 use crate::http::AppState;
 use crate::http::page::escape;
 use crate::store::Responses;
@@ -32,15 +34,218 @@ pub async fn show(State(shared): State<Arc<AppState>>, member: Member) -> Respon
             (Ok(t), Ok(w)) => (t, w),
             (Err(e), _) | (_, Err(e)) => return member.unavailable("Overview", &e),
         };
+    let starts = week_starts(now, zone, WEEKS);
+    let first = starts[0];
+    let read = async {
+        Ok::<_, crate::store::Error>((
+            shared.store.survey_answers_since(first).await?,
+            report(&shared, first).await?,
+            shared.store.latest_replies(LATEST).await?,
+            shared.store.latest_detractors(LATEST).await?,
+        ))
+    };
+    let (answers, period, replies, detractors) = match read.await {
+        Ok(read) => read,
+        Err(e) => return member.unavailable("Overview", &e),
+    };
+    let weeks = weekly_scores(&answers, &starts);
     let body = format!(
-        "<p>Times are in {zone} (<code>customers.default_timezone</code>); a message counts on the day it was due.</p>\
-         {}{}{}",
+        "<p>Times are in {zone} (<code>customers.default_timezone</code>); a message counts on the day it was due, an answer on the day it came.</p>\
+         {}{}{}{}{}{}{}",
         cards("Today", &today_report),
         cards("This week", &week_report),
         scores(&week_report),
+        by_week(&weeks, zone),
+        rates(&period),
+        latest("replies", "Latest replies", &replies, "No replies yet."),
+        latest(
+            "detractors",
+            "Latest detractors (NPS 0–6)",
+            &detractors,
+            "No detractors: nobody answered 0 to 6."
+        ),
         zone = escape(zone.name()),
     );
     member.page(StatusCode::OK, "Overview", &body)
+}
+
+/// How many weeks the charts go back, this one included.
+const WEEKS: u32 = 12;
+
+/// How many of the latest replies and detractors are listed.
+const LATEST: u32 = 5;
+
+/// NPS, CSAT and CES week by week, as charts and as a table.
+fn by_week(weeks: &[WeekScores], zone: chrono_tz::Tz) -> String {
+    let label = |w: &WeekScores| w.week_of.with_timezone(&zone).format("%-d %b").to_string();
+    let points = |pick: fn(&WeekScores) -> (Option<f64>, i64)| -> Vec<Point> {
+        weeks
+            .iter()
+            .map(|w| {
+                let (value, count) = pick(w);
+                Point {
+                    label: label(w),
+                    value,
+                    count,
+                }
+            })
+            .collect()
+    };
+    let nps = points(|w| (w.surveys.nps.score, w.surveys.nps.responses));
+    let csat = points(|w| (w.surveys.csat.average, w.surveys.csat.responses));
+    let ces = points(|w| (w.surveys.ces.average, w.surveys.ces.responses));
+    let cell = |value: Option<f64>, count: i64, id: String| {
+        format!(
+            "<td data-figure=\"{id}\">{}</td><td>{count}</td>",
+            value.map_or("—".to_owned(), |v| v.to_string())
+        )
+    };
+    let rows: String = weeks
+        .iter()
+        .map(|w| {
+            let day = w
+                .week_of
+                .with_timezone(&zone)
+                .format("%Y-%m-%d")
+                .to_string();
+            format!(
+                "<tr><th scope=\"row\">{day}</th>{}{}{}</tr>",
+                cell(
+                    w.surveys.nps.score,
+                    w.surveys.nps.responses,
+                    format!("nps-{day}")
+                ),
+                cell(
+                    w.surveys.csat.average,
+                    w.surveys.csat.responses,
+                    format!("csat-{day}")
+                ),
+                cell(
+                    w.surveys.ces.average,
+                    w.surveys.ces.responses,
+                    format!("ces-{day}")
+                ),
+            )
+        })
+        .collect();
+    format!(
+        "<section aria-labelledby=\"weekly\"><h2 id=\"weekly\">Scores by week</h2>\
+         <p>The last {WEEKS} weeks, by the week each answer came in; a gap is a week nobody answered.</p>\
+         <div class=\"charts\"><figure>{}<figcaption>NPS, −100 to 100</figcaption></figure>\
+         <figure>{}<figcaption>CSAT, 1 to 5</figcaption></figure>\
+         <figure>{}<figcaption>CES, 1 to 7</figcaption></figure></div>\
+         <details><summary>The numbers</summary><div class=\"scroll\"><table><thead><tr>\
+         <th scope=\"col\">Week of</th><th scope=\"col\">NPS</th><th scope=\"col\">answers</th>\
+         <th scope=\"col\">CSAT</th><th scope=\"col\">answers</th><th scope=\"col\">CES</th><th scope=\"col\">answers</th>\
+         </tr></thead><tbody>{rows}</tbody></table></div></details></section>",
+        chart::line(
+            "nps-chart",
+            "NPS by week",
+            &nps,
+            -100.0,
+            100.0,
+            &[-100.0, -50.0, 0.0, 50.0, 100.0]
+        ),
+        chart::line(
+            "csat-chart",
+            "CSAT by week",
+            &csat,
+            1.0,
+            5.0,
+            &[1.0, 2.0, 3.0, 4.0, 5.0]
+        ),
+        chart::line(
+            "ces-chart",
+            "CES by week",
+            &ces,
+            1.0,
+            7.0,
+            &[1.0, 3.0, 5.0, 7.0]
+        ),
+    )
+}
+
+/// Responses per message sent, for each playbook step, over the weeks
+/// the charts show.
+fn rates(period: &Report) -> String {
+    let steps: Vec<_> = period.playbooks.iter().filter(|s| s.sent > 0).collect();
+    if steps.is_empty() {
+        return format!(
+            "<section aria-labelledby=\"rates\"><h2 id=\"rates\">Response rate by step</h2><p>Nothing was sent in the last {WEEKS} weeks.</p></section>"
+        );
+    }
+    let bars: Vec<Bar> = steps
+        .iter()
+        .map(|s| Bar {
+            label: format!("{}/{}", s.playbook, s.step),
+            share: s.response_rate.unwrap_or(0.0),
+            of: s.sent,
+        })
+        .collect();
+    let rows: String = steps
+        .iter()
+        .map(|s| {
+            let name = format!("{}/{}", s.playbook, s.step);
+            format!(
+                "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td data-figure=\"rate-{}\">{}</td></tr>",
+                escape(&name),
+                s.sent,
+                s.responses,
+                escape(&name),
+                s.response_rate.map_or("—".to_owned(), |r| r.to_string()),
+            )
+        })
+        .collect();
+    format!(
+        "<section aria-labelledby=\"rates\"><h2 id=\"rates\">Response rate by step</h2>\
+         <p>Messages due in the last {WEEKS} weeks that got an answer, a click or a reply.</p><figure class=\"bars\">{}</figure>\
+         <details><summary>The numbers</summary><div class=\"scroll\"><table><thead><tr>\
+         <th scope=\"col\">Step</th><th scope=\"col\">Sent</th><th scope=\"col\">With a response</th><th scope=\"col\">Rate</th>\
+         </tr></thead><tbody>{rows}</tbody></table></div></details></section>",
+        chart::bars("rate-chart", "Response rate by step", &bars),
+    )
+}
+
+/// The newest responses of one sort, each with who and what they said.
+fn latest(id: &str, heading: &str, responses: &[ResponseView], when_empty: &str) -> String {
+    let items: String = responses
+        .iter()
+        .map(|r| {
+            let who = r
+                .customer_id
+                .as_deref()
+                .map_or("someone unmatched".to_owned(), |c| {
+                    let path: String = url::form_urlencoded::byte_serialize(c.as_bytes()).collect();
+                    format!("<a href=\"/console/customers/{path}\">{}</a>", escape(c))
+                });
+            let value = r
+                .value
+                .as_deref()
+                .map(|v| format!(" answered <strong>{}</strong>", escape(v)))
+                .unwrap_or_default();
+            let comment = r
+                .comment
+                .as_deref()
+                .filter(|c| !c.trim().is_empty())
+                .map(|c| {
+                    format!(
+                        "<blockquote>{}</blockquote>",
+                        escape(c).replace('\n', "<br>")
+                    )
+                })
+                .unwrap_or_default();
+            format!(
+                "<li>{who}{value} <span>({} UTC)</span>{comment}</li>",
+                r.received_at.format("%Y-%m-%d %H:%M")
+            )
+        })
+        .collect();
+    let content = if responses.is_empty() {
+        format!("<p>{when_empty}</p>")
+    } else {
+        format!("<ul class=\"latest\">{items}</ul>")
+    };
+    format!("<section aria-labelledby=\"{id}\"><h2 id=\"{id}\">{heading}</h2>{content}</section>")
 }
 
 async fn report(shared: &AppState, since: DateTime<Utc>) -> Result<Report, crate::store::Error> {
