@@ -68,7 +68,7 @@ pub fn line(id: &str, title: &str, points: &[Point], low: f64, high: f64, ticks:
         }
         // Every third week's label fits under a phone-sized chart; the
         // latest week is always labelled.
-        if (points.len() - 1 - i) % 3 == 0 {
+        if (points.len() - 1 - i).is_multiple_of(3) {
             let anchor = if i + 1 == points.len() {
                 "end"
             } else {
