@@ -673,9 +673,6 @@ fn in_a_browser(database: Option<&str>, store: &str) {
     let overview = browser.source_with("Signed in as");
     assert!(overview.contains("This week"), "{overview}");
     check("overview");
-    // The whole overview on a desk, for the README.
-    browser.resize(1280, 2000);
-    browser.screenshot(&screenshots().join(format!("{store}-overview-whole.png")));
     let shown = browser
         .execute("return document.querySelector('[data-figure=\"today-sent\"]').textContent;");
     let midnight = Utc::now()
@@ -716,6 +713,25 @@ fn in_a_browser(database: Option<&str>, store: &str) {
     browser.click("main button[type=submit]");
     let after = browser.source_with("Lifted incidents:a");
     assert!(after.contains("No suppressions match."), "{after}");
+    // Opening an incident: the list, who it reaches, then its page.
+    browser.open(&format!("{base}/console/incidents"));
+    assert!(
+        browser
+            .source_with("Open an incident")
+            .contains("No incidents yet.")
+    );
+    check("incidents");
+    browser.type_into("#id", "db-1");
+    browser.type_into("#title", "Slow dashboards");
+    browser.type_into("#affects", "true");
+    browser.type_into("#message", "Dashboards load slowly; we are on it.");
+    browser.click("main button[type=submit]");
+    assert!(browser.source_with("will reach").contains("Ada A"));
+    check("incident-preview");
+    browser.click("main button[type=submit]");
+    let page = browser.source_with("Post an update");
+    assert!(page.contains("Told (3)"), "{page}");
+    check("incident");
 }
 
 #[test]
@@ -857,4 +873,148 @@ fn the_overview_charts_what_the_report_counts_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_overview_charts_what_the_report_counts_on_postgres() {
     common::on_fresh_postgres(|url| the_overview_charts_what_the_report_counts(Some(url))).await;
+}
+
+#[test]
+fn a_manager_opens_updates_and_resolves_an_incident_after_seeing_who_it_reaches() {
+    let p = project(None);
+    set_password(&p, "ann", PASSWORD).expect_code(0);
+    set_password(&p, "vic", PASSWORD).expect_code(0);
+    let d = Daemon::start(&p, free_port(), &[]);
+    let session = |who: &str| {
+        let signed = sign_in(&d, who, PASSWORD);
+        let cookie = format!(
+            "tend_session={}",
+            cookie_value(set_cookie(&signed, "tend_session"))
+        );
+        let page = d.request("GET", "/console/incidents", &[("Cookie", &cookie)], b"");
+        assert_eq!(page.status, 200, "{}", page.body);
+        (cookie, hidden(&page.body, "csrf"), page.body)
+    };
+    let post = |cookie: &str, path: &str, body: &str| {
+        d.request(
+            "POST",
+            path,
+            &[
+                ("Cookie", cookie),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+            body.as_bytes(),
+        )
+    };
+    // A viewer sees the list without the form and is refused the change.
+    let (vic, vic_csrf, listed) = session("vic");
+    assert!(listed.contains("No incidents yet."));
+    assert!(!listed.contains("Open an incident"));
+    let refused = post(
+        &vic,
+        "/console/incidents/open",
+        &format!("csrf={vic_csrf}&id=db-1&title=Slow&affects=true&message=x"),
+    );
+    assert_eq!(refused.status, 403);
+
+    // A manager first sees how many it reaches and who.
+    let (ann, csrf, _) = session("ann");
+    let bad = post(
+        &ann,
+        "/console/incidents/preview",
+        &format!("csrf={csrf}&id=db-1&title=Slow&affects=customer.plann+%3D%3D+1&message=x"),
+    );
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    assert!(
+        bad.body.contains("plann"),
+        "the error names what is wrong: {}",
+        bad.body
+    );
+    let form = format!(
+        "csrf={csrf}&id=db-1&title=Slow+dashboards&affects=customer.id+%21%3D+%22c%22&message=Dashboards+load+slowly."
+    );
+    let preview = post(&ann, "/console/incidents/preview", &form);
+    assert_eq!(preview.status, 200, "{}", preview.body);
+    assert!(
+        preview.body.contains("data-figure=\"would-reach\">2<"),
+        "{}",
+        preview.body
+    );
+    assert!(preview.body.contains("Ada A") && preview.body.contains("Bea B"));
+    assert!(!preview.body.contains("Cy C"));
+    assert_eq!(
+        json(
+            &p.tend(&["incident", "list", "--format", "json"])
+                .expect_code(0)
+        ),
+        serde_json::json!([]),
+        "a preview opens nothing"
+    );
+    assert_eq!(
+        post(
+            &ann,
+            "/console/incidents/open",
+            &form.replace(&csrf, "forged")
+        )
+        .status,
+        403
+    );
+    let opened = post(&ann, "/console/incidents/open", &form);
+    assert_eq!(opened.status, 303, "{}", opened.body);
+    assert_eq!(location(&opened), "/console/incidents/db-1");
+    assert_eq!(
+        post(&ann, "/console/incidents/open", &form).status,
+        409,
+        "ids are unique"
+    );
+
+    let page = d.request("GET", "/console/incidents/db-1", &[("Cookie", &ann)], b"");
+    assert!(
+        page.body.contains("data-figure=\"status\">investigating<"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Told (2)"), "{}", page.body);
+    let update = post(
+        &ann,
+        "/console/incidents/db-1/update",
+        &format!("csrf={csrf}&message=Found+it.&status=identified&notify=true"),
+    );
+    assert_eq!(update.status, 303, "{}", update.body);
+    let empty = post(
+        &ann,
+        "/console/incidents/db-1/resolve",
+        &format!("csrf={csrf}&message=+"),
+    );
+    assert_eq!(empty.status, 422, "{}", empty.body);
+    let resolved = post(
+        &ann,
+        "/console/incidents/db-1/resolve",
+        &format!("csrf={csrf}&message=Fixed."),
+    );
+    assert_eq!(resolved.status, 303, "{}", resolved.body);
+    let listed = d.request("GET", "/console/incidents", &[("Cookie", &ann)], b"");
+    assert!(
+        listed.body.contains("data-figure=\"told-db-1\">2<"),
+        "{}",
+        listed.body
+    );
+    // What the command line sees, and the audit.
+    let incidents = json(
+        &p.tend(&["incident", "list", "--format", "json"])
+            .expect_code(0),
+    );
+    assert_eq!(incidents[0]["status"], "resolved");
+    let audit = json(
+        &p.tend(&["team", "audit", "--format", "json"])
+            .expect_code(0),
+    );
+    let actions: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .take(3)
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["incident resolved", "incident updated", "incident opened"]
+    );
+    assert_eq!(audit[2]["detail"], "db-1: 2 affected, 2 notices");
 }

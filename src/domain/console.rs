@@ -72,15 +72,23 @@ pub enum AuditAction {
     SignOut,
     PasswordSet,
     SuppressionLifted,
+    IncidentOpened,
+    IncidentUpdated,
+    IncidentResolved,
+    IncidentCancelled,
 }
 
 impl AuditAction {
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 9] = [
         Self::SignIn,
         Self::SignInFailed,
         Self::SignOut,
         Self::PasswordSet,
         Self::SuppressionLifted,
+        Self::IncidentOpened,
+        Self::IncidentUpdated,
+        Self::IncidentResolved,
+        Self::IncidentCancelled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -90,6 +98,10 @@ impl AuditAction {
             Self::SignOut => "sign-out",
             Self::PasswordSet => "password set",
             Self::SuppressionLifted => "suppression lifted",
+            Self::IncidentOpened => "incident opened",
+            Self::IncidentUpdated => "incident updated",
+            Self::IncidentResolved => "incident resolved",
+            Self::IncidentCancelled => "maintenance cancelled",
         }
     }
 

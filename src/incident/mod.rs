@@ -237,26 +237,10 @@ pub async fn open(
             .collect(),
     };
     let mut outcome = Outcome::default();
-    let mut after: Option<CustomerId> = None;
-    // What of the selector the store can check itself: customers it rules
-    // out are never read (a selector on a region reads that region's).
-    let prefilter = selector.prefilter();
-    // Accounts already told: a second matching contact adds no one.
-    let mut told: HashSet<AccountId> = HashSet::new();
-    loop {
-        let page = store
-            .customers_page(after.as_ref(), PAGE, prefilter.as_ref())
-            .await?;
-        let Some(last) = page.last() else { break };
-        after = Some(last.record.id.clone());
-        let page = with_accounts(store, page, &cx.settings.team).await?;
-        let matched = matching(&selector, page, now).await;
-        let affected = recipients(store, matched, &cx.settings.incidents.roles, &mut told).await?;
-        if affected.is_empty() {
-            continue;
-        }
-        let ids: Vec<CustomerId> = affected.iter().map(|c| c.record.id.clone()).collect();
-        let notices: Vec<NewMessage> = affected
+    let mut affected = Affected::new(&selector, now);
+    while let Some(page) = affected.next_page(store, cx).await? {
+        let ids: Vec<CustomerId> = page.iter().map(|c| c.record.id.clone()).collect();
+        let notices: Vec<NewMessage> = page
             .iter()
             .flat_map(|c| {
                 let to = c.record.email.to_string();
@@ -271,6 +255,80 @@ pub async fn open(
             .await?;
     }
     Ok(outcome)
+}
+
+/// The customers an incident's selector affects, read a page at a time:
+/// those it matches, and for a matched account its contacts in the
+/// roles incidents go to, each account once.
+struct Affected<'a> {
+    selector: &'a Condition,
+    /// What of the selector the store can check itself: customers it
+    /// rules out are never read (a selector on a region reads that
+    /// region's).
+    prefilter: Option<crate::domain::prefilter::Prefilter>,
+    after: Option<CustomerId>,
+    /// Accounts already told: a second matching contact adds no one.
+    told: HashSet<AccountId>,
+    now: DateTime<Utc>,
+    done: bool,
+}
+
+impl<'a> Affected<'a> {
+    fn new(selector: &'a Condition, now: DateTime<Utc>) -> Self {
+        Self {
+            selector,
+            prefilter: selector.prefilter(),
+            after: None,
+            told: HashSet::new(),
+            now,
+            done: false,
+        }
+    }
+
+    /// The affected customers of the next page of customers (often none),
+    /// or `None` when every customer was read.
+    async fn next_page(
+        &mut self,
+        store: &(impl Customers + Accounts),
+        cx: &Context<'_>,
+    ) -> Result<Option<Vec<Customer>>, IncidentError> {
+        if self.done {
+            return Ok(None);
+        }
+        let page = store
+            .customers_page(self.after.as_ref(), PAGE, self.prefilter.as_ref())
+            .await?;
+        let Some(last) = page.last() else {
+            self.done = true;
+            return Ok(None);
+        };
+        self.after = Some(last.record.id.clone());
+        let page = with_accounts(store, page, &cx.settings.team).await?;
+        let matched = matching(self.selector, page, self.now).await;
+        let chosen =
+            recipients(store, matched, &cx.settings.incidents.roles, &mut self.told).await?;
+        Ok(Some(chosen))
+    }
+}
+
+/// Who an incident with selector `affects` would reach now, without
+/// recording anything: how many, and the first `sample` of them.
+pub async fn preview(
+    store: &(impl Customers + Accounts),
+    cx: &Context<'_>,
+    affects: &str,
+    now: DateTime<Utc>,
+    sample: usize,
+) -> Result<(u64, Vec<Customer>), IncidentError> {
+    let selector = compile_checked(affects).map_err(IncidentError::BadSelector)?;
+    let mut affected = Affected::new(&selector, now);
+    let (mut count, mut shown) = (0u64, Vec::new());
+    while let Some(page) = affected.next_page(store, cx).await? {
+        count += page.len() as u64;
+        let room = sample.saturating_sub(shown.len());
+        shown.extend(page.into_iter().take(room));
+    }
+    Ok((count, shown))
 }
 
 /// Each customer of a page with their account (their own when they have

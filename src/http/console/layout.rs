@@ -21,10 +21,11 @@ label{display:block;margin:.75rem 0 .25rem;font-weight:600}\
 input[type=text],input[type=password]{font-size:1rem;padding:.5rem;width:100%;max-width:22rem;border:1px solid #7b8794;border-radius:6px;box-sizing:border-box}\
 button{font-size:1rem;min-height:44px;padding:.5rem 1.1rem;border:0;border-radius:6px;background:#1d4ed8;color:#fff;cursor:pointer}\
 header button{min-height:36px;background:#e4e7eb;color:#1f2933}\
-button:focus-visible,input:focus-visible,textarea:focus-visible,a:focus-visible{outline:3px solid #1f2933;outline-offset:2px;box-shadow:0 0 0 5px #f0b429}\
+button:focus-visible,input:focus-visible,textarea:focus-visible,select:focus-visible,a:focus-visible{outline:3px solid #1f2933;outline-offset:2px;box-shadow:0 0 0 5px #f0b429}\
 .error{color:#a61b1b;font-weight:600}.notice{background:#e3f8e8;color:#14532d;padding:.5rem .75rem;border-radius:6px}\
 .visually-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}\
 .scroll{overflow-x:auto;position:relative}caption{text-align:left;font-weight:600;padding:.4rem 0}\
+select{font:inherit;padding:.4rem;border:1px solid #7b8794;border-radius:6px}label.inline{display:inline;font-weight:400}\
 textarea{font:inherit;width:100%;max-width:36rem;border:1px solid #7b8794;border-radius:6px;padding:.5rem;box-sizing:border-box}\
 table.fields th{width:12rem;font-weight:600}\
 .charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(18rem,1fr));gap:1rem}figure{margin:0;background:#fff;border-radius:8px;padding:.5rem}figcaption{font-size:.9rem;color:#52606d;padding:0 .5rem}\
@@ -48,6 +49,7 @@ pub fn page(title: &str, member_name: &str, csrf: &str, body: &str) -> String {
          <header><strong>tend</strong><nav aria-label=\"Console\"><ul>\
          <li><a href=\"/console\">Overview</a></li>\
          <li><a href=\"/console/customers\">Customers</a></li>\
+         <li><a href=\"/console/incidents\">Incidents</a></li>\
          <li><a href=\"/console/suppressions\">Suppressions</a></li></ul></nav>\
          <span class=\"who\">Signed in as {name}</span>\
          <form class=\"inline\" method=\"post\" action=\"/console/sign-out\">\

@@ -5,6 +5,7 @@
 
 mod chart;
 mod customer;
+mod incidents;
 mod layout;
 mod overview;
 mod sign_in;
@@ -43,6 +44,11 @@ pub fn routes(shared: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/console/sign-out", post(sign_in::sign_out))
         .route("/console/customers", get(customer::find))
         .route("/console/customers/{id}", get(customer::show))
+        .route("/console/incidents", get(incidents::list))
+        .route("/console/incidents/preview", post(incidents::preview))
+        .route("/console/incidents/open", post(incidents::open))
+        .route("/console/incidents/{id}", get(incidents::show))
+        .route("/console/incidents/{id}/{change}", post(incidents::change))
         .route("/console/suppressions", get(suppressions::list))
         .route(
             "/console/suppressions/lift",

@@ -1,0 +1,461 @@
+//! `/console/incidents`: every incident and maintenance with how many were
+//! told, one incident's history and who got its notices; a manager opens
+//! an incident after seeing how many it reaches and a sample of them,
+//! posts updates, and resolves or cancels. The same rules as `tend
+//! incident` and the incident API (`crate::incident`); each change is in
+//! the console's audit, and delivery is woken at once.
+
+use std::sync::Arc;
+
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::{Member, csrf_matches, forged, read_only};
+use crate::domain::console::{AuditAction, AuditEntry};
+use crate::domain::incident::{IncidentKind, IncidentStatus};
+use crate::http::AppState;
+use crate::http::page::escape;
+use crate::incident::{self, Context, IncidentError, Opening, Outcome};
+use crate::store::{Incidents, Team};
+
+/// How many of those an incident would reach are shown before it opens.
+const SAMPLE: usize = 10;
+
+/// `GET /console/incidents`.
+pub async fn list(State(shared): State<Arc<AppState>>, member: Member) -> Response {
+    let all = match shared.store.incidents().await {
+        Ok(all) => all,
+        Err(e) => return member.unavailable("Incidents", &e),
+    };
+    let rows: String = all
+        .iter()
+        .rev()
+        .map(|i| {
+            format!(
+                "<tr><td><a href=\"/console/incidents/{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td data-figure=\"told-{}\">{}</td></tr>",
+                escape(&i.id),
+                escape(&i.id),
+                escape(&i.title),
+                kind(i.kind),
+                i.status.as_str(),
+                i.opened_at.format("%Y-%m-%d %H:%M"),
+                escape(&i.id),
+                i.notified,
+            )
+        })
+        .collect();
+    let table = if all.is_empty() {
+        "<p>No incidents yet.</p>".to_owned()
+    } else {
+        format!(
+            "<div class=\"scroll\"><table><thead><tr><th scope=\"col\">Id</th><th scope=\"col\">Title</th><th scope=\"col\">Kind</th>\
+             <th scope=\"col\">Status</th><th scope=\"col\">Opened (UTC)</th><th scope=\"col\">Told</th></tr></thead><tbody>{rows}</tbody></table></div>"
+        )
+    };
+    let open = if member.member.role.may_change() {
+        open_form(&member, &OpenForm::default(), "")
+    } else {
+        String::new()
+    };
+    member.page(StatusCode::OK, "Incidents", &format!("{table}{open}"))
+}
+
+fn kind(kind: IncidentKind) -> &'static str {
+    match kind {
+        IncidentKind::Incident => "incident",
+        IncidentKind::Maintenance => "maintenance",
+    }
+}
+
+/// What the open form carries, from the first step to the confirmation.
+#[derive(Debug, Default, Deserialize)]
+pub struct OpenForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    affects: String,
+    #[serde(default)]
+    message: String,
+}
+
+/// The form that opens an incident, filled with `sent` and `error` above.
+fn open_form(member: &Member, sent: &OpenForm, error: &str) -> String {
+    let (error, invalid) = problem(error);
+    format!(
+        "<section aria-labelledby=\"open\"><h2 id=\"open\">Open an incident</h2>{error}\
+         <form method=\"post\" action=\"/console/incidents/preview\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+         <label for=\"id\">Id (letters, digits, - and _)</label><input type=\"text\" id=\"id\" name=\"id\" value=\"{}\" required{invalid}>\
+         <label for=\"title\">Title customers read</label><input type=\"text\" id=\"title\" name=\"title\" value=\"{}\" required{invalid}>\
+         <label for=\"affects\">Who it affects (a condition, as in playbooks: <code>customer.attributes.region == \"eu\"</code>, or <code>true</code> for everyone)</label>\
+         <input type=\"text\" id=\"affects\" name=\"affects\" value=\"{}\" required{invalid}>\
+         <label for=\"message\">What to tell them</label><textarea id=\"message\" name=\"message\" rows=\"4\"{invalid}>{}</textarea>\
+         <p><button type=\"submit\">See who it reaches</button></p></form></section>",
+        escape(&member.session.csrf),
+        escape(&sent.id),
+        escape(&sent.title),
+        escape(&sent.affects),
+        escape(&sent.message),
+    )
+}
+
+/// An error paragraph and the attributes that tie fields to it.
+fn problem(error: &str) -> (String, &'static str) {
+    if error.is_empty() {
+        (String::new(), "")
+    } else {
+        (
+            format!(
+                "<p class=\"error\" id=\"problem\" role=\"alert\">{}</p>",
+                escape(error)
+            ),
+            " aria-describedby=\"problem\"",
+        )
+    }
+}
+
+/// `POST /console/incidents/preview`: how many the incident would reach
+/// and a sample of them, with the button that opens it.
+pub async fn preview(
+    State(shared): State<Arc<AppState>>,
+    member: Member,
+    Form(sent): Form<OpenForm>,
+) -> Response {
+    if !csrf_matches(&sent.csrf, &member.session.csrf) {
+        return forged();
+    }
+    if !member.member.role.may_change() {
+        return read_only(&member);
+    }
+    let title = "Open an incident";
+    let engine = shared.engine();
+    let cx = Context::new(&engine.loaded.settings);
+    let (count, sample) = match incident::preview(
+        &shared.store,
+        &cx,
+        &sent.affects,
+        shared.clock.now(),
+        SAMPLE,
+    )
+    .await
+    {
+        Ok(found) => found,
+        Err(IncidentError::Store(e)) => return member.unavailable(title, &e),
+        Err(e) => {
+            return member.page(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                title,
+                &open_form(&member, &sent, &e.to_string()),
+            );
+        }
+    };
+    let people: String = sample
+        .iter()
+        .map(|c| {
+            format!(
+                "<li>{} ({}, {})</li>",
+                escape(&c.record.name),
+                escape(c.record.id.as_str()),
+                escape(c.record.email.as_str())
+            )
+        })
+        .collect();
+    let hidden = |name: &str, value: &str| {
+        format!(
+            "<input type=\"hidden\" name=\"{name}\" value=\"{}\">",
+            escape(value)
+        )
+    };
+    let body = format!(
+        "<p><strong>{}</strong> “{}” will reach <strong data-figure=\"would-reach\">{count}</strong> {} now.</p>\
+         {}\
+         <form method=\"post\" action=\"/console/incidents/open\">{}{}{}{}{}\
+         <p><button type=\"submit\">Open it and tell them</button> <a href=\"/console/incidents\">Cancel</a></p></form>",
+        escape(&sent.id),
+        escape(&sent.title),
+        if count == 1 { "person" } else { "people" },
+        if sample.is_empty() {
+            "<p>Nobody matches: check the condition before opening.</p>".to_owned()
+        } else {
+            format!(
+                "<p>The first {} of them:</p><ul class=\"sample\">{people}</ul>",
+                sample.len()
+            )
+        },
+        hidden("csrf", &member.session.csrf),
+        hidden("id", &sent.id),
+        hidden("title", &sent.title),
+        hidden("affects", &sent.affects),
+        hidden("message", &sent.message),
+    );
+    member.page(StatusCode::OK, title, &body)
+}
+
+/// `POST /console/incidents/open`.
+pub async fn open(
+    State(shared): State<Arc<AppState>>,
+    member: Member,
+    Form(sent): Form<OpenForm>,
+) -> Response {
+    if !csrf_matches(&sent.csrf, &member.session.csrf) {
+        return forged();
+    }
+    if !member.member.role.may_change() {
+        return read_only(&member);
+    }
+    let engine = shared.engine();
+    let cx = Context::new(&engine.loaded.settings);
+    let opening = Opening {
+        id: sent.id.trim().to_owned(),
+        kind: IncidentKind::Incident,
+        title: sent.title.trim().to_owned(),
+        affects: sent.affects.clone(),
+        template: None,
+        message: sent.message.clone(),
+        starts_at: None,
+        ends_at: None,
+    };
+    let now = shared.clock.now();
+    match incident::open(&shared.store, &cx, &opening, now).await {
+        Ok(outcome) => {
+            done(
+                &shared,
+                &member,
+                AuditAction::IncidentOpened,
+                &opening.id,
+                &outcome,
+            )
+            .await
+        }
+        Err(IncidentError::Store(e)) => member.unavailable("Open an incident", &e),
+        Err(e) => member.page(
+            status_of(&e),
+            "Open an incident",
+            &open_form(&member, &sent, &e.to_string()),
+        ),
+    }
+}
+
+/// After a change: delivery woken, the audit written, back to the
+/// incident's page.
+async fn done(
+    shared: &AppState,
+    member: &Member,
+    action: AuditAction,
+    id: &str,
+    outcome: &Outcome,
+) -> Response {
+    shared.wake_deliver.notify_one();
+    let entry = AuditEntry {
+        member: member.member.id.clone(),
+        action,
+        detail: format!(
+            "{id}: {} affected, {} notices",
+            outcome.affected, outcome.notices
+        ),
+        address: member.address.clone(),
+        at: shared.clock.now(),
+    };
+    if let Err(e) = shared.store.record_audit(&entry).await {
+        tracing::warn!(error = %e, incident = id, "recording an incident change in the audit failed");
+    }
+    let path: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
+    Redirect::to(&format!("/console/incidents/{path}")).into_response()
+}
+
+fn status_of(e: &IncidentError) -> StatusCode {
+    match e {
+        IncidentError::Unknown(_) => StatusCode::NOT_FOUND,
+        IncidentError::Exists(_) | IncidentError::Closed(..) => StatusCode::CONFLICT,
+        IncidentError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    }
+}
+
+/// `GET /console/incidents/{id}`.
+pub async fn show(
+    State(shared): State<Arc<AppState>>,
+    member: Member,
+    Path(id): Path<String>,
+) -> Response {
+    shown(&shared, &member, &id, StatusCode::OK, "").await
+}
+
+/// One incident's page, with `error` over its forms.
+async fn shown(
+    shared: &AppState,
+    member: &Member,
+    id: &str,
+    status: StatusCode,
+    error: &str,
+) -> Response {
+    let title = "Incident";
+    let read = async {
+        Ok::<_, crate::store::Error>((
+            shared.store.incident(id).await?,
+            shared.store.recipients(id).await?,
+        ))
+    };
+    let (incident, told) = match read.await {
+        Ok((Some(incident), told)) => (incident, told),
+        Ok((None, _)) => {
+            return member.page(
+                StatusCode::NOT_FOUND,
+                title,
+                &format!(
+                    "<p class=\"error\" role=\"alert\">No incident has the id {}. <a href=\"/console/incidents\">Every incident</a></p>",
+                    escape(id)
+                ),
+            );
+        }
+        Err(e) => return member.unavailable(title, &e),
+    };
+    let people: String = told
+        .iter()
+        .map(|r| {
+            let path: String =
+                url::form_urlencoded::byte_serialize(r.customer_id.as_str().as_bytes()).collect();
+            format!(
+                "<li><a href=\"/console/customers/{path}\">{}</a> ({})</li>",
+                escape(r.customer_id.as_str()),
+                escape(&r.to)
+            )
+        })
+        .collect();
+    let mut body = format!(
+        "<p>{} · <strong data-figure=\"status\">{}</strong> · opened {} UTC{}</p>\
+         <p>Affects: <code>{}</code></p><p>{}</p>\
+         <section aria-labelledby=\"told\"><h2 id=\"told\">Told ({})</h2>{}</section>",
+        kind(incident.kind),
+        incident.status.as_str(),
+        incident.opened_at.format("%Y-%m-%d %H:%M"),
+        incident
+            .resolved_at
+            .map(|t| format!(", closed {} UTC", t.format("%Y-%m-%d %H:%M")))
+            .unwrap_or_default(),
+        escape(&incident.affects),
+        escape(&incident.message),
+        told.len(),
+        if told.is_empty() {
+            "<p>Nobody has been told.</p>".to_owned()
+        } else {
+            format!("<ul>{people}</ul>")
+        },
+    );
+    if member.member.role.may_change() && !incident.status.is_closed() {
+        let (error, invalid) = problem(error);
+        let csrf = escape(&member.session.csrf);
+        let path: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
+        let statuses: String = IncidentStatus::ALL
+            .into_iter()
+            .filter(|s| s.fits(incident.kind))
+            .map(|s| {
+                let selected = if s == incident.status {
+                    " selected"
+                } else {
+                    ""
+                };
+                format!("<option value=\"{0}\"{selected}>{0}</option>", s.as_str())
+            })
+            .collect();
+        let close = match incident.kind {
+            IncidentKind::Incident => format!(
+                "<section aria-labelledby=\"resolve\"><h2 id=\"resolve\">Resolve</h2>\
+                 <form method=\"post\" action=\"/console/incidents/{path}/resolve\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+                 <label for=\"resolve-message\">What was fixed (everyone told gets it)</label>\
+                 <textarea id=\"resolve-message\" name=\"message\" rows=\"3\" required{invalid}></textarea>\
+                 <p><button type=\"submit\">Resolve and tell them</button></p></form></section>"
+            ),
+            IncidentKind::Maintenance => format!(
+                "<section aria-labelledby=\"cancel\"><h2 id=\"cancel\">Call it off</h2>\
+                 <form method=\"post\" action=\"/console/incidents/{path}/cancel\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+                 <label for=\"cancel-message\">Why (optional)</label>\
+                 <textarea id=\"cancel-message\" name=\"message\" rows=\"3\"{invalid}></textarea>\
+                 <p><button type=\"submit\">Cancel the maintenance</button></p></form></section>"
+            ),
+        };
+        body.push_str(&format!(
+            "{error}<section aria-labelledby=\"update\"><h2 id=\"update\">Post an update</h2>\
+             <form method=\"post\" action=\"/console/incidents/{path}/update\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+             <label for=\"update-message\">News</label><textarea id=\"update-message\" name=\"message\" rows=\"3\" required{invalid}></textarea>\
+             <label for=\"update-status\">Status</label><select id=\"update-status\" name=\"status\">{statuses}</select>\
+             <p><label class=\"inline\"><input type=\"checkbox\" name=\"notify\" value=\"true\"> Mail it to everyone told</label></p>\
+             <p><button type=\"submit\">Post the update</button></p></form></section>{close}"
+        ));
+    }
+    member.page(
+        status,
+        &format!("{} ({})", incident.title, incident.id),
+        &body,
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ChangeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    notify: String,
+}
+
+/// `POST /console/incidents/{id}/update`, `…/resolve` and `…/cancel`.
+pub async fn change(
+    State(shared): State<Arc<AppState>>,
+    member: Member,
+    Path((id, what)): Path<(String, String)>,
+    Form(sent): Form<ChangeForm>,
+) -> Response {
+    if !csrf_matches(&sent.csrf, &member.session.csrf) {
+        return forged();
+    }
+    if !member.member.role.may_change() {
+        return read_only(&member);
+    }
+    let engine = shared.engine();
+    let cx = Context::new(&engine.loaded.settings);
+    let now = shared.clock.now();
+    let (action, result) = match what.as_str() {
+        "update" => {
+            let status = match sent.status.trim() {
+                "" => None,
+                raw => match IncidentStatus::parse(raw) {
+                    Ok(s) => Some(s),
+                    Err(e) => {
+                        return shown(&shared, &member, &id, StatusCode::UNPROCESSABLE_ENTITY, &e)
+                            .await;
+                    }
+                },
+            };
+            let notify = sent.notify == "true";
+            (
+                AuditAction::IncidentUpdated,
+                incident::update(&shared.store, &cx, &id, &sent.message, status, notify, now).await,
+            )
+        }
+        "resolve" => (
+            AuditAction::IncidentResolved,
+            incident::resolve(&shared.store, &cx, &id, &sent.message, now).await,
+        ),
+        "cancel" => (
+            AuditAction::IncidentCancelled,
+            incident::cancel(&shared.store, &cx, &id, &sent.message, now).await,
+        ),
+        _ => return member.page(StatusCode::NOT_FOUND, "Incident", "<p>No such change.</p>"),
+    };
+    match result {
+        Ok(outcome) => done(&shared, &member, action, &id, &outcome).await,
+        Err(IncidentError::Store(e)) => member.unavailable("Incident", &e),
+        Err(e) => shown(&shared, &member, &id, status_of(&e), &e.to_string()).await,
+    }
+}
