@@ -55,6 +55,7 @@ pub mod language;
 pub mod notify;
 pub mod planner;
 pub mod playbooks;
+pub mod preview;
 pub mod privacy;
 pub mod problem;
 pub mod render;
