@@ -66,8 +66,8 @@ pub async fn render(
         .steps_using(name)
         .map(|(playbook, step)| exclusion(playbook, step, &customer, &history, now))
         .collect();
-    let would_not_get = (!exclusions.is_empty() && exclusions.iter().all(Option::is_some))
-        .then(|| {
+    let would_not_get =
+        (!exclusions.is_empty() && exclusions.iter().all(Option::is_some)).then(|| {
             let why: Vec<String> = exclusions
                 .iter()
                 .flatten()

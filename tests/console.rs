@@ -39,6 +39,14 @@ anchor = "signup_at"
 after = "1m"
 survey = "nps"
 expires = "30d"
+
+[[step]]
+id = "again"
+template = "pulse"
+anchor = "signup_at"
+after = "10d"
+survey = "nps"
+expires = "30d"
 "#;
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -220,6 +228,10 @@ fn signs_in_reads_and_signs_out(database: Option<&str>) {
     // Anonymous: every page and form sends them to sign in.
     for (method, path) in [
         ("GET", "/console"),
+        ("GET", "/console/next?customer=a"),
+        ("GET", "/console/preview?template=pulse&customer=a"),
+        ("GET", "/console/preview/html?template=pulse&customer=a"),
+        ("GET", "/console/incidents"),
         ("GET", "/console/customers"),
         ("GET", "/console/customers/a"),
         ("GET", "/console/suppressions"),
@@ -342,6 +354,93 @@ fn signs_in_reads_and_signs_out(database: Option<&str>) {
     let nobody = d.request("GET", "/console/customers/zed", &[("Cookie", &cookie)], b"");
     assert_eq!(nobody.status, 404);
     assert!(nobody.body.contains("No customer has the id zed"));
+    // What comes next for Ada: the calendar holds what `tend forecast`
+    // says, at the same instants.
+    let next = d.request("GET", "/console/next", &[("Cookie", &cookie)], b"");
+    assert!(next.body.contains("Choose a customer"), "{}", next.body);
+    let next = d.request(
+        "GET",
+        "/console/next?customer=a&days=14",
+        &[("Cookie", &cookie)],
+        b"",
+    );
+    assert_eq!(next.status, 200, "{}", next.body);
+    let forecast = json(
+        &p.tend(&[
+            "forecast",
+            "--customer",
+            "a",
+            "--days",
+            "14",
+            "--format",
+            "json",
+        ])
+        .expect_code(0),
+    );
+    let rows = forecast.as_array().unwrap();
+    assert!(!rows.is_empty(), "the second pulse is coming");
+    for row in rows {
+        let at = chrono::DateTime::parse_from_rfc3339(row["at"].as_str().unwrap()).unwrap();
+        assert!(
+            next.body
+                .contains(&format!("<time datetime=\"{}\">", at.to_utc().to_rfc3339())),
+            "{row}: {}",
+            next.body
+        );
+    }
+    assert!(next.body.contains("pulse/again"), "{}", next.body);
+    let unknown = d.request(
+        "GET",
+        "/console/next?customer=zed",
+        &[("Cookie", &cookie)],
+        b"",
+    );
+    assert_eq!(unknown.status, 404);
+    // A template as Ada would get it, as `tend preview` renders it.
+    let preview = d.request(
+        "GET",
+        "/console/preview?template=pulse&customer=a",
+        &[("Cookie", &cookie)],
+        b"",
+    );
+    assert_eq!(preview.status, 200, "{}", preview.body);
+    let cli = p
+        .tend(&["preview", "pulse", "--customer", "a"])
+        .expect_code(0)
+        .stdout();
+    let subject = cli
+        .lines()
+        .next()
+        .unwrap()
+        .trim_start_matches("Subject:")
+        .trim();
+    assert!(
+        preview
+            .body
+            .contains(&format!("data-figure=\"subject\">{}<", subject)),
+        "{subject}: {}",
+        preview.body
+    );
+    assert!(preview.body.contains("One question."));
+    let html = d.request(
+        "GET",
+        "/console/preview/html?template=pulse&customer=a",
+        &[("Cookie", &cookie)],
+        b"",
+    );
+    assert_eq!(html.status, 200);
+    assert!(
+        html.body.contains("/r/"),
+        "the survey's answers: {}",
+        html.body
+    );
+    let nobody = d.request(
+        "GET",
+        "/console/preview?template=pulse&customer=zed",
+        &[("Cookie", &cookie)],
+        b"",
+    );
+    assert_eq!(nobody.status, 404);
     // The same cookie sent twice (one may be planted by a neighbouring
     // host) signs nobody in.
     let twice = format!("{cookie}; {cookie}");
@@ -697,6 +796,12 @@ fn in_a_browser(database: Option<&str>, store: &str) {
     for (name, path, text) in [
         ("customers", "/console/customers", "Customer id"),
         ("customer", "/console/customers/a", "Maintenance for Ada"),
+        ("next", "/console/next?customer=a&days=14", "pulse/again"),
+        (
+            "preview",
+            "/console/preview?template=pulse&customer=a",
+            "One question.",
+        ),
         ("suppressions", "/console/suppressions", "a@example.com"),
         (
             "lift",

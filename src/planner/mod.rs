@@ -187,6 +187,17 @@ impl Planner {
         self.playbooks.iter().map(|p| p.name.as_str())
     }
 
+    /// Every template a step sends, once each, in playbook order.
+    pub fn templates(&self) -> Vec<&str> {
+        let mut seen = std::collections::HashSet::new();
+        self.playbooks
+            .iter()
+            .flat_map(|p| &p.steps)
+            .map(|s| s.template.as_str())
+            .filter(|t| seen.insert(*t))
+            .collect()
+    }
+
     /// Every `to` role of an account-scope step, with the steps naming it
     /// (`playbook/step`).
     pub fn roles_named(&self) -> std::collections::BTreeMap<String, Vec<String>> {

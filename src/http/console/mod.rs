@@ -4,6 +4,7 @@
 //! the pages are in the files beside it.
 
 mod chart;
+mod coming;
 mod customer;
 mod incidents;
 mod layout;
@@ -44,6 +45,9 @@ pub fn routes(shared: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/console/sign-out", post(sign_in::sign_out))
         .route("/console/customers", get(customer::find))
         .route("/console/customers/{id}", get(customer::show))
+        .route("/console/next", get(coming::next))
+        .route("/console/preview", get(coming::preview))
+        .route("/console/preview/html", get(coming::preview_html))
         .route("/console/incidents", get(incidents::list))
         .route("/console/incidents/preview", post(incidents::preview))
         .route("/console/incidents/open", post(incidents::open))
