@@ -1123,3 +1123,61 @@ fn a_manager_opens_updates_and_resolves_an_incident_after_seeing_who_it_reaches(
     );
     assert_eq!(audit[2]["detail"], "db-1: 2 affected, 2 notices");
 }
+
+#[test]
+fn an_accounts_page_shows_its_owner_contacts_and_latest_answers() {
+    let p = project(None);
+    p.file(
+        "accounts.csv",
+        "id,name,plan,owner,renewal_at\nacme,Acme Corp,enterprise,ann,2027-03-01T00:00:00Z\n",
+    );
+    p.tend(&["import", "accounts", "accounts.csv"])
+        .expect_code(0);
+    p.file(
+        "contacts.csv",
+        format!(
+            "id,email,name,timezone,plan,signup_at,account_id\na,a@example.com,Ada A,UTC,pro,{},acme\n",
+            (Utc::now() - Duration::minutes(2)).to_rfc3339()
+        ),
+    );
+    p.tend(&["import", "customers", "contacts.csv"])
+        .expect_code(0);
+    set_password(&p, "vic", PASSWORD).expect_code(0);
+    let d = Daemon::start(&p, free_port(), &[]);
+    let answered = d.request(
+        "POST",
+        &survey_path(&p, "a@example.com", "9"),
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        b"comment=",
+    );
+    assert_eq!(answered.status, 200);
+    let signed = sign_in(&d, "vic", PASSWORD);
+    let cookie = format!(
+        "tend_session={}",
+        cookie_value(set_cookie(&signed, "tend_session"))
+    );
+    let ada = d.request("GET", "/console/customers/a", &[("Cookie", &cookie)], b"");
+    assert!(
+        ada.body.contains("href=\"/console/accounts/acme\""),
+        "{}",
+        ada.body
+    );
+    let page = d.request("GET", "/console/accounts/acme", &[("Cookie", &cookie)], b"");
+    assert_eq!(page.status, 200, "{}", page.body);
+    for shown in [
+        "Acme Corp (acme)",
+        "owner Ann Manager (Ann@Acme.example)",
+        "renews 2027-03-01",
+        "href=\"/console/customers/a\"",
+        "data-figure=\"latest-nps\">9<",
+    ] {
+        assert!(page.body.contains(shown), "{shown}: {}", page.body);
+    }
+    let shown = json(
+        &p.tend(&["account", "show", "acme", "--format", "json"])
+            .expect_code(0),
+    );
+    assert_eq!(shown["latest"]["nps"]["value"], "9");
+    let nobody = d.request("GET", "/console/accounts/nope", &[("Cookie", &cookie)], b"");
+    assert_eq!(nobody.status, 404);
+}

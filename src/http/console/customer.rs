@@ -108,10 +108,12 @@ fn body(t: &Timeline) -> String {
         escape(&field("timezone")),
     ));
     if let Some(account) = &t.account {
+        let id = shown(&account["id"]);
+        let path: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
         out.push_str(&format!(
-            "<p>Account: <strong>{}</strong> ({}), owner {}</p>",
+            "<p>Account: <a href=\"/console/accounts/{path}\"><strong>{}</strong></a> ({}), owner {}</p>",
             escape(&shown(&account["name"])),
-            escape(&shown(&account["id"])),
+            escape(&id),
             escape(&shown(&account["owner"])),
         ));
     }

@@ -3,6 +3,7 @@
 //! cookie, the CSRF token every form carries, and the client's address;
 //! the pages are in the files beside it.
 
+mod account;
 mod chart;
 mod coming;
 mod customer;
@@ -43,6 +44,7 @@ pub fn routes(shared: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/console", get(overview::show))
         .route("/console/sign-in", get(sign_in::form).post(sign_in::submit))
         .route("/console/sign-out", post(sign_in::sign_out))
+        .route("/console/accounts/{id}", get(account::show))
         .route("/console/customers", get(customer::find))
         .route("/console/customers/{id}", get(customer::show))
         .route("/console/next", get(coming::next))
