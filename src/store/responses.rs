@@ -483,6 +483,25 @@ where
             .collect()
     }
 
+    async fn message_counts(&self, since: DateTime<Utc>) -> Result<Vec<(String, i64)>, Error> {
+        sqlx::query_as(sql::REPORT_STATUSES)
+            .bind(At(since))
+            .fetch_all(self.reads())
+            .await
+            .map_err(self.fail("counting messages"))
+    }
+
+    async fn step_counts(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(String, String, i64, i64)>, Error> {
+        sqlx::query_as(sql::REPORT_STEPS)
+            .bind(At(since))
+            .fetch_all(self.reads())
+            .await
+            .map_err(self.fail("counting messages per step"))
+    }
+
     async fn survey_answers_since(&self, since: DateTime<Utc>) -> Result<Vec<SurveyAnswer>, Error> {
         let fail = self.fail("reading survey answers");
         let rows = sqlx::query(sql::SURVEY_ANSWERS_SINCE)

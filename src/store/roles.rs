@@ -477,6 +477,17 @@ pub trait Responses {
     /// received at or after `since`.
     async fn report_counts(&self, since: DateTime<Utc>) -> Result<Counts, Error>;
 
+    /// Messages due at or after `since`, by status: the report's first
+    /// figures alone.
+    async fn message_counts(&self, since: DateTime<Utc>) -> Result<Vec<(String, i64)>, Error>;
+
+    /// Per playbook step, messages due at or after `since` that were sent
+    /// and that got a response: the report's step figures alone.
+    async fn step_counts(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(String, String, i64, i64)>, Error>;
+
     /// Every survey answer received at or after `since`, oldest first.
     async fn survey_answers_since(&self, since: DateTime<Utc>) -> Result<Vec<SurveyAnswer>, Error>;
 

@@ -290,12 +290,15 @@ pub const REPORT_STATUSES: &str =
     "SELECT status, COUNT(*) FROM messages WHERE due_at >= $1 GROUP BY status ORDER BY status";
 
 /// For the report: per step, messages sent and messages a person answered
-/// (a survey answer, a click, a reply).
-pub const REPORT_STEPS: &str = "SELECT m.playbook, m.step, \
-     SUM(CASE WHEN m.status = 'sent' THEN 1 ELSE 0 END), \
-     SUM(CASE WHEN EXISTS (SELECT 1 FROM responses r WHERE r.message_id = m.id \
-         AND r.kind IN ('survey', 'click', 'reply')) THEN 1 ELSE 0 END) \
-     FROM messages m WHERE m.due_at >= $1 GROUP BY m.playbook, m.step ORDER BY m.playbook, m.step";
+/// (a survey answer, a click, a reply). The answered are counted from the
+/// responses, so the cost grows with them, not with every message.
+pub const REPORT_STEPS: &str = "SELECT s.playbook, s.step, s.sent, COALESCE(a.answered, 0) FROM \
+     (SELECT playbook, step, SUM(CASE WHEN status = 'sent' THEN 1 ELSE 0 END) AS sent \
+     FROM messages WHERE due_at >= $1 GROUP BY playbook, step) s \
+     LEFT JOIN (SELECT m.playbook, m.step, COUNT(DISTINCT r.message_id) AS answered \
+     FROM responses r JOIN messages m ON m.id = r.message_id \
+     WHERE m.due_at >= $1 AND r.kind IN ('survey', 'click', 'reply') GROUP BY m.playbook, m.step) a \
+     ON a.playbook = s.playbook AND a.step = s.step ORDER BY s.playbook, s.step";
 
 /// For the report: survey answers received since $1, by survey and answer.
 pub const REPORT_ANSWERS: &str = "SELECT m.survey, r.value, COUNT(*) FROM responses r \

@@ -7,13 +7,12 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use chrono::{DateTime, Utc};
 
 use super::Member;
 use super::chart::{self, Bar, Point};
 use crate::domain::console::{today_and_week, week_starts};
 use crate::domain::message::ResponseView;
-use crate::domain::report::{Report, WeekScores, weekly_scores};
+use crate::domain::report::{Counts, Report, Surveys, WeekScores, weekly_scores};
 use crate::http::AppState;
 use crate::http::page::escape;
 use crate::store::Responses;
@@ -29,32 +28,42 @@ pub async fn show(State(shared): State<Arc<AppState>>, member: Member) -> Respon
         .parse::<chrono_tz::Tz>()
         .unwrap_or(chrono_tz::UTC);
     let (today, week) = today_and_week(now, zone);
-    let (today_report, week_report) =
-        match (report(&shared, today).await, report(&shared, week).await) {
-            (Ok(t), Ok(w)) => (t, w),
-            (Err(e), _) | (_, Err(e)) => return member.unavailable("Overview", &e),
-        };
     let starts = week_starts(now, zone, WEEKS);
     let first = starts[0];
+    // Each figure from the statement that counts it alone: the report's
+    // other counts would be read for nothing.
     let read = async {
         Ok::<_, crate::store::Error>((
+            shared.store.message_counts(today).await?,
+            shared.store.message_counts(week).await?,
             shared.store.survey_answers_since(first).await?,
-            report(&shared, first).await?,
+            shared.store.step_counts(first).await?,
             shared.store.latest_replies(LATEST).await?,
             shared.store.latest_detractors(LATEST).await?,
         ))
     };
-    let (answers, period, replies, detractors) = match read.await {
+    let (today_counts, week_counts, answers, steps, replies, detractors) = match read.await {
         Ok(read) => read,
         Err(e) => return member.unavailable("Overview", &e),
     };
+    let report = |statuses, steps| {
+        Report::from_counts(&Counts {
+            statuses,
+            steps,
+            ..Counts::default()
+        })
+    };
+    let today_report = report(today_counts, Vec::new());
+    let week_report = report(week_counts, Vec::new());
+    let period = report(Vec::new(), steps);
     let weeks = weekly_scores(&answers, &starts);
+    let this_week = weeks.last().map(|w| w.surveys.clone());
     let body = format!(
         "<p>Times are in {zone} (<code>customers.default_timezone</code>); a message counts on the day it was due, an answer on the day it came.</p>\
          {}{}{}{}{}{}{}",
         cards("Today", &today_report),
         cards("This week", &week_report),
-        scores(&week_report),
+        this_week.as_ref().map(scores).unwrap_or_default(),
         by_week(&weeks, zone),
         rates(&period),
         latest("replies", "Latest replies", &replies, "No replies yet."),
@@ -248,11 +257,6 @@ fn latest(id: &str, heading: &str, responses: &[ResponseView], when_empty: &str)
     format!("<section aria-labelledby=\"{id}\"><h2 id=\"{id}\">{heading}</h2>{content}</section>")
 }
 
-async fn report(shared: &AppState, since: DateTime<Utc>) -> Result<Report, crate::store::Error> {
-    let counts = shared.store.report_counts(since).await?;
-    Ok(Report::from_counts(&counts))
-}
-
 /// Messages by what became of them, as a list of figures.
 fn cards(heading: &str, report: &Report) -> String {
     let count = |statuses: &[&str]| -> i64 {
@@ -283,8 +287,7 @@ fn cards(heading: &str, report: &Report) -> String {
 }
 
 /// This week's survey scores, with how many answered.
-fn scores(report: &Report) -> String {
-    let surveys = &report.surveys;
+fn scores(surveys: &Surveys) -> String {
     let score = |value: Option<f64>| value.map_or("—".to_owned(), |v| format!("{v}"));
     format!(
         "<section aria-labelledby=\"scores\"><h2 id=\"scores\">Answers this week</h2>\
