@@ -1,7 +1,7 @@
 //! The console at scale: SIZE generated customers (default 1,000,000) in
-//! a fresh store, each with a broadcast waiting in the outbox (its send
-//! window closed, so the daemon sends nothing while pages are timed), and
-//! the release `tend run` serving the console. Each page is fetched over
+//! a fresh store, each with a broadcast waiting in the outbox (due in two
+//! days, so the daemon sends nothing while pages are timed), and the
+//! release `tend run` serving the console. Each page is fetched over
 //! a real socket, signed in, 20 times after one warm-up; the figures are
 //! the median, the 95th percentile and the slowest.
 //!
@@ -14,7 +14,7 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use chrono::{Datelike, Utc};
+use chrono::Utc;
 
 const TEMPLATE: &str = "+++\nsubject = \"Version 3 is out, {{customer.first_name}}\"\n+++\nHi {{customer.first_name}}, version 3 is out.\n";
 
@@ -38,21 +38,14 @@ fn main() {
         std::fs::create_dir_all(dir.join("templates")).unwrap();
         std::fs::create_dir_all(dir.join("config/playbooks")).unwrap();
         std::fs::write(dir.join("templates/release.md.hbs"), TEMPLATE).unwrap();
-        std::fs::write(dir.join("config/playbooks/checkin.toml"), common::PLAYBOOK).unwrap();
-        std::fs::write(dir.join("templates/nps.md.hbs"), common::TEMPLATE).unwrap();
         let (url, database) = common::fresh_store(dir, backend);
         let port = common::free_port();
-        // The window opens only on the day after tomorrow: nothing goes
-        // while the pages are timed.
-        let closed = (Utc::now() + chrono::Duration::days(2)).weekday();
         std::fs::write(
             dir.join("config/tend.toml"),
             format!(
                 "[database]\nurl = \"{url}\"\n[mail.file]\ndir = \"outbox\"\n\
                  [http]\nlisten = \"127.0.0.1:{port}\"\nrate_per_minute = 0\n\
-                 [delivery.window]\ndays = \"{}\"\n\
                  [[team]]\nid = \"ann\"\nname = \"Ann\"\nemail = \"ann@acme.example\"\nrole = \"manager\"\n",
-                closed.to_string().to_lowercase(),
             ),
         )
         .unwrap();
@@ -62,12 +55,12 @@ fn main() {
                 .args(["import", "customers", "customers.csv"])
                 .current_dir(dir),
         );
-        let now = Utc::now().to_rfc3339();
+        let due = (Utc::now() + chrono::Duration::days(2)).to_rfc3339();
         let started = Instant::now();
         common::run_ok(
             Command::new(tend)
                 .args(["broadcast", "release", "--audience", "true", "--id", "v3"])
-                .args(["--now", &now, "--yes", "--format", "json"])
+                .args(["--now", &due, "--yes", "--format", "json"])
                 .current_dir(dir),
         );
         println!(
@@ -99,7 +92,7 @@ fn main() {
             ),
             (
                 "preview",
-                format!("/console/preview?template=nps&customer={someone}"),
+                format!("/console/preview?template=release&customer={someone}"),
             ),
             ("suppressions", "/console/suppressions".to_owned()),
             ("incidents", "/console/incidents".to_owned()),

@@ -44,6 +44,8 @@ pub struct AppState {
     /// holds it for this process).
     pub instance: String,
     pub stop: CancellationToken,
+    /// The console overview's last reading of the figures.
+    pub overview: super::console::Overview,
 }
 
 impl AppState {
@@ -72,6 +74,7 @@ impl AppState {
             limiter,
             instance,
             stop: CancellationToken::new(),
+            overview: super::console::Overview::default(),
         }
     }
 

@@ -42,7 +42,12 @@ where
 {
     async fn messages(&self, filter: &MessageFilter) -> Result<Vec<MessageView>, Error> {
         let fail = self.fail("reading messages");
-        let rows = sqlx::query(sql::SELECT_MESSAGES)
+        let statement = if filter.customer.is_some() {
+            sql::SELECT_MESSAGES_OF
+        } else {
+            sql::SELECT_MESSAGES
+        };
+        let rows = sqlx::query(statement)
             .bind(filter.status.map(|s| s.as_str()))
             .bind(filter.customer.as_ref().map(CustomerId::as_str))
             .bind(At(filter.since.unwrap_or(DateTime::UNIX_EPOCH)))

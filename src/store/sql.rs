@@ -786,6 +786,15 @@ pub const SELECT_MESSAGES: &str = concat!(
      AND (CAST($2 AS TEXT) IS NULL OR customer_id = $2) AND updated_at >= $3 \
      ORDER BY due_at, customer_id, playbook, step, occurrence"
 );
+/// The same for one customer ($2), read through the outbox key's index
+/// (which starts with the customer): `SELECT_MESSAGES` cannot use it, its
+/// customer being optional, and read every message of the outbox.
+pub const SELECT_MESSAGES_OF: &str = concat!(
+    "SELECT ",
+    message_view_columns!(),
+    " FROM messages WHERE customer_id = $2 AND (CAST($1 AS TEXT) IS NULL OR status = $1) \
+     AND updated_at >= $3 ORDER BY due_at, customer_id, playbook, step, occurrence"
+);
 
 /// The most important priority from $1 on with a message due by $2 that no
 /// live instance has claimed. Claims walk the priorities in order, so each

@@ -31,6 +31,8 @@ use crate::domain::account::TeamMember;
 use crate::domain::console::Session;
 use crate::store::Team;
 
+pub use overview::Overview;
+
 /// How long a session lasts from sign-in: a working day and some.
 pub const SESSION_LIFETIME: Duration = Duration::hours(12);
 

@@ -18,7 +18,90 @@ use crate::http::page::escape;
 use crate::store::Responses;
 
 pub async fn show(State(shared): State<Arc<AppState>>, member: Member) -> Response {
-    let now = shared.clock.now();
+    match shared.overview.read(&shared).await {
+        Ok((at, body)) => member.page(
+            StatusCode::OK,
+            "Overview",
+            &format!(
+                "<p class=\"as-of\">Figures as of {} UTC; they are read again every minute.</p>{body}",
+                at.format("%H:%M:%S")
+            ),
+        ),
+        Err(e) => member.unavailable("Overview", &e),
+    }
+}
+
+/// How long the overview's figures are served before they are read
+/// again: at a million customers reading them takes seconds (every
+/// message due this week is counted), so a page shows the last reading
+/// and a newer one is made behind it.
+const FRESH: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The overview's last reading, shared by every member's page.
+#[derive(Default)]
+pub struct Overview {
+    last: tokio::sync::Mutex<Option<Reading>>,
+    refreshing: std::sync::atomic::AtomicBool,
+}
+
+#[derive(Clone)]
+struct Reading {
+    made: std::time::Instant,
+    at: chrono::DateTime<chrono::Utc>,
+    body: Arc<String>,
+}
+
+impl Overview {
+    /// The figures (when read, and the page's body): the last reading
+    /// while fresh; a stale one while a new one is read behind it; read
+    /// now when there is none (one request reads, the others wait for
+    /// it).
+    async fn read(
+        &self,
+        shared: &Arc<AppState>,
+    ) -> Result<(chrono::DateTime<chrono::Utc>, Arc<String>), crate::store::Error> {
+        use std::sync::atomic::Ordering;
+        let mut last = self.last.lock().await;
+        if let Some(reading) = last.as_ref() {
+            if reading.made.elapsed() >= FRESH && !self.refreshing.swap(true, Ordering::AcqRel) {
+                let shared = Arc::clone(shared);
+                tokio::spawn(async move {
+                    let made = std::time::Instant::now();
+                    let at = shared.clock.now();
+                    match compute(&shared, at).await {
+                        Ok(body) => {
+                            *shared.overview.last.lock().await = Some(Reading {
+                                made,
+                                at,
+                                body: Arc::new(body),
+                            });
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "reading the console's overview failed")
+                        }
+                    }
+                    shared.overview.refreshing.store(false, Ordering::Release);
+                });
+            }
+            return Ok((reading.at, Arc::clone(&reading.body)));
+        }
+        let made = std::time::Instant::now();
+        let at = shared.clock.now();
+        let body = Arc::new(compute(shared, at).await?);
+        *last = Some(Reading {
+            made,
+            at,
+            body: Arc::clone(&body),
+        });
+        Ok((at, body))
+    }
+}
+
+/// The overview's body as of `now`.
+async fn compute(
+    shared: &AppState,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<String, crate::store::Error> {
     let zone = shared
         .engine()
         .loaded
@@ -44,7 +127,7 @@ pub async fn show(State(shared): State<Arc<AppState>>, member: Member) -> Respon
     };
     let (today_counts, week_counts, answers, steps, replies, detractors) = match read.await {
         Ok(read) => read,
-        Err(e) => return member.unavailable("Overview", &e),
+        Err(e) => return Err(e),
     };
     let report = |statuses, steps| {
         Report::from_counts(&Counts {
@@ -75,7 +158,7 @@ pub async fn show(State(shared): State<Arc<AppState>>, member: Member) -> Respon
         ),
         zone = escape(zone.name()),
     );
-    member.page(StatusCode::OK, "Overview", &body)
+    Ok(body)
 }
 
 /// How many weeks the charts go back, this one included.
