@@ -31,6 +31,10 @@ pub struct Preview {
 pub enum PreviewError {
     #[error("no customer has id {0:?}; check the id, or import the customer first")]
     UnknownCustomer(String),
+    /// No step using the template could reach them, and the preview was
+    /// not forced: why (what they lack may be what the template reads).
+    #[error("{0}")]
+    WouldNotGet(String),
     /// The template cannot be rendered for them: the renderer's words.
     #[error("{0}")]
     Render(String),
@@ -39,7 +43,8 @@ pub enum PreviewError {
 }
 
 /// `template` (its name, with or without `.md.hbs`) for customer `id` as
-/// of `now`.
+/// of `now`. When no step using it could reach them, says why instead,
+/// unless `force`d; a forced preview that cannot be rendered says both.
 pub async fn render(
     store: &(impl Customers + Accounts + Planning),
     planner: &Planner,
@@ -47,6 +52,7 @@ pub async fn render(
     id: &CustomerId,
     template: &str,
     now: DateTime<Utc>,
+    force: bool,
 ) -> Result<Preview, PreviewError> {
     let name = template.trim().trim_end_matches(".md.hbs");
     let Some(customer) = store.customer(id).await? else {
@@ -79,6 +85,11 @@ pub async fn render(
                 why.join("; and ")
             )
         });
+    if let Some(why) = &would_not_get
+        && !force
+    {
+        return Err(PreviewError::WouldNotGet(why.clone()));
+    }
     let (category, survey) = planner.step_using(name).unwrap_or(("preview", None));
     let id = MessageId::new();
     let message_id = format!("{}@preview.invalid", id.0.simple());
@@ -101,7 +112,14 @@ pub async fn render(
         account: outgoing.account.as_deref(),
         sender: outgoing.sender.as_ref(),
     };
-    let (rendered, _, eml) = deliverer.email(&draft, now).map_err(PreviewError::Render)?;
+    let (rendered, _, eml) = deliverer
+        .email(&draft, now)
+        .map_err(|e| match &would_not_get {
+            Some(why) => {
+                PreviewError::Render(format!("{why}; and it cannot be rendered for them: {e}"))
+            }
+            None => PreviewError::Render(e),
+        })?;
     Ok(Preview {
         customer,
         to,

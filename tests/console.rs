@@ -954,7 +954,11 @@ fn the_overview_charts_what_the_report_counts(database: Option<&str>) {
             );
         }
         assert!(page.contains("NPS by week"), "the chart is drawn");
-        assert!(page.contains("aria-labelledby=\"nps-chart-title nps-chart-desc\""));
+        assert!(
+            page.contains(
+                "aria-labelledby=\"nps-chart-title\" aria-describedby=\"nps-chart-desc\""
+            )
+        );
     }
     // Bea is the latest detractor, with her words; nobody replied yet.
     let detractors = &page[page.find("id=\"detractors\"").unwrap()..];

@@ -2971,6 +2971,7 @@ fn named() -> Vec<Named> {
         one("LIFT_CHOSEN", LIFT_CHOSEN, Both),
         one("PRUNE_ATTEMPTS", PRUNE_ATTEMPTS, Both),
         one("SELECT_MESSAGES_OF", SELECT_MESSAGES_OF, Both),
+        one("RECIPIENTS_SAMPLE", RECIPIENTS_SAMPLE, Both),
         one("SET_PASSWORD", SET_PASSWORD, Both),
         one("PASSWORD_OF", PASSWORD_OF, Both),
         one("OPEN_SESSION", OPEN_SESSION, Both),

@@ -50,14 +50,17 @@ pub async fn run(path: &ConfigPath, env: &Env, args: PreviewArgs) -> anyhow::Res
         &args.customer,
         &args.template,
         now,
+        args.force,
     )
     .await;
     store.close().await;
-    let preview = preview?;
-    if let Some(who) = &preview.would_not_get {
-        if !args.force {
-            anyhow::bail!("{who}; add --force to preview it for them anyway");
+    let preview = match preview {
+        Err(crate::preview::PreviewError::WouldNotGet(who)) => {
+            anyhow::bail!("{who}; add --force to preview it for them anyway")
         }
+        other => other?,
+    };
+    if let Some(who) = &preview.would_not_get {
         eprintln!("note: {who}; shown anyway (--force)");
     }
     let rendered = &preview.rendered;

@@ -239,6 +239,11 @@ pub async fn open(
     let mut outcome = Outcome::default();
     let mut affected = Affected::new(&selector, now);
     while let Some(page) = affected.next_page(store, cx).await? {
+        // A page with nobody affected writes nothing (on SQLite a write
+        // transaction would take the write lock for nothing).
+        if page.is_empty() {
+            continue;
+        }
         let ids: Vec<CustomerId> = page.iter().map(|c| c.record.id.clone()).collect();
         let notices: Vec<NewMessage> = page
             .iter()

@@ -130,6 +130,17 @@ where
         Ok(planned)
     }
 
+    async fn recipients_sample(&self, incident: &str, limit: u32) -> Result<Vec<Recipient>, Error> {
+        let rows: Vec<(String, Option<String>, Option<String>)> =
+            sqlx::query_as(sql::RECIPIENTS_SAMPLE)
+                .bind(incident)
+                .bind(i64::from(limit))
+                .fetch_all(self.reads())
+                .await
+                .map_err(self.fail("reading who got an incident's notice"))?;
+        first_per_customer(rows)
+    }
+
     async fn recipients(&self, incident: &str) -> Result<Vec<Recipient>, Error> {
         let rows: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(sql::RECIPIENTS)
             .bind(incident)

@@ -532,6 +532,9 @@ pub trait Incidents {
     /// Who got (or is getting) an incident's first notice.
     async fn recipients(&self, incident: &str) -> Result<Vec<Recipient>, Error>;
 
+    /// The first `limit` rows of [`Self::recipients`], by customer id.
+    async fn recipients_sample(&self, incident: &str, limit: u32) -> Result<Vec<Recipient>, Error>;
+
     /// Records an update (its words, and its status when set); returns its
     /// sequence number, or `None` when the incident is closed or unknown.
     async fn update_incident(

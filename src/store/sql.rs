@@ -1092,6 +1092,14 @@ pub const RECIPIENTS: &str = concat!(
     first_notices!(),
     " ORDER BY m.customer_id, m.due_at, m.created_at"
 );
+/// The first $2 rows of `RECIPIENTS`: the console shows a sample of who
+/// was told, not a million lines.
+pub const RECIPIENTS_SAMPLE: &str = concat!(
+    "SELECT m.customer_id, m.to_address, m.message_id FROM messages m WHERE m.incident_id = $1 \
+     AND m.customer_id NOT IN (SELECT id FROM customers WHERE erased_at IS NOT NULL) AND ",
+    first_notices!(),
+    " ORDER BY m.customer_id, m.due_at, m.created_at LIMIT $2"
+);
 
 /// The start of recording who an incident affects; `VALUES` follow.
 pub const INSERT_AFFECTED: &str = "INSERT INTO incident_customers (incident_id, customer_id) ";

@@ -53,7 +53,7 @@ pub async fn show(
 }
 
 fn link(id: &str) -> String {
-    let path: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
+    let path = super::segment(id);
     format!("<a href=\"/console/customers/{path}\">{}</a>", escape(id))
 }
 

@@ -101,7 +101,7 @@ pub fn line(id: &str, title: &str, points: &[Point], low: f64, high: f64, ticks:
         answered.join("; ")
     };
     format!(
-        "<svg viewBox=\"0 0 {WIDTH} {HEIGHT}\" class=\"chart\" role=\"img\" aria-labelledby=\"{id}-title {id}-desc\">\
+        "<svg viewBox=\"0 0 {WIDTH} {HEIGHT}\" class=\"chart\" role=\"img\" aria-labelledby=\"{id}-title\" aria-describedby=\"{id}-desc\">\
          <title id=\"{id}-title\">{}</title><desc id=\"{id}-desc\">{}</desc>{svg}{paths}{dots}</svg>",
         escape(title),
         escape(&desc),
@@ -147,7 +147,7 @@ pub fn bars(id: &str, title: &str, bars: &[Bar]) -> String {
         .map(|b| format!("{}: {:.1} % of {}", b.label, b.share * 100.0, b.of))
         .collect();
     format!(
-        "<svg viewBox=\"0 0 {WIDTH} {height}\" class=\"chart\" role=\"img\" aria-labelledby=\"{id}-title {id}-desc\">\
+        "<svg viewBox=\"0 0 {WIDTH} {height}\" class=\"chart\" role=\"img\" aria-labelledby=\"{id}-title\" aria-describedby=\"{id}-desc\">\
          <title id=\"{id}-title\">{}</title><desc id=\"{id}-desc\">{}</desc>{svg}</svg>",
         escape(title),
         escape(&desc.join("; ")),

@@ -35,13 +35,16 @@ pub struct NextQuery {
     customer: String,
     #[serde(default)]
     playbook: String,
+    /// Read as text: a cleared field sends `days=`.
     #[serde(default)]
-    days: Option<u32>,
+    days: String,
 }
 
 fn query(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
+
+use super::segment;
 
 /// `GET /console/next`.
 pub async fn next(
@@ -51,7 +54,12 @@ pub async fn next(
 ) -> Response {
     let title = "What comes next";
     let engine = shared.engine();
-    let days = q.days.unwrap_or(14).clamp(1, MOST_DAYS);
+    let days = q
+        .days
+        .trim()
+        .parse::<u32>()
+        .unwrap_or(14)
+        .clamp(1, MOST_DAYS);
     let playbooks: String = engine
         .planner
         .playbook_names()
@@ -174,10 +182,11 @@ pub async fn next(
     } else {
         let items: String = held
             .iter()
+            .take(MOST_ROWS)
             .map(|h| {
                 format!(
                     "<li><a href=\"/console/customers/{}\">{}</a> {}/{}: {}</li>",
-                    query(&h.customer_id),
+                    segment(&h.customer_id),
                     escape(&h.customer_id),
                     escape(&h.playbook),
                     escape(&h.step),
@@ -236,7 +245,7 @@ fn line(r: &ForecastRow, zone: chrono_tz::Tz) -> String {
          <a href=\"/console/preview?template={}&amp;customer={}\">Preview<span class=\"visually-hidden\"> {} for {}</span></a></li>",
         r.at.to_rfc3339(),
         r.at.with_timezone(&zone).format("%H:%M"),
-        query(&r.customer_id),
+        segment(&r.customer_id),
         escape(&r.customer_id),
         escape(&r.playbook),
         escape(&r.step),
@@ -363,10 +372,12 @@ async fn rendered(
         &id,
         &q.template,
         shared.clock.now(),
+        true,
     )
     .await
     .map_err(|e| match e {
         PreviewError::UnknownCustomer(_) => (StatusCode::NOT_FOUND, e.to_string()),
+        PreviewError::WouldNotGet(_) => (StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
         PreviewError::Render(_) => (StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
         PreviewError::Store(_) => (
             StatusCode::SERVICE_UNAVAILABLE,

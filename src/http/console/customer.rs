@@ -28,7 +28,7 @@ pub struct Find {
 pub async fn find(member: Member, Query(q): Query<Find>) -> Response {
     let id = q.id.trim();
     if !id.is_empty() {
-        let path: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
+        let path = super::segment(id);
         return Redirect::to(&format!("/console/customers/{path}")).into_response();
     }
     member.page(StatusCode::OK, "Customers", &form(""))
@@ -109,7 +109,7 @@ fn body(t: &Timeline) -> String {
     ));
     if let Some(account) = &t.account {
         let id = shown(&account["id"]);
-        let path: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
+        let path = super::segment(&id);
         out.push_str(&format!(
             "<p>Account: <a href=\"/console/accounts/{path}\"><strong>{}</strong></a> ({}), owner {}</p>",
             escape(&shown(&account["name"])),

@@ -24,6 +24,9 @@ use crate::store::{Incidents, Team};
 /// How many of those an incident would reach are shown before it opens.
 const SAMPLE: usize = 10;
 
+/// How many of those an incident told its page lists.
+const TOLD_SHOWN: u32 = 100;
+
 /// `GET /console/incidents`.
 pub async fn list(State(shared): State<Arc<AppState>>, member: Member) -> Response {
     let all = match shared.store.incidents().await {
@@ -36,7 +39,7 @@ pub async fn list(State(shared): State<Arc<AppState>>, member: Member) -> Respon
         .map(|i| {
             format!(
                 "<tr><td><a href=\"/console/incidents/{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td data-figure=\"told-{}\">{}</td></tr>",
-                escape(&i.id),
+                super::segment(&i.id),
                 escape(&i.id),
                 escape(&i.title),
                 kind(i.kind),
@@ -266,7 +269,7 @@ async fn done(
     if let Err(e) = shared.store.record_audit(&entry).await {
         tracing::warn!(error = %e, incident = id, "recording an incident change in the audit failed");
     }
-    let path: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
+    let path = super::segment(id);
     Redirect::to(&format!("/console/incidents/{path}")).into_response()
 }
 
@@ -300,12 +303,13 @@ async fn shown(
     let read = async {
         Ok::<_, crate::store::Error>((
             shared.store.incident(id).await?,
-            shared.store.recipients(id).await?,
+            shared.store.recipients_sample(id, TOLD_SHOWN).await?,
+            shared.store.incidents().await?,
         ))
     };
-    let (incident, told) = match read.await {
-        Ok((Some(incident), told)) => (incident, told),
-        Ok((None, _)) => {
+    let (incident, told, all) = match read.await {
+        Ok((Some(incident), told, all)) => (incident, told, all),
+        Ok((None, _, _)) => {
             return member.page(
                 StatusCode::NOT_FOUND,
                 title,
@@ -317,11 +321,14 @@ async fn shown(
         }
         Err(e) => return member.unavailable(title, &e),
     };
+    let total = all
+        .iter()
+        .find(|i| i.id == incident.id)
+        .map_or(told.len() as i64, |i| i.notified);
     let people: String = told
         .iter()
         .map(|r| {
-            let path: String =
-                url::form_urlencoded::byte_serialize(r.customer_id.as_str().as_bytes()).collect();
+            let path = super::segment(r.customer_id.as_str());
             format!(
                 "<li><a href=\"/console/customers/{path}\">{}</a> ({})</li>",
                 escape(r.customer_id.as_str()),
@@ -332,7 +339,7 @@ async fn shown(
     let mut body = format!(
         "<p>{} · <strong data-figure=\"status\">{}</strong> · opened {} UTC{}</p>\
          <p>Affects: <code>{}</code></p><p>{}</p>\
-         <section aria-labelledby=\"told\"><h2 id=\"told\">Told ({})</h2>{}</section>",
+         <section aria-labelledby=\"told\"><h2 id=\"told\">Told ({})</h2>{}{}</section>",
         kind(incident.kind),
         incident.status.as_str(),
         incident.opened_at.format("%Y-%m-%d %H:%M"),
@@ -342,17 +349,22 @@ async fn shown(
             .unwrap_or_default(),
         escape(&incident.affects),
         escape(&incident.message),
-        told.len(),
+        total,
         if told.is_empty() {
             "<p>Nobody has been told.</p>".to_owned()
         } else {
             format!("<ul>{people}</ul>")
         },
+        if total > told.len() as i64 {
+            format!("<p>The first {} by customer id are listed.</p>", told.len())
+        } else {
+            String::new()
+        },
     );
     if member.member.role.may_change() && !incident.status.is_closed() {
         let (error, invalid) = problem(error);
         let csrf = escape(&member.session.csrf);
-        let path: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
+        let path = super::segment(id);
         let statuses: String = IncidentStatus::ALL
             .into_iter()
             .filter(|s| s.fits(incident.kind))

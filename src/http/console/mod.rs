@@ -260,6 +260,21 @@ fn address(shared: &AppState, parts: &Parts) -> String {
         .unwrap_or_default()
 }
 
+/// A value as one segment of a path (`/console/customers/{id}`): every
+/// byte but the unreserved ones (RFC 3986) percent-encoded, so a space
+/// is `%20`, which the router decodes (a form's `+` it would not).
+pub fn segment(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
 /// Whether a posted form's CSRF token is the session's.
 fn csrf_matches(sent: &str, expected: &str) -> bool {
     !sent.is_empty() && credentials::same_token(sent, expected)
@@ -275,4 +290,25 @@ fn forged() -> Response {
         ),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_segment_keeps_only_unreserved_bytes() {
+        assert_eq!(segment("cust-001_a.b~"), "cust-001_a.b~");
+        assert_eq!(segment("Ada Lovelace/2"), "Ada%20Lovelace%2F2");
+        assert_eq!(segment("é"), "%C3%A9");
+    }
+
+    #[test]
+    fn a_cookie_sent_twice_is_taken_as_none() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::COOKIE, "a=1; tend_session=x".parse().unwrap());
+        assert_eq!(cookie(&headers, "tend_session"), Some("x"));
+        headers.append(header::COOKIE, "tend_session=y".parse().unwrap());
+        assert_eq!(cookie(&headers, "tend_session"), None);
+    }
 }

@@ -24,7 +24,7 @@ pub async fn show(State(shared): State<Arc<AppState>>, member: Member) -> Respon
             "Overview",
             &format!(
                 "<p class=\"as-of\">Figures as of {} UTC; they are read again every minute.</p>{body}",
-                at.format("%H:%M:%S")
+                at.format("%Y-%m-%d %H:%M:%S")
             ),
         ),
         Err(e) => member.unavailable("Overview", &e),
@@ -66,6 +66,15 @@ impl Overview {
             if reading.made.elapsed() >= FRESH && !self.refreshing.swap(true, Ordering::AcqRel) {
                 let shared = Arc::clone(shared);
                 tokio::spawn(async move {
+                    // However the reading ends (a panic too), the next
+                    // stale page may start another.
+                    struct Done(Arc<AppState>);
+                    impl Drop for Done {
+                        fn drop(&mut self) {
+                            self.0.overview.refreshing.store(false, Ordering::Release);
+                        }
+                    }
+                    let done = Done(Arc::clone(&shared));
                     let made = std::time::Instant::now();
                     let at = shared.clock.now();
                     match compute(&shared, at).await {
@@ -80,7 +89,7 @@ impl Overview {
                             tracing::warn!(error = %e, "reading the console's overview failed")
                         }
                     }
-                    shared.overview.refreshing.store(false, Ordering::Release);
+                    drop(done);
                 });
             }
             return Ok((reading.at, Arc::clone(&reading.body)));
@@ -307,7 +316,7 @@ fn latest(id: &str, heading: &str, responses: &[ResponseView], when_empty: &str)
                 .customer_id
                 .as_deref()
                 .map_or("someone unmatched".to_owned(), |c| {
-                    let path: String = url::form_urlencoded::byte_serialize(c.as_bytes()).collect();
+                    let path = super::segment(c);
                     format!("<a href=\"/console/customers/{path}\">{}</a>", escape(c))
                 });
             let value = r
