@@ -521,27 +521,23 @@ where
     }
 
     async fn latest_replies(&self, limit: u32) -> Result<Vec<ResponseView>, Error> {
-        let fail = self.fail("reading the latest replies");
-        let rows = sqlx::query(sql::LATEST_REPLIES)
-            .bind(i64::from(limit))
-            .fetch_all(self.reads())
-            .await
-            .map_err(&fail)?;
-        rows.iter()
-            .map(|row| rows::response_view(row, &fail))
-            .collect()
+        latest(
+            self,
+            sql::LATEST_REPLIES,
+            limit,
+            "reading the latest replies",
+        )
+        .await
     }
 
     async fn latest_detractors(&self, limit: u32) -> Result<Vec<ResponseView>, Error> {
-        let fail = self.fail("reading the latest detractors");
-        let rows = sqlx::query(sql::LATEST_DETRACTORS)
-            .bind(i64::from(limit))
-            .fetch_all(self.reads())
-            .await
-            .map_err(&fail)?;
-        rows.iter()
-            .map(|row| rows::response_view(row, &fail))
-            .collect()
+        latest(
+            self,
+            sql::LATEST_DETRACTORS,
+            limit,
+            "reading the latest detractors",
+        )
+        .await
     }
 
     async fn report_counts(&self, since: DateTime<Utc>) -> Result<Counts, Error> {
@@ -622,4 +618,32 @@ where
             .await
             .map_err(self.fail("reading responses"))
     }
+}
+
+/// The newest `limit` responses `statement` picks, newest first.
+async fn latest<B, DB>(
+    store: &B,
+    statement: &'static str,
+    limit: u32,
+    doing: &'static str,
+) -> Result<Vec<ResponseView>, Error>
+where
+    B: Backend<DB = DB>,
+    DB: Dialect,
+    DB::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'n> &'n str: ColumnIndex<DB::Row>,
+    String: for<'r> Decode<'r, DB> + Type<DB>,
+    i64: for<'q> Encode<'q, DB> + Type<DB>,
+    At: for<'r> Decode<'r, DB> + Type<DB>,
+{
+    let fail = store.fail(doing);
+    let rows = sqlx::query(statement)
+        .bind(i64::from(limit))
+        .fetch_all(store.reads())
+        .await
+        .map_err(&fail)?;
+    rows.iter()
+        .map(|row| rows::response_view(row, &fail))
+        .collect()
 }

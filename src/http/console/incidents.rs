@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::{Member, csrf_matches, forged, read_only};
+use super::Member;
 use crate::domain::console::{AuditAction, AuditEntry};
 use crate::domain::incident::{IncidentKind, IncidentStatus};
 use crate::http::AppState;
@@ -131,11 +131,8 @@ pub async fn preview(
     member: Member,
     Form(sent): Form<OpenForm>,
 ) -> Response {
-    if !csrf_matches(&sent.csrf, &member.session.csrf) {
-        return forged();
-    }
-    if !member.member.role.may_change() {
-        return read_only(&member);
+    if let Some(refused) = member.refusal(&sent.csrf) {
+        return refused;
     }
     let title = "Open an incident";
     let engine = shared.engine();
@@ -207,11 +204,8 @@ pub async fn open(
     member: Member,
     Form(sent): Form<OpenForm>,
 ) -> Response {
-    if !csrf_matches(&sent.csrf, &member.session.csrf) {
-        return forged();
-    }
-    if !member.member.role.may_change() {
-        return read_only(&member);
+    if let Some(refused) = member.refusal(&sent.csrf) {
+        return refused;
     }
     let engine = shared.engine();
     let cx = Context::new(&engine.loaded.settings);
@@ -428,11 +422,8 @@ pub async fn change(
     Path((id, what)): Path<(String, String)>,
     Form(sent): Form<ChangeForm>,
 ) -> Response {
-    if !csrf_matches(&sent.csrf, &member.session.csrf) {
-        return forged();
-    }
-    if !member.member.role.may_change() {
-        return read_only(&member);
+    if let Some(refused) = member.refusal(&sent.csrf) {
+        return refused;
     }
     let engine = shared.engine();
     let cx = Context::new(&engine.loaded.settings);

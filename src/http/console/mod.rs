@@ -239,6 +239,21 @@ impl Member {
     }
 }
 
+impl Member {
+    /// What refuses the change a form asks for, if anything: its token
+    /// must be the session's (else it came from elsewhere) and this
+    /// member's role a manager's.
+    pub fn refusal(&self, csrf: &str) -> Option<Response> {
+        if !csrf_matches(csrf, &self.session.csrf) {
+            return Some(forged());
+        }
+        if !self.member.role.may_change() {
+            return Some(read_only(self));
+        }
+        None
+    }
+}
+
 /// A viewer asked to change something: refused, saying who can.
 fn read_only(member: &Member) -> Response {
     member.page(

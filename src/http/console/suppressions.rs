@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::{Member, csrf_matches, forged, read_only};
+use super::{Member, read_only};
 use crate::domain::console::{AuditAction, AuditEntry};
 use crate::domain::customer::CustomerId;
 use crate::domain::suppression::{Lift, SuppressionFilter, SuppressionId, SuppressionView};
@@ -262,11 +262,8 @@ pub async fn lift(
     member: Member,
     Form(sent): Form<LiftForm>,
 ) -> Response {
-    if !csrf_matches(&sent.csrf, &member.session.csrf) {
-        return forged();
-    }
-    if !member.member.role.may_change() {
-        return read_only(&member);
+    if let Some(refused) = member.refusal(&sent.csrf) {
+        return refused;
     }
     let id = match SuppressionId::parse(&sent.id) {
         Ok(id) => id,
