@@ -1185,3 +1185,43 @@ fn an_accounts_page_shows_its_owner_contacts_and_latest_answers() {
     let nobody = d.request("GET", "/console/accounts/nope", &[("Cookie", &cookie)], b"");
     assert_eq!(nobody.status, 404);
 }
+
+/// The stored password hash is argon2id in the PHC form another
+/// implementation reads: argon2-cffi (the reference C library's binding,
+/// from PyPI) verifies the password `tend team set-password` was given
+/// against the hash read straight from the SQLite file, and refuses
+/// another.
+#[test]
+fn another_argon2_implementation_verifies_the_stored_password() {
+    let p = project(None);
+    set_password(&p, "ann", PASSWORD).expect_code(0);
+    let python = common::python::venv("argon2", &["argon2-cffi==23.1.0"], "import argon2");
+    let script = r#"
+import sqlite3, sys, argon2
+from argon2.exceptions import VerifyMismatchError
+db, password = sys.argv[1], sys.argv[2]
+(stored,) = sqlite3.connect(db).execute("SELECT hash FROM team_passwords WHERE member_id = 'ann'").fetchone()
+assert argon2.extract_parameters(stored).type == argon2.Type.ID, stored
+argon2.PasswordHasher().verify(stored, password)
+try:
+    argon2.PasswordHasher().verify(stored, password + "!")
+    sys.exit("another password verified")
+except VerifyMismatchError:
+    pass
+print("verified")
+"#;
+    let out = Command::new(&python)
+        .arg("-c")
+        .arg(script)
+        .arg(p.path().join("data/tend.db"))
+        .arg(PASSWORD)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "verified");
+}

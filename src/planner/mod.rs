@@ -187,6 +187,12 @@ impl Planner {
         self.playbooks.iter().map(|p| p.name.as_str())
     }
 
+    /// The zone of `customers.default_timezone` (checked when the
+    /// configuration loaded): accounts' days, and the team's.
+    pub fn default_zone(&self) -> chrono_tz::Tz {
+        self.account_zone
+    }
+
     /// Every template a step sends, once each, in playbook order.
     pub fn templates(&self) -> Vec<&str> {
         let mut seen = std::collections::HashSet::new();

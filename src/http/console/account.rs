@@ -26,11 +26,7 @@ pub async fn show(
     let parsed = match AccountId::parse(&id) {
         Ok(parsed) => parsed,
         Err(e) => {
-            return member.page(
-                StatusCode::BAD_REQUEST,
-                title,
-                &format!("<p class=\"error\" role=\"alert\">{}</p>", escape(&e)),
-            );
+            return member.page(StatusCode::BAD_REQUEST, title, &super::layout::error(&e));
         }
     };
     let engine = shared.engine();
@@ -95,23 +91,13 @@ fn body(s: &AccountShown) -> String {
              </tr></thead><tbody>{latest}</tbody></table></div></section>"
         )
     });
-    let stages: String = s
-        .stages
-        .iter()
-        .map(|st| {
-            format!(
-                "<li>{} <span>({} UTC)</span></li>",
-                escape(&st.stage),
-                st.entered_at.format("%Y-%m-%d %H:%M")
-            )
-        })
-        .collect();
+    let stages = super::layout::dated(s.stages.iter().map(|st| (st.stage.as_str(), st.entered_at)));
     out.push_str(&format!(
         "<section aria-labelledby=\"stages\"><h2 id=\"stages\">Stages entered</h2>{}</section>",
         if s.stages.is_empty() {
             "<p>No stage entered yet.</p>".to_owned()
         } else {
-            format!("<ul>{stages}</ul>")
+            stages
         }
     ));
     let contacts: String = s

@@ -15,7 +15,7 @@ use axum::response::{Html, IntoResponse, Response};
 use chrono::Duration;
 use serde::Deserialize;
 
-use super::Member;
+use super::{Member, layout, query_value as query, segment};
 use crate::domain::customer::CustomerId;
 use crate::domain::message::Status;
 use crate::http::AppState;
@@ -39,12 +39,6 @@ pub struct NextQuery {
     #[serde(default)]
     days: String,
 }
-
-fn query(value: &str) -> String {
-    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
-}
-
-use super::segment;
 
 /// `GET /console/next`.
 pub async fn next(
@@ -88,10 +82,7 @@ pub async fn next(
                 return member.page(
                     StatusCode::BAD_REQUEST,
                     title,
-                    &format!(
-                        "<p class=\"error\" role=\"alert\">Customer: {}</p>{form}",
-                        escape(&e)
-                    ),
+                    &format!("{}{form}", layout::error(&format!("Customer: {e}"))),
                 );
             }
         },
@@ -145,13 +136,7 @@ pub async fn next(
     let mine = |p: &str| playbook.is_none_or(|name| name == p);
     let rows: Vec<&ForecastRow> = forecast.rows.iter().filter(|r| mine(&r.playbook)).collect();
     let held: Vec<_> = forecast.held.iter().filter(|h| mine(&h.playbook)).collect();
-    let zone = engine
-        .loaded
-        .settings
-        .customers
-        .default_timezone
-        .parse::<chrono_tz::Tz>()
-        .unwrap_or(chrono_tz::UTC);
+    let zone = engine.planner.default_zone();
     let mut by_day: BTreeMap<chrono::NaiveDate, Vec<&ForecastRow>> = BTreeMap::new();
     for row in rows.iter().take(MOST_ROWS) {
         by_day
@@ -301,14 +286,7 @@ pub async fn preview(
             if status == StatusCode::SERVICE_UNAVAILABLE {
                 tracing::warn!(error = %why, "a console preview could not read the store");
             }
-            return member.page(
-                status,
-                title,
-                &format!(
-                    "<p class=\"error\" role=\"alert\">{}</p>{form}",
-                    escape(&why)
-                ),
-            );
+            return member.page(status, title, &format!("{}{form}", layout::error(&why)));
         }
     };
     let r = &preview.rendered;
@@ -349,11 +327,7 @@ pub async fn preview_html(
 ) -> Response {
     match rendered(&shared, &q).await {
         Ok(preview) => Html(preview.rendered.html).into_response(),
-        Err((status, why)) => member.page(
-            status,
-            "Preview",
-            &format!("<p class=\"error\" role=\"alert\">{}</p>", escape(&why)),
-        ),
+        Err((status, why)) => member.page(status, "Preview", &layout::error(&why)),
     }
 }
 

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::Member;
+use super::{Member, layout};
 use crate::domain::customer::CustomerId;
 use crate::http::AppState;
 use crate::http::page::escape;
@@ -56,11 +56,7 @@ pub async fn show(
             return member.page(
                 StatusCode::BAD_REQUEST,
                 title,
-                &format!(
-                    "<p class=\"error\" role=\"alert\">{}</p>{}",
-                    escape(&e),
-                    form(&id)
-                ),
+                &format!("{}{}", layout::error(&e), form(&id)),
             );
         }
     };
@@ -181,41 +177,19 @@ fn body(t: &Timeline) -> String {
         "No answers or replies yet.",
         &format!("<ul>{answers}</ul>"),
     ));
-    let stages: String = t
-        .stages
-        .iter()
-        .map(|s| {
-            format!(
-                "<li>{} <span>({} UTC)</span></li>",
-                escape(&s.stage),
-                s.entered_at.format("%Y-%m-%d %H:%M")
-            )
-        })
-        .collect();
     out.push_str(&section(
         "stages",
         "Stages entered",
         t.stages.is_empty(),
         "No stage entered yet.",
-        &format!("<ul>{stages}</ul>"),
+        &layout::dated(t.stages.iter().map(|s| (s.stage.as_str(), s.entered_at))),
     ));
-    let events: String = t
-        .events
-        .iter()
-        .map(|e| {
-            format!(
-                "<li>{} <span>({} UTC)</span></li>",
-                escape(&e.name),
-                e.occurred_at.format("%Y-%m-%d %H:%M")
-            )
-        })
-        .collect();
     out.push_str(&section(
         "events",
         "Events",
         t.events.is_empty(),
         "No events.",
-        &format!("<ul>{events}</ul>"),
+        &layout::dated(t.events.iter().map(|e| (e.name.as_str(), e.occurred_at))),
     ));
     let unsubscribed: String = t
         .suppressions

@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::Member;
+use super::{Member, layout};
 use crate::domain::console::{AuditAction, AuditEntry};
 use crate::domain::incident::{IncidentKind, IncidentStatus};
 use crate::http::AppState;
@@ -109,19 +109,15 @@ fn open_form(member: &Member, sent: &OpenForm, error: &str) -> String {
     )
 }
 
-/// An error paragraph and the attributes that tie fields to it.
+/// An error paragraph and the attribute that ties fields to it (not
+/// marking them wrong: the page has several forms).
 fn problem(error: &str) -> (String, &'static str) {
-    if error.is_empty() {
-        (String::new(), "")
+    let tied = if error.is_empty() {
+        ""
     } else {
-        (
-            format!(
-                "<p class=\"error\" id=\"problem\" role=\"alert\">{}</p>",
-                escape(error)
-            ),
-            " aria-describedby=\"problem\"",
-        )
-    }
+        " aria-describedby=\"problem\""
+    };
+    (layout::problem(error), tied)
 }
 
 /// `POST /console/incidents/preview`: how many the incident would reach

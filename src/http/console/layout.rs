@@ -64,6 +64,42 @@ pub fn page(title: &str, member_name: &str, csrf: &str, body: &str) -> String {
     )
 }
 
+/// A paragraph saying what went wrong (`text` escaped), announced to
+/// screen readers as it appears.
+pub fn error(text: &str) -> String {
+    format!("<p class=\"error\" role=\"alert\">{}</p>", escape(text))
+}
+
+/// A form's problem, if any: the paragraph [`INVALID`] fields point at;
+/// nothing when `text` is empty.
+pub fn problem(text: &str) -> String {
+    if text.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "<p class=\"error\" id=\"problem\" role=\"alert\">{}</p>",
+            escape(text)
+        )
+    }
+}
+
+/// What marks a field as wrong and ties it to the [`problem`] paragraph.
+pub const INVALID: &str = " aria-invalid=\"true\" aria-describedby=\"problem\"";
+
+/// Named moments as a list, each with its time.
+pub fn dated<'a>(items: impl Iterator<Item = (&'a str, chrono::DateTime<chrono::Utc>)>) -> String {
+    let lines: String = items
+        .map(|(name, at)| {
+            format!(
+                "<li>{} <span>({} UTC)</span></li>",
+                escape(name),
+                at.format("%Y-%m-%d %H:%M")
+            )
+        })
+        .collect();
+    format!("<ul>{lines}</ul>")
+}
+
 /// A page without the navigation: sign-in, and refusals before it.
 pub fn bare(title: &str, body: &str) -> axum::response::Html<String> {
     axum::response::Html(format!(

@@ -290,6 +290,11 @@ pub fn segment(value: &str) -> String {
     out
 }
 
+/// A value inside a link's query string (`?customer=…`).
+pub fn query_value(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
 /// Whether a posted form's CSRF token is the session's.
 fn csrf_matches(sent: &str, expected: &str) -> bool {
     !sent.is_empty() && credentials::same_token(sent, expected)

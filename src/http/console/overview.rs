@@ -111,14 +111,7 @@ async fn compute(
     shared: &AppState,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<String, crate::store::Error> {
-    let zone = shared
-        .engine()
-        .loaded
-        .settings
-        .customers
-        .default_timezone
-        .parse::<chrono_tz::Tz>()
-        .unwrap_or(chrono_tz::UTC);
+    let zone = shared.engine().planner.default_zone();
     let (today, week) = today_and_week(now, zone);
     let starts = week_starts(now, zone, WEEKS);
     let first = starts[0];

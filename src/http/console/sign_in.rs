@@ -35,19 +35,12 @@ pub async fn form(State(shared): State<Arc<AppState>>) -> Response {
 fn shown(shared: &AppState, status: StatusCode, error: &str, entered: &str) -> Response {
     let https = https(shared);
     let token = credentials::new_token();
-    let error = if error.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "<p class=\"error\" id=\"problem\" role=\"alert\">{}</p>",
-            escape(error)
-        )
-    };
     let invalid = if error.is_empty() {
         ""
     } else {
-        " aria-invalid=\"true\" aria-describedby=\"problem\""
+        layout::INVALID
     };
+    let error = layout::problem(error);
     let body = format!(
         "{error}<form method=\"post\" action=\"/console/sign-in\">\
          <input type=\"hidden\" name=\"form\" value=\"{token}\">\

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::{Member, read_only};
+use super::{Member, layout, query_value, read_only};
 use crate::domain::console::{AuditAction, AuditEntry};
 use crate::domain::customer::CustomerId;
 use crate::domain::suppression::{Lift, SuppressionFilter, SuppressionId, SuppressionView};
@@ -63,10 +63,7 @@ pub async fn list(
         escape(q.category.trim()),
     );
     if !problems.is_empty() {
-        let errors: String = problems
-            .iter()
-            .map(|p| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(p)))
-            .collect();
+        let errors: String = problems.iter().map(|p| layout::error(p)).collect();
         return member.page(
             StatusCode::BAD_REQUEST,
             "Suppressions",
@@ -106,9 +103,9 @@ pub async fn list(
     let next = if page.has_more {
         format!(
             "<p><a href=\"/console/suppressions?customer={}&amp;category={}&amp;after={}\">Next page</a></p>",
-            query_escape(q.customer.trim()),
-            query_escape(q.category.trim()),
-            query_escape(&page.next_cursor),
+            query_value(q.customer.trim()),
+            query_value(q.category.trim()),
+            query_value(&page.next_cursor),
         )
     } else {
         String::new()
@@ -124,7 +121,7 @@ fn row(s: &SuppressionView, may_lift: bool) -> String {
     let action = if may_lift {
         format!(
             "<td><a href=\"/console/suppressions/lift?id={}\">Lift…<span class=\"visually-hidden\"> {} for {}</span></a></td>",
-            query_escape(&s.id),
+            query_value(&s.id),
             escape(&s.category),
             escape(&s.customer_id),
         )
@@ -140,11 +137,6 @@ fn row(s: &SuppressionView, may_lift: bool) -> String {
         escape(&s.source),
         s.created_at.format("%Y-%m-%d %H:%M"),
     )
-}
-
-/// A value inside a link's query.
-fn query_escape(value: &str) -> String {
-    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
 #[derive(Debug, Deserialize)]
@@ -194,23 +186,18 @@ async fn shown(
                 StatusCode::BAD_REQUEST,
                 title,
                 &format!(
-                    "<p class=\"error\" role=\"alert\">{}</p><p><a href=\"/console/suppressions\">Back to the list</a></p>",
-                    escape(&e)
+                    "{}<p><a href=\"/console/suppressions\">Back to the list</a></p>",
+                    layout::error(&e)
                 ),
             );
         }
     };
-    let (error, invalid) = if error.is_empty() {
-        (String::new(), "")
+    let invalid = if error.is_empty() {
+        ""
     } else {
-        (
-            format!(
-                "<p class=\"error\" id=\"problem\" role=\"alert\">{}</p>",
-                escape(error)
-            ),
-            " aria-invalid=\"true\" aria-describedby=\"problem\"",
-        )
+        layout::INVALID
     };
+    let error = layout::problem(error);
     let body = format!(
         "<p>{} ({}) gets no <strong>{}</strong> mail since {} UTC: {} ({}).</p>\
          <p>Lifting it means they get that mail again. Do it only when they asked for it or the reason no longer holds (a fixed mailbox).</p>\
@@ -323,7 +310,7 @@ pub async fn lift(
     tracing::info!(suppression = %id, by = %lift.by, "a suppression was lifted");
     Redirect::to(&format!(
         "/console/suppressions?lifted={}",
-        query_escape(&id.to_string())
+        query_value(&id.to_string())
     ))
     .into_response()
 }
