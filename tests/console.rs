@@ -539,6 +539,171 @@ fn failed_sign_ins_wait_after_five_for_one_member() {
     assert_eq!(sign_in(&d, "vic", PASSWORD).status, 303);
 }
 
+/// Asks for a sign-in link for `who` through the sign-in page's form.
+fn ask_for_link(d: &Daemon, who: &str) -> Reply {
+    let (cookie, token) = open_form(d, "tend_sign_in");
+    let body = format!("form={token}&member={}", who.replace('@', "%40"));
+    d.request(
+        "POST",
+        "/console/sign-in/link",
+        &[
+            ("Cookie", &cookie),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        body.as_bytes(),
+    )
+}
+
+/// The sign-in mails the `file` transport wrote, by recipient and text.
+fn sign_in_mails(p: &Project) -> Vec<(String, String)> {
+    let Ok(dir) = std::fs::read_dir(p.path().join("data/outbox")) else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| {
+        let path = e.unwrap().path();
+        let raw = std::fs::read(&path).unwrap();
+        let parsed = mail_parser::MessageParser::default().parse(&raw).unwrap();
+        (parsed.subject() == Some("Sign in to tend")).then(|| {
+            let to = parsed.to().unwrap().first().unwrap().address().unwrap();
+            (to.to_owned(), parsed.body_text(0).unwrap().into_owned())
+        })
+    })
+    .collect()
+}
+
+/// The path of the link in a sign-in mail's text.
+fn link_path(text: &str) -> String {
+    let start = text.find("/console/sign-in/link/").expect("a link");
+    text[start..].split_whitespace().next().unwrap().to_owned()
+}
+
+#[test]
+fn a_mailed_link_signs_in_once() {
+    let p = project(None);
+    let d = Daemon::start(&p, free_port(), &[]);
+    // Whether the entry names anyone, the answer reads the same.
+    let stranger = ask_for_link(&d, "nobody@example.com");
+    assert_eq!(stranger.status, 200, "{}", stranger.body);
+    let ann = ask_for_link(&d, "ann@acme.example");
+    assert_eq!(ann.status, 200, "{}", ann.body);
+    assert_eq!(
+        stranger.body.replace("nobody@example.com", "ENTRY"),
+        ann.body.replace("ann@acme.example", "ENTRY")
+    );
+    // The mail goes after the answer: wait for the file to be written.
+    let mut mails = sign_in_mails(&p);
+    for _ in 0..100 {
+        if !mails.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        mails = sign_in_mails(&p);
+    }
+    assert_eq!(mails.len(), 1, "one mail, to Ann only: {mails:?}");
+    let (to, text) = &mails[0];
+    assert_eq!(to, "Ann@Acme.example");
+    assert!(text.contains("as ann from 127.0.0.1"), "{text}");
+    assert!(
+        text.contains("http://127.0.0.1:8080/console/sign-in/link/"),
+        "{text}"
+    );
+    let path = link_path(text);
+
+    // Following it shows whose it is and a button, and spends nothing.
+    for _ in 0..2 {
+        let page = d.get(&path);
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(
+            page.body.contains("Sign in as Ann Manager"),
+            "{}",
+            page.body
+        );
+        assert!(
+            page.head
+                .to_ascii_lowercase()
+                .contains("referrer-policy: no-referrer")
+        );
+    }
+    let page = d.get(&path);
+    let token = cookie_value(set_cookie(&page, "tend_sign_in")).to_owned();
+    let cookie = format!("tend_sign_in={token}");
+    let post = |cookie: &str, form: &str| {
+        d.request(
+            "POST",
+            &path,
+            &[
+                ("Cookie", cookie),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+            format!("form={form}").as_bytes(),
+        )
+    };
+    // The button's form must come with its cookie.
+    assert_eq!(post("", &token).status, 403);
+    assert_eq!(post(&cookie, "forged").status, 403);
+    let signed_in = post(&cookie, &token);
+    assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+    assert_eq!(location(&signed_in), "/console");
+    let session = cookie_value(set_cookie(&signed_in, "tend_session")).to_owned();
+    let overview = d.request(
+        "GET",
+        "/console",
+        &[("Cookie", &format!("tend_session={session}"))],
+        b"",
+    );
+    assert_eq!(overview.status, 200, "{}", overview.body);
+    assert!(overview.body.contains("Ann Manager"), "{}", overview.body);
+
+    // Once used, the link opens nothing.
+    let again = d.get(&path);
+    assert_eq!(again.status, 410, "{}", again.body);
+    assert!(again.body.contains("Ask for a new one"), "{}", again.body);
+    assert_eq!(post(&cookie, &token).status, 410);
+    let made_up = d.get("/console/sign-in/link/not-a-link");
+    assert_eq!(made_up.status, 410);
+
+    // Three links in fifteen minutes for one member; the fourth waits.
+    assert_eq!(ask_for_link(&d, "ann").status, 200);
+    assert_eq!(ask_for_link(&d, "ann").status, 200);
+    let limited = ask_for_link(&d, "ann");
+    assert_eq!(limited.status, 429, "{}", limited.body);
+    assert!(
+        limited
+            .head
+            .to_ascii_lowercase()
+            .contains("retry-after: 900")
+    );
+    // A form without its cookie asks for nothing.
+    let forged = d.request(
+        "POST",
+        "/console/sign-in/link",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        b"form=abc&member=vic",
+    );
+    assert_eq!(forged.status, 403);
+
+    let audit = json(
+        &p.tend(&["team", "audit", "--format", "json"])
+            .expect_code(0),
+    );
+    let lines: Vec<String> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| format!("{} {} {}", a["member"], a["action"], a["detail"]))
+        .collect();
+    assert!(
+        lines.contains(&"\"ann\" \"sign-in\" \"by mailed link\"".to_owned()),
+        "{lines:?}"
+    );
+    assert!(
+        lines.contains(
+            &"\"nobody@example.com\" \"sign-in link asked\" \"no such team member\"".to_owned()
+        ),
+        "{lines:?}"
+    );
+}
+
 #[test]
 fn over_https_the_cookies_are_secure_and_host_bound() {
     let p = project(None).env("TEND__HTTP__PUBLIC_URL", "https://tend.acme.example");

@@ -2980,7 +2980,12 @@ fn named() -> Vec<Named> {
         one("CLOSE_SESSIONS_OF", CLOSE_SESSIONS_OF, Both),
         one("PRUNE_SESSIONS", PRUNE_SESSIONS, Both),
         one("INSERT_AUDIT", INSERT_AUDIT, Both),
-        one("FAILED_SIGN_INS", FAILED_SIGN_INS, Both),
+        one("AUDITED_SINCE", AUDITED_SINCE, Both),
+        one("OPEN_LINK", OPEN_LINK, Both),
+        one("PRUNE_LINKS", PRUNE_LINKS, Both),
+        one("LINK_OF", LINK_OF, Both),
+        one("USE_LINK", USE_LINK, Both),
+        one("CLOSE_LINKS_OF", CLOSE_LINKS_OF, Both),
         one("LATEST_AUDIT", LATEST_AUDIT, Both),
         one("SURVEY_ANSWERS_SINCE", SURVEY_ANSWERS_SINCE, Both),
         one("LATEST_REPLIES", LATEST_REPLIES, Both),
@@ -4787,7 +4792,7 @@ async fn console_sessions_passwords_and_the_audit(store: &Db) {
     let since = now - Duration::minutes(15);
     assert_eq!(
         store
-            .failed_sign_ins("ann", "192.0.2.1", since)
+            .audited_since(failed, "ann", "192.0.2.1", since)
             .await
             .unwrap(),
         (2, 2),
@@ -4795,10 +4800,18 @@ async fn console_sessions_passwords_and_the_audit(store: &Db) {
     );
     assert_eq!(
         store
-            .failed_sign_ins("zed", "198.51.100.9", since)
+            .audited_since(failed, "zed", "198.51.100.9", since)
             .await
             .unwrap(),
         (0, 0)
+    );
+    assert_eq!(
+        store
+            .audited_since(AuditAction::SignIn, "ann", "192.0.2.2", since)
+            .await
+            .unwrap(),
+        (1, 0),
+        "each action is counted apart"
     );
     let latest = store.latest_audit(2).await.unwrap();
     assert_eq!(latest.len(), 2);
@@ -4807,6 +4820,40 @@ async fn console_sessions_passwords_and_the_audit(store: &Db) {
         entry("ann", AuditAction::SignIn, "192.0.2.1", now)
     );
     assert_eq!(latest[1].member, "vic");
+
+    // A sign-in link works once, before it ends, and not after a new
+    // password.
+    let until = now + Duration::minutes(15);
+    store.open_link("l1", "ann", now, until).await.unwrap();
+    store.open_link("l2", "ann", now, until).await.unwrap();
+    store.open_link("l3", "vic", now, until).await.unwrap();
+    assert_eq!(
+        store.link_of("l1", now).await.unwrap().as_deref(),
+        Some("ann")
+    );
+    assert_eq!(store.link_of("nope", now).await.unwrap(), None);
+    assert_eq!(
+        store.use_link("l1", now).await.unwrap().as_deref(),
+        Some("ann")
+    );
+    assert_eq!(store.use_link("l1", now).await.unwrap(), None, "used once");
+    assert_eq!(store.link_of("l1", now).await.unwrap(), None);
+    assert_eq!(store.link_of("l3", until).await.unwrap(), None, "ended");
+    assert_eq!(store.use_link("l3", until).await.unwrap(), None, "ended");
+    store
+        .set_password("ann", "$argon2id$fourth", now)
+        .await
+        .unwrap();
+    assert_eq!(store.use_link("l2", now).await.unwrap(), None, "voided");
+    // Links that ended are removed as new ones are made.
+    store
+        .open_link("l4", "vic", until, until + Duration::minutes(15))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.use_link("l4", until).await.unwrap().as_deref(),
+        Some("vic")
+    );
 }
 
 async fn the_consoles_answers_replies_and_detractors_read_back(store: &Db) {

@@ -14,7 +14,7 @@ use chrono_tz::Tz;
 
 use super::*;
 use crate::domain::account::{Account, AccountId, AccountRecord};
-use crate::domain::console::{AuditEntry, NewSession, Password, Session};
+use crate::domain::console::{AuditAction, AuditEntry, NewSession, Password, Session};
 use crate::domain::customer::{Customer, CustomerId, CustomerRecord};
 use crate::domain::event::EventRecord;
 use crate::domain::feed::{Page, Position};
@@ -582,7 +582,7 @@ pub trait Incidents {
 /// the audit of what they did.
 pub trait Team {
     /// Sets a member's password (an argon2id hash in PHC form) and ends
-    /// every session they had, in one transaction.
+    /// every session and unused sign-in link they had, in one transaction.
     async fn set_password(&self, member: &str, hash: &str, at: DateTime<Utc>) -> Result<(), Error>;
 
     /// A member's password hash and when it was set, if one was.
@@ -600,13 +600,34 @@ pub trait Team {
 
     async fn record_audit(&self, entry: &AuditEntry) -> Result<(), Error>;
 
-    /// Failed sign-ins since `since`: for `member`, and from `address`.
-    async fn failed_sign_ins(
+    /// How often `action` was audited since `since`: for `member`, and
+    /// from `address` (the limits on failed sign-ins and on links asked
+    /// for count these).
+    async fn audited_since(
         &self,
+        action: AuditAction,
         member: &str,
         address: &str,
         since: DateTime<Utc>,
     ) -> Result<(u64, u64), Error>;
+
+    /// Stores a sign-in link (the SHA-256 of its token) for `member`,
+    /// open from `at` until `expires_at`, and removes those that ended.
+    async fn open_link(
+        &self,
+        token_hash: &str,
+        member: &str,
+        at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), Error>;
+
+    /// Whose link this is, if it is unused and open at `now` (it stays so).
+    async fn link_of(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<String>, Error>;
+
+    /// Uses a link: whose it was, if it was unused and open at `now`.
+    /// Only one use of a link ever gets its member.
+    async fn use_link(&self, token_hash: &str, now: DateTime<Utc>)
+    -> Result<Option<String>, Error>;
 
     /// The newest `limit` lines of the audit, newest first.
     async fn latest_audit(&self, limit: u32) -> Result<Vec<AuditEntry>, Error>;

@@ -1406,11 +1406,26 @@ pub const CLOSE_SESSIONS_OF: &str = "DELETE FROM console_sessions WHERE member_i
 pub const PRUNE_SESSIONS: &str = "DELETE FROM console_sessions WHERE expires_at <= $1";
 pub const INSERT_AUDIT: &str = "INSERT INTO console_audit (member_id, action, detail, address, at) \
      VALUES ($1, $2, $3, $4, $5)";
-/// Failed sign-ins since $1 for member $2, and from address $3.
-pub const FAILED_SIGN_INS: &str = "SELECT \
+/// How often action $4 was audited since $1 for member $2, and from
+/// address $3 (failed sign-ins, sign-in links asked for).
+pub const AUDITED_SINCE: &str = "SELECT \
      COALESCE(SUM(CASE WHEN member_id = $2 THEN 1 ELSE 0 END), 0), \
      COALESCE(SUM(CASE WHEN address = $3 THEN 1 ELSE 0 END), 0) \
-     FROM console_audit WHERE action = 'sign-in failed' AND at >= $1";
+     FROM console_audit WHERE action = $4 AND at >= $1";
+/// A sign-in link: token hash, member, from $3 until $4.
+pub const OPEN_LINK: &str = "INSERT INTO console_links \
+     (token_hash, member_id, created_at, expires_at) VALUES ($1, $2, $3, $4)";
+/// Links that ended by $1, removed as new ones are made.
+pub const PRUNE_LINKS: &str = "DELETE FROM console_links WHERE expires_at <= $1";
+/// The member of link $1 if it is unused and open at $2.
+pub const LINK_OF: &str = "SELECT member_id FROM console_links \
+     WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2";
+/// Uses link $1 at $2, once: two requests with it cannot both get a row.
+pub const USE_LINK: &str = "UPDATE console_links SET used_at = $2 \
+     WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING member_id";
+/// Every unused link of member $1: a new password voids them too.
+pub const CLOSE_LINKS_OF: &str =
+    "DELETE FROM console_links WHERE member_id = $1 AND used_at IS NULL";
 /// The latest $1 lines of the audit, newest first.
 pub const LATEST_AUDIT: &str = "SELECT member_id, action, detail, address, at \
      FROM console_audit ORDER BY seq DESC LIMIT $1";

@@ -32,12 +32,15 @@ where
             .execute(&mut *tx)
             .await
             .map_err(&fail)?;
-        // Whoever knew the old password may hold a session: it ends here.
-        sqlx::query(sql::CLOSE_SESSIONS_OF)
-            .bind(member)
-            .execute(&mut *tx)
-            .await
-            .map_err(&fail)?;
+        // Whoever knew the old password may hold a session, or a link
+        // from a mailbox they read: both end here.
+        for close in [sql::CLOSE_SESSIONS_OF, sql::CLOSE_LINKS_OF] {
+            sqlx::query(close)
+                .bind(member)
+                .execute(&mut *tx)
+                .await
+                .map_err(&fail)?;
+        }
         tx.commit().await.map_err(&fail)
     }
 
@@ -122,17 +125,19 @@ where
         Ok(())
     }
 
-    async fn failed_sign_ins(
+    async fn audited_since(
         &self,
+        action: AuditAction,
         member: &str,
         address: &str,
         since: DateTime<Utc>,
     ) -> Result<(u64, u64), Error> {
-        let fail = self.fail("counting failed sign-ins");
-        let row = sqlx::query(sql::FAILED_SIGN_INS)
+        let fail = self.fail("counting what the console's audit holds");
+        let row = sqlx::query(sql::AUDITED_SINCE)
             .bind(At(since))
             .bind(member)
             .bind(address)
+            .bind(action.as_str())
             .fetch_one(self.reads())
             .await
             .map_err(&fail)?;
@@ -141,6 +146,59 @@ where
             Ok(n.max(0) as u64)
         };
         Ok((count(0)?, count(1)?))
+    }
+
+    async fn open_link(
+        &self,
+        token_hash: &str,
+        member: &str,
+        at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let fail = self.fail("storing a sign-in link");
+        let mut tx = self.begin().await.map_err(&fail)?;
+        sqlx::query(sql::PRUNE_LINKS)
+            .bind(At(at))
+            .execute(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        sqlx::query(sql::OPEN_LINK)
+            .bind(token_hash)
+            .bind(member)
+            .bind(At(at))
+            .bind(At(expires_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        tx.commit().await.map_err(&fail)
+    }
+
+    async fn link_of(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<String>, Error> {
+        let fail = self.fail("reading a sign-in link");
+        let row = sqlx::query(sql::LINK_OF)
+            .bind(token_hash)
+            .bind(At(now))
+            .fetch_optional(self.reads())
+            .await
+            .map_err(&fail)?;
+        row.map(|row| row.try_get(0usize).map_err(&fail))
+            .transpose()
+    }
+
+    async fn use_link(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, Error> {
+        let fail = self.fail("using a sign-in link");
+        let row = sqlx::query(sql::USE_LINK)
+            .bind(token_hash)
+            .bind(At(now))
+            .fetch_optional(self.writes())
+            .await
+            .map_err(&fail)?;
+        row.map(|row| row.try_get(0usize).map_err(&fail))
+            .transpose()
     }
 
     async fn latest_audit(&self, limit: u32) -> Result<Vec<AuditEntry>, Error> {

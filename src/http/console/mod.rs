@@ -9,6 +9,7 @@ mod coming;
 mod customer;
 mod incidents;
 mod layout;
+mod link;
 mod overview;
 mod sign_in;
 mod suppressions;
@@ -45,6 +46,11 @@ pub fn routes(shared: Arc<AppState>) -> Router<Arc<AppState>> {
     Router::new()
         .route("/console", get(overview::show))
         .route("/console/sign-in", get(sign_in::form).post(sign_in::submit))
+        .route("/console/sign-in/link", post(link::ask))
+        .route(
+            "/console/sign-in/link/{token}",
+            get(link::confirm).post(link::enter),
+        )
         .route("/console/sign-out", post(sign_in::sign_out))
         .route("/console/accounts/{id}", get(account::show))
         .route("/console/customers", get(customer::find))

@@ -13,6 +13,7 @@ use axum::Form;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::{
@@ -20,6 +21,7 @@ use super::{
     https, layout, session_cookie, set_cookie,
 };
 use crate::credentials;
+use crate::domain::account::TeamMember;
 use crate::domain::console::{AuditAction, AuditEntry, NewSession, Session, SignInLimit};
 use crate::http::AppState;
 use crate::http::page::escape;
@@ -32,7 +34,7 @@ pub async fn form(State(shared): State<Arc<AppState>>) -> Response {
 }
 
 /// The form, with `error` above it and `entered` in the first field.
-fn shown(shared: &AppState, status: StatusCode, error: &str, entered: &str) -> Response {
+pub(super) fn shown(shared: &AppState, status: StatusCode, error: &str, entered: &str) -> Response {
     let https = https(shared);
     let token = credentials::new_token();
     let invalid = if error.is_empty() {
@@ -49,7 +51,13 @@ fn shown(shared: &AppState, status: StatusCode, error: &str, entered: &str) -> R
          <label for=\"password\">Password</label>\
          <input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required{invalid}>\
          <p><button type=\"submit\">Sign in</button></p></form>\
-         <p>No password yet? Ask an operator to run <code>tend team set-password</code> with your team id.</p>",
+         <h2>Or sign in by mail</h2>\
+         <form method=\"post\" action=\"/console/sign-in/link\">\
+         <input type=\"hidden\" name=\"form\" value=\"{token}\">\
+         <label for=\"link-member\">Email or team id</label>\
+         <input type=\"text\" id=\"link-member\" name=\"member\" autocomplete=\"username\" required value=\"{entered}\">\
+         <p><button type=\"submit\">Mail me a sign-in link</button></p></form>\
+         <p>No password yet? Sign in by mail, or ask an operator to run <code>tend team set-password</code> with your team id.</p>",
         entered = escape(entered),
     );
     let mut response = (status, layout::bare("Sign in to tend", &body)).into_response();
@@ -62,6 +70,27 @@ fn shown(shared: &AppState, status: StatusCode, error: &str, entered: &str) -> R
         response.headers_mut().append(header::SET_COOKIE, value);
     }
     response
+}
+
+/// The `[[team]]` member an entry names, by id or (in any case) address.
+pub(super) fn member_named(shared: &AppState, entered: &str) -> Option<TeamMember> {
+    shared
+        .engine()
+        .loaded
+        .settings
+        .team
+        .iter()
+        .find(|m| m.id == entered || m.email.eq_ignore_ascii_case(entered))
+        .cloned()
+}
+
+/// What the audit counts an attempt under: the member's id when the entry
+/// names one, else what was typed (bounded, in one case).
+pub(super) fn key(member: Option<&TeamMember>, entered: &str) -> String {
+    member.map_or_else(
+        || entered.to_lowercase().chars().take(100).collect(),
+        |m| m.id.clone(),
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -89,20 +118,8 @@ pub async fn submit(
     let now = shared.clock.now();
     let address = shared.limiter.client(&headers, peer).to_string();
     let entered = sent.member.trim();
-    let engine = shared.engine();
-    let member = engine
-        .loaded
-        .settings
-        .team
-        .iter()
-        .find(|m| m.id == entered || m.email.eq_ignore_ascii_case(entered))
-        .cloned();
-    // Failures are counted under the member's id when the entry names one,
-    // else under what was typed (bounded, in one case).
-    let key: String = member.as_ref().map_or_else(
-        || entered.to_lowercase().chars().take(100).collect(),
-        |m| m.id.clone(),
-    );
+    let member = member_named(&shared, entered);
+    let key = key(member.as_ref(), entered);
     // One check at a time per key: parallel guesses would all read the
     // count before any of them is recorded.
     let Some(_checking) = Checking::start(&key) else {
@@ -120,7 +137,11 @@ pub async fn submit(
     };
     let limit = SignInLimit::DEFAULT;
     let since = limit.since(now, password.as_ref().map(|p| p.set_at));
-    match shared.store.failed_sign_ins(&key, &address, since).await {
+    match shared
+        .store
+        .audited_since(AuditAction::SignInFailed, &key, &address, since)
+        .await
+    {
         Ok((by_member, by_address)) if limit.allows(by_member, by_address) => {}
         Ok(_) => {
             let mut response = shown(
@@ -176,6 +197,20 @@ pub async fn submit(
             entered,
         );
     };
+    start_session(&shared, &member, address, "", now).await
+}
+
+/// Signs `member` in: a new session, audited (`how` says by what, when
+/// not by password), its cookie set, and the sign-in form's cleared; on
+/// to the overview.
+pub(super) async fn start_session(
+    shared: &AppState,
+    member: &TeamMember,
+    address: String,
+    how: &str,
+    now: DateTime<Utc>,
+) -> Response {
+    let https = https(shared);
     let token = credentials::new_token();
     let session = NewSession {
         token_hash: credentials::token_hash(&token),
@@ -189,15 +224,15 @@ pub async fn submit(
     let signed_in = AuditEntry {
         member: member.id.clone(),
         action: AuditAction::SignIn,
-        detail: String::new(),
+        detail: how.to_owned(),
         address,
         at: now,
     };
     if let Err(e) = shared.store.open_session(&session).await {
-        return unavailable(&shared, &e, entered);
+        return unavailable(shared, &e, "");
     }
     if let Err(e) = shared.store.record_audit(&signed_in).await {
-        return unavailable(&shared, &e, entered);
+        return unavailable(shared, &e, "");
     }
     let mut response = Redirect::to("/console").into_response();
     for cookie in [
@@ -279,7 +314,7 @@ impl Drop for Checking {
 }
 
 /// The store failed: the form again, saying so (nothing was changed).
-fn unavailable(shared: &AppState, e: &crate::store::Error, entered: &str) -> Response {
+pub(super) fn unavailable(shared: &AppState, e: &crate::store::Error, entered: &str) -> Response {
     tracing::warn!(error = %e, "the console's sign-in could not use the store");
     shown(
         shared,

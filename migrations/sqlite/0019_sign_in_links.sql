@@ -1,0 +1,11 @@
+-- One-time sign-in links mailed to team members. A link is kept by the
+-- SHA-256 of its token, never the token itself; it works once (used_at)
+-- and until expires_at. Times are milliseconds since the epoch.
+CREATE TABLE console_links (
+    token_hash TEXT PRIMARY KEY NOT NULL,
+    member_id  TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at    INTEGER
+);
+CREATE INDEX console_links_by_expiry ON console_links (expires_at);
