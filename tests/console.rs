@@ -341,6 +341,43 @@ fn signs_in_reads_and_signs_out(database: Option<&str>) {
     );
     assert_eq!(found.status, 303);
     assert_eq!(location(&found), "/console/customers/a");
+    // Found by how a name, a later word of it, an address or its domain
+    // begins; a search that finds only the id typed goes to it.
+    let search = |q: &str| {
+        d.request(
+            "GET",
+            &format!("/console/customers?q={q}"),
+            &[("Cookie", &cookie)],
+            b"",
+        )
+    };
+    let domain = search("EXAMPLE.com");
+    assert_eq!(domain.status, 200, "{}", domain.body);
+    for id in ["a", "b", "c"] {
+        assert!(
+            domain
+                .body
+                .contains(&format!("href=\"/console/customers/{id}\"")),
+            "{id}: {}",
+            domain.body
+        );
+    }
+    for q in ["bea", "b%40ex"] {
+        let bea = search(q);
+        assert_eq!(bea.status, 200, "{}", bea.body);
+        assert!(bea.body.contains("Bea B"), "{q}: {}", bea.body);
+        assert!(!bea.body.contains("Ada A"), "{q}: {}", bea.body);
+    }
+    let by_id = search("a");
+    assert_eq!(by_id.status, 303, "{}", by_id.body);
+    assert_eq!(location(&by_id), "/console/customers/a");
+    let none = search("zz");
+    assert_eq!(none.status, 200);
+    assert!(
+        none.body.contains("Nothing found for “zz”"),
+        "{}",
+        none.body
+    );
     let ada = d.request("GET", "/console/customers/a", &[("Cookie", &cookie)], b"");
     assert_eq!(ada.status, 200, "{}", ada.body);
     for shown in [
@@ -959,7 +996,8 @@ fn in_a_browser(database: Option<&str>, store: &str) {
         report["messages"]["sent"].as_i64().unwrap_or(0).to_string()
     );
     for (name, path, text) in [
-        ("customers", "/console/customers", "Customer id"),
+        ("customers", "/console/customers", "Name, email or id"),
+        ("search", "/console/customers?q=example.com", "Bea B"),
         ("customer", "/console/customers/a", "Maintenance for Ada"),
         ("next", "/console/next?customer=a&days=14", "pulse/again"),
         (

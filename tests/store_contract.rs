@@ -8,6 +8,7 @@ use serde_json::json;
 use tend::domain::account::{AccountId, AccountRecord, Roles};
 use tend::domain::availability::Availability;
 use tend::domain::catchup::{SUPERSEDED, Supersede};
+use tend::domain::console::{Found, FoundCustomer};
 use tend::domain::customer::{CustomerId, CustomerRecord, Email};
 use tend::domain::event::EventRecord;
 use tend::domain::feed::Position;
@@ -92,6 +93,7 @@ contract!(
     accounts_round_trip_and_keep_their_stage,
     a_contact_is_read_with_their_accounts_availability,
     console_sessions_passwords_and_the_audit,
+    the_console_finds_people_and_accounts_by_name_address_and_id,
     the_consoles_answers_replies_and_detractors_read_back,
     a_contact_naming_an_unknown_account_creates_it,
     an_account_lists_its_contacts_with_their_roles,
@@ -2981,6 +2983,28 @@ fn named() -> Vec<Named> {
         one("PRUNE_SESSIONS", PRUNE_SESSIONS, Both),
         one("INSERT_AUDIT", INSERT_AUDIT, Both),
         one("AUDITED_SINCE", AUDITED_SINCE, Both),
+        one("SEARCH_TERMS_SQLITE", SEARCH_TERMS_SQLITE, Sqlite),
+        one("SEARCH_TERMS_POSTGRES", SEARCH_TERMS_POSTGRES, Postgres),
+        built(
+            "FOUND_CUSTOMERS",
+            format!("{FOUND_CUSTOMERS}{}", sqlite_in("id", 1)),
+            Sqlite,
+        ),
+        built(
+            "FOUND_CUSTOMERS",
+            format!("{FOUND_CUSTOMERS}{}", pg_in("id", 1)),
+            Postgres,
+        ),
+        built(
+            "FOUND_ACCOUNTS",
+            format!("{FOUND_ACCOUNTS}{}", sqlite_in("id", 1)),
+            Sqlite,
+        ),
+        built(
+            "FOUND_ACCOUNTS",
+            format!("{FOUND_ACCOUNTS}{}", pg_in("id", 1)),
+            Postgres,
+        ),
         one("OPEN_LINK", OPEN_LINK, Both),
         one("PRUNE_LINKS", PRUNE_LINKS, Both),
         one("LINK_OF", LINK_OF, Both),
@@ -4854,6 +4878,105 @@ async fn console_sessions_passwords_and_the_audit(store: &Db) {
         store.use_link("l4", until).await.unwrap().as_deref(),
         Some("vic")
     );
+}
+
+async fn the_console_finds_people_and_accounts_by_name_address_and_id(store: &Db) {
+    let person = |id: &str, name: &str, email: &str| CustomerRecord {
+        name: name.into(),
+        email: Email::parse(email).unwrap(),
+        account_id: (id != "solo").then(|| account_id("globex")),
+        ..customer(id)
+    };
+    let mut globex = account("globex");
+    globex.name = "Globex Corporation".into();
+    store
+        .upsert_accounts(&[globex, account("initech")], t0())
+        .await
+        .unwrap();
+    store
+        .upsert_customers(
+            &[
+                person("ana", "Ana Maria Silva", "ana.silva@globex.example"),
+                person("bea", "Bea Santos", "Bea@Globex.example"),
+                person("solo", "Silvio Ng", "silvio@elsewhere.example"),
+                person("zed", "", "zed@initech.example"),
+            ],
+            t0(),
+        )
+        .await
+        .unwrap();
+    let found = |text: &'static str| async move {
+        let f = store.search(text, 50).await.unwrap();
+        let people: Vec<String> = f.customers.iter().map(|c| c.id.clone()).collect();
+        let accounts: Vec<String> = f.accounts.iter().map(|a| a.id.clone()).collect();
+        (people, accounts, f.more)
+    };
+    let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    // The start of a name, of a later word of it, its last word, an
+    // address and its domain, in any case.
+    assert_eq!(found("ana").await.0, ids(&["ana"]));
+    assert_eq!(found("MARIA s").await.0, ids(&["ana"]), "a later word");
+    assert_eq!(found("silv").await.0, ids(&["ana", "solo"]), "last words");
+    assert_eq!(found("bea@glo").await.0, ids(&["bea"]), "the address");
+    assert_eq!(
+        found("globex.example").await.0,
+        ids(&["ana", "bea"]),
+        "the domain"
+    );
+    assert_eq!(found("zed").await.0, ids(&["zed"]), "no name, its address");
+    // The middle of a word is not a start.
+    assert_eq!(found("ilva").await.0, Vec::<String>::new());
+    // An id whole, first, and accounts by name or id.
+    let (people, accounts, _) = found("globex").await;
+    assert_eq!(accounts, ids(&["globex"]));
+    assert_eq!(people, ids(&["ana", "bea"]));
+    assert_eq!(found("corp").await.1, ids(&["globex"]), "a later word");
+    assert_eq!(found("initech").await.1, ids(&["initech"]));
+    let f = store.search("bea", 50).await.unwrap();
+    assert_eq!(
+        f.customers[0],
+        FoundCustomer {
+            id: "bea".into(),
+            name: "Bea Santos".into(),
+            email: "Bea@Globex.example".into(),
+            account_id: Some("globex".into()),
+            stage: None,
+        }
+    );
+    assert_eq!(store.search("  ", 50).await.unwrap(), Found::default());
+
+    // A new name or address is found by it, and the old one no longer.
+    store
+        .upsert_customers(
+            &[person("bea", "Beatriz Costa", "bea@initech.example")],
+            t0(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(found("santos").await.0, Vec::<String>::new());
+    assert_eq!(found("costa").await.0, ids(&["bea"]));
+    assert_eq!(found("globex.example").await.0, ids(&["ana"]));
+    let mut renamed = account("globex");
+    renamed.name = "Umbrella".into();
+    store.upsert_accounts(&[renamed], t0()).await.unwrap();
+    assert_eq!(found("corp").await.1, Vec::<String>::new());
+    assert_eq!(found("umbr").await.1, ids(&["globex"]));
+    // Beyond the limit, the search says there is more.
+    let f = store.search("silv", 1).await.unwrap();
+    assert_eq!(f.customers.len(), 1);
+    assert!(f.more);
+    // An erased person is found by nothing, their stand-in neither.
+    store
+        .erase_customer(
+            &CustomerId::parse("solo").unwrap(),
+            &CustomerId::parse("erased-1").unwrap(),
+            "hash",
+            t0(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(found("silv").await.0, ids(&["ana"]));
+    assert_eq!(found("erased").await.0, Vec::<String>::new());
 }
 
 async fn the_consoles_answers_replies_and_detractors_read_back(store: &Db) {

@@ -183,6 +183,36 @@ impl SignInLimit {
     }
 }
 
+/// A person a console search found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundCustomer {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub account_id: Option<String>,
+    pub stage: Option<String>,
+}
+
+/// An account a console search found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundAccount {
+    pub id: String,
+    pub name: String,
+    pub owner: Option<String>,
+    pub stage: Option<String>,
+}
+
+/// What a console search found: the people and accounts whose id is the
+/// text, or whose name (or a later word of it), address or address's
+/// domain begins with it, in that order, up to a limit of each.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Found {
+    pub customers: Vec<FoundCustomer>,
+    pub accounts: Vec<FoundAccount>,
+    /// More matched than the limit: the text could say more.
+    pub more: bool,
+}
+
 /// Where the overview's "today" and "this week" start: midnight, and
 /// Monday's midnight, in the team's time zone (`customers.default_timezone`).
 /// A midnight that a clock change skips starts at the first instant after.

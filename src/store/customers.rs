@@ -10,6 +10,7 @@ use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, QueryBuilder, R
 use super::backend::{Backend, Dialect};
 use super::column::{At, Int, Object};
 use super::{Customers, Erasure, Error, InboundKept, StoredEvent, WriteOutcome, rows, shared, sql};
+use crate::domain::console::{Found, FoundAccount, FoundCustomer};
 use crate::domain::customer::{Customer, CustomerId, CustomerRecord, parse_timezone};
 use crate::domain::event::EventRecord;
 use crate::domain::prefilter::{Literal, Prefilter};
@@ -37,6 +38,70 @@ where
     Option<i64>: for<'q> Encode<'q, DB>,
     Option<At>: for<'q> Encode<'q, DB>,
 {
+    async fn search(&self, text: &str, limit: usize) -> Result<Found, Error> {
+        let fail = self.fail("searching people and accounts");
+        let text = text.trim();
+        let mut found = Found::default();
+        if text.is_empty() {
+            return Ok(found);
+        }
+        let terms = match B::DIALECT {
+            sql::Dialect::Sqlite => sql::SEARCH_TERMS_SQLITE,
+            sql::Dialect::Postgres => sql::SEARCH_TERMS_POSTGRES,
+        };
+        // The ids in the order of their first matching term, the text
+        // itself first (an id is found whole); one more than shown tells
+        // whether there are more. A person has at most five terms.
+        let fail = &fail;
+        let ids = |kind: &'static str| async move {
+            let mut ids = vec![text.to_owned()];
+            let rows = sqlx::query(terms)
+                .bind(kind)
+                .bind(text)
+                .bind(((limit + 1) * 5) as i64)
+                .fetch_all(self.reads())
+                .await
+                .map_err(fail)?;
+            for row in rows {
+                let id: String = row.try_get(0usize).map_err(fail)?;
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+            Ok::<_, Error>(ids)
+        };
+        let (people, accounts) = (ids("customer").await?, ids("account").await?);
+        let order = |ids: &[String], id: &str| ids.iter().position(|i| i == id);
+
+        let mut query = QueryBuilder::<B::DB>::new(sql::FOUND_CUSTOMERS);
+        DB::push_in(&mut query, "id", people.clone());
+        for row in query.build().fetch_all(self.reads()).await.map_err(&fail)? {
+            found.customers.push(FoundCustomer {
+                id: row.try_get(0usize).map_err(&fail)?,
+                name: row.try_get(1usize).map_err(&fail)?,
+                email: row.try_get(2usize).map_err(&fail)?,
+                account_id: row.try_get(3usize).map_err(&fail)?,
+                stage: row.try_get(4usize).map_err(&fail)?,
+            });
+        }
+        found.customers.sort_by_key(|c| order(&people, &c.id));
+        let mut query = QueryBuilder::<B::DB>::new(sql::FOUND_ACCOUNTS);
+        DB::push_in(&mut query, "id", accounts.clone());
+        for row in query.build().fetch_all(self.reads()).await.map_err(&fail)? {
+            found.accounts.push(FoundAccount {
+                id: row.try_get(0usize).map_err(&fail)?,
+                name: row.try_get(1usize).map_err(&fail)?,
+                owner: row.try_get(2usize).map_err(&fail)?,
+                stage: row.try_get(3usize).map_err(&fail)?,
+            });
+        }
+        found.accounts.sort_by_key(|a| order(&accounts, &a.id));
+        found.more = found.customers.len() > limit || found.accounts.len() > limit;
+        found.customers.truncate(limit);
+        found.accounts.truncate(limit);
+        Ok(found)
+    }
+
     async fn erase_customer(
         &self,
         id: &CustomerId,

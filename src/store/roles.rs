@@ -14,7 +14,7 @@ use chrono_tz::Tz;
 
 use super::*;
 use crate::domain::account::{Account, AccountId, AccountRecord};
-use crate::domain::console::{AuditAction, AuditEntry, NewSession, Password, Session};
+use crate::domain::console::{AuditAction, AuditEntry, Found, NewSession, Password, Session};
 use crate::domain::customer::{Customer, CustomerId, CustomerRecord};
 use crate::domain::event::EventRecord;
 use crate::domain::feed::{Page, Position};
@@ -87,6 +87,11 @@ roles! {
 /// The people tend writes to and what they did: what import, the API and
 /// the planner's reads of one customer need.
 pub trait Customers {
+    /// The people and accounts whose id is `text`, or whose name (or a
+    /// later word of it), address or address's domain begins with it
+    /// (in any case), up to `limit` of each.
+    async fn search(&self, text: &str, limit: usize) -> Result<Found, Error>;
+
     /// Inserts or replaces customer records by id. The stage and history
     /// tend derived are kept.
     async fn upsert_customers(

@@ -1385,6 +1385,25 @@ pub const INBOUND_OF: &str = "SELECT id, received_at, classification, raw FROM i
      OR id IN (SELECT inbound_id FROM responses WHERE customer_id = $1) \
      ORDER BY received_at, id";
 
+// The console's search: `search_terms` holds the words a name or address
+// begins with (filled by the triggers of migration 0020).
+
+/// The ids of kind $1 with a term that begins with $2 (lower-cased as
+/// the terms were), $3 at most, in the terms' order.
+pub const SEARCH_TERMS_SQLITE: &str = "SELECT id FROM search_terms \
+     WHERE kind = $1 AND term >= lower($2) AND term < lower($2) || char(1114111) \
+     ORDER BY term, id LIMIT $3";
+/// The same on PostgreSQL, whose terms compare byte by byte ("C").
+pub const SEARCH_TERMS_POSTGRES: &str = "SELECT id FROM search_terms \
+     WHERE kind = $1 AND term >= lower($2) COLLATE \"C\" \
+     AND term < (lower($2) || chr(1114111)) COLLATE \"C\" \
+     ORDER BY term, id LIMIT $3";
+/// People found, by id: the builder appends the list.
+pub const FOUND_CUSTOMERS: &str =
+    "SELECT id, name, email, account_id, stage FROM customers WHERE erased_at IS NULL AND ";
+/// Accounts found, by id: the builder appends the list.
+pub const FOUND_ACCOUNTS: &str = "SELECT id, name, owner, stage FROM accounts WHERE ";
+
 // The console: passwords, sessions and the audit.
 
 /// Sets member $1's password hash to $2 at $3 (a new one replaces the old).

@@ -1,4 +1,5 @@
-//! `/console/customers`: one person's timeline, found by their id: their
+//! `/console/customers`: finding people and accounts by name, address or
+//! id, and one person's timeline: their
 //! record, every message with its status and why it waits or did not go,
 //! each answer and reply in full, the stages they entered, their events
 //! and what they are unsubscribed from. The same reading as `tend customer
@@ -13,34 +14,137 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{Member, layout};
+use crate::domain::console::Found;
 use crate::domain::customer::CustomerId;
 use crate::http::AppState;
 use crate::http::page::escape;
+use crate::store::Customers;
 use crate::timeline::{self, Timeline};
 
 #[derive(Debug, Default, Deserialize)]
 pub struct Find {
+    /// What to search for: the start of a name or address, or an id.
+    #[serde(default)]
+    q: String,
+    /// An id to go to at once (the old form's field).
     #[serde(default)]
     id: String,
 }
 
-/// `GET /console/customers?id=…`: the find form, or straight to the person.
-pub async fn find(member: Member, Query(q): Query<Find>) -> Response {
+/// How many people, and how many accounts, a search lists.
+const FOUND_SHOWN: usize = 50;
+
+/// `GET /console/customers?q=…`: the search form and what it found; an id
+/// (`?id=…`, or a search whose only find is that id) goes straight to it.
+pub async fn find(
+    State(shared): State<Arc<AppState>>,
+    member: Member,
+    Query(q): Query<Find>,
+) -> Response {
+    let title = "People and accounts";
     let id = q.id.trim();
     if !id.is_empty() {
         let path = super::segment(id);
         return Redirect::to(&format!("/console/customers/{path}")).into_response();
     }
-    member.page(StatusCode::OK, "Customers", &form(""))
+    let text = q.q.trim();
+    if text.is_empty() {
+        return member.page(StatusCode::OK, title, &form(""));
+    }
+    let found = match shared.store.search(text, FOUND_SHOWN).await {
+        Ok(found) => found,
+        Err(e) => return member.unavailable(title, &e),
+    };
+    match (found.customers.as_slice(), found.accounts.as_slice()) {
+        ([only], []) if only.id == text => {
+            let path = super::segment(&only.id);
+            return Redirect::to(&format!("/console/customers/{path}")).into_response();
+        }
+        ([], [only]) if only.id == text => {
+            let path = super::segment(&only.id);
+            return Redirect::to(&format!("/console/accounts/{path}")).into_response();
+        }
+        _ => {}
+    }
+    member.page(
+        StatusCode::OK,
+        title,
+        &format!("{}{}", form(text), results(text, &found)),
+    )
 }
 
-fn form(id: &str) -> String {
+fn form(text: &str) -> String {
     format!(
-        "<form method=\"get\" action=\"/console/customers\" class=\"filters\">\
-         <label for=\"id\">Customer id</label><input type=\"text\" id=\"id\" name=\"id\" value=\"{}\" required>\
-         <p><button type=\"submit\">Show</button></p></form>",
-        escape(id)
+        "<form method=\"get\" action=\"/console/customers\" class=\"filters\" role=\"search\">\
+         <label for=\"q\">Name, email or id</label><input type=\"search\" id=\"q\" name=\"q\" value=\"{}\" required aria-describedby=\"q-hint\">\
+         <p id=\"q-hint\" class=\"hint\">The start of a name or of any word of it, of an address or its domain, or a whole id.</p>\
+         <p><button type=\"submit\">Search</button></p></form>",
+        escape(text)
     )
+}
+
+/// The people and accounts found, as two tables.
+fn results(text: &str, found: &Found) -> String {
+    if found.customers.is_empty() && found.accounts.is_empty() {
+        return format!(
+            "<p role=\"status\">Nothing found for “{}”. Search by how a name, a word of it or an address begins (“ana”, “silva”, “globex.com”), or by a whole id.</p>",
+            escape(text)
+        );
+    }
+    let mut out = String::new();
+    if found.more {
+        out.push_str(&format!(
+            "<p role=\"status\">More than {FOUND_SHOWN} match; the first are shown. Type more of the name or address to narrow it.</p>"
+        ));
+    }
+    if !found.customers.is_empty() {
+        let rows: String = found
+            .customers
+            .iter()
+            .map(|c| {
+                let account = c.account_id.as_deref().map_or_else(String::new, |a| {
+                    format!(
+                        "<a href=\"/console/accounts/{}\">{}</a>",
+                        super::segment(a),
+                        escape(a)
+                    )
+                });
+                let name = if c.name.is_empty() { &c.id } else { &c.name };
+                format!(
+                    "<tr><td><a href=\"/console/customers/{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    super::segment(&c.id),
+                    escape(name),
+                    escape(&c.email),
+                    account,
+                    escape(c.stage.as_deref().unwrap_or("—")),
+                )
+            })
+            .collect();
+        out.push_str(&format!(
+            "<div class=\"scroll\"><table><caption>People</caption><thead><tr><th scope=\"col\">Name</th><th scope=\"col\">Email</th><th scope=\"col\">Account</th><th scope=\"col\">Stage</th></tr></thead><tbody>{rows}</tbody></table></div>"
+        ));
+    }
+    if !found.accounts.is_empty() {
+        let rows: String = found
+            .accounts
+            .iter()
+            .map(|a| {
+                let name = if a.name.is_empty() { &a.id } else { &a.name };
+                format!(
+                    "<tr><td><a href=\"/console/accounts/{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    super::segment(&a.id),
+                    escape(name),
+                    escape(&a.id),
+                    escape(a.owner.as_deref().unwrap_or("—")),
+                    escape(a.stage.as_deref().unwrap_or("—")),
+                )
+            })
+            .collect();
+        out.push_str(&format!(
+            "<div class=\"scroll\"><table><caption>Accounts</caption><thead><tr><th scope=\"col\">Name</th><th scope=\"col\">Id</th><th scope=\"col\">Owner</th><th scope=\"col\">Stage</th></tr></thead><tbody>{rows}</tbody></table></div>"
+        ));
+    }
+    out
 }
 
 /// `GET /console/customers/{id}`.

@@ -18,7 +18,8 @@ a{color:#1d4ed8}\
 table{border-collapse:collapse;background:#fff;width:100%}th,td{text-align:left;padding:.4rem .6rem;border-bottom:1px solid #e4e7eb}\
 form.inline{display:inline}\
 label{display:block;margin:.75rem 0 .25rem;font-weight:600}\
-input[type=text],input[type=password],input[type=number]{font-size:1rem;padding:.5rem;width:100%;max-width:22rem;border:1px solid #7b8794;border-radius:6px;box-sizing:border-box}\
+.hint{color:#52606d;font-size:.9rem;margin:.25rem 0;flex-basis:100%}\
+input[type=text],input[type=password],input[type=number],input[type=search]{font-size:1rem;padding:.5rem;width:100%;max-width:22rem;border:1px solid #7b8794;border-radius:6px;box-sizing:border-box}\
 button{font-size:1rem;min-height:44px;padding:.5rem 1.1rem;border:0;border-radius:6px;background:#1d4ed8;color:#fff;cursor:pointer}\
 header button{min-height:36px;background:#e4e7eb;color:#1f2933}\
 button:focus-visible,input:focus-visible,textarea:focus-visible,select:focus-visible,a:focus-visible{outline:3px solid #1f2933;outline-offset:2px;box-shadow:0 0 0 5px #f0b429}\
@@ -35,7 +36,7 @@ pre.text-part{white-space:pre-wrap;background:#fff;padding:1rem;border-radius:8p
 blockquote{margin:.25rem 0 .5rem;padding:.25rem .75rem;border-left:3px solid #7b8794}\
 form.filters{display:flex;flex-wrap:wrap;gap:0 1rem;align-items:end}form.filters label{margin-top:0}\
 .box{background:#fff;border-radius:8px;padding:1.25rem 1.5rem;max-width:26rem;margin:3rem auto}\
-@media (prefers-color-scheme:dark){body{background:#12171c;color:#e4e7eb}.cards div,table,.box,pre.text-part{background:#1f2933}.cards dt{color:#cbd2d9}a{color:#93b4ff}th,td{border-color:#3e4c59}.error{color:#ff9b9b}.notice{background:#14532d;color:#e3f8e8}figure{background:#1f2933}figcaption,svg .tick{color:#cbd2d9;fill:#cbd2d9}svg .grid{stroke:#3e4c59}svg .line{stroke:#93b4ff}svg .dot,svg .bar{fill:#93b4ff}summary{color:#93b4ff}}";
+@media (prefers-color-scheme:dark){body{background:#12171c;color:#e4e7eb}.cards div,table,.box,pre.text-part{background:#1f2933}.cards dt,.hint{color:#cbd2d9}a{color:#93b4ff}th,td{border-color:#3e4c59}.error{color:#ff9b9b}.notice{background:#14532d;color:#e3f8e8}figure{background:#1f2933}figcaption,svg .tick{color:#cbd2d9;fill:#cbd2d9}svg .grid{stroke:#3e4c59}svg .line{stroke:#93b4ff}svg .dot,svg .bar{fill:#93b4ff}summary{color:#93b4ff}}";
 
 /// A page of the console for a signed-in member: `title` and `body`
 /// (already escaped HTML), with the navigation and a sign-out form

@@ -1,0 +1,98 @@
+-- Finding people and accounts in the console by how their name or address
+-- begins: the words a search may start with, lower-cased, kept beside
+-- the records by triggers. A person's: their name, the rest of it after
+-- the first word, its last word, their address, and its domain; an
+-- account's: its name, and the rest after the first word. Terms compare
+-- byte by byte ("C"), so a range over the key is a prefix search. The
+-- triggers on changes fire only when a name or address changes:
+-- planning, which rewrites customers' rows at every pass, touches
+-- neither; an import's insert adds its rows' terms in one statement.
+CREATE TABLE search_terms (
+    kind TEXT NOT NULL, -- 'customer' or 'account'
+    term TEXT COLLATE "C" NOT NULL,
+    id   TEXT NOT NULL,
+    PRIMARY KEY (kind, term, id)
+);
+
+CREATE FUNCTION name_terms(name TEXT) RETURNS TEXT[] LANGUAGE sql IMMUTABLE AS $$
+    SELECT ARRAY[lower(name), lower(substr(name, strpos(name, ' ') + 1)),
+                 lower(substring(name from '[^ ]*$'))]
+$$;
+CREATE FUNCTION customer_terms(name TEXT, email TEXT) RETURNS TEXT[] LANGUAGE sql IMMUTABLE AS $$
+    SELECT name_terms(name) || ARRAY[lower(email), lower(substr(email, strpos(email, '@') + 1))]
+$$;
+CREATE FUNCTION account_terms(name TEXT) RETURNS TEXT[] LANGUAGE sql IMMUTABLE AS $$
+    SELECT (name_terms(name))[1:2]
+$$;
+
+CREATE FUNCTION customers_searchable() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO search_terms (kind, term, id)
+        SELECT DISTINCT 'customer', t, n.id
+        FROM added n, unnest(customer_terms(n.name, n.email)) AS t
+        WHERE n.erased_at IS NULL AND t <> ''
+        ON CONFLICT DO NOTHING;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER customers_searchable AFTER INSERT ON customers
+    REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION customers_searchable();
+
+CREATE FUNCTION customer_searched_again() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM search_terms WHERE kind = 'customer' AND id = OLD.id
+        AND term = ANY (customer_terms(OLD.name, OLD.email));
+    IF TG_OP = 'UPDATE' AND NEW.erased_at IS NULL THEN
+        INSERT INTO search_terms (kind, term, id)
+            SELECT DISTINCT 'customer', t, NEW.id
+            FROM unnest(customer_terms(NEW.name, NEW.email)) AS t WHERE t <> ''
+            ON CONFLICT DO NOTHING;
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER customer_renamed AFTER UPDATE OF name, email, erased_at ON customers
+    FOR EACH ROW WHEN (OLD.name IS DISTINCT FROM NEW.name OR OLD.email IS DISTINCT FROM NEW.email
+        OR OLD.erased_at IS DISTINCT FROM NEW.erased_at)
+    EXECUTE FUNCTION customer_searched_again();
+CREATE TRIGGER customer_gone AFTER DELETE ON customers
+    FOR EACH ROW EXECUTE FUNCTION customer_searched_again();
+
+CREATE FUNCTION accounts_searchable() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO search_terms (kind, term, id)
+        SELECT DISTINCT 'account', t, n.id
+        FROM added n, unnest(account_terms(n.name)) AS t WHERE t <> ''
+        ON CONFLICT DO NOTHING;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER accounts_searchable AFTER INSERT ON accounts
+    REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION accounts_searchable();
+
+CREATE FUNCTION account_searched_again() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM search_terms WHERE kind = 'account' AND id = OLD.id
+        AND term = ANY (account_terms(OLD.name));
+    IF TG_OP = 'UPDATE' THEN
+        INSERT INTO search_terms (kind, term, id)
+            SELECT DISTINCT 'account', t, NEW.id
+            FROM unnest(account_terms(NEW.name)) AS t WHERE t <> ''
+            ON CONFLICT DO NOTHING;
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER account_renamed AFTER UPDATE OF name ON accounts
+    FOR EACH ROW WHEN (OLD.name IS DISTINCT FROM NEW.name)
+    EXECUTE FUNCTION account_searched_again();
+CREATE TRIGGER account_gone AFTER DELETE ON accounts
+    FOR EACH ROW EXECUTE FUNCTION account_searched_again();
+
+INSERT INTO search_terms (kind, term, id)
+    SELECT DISTINCT 'customer', t, c.id
+    FROM customers c, unnest(customer_terms(c.name, c.email)) AS t
+    WHERE c.erased_at IS NULL AND t <> '';
+INSERT INTO search_terms (kind, term, id)
+    SELECT DISTINCT 'account', t, a.id
+    FROM accounts a, unnest(account_terms(a.name)) AS t WHERE t <> '';
