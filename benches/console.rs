@@ -98,6 +98,17 @@ fn main() {
             ),
             ("suppressions", "/console/suppressions".to_owned()),
             ("incidents", "/console/incidents".to_owned()),
+            // Everyone's name begins "Person"; fifty come back.
+            ("search, a name", "/console/customers?q=person+5".to_owned()),
+            (
+                "search, an address",
+                format!("/console/customers?q=user{}%40", n / 2),
+            ),
+            (
+                "search, a domain",
+                "/console/customers?q=customer4999.example".to_owned(),
+            ),
+            ("search, no find", "/console/customers?q=zzz".to_owned()),
         ] {
             // The first fetch reads what a later one may serve again (the
             // overview's figures).
@@ -115,7 +126,7 @@ fn main() {
                 .collect();
             times.sort_by(f64::total_cmp);
             println!(
-                "{backend:<8} {n:>8} customers: {name:<16} first {first:.1} ms; then median {:.1} ms, p95 {:.1} ms, slowest {:.1} ms",
+                "{backend:<8} {n:>8} customers: {name:<20} first {first:.1} ms; then median {:.1} ms, p95 {:.1} ms, slowest {:.1} ms",
                 times[RUNS / 2],
                 times[RUNS * 95 / 100 - 1],
                 times[RUNS - 1]

@@ -2983,6 +2983,7 @@ fn named() -> Vec<Named> {
         one("PRUNE_SESSIONS", PRUNE_SESSIONS, Both),
         one("INSERT_AUDIT", INSERT_AUDIT, Both),
         one("AUDITED_SINCE", AUDITED_SINCE, Both),
+        one("SUPPRESSIONS_PAGE_OF", SUPPRESSIONS_PAGE_OF, Both),
         one("SEARCH_TERMS_SQLITE", SEARCH_TERMS_SQLITE, Sqlite),
         one("SEARCH_TERMS_POSTGRES", SEARCH_TERMS_POSTGRES, Postgres),
         built(
@@ -4623,6 +4624,45 @@ async fn suppressions_are_listed_and_lifted_with_who_and_why(store: &Db) {
             .len(),
         1
     );
+    // One customer's, paged by the key, and with a category too.
+    let of_a = SuppressionFilter {
+        customer: Some(id("a")),
+        ..SuppressionFilter::default()
+    };
+    let page = store.suppressions_page(&of_a, None, 1).await.unwrap();
+    assert_eq!(page.data[0].id, "onboarding:a");
+    assert!(page.has_more);
+    let after = SuppressionId::parse(&page.next_cursor).unwrap();
+    let page = store
+        .suppressions_page(&of_a, Some(after), 1)
+        .await
+        .unwrap();
+    assert_eq!(page.data[0].id, "tips:a");
+    assert!(!page.has_more);
+    let tips_of_b = SuppressionFilter {
+        customer: Some(id("b")),
+        category: Some("tips".into()),
+    };
+    assert!(
+        store
+            .suppressions_page(&tips_of_b, None, 10)
+            .await
+            .unwrap()
+            .data
+            .is_empty()
+    );
+    let all_of_b = SuppressionFilter {
+        customer: Some(id("b")),
+        ..SuppressionFilter::default()
+    };
+    // A cursor from before b's rows, as a page of everyone's left it.
+    let after_a = SuppressionId::parse("tips:a").unwrap();
+    let page = store
+        .suppressions_page(&all_of_b, Some(after_a), 10)
+        .await
+        .unwrap();
+    assert_eq!(page.data.len(), 1);
+    assert_eq!(page.data[0].id, "*:b");
 
     let lift = Lift::new("ana", "asked by phone to get tips again").unwrap();
     let later = now + Duration::days(1);

@@ -346,16 +346,28 @@ where
         let (customer, category) = after
             .as_ref()
             .map_or(("", ""), |id| (id.customer.as_str(), id.category.as_str()));
-        let rows: Vec<(String, String, String, String, String, At)> =
-            sqlx::query_as(sql::SUPPRESSIONS_PAGE)
+        let query = match &filter.customer {
+            // One customer's rows are a range of the key: from its start,
+            // or after the cursor's category when the cursor is theirs.
+            Some(of) if customer <= of.as_str() => sqlx::query_as(sql::SUPPRESSIONS_PAGE_OF)
+                .bind(of.as_str())
+                .bind(if customer == of.as_str() {
+                    category
+                } else {
+                    ""
+                })
+                .bind(filter.category.as_deref()),
+            _ => sqlx::query_as(sql::SUPPRESSIONS_PAGE)
                 .bind(customer)
                 .bind(category)
                 .bind(filter.customer.as_ref().map(CustomerId::as_str))
-                .bind(filter.category.as_deref())
-                .bind(i64::from(limit) + 1)
-                .fetch_all(self.reads())
-                .await
-                .map_err(&fail)?;
+                .bind(filter.category.as_deref()),
+        };
+        let rows: Vec<(String, String, String, String, String, At)> = query
+            .bind(i64::from(limit) + 1)
+            .fetch_all(self.reads())
+            .await
+            .map_err(&fail)?;
         let has_more = rows.len() > limit as usize;
         let data: Vec<SuppressionView> = rows
             .into_iter()

@@ -422,6 +422,14 @@ pub const SUPPRESSIONS_PAGE: &str = "SELECT s.customer_id, c.email, s.category, 
      AND (CAST($3 AS TEXT) IS NULL OR s.customer_id = $3) \
      AND (CAST($4 AS TEXT) IS NULL OR s.category = $4) \
      ORDER BY s.customer_id, s.category LIMIT $5";
+/// The same for one customer ($1), after category $2, of category $3
+/// when given, $4 rows: a look-up by the key, where the page above would
+/// read the table from its start to find one customer's.
+pub const SUPPRESSIONS_PAGE_OF: &str = "SELECT s.customer_id, c.email, s.category, s.reason, \
+     s.source, s.created_at FROM suppressions s JOIN customers c ON c.id = s.customer_id \
+     WHERE s.customer_id = $1 AND s.category > $2 AND c.erased_at IS NULL \
+     AND (CAST($3 AS TEXT) IS NULL OR s.category = $3) \
+     ORDER BY s.category LIMIT $4";
 
 /// Lifts one suppression (customer $1, category $2), never an erased
 /// person's stand-in's, returning what it was: one statement, so of two
