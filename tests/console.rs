@@ -1329,6 +1329,86 @@ fn a_manager_opens_updates_and_resolves_an_incident_after_seeing_who_it_reaches(
         ["incident resolved", "incident updated", "incident opened"]
     );
     assert_eq!(audit[2]["detail"], "db-1: 2 affected, 2 notices");
+
+    // A maintenance: when it starts and ends, in the team's zone (UTC).
+    let at = |t: chrono::DateTime<Utc>| t.format("%Y-%m-%dT%H:%M").to_string();
+    let starts = Utc::now() + Duration::days(3);
+    let ends = starts + Duration::hours(2);
+    let maintenance = |starts: &str, ends: &str| {
+        format!(
+            "csrf={csrf}&id=mx-1&title=Upgrade&affects=true&message=Brief+downtime.&starts={}&ends={}",
+            starts.replace(':', "%3A"),
+            ends.replace(':', "%3A")
+        )
+    };
+    for (starts, ends, says) in [
+        (at(starts), String::new(), "needs both"),
+        (at(ends), at(starts), "must end after it starts"),
+        (at(Utc::now() - Duration::hours(1)), at(ends), "has passed"),
+        ("tomorrow".to_owned(), at(ends), "is not a date and time"),
+    ] {
+        let refused = post(
+            &ann,
+            "/console/incidents/preview",
+            &maintenance(&starts, &ends),
+        );
+        assert_eq!(refused.status, 422, "{}", refused.body);
+        assert!(refused.body.contains(says), "{says}: {}", refused.body);
+        let refused = post(
+            &ann,
+            "/console/incidents/open",
+            &maintenance(&starts, &ends),
+        );
+        assert_eq!(refused.status, 422, "{}", refused.body);
+    }
+    let form = maintenance(&at(starts), &at(ends));
+    let preview = post(&ann, "/console/incidents/preview", &form);
+    assert_eq!(preview.status, 200, "{}", preview.body);
+    assert!(
+        preview.body.contains("A maintenance from"),
+        "{}",
+        preview.body
+    );
+    assert!(
+        preview.body.contains("Schedule it and tell them"),
+        "{}",
+        preview.body
+    );
+    let scheduled = post(&ann, "/console/incidents/open", &form);
+    assert_eq!(scheduled.status, 303, "{}", scheduled.body);
+    let incidents = json(
+        &p.tend(&["incident", "list", "--format", "json"])
+            .expect_code(0),
+    );
+    let mx = incidents
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == "mx-1")
+        .expect("the maintenance");
+    assert_eq!(mx["status"], "scheduled");
+    let page = d.request("GET", "/console/incidents/mx-1", &[("Cookie", &ann)], b"");
+    assert!(page.body.contains("maintenance ·"), "{}", page.body);
+    assert!(
+        page.body.contains(&format!(
+            "data-figure=\"starts\" datetime=\"{}",
+            starts.format("%Y-%m-%dT%H:%M:00+00:00")
+        )),
+        "{}",
+        page.body
+    );
+    let called_off = post(
+        &ann,
+        "/console/incidents/mx-1/cancel",
+        &format!("csrf={csrf}&message=Postponed."),
+    );
+    assert_eq!(called_off.status, 303, "{}", called_off.body);
+    let audit = json(
+        &p.tend(&["team", "audit", "--format", "json"])
+            .expect_code(0),
+    );
+    assert_eq!(audit[0]["action"], "maintenance cancelled");
+    assert_eq!(audit[1]["action"], "maintenance scheduled");
 }
 
 #[test]

@@ -78,13 +78,14 @@ pub enum AuditAction {
     PasswordSet,
     SuppressionLifted,
     IncidentOpened,
+    MaintenanceScheduled,
     IncidentUpdated,
     IncidentResolved,
     IncidentCancelled,
 }
 
 impl AuditAction {
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 12] = [
         Self::SignIn,
         Self::SignInFailed,
         Self::SignInLinkAsked,
@@ -93,6 +94,7 @@ impl AuditAction {
         Self::PasswordSet,
         Self::SuppressionLifted,
         Self::IncidentOpened,
+        Self::MaintenanceScheduled,
         Self::IncidentUpdated,
         Self::IncidentResolved,
         Self::IncidentCancelled,
@@ -108,6 +110,7 @@ impl AuditAction {
             Self::PasswordSet => "password set",
             Self::SuppressionLifted => "suppression lifted",
             Self::IncidentOpened => "incident opened",
+            Self::MaintenanceScheduled => "maintenance scheduled",
             Self::IncidentUpdated => "incident updated",
             Self::IncidentResolved => "incident resolved",
             Self::IncidentCancelled => "maintenance cancelled",

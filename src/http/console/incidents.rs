@@ -11,6 +11,8 @@ use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use serde::Deserialize;
 
 use super::{Member, layout};
@@ -59,7 +61,8 @@ pub async fn list(State(shared): State<Arc<AppState>>, member: Member) -> Respon
         )
     };
     let open = if member.member.role.may_change() {
-        open_form(&member, &OpenForm::default(), "")
+        let zone = shared.engine().planner.default_zone();
+        open_form(&member, zone, &OpenForm::default(), "")
     } else {
         String::new()
     };
@@ -86,13 +89,80 @@ pub struct OpenForm {
     affects: String,
     #[serde(default)]
     message: String,
+    /// When a maintenance starts and ends, as a `datetime-local` field
+    /// gives it (the team's time zone); empty for an incident.
+    #[serde(default)]
+    starts: String,
+    #[serde(default)]
+    ends: String,
 }
 
-/// The form that opens an incident, filled with `sent` and `error` above.
-fn open_form(member: &Member, sent: &OpenForm, error: &str) -> String {
+/// What the form opens: an incident now, or a maintenance between two
+/// times given in `zone`.
+struct Kind {
+    kind: IncidentKind,
+    starts_at: Option<DateTime<Utc>>,
+    ends_at: Option<DateTime<Utc>>,
+}
+
+impl OpenForm {
+    fn kind(&self, zone: Tz, now: DateTime<Utc>) -> Result<Kind, String> {
+        let (starts, ends) = (self.starts.trim(), self.ends.trim());
+        if starts.is_empty() && ends.is_empty() {
+            return Ok(Kind {
+                kind: IncidentKind::Incident,
+                starts_at: None,
+                ends_at: None,
+            });
+        }
+        let (Some(starts_at), Some(ends_at)) = (local(starts, zone)?, local(ends, zone)?) else {
+            return Err(
+                "A maintenance needs both when it starts and when it ends; for an incident, leave both empty."
+                    .into(),
+            );
+        };
+        if ends_at <= starts_at {
+            return Err("The maintenance must end after it starts.".into());
+        }
+        if starts_at <= now {
+            return Err(format!(
+                "The start ({starts}) has passed; schedule a maintenance before it starts, or leave both times empty to open an incident."
+            ));
+        }
+        Ok(Kind {
+            kind: IncidentKind::Maintenance,
+            starts_at: Some(starts_at),
+            ends_at: Some(ends_at),
+        })
+    }
+}
+
+/// A `datetime-local` value (`2026-12-24T09:00`, seconds optional) in
+/// `zone`; empty is none.
+fn local(text: &str, zone: Tz) -> Result<Option<DateTime<Utc>>, String> {
+    use chrono::TimeZone;
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let naive = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M")
+        .or_else(|_| chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S"))
+        .map_err(|_| format!("{text:?} is not a date and time; give it as 2026-12-24T09:00."))?;
+    zone.from_local_datetime(&naive)
+        .earliest()
+        .map(|t| Some(t.with_timezone(&Utc)))
+        .ok_or_else(|| {
+            format!(
+                "{text} does not exist in {zone}: the clocks skip it. Choose a time an hour later."
+            )
+        })
+}
+
+/// The form that opens an incident or schedules a maintenance, filled
+/// with `sent` and `error` above.
+fn open_form(member: &Member, zone: Tz, sent: &OpenForm, error: &str) -> String {
     let (error, invalid) = problem(error);
     format!(
-        "<section aria-labelledby=\"open\"><h2 id=\"open\">Open an incident</h2>{error}\
+        "<section aria-labelledby=\"open\"><h2 id=\"open\">Open an incident or schedule a maintenance</h2>{error}\
          <form method=\"post\" action=\"/console/incidents/preview\">\
          <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
          <label for=\"id\">Id (letters, digits, - and _)</label><input type=\"text\" id=\"id\" name=\"id\" value=\"{}\" required{invalid}>\
@@ -100,12 +170,18 @@ fn open_form(member: &Member, sent: &OpenForm, error: &str) -> String {
          <label for=\"affects\">Who it affects (a condition, as in playbooks: <code>customer.attributes.region == \"eu\"</code>, or <code>true</code> for everyone)</label>\
          <input type=\"text\" id=\"affects\" name=\"affects\" value=\"{}\" required{invalid}>\
          <label for=\"message\">What to tell them</label><textarea id=\"message\" name=\"message\" rows=\"4\"{invalid}>{}</textarea>\
+         <fieldset><legend>A maintenance: when it starts and ends ({zone}); leave both empty for an incident</legend>\
+         <label for=\"starts\">Starts</label><input type=\"datetime-local\" id=\"starts\" name=\"starts\" value=\"{}\"{invalid}>\
+         <label for=\"ends\">Ends</label><input type=\"datetime-local\" id=\"ends\" name=\"ends\" value=\"{}\"{invalid}>\
+         </fieldset>\
          <p><button type=\"submit\">See who it reaches</button></p></form></section>",
         escape(&member.session.csrf),
         escape(&sent.id),
         escape(&sent.title),
         escape(&sent.affects),
         escape(&sent.message),
+        escape(&sent.starts),
+        escape(&sent.ends),
     )
 }
 
@@ -132,26 +208,31 @@ pub async fn preview(
     }
     let title = "Open an incident";
     let engine = shared.engine();
-    let cx = Context::new(&engine.loaded.settings);
-    let (count, sample) = match incident::preview(
-        &shared.store,
-        &cx,
-        &sent.affects,
-        shared.clock.now(),
-        SAMPLE,
-    )
-    .await
-    {
-        Ok(found) => found,
-        Err(IncidentError::Store(e)) => return member.unavailable(title, &e),
+    let zone = engine.planner.default_zone();
+    let now = shared.clock.now();
+    let when = match sent.kind(zone, now) {
+        Ok(when) => when,
         Err(e) => {
             return member.page(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 title,
-                &open_form(&member, &sent, &e.to_string()),
+                &open_form(&member, zone, &sent, &e),
             );
         }
     };
+    let cx = Context::new(&engine.loaded.settings);
+    let (count, sample) =
+        match incident::preview(&shared.store, &cx, &sent.affects, now, SAMPLE).await {
+            Ok(found) => found,
+            Err(IncidentError::Store(e)) => return member.unavailable(title, &e),
+            Err(e) => {
+                return member.page(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    title,
+                    &open_form(&member, zone, &sent, &e.to_string()),
+                );
+            }
+        };
     let people: String = sample
         .iter()
         .map(|c| {
@@ -169,11 +250,22 @@ pub async fn preview(
             escape(value)
         )
     };
+    let (schedule, button) = match (when.starts_at, when.ends_at) {
+        (Some(starts), Some(ends)) => (
+            format!(
+                "<p>A maintenance from <strong>{}</strong> to <strong>{}</strong> ({zone}); they are told ahead as <code>[maintenance]</code> says.</p>",
+                starts.with_timezone(&zone).format("%Y-%m-%d %H:%M"),
+                ends.with_timezone(&zone).format("%Y-%m-%d %H:%M"),
+            ),
+            "Schedule it and tell them",
+        ),
+        _ => (String::new(), "Open it and tell them"),
+    };
     let body = format!(
         "<p><strong>{}</strong> “{}” will reach <strong data-figure=\"would-reach\">{count}</strong> {} now.</p>\
-         {}\
-         <form method=\"post\" action=\"/console/incidents/open\">{}{}{}{}{}\
-         <p><button type=\"submit\">Open it and tell them</button> <a href=\"/console/incidents\">Cancel</a></p></form>",
+         {schedule}{}\
+         <form method=\"post\" action=\"/console/incidents/open\">{}{}{}{}{}{}{}\
+         <p><button type=\"submit\">{button}</button> <a href=\"/console/incidents\">Cancel</a></p></form>",
         escape(&sent.id),
         escape(&sent.title),
         if count == 1 { "person" } else { "people" },
@@ -190,6 +282,8 @@ pub async fn preview(
         hidden("title", &sent.title),
         hidden("affects", &sent.affects),
         hidden("message", &sent.message),
+        hidden("starts", &sent.starts),
+        hidden("ends", &sent.ends),
     );
     member.page(StatusCode::OK, title, &body)
 }
@@ -204,34 +298,41 @@ pub async fn open(
         return refused;
     }
     let engine = shared.engine();
+    let zone = engine.planner.default_zone();
+    let now = shared.clock.now();
+    let title = "Open an incident";
+    let when = match sent.kind(zone, now) {
+        Ok(when) => when,
+        Err(e) => {
+            return member.page(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                title,
+                &open_form(&member, zone, &sent, &e),
+            );
+        }
+    };
     let cx = Context::new(&engine.loaded.settings);
     let opening = Opening {
         id: sent.id.trim().to_owned(),
-        kind: IncidentKind::Incident,
+        kind: when.kind,
         title: sent.title.trim().to_owned(),
         affects: sent.affects.clone(),
         template: None,
         message: sent.message.clone(),
-        starts_at: None,
-        ends_at: None,
+        starts_at: when.starts_at,
+        ends_at: when.ends_at,
     };
-    let now = shared.clock.now();
+    let action = match when.kind {
+        IncidentKind::Incident => AuditAction::IncidentOpened,
+        IncidentKind::Maintenance => AuditAction::MaintenanceScheduled,
+    };
     match incident::open(&shared.store, &cx, &opening, now).await {
-        Ok(outcome) => {
-            done(
-                &shared,
-                &member,
-                AuditAction::IncidentOpened,
-                &opening.id,
-                &outcome,
-            )
-            .await
-        }
-        Err(IncidentError::Store(e)) => member.unavailable("Open an incident", &e),
+        Ok(outcome) => done(&shared, &member, action, &opening.id, &outcome).await,
+        Err(IncidentError::Store(e)) => member.unavailable(title, &e),
         Err(e) => member.page(
             status_of(&e),
-            "Open an incident",
-            &open_form(&member, &sent, &e.to_string()),
+            title,
+            &open_form(&member, zone, &sent, &e.to_string()),
         ),
     }
 }
@@ -327,7 +428,7 @@ async fn shown(
         })
         .collect();
     let mut body = format!(
-        "<p>{} · <strong data-figure=\"status\">{}</strong> · opened {} UTC{}</p>\
+        "<p>{} · <strong data-figure=\"status\">{}</strong> · opened {} UTC{}</p>{}\
          <p>Affects: <code>{}</code></p><p>{}</p>\
          <section aria-labelledby=\"told\"><h2 id=\"told\">Told ({})</h2>{}{}</section>",
         kind(incident.kind),
@@ -337,6 +438,16 @@ async fn shown(
             .resolved_at
             .map(|t| format!(", closed {} UTC", t.format("%Y-%m-%d %H:%M")))
             .unwrap_or_default(),
+        match (incident.starts_at, incident.ends_at) {
+            (Some(starts), Some(ends)) => format!(
+                "<p>From <time data-figure=\"starts\" datetime=\"{}\">{} UTC</time> to <time datetime=\"{}\">{} UTC</time></p>",
+                starts.to_rfc3339(),
+                starts.format("%Y-%m-%d %H:%M"),
+                ends.to_rfc3339(),
+                ends.format("%Y-%m-%d %H:%M"),
+            ),
+            _ => String::new(),
+        },
         escape(&incident.affects),
         escape(&incident.message),
         total,

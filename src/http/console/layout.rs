@@ -19,7 +19,7 @@ table{border-collapse:collapse;background:#fff;width:100%}th,td{text-align:left;
 form.inline{display:inline}\
 label{display:block;margin:.75rem 0 .25rem;font-weight:600}\
 .hint{color:#52606d;font-size:.9rem;margin:.25rem 0;flex-basis:100%}\
-input[type=text],input[type=password],input[type=number],input[type=search]{font-size:1rem;padding:.5rem;width:100%;max-width:22rem;border:1px solid #7b8794;border-radius:6px;box-sizing:border-box}\
+input[type=text],input[type=password],input[type=number],input[type=search],input[type=datetime-local]{font-size:1rem;padding:.5rem;width:100%;max-width:22rem;border:1px solid #7b8794;border-radius:6px;box-sizing:border-box}\
 button{font-size:1rem;min-height:44px;padding:.5rem 1.1rem;border:0;border-radius:6px;background:#1d4ed8;color:#fff;cursor:pointer}\
 header button{min-height:36px;background:#e4e7eb;color:#1f2933}\
 button:focus-visible,input:focus-visible,textarea:focus-visible,select:focus-visible,a:focus-visible{outline:3px solid #1f2933;outline-offset:2px;box-shadow:0 0 0 5px #f0b429}\
