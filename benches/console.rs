@@ -126,7 +126,10 @@ fn main() {
             ("suppressions", "/console/suppressions".to_owned()),
             ("incidents", "/console/incidents".to_owned()),
             ("an incident", "/console/incidents/INC-1".to_owned()),
-            ("account, 1,000 contacts", "/console/accounts/big".to_owned()),
+            (
+                "account, 1,000 contacts",
+                "/console/accounts/big".to_owned(),
+            ),
             // Everyone's name begins "Person"; fifty come back.
             ("search, a name", "/console/customers?q=person+5".to_owned()),
             (

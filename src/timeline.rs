@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::Map;
 
@@ -107,7 +107,7 @@ pub async fn read(
             customer: Some(id.clone()),
         })
         .await?;
-    let responses = store.responses_from(id).await?;
+    let responses = store.responses_from(std::slice::from_ref(id)).await?;
     let mut history = store
         .planning_history(std::slice::from_ref(id))
         .await?
@@ -257,24 +257,42 @@ pub async fn account(
         })
         .collect();
     stages.sort_by_key(|s| s.entered_at);
+    // Every contact's messages, responses and answers in a few
+    // statements, however many contacts the account has.
+    let ids: Vec<CustomerId> = people.iter().map(|c| c.record.id.clone()).collect();
     let mut latest: BTreeMap<&'static str, Answer> = BTreeMap::new();
-    let mut contacts = Vec::new();
-    for contact in people {
-        for (survey, value, at) in store.survey_answers_from(&contact.record.id).await? {
-            let newer = latest.get(survey.as_str()).is_none_or(|a| a.at <= at);
-            if newer {
-                latest.insert(
-                    survey.as_str(),
-                    Answer {
-                        value,
-                        at,
-                        contact: contact.record.id.to_string(),
-                    },
-                );
-            }
-        }
-        contacts.push(contact_view(store, contact).await?);
+    for (contact, survey, value, at) in store.survey_answers_from(&ids).await? {
+        // Oldest first: a later answer replaces an earlier one.
+        latest.insert(
+            survey.as_str(),
+            Answer {
+                value,
+                at,
+                contact: contact.to_string(),
+            },
+        );
     }
+    let mut messages: HashMap<String, Vec<MessageView>> = HashMap::new();
+    for m in store.messages_of(&ids).await? {
+        messages.entry(m.customer_id.clone()).or_default().push(m);
+    }
+    let mut responses: HashMap<String, Vec<ResponseView>> = HashMap::new();
+    for r in store.responses_from(&ids).await? {
+        if let Some(id) = r.customer_id.clone() {
+            responses.entry(id).or_default().push(r);
+        }
+    }
+    let contacts = people
+        .into_iter()
+        .map(|contact| {
+            let id = contact.record.id.to_string();
+            contact_view(
+                contact,
+                messages.remove(&id).unwrap_or_default(),
+                responses.remove(&id).unwrap_or_default(),
+            )
+        })
+        .collect();
     let owner = account.owner_in(team).cloned();
     Ok(Some(AccountShown {
         account: AccountView::from(&account),
@@ -285,19 +303,13 @@ pub async fn account(
     }))
 }
 
-async fn contact_view(
-    store: &(impl Outbox + Responses),
+fn contact_view(
     contact: Customer,
-) -> Result<ContactView, store::Error> {
-    let filter = MessageFilter {
-        since: None,
-        status: None,
-        customer: Some(contact.record.id.clone()),
-    };
-    let messages = store.messages(&filter).await?;
-    let responses = store.responses_from(&contact.record.id).await?;
+    messages: Vec<MessageView>,
+    responses: Vec<ResponseView>,
+) -> ContactView {
     let r = contact.record;
-    Ok(ContactView {
+    ContactView {
         id: r.id.to_string(),
         email: r.email.to_string(),
         name: r.name,
@@ -305,5 +317,5 @@ async fn contact_view(
         stage: contact.stage,
         messages,
         responses,
-    })
+    }
 }

@@ -3136,11 +3136,57 @@ fn named() -> Vec<Named> {
             format!("{ACCOUNTS_OF}{}", pg_in("a.id", 1)),
             Postgres,
         ),
-        one("RESPONSES_FROM", RESPONSES_FROM, Both),
+        built(
+            "RESPONSES_FROM+RESPONSES_ORDER",
+            format!(
+                "{RESPONSES_FROM}{}{RESPONSES_ORDER}",
+                sqlite_in("customer_id", 1)
+            ),
+            Sqlite,
+        ),
+        built(
+            "RESPONSES_FROM+RESPONSES_ORDER",
+            format!(
+                "{RESPONSES_FROM}{}{RESPONSES_ORDER}",
+                pg_in("customer_id", 1)
+            ),
+            Postgres,
+        ),
+        built(
+            "MESSAGES_OF_CUSTOMERS+MESSAGES_ORDER",
+            format!(
+                "{MESSAGES_OF_CUSTOMERS}{}{MESSAGES_ORDER}",
+                sqlite_in("customer_id", 1)
+            ),
+            Sqlite,
+        ),
+        built(
+            "MESSAGES_OF_CUSTOMERS+MESSAGES_ORDER",
+            format!(
+                "{MESSAGES_OF_CUSTOMERS}{}{MESSAGES_ORDER}",
+                pg_in("customer_id", 1)
+            ),
+            Postgres,
+        ),
         one("ROLES_HELD", ROLES_HELD, Both),
         one("CALENDARS_NAMED", CALENDARS_NAMED, Both),
         one("ANY_ACCOUNT", ANY_ACCOUNT, Both),
-        one("SURVEY_ANSWERS_FROM", SURVEY_ANSWERS_FROM, Both),
+        built(
+            "SURVEY_ANSWERS_FROM+SURVEY_ANSWERS_ORDER",
+            format!(
+                "{SURVEY_ANSWERS_FROM}{}{SURVEY_ANSWERS_ORDER}",
+                sqlite_in("customer_id", 1)
+            ),
+            Sqlite,
+        ),
+        built(
+            "SURVEY_ANSWERS_FROM+SURVEY_ANSWERS_ORDER",
+            format!(
+                "{SURVEY_ANSWERS_FROM}{}{SURVEY_ANSWERS_ORDER}",
+                pg_in("customer_id", 1)
+            ),
+            Postgres,
+        ),
         one("ACCOUNTS_PAGE", ACCOUNTS_PAGE, Both),
         one("CONTACTS_OF", CONTACTS_OF, Both),
         built(
@@ -4071,22 +4117,51 @@ async fn the_report_rolls_up_by_account_owner_plan_and_stage(store: &Db) {
         ]
     );
     assert_eq!(by(Grouping::Stage).await, [(String::new(), 3, 1, 1)]);
-    let from_ana = store.responses_from(&id("ana")).await.unwrap();
+    let from_ana = store.responses_from(&[id("ana")]).await.unwrap();
     assert_eq!(from_ana.len(), 1);
     assert_eq!(
         (from_ana[0].kind.as_str(), from_ana[0].value.as_deref()),
         ("survey", Some("10"))
     );
-    assert!(store.responses_from(&id("bo")).await.unwrap().is_empty());
-    let answers = store.survey_answers_from(&id("ana")).await.unwrap();
-    assert_eq!(answers, [(Survey::Nps, "10".to_owned(), now)]);
+    assert!(store.responses_from(&[id("bo")]).await.unwrap().is_empty());
+    assert_eq!(
+        store.responses_from(&[id("bo"), id("ana")]).await.unwrap(),
+        from_ana
+    );
+    let answers = store.survey_answers_from(&[id("ana")]).await.unwrap();
+    assert_eq!(answers, [(id("ana"), Survey::Nps, "10".to_owned(), now)]);
     assert!(
         store
-            .survey_answers_from(&id("bo"))
+            .survey_answers_from(&[id("bo")])
             .await
             .unwrap()
             .is_empty()
     );
+    assert_eq!(
+        store
+            .survey_answers_from(&[id("bo"), id("ana"), id("nobody")])
+            .await
+            .unwrap(),
+        answers
+    );
+    // Several customers' messages at once are each one's, oldest due first.
+    let all = store.messages(&MessageFilter::default()).await.unwrap();
+    let of = |who: &[&str]| -> Vec<String> {
+        all.iter()
+            .filter(|m| who.contains(&m.customer_id.as_str()))
+            .map(|m| m.id.clone())
+            .collect()
+    };
+    let read: Vec<String> = store
+        .messages_of(&[id("ana"), id("bo")])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(read, of(&["ana", "bo"]));
+    assert!(!read.is_empty());
+    assert!(store.messages_of(&[]).await.unwrap().is_empty());
 }
 
 /// A survey answer to customer `a`'s welcome message.

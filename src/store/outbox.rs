@@ -59,6 +59,26 @@ where
             .collect()
     }
 
+    async fn messages_of(&self, customers: &[CustomerId]) -> Result<Vec<MessageView>, Error> {
+        let fail = self.fail("reading customers' messages");
+        let mut messages = Vec::new();
+        for chunk in customers.chunks(super::ROWS_PER_STATEMENT) {
+            let mut query = QueryBuilder::<B::DB>::new(sql::MESSAGES_OF_CUSTOMERS);
+            DB::push_in(
+                &mut query,
+                "customer_id",
+                chunk.iter().map(|id| id.to_string()).collect(),
+            );
+            query.push(sql::MESSAGES_ORDER);
+            for row in query.build().fetch_all(self.reads()).await.map_err(&fail)? {
+                messages.push(rows::message_view(&row, &fail)?);
+            }
+        }
+        // Each chunk is in order; together, by when they are due.
+        messages.sort_by_key(|m| m.due_at);
+        Ok(messages)
+    }
+
     async fn messages_page(
         &self,
         filter: &MessageFilter,

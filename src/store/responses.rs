@@ -466,33 +466,52 @@ where
 
     async fn survey_answers_from(
         &self,
-        customer: &CustomerId,
-    ) -> Result<Vec<(Survey, String, DateTime<Utc>)>, Error> {
-        let fail = self.fail("reading a customer's survey answers");
-        let rows: Vec<(String, String, At)> = sqlx::query_as(sql::SURVEY_ANSWERS_FROM)
-            .bind(customer.as_str())
-            .fetch_all(self.reads())
-            .await
-            .map_err(&fail)?;
-        rows.into_iter()
-            .map(|(survey, value, At(at))| {
+        customers: &[CustomerId],
+    ) -> Result<Vec<(CustomerId, Survey, String, DateTime<Utc>)>, Error> {
+        let fail = self.fail("reading customers' survey answers");
+        let mut answers = Vec::new();
+        for chunk in customers.chunks(super::ROWS_PER_STATEMENT) {
+            let mut query = QueryBuilder::<B::DB>::new(sql::SURVEY_ANSWERS_FROM);
+            DB::push_in(
+                &mut query,
+                "customer_id",
+                chunk.iter().map(|id| id.to_string()).collect(),
+            );
+            query.push(sql::SURVEY_ANSWERS_ORDER);
+            for row in query.build().fetch_all(self.reads()).await.map_err(&fail)? {
+                let customer: String = row.try_get(0usize).map_err(&fail)?;
+                let survey: String = row.try_get(1usize).map_err(&fail)?;
+                let value: String = row.try_get(2usize).map_err(&fail)?;
+                let At(at) = row.try_get(3usize).map_err(&fail)?;
                 let survey = Survey::parse(&survey)
                     .ok_or_else(|| Error::Corrupt(format!("survey {survey:?}")))?;
-                Ok((survey, value, at))
-            })
-            .collect()
+                let customer = CustomerId::parse(&customer).map_err(Error::Corrupt)?;
+                answers.push((customer, survey, value, at));
+            }
+        }
+        // Chunks are each in order; together, by time (a stable sort keeps
+        // the order of answers at one instant).
+        answers.sort_by_key(|a| a.3);
+        Ok(answers)
     }
 
-    async fn responses_from(&self, customer: &CustomerId) -> Result<Vec<ResponseView>, Error> {
-        let fail = self.fail("reading a customer's responses");
-        let rows = sqlx::query(sql::RESPONSES_FROM)
-            .bind(customer.as_str())
-            .fetch_all(self.reads())
-            .await
-            .map_err(&fail)?;
-        rows.iter()
-            .map(|row| rows::response_view(row, &fail))
-            .collect()
+    async fn responses_from(&self, customers: &[CustomerId]) -> Result<Vec<ResponseView>, Error> {
+        let fail = self.fail("reading customers' responses");
+        let mut responses = Vec::new();
+        for chunk in customers.chunks(super::ROWS_PER_STATEMENT) {
+            let mut query = QueryBuilder::<B::DB>::new(sql::RESPONSES_FROM);
+            DB::push_in(
+                &mut query,
+                "customer_id",
+                chunk.iter().map(|id| id.to_string()).collect(),
+            );
+            query.push(sql::RESPONSES_ORDER);
+            for row in query.build().fetch_all(self.reads()).await.map_err(&fail)? {
+                responses.push(rows::response_view(&row, &fail)?);
+            }
+        }
+        responses.sort_by_key(|r| r.received_at);
+        Ok(responses)
     }
 
     async fn message_counts(&self, since: DateTime<Utc>) -> Result<Vec<(String, i64)>, Error> {

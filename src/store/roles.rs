@@ -277,6 +277,10 @@ pub trait Outbox {
     /// Messages for `tend messages`, oldest due first.
     async fn messages(&self, filter: &MessageFilter) -> Result<Vec<MessageView>, Error>;
 
+    /// Every message of some customers (an account's contacts), oldest
+    /// due first.
+    async fn messages_of(&self, customers: &[CustomerId]) -> Result<Vec<MessageView>, Error>;
+
     /// The read API's page of messages: up to `limit` after `after`, in
     /// the order they were committed, so a reader that follows
     /// `next_cursor` neither skips nor repeats one while new ones arrive.
@@ -469,14 +473,16 @@ pub trait Responses {
     /// The suppressions lifted from a customer, oldest first.
     async fn lifts_of(&self, customer: &CustomerId) -> Result<Vec<Lifted>, Error>;
 
-    /// One customer's responses, oldest first.
-    async fn responses_from(&self, customer: &CustomerId) -> Result<Vec<ResponseView>, Error>;
+    /// Some customers' responses (an account's contacts' in a few
+    /// statements, not one each), oldest first.
+    async fn responses_from(&self, customers: &[CustomerId]) -> Result<Vec<ResponseView>, Error>;
 
-    /// One customer's survey answers, oldest first: (survey, answer, when).
+    /// Some customers' survey answers, oldest first: (who, survey,
+    /// answer, when).
     async fn survey_answers_from(
         &self,
-        customer: &CustomerId,
-    ) -> Result<Vec<(Survey, String, DateTime<Utc>)>, Error>;
+        customers: &[CustomerId],
+    ) -> Result<Vec<(CustomerId, Survey, String, DateTime<Utc>)>, Error>;
 
     /// The counts `tend report` is made of: messages due and responses
     /// received at or after `since`.

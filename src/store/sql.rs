@@ -241,13 +241,18 @@ pub const RESPONSES_SINCE: &str = "SELECT id, message_id, customer_id, kind, val
      received_at, source FROM responses WHERE received_at >= $1 ORDER BY received_at, id";
 
 /// One customer's survey answers with their survey, oldest first.
-pub const SURVEY_ANSWERS_FROM: &str = "SELECT m.survey, r.value, r.received_at FROM responses r \
-     JOIN messages m ON m.id = r.message_id WHERE r.customer_id = $1 AND r.kind = 'survey' \
-     AND m.survey IS NOT NULL AND r.value IS NOT NULL ORDER BY r.received_at, r.id";
+pub const SURVEY_ANSWERS_FROM: &str = "SELECT r.customer_id, m.survey, r.value, r.received_at \
+     FROM responses r JOIN messages m ON m.id = r.message_id \
+     WHERE r.kind = 'survey' AND m.survey IS NOT NULL AND r.value IS NOT NULL AND r.";
+/// Ends [`SURVEY_ANSWERS_FROM`] after its list of customers.
+pub const SURVEY_ANSWERS_ORDER: &str = " ORDER BY r.received_at, r.id";
 
-/// One customer's responses, oldest first.
+/// Some customers' responses: the builder appends the list of customers
+/// and [`RESPONSES_ORDER`].
 pub const RESPONSES_FROM: &str = "SELECT id, message_id, customer_id, kind, value, comment, \
-     received_at, source FROM responses WHERE customer_id = $1 ORDER BY received_at, id";
+     received_at, source FROM responses WHERE ";
+/// Oldest first.
+pub const RESPONSES_ORDER: &str = " ORDER BY received_at, id";
 
 /// The roll-up of `tend report --by`: per group, (sent, answered)
 /// messages, survey answers and responses by kind, since `$1`. The group is
@@ -794,9 +799,16 @@ pub const SELECT_MESSAGES: &str = concat!(
      AND (CAST($2 AS TEXT) IS NULL OR customer_id = $2) AND updated_at >= $3 \
      ORDER BY due_at, customer_id, playbook, step, occurrence"
 );
-/// The same for one customer ($2), read through the outbox key's index
-/// (which starts with the customer): `SELECT_MESSAGES` cannot use it, its
-/// customer being optional, and read every message of the outbox.
+/// Some customers' messages: the builder appends the list of customers
+/// and [`MESSAGES_ORDER`].
+pub const MESSAGES_OF_CUSTOMERS: &str =
+    concat!("SELECT ", message_view_columns!(), " FROM messages WHERE ");
+/// Oldest due first.
+pub const MESSAGES_ORDER: &str = " ORDER BY due_at, customer_id, playbook, step, occurrence";
+/// The same as `SELECT_MESSAGES` for one customer ($2), read through the
+/// outbox key's index (which starts with the customer): `SELECT_MESSAGES`
+/// cannot use it, its customer being optional, and read every message of
+/// the outbox.
 pub const SELECT_MESSAGES_OF: &str = concat!(
     "SELECT ",
     message_view_columns!(),
