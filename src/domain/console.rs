@@ -216,6 +216,19 @@ pub struct Found {
     pub more: bool,
 }
 
+/// How long the overview's figures are served before they are read
+/// again: at a million customers reading them takes seconds (every
+/// message due this week is counted), so a page shows the last reading
+/// and a newer one is made behind it.
+pub const OVERVIEW_FRESH: Duration = Duration::minutes(1);
+
+/// Whether figures read at `read_at` are due to be read again at `now`
+/// (a clock set back counts as stale too: the figures may be from the
+/// future).
+pub fn overview_is_stale(read_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    now - read_at >= OVERVIEW_FRESH || now < read_at
+}
+
 /// Where the overview's "today" and "this week" start: midnight, and
 /// Monday's midnight, in the team's time zone (`customers.default_timezone`).
 /// A midnight that a clock change skips starts at the first instant after.
@@ -254,6 +267,18 @@ pub fn week_starts(now: DateTime<Utc>, zone: chrono_tz::Tz, n: u32) -> Vec<DateT
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_overview_is_read_again_after_a_minute() {
+        let read = DateTime::parse_from_rfc3339("2026-12-09T03:30:00Z")
+            .unwrap()
+            .to_utc();
+        assert!(!overview_is_stale(read, read));
+        assert!(!overview_is_stale(read, read + Duration::seconds(59)));
+        assert!(overview_is_stale(read, read + Duration::seconds(60)));
+        assert!(overview_is_stale(read, read + Duration::days(1)));
+        assert!(overview_is_stale(read, read - Duration::seconds(1)));
+    }
 
     #[test]
     fn today_and_this_week_begin_at_the_teams_midnight() {

@@ -10,7 +10,7 @@ use axum::response::Response;
 
 use super::Member;
 use super::chart::{self, Bar, Point};
-use crate::domain::console::{today_and_week, week_starts};
+use crate::domain::console::{overview_is_stale, today_and_week, week_starts};
 use crate::domain::message::ResponseView;
 use crate::domain::report::{Counts, Report, Surveys, WeekScores, weekly_scores};
 use crate::http::AppState;
@@ -31,12 +31,6 @@ pub async fn show(State(shared): State<Arc<AppState>>, member: Member) -> Respon
     }
 }
 
-/// How long the overview's figures are served before they are read
-/// again: at a million customers reading them takes seconds (every
-/// message due this week is counted), so a page shows the last reading
-/// and a newer one is made behind it.
-const FRESH: std::time::Duration = std::time::Duration::from_secs(60);
-
 /// The overview's last reading, shared by every member's page.
 #[derive(Default)]
 pub struct Overview {
@@ -46,7 +40,7 @@ pub struct Overview {
 
 #[derive(Clone)]
 struct Reading {
-    made: std::time::Instant,
+    /// When it was read, by the handlers' clock.
     at: chrono::DateTime<chrono::Utc>,
     body: Arc<String>,
 }
@@ -63,7 +57,8 @@ impl Overview {
         use std::sync::atomic::Ordering;
         let mut last = self.last.lock().await;
         if let Some(reading) = last.as_ref() {
-            if reading.made.elapsed() >= FRESH && !self.refreshing.swap(true, Ordering::AcqRel) {
+            let stale = overview_is_stale(reading.at, shared.clock.now());
+            if stale && !self.refreshing.swap(true, Ordering::AcqRel) {
                 let shared = Arc::clone(shared);
                 tokio::spawn(async move {
                     // However the reading ends (a panic too), the next
@@ -75,12 +70,10 @@ impl Overview {
                         }
                     }
                     let done = Done(Arc::clone(&shared));
-                    let made = std::time::Instant::now();
                     let at = shared.clock.now();
                     match compute(&shared, at).await {
                         Ok(body) => {
                             *shared.overview.last.lock().await = Some(Reading {
-                                made,
                                 at,
                                 body: Arc::new(body),
                             });
@@ -94,11 +87,9 @@ impl Overview {
             }
             return Ok((reading.at, Arc::clone(&reading.body)));
         }
-        let made = std::time::Instant::now();
         let at = shared.clock.now();
         let body = Arc::new(compute(shared, at).await?);
         *last = Some(Reading {
-            made,
             at,
             body: Arc::clone(&body),
         });
