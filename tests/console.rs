@@ -341,8 +341,8 @@ fn signs_in_reads_and_signs_out(database: Option<&str>) {
     );
     assert_eq!(found.status, 303);
     assert_eq!(location(&found), "/console/customers/a");
-    // Found by how a name, a later word of it, an address or its domain
-    // begins; a search that finds only the id typed goes to it.
+    // Found by how a name, its last word or an address begins; a search
+    // that finds only the id typed goes to it.
     let search = |q: &str| {
         d.request(
             "GET",
@@ -351,18 +351,7 @@ fn signs_in_reads_and_signs_out(database: Option<&str>) {
             b"",
         )
     };
-    let domain = search("EXAMPLE.com");
-    assert_eq!(domain.status, 200, "{}", domain.body);
-    for id in ["a", "b", "c"] {
-        assert!(
-            domain
-                .body
-                .contains(&format!("href=\"/console/customers/{id}\"")),
-            "{id}: {}",
-            domain.body
-        );
-    }
-    for q in ["bea", "b%40ex"] {
+    for q in ["bea", "BEA+b", "b%40ex"] {
         let bea = search(q);
         assert_eq!(bea.status, 200, "{}", bea.body);
         assert!(bea.body.contains("Bea B"), "{q}: {}", bea.body);
@@ -997,7 +986,7 @@ fn in_a_browser(database: Option<&str>, store: &str) {
     );
     for (name, path, text) in [
         ("customers", "/console/customers", "Name, email or id"),
-        ("search", "/console/customers?q=example.com", "Bea B"),
+        ("search", "/console/customers?q=bea", "Bea B"),
         ("customer", "/console/customers/a", "Maintenance for Ada"),
         ("next", "/console/next?customer=a&days=14", "pulse/again"),
         (

@@ -206,8 +206,8 @@ pub struct FoundAccount {
 }
 
 /// What a console search found: the people and accounts whose id is the
-/// text, or whose name (or a later word of it), address or address's
-/// domain begins with it, in that order, up to a limit of each.
+/// text, or whose name, its last word, or (a person's) address begins
+/// with it, in that order, up to a limit of each.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Found {
     pub customers: Vec<FoundCustomer>,

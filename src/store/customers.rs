@@ -51,14 +51,14 @@ where
         };
         // The ids in the order of their first matching term, the text
         // itself first (an id is found whole); one more than shown tells
-        // whether there are more. A person has at most five terms.
+        // whether there are more. A person has at most three terms.
         let fail = &fail;
         let ids = |kind: &'static str| async move {
             let mut ids = vec![text.to_owned()];
             let rows = sqlx::query(terms)
                 .bind(kind)
                 .bind(text)
-                .bind(((limit + 1) * 5) as i64)
+                .bind(((limit + 1) * 3) as i64)
                 .fetch_all(self.reads())
                 .await
                 .map_err(fail)?;

@@ -87,9 +87,9 @@ roles! {
 /// The people tend writes to and what they did: what import, the API and
 /// the planner's reads of one customer need.
 pub trait Customers {
-    /// The people and accounts whose id is `text`, or whose name (or a
-    /// later word of it), address or address's domain begins with it
-    /// (in any case), up to `limit` of each.
+    /// The people and accounts whose id is `text`, or whose name, its
+    /// last word, or (a person's) address begins with it (in any case),
+    /// up to `limit` of each.
     async fn search(&self, text: &str, limit: usize) -> Result<Found, Error>;
 
     /// Inserts or replaces customer records by id. The stage and history

@@ -77,7 +77,7 @@ fn form(text: &str) -> String {
     format!(
         "<form method=\"get\" action=\"/console/customers\" class=\"filters\" role=\"search\">\
          <label for=\"q\">Name, email or id</label><input type=\"search\" id=\"q\" name=\"q\" value=\"{}\" required aria-describedby=\"q-hint\">\
-         <p id=\"q-hint\" class=\"hint\">The start of a name or of any word of it, of an address or its domain, or a whole id.</p>\
+         <p id=\"q-hint\" class=\"hint\">The start of a name, of its last word, or of an address; or a whole id.</p>\
          <p><button type=\"submit\">Search</button></p></form>",
         escape(text)
     )
@@ -87,7 +87,7 @@ fn form(text: &str) -> String {
 fn results(text: &str, found: &Found) -> String {
     if found.customers.is_empty() && found.accounts.is_empty() {
         return format!(
-            "<p role=\"status\">Nothing found for “{}”. Search by how a name, a word of it or an address begins (“ana”, “silva”, “globex.com”), or by a whole id.</p>",
+            "<p role=\"status\">Nothing found for “{}”. Search by how a name, its last word or an address begins (“ana”, “silva”, “ana.silva@”), or by a whole id.</p>",
             escape(text)
         );
     }
