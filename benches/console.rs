@@ -137,7 +137,10 @@ fn main() {
                 format!("/console/customers?q=user{}%40", n / 2),
             ),
             // Everyone's last name is "Example".
-            ("search, a last name", "/console/customers?q=exam".to_owned()),
+            (
+                "search, a last name",
+                "/console/customers?q=exam".to_owned(),
+            ),
             ("search, no find", "/console/customers?q=zzz".to_owned()),
         ] {
             // The first fetch reads what a later one may serve again (the

@@ -2286,6 +2286,12 @@ async fn incidents_record_who_was_told_and_quiet_until_closed(store: &Db) {
     assert_eq!(recipients.len(), 1);
     assert_eq!(recipients[0].customer_id, id("a"));
     assert_eq!(recipients[0].first_message_id, notices[0].message_id);
+    assert_eq!(
+        store.recipients_sample("INC-1", 10).await.unwrap(),
+        recipients
+    );
+    assert_eq!(store.told("INC-1").await.unwrap(), 1);
+    assert_eq!(store.told("NOPE").await.unwrap(), 0);
 
     let quiet = store
         .quiet_customers(&[id("a"), id("b"), id("c")])
@@ -2489,6 +2495,8 @@ async fn a_maintenance_starts_and_closes_once_and_what_waits_never_goes(store: &
     let told: Vec<_> = store.recipients("MNT-1").await.unwrap();
     assert_eq!(told.len(), 1, "only a was told");
     assert_eq!(told[0].customer_id, id("a"));
+    assert_eq!(store.recipients_sample("MNT-1", 1).await.unwrap(), told);
+    assert_eq!(store.told("MNT-1").await.unwrap(), 1);
     assert_eq!(due(starts).await, ["MNT-2"], "a closed one is left alone");
 
     // MNT-2 starts: everything still waiting expires, once.
@@ -2983,6 +2991,7 @@ fn named() -> Vec<Named> {
         one("PRUNE_SESSIONS", PRUNE_SESSIONS, Both),
         one("INSERT_AUDIT", INSERT_AUDIT, Both),
         one("AUDITED_SINCE", AUDITED_SINCE, Both),
+        one("TOLD", TOLD, Both),
         one("SUPPRESSIONS_PAGE_OF", SUPPRESSIONS_PAGE_OF, Both),
         one("SEARCH_TERMS_SQLITE", SEARCH_TERMS_SQLITE, Sqlite),
         one("SEARCH_TERMS_POSTGRES", SEARCH_TERMS_POSTGRES, Postgres),
@@ -5044,7 +5053,11 @@ async fn the_console_finds_people_and_accounts_by_name_address_and_id(store: &Db
     // An id whole, first, and accounts by name or id.
     let (people, accounts, _) = found("globex").await;
     assert_eq!(accounts, ids(&["globex"]));
-    assert_eq!(people, Vec::<String>::new(), "an address's domain is no start");
+    assert_eq!(
+        people,
+        Vec::<String>::new(),
+        "an address's domain is no start"
+    );
     assert_eq!(found("corp").await.1, ids(&["globex"]), "its last word");
     assert_eq!(found("initech").await.1, ids(&["initech"]));
     let f = store.search("bea", 50).await.unwrap();

@@ -141,6 +141,15 @@ where
         first_per_customer(rows)
     }
 
+    async fn told(&self, incident: &str) -> Result<u64, Error> {
+        let Int(n) = sqlx::query_scalar(sql::TOLD)
+            .bind(incident)
+            .fetch_one(self.reads())
+            .await
+            .map_err(self.fail("counting who got an incident's notice"))?;
+        Ok(n.max(0) as u64)
+    }
+
     async fn recipients(&self, incident: &str) -> Result<Vec<Recipient>, Error> {
         let rows: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(sql::RECIPIENTS)
             .bind(incident)

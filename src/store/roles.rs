@@ -546,6 +546,10 @@ pub trait Incidents {
     /// The first `limit` rows of [`Self::recipients`], by customer id.
     async fn recipients_sample(&self, incident: &str, limit: u32) -> Result<Vec<Recipient>, Error>;
 
+    /// How many customers got an incident's first notice (as
+    /// [`Self::incidents`] counts them, for one).
+    async fn told(&self, incident: &str) -> Result<u64, Error>;
+
     /// Records an update (its words, and its status when set); returns its
     /// sequence number, or `None` when the incident is closed or unknown.
     async fn update_incident(

@@ -395,11 +395,11 @@ async fn shown(
         Ok::<_, crate::store::Error>((
             shared.store.incident(id).await?,
             shared.store.recipients_sample(id, TOLD_SHOWN).await?,
-            shared.store.incidents().await?,
+            shared.store.told(id).await?,
         ))
     };
-    let (incident, told, all) = match read.await {
-        Ok((Some(incident), told, all)) => (incident, told, all),
+    let (incident, told, total) = match read.await {
+        Ok((Some(incident), told, total)) => (incident, told, total as i64),
         Ok((None, _, _)) => {
             return member.page(
                 StatusCode::NOT_FOUND,
@@ -412,10 +412,6 @@ async fn shown(
         }
         Err(e) => return member.unavailable(title, &e),
     };
-    let total = all
-        .iter()
-        .find(|i| i.id == incident.id)
-        .map_or(told.len() as i64, |i| i.notified);
     let people: String = told
         .iter()
         .map(|r| {

@@ -1,0 +1,8 @@
+-- Who got an incident's notices, read in customer order: counting them
+-- (`tend incident list`, the console's list and each incident's page)
+-- reads this index alone, and the console's sample of the first hundred
+-- stops after them instead of sorting every notice. Only incident notices
+-- are in it (it is partial), so other mail writes nothing more.
+DROP INDEX messages_by_incident;
+CREATE INDEX messages_by_incident ON messages (incident_id, customer_id, step, status)
+    WHERE incident_id IS NOT NULL;
