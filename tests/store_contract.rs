@@ -5072,6 +5072,16 @@ async fn the_console_finds_people_and_accounts_by_name_address_and_id(store: &Db
         }
     );
     assert_eq!(store.search("  ", 50).await.unwrap(), Found::default());
+    // A name of kilobytes is stored, and found by its first 200
+    // characters, or more.
+    let long = "Q".repeat(5000);
+    store
+        .upsert_customers(&[person("long", &long, "long@initech.example")], t0())
+        .await
+        .unwrap();
+    assert_eq!(found("qqqq").await.0, ids(&["long"]));
+    let typed: &'static str = Box::leak(long.to_lowercase().into_boxed_str());
+    assert_eq!(found(typed).await.0, ids(&["long"]));
 
     // A new name or address is found by it, and the old one no longer.
     store

@@ -17,11 +17,14 @@ CREATE TABLE search_terms (
     PRIMARY KEY (kind, term, id)
 );
 
+-- Each term is cut at 200 characters: a key of an index is limited (a
+-- name of kilobytes would fail its import), and a search longer than
+-- that is cut alike.
 CREATE FUNCTION name_terms(name TEXT) RETURNS TEXT[] LANGUAGE sql IMMUTABLE AS $$
-    SELECT ARRAY[lower(name), lower(substring(name from '[^ ]*$'))]
+    SELECT ARRAY[left(lower(name), 200), left(lower(substring(name from '[^ ]*$')), 200)]
 $$;
 CREATE FUNCTION customer_terms(name TEXT, email TEXT) RETURNS TEXT[] LANGUAGE sql IMMUTABLE AS $$
-    SELECT name_terms(name) || lower(email)
+    SELECT name_terms(name) || left(lower(email), 200)
 $$;
 
 CREATE FUNCTION customers_searchable() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -11,7 +11,8 @@
 -- terms out over NEW or OLD (a view over the table would be read whole
 -- for every row). The last word is what follows the last space: rtrim
 -- strips every character but spaces from the right, leaving the name up
--- to it. DISTINCT, not OR IGNORE alone: an upsert that fires a trigger
+-- to it. Terms are cut at 200 characters, as on PostgreSQL, whose index
+-- keys are limited. DISTINCT, not OR IGNORE alone: an upsert that fires a trigger
 -- imposes its own conflict handling on the trigger's statements.
 CREATE TABLE search_terms (
     kind TEXT NOT NULL, -- 'customer' or 'account'
@@ -24,9 +25,9 @@ CREATE TRIGGER customer_searchable AFTER INSERT ON customers WHEN NEW.erased_at 
 BEGIN
     INSERT OR IGNORE INTO search_terms (kind, term, id)
         SELECT DISTINCT 'customer', column1, NEW.id FROM (VALUES
-            (lower(NEW.name)),
-            (lower(substr(NEW.name, length(rtrim(NEW.name, replace(NEW.name, ' ', ''))) + 1))),
-            (lower(NEW.email)))
+            (substr(lower(NEW.name), 1, 200)),
+            (substr(lower(substr(NEW.name, length(rtrim(NEW.name, replace(NEW.name, ' ', ''))) + 1)), 1, 200)),
+            (substr(lower(NEW.email), 1, 200)))
         WHERE column1 <> '';
 END;
 CREATE TRIGGER customer_renamed_before BEFORE UPDATE OF name, email, erased_at ON customers
@@ -34,9 +35,9 @@ CREATE TRIGGER customer_renamed_before BEFORE UPDATE OF name, email, erased_at O
         OR OLD.erased_at IS NOT NEW.erased_at
 BEGIN
     DELETE FROM search_terms WHERE kind = 'customer' AND id = OLD.id AND term IN (
-        lower(OLD.name),
-        lower(substr(OLD.name, length(rtrim(OLD.name, replace(OLD.name, ' ', ''))) + 1)),
-        lower(OLD.email));
+        substr(lower(OLD.name), 1, 200),
+        substr(lower(substr(OLD.name, length(rtrim(OLD.name, replace(OLD.name, ' ', ''))) + 1)), 1, 200),
+        substr(lower(OLD.email), 1, 200));
 END;
 CREATE TRIGGER customer_renamed AFTER UPDATE OF name, email, erased_at ON customers
     WHEN (OLD.name IS NOT NEW.name OR OLD.email IS NOT NEW.email
@@ -44,61 +45,61 @@ CREATE TRIGGER customer_renamed AFTER UPDATE OF name, email, erased_at ON custom
 BEGIN
     INSERT OR IGNORE INTO search_terms (kind, term, id)
         SELECT DISTINCT 'customer', column1, NEW.id FROM (VALUES
-            (lower(NEW.name)),
-            (lower(substr(NEW.name, length(rtrim(NEW.name, replace(NEW.name, ' ', ''))) + 1))),
-            (lower(NEW.email)))
+            (substr(lower(NEW.name), 1, 200)),
+            (substr(lower(substr(NEW.name, length(rtrim(NEW.name, replace(NEW.name, ' ', ''))) + 1)), 1, 200)),
+            (substr(lower(NEW.email), 1, 200)))
         WHERE column1 <> '';
 END;
 CREATE TRIGGER customer_gone BEFORE DELETE ON customers
 BEGIN
     DELETE FROM search_terms WHERE kind = 'customer' AND id = OLD.id AND term IN (
-        lower(OLD.name),
-        lower(substr(OLD.name, length(rtrim(OLD.name, replace(OLD.name, ' ', ''))) + 1)),
-        lower(OLD.email));
+        substr(lower(OLD.name), 1, 200),
+        substr(lower(substr(OLD.name, length(rtrim(OLD.name, replace(OLD.name, ' ', ''))) + 1)), 1, 200),
+        substr(lower(OLD.email), 1, 200));
 END;
 
 CREATE TRIGGER account_searchable AFTER INSERT ON accounts
 BEGIN
     INSERT OR IGNORE INTO search_terms (kind, term, id)
         SELECT DISTINCT 'account', column1, NEW.id FROM (VALUES
-            (lower(NEW.name)),
-            (lower(substr(NEW.name, length(rtrim(NEW.name, replace(NEW.name, ' ', ''))) + 1))))
+            (substr(lower(NEW.name), 1, 200)),
+            (substr(lower(substr(NEW.name, length(rtrim(NEW.name, replace(NEW.name, ' ', ''))) + 1)), 1, 200)))
         WHERE column1 <> '';
 END;
 CREATE TRIGGER account_renamed_before BEFORE UPDATE OF name ON accounts
     WHEN OLD.name IS NOT NEW.name
 BEGIN
     DELETE FROM search_terms WHERE kind = 'account' AND id = OLD.id AND term IN (
-        lower(OLD.name),
-        lower(substr(OLD.name, length(rtrim(OLD.name, replace(OLD.name, ' ', ''))) + 1)));
+        substr(lower(OLD.name), 1, 200),
+        substr(lower(substr(OLD.name, length(rtrim(OLD.name, replace(OLD.name, ' ', ''))) + 1)), 1, 200));
 END;
 CREATE TRIGGER account_renamed AFTER UPDATE OF name ON accounts
     WHEN OLD.name IS NOT NEW.name
 BEGIN
     INSERT OR IGNORE INTO search_terms (kind, term, id)
         SELECT DISTINCT 'account', column1, NEW.id FROM (VALUES
-            (lower(NEW.name)),
-            (lower(substr(NEW.name, length(rtrim(NEW.name, replace(NEW.name, ' ', ''))) + 1))))
+            (substr(lower(NEW.name), 1, 200)),
+            (substr(lower(substr(NEW.name, length(rtrim(NEW.name, replace(NEW.name, ' ', ''))) + 1)), 1, 200)))
         WHERE column1 <> '';
 END;
 CREATE TRIGGER account_gone BEFORE DELETE ON accounts
 BEGIN
     DELETE FROM search_terms WHERE kind = 'account' AND id = OLD.id AND term IN (
-        lower(OLD.name),
-        lower(substr(OLD.name, length(rtrim(OLD.name, replace(OLD.name, ' ', ''))) + 1)));
+        substr(lower(OLD.name), 1, 200),
+        substr(lower(substr(OLD.name, length(rtrim(OLD.name, replace(OLD.name, ' ', ''))) + 1)), 1, 200));
 END;
 
 -- The records stored before: every term of each, once.
 INSERT OR IGNORE INTO search_terms (kind, term, id)
     SELECT 'customer', term, id FROM (
-        SELECT id, lower(name) AS term FROM customers WHERE erased_at IS NULL
-        UNION SELECT id, lower(substr(name, length(rtrim(name, replace(name, ' ', ''))) + 1))
+        SELECT id, substr(lower(name), 1, 200) AS term FROM customers WHERE erased_at IS NULL
+        UNION SELECT id, substr(lower(substr(name, length(rtrim(name, replace(name, ' ', ''))) + 1)), 1, 200)
             FROM customers WHERE erased_at IS NULL
-        UNION SELECT id, lower(email) FROM customers WHERE erased_at IS NULL)
+        UNION SELECT id, substr(lower(email), 1, 200) FROM customers WHERE erased_at IS NULL)
     WHERE term <> '';
 INSERT OR IGNORE INTO search_terms (kind, term, id)
     SELECT 'account', term, id FROM (
-        SELECT id, lower(name) AS term FROM accounts
-        UNION SELECT id, lower(substr(name, length(rtrim(name, replace(name, ' ', ''))) + 1))
+        SELECT id, substr(lower(name), 1, 200) AS term FROM accounts
+        UNION SELECT id, substr(lower(substr(name, length(rtrim(name, replace(name, ' ', ''))) + 1)), 1, 200)
             FROM accounts)
     WHERE term <> '';

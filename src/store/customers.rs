@@ -52,12 +52,15 @@ where
         // The ids in the order of their first matching term, the text
         // itself first (an id is found whole); one more than shown tells
         // whether there are more. A person has at most three terms.
+        // Terms are kept to their first 200 characters (migration 0020).
+        let prefix: String = text.chars().take(200).collect();
+        let prefix = &prefix;
         let fail = &fail;
         let ids = |kind: &'static str| async move {
             let mut ids = vec![text.to_owned()];
             let rows = sqlx::query(terms)
                 .bind(kind)
-                .bind(text)
+                .bind(prefix)
                 .bind(((limit + 1) * 3) as i64)
                 .fetch_all(self.reads())
                 .await

@@ -59,6 +59,17 @@ pub async fn ask(
     let entered = sent.member.trim();
     let member = member_named(&shared, entered);
     let key = sign_in::key(member.as_ref(), entered);
+    // One ask at a time per key, until its audit line is written: asks
+    // sent at once would all read the count before any is recorded, and
+    // each mail a link.
+    let Some(_checking) = sign_in::Checking::start(&format!("link:{key}")) else {
+        return shown(
+            &shared,
+            StatusCode::TOO_MANY_REQUESTS,
+            "A sign-in link for this account is being sent. Wait a moment and look in your mail.",
+            entered,
+        );
+    };
     let limit = SignInLimit::LINKS;
     let asked = AuditAction::SignInLinkAsked;
     match shared

@@ -295,10 +295,10 @@ static CHECKING: std::sync::LazyLock<Mutex<HashSet<String>>> =
     std::sync::LazyLock::new(|| Mutex::new(HashSet::new()));
 
 /// A key's sign-in being checked; the key is free again when it drops.
-struct Checking(String);
+pub(super) struct Checking(String);
 
 impl Checking {
-    fn start(key: &str) -> Option<Self> {
+    pub(super) fn start(key: &str) -> Option<Self> {
         let mut keys = CHECKING.lock().unwrap_or_else(|e| e.into_inner());
         keys.insert(key.to_owned()).then(|| Self(key.to_owned()))
     }
