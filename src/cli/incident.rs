@@ -273,7 +273,12 @@ async fn open_and_deliver(
     };
     let (opened, delivered) = tokio::join!(opened, delivering);
     deliverer.close().await;
-    Ok((opened?, delivered?))
+    let (opened, delivered) = (opened?, delivered?);
+    // As after a broadcast: an incident that reached many wrote and then
+    // rewrote their notices, and counting who was told reads the index
+    // alone once the table is vacuumed.
+    crate::store::tidy_after(store, opened.notices + delivered.rewritten()).await;
+    Ok((opened, delivered))
 }
 
 fn say(what: &str, (outcome, delivered): (Outcome, DeliverOutcome)) -> anyhow::Result<ExitCode> {
