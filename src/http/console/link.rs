@@ -16,9 +16,9 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 
-use super::sign_in::{self, member_named, shown, start_session, unavailable};
+use super::sign_in::{self, limited, member_named, shown, start_session, unavailable};
 use super::{
-    SIGN_IN_FORM_LIFETIME, cookie, csrf_matches, forged, form_cookie, https, layout, set_cookie,
+    SIGN_IN_FORM_LIFETIME, forged, form_cookie, https, layout, set_cookie, sign_in_form_forged,
 };
 use crate::credentials;
 use crate::domain::account::TeamMember;
@@ -49,9 +49,7 @@ pub async fn ask(
     headers: HeaderMap,
     Form(sent): Form<Ask>,
 ) -> Response {
-    let https = https(&shared);
-    let expected = cookie(&headers, form_cookie(https)).unwrap_or_default();
-    if !csrf_matches(&sent.form, expected) {
+    if sign_in_form_forged(&shared, &headers, &sent.form) {
         return forged();
     }
     let now = shared.clock.now();
@@ -79,20 +77,15 @@ pub async fn ask(
     {
         Ok((by_member, by_address)) if limit.allows(by_member, by_address) => {}
         Ok(_) => {
-            let mut response = shown(
+            return limited(
                 &shared,
-                StatusCode::TOO_MANY_REQUESTS,
                 &format!(
                     "Several sign-in links were asked for this account or from your network just now. Use the latest one that arrived, or wait {} minutes and ask again.",
                     limit.window.num_minutes()
                 ),
+                limit,
                 entered,
             );
-            response.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(limit.window.num_seconds().max(0) as u64),
-            );
-            return response;
         }
         Err(e) => return unavailable(&shared, &e, entered),
     }
@@ -236,9 +229,7 @@ pub async fn enter(
     Path(token): Path<String>,
     Form(sent): Form<Enter>,
 ) -> Response {
-    let https = https(&shared);
-    let expected = cookie(&headers, form_cookie(https)).unwrap_or_default();
-    if !csrf_matches(&sent.form, expected) {
+    if sign_in_form_forged(&shared, &headers, &sent.form) {
         return forged();
     }
     let now = shared.clock.now();

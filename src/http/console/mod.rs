@@ -133,6 +133,16 @@ fn set_cookie(https: bool, name: &str, value: &str, max_age: Duration) -> String
     )
 }
 
+/// Whether a sign-in form (sign-in, asking for a link, using one) came
+/// without the token its own cookie repeats: then another site sent it.
+fn sign_in_form_forged(shared: &AppState, headers: &HeaderMap, sent: &str) -> bool {
+    let https = https(shared);
+    !csrf_matches(
+        sent,
+        cookie(headers, form_cookie(https)).unwrap_or_default(),
+    )
+}
+
 /// The value of cookie `name` in the request, if sent once. Sent twice,
 /// one may have been planted by a neighbouring host (over plain HTTP a
 /// sibling domain can set it), so neither is taken.

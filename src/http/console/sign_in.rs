@@ -17,8 +17,8 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::{
-    Member, SESSION_LIFETIME, SIGN_IN_FORM_LIFETIME, cookie, csrf_matches, forged, form_cookie,
-    https, layout, session_cookie, set_cookie,
+    Member, SESSION_LIFETIME, SIGN_IN_FORM_LIFETIME, csrf_matches, forged, form_cookie, https,
+    layout, session_cookie, set_cookie, sign_in_form_forged,
 };
 use crate::credentials;
 use crate::domain::account::TeamMember;
@@ -110,9 +110,7 @@ pub async fn submit(
     headers: HeaderMap,
     Form(sent): Form<SignIn>,
 ) -> Response {
-    let https = https(&shared);
-    let expected = cookie(&headers, form_cookie(https)).unwrap_or_default();
-    if !csrf_matches(&sent.form, expected) {
+    if sign_in_form_forged(&shared, &headers, &sent.form) {
         return forged();
     }
     let now = shared.clock.now();
@@ -144,20 +142,15 @@ pub async fn submit(
     {
         Ok((by_member, by_address)) if limit.allows(by_member, by_address) => {}
         Ok(_) => {
-            let mut response = shown(
+            return limited(
                 &shared,
-                StatusCode::TOO_MANY_REQUESTS,
                 &format!(
                     "Too many failed sign-ins for this account or from your network. Wait {} minutes and try again, or ask an operator to set a new password.",
                     limit.window.num_minutes()
                 ),
+                limit,
                 entered,
             );
-            response.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(limit.window.num_seconds().max(0) as u64),
-            );
-            return response;
         }
         Err(e) => return unavailable(&shared, &e, entered),
     }
@@ -311,6 +304,17 @@ impl Drop for Checking {
             .unwrap_or_else(|e| e.into_inner())
             .remove(&self.0);
     }
+}
+
+/// The form again with 429, saying why, and when to try again (the
+/// limit's window).
+pub(super) fn limited(shared: &AppState, why: &str, limit: SignInLimit, entered: &str) -> Response {
+    let mut response = shown(shared, StatusCode::TOO_MANY_REQUESTS, why, entered);
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(limit.window.num_seconds().max(0) as u64),
+    );
+    response
 }
 
 /// The store failed: the form again, saying so (nothing was changed).
