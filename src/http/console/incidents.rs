@@ -185,6 +185,15 @@ fn open_form(member: &Member, zone: Tz, sent: &OpenForm, error: &str) -> String 
     )
 }
 
+/// The open form again, filled as sent, with what is wrong above it.
+fn unopened(member: &Member, zone: Tz, sent: &OpenForm, error: &str) -> Response {
+    member.page(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "Open an incident",
+        &open_form(member, zone, sent, error),
+    )
+}
+
 /// An error paragraph and the attribute that ties fields to it (not
 /// marking them wrong: the page has several forms).
 fn problem(error: &str) -> (String, &'static str) {
@@ -212,26 +221,14 @@ pub async fn preview(
     let now = shared.clock.now();
     let when = match sent.kind(zone, now) {
         Ok(when) => when,
-        Err(e) => {
-            return member.page(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                title,
-                &open_form(&member, zone, &sent, &e),
-            );
-        }
+        Err(e) => return unopened(&member, zone, &sent, &e),
     };
     let cx = Context::new(&engine.loaded.settings);
     let (count, sample) =
         match incident::preview(&shared.store, &cx, &sent.affects, now, SAMPLE).await {
             Ok(found) => found,
             Err(IncidentError::Store(e)) => return member.unavailable(title, &e),
-            Err(e) => {
-                return member.page(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    title,
-                    &open_form(&member, zone, &sent, &e.to_string()),
-                );
-            }
+            Err(e) => return unopened(&member, zone, &sent, &e.to_string()),
         };
     let people: String = sample
         .iter()
@@ -303,13 +300,7 @@ pub async fn open(
     let title = "Open an incident";
     let when = match sent.kind(zone, now) {
         Ok(when) => when,
-        Err(e) => {
-            return member.page(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                title,
-                &open_form(&member, zone, &sent, &e),
-            );
-        }
+        Err(e) => return unopened(&member, zone, &sent, &e),
     };
     let cx = Context::new(&engine.loaded.settings);
     let opening = Opening {
