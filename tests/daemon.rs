@@ -465,6 +465,25 @@ async fn three_daemons_on_one_postgres_database_send_each_message_once() {
             .filter(|d| d.log().contains("delivered"))
             .count();
         eprintln!("{delivered_by} of 3 daemons delivered");
+        // The imported people waited for their search terms; the planning
+        // pass wrote them, each person once, whichever daemon planned.
+        let filled: Vec<String> = daemons
+            .iter()
+            .flat_map(|d| d.log().lines().map(str::to_owned).collect::<Vec<_>>())
+            .filter(|l| l.contains("made imported people searchable"))
+            .map(|l| {
+                // Without the terminal's colours.
+                let mut plain = String::new();
+                let mut rest = l.as_str();
+                while let Some(at) = rest.find('\u{1b}') {
+                    plain.push_str(&rest[..at]);
+                    rest = rest[at..].split_once('m').map_or("", |(_, after)| after);
+                }
+                plain + rest
+            })
+            .collect();
+        assert_eq!(filled.len(), 1, "{filled:#?}");
+        assert!(filled[0].contains("people=300"), "{filled:#?}");
     })
     .await;
 }

@@ -2995,6 +2995,7 @@ fn named() -> Vec<Named> {
         one("SUPPRESSIONS_PAGE_OF", SUPPRESSIONS_PAGE_OF, Both),
         one("SEARCH_TERMS_SQLITE", SEARCH_TERMS_SQLITE, Sqlite),
         one("SEARCH_TERMS_POSTGRES", SEARCH_TERMS_POSTGRES, Postgres),
+        one("FILL_SEARCH_POSTGRES", FILL_SEARCH_POSTGRES, Postgres),
         built(
             "FOUND_CUSTOMERS",
             format!("{FOUND_CUSTOMERS}{}", sqlite_in("id", 1)),
@@ -5072,6 +5073,41 @@ async fn the_console_finds_people_and_accounts_by_name_address_and_id(store: &Db
         }
     );
     assert_eq!(store.search("  ", 50).await.unwrap(), Found::default());
+    // On PostgreSQL the people an insert adds wait for their terms in a
+    // queue, which a search reads meanwhile; once their terms are written,
+    // in chunks, the same searches find the same. SQLite writes terms at
+    // once and has nothing to fill.
+    let searches = [
+        "ana",
+        "ANA MARIA s",
+        "silv",
+        "bea@glo",
+        "zed",
+        "maria",
+        "globex",
+    ];
+    let mut before = Vec::new();
+    for text in searches {
+        before.push(found(text).await);
+    }
+    let mut taken = Vec::new();
+    loop {
+        let t = store.fill_search(3).await.unwrap();
+        taken.push(t);
+        if t < 3 {
+            break;
+        }
+    }
+    let queued = if store.backend() == "postgres" {
+        vec![3, 1]
+    } else {
+        vec![0]
+    };
+    assert_eq!(taken, queued, "four people were inserted");
+    assert_eq!(store.fill_search(3).await.unwrap(), 0, "nothing waits");
+    for (text, before) in searches.into_iter().zip(before) {
+        assert_eq!(found(text).await, before, "{text:?} once filled");
+    }
     // A name of kilobytes is stored, and found by its first 200
     // characters, or more.
     let long = "Q".repeat(5000);
@@ -5116,6 +5152,40 @@ async fn the_console_finds_people_and_accounts_by_name_address_and_id(store: &Db
         .unwrap();
     assert_eq!(found("silv").await.0, ids(&["ana"]));
     assert_eq!(found("erased").await.0, Vec::<String>::new());
+
+    // Renamed and erased while waiting in the queue: filled with the new
+    // name, once, and the erased person not at all.
+    store
+        .upsert_customers(
+            &[
+                person("cy", "Cy Young", "cy@initech.example"),
+                person("dee", "Dee Lane", "dee@initech.example"),
+            ],
+            t0(),
+        )
+        .await
+        .unwrap();
+    store
+        .upsert_customers(&[person("cy", "Cyrus Old", "cy@initech.example")], t0())
+        .await
+        .unwrap();
+    store
+        .erase_customer(
+            &CustomerId::parse("dee").unwrap(),
+            &CustomerId::parse("erased-2").unwrap(),
+            "hash-2",
+            t0(),
+        )
+        .await
+        .unwrap();
+    for filled in [false, true] {
+        assert_eq!(found("cyrus").await.0, ids(&["cy"]), "filled: {filled}");
+        assert_eq!(found("old").await.0, ids(&["cy"]), "filled: {filled}");
+        assert_eq!(found("young").await.0, Vec::<String>::new());
+        assert_eq!(found("lane").await.0, Vec::<String>::new());
+        assert_eq!(found("dee").await.0, Vec::<String>::new());
+        while store.fill_search(100).await.unwrap() > 0 {}
+    }
 }
 
 async fn the_consoles_answers_replies_and_detractors_read_back(store: &Db) {

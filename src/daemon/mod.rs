@@ -27,7 +27,7 @@ use crate::config::{ConfigPath, Env, Loaded};
 use crate::engine::Engine;
 use crate::http::AppState;
 use crate::store::Db;
-use crate::store::{Outbox, Planning, Signals, Upkeep};
+use crate::store::{Customers, Outbox, Planning, Signals, Upkeep};
 
 /// Runs the daemon until `shutdown` resolves (`tend run` passes
 /// [`stop_signal`]), then drains. `loaded` and `store` are ready
@@ -249,7 +249,35 @@ pub async fn plan_pass(shared: &AppState) -> anyhow::Result<()> {
         tracing::info!(planned = outcome.planned, "planned");
         shared.wake_deliver.notify_one();
     }
+    fill_search(shared).await?;
     crate::store::tidy_after(&shared.store, outcome.rewritten()).await;
+    Ok(())
+}
+
+/// People a chunk of [`fill_search`] makes searchable in one transaction.
+const SEARCH_FILL_CHUNK: u32 = 20_000;
+
+/// Writes the search terms of the people imports added since the last
+/// pass ([`Customers::fill_search`]), a chunk at a time, until none wait or
+/// the daemon stops. Until then a search reads them from the queue, which
+/// is slower the longer it is.
+async fn fill_search(shared: &AppState) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut filled = 0;
+    while !shared.stop.is_cancelled() {
+        let taken = shared.store.fill_search(SEARCH_FILL_CHUNK).await?;
+        filled += taken;
+        if taken < u64::from(SEARCH_FILL_CHUNK) {
+            break;
+        }
+    }
+    if filled > 0 {
+        tracing::info!(
+            people = filled,
+            seconds = started.elapsed().as_secs_f64(),
+            "made imported people searchable"
+        );
+    }
     Ok(())
 }
 

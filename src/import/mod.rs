@@ -109,9 +109,11 @@ impl Progress for Silent {
 
 /// Imports one file of `kind` into the store.
 ///
-/// A reader thread parses and validates batches while this task writes the
-/// previous one, so the file's blocking reads stay off the async runtime and
-/// the two cores share the work.
+/// Three stages work at once: a reader thread parses and validates batches
+/// (the file's blocking reads stay off the async runtime), this task checks
+/// the next batch against the store (erased people, unknown accounts), and
+/// meanwhile writes the batch checked before it. Writes stay one at a time
+/// and in the file's order, so a row repeated later in the file wins.
 pub async fn import_file(
     store: &(impl Customers + Accounts),
     kind: Kind,
@@ -141,29 +143,62 @@ pub async fn import_file(
         Format::Jsonl => None,
     };
 
-    // Two batches in flight at most: memory stays flat in the file's size.
+    // Two batches parsed ahead at most, one checked, one being written:
+    // memory stays flat in the file's size.
     let (sender, mut receiver) = tokio::sync::mpsc::channel(2);
     let reader = {
         let defaults = defaults.clone();
         std::thread::spawn(move || read_batches(rows, layout, kind, &defaults, &sender))
     };
     let mut outcome = ImportOutcome::default();
-    let mut result = Ok(());
-    while let Some(mut parsed) = receiver.recv().await {
-        for rejection in parsed.rejected.drain(..) {
-            outcome.rejected += 1;
-            on_reject(rejection);
+    let mut created = HashSet::new();
+    let mut ready: Option<(Ready, u64)> = None;
+    let result = loop {
+        let write = async {
+            match &ready {
+                Some((batch, _)) => batch.write(store, now).await,
+                None => Ok(store::WriteOutcome::default()),
+            }
+        };
+        let check = async {
+            let Some(parsed) = receiver.recv().await else {
+                return Ok(None);
+            };
+            let checked = parsed.batch.check(store, defaults.strict, &created).await?;
+            Ok(Some((parsed.rejected, checked, parsed.position)))
+        };
+        let (written, checked) = tokio::join!(write, check);
+        let stored = |source| ImportError::Store {
+            source,
+            so_far: outcome,
+        };
+        match written {
+            Ok(written) => {
+                outcome.imported += written.inserted;
+                outcome.updated += written.existing;
+                if let Some((_, position)) = ready.take() {
+                    progress.advance(position);
+                }
+            }
+            Err(source) => break Err(stored(source)),
         }
-        if let Err(e) = parsed
-            .batch
-            .write(store, defaults.strict, now, &mut outcome, &mut on_reject)
-            .await
-        {
-            result = Err(e);
-            break;
+        let stored = |source| ImportError::Store {
+            source,
+            so_far: outcome,
+        };
+        match checked {
+            Ok(Some((rejected, checked, position))) => {
+                for note in rejected.into_iter().chain(checked.notes) {
+                    outcome.rejected += u64::from(!note.kept);
+                    on_reject(note);
+                }
+                created.extend(checked.created);
+                ready = Some((checked.ready, position));
+            }
+            Ok(None) => break Ok(()),
+            Err(source) => break Err(stored(source)),
         }
-        progress.advance(parsed.position);
-    }
+    };
     // Dropping the receiver stops a reader still at work.
     drop(receiver);
     let read = reader
@@ -195,6 +230,7 @@ pub async fn import_rows(
     mut on_reject: impl FnMut(RowNote),
 ) -> Result<ImportOutcome, ImportError> {
     let mut outcome = ImportOutcome::default();
+    let mut created = HashSet::new();
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let mut batch = Batch::new(kind);
@@ -204,9 +240,23 @@ pub async fn import_rows(
                 on_reject(RowNote::rejected(line, reason));
             }
         }
-        batch
-            .write(store, defaults.strict, now, &mut outcome, &mut on_reject)
-            .await?;
+        let stored = |source, so_far| ImportError::Store { source, so_far };
+        let checked = batch
+            .check(store, defaults.strict, &created)
+            .await
+            .map_err(|e| stored(e, outcome))?;
+        for note in checked.notes {
+            outcome.rejected += u64::from(!note.kept);
+            on_reject(note);
+        }
+        created.extend(checked.created);
+        let written = checked
+            .ready
+            .write(store, now)
+            .await
+            .map_err(|e| stored(e, outcome))?;
+        outcome.imported += written.inserted;
+        outcome.updated += written.existing;
     }
     Ok(outcome)
 }
@@ -268,62 +318,42 @@ fn read_batches(
     Ok(())
 }
 
-/// Validated rows waiting to be written.
+/// Validated rows waiting to be checked against the store.
 enum Batch {
-    /// The records and, beside them, their lines.
-    Customers(Vec<CustomerRecord>, Vec<usize>),
+    /// The records and, beside them, their lines and the hashes of their
+    /// addresses (what an erased person is known by).
+    Customers {
+        records: Vec<CustomerRecord>,
+        lines: Vec<usize>,
+        hashes: Vec<String>,
+    },
     Accounts(Vec<AccountRecord>),
     Events(Vec<(usize, PendingEvent)>),
 }
 
-/// The rows of `batch` whose address is not an erased person's: theirs
-/// are refused (an erased person is never stored, nor mailed, again).
-async fn not_erased(
-    store: &impl Customers,
-    batch: &[CustomerRecord],
-    lines: &[usize],
-    outcome: &mut ImportOutcome,
-    on_reject: &mut impl FnMut(RowNote),
-) -> Result<(Vec<CustomerRecord>, Vec<usize>), ImportError> {
-    let hashes: Vec<String> = batch
-        .iter()
-        .map(|c| crate::privacy::address_hash(c.email.as_str()))
-        .collect();
-    let erased = store
-        .erased_among(&hashes)
-        .await
-        .map_err(|source| ImportError::Store {
-            source,
-            so_far: *outcome,
-        })?;
-    let mut kept = (
-        Vec::with_capacity(batch.len()),
-        Vec::with_capacity(batch.len()),
-    );
-    for ((record, line), hash) in batch.iter().zip(lines).zip(&hashes) {
-        if erased.contains(hash) {
-            outcome.rejected += 1;
-            on_reject(RowNote::rejected(
-                *line,
-                format!(
-                    "{} belongs to a person erased at their request; tend keeps it only to refuse it, and never imports or mails it again",
-                    record.email
-                ),
-            ));
-        } else {
-            kept.0.push(record.clone());
-            kept.1.push(*line);
-        }
-    }
-    Ok(kept)
+/// A batch checked against the store: what to write, what to tell about
+/// its rows, and the accounts writing it creates.
+struct Checked {
+    ready: Ready,
+    notes: Vec<RowNote>,
+    created: Vec<AccountId>,
+}
+
+/// Rows ready to be written.
+enum Ready {
+    Customers(Vec<CustomerRecord>),
+    Accounts(Vec<AccountRecord>),
+    Events(Vec<EventRecord>),
 }
 
 impl Batch {
     fn new(kind: Kind) -> Self {
         match kind {
-            Kind::Customers => {
-                Self::Customers(Vec::with_capacity(BATCH), Vec::with_capacity(BATCH))
-            }
+            Kind::Customers => Self::Customers {
+                records: Vec::with_capacity(BATCH),
+                lines: Vec::with_capacity(BATCH),
+                hashes: Vec::with_capacity(BATCH),
+            },
             Kind::Accounts => Self::Accounts(Vec::with_capacity(BATCH)),
             Kind::Events => Self::Events(Vec::with_capacity(BATCH)),
         }
@@ -331,7 +361,7 @@ impl Batch {
 
     fn len(&self) -> usize {
         match self {
-            Self::Customers(v, _) => v.len(),
+            Self::Customers { records, .. } => records.len(),
             Self::Accounts(v) => v.len(),
             Self::Events(v) => v.len(),
         }
@@ -344,8 +374,14 @@ impl Batch {
         defaults: &Defaults,
     ) -> Result<(), String> {
         match self {
-            Self::Customers(v, lines) => {
-                v.push(record::customer(map, defaults)?);
+            Self::Customers {
+                records,
+                lines,
+                hashes,
+            } => {
+                let record = record::customer(map, defaults)?;
+                hashes.push(crate::privacy::address_hash(record.email.as_str()));
+                records.push(record);
                 lines.push(line);
             }
             Self::Accounts(v) => v.push(record::account(map, defaults)?),
@@ -354,89 +390,137 @@ impl Batch {
         Ok(())
     }
 
-    async fn write(
-        &self,
+    /// Checks the batch against the store: refuses erased people's
+    /// addresses and resolves accounts that are not stored (`created`
+    /// holds those an earlier batch of the same import creates), and
+    /// events' customers.
+    async fn check(
+        self,
         store: &(impl Customers + Accounts),
         strict: bool,
-        now: DateTime<Utc>,
-        outcome: &mut ImportOutcome,
-        on_reject: &mut impl FnMut(RowNote),
-    ) -> Result<(), ImportError> {
-        let written = match self {
-            Self::Customers(batch, lines) if !batch.is_empty() => {
-                let (batch, lines) = &not_erased(store, batch, lines, outcome, on_reject).await?;
-                let unknown = unknown_accounts(store, batch, outcome).await?;
-                let mut notes = Vec::new();
-                let kept: Vec<CustomerRecord>;
-                let batch = if unknown.is_empty() {
-                    batch
-                } else {
-                    kept = accounts_resolved(batch, lines, &unknown, strict, &mut notes);
-                    &kept
-                };
-                for note in notes {
-                    outcome.rejected += u64::from(!note.kept);
-                    on_reject(note);
-                }
-                if batch.is_empty() {
-                    return Ok(());
-                }
-                store.upsert_customers(batch, now).await
+        created: &HashSet<AccountId>,
+    ) -> Result<Checked, store::Error> {
+        let mut notes = Vec::new();
+        let (ready, created) = match self {
+            Self::Customers {
+                records,
+                lines,
+                hashes,
+            } => {
+                let (records, lines) =
+                    not_erased(store, records, lines, &hashes, &mut notes).await?;
+                let unknown = unknown_accounts(store, &records, created).await?;
+                let (records, created) =
+                    accounts_resolved(records, &lines, &unknown, strict, &mut notes);
+                (Ready::Customers(records), created)
             }
-            Self::Accounts(batch) if !batch.is_empty() => store.upsert_accounts(batch, now).await,
-            Self::Events(batch) if !batch.is_empty() => {
-                let records = resolve_events(store, batch, outcome, on_reject).await?;
-                store.insert_events(&records, now).await
+            Self::Accounts(records) => (Ready::Accounts(records), Vec::new()),
+            Self::Events(batch) => {
+                let records = resolve_events(store, batch, &mut notes).await?;
+                (Ready::Events(records), Vec::new())
             }
-            _ => return Ok(()),
         };
-        let written = written.map_err(|source| ImportError::Store {
-            source,
-            so_far: *outcome,
-        })?;
-        outcome.imported += written.inserted;
-        outcome.updated += written.existing;
-        Ok(())
+        Ok(Checked {
+            ready,
+            notes,
+            created,
+        })
     }
 }
 
-/// The accounts `batch` names that are not stored.
+impl Ready {
+    async fn write(
+        &self,
+        store: &(impl Customers + Accounts),
+        now: DateTime<Utc>,
+    ) -> Result<store::WriteOutcome, store::Error> {
+        match self {
+            Self::Customers(batch) if !batch.is_empty() => store.upsert_customers(batch, now).await,
+            Self::Accounts(batch) if !batch.is_empty() => store.upsert_accounts(batch, now).await,
+            Self::Events(batch) if !batch.is_empty() => store.insert_events(batch, now).await,
+            _ => Ok(store::WriteOutcome::default()),
+        }
+    }
+}
+
+/// The rows of a batch whose address is not an erased person's, with
+/// their lines: the others are refused (an erased person is never stored,
+/// nor mailed, again).
+async fn not_erased(
+    store: &impl Customers,
+    records: Vec<CustomerRecord>,
+    lines: Vec<usize>,
+    hashes: &[String],
+    notes: &mut Vec<RowNote>,
+) -> Result<(Vec<CustomerRecord>, Vec<usize>), store::Error> {
+    if records.is_empty() {
+        return Ok((records, lines));
+    }
+    let erased = store.erased_among(hashes).await?;
+    if erased.is_empty() {
+        return Ok((records, lines));
+    }
+    let mut kept = (
+        Vec::with_capacity(records.len()),
+        Vec::with_capacity(records.len()),
+    );
+    for ((record, line), hash) in records.into_iter().zip(lines).zip(hashes) {
+        if erased.contains(hash) {
+            notes.push(RowNote::rejected(
+                line,
+                format!(
+                    "{} belongs to a person erased at their request; tend keeps it only to refuse it, and never imports or mails it again",
+                    record.email
+                ),
+            ));
+        } else {
+            kept.0.push(record);
+            kept.1.push(line);
+        }
+    }
+    Ok(kept)
+}
+
+/// The accounts `batch` names that are neither stored nor created by an
+/// earlier batch of the same import (`created`).
 async fn unknown_accounts(
     store: &impl Accounts,
     batch: &[CustomerRecord],
-    outcome: &ImportOutcome,
-) -> Result<HashSet<AccountId>, ImportError> {
-    let mut named: Vec<AccountId> = batch.iter().filter_map(|c| c.account_id.clone()).collect();
+    created: &HashSet<AccountId>,
+) -> Result<HashSet<AccountId>, store::Error> {
+    let mut named: Vec<AccountId> = batch
+        .iter()
+        .filter_map(|c| c.account_id.clone())
+        .filter(|a| !created.contains(a))
+        .collect();
     if named.is_empty() {
         return Ok(HashSet::new());
     }
     named.sort_unstable();
     named.dedup();
-    let known = store
-        .known_accounts(&named)
-        .await
-        .map_err(|source| ImportError::Store {
-            source,
-            so_far: *outcome,
-        })?;
+    let known = store.known_accounts(&named).await?;
     Ok(named.into_iter().filter(|a| !known.contains(a)).collect())
 }
 
 /// What becomes of contacts naming an account that is not stored: with
 /// `strict`, each is rejected; otherwise each is kept (the store creates the
-/// account with only its id) and the first row naming it says so.
+/// account with only its id) and the first row naming it says so. Returns
+/// the rows kept and the accounts writing them creates.
 fn accounts_resolved(
-    batch: &[CustomerRecord],
+    batch: Vec<CustomerRecord>,
     lines: &[usize],
     unknown: &HashSet<AccountId>,
     strict: bool,
     notes: &mut Vec<RowNote>,
-) -> Vec<CustomerRecord> {
+) -> (Vec<CustomerRecord>, Vec<AccountId>) {
+    if unknown.is_empty() {
+        return (batch, Vec::new());
+    }
     let mut told = HashSet::new();
     let mut kept = Vec::with_capacity(batch.len());
-    for (record, line) in batch.iter().zip(lines) {
+    for (record, line) in batch.into_iter().zip(lines) {
         let Some(account) = record.account_id.as_ref().filter(|a| unknown.contains(*a)) else {
-            kept.push(record.clone());
+            kept.push(record);
             continue;
         };
         if strict {
@@ -459,29 +543,22 @@ fn accounts_resolved(
                 kept: true,
             });
         }
-        kept.push(record.clone());
+        kept.push(record);
     }
-    kept
+    (kept, told.into_iter().collect())
 }
 
 /// Checks that each event's customer exists and reads its time in the
 /// customer's zone; rejects the rest.
 async fn resolve_events(
     store: &(impl Customers + Accounts),
-    batch: &[(usize, PendingEvent)],
-    outcome: &mut ImportOutcome,
-    on_reject: &mut impl FnMut(RowNote),
-) -> Result<Vec<EventRecord>, ImportError> {
+    batch: Vec<(usize, PendingEvent)>,
+    notes: &mut Vec<RowNote>,
+) -> Result<Vec<EventRecord>, store::Error> {
     let mut ids: Vec<_> = batch.iter().map(|(_, e)| e.customer_id.clone()).collect();
     ids.sort_unstable();
     ids.dedup();
-    let zones = store
-        .customer_zones(&ids)
-        .await
-        .map_err(|source| ImportError::Store {
-            source,
-            so_far: *outcome,
-        })?;
+    let zones = store.customer_zones(&ids).await?;
     let mut records = Vec::with_capacity(batch.len());
     for (line, pending) in batch {
         let resolved = match zones.get(&pending.customer_id) {
@@ -492,19 +569,16 @@ async fn resolve_events(
             Some(zone) => parse_instant(&pending.occurred_at, *zone)
                 .map_err(|e| format!("occurred_at: {e}"))
                 .map(|occurred_at| EventRecord {
-                    id: pending.id.clone(),
-                    customer_id: pending.customer_id.clone(),
-                    name: pending.name.clone(),
+                    id: pending.id,
+                    customer_id: pending.customer_id,
+                    name: pending.name,
                     occurred_at,
-                    properties: pending.properties.clone(),
+                    properties: pending.properties,
                 }),
         };
         match resolved {
             Ok(record) => records.push(record),
-            Err(reason) => {
-                outcome.rejected += 1;
-                on_reject(RowNote::rejected(*line, reason));
-            }
+            Err(reason) => notes.push(RowNote::rejected(line, reason)),
         }
     }
     Ok(records)

@@ -38,6 +38,19 @@ where
     Option<i64>: for<'q> Encode<'q, DB>,
     Option<At>: for<'q> Encode<'q, DB>,
 {
+    async fn fill_search(&self, limit: u32) -> Result<u64, Error> {
+        let fill = match B::DIALECT {
+            sql::Dialect::Sqlite => return Ok(0),
+            sql::Dialect::Postgres => sql::FILL_SEARCH_POSTGRES,
+        };
+        let taken: i64 = sqlx::query_scalar(fill)
+            .bind(i64::from(limit))
+            .fetch_one(self.writes())
+            .await
+            .map_err(self.fail("making imported people searchable"))?;
+        Ok(taken as u64)
+    }
+
     async fn search(&self, text: &str, limit: usize) -> Result<Found, Error> {
         let fail = self.fail("searching people and accounts");
         let text = text.trim();

@@ -92,6 +92,13 @@ pub trait Customers {
     /// up to `limit` of each.
     async fn search(&self, text: &str, limit: usize) -> Result<Found, Error>;
 
+    /// Writes the search terms of up to `limit` people an import added and
+    /// says how many it took: PostgreSQL queues them (migration 0022) so
+    /// an import does not wait on them, and a search reads the queue until
+    /// then. 0 when none wait, and always on SQLite, whose triggers write
+    /// them at once.
+    async fn fill_search(&self, limit: u32) -> Result<u64, Error>;
+
     /// Inserts or replaces customer records by id. The stage and history
     /// tend derived are kept.
     async fn upsert_customers(

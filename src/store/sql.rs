@@ -1416,18 +1416,40 @@ pub const INBOUND_OF: &str = "SELECT id, received_at, classification, raw FROM i
      ORDER BY received_at, id";
 
 // The console's search: `search_terms` holds the words a name or address
-// begins with (filled by the triggers of migration 0020).
+// begins with (kept by the triggers of migration 0020; on PostgreSQL, an
+// import's new people are queued and filled in later, migration 0022).
 
 /// The ids of kind $1 with a term that begins with $2 (lower-cased as
 /// the terms were), $3 at most, in the terms' order.
 pub const SEARCH_TERMS_SQLITE: &str = "SELECT id FROM search_terms \
      WHERE kind = $1 AND term >= lower($2) AND term < lower($2) || char(1114111) \
      ORDER BY term, id LIMIT $3";
-/// The same on PostgreSQL, whose terms compare byte by byte ("C").
-pub const SEARCH_TERMS_POSTGRES: &str = "SELECT id FROM search_terms \
+/// The same on PostgreSQL, whose terms compare byte by byte ("C"), with
+/// the people still in `search_queue` (migration 0022), whose terms are
+/// worked out here from their rows.
+pub const SEARCH_TERMS_POSTGRES: &str = "SELECT id FROM (\
+     (SELECT term, id FROM search_terms \
      WHERE kind = $1 AND term >= lower($2) COLLATE \"C\" \
      AND term < (lower($2) || chr(1114111)) COLLATE \"C\" \
-     ORDER BY term, id LIMIT $3";
+     ORDER BY term, id LIMIT $3) \
+     UNION ALL \
+     (SELECT t COLLATE \"C\", c.id COLLATE \"C\" FROM search_queue q \
+     JOIN customers c ON c.id = q.id, unnest(customer_terms(c.name, c.email)) AS t \
+     WHERE $1 = 'customer' AND c.erased_at IS NULL \
+     AND t >= lower($2) COLLATE \"C\" AND t < (lower($2) || chr(1114111)) COLLATE \"C\")\
+     ) AS found ORDER BY term, id LIMIT $3";
+/// Writes the terms of up to $1 people waiting in `search_queue` and takes
+/// them off it; says how many were taken. Instances fill apart (`SKIP
+/// LOCKED`); a person renamed while waiting already has their new terms
+/// (`ON CONFLICT`), and one erased or removed meanwhile gets none.
+pub const FILL_SEARCH_POSTGRES: &str = "WITH taken AS (DELETE FROM search_queue \
+     WHERE ctid = ANY (ARRAY(SELECT ctid FROM search_queue LIMIT $1 FOR UPDATE SKIP LOCKED)) \
+     RETURNING id), \
+     filled AS (INSERT INTO search_terms (kind, term, id) \
+     SELECT DISTINCT 'customer', t, c.id FROM taken q JOIN customers c ON c.id = q.id, \
+     unnest(customer_terms(c.name, c.email)) AS t WHERE c.erased_at IS NULL AND t <> '' \
+     ON CONFLICT DO NOTHING) \
+     SELECT count(*) FROM taken";
 /// People found, by id: the builder appends the list.
 pub const FOUND_CUSTOMERS: &str =
     "SELECT id, name, email, account_id, stage FROM customers WHERE erased_at IS NULL AND ";
