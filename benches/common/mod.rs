@@ -227,6 +227,17 @@ pub fn psql(url: &str, sql: &str) {
     assert!(status.success(), "psql: {sql}");
 }
 
+/// What `sql` answers, as psql prints it unaligned.
+pub fn psql_value(url: &str, sql: &str) -> String {
+    let out = Command::new("psql")
+        .args([url, "-qAtc", sql])
+        .env("PGOPTIONS", "--client-min-messages=warning")
+        .output()
+        .expect("psql");
+    assert!(out.status.success(), "psql: {sql}");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
 /// Postfix's `smtp-sink` and `smtp-source` test tools, taken from Debian's
 /// postfix package without installing it (nothing runs as a mail server):
 /// the package is downloaded and unpacked into `target/postfix` once.

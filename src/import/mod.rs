@@ -176,8 +176,11 @@ pub async fn import_file(
             Ok(written) => {
                 outcome.imported += written.inserted;
                 outcome.updated += written.existing;
-                if let Some((_, position)) = ready.take() {
+                if let Some((written, position)) = ready.take() {
                     progress.advance(position);
+                    // Freeing a batch's records (allocated by the reader
+                    // thread) off this task, which writes the next one.
+                    tokio::task::spawn_blocking(move || drop(written));
                 }
             }
             Err(source) => break Err(stored(source)),
