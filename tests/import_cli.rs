@@ -420,3 +420,84 @@ fn the_readme_examples_import_cleanly() {
         .expect_code(0);
     assert_eq!(run.stdout(), "imported 3, updated 0, rejected 0\n");
 }
+
+/// Batches of a large file, some written at once on PostgreSQL: a row
+/// repeated later in the file wins, rejected rows are named in the file's
+/// order, and the counts add up, on both stores.
+#[tokio::test]
+async fn a_large_file_keeps_its_order_however_its_batches_are_written() {
+    use std::collections::BTreeMap;
+    let pg = PgDatabase::create().await;
+    // 6,000 rows naming 3,000 people twice over (each batch of 2,000
+    // shares people with the one before), then 5,000 people once (batches
+    // apart, which PostgreSQL writes two at a time); one row in a
+    // thousand has a bad address.
+    let mut csv = String::from("id,email,name\n");
+    let mut expected = BTreeMap::new();
+    let mut rejected_lines = Vec::new();
+    let mut line = 1;
+    for i in 0..11_000 {
+        line += 1;
+        let id = if i < 6_000 {
+            format!("c{}", i % 3_000)
+        } else {
+            format!("u{i}")
+        };
+        if i % 1_000 == 999 {
+            csv.push_str(&format!("{id},nope,Bad {i}\n"));
+            rejected_lines.push(line);
+        } else {
+            csv.push_str(&format!("{id},{id}@example.com,Name {i}\n"));
+            expected.insert(id, format!("Name {i}"));
+        }
+    }
+    let updated = 11_000 - rejected_lines.len() - expected.len();
+    for url in [None, Some(pg.url.as_str())] {
+        let mut p = Project::new("");
+        if let Some(url) = url {
+            p = p.env("TEND__DATABASE__URL", url);
+        }
+        p.file("many.csv", &csv);
+        let run = p.tend(&["import", "customers", "many.csv"]).expect_code(1);
+        assert_eq!(
+            run.stdout(),
+            format!(
+                "imported {}, updated {updated}, rejected {}\n",
+                expected.len(),
+                rejected_lines.len()
+            ),
+            "{url:?}"
+        );
+        let named: Vec<usize> = run
+            .stderr()
+            .lines()
+            .filter_map(|l| l.strip_prefix("many.csv:")?.split(':').next()?.parse().ok())
+            .collect();
+        assert_eq!(named, rejected_lines, "{url:?}");
+        let stored: BTreeMap<String, String> = match url {
+            None => {
+                let store = p.store().await;
+                let mut stored = BTreeMap::new();
+                for id in expected.keys() {
+                    let c = store.customer(&self::id(id)).await.unwrap().unwrap();
+                    stored.insert(id.clone(), c.record.name);
+                }
+                stored
+            }
+            Some(url) => {
+                use sqlx::Connection;
+                let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+                sqlx::query_as("SELECT id, name FROM customers")
+                    .fetch_all(&mut conn)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .collect()
+            }
+        };
+        assert_eq!(
+            stored, expected,
+            "{url:?}: the last good row of each person"
+        );
+    }
+}

@@ -249,7 +249,13 @@ pub async fn plan_pass(shared: &AppState) -> anyhow::Result<()> {
         tracing::info!(planned = outcome.planned, "planned");
         shared.wake_deliver.notify_one();
     }
-    fill_search(shared).await?;
+    // Planning stands whatever becomes of this; the next pass tries again.
+    if let Err(e) = fill_search(shared).await {
+        tracing::warn!(
+            error = format!("{e:#}"),
+            "could not make imported people searchable; the next planning pass tries again, and searches read them meanwhile"
+        );
+    }
     crate::store::tidy_after(&shared.store, outcome.rewritten()).await;
     Ok(())
 }
@@ -261,7 +267,7 @@ const SEARCH_FILL_CHUNK: u32 = 20_000;
 /// pass ([`Customers::fill_search`]), a chunk at a time, until none wait or
 /// the daemon stops. Until then a search reads them from the queue, which
 /// is slower the longer it is.
-async fn fill_search(shared: &AppState) -> anyhow::Result<()> {
+async fn fill_search(shared: &AppState) -> Result<(), crate::store::Error> {
     let started = Instant::now();
     let mut filled = 0;
     while !shared.stop.is_cancelled() {

@@ -6,11 +6,12 @@ pub mod record;
 pub mod segment;
 pub mod source;
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
+use futures_util::future::join_all;
 
 use crate::domain::account::{AccountId, AccountRecord};
 use crate::domain::customer::CustomerRecord;
@@ -150,56 +151,92 @@ pub async fn import_file(
         let defaults = defaults.clone();
         std::thread::spawn(move || read_batches(rows, layout, kind, &defaults, &sender))
     };
+    let writers = store.writers().max(1);
     let mut outcome = ImportOutcome::default();
     let mut created = HashSet::new();
-    let mut ready: Option<(Ready, u64)> = None;
+    // Checked batches not yet written, in the file's order.
+    let mut waiting: VecDeque<(Ready, u64)> = VecDeque::new();
+    let mut ended = false;
     let result = loop {
-        let write = async {
-            match &ready {
-                Some((batch, _)) => batch.write(store, now).await,
-                None => Ok(store::WriteOutcome::default()),
+        // The first waiting batch, and beside it the next ones while the
+        // store takes several writers and each is apart from the others.
+        let mut writing: Vec<(Ready, u64)> = Vec::new();
+        while let Some((front, _)) = waiting.front() {
+            if writing.len() == writers || !writing.iter().all(|(w, _)| w.apart(front)) {
+                break;
             }
-        };
-        let check = async {
-            let Some(parsed) = receiver.recv().await else {
-                return Ok(None);
-            };
-            let checked = parsed.batch.check(store, defaults.strict, &created).await?;
-            Ok(Some((parsed.rejected, checked, parsed.position)))
-        };
-        let (written, checked) = tokio::join!(write, check);
-        let stored = |source| ImportError::Store {
-            source,
-            so_far: outcome,
-        };
-        match written {
-            Ok(written) => {
-                outcome.imported += written.inserted;
-                outcome.updated += written.existing;
-                if let Some((written, position)) = ready.take() {
-                    progress.advance(position);
-                    // Freeing a batch's records (allocated by the reader
-                    // thread) off this task, which writes the next one.
-                    tokio::task::spawn_blocking(move || drop(written));
-                }
-            }
-            Err(source) => break Err(stored(source)),
+            writing.extend(waiting.pop_front());
         }
-        let stored = |source| ImportError::Store {
-            source,
-            so_far: outcome,
+        if writing.is_empty() && ended {
+            break Ok(());
+        }
+        let room = if ended {
+            0
+        } else {
+            writers.saturating_sub(waiting.len())
         };
-        match checked {
-            Ok(Some((rejected, checked, position))) => {
-                for note in rejected.into_iter().chain(checked.notes) {
-                    outcome.rejected += u64::from(!note.kept);
-                    on_reject(note);
+        let write = join_all(writing.iter().map(|(batch, _)| batch.write(store, now)));
+        let check = async {
+            let mut checked = Vec::new();
+            let mut creating = HashSet::new();
+            while checked.len() < room {
+                let Some(parsed) = receiver.recv().await else {
+                    return (checked, true, Ok(()));
+                };
+                let created = |a: &AccountId| created.contains(a) || creating.contains(a);
+                match parsed.batch.check(store, defaults.strict, &created).await {
+                    Ok(batch) => {
+                        creating.extend(batch.created.iter().cloned());
+                        checked.push((parsed.rejected, batch, parsed.position));
+                    }
+                    Err(e) => return (checked, false, Err((parsed.rejected, e))),
                 }
-                created.extend(checked.created);
-                ready = Some((checked.ready, position));
             }
-            Ok(None) => break Ok(()),
-            Err(source) => break Err(stored(source)),
+            (checked, false, Ok(()))
+        };
+        let (written, (checked, end, checking)) = tokio::join!(write, check);
+        ended |= end;
+        // What was written counts, even beside a batch that failed.
+        let mut failed = None;
+        for ((batch, position), written) in writing.into_iter().zip(written) {
+            match written {
+                Ok(written) => {
+                    outcome.imported += written.inserted;
+                    outcome.updated += written.existing;
+                    progress.advance(position);
+                }
+                Err(source) => failed = failed.or(Some(source)),
+            }
+            // Freeing a batch's records (allocated by the reader thread)
+            // off this task, which writes the next ones.
+            tokio::task::spawn_blocking(move || drop(batch));
+        }
+        if let Some(source) = failed {
+            break Err(ImportError::Store {
+                source,
+                so_far: outcome,
+            });
+        }
+        if let Err((rejected, source)) = checking {
+            // The rows the reader refused are refused whatever the store
+            // says; the batches checked but not written tell nothing more.
+            let unwritten = checked.into_iter().map(|(rejected, _, _)| rejected);
+            for note in unwritten.chain([rejected]).flatten() {
+                outcome.rejected += 1;
+                on_reject(note);
+            }
+            break Err(ImportError::Store {
+                source,
+                so_far: outcome,
+            });
+        }
+        for (rejected, batch, position) in checked {
+            for note in rejected.into_iter().chain(batch.notes) {
+                outcome.rejected += u64::from(!note.kept);
+                on_reject(note);
+            }
+            created.extend(batch.created);
+            waiting.push_back((batch.ready, position));
         }
     };
     // Dropping the receiver stops a reader still at work.
@@ -245,7 +282,7 @@ pub async fn import_rows(
         }
         let stored = |source, so_far| ImportError::Store { source, so_far };
         let checked = batch
-            .check(store, defaults.strict, &created)
+            .check(store, defaults.strict, &|a: &AccountId| created.contains(a))
             .await
             .map_err(|e| stored(e, outcome))?;
         for note in checked.notes {
@@ -401,7 +438,7 @@ impl Batch {
         self,
         store: &(impl Customers + Accounts),
         strict: bool,
-        created: &HashSet<AccountId>,
+        created: &impl Fn(&AccountId) -> bool,
     ) -> Result<Checked, store::Error> {
         let mut notes = Vec::new();
         let (ready, created) = match self {
@@ -432,6 +469,23 @@ impl Batch {
 }
 
 impl Ready {
+    /// Whether two batches may be written at once, each in a transaction
+    /// of its own: people only, no one in both (the later row must win),
+    /// and no account named in either (writing contacts creates and marks
+    /// their accounts, and two writers marking the same accounts could
+    /// each wait on the other).
+    fn apart(&self, other: &Ready) -> bool {
+        let (Self::Customers(a), Self::Customers(b)) = (self, other) else {
+            return false;
+        };
+        let names_account = |v: &[CustomerRecord]| v.iter().any(|c| c.account_id.is_some());
+        if names_account(a) || names_account(b) {
+            return false;
+        }
+        let ids: HashSet<&str> = a.iter().map(|c| c.id.as_str()).collect();
+        !b.iter().any(|c| ids.contains(c.id.as_str()))
+    }
+
     async fn write(
         &self,
         store: &(impl Customers + Accounts),
@@ -489,12 +543,12 @@ async fn not_erased(
 async fn unknown_accounts(
     store: &impl Accounts,
     batch: &[CustomerRecord],
-    created: &HashSet<AccountId>,
+    created: &impl Fn(&AccountId) -> bool,
 ) -> Result<HashSet<AccountId>, store::Error> {
     let mut named: Vec<AccountId> = batch
         .iter()
         .filter_map(|c| c.account_id.clone())
-        .filter(|a| !created.contains(a))
+        .filter(|a| !created(a))
         .collect();
     if named.is_empty() {
         return Ok(HashSet::new());

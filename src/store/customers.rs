@@ -38,6 +38,10 @@ where
     Option<i64>: for<'q> Encode<'q, DB>,
     Option<At>: for<'q> Encode<'q, DB>,
 {
+    fn writers(&self) -> usize {
+        B::CONCURRENT_WRITES
+    }
+
     async fn fill_search(&self, limit: u32) -> Result<u64, Error> {
         let fill = match B::DIALECT {
             sql::Dialect::Sqlite => return Ok(0),

@@ -363,6 +363,10 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("23505"))
 }
 
+fn is_deadlock(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("40P01"))
+}
+
 impl PgStore {
     /// One batch in one transaction. Rows new to the store go in with a
     /// plain insert of arrays (no placeholder per value, no speculative
@@ -482,8 +486,12 @@ impl Backend for PgStore {
     ) -> Result<WriteOutcome, Error> {
         match self.write_customers(batch, now, NewRows::Insert).await {
             // Another writer stored one of the new ids between the look
-            // and the insert: the batch again, every row an upsert.
-            Err(Error::Query { source, .. }) if is_unique_violation(&source) => {
+            // and the insert, or (an import writes two batches at once)
+            // marked the same accounts in another order and the server
+            // chose this one to undo: the batch again, every row an upsert.
+            Err(Error::Query { source, .. })
+                if is_unique_violation(&source) || is_deadlock(&source) =>
+            {
                 self.write_customers(batch, now, NewRows::Upsert).await
             }
             other => other,

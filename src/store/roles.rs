@@ -99,6 +99,11 @@ pub trait Customers {
     /// them at once.
     async fn fill_search(&self, limit: u32) -> Result<u64, Error>;
 
+    /// How many batches of people may be written at once, each in a
+    /// transaction of its own: PostgreSQL's writers do not wait on each
+    /// other; SQLite has one.
+    fn writers(&self) -> usize;
+
     /// Inserts or replaces customer records by id. The stage and history
     /// tend derived are kept.
     async fn upsert_customers(
