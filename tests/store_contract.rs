@@ -25,7 +25,7 @@ use tend::domain::suppression::{Lift, SuppressionFilter, SuppressionId};
 use tend::store::{
     AccountNextCheck, AccountPlanWrite, AccountStageChange, Db, DueCursor, Effect, InboundMail,
     InboundRecorded, InboundResponse, NewResponse, NextCheck, PlanWrite, Preferences, Recorded,
-    Released, ResponseKind, Source, StageChange, WriteOutcome,
+    Released, ResponseKind, Source, StageChange, Tidy, WriteOutcome,
 };
 use tend::store::{
     Accounts, Customers, Incidents, Outbox, Planning, Responses, Signals, Team, Upkeep,
@@ -1745,7 +1745,8 @@ async fn tidying_keeps_everything(store: &Db) {
         .await
         .unwrap();
     // On PostgreSQL a vacuum, which no transaction may hold.
-    store.tidy().await.unwrap();
+    store.tidy(Tidy::Rewritten).await.unwrap();
+    store.tidy(Tidy::Added).await.unwrap();
     let all = store.messages(&MessageFilter::default()).await.unwrap();
     assert_eq!(all.len(), 2);
     assert_eq!(store.count_customers().await.unwrap(), 2);
@@ -3492,6 +3493,7 @@ fn named() -> Vec<Named> {
             Sqlite,
         ),
         one("TIDY_POSTGRES", TIDY_POSTGRES, Postgres),
+        one("ANALYZE_POSTGRES", ANALYZE_POSTGRES, Postgres),
     ];
     // Sent as one simple query; each of its commands is prepared alone.
     for command in KEEP_NAME_ALIVE_POSTGRES.split(';') {

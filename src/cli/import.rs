@@ -53,7 +53,7 @@ pub async fn run(
     // plan each planning page as a scan of the whole table (2.3 s a page
     // at 10,000,000, measured). Analyze now, as a large pass does.
     if let Ok(o) = &result {
-        crate::store::tidy_after(&store, o.imported + o.updated).await;
+        crate::store::tidy_after_import(&store, o.imported, o.updated).await;
     }
     store.close().await;
     let outcome = match result {

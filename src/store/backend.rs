@@ -194,7 +194,7 @@ pub trait Backend: Sync {
     }
 
     /// Vacuums after a large pass ([`super::Upkeep::tidy`]).
-    async fn tidy(&self) -> Result<bool, Error>;
+    async fn tidy(&self, what: super::Tidy) -> Result<bool, Error>;
 
     /// Closes every connection.
     async fn close(&self);

@@ -251,18 +251,42 @@ pub enum Db {
 /// of the tables, so smaller passes are left to autovacuum.
 pub const BULK_ROWS: u64 = 10_000;
 
+/// What a large write left for the store to tidy ([`Upkeep::tidy`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tidy {
+    /// Rows rewritten or deleted: dead versions to clear, and statistics.
+    Rewritten,
+    /// Rows only added (a first import): statistics alone; clearing finds
+    /// nothing, and reads every page.
+    Added,
+}
+
 /// Tidies the store ([`Upkeep::tidy`]) when a pass rewrote at least
 /// [`BULK_ROWS`] rows. A failure (a role that does not own the tables, say)
 /// is logged and does not fail the pass: what was planned or sent stands.
 pub async fn tidy_after(store: &impl Upkeep, rewritten: u64) {
-    if rewritten < BULK_ROWS {
-        return;
+    if rewritten >= BULK_ROWS {
+        tidy(store, Tidy::Rewritten, rewritten).await;
     }
+}
+
+/// Tidies the store after an import that wrote at least [`BULK_ROWS`]
+/// rows: statistics for the rows it added, and clearing as well when it
+/// replaced many.
+pub async fn tidy_after_import(store: &impl Upkeep, added: u64, replaced: u64) {
+    if replaced >= BULK_ROWS {
+        tidy(store, Tidy::Rewritten, added + replaced).await;
+    } else if added + replaced >= BULK_ROWS {
+        tidy(store, Tidy::Added, added + replaced).await;
+    }
+}
+
+async fn tidy(store: &impl Upkeep, what: Tidy, rows: u64) {
     let started = std::time::Instant::now();
-    match store.tidy().await {
+    match store.tidy(what).await {
         Ok(false) => {}
         Ok(true) => tracing::info!(
-            rows = rewritten,
+            rows,
             seconds = started.elapsed().as_secs_f64(),
             "tidied the store after a large pass"
         ),

@@ -682,7 +682,7 @@ impl Backend for PgStore {
         Ok(Some(super::NameHold::on(conn)))
     }
 
-    async fn tidy(&self) -> Result<bool, Error> {
+    async fn tidy(&self, what: super::Tidy) -> Result<bool, Error> {
         let fail = self.fail("vacuuming after a large pass");
         // A connection of its own: no pooled connection waits the seconds a
         // vacuum takes, and that expected length is not logged as a slow
@@ -692,7 +692,11 @@ impl Backend for PgStore {
             .clone()
             .disable_statement_logging();
         let mut conn = PgConnection::connect_with(&options).await.map_err(&fail)?;
-        sqlx::raw_sql(sql::TIDY_POSTGRES)
+        let tidy = match what {
+            super::Tidy::Rewritten => sql::TIDY_POSTGRES,
+            super::Tidy::Added => sql::ANALYZE_POSTGRES,
+        };
+        sqlx::raw_sql(tidy)
             .execute(&mut conn)
             .await
             .map_err(&fail)?;

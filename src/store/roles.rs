@@ -691,10 +691,11 @@ pub trait Upkeep {
     /// customers and the claimable messages are read from the start of
     /// their indexes, where the dead entries gather) until a vacuum removes
     /// them; autovacuum gets there in its own time, or never where it is
-    /// off. A first pass also leaves tables without statistics. SQLite
-    /// removes what it deletes at once, and has nothing to do here. Says
-    /// whether there was anything to do.
-    async fn tidy(&self) -> Result<bool, Error>;
+    /// off. A first pass also leaves tables without statistics; rows only
+    /// added ([`Tidy::Added`]) need statistics alone. SQLite removes what
+    /// it deletes at once, and has nothing to do here. Says whether there
+    /// was anything to do.
+    async fn tidy(&self, what: Tidy) -> Result<bool, Error>;
 
     /// Waits for in-flight work and closes every connection.
     async fn close(&self);

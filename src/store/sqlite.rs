@@ -605,7 +605,7 @@ impl Backend for SqliteStore {
         Ok(())
     }
 
-    async fn tidy(&self) -> Result<bool, Error> {
+    async fn tidy(&self, _: super::Tidy) -> Result<bool, Error> {
         Ok(false)
     }
 

@@ -6,7 +6,7 @@ use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Type};
 
 use super::backend::{Backend, Dialect};
 use super::column::{At, Int, Object};
-use super::{Error, Upkeep, WriteFailure, sql};
+use super::{Error, Tidy, Upkeep, WriteFailure, sql};
 
 impl<B, DB> Upkeep for B
 where
@@ -57,8 +57,8 @@ where
         Ok(DB::rows_affected(&done))
     }
 
-    async fn tidy(&self) -> Result<bool, Error> {
-        Backend::tidy(self).await
+    async fn tidy(&self, what: Tidy) -> Result<bool, Error> {
+        Backend::tidy(self, what).await
     }
 
     async fn close(&self) {
