@@ -59,7 +59,7 @@ pub async fn run(
     let outcome = match result {
         Ok(outcome) => outcome,
         Err(e) => {
-            // What was written before a failure stays written: say how much.
+            // What was written stays written: say how much.
             if let Some(so_far) = e.so_far() {
                 summarize(so_far);
             }

@@ -112,9 +112,13 @@ impl Progress for Silent {
 ///
 /// Three stages work at once: a reader thread parses and validates batches
 /// (the file's blocking reads stay off the async runtime), this task checks
-/// the next batch against the store (erased people, unknown accounts), and
-/// meanwhile writes the batch checked before it. Writes stay one at a time
-/// and in the file's order, so a row repeated later in the file wins.
+/// the next batches against the store (erased people, unknown accounts), and
+/// meanwhile writes the ones checked before them: in the file's order, and
+/// several at once only where the store takes several writers and the
+/// batches are apart ([`Ready::apart`]), so a row repeated later in the file
+/// wins. What is said about a batch's rows is said once it is written.
+/// Should a write fail beside another, the other's rows stay written and
+/// are counted.
 pub async fn import_file(
     store: &(impl Customers + Accounts),
     kind: Kind,
@@ -144,7 +148,7 @@ pub async fn import_file(
         Format::Jsonl => None,
     };
 
-    // Two batches parsed ahead at most, one checked, one being written:
+    // Two batches parsed ahead at most, and a few checked or being written:
     // memory stays flat in the file's size.
     let (sender, mut receiver) = tokio::sync::mpsc::channel(2);
     let reader = {
@@ -155,14 +159,14 @@ pub async fn import_file(
     let mut outcome = ImportOutcome::default();
     let mut created = HashSet::new();
     // Checked batches not yet written, in the file's order.
-    let mut waiting: VecDeque<(Ready, u64)> = VecDeque::new();
+    let mut waiting: VecDeque<Waiting> = VecDeque::new();
     let mut ended = false;
     let result = loop {
         // The first waiting batch, and beside it the next ones while the
         // store takes several writers and each is apart from the others.
-        let mut writing: Vec<(Ready, u64)> = Vec::new();
-        while let Some((front, _)) = waiting.front() {
-            if writing.len() == writers || !writing.iter().all(|(w, _)| w.apart(front)) {
+        let mut writing: Vec<Waiting> = Vec::new();
+        while let Some(front) = waiting.front() {
+            if writing.len() == writers || !writing.iter().all(|w| w.ready.apart(&front.ready)) {
                 break;
             }
             writing.extend(waiting.pop_front());
@@ -175,7 +179,7 @@ pub async fn import_file(
         } else {
             writers.saturating_sub(waiting.len())
         };
-        let write = join_all(writing.iter().map(|(batch, _)| batch.write(store, now)));
+        let write = join_all(writing.iter().map(|w| w.ready.write(store, now)));
         let check = async {
             let mut checked = Vec::new();
             let mut creating = HashSet::new();
@@ -196,32 +200,52 @@ pub async fn import_file(
         };
         let (written, (checked, end, checking)) = tokio::join!(write, check);
         ended |= end;
-        // What was written counts, even beside a batch that failed.
+        // What was written counts, and its notes are told, even beside a
+        // batch that failed; the rows the reader refused are refused
+        // whatever the store says, and what else was found of a batch not
+        // written is not told.
         let mut failed = None;
-        for ((batch, position), written) in writing.into_iter().zip(written) {
-            match written {
+        for (batch, written) in writing.into_iter().zip(written) {
+            let notes = match written {
                 Ok(written) => {
                     outcome.imported += written.inserted;
                     outcome.updated += written.existing;
-                    progress.advance(position);
+                    progress.advance(batch.position);
+                    batch.notes
                 }
-                Err(source) => failed = failed.or(Some(source)),
+                Err(source) => {
+                    failed = failed.or(Some(source));
+                    batch.refused
+                }
+            };
+            for note in notes {
+                outcome.rejected += u64::from(!note.kept);
+                on_reject(note);
             }
             // Freeing a batch's records (allocated by the reader thread)
             // off this task, which writes the next ones.
-            tokio::task::spawn_blocking(move || drop(batch));
+            let ready = batch.ready;
+            tokio::task::spawn_blocking(move || drop(ready));
         }
-        if let Some(source) = failed {
-            break Err(ImportError::Store {
-                source,
-                so_far: outcome,
-            });
-        }
-        if let Err((rejected, source)) = checking {
-            // The rows the reader refused are refused whatever the store
-            // says; the batches checked but not written tell nothing more.
-            let unwritten = checked.into_iter().map(|(rejected, _, _)| rejected);
-            for note in unwritten.chain([rejected]).flatten() {
+        let checked = checked.into_iter().map(|(refused, batch, position)| {
+            created.extend(batch.created);
+            let mut notes = refused.clone();
+            notes.extend(batch.notes);
+            Waiting {
+                ready: batch.ready,
+                position,
+                notes,
+                refused,
+            }
+        });
+        waiting.extend(checked);
+        let (check_failed, check_refused) = match checking {
+            Ok(()) => (None, Vec::new()),
+            Err((refused, source)) => (Some(source), refused),
+        };
+        if let Some(source) = failed.or(check_failed) {
+            let refused = waiting.drain(..).map(|w| w.refused);
+            for note in refused.chain([check_refused]).flatten() {
                 outcome.rejected += 1;
                 on_reject(note);
             }
@@ -229,14 +253,6 @@ pub async fn import_file(
                 source,
                 so_far: outcome,
             });
-        }
-        for (rejected, batch, position) in checked {
-            for note in rejected.into_iter().chain(batch.notes) {
-                outcome.rejected += u64::from(!note.kept);
-                on_reject(note);
-            }
-            created.extend(batch.created);
-            waiting.push_back((batch.ready, position));
         }
     };
     // Dropping the receiver stops a reader still at work.
@@ -379,6 +395,17 @@ struct Checked {
     created: Vec<AccountId>,
 }
 
+/// A checked batch waiting to be written, with what to say about its rows
+/// once it is (`notes`) or, should the import stop first, only the rows
+/// the reader refused (`refused`).
+struct Waiting {
+    ready: Ready,
+    /// Bytes of the file read up to the batch's end.
+    position: u64,
+    notes: Vec<RowNote>,
+    refused: Vec<RowNote>,
+}
+
 /// Rows ready to be written.
 enum Ready {
     Customers(Vec<CustomerRecord>),
@@ -473,7 +500,9 @@ impl Ready {
     /// of its own: people only, no one in both (the later row must win),
     /// and no account named in either (writing contacts creates and marks
     /// their accounts, and two writers marking the same accounts could
-    /// each wait on the other).
+    /// each wait on the other). Writing people already stored also marks
+    /// the accounts they belonged to: should two such writes lock the same
+    /// accounts crosswise, the store writes the one the server undid again.
     fn apart(&self, other: &Ready) -> bool {
         let (Self::Customers(a), Self::Customers(b)) = (self, other) else {
             return false;
@@ -639,4 +668,41 @@ async fn resolve_events(
         }
     }
     Ok(records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn people(rows: &[(&str, Option<&str>)]) -> Ready {
+        let defaults = Defaults::from_settings(&Default::default()).unwrap();
+        let records = rows
+            .iter()
+            .map(|(id, account)| {
+                let mut row = serde_json::json!({"id": id, "email": format!("{id}@example.com")});
+                if let Some(account) = account {
+                    row["account_id"] = (*account).into();
+                }
+                record::customer(row.as_object().unwrap().clone(), &defaults).unwrap()
+            })
+            .collect();
+        Ready::Customers(records)
+    }
+
+    #[test]
+    fn batches_are_apart_only_without_shared_people_or_accounts() {
+        let a = people(&[("a", None), ("b", None)]);
+        assert!(a.apart(&people(&[("c", None), ("d", None)])));
+        assert!(
+            !a.apart(&people(&[("c", None), ("b", None)])),
+            "b is in both: the later row must win"
+        );
+        assert!(
+            !a.apart(&people(&[("c", Some("acme"))])),
+            "an account named"
+        );
+        assert!(!people(&[("c", Some("acme"))]).apart(&people(&[("d", None)])));
+        assert!(!a.apart(&Ready::Accounts(Vec::new())), "accounts");
+        assert!(!a.apart(&Ready::Events(Vec::new())), "events");
+    }
 }
