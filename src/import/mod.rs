@@ -187,8 +187,8 @@ pub async fn import_file(
                 let Some(parsed) = receiver.recv().await else {
                     return (checked, true, Ok(()));
                 };
-                let created = |a: &AccountId| created.contains(a) || creating.contains(a);
-                match parsed.batch.check(store, defaults.strict, &created).await {
+                let made = |a: &AccountId| created.contains(a) || creating.contains(a);
+                match parsed.batch.check(store, defaults.strict, &made).await {
                     Ok(batch) => {
                         creating.extend(batch.created.iter().cloned());
                         checked.push((parsed.rejected, batch, parsed.position));
