@@ -220,21 +220,36 @@ impl Browser {
     /// `innerWidth`/`innerHeight` report), whatever the window's frame
     /// takes.
     pub fn resize(&self, width: i64, height: i64) {
+        let viewport = || {
+            let inner = self.execute("return [window.innerWidth, window.innerHeight];");
+            (inner[0].as_i64().unwrap(), inner[1].as_i64().unwrap())
+        };
         let mut outer = (width, height);
-        for _ in 0..3 {
+        let mut seen = Vec::new();
+        for _ in 0..5 {
             self.call(
                 "POST",
                 &self.at("/window/rect"),
                 json!({ "width": outer.0, "height": outer.1 }),
             );
-            let inner = self.execute("return [window.innerWidth, window.innerHeight];");
-            let (w, h) = (inner[0].as_i64().unwrap(), inner[1].as_i64().unwrap());
-            if (w, h) == (width, height) {
+            // The page may learn of its new size a moment after the
+            // window has it: read until two readings agree.
+            let mut inner = viewport();
+            for _ in 0..20 {
+                std::thread::sleep(std::time::Duration::from_millis(25));
+                let again = viewport();
+                if again == inner {
+                    break;
+                }
+                inner = again;
+            }
+            seen.push(inner);
+            if inner == (width, height) {
                 return;
             }
-            outer = (outer.0 + width - w, outer.1 + height - h);
+            outer = (outer.0 + width - inner.0, outer.1 + height - inner.1);
         }
-        panic!("the viewport cannot be made {width}x{height}");
+        panic!("the viewport cannot be made {width}x{height}; it was {seen:?}");
     }
 
     /// Runs `script` (a function body; `return` gives the result) in the
