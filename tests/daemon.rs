@@ -471,16 +471,6 @@ async fn three_daemons_on_one_postgres_database_send_each_message_once() {
             .iter()
             .flat_map(|d| d.log().lines().map(str::to_owned).collect::<Vec<_>>())
             .filter(|l| l.contains("made imported people searchable"))
-            .map(|l| {
-                // Without the terminal's colours.
-                let mut plain = String::new();
-                let mut rest = l.as_str();
-                while let Some(at) = rest.find('\u{1b}') {
-                    plain.push_str(&rest[..at]);
-                    rest = rest[at..].split_once('m').map_or("", |(_, after)| after);
-                }
-                plain + rest
-            })
             .collect();
         let people: u64 = filled
             .iter()

@@ -218,13 +218,7 @@ pub fn vm_hwm(pid: u32) -> Option<u64> {
 }
 
 pub fn psql(url: &str, sql: &str) {
-    let status = Command::new("psql")
-        .args([url, "-qAtc", sql])
-        .env("PGOPTIONS", "--client-min-messages=warning")
-        .stdout(Stdio::null())
-        .status()
-        .expect("psql");
-    assert!(status.success(), "psql: {sql}");
+    psql_value(url, sql);
 }
 
 /// What `sql` answers, as psql prints it unaligned.

@@ -272,8 +272,11 @@ fn init_logging(loaded: &Loaded, env: &Env, default_level: &str) {
             // The scheduler logs every job it creates at info.
             EnvFilter::new(format!("{level},tokio_cron_scheduler=warn"))
         });
+    // Colours only on a terminal: a log file or the journal would keep
+    // the escape codes as text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let result = match loaded.settings.log.format {
         config::settings::LogFormat::Json => builder.json().try_init(),
