@@ -18,6 +18,8 @@
 //! `cargo bench --bench deliver [-- SIZE…] [--backend sqlite|postgres]`
 //! (size defaults to 100000). With `TEND_BASELINE=/path/to/tend`, that
 //! build runs too, on an outbox of its own between the same references.
+//! With `TEND_BENCH_LOCALE=en_US.UTF-8` (installed: `locale -a`), the
+//! PostgreSQL stores are created in that collation instead of the server's.
 //! The postfix package is fetched with `apt-get download` and unpacked
 //! under target/ on first use.
 

@@ -58,6 +58,7 @@ contract!(
     one_instance_leads_planning_at_a_time,
     a_mark_made_while_a_page_is_planned_is_not_lost,
     due_messages_are_counted_until_they_go,
+    ids_are_ordered_byte_by_byte,
     claims_take_the_most_important_first,
     claims_pass_over_priorities_with_nothing_due,
     claims_lease_each_message_to_one_instance,
@@ -3587,6 +3588,46 @@ fn contact(id: &str, of: &str, holds: &[&str]) -> CustomerRecord {
     c.account_id = Some(account_id(of));
     c.roles = roles(holds);
     c
+}
+
+/// Ids sort byte by byte on both stores (capitals first, then `-`, digits,
+/// `_`, lower case), whatever the server's collation: the test databases
+/// on PostgreSQL sort text by a language's rules, which would put `acme`
+/// before `Beta`. Pages that continue after an id see the same order.
+async fn ids_are_ordered_byte_by_byte(store: &Db) {
+    let ids = ["b", "Beta", "acme", "a-b", "a_b", "a1", "Zeta", "ab"];
+    let accounts: Vec<AccountRecord> = ids.iter().map(|id| account(id)).collect();
+    store.upsert_accounts(&accounts, t0()).await.unwrap();
+    let contacts: Vec<CustomerRecord> = ids.iter().map(|id| contact(id, "acme", &[])).collect();
+    store.upsert_customers(&contacts, t0()).await.unwrap();
+    let mut expected: Vec<&str> = ids.to_vec();
+    expected.sort_unstable();
+    assert_eq!(
+        expected,
+        ["Beta", "Zeta", "a-b", "a1", "a_b", "ab", "acme", "b"]
+    );
+
+    let page = |after: Option<&'static str>| async move {
+        let after = after.map(account_id);
+        store
+            .accounts_page(after.as_ref(), 3)
+            .await
+            .unwrap()
+            .iter()
+            .map(|a| a.record.id.to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(page(None).await, ["Beta", "Zeta", "a-b"]);
+    assert_eq!(page(Some("a-b")).await, ["a1", "a_b", "ab"]);
+    assert_eq!(page(Some("ab")).await, ["acme", "b"]);
+    let of_acme: Vec<String> = store
+        .contacts_of(&account_id("acme"))
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.record.id.to_string())
+        .collect();
+    assert_eq!(of_acme, expected);
 }
 
 async fn accounts_round_trip_and_keep_their_stage(store: &Db) {

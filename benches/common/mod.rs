@@ -69,7 +69,9 @@ pub fn args() -> (Vec<usize>, Vec<String>) {
 }
 
 /// A fresh store for one run: a SQLite file in `work`, or a new PostgreSQL
-/// database (dropped by `drop_store`).
+/// database (dropped by `drop_store`), in the server's default collation or
+/// in `TEND_BENCH_LOCALE` (say `en_US.UTF-8`, as `initdb` picks up from a
+/// machine set to a language; the locale must be installed: `locale -a`).
 pub fn fresh_store(work: &Path, backend: &str) -> (String, Option<(String, String)>) {
     match backend {
         "sqlite" => (format!("sqlite://{}", work.join("tend.db").display()), None),
@@ -78,7 +80,10 @@ pub fn fresh_store(work: &Path, backend: &str) -> (String, Option<(String, Strin
                 .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
             let name = format!("tend_bench_{}", std::process::id());
             psql(&admin, &format!("DROP DATABASE IF EXISTS {name}"));
-            psql(&admin, &format!("CREATE DATABASE {name}"));
+            let locale = std::env::var("TEND_BENCH_LOCALE")
+                .map(|l| format!(" TEMPLATE template0 LOCALE '{l}'"))
+                .unwrap_or_default();
+            psql(&admin, &format!("CREATE DATABASE {name}{locale}"));
             let base = admin
                 .rsplit_once('/')
                 .map_or(admin.as_str(), |(b, _)| b)
@@ -228,7 +233,11 @@ pub fn psql_value(url: &str, sql: &str) -> String {
         .env("PGOPTIONS", "--client-min-messages=warning")
         .output()
         .expect("psql");
-    assert!(out.status.success(), "psql: {sql}");
+    assert!(
+        out.status.success(),
+        "psql: {sql}: {}",
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 

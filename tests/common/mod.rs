@@ -32,7 +32,10 @@ fn options() -> ConnectOptions {
     }
 }
 
-/// A fresh PostgreSQL database, dropped when this goes out of scope.
+/// A fresh PostgreSQL database, dropped when this goes out of scope. It is
+/// created in a language's collation (ICU's `en-US`, where `a` sorts before
+/// `B`), as a server set up on a machine in English creates databases, so
+/// the stores are held to the same answers whatever the server's default.
 pub struct PgDatabase {
     pub name: String,
     pub url: String,
@@ -46,10 +49,12 @@ impl PgDatabase {
         let mut conn = sqlx::PgConnection::connect(&admin)
             .await
             .unwrap_or_else(|e| panic!("PostgreSQL must be running at {admin} for the tests: {e}"));
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut conn)
-            .await
-            .expect("create test database");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "CREATE DATABASE {name} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US'"
+        )))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
         let base = admin
             .rsplit_once('/')
             .map_or(admin.as_str(), |(base, _)| base);
