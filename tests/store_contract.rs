@@ -3590,10 +3590,10 @@ fn contact(id: &str, of: &str, holds: &[&str]) -> CustomerRecord {
     c
 }
 
-/// Ids sort byte by byte on both stores (capitals first, then `-`, digits,
-/// `_`, lower case), whatever the server's collation: the test databases
-/// on PostgreSQL sort text by a language's rules, which would put `acme`
-/// before `Beta`. Pages that continue after an id see the same order.
+/// Ids sort byte by byte on both stores (`-` and digits, then capitals,
+/// then `_`, then lower case), whatever the server's collation: the test
+/// databases on PostgreSQL sort text by a language's rules, which would put
+/// `acme` before `Beta`. Pages that continue after an id see the same order.
 async fn ids_are_ordered_byte_by_byte(store: &Db) {
     let ids = ["b", "Beta", "acme", "a-b", "a_b", "a1", "Zeta", "ab"];
     let accounts: Vec<AccountRecord> = ids.iter().map(|id| account(id)).collect();
