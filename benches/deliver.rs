@@ -7,8 +7,11 @@
 //! keeps its sessions connected (`-d`), as tend's pool does; the old
 //! reference, a new connection for every message, is printed beside it.
 //! Prints the tick's own split of planning and delivery time and of the
-//! delivery stages, peak RSS, what the store wrote (PostgreSQL's WAL, or
-//! tend's own writes to a SQLite store and its WAL), and the ratios.
+//! delivery stages, peak RSS, the CPU time tend used and, on PostgreSQL,
+//! the server's (read off this machine's processes: steadier than times
+//! on a machine whose speed moves, and meaningful only with the server
+//! here), what the store wrote (PostgreSQL's WAL, or tend's own writes to
+//! a SQLite store and its WAL), and the ratios.
 //!
 //! Two shapes of outbox: `burst`, every notice due at one instant (an
 //! announcement to everyone), and `spread`, each due at its own instant
@@ -92,11 +95,13 @@ fn main() {
                         before = Some(References::measure(&sink_at, n, size));
                     }
                     let wal = (backend == "postgres").then(|| common::wal_position(&url));
+                    let server = common::postgres_cpu();
                     let mut tick = Command::new(binary);
                     tick.args(["tick", "--now", "2027-06-01T12:00:00Z"])
                         .env("RUST_LOG", "info,tend::deliver=debug")
                         .current_dir(dir);
                     let run = common::measure_run(tick);
+                    let server = common::postgres_cpu() - server;
                     // What the store wrote for planning and delivering: the WAL
                     // on PostgreSQL (its server writes it), tend's own writes
                     // (the database and its WAL) on SQLite.
@@ -105,8 +110,18 @@ fn main() {
                         None => run.written,
                     };
                     let stdout = run.stdout.trim();
+                    // The server's CPU is read off this machine's processes:
+                    // it means something only with the server here, as in CI.
+                    let cpu = match wal {
+                        Some(_) => format!(
+                            "tend's CPU {:.1} s, PostgreSQL's CPU {server:.1} s ({:.0} µs a message)",
+                            run.cpu_secs,
+                            server * 1e6 / n as f64
+                        ),
+                        None => format!("tend's CPU {:.1} s", run.cpu_secs),
+                    };
                     println!(
-                        "{backend:<8} {shape:<6} {n:>8} notices, {label}: tick {:.2} s, peak RSS {} MB, store wrote {:.0} MB ({:.1} KB a message); {stdout}",
+                        "{backend:<8} {shape:<6} {n:>8} notices, {label}: tick {:.2} s, peak RSS {} MB, {cpu}, store wrote {:.0} MB ({:.1} KB a message); {stdout}",
                         run.secs,
                         run.peak_kib / 1024,
                         written as f64 / 1e6,

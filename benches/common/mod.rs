@@ -140,6 +140,9 @@ pub struct Run {
     /// Bytes the child wrote to storage (its own files: a SQLite store,
     /// `.eml` files), as of the last reading before it exited.
     pub written: u64,
+    /// CPU seconds the child used, all its threads, user and system, as of
+    /// the last reading before it exited.
+    pub cpu_secs: f64,
     pub stdout: String,
     pub stderr: String,
 }
@@ -159,7 +162,7 @@ pub fn measure_run(mut command: Command) -> Run {
         std::io::Read::read_to_string(&mut err, &mut text).unwrap();
         text
     });
-    let (mut peak, mut written) = (0, 0);
+    let (mut peak, mut written, mut cpu) = (0, 0, 0.0);
     // VmHWM is the high-water mark: the last reading before exit is the
     // peak; write_bytes only grows, so its last reading is the nearest.
     let status = loop {
@@ -168,6 +171,9 @@ pub fn measure_run(mut command: Command) -> Run {
         }
         if let Some(bytes) = write_bytes(child.id()) {
             written = written.max(bytes);
+        }
+        if let Some(secs) = cpu_secs(child.id(), false) {
+            cpu = secs;
         }
         if let Some(status) = child.try_wait().unwrap() {
             break status;
@@ -183,9 +189,61 @@ pub fn measure_run(mut command: Command) -> Run {
         secs,
         peak_kib: peak,
         written,
+        cpu_secs: cpu,
         stdout,
         stderr,
     }
+}
+
+/// The fields of `/proc/PID/stat` after the command name.
+fn stat_fields(pid: &str) -> Option<(String, Vec<String>)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (head, tail) = stat.rsplit_once(')')?;
+    let name = head.split_once('(')?.1.to_owned();
+    Some((name, tail.split_whitespace().map(str::to_owned).collect()))
+}
+
+/// CPU seconds of a process (user and system, every thread), and with
+/// `reaped` those of its children that have exited too. The kernel counts
+/// in USER_HZ, which is 100 on Linux whatever the kernel's own tick.
+fn cpu_secs(pid: u32, reaped: bool) -> Option<f64> {
+    let (_, f) = stat_fields(&pid.to_string())?;
+    // After the name: state, ppid, … utime is the 12th, stime the 13th,
+    // cutime and cstime the 14th and 15th.
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok());
+    let mut total = ticks(11)? + ticks(12)?;
+    if reaped {
+        total += ticks(13)? + ticks(14)?;
+    }
+    Some(total as f64 / 100.0)
+}
+
+/// CPU seconds every PostgreSQL process on this machine has used so far,
+/// the backends that have exited included (counted in the postmaster's
+/// children's time): two readings apart are the server's CPU between them,
+/// when the server runs here.
+pub fn postgres_cpu() -> f64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    let processes: Vec<(u32, String, u32)> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let (name, f) = stat_fields(&pid.to_string())?;
+            Some((pid, name, f.get(1)?.parse().ok()?))
+        })
+        .collect();
+    let is_postgres = |pid: u32| {
+        processes
+            .iter()
+            .any(|(p, n, _)| *p == pid && n == "postgres")
+    };
+    processes
+        .iter()
+        .filter(|(_, name, _)| name == "postgres")
+        .filter_map(|(pid, _, parent)| cpu_secs(*pid, !is_postgres(*parent)))
+        .sum()
 }
 
 fn write_bytes(pid: u32) -> Option<u64> {
