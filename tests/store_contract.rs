@@ -3620,14 +3620,18 @@ async fn ids_are_ordered_byte_by_byte(store: &Db) {
     assert_eq!(page(None).await, ["Beta", "Zeta", "a-b"]);
     assert_eq!(page(Some("a-b")).await, ["a1", "a_b", "ab"]);
     assert_eq!(page(Some("ab")).await, ["acme", "b"]);
-    let of_acme: Vec<String> = store
-        .contacts_of(&account_id("acme"))
+    assert_eq!(contact_ids(store, "acme").await, expected);
+}
+
+/// The ids of an account's contacts, as the store lists them.
+async fn contact_ids(store: &Db, account: &str) -> Vec<String> {
+    store
+        .contacts_of(&account_id(account))
         .await
         .unwrap()
         .iter()
         .map(|c| c.record.id.to_string())
-        .collect();
-    assert_eq!(of_acme, expected);
+        .collect()
 }
 
 async fn accounts_round_trip_and_keep_their_stage(store: &Db) {
@@ -3885,14 +3889,7 @@ async fn an_account_lists_its_contacts_with_their_roles(store: &Db) {
         .upsert_customers(&[moved.clone()], t0())
         .await
         .unwrap();
-    let left: Vec<String> = store
-        .contacts_of(&account_id("acme"))
-        .await
-        .unwrap()
-        .iter()
-        .map(|c| c.record.id.to_string())
-        .collect();
-    assert_eq!(left, ["bo"]);
+    assert_eq!(contact_ids(store, "acme").await, ["bo"]);
     assert_eq!(
         store.customer(&id("ana")).await.unwrap().unwrap().record,
         moved
