@@ -95,13 +95,15 @@ fn main() {
                         before = Some(References::measure(&sink_at, n, size));
                     }
                     let wal = (backend == "postgres").then(|| common::wal_position(&url));
-                    let server = common::postgres_cpu();
+                    // The server's CPU is read off this machine's processes:
+                    // it means something only with the server here, as in CI.
+                    let server = (backend == "postgres").then(common::postgres_cpu);
                     let mut tick = Command::new(binary);
                     tick.args(["tick", "--now", "2027-06-01T12:00:00Z"])
                         .env("RUST_LOG", "info,tend::deliver=debug")
                         .current_dir(dir);
                     let run = common::measure_run(tick);
-                    let server = common::postgres_cpu() - server;
+                    let server = server.map(|before| common::postgres_cpu() - before);
                     // What the store wrote for planning and delivering: the WAL
                     // on PostgreSQL (its server writes it), tend's own writes
                     // (the database and its WAL) on SQLite.
@@ -110,10 +112,8 @@ fn main() {
                         None => run.written,
                     };
                     let stdout = run.stdout.trim();
-                    // The server's CPU is read off this machine's processes:
-                    // it means something only with the server here, as in CI.
-                    let cpu = match wal {
-                        Some(_) => format!(
+                    let cpu = match server {
+                        Some(server) => format!(
                             "tend's CPU {:.1} s, PostgreSQL's CPU {server:.1} s ({:.0} µs a message)",
                             run.cpu_secs,
                             server * 1e6 / n as f64

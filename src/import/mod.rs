@@ -162,15 +162,7 @@ pub async fn import_file(
     let mut waiting: VecDeque<Waiting> = VecDeque::new();
     let mut ended = false;
     let result = loop {
-        // The first waiting batch, and beside it the next ones while the
-        // store takes several writers and each is apart from the others.
-        let mut writing: Vec<Waiting> = Vec::new();
-        while let Some(front) = waiting.front() {
-            if writing.len() == writers || !writing.iter().all(|w| w.ready.apart(&front.ready)) {
-                break;
-            }
-            writing.extend(waiting.pop_front());
-        }
+        let writing = next_to_write(&mut waiting, writers);
         if writing.is_empty() && ended {
             break Ok(());
         }
@@ -180,26 +172,9 @@ pub async fn import_file(
             writers.saturating_sub(waiting.len())
         };
         let write = join_all(writing.iter().map(|w| w.ready.write(store, now)));
-        let check = async {
-            let mut checked = Vec::new();
-            let mut creating = HashSet::new();
-            while checked.len() < room {
-                let Some(parsed) = receiver.recv().await else {
-                    return (checked, true, Ok(()));
-                };
-                let made = |a: &AccountId| created.contains(a) || creating.contains(a);
-                match parsed.batch.check(store, defaults.strict, &made).await {
-                    Ok(batch) => {
-                        creating.extend(batch.created.iter().cloned());
-                        checked.push((parsed.rejected, batch, parsed.position));
-                    }
-                    Err(e) => return (checked, false, Err((parsed.rejected, e))),
-                }
-            }
-            (checked, false, Ok(()))
-        };
-        let (written, (checked, end, checking)) = tokio::join!(write, check);
-        ended |= end;
+        let check = check_batches(&mut receiver, store, defaults.strict, &created, room);
+        let (written, checked) = tokio::join!(write, check);
+        ended |= checked.ended;
         // What was written counts, and its notes are told, even beside a
         // batch that failed; the rows the reader refused are refused
         // whatever the store says, and what else was found of a batch not
@@ -227,21 +202,11 @@ pub async fn import_file(
             let ready = batch.ready;
             tokio::task::spawn_blocking(move || drop(ready));
         }
-        let checked = checked.into_iter().map(|(refused, batch, position)| {
-            created.extend(batch.created);
-            let mut notes = refused.clone();
-            notes.extend(batch.notes);
-            Waiting {
-                ready: batch.ready,
-                position,
-                notes,
-                refused,
-            }
-        });
-        waiting.extend(checked);
-        let (check_failed, check_refused) = match checking {
-            Ok(()) => (None, Vec::new()),
-            Err((refused, source)) => (Some(source), refused),
+        created.extend(checked.created);
+        waiting.extend(checked.batches);
+        let (check_failed, check_refused) = match checked.failed {
+            None => (None, Vec::new()),
+            Some((refused, source)) => (Some(source), refused),
         };
         if let Some(source) = failed.or(check_failed) {
             let refused = waiting.drain(..).map(|w| w.refused);
@@ -393,6 +358,76 @@ struct Checked {
     ready: Ready,
     notes: Vec<RowNote>,
     created: Vec<AccountId>,
+}
+
+/// The first waiting batch, and beside it the next ones while the store
+/// takes several writers and each is apart from the others
+/// ([`Ready::apart`]); taken off `waiting`, in the file's order.
+fn next_to_write(waiting: &mut VecDeque<Waiting>, writers: usize) -> Vec<Waiting> {
+    let mut writing: Vec<Waiting> = Vec::new();
+    while let Some(front) = waiting.front() {
+        if writing.len() == writers || !writing.iter().all(|w| w.ready.apart(&front.ready)) {
+            break;
+        }
+        writing.extend(waiting.pop_front());
+    }
+    writing
+}
+
+/// What one round of checking found.
+struct Checking {
+    /// Checked batches, in the file's order.
+    batches: Vec<Waiting>,
+    /// Accounts the batches create (counted as known by the later ones).
+    created: HashSet<AccountId>,
+    /// The reader sent its last batch.
+    ended: bool,
+    /// The store failed on a batch: the rows the reader refused in it, and
+    /// the error.
+    failed: Option<(Vec<RowNote>, store::Error)>,
+}
+
+/// Checks up to `room` parsed batches against the store, in turn: an
+/// account created by an earlier batch (`created`, or one checked here) is
+/// known to the later ones.
+async fn check_batches(
+    receiver: &mut tokio::sync::mpsc::Receiver<Parsed>,
+    store: &(impl Customers + Accounts),
+    strict: bool,
+    created: &HashSet<AccountId>,
+    room: usize,
+) -> Checking {
+    let mut checking = Checking {
+        batches: Vec::new(),
+        created: HashSet::new(),
+        ended: false,
+        failed: None,
+    };
+    while checking.batches.len() < room {
+        let Some(parsed) = receiver.recv().await else {
+            checking.ended = true;
+            break;
+        };
+        let made = |a: &AccountId| created.contains(a) || checking.created.contains(a);
+        match parsed.batch.check(store, strict, &made).await {
+            Ok(batch) => {
+                checking.created.extend(batch.created);
+                let mut notes = parsed.rejected.clone();
+                notes.extend(batch.notes);
+                checking.batches.push(Waiting {
+                    ready: batch.ready,
+                    position: parsed.position,
+                    notes,
+                    refused: parsed.rejected,
+                });
+            }
+            Err(e) => {
+                checking.failed = Some((parsed.rejected, e));
+                break;
+            }
+        }
+    }
+    checking
 }
 
 /// A checked batch waiting to be written, with what to say about its rows

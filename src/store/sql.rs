@@ -1440,7 +1440,7 @@ pub const SEARCH_TERMS_POSTGRES: &str = "SELECT id FROM (\
      AND term < (lower($2) || chr(1114111)) COLLATE \"C\" \
      ORDER BY term, id LIMIT $3) \
      UNION \
-     (SELECT t COLLATE \"C\", c.id COLLATE \"C\" FROM search_queue q \
+     (SELECT t COLLATE \"C\", c.id FROM search_queue q \
      JOIN customers c ON c.id = q.id, unnest(customer_terms(c.name, c.email)) AS t \
      WHERE $1 = 'customer' AND c.erased_at IS NULL \
      AND t >= lower($2) COLLATE \"C\" AND t < (lower($2) || chr(1114111)) COLLATE \"C\" \
