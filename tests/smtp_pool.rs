@@ -1,7 +1,9 @@
 //! tend's SMTP pool against a real SMTP server: pipelining when offered,
-//! plain command by command when not, connections reused without a reset,
-//! a connection the server closed replaced without losing or delaying the
-//! message, and refusals classified and never leaving a session dirty.
+//! within a message and from one message into the next, plain command by
+//! command when not, connections reused without a reset, a connection the
+//! server closed replaced without losing or delaying the message, and
+//! refusals classified, told apart message by message in a batch and
+//! never leaving a session dirty.
 
 mod common;
 
@@ -91,6 +93,108 @@ async fn pipelines_when_offered_and_reuses_one_connection() {
         "dot-stuffing undone by the server: {:?}",
         received[7].data
     );
+}
+
+/// `n` messages, each to its own recipient unless `to` names one.
+fn batch(n: usize, to: impl Fn(usize) -> String) -> Vec<(Address, Vec<u8>)> {
+    (0..n).map(|i| (address(&to(i)), body(i))).collect()
+}
+
+async fn send_all(
+    pool: &SmtpPool,
+    messages: &[(Address, Vec<u8>)],
+) -> Vec<Result<String, SendError>> {
+    let messages: Vec<(&Address, &[u8])> =
+        messages.iter().map(|(to, b)| (to, b.as_slice())).collect();
+    pool.send_all(&address("success@acme.example"), &messages)
+        .await
+        .into_iter()
+        .map(|(result, _)| result.map(|accepted| accepted.reply))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_batch_sends_each_content_with_the_next_message_and_every_message_once() {
+    let sink = SmtpSink::start();
+    let pool = pool(&sink, 2);
+    let messages = batch(30, |i| format!("ana+{i}@example.com"));
+    let replies = send_all(&pool, &messages).await;
+    for reply in &replies {
+        assert!(
+            reply.as_ref().is_ok_and(|r| r.starts_with("250 ")),
+            "{reply:?}"
+        );
+    }
+    pool.close().await;
+    let received = sink.received();
+    assert_eq!(received.len(), 30);
+    for i in 0..30 {
+        let to = format!("ana+{i}@example.com");
+        let got: Vec<_> = received
+            .iter()
+            .filter(|r| r.to == vec![to.clone()])
+            .collect();
+        assert_eq!(got.len(), 1, "{to} got one message");
+        assert!(
+            got[0].data.contains(&format!("Subject: {i}\r\n")),
+            "{to} got its own"
+        );
+    }
+    let connections = sink.connections();
+    assert!((1..=2).contains(&connections), "{connections} connections");
+    // Every content but each connection's last went with the next MAIL.
+    assert_eq!(sink.chained(), 30 - connections);
+}
+
+#[tokio::test]
+async fn a_refusal_in_a_batch_is_its_own_message_s_and_the_others_go() {
+    for sink in [SmtpSink::start(), SmtpSink::start_without_pipelining()] {
+        sink.refuse("gone@example.com", 550, "5.1.1 no such user");
+        sink.refuse("full@example.com", 451, "4.2.2 mailbox full, try later");
+        sink.refuse_content("spam@example.com", 554, "5.7.1 message refused");
+        let pool = pool(&sink, 2);
+        let to = |i: usize| match i % 5 {
+            1 => "gone@example.com".to_owned(),
+            2 => "spam@example.com".to_owned(),
+            3 => "full@example.com".to_owned(),
+            _ => format!("ana+{i}@example.com"),
+        };
+        let messages = batch(25, to);
+        let replies = send_all(&pool, &messages).await;
+        for (i, reply) in replies.iter().enumerate() {
+            match (i % 5, reply) {
+                (1, Err(SendError::Permanent { code: 550, detail })) => {
+                    assert!(detail.contains("5.1.1"), "{detail}")
+                }
+                (2, Err(SendError::Permanent { code: 554, detail })) => {
+                    assert!(detail.contains("5.7.1"), "{detail}")
+                }
+                (
+                    3,
+                    Err(SendError::Transient {
+                        code: Some(451),
+                        detail,
+                    }),
+                ) => {
+                    assert!(detail.contains("4.2.2"), "{detail}")
+                }
+                (0 | 4, Ok(reply)) => assert!(reply.starts_with("250 "), "{reply}"),
+                _ => panic!("message {i} to {}: {reply:?}", to(i)),
+            }
+        }
+        let mut received: Vec<_> = sink
+            .received()
+            .into_iter()
+            .map(|r| r.to.join(","))
+            .collect();
+        received.sort();
+        let mut expected: Vec<_> = (0..25)
+            .filter(|i| i % 5 == 0 || i % 5 == 4)
+            .map(|i| format!("ana+{i}@example.com"))
+            .collect();
+        expected.sort();
+        assert_eq!(received, expected, "each accepted message arrived once");
+    }
 }
 
 #[tokio::test]

@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
-use futures_util::StreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use lettre::Address;
 use lettre::message::Mailbox;
 use serde::Serialize;
@@ -49,6 +49,9 @@ use self::transport::{SendError, Transport};
 const CHUNK_MAX: usize = crate::config::settings::MOST_AT_ONCE;
 /// Messages leased per round trip to the store.
 const BATCH: u32 = 1000;
+/// Chunks whose outcomes are recorded at once, each in a transaction of
+/// its own.
+const RECORDS_AT_ONCE: usize = 2;
 /// Why a message claimed by a stopping instance waits.
 const RELEASED: &str = "waiting: tend stopped before sending it; the next delivery pass sends it";
 
@@ -441,21 +444,32 @@ impl Deliverer {
             drop(to_record);
             Ok::<(), store::Error>(())
         };
+        // Two chunks' outcomes are recorded at once: recording is the
+        // heaviest write of a message, and on PostgreSQL one transaction
+        // keeps one of the server's cores busy.
         let record = async {
             let mut outcome = DeliverOutcome {
                 recovered,
                 ..DeliverOutcome::default()
             };
-            while let Some((settles, held)) = recording.recv().await {
-                for s in &settles {
-                    if outcome.count(s, held) {
-                        crate::telemetry::message_settled(&s.playbook, s.status);
+            let counted = &mut outcome;
+            futures_util::stream::poll_fn(|cx| recording.poll_recv(cx))
+                .map(|(settles, held)| {
+                    for s in &settles {
+                        if counted.count(s, held) {
+                            crate::telemetry::message_settled(&s.playbook, s.status);
+                        }
                     }
-                }
-                let started = std::time::Instant::now();
-                store.settle(&self.owner, &settles, now).await?;
-                Busy::add(&busy.record, started);
-            }
+                    async move {
+                        let started = std::time::Instant::now();
+                        store.settle(&self.owner, &settles, now).await?;
+                        Busy::add(&busy.record, started);
+                        Ok::<(), store::Error>(())
+                    }
+                })
+                .buffer_unordered(RECORDS_AT_ONCE)
+                .try_collect::<()>()
+                .await?;
             settled.cancel();
             Ok::<DeliverOutcome, store::Error>(outcome)
         };
@@ -660,18 +674,25 @@ impl Deliverer {
     /// what became of each message.
     async fn send_chunk(&self, chunk: Vec<Composed>, now: DateTime<Utc>) -> Vec<Settle> {
         let started = std::time::Instant::now();
-        // The futures are made first and then driven: a closure that
-        // returns an async block inside the stream would make this future
-        // not `Send` for every lifetime, and the daemon spawns it.
-        let sends: Vec<_> = chunk.iter().map(|c| self.send_one(c)).collect();
-        let results: Vec<_> = futures_util::stream::iter(sends)
-            .buffered(self.concurrency)
-            .collect()
+        let envelopes: Vec<_> = chunk
+            .iter()
+            .map(|c| transport::Envelope {
+                name: c.message.id.0.simple().to_string(),
+                to: &c.to,
+                bytes: &c.bytes,
+            })
+            .collect();
+        let results = self
+            .transport
+            .send_all(&self.composer.from.email, &envelopes, self.concurrency)
             .await;
         let settles = chunk
             .iter()
             .zip(results)
-            .map(|(c, result)| self.settle_sent(&c.message, c.subject.clone(), result, now))
+            .map(|(c, (result, took))| {
+                crate::telemetry::message_sent_in(took);
+                self.settle_sent(&c.message, c.subject.clone(), result, now)
+            })
             .collect();
         self.pace(chunk.len(), started).await;
         settles
@@ -712,18 +733,6 @@ impl Deliverer {
         self.transport
             .send(&name, &self.composer.from.email, &to, &email.formatted())
             .await
-    }
-
-    /// Hands one composed message to the transport, timing it.
-    async fn send_one(&self, c: &Composed) -> Result<transport::Accepted, SendError> {
-        let name = c.message.id.0.simple().to_string();
-        let started = std::time::Instant::now();
-        let result = self
-            .transport
-            .send(&name, &self.composer.from.email, &c.to, &c.bytes)
-            .await;
-        crate::telemetry::message_sent_in(started.elapsed());
-        result
     }
 
     /// Waits so that at most `rate_per_second` messages go each second.

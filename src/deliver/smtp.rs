@@ -9,21 +9,26 @@
 //! with `TCP_NODELAY` and hands it to lettre's SMTP client, keeping lettre's
 //! protocol handling (EHLO, STARTTLS, AUTH, dot-stuffing, reply parsing).
 //!
-//! Round trips per message: when the server offers PIPELINING (RFC 2920),
-//! `MAIL`, `RCPT` and `DATA` go in one write and their three replies are read
-//! in order, so a message costs two round trips (the group, then the body)
-//! instead of four. A reused connection is not reset with `RSET` first: a
-//! connection only goes back to the pool after a transaction that ended
-//! with a 2xx reply, which leaves the session clean (RFC 5321 §4.1.1.4).
-//! Any error drops the connection, so the next message starts on a fresh
-//! one. A reused connection that turns out to be dead (the server timed it
-//! out while idle) fails before the server took any part of the message, so
-//! the message is tried again at once on a new connection: it cannot have
-//! been delivered, and it is not deferred for the backoff because of a
-//! stale socket.
+//! Round trips per message: [`SmtpPool::send_all`] gives a batch to up to
+//! `pool_size` connections, each taking the next message not yet taken.
+//! When the server offers PIPELINING (RFC 2920), a connection writes a
+//! message's content together with the next message's `MAIL`, `RCPT` and
+//! `DATA` (content may be the first command of a group, §3.1) and reads
+//! their four replies in order: one round trip a message, and one write
+//! and one wake-up for each side, instead of two. A reused connection is
+//! not reset with `RSET` first: a connection only goes on after a
+//! transaction that ended with a 2xx reply, which leaves the session
+//! clean (RFC 5321 §4.1.1.4). Any error drops the connection, so the next
+//! message starts on a fresh one. A message nothing of which reached the
+//! server goes once more at once on a fresh connection, rather than
+//! waiting minutes for the backoff: one whose `MAIL` a connection that
+//! had carried mail refused (the server timed it out while idle), and one
+//! whose content never left because the connection failed on the message
+//! before it.
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use lettre::Address;
@@ -34,7 +39,7 @@ use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter,
 use lettre::transport::smtp::response::Response;
 use tokio::sync::{Mutex, Semaphore};
 
-use super::transport::{Accepted, SendError};
+use super::transport::{Accepted, SendError, Sent};
 use crate::config::settings::Tls;
 
 /// How to reach the server.
@@ -55,6 +60,9 @@ pub struct SmtpSettings {
 /// by tend first rather than found dead.
 const IDLE_MAX: Duration = Duration::from_secs(60);
 
+/// How long a `QUIT` on a failed connection may wait for its reply.
+const QUIT_WAIT: Duration = Duration::from_secs(2);
+
 /// One open SMTP session and what its server offers.
 struct Session {
     conn: AsyncSmtpConnection,
@@ -64,9 +72,11 @@ struct Session {
 }
 
 /// Where a transaction failed: at `MAIL`, before the server took any part
-/// of the message (a dead connection, a 4xx such as 421), or anywhere else.
+/// of the message (a dead connection, a 4xx such as 421); before its
+/// content left, on a connection that is now gone; or anywhere else.
 enum Failure {
     AtMail(SendError),
+    Again(SendError),
     Final(SendError),
 }
 
@@ -98,11 +108,45 @@ impl fmt::Display for Group {
     }
 }
 
-/// Up to `pool_size` connections; idle ones are kept for the next message.
+/// Up to `pool_size` connections; idle ones are kept for the next batch.
 pub struct SmtpPool {
     settings: SmtpSettings,
     idle: Mutex<Vec<Session>>,
     slots: Arc<Semaphore>,
+}
+
+/// The messages of one [`SmtpPool::send_all`], shared by its connections:
+/// each takes the next message not yet taken, so a slow connection holds
+/// back only the message it is on.
+struct Queue<'a> {
+    from: &'a Address,
+    messages: &'a [(&'a Address, &'a [u8])],
+    next: AtomicUsize,
+}
+
+impl Queue<'_> {
+    fn take(&self) -> Option<usize> {
+        let i = self.next.fetch_add(1, Ordering::Relaxed);
+        (i < self.messages.len()).then_some(i)
+    }
+}
+
+/// A message whose `DATA` the server accepted: its content goes first in
+/// the connection's next write.
+struct Pending {
+    index: usize,
+    started: Instant,
+}
+
+/// What one message's turn on a connection came to.
+enum Turn {
+    /// Accepted, or refused for good: the message's outcome.
+    Done(Result<Response, SendError>),
+    /// Its `DATA` was accepted; its content waits for the next write.
+    Waiting,
+    /// Nothing of it reached the server, and the connection is gone:
+    /// worth once more on a fresh connection.
+    Again(SendError),
 }
 
 fn transient(detail: String) -> SendError {
@@ -131,6 +175,17 @@ fn offers(ehlo: &Response, keyword: &str) -> bool {
             .next()
             .is_some_and(|k| k.eq_ignore_ascii_case(keyword))
     })
+}
+
+fn accepted(response: &Response) -> Accepted {
+    Accepted {
+        code: Some(u16::from(response.code())),
+        reply: format!(
+            "{} {}",
+            u16::from(response.code()),
+            response.message().collect::<Vec<_>>().join(" ")
+        ),
+    }
 }
 
 impl SmtpPool {
@@ -238,7 +293,7 @@ impl SmtpPool {
             if session.idle_since.elapsed() < IDLE_MAX && !session.conn.has_broken() {
                 return Ok((session, true));
             }
-            session.conn.abort().await;
+            let _ = tokio::time::timeout(QUIT_WAIT, session.conn.abort()).await;
         }
     }
 
@@ -249,82 +304,250 @@ impl SmtpPool {
         to: &Address,
         bytes: &[u8],
     ) -> Result<Accepted, SendError> {
-        let _slot = self
-            .slots
-            .acquire()
-            .await
-            .map_err(|_| transient("the SMTP pool is closed".into()))?;
-        let (mut session, reused) = self.checkout().await?;
-        let mut result = self.attempt(&mut session, from, to, bytes).await;
-        if reused && matches!(result, Err(Failure::AtMail(_))) {
-            // Nothing of the message reached the server: a new connection
-            // gets it, rather than a retry minutes later.
-            session = self.within("connecting", self.connect()).await?;
-            result = self.attempt(&mut session, from, to, bytes).await;
-        }
-        match result {
-            Ok(response) => {
-                session.idle_since = Instant::now();
-                self.idle.lock().await.push(session);
-                Ok(Accepted {
-                    code: Some(u16::from(response.code())),
-                    reply: format!(
-                        "{} {}",
-                        u16::from(response.code()),
-                        response.message().collect::<Vec<_>>().join(" ")
-                    ),
-                })
-            }
-            Err(Failure::AtMail(e) | Failure::Final(e)) => Err(e),
-        }
+        let mut sent = self.send_all(from, &[(to, bytes)]).await;
+        sent.pop()
+            .map_or_else(|| Err(transient("nothing was sent".into())), |(r, _)| r)
     }
 
-    /// One transaction within the timeout; on any failure the session is
-    /// closed, so it never goes back to the pool.
-    async fn attempt(
-        &self,
-        session: &mut Session,
-        from: &Address,
-        to: &Address,
-        bytes: &[u8],
-    ) -> Result<Response, Failure> {
-        // The whole transaction, generously: a big message on a slow link.
-        let limit = self.settings.timeout * 4;
-        let result = match tokio::time::timeout(limit, transaction(session, from, to, bytes)).await
-        {
-            Ok(result) => result,
-            Err(_) => Err(Failure::Final(transient(format!(
-                "timed out during the SMTP transaction with {}:{}",
-                self.settings.host, self.settings.port
-            )))),
+    /// Sends each message to its recipient over up to `pool_size`
+    /// connections at once, and says what became of each, in order, and
+    /// how long it took from its `MAIL` to the reply to its content.
+    pub async fn send_all(&self, from: &Address, messages: &[(&Address, &[u8])]) -> Vec<Sent> {
+        let queue = Queue {
+            from,
+            messages,
+            next: AtomicUsize::new(0),
         };
-        if result.is_err() {
-            session.conn.abort().await;
+        let lanes = (self.settings.pool_size.max(1) as usize).min(messages.len());
+        let done = futures_util::future::join_all((0..lanes).map(|_| self.lane(&queue))).await;
+        let mut sent: Vec<Option<Sent>> = (0..messages.len()).map(|_| None).collect();
+        for (i, outcome) in done.into_iter().flatten() {
+            sent[i] = Some(outcome);
         }
-        result
+        sent.into_iter()
+            .map(|s| s.unwrap_or_else(|| (Err(transient("not sent".into())), Duration::ZERO)))
+            .collect()
+    }
+
+    /// One connection's share of a batch: it takes messages until none is
+    /// left, and puts its session back for the next batch when it ends
+    /// well.
+    async fn lane(&self, queue: &Queue<'_>) -> Vec<(usize, Sent)> {
+        let mut done = Vec::new();
+        let Ok(_slot) = self.slots.acquire().await else {
+            while let Some(i) = queue.take() {
+                let closed = transient("the SMTP pool is closed".into());
+                done.push((i, (Err(closed), Duration::ZERO)));
+            }
+            return done;
+        };
+        let mut lane = Lane {
+            pool: self,
+            queue,
+            session: None,
+            proven: false,
+            pending: None,
+            done,
+        };
+        // A message to try once more, on a fresh connection.
+        let mut again: Option<(usize, Instant)> = None;
+        loop {
+            let (next, retry) = match again.take() {
+                Some((i, started)) => (Some((i, started)), true),
+                None => (queue.take().map(|i| (i, Instant::now())), false),
+            };
+            let Some((index, started)) = next else {
+                lane.finish().await;
+                break;
+            };
+            match lane.turn(index, started, retry).await {
+                Turn::Waiting => {}
+                Turn::Done(result) => lane.settle(index, started, result),
+                Turn::Again(e) if retry => lane.settle(index, started, Err(e)),
+                Turn::Again(_) => again = Some((index, started)),
+            }
+        }
+        if let Some(mut session) = lane.session.take() {
+            session.idle_since = Instant::now();
+            self.idle.lock().await.push(session);
+        }
+        lane.done
     }
 
     /// Says QUIT on every idle connection.
     pub async fn close(&self) {
         let idle = std::mem::take(&mut *self.idle.lock().await);
         for mut session in idle {
-            let _ = tokio::time::timeout(Duration::from_secs(2), session.conn.quit()).await;
+            let _ = tokio::time::timeout(QUIT_WAIT, session.conn.quit()).await;
         }
     }
 }
 
-/// `MAIL`, `RCPT`, `DATA` (pipelined when the server allows) and the body.
-async fn transaction(
-    session: &mut Session,
+/// One connection working through a [`Queue`].
+struct Lane<'p, 'q> {
+    pool: &'p SmtpPool,
+    queue: &'q Queue<'q>,
+    session: Option<Session>,
+    /// Whether the session has carried a transaction: one that fails at
+    /// `MAIL` may have been closed by the server while idle.
+    proven: bool,
+    pending: Option<Pending>,
+    done: Vec<(usize, Sent)>,
+}
+
+impl Lane<'_, '_> {
+    fn settle(&mut self, index: usize, started: Instant, result: Result<Response, SendError>) {
+        let result = result.map(|r| accepted(&r));
+        self.done.push((index, (result, started.elapsed())));
+    }
+
+    /// Drops the session after an error: the next message starts on a
+    /// fresh one. `QUIT` is said only where the server awaits a command:
+    /// a server waiting for content would take it as content, and one that
+    /// timed out may never answer.
+    async fn drop_session(&mut self, quit: bool) {
+        if let Some(mut session) = self.session.take()
+            && quit
+        {
+            let _ = tokio::time::timeout(QUIT_WAIT, session.conn.abort()).await;
+        }
+    }
+
+    /// Sends the waiting content, if any, on its own.
+    async fn finish(&mut self) {
+        let Some(pending) = self.pending.take() else {
+            return;
+        };
+        let Some(session) = self.session.as_mut() else {
+            return;
+        };
+        let bytes = self.queue.messages[pending.index].1;
+        let limit = self.pool.settings.timeout * 4;
+        let (reply, timed_out) =
+            match tokio::time::timeout(limit, content(&mut session.conn, bytes)).await {
+                Ok(reply) => (reply.map_err(|e| classify(&e)), false),
+                Err(_) => (Err(self.timed_out()), true),
+            };
+        if reply.is_err() {
+            self.drop_session(!timed_out).await;
+        }
+        self.settle(pending.index, pending.started, reply);
+    }
+
+    fn timed_out(&self) -> SendError {
+        let s = &self.pool.settings;
+        transient(format!(
+            "timed out during the SMTP transaction with {}:{}",
+            s.host, s.port
+        ))
+    }
+
+    /// Message `index`'s turn: a session for it (a fresh one on a
+    /// `retry`), then its transaction, begun after the waiting content
+    /// where the server pipelines.
+    async fn turn(&mut self, index: usize, started: Instant, retry: bool) -> Turn {
+        // Content that is not UTF-8 goes on its own (lettre writes bytes
+        // itself); composed mail is always UTF-8.
+        if self
+            .pending
+            .as_ref()
+            .is_some_and(|p| std::str::from_utf8(self.queue.messages[p.index].1).is_err())
+        {
+            self.finish().await;
+        }
+        if self.session.is_none() {
+            let session = if retry {
+                self.pool
+                    .within("connecting", self.pool.connect())
+                    .await
+                    .map(|s| (s, false))
+            } else {
+                self.pool.checkout().await
+            };
+            match session {
+                Ok((session, reused)) => {
+                    self.session = Some(session);
+                    self.proven = reused;
+                }
+                Err(e) => return Turn::Done(Err(e)),
+            }
+        }
+        let (to, bytes) = self.queue.messages[index];
+        let from = self.queue.from;
+        let limit = self.pool.settings.timeout * 4;
+        let pipelining = self.session.as_ref().is_some_and(|s| s.pipelining);
+        if !pipelining {
+            let session = self.session.as_mut().expect("a session was opened");
+            let (result, timed_out) =
+                match tokio::time::timeout(limit, transaction(session, from, to, bytes)).await {
+                    Ok(result) => (result, false),
+                    Err(_) => (Err(Failure::Final(self.timed_out())), true),
+                };
+            return self.after(result, timed_out).await;
+        }
+        let pending = self.pending.take();
+        let waiting = pending.as_ref().map(|p| self.queue.messages[p.index].1);
+        let session = self.session.as_mut().expect("a session was opened");
+        let exchange = tokio::time::timeout(limit, group(session, waiting, from, to, bytes)).await;
+        let timed_out = exchange.is_err();
+        let (content, result) = match exchange {
+            Ok(replies) => replies,
+            Err(_) => (
+                waiting.map(|_| Err(self.timed_out())),
+                Err(Failure::Again(self.timed_out())),
+            ),
+        };
+        let content_failed = matches!(content, Some(Err(_)));
+        if let (Some(p), Some(reply)) = (pending, content) {
+            self.settle(p.index, p.started, reply);
+        }
+        match result {
+            // The content before it failed and the connection goes, so
+            // its own content never left.
+            Ok(()) if content_failed => {
+                self.drop_session(false).await;
+                Turn::Again(transient(
+                    "the connection failed before the message's content was sent".into(),
+                ))
+            }
+            Ok(()) => {
+                self.proven = true;
+                self.pending = Some(Pending { index, started });
+                Turn::Waiting
+            }
+            Err(failure) => self.after(Err(failure), timed_out).await,
+        }
+    }
+
+    /// What a finished transaction (or a failed start of one) comes to;
+    /// on any failure the session is closed, so it never goes back to the
+    /// pool dirty.
+    async fn after(&mut self, result: Result<Response, Failure>, timed_out: bool) -> Turn {
+        let turn = match result {
+            Ok(response) => {
+                self.proven = true;
+                return Turn::Done(Ok(response));
+            }
+            Err(Failure::AtMail(e)) if self.proven => Turn::Again(e),
+            Err(Failure::Again(e)) => Turn::Again(e),
+            Err(Failure::AtMail(e) | Failure::Final(e)) => Turn::Done(Err(e)),
+        };
+        self.drop_session(!timed_out).await;
+        turn
+    }
+}
+/// `MAIL` and `RCPT` for one message, with the parameters its addresses
+/// and body need: SMTPUTF8 for non-ASCII addresses, 8BITMIME for a
+/// non-ASCII body (as lettre's own `send`), or a refusal if the server
+/// offers neither.
+fn envelope(
+    conn: &AsyncSmtpConnection,
     from: &Address,
     to: &Address,
     bytes: &[u8],
-) -> Result<Response, Failure> {
-    let conn = &mut session.conn;
+) -> Result<(Mail, Rcpt), Failure> {
     let info = conn.server_info();
     let mut options = Vec::new();
-    // As lettre's own `send`: SMTPUTF8 for non-ASCII addresses, 8BITMIME
-    // for a non-ASCII body, or a refusal if the server offers neither.
     if !AsRef::<str>::as_ref(from).is_ascii() || !AsRef::<str>::as_ref(to).is_ascii() {
         if !info.supports_feature(Extension::SmtpUtfEight) {
             return Err(unsendable(
@@ -341,30 +564,84 @@ async fn transaction(
         }
         options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
     }
-    let mail = Mail::new(Some(from.clone()), options);
-    let rcpt = Rcpt::new(to.clone(), vec![]);
-    if session.pipelining {
-        let group = Group(format!("{mail}{rcpt}{Data}"));
-        // Every reply is read, even after a refusal, so that what is
-        // reported is the first refusal.
-        let mail = conn.command(group).await;
-        let rcpt = conn.read_response().await;
-        let data = conn.read_response().await;
-        mail.map_err(at_mail)?;
-        rcpt.map_err(after_mail)?;
-        data.map_err(after_mail)?;
-    } else {
-        conn.command(mail).await.map_err(at_mail)?;
-        conn.command(rcpt).await.map_err(after_mail)?;
-        conn.command(Data).await.map_err(after_mail)?;
-    }
+    Ok((
+        Mail::new(Some(from.clone()), options),
+        Rcpt::new(to.clone(), vec![]),
+    ))
+}
+
+/// One transaction command by command, for a server that does not
+/// pipeline: `MAIL`, `RCPT`, `DATA`, then the content.
+async fn transaction(
+    session: &mut Session,
+    from: &Address,
+    to: &Address,
+    bytes: &[u8],
+) -> Result<Response, Failure> {
+    let conn = &mut session.conn;
+    let (mail, rcpt) = envelope(conn, from, to, bytes)?;
+    conn.command(mail).await.map_err(at_mail)?;
+    conn.command(rcpt).await.map_err(after_mail)?;
+    conn.command(Data).await.map_err(after_mail)?;
+    content(conn, bytes).await.map_err(after_mail)
+}
+
+/// The content of the message before (`waiting`, if any), then `MAIL`,
+/// `RCPT` and `DATA` of the next, in one write (RFC 2920 §3.1: content
+/// may be the first command of a group, `DATA` must be the last); then
+/// every reply, in order, so that what is reported is the first refusal.
+/// Gives the reply to the content, and whether the next may send its own.
+async fn group(
+    session: &mut Session,
+    waiting: Option<&[u8]>,
+    from: &Address,
+    to: &Address,
+    bytes: &[u8],
+) -> (Option<Result<Response, SendError>>, Result<(), Failure>) {
+    let conn = &mut session.conn;
+    let envelope = envelope(conn, from, to, bytes);
+    let waiting = waiting.map(|w| std::str::from_utf8(w).expect("content sent alone unless UTF-8"));
+    let (mail, rcpt) = match envelope {
+        Ok(envelope) => envelope,
+        Err(failure) => {
+            let reply = match waiting {
+                Some(text) => Some(conn.command(Content(text)).await.map_err(|e| classify(&e))),
+                None => None,
+            };
+            return (reply, Err(failure));
+        }
+    };
+    let mut text = waiting.map(|w| Content(w).to_string()).unwrap_or_default();
+    text.push_str(&format!("{mail}{rcpt}{Data}"));
+    let first = conn.command(Group(text)).await;
+    let (reply, mail) = match waiting {
+        Some(_) => (
+            Some(first.map_err(|e| classify(&e))),
+            conn.read_response().await,
+        ),
+        None => (None, first),
+    };
+    let rcpt = conn.read_response().await;
+    let data = conn.read_response().await;
+    let result = mail
+        .map_err(at_mail)
+        .and_then(|_| rcpt.map_err(after_mail))
+        .and_then(|_| data.map_err(after_mail))
+        .map(drop);
+    (reply, result)
+}
+
+/// A message's content, after the server's `354`, and the server's reply.
+async fn content(
+    conn: &mut AsyncSmtpConnection,
+    bytes: &[u8],
+) -> Result<Response, lettre::transport::smtp::Error> {
     match std::str::from_utf8(bytes) {
         // The body and its end in one write, not lettre's two (one TCP
         // segment each), dot-stuffed as lettre's codec does it.
         Ok(text) => conn.command(Content(text)).await,
         Err(_) => conn.message(bytes).await,
     }
-    .map_err(after_mail)
 }
 
 /// A message's content as the `DATA` stage sends it (RFC 5321 §4.5.2):

@@ -4,9 +4,23 @@
 
 use std::path::{Path, PathBuf};
 
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
 use lettre::Address;
 
 use super::smtp::SmtpPool;
+
+/// What became of one message, and how long sending it took.
+pub type Sent = (Result<Accepted, SendError>, Duration);
+
+/// One message to send: the name of its file (for the file transport),
+/// its recipient and its bytes.
+pub struct Envelope<'a> {
+    pub name: String,
+    pub to: &'a Address,
+    pub bytes: &'a [u8],
+}
 
 /// The server took the message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +60,37 @@ impl Transport {
         match self {
             Self::File { dir } => write_file(dir, name, bytes).await,
             Self::Smtp(pool) => pool.send(from, to, bytes).await,
+        }
+    }
+
+    /// Sends each message from `from` and says what became of each, in
+    /// order: over the SMTP pool's connections, or `at_once` files at a
+    /// time.
+    pub async fn send_all(
+        &self,
+        from: &Address,
+        messages: &[Envelope<'_>],
+        at_once: usize,
+    ) -> Vec<Sent> {
+        match self {
+            Self::File { dir } => {
+                let writes: Vec<_> = messages
+                    .iter()
+                    .map(|m| async move {
+                        let started = Instant::now();
+                        (write_file(dir, &m.name, m.bytes).await, started.elapsed())
+                    })
+                    .collect();
+                futures_util::stream::iter(writes)
+                    .buffered(at_once.max(1))
+                    .collect()
+                    .await
+            }
+            Self::Smtp(pool) => {
+                let messages: Vec<(&Address, &[u8])> =
+                    messages.iter().map(|m| (m.to, m.bytes)).collect();
+                pool.send_all(from, &messages).await
+            }
         }
     }
 

@@ -171,7 +171,15 @@ where
             });
             insert.build().execute(&mut *tx).await.map_err(&fail)?;
         }
-        for s in outcomes.iter().filter_map(|o| o.suppress.as_ref()) {
+        // In key order: two recordings at once that suppress the same
+        // people wait for each other in one order, never in a circle.
+        let mut suppressions: Vec<_> = outcomes
+            .iter()
+            .filter_map(|o| o.suppress.as_ref())
+            .collect();
+        suppressions
+            .sort_by(|a, b| (&a.customer_id, &a.category).cmp(&(&b.customer_id, &b.category)));
+        for s in suppressions {
             sqlx::query(sql::INSERT_SUPPRESSION)
                 .bind(s.customer_id.as_str())
                 .bind(&s.category)

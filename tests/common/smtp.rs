@@ -49,6 +49,9 @@ struct State {
     received: Vec<Received>,
     /// recipient → (code, text) answered to RCPT TO.
     refuse: HashMap<String, (u16, String)>,
+    /// recipient → (code, text) answered to the end of the message's
+    /// content, which is then not kept.
+    refuse_content: HashMap<String, (u16, String)>,
     connections: usize,
     /// Sessions opened before this generation are closed on their next
     /// command, as a server closes connections that sat idle too long.
@@ -57,6 +60,9 @@ struct State {
     /// `MAIL` commands that arrived with the next command already behind
     /// them: the client pipelined.
     pipelined: usize,
+    /// Ends of content with the next message's `MAIL` already behind them:
+    /// the client pipelined from one message into the next.
+    chained: usize,
     /// How long the server takes to accept each message.
     delay: std::time::Duration,
 }
@@ -134,6 +140,16 @@ impl SmtpSink {
             .insert(recipient.to_owned(), (code, text.to_owned()));
     }
 
+    /// Answer the end of every message to `recipient` with `code text`
+    /// from now on, keeping nothing of it.
+    pub fn refuse_content(&self, recipient: &str, code: u16, text: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .refuse_content
+            .insert(recipient.to_owned(), (code, text.to_owned()));
+    }
+
     /// Accept `recipient` again.
     pub fn accept(&self, recipient: &str) {
         self.state.lock().unwrap().refuse.remove(recipient);
@@ -158,6 +174,12 @@ impl SmtpSink {
         self.state.lock().unwrap().pipelined
     }
 
+    /// How many messages' content the client followed, in the same write,
+    /// with the next message's `MAIL`.
+    pub fn chained(&self) -> usize {
+        self.state.lock().unwrap().chained
+    }
+
     /// Closes every open session, without a word, at its next command.
     pub fn close_sessions(&self) {
         self.state.lock().unwrap().generation += 1;
@@ -174,6 +196,10 @@ impl Drop for SmtpSink {
 
 struct Capture {
     state: Arc<Mutex<State>>,
+    /// The refusal the session answers the end of this content with in
+    /// place of mailin's reply: mailin stays in its data state after a
+    /// handler's refusal, where a real server's transaction ends.
+    refusal: Arc<Mutex<Option<(u16, String)>>>,
     from: String,
     to: Vec<String>,
     data: Vec<u8>,
@@ -202,6 +228,10 @@ impl Handler for Capture {
 
     fn data_end(&mut self) -> Response {
         let mut state = self.state.lock().unwrap();
+        if let Some(refusal) = self.to.iter().find_map(|to| state.refuse_content.get(to)) {
+            *self.refusal.lock().unwrap() = Some(refusal.clone());
+            return mailin::response::OK;
+        }
         state.received.push(Received {
             from: self.from.clone(),
             to: self.to.clone(),
@@ -218,8 +248,10 @@ async fn session(socket: tokio::net::TcpStream, ip: IpAddr, state: Arc<Mutex<Sta
         let s = state.lock().unwrap();
         (s.generation, s.pipelining)
     };
+    let refusal = Arc::new(Mutex::new(None));
     let handler = Capture {
         state: Arc::clone(&state),
+        refusal: Arc::clone(&refusal),
         from: String::new(),
         to: Vec::new(),
         data: Vec::new(),
@@ -244,11 +276,19 @@ async fn session(socket: tokio::net::TcpStream, ip: IpAddr, state: Arc<Mutex<Sta
             if line.to_ascii_uppercase().starts_with(b"MAIL") && !lines.buffer().is_empty() {
                 s.pipelined += 1;
             }
+            // A line of one dot ends a message's content (a dot that
+            // begins a line of the content arrives doubled).
+            if line == b".\r\n" && lines.buffer().to_ascii_uppercase().starts_with(b"MAIL") {
+                s.chained += 1;
+            }
         }
         let response = session.process(&line);
         match response.action {
             mailin::Action::Reply | mailin::Action::Close => {
                 let mut reply = response.buffer().unwrap();
+                if let Some((code, text)) = refusal.lock().unwrap().take() {
+                    reply = format!("{code} {text}\r\n").into_bytes();
+                }
                 if reply.windows(9).any(|w| w == b"queued as") {
                     let delay = state.lock().unwrap().delay;
                     tokio::time::sleep(delay).await;
