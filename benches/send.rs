@@ -1,6 +1,9 @@
 //! SMTP throughput on one connection, on loopback, into the tests' capture
 //! server: lettre's connection as its pool opens it (Nagle on) against
-//! tend's pool (TCP_NODELAY), sending the same composed message.
+//! tend's pool (TCP_NODELAY), sending the same composed message one at a
+//! time, and in batches as delivery hands them over (`send_all`: each
+//! message's content goes with the next message's `MAIL`, `RCPT` and
+//! `DATA`).
 //!
 //! `cargo bench --bench send [-- MESSAGES]` (default 300).
 
@@ -88,6 +91,19 @@ async fn main() {
         started.elapsed(),
     );
 
+    let batch: Vec<(&Address, &[u8])> = (0..128).map(|_| (&to, bytes.as_slice())).collect();
+    let started = Instant::now();
+    for _ in 0..n.div_ceil(128) {
+        for (result, _) in pool.send_all(&from, &batch).await {
+            result.unwrap();
+        }
+    }
+    report(
+        "tend pool, batches of 128, 1 connection",
+        n.div_ceil(128) * 128,
+        started.elapsed(),
+    );
+
     let pool = std::sync::Arc::new(SmtpPool::new(SmtpSettings {
         host: "127.0.0.1".into(),
         port: sink.port(),
@@ -117,10 +133,21 @@ async fn main() {
         many / 8 * 8,
         started.elapsed(),
     );
+    let started = Instant::now();
+    for _ in 0..many.div_ceil(128) {
+        for (result, _) in pool.send_all(&from, &batch).await {
+            result.unwrap();
+        }
+    }
+    report(
+        "tend pool, batches of 128, 8 connections",
+        many.div_ceil(128) * 128,
+        started.elapsed(),
+    );
     pool.close().await;
     assert_eq!(
         sink.received().len(),
-        n * 2 + many / 8 * 8,
+        n * 2 + n.div_ceil(128) * 128 + many / 8 * 8 + many.div_ceil(128) * 128,
         "every message arrived"
     );
 }

@@ -477,9 +477,7 @@ impl Deliverer {
         let ((), (), (), (), mut outcome, ()) =
             tokio::try_join!(claim, compose, mark, send, record, renew)?;
         // A pass that sent ends as it began, looking for sends another
-        // instance left unfinished. On PostgreSQL that look also walks, once,
-        // the claim index entries this pass's sends left dead, so the next
-        // pass's look finds them gone instead of reading each.
+        // instance left unfinished while this one was busy.
         if outcome.sent + outcome.deferred + outcome.failed > 0 {
             outcome.recovered += store.recover_sending(now, self.resend_unknown).await?;
         }

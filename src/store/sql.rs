@@ -1067,9 +1067,9 @@ pub const KEEP_NAME_ALIVE_POSTGRES: &str = "SET tcp_keepalives_idle = 10; \
 /// lead's single key. Two names with one hash would refuse each other.
 pub const TRY_HOLD_NAME_POSTGRES: &str = "SELECT pg_try_advisory_lock($1, hashtext($2))";
 
-/// Whether any claim has run out, read through the expiry index in its
-/// order (see `PgStore::recover_sending`).
-pub const ANY_CLAIM_EXPIRED: &str = "SELECT 1 FROM claims WHERE until < $1 ORDER BY until LIMIT 1";
+/// Whether any claim has run out: a read of the claims in flight (the
+/// table has no expiry index; see migration 0024 on PostgreSQL).
+pub const ANY_CLAIM_EXPIRED: &str = "SELECT 1 FROM claims WHERE until < $1 LIMIT 1";
 
 /// What a large planning or delivery pass rewrites, vacuumed and analyzed
 /// after it on PostgreSQL (`Store::tidy`), and the search queue the pass's
