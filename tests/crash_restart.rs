@@ -17,9 +17,11 @@ use common::smtp::SmtpSink;
 use common::{Project, free_port};
 
 const MESSAGES: usize = 300;
-/// At most three chunks of `delivery.concurrency` (8) messages are
-/// `sending` at once: all a crash may leave `unknown`.
-const IN_FLIGHT: usize = 3 * 8;
+/// At most seven chunks of `delivery.concurrency` (8) messages are
+/// `sending` at once (three in the mail client's hands or about to be,
+/// four sent and waiting for their outcomes to be recorded): all a crash
+/// may leave `unknown`.
+const IN_FLIGHT: usize = 7 * 8;
 
 /// An urgent notice for each of 300 customers, due now (no send window, no
 /// cap), sent over SMTP to `sink`, which takes 20 ms a message: sends are in

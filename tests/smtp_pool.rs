@@ -198,6 +198,79 @@ async fn a_refusal_in_a_batch_is_its_own_message_s_and_the_others_go() {
 }
 
 #[tokio::test]
+async fn the_message_after_a_refused_content_goes_on_a_fresh_connection() {
+    for sink in [SmtpSink::start(), SmtpSink::start_without_pipelining()] {
+        sink.refuse_content("spam@example.com", 554, "5.7.1 message refused");
+        let pool = pool(&sink, 1);
+        let to = |i: usize| match i {
+            1 => "spam@example.com".to_owned(),
+            _ => format!("ana+{i}@example.com"),
+        };
+        let replies = send_all(&pool, &batch(4, to)).await;
+        assert!(replies[0].is_ok(), "{:?}", replies[0]);
+        assert!(
+            matches!(&replies[1], Err(SendError::Permanent { code: 554, .. })),
+            "{:?}",
+            replies[1]
+        );
+        // With pipelining, the next message's MAIL, RCPT and DATA went
+        // with the refused content, and the connection went with it: the
+        // message goes again on a new one, at once.
+        assert!(replies[2].is_ok(), "{:?}", replies[2]);
+        assert!(replies[3].is_ok(), "{:?}", replies[3]);
+        let received: Vec<_> = sink
+            .received()
+            .into_iter()
+            .map(|r| r.to.join(","))
+            .collect();
+        assert_eq!(
+            received,
+            [
+                "ana+0@example.com",
+                "ana+2@example.com",
+                "ana+3@example.com"
+            ]
+        );
+        assert_eq!(sink.connections(), 2, "a new connection after the refusal");
+    }
+}
+
+#[tokio::test]
+async fn a_server_too_slow_to_answer_gets_no_message_twice() {
+    let sink = SmtpSink::start();
+    // Each message's content is answered after 1.5 s; the pool waits 1 s
+    // (four times its timeout) for a reply.
+    sink.slow_down(Duration::from_millis(1500));
+    let pool = SmtpPool::new(SmtpSettings {
+        host: "127.0.0.1".into(),
+        port: sink.port(),
+        tls: Tls::None,
+        credentials: None,
+        pool_size: 1,
+        timeout: Duration::from_millis(250),
+        hello: "acme.example".into(),
+    });
+    let replies = send_all(&pool, &batch(3, |i| format!("ana+{i}@example.com"))).await;
+    for reply in &replies {
+        match reply {
+            Err(SendError::Transient { detail, .. }) => {
+                assert!(detail.contains("timed out"), "{detail}")
+            }
+            other => panic!("expected a timeout, got {other:?}"),
+        }
+    }
+    // The first content was written with the second message's commands:
+    // the second message never sent its own, and is not sent again.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let received: Vec<_> = sink
+        .received()
+        .into_iter()
+        .map(|r| r.to.join(","))
+        .collect();
+    assert_eq!(received, ["ana+0@example.com", "ana+2@example.com"]);
+}
+
+#[tokio::test]
 async fn sends_command_by_command_to_a_server_without_pipelining() {
     let sink = SmtpSink::start_without_pipelining();
     let pool = pool(&sink, 1);

@@ -340,7 +340,8 @@ impl Default for Customers {
 /// The most messages committed `sending` together, then sent and recorded
 /// together. A chunk is `delivery.concurrency` messages up to this: as many
 /// as the transport takes at once, so what is marked `sending` is what is
-/// about to be sent, and a crash leaves at most three chunks `unknown`;
+/// about to be sent, and a crash leaves at most seven chunks `unknown`
+/// (see [`crate::deliver::Deliverer::deliver_once`]);
 /// large enough at high concurrency that the store's commits are few.
 pub const MOST_AT_ONCE: usize = 128;
 

@@ -49,8 +49,8 @@ use self::transport::{SendError, Transport};
 const CHUNK_MAX: usize = crate::config::settings::MOST_AT_ONCE;
 /// Messages leased per round trip to the store.
 const BATCH: u32 = 1000;
-/// Chunks whose outcomes are recorded at once, each in a transaction of
-/// its own.
+/// The most chunks whose outcomes are recorded at once, each in a
+/// transaction of its own (fewer where the store writes one at a time).
 const RECORDS_AT_ONCE: usize = 2;
 /// Why a message claimed by a stopping instance waits.
 const RELEASED: &str = "waiting: tend stopped before sending it; the next delivery pass sends it";
@@ -351,10 +351,13 @@ impl Deliverer {
     /// Five stages run side by side so the SMTP connections never wait for
     /// the store or the templates: one claims and decides a batch at a
     /// time; one composes (on blocking threads) a chunk at a time; one
-    /// commits each chunk `sending`; one sends it; one records outcomes.
-    /// The channel to the sender holds one chunk, so at most three chunks
-    /// (one being sent, one waiting, one being committed) are `sending` at
-    /// once: the set a crash could leave `unknown`.
+    /// commits each chunk `sending`; one sends it; one records outcomes
+    /// (two chunks at once where the store writes side by side). The
+    /// channel to the sender holds one chunk, so at most three chunks are
+    /// in the mail client's hands or about to be (one being sent, one
+    /// waiting, one being committed). With the sent chunks whose outcomes
+    /// wait to be recorded (two queued, two being recorded), at most seven
+    /// chunks are `sending` at once: the set a crash could leave `unknown`.
     pub async fn deliver_once(
         &self,
         store: &(impl Outbox + Accounts),
@@ -444,9 +447,11 @@ impl Deliverer {
             drop(to_record);
             Ok::<(), store::Error>(())
         };
-        // Two chunks' outcomes are recorded at once: recording is the
-        // heaviest write of a message, and on PostgreSQL one transaction
-        // keeps one of the server's cores busy.
+        // Two chunks' outcomes are recorded at once where the store writes
+        // side by side: recording is the heaviest write of a message, and
+        // on PostgreSQL one transaction keeps one of the server's cores
+        // busy.
+        let records_at_once = RECORDS_AT_ONCE.min(store.writes_at_once()).max(1);
         let record = async {
             let mut outcome = DeliverOutcome {
                 recovered,
@@ -467,7 +472,7 @@ impl Deliverer {
                         Ok::<(), store::Error>(())
                     }
                 })
-                .buffer_unordered(RECORDS_AT_ONCE)
+                .buffer_unordered(records_at_once)
                 .try_collect::<()>()
                 .await?;
             settled.cancel();

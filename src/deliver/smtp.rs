@@ -19,12 +19,13 @@
 //! not reset with `RSET` first: a connection only goes on after a
 //! transaction that ended with a 2xx reply, which leaves the session
 //! clean (RFC 5321 §4.1.1.4). Any error drops the connection, so the next
-//! message starts on a fresh one. A message nothing of which reached the
-//! server goes once more at once on a fresh connection, rather than
+//! message starts on a fresh one. A message that cannot have been
+//! delivered goes once more at once on a fresh connection, rather than
 //! waiting minutes for the backoff: one whose `MAIL` a connection that
 //! had carried mail refused (the server timed it out while idle), and one
-//! whose content never left because the connection failed on the message
-//! before it.
+//! whose content never left because the message before it failed and its
+//! connection went. A message whose content was written is never sent
+//! again by the pool.
 
 use std::fmt;
 use std::sync::Arc;
@@ -72,11 +73,9 @@ struct Session {
 }
 
 /// Where a transaction failed: at `MAIL`, before the server took any part
-/// of the message (a dead connection, a 4xx such as 421); before its
-/// content left, on a connection that is now gone; or anywhere else.
+/// of the message (a dead connection, a 4xx such as 421), or anywhere else.
 enum Failure {
     AtMail(SendError),
-    Again(SendError),
     Final(SendError),
 }
 
@@ -140,7 +139,8 @@ struct Pending {
 
 /// What one message's turn on a connection came to.
 enum Turn {
-    /// Accepted, or refused for good: the message's outcome.
+    /// Accepted, refused, or failed where trying again at once would not
+    /// help: the message's outcome.
     Done(Result<Response, SendError>),
     /// Its `DATA` was accepted; its content waits for the next write.
     Waiting,
@@ -311,7 +311,7 @@ impl SmtpPool {
 
     /// Sends each message to its recipient over up to `pool_size`
     /// connections at once, and says what became of each, in order, and
-    /// how long it took from its `MAIL` to the reply to its content.
+    /// how long it took from when a connection took it to its last reply.
     pub async fn send_all(&self, from: &Address, messages: &[(&Address, &[u8])]) -> Vec<Sent> {
         let queue = Queue {
             from,
@@ -388,8 +388,9 @@ struct Lane<'p, 'q> {
     pool: &'p SmtpPool,
     queue: &'q Queue<'q>,
     session: Option<Session>,
-    /// Whether the session has carried a transaction: one that fails at
-    /// `MAIL` may have been closed by the server while idle.
+    /// Whether the session has carried mail (a transaction, or commands
+    /// through to `DATA`): one that fails at `MAIL` after that may have
+    /// been closed by the server while idle.
     proven: bool,
     pending: Option<Pending>,
     done: Vec<(usize, Sent)>,
@@ -419,6 +420,9 @@ impl Lane<'_, '_> {
             return;
         };
         let Some(session) = self.session.as_mut() else {
+            let lost =
+                transient("the connection was lost before the message's content was sent".into());
+            self.settle(pending.index, pending.started, Err(lost));
             return;
         };
         let bytes = self.queue.messages[pending.index].1;
@@ -487,21 +491,14 @@ impl Lane<'_, '_> {
         }
         let pending = self.pending.take();
         let waiting = pending.as_ref().map(|p| self.queue.messages[p.index].1);
+        let late = self.timed_out();
         let session = self.session.as_mut().expect("a session was opened");
-        let exchange = tokio::time::timeout(limit, group(session, waiting, from, to, bytes)).await;
-        let timed_out = exchange.is_err();
-        let (content, result) = match exchange {
-            Ok(replies) => replies,
-            Err(_) => (
-                waiting.map(|_| Err(self.timed_out())),
-                Err(Failure::Again(self.timed_out())),
-            ),
-        };
-        let content_failed = matches!(content, Some(Err(_)));
-        if let (Some(p), Some(reply)) = (pending, content) {
+        let replies = group(session, waiting, from, to, bytes, limit, &late).await;
+        let content_failed = matches!(replies.content, Some(Err(_)));
+        if let (Some(p), Some(reply)) = (pending, replies.content) {
             self.settle(p.index, p.started, reply);
         }
-        match result {
+        match replies.next {
             // The content before it failed and the connection goes, so
             // its own content never left.
             Ok(()) if content_failed => {
@@ -515,24 +512,23 @@ impl Lane<'_, '_> {
                 self.pending = Some(Pending { index, started });
                 Turn::Waiting
             }
-            Err(failure) => self.after(Err(failure), timed_out).await,
+            Err(failure) => self.after(Err(failure), replies.unsettled).await,
         }
     }
 
     /// What a finished transaction (or a failed start of one) comes to;
     /// on any failure the session is closed, so it never goes back to the
-    /// pool dirty.
-    async fn after(&mut self, result: Result<Response, Failure>, timed_out: bool) -> Turn {
+    /// pool dirty: without `QUIT` when the server is `unsettled`.
+    async fn after(&mut self, result: Result<Response, Failure>, unsettled: bool) -> Turn {
         let turn = match result {
             Ok(response) => {
                 self.proven = true;
                 return Turn::Done(Ok(response));
             }
             Err(Failure::AtMail(e)) if self.proven => Turn::Again(e),
-            Err(Failure::Again(e)) => Turn::Again(e),
             Err(Failure::AtMail(e) | Failure::Final(e)) => Turn::Done(Err(e)),
         };
-        self.drop_session(!timed_out).await;
+        self.drop_session(!unsettled).await;
         turn
     }
 }
@@ -586,49 +582,101 @@ async fn transaction(
     content(conn, bytes).await.map_err(after_mail)
 }
 
+/// What one pipelined group came to.
+struct Replies {
+    /// The reply to the content that went first, if any.
+    content: Option<Result<Response, SendError>>,
+    /// Whether the next message may send its content.
+    next: Result<(), Failure>,
+    /// The server may not be waiting for a command: it accepted `DATA`
+    /// and waits for content, or it did not answer in time. A connection
+    /// in that state is dropped without `QUIT`, which it would take as
+    /// content or never answer.
+    unsettled: bool,
+}
+
 /// The content of the message before (`waiting`, if any), then `MAIL`,
 /// `RCPT` and `DATA` of the next, in one write (RFC 2920 §3.1: content
 /// may be the first command of a group, `DATA` must be the last); then
 /// every reply, in order, so that what is reported is the first refusal.
-/// Gives the reply to the content, and whether the next may send its own.
+/// The content's reply is read under a timeout of its own, before the
+/// others: a slow answer to the next message's commands never costs the
+/// message before it the record of what became of it.
 async fn group(
     session: &mut Session,
     waiting: Option<&[u8]>,
     from: &Address,
     to: &Address,
     bytes: &[u8],
-) -> (Option<Result<Response, SendError>>, Result<(), Failure>) {
+    limit: Duration,
+    late: &SendError,
+) -> Replies {
     let conn = &mut session.conn;
     let envelope = envelope(conn, from, to, bytes);
     let waiting = waiting.map(|w| std::str::from_utf8(w).expect("content sent alone unless UTF-8"));
     let (mail, rcpt) = match envelope {
         Ok(envelope) => envelope,
         Err(failure) => {
-            let reply = match waiting {
-                Some(text) => Some(conn.command(Content(text)).await.map_err(|e| classify(&e))),
-                None => None,
+            let Some(text) = waiting else {
+                return Replies {
+                    content: None,
+                    next: Err(failure),
+                    unsettled: false,
+                };
             };
-            return (reply, Err(failure));
+            return match tokio::time::timeout(limit, conn.command(Content(text))).await {
+                Ok(reply) => Replies {
+                    content: Some(reply.map_err(|e| classify(&e))),
+                    next: Err(failure),
+                    unsettled: false,
+                },
+                Err(_) => Replies {
+                    content: Some(Err(late.clone())),
+                    next: Err(failure),
+                    unsettled: true,
+                },
+            };
         }
     };
     let mut text = waiting.map(|w| Content(w).to_string()).unwrap_or_default();
     text.push_str(&format!("{mail}{rcpt}{Data}"));
-    let first = conn.command(Group(text)).await;
-    let (reply, mail) = match waiting {
-        Some(_) => (
-            Some(first.map_err(|e| classify(&e))),
-            conn.read_response().await,
-        ),
-        None => (None, first),
+    let Ok(first) = tokio::time::timeout(limit, conn.command(Group(text))).await else {
+        return Replies {
+            content: waiting.map(|_| Err(late.clone())),
+            next: Err(Failure::Final(late.clone())),
+            unsettled: true,
+        };
     };
-    let rcpt = conn.read_response().await;
-    let data = conn.read_response().await;
-    let result = mail
+    let (content, mail) = match waiting {
+        Some(_) => (Some(first.map_err(|e| classify(&e))), None),
+        None => (None, Some(first)),
+    };
+    let rest = tokio::time::timeout(limit, async {
+        let mail = match mail {
+            Some(mail) => mail,
+            None => conn.read_response().await,
+        };
+        (mail, conn.read_response().await, conn.read_response().await)
+    })
+    .await;
+    let Ok((mail, rcpt, data)) = rest else {
+        return Replies {
+            content,
+            next: Err(Failure::Final(late.clone())),
+            unsettled: true,
+        };
+    };
+    let unsettled = data.is_ok();
+    let next = mail
         .map_err(at_mail)
         .and_then(|_| rcpt.map_err(after_mail))
         .and_then(|_| data.map_err(after_mail))
         .map(drop);
-    (reply, result)
+    Replies {
+        content,
+        next,
+        unsettled,
+    }
 }
 
 /// A message's content, after the server's `354`, and the server's reply.

@@ -40,6 +40,10 @@ where
     Option<i32>: for<'q> Encode<'q, DB>,
     i32: Type<DB>,
 {
+    fn writes_at_once(&self) -> usize {
+        B::CONCURRENT_WRITES
+    }
+
     async fn messages(&self, filter: &MessageFilter) -> Result<Vec<MessageView>, Error> {
         let fail = self.fail("reading messages");
         let statement = if filter.customer.is_some() {

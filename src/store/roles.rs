@@ -286,6 +286,10 @@ pub trait Planning {
 /// `sending`, settling what became of them, recovering after a crash, and
 /// the reads the send policy (cap, quiet customers) is decided on.
 pub trait Outbox {
+    /// How many writing transactions the store runs side by side: what
+    /// more at once would only queue for.
+    fn writes_at_once(&self) -> usize;
+
     /// Messages for `tend messages`, oldest due first.
     async fn messages(&self, filter: &MessageFilter) -> Result<Vec<MessageView>, Error>;
 
