@@ -290,8 +290,12 @@ async fn session(socket: tokio::net::TcpStream, ip: IpAddr, state: Arc<Mutex<Sta
                     reply = format!("{code} {text}\r\n").into_bytes();
                 }
                 if reply.windows(9).any(|w| w == b"queued as") {
+                    // Only when slowed down: even a zero sleep waits for
+                    // the timer's next millisecond tick.
                     let delay = state.lock().unwrap().delay;
-                    tokio::time::sleep(delay).await;
+                    if !delay.is_zero() {
+                        tokio::time::sleep(delay).await;
+                    }
                 }
                 if pipelining && line.to_ascii_uppercase().starts_with(b"EHLO") {
                     offer_pipelining(&mut reply);
