@@ -144,8 +144,9 @@ enum Turn {
     Done(Result<Response, SendError>),
     /// Its `DATA` was accepted; its content waits for the next write.
     Waiting,
-    /// Nothing of it reached the server, and the connection is gone:
-    /// worth once more on a fresh connection.
+    /// It cannot have been delivered (refused at `MAIL`, or its content
+    /// never left), and its connection is gone: worth once more on a
+    /// fresh connection.
     Again(SendError),
 }
 
