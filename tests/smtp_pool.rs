@@ -16,13 +16,19 @@ use tend::deliver::smtp::{SmtpPool, SmtpSettings};
 use tend::deliver::transport::SendError;
 
 fn pool(sink: &SmtpSink, size: u32) -> SmtpPool {
+    pool_waiting(sink, size, Duration::from_secs(10))
+}
+
+/// A pool whose every wait for the server is `timeout` (four times that
+/// for a reply within a transaction).
+fn pool_waiting(sink: &SmtpSink, size: u32, timeout: Duration) -> SmtpPool {
     SmtpPool::new(SmtpSettings {
         host: "127.0.0.1".into(),
         port: sink.port(),
         tls: Tls::None,
         credentials: None,
         pool_size: size,
-        timeout: Duration::from_secs(10),
+        timeout,
         hello: "acme.example".into(),
     })
 }
@@ -241,15 +247,7 @@ async fn a_server_too_slow_to_answer_gets_no_message_twice() {
     // Each message's content is answered after 1.5 s; the pool waits 1 s
     // (four times its timeout) for a reply.
     sink.slow_down(Duration::from_millis(1500));
-    let pool = SmtpPool::new(SmtpSettings {
-        host: "127.0.0.1".into(),
-        port: sink.port(),
-        tls: Tls::None,
-        credentials: None,
-        pool_size: 1,
-        timeout: Duration::from_millis(250),
-        hello: "acme.example".into(),
-    });
+    let pool = pool_waiting(&sink, 1, Duration::from_millis(250));
     let replies = send_all(&pool, &batch(3, |i| format!("ana+{i}@example.com"))).await;
     for reply in &replies {
         match reply {
