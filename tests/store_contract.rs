@@ -4667,6 +4667,23 @@ async fn pages_of_messages_neither_skip_nor_repeat_while_more_are_planned(store:
     );
 }
 
+/// Waits until pages of responses show every response stored (see
+/// `pages_show_every_message`). Up to 10 s.
+async fn pages_show_every_response(store: &Db) {
+    let stored = store.responses(DateTime::UNIX_EPOCH).await.unwrap().len();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let page = store
+            .responses_page(DateTime::UNIX_EPOCH, Position::default(), 1000)
+            .await
+            .unwrap();
+        if page.data.len() >= stored || std::time::Instant::now() > deadline {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 async fn pages_of_responses_neither_skip_nor_repeat_a_replaced_answer(store: &Db) {
     store
         .upsert_customers(&[customer("a")], t0())
@@ -4693,6 +4710,7 @@ async fn pages_of_responses_neither_skip_nor_repeat_a_replaced_answer(store: &Db
     };
     store.record_response(m, &click, t0()).await.unwrap();
     store.record_response(m, &answer("3"), t0()).await.unwrap();
+    pages_show_every_response(store).await;
     let page = store
         .responses_page(DateTime::UNIX_EPOCH, Position::default(), 10)
         .await
@@ -4707,6 +4725,7 @@ async fn pages_of_responses_neither_skip_nor_repeat_a_replaced_answer(store: &Db
         .record_response(m, &answer("9"), t0() + Duration::minutes(1))
         .await
         .unwrap();
+    pages_show_every_response(store).await;
     let next = store
         .responses_page(DateTime::UNIX_EPOCH, end, 10)
         .await
