@@ -242,6 +242,32 @@ async fn the_message_after_a_refused_content_goes_on_a_fresh_connection() {
 }
 
 #[tokio::test]
+async fn a_message_the_server_cannot_take_leaves_the_one_before_delivered() {
+    // The capture server offers 8BITMIME but not SMTPUTF8.
+    let sink = SmtpSink::start();
+    let pool = pool(&sink, 1);
+    let to = |i: usize| match i {
+        1 => "jörg@example.com".to_owned(),
+        _ => format!("ana+{i}@example.com"),
+    };
+    let replies = send_all(&pool, &batch(3, to)).await;
+    assert!(replies[0].is_ok(), "{:?}", replies[0]);
+    match &replies[1] {
+        Err(SendError::Permanent { detail, .. }) => {
+            assert!(detail.contains("SMTPUTF8"), "{detail}")
+        }
+        other => panic!("expected a permanent failure, got {other:?}"),
+    }
+    assert!(replies[2].is_ok(), "{:?}", replies[2]);
+    let received: Vec<_> = sink
+        .received()
+        .into_iter()
+        .map(|r| r.to.join(","))
+        .collect();
+    assert_eq!(received, ["ana+0@example.com", "ana+2@example.com"]);
+}
+
+#[tokio::test]
 async fn a_server_too_slow_to_answer_gets_no_message_twice() {
     let sink = SmtpSink::start();
     // Each message's content is answered after 1.5 s; the pool waits 1 s

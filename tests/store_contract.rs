@@ -4553,22 +4553,30 @@ async fn read_messages(
     }
 }
 
-/// Waits until pages of messages show every message stored. On
-/// PostgreSQL a page holds only rows of transactions older than every one
-/// still running, and a transaction of another database that commits
-/// while a page is read can count as running for that read: the rows
-/// written after it come with the next read. Up to 10 s.
+/// Waits, up to 10 s, until `caught_up` says pages show every row
+/// stored. On PostgreSQL a page holds only rows of transactions older
+/// than every one still running, and a transaction of another database
+/// that commits while a page is read can count as running for that read:
+/// the rows written after it come with the next read.
+async fn until_pages_catch_up<F: Future<Output = bool>>(mut caught_up: impl FnMut() -> F) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !caught_up().await && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// Waits until pages of messages show every message stored.
 async fn pages_show_every_message(store: &Db) {
     let all = MessageFilter::default();
     let stored = store.messages(&all).await.unwrap().len();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let (paged, _) = read_messages(store, &all, Position::default(), 1000).await;
-        if paged.len() >= stored || std::time::Instant::now() > deadline {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    until_pages_catch_up(|| async {
+        read_messages(store, &all, Position::default(), 1000)
+            .await
+            .0
+            .len()
+            >= stored
+    })
+    .await;
 }
 
 async fn pages_of_messages_neither_skip_nor_repeat_while_more_are_planned(store: &Db) {
@@ -4667,21 +4675,17 @@ async fn pages_of_messages_neither_skip_nor_repeat_while_more_are_planned(store:
     );
 }
 
-/// Waits until pages of responses show every response stored (see
-/// `pages_show_every_message`). Up to 10 s.
+/// Waits until pages of responses show every response stored.
 async fn pages_show_every_response(store: &Db) {
     let stored = store.responses(DateTime::UNIX_EPOCH).await.unwrap().len();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
+    until_pages_catch_up(|| async {
         let page = store
             .responses_page(DateTime::UNIX_EPOCH, Position::default(), 1000)
             .await
             .unwrap();
-        if page.data.len() >= stored || std::time::Instant::now() > deadline {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+        page.data.len() >= stored
+    })
+    .await;
 }
 
 async fn pages_of_responses_neither_skip_nor_repeat_a_replaced_answer(store: &Db) {

@@ -673,8 +673,9 @@ impl Deliverer {
         Ok(Some(composed))
     }
 
-    /// Sends a chunk, `delivery.concurrency` messages at a time, and says
-    /// what became of each message.
+    /// Sends a chunk (over the SMTP pool's connections, or
+    /// `delivery.concurrency` files at a time) and says what became of
+    /// each message.
     async fn send_chunk(&self, chunk: Vec<Composed>, now: DateTime<Utc>) -> Vec<Settle> {
         let started = std::time::Instant::now();
         let envelopes: Vec<_> = chunk

@@ -490,11 +490,21 @@ impl Lane<'_, '_> {
                 };
             return self.after(result, timed_out).await;
         }
+        let session = self.session.as_ref().expect("a session was opened");
+        let (mail, rcpt) = match envelope(&session.conn, from, to, bytes) {
+            Ok(envelope) => envelope,
+            Err(failure) => {
+                // The waiting content goes on its own before this
+                // message's failure drops the connection.
+                self.finish().await;
+                return self.after(Err(failure), false).await;
+            }
+        };
         let pending = self.pending.take();
         let waiting = pending.as_ref().map(|p| self.queue.messages[p.index].1);
         let late = self.timed_out();
         let session = self.session.as_mut().expect("a session was opened");
-        let replies = group(session, waiting, from, to, bytes, limit, &late).await;
+        let replies = group(session, waiting, mail, rcpt, limit, &late).await;
         let content_failed = matches!(replies.content, Some(Err(_)));
         if let (Some(p), Some(reply)) = (pending, replies.content) {
             self.settle(p.index, p.started, reply);
@@ -606,39 +616,13 @@ struct Replies {
 async fn group(
     session: &mut Session,
     waiting: Option<&[u8]>,
-    from: &Address,
-    to: &Address,
-    bytes: &[u8],
+    mail: Mail,
+    rcpt: Rcpt,
     limit: Duration,
     late: &SendError,
 ) -> Replies {
     let conn = &mut session.conn;
-    let envelope = envelope(conn, from, to, bytes);
     let waiting = waiting.map(|w| std::str::from_utf8(w).expect("content sent alone unless UTF-8"));
-    let (mail, rcpt) = match envelope {
-        Ok(envelope) => envelope,
-        Err(failure) => {
-            let Some(text) = waiting else {
-                return Replies {
-                    content: None,
-                    next: Err(failure),
-                    unsettled: false,
-                };
-            };
-            return match tokio::time::timeout(limit, conn.command(Content(text))).await {
-                Ok(reply) => Replies {
-                    content: Some(reply.map_err(|e| classify(&e))),
-                    next: Err(failure),
-                    unsettled: false,
-                },
-                Err(_) => Replies {
-                    content: Some(Err(late.clone())),
-                    next: Err(failure),
-                    unsettled: true,
-                },
-            };
-        }
-    };
     let mut text = waiting.map(|w| Content(w).to_string()).unwrap_or_default();
     text.push_str(&format!("{mail}{rcpt}{Data}"));
     let Ok(first) = tokio::time::timeout(limit, conn.command(Group(text))).await else {
