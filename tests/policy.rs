@@ -271,6 +271,66 @@ fn tips_and_checkins_wait_out_an_incident_the_rest_do_not() {
     );
 }
 
+/// A message that the mail simulated after `now` leaves no room waits for
+/// that mail to go rather than expiring on its account: delivery sees only
+/// what is due, and an operational notice due later takes a slot it cannot
+/// foresee, so the more important message may be the one that cannot go.
+#[test]
+fn a_message_crowded_out_by_mail_yet_to_go_waits_and_goes_if_that_mail_cannot() {
+    let w = window();
+    let friday = "2026-03-06T07:00:00Z";
+    let mut reminder = item(&w, Kind::Reminder, "maintenance", friday, 0);
+    reminder.expires_at = t("2026-03-10T15:00:00Z");
+    let mut checkin = item(&w, Kind::Checkin, "checkins", friday, 0);
+    checkin.expires_at = t("2026-03-13T09:00:00Z");
+    let items = [reminder, checkin];
+    let monday = [t(MONDAY)];
+    let d = decide(&items, &to(&monday, None), &rules(1), t(friday), t(HORIZON));
+    assert_eq!(
+        d[0],
+        Decision::SendAt {
+            at: t("2026-03-09T09:00:00Z"),
+            reason: "waiting for the customer's send window (opens 2026-03-09T09:00:00Z)".into()
+        }
+    );
+    match &d[1] {
+        Decision::Crowded { until, reason } => {
+            assert_eq!(*until, t("2026-03-09T09:00:00Z"));
+            assert!(reason.starts_with("likely to expire:"), "{reason}");
+            assert!(reason.contains("(1 per 7 days)"), "{reason}");
+            assert!(
+                reason.contains("looked at again at 2026-03-09T09:00:00Z"),
+                "{reason}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // A maintenance announcement went on Friday at 09:00, so on Monday the
+    // reminder cannot go before it expires, and the check-in gets the slot.
+    let sent = [t(MONDAY), t("2026-03-06T09:00:00Z")];
+    let monday = t("2026-03-09T09:00:00Z");
+    let d = decide(&items, &to(&sent, None), &rules(1), monday, t(HORIZON));
+    assert!(
+        matches!(&d[0], Decision::Expire(r) if r.contains("frequency cap")),
+        "{d:?}"
+    );
+    assert!(
+        matches!(&d[1], Decision::SendAt { at, .. } if *at == t("2026-03-13T09:00:00Z")),
+        "{d:?}"
+    );
+    // Crowded out by what goes now, a message expires now: that is decided.
+    let both_now = [
+        item(&w, Kind::Reminder, "maintenance", MONDAY, 1),
+        item(&w, Kind::Tip, "tips", MONDAY, 1),
+    ];
+    let d = decide(&both_now, &to(&[], None), &rules(1), t(MONDAY), t(HORIZON));
+    assert_eq!(d[0], Decision::SendNow);
+    assert!(
+        matches!(&d[1], Decision::Expire(r) if r.contains("frequency cap")),
+        "{d:?}"
+    );
+}
+
 /// What a generated message is: (hours after the start, kind index,
 /// expiry in hours).
 type Spec = (i64, usize, i64);
@@ -417,7 +477,9 @@ proptest! {
                         sent.push(at);
                     }
                     Decision::SendAt { at: later, .. } => not_before[*i] = later,
-                    Decision::Hold { until, .. } => not_before[*i] = until,
+                    Decision::Hold { until, .. } | Decision::Crowded { until, .. } => {
+                        not_before[*i] = until
+                    }
                     Decision::Expire(_) => done[*i] = true,
                 }
             }

@@ -61,7 +61,9 @@ pub fn triage(
         for ((order, m), decision) in messages.into_iter().zip(decisions) {
             match decision {
                 Decision::SendNow => ready.push((order, m)),
-                Decision::SendAt { at, reason } | Decision::Hold { until: at, reason } => {
+                Decision::SendAt { at, reason }
+                | Decision::Hold { until: at, reason }
+                | Decision::Crowded { until: at, reason } => {
                     settled.push(Settle::hold(&m, look_again(at, &to, now), reason));
                 }
                 Decision::Expire(reason) => {

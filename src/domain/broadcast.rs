@@ -114,7 +114,7 @@ impl Reach {
                 self.held += 1;
                 None
             }
-            Decision::Expire(_) => {
+            Decision::Expire(_) | Decision::Crowded { .. } => {
                 self.expiring += 1;
                 None
             }

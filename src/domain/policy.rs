@@ -154,6 +154,15 @@ pub enum Decision {
     },
     /// It never goes, for this reason.
     Expire(String),
+    /// Other waiting mail is to take every slot under the cap it has
+    /// before its expiry, so as things stand it expires unsent; but that
+    /// mail has not gone yet (it may be withdrawn, or fail), so nothing is
+    /// final: look again at `until`, when the last of those slots is taken.
+    /// The forecast counts it as expiring.
+    Crowded {
+        until: DateTime<Utc>,
+        reason: String,
+    },
 }
 
 /// Decides every waiting message of one customer at `now`, looking up to
@@ -279,7 +288,9 @@ impl Simulation<'_, '_> {
 
     /// Moves from instant to instant at which something can go, sending
     /// what may at each, up to `horizon`; every instant after the first
-    /// sends at least one message, so this ends.
+    /// sends at least one message, so this ends. A message left no room
+    /// before its expiry expires if `now`'s sends left it none, and is
+    /// [`Decision::Crowded`] if later ones did.
     fn run(&mut self, now: DateTime<Utc>, horizon: DateTime<Utc>) {
         let mut t = now;
         loop {
@@ -292,7 +303,11 @@ impl Simulation<'_, '_> {
                 }
                 match self.earliest(i, t) {
                     Ok(at) => next = Some(next.map_or(at, |n| n.min(at))),
-                    Err(reason) => self.decided[i] = Some(Decision::Expire(reason)),
+                    // What went before `now`, and what goes at it, is
+                    // decided; only the sends simulated after it can still
+                    // change, and only they can have taken its room since.
+                    Err(reason) if t == now => self.decided[i] = Some(Decision::Expire(reason)),
+                    Err(_) => self.decided[i] = Some(self.crowded(i, t)),
                 }
             }
             match next {
@@ -339,6 +354,21 @@ impl Simulation<'_, '_> {
             let Some(i) = best else { break };
             self.went[i] = Some(t);
             self.sent.push(t);
+        }
+    }
+
+    /// Message `i`, which the sends simulated up to `t` leave no room
+    /// before its expiry.
+    fn crowded(&self, i: usize, t: DateTime<Utc>) -> Decision {
+        Decision::Crowded {
+            until: t,
+            reason: format!(
+                "likely to expire: more important or earlier mail is to take the room under the frequency cap ({} per {}) before its expiry ({}); looked at again at {}",
+                self.rules.max,
+                period(self.rules.per),
+                at(self.pending[i].expires_at),
+                at(t)
+            ),
         }
     }
 

@@ -420,7 +420,7 @@ impl Planner {
                         // Beyond the horizon, or held with no end known:
                         // after any next occurrence in it.
                         Decision::SendAt { .. } | Decision::Hold { .. } => None,
-                        Decision::Expire(_) => return None,
+                        Decision::Expire(_) | Decision::Crowded { .. } => return None,
                     };
                     let next = next_of(&coming[i])?;
                     goes.is_none_or(|g| catchup::overtaken(g, next))
@@ -448,7 +448,7 @@ impl Planner {
                     Some(Decision::Hold { reason, .. }) => {
                         fates.push((c, Fate::Held(reason.clone())));
                     }
-                    Some(Decision::Expire(_)) | None => {}
+                    Some(Decision::Expire(_) | Decision::Crowded { .. }) | None => {}
                 }
             }
         }

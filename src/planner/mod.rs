@@ -547,7 +547,9 @@ impl Planner {
         };
         let to = policy::Recipient::of(customer, &self.windows, &[], None);
         match policy::first_look(&pending, &to, &self.policy, now) {
-            policy::Decision::SendAt { reason, .. } => (Status::Planned, Some(reason)),
+            policy::Decision::SendAt { reason, .. } | policy::Decision::Crowded { reason, .. } => {
+                (Status::Planned, Some(reason))
+            }
             policy::Decision::Expire(reason) => (Status::Expired, Some(reason)),
             policy::Decision::SendNow | policy::Decision::Hold { .. } => (Status::Planned, None),
         }
