@@ -112,12 +112,13 @@ where
 
     async fn claim(
         &self,
+        walk: &mut ClaimWalk,
         owner: &str,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<Outgoing>, Error> {
-        let ids = self.lease(owner, now, lease_until, limit).await?;
+        let ids = self.lease(walk, owner, now, lease_until, limit).await?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -385,41 +386,119 @@ pub(super) fn fold_claimed(rows: Vec<Outgoing>) -> Vec<Outgoing> {
     out
 }
 
-/// How a claim walks the priorities, most important first: after each
-/// claim, whether to look at the same priority again or at the next.
+/// A delivery pass's walk through the outbox, most important priority
+/// first, carried from one claim to the next; a pass starts with
+/// [`ClaimWalk::start`].
 ///
-/// A claim that took something stays: the next look finds what is left
-/// there, if anything. A claim that came back empty after a look that
+/// A claim that read all it asked for may have more right after its last
+/// row: the next claim starts there, at the same priority, instead of
+/// reading again past every row the pass holds (in a burst, thousands
+/// claimed and not yet sent, each an index entry, an outbox row and a
+/// claim to read). Rows before that place that come free during the pass
+/// (a claim another instance gave up) wait for the next pass.
+///
+/// A claim that read less looks afresh for the next priority with
+/// something free. One that took something stays: the look finds what is
+/// left there, if anything. One that came back empty after a look that
 /// found something free lost a race: another instance committed its
 /// claims on those rows after this claim's snapshot (they looked free; the
 /// claim key refused them), or still holds them locked. A fresh look finds
 /// what is left; after a few empty claims, the next priority. (On SQLite
 /// the look and the claim run under one write lock and always agree.)
-pub(super) struct PriorityWalk {
+#[derive(Debug)]
+pub struct ClaimWalk {
     from: i64,
     empty: u32,
+    /// The priority and place the next claim starts after.
+    resume: Option<(i64, Place)>,
 }
 
-impl PriorityWalk {
+/// Where in a priority's due order a claim stopped: its last row's time
+/// and id.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Place {
+    pub not_before: DateTime<Utc>,
+    pub id: String,
+}
+
+impl Place {
+    /// Before every message.
+    pub(super) fn first() -> Self {
+        Self {
+            not_before: DateTime::<Utc>::from_timestamp(-62_135_596_800, 0)
+                .expect("0001-01-01 is a time"),
+            id: String::new(),
+        }
+    }
+}
+
+/// A row a claim read: whether it took it, and where it is.
+pub(super) struct Picked {
+    pub place: Place,
+    pub mine: bool,
+}
+
+impl ClaimWalk {
     /// Empty claims in a row at one priority before the next.
     const ATTEMPTS: u32 = 3;
 
-    pub(crate) fn start() -> Self {
+    pub fn start() -> Self {
         Self {
             from: i64::MIN,
             empty: 0,
+            resume: None,
         }
     }
 
     /// The lowest priority the next look may return (`sql::NEXT_PRIORITY_*`'s
     /// `$1`).
-    pub(crate) fn from(&self) -> i64 {
+    pub(super) fn from(&self) -> i64 {
         self.from
     }
 
-    /// Records a claim at `priority` that took `taken` rows; false when
-    /// there is no priority left to look at.
-    pub(crate) fn claimed(&mut self, priority: i64, taken: usize) -> bool {
+    /// The priority and place the next claim starts after, when the last
+    /// one read all it asked for; else the next claim looks first.
+    pub(super) fn resume(&self) -> Option<(i64, &Place)> {
+        self.resume.as_ref().map(|(p, place)| (*p, place))
+    }
+
+    /// Records a claim at `priority` that asked for `asked` rows and read
+    /// `picked`; the rows it took. False when there is no priority left to
+    /// look at.
+    pub(super) fn claimed(
+        &mut self,
+        priority: i64,
+        asked: usize,
+        picked: Vec<Picked>,
+    ) -> (Vec<String>, bool) {
+        let read = picked.len();
+        let mut last: Option<Place> = None;
+        let mut taken = Vec::with_capacity(read);
+        for row in picked {
+            if last
+                .as_ref()
+                .is_none_or(|l| (&row.place.not_before, &row.place.id) > (&l.not_before, &l.id))
+            {
+                last = Some(row.place.clone());
+            }
+            if row.mine {
+                taken.push(row.place.id);
+            }
+        }
+        self.resume = last
+            .filter(|_| read == asked && asked > 0)
+            .map(|place| (priority, place));
+        if self.resume.is_some() {
+            (self.from, self.empty) = (priority, 0);
+            return (taken, true);
+        }
+        let more = self.looked(priority, taken.len());
+        (taken, more)
+    }
+
+    /// After a claim at `priority` that took `taken` rows and read less
+    /// than it asked for: whether to look there again or at the next.
+    fn looked(&mut self, priority: i64, taken: usize) -> bool {
         if taken > 0 {
             (self.from, self.empty) = (priority, 0);
             return true;
@@ -442,22 +521,62 @@ impl PriorityWalk {
 mod tests {
     use super::*;
 
+    fn read(ids: &[(&str, bool)]) -> Vec<Picked> {
+        ids.iter()
+            .map(|(id, mine)| Picked {
+                place: Place {
+                    not_before: DateTime::UNIX_EPOCH,
+                    id: (*id).to_owned(),
+                },
+                mine: *mine,
+            })
+            .collect()
+    }
+
     #[test]
     fn a_claim_walk_stays_while_it_takes_and_moves_on_after_empty_claims() {
-        let mut walk = PriorityWalk::start();
+        let mut walk = ClaimWalk::start();
         assert_eq!(walk.from(), i64::MIN);
-        assert!(walk.claimed(2, 5));
+        assert_eq!(
+            walk.claimed(2, 10, read(&[("a", true)])),
+            (vec!["a".to_owned()], true)
+        );
         assert_eq!(walk.from(), 2, "more may be left at 2");
-        for _ in 1..PriorityWalk::ATTEMPTS {
-            assert!(walk.claimed(2, 0));
+        assert!(
+            walk.resume().is_none(),
+            "it read less than it asked for: look again"
+        );
+        for _ in 1..ClaimWalk::ATTEMPTS {
+            assert!(walk.claimed(2, 10, Vec::new()).1);
             assert_eq!(walk.from(), 2, "an empty claim may have lost a race");
         }
-        assert!(walk.claimed(2, 0));
+        assert!(walk.claimed(2, 10, Vec::new()).1);
         assert_eq!(walk.from(), 3, "then the next priority");
-        let mut last = PriorityWalk::start();
-        for _ in 0..PriorityWalk::ATTEMPTS - 1 {
-            assert!(last.claimed(i64::MAX, 0));
+        let mut last = ClaimWalk::start();
+        for _ in 0..ClaimWalk::ATTEMPTS - 1 {
+            assert!(last.claimed(i64::MAX, 10, Vec::new()).1);
         }
-        assert!(!last.claimed(i64::MAX, 0), "nothing after the last");
+        assert!(
+            !last.claimed(i64::MAX, 10, Vec::new()).1,
+            "nothing after the last"
+        );
+    }
+
+    #[test]
+    fn a_claim_that_read_all_it_asked_for_is_resumed_after_its_last_row() {
+        let mut walk = ClaimWalk::start();
+        // Rows another instance's claim kept are passed over all the same.
+        let (taken, more) = walk.claimed(4, 3, read(&[("c", false), ("a", true), ("b", true)]));
+        assert_eq!((taken, more), (vec!["a".to_owned(), "b".to_owned()], true));
+        let (priority, place) = walk.resume().unwrap();
+        assert_eq!((priority, place.id.as_str()), (4, "c"));
+        assert_eq!(walk.from(), 4);
+        // Even when it took none of them: the next claim goes on from there.
+        assert!(walk.claimed(4, 2, read(&[("d", false), ("e", false)])).1);
+        assert_eq!(walk.resume().unwrap().1.id, "e");
+        // A claim that read less looks afresh.
+        assert!(walk.claimed(4, 2, read(&[("f", true)])).1);
+        assert!(walk.resume().is_none());
+        assert_eq!(walk.from(), 4);
     }
 }
