@@ -3252,14 +3252,7 @@ fn named() -> Vec<Named> {
         one("SELECT_MESSAGES", SELECT_MESSAGES, Both),
         one("NEXT_PRIORITY_SQLITE", NEXT_PRIORITY_SQLITE, Sqlite),
         one("NEXT_PRIORITY_POSTGRES", NEXT_PRIORITY_POSTGRES, Postgres),
-        one("CLAIMABLE_SQLITE", CLAIMABLE_SQLITE, Sqlite),
-        built(
-            "CLAIM_SQLITE+CLAIM_TAKEOVER_SQLITE",
-            format!(
-                "{CLAIM_SQLITE}VALUES ($1, $2, $3){CLAIM_TAKEOVER_SQLITE}$4 RETURNING message_id"
-            ),
-            Sqlite,
-        ),
+        one("CLAIM_SQLITE", CLAIM_SQLITE, Sqlite),
         one("CLAIM_POSTGRES", CLAIM_POSTGRES, Postgres),
         one("BEGIN_SENDING_POSTGRES", BEGIN_SENDING_POSTGRES, Postgres),
         one("SETTLE_POSTGRES", SETTLE_POSTGRES, Postgres),

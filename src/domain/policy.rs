@@ -35,6 +35,12 @@ use super::window::{Window, Windows};
 /// resolution.
 pub const QUIET_RECHECK: Duration = Duration::minutes(15);
 
+/// How long after the mail that crowds a message out is to go that message
+/// is looked at again ([`Decision::Crowded`]): long enough for that mail
+/// to have gone and be counted, which a look at the same instant could not
+/// count (it may still be on its way through another batch).
+pub const CROWDED_RECHECK: Duration = Duration::minutes(15);
+
 /// How soon mail held for a customer's quiet period is looked at again:
 /// the period may end early (their record imported again without it).
 pub const QUIET_PERIOD_RECHECK: Duration = Duration::hours(1);
@@ -157,8 +163,9 @@ pub enum Decision {
     /// Other waiting mail is to take every slot under the cap it has
     /// before its expiry, so as things stand it expires unsent; but that
     /// mail has not gone yet (it may be withdrawn, or fail), so nothing is
-    /// final: look again at `until`, when the last of those slots is taken.
-    /// The forecast counts it as expiring.
+    /// final: look again at `until`, [`CROWDED_RECHECK`] after the last of
+    /// those slots is taken (at its expiry at the latest). The forecast
+    /// counts it as expiring.
     Crowded {
         until: DateTime<Utc>,
         reason: String,
@@ -277,7 +284,8 @@ struct Simulation<'a, 'p> {
     sent: Vec<DateTime<Utc>>,
     /// When each message goes.
     went: Vec<Option<DateTime<Utc>>>,
-    /// Messages that do not go (held, expired).
+    /// Messages that do not go, or not as things stand (held, expired,
+    /// crowded out).
     decided: Vec<Option<Decision>>,
 }
 
@@ -295,7 +303,8 @@ impl Simulation<'_, '_> {
         let mut t = now;
         loop {
             self.send_at(t);
-            // What can no longer go before its expiry, expires now.
+            // What can no longer go before its expiry expires, or is
+            // crowded out.
             let mut next: Option<DateTime<Utc>> = None;
             for i in 0..self.pending.len() {
                 if !self.waiting(i) {
@@ -360,14 +369,16 @@ impl Simulation<'_, '_> {
     /// Message `i`, which the sends simulated up to `t` leave no room
     /// before its expiry.
     fn crowded(&self, i: usize, t: DateTime<Utc>) -> Decision {
+        let expires = self.pending[i].expires_at;
+        let until = (t + CROWDED_RECHECK).min(expires);
         Decision::Crowded {
-            until: t,
+            until,
             reason: format!(
-                "likely to expire: more important or earlier mail is to take the room under the frequency cap ({} per {}) before its expiry ({}); looked at again at {}",
+                "likely to expire: other mail waiting for the customer (more important, due sooner, or operational notices, which never wait) is to take the room under the frequency cap ({} per {}) before its expiry ({}); looked at again by {}",
                 self.rules.max,
                 period(self.rules.per),
-                at(self.pending[i].expires_at),
-                at(t)
+                at(expires),
+                at(until)
             ),
         }
     }

@@ -416,11 +416,17 @@ impl Planner {
                 .filter_map(|(&i, decision)| {
                     let goes = match decision {
                         Decision::SendNow => Some(now),
-                        Decision::SendAt { at, .. } if *at <= until => Some(*at),
+                        // Crowded out, it waits until its next look: a
+                        // next occurrence due before then supersedes it.
+                        Decision::SendAt { at, .. } | Decision::Crowded { until: at, .. }
+                            if *at <= until =>
+                        {
+                            Some(*at)
+                        }
                         // Beyond the horizon, or held with no end known:
                         // after any next occurrence in it.
                         Decision::SendAt { .. } | Decision::Hold { .. } => None,
-                        Decision::Expire(_) | Decision::Crowded { .. } => return None,
+                        Decision::Crowded { .. } | Decision::Expire(_) => return None,
                     };
                     let next = next_of(&coming[i])?;
                     goes.is_none_or(|g| catchup::overtaken(g, next))

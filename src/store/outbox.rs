@@ -388,14 +388,18 @@ pub(super) fn fold_claimed(rows: Vec<Outgoing>) -> Vec<Outgoing> {
 
 /// A delivery pass's walk through the outbox, most important priority
 /// first, carried from one claim to the next; a pass starts with
-/// [`ClaimWalk::start`].
+/// [`ClaimWalk::start`]. A priority the walk has left is not looked at
+/// again in the pass: rows that come free there during it (claims another
+/// instance gave up) wait for the next pass.
 ///
-/// A claim that read all it asked for may have more right after its last
-/// row: the next claim starts there, at the same priority, instead of
-/// reading again past every row the pass holds (in a burst, thousands
-/// claimed and not yet sent, each an index entry, an outbox row and a
-/// claim to read). Rows before that place that come free during the pass
-/// (a claim another instance gave up) wait for the next pass.
+/// On PostgreSQL a claim that read all it asked for may have more right
+/// after its last row: the next claim starts there, at the same priority,
+/// instead of reading again past every row the pass holds (in a burst,
+/// thousands claimed and not yet sent, each an index entry, an outbox row
+/// and a claim to look up). Rows before that place are read again when a
+/// claim comes back short and the walk looks afresh. SQLite claims under
+/// its one write lock and looks from the start each time: keeping the place
+/// there cost more (a second statement, a wider index) than it saved.
 ///
 /// A claim that read less looks afresh for the next priority with
 /// something free. One that took something stays: the look finds what is
@@ -497,8 +501,9 @@ impl ClaimWalk {
     }
 
     /// After a claim at `priority` that took `taken` rows and read less
-    /// than it asked for: whether to look there again or at the next.
-    fn looked(&mut self, priority: i64, taken: usize) -> bool {
+    /// than it asked for (or whose place is not kept): whether to look
+    /// there again or at the next.
+    pub(super) fn looked(&mut self, priority: i64, taken: usize) -> bool {
         if taken > 0 {
             (self.from, self.empty) = (priority, 0);
             return true;

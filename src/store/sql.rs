@@ -857,51 +857,37 @@ pub const NEXT_PRIORITY_POSTGRES: &str = next_priority!(
      ORDER BY m.not_before LIMIT 1) free WHERE waiting.priority IS NOT NULL"
 );
 
-/// Up to $4 sendable messages of priority $5 (planned or deferred, due by
-/// $3, not claimed by a live instance) after the place ($6 `not_before`,
-/// $7 id) where the pass's last claim at that priority stopped, oldest
-/// first: their ids and times. The place lets a pass's next claim start
-/// where its last one stopped instead of reading again past every row it
-/// holds (`ClaimWalk`); the claim index ends in the id, so the place is an
-/// index bound.
-macro_rules! claimable {
-    ($candidates:literal, $lock:literal) => {
-        concat!(
-            "SELECT id, not_before FROM ",
-            $candidates,
-            " WHERE status IN ('planned', 'deferred') AND priority = $5 AND not_before <= $3 \
-             AND (not_before, id) > ($6, $7) \
-             AND NOT EXISTS (SELECT 1 FROM claims c WHERE c.message_id = messages.id AND c.until >= $3) \
-             ORDER BY not_before, id LIMIT $4",
-            $lock
-        )
-    };
-}
-/// SQLite runs it under its single write lock, then claims what it read
-/// (`CLAIM_SQLITE`); the index is named because SQLite would otherwise pick
-/// another and sort every waiting row.
-pub const CLAIMABLE_SQLITE: &str = claimable!("messages INDEXED BY messages_claim", "");
-/// Leases the messages read to owner $1 until $2 (the rows follow): a row
-/// each in `claims`, the outbox row untouched. A claim that ran out by $3
-/// is taken over; a live one is never shared (the claim's key).
-pub const CLAIM_SQLITE: &str = "INSERT INTO claims (message_id, owner, until) ";
-/// See `CLAIM_SQLITE`; the time the claims it takes over ran out by follows.
-pub const CLAIM_TAKEOVER_SQLITE: &str = " ON CONFLICT (message_id) DO UPDATE \
-     SET owner = excluded.owner, until = excluded.until WHERE claims.until < ";
-/// On PostgreSQL instances claim side by side, in one statement: rows
-/// another instance is claiming are skipped, never waited for, and each row
-/// read says whether this claim took it (another instance's claim committed
-/// after this statement's snapshot keeps it). `IN` is a hashed look-up; a
-/// join of the two would compare every pair, the planner taking each to
-/// hold one row.
-pub const CLAIM_POSTGRES: &str = concat!(
-    "WITH picked AS (",
-    claimable!("messages", " FOR UPDATE SKIP LOCKED"),
-    "), taken AS (INSERT INTO claims (message_id, owner, until) SELECT id, $1, $2 FROM picked \
+/// Leases up to $4 sendable messages of priority $5 (planned or deferred,
+/// due by $3, not claimed by a live instance) to owner $1 until $2, oldest
+/// first: a row each in `claims`, the outbox row untouched. A claim that ran
+/// out is taken over; a live one is never shared (the claim's key). SQLite
+/// runs it under its single write lock; the index is named because SQLite
+/// would otherwise pick another and sort every waiting row.
+pub const CLAIM_SQLITE: &str = "INSERT INTO claims (message_id, owner, until) SELECT id, $1, $2 \
+     FROM messages INDEXED BY messages_claim \
+     WHERE status IN ('planned', 'deferred') AND priority = $5 AND not_before <= $3 \
+     AND NOT EXISTS (SELECT 1 FROM claims c WHERE c.message_id = messages.id AND c.until >= $3) \
+     ORDER BY not_before LIMIT $4 \
+     ON CONFLICT (message_id) DO UPDATE SET owner = excluded.owner, until = excluded.until \
+     WHERE claims.until < $3 RETURNING message_id";
+/// The same on PostgreSQL, where instances claim side by side: rows
+/// another instance is claiming are skipped, never waited for. It starts
+/// after the place ($6 `not_before`, $7 id) where the pass's last claim at
+/// that priority stopped (`ClaimWalk`), so it does not read again past
+/// every row the pass holds; the claim index ends in the id, so the place
+/// is an index bound. Each row read comes back with its place and whether
+/// this claim took it (another instance's claim committed after this
+/// statement's snapshot keeps it). `IN` is a hashed look-up; a join of the
+/// two would compare every pair, the planner taking each to hold one row.
+pub const CLAIM_POSTGRES: &str = "WITH picked AS (SELECT id, not_before FROM messages \
+     WHERE status IN ('planned', 'deferred') AND priority = $5 AND not_before <= $3 \
+     AND (not_before, id) > ($6, $7) \
+     AND NOT EXISTS (SELECT 1 FROM claims c WHERE c.message_id = messages.id AND c.until >= $3) \
+     ORDER BY not_before, id LIMIT $4 FOR UPDATE SKIP LOCKED), \
+     taken AS (INSERT INTO claims (message_id, owner, until) SELECT id, $1, $2 FROM picked \
      ON CONFLICT (message_id) DO UPDATE SET owner = excluded.owner, until = excluded.until \
      WHERE claims.until < $3 RETURNING message_id) \
-     SELECT id, not_before, id IN (SELECT message_id FROM taken) AS mine FROM picked"
-);
+     SELECT id, not_before, id IN (SELECT message_id FROM taken) AS mine FROM picked";
 
 /// Marks $3 `sending` at $2 where owner $1 still holds their claims, and
 /// renews to $4 those of the marked messages' claims that end before $5;

@@ -15,7 +15,7 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 
 use super::backend::{Backend, Dialect, HistoryRows};
 use super::column::At;
-use super::outbox::{ClaimWalk, Picked, Place};
+use super::outbox::ClaimWalk;
 use super::signals::Listening;
 use super::sqlite_watch::WriterWatch;
 use super::{
@@ -493,58 +493,26 @@ impl Backend for SqliteStore {
         // write lock, so no two claims can overlap.
         let mut tx = self.begin().await.map_err(&fail)?;
         let mut ids: Vec<String> = Vec::new();
+        // Under one write lock nothing the pass holds is in the way of a
+        // look from the start: the place is PostgreSQL's alone.
         while ids.len() < limit as usize {
-            let (priority, after) = match walk.resume() {
-                Some((priority, place)) => (priority, place.clone()),
-                None => {
-                    let priority: Option<i64> = sqlx::query_scalar(sql::NEXT_PRIORITY_SQLITE)
-                        .bind(walk.from())
-                        .bind(At(now))
-                        .fetch_one(&mut *tx)
-                        .await
-                        .map_err(&fail)?;
-                    let Some(priority) = priority else { break };
-                    (priority, Place::first())
-                }
-            };
-            let asked = limit as usize - ids.len();
-            let rows: Vec<(String, At)> = sqlx::query_as(sql::CLAIMABLE_SQLITE)
+            let priority: Option<i64> = sqlx::query_scalar(sql::NEXT_PRIORITY_SQLITE)
+                .bind(walk.from())
+                .bind(At(now))
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(&fail)?;
+            let Some(priority) = priority else { break };
+            let taken: Vec<String> = sqlx::query_scalar(sql::CLAIM_SQLITE)
                 .bind(owner)
                 .bind(At(lease_until))
                 .bind(At(now))
-                .bind(asked as i64)
+                .bind((limit as usize - ids.len()) as i64)
                 .bind(priority)
-                .bind(At(after.not_before))
-                .bind(&after.id)
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(&fail)?;
-            let mut taken = std::collections::HashSet::new();
-            for run in rows.chunks(super::ROWS_PER_STATEMENT) {
-                let mut claim = QueryBuilder::<Sqlite>::new(sql::CLAIM_SQLITE);
-                claim.push_values(run, |mut row, (id, _)| {
-                    row.push_bind(id)
-                        .push_bind(owner)
-                        .push_bind(At(lease_until));
-                });
-                claim.push(sql::CLAIM_TAKEOVER_SQLITE);
-                claim.push_bind(At(now));
-                claim.push(" RETURNING message_id");
-                let claimed: Vec<String> = claim
-                    .build_query_scalar()
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(&fail)?;
-                taken.extend(claimed);
-            }
-            let picked = rows
-                .into_iter()
-                .map(|(id, At(not_before))| Picked {
-                    mine: taken.contains(&id),
-                    place: Place { not_before, id },
-                })
-                .collect();
-            let (taken, more) = walk.claimed(priority, asked, picked);
+            let more = walk.looked(priority, taken.len());
             ids.extend(taken);
             if !more {
                 break;
