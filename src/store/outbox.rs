@@ -418,11 +418,12 @@ pub struct ClaimWalk {
 }
 
 /// Where in a priority's due order a claim stopped: its last row's time
-/// and id.
-#[derive(Debug, Clone, PartialEq)]
+/// and its number in the order messages were written (`seq`), which breaks
+/// ties in the order the rows lie in the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) struct Place {
     pub not_before: DateTime<Utc>,
-    pub id: String,
+    pub seq: i64,
 }
 
 impl Place {
@@ -431,13 +432,14 @@ impl Place {
         Self {
             not_before: DateTime::<Utc>::from_timestamp(-62_135_596_800, 0)
                 .expect("0001-01-01 is a time"),
-            id: String::new(),
+            seq: i64::MIN,
         }
     }
 }
 
-/// A row a claim read: whether it took it, and where it is.
+/// A row a claim read: which message, where it is, whether it took it.
 pub(super) struct Picked {
+    pub id: String,
     pub place: Place,
     pub mine: bool,
 }
@@ -476,19 +478,12 @@ impl ClaimWalk {
         picked: Vec<Picked>,
     ) -> (Vec<String>, bool) {
         let read = picked.len();
-        let mut last: Option<Place> = None;
-        let mut taken = Vec::with_capacity(read);
-        for row in picked {
-            if last
-                .as_ref()
-                .is_none_or(|l| (&row.place.not_before, &row.place.id) > (&l.not_before, &l.id))
-            {
-                last = Some(row.place.clone());
-            }
-            if row.mine {
-                taken.push(row.place.id);
-            }
-        }
+        let last = picked.iter().map(|row| row.place).max();
+        let taken: Vec<String> = picked
+            .into_iter()
+            .filter(|row| row.mine)
+            .map(|row| row.id)
+            .collect();
         self.resume = last
             .filter(|_| read == asked && asked > 0)
             .map(|place| (priority, place));
@@ -526,12 +521,14 @@ impl ClaimWalk {
 mod tests {
     use super::*;
 
+    /// Rows read, due at one instant, each numbered by its letter.
     fn read(ids: &[(&str, bool)]) -> Vec<Picked> {
         ids.iter()
             .map(|(id, mine)| Picked {
+                id: (*id).to_owned(),
                 place: Place {
                     not_before: DateTime::UNIX_EPOCH,
-                    id: (*id).to_owned(),
+                    seq: i64::from(id.as_bytes()[0]),
                 },
                 mine: *mine,
             })
@@ -574,11 +571,11 @@ mod tests {
         let (taken, more) = walk.claimed(4, 3, read(&[("c", false), ("a", true), ("b", true)]));
         assert_eq!((taken, more), (vec!["a".to_owned(), "b".to_owned()], true));
         let (priority, place) = walk.resume().unwrap();
-        assert_eq!((priority, place.id.as_str()), (4, "c"));
+        assert_eq!((priority, place.seq), (4, i64::from(b'c')));
         assert_eq!(walk.from(), 4);
         // Even when it took none of them: the next claim goes on from there.
         assert!(walk.claimed(4, 2, read(&[("d", false), ("e", false)])).1);
-        assert_eq!(walk.resume().unwrap().1.id, "e");
+        assert_eq!(walk.resume().unwrap().1.seq, i64::from(b'e'));
         // A claim that read less looks afresh.
         assert!(walk.claimed(4, 2, read(&[("f", true)])).1);
         assert!(walk.resume().is_none());

@@ -579,7 +579,7 @@ impl Backend for PgStore {
         let mut ids: Vec<String> = Vec::new();
         while ids.len() < limit as usize {
             let (priority, after) = match walk.resume() {
-                Some((priority, place)) => (priority, place.clone()),
+                Some((priority, place)) => (priority, *place),
                 None => {
                     let priority: Option<i32> = sqlx::query_scalar(sql::NEXT_PRIORITY_POSTGRES)
                         .bind(walk.from())
@@ -592,21 +592,22 @@ impl Backend for PgStore {
                 }
             };
             let asked = limit as usize - ids.len();
-            let rows: Vec<(String, DateTime<Utc>, bool)> = sqlx::query_as(sql::CLAIM_POSTGRES)
+            let rows: Vec<(String, DateTime<Utc>, i64, bool)> = sqlx::query_as(sql::CLAIM_POSTGRES)
                 .bind(owner)
                 .bind(lease_until)
                 .bind(now)
                 .bind(asked as i64)
                 .bind(i32::try_from(priority).unwrap_or(i32::MAX))
                 .bind(after.not_before)
-                .bind(&after.id)
+                .bind(after.seq)
                 .fetch_all(&self.pool)
                 .await
                 .map_err(&fail)?;
             let picked = rows
                 .into_iter()
-                .map(|(id, not_before, mine)| Picked {
-                    place: Place { not_before, id },
+                .map(|(id, not_before, seq, mine)| Picked {
+                    id,
+                    place: Place { not_before, seq },
                     mine,
                 })
                 .collect();

@@ -872,22 +872,24 @@ pub const CLAIM_SQLITE: &str = "INSERT INTO claims (message_id, owner, until) SE
      WHERE claims.until < $3 RETURNING message_id";
 /// The same on PostgreSQL, where instances claim side by side: rows
 /// another instance is claiming are skipped, never waited for. It starts
-/// after the place ($6 `not_before`, $7 id) where the pass's last claim at
-/// that priority stopped (`ClaimWalk`), so it does not read again past
-/// every row the pass holds; the claim index ends in the id, so the place
-/// is an index bound. Each row read comes back with its place and whether
+/// after the place ($6 `not_before`, $7 `seq`) where the pass's last claim
+/// at that priority stopped (`ClaimWalk`), so it does not read again past
+/// every row the pass holds; the claim index ends in `seq`, so the place is
+/// an index bound. Messages due at one instant go in the order they were
+/// written, which is the order they lie in the table (as on SQLite, whose
+/// index ends in the row's number). Each row read comes back with its place and whether
 /// this claim took it (another instance's claim committed after this
 /// statement's snapshot keeps it). `IN` is a hashed look-up; a join of the
 /// two would compare every pair, the planner taking each to hold one row.
-pub const CLAIM_POSTGRES: &str = "WITH picked AS (SELECT id, not_before FROM messages \
+pub const CLAIM_POSTGRES: &str = "WITH picked AS (SELECT id, not_before, seq FROM messages \
      WHERE status IN ('planned', 'deferred') AND priority = $5 AND not_before <= $3 \
-     AND (not_before, id) > ($6, $7) \
+     AND (not_before, seq) > ($6, $7) \
      AND NOT EXISTS (SELECT 1 FROM claims c WHERE c.message_id = messages.id AND c.until >= $3) \
-     ORDER BY not_before, id LIMIT $4 FOR UPDATE SKIP LOCKED), \
+     ORDER BY not_before, seq LIMIT $4 FOR UPDATE SKIP LOCKED), \
      taken AS (INSERT INTO claims (message_id, owner, until) SELECT id, $1, $2 FROM picked \
      ON CONFLICT (message_id) DO UPDATE SET owner = excluded.owner, until = excluded.until \
      WHERE claims.until < $3 RETURNING message_id) \
-     SELECT id, not_before, id IN (SELECT message_id FROM taken) AS mine FROM picked";
+     SELECT id, not_before, seq, id IN (SELECT message_id FROM taken) AS mine FROM picked";
 
 /// Marks $3 `sending` at $2 where owner $1 still holds their claims, and
 /// renews to $4 those of the marked messages' claims that end before $5;
