@@ -23,9 +23,9 @@ use tend::domain::playbook::{Kind, Survey};
 use tend::domain::signal::Interest;
 use tend::domain::suppression::{Lift, SuppressionFilter, SuppressionId};
 use tend::store::{
-    AccountNextCheck, AccountPlanWrite, AccountStageChange, ClaimWalk, Db, DueCursor, Effect,
-    InboundMail, InboundRecorded, InboundResponse, NewResponse, NextCheck, PlanWrite, Preferences,
-    Recorded, Released, ResponseKind, Source, StageChange, Tidy, WriteOutcome,
+    AccountNextCheck, AccountPlanWrite, AccountStageChange, Db, DueCursor, Effect, InboundMail,
+    InboundRecorded, InboundResponse, NewResponse, NextCheck, PlanWrite, Preferences, Recorded,
+    Released, ResponseKind, Source, StageChange, Tidy, WriteOutcome,
 };
 use tend::store::{
     Accounts, Customers, Incidents, Outbox, Planning, Responses, Signals, Team, Upkeep,
@@ -62,7 +62,6 @@ contract!(
     claims_take_the_most_important_first,
     claims_pass_over_priorities_with_nothing_due,
     claims_lease_each_message_to_one_instance,
-    a_pass_claims_on_from_where_its_last_claim_stopped,
     a_message_put_back_to_wait_is_free_to_claim,
     a_crash_mid_send_leaves_only_the_in_flight_unknown,
     a_restarted_instance_releases_its_claims_at_once,
@@ -1221,13 +1220,7 @@ async fn an_unsubscribe_suppresses_only_that_category(store: &Db) {
         "an unknown message records nothing"
     );
     let claimed = store
-        .claim(
-            &mut ClaimWalk::start(),
-            "w",
-            now,
-            now + Duration::minutes(10),
-            10,
-        )
+        .claim("w", now, now + Duration::minutes(10), 10)
         .await
         .unwrap();
     assert_eq!(claimed.len(), 2);
@@ -1284,13 +1277,7 @@ async fn due_messages_are_counted_until_they_go(store: &Db) {
     let now = t0() + Duration::hours(2);
     assert_eq!(store.count_due(now).await.unwrap(), 5);
     let claimed = store
-        .claim(
-            &mut ClaimWalk::start(),
-            "a",
-            now,
-            now + Duration::minutes(10),
-            2,
-        )
+        .claim("a", now, now + Duration::minutes(10), 2)
         .await
         .unwrap();
     let ids: Vec<_> = claimed.iter().map(|m| m.id).collect();
@@ -1316,22 +1303,15 @@ async fn claims_lease_each_message_to_one_instance(store: &Db) {
     plan_messages(store, &batch, t0()).await.unwrap();
     // Not before its time (not_before is t0 + 1h).
     let early = store
-        .claim(
-            &mut ClaimWalk::start(),
-            "a",
-            t0(),
-            t0() + Duration::minutes(10),
-            100,
-        )
+        .claim("a", t0(), t0() + Duration::minutes(10), 100)
         .await
         .unwrap();
     assert!(early.is_empty());
     let now = t0() + Duration::hours(2);
     let lease = now + Duration::minutes(10);
-    let (mut walk_a, mut walk_b) = (ClaimWalk::start(), ClaimWalk::start());
     let (a, b) = tokio::join!(
-        store.claim(&mut walk_a, "a", now, lease, 20),
-        store.claim(&mut walk_b, "b", now, lease, 20)
+        store.claim("a", now, lease, 20),
+        store.claim("b", now, lease, 20)
     );
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!(a.len() + b.len(), 30, "every message claimed once");
@@ -1345,22 +1325,10 @@ async fn claims_lease_each_message_to_one_instance(store: &Db) {
     assert_eq!(one.status, Status::Planned);
     assert!(one.suppressed.is_none());
     // Leased rows are not claimed again until the lease runs out.
-    assert!(
-        store
-            .claim(&mut ClaimWalk::start(), "c", now, lease, 100)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(store.claim("c", now, lease, 100).await.unwrap().is_empty());
     let later = lease + Duration::seconds(1);
     let taken = store
-        .claim(
-            &mut ClaimWalk::start(),
-            "c",
-            later,
-            later + Duration::minutes(10),
-            100,
-        )
+        .claim("c", later, later + Duration::minutes(10), 100)
         .await
         .unwrap();
     assert_eq!(taken.len(), 30);
@@ -1406,10 +1374,7 @@ async fn a_message_put_back_to_wait_is_free_to_claim(store: &Db) {
     welcome_a_and_b(store).await;
     let now = t0() + Duration::hours(2);
     let lease = now + Duration::minutes(10);
-    let claimed = store
-        .claim(&mut ClaimWalk::start(), "w", now, lease, 10)
-        .await
-        .unwrap();
+    let claimed = store.claim("w", now, lease, 10).await.unwrap();
     assert_eq!(claimed.len(), 2);
     // One waits (say, for the cap), due again at once: its claim ends with
     // it, long before the lease would have run out.
@@ -1421,10 +1386,7 @@ async fn a_message_put_back_to_wait_is_free_to_claim(store: &Db) {
         .settle("w", &[Settle::hold(held, now, "capped".into())], now)
         .await
         .unwrap();
-    let again = store
-        .claim(&mut ClaimWalk::start(), "v", now, lease, 10)
-        .await
-        .unwrap();
+    let again = store.claim("v", now, lease, 10).await.unwrap();
     assert_eq!(again.len(), 1, "only the one put back");
     assert_eq!(again[0].id, held.id);
     // The first claimer no longer holds it: it can neither send it…
@@ -1485,10 +1447,7 @@ async fn a_crash_mid_send_leaves_only_the_in_flight_unknown(store: &Db) {
     welcome_a_and_b(store).await;
     let now = t0() + Duration::hours(2);
     let lease = now + Duration::minutes(10);
-    let claimed = store
-        .claim(&mut ClaimWalk::start(), "dead", now, lease, 10)
-        .await
-        .unwrap();
+    let claimed = store.claim("dead", now, lease, 10).await.unwrap();
     assert_eq!(claimed.len(), 2);
     // Only the first one's SMTP transaction had started when the instance died.
     let in_flight = claimed
@@ -1544,13 +1503,7 @@ async fn a_crash_mid_send_leaves_only_the_in_flight_unknown(store: &Db) {
     assert_eq!(status_of_a().await, "sent");
     // The other was never handed to the server: simply claimed again.
     let again = store
-        .claim(
-            &mut ClaimWalk::start(),
-            "next",
-            after,
-            after + Duration::minutes(10),
-            10,
-        )
+        .claim("next", after, after + Duration::minutes(10), 10)
         .await
         .unwrap();
     assert_eq!(again.len(), 1);
@@ -1570,13 +1523,7 @@ async fn a_crash_mid_send_leaves_only_the_in_flight_unknown(store: &Db) {
     let much_later = after + Duration::hours(1);
     assert_eq!(store.recover_sending(much_later, true).await.unwrap(), 1);
     let resent = store
-        .claim(
-            &mut ClaimWalk::start(),
-            "third",
-            much_later,
-            much_later + Duration::minutes(10),
-            10,
-        )
+        .claim("third", much_later, much_later + Duration::minutes(10), 10)
         .await
         .unwrap();
     assert_eq!(resent.len(), 1);
@@ -1593,15 +1540,9 @@ async fn a_restarted_instance_releases_its_claims_at_once(store: &Db) {
     let now = t0() + Duration::hours(2);
     let lease = now + Duration::minutes(1);
     // web1 claims two and starts sending one; web2, alive, claims the third.
-    let mine = store
-        .claim(&mut ClaimWalk::start(), "web1", now, lease, 2)
-        .await
-        .unwrap();
+    let mine = store.claim("web1", now, lease, 2).await.unwrap();
     assert_eq!(mine.len(), 2);
-    let theirs = store
-        .claim(&mut ClaimWalk::start(), "web2", now, lease, 10)
-        .await
-        .unwrap();
+    let theirs = store.claim("web2", now, lease, 10).await.unwrap();
     assert_eq!(theirs.len(), 1);
     let in_flight = &mine[0];
     let not_started = &mine[1];
@@ -1630,10 +1571,7 @@ async fn a_restarted_instance_releases_its_claims_at_once(store: &Db) {
     assert!(reason.unwrap().contains("not sent again"));
     assert_eq!(status_of(not_started.id).await.0, "planned");
     // What it had not started is free at once; web2's claim holds.
-    let again = store
-        .claim(&mut ClaimWalk::start(), "web1", now, lease, 10)
-        .await
-        .unwrap();
+    let again = store.claim("web1", now, lease, 10).await.unwrap();
     assert_eq!(
         again.iter().map(|m| m.id).collect::<Vec<_>>(),
         [not_started.id]
@@ -1659,10 +1597,7 @@ async fn a_restarted_instance_releases_its_claims_at_once(store: &Db) {
             waiting: 2
         }
     );
-    let next = store
-        .claim(&mut ClaimWalk::start(), "next", now, lease, 10)
-        .await
-        .unwrap();
+    let next = store.claim("next", now, lease, 10).await.unwrap();
     let mut ids: Vec<_> = next.iter().map(|m| m.id).collect();
     ids.sort();
     let mut expected = vec![not_started.id, theirs[0].id];
@@ -1687,10 +1622,7 @@ async fn marking_renews_only_the_leases_that_end_soon(store: &Db) {
     welcome_a_and_b(store).await;
     let now = t0() + Duration::hours(2);
     let lease = now + Duration::minutes(10);
-    let claimed = store
-        .claim(&mut ClaimWalk::start(), "web1", now, lease, 10)
-        .await
-        .unwrap();
+    let claimed = store.claim("web1", now, lease, 10).await.unwrap();
     assert_eq!(claimed.len(), 2);
     // Renewing those that end within 6 minutes, a claim with 10 left keeps
     // its own end…
@@ -1731,10 +1663,7 @@ async fn renewed_claims_outlast_their_first_lease(store: &Db) {
     welcome_a_and_b(store).await;
     let now = t0() + Duration::hours(2);
     let lease = now + Duration::minutes(1);
-    let claimed = store
-        .claim(&mut ClaimWalk::start(), "web1", now, lease, 10)
-        .await
-        .unwrap();
+    let claimed = store.claim("web1", now, lease, 10).await.unwrap();
     assert_eq!(claimed.len(), 2);
     store
         .begin_sending("web1", &[claimed[0].id], now, lease, lease)
@@ -1753,13 +1682,7 @@ async fn renewed_claims_outlast_their_first_lease(store: &Db) {
     let past_first = lease + Duration::seconds(1);
     assert!(
         store
-            .claim(
-                &mut ClaimWalk::start(),
-                "web2",
-                past_first,
-                past_first + Duration::minutes(1),
-                10
-            )
+            .claim("web2", past_first, past_first + Duration::minutes(1), 10)
             .await
             .unwrap()
             .is_empty()
@@ -1770,7 +1693,6 @@ async fn renewed_claims_outlast_their_first_lease(store: &Db) {
     assert_eq!(store.recover_sending(past_renewed, false).await.unwrap(), 1);
     let taken = store
         .claim(
-            &mut ClaimWalk::start(),
             "web2",
             past_renewed,
             past_renewed + Duration::minutes(1),
@@ -1812,13 +1734,7 @@ async fn tidying_keeps_everything(store: &Db) {
     welcome_a_and_b(store).await;
     let now = t0() + Duration::hours(2);
     let claimed = store
-        .claim(
-            &mut ClaimWalk::start(),
-            "w",
-            now,
-            now + Duration::minutes(10),
-            1,
-        )
+        .claim("w", now, now + Duration::minutes(10), 1)
         .await
         .unwrap();
     store
@@ -1837,13 +1753,7 @@ async fn tidying_keeps_everything(store: &Db) {
     assert_eq!(store.count_customers().await.unwrap(), 2);
     assert_eq!(
         store
-            .claim(
-                &mut ClaimWalk::start(),
-                "v",
-                now,
-                now + Duration::minutes(10),
-                10
-            )
+            .claim("v", now, now + Duration::minutes(10), 10)
             .await
             .unwrap()
             .len(),
@@ -1868,13 +1778,7 @@ async fn settling_records_attempts_and_suppressions(store: &Db) {
     .unwrap();
     let now = t0() + Duration::hours(2);
     let claimed = store
-        .claim(
-            &mut ClaimWalk::start(),
-            "w",
-            now,
-            now + Duration::minutes(10),
-            1,
-        )
+        .claim("w", now, now + Duration::minutes(10), 1)
         .await
         .unwrap();
     let m = &claimed[0];
@@ -1938,13 +1842,7 @@ async fn settling_records_attempts_and_suppressions(store: &Db) {
     assert_eq!((view.status.as_str(), view.attempts), ("failed", 1));
     // The other message now carries the suppression when claimed.
     let next = store
-        .claim(
-            &mut ClaimWalk::start(),
-            "w",
-            now,
-            now + Duration::minutes(10),
-            10,
-        )
+        .claim("w", now, now + Duration::minutes(10), 10)
         .await
         .unwrap();
     assert_eq!(next.len(), 1);
@@ -1965,10 +1863,7 @@ async fn each_send_counts_once_however_often_its_customer_is_named(store: &Db) {
     welcome_a_and_b(store).await;
     let now = t0() + Duration::hours(2);
     let lease = now + Duration::minutes(10);
-    let claimed = store
-        .claim(&mut ClaimWalk::start(), "w", now, lease, 10)
-        .await
-        .unwrap();
+    let claimed = store.claim("w", now, lease, 10).await.unwrap();
     let a = claimed
         .iter()
         .find(|m| m.customer.record.id == id("a"))
@@ -2012,13 +1907,7 @@ async fn claims_take_the_most_important_first(store: &Db) {
     .await;
     let now = t0() + Duration::hours(1);
     let first = store
-        .claim(
-            &mut ClaimWalk::start(),
-            "w",
-            now,
-            now + Duration::minutes(10),
-            4,
-        )
+        .claim("w", now, now + Duration::minutes(10), 4)
         .await
         .unwrap();
     let customers: Vec<&str> = first
@@ -2031,66 +1920,10 @@ async fn claims_take_the_most_important_first(store: &Db) {
         "priority first, then the oldest"
     );
     let rest = store
-        .claim(
-            &mut ClaimWalk::start(),
-            "w",
-            now,
-            now + Duration::minutes(10),
-            10,
-        )
+        .claim("w", now, now + Duration::minutes(10), 10)
         .await
         .unwrap();
     assert_eq!(rest.len(), 2);
-}
-
-/// A delivery pass claims batch after batch with one walk: each claim
-/// starts where the last one stopped, yet every due message is claimed once,
-/// the most important first, and those due at one instant in the order they
-/// were planned.
-async fn a_pass_claims_on_from_where_its_last_claim_stopped(store: &Db) {
-    // Twelve due at one instant (priority 1), six more due earlier (3).
-    one_message_each(store, 18, |i, m| {
-        m.priority = if i < 12 { 1 } else { 3 };
-        m.not_before = t0() + Duration::minutes(if i < 12 { 5 } else { 1 });
-    })
-    .await;
-    let now = t0() + Duration::hours(1);
-    let lease = now + Duration::minutes(10);
-    let mut walk = ClaimWalk::start();
-    let mut claims: Vec<Vec<String>> = Vec::new();
-    loop {
-        let taken = store.claim(&mut walk, "w", now, lease, 5).await.unwrap();
-        if taken.is_empty() {
-            break;
-        }
-        let mut customers: Vec<String> = taken
-            .iter()
-            .map(|m| m.customer.record.id.as_str().to_owned())
-            .collect();
-        customers.sort();
-        claims.push(customers);
-        assert!(claims.len() < 10, "the walk ends");
-    }
-    let named = |of: &[usize]| {
-        let mut c: Vec<String> = of.iter().map(|i| format!("c{i}")).collect();
-        c.sort();
-        c
-    };
-    assert_eq!(
-        claims,
-        [
-            named(&[0, 1, 2, 3, 4]),
-            named(&[5, 6, 7, 8, 9]),
-            named(&[10, 11, 12, 13, 14]),
-            named(&[15, 16, 17]),
-        ]
-    );
-    // Nothing was passed over: a fresh walk finds nothing left.
-    let again = store
-        .claim(&mut ClaimWalk::start(), "v", now, lease, 100)
-        .await
-        .unwrap();
-    assert!(again.is_empty(), "{again:?}");
 }
 
 async fn claims_pass_over_priorities_with_nothing_due(store: &Db) {
@@ -2107,13 +1940,7 @@ async fn claims_pass_over_priorities_with_nothing_due(store: &Db) {
     // Leases that outlast the test: nothing claimed comes back.
     let claim = |now: DateTime<Utc>| async move {
         let taken = store
-            .claim(
-                &mut ClaimWalk::start(),
-                "w",
-                now,
-                t0() + Duration::hours(2),
-                10,
-            )
+            .claim("w", now, t0() + Duration::hours(2), 10)
             .await
             .unwrap();
         taken
@@ -2176,10 +2003,7 @@ async fn preferences_lift_only_what_the_customer_chose(store: &Db) {
     );
     let now = t0() + Duration::hours(2);
     let lease = now + Duration::minutes(10);
-    let claimed = store
-        .claim(&mut ClaimWalk::start(), "w", now, lease, 10)
-        .await
-        .unwrap();
+    let claimed = store.claim("w", now, lease, 10).await.unwrap();
     let to_b_claimed = claimed.iter().find(|m| m.id == to_b).unwrap();
     store
         .begin_sending("w", &[to_b], now, lease, lease)
@@ -2442,10 +2266,7 @@ async fn incidents_record_who_was_told_and_quiet_until_closed(store: &Db) {
 
     // b's notice is suppressed: the follow-ups go to a alone.
     let lease = t0() + Duration::minutes(10);
-    let claimed = store
-        .claim(&mut ClaimWalk::start(), "w", t0(), lease, 10)
-        .await
-        .unwrap();
+    let claimed = store.claim("w", t0(), lease, 10).await.unwrap();
     assert!(claimed.iter().all(|m| m.urgent && m.notice.is_some()));
     let to_b = claimed
         .iter()
@@ -2598,10 +2419,7 @@ async fn a_maintenance_starts_and_closes_once_and_what_waits_never_goes(store: &
     // not settled it yet; MNT-2's wait again.
     let day_before = starts - Duration::days(1);
     let lease = day_before + Duration::minutes(10);
-    let claimed = store
-        .claim(&mut ClaimWalk::start(), "w", day_before, lease, 10)
-        .await
-        .unwrap();
+    let claimed = store.claim("w", day_before, lease, 10).await.unwrap();
     assert_eq!(claimed.len(), 4);
     let of = |incident: &str, customer: &str| {
         claimed
@@ -2858,10 +2676,7 @@ async fn a_newer_occurrence_supersedes_what_still_waits(store: &Db) {
     // An instance claims a's three; it begins sending the oldest.
     let now = t0();
     let lease = now + Duration::minutes(10);
-    let claimed = store
-        .claim(&mut ClaimWalk::start(), "w", now, lease, 10)
-        .await
-        .unwrap();
+    let claimed = store.claim("w", now, lease, 10).await.unwrap();
     let of_a: Vec<&Outgoing> = claimed
         .iter()
         .filter(|m| m.customer.record.id.as_str() == "a" && m.key.step == "daily")
@@ -3954,13 +3769,7 @@ async fn a_contact_is_read_with_their_accounts_availability(store: &Db) {
     .unwrap();
     let now = t0() + Duration::hours(2);
     let claimed = store
-        .claim(
-            &mut ClaimWalk::start(),
-            "w",
-            now,
-            now + Duration::minutes(10),
-            10,
-        )
+        .claim("w", now, now + Duration::minutes(10), 10)
         .await
         .unwrap();
     assert_eq!(claimed.len(), 2);
@@ -4293,13 +4102,7 @@ async fn the_report_rolls_up_by_account_owner_plan_and_stage(store: &Db) {
         .unwrap();
     let now = t0() + Duration::hours(2);
     let claimed = store
-        .claim(
-            &mut ClaimWalk::start(),
-            "w",
-            now,
-            now + Duration::minutes(10),
-            10,
-        )
+        .claim("w", now, now + Duration::minutes(10), 10)
         .await
         .unwrap();
     let ids: Vec<MessageId> = claimed.iter().map(|m| m.id).collect();

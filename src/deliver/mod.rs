@@ -37,7 +37,7 @@ use crate::domain::message::{Attempt, AttemptOutcome, Outgoing, Settle, Status, 
 use crate::domain::playbook::{Sender, Survey};
 use crate::domain::window::Windows;
 use crate::render::{Rendered, Renderer};
-use crate::store::{self, Accounts, ClaimWalk, Outbox};
+use crate::store::{self, Accounts, Outbox};
 use crate::token::Signer;
 
 pub use self::composer::Draft;
@@ -532,13 +532,10 @@ impl Deliverer {
         to_record: &mpsc::Sender<(Vec<Settle>, bool)>,
     ) -> Result<(), store::Error> {
         let now = lease.now;
-        let mut walk = ClaimWalk::start();
         // Closed channels mean a later stage failed: stop, its error wins.
         while !stop.is_cancelled() {
             let started = std::time::Instant::now();
-            let batch = store
-                .claim(&mut walk, &self.owner, now, lease.until(), BATCH)
-                .await?;
+            let batch = store.claim(&self.owner, now, lease.until(), BATCH).await?;
             if batch.is_empty() {
                 break;
             }

@@ -155,7 +155,6 @@ pub trait Backend: Sync {
     /// skipping rows another instance holds: the ids leased.
     async fn lease(
         &self,
-        walk: &mut super::ClaimWalk,
         owner: &str,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,

@@ -39,7 +39,6 @@ use crate::domain::event::EventRecord;
 use crate::domain::message::{NewMessage, Suppression};
 
 pub use self::health::{WriteFailure, WriteHealth};
-pub use self::outbox::ClaimWalk;
 pub use self::roles::{
     Accounts, Customers, Incidents, Outbox, Planning, Responses, Signals, Store, Team, Upkeep,
 };

@@ -112,13 +112,12 @@ where
 
     async fn claim(
         &self,
-        walk: &mut ClaimWalk,
         owner: &str,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<Outgoing>, Error> {
-        let ids = self.lease(walk, owner, now, lease_until, limit).await?;
+        let ids = self.lease(owner, now, lease_until, limit).await?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -386,119 +385,41 @@ pub(super) fn fold_claimed(rows: Vec<Outgoing>) -> Vec<Outgoing> {
     out
 }
 
-/// A delivery pass's walk through the outbox, most important priority
-/// first, carried from one claim to the next; a pass starts with
-/// [`ClaimWalk::start`]. A priority the walk has left is not looked at
-/// again in the pass: rows that come free there during it (claims another
-/// instance gave up) wait for the next pass.
+/// How a claim walks the priorities, most important first: after each
+/// claim, whether to look at the same priority again or at the next.
 ///
-/// On PostgreSQL a claim that read all it asked for may have more right
-/// after its last row: the next claim starts there, at the same priority,
-/// instead of reading again past every row the pass holds (in a burst,
-/// thousands claimed and not yet sent, each an index entry, an outbox row
-/// and a claim to look up). Rows before that place are read again when a
-/// claim comes back short and the walk looks afresh. SQLite claims under
-/// its one write lock and looks from the start each time: keeping the place
-/// there cost more (a second statement, a wider index) than it saved.
-///
-/// A claim that read less looks afresh for the next priority with
-/// something free. One that took something stays: the look finds what is
-/// left there, if anything. One that came back empty after a look that
+/// A claim that took something stays: the next look finds what is left
+/// there, if anything. A claim that came back empty after a look that
 /// found something free lost a race: another instance committed its
 /// claims on those rows after this claim's snapshot (they looked free; the
 /// claim key refused them), or still holds them locked. A fresh look finds
 /// what is left; after a few empty claims, the next priority. (On SQLite
 /// the look and the claim run under one write lock and always agree.)
-#[derive(Debug)]
-pub struct ClaimWalk {
+pub(super) struct PriorityWalk {
     from: i64,
     empty: u32,
-    /// The priority and place the next claim starts after.
-    resume: Option<(i64, Place)>,
 }
 
-/// Where in a priority's due order a claim stopped: its last row's time
-/// and its number in the order messages were written (`seq`), which breaks
-/// ties in the order the rows lie in the table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(super) struct Place {
-    pub not_before: DateTime<Utc>,
-    pub seq: i64,
-}
-
-impl Place {
-    /// Before every message.
-    pub(super) fn first() -> Self {
-        Self {
-            not_before: DateTime::<Utc>::from_timestamp(-62_135_596_800, 0)
-                .expect("0001-01-01 is a time"),
-            seq: i64::MIN,
-        }
-    }
-}
-
-/// A row a claim read: which message, where it is, whether it took it.
-pub(super) struct Picked {
-    pub id: String,
-    pub place: Place,
-    pub mine: bool,
-}
-
-impl ClaimWalk {
+impl PriorityWalk {
     /// Empty claims in a row at one priority before the next.
     const ATTEMPTS: u32 = 3;
 
-    pub fn start() -> Self {
+    pub(crate) fn start() -> Self {
         Self {
             from: i64::MIN,
             empty: 0,
-            resume: None,
         }
     }
 
     /// The lowest priority the next look may return (`sql::NEXT_PRIORITY_*`'s
     /// `$1`).
-    pub(super) fn from(&self) -> i64 {
+    pub(crate) fn from(&self) -> i64 {
         self.from
     }
 
-    /// The priority and place the next claim starts after, when the last
-    /// one read all it asked for; else the next claim looks first.
-    pub(super) fn resume(&self) -> Option<(i64, &Place)> {
-        self.resume.as_ref().map(|(p, place)| (*p, place))
-    }
-
-    /// Records a claim at `priority` that asked for `asked` rows and read
-    /// `picked`; the rows it took. False when there is no priority left to
-    /// look at.
-    pub(super) fn claimed(
-        &mut self,
-        priority: i64,
-        asked: usize,
-        picked: Vec<Picked>,
-    ) -> (Vec<String>, bool) {
-        let read = picked.len();
-        let last = picked.iter().map(|row| row.place).max();
-        let taken: Vec<String> = picked
-            .into_iter()
-            .filter(|row| row.mine)
-            .map(|row| row.id)
-            .collect();
-        self.resume = last
-            .filter(|_| read == asked && asked > 0)
-            .map(|place| (priority, place));
-        if self.resume.is_some() {
-            (self.from, self.empty) = (priority, 0);
-            return (taken, true);
-        }
-        let more = self.looked(priority, taken.len());
-        (taken, more)
-    }
-
-    /// After a claim at `priority` that took `taken` rows and read less
-    /// than it asked for (or whose place is not kept): whether to look
-    /// there again or at the next.
-    pub(super) fn looked(&mut self, priority: i64, taken: usize) -> bool {
+    /// Records a claim at `priority` that took `taken` rows; false when
+    /// there is no priority left to look at.
+    pub(crate) fn claimed(&mut self, priority: i64, taken: usize) -> bool {
         if taken > 0 {
             (self.from, self.empty) = (priority, 0);
             return true;
@@ -521,64 +442,22 @@ impl ClaimWalk {
 mod tests {
     use super::*;
 
-    /// Rows read, due at one instant, each numbered by its letter.
-    fn read(ids: &[(&str, bool)]) -> Vec<Picked> {
-        ids.iter()
-            .map(|(id, mine)| Picked {
-                id: (*id).to_owned(),
-                place: Place {
-                    not_before: DateTime::UNIX_EPOCH,
-                    seq: i64::from(id.as_bytes()[0]),
-                },
-                mine: *mine,
-            })
-            .collect()
-    }
-
     #[test]
     fn a_claim_walk_stays_while_it_takes_and_moves_on_after_empty_claims() {
-        let mut walk = ClaimWalk::start();
+        let mut walk = PriorityWalk::start();
         assert_eq!(walk.from(), i64::MIN);
-        assert_eq!(
-            walk.claimed(2, 10, read(&[("a", true)])),
-            (vec!["a".to_owned()], true)
-        );
+        assert!(walk.claimed(2, 5));
         assert_eq!(walk.from(), 2, "more may be left at 2");
-        assert!(
-            walk.resume().is_none(),
-            "it read less than it asked for: look again"
-        );
-        for _ in 1..ClaimWalk::ATTEMPTS {
-            assert!(walk.claimed(2, 10, Vec::new()).1);
+        for _ in 1..PriorityWalk::ATTEMPTS {
+            assert!(walk.claimed(2, 0));
             assert_eq!(walk.from(), 2, "an empty claim may have lost a race");
         }
-        assert!(walk.claimed(2, 10, Vec::new()).1);
+        assert!(walk.claimed(2, 0));
         assert_eq!(walk.from(), 3, "then the next priority");
-        let mut last = ClaimWalk::start();
-        for _ in 0..ClaimWalk::ATTEMPTS - 1 {
-            assert!(last.claimed(i64::MAX, 10, Vec::new()).1);
+        let mut last = PriorityWalk::start();
+        for _ in 0..PriorityWalk::ATTEMPTS - 1 {
+            assert!(last.claimed(i64::MAX, 0));
         }
-        assert!(
-            !last.claimed(i64::MAX, 10, Vec::new()).1,
-            "nothing after the last"
-        );
-    }
-
-    #[test]
-    fn a_claim_that_read_all_it_asked_for_is_resumed_after_its_last_row() {
-        let mut walk = ClaimWalk::start();
-        // Rows another instance's claim kept are passed over all the same.
-        let (taken, more) = walk.claimed(4, 3, read(&[("c", false), ("a", true), ("b", true)]));
-        assert_eq!((taken, more), (vec!["a".to_owned(), "b".to_owned()], true));
-        let (priority, place) = walk.resume().unwrap();
-        assert_eq!((priority, place.seq), (4, i64::from(b'c')));
-        assert_eq!(walk.from(), 4);
-        // Even when it took none of them: the next claim goes on from there.
-        assert!(walk.claimed(4, 2, read(&[("d", false), ("e", false)])).1);
-        assert_eq!(walk.resume().unwrap().1.seq, i64::from(b'e'));
-        // A claim that read less looks afresh.
-        assert!(walk.claimed(4, 2, read(&[("f", true)])).1);
-        assert!(walk.resume().is_none());
-        assert_eq!(walk.from(), 4);
+        assert!(!last.claimed(i64::MAX, 0), "nothing after the last");
     }
 }

@@ -10,7 +10,6 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgQueryResult, PgRow};
 use sqlx::{ConnectOptions as _, Connection, PgConnection, PgPool, Postgres, QueryBuilder, Row};
 
 use super::backend::{Backend, Dialect, HistoryRows};
-use super::outbox::{ClaimWalk, Picked, Place};
 use super::signals::Listening;
 use super::{
     ConnectOptions, Error, PlanWrite, Recorded, StageChange, WriteOutcome, shared, sql, unique_runs,
@@ -569,7 +568,6 @@ impl Backend for PgStore {
 
     async fn lease(
         &self,
-        walk: &mut ClaimWalk,
         owner: &str,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
@@ -577,41 +575,25 @@ impl Backend for PgStore {
     ) -> Result<Vec<String>, Error> {
         let fail = self.fail("claiming messages to send");
         let mut ids: Vec<String> = Vec::new();
+        let mut walk = super::outbox::PriorityWalk::start();
         while ids.len() < limit as usize {
-            let (priority, after) = match walk.resume() {
-                Some((priority, place)) => (priority, *place),
-                None => {
-                    let priority: Option<i32> = sqlx::query_scalar(sql::NEXT_PRIORITY_POSTGRES)
-                        .bind(walk.from())
-                        .bind(now)
-                        .fetch_one(&self.pool)
-                        .await
-                        .map_err(&fail)?;
-                    let Some(priority) = priority else { break };
-                    (priority.into(), Place::first())
-                }
-            };
-            let asked = limit as usize - ids.len();
-            let rows: Vec<(String, DateTime<Utc>, i64, bool)> = sqlx::query_as(sql::CLAIM_POSTGRES)
+            let priority: Option<i32> = sqlx::query_scalar(sql::NEXT_PRIORITY_POSTGRES)
+                .bind(walk.from())
+                .bind(now)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(&fail)?;
+            let Some(priority) = priority else { break };
+            let taken: Vec<String> = sqlx::query_scalar(sql::CLAIM_POSTGRES)
                 .bind(owner)
                 .bind(lease_until)
                 .bind(now)
-                .bind(asked as i64)
-                .bind(i32::try_from(priority).unwrap_or(i32::MAX))
-                .bind(after.not_before)
-                .bind(after.seq)
+                .bind((limit as usize - ids.len()) as i64)
+                .bind(priority)
                 .fetch_all(&self.pool)
                 .await
                 .map_err(&fail)?;
-            let picked = rows
-                .into_iter()
-                .map(|(id, not_before, seq, mine)| Picked {
-                    id,
-                    place: Place { not_before, seq },
-                    mine,
-                })
-                .collect();
-            let (taken, more) = walk.claimed(priority, asked, picked);
+            let more = walk.claimed(priority.into(), taken.len());
             ids.extend(taken);
             if !more {
                 break;

@@ -309,12 +309,9 @@ pub trait Outbox {
 
     /// Leases up to `limit` messages that may be sent at `now` to `owner`
     /// until `lease_until`, most important first. Rows another instance
-    /// holds are skipped, never waited for. `walk` carries a delivery
-    /// pass's place from one claim to the next ([`ClaimWalk::start`] for
-    /// each pass), so a claim does not read again past what the pass holds.
+    /// holds are skipped, never waited for.
     async fn claim(
         &self,
-        walk: &mut ClaimWalk,
         owner: &str,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,

@@ -860,36 +860,27 @@ pub const NEXT_PRIORITY_POSTGRES: &str = next_priority!(
 /// Leases up to $4 sendable messages of priority $5 (planned or deferred,
 /// due by $3, not claimed by a live instance) to owner $1 until $2, oldest
 /// first: a row each in `claims`, the outbox row untouched. A claim that ran
-/// out is taken over; a live one is never shared (the claim's key). SQLite
-/// runs it under its single write lock; the index is named because SQLite
-/// would otherwise pick another and sort every waiting row.
-pub const CLAIM_SQLITE: &str = "INSERT INTO claims (message_id, owner, until) SELECT id, $1, $2 \
-     FROM messages INDEXED BY messages_claim \
-     WHERE status IN ('planned', 'deferred') AND priority = $5 AND not_before <= $3 \
-     AND NOT EXISTS (SELECT 1 FROM claims c WHERE c.message_id = messages.id AND c.until >= $3) \
-     ORDER BY not_before LIMIT $4 \
-     ON CONFLICT (message_id) DO UPDATE SET owner = excluded.owner, until = excluded.until \
-     WHERE claims.until < $3 RETURNING message_id";
-/// The same on PostgreSQL, where instances claim side by side: rows
-/// another instance is claiming are skipped, never waited for. It starts
-/// after the place ($6 `not_before`, $7 `seq`) where the pass's last claim
-/// at that priority stopped (`ClaimWalk`), so it does not read again past
-/// every row the pass holds; the claim index ends in `seq`, so the place is
-/// an index bound. Messages due at one instant go in the order they were
-/// written, which is the order they lie in the table (as on SQLite, whose
-/// index ends in the row's number). Each row read comes back with its place and whether
-/// this claim took it (another instance's claim committed after this
-/// statement's snapshot keeps it). `IN` is a hashed look-up; a join of the
-/// two would compare every pair, the planner taking each to hold one row.
-pub const CLAIM_POSTGRES: &str = "WITH picked AS (SELECT id, not_before, seq FROM messages \
-     WHERE status IN ('planned', 'deferred') AND priority = $5 AND not_before <= $3 \
-     AND (not_before, seq) > ($6, $7) \
-     AND NOT EXISTS (SELECT 1 FROM claims c WHERE c.message_id = messages.id AND c.until >= $3) \
-     ORDER BY not_before, seq LIMIT $4 FOR UPDATE SKIP LOCKED), \
-     taken AS (INSERT INTO claims (message_id, owner, until) SELECT id, $1, $2 FROM picked \
-     ON CONFLICT (message_id) DO UPDATE SET owner = excluded.owner, until = excluded.until \
-     WHERE claims.until < $3 RETURNING message_id) \
-     SELECT id, not_before, seq, id IN (SELECT message_id FROM taken) AS mine FROM picked";
+/// out is taken over; a live one is never shared (the claim's key).
+macro_rules! claim {
+    ($candidates:literal, $lock:literal) => {
+        concat!(
+            "INSERT INTO claims (message_id, owner, until) SELECT id, $1, $2 FROM ",
+            $candidates,
+            " WHERE status IN ('planned', 'deferred') AND priority = $5 AND not_before <= $3 \
+             AND NOT EXISTS (SELECT 1 FROM claims c WHERE c.message_id = messages.id AND c.until >= $3) \
+             ORDER BY not_before LIMIT $4",
+            $lock,
+            " ON CONFLICT (message_id) DO UPDATE SET owner = excluded.owner, until = excluded.until \
+             WHERE claims.until < $3 RETURNING message_id"
+        )
+    };
+}
+/// SQLite runs it under its single write lock; the index is named because
+/// SQLite would otherwise pick another and sort every waiting row.
+pub const CLAIM_SQLITE: &str = claim!("messages INDEXED BY messages_claim", "");
+/// On PostgreSQL instances claim side by side: rows another instance is
+/// claiming are skipped, never waited for.
+pub const CLAIM_POSTGRES: &str = claim!("messages", " FOR UPDATE SKIP LOCKED");
 
 /// Marks $3 `sending` at $2 where owner $1 still holds their claims, and
 /// renews to $4 those of the marked messages' claims that end before $5;

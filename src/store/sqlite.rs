@@ -15,7 +15,6 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 
 use super::backend::{Backend, Dialect, HistoryRows};
 use super::column::At;
-use super::outbox::ClaimWalk;
 use super::signals::Listening;
 use super::sqlite_watch::WriterWatch;
 use super::{
@@ -482,7 +481,6 @@ impl Backend for SqliteStore {
 
     async fn lease(
         &self,
-        walk: &mut ClaimWalk,
         owner: &str,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
@@ -493,8 +491,7 @@ impl Backend for SqliteStore {
         // write lock, so no two claims can overlap.
         let mut tx = self.begin().await.map_err(&fail)?;
         let mut ids: Vec<String> = Vec::new();
-        // Under one write lock nothing the pass holds is in the way of a
-        // look from the start: the place is PostgreSQL's alone.
+        let mut walk = super::outbox::PriorityWalk::start();
         while ids.len() < limit as usize {
             let priority: Option<i64> = sqlx::query_scalar(sql::NEXT_PRIORITY_SQLITE)
                 .bind(walk.from())
@@ -512,7 +509,7 @@ impl Backend for SqliteStore {
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(&fail)?;
-            let more = walk.looked(priority, taken.len());
+            let more = walk.claimed(priority, taken.len());
             ids.extend(taken);
             if !more {
                 break;
