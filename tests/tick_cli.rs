@@ -532,3 +532,72 @@ after = "5d"
     assert_eq!(weekend["status"], "sent", "{weekend}");
     assert_eq!(weekend["sent_at"], "2026-03-07T10:00:00Z");
 }
+
+/// Mail decided in one claimed batch counts toward the cap of the same
+/// customer's mail in the next, though it may not be marked `sending` yet:
+/// with more due than one batch holds, each customer's check-in goes and
+/// their tip, due with it, waits for the cap.
+fn the_cap_holds_across_the_batches_of_a_pass(p: &Project) {
+    p.file(
+        "config/playbooks/day_one.toml",
+        r#"name = "day_one"
+kind = "checkin"
+category = "onboarding"
+
+[[step]]
+id = "hello"
+template = "onboarding/welcome"
+anchor = "signup_at"
+after = "1d"
+
+[[step]]
+id = "tip"
+kind = "tip"
+category = "tips"
+template = "onboarding/welcome"
+anchor = "signup_at"
+after = "1d"
+"#,
+    );
+    let mut csv = String::from("id,email,signup_at\n");
+    for i in 0..1500 {
+        csv.push_str(&format!("d{i:04},d{i}@example.com,2026-03-02T08:00:00Z\n"));
+    }
+    p.file("day_one.csv", csv);
+    p.tend(&["import", "customers", "day_one.csv"])
+        .expect_code(0);
+    tick(p, "2026-03-03T09:30:00Z");
+    let messages = json(&p.tend(&["messages", "--format", "json"]).expect_code(0));
+    let mut sent: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+    for m in messages.as_array().unwrap() {
+        let customer = m["customer_id"].as_str().unwrap();
+        if m["status"] == "sent" && m["playbook"] == "day_one" && customer.starts_with('d') {
+            *sent
+                .entry(m["customer_id"].as_str().unwrap().to_owned())
+                .or_default() += 1;
+        }
+    }
+    assert_eq!(sent.len(), 1500, "each customer got their check-in");
+    let over: Vec<_> = sent.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        over.is_empty(),
+        "{} customers got two: {:?}",
+        over.len(),
+        over.iter().take(3).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn the_cap_holds_across_the_batches_of_a_pass_on_sqlite() {
+    the_cap_holds_across_the_batches_of_a_pass(&project(None).env("TEND__DELIVERY__CAP__MAX", "1"));
+}
+
+#[tokio::test]
+async fn the_cap_holds_across_the_batches_of_a_pass_on_postgres() {
+    common::on_fresh_postgres(|url| {
+        the_cap_holds_across_the_batches_of_a_pass(
+            &project(Some(url)).env("TEND__DELIVERY__CAP__MAX", "1"),
+        )
+    })
+    .await;
+}

@@ -17,6 +17,7 @@ pub mod smtp;
 mod transfer;
 pub mod transport;
 mod triage;
+mod unmarked;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -69,6 +70,15 @@ impl Lease {
     fn until(&self) -> DateTime<Utc> {
         self.now + Duration::from_std(self.started.elapsed()).unwrap_or_default() + self.length
     }
+}
+
+/// What every stage of one delivery pass shares.
+#[derive(Clone, Copy)]
+struct Pass<'a> {
+    lease: &'a Lease,
+    stop: &'a CancellationToken,
+    busy: &'a Busy,
+    unmarked: &'a unmarked::Unmarked,
 }
 
 /// How long each stage of a pass was busy, summed over its chunks. The
@@ -393,6 +403,13 @@ impl Deliverer {
         // Ends the renewals once every claim of the pass is settled.
         let settled = CancellationToken::new();
         let busy = &Busy::default();
+        let unmarked = &unmarked::Unmarked::default();
+        let pass = Pass {
+            lease,
+            stop,
+            busy,
+            unmarked,
+        };
         let (to_compose, mut composing) = mpsc::channel::<Vec<Outgoing>>(1);
         let (to_mark, mut marking) = mpsc::channel::<Vec<Composed>>(1);
         let (to_send, mut sending) = mpsc::channel::<Vec<Composed>>(1);
@@ -404,14 +421,14 @@ impl Deliverer {
         // composed.
         let claim = async move {
             let result = self
-                .claim_batches(store, lease, stop, busy, &to_compose, &record_waiting)
+                .claim_batches(store, pass, &to_compose, &record_waiting)
                 .await;
             drop(to_compose);
             drop(record_waiting);
             result
         };
         let compose = async move {
-            self.compose_batches(lease, stop, busy, &mut composing, &to_mark, &record_early)
+            self.compose_batches(pass, &mut composing, &to_mark, &record_early)
                 .await;
             drop(to_mark);
             drop(record_early);
@@ -421,10 +438,7 @@ impl Deliverer {
         // this one's `sending` commits.
         let mark = async move {
             while let Some(chunk) = marking.recv().await {
-                let Some(marked) = self
-                    .mark(store, lease, stop, busy, chunk, &record_released)
-                    .await?
-                else {
+                let Some(marked) = self.mark(store, pass, chunk, &record_released).await? else {
                     break;
                 };
                 if !marked.is_empty() && to_send.send(marked).await.is_err() {
@@ -525,12 +539,16 @@ impl Deliverer {
     async fn claim_batches(
         &self,
         store: &(impl Outbox + Accounts),
-        lease: &Lease,
-        stop: &CancellationToken,
-        busy: &Busy,
+        pass: Pass<'_>,
         to_compose: &mpsc::Sender<Vec<Outgoing>>,
         to_record: &mpsc::Sender<(Vec<Settle>, bool)>,
     ) -> Result<(), store::Error> {
+        let Pass {
+            lease,
+            stop,
+            busy,
+            unmarked,
+        } = pass;
         let now = lease.now;
         // Closed channels mean a later stage failed: stop, its error wins.
         while !stop.is_cancelled() {
@@ -544,7 +562,15 @@ impl Deliverer {
                 .filter(|m| !m.urgent)
                 .map(|m| m.customer.record.id.clone())
                 .collect();
-            let sent = store.sent_since(&ids, now - self.rules.policy.per).await?;
+            // Earlier batches' sends not yet committed count too; read
+            // before the store, so that none is missed.
+            let going = unmarked.of(&ids);
+            let mut sent = store.sent_since(&ids, now - self.rules.policy.per).await?;
+            for (customer, n) in going {
+                sent.entry(customer)
+                    .or_default()
+                    .extend(std::iter::repeat_n(now, n as usize));
+            }
             // Only read when it can matter; the policy decides what it holds.
             let incidents = if self.rules.policy.quiet_during_incidents {
                 store.quiet_customers(&ids).await?
@@ -553,6 +579,7 @@ impl Deliverer {
             };
             let (mut ready, waiting) = triage::triage(batch, &sent, &incidents, &self.rules, now);
             self.address(store, &mut ready).await?;
+            unmarked.add(&ready);
             Busy::add(&busy.claim, started);
             if !waiting.is_empty() && to_record.send((waiting, true)).await.is_err() {
                 break;
@@ -570,13 +597,17 @@ impl Deliverer {
     /// to wait: leased, never started.
     async fn compose_batches(
         &self,
-        lease: &Lease,
-        stop: &CancellationToken,
-        busy: &Busy,
+        pass: Pass<'_>,
         composing: &mut mpsc::Receiver<Vec<Outgoing>>,
         to_mark: &mpsc::Sender<Vec<Composed>>,
         to_record: &mpsc::Sender<(Vec<Settle>, bool)>,
     ) {
+        let Pass {
+            lease,
+            stop,
+            busy,
+            unmarked,
+        } = pass;
         let now = lease.now;
         // Closed channels mean a later stage failed: stop, its error wins.
         while let Some(ready) = composing.recv().await {
@@ -609,6 +640,7 @@ impl Deliverer {
                         Ok(c) => composed.push(c),
                         Err(failure) => {
                             let (m, reason) = *failure;
+                            unmarked.remove([&m]);
                             failed.push(Settle::end(&m, Status::Failed, reason));
                         }
                     }
@@ -630,12 +662,16 @@ impl Deliverer {
     async fn mark(
         &self,
         store: &(impl Outbox + Accounts),
-        lease: &Lease,
-        stop: &CancellationToken,
-        busy: &Busy,
+        pass: Pass<'_>,
         mut composed: Vec<Composed>,
         to_record: &mpsc::Sender<(Vec<Settle>, bool)>,
     ) -> Result<Option<Vec<Composed>>, store::Error> {
+        let Pass {
+            lease,
+            stop,
+            busy,
+            unmarked,
+        } = pass;
         let now = lease.now;
         if stop.is_cancelled() {
             let released: Vec<Settle> = composed
@@ -659,6 +695,9 @@ impl Deliverer {
         let marked = store
             .begin_sending(&self.owner, &ids, now, until, renew_before)
             .await?;
+        // Committed: the store counts them now (and those not marked do not
+        // go).
+        unmarked.remove(composed.iter().map(|c| &c.message));
         Busy::add(&busy.mark, started);
         if marked.len() < composed.len() {
             // Their lease ran out and another instance has them now.

@@ -1,0 +1,62 @@
+//! The sends a delivery pass has decided and not yet committed `sending`,
+//! counted per customer. The claim stage runs ahead of marking, so when it
+//! decides a batch the store's count of what went to a customer
+//! (`Outbox::sent_since`) cannot see what an earlier batch of the same pass
+//! is about to send them; without this count a customer whose mail is
+//! claimed into two batches could get more than the frequency cap allows.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use crate::domain::customer::CustomerId;
+use crate::domain::message::Outgoing;
+
+#[derive(Default)]
+pub struct Unmarked(Mutex<HashMap<CustomerId, u32>>);
+
+impl Unmarked {
+    /// Counts messages decided to go now.
+    pub fn add<'a>(&self, going: impl IntoIterator<Item = &'a Outgoing>) {
+        let mut counts = self.lock();
+        for m in going {
+            *counts.entry(m.customer.record.id.clone()).or_default() += 1;
+        }
+    }
+
+    /// Forgets messages whose `sending` is committed (the store counts them
+    /// from now on) or that will not go after all.
+    pub fn remove<'a>(&self, settled: impl IntoIterator<Item = &'a Outgoing>) {
+        let mut counts = self.lock();
+        for m in settled {
+            let id = &m.customer.record.id;
+            if let Some(n) = counts.get_mut(id) {
+                *n -= 1;
+                if *n == 0 {
+                    counts.remove(id);
+                }
+            }
+        }
+    }
+
+    /// How many of these customers' sends are decided and not committed.
+    /// Read it before the store's count: a send committed in between is
+    /// then counted twice (it may wait longer than it had to), never not
+    /// at all.
+    pub fn of<'a>(
+        &self,
+        customers: impl IntoIterator<Item = &'a CustomerId>,
+    ) -> HashMap<CustomerId, u32> {
+        let counts = self.lock();
+        customers
+            .into_iter()
+            .filter_map(|c| counts.get(c).map(|n| (c.clone(), *n)))
+            .collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CustomerId, u32>> {
+        // The counts stay whole whatever panicked while holding them.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
