@@ -562,10 +562,15 @@ impl Deliverer {
                 .filter(|m| !m.urgent)
                 .map(|m| m.customer.record.id.clone())
                 .collect();
-            // Earlier batches' sends not yet committed count too; read
-            // before the store, so that none is missed.
-            let going = unmarked.of(&ids);
-            let mut sent = store.sent_since(&ids, now - self.rules.policy.per).await?;
+            // Earlier batches' sends not yet committed count too.
+            let (going, mut sent) = {
+                let _turn = unmarked.turn().await;
+                let going = unmarked.of(&ids);
+                (
+                    going,
+                    store.sent_since(&ids, now - self.rules.policy.per).await?,
+                )
+            };
             for (customer, n) in going {
                 sent.entry(customer)
                     .or_default()
@@ -692,12 +697,16 @@ impl Deliverer {
         // keep them alive after that.
         let until = lease.until();
         let renew_before = until - lease.length / 2;
-        let marked = store
-            .begin_sending(&self.owner, &ids, now, until, renew_before)
-            .await?;
-        // Committed: the store counts them now (and those not marked do not
-        // go).
-        unmarked.remove(composed.iter().map(|c| &c.message));
+        let marked = {
+            let _turn = unmarked.turn().await;
+            let marked = store
+                .begin_sending(&self.owner, &ids, now, until, renew_before)
+                .await?;
+            // Committed: the store counts them now (and those not marked
+            // do not go).
+            unmarked.remove(composed.iter().map(|c| &c.message));
+            marked
+        };
         Busy::add(&busy.mark, started);
         if marked.len() < composed.len() {
             // Their lease ran out and another instance has them now.

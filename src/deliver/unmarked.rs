@@ -12,9 +12,22 @@ use crate::domain::customer::CustomerId;
 use crate::domain::message::Outgoing;
 
 #[derive(Default)]
-pub struct Unmarked(Mutex<HashMap<CustomerId, u32>>);
+pub struct Unmarked {
+    counts: Mutex<HashMap<CustomerId, u32>>,
+    /// Held while the counts and the store are read together, and while a
+    /// chunk's `sending` commits and leaves the counts: so a send is
+    /// counted in one or the other, never both (which would hold a
+    /// customer's next message for a whole cap period) nor neither.
+    turn: tokio::sync::Mutex<()>,
+}
 
 impl Unmarked {
+    /// Waits for the turn to read the counts and the store together, or to
+    /// commit sends and take them out of the counts.
+    pub async fn turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.turn.lock().await
+    }
+
     /// Counts messages decided to go now.
     pub fn add<'a>(&self, going: impl IntoIterator<Item = &'a Outgoing>) {
         let mut counts = self.lock();
@@ -38,10 +51,8 @@ impl Unmarked {
         }
     }
 
-    /// How many of these customers' sends are decided and not committed.
-    /// Read it before the store's count: a send committed in between is
-    /// then counted twice (it may wait longer than it had to), never not
-    /// at all.
+    /// How many of these customers' sends are decided and not committed;
+    /// read it with the store's count under one [`Unmarked::turn`].
     pub fn of<'a>(
         &self,
         customers: impl IntoIterator<Item = &'a CustomerId>,
@@ -55,7 +66,7 @@ impl Unmarked {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CustomerId, u32>> {
         // The counts stay whole whatever panicked while holding them.
-        self.0
+        self.counts
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }

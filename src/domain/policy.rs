@@ -37,8 +37,8 @@ pub const QUIET_RECHECK: Duration = Duration::minutes(15);
 
 /// How long after the mail that crowds a message out is to go that message
 /// is looked at again ([`Decision::Crowded`]): long enough for that mail
-/// to have gone and be counted, which a look at the same instant could not
-/// count (it may still be on its way through another batch).
+/// to have gone and be counted, which a look at the same instant might not
+/// (another instance may still be sending it).
 pub const CROWDED_RECHECK: Duration = Duration::minutes(15);
 
 /// How soon mail held for a customer's quiet period is looked at again:

@@ -355,8 +355,9 @@ pub trait Outbox {
     /// order: what a forecast must show besides new occurrences.
     async fn queued(&self, ids: &[CustomerId]) -> Result<Vec<Outgoing>, Error>;
 
-    /// When non-urgent mail went to each of `ids` after `since`, each send
-    /// once however often its customer is in `ids`.
+    /// When mail that counts toward the cap (urgent mail too) went to each
+    /// of `ids` after `since`, each send once however often its customer
+    /// is in `ids`.
     async fn sent_since(
         &self,
         ids: &[CustomerId],
