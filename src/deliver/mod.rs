@@ -543,17 +543,13 @@ impl Deliverer {
         to_compose: &mpsc::Sender<Vec<Outgoing>>,
         to_record: &mpsc::Sender<(Vec<Settle>, bool)>,
     ) -> Result<(), store::Error> {
-        let Pass {
-            lease,
-            stop,
-            busy,
-            unmarked,
-        } = pass;
-        let now = lease.now;
+        let now = pass.lease.now;
         // Closed channels mean a later stage failed: stop, its error wins.
-        while !stop.is_cancelled() {
+        while !pass.stop.is_cancelled() {
             let started = std::time::Instant::now();
-            let batch = store.claim(&self.owner, now, lease.until(), BATCH).await?;
+            let batch = store
+                .claim(&self.owner, now, pass.lease.until(), BATCH)
+                .await?;
             if batch.is_empty() {
                 break;
             }
@@ -564,8 +560,8 @@ impl Deliverer {
                 .collect();
             // Earlier batches' sends not yet committed count too.
             let (going, mut sent) = {
-                let _turn = unmarked.turn().await;
-                let going = unmarked.of(&ids);
+                let _turn = pass.unmarked.turn().await;
+                let going = pass.unmarked.of(&ids);
                 (
                     going,
                     store.sent_since(&ids, now - self.rules.policy.per).await?,
@@ -584,8 +580,8 @@ impl Deliverer {
             };
             let (mut ready, waiting) = triage::triage(batch, &sent, &incidents, &self.rules, now);
             self.address(store, &mut ready).await?;
-            unmarked.add(&ready);
-            Busy::add(&busy.claim, started);
+            pass.unmarked.add(&ready);
+            Busy::add(&pass.busy.claim, started);
             if !waiting.is_empty() && to_record.send((waiting, true)).await.is_err() {
                 break;
             }
@@ -607,18 +603,12 @@ impl Deliverer {
         to_mark: &mpsc::Sender<Vec<Composed>>,
         to_record: &mpsc::Sender<(Vec<Settle>, bool)>,
     ) {
-        let Pass {
-            lease,
-            stop,
-            busy,
-            unmarked,
-        } = pass;
-        let now = lease.now;
+        let now = pass.lease.now;
         // Closed channels mean a later stage failed: stop, its error wins.
         while let Some(ready) = composing.recv().await {
             let mut ready = ready.into_iter().peekable();
             while ready.peek().is_some() {
-                if stop.is_cancelled() {
+                if pass.stop.is_cancelled() {
                     let released: Vec<Settle> = ready
                         .by_ref()
                         .map(|m| Settle::hold(&m, m.not_before.min(now), RELEASED.into()))
@@ -637,7 +627,7 @@ impl Deliverer {
                 let results = tokio::task::spawn_blocking(move || composer.compose_all(chunk, now))
                     .await
                     .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
-                Busy::add(&busy.compose, started);
+                Busy::add(&pass.busy.compose, started);
                 let mut composed = Vec::with_capacity(results.len());
                 let mut failed = Vec::new();
                 for result in results {
@@ -645,7 +635,7 @@ impl Deliverer {
                         Ok(c) => composed.push(c),
                         Err(failure) => {
                             let (m, reason) = *failure;
-                            unmarked.remove([&m]);
+                            pass.unmarked.remove([&m]);
                             failed.push(Settle::end(&m, Status::Failed, reason));
                         }
                     }
@@ -671,14 +661,8 @@ impl Deliverer {
         mut composed: Vec<Composed>,
         to_record: &mpsc::Sender<(Vec<Settle>, bool)>,
     ) -> Result<Option<Vec<Composed>>, store::Error> {
-        let Pass {
-            lease,
-            stop,
-            busy,
-            unmarked,
-        } = pass;
-        let now = lease.now;
-        if stop.is_cancelled() {
+        let now = pass.lease.now;
+        if pass.stop.is_cancelled() {
             let released: Vec<Settle> = composed
                 .iter()
                 .map(|c| Settle::hold(&c.message, c.message.not_before.min(now), RELEASED.into()))
@@ -695,19 +679,19 @@ impl Deliverer {
         // less than half a lease left from this moment are renewed; the
         // others outlast the chunk's sending, and the pass's own renewals
         // keep them alive after that.
-        let until = lease.until();
-        let renew_before = until - lease.length / 2;
+        let until = pass.lease.until();
+        let renew_before = until - pass.lease.length / 2;
         let marked = {
-            let _turn = unmarked.turn().await;
+            let _turn = pass.unmarked.turn().await;
             let marked = store
                 .begin_sending(&self.owner, &ids, now, until, renew_before)
                 .await?;
             // Committed: the store counts them now (and those not marked
             // do not go).
-            unmarked.remove(composed.iter().map(|c| &c.message));
+            pass.unmarked.remove(composed.iter().map(|c| &c.message));
             marked
         };
-        Busy::add(&busy.mark, started);
+        Busy::add(&pass.busy.mark, started);
         if marked.len() < composed.len() {
             // Their lease ran out and another instance has them now.
             let marked: std::collections::HashSet<_> = marked.into_iter().collect();
