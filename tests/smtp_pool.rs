@@ -106,6 +106,22 @@ fn batch(n: usize, to: impl Fn(usize) -> String) -> Vec<(Address, Vec<u8>)> {
     (0..n).map(|i| (address(&to(i)), body(i))).collect()
 }
 
+/// `n` messages, each to its own recipient but the second, to `second`.
+fn second_to(second: &str, n: usize) -> Vec<(Address, Vec<u8>)> {
+    batch(n, |i| match i {
+        1 => second.to_owned(),
+        _ => format!("ana+{i}@example.com"),
+    })
+}
+
+/// Whom the server received each message for, in the order it received them.
+fn recipients(sink: &SmtpSink) -> Vec<String> {
+    sink.received()
+        .into_iter()
+        .map(|r| r.to.join(","))
+        .collect()
+}
+
 async fn send_all(
     pool: &SmtpPool,
     messages: &[(Address, Vec<u8>)],
@@ -188,11 +204,7 @@ async fn a_refusal_in_a_batch_is_its_own_message_s_and_the_others_go() {
                 _ => panic!("message {i} to {}: {reply:?}", to(i)),
             }
         }
-        let mut received: Vec<_> = sink
-            .received()
-            .into_iter()
-            .map(|r| r.to.join(","))
-            .collect();
+        let mut received = recipients(&sink);
         received.sort();
         let mut expected: Vec<_> = (0..25)
             .filter(|i| i % 5 == 0 || i % 5 == 4)
@@ -208,11 +220,7 @@ async fn the_message_after_a_refused_content_goes_on_a_fresh_connection() {
     for sink in [SmtpSink::start(), SmtpSink::start_without_pipelining()] {
         sink.refuse_content("spam@example.com", 554, "5.7.1 message refused");
         let pool = pool(&sink, 1);
-        let to = |i: usize| match i {
-            1 => "spam@example.com".to_owned(),
-            _ => format!("ana+{i}@example.com"),
-        };
-        let replies = send_all(&pool, &batch(4, to)).await;
+        let replies = send_all(&pool, &second_to("spam@example.com", 4)).await;
         assert!(replies[0].is_ok(), "{:?}", replies[0]);
         assert!(
             matches!(&replies[1], Err(SendError::Permanent { code: 554, .. })),
@@ -224,11 +232,7 @@ async fn the_message_after_a_refused_content_goes_on_a_fresh_connection() {
         // message goes again on a new one, at once.
         assert!(replies[2].is_ok(), "{:?}", replies[2]);
         assert!(replies[3].is_ok(), "{:?}", replies[3]);
-        let received: Vec<_> = sink
-            .received()
-            .into_iter()
-            .map(|r| r.to.join(","))
-            .collect();
+        let received = recipients(&sink);
         assert_eq!(
             received,
             [
@@ -246,11 +250,7 @@ async fn a_message_the_server_cannot_take_leaves_the_one_before_delivered() {
     // The capture server offers 8BITMIME but not SMTPUTF8.
     let sink = SmtpSink::start();
     let pool = pool(&sink, 1);
-    let to = |i: usize| match i {
-        1 => "jörg@example.com".to_owned(),
-        _ => format!("ana+{i}@example.com"),
-    };
-    let replies = send_all(&pool, &batch(3, to)).await;
+    let replies = send_all(&pool, &second_to("jörg@example.com", 3)).await;
     assert!(replies[0].is_ok(), "{:?}", replies[0]);
     match &replies[1] {
         Err(SendError::Permanent { detail, .. }) => {
@@ -259,11 +259,7 @@ async fn a_message_the_server_cannot_take_leaves_the_one_before_delivered() {
         other => panic!("expected a permanent failure, got {other:?}"),
     }
     assert!(replies[2].is_ok(), "{:?}", replies[2]);
-    let received: Vec<_> = sink
-        .received()
-        .into_iter()
-        .map(|r| r.to.join(","))
-        .collect();
+    let received = recipients(&sink);
     assert_eq!(received, ["ana+0@example.com", "ana+2@example.com"]);
 }
 
@@ -286,11 +282,7 @@ async fn a_server_too_slow_to_answer_gets_no_message_twice() {
     // The first content was written with the second message's commands:
     // the second message never sent its own, and is not sent again.
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    let received: Vec<_> = sink
-        .received()
-        .into_iter()
-        .map(|r| r.to.join(","))
-        .collect();
+    let received = recipients(&sink);
     assert_eq!(received, ["ana+0@example.com", "ana+2@example.com"]);
 }
 
