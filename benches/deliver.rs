@@ -18,9 +18,14 @@
 //! (a backlog after the daemon was down), which the store claims in due
 //! order and so updates at scattered places.
 //!
-//! `cargo bench --bench deliver [-- SIZE…] [--backend sqlite|postgres]`
-//! (size defaults to 100000). With `TEND_BASELINE=/path/to/tend`, that
-//! build runs too, on an outbox of its own between the same references.
+//! `cargo bench --bench deliver [-- SIZE…] [--backend sqlite|postgres]
+//! [--shape burst|spread]` (size defaults to 100000, both shapes). With
+//! `TEND_BASELINE=/path/to/tend`, that build runs too, on an outbox of its
+//! own between the same references. With `TEND_BENCH_ROUNDS=N`, each build
+//! runs N times, the builds taking turns in alternating order (this build
+//! first, then the baseline first, …), and each build's means are printed:
+//! ticks a few seconds apart differ by up to a fifth on a shared machine,
+//! so a change of a few per cent shows only over several pairs.
 //! With `TEND_BENCH_LOCALE=en_US.UTF-8` (installed: `locale -a`), the
 //! PostgreSQL stores are created in that collation instead of the server's.
 //! The postfix package is fetched with `apt-get download` and unpacked
@@ -64,6 +69,20 @@ fn main() {
     if let Some(old) = std::env::var_os("TEND_BASELINE") {
         builds.push(("baseline", old.to_string_lossy().into_owned()));
     }
+    let rounds: usize = std::env::var("TEND_BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(1)
+        .max(1);
+    let args: Vec<String> = std::env::args().collect();
+    let shapes: Vec<&str> = match args.iter().position(|a| a == "--shape") {
+        Some(i) => vec![if args.get(i + 1).is_some_and(|s| s == "spread") {
+            "spread"
+        } else {
+            "burst"
+        }],
+        None => vec!["burst", "spread"],
+    };
     let (sbin, lib) = common::postfix_tools();
     let port = common::free_port();
     let mut sink = Command::new(sbin.join("smtp-sink"))
@@ -80,13 +99,20 @@ fn main() {
     };
     for backend in &backends {
         for &n in &sizes {
-            for shape in ["burst", "spread"] {
+            for &shape in &shapes {
                 // The references run before and after the ticks, and the
                 // ratio is to their mean: this machine's speed drifts.
                 let mut size = 0;
                 let mut before = None;
                 let mut ticks = Vec::new();
-                for (label, binary) in &builds {
+                let turns = (0..rounds).flat_map(|round| {
+                    let mut order: Vec<_> = builds.iter().collect();
+                    if round % 2 == 1 {
+                        order.reverse();
+                    }
+                    order
+                });
+                for (label, binary) in turns {
                     let work = tempfile::tempdir().unwrap();
                     let dir = work.path();
                     let (url, database) = prepare(dir, backend, shape, n, port, binary);
@@ -144,7 +170,12 @@ fn main() {
                         .and_then(|d| d.split(' ').next())
                         .and_then(|d| d.parse().ok())
                         .unwrap_or(f64::NAN);
-                    ticks.push((label, delivery));
+                    ticks.push(Tick {
+                        label,
+                        delivery,
+                        tend_cpu: run.cpu_secs,
+                        server_cpu: server,
+                    });
                     common::drop_store(database);
                 }
                 let before = before.expect("one build ran");
@@ -161,19 +192,54 @@ fn main() {
                     rate(before.reconnecting),
                     rate(after.reconnecting),
                 );
-                for (label, delivery) in ticks {
+                for tick in &ticks {
                     println!(
-                        "{backend:<8} {shape:<6} {n:>8} messages, {label}: tend delivers {:.0} msg/s: {:.0} % of persistent smtp-source, {:.0} % of the old reference",
-                        rate(delivery),
-                        100.0 * persistent / delivery,
-                        100.0 * reconnecting / delivery,
+                        "{backend:<8} {shape:<6} {n:>8} messages, {}: tend delivers {:.0} msg/s: {:.0} % of persistent smtp-source, {:.0} % of the old reference",
+                        tick.label,
+                        rate(tick.delivery),
+                        100.0 * persistent / tick.delivery,
+                        100.0 * reconnecting / tick.delivery,
                     );
+                }
+                if rounds > 1 {
+                    for (label, _) in &builds {
+                        let mine: Vec<_> = ticks.iter().filter(|t| t.label == *label).collect();
+                        let mean = |f: &dyn Fn(&Tick) -> f64| {
+                            mine.iter().map(|t| f(t)).sum::<f64>() / mine.len() as f64
+                        };
+                        let delivery = mean(&|t| t.delivery);
+                        let server = match mine[0].server_cpu {
+                            Some(_) => format!(
+                                ", PostgreSQL's CPU {:.2} s",
+                                mean(&|t| t.server_cpu.unwrap_or(f64::NAN))
+                            ),
+                            None => String::new(),
+                        };
+                        println!(
+                            "{backend:<8} {shape:<6} {n:>8} messages, {label}, mean of {} ticks: delivery {delivery:.2} s ({:.0} msg/s, {:.0} % of persistent smtp-source), tend's CPU {:.2} s{server}",
+                            mine.len(),
+                            rate(delivery),
+                            100.0 * persistent / delivery,
+                            mean(&|t| t.tend_cpu),
+                        );
+                    }
                 }
             }
         }
     }
     let _ = sink.kill();
     let _ = sink.wait();
+}
+
+/// One tick of one build.
+struct Tick<'a> {
+    label: &'a str,
+    /// Seconds of delivery, as the tick reports them.
+    delivery: f64,
+    /// CPU seconds tend used over the whole tick.
+    tend_cpu: f64,
+    /// CPU seconds the PostgreSQL server used over the tick.
+    server_cpu: Option<f64>,
 }
 
 /// Where the sink listens, and the tools that talk to it.
