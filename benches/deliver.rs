@@ -23,9 +23,11 @@
 //! `TEND_BASELINE=/path/to/tend`, that build runs too, on an outbox of its
 //! own between the same references. With `TEND_BENCH_ROUNDS=N`, each build
 //! runs N times, the builds taking turns in alternating order (this build
-//! first, then the baseline first, …), and each build's means are printed:
-//! ticks a few seconds apart differ by up to a fifth on a shared machine,
-//! so a change of a few per cent shows only over several pairs.
+//! first, then the baseline first, …), and each build's means are printed
+//! (delivery and its share of the references, which run before the first
+//! tick and after the last; CPU over whole ticks, planning included):
+//! ticks minutes apart differ by up to a fifth on a shared machine, so a
+//! change of a few per cent shows only over several pairs.
 //! With `TEND_BENCH_LOCALE=en_US.UTF-8` (installed: `locale -a`), the
 //! PostgreSQL stores are created in that collation instead of the server's.
 //! The postfix package is fetched with `apt-get download` and unpacked
@@ -69,18 +71,24 @@ fn main() {
     if let Some(old) = std::env::var_os("TEND_BASELINE") {
         builds.push(("baseline", old.to_string_lossy().into_owned()));
     }
-    let rounds: usize = std::env::var("TEND_BENCH_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(1)
-        .max(1);
+    let rounds: usize = match std::env::var("TEND_BENCH_ROUNDS") {
+        Ok(r) => r
+            .parse()
+            .ok()
+            .filter(|&r| r > 0)
+            .unwrap_or_else(|| panic!("TEND_BENCH_ROUNDS={r:?}: give a whole number from 1")),
+        Err(_) => 1,
+    };
     let args: Vec<String> = std::env::args().collect();
     let shapes: Vec<&str> = match args.iter().position(|a| a == "--shape") {
-        Some(i) => vec![if args.get(i + 1).is_some_and(|s| s == "spread") {
-            "spread"
-        } else {
-            "burst"
-        }],
+        Some(i) => match args.get(i + 1).map(String::as_str) {
+            Some("burst") => vec!["burst"],
+            Some("spread") => vec!["spread"],
+            other => panic!(
+                "--shape {}: give burst or spread",
+                other.unwrap_or("without a value")
+            ),
+        },
         None => vec!["burst", "spread"],
     };
     let (sbin, lib) = common::postfix_tools();
@@ -106,13 +114,19 @@ fn main() {
                 let mut before = None;
                 let mut ticks = Vec::new();
                 let turns = (0..rounds).flat_map(|round| {
-                    let mut order: Vec<_> = builds.iter().collect();
+                    let mut order: Vec<_> = builds.iter().map(|build| (round, build)).collect();
                     if round % 2 == 1 {
                         order.reverse();
                     }
                     order
                 });
-                for (label, binary) in turns {
+                for (round, (label, binary)) in turns {
+                    // Which tick a line is of, when each build runs more than once.
+                    let name = if rounds > 1 {
+                        format!("{label}, round {}", round + 1)
+                    } else {
+                        label.to_string()
+                    };
                     let work = tempfile::tempdir().unwrap();
                     let dir = work.path();
                     let (url, database) = prepare(dir, backend, shape, n, port, binary);
@@ -147,7 +161,7 @@ fn main() {
                         None => format!("tend's CPU {:.1} s", run.cpu_secs),
                     };
                     println!(
-                        "{backend:<8} {shape:<6} {n:>8} notices, {label}: tick {:.2} s, peak RSS {} MB, {cpu}, store wrote {:.0} MB ({:.1} KB a message); {stdout}",
+                        "{backend:<8} {shape:<6} {n:>8} notices, {name}: tick {:.2} s, peak RSS {} MB, {cpu}, store wrote {:.0} MB ({:.1} KB a message); {stdout}",
                         run.secs,
                         run.peak_kib / 1024,
                         written as f64 / 1e6,
@@ -156,7 +170,7 @@ fn main() {
                     if let Some(stages) = run.stderr.lines().find(|l| l.contains("delivery stages"))
                     {
                         println!(
-                            "{backend:<8} {shape:<6} {n:>8} notices, {label}: {}",
+                            "{backend:<8} {shape:<6} {n:>8} notices, {name}: {}",
                             stages.trim()
                         );
                     }
@@ -172,6 +186,7 @@ fn main() {
                         .unwrap_or(f64::NAN);
                     ticks.push(Tick {
                         label,
+                        name,
                         delivery,
                         tend_cpu: run.cpu_secs,
                         server_cpu: server,
@@ -195,7 +210,7 @@ fn main() {
                 for tick in &ticks {
                     println!(
                         "{backend:<8} {shape:<6} {n:>8} messages, {}: tend delivers {:.0} msg/s: {:.0} % of persistent smtp-source, {:.0} % of the old reference",
-                        tick.label,
+                        tick.name,
                         rate(tick.delivery),
                         100.0 * persistent / tick.delivery,
                         100.0 * reconnecting / tick.delivery,
@@ -216,7 +231,7 @@ fn main() {
                             None => String::new(),
                         };
                         println!(
-                            "{backend:<8} {shape:<6} {n:>8} messages, {label}, mean of {} ticks: delivery {delivery:.2} s ({:.0} msg/s, {:.0} % of persistent smtp-source), tend's CPU {:.2} s{server}",
+                            "{backend:<8} {shape:<6} {n:>8} messages, {label}, mean of {} ticks: delivery {delivery:.2} s ({:.0} msg/s, {:.0} % of persistent smtp-source); over the whole tick, tend's CPU {:.2} s{server}",
                             mine.len(),
                             rate(delivery),
                             100.0 * persistent / delivery,
@@ -234,6 +249,8 @@ fn main() {
 /// One tick of one build.
 struct Tick<'a> {
     label: &'a str,
+    /// The label, with the round when there are several.
+    name: String,
     /// Seconds of delivery, as the tick reports them.
     delivery: f64,
     /// CPU seconds tend used over the whole tick.
