@@ -559,19 +559,12 @@ impl Deliverer {
                 .map(|m| m.customer.record.id.clone())
                 .collect();
             // Earlier batches' sends not yet committed count too.
-            let (going, mut sent) = {
+            let sent = {
                 let _turn = pass.unmarked.turn().await;
-                let going = pass.unmarked.of(&ids);
-                (
-                    going,
-                    store.sent_since(&ids, now - self.rules.policy.per).await?,
-                )
+                let mut sent = store.sent_since(&ids, now - self.rules.policy.per).await?;
+                pass.unmarked.count_into(&mut sent, &ids, now);
+                sent
             };
-            for (customer, n) in going {
-                sent.entry(customer)
-                    .or_default()
-                    .extend(std::iter::repeat_n(now, n as usize));
-            }
             // Only read when it can matter; the policy decides what it holds.
             let incidents = if self.rules.policy.quiet_during_incidents {
                 store.quiet_customers(&ids).await?

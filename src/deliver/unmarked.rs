@@ -8,6 +8,8 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use chrono::{DateTime, Utc};
+
 use crate::domain::customer::CustomerId;
 use crate::domain::message::Outgoing;
 
@@ -51,17 +53,26 @@ impl Unmarked {
         }
     }
 
-    /// How many of these customers' sends are decided and not committed;
-    /// read it with the store's count under one [`Unmarked::turn`].
-    pub fn of<'a>(
+    /// Adds the decided sends not yet committed of `customers` to `sent`
+    /// (the store's count, [`crate::store::Outbox::sent_since`]) as going
+    /// at `now`, once however often a customer is listed. Read the store
+    /// and call this under one [`Unmarked::turn`].
+    pub fn count_into(
         &self,
-        customers: impl IntoIterator<Item = &'a CustomerId>,
-    ) -> HashMap<CustomerId, u32> {
+        sent: &mut HashMap<CustomerId, Vec<DateTime<Utc>>>,
+        customers: &[CustomerId],
+        now: DateTime<Utc>,
+    ) {
         let counts = self.lock();
-        customers
-            .into_iter()
-            .filter_map(|c| counts.get(c).map(|n| (c.clone(), *n)))
-            .collect()
+        let going: HashMap<&CustomerId, u32> = customers
+            .iter()
+            .filter_map(|c| counts.get(c).map(|&n| (c, n)))
+            .collect();
+        for (customer, n) in going {
+            sent.entry(customer.clone())
+                .or_default()
+                .extend(std::iter::repeat_n(now, n as usize));
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CustomerId, u32>> {
