@@ -6,6 +6,7 @@
 
 use std::time::SystemTime;
 
+use lettre::address::Envelope;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::{Address, Message};
@@ -97,9 +98,16 @@ pub fn compose(rendered: &Rendered, to: &Addressing<'_>) -> Result<Message, Comp
             "List-Unsubscribe=One-Click".into(),
         ));
     }
+    // Given, not derived: lettre would otherwise parse the From and To
+    // headers it was just given back into addresses for every message.
+    // The transports send with their own envelope; this one only has to
+    // be what the headers say.
+    let envelope = Envelope::new(Some(to.from.email.clone()), vec![to.to.clone()])
+        .map_err(|e| ComposeError(e.to_string()))?;
     builder
         .raw_header(raw("Auto-Submitted", "auto-generated".into()))
         .raw_header(raw("X-Auto-Response-Suppress", "All".into()))
+        .envelope(envelope)
         .multipart(body)
         .map_err(|e| ComposeError(e.to_string()))
 }
@@ -174,7 +182,9 @@ mod tests {
                 .any(|l| l.to_ascii_lowercase().starts_with("bcc:")),
             "{head}"
         );
-        assert_eq!(email.envelope().to().len(), 1);
+        let envelope = email.envelope();
+        assert_eq!(envelope.to(), [to.clone()], "only the recipient");
+        assert_eq!(envelope.from(), Some(&from.email));
         assert!(head.contains("Message-ID: <m1@acme.example>"), "{head}");
     }
 
