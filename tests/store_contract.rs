@@ -3066,6 +3066,8 @@ fn named() -> Vec<Named> {
         one("NEXT_PRIORITY_POSTGRES", NEXT_PRIORITY_POSTGRES, Postgres),
         one("CLAIM_SQLITE", CLAIM_SQLITE, Sqlite),
         one("CLAIM_POSTGRES", CLAIM_POSTGRES, Postgres),
+        one("CLAIM_FIRST_SQLITE", CLAIM_FIRST_SQLITE, Sqlite),
+        one("CLAIM_FIRST_POSTGRES", CLAIM_FIRST_POSTGRES, Postgres),
         one("BEGIN_SENDING_POSTGRES", BEGIN_SENDING_POSTGRES, Postgres),
         one("SETTLE_POSTGRES", SETTLE_POSTGRES, Postgres),
         one("INSERT_SUPPRESSION", INSERT_SUPPRESSION, Both),

@@ -574,7 +574,15 @@ impl Backend for PgStore {
         limit: u32,
     ) -> Result<Vec<String>, Error> {
         let fail = self.fail("claiming messages to send");
-        let mut ids: Vec<String> = Vec::new();
+        // See `sql::CLAIM_FIRST_POSTGRES`.
+        let mut ids: Vec<String> = sqlx::query_scalar(sql::CLAIM_FIRST_POSTGRES)
+            .bind(owner)
+            .bind(lease_until)
+            .bind(now)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(&fail)?;
         let mut walk = super::outbox::PriorityWalk::start();
         while ids.len() < limit as usize {
             let priority: Option<i32> = sqlx::query_scalar(sql::NEXT_PRIORITY_POSTGRES)

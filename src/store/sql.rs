@@ -823,8 +823,8 @@ pub const SELECT_MESSAGES_OF: &str = concat!(
 ///
 /// The priorities with waiting messages are found one index probe each
 /// (`waiting`, a skip over the claim index), and each is asked whether
-/// anything in it is free to claim: a pass with nothing due costs this one
-/// statement, not a claim per priority.
+/// anything in it is free to claim: a pass with nothing due costs this
+/// and the first try (`CLAIM_FIRST_*`), not a claim per priority.
 macro_rules! next_priority {
     ($free:literal) => {
         concat!(
@@ -862,11 +862,13 @@ pub const NEXT_PRIORITY_POSTGRES: &str = next_priority!(
 /// first: a row each in `claims`, the outbox row untouched. A claim that ran
 /// out is taken over; a live one is never shared (the claim's key).
 macro_rules! claim {
-    ($candidates:literal, $lock:literal) => {
+    ($candidates:literal, $priority:expr, $lock:literal) => {
         concat!(
             "INSERT INTO claims (message_id, owner, until) SELECT id, $1, $2 FROM ",
             $candidates,
-            " WHERE status IN ('planned', 'deferred') AND priority = $5 AND not_before <= $3 \
+            " WHERE status IN ('planned', 'deferred') AND priority = ",
+            $priority,
+            " AND not_before <= $3 \
              AND NOT EXISTS (SELECT 1 FROM claims c WHERE c.message_id = messages.id AND c.until >= $3) \
              ORDER BY not_before LIMIT $4",
             $lock,
@@ -875,12 +877,31 @@ macro_rules! claim {
         )
     };
 }
+/// The most important priority anything waits in: one probe of the claim
+/// index, whether or not what waits there is due or free.
+macro_rules! most_important {
+    () => {
+        "(SELECT MIN(w.priority) FROM messages w WHERE w.status IN ('planned', 'deferred'))"
+    };
+}
 /// SQLite runs it under its single write lock; the index is named because
 /// SQLite would otherwise pick another and sort every waiting row.
-pub const CLAIM_SQLITE: &str = claim!("messages INDEXED BY messages_claim", "");
+pub const CLAIM_SQLITE: &str = claim!("messages INDEXED BY messages_claim", "$5", "");
 /// On PostgreSQL instances claim side by side: rows another instance is
 /// claiming are skipped, never waited for.
-pub const CLAIM_POSTGRES: &str = claim!("messages", " FOR UPDATE SKIP LOCKED");
+pub const CLAIM_POSTGRES: &str = claim!("messages", "$5", " FOR UPDATE SKIP LOCKED");
+/// A lease's first try: `CLAIM_*` at the most important priority anything
+/// waits in, without `$5`. When that fills the lease, as it does batch
+/// after batch while a large send goes out, no look for a priority with a
+/// free row runs: such a look steps over every row claimed and not yet
+/// settled, as the claim itself does, so the claim did it twice. When it
+/// does not fill (nothing there is due or free yet), the walk of
+/// `NEXT_PRIORITY_*` goes on from the start, as it would have.
+pub const CLAIM_FIRST_SQLITE: &str =
+    claim!("messages INDEXED BY messages_claim", most_important!(), "");
+/// See `CLAIM_FIRST_SQLITE`.
+pub const CLAIM_FIRST_POSTGRES: &str =
+    claim!("messages", most_important!(), " FOR UPDATE SKIP LOCKED");
 
 /// Marks $3 `sending` at $2 where owner $1 still holds their claims, and
 /// renews to $4 those of the marked messages' claims that end before $5;

@@ -490,7 +490,15 @@ impl Backend for SqliteStore {
         // One writer at a time on SQLite: the lease is taken under the
         // write lock, so no two claims can overlap.
         let mut tx = self.begin().await.map_err(&fail)?;
-        let mut ids: Vec<String> = Vec::new();
+        // See `sql::CLAIM_FIRST_SQLITE`.
+        let mut ids: Vec<String> = sqlx::query_scalar(sql::CLAIM_FIRST_SQLITE)
+            .bind(owner)
+            .bind(At(lease_until))
+            .bind(At(now))
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(&fail)?;
         let mut walk = super::outbox::PriorityWalk::start();
         while ids.len() < limit as usize {
             let priority: Option<i64> = sqlx::query_scalar(sql::NEXT_PRIORITY_SQLITE)
