@@ -183,7 +183,11 @@ mod tests {
             "{head}"
         );
         let envelope = email.envelope();
-        assert_eq!(envelope.to(), [to.clone()], "only the recipient");
+        assert_eq!(
+            envelope.to(),
+            std::slice::from_ref(&to),
+            "only the recipient"
+        );
         assert_eq!(envelope.from(), Some(&from.email));
         assert!(head.contains("Message-ID: <m1@acme.example>"), "{head}");
     }
