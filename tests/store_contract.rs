@@ -60,6 +60,7 @@ contract!(
     due_messages_are_counted_until_they_go,
     ids_are_ordered_byte_by_byte,
     claims_take_the_most_important_first,
+    claims_pass_over_a_priority_another_instance_holds,
     claims_pass_over_priorities_with_nothing_due,
     claims_lease_each_message_to_one_instance,
     a_message_put_back_to_wait_is_free_to_claim,
@@ -1924,6 +1925,32 @@ async fn claims_take_the_most_important_first(store: &Db) {
         .await
         .unwrap();
     assert_eq!(rest.len(), 2);
+}
+
+async fn claims_pass_over_a_priority_another_instance_holds(store: &Db) {
+    // Two incident notices (0) and two tips (3), all due.
+    one_message_each(store, 4, |i, m| {
+        m.priority = if i < 2 { 0 } else { 3 };
+        m.not_before = t0() - Duration::minutes(10 - i as i64);
+    })
+    .await;
+    let until = t0() + Duration::hours(1);
+    let ids = |taken: Vec<Outgoing>| -> Vec<String> {
+        taken
+            .iter()
+            .map(|m| m.customer.record.id.as_str().to_owned())
+            .collect()
+    };
+    let a = store.claim("a", t0(), until, 2).await.unwrap();
+    assert_eq!(ids(a), ["c0", "c1"], "the most important first");
+    let b = store.claim("b", t0(), until, 10).await.unwrap();
+    assert_eq!(
+        ids(b),
+        ["c2", "c3"],
+        "the next priority, not what another instance holds"
+    );
+    let c = store.claim("c", t0(), until, 10).await.unwrap();
+    assert!(ids(c).is_empty(), "nothing is left to claim");
 }
 
 async fn claims_pass_over_priorities_with_nothing_due(store: &Db) {
