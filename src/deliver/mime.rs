@@ -98,10 +98,11 @@ pub fn compose(rendered: &Rendered, to: &Addressing<'_>) -> Result<Message, Comp
             "List-Unsubscribe=One-Click".into(),
         ));
     }
-    // Given, not derived: lettre would otherwise parse the From and To
-    // headers it was just given back into addresses for every message.
-    // The transports send with their own envelope; this one only has to
-    // be what the headers say.
+    // Given, not derived: lettre would otherwise parse the To header and
+    // From a second time (its check of the originator reads From once
+    // anyway) back into addresses for every message. The transports send
+    // with their own envelope; this one only has to be what the headers
+    // say.
     let envelope = Envelope::new(Some(to.from.email.clone()), vec![to.to.clone()])
         .map_err(|e| ComposeError(e.to_string()))?;
     builder
@@ -182,13 +183,18 @@ mod tests {
                 .any(|l| l.to_ascii_lowercase().starts_with("bcc:")),
             "{head}"
         );
-        let envelope = email.envelope();
-        assert_eq!(
-            envelope.to(),
-            std::slice::from_ref(&to),
-            "only the recipient"
-        );
-        assert_eq!(envelope.from(), Some(&from.email));
+        // The To header, read back, names the one recipient and nothing
+        // the name tried to add.
+        let to_header = email
+            .headers()
+            .get::<lettre::message::header::To>()
+            .expect("a To header");
+        let recipients: Vec<Address> = lettre::message::Mailboxes::from(to_header)
+            .into_iter()
+            .map(|m| m.email)
+            .collect();
+        assert_eq!(recipients, std::slice::from_ref(&to), "only the recipient");
+        assert_eq!(email.envelope().to(), recipients, "the envelope agrees");
         assert!(head.contains("Message-ID: <m1@acme.example>"), "{head}");
     }
 
