@@ -79,9 +79,8 @@ fn main() {
             .unwrap_or_else(|| panic!("TEND_BENCH_ROUNDS={r:?}: give a whole number from 1")),
         Err(_) => 1,
     };
-    let args: Vec<String> = std::env::args().collect();
-    let shapes: Vec<&str> = match args.iter().position(|a| a == "--shape") {
-        Some(i) => match args.get(i + 1).map(String::as_str) {
+    let shapes: Vec<&str> = match common::value_of("--shape") {
+        Some(shape) => match shape.as_deref() {
             Some("burst") => vec!["burst"],
             Some("spread") => vec!["spread"],
             other => panic!(

@@ -61,11 +61,19 @@ pub fn args() -> (Vec<usize>, Vec<String>) {
     if sizes.is_empty() {
         sizes = vec![100_000, 1_000_000];
     }
-    let backends = match args.iter().position(|a| a == "--backend") {
-        Some(i) => vec![args.get(i + 1).cloned().unwrap_or_default()],
+    let backends = match value_of("--backend") {
+        Some(backend) => vec![backend.unwrap_or_default()],
         None => vec!["sqlite".to_owned(), "postgres".to_owned()],
     };
     (sizes, backends)
+}
+
+/// What follows `flag` on the command line: `None` without the flag,
+/// `Some(None)` when nothing follows it.
+pub fn value_of(flag: &str) -> Option<Option<String>> {
+    let args: Vec<String> = std::env::args().collect();
+    let at = args.iter().position(|a| a == flag)?;
+    Some(args.get(at + 1).cloned())
 }
 
 /// A fresh store for one run: a SQLite file in `work`, or a new PostgreSQL
