@@ -8,7 +8,7 @@ use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, QueryBuilder, R
 
 use super::backend::{Backend, Dialect};
 use super::column::{At, Int, Object};
-use super::{Accounts, Error, WriteOutcome, rows, sql, unique_runs};
+use super::{Accounts, Error, WriteOutcome, rows, shared, sql, unique_runs};
 use crate::domain::account::{Account, AccountId, AccountRecord, Roles};
 use crate::domain::customer::Customer;
 
@@ -109,39 +109,25 @@ where
 
     async fn known_accounts(&self, ids: &[AccountId]) -> Result<HashSet<AccountId>, Error> {
         let fail = self.fail("reading accounts");
+        let rows = shared::rows_among(self.reads(), sql::KNOWN_ACCOUNTS, "id", ids, "", &fail);
         let mut known = HashSet::new();
-        for chunk in ids.chunks(super::ROWS_PER_STATEMENT) {
-            let mut query = QueryBuilder::<DB>::new(sql::KNOWN_ACCOUNTS);
-            DB::push_in(
-                &mut query,
-                "id",
-                chunk.iter().map(|id| id.to_string()).collect(),
-            );
-            for row in query.build().fetch_all(self.reads()).await.map_err(&fail)? {
-                let id: String = row.try_get(0).map_err(&fail)?;
-                known.insert(AccountId::parse(&id).map_err(Error::Corrupt)?);
-            }
+        for row in rows.await? {
+            let id: String = row.try_get(0).map_err(&fail)?;
+            known.insert(AccountId::parse(&id).map_err(Error::Corrupt)?);
         }
         Ok(known)
     }
 
     async fn accounts_of(&self, ids: &[AccountId]) -> Result<HashMap<AccountId, Account>, Error> {
         let fail = self.fail("reading accounts");
-        let mut found = HashMap::with_capacity(ids.len());
         let mut ids = ids.to_vec();
         ids.sort_unstable();
         ids.dedup();
-        for chunk in ids.chunks(super::ROWS_PER_STATEMENT) {
-            let mut query = QueryBuilder::<DB>::new(sql::ACCOUNTS_OF);
-            DB::push_in(
-                &mut query,
-                "a.id",
-                chunk.iter().map(|id| id.to_string()).collect(),
-            );
-            for row in query.build().fetch_all(self.reads()).await.map_err(&fail)? {
-                let account = rows::account(&row, &fail)?;
-                found.insert(account.record.id.clone(), account);
-            }
+        let mut found = HashMap::with_capacity(ids.len());
+        let rows = shared::rows_among(self.reads(), sql::ACCOUNTS_OF, "a.id", &ids, "", &fail);
+        for row in rows.await? {
+            let account = rows::account(&row, &fail)?;
+            found.insert(account.record.id.clone(), account);
         }
         Ok(found)
     }
@@ -176,20 +162,19 @@ where
         ids: &[AccountId],
     ) -> Result<HashMap<AccountId, Vec<Customer>>, Error> {
         let fail = self.fail("reading accounts' contacts");
+        let rows = shared::rows_among(
+            self.reads(),
+            sql::CONTACTS_OF_ACCOUNTS,
+            "account_id",
+            ids,
+            " ORDER BY id",
+            &fail,
+        );
         let mut found: HashMap<AccountId, Vec<Customer>> = HashMap::new();
-        for chunk in ids.chunks(super::ROWS_PER_STATEMENT) {
-            let mut query = QueryBuilder::<DB>::new(sql::CONTACTS_OF_ACCOUNTS);
-            DB::push_in(
-                &mut query,
-                "account_id",
-                chunk.iter().map(|id| id.to_string()).collect(),
-            );
-            query.push(" ORDER BY id");
-            for row in query.build().fetch_all(self.reads()).await.map_err(&fail)? {
-                let contact = rows::customer(&row, &fail)?;
-                if let Some(account) = contact.record.account_id.clone() {
-                    found.entry(account).or_default().push(contact);
-                }
+        for row in rows.await? {
+            let contact = rows::customer(&row, &fail)?;
+            if let Some(account) = contact.record.account_id.clone() {
+                found.entry(account).or_default().push(contact);
             }
         }
         Ok(found)

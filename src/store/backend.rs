@@ -15,7 +15,8 @@ use sqlx::{Database, Pool, QueryBuilder, Transaction};
 
 use super::signals::Listening;
 use super::sql;
-use super::{Error, NameHold, PlanWrite, PlanningLead, Recorded, WriteFailure, WriteOutcome};
+use super::{Error, NameHold, PlanWrite, PlanningLead, StageChange, WriteFailure, WriteOutcome};
+use crate::domain::catchup::Supersede;
 use crate::domain::customer::{CustomerId, CustomerRecord};
 use crate::domain::message::{MessageId, NewMessage, Settle};
 
@@ -43,6 +44,34 @@ pub trait Dialect: Database {
         fail: &(impl Fn(sqlx::Error) -> Error + Sync),
     ) -> Result<(), Error>;
 
+    /// What a planned page's write transaction runs first, if anything.
+    const PLAN_WRITE_OPENS: Option<&'static str>;
+
+    /// Writes a planned page's customers inside `conn`'s transaction: next
+    /// planning time, when last planned, and a new stage, one update each.
+    async fn update_planned_customers(
+        conn: &mut Self::Connection,
+        plan: &PlanWrite,
+        fail: &(impl Fn(sqlx::Error) -> Error + Sync),
+    ) -> Result<(), Error>;
+
+    /// Records lifecycle stage changes inside `conn`'s transaction, kept so
+    /// that `stage:NAME` anchors fire once per entry.
+    async fn insert_stage_changes(
+        conn: &mut Self::Connection,
+        changes: &[StageChange],
+        fail: &(impl Fn(sqlx::Error) -> Error + Sync),
+    ) -> Result<(), Error>;
+
+    /// Expires, inside `conn`'s transaction, the waiting messages newer
+    /// occurrences supersede, and drops their claims. Returns how many.
+    async fn supersede_waiting(
+        conn: &mut Self::Connection,
+        superseding: &[Supersede],
+        now: DateTime<Utc>,
+        fail: &(impl Fn(sqlx::Error) -> Error + Sync),
+    ) -> Result<u64, Error>;
+
     /// Puts messages into the outbox inside `conn`'s transaction; an
     /// occurrence already there is left alone. Returns how many were new.
     async fn insert_messages(
@@ -62,16 +91,6 @@ pub struct HistoryRows<R> {
     pub stages: Vec<R>,
     /// customer, playbook, step, occurrence, sent, waiting
     pub messages: Vec<R>,
-}
-
-impl<R> Default for HistoryRows<R> {
-    fn default() -> Self {
-        Self {
-            events: Vec::new(),
-            stages: Vec::new(),
-            messages: Vec::new(),
-        }
-    }
 }
 
 /// What the shared store code needs of a store: its pools, its errors, and
@@ -144,9 +163,6 @@ pub trait Backend: Sync {
         &self,
         ids: &[CustomerId],
     ) -> Result<HistoryRows<<Self::DB as Database>::Row>, Error>;
-
-    /// Writes a planned page ([`super::Planning::record_plan`]) in bulk.
-    async fn record_plan(&self, plan: &PlanWrite, now: DateTime<Utc>) -> Result<Recorded, Error>;
 
     /// Takes the planning lead ([`super::Planning::lead_planning`]).
     async fn lead_planning(&self) -> Result<Option<PlanningLead>, Error>;

@@ -317,20 +317,13 @@ where
 
     async fn customer_zones(&self, ids: &[CustomerId]) -> Result<HashMap<CustomerId, Tz>, Error> {
         let fail = self.fail("reading customers");
+        let rows = shared::rows_among(self.reads(), sql::CUSTOMER_ZONES, "id", ids, "", &fail);
         let mut zones = HashMap::with_capacity(ids.len());
-        for chunk in ids.chunks(super::ROWS_PER_STATEMENT) {
-            let mut query = QueryBuilder::<B::DB>::new(sql::CUSTOMER_ZONES);
-            DB::push_in(
-                &mut query,
-                "id",
-                chunk.iter().map(|id| id.to_string()).collect(),
-            );
-            for row in query.build().fetch_all(self.reads()).await.map_err(&fail)? {
-                let id: String = row.try_get(0).map_err(&fail)?;
-                let zone: String = row.try_get(1).map_err(&fail)?;
-                let id = CustomerId::parse(&id).map_err(Error::Corrupt)?;
-                zones.insert(id, parse_timezone(&zone).map_err(Error::Corrupt)?);
-            }
+        for row in rows.await? {
+            let id: String = row.try_get(0).map_err(&fail)?;
+            let zone: String = row.try_get(1).map_err(&fail)?;
+            let id = CustomerId::parse(&id).map_err(Error::Corrupt)?;
+            zones.insert(id, parse_timezone(&zone).map_err(Error::Corrupt)?);
         }
         Ok(zones)
     }

@@ -65,19 +65,19 @@ where
 
     async fn messages_of(&self, customers: &[CustomerId]) -> Result<Vec<MessageView>, Error> {
         let fail = self.fail("reading customers' messages");
-        let mut messages = Vec::new();
-        for chunk in customers.chunks(super::ROWS_PER_STATEMENT) {
-            let mut query = QueryBuilder::<B::DB>::new(sql::MESSAGES_OF_CUSTOMERS);
-            DB::push_in(
-                &mut query,
-                "customer_id",
-                chunk.iter().map(|id| id.to_string()).collect(),
-            );
-            query.push(sql::MESSAGES_ORDER);
-            for row in query.build().fetch_all(self.reads()).await.map_err(&fail)? {
-                messages.push(rows::message_view(&row, &fail)?);
-            }
-        }
+        let rows = shared::rows_among(
+            self.reads(),
+            sql::MESSAGES_OF_CUSTOMERS,
+            "customer_id",
+            customers,
+            sql::MESSAGES_ORDER,
+            &fail,
+        );
+        let mut messages = rows
+            .await?
+            .iter()
+            .map(|row| rows::message_view(row, &fail))
+            .collect::<Result<Vec<_>, _>>()?;
         // Each chunk is in order; together, by when they are due.
         messages.sort_by_key(|m| m.due_at);
         Ok(messages)
@@ -237,21 +237,20 @@ where
 
     async fn queued(&self, ids: &[CustomerId]) -> Result<Vec<Outgoing>, Error> {
         let fail = self.fail("reading the outbox");
-        let mut queued = Vec::new();
-        for chunk in ids.chunks(super::ROWS_PER_STATEMENT) {
-            let mut query = QueryBuilder::<DB>::new(sql::claimed_details(B::DIALECT));
-            query.push(sql::QUEUED);
-            DB::push_in(
-                &mut query,
-                "m.customer_id",
-                chunk.iter().map(|id| id.to_string()).collect(),
-            );
-            query.push(sql::QUEUED_ORDER);
-            let rows = query.build().fetch_all(self.reads()).await.map_err(&fail)?;
-            for row in &rows {
-                queued.push(rows::outgoing(row, &fail)?);
-            }
-        }
+        let statement = [sql::claimed_details(B::DIALECT), sql::QUEUED].concat();
+        let rows = shared::rows_among(
+            self.reads(),
+            &statement,
+            "m.customer_id",
+            ids,
+            sql::QUEUED_ORDER,
+            &fail,
+        );
+        let queued = rows
+            .await?
+            .iter()
+            .map(|row| rows::outgoing(row, &fail))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(fold_claimed(queued))
     }
 
@@ -339,19 +338,12 @@ where
         ids: &[CustomerId],
     ) -> Result<HashMap<CustomerId, String>, Error> {
         let fail = self.fail("reading which customers an open incident affects");
+        let rows = shared::rows_among(self.reads(), sql::QUIET, "ic.customer_id", ids, "", &fail);
         let mut quiet = HashMap::new();
-        for chunk in ids.chunks(super::ROWS_PER_STATEMENT) {
-            let mut query = QueryBuilder::<DB>::new(sql::QUIET);
-            DB::push_in(
-                &mut query,
-                "ic.customer_id",
-                chunk.iter().map(|id| id.to_string()).collect(),
-            );
-            for row in query.build().fetch_all(self.reads()).await.map_err(&fail)? {
-                let customer: String = row.try_get(0).map_err(&fail)?;
-                let customer = CustomerId::parse(&customer).map_err(Error::Corrupt)?;
-                quiet.insert(customer, row.try_get(1).map_err(&fail)?);
-            }
+        for row in rows.await? {
+            let customer: String = row.try_get(0).map_err(&fail)?;
+            let customer = CustomerId::parse(&customer).map_err(Error::Corrupt)?;
+            quiet.insert(customer, row.try_get(1).map_err(&fail)?);
         }
         Ok(quiet)
     }

@@ -1,7 +1,8 @@
-//! [`Planning`] for every backend: who is due, their histories, and the
-//! planner's fingerprint. A planned page's bulk write and how the history
-//! rows are looked up are each backend's own ([`Backend::record_plan`],
-//! [`Backend::history_rows`]).
+//! [`Planning`] for every backend: who is due, their histories, the
+//! planner's fingerprint, and what a planned page writes, in which order.
+//! The bulk statements of that write and how a customer's history rows are
+//! looked up are each backend's own ([`Dialect::update_planned_customers`]
+//! and its neighbours, [`Backend::history_rows`]).
 
 use std::collections::HashMap;
 
@@ -147,36 +148,13 @@ where
     ) -> Result<HashMap<AccountId, (Vec<Customer>, History)>, Error> {
         let fail = self.fail("reading accounts' planning history");
         let list: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
-        let read = |statement: &'static str, column: &'static str| {
-            let mut query = QueryBuilder::<DB>::new(statement);
-            DB::push_in(&mut query, column, list.clone());
-            query
+        let read = |statement, column, tail| {
+            shared::rows_among(self.reads(), statement, column, &list, tail, &fail)
         };
-        let mut contacts = read(sql::CONTACTS_OF_ACCOUNTS, "account_id");
-        contacts.push(" ORDER BY id");
-        let contacts = contacts
-            .build()
-            .fetch_all(self.reads())
-            .await
-            .map_err(&fail)?;
-        let mut events = read(sql::ACCOUNT_EVENTS, "c.account_id");
-        let events = events
-            .build()
-            .fetch_all(self.reads())
-            .await
-            .map_err(&fail)?;
-        let mut stages = read(sql::ACCOUNT_STAGES, "account_id");
-        let stages = stages
-            .build()
-            .fetch_all(self.reads())
-            .await
-            .map_err(&fail)?;
-        let mut messages = read(sql::ACCOUNT_MESSAGES, "account_id");
-        let messages = messages
-            .build()
-            .fetch_all(self.reads())
-            .await
-            .map_err(&fail)?;
+        let contacts = read(sql::CONTACTS_OF_ACCOUNTS, "account_id", " ORDER BY id").await?;
+        let events = read(sql::ACCOUNT_EVENTS, "c.account_id", "").await?;
+        let stages = read(sql::ACCOUNT_STAGES, "account_id", "").await?;
+        let messages = read(sql::ACCOUNT_MESSAGES, "account_id", "").await?;
         let rows = history_rows(&events, &stages, &messages, &fail)?;
         let histories = fold_history(&list, rows)?;
         let mut planning: HashMap<AccountId, (Vec<Customer>, History)> = HashMap::new();
@@ -263,7 +241,26 @@ where
     }
 
     async fn record_plan(&self, plan: &PlanWrite, now: DateTime<Utc>) -> Result<Recorded, Error> {
-        Backend::record_plan(self, plan, now).await
+        let fail = self.fail("recording a planning page");
+        let mut tx = self.begin().await.map_err(&fail)?;
+        if let Some(statement) = DB::PLAN_WRITE_OPENS {
+            sqlx::query(statement)
+                .execute(&mut *tx)
+                .await
+                .map_err(&fail)?;
+        }
+        DB::update_planned_customers(&mut tx, plan, &fail).await?;
+        DB::insert_stage_changes(&mut tx, &plan.changes, &fail).await?;
+        let told = plan.changes.iter().map(NewSignal::stage);
+        shared::tell_stage_changes::<DB>(&mut tx, self.listening(), told, &fail).await?;
+        let superseded = DB::supersede_waiting(&mut tx, &plan.superseding, now, &fail).await?;
+        let planned = DB::insert_messages(&mut tx, &plan.planned, now, &fail).await?;
+        let expired = DB::insert_messages(&mut tx, &plan.expired, now, &fail).await?;
+        tx.commit().await.map_err(&fail)?;
+        Ok(Recorded {
+            planned,
+            expired: expired + superseded,
+        })
     }
 
     fn concurrent_writes(&self) -> usize {

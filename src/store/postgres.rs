@@ -12,12 +12,11 @@ use sqlx::{ConnectOptions as _, Connection, PgConnection, PgPool, Postgres, Quer
 use super::backend::{Backend, Dialect, HistoryRows};
 use super::signals::Listening;
 use super::{
-    ConnectOptions, Error, PlanWrite, Recorded, StageChange, WriteOutcome, shared, sql, unique_runs,
+    ConnectOptions, Error, PlanWrite, StageChange, WriteOutcome, shared, sql, unique_runs,
 };
 use crate::domain::catchup::{self, Supersede};
 use crate::domain::customer::{CustomerId, CustomerRecord};
 use crate::domain::message::{MessageId, NewMessage, Settle};
-use crate::domain::signal::NewSignal;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
@@ -113,94 +112,13 @@ fn classify(e: sqlx::Error, shown: &str, doing: &'static str) -> Error {
     }
 }
 
-/// Records lifecycle stage changes (kept so `stage:NAME` anchors fire once
-/// per entry); the customers' own rows move in `update_planned_customers_in`.
-async fn insert_stage_changes_in(
-    conn: &mut sqlx::PgConnection,
-    changes: &[StageChange],
-    fail: &impl Fn(sqlx::Error) -> Error,
-) -> Result<(), Error> {
-    if changes.is_empty() {
-        return Ok(());
-    }
-    let ids: Vec<&str> = changes.iter().map(|c| c.customer_id.as_str()).collect();
-    let from: Vec<Option<&str>> = changes.iter().map(|c| c.from.as_deref()).collect();
-    let to: Vec<Option<&str>> = changes.iter().map(|c| c.to.as_deref()).collect();
-    let at: Vec<DateTime<Utc>> = changes.iter().map(|c| c.at).collect();
-    sqlx::query(sql::INSERT_STAGE_CHANGES_POSTGRES)
-        .bind(&ids)
-        .bind(&from)
-        .bind(&to)
-        .bind(&at)
-        .execute(&mut *conn)
-        .await
-        .map_err(fail)?;
-    Ok(())
-}
-
-/// Writes a planned page's customers: next planning time and new stage,
-/// one update each (`sql::UPDATE_PLANNED_CUSTOMERS_POSTGRES`).
-async fn update_planned_customers_in(
-    conn: &mut sqlx::PgConnection,
-    plan: &PlanWrite,
-    fail: &impl Fn(sqlx::Error) -> Error,
-) -> Result<(), Error> {
-    let updates = shared::customer_updates(plan);
-    for run in unique_runs(&updates, |u| u.id) {
-        sqlx::query(sql::UPDATE_PLANNED_CUSTOMERS_POSTGRES)
-            .bind(run.iter().map(|u| u.id).collect::<Vec<_>>())
-            .bind(run.iter().map(|u| u.at).collect::<Vec<_>>())
-            .bind(run.iter().map(|u| u.seen).collect::<Vec<_>>())
-            .bind(run.iter().map(|u| u.moved).collect::<Vec<_>>())
-            .bind(run.iter().map(|u| u.stage).collect::<Vec<_>>())
-            .bind(run.iter().map(|u| u.entered).collect::<Vec<_>>())
-            .execute(&mut *conn)
-            .await
-            .map_err(fail)?;
-    }
-    Ok(())
-}
-
-/// Expires the waiting messages newer occurrences supersede and drops
-/// their claims (`sql::SUPERSEDE_WAITING_POSTGRES`). Returns how many.
-async fn supersede_waiting_in(
-    conn: &mut sqlx::PgConnection,
-    superseding: &[Supersede],
-    now: DateTime<Utc>,
-    fail: &impl Fn(sqlx::Error) -> Error,
-) -> Result<u64, Error> {
-    if superseding.is_empty() {
-        return Ok(0);
-    }
-    let expired: i64 = sqlx::query_scalar(sql::SUPERSEDE_WAITING_POSTGRES)
-        .bind(
-            superseding
-                .iter()
-                .map(|s| s.customer_id.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            superseding
-                .iter()
-                .map(|s| s.playbook.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            superseding
-                .iter()
-                .map(|s| s.step.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(superseding.iter().map(|s| s.before).collect::<Vec<_>>())
-        .bind(catchup::SUPERSEDED)
-        .bind(now)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(fail)?;
-    Ok(u64::try_from(expired).unwrap_or(0))
-}
-
 impl Dialect for Postgres {
+    // A plan need not wait for the disk: should the server stop before its
+    // commit reaches it, the page's customers keep their old `plan_at` and
+    // are planned again, and no message of it can have gone, since a claim
+    // commits durably, after it in the log.
+    const PLAN_WRITE_OPENS: Option<&'static str> = Some(sql::NO_WAIT_FOR_DISK_POSTGRES);
+
     fn rows_affected(done: &PgQueryResult) -> u64 {
         done.rows_affected()
     }
@@ -210,6 +128,89 @@ impl Dialect for Postgres {
         query.push(" = ANY(");
         query.push_bind(ids);
         query.push("::text[])");
+    }
+
+    async fn insert_stage_changes(
+        conn: &mut sqlx::PgConnection,
+        changes: &[StageChange],
+        fail: &(impl Fn(sqlx::Error) -> Error + Sync),
+    ) -> Result<(), Error> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<&str> = changes.iter().map(|c| c.customer_id.as_str()).collect();
+        let from: Vec<Option<&str>> = changes.iter().map(|c| c.from.as_deref()).collect();
+        let to: Vec<Option<&str>> = changes.iter().map(|c| c.to.as_deref()).collect();
+        let at: Vec<DateTime<Utc>> = changes.iter().map(|c| c.at).collect();
+        sqlx::query(sql::INSERT_STAGE_CHANGES_POSTGRES)
+            .bind(&ids)
+            .bind(&from)
+            .bind(&to)
+            .bind(&at)
+            .execute(&mut *conn)
+            .await
+            .map_err(fail)?;
+        Ok(())
+    }
+
+    /// `sql::UPDATE_PLANNED_CUSTOMERS_POSTGRES`, from one array a column.
+    async fn update_planned_customers(
+        conn: &mut sqlx::PgConnection,
+        plan: &PlanWrite,
+        fail: &(impl Fn(sqlx::Error) -> Error + Sync),
+    ) -> Result<(), Error> {
+        let updates = shared::customer_updates(plan);
+        for run in unique_runs(&updates, |u| u.id) {
+            sqlx::query(sql::UPDATE_PLANNED_CUSTOMERS_POSTGRES)
+                .bind(run.iter().map(|u| u.id).collect::<Vec<_>>())
+                .bind(run.iter().map(|u| u.at).collect::<Vec<_>>())
+                .bind(run.iter().map(|u| u.seen).collect::<Vec<_>>())
+                .bind(run.iter().map(|u| u.moved).collect::<Vec<_>>())
+                .bind(run.iter().map(|u| u.stage).collect::<Vec<_>>())
+                .bind(run.iter().map(|u| u.entered).collect::<Vec<_>>())
+                .execute(&mut *conn)
+                .await
+                .map_err(fail)?;
+        }
+        Ok(())
+    }
+
+    /// `sql::SUPERSEDE_WAITING_POSTGRES`, from one array a column.
+    async fn supersede_waiting(
+        conn: &mut sqlx::PgConnection,
+        superseding: &[Supersede],
+        now: DateTime<Utc>,
+        fail: &(impl Fn(sqlx::Error) -> Error + Sync),
+    ) -> Result<u64, Error> {
+        if superseding.is_empty() {
+            return Ok(0);
+        }
+        let expired: i64 = sqlx::query_scalar(sql::SUPERSEDE_WAITING_POSTGRES)
+            .bind(
+                superseding
+                    .iter()
+                    .map(|s| s.customer_id.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                superseding
+                    .iter()
+                    .map(|s| s.playbook.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                superseding
+                    .iter()
+                    .map(|s| s.step.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(superseding.iter().map(|s| s.before).collect::<Vec<_>>())
+            .bind(catchup::SUPERSEDED)
+            .bind(now)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(fail)?;
+        Ok(u64::try_from(expired).unwrap_or(0))
     }
 
     /// Puts messages into the outbox; an occurrence already there is left
@@ -527,31 +528,6 @@ impl Backend for PgStore {
             events,
             stages,
             messages,
-        })
-    }
-
-    async fn record_plan(&self, plan: &PlanWrite, now: DateTime<Utc>) -> Result<Recorded, Error> {
-        let fail = self.fail("recording a planning page");
-        let mut tx = self.pool.begin().await.map_err(&fail)?;
-        // A plan need not wait for the disk: should the server stop before
-        // this commit reaches it, the page's customers keep their old
-        // `plan_at` and are planned again, and no message of it can have
-        // gone, since a claim commits durably, after it in the log.
-        sqlx::query("SET LOCAL synchronous_commit = off")
-            .execute(&mut *tx)
-            .await
-            .map_err(&fail)?;
-        update_planned_customers_in(&mut tx, plan, &fail).await?;
-        insert_stage_changes_in(&mut tx, &plan.changes, &fail).await?;
-        let told = plan.changes.iter().map(NewSignal::stage);
-        shared::tell_stage_changes::<Self::DB>(&mut tx, &self.listening, told, &fail).await?;
-        let superseded = supersede_waiting_in(&mut tx, &plan.superseding, now, &fail).await?;
-        let planned = Postgres::insert_messages(&mut tx, &plan.planned, now, &fail).await?;
-        let expired = Postgres::insert_messages(&mut tx, &plan.expired, now, &fail).await?;
-        tx.commit().await.map_err(&fail)?;
-        Ok(Recorded {
-            planned,
-            expired: expired + superseded,
         })
     }
 

@@ -469,25 +469,24 @@ where
         customers: &[CustomerId],
     ) -> Result<Vec<(CustomerId, Survey, String, DateTime<Utc>)>, Error> {
         let fail = self.fail("reading customers' survey answers");
+        let rows = shared::rows_among(
+            self.reads(),
+            sql::SURVEY_ANSWERS_FROM,
+            "customer_id",
+            customers,
+            sql::SURVEY_ANSWERS_ORDER,
+            &fail,
+        );
         let mut answers = Vec::new();
-        for chunk in customers.chunks(super::ROWS_PER_STATEMENT) {
-            let mut query = QueryBuilder::<B::DB>::new(sql::SURVEY_ANSWERS_FROM);
-            DB::push_in(
-                &mut query,
-                "customer_id",
-                chunk.iter().map(|id| id.to_string()).collect(),
-            );
-            query.push(sql::SURVEY_ANSWERS_ORDER);
-            for row in query.build().fetch_all(self.reads()).await.map_err(&fail)? {
-                let customer: String = row.try_get(0usize).map_err(&fail)?;
-                let survey: String = row.try_get(1usize).map_err(&fail)?;
-                let value: String = row.try_get(2usize).map_err(&fail)?;
-                let At(at) = row.try_get(3usize).map_err(&fail)?;
-                let survey = Survey::parse(&survey)
-                    .ok_or_else(|| Error::Corrupt(format!("survey {survey:?}")))?;
-                let customer = CustomerId::parse(&customer).map_err(Error::Corrupt)?;
-                answers.push((customer, survey, value, at));
-            }
+        for row in rows.await? {
+            let customer: String = row.try_get(0usize).map_err(&fail)?;
+            let survey: String = row.try_get(1usize).map_err(&fail)?;
+            let value: String = row.try_get(2usize).map_err(&fail)?;
+            let At(at) = row.try_get(3usize).map_err(&fail)?;
+            let survey = Survey::parse(&survey)
+                .ok_or_else(|| Error::Corrupt(format!("survey {survey:?}")))?;
+            let customer = CustomerId::parse(&customer).map_err(Error::Corrupt)?;
+            answers.push((customer, survey, value, at));
         }
         // Chunks are each in order; together, by time (a stable sort keeps
         // the order of answers at one instant).
@@ -497,19 +496,20 @@ where
 
     async fn responses_from(&self, customers: &[CustomerId]) -> Result<Vec<ResponseView>, Error> {
         let fail = self.fail("reading customers' responses");
-        let mut responses = Vec::new();
-        for chunk in customers.chunks(super::ROWS_PER_STATEMENT) {
-            let mut query = QueryBuilder::<B::DB>::new(sql::RESPONSES_FROM);
-            DB::push_in(
-                &mut query,
-                "customer_id",
-                chunk.iter().map(|id| id.to_string()).collect(),
-            );
-            query.push(sql::RESPONSES_ORDER);
-            for row in query.build().fetch_all(self.reads()).await.map_err(&fail)? {
-                responses.push(rows::response_view(&row, &fail)?);
-            }
-        }
+        let rows = shared::rows_among(
+            self.reads(),
+            sql::RESPONSES_FROM,
+            "customer_id",
+            customers,
+            sql::RESPONSES_ORDER,
+            &fail,
+        );
+        let mut responses = rows
+            .await?
+            .iter()
+            .map(|row| rows::response_view(row, &fail))
+            .collect::<Result<Vec<_>, _>>()?;
+        // Each chunk is in order; together, by when they came.
         responses.sort_by_key(|r| r.received_at);
         Ok(responses)
     }

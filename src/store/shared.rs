@@ -1,11 +1,12 @@
-//! Steps that several role implementations take inside their own
-//! transactions, written once for both databases.
+//! Steps that several role implementations take, written once for both
+//! databases: inside their own transactions, and reads of the rows that
+//! concern many customers or accounts at once.
 
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use sqlx::Executor;
 use sqlx::query_builder::Separated;
+use sqlx::{Executor, IntoArguments, Pool, QueryBuilder};
 
 use super::Error;
 use super::backend::Dialect;
@@ -18,6 +19,36 @@ use crate::domain::message::{MessageId, ResponseView};
 use crate::domain::planned::{NextCheck, PlanWrite, StageChange};
 use crate::domain::response::{ResponseKind, unsubscribed_reason};
 use crate::domain::signal::{self, NewSignal};
+
+/// The rows `statement` finds among `ids`, asked a chunk of
+/// [`super::ROWS_PER_STATEMENT`] ids at a time: the condition that `column`
+/// holds one of the chunk ends `statement`, and `tail` (an order, say)
+/// follows it. The rows come chunk after chunk, each in its own order.
+pub async fn rows_among<DB: Dialect>(
+    pool: &Pool<DB>,
+    statement: &str,
+    column: &str,
+    ids: &[impl ToString],
+    tail: &str,
+    fail: &impl Fn(sqlx::Error) -> Error,
+) -> Result<Vec<DB::Row>, Error>
+where
+    DB::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+{
+    let mut rows = Vec::new();
+    for chunk in ids.chunks(super::ROWS_PER_STATEMENT) {
+        let mut query = QueryBuilder::<DB>::new(statement);
+        DB::push_in(
+            &mut query,
+            column,
+            chunk.iter().map(ToString::to_string).collect(),
+        );
+        query.push(tail);
+        rows.extend(query.build().fetch_all(pool).await.map_err(fail)?);
+    }
+    Ok(rows)
+}
 
 /// Creates, known only by their id, the accounts a batch of customers
 /// names that are not stored yet, so every contact's account exists, and

@@ -1075,6 +1075,10 @@ pub const RELEASE_CLAIMS: &str = "DELETE FROM claims WHERE CAST($1 AS TEXT) IS N
 /// claimed, however long its batch takes to send.
 pub const RENEW_CLAIMS: &str = "UPDATE claims SET until = $2 WHERE owner = $1 AND until < $2";
 
+/// Opens a planned page's write on PostgreSQL: its commit does not wait
+/// for the disk (the PostgreSQL `Dialect` says why that is safe).
+pub const NO_WAIT_FOR_DISK_POSTGRES: &str = "SET LOCAL synchronous_commit = off";
+
 /// On the connection that holds an instance's name: the server probes it
 /// after 10 s of silence and drops it after three lost probes, so the name
 /// of an instance whose machine died (no FIN, no RST) is free again within

@@ -18,20 +18,14 @@ use super::column::At;
 use super::signals::Listening;
 use super::sqlite_watch::WriterWatch;
 use super::{
-    ConnectOptions, Error, PlanWrite, Recorded, StageChange, WriteFailure, WriteHealth,
-    WriteOutcome, shared, sql, unique_runs,
+    ConnectOptions, Error, PlanWrite, StageChange, WriteFailure, WriteHealth, WriteOutcome, shared,
+    sql, unique_runs,
 };
 use crate::domain::catchup::{self, Supersede};
 use crate::domain::customer::{CustomerId, CustomerRecord};
 use crate::domain::message::{MessageId, NewMessage, Settle};
-use crate::domain::signal::NewSignal;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
-
-/// Ids as the strings bound for them.
-fn strings(ids: &[CustomerId]) -> Vec<String> {
-    ids.iter().map(|id| id.to_string()).collect()
-}
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -168,100 +162,11 @@ async fn drop_claims(
     Ok(())
 }
 
-/// Records lifecycle stage changes (kept so `stage:NAME` anchors fire once
-/// per entry); the customers' own rows move in `update_planned_customers_in`.
-async fn insert_stage_changes_in(
-    conn: &mut sqlx::SqliteConnection,
-    changes: &[StageChange],
-    fail: &impl Fn(sqlx::Error) -> Error,
-) -> Result<(), Error> {
-    for run in changes.chunks(super::ROWS_PER_STATEMENT) {
-        let mut insert = QueryBuilder::<Sqlite>::new(sql::INSERT_STAGE_CHANGES);
-        insert.push_values(run, |mut row, c| {
-            row.push_bind(c.customer_id.as_str().to_owned())
-                .push_bind(c.from.clone())
-                .push_bind(c.to.clone())
-                .push_bind(At(c.at));
-        });
-        insert.build().execute(&mut *conn).await.map_err(fail)?;
-    }
-    Ok(())
-}
-
-/// Writes a planned page's customers: next planning time and new stage,
-/// one update each (`sql::UPDATE_PLANNED_CUSTOMERS_SQLITE`).
-async fn update_planned_customers_in(
-    conn: &mut sqlx::SqliteConnection,
-    plan: &PlanWrite,
-    fail: &impl Fn(sqlx::Error) -> Error,
-) -> Result<(), Error> {
-    let updates = shared::customer_updates(plan);
-    // Six values a row, under SQLite's limit of bound values a statement.
-    for run in unique_runs(&updates, |u| u.id)
-        .into_iter()
-        .flat_map(|run| run.chunks(super::ROWS_PER_STATEMENT / 6))
-    {
-        let mut update = QueryBuilder::<Sqlite>::new(sql::PLANNED_CUSTOMERS_SQLITE);
-        update.push_values(run, |mut row, u| {
-            row.push_bind(u.id.to_owned())
-                .push_bind(u.at.map(At))
-                .push_bind(u.seen.map(At))
-                .push_bind(u.moved)
-                .push_bind(u.stage.map(str::to_owned))
-                .push_bind(u.entered.map(At));
-        });
-        update.push(") ");
-        update.push(sql::UPDATE_PLANNED_CUSTOMERS_SQLITE);
-        update.build().execute(&mut *conn).await.map_err(fail)?;
-    }
-    Ok(())
-}
-
-/// Expires the waiting messages newer occurrences supersede and drops
-/// their claims (`sql::SUPERSEDE_WAITING_SQLITE`). Returns how many.
-async fn supersede_waiting_in(
-    conn: &mut sqlx::SqliteConnection,
-    superseding: &[Supersede],
-    now: DateTime<Utc>,
-    fail: &impl Fn(sqlx::Error) -> Error,
-) -> Result<u64, Error> {
-    let mut expired = 0;
-    // Four values a row, under SQLite's limit of bound values a statement.
-    for run in superseding.chunks(super::ROWS_PER_STATEMENT / 4) {
-        let mut update = QueryBuilder::<Sqlite>::new(sql::EXPIRE_SUPERSEDED_SQLITE);
-        update.push_bind(catchup::SUPERSEDED);
-        update.push(", updated_at = ");
-        update.push_bind(At(now));
-        update.push(" FROM (");
-        update.push_values(run, |mut row, s| {
-            row.push_bind(s.customer_id.as_str().to_owned())
-                .push_bind(s.playbook.clone())
-                .push_bind(s.step.clone())
-                .push_bind(At(s.before));
-        });
-        update.push(sql::SUPERSEDE_WAITING_SQLITE);
-        let ids: Vec<String> = update
-            .build_query_scalar()
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(fail)?;
-        if ids.is_empty() {
-            continue;
-        }
-        expired += ids.len() as u64;
-        let mut unclaim = QueryBuilder::<Sqlite>::new(sql::DROP_CLAIMS_SQLITE);
-        unclaim.push("message_id IN (");
-        let mut list = unclaim.separated(", ");
-        for id in ids {
-            list.push_bind(id);
-        }
-        list.push_unseparated(")");
-        unclaim.build().execute(&mut *conn).await.map_err(fail)?;
-    }
-    Ok(expired)
-}
-
 impl Dialect for Sqlite {
+    // Every commit waits for the disk (`synchronous = FULL`): SQLite sets
+    // that per connection, not per transaction.
+    const PLAN_WRITE_OPENS: Option<&'static str> = None;
+
     fn rows_affected(done: &SqliteQueryResult) -> u64 {
         done.rows_affected()
     }
@@ -274,6 +179,90 @@ impl Dialect for Sqlite {
             list.push_bind(id);
         }
         list.push_unseparated(")");
+    }
+
+    async fn insert_stage_changes(
+        conn: &mut sqlx::SqliteConnection,
+        changes: &[StageChange],
+        fail: &(impl Fn(sqlx::Error) -> Error + Sync),
+    ) -> Result<(), Error> {
+        for run in changes.chunks(super::ROWS_PER_STATEMENT) {
+            let mut insert = QueryBuilder::<Sqlite>::new(sql::INSERT_STAGE_CHANGES);
+            insert.push_values(run, |mut row, c| {
+                row.push_bind(c.customer_id.as_str().to_owned())
+                    .push_bind(c.from.clone())
+                    .push_bind(c.to.clone())
+                    .push_bind(At(c.at));
+            });
+            insert.build().execute(&mut *conn).await.map_err(fail)?;
+        }
+        Ok(())
+    }
+
+    /// `sql::UPDATE_PLANNED_CUSTOMERS_SQLITE`, from a `VALUES` list.
+    async fn update_planned_customers(
+        conn: &mut sqlx::SqliteConnection,
+        plan: &PlanWrite,
+        fail: &(impl Fn(sqlx::Error) -> Error + Sync),
+    ) -> Result<(), Error> {
+        let updates = shared::customer_updates(plan);
+        // Six values a row, under SQLite's limit of bound values a statement.
+        for run in unique_runs(&updates, |u| u.id)
+            .into_iter()
+            .flat_map(|run| run.chunks(super::ROWS_PER_STATEMENT / 6))
+        {
+            let mut update = QueryBuilder::<Sqlite>::new(sql::PLANNED_CUSTOMERS_SQLITE);
+            update.push_values(run, |mut row, u| {
+                row.push_bind(u.id.to_owned())
+                    .push_bind(u.at.map(At))
+                    .push_bind(u.seen.map(At))
+                    .push_bind(u.moved)
+                    .push_bind(u.stage.map(str::to_owned))
+                    .push_bind(u.entered.map(At));
+            });
+            update.push(") ");
+            update.push(sql::UPDATE_PLANNED_CUSTOMERS_SQLITE);
+            update.build().execute(&mut *conn).await.map_err(fail)?;
+        }
+        Ok(())
+    }
+
+    /// `sql::SUPERSEDE_WAITING_SQLITE`, from a `VALUES` list.
+    async fn supersede_waiting(
+        conn: &mut sqlx::SqliteConnection,
+        superseding: &[Supersede],
+        now: DateTime<Utc>,
+        fail: &(impl Fn(sqlx::Error) -> Error + Sync),
+    ) -> Result<u64, Error> {
+        let mut expired = 0;
+        // Four values a row, under SQLite's limit of bound values a statement.
+        for run in superseding.chunks(super::ROWS_PER_STATEMENT / 4) {
+            let mut update = QueryBuilder::<Sqlite>::new(sql::EXPIRE_SUPERSEDED_SQLITE);
+            update.push_bind(catchup::SUPERSEDED);
+            update.push(", updated_at = ");
+            update.push_bind(At(now));
+            update.push(" FROM (");
+            update.push_values(run, |mut row, s| {
+                row.push_bind(s.customer_id.as_str().to_owned())
+                    .push_bind(s.playbook.clone())
+                    .push_bind(s.step.clone())
+                    .push_bind(At(s.before));
+            });
+            update.push(sql::SUPERSEDE_WAITING_SQLITE);
+            let ids: Vec<String> = update
+                .build_query_scalar()
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(fail)?;
+            if ids.is_empty() {
+                continue;
+            }
+            expired += ids.len() as u64;
+            let mut unclaim = QueryBuilder::<Sqlite>::new(sql::DROP_CLAIMS_SQLITE);
+            Sqlite::push_in(&mut unclaim, "message_id", ids);
+            unclaim.build().execute(&mut *conn).await.map_err(fail)?;
+        }
+        Ok(expired)
     }
 
     async fn insert_messages(
@@ -443,35 +432,12 @@ impl Backend for SqliteStore {
 
     async fn history_rows(&self, ids: &[CustomerId]) -> Result<HistoryRows<SqliteRow>, Error> {
         let fail = self.fail("reading planning history");
-        let mut rows = HistoryRows::default();
-        for chunk in ids.chunks(super::ROWS_PER_STATEMENT) {
-            for (statement, into) in [
-                (sql::HISTORY_EVENTS_SQLITE, &mut rows.events),
-                (sql::HISTORY_STAGES_SQLITE, &mut rows.stages),
-                (sql::HISTORY_MESSAGES_SQLITE, &mut rows.messages),
-            ] {
-                let mut query = QueryBuilder::<Sqlite>::new(statement);
-                Sqlite::push_in(&mut query, "customer_id", strings(chunk));
-                into.extend(query.build().fetch_all(&self.pool).await.map_err(&fail)?);
-            }
-        }
-        Ok(rows)
-    }
-
-    async fn record_plan(&self, plan: &PlanWrite, now: DateTime<Utc>) -> Result<Recorded, Error> {
-        let fail = self.fail("recording a planning page");
-        let mut tx = self.begin().await.map_err(&fail)?;
-        update_planned_customers_in(&mut tx, plan, &fail).await?;
-        insert_stage_changes_in(&mut tx, &plan.changes, &fail).await?;
-        let told = plan.changes.iter().map(NewSignal::stage);
-        shared::tell_stage_changes::<Self::DB>(&mut tx, &self.listening, told, &fail).await?;
-        let superseded = supersede_waiting_in(&mut tx, &plan.superseding, now, &fail).await?;
-        let planned = Sqlite::insert_messages(&mut tx, &plan.planned, now, &fail).await?;
-        let expired = Sqlite::insert_messages(&mut tx, &plan.expired, now, &fail).await?;
-        tx.commit().await.map_err(&fail)?;
-        Ok(Recorded {
-            planned,
-            expired: expired + superseded,
+        let read =
+            |statement| shared::rows_among(&self.pool, statement, "customer_id", ids, "", &fail);
+        Ok(HistoryRows {
+            events: read(sql::HISTORY_EVENTS_SQLITE).await?,
+            stages: read(sql::HISTORY_STAGES_SQLITE).await?,
+            messages: read(sql::HISTORY_MESSAGES_SQLITE).await?,
         })
     }
 
