@@ -3523,7 +3523,11 @@ fn named() -> Vec<Named> {
             Sqlite,
         ),
         one("TIDY_POSTGRES", TIDY_POSTGRES, Postgres),
-        one("NO_WAIT_FOR_DISK_POSTGRES", NO_WAIT_FOR_DISK_POSTGRES, Postgres),
+        one(
+            "NO_WAIT_FOR_DISK_POSTGRES",
+            NO_WAIT_FOR_DISK_POSTGRES,
+            Postgres,
+        ),
         one("ANALYZE_POSTGRES", ANALYZE_POSTGRES, Postgres),
     ];
     // Sent as one simple query; each of its commands is prepared alone.

@@ -44,6 +44,9 @@ pub trait Dialect: Database {
         fail: &(impl Fn(sqlx::Error) -> Error + Sync),
     ) -> Result<(), Error>;
 
+    /// How many ids [`Self::push_in`] may bind in one statement.
+    const IDS_PER_STATEMENT: usize;
+
     /// What a planned page's write transaction runs first, if anything.
     const PLAN_WRITE_OPENS: Option<&'static str>;
 
@@ -215,3 +218,73 @@ pub trait Backend: Sync {
     /// Closes every connection.
     async fn close(&self);
 }
+
+/// Gives a store item written once for both databases the bounds its sqlx
+/// calls need, stated here once: Rust does not carry a trait's where-clause
+/// over to the code that uses the trait, so without this every role
+/// implementation and helper would spell out the same twenty lines. Applied
+/// as `#[apply(any_dialect!)]` to
+///
+/// - a role implementation, `impl<B, DB> Role for B { … }`, which becomes
+///   generic over every [`Backend`] `B` whose database is `DB`;
+/// - a helper, `async fn name<DB: Dialect>(…) -> … { … }` (a lifetime may
+///   come first), which becomes generic over every [`Dialect`].
+///
+/// Every value type a statement binds or a row yields is named here; a new
+/// one goes here too.
+macro_rules! any_dialect {
+    (impl<$B:ident, $DB:ident> $Role:ident for $For:ident { $($body:tt)* }) => {
+        $crate::store::backend::any_dialect!(@bounded $DB
+            [impl<$B, $DB> $Role for $For]
+            [$B: $crate::store::backend::Backend<DB = $DB>,]
+            [{ $($body)* }]
+        );
+    };
+    (
+        $(#[$meta:meta])*
+        $vis:vis async fn $name:ident<$($life:lifetime,)? $DB:ident: Dialect>($($args:tt)*)
+            -> $ret:ty $body:block
+    ) => {
+        $crate::store::backend::any_dialect!(@bounded $DB
+            [$(#[$meta])* $vis async fn $name<$($life,)? $DB>($($args)*) -> $ret]
+            []
+            [$body]
+        );
+    };
+    (@bounded $DB:ident [$($head:tt)*] [$($first:tt)*] [$($body:tt)*]) => {
+        $($head)*
+        where
+            $($first)*
+            $DB: $crate::store::backend::Dialect,
+            $DB::Arguments: ::sqlx::IntoArguments<$DB>,
+            for<'c> &'c mut $DB::Connection: ::sqlx::Executor<'c, Database = $DB>,
+            usize: ::sqlx::ColumnIndex<$DB::Row>,
+            for<'n> &'n str:
+                ::sqlx::ColumnIndex<$DB::Row> + ::sqlx::Encode<'n, $DB> + ::sqlx::Type<$DB>,
+            String: for<'q> ::sqlx::Encode<'q, $DB>
+                + ::sqlx::Type<$DB>
+                + for<'r> ::sqlx::Decode<'r, $DB>,
+            i64: for<'q> ::sqlx::Encode<'q, $DB> + ::sqlx::Type<$DB> + for<'r> ::sqlx::Decode<'r, $DB>,
+            i32: ::sqlx::Type<$DB>,
+            bool: for<'q> ::sqlx::Encode<'q, $DB>
+                + ::sqlx::Type<$DB>
+                + for<'r> ::sqlx::Decode<'r, $DB>,
+            Vec<u8>: for<'q> ::sqlx::Encode<'q, $DB>
+                + ::sqlx::Type<$DB>
+                + for<'r> ::sqlx::Decode<'r, $DB>,
+            $crate::store::column::At: for<'q> ::sqlx::Encode<'q, $DB>
+                + ::sqlx::Type<$DB>
+                + for<'r> ::sqlx::Decode<'r, $DB>,
+            $crate::store::column::Int: ::sqlx::Type<$DB> + for<'r> ::sqlx::Decode<'r, $DB>,
+            $crate::store::column::Object: for<'q> ::sqlx::Encode<'q, $DB>
+                + ::sqlx::Type<$DB>
+                + for<'r> ::sqlx::Decode<'r, $DB>,
+            Option<String>: for<'q> ::sqlx::Encode<'q, $DB>,
+            for<'s> Option<&'s str>: ::sqlx::Encode<'s, $DB>,
+            Option<i64>: for<'q> ::sqlx::Encode<'q, $DB>,
+            Option<i32>: for<'q> ::sqlx::Encode<'q, $DB>,
+            Option<$crate::store::column::At>: for<'q> ::sqlx::Encode<'q, $DB>,
+        $($body)*
+    };
+}
+pub(crate) use any_dialect;

@@ -5,9 +5,10 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, QueryBuilder, Row, Type};
+use macro_rules_attribute::apply;
+use sqlx::{QueryBuilder, Row};
 
-use super::backend::{Backend, Dialect};
+use super::backend::{Backend, any_dialect};
 use super::column::{At, Int, Object};
 use super::{Customers, Erasure, Error, InboundKept, StoredEvent, WriteOutcome, rows, shared, sql};
 use crate::domain::console::{Found, FoundAccount, FoundCustomer};
@@ -18,26 +19,8 @@ use crate::domain::signal::{CUSTOMER_ERASED, NewSignal};
 
 // The same bounds open each role's implementation: what sqlx must know
 // to run a statement on `DB`, and the value types tend binds and reads.
-impl<B, DB> Customers for B
-where
-    B: Backend<DB = DB>,
-    DB: Dialect,
-    DB::Arguments: IntoArguments<DB>,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    usize: ColumnIndex<DB::Row>,
-    for<'n> &'n str: ColumnIndex<DB::Row> + Encode<'n, DB> + Type<DB>,
-    String: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
-    i64: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
-    bool: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
-    At: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
-    Int: Type<DB> + for<'r> Decode<'r, DB>,
-    Object: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
-    Vec<u8>: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
-    Option<String>: for<'q> Encode<'q, DB>,
-    for<'s> Option<&'s str>: Encode<'s, DB>,
-    Option<i64>: for<'q> Encode<'q, DB>,
-    Option<At>: for<'q> Encode<'q, DB>,
-{
+#[apply(any_dialect!)]
+impl<B, DB> Customers for B {
     fn writers(&self) -> usize {
         B::CONCURRENT_WRITES
     }

@@ -2,36 +2,19 @@
 //! history, who they affect and who was told.
 
 use chrono::{DateTime, Utc};
-use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, QueryBuilder, Row, Type};
+use macro_rules_attribute::apply;
+use sqlx::{QueryBuilder, Row};
 
-use super::backend::{Backend, Dialect};
-use super::column::{At, Int, Object};
+use super::backend::{Backend, any_dialect};
+use super::column::{At, Int};
 use super::{Error, Incidents, sql};
 use crate::domain::customer::CustomerId;
 use crate::domain::incident::{Incident, IncidentKind, IncidentStatus, IncidentView, Recipient};
 use crate::domain::message::NewMessage;
 use crate::domain::signal::NewSignal;
 
-impl<B, DB> Incidents for B
-where
-    B: Backend<DB = DB>,
-    DB: Dialect,
-    DB::Arguments: IntoArguments<DB>,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    usize: ColumnIndex<DB::Row>,
-    for<'n> &'n str: ColumnIndex<DB::Row> + Encode<'n, DB> + Type<DB>,
-    String: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
-    i64: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
-    bool: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
-    At: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
-    Int: Type<DB> + for<'r> Decode<'r, DB>,
-    Object: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
-    Vec<u8>: for<'q> Encode<'q, DB> + Type<DB>,
-    Option<String>: for<'q> Encode<'q, DB>,
-    for<'s> Option<&'s str>: Encode<'s, DB>,
-    Option<i64>: for<'q> Encode<'q, DB>,
-    Option<At>: for<'q> Encode<'q, DB>,
-{
+#[apply(any_dialect!)]
+impl<B, DB> Incidents for B {
     async fn create_incident(&self, incident: &Incident) -> Result<bool, Error> {
         let fail = self.fail("recording an incident");
         let mut tx = self.begin().await.map_err(&fail)?;
@@ -269,6 +252,7 @@ where
 
 /// Records an incident's `kind` signal (updated or resolved), when anyone
 /// listens, in `conn`'s transaction.
+#[apply(any_dialect!)]
 async fn tell_change<DB: Dialect>(
     conn: &mut DB::Connection,
     store: &impl Backend<DB = DB>,
@@ -277,16 +261,7 @@ async fn tell_change<DB: Dialect>(
     status: Option<&str>,
     message: &str,
     at: DateTime<Utc>,
-) -> Result<(), Error>
-where
-    DB::Arguments: IntoArguments<DB>,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
-    String: for<'q> Encode<'q, DB> + Type<DB>,
-    Option<String>: for<'q> Encode<'q, DB> + Type<DB>,
-    At: for<'q> Encode<'q, DB> + Type<DB>,
-    Object: for<'q> Encode<'q, DB> + Type<DB>,
-{
+) -> Result<(), Error> {
     if !store.listening().wants(kind) {
         return Ok(());
     }

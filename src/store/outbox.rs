@@ -7,10 +7,11 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, QueryBuilder, Row, Type};
+use macro_rules_attribute::apply;
+use sqlx::{QueryBuilder, Row};
 
-use super::backend::{Backend, Dialect};
-use super::column::{At, Int, Object};
+use super::backend::{Backend, any_dialect};
+use super::column::{At, Int};
 use super::{Error, NameHold, Outbox, rows, shared, sql};
 use crate::domain::customer::CustomerId;
 use crate::domain::feed::{Page, Position};
@@ -18,28 +19,8 @@ use crate::domain::message::{
     Attempt, MessageFilter, MessageId, MessageView, Outgoing, Settle, Status,
 };
 
-impl<B, DB> Outbox for B
-where
-    B: Backend<DB = DB>,
-    DB: Dialect,
-    DB::Arguments: IntoArguments<DB>,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    usize: ColumnIndex<DB::Row>,
-    for<'n> &'n str: ColumnIndex<DB::Row> + Encode<'n, DB> + Type<DB>,
-    String: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
-    i64: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
-    bool: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
-    At: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
-    Int: Type<DB> + for<'r> Decode<'r, DB>,
-    Object: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
-    Vec<u8>: for<'q> Encode<'q, DB> + Type<DB>,
-    Option<String>: for<'q> Encode<'q, DB>,
-    for<'s> Option<&'s str>: Encode<'s, DB>,
-    Option<i64>: for<'q> Encode<'q, DB>,
-    Option<At>: for<'q> Encode<'q, DB>,
-    Option<i32>: for<'q> Encode<'q, DB>,
-    i32: Type<DB>,
-{
+#[apply(any_dialect!)]
+impl<B, DB> Outbox for B {
     fn writes_at_once(&self) -> usize {
         B::CONCURRENT_WRITES
     }

@@ -7,10 +7,12 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, QueryBuilder, Row, Type};
+use macro_rules_attribute::apply;
+use sqlx::{QueryBuilder, Row};
 
-use super::backend::{Backend, Dialect};
-use super::column::{At, Int, Object};
+use super::backend::{Backend, any_dialect};
+use super::column::At;
+use super::rows::any_row;
 use super::{
     AccountPlanWrite, DueCursor, Error, PlanWrite, Planning, PlanningLead, Recorded, rows, shared,
     sql,
@@ -20,26 +22,8 @@ use crate::domain::customer::{Customer, CustomerId};
 use crate::domain::plan::{EventFact, History, OccurrenceKey, StageEntry};
 use crate::domain::signal::NewSignal;
 
-impl<B, DB> Planning for B
-where
-    B: Backend<DB = DB>,
-    DB: Dialect,
-    DB::Arguments: IntoArguments<DB>,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    usize: ColumnIndex<DB::Row>,
-    for<'n> &'n str: ColumnIndex<DB::Row> + Encode<'n, DB> + Type<DB>,
-    String: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
-    i64: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
-    bool: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
-    At: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
-    Int: Type<DB> + for<'r> Decode<'r, DB>,
-    Object: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
-    Vec<u8>: for<'q> Encode<'q, DB> + Type<DB>,
-    Option<String>: for<'q> Encode<'q, DB>,
-    for<'s> Option<&'s str>: Encode<'s, DB>,
-    Option<i64>: for<'q> Encode<'q, DB>,
-    Option<At>: for<'q> Encode<'q, DB>,
-{
+#[apply(any_dialect!)]
+impl<B, DB> Planning for B {
     async fn customers_due(
         &self,
         now: DateTime<Utc>,
@@ -278,18 +262,13 @@ where
 
 /// The rows of history queries (events, stage entries, outbox
 /// occurrences, each led by its customer's or account's id), read.
+#[apply(any_row!)]
 fn history_rows<R: Row>(
     events: &[R],
     stages: &[R],
     messages: &[R],
     fail: &impl Fn(sqlx::Error) -> Error,
-) -> Result<Vec<HistoryRow>, Error>
-where
-    usize: sqlx::ColumnIndex<R>,
-    String: for<'r> Decode<'r, R::Database> + Type<R::Database>,
-    bool: for<'r> Decode<'r, R::Database> + Type<R::Database>,
-    At: for<'r> Decode<'r, R::Database> + Type<R::Database>,
-{
+) -> Result<Vec<HistoryRow>, Error> {
     let mut history = Vec::with_capacity(events.len() + stages.len() + messages.len());
     for row in events {
         history.push(HistoryRow::Event {

@@ -5,10 +5,11 @@
 use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, QueryBuilder, Row, Type};
+use macro_rules_attribute::apply;
+use sqlx::{QueryBuilder, Row};
 
-use super::backend::{Backend, Dialect};
-use super::column::{At, Int, Object};
+use super::backend::{Backend, any_dialect};
+use super::column::At;
 use super::{Error, Responses, rows, shared, sql};
 use crate::domain::customer::CustomerId;
 use crate::domain::feed::{Page, Position};
@@ -19,26 +20,8 @@ use crate::domain::report::{Counts, Grouping, SurveyAnswer};
 use crate::domain::response::{ResponseKind, Source};
 use crate::domain::suppression::{Lift, Lifted, SuppressionFilter, SuppressionId, SuppressionView};
 
-impl<B, DB> Responses for B
-where
-    B: Backend<DB = DB>,
-    DB: Dialect,
-    DB::Arguments: IntoArguments<DB>,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    usize: ColumnIndex<DB::Row>,
-    for<'n> &'n str: ColumnIndex<DB::Row> + Encode<'n, DB> + Type<DB>,
-    String: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
-    i64: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
-    bool: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
-    At: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
-    Int: Type<DB> + for<'r> Decode<'r, DB>,
-    Object: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
-    Vec<u8>: for<'q> Encode<'q, DB> + Type<DB>,
-    Option<String>: for<'q> Encode<'q, DB>,
-    for<'s> Option<&'s str>: Encode<'s, DB>,
-    Option<i64>: for<'q> Encode<'q, DB>,
-    Option<At>: for<'q> Encode<'q, DB>,
-{
+#[apply(any_dialect!)]
+impl<B, DB> Responses for B {
     async fn record_response(
         &self,
         message: MessageId,
@@ -652,22 +635,13 @@ where
 }
 
 /// The newest `limit` responses `statement` picks, newest first.
-async fn latest<B, DB>(
-    store: &B,
+#[apply(any_dialect!)]
+async fn latest<DB: Dialect>(
+    store: &impl Backend<DB = DB>,
     statement: &'static str,
     limit: u32,
     doing: &'static str,
-) -> Result<Vec<ResponseView>, Error>
-where
-    B: Backend<DB = DB>,
-    DB: Dialect,
-    DB::Arguments: IntoArguments<DB>,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'n> &'n str: ColumnIndex<DB::Row>,
-    String: for<'r> Decode<'r, DB> + Type<DB>,
-    i64: for<'q> Encode<'q, DB> + Type<DB>,
-    At: for<'r> Decode<'r, DB> + Type<DB>,
-{
+) -> Result<Vec<ResponseView>, Error> {
     let fail = store.fail(doing);
     let rows = sqlx::query(statement)
         .bind(i64::from(limit))

@@ -4,6 +4,7 @@
 //! numbers through [`Int`] and JSON objects through [`Object`].
 
 use chrono::{DateTime, Utc};
+use macro_rules_attribute::apply;
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use super::Error;
@@ -18,6 +19,34 @@ use crate::domain::message::{
 };
 use crate::domain::plan::OccurrenceKey;
 use crate::domain::playbook::{Kind, Survey};
+
+/// Gives a row decoder written once for both databases the bounds its reads
+/// need, stated here once (as `any_dialect!` in `backend.rs` does for
+/// statements). Applied as `#[apply(any_row!)]` to
+/// `fn name<R: Row>(…) -> … { … }`; every value type a row yields is named
+/// here.
+macro_rules! any_row {
+    (
+        $(#[$meta:meta])*
+        $vis:vis fn $name:ident<R: Row>($($args:tt)*) -> $ret:ty $body:block
+    ) => {
+        $(#[$meta])*
+        $vis fn $name<R: ::sqlx::Row>($($args)*) -> $ret
+        where
+            usize: ::sqlx::ColumnIndex<R>,
+            &'static str: ::sqlx::ColumnIndex<R>,
+            String: for<'r> ::sqlx::Decode<'r, R::Database> + ::sqlx::Type<R::Database>,
+            bool: for<'r> ::sqlx::Decode<'r, R::Database> + ::sqlx::Type<R::Database>,
+            $crate::store::column::At:
+                for<'r> ::sqlx::Decode<'r, R::Database> + ::sqlx::Type<R::Database>,
+            $crate::store::column::Int:
+                for<'r> ::sqlx::Decode<'r, R::Database> + ::sqlx::Type<R::Database>,
+            $crate::store::column::Object:
+                for<'r> ::sqlx::Decode<'r, R::Database> + ::sqlx::Type<R::Database>,
+        $body
+    };
+}
+pub(super) use any_row;
 
 /// Reads one column of a row, with the driver's error made the store's.
 struct Reader<'r, 'f, R: Row, F> {
@@ -82,14 +111,8 @@ where
 
 /// A delivery attempt (`SELECT_ATTEMPTS`). An attempt cut short by a crash
 /// has no end; it ends when it started.
-pub fn attempt<'r, R>(row: &'r R, fail: &impl Fn(sqlx::Error) -> Error) -> Result<Attempt, Error>
-where
-    R: Row,
-    &'static str: ColumnIndex<R>,
-    At: Decode<'r, R::Database> + Type<R::Database>,
-    String: Decode<'r, R::Database> + Type<R::Database>,
-    Int: Decode<'r, R::Database> + Type<R::Database>,
-{
+#[apply(any_row!)]
+pub fn attempt<R: Row>(row: &R, fail: &impl Fn(sqlx::Error) -> Error) -> Result<Attempt, Error> {
     let read = Reader { row, fail };
     let started = read.time("started_at")?;
     let outcome: String = read.get("outcome")?;
@@ -112,13 +135,8 @@ where
 
 /// An incident or maintenance (`SELECT_INCIDENT` and the statements that
 /// share its columns).
-pub fn incident<'r, R>(row: &'r R, fail: &impl Fn(sqlx::Error) -> Error) -> Result<Incident, Error>
-where
-    R: Row,
-    &'static str: ColumnIndex<R>,
-    At: Decode<'r, R::Database> + Type<R::Database>,
-    String: Decode<'r, R::Database> + Type<R::Database>,
-{
+#[apply(any_row!)]
+pub fn incident<R: Row>(row: &R, fail: &impl Fn(sqlx::Error) -> Error) -> Result<Incident, Error> {
     let read = Reader { row, fail };
     let id: String = read.get("id")?;
     let corrupt = |what: String| Error::Corrupt(format!("incident {id:?}: {what}"));
@@ -141,15 +159,8 @@ where
 
 /// A customer (`SELECT_CUSTOMER`, `customers_page` and every statement that
 /// reads the customer's columns beside others).
-pub fn customer<'r, R>(row: &'r R, fail: &impl Fn(sqlx::Error) -> Error) -> Result<Customer, Error>
-where
-    R: Row,
-    &'static str: ColumnIndex<R>,
-    At: Decode<'r, R::Database> + Type<R::Database>,
-    Int: Decode<'r, R::Database> + Type<R::Database>,
-    Object: Decode<'r, R::Database> + Type<R::Database>,
-    String: Decode<'r, R::Database> + Type<R::Database>,
-{
+#[apply(any_row!)]
+pub fn customer<R: Row>(row: &R, fail: &impl Fn(sqlx::Error) -> Error) -> Result<Customer, Error> {
     let read = Reader { row, fail };
     let id: String = read.get("id")?;
     let corrupt = |what: String| Error::Corrupt(format!("customer {id:?}: {what}"));
@@ -185,17 +196,11 @@ where
 }
 
 /// A message as listed (`SELECT_MESSAGES`, `MESSAGE_VIEWS`).
-pub fn message_view<'r, R>(
-    row: &'r R,
+#[apply(any_row!)]
+pub fn message_view<R: Row>(
+    row: &R,
     fail: &impl Fn(sqlx::Error) -> Error,
-) -> Result<MessageView, Error>
-where
-    R: Row,
-    &'static str: ColumnIndex<R>,
-    At: Decode<'r, R::Database> + Type<R::Database>,
-    Int: Decode<'r, R::Database> + Type<R::Database>,
-    String: Decode<'r, R::Database> + Type<R::Database>,
-{
+) -> Result<MessageView, Error> {
     let read = Reader { row, fail };
     Ok(MessageView {
         id: read.get("id")?,
@@ -216,12 +221,8 @@ where
 }
 
 /// Where a row of a page stands in commit order (its `tx` and `seq`).
-pub fn position<'r, R>(row: &'r R, fail: &impl Fn(sqlx::Error) -> Error) -> Result<Position, Error>
-where
-    R: Row,
-    &'static str: ColumnIndex<R>,
-    Int: Decode<'r, R::Database> + Type<R::Database>,
-{
+#[apply(any_row!)]
+pub fn position<R: Row>(row: &R, fail: &impl Fn(sqlx::Error) -> Error) -> Result<Position, Error> {
     let read = Reader { row, fail };
     Ok(Position {
         tx: read.get::<Int>("tx")?.0,
@@ -230,16 +231,11 @@ where
 }
 
 /// A response as listed (`RESPONSES_SINCE`, `RESPONSES_FROM`).
-pub fn response_view<'r, R>(
-    row: &'r R,
+#[apply(any_row!)]
+pub fn response_view<R: Row>(
+    row: &R,
     fail: &impl Fn(sqlx::Error) -> Error,
-) -> Result<ResponseView, Error>
-where
-    R: Row,
-    &'static str: ColumnIndex<R>,
-    At: Decode<'r, R::Database> + Type<R::Database>,
-    String: Decode<'r, R::Database> + Type<R::Database>,
-{
+) -> Result<ResponseView, Error> {
     let read = Reader { row, fail };
     Ok(ResponseView {
         id: read.get("id")?,
@@ -254,15 +250,8 @@ where
 }
 
 /// An account with its number of contacts (`ONE_ACCOUNT`, `ACCOUNTS_PAGE`).
-pub fn account<'r, R>(row: &'r R, fail: &impl Fn(sqlx::Error) -> Error) -> Result<Account, Error>
-where
-    R: Row,
-    &'static str: ColumnIndex<R>,
-    At: Decode<'r, R::Database> + Type<R::Database>,
-    Int: Decode<'r, R::Database> + Type<R::Database>,
-    Object: Decode<'r, R::Database> + Type<R::Database>,
-    String: Decode<'r, R::Database> + Type<R::Database>,
-{
+#[apply(any_row!)]
+pub fn account<R: Row>(row: &R, fail: &impl Fn(sqlx::Error) -> Error) -> Result<Account, Error> {
     let read = Reader { row, fail };
     let id: String = read.get("id")?;
     let corrupt = |what: String| Error::Corrupt(format!("account {id:?}: {what}"));
@@ -286,16 +275,8 @@ where
 }
 
 /// A message with its customer (`CLAIMED_DETAILS_*`).
-pub fn outgoing<'r, R>(row: &'r R, fail: &impl Fn(sqlx::Error) -> Error) -> Result<Outgoing, Error>
-where
-    R: Row,
-    &'static str: ColumnIndex<R>,
-    At: Decode<'r, R::Database> + Type<R::Database>,
-    Int: Decode<'r, R::Database> + Type<R::Database>,
-    Object: Decode<'r, R::Database> + Type<R::Database>,
-    String: Decode<'r, R::Database> + Type<R::Database>,
-    bool: Decode<'r, R::Database> + Type<R::Database>,
-{
+#[apply(any_row!)]
+pub fn outgoing<R: Row>(row: &R, fail: &impl Fn(sqlx::Error) -> Error) -> Result<Outgoing, Error> {
     let read = Reader { row, fail };
     let customer = customer(row, fail)?;
     let id: String = read.get("message_uuid")?;

@@ -5,12 +5,14 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
+use macro_rules_attribute::apply;
 use sqlx::query_builder::Separated;
-use sqlx::{Executor, IntoArguments, Pool, QueryBuilder};
+use sqlx::{Executor, Pool, QueryBuilder};
 
 use super::Error;
 use super::backend::Dialect;
-use super::column::{At, Int, Object};
+use super::backend::any_dialect;
+use super::column::{At, Object};
 use super::signals::Listening;
 use super::sql;
 use crate::domain::customer::CustomerRecord;
@@ -21,9 +23,10 @@ use crate::domain::response::{ResponseKind, unsubscribed_reason};
 use crate::domain::signal::{self, NewSignal};
 
 /// The rows `statement` finds among `ids`, asked a chunk of
-/// [`super::ROWS_PER_STATEMENT`] ids at a time: the condition that `column`
-/// holds one of the chunk ends `statement`, and `tail` (an order, say)
-/// follows it. The rows come chunk after chunk, each in its own order.
+/// [`Dialect::IDS_PER_STATEMENT`] ids at a time: the condition that
+/// `column` holds one of the chunk ends `statement`, and `tail` (an order,
+/// say) follows it. The rows come chunk after chunk, each in its own order.
+#[apply(any_dialect!)]
 pub async fn rows_among<DB: Dialect>(
     pool: &Pool<DB>,
     statement: &str,
@@ -31,13 +34,9 @@ pub async fn rows_among<DB: Dialect>(
     ids: &[impl ToString],
     tail: &str,
     fail: &impl Fn(sqlx::Error) -> Error,
-) -> Result<Vec<DB::Row>, Error>
-where
-    DB::Arguments: IntoArguments<DB>,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-{
+) -> Result<Vec<DB::Row>, Error> {
     let mut rows = Vec::new();
-    for chunk in ids.chunks(super::ROWS_PER_STATEMENT) {
+    for chunk in ids.chunks(DB::IDS_PER_STATEMENT) {
         let mut query = QueryBuilder::<DB>::new(statement);
         DB::push_in(
             &mut query,
@@ -55,21 +54,14 @@ where
 /// marks due for planning (with `mark`) each account named and each account
 /// the batch's people belong to before it is written: a contact who joins
 /// or leaves changes both.
+#[apply(any_dialect!)]
 pub async fn add_named_accounts<DB: Dialect>(
     conn: &mut DB::Connection,
     batch: &[CustomerRecord],
     now: DateTime<Utc>,
     mark: &str,
     fail: &impl Fn(sqlx::Error) -> Error,
-) -> Result<(), Error>
-where
-    DB::Arguments: sqlx::IntoArguments<DB>,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    At: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    i64: for<'r> sqlx::Decode<'r, DB> + sqlx::Type<DB>,
-    (i64,): for<'r> sqlx::FromRow<'r, DB::Row>,
-{
+) -> Result<(), Error> {
     let mut named: Vec<&str> = batch
         .iter()
         .filter_map(|c| c.account_id.as_ref().map(|a| a.as_str()))
@@ -116,15 +108,11 @@ where
 }
 
 /// Whether any account is stored.
+#[apply(any_dialect!)]
 pub async fn any_account<DB: Dialect>(
     conn: &mut DB::Connection,
     fail: &impl Fn(sqlx::Error) -> Error,
-) -> Result<bool, Error>
-where
-    DB::Arguments: sqlx::IntoArguments<DB>,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    (i64,): for<'r> sqlx::FromRow<'r, DB::Row>,
-{
+) -> Result<bool, Error> {
     let (n,): (i64,) = sqlx::query_as(sql::ANY_ACCOUNT)
         .fetch_one(&mut *conn)
         .await
@@ -133,6 +121,7 @@ where
 }
 
 /// Adds a status change to an incident's history.
+#[apply(any_dialect!)]
 pub async fn record_update<DB: Dialect>(
     conn: &mut DB::Connection,
     id: &str,
@@ -141,14 +130,7 @@ pub async fn record_update<DB: Dialect>(
     notify: bool,
     at: DateTime<Utc>,
     fail: &impl Fn(sqlx::Error) -> Error,
-) -> Result<(), Error>
-where
-    DB::Arguments: sqlx::IntoArguments<DB>,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    bool: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    At: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
+) -> Result<(), Error> {
     sqlx::query(sql::INSERT_INCIDENT_UPDATE)
         .bind(id)
         .bind(status.as_str())
@@ -163,19 +145,14 @@ where
 
 /// Withdraws a maintenance's announcements still waiting: their claims go,
 /// and they are settled `expired` with `reason`, never sent. How many.
+#[apply(any_dialect!)]
 pub async fn withdraw_announcements<DB: Dialect>(
     conn: &mut DB::Connection,
     id: &str,
     reason: &str,
     at: DateTime<Utc>,
     fail: &impl Fn(sqlx::Error) -> Error,
-) -> Result<u64, Error>
-where
-    DB::Arguments: sqlx::IntoArguments<DB>,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    At: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
+) -> Result<u64, Error> {
     sqlx::query(sql::RELEASE_ANNOUNCEMENTS)
         .bind(id)
         .execute(&mut *conn)
@@ -196,6 +173,7 @@ where
 /// was left before), linked to the `inbound` mail that asked; each taken
 /// back is lifted if the customer had chosen to leave it.
 #[allow(clippy::too_many_arguments)] // One transaction's steps, named.
+#[apply(any_dialect!)]
 pub async fn apply_preferences<DB: Dialect>(
     tx: &mut DB::Connection,
     listening: &Listening,
@@ -205,17 +183,7 @@ pub async fn apply_preferences<DB: Dialect>(
     now: DateTime<Utc>,
     inbound: Option<uuid::Uuid>,
     fail: &impl Fn(sqlx::Error) -> Error,
-) -> Result<(), Error>
-where
-    DB::Arguments: sqlx::IntoArguments<DB>,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'q> &'q String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    Option<String>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    At: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    Object: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
+) -> Result<(), Error> {
     for category in &choice.unsubscribe {
         let added = sqlx::query(sql::INSERT_SUPPRESSION)
             .bind(customer)
@@ -262,16 +230,12 @@ where
 }
 
 /// The customer a message went to, if the message exists.
+#[apply(any_dialect!)]
 pub async fn customer_of<'e, DB: Dialect>(
     conn: impl Executor<'e, Database = DB>,
     message: MessageId,
     fail: &impl Fn(sqlx::Error) -> Error,
-) -> Result<Option<String>, Error>
-where
-    DB::Arguments: sqlx::IntoArguments<DB>,
-    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
-    usize: sqlx::ColumnIndex<DB::Row>,
-{
+) -> Result<Option<String>, Error> {
     sqlx::query_scalar(sql::CUSTOMER_OF_MESSAGE)
         .bind(message.to_string())
         .fetch_optional(conn)
@@ -281,6 +245,7 @@ where
 
 /// Records one response (linked to the `inbound` mail it came in, if
 /// any) and, when anyone listens for its type, its signal.
+#[apply(any_dialect!)]
 pub async fn insert_response<DB: Dialect>(
     conn: &mut DB::Connection,
     listening: &Listening,
@@ -288,16 +253,7 @@ pub async fn insert_response<DB: Dialect>(
     response: &ResponseView,
     inbound: Option<String>,
     fail: &impl Fn(sqlx::Error) -> Error,
-) -> Result<(), Error>
-where
-    DB::Arguments: sqlx::IntoArguments<DB>,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    Option<String>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    At: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    Object: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
+) -> Result<(), Error> {
     sqlx::query(sql::INSERT_RESPONSE)
         .bind(response.id.clone())
         .bind(response.message_id.clone())
@@ -319,20 +275,12 @@ where
 
 /// Records a signal in `conn`'s transaction: it commits, or rolls back,
 /// with what it tells of.
+#[apply(any_dialect!)]
 pub async fn tell<DB: Dialect>(
     conn: &mut DB::Connection,
     signal: &NewSignal,
     fail: &impl Fn(sqlx::Error) -> Error,
-) -> Result<(), Error>
-where
-    DB::Arguments: sqlx::IntoArguments<DB>,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    Option<String>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    At: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    Object: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
+) -> Result<(), Error> {
     tell_all::<DB>(conn, std::slice::from_ref(signal), fail).await
 }
 
@@ -433,6 +381,7 @@ pub(crate) fn customer_updates(plan: &PlanWrite) -> Vec<CustomerUpdate<'_>> {
 
 /// Records a `kind` signal (`message.sent`, …) for each of the messages
 /// `ids`, as they stand in `conn`'s transaction, when anyone listens.
+#[apply(any_dialect!)]
 pub async fn tell_messages<DB: Dialect>(
     conn: &mut DB::Connection,
     listening: &Listening,
@@ -440,18 +389,7 @@ pub async fn tell_messages<DB: Dialect>(
     ids: Vec<String>,
     at: DateTime<Utc>,
     fail: &impl Fn(sqlx::Error) -> Error,
-) -> Result<(), Error>
-where
-    DB::Arguments: sqlx::IntoArguments<DB>,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    &'static str: sqlx::ColumnIndex<DB::Row>,
-    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
-    Option<String>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    At: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
-    Int: sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
-    Object: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
+) -> Result<(), Error> {
     if ids.is_empty() || !listening.wants(kind) {
         return Ok(());
     }
@@ -473,20 +411,12 @@ where
 }
 
 /// Records many signals in `conn`'s transaction, a statement per thousand.
+#[apply(any_dialect!)]
 pub async fn tell_all<DB: Dialect>(
     conn: &mut DB::Connection,
     signals: &[NewSignal],
     fail: &impl Fn(sqlx::Error) -> Error,
-) -> Result<(), Error>
-where
-    DB::Arguments: sqlx::IntoArguments<DB>,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    Option<String>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    At: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    Object: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
+) -> Result<(), Error> {
     for run in signals.chunks(super::ROWS_PER_STATEMENT) {
         let mut insert = sqlx::QueryBuilder::<DB>::new(sql::INSERT_SIGNALS);
         insert.push_values(run, |mut row, s| {
@@ -502,21 +432,13 @@ where
 }
 
 /// Records a `stage.changed` signal for each change, when anyone listens.
+#[apply(any_dialect!)]
 pub async fn tell_stage_changes<DB: Dialect>(
     conn: &mut DB::Connection,
     listening: &Listening,
     changes: impl IntoIterator<Item = NewSignal>,
     fail: &impl Fn(sqlx::Error) -> Error,
-) -> Result<(), Error>
-where
-    DB::Arguments: sqlx::IntoArguments<DB>,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    Option<String>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    At: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    Object: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
+) -> Result<(), Error> {
     if !listening.wants(signal::STAGE_CHANGED) {
         return Ok(());
     }

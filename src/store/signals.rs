@@ -6,10 +6,12 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 
 use chrono::{DateTime, Utc};
-use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, QueryBuilder, Row, Type};
+use macro_rules_attribute::apply;
+use sqlx::{QueryBuilder, Row};
 
-use super::backend::{Backend, Dialect};
+use super::backend::{Backend, any_dialect};
 use super::column::{At, Int, Object};
+use super::rows::any_row;
 use super::{Error, Signals, sql};
 use crate::domain::feed::Position;
 use crate::domain::notification::{Channel, NewNotification, Notification, Outcome, TargetStatus};
@@ -34,26 +36,8 @@ impl Listening {
     }
 }
 
-impl<B, DB> Signals for B
-where
-    B: Backend<DB = DB>,
-    DB: Dialect,
-    DB::Arguments: IntoArguments<DB>,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    usize: ColumnIndex<DB::Row>,
-    for<'n> &'n str: ColumnIndex<DB::Row> + Encode<'n, DB> + Type<DB>,
-    String: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
-    i64: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
-    bool: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
-    At: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
-    Int: Type<DB> + for<'r> Decode<'r, DB>,
-    Object: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
-    Vec<u8>: for<'q> Encode<'q, DB> + Type<DB>,
-    Option<String>: for<'q> Encode<'q, DB> + for<'r> Decode<'r, DB>,
-    for<'s> Option<&'s str>: Encode<'s, DB>,
-    Option<i64>: for<'q> Encode<'q, DB>,
-    Option<At>: for<'q> Encode<'q, DB> + for<'r> Decode<'r, DB>,
-{
+#[apply(any_dialect!)]
+impl<B, DB> Signals for B {
     fn listen(&self, interest: Interest) {
         self.listening().set(interest);
     }
@@ -383,15 +367,8 @@ where
 }
 
 /// Where routing stands.
-async fn routed<B>(store: &B) -> Result<Position, Error>
-where
-    B: Backend,
-    <B::DB as sqlx::Database>::Arguments: IntoArguments<B::DB>,
-    for<'c> &'c mut <B::DB as sqlx::Database>::Connection: Executor<'c, Database = B::DB>,
-    for<'q> &'q str: Encode<'q, B::DB> + Type<B::DB>,
-    String: for<'r> Decode<'r, B::DB> + Type<B::DB>,
-    usize: ColumnIndex<<B::DB as sqlx::Database>::Row>,
-{
+#[apply(any_dialect!)]
+async fn routed<DB: Dialect>(store: &impl Backend<DB = DB>) -> Result<Position, Error> {
     let fail = store.fail("reading where signal routing stands");
     let value: Option<String> = sqlx::query_scalar(sql::SELECT_PLANNER_STATE)
         .bind(ROUTED)
@@ -406,16 +383,11 @@ where
 }
 
 /// A claimed row as `CLAIM_NOTIFICATIONS` returns it.
+#[apply(any_row!)]
 fn claimed_row<R: Row>(
     row: &R,
     fail: &impl Fn(sqlx::Error) -> Error,
-) -> Result<(i64, Notification), Error>
-where
-    usize: ColumnIndex<R>,
-    Int: for<'r> Decode<'r, R::Database> + Type<R::Database>,
-    String: for<'r> Decode<'r, R::Database> + Type<R::Database>,
-    Option<String>: for<'r> Decode<'r, R::Database>,
-{
+) -> Result<(i64, Notification), Error> {
     let channel: String = row.try_get(4).map_err(fail)?;
     Ok((
         row.try_get::<Int, _>(0).map_err(fail)?.0,

@@ -2,26 +2,16 @@
 //! audit, the same SQL on both.
 
 use chrono::{DateTime, Utc};
-use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Row, Type};
+use macro_rules_attribute::apply;
+use sqlx::Row;
 
-use super::backend::{Backend, Dialect};
+use super::backend::any_dialect;
 use super::column::{At, Int};
 use super::{Error, Team, sql};
 use crate::domain::console::{AuditAction, AuditEntry, NewSession, Password, Session};
 
-impl<B, DB> Team for B
-where
-    B: Backend<DB = DB>,
-    DB: Dialect,
-    DB::Arguments: IntoArguments<DB>,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    usize: ColumnIndex<DB::Row>,
-    for<'n> &'n str: Encode<'n, DB> + Type<DB>,
-    String: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
-    i64: for<'q> Encode<'q, DB> + Type<DB>,
-    At: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
-    Int: Type<DB> + for<'r> Decode<'r, DB>,
-{
+#[apply(any_dialect!)]
+impl<B, DB> Team for B {
     async fn set_password(&self, member: &str, hash: &str, at: DateTime<Utc>) -> Result<(), Error> {
         let fail = self.fail("setting a team member's password");
         let mut tx = self.begin().await.map_err(&fail)?;

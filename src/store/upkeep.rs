@@ -2,32 +2,14 @@
 //! backend's own where the databases differ.
 
 use chrono::{DateTime, Utc};
-use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Type};
+use macro_rules_attribute::apply;
 
-use super::backend::{Backend, Dialect};
-use super::column::{At, Int, Object};
+use super::backend::{Backend, any_dialect};
+use super::column::At;
 use super::{Error, Tidy, Upkeep, WriteFailure, sql};
 
-impl<B, DB> Upkeep for B
-where
-    B: Backend<DB = DB>,
-    DB: Dialect,
-    DB::Arguments: IntoArguments<DB>,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    usize: ColumnIndex<DB::Row>,
-    for<'n> &'n str: ColumnIndex<DB::Row> + Encode<'n, DB> + Type<DB>,
-    String: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
-    i64: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
-    bool: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
-    At: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
-    Int: Type<DB> + for<'r> Decode<'r, DB>,
-    Object: for<'q> Encode<'q, DB> + Type<DB> + for<'r> Decode<'r, DB>,
-    Vec<u8>: for<'q> Encode<'q, DB> + Type<DB>,
-    Option<String>: for<'q> Encode<'q, DB>,
-    for<'s> Option<&'s str>: Encode<'s, DB>,
-    Option<i64>: for<'q> Encode<'q, DB>,
-    Option<At>: for<'q> Encode<'q, DB>,
-{
+#[apply(any_dialect!)]
+impl<B, DB> Upkeep for B {
     async fn migrate(&self) -> Result<(), Error> {
         Backend::migrate(self).await
     }
