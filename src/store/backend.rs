@@ -44,9 +44,6 @@ pub trait Dialect: Database {
         fail: &(impl Fn(sqlx::Error) -> Error + Sync),
     ) -> Result<(), Error>;
 
-    /// How many ids [`Self::push_in`] may bind in one statement.
-    const IDS_PER_STATEMENT: usize;
-
     /// What a planned page's write transaction runs first, if anything.
     const PLAN_WRITE_OPENS: Option<&'static str>;
 
@@ -97,9 +94,9 @@ pub struct HistoryRows<R> {
 }
 
 /// What the shared store code needs of a store: its pools, its errors, and
-/// the operations whose SQL is its own. The role traits' generic
-/// implementations also name, once each, the value types they bind and
-/// read (see [`super::customers`]).
+/// the operations whose SQL is its own. The value types the role traits'
+/// generic implementations bind and read are named once, in
+/// [`any_dialect`].
 #[allow(async_fn_in_trait)] // Used through `Db`, whose futures are `Send`.
 pub trait Backend: Sync {
     type DB: Dialect;
@@ -227,11 +224,13 @@ pub trait Backend: Sync {
 ///
 /// - a role implementation, `impl<B, DB> Role for B { … }`, which becomes
 ///   generic over every [`Backend`] `B` whose database is `DB`;
-/// - a helper, `async fn name<DB: Dialect>(…) -> … { … }` (a lifetime may
-///   come first), which becomes generic over every [`Dialect`].
+/// - a helper, `async fn name<DB: Dialect>(…) -> Ret { … }` (a lifetime may
+///   come first; no where-clause of its own), which becomes generic over
+///   every [`Dialect`].
 ///
-/// Every value type a statement binds or a row yields is named here; a new
-/// one goes here too.
+/// Every value type these bind or read is named here; a new one goes here
+/// too. (`shared::customer_values`, which binds borrowed values into the
+/// bulk upsert's rows, states its own.)
 macro_rules! any_dialect {
     (impl<$B:ident, $DB:ident> $Role:ident for $For:ident { $($body:tt)* }) => {
         $crate::store::backend::any_dialect!(@bounded $DB
@@ -242,11 +241,11 @@ macro_rules! any_dialect {
     };
     (
         $(#[$meta:meta])*
-        $vis:vis async fn $name:ident<$($life:lifetime,)? $DB:ident: Dialect>($($args:tt)*)
+        $vis:vis async fn $name:ident<$($life:lifetime,)? $DB:ident: $Dialect:ident>($($args:tt)*)
             -> $ret:ty $body:block
     ) => {
         $crate::store::backend::any_dialect!(@bounded $DB
-            [$(#[$meta])* $vis async fn $name<$($life,)? $DB>($($args)*) -> $ret]
+            [$(#[$meta])* $vis async fn $name<$($life,)? $DB: $Dialect>($($args)*) -> $ret]
             []
             [$body]
         );

@@ -17,8 +17,6 @@ use crate::domain::event::EventRecord;
 use crate::domain::prefilter::{Literal, Prefilter};
 use crate::domain::signal::{CUSTOMER_ERASED, NewSignal};
 
-// The same bounds open each role's implementation: what sqlx must know
-// to run a statement on `DB`, and the value types tend binds and reads.
 #[apply(any_dialect!)]
 impl<B, DB> Customers for B {
     fn writers(&self) -> usize {

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use macro_rules_attribute::apply;
 use sqlx::{QueryBuilder, Row};
 
-use super::backend::{Backend, any_dialect};
+use super::backend::{Backend, Dialect, any_dialect};
 use super::column::{At, Int};
 use super::{Error, Incidents, sql};
 use crate::domain::customer::CustomerId;

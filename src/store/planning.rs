@@ -1,8 +1,9 @@
 //! [`Planning`] for every backend: who is due, their histories, the
 //! planner's fingerprint, and what a planned page writes, in which order.
 //! The bulk statements of that write and how a customer's history rows are
-//! looked up are each backend's own ([`Dialect::update_planned_customers`]
-//! and its neighbours, [`Backend::history_rows`]).
+//! looked up are each backend's own
+//! ([`super::backend::Dialect::update_planned_customers`] and its
+//! neighbours, [`Backend::history_rows`]).
 
 use std::collections::HashMap;
 

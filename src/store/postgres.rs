@@ -118,8 +118,6 @@ impl Dialect for Postgres {
     // are planned again, and no message of it can have gone, since a claim
     // commits durably, after it in the log.
     const PLAN_WRITE_OPENS: Option<&'static str> = Some(sql::NO_WAIT_FOR_DISK_POSTGRES);
-    // One array, however long.
-    const IDS_PER_STATEMENT: usize = usize::MAX;
 
     fn rows_affected(done: &PgQueryResult) -> u64 {
         done.rows_affected()

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use macro_rules_attribute::apply;
 use sqlx::{QueryBuilder, Row};
 
-use super::backend::{Backend, any_dialect};
+use super::backend::{Backend, Dialect, any_dialect};
 use super::column::At;
 use super::{Error, Responses, rows, shared, sql};
 use crate::domain::customer::CustomerId;

@@ -23,9 +23,11 @@ use crate::domain::response::{ResponseKind, unsubscribed_reason};
 use crate::domain::signal::{self, NewSignal};
 
 /// The rows `statement` finds among `ids`, asked a chunk of
-/// [`Dialect::IDS_PER_STATEMENT`] ids at a time: the condition that
+/// [`super::ROWS_PER_STATEMENT`] ids at a time: the condition that
 /// `column` holds one of the chunk ends `statement`, and `tail` (an order,
-/// say) follows it. The rows come chunk after chunk, each in its own order.
+/// say) follows it. The rows come chunk after chunk, each in its own order,
+/// so the ids should be distinct: one listed in two chunks brings its rows
+/// twice.
 #[apply(any_dialect!)]
 pub async fn rows_among<DB: Dialect>(
     pool: &Pool<DB>,
@@ -36,7 +38,7 @@ pub async fn rows_among<DB: Dialect>(
     fail: &impl Fn(sqlx::Error) -> Error,
 ) -> Result<Vec<DB::Row>, Error> {
     let mut rows = Vec::new();
-    for chunk in ids.chunks(DB::IDS_PER_STATEMENT) {
+    for chunk in ids.chunks(super::ROWS_PER_STATEMENT) {
         let mut query = QueryBuilder::<DB>::new(statement);
         DB::push_in(
             &mut query,

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use macro_rules_attribute::apply;
 use sqlx::{QueryBuilder, Row};
 
-use super::backend::{Backend, any_dialect};
+use super::backend::{Backend, Dialect, any_dialect};
 use super::column::{At, Int, Object};
 use super::rows::any_row;
 use super::{Error, Signals, sql};

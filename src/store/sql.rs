@@ -73,7 +73,7 @@ pub const MARK_SQLITE: &str = "MIN(customers.plan_at, 0) - 1";
 pub const MARK_POSTGRES: &str = "LEAST(customers.plan_at, 'epoch') - interval '1 millisecond'";
 
 /// Rows of each customer of `$1` on PostgreSQL, one index probe per
-/// customer (see `PgStore::planning_history` for why not `= ANY($1)`):
+/// customer (see `PgStore::history_rows` for why not `= ANY($1)`):
 /// `$from` is the table and the start of its `WHERE`, ending in `AND` or
 /// `WHERE`.
 macro_rules! per_customer {
@@ -1038,7 +1038,7 @@ pub const SENT_TO: &str = concat!(
     counted_sent!()
 );
 /// The same on PostgreSQL for the customers of `$1` since `$2`, one probe
-/// a customer (see `PgStore::planning_history`).
+/// a customer (see `PgStore::history_rows`).
 pub const SENT_TO_POSTGRES: &str = per_customer!(
     "customer_id, COALESCE(sent_at, updated_at) AS at",
     concat!(

@@ -166,8 +166,6 @@ impl Dialect for Sqlite {
     // Every commit waits for the disk (`synchronous = FULL`): SQLite sets
     // that per connection, not per transaction.
     const PLAN_WRITE_OPENS: Option<&'static str> = None;
-    // One bound value each, under SQLite's limit a statement.
-    const IDS_PER_STATEMENT: usize = super::ROWS_PER_STATEMENT;
 
     fn rows_affected(done: &SqliteQueryResult) -> u64 {
         done.rows_affected()
