@@ -263,7 +263,9 @@ macro_rules! any_dialect {
             String: for<'q> ::sqlx::Encode<'q, $DB>
                 + ::sqlx::Type<$DB>
                 + for<'r> ::sqlx::Decode<'r, $DB>,
-            i64: for<'q> ::sqlx::Encode<'q, $DB> + ::sqlx::Type<$DB> + for<'r> ::sqlx::Decode<'r, $DB>,
+            i64: for<'q> ::sqlx::Encode<'q, $DB>
+                + ::sqlx::Type<$DB>
+                + for<'r> ::sqlx::Decode<'r, $DB>,
             i32: ::sqlx::Type<$DB>,
             bool: for<'q> ::sqlx::Encode<'q, $DB>
                 + ::sqlx::Type<$DB>

@@ -10,8 +10,7 @@ use sqlx::query_builder::Separated;
 use sqlx::{Executor, Pool, QueryBuilder};
 
 use super::Error;
-use super::backend::Dialect;
-use super::backend::any_dialect;
+use super::backend::{Dialect, any_dialect};
 use super::column::{At, Object};
 use super::signals::Listening;
 use super::sql;
