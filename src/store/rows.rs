@@ -28,10 +28,10 @@ use crate::domain::playbook::{Kind, Survey};
 macro_rules! any_row {
     (
         $(#[$meta:meta])*
-        $vis:vis fn $name:ident<R: Row>($($args:tt)*) -> $ret:ty $body:block
+        $vis:vis fn $name:ident<R: $Row:ident>($($args:tt)*) -> $ret:ty $body:block
     ) => {
         $(#[$meta])*
-        $vis fn $name<R: ::sqlx::Row>($($args)*) -> $ret
+        $vis fn $name<R: $Row>($($args)*) -> $ret
         where
             usize: ::sqlx::ColumnIndex<R>,
             &'static str: ::sqlx::ColumnIndex<R>,
