@@ -44,6 +44,15 @@ pub trait Dialect: Database {
         fail: &(impl Fn(sqlx::Error) -> Error + Sync),
     ) -> Result<(), Error>;
 
+    /// A lease's statements: its first try, the look for the next priority
+    /// with a free row, and a claim at that priority (`sql::CLAIM_FIRST_*`,
+    /// `sql::NEXT_PRIORITY_*`, `sql::CLAIM_*`; [`super::outbox::lease_on`]).
+    const CLAIM_FIRST: &'static str;
+    /// See [`Self::CLAIM_FIRST`].
+    const NEXT_PRIORITY: &'static str;
+    /// See [`Self::CLAIM_FIRST`].
+    const CLAIM: &'static str;
+
     /// What a planned page's write transaction runs first, if anything.
     const PLAN_WRITE_OPENS: Option<&'static str>;
 
@@ -266,7 +275,7 @@ macro_rules! any_dialect {
             i64: for<'q> ::sqlx::Encode<'q, $DB>
                 + ::sqlx::Type<$DB>
                 + for<'r> ::sqlx::Decode<'r, $DB>,
-            i32: ::sqlx::Type<$DB>,
+            i32: for<'q> ::sqlx::Encode<'q, $DB> + ::sqlx::Type<$DB>,
             bool: for<'q> ::sqlx::Encode<'q, $DB>
                 + ::sqlx::Type<$DB>
                 + for<'r> ::sqlx::Decode<'r, $DB>,

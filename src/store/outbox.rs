@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use macro_rules_attribute::apply;
 use sqlx::{QueryBuilder, Row};
 
-use super::backend::{Backend, any_dialect};
+use super::backend::{Backend, Dialect, any_dialect};
 use super::column::{At, Int};
 use super::{Error, NameHold, Outbox, rows, shared, sql};
 use crate::domain::customer::CustomerId;
@@ -358,6 +358,59 @@ pub(super) fn fold_claimed(rows: Vec<Outgoing>) -> Vec<Outgoing> {
     out
 }
 
+/// Leases up to `limit` due messages to `owner` until `lease_until` on
+/// `conn`, most important first, skipping rows another instance holds: the
+/// ids leased. The first try claims at the most important priority
+/// anything waits in (`sql::CLAIM_FIRST_SQLITE` says why); only when that
+/// does not fill the lease does a [`PriorityWalk`] look for priorities with
+/// a free row. The backend chooses `conn`: SQLite's write transaction, a
+/// PostgreSQL connection whose every claim commits as it is made.
+#[apply(any_dialect!)]
+pub(super) async fn lease_on<DB: Dialect>(
+    conn: &mut DB::Connection,
+    owner: &str,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+    limit: u32,
+    fail: &impl Fn(sqlx::Error) -> Error,
+) -> Result<Vec<String>, Error> {
+    let mut ids: Vec<String> = sqlx::query_scalar(DB::CLAIM_FIRST)
+        .bind(owner)
+        .bind(At(lease_until))
+        .bind(At(now))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(fail)?;
+    let mut walk = PriorityWalk::start();
+    while ids.len() < limit as usize {
+        let priority: Option<Int> = sqlx::query_scalar(DB::NEXT_PRIORITY)
+            .bind(walk.from())
+            .bind(At(now))
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(fail)?;
+        let Some(Int(priority)) = priority else { break };
+        let bound = i32::try_from(priority)
+            .map_err(|_| Error::Corrupt(format!("message priority {priority}")))?;
+        let taken: Vec<String> = sqlx::query_scalar(DB::CLAIM)
+            .bind(owner)
+            .bind(At(lease_until))
+            .bind(At(now))
+            .bind((limit as usize - ids.len()) as i64)
+            .bind(bound)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(fail)?;
+        let more = walk.claimed(priority, taken.len());
+        ids.extend(taken);
+        if !more {
+            break;
+        }
+    }
+    Ok(ids)
+}
+
 /// How a claim walks the priorities, most important first: after each
 /// claim, whether to look at the same priority again or at the next.
 ///
@@ -368,7 +421,7 @@ pub(super) fn fold_claimed(rows: Vec<Outgoing>) -> Vec<Outgoing> {
 /// claim key refused them), or still holds them locked. A fresh look finds
 /// what is left; after a few empty claims, the next priority. (On SQLite
 /// the look and the claim run under one write lock and always agree.)
-pub(super) struct PriorityWalk {
+struct PriorityWalk {
     from: i64,
     empty: u32,
 }

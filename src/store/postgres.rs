@@ -10,6 +10,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgQueryResult, PgRow};
 use sqlx::{ConnectOptions as _, Connection, PgConnection, PgPool, Postgres, QueryBuilder, Row};
 
 use super::backend::{Backend, Dialect, HistoryRows};
+use super::outbox::lease_on;
 use super::signals::Listening;
 use super::{
     ConnectOptions, Error, PlanWrite, StageChange, WriteOutcome, shared, sql, unique_runs,
@@ -118,6 +119,9 @@ impl Dialect for Postgres {
     // are planned again, and no message of it can have gone, since a claim
     // commits durably, after it in the log.
     const PLAN_WRITE_OPENS: Option<&'static str> = Some(sql::NO_WAIT_FOR_DISK_POSTGRES);
+    const CLAIM_FIRST: &'static str = sql::CLAIM_FIRST_POSTGRES;
+    const NEXT_PRIORITY: &'static str = sql::NEXT_PRIORITY_POSTGRES;
+    const CLAIM: &'static str = sql::CLAIM_POSTGRES;
 
     fn rows_affected(done: &PgQueryResult) -> u64 {
         done.rows_affected()
@@ -550,40 +554,11 @@ impl Backend for PgStore {
         limit: u32,
     ) -> Result<Vec<String>, Error> {
         let fail = self.fail("claiming messages to send");
-        // See `sql::CLAIM_FIRST_POSTGRES`.
-        let mut ids: Vec<String> = sqlx::query_scalar(sql::CLAIM_FIRST_POSTGRES)
-            .bind(owner)
-            .bind(lease_until)
-            .bind(now)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(&fail)?;
-        let mut walk = super::outbox::PriorityWalk::start();
-        while ids.len() < limit as usize {
-            let priority: Option<i32> = sqlx::query_scalar(sql::NEXT_PRIORITY_POSTGRES)
-                .bind(walk.from())
-                .bind(now)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(&fail)?;
-            let Some(priority) = priority else { break };
-            let taken: Vec<String> = sqlx::query_scalar(sql::CLAIM_POSTGRES)
-                .bind(owner)
-                .bind(lease_until)
-                .bind(now)
-                .bind((limit as usize - ids.len()) as i64)
-                .bind(priority)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(&fail)?;
-            let more = walk.claimed(priority.into(), taken.len());
-            ids.extend(taken);
-            if !more {
-                break;
-            }
-        }
-        Ok(ids)
+        // Outside a transaction: each claim commits as it is made, so other
+        // instances skip those rows at once instead of waiting on the
+        // claim key for this lease to end.
+        let mut conn = self.pool.acquire().await.map_err(&fail)?;
+        lease_on::<Postgres>(&mut conn, owner, now, lease_until, limit, &fail).await
     }
 
     async fn begin_sending(

@@ -15,6 +15,7 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 
 use super::backend::{Backend, Dialect, HistoryRows};
 use super::column::At;
+use super::outbox::lease_on;
 use super::signals::Listening;
 use super::sqlite_watch::WriterWatch;
 use super::{
@@ -166,6 +167,9 @@ impl Dialect for Sqlite {
     // Every commit waits for the disk (`synchronous = FULL`): SQLite sets
     // that per connection, not per transaction.
     const PLAN_WRITE_OPENS: Option<&'static str> = None;
+    const CLAIM_FIRST: &'static str = sql::CLAIM_FIRST_SQLITE;
+    const NEXT_PRIORITY: &'static str = sql::NEXT_PRIORITY_SQLITE;
+    const CLAIM: &'static str = sql::CLAIM_SQLITE;
 
     fn rows_affected(done: &SqliteQueryResult) -> u64 {
         done.rows_affected()
@@ -456,39 +460,7 @@ impl Backend for SqliteStore {
         // One writer at a time on SQLite: the lease is taken under the
         // write lock, so no two claims can overlap.
         let mut tx = self.begin().await.map_err(&fail)?;
-        // See `sql::CLAIM_FIRST_SQLITE`.
-        let mut ids: Vec<String> = sqlx::query_scalar(sql::CLAIM_FIRST_SQLITE)
-            .bind(owner)
-            .bind(At(lease_until))
-            .bind(At(now))
-            .bind(i64::from(limit))
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(&fail)?;
-        let mut walk = super::outbox::PriorityWalk::start();
-        while ids.len() < limit as usize {
-            let priority: Option<i64> = sqlx::query_scalar(sql::NEXT_PRIORITY_SQLITE)
-                .bind(walk.from())
-                .bind(At(now))
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(&fail)?;
-            let Some(priority) = priority else { break };
-            let taken: Vec<String> = sqlx::query_scalar(sql::CLAIM_SQLITE)
-                .bind(owner)
-                .bind(At(lease_until))
-                .bind(At(now))
-                .bind((limit as usize - ids.len()) as i64)
-                .bind(priority)
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(&fail)?;
-            let more = walk.claimed(priority, taken.len());
-            ids.extend(taken);
-            if !more {
-                break;
-            }
-        }
+        let ids = lease_on::<Sqlite>(&mut tx, owner, now, lease_until, limit, &fail).await?;
         tx.commit().await.map_err(&fail)?;
         Ok(ids)
     }
