@@ -108,6 +108,7 @@ contract!(
     settled_notifications_and_routed_signals_are_pruned,
     pages_of_messages_neither_skip_nor_repeat_while_more_are_planned,
     pages_of_responses_neither_skip_nor_repeat_a_replaced_answer,
+    a_page_shows_what_committed_before_it_while_a_neighbour_writes,
     suppressions_are_listed_and_lifted_with_who_and_why,
 );
 
@@ -2893,6 +2894,11 @@ fn named() -> Vec<Named> {
         ),
         one("SIGNALS_AFTER_SQLITE", SIGNALS_AFTER_SQLITE, Sqlite),
         one("SIGNALS_AFTER_POSTGRES", SIGNALS_AFTER_POSTGRES, Postgres),
+        one(
+            "WRITING_ELSEWHERE_POSTGRES",
+            WRITING_ELSEWHERE_POSTGRES,
+            Postgres,
+        ),
         one("MOVE_ROUTED", MOVE_ROUTED, Both),
         one("START_ROUTED", START_ROUTED, Both),
         built(
@@ -4587,32 +4593,6 @@ async fn read_messages(
     }
 }
 
-/// Waits, up to 10 s, until `caught_up` says pages show every row
-/// stored. On PostgreSQL a page holds only rows of transactions older
-/// than every one still running, and a transaction of another database
-/// that commits while a page is read can count as running for that read:
-/// the rows written after it come with the next read.
-async fn until_pages_catch_up<F: Future<Output = bool>>(mut caught_up: impl FnMut() -> F) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !caught_up().await && std::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-}
-
-/// Waits until pages of messages show every message stored.
-async fn pages_show_every_message(store: &Db) {
-    let all = MessageFilter::default();
-    let stored = store.messages(&all).await.unwrap().len();
-    until_pages_catch_up(|| async {
-        read_messages(store, &all, Position::default(), 1000)
-            .await
-            .0
-            .len()
-            >= stored
-    })
-    .await;
-}
-
 async fn pages_of_messages_neither_skip_nor_repeat_while_more_are_planned(store: &Db) {
     let people: Vec<CustomerRecord> = ["a", "b", "c", "d"].into_iter().map(customer).collect();
     store.upsert_customers(&people, t0()).await.unwrap();
@@ -4641,7 +4621,6 @@ async fn pages_of_messages_neither_skip_nor_repeat_while_more_are_planned(store:
     )
     .await
     .unwrap();
-    pages_show_every_message(store).await;
     let (rest, end) = read_messages(
         store,
         &all,
@@ -4673,7 +4652,6 @@ async fn pages_of_messages_neither_skip_nor_repeat_while_more_are_planned(store:
     )
     .await
     .unwrap();
-    pages_show_every_message(store).await;
     let (new, _) = read_messages(store, &all, end, 10).await;
     assert_eq!(
         new.len(),
@@ -4709,17 +4687,109 @@ async fn pages_of_messages_neither_skip_nor_repeat_while_more_are_planned(store:
     );
 }
 
-/// Waits until pages of responses show every response stored.
-async fn pages_show_every_response(store: &Db) {
-    let stored = store.responses(DateTime::UNIX_EPOCH).await.unwrap().len();
-    until_pages_catch_up(|| async {
-        let page = store
-            .responses_page(DateTime::UNIX_EPOCH, Position::default(), 1000)
+/// Short transactions in another database of the same server, one after
+/// another on a few connections of their own, until dropped. Each takes a
+/// transaction id and holds it a moment, so some are always running, and
+/// some end while a page of this store is read.
+struct BusyNeighbour {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<u64>>,
+}
+
+impl BusyNeighbour {
+    /// Nothing on SQLite, whose file has no neighbours.
+    fn beside(store: &Db) -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let threads = match store {
+            Db::Sqlite(_) => Vec::new(),
+            Db::Postgres(_) => (0..4u64)
+                .map(|n| {
+                    let stop = stop.clone();
+                    std::thread::spawn(move || neighbour_writes(n, &stop))
+                })
+                .collect(),
+        };
+        Self { stop, threads }
+    }
+
+    /// How many transactions the neighbour ran.
+    fn stop(self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.threads.into_iter().map(|t| t.join().unwrap()).sum()
+    }
+}
+
+/// One of the neighbour's connections, to the server's own `postgres`
+/// database: holds each transaction 0–3 ms, a different time each.
+fn neighbour_writes(n: u64, stop: &std::sync::atomic::AtomicBool) -> u64 {
+    use sqlx::Connection;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut conn = sqlx::PgConnection::connect(&common::pg_admin_url())
             .await
             .unwrap();
-        page.data.len() >= stored
+        let mut ran = 0;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let mut tx = conn.begin().await.unwrap();
+            sqlx::query("SELECT pg_current_xact_id()")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            let hold = (n * 7 + ran * 13) % 4;
+            tokio::time::sleep(std::time::Duration::from_micros(hold * 750)).await;
+            tx.commit().await.unwrap();
+            ran += 1;
+        }
+        ran
     })
-    .await;
+}
+
+/// A page shows every row committed before it is read, however busy the
+/// server's other databases are. On PostgreSQL a page leaves out the rows
+/// of transactions still running in its database (so it never steps past
+/// one that commits later); a neighbour's that ends while the page is read
+/// must not be taken for one of them.
+async fn a_page_shows_what_committed_before_it_while_a_neighbour_writes(store: &Db) {
+    store
+        .upsert_customers(&[customer("a")], t0())
+        .await
+        .unwrap();
+    plan_messages(store, &[message("a", "welcome", "signup_at")], t0())
+        .await
+        .unwrap();
+    let views = store.messages(&MessageFilter::default()).await.unwrap();
+    let m = views[0].id.parse::<MessageId>().unwrap();
+    let neighbour = BusyNeighbour::beside(store);
+    let mut after = Position::default();
+    for i in 0..300 {
+        let link = format!("https://docs.acme.example/{i}");
+        let click = NewResponse {
+            kind: ResponseKind::Click,
+            value: Some(link.clone()),
+            comment: None,
+            source: Source::Link,
+            replace: false,
+        };
+        store.record_response(m, &click, t0()).await.unwrap();
+        let page = store
+            .responses_page(DateTime::UNIX_EPOCH, after, 10)
+            .await
+            .unwrap();
+        let values: Vec<_> = page.data.iter().map(|r| r.value.clone().unwrap()).collect();
+        assert_eq!(
+            values,
+            [link],
+            "read {i} shows the click committed before it"
+        );
+        after = Position::decode(&page.next_cursor).unwrap();
+    }
+    let ran = neighbour.stop();
+    if matches!(store, Db::Postgres(_)) {
+        assert!(ran > 100, "the neighbour was busy: {ran} transactions");
+    }
 }
 
 async fn pages_of_responses_neither_skip_nor_repeat_a_replaced_answer(store: &Db) {
@@ -4748,7 +4818,6 @@ async fn pages_of_responses_neither_skip_nor_repeat_a_replaced_answer(store: &Db
     };
     store.record_response(m, &click, t0()).await.unwrap();
     store.record_response(m, &answer("3"), t0()).await.unwrap();
-    pages_show_every_response(store).await;
     let page = store
         .responses_page(DateTime::UNIX_EPOCH, Position::default(), 10)
         .await
@@ -4763,7 +4832,6 @@ async fn pages_of_responses_neither_skip_nor_repeat_a_replaced_answer(store: &Db
         .record_response(m, &answer("9"), t0() + Duration::minutes(1))
         .await
         .unwrap();
-    pages_show_every_response(store).await;
     let next = store
         .responses_page(DateTime::UNIX_EPOCH, end, 10)
         .await

@@ -53,6 +53,12 @@ pub trait Dialect: Database {
     /// See [`Self::CLAIM_FIRST`].
     const CLAIM: &'static str;
 
+    /// What a feed read asks first, by a statement of its own, and binds
+    /// last to its page's: on PostgreSQL the transactions writing in other
+    /// databases (`sql::WRITING_ELSEWHERE_POSTGRES`); SQLite's single
+    /// writer commits in order, so it asks nothing ([`super::shared::writing_elsewhere`]).
+    const WRITING_ELSEWHERE: Option<&'static str>;
+
     /// What a planned page's write transaction runs first, if anything.
     const PLAN_WRITE_OPENS: Option<&'static str>;
 

@@ -21,6 +21,25 @@ use crate::domain::planned::{NextCheck, PlanWrite, StageChange};
 use crate::domain::response::{ResponseKind, unsubscribed_reason};
 use crate::domain::signal::{self, NewSignal};
 
+/// What a feed read binds last to its page's statement, if its database
+/// asks anything ([`Dialect::WRITING_ELSEWHERE`]): asked here, by a
+/// statement of its own, so that it is read before the page's snapshot is
+/// taken and every row committed before the read began is on the page.
+#[apply(any_dialect!)]
+pub async fn writing_elsewhere<DB: Dialect>(
+    pool: &Pool<DB>,
+    fail: &impl Fn(sqlx::Error) -> Error,
+) -> Result<Option<String>, Error> {
+    let Some(statement) = DB::WRITING_ELSEWHERE else {
+        return Ok(None);
+    };
+    let (xids,): (String,) = sqlx::query_as(statement)
+        .fetch_one(pool)
+        .await
+        .map_err(fail)?;
+    Ok(Some(xids))
+}
+
 /// The rows `statement` finds among `ids`, asked a chunk of
 /// [`super::ROWS_PER_STATEMENT`] ids at a time: the condition that
 /// `column` holds one of the chunk ends `statement`, and `tail` (an order,

@@ -12,7 +12,7 @@ use sqlx::{QueryBuilder, Row};
 use super::backend::{Backend, Dialect, any_dialect};
 use super::column::{At, Int, Object};
 use super::rows::any_row;
-use super::{Error, Signals, sql};
+use super::{Error, Signals, shared, sql};
 use crate::domain::feed::Position;
 use crate::domain::notification::{Channel, NewNotification, Notification, Outcome, TargetStatus};
 use crate::domain::signal::{Interest, Signal};
@@ -45,17 +45,19 @@ impl<B, DB> Signals for B {
     async fn unrouted(&self, limit: u32) -> Result<(Position, Vec<Signal>), Error> {
         let fail = self.fail("reading signals to route");
         let from = routed(self).await?;
+        let elsewhere = shared::writing_elsewhere(self.reads(), &fail).await?;
         let statement = match B::DIALECT {
             sql::Dialect::Sqlite => sql::SIGNALS_AFTER_SQLITE,
             sql::Dialect::Postgres => sql::SIGNALS_AFTER_POSTGRES,
         };
-        let rows = sqlx::query(statement)
+        let mut query = sqlx::query(statement)
             .bind(from.tx)
             .bind(from.seq)
-            .bind(i64::from(limit))
-            .fetch_all(self.reads())
-            .await
-            .map_err(&fail)?;
+            .bind(i64::from(limit));
+        if let Some(xids) = elsewhere {
+            query = query.bind(xids);
+        }
+        let rows = query.fetch_all(self.reads()).await.map_err(&fail)?;
         let signals = rows
             .iter()
             .map(|row| {

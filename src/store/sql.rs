@@ -347,17 +347,37 @@ pub const SUPPRESSED_AMONG: &str = "SELECT DISTINCT customer_id FROM suppression
 pub const LIFT_CHOSEN: &str = "DELETE FROM suppressions WHERE customer_id = $1 AND category = $2 \
      AND source IN ('one-click', 'unsubscribe page', 'preferences page', 'mailto')";
 
+/// The transactions `pg_stat_activity` shows writing in other databases,
+/// as array text (`{xid,…}`). A feed read asks this by a statement of its
+/// own, before its page's, for `committed_horizon` to leave them out: a
+/// busy neighbour on the same server does not hold a feed back.
+///
+/// Asked first, so that every transaction this list misses began after it
+/// was read, later than anything that committed before the read began:
+/// such a transaction only holds back rows written after it. Asked inside
+/// the page's statement, the list would be read after that statement's
+/// snapshot, and a neighbour that ended in between would hold back rows
+/// that were final before the read began.
+pub const WRITING_ELSEWHERE_POSTGRES: &str = "SELECT COALESCE(array_agg(backend_xid::text::bigint), '{}')::text \
+     FROM pg_stat_activity WHERE backend_xid IS NOT NULL \
+     AND datname IS DISTINCT FROM current_database()";
+
 /// The first transaction id of this database whose rows may not all be
 /// visible yet (see `SIGNALS_AFTER_POSTGRES`): every row whose `tx` is
-/// below it is final, and every later commit has a higher `tx`.
+/// below it is final, and every later commit has a higher `tx`. The
+/// placeholder given binds `WRITING_ELSEWHERE_POSTGRES`'s answer; a
+/// running transaction it does not name (it began since, or its database
+/// is not shown to this user) is taken as this database's, which only
+/// waits a read longer. `backend_xid` is 32 bits; the snapshot's are 64.
 macro_rules! committed_horizon {
-    () => {
-        "COALESCE((SELECT min(x::text::bigint) \
-         FROM pg_snapshot_xip(pg_current_snapshot()) AS x \
-         WHERE x::text::bigint % 4294967296 NOT IN (SELECT backend_xid::text::bigint \
-           FROM pg_stat_activity WHERE backend_xid IS NOT NULL \
-           AND datname IS DISTINCT FROM current_database())), \
-         pg_snapshot_xmax(pg_current_snapshot())::text::bigint)"
+    ($elsewhere:literal) => {
+        concat!(
+            "COALESCE((SELECT min(x::text::bigint) \
+             FROM pg_snapshot_xip(pg_current_snapshot()) AS x \
+             WHERE x::text::bigint % 4294967296 <> ALL(CAST(",
+            $elsewhere,
+            " AS BIGINT[]))), pg_snapshot_xmax(pg_current_snapshot())::text::bigint)"
+        )
     };
 }
 
@@ -389,13 +409,14 @@ pub const MESSAGES_PAGE_SQLITE: &str = concat!(
      AND updated_at >= $4 ORDER BY seq LIMIT $5"
 );
 /// The same on PostgreSQL after ($1, $2) in (tx, seq) order, reading only
-/// rows of transactions that are over (see `committed_horizon`), so a
-/// transaction begun earlier that commits later is not stepped past.
+/// rows of transactions that are over (see `committed_horizon`, whose $7
+/// is `WRITING_ELSEWHERE_POSTGRES`'s answer), so a transaction begun
+/// earlier that commits later is not stepped past.
 pub const MESSAGES_PAGE_POSTGRES: &str = concat!(
     "SELECT ",
     message_view_columns!(),
     ", tx, seq FROM messages WHERE (tx, seq) > ($1, $2) AND tx < ",
-    committed_horizon!(),
+    committed_horizon!("$7"),
     " AND (CAST($3 AS TEXT) IS NULL OR status = $3) \
      AND (CAST($4 AS TEXT) IS NULL OR customer_id = $4) \
      AND updated_at >= $5 ORDER BY tx, seq LIMIT $6"
@@ -408,12 +429,13 @@ pub const RESPONSES_PAGE_SQLITE: &str = concat!(
     response_view_columns!(),
     ", 0 AS tx, seq FROM responses WHERE seq > $1 AND received_at >= $2 ORDER BY seq LIMIT $3"
 );
-/// The same on PostgreSQL after ($1, $2) in (tx, seq) order.
+/// The same on PostgreSQL after ($1, $2) in (tx, seq) order, reading only
+/// rows of finished transactions ($5 as in `MESSAGES_PAGE_POSTGRES`).
 pub const RESPONSES_PAGE_POSTGRES: &str = concat!(
     "SELECT ",
     response_view_columns!(),
     ", tx, seq FROM responses WHERE (tx, seq) > ($1, $2) AND tx < ",
-    committed_horizon!(),
+    committed_horizon!("$5"),
     " AND received_at >= $3 ORDER BY tx, seq LIMIT $4"
 );
 
@@ -1246,18 +1268,12 @@ pub const SIGNALS_AFTER_SQLITE: &str = "SELECT seq, tx, id, type, customer_id, p
 /// a transaction begun earlier may commit later: only signals of
 /// transactions older than every one still running in this database are
 /// read (they are all final, and every later commit has a higher `tx`),
-/// so a routing pass never steps past a signal it cannot see yet.
-///
-/// The running transactions are those of this statement's snapshot, less
-/// those `pg_stat_activity` shows writing in another database: a busy
-/// neighbour on the same server does not hold routing back. One that
-/// cannot be placed (it ended since, or its database is not shown to this
-/// user) is taken as this database's, which only waits a pass longer.
-/// `backend_xid` is 32 bits; the snapshot's are 64.
+/// so a routing pass never steps past a signal it cannot see yet. $4 is
+/// `WRITING_ELSEWHERE_POSTGRES`'s answer.
 pub const SIGNALS_AFTER_POSTGRES: &str = concat!(
     "SELECT seq, tx, id, type, customer_id, payload, occurred_at FROM signals \
      WHERE (tx, seq) > ($1, $2) AND tx < ",
-    committed_horizon!(),
+    committed_horizon!("$4"),
     " ORDER BY tx, seq LIMIT $3"
 );
 

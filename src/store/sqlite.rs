@@ -166,6 +166,7 @@ async fn drop_claims(
 impl Dialect for Sqlite {
     // Every commit waits for the disk (`synchronous = FULL`): SQLite sets
     // that per connection, not per transaction.
+    const WRITING_ELSEWHERE: Option<&'static str> = None;
     const PLAN_WRITE_OPENS: Option<&'static str> = None;
     const CLAIM_FIRST: &'static str = sql::CLAIM_FIRST_SQLITE;
     const NEXT_PRIORITY: &'static str = sql::NEXT_PRIORITY_SQLITE;
