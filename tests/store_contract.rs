@@ -4572,6 +4572,54 @@ async fn routing_waits_for_a_slower_transaction_on_postgres() {
     drop(fast);
 }
 
+/// A page of messages on PostgreSQL stops short of rows committed after
+/// a transaction of its database that is still running (it may commit
+/// rows before them) and shows them once it ends, as pages of responses
+/// do (`a_page_waits_for_a_slower_transaction_on_postgres`); one of
+/// another database on the same server holds nothing back.
+#[tokio::test]
+async fn a_page_of_messages_waits_only_for_its_own_database_on_postgres() {
+    use sqlx::Connection;
+    let (pg, store) = migrated_postgres().await;
+    let people = [customer("a"), customer("b")];
+    store.upsert_customers(&people, t0()).await.unwrap();
+    let take_an_id = "SELECT pg_current_xact_id()";
+    let mut neighbour = sqlx::PgConnection::connect(&common::pg_admin_url())
+        .await
+        .unwrap();
+    let mut elsewhere = neighbour.begin().await.unwrap();
+    sqlx::query(take_an_id)
+        .execute(&mut *elsewhere)
+        .await
+        .unwrap();
+    plan_messages(&store, &[message("a", "welcome", "signup_at")], t0())
+        .await
+        .unwrap();
+    let all = MessageFilter::default();
+    let (planned, after_a) = read_messages(&store, &all, Position::default(), 10).await;
+    assert_eq!(planned.len(), 1, "another database holds nothing back");
+
+    let mut slow = sqlx::PgConnection::connect(&pg.url).await.unwrap();
+    let mut tx = slow.begin().await.unwrap();
+    sqlx::query(take_an_id).execute(&mut *tx).await.unwrap();
+    plan_messages(&store, &[message("b", "welcome", "signup_at")], t0())
+        .await
+        .unwrap();
+    let (held, _) = read_messages(&store, &all, after_a, 10).await;
+    assert!(
+        held.is_empty(),
+        "b, planned after a slower transaction, waits"
+    );
+    tx.commit().await.unwrap();
+    let (shown, _) = read_messages(&store, &all, after_a, 10).await;
+    assert_eq!(shown.len(), 1, "b, once the slower transaction ended");
+    assert_ne!(shown, planned);
+    elsewhere.rollback().await.unwrap();
+    store.close().await;
+    slow.close().await.unwrap();
+    neighbour.close().await.unwrap();
+}
+
 /// Every row of a list, read `limit` at a time from `from` to the end:
 /// (ids, the cursor after the last).
 async fn read_messages(
@@ -4688,9 +4736,9 @@ async fn pages_of_messages_neither_skip_nor_repeat_while_more_are_planned(store:
 }
 
 /// Short transactions in another database of the same server, one after
-/// another on a few connections of their own, until dropped. Each takes a
-/// transaction id and holds it a moment, so some are always running, and
-/// some end while a page of this store is read.
+/// another on a few connections of their own, until stopped or dropped.
+/// Each takes a transaction id and holds it a moment, so some are always
+/// running, and some end while a page of this store is read.
 struct BusyNeighbour {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     threads: Vec<std::thread::JoinHandle<u64>>,
@@ -4712,10 +4760,25 @@ impl BusyNeighbour {
         Self { stop, threads }
     }
 
-    /// How many transactions the neighbour ran.
-    fn stop(self) -> u64 {
+    /// Stops the neighbour: how many transactions it ran.
+    fn stop(mut self) -> u64 {
+        self.halt()
+    }
+
+    fn halt(&mut self) -> u64 {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        self.threads.into_iter().map(|t| t.join().unwrap()).sum()
+        self.threads
+            .drain(..)
+            .map(|t| t.join().unwrap_or_default())
+            .sum()
+    }
+}
+
+/// A test that fails mid-way stops its neighbour too, so the tests after
+/// it do not share the server with four busy connections.
+impl Drop for BusyNeighbour {
+    fn drop(&mut self) {
+        self.halt();
     }
 }
 
@@ -4743,6 +4806,7 @@ fn neighbour_writes(n: u64, stop: &std::sync::atomic::AtomicBool) -> u64 {
             tx.commit().await.unwrap();
             ran += 1;
         }
+        conn.close().await.unwrap();
         ran
     })
 }

@@ -53,10 +53,11 @@ pub trait Dialect: Database {
     /// See [`Self::CLAIM_FIRST`].
     const CLAIM: &'static str;
 
-    /// What a feed read asks first, by a statement of its own, and binds
-    /// last to its page's: on PostgreSQL the transactions writing in other
-    /// databases (`sql::WRITING_ELSEWHERE_POSTGRES`); SQLite's single
-    /// writer commits in order, so it asks nothing ([`super::shared::writing_elsewhere`]).
+    /// Run before a feed page, in a statement of its own; its answer is
+    /// the page's last parameter: on PostgreSQL, the transactions writing
+    /// where no feed row can be (`sql::WRITING_ELSEWHERE_POSTGRES`). SQLite
+    /// asks nothing: its one writer commits in order
+    /// ([`super::shared::bind_writing_elsewhere`]).
     const WRITING_ELSEWHERE: Option<&'static str>;
 
     /// What a planned page's write transaction runs first, if anything.

@@ -71,21 +71,21 @@ impl<B, DB> Outbox for B {
         limit: u32,
     ) -> Result<Page<MessageView>, Error> {
         let fail = self.fail("reading a page of messages");
-        let elsewhere = shared::writing_elsewhere(self.reads(), &fail).await?;
         let query = match B::DIALECT {
             sql::Dialect::Sqlite => sqlx::query(sql::MESSAGES_PAGE_SQLITE),
             sql::Dialect::Postgres => sqlx::query(sql::MESSAGES_PAGE_POSTGRES).bind(after.tx),
         };
-        let mut query = query
+        let query = query
             .bind(after.seq)
             .bind(filter.status.map(|s| s.as_str()))
             .bind(filter.customer.as_ref().map(CustomerId::as_str))
             .bind(At(filter.since.unwrap_or(DateTime::UNIX_EPOCH)))
             .bind(i64::from(limit) + 1);
-        if let Some(xids) = elsewhere {
-            query = query.bind(xids);
-        }
-        let rows = query.fetch_all(self.reads()).await.map_err(&fail)?;
+        let rows = shared::bind_writing_elsewhere(self.reads(), query, &fail)
+            .await?
+            .fetch_all(self.reads())
+            .await
+            .map_err(&fail)?;
         let rows = rows
             .iter()
             .map(|row| Ok((rows::position(row, &fail)?, rows::message_view(row, &fail)?)))

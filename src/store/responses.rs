@@ -296,19 +296,19 @@ impl<B, DB> Responses for B {
         limit: u32,
     ) -> Result<Page<ResponseView>, Error> {
         let fail = self.fail("reading a page of responses");
-        let elsewhere = shared::writing_elsewhere(self.reads(), &fail).await?;
         let query = match B::DIALECT {
             sql::Dialect::Sqlite => sqlx::query(sql::RESPONSES_PAGE_SQLITE),
             sql::Dialect::Postgres => sqlx::query(sql::RESPONSES_PAGE_POSTGRES).bind(after.tx),
         };
-        let mut query = query
+        let query = query
             .bind(after.seq)
             .bind(At(since))
             .bind(i64::from(limit) + 1);
-        if let Some(xids) = elsewhere {
-            query = query.bind(xids);
-        }
-        let rows = query.fetch_all(self.reads()).await.map_err(&fail)?;
+        let rows = shared::bind_writing_elsewhere(self.reads(), query, &fail)
+            .await?
+            .fetch_all(self.reads())
+            .await
+            .map_err(&fail)?;
         let rows = rows
             .iter()
             .map(|row| {

@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use macro_rules_attribute::apply;
+use sqlx::query::Query;
 use sqlx::query_builder::Separated;
 use sqlx::{Executor, Pool, QueryBuilder};
 
@@ -21,23 +22,27 @@ use crate::domain::planned::{NextCheck, PlanWrite, StageChange};
 use crate::domain::response::{ResponseKind, unsubscribed_reason};
 use crate::domain::signal::{self, NewSignal};
 
-/// What a feed read binds last to its page's statement, if its database
-/// asks anything ([`Dialect::WRITING_ELSEWHERE`]): asked here, by a
-/// statement of its own, so that it is read before the page's snapshot is
-/// taken and every row committed before the read began is on the page.
+/// `page`, a feed page's statement, with what its database asks first
+/// ([`Dialect::WRITING_ELSEWHERE`]) bound as its last parameter. Asked
+/// here, by a statement of its own, so that it is read before the page's
+/// snapshot is taken: a neighbour's transaction that ended before the
+/// read is never taken for one of this database's. The answer is text
+/// (cast to an array in the page's statement) because the same code binds
+/// it for both databases, and only PostgreSQL has arrays.
 #[apply(any_dialect!)]
-pub async fn writing_elsewhere<DB: Dialect>(
+pub async fn bind_writing_elsewhere<'p, DB: Dialect>(
     pool: &Pool<DB>,
+    page: Query<'p, DB, DB::Arguments>,
     fail: &impl Fn(sqlx::Error) -> Error,
-) -> Result<Option<String>, Error> {
+) -> Result<Query<'p, DB, DB::Arguments>, Error> {
     let Some(statement) = DB::WRITING_ELSEWHERE else {
-        return Ok(None);
+        return Ok(page);
     };
     let (xids,): (String,) = sqlx::query_as(statement)
         .fetch_one(pool)
         .await
         .map_err(fail)?;
-    Ok(Some(xids))
+    Ok(page.bind(xids))
 }
 
 /// The rows `statement` finds among `ids`, asked a chunk of

@@ -45,19 +45,19 @@ impl<B, DB> Signals for B {
     async fn unrouted(&self, limit: u32) -> Result<(Position, Vec<Signal>), Error> {
         let fail = self.fail("reading signals to route");
         let from = routed(self).await?;
-        let elsewhere = shared::writing_elsewhere(self.reads(), &fail).await?;
         let statement = match B::DIALECT {
             sql::Dialect::Sqlite => sql::SIGNALS_AFTER_SQLITE,
             sql::Dialect::Postgres => sql::SIGNALS_AFTER_POSTGRES,
         };
-        let mut query = sqlx::query(statement)
+        let query = sqlx::query(statement)
             .bind(from.tx)
             .bind(from.seq)
             .bind(i64::from(limit));
-        if let Some(xids) = elsewhere {
-            query = query.bind(xids);
-        }
-        let rows = query.fetch_all(self.reads()).await.map_err(&fail)?;
+        let rows = shared::bind_writing_elsewhere(self.reads(), query, &fail)
+            .await?
+            .fetch_all(self.reads())
+            .await
+            .map_err(&fail)?;
         let signals = rows
             .iter()
             .map(|row| {

@@ -347,28 +347,37 @@ pub const SUPPRESSED_AMONG: &str = "SELECT DISTINCT customer_id FROM suppression
 pub const LIFT_CHOSEN: &str = "DELETE FROM suppressions WHERE customer_id = $1 AND category = $2 \
      AND source IN ('one-click', 'unsubscribe page', 'preferences page', 'mailto')";
 
-/// The transactions `pg_stat_activity` shows writing in other databases,
-/// as array text (`{xid,…}`). A feed read asks this by a statement of its
-/// own, before its page's, for `committed_horizon` to leave them out: a
-/// busy neighbour on the same server does not hold a feed back.
+/// The transactions `pg_stat_activity` shows writing where no row of a
+/// feed can be: in another database, or autovacuum's (an ANALYZE writes
+/// only the catalog), as array text (`{xid,…}`). `committed_horizon`
+/// leaves them out, so a busy neighbour on the same server, or statistics
+/// gathered over a large table, does not hold a feed back.
 ///
-/// Asked first, so that every transaction this list misses began after it
-/// was read, later than anything that committed before the read began:
-/// such a transaction only holds back rows written after it. Asked inside
-/// the page's statement, the list would be read after that statement's
-/// snapshot, and a neighbour that ended in between would hold back rows
-/// that were final before the read began.
+/// A feed read asks this by a statement of its own, before its page's:
+/// every transaction the list misses then took its id after the list was
+/// read, so its id is above every row committed before the read began,
+/// and it holds back only rows written after it. Asked inside the page's
+/// statement, the list would be read after that statement's snapshot, and
+/// a neighbour that ended in between would hold back rows already final.
 pub const WRITING_ELSEWHERE_POSTGRES: &str = "SELECT COALESCE(array_agg(backend_xid::text::bigint), '{}')::text \
      FROM pg_stat_activity WHERE backend_xid IS NOT NULL \
-     AND datname IS DISTINCT FROM current_database()";
+     AND (datname IS DISTINCT FROM current_database() \
+     OR backend_type = 'autovacuum worker')";
 
 /// The first transaction id of this database whose rows may not all be
 /// visible yet (see `SIGNALS_AFTER_POSTGRES`): every row whose `tx` is
-/// below it is final, and every later commit has a higher `tx`. The
-/// placeholder given binds `WRITING_ELSEWHERE_POSTGRES`'s answer; a
-/// running transaction it does not name (it began since, or its database
-/// is not shown to this user) is taken as this database's, which only
-/// waits a read longer. `backend_xid` is 32 bits; the snapshot's are 64.
+/// below it is final, and every later commit has a higher `tx`.
+///
+/// The placeholder given binds `WRITING_ELSEWHERE_POSTGRES`'s answer. A
+/// running transaction that list does not name is taken as one that may
+/// write a feed's rows: one of this database (another instance, an
+/// operator's open session), one that began since, or a prepared
+/// transaction (`pg_prepared_xacts`, never in `pg_stat_activity`), which
+/// holds feeds back until it is committed or rolled back. `backend_xid`
+/// is 32 bits, the snapshot's are 64. (PostgreSQL reads a backend's
+/// database, then its xid, by slot: a backend of this database that took
+/// a neighbour's slot and an xid between those two reads, nanoseconds
+/// apart, would be listed as the neighbour's.)
 macro_rules! committed_horizon {
     ($elsewhere:literal) => {
         concat!(
