@@ -585,8 +585,12 @@ fn sign_in_mails(p: &Project) -> Vec<(String, String)> {
     let Ok(dir) = std::fs::read_dir(p.path().join("data/outbox")) else {
         return Vec::new();
     };
+    // The daemon may be writing one now, under another name until whole.
     dir.filter_map(|e| {
         let path = e.unwrap().path();
+        if path.extension().is_none_or(|x| x != "eml") {
+            return None;
+        }
         let raw = std::fs::read(&path).unwrap();
         let parsed = mail_parser::MessageParser::default().parse(&raw).unwrap();
         (parsed.subject() == Some("Sign in to tend")).then(|| {
@@ -959,17 +963,15 @@ fn in_a_browser(database: Option<&str>, store: &str) {
     check("sign-in");
     browser.type_into("#member", "ann@acme.example");
     browser.type_into("#password", PASSWORD);
+    let before = Utc::now();
     browser.click("button[type=submit]");
     let overview = browser.source_with("Signed in as");
     assert!(overview.contains("This week"), "{overview}");
-    check("overview");
     let shown = browser
         .execute("return document.querySelector('[data-figure=\"today-sent\"]').textContent;");
-    let midnight = Utc::now()
-        .date_naive()
-        .and_hms_opt(0, 0, 0)
-        .unwrap()
-        .and_utc();
+    let after = Utc::now();
+    check("overview");
+    let midnight = after.date_naive().and_hms_opt(0, 0, 0).unwrap().and_utc();
     let report = json(
         &p.tend(&[
             "report",
@@ -980,10 +982,14 @@ fn in_a_browser(database: Option<&str>, store: &str) {
         ])
         .expect_code(0),
     );
-    assert_eq!(
-        shown.as_str().unwrap(),
-        report["messages"]["sent"].as_i64().unwrap_or(0).to_string()
-    );
+    // Today's figure is the report's (checked when no midnight passed
+    // while the page was made).
+    if before.date_naive() == after.date_naive() {
+        assert_eq!(
+            shown.as_str().unwrap(),
+            report["messages"]["sent"].as_i64().unwrap_or(0).to_string()
+        );
+    }
     for (name, path, text) in [
         ("customers", "/console/customers", "Name, email or id"),
         ("search", "/console/customers?q=bea", "Bea B"),

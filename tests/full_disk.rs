@@ -153,13 +153,41 @@ fn event_body(id: &str) -> String {
     format!(r#"{{"customer_id":"{id}","name":"upgrade_failed","occurred_at":"{at}"}}"#)
 }
 
-/// The `.eml` files the file transport wrote.
+/// The `.eml` files the file transport wrote (not one it is still
+/// writing, under another name until it is whole).
 fn outbox(p: &Project) -> Vec<String> {
     match std::fs::read_dir(p.path().join("outbox")) {
         Ok(entries) => entries
-            .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+            .map(|e| e.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|x| x == "eml"))
+            .map(|path| std::fs::read_to_string(path).unwrap())
             .collect(),
         Err(_) => Vec::new(),
+    }
+}
+
+/// Waits (up to 20 s) until the store says the messages to `customers`
+/// are sent: a mail is written before its send is recorded.
+fn wait_for_sent(p: &Project, d: &Daemon, customers: &[&str]) {
+    let started = Instant::now();
+    loop {
+        let messages = json(&p.tend(&["messages", "--format", "json"]).expect_code(0));
+        let sent = messages
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| customers.contains(&m["customer_id"].as_str().unwrap()))
+            .filter(|m| m["status"] == "sent")
+            .count();
+        if sent == customers.len() {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{sent} of {customers:?} recorded as sent:\n{messages}\n{}",
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -242,6 +270,8 @@ fn a_full_disk_is_survived_without_a_restart_and_loses_nothing() {
         assert_eq!(r.status, 200, "{}", r.body);
     }
     wait_for_mail(&p, &d, 2);
+    // Both sends recorded, so the full disk meets new writes, not these.
+    wait_for_sent(&p, &d, &["a1", "a2"]);
 
     // The disk fills up.
     let filler = fill(disk.path());

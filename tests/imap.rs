@@ -163,7 +163,16 @@ fn the_daemon_polls_the_mailbox_on_its_own() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     assert_eq!(responses(&p), ["reply"]);
-    assert!(imap.flags()[0].contains("$TendTaken"));
+    // The mail is marked taken after its reply is recorded.
+    while !imap.flags()[0].contains("$TendTaken") {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{:?}\n{}",
+            imap.flags(),
+            imap.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 /// The welcome's id and the address of its `List-Unsubscribe` mailto.

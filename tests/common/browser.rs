@@ -165,11 +165,12 @@ impl Browser {
             .to_owned()
     }
 
-    /// The page's HTML once it contains `text`, or as it is after ten
-    /// seconds: a click that submits a form returns before the browser has
-    /// loaded the answer page.
+    /// The page's HTML once it contains `text`, or as it is after thirty
+    /// seconds (only a failing run waits that long; headless Chromium on
+    /// two loaded cores can take seconds): a click that submits a form
+    /// returns before the browser has loaded the answer page.
     pub fn source_with(&self, text: &str) -> String {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         loop {
             let page = self.source();
             if page.contains(text) || std::time::Instant::now() > deadline {
