@@ -108,6 +108,7 @@ contract!(
     settled_notifications_and_routed_signals_are_pruned,
     pages_of_messages_neither_skip_nor_repeat_while_more_are_planned,
     pages_of_responses_neither_skip_nor_repeat_a_replaced_answer,
+    of_two_answers_at_once_one_is_kept,
     a_page_shows_what_committed_before_it_while_a_neighbour_writes,
     suppressions_are_listed_and_lifted_with_who_and_why,
 );
@@ -2895,6 +2896,11 @@ fn named() -> Vec<Named> {
         one("SIGNALS_AFTER_SQLITE", SIGNALS_AFTER_SQLITE, Sqlite),
         one("SIGNALS_AFTER_POSTGRES", SIGNALS_AFTER_POSTGRES, Postgres),
         one(
+            "CUSTOMER_OF_ANSWERED_POSTGRES",
+            CUSTOMER_OF_ANSWERED_POSTGRES,
+            Postgres,
+        ),
+        one(
             "WRITING_ELSEWHERE_POSTGRES",
             WRITING_ELSEWHERE_POSTGRES,
             Postgres,
@@ -4853,6 +4859,45 @@ async fn a_page_shows_what_committed_before_it_while_a_neighbour_writes(store: &
     let ran = neighbour.stop();
     if matches!(store, Db::Postgres(_)) {
         assert!(ran > 100, "the neighbour was busy: {ran} transactions");
+    }
+}
+
+/// A double click sends two answers to one survey at once: one is kept
+/// (either), never both, so the score and its alerts count it once.
+async fn of_two_answers_at_once_one_is_kept(store: &Db) {
+    store
+        .upsert_customers(&[customer("a")], t0())
+        .await
+        .unwrap();
+    plan_messages(store, &[message("a", "welcome", "signup_at")], t0())
+        .await
+        .unwrap();
+    let views = store.messages(&MessageFilter::default()).await.unwrap();
+    let m = views[0].id.parse::<MessageId>().unwrap();
+    let answer = |value: &str| NewResponse {
+        kind: ResponseKind::Survey,
+        value: Some(value.into()),
+        comment: None,
+        source: Source::SurveyPage,
+        replace: true,
+    };
+    let (low, high) = (answer("3"), answer("9"));
+    for round in 0..20 {
+        let (first, second) = tokio::join!(
+            store.record_response(m, &low, t0()),
+            store.record_response(m, &high, t0()),
+        );
+        first.unwrap();
+        second.unwrap();
+        let kept: Vec<_> = store
+            .responses(DateTime::UNIX_EPOCH)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.kind == "survey")
+            .filter_map(|r| r.value)
+            .collect();
+        assert_eq!(kept.len(), 1, "round {round}: {kept:?}");
     }
 }
 

@@ -60,6 +60,11 @@ pub trait Dialect: Database {
     /// ([`super::shared::bind_writing_elsewhere`]).
     const WRITING_ELSEWHERE: Option<&'static str>;
 
+    /// Reads the customer of a message a replacing answer is recorded
+    /// for, holding off another such answer until this one commits
+    /// (`sql::CUSTOMER_OF_ANSWERED_POSTGRES`).
+    const CUSTOMER_OF_ANSWERED: &'static str;
+
     /// What a planned page's write transaction runs first, if anything.
     const PLAN_WRITE_OPENS: Option<&'static str>;
 

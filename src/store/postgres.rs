@@ -114,11 +114,12 @@ fn classify(e: sqlx::Error, shown: &str, doing: &'static str) -> Error {
 }
 
 impl Dialect for Postgres {
+    const WRITING_ELSEWHERE: Option<&'static str> = Some(sql::WRITING_ELSEWHERE_POSTGRES);
+    const CUSTOMER_OF_ANSWERED: &'static str = sql::CUSTOMER_OF_ANSWERED_POSTGRES;
     // A plan need not wait for the disk: should the server stop before its
     // commit reaches it, the page's customers keep their old `plan_at` and
     // are planned again, and no message of it can have gone, since a claim
     // commits durably, after it in the log.
-    const WRITING_ELSEWHERE: Option<&'static str> = Some(sql::WRITING_ELSEWHERE_POSTGRES);
     const PLAN_WRITE_OPENS: Option<&'static str> = Some(sql::NO_WAIT_FOR_DISK_POSTGRES);
     const CLAIM_FIRST: &'static str = sql::CLAIM_FIRST_POSTGRES;
     const NEXT_PRIORITY: &'static str = sql::NEXT_PRIORITY_POSTGRES;

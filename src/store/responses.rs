@@ -30,7 +30,15 @@ impl<B, DB> Responses for B {
     ) -> Result<Option<CustomerId>, Error> {
         let fail = self.fail("recording a response");
         let mut tx = self.begin().await.map_err(&fail)?;
-        let customer = shared::customer_of(&mut *tx, message, &fail).await?;
+        let customer = if response.replace {
+            sqlx::query_scalar(DB::CUSTOMER_OF_ANSWERED)
+                .bind(message.to_string())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(&fail)?
+        } else {
+            shared::customer_of(&mut *tx, message, &fail).await?
+        };
         let Some(customer) = customer else {
             return Ok(None);
         };

@@ -206,6 +206,13 @@ pub const END_LEAD_PLANNING: &str = "SELECT pg_advisory_unlock($1)";
 
 /// The customer a message went to.
 pub const CUSTOMER_OF_MESSAGE: &str = "SELECT customer_id FROM messages WHERE id = $1";
+/// The same on PostgreSQL for an answer that replaces the message's
+/// earlier ones, locking the message until it commits: of two answers at
+/// once (a double click), the second waits, and its delete then sees the
+/// first and replaces it, where both would otherwise be kept. SQLite's one
+/// writer already runs them one after the other.
+pub const CUSTOMER_OF_ANSWERED_POSTGRES: &str =
+    "SELECT customer_id FROM messages WHERE id = $1 FOR NO KEY UPDATE";
 
 /// A message's responses, oldest first (ids are time-ordered UUIDv7).
 pub const RESPONSES_OF: &str =

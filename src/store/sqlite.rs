@@ -164,9 +164,10 @@ async fn drop_claims(
 }
 
 impl Dialect for Sqlite {
+    const WRITING_ELSEWHERE: Option<&'static str> = None;
+    const CUSTOMER_OF_ANSWERED: &'static str = sql::CUSTOMER_OF_MESSAGE;
     // Every commit waits for the disk (`synchronous = FULL`): SQLite sets
     // that per connection, not per transaction.
-    const WRITING_ELSEWHERE: Option<&'static str> = None;
     const PLAN_WRITE_OPENS: Option<&'static str> = None;
     const CLAIM_FIRST: &'static str = sql::CLAIM_FIRST_SQLITE;
     const NEXT_PRIORITY: &'static str = sql::NEXT_PRIORITY_SQLITE;
