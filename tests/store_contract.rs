@@ -4578,6 +4578,52 @@ async fn routing_waits_for_a_slower_transaction_on_postgres() {
     drop(fast);
 }
 
+/// A message expired while another instance held its claim stays
+/// expired when that instance puts it back to wait. On PostgreSQL a claim
+/// taken while catch-up's statement runs (or between a maintenance's
+/// release of its announcements' claims and their withdrawal) survives
+/// it: the statement's snapshot is older than the claim. This leaves the
+/// store as that interleaving does, then settles.
+#[tokio::test]
+async fn a_message_expired_under_a_claim_is_not_put_back_on_postgres() {
+    use sqlx::Connection;
+    let (pg, store) = migrated_postgres().await;
+    store
+        .upsert_customers(&[customer("a")], t0())
+        .await
+        .unwrap();
+    plan_messages(&store, &[message("a", "welcome", "signup_at")], t0())
+        .await
+        .unwrap();
+    let now = t0() + Duration::hours(1);
+    let claimed = store
+        .claim("d", now, now + Duration::minutes(10), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    let mut other = sqlx::PgConnection::connect(&pg.url).await.unwrap();
+    sqlx::query("UPDATE messages SET status = 'expired', reason = 'superseded' WHERE id = $1")
+        .bind(claimed[0].id.to_string())
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let hold = Settle::hold(
+        &claimed[0],
+        now + Duration::hours(12),
+        "outside the window".into(),
+    );
+    store.settle("d", &[hold], now).await.unwrap();
+    let views = store.messages(&MessageFilter::default()).await.unwrap();
+    assert_eq!(views[0].status, "expired", "{views:?}");
+    assert_eq!(views[0].reason.as_deref(), Some("superseded"));
+    // Nor can it be claimed again: it is not waiting, and its claim is gone.
+    let later = now + Duration::hours(13);
+    let again = store.claim("e", later, later + Duration::minutes(10), 10);
+    assert!(again.await.unwrap().is_empty());
+    store.close().await;
+    other.close().await.unwrap();
+}
+
 /// A page of messages on PostgreSQL stops short of rows committed after
 /// a transaction of its database that is still running (it may commit
 /// rows before them) and shows them once it ends, as pages of responses

@@ -971,10 +971,18 @@ pub const RENEW_CLAIMS_ENDING_SQLITE: &str = " AND until < ";
 /// Settling drops the claims of the messages it records (the claims
 /// appended).
 pub const DROP_CLAIMS_SQLITE: &str = "DELETE FROM claims WHERE ";
-/// Which settled rows may change: those the settling owner still claims,
-/// and a send recovery gave up on as `unknown` when the record is of an
-/// attempt: only the instance that began that send can have one, and what
-/// it says happened (the truth) wins over `unknown`.
+/// Which settled rows may change: those the settling owner still claims
+/// while they wait or are being sent, and a send recovery gave up on as
+/// `unknown` when the record is of an attempt: only the instance that
+/// began that send can have one, and what it says happened (the truth)
+/// wins over `unknown`.
+///
+/// A claimed row that has ended meanwhile is left as it is. Catch-up
+/// (`SUPERSEDE_WAITING_POSTGRES`) and a maintenance's start
+/// (`WITHDRAW_ANNOUNCEMENTS`) expire waiting rows; a claim taken while
+/// that statement ran is not among those it drops, since it commits after
+/// the statement's snapshot, and the claimant that then holds the message
+/// (a window, a cap) would put it back to wait, to go out after all.
 ///
 /// On PostgreSQL, one statement a run: each message's new state as arrays
 /// ($1 ids … $8, at $9, by owner $10); `mine` holds the claims it drops.
@@ -989,7 +997,8 @@ pub const SETTLE_POSTGRES: &str = "WITH mine AS (DELETE FROM claims \
      $6::timestamptz[], $7::int[], $8::timestamptz[]) \
      AS v(id, status, reason, not_before, subject, sent_at, tried, started) \
      WHERE messages.id = v.id AND ((messages.status = 'unknown' AND v.tried = 1) \
-     OR messages.id IN (SELECT message_id FROM mine))";
+     OR messages.status IN ('planned', 'deferred', 'sending') \
+     AND messages.id IN (SELECT message_id FROM mine))";
 /// The same on SQLite: this, the time, ` FROM (`, the run's `VALUES` (id,
 /// status, reason, not_before, subject, sent_at, tried, started),
 /// `) AS v WHERE messages.id = v.column1`, `SETTLE_GUARD_SQLITE`, the
@@ -1000,7 +1009,8 @@ pub const SETTLE_SQLITE: &str = "UPDATE messages SET status = v.column2, reason 
      first_attempt_at = COALESCE(first_attempt_at, v.column8), updated_at = ";
 /// See `SETTLE_SQLITE`; `v.column7` says an attempt was made.
 pub const SETTLE_GUARD_SQLITE: &str = " AND ((messages.status = 'unknown' AND v.column7 = 1) \
-     OR EXISTS (SELECT 1 FROM claims c WHERE c.message_id = messages.id AND c.owner = ";
+     OR messages.status IN ('planned', 'deferred', 'sending') \
+     AND EXISTS (SELECT 1 FROM claims c WHERE c.message_id = messages.id AND c.owner = ";
 
 /// What the worker needs to send one claimed message: the message, its
 /// customer, and any suppression of its category or of all mail. Each
