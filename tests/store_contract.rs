@@ -23,9 +23,9 @@ use tend::domain::playbook::{Kind, Survey};
 use tend::domain::signal::Interest;
 use tend::domain::suppression::{Lift, SuppressionFilter, SuppressionId};
 use tend::store::{
-    AccountNextCheck, AccountPlanWrite, AccountStageChange, Db, DueCursor, Effect, InboundMail,
-    InboundRecorded, InboundResponse, NewResponse, NextCheck, PlanWrite, Preferences, Recorded,
-    Released, ResponseKind, Source, StageChange, Tidy, WriteOutcome,
+    AccountNextCheck, AccountPlanWrite, AccountStageChange, Db, DueCursor, Effect, Erasure,
+    InboundMail, InboundRecorded, InboundResponse, NewResponse, NextCheck, PlanWrite, Preferences,
+    Recorded, Released, ResponseKind, Source, StageChange, Tidy, WriteOutcome,
 };
 use tend::store::{
     Accounts, Customers, Incidents, Outbox, Planning, Responses, Signals, Team, Upkeep,
@@ -109,6 +109,7 @@ contract!(
     pages_of_messages_neither_skip_nor_repeat_while_more_are_planned,
     pages_of_responses_neither_skip_nor_repeat_a_replaced_answer,
     of_two_answers_at_once_one_is_kept,
+    an_erasure_and_a_claim_at_once_never_both_go_ahead,
     a_page_shows_what_committed_before_it_while_a_neighbour_writes,
     suppressions_are_listed_and_lifted_with_who_and_why,
 );
@@ -2896,6 +2897,11 @@ fn named() -> Vec<Named> {
         one("SIGNALS_AFTER_SQLITE", SIGNALS_AFTER_SQLITE, Sqlite),
         one("SIGNALS_AFTER_POSTGRES", SIGNALS_AFTER_POSTGRES, Postgres),
         one(
+            "LOCK_MESSAGES_OF_POSTGRES",
+            LOCK_MESSAGES_OF_POSTGRES,
+            Postgres,
+        ),
+        one(
             "CUSTOMER_OF_ANSWERED_POSTGRES",
             CUSTOMER_OF_ANSWERED_POSTGRES,
             Postgres,
@@ -4910,6 +4916,47 @@ async fn a_page_shows_what_committed_before_it_while_a_neighbour_writes(store: &
 
 /// A double click sends two answers to one survey at once: one is kept
 /// (either), never both, so the score and its alerts count it once.
+/// An erasure and another instance's claim at once: either the claim
+/// comes first and the erasure waits for the send (`Sending`), or the
+/// erasure does and the claim finds only the stand-in's mail (suppressed).
+/// Never both, or mail would go to an address erased a moment before.
+async fn an_erasure_and_a_claim_at_once_never_both_go_ahead(store: &Db) {
+    let now = t0() + Duration::hours(1);
+    let mut raced = (0, 0);
+    for round in 0..20 {
+        let person = format!("p{round}");
+        store
+            .upsert_customers(&[customer(&person)], t0())
+            .await
+            .unwrap();
+        plan_messages(store, &[message(&person, "welcome", "signup_at")], t0())
+            .await
+            .unwrap();
+        let id = CustomerId::parse(&person).unwrap();
+        let stand_in = CustomerId::parse(&format!("erased-{round}")).unwrap();
+        let hash = format!("hash-{round}");
+        let (erased, claimed) = tokio::join!(
+            store.erase_customer(&id, &stand_in, &hash, now),
+            store.claim("d", now, now + Duration::hours(1), 100),
+        );
+        // Claimed with the person's own record (their address): after the
+        // erasure only their stand-in's, which nothing is sent to.
+        let theirs = claimed.unwrap().iter().any(|m| m.customer.record.id == id);
+        match erased.unwrap() {
+            Erasure::Done => {
+                assert!(!theirs, "round {round}: claimed as it was erased");
+                raced.0 += 1;
+            }
+            Erasure::Sending => {
+                assert!(theirs, "round {round}: waits for no claim");
+                raced.1 += 1;
+            }
+            Erasure::Unknown => panic!("round {round}: the person was stored"),
+        }
+    }
+    assert_eq!(raced.0 + raced.1, 20);
+}
+
 async fn of_two_answers_at_once_one_is_kept(store: &Db) {
     store
         .upsert_customers(&[customer("a")], t0())

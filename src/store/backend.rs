@@ -65,6 +65,10 @@ pub trait Dialect: Database {
     /// (`sql::CUSTOMER_OF_ANSWERED_POSTGRES`).
     const CUSTOMER_OF_ANSWERED: &'static str;
 
+    /// Holds an erased person's messages against claims until the erasure
+    /// commits, if claims can run beside it (`sql::LOCK_MESSAGES_OF_POSTGRES`).
+    const LOCK_MESSAGES_OF: Option<&'static str>;
+
     /// What a planned page's write transaction runs first, if anything.
     const PLAN_WRITE_OPENS: Option<&'static str>;
 

@@ -120,6 +120,13 @@ impl<B, DB> Customers for B {
         if found.is_none() {
             return Ok(Erasure::Unknown);
         }
+        if let Some(lock) = DB::LOCK_MESSAGES_OF {
+            sqlx::query(lock)
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(&fail)?;
+        }
         let sending: Int = sqlx::query_scalar(sql::SENDING_TO)
             .bind(id.as_str())
             .fetch_one(&mut *tx)

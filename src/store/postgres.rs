@@ -116,6 +116,7 @@ fn classify(e: sqlx::Error, shown: &str, doing: &'static str) -> Error {
 impl Dialect for Postgres {
     const WRITING_ELSEWHERE: Option<&'static str> = Some(sql::WRITING_ELSEWHERE_POSTGRES);
     const CUSTOMER_OF_ANSWERED: &'static str = sql::CUSTOMER_OF_ANSWERED_POSTGRES;
+    const LOCK_MESSAGES_OF: Option<&'static str> = Some(sql::LOCK_MESSAGES_OF_POSTGRES);
     // A plan need not wait for the disk: should the server stop before its
     // commit reaches it, the page's customers keep their old `plan_at` and
     // are planned again, and no message of it can have gone, since a claim

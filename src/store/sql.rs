@@ -1458,6 +1458,15 @@ pub const ERASE_RESPONSES: &str = "UPDATE responses SET customer_id = $2, commen
 pub const ERASE_SUPPRESSIONS: &str = "UPDATE suppressions SET customer_id = $2, \
      reason = 'erased at the person''s request' WHERE customer_id = $1";
 
+/// Holds the person's messages ($1) on PostgreSQL until the erasure
+/// commits: claims pass over locked rows, so none is taken between
+/// `SENDING_TO`'s look and the messages' move to the stand-in, to go out
+/// to the erased address after the erasure said it was done. A claim that
+/// committed first is seen by `SENDING_TO`, which runs after this. (On
+/// SQLite the erasure and every claim are writes, one at a time.)
+pub const LOCK_MESSAGES_OF_POSTGRES: &str =
+    "SELECT id FROM messages WHERE customer_id = $1 FOR NO KEY UPDATE";
+
 /// Whether a send to the person is under way (claimed): an erasure waits
 /// for it to settle, so nothing of theirs is written back after.
 pub const SENDING_TO: &str = "SELECT count(*) FROM claims \
