@@ -4584,6 +4584,52 @@ async fn routing_waits_for_a_slower_transaction_on_postgres() {
     drop(fast);
 }
 
+/// A batch of events marks its customers in the order of their ids; a
+/// writer that holds one of them and then asks for another the batch holds
+/// deadlocks with it. PostgreSQL undoes the batch, which then goes in
+/// again, whole, instead of failing the import or the API call.
+#[tokio::test]
+async fn events_undone_by_a_deadlock_go_in_again_on_postgres() {
+    use sqlx::Connection;
+    let (pg, store) = migrated_postgres().await;
+    let people = [customer("a"), customer("b")];
+    store.upsert_customers(&people, t0()).await.unwrap();
+    let mut other = sqlx::PgConnection::connect(&pg.url).await.unwrap();
+    let mut tx = other.begin().await.unwrap();
+    let touch = "UPDATE customers SET name = name WHERE id = $1";
+    sqlx::query(touch)
+        .bind("b")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let mut watch = sqlx::PgConnection::connect(&pg.url).await.unwrap();
+    let events = [event("a", None, "upgraded"), event("b", None, "upgraded")];
+    let crossing = async {
+        // Once the batch holds a and waits for b, ask for a.
+        let waiting = "SELECT count(*) FROM pg_stat_activity \
+                       WHERE datname = current_database() AND wait_event_type = 'Lock'";
+        while sqlx::query_scalar::<_, i64>(waiting)
+            .fetch_one(&mut watch)
+            .await
+            .unwrap()
+            == 0
+        {
+            tokio::task::yield_now().await;
+        }
+        sqlx::query(touch)
+            .bind("a")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    };
+    let (written, ()) = tokio::join!(store.insert_events(&events, t0()), crossing);
+    assert_eq!(written.unwrap().inserted, 2, "both events, once");
+    store.close().await;
+    other.close().await.unwrap();
+    watch.close().await.unwrap();
+}
+
 /// A message expired while another instance held its claim stays
 /// expired when that instance puts it back to wait. On PostgreSQL a claim
 /// taken while catch-up's statement runs (or between a maintenance's

@@ -258,49 +258,52 @@ impl<B, DB> Customers for B {
         batch: &[EventRecord],
         now: DateTime<Utc>,
     ) -> Result<WriteOutcome, Error> {
-        let fail = self.fail("writing events");
-        let mut outcome = WriteOutcome::default();
-        let mut tx = self.begin().await.map_err(&fail)?;
-        let accounts_stored = shared::any_account::<DB>(&mut tx, &fail).await?;
-        for run in batch.chunks(super::ROWS_PER_STATEMENT) {
-            let mut insert = QueryBuilder::<B::DB>::new(sql::INSERT_EVENTS);
-            insert.push_values(run, |mut row, e| {
-                row.push_bind(e.id.clone())
-                    .push_bind(e.customer_id.as_str().to_owned())
-                    .push_bind(e.name.clone())
-                    .push_bind(At(e.occurred_at))
-                    .push_bind(Object(e.properties.clone()))
-                    .push_bind(At(now));
-            });
-            insert.push(sql::SKIP_KNOWN_EVENT);
-            let done = insert.build().execute(&mut *tx).await.map_err(&fail)?;
-            let inserted = DB::rows_affected(&done);
-            // A new event may make a step due: plan its customer at the next tick.
-            let mut ids: Vec<String> = run.iter().map(|e| e.customer_id.to_string()).collect();
-            ids.sort_unstable();
-            ids.dedup();
-            let mut mark = QueryBuilder::<B::DB>::new(sql::SET_PLAN_AT);
-            mark.push(B::MARK);
-            mark.push(" WHERE ");
-            DB::push_in(&mut mark, "id", ids.clone());
-            mark.build().execute(&mut *tx).await.map_err(&fail)?;
-            // And the accounts of contacts: an event may anchor an
-            // account-scope step.
-            if accounts_stored {
-                let mut accounts = QueryBuilder::<B::DB>::new(sql::SET_ACCOUNT_PLAN_AT);
-                accounts.push(B::ACCOUNT_MARK);
-                accounts.push(sql::ACCOUNTS_OF_CUSTOMERS);
-                DB::push_in(&mut accounts, "id", ids);
-                accounts.push(")");
-                accounts.build().execute(&mut *tx).await.map_err(&fail)?;
+        super::again_after_deadlock(|| async move {
+            let fail = self.fail("writing events");
+            let mut outcome = WriteOutcome::default();
+            let mut tx = self.begin().await.map_err(&fail)?;
+            let accounts_stored = shared::any_account::<DB>(&mut tx, &fail).await?;
+            for run in batch.chunks(super::ROWS_PER_STATEMENT) {
+                let mut insert = QueryBuilder::<B::DB>::new(sql::INSERT_EVENTS);
+                insert.push_values(run, |mut row, e| {
+                    row.push_bind(e.id.clone())
+                        .push_bind(e.customer_id.as_str().to_owned())
+                        .push_bind(e.name.clone())
+                        .push_bind(At(e.occurred_at))
+                        .push_bind(Object(e.properties.clone()))
+                        .push_bind(At(now));
+                });
+                insert.push(sql::SKIP_KNOWN_EVENT);
+                let done = insert.build().execute(&mut *tx).await.map_err(&fail)?;
+                let inserted = DB::rows_affected(&done);
+                // A new event may make a step due: plan its customer at the next tick.
+                let mut ids: Vec<String> = run.iter().map(|e| e.customer_id.to_string()).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                let mut mark = QueryBuilder::<B::DB>::new(sql::SET_PLAN_AT);
+                mark.push(B::MARK);
+                mark.push(" WHERE ");
+                DB::push_in(&mut mark, "id", ids.clone());
+                mark.build().execute(&mut *tx).await.map_err(&fail)?;
+                // And the accounts of contacts: an event may anchor an
+                // account-scope step.
+                if accounts_stored {
+                    let mut accounts = QueryBuilder::<B::DB>::new(sql::SET_ACCOUNT_PLAN_AT);
+                    accounts.push(B::ACCOUNT_MARK);
+                    accounts.push(sql::ACCOUNTS_OF_CUSTOMERS);
+                    DB::push_in(&mut accounts, "id", ids);
+                    accounts.push(")");
+                    accounts.build().execute(&mut *tx).await.map_err(&fail)?;
+                }
+                outcome += WriteOutcome {
+                    inserted,
+                    existing: run.len() as u64 - inserted,
+                };
             }
-            outcome += WriteOutcome {
-                inserted,
-                existing: run.len() as u64 - inserted,
-            };
-        }
-        tx.commit().await.map_err(&fail)?;
-        Ok(outcome)
+            tx.commit().await.map_err(&fail)?;
+            Ok(outcome)
+        })
+        .await
     }
 
     async fn customer_zones(&self, ids: &[CustomerId]) -> Result<HashMap<CustomerId, Tz>, Error> {

@@ -139,6 +139,31 @@ pub enum Error {
     },
 }
 
+/// Whether the server undid a transaction to break a deadlock with another
+/// (PostgreSQL's 40P01): nothing of it was kept, and the same transaction
+/// again goes through once the other has ended.
+fn is_deadlock(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("40P01"))
+}
+
+/// `write`, one transaction, run again (up to twice) when the server undid
+/// it to break a deadlock. Two writers that lock the same customers in
+/// another order (a planned page by when each is due, a batch of events by
+/// id) deadlock now and then on PostgreSQL; the one undone would otherwise
+/// fail a planning pass or an import for nothing.
+async fn again_after_deadlock<T, F>(mut write: impl FnMut() -> F) -> Result<T, Error>
+where
+    F: std::future::Future<Output = Result<T, Error>>,
+{
+    let mut again = 2;
+    loop {
+        match write().await {
+            Err(Error::Query { source, .. }) if again > 0 && is_deadlock(&source) => again -= 1,
+            done => return done,
+        }
+    }
+}
+
 /// What releasing a dead instance's claims did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Released {

@@ -226,26 +226,29 @@ impl<B, DB> Planning for B {
     }
 
     async fn record_plan(&self, plan: &PlanWrite, now: DateTime<Utc>) -> Result<Recorded, Error> {
-        let fail = self.fail("recording a planning page");
-        let mut tx = self.begin().await.map_err(&fail)?;
-        if let Some(statement) = DB::PLAN_WRITE_OPENS {
-            sqlx::query(statement)
-                .execute(&mut *tx)
-                .await
-                .map_err(&fail)?;
-        }
-        DB::update_planned_customers(&mut tx, plan, &fail).await?;
-        DB::insert_stage_changes(&mut tx, &plan.changes, &fail).await?;
-        let told = plan.changes.iter().map(NewSignal::stage);
-        shared::tell_stage_changes::<DB>(&mut tx, self.listening(), told, &fail).await?;
-        let superseded = DB::supersede_waiting(&mut tx, &plan.superseding, now, &fail).await?;
-        let planned = DB::insert_messages(&mut tx, &plan.planned, now, &fail).await?;
-        let expired = DB::insert_messages(&mut tx, &plan.expired, now, &fail).await?;
-        tx.commit().await.map_err(&fail)?;
-        Ok(Recorded {
-            planned,
-            expired: expired + superseded,
+        super::again_after_deadlock(|| async move {
+            let fail = self.fail("recording a planning page");
+            let mut tx = self.begin().await.map_err(&fail)?;
+            if let Some(statement) = DB::PLAN_WRITE_OPENS {
+                sqlx::query(statement)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(&fail)?;
+            }
+            DB::update_planned_customers(&mut tx, plan, &fail).await?;
+            DB::insert_stage_changes(&mut tx, &plan.changes, &fail).await?;
+            let told = plan.changes.iter().map(NewSignal::stage);
+            shared::tell_stage_changes::<DB>(&mut tx, self.listening(), told, &fail).await?;
+            let superseded = DB::supersede_waiting(&mut tx, &plan.superseding, now, &fail).await?;
+            let planned = DB::insert_messages(&mut tx, &plan.planned, now, &fail).await?;
+            let expired = DB::insert_messages(&mut tx, &plan.expired, now, &fail).await?;
+            tx.commit().await.map_err(&fail)?;
+            Ok(Recorded {
+                planned,
+                expired: expired + superseded,
+            })
         })
+        .await
     }
 
     fn concurrent_writes(&self) -> usize {

@@ -371,10 +371,6 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("23505"))
 }
 
-fn is_deadlock(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("40P01"))
-}
-
 impl PgStore {
     /// One batch in one transaction. Rows new to the store go in with a
     /// plain insert of arrays (no placeholder per value, no speculative
@@ -498,7 +494,7 @@ impl Backend for PgStore {
             // marked the same accounts in another order and the server
             // chose this one to undo: the batch again, every row an upsert.
             Err(Error::Query { source, .. })
-                if is_unique_violation(&source) || is_deadlock(&source) =>
+                if is_unique_violation(&source) || super::is_deadlock(&source) =>
             {
                 self.write_customers(batch, now, NewRows::Upsert).await
             }
