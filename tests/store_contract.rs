@@ -109,6 +109,7 @@ contract!(
     pages_of_messages_neither_skip_nor_repeat_while_more_are_planned,
     pages_of_responses_neither_skip_nor_repeat_a_replaced_answer,
     of_two_answers_at_once_one_is_kept,
+    an_answer_to_an_erased_persons_mail_is_not_kept,
     an_erasure_and_a_claim_at_once_never_both_go_ahead,
     a_page_shows_what_committed_before_it_while_a_neighbour_writes,
     suppressions_are_listed_and_lifted_with_who_and_why,
@@ -2907,6 +2908,11 @@ fn named() -> Vec<Named> {
             Postgres,
         ),
         one(
+            "CUSTOMER_OF_ANSWERED_SQLITE",
+            CUSTOMER_OF_ANSWERED_SQLITE,
+            Sqlite,
+        ),
+        one(
             "WRITING_ELSEWHERE_POSTGRES",
             WRITING_ELSEWHERE_POSTGRES,
             Postgres,
@@ -4616,12 +4622,16 @@ async fn events_undone_by_a_deadlock_go_in_again_on_postgres() {
         {
             tokio::task::yield_now().await;
         }
-        sqlx::query(touch)
-            .bind("a")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
+        // The server undoes whichever of the two waited a second first:
+        // almost always the batch, which waited first; should it be this
+        // one instead, the batch goes ahead at once.
+        match sqlx::query(touch).bind("a").execute(&mut *tx).await {
+            Ok(_) => tx.commit().await.unwrap(),
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("40P01") => {
+                tx.rollback().await.unwrap()
+            }
+            Err(e) => panic!("{e}"),
+        }
     };
     let (written, ()) = tokio::join!(store.insert_events(&events, t0()), crossing);
     assert_eq!(written.unwrap().inserted, 2, "both events, once");
@@ -4960,15 +4970,12 @@ async fn a_page_shows_what_committed_before_it_while_a_neighbour_writes(store: &
     }
 }
 
-/// A double click sends two answers to one survey at once: one is kept
-/// (either), never both, so the score and its alerts count it once.
 /// An erasure and another instance's claim at once: either the claim
 /// comes first and the erasure waits for the send (`Sending`), or the
 /// erasure does and the claim finds only the stand-in's mail (suppressed).
 /// Never both, or mail would go to an address erased a moment before.
 async fn an_erasure_and_a_claim_at_once_never_both_go_ahead(store: &Db) {
     let now = t0() + Duration::hours(1);
-    let mut raced = (0, 0);
     for round in 0..20 {
         let person = format!("p{round}");
         store
@@ -4991,18 +4998,47 @@ async fn an_erasure_and_a_claim_at_once_never_both_go_ahead(store: &Db) {
         match erased.unwrap() {
             Erasure::Done => {
                 assert!(!theirs, "round {round}: claimed as it was erased");
-                raced.0 += 1;
             }
             Erasure::Sending => {
                 assert!(theirs, "round {round}: waits for no claim");
-                raced.1 += 1;
             }
             Erasure::Unknown => panic!("round {round}: the person was stored"),
         }
     }
-    assert_eq!(raced.0 + raced.1, 20);
 }
 
+/// An answer that arrives after its person was erased (a survey page
+/// left open) is not kept: its comment is their own words, and their
+/// stand-in keeps none.
+async fn an_answer_to_an_erased_persons_mail_is_not_kept(store: &Db) {
+    store
+        .upsert_customers(&[customer("a")], t0())
+        .await
+        .unwrap();
+    plan_messages(store, &[message("a", "welcome", "signup_at")], t0())
+        .await
+        .unwrap();
+    let views = store.messages(&MessageFilter::default()).await.unwrap();
+    let m = views[0].id.parse::<MessageId>().unwrap();
+    let person = CustomerId::parse("a").unwrap();
+    let stand_in = CustomerId::parse("erased-1").unwrap();
+    let erased = store.erase_customer(&person, &stand_in, "hash", t0());
+    assert_eq!(erased.await.unwrap(), Erasure::Done);
+    let answer = NewResponse {
+        kind: ResponseKind::Survey,
+        value: Some("2".into()),
+        comment: Some("Ana here: call me on +1 555 0100".into()),
+        source: Source::SurveyPage,
+        replace: true,
+    };
+    let recorded = store.record_response(m, &answer, t0()).await.unwrap();
+    assert_eq!(recorded, None, "as for a message that is not there");
+    let kept = store.responses(DateTime::UNIX_EPOCH).await.unwrap();
+    assert!(kept.is_empty(), "{kept:?}");
+}
+
+/// A double click sends two answers to one survey at once: one is kept
+/// (either), never both, so the score and its alerts count it once.
 async fn of_two_answers_at_once_one_is_kept(store: &Db) {
     store
         .upsert_customers(&[customer("a")], t0())

@@ -61,8 +61,8 @@ pub trait Dialect: Database {
     const WRITING_ELSEWHERE: Option<&'static str>;
 
     /// Reads the customer of a message a replacing answer is recorded
-    /// for, holding off another such answer until this one commits
-    /// (`sql::CUSTOMER_OF_ANSWERED_POSTGRES`).
+    /// for (none once they are erased), holding off another such answer
+    /// until this one commits (`sql::CUSTOMER_OF_ANSWERED_*`).
     const CUSTOMER_OF_ANSWERED: &'static str;
 
     /// Holds an erased person's messages against claims until the erasure

@@ -110,102 +110,116 @@ impl<B, DB> Customers for B {
         address_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<Erasure, Error> {
-        let fail = self.fail("erasing a person");
-        let mut tx = self.begin().await.map_err(&fail)?;
-        let found: Option<String> = sqlx::query_scalar(sql::CUSTOMER_EXISTS)
-            .bind(id.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(&fail)?;
-        if found.is_none() {
-            return Ok(Erasure::Unknown);
-        }
-        if let Some(lock) = DB::LOCK_MESSAGES_OF {
-            sqlx::query(lock)
+        super::again_after_deadlock(|| async move {
+            let fail = self.fail("erasing a person");
+            let mut tx = self.begin().await.map_err(&fail)?;
+            let found: Option<String> = sqlx::query_scalar(sql::CUSTOMER_EXISTS)
+                .bind(id.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(&fail)?;
+            if found.is_none() {
+                return Ok(Erasure::Unknown);
+            }
+            if let Some(lock) = DB::LOCK_MESSAGES_OF {
+                sqlx::query(lock)
+                    .bind(id.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(&fail)?;
+            }
+            let sending: Int = sqlx::query_scalar(sql::SENDING_TO)
+                .bind(id.as_str())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(&fail)?;
+            if sending.0 > 0 {
+                return Ok(Erasure::Sending);
+            }
+            sqlx::query(sql::INSERT_STAND_IN)
+                .bind(stand_in.as_str())
+                .bind(At(now))
                 .bind(id.as_str())
                 .execute(&mut *tx)
                 .await
                 .map_err(&fail)?;
-        }
-        let sending: Int = sqlx::query_scalar(sql::SENDING_TO)
-            .bind(id.as_str())
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(&fail)?;
-        if sending.0 > 0 {
-            return Ok(Erasure::Sending);
-        }
-        sqlx::query(sql::INSERT_STAND_IN)
-            .bind(stand_in.as_str())
-            .bind(At(now))
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(&fail)?;
-        sqlx::query(sql::ERASE_INBOUND)
-            .bind(id.as_str())
-            .bind(Vec::<u8>::new())
-            .execute(&mut *tx)
-            .await
-            .map_err(&fail)?;
-        for statement in [
-            sql::ERASE_ATTEMPTS,
-            sql::ERASE_SIGNALS,
-            sql::ERASE_NOTIFICATIONS,
-        ] {
-            sqlx::query(statement)
+            sqlx::query(sql::ERASE_INBOUND)
                 .bind(id.as_str())
+                .bind(Vec::<u8>::new())
                 .execute(&mut *tx)
                 .await
                 .map_err(&fail)?;
-        }
-        sqlx::query(sql::ERASE_MESSAGES)
-            .bind(id.as_str())
-            .bind(stand_in.as_str())
-            .bind(At(now))
-            .execute(&mut *tx)
-            .await
-            .map_err(&fail)?;
-        for statement in [
-            sql::ERASE_RESPONSES,
-            sql::ERASE_SUPPRESSIONS,
-            sql::ERASE_LIFTS,
-            sql::ERASE_INCIDENT_CUSTOMERS,
-        ] {
-            sqlx::query(statement)
+            for statement in [
+                sql::ERASE_ATTEMPTS,
+                sql::ERASE_SIGNALS,
+                sql::ERASE_NOTIFICATIONS,
+            ] {
+                sqlx::query(statement)
+                    .bind(id.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(&fail)?;
+            }
+            sqlx::query(sql::ERASE_MESSAGES)
                 .bind(id.as_str())
                 .bind(stand_in.as_str())
+                .bind(At(now))
                 .execute(&mut *tx)
                 .await
                 .map_err(&fail)?;
-        }
-        if self.listening().wants(CUSTOMER_ERASED) {
-            let told = NewSignal::erased(id.as_str(), stand_in.as_str(), now);
-            shared::tell::<DB>(&mut tx, &told, &fail).await?;
-        }
-        // Nothing is ever sent to the stand-in, whatever plans it.
-        sqlx::query(sql::INSERT_SUPPRESSION)
-            .bind(stand_in.as_str())
-            .bind("*")
-            .bind("erased at the person's request")
-            .bind(crate::domain::response::Source::Erasure.as_str())
-            .bind(At(now))
-            .execute(&mut *tx)
-            .await
-            .map_err(&fail)?;
-        sqlx::query(sql::DELETE_CUSTOMER)
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(&fail)?;
-        sqlx::query(sql::INSERT_ERASED)
-            .bind(address_hash)
-            .bind(At(now))
-            .execute(&mut *tx)
-            .await
-            .map_err(&fail)?;
-        tx.commit().await.map_err(&fail)?;
-        Ok(Erasure::Done)
+            // A message planned since the lock above was not held by it; the
+            // move has locked every row it moved, so a claim taken on one
+            // since is seen now, and the erasure waits for that send too.
+            let late: Int = sqlx::query_scalar(sql::SENDING_TO)
+                .bind(stand_in.as_str())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(&fail)?;
+            if late.0 > 0 {
+                return Ok(Erasure::Sending);
+            }
+            for statement in [
+                sql::ERASE_RESPONSES,
+                sql::ERASE_SUPPRESSIONS,
+                sql::ERASE_LIFTS,
+                sql::ERASE_INCIDENT_CUSTOMERS,
+            ] {
+                sqlx::query(statement)
+                    .bind(id.as_str())
+                    .bind(stand_in.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(&fail)?;
+            }
+            if self.listening().wants(CUSTOMER_ERASED) {
+                let told = NewSignal::erased(id.as_str(), stand_in.as_str(), now);
+                shared::tell::<DB>(&mut tx, &told, &fail).await?;
+            }
+            // Nothing is ever sent to the stand-in, whatever plans it.
+            sqlx::query(sql::INSERT_SUPPRESSION)
+                .bind(stand_in.as_str())
+                .bind("*")
+                .bind("erased at the person's request")
+                .bind(crate::domain::response::Source::Erasure.as_str())
+                .bind(At(now))
+                .execute(&mut *tx)
+                .await
+                .map_err(&fail)?;
+            sqlx::query(sql::DELETE_CUSTOMER)
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(&fail)?;
+            sqlx::query(sql::INSERT_ERASED)
+                .bind(address_hash)
+                .bind(At(now))
+                .execute(&mut *tx)
+                .await
+                .map_err(&fail)?;
+            tx.commit().await.map_err(&fail)?;
+            Ok(Erasure::Done)
+        })
+        .await
     }
 
     async fn erased_among(&self, hashes: &[String]) -> Result<HashSet<String>, Error> {

@@ -206,13 +206,19 @@ pub const END_LEAD_PLANNING: &str = "SELECT pg_advisory_unlock($1)";
 
 /// The customer a message went to.
 pub const CUSTOMER_OF_MESSAGE: &str = "SELECT customer_id FROM messages WHERE id = $1";
-/// The same on PostgreSQL for an answer that replaces the message's
-/// earlier ones, locking the message until it commits: of two answers at
-/// once (a double click), the second waits, and its delete then sees the
-/// first and replaces it, where both would otherwise be kept. SQLite's one
-/// writer already runs them one after the other.
-pub const CUSTOMER_OF_ANSWERED_POSTGRES: &str =
-    "SELECT customer_id FROM messages WHERE id = $1 FOR NO KEY UPDATE";
+/// The customer of a message an answer that replaces the earlier ones is
+/// recorded for, on PostgreSQL locking the message until it commits: of
+/// two answers at once (a double click), the second waits, and its delete
+/// then sees the first and replaces it, where both would otherwise be
+/// kept. SQLite's one writer already runs them one after the other.
+pub const CUSTOMER_OF_ANSWERED_POSTGRES: &str = "SELECT m.customer_id FROM messages m \
+     JOIN customers c ON c.id = m.customer_id WHERE m.id = $1 AND c.erased_at IS NULL \
+     FOR NO KEY UPDATE OF m";
+/// The same on SQLite, without the lock. Both find nothing once the
+/// person is erased: an answer (and its comment, the person's own words)
+/// is not kept under their stand-in.
+pub const CUSTOMER_OF_ANSWERED_SQLITE: &str = "SELECT m.customer_id FROM messages m \
+     JOIN customers c ON c.id = m.customer_id WHERE m.id = $1 AND c.erased_at IS NULL";
 
 /// A message's responses, oldest first (ids are time-ordered UUIDv7).
 pub const RESPONSES_OF: &str =
@@ -1459,11 +1465,13 @@ pub const ERASE_SUPPRESSIONS: &str = "UPDATE suppressions SET customer_id = $2, 
      reason = 'erased at the person''s request' WHERE customer_id = $1";
 
 /// Holds the person's messages ($1) on PostgreSQL until the erasure
-/// commits: claims pass over locked rows, so none is taken between
-/// `SENDING_TO`'s look and the messages' move to the stand-in, to go out
-/// to the erased address after the erasure said it was done. A claim that
-/// committed first is seen by `SENDING_TO`, which runs after this. (On
-/// SQLite the erasure and every claim are writes, one at a time.)
+/// commits: claims pass over locked rows, so none of these is taken
+/// between `SENDING_TO`'s look and the messages' move to the stand-in, to
+/// go out to the erased address after the erasure said it was done. A
+/// claim that committed first is seen by `SENDING_TO`, which runs after
+/// this; one on a message planned after this lock is seen by `SENDING_TO`
+/// again, for the stand-in, after the move. (On SQLite the erasure and
+/// every claim are writes, one at a time.)
 pub const LOCK_MESSAGES_OF_POSTGRES: &str =
     "SELECT id FROM messages WHERE customer_id = $1 FOR NO KEY UPDATE";
 

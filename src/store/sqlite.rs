@@ -165,7 +165,7 @@ async fn drop_claims(
 
 impl Dialect for Sqlite {
     const WRITING_ELSEWHERE: Option<&'static str> = None;
-    const CUSTOMER_OF_ANSWERED: &'static str = sql::CUSTOMER_OF_MESSAGE;
+    const CUSTOMER_OF_ANSWERED: &'static str = sql::CUSTOMER_OF_ANSWERED_SQLITE;
     const LOCK_MESSAGES_OF: Option<&'static str> = None;
     // Every commit waits for the disk (`synchronous = FULL`): SQLite sets
     // that per connection, not per transaction.
