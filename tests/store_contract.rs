@@ -4640,6 +4640,80 @@ async fn events_undone_by_a_deadlock_go_in_again_on_postgres() {
     watch.close().await.unwrap();
 }
 
+/// A settle and another writer that lock a message and a claim in the
+/// other order (catch-up expires messages, then drops their claims)
+/// deadlock now and then. PostgreSQL undoes the settle, which is then
+/// recorded again: a send that went out is never left `sending`, to be
+/// taken for unknown (and, with `resend_unknown`, sent twice).
+#[tokio::test]
+async fn a_settle_undone_by_a_deadlock_is_recorded_again_on_postgres() {
+    use sqlx::Connection;
+    let (pg, store) = migrated_postgres().await;
+    let people = [customer("a"), customer("b")];
+    store.upsert_customers(&people, t0()).await.unwrap();
+    let welcomes = [
+        message("a", "welcome", "signup_at"),
+        message("b", "welcome", "signup_at"),
+    ];
+    plan_messages(&store, &welcomes, t0()).await.unwrap();
+    let now = t0() + Duration::hours(1);
+    let mut claimed = store
+        .claim("d", now, now + Duration::minutes(10), 10)
+        .await
+        .unwrap();
+    claimed.sort_by_key(|m| m.id.to_string());
+    assert_eq!(claimed.len(), 2);
+    let (first, second) = (claimed[0].id.to_string(), claimed[1].id.to_string());
+    let mut other = sqlx::PgConnection::connect(&pg.url).await.unwrap();
+    let mut tx = other.begin().await.unwrap();
+    sqlx::query("UPDATE messages SET updated_at = updated_at WHERE id = $1")
+        .bind(&second)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let mut watch = sqlx::PgConnection::connect(&pg.url).await.unwrap();
+    let later = now + Duration::hours(12);
+    let holds: Vec<Settle> = claimed
+        .iter()
+        .map(|m| Settle::hold(m, later, "outside the window".into()))
+        .collect();
+    let crossing = async {
+        // Once the settle holds the first claim and waits for the second
+        // message, ask for the first claim.
+        let waiting = "SELECT count(*) FROM pg_stat_activity \
+                       WHERE datname = current_database() AND wait_event_type = 'Lock'";
+        while sqlx::query_scalar::<_, i64>(waiting)
+            .fetch_one(&mut watch)
+            .await
+            .unwrap()
+            == 0
+        {
+            tokio::task::yield_now().await;
+        }
+        let lock = "SELECT 1 FROM claims WHERE message_id = $1 FOR UPDATE";
+        match sqlx::query(lock).bind(&first).execute(&mut *tx).await {
+            Ok(_) => tx.commit().await.unwrap(),
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("40P01") => {
+                tx.rollback().await.unwrap()
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let (settled, ()) = tokio::join!(store.settle("d", &holds, now), crossing);
+    settled.unwrap();
+    let views = store.messages(&MessageFilter::default()).await.unwrap();
+    for view in &views {
+        assert_eq!(
+            view.reason.as_deref(),
+            Some("outside the window"),
+            "{view:?}"
+        );
+    }
+    store.close().await;
+    other.close().await.unwrap();
+    watch.close().await.unwrap();
+}
+
 /// A message expired while another instance held its claim stays
 /// expired when that instance puts it back to wait. On PostgreSQL a claim
 /// taken while catch-up's statement runs (or between a maintenance's

@@ -148,10 +148,11 @@ fn is_deadlock(e: &sqlx::Error) -> bool {
 
 /// `write`, one transaction, run again (up to twice) when the server undid
 /// it to break a deadlock. Two writers that lock the same customers in
-/// different orders (a planned page, a batch of events, an erasure: each
-/// in the order its statements' plans visit the rows) deadlock now and
-/// then on PostgreSQL; the one undone would otherwise fail a planning
-/// pass, an import or an erasure for nothing.
+/// different orders (a planned page, a batch of events, an erasure, a
+/// settle: each in the order its statements' plans visit the rows)
+/// deadlock now and then on PostgreSQL; the one undone would otherwise
+/// fail a planning pass, an import or an erasure for nothing, or leave
+/// what was sent `sending`.
 async fn again_after_deadlock<T, F>(mut write: impl FnMut() -> F) -> Result<T, Error>
 where
     F: std::future::Future<Output = Result<T, Error>>,

@@ -139,56 +139,63 @@ impl<B, DB> Outbox for B {
         if outcomes.is_empty() {
             return Ok(());
         }
-        let fail = self.fail("recording delivery outcomes");
-        let mut tx = self.begin().await.map_err(&fail)?;
-        DB::settle_statuses(&mut tx, owner, outcomes, now, &fail).await?;
-        let attempts: Vec<_> = outcomes
-            .iter()
-            .filter_map(|o| o.attempt.as_ref().map(|a| (o.id, a)))
-            .collect();
-        for run in attempts.chunks(super::ROWS_PER_STATEMENT) {
-            let mut insert = QueryBuilder::<DB>::new(sql::INSERT_ATTEMPTS);
-            insert.push_values(run, |mut row, (id, a)| {
-                row.push_bind(id.to_string())
-                    .push_bind(At(a.started_at))
-                    .push_bind(At(a.finished_at))
-                    .push_bind(a.outcome.as_str())
-                    .push_bind(a.smtp_code.map(i32::from))
-                    .push_bind(a.detail.clone());
-            });
-            insert.build().execute(&mut *tx).await.map_err(&fail)?;
-        }
-        // In key order: two recordings at once that suppress the same
-        // people wait for each other in one order, never in a circle.
-        let mut suppressions: Vec<_> = outcomes
-            .iter()
-            .filter_map(|o| o.suppress.as_ref())
-            .collect();
-        suppressions
-            .sort_by(|a, b| (&a.customer_id, &a.category).cmp(&(&b.customer_id, &b.category)));
-        for s in suppressions {
-            sqlx::query(sql::INSERT_SUPPRESSION)
-                .bind(s.customer_id.as_str())
-                .bind(&s.category)
-                .bind(&s.reason)
-                .bind(&s.source)
-                .bind(At(now))
-                .execute(&mut *tx)
-                .await
-                .map_err(&fail)?;
-        }
-        for (status, kind) in [
-            (Status::Sent, "message.sent"),
-            (Status::Failed, "message.failed"),
-        ] {
-            let ids = outcomes
+        // What was sent must not be left `sending` (to be taken for
+        // unknown, and with `resend_unknown` sent again) because the server
+        // undid this record to break a deadlock with catch-up.
+        super::again_after_deadlock(|| async move {
+            let fail = self.fail("recording delivery outcomes");
+            let mut tx = self.begin().await.map_err(&fail)?;
+            DB::settle_statuses(&mut tx, owner, outcomes, now, &fail).await?;
+            let attempts: Vec<_> = outcomes
                 .iter()
-                .filter(|o| o.status == status)
-                .map(|o| o.id.to_string())
+                .filter_map(|o| o.attempt.as_ref().map(|a| (o.id, a)))
                 .collect();
-            shared::tell_messages::<DB>(&mut tx, self.listening(), kind, ids, now, &fail).await?;
-        }
-        tx.commit().await.map_err(&fail)
+            for run in attempts.chunks(super::ROWS_PER_STATEMENT) {
+                let mut insert = QueryBuilder::<DB>::new(sql::INSERT_ATTEMPTS);
+                insert.push_values(run, |mut row, (id, a)| {
+                    row.push_bind(id.to_string())
+                        .push_bind(At(a.started_at))
+                        .push_bind(At(a.finished_at))
+                        .push_bind(a.outcome.as_str())
+                        .push_bind(a.smtp_code.map(i32::from))
+                        .push_bind(a.detail.clone());
+                });
+                insert.build().execute(&mut *tx).await.map_err(&fail)?;
+            }
+            // In key order: two recordings at once that suppress the same
+            // people wait for each other in one order, never in a circle.
+            let mut suppressions: Vec<_> = outcomes
+                .iter()
+                .filter_map(|o| o.suppress.as_ref())
+                .collect();
+            suppressions
+                .sort_by(|a, b| (&a.customer_id, &a.category).cmp(&(&b.customer_id, &b.category)));
+            for s in suppressions {
+                sqlx::query(sql::INSERT_SUPPRESSION)
+                    .bind(s.customer_id.as_str())
+                    .bind(&s.category)
+                    .bind(&s.reason)
+                    .bind(&s.source)
+                    .bind(At(now))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(&fail)?;
+            }
+            for (status, kind) in [
+                (Status::Sent, "message.sent"),
+                (Status::Failed, "message.failed"),
+            ] {
+                let ids = outcomes
+                    .iter()
+                    .filter(|o| o.status == status)
+                    .map(|o| o.id.to_string())
+                    .collect();
+                shared::tell_messages::<DB>(&mut tx, self.listening(), kind, ids, now, &fail)
+                    .await?;
+            }
+            tx.commit().await.map_err(&fail)
+        })
+        .await
     }
 
     async fn sent_since(
