@@ -973,13 +973,7 @@ async fn responses_are_kept_and_a_replacing_one_wins(store: &Db) {
         .await
         .unwrap();
     assert_eq!(unknown, None, "a response to no message records nothing");
-    let click = NewResponse {
-        kind: ResponseKind::Click,
-        value: Some("https://docs.acme.example".into()),
-        comment: None,
-        source: Source::Link,
-        replace: false,
-    };
+    let click = click("https://docs.acme.example");
     store.record_response(m, &click, t0()).await.unwrap();
     store.record_response(m, &click, t0()).await.unwrap();
     let kept = store.responses_of(m).await.unwrap();
@@ -4272,6 +4266,28 @@ async fn the_report_rolls_up_by_account_owner_plan_and_stage(store: &Db) {
     assert!(store.messages_of(&[]).await.unwrap().is_empty());
 }
 
+/// A score given on the survey page, replacing any earlier one.
+fn survey_answer(value: &str) -> NewResponse {
+    NewResponse {
+        kind: ResponseKind::Survey,
+        value: Some(value.into()),
+        comment: None,
+        source: Source::SurveyPage,
+        replace: true,
+    }
+}
+
+/// A tracked link followed to `url`.
+fn click(url: &str) -> NewResponse {
+    NewResponse {
+        kind: ResponseKind::Click,
+        value: Some(url.into()),
+        comment: None,
+        source: Source::Link,
+        replace: false,
+    }
+}
+
 /// A survey answer to customer `a`'s welcome message.
 async fn answer_a(store: &Db, value: &str) {
     let views = store.messages(&MessageFilter::default()).await.unwrap();
@@ -4590,9 +4606,41 @@ async fn routing_waits_for_a_slower_transaction_on_postgres() {
     drop(fast);
 }
 
-/// A batch of events marks its customers in the order of their ids; a
-/// writer that holds one of them and then asks for another the batch holds
-/// deadlocks with it. PostgreSQL undoes the batch, which then goes in
+/// Once a connection of the database at `url` waits for a lock, runs
+/// `statement` (bound to `value`) in `tx`, closing a circle of waits. The
+/// server undoes whichever of the two waited a second first: almost
+/// always the other, which waited first; should it be `tx` instead, the
+/// other goes ahead at once. `tx` commits unless it was undone.
+async fn close_the_circle(
+    url: &str,
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    statement: &'static str,
+    value: &str,
+) {
+    use sqlx::Connection;
+    let mut watch = sqlx::PgConnection::connect(url).await.unwrap();
+    let waiting = "SELECT count(*) FROM pg_stat_activity \
+                   WHERE datname = current_database() AND wait_event_type = 'Lock'";
+    while sqlx::query_scalar::<_, i64>(waiting)
+        .fetch_one(&mut watch)
+        .await
+        .unwrap()
+        == 0
+    {
+        tokio::task::yield_now().await;
+    }
+    watch.close().await.unwrap();
+    match sqlx::query(statement).bind(value).execute(&mut *tx).await {
+        Ok(_) => tx.commit().await.unwrap(),
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("40P01") => {
+            tx.rollback().await.unwrap()
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// A batch of events marks its customers; a writer that holds one of
+/// them and then asks for another the batch holds deadlocks with it. PostgreSQL undoes the batch, which then goes in
 /// again, whole, instead of failing the import or the API call.
 #[tokio::test]
 async fn events_undone_by_a_deadlock_go_in_again_on_postgres() {
@@ -4608,36 +4656,13 @@ async fn events_undone_by_a_deadlock_go_in_again_on_postgres() {
         .execute(&mut *tx)
         .await
         .unwrap();
-    let mut watch = sqlx::PgConnection::connect(&pg.url).await.unwrap();
     let events = [event("a", None, "upgraded"), event("b", None, "upgraded")];
-    let crossing = async {
-        // Once the batch holds a and waits for b, ask for a.
-        let waiting = "SELECT count(*) FROM pg_stat_activity \
-                       WHERE datname = current_database() AND wait_event_type = 'Lock'";
-        while sqlx::query_scalar::<_, i64>(waiting)
-            .fetch_one(&mut watch)
-            .await
-            .unwrap()
-            == 0
-        {
-            tokio::task::yield_now().await;
-        }
-        // The server undoes whichever of the two waited a second first:
-        // almost always the batch, which waited first; should it be this
-        // one instead, the batch goes ahead at once.
-        match sqlx::query(touch).bind("a").execute(&mut *tx).await {
-            Ok(_) => tx.commit().await.unwrap(),
-            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("40P01") => {
-                tx.rollback().await.unwrap()
-            }
-            Err(e) => panic!("{e}"),
-        }
-    };
+    // Once the batch holds a and waits for b, ask for a.
+    let crossing = close_the_circle(&pg.url, tx, touch, "a");
     let (written, ()) = tokio::join!(store.insert_events(&events, t0()), crossing);
     assert_eq!(written.unwrap().inserted, 2, "both events, once");
     store.close().await;
     other.close().await.unwrap();
-    watch.close().await.unwrap();
 }
 
 /// A settle and another writer that lock a message and a claim in the
@@ -4671,34 +4696,15 @@ async fn a_settle_undone_by_a_deadlock_is_recorded_again_on_postgres() {
         .execute(&mut *tx)
         .await
         .unwrap();
-    let mut watch = sqlx::PgConnection::connect(&pg.url).await.unwrap();
     let later = now + Duration::hours(12);
     let holds: Vec<Settle> = claimed
         .iter()
         .map(|m| Settle::hold(m, later, "outside the window".into()))
         .collect();
-    let crossing = async {
-        // Once the settle holds the first claim and waits for the second
-        // message, ask for the first claim.
-        let waiting = "SELECT count(*) FROM pg_stat_activity \
-                       WHERE datname = current_database() AND wait_event_type = 'Lock'";
-        while sqlx::query_scalar::<_, i64>(waiting)
-            .fetch_one(&mut watch)
-            .await
-            .unwrap()
-            == 0
-        {
-            tokio::task::yield_now().await;
-        }
-        let lock = "SELECT 1 FROM claims WHERE message_id = $1 FOR UPDATE";
-        match sqlx::query(lock).bind(&first).execute(&mut *tx).await {
-            Ok(_) => tx.commit().await.unwrap(),
-            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("40P01") => {
-                tx.rollback().await.unwrap()
-            }
-            Err(e) => panic!("{e}"),
-        }
-    };
+    // Once the settle holds the first claim and waits for the second
+    // message, ask for the first claim.
+    let lock = "SELECT 1 FROM claims WHERE message_id = $1 FOR UPDATE";
+    let crossing = close_the_circle(&pg.url, tx, lock, &first);
     let (settled, ()) = tokio::join!(store.settle("d", &holds, now), crossing);
     settled.unwrap();
     let views = store.messages(&MessageFilter::default()).await.unwrap();
@@ -4711,7 +4717,6 @@ async fn a_settle_undone_by_a_deadlock_is_recorded_again_on_postgres() {
     }
     store.close().await;
     other.close().await.unwrap();
-    watch.close().await.unwrap();
 }
 
 /// A message expired while another instance held its claim stays
@@ -5005,27 +5010,12 @@ fn neighbour_writes(n: u64, stop: &std::sync::atomic::AtomicBool) -> u64 {
 /// one that commits later); a neighbour's that ends while the page is read
 /// must not be taken for one of them.
 async fn a_page_shows_what_committed_before_it_while_a_neighbour_writes(store: &Db) {
-    store
-        .upsert_customers(&[customer("a")], t0())
-        .await
-        .unwrap();
-    plan_messages(store, &[message("a", "welcome", "signup_at")], t0())
-        .await
-        .unwrap();
-    let views = store.messages(&MessageFilter::default()).await.unwrap();
-    let m = views[0].id.parse::<MessageId>().unwrap();
+    let [(m, _), _] = welcomes_to_a_and_b(store).await;
     let neighbour = BusyNeighbour::beside(store);
     let mut after = Position::default();
     for i in 0..300 {
         let link = format!("https://docs.acme.example/{i}");
-        let click = NewResponse {
-            kind: ResponseKind::Click,
-            value: Some(link.clone()),
-            comment: None,
-            source: Source::Link,
-            replace: false,
-        };
-        store.record_response(m, &click, t0()).await.unwrap();
+        store.record_response(m, &click(&link), t0()).await.unwrap();
         let page = store
             .responses_page(DateTime::UNIX_EPOCH, after, 10)
             .await
@@ -5085,15 +5075,7 @@ async fn an_erasure_and_a_claim_at_once_never_both_go_ahead(store: &Db) {
 /// left open) is not kept: its comment is their own words, and their
 /// stand-in keeps none.
 async fn an_answer_to_an_erased_persons_mail_is_not_kept(store: &Db) {
-    store
-        .upsert_customers(&[customer("a")], t0())
-        .await
-        .unwrap();
-    plan_messages(store, &[message("a", "welcome", "signup_at")], t0())
-        .await
-        .unwrap();
-    let views = store.messages(&MessageFilter::default()).await.unwrap();
-    let m = views[0].id.parse::<MessageId>().unwrap();
+    let [(m, _), _] = welcomes_to_a_and_b(store).await;
     let person = CustomerId::parse("a").unwrap();
     let stand_in = CustomerId::parse("erased-1").unwrap();
     let erased = store.erase_customer(&person, &stand_in, "hash", t0());
@@ -5114,23 +5096,8 @@ async fn an_answer_to_an_erased_persons_mail_is_not_kept(store: &Db) {
 /// A double click sends two answers to one survey at once: one is kept
 /// (either), never both, so the score and its alerts count it once.
 async fn of_two_answers_at_once_one_is_kept(store: &Db) {
-    store
-        .upsert_customers(&[customer("a")], t0())
-        .await
-        .unwrap();
-    plan_messages(store, &[message("a", "welcome", "signup_at")], t0())
-        .await
-        .unwrap();
-    let views = store.messages(&MessageFilter::default()).await.unwrap();
-    let m = views[0].id.parse::<MessageId>().unwrap();
-    let answer = |value: &str| NewResponse {
-        kind: ResponseKind::Survey,
-        value: Some(value.into()),
-        comment: None,
-        source: Source::SurveyPage,
-        replace: true,
-    };
-    let (low, high) = (answer("3"), answer("9"));
+    let [(m, _), _] = welcomes_to_a_and_b(store).await;
+    let (low, high) = (survey_answer("3"), survey_answer("9"));
     for round in 0..20 {
         let (first, second) = tokio::join!(
             store.record_response(m, &low, t0()),
@@ -5151,31 +5118,13 @@ async fn of_two_answers_at_once_one_is_kept(store: &Db) {
 }
 
 async fn pages_of_responses_neither_skip_nor_repeat_a_replaced_answer(store: &Db) {
-    store
-        .upsert_customers(&[customer("a")], t0())
-        .await
-        .unwrap();
-    plan_messages(store, &[message("a", "welcome", "signup_at")], t0())
-        .await
-        .unwrap();
-    let views = store.messages(&MessageFilter::default()).await.unwrap();
-    let m = views[0].id.parse::<MessageId>().unwrap();
-    let answer = |value: &str| NewResponse {
-        kind: ResponseKind::Survey,
-        value: Some(value.into()),
-        comment: None,
-        source: Source::SurveyPage,
-        replace: true,
-    };
-    let click = NewResponse {
-        kind: ResponseKind::Click,
-        value: Some("https://docs.acme.example".into()),
-        comment: None,
-        source: Source::Link,
-        replace: false,
-    };
+    let [(m, _), _] = welcomes_to_a_and_b(store).await;
+    let click = click("https://docs.acme.example");
     store.record_response(m, &click, t0()).await.unwrap();
-    store.record_response(m, &answer("3"), t0()).await.unwrap();
+    store
+        .record_response(m, &survey_answer("3"), t0())
+        .await
+        .unwrap();
     let page = store
         .responses_page(DateTime::UNIX_EPOCH, Position::default(), 10)
         .await
@@ -5187,7 +5136,7 @@ async fn pages_of_responses_neither_skip_nor_repeat_a_replaced_answer(store: &Db
     // The last row read is replaced: the new answer comes after the
     // cursor, never in a place the reader has passed.
     store
-        .record_response(m, &answer("9"), t0() + Duration::minutes(1))
+        .record_response(m, &survey_answer("9"), t0() + Duration::minutes(1))
         .await
         .unwrap();
     let next = store

@@ -8,7 +8,7 @@ use chrono_tz::Tz;
 use macro_rules_attribute::apply;
 use sqlx::{QueryBuilder, Row};
 
-use super::backend::{Backend, any_dialect};
+use super::backend::{Backend, Dialect, any_dialect};
 use super::column::{At, Int, Object};
 use super::{Customers, Erasure, Error, InboundKept, StoredEvent, WriteOutcome, rows, shared, sql};
 use crate::domain::console::{Found, FoundAccount, FoundCustomer};
@@ -128,12 +128,7 @@ impl<B, DB> Customers for B {
                     .await
                     .map_err(&fail)?;
             }
-            let sending: Int = sqlx::query_scalar(sql::SENDING_TO)
-                .bind(id.as_str())
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(&fail)?;
-            if sending.0 > 0 {
+            if sending_to::<DB>(&mut tx, id, &fail).await? {
                 return Ok(Erasure::Sending);
             }
             sqlx::query(sql::INSERT_STAND_IN)
@@ -170,12 +165,7 @@ impl<B, DB> Customers for B {
             // A message planned since the lock above was not held by it; the
             // move has locked every row it moved, so a claim taken on one
             // since is seen now, and the erasure waits for that send too.
-            let late: Int = sqlx::query_scalar(sql::SENDING_TO)
-                .bind(stand_in.as_str())
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(&fail)?;
-            if late.0 > 0 {
+            if sending_to::<DB>(&mut tx, stand_in, &fail).await? {
                 return Ok(Erasure::Sending);
             }
             for statement in [
@@ -395,4 +385,20 @@ impl<B, DB> Customers for B {
         let rows = query.fetch_all(self.reads()).await.map_err(&fail)?;
         rows.iter().map(|row| rows::customer(row, &fail)).collect()
     }
+}
+
+/// Whether a message to `customer` is claimed: a send to them may be under
+/// way (`sql::SENDING_TO`).
+#[apply(any_dialect!)]
+async fn sending_to<DB: Dialect>(
+    conn: &mut DB::Connection,
+    customer: &CustomerId,
+    fail: &impl Fn(sqlx::Error) -> Error,
+) -> Result<bool, Error> {
+    let claimed: Int = sqlx::query_scalar(sql::SENDING_TO)
+        .bind(customer.as_str())
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(fail)?;
+    Ok(claimed.0 > 0)
 }
